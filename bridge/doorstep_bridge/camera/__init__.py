@@ -1,0 +1,1 @@
+"""Camera sources (RTSP, HTTP MJPEG, files, demo) and the per-camera pipeline."""

@@ -1,0 +1,354 @@
+"""Configuration: YAML → voluptuous → frozen dataclasses.
+
+Everything the bridge reads from its config file is validated here, at the edge,
+so the rest of the code works with typed, immutable settings. Each feature
+package owns the schema of its own section (`motion.settings`, ...); this module
+composes them and turns voluptuous errors into one line per problem, each naming
+the key path (``cameras.front_door.record.pre_roll: expected a number``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+import re
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import voluptuous as vol
+import yaml
+
+from doorstep_bridge.exceptions import ConfigError
+from doorstep_bridge.motion.settings import MOTION_SCHEMA, MotionSettings, motion_settings
+from doorstep_bridge.recording.settings import RECORD_SCHEMA, RecordSettings, record_settings
+from doorstep_bridge.sharing.settings import SHARING_SCHEMA, SharingSettings, sharing_settings
+from doorstep_bridge.validation import Polygon, boolean, integer, number, polygons, text
+
+#: Words that cannot name a camera because they are topics of their own under the base topic.
+RESERVED_CAMERA_NAMES = frozenset({"available", "bridge", "share", "discovery"})
+_CAMERA_NAME = re.compile(r"^[a-z0-9][a-z0-9_]{0,62}$")
+_TOPIC_LEVELS = re.compile(r"^[^#+\s]+$")
+
+
+@dataclass(frozen=True, slots=True)
+class TlsSettings:
+    """TLS towards the broker."""
+
+    ca_certs: str | None = None
+    certfile: str | None = None
+    keyfile: str | None = None
+    insecure: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class MqttSettings:
+    """Broker connection and the base topic every bridge topic lives under."""
+
+    host: str = "127.0.0.1"
+    port: int = 1883
+    base_topic: str = "doorstep"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    client_id: str | None = None
+    keepalive: int = 30
+    tls: TlsSettings | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HttpSettings:
+    """The bridge's HTTP API listener."""
+
+    host: str = "127.0.0.1"
+    port: int = 5080
+    token: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class StorageSettings:
+    """Where clips, the index, shares and the audit log live, and for how long."""
+
+    path: Path = Path("./doorstep-data")
+    retention_days: float = 14.0
+    max_size_gb: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DoorbellSettings:
+    """An outside MQTT button that rings this camera's doorbell.
+
+    Attributes:
+        topic: Topic the button publishes on (e.g. ``zigbee2mqtt/front_button``).
+        payload: When set, only messages matching it count as a press: a string
+            compared with the whole payload, or a mapping whose items must all be
+            present in the JSON payload (``{"action": "single"}``).
+        debounce: Presses closer together than this many seconds are one press.
+    """
+
+    topic: str | None = None
+    payload: str | tuple[tuple[str, Any], ...] | None = None
+    debounce: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class CameraSettings:
+    """One camera: where its video comes from and what the bridge does with it."""
+
+    name: str
+    friendly_name: str
+    source: str = field(repr=False)
+    detect_source: str | None = field(default=None, repr=False)
+    detect_fps: float = 5.0
+    doorbell: DoorbellSettings = DoorbellSettings()
+    motion: MotionSettings = MotionSettings()
+    record: RecordSettings = RecordSettings()
+    privacy_masks: tuple[Polygon, ...] = ()
+
+    @property
+    def safe_source(self) -> str:
+        """The source with any password removed, fit for logs and diagnostics."""
+        return redact_url(self.source)
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The whole validated configuration."""
+
+    mqtt: MqttSettings
+    http: HttpSettings
+    storage: StorageSettings
+    cameras: dict[str, CameraSettings]
+    sharing: SharingSettings
+    name: str = "Doorstep"
+
+
+def redact_url(url: str) -> str:
+    """Remove credentials from a URL (``rtsp://user:pass@host`` → ``rtsp://***@host``)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<invalid url>"
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
+
+
+def _source(value: Any) -> str:
+    """A camera source: rtsp://, http(s):// (MJPEG), demo:// or a file path."""
+    value = text(value)
+    scheme = urlsplit(value).scheme.lower() if "://" in value else ""
+    if scheme in {"rtsp", "rtsps", "http", "https", "demo", ""}:
+        return value
+    if scheme == "file":
+        return value
+    raise vol.Invalid(
+        "expected rtsp://..., http(s)://... (MJPEG), demo:// or a file path, "
+        f"not a {scheme}:// URL"
+    )
+
+
+def _base_topic(value: Any) -> str:
+    value = text(value)
+    if not _TOPIC_LEVELS.match(value) or value.startswith("/") or value.endswith("/"):
+        raise vol.Invalid("expected an MQTT topic without wildcards or leading/trailing '/'")
+    return value
+
+
+def _port(value: Any) -> int:
+    result: int = integer(1, 65535)(value)
+    return result
+
+
+def _doorbell_payload(value: Any) -> Any:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and value:
+        return value
+    raise vol.Invalid("expected a string or a mapping such as {action: single}")
+
+
+_TLS_SCHEMA = vol.Schema(
+    {
+        vol.Optional("ca_certs"): text,
+        vol.Optional("certfile"): text,
+        vol.Optional("keyfile"): text,
+        vol.Optional("insecure"): boolean,
+    }
+)
+
+_MQTT_SCHEMA = vol.Schema(
+    {
+        vol.Optional("host"): text,
+        vol.Optional("port"): _port,
+        vol.Optional("base_topic"): _base_topic,
+        vol.Optional("username"): text,
+        vol.Optional("password"): str,
+        vol.Optional("client_id"): text,
+        vol.Optional("keepalive"): integer(5, 3600),
+        vol.Optional("tls"): vol.Any(boolean, _TLS_SCHEMA),
+    }
+)
+
+_HTTP_SCHEMA = vol.Schema(
+    {
+        vol.Optional("host"): text,
+        vol.Optional("port"): _port,
+        vol.Optional("token"): vol.All(text, vol.Length(min=16, msg="expected at least 16 characters")),
+    }
+)
+
+_STORAGE_SCHEMA = vol.Schema(
+    {
+        vol.Optional("path"): text,
+        vol.Optional("retention_days"): number(0.0, 3650.0),
+        vol.Optional("max_size_gb"): number(0.01),
+    }
+)
+
+_DOORBELL_SCHEMA = vol.Schema(
+    {
+        vol.Optional("topic"): text,
+        vol.Optional("payload"): _doorbell_payload,
+        vol.Optional("debounce"): number(0.0, 60.0),
+    }
+)
+
+_CAMERA_SCHEMA = vol.Schema(
+    {
+        vol.Required("source"): _source,
+        vol.Optional("name"): text,
+        vol.Optional("detect_source"): _source,
+        vol.Optional("detect_fps"): number(0.5, 30.0),
+        vol.Optional("doorbell"): _DOORBELL_SCHEMA,
+        vol.Optional("motion"): MOTION_SCHEMA,
+        vol.Optional("record"): RECORD_SCHEMA,
+        vol.Optional("privacy_masks"): polygons,
+    }
+)
+
+
+def _camera_name(value: Any) -> str:
+    if not isinstance(value, str) or not _CAMERA_NAME.match(value):
+        raise vol.Invalid(
+            "camera names use lowercase letters, digits and '_' (e.g. front_door)"
+        )
+    if value in RESERVED_CAMERA_NAMES:
+        raise vol.Invalid(f"'{value}' is reserved; choose another camera name")
+    return value
+
+
+_SCHEMA = vol.Schema(
+    {
+        vol.Optional("name"): text,
+        vol.Optional("mqtt"): _MQTT_SCHEMA,
+        vol.Optional("http"): _HTTP_SCHEMA,
+        vol.Optional("storage"): _STORAGE_SCHEMA,
+        vol.Required("cameras"): vol.All(
+            {_camera_name: _CAMERA_SCHEMA},
+            vol.Length(min=1, msg="expected at least one camera"),
+        ),
+        vol.Optional("sharing"): SHARING_SCHEMA,
+    }
+)
+
+
+def _format_error(error: vol.Invalid) -> str:
+    path = ".".join(str(part) for part in error.path)
+    message = error.error_message
+    if message == "extra keys not allowed":
+        message = "unknown key"
+    elif message == "required key not provided":
+        message = "required key is missing"
+    elif message.startswith("expected dict"):
+        message = "expected a mapping"
+    return f"{path}: {message}" if path else message
+
+
+def _friendly_name(camera: str) -> str:
+    return camera.replace("_", " ").capitalize()
+
+
+def _build(data: dict[str, Any], base_dir: Path) -> Config:
+    mqtt_data = dict(data.get("mqtt", {}))
+    tls = mqtt_data.pop("tls", None)
+    tls_settings = None
+    if tls is True:
+        tls_settings = TlsSettings()
+    elif isinstance(tls, dict):
+        tls_settings = TlsSettings(**tls)
+
+    storage_data = dict(data.get("storage", {}))
+    storage_path = Path(storage_data.pop("path", "./doorstep-data")).expanduser()
+    if not storage_path.is_absolute():
+        storage_path = base_dir / storage_path
+
+    cameras: dict[str, CameraSettings] = {}
+    for name, cam in data["cameras"].items():
+        doorbell = dict(cam.get("doorbell", {}))
+        if isinstance(doorbell.get("payload"), dict):
+            doorbell["payload"] = tuple(sorted(doorbell["payload"].items()))
+        cameras[name] = CameraSettings(
+            name=name,
+            friendly_name=cam.get("name", _friendly_name(name)),
+            source=cam["source"],
+            detect_source=cam.get("detect_source"),
+            detect_fps=cam.get("detect_fps", 5.0),
+            doorbell=DoorbellSettings(**doorbell),
+            motion=motion_settings(cam.get("motion", {})),
+            record=record_settings(cam.get("record", {})),
+            privacy_masks=cam.get("privacy_masks", ()),
+        )
+
+    return Config(
+        name=data.get("name", "Doorstep"),
+        mqtt=MqttSettings(**mqtt_data, tls=tls_settings),
+        http=HttpSettings(**data.get("http", {})),
+        storage=StorageSettings(path=storage_path, **storage_data),
+        cameras=cameras,
+        sharing=sharing_settings(data.get("sharing", {})),
+    )
+
+
+def parse_config(raw: Any, base_dir: Path | None = None) -> Config:
+    """Validate already-loaded YAML data.
+
+    Args:
+        raw: The parsed YAML document.
+        base_dir: Directory that relative storage paths are resolved against.
+
+    Raises:
+        ConfigError: With one line per problem.
+    """
+    if not isinstance(raw, dict):
+        raise ConfigError(["expected a mapping at the top level (mqtt:, http:, cameras:, ...)"])
+    try:
+        data = _SCHEMA(raw)
+    except vol.MultipleInvalid as err:
+        raise ConfigError(sorted({_format_error(e) for e in err.errors})) from None
+    except vol.Invalid as err:
+        raise ConfigError([_format_error(err)]) from None
+    return _build(data, base_dir or Path.cwd())
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate a YAML config file.
+
+    Raises:
+        ConfigError: The file is missing, not YAML, or invalid; one line per problem.
+    """
+    try:
+        text_data = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: file not found"]) from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError([f"{path}: cannot read: {err}"]) from None
+    try:
+        raw = yaml.safe_load(text_data)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(err, "problem", None) or "invalid YAML"
+        raise ConfigError([f"{path}: not valid YAML{where}: {problem}"]) from None
+    return parse_config(raw, path.resolve().parent)

@@ -1,0 +1,132 @@
+"""A small typed in-process event bus connecting the bridge's features.
+
+Features publish what happened (a ring, motion, a finished clip); the MQTT
+publisher, the recorder and the share workflow subscribe to what they need.
+Handlers run on the event loop and must not block.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+import logging
+from typing import Any
+
+from doorstep_bridge.models import ClipInfo, RingEvent
+
+_LOGGER = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class MotionChanged:
+    """Motion on a camera turned on or off (after hysteresis)."""
+
+    camera: str
+    active: bool
+    time: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CameraAvailability:
+    """A camera's stream came up or went down."""
+
+    camera: str
+    online: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ClipFinished:
+    """A clip was written, indexed and is playable."""
+
+    clip: ClipInfo
+
+
+@dataclass(frozen=True, slots=True)
+class ClipDeleted:
+    """Retention (or a repair at start-up) removed a clip."""
+
+    clip_id: str
+    camera: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotTaken:
+    """A new JPEG snapshot of a camera."""
+
+    camera: str
+    jpeg: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class RecordRequested:
+    """Someone asked a camera to record now (button, automation, HTTP)."""
+
+    camera: str
+    duration: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CameraSwitchChanged:
+    """Motion detection or recording was switched on or off for a camera."""
+
+    camera: str
+    switch: str  # "motion_detection" or "recording"
+    on: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ShareStateChanged:
+    """A share request changed state; `state` is its public JSON."""
+
+    share_id: str
+    state: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StatsChanged:
+    """Bridge-level figures (storage used, pending shares) changed."""
+
+    stats: dict[str, Any]
+
+
+type Event = (
+    RingEvent
+    | MotionChanged
+    | CameraAvailability
+    | ClipFinished
+    | ClipDeleted
+    | SnapshotTaken
+    | RecordRequested
+    | CameraSwitchChanged
+    | ShareStateChanged
+    | StatsChanged
+)
+
+
+class EventBus:
+    """Synchronous fan-out of events to subscribers, by event type."""
+
+    def __init__(self) -> None:
+        self._handlers: defaultdict[type[Any], list[Callable[[Any], None]]] = defaultdict(list)
+
+    def subscribe[E](self, event_type: type[E], handler: Callable[[E], None]) -> Callable[[], None]:
+        """Call `handler` for every event of `event_type`; returns an unsubscribe callable."""
+        handlers = self._handlers[event_type]
+        handlers.append(handler)
+
+        def unsubscribe() -> None:
+            if handler in handlers:
+                handlers.remove(handler)
+
+        return unsubscribe
+
+    def publish(self, event: Event) -> None:
+        """Deliver `event` to its subscribers; one failing handler does not stop the others."""
+        for handler in list(self._handlers.get(type(event), ())):
+            try:
+                handler(event)
+            except Exception:
+                _LOGGER.exception("Handler for %s failed", type(event).__name__)

@@ -1,0 +1,33 @@
+"""The bridge's small exception tree: callers catch the branch they can handle."""
+
+
+class DoorstepError(Exception):
+    """Base class of every error the bridge raises on purpose."""
+
+
+class ConfigError(DoorstepError):
+    """The configuration file is missing, unreadable or invalid.
+
+    Attributes:
+        problems: One line per problem, each naming the key path.
+    """
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class CameraError(DoorstepError):
+    """A camera source could not be opened or stopped delivering."""
+
+
+class StorageError(DoorstepError):
+    """The clip store or another on-disk structure failed (disk full, corrupt index)."""
+
+
+class ShareError(DoorstepError):
+    """A share request or decision was rejected; the message says why."""
+
+
+class AuditError(DoorstepError):
+    """The audit log could not be written or does not verify."""

@@ -1,0 +1,28 @@
+"""Typed keys for the objects the aiohttp application owns (no globals)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from doorstep_bridge.camera.manager import CameraManager
+    from doorstep_bridge.config import Config
+    from doorstep_bridge.doorbell import Doorbell
+    from doorstep_bridge.events import EventBus
+    from doorstep_bridge.mqtt.client import MqttClient
+    from doorstep_bridge.recording.store import ClipStore
+    from doorstep_bridge.sharing.audit import AuditLog
+    from doorstep_bridge.sharing.service import ShareService
+
+CONFIG = web.AppKey["Config"]("config")
+BUS = web.AppKey["EventBus"]("bus")
+API_TOKEN = web.AppKey("api_token", str)
+BRIDGE_ID = web.AppKey("bridge_id", str)
+MQTT = web.AppKey["MqttClient"]("mqtt")
+DOORBELL = web.AppKey["Doorbell"]("doorbell")
+CLIP_STORE = web.AppKey["ClipStore"]("clip_store")
+CAMERAS = web.AppKey["CameraManager"]("cameras")
+AUDIT = web.AppKey["AuditLog"]("audit")
+SHARES = web.AppKey["ShareService"]("shares")

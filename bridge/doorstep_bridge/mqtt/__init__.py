@@ -1,0 +1,1 @@
+"""MQTT: the broker connection, the topic names and the publishers/subscribers."""

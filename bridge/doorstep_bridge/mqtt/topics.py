@@ -1,0 +1,93 @@
+"""The only place MQTT topic strings are built.
+
+Topic layout (``<b>`` = base topic, ``<cam>`` = camera name); docs/mqtt.md
+describes payloads, QoS and retain flags for each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: Fixed prefix for discovery, independent of the base topic, so Home Assistant
+#: finds every bridge on the broker with one subscription (see manifest.json).
+DISCOVERY_PREFIX = "doorstep/discovery"
+
+ONLINE = "online"
+OFFLINE = "offline"
+ON = "ON"
+OFF = "OFF"
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    """Topic names for one bridge."""
+
+    base: str
+
+    @property
+    def available(self) -> str:
+        """Bridge availability, retained, also the last will."""
+        return f"{self.base}/available"
+
+    @property
+    def bridge_info(self) -> str:
+        """Retained JSON describing the bridge and its cameras."""
+        return f"{self.base}/bridge/info"
+
+    @property
+    def bridge_stats(self) -> str:
+        """Retained JSON with storage used and pending share requests."""
+        return f"{self.base}/bridge/stats"
+
+    def discovery(self, bridge_id: str) -> str:
+        """Retained discovery message that Home Assistant's config flow listens for."""
+        return f"{DISCOVERY_PREFIX}/{bridge_id}"
+
+    def camera_available(self, camera: str) -> str:
+        """Retained ``online``/``offline`` of one camera's stream."""
+        return f"{self.base}/{camera}/available"
+
+    def motion(self, camera: str) -> str:
+        """Retained ``ON``/``OFF``."""
+        return f"{self.base}/{camera}/motion"
+
+    def ring(self, camera: str) -> str:
+        """One JSON message per press, QoS 1, not retained."""
+        return f"{self.base}/{camera}/ring"
+
+    def ring_set(self, camera: str) -> str:
+        """Any payload = one press."""
+        return f"{self.base}/{camera}/ring/set"
+
+    def clip(self, camera: str) -> str:
+        """Retained JSON of the latest finished clip."""
+        return f"{self.base}/{camera}/clip"
+
+    def snapshot(self, camera: str) -> str:
+        """Retained JPEG bytes."""
+        return f"{self.base}/{camera}/snapshot"
+
+    def record_set(self, camera: str) -> str:
+        """Record now: empty payload or JSON ``{"duration": seconds}``."""
+        return f"{self.base}/{camera}/record/set"
+
+    def switch(self, camera: str, switch: str) -> str:
+        """Retained ``ON``/``OFF`` of ``motion_detection`` or ``recording``."""
+        return f"{self.base}/{camera}/{switch}"
+
+    def switch_set(self, camera: str, switch: str) -> str:
+        """``ON``/``OFF`` command for ``motion_detection`` or ``recording``."""
+        return f"{self.base}/{camera}/{switch}/set"
+
+    @property
+    def share_request(self) -> str:
+        """Incoming share requests (JSON). Can never approve anything."""
+        return f"{self.base}/share/request"
+
+    def share(self, share_id: str) -> str:
+        """Retained JSON state of one share request."""
+        return f"{self.base}/share/{share_id}"
+
+
+#: Camera switches controllable over MQTT.
+SWITCHES = ("motion_detection", "recording")

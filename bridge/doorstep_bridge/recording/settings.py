@@ -1,0 +1,42 @@
+"""Per-camera recording settings: the `cameras.<cam>.record` config section."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import voluptuous as vol
+
+from doorstep_bridge.validation import boolean, number
+
+
+@dataclass(frozen=True, slots=True)
+class RecordSettings:
+    """When and how much a camera records.
+
+    Attributes:
+        enabled: Record clips at all (motion, ring and manual triggers).
+        pre_roll: Seconds kept before the trigger.
+        post_roll: Seconds kept after motion ends or after a ring.
+        max_length: Longest clip in seconds; longer events are split.
+    """
+
+    enabled: bool = True
+    pre_roll: float = 5.0
+    post_roll: float = 10.0
+    max_length: float = 300.0
+
+
+RECORD_SCHEMA = vol.Schema(
+    {
+        vol.Optional("enabled"): boolean,
+        vol.Optional("pre_roll"): number(0.0, 60.0),
+        vol.Optional("post_roll"): number(0.0, 600.0),
+        vol.Optional("max_length"): number(5.0, 3600.0),
+    }
+)
+
+
+def record_settings(data: dict[str, Any]) -> RecordSettings:
+    """Build settings from a validated `record` section."""
+    return RecordSettings(**data)

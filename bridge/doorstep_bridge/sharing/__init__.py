@@ -1,0 +1,1 @@
+"""Consent-gated sharing: requests, decisions, redacted exports, links and the audit log."""
