@@ -1,0 +1,53 @@
+"""Bearer-token authentication for the `/api/` routes."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+import hmac
+
+from aiohttp import web
+
+from doorstep_bridge.keys import API_TOKEN
+
+#: Routes under /api/ that answer without a token.
+PUBLIC_API_PATHS = frozenset({"/api/health"})
+
+type Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def has_api_token(request: web.Request) -> bool:
+    """True when the request carries the bridge's API token."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return False
+    return hmac.compare_digest(token.strip().encode(), request.app[API_TOKEN].encode())
+
+
+def json_error(status: int, message: str) -> web.Response:
+    """A JSON error body `{"error": message}` with `status`."""
+    return web.json_response({"error": message}, status=status)
+
+
+@web.middleware
+async def token_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Reject `/api/` requests without the API token (401); other paths pass through.
+
+    Routes that accept another credential (requester tokens on share requests)
+    check it themselves: they are listed by setting ``request.app[...]`` nothing —
+    instead the handler is marked with :func:`allow_requester_token`.
+    """
+    if (
+        request.path.startswith("/api/")
+        and request.path not in PUBLIC_API_PATHS
+        and not getattr(handler, "allows_other_credentials", False)
+        and not has_api_token(request)
+    ):
+        return json_error(401, "missing or invalid API token")
+    return await handler(request)
+
+
+def allow_other_credentials[H: Handler](handler: H) -> H:
+    """Mark a handler that authenticates the request itself (e.g. with a requester token)."""
+    handler.allows_other_credentials = True  # type: ignore[attr-defined]
+    return handler
