@@ -1,0 +1,120 @@
+"""Doorbell inputs: every way a press reaches the bridge, debounced into one ring event.
+
+Inputs: ``<b>/<cam>/ring/set`` (any payload), an outside MQTT button per camera
+(``cameras.<cam>.doorbell.topic``, optionally matching a payload), the HTTP API
+and the demo camera. Each accepted press becomes a :class:`RingEvent` on the bus;
+the MQTT publisher sends it as ``<b>/<cam>/ring`` with QoS 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+import json
+import logging
+import secrets
+import time
+from typing import Any
+
+from aiohttp import web
+
+from doorstep_bridge.config import Config, DoorbellSettings
+from doorstep_bridge.events import EventBus
+from doorstep_bridge.keys import BUS, CONFIG, DOORBELL, MQTT
+from doorstep_bridge.models import RingEvent, utcnow
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def new_ring_id() -> str:
+    """A unique, roughly time-ordered ring id."""
+    return f"r_{time.time_ns() // 1_000_000:x}{secrets.token_hex(4)}"
+
+
+def payload_matches(expected: DoorbellSettings, payload: bytes) -> bool:
+    """Does an outside button's message count as a press?
+
+    A string must equal the whole payload (surrounding whitespace ignored); a
+    mapping's items must all be present in the JSON object payload.
+    """
+    if expected.payload is None:
+        return True
+    try:
+        text = payload.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return False
+    if isinstance(expected.payload, str):
+        return text == expected.payload
+    try:
+        data: Any = json.loads(text)
+    except ValueError:
+        return False
+    if not isinstance(data, dict):
+        return False
+    return all(key in data and data[key] == value for key, value in expected.payload)
+
+
+class Doorbell:
+    """Debounces presses per camera and announces each accepted one on the bus."""
+
+    def __init__(
+        self, config: Config, bus: EventBus, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._config = config
+        self._bus = bus
+        self._clock = clock
+        self._last_press: dict[str, float] = {}
+
+    def press(self, camera: str, source: str) -> RingEvent | None:
+        """Register one press; returns the ring event, or None when debounced.
+
+        Raises:
+            KeyError: `camera` is not configured.
+        """
+        settings = self._config.cameras[camera].doorbell
+        now = self._clock()
+        last = self._last_press.get(camera)
+        if last is not None and now - last < settings.debounce:
+            _LOGGER.debug("Press on %s from %s debounced", camera, source)
+            return None
+        self._last_press[camera] = now
+        event = RingEvent(id=new_ring_id(), camera=camera, time=utcnow(), source=source)
+        _LOGGER.info("Doorbell %s rang (%s)", camera, source)
+        self._bus.publish(event)
+        return event
+
+    def on_ring_set(self, topic: str, _payload: bytes) -> None:
+        """``<b>/<cam>/ring/set``: any payload is one press."""
+        camera = topic.rsplit("/", 3)[-3]
+        if camera not in self._config.cameras:
+            _LOGGER.warning("Ignoring ring for unknown camera %r", camera)
+            return
+        self.press(camera, "mqtt")
+
+    def button_handler(self, camera: str) -> Callable[[str, bytes], None]:
+        """Handler for a camera's outside button topic."""
+        settings = self._config.cameras[camera].doorbell
+
+        def handle(topic: str, payload: bytes) -> None:
+            if payload_matches(settings, payload):
+                self.press(camera, "button")
+            else:
+                _LOGGER.debug("Message on %s does not match the doorbell payload", topic)
+
+        return handle
+
+
+async def doorbell_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Create the doorbell and subscribe its MQTT inputs."""
+    config = app[CONFIG]
+    doorbell = Doorbell(config, app[BUS])
+    app[DOORBELL] = doorbell
+    mqtt = app[MQTT]
+    unsubscribes = [mqtt.subscribe(mqtt.topics.ring_set("+"), doorbell.on_ring_set)]
+    for name, camera in config.cameras.items():
+        if camera.doorbell.topic:
+            unsubscribes.append(
+                mqtt.subscribe(camera.doorbell.topic, doorbell.button_handler(name))
+            )
+    yield
+    for unsubscribe in unsubscribes:
+        unsubscribe()

@@ -1,0 +1,52 @@
+"""Bridge-level HTTP routes: health, info, doorbell presses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from doorstep_bridge import PROTOCOL_VERSION, __version__
+from doorstep_bridge.http.auth import json_error
+from doorstep_bridge.keys import BRIDGE_ID, CAMERAS, CONFIG, DOORBELL
+from doorstep_bridge.mqtt.publisher import bridge_info
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/api/health")
+async def health(_request: web.Request) -> web.Response:
+    """Liveness, without a token: reveals nothing but the version."""
+    return web.json_response({"status": "ok", "version": __version__, "protocol": PROTOCOL_VERSION})
+
+
+@routes.get("/api/info")
+async def info(request: web.Request) -> web.Response:
+    """The bridge info plus each camera's live status."""
+    app = request.app
+    config = app[CONFIG]
+    data: dict[str, Any] = bridge_info(config, app[BRIDGE_ID])
+    cameras = app.get(CAMERAS)
+    for name, camera in data["cameras"].items():
+        if cameras is not None:
+            status = cameras.status(name)
+            camera.update(
+                online=status.online,
+                motion=status.motion,
+                motion_detection=status.motion_detection,
+                recording=status.recording,
+            )
+    return web.json_response(data)
+
+
+@routes.post("/api/cameras/{camera}/ring")
+async def ring(request: web.Request) -> web.Response:
+    """One doorbell press from an HTTP client (a button, a script)."""
+    camera = request.match_info["camera"]
+    if camera not in request.app[CONFIG].cameras:
+        return json_error(404, f"unknown camera {camera!r}")
+    event = request.app[DOORBELL].press(camera, "http")
+    body: dict[str, Any] = {"accepted": event is not None}
+    if event is not None:
+        body["ring"] = event.payload()
+    return web.json_response(body, status=202)

@@ -1,0 +1,206 @@
+"""Publishes what happens in the bridge to MQTT and routes MQTT commands to features.
+
+The one place that maps bus events to topics, payloads, QoS and retain flags
+(docs/mqtt.md is the user-facing copy of this table).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+import json
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from doorstep_bridge import PROTOCOL_VERSION, __version__
+from doorstep_bridge.config import Config
+from doorstep_bridge.events import (
+    CameraAvailability,
+    CameraSwitchChanged,
+    ClipFinished,
+    EventBus,
+    MotionChanged,
+    RecordRequested,
+    ShareStateChanged,
+    SnapshotTaken,
+    StatsChanged,
+)
+from doorstep_bridge.keys import BRIDGE_ID, BUS, CAMERAS, CONFIG, MQTT
+from doorstep_bridge.models import RingEvent
+from doorstep_bridge.mqtt.client import MqttClient
+from doorstep_bridge.mqtt.topics import OFF, OFFLINE, ON, ONLINE, SWITCHES
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def _json(data: dict[str, Any]) -> str:
+    return json.dumps(data, separators=(",", ":"))
+
+
+def bridge_info(config: Config, bridge_id: str) -> dict[str, Any]:
+    """The discovery / ``<b>/bridge/info`` JSON."""
+    return {
+        "id": bridge_id,
+        "name": config.name,
+        "version": __version__,
+        "protocol": PROTOCOL_VERSION,
+        "base_topic": config.mqtt.base_topic,
+        "api_url": f"http://{config.http.host}:{config.http.port}",
+        "cameras": {name: {"name": cam.friendly_name} for name, cam in config.cameras.items()},
+    }
+
+
+class Publisher:
+    """Subscribes to the bus and mirrors events onto MQTT."""
+
+    def __init__(self, mqtt: MqttClient, bus: EventBus) -> None:
+        self._mqtt = mqtt
+        self._topics = mqtt.topics
+        self._stats: dict[str, Any] = {}
+        self._unsubscribes: list[Callable[[], None]] = [
+            bus.subscribe(RingEvent, self._on_ring),
+            bus.subscribe(MotionChanged, self._on_motion),
+            bus.subscribe(CameraAvailability, self._on_availability),
+            bus.subscribe(ClipFinished, self._on_clip),
+            bus.subscribe(SnapshotTaken, self._on_snapshot),
+            bus.subscribe(CameraSwitchChanged, self._on_switch),
+            bus.subscribe(ShareStateChanged, self._on_share),
+            bus.subscribe(StatsChanged, self._on_stats),
+        ]
+
+    def close(self) -> None:
+        """Stop mirroring events."""
+        for unsubscribe in self._unsubscribes:
+            unsubscribe()
+
+    def publish_info(self, info: dict[str, Any]) -> None:
+        """Bridge info and discovery, both retained."""
+        payload = _json(info)
+        self._mqtt.publish(self._topics.bridge_info, payload, qos=1, retain=True)
+        self._mqtt.publish(self._topics.discovery(info["id"]), payload, qos=1, retain=True)
+
+    def _on_ring(self, event: RingEvent) -> None:
+        self._mqtt.publish(self._topics.ring(event.camera), _json(event.payload()), qos=1)
+
+    def _on_motion(self, event: MotionChanged) -> None:
+        state = ON if event.active else OFF
+        self._mqtt.publish(self._topics.motion(event.camera), state, qos=1, retain=True)
+
+    def _on_availability(self, event: CameraAvailability) -> None:
+        state = ONLINE if event.online else OFFLINE
+        self._mqtt.publish(self._topics.camera_available(event.camera), state, qos=1, retain=True)
+
+    def _on_clip(self, event: ClipFinished) -> None:
+        clip = event.clip
+        self._mqtt.publish(self._topics.clip(clip.camera), _json(clip.payload()), qos=1, retain=True)
+
+    def _on_snapshot(self, event: SnapshotTaken) -> None:
+        self._mqtt.publish(self._topics.snapshot(event.camera), event.jpeg, qos=0, retain=True)
+
+    def _on_switch(self, event: CameraSwitchChanged) -> None:
+        state = ON if event.on else OFF
+        topic = self._topics.switch(event.camera, event.switch)
+        self._mqtt.publish(topic, state, qos=1, retain=True)
+
+    def _on_share(self, event: ShareStateChanged) -> None:
+        topic = self._topics.share(event.share_id)
+        self._mqtt.publish(topic, _json(event.state), qos=1, retain=True)
+
+    def _on_stats(self, event: StatsChanged) -> None:
+        # Several features report their own figures; the topic carries them merged.
+        self._stats.update(event.stats)
+        self._mqtt.publish(self._topics.bridge_stats, _json(self._stats), qos=0, retain=True)
+
+
+def _parse_switch(payload: bytes) -> bool | None:
+    text = payload.decode("utf-8", "replace").strip().upper()
+    if text in {ON, "TRUE", "1"}:
+        return True
+    if text in {OFF, "FALSE", "0"}:
+        return False
+    return None
+
+
+def _parse_duration(payload: bytes) -> float | None:
+    """Record-now payload: empty, or JSON ``{"duration": seconds}``; raises ValueError."""
+    if not payload.strip():
+        return None
+    data = json.loads(payload)
+    if not isinstance(data, dict):
+        raise ValueError("expected a JSON object")
+    duration = data.get("duration")
+    if duration is None:
+        return None
+    if isinstance(duration, bool) or not isinstance(duration, int | float) or not (
+        0 < duration <= 3600
+    ):
+        raise ValueError("duration must be a number of seconds between 0 and 3600")
+    return float(duration)
+
+
+async def mqtt_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Connect to the broker for the bridge's lifetime; ``offline`` on a clean stop."""
+    config = app[CONFIG]
+    client = MqttClient(config.mqtt, client_id=f"doorstep-{app[BRIDGE_ID]}")
+    app[MQTT] = client
+    await client.start()
+    yield
+    await client.stop()
+
+
+async def publisher_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Mirror bus events to MQTT and publish the bridge info."""
+    config = app[CONFIG]
+    publisher = Publisher(app[MQTT], app[BUS])
+    publisher.publish_info(bridge_info(config, app[BRIDGE_ID]))
+    yield
+    publisher.close()
+
+
+async def commands_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Route camera commands (record now, switches) from MQTT to the camera manager."""
+    config = app[CONFIG]
+    mqtt = app[MQTT]
+    bus = app[BUS]
+    topics = mqtt.topics
+
+    def camera_of(topic: str, levels_after: int) -> str | None:
+        camera = topic.split("/")[-1 - levels_after]
+        if camera not in config.cameras:
+            _LOGGER.warning("Ignoring command on %s: unknown camera %r", topic, camera)
+            return None
+        return camera
+
+    def on_record(topic: str, payload: bytes) -> None:
+        camera = camera_of(topic, 2)
+        if camera is None:
+            return
+        try:
+            duration = _parse_duration(payload)
+        except ValueError as err:
+            _LOGGER.warning("Ignoring record command on %s: %s", topic, err)
+            return
+        bus.publish(RecordRequested(camera=camera, duration=duration))
+
+    def switch_handler(switch: str) -> Callable[[str, bytes], None]:
+        def on_switch(topic: str, payload: bytes) -> None:
+            camera = camera_of(topic, 2)
+            if camera is None:
+                return
+            on = _parse_switch(payload)
+            if on is None:
+                _LOGGER.warning("Ignoring %s: expected ON or OFF", topic)
+                return
+            app[CAMERAS].set_switch(camera, switch, on)
+
+        return on_switch
+
+    unsubscribes = [mqtt.subscribe(topics.record_set("+"), on_record)]
+    unsubscribes += [
+        mqtt.subscribe(topics.switch_set("+", switch), switch_handler(switch))
+        for switch in SWITCHES
+    ]
+    yield
+    for unsubscribe in unsubscribes:
+        unsubscribe()
