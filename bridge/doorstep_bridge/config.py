@@ -98,9 +98,9 @@ class CameraSettings:
     source: str = field(repr=False)
     detect_source: str | None = field(default=None, repr=False)
     detect_fps: float = 5.0
-    doorbell: DoorbellSettings = DoorbellSettings()
-    motion: MotionSettings = MotionSettings()
-    record: RecordSettings = RecordSettings()
+    doorbell: DoorbellSettings = field(default_factory=DoorbellSettings)
+    motion: MotionSettings = field(default_factory=MotionSettings)
+    record: RecordSettings = field(default_factory=RecordSettings)
     privacy_masks: tuple[Polygon, ...] = ()
 
     @property
@@ -144,8 +144,7 @@ def _source(value: Any) -> str:
     if scheme == "file":
         return value
     raise vol.Invalid(
-        "expected rtsp://..., http(s)://... (MJPEG), demo:// or a file path, "
-        f"not a {scheme}:// URL"
+        f"expected rtsp://..., http(s)://... (MJPEG), demo:// or a file path, not a {scheme}:// URL"
     )
 
 
@@ -195,7 +194,9 @@ _HTTP_SCHEMA = vol.Schema(
     {
         vol.Optional("host"): text,
         vol.Optional("port"): _port,
-        vol.Optional("token"): vol.All(text, vol.Length(min=16, msg="expected at least 16 characters")),
+        vol.Optional("token"): vol.All(
+            text, vol.Length(min=16, msg="expected at least 16 characters")
+        ),
     }
 )
 
@@ -231,9 +232,7 @@ _CAMERA_SCHEMA = vol.Schema(
 
 def _camera_name(value: Any) -> str:
     if not isinstance(value, str) or not _CAMERA_NAME.match(value):
-        raise vol.Invalid(
-            "camera names use lowercase letters, digits and '_' (e.g. front_door)"
-        )
+        raise vol.Invalid("camera names use lowercase letters, digits and '_' (e.g. front_door)")
     if value in RESERVED_CAMERA_NAMES:
         raise vol.Invalid(f"'{value}' is reserved; choose another camera name")
     return value

@@ -16,13 +16,13 @@ if TYPE_CHECKING:
     from doorstep_bridge.sharing.audit import AuditLog
     from doorstep_bridge.sharing.service import ShareService
 
-CONFIG = web.AppKey["Config"]("config")
-BUS = web.AppKey["EventBus"]("bus")
-API_TOKEN = web.AppKey("api_token", str)
-BRIDGE_ID = web.AppKey("bridge_id", str)
-MQTT = web.AppKey["MqttClient"]("mqtt")
-DOORBELL = web.AppKey["Doorbell"]("doorbell")
-CLIP_STORE = web.AppKey["ClipStore"]("clip_store")
-CAMERAS = web.AppKey["CameraManager"]("cameras")
-AUDIT = web.AppKey["AuditLog"]("audit")
-SHARES = web.AppKey["ShareService"]("shares")
+CONFIG: web.AppKey[Config] = web.AppKey("config")
+BUS: web.AppKey[EventBus] = web.AppKey("bus")
+API_TOKEN: web.AppKey[str] = web.AppKey("api_token")
+BRIDGE_ID: web.AppKey[str] = web.AppKey("bridge_id")
+MQTT: web.AppKey[MqttClient] = web.AppKey("mqtt")
+DOORBELL: web.AppKey[Doorbell] = web.AppKey("doorbell")
+CLIP_STORE: web.AppKey[ClipStore] = web.AppKey("clip_store")
+CAMERAS: web.AppKey[CameraManager] = web.AppKey("cameras")
+AUDIT: web.AppKey[AuditLog] = web.AppKey("audit")
+SHARES: web.AppKey[ShareService] = web.AppKey("shares")

@@ -33,9 +33,8 @@ def json_error(status: int, message: str) -> web.Response:
 async def token_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Reject `/api/` requests without the API token (401); other paths pass through.
 
-    Routes that accept another credential (requester tokens on share requests)
-    check it themselves: they are listed by setting ``request.app[...]`` nothing —
-    instead the handler is marked with :func:`allow_requester_token`.
+    Handlers that accept another credential (a requester token on share requests)
+    are marked with :func:`allow_other_credentials` and check it themselves.
     """
     if (
         request.path.startswith("/api/")

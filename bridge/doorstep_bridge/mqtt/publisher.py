@@ -93,7 +93,8 @@ class Publisher:
 
     def _on_clip(self, event: ClipFinished) -> None:
         clip = event.clip
-        self._mqtt.publish(self._topics.clip(clip.camera), _json(clip.payload()), qos=1, retain=True)
+        topic = self._topics.clip(clip.camera)
+        self._mqtt.publish(topic, _json(clip.payload()), qos=1, retain=True)
 
     def _on_snapshot(self, event: SnapshotTaken) -> None:
         self._mqtt.publish(self._topics.snapshot(event.camera), event.jpeg, qos=0, retain=True)
@@ -128,12 +129,14 @@ def _parse_duration(payload: bytes) -> float | None:
         return None
     data = json.loads(payload)
     if not isinstance(data, dict):
-        raise ValueError("expected a JSON object")
+        raise ValueError("expected a JSON object")  # noqa: TRY004 - callers catch ValueError
     duration = data.get("duration")
     if duration is None:
         return None
-    if isinstance(duration, bool) or not isinstance(duration, int | float) or not (
-        0 < duration <= 3600
+    if (
+        isinstance(duration, bool)
+        or not isinstance(duration, int | float)
+        or not (0 < duration <= 3600)
     ):
         raise ValueError("duration must be a number of seconds between 0 and 3600")
     return float(duration)
