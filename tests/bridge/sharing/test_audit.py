@@ -1,0 +1,206 @@
+"""The audit log: append, verify, and every kind of tampering caught and named."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+import subprocess
+import sys
+
+import pytest
+
+from doorstep_bridge.exceptions import AuditError
+from doorstep_bridge.sharing.audit import AuditLog, audit_dir, verify, verify_log
+
+
+def _log_with(tmp_path: Path, count: int = 5) -> AuditLog:
+    log = AuditLog(tmp_path / "audit")
+    for index in range(count):
+        log.append("download", share_id="s_TEST", n=index, client="192.0.2.7")
+    return log
+
+
+def _lines(log: AuditLog) -> list[bytes]:
+    return (log.path / "audit.jsonl").read_bytes().splitlines(keepends=True)
+
+
+def _write(log: AuditLog, lines: list[bytes]) -> None:
+    (log.path / "audit.jsonl").write_bytes(b"".join(lines))
+
+
+def test_intact_log_verifies(tmp_path: Path) -> None:
+    log = _log_with(tmp_path)
+    result = verify(log.path)
+    assert result.ok
+    assert result.count == 5
+    assert "intact: 5 record(s)" in result.message
+    records = log.records()
+    assert [r["seq"] for r in records] == [1, 2, 3, 4, 5]
+    assert records[1]["prev"] == records[0]["hash"]
+    assert records[0]["kind"] == "download"
+    assert records[0]["client"] == "192.0.2.7"
+
+
+def test_empty_or_absent_log_is_intact(tmp_path: Path) -> None:
+    assert verify(tmp_path / "nothing").ok
+    AuditLog(tmp_path / "audit")
+    assert verify(tmp_path / "audit").ok
+
+
+def test_reopen_continues_the_chain(tmp_path: Path) -> None:
+    _log_with(tmp_path, 3)
+    log = AuditLog(tmp_path / "audit")
+    record = log.append("expiry", share_id="s_TEST")
+    assert record["seq"] == 4
+    assert verify(log.path).ok
+
+
+def test_reserved_field_names_are_refused(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "audit")
+    with pytest.raises(ValueError, match="reserved"):
+        log.append("request", seq=7)
+
+
+def test_changed_record_is_named(tmp_path: Path) -> None:
+    log = _log_with(tmp_path)
+    lines = _lines(log)
+    lines[2] = lines[2].replace(b"192.0.2.7", b"192.0.2.8")
+    _write(log, lines)
+    result = verify(log.path)
+    assert not result.ok
+    assert result.bad_record == 3
+    assert "hash does not match" in (result.problem or "")
+
+
+def test_changed_record_with_recomputed_hash_breaks_the_chain(tmp_path: Path) -> None:
+    from doorstep_bridge.sharing.audit import record_hash
+
+    log = _log_with(tmp_path)
+    lines = _lines(log)
+    record = json.loads(lines[1])
+    record["client"] = "203.0.113.1"
+    record["hash"] = record_hash(record)
+    lines[1] = json.dumps(record, sort_keys=True, separators=(",", ":")).encode() + b"\n"
+    _write(log, lines)
+    result = verify(log.path)
+    assert not result.ok
+    assert result.bad_record == 3  # record 3 no longer chains to the rewritten record 2
+    assert "chain" in (result.problem or "")
+
+
+def test_deleted_record_is_named(tmp_path: Path) -> None:
+    log = _log_with(tmp_path)
+    lines = _lines(log)
+    del lines[1]
+    _write(log, lines)
+    result = verify(log.path)
+    assert not result.ok
+    assert result.bad_record == 2
+    assert "expected seq 2" in (result.problem or "")
+
+
+def test_inserted_record_is_named(tmp_path: Path) -> None:
+    log = _log_with(tmp_path)
+    lines = _lines(log)
+    lines.insert(3, lines[3])  # a duplicate of record 4 placed before it
+    _write(log, lines)
+    result = verify(log.path)
+    assert not result.ok
+    assert result.bad_record == 5
+
+
+def test_reordered_records_are_named(tmp_path: Path) -> None:
+    log = _log_with(tmp_path)
+    lines = _lines(log)
+    lines[1], lines[2] = lines[2], lines[1]
+    _write(log, lines)
+    result = verify(log.path)
+    assert not result.ok
+    assert result.bad_record == 2
+    assert "out of sequence" in (result.problem or "")
+
+
+def test_truncated_log_is_caught_by_the_head(tmp_path: Path) -> None:
+    log = _log_with(tmp_path)
+    _write(log, _lines(log)[:3])
+    result = verify(log.path)
+    assert not result.ok
+    assert result.bad_record == 4
+    assert "head says the log has 5" in (result.problem or "")
+
+
+def test_emptied_log_is_caught_by_the_head(tmp_path: Path) -> None:
+    log = _log_with(tmp_path)
+    (log.path / "audit.jsonl").unlink()
+    result = verify(log.path)
+    assert not result.ok
+    assert result.bad_record == 1
+
+
+def test_cut_mid_record_is_named(tmp_path: Path) -> None:
+    log = _log_with(tmp_path)
+    data = (log.path / "audit.jsonl").read_bytes()
+    (log.path / "audit.jsonl").write_bytes(data[:-40])
+    result = verify(log.path)
+    assert not result.ok
+    assert result.bad_record == 5
+    assert "incomplete last line" in (result.problem or "")
+
+
+def test_missing_head_is_caught(tmp_path: Path) -> None:
+    log = _log_with(tmp_path)
+    (log.path / "head.json").unlink()
+    result = verify(log.path)
+    assert not result.ok
+    assert "head file is missing" in (result.problem or "")
+
+
+def test_bridge_refuses_to_append_to_a_tampered_log(tmp_path: Path) -> None:
+    log = _log_with(tmp_path)
+    _write(log, _lines(log)[:3])
+    with pytest.raises(AuditError, match="does not verify"):
+        AuditLog(log.path)
+    # And the evidence stays as it was found.
+    assert not verify(log.path).ok
+
+
+def test_crash_mid_append_is_repaired_with_a_record(tmp_path: Path) -> None:
+    log = _log_with(tmp_path, 2)
+    with (log.path / "audit.jsonl").open("ab") as file:
+        file.write(b'{"client":"192.0.2.7","kind":"downl')  # power cut mid-write
+    reopened = AuditLog(log.path)
+    records = reopened.records()
+    assert [r["kind"] for r in records] == ["download", "download", "repair"]
+    assert verify(log.path).ok
+
+
+def test_crash_between_append_and_head_is_accepted(tmp_path: Path) -> None:
+    log = _log_with(tmp_path, 3)
+    head = (log.path / "head.json").read_bytes()
+    log.append("expiry", share_id="s_TEST")
+    (log.path / "head.json").write_bytes(head)  # as if the head write never happened
+    assert verify(log.path).ok
+    AuditLog(log.path).append("purge", share_id="s_TEST")
+    assert verify(log.path).count == 5
+
+
+def test_cli_verify_exit_codes(tmp_path: Path) -> None:
+    storage = tmp_path / "data"
+    config = tmp_path / "doorstep.yaml"
+    config.write_text(
+        f"storage: {{path: {storage}}}\ncameras: {{front_door: {{source: demo://}}}}\n",
+        encoding="utf-8",
+    )
+    log = AuditLog(audit_dir(storage))
+    for index in range(3):
+        log.append("request", n=index)
+    command = [sys.executable, "-m", "doorstep_bridge", "audit", "verify", "--config", str(config)]
+    ok = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert ok.returncode == 0, ok.stderr
+    assert "intact" in ok.stdout
+    lines = (log.path / "audit.jsonl").read_bytes().splitlines(keepends=True)
+    (log.path / "audit.jsonl").write_bytes(lines[0] + lines[2])
+    bad = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert bad.returncode != 0
+    assert "record 2" in bad.stdout
+    assert verify_log(storage).bad_record == 2
