@@ -1,0 +1,201 @@
+"""Config validation: what a user sees from `doorstep-bridge check`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+import yaml
+
+from doorstep_bridge.config import load_config, parse_config, redact_url
+from doorstep_bridge.exceptions import ConfigError
+
+PRODUCT_EXAMPLE = """
+mqtt: {host: 127.0.0.1, port: 1883, base_topic: doorstep}
+http: {host: 127.0.0.1, port: 5080}
+storage: {path: ./doorstep-data, retention_days: 14}
+cameras:
+  front_door:
+    source: rtsp://user:pass@192.0.2.10/stream
+    doorbell: {topic: zigbee2mqtt/front_button}
+    record: {pre_roll: 5, post_roll: 10}
+    privacy_masks: [[[0, 0], [300, 0], [300, 200], [0, 200]]]
+sharing: {link_ttl_hours: 24, max_window_hours: 12, redact_faces: true}
+"""
+
+
+def problems(raw: Any) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse_config(raw, Path("/tmp"))
+    return info.value.problems
+
+
+def minimal(**camera: Any) -> dict[str, Any]:
+    return {"cameras": {"front_door": {"source": "demo://", **camera}}}
+
+
+def test_product_example_is_valid(tmp_path: Path) -> None:
+    path = tmp_path / "doorstep.yaml"
+    path.write_text(PRODUCT_EXAMPLE)
+    config = load_config(path)
+    camera = config.cameras["front_door"]
+    assert camera.friendly_name == "Front door"
+    assert camera.record.pre_roll == 5.0
+    assert camera.doorbell.topic == "zigbee2mqtt/front_button"
+    assert camera.privacy_masks == (((0, 0), (300, 0), (300, 200), (0, 200)),)
+    assert config.storage.path == tmp_path / "doorstep-data"
+    assert config.sharing.max_window_hours == 12
+
+
+def test_defaults() -> None:
+    config = parse_config(minimal())
+    assert config.mqtt.base_topic == "doorstep"
+    assert config.mqtt.port == 1883
+    assert config.http.port == 5080
+    assert config.http.token is None
+    assert config.storage.retention_days == 14
+    camera = config.cameras["front_door"]
+    assert camera.detect_fps == 5.0
+    assert camera.doorbell.debounce == 2.0
+    assert camera.record.post_roll == 10.0
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (
+            minimal(record={"pre_roll": "five"}),
+            "cameras.front_door.record.pre_roll: expected a number",
+        ),
+        (
+            minimal(record={"pre_roll": True}),
+            "cameras.front_door.record.pre_roll: expected a number",
+        ),
+        (minimal(colour="red"), "cameras.front_door.colour: unknown key"),
+        ({"cameras": {"front_door": {}}}, "cameras.front_door.source: required key is missing"),
+        ({"cameras": {}}, "cameras: expected at least one camera"),
+        ({}, "cameras: required key is missing"),
+        (
+            minimal(privacy_masks=[[[0, 0], [10, 0]]]),
+            "cameras.front_door.privacy_masks.0: expected a polygon: a list of at least 3 [x, y] points",
+        ),
+        (
+            minimal(privacy_masks=[[[0, 0], [10, "x"], [5, 5]]]),
+            "cameras.front_door.privacy_masks.0: point 1: expected [x, y] with two numbers",
+        ),
+        (
+            minimal(source="ftp://cam/x"),
+            "cameras.front_door.source: expected rtsp://..., http(s)://... (MJPEG), demo:// or a file path, not a ftp:// URL",
+        ),
+        ({**minimal(), "mqtt": {"port": 70000}}, "mqtt.port: expected a whole number <= 65535"),
+        (
+            {**minimal(), "mqtt": {"base_topic": "door/#"}},
+            "mqtt.base_topic: expected an MQTT topic without wildcards or leading/trailing '/'",
+        ),
+        ({**minimal(), "http": {"token": "short"}}, "http.token: expected at least 16 characters"),
+        (
+            {**minimal(), "sharing": {"redact_faces": "yes"}},
+            "sharing.redact_faces: expected true or false",
+        ),
+        (
+            {"cameras": {"Front Door": {"source": "demo://"}}},
+            "cameras.Front Door: camera names use lowercase letters, digits and '_' (e.g. front_door)",
+        ),
+        (
+            {"cameras": {"share": {"source": "demo://"}}},
+            "cameras.share: 'share' is reserved; choose another camera name",
+        ),
+        ([1, 2], "expected a mapping at the top level (mqtt:, http:, cameras:, ...)"),
+    ],
+)
+def test_invalid_configs_name_the_key_path(raw: Any, expected: str) -> None:
+    assert expected in problems(raw)
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    raw = {
+        "mqtt": {"port": "x", "extra": 1},
+        "cameras": {"front_door": {"source": "demo://", "record": {"post_roll": -1}}},
+    }
+    assert problems(raw) == [
+        "cameras.front_door.record.post_roll: expected a number >= 0",
+        "mqtt.extra: unknown key",
+        "mqtt.port: expected a whole number",
+    ]
+
+
+def test_doorbell_payload_mapping() -> None:
+    config = parse_config(minimal(doorbell={"topic": "z2m/b", "payload": {"action": "single"}}))
+    assert config.cameras["front_door"].doorbell.payload == (("action", "single"),)
+
+
+def test_secrets_do_not_appear_in_reprs() -> None:
+    config = parse_config(
+        {
+            "mqtt": {"username": "u", "password": "mqtt-secret"},
+            "http": {"token": "http-token-0123456789"},
+            "cameras": {"front_door": {"source": "rtsp://admin:cam-secret@192.0.2.1/s"}},
+        }
+    )
+    text = repr(config)
+    for secret in ("mqtt-secret", "http-token-0123456789", "cam-secret"):
+        assert secret not in text
+    assert config.cameras["front_door"].safe_source == "rtsp://***@192.0.2.1/s"
+
+
+def test_redact_url_leaves_plain_sources_alone() -> None:
+    assert redact_url("/videos/door.mp4") == "/videos/door.mp4"
+    assert redact_url("rtsp://192.0.2.1:554/s") == "rtsp://192.0.2.1:554/s"
+    assert redact_url("rtsp://user@192.0.2.1:554/s") == "rtsp://***@192.0.2.1:554/s"
+
+
+def run_check(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "doorstep_bridge", "check", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_check_command_exit_codes(tmp_path: Path) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text(PRODUCT_EXAMPLE)
+    result = run_check(good)
+    assert result.returncode == 0, result.stderr
+    assert "valid" in result.stdout
+
+    bad = tmp_path / "bad.yaml"
+    data = yaml.safe_load(PRODUCT_EXAMPLE)
+    data["cameras"]["front_door"]["record"]["pre_roll"] = "five"
+    data["cameras"]["front_door"]["zoom"] = 2
+    bad.write_text(yaml.safe_dump(data))
+    result = run_check(bad)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "cameras.front_door.record.pre_roll: expected a number",
+        "cameras.front_door.zoom: unknown key",
+    ]
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (None, "file not found"),
+        ("cameras: [unclosed", "not valid YAML (line 1"),
+        ("", "expected a mapping at the top level"),
+    ],
+)
+def test_check_unreadable_files(tmp_path: Path, content: str | None, expected: str) -> None:
+    path = tmp_path / "doorstep.yaml"
+    if content is not None:
+        path.write_text(content)
+    result = run_check(path)
+    assert result.returncode == 2
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,140 @@
+"""Doorbell inputs against a real broker: every input rings once per press."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime
+import json
+from pathlib import Path
+
+from doorstep_bridge.config import DoorbellSettings
+from doorstep_bridge.doorbell import payload_matches
+from tests.bridge.bridge_runner import bridge_config, run_bridge
+from tests.bridge.conftest import Broker, Listener
+
+RING = "doorstep/front_door/ring"
+
+
+def assert_ring(payload: bytes) -> dict[str, str]:
+    data = json.loads(payload)
+    assert set(data) == {"id", "camera", "time"}
+    assert data["camera"] == "front_door"
+    assert data["id"].startswith("r_")
+    assert datetime.fromisoformat(data["time"]).tzinfo is not None
+    return data
+
+
+def test_payload_matching() -> None:
+    single = DoorbellSettings(topic="z", payload=(("action", "single"),))
+    assert payload_matches(single, b'{"action": "single", "battery": 90}')
+    assert not payload_matches(single, b'{"action": "double"}')
+    assert not payload_matches(single, b"not json")
+    assert not payload_matches(single, b'["action", "single"]')
+    assert not payload_matches(single, b"\xff\xfe")
+    text = DoorbellSettings(topic="z", payload="pressed")
+    assert payload_matches(text, b" pressed\n")
+    assert not payload_matches(text, b"released")
+    assert payload_matches(DoorbellSettings(topic="z"), b"anything")
+
+
+async def test_ring_from_every_input(
+    mqtt_broker: Broker, mqtt_listener: Callable[..., Listener], tmp_path: Path
+) -> None:
+    listener = mqtt_listener(RING)
+    config = bridge_config(
+        mqtt_broker,
+        tmp_path,
+        cameras={
+            "front_door": {
+                "source": "demo://",
+                "doorbell": {
+                    "topic": "zigbee2mqtt/front_button",
+                    "payload": {"action": "single"},
+                    "debounce": 0.2,
+                },
+            }
+        },
+    )
+    async with run_bridge(config) as bridge:
+        await bridge.wait_mqtt()
+        await asyncio.sleep(0.2)  # let the subscriptions settle
+
+        await asyncio.to_thread(listener.publish, "doorstep/front_door/ring/set", b"")
+        first = assert_ring(await asyncio.to_thread(listener.wait_for, RING))
+        await asyncio.sleep(0.3)
+
+        # The outside button: a non-matching message is not a press, a matching one is.
+        await asyncio.to_thread(listener.publish, "zigbee2mqtt/front_button", b'{"action": "hold"}')
+        await asyncio.to_thread(
+            listener.publish, "zigbee2mqtt/front_button", b'{"action": "single"}'
+        )
+        second = assert_ring(await asyncio.to_thread(listener.wait_for, RING))
+        await asyncio.sleep(0.3)
+
+        async with bridge.session.post(
+            f"{bridge.url}/api/cameras/front_door/ring", headers=bridge.auth
+        ) as response:
+            assert response.status == 202
+            body = await response.json()
+        assert body["accepted"] is True
+        third = assert_ring(await asyncio.to_thread(listener.wait_for, RING))
+        assert third["id"] == body["ring"]["id"]
+
+        assert len({first["id"], second["id"], third["id"]}) == 3
+        leftovers = [m for m in await asyncio.to_thread(listener.drain) if m[0] == RING]
+        assert leftovers == [], "the non-matching button message must not ring"
+
+
+async def test_ring_messages_are_qos1_not_retained(
+    mqtt_broker: Broker, mqtt_listener: Callable[..., Listener], tmp_path: Path
+) -> None:
+    async with run_bridge(bridge_config(mqtt_broker, tmp_path)) as bridge:
+        await bridge.wait_mqtt()
+        listener = mqtt_listener(RING)
+        await asyncio.sleep(0.3)
+        await bridge.session.post(f"{bridge.url}/api/cameras/front_door/ring", headers=bridge.auth)
+        await asyncio.to_thread(listener.wait_for, RING)
+        # A client that subscribes later gets no stale ring (not retained).
+        late = mqtt_listener(RING)
+        assert [m for m in await asyncio.to_thread(late.drain, 0.5) if m[0] == RING] == []
+
+
+async def test_debounce_makes_one_press_one_event(
+    mqtt_broker: Broker, mqtt_listener: Callable[..., Listener], tmp_path: Path
+) -> None:
+    listener = mqtt_listener(RING)
+    config = bridge_config(
+        mqtt_broker,
+        tmp_path,
+        cameras={"front_door": {"source": "demo://", "doorbell": {"debounce": 1.0}}},
+    )
+    async with run_bridge(config) as bridge:
+        await bridge.wait_mqtt()
+        await asyncio.sleep(0.2)
+        for _ in range(5):  # a bouncing contact / an impatient visitor
+            await asyncio.to_thread(listener.publish, "doorstep/front_door/ring/set", b"1")
+        await asyncio.to_thread(listener.wait_for, RING)
+        async with bridge.session.post(
+            f"{bridge.url}/api/cameras/front_door/ring", headers=bridge.auth
+        ) as response:
+            assert (await response.json())["accepted"] is False
+        assert [m for m in await asyncio.to_thread(listener.drain, 0.5) if m[0] == RING] == []
+
+        await asyncio.sleep(1.1)
+        await asyncio.to_thread(listener.publish, "doorstep/front_door/ring/set", b"1")
+        await asyncio.to_thread(listener.wait_for, RING)
+
+
+async def test_http_ring_needs_token_and_known_camera(mqtt_broker: Broker, tmp_path: Path) -> None:
+    async with run_bridge(bridge_config(mqtt_broker, tmp_path)) as bridge:
+        url = f"{bridge.url}/api/cameras/front_door/ring"
+        async with bridge.session.post(url) as response:
+            assert response.status == 401
+        async with bridge.session.post(url, headers={"Authorization": "Bearer wrong"}) as response:
+            assert response.status == 401
+        async with bridge.session.post(
+            f"{bridge.url}/api/cameras/back_door/ring", headers=bridge.auth
+        ) as response:
+            assert response.status == 404
+            assert "back_door" in (await response.json())["error"]

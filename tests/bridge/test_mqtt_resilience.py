@@ -1,0 +1,211 @@
+"""The MQTT contract under stress: availability, broker outages, bad input, secrets."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+import json
+import logging
+import os
+from pathlib import Path
+import signal
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from tests.bridge.bridge_runner import bridge_config, run_bridge
+from tests.bridge.conftest import Broker, Listener, free_port
+
+AVAILABLE = "doorstep/available"
+RING = "doorstep/front_door/ring"
+
+
+@pytest.fixture
+def persistent_broker(mqtt_broker: Broker, tmp_path: Path) -> Broker:
+    """The broker restarted with persistence on, so a listener's session survives restarts."""
+    mqtt_broker.stop()
+    mqtt_broker.config_path.write_text(
+        f"listener {mqtt_broker.port} 127.0.0.1\nallow_anonymous true\n"
+        f"persistence true\npersistence_location {tmp_path}/\n",
+        encoding="utf-8",
+    )
+    mqtt_broker.start()
+    return mqtt_broker
+
+
+async def test_availability_online_then_offline_on_clean_stop(
+    mqtt_broker: Broker, mqtt_listener: Callable[..., Listener], tmp_path: Path
+) -> None:
+    listener = mqtt_listener(AVAILABLE, "doorstep/bridge/info", "doorstep/discovery/+")
+    async with run_bridge(bridge_config(mqtt_broker, tmp_path)) as bridge:
+        await asyncio.to_thread(listener.wait_for, AVAILABLE, 10, b"online")
+        info = json.loads(await asyncio.to_thread(listener.wait_for, "doorstep/bridge/info"))
+        assert info["cameras"] == {"front_door": {"name": "Front door"}}
+        assert info["protocol"] == 1
+        assert "token" not in json.dumps(info)
+        discovery = f"doorstep/discovery/{info['id']}"
+        assert json.loads(await asyncio.to_thread(listener.wait_for, discovery)) == info
+        await bridge.wait_mqtt()
+    await asyncio.to_thread(listener.wait_for, AVAILABLE, 10, b"offline")
+
+
+def test_last_will_says_offline_when_the_bridge_is_killed(
+    mqtt_broker: Broker, mqtt_listener: Callable[..., Listener], tmp_path: Path
+) -> None:
+    config = tmp_path / "doorstep.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "mqtt": {"port": mqtt_broker.port},
+                "http": {"port": free_port()},
+                "storage": {"path": str(tmp_path / "data")},
+                "cameras": {"front_door": {"source": "demo://"}},
+            }
+        )
+    )
+    listener = mqtt_listener(AVAILABLE)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "doorstep_bridge", "run", "--config", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        listener.wait_for(AVAILABLE, 20, b"online")
+        os.kill(process.pid, signal.SIGKILL)
+        listener.wait_for(AVAILABLE, 10, b"offline")
+    finally:
+        process.kill()
+        process.wait()
+
+
+async def test_presses_during_a_broker_outage_all_arrive(
+    persistent_broker: Broker, mqtt_listener: Callable[..., Listener], tmp_path: Path
+) -> None:
+    # A listener with a persistent session, like Home Assistant's MQTT client.
+    listener = mqtt_listener()
+    listener._client.disconnect()
+    listener._client.loop_stop()
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    durable = paho.Client(CallbackAPIVersion.VERSION2, client_id="ha-like", clean_session=False)
+    received: list[bytes] = []
+    durable.on_connect = lambda c, *_: c.subscribe(RING, qos=1)
+    durable.on_message = lambda _c, _u, msg: received.append(msg.payload)
+    durable.reconnect_delay_set(1, 1)
+    durable.connect(persistent_broker.host, persistent_broker.port)
+    durable.loop_start()
+    try:
+        config = bridge_config(
+            persistent_broker,
+            tmp_path,
+            cameras={"front_door": {"source": "demo://", "doorbell": {"debounce": 0}}},
+        )
+        async with run_bridge(config) as bridge:
+            await bridge.wait_mqtt()
+            await asyncio.sleep(0.3)
+            await asyncio.to_thread(persistent_broker.stop)
+            ids = []
+            for _ in range(3):
+                async with bridge.session.post(
+                    f"{bridge.url}/api/cameras/front_door/ring", headers=bridge.auth
+                ) as response:
+                    body = await response.json()
+                    assert body["accepted"] is True
+                    ids.append(body["ring"]["id"])
+            await asyncio.sleep(0.5)
+            await asyncio.to_thread(persistent_broker.start)
+            for _ in range(150):
+                if len(received) >= 3:
+                    break
+                await asyncio.sleep(0.1)
+            assert [json.loads(p)["id"] for p in received] == ids
+    finally:
+        durable.disconnect()
+        durable.loop_stop()
+
+
+async def test_retained_state_is_republished_after_broker_restart(
+    mqtt_broker: Broker, mqtt_listener: Callable[..., Listener], tmp_path: Path
+) -> None:
+    async with run_bridge(bridge_config(mqtt_broker, tmp_path)) as bridge:
+        await bridge.wait_mqtt()
+        await asyncio.to_thread(mqtt_broker.stop)  # persistence off: retained state is gone
+        await asyncio.to_thread(mqtt_broker.start)
+        await asyncio.sleep(0.2)
+        await bridge.wait_mqtt(15)
+        listener = mqtt_listener(AVAILABLE, "doorstep/bridge/info")
+        await asyncio.to_thread(listener.wait_for, AVAILABLE, 10, b"online")
+        await asyncio.to_thread(listener.wait_for, "doorstep/bridge/info", 10)
+
+
+async def test_bad_input_is_logged_and_ignored(
+    mqtt_broker: Broker,
+    mqtt_listener: Callable[..., Listener],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    config = bridge_config(
+        mqtt_broker,
+        tmp_path,
+        cameras={
+            "front_door": {
+                "source": "demo://",
+                "doorbell": {"topic": "buttons/front", "payload": {"action": "single"}},
+            }
+        },
+    )
+    listener = mqtt_listener(RING)
+    async with run_bridge(config) as bridge:
+        await bridge.wait_mqtt()
+        await asyncio.sleep(0.2)
+        bad = [
+            ("doorstep/back_door/ring/set", b"1"),  # unknown camera
+            ("buttons/front", b"{not json"),
+            ("buttons/front", b'{"action": 1}'),  # wrong type
+            ("buttons/front", b"\x00" * (1024 * 1024)),  # 1 MB
+            ("doorstep/front_door/ring/set", b"x" * (1024 * 1024)),  # 1 MB on a command topic
+            ("doorstep/front_door/record/set", b"[1, 2]"),
+            ("doorstep/front_door/record/set", b'{"duration": "long"}'),
+            ("doorstep/front_door/motion_detection/set", b"MAYBE"),
+            ("doorstep/ghost/recording/set", b"ON"),
+        ]
+        for topic, payload in bad:
+            await asyncio.to_thread(listener.publish, topic, payload)
+        for _ in range(100):
+            if "unknown camera 'ghost'" in caplog.text:  # the last bad message was handled
+                break
+            await asyncio.sleep(0.1)
+        assert [m for m in await asyncio.to_thread(listener.drain) if m[0] == RING] == []
+        assert "unknown camera 'back_door'" in caplog.text
+        assert caplog.text.count("1048576-byte message") == 2
+        assert "expected a JSON object" in caplog.text
+        assert "duration must be a number" in caplog.text
+        assert "expected ON or OFF" in caplog.text
+
+        # Still serving.
+        async with bridge.session.get(f"{bridge.url}/api/health") as response:
+            assert response.status == 200
+        await asyncio.to_thread(listener.publish, "buttons/front", b'{"action": "single"}')
+        await asyncio.to_thread(listener.wait_for, RING)
+
+
+async def test_secrets_never_reach_the_logs(
+    mqtt_broker: Broker, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    config = bridge_config(
+        mqtt_broker,
+        tmp_path,
+        mqtt={"username": "doorstep", "password": "broker-secret-pw"},
+        http={"token": "api-secret-token-0123456789"},
+        cameras={"front_door": {"source": "rtsp://admin:camera-secret@127.0.0.1:9/none"}},
+    )
+    async with run_bridge(config) as bridge:
+        await bridge.session.post(f"{bridge.url}/api/cameras/front_door/ring", headers=bridge.auth)
+        await asyncio.sleep(1.5)  # the camera fails to connect and logs about it
+    for secret in ("broker-secret-pw", "api-secret-token-0123456789", "camera-secret"):
+        assert secret not in caplog.text
