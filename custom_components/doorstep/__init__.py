@@ -1,0 +1,147 @@
+"""Doorstep: a local, privacy-first doorbell bridge in Home Assistant."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from homeassistant.components import mqtt
+from homeassistant.const import CONF_API_TOKEN, CONF_URL, Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.typing import ConfigType
+
+from .api import DoorstepApiClient, DoorstepAuthError, DoorstepError
+from .approvals import ApprovalManager
+from .const import DOMAIN
+from .coordinator import DoorstepConfigEntry, DoorstepCoordinator, DoorstepData
+from .entity import bridge_device_info, camera_identifier
+from .services import async_setup_services
+from .views import async_setup_views
+
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+PLATFORMS = [
+    Platform.BINARY_SENSOR,
+    Platform.BUTTON,
+    Platform.EVENT,
+    Platform.IMAGE,
+    Platform.SENSOR,
+    Platform.SWITCH,
+]
+
+try:  # HA >= 2025.8 reloads after the options flow by itself.
+    from homeassistant.config_entries import (  # type: ignore[attr-defined,unused-ignore]
+        OptionsFlowWithReload as _OptionsFlowWithReload,  # noqa: F401
+    )
+
+    NEEDS_UPDATE_LISTENER = False
+except ImportError:  # pragma: no cover - depends on the HA version
+    NEEDS_UPDATE_LISTENER = True
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:  # noqa: ARG001
+    """Register the services and HTTP views once, whatever the number of bridges."""
+    async_setup_services(hass)
+    async_setup_views(hass)
+    return True
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: DoorstepConfigEntry) -> bool:
+    """Connect to one bridge."""
+    if not await mqtt.async_wait_for_mqtt_client(hass):
+        raise ConfigEntryNotReady(translation_domain=DOMAIN, translation_key="mqtt_unavailable")
+    client = DoorstepApiClient(
+        async_get_clientsession(hass), entry.data[CONF_URL], entry.data[CONF_API_TOKEN]
+    )
+    try:
+        snapshot = await client.info()
+    except DoorstepAuthError as err:
+        raise ConfigEntryAuthFailed(translation_domain=DOMAIN, translation_key="auth") from err
+    except DoorstepError as err:
+        raise ConfigEntryNotReady(
+            translation_domain=DOMAIN, translation_key="cannot_connect"
+        ) from err
+
+    coordinator = DoorstepCoordinator(hass, entry, snapshot)
+    # The bridge device must exist before camera devices point at it.
+    device = dr.async_get(hass).async_get_or_create(
+        config_entry_id=entry.entry_id,
+        **_device_kwargs(bridge_device_info(coordinator)),
+    )
+    approvals = ApprovalManager(hass, entry, client, coordinator)
+    entry.runtime_data = DoorstepData(
+        client=client,
+        coordinator=coordinator,
+        approvals=approvals,
+        bridge_device_id=device.id,
+        options=dict(entry.options),
+    )
+    await coordinator.async_start()
+    approvals.async_start()
+    entry.async_on_unload(
+        coordinator.async_add_camera_listener(lambda _: None, lambda gone: _remove_cameras(
+            hass, entry, gone))
+    )  # fmt: skip
+    _remove_stale_devices(hass, entry, coordinator.cameras)
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    if NEEDS_UPDATE_LISTENER:  # pragma: no cover - HA < 2025.8 only
+        entry.async_on_unload(entry.add_update_listener(_async_options_updated))
+    return True
+
+
+def _device_kwargs(info: dr.DeviceInfo) -> dict[str, Any]:
+    return dict(info)
+
+
+async def _async_options_updated(  # pragma: no cover - HA < 2025.8 only
+    hass: HomeAssistant, entry: DoorstepConfigEntry
+) -> None:
+    if dict(entry.options) != dict(entry.runtime_data.options):
+        hass.config_entries.async_schedule_reload(entry.entry_id)
+
+
+def _remove_cameras(hass: HomeAssistant, entry: DoorstepConfigEntry, cameras: Any) -> None:
+    """Remove the devices (and so the entities) of cameras the bridge dropped."""
+    registry = dr.async_get(hass)
+    bridge_id = entry.runtime_data.coordinator.bridge_id
+    for camera in cameras:
+        for device in dr.async_entries_for_config_entry(registry, entry.entry_id):
+            if camera_identifier(bridge_id, camera) in device.identifiers:
+                registry.async_remove_device(device.id)
+
+
+def _remove_stale_devices(
+    hass: HomeAssistant, entry: DoorstepConfigEntry, cameras: frozenset[str]
+) -> None:
+    """Devices of cameras removed while HA was not running."""
+    registry = dr.async_get(hass)
+    coordinator = entry.runtime_data.coordinator
+    keep = {(DOMAIN, coordinator.bridge_id)} | {
+        camera_identifier(coordinator.bridge_id, camera) for camera in cameras
+    }
+    for device in dr.async_entries_for_config_entry(registry, entry.entry_id):
+        if not device.identifiers & keep:
+            registry.async_remove_device(device.id)
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: DoorstepConfigEntry) -> bool:
+    """Unload platforms; subscriptions and listeners go with ``async_on_unload``."""
+    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_config_entry_device(
+    hass: HomeAssistant,  # noqa: ARG001
+    entry: DoorstepConfigEntry,
+    device: dr.DeviceEntry,
+) -> bool:
+    """Let the user delete a camera device the bridge no longer has."""
+    coordinator = entry.runtime_data.coordinator
+    if (DOMAIN, coordinator.bridge_id) in device.identifiers:
+        return False
+    return not any(
+        camera_identifier(coordinator.bridge_id, camera) in device.identifiers
+        for camera in coordinator.cameras
+    )

@@ -1,0 +1,237 @@
+"""Async client of the bridge's HTTP API (docs/http-api.md).
+
+No Home Assistant imports: the session is injected (HA's shared one), so this
+module could become a small library of its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+from .protocol import (
+    BridgeInfo,
+    BridgeStats,
+    CameraStatus,
+    Clip,
+    ProtocolError,
+    ShareState,
+    parse_bridge_info,
+    parse_camera_status,
+    parse_clip,
+    parse_share,
+    parse_stats,
+)
+
+REQUEST_TIMEOUT = 10.0
+#: Media kinds the bridge serves for a clip.
+CLIP_MEDIA = ("video", "snapshot", "thumbnail")
+
+
+class DoorstepError(Exception):
+    """Any failure talking to the bridge."""
+
+
+class DoorstepConnectionError(DoorstepError):
+    """The bridge could not be reached or answered garbage."""
+
+
+class DoorstepAuthError(DoorstepError):
+    """The bridge rejected the API token."""
+
+
+class DoorstepNotFoundError(DoorstepError):
+    """The bridge does not know this object."""
+
+
+class DoorstepRequestError(DoorstepError):
+    """The bridge refused the request (4xx other than auth/404); message says why."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeSnapshot:
+    """What ``GET /api/info`` tells about the bridge right now."""
+
+    info: BridgeInfo
+    stats: BridgeStats | None
+    cameras: Mapping[str, CameraStatus]
+
+
+@dataclass(frozen=True, slots=True)
+class ClipPage:
+    """One page of ``GET /api/clips``."""
+
+    clips: tuple[Clip, ...]
+    total: int
+
+
+class DoorstepApiClient:
+    """Talks to one bridge with its API token."""
+
+    def __init__(self, session: aiohttp.ClientSession, url: str, token: str) -> None:
+        self._session = session
+        self._url = url.rstrip("/")
+        self._token = token
+
+    @property
+    def url(self) -> str:
+        """Base URL of the bridge."""
+        return self._url
+
+    def _headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {self._token}"}
+        if extra:
+            headers.update(extra)
+        return headers
+
+    async def _json(
+        self, method: str, path: str, *, params: Mapping[str, str] | None = None,
+        body: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        try:
+            async with asyncio.timeout(REQUEST_TIMEOUT):
+                response = await self._session.request(
+                    method, self._url + path, headers=self._headers(), params=params, json=body
+                )
+                async with response:
+                    if response.status in (401, 403):
+                        raise DoorstepAuthError("the bridge rejected the API token")
+                    if response.status == 404:
+                        raise DoorstepNotFoundError(path)
+                    data = await response.json(content_type=None)
+        except (TimeoutError, aiohttp.ClientError, ValueError) as err:
+            raise DoorstepConnectionError(f"cannot talk to the bridge: {err!r}") from err
+        if not isinstance(data, dict):
+            raise DoorstepConnectionError("the bridge answered something that is not an object")
+        if response.status >= 400:
+            message = data.get("error")
+            raise DoorstepRequestError(response.status, str(message or response.reason))
+        return data
+
+    async def info(self) -> BridgeSnapshot:
+        """Bridge info, stats and camera states; also the connection test."""
+        data = await self._json("GET", "/api/info")
+        try:
+            info = parse_bridge_info(data)
+            stats_raw = data.get("stats")
+            stats = parse_stats(stats_raw) if isinstance(stats_raw, Mapping) else None
+        except ProtocolError as err:
+            raise DoorstepConnectionError(f"unexpected bridge info: {err}") from err
+        return BridgeSnapshot(info=info, stats=stats, cameras=parse_camera_status(data))
+
+    async def clips(
+        self,
+        *,
+        camera: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> ClipPage:
+        """Clips, newest first."""
+        params = {"limit": str(limit), "offset": str(offset)}
+        if camera:
+            params["camera"] = camera
+        if since:
+            params["since"] = since.isoformat()
+        if until:
+            params["until"] = until.isoformat()
+        data = await self._json("GET", "/api/clips", params=params)
+        try:
+            clips = tuple(parse_clip(item) for item in data.get("clips", []))
+            total = int(data.get("total", len(clips)))
+        except (ProtocolError, TypeError, ValueError) as err:
+            raise DoorstepConnectionError(f"unexpected clip list: {err}") from err
+        return ClipPage(clips=clips, total=total)
+
+    async def clip(self, clip_id: str) -> Clip:
+        """One clip."""
+        data = await self._json("GET", f"/api/clips/{quote(clip_id, safe='')}")
+        try:
+            return parse_clip(data)
+        except ProtocolError as err:
+            raise DoorstepConnectionError(f"unexpected clip: {err}") from err
+
+    async def create_share(self, body: Mapping[str, Any]) -> ShareState:
+        """Create a share request; returns its state (pending or rejected)."""
+        return self._share(await self._json("POST", "/api/share-requests", body=body))
+
+    async def share(self, share_id: str) -> ShareState:
+        """State of one share request."""
+        return self._share(await self._json("GET", f"/api/shares/{quote(share_id, safe='')}"))
+
+    async def decide(
+        self, share_id: str, *, decision: str, by: str, via: str, redact: bool = True
+    ) -> ShareState:
+        """Approve, deny or revoke a share request."""
+        body = {"decision": decision, "by": by, "via": via, "redact": redact}
+        path = f"/api/shares/{quote(share_id, safe='')}/decision"
+        return self._share(await self._json("POST", path, body=body))
+
+    @staticmethod
+    def _share(data: Mapping[str, Any]) -> ShareState:
+        try:
+            return parse_share(data)
+        except ProtocolError as err:
+            raise DoorstepConnectionError(f"unexpected share state: {err}") from err
+
+    async def open_clip_media(
+        self, clip_id: str, kind: str, *, range_header: str | None = None
+    ) -> aiohttp.ClientResponse:
+        """Start streaming a clip's video/snapshot/thumbnail; the caller releases it."""
+        if kind not in CLIP_MEDIA:
+            raise DoorstepNotFoundError(kind)
+        path = f"/api/clips/{quote(clip_id, safe='')}/{kind}"
+        extra = {"Range": range_header} if range_header else None
+        return await self._open(path, self._headers(extra))
+
+    async def open_share_link(
+        self,
+        token: str,
+        *,
+        range_header: str | None = None,
+        client_address: str | None = None,
+        client_agent: str | None = None,
+    ) -> aiohttp.ClientResponse:
+        """Start streaming a share link for an outside recipient; the caller releases it.
+
+        404/410 are returned, not raised: the caller passes them on.
+        """
+        extra: dict[str, str] = {}
+        if range_header:
+            extra["Range"] = range_header
+        if client_address:
+            extra["X-Doorstep-Client-Address"] = client_address
+        if client_agent:
+            extra["X-Doorstep-Client-Agent"] = client_agent
+        path = f"/share/{quote(token, safe='')}"
+        return await self._open(path, self._headers(extra), raise_not_found=False)
+
+    async def _open(
+        self, path: str, headers: Mapping[str, str], *, raise_not_found: bool = True
+    ) -> aiohttp.ClientResponse:
+        try:
+            response = await self._session.get(
+                self._url + path,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=None, connect=REQUEST_TIMEOUT),
+            )
+        except (TimeoutError, aiohttp.ClientError) as err:
+            raise DoorstepConnectionError(f"cannot talk to the bridge: {err!r}") from err
+        if response.status in (401, 403):
+            response.release()
+            raise DoorstepAuthError("the bridge rejected the API token")
+        if raise_not_found and response.status == 404:
+            response.release()
+            raise DoorstepNotFoundError(path)
+        return response

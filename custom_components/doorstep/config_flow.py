@@ -1,0 +1,306 @@
+"""Set up a bridge: found on MQTT (confirm + token) or entered by hand."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from homeassistant.config_entries import (
+    ConfigEntry,
+    ConfigFlow,
+    ConfigFlowResult,
+    OptionsFlow,
+)
+from homeassistant.const import CONF_API_TOKEN, CONF_URL
+from homeassistant.core import callback
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.selector import (
+    BooleanSelector,
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
+    SelectOptionDict,
+    SelectSelector,
+    SelectSelectorConfig,
+    SelectSelectorMode,
+    TextSelector,
+    TextSelectorConfig,
+    TextSelectorType,
+)
+from homeassistant.helpers.service_info.mqtt import MqttServiceInfo
+import voluptuous as vol
+
+from .api import BridgeSnapshot, DoorstepApiClient, DoorstepAuthError, DoorstepError
+from .const import (
+    CONF_APPROVERS,
+    CONF_BASE_TOPIC,
+    CONF_LINK_TTL_HOURS,
+    CONF_NOTIFICATION_DETAIL,
+    CONF_NOTIFY_SERVICES,
+    CONF_OFFER_UNREDACTED,
+    DEFAULT_BASE_TOPIC,
+    DEFAULT_LINK_TTL_HOURS,
+    DEFAULT_NOTIFICATION_DETAIL,
+    DOMAIN,
+    LOGGER,
+    NOTIFICATION_DETAILS,
+)
+from .protocol import DISCOVERY_PREFIX, BridgeInfo, ProtocolError, parse_bridge_info
+
+if TYPE_CHECKING:
+    _OptionsFlowBase = OptionsFlow
+else:
+    try:  # HA >= 2025.8: reloads the entry itself after the options flow.
+        from homeassistant.config_entries import OptionsFlowWithReload as _OptionsFlowBase
+    except ImportError:  # HA 2025.4: an update listener in __init__ reloads.
+        _OptionsFlowBase = OptionsFlow
+
+PASSWORD = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
+URL = TextSelector(TextSelectorConfig(type=TextSelectorType.URL))
+TEXT = TextSelector()
+
+
+class ConnectError(Exception):
+    """A connection test failed; ``key`` is the translated form error."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+class DoorstepConfigFlow(ConfigFlow, domain=DOMAIN):
+    """Config flow of a Doorstep bridge."""
+
+    VERSION = 1
+
+    def __init__(self) -> None:
+        self._discovered: BridgeInfo | None = None
+
+    @staticmethod
+    @callback
+    def async_get_options_flow(config_entry: ConfigEntry) -> DoorstepOptionsFlow:  # noqa: ARG004
+        """Approvers, phones, link lifetime, notification wording."""
+        return DoorstepOptionsFlow()
+
+    async def _async_test(self, url: str, token: str, base_topic: str) -> BridgeSnapshot:
+        client = DoorstepApiClient(async_get_clientsession(self.hass), url, token)
+        try:
+            snapshot = await client.info()
+        except DoorstepAuthError as err:
+            raise ConnectError("invalid_auth") from err
+        except DoorstepError as err:
+            raise ConnectError("cannot_connect") from err
+        except Exception as err:
+            LOGGER.exception("Unexpected error testing the bridge")
+            raise ConnectError("unknown") from err
+        if not snapshot.info.compatible:
+            raise ConnectError("incompatible_protocol")
+        if snapshot.info.base_topic != base_topic:
+            raise ConnectError("base_topic_mismatch")
+        return snapshot
+
+    # Manual ------------------------------------------------------------------
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Base topic, bridge URL and API token."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            try:
+                snapshot = await self._async_test(
+                    user_input[CONF_URL], user_input[CONF_API_TOKEN], user_input[CONF_BASE_TOPIC]
+                )
+            except ConnectError as err:
+                errors["base"] = err.key
+            else:
+                await self.async_set_unique_id(snapshot.info.id)
+                self._abort_if_unique_id_configured()
+                return self.async_create_entry(title=snapshot.info.name, data=user_input)
+        return self.async_show_form(
+            step_id="user",
+            data_schema=self.add_suggested_values_to_schema(
+                vol.Schema(
+                    {
+                        vol.Required(CONF_BASE_TOPIC, default=DEFAULT_BASE_TOPIC): TEXT,
+                        vol.Required(CONF_URL): URL,
+                        vol.Required(CONF_API_TOKEN): PASSWORD,
+                    }
+                ),
+                user_input,
+            ),
+            errors=errors,
+        )
+
+    # MQTT discovery ------------------------------------------------------------
+
+    async def async_step_mqtt(self, discovery_info: MqttServiceInfo) -> ConfigFlowResult:
+        """The bridge's retained ``doorstep/discovery/<id>`` message."""
+        if not discovery_info.topic.startswith(f"{DISCOVERY_PREFIX}/"):
+            return self.async_abort(reason="invalid_discovery_info")
+        try:
+            info = parse_bridge_info(discovery_info.payload)
+        except ProtocolError:
+            return self.async_abort(reason="invalid_discovery_info")
+        if discovery_info.topic != f"{DISCOVERY_PREFIX}/{info.id}":
+            return self.async_abort(reason="invalid_discovery_info")
+        await self.async_set_unique_id(info.id)
+        # A moved bridge (new URL or base topic) updates its entry: discovery-update-info.
+        self._abort_if_unique_id_configured(
+            updates={CONF_URL: info.api_url, CONF_BASE_TOPIC: info.base_topic}
+        )
+        if not info.compatible:
+            return self.async_abort(reason="incompatible_protocol")
+        self._discovered = info
+        self.context["title_placeholders"] = {"name": info.name}
+        return await self.async_step_confirm()
+
+    async def async_step_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Confirm the discovered bridge; the token is never published, so ask for it."""
+        info = self._discovered
+        assert info is not None
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data = {
+                CONF_BASE_TOPIC: info.base_topic,
+                CONF_URL: user_input[CONF_URL],
+                CONF_API_TOKEN: user_input[CONF_API_TOKEN],
+            }
+            try:
+                await self._async_test(data[CONF_URL], data[CONF_API_TOKEN], info.base_topic)
+            except ConnectError as err:
+                errors["base"] = err.key
+            else:
+                return self.async_create_entry(title=info.name, data=data)
+        return self.async_show_form(
+            step_id="confirm",
+            data_schema=vol.Schema(
+                {
+                    vol.Required(CONF_URL, default=info.api_url): URL,
+                    vol.Required(CONF_API_TOKEN): PASSWORD,
+                }
+            ),
+            description_placeholders={"name": info.name, "cameras": str(len(info.cameras))},
+            errors=errors,
+        )
+
+    # Reauth ------------------------------------------------------------------
+
+    async def async_step_reauth(
+        self,
+        entry_data: Mapping[str, Any],  # noqa: ARG002
+    ) -> ConfigFlowResult:
+        """The bridge rejected the token."""
+        return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for a new token."""
+        entry = self._get_reauth_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            try:
+                snapshot = await self._async_test(
+                    entry.data[CONF_URL], user_input[CONF_API_TOKEN], entry.data[CONF_BASE_TOPIC]
+                )
+            except ConnectError as err:
+                errors["base"] = err.key
+            else:
+                await self.async_set_unique_id(snapshot.info.id)
+                self._abort_if_unique_id_mismatch(reason="wrong_bridge")
+                return self.async_update_reload_and_abort(
+                    entry, data_updates={CONF_API_TOKEN: user_input[CONF_API_TOKEN]}
+                )
+        return self.async_show_form(
+            step_id="reauth_confirm",
+            data_schema=vol.Schema({vol.Required(CONF_API_TOKEN): PASSWORD}),
+            description_placeholders={"name": entry.title},
+            errors=errors,
+        )
+
+    # Reconfigure -------------------------------------------------------------
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Change the URL, token or base topic of a configured bridge."""
+        entry = self._get_reconfigure_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            try:
+                snapshot = await self._async_test(
+                    user_input[CONF_URL], user_input[CONF_API_TOKEN], user_input[CONF_BASE_TOPIC]
+                )
+            except ConnectError as err:
+                errors["base"] = err.key
+            else:
+                await self.async_set_unique_id(snapshot.info.id)
+                self._abort_if_unique_id_mismatch(reason="wrong_bridge")
+                return self.async_update_reload_and_abort(entry, data_updates=user_input)
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=self.add_suggested_values_to_schema(
+                vol.Schema(
+                    {
+                        vol.Required(CONF_BASE_TOPIC): TEXT,
+                        vol.Required(CONF_URL): URL,
+                        vol.Required(CONF_API_TOKEN): PASSWORD,
+                    }
+                ),
+                user_input or entry.data,
+            ),
+            errors=errors,
+        )
+
+
+class DoorstepOptionsFlow(_OptionsFlowBase):
+    """Who approves shares, on which phones, and what the notification says."""
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """One form."""
+        if user_input is not None:
+            return self.async_create_entry(data=user_input)
+        users = [
+            SelectOptionDict(value=user.id, label=user.name or user.id)
+            for user in await self.hass.auth.async_get_users()
+            if not user.system_generated and user.is_active
+        ]
+        phones = sorted(
+            f"notify.{name}"
+            for name in self.hass.services.async_services_for_domain("notify")
+            if name.startswith("mobile_app_")
+        )
+        options = self.config_entry.options
+        schema = vol.Schema(
+            {
+                vol.Optional(CONF_APPROVERS, default=[]): SelectSelector(
+                    SelectSelectorConfig(options=users, multiple=True)
+                ),
+                vol.Optional(CONF_NOTIFY_SERVICES, default=[]): SelectSelector(
+                    SelectSelectorConfig(options=phones, multiple=True, custom_value=True)
+                ),
+                vol.Required(CONF_LINK_TTL_HOURS, default=DEFAULT_LINK_TTL_HOURS): NumberSelector(
+                    NumberSelectorConfig(
+                        min=0.5,
+                        max=720,
+                        step=0.5,
+                        mode=NumberSelectorMode.BOX,
+                        unit_of_measurement="h",
+                    )
+                ),
+                vol.Required(
+                    CONF_NOTIFICATION_DETAIL, default=DEFAULT_NOTIFICATION_DETAIL
+                ): SelectSelector(
+                    SelectSelectorConfig(
+                        options=list(NOTIFICATION_DETAILS),
+                        mode=SelectSelectorMode.LIST,
+                        translation_key=CONF_NOTIFICATION_DETAIL,
+                    )
+                ),
+                vol.Required(CONF_OFFER_UNREDACTED, default=False): BooleanSelector(),
+            }
+        )
+        return self.async_show_form(
+            step_id="init", data_schema=self.add_suggested_values_to_schema(schema, options)
+        )

@@ -1,0 +1,53 @@
+"""Constants of the Doorstep integration."""
+
+from __future__ import annotations
+
+import logging
+from typing import Final
+
+DOMAIN: Final = "doorstep"
+LOGGER = logging.getLogger(__package__)
+
+CONF_BASE_TOPIC: Final = "base_topic"
+CONF_BRIDGE_ID: Final = "bridge_id"
+# Connection data uses HA's own CONF_URL and CONF_API_TOKEN.
+
+# Options (tunables, not connection data).
+CONF_APPROVERS: Final = "approvers"
+CONF_NOTIFY_SERVICES: Final = "notify_services"
+CONF_LINK_TTL_HOURS: Final = "link_ttl_hours"
+CONF_NOTIFICATION_DETAIL: Final = "notification_detail"
+CONF_OFFER_UNREDACTED: Final = "offer_unredacted"
+
+DEFAULT_BASE_TOPIC: Final = "doorstep"
+DEFAULT_LINK_TTL_HOURS: Final = 24.0
+#: How much a phone notification may say (it travels through HA's push relay).
+NOTIFICATION_DETAILS: Final = ("minimal", "cameras", "full")
+DEFAULT_NOTIFICATION_DETAIL: Final = "minimal"
+
+#: A bridge offline for this long raises a repair issue.
+UNREACHABLE_ISSUE_DELAY: Final = 300.0
+
+# HA bus events (documented in docs/automations.md).
+EVENT_SHARE_REQUESTED: Final = "doorstep_share_requested"
+EVENT_SHARE_UPDATED: Final = "doorstep_share_updated"
+EVENT_DECISION_REJECTED: Final = "doorstep_share_decision_rejected"
+
+# Actionable notification action ids: PREFIX + verb + "_" + nonce.
+ACTION_PREFIX: Final = "DOORSTEP_"
+ACTION_APPROVE: Final = "APPROVE"
+ACTION_APPROVE_UNREDACTED: Final = "APPROVEFULL"
+ACTION_DENY: Final = "DENY"
+
+ISSUE_UNREACHABLE: Final = "bridge_unreachable"
+ISSUE_PROTOCOL: Final = "incompatible_protocol"
+
+# Services.
+SERVICE_REQUEST_SHARE: Final = "request_share"
+SERVICE_APPROVE_SHARE: Final = "approve_share"
+SERVICE_DENY_SHARE: Final = "deny_share"
+SERVICE_REVOKE_SHARE: Final = "revoke_share"
+
+# HTTP views (HA side).
+CLIP_URL: Final = "/api/doorstep/clips/{bridge_id}/{clip_id}/{kind}"
+SHARE_URL: Final = "/api/doorstep/share/{bridge_id}/{token}"

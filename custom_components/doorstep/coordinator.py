@@ -1,0 +1,367 @@
+"""Push coordinator: the bridge's MQTT state, parsed in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from homeassistant.components import mqtt
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.event import async_call_later
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
+from homeassistant.util import dt as dt_util
+
+from .const import DOMAIN, ISSUE_PROTOCOL, ISSUE_UNREACHABLE, LOGGER, UNREACHABLE_ISSUE_DELAY
+from .protocol import (
+    PROTOCOL_VERSION,
+    SWITCHES,
+    BridgeInfo,
+    BridgeStats,
+    Clip,
+    ProtocolError,
+    Ring,
+    ShareState,
+    Topics,
+    parse_bridge_info,
+    parse_clip,
+    parse_on_off,
+    parse_online,
+    parse_ring,
+    parse_share,
+    parse_stats,
+)
+
+if TYPE_CHECKING:
+    from homeassistant.components.mqtt import ReceiveMessage
+
+    from .api import BridgeSnapshot, DoorstepApiClient
+    from .approvals import ApprovalManager
+
+type DoorstepConfigEntry = ConfigEntry[DoorstepData]
+type RingListener = Callable[[Ring], None]
+type CamerasListener = Callable[[Iterable[str]], None]
+type ShareListener = Callable[[ShareState | None, ShareState], None]
+
+
+@dataclass(frozen=True, slots=True)
+class DoorstepData:
+    """Runtime objects of one config entry."""
+
+    client: DoorstepApiClient
+    coordinator: DoorstepCoordinator
+    approvals: ApprovalManager
+    bridge_device_id: str
+    #: Options the entry was set up with (HA < 2025.8 reloads on change).
+    options: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class CameraState:
+    """Everything known about one camera."""
+
+    online: bool | None = None
+    motion: bool | None = None
+    motion_detection: bool | None = None
+    recording: bool | None = None
+    last_clip: Clip | None = None
+    snapshot: bytes | None = None
+    snapshot_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeState:
+    """Everything known about the bridge."""
+
+    info: BridgeInfo
+    online: bool
+    stats: BridgeStats | None = None
+    cameras: Mapping[str, CameraState] = field(default_factory=dict)
+    shares: Mapping[str, ShareState] = field(default_factory=dict)
+
+    @property
+    def reachable(self) -> bool:
+        """The bridge is up and speaks our protocol."""
+        return self.online and self.info.compatible
+
+    def camera(self, key: str) -> CameraState:
+        """State of one camera (empty when nothing was heard yet)."""
+        return self.cameras.get(key) or CameraState()
+
+    def camera_name(self, key: str) -> str:
+        """Display name of a camera."""
+        return next((c.name for c in self.info.cameras if c.key == key), key)
+
+
+class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
+    """Holds the bridge state; fed by MQTT, never polls."""
+
+    config_entry: DoorstepConfigEntry
+
+    def __init__(
+        self, hass: HomeAssistant, entry: DoorstepConfigEntry, snapshot: BridgeSnapshot
+    ) -> None:
+        super().__init__(hass, LOGGER, config_entry=entry, name=f"{DOMAIN} {entry.title}")
+        info = snapshot.info
+        self.bridge_id = info.id
+        self.topics = Topics(info.base_topic)
+        cameras = {
+            key: CameraState(
+                online=status.online,
+                motion=status.motion,
+                motion_detection=status.motion_detection,
+                recording=status.recording,
+            )
+            for key, status in snapshot.cameras.items()
+        }
+        self.data = BridgeState(info=info, online=True, stats=snapshot.stats, cameras=cameras)
+        self._known_cameras: set[str] = set()
+        self._ring_listeners: dict[str, list[RingListener]] = {}
+        self._add_listeners: list[CamerasListener] = []
+        self._remove_listeners: list[CamerasListener] = []
+        self._share_listeners: list[ShareListener] = []
+        self._unreachable_timer: CALLBACK_TYPE | None = None
+        self._logged_offline = False
+        self._offline_cameras: set[str] = set()
+
+    async def async_start(self) -> None:
+        """Subscribe to the bridge's topics (MQTT must be ready)."""
+        topics = self.topics
+        entry = self.config_entry
+        subscriptions: list[tuple[str, Callable[[ReceiveMessage], None], str | None]] = [
+            (topics.available, self._on_available, "utf-8"),
+            (topics.bridge_info, self._on_info, "utf-8"),
+            (topics.bridge_stats, self._on_stats, "utf-8"),
+            (topics.share_wildcard, self._on_share, "utf-8"),
+            (f"{topics.base}/+/snapshot", self._on_snapshot, None),
+        ]
+        subscriptions.extend((t, self._on_camera, "utf-8") for t in topics.camera_wildcards)
+        for topic, handler, encoding in subscriptions:
+            entry.async_on_unload(
+                await mqtt.async_subscribe(self.hass, topic, handler, qos=1, encoding=encoding)
+            )
+        entry.async_on_unload(self._cancel_unreachable_timer)
+        self._check_protocol(self.data.info)
+        self._sync_cameras()
+
+    # Listener registration -------------------------------------------------
+
+    @callback
+    def async_add_ring_listener(self, camera: str, listener: RingListener) -> CALLBACK_TYPE:
+        """Call ``listener`` on each press of ``camera``'s doorbell."""
+        listeners = self._ring_listeners.setdefault(camera, [])
+        listeners.append(listener)
+        return lambda: listeners.remove(listener)
+
+    @callback
+    def async_add_camera_listener(
+        self, added: CamerasListener, removed: CamerasListener | None = None
+    ) -> CALLBACK_TYPE:
+        """Tell ``added`` about every camera, now and when the bridge adds one."""
+        self._add_listeners.append(added)
+        if removed:
+            self._remove_listeners.append(removed)
+        if self._known_cameras:
+            added(sorted(self._known_cameras))
+
+        def unsubscribe() -> None:
+            self._add_listeners.remove(added)
+            if removed:
+                self._remove_listeners.remove(removed)
+
+        return unsubscribe
+
+    @callback
+    def async_add_share_listener(self, listener: ShareListener) -> CALLBACK_TYPE:
+        """Call ``listener(old, new)`` whenever a share request changes."""
+        self._share_listeners.append(listener)
+        return lambda: self._share_listeners.remove(listener)
+
+    @property
+    def cameras(self) -> frozenset[str]:
+        """Cameras the bridge has now."""
+        return frozenset(self._known_cameras)
+
+    # MQTT handlers ---------------------------------------------------------
+
+    @callback
+    def _on_available(self, msg: ReceiveMessage) -> None:
+        try:
+            online = parse_online(msg.payload)
+        except ProtocolError as err:
+            LOGGER.debug("Ignoring %s: %s", msg.topic, err)
+            return
+        if online == self.data.online:
+            return
+        if online:
+            if self._logged_offline:
+                LOGGER.info("Doorstep bridge %s is back online", self.bridge_id)
+                self._logged_offline = False
+            self._cancel_unreachable_timer()
+            ir.async_delete_issue(self.hass, DOMAIN, f"{ISSUE_UNREACHABLE}_{self.bridge_id}")
+        else:
+            LOGGER.warning("Doorstep bridge %s went offline", self.bridge_id)
+            self._logged_offline = True
+            self._cancel_unreachable_timer()
+            self._unreachable_timer = async_call_later(
+                self.hass, UNREACHABLE_ISSUE_DELAY, self._raise_unreachable
+            )
+        self.async_set_updated_data(replace(self.data, online=online))
+
+    @callback
+    def _raise_unreachable(self, _now: datetime) -> None:
+        self._unreachable_timer = None
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            f"{ISSUE_UNREACHABLE}_{self.bridge_id}",
+            is_fixable=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key=ISSUE_UNREACHABLE,
+            translation_placeholders={"name": self.config_entry.title},
+        )
+
+    @callback
+    def _cancel_unreachable_timer(self) -> None:
+        if self._unreachable_timer:
+            self._unreachable_timer()
+            self._unreachable_timer = None
+
+    @callback
+    def _on_info(self, msg: ReceiveMessage) -> None:
+        try:
+            info = parse_bridge_info(msg.payload)
+        except ProtocolError as err:
+            LOGGER.warning("Ignoring malformed bridge info on %s: %s", msg.topic, err)
+            return
+        if info.id != self.bridge_id:
+            LOGGER.warning("Bridge info on %s is from another bridge", msg.topic)
+            return
+        self._check_protocol(info)
+        self.async_set_updated_data(replace(self.data, info=info))
+        self._sync_cameras()
+
+    def _check_protocol(self, info: BridgeInfo) -> None:
+        issue_id = f"{ISSUE_PROTOCOL}_{self.bridge_id}"
+        if info.compatible:
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+            return
+        LOGGER.error(
+            "Doorstep bridge %s speaks protocol %s, this integration speaks %s",
+            self.bridge_id, info.protocol, PROTOCOL_VERSION,
+        )  # fmt: skip
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key=ISSUE_PROTOCOL,
+            translation_placeholders={
+                "name": self.config_entry.title,
+                "bridge_protocol": str(info.protocol),
+                "protocol": str(PROTOCOL_VERSION),
+            },
+        )
+
+    @callback
+    def _sync_cameras(self) -> None:
+        current = {camera.key for camera in self.data.info.cameras}
+        added = sorted(current - self._known_cameras)
+        removed = sorted(self._known_cameras - current)
+        self._known_cameras = current
+        if added:
+            for listener in list(self._add_listeners):
+                listener(added)
+        if removed:
+            for listener in list(self._remove_listeners):
+                listener(removed)
+
+    @callback
+    def _on_stats(self, msg: ReceiveMessage) -> None:
+        try:
+            stats = parse_stats(msg.payload)
+        except ProtocolError as err:
+            LOGGER.debug("Ignoring %s: %s", msg.topic, err)
+            return
+        self.async_set_updated_data(replace(self.data, stats=stats))
+
+    @callback
+    def _update_camera(self, camera: str, **changes: Any) -> None:
+        state = replace(self.data.camera(camera), **changes)
+        cameras = {**self.data.cameras, camera: state}
+        self.async_set_updated_data(replace(self.data, cameras=cameras))
+
+    @callback
+    def _on_camera(self, msg: ReceiveMessage) -> None:
+        parts = self.topics.split_camera_topic(msg.topic)
+        if parts is None:
+            return
+        camera, leaf = parts
+        try:
+            if leaf == "ring":
+                self._dispatch_ring(parse_ring(msg.payload))
+            elif leaf == "available":
+                self._camera_online(camera, parse_online(msg.payload))
+            elif leaf == "motion":
+                self._update_camera(camera, motion=parse_on_off(msg.payload))
+            elif leaf in SWITCHES:
+                self._update_camera(camera, **{leaf: parse_on_off(msg.payload)})
+            elif leaf == "clip" and msg.payload:
+                self._update_camera(camera, last_clip=parse_clip(msg.payload))
+        except ProtocolError as err:
+            LOGGER.warning("Ignoring malformed message on %s: %s", msg.topic, err)
+
+    @callback
+    def _camera_online(self, camera: str, online: bool) -> None:
+        # Log once per change, not on every retained repeat.
+        if not online and camera not in self._offline_cameras:
+            self._offline_cameras.add(camera)
+            LOGGER.warning("Doorstep camera %s is down", camera)
+        elif online and camera in self._offline_cameras:
+            self._offline_cameras.discard(camera)
+            LOGGER.info("Doorstep camera %s is back", camera)
+        self._update_camera(camera, online=online)
+
+    @callback
+    def _dispatch_ring(self, ring: Ring) -> None:
+        for listener in list(self._ring_listeners.get(ring.camera, ())):
+            listener(ring)
+
+    @callback
+    def _on_snapshot(self, msg: ReceiveMessage) -> None:
+        parts = self.topics.split_camera_topic(msg.topic)
+        if parts is None or not isinstance(msg.payload, bytes) or not msg.payload:
+            return
+        self._update_camera(parts[0], snapshot=msg.payload, snapshot_at=dt_util.utcnow())
+
+    @callback
+    def _on_share(self, msg: ReceiveMessage) -> None:
+        share_id = msg.topic.rpartition("/")[2]
+        if share_id == "request":  # incoming requests for the bridge, not states
+            return
+        if not msg.payload:
+            if share_id in self.data.shares:  # retained state cleared by the bridge
+                shares = {k: v for k, v in self.data.shares.items() if k != share_id}
+                self.async_set_updated_data(replace(self.data, shares=shares))
+            return
+        try:
+            share = parse_share(msg.payload)
+        except ProtocolError as err:
+            LOGGER.warning("Ignoring malformed share state on %s: %s", msg.topic, err)
+            return
+        self.async_share_update(share)
+
+    @callback
+    def async_share_update(self, share: ShareState) -> None:
+        """Record a share state (from MQTT or an API answer) and tell listeners."""
+        old = self.data.shares.get(share.id)
+        if old == share:
+            return
+        shares = {**self.data.shares, share.id: share}
+        self.async_set_updated_data(replace(self.data, shares=shares))
+        for listener in list(self._share_listeners):
+            listener(old, share)

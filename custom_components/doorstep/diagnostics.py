@@ -1,0 +1,47 @@
+"""Diagnostics with secrets and personal data redacted."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.const import CONF_API_TOKEN
+from homeassistant.core import HomeAssistant
+
+from .const import CONF_APPROVERS, CONF_NOTIFY_SERVICES
+from .coordinator import DoorstepConfigEntry
+
+TO_REDACT = {
+    CONF_API_TOKEN, CONF_APPROVERS, CONF_NOTIFY_SERVICES,
+    "link", "requester", "reason", "by",
+}  # fmt: skip
+
+
+async def async_get_config_entry_diagnostics(
+    hass: HomeAssistant,  # noqa: ARG001
+    entry: DoorstepConfigEntry,
+) -> dict[str, Any]:
+    """Connection settings, bridge state and share states, without secrets."""
+    data = entry.runtime_data.coordinator.data
+    cameras = {
+        key: {
+            **{k: v for k, v in asdict(state).items() if k not in ("snapshot", "last_clip")},
+            "snapshot_bytes": len(state.snapshot) if state.snapshot else 0,
+            "last_clip": asdict(state.last_clip) if state.last_clip else None,
+        }
+        for key, state in data.cameras.items()
+    }
+    return async_redact_data(
+        {
+            "entry": {"data": dict(entry.data), "options": dict(entry.options)},
+            "bridge": {
+                "info": asdict(data.info),
+                "online": data.online,
+                "stats": asdict(data.stats) if data.stats else None,
+            },
+            "cameras": cameras,
+            "shares": {share_id: asdict(s) for share_id, s in data.shares.items()},
+        },
+        TO_REDACT,
+    )

@@ -1,0 +1,163 @@
+"""Clips in the media browser: Doorstep → camera → day → clips.
+
+Playback URLs point at the authenticated clip view; HA signs them for the
+player, so no footage is ever reachable without a login or a signed path.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+
+from homeassistant.components.media_player.const import MediaClass
+from homeassistant.components.media_player.errors import BrowseError
+from homeassistant.components.media_source import (
+    BrowseMediaSource,
+    MediaSource,
+    MediaSourceItem,
+    PlayMedia,
+    Unresolvable,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.util import dt as dt_util
+
+from .api import DoorstepError
+from .const import CLIP_URL, DOMAIN
+from .coordinator import DoorstepConfigEntry
+from .helpers import SAFE_ID, entry_for_bridge, loaded_entries
+from .protocol import Clip
+
+#: Clips listed to find the days that have footage.
+DAY_SCAN_LIMIT = 1000
+DAY_CLIP_LIMIT = 500
+
+
+async def async_get_media_source(hass: HomeAssistant) -> DoorstepMediaSource:
+    """The Doorstep media source."""
+    return DoorstepMediaSource(hass)
+
+
+class DoorstepMediaSource(MediaSource):
+    """Browse and play the bridges' clips."""
+
+    name = "Doorstep"
+
+    def __init__(self, hass: HomeAssistant) -> None:
+        super().__init__(DOMAIN)
+        self.hass = hass
+
+    async def async_resolve_media(self, item: MediaSourceItem) -> PlayMedia:
+        """A clip's video URL (authenticated view)."""
+        parts = item.identifier.split("/")
+        if (
+            len(parts) != 4
+            or not SAFE_ID.match(parts[3])
+            or not entry_for_bridge(self.hass, parts[0])
+        ):
+            raise Unresolvable(f"Unknown Doorstep clip {item.identifier}")
+        url = CLIP_URL.format(bridge_id=parts[0], clip_id=parts[3], kind="video")
+        return PlayMedia(url, "video/mp4")
+
+    async def async_browse_media(self, item: MediaSourceItem) -> BrowseMediaSource:
+        """One level of the tree."""
+        parts = item.identifier.split("/") if item.identifier else []
+        if not parts:
+            return self._root()
+        entry = entry_for_bridge(self.hass, parts[0])
+        if entry is None or len(parts) > 3:
+            raise BrowseError(f"Unknown Doorstep item {item.identifier}")
+        try:
+            if len(parts) == 1:
+                return self._bridge(entry)
+            if len(parts) == 2:
+                return await self._camera(entry, parts[1])
+            return await self._day(entry, parts[1], date.fromisoformat(parts[2]))
+        except ValueError as err:
+            raise BrowseError(f"Unknown Doorstep item {item.identifier}") from err
+        except DoorstepError as err:
+            raise BrowseError(f"The Doorstep bridge is not reachable: {err}") from err
+
+    @staticmethod
+    def _folder(identifier: str | None, title: str, children: list[BrowseMediaSource]) -> (
+        BrowseMediaSource
+    ):  # fmt: skip
+        return BrowseMediaSource(
+            domain=DOMAIN,
+            identifier=identifier,
+            media_class=MediaClass.DIRECTORY,
+            media_content_type="",
+            title=title,
+            can_play=False,
+            can_expand=True,
+            children=children,
+            children_media_class=MediaClass.DIRECTORY,
+        )
+
+    def _root(self) -> BrowseMediaSource:
+        entries = loaded_entries(self.hass)
+        if len(entries) == 1:
+            root = self._bridge(entries[0])
+            root.identifier = None
+            root.media_content_id = f"media-source://{DOMAIN}"
+            root.title = "Doorstep"
+            return root
+        children = [
+            self._folder(e.runtime_data.coordinator.bridge_id, e.title, []) for e in entries
+        ]
+        return self._folder(None, "Doorstep", children)
+
+    def _bridge(self, entry: DoorstepConfigEntry) -> BrowseMediaSource:
+        coordinator = entry.runtime_data.coordinator
+        children = [
+            self._folder(
+                f"{coordinator.bridge_id}/{camera}", coordinator.data.camera_name(camera), []
+            )
+            for camera in sorted(coordinator.cameras)
+        ]
+        return self._folder(coordinator.bridge_id, entry.title, children)
+
+    async def _camera(self, entry: DoorstepConfigEntry, camera: str) -> BrowseMediaSource:
+        coordinator = entry.runtime_data.coordinator
+        if camera not in coordinator.cameras:
+            raise BrowseError(f"Unknown Doorstep camera {camera}")
+        page = await entry.runtime_data.client.clips(camera=camera, limit=DAY_SCAN_LIMIT)
+        days = sorted({dt_util.as_local(clip.start).date() for clip in page.clips}, reverse=True)
+        children = [
+            self._folder(f"{coordinator.bridge_id}/{camera}/{day.isoformat()}", _day_title(day), [])
+            for day in days
+        ]
+        return self._folder(
+            f"{coordinator.bridge_id}/{camera}", coordinator.data.camera_name(camera), children
+        )
+
+    async def _day(self, entry: DoorstepConfigEntry, camera: str, day: date) -> BrowseMediaSource:
+        coordinator = entry.runtime_data.coordinator
+        if camera not in coordinator.cameras:
+            raise BrowseError(f"Unknown Doorstep camera {camera}")
+        zone = dt_util.get_default_time_zone()
+        since = datetime.combine(day, time.min, zone)
+        page = await entry.runtime_data.client.clips(
+            camera=camera, since=since, until=since + timedelta(days=1), limit=DAY_CLIP_LIMIT
+        )
+        prefix = f"{coordinator.bridge_id}/{camera}/{day.isoformat()}"
+        children = [self._clip(coordinator.bridge_id, prefix, clip) for clip in page.clips]
+        folder = self._folder(prefix, _day_title(day), children)
+        folder.children_media_class = MediaClass.VIDEO
+        return folder
+
+    @staticmethod
+    def _clip(bridge_id: str, prefix: str, clip: Clip) -> BrowseMediaSource:
+        start = dt_util.as_local(clip.start)
+        return BrowseMediaSource(
+            domain=DOMAIN,
+            identifier=f"{prefix}/{clip.id}",
+            media_class=MediaClass.VIDEO,
+            media_content_type="video/mp4",
+            title=f"{start:%H:%M:%S} · {clip.reason} · {round(clip.duration)} s",
+            can_play=True,
+            can_expand=False,
+            thumbnail=CLIP_URL.format(bridge_id=bridge_id, clip_id=clip.id, kind="thumbnail"),
+        )
+
+
+def _day_title(day: date) -> str:
+    return day.isoformat()

@@ -1,0 +1,505 @@
+"""The bridge's MQTT contract as the integration reads it (docs/mqtt.md).
+
+Free of Home Assistant imports on purpose: the contract test in tests/contract
+feeds it what the bridge's own models build, without HA installed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+import json
+from typing import Any
+
+#: Discovery lives under a fixed prefix whatever the base topic (manifest "mqtt" key).
+DISCOVERY_PREFIX = "doorstep/discovery"
+#: The MQTT/HTTP protocol version this integration speaks.
+PROTOCOL_VERSION = 1
+
+ONLINE = "online"
+OFFLINE = "offline"
+ON = "ON"
+OFF = "OFF"
+
+#: Camera switches controllable over MQTT (retained state + ``/set`` command).
+SWITCHES = ("motion_detection", "recording")
+
+#: States of a share request (docs/mqtt.md "Share state").
+SHARE_STATES = (
+    "pending",
+    "approved",
+    "rendering",
+    "ready",
+    "expired",
+    "revoked",
+    "denied",
+    "empty",
+    "failed",
+    "rejected",
+)
+#: States after which nothing changes any more.
+FINAL_SHARE_STATES = frozenset({"expired", "revoked", "denied", "empty", "failed", "rejected"})
+
+
+#: What an MQTT message carries (HA hands over str, bytes or bytearray).
+type Payload = str | bytes | bytearray
+
+
+class ProtocolError(ValueError):
+    """A payload that does not match the contract."""
+
+
+@dataclass(frozen=True, slots=True)
+class Topics:
+    """Topic names of one bridge, mirroring the bridge's ``mqtt/topics.py``."""
+
+    base: str
+
+    @property
+    def available(self) -> str:
+        """Bridge availability (LWT)."""
+        return f"{self.base}/available"
+
+    @property
+    def bridge_info(self) -> str:
+        """Bridge info JSON."""
+        return f"{self.base}/bridge/info"
+
+    @property
+    def bridge_stats(self) -> str:
+        """Storage and share counters."""
+        return f"{self.base}/bridge/stats"
+
+    def camera_available(self, camera: str) -> str:
+        """Camera stream up or down."""
+        return f"{self.base}/{camera}/available"
+
+    def motion(self, camera: str) -> str:
+        """Motion ``ON``/``OFF``."""
+        return f"{self.base}/{camera}/motion"
+
+    def ring(self, camera: str) -> str:
+        """One message per doorbell press."""
+        return f"{self.base}/{camera}/ring"
+
+    def clip(self, camera: str) -> str:
+        """Latest finished clip."""
+        return f"{self.base}/{camera}/clip"
+
+    def snapshot(self, camera: str) -> str:
+        """Latest snapshot (JPEG bytes)."""
+        return f"{self.base}/{camera}/snapshot"
+
+    def record_set(self, camera: str) -> str:
+        """Record-now command."""
+        return f"{self.base}/{camera}/record/set"
+
+    def switch(self, camera: str, switch: str) -> str:
+        """Retained state of a camera switch."""
+        return f"{self.base}/{camera}/{switch}"
+
+    def switch_set(self, camera: str, switch: str) -> str:
+        """Command topic of a camera switch."""
+        return f"{self.base}/{camera}/{switch}/set"
+
+    @property
+    def share_wildcard(self) -> str:
+        """Every share state."""
+        return f"{self.base}/share/+"
+
+    def share(self, share_id: str) -> str:
+        """State of one share request."""
+        return f"{self.base}/share/{share_id}"
+
+    @property
+    def camera_wildcards(self) -> tuple[str, ...]:
+        """Subscriptions that cover every per-camera state topic."""
+        return (f"{self.base}/+/available", f"{self.base}/+/motion", f"{self.base}/+/ring",
+                f"{self.base}/+/clip", f"{self.base}/+/motion_detection",
+                f"{self.base}/+/recording")  # fmt: skip
+
+    def split_camera_topic(self, topic: str) -> tuple[str, str] | None:
+        """``(camera, leaf)`` for ``<b>/<cam>/<leaf>``, else None."""
+        prefix = f"{self.base}/"
+        if not topic.startswith(prefix):
+            return None
+        parts = topic[len(prefix) :].split("/")
+        if len(parts) != 2 or parts[0] in RESERVED_CAMERA_NAMES:
+            return None
+        return parts[0], parts[1]
+
+
+#: Names that can never be cameras (docs/mqtt.md).
+RESERVED_CAMERA_NAMES = frozenset({"available", "bridge", "share", "discovery"})
+
+
+def discovery_topic(bridge_id: str) -> str:
+    """Retained discovery topic of one bridge."""
+    return f"{DISCOVERY_PREFIX}/{bridge_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class CameraInfo:
+    """A camera as the bridge describes it."""
+
+    key: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeInfo:
+    """Discovery / bridge info JSON."""
+
+    id: str
+    name: str
+    version: str
+    protocol: int
+    base_topic: str
+    api_url: str
+    cameras: tuple[CameraInfo, ...]
+
+    @property
+    def compatible(self) -> bool:
+        """True when this integration understands the bridge."""
+        return self.protocol == PROTOCOL_VERSION
+
+
+@dataclass(frozen=True, slots=True)
+class CameraStatus:
+    """Per-camera state from ``GET /api/info``."""
+
+    online: bool | None
+    motion: bool | None
+    motion_detection: bool | None
+    recording: bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeStats:
+    """``<b>/bridge/stats``."""
+
+    storage_used_bytes: int
+    clips: int
+    pending_shares: int
+
+
+@dataclass(frozen=True, slots=True)
+class Ring:
+    """One doorbell press."""
+
+    id: str
+    camera: str
+    time: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Clip:
+    """A finished clip."""
+
+    id: str
+    camera: str
+    start: datetime
+    end: datetime
+    reason: str
+    duration: float
+    size: int
+    has_snapshot: bool
+    held: bool
+
+    def attributes(self) -> dict[str, Any]:
+        """Entity attributes (JSON-friendly)."""
+        return {
+            "clip_id": self.id,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "reason": self.reason,
+            "duration": self.duration,
+            "size": self.size,
+            "has_snapshot": self.has_snapshot,
+            "held": self.held,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Who decided a share request, and how."""
+
+    decision: str
+    by: str
+    via: str
+    at: datetime | None
+    redact: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ShareState:
+    """State of one share request."""
+
+    id: str
+    state: str
+    requester: str
+    cameras: tuple[str, ...]
+    start: datetime | None
+    end: datetime | None
+    reason: str
+    created: datetime | None
+    deadline: datetime | None
+    decision: Decision | None
+    link: str | None
+    link_expires: datetime | None
+    error: str | None
+    request_id: str | None
+
+    @property
+    def final(self) -> bool:
+        """No further change can happen."""
+        return self.state in FINAL_SHARE_STATES
+
+    def event_data(self) -> dict[str, Any]:
+        """Data of the HA bus events (no link: it is a secret)."""
+        return {
+            "share_id": self.id,
+            "state": self.state,
+            "requester": self.requester,
+            "cameras": list(self.cameras),
+            "start": _iso_or_none(self.start),
+            "end": _iso_or_none(self.end),
+            "reason": self.reason,
+            "deadline": _iso_or_none(self.deadline),
+            "decided_by": self.decision.by if self.decision else None,
+            "decided_via": self.decision.via if self.decision else None,
+            "redact": self.decision.redact if self.decision else None,
+            "error": self.error,
+            "request_id": self.request_id,
+        }
+
+
+def _iso_or_none(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _json_object(payload: Payload) -> dict[str, Any]:
+    try:
+        data = json.loads(payload)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise ProtocolError(f"not JSON: {err}") from err
+    if not isinstance(data, dict):
+        raise ProtocolError("expected a JSON object")
+    return data
+
+
+def _str(data: Mapping[str, Any], key: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not value:
+        raise ProtocolError(f"{key}: expected a non-empty string")
+    return value
+
+
+def _opt_str(data: Mapping[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ProtocolError(f"{key}: expected a string")
+    return value
+
+
+def _int(data: Mapping[str, Any], key: str) -> int:
+    value = data.get(key)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ProtocolError(f"{key}: expected an integer")
+    return value
+
+
+def _number(data: Mapping[str, Any], key: str) -> float:
+    value = data.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ProtocolError(f"{key}: expected a number")
+    return float(value)
+
+
+def _bool(data: Mapping[str, Any], key: str) -> bool:
+    value = data.get(key)
+    if not isinstance(value, bool):
+        raise ProtocolError(f"{key}: expected true or false")
+    return value
+
+
+def parse_time(value: object, key: str = "time") -> datetime:
+    """An ISO 8601 time with a timezone."""
+    if not isinstance(value, str):
+        raise ProtocolError(f"{key}: expected an ISO 8601 time")
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as err:
+        raise ProtocolError(f"{key}: expected an ISO 8601 time") from err
+    if moment.tzinfo is None:
+        raise ProtocolError(f"{key}: the time has no timezone")
+    return moment
+
+
+def _opt_time(data: Mapping[str, Any], key: str) -> datetime | None:
+    value = data.get(key)
+    return None if value is None else parse_time(value, key)
+
+
+def parse_bridge_info(payload: Payload | Mapping[str, Any]) -> BridgeInfo:
+    """Discovery / ``<b>/bridge/info`` / ``GET /api/info`` JSON."""
+    data = payload if isinstance(payload, Mapping) else _json_object(payload)
+    cameras_raw = data.get("cameras")
+    if not isinstance(cameras_raw, Mapping):
+        raise ProtocolError("cameras: expected an object")
+    cameras = []
+    for key, value in cameras_raw.items():
+        if not isinstance(value, Mapping) or key in RESERVED_CAMERA_NAMES:
+            raise ProtocolError(f"cameras.{key}: invalid camera")
+        name = value.get("name")
+        cameras.append(CameraInfo(key=key, name=name if isinstance(name, str) and name else key))
+    return BridgeInfo(
+        id=_str(data, "id"),
+        name=_str(data, "name"),
+        version=_str(data, "version"),
+        protocol=_int(data, "protocol"),
+        base_topic=_str(data, "base_topic"),
+        api_url=_str(data, "api_url"),
+        cameras=tuple(cameras),
+    )
+
+
+def _opt_bool(data: Mapping[str, Any], key: str) -> bool | None:
+    value = data.get(key)
+    return value if isinstance(value, bool) else None
+
+
+def parse_camera_status(info: Mapping[str, Any]) -> dict[str, CameraStatus]:
+    """Per-camera live state that ``GET /api/info`` adds to the bridge info."""
+    cameras = info.get("cameras")
+    result: dict[str, CameraStatus] = {}
+    if not isinstance(cameras, Mapping):
+        return result
+    for key, value in cameras.items():
+        if isinstance(value, Mapping):
+            result[key] = CameraStatus(
+                online=_opt_bool(value, "online"),
+                motion=_opt_bool(value, "motion"),
+                motion_detection=_opt_bool(value, "motion_detection"),
+                recording=_opt_bool(value, "recording"),
+            )
+    return result
+
+
+def parse_stats(payload: Payload | Mapping[str, Any]) -> BridgeStats:
+    """``<b>/bridge/stats`` (or ``"stats"`` of ``GET /api/info``)."""
+    data = payload if isinstance(payload, Mapping) else _json_object(payload)
+    return BridgeStats(
+        storage_used_bytes=_int(data, "storage_used_bytes"),
+        clips=_int(data, "clips"),
+        pending_shares=_int(data, "pending_shares"),
+    )
+
+
+def parse_online(payload: Payload) -> bool:
+    """``online`` / ``offline``."""
+    text = payload if isinstance(payload, str) else bytes(payload).decode(errors="replace")
+    if text == ONLINE:
+        return True
+    if text == OFFLINE:
+        return False
+    raise ProtocolError(f"expected online/offline, got {text[:20]!r}")
+
+
+def parse_on_off(payload: Payload) -> bool:
+    """``ON`` / ``OFF``."""
+    text = payload if isinstance(payload, str) else bytes(payload).decode(errors="replace")
+    if text == ON:
+        return True
+    if text == OFF:
+        return False
+    raise ProtocolError(f"expected ON/OFF, got {text[:20]!r}")
+
+
+def parse_ring(payload: Payload) -> Ring:
+    """``<b>/<cam>/ring``."""
+    data = _json_object(payload)
+    return Ring(id=_str(data, "id"), camera=_str(data, "camera"), time=parse_time(data.get("time")))
+
+
+def parse_clip(payload: Payload | Mapping[str, Any]) -> Clip:
+    """``<b>/<cam>/clip`` and the HTTP clip record."""
+    data = payload if isinstance(payload, Mapping) else _json_object(payload)
+    return Clip(
+        id=_str(data, "id"),
+        camera=_str(data, "camera"),
+        start=parse_time(data.get("start"), "start"),
+        end=parse_time(data.get("end"), "end"),
+        reason=_str(data, "reason"),
+        duration=_number(data, "duration"),
+        size=_int(data, "size"),
+        has_snapshot=_bool(data, "has_snapshot"),
+        held=_bool(data, "held"),
+    )
+
+
+def _parse_decision(value: object) -> Decision | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise ProtocolError("decision: expected an object")
+    redact = value.get("redact", True)
+    return Decision(
+        decision=_str(value, "decision"),
+        by=_opt_str(value, "by") or "",
+        via=_opt_str(value, "via") or "",
+        at=_opt_time(value, "at"),
+        redact=redact if isinstance(redact, bool) else True,
+    )
+
+
+def parse_share(payload: Payload | Mapping[str, Any]) -> ShareState:
+    """``<b>/share/<id>`` and the HTTP share state."""
+    data = payload if isinstance(payload, Mapping) else _json_object(payload)
+    state = _str(data, "state")
+    if state not in SHARE_STATES:
+        raise ProtocolError(f"state: unknown share state {state!r}")
+    cameras = data.get("cameras") or []
+    if not isinstance(cameras, list) or not all(isinstance(c, str) for c in cameras):
+        raise ProtocolError("cameras: expected a list of names")
+    return ShareState(
+        id=_str(data, "id"),
+        state=state,
+        requester=_opt_str(data, "requester") or "",
+        cameras=tuple(cameras),
+        start=_opt_time(data, "start"),
+        end=_opt_time(data, "end"),
+        reason=_opt_str(data, "reason") or "",
+        created=_opt_time(data, "created"),
+        deadline=_opt_time(data, "deadline"),
+        decision=_parse_decision(data.get("decision")),
+        link=_opt_str(data, "link"),
+        link_expires=_opt_time(data, "link_expires"),
+        error=_opt_str(data, "error"),
+        request_id=_opt_str(data, "request_id"),
+    )
+
+
+def share_request_body(
+    *,
+    requester: str,
+    cameras: list[str],
+    start: datetime,
+    end: datetime,
+    reason: str,
+    request_id: str | None = None,
+) -> dict[str, Any]:
+    """Body of ``POST /api/share-requests`` (same as ``<b>/share/request``)."""
+    body: dict[str, Any] = {
+        "requester": requester,
+        "cameras": cameras,
+        "start": start.isoformat(timespec="milliseconds"),
+        "end": end.isoformat(timespec="milliseconds"),
+        "reason": reason,
+    }
+    if request_id is not None:
+        body["request_id"] = request_id
+    return body

@@ -1,0 +1,107 @@
+"""Last clip per camera; storage and share counters of the bridge."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from homeassistant.components.sensor import (
+    SensorDeviceClass,
+    SensorEntity,
+    SensorEntityDescription,
+    SensorStateClass,
+)
+from homeassistant.const import EntityCategory, UnitOfInformation
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddEntitiesCallback
+
+from .coordinator import BridgeState, DoorstepConfigEntry, DoorstepCoordinator
+from .entity import DoorstepBridgeEntity, DoorstepCameraEntity, async_setup_camera_entities
+
+PARALLEL_UPDATES = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class BridgeSensorDescription(SensorEntityDescription):
+    """A bridge counter read from its stats."""
+
+    value_fn: Callable[[BridgeState], int | None]
+
+
+BRIDGE_SENSORS = (
+    BridgeSensorDescription(
+        key="pending_shares",
+        translation_key="pending_shares",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda s: s.stats.pending_shares if s.stats else None,
+    ),
+    BridgeSensorDescription(
+        key="storage_used",
+        translation_key="storage_used",
+        device_class=SensorDeviceClass.DATA_SIZE,
+        native_unit_of_measurement=UnitOfInformation.BYTES,
+        suggested_unit_of_measurement=UnitOfInformation.MEGABYTES,
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda s: s.stats.storage_used_bytes if s.stats else None,
+    ),
+    BridgeSensorDescription(
+        key="clips",
+        translation_key="clips",
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,  # changes with every clip: noisy history
+        value_fn=lambda s: s.stats.clips if s.stats else None,
+    ),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,  # noqa: ARG001
+    entry: DoorstepConfigEntry,
+    async_add_entities: AddEntitiesCallback,
+) -> None:
+    """Add the bridge counters and each camera's last-clip sensor."""
+    coordinator = entry.runtime_data.coordinator
+    async_add_entities(BridgeSensor(coordinator, d) for d in BRIDGE_SENSORS)
+    async_setup_camera_entities(
+        entry, async_add_entities, lambda coordinator, camera: [LastClip(coordinator, camera)]
+    )
+
+
+class BridgeSensor(DoorstepBridgeEntity, SensorEntity):
+    """A counter from ``<b>/bridge/stats``."""
+
+    entity_description: BridgeSensorDescription
+
+    def __init__(self, coordinator: DoorstepCoordinator, desc: BridgeSensorDescription) -> None:
+        super().__init__(coordinator, desc.key)
+        self.entity_description = desc
+
+    @property
+    def native_value(self) -> int | None:
+        """Current value."""
+        return self.entity_description.value_fn(self.coordinator.data)
+
+
+class LastClip(DoorstepCameraEntity, SensorEntity):
+    """When the latest clip ended; the clip's details as attributes."""
+
+    _attr_device_class = SensorDeviceClass.TIMESTAMP
+
+    def __init__(self, coordinator: DoorstepCoordinator, camera: str) -> None:
+        super().__init__(coordinator, camera, "last_clip")
+
+    @property
+    def native_value(self) -> datetime | None:
+        """End of the latest clip."""
+        clip = self.coordinator.data.camera(self.camera).last_clip
+        return clip.end if clip else None
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """Clip id, reason, duration, size..."""
+        clip = self.coordinator.data.camera(self.camera).last_clip
+        return clip.attributes() if clip else None

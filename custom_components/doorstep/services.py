@@ -1,0 +1,210 @@
+"""Service actions: request, approve, deny and revoke footage shares."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from homeassistant.const import ATTR_DEVICE_ID, ATTR_ENTITY_ID
+from homeassistant.core import (
+    HomeAssistant,
+    ServiceCall,
+    ServiceResponse,
+    SupportsResponse,
+    callback,
+)
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import (
+    config_validation as cv,
+)
+from homeassistant.helpers import (
+    device_registry as dr,
+)
+from homeassistant.helpers import (
+    entity_registry as er,
+)
+from homeassistant.util import dt as dt_util
+import voluptuous as vol
+
+from .api import DoorstepError, DoorstepRequestError
+from .approvals import async_setup_action_listener
+from .const import (
+    CONF_APPROVERS,
+    DOMAIN,
+    SERVICE_APPROVE_SHARE,
+    SERVICE_DENY_SHARE,
+    SERVICE_REQUEST_SHARE,
+    SERVICE_REVOKE_SHARE,
+)
+from .entity import camera_identifier
+from .helpers import SAFE_ID, loaded_entries
+from .protocol import share_request_body
+
+if TYPE_CHECKING:
+    from .coordinator import DoorstepConfigEntry
+
+ATTR_START = "start"
+ATTR_END = "end"
+ATTR_LAST_MINUTES = "last_minutes"
+ATTR_REQUESTER = "requester"
+ATTR_REASON = "reason"
+ATTR_SHARE_ID = "share_id"
+ATTR_REDACT = "redact"
+
+REQUEST_SCHEMA = vol.Schema(
+    {
+        vol.Optional(ATTR_ENTITY_ID): cv.entity_ids,
+        vol.Optional(ATTR_DEVICE_ID): vol.All(cv.ensure_list, [cv.string]),
+        vol.Optional(ATTR_START): cv.datetime,
+        vol.Optional(ATTR_END): cv.datetime,
+        vol.Optional(ATTR_LAST_MINUTES): vol.All(
+            vol.Coerce(int), vol.Range(min=1, max=7 * 24 * 60)
+        ),
+        vol.Optional(ATTR_REQUESTER): cv.string,
+        vol.Optional(ATTR_REASON, default=""): cv.string,
+    }
+)
+DECISION_SCHEMA = vol.Schema({vol.Required(ATTR_SHARE_ID): cv.string})
+APPROVE_SCHEMA = DECISION_SCHEMA.extend({vol.Optional(ATTR_REDACT, default=True): cv.boolean})
+
+
+def _invalid(key: str, **placeholders: str) -> ServiceValidationError:
+    return ServiceValidationError(
+        translation_domain=DOMAIN, translation_key=key, translation_placeholders=placeholders
+    )
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt_util.get_default_time_zone())
+
+
+def _window(data: dict[str, Any]) -> tuple[datetime, datetime]:
+    start, end, minutes = data.get(ATTR_START), data.get(ATTR_END), data.get(ATTR_LAST_MINUTES)
+    if minutes is not None:
+        if start is not None or end is not None:
+            raise _invalid("window_ambiguous")
+        end = dt_util.now()
+        return end - timedelta(minutes=minutes), end
+    if start is None or end is None:
+        raise _invalid("window_missing")
+    start, end = _aware(start), _aware(end)
+    if end <= start:
+        raise _invalid("window_reversed")
+    return start, end
+
+
+def _cameras(hass: HomeAssistant, data: dict[str, Any]) -> tuple[DoorstepConfigEntry, list[str]]:
+    """The bridge and camera keys behind the targeted entities/devices."""
+    by_identifier = {
+        camera_identifier(entry.runtime_data.coordinator.bridge_id, camera): (entry, camera)
+        for entry in loaded_entries(hass)
+        for camera in entry.runtime_data.coordinator.cameras
+    }
+    device_ids = list(data.get(ATTR_DEVICE_ID, []))
+    ent_reg = er.async_get(hass)
+    for entity_id in data.get(ATTR_ENTITY_ID, []):
+        entity = ent_reg.async_get(entity_id)
+        if entity is None or entity.platform != DOMAIN or entity.device_id is None:
+            raise _invalid("not_a_camera", target=entity_id)
+        device_ids.append(entity.device_id)
+    dev_reg = dr.async_get(hass)
+    found: dict[str, tuple[DoorstepConfigEntry, str]] = {}
+    for device_id in device_ids:
+        device = dev_reg.async_get(device_id)
+        identifiers = device.identifiers if device else set()
+        match = next((by_identifier[i] for i in identifiers if i in by_identifier), None)
+        if match is None:
+            raise _invalid("not_a_camera", target=device_id)
+        found[f"{match[0].entry_id}/{match[1]}"] = match
+    if not found:
+        raise _invalid("no_camera")
+    entries = {entry.entry_id: entry for entry, _ in found.values()}
+    if len(entries) > 1:
+        raise _invalid("several_bridges")
+    return next(iter(entries.values())), sorted({camera for _, camera in found.values()})
+
+
+def _entry_for_share(hass: HomeAssistant, share_id: str) -> DoorstepConfigEntry:
+    if not SAFE_ID.match(share_id):
+        raise _invalid("unknown_share", share_id=share_id)
+    entries = loaded_entries(hass)
+    for entry in entries:
+        if share_id in entry.runtime_data.coordinator.data.shares:
+            return entry
+    if len(entries) == 1:  # not seen on MQTT (yet): the bridge will say if it exists
+        return entries[0]
+    if not entries:
+        raise _invalid("not_loaded")
+    raise _invalid("unknown_share", share_id=share_id)
+
+
+async def _check_decider(hass: HomeAssistant, entry: DoorstepConfigEntry, call: ServiceCall) -> str:
+    """``via`` of the decision; raises when a logged-in user may not decide."""
+    user_id = call.context.user_id
+    if user_id is None:
+        return "automation"  # an automation or script the owner wrote
+    approvers = entry.options.get(CONF_APPROVERS, [])
+    user = await hass.auth.async_get_user(user_id)
+    allowed = user_id in approvers if approvers else bool(user and user.is_admin)
+    if not allowed:
+        raise _invalid("not_an_approver")
+    return "ui"
+
+
+@callback
+def async_setup_services(hass: HomeAssistant) -> None:
+    """Register the services (once, in async_setup)."""
+
+    async def request_share(call: ServiceCall) -> ServiceResponse:
+        if not loaded_entries(hass):
+            raise _invalid("not_loaded")
+        entry, cameras = _cameras(hass, dict(call.data))
+        start, end = _window(dict(call.data))
+        requester = call.data.get(ATTR_REQUESTER)
+        if not requester:
+            user = await hass.auth.async_get_user(call.context.user_id or "")
+            requester = user.name if user and user.name else "Home Assistant"
+        body = share_request_body(
+            requester=requester, cameras=cameras, start=start, end=end,
+            reason=call.data[ATTR_REASON], request_id=call.context.id,
+        )  # fmt: skip
+        try:
+            share = await entry.runtime_data.client.create_share(body)
+        except DoorstepRequestError as err:
+            raise _invalid("share_refused", share_id="-", error=str(err)) from err
+        except DoorstepError as err:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN, translation_key="bridge_error"
+            ) from err
+        entry.runtime_data.coordinator.async_share_update(share)
+        if share.state == "rejected":
+            raise _invalid("share_refused", share_id=share.id, error=share.error or "")
+        return {"share_id": share.id, "state": share.state}
+
+    def decision(verb: str) -> Any:
+        async def handle(call: ServiceCall) -> ServiceResponse:
+            share_id = call.data[ATTR_SHARE_ID]
+            entry = _entry_for_share(hass, share_id)
+            via = await _check_decider(hass, entry, call)
+            share = await entry.runtime_data.approvals.async_decide(
+                share_id, verb, user_id=call.context.user_id, via=via,
+                redact=call.data.get(ATTR_REDACT, True),
+            )  # fmt: skip
+            return {"share_id": share.id, "state": share.state}
+
+        return handle
+
+    hass.services.async_register(
+        DOMAIN, SERVICE_REQUEST_SHARE, request_share, schema=REQUEST_SCHEMA,
+        supports_response=SupportsResponse.OPTIONAL,
+    )  # fmt: skip
+    for name, verb, schema in (
+        (SERVICE_APPROVE_SHARE, "approve", APPROVE_SCHEMA),
+        (SERVICE_DENY_SHARE, "deny", DECISION_SCHEMA),
+        (SERVICE_REVOKE_SHARE, "revoke", DECISION_SCHEMA),
+    ):
+        hass.services.async_register(
+            DOMAIN, name, decision(verb), schema=schema,
+            supports_response=SupportsResponse.OPTIONAL,
+        )  # fmt: skip
+    async_setup_action_listener(hass)

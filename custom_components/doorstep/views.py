@@ -1,0 +1,106 @@
+"""HTTP views: clip media for HA users, share links for outside recipients.
+
+Clip media needs HA authentication (a signed path from the media browser works).
+The share link view needs no login: the bridge checks the link token itself, so
+a recipient only needs to reach HA, never the bridge.
+"""
+
+from __future__ import annotations
+
+import aiohttp
+from aiohttp import web
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
+
+from .api import CLIP_MEDIA, DoorstepError, DoorstepNotFoundError
+from .const import CLIP_URL, LOGGER, SHARE_URL
+from .helpers import SAFE_ID, entry_for_bridge
+
+CHUNK = 64 * 1024
+#: Upstream headers a player needs for seeking (Range) and display.
+PASS_HEADERS = (
+    "Content-Type", "Content-Length", "Content-Range", "Accept-Ranges",
+    "Last-Modified", "ETag", "Content-Disposition",
+)  # fmt: skip
+
+
+@callback
+def async_setup_views(hass: HomeAssistant) -> None:
+    """Register the views once."""
+    hass.http.register_view(ClipMediaView())
+    hass.http.register_view(ShareLinkView())
+
+
+async def _relay(request: web.Request, upstream: aiohttp.ClientResponse) -> web.StreamResponse:
+    """Stream an upstream answer (status, Range headers, body) to the client."""
+    try:
+        response = web.StreamResponse(status=upstream.status)
+        for header in PASS_HEADERS:
+            if header in upstream.headers:
+                response.headers[header] = upstream.headers[header]
+        response.headers["Cache-Control"] = "private, no-store"
+        await response.prepare(request)
+        if request.method != "HEAD":
+            async for chunk in upstream.content.iter_chunked(CHUNK):
+                await response.write(chunk)
+        await response.write_eof()
+        return response
+    finally:
+        upstream.release()
+
+
+class ClipMediaView(HomeAssistantView):
+    """``video`` / ``snapshot`` / ``thumbnail`` of a clip, for logged-in users."""
+
+    url = CLIP_URL
+    name = "api:doorstep:clip"
+    requires_auth = True
+
+    async def get(
+        self, request: web.Request, bridge_id: str, clip_id: str, kind: str
+    ) -> web.StreamResponse:
+        """Proxy one clip file from the bridge, with Range support."""
+        hass = request.app[KEY_HASS]
+        entry = entry_for_bridge(hass, bridge_id)
+        if entry is None or kind not in CLIP_MEDIA or not SAFE_ID.match(clip_id):
+            raise web.HTTPNotFound
+        try:
+            upstream = await entry.runtime_data.client.open_clip_media(
+                clip_id, kind, range_header=request.headers.get("Range")
+            )
+        except DoorstepNotFoundError as err:
+            raise web.HTTPNotFound from err
+        except DoorstepError as err:
+            LOGGER.warning("Cannot fetch clip %s from the bridge: %s", clip_id, err)
+            raise web.HTTPBadGateway from err
+        return await _relay(request, upstream)
+
+
+class ShareLinkView(HomeAssistantView):
+    """An approved share, for a recipient outside the home (link token only)."""
+
+    url = SHARE_URL
+    name = "api:doorstep:share"
+    requires_auth = False
+
+    async def get(self, request: web.Request, bridge_id: str, token: str) -> web.StreamResponse:
+        """Relay the bridge's ``/share/<token>``: it checks the token, expiry and revocation."""
+        hass = request.app[KEY_HASS]
+        entry = entry_for_bridge(hass, bridge_id)
+        if entry is None or not SAFE_ID.match(token):
+            raise web.HTTPNotFound
+        try:
+            upstream = await entry.runtime_data.client.open_share_link(
+                token,
+                range_header=request.headers.get("Range"),
+                client_address=request.remote,
+                client_agent=request.headers.get("User-Agent"),
+            )
+        except DoorstepError as err:
+            LOGGER.warning("Cannot fetch a share link from the bridge: %s", type(err).__name__)
+            raise web.HTTPBadGateway from err
+        if upstream.status >= 400:
+            status = upstream.status
+            upstream.release()
+            raise web.HTTPGone if status == 410 else web.HTTPNotFound
+        return await _relay(request, upstream)

@@ -1,0 +1,299 @@
+"""A fake bridge speaking docs/http-api.md over real HTTP, and a set-up entry.
+
+Payloads are built with the bridge's own models (``doorstep_bridge.models``), so
+the integration is tested against what the bridge really sends.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+import json
+from pathlib import Path
+from typing import Any
+from unittest.mock import MagicMock
+
+from aiohttp import web
+from doorstep_bridge.models import ClipInfo, RingEvent
+from doorstep_bridge.mqtt.topics import Topics
+from homeassistant.const import CONF_API_TOKEN, CONF_URL
+from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_mqtt_message,
+)
+import pytest
+
+from custom_components.doorstep.const import CONF_BASE_TOPIC, DOMAIN
+
+BRIDGE_ID = "3f9c2a7be1d04c55"
+TOKEN = "test-api-token-0123456789"
+BASE = "doorstep"
+TOPICS = Topics(BASE)
+T0 = datetime(2026, 11, 23, 10, 15, 2, 417000, tzinfo=UTC)
+
+
+def make_video(path: Path) -> bytes:
+    """A real, small H.264 MP4 (PyAV/libx264), as the bridge stores clips."""
+    import av  # noqa: PLC0415 - heavy, only for the fixture
+    import numpy as np  # noqa: PLC0415
+
+    with av.open(str(path), "w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for i in range(10):
+            frame = np.full((48, 64, 3), i * 20, dtype=np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path.read_bytes()
+
+
+@pytest.fixture(scope="session")
+def video_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One MP4 shared by every clip of the fake bridge."""
+    path = tmp_path_factory.mktemp("clips") / "clip.mp4"
+    make_video(path)
+    return path
+
+
+def clip_info(camera: str, start: datetime, seconds: float, video: Path, n: int = 0) -> ClipInfo:
+    """A clip as the bridge's store describes it."""
+    return ClipInfo(
+        id=f"c_{start:%Y%m%dT%H%M%S}_{camera}_{n:04x}",
+        camera=camera,
+        start=start,
+        end=start + timedelta(seconds=seconds),
+        reason="motion",
+        path=video,
+        size=video.stat().st_size,
+        snapshot_path=video,
+        thumbnail_path=video,
+    )
+
+
+def share_state(share_id: str, state: str = "pending", **changes: Any) -> dict[str, Any]:
+    """A share state JSON as docs/mqtt.md shows it."""
+    data: dict[str, Any] = {
+        "id": share_id,
+        "state": state,
+        "requester": "Neighbour Alice",
+        "cameras": ["front_door"],
+        "start": "2026-11-23T09:00:00.000+00:00",
+        "end": "2026-11-23T09:30:00.000+00:00",
+        "reason": "Parcel went missing",
+        "created": "2026-11-23T10:00:00.000+00:00",
+        "deadline": "2099-01-01T00:00:00.000+00:00",
+        "decision": None,
+        "progress": None,
+        "link": None,
+        "link_expires": None,
+        "error": None,
+        "request_id": None,
+    }
+    data.update(changes)
+    return data
+
+
+@dataclass
+class FakeBridge:
+    """State and call log of the fake bridge."""
+
+    video: Path
+    token: str = TOKEN
+    protocol: int = 1
+    base_topic: str = BASE
+    bridge_id: str = BRIDGE_ID
+    cameras: dict[str, dict[str, str]] = field(
+        default_factory=lambda: {"front_door": {"name": "Front door"}}
+    )
+    clips: list[ClipInfo] = field(default_factory=list)
+    shares: dict[str, dict[str, Any]] = field(default_factory=dict)
+    share_links: dict[str, int] = field(default_factory=dict)  # token -> status
+    requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+    bodies: list[Any] = field(default_factory=list)
+    broken: bool = False
+    url: str = ""
+
+    def info(self) -> dict[str, Any]:
+        """Bridge info JSON (MQTT and discovery)."""
+        return {
+            "id": self.bridge_id,
+            "name": "Doorstep",
+            "version": "0.1.0",
+            "protocol": self.protocol,
+            "base_topic": self.base_topic,
+            "api_url": self.url,
+            "cameras": self.cameras,
+        }
+
+    # HTTP handlers ----------------------------------------------------------
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        self.requests.append((request.method, request.path_qs, dict(request.headers)))
+        if self.broken:
+            return web.json_response({"error": "boom"}, status=500)
+        if request.path.startswith("/api/") and request.headers.get(
+            "Authorization"
+        ) != f"Bearer {self.token}":
+            return web.json_response({"error": "missing or invalid API token"}, status=401)
+        return await handler(request)
+
+    async def api_info(self, request: web.Request) -> web.Response:
+        info = self.info()
+        info["stats"] = {"storage_used_bytes": 1234567, "clips": len(self.clips), "pending_shares": 0}
+        info["cameras"] = {
+            key: {**value, "online": True, "motion": False, "motion_detection": True,
+                  "recording": True}
+            for key, value in self.cameras.items()
+        }  # fmt: skip
+        return web.json_response(info)
+
+    async def api_clips(self, request: web.Request) -> web.Response:
+        camera = request.query.get("camera")
+        since = request.query.get("since")
+        until = request.query.get("until")
+        clips = [c for c in self.clips if camera in (None, c.camera)]
+        if since:
+            clips = [c for c in clips if c.start >= datetime.fromisoformat(since)]
+        if until:
+            clips = [c for c in clips if c.start < datetime.fromisoformat(until)]
+        clips.sort(key=lambda c: c.start, reverse=True)
+        limit = int(request.query.get("limit", "50"))
+        return web.json_response(
+            {"clips": [c.payload() for c in clips[:limit]], "total": len(clips)}
+        )
+
+    def _clip(self, request: web.Request) -> ClipInfo:
+        clip = next((c for c in self.clips if c.id == request.match_info["id"]), None)
+        if clip is None:
+            raise web.HTTPNotFound(text='{"error": "no such clip"}')
+        return clip
+
+    async def api_clip(self, request: web.Request) -> web.Response:
+        return web.json_response(self._clip(request).payload())
+
+    async def api_clip_file(self, request: web.Request) -> web.StreamResponse:
+        clip = self._clip(request)
+        kind = request.match_info["kind"]
+        if kind not in ("video", "snapshot", "thumbnail"):
+            raise web.HTTPNotFound
+        content_type = "video/mp4" if kind == "video" else "image/jpeg"
+        return web.FileResponse(clip.path, headers={"Content-Type": content_type})
+
+    async def api_create_share(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        self.bodies.append(body)
+        share_id = f"s_{len(self.shares) + 1:08d}"
+        state = "rejected" if body.get("reason") == "reject me" else "pending"
+        share = share_state(
+            share_id, state, requester=body["requester"], cameras=body["cameras"],
+            start=body["start"], end=body["end"], reason=body["reason"],
+            request_id=body.get("request_id"),
+            error="window too long" if state == "rejected" else None,
+        )  # fmt: skip
+        self.shares[share_id] = share
+        return web.json_response(share, status=201)
+
+    async def api_share(self, request: web.Request) -> web.Response:
+        share = self.shares.get(request.match_info["id"])
+        if share is None:
+            return web.json_response({"error": "no such share"}, status=404)
+        return web.json_response(share)
+
+    async def api_decision(self, request: web.Request) -> web.Response:
+        share = self.shares.get(request.match_info["id"])
+        if share is None:
+            return web.json_response({"error": "no such share"}, status=404)
+        body = await request.json()
+        self.bodies.append(body)
+        new_state = {"approve": "approved", "deny": "denied", "revoke": "revoked"}[
+            body["decision"]
+        ]
+        allowed = {"approve": ("pending",), "deny": ("pending",), "revoke": ("approved", "ready")}
+        if share["state"] not in allowed[body["decision"]]:
+            return web.json_response({"error": f"share is {share['state']}"}, status=409)
+        share.update(
+            state=new_state,
+            decision={**body, "at": "2026-11-23T10:05:00.000+00:00"},
+        )
+        return web.json_response(share)
+
+    async def share_link(self, request: web.Request) -> web.StreamResponse:
+        status = self.share_links.get(request.match_info["token"], 404)
+        if status != 200:
+            return web.json_response({"error": "gone"}, status=status)
+        return web.FileResponse(self.video, headers={"Content-Type": "video/mp4"})
+
+    def app(self) -> web.Application:
+        """The aiohttp application."""
+        app = web.Application(middlewares=[self.middleware])
+        app.router.add_get("/api/info", self.api_info)
+        app.router.add_get("/api/clips", self.api_clips)
+        app.router.add_get("/api/clips/{id}", self.api_clip)
+        app.router.add_get("/api/clips/{id}/{kind}", self.api_clip_file)
+        app.router.add_post("/api/share-requests", self.api_create_share)
+        app.router.add_get("/api/shares/{id}", self.api_share)
+        app.router.add_post("/api/shares/{id}/decision", self.api_decision)
+        app.router.add_get("/share/{token}", self.share_link)
+        return app
+
+
+@pytest.fixture
+async def bridge(socket_enabled: None, video_file: Path) -> AsyncIterator[FakeBridge]:
+    """A fake bridge listening on a free loopback port."""
+    fake = FakeBridge(video=video_file)
+    fake.clips = [clip_info("front_door", T0 - timedelta(minutes=m), 12.5, video_file, m)
+                  for m in (0, 30, 60 * 24)]  # fmt: skip
+    runner = web.AppRunner(fake.app())
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    fake.url = f"http://127.0.0.1:{port}"
+    yield fake
+    await runner.cleanup()
+
+
+@pytest.fixture
+def config_entry(bridge: FakeBridge) -> MockConfigEntry:
+    """The entry of the fake bridge (not added yet)."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=BRIDGE_ID,
+        title="Doorstep",
+        data={CONF_BASE_TOPIC: BASE, CONF_URL: bridge.url, CONF_API_TOKEN: TOKEN},
+        options={},
+    )
+
+
+@pytest.fixture
+async def setup_entry(
+    hass: HomeAssistant, mqtt: MagicMock, config_entry: MockConfigEntry, bridge: FakeBridge
+) -> MockConfigEntry:
+    """The entry, set up, with the bridge's retained messages delivered."""
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    publish_retained(hass, bridge)
+    await hass.async_block_till_done()
+    return config_entry
+
+
+def publish_retained(hass: HomeAssistant, bridge: FakeBridge) -> None:
+    """What the broker hands a new subscriber: the bridge's retained topics."""
+    async_fire_mqtt_message(hass, TOPICS.available, "online", retain=True)
+    async_fire_mqtt_message(hass, TOPICS.bridge_info, json.dumps(bridge.info()), retain=True)
+    for camera in bridge.cameras:
+        async_fire_mqtt_message(hass, TOPICS.camera_available(camera), "online", retain=True)
+        async_fire_mqtt_message(hass, TOPICS.motion(camera), "OFF", retain=True)
+
+
+def ring(hass: HomeAssistant, camera: str = "front_door", n: int = 1) -> RingEvent:
+    """Publish one press as the bridge does."""
+    event = RingEvent(id=f"r_{n:012d}", camera=camera, time=T0, source="button")
+    async_fire_mqtt_message(hass, TOPICS.ring(camera), json.dumps(event.payload()), qos=1)
+    return event
