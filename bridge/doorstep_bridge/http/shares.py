@@ -1,0 +1,213 @@
+"""Share routes: requests, decisions, the audit hook for the integration, share links.
+
+``/api/share-requests`` accepts the API token or a requester token
+(``sharing.requester_tokens``); a requester token can only create requests.
+Decisions and everything else under ``/api/shares`` need the API token (the
+token middleware enforces it). ``/share/<token>`` needs no login: the link
+token is the credential, checked against its stored hash, and every download is
+audited before a byte is sent.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from doorstep_bridge.exceptions import AuditError, ShareError
+from doorstep_bridge.http.auth import allow_other_credentials, has_api_token, json_error
+from doorstep_bridge.keys import CONFIG, SHARES
+from doorstep_bridge.sharing.service import ShareGoneError
+from doorstep_bridge.sharing.state import ShareConflictError, ShareNotFoundError
+
+_LOGGER = logging.getLogger(__name__)
+
+routes = web.RouteTableDef()
+
+#: Audit record kinds the integration may add through ``POST /api/shares/<id>/audit``.
+INTEGRATION_AUDIT_KINDS = frozenset({"notification", "decision_refused"})
+MAX_AUDIT_FIELDS = 20
+MAX_AUDIT_VALUE = 300
+#: Client details from a proxy are cut to this length before they are logged.
+MAX_CLIENT_TEXT = 300
+
+
+def _error(err: ShareError) -> web.Response:
+    if isinstance(err, ShareNotFoundError):
+        return json_error(404, str(err))
+    if isinstance(err, ShareGoneError):
+        return json_error(410, str(err))
+    if isinstance(err, ShareConflictError):
+        return json_error(409, str(err))
+    return json_error(400, str(err))
+
+
+async def _json_body(request: web.Request) -> Any:
+    try:
+        return await request.json()
+    except (ValueError, UnicodeDecodeError):
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": "expected a JSON body"}), content_type="application/json"
+        ) from None
+
+
+def _requester_token_name(request: web.Request) -> str | None:
+    """Name of the requester token the request carries, if any."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    found = None
+    for name, expected in request.app[CONFIG].sharing.requester_tokens:
+        # Compare against every token (no early exit) to keep timing uniform.
+        if hmac.compare_digest(token.strip().encode(), expected.encode()):
+            found = name
+    return found
+
+
+@routes.post("/api/share-requests")
+@allow_other_credentials
+async def create_share_request(request: web.Request) -> web.Response:
+    """Create a share request (API token or a requester token) → 201 share state."""
+    if has_api_token(request):
+        source = "http"
+    else:
+        name = _requester_token_name(request)
+        if name is None:
+            return json_error(401, "missing or invalid API or requester token")
+        source = f"http:{name}"
+    data = await _json_body(request)
+    try:
+        state = await request.app[SHARES].create_request(data, source)
+    except ShareError as err:
+        return _error(err)
+    except AuditError:
+        _LOGGER.exception("Cannot audit a share request")
+        return json_error(503, "the audit log cannot be written; no request was stored")
+    return web.json_response(state, status=201)
+
+
+@routes.get("/api/shares")
+async def list_shares(request: web.Request) -> web.Response:
+    """Every share request, newest first."""
+    return web.json_response({"shares": request.app[SHARES].list()})
+
+
+@routes.get("/api/shares/{share_id}")
+async def get_share(request: web.Request) -> web.Response:
+    """One share's state."""
+    state = request.app[SHARES].get(request.match_info["share_id"])
+    if state is None:
+        return json_error(404, "no such share")
+    return web.json_response(state)
+
+
+@routes.post("/api/shares/{share_id}/decision")
+async def decide(request: web.Request) -> web.Response:
+    """Approve, deny or revoke (API token only; requester tokens never get here)."""
+    data = await _json_body(request)
+    if not isinstance(data, dict):
+        return json_error(400, "expected a JSON object with decision, by, via")
+    unknown = sorted(set(data) - {"decision", "by", "via", "redact"})
+    if unknown:
+        return json_error(400, f"unknown field(s): {', '.join(map(str, unknown))}")
+    for key in ("decision", "by", "via"):
+        if not isinstance(data.get(key), str):
+            return json_error(400, f"{key}: expected a string")
+    try:
+        state = await request.app[SHARES].decide(
+            request.match_info["share_id"],
+            data["decision"],
+            data["by"],
+            data["via"],
+            data.get("redact"),
+        )
+    except ShareError as err:
+        return _error(err)
+    except AuditError:
+        _LOGGER.exception("Cannot audit a share decision")
+        return json_error(503, "the audit log cannot be written; the decision was not applied")
+    return web.json_response(state)
+
+
+@routes.post("/api/shares/{share_id}/audit")
+async def add_audit_record(request: web.Request) -> web.Response:
+    """Let the integration log what happened on its side → 204.
+
+    That is a notification sent to the approvers or a decision it refused.
+    """
+    data = await _json_body(request)
+    if not isinstance(data, dict) or data.get("kind") not in INTEGRATION_AUDIT_KINDS:
+        kinds = ", ".join(sorted(INTEGRATION_AUDIT_KINDS))
+        return json_error(400, f"expected a JSON object with kind: one of {kinds}")
+    fields = {key: value for key, value in data.items() if key != "kind"}
+    if len(fields) > MAX_AUDIT_FIELDS or not all(
+        isinstance(key, str)
+        and key not in {"seq", "time", "prev", "hash", "share_id"}
+        and _small_json(value)
+        for key, value in fields.items()
+    ):
+        return json_error(400, "audit fields must be a few short strings, numbers or lists")
+    try:
+        await request.app[SHARES].note(request.match_info["share_id"], data["kind"], fields)
+    except ShareError as err:
+        return _error(err)
+    except AuditError:
+        _LOGGER.exception("Cannot write an audit record")
+        return json_error(503, "the audit log cannot be written")
+    return web.Response(status=204)
+
+
+def _small_json(value: Any) -> bool:
+    if value is None or isinstance(value, bool | int | float):
+        return True
+    if isinstance(value, str):
+        return len(value) <= MAX_AUDIT_VALUE
+    if isinstance(value, list):
+        return len(value) <= MAX_AUDIT_FIELDS and all(
+            isinstance(item, str) and len(item) <= MAX_AUDIT_VALUE for item in value
+        )
+    return False
+
+
+def _client(request: web.Request) -> tuple[str | None, str | None, str]:
+    """Client address, user agent, and through whom (``direct`` or ``proxy``)."""
+    if has_api_token(request) and "X-Doorstep-Client-Address" in request.headers:
+        address = request.headers.get("X-Doorstep-Client-Address", "")[:MAX_CLIENT_TEXT]
+        agent = request.headers.get("X-Doorstep-Client-Agent", "")[:MAX_CLIENT_TEXT]
+        return address or None, agent or None, "proxy"
+    agent = request.headers.get("User-Agent", "")[:MAX_CLIENT_TEXT]
+    return request.remote, agent or None, "direct"
+
+
+@routes.get("/share/{token}")
+async def share_link(request: web.Request) -> web.StreamResponse:
+    """The redacted MP4 of a ready share; 404 unknown, 410 expired or revoked."""
+    address, agent, via = _client(request)
+    details: dict[str, Any] = {"via": via}
+    if "Range" in request.headers:
+        details["range"] = request.headers["Range"][:100]
+    try:
+        download = await request.app[SHARES].download(
+            request.match_info["token"], address, agent, **details
+        )
+    except ShareError as err:
+        return _error(err)
+    except AuditError:
+        _LOGGER.exception("Cannot audit a share download")
+        return json_error(503, "the audit log cannot be written; nothing is released")
+    if not download.path.is_file():
+        return json_error(410, "this share's video is no longer available")
+    return web.FileResponse(
+        download.path,
+        headers={
+            "Content-Type": "video/mp4",
+            "Content-Disposition": f'inline; filename="{download.filename}"',
+            "Cache-Control": "no-store, private",
+            "Referrer-Policy": "no-referrer",
+            "X-Content-Type-Options": "nosniff",
+            "X-Robots-Tag": "noindex, nofollow",
+        },
+    )

@@ -1,0 +1,181 @@
+"""Pixel redaction on decoded frames: privacy masks filled, faces pixelated, watermark.
+
+Frames are handled as planar YUV 4:2:0 (what H.264 decodes to and encodes
+from), so redaction needs no colour conversion: the luma plane is the grey
+image the face detector wants, and filling or pixelating a region means doing
+it on the luma plane and on the half-size chroma planes.
+
+Faces are found with OpenCV's Haar cascades (frontal and profile, both
+directions), shipped inside the ``opencv-python-headless`` 4.x wheel: fully
+offline, no model download. They miss some faces (strong angles, small or dark
+faces); docs/sharing.md says so, and the approver can see what was released.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from doorstep_bridge.validation import Polygon
+
+type Plane = NDArray[np.uint8]
+
+#: Black in limited-range YUV.
+BLACK_Y = 16
+NEUTRAL_UV = 128
+#: Faces are detected on a copy of the luma plane at most this wide.
+DETECT_WIDTH = 640
+#: Boxes grow by this fraction on each side to cover hair, ears and chin.
+FACE_PADDING = 0.3
+#: A face is pixelated into blocks this many across, then softened.
+FACE_BLOCKS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Box:
+    """A rectangle in frame pixels."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+
+
+@dataclass(frozen=True, slots=True)
+class YuvFrame:
+    """Views of the three planes of one yuv420p frame (from ``to_ndarray()``).
+
+    Writing to a plane writes to the frame's array.
+    """
+
+    y: Plane
+    u: Plane
+    v: Plane
+
+    @classmethod
+    def of(cls, array: Plane, width: int, height: int) -> YuvFrame:
+        """Split the (height * 3/2, width) array PyAV gives for ``yuv420p``."""
+        quarter = (height // 2) * (width // 2)
+        chroma = array[height:].reshape(-1)
+        return cls(
+            y=array[:height],
+            u=chroma[:quarter].reshape(height // 2, width // 2),
+            v=chroma[quarter : 2 * quarter].reshape(height // 2, width // 2),
+        )
+
+
+class MaskFiller:
+    """Fills a camera's privacy mask polygons with black, in every frame."""
+
+    def __init__(self, masks: Sequence[Polygon], width: int, height: int) -> None:
+        luma = np.zeros((height, width), dtype=np.uint8)
+        for polygon in masks:
+            cv2.fillPoly(luma, [np.array(polygon, dtype=np.int32)], 255)
+        # A chroma sample covers 2x2 luma pixels: mask it if any of them is masked.
+        chroma = cv2.resize(luma, (width // 2, height // 2), interpolation=cv2.INTER_AREA)
+        self._luma = luma > 0
+        self._chroma = chroma > 0
+        self.active = bool(self._luma.any())
+
+    def fill(self, frame: YuvFrame) -> None:
+        """Paint the masked areas of `frame` black (in place)."""
+        if not self.active:
+            return
+        frame.y[self._luma] = BLACK_Y
+        frame.u[self._chroma] = NEUTRAL_UV
+        frame.v[self._chroma] = NEUTRAL_UV
+
+
+def _cascade(name: str) -> cv2.CascadeClassifier:
+    path = Path(cv2.data.haarcascades) / name  # type: ignore[attr-defined]
+    cascade = cv2.CascadeClassifier(str(path))
+    if cascade.empty():
+        raise RuntimeError(f"cannot load the face detector {path} (opencv-python-headless 4.x?)")
+    return cascade
+
+
+class FaceFinder:
+    """Haar cascade face detection on the luma plane (blocking: run off the event loop)."""
+
+    def __init__(self) -> None:
+        self._frontal = _cascade("haarcascade_frontalface_default.xml")
+        self._profile = _cascade("haarcascade_profileface.xml")
+
+    @staticmethod
+    def _detect(cascade: cv2.CascadeClassifier, image: Any) -> Sequence[Sequence[int]]:
+        return cascade.detectMultiScale(image, scaleFactor=1.15, minNeighbors=3, minSize=(20, 20))
+
+    def find(self, luma: Plane) -> list[Box]:
+        """Faces in a luma plane, in its pixel coordinates."""
+        height, width = luma.shape
+        scale = min(1.0, DETECT_WIDTH / width)
+        small: Any = luma
+        if scale < 1.0:
+            small = cv2.resize(
+                luma, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA
+            )
+        small = cv2.equalizeHist(small)
+        found: list[Sequence[int]] = []
+        found.extend(self._detect(self._frontal, small))
+        found.extend(self._detect(self._profile, small))
+        small_width = small.shape[1]
+        for x, y, w, h in self._detect(self._profile, cv2.flip(small, 1)):
+            found.append((small_width - x - w, y, w, h))
+        return [
+            Box(round(x / scale), round(y / scale), round(w / scale), round(h / scale))
+            for x, y, w, h in found
+        ]
+
+
+def pad(box: Box, width: int, height: int, padding: float = FACE_PADDING) -> Box:
+    """`box` grown by `padding` on each side, clipped to the frame, even-aligned."""
+    dx, dy = round(box.w * padding), round(box.h * padding)
+    x0 = max(0, box.x - dx) & ~1
+    y0 = max(0, box.y - dy) & ~1
+    x1 = min(width, box.x + box.w + dx)
+    y1 = min(height, box.y + box.h + dy)
+    x1 += x1 % 2 if x1 < width else 0
+    y1 += y1 % 2 if y1 < height else 0
+    return Box(x0, y0, max(0, x1 - x0), max(0, y1 - y0))
+
+
+def _pixelate(region: Plane) -> None:
+    height, width = region.shape
+    if width < 2 or height < 2:
+        return
+    block = max(2, max(width, height) // FACE_BLOCKS)
+    small = cv2.resize(
+        region,
+        (max(1, width // block), max(1, height // block)),
+        interpolation=cv2.INTER_AREA,
+    )
+    coarse = cv2.resize(small, (width, height), interpolation=cv2.INTER_NEAREST)
+    region[:] = cv2.GaussianBlur(coarse, (0, 0), block / 3)
+
+
+def blur_faces(frame: YuvFrame, boxes: Sequence[Box]) -> None:
+    """Pixelate and soften each (already padded) box in `frame`, in place."""
+    for box in boxes:
+        if box.w < 2 or box.h < 2:
+            continue
+        _pixelate(frame.y[box.y : box.y + box.h, box.x : box.x + box.w])
+        cx, cy, cw, ch = box.x // 2, box.y // 2, box.w // 2, box.h // 2
+        _pixelate(frame.u[cy : cy + ch, cx : cx + cw])
+        _pixelate(frame.v[cy : cy + ch, cx : cx + cw])
+
+
+def watermark(frame: YuvFrame, text: str) -> None:
+    """Write `text` small in the bottom-left corner of the luma plane."""
+    height = frame.y.shape[0]
+    scale = max(0.35, height / 1080 * 0.7)
+    thickness = max(1, round(height / 1080 * 2))
+    origin = (max(4, height // 60), height - max(6, height // 40))
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    cv2.putText(frame.y, text, origin, font, scale, BLACK_Y, thickness + 2, cv2.LINE_AA)
+    cv2.putText(frame.y, text, origin, font, scale, 235, thickness, cv2.LINE_AA)

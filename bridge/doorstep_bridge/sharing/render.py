@@ -1,0 +1,288 @@
+"""Render a share: the footage of a window, redacted, as one new H.264 MP4.
+
+For each camera in turn, the clips overlapping the window are decoded, cut to
+the window, privacy masks filled (again: recordings already have them burnt in,
+this is defence in depth), faces pixelated unless the approver chose otherwise,
+a small watermark with the share id, camera and time added, and encoded with
+libx264 into ``<file>.part``, renamed to the final name only when complete.
+
+Faces are looked for on every ``detect_every``-th frame; the frames in between
+are covered by the boxes of the detections just before *and* just after them
+(a few frames are buffered), so a face moving between two detections stays
+covered. Blocking: call from a worker thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from fractions import Fraction
+import logging
+from pathlib import Path
+import threading
+from typing import Any
+
+import av
+
+from doorstep_bridge.sharing.redact import (
+    Box,
+    FaceFinder,
+    MaskFiller,
+    Plane,
+    YuvFrame,
+    blur_faces,
+    pad,
+    watermark,
+)
+from doorstep_bridge.validation import Polygon
+
+_LOGGER = logging.getLogger(__name__)
+
+#: Milliseconds: the output's time base.
+TIME_BASE = Fraction(1, 1000)
+#: Faces are looked for about this many times per second of video.
+DETECTIONS_PER_SECOND = 5.0
+
+
+class RenderCancelledError(Exception):
+    """The share was revoked while rendering."""
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """The part of one clip that falls in the window."""
+
+    camera: str
+    path: Path
+    clip_start: datetime
+    keep_from: datetime
+    keep_until: datetime
+    masks: tuple[Polygon, ...] = ()
+
+    @property
+    def seconds(self) -> float:
+        """Length of the kept part."""
+        return max(0.0, (self.keep_until - self.keep_from).total_seconds())
+
+
+@dataclass(frozen=True, slots=True)
+class RenderJob:
+    """Everything needed to render one share."""
+
+    share_id: str
+    segments: tuple[Segment, ...]
+    output: Path
+    redact_faces: bool = True
+    crf: int = 23
+    preset: str = "veryfast"
+
+
+@dataclass(frozen=True, slots=True)
+class RenderResult:
+    """What was written."""
+
+    frames: int
+    seconds: float
+    size: int
+    faces: int
+
+
+type Progress = Callable[[float], None]
+
+
+@dataclass(slots=True)
+class _Decoded:
+    array: Plane
+    width: int
+    height: int
+    time: datetime
+    pts_ms: int
+
+
+def _frames(segment: Segment, cancel: threading.Event) -> Iterator[_Decoded]:
+    """Decoded frames of `segment` inside its window, as yuv420p arrays."""
+    with av.open(str(segment.path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        first: float | None = None
+        for frame in container.decode(stream):
+            if cancel.is_set():
+                raise RenderCancelledError
+            when: float | None = frame.time
+            if when is None:
+                continue  # a packet without timestamps (seen right after connecting)
+            if first is None:
+                first = when
+            offset = when - first
+            moment = segment.clip_start + timedelta(seconds=offset)
+            if moment < segment.keep_from:
+                continue
+            if moment > segment.keep_until:
+                break
+            width, height = frame.width & ~1, frame.height & ~1
+            image = frame
+            if frame.format.name != "yuv420p" or (width, height) != (frame.width, frame.height):
+                image = frame.reformat(width=width, height=height, format="yuv420p")
+            array: Plane = image.to_ndarray()  # type: ignore[assignment]
+            yield _Decoded(array, width, height, moment, round(offset * 1000))
+
+
+class _Encoder:
+    """One libx264 MP4 with millisecond timestamps, sized by its first frame."""
+
+    def __init__(self, path: Path, crf: int, preset: str) -> None:
+        self._container = av.open(
+            str(path), mode="w", format="mp4", options={"movflags": "+faststart"}
+        )
+        self._crf, self._preset = crf, preset
+        self._stream: Any = None
+        self.size: tuple[int, int] | None = None
+        self._last_pts = -1
+        self.frames = 0
+
+    def add(self, array: Plane, width: int, height: int, pts_ms: int) -> None:
+        if self._stream is None:
+            stream = self._container.add_stream(
+                "libx264",
+                rate=30,
+                options={"crf": str(self._crf), "preset": self._preset},
+            )
+            stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+            stream.time_base = TIME_BASE
+            stream.codec_context.time_base = TIME_BASE
+            self._stream = stream
+            self.size = (width, height)
+        frame = av.VideoFrame.from_ndarray(array, format="yuv420p")
+        if self.size != (width, height):
+            assert self.size is not None
+            frame = frame.reformat(width=self.size[0], height=self.size[1])
+        pts = max(pts_ms, self._last_pts + 1)
+        frame.pts, frame.time_base = pts, TIME_BASE
+        self._last_pts = pts
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+        self.frames += 1
+
+    @property
+    def next_pts(self) -> int:
+        return self._last_pts + 1
+
+    def close(self) -> None:
+        if self._stream is not None:
+            for packet in self._stream.encode(None):
+                self._container.mux(packet)
+        self._container.close()
+
+
+def _label(share_id: str, camera: str, moment: datetime) -> str:
+    return f"Doorstep {share_id}  {camera}  {moment.strftime('%Y-%m-%d %H:%M:%S %Z')}"
+
+
+def render(job: RenderJob, progress: Progress, cancel: threading.Event) -> RenderResult:
+    """Write the share video for `job` (blocking; run in a worker thread).
+
+    Returns a result with ``frames == 0`` (and no file) when no footage fell in
+    the window.
+
+    Raises:
+        RenderCancelledError: `cancel` was set; the partial file is removed.
+        av.error.FFmpegError, OSError: The clips could not be read or written.
+    """
+    part = job.output.with_name(job.output.name + ".part")
+    part.parent.mkdir(parents=True, exist_ok=True)
+    total = sum(segment.seconds for segment in job.segments) or 1.0
+    done = 0.0
+    faces = 0
+    finder = FaceFinder() if job.redact_faces else None
+    encoder = _Encoder(part, job.crf, job.preset)
+    try:
+        base = 0
+        for segment in job.segments:
+            first_pts: int | None = None
+            last_pts = 0
+            masks: MaskFiller | None = None
+
+            def emit(
+                item: _Decoded, boxes: Sequence[Box], segment: Segment = segment, base: int = base
+            ) -> None:
+                nonlocal first_pts, last_pts, masks
+                frame = YuvFrame.of(item.array, item.width, item.height)
+                if masks is None:
+                    masks = MaskFiller(segment.masks, item.width, item.height)
+                masks.fill(frame)
+                blur_faces(frame, boxes)
+                watermark(frame, _label(job.share_id, segment.camera, item.time))
+                if first_pts is None:
+                    first_pts = item.pts_ms
+                last_pts = item.pts_ms
+                encoder.add(item.array, item.width, item.height, base + item.pts_ms - first_pts)
+
+            faces += _redact_segment(segment, finder, emit, cancel)
+            done += segment.seconds
+            progress(min(1.0, done / total))
+            if first_pts is not None:
+                base = encoder.next_pts + 33
+        encoder.close()
+    except BaseException:
+        encoder_close_quietly(encoder)
+        part.unlink(missing_ok=True)
+        raise
+    if encoder.frames == 0:
+        part.unlink(missing_ok=True)
+        return RenderResult(frames=0, seconds=0.0, size=0, faces=0)
+    part.replace(job.output)
+    return RenderResult(
+        frames=encoder.frames,
+        seconds=encoder.next_pts / 1000,
+        size=job.output.stat().st_size,
+        faces=faces,
+    )
+
+
+def encoder_close_quietly(encoder: _Encoder) -> None:
+    """Close a failed encoder without masking the original error."""
+    try:
+        encoder.close()
+    except Exception:
+        _LOGGER.debug("Closing a failed render", exc_info=True)
+
+
+def _redact_segment(
+    segment: Segment,
+    finder: FaceFinder | None,
+    emit: Callable[[_Decoded, Sequence[Box]], None],
+    cancel: threading.Event,
+) -> int:
+    """Run one segment's frames through face detection and `emit`; returns faces seen."""
+    if finder is None:
+        for item in _frames(segment, cancel):
+            emit(item, ())
+        return 0
+    faces = 0
+    every = 1
+    waiting: list[_Decoded] = []
+    previous: list[Box] = []
+    first_pts = 0
+    for index, item in enumerate(_frames(segment, cancel)):
+        if index == 0:
+            first_pts = item.pts_ms
+        elif index == 1:
+            # The frame rate is known after two frames; detect ~5 times a second.
+            interval = max(1, item.pts_ms - first_pts)
+            every = max(1, round(1000 / interval / DETECTIONS_PER_SECOND))
+        if index % every:
+            waiting.append(item)
+            continue
+        luma = YuvFrame.of(item.array, item.width, item.height).y
+        found = [pad(box, item.width, item.height) for box in finder.find(luma)]
+        faces += len(found)
+        covering = previous + found
+        for held in waiting:
+            emit(held, covering)
+        waiting = []
+        emit(item, covering)
+        previous = found
+    for held in waiting:
+        emit(held, previous)
+    return faces

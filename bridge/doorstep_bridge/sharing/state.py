@@ -1,0 +1,146 @@
+"""The share request record and its state machine.
+
+``pending`` → ``approved`` → ``rendering`` → ``ready`` → ``expired`` | ``revoked``;
+``pending`` → ``denied`` | ``expired``; ``rendering`` → ``empty`` | ``failed``.
+Every change goes through :func:`check_transition`, so a share can never jump
+to ``ready`` without an approval, nor come back from a final state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from doorstep_bridge.exceptions import ShareError
+from doorstep_bridge.models import iso
+
+
+class ShareState(StrEnum):
+    """Where a share request is in its life."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    RENDERING = "rendering"
+    READY = "ready"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+    DENIED = "denied"
+    EMPTY = "empty"
+    FAILED = "failed"
+    #: Failed validation; published once, never stored.
+    REJECTED = "rejected"
+
+
+S = ShareState
+TRANSITIONS: dict[ShareState, frozenset[ShareState]] = {
+    S.PENDING: frozenset({S.APPROVED, S.DENIED, S.EXPIRED}),
+    S.APPROVED: frozenset({S.RENDERING, S.REVOKED, S.FAILED}),
+    S.RENDERING: frozenset({S.READY, S.EMPTY, S.FAILED, S.REVOKED}),
+    S.READY: frozenset({S.EXPIRED, S.REVOKED}),
+}
+#: States a share never leaves.
+FINAL = frozenset({S.EXPIRED, S.REVOKED, S.DENIED, S.EMPTY, S.FAILED, S.REJECTED})
+#: States whose clips are held from retention (the request may still be released).
+HOLDING = frozenset({S.PENDING, S.APPROVED, S.RENDERING, S.READY})
+
+DECISIONS = ("approve", "deny", "revoke")
+VIAS = ("phone", "ui", "automation")
+
+
+class ShareNotFoundError(ShareError):
+    """No share with that id."""
+
+
+class ShareConflictError(ShareError):
+    """The share is not in a state that allows this (decided already, expired...)."""
+
+
+def check_transition(old: ShareState, new: ShareState) -> None:
+    """Raise `ShareConflictError` unless `old` → `new` is allowed."""
+    if new not in TRANSITIONS.get(old, frozenset()):
+        raise ShareConflictError(f"a share that is {old} cannot become {new}")
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Who decided, how, and whether the export is redacted."""
+
+    decision: str
+    by: str
+    via: str
+    at: datetime
+    redact: bool
+
+    def payload(self) -> dict[str, Any]:
+        """The ``decision`` object of the share state JSON."""
+        return {
+            "decision": self.decision,
+            "by": self.by,
+            "via": self.via,
+            "at": iso(self.at),
+            "redact": self.redact,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Share:
+    """One share request as the bridge stores it.
+
+    The link token itself is never stored: only ``token_hash``.
+    """
+
+    id: str
+    state: ShareState
+    requester: str
+    cameras: tuple[str, ...]
+    start: datetime
+    end: datetime
+    reason: str
+    created: datetime
+    deadline: datetime
+    source: str
+    request_id: str | None = None
+    decision: Decision | None = None
+    revoked_by: Decision | None = None
+    progress: float | None = None
+    token_hash: str | None = None
+    link_expires: datetime | None = None
+    file: str | None = None
+    error: str | None = None
+    clips: tuple[str, ...] = ()
+
+    def moved(self, state: ShareState, **changes: Any) -> Share:
+        """A copy in `state` (checked against the state machine) with `changes`."""
+        check_transition(self.state, state)
+        return replace(self, state=state, **changes)
+
+    def changed(self, **changes: Any) -> Share:
+        """A copy with `changes`, state unchanged."""
+        return replace(self, **changes)
+
+    def payload(self, link: str | None = None) -> dict[str, Any]:
+        """The public state JSON (docs/mqtt.md, "Share state").
+
+        Args:
+            link: The link path, given only while the share is ready and the
+                token is known (it is kept in memory only).
+        """
+        return {
+            "id": self.id,
+            "state": str(self.state),
+            "requester": self.requester,
+            "cameras": list(self.cameras),
+            "start": iso(self.start),
+            "end": iso(self.end),
+            "reason": self.reason,
+            "created": iso(self.created),
+            "deadline": iso(self.deadline),
+            "decision": self.decision.payload() if self.decision else None,
+            "progress": self.progress,
+            "link": link if self.state is S.READY else None,
+            "link_expires": iso(self.link_expires) if self.link_expires else None,
+            "error": self.error,
+            "request_id": self.request_id,
+        }

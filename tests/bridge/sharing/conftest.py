@@ -1,0 +1,192 @@
+"""Fixtures for the share workflow: real H.264 clips, a small clip store, a clock."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import pytest
+
+from doorstep_bridge.config import Config, parse_config
+from doorstep_bridge.events import EventBus, ShareStateChanged, StatsChanged
+from doorstep_bridge.models import ClipInfo
+from doorstep_bridge.sharing.audit import AuditLog, audit_dir
+from doorstep_bridge.sharing.service import ShareService
+
+#: Footage in the tests starts here; "now" is a little later.
+T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+MASK = [[0, 0], [96, 0], [96, 64], [0, 64]]
+API_TOKEN = "api-token-0123456789abcdef"
+REQUESTER_TOKEN = "neighbour-token-0123456789"
+
+
+def write_clip(
+    path: Path,
+    *,
+    seconds: float = 2.0,
+    fps: int = 10,
+    size: tuple[int, int] = (320, 240),
+    paint: Callable[[np.ndarray, int], None] | None = None,
+) -> Path:
+    """A real H.264 MP4 (libx264) of noisy frames; `paint(frame_bgr, index)` adds content."""
+    width, height = size
+    rng = np.random.default_rng(7)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps, options={"preset": "ultrafast"})
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for index in range(round(seconds * fps)):
+            image = rng.integers(60, 200, (height, width, 3), dtype=np.uint8)
+            if paint is not None:
+                paint(image, index)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return path
+
+
+@dataclass
+class FakeClipStore:
+    """The clip store protocol over a list of clips, remembering holds."""
+
+    clips: list[ClipInfo] = field(default_factory=list)
+    holds: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    released: list[str] = field(default_factory=list)
+
+    def add(self, camera: str, path: Path, start: datetime, seconds: float) -> ClipInfo:
+        clip = ClipInfo(
+            id=f"c_{camera}_{len(self.clips)}",
+            camera=camera,
+            start=start,
+            end=start + timedelta(seconds=seconds),
+            reason="motion",
+            path=path,
+            size=path.stat().st_size,
+        )
+        self.clips.append(clip)
+        return clip
+
+    def clips_between(
+        self, cameras: Sequence[str], start: datetime, end: datetime
+    ) -> list[ClipInfo]:
+        found = [c for c in self.clips if c.camera in cameras and c.end > start and c.start < end]
+        return sorted(found, key=lambda c: c.start)
+
+    def hold(self, share_id: str, clip_ids: Sequence[str]) -> None:
+        self.holds[share_id] = tuple(clip_ids)
+
+    def release(self, share_id: str) -> None:
+        self.holds.pop(share_id, None)
+        self.released.append(share_id)
+
+
+@dataclass
+class Clock:
+    """A clock the test moves by hand."""
+
+    now: datetime = T0 + timedelta(minutes=30)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+def make_config(tmp_path: Path, **sharing: Any) -> Config:
+    return parse_config(
+        {
+            "mqtt": {"host": "127.0.0.1", "port": 1883, "base_topic": "doorstep"},
+            "http": {"token": API_TOKEN},
+            "storage": {"path": str(tmp_path / "data")},
+            "cameras": {
+                "front_door": {"source": "rtsp://192.0.2.10/stream", "privacy_masks": [MASK]},
+                "back_yard": {"source": "rtsp://192.0.2.11/stream"},
+            },
+            "sharing": {"requester_tokens": {"Neighbour Alice": REQUESTER_TOKEN}, **sharing},
+        }
+    )
+
+
+@dataclass
+class Harness:
+    """A share service with everything around it observable."""
+
+    config: Config
+    store: FakeClipStore
+    clock: Clock
+    bus: EventBus
+    audit: AuditLog
+    service: ShareService
+    states: list[dict[str, Any]]
+    stats: list[dict[str, Any]]
+    changed: asyncio.Event
+
+    async def wait_state(
+        self, share_id: str, *states: str, timeout: float = 30.0
+    ) -> dict[str, Any]:
+        """Wait until the share reaches one of `states` (renders run in a thread)."""
+        async with asyncio.timeout(timeout):
+            while True:
+                current = self.service.get(share_id)
+                if current is not None and current["state"] in states:
+                    return current
+                self.changed.clear()
+                await self.changed.wait()
+
+    def kinds(self) -> list[str]:
+        return [record["kind"] for record in self.audit.records()]
+
+    def request(self, **overrides: Any) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "requester": "Neighbour Alice",
+            "cameras": ["front_door"],
+            "start": (T0 + timedelta(seconds=0.5)).isoformat(),
+            "end": (T0 + timedelta(seconds=1.5)).isoformat(),
+            "reason": "Parcel went missing",
+        }
+        body.update(overrides)
+        return body
+
+    async def restart(self) -> None:
+        await self.service.stop()
+        self.service = ShareService(self.config, self.bus, self.store, self.audit, clock=self.clock)
+        await self.service.start()
+
+
+async def make_harness(tmp_path: Path, **sharing: Any) -> Harness:
+    config = make_config(tmp_path, **sharing)
+    store = FakeClipStore()
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    store.add("front_door", write_clip(clips / "front.mp4"), T0, 2.0)
+    store.add("back_yard", write_clip(clips / "back.mp4", size=(160, 120)), T0, 2.0)
+    clock = Clock()
+    bus = EventBus()
+    audit = AuditLog(audit_dir(config.storage.path))
+    states: list[dict[str, Any]] = []
+    stats: list[dict[str, Any]] = []
+    changed = asyncio.Event()
+
+    def on_state(event: ShareStateChanged) -> None:
+        states.append(event.state)
+        changed.set()
+
+    bus.subscribe(ShareStateChanged, on_state)
+    bus.subscribe(StatsChanged, lambda event: stats.append(event.stats))
+    service = ShareService(config, bus, store, audit, clock=clock)
+    await service.start()
+    return Harness(config, store, clock, bus, audit, service, states, stats, changed)
+
+
+@pytest.fixture
+async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
+    h = await make_harness(tmp_path)
+    yield h
+    await h.service.stop()

@@ -1,0 +1,266 @@
+"""The share life cycle in the service: validation, decisions, render, link, expiry, audit."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import av
+import pytest
+
+from doorstep_bridge.exceptions import ShareError
+from doorstep_bridge.sharing.audit import verify
+from doorstep_bridge.sharing.service import ShareGoneError
+from doorstep_bridge.sharing.state import ShareConflictError, ShareNotFoundError
+
+from .conftest import T0, Harness, make_harness
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"cameras": ["garage"]}, "unknown camera 'garage'"),
+        ({"cameras": []}, "cameras: expected a list"),
+        ({"end": T0.isoformat()}, "end must be after start"),
+        ({"end": (T0 + timedelta(hours=13)).isoformat()}, "max_window_hours (12 h)"),
+        ({"requester": ""}, "requester: expected a non-empty string"),
+        ({"reason": None}, "reason: expected a non-empty string"),
+        ({"start": "yesterday"}, "not an ISO 8601 time"),
+        ({"start": "2026-11-23T10:00:00"}, "needs a timezone"),
+        (
+            {
+                "start": (T0 + timedelta(days=1)).isoformat(),
+                "end": (T0 + timedelta(days=1, hours=1)).isoformat(),
+            },
+            "in the future",
+        ),
+        ({"decision": "approve"}, "unknown field(s) decision"),
+    ],
+)
+async def test_invalid_requests_are_refused_with_a_clear_message(
+    harness: Harness, overrides: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ShareError) as err:
+        await harness.service.create_request(harness.request(**overrides), "http")
+    assert message in str(err.value)
+    assert harness.service.list() == []
+    assert harness.kinds() == ["request_rejected"]
+
+
+async def test_request_is_pending_holds_clips_and_counts(harness: Harness) -> None:
+    state = await harness.service.create_request(harness.request(request_id="abc"), "mqtt")
+    assert state["state"] == "pending"
+    assert state["id"].startswith("s_")
+    assert state["request_id"] == "abc"
+    assert state["decision"] is None
+    assert state["link"] is None
+    assert state["deadline"] == (harness.clock.now + timedelta(minutes=60)).isoformat(
+        timespec="milliseconds"
+    )
+    assert harness.store.holds[state["id"]] == ("c_front_door_0",)
+    assert harness.states[-1] == state
+    assert harness.stats[-1] == {"pending_shares": 1}
+    record = harness.audit.records()[-1]
+    assert record["kind"] == "request"
+    assert record["requester"] == "Neighbour Alice"
+    assert record["source"] == "mqtt"
+
+
+async def test_full_life_cycle_approve_render_download_expire(harness: Harness) -> None:
+    service = harness.service
+    share = await service.create_request(
+        harness.request(cameras=["front_door", "back_yard"]), "http"
+    )
+    approved = await service.decide(share["id"], "approve", "owner", "phone", True)
+    assert approved["state"] == "approved"
+    assert approved["decision"]["by"] == "owner"
+    assert approved["decision"]["via"] == "phone"
+    assert approved["decision"]["redact"] is True
+    assert harness.stats[-1] == {"pending_shares": 0}
+
+    ready = await harness.wait_state(share["id"], "ready", "failed", "empty")
+    assert ready["state"] == "ready", ready
+    assert ready["progress"] == 1.0
+    assert ready["link"].startswith("/share/")
+    assert ready["link_expires"] == (harness.clock.now + timedelta(hours=24)).isoformat(
+        timespec="milliseconds"
+    )
+    seen = [s["state"] for s in harness.states if s["id"] == share["id"]]
+    assert seen[:3] == ["pending", "approved", "rendering"]
+    assert seen[-1] == "ready"
+
+    token = ready["link"].removeprefix("/share/")
+    download = await service.download(token, "192.0.2.50", "curl/8")
+    with av.open(str(download.path)) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "h264"
+        frames = sum(1 for _ in container.decode(stream))
+    # One second of each camera (10 fps), cut to the window.
+    assert 18 <= frames <= 22
+    # The token is nowhere on disk, only its hash.
+    data = harness.config.storage.path
+    for path in data.rglob("*"):
+        if path.is_file() and path.suffix != ".mp4":
+            assert token.encode() not in path.read_bytes(), path
+
+    harness.clock.advance(hours=24)
+    await service.tick()
+    expired = service.get(share["id"])
+    assert expired is not None
+    assert expired["state"] == "expired"
+    assert expired["link"] is None
+    assert not download.path.exists()
+    assert share["id"] in harness.store.released
+    with pytest.raises(ShareGoneError):
+        await service.download(token, "192.0.2.50", "curl/8")
+
+    kinds = harness.kinds()
+    for kind in (
+        "request",
+        "decision",
+        "render_start",
+        "render",
+        "download",
+        "expiry",
+        "purge",
+        "download_refused",
+    ):
+        assert kind in kinds
+    download_record = next(r for r in harness.audit.records() if r["kind"] == "download")
+    assert download_record["client"] == "192.0.2.50"
+    assert download_record["agent"] == "curl/8"
+    render_record = next(r for r in harness.audit.records() if r["kind"] == "render")
+    assert len(render_record["sha256"]) == 64
+    assert verify(harness.audit.path).ok
+
+
+async def test_deny_releases_and_cannot_be_approved_after(harness: Harness) -> None:
+    share = await harness.service.create_request(harness.request(), "http")
+    denied = await harness.service.decide(share["id"], "deny", "owner", "ui")
+    assert denied["state"] == "denied"
+    assert share["id"] not in harness.store.holds
+    with pytest.raises(ShareConflictError, match="denied, not pending"):
+        await harness.service.decide(share["id"], "approve", "owner", "ui")
+
+
+async def test_no_decision_before_the_deadline_expires(harness: Harness) -> None:
+    share = await harness.service.create_request(harness.request(), "http")
+    harness.clock.advance(minutes=59)
+    await harness.service.tick()
+    assert harness.service.get(share["id"])["state"] == "pending"  # type: ignore[index]
+    harness.clock.advance(minutes=1)
+    await harness.service.tick()
+    assert harness.service.get(share["id"])["state"] == "expired"  # type: ignore[index]
+    with pytest.raises(ShareConflictError):
+        await harness.service.decide(share["id"], "approve", "owner", "phone")
+    assert harness.kinds()[-1] == "expiry"
+    assert harness.audit.records()[-1]["reason"] == "no decision before the deadline"
+
+
+async def test_late_approval_expires_instead(harness: Harness) -> None:
+    share = await harness.service.create_request(harness.request(), "http")
+    harness.clock.advance(hours=2)  # the timer has not run yet
+    with pytest.raises(ShareConflictError, match="expired without a decision"):
+        await harness.service.decide(share["id"], "approve", "owner", "phone")
+    assert harness.service.get(share["id"])["state"] == "expired"  # type: ignore[index]
+
+
+async def test_revoke_deletes_the_file_and_the_link_goes(harness: Harness) -> None:
+    share = await harness.service.create_request(harness.request(), "http")
+    await harness.service.decide(share["id"], "approve", "owner", "automation", False)
+    ready = await harness.wait_state(share["id"], "ready")
+    token = ready["link"].removeprefix("/share/")
+    path = (await harness.service.download(token, None, None)).path
+    revoked = await harness.service.decide(share["id"], "revoke", "owner", "ui")
+    assert revoked["state"] == "revoked"
+    assert revoked["link"] is None
+    assert not path.exists()
+    with pytest.raises(ShareGoneError):
+        await harness.service.download(token, None, None)
+    with pytest.raises(ShareConflictError, match="nothing to revoke"):
+        await harness.service.decide(share["id"], "revoke", "owner", "ui")
+    record = next(r for r in harness.audit.records() if r["kind"] == "revoke")
+    assert record["by"] == "owner"
+
+
+async def test_revoke_pending_says_deny(harness: Harness) -> None:
+    share = await harness.service.create_request(harness.request(), "http")
+    with pytest.raises(ShareConflictError, match="deny it instead"):
+        await harness.service.decide(share["id"], "revoke", "owner", "ui")
+
+
+async def test_window_without_footage_is_empty(harness: Harness) -> None:
+    share = await harness.service.create_request(
+        harness.request(
+            start=(T0 + timedelta(minutes=5)).isoformat(),
+            end=(T0 + timedelta(minutes=6)).isoformat(),
+        ),
+        "http",
+    )
+    await harness.service.decide(share["id"], "approve", "owner", "phone")
+    empty = await harness.wait_state(share["id"], "empty", "ready", "failed")
+    assert empty["state"] == "empty"
+    assert empty["error"] == "no footage in the window"
+    assert empty["link"] is None
+
+
+async def test_unreadable_clip_fails_clearly(harness: Harness, tmp_path: Path) -> None:
+    harness.store.clips[0].path.write_bytes(b"not a video")
+    share = await harness.service.create_request(harness.request(), "http")
+    await harness.service.decide(share["id"], "approve", "owner", "phone")
+    failed = await harness.wait_state(share["id"], "failed", "ready", "empty")
+    assert failed["state"] == "failed"
+    assert failed["error"].startswith("rendering failed")
+    assert share["id"] in harness.store.released
+
+
+@pytest.mark.parametrize(
+    ("decision", "by", "via", "message"),
+    [
+        ("release", "owner", "phone", "decision: expected one of"),
+        ("approve", "", "phone", "by: expected a non-empty string"),
+        ("approve", "owner", "mqtt", "via: expected one of"),
+    ],
+)
+async def test_invalid_decisions(
+    harness: Harness, decision: str, by: str, via: str, message: str
+) -> None:
+    share = await harness.service.create_request(harness.request(), "http")
+    with pytest.raises(ShareError, match=message):
+        await harness.service.decide(share["id"], decision, by, via)
+    assert harness.service.get(share["id"])["state"] == "pending"  # type: ignore[index]
+
+
+async def test_unknown_share(harness: Harness) -> None:
+    with pytest.raises(ShareNotFoundError):
+        await harness.service.decide("s_AAAAAAAAAA", "approve", "owner", "ui")
+    with pytest.raises(ShareNotFoundError):
+        await harness.service.decide("../../etc", "approve", "owner", "ui")
+    with pytest.raises(ShareNotFoundError):
+        await harness.service.download("x" * 43, None, None)
+
+
+async def test_state_survives_a_restart_and_the_link_still_works(harness: Harness) -> None:
+    share = await harness.service.create_request(harness.request(), "http")
+    pending = await harness.service.create_request(harness.request(), "http")
+    await harness.service.decide(share["id"], "approve", "owner", "phone")
+    ready = await harness.wait_state(share["id"], "ready")
+    token = ready["link"].removeprefix("/share/")
+    await harness.restart()
+    again = harness.service.get(share["id"])
+    assert again is not None
+    assert again["state"] == "ready"
+    assert again["link"] is None  # the token is not stored; the recipient still has it
+    assert (await harness.service.download(token, None, None)).path.exists()
+    assert harness.service.get(pending["id"])["state"] == "pending"  # type: ignore[index]
+    await harness.service.decide(pending["id"], "deny", "owner", "phone")
+
+
+async def test_orphan_exports_are_purged_at_start(tmp_path: Path) -> None:
+    harness = await make_harness(tmp_path)
+    exports = harness.config.storage.path / "shares" / "exports"
+    (exports / "s_LEFTOVER00.mp4.part").write_bytes(b"half a render")
+    await harness.restart()
+    assert not (exports / "s_LEFTOVER00.mp4.part").exists()
+    assert harness.audit.records()[-1]["kind"] == "purge"
+    await harness.service.stop()
