@@ -1,0 +1,236 @@
+"""Share routes over HTTP: who may request and decide, share links, Range, 404/410."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+import pytest
+
+from doorstep_bridge.http.auth import token_middleware
+from doorstep_bridge.http.shares import routes
+from doorstep_bridge.keys import API_TOKEN as API_TOKEN_KEY
+from doorstep_bridge.keys import CONFIG, SHARES
+from doorstep_bridge.sharing.audit import verify
+
+from .conftest import API_TOKEN, REQUESTER_TOKEN, Harness, make_harness
+
+API = {"Authorization": f"Bearer {API_TOKEN}"}
+REQUESTER = {"Authorization": f"Bearer {REQUESTER_TOKEN}"}
+
+
+@pytest.fixture
+async def bridge(tmp_path: Path) -> AsyncIterator[tuple[Harness, TestClient[Any, Any]]]:
+    harness = await make_harness(tmp_path)
+    app = web.Application(middlewares=[token_middleware])
+    app[CONFIG] = harness.config
+    app[API_TOKEN_KEY] = API_TOKEN
+    app[SHARES] = harness.service
+    app.add_routes(routes)
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    yield harness, client
+    await client.close()
+    await harness.service.stop()
+
+
+async def _ready(harness: Harness, client: TestClient[Any, Any]) -> tuple[str, str]:
+    response = await client.post("/api/share-requests", json=harness.request(), headers=REQUESTER)
+    assert response.status == 201
+    share_id = (await response.json())["id"]
+    response = await client.post(
+        f"/api/shares/{share_id}/decision",
+        json={"decision": "approve", "by": "owner", "via": "phone", "redact": True},
+        headers=API,
+    )
+    assert response.status == 200, await response.text()
+    ready = await harness.wait_state(share_id, "ready")
+    return share_id, ready["link"]
+
+
+async def test_requests_need_a_token(bridge: tuple[Harness, TestClient[Any, Any]]) -> None:
+    harness, client = bridge
+    response = await client.post("/api/share-requests", json=harness.request())
+    assert response.status == 401
+    bad = {"Authorization": "Bearer not-a-token-at-all-000"}
+    response = await client.post("/api/share-requests", json=harness.request(), headers=bad)
+    assert response.status == 401
+    assert harness.service.list() == []
+
+
+async def test_requester_token_creates_but_never_decides(
+    bridge: tuple[Harness, TestClient[Any, Any]],
+) -> None:
+    harness, client = bridge
+    response = await client.post("/api/share-requests", json=harness.request(), headers=REQUESTER)
+    assert response.status == 201
+    state = await response.json()
+    assert state["state"] == "pending"
+    assert harness.audit.records()[-1]["source"] == "http:Neighbour Alice"
+    decision = {"decision": "approve", "by": "Neighbour Alice", "via": "ui"}
+    response = await client.post(
+        f"/api/shares/{state['id']}/decision", json=decision, headers=REQUESTER
+    )
+    assert response.status == 401
+    for path in ("/api/shares", f"/api/shares/{state['id']}"):
+        assert (await client.get(path, headers=REQUESTER)).status == 401
+    assert harness.service.get(state["id"])["state"] == "pending"  # type: ignore[index]
+
+
+async def test_invalid_request_is_a_400_with_the_reason(
+    bridge: tuple[Harness, TestClient[Any, Any]],
+) -> None:
+    harness, client = bridge
+    response = await client.post(
+        "/api/share-requests", json=harness.request(cameras=["garage"]), headers=API
+    )
+    assert response.status == 400
+    assert "unknown camera 'garage'" in (await response.json())["error"]
+    response = await client.post("/api/share-requests", data=b"{not json", headers=API)
+    assert response.status == 400
+
+
+async def test_decision_errors(bridge: tuple[Harness, TestClient[Any, Any]]) -> None:
+    harness, client = bridge
+    response = await client.post("/api/share-requests", json=harness.request(), headers=API)
+    share_id = (await response.json())["id"]
+    url = f"/api/shares/{share_id}/decision"
+    cases = [
+        ({"decision": "approve", "by": "owner"}, 400),
+        ({"decision": "approve", "by": "owner", "via": "phone", "release": True}, 400),
+        ({"decision": "approve", "by": "owner", "via": "phone", "redact": "no"}, 400),
+        ({"decision": "revoke", "by": "owner", "via": "ui"}, 409),
+    ]
+    for body, status in cases:
+        response = await client.post(url, json=body, headers=API)
+        assert response.status == status, body
+    response = await client.post(
+        "/api/shares/s_AAAAAAAAAA/decision",
+        json={"decision": "deny", "by": "owner", "via": "ui"},
+        headers=API,
+    )
+    assert response.status == 404
+    response = await client.post(
+        url, json={"decision": "deny", "by": "o", "via": "ui"}, headers=API
+    )
+    assert response.status == 200
+    assert (await response.json())["state"] == "denied"
+    response = await client.post(
+        url, json={"decision": "deny", "by": "o", "via": "ui"}, headers=API
+    )
+    assert response.status == 409
+
+
+async def test_share_link_range_and_audit(bridge: tuple[Harness, TestClient[Any, Any]]) -> None:
+    harness, client = bridge
+    share_id, link = await _ready(harness, client)
+    listed = await (await client.get("/api/shares", headers=API)).json()
+    assert [s["id"] for s in listed["shares"]] == [share_id]
+    one = await (await client.get(f"/api/shares/{share_id}", headers=API)).json()
+    assert one["link"] == link
+
+    response = await client.get(link, headers={"User-Agent": "Recipient/1.0"})
+    assert response.status == 200
+    assert response.headers["Content-Type"] == "video/mp4"
+    assert response.headers["Cache-Control"] == "no-store, private"
+    body = await response.read()
+    assert body[4:8] == b"ftyp"
+
+    response = await client.get(link, headers={"Range": "bytes=0-99"})
+    assert response.status == 206
+    assert await response.read() == body[:100]
+    assert response.headers["Content-Range"] == f"bytes 0-99/{len(body)}"
+
+    downloads = [r for r in harness.audit.records() if r["kind"] == "download"]
+    assert len(downloads) == 2
+    assert downloads[0]["client"] == "127.0.0.1"
+    assert downloads[0]["agent"] == "Recipient/1.0"
+    assert downloads[0]["via"] == "direct"
+    assert downloads[1]["range"] == "bytes=0-99"
+
+
+async def test_proxy_client_headers_only_with_the_api_token(
+    bridge: tuple[Harness, TestClient[Any, Any]],
+) -> None:
+    harness, client = bridge
+    _share_id, link = await _ready(harness, client)
+    forwarded = {"X-Doorstep-Client-Address": "198.51.100.7", "X-Doorstep-Client-Agent": "Phone"}
+    assert (await client.get(link, headers=forwarded)).status == 200
+    assert (await client.get(link, headers={**forwarded, **API})).status == 200
+    downloads = [r for r in harness.audit.records() if r["kind"] == "download"]
+    assert downloads[0]["client"] == "127.0.0.1"  # forged headers without the token: ignored
+    assert downloads[0]["via"] == "direct"
+    assert downloads[1]["client"] == "198.51.100.7"
+    assert downloads[1]["agent"] == "Phone"
+    assert downloads[1]["via"] == "proxy"
+
+
+async def test_forged_truncated_and_traversal_tokens_are_404(
+    bridge: tuple[Harness, TestClient[Any, Any]],
+) -> None:
+    harness, client = bridge
+    _share_id, link = await _ready(harness, client)
+    token = link.removeprefix("/share/")
+    forged = ("A" if token[0] != "A" else "B") + token[1:]
+    for path in (
+        f"/share/{forged}",
+        f"/share/{token[:-1]}",
+        f"/share/{token[:22]}",
+        f"/share/{token}x",
+        "/share/..%2F..%2Faudit%2Faudit.jsonl",
+        "/share/%2E%2E%2Fshares.sqlite3",
+        "/share/s_" + "A" * 41,
+    ):
+        response = await client.get(path)
+        assert response.status == 404, path
+    response = await client.get("/share/../audit/audit.jsonl")
+    assert response.status == 404
+    assert [r for r in harness.audit.records() if r["kind"] == "download"] == []
+
+
+async def test_revoked_and_expired_links_are_410(
+    bridge: tuple[Harness, TestClient[Any, Any]],
+) -> None:
+    harness, client = bridge
+    share_id, link = await _ready(harness, client)
+    other_id, other_link = await _ready(harness, client)
+    response = await client.post(
+        f"/api/shares/{share_id}/decision",
+        json={"decision": "revoke", "by": "owner", "via": "ui"},
+        headers=API,
+    )
+    assert (await response.json())["state"] == "revoked"
+    assert (await client.get(link)).status == 410
+    harness.clock.advance(hours=25)  # the expiry timer has not run: the link checks itself
+    assert (await client.get(other_link)).status == 410
+    assert harness.service.get(other_id)["state"] == "expired"  # type: ignore[index]
+    refused = [r for r in harness.audit.records() if r["kind"] == "download_refused"]
+    assert [r["state"] for r in refused] == ["revoked", "expired"]
+    assert verify(harness.audit.path).ok
+
+
+async def test_integration_audit_records(bridge: tuple[Harness, TestClient[Any, Any]]) -> None:
+    harness, client = bridge
+    response = await client.post("/api/share-requests", json=harness.request(), headers=API)
+    share_id = (await response.json())["id"]
+    url = f"/api/shares/{share_id}/audit"
+    body = {"kind": "notification", "to": ["notify.mobile_app_pixel"], "approvers": ["owner"]}
+    assert (await client.post(url, json=body, headers=API)).status == 204
+    refused = {"kind": "decision_refused", "user": "guest", "why": "not an approver"}
+    assert (await client.post(url, json=refused, headers=API)).status == 204
+    records = harness.audit.records()[-2:]
+    assert records[0]["kind"] == "notification"
+    assert records[0]["to"] == ["notify.mobile_app_pixel"]
+    assert records[1]["why"] == "not an approver"
+    for bad in (
+        {"kind": "decision"},
+        {"kind": "notification", "hash": "0" * 64},
+        {"kind": "notification", "blob": {"a": 1}},
+    ):
+        assert (await client.post(url, json=bad, headers=API)).status == 400
+    assert (await client.post(url, json=body, headers=REQUESTER)).status == 401
+    response = await client.post("/api/shares/s_AAAAAAAAAA/audit", json=body, headers=API)
+    assert response.status == 404
