@@ -15,17 +15,17 @@ from typing import Any
 from unittest.mock import MagicMock
 
 from aiohttp import web
-from doorstep_bridge.models import ClipInfo, RingEvent
-from doorstep_bridge.mqtt.topics import Topics
 from homeassistant.const import CONF_API_TOKEN, CONF_URL
 from homeassistant.core import HomeAssistant
+import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_fire_mqtt_message,
 )
-import pytest
 
 from custom_components.doorstep.const import CONF_BASE_TOPIC, DOMAIN
+from doorstep_bridge.models import ClipInfo, RingEvent
+from doorstep_bridge.mqtt.topics import Topics
 
 BRIDGE_ID = "3f9c2a7be1d04c55"
 TOKEN = "test-api-token-0123456789"
@@ -36,8 +36,8 @@ T0 = datetime(2026, 11, 23, 10, 15, 2, 417000, tzinfo=UTC)
 
 def make_video(path: Path) -> bytes:
     """A real, small H.264 MP4 (PyAV/libx264), as the bridge stores clips."""
-    import av  # noqa: PLC0415 - heavy, only for the fixture
-    import numpy as np  # noqa: PLC0415
+    import av
+    import numpy as np
 
     with av.open(str(path), "w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=10)
@@ -136,15 +136,20 @@ class FakeBridge:
         self.requests.append((request.method, request.path_qs, dict(request.headers)))
         if self.broken:
             return web.json_response({"error": "boom"}, status=500)
-        if request.path.startswith("/api/") and request.headers.get(
-            "Authorization"
-        ) != f"Bearer {self.token}":
+        if (
+            request.path.startswith("/api/")
+            and request.headers.get("Authorization") != f"Bearer {self.token}"
+        ):
             return web.json_response({"error": "missing or invalid API token"}, status=401)
         return await handler(request)
 
     async def api_info(self, request: web.Request) -> web.Response:
         info = self.info()
-        info["stats"] = {"storage_used_bytes": 1234567, "clips": len(self.clips), "pending_shares": 0}
+        info["stats"] = {
+            "storage_used_bytes": 1234567,
+            "clips": len(self.clips),
+            "pending_shares": 0,
+        }
         info["cameras"] = {
             key: {**value, "online": True, "motion": False, "motion_detection": True,
                   "recording": True}
@@ -210,9 +215,7 @@ class FakeBridge:
             return web.json_response({"error": "no such share"}, status=404)
         body = await request.json()
         self.bodies.append(body)
-        new_state = {"approve": "approved", "deny": "denied", "revoke": "revoked"}[
-            body["decision"]
-        ]
+        new_state = {"approve": "approved", "deny": "denied", "revoke": "revoked"}[body["decision"]]
         allowed = {"approve": ("pending",), "deny": ("pending",), "revoke": ("approved", "ready")}
         if share["state"] not in allowed[body["decision"]]:
             return web.json_response({"error": f"share is {share['state']}"}, status=409)

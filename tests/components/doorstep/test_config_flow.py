@@ -1,0 +1,261 @@
+"""Config, reauth, reconfigure and options flows: every step, error and abort."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+import json
+from typing import Any
+from unittest.mock import AsyncMock, patch
+
+from homeassistant.config_entries import SOURCE_MQTT, SOURCE_USER
+from homeassistant.const import CONF_API_TOKEN, CONF_URL
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers.service_info.mqtt import MqttServiceInfo
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry, MockUser
+
+from custom_components.doorstep.const import (
+    CONF_APPROVERS,
+    CONF_BASE_TOPIC,
+    CONF_LINK_TTL_HOURS,
+    CONF_NOTIFICATION_DETAIL,
+    CONF_NOTIFY_SERVICES,
+    CONF_OFFER_UNREDACTED,
+    DOMAIN,
+)
+
+from .conftest import BASE, BRIDGE_ID, TOKEN, FakeBridge
+
+
+@pytest.fixture(autouse=True)
+def no_setup() -> Iterator[AsyncMock]:
+    """Flows only: creating an entry must not start the integration."""
+    with patch("custom_components.doorstep.async_setup_entry", return_value=True) as mock:
+        yield mock
+
+
+def discovery(bridge: FakeBridge, **changes: Any) -> MqttServiceInfo:
+    payload = {**bridge.info(), **changes}
+    return MqttServiceInfo(
+        topic=f"doorstep/discovery/{payload.get('id', 'x')}",
+        payload=json.dumps(payload),
+        qos=1,
+        retain=True,
+        subscribed_topic="doorstep/discovery/#",
+        timestamp=0,
+    )
+
+
+def user_input(bridge: FakeBridge, **changes: str) -> dict[str, str]:
+    return {CONF_BASE_TOPIC: BASE, CONF_URL: bridge.url, CONF_API_TOKEN: TOKEN, **changes}
+
+
+async def test_user_creates_entry(hass: HomeAssistant, bridge: FakeBridge) -> None:
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "user"
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], user_input(bridge))
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == "Doorstep"
+    assert result["data"] == user_input(bridge)
+    assert result["result"].unique_id == BRIDGE_ID
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"token": "wrong"}, "invalid_auth"),
+        ({"broken": True}, "cannot_connect"),
+        ({"protocol": 2}, "incompatible_protocol"),
+        ({"base_topic": "elsewhere"}, "base_topic_mismatch"),
+    ],
+)
+async def test_user_errors_then_recovers(
+    hass: HomeAssistant, bridge: FakeBridge, change: dict[str, Any], error: str
+) -> None:
+    good = {k: getattr(bridge, k) for k in change}
+    for key, value in change.items():
+        setattr(bridge, key, value)
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], user_input(bridge))
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": error}
+    for key, value in good.items():
+        setattr(bridge, key, value)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], user_input(bridge))
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+async def test_user_unreachable_and_unexpected(hass: HomeAssistant, bridge: FakeBridge) -> None:
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], user_input(bridge, url="http://127.0.0.1:1")
+    )
+    assert result["errors"] == {"base": "cannot_connect"}
+    with patch(
+        "custom_components.doorstep.config_flow.DoorstepApiClient.info",
+        side_effect=RuntimeError("surprise"),
+    ):
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], user_input(bridge)
+        )
+    assert result["errors"] == {"base": "unknown"}
+
+
+async def test_user_already_configured(hass: HomeAssistant, bridge: FakeBridge) -> None:
+    MockConfigEntry(domain=DOMAIN, unique_id=BRIDGE_ID, data=user_input(bridge)).add_to_hass(hass)
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], user_input(bridge))
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+
+
+async def test_mqtt_discovery_confirm(hass: HomeAssistant, bridge: FakeBridge) -> None:
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_MQTT}, data=discovery(bridge)
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "confirm"
+    assert result["description_placeholders"] == {"name": "Doorstep", "cameras": "1"}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_URL: bridge.url, CONF_API_TOKEN: "wrong"}
+    )
+    assert result["errors"] == {"base": "invalid_auth"}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_URL: bridge.url, CONF_API_TOKEN: TOKEN}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"] == user_input(bridge)
+    assert result["result"].unique_id == BRIDGE_ID
+
+
+@pytest.mark.parametrize(
+    "info",
+    [
+        MqttServiceInfo(topic="doorstep/discovery/x", payload="", qos=1, retain=True,
+                        subscribed_topic="doorstep/discovery/#", timestamp=0),
+        MqttServiceInfo(topic="doorstep/discovery/x", payload="[1]", qos=1, retain=True,
+                        subscribed_topic="doorstep/discovery/#", timestamp=0),
+        MqttServiceInfo(topic="elsewhere/x", payload="{}", qos=1, retain=True,
+                        subscribed_topic="doorstep/discovery/#", timestamp=0),
+    ],
+)  # fmt: skip
+async def test_mqtt_invalid_discovery(hass: HomeAssistant, info: MqttServiceInfo) -> None:
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_MQTT}, data=info
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "invalid_discovery_info"
+
+
+async def test_mqtt_discovery_topic_must_match_id(hass: HomeAssistant, bridge: FakeBridge) -> None:
+    info = discovery(bridge)
+    info.topic = "doorstep/discovery/someone-else"
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_MQTT}, data=info
+    )
+    assert result["reason"] == "invalid_discovery_info"
+
+
+async def test_mqtt_incompatible(hass: HomeAssistant, bridge: FakeBridge) -> None:
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_MQTT}, data=discovery(bridge, protocol=9)
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "incompatible_protocol"
+
+
+async def test_mqtt_updates_moved_bridge(hass: HomeAssistant, bridge: FakeBridge) -> None:
+    entry = MockConfigEntry(domain=DOMAIN, unique_id=BRIDGE_ID, data=user_input(bridge))
+    entry.add_to_hass(hass)
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN,
+        context={"source": SOURCE_MQTT},
+        data=discovery(bridge, api_url="http://10.0.0.9:5080", base_topic="door2"),
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert entry.data[CONF_URL] == "http://10.0.0.9:5080"
+    assert entry.data[CONF_BASE_TOPIC] == "door2"
+    assert entry.data[CONF_API_TOKEN] == TOKEN
+
+
+async def test_reauth(hass: HomeAssistant, bridge: FakeBridge) -> None:
+    entry = MockConfigEntry(
+        domain=DOMAIN, unique_id=BRIDGE_ID, data=user_input(bridge, api_token="old")
+    )
+    entry.add_to_hass(hass)
+    result = await entry.start_reauth_flow(hass)
+    assert result["step_id"] == "reauth_confirm"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_API_TOKEN: "still-wrong"}
+    )
+    assert result["errors"] == {"base": "invalid_auth"}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_API_TOKEN: TOKEN}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_successful"
+    assert entry.data[CONF_API_TOKEN] == TOKEN
+
+
+async def test_reauth_wrong_bridge(hass: HomeAssistant, bridge: FakeBridge) -> None:
+    entry = MockConfigEntry(domain=DOMAIN, unique_id="other", data=user_input(bridge))
+    entry.add_to_hass(hass)
+    result = await entry.start_reauth_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_API_TOKEN: TOKEN}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "wrong_bridge"
+
+
+async def test_reconfigure(hass: HomeAssistant, bridge: FakeBridge) -> None:
+    entry = MockConfigEntry(
+        domain=DOMAIN, unique_id=BRIDGE_ID, data=user_input(bridge, url="http://old:1")
+    )
+    entry.add_to_hass(hass)
+    result = await entry.start_reconfigure_flow(hass)
+    assert result["step_id"] == "reconfigure"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], user_input(bridge, api_token="nope")
+    )
+    assert result["errors"] == {"base": "invalid_auth"}
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], user_input(bridge))
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.data[CONF_URL] == bridge.url
+
+
+async def test_reconfigure_wrong_bridge(hass: HomeAssistant, bridge: FakeBridge) -> None:
+    entry = MockConfigEntry(domain=DOMAIN, unique_id="other", data=user_input(bridge))
+    entry.add_to_hass(hass)
+    result = await entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], user_input(bridge))
+    assert result["reason"] == "wrong_bridge"
+
+
+async def test_options(hass: HomeAssistant, bridge: FakeBridge, hass_admin_user: MockUser) -> None:
+    entry = MockConfigEntry(domain=DOMAIN, unique_id=BRIDGE_ID, data=user_input(bridge))
+    entry.add_to_hass(hass)
+    hass.services.async_register("notify", "mobile_app_alice_phone", AsyncMock())
+    hass.services.async_register("notify", "persistent", AsyncMock())
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert result["type"] is FlowResultType.FORM
+    schema = result["data_schema"].schema
+    approvers = next(k for k in schema if k == CONF_APPROVERS)
+    phones = next(k for k in schema if k == CONF_NOTIFY_SERVICES)
+    user_ids = [o["value"] for o in schema[approvers].config["options"]]
+    assert hass_admin_user.id in user_ids
+    assert schema[phones].config["options"] == ["notify.mobile_app_alice_phone"]
+    options = {
+        CONF_APPROVERS: [hass_admin_user.id],
+        CONF_NOTIFY_SERVICES: ["notify.mobile_app_alice_phone"],
+        CONF_LINK_TTL_HOURS: 12,
+        CONF_NOTIFICATION_DETAIL: "cameras",
+        CONF_OFFER_UNREDACTED: True,
+    }
+    result = await hass.config_entries.options.async_configure(result["flow_id"], options)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options == options
