@@ -1,0 +1,361 @@
+"""Camera sources read with PyAV: RTSP (over TCP), HTTP MJPEG and local files.
+
+A source is a blocking generator of :class:`EncodedPacket` run on a worker
+thread. It normalises what cameras get wrong so the rest of the bridge does not
+have to: H.264 is turned into Annex B with the parameter sets in front of every
+keyframe (MP4 files carry them out of band; some cameras only in the SDP),
+packets before the first keyframe are dropped, missing timestamps are repaired
+(media.md: the first IDR after connecting may come without a ``pts``) and every
+packet gets a wall-clock capture time. Local files are paced in real time and
+loop, so a file behaves like a camera.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+import logging
+from pathlib import Path
+import threading
+import time
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import av
+
+from doorstep_bridge.camera.packets import EncodedPacket, StreamInfo
+from doorstep_bridge.config import redact_url
+from doorstep_bridge.exceptions import CameraError
+
+_LOGGER = logging.getLogger(__name__)
+
+#: media.md: default probing makes opening an RTSP stream take ~1.9 s; these take 0.1 s.
+RTSP_OPTIONS = {
+    "rtsp_transport": "tcp",
+    "probesize": "32768",
+    "analyzeduration": "0",
+}
+OPEN_TIMEOUT = 10.0
+READ_TIMEOUT = 5.0
+#: When a wall-clock estimate drifts further than this from arrival, re-anchor it.
+MAX_CLOCK_DRIFT = 2.0
+_DEFAULT_FPS = 15.0
+
+
+class Source(Protocol):
+    """A camera stream: yields packets until stopped or until the stream fails."""
+
+    @property
+    def description(self) -> str:
+        """What the source is, without credentials (for logs)."""
+        ...
+
+    def packets(self, stop: threading.Event) -> Iterator[EncodedPacket]:
+        """Open the stream and yield its packets until ``stop`` is set.
+
+        Raises:
+            CameraError: The stream could not be opened or failed while reading.
+        """
+        ...
+
+
+def source_kind(url: str) -> str:
+    """``rtsp``, ``mjpeg``, ``file`` or ``demo`` for a configured source string."""
+    scheme = urlsplit(url).scheme.lower() if "://" in url else ""
+    if scheme in {"rtsp", "rtsps"}:
+        return "rtsp"
+    if scheme in {"http", "https"}:
+        return "mjpeg"
+    if scheme == "demo":
+        return "demo"
+    return "file"
+
+
+def file_path(url: str) -> Path:
+    """The local path of a ``file://`` URL or a plain path."""
+    if url.lower().startswith("file://"):
+        return Path(urlsplit(url).path)
+    return Path(url)
+
+
+def _has_sps(data: bytes) -> bool:
+    """True when an Annex B access unit contains an H.264 sequence parameter set."""
+    start = data.find(b"\x00\x00\x01")
+    while 0 <= start < len(data) - 3:
+        if data[start + 3] & 0x1F == 7:
+            return True
+        start = data.find(b"\x00\x00\x01", start + 3)
+    return False
+
+
+class PacketClock:
+    """Turns stream timestamps into monotonic pts and wall-clock capture times.
+
+    Output timestamps start at 0 and keep increasing across :meth:`restart`
+    (a looping file), so a clip never sees time go backwards.
+
+    Args:
+        time_base: Unit of the incoming timestamps.
+        fps: Nominal frame rate, used to fill in missing timestamps.
+        now: Wall clock (injectable for tests).
+        arrival: Ignore the stream's timestamps and use arrival times (MJPEG).
+    """
+
+    def __init__(
+        self,
+        time_base: Fraction,
+        fps: float,
+        now: Callable[[], float] = time.time,
+        *,
+        arrival: bool = False,
+    ) -> None:
+        self._time_base = time_base
+        self._arrival = arrival
+        self._frame = max(1, round(1 / (fps * time_base))) if fps > 0 else 1
+        self._now = now
+        self._offset = 0
+        self._fresh = True
+        self._last_pts: int | None = None
+        self._last_dts: int | None = None
+        self._anchor: tuple[int, float] | None = None
+
+    @property
+    def frame_duration(self) -> int:
+        """One frame in ``time_base`` units."""
+        return self._frame
+
+    def restart(self) -> None:
+        """The input starts over (a looping file): continue after the last packet."""
+        self._fresh = True
+
+    def stamp(self, pts: int | None, dts: int | None) -> tuple[int, int, float]:
+        """Repair and shift one packet's timestamps; returns (pts, dts, wall)."""
+        following = self._last_pts + self._frame if self._last_pts is not None else 0
+        if self._arrival:
+            # MJPEG over HTTP has no real timestamps: time is when the frame arrived.
+            now = self._now()
+            if self._anchor is None:
+                self._anchor = (following, now)
+            pts = dts = self._anchor[0] + round((now - self._anchor[1]) / self._time_base)
+            pts = dts = max(pts, following)
+            self._last_pts = self._last_dts = pts
+            return pts, dts, now
+        if pts is None:
+            pts = dts
+        if self._fresh:
+            self._fresh = False
+            self._offset = following - (pts if pts is not None else 0)
+        out_pts = pts + self._offset if pts is not None else following
+        out_dts = dts + self._offset if dts is not None else out_pts
+        out_dts = min(out_dts, out_pts)
+        if self._last_dts is not None and out_dts <= self._last_dts:
+            out_dts = self._last_dts + 1
+            out_pts = max(out_pts, out_dts)
+        self._last_pts = max(out_pts, self._last_pts or 0)
+        self._last_dts = out_dts
+        now = self._now()
+        if self._anchor is None:
+            self._anchor = (out_pts, now)
+        wall = self._anchor[1] + float((out_pts - self._anchor[0]) * self._time_base)
+        if abs(wall - now) > MAX_CLOCK_DRIFT:
+            self._anchor = (out_pts, now)
+            wall = now
+        return out_pts, out_dts, wall
+
+
+class AvSource:
+    """RTSP, HTTP MJPEG or a local file, demuxed with PyAV.
+
+    Args:
+        url: The configured source (may contain credentials; never logged).
+        loop: For files: start over at the end (a file then behaves like a camera).
+        realtime: For files: deliver packets at the file's own pace.
+    """
+
+    def __init__(self, url: str, *, loop: bool = True, realtime: bool = True) -> None:
+        self._url = url
+        self._kind = source_kind(url)
+        self._loop = loop
+        self._realtime = realtime
+
+    @property
+    def description(self) -> str:
+        """The source without credentials."""
+        return redact_url(self._url)
+
+    def _open(self) -> Any:
+        target: str
+        options: dict[str, str] = {}
+        fmt: str | None = None
+        if self._kind == "rtsp":
+            target = self._url
+            options = dict(RTSP_OPTIONS)
+        elif self._kind == "mjpeg":
+            target = self._url
+            fmt = "mpjpeg"
+            options = {"probesize": "32768", "analyzeduration": "0"}
+        else:
+            path = file_path(self._url)
+            if not path.is_file():
+                raise CameraError(f"{path}: no such file")
+            target = str(path)
+        try:
+            return av.open(
+                target, "r", format=fmt, options=options, timeout=(OPEN_TIMEOUT, READ_TIMEOUT)
+            )
+        except (av.FFmpegError, OSError) as err:
+            raise CameraError(f"cannot open {self.description}: {_describe(err)}") from None
+
+    def packets(self, stop: threading.Event) -> Iterator[EncodedPacket]:
+        """Open the stream and yield normalised packets until ``stop`` is set."""
+        container = self._open()
+        try:
+            if not container.streams.video:
+                raise CameraError(f"{self.description}: no video stream")
+            stream = container.streams.video[0]
+            yield from self._read(container, stream, stop)
+        finally:
+            container.close()
+
+    def _read(  # noqa: PLR0912 - one loop normalising what cameras get wrong
+        self, container: Any, stream: Any, stop: threading.Event
+    ) -> Iterator[EncodedPacket]:
+        ctx = stream.codec_context
+        codec = ctx.name
+        rate = stream.average_rate or stream.guessed_rate
+        fps = float(rate) if rate else _DEFAULT_FPS
+        if not 1.0 <= fps <= 120.0:
+            fps = _DEFAULT_FPS
+        time_base = Fraction(stream.time_base) if stream.time_base else Fraction(1, 90000)
+        if codec == "mjpeg":
+            time_base = Fraction(1, 90000)  # stamped on arrival
+        info = StreamInfo(codec, ctx.width, ctx.height, fps, time_base)
+        extradata = bytes(ctx.extradata or b"")
+        bsf = None
+        if codec == "h264" and extradata[:1] == b"\x01":
+            # avcC (MP4 files): convert to Annex B with parameter sets on every keyframe.
+            bsf = av.bitstream.BitStreamFilterContext("h264_mp4toannexb", stream)
+        clock = PacketClock(time_base, fps, arrival=codec == "mjpeg")
+        assembler = AccessUnits() if codec == "h264" else None
+        started = time.monotonic()
+        first_pts: int | None = None
+        seen_key = False
+        while not stop.is_set():
+            try:
+                raw = next(container.demux(stream), None)
+            except (av.FFmpegError, OSError) as err:
+                raise CameraError(f"{self.description}: read failed: {_describe(err)}") from None
+            if raw is None or raw.size == 0:
+                if self._kind == "file" and self._loop:
+                    container.seek(0)
+                    clock.restart()
+                    if assembler is not None:
+                        assembler = AccessUnits()  # the pending unit is the file's last frame
+                    seen_key = False
+                    continue
+                raise CameraError(f"{self.description}: end of stream")
+            units: list[Unit] = []
+            for packet in bsf.filter(raw) if bsf is not None else (raw,):
+                unit = Unit(
+                    bytes(packet),
+                    packet.pts,
+                    packet.dts,
+                    bool(packet.is_keyframe) or codec == "mjpeg",
+                )
+                units.extend(assembler.push(unit) if assembler is not None else (unit,))
+            for unit in units:
+                if not seen_key and not unit.keyframe:
+                    continue  # undecodable before the first keyframe
+                seen_key = True
+                data = unit.data
+                if codec == "h264" and unit.keyframe and bsf is None and not _has_sps(data):
+                    data = extradata + data  # parameter sets only in the SDP
+                pts, dts, wall = clock.stamp(unit.pts, unit.dts)
+                if info.width == 0:
+                    info = _probe_size(info, data)
+                if self._kind == "file" and self._realtime:
+                    first_pts = pts if first_pts is None else first_pts
+                    delay = started + float((pts - first_pts) * time_base) - time.monotonic()
+                    if delay > 0 and stop.wait(delay):
+                        return
+                yield EncodedPacket(data, pts, dts, unit.keyframe, wall, info)
+
+
+@dataclass(slots=True)
+class Unit:
+    """A demuxed packet (or a whole access unit once assembled)."""
+
+    data: bytes
+    pts: int | None
+    dts: int | None
+    keyframe: bool
+
+
+def _starts_picture(data: bytes) -> bool | None:
+    """Whether an Annex B chunk's first slice starts a picture (None: no slice in it).
+
+    A slice with ``first_mb_in_slice == 0`` (the ue(v) code "1", i.e. the top bit
+    of the slice header set) starts a new picture; other slices continue one.
+    """
+    start = data.find(b"\x00\x00\x01")
+    while 0 <= start < len(data) - 4:
+        nal_type = data[start + 3] & 0x1F
+        if nal_type in {1, 5}:
+            return bool(data[start + 4] & 0x80)
+        start = data.find(b"\x00\x00\x01", start + 3)
+    return None
+
+
+class AccessUnits:
+    """Re-joins H.264 access units that the RTSP demuxer split into several packets.
+
+    Multi-slice pictures (and parameter sets repeated between slices) make
+    FFmpeg's parser cut one picture into packets that share a timestamp, the
+    first of them sometimes without one. Recording those as separate samples
+    would break the MP4, so packets are held back until the next picture starts.
+    """
+
+    def __init__(self) -> None:
+        self._pending: Unit | None = None
+        self._prefix = b""
+
+    def push(self, unit: Unit) -> list[Unit]:
+        """Add a packet; returns the access units it completed (zero or one)."""
+        starts = _starts_picture(unit.data)
+        if starts is None:
+            self._prefix += unit.data  # parameter sets / SEI only: belong to the next picture
+            return []
+        if not starts and self._pending is not None:
+            pending = self._pending
+            pending.data += self._prefix + unit.data
+            self._prefix = b""
+            pending.keyframe = pending.keyframe or unit.keyframe
+            if pending.pts is None:
+                pending.pts = unit.pts
+            if pending.dts is None:
+                pending.dts = unit.dts
+            return []
+        done = [self._pending] if self._pending is not None else []
+        unit.data = self._prefix + unit.data
+        self._prefix = b""
+        self._pending = unit
+        return done
+
+
+def _probe_size(info: StreamInfo, data: bytes) -> StreamInfo:
+    """Decode one keyframe to learn the frame size when the container did not say."""
+    try:
+        ctx: Any = av.CodecContext.create(info.codec, "r")
+        for frame in ctx.decode(av.Packet(data)):
+            return StreamInfo(info.codec, frame.width, frame.height, info.fps, info.time_base)
+    except av.FFmpegError:
+        pass
+    return info
+
+
+def _describe(err: BaseException) -> str:
+    """An FFmpeg error without the URL it may embed (URLs can carry passwords)."""
+    if isinstance(err, av.FFmpegError):
+        return str(err.strerror or type(err).__name__)
+    return type(err).__name__

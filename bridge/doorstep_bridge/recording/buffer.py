@@ -1,0 +1,78 @@
+"""The pre-roll buffer: the last seconds of encoded packets, in whole GOPs.
+
+Only encoded packets are kept (a few MB for 5 s of 1080p), never decoded
+frames. The buffer always starts at a keyframe so a clip cut from it plays from
+its first frame.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from doorstep_bridge.camera.packets import EncodedPacket
+
+#: Hard cap so a camera with no keyframes (or a huge GOP) cannot eat the memory.
+MAX_BUFFER_BYTES = 64 * 1024 * 1024
+
+
+class PreRollBuffer:
+    """Keeps at least ``seconds`` of packets, trimmed at keyframes.
+
+    Not thread-safe: the recorder owns it and guards it with its lock.
+    """
+
+    def __init__(self, seconds: float, max_bytes: int = MAX_BUFFER_BYTES) -> None:
+        self.seconds = seconds
+        self.max_bytes = max_bytes
+        self._packets: deque[EncodedPacket] = deque()
+        self._keyframes: deque[int] = deque()  # positions counted from `_dropped`
+        self._dropped = 0
+        self._bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._packets)
+
+    @property
+    def size(self) -> int:
+        """Bytes held."""
+        return self._bytes
+
+    def append(self, packet: EncodedPacket) -> None:
+        """Add the newest packet and drop whole GOPs that are no longer needed."""
+        if not self._packets and not packet.keyframe:
+            return  # the buffer must start at a keyframe
+        if self._packets and packet.stream != self._packets[-1].stream:
+            self.clear()  # the stream changed (reconnect): old packets no longer fit
+            if not packet.keyframe:
+                return
+        if packet.keyframe:
+            self._keyframes.append(self._dropped + len(self._packets))
+        self._packets.append(packet)
+        self._bytes += len(packet.data)
+        self._trim(packet.wall)
+
+    def _trim(self, newest: float) -> None:
+        # Drop the oldest GOP while the next keyframe alone still covers the pre-roll.
+        while len(self._keyframes) >= 2:
+            second = self._packets[self._keyframes[1] - self._dropped]
+            if second.wall > newest - self.seconds and self._bytes <= self.max_bytes:
+                break
+            self._drop_until(self._keyframes[1])
+            self._keyframes.popleft()
+
+    def _drop_until(self, position: int) -> None:
+        while self._dropped < position:
+            packet = self._packets.popleft()
+            self._bytes -= len(packet.data)
+            self._dropped += 1
+
+    def packets(self) -> list[EncodedPacket]:
+        """The buffered packets, oldest first (starting at a keyframe)."""
+        return list(self._packets)
+
+    def clear(self) -> None:
+        """Forget everything (the stream restarted)."""
+        self._dropped += len(self._packets)
+        self._packets.clear()
+        self._keyframes.clear()
+        self._bytes = 0

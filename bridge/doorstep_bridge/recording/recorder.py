@@ -1,0 +1,383 @@
+"""One camera's recorder: triggers → clips, with pre-roll, post-roll and splitting.
+
+The recorder is fed encoded packets by the camera's reader thread and triggers
+(motion on/off, doorbell presses, "record now") from any thread. Deciding what
+to record is cheap and happens under a lock on the caller's thread; everything
+that touches the disk (creating the clip, writing, finishing, snapshots, the
+index) runs on the recorder's own worker thread, in order, so a slow disk or a
+re-encode never stalls the reader.
+
+- Motion: a clip starts with the pre-roll when motion turns on, continues while
+  it lasts and ends ``post_roll`` seconds after it turns off.
+- Ring: a clip with the pre-roll that lasts at least ``post_roll`` after the press
+  (a press during a motion clip extends it and makes it a ``ring`` clip).
+- Manual: at least ``duration`` seconds from now.
+- Clips longer than ``max_length`` are split at the next keyframe.
+- The stream dropping closes the clip cleanly at its last packet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+import logging
+import queue
+import threading
+import time
+from typing import Any
+
+from doorstep_bridge.camera.packets import EncodedPacket, StreamInfo
+from doorstep_bridge.exceptions import StorageError
+from doorstep_bridge.models import ClipInfo
+from doorstep_bridge.recording.buffer import PreRollBuffer
+from doorstep_bridge.recording.masks import MaskSet
+from doorstep_bridge.recording.settings import RecordSettings
+from doorstep_bridge.recording.snapshots import make_snapshot, to_bgr
+from doorstep_bridge.recording.store import ClipStore, PendingClip, atomic_write
+from doorstep_bridge.recording.writer import ClipWriter, finalize
+from doorstep_bridge.validation import Polygon
+
+_LOGGER = logging.getLogger(__name__)
+
+#: "Record now" without a duration records this long.
+DEFAULT_MANUAL_DURATION = 30.0
+_PRIORITY = {"motion": 0, "manual": 1, "ring": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class _Start:
+    reason: str
+    packets: list[EncodedPacket]
+
+
+@dataclass(frozen=True, slots=True)
+class _Packet:
+    packet: EncodedPacket
+
+
+@dataclass(frozen=True, slots=True)
+class _Finish:
+    reason: str
+    frame: Any  # a decoded frame for the snapshot, or None
+    masks: MaskSet | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    frame: Any
+    masks: MaskSet | None
+
+
+@dataclass(frozen=True, slots=True)
+class RecorderHooks:
+    """Where the recorder reports to (called on its worker thread).
+
+    Attributes:
+        on_clip: A clip is finished, indexed and playable.
+        on_snapshot: A new JPEG snapshot of the camera (masks filled).
+        on_error: Recording failed (message) or works again (None); called on changes.
+        before_clip: Runs before a clip is created (retention frees space here).
+    """
+
+    on_clip: Callable[[ClipInfo], None]
+    on_snapshot: Callable[[bytes], None]
+    on_error: Callable[[str | None], None]
+    before_clip: Callable[[], None] = lambda: None
+
+
+class Recorder:
+    """Records one camera's clips.
+
+    Args:
+        camera: Camera name.
+        settings: The camera's ``record`` settings.
+        store: The clip store.
+        privacy_masks: Polygons in main-stream pixels, filled in clips and snapshots.
+        hooks: Callbacks (run on the worker thread).
+        clock: Monotonic clock (injectable for tests).
+    """
+
+    def __init__(  # noqa: PLR0917
+        self,
+        camera: str,
+        settings: RecordSettings,
+        store: ClipStore,
+        privacy_masks: tuple[Polygon, ...],
+        hooks: RecorderHooks,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.camera = camera
+        self.settings = settings
+        self._store = store
+        self._polygons = privacy_masks
+        self._clip_masks = MaskSet(privacy_masks)
+        self._snapshot_masks: MaskSet | None = None if privacy_masks else MaskSet(())
+        self._hooks = hooks
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._buffer = PreRollBuffer(settings.pre_roll)
+        self._enabled = settings.enabled
+        self._recording = False
+        self._reason = "motion"
+        self._clip_started = 0.0
+        self._hold_until: float | None = None
+        self._motion = False
+        self._best: tuple[float, Any] | None = None
+        self._press_pending = False
+        self._stream: StreamInfo | None = None
+        self._queue: queue.Queue[_Start | _Packet | _Finish | _Snapshot | None] = queue.Queue()
+        self._worker = threading.Thread(target=self._work, name=f"recorder-{camera}", daemon=True)
+        self._worker.start()
+        # Worker-side state.
+        self._writer: ClipWriter | None = None
+        self._pending: PendingClip | None = None
+        self._error: str | None = None
+
+    # -- control (any thread) ------------------------------------------------------
+
+    @property
+    def recording(self) -> bool:
+        """True while a clip is being recorded."""
+        return self._recording
+
+    @property
+    def enabled(self) -> bool:
+        """The camera's recording switch."""
+        return self._enabled
+
+    @property
+    def error(self) -> str | None:
+        """Why recording currently fails (disk full, ...), or None."""
+        return self._error
+
+    def wants_frame(self) -> bool:
+        """True when a decoded frame would be used (a clip's snapshot, a press)."""
+        return self._recording or self._press_pending
+
+    def set_enabled(self, on: bool) -> None:
+        """Switch recording on or off; switching off ends the current clip."""
+        with self._lock:
+            self._enabled = on
+            if not on and self._recording:
+                self._finish()
+
+    def feed(self, packet: EncodedPacket) -> None:
+        """A new packet from the camera (reader thread)."""
+        now = self._clock()
+        with self._lock:
+            if self._stream is None or packet.stream != self._stream:
+                self._stream = packet.stream
+                if self._polygons:
+                    self._snapshot_masks = MaskSet(
+                        self._polygons, (packet.stream.width, packet.stream.height)
+                    )
+            if self._recording and self._due(now):
+                self._finish()
+            self._buffer.append(packet)
+            if not self._recording:
+                return
+            if packet.keyframe and now - self._clip_started >= self.settings.max_length:
+                # Split a long event: the next clip starts at this keyframe.
+                reason = self._reason
+                self._finish()
+                self._start(reason, now, [packet])
+                return
+            self._queue.put(_Packet(packet))
+
+    def motion(self, active: bool) -> None:
+        """Motion turned on or off (after hysteresis)."""
+        now = self._clock()
+        with self._lock:
+            self._motion = active
+            if active:
+                self._trigger("motion", now, None)
+            elif self._recording:
+                self._extend(now + self.settings.post_roll)
+
+    def ring(self) -> None:
+        """The doorbell was pressed: record around it and snapshot the press."""
+        now = self._clock()
+        with self._lock:
+            self._press_pending = True
+            self._trigger("ring", now, now + self.settings.post_roll)
+
+    def manual(self, duration: float | None = None) -> None:
+        """Record now, for ``duration`` seconds (default 30)."""
+        now = self._clock()
+        seconds = duration if duration and duration > 0 else DEFAULT_MANUAL_DURATION
+        with self._lock:
+            self._trigger("manual", now, now + min(seconds, self.settings.max_length))
+
+    def offer_frame(self, frame: Any, score: float) -> None:
+        """A decoded frame and how telling it is (the moving area); keeps the best one."""
+        with self._lock:
+            if self._press_pending:
+                self._press_pending = False
+                if self._recording:
+                    self._best = (float("inf"), frame)
+                self._queue.put(_Snapshot(frame, self._snapshot_masks))
+            elif self._recording and (self._best is None or score > self._best[0]):
+                self._best = (score, frame)
+
+    def tick(self) -> None:
+        """Periodic check (a few times a second): ends clips whose post-roll ran out."""
+        now = self._clock()
+        with self._lock:
+            if self._recording and self._due(now):
+                self._finish()
+
+    def stream_lost(self) -> None:
+        """The camera dropped: close the current clip at its last packet."""
+        with self._lock:
+            if self._recording:
+                _LOGGER.info("Camera %s dropped during a clip; closing it", self.camera)
+                self._finish()
+            self._buffer.clear()
+            self._motion = False
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Finish the current clip and stop the worker (blocking)."""
+        with self._lock:
+            if self._recording:
+                self._finish()
+            self._queue.put(None)
+        self._worker.join(timeout)
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait until the worker has handled everything queued so far (tests, shutdown)."""
+        done = threading.Event()
+        self._queue.put(_Snapshot(done, None))
+        done.wait(timeout)
+
+    # -- control helpers (lock held) -----------------------------------------------
+
+    def _due(self, now: float) -> bool:
+        return not self._motion and self._hold_until is not None and now >= self._hold_until
+
+    def _extend(self, until: float) -> None:
+        self._hold_until = until if self._hold_until is None else max(self._hold_until, until)
+
+    def _trigger(self, reason: str, now: float, until: float | None) -> None:
+        if not self._enabled:
+            return
+        if not self._recording:
+            self._start(reason, now, self._buffer.packets())
+            if not self._recording:
+                return
+        elif _PRIORITY[reason] > _PRIORITY[self._reason]:
+            self._reason = reason
+        if until is not None:
+            self._extend(until)
+
+    def _start(self, reason: str, now: float, packets: list[EncodedPacket]) -> None:
+        if not packets:
+            return  # nothing to record yet (no keyframe since the camera came up)
+        self._recording = True
+        self._reason = reason
+        self._clip_started = now
+        self._hold_until = None
+        self._best = None
+        self._queue.put(_Start(reason, packets))
+
+    def _finish(self) -> None:
+        frame = self._best[1] if self._best is not None else None
+        self._queue.put(_Finish(self._reason, frame, self._snapshot_masks))
+        self._recording = False
+        self._hold_until = None
+        self._best = None
+
+    # -- worker ----------------------------------------------------------------------
+
+    def _work(self) -> None:
+        while True:
+            command = self._queue.get()
+            if command is None:
+                return
+            try:
+                self._handle(command)
+            except StorageError as err:
+                self._failed(str(err))
+            except Exception:
+                _LOGGER.exception("Recorder for %s failed", self.camera)
+                self._failed("internal error while recording (see the log)")
+
+    def _handle(self, command: _Start | _Packet | _Finish | _Snapshot) -> None:
+        match command:
+            case _Start(reason, packets):
+                self._open_clip(reason, packets)
+            case _Packet(packet):
+                if self._writer is not None:
+                    self._writer.write(packet)
+            case _Finish(reason, frame, masks):
+                self._close_clip(reason, frame, masks)
+            case _Snapshot(frame, masks):
+                if isinstance(frame, threading.Event):
+                    frame.set()
+                elif masks is not None:
+                    self._hooks.on_snapshot(make_snapshot(to_bgr(frame), masks).jpeg)
+
+    def _open_clip(self, reason: str, packets: list[EncodedPacket]) -> None:
+        if self._writer is not None:  # a previous clip was not closed: close it first
+            self._close_clip(reason, None, None)
+        self._hooks.before_clip()
+        first = packets[0]
+        start = datetime.fromtimestamp(first.wall, UTC)
+        self._pending = self._store.new_clip(self.camera, start, reason)
+        self._writer = ClipWriter(
+            self._pending.partial, first.stream, self._clip_masks, self._pending.comment()
+        )
+        for packet in packets:
+            self._writer.write(packet)
+
+    def _close_clip(self, reason: str, frame: Any, masks: MaskSet | None) -> None:
+        writer, pending = self._writer, self._pending
+        self._writer, self._pending = None, None
+        if writer is None or pending is None:
+            return  # the clip failed earlier; the failure was reported then
+        try:
+            writer.close()
+            finished = finalize(pending.partial, pending.final)
+        except StorageError:
+            self._writer, self._pending = writer, pending
+            raise
+        jpeg: bytes | None = None
+        if frame is not None and masks is not None:
+            try:
+                snapshot = make_snapshot(to_bgr(frame), masks)
+                atomic_write(pending.snapshot, snapshot.jpeg)
+                atomic_write(pending.thumbnail, snapshot.thumbnail)
+                jpeg = snapshot.jpeg
+            except (OSError, StorageError) as err:
+                _LOGGER.warning("No snapshot for clip %s: %s", pending.id, err)
+                pending.snapshot.unlink(missing_ok=True)
+                pending.thumbnail.unlink(missing_ok=True)
+        info = self._store.complete(
+            pending,
+            duration=finished.duration,
+            size=finished.size,
+            reason=reason,
+            snapshot=jpeg is not None,
+        )
+        if self._error is not None:
+            self._error = None
+            _LOGGER.warning("Recording on %s works again", self.camera)
+            self._hooks.on_error(None)
+        _LOGGER.info(
+            "Clip %s (%s, %.1f s, %d bytes)", info.id, info.reason, info.duration, info.size
+        )
+        self._hooks.on_clip(info)
+        if jpeg is not None:
+            self._hooks.on_snapshot(jpeg)
+
+    def _failed(self, message: str) -> None:
+        writer, pending = self._writer, self._pending
+        self._writer, self._pending = None, None
+        if writer is not None:
+            writer.abort()
+        if pending is not None:
+            self._store.discard(pending, message)
+        if self._error != message:
+            self._error = message
+            _LOGGER.error("Recording on %s stopped: %s", self.camera, message)
+            self._hooks.on_error(message)

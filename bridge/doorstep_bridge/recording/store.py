@@ -1,0 +1,617 @@
+"""The clip store: files under ``<storage>/<cam>/<YYYY-MM-DD>/`` and an SQLite index.
+
+Layout (dates are UTC)::
+
+    <storage>/clips.db                              the index (SQLite, WAL)
+    <storage>/<cam>/<YYYY-MM-DD>/<id>.mp4           finished clip (+faststart)
+    <storage>/<cam>/<YYYY-MM-DD>/<id>.jpg           its snapshot
+    <storage>/<cam>/<YYYY-MM-DD>/<id>.thumb.jpg     its thumbnail
+    <storage>/<cam>/<YYYY-MM-DD>/<id>.partial.mp4   while recording (fragmented MP4)
+
+A clip is inserted as ``recording`` when it starts and becomes ``ok`` once its
+file is complete. :meth:`ClipStore.open` reconciles the index with the disk after
+a crash: partial files are repaired into playable clips (``repaired``) or removed,
+rows whose file vanished are dropped, and files the index does not know are
+adopted when playable (their metadata names camera, reason and start) or removed.
+Every such decision, and every deletion, is written to the ``events`` table.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+import json
+import logging
+import os
+from pathlib import Path
+import re
+import secrets
+import sqlite3
+import threading
+from typing import TYPE_CHECKING, Any
+
+from doorstep_bridge import keys
+from doorstep_bridge.exceptions import StorageError
+from doorstep_bridge.models import ClipInfo, utcnow
+from doorstep_bridge.recording.writer import finalize, fsync_dir, probe
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from aiohttp import web
+
+_LOGGER = logging.getLogger(__name__)
+
+INDEX_NAME = "clips.db"
+CLIP_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+REASONS = frozenset({"motion", "ring", "manual"})
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS clips (
+    id TEXT PRIMARY KEY,
+    camera TEXT NOT NULL,
+    start REAL NOT NULL,
+    end REAL NOT NULL,
+    reason TEXT NOT NULL,
+    path TEXT NOT NULL,
+    size INTEGER NOT NULL DEFAULT 0,
+    snapshot TEXT,
+    thumbnail TEXT,
+    status TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS clips_start ON clips (start);
+CREATE INDEX IF NOT EXISTS clips_camera ON clips (camera, start);
+CREATE TABLE IF NOT EXISTS holds (
+    share_id TEXT NOT NULL,
+    clip_id TEXT NOT NULL,
+    PRIMARY KEY (share_id, clip_id)
+);
+CREATE TABLE IF NOT EXISTS events (
+    time REAL NOT NULL,
+    clip_id TEXT NOT NULL,
+    camera TEXT NOT NULL,
+    action TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT ''
+);
+"""
+#: Index statuses of a playable clip.
+PLAYABLE = ("ok", "repaired")
+
+
+@dataclass(frozen=True, slots=True)
+class PendingClip:
+    """A clip being recorded: where its files go."""
+
+    id: str
+    camera: str
+    start: datetime
+    reason: str
+    partial: Path
+    final: Path
+    snapshot: Path
+    thumbnail: Path
+
+    def comment(self) -> str:
+        """Metadata stored in the MP4 so a lost index can be rebuilt from the files."""
+        return json.dumps(
+            {"camera": self.camera, "reason": self.reason, "start": self.start.timestamp()}
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class StoreEvent:
+    """A decision the store made about a clip (repair, removal, deletion)."""
+
+    time: datetime
+    clip_id: str
+    camera: str
+    action: str
+    detail: str
+
+
+def valid_clip_id(clip_id: str) -> bool:
+    """True for ids that can name a clip (no path separators, no dots)."""
+    return bool(CLIP_ID.match(clip_id))
+
+
+def _ts(moment: datetime) -> float:
+    return moment.timestamp()
+
+
+def _dt(value: float) -> datetime:
+    return datetime.fromtimestamp(value, UTC)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file, fsync and rename."""
+    temp = path.with_name(f".{path.name}.tmp")
+    try:
+        with temp.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        temp.replace(path)
+    except OSError:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+class ClipStore:
+    """Clip files and their SQLite index. All methods are thread-safe and synchronous.
+
+    Args:
+        root: The storage folder (``storage.path``).
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._db: sqlite3.Connection | None = None
+        self._lock = threading.RLock()
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def open(self) -> list[StoreEvent]:
+        """Create or open the index and reconcile it with the files on disk.
+
+        Returns:
+            What the reconciliation did (repairs, removals, adoptions).
+
+        Raises:
+            StorageError: The storage folder cannot be created or the index opened.
+        """
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise StorageError(f"cannot create {self.root}: {err.strerror}") from None
+        with self._lock:
+            self._db = self._connect()
+            since = utcnow()
+            self._reconcile()
+            return self.events(since=since - timedelta(seconds=1))
+
+    def _connect(self) -> sqlite3.Connection:
+        path = self.root / INDEX_NAME
+        try:
+            db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as err:
+            # A corrupt index is set aside; the clips are adopted again from their files.
+            aside = path.with_name(f"{INDEX_NAME}.corrupt-{int(utcnow().timestamp())}")
+            _LOGGER.error(  # noqa: TRY400 - the message says it all; no traceback needed
+                "Clip index %s is unreadable (%s); rebuilding it from the files", path, err
+            )
+            try:
+                path.replace(aside)
+                db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.executescript(_SCHEMA)
+            except (OSError, sqlite3.DatabaseError) as again:
+                raise StorageError(f"cannot open the clip index {path}: {again}") from None
+        return db
+
+    def close(self) -> None:
+        """Close the index."""
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The open index connection."""
+        if self._db is None:
+            raise StorageError("the clip store is not open")
+        return self._db
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            db = self.db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    def _log(
+        self, db: sqlite3.Connection, clip_id: str, camera: str, action: str, detail: str
+    ) -> None:
+        db.execute(
+            "INSERT INTO events (time, clip_id, camera, action, detail) VALUES (?, ?, ?, ?, ?)",
+            (_ts(utcnow()), clip_id, camera, action, detail),
+        )
+
+    # -- paths ---------------------------------------------------------------------
+
+    def _rel(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+    def _abs(self, rel: str | None) -> Path | None:
+        return None if rel is None else self.root / rel
+
+    def new_clip(self, camera: str, start: datetime, reason: str) -> PendingClip:
+        """Reserve an id and paths for a clip that starts now; indexed as ``recording``.
+
+        Raises:
+            StorageError: The folder cannot be created or the index written.
+        """
+        if reason not in REASONS:
+            raise ValueError(f"unknown clip reason {reason!r}")
+        stamp = start.astimezone(UTC)
+        clip_id = f"c_{stamp:%Y%m%dT%H%M%S}_{camera}_{secrets.token_hex(2)}"
+        folder = self.root / camera / f"{stamp:%Y-%m-%d}"
+        pending = PendingClip(
+            id=clip_id,
+            camera=camera,
+            start=start,
+            reason=reason,
+            partial=folder / f"{clip_id}.partial.mp4",
+            final=folder / f"{clip_id}.mp4",
+            snapshot=folder / f"{clip_id}.jpg",
+            thumbnail=folder / f"{clip_id}.thumb.jpg",
+        )
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with self._tx() as db:
+                db.execute(
+                    "INSERT INTO clips (id, camera, start, end, reason, path, status)"
+                    " VALUES (?, ?, ?, ?, ?, ?, 'recording')",
+                    (clip_id, camera, _ts(start), _ts(start), reason, self._rel(pending.partial)),
+                )
+        except (OSError, sqlite3.Error) as err:
+            raise StorageError(f"cannot start a clip for {camera}: {err}") from None
+        return pending
+
+    def complete(
+        self,
+        pending: PendingClip,
+        *,
+        duration: float,
+        size: int,
+        reason: str | None = None,
+        snapshot: bool = False,
+    ) -> ClipInfo:
+        """Mark a clip finished (its final file is in place)."""
+        end = pending.start + timedelta(seconds=duration)
+        with self._tx() as db:
+            db.execute(
+                "UPDATE clips SET end = ?, path = ?, size = ?, snapshot = ?, thumbnail = ?,"
+                " reason = ?, status = 'ok' WHERE id = ?",
+                (
+                    _ts(end),
+                    self._rel(pending.final),
+                    size,
+                    self._rel(pending.snapshot) if snapshot else None,
+                    self._rel(pending.thumbnail) if snapshot else None,
+                    reason or pending.reason,
+                    pending.id,
+                ),
+            )
+        info = self.get(pending.id)
+        assert info is not None
+        return info
+
+    def discard(self, pending: PendingClip, why: str, action: str = "discarded") -> None:
+        """Forget a clip that could not be written; its files are removed."""
+        for path in (pending.partial, pending.final, pending.snapshot, pending.thumbnail):
+            _unlink(path)
+        try:
+            with self._tx() as db:
+                db.execute("DELETE FROM clips WHERE id = ?", (pending.id,))
+                self._log(db, pending.id, pending.camera, action, why)
+        except sqlite3.Error as err:
+            _LOGGER.error("Cannot remove clip %s from the index: %s", pending.id, err)  # noqa: TRY400
+
+    # -- start-up reconciliation ---------------------------------------------------
+
+    def _reconcile(self) -> None:
+        db = self.db
+        rows = db.execute("SELECT id, camera, start, reason, path, status FROM clips").fetchall()
+        known: set[str] = set()
+        for clip_id, camera, start, reason, rel, status in rows:
+            known.add(clip_id)
+            path = self.root / rel
+            if status == "recording":
+                self._repair(clip_id, camera, _dt(start), reason, path)
+            elif not path.is_file():
+                with self._tx() as tx:
+                    tx.execute("DELETE FROM clips WHERE id = ?", (clip_id,))
+                    tx.execute("DELETE FROM holds WHERE clip_id = ?", (clip_id,))
+                    self._log(tx, clip_id, camera, "missing", f"{rel} is gone; dropped from index")
+                _LOGGER.warning("Clip %s: file %s is missing; dropped from the index", clip_id, rel)
+        self._sweep(known)
+
+    def _repair(self, clip_id: str, camera: str, start: datetime, reason: str, path: Path) -> None:
+        folder = path.parent
+        pending = PendingClip(
+            clip_id,
+            camera,
+            start,
+            reason,
+            folder / f"{clip_id}.partial.mp4",
+            folder / f"{clip_id}.mp4",
+            folder / f"{clip_id}.jpg",
+            folder / f"{clip_id}.thumb.jpg",
+        )
+        try:
+            if pending.partial.is_file():
+                finished = finalize(pending.partial, pending.final)
+                duration, size = finished.duration, finished.size
+            else:
+                duration, _, _ = probe(pending.final)  # crashed after the rename
+                size = pending.final.stat().st_size
+        except (StorageError, OSError) as err:
+            self.discard(pending, f"cut off by a crash, not repairable: {err}", "removed")
+            _LOGGER.warning(
+                "Clip %s was cut off by a crash and could not be repaired; removed", clip_id
+            )
+            return
+        has_snapshot = pending.snapshot.is_file() and pending.thumbnail.is_file()
+        self.complete(pending, duration=duration, size=size, snapshot=has_snapshot)
+        with self._tx() as db:
+            db.execute("UPDATE clips SET status = 'repaired' WHERE id = ?", (clip_id,))
+            self._log(db, clip_id, camera, "repaired", f"cut off by a crash; {duration:.1f} s kept")
+        _LOGGER.warning("Clip %s was cut off by a crash; repaired (%.1f s kept)", clip_id, duration)
+
+    def _sweep(self, known: set[str]) -> None:
+        """Remove temporary files and adopt or remove clip files the index does not know."""
+        indexed = {row[0] for row in self.db.execute("SELECT id FROM clips")}
+        for path in sorted(self.root.glob("*/*/*")):
+            name = path.name
+            if not path.is_file():
+                continue
+            if name.startswith(".") and name.endswith(".tmp"):
+                _unlink(path)
+                continue
+            clip_id = name.split(".", 1)[0]
+            if clip_id in indexed or not valid_clip_id(clip_id):
+                continue
+            if name.endswith(".partial.mp4") or (name.endswith(".mp4") and clip_id not in known):
+                self._adopt(path, clip_id)
+                indexed.add(clip_id)
+        # Snapshots whose clip is gone.
+        for path in sorted(self.root.glob("*/*/*.jpg")):
+            if path.name.split(".", 1)[0] not in indexed:
+                _unlink(path)
+
+    def _adopt(self, path: Path, clip_id: str) -> None:
+        camera = path.parent.parent.name
+        final = path.with_name(f"{clip_id}.mp4")
+        try:
+            if path.name.endswith(".partial.mp4"):
+                finalize(path, final)
+            duration, _, comment = probe(final)
+            meta: dict[str, Any] = json.loads(comment) if comment else {}
+            start = _dt(float(meta["start"]))
+            reason = str(meta.get("reason", "motion"))
+            if reason not in REASONS:
+                reason = "motion"
+            size = final.stat().st_size
+        except (StorageError, OSError, ValueError, KeyError, TypeError) as err:
+            for stale in (path, final):
+                _unlink(stale)
+            with self._tx() as db:
+                self._log(db, clip_id, camera, "removed", f"unindexed, unplayable file: {err}")
+            _LOGGER.warning("Removed unindexed, unplayable clip file %s", path.name)
+            return
+        snapshot = final.with_name(f"{clip_id}.jpg")
+        thumb = final.with_name(f"{clip_id}.thumb.jpg")
+        has_snapshot = snapshot.is_file() and thumb.is_file()
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO clips (id, camera, start, end, reason, path, size, snapshot,"
+                " thumbnail, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'repaired')",
+                (
+                    clip_id,
+                    camera,
+                    _ts(start),
+                    _ts(start) + duration,
+                    reason,
+                    self._rel(final),
+                    size,
+                    self._rel(snapshot) if has_snapshot else None,
+                    self._rel(thumb) if has_snapshot else None,
+                ),
+            )
+            self._log(db, clip_id, camera, "adopted", f"{final.name} was not in the index")
+        _LOGGER.warning("Clip file %s was not in the index; adopted", final.name)
+
+    # -- queries -------------------------------------------------------------------
+
+    _COLUMNS = "id, camera, start, end, reason, path, size, snapshot, thumbnail"
+
+    def _info(self, row: tuple[Any, ...]) -> ClipInfo:
+        clip_id, camera, start, end, reason, rel, size, snapshot, thumbnail = row
+        holders = tuple(
+            r[0]
+            for r in self.db.execute(
+                "SELECT share_id FROM holds WHERE clip_id = ? ORDER BY share_id", (clip_id,)
+            )
+        )
+        return ClipInfo(
+            id=clip_id,
+            camera=camera,
+            start=_dt(start),
+            end=_dt(end),
+            reason=reason,
+            path=self.root / rel,
+            size=size,
+            snapshot_path=self._abs(snapshot),
+            thumbnail_path=self._abs(thumbnail),
+            held_by=holders,
+        )
+
+    def get(self, clip_id: str) -> ClipInfo | None:
+        """A finished clip by id (None for unknown, unfinished or invalid ids)."""
+        if not valid_clip_id(clip_id):
+            return None
+        with self._lock:
+            row = self.db.execute(
+                f"SELECT {self._COLUMNS} FROM clips WHERE id = ? AND status IN ('ok', 'repaired')",  # noqa: S608
+                (clip_id,),
+            ).fetchone()
+            return self._info(row) if row else None
+
+    def list(  # noqa: PLR0917 - the documented call takes the filters positionally
+        self,
+        camera: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        reason: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[builtins.list[ClipInfo], int]:
+        """Finished clips, newest first, and how many match in total.
+
+        ``since``/``until`` select clips that overlap the interval.
+        """
+        where = ["status IN ('ok', 'repaired')"]
+        args: list[Any] = []
+        if camera is not None:
+            where.append("camera = ?")
+            args.append(camera)
+        if since is not None:
+            where.append("end >= ?")
+            args.append(_ts(since))
+        if until is not None:
+            where.append("start <= ?")
+            args.append(_ts(until))
+        if reason is not None:
+            where.append("reason = ?")
+            args.append(reason)
+        clause = " AND ".join(where)
+        with self._lock:
+            total = self.db.execute(
+                f"SELECT COUNT(*) FROM clips WHERE {clause}",  # noqa: S608
+                args,
+            ).fetchone()[0]
+            rows = self.db.execute(
+                f"SELECT {self._COLUMNS} FROM clips WHERE {clause}"  # noqa: S608
+                " ORDER BY start DESC, id DESC LIMIT ? OFFSET ?",
+                [*args, max(0, limit), max(0, offset)],
+            ).fetchall()
+            return [self._info(row) for row in rows], int(total)
+
+    def clips_between(
+        self, cameras: Sequence[str], start: datetime, end: datetime
+    ) -> builtins.list[ClipInfo]:
+        """Finished clips of these cameras that overlap [start, end], oldest first."""
+        if not cameras:
+            return []
+        marks = ", ".join("?" for _ in cameras)
+        with self._lock:
+            rows = self.db.execute(
+                f"SELECT {self._COLUMNS} FROM clips WHERE status IN ('ok', 'repaired')"  # noqa: S608
+                f" AND camera IN ({marks}) AND end >= ? AND start <= ? ORDER BY start, id",
+                [*cameras, _ts(start), _ts(end)],
+            ).fetchall()
+            return [self._info(row) for row in rows]
+
+    def hold(self, share_id: str, clip_ids: Sequence[str]) -> None:
+        """Keep these clips from retention until :meth:`release` (for an active share)."""
+        with self._tx() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO holds (share_id, clip_id) VALUES (?, ?)",
+                [(share_id, clip_id) for clip_id in clip_ids],
+            )
+
+    def release(self, share_id: str) -> None:
+        """Drop every hold of a share."""
+        with self._tx() as db:
+            db.execute("DELETE FROM holds WHERE share_id = ?", (share_id,))
+
+    def usage(self) -> tuple[int, int]:
+        """(bytes of finished clips, number of finished clips)."""
+        with self._lock:
+            size, count = self.db.execute(
+                "SELECT COALESCE(SUM(size), 0), COUNT(*) FROM clips"
+                " WHERE status IN ('ok', 'repaired')"
+            ).fetchone()
+            return int(size), int(count)
+
+    def events(self, since: datetime | None = None) -> builtins.list[StoreEvent]:
+        """Decisions the store made (repairs, removals, deletions), oldest first."""
+        with self._lock:
+            rows = self.db.execute(
+                "SELECT time, clip_id, camera, action, detail FROM events WHERE time >= ?"
+                " ORDER BY time, rowid",
+                (_ts(since) if since else 0.0,),
+            ).fetchall()
+        return [
+            StoreEvent(_dt(t), clip_id, cam, action, detail)
+            for t, clip_id, cam, action, detail in rows
+        ]
+
+    def status(self, clip_id: str) -> str | None:
+        """The index status of a clip (``recording``, ``ok``, ``repaired``) or None."""
+        with self._lock:
+            row = self.db.execute("SELECT status FROM clips WHERE id = ?", (clip_id,)).fetchone()
+            return str(row[0]) if row else None
+
+    # -- retention -----------------------------------------------------------------
+
+    def deletable(
+        self, *, before: datetime | None = None, limit: int = 100
+    ) -> builtins.list[ClipInfo]:
+        """Finished clips not held by any share, oldest first (ended before ``before``)."""
+        clause = "status IN ('ok', 'repaired') AND id NOT IN (SELECT clip_id FROM holds)"
+        args: list[Any] = []
+        if before is not None:
+            clause += " AND end < ?"
+            args.append(_ts(before))
+        with self._lock:
+            rows = self.db.execute(
+                f"SELECT {self._COLUMNS} FROM clips WHERE {clause}"  # noqa: S608
+                " ORDER BY start, id LIMIT ?",
+                [*args, limit],
+            ).fetchall()
+            return [self._info(row) for row in rows]
+
+    def delete(self, clip_id: str, why: str) -> ClipInfo | None:
+        """Delete a clip's files and index entry unless a share holds it.
+
+        Returns:
+            The deleted clip, or None when it is unknown or held.
+        """
+        with self._lock:
+            info = self.get(clip_id)
+            if info is None or info.held_by:
+                return None
+            with self._tx() as db:
+                db.execute("DELETE FROM clips WHERE id = ?", (clip_id,))
+                self._log(db, clip_id, info.camera, "deleted", why)
+        for path in (info.path, info.snapshot_path, info.thumbnail_path):
+            if path is not None:
+                _unlink(path)
+        try:
+            fsync_dir(info.path.parent)
+            if not any(info.path.parent.iterdir()):
+                info.path.parent.rmdir()
+        except OSError:
+            pass
+        return info
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as err:
+        _LOGGER.error("Cannot remove %s: %s", path, err.strerror)  # noqa: TRY400
+
+
+async def clip_store_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Aiohttp cleanup context: open the clip store at start-up, close it at shutdown."""
+    import asyncio  # noqa: PLC0415 - only this helper needs the loop
+
+    store = ClipStore(app[keys.CONFIG].storage.path)
+    for event in await asyncio.to_thread(store.open):
+        _LOGGER.info("Clip store: %s %s (%s)", event.action, event.clip_id, event.detail)
+    app[keys.CLIP_STORE] = store
+    yield
+    await asyncio.to_thread(store.close)

@@ -1,0 +1,67 @@
+"""The pre-roll buffer keeps whole GOPs of encoded packets covering the pre-roll."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from doorstep_bridge.camera.packets import EncodedPacket
+from doorstep_bridge.recording.buffer import PreRollBuffer
+
+
+def test_buffer_starts_at_a_keyframe_and_covers_the_pre_roll(
+    packets: list[EncodedPacket],
+) -> None:
+    buffer = PreRollBuffer(seconds=2.5)
+    for packet in packets[:90]:  # 6 s
+        buffer.append(packet)
+    held = buffer.packets()
+    newest = packets[89].wall
+    assert held[0].keyframe
+    assert held[0].wall <= newest - 2.5
+    # No more than one GOP (1 s) more than needed.
+    assert held[0].wall > newest - 2.5 - 1.0
+    assert held[-1] is packets[89]
+    assert buffer.size == sum(len(p.data) for p in held)
+
+
+def test_buffer_ignores_packets_until_the_first_keyframe(packets: list[EncodedPacket]) -> None:
+    buffer = PreRollBuffer(seconds=5)
+    for packet in packets[1:15]:  # the GOP without its keyframe
+        buffer.append(packet)
+    assert len(buffer) == 0
+    buffer.append(packets[15])
+    assert buffer.packets() == [packets[15]]
+
+
+def test_buffer_restarts_when_the_stream_changes(packets: list[EncodedPacket]) -> None:
+    buffer = PreRollBuffer(seconds=5)
+    for packet in packets[:20]:
+        buffer.append(packet)
+    other = replace(packets[30].stream, width=1280)
+    reconnected = replace(packets[30], stream=other)
+    buffer.append(reconnected)
+    assert buffer.packets() == [reconnected]
+
+
+def test_zero_pre_roll_keeps_only_the_current_gop(packets: list[EncodedPacket]) -> None:
+    buffer = PreRollBuffer(seconds=0)
+    for packet in packets[:40]:
+        buffer.append(packet)
+    held = buffer.packets()
+    assert held[0] is packets[30]
+    assert all(not p.keyframe for p in held[1:])
+
+
+def test_byte_cap_drops_old_gops(packets: list[EncodedPacket]) -> None:
+    buffer = PreRollBuffer(seconds=60, max_bytes=1)
+    for packet in packets[:60]:
+        buffer.append(packet)
+    assert buffer.packets()[0] is packets[45]
+
+
+def _keyframes(packets: list[EncodedPacket]) -> list[int]:
+    return [i for i, p in enumerate(packets) if p.keyframe]
+
+
+def test_fixture_has_a_keyframe_every_second(packets: list[EncodedPacket]) -> None:
+    assert _keyframes(packets)[:4] == [0, 15, 30, 45]

@@ -1,0 +1,190 @@
+"""The clip store: index, queries, holds, and reconciliation after a crash."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+import shutil
+
+import pytest
+
+from doorstep_bridge.camera.packets import EncodedPacket
+from doorstep_bridge.recording.masks import MaskSet
+from doorstep_bridge.recording.store import ClipStore, PendingClip
+from doorstep_bridge.recording.writer import ClipWriter, finalize
+
+T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+
+def _record(
+    store: ClipStore,
+    packets: list[EncodedPacket],
+    camera: str = "front_door",
+    start: datetime = T0,
+    reason: str = "motion",
+    *,
+    finish: bool = True,
+) -> PendingClip:
+    pending = store.new_clip(camera, start, reason)
+    writer = ClipWriter(pending.partial, packets[0].stream, MaskSet(()), pending.comment())
+    for packet in packets:
+        writer.write(packet)
+    if finish:
+        writer.close()
+        done = finalize(pending.partial, pending.final)
+        store.complete(pending, duration=done.duration, size=done.size)
+    return pending
+
+
+@pytest.fixture
+def store(storage: Path) -> ClipStore:
+    clip_store = ClipStore(storage)
+    clip_store.open()
+    yield clip_store
+    clip_store.close()
+
+
+def test_finished_clip_is_listed_with_its_files(
+    store: ClipStore, storage: Path, packets: list[EncodedPacket]
+) -> None:
+    pending = _record(store, packets[:30])
+    info = store.get(pending.id)
+    assert info is not None
+    assert info.path == storage / "front_door" / "2026-11-23" / f"{pending.id}.mp4"
+    assert info.path.is_file()
+    assert info.size == info.path.stat().st_size
+    assert info.duration == pytest.approx(2.0, abs=0.01)
+    assert info.start == T0
+    payload = info.payload()
+    assert payload["id"].startswith("c_20261123T100000_front_door_")
+    assert payload["reason"] == "motion"
+    assert payload["held"] is False
+    assert store.usage() == (info.size, 1)
+
+
+def test_clip_being_recorded_is_not_listed(store: ClipStore, packets: list[EncodedPacket]) -> None:
+    pending = _record(store, packets[:15], finish=False)
+    assert store.get(pending.id) is None
+    assert store.list() == ([], 0)
+    assert store.status(pending.id) == "recording"
+
+
+def test_list_filters_pages_and_orders_newest_first(
+    store: ClipStore, packets: list[EncodedPacket]
+) -> None:
+    ids = []
+    for index, (camera, reason) in enumerate(
+        [
+            ("front_door", "motion"),
+            ("back_door", "ring"),
+            ("front_door", "ring"),
+            ("front_door", "manual"),
+        ]
+    ):
+        start = T0 + timedelta(minutes=10 * index)
+        ids.append(_record(store, packets[:15], camera, start, reason).id)
+    clips, total = store.list()
+    assert total == 4
+    assert [c.id for c in clips] == ids[::-1]
+    clips, total = store.list(camera="front_door", limit=2, offset=1)
+    assert total == 3
+    assert [c.id for c in clips] == [ids[2], ids[0]]
+    assert [c.id for c in store.list(reason="ring")[0]] == [ids[2], ids[1]]
+    since = T0 + timedelta(minutes=15)
+    until = T0 + timedelta(minutes=25)
+    assert [c.id for c in store.list(since=since, until=until)[0]] == [ids[2]]
+    window = store.clips_between(["front_door", "back_door"], T0, T0 + timedelta(minutes=20))
+    assert [c.id for c in window] == ids[:3]
+    assert store.clips_between(["garage"], T0, T0 + timedelta(hours=1)) == []
+
+
+def test_held_clips_cannot_be_deleted_until_released(
+    store: ClipStore, packets: list[EncodedPacket]
+) -> None:
+    pending = _record(store, packets[:15])
+    store.hold("s_1", [pending.id])
+    info = store.get(pending.id)
+    assert info is not None
+    assert info.held_by == ("s_1",)
+    assert info.payload()["held"] is True
+    assert store.delete(pending.id, "retention") is None
+    assert store.deletable() == []
+    store.release("s_1")
+    deleted = store.delete(pending.id, "retention")
+    assert deleted is not None
+    assert not deleted.path.exists()
+    assert store.get(pending.id) is None
+    assert [e.action for e in store.events()] == ["deleted"]
+
+
+@pytest.mark.parametrize("clip_id", ["../etc/passwd", "a/b", "c_1.mp4", "", "x" * 200])
+def test_invalid_ids_are_unknown(store: ClipStore, clip_id: str) -> None:
+    assert store.get(clip_id) is None
+
+
+def test_partial_clip_after_a_crash_is_repaired(
+    storage: Path, packets: list[EncodedPacket]
+) -> None:
+    store = ClipStore(storage)
+    store.open()
+    pending = _record(store, packets[:50], finish=False)
+    # The process dies here: no close(), the partial file is all there is.
+    store.close()
+
+    reopened = ClipStore(storage)
+    events = reopened.open()
+    assert [(e.clip_id, e.action) for e in events] == [(pending.id, "repaired")]
+    info = reopened.get(pending.id)
+    assert info is not None
+    assert reopened.status(pending.id) == "repaired"
+    assert info.path == pending.final
+    assert not pending.partial.exists()
+    assert 2.0 <= info.duration <= 50 / 15
+    reopened.close()
+
+
+def test_unrepairable_partial_and_missing_files_are_removed(
+    storage: Path, packets: list[EncodedPacket]
+) -> None:
+    store = ClipStore(storage)
+    store.open()
+    broken = _record(store, packets[:15], finish=False)
+    gone = _record(store, packets[:15], start=T0 + timedelta(minutes=1))
+    kept = _record(store, packets[:15], start=T0 + timedelta(minutes=2))
+    store.close()
+    broken.partial.write_bytes(b"not a video")
+    gone.final.unlink()
+
+    reopened = ClipStore(storage)
+    actions = {(e.clip_id, e.action) for e in reopened.open()}
+    assert actions == {(broken.id, "removed"), (gone.id, "missing")}
+    assert not broken.partial.exists()
+    assert [c.id for c in reopened.list()[0]] == [kept.id]
+    reopened.close()
+
+
+def test_files_missing_from_the_index_are_adopted(
+    storage: Path, packets: list[EncodedPacket], tmp_path: Path
+) -> None:
+    store = ClipStore(storage)
+    store.open()
+    pending = _record(store, packets[:15], reason="ring")
+    store.close()
+    (storage / "clips.db").unlink()
+    for suffix in ("-wal", "-shm"):
+        (storage / f"clips.db{suffix}").unlink(missing_ok=True)
+    stray = pending.final.with_name(".leftover.mp4.tmp")
+    shutil.copy(pending.final, stray)
+    junk = pending.final.with_name("c_junk.mp4")
+    junk.write_bytes(b"junk")
+
+    reopened = ClipStore(storage)
+    actions = {(e.clip_id, e.action) for e in reopened.open()}
+    assert actions == {(pending.id, "adopted"), ("c_junk", "removed")}
+    info = reopened.get(pending.id)
+    assert info is not None
+    assert info.reason == "ring"
+    assert info.start == T0
+    assert not stray.exists()
+    assert not junk.exists()
+    reopened.close()

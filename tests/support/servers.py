@@ -1,0 +1,98 @@
+"""Start the test media servers (RTSP, MJPEG) as subprocesses from tests and benches."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+import socket
+import subprocess
+import sys
+import time
+
+SUPPORT = Path(__file__).resolve().parent
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def rtsp_available() -> str | None:
+    """None when the GStreamer RTSP server can run here, else why not."""
+    if not Path(SYSTEM_PYTHON).exists():
+        return f"{SYSTEM_PYTHON} not found (Debian's python3 has the GStreamer bindings)"
+    probe = subprocess.run(
+        [
+            SYSTEM_PYTHON,
+            "-c",
+            (
+                "import gi; gi.require_version('GstRtspServer', '1.0'); "
+                "from gi.repository import GstRtspServer"
+            ),
+        ],
+        capture_output=True,
+        check=False,
+    )
+    if probe.returncode != 0:
+        return "GStreamer RTSP server bindings missing (gir1.2-gst-rtsp-server-1.0, python3-gi)"
+    return None
+
+
+def _wait_ready(process: subprocess.Popen[str], timeout: float) -> None:
+    assert process.stdout is not None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if line.startswith("READY"):
+            return
+        if not line and process.poll() is not None:
+            break
+    process.kill()
+    raise RuntimeError("media server did not start")
+
+
+@contextmanager
+def rtsp_server(mounts: dict[str, Path], port: int | None = None) -> Iterator[str]:
+    """Serve each file at its mount (``{"/main": path}``); yields ``rtsp://127.0.0.1:PORT``."""
+    port = port or free_port()
+    args = [SYSTEM_PYTHON, str(SUPPORT / "rtsp_server.py"), "--port", str(port)]
+    for mount, path in mounts.items():
+        args += ["--mount", f"{mount}={path}"]
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        _wait_ready(process, 20.0)
+        yield f"rtsp://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextmanager
+def mjpeg_server(frames_dir: Path, fps: float = 10.0) -> Iterator[str]:
+    """Serve the JPEG files of ``frames_dir`` in a loop; yields the stream URL."""
+    port = free_port()
+    args = [
+        sys.executable,
+        str(SUPPORT / "mjpeg_server.py"),
+        "--port",
+        str(port),
+        "--fps",
+        str(fps),
+        str(frames_dir),
+    ]
+    process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        _wait_ready(process, 20.0)
+        yield f"http://127.0.0.1:{port}/stream.mjpeg"
+    finally:
+        process.terminate()
+        process.wait(timeout=5)
