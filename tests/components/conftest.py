@@ -6,16 +6,15 @@ pytest-homeassistant-custom-component registers itself as a pytest plugin, so
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from unittest.mock import MagicMock, Mock
 
 import pytest
 
 
 @pytest.fixture(autouse=True)
-def auto_enable_custom_integrations(enable_custom_integrations: None) -> Iterator[None]:
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Let HA load custom_components/ from the repository root."""
-    yield
 
 
 @pytest.fixture

@@ -116,6 +116,13 @@ class FakeBridge:
     bodies: list[Any] = field(default_factory=list)
     broken: bool = False
     url: str = ""
+    runner: web.AppRunner | None = None
+
+    async def stop(self) -> None:
+        """Stop listening (a bridge that went away)."""
+        if self.runner is not None:
+            await self.runner.cleanup()
+            self.runner = None
 
     def info(self) -> dict[str, Any]:
         """Bridge info JSON (MQTT and discovery)."""
@@ -257,8 +264,9 @@ async def bridge(socket_enabled: None, video_file: Path) -> AsyncIterator[FakeBr
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     fake.url = f"http://127.0.0.1:{port}"
+    fake.runner = runner
     yield fake
-    await runner.cleanup()
+    await fake.stop()
 
 
 @pytest.fixture

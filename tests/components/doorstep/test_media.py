@@ -1,0 +1,185 @@
+"""Clips in the media browser, and the proxies that serve footage."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+from homeassistant.components import media_source
+from homeassistant.components.media_player.errors import BrowseError
+from homeassistant.components.media_source import Unresolvable
+from homeassistant.core import HomeAssistant
+from homeassistant.setup import async_setup_component
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+
+from .conftest import BRIDGE_ID, FakeBridge
+
+pytestmark = pytest.mark.usefixtures("setup_entry")
+ROOT = "media-source://doorstep"
+
+
+@pytest.fixture(autouse=True)
+async def media(hass: HomeAssistant) -> None:
+    """The media_source component (the frontend loads it)."""
+    assert await async_setup_component(hass, "media_source", {})
+
+
+async def test_browse_camera_day_clips(hass: HomeAssistant, bridge: FakeBridge) -> None:
+    root = await media_source.async_browse_media(hass, ROOT)
+    assert root.title == "Doorstep"
+    assert [c.title for c in root.children] == ["Front door"]
+    camera = await media_source.async_browse_media(hass, root.children[0].media_content_id)
+    days = [c.title for c in camera.children]
+    assert days == ["2026-11-23", "2026-11-22"]  # newest first, local time (US/Pacific)
+    day = await media_source.async_browse_media(hass, camera.children[0].media_content_id)
+    assert [c.can_play for c in day.children] == [True, True]
+    newest = bridge.clips[0]
+    assert day.children[0].identifier.endswith(newest.id)
+    assert day.children[0].thumbnail == f"/api/doorstep/clips/{BRIDGE_ID}/{newest.id}/thumbnail"
+    assert day.children[0].title.endswith("motion · 12 s") or "motion" in day.children[0].title
+
+
+async def test_resolve_points_at_authenticated_view(
+    hass: HomeAssistant, bridge: FakeBridge
+) -> None:
+    clip = bridge.clips[0]
+    item = f"{ROOT}/{BRIDGE_ID}/front_door/2026-11-23/{clip.id}"
+    play = await media_source.async_resolve_media(hass, item, None)
+    assert play.url == f"/api/doorstep/clips/{BRIDGE_ID}/{clip.id}/video"
+    assert play.mime_type == "video/mp4"
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        f"{ROOT}/{BRIDGE_ID}/front_door/2026-11-23",
+        f"{ROOT}/other/front_door/2026-11-23/c_1",
+        f"{ROOT}/{BRIDGE_ID}/front_door/2026-11-23/..%2Fetc",
+    ],
+)
+async def test_resolve_rejects(hass: HomeAssistant, item: str) -> None:
+    with pytest.raises(Unresolvable):
+        await media_source.async_resolve_media(hass, item, None)
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        f"{ROOT}/other",
+        f"{ROOT}/{BRIDGE_ID}/nope",
+        f"{ROOT}/{BRIDGE_ID}/nope/2026-11-23",
+        f"{ROOT}/{BRIDGE_ID}/front_door/not-a-day",
+        f"{ROOT}/{BRIDGE_ID}/front_door/2026-11-23/c/x",
+    ],
+)
+async def test_browse_rejects(hass: HomeAssistant, item: str) -> None:
+    with pytest.raises(BrowseError):
+        await media_source.async_browse_media(hass, item)
+
+
+async def test_browse_bridge_down(hass: HomeAssistant, bridge: FakeBridge) -> None:
+    bridge.broken = True
+    with pytest.raises(BrowseError):
+        await media_source.async_browse_media(hass, f"{ROOT}/{BRIDGE_ID}/front_door")
+
+
+async def test_browse_bridge_level(hass: HomeAssistant) -> None:
+    level = await media_source.async_browse_media(hass, f"{ROOT}/{BRIDGE_ID}")
+    assert [c.title for c in level.children] == ["Front door"]
+
+
+async def test_video_proxy_needs_auth_and_supports_range(
+    hass: HomeAssistant,
+    bridge: FakeBridge,
+    hass_client: ClientSessionGenerator,
+    hass_client_no_auth: ClientSessionGenerator,
+) -> None:
+    clip = bridge.clips[0]
+    url = f"/api/doorstep/clips/{BRIDGE_ID}/{clip.id}/video"
+    video = bridge.video.read_bytes()
+    anonymous = await hass_client_no_auth()
+    response = await anonymous.get(url)
+    assert response.status == HTTPStatus.UNAUTHORIZED
+    assert not [r for r in bridge.requests if "/video" in r[1]]  # never reached the bridge
+
+    client = await hass_client()
+    response = await client.get(url)
+    assert response.status == HTTPStatus.OK
+    assert response.headers["Content-Type"] == "video/mp4"
+    assert await response.read() == video
+    response = await client.get(url, headers={"Range": "bytes=10-29"})
+    assert response.status == HTTPStatus.PARTIAL_CONTENT
+    assert response.headers["Content-Range"] == f"bytes 10-29/{len(video)}"
+    assert await response.read() == video[10:30]
+    assert bridge.requests[-1][2]["Authorization"] == f"Bearer {bridge.token}"
+
+
+async def test_signed_path_plays(
+    hass: HomeAssistant, bridge: FakeBridge, hass_client_no_auth: ClientSessionGenerator,
+    hass_admin_user: object,
+) -> None:  # fmt: skip
+    from datetime import timedelta
+
+    from homeassistant.components.http.auth import async_sign_path
+
+    refresh = await hass.auth.async_create_refresh_token(
+        hass_admin_user,
+        client_id="https://example.com/app",  # type: ignore[arg-type]
+    )
+    clip = bridge.clips[0]
+    path = async_sign_path(
+        hass, f"/api/doorstep/clips/{BRIDGE_ID}/{clip.id}/video", timedelta(minutes=1),
+        refresh_token_id=refresh.id,
+    )  # fmt: skip
+    anonymous = await hass_client_no_auth()
+    response = await anonymous.get(path)
+    assert response.status == HTTPStatus.OK
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        (f"/api/doorstep/clips/{BRIDGE_ID}/c_unknown/video", HTTPStatus.NOT_FOUND),
+        (f"/api/doorstep/clips/{BRIDGE_ID}/c_1/config", HTTPStatus.NOT_FOUND),
+        ("/api/doorstep/clips/other/c_1/video", HTTPStatus.NOT_FOUND),
+        (f"/api/doorstep/clips/{BRIDGE_ID}/c%201/video", HTTPStatus.NOT_FOUND),
+    ],
+)
+async def test_video_proxy_not_found(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, path: str, status: int
+) -> None:
+    client = await hass_client()
+    assert (await client.get(path)).status == status
+
+
+async def test_video_proxy_bridge_down(
+    hass: HomeAssistant, bridge: FakeBridge, hass_client: ClientSessionGenerator,
+    setup_entry: MockConfigEntry,
+) -> None:  # fmt: skip
+    await bridge.stop()
+    client = await hass_client()
+    response = await client.get(f"/api/doorstep/clips/{BRIDGE_ID}/{bridge.clips[0].id}/video")
+    assert response.status == HTTPStatus.BAD_GATEWAY
+
+
+async def test_share_link_view(
+    hass: HomeAssistant, bridge: FakeBridge, hass_client_no_auth: ClientSessionGenerator
+) -> None:
+    bridge.share_links = {"tok_ready": 200, "tok_revoked": 410}
+    anonymous = await hass_client_no_auth()
+    base = f"/api/doorstep/share/{BRIDGE_ID}"
+    response = await anonymous.get(
+        f"{base}/tok_ready", headers={"Range": "bytes=0-9", "User-Agent": "Recipient/1.0"}
+    )
+    assert response.status == HTTPStatus.PARTIAL_CONTENT
+    assert await response.read() == bridge.video.read_bytes()[:10]
+    headers = bridge.requests[-1][2]
+    assert headers["X-Doorstep-Client-Agent"] == "Recipient/1.0"
+    assert headers["X-Doorstep-Client-Address"] == "127.0.0.1"
+    assert (await anonymous.get(f"{base}/tok_revoked")).status == HTTPStatus.GONE
+    assert (await anonymous.get(f"{base}/tok_unknown")).status == HTTPStatus.NOT_FOUND
+    assert (await anonymous.get(f"{base}/bad%20token")).status == HTTPStatus.NOT_FOUND
+    assert (await anonymous.get("/api/doorstep/share/other/tok_ready")).status == 404
+    await bridge.stop()
+    assert (await anonymous.get(f"{base}/tok_ready")).status == HTTPStatus.BAD_GATEWAY

@@ -1,0 +1,137 @@
+"""Setup failures, repairs, reload and diagnostics."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from unittest.mock import MagicMock, patch
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
+from homeassistant.const import CONF_API_TOKEN
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_mqtt_message,
+    async_fire_time_changed,
+)
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+)
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+
+from custom_components.doorstep.const import DOMAIN
+
+from .conftest import BRIDGE_ID, TOKEN, TOPICS, FakeBridge, share_state
+
+
+async def test_rejected_token_starts_reauth(
+    hass: HomeAssistant, mqtt: MagicMock, config_entry: MockConfigEntry, bridge: FakeBridge
+) -> None:
+    bridge.token = "rotated"
+    config_entry.add_to_hass(hass)
+    assert not await hass.config_entries.async_setup(config_entry.entry_id)
+    assert config_entry.state is ConfigEntryState.SETUP_ERROR
+    flows = hass.config_entries.flow.async_progress()
+    assert [f["context"]["source"] for f in flows] == [SOURCE_REAUTH]
+
+
+async def test_unreachable_bridge_retries(
+    hass: HomeAssistant, mqtt: MagicMock, config_entry: MockConfigEntry, bridge: FakeBridge
+) -> None:
+    bridge.broken = True
+    config_entry.add_to_hass(hass)
+    assert not await hass.config_entries.async_setup(config_entry.entry_id)
+    assert config_entry.state is ConfigEntryState.SETUP_RETRY
+
+
+async def test_no_mqtt_retries(hass: HomeAssistant, config_entry: MockConfigEntry) -> None:
+    config_entry.add_to_hass(hass)
+    with patch("custom_components.doorstep.mqtt.async_wait_for_mqtt_client", return_value=False):
+        assert not await hass.config_entries.async_setup(config_entry.entry_id)
+    assert config_entry.state is ConfigEntryState.SETUP_RETRY
+
+
+async def test_reload_keeps_working(
+    hass: HomeAssistant, setup_entry: MockConfigEntry, bridge: FakeBridge
+) -> None:
+    assert await hass.config_entries.async_reload(setup_entry.entry_id)
+    await hass.async_block_till_done()
+    assert setup_entry.state is ConfigEntryState.LOADED
+    async_fire_mqtt_message(hass, TOPICS.motion("front_door"), "ON")
+    await hass.async_block_till_done()
+    assert hass.states.get("binary_sensor.front_door_motion").state == "on"
+
+
+async def test_unload_unsubscribes(hass: HomeAssistant, setup_entry: MockConfigEntry) -> None:
+    assert await hass.config_entries.async_unload(setup_entry.entry_id)
+    await hass.async_block_till_done()
+    async_fire_mqtt_message(hass, TOPICS.motion("front_door"), "ON")
+    await hass.async_block_till_done()
+    assert hass.states.get("binary_sensor.front_door_motion").state == "unavailable"
+
+
+async def test_unreachable_repair_issue(
+    hass: HomeAssistant,
+    setup_entry: MockConfigEntry,
+    issue_registry: ir.IssueRegistry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    issue_id = f"bridge_unreachable_{BRIDGE_ID}"
+    async_fire_mqtt_message(hass, TOPICS.available, "offline")
+    await hass.async_block_till_done()
+    freezer.tick(120)
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is None  # a short blip
+    freezer.tick(240)
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    issue = issue_registry.async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.translation_key == "bridge_unreachable"
+    async_fire_mqtt_message(hass, TOPICS.available, "online")
+    await hass.async_block_till_done()
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
+
+
+async def test_incompatible_protocol_repair(
+    hass: HomeAssistant,
+    setup_entry: MockConfigEntry,
+    bridge: FakeBridge,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    issue_id = f"incompatible_protocol_{BRIDGE_ID}"
+    bridge.protocol = 2
+    async_fire_mqtt_message(hass, TOPICS.bridge_info, json.dumps(bridge.info()))
+    await hass.async_block_till_done()
+    issue = issue_registry.async_get_issue(DOMAIN, issue_id)
+    assert issue is not None
+    assert issue.translation_placeholders["bridge_protocol"] == "2"
+    assert hass.states.get("event.front_door_doorbell").state == "unavailable"
+    assert hass.states.get("binary_sensor.doorstep_connectivity").state == "off"
+    bridge.protocol = 1
+    async_fire_mqtt_message(hass, TOPICS.bridge_info, json.dumps(bridge.info()))
+    await hass.async_block_till_done()
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
+    assert hass.states.get("event.front_door_doorbell").state != "unavailable"
+
+
+async def test_diagnostics_redact_secrets(
+    hass: HomeAssistant, setup_entry: MockConfigEntry, hass_client: ClientSessionGenerator
+) -> None:
+    state = share_state("s_1", "ready", link="/share/very-secret-link-token")
+    async_fire_mqtt_message(hass, TOPICS.share("s_1"), json.dumps(state))
+    async_fire_mqtt_message(hass, TOPICS.snapshot("front_door"), b"\xff\xd8jpeg")
+    await hass.async_block_till_done()
+    diag: dict[str, Any] = await get_diagnostics_for_config_entry(hass, hass_client, setup_entry)
+    text = json.dumps(diag)
+    assert TOKEN not in text
+    assert "very-secret-link-token" not in text
+    assert "Neighbour Alice" not in text
+    assert diag["entry"]["data"][CONF_API_TOKEN] == "**REDACTED**"
+    assert diag["bridge"]["info"]["id"] == BRIDGE_ID
+    assert diag["bridge"]["online"] is True
+    assert diag["cameras"]["front_door"]["snapshot_bytes"] == 6
+    assert diag["shares"]["s_1"]["state"] == "ready"
