@@ -151,18 +151,19 @@ if __name__ == "__main__":
 def file_packets(path: Path, base_wall: float = 1_700_000_000.0) -> list[EncodedPacket]:
     """Every packet of a file as the bridge's sources deliver them, with wall times
     ``base_wall + pts`` (read as fast as possible, no looping)."""
-    import threading  # noqa: PLC0415
+    import threading
 
-    from doorstep_bridge.camera.sources import AvSource  # noqa: PLC0415
+    from doorstep_bridge.camera.sources import AvSource
 
     source = AvSource(str(path), loop=False, realtime=False)
     packets: list[EncodedPacket] = []
-    try:
-        for packet in source.packets(threading.Event()):
-            packets.append(replace(packet, wall=base_wall + packet.seconds))
-    except CameraError:
-        pass  # end of file
-    return packets
+    stream = source.packets(threading.Event())
+    while True:
+        try:
+            packet = next(stream)
+        except (CameraError, StopIteration):  # end of file
+            return packets
+        packets.append(replace(packet, wall=base_wall + packet.seconds))
 
 
 def decode_all(path: Path) -> list[npt.NDArray[np.uint8]]:

@@ -1,0 +1,228 @@
+"""The recorder turns triggers into clips: pre-roll, post-roll, splits, rings, failures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import av
+import pytest
+
+from doorstep_bridge.camera.packets import EncodedPacket
+from doorstep_bridge.exceptions import StorageError
+from doorstep_bridge.models import ClipInfo
+from doorstep_bridge.recording import recorder as recorder_module
+from doorstep_bridge.recording.recorder import Recorder, RecorderHooks
+from doorstep_bridge.recording.settings import RecordSettings
+from doorstep_bridge.recording.store import ClipStore
+from tests.support.media import Footage, decode_all
+
+
+class Harness:
+    """A recorder fed from the fixture, its clock following the packets' capture times."""
+
+    def __init__(self, store: ClipStore, settings: RecordSettings, masks: tuple = ()) -> None:
+        self.now = 0.0
+        self.clips: list[ClipInfo] = []
+        self.snapshots: list[bytes] = []
+        self.errors: list[str | None] = []
+        self.recorder = Recorder(
+            "front_door",
+            settings,
+            store,
+            masks,
+            RecorderHooks(self.clips.append, self.snapshots.append, self.errors.append),
+            clock=lambda: self.now,
+        )
+
+    def feed(self, packets: list[EncodedPacket]) -> None:
+        for packet in packets:
+            self.now = packet.wall
+            self.recorder.feed(packet)
+
+    def done(self) -> list[ClipInfo]:
+        self.recorder.flush()
+        return self.clips
+
+
+@pytest.fixture
+def store(storage: Path) -> Iterator[ClipStore]:
+    clip_store = ClipStore(storage)
+    clip_store.open()
+    yield clip_store
+    clip_store.close()
+
+
+@pytest.fixture
+def frames(footage: Footage) -> list[Any]:
+    with av.open(str(footage.path)) as container:
+        return list(container.decode(video=0))
+
+
+def test_motion_clip_has_pre_roll_and_post_roll(
+    store: ClipStore, packets: list[EncodedPacket]
+) -> None:
+    h = Harness(store, RecordSettings(pre_roll=2.0, post_roll=1.0))
+    h.feed(packets[:45])  # 0..3 s
+    h.recorder.motion(True)  # motion at t=3 (packets[44].wall = base + 2.93)
+    h.feed(packets[45:75])  # until 5 s
+    h.recorder.motion(False)
+    assert h.recorder.recording
+    h.feed(packets[75:120])
+    assert not h.recorder.recording
+    [clip] = h.done()
+    base = packets[0].wall
+    motion_at = packets[44].wall
+    assert clip.reason == "motion"
+    # Starts on the keyframe at or before motion - pre_roll (keyframes each second).
+    assert clip.start.timestamp() == pytest.approx(base + 0.0, abs=0.01)
+    assert clip.start.timestamp() <= motion_at - 2.0
+    # Ends one post-roll after motion stopped (the packet at 5 s + 1 s).
+    assert clip.end.timestamp() == pytest.approx(packets[74].wall + 1.0, abs=0.15)
+    frames = decode_all(clip.path)
+    assert len(frames) == round(clip.duration * 15)
+
+
+def test_ring_records_around_the_press_and_snapshots_it(
+    store: ClipStore, packets: list[EncodedPacket], frames: list[Any]
+) -> None:
+    h = Harness(store, RecordSettings(pre_roll=1.0, post_roll=2.0))
+    h.feed(packets[:40])
+    h.recorder.ring()
+    assert h.recorder.wants_frame()
+    h.recorder.offer_frame(frames[40], 0.0)  # the press
+    h.feed(packets[40:60])
+    h.recorder.offer_frame(frames[60], 0.9)  # more motion later does not replace the press
+    h.feed(packets[60:90])
+    [clip] = h.done()
+    assert clip.reason == "ring"
+    assert clip.start.timestamp() <= packets[39].wall - 1.0
+    assert clip.end.timestamp() >= packets[39].wall + 2.0 - 0.1
+    assert clip.snapshot_path is not None
+    assert clip.snapshot_path.read_bytes()[:2] == b"\xff\xd8"
+    assert clip.thumbnail_path is not None
+    assert clip.thumbnail_path.stat().st_size < clip.snapshot_path.stat().st_size
+    # One snapshot published at the press, the same frame again with the clip.
+    assert len(h.snapshots) == 2
+    assert h.snapshots[1] == clip.snapshot_path.read_bytes()
+
+
+def test_ring_during_motion_extends_the_clip_and_marks_it(
+    store: ClipStore, packets: list[EncodedPacket]
+) -> None:
+    h = Harness(store, RecordSettings(pre_roll=0.0, post_roll=0.5))
+    h.feed(packets[:30])
+    h.recorder.motion(True)
+    h.feed(packets[30:45])
+    h.recorder.motion(False)
+    h.feed(packets[45:46])
+    h.recorder.ring()
+    h.feed(packets[46:75])
+    [clip] = h.done()
+    assert clip.reason == "ring"
+    assert clip.end.timestamp() >= packets[45].wall + 0.5 - 0.1
+
+
+def test_long_events_are_split_at_keyframes(store: ClipStore, packets: list[EncodedPacket]) -> None:
+    h = Harness(store, RecordSettings(pre_roll=0.0, post_roll=0.0, max_length=5.0))
+    h.feed(packets[:1])
+    h.recorder.motion(True)
+    h.feed(packets[1:])  # 8 s of continuous motion
+    h.recorder.motion(False)
+    h.recorder.tick()
+    clips = h.done()
+    assert len(clips) == 2
+    first, second = sorted(clips, key=lambda c: c.start)
+    assert first.duration == pytest.approx(5.0, abs=0.1)
+    assert second.start == first.end
+    assert decode_all(second.path)  # starts on a keyframe: decodable from frame 0
+
+
+def test_manual_recording_and_the_recording_switch(
+    store: ClipStore, packets: list[EncodedPacket]
+) -> None:
+    h = Harness(store, RecordSettings(pre_roll=0.0))
+    h.recorder.set_enabled(False)
+    h.feed(packets[:15])
+    h.recorder.manual(2.0)
+    assert not h.recorder.recording
+    h.recorder.set_enabled(True)
+    h.recorder.manual(2.0)
+    h.feed(packets[15:75])
+    [clip] = h.done()
+    assert clip.reason == "manual"
+    assert clip.duration == pytest.approx(2.0 + 1.0, abs=1.1)  # from the GOP start
+
+
+def test_camera_drop_closes_the_clip(store: ClipStore, packets: list[EncodedPacket]) -> None:
+    h = Harness(store, RecordSettings(pre_roll=1.0, post_roll=10.0))
+    h.feed(packets[:30])
+    h.recorder.motion(True)
+    h.feed(packets[30:50])
+    h.recorder.stream_lost()
+    [clip] = h.done()
+    assert not h.recorder.recording
+    assert clip.end.timestamp() == pytest.approx(packets[49].wall + 1 / 15, abs=0.01)
+    assert len(decode_all(clip.path)) == 50  # pre-roll from the keyframe at 0 s
+
+
+def test_post_roll_ends_by_tick_when_the_stream_stalls(
+    store: ClipStore, packets: list[EncodedPacket]
+) -> None:
+    h = Harness(store, RecordSettings(pre_roll=0.0, post_roll=1.0))
+    h.feed(packets[:30])
+    h.recorder.ring()
+    h.feed(packets[30:35])
+    h.now += 5.0  # no packets for a while
+    h.recorder.tick()
+    assert len(h.done()) == 1
+
+
+def test_disk_full_stops_recording_with_an_error_and_resumes(
+    store: ClipStore, packets: list[EncodedPacket], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = Harness(store, RecordSettings(pre_roll=0.0, post_roll=0.5))
+    real_write = recorder_module.ClipWriter.write
+
+    def full(self: Any, packet: EncodedPacket) -> None:
+        raise StorageError("cannot write clip: No space left on device")
+
+    monkeypatch.setattr(recorder_module.ClipWriter, "write", full)
+    h.feed(packets[:15])
+    h.recorder.ring()
+    h.feed(packets[15:40])
+    assert h.done() == []
+    assert h.errors == ["cannot write clip: No space left on device"]
+    assert h.recorder.error is not None
+    assert store.list() == ([], 0)
+    assert not list(store.root.glob("*/*/*.mp4"))  # nothing half-written left behind
+
+    monkeypatch.setattr(recorder_module.ClipWriter, "write", real_write)
+    h.recorder.ring()
+    h.feed(packets[40:75])
+    [clip] = h.done()
+    assert h.errors[-1] is None
+    assert h.recorder.error is None
+    assert clip.reason == "ring"
+
+
+def test_privacy_masks_reach_the_snapshot(
+    store: ClipStore, packets: list[EncodedPacket], frames: list[Any]
+) -> None:
+    import cv2
+    import numpy as np
+
+    mask = ((0, 0), (320, 0), (320, 360), (0, 360))  # left half of the 640x360 frame
+    h = Harness(store, RecordSettings(pre_roll=0.0, post_roll=0.5), masks=(mask,))
+    h.feed(packets[:30])
+    h.recorder.ring()
+    h.recorder.offer_frame(frames[30], 0.0)
+    h.feed(packets[30:60])
+    [clip] = h.done()
+    assert clip.snapshot_path is not None
+    image = cv2.imdecode(np.frombuffer(clip.snapshot_path.read_bytes(), np.uint8), 1)
+    assert int(image[10:350, 10:300].max()) <= 8
+    assert float(image[10:350, 340:630].mean()) > 40
+    luma = decode_all(clip.path)
+    assert all(int(frame[10:350, 10:300].max()) <= 2 for frame in luma)
