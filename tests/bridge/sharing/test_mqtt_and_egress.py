@@ -1,0 +1,233 @@
+"""A whole share life cycle through a real broker and the HTTP API, with zero egress.
+
+The bridge part here is the real thing (MQTT client, publisher, audit log, share
+service, HTTP routes) with a small in-test clip store holding real H.264 clips.
+A `sys.addaudit` hook records every socket connection and name lookup the
+process makes while the life cycle runs: all of them must go to loopback (the
+broker, and the test's own HTTP client talking to the bridge).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+import ipaddress
+import json
+from pathlib import Path
+import sys
+import threading
+import time
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+import pytest
+
+from doorstep_bridge.app import identity_ctx
+from doorstep_bridge.config import Config, parse_config
+from doorstep_bridge.events import EventBus
+from doorstep_bridge.http.auth import token_middleware
+from doorstep_bridge.http.shares import routes
+from doorstep_bridge.keys import AUDIT, BUS, CLIP_STORE, CONFIG, MQTT, SHARES
+from doorstep_bridge.models import utcnow
+from doorstep_bridge.mqtt.publisher import mqtt_ctx, publisher_ctx
+from doorstep_bridge.sharing.audit import verify_log
+from doorstep_bridge.sharing.context import audit_ctx, shares_ctx
+
+from ..conftest import Broker, Listener
+from .conftest import API_TOKEN, MASK, FakeClipStore, write_clip
+
+API = {"Authorization": f"Bearer {API_TOKEN}"}
+
+
+@dataclass
+class Connections:
+    """Every socket.connect / getaddrinfo the process makes while `active`."""
+
+    active: bool = False
+    connects: list[Any] = field(default_factory=list)
+    lookups: list[Any] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def hook(self, event: str, args: tuple[Any, ...]) -> None:
+        if not self.active:
+            return
+        if event == "socket.connect":
+            with self.lock:
+                self.connects.append(args[1])
+        elif event == "socket.getaddrinfo":
+            with self.lock:
+                self.lookups.append(args[0])
+
+
+_CONNECTIONS = Connections()
+sys.addaudithook(_CONNECTIONS.hook)  # audit hooks cannot be removed: one for the whole session
+
+
+def _config(tmp_path: Path, broker: Broker) -> Config:
+    return parse_config(
+        {
+            "mqtt": {"host": "127.0.0.1", "port": broker.port, "base_topic": "doorstep"},
+            "http": {"token": API_TOKEN},
+            "storage": {"path": str(tmp_path / "data")},
+            "cameras": {
+                "front_door": {"source": "rtsp://192.0.2.10/stream", "privacy_masks": [MASK]}
+            },
+            "sharing": {"decision_timeout_minutes": 10},
+        }
+    )
+
+
+@pytest.fixture
+async def bridge(
+    tmp_path: Path, mqtt_broker: Broker
+) -> AsyncIterator[tuple[web.Application, TestClient[Any, Any]]]:
+    store = FakeClipStore()
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    # Footage from "a few minutes ago", so the request window is in the past.
+    start = utcnow() - timedelta(minutes=5)
+    store.add("front_door", write_clip(clips / "front.mp4", seconds=2.0), start, 2.0)
+    app = web.Application(middlewares=[token_middleware])
+    app[CONFIG] = _config(tmp_path, mqtt_broker)
+    app[BUS] = EventBus()
+    app[CLIP_STORE] = store  # type: ignore[assignment]
+    app.cleanup_ctx.extend([identity_ctx, mqtt_ctx, publisher_ctx, audit_ctx, shares_ctx])
+    app.add_routes(routes)
+    _CONNECTIONS.active = True
+    client = TestClient(TestServer(app, host="127.0.0.1"))
+    await client.start_server()
+    assert await app[MQTT].wait_connected(10)
+    assert await app[MQTT].wait_subscribed(10)
+    yield app, client
+    await client.close()
+    _CONNECTIONS.active = False
+
+
+def _request(app: web.Application, **overrides: Any) -> bytes:
+    clip = app[CLIP_STORE].clips_between(["front_door"], utcnow() - timedelta(hours=1), utcnow())[0]
+    start, end = clip.start, clip.end
+    body = {
+        "requester": "Doorbell camera app",
+        "cameras": ["front_door"],
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "reason": "Parcel went missing",
+    }
+    body.update(overrides)
+    return json.dumps(body).encode()
+
+
+def _state(listener: Listener, *, timeout: float = 30.0, **match: Any) -> dict[str, Any]:
+    """The next share state on `doorstep/share/<id>` whose fields match.
+
+    Messages after the match stay queued for the next call.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        items = listener.drain(settle=0.1)
+        for index, (topic, payload, _retain) in enumerate(items):
+            if not topic.startswith("doorstep/share/s_"):
+                continue
+            try:
+                state = json.loads(payload)
+            except ValueError:
+                continue
+            if all(state.get(key) == value for key, value in match.items()):
+                listener.seen[:0] = items[index + 1 :]
+                return state
+    pytest.fail(f"no share state matching {match} in {timeout} s")
+
+
+async def test_life_cycle_over_mqtt_and_http_with_zero_egress(
+    bridge: tuple[web.Application, TestClient[Any, Any]],
+    mqtt_broker: Broker,
+    mqtt_listener: Any,
+) -> None:
+    app, client = bridge
+    outside = mqtt_listener("doorstep/share/#", "doorstep/available")
+    # Seeing the retained "online" proves the outside client's subscriptions are active.
+    await asyncio.to_thread(outside.wait_for, "doorstep/available", 10, b"online")
+
+    # A local system asks for footage over MQTT: a pending request appears, retained.
+    await asyncio.to_thread(
+        outside.publish, "doorstep/share/request", _request(app, request_id="r1")
+    )
+    pending = await asyncio.to_thread(_state, outside, request_id="r1", state="pending")
+    share_id = pending["id"]
+    assert app[SHARES].get(share_id)["state"] == "pending"  # type: ignore[index]
+
+    # Forged approvals over MQTT: none of them can decide anything.
+    forged = [
+        ("doorstep/share/request", _request(app, id=share_id, decision="approve", request_id="f1")),
+        ("doorstep/share/request", json.dumps({"id": share_id, "decision": "approve"}).encode()),
+        (f"doorstep/share/{share_id}/decision", b'{"decision": "approve", "by": "owner"}'),
+        (f"doorstep/share/{share_id}/set", b"approve"),
+        ("doorstep/share/decision", json.dumps({"id": share_id, "decision": "approve"}).encode()),
+    ]
+    for topic, payload in forged:
+        await asyncio.to_thread(outside.publish, topic, payload)
+    rejected = await asyncio.to_thread(_state, outside, request_id="f1")
+    assert rejected["state"] == "rejected"
+    assert "cannot decide" in rejected["error"]
+    # A valid request after the forgeries: once it is in, the forgeries were all handled.
+    await asyncio.to_thread(
+        outside.publish, "doorstep/share/request", _request(app, request_id="r2")
+    )
+    await asyncio.to_thread(_state, outside, request_id="r2", state="pending")
+    assert app[SHARES].get(share_id)["state"] == "pending"  # type: ignore[index]
+    assert app[SHARES].get(share_id)["decision"] is None  # type: ignore[index]
+
+    # Invalid request: published once as rejected, with the reason.
+    await asyncio.to_thread(
+        outside.publish,
+        "doorstep/share/request",
+        _request(app, cameras=["garage"], request_id="bad"),
+    )
+    bad = await asyncio.to_thread(_state, outside, request_id="bad")
+    assert bad["state"] == "rejected"
+    assert "unknown camera 'garage'" in bad["error"]
+
+    # The owner approves over the authenticated API; the state and link reach MQTT.
+    response = await client.post(
+        f"/api/shares/{share_id}/decision",
+        json={"decision": "approve", "by": "owner", "via": "phone", "redact": True},
+        headers=API,
+    )
+    assert response.status == 200
+    ready = await asyncio.to_thread(_state, outside, id=share_id, state="ready")
+    assert ready["link"].startswith("/share/")
+    assert ready["decision"]["via"] == "phone"
+
+    response = await client.get(ready["link"])
+    assert response.status == 200
+    assert (await response.read())[4:8] == b"ftyp"
+
+    response = await client.post(
+        f"/api/shares/{share_id}/decision",
+        json={"decision": "revoke", "by": "owner", "via": "ui"},
+        headers=API,
+    )
+    assert (await response.json())["state"] == "revoked"
+    await asyncio.to_thread(_state, outside, id=share_id, state="revoked", link=None)
+    assert (await client.get(ready["link"])).status == 410
+
+    config = app[CONFIG]
+    result = verify_log(config.storage.path)
+    assert result.ok, result.message
+    kinds = [r["kind"] for r in app[AUDIT].records()]
+    for kind in ("request", "request_rejected", "decision", "render", "download", "revoke"):
+        assert kind in kinds
+
+    # Zero egress: every connection stayed on loopback (the broker, this test's HTTP
+    # client, paho's internal wake-up socket pair); the bridge did reach the broker.
+    with _CONNECTIONS.lock:
+        connects = list(_CONNECTIONS.connects)
+    assert ("127.0.0.1", mqtt_broker.port) in connects
+    for address in connects:
+        assert isinstance(address, tuple), address
+        assert ipaddress.ip_address(address[0]).is_loopback, address
+    for host in _CONNECTIONS.lookups:
+        assert host in {"127.0.0.1", "localhost", None}, host
