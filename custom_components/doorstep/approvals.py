@@ -92,7 +92,7 @@ class ApprovalManager:
         self.client = client
         self.coordinator = coordinator
         self._prompts: dict[str, PendingPrompt] = {}  # nonce -> prompt
-        self._used: set[str] = set()
+        self._used: dict[str, str] = {}  # spent nonce -> share id
 
     @callback
     def async_start(self) -> None:
@@ -130,7 +130,8 @@ class ApprovalManager:
                     self.hass, self._async_prompt(new), f"{DOMAIN} notify {new.id}"
                 )
             return
-        if old is not None and old.state == new.state:
+        # A state first seen in another state is history (retained after a restart).
+        if old is None or old.state == new.state:
             return
         self.hass.bus.async_fire(EVENT_SHARE_UPDATED, data)
         if new.state != "pending":
@@ -140,7 +141,7 @@ class ApprovalManager:
         for nonce, prompt in list(self._prompts.items()):
             if prompt.share_id == share_id:
                 del self._prompts[nonce]
-                self._used.add(nonce)
+                self._used[nonce] = prompt.share_id
                 self.entry.async_create_background_task(
                     self.hass, self._async_clear(prompt), f"{DOMAIN} clear {share_id}"
                 )
@@ -227,7 +228,7 @@ class ApprovalManager:
         """A tap on Approve / Deny for one of our nonces."""
         prompt = self._prompts.get(nonce)
         if prompt is None:
-            self._reject("replayed", event, None)
+            self._reject("already_used", event, self._used.get(nonce))
             return
         share = self.coordinator.data.shares.get(prompt.share_id)
         user_id = event.context.user_id
@@ -247,7 +248,7 @@ class ApprovalManager:
             return
         # One use only, even if the bridge call below fails.
         del self._prompts[nonce]
-        self._used.add(nonce)
+        self._used[nonce] = prompt.share_id
         decision = "deny" if verb == ACTION_DENY else "approve"
         try:
             await self.async_decide(
@@ -256,6 +257,8 @@ class ApprovalManager:
             )  # fmt: skip
         except HomeAssistantError as err:
             LOGGER.error("The bridge did not take the decision on %s: %s", prompt.share_id, err)
+            return
+        await self._async_clear(prompt)  # the other approvers' phones
 
     async def async_decide(
         self, share_id: str, decision: str, *, user_id: str | None, via: str, redact: bool = True

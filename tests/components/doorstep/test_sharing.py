@@ -1,0 +1,503 @@
+"""Share services, phone approvals with one-time nonces, bus events."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from homeassistant.core import Context, HomeAssistant, ServiceCall
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import device_registry as dr
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    MockUser,
+    async_capture_events,
+    async_fire_mqtt_message,
+    async_mock_service,
+)
+
+from custom_components.doorstep.const import (
+    CONF_APPROVERS,
+    CONF_NOTIFICATION_DETAIL,
+    CONF_NOTIFY_SERVICES,
+    CONF_OFFER_UNREDACTED,
+    DOMAIN,
+)
+
+from .conftest import BRIDGE_ID, TOPICS, FakeBridge, share_state
+
+ACTION_EVENT = "mobile_app_notification_action"
+
+
+@pytest.fixture
+def phone(hass: HomeAssistant) -> list[ServiceCall]:
+    """The approver's companion-app notify service."""
+    return async_mock_service(hass, "notify", "mobile_app_alice_phone")
+
+
+@pytest.fixture
+async def approvers(
+    hass: HomeAssistant,
+    setup_entry: MockConfigEntry,
+    hass_admin_user: MockUser,
+    phone: list[ServiceCall],
+) -> MockConfigEntry:
+    """The admin approves, on one phone."""
+    hass.config_entries.async_update_entry(
+        setup_entry,
+        options={
+            CONF_APPROVERS: [hass_admin_user.id],
+            CONF_NOTIFY_SERVICES: ["notify.mobile_app_alice_phone"],
+            CONF_NOTIFICATION_DETAIL: "minimal",
+            CONF_OFFER_UNREDACTED: False,
+        },
+    )
+    await hass.async_block_till_done()
+    return setup_entry
+
+
+def publish_share(hass: HomeAssistant, bridge: FakeBridge, share: dict[str, Any]) -> None:
+    bridge.shares[share["id"]] = share
+    async_fire_mqtt_message(hass, TOPICS.share(share["id"]), json.dumps(share), qos=1)
+
+
+def tap(hass: HomeAssistant, action: str, user: MockUser | None) -> None:
+    hass.bus.async_fire(
+        ACTION_EVENT,
+        {"action": action, "tag": "whatever"},
+        context=Context(user_id=user.id if user else None),
+    )
+
+
+def action_of(call: ServiceCall, verb: str) -> str:
+    return next(
+        a["action"] for a in call.data["data"]["actions"] if a["action"].split("_")[1] == verb
+    )
+
+
+# request_share -------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("setup_entry")
+async def test_request_share_last_minutes(
+    hass: HomeAssistant, bridge: FakeBridge, hass_admin_user: MockUser
+) -> None:
+    requested = async_capture_events(hass, "doorstep_share_requested")
+    result = await hass.services.async_call(
+        DOMAIN, "request_share",
+        {"entity_id": "event.front_door_doorbell", "last_minutes": 30, "reason": "Parcel"},
+        blocking=True, return_response=True, context=Context(user_id=hass_admin_user.id),
+    )  # fmt: skip
+    assert result == {"share_id": "s_00000001", "state": "pending"}
+    body = bridge.bodies[-1]
+    assert body["cameras"] == ["front_door"]
+    assert body["requester"] == hass_admin_user.name
+    assert body["reason"] == "Parcel"
+    assert body["start"] < body["end"]
+    await hass.async_block_till_done()
+    assert len(requested) == 1
+    assert requested[0].data["share_id"] == "s_00000001"
+    assert requested[0].data["bridge_id"] == BRIDGE_ID
+
+
+@pytest.mark.usefixtures("setup_entry")
+async def test_request_share_by_device_and_window(
+    hass: HomeAssistant, bridge: FakeBridge, device_registry: dr.DeviceRegistry
+) -> None:
+    device = device_registry.async_get_device(identifiers={(DOMAIN, f"{BRIDGE_ID}_front_door")})
+    result = await hass.services.async_call(
+        DOMAIN, "request_share",
+        {"device_id": device.id, "start": "2026-11-23 09:00:00", "end": "2026-11-23 09:30:00",
+         "requester": "Neighbour Alice"},
+        blocking=True, return_response=True,
+    )  # fmt: skip
+    assert result["state"] == "pending"
+    body = bridge.bodies[-1]
+    assert body["requester"] == "Neighbour Alice"
+    assert body["start"] == "2026-11-23T09:00:00.000-08:00"  # HA's zone (US/Pacific in tests)
+
+
+@pytest.mark.usefixtures("setup_entry")
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        ({"last_minutes": 5}, "no_camera"),
+        ({"entity_id": "sun.sun", "last_minutes": 5}, "not_a_camera"),
+        ({"device_id": "nope", "last_minutes": 5}, "not_a_camera"),
+        ({"entity_id": "event.front_door_doorbell"}, "window_missing"),
+        ({"entity_id": "event.front_door_doorbell", "last_minutes": 5,
+          "start": "2026-11-23 09:00:00"}, "window_ambiguous"),
+        ({"entity_id": "event.front_door_doorbell", "start": "2026-11-23 09:30:00",
+          "end": "2026-11-23 09:00:00"}, "window_reversed"),
+        ({"entity_id": "event.front_door_doorbell", "last_minutes": 5, "reason": "reject me"},
+         "share_refused"),
+    ],
+)  # fmt: skip
+async def test_request_share_bad_input(hass: HomeAssistant, data: dict[str, Any], key: str) -> None:
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(DOMAIN, "request_share", data, blocking=True)
+    assert err.value.translation_key == key
+
+
+@pytest.mark.usefixtures("setup_entry")
+async def test_request_share_bridge_down(hass: HomeAssistant, bridge: FakeBridge) -> None:
+    bridge.broken = True
+    with pytest.raises(ServiceValidationError):  # 500 with an error body
+        await hass.services.async_call(
+            DOMAIN, "request_share",
+            {"entity_id": "event.front_door_doorbell", "last_minutes": 5}, blocking=True,
+        )  # fmt: skip
+    await bridge.stop()
+    with pytest.raises(HomeAssistantError) as err:
+        await hass.services.async_call(
+            DOMAIN, "request_share",
+            {"entity_id": "event.front_door_doorbell", "last_minutes": 5}, blocking=True,
+        )  # fmt: skip
+    assert err.value.translation_key == "bridge_error"
+
+
+async def test_services_without_bridge(hass: HomeAssistant, setup_entry: MockConfigEntry) -> None:
+    await hass.config_entries.async_unload(setup_entry.entry_id)
+    for service, data in (
+        ("request_share", {"last_minutes": 5}),
+        ("approve_share", {"share_id": "s_1"}),
+    ):
+        with pytest.raises(ServiceValidationError) as err:
+            await hass.services.async_call(DOMAIN, service, data, blocking=True)
+        assert err.value.translation_key == "not_loaded"
+
+
+# Decisions through services ------------------------------------------------------
+
+
+async def test_automation_approves(
+    hass: HomeAssistant, bridge: FakeBridge, setup_entry: MockConfigEntry
+) -> None:
+    updated = async_capture_events(hass, "doorstep_share_updated")
+    publish_share(hass, bridge, share_state("s_1"))
+    await hass.async_block_till_done()
+    result = await hass.services.async_call(
+        DOMAIN, "approve_share", {"share_id": "s_1"}, blocking=True, return_response=True
+    )
+    assert result == {"share_id": "s_1", "state": "approved"}
+    assert bridge.bodies[-1] == {
+        "decision": "approve", "by": "automation", "via": "automation", "redact": True,
+    }  # fmt: skip
+    await hass.async_block_till_done()
+    assert [e.data["state"] for e in updated] == ["approved"]
+    assert updated[0].data["decided_via"] == "automation"
+
+
+async def test_approver_decides_in_ui(
+    hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry,
+    hass_admin_user: MockUser, hass_read_only_user: MockUser,
+) -> None:  # fmt: skip
+    publish_share(hass, bridge, share_state("s_1"))
+    await hass.async_block_till_done()
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN, "deny_share", {"share_id": "s_1"}, blocking=True,
+            context=Context(user_id=hass_read_only_user.id),
+        )  # fmt: skip
+    assert err.value.translation_key == "not_an_approver"
+    await hass.services.async_call(
+        DOMAIN, "deny_share", {"share_id": "s_1"}, blocking=True,
+        context=Context(user_id=hass_admin_user.id),
+    )  # fmt: skip
+    assert bridge.bodies[-1]["via"] == "ui"
+    assert bridge.bodies[-1]["by"] == hass_admin_user.name
+    assert bridge.shares["s_1"]["state"] == "denied"
+
+
+async def test_without_approvers_only_admins_decide(
+    hass: HomeAssistant, bridge: FakeBridge, setup_entry: MockConfigEntry,
+    hass_read_only_user: MockUser, hass_admin_user: MockUser,
+) -> None:  # fmt: skip
+    publish_share(hass, bridge, share_state("s_1", "ready", link="/share/tok"))
+    await hass.async_block_till_done()
+    with pytest.raises(ServiceValidationError):
+        await hass.services.async_call(
+            DOMAIN, "revoke_share", {"share_id": "s_1"}, blocking=True,
+            context=Context(user_id=hass_read_only_user.id),
+        )  # fmt: skip
+    await hass.services.async_call(
+        DOMAIN, "revoke_share", {"share_id": "s_1"}, blocking=True,
+        context=Context(user_id=hass_admin_user.id),
+    )  # fmt: skip
+    assert bridge.shares["s_1"]["state"] == "revoked"
+
+
+@pytest.mark.usefixtures("setup_entry")
+@pytest.mark.parametrize(
+    ("service", "share_id", "key"),
+    [
+        ("approve_share", "s_missing", "unknown_share"),
+        ("approve_share", "../etc", "unknown_share"),
+        ("revoke_share", "s_1", "share_refused"),  # pending: nothing to revoke
+    ],
+)
+async def test_decision_errors(
+    hass: HomeAssistant, bridge: FakeBridge, service: str, share_id: str, key: str
+) -> None:
+    publish_share(hass, bridge, share_state("s_1"))
+    await hass.async_block_till_done()
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(DOMAIN, service, {"share_id": share_id}, blocking=True)
+    assert err.value.translation_key == key
+
+
+@pytest.mark.usefixtures("setup_entry")
+async def test_decision_bridge_down(hass: HomeAssistant, bridge: FakeBridge) -> None:
+    publish_share(hass, bridge, share_state("s_1"))
+    await hass.async_block_till_done()
+    await bridge.stop()
+    with pytest.raises(HomeAssistantError) as err:
+        await hass.services.async_call(DOMAIN, "approve_share", {"share_id": "s_1"}, blocking=True)
+    assert err.value.translation_key == "bridge_error"
+
+
+# Phone notifications and taps ----------------------------------------------------
+
+
+async def test_notification_payload_has_no_footage(
+    hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry, phone: list[ServiceCall]
+) -> None:
+    publish_share(hass, bridge, share_state("s_1"))
+    await hass.async_block_till_done()
+    assert len(phone) == 1
+    data = phone[0].data
+    assert data["message"] == "A request to share doorbell footage is waiting for your decision."
+    assert data["data"]["tag"] == "doorstep_s_1"
+    actions = [a["action"] for a in data["data"]["actions"]]
+    assert [a.split("_")[1] for a in actions] == ["APPROVE", "DENY"]
+    nonce = actions[0].split("_", 2)[2]
+    assert len(nonce) >= 20
+    assert actions[1].endswith(nonce)
+    text = json.dumps(data)
+    for secret in ("Neighbour Alice", "Parcel", "/share/", "image", "video", "http"):
+        assert secret not in text
+
+
+@pytest.mark.parametrize(
+    ("detail", "offer", "message", "verbs"),
+    [
+        ("cameras", False, "A request to share footage of Front door is waiting for your decision.",
+         ["APPROVE", "DENY"]),
+        ("full", True, "Neighbour Alice asks for footage of Front door, 23/11 01:00 to 23/11 01:30: "
+         "Parcel went missing", ["APPROVE", "APPROVEFULL", "DENY"]),
+    ],
+)  # fmt: skip
+async def test_notification_detail_is_the_owners_choice(
+    hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry,
+    phone: list[ServiceCall], detail: str, offer: bool, message: str, verbs: list[str],
+) -> None:  # fmt: skip
+    hass.config_entries.async_update_entry(
+        approvers,
+        options={
+            **approvers.options,
+            CONF_NOTIFICATION_DETAIL: detail,
+            CONF_OFFER_UNREDACTED: offer,
+        },
+    )
+    await hass.async_block_till_done()
+    publish_share(hass, bridge, share_state("s_1"))
+    await hass.async_block_till_done()
+    assert phone[-1].data["message"] == message
+    assert [a["action"].split("_")[1] for a in phone[-1].data["data"]["actions"]] == verbs
+
+
+async def test_french_notification(
+    hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry, phone: list[ServiceCall]
+) -> None:
+    hass.config.language = "fr"
+    publish_share(hass, bridge, share_state("s_1"))
+    await hass.async_block_till_done()
+    assert phone[-1].data["title"] == "Demande de partage d'images"
+    assert phone[-1].data["data"]["actions"][-1]["title"] == "Refuser"
+
+
+async def test_approver_taps_approve_once(
+    hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry,
+    phone: list[ServiceCall], hass_admin_user: MockUser,
+) -> None:  # fmt: skip
+    rejected = async_capture_events(hass, "doorstep_share_decision_rejected")
+    publish_share(hass, bridge, share_state("s_1"))
+    await hass.async_block_till_done()
+    approve = action_of(phone[0], "APPROVE")
+    tap(hass, approve, hass_admin_user)
+    await hass.async_block_till_done()
+    assert bridge.shares["s_1"]["state"] == "approved"
+    assert bridge.bodies[-1] == {
+        "decision": "approve", "by": hass_admin_user.name, "via": "phone", "redact": True,
+    }  # fmt: skip
+    # The other phones' notifications are cleared.
+    assert phone[-1].data == {"message": "clear_notification", "data": {"tag": "doorstep_s_1"}}
+    decisions = len(bridge.bodies)
+    tap(hass, approve, hass_admin_user)  # replay
+    await hass.async_block_till_done()
+    assert len(bridge.bodies) == decisions
+    assert [e.data["reason"] for e in rejected] == ["already_used"]
+    assert rejected[0].data["share_id"] == "s_1"
+
+
+async def test_deny_from_phone(
+    hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry,
+    phone: list[ServiceCall], hass_admin_user: MockUser,
+) -> None:  # fmt: skip
+    publish_share(hass, bridge, share_state("s_1"))
+    await hass.async_block_till_done()
+    tap(hass, action_of(phone[0], "DENY"), hass_admin_user)
+    await hass.async_block_till_done()
+    assert bridge.shares["s_1"]["state"] == "denied"
+
+
+async def test_unredacted_only_when_offered(
+    hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry,
+    phone: list[ServiceCall], hass_admin_user: MockUser,
+) -> None:  # fmt: skip
+    rejected = async_capture_events(hass, "doorstep_share_decision_rejected")
+    publish_share(hass, bridge, share_state("s_1"))
+    await hass.async_block_till_done()
+    nonce = action_of(phone[0], "APPROVE").split("_", 2)[2]
+    tap(hass, f"DOORSTEP_APPROVEFULL_{nonce}", hass_admin_user)  # forged third button
+    await hass.async_block_till_done()
+    assert [e.data["reason"] for e in rejected] == ["unredacted_not_offered"]
+    assert bridge.shares["s_1"]["state"] == "pending"
+
+    hass.config_entries.async_update_entry(
+        approvers, options={**approvers.options, CONF_OFFER_UNREDACTED: True}
+    )
+    await hass.async_block_till_done()
+    publish_share(hass, bridge, share_state("s_2"))
+    await hass.async_block_till_done()
+    tap(hass, action_of(phone[-1], "APPROVEFULL"), hass_admin_user)
+    await hass.async_block_till_done()
+    assert bridge.shares["s_2"]["state"] == "approved"
+    assert bridge.bodies[-1]["redact"] is False
+
+
+async def test_taps_from_others_are_rejected(
+    hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry,
+    phone: list[ServiceCall], hass_admin_user: MockUser, hass_read_only_user: MockUser,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    rejected = async_capture_events(hass, "doorstep_share_decision_rejected")
+    publish_share(hass, bridge, share_state("s_1"))
+    await hass.async_block_till_done()
+    approve = action_of(phone[0], "APPROVE")
+    tap(hass, approve, hass_read_only_user)  # a household member who is no approver
+    tap(hass, approve, None)  # an automation firing the event
+    tap(hass, "DOORSTEP_APPROVE_guessed-nonce", hass_admin_user)
+    tap(hass, "DOORSTEP_EXPLODE_x", hass_admin_user)
+    tap(hass, "SOMETHING_ELSE", hass_admin_user)  # not ours: ignored silently
+    hass.bus.async_fire(ACTION_EVENT, {"action": 42})
+    await hass.async_block_till_done()
+    assert [e.data["reason"] for e in rejected] == [
+        "not_an_approver", "not_an_approver", "unknown_nonce", "unknown_nonce",
+    ]  # fmt: skip
+    assert rejected[0].data["user_id"] == hass_read_only_user.id
+    assert "Rejected a share decision" in caplog.text
+    assert bridge.shares["s_1"]["state"] == "pending"
+    tap(hass, approve, hass_admin_user)  # the nonce still works for the approver
+    await hass.async_block_till_done()
+    assert bridge.shares["s_1"]["state"] == "approved"
+
+
+async def test_late_tap_is_rejected(
+    hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry,
+    phone: list[ServiceCall], hass_admin_user: MockUser,
+) -> None:  # fmt: skip
+    rejected = async_capture_events(hass, "doorstep_share_decision_rejected")
+    publish_share(hass, bridge, share_state("s_1"))
+    await hass.async_block_till_done()
+    approve = action_of(phone[0], "APPROVE")
+    # The deadline passes but the bridge has not published "expired" yet.
+    async_fire_mqtt_message(
+        hass, TOPICS.share("s_1"),
+        json.dumps(share_state("s_1", deadline="2020-01-01T00:00:00.000+00:00")),
+    )  # fmt: skip
+    await hass.async_block_till_done()
+    tap(hass, approve, hass_admin_user)
+    await hass.async_block_till_done()
+    assert [e.data["reason"] for e in rejected] == ["too_late"]
+    assert bridge.shares["s_1"]["state"] == "pending"
+
+
+async def test_tap_after_expiry_is_rejected(
+    hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry,
+    phone: list[ServiceCall], hass_admin_user: MockUser,
+) -> None:  # fmt: skip
+    updated = async_capture_events(hass, "doorstep_share_updated")
+    rejected = async_capture_events(hass, "doorstep_share_decision_rejected")
+    publish_share(hass, bridge, share_state("s_1"))
+    await hass.async_block_till_done()
+    approve = action_of(phone[0], "APPROVE")
+    publish_share(hass, bridge, share_state("s_1", "expired"))
+    await hass.async_block_till_done()
+    assert [e.data["state"] for e in updated] == ["expired"]
+    assert phone[-1].data["message"] == "clear_notification"
+    tap(hass, approve, hass_admin_user)
+    await hass.async_block_till_done()
+    assert [e.data["reason"] for e in rejected] == ["already_used"]
+
+
+async def test_pending_share_seen_without_nonce_state(
+    hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry,
+    phone: list[ServiceCall], hass_admin_user: MockUser,
+) -> None:  # fmt: skip
+    """A tap whose share the coordinator forgot (retained state cleared) is refused."""
+    rejected = async_capture_events(hass, "doorstep_share_decision_rejected")
+    publish_share(hass, bridge, share_state("s_1"))
+    await hass.async_block_till_done()
+    approve = action_of(phone[0], "APPROVE")
+    async_fire_mqtt_message(hass, TOPICS.share("s_1"), "", retain=True)
+    async_fire_mqtt_message(hass, TOPICS.share("s_9"), "", retain=True)
+    async_fire_mqtt_message(hass, TOPICS.share("s_8"), "{not json")
+    async_fire_mqtt_message(hass, TOPICS.share_request, json.dumps({"requester": "x"}))
+    await hass.async_block_till_done()
+    tap(hass, approve, hass_admin_user)
+    await hass.async_block_till_done()
+    assert [e.data["reason"] for e in rejected] == ["not_pending"]
+
+
+async def test_no_phone_configured(
+    hass: HomeAssistant, bridge: FakeBridge, setup_entry: MockConfigEntry,
+    phone: list[ServiceCall], caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    publish_share(hass, bridge, share_state("s_1"))
+    await hass.async_block_till_done()
+    assert phone == []
+    assert "no approver phone set" in caplog.text
+
+
+async def test_broken_phone_does_not_stop_others(
+    hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry,
+    phone: list[ServiceCall], caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    async def broken(call: ServiceCall) -> None:
+        raise HomeAssistantError("Device not connected to local push notifications")
+
+    hass.services.async_register("notify", "mobile_app_bob_phone", broken)
+    hass.config_entries.async_update_entry(
+        approvers,
+        options={**approvers.options, CONF_NOTIFY_SERVICES: [
+            "notify.mobile_app_bob_phone", "notify.mobile_app_alice_phone"]},
+    )  # fmt: skip
+    await hass.async_block_till_done()
+    publish_share(hass, bridge, share_state("s_1"))
+    await hass.async_block_till_done()
+    assert len(phone) == 1
+    assert "Could not notify notify.mobile_app_bob_phone" in caplog.text
+
+
+async def test_ready_event_carries_the_ha_link(
+    hass: HomeAssistant, bridge: FakeBridge, setup_entry: MockConfigEntry
+) -> None:
+    updated = async_capture_events(hass, "doorstep_share_updated")
+    publish_share(hass, bridge, share_state("s_1", "approved"))
+    publish_share(hass, bridge, share_state("s_1", "approved", progress=0.5))
+    publish_share(hass, bridge, share_state("s_1", "ready", link="/share/tok_abc"))
+    await hass.async_block_till_done()
+    assert [e.data["state"] for e in updated] == ["ready"]
+    assert updated[0].data["link"] == f"/api/doorstep/share/{BRIDGE_ID}/tok_abc"
