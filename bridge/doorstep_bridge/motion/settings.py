@@ -7,25 +7,32 @@ from typing import Any
 
 import voluptuous as vol
 
-from doorstep_bridge.validation import Polygon, integer, number, polygons
+from doorstep_bridge.validation import Polygon, boolean, integer, number, polygons
 
 
 @dataclass(frozen=True, slots=True)
 class MotionSettings:
-    """How eagerly a camera reports motion.
+    """How eagerly a camera reports motion (see docs/motion.md for each knob).
 
     Attributes:
-        sensitivity: 0..1, higher reports smaller or fainter changes.
+        sensitivity: 0..1, higher reports fainter changes (0.5 suits most cameras;
+            each step of 0.25 halves or doubles the contrast needed).
         min_area: Smallest moving area worth reporting, as a fraction of the frame.
         frames_to_start: Consecutive moving frames before motion turns ON.
         off_delay: Seconds without movement before motion turns OFF.
-        masks: Polygons (frame pixels) where movement is ignored.
+        still_hold: Seconds an object that stopped moving (a parked car, a person
+            waiting) keeps counting as motion before it becomes part of the scene.
+        lighting_compensation: Ignore whole-scene brightness changes (auto exposure,
+            IR switching at dusk, lightning, a sweep of headlights).
+        masks: Polygons (frame pixels of the detect stream) where movement is ignored.
     """
 
     sensitivity: float = 0.5
-    min_area: float = 0.001
+    min_area: float = 0.002
     frames_to_start: int = 2
     off_delay: float = 5.0
+    still_hold: float = 3.0
+    lighting_compensation: bool = True
     masks: tuple[Polygon, ...] = ()
 
 
@@ -35,6 +42,8 @@ MOTION_SCHEMA = vol.Schema(
         vol.Optional("min_area"): number(0.0, 1.0),
         vol.Optional("frames_to_start"): integer(1, 100),
         vol.Optional("off_delay"): number(0.0, 3600.0),
+        vol.Optional("still_hold"): number(0.0, 600.0),
+        vol.Optional("lighting_compensation"): boolean,
         vol.Optional("masks"): polygons,
     }
 )

@@ -1,0 +1,356 @@
+"""Background-subtraction motion detector on the luma plane.
+
+The frame is shrunk to a small working grid (at most ``work_pixels`` pixels),
+blurred, and compared with a running background model:
+
+* **Noise-adaptive threshold.** Each grid pixel keeps a running estimate of how
+  much it normally deviates from the background (sensor and encoder noise,
+  ripples, swaying leaves); a pixel is foreground only when it differs by more
+  than ``k`` times that and by at least ``t_min`` grey levels.
+* **Neighbourhood tolerance.** A pixel is compared with the darkest and the
+  brightest background pixel around it, so texture that shifts by one grid
+  pixel (camera shake, leaves) does not count as change.
+* **Lighting compensation.** When a large part of the frame changes at once, a
+  smooth gain field (robust per-region brightness ratio) is fitted between the
+  frame and the background. If it explains most of the change, it was the light
+  (auto exposure, IR switching, lightning, headlights): the background is
+  re-lit and only what the field cannot explain remains.
+* **Activity.** A foreground region counts as motion only while something in it
+  changed from one frame to the next within ``still_hold`` seconds. A region
+  that stays still longer (a parked car, a moved chair) is absorbed into the
+  background.
+* **Ghosts.** A still region whose outline is sharper in the background than in
+  the frame is what an object left behind when it moved away: it is absorbed at
+  once instead of waiting for ``still_hold``.
+* **Size and persistence.** Regions smaller than ``min_area`` are dropped;
+  regions smaller than a few times ``min_area`` must also overlap the previous
+  frame's foreground (one-frame flickers of rain, snow and leaves).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+import math
+from typing import Any, Final, cast
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from doorstep_bridge.motion.settings import MotionSettings
+from doorstep_bridge.motion.types import Box, Luma, MotionResult
+
+type FloatGrid = npt.NDArray[np.float32]
+type Mask = npt.NDArray[np.uint8]
+
+DEFAULT_FPS: Final = 5.0
+"""Detect rate the time constants are expressed for when none is given."""
+WORK_PIXELS: Final = 320 * 240
+"""Largest working grid; bigger frames are shrunk by a whole factor to fit."""
+
+# Thresholds at sensitivity 0.5; each 0.25 of sensitivity halves or doubles them.
+_T_MIN: Final = 20.0  # grey levels (after a 5x5 blur on the working grid)
+_K_NOISE: Final = 5.0  # times the pixel's usual deviation
+_NOISE_START: Final = 3.0  # initial deviation estimate, grey levels
+_NOISE_FLOOR: Final = 0.5
+_NOISE_CLAMP: Final = 7.5  # one frame moves the estimate by at most this many deviations
+_BG_SECONDS: Final = 3.9  # background time constant (5% per frame at 5 fps)
+_NOISE_SECONDS: Final = 9.9  # deviation time constant (2% per frame at 5 fps)
+_PERSIST_FACTOR: Final = 4  # regions below this many min_area must persist one frame
+_GHOST_AFTER: Final = 2  # frames a region must be still before the ghost test
+_LIGHT_TRIGGER: Final = 0.10  # share of the frame changing at once that may be light
+_LIGHT_EXPLAINED: Final = 0.5  # the gain field must remove at least half of the change
+_LIGHT_CELLS: Final = (4, 3)  # regions (x, y) of the gain field
+_LIGHT_BIAS: Final = 16.0  # keeps ratios of dark pixels sane
+_ACTIVE: Final = 255  # activity counter value of a pixel that just changed
+
+
+@dataclass(frozen=True, slots=True)
+class _Tuning:
+    """Per-detector constants derived from the settings and the frame rate."""
+
+    t_min: float
+    k_noise: float
+    min_pixels: float
+    hold_frames: int
+    bg_rate: float
+    noise_rate: float
+    lighting: bool
+
+
+def _f32(array: Any) -> FloatGrid:
+    """Narrow an OpenCV result (typed as Mat | NDArray) to a float32 grid."""
+    return cast("FloatGrid", array)
+
+
+def _u8(array: Any) -> Mask:
+    """Narrow an OpenCV result to a uint8 mask."""
+    return cast("Mask", array)
+
+
+def _tuning(settings: MotionSettings, fps: float, grid_pixels: int) -> _Tuning:
+    scale = 2.0 ** ((0.5 - settings.sensitivity) * 4.0)
+    return _Tuning(
+        t_min=_T_MIN * scale,
+        k_noise=_K_NOISE * scale,
+        min_pixels=max(2.0, settings.min_area * grid_pixels),
+        hold_frames=max(1, min(_ACTIVE - 5, round(settings.still_hold * fps))),
+        bg_rate=1.0 - math.exp(-1.0 / (fps * _BG_SECONDS)),
+        noise_rate=1.0 - math.exp(-1.0 / (fps * _NOISE_SECONDS)),
+        lighting=settings.lighting_compensation,
+    )
+
+
+def grid_factor(width: int, height: int, work_pixels: int = WORK_PIXELS) -> int:
+    """Whole shrink factor that brings a frame within ``work_pixels``."""
+    return max(1, math.ceil(math.sqrt(width * height / work_pixels)))
+
+
+def _mask_grid(
+    masks: tuple[tuple[tuple[int, int], ...], ...], size: tuple[int, int], factor: int
+) -> Mask | None:
+    """255 where motion counts, 0 inside the motion masks (working grid)."""
+    if not masks:
+        return None
+    allowed = np.full((size[1], size[0]), 255, np.uint8)
+    polys = [
+        np.array([(x / factor, y / factor) for x, y in poly], np.float32).round().astype(np.int32)
+        for poly in masks
+    ]
+    cv2.fillPoly(allowed, polys, 0)
+    return allowed
+
+
+class LumaMotionDetector:
+    """Motion in a stream of luma frames of one fixed size (see module docs).
+
+    Not thread-safe: one instance per camera, fed from one worker thread.
+    """
+
+    def __init__(
+        self,
+        width: int,
+        height: int,
+        settings: MotionSettings | None = None,
+        *,
+        fps: float = DEFAULT_FPS,
+        work_pixels: int = WORK_PIXELS,
+    ) -> None:
+        if width < 1 or height < 1:
+            raise ValueError(f"bad frame size {width}x{height}")
+        if fps <= 0:
+            raise ValueError("fps must be positive")
+        settings = settings or MotionSettings()
+        self.width, self.height = width, height
+        self._factor = grid_factor(width, height, work_pixels)
+        self._size = (max(1, width // self._factor), max(1, height // self._factor))
+        grid_pixels = self._size[0] * self._size[1]
+        self._tune = _tuning(settings, fps, grid_pixels)
+        self._allowed = _mask_grid(settings.masks, self._size, self._factor)
+        self._allowed_pixels = (
+            grid_pixels if self._allowed is None else cv2.countNonZero(self._allowed)
+        )
+        self._kernel3 = np.ones((3, 3), np.uint8)
+        self._bg: FloatGrid | None = None
+        self._noise: FloatGrid = np.empty(0, np.float32)
+        self._prev: FloatGrid = np.empty(0, np.float32)
+        self._activity: Mask = np.empty(0, np.uint8)
+        self._prev_fg: Mask | None = None
+
+    @property
+    def grid_size(self) -> tuple[int, int]:
+        """(width, height) of the working grid."""
+        return self._size
+
+    def reset(self) -> None:
+        """Forget the background (after a stream restart or a camera move)."""
+        self._bg = None
+        self._prev_fg = None
+
+    def _prepare(self, luma: Luma) -> FloatGrid:
+        if luma.shape != (self.height, self.width):
+            raise ValueError(
+                f"expected a {self.width}x{self.height} luma plane, got shape {luma.shape}"
+            )
+        small = luma
+        if self._factor > 1:
+            # Bilinear at a whole factor averages 2x2 pixels per cell: cheap, and the
+            # blur below removes what aliasing is left.
+            small = _u8(cv2.resize(luma, self._size, interpolation=cv2.INTER_LINEAR))
+        return _u8(cv2.GaussianBlur(small, (5, 5), 0)).astype(np.float32)
+
+    def _residual(self, grid: FloatGrid, bg: FloatGrid) -> FloatGrid:
+        """How far each pixel is outside the background range around it."""
+        high = cv2.dilate(bg, self._kernel3)
+        low = cv2.erode(bg, self._kernel3)
+        over = cv2.subtract(grid, high)
+        under = cv2.subtract(low, grid)
+        return _f32(np.maximum(np.maximum(_f32(over), _f32(under)), np.float32(0.0)))
+
+    def _foreground(self, residual: FloatGrid, threshold: FloatGrid) -> Mask:
+        fg = _u8(cv2.compare(residual, threshold, cv2.CMP_GT))
+        if self._allowed is not None:
+            fg = _u8(cv2.bitwise_and(fg, self._allowed))
+        return fg
+
+    def _gain_field(self, grid: FloatGrid, ref: FloatGrid) -> FloatGrid:
+        """Smooth per-region brightness ratio grid/ref (medians resist objects)."""
+        cx, cy = _LIGHT_CELLS
+        h, w = grid.shape
+        ch, cw = max(1, h // cy), max(1, w // cx)
+        cy, cx = h // ch, w // cw
+        ratio = (grid[: cy * ch, : cx * cw] + _LIGHT_BIAS) / (
+            ref[: cy * ch, : cx * cw] + _LIGHT_BIAS
+        )
+        if self._allowed is not None:
+            ratio = np.where(self._allowed[: cy * ch, : cx * cw] > 0, ratio, np.nan)
+        blocks = ratio.reshape(cy, ch, cx, cw).transpose(0, 2, 1, 3).reshape(cy, cx, ch * cw)
+        cells = np.nanmedian(blocks, axis=2)
+        # Regions wholly inside a motion mask take the frame's typical gain.
+        cells = np.where(np.isnan(cells), np.nanmedian(cells), cells)
+        cells32 = np.nan_to_num(cells, nan=1.0).astype(np.float32)
+        return _f32(cv2.resize(cells32, (w, h), interpolation=cv2.INTER_LINEAR))
+
+    def _relight(self, grid: FloatGrid, bg: FloatGrid, threshold: FloatGrid, fg: Mask) -> bool:
+        """Re-light the background if a smooth gain field explains the change."""
+        field = self._gain_field(grid, bg)
+        relit = _f32((bg + np.float32(_LIGHT_BIAS)) * field - np.float32(_LIGHT_BIAS))
+        fg2 = self._foreground(self._residual(grid, relit), threshold)
+        if cv2.countNonZero(fg2) > _LIGHT_EXPLAINED * cv2.countNonZero(fg):
+            return False
+        np.copyto(bg, relit)
+        # The previous frame was lit differently too: do not read the change as activity.
+        np.copyto(self._prev, grid)
+        return True
+
+    def _is_ghost(
+        self,
+        grid: FloatGrid,
+        bg: FloatGrid,
+        labels: npt.NDArray[np.int32],
+        index: int,
+        bbox: Box,
+    ) -> bool:
+        """True when the region's outline is in the background, not in the frame."""
+        x0, y0, x1, y1 = bbox
+        region = (labels[y0:y1, x0:x1] == index).astype(np.uint8)
+        ring = cv2.subtract(cv2.dilate(region, self._kernel3), cv2.erode(region, self._kernel3))
+        edge_now = cv2.morphologyEx(grid[y0:y1, x0:x1], cv2.MORPH_GRADIENT, self._kernel3)
+        edge_bg = cv2.morphologyEx(bg[y0:y1, x0:x1], cv2.MORPH_GRADIENT, self._kernel3)
+        on_ring = ring > 0
+        return float(edge_bg[on_ring].sum()) > float(edge_now[on_ring].sum())
+
+    def detect(self, luma: Luma) -> MotionResult:
+        """Analyse the next frame (uint8, H x W, frames in order)."""
+        grid = self._prepare(luma)
+        tune = self._tune
+        if self._bg is None:
+            self._bg = grid.copy()
+            self._noise = np.full_like(grid, _NOISE_START)
+            self._prev = grid.copy()
+            # Everything counts as recently active at start, so an object already in
+            # view is reported until it proves still for `still_hold`.
+            self._activity = np.full(grid.shape, _ACTIVE, np.uint8)
+            self._prev_fg = None
+            return MotionResult()
+        bg = self._bg
+        threshold = np.maximum(self._noise * np.float32(tune.k_noise), np.float32(tune.t_min))
+        residual = self._residual(grid, bg)
+        fg = self._foreground(residual, threshold)
+        changed = cv2.countNonZero(fg)
+        if (
+            tune.lighting
+            and changed > _LIGHT_TRIGGER * self._allowed_pixels
+            and self._relight(grid, bg, threshold, fg)
+        ):
+            residual = self._residual(grid, bg)
+            fg = self._foreground(residual, threshold)
+            changed = cv2.countNonZero(fg)
+        moved = cv2.compare(cv2.absdiff(grid, self._prev), threshold, cv2.CMP_GT)
+        # Frames since each pixel last changed, as a saturating countdown from 255.
+        np.subtract(self._activity, 1, out=self._activity, where=self._activity > 0)
+        np.maximum(self._activity, moved, out=self._activity)
+        self._prev = grid
+        boxes: list[Box] = []
+        moving_pixels = 0
+        dilated: Mask | None = None
+        absorb: Mask | None = None
+        if changed:
+            dilated = _u8(cv2.dilate(fg, self._kernel3))
+            boxes, moving_pixels, absorb = self._regions(grid, bg, dilated)
+        self._update(grid, bg, residual, fg, absorb)
+        self._prev_fg = dilated
+        return MotionResult(
+            boxes=tuple(boxes), area=moving_pixels / (self._size[0] * self._size[1])
+        )
+
+    def _regions(
+        self, grid: FloatGrid, bg: FloatGrid, dilated: Mask
+    ) -> tuple[list[Box], int, Mask | None]:
+        """Boxes of the regions that count, their pixels, and what to absorb."""
+        tune = self._tune
+        count, labels_any, stats, _ = cv2.connectedComponentsWithStats(dilated, connectivity=8)
+        labels = cast("npt.NDArray[np.int32]", labels_any)
+        boxes: list[Box] = []
+        pixels = 0
+        absorb: Mask | None = None
+        f = self._factor
+        gw, gh = self._size
+        still_level = _ACTIVE - tune.hold_frames
+        ghost_level = _ACTIVE - _GHOST_AFTER
+        for index in range(1, count):
+            x, y, w, h, area = (int(v) for v in stats[index])
+            if area < tune.min_pixels:
+                continue
+            region = labels[y : y + h, x : x + w] == index
+            last_active = int(self._activity[y : y + h, x : x + w][region].max())
+            still = last_active < still_level
+            if not still and last_active <= ghost_level:
+                bbox = (max(0, x - 2), max(0, y - 2), min(gw, x + w + 2), min(gh, y + h + 2))
+                still = self._is_ghost(grid, bg, labels, index, bbox)
+            if still:
+                if absorb is None:
+                    absorb = np.zeros(labels.shape, np.uint8)
+                absorb[y : y + h, x : x + w][region] = 1
+                continue
+            if area < _PERSIST_FACTOR * tune.min_pixels and (
+                self._prev_fg is None or not self._prev_fg[y : y + h, x : x + w][region].any()
+            ):
+                continue
+            boxes.append(
+                (x * f, y * f, min(self.width, (x + w) * f), min(self.height, (y + h) * f))
+            )
+            pixels += area
+        return boxes, pixels, absorb
+
+    def _update(
+        self,
+        grid: FloatGrid,
+        bg: FloatGrid,
+        residual: FloatGrid,
+        fg: Mask,
+        absorb: Mask | None,
+    ) -> None:
+        tune = self._tune
+        background = cv2.bitwise_not(fg)
+        cv2.accumulateWeighted(grid, bg, tune.bg_rate, background)
+        clamped = np.minimum(residual, self._noise * np.float32(_NOISE_CLAMP))
+        cv2.accumulateWeighted(clamped, self._noise, tune.noise_rate, background)
+        np.maximum(self._noise, np.float32(_NOISE_FLOOR), out=self._noise)
+        if absorb is not None:
+            np.copyto(bg, grid, where=absorb.astype(bool))
+
+
+def create_detector(
+    width: int, height: int, settings: MotionSettings, *, fps: float = DEFAULT_FPS
+) -> LumaMotionDetector:
+    """The motion detector for one camera's detect stream.
+
+    Args:
+        width: Width of the luma planes that will be fed.
+        height: Height of the luma planes.
+        settings: The camera's motion settings (masks in detect-stream pixels).
+        fps: The detect rate; time settings (still_hold) and learning rates are
+            converted to frames with it.
+    """
+    return LumaMotionDetector(width, height, settings, fps=fps)
