@@ -8,10 +8,12 @@ the MQTT publisher sends it as ``<b>/<cam>/ring`` with QoS 1.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 import json
 import logging
 import secrets
+import threading
 import time
 from typing import Any
 
@@ -21,6 +23,7 @@ from doorstep_bridge.config import Config, DoorbellSettings
 from doorstep_bridge.events import EventBus
 from doorstep_bridge.keys import BUS, CONFIG, DOORBELL, MQTT
 from doorstep_bridge.models import RingEvent, utcnow
+from doorstep_bridge.mqtt.client import MqttClient
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -28,6 +31,13 @@ _LOGGER = logging.getLogger(__name__)
 def new_ring_id() -> str:
     """A unique, roughly time-ordered ring id."""
     return f"r_{time.time_ns() // 1_000_000:x}{secrets.token_hex(4)}"
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
 
 
 def payload_matches(expected: DoorbellSettings, payload: bytes) -> bool:
@@ -54,14 +64,28 @@ def payload_matches(expected: DoorbellSettings, payload: bytes) -> bool:
 
 
 class Doorbell:
-    """Debounces presses per camera and announces each accepted one on the bus."""
+    """Debounces presses per camera, publishes each accepted one and announces it.
+
+    Presses may arrive on the event loop (HTTP, demo camera) or in the MQTT
+    network thread (buttons, ``ring/set``), so the debounce state is locked. The
+    ``<b>/<cam>/ring`` message is published right away from the pressing thread;
+    the :class:`RingEvent` reaches the bus (recorder, snapshots) on the loop.
+    """
 
     def __init__(
-        self, config: Config, bus: EventBus, clock: Callable[[], float] = time.monotonic
+        self,
+        config: Config,
+        bus: EventBus,
+        mqtt: MqttClient | None,
+        loop: asyncio.AbstractEventLoop,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._config = config
         self._bus = bus
+        self._mqtt = mqtt
+        self._loop = loop
         self._clock = clock
+        self._lock = threading.Lock()
         self._last_press: dict[str, float] = {}
 
     def press(self, camera: str, source: str) -> RingEvent | None:
@@ -71,15 +95,22 @@ class Doorbell:
             KeyError: `camera` is not configured.
         """
         settings = self._config.cameras[camera].doorbell
-        now = self._clock()
-        last = self._last_press.get(camera)
-        if last is not None and now - last < settings.debounce:
-            _LOGGER.debug("Press on %s from %s debounced", camera, source)
-            return None
-        self._last_press[camera] = now
+        with self._lock:
+            now = self._clock()
+            last = self._last_press.get(camera)
+            if last is not None and now - last < settings.debounce:
+                _LOGGER.debug("Press on %s from %s debounced", camera, source)
+                return None
+            self._last_press[camera] = now
         event = RingEvent(id=new_ring_id(), camera=camera, time=utcnow(), source=source)
+        if self._mqtt is not None:
+            payload = json.dumps(event.payload(), separators=(",", ":"))
+            self._mqtt.publish(self._mqtt.topics.ring(camera), payload, qos=1)
         _LOGGER.info("Doorbell %s rang (%s)", camera, source)
-        self._bus.publish(event)
+        if _on_loop(self._loop):
+            self._bus.publish(event)
+        else:
+            self._loop.call_soon_threadsafe(self._bus.publish, event)
         return event
 
     def on_ring_set(self, topic: str, _payload: bytes) -> None:
@@ -106,15 +137,16 @@ class Doorbell:
 async def doorbell_ctx(app: web.Application) -> AsyncIterator[None]:
     """Create the doorbell and subscribe its MQTT inputs."""
     config = app[CONFIG]
-    doorbell = Doorbell(config, app[BUS])
-    app[DOORBELL] = doorbell
     mqtt = app[MQTT]
-    unsubscribes = [mqtt.subscribe(mqtt.topics.ring_set("+"), doorbell.on_ring_set)]
+    doorbell = Doorbell(config, app[BUS], mqtt, asyncio.get_running_loop())
+    app[DOORBELL] = doorbell
+    unsubscribes = [
+        mqtt.subscribe(mqtt.topics.ring_set("+"), doorbell.on_ring_set, network_thread=True)
+    ]
     for name, camera in config.cameras.items():
         if camera.doorbell.topic:
-            unsubscribes.append(
-                mqtt.subscribe(camera.doorbell.topic, doorbell.button_handler(name))
-            )
+            handler = doorbell.button_handler(name)
+            unsubscribes.append(mqtt.subscribe(camera.doorbell.topic, handler, network_thread=True))
     yield
     for unsubscribe in unsubscribes:
         unsubscribe()

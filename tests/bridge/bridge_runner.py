@@ -46,7 +46,8 @@ class RunningBridge:
         return {"Authorization": f"Bearer {self.token}"}
 
     async def wait_mqtt(self, timeout: float = 10.0) -> None:
-        assert await self.app[MQTT].wait_connected(timeout), "bridge did not connect to MQTT"
+        """Wait until the bridge is connected and all its subscriptions are active."""
+        assert await self.app[MQTT].wait_subscribed(timeout), "bridge did not connect to MQTT"
 
 
 @contextlib.asynccontextmanager

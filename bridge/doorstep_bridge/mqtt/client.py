@@ -45,6 +45,7 @@ class _Subscription:
     topic: str
     handler: MessageHandler
     qos: int = field(default=1)
+    network_thread: bool = False
 
 
 class MqttClient:
@@ -57,10 +58,15 @@ class MqttClient:
         self._subscriptions: list[_Subscription] = []
         self._retained: dict[str, tuple[bytes, int]] = {}
         self._connected = asyncio.Event()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._stopping = False
         self._on_connect_callbacks: list[Callable[[], None]] = []
         self._ever_connected = False
+        self._pending_subacks: set[int] = set()
+        # Written under _lock from paho's thread; lets subscribe() and on_connect agree
+        # on who sends a subscription made while the connection comes up.
+        self._link_up = False
+        self._subscribed = asyncio.Event()
 
         client = paho.Client(
             CallbackAPIVersion.VERSION2,
@@ -86,6 +92,7 @@ class MqttClient:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         self._client = client
 
     @property
@@ -117,6 +124,16 @@ class MqttClient:
         try:
             async with asyncio.timeout(timeout):
                 await self._connected.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    async def wait_subscribed(self, timeout: float | None = None) -> bool:
+        """Wait until connected and every subscription is acknowledged; False on timeout."""
+        try:
+            async with asyncio.timeout(timeout):
+                while not (self._connected.is_set() and self._subscribed.is_set()):
+                    await asyncio.sleep(0.02)  # noqa: ASYNC110 - two flags, set from two threads
         except TimeoutError:
             return False
         return True
@@ -155,12 +172,22 @@ class MqttClient:
         if info.rc not in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN):
             _LOGGER.warning("Publishing to %s failed: %s", topic, paho.error_string(info.rc))
 
-    def subscribe(self, topic: str, handler: MessageHandler, qos: int = 1) -> Callable[[], None]:
-        """Call `handler(topic, payload)` on the loop for messages matching `topic`."""
-        subscription = _Subscription(topic, handler, qos)
-        self._subscriptions.append(subscription)
-        if self.connected:
-            self._client.subscribe(topic, qos)
+    def subscribe(
+        self, topic: str, handler: MessageHandler, qos: int = 1, *, network_thread: bool = False
+    ) -> Callable[[], None]:
+        """Call `handler(topic, payload)` for messages matching `topic`.
+
+        Handlers run on the event loop, except with ``network_thread=True``: then
+        they run in paho's thread, before the message is acknowledged, and must be
+        thread-safe and quick. The doorbell uses this: a reply published from
+        there leaves in the same write as the acknowledgement, which keeps TCP's
+        Nagle/delayed-ACK interplay from adding ~40-80 ms to every ring.
+        """
+        subscription = _Subscription(topic, handler, qos, network_thread)
+        with self._lock:
+            self._subscriptions.append(subscription)
+            if self._link_up:
+                self._send_subscribe(self._client, topic, qos)
 
         def unsubscribe() -> None:
             if subscription in self._subscriptions:
@@ -185,8 +212,10 @@ class MqttClient:
             # say why once per attempt and let paho retry with backoff.
             _LOGGER.error("MQTT broker refused the connection: %s", reason_code)
             return
-        for sub_topic, sub_qos in {s.topic: s.qos for s in self._subscriptions}.items():
-            client.subscribe(sub_topic, sub_qos)
+        with self._lock:
+            self._link_up = True
+            for sub_topic, sub_qos in {s.topic: s.qos for s in self._subscriptions}.items():
+                self._send_subscribe(client, sub_topic, sub_qos)
         client.publish(self._topics.available, ONLINE, qos=1, retain=True)
         if self._ever_connected:
             # The broker may have restarted without persistence: give it our state back.
@@ -198,6 +227,26 @@ class MqttClient:
         self._ever_connected = True
         self._call_soon(self._connected_on_loop)
 
+    def _send_subscribe(self, client: paho.Client, topic: str, qos: int) -> None:
+        """Send one SUBSCRIBE and remember to wait for its SUBACK (caller holds _lock)."""
+        _rc, mid = client.subscribe(topic, qos)
+        if mid is not None:
+            self._pending_subacks.add(mid)
+        self._subscribed.clear()
+
+    def _on_subscribe(
+        self,
+        _client: paho.Client,
+        _userdata: object,
+        mid: int,
+        _reason_codes: object,
+        _properties: object,
+    ) -> None:
+        with self._lock:
+            self._pending_subacks.discard(mid)
+            if not self._pending_subacks:
+                self._call_soon(self._subscribed.set)
+
     def _on_disconnect(
         self,
         _client: paho.Client,
@@ -206,9 +255,19 @@ class MqttClient:
         reason_code: ReasonCode,
         _properties: object,
     ) -> None:
+        with self._lock:
+            self._link_up = False
+            self._pending_subacks.clear()
         self._call_soon(self._disconnected_on_loop, str(reason_code))
 
     def _on_message(self, _client: paho.Client, _userdata: object, msg: paho.MQTTMessage) -> None:
+        if self._payload_too_big(msg.topic, msg.payload):
+            return
+        for subscription in list(self._subscriptions):
+            if subscription.network_thread and paho.topic_matches_sub(
+                subscription.topic, msg.topic
+            ):
+                self._run_handler(subscription, msg.topic, msg.payload)
         self._call_soon(self._dispatch, msg.topic, msg.payload)
 
     def _call_soon(self, callback: Callable[..., None], *args: object) -> None:
@@ -222,6 +281,9 @@ class MqttClient:
         if not self._connected.is_set():
             _LOGGER.info("Connected to MQTT broker %s:%s", self._settings.host, self._settings.port)
         self._connected.set()
+        with self._lock:
+            if not self._pending_subacks:
+                self._subscribed.set()
         for callback in list(self._on_connect_callbacks):
             try:
                 callback()
@@ -233,18 +295,28 @@ class MqttClient:
             _LOGGER.warning("Lost the MQTT broker (%s); reconnecting with backoff", reason)
         self._connected.clear()
 
+    @staticmethod
+    def _payload_too_big(topic: str, payload: bytes) -> bool:
+        if len(payload) <= MAX_INCOMING_PAYLOAD:
+            return False
+        _LOGGER.warning(
+            "Ignoring %d-byte message on %s (limit %d bytes)",
+            len(payload),
+            topic,
+            MAX_INCOMING_PAYLOAD,
+        )
+        return True
+
+    @staticmethod
+    def _run_handler(subscription: _Subscription, topic: str, payload: bytes) -> None:
+        try:
+            subscription.handler(topic, payload)
+        except Exception:
+            _LOGGER.exception("Handling a message on %s failed", topic)
+
     def _dispatch(self, topic: str, payload: bytes) -> None:
-        if len(payload) > MAX_INCOMING_PAYLOAD:
-            _LOGGER.warning(
-                "Ignoring %d-byte message on %s (limit %d bytes)",
-                len(payload),
-                topic,
-                MAX_INCOMING_PAYLOAD,
-            )
-            return
         for subscription in list(self._subscriptions):
-            if paho.topic_matches_sub(subscription.topic, topic):
-                try:
-                    subscription.handler(topic, payload)
-                except Exception:
-                    _LOGGER.exception("Handling a message on %s failed", topic)
+            if not subscription.network_thread and paho.topic_matches_sub(
+                subscription.topic, topic
+            ):
+                self._run_handler(subscription, topic, payload)

@@ -27,7 +27,6 @@ from doorstep_bridge.events import (
     StatsChanged,
 )
 from doorstep_bridge.keys import BRIDGE_ID, BUS, CAMERAS, CONFIG, MQTT
-from doorstep_bridge.models import RingEvent
 from doorstep_bridge.mqtt.client import MqttClient
 from doorstep_bridge.mqtt.topics import OFF, OFFLINE, ON, ONLINE, SWITCHES
 
@@ -52,14 +51,17 @@ def bridge_info(config: Config, bridge_id: str) -> dict[str, Any]:
 
 
 class Publisher:
-    """Subscribes to the bus and mirrors events onto MQTT."""
+    """Subscribes to the bus and mirrors events onto MQTT.
+
+    Ring events are the exception: the doorbell publishes them itself, straight
+    from whichever thread took the press, because latency matters most there.
+    """
 
     def __init__(self, mqtt: MqttClient, bus: EventBus) -> None:
         self._mqtt = mqtt
         self._topics = mqtt.topics
         self._stats: dict[str, Any] = {}
         self._unsubscribes: list[Callable[[], None]] = [
-            bus.subscribe(RingEvent, self._on_ring),
             bus.subscribe(MotionChanged, self._on_motion),
             bus.subscribe(CameraAvailability, self._on_availability),
             bus.subscribe(ClipFinished, self._on_clip),
@@ -79,9 +81,6 @@ class Publisher:
         payload = _json(info)
         self._mqtt.publish(self._topics.bridge_info, payload, qos=1, retain=True)
         self._mqtt.publish(self._topics.discovery(info["id"]), payload, qos=1, retain=True)
-
-    def _on_ring(self, event: RingEvent) -> None:
-        self._mqtt.publish(self._topics.ring(event.camera), _json(event.payload()), qos=1)
 
     def _on_motion(self, event: MotionChanged) -> None:
         state = ON if event.active else OFF

@@ -1,0 +1,90 @@
+"""Doorbell press latency: outside button topic → broker → bridge → `<b>/<cam>/ring`.
+
+Prints p50/p99/max over N presses, and beside it the broker's own round trip
+(publish → receive on one topic, same clients, same run) so the bridge's share
+reads as a difference and a ratio. Target: p99 < 10 ms.
+
+    .venv/bin/python bench/ring_latency.py [--presses 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import queue
+import statistics
+import time
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+from _support import bridge, free_port, mosquitto, percentile
+
+BUTTON = "bench/button"
+RING = "doorstep/front_door/ring"
+ECHO = "bench/echo"
+
+
+def measure(port: int, presses: int, publish_topic: str, receive_topic: str) -> list[float]:
+    arrivals: queue.Queue[float] = queue.Queue()
+    subscribed = queue.Queue[bool]()
+    receiver = paho.Client(CallbackAPIVersion.VERSION2)
+    receiver.on_connect = lambda c, *_: c.subscribe(receive_topic, qos=1)
+    receiver.on_subscribe = lambda *_: subscribed.put(True)
+    receiver.on_message = lambda *_: arrivals.put(time.perf_counter())
+    receiver.connect("127.0.0.1", port)
+    receiver.loop_start()
+    subscribed.get(timeout=10)
+    sender = paho.Client(CallbackAPIVersion.VERSION2)
+    sender.connect("127.0.0.1", port)
+    sender.loop_start()
+    samples = []
+    try:
+        for _ in range(presses):
+            start = time.perf_counter()
+            sender.publish(publish_topic, b'{"action": "single"}', qos=1)
+            samples.append((arrivals.get(timeout=10) - start) * 1000)
+            time.sleep(0.01)
+    finally:
+        sender.loop_stop()
+        receiver.loop_stop()
+    return samples
+
+
+def report(name: str, samples: list[float]) -> None:
+    print(
+        f"{name:<28} p50 {statistics.median(samples):6.2f} ms   p99 {percentile(samples, 99):6.2f} ms"
+        f"   max {max(samples):6.2f} ms   (n={len(samples)})"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--presses", type=int, default=200)
+    args = parser.parse_args()
+    with mosquitto() as port:
+        config = {
+            "mqtt": {"port": port},
+            "http": {"port": free_port()},
+            "cameras": {
+                "front_door": {
+                    "source": "demo://",
+                    "doorbell": {"topic": BUTTON, "payload": {"action": "single"}, "debounce": 0},
+                }
+            },
+        }
+        with bridge(config):
+            time.sleep(1.0)
+            measure(port, 5, BUTTON, RING)  # warm-up
+            ring = measure(port, args.presses, BUTTON, RING)
+            echo = measure(port, args.presses, ECHO, ECHO)
+    report("button → ring (bridge)", ring)
+    report("broker round trip alone", echo)
+    p99 = percentile(ring, 99)
+    print(
+        f"bridge p99 {p99:.2f} ms: {'meets' if p99 < 10 else 'MISSES'} the 10 ms target; "
+        f"p50 ratio to the broker alone {statistics.median(ring) / statistics.median(echo):.1f}x"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,208 @@
+"""Cameras end to end: a real RTSP camera → motion → clips in the store → bus events."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import av
+import pytest
+
+from doorstep_bridge.camera.manager import CameraManager
+from doorstep_bridge.config import parse_config
+from doorstep_bridge.events import (
+    CameraAvailability,
+    CameraSwitchChanged,
+    ClipFinished,
+    EventBus,
+    MotionChanged,
+    RecordRequested,
+    SnapshotTaken,
+    StatsChanged,
+)
+from doorstep_bridge.models import RingEvent, utcnow
+from doorstep_bridge.recording.store import ClipStore
+from tests.bridge.camera.conftest import CountingGate, Recorded, stand_in_detector
+from tests.support.media import Footage, decode_all
+from tests.support.servers import free_port, rtsp_server
+
+pytestmark = pytest.mark.slow
+
+EVENTS = (
+    CameraAvailability,
+    CameraSwitchChanged,
+    ClipFinished,
+    MotionChanged,
+    SnapshotTaken,
+    StatsChanged,
+)
+
+
+@asynccontextmanager
+async def running(
+    storage: Path, cameras: dict[str, Any], rings: list[str] | None = None
+) -> AsyncIterator[tuple[CameraManager, Recorded, ClipStore]]:
+    config = parse_config({"storage": {"path": str(storage)}, "cameras": cameras})
+    store = ClipStore(config.storage.path)
+    store.open()
+    bus = EventBus()
+    recorded = Recorded(bus)
+    recorded.watch(*EVENTS)
+    manager = CameraManager(
+        config,
+        bus,
+        store,
+        (rings if rings is not None else []).append,
+        detector_factory=stand_in_detector,
+        gate_factory=CountingGate,
+    )
+    await manager.start()
+    try:
+        yield manager, recorded, store
+    finally:
+        await manager.stop()
+        store.close()
+
+
+def _first_packet_is_keyframe(path: Path) -> bool:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "h264"
+        return bool(next(container.demux(stream)).is_keyframe)
+
+
+async def test_rtsp_motion_clip(rtsp_ok: None, porch: Footage, storage: Path) -> None:
+    camera = {
+        "record": {"pre_roll": 1.5, "post_roll": 1.0},
+        "motion": {"frames_to_start": 2, "off_delay": 0.5},
+    }
+    with rtsp_server({"/main": porch.path}) as url:
+        camera["source"] = f"{url}/main"
+        async with running(storage, {"front_door": camera}) as (manager, recorded, store):
+            await recorded.wait(CameraAvailability, lambda e: e.online)
+            on = await recorded.wait(MotionChanged, lambda e: e.active)
+            finished = await recorded.wait(ClipFinished)
+            off = next(e for e in recorded.of(MotionChanged) if not e.active)
+            assert manager.status("front_door").online
+            listed, total = store.list(camera="front_door")
+    clip = finished.clip
+    assert clip.camera == "front_door"
+    assert clip.reason == "motion"
+    assert clip.path.suffix == ".mp4"
+    assert _first_packet_is_keyframe(clip.path)
+    frames = decode_all(clip.path)
+    assert len(frames) == pytest.approx(clip.duration * 15, abs=1)
+    # The pre-roll: the clip starts at least pre_roll before motion was reported
+    # (at the keyframe before), and ends about post_roll after motion stopped.
+    assert clip.start.timestamp() <= on.time.timestamp() - 1.5
+    assert clip.start.timestamp() >= on.time.timestamp() - 1.5 - 1.0 - 0.5
+    assert clip.end.timestamp() >= off.time.timestamp() + 1.0 - 0.3
+    # Snapshot of the largest motion, stored and published.
+    assert clip.snapshot_path is not None
+    assert clip.snapshot_path.read_bytes()[:3] == b"\xff\xd8\xff"
+    snapshot = recorded.of(SnapshotTaken)[-1]
+    assert snapshot.jpeg == clip.snapshot_path.read_bytes()
+    assert total >= 1
+    assert clip.id in [c.id for c in listed]
+    stats = recorded.of(StatsChanged)[-1].stats
+    assert stats["clips"] >= 1
+    assert stats["storage_used_bytes"] >= clip.size
+    # The first availability report is "online", reported once.
+    assert [e.online for e in recorded.of(CameraAvailability)] == [True]
+
+
+async def test_privacy_masked_camera_never_records_masked_pixels(
+    rtsp_ok: None, porch: Footage, storage: Path
+) -> None:
+    mask = [[0, 0], [400, 0], [400, 360], [0, 360]]  # the walker's path, mostly
+    camera = {
+        "record": {"pre_roll": 1.0, "post_roll": 0.5},
+        "motion": {"frames_to_start": 2, "off_delay": 0.5},
+        "privacy_masks": [mask],
+    }
+    with rtsp_server({"/main": porch.path}) as url:
+        camera["source"] = f"{url}/main"
+        async with running(storage, {"front_door": camera}) as (_, recorded, _store):
+            finished = await recorded.wait(ClipFinished)
+    clip = finished.clip
+    assert _first_packet_is_keyframe(clip.path)
+    frames = decode_all(clip.path)
+    assert len(frames) >= 15
+    for luma in frames:
+        assert int(luma[4:356, 4:396].max()) <= 2  # filled black in every frame
+    assert any(float(luma[:, 420:].mean()) > 30 for luma in frames)
+    assert clip.snapshot_path is not None
+    import cv2
+    import numpy as np
+
+    image = cv2.imdecode(np.frombuffer(clip.snapshot_path.read_bytes(), np.uint8), 1)
+    assert int(image[4:356, 4:396].max()) <= 8
+
+
+async def test_ring_and_manual_record_with_switches(
+    rtsp_ok: None, porch: Footage, storage: Path
+) -> None:
+    camera = {"record": {"pre_roll": 1.0, "post_roll": 1.0}}
+    with rtsp_server({"/main": porch.path}) as url:
+        camera["source"] = f"{url}/main"
+        async with running(storage, {"front_door": camera}) as (manager, recorded, _):
+            manager.set_switch("front_door", "motion_detection", on=False)
+            await recorded.wait(CameraAvailability, lambda e: e.online)
+            await asyncio.sleep(1.5)  # let the pre-roll fill
+            recorded.bus.publish(RingEvent("r_1", "front_door", utcnow(), "http"))
+            press = await recorded.wait(SnapshotTaken)
+            ring_clip = (await recorded.wait(ClipFinished)).clip
+            manager.set_switch("front_door", "recording", on=False)
+            recorded.bus.publish(RecordRequested("front_door", 1.0))
+            assert not manager.status("front_door").recording_clip
+            manager.set_switch("front_door", "recording", on=True)
+            recorded.bus.publish(RecordRequested("front_door", 1.0))
+            manual = (
+                await recorded.wait(ClipFinished, lambda e: e.clip.reason == "manual")
+            ).clip
+            status = manager.status("front_door")
+    assert press.jpeg[:2] == b"\xff\xd8"
+    assert ring_clip.reason == "ring"
+    assert ring_clip.duration >= 2.0 - 0.2
+    assert manual.duration >= 1.0
+    assert not recorded.of(MotionChanged)  # detection was off
+    assert status.motion_detection is False
+    assert status.recording is True
+    switches = [(e.switch, e.on) for e in recorded.of(CameraSwitchChanged)]
+    assert switches == [("motion_detection", False), ("recording", False), ("recording", True)]
+
+
+async def test_camera_drop_closes_the_clip_and_reconnects(
+    rtsp_ok: None, porch: Footage, storage: Path
+) -> None:
+    port = free_port()
+    camera = {
+        "source": f"rtsp://127.0.0.1:{port}/main",
+        "record": {"pre_roll": 1.0, "post_roll": 30.0},
+    }
+    async with running(storage, {"front_door": camera}) as (manager, recorded, store):
+        with rtsp_server({"/main": porch.path}, port=port):
+            await recorded.wait(CameraAvailability, lambda e: e.online)
+            await asyncio.sleep(1.0)
+            manager.record("front_door", 60.0)
+            await asyncio.sleep(2.0)
+            assert manager.status("front_door").recording_clip
+        # The server is gone mid-clip: the clip is closed cleanly, the camera offline.
+        dropped = (await recorded.wait(ClipFinished)).clip
+        await recorded.wait(CameraAvailability, lambda e: not e.online)
+        assert not manager.status("front_door").online
+        with rtsp_server({"/main": porch.path}, port=port):
+            await recorded.wait(
+                CameraAvailability, lambda e: e.online and recorded.of(CameraAvailability)[-1] is e
+            )
+            assert manager.status("front_door").online
+            assert store.get(dropped.id) == dropped
+    assert dropped.reason == "manual"
+    assert 2.0 <= dropped.duration <= 10.0
+    assert len(decode_all(dropped.path)) == pytest.approx(dropped.duration * 15, abs=1)
+    # Down before the first server, up, down, up, down (the second server stops first):
+    # one report per change however many reconnect attempts failed in between.
+    assert [e.online for e in recorded.of(CameraAvailability)] == [False, True, False, True, False]

@@ -1,0 +1,177 @@
+"""Pixels of an export: privacy masks filled in every frame, a real face blurred beyond
+detection, the watermark drawn, the window respected."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+import importlib.util
+from pathlib import Path
+import threading
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from doorstep_bridge.sharing.redact import FaceFinder
+from doorstep_bridge.sharing.render import RenderCancelledError, RenderJob, Segment, render
+
+from .conftest import T0, write_clip
+
+MASKS = (((0, 0), (96, 0), (96, 64), (0, 64)), ((200, 150), (300, 150), (250, 230)))
+# Limited-range YUV black, what a filled mask must decode to.
+BLACK_Y = 16
+
+
+def _face_image() -> np.ndarray:
+    """A real photograph with a face: scikit-image's astronaut, or Debian's messi5."""
+    candidates = []
+    spec = importlib.util.find_spec("skimage")
+    if spec is not None and spec.submodule_search_locations:
+        for location in spec.submodule_search_locations:
+            candidates.append(Path(location) / "data" / "astronaut.png")
+    candidates.append(Path("/usr/share/doc/opencv-doc/examples/data/messi5.jpg"))
+    for path in candidates:
+        if path.is_file():
+            image = cv2.imread(str(path))
+            if image is not None:
+                return image
+    pytest.skip("no face photograph: pip install scikit-image (dev extra) or apt opencv-doc")
+
+
+def _planes(frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    width, height = frame.width, frame.height
+    array = frame.to_ndarray(format="yuv420p")
+    chroma = array[height:].reshape(-1)
+    quarter = (height // 2) * (width // 2)
+    return (
+        array[:height],
+        chroma[:quarter].reshape(height // 2, width // 2),
+        chroma[quarter : 2 * quarter].reshape(height // 2, width // 2),
+    )
+
+
+def _decode(path: Path) -> list[av.VideoFrame]:
+    with av.open(str(path)) as container:
+        return list(container.decode(video=0))
+
+
+def _segment(path: Path, seconds: float = 2.0, masks: tuple = ()) -> Segment:
+    return Segment("front_door", path, T0, T0, T0 + timedelta(seconds=seconds), masks)
+
+
+@pytest.mark.parametrize("redact_faces", [True, False])
+def test_privacy_masks_are_filled_in_every_frame(tmp_path: Path, redact_faces: bool) -> None:
+    clip = write_clip(tmp_path / "clip.mp4", seconds=2.0)  # noise everywhere, masks not burnt
+    output = tmp_path / "share.mp4"
+    job = RenderJob("s_TESTTESTAA", (_segment(clip, masks=MASKS),), output, redact_faces)
+    result = render(job, lambda _p: None, threading.Event())
+    assert result.frames == 20
+    mask = np.zeros((240, 320), np.uint8)
+    for polygon in MASKS:
+        cv2.fillPoly(mask, [np.array(polygon, np.int32)], 255)
+    # Stay a few pixels inside the edges, where the encoder may blend.
+    inside = cv2.erode(mask, np.ones((9, 9), np.uint8)) > 0
+    outside = cv2.dilate(mask, np.ones((9, 9), np.uint8)) == 0
+    inside_chroma = cv2.resize(inside.astype(np.uint8), (160, 120), interpolation=cv2.INTER_NEAREST)
+    inside_chroma = cv2.erode(inside_chroma, np.ones((3, 3), np.uint8)) > 0
+    frames = _decode(output)
+    assert len(frames) == 20
+    for frame in frames:
+        y, u, v = _planes(frame)
+        for plane, mask_of, value in (
+            (y, inside, BLACK_Y),
+            (u, inside_chroma, 128),
+            (v, inside_chroma, 128),
+        ):
+            error = np.abs(plane[mask_of].astype(int) - value)
+            # Unmasked, these pixels are noise between 60 and 200.
+            assert error.mean() < 1.5
+            assert error.max() <= 16
+        assert y[outside].std() > 20  # the rest of the picture is still there
+
+
+def test_the_source_really_had_content_under_the_mask(tmp_path: Path) -> None:
+    clip = write_clip(tmp_path / "clip.mp4", seconds=0.5)
+    y, _u, _v = _planes(_decode(clip)[0])
+    assert y[8:56, 8:88].std() > 20
+
+
+def test_a_real_face_is_blurred_beyond_detection(tmp_path: Path) -> None:
+    face = _face_image()
+    face = cv2.resize(face, (128, 128), interpolation=cv2.INTER_AREA)
+    finder = FaceFinder()
+    # Where the detector finds the face in the photograph itself.
+    found = finder.find(cv2.cvtColor(face, cv2.COLOR_BGR2GRAY))
+    assert found, "the detector must find the face in the original photograph"
+
+    def paint(image: np.ndarray, index: int) -> None:
+        x = 40 + index * 4  # the person walks across the picture
+        image[60:188, x : x + 128] = face
+
+    clip = write_clip(tmp_path / "clip.mp4", seconds=3.0, fps=10, size=(320, 240), paint=paint)
+    plain = tmp_path / "plain.mp4"
+    redacted = tmp_path / "redacted.mp4"
+    segment = _segment(clip, seconds=3.0)
+    render(RenderJob("s_TESTTESTAA", (segment,), plain, False), lambda _p: None, threading.Event())
+    result = render(
+        RenderJob("s_TESTTESTAA", (segment,), redacted, True), lambda _p: None, threading.Event()
+    )
+    assert result.faces > 0
+
+    def faces_on_the_person(path: Path) -> int:
+        frames_with_face = 0
+        for index, frame in enumerate(_decode(path)):
+            x = 40 + index * 4
+            y, _u, _v = _planes(frame)
+            boxes = finder.find(np.ascontiguousarray(y))
+            if any(
+                box.x < x + 128 and box.x + box.w > x and box.y < 188 and box.y + box.h > 60
+                for box in boxes
+            ):
+                frames_with_face += 1
+        return frames_with_face
+
+    assert faces_on_the_person(plain) >= 25  # without redaction the face is plainly there
+    assert faces_on_the_person(redacted) == 0
+
+
+def test_watermark_names_the_share(tmp_path: Path) -> None:
+    clip = write_clip(tmp_path / "clip.mp4", seconds=0.5, size=(640, 480))
+    output = tmp_path / "share.mp4"
+    render(
+        RenderJob("s_TESTTESTAA", (_segment(clip),), output, False),
+        lambda _p: None,
+        threading.Event(),
+    )
+    y, _u, _v = _planes(_decode(output)[0])
+    source_y, _su, _sv = _planes(_decode(clip)[0])
+    strip = (slice(440, 480), slice(0, 400))
+
+    def ink(plane: np.ndarray) -> int:
+        # White text with a black outline: values the noisy source never has there.
+        return int(((plane[strip] < 45) | (plane[strip] > 215)).sum())
+
+    assert ink(source_y) == 0
+    assert ink(y) > 300
+
+
+def test_only_the_window_is_exported(tmp_path: Path) -> None:
+    clip = write_clip(tmp_path / "clip.mp4", seconds=3.0, fps=10)
+    output = tmp_path / "share.mp4"
+    segment = Segment("front_door", clip, T0, T0 + timedelta(seconds=1), T0 + timedelta(seconds=2))
+    result = render(
+        RenderJob("s_TESTTESTAA", (segment,), output, False), lambda _p: None, threading.Event()
+    )
+    assert 10 <= result.frames <= 11
+    assert len(_decode(output)) == result.frames
+
+
+def test_cancel_leaves_no_file(tmp_path: Path) -> None:
+    clip = write_clip(tmp_path / "clip.mp4", seconds=1.0)
+    output = tmp_path / "share.mp4"
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(RenderCancelledError):
+        render(RenderJob("s_TESTTESTAA", (_segment(clip),), output), lambda _p: None, cancel)
+    assert list(tmp_path.glob("share.mp4*")) == []
