@@ -14,10 +14,9 @@ import queue
 import statistics
 import time
 
+from _support import bridge, free_port, mosquitto, percentile
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
-
-from _support import bridge, free_port, mosquitto, percentile
 
 BUTTON = "bench/button"
 RING = "doorstep/front_door/ring"
@@ -26,10 +25,10 @@ ECHO = "bench/echo"
 
 def measure(port: int, presses: int, publish_topic: str, receive_topic: str) -> list[float]:
     arrivals: queue.Queue[float] = queue.Queue()
-    subscribed = queue.Queue[bool]()
+    subscribed: queue.Queue[bool] = queue.Queue()
     receiver = paho.Client(CallbackAPIVersion.VERSION2)
     receiver.on_connect = lambda c, *_: c.subscribe(receive_topic, qos=1)
-    receiver.on_subscribe = lambda *_: subscribed.put(True)
+    receiver.on_subscribe = lambda *_: subscribed.put(True)  # noqa: FBT003
     receiver.on_message = lambda *_: arrivals.put(time.perf_counter())
     receiver.connect("127.0.0.1", port)
     receiver.loop_start()
@@ -51,8 +50,9 @@ def measure(port: int, presses: int, publish_topic: str, receive_topic: str) -> 
 
 
 def report(name: str, samples: list[float]) -> None:
+    p50, p99 = statistics.median(samples), percentile(samples, 99)
     print(
-        f"{name:<28} p50 {statistics.median(samples):6.2f} ms   p99 {percentile(samples, 99):6.2f} ms"
+        f"{name:<28} p50 {p50:6.2f} ms   p99 {p99:6.2f} ms"
         f"   max {max(samples):6.2f} ms   (n={len(samples)})"
     )
 

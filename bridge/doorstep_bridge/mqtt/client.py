@@ -132,8 +132,9 @@ class MqttClient:
         """Wait until connected and every subscription is acknowledged; False on timeout."""
         try:
             async with asyncio.timeout(timeout):
-                while not (self._connected.is_set() and self._subscribed.is_set()):
-                    await asyncio.sleep(0.02)  # noqa: ASYNC110 - two flags, set from two threads
+                # Two flags set from two threads: polling is simpler than chaining events.
+                while not (self._connected.is_set() and self._subscribed.is_set()):  # noqa: ASYNC110
+                    await asyncio.sleep(0.02)
         except TimeoutError:
             return False
         return True
