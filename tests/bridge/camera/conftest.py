@@ -7,7 +7,7 @@ about the pipeline, not about detection quality; the motion core has its own.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,5 +112,5 @@ def rtsp_ok() -> None:
 
 
 @pytest.fixture
-def storage(tmp_path: Path) -> Iterator[Path]:
-    yield tmp_path / "storage"
+def storage(tmp_path: Path) -> Path:
+    return tmp_path / "storage"

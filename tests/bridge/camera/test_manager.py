@@ -160,9 +160,7 @@ async def test_ring_and_manual_record_with_switches(
             assert not manager.status("front_door").recording_clip
             manager.set_switch("front_door", "recording", on=True)
             recorded.bus.publish(RecordRequested("front_door", 1.0))
-            manual = (
-                await recorded.wait(ClipFinished, lambda e: e.clip.reason == "manual")
-            ).clip
+            manual = (await recorded.wait(ClipFinished, lambda e: e.clip.reason == "manual")).clip
             status = manager.status("front_door")
     assert press.jpeg[:2] == b"\xff\xd8"
     assert ring_clip.reason == "ring"

@@ -1,0 +1,349 @@
+"""Every camera of the bridge: pipelines, recorders, switches, retention, bus events.
+
+The manager is the only part of the camera/recording side that touches the
+event loop. Threads report through ``loop.call_soon_threadsafe`` and bus
+handlers only hand work to the camera threads (a lock and a queue put).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+import contextlib
+from dataclasses import dataclass
+import functools
+import importlib
+import inspect
+import logging
+from typing import TYPE_CHECKING, Any
+
+from doorstep_bridge import keys
+from doorstep_bridge.camera.pipeline import (
+    CameraPipeline,
+    DetectorFactory,
+    GateFactory,
+    PipelineHooks,
+    SourceFactory,
+    open_source,
+)
+from doorstep_bridge.events import (
+    CameraAvailability,
+    CameraSwitchChanged,
+    ClipDeleted,
+    ClipFinished,
+    Event,
+    EventBus,
+    MotionChanged,
+    RecordRequested,
+    SnapshotTaken,
+    StatsChanged,
+)
+from doorstep_bridge.models import ClipInfo, RingEvent, utcnow
+from doorstep_bridge.recording.recorder import Recorder, RecorderHooks
+from doorstep_bridge.recording.retention import Retention
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from doorstep_bridge.config import Config
+    from doorstep_bridge.recording.store import ClipStore
+
+_LOGGER = logging.getLogger(__name__)
+
+SWITCHES = ("motion_detection", "recording")
+TICK_SECONDS = 0.25
+RETENTION_EVERY = 600.0
+
+
+@dataclass(frozen=True, slots=True)
+class CameraStatus:
+    """What a camera is doing right now.
+
+    Attributes:
+        online: Its main stream delivers.
+        motion: Motion is on.
+        motion_detection: The motion detection switch.
+        recording: The recording switch (not whether a clip is being written).
+        error: Why recording fails right now (disk full, ...), or None.
+        recording_clip: A clip is being written at this moment.
+    """
+
+    online: bool
+    motion: bool
+    motion_detection: bool
+    recording: bool
+    error: str | None = None
+    recording_clip: bool = False
+
+
+def default_factories() -> tuple[Callable[[float], DetectorFactory], GateFactory]:
+    """The motion core's detector and gate factories.
+
+    Returns:
+        (a function of the detect rate returning a detector factory, the gate factory).
+    """
+    motion = importlib.import_module("doorstep_bridge.motion")
+    create = getattr(motion, "create_detector", None)
+    gate = getattr(motion, "MotionGate", None)
+    for extra, name in (("detector", "create_detector"), ("gate", "MotionGate")):
+        if (create if name == "create_detector" else gate) is None:
+            with contextlib.suppress(ImportError):
+                module = importlib.import_module(f"doorstep_bridge.motion.{extra}")
+                if name == "create_detector":
+                    create = getattr(module, name, None)
+                else:
+                    gate = getattr(module, name, None)
+    if create is None or gate is None:
+        raise RuntimeError("the motion core (create_detector, MotionGate) is not available")
+    takes_fps = "fps" in inspect.signature(create).parameters
+
+    def detector_for(fps: float) -> DetectorFactory:
+        factory: DetectorFactory = functools.partial(create, fps=fps) if takes_fps else create
+        return factory
+
+    gate_factory: GateFactory = gate
+    return detector_for, gate_factory
+
+
+class CameraManager:
+    """Owns one pipeline and one recorder per configured camera.
+
+    Args:
+        config: The bridge configuration.
+        bus: The event bus.
+        store: The clip store (open).
+        on_ring: Called on the event loop when the demo visitor presses the bell.
+        detector_factory: Detector factory per detect rate (default: the motion core).
+        gate_factory: Motion gate factory (default: the motion core's MotionGate).
+        source_factory: Opens camera sources (tests inject their own).
+        min_free_bytes: Retention keeps at least this much disk free for new clips.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        bus: EventBus,
+        store: ClipStore,
+        on_ring: Callable[[str], object],
+        *,
+        detector_factory: Callable[[float], DetectorFactory] | None = None,
+        gate_factory: GateFactory | None = None,
+        source_factory: SourceFactory = open_source,
+        min_free_bytes: int | None = None,
+    ) -> None:
+        self._config = config
+        self._bus = bus
+        self._store = store
+        self._on_ring = on_ring
+        self._detector_factory = detector_factory
+        self._gate_factory = gate_factory
+        self._source_factory = source_factory
+        self.retention = Retention(store, config.storage, min_free_bytes=min_free_bytes)
+        self._pipelines: dict[str, CameraPipeline] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._unsubscribe: list[Callable[[], None]] = []
+        self._background: set[asyncio.Future[Any]] = set()
+
+    @property
+    def cameras(self) -> tuple[str, ...]:
+        """The configured camera names."""
+        return tuple(self._config.cameras)
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start every camera, the post-roll ticker and retention."""
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        if self._detector_factory is None or self._gate_factory is None:
+            detector_for, gate = default_factories()
+            self._detector_factory = self._detector_factory or detector_for
+            self._gate_factory = self._gate_factory or gate
+        for name, settings in self._config.cameras.items():
+            recorder = Recorder(
+                name,
+                settings.record,
+                self._store,
+                settings.privacy_masks,
+                RecorderHooks(
+                    on_clip=self._threadsafe(self._clip_finished),
+                    on_snapshot=self._threadsafe(functools.partial(self._publish_snapshot, name)),
+                    on_error=lambda _message: None,
+                    before_clip=self._make_room,
+                ),
+            )
+            pipeline = CameraPipeline(
+                settings,
+                recorder,
+                self._detector_factory(settings.detect_fps),
+                self._gate_factory,
+                PipelineHooks(
+                    on_motion=self._threadsafe(functools.partial(self._motion, name)),
+                    on_availability=self._threadsafe(functools.partial(self._availability, name)),
+                ),
+                on_ring=self._threadsafe(functools.partial(self._demo_ring, name)),
+                source_factory=self._source_factory,
+            )
+            self._pipelines[name] = pipeline
+        self._unsubscribe = [
+            self._bus.subscribe(RingEvent, self._ring),
+            self._bus.subscribe(RecordRequested, self._record_requested),
+        ]
+        for pipeline in self._pipelines.values():
+            pipeline.start()
+        self._tasks = [
+            loop.create_task(self._tick(), name="camera-tick"),
+            loop.create_task(self._retention_loop(), name="retention"),
+        ]
+        self._publish_stats()
+
+    async def stop(self) -> None:
+        """Stop the cameras; clips being recorded are finished first."""
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe = []
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        pipelines = list(self._pipelines.values())
+        await asyncio.gather(*(asyncio.to_thread(p.stop) for p in pipelines))
+        await asyncio.gather(*(asyncio.to_thread(p.recorder.close) for p in pipelines))
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+
+    # -- queries and commands ----------------------------------------------------------
+
+    def pipeline(self, camera: str) -> CameraPipeline:
+        """The pipeline of a camera (KeyError when unknown)."""
+        return self._pipelines[camera]
+
+    def status(self, camera: str) -> CameraStatus:
+        """The camera's current state (KeyError when unknown)."""
+        pipeline = self._pipelines[camera]
+        return CameraStatus(
+            online=pipeline.online,
+            motion=pipeline.motion,
+            motion_detection=pipeline.detection.enabled,
+            recording=pipeline.recorder.enabled,
+            error=pipeline.recorder.error,
+            recording_clip=pipeline.recorder.recording,
+        )
+
+    def set_switch(self, camera: str, switch: str, on: bool) -> None:
+        """Switch ``motion_detection`` or ``recording`` of a camera on or off.
+
+        Raises:
+            KeyError: Unknown camera.
+            ValueError: Unknown switch.
+        """
+        pipeline = self._pipelines[camera]
+        if switch == "motion_detection":
+            pipeline.detection.set_enabled(on)
+        elif switch == "recording":
+            pipeline.recorder.set_enabled(on)
+        else:
+            raise ValueError(f"unknown switch {switch!r}")
+        _LOGGER.info("Camera %s: %s switched %s", camera, switch, "on" if on else "off")
+        self._bus.publish(CameraSwitchChanged(camera, switch, on))
+
+    def record(self, camera: str, duration: float | None = None) -> None:
+        """Record now (KeyError when the camera is unknown)."""
+        self._pipelines[camera].recorder.manual(duration)
+
+    # -- bus handlers (event loop; hand over, never block) -------------------------------
+
+    def _ring(self, event: RingEvent) -> None:
+        pipeline = self._pipelines.get(event.camera)
+        if pipeline is not None:
+            pipeline.recorder.ring()
+
+    def _record_requested(self, event: RecordRequested) -> None:
+        pipeline = self._pipelines.get(event.camera)
+        if pipeline is not None:
+            pipeline.recorder.manual(event.duration)
+
+    # -- reports from the threads (run on the loop) --------------------------------------
+
+    def _threadsafe[*A](self, handler: Callable[[*A], None]) -> Callable[[*A], None]:
+        def call(*args: *A) -> None:
+            loop = self._loop
+            if loop is not None and not loop.is_closed():
+                with contextlib.suppress(RuntimeError):  # the loop is closing
+                    loop.call_soon_threadsafe(handler, *args)
+
+        return call
+
+    def _publish(self, event: Event) -> None:
+        self._bus.publish(event)
+
+    def _motion(self, camera: str, active: bool) -> None:
+        _LOGGER.debug("Camera %s: motion %s", camera, "on" if active else "off")
+        self._publish(MotionChanged(camera, active, utcnow()))
+
+    def _availability(self, camera: str, online: bool) -> None:
+        self._publish(CameraAvailability(camera, online))
+
+    def _clip_finished(self, clip: ClipInfo) -> None:
+        self._publish(ClipFinished(clip))
+        self._publish_stats()
+
+    def _publish_snapshot(self, camera: str, jpeg: bytes) -> None:
+        self._publish(SnapshotTaken(camera, jpeg))
+
+    def _demo_ring(self, camera: str) -> None:
+        result = self._on_ring(camera)
+        if inspect.isawaitable(result):
+            future = asyncio.ensure_future(result)
+            self._background.add(future)
+            future.add_done_callback(self._background.discard)
+
+    def _deleted(self, clips: list[ClipInfo]) -> None:
+        for clip in clips:
+            self._publish(ClipDeleted(clip.id, clip.camera, "retention"))
+        if clips:
+            self._publish_stats()
+
+    def _publish_stats(self) -> None:
+        size, count = self._store.usage()
+        self._publish(StatsChanged({"storage_used_bytes": size, "clips": count}))
+
+    # -- background work ------------------------------------------------------------------
+
+    def _make_room(self) -> None:
+        """Before a clip (recorder thread): free disk space for it if needed."""
+        deleted = self.retention.make_room()
+        if deleted:
+            self._threadsafe(self._deleted)(deleted)
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            for pipeline in self._pipelines.values():
+                pipeline.recorder.tick()
+
+    async def _retention_loop(self) -> None:
+        while True:
+            try:
+                deleted = await asyncio.to_thread(self.retention.run)
+            except Exception:
+                _LOGGER.exception("Retention failed")
+            else:
+                self._deleted(deleted)
+            await asyncio.sleep(RETENTION_EVERY)
+
+
+async def cameras_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Cleanup context (aiohttp): start every camera (and retention), stop them at shutdown."""
+
+    def on_ring(camera: str) -> Awaitable[object] | object:
+        return app[keys.DOORBELL].press(camera, "demo")
+
+    manager = CameraManager(app[keys.CONFIG], app[keys.BUS], app[keys.CLIP_STORE], on_ring)
+    app[keys.CAMERAS] = manager
+    await manager.start()
+    yield
+    await manager.stop()

@@ -1,0 +1,324 @@
+"""One camera's pipeline: reader threads, detect decoding, motion, availability, reconnect.
+
+::
+
+    main source ──packets──► Recorder (pre-roll buffer, clips by stream copy)
+         │                      ▲ motion on/off, frames for snapshots
+         └─(no detect_source)─► Detection: decode → luma at detect_fps → detector → gate
+    detect source ─packets────► Detection
+
+Each source runs on its own thread (PyAV reads block) and reconnects with
+exponential backoff (1 s doubling, capped at 30 s). The detect stream is decoded
+in full (H.264 needs every frame) but analysed at most ``detect_fps`` times a
+second; when neither motion detection nor a snapshot needs frames, decoding
+stops until the next keyframe. Nothing here touches the event loop: results go
+out through :class:`PipelineHooks`, which the manager hands to the loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+import logging
+import threading
+import time
+from typing import Any, Protocol
+
+import av
+import numpy as np
+
+from doorstep_bridge.camera.demo import DemoSource
+from doorstep_bridge.camera.packets import EncodedPacket
+from doorstep_bridge.camera.sources import AvSource, Source, source_kind
+from doorstep_bridge.config import CameraSettings
+from doorstep_bridge.exceptions import CameraError
+from doorstep_bridge.motion import Luma, MotionDetector
+from doorstep_bridge.motion.settings import MotionSettings
+from doorstep_bridge.recording.recorder import Recorder
+
+_LOGGER = logging.getLogger(__name__)
+
+BACKOFF_START = 1.0
+BACKOFF_MAX = 30.0
+#: A stream that ran this long resets the backoff.
+STABLE_AFTER = 10.0
+
+
+class Gate(Protocol):
+    """Hysteresis on per-frame motion (``doorstep_bridge.motion.MotionGate``)."""
+
+    def update(self, moving: bool, now: float) -> bool | None:
+        """Feed one frame's verdict; returns the new state when it changes, else None."""
+        ...
+
+
+type DetectorFactory = Callable[[int, int, MotionSettings], MotionDetector]
+type GateFactory = Callable[[int, float], Gate]
+type SourceFactory = Callable[[str, Callable[[], None] | None], Source]
+
+
+def open_source(url: str, on_ring: Callable[[], None] | None = None) -> Source:
+    """The source for a configured URL (``on_ring`` is used by the demo only)."""
+    if source_kind(url) == "demo":
+        return DemoSource(url, on_ring)
+    return AvSource(url)
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineHooks:
+    """Where a pipeline reports to (called from its threads).
+
+    Attributes:
+        on_motion: Motion turned on or off.
+        on_availability: The main stream came up (True) or went down (False);
+            called on changes only.
+    """
+
+    on_motion: Callable[[bool], None]
+    on_availability: Callable[[bool], None]
+
+
+def luma_of(frame: Any) -> Luma:
+    """The Y plane of a decoded frame as uint8 H x W (a zero-copy view when possible)."""
+    if frame.format.name in {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "nv12"}:
+        plane = frame.planes[0]
+        rows = np.frombuffer(plane, np.uint8).reshape(frame.height, plane.line_size)
+        view: Luma = rows[:, : frame.width]
+        return view
+    gray: Luma = frame.to_ndarray(format="gray")
+    return gray
+
+
+class Detection:
+    """Decodes the detect stream and runs the motion detector at ``detect_fps``."""
+
+    def __init__(
+        self,
+        settings: CameraSettings,
+        recorder: Recorder,
+        detector_factory: DetectorFactory,
+        gate_factory: GateFactory,
+        *,
+        on_motion: Callable[[bool], None],
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._settings = settings
+        self._recorder = recorder
+        self._detector_factory = detector_factory
+        self._gate_factory = gate_factory
+        self._on_motion = on_motion
+        self._clock = clock
+        self._interval = 1.0 / settings.detect_fps
+        self._decoder: Any = None
+        self._codec: str | None = None
+        self._detector: MotionDetector | None = None
+        self._size: tuple[int, int] | None = None
+        self._gate: Gate | None = None
+        self._need_key = True
+        self._last_analysed: float | None = None
+        self.enabled = True
+        self.motion = False
+        self.frames_analysed = 0
+
+    def set_enabled(self, on: bool) -> None:
+        """Switch motion detection; switching off reports motion off."""
+        self.enabled = on
+        if not on:
+            self._gate = None
+            self._set_motion(active=False)
+
+    def reset(self) -> None:
+        """The stream went away: start over at the next keyframe, motion off."""
+        self._decoder = None
+        self._need_key = True
+        self._gate = None
+        self._last_analysed = None
+        self._set_motion(active=False)
+
+    def _set_motion(self, *, active: bool) -> None:
+        if active != self.motion:
+            self.motion = active
+            self._recorder.motion(active)
+            self._on_motion(active)
+
+    def feed(self, packet: EncodedPacket) -> None:
+        """One packet of the detect stream."""
+        wants_frame = self._recorder.wants_frame()
+        if not self.enabled and not wants_frame:
+            self._need_key = True  # skip decoding; resume at a keyframe
+            return
+        if self._need_key and not packet.keyframe:
+            return
+        due = self._last_analysed is None or (
+            packet.wall - self._last_analysed >= self._interval * 0.9
+        )
+        if not due and packet.stream.codec != "h264":
+            return  # intra-only codecs need not decode skipped frames
+        if self._decoder is None or self._codec != packet.stream.codec:
+            self._decoder = av.CodecContext.create(packet.stream.codec, "r")
+            self._decoder.thread_count = 1
+            self._codec = packet.stream.codec
+        self._need_key = False
+        try:
+            frames = self._decoder.decode(av.Packet(packet.data))
+        except av.FFmpegError as err:
+            _LOGGER.debug("%s: undecodable detect packet (%s)", self._settings.name, err)
+            self._decoder = None
+            self._need_key = True
+            return
+        if not due:
+            return
+        for frame in frames:
+            self._last_analysed = packet.wall
+            self._analyse(frame, wants_frame)
+
+    def _analyse(self, frame: Any, wants_frame: bool) -> None:
+        score = 0.0
+        if self.enabled:
+            size = (frame.width, frame.height)
+            if self._detector is None or self._size != size:
+                self._detector = self._detector_factory(
+                    frame.width, frame.height, self._settings.motion
+                )
+                self._size = size
+            if self._gate is None:
+                motion = self._settings.motion
+                self._gate = self._gate_factory(motion.frames_to_start, motion.off_delay)
+            result = self._detector.detect(luma_of(frame))
+            self.frames_analysed += 1
+            score = result.area
+            changed = self._gate.update(result.moving, self._clock())
+            if changed is not None:
+                self._set_motion(active=changed)
+        if wants_frame or self._recorder.wants_frame():
+            self._recorder.offer_frame(frame, score)
+
+
+class CameraPipeline:
+    """Runs one camera: its source thread(s), detection and the recorder feed.
+
+    Args:
+        settings: The camera's settings.
+        recorder: Its recorder.
+        detector_factory: Builds a motion detector for a frame size.
+        gate_factory: Builds the motion hysteresis gate.
+        hooks: Motion and availability callbacks (called from the threads).
+        on_ring: For the demo source: its visitor pressed the bell.
+        source_factory: Opens sources (tests inject failing ones).
+    """
+
+    def __init__(
+        self,
+        settings: CameraSettings,
+        recorder: Recorder,
+        detector_factory: DetectorFactory,
+        gate_factory: GateFactory,
+        hooks: PipelineHooks,
+        *,
+        on_ring: Callable[[], None] | None = None,
+        source_factory: SourceFactory = open_source,
+    ) -> None:
+        self.settings = settings
+        self.recorder = recorder
+        self._hooks = hooks
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._online: bool | None = None
+        self._online_lock = threading.Lock()
+        self.detection = Detection(
+            settings, recorder, detector_factory, gate_factory, on_motion=hooks.on_motion
+        )
+        self._main = source_factory(settings.source, on_ring)
+        self._detect = (
+            source_factory(settings.detect_source, None) if settings.detect_source else None
+        )
+
+    @property
+    def online(self) -> bool:
+        """True while the main stream delivers."""
+        return bool(self._online)
+
+    @property
+    def motion(self) -> bool:
+        """Current motion state."""
+        return self.detection.motion
+
+    def start(self) -> None:
+        """Start the reader thread(s)."""
+        roles: list[tuple[str, Source]] = [("main", self._main)]
+        if self._detect is not None:
+            roles.append(("detect", self._detect))
+        for role, source in roles:
+            thread = threading.Thread(
+                target=self._run,
+                args=(role, source),
+                name=f"camera-{self.settings.name}-{role}",
+                daemon=True,
+            )
+            self._threads.append(thread)
+            thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop reading (blocking; reads time out within a few seconds)."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout)
+        self._threads.clear()
+
+    def _set_online(self, *, online: bool, why: str = "") -> None:
+        with self._online_lock:
+            if self._online == online:
+                return
+            self._online = online
+        if online:
+            _LOGGER.info("Camera %s is online", self.settings.name)
+        else:
+            _LOGGER.warning("Camera %s is offline: %s", self.settings.name, why or "stopped")
+        self._hooks.on_availability(online)
+
+    def _consume(self, role: str, source: Source) -> tuple[bool, str]:
+        """Read one connection until it ends; returns (delivered anything, why it ended)."""
+        delivered = False
+        feeds_detection = role == "detect" or self._detect is None
+        try:
+            for packet in source.packets(self._stop):
+                if not delivered:
+                    delivered = True
+                    if role == "main":
+                        self._set_online(online=True)
+                    else:
+                        _LOGGER.info("Camera %s: detect stream is up", self.settings.name)
+                if role == "main":
+                    self.recorder.feed(packet)
+                if feeds_detection:
+                    self.detection.feed(packet)
+        except CameraError as err:
+            return delivered, str(err)
+        except Exception as err:  # a bug must not kill the camera for good
+            _LOGGER.exception("Camera %s: %s reader failed", self.settings.name, role)
+            return delivered, type(err).__name__
+        return delivered, "stopped"
+
+    def _run(self, role: str, source: Source) -> None:
+        backoff = BACKOFF_START
+        name = self.settings.name
+        feeds_detection = role == "detect" or self._detect is None
+        while not self._stop.is_set():
+            started = time.monotonic()
+            delivered, why = self._consume(role, source)
+            if role == "main":
+                self.recorder.stream_lost()
+            if feeds_detection:
+                self.detection.reset()
+            if self._stop.is_set():
+                break
+            if time.monotonic() - started >= STABLE_AFTER:
+                backoff = BACKOFF_START
+            if role == "main":
+                self._set_online(online=False, why=why)
+            elif delivered:
+                _LOGGER.warning("Camera %s: detect stream lost: %s", name, why)
+            _LOGGER.debug("Camera %s: %s stream retry in %.0f s (%s)", name, role, backoff, why)
+            if self._stop.wait(backoff):
+                break
+            backoff = min(backoff * 2, BACKOFF_MAX)

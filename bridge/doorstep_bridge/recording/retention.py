@@ -1,0 +1,118 @@
+"""Retention: delete old clips, keep the store under its size cap, keep room on the disk.
+
+- Clips that ended more than ``storage.retention_days`` ago are deleted.
+- With ``storage.max_size_gb``, the oldest clips go until the store fits.
+- Before each new clip, when the disk has less than ``min_free_bytes`` free, the
+  oldest clips go until it has (a full disk must not stop the doorbell's clips).
+- A clip held by an active share is never deleted. Every deletion is logged and
+  recorded in the store's ``events`` table.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+import logging
+import shutil
+import threading
+from typing import TYPE_CHECKING
+
+from doorstep_bridge.models import ClipInfo, utcnow
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from doorstep_bridge.config import StorageSettings
+    from doorstep_bridge.recording.store import ClipStore
+
+_LOGGER = logging.getLogger(__name__)
+
+#: Free space kept for new clips unless told otherwise (a few minutes of 1080p).
+DEFAULT_MIN_FREE_BYTES = 256 * 1024 * 1024
+_BATCH = 100
+
+
+class Retention:
+    """Applies the storage limits to a clip store (thread-safe, blocking).
+
+    Args:
+        store: The clip store.
+        settings: ``storage`` settings (retention_days, max_size_gb).
+        min_free_bytes: Disk space to keep free for new clips.
+        free_bytes: Measures free disk space (injectable for tests).
+        now: Current time (injectable for tests).
+    """
+
+    def __init__(
+        self,
+        store: ClipStore,
+        settings: StorageSettings,
+        *,
+        min_free_bytes: int | None = None,
+        free_bytes: Callable[[], int] | None = None,
+        now: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._store = store
+        self._settings = settings
+        self.min_free_bytes = DEFAULT_MIN_FREE_BYTES if min_free_bytes is None else min_free_bytes
+        self._free_bytes = free_bytes or (lambda: shutil.disk_usage(store.root).free)
+        self._now = now
+        self._lock = threading.Lock()
+
+    def run(self) -> list[ClipInfo]:
+        """Delete expired clips, then the oldest while the store is over its size cap."""
+        with self._lock:
+            deleted = self._expired()
+            if self._settings.max_size_gb is not None:
+                cap = int(self._settings.max_size_gb * 1024**3)
+                deleted += self._shrink(
+                    lambda: self._store.usage()[0] > cap,
+                    f"store over max_size_gb ({self._settings.max_size_gb:g})",
+                )
+            return deleted
+
+    def make_room(self) -> list[ClipInfo]:
+        """Delete the oldest clips while the disk has less than ``min_free_bytes`` free."""
+        with self._lock:
+            return self._shrink(
+                lambda: self._free() < self.min_free_bytes,
+                f"disk has less than {self.min_free_bytes // (1024 * 1024)} MiB free",
+            )
+
+    def _free(self) -> int:
+        try:
+            return self._free_bytes()
+        except OSError:
+            return self.min_free_bytes  # unknown: do not delete on a guess
+
+    def _expired(self) -> list[ClipInfo]:
+        before = self._now() - timedelta(days=self._settings.retention_days)
+        deleted: list[ClipInfo] = []
+        while True:
+            batch = self._store.deletable(before=before, limit=_BATCH)
+            removed = [
+                clip
+                for clip in batch
+                if self._delete(clip, f"older than {self._settings.retention_days:g} days")
+            ]
+            deleted += removed
+            if len(batch) < _BATCH or not removed:
+                return deleted
+
+    def _shrink(self, too_big: Callable[[], bool], why: str) -> list[ClipInfo]:
+        deleted: list[ClipInfo] = []
+        while too_big():
+            batch = self._store.deletable(limit=1)
+            if not batch or not self._delete(batch[0], why):
+                if not batch:
+                    _LOGGER.warning("Retention: %s, but every remaining clip is held", why)
+                break
+            deleted.append(batch[0])
+        return deleted
+
+    def _delete(self, clip: ClipInfo, why: str) -> bool:
+        if self._store.delete(clip.id, why) is None:
+            return False
+        _LOGGER.info(
+            "Retention deleted clip %s (%s, %s): %s", clip.id, clip.camera, clip.start, why
+        )
+        return True
