@@ -17,7 +17,7 @@ from .api import DoorstepApiClient, DoorstepAuthError, DoorstepError
 from .approvals import ApprovalManager
 from .const import DOMAIN
 from .coordinator import DoorstepConfigEntry, DoorstepCoordinator, DoorstepData
-from .entity import bridge_device_info, camera_identifier
+from .entity import bridge_device_fields, camera_identifier
 from .services import async_setup_services
 from .views import async_setup_views
 
@@ -69,7 +69,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: DoorstepConfigEntry) -> 
     # The bridge device must exist before camera devices point at it.
     device = dr.async_get(hass).async_get_or_create(
         config_entry_id=entry.entry_id,
-        **_device_kwargs(bridge_device_info(coordinator)),
+        **bridge_device_fields(coordinator),
     )
     approvals = ApprovalManager(hass, entry, client, coordinator)
     entry.runtime_data = DoorstepData(
@@ -90,10 +90,6 @@ async def async_setup_entry(hass: HomeAssistant, entry: DoorstepConfigEntry) -> 
     if NEEDS_UPDATE_LISTENER:  # pragma: no cover - HA < 2025.8 only
         entry.async_on_unload(entry.add_update_listener(_async_options_updated))
     return True
-
-
-def _device_kwargs(info: dr.DeviceInfo) -> dict[str, Any]:
-    return dict(info)
 
 
 async def _async_options_updated(  # pragma: no cover - HA < 2025.8 only

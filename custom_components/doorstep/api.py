@@ -171,10 +171,19 @@ class DoorstepApiClient:
         return self._share(await self._json("GET", f"/api/shares/{quote(share_id, safe='')}"))
 
     async def decide(
-        self, share_id: str, *, decision: str, by: str, via: str, redact: bool = True
+        self,
+        share_id: str,
+        *,
+        decision: str,
+        by: str,
+        via: str,
+        redact: bool = True,
+        link_ttl_hours: float | None = None,
     ) -> ShareState:
         """Approve, deny or revoke a share request."""
-        body = {"decision": decision, "by": by, "via": via, "redact": redact}
+        body: dict[str, Any] = {"decision": decision, "by": by, "via": via, "redact": redact}
+        if link_ttl_hours is not None:
+            body["link_ttl_hours"] = link_ttl_hours
         path = f"/api/shares/{quote(share_id, safe='')}/decision"
         return self._share(await self._json("POST", path, body=body))
 

@@ -24,9 +24,11 @@ from .const import (
     ACTION_DENY,
     ACTION_PREFIX,
     CONF_APPROVERS,
+    CONF_LINK_TTL_HOURS,
     CONF_NOTIFICATION_DETAIL,
     CONF_NOTIFY_SERVICES,
     CONF_OFFER_UNREDACTED,
+    DEFAULT_LINK_TTL_HOURS,
     DEFAULT_NOTIFICATION_DETAIL,
     DOMAIN,
     EVENT_DECISION_REJECTED,
@@ -270,7 +272,16 @@ class ApprovalManager:
             by = user.name if user and user.name else user_id
         try:
             share = await self.client.decide(
-                share_id, decision=decision, by=by, via=via, redact=redact
+                share_id,
+                decision=decision,
+                by=by,
+                via=via,
+                redact=redact,
+                link_ttl_hours=float(
+                    self.entry.options.get(CONF_LINK_TTL_HOURS, DEFAULT_LINK_TTL_HOURS)
+                )
+                if decision == "approve"
+                else None,
             )
         except DoorstepNotFoundError as err:
             raise ServiceValidationError(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, cast
+from typing import Any
 
 from homeassistant.const import CONF_URL
 from homeassistant.helpers import device_registry as dr
@@ -21,23 +21,22 @@ def camera_identifier(bridge_id: str, camera: str) -> tuple[str, str]:
     return (DOMAIN, f"{bridge_id}_{camera}")
 
 
-def bridge_device_info(coordinator: DoorstepCoordinator) -> DeviceInfo:
-    """Device of the bridge itself."""
+def bridge_device_fields(coordinator: DoorstepCoordinator) -> dict[str, Any]:
+    """Device registry fields of the bridge itself."""
     info = coordinator.data.info
-    return DeviceInfo(
-        identifiers={(DOMAIN, info.id)},
-        name=info.name,
-        manufacturer="Doorstep",
-        model="Doorstep bridge",
-        sw_version=str(info.version),
-        configuration_url=coordinator.config_entry.data[CONF_URL],
-    )
+    return {
+        "identifiers": {(DOMAIN, info.id)},
+        "name": info.name,
+        "manufacturer": "Doorstep",
+        "model": "Doorstep bridge",
+        "sw_version": str(info.version),
+        "configuration_url": coordinator.config_entry.data[CONF_URL],
+    }
 
 
-def camera_device_info(coordinator: DoorstepCoordinator, camera: str) -> DeviceInfo:
-    """Device of one camera, attached to the bridge device."""
-    entry = coordinator.config_entry
-    info: dict[str, Any] = {
+def camera_device_fields(coordinator: DoorstepCoordinator, camera: str) -> dict[str, Any]:
+    """Device registry fields of one camera, attached to the bridge device."""
+    fields: dict[str, Any] = {
         "identifiers": {camera_identifier(coordinator.bridge_id, camera)},
         "name": coordinator.data.camera_name(camera),
         "manufacturer": "Doorstep",
@@ -46,10 +45,10 @@ def camera_device_info(coordinator: DoorstepCoordinator, camera: str) -> DeviceI
     # HA 2026.8 deprecates via_device (a tuple) for via_device_id; both need the
     # bridge device to exist already, which async_setup_entry guarantees.
     if hasattr(dr.DeviceEntry, "config_entry_id"):
-        info["via_device_id"] = entry.runtime_data.bridge_device_id
+        fields["via_device_id"] = coordinator.config_entry.runtime_data.bridge_device_id
     else:
-        info["via_device"] = (DOMAIN, coordinator.bridge_id)
-    return cast("DeviceInfo", info)
+        fields["via_device"] = (DOMAIN, coordinator.bridge_id)
+    return fields
 
 
 class DoorstepEntity(CoordinatorEntity[DoorstepCoordinator]):
@@ -65,7 +64,9 @@ class DoorstepBridgeEntity(DoorstepEntity):
         super().__init__(coordinator)
         self._attr_unique_id = f"{coordinator.bridge_id}_{key}"
         self._attr_translation_key = key
-        self._attr_device_info = bridge_device_info(coordinator)
+        # DeviceInfo is a TypedDict on HA 2025.4 and a dataclass on 2026.8+: build it
+        # from keywords, which both accept.
+        self._attr_device_info = DeviceInfo(**bridge_device_fields(coordinator))  # type: ignore[typeddict-item]
 
     @property
     def available(self) -> bool:
@@ -81,7 +82,7 @@ class DoorstepCameraEntity(DoorstepEntity):
         self.camera = camera
         self._attr_unique_id = f"{coordinator.bridge_id}_{camera}_{key}"
         self._attr_translation_key = key
-        self._attr_device_info = camera_device_info(coordinator, camera)
+        self._attr_device_info = DeviceInfo(**camera_device_fields(coordinator, camera))  # type: ignore[typeddict-item]
 
     @property
     def available(self) -> bool:

@@ -19,6 +19,7 @@ from pytest_homeassistant_custom_component.common import (
 
 from custom_components.doorstep.const import (
     CONF_APPROVERS,
+    CONF_LINK_TTL_HOURS,
     CONF_NOTIFICATION_DETAIL,
     CONF_NOTIFY_SERVICES,
     CONF_OFFER_UNREDACTED,
@@ -51,6 +52,7 @@ async def approvers(
             CONF_NOTIFY_SERVICES: ["notify.mobile_app_alice_phone"],
             CONF_NOTIFICATION_DETAIL: "minimal",
             CONF_OFFER_UNREDACTED: False,
+            CONF_LINK_TTL_HOURS: 12,
         },
     )
     await hass.async_block_till_done()
@@ -183,6 +185,7 @@ async def test_automation_approves(
     assert result == {"share_id": "s_1", "state": "approved"}
     assert bridge.bodies[-1] == {
         "decision": "approve", "by": "automation", "via": "automation", "redact": True,
+        "link_ttl_hours": 24.0,
     }  # fmt: skip
     await hass.async_block_till_done()
     assert [e.data["state"] for e in updated] == ["approved"]
@@ -284,12 +287,12 @@ async def test_notification_payload_has_no_footage(
     [
         ("cameras", False, "A request to share footage of Front door is waiting for your decision.",
          ["APPROVE", "DENY"]),
-        ("full", True, "Neighbour Alice asks for footage of Front door, 23/11 01:00 to 23/11 01:30: "
-         "Parcel went missing", ["APPROVE", "APPROVEFULL", "DENY"]),
+        ("full", True, ("Neighbour Alice asks for footage of Front door, 23/11 01:00 to 23/11 "
+         "01:30: Parcel went missing"), ["APPROVE", "APPROVEFULL", "DENY"]),
     ],
 )  # fmt: skip
 async def test_notification_detail_is_the_owners_choice(
-    hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry,
+    *, hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry,
     phone: list[ServiceCall], detail: str, offer: bool, message: str, verbs: list[str],
 ) -> None:  # fmt: skip
     hass.config_entries.async_update_entry(
@@ -330,6 +333,7 @@ async def test_approver_taps_approve_once(
     assert bridge.shares["s_1"]["state"] == "approved"
     assert bridge.bodies[-1] == {
         "decision": "approve", "by": hass_admin_user.name, "via": "phone", "redact": True,
+        "link_ttl_hours": 12.0,
     }  # fmt: skip
     # The other phones' notifications are cleared.
     assert phone[-1].data == {"message": "clear_notification", "data": {"tag": "doorstep_s_1"}}
@@ -378,7 +382,7 @@ async def test_unredacted_only_when_offered(
 
 
 async def test_taps_from_others_are_rejected(
-    hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry,
+    *, hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry,
     phone: list[ServiceCall], hass_admin_user: MockUser, hass_read_only_user: MockUser,
     caplog: pytest.LogCaptureFixture,
 ) -> None:  # fmt: skip
