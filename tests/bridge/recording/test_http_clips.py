@@ -1,0 +1,199 @@
+"""Clip routes over HTTP: token, filters, Range on the video, snapshots, record now."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+import pytest
+
+from doorstep_bridge.camera.packets import EncodedPacket
+from doorstep_bridge.config import parse_config
+from doorstep_bridge.events import EventBus, RecordRequested
+from doorstep_bridge.http.auth import token_middleware
+from doorstep_bridge.http.clips import routes
+from doorstep_bridge.keys import API_TOKEN, BUS, CLIP_STORE, CONFIG
+from doorstep_bridge.recording.masks import MaskSet
+from doorstep_bridge.recording.snapshots import make_snapshot
+from doorstep_bridge.recording.store import ClipStore, atomic_write
+from doorstep_bridge.recording.writer import ClipWriter, finalize
+
+TOKEN = "t" * 32
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+
+def _clip(store: ClipStore, packets: list[EncodedPacket], start: datetime, reason: str) -> str:
+    import numpy as np
+
+    pending = store.new_clip("front_door", start, reason)
+    writer = ClipWriter(pending.partial, packets[0].stream, MaskSet(()))
+    for packet in packets:
+        writer.write(packet)
+    writer.close()
+    done = finalize(pending.partial, pending.final)
+    snapshot = make_snapshot(np.full((360, 640, 3), 128, np.uint8), MaskSet(()))
+    atomic_write(pending.snapshot, snapshot.jpeg)
+    atomic_write(pending.thumbnail, snapshot.thumbnail)
+    store.complete(pending, duration=done.duration, size=done.size, snapshot=True)
+    return pending.id
+
+
+@pytest.fixture
+async def api(
+    storage: Path, packets: list[EncodedPacket]
+) -> AsyncIterator[tuple[TestClient[Any, Any], list[str], list[Any]]]:
+    config = parse_config(
+        {"storage": {"path": str(storage)}, "cameras": {"front_door": {"source": "demo://"}}}
+    )
+    store = ClipStore(storage)
+    store.open()
+    ids = [
+        _clip(store, packets[:30], T0 + timedelta(minutes=i), reason)
+        for i, reason in enumerate(["motion", "ring", "motion"])
+    ]
+    bus = EventBus()
+    requested: list[Any] = []
+    bus.subscribe(RecordRequested, requested.append)
+    app = web.Application(middlewares=[token_middleware])
+    app[CONFIG] = config
+    app[API_TOKEN] = TOKEN
+    app[CLIP_STORE] = store
+    app[BUS] = bus
+    app.add_routes(routes)
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    yield client, ids, requested
+    await client.close()
+    store.close()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/clips",
+        "/api/clips/x",
+        "/api/clips/x/video",
+        "/api/clips/x/snapshot",
+        "/api/clips/x/thumbnail",
+    ],
+)
+async def test_every_clip_route_needs_the_token(api: Any, path: str) -> None:
+    client, ids, _ = api
+    response = await client.get(path.replace("x", ids[0]))
+    assert response.status == 401
+    response = await client.get(path.replace("x", ids[0]), headers={"Authorization": "Bearer nope"})
+    assert response.status == 401
+
+
+async def test_record_needs_the_token(api: Any) -> None:
+    client, _, requested = api
+    response = await client.post("/api/cameras/front_door/record")
+    assert response.status == 401
+    assert requested == []
+
+
+async def test_list_filters_and_pages(api: Any) -> None:
+    client, ids, _ = api
+    response = await client.get("/api/clips", headers=AUTH)
+    assert response.status == 200
+    body = await response.json()
+    assert body["total"] == 3
+    assert [c["id"] for c in body["clips"]] == ids[::-1]
+    first = body["clips"][-1]
+    assert first["camera"] == "front_door"
+    assert first["start"] == "2026-11-23T10:00:00.000+00:00"
+    assert first["duration"] == pytest.approx(2.0, abs=0.01)
+    assert first["has_snapshot"] is True
+    response = await client.get("/api/clips?reason=ring", headers=AUTH)
+    assert [c["id"] for c in (await response.json())["clips"]] == [ids[1]]
+    response = await client.get("/api/clips?limit=1&offset=1", headers=AUTH)
+    body = await response.json()
+    assert body["total"] == 3
+    assert [c["id"] for c in body["clips"]] == [ids[1]]
+    response = await client.get(
+        "/api/clips",
+        params={"since": "2026-11-23T10:00:30+00:00", "until": "2026-11-23T10:01:30+00:00"},
+        headers=AUTH,
+    )
+    assert [c["id"] for c in (await response.json())["clips"]] == [ids[1]]
+    response = await client.get("/api/clips?camera=garage", headers=AUTH)
+    assert (await response.json()) == {"clips": [], "total": 0}
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "since=yesterday",
+        "since=2026-11-23T10:00:00",
+        "limit=0",
+        "limit=x",
+        "offset=-1",
+        "reason=party",
+    ],
+)
+async def test_bad_queries_are_400(api: Any, query: str) -> None:
+    client, _, _ = api
+    response = await client.get(f"/api/clips?{query}", headers=AUTH)
+    assert response.status == 400
+    assert "error" in await response.json()
+
+
+async def test_video_supports_range_requests(api: Any, storage: Path) -> None:
+    client, ids, _ = api
+    response = await client.get(f"/api/clips/{ids[0]}/video", headers=AUTH)
+    assert response.status == 200
+    assert response.headers["Content-Type"] == "video/mp4"
+    whole = await response.read()
+    assert whole[4:8] == b"ftyp"
+    response = await client.get(
+        f"/api/clips/{ids[0]}/video", headers={**AUTH, "Range": "bytes=100-199"}
+    )
+    assert response.status == 206
+    assert response.headers["Content-Range"] == f"bytes 100-199/{len(whole)}"
+    assert await response.read() == whole[100:200]
+
+
+async def test_clip_json_snapshot_and_thumbnail(api: Any) -> None:
+    client, ids, _ = api
+    response = await client.get(f"/api/clips/{ids[1]}", headers=AUTH)
+    assert (await response.json())["reason"] == "ring"
+    for kind in ("snapshot", "thumbnail"):
+        response = await client.get(f"/api/clips/{ids[1]}/{kind}", headers=AUTH)
+        assert response.status == 200
+        assert response.headers["Content-Type"] == "image/jpeg"
+        assert (await response.read())[:2] == b"\xff\xd8"
+
+
+@pytest.mark.parametrize(
+    "clip_id", ["c_unknown", "..%2F..%2Fclips.db", "%2E%2E", "c_1.mp4", "a%00b"]
+)
+async def test_unknown_and_malicious_ids_are_404(api: Any, clip_id: str) -> None:
+    client, _, _ = api
+    for suffix in ("", "/video", "/snapshot", "/thumbnail"):
+        response = await client.get(f"/api/clips/{clip_id}{suffix}", headers=AUTH)
+        assert response.status == 404, (clip_id, suffix)
+
+
+async def test_record_now_publishes_the_request(api: Any) -> None:
+    client, _, requested = api
+    response = await client.post("/api/cameras/front_door/record", headers=AUTH)
+    assert response.status == 202
+    response = await client.post(
+        "/api/cameras/front_door/record", json={"duration": 12}, headers=AUTH
+    )
+    assert response.status == 202
+    assert [(r.camera, r.duration) for r in requested] == [
+        ("front_door", None),
+        ("front_door", 12.0),
+    ]
+    response = await client.post("/api/cameras/garage/record", headers=AUTH)
+    assert response.status == 404
+    for bad in ({"duration": -1}, {"duration": "long"}, {"length": 3}, [1]):
+        response = await client.post("/api/cameras/front_door/record", json=bad, headers=AUTH)
+        assert response.status == 400
+    assert len(requested) == 2
