@@ -92,9 +92,9 @@ def _audit_verify(path: Path) -> int:
     config = _load(path)
     if config is None:
         return EXIT_INVALID
-    from doorstep_bridge.sharing.audit import verify_log  # noqa: PLC0415
+    from doorstep_bridge.sharing.audit import audit_dir, verify  # noqa: PLC0415
 
-    result = verify_log(config.storage.path)
+    result = verify(audit_dir(config.storage.path))
     print(result.message)
     return EXIT_OK if result.ok else EXIT_FAILURE
 

@@ -12,14 +12,17 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from doorstep_bridge.camera.manager import cameras_ctx
 from doorstep_bridge.config import Config
 from doorstep_bridge.doorbell import doorbell_ctx
 from doorstep_bridge.events import EventBus
-from doorstep_bridge.http import routes as bridge_routes
+from doorstep_bridge.http import routes as bridge_routes, shares as share_routes
 from doorstep_bridge.http.auth import token_middleware
 from doorstep_bridge.identity import api_token, bridge_id, ensure_storage
 from doorstep_bridge.keys import API_TOKEN, BRIDGE_ID, BUS, CONFIG
 from doorstep_bridge.mqtt.publisher import commands_ctx, mqtt_ctx, publisher_ctx
+from doorstep_bridge.recording.store import clip_store_ctx
+from doorstep_bridge.sharing.context import audit_ctx, shares_ctx
 
 
 async def identity_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -39,11 +42,16 @@ def create_app(config: Config) -> web.Application:
     app.cleanup_ctx.extend(
         [
             identity_ctx,
-            mqtt_ctx,
+            audit_ctx,  # first up, last down: everything else may write to it
+            clip_store_ctx,
+            mqtt_ctx,  # outlives the cameras: the last clip and "offline" still go out
             publisher_ctx,
             doorbell_ctx,
+            cameras_ctx,
             commands_ctx,
+            shares_ctx,
         ]
     )
     app.add_routes(bridge_routes.routes)
+    app.add_routes(share_routes.routes)
     return app
