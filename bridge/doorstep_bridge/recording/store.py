@@ -279,20 +279,23 @@ class ClipStore:
     ) -> ClipInfo:
         """Mark a clip finished (its final file is in place)."""
         end = pending.start + timedelta(seconds=duration)
-        with self._tx() as db:
-            db.execute(
-                "UPDATE clips SET end = ?, path = ?, size = ?, snapshot = ?, thumbnail = ?,"
-                " reason = ?, status = 'ok' WHERE id = ?",
-                (
-                    _ts(end),
-                    self._rel(pending.final),
-                    size,
-                    self._rel(pending.snapshot) if snapshot else None,
-                    self._rel(pending.thumbnail) if snapshot else None,
-                    reason or pending.reason,
-                    pending.id,
-                ),
-            )
+        try:
+            with self._tx() as db:
+                db.execute(
+                    "UPDATE clips SET end = ?, path = ?, size = ?, snapshot = ?, thumbnail = ?,"
+                    " reason = ?, status = 'ok' WHERE id = ?",
+                    (
+                        _ts(end),
+                        self._rel(pending.final),
+                        size,
+                        self._rel(pending.snapshot) if snapshot else None,
+                        self._rel(pending.thumbnail) if snapshot else None,
+                        reason or pending.reason,
+                        pending.id,
+                    ),
+                )
+        except sqlite3.Error as err:
+            raise StorageError(f"cannot index clip {pending.id}: {err}") from None
         info = self.get(pending.id)
         assert info is not None
         return info

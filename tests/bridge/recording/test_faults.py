@@ -1,0 +1,231 @@
+"""Faults: a full disk (a real, tiny tmpfs), retention making room, kill -9 mid-clip."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+import os
+from pathlib import Path
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from doorstep_bridge.camera.packets import EncodedPacket
+from doorstep_bridge.config import StorageSettings
+from doorstep_bridge.models import ClipInfo
+from doorstep_bridge.recording.recorder import Recorder, RecorderHooks
+from doorstep_bridge.recording.retention import Retention
+from doorstep_bridge.recording.settings import RecordSettings
+from doorstep_bridge.recording.store import ClipStore
+from tests.support.media import Footage, decode_all
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 3 MiB tmpfs (needs root; skipped elsewhere)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)],
+        capture_output=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+class Rig:
+    def __init__(self, store: ClipStore, before_clip: Any = None) -> None:
+        self.clips: list[ClipInfo] = []
+        self.errors: list[str | None] = []
+        self.now = 0.0
+        hooks = RecorderHooks(self.clips.append, lambda _: None, self.errors.append)
+        if before_clip is not None:
+            hooks = RecorderHooks(
+                self.clips.append, lambda _: None, self.errors.append, before_clip
+            )
+        self.recorder = Recorder(
+            "front_door",
+            RecordSettings(pre_roll=0.0, post_roll=1.0),
+            store,
+            (),
+            hooks,
+            clock=lambda: self.now,
+        )
+
+    def ring_clip(self, packets: list[EncodedPacket], shift: float) -> None:
+        """Ring, then feed 2 s of packets (shifted in time so every clip is new)."""
+        from dataclasses import replace
+
+        first = True
+        for packet in packets[:45]:
+            moved = replace(packet, wall=packet.wall + shift)
+            self.now = moved.wall
+            self.recorder.feed(moved)
+            if first:
+                self.recorder.ring()
+                first = False
+        self.recorder.flush()
+
+
+def _fill(disk: Path, leave: int) -> Path:
+    import shutil
+
+    filler = disk / "filler"
+    free = shutil.disk_usage(disk).free
+    with filler.open("wb") as handle:
+        handle.write(b"\0" * max(0, free - leave))
+    return filler
+
+
+def test_full_disk_stops_recording_clearly_and_resumes(
+    small_disk: Path, packets: list[EncodedPacket], caplog: pytest.LogCaptureFixture
+) -> None:
+    store = ClipStore(small_disk / "storage")
+    store.open()
+    rig = Rig(store)
+    filler = _fill(small_disk, leave=48 * 1024)
+    rig.ring_clip(packets, 0.0)
+    assert rig.clips == []
+    assert len(rig.errors) == 1
+    assert "No space left on device" in str(rig.errors[0])
+    assert rig.recorder.error is not None
+    assert "Recording on front_door stopped" in caplog.text
+    assert store.list() == ([], 0)
+    assert not list(small_disk.rglob("*.mp4"))  # nothing half-written left
+
+    filler.unlink()  # space returns
+    rig.ring_clip(packets, 100.0)
+    assert len(rig.clips) == 1
+    assert rig.errors[-1] is None
+    assert rig.recorder.error is None
+    assert decode_all(rig.clips[0].path)
+    rig.recorder.close()
+    store.close()
+
+
+def test_retention_frees_space_before_a_clip_so_recording_goes_on(
+    small_disk: Path, packets: list[EncodedPacket]
+) -> None:
+    store = ClipStore(small_disk / "storage")
+    store.open()
+    retention = Retention(store, StorageSettings(path=store.root), min_free_bytes=900 * 1024)
+    deleted: list[ClipInfo] = []
+    rig = Rig(store, before_clip=lambda: deleted.extend(retention.make_room()))
+    _fill(small_disk, leave=1200 * 1024)
+    for index in range(14):  # 14 clips of ~80 kB: more than the 300 kB above the reserve
+        rig.ring_clip(packets, index * 100.0)
+    assert rig.errors == []
+    assert len(rig.clips) == 14
+    assert deleted
+    oldest_first = sorted(rig.clips, key=lambda c: c.start)
+    assert [c.id for c in deleted] == [c.id for c in oldest_first[: len(deleted)]]
+    kept = store.list(limit=100)[0]
+    assert {c.id for c in kept} == {c.id for c in rig.clips} - {c.id for c in deleted}
+    assert {e.clip_id for e in store.events() if e.action == "deleted"} == {c.id for c in deleted}
+    rig.recorder.close()
+    store.close()
+
+
+KILLER = """
+import os, signal, sys, time
+sys.path.insert(0, {root!r})
+from tests.support.media import file_packets
+from doorstep_bridge.recording.recorder import Recorder, RecorderHooks
+from doorstep_bridge.recording.settings import RecordSettings
+from doorstep_bridge.recording.store import ClipStore
+store = ClipStore(__import__("pathlib").Path({storage!r}))
+store.open()
+clock = [0.0]
+recorder = Recorder("front_door", RecordSettings(pre_roll=0.0, post_roll=30.0), store, (),
+                    RecorderHooks(lambda c: print("clip", c.id, flush=True), lambda j: None,
+                                  lambda e: None), clock=lambda: clock[0])
+packets = file_packets({footage!r})
+for index, packet in enumerate(packets):
+    clock[0] = packet.wall
+    recorder.feed(packet)
+    if index == 5:
+        recorder.manual(60)
+    if index == {kill_at}:
+        recorder.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.parametrize("kill_at", [10, 70])
+def test_kill_9_during_a_clip_leaves_no_broken_clip(
+    tmp_path: Path, footage: Footage, kill_at: int
+) -> None:
+    storage = tmp_path / "storage"
+    script = KILLER.format(
+        root=str(Path.cwd()), storage=str(storage), footage=str(footage.path), kill_at=kill_at
+    )
+    result = subprocess.run([sys.executable, "-c", script], check=False, env=os.environ)
+    assert result.returncode == -9
+
+    store = ClipStore(storage)
+    events = store.open()
+    assert len(events) == 1
+    clip_id = events[0].clip_id
+    if kill_at == 10:
+        # Not even one fragment was complete: nothing playable, removed, and logged.
+        assert events[0].action == "removed"
+        assert store.list() == ([], 0)
+    else:
+        assert events[0].action == "repaired"
+        assert store.status(clip_id) == "repaired"
+    for clip in store.list()[0]:
+        frames = decode_all(clip.path)
+        assert len(frames) == pytest.approx(clip.duration * 15, abs=1)
+    assert not list(storage.rglob("*.partial.mp4"))
+    store.close()
+
+
+def _clip(store: ClipStore, packets: list[EncodedPacket], start: Any) -> ClipInfo:
+    from doorstep_bridge.recording.masks import MaskSet
+    from doorstep_bridge.recording.writer import ClipWriter, finalize
+
+    pending = store.new_clip("front_door", start, "motion")
+    writer = ClipWriter(pending.partial, packets[0].stream, MaskSet(()))
+    for packet in packets[:15]:
+        writer.write(packet)
+    writer.close()
+    done = finalize(pending.partial, pending.final)
+    return store.complete(pending, duration=done.duration, size=done.size)
+
+
+def test_retention_by_age_and_size_never_touches_held_clips(
+    storage: Path, packets: list[EncodedPacket]
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    store = ClipStore(storage)
+    store.open()
+    old = [_clip(store, packets, now - timedelta(days=20, minutes=i)) for i in range(3)]
+    recent = [_clip(store, packets, now - timedelta(hours=i + 1)) for i in range(3)]
+    store.hold("s_1", [old[0].id])
+    retention = Retention(store, StorageSettings(path=storage, retention_days=14), now=lambda: now)
+    deleted = retention.run()
+    assert {c.id for c in deleted} == {old[1].id, old[2].id}
+    assert store.get(old[0].id) is not None  # held by an active share
+    assert not old[1].path.exists()
+
+    size = recent[0].size
+    capped = Retention(
+        store,
+        StorageSettings(path=storage, retention_days=14, max_size_gb=(size * 2.5) / 1024**3),
+        now=lambda: now,
+    )
+    deleted = capped.run()
+    # Oldest unheld first, until the store fits: the held clip stays although it is oldest.
+    assert [c.id for c in deleted] == [recent[2].id, recent[1].id]
+    assert {c.id for c in store.list()[0]} == {old[0].id, recent[0].id}
+    store.release("s_1")
+    assert [c.id for c in retention.run()] == [old[0].id]
+    store.close()
