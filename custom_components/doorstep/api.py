@@ -82,6 +82,7 @@ class DoorstepApiClient:
         self._session = session
         self._url = url.rstrip("/")
         self._token = token
+        self._link_ttl_supported = True
 
     @property
     def url(self) -> str:
@@ -96,7 +97,7 @@ class DoorstepApiClient:
 
     async def _json(
         self, method: str, path: str, *, params: Mapping[str, str] | None = None,
-        body: Mapping[str, Any] | None = None,
+        body: Mapping[str, Any] | None = None, empty_ok: bool = False,
     ) -> dict[str, Any]:  # fmt: skip
         try:
             async with asyncio.timeout(REQUEST_TIMEOUT):
@@ -108,6 +109,8 @@ class DoorstepApiClient:
                         raise DoorstepAuthError("the bridge rejected the API token")
                     if response.status == 404:
                         raise DoorstepNotFoundError(path)
+                    if empty_ok and response.status == 204:
+                        return {}
                     data = await response.json(content_type=None)
         except (TimeoutError, aiohttp.ClientError, ValueError) as err:
             raise DoorstepConnectionError(f"cannot talk to the bridge: {err!r}") from err
@@ -182,10 +185,29 @@ class DoorstepApiClient:
     ) -> ShareState:
         """Approve, deny or revoke a share request."""
         body: dict[str, Any] = {"decision": decision, "by": by, "via": via, "redact": redact}
-        if link_ttl_hours is not None:
+        if link_ttl_hours is not None and self._link_ttl_supported:
             body["link_ttl_hours"] = link_ttl_hours
         path = f"/api/shares/{quote(share_id, safe='')}/decision"
-        return self._share(await self._json("POST", path, body=body))
+        try:
+            return self._share(await self._json("POST", path, body=body))
+        except DoorstepRequestError as err:
+            # A bridge that predates link_ttl_hours refuses unknown fields: decide
+            # anyway with the bridge's own link lifetime.
+            if err.status != 400 or "link_ttl_hours" not in str(err):
+                raise
+            self._link_ttl_supported = False
+            del body["link_ttl_hours"]
+            return self._share(await self._json("POST", path, body=body))
+
+    @property
+    def link_ttl_supported(self) -> bool:
+        """False once the bridge refused a per-share link lifetime."""
+        return self._link_ttl_supported
+
+    async def audit(self, share_id: str, kind: str, fields: Mapping[str, Any]) -> None:
+        """Append what the integration did (``notification``, ``decision_refused``)."""
+        path = f"/api/shares/{quote(share_id, safe='')}/audit"
+        await self._json("POST", path, body={"kind": kind, **fields}, empty_ok=True)
 
     @staticmethod
     def _share(data: Mapping[str, Any]) -> ShareState:

@@ -192,12 +192,34 @@ class ApprovalManager:
         nonce = secrets.token_urlsafe(16)
         self._prompts[nonce] = PendingPrompt(share.id, nonce, services)
         payload = self.notification(share, nonce)
+        delivered: list[str] = []
         for service in services:
             domain, _, name = service.partition(".")
             try:
                 await self.hass.services.async_call(domain, name, payload, blocking=True)
             except HomeAssistantError as err:
                 LOGGER.warning("Could not notify %s about share %s: %s", service, share.id, err)
+            else:
+                delivered.append(service)
+        await self._async_audit(
+            share.id,
+            "notification",
+            {
+                "to": delivered,
+                "failed": [s for s in services if s not in delivered],
+                "detail": self.entry.options.get(
+                    CONF_NOTIFICATION_DETAIL, DEFAULT_NOTIFICATION_DETAIL
+                ),
+                "actions": [a["action"].split("_")[1] for a in payload["data"]["actions"]],
+            },
+        )
+
+    async def _async_audit(self, share_id: str, kind: str, fields: dict[str, Any]) -> None:
+        """Write to the bridge's audit log; a failure is logged, never raised."""
+        try:
+            await self.client.audit(share_id, kind, fields)
+        except DoorstepError as err:
+            LOGGER.warning("Could not audit %s for share %s: %s", kind, share_id, err)
 
     async def _async_clear(self, prompt: PendingPrompt) -> None:
         data = {"message": "clear_notification", "data": {"tag": f"doorstep_{prompt.share_id}"}}
@@ -211,6 +233,12 @@ class ApprovalManager:
     # Phone decisions -----------------------------------------------------------
 
     def _reject(self, reason: str, event: Event[Any], share_id: str | None) -> None:
+        if share_id is not None:
+            self.entry.async_create_background_task(
+                self.hass,
+                self._async_audit_refusal(reason, event, share_id),
+                f"{DOMAIN} audit {share_id}",
+            )
         LOGGER.warning(
             "Rejected a share decision from a notification (%s): share %s, user %s",
             reason, share_id, event.context.user_id,
@@ -225,6 +253,18 @@ class ApprovalManager:
                 "action": str(event.data.get("action", ""))[:64],
             },
         )
+
+    async def _async_audit_refusal(self, reason: str, event: Event[Any], share_id: str) -> None:
+        user_id = event.context.user_id
+        user = await self.hass.auth.async_get_user(user_id) if user_id else None
+        parts = str(event.data.get("action", "")).split("_")
+        fields = {
+            "reason": reason,
+            "user_id": user_id,
+            "user": user.name if user else None,
+            "action": parts[1][:20] if len(parts) > 2 else None,
+        }
+        await self._async_audit(share_id, "decision_refused", fields)
 
     async def async_handle_action(self, event: Event[Any], verb: str, nonce: str) -> None:
         """A tap on Approve / Deny for one of our nonces."""

@@ -287,6 +287,8 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
         except ProtocolError as err:
             LOGGER.debug("Ignoring %s: %s", msg.topic, err)
             return
+        if self.data.stats is not None:
+            stats = self.data.stats.merged(stats)
         self.async_set_updated_data(replace(self.data, stats=stats))
 
     @callback

@@ -179,9 +179,24 @@ class CameraStatus:
 class BridgeStats:
     """``<b>/bridge/stats``."""
 
-    storage_used_bytes: int
-    clips: int
-    pending_shares: int
+    storage_used_bytes: int | None = None
+    clips: int | None = None
+    pending_shares: int | None = None
+
+    def merged(self, newer: BridgeStats) -> BridgeStats:
+        """These stats updated with the figures ``newer`` carries.
+
+        The bridge's features report their own figures; a message may carry some only.
+        """
+        return BridgeStats(
+            storage_used_bytes=_first(newer.storage_used_bytes, self.storage_used_bytes),
+            clips=_first(newer.clips, self.clips),
+            pending_shares=_first(newer.pending_shares, self.pending_shares),
+        )
+
+
+def _first(value: int | None, fallback: int | None) -> int | None:
+    return fallback if value is None else value
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,6 +327,10 @@ def _int(data: Mapping[str, Any], key: str) -> int:
     return value
 
 
+def _opt_int(data: Mapping[str, Any], key: str) -> int | None:
+    return None if data.get(key) is None else _int(data, key)
+
+
 def _number(data: Mapping[str, Any], key: str) -> float:
     value = data.get(key)
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -390,12 +409,12 @@ def parse_camera_status(info: Mapping[str, Any]) -> dict[str, CameraStatus]:
 
 
 def parse_stats(payload: Payload | Mapping[str, Any]) -> BridgeStats:
-    """``<b>/bridge/stats`` (or ``"stats"`` of ``GET /api/info``)."""
+    """``<b>/bridge/stats`` (or ``"stats"`` of ``GET /api/info``); figures may be missing."""
     data = payload if isinstance(payload, Mapping) else _json_object(payload)
     return BridgeStats(
-        storage_used_bytes=_int(data, "storage_used_bytes"),
-        clips=_int(data, "clips"),
-        pending_shares=_int(data, "pending_shares"),
+        storage_used_bytes=_opt_int(data, "storage_used_bytes"),
+        clips=_opt_int(data, "clips"),
+        pending_shares=_opt_int(data, "pending_shares"),
     )
 
 

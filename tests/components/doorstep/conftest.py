@@ -114,6 +114,8 @@ class FakeBridge:
     share_links: dict[str, int] = field(default_factory=dict)  # token -> status
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
     bodies: list[Any] = field(default_factory=list)
+    audit: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    accepts_link_ttl: bool = True
     broken: bool = False
     url: str = ""
     runner: web.AppRunner | None = None
@@ -222,6 +224,13 @@ class FakeBridge:
             return web.json_response({"error": "no such share"}, status=404)
         body = await request.json()
         self.bodies.append(body)
+        allowed_fields = {"decision", "by", "via", "redact"}
+        if self.accepts_link_ttl:
+            allowed_fields.add("link_ttl_hours")
+        if unknown := sorted(set(body) - allowed_fields):
+            return web.json_response(
+                {"error": f"unknown field(s): {', '.join(unknown)}"}, status=400
+            )
         new_state = {"approve": "approved", "deny": "denied", "revoke": "revoked"}[body["decision"]]
         allowed = {"approve": ("pending",), "deny": ("pending",), "revoke": ("approved", "ready")}
         if share["state"] not in allowed[body["decision"]]:
@@ -231,6 +240,15 @@ class FakeBridge:
             decision={**body, "at": "2026-11-23T10:05:00.000+00:00"},
         )
         return web.json_response(share)
+
+    async def api_audit(self, request: web.Request) -> web.Response:
+        if request.match_info["id"] not in self.shares:
+            return web.json_response({"error": "no such share"}, status=404)
+        body = await request.json()
+        if body.get("kind") not in ("notification", "decision_refused"):
+            return web.json_response({"error": "bad kind"}, status=400)
+        self.audit.append((request.match_info["id"], body))
+        return web.Response(status=204)
 
     async def share_link(self, request: web.Request) -> web.StreamResponse:
         status = self.share_links.get(request.match_info["token"], 404)
@@ -248,6 +266,7 @@ class FakeBridge:
         app.router.add_post("/api/share-requests", self.api_create_share)
         app.router.add_get("/api/shares/{id}", self.api_share)
         app.router.add_post("/api/shares/{id}/decision", self.api_decision)
+        app.router.add_post("/api/shares/{id}/audit", self.api_audit)
         app.router.add_get("/share/{token}", self.share_link)
         return app
 

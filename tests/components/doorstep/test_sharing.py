@@ -505,3 +505,46 @@ async def test_ready_event_carries_the_ha_link(
     await hass.async_block_till_done()
     assert [e.data["state"] for e in updated] == ["ready"]
     assert updated[0].data["link"] == f"/api/doorstep/share/{BRIDGE_ID}/tok_abc"
+
+
+async def test_audit_of_notifications_and_refusals(
+    hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry,
+    phone: list[ServiceCall], hass_read_only_user: MockUser,
+) -> None:  # fmt: skip
+    publish_share(hass, bridge, share_state("s_1"))
+    await hass.async_block_till_done(wait_background_tasks=True)
+    tap(hass, action_of(phone[0], "APPROVE"), hass_read_only_user)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert bridge.audit == [
+        ("s_1", {"kind": "notification", "to": ["notify.mobile_app_alice_phone"], "failed": [],
+                 "detail": "minimal", "actions": ["APPROVE", "DENY"]}),
+        ("s_1", {"kind": "decision_refused", "reason": "not_an_approver",
+                 "user_id": hass_read_only_user.id, "user": hass_read_only_user.name,
+                 "action": "APPROVE"}),
+    ]  # fmt: skip
+
+
+async def test_audit_failure_is_logged(
+    hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry,
+    phone: list[ServiceCall], caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    share = share_state("s_1")
+    async_fire_mqtt_message(hass, TOPICS.share("s_1"), json.dumps(share))  # unknown to the API
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert len(phone) == 1
+    assert "Could not audit notification for share s_1" in caplog.text
+
+
+async def test_old_bridge_without_link_lifetime(
+    hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry
+) -> None:
+    bridge.accepts_link_ttl = False
+    for share_id in ("s_1", "s_2"):
+        publish_share(hass, bridge, share_state(share_id))
+        await hass.async_block_till_done(wait_background_tasks=True)
+        await hass.services.async_call(
+            DOMAIN, "approve_share", {"share_id": share_id}, blocking=True
+        )
+        assert bridge.shares[share_id]["state"] == "approved"
+    # One refused attempt, then the lifetime is no longer sent.
+    assert [("link_ttl_hours" in b) for b in bridge.bodies] == [True, False, False]
