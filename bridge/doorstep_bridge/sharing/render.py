@@ -262,7 +262,9 @@ def _redact_segment(
     faces = 0
     every = 1
     waiting: list[_Decoded] = []
-    previous: list[Box] = []
+    # Boxes of the two detections before the frames in `waiting`: a face the detector
+    # misses once is still covered by where it was a moment ago.
+    recent: list[list[Box]] = [[], []]
     first_pts = 0
     for index, item in enumerate(_frames(segment, cancel)):
         if index == 0:
@@ -277,12 +279,12 @@ def _redact_segment(
         luma = YuvFrame.of(item.array, item.width, item.height).y
         found = [pad(box, item.width, item.height) for box in finder.find(luma)]
         faces += len(found)
-        covering = previous + found
+        covering = recent[0] + recent[1] + found
         for held in waiting:
             emit(held, covering)
         waiting = []
         emit(item, covering)
-        previous = found
+        recent = [recent[1], found]
     for held in waiting:
-        emit(held, previous)
+        emit(held, recent[0] + recent[1])
     return faces
