@@ -16,7 +16,8 @@ from doorstep_bridge.camera.manager import cameras_ctx
 from doorstep_bridge.config import Config
 from doorstep_bridge.doorbell import doorbell_ctx
 from doorstep_bridge.events import EventBus
-from doorstep_bridge.http import routes as bridge_routes, shares as share_routes
+from doorstep_bridge.http import routes as bridge_routes
+from doorstep_bridge.http import shares as share_routes
 from doorstep_bridge.http.auth import token_middleware
 from doorstep_bridge.identity import api_token, bridge_id, ensure_storage
 from doorstep_bridge.keys import API_TOKEN, BRIDGE_ID, BUS, CONFIG

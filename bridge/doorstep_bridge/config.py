@@ -137,22 +137,20 @@ def redact_url(url: str) -> str:
 
 def _source(value: Any) -> str:
     """A camera source: rtsp://, http(s):// (MJPEG), demo:// or a file path."""
-    value = text(value)
-    scheme = urlsplit(value).scheme.lower() if "://" in value else ""
-    if scheme in {"rtsp", "rtsps", "http", "https", "demo", ""}:
-        return value
-    if scheme == "file":
-        return value
+    source: str = text(value)
+    scheme = urlsplit(source).scheme.lower() if "://" in source else ""
+    if scheme in {"rtsp", "rtsps", "http", "https", "demo", "file", ""}:
+        return source
     raise vol.Invalid(
         f"expected rtsp://..., http(s)://... (MJPEG), demo:// or a file path, not a {scheme}:// URL"
     )
 
 
 def _base_topic(value: Any) -> str:
-    value = text(value)
-    if not _TOPIC_LEVELS.match(value) or value.startswith("/") or value.endswith("/"):
+    topic: str = text(value)
+    if not _TOPIC_LEVELS.match(topic) or topic.startswith("/") or topic.endswith("/"):
         raise vol.Invalid("expected an MQTT topic without wildcards or leading/trailing '/'")
-    return value
+    return topic
 
 
 def _port(value: Any) -> int:
