@@ -223,22 +223,14 @@ class LumaMotionDetector:
         np.copyto(self._prev, grid)
         return True
 
-    def _is_ghost(
-        self,
-        grid: FloatGrid,
-        bg: FloatGrid,
-        labels: npt.NDArray[np.int32],
-        index: int,
-        bbox: Box,
-    ) -> bool:
+    def _is_ghost(self, grid: FloatGrid, bg: FloatGrid, region: Mask, box: Box) -> bool:
         """True when the region's outline is in the background, not in the frame."""
-        x0, y0, x1, y1 = bbox
-        region = (labels[y0:y1, x0:x1] == index).astype(np.uint8)
+        x0, y0, x1, y1 = box
         ring = cv2.subtract(cv2.dilate(region, self._kernel3), cv2.erode(region, self._kernel3))
-        edge_now = cv2.morphologyEx(grid[y0:y1, x0:x1], cv2.MORPH_GRADIENT, self._kernel3)
-        edge_bg = cv2.morphologyEx(bg[y0:y1, x0:x1], cv2.MORPH_GRADIENT, self._kernel3)
+        edge_now = _f32(cv2.morphologyEx(grid[y0:y1, x0:x1], cv2.MORPH_GRADIENT, self._kernel3))
+        edge_bg = _f32(cv2.morphologyEx(bg[y0:y1, x0:x1], cv2.MORPH_GRADIENT, self._kernel3))
         on_ring = ring > 0
-        return float(edge_bg[on_ring].sum()) > float(edge_now[on_ring].sum())
+        return float(np.sum(edge_bg, where=on_ring)) > float(np.sum(edge_now, where=on_ring))
 
     def detect(self, luma: Luma) -> MotionResult:
         """Analyse the next frame (uint8, H x W, frames in order)."""
@@ -277,7 +269,7 @@ class LumaMotionDetector:
         absorb: Mask | None = None
         if changed:
             dilated = _u8(cv2.dilate(fg, self._kernel3))
-            boxes, moving_pixels, absorb = self._regions(grid, bg, dilated)
+            boxes, moving_pixels, absorb = self._regions(grid, bg, fg, dilated)
         self._update(grid, bg, residual, fg, absorb)
         self._prev_fg = dilated
         return MotionResult(
@@ -285,12 +277,11 @@ class LumaMotionDetector:
         )
 
     def _regions(
-        self, grid: FloatGrid, bg: FloatGrid, dilated: Mask
+        self, grid: FloatGrid, bg: FloatGrid, fg: Mask, dilated: Mask
     ) -> tuple[list[Box], int, Mask | None]:
         """Boxes of the regions that count, their pixels, and what to absorb."""
         tune = self._tune
-        count, labels_any, stats, _ = cv2.connectedComponentsWithStats(dilated, connectivity=8)
-        labels = cast("npt.NDArray[np.int32]", labels_any)
+        contours, _ = cv2.findContours(dilated, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         boxes: list[Box] = []
         pixels = 0
         absorb: Mask | None = None
@@ -298,23 +289,34 @@ class LumaMotionDetector:
         gw, gh = self._size
         still_level = _ACTIVE - tune.hold_frames
         ghost_level = _ACTIVE - _GHOST_AFTER
-        for index in range(1, count):
-            x, y, w, h, area = (int(v) for v in stats[index])
+        for contour in contours:
+            x, y, w, h = cv2.boundingRect(contour)
+            if w * h < tune.min_pixels:
+                continue
+            region = np.zeros((h, w), np.uint8)
+            cv2.drawContours(region, [contour], -1, 255, thickness=-1, offset=(-x, -y))
+            # Size counts the changed pixels themselves, not the dilation around them.
+            area = cv2.countNonZero(cv2.bitwise_and(fg[y : y + h, x : x + w], region))
             if area < tune.min_pixels:
                 continue
-            region = labels[y : y + h, x : x + w] == index
-            last_active = int(self._activity[y : y + h, x : x + w][region].max())
+            last_active = cv2.minMaxLoc(self._activity[y : y + h, x : x + w], region)[1]
             still = last_active < still_level
             if not still and last_active <= ghost_level:
-                bbox = (max(0, x - 2), max(0, y - 2), min(gw, x + w + 2), min(gh, y + h + 2))
-                still = self._is_ghost(grid, bg, labels, index, bbox)
+                x0, y0 = max(0, x - 2), max(0, y - 2)
+                x1, y1 = min(gw, x + w + 2), min(gh, y + h + 2)
+                padded = np.zeros((y1 - y0, x1 - x0), np.uint8)
+                padded[y - y0 : y - y0 + h, x - x0 : x - x0 + w] = region
+                still = self._is_ghost(grid, bg, padded, (x0, y0, x1, y1))
             if still:
                 if absorb is None:
-                    absorb = np.zeros(labels.shape, np.uint8)
-                absorb[y : y + h, x : x + w][region] = 1
+                    absorb = np.zeros((gh, gw), np.uint8)
+                absorb[y : y + h, x : x + w] |= region
                 continue
             if area < _PERSIST_FACTOR * tune.min_pixels and (
-                self._prev_fg is None or not self._prev_fg[y : y + h, x : x + w][region].any()
+                self._prev_fg is None
+                or not cv2.countNonZero(
+                    cv2.bitwise_and(self._prev_fg[y : y + h, x : x + w], region)
+                )
             ):
                 continue
             boxes.append(
