@@ -1,0 +1,138 @@
+"""Camera sources: RTSP, MJPEG, files and the demo deliver clean, whole, keyframe-first packets."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+import threading
+
+import av
+import pytest
+
+from doorstep_bridge.camera.demo import DemoOptions, DemoSource
+from doorstep_bridge.camera.packets import EncodedPacket
+from doorstep_bridge.camera.sources import AccessUnits, AvSource, PacketClock, Unit
+from doorstep_bridge.exceptions import CameraError
+from tests.support.media import Footage, write_mjpeg_frames
+from tests.support.servers import mjpeg_server, rtsp_server
+
+
+def take(source: object, count: int) -> list[EncodedPacket]:
+    stop = threading.Event()
+    packets: list[EncodedPacket] = []
+    stream = source.packets(stop)  # type: ignore[attr-defined]
+    for packet in stream:
+        packets.append(packet)
+        if len(packets) == count:
+            break
+    stop.set()
+    stream.close()
+    return packets
+
+
+def decode_each(packets: list[EncodedPacket]) -> list[int]:
+    """How many frames each packet decodes to (a whole access unit gives exactly one)."""
+    decoder = av.CodecContext.create(packets[0].stream.codec, "r")
+    return [len(decoder.decode(av.Packet(packet.data))) for packet in packets]
+
+
+def test_clock_repairs_missing_timestamps_and_stays_monotonic() -> None:
+    clock = PacketClock(Fraction(1, 90000), 15.0, now=lambda: 1000.0)
+    stamped = [
+        clock.stamp(None, None),  # the first IDR after connecting, no pts (media.md)
+        clock.stamp(6000, None),
+        clock.stamp(12000, 12000),
+    ]
+    clock.restart()  # a looping file starts over at 0
+    stamped += [clock.stamp(0, 0), clock.stamp(6000, 6000)]
+    pts = [p for p, _, _ in stamped]
+    assert pts == sorted(set(pts))
+    assert pts[3] == pts[2] + 6000
+    assert all(dts <= p for p, dts, _ in stamped)
+
+
+def test_split_pictures_are_joined_into_access_units() -> None:
+    sps = b"\x00\x00\x00\x01\x67\x42"
+    idr_first = b"\x00\x00\x00\x01\x65\x88\x01"  # first_mb_in_slice = 0 (top bit set)
+    idr_next = b"\x00\x00\x00\x01\x65\x40\x02"  # a later slice of the same picture
+    p_frame = b"\x00\x00\x00\x01\x41\x9a\x03"
+    joiner = AccessUnits()
+    out = joiner.push(Unit(sps + idr_first, None, None, keyframe=True))
+    out += joiner.push(Unit(sps + idr_next, 0, 0, keyframe=True))
+    out += joiner.push(Unit(p_frame, 6000, 6000, keyframe=False))
+    assert len(out) == 1
+    assert out[0].data == sps + idr_first + sps + idr_next
+    assert out[0].pts == 0  # taken from the part that had it
+    assert out[0].keyframe
+
+
+def test_file_source_loops_like_a_camera(footage_file: Footage) -> None:
+    frames = round(footage_file.seconds * footage_file.fps)
+    source = AvSource(str(footage_file.path), realtime=False)
+    packets = take(source, frames * 2 + 5)
+    assert packets[0].keyframe
+    pts = [p.pts for p in packets]
+    assert pts == sorted(set(pts))  # monotonic across the loop
+    assert sum(p.keyframe for p in packets) == 2 * frames // footage_file.gop + 1
+    assert packets[0].stream.width == 320
+
+
+def test_missing_file_is_a_camera_error(tmp_path: Path) -> None:
+    with pytest.raises(CameraError, match="no such file"):
+        take(AvSource(str(tmp_path / "nope.mp4")), 1)
+
+
+def test_rtsp_source_gives_whole_pictures_from_a_keyframe(rtsp_ok: None, porch: Footage) -> None:
+    with rtsp_server({"/main": porch.path}) as url:
+        packets = take(AvSource(f"{url}/main"), 40)
+    assert packets[0].keyframe
+    assert packets[0].stream.codec == "h264"
+    assert (packets[0].stream.width, packets[0].stream.height) == (640, 360)
+    assert decode_each(packets) == [1] * 40
+    pts = [p.pts for p in packets]
+    assert pts == sorted(set(pts))
+
+
+def test_rtsp_credentials_never_appear_in_errors() -> None:
+    source = AvSource("rtsp://admin:hunter2secret@127.0.0.1:9/stream")
+    with pytest.raises(CameraError) as caught:
+        take(source, 1)
+    assert "hunter2secret" not in str(caught.value)
+    assert "hunter2secret" not in source.description
+
+
+def test_mjpeg_source(tmp_path: Path) -> None:
+    for index, jpeg in enumerate(write_mjpeg_frames(10, 320, 240)):
+        (tmp_path / f"{index:03d}.jpg").write_bytes(jpeg)
+    with mjpeg_server(tmp_path, fps=20) as url:
+        packets = take(AvSource(url), 8)
+    assert all(p.keyframe and p.stream.codec == "mjpeg" for p in packets)
+    assert (packets[0].stream.width, packets[0].stream.height) == (320, 240)
+    assert all(p.data[:2] == b"\xff\xd8" for p in packets)
+    walls = [p.wall for p in packets]
+    assert walls == sorted(walls)
+
+
+def test_demo_source_draws_a_visitor_who_rings() -> None:
+    rings: list[int] = []
+    source = DemoSource("demo://?period=4&fps=10&width=320&height=180", lambda: rings.append(1))
+    packets = take(source, 35)
+    assert packets[0].keyframe
+    assert packets[0].stream.codec == "h264"
+    assert decode_each(packets) == [1] * 35
+    assert rings == [1]  # the press at 75 % of the 4 s period
+
+
+def test_demo_options_are_validated() -> None:
+    assert DemoOptions.from_url("demo://").period == 60
+    for bad in ("demo://?period=1", "demo://?fps=x", "demo://?colour=red"):
+        with pytest.raises(CameraError):
+            DemoOptions.from_url(bad)
+
+
+@pytest.fixture(scope="module")
+def footage_file(tmp_path_factory: pytest.TempPathFactory) -> Footage:
+    from tests.support.media import write_h264
+
+    path = tmp_path_factory.mktemp("src") / "small.mp4"
+    return write_h264(path, width=320, height=180, fps=10, seconds=3, gop=10)
