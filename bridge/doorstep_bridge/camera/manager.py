@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import contextlib
 from dataclasses import dataclass
 import functools
-import importlib
 import inspect
 import logging
 from typing import TYPE_CHECKING, Any
@@ -39,6 +38,7 @@ from doorstep_bridge.events import (
     StatsChanged,
 )
 from doorstep_bridge.models import ClipInfo, RingEvent, utcnow
+from doorstep_bridge.motion import MotionGate, create_detector
 from doorstep_bridge.recording.recorder import Recorder, RecorderHooks
 from doorstep_bridge.recording.retention import Retention
 
@@ -77,32 +77,13 @@ class CameraStatus:
 
 
 def default_factories() -> tuple[Callable[[float], DetectorFactory], GateFactory]:
-    """The motion core's detector and gate factories.
-
-    Returns:
-        (a function of the detect rate returning a detector factory, the gate factory).
-    """
-    motion = importlib.import_module("doorstep_bridge.motion")
-    create = getattr(motion, "create_detector", None)
-    gate = getattr(motion, "MotionGate", None)
-    for extra, name in (("detector", "create_detector"), ("gate", "MotionGate")):
-        if (create if name == "create_detector" else gate) is None:
-            with contextlib.suppress(ImportError):
-                module = importlib.import_module(f"doorstep_bridge.motion.{extra}")
-                if name == "create_detector":
-                    create = getattr(module, name, None)
-                else:
-                    gate = getattr(module, name, None)
-    if create is None or gate is None:
-        raise RuntimeError("the motion core (create_detector, MotionGate) is not available")
-    takes_fps = "fps" in inspect.signature(create).parameters
+    """The motion core's factories: (detect rate → detector factory, gate factory)."""
 
     def detector_for(fps: float) -> DetectorFactory:
-        factory: DetectorFactory = functools.partial(create, fps=fps) if takes_fps else create
+        factory: DetectorFactory = functools.partial(create_detector, fps=fps)
         return factory
 
-    gate_factory: GateFactory = gate
-    return detector_for, gate_factory
+    return detector_for, MotionGate
 
 
 class CameraManager:

@@ -1,0 +1,199 @@
+"""The per-camera pipeline: detect rate, detect substream, demo camera, the real motion core."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from doorstep_bridge.camera.manager import CameraManager, default_factories
+from doorstep_bridge.camera.pipeline import Detection
+from doorstep_bridge.config import parse_config
+from doorstep_bridge.events import CameraAvailability, ClipFinished, EventBus, MotionChanged
+from doorstep_bridge.recording.store import ClipStore
+from tests.bridge.camera.conftest import CountingGate, FrameDifference, Recorded, stand_in_detector
+from tests.support.media import Footage, file_packets, write_h264
+from tests.support.servers import rtsp_server
+
+
+class FakeRecorder:
+    """Records what detection tells the recorder."""
+
+    def __init__(self) -> None:
+        self.motion_calls: list[bool] = []
+        self.frames: list[tuple[Any, float]] = []
+        self.want = False
+
+    def wants_frame(self) -> bool:
+        return self.want
+
+    def motion(self, active: bool) -> None:
+        self.motion_calls.append(active)
+
+    def offer_frame(self, frame: Any, score: float) -> None:
+        self.frames.append((frame, score))
+
+
+def _camera(**extra: Any) -> Any:
+    data = {"source": "demo://", "motion": {"frames_to_start": 2, "off_delay": 0.5}, **extra}
+    return parse_config({"cameras": {"front_door": data}}).cameras["front_door"]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _run_detection(
+    porch: Footage, detection: Detection, clock: Clock, recorder: FakeRecorder
+) -> None:
+    for packet in file_packets(porch.path):
+        clock.now = packet.wall
+        detection.feed(packet)
+
+
+def test_detection_runs_at_detect_fps_and_reports_motion(porch: Footage) -> None:
+    recorder, clock, changes = FakeRecorder(), Clock(), []
+    detection = Detection(
+        _camera(detect_fps=5),
+        recorder,  # type: ignore[arg-type]
+        FrameDifference,
+        CountingGate,
+        on_motion=changes.append,
+        clock=clock,
+    )
+    _run_detection(porch, detection, clock, recorder)
+    frames = round(porch.seconds * porch.fps)
+    assert detection.frames_analysed == pytest.approx(frames * 5 / porch.fps, abs=1)
+    assert changes == [True, False]  # the walker at 3.0-4.5 s
+    assert recorder.motion_calls == changes
+
+
+def test_switched_off_detection_decodes_only_for_snapshots(porch: Footage) -> None:
+    recorder, clock, changes = FakeRecorder(), Clock(), []
+    detection = Detection(
+        _camera(),
+        recorder,
+        FrameDifference,
+        CountingGate,  # type: ignore[arg-type]
+        on_motion=changes.append,
+        clock=clock,
+    )
+    detection.set_enabled(False)
+    _run_detection(porch, detection, clock, recorder)
+    assert detection.frames_analysed == 0
+    assert changes == []
+    assert recorder.frames == []
+    recorder.want = True  # a press wants the next frame even with detection off
+    _run_detection(porch, detection, clock, recorder)
+    assert recorder.frames
+    assert all(score == 0.0 for _, score in recorder.frames)
+
+
+def test_real_motion_core_sees_the_walker(porch: Footage) -> None:
+    detector_for, gate = default_factories()
+    recorder, clock, changes = FakeRecorder(), Clock(), []
+    detection = Detection(
+        _camera(),
+        recorder,
+        detector_for(5.0),
+        gate,  # type: ignore[arg-type]
+        on_motion=changes.append,
+        clock=clock,
+    )
+    _run_detection(porch, detection, clock, recorder)
+    assert changes[:1] == [True]
+
+
+@pytest.mark.slow
+async def test_detect_substream_drives_motion_and_main_stream_is_recorded(
+    rtsp_ok: None, porch: Footage, storage: Path, tmp_path: Path
+) -> None:
+    sub = write_h264(
+        tmp_path / "sub.mp4", width=320, height=180, fps=15, seconds=6, gop=15, motion=(3.0, 4.5)
+    )
+    sizes: set[tuple[int, int]] = set()
+
+    def sized(fps: float) -> Any:
+        def make(width: int, height: int, settings: Any) -> FrameDifference:
+            sizes.add((width, height))
+            return FrameDifference(width, height, settings)
+
+        return make
+
+    with rtsp_server({"/main": porch.path, "/sub": sub.path}) as url:
+        config = parse_config(
+            {
+                "storage": {"path": str(storage)},
+                "cameras": {
+                    "front_door": {
+                        "source": f"{url}/main",
+                        "detect_source": f"{url}/sub",
+                        "record": {"pre_roll": 1.0, "post_roll": 0.5},
+                        "motion": {"frames_to_start": 2, "off_delay": 0.5},
+                    }
+                },
+            }
+        )
+        store = ClipStore(config.storage.path)
+        store.open()
+        bus = EventBus()
+        recorded = Recorded(bus)
+        recorded.watch(ClipFinished, MotionChanged)
+        manager = CameraManager(
+            config, bus, store, lambda _: None, detector_factory=sized, gate_factory=CountingGate
+        )
+        await manager.start()
+        try:
+            clip = (await recorded.wait(ClipFinished)).clip
+        finally:
+            await manager.stop()
+            store.close()
+    assert sizes == {(320, 180)}
+    import av
+
+    with av.open(str(clip.path)) as container:
+        stream = container.streams.video[0]
+        assert (stream.width, stream.height) == (640, 360)
+
+
+@pytest.mark.slow
+async def test_demo_camera_rings_and_moves(storage: Path) -> None:
+    config = parse_config(
+        {
+            "storage": {"path": str(storage)},
+            "cameras": {
+                "front_door": {
+                    "source": "demo://?period=4&fps=10&width=320&height=180",
+                    "motion": {"frames_to_start": 2, "off_delay": 0.5},
+                }
+            },
+        }
+    )
+    store = ClipStore(config.storage.path)
+    store.open()
+    bus = EventBus()
+    recorded = Recorded(bus)
+    recorded.watch(MotionChanged, CameraAvailability)
+    rings: list[str] = []
+    manager = CameraManager(
+        config,
+        bus,
+        store,
+        rings.append,
+        detector_factory=stand_in_detector,
+        gate_factory=CountingGate,
+    )
+    await manager.start()
+    try:
+        await recorded.wait(MotionChanged, lambda e: e.active, timeout=10)
+        await recorded.wait(MotionChanged, lambda _: bool(rings), timeout=10)
+    finally:
+        await manager.stop()
+        store.close()
+    assert rings == ["front_door"]
+    assert recorded.of(CameraAvailability)[0].online
