@@ -60,8 +60,9 @@ REQUEST_SCHEMA = vol.Schema(
         vol.Optional(ATTR_LAST_MINUTES): vol.All(
             vol.Coerce(int), vol.Range(min=1, max=7 * 24 * 60)
         ),
-        vol.Optional(ATTR_REQUESTER): cv.string,
-        vol.Optional(ATTR_REASON, default=""): cv.string,
+        # Limits of the bridge (docs/mqtt.md share request).
+        vol.Optional(ATTR_REQUESTER): vol.All(cv.string, vol.Length(max=100)),
+        vol.Required(ATTR_REASON): vol.All(cv.string, vol.Strip, vol.Length(min=1, max=500)),
     }
 )
 DECISION_SCHEMA = vol.Schema({vol.Required(ATTR_SHARE_ID): cv.string})

@@ -111,7 +111,7 @@ async def test_request_share_by_device_and_window(
     result = await hass.services.async_call(
         DOMAIN, "request_share",
         {"device_id": device.id, "start": "2026-11-23 09:00:00", "end": "2026-11-23 09:30:00",
-         "requester": "Neighbour Alice"},
+         "requester": "Neighbour Alice", "reason": "Parcel"},
         blocking=True, return_response=True,
     )  # fmt: skip
     assert result["state"] == "pending"
@@ -124,14 +124,14 @@ async def test_request_share_by_device_and_window(
 @pytest.mark.parametrize(
     ("data", "key"),
     [
-        ({"last_minutes": 5}, "no_camera"),
-        ({"entity_id": "sun.sun", "last_minutes": 5}, "not_a_camera"),
-        ({"device_id": "nope", "last_minutes": 5}, "not_a_camera"),
-        ({"entity_id": "event.front_door_doorbell"}, "window_missing"),
-        ({"entity_id": "event.front_door_doorbell", "last_minutes": 5,
+        ({"last_minutes": 5, "reason": "r"}, "no_camera"),
+        ({"entity_id": "sun.sun", "last_minutes": 5, "reason": "r"}, "not_a_camera"),
+        ({"device_id": "nope", "last_minutes": 5, "reason": "r"}, "not_a_camera"),
+        ({"entity_id": "event.front_door_doorbell", "reason": "r"}, "window_missing"),
+        ({"entity_id": "event.front_door_doorbell", "last_minutes": 5, "reason": "r",
           "start": "2026-11-23 09:00:00"}, "window_ambiguous"),
         ({"entity_id": "event.front_door_doorbell", "start": "2026-11-23 09:30:00",
-          "end": "2026-11-23 09:00:00"}, "window_reversed"),
+          "end": "2026-11-23 09:00:00", "reason": "r"}, "window_reversed"),
         ({"entity_id": "event.front_door_doorbell", "last_minutes": 5, "reason": "reject me"},
          "share_refused"),
     ],
@@ -148,13 +148,15 @@ async def test_request_share_bridge_down(hass: HomeAssistant, bridge: FakeBridge
     with pytest.raises(ServiceValidationError):  # 500 with an error body
         await hass.services.async_call(
             DOMAIN, "request_share",
-            {"entity_id": "event.front_door_doorbell", "last_minutes": 5}, blocking=True,
+            {"entity_id": "event.front_door_doorbell", "last_minutes": 5, "reason": "r"},
+            blocking=True,
         )  # fmt: skip
     await bridge.stop()
     with pytest.raises(HomeAssistantError) as err:
         await hass.services.async_call(
             DOMAIN, "request_share",
-            {"entity_id": "event.front_door_doorbell", "last_minutes": 5}, blocking=True,
+            {"entity_id": "event.front_door_doorbell", "last_minutes": 5, "reason": "r"},
+            blocking=True,
         )  # fmt: skip
     assert err.value.translation_key == "bridge_error"
 
@@ -162,7 +164,7 @@ async def test_request_share_bridge_down(hass: HomeAssistant, bridge: FakeBridge
 async def test_services_without_bridge(hass: HomeAssistant, setup_entry: MockConfigEntry) -> None:
     await hass.config_entries.async_unload(setup_entry.entry_id)
     for service, data in (
-        ("request_share", {"last_minutes": 5}),
+        ("request_share", {"last_minutes": 5, "reason": "r"}),
         ("approve_share", {"share_id": "s_1"}),
     ):
         with pytest.raises(ServiceValidationError) as err:
@@ -548,3 +550,16 @@ async def test_old_bridge_without_link_lifetime(
         assert bridge.shares[share_id]["state"] == "approved"
     # One refused attempt, then the lifetime is no longer sent.
     assert [("link_ttl_hours" in b) for b in bridge.bodies] == [True, False, False]
+
+
+@pytest.mark.usefixtures("setup_entry")
+async def test_request_needs_a_reason(hass: HomeAssistant) -> None:
+    import voluptuous as vol
+
+    for reason in ("", "   "):
+        with pytest.raises(vol.Invalid):
+            await hass.services.async_call(
+                DOMAIN, "request_share",
+                {"entity_id": "event.front_door_doorbell", "last_minutes": 5, "reason": reason},
+                blocking=True,
+            )  # fmt: skip
