@@ -1,0 +1,1 @@
+"""Contract tests between the bridge and the integration (run without the HA plugin)."""
