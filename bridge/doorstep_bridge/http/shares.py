@@ -110,7 +110,7 @@ async def decide(request: web.Request) -> web.Response:
     data = await _json_body(request)
     if not isinstance(data, dict):
         return json_error(400, "expected a JSON object with decision, by, via")
-    unknown = sorted(set(data) - {"decision", "by", "via", "redact"})
+    unknown = sorted(set(data) - {"decision", "by", "via", "redact", "link_ttl_hours"})
     if unknown:
         return json_error(400, f"unknown field(s): {', '.join(map(str, unknown))}")
     for key in ("decision", "by", "via"):
@@ -123,6 +123,7 @@ async def decide(request: web.Request) -> web.Response:
             data["by"],
             data["via"],
             data.get("redact"),
+            link_ttl_hours=data.get("link_ttl_hours"),
         )
     except ShareError as err:
         return _error(err)

@@ -358,7 +358,14 @@ class ShareService:
     # -- decisions --------------------------------------------------------------------------
 
     async def decide(
-        self, share_id: str, decision: str, by: str, via: str, redact: bool | None = None
+        self,
+        share_id: str,
+        decision: str,
+        by: str,
+        via: str,
+        redact: bool | None = None,
+        *,
+        link_ttl_hours: float | None = None,
     ) -> dict[str, Any]:
         """Approve, deny or revoke a share (callers must have checked the API token).
 
@@ -369,6 +376,8 @@ class ShareService:
             via: ``phone``, ``ui`` or ``automation``.
             redact: Blur faces (default: ``sharing.redact_faces``). Privacy masks
                 are filled whatever this says.
+            link_ttl_hours: With ``approve``: the link lifetime the approver chose,
+                capped by ``sharing.link_ttl_hours``; ignored otherwise.
 
         Raises:
             ShareNotFoundError: No such share.
@@ -384,6 +393,7 @@ class ShareService:
         if redact is not None and not isinstance(redact, bool):
             raise ShareError("redact: expected true or false")
         redact = self._settings.redact_faces if redact is None else redact
+        ttl = self._link_ttl(link_ttl_hours) if decision == "approve" else None
         now = self._clock()
         record = Decision(decision=decision, by=who, via=via, at=now, redact=redact)
         async with self._lock:
@@ -395,8 +405,13 @@ class ShareService:
                 raise ShareConflictError(f"share {share_id} expired without a decision")
             if share.state is not S.PENDING:
                 raise ShareConflictError(f"share {share_id} is {share.state}, not pending")
-            new = share.moved(S.APPROVED if decision == "approve" else S.DENIED, decision=record)
-            await self._append("decision", share_id=share.id, **record.payload())
+            new = share.moved(
+                S.APPROVED if decision == "approve" else S.DENIED,
+                decision=record,
+                link_ttl_hours=ttl,
+            )
+            extra = {"link_ttl_hours": ttl} if ttl is not None else {}
+            await self._append("decision", share_id=share.id, **record.payload(), **extra)
             await self._save(new)
             if new.state is S.DENIED:
                 self._store.release(new.id)
@@ -406,6 +421,13 @@ class ShareService:
             self._queue.put_nowait(new.id)
         _LOGGER.info("Share %s %s by %s via %s", share_id, new.state, who, via)
         return self._payload(new)
+
+    def _link_ttl(self, hours: Any) -> float | None:
+        if hours is None:
+            return None
+        if isinstance(hours, bool) or not isinstance(hours, int | float) or not hours > 0:
+            raise ShareError("link_ttl_hours: expected a number of hours above 0")
+        return min(float(hours), self._settings.link_ttl_hours)
 
     async def _revoke(self, share: Share, record: Decision) -> dict[str, Any]:
         if share.state is S.PENDING:
@@ -617,7 +639,8 @@ class ShareService:
             if state is S.READY:
                 assert result is not None
                 token = new_token()
-                expires = self._clock() + timedelta(hours=self._settings.link_ttl_hours)
+                hours = share.link_ttl_hours or self._settings.link_ttl_hours
+                expires = self._clock() + timedelta(hours=hours)
                 new = share.moved(
                     S.READY,
                     progress=1.0,

@@ -110,6 +110,8 @@ class Share:
     file: str | None = None
     error: str | None = None
     clips: tuple[str, ...] = ()
+    #: Link lifetime the approver chose (capped by ``sharing.link_ttl_hours``).
+    link_ttl_hours: float | None = None
 
     def moved(self, state: ShareState, **changes: Any) -> Share:
         """A copy in `state` (checked against the state machine) with `changes`."""

@@ -80,6 +80,7 @@ def share_to_json(share: Share) -> str:
             "file": share.file,
             "error": share.error,
             "clips": list(share.clips),
+            "link_ttl_hours": share.link_ttl_hours,
         }
     )
 
@@ -107,6 +108,7 @@ def share_from_json(text: str) -> Share:
         file=data["file"],
         error=data["error"],
         clips=tuple(data["clips"]),
+        link_ttl_hours=data.get("link_ttl_hours"),
     )
 
 

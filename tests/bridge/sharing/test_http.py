@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -234,3 +235,38 @@ async def test_integration_audit_records(bridge: tuple[Harness, TestClient[Any, 
     assert (await client.post(url, json=body, headers=REQUESTER)).status == 401
     response = await client.post("/api/shares/s_AAAAAAAAAA/audit", json=body, headers=API)
     assert response.status == 404
+
+
+@pytest.mark.parametrize(("asked", "hours"), [(2, 2.0), (100, 24.0)])
+async def test_approver_chosen_link_lifetime_is_capped(
+    bridge: tuple[Harness, TestClient[Any, Any]], asked: float, hours: float
+) -> None:
+    harness, client = bridge
+    response = await client.post("/api/share-requests", json=harness.request(), headers=API)
+    share_id = (await response.json())["id"]
+    response = await client.post(
+        f"/api/shares/{share_id}/decision",
+        json={"decision": "approve", "by": "owner", "via": "phone", "link_ttl_hours": asked},
+        headers=API,
+    )
+    assert response.status == 200
+    ready = await harness.wait_state(share_id, "ready")
+    expected = harness.clock.now + timedelta(hours=hours)
+    assert ready["link_expires"] == expected.isoformat(timespec="milliseconds")
+    decision = next(r for r in harness.audit.records() if r["kind"] == "decision")
+    assert decision["link_ttl_hours"] == hours
+
+
+async def test_invalid_link_lifetime_is_a_400(bridge: tuple[Harness, TestClient[Any, Any]]) -> None:
+    harness, client = bridge
+    response = await client.post("/api/share-requests", json=harness.request(), headers=API)
+    share_id = (await response.json())["id"]
+    for bad in (0, -1, "24", True):
+        response = await client.post(
+            f"/api/shares/{share_id}/decision",
+            json={"decision": "approve", "by": "owner", "via": "phone", "link_ttl_hours": bad},
+            headers=API,
+        )
+        assert response.status == 400, bad
+        assert "link_ttl_hours" in (await response.json())["error"]
+    assert harness.service.get(share_id)["state"] == "pending"  # type: ignore[index]
