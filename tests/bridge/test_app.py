@@ -1,0 +1,96 @@
+"""The whole bridge as a user runs it: identity, HTTP basics, motion and clips on MQTT."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+import json
+from pathlib import Path
+import stat
+
+from doorstep_bridge.identity import API_TOKEN_FILE, BRIDGE_ID_FILE
+from tests.bridge.bridge_runner import bridge_config, run_bridge
+from tests.bridge.conftest import Broker, Listener
+from tests.support.media import write_h264
+
+
+async def test_token_and_id_are_generated_once_and_kept_private(
+    mqtt_broker: Broker, tmp_path: Path
+) -> None:
+    storage = tmp_path / "data"
+    async with run_bridge(bridge_config(mqtt_broker, storage)) as bridge:
+        first_token = bridge.token
+        async with bridge.session.get(f"{bridge.url}/api/info", headers=bridge.auth) as response:
+            first_id = (await response.json())["id"]
+    token_file = storage / API_TOKEN_FILE
+    assert token_file.read_text().strip() == first_token
+    assert len(first_token) >= 32
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(storage.stat().st_mode) == 0o700
+
+    async with run_bridge(bridge_config(mqtt_broker, storage)) as bridge:
+        assert bridge.token == first_token
+        async with bridge.session.get(f"{bridge.url}/api/info", headers=bridge.auth) as response:
+            assert (await response.json())["id"] == first_id
+    assert (storage / BRIDGE_ID_FILE).read_text().strip() == first_id
+
+
+async def test_configured_token_is_used_and_never_written(
+    mqtt_broker: Broker, tmp_path: Path
+) -> None:
+    token = "configured-token-0123456789abcdef"
+    config = bridge_config(mqtt_broker, tmp_path, http={"token": token})
+    async with run_bridge(config) as bridge:
+        assert bridge.token == token
+        async with bridge.session.get(f"{bridge.url}/api/info", headers=bridge.auth) as response:
+            assert response.status == 200
+    assert not (tmp_path / API_TOKEN_FILE).exists()
+
+
+async def test_health_is_open_everything_else_needs_the_token(
+    mqtt_broker: Broker, tmp_path: Path
+) -> None:
+    async with run_bridge(bridge_config(mqtt_broker, tmp_path)) as bridge:
+        async with bridge.session.get(f"{bridge.url}/api/health") as response:
+            assert response.status == 200
+            assert (await response.json())["status"] == "ok"
+        for path in ("/api/info", "/api/clips", "/api/shares"):
+            async with bridge.session.get(f"{bridge.url}{path}") as response:
+                assert response.status == 401, path
+        async with bridge.session.get(f"{bridge.url}/api/info", headers=bridge.auth) as response:
+            info = await response.json()
+        camera = info["cameras"]["front_door"]
+        assert camera["name"] == "Front door"
+        assert set(camera) >= {"online", "motion", "motion_detection", "recording"}
+
+
+async def test_motion_turns_on_and_off_and_a_clip_follows(
+    mqtt_broker: Broker, mqtt_listener: Callable[..., Listener], tmp_path: Path
+) -> None:
+    """A file camera: still for 2 s, someone crosses for 3 s, still again."""
+    footage = write_h264(tmp_path / "door.mp4", seconds=12.0, motion=(2.0, 5.0))
+    listener = mqtt_listener("doorstep/#")
+    config = bridge_config(
+        mqtt_broker,
+        tmp_path / "data",
+        cameras={
+            "front_door": {
+                "source": str(footage.path),
+                "motion": {"off_delay": 1.0},
+                "record": {"pre_roll": 1, "post_roll": 1},
+            }
+        },
+    )
+    async with run_bridge(config):
+        wait = listener.wait_for
+        assert await asyncio.to_thread(wait, "doorstep/front_door/available", 15) == b"online"
+        clip = json.loads(await asyncio.to_thread(wait, "doorstep/front_door/clip", 30))
+        # Everything seen before the clip, in arrival order: motion went ON, then OFF.
+        motion = [p for t, p, _ in listener.seen if t == "doorstep/front_door/motion"]
+        assert b"ON" in motion
+        assert b"OFF" in motion[motion.index(b"ON") :]
+        assert clip["camera"] == "front_door"
+        assert clip["reason"] == "motion"
+        assert clip["duration"] > 2.0
+        snapshot = await asyncio.to_thread(wait, "doorstep/front_door/snapshot", 10)
+        assert snapshot.startswith(b"\xff\xd8")  # a JPEG
