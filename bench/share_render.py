@@ -21,6 +21,7 @@ from pathlib import Path
 import tempfile
 import threading
 import time
+from typing import Any
 
 import av
 import cv2
@@ -33,7 +34,7 @@ MASK = ((0, 0), (500, 0), (500, 300), (0, 300))
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
 
-def _face() -> np.ndarray:
+def _face() -> Any:
     spec = importlib.util.find_spec("skimage")
     for location in (spec.submodule_search_locations or []) if spec else []:
         path = Path(location) / "data" / "astronaut.png"
@@ -54,7 +55,7 @@ def write_scene(path: Path, seconds: int, fps: int) -> None:
         stream = out.add_stream("libx264", rate=fps, options={"preset": "ultrafast", "crf": "20"})
         stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
         for index in range(seconds * fps):
-            image = scene.copy()
+            image: Any = scene.copy()
             x = 200 + (index * 6) % (WIDTH - 600)
             image[500:900, x : x + 400] = face
             image += rng.integers(0, 4, image.shape, dtype=np.uint8)

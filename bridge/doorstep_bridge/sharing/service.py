@@ -173,6 +173,9 @@ class ShareService:
                 self._by_hash[share.token_hash] = share.id
         await self._purge_orphans()
         for share in self._shares.values():
+            if share.state in HOLDING:
+                # Holds are the clip store's; renewing them is harmless if it kept them.
+                self._store.hold(share.id, share.clips)
             if share.state in (S.APPROVED, S.RENDERING):
                 self._queue.put_nowait(share.id)
             if share.state is not S.READY:

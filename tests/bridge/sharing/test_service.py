@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
+import threading
 
 import av
 import pytest
 
 from doorstep_bridge.exceptions import ShareError
 from doorstep_bridge.sharing.audit import verify
-from doorstep_bridge.sharing.service import ShareGoneError
+from doorstep_bridge.sharing.service import ShareGoneError, ShareService
 from doorstep_bridge.sharing.state import ShareConflictError, ShareNotFoundError
 
 from .conftest import T0, Harness, make_harness
@@ -264,3 +266,58 @@ async def test_orphan_exports_are_purged_at_start(tmp_path: Path) -> None:
     assert not (exports / "s_LEFTOVER00.mp4.part").exists()
     assert harness.audit.records()[-1]["kind"] == "purge"
     await harness.service.stop()
+
+
+async def test_revoke_while_rendering_leaves_nothing(tmp_path: Path) -> None:
+    from doorstep_bridge.sharing.render import render
+
+    gate = threading.Event()
+    finished = threading.Event()
+    outcome: list[str] = []
+
+    def slow_render(job, progress, cancel):  # type: ignore[no-untyped-def]
+        gate.wait(10)
+        try:
+            result = render(job, progress, cancel)
+        except BaseException as err:
+            outcome.append(type(err).__name__)
+            raise
+        finally:
+            finished.set()
+        outcome.append("rendered")
+        return result
+
+    harness = await make_harness(tmp_path)
+    await harness.service.stop()
+    harness.service = ShareService(
+        harness.config, harness.bus, harness.store, harness.audit,
+        clock=harness.clock, renderer=slow_render,
+    )  # fmt: skip
+    await harness.service.start()
+    try:
+        share = await harness.service.create_request(harness.request(), "http")
+        await harness.service.decide(share["id"], "approve", "owner", "phone")
+        await harness.wait_state(share["id"], "rendering")
+        revoked = await harness.service.decide(share["id"], "revoke", "owner", "ui")
+        assert revoked["state"] == "revoked"
+        gate.set()
+        # The render notices the cancel and stops; then the worker gets a few turns.
+        assert await asyncio.to_thread(finished.wait, 10)
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert outcome == ["RenderCancelledError"]
+        assert harness.service.get(share["id"])["state"] == "revoked"  # type: ignore[index]
+        exports = harness.config.storage.path / "shares" / "exports"
+        assert list(exports.iterdir()) == []
+        assert "render" not in harness.kinds()
+        assert share["id"] in harness.store.released
+    finally:
+        gate.set()
+        await harness.service.stop()
+
+
+async def test_holds_are_renewed_at_start(harness: Harness) -> None:
+    share = await harness.service.create_request(harness.request(), "http")
+    harness.store.holds.clear()  # a clip store that forgot its holds
+    await harness.restart()
+    assert harness.store.holds[share["id"]] == ("c_front_door_0",)
