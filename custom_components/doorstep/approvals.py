@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import secrets
 from typing import TYPE_CHECKING, Any
 
-from homeassistant.core import Event, HomeAssistant, callback
+from homeassistant.core import Context, Event, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
@@ -95,6 +95,14 @@ class ApprovalManager:
         self.coordinator = coordinator
         self._prompts: dict[str, PendingPrompt] = {}  # nonce -> prompt
         self._used: dict[str, str] = {}  # spent nonce -> share id
+        self._requested_in: dict[str, Context] = {}  # share id -> HA service call
+
+    @callback
+    def async_requested(self, share: ShareState, context: Context) -> None:
+        """A request made through HA: its event names the HA user who asked."""
+        self._requested_in[share.id] = context
+        self.coordinator.async_share_update(share)
+        self._requested_in.pop(share.id, None)
 
     @callback
     def async_start(self) -> None:
@@ -126,7 +134,9 @@ class ApprovalManager:
             token = new.link.rpartition("/")[2]
             data["link"] = SHARE_URL.format(bridge_id=self.coordinator.bridge_id, token=token)
         if old is None and new.state == "pending":
-            self.hass.bus.async_fire(EVENT_SHARE_REQUESTED, data)
+            context = self._requested_in.pop(new.id, None)
+            data["user_id"] = context.user_id if context else None
+            self.hass.bus.async_fire(EVENT_SHARE_REQUESTED, data, context=context)
             if new.deadline is None or new.deadline > dt_util.utcnow():
                 self.entry.async_create_background_task(
                     self.hass, self._async_prompt(new), f"{DOMAIN} notify {new.id}"

@@ -177,7 +177,7 @@ def async_setup_services(hass: HomeAssistant) -> None:
             raise HomeAssistantError(
                 translation_domain=DOMAIN, translation_key="bridge_error"
             ) from err
-        entry.runtime_data.coordinator.async_share_update(share)
+        entry.runtime_data.approvals.async_requested(share, call.context)
         if share.state == "rejected":
             raise _invalid("share_refused", share_id=share.id, error=share.error or "")
         return {"share_id": share.id, "state": share.state}

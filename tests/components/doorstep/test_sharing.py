@@ -101,6 +101,9 @@ async def test_request_share_last_minutes(
     assert len(requested) == 1
     assert requested[0].data["share_id"] == "s_00000001"
     assert requested[0].data["bridge_id"] == BRIDGE_ID
+    # Requests made in HA name the HA user (an MQTT request could claim any name).
+    assert requested[0].data["user_id"] == hass_admin_user.id
+    assert requested[0].context.user_id == hass_admin_user.id
 
 
 @pytest.mark.usefixtures("setup_entry")
@@ -563,3 +566,12 @@ async def test_request_needs_a_reason(hass: HomeAssistant) -> None:
                 {"entity_id": "event.front_door_doorbell", "last_minutes": 5, "reason": reason},
                 blocking=True,
             )  # fmt: skip
+
+
+@pytest.mark.usefixtures("setup_entry")
+async def test_mqtt_request_event_names_no_user(hass: HomeAssistant, bridge: FakeBridge) -> None:
+    requested = async_capture_events(hass, "doorstep_share_requested")
+    publish_share(hass, bridge, share_state("s_1", requester="Alice"))
+    await hass.async_block_till_done()
+    assert requested[0].data["requester"] == "Alice"
+    assert requested[0].data["user_id"] is None
