@@ -16,12 +16,14 @@ from __future__ import annotations
 import asyncio
 import builtins
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 import contextlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 import hashlib
 import json
 import logging
+import os
 from pathlib import Path
 import threading
 from typing import Any
@@ -69,6 +71,8 @@ MAX_TEXT = {"requester": 100, "reason": 500, "request_id": 100, "by": 100}
 CLOCK_SKEW = timedelta(minutes=5)
 #: Progress is published in steps of this much.
 PROGRESS_STEP = 0.05
+#: Nice value of the render thread.
+RENDER_NICE = 10
 #: Downloads of a share that is no longer available answer 410, others 404.
 GONE = frozenset({S.EXPIRED, S.REVOKED})
 
@@ -159,6 +163,11 @@ class ShareService:
         self._cancel: dict[str, threading.Event] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        # One render at a time, in a thread of its own at a lower CPU priority, so a
+        # long export never delays live recording, rings or the event loop's workers.
+        self._render_thread = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="doorstep-render", initializer=_lower_priority
+        )
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -175,7 +184,7 @@ class ShareService:
         for share in self._shares.values():
             if share.state in HOLDING:
                 # Holds are the clip store's; renewing them is harmless if it kept them.
-                self._store.hold(share.id, share.clips)
+                await asyncio.to_thread(self._store.hold, share.id, share.clips)
             if share.state in (S.APPROVED, S.RENDERING):
                 self._queue.put_nowait(share.id)
             if share.state is not S.READY:
@@ -194,6 +203,7 @@ class ShareService:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        self._render_thread.shutdown(wait=False, cancel_futures=True)
         if self._db is not None:
             self._db.close()
             self._db = None
@@ -289,7 +299,7 @@ class ShareService:
             **fields,
         )
         async with self._lock:
-            clips = self._clips(share)
+            clips = await self._clips(share)
             share = share.changed(clips=tuple(clip.id for clip in clips))
             await self._append(
                 "request",
@@ -305,7 +315,7 @@ class ShareService:
                 clips=len(clips),
             )
             await self._save(share)
-            self._store.hold(share.id, share.clips)
+            await asyncio.to_thread(self._store.hold, share.id, share.clips)
         self._publish(share)
         self._publish_stats()
         self._wake.set()
@@ -417,7 +427,7 @@ class ShareService:
             await self._append("decision", share_id=share.id, **record.payload(), **extra)
             await self._save(new)
             if new.state is S.DENIED:
-                self._store.release(new.id)
+                await asyncio.to_thread(self._store.release, new.id)
         self._publish(new)
         self._publish_stats()
         if new.state is S.APPROVED:
@@ -545,7 +555,7 @@ class ShareService:
             await self._append(
                 "purge", share_id=share.id, file=share.file, reason=why, existed=existed
             )
-        self._store.release(share.id)
+        await asyncio.to_thread(self._store.release, share.id)
 
     async def _purge_orphans(self) -> None:
         keep = {s.file for s in self._shares.values() if s.state is S.READY and s.file}
@@ -564,8 +574,11 @@ class ShareService:
             except Exception:
                 _LOGGER.exception("Rendering share %s failed", share_id)
 
-    def _clips(self, share: Share) -> builtins.list[ClipInfo]:
-        return self._store.clips_between(share.cameras, share.start, share.end)
+    async def _clips(self, share: Share) -> builtins.list[ClipInfo]:
+        # The clip store is SQLite behind a lock: thread-safe, but blocking.
+        return await asyncio.to_thread(
+            self._store.clips_between, share.cameras, share.start, share.end
+        )
 
     def _segments(self, share: Share, clips: Sequence[ClipInfo]) -> tuple[Segment, ...]:
         ordered = sorted(
@@ -590,7 +603,7 @@ class ShareService:
             share = self._shares.get(share_id)
             if share is None or share.state not in (S.APPROVED, S.RENDERING):
                 return
-            clips = self._clips(share)
+            clips = await self._clips(share)
             segments = self._segments(share, clips)
             redact = share.decision.redact if share.decision else True
             if share.state is S.APPROVED:
@@ -605,8 +618,8 @@ class ShareService:
         output = self._exports / f"{share_id}.mp4"
         job = RenderJob(share_id=share_id, segments=segments, output=output, redact_faces=redact)
         try:
-            result = await asyncio.to_thread(
-                self._renderer, job, self._progress_callback(share_id), cancel
+            result = await asyncio.get_running_loop().run_in_executor(
+                self._render_thread, self._renderer, job, self._progress_callback(share_id), cancel
             )
         except RenderCancelledError:
             return
@@ -733,6 +746,17 @@ def _summary(data: Any) -> dict[str, Any]:
         for key in ("requester", "request_id")
         if isinstance(data.get(key), str) and len(data[key]) <= 200
     }
+
+
+def _lower_priority() -> None:
+    """Nice the calling thread.
+
+    On Linux the nice value is per thread, and the encoder threads it starts inherit it.
+    """
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), RENDER_NICE)
+    except (OSError, AttributeError):
+        _LOGGER.debug("Cannot lower the render thread's priority")
 
 
 def _unlink(path: Path) -> bool:
