@@ -1,0 +1,142 @@
+"""One live system for the whole e2e session: Mosquitto, an RTSP camera, the bridge, real HA.
+
+Runs without Home Assistant's pytest plugin (``-p no:homeassistant``): HA here is a
+real ``hass`` process, reached over HTTP and websockets like the frontend and the
+companion app reach it. Every process is started on a free loopback port and
+stopped in a ``finally``; the logs are copied to ``test-artifacts/e2e-logs``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+import shutil
+import subprocess
+import threading
+import time
+
+import pytest
+
+from tests.e2e.stack import (
+    CAMERA,
+    ROOT,
+    VENV_BIN,
+    Stack,
+    configure_home_assistant,
+    free_port,
+    make_bridge,
+    make_home_assistant,
+    mosquitto,
+    start_mosquitto,
+)
+from tests.support.media import write_h264
+from tests.support.servers import rtsp_available
+
+ARTIFACTS = ROOT / "test-artifacts"
+GUEST_PASSWORD = "guest-e2e-password"
+
+pytestmark = pytest.mark.slow
+
+
+def _why_not() -> str | None:
+    if shutil.which("mosquitto") is None:
+        return "mosquitto is not installed (scripts/setup installs it)"
+    if not (VENV_BIN / "hass").exists():
+        return "homeassistant is not installed in the venv (dev extras)"
+    try:
+        import hass_frontend  # noqa: F401
+        import nacl  # noqa: F401
+    except ImportError:
+        return "home-assistant-frontend / PyNaCl missing (dev extras; needed by hass --skip-pip)"
+    return rtsp_available()
+
+
+class RtspCamera:
+    """The GStreamer RTSP test server looping a porch scene, restartable."""
+
+    def __init__(self, footage: Path, port: int, log: Path) -> None:
+        self.args = [
+            "/usr/bin/python3",
+            str(ROOT / "tests/support/rtsp_server.py"),
+            "--port",
+            str(port),
+            "--mount",
+            f"/main={footage}",
+        ]
+        self.log = log
+        self.url = f"rtsp://127.0.0.1:{port}/main"
+        self.process: subprocess.Popen[str] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            self.args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+        )
+        assert self.process.stdout is not None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if line.startswith("READY"):
+                # Keep draining stdout so the server never blocks on a full pipe.
+                threading.Thread(target=self.process.stdout.read, daemon=True).start()
+                return
+            if not line and self.process.poll() is not None:
+                break
+        self.stop()
+        raise RuntimeError("the RTSP camera did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+            self.process = None
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The whole system, configured: owner (approver) and guest, each with a phone."""
+    why = _why_not()
+    if why is not None:
+        pytest.skip(why)
+    work = tmp_path_factory.mktemp("e2e")
+    # A 12 s loop: a walker crosses the porch at 4-7 s, so motion starts and stops
+    # every 12 s and every motion makes a short clip (1.5 s pre-roll, 1 s post-roll).
+    footage = write_h264(
+        work / "porch.mp4", width=640, height=360, fps=15, seconds=12, gop=15, motion=(4.0, 7.0)
+    )
+    camera = RtspCamera(footage.path, free_port(), work / "logs/rtsp.log")
+    broker, mqtt_port = mosquitto(work)
+    bridge = make_bridge(
+        work,
+        mqtt_port,
+        camera.url,
+        {
+            "record": {"pre_roll": 1.5, "post_roll": 1.0},
+            "motion": {"frames_to_start": 2, "off_delay": 1.0},
+            "doorbell": {"debounce": 0.2},
+        },
+    )
+    ha = make_home_assistant(work / "ha", free_port(), work / "logs/home-assistant.log")
+    running = Stack(work, broker, mqtt_port, bridge, ha, password="owner-e2e-password")
+    try:
+        camera.start()
+        start_mosquitto(broker, mqtt_port)
+        bridge.start()
+        ha.start()
+        asyncio.run(configure_home_assistant(running, guest_password=GUEST_PASSWORD))
+        yield running
+    finally:
+        running.stop()
+        camera.stop()
+        logs = ARTIFACTS / "e2e-logs"
+        shutil.rmtree(logs, ignore_errors=True)
+        shutil.copytree(work / "logs", logs, dirs_exist_ok=True)
+
+
+@pytest.fixture(scope="session")
+def camera_entity() -> str:
+    return f"event.{CAMERA}_doorbell"
