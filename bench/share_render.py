@@ -1,8 +1,9 @@
 """Benchmark: render a 30 s 1080p share with redaction; CPU seconds per second of video.
 
-Writes a 30 s 1080p15 H.264 clip (a textured static scene, a face photograph
-walking across it, a privacy mask over one corner), then renders it as a share
-three ways, side by side in one process:
+Writes a 30 s 1080p15 H.264 clip — real footage of people walking in a hall
+(``vtest.avi`` from ../shared/data/motion, scaled up; a synthetic textured scene
+when that is absent) with a face photograph walking across it — then renders it
+as a share with a privacy mask, three ways, side by side in one process:
 
 * decode only (the floor: what reading the clip costs),
 * export with masks + watermark, faces not blurred (approver chose no redaction),
@@ -15,6 +16,7 @@ Run: ``.venv/bin/python bench/share_render.py [--seconds 30] [--fps 15]``.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 import importlib.util
 from pathlib import Path
@@ -46,19 +48,33 @@ def _face() -> Any:
     raise SystemExit("no face photograph: install scikit-image (dev extra)")
 
 
-def write_scene(path: Path, seconds: int, fps: int) -> None:
+def _backgrounds() -> Iterator[Any]:
+    """Frames of real footage at 1080p, looping; or a textured still with sensor noise."""
+    footage = Path(__file__).resolve().parents[2] / "shared" / "data" / "motion" / "vtest.avi"
+    if footage.is_file():
+        print(f"scene: {footage} scaled to {WIDTH}x{HEIGHT}")
+        while True:
+            with av.open(str(footage)) as container:
+                for frame in container.decode(video=0):
+                    yield cv2.resize(frame.to_ndarray(format="bgr24"), (WIDTH, HEIGHT))
+    print("scene: synthetic texture (../shared/data/motion/vtest.avi not found)")
     rng = np.random.default_rng(3)
     texture = rng.integers(0, 255, (HEIGHT // 8, WIDTH // 8, 3), dtype=np.uint8)
     scene = cv2.GaussianBlur(cv2.resize(texture, (WIDTH, HEIGHT)), (0, 0), 6)
+    while True:
+        yield scene + rng.integers(0, 4, scene.shape, dtype=np.uint8)
+
+
+def write_scene(path: Path, seconds: int, fps: int) -> None:
     face = cv2.resize(_face(), (400, 400))
+    backgrounds = _backgrounds()
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=fps, options={"preset": "ultrafast", "crf": "20"})
         stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
         for index in range(seconds * fps):
-            image: Any = scene.copy()
+            image: Any = next(backgrounds).copy()
             x = 200 + (index * 6) % (WIDTH - 600)
             image[500:900, x : x + 400] = face
-            image += rng.integers(0, 4, image.shape, dtype=np.uint8)
             for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")):
                 out.mux(packet)
         for packet in stream.encode(None):
