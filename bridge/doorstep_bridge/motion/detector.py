@@ -45,8 +45,10 @@ type Mask = npt.NDArray[np.uint8]
 
 DEFAULT_FPS: Final = 5.0
 """Detect rate the time constants are expressed for when none is given."""
-WORK_PIXELS: Final = 320 * 240
-"""Largest working grid; bigger frames are shrunk by a whole factor to fit."""
+FULL_RES_PIXELS: Final = 320 * 240
+"""Frames up to this size are analysed as they are (small objects stay visible)."""
+WORK_PIXELS: Final = 160 * 90
+"""Larger frames are shrunk by a whole factor to at most this many pixels (speed)."""
 
 # Thresholds at sensitivity 0.5; each 0.25 of sensitivity halves or doubles them.
 _T_MIN: Final = 20.0  # grey levels (after a 5x5 blur on the working grid)
@@ -62,7 +64,8 @@ _LIGHT_TRIGGER: Final = 0.10  # share of the frame changing at once that may be 
 _LIGHT_EXPLAINED: Final = 0.5  # the gain field must remove at least half of the change
 _LIGHT_CELLS: Final = (4, 3)  # regions (x, y) of the gain field
 _LIGHT_BIAS: Final = 16.0  # keeps ratios of dark pixels sane
-_ACTIVE: Final = 255  # activity counter value of a pixel that just changed
+_RECENT_SECONDS: Final = 0.7  # "recent" frame average (25% per frame at 5 fps)
+_NOISE_EVERY: Final = 4  # frames between refreshes of the noise estimate
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,15 +97,21 @@ def _tuning(settings: MotionSettings, fps: float, grid_pixels: int) -> _Tuning:
         t_min=_T_MIN * scale,
         k_noise=_K_NOISE * scale,
         min_pixels=max(2.0, settings.min_area * grid_pixels),
-        hold_frames=max(1, min(_ACTIVE - 5, round(settings.still_hold * fps))),
+        hold_frames=max(1, round(settings.still_hold * fps)),
         bg_rate=1.0 - math.exp(-1.0 / (fps * _BG_SECONDS)),
-        noise_rate=1.0 - math.exp(-1.0 / (fps * _NOISE_SECONDS)),
+        noise_rate=1.0 - math.exp(-_NOISE_EVERY / (fps * _NOISE_SECONDS)),
         lighting=settings.lighting_compensation,
     )
 
 
 def grid_factor(width: int, height: int, work_pixels: int = WORK_PIXELS) -> int:
-    """Whole shrink factor that brings a frame within ``work_pixels``."""
+    """Whole shrink factor from the frame to the working grid.
+
+    Frames of at most ``FULL_RES_PIXELS`` are kept as they are; larger ones are
+    shrunk to at most ``work_pixels`` (a 1280x720 frame becomes 160x90).
+    """
+    if width * height <= max(FULL_RES_PIXELS, work_pixels):
+        return 1
     return max(1, math.ceil(math.sqrt(width * height / work_pixels)))
 
 
@@ -146,15 +155,22 @@ class LumaMotionDetector:
         self._size = (max(1, width // self._factor), max(1, height // self._factor))
         grid_pixels = self._size[0] * self._size[1]
         self._tune = _tuning(settings, fps, grid_pixels)
+        self._recent_rate = 1.0 - math.exp(-1.0 / (fps * _RECENT_SECONDS))
         self._allowed = _mask_grid(settings.masks, self._size, self._factor)
         self._allowed_pixels = (
             grid_pixels if self._allowed is None else cv2.countNonZero(self._allowed)
         )
+        self._grid_pixels = grid_pixels
         self._kernel3 = np.ones((3, 3), np.uint8)
+        shape = (self._size[1], self._size[0])
+        self._t_min = np.full(shape, self._tune.t_min, np.float32)
+        self._noise_floor = np.full(shape, _NOISE_FLOOR, np.float32)
+        self._frame = 0
         self._bg: FloatGrid | None = None
         self._noise: FloatGrid = np.empty(0, np.float32)
-        self._prev: FloatGrid = np.empty(0, np.float32)
-        self._activity: Mask = np.empty(0, np.uint8)
+        self._threshold: FloatGrid = np.empty(0, np.float32)
+        self._recent: FloatGrid = np.empty(0, np.float32)
+        self._moved_at: npt.NDArray[np.int32] = np.empty(0, np.int32)
         self._prev_fg: Mask | None = None
 
     @property
@@ -183,9 +199,8 @@ class LumaMotionDetector:
         """How far each pixel is outside the background range around it."""
         high = cv2.dilate(bg, self._kernel3)
         low = cv2.erode(bg, self._kernel3)
-        over = cv2.subtract(grid, high)
-        under = cv2.subtract(low, grid)
-        return _f32(np.maximum(np.maximum(_f32(over), _f32(under)), np.float32(0.0)))
+        # Negative inside the range; only values above the threshold matter.
+        return _f32(cv2.max(cv2.subtract(grid, high), cv2.subtract(low, grid)))
 
     def _foreground(self, residual: FloatGrid, threshold: FloatGrid) -> Mask:
         fg = _u8(cv2.compare(residual, threshold, cv2.CMP_GT))
@@ -220,7 +235,7 @@ class LumaMotionDetector:
             return False
         np.copyto(bg, relit)
         # The previous frame was lit differently too: do not read the change as activity.
-        np.copyto(self._prev, grid)
+        np.copyto(self._recent, grid)
         return True
 
     def _is_ghost(self, grid: FloatGrid, bg: FloatGrid, region: Mask, box: Box) -> bool:
@@ -235,46 +250,52 @@ class LumaMotionDetector:
     def detect(self, luma: Luma) -> MotionResult:
         """Analyse the next frame (uint8, H x W, frames in order)."""
         grid = self._prepare(luma)
-        tune = self._tune
-        if self._bg is None:
-            self._bg = grid.copy()
-            self._noise = np.full_like(grid, _NOISE_START)
-            self._prev = grid.copy()
-            # Everything counts as recently active at start, so an object already in
-            # view is reported until it proves still for `still_hold`.
-            self._activity = np.full(grid.shape, _ACTIVE, np.uint8)
-            self._prev_fg = None
-            return MotionResult()
+        self._frame += 1
         bg = self._bg
-        threshold = np.maximum(self._noise * np.float32(tune.k_noise), np.float32(tune.t_min))
+        if bg is None:
+            self._start(grid)
+            return MotionResult()
+        threshold = self._threshold
         residual = self._residual(grid, bg)
         fg = self._foreground(residual, threshold)
         changed = cv2.countNonZero(fg)
         if (
-            tune.lighting
+            self._tune.lighting
             and changed > _LIGHT_TRIGGER * self._allowed_pixels
             and self._relight(grid, bg, threshold, fg)
         ):
             residual = self._residual(grid, bg)
             fg = self._foreground(residual, threshold)
             changed = cv2.countNonZero(fg)
-        moved = cv2.compare(cv2.absdiff(grid, self._prev), threshold, cv2.CMP_GT)
-        # Frames since each pixel last changed, as a saturating countdown from 255.
-        np.subtract(self._activity, 1, out=self._activity, where=self._activity > 0)
-        np.maximum(self._activity, moved, out=self._activity)
-        self._prev = grid
+        # Activity: which pixels differ from the average of the last frames.
+        moved = _u8(cv2.compare(cv2.absdiff(grid, self._recent), threshold, cv2.CMP_GT))
+        if cv2.countNonZero(moved):
+            np.copyto(self._moved_at, self._frame, where=moved > 0)
+        cv2.accumulateWeighted(grid, self._recent, self._recent_rate)
         boxes: list[Box] = []
         moving_pixels = 0
         dilated: Mask | None = None
-        absorb: Mask | None = None
         if changed:
             dilated = _u8(cv2.dilate(fg, self._kernel3))
             boxes, moving_pixels, absorb = self._regions(grid, bg, fg, dilated)
-        self._update(grid, bg, residual, fg, absorb)
+            if absorb is not None:
+                np.copyto(bg, grid, where=absorb > 0)
+        self._update(grid, bg, residual, fg)
         self._prev_fg = dilated
-        return MotionResult(
-            boxes=tuple(boxes), area=moving_pixels / (self._size[0] * self._size[1])
-        )
+        return MotionResult(boxes=tuple(boxes), area=moving_pixels / self._grid_pixels)
+
+    def _start(self, grid: FloatGrid) -> None:
+        self._bg = grid.copy()
+        self._noise = np.full_like(grid, _NOISE_START)
+        self._threshold = self._threshold_for(self._noise)
+        self._recent = grid.copy()
+        # Everything counts as recently moved at start, so an object already in view
+        # is reported until it proves still for `still_hold`.
+        self._moved_at = np.full(grid.shape, self._frame, np.int32)
+        self._prev_fg = None
+
+    def _threshold_for(self, noise: FloatGrid) -> FloatGrid:
+        return _f32(cv2.max(noise * np.float32(self._tune.k_noise), self._t_min))
 
     def _regions(
         self, grid: FloatGrid, bg: FloatGrid, fg: Mask, dilated: Mask
@@ -287,8 +308,8 @@ class LumaMotionDetector:
         absorb: Mask | None = None
         f = self._factor
         gw, gh = self._size
-        still_level = _ACTIVE - tune.hold_frames
-        ghost_level = _ACTIVE - _GHOST_AFTER
+        still_before = self._frame - tune.hold_frames
+        ghost_before = self._frame - _GHOST_AFTER
         for contour in contours:
             x, y, w, h = cv2.boundingRect(contour)
             if w * h < tune.min_pixels:
@@ -299,9 +320,9 @@ class LumaMotionDetector:
             area = cv2.countNonZero(cv2.bitwise_and(fg[y : y + h, x : x + w], region))
             if area < tune.min_pixels:
                 continue
-            last_active = cv2.minMaxLoc(self._activity[y : y + h, x : x + w], region)[1]
-            still = last_active < still_level
-            if not still and last_active <= ghost_level:
+            last_moved = cv2.minMaxLoc(self._moved_at[y : y + h, x : x + w], region)[1]
+            still = last_moved < still_before
+            if not still and last_moved <= ghost_before:
                 x0, y0 = max(0, x - 2), max(0, y - 2)
                 x1, y1 = min(gw, x + w + 2), min(gh, y + h + 2)
                 padded = np.zeros((y1 - y0, x1 - x0), np.uint8)
@@ -325,22 +346,18 @@ class LumaMotionDetector:
             pixels += area
         return boxes, pixels, absorb
 
-    def _update(
-        self,
-        grid: FloatGrid,
-        bg: FloatGrid,
-        residual: FloatGrid,
-        fg: Mask,
-        absorb: Mask | None,
-    ) -> None:
-        tune = self._tune
-        background = cv2.bitwise_not(fg)
-        cv2.accumulateWeighted(grid, bg, tune.bg_rate, background)
-        clamped = np.minimum(residual, self._noise * np.float32(_NOISE_CLAMP))
-        cv2.accumulateWeighted(clamped, self._noise, tune.noise_rate, background)
-        np.maximum(self._noise, np.float32(_NOISE_FLOOR), out=self._noise)
-        if absorb is not None:
-            np.copyto(bg, grid, where=absorb.astype(bool))
+    def _update(self, grid: FloatGrid, bg: FloatGrid, residual: FloatGrid, fg: Mask) -> None:
+        """Learn the background where nothing moved; now and then, the noise too."""
+        background = _u8(cv2.bitwise_not(fg))
+        cv2.accumulateWeighted(grid, bg, self._tune.bg_rate, background)
+        if self._frame % _NOISE_EVERY:
+            return
+        # The noise level is a slow statistic: refreshing it every few frames is enough.
+        positive = _f32(cv2.threshold(residual, 0.0, 0.0, cv2.THRESH_TOZERO)[1])
+        clamped = cv2.min(positive, self._noise * np.float32(_NOISE_CLAMP))
+        cv2.accumulateWeighted(clamped, self._noise, self._tune.noise_rate, background)
+        cv2.max(self._noise, self._noise_floor, dst=self._noise)
+        self._threshold = self._threshold_for(self._noise)
 
 
 def create_detector(
