@@ -84,11 +84,6 @@ class DoorstepApiClient:
         self._token = token
         self._link_ttl_supported = True
 
-    @property
-    def url(self) -> str:
-        """Base URL of the bridge."""
-        return self._url
-
     def _headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         headers = {"Authorization": f"Bearer {self._token}"}
         if extra:
@@ -157,21 +152,9 @@ class DoorstepApiClient:
             raise DoorstepConnectionError(f"unexpected clip list: {err}") from err
         return ClipPage(clips=clips, total=total)
 
-    async def clip(self, clip_id: str) -> Clip:
-        """One clip."""
-        data = await self._json("GET", f"/api/clips/{quote(clip_id, safe='')}")
-        try:
-            return parse_clip(data)
-        except ProtocolError as err:
-            raise DoorstepConnectionError(f"unexpected clip: {err}") from err
-
     async def create_share(self, body: Mapping[str, Any]) -> ShareState:
         """Create a share request; returns its state (pending or rejected)."""
         return self._share(await self._json("POST", "/api/share-requests", body=body))
-
-    async def share(self, share_id: str) -> ShareState:
-        """State of one share request."""
-        return self._share(await self._json("GET", f"/api/shares/{quote(share_id, safe='')}"))
 
     async def decide(
         self,
@@ -198,11 +181,6 @@ class DoorstepApiClient:
             self._link_ttl_supported = False
             del body["link_ttl_hours"]
             return self._share(await self._json("POST", path, body=body))
-
-    @property
-    def link_ttl_supported(self) -> bool:
-        """False once the bridge refused a per-share link lifetime."""
-        return self._link_ttl_supported
 
     async def audit(self, share_id: str, kind: str, fields: Mapping[str, Any]) -> None:
         """Append what the integration did (``notification``, ``decision_refused``)."""

@@ -116,6 +116,7 @@ class FakeBridge:
     bodies: list[Any] = field(default_factory=list)
     audit: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     accepts_link_ttl: bool = True
+    canned: dict[str, tuple[int, str]] = field(default_factory=dict)  # path -> answer
     broken: bool = False
     url: str = ""
     runner: web.AppRunner | None = None
@@ -145,6 +146,9 @@ class FakeBridge:
         self.requests.append((request.method, request.path_qs, dict(request.headers)))
         if self.broken:
             return web.json_response({"error": "boom"}, status=500)
+        if request.path in self.canned:
+            status, text = self.canned[request.path]
+            return web.Response(status=status, text=text, content_type="application/json")
         if (
             request.path.startswith("/api/")
             and request.headers.get("Authorization") != f"Bearer {self.token}"
