@@ -1,0 +1,245 @@
+"""The live demo behind ``scripts/demo``: the whole system on this machine, offline.
+
+``run`` (default) starts Mosquitto, the bridge on the built-in demo camera (a
+visitor walks up and rings every minute), and Home Assistant on 127.0.0.1
+(``DEMO_HA_PORT``, default 8123) with the integration from the working tree,
+an onboarded owner and the owner's phone as approver. It prints the MQTT
+traffic, what the phone receives, and stops everything on Ctrl-C.
+``ring`` presses the doorbell of the running demo.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from contextlib import suppress
+import json
+import os
+import secrets
+import shutil
+import signal
+import sys
+import time
+
+import aiohttp
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+from tests.e2e.stack import (
+    BASE_TOPIC,
+    CAMERA,
+    OWNER,
+    ROOT,
+    HaClient,
+    Stack,
+    configure_home_assistant,
+    listening,
+    make_bridge,
+    make_home_assistant,
+    mosquitto,
+    start_mosquitto,
+    write_json_private,
+)
+
+DEMO = ROOT / ".demo"
+CREDENTIALS = DEMO / "credentials.json"
+RUN_FILE = DEMO / "run.json"
+PAYLOAD_WIDTH = 90
+
+
+def say(text: str) -> None:
+    """One line on the terminal, time-stamped."""
+    print(f"{time.strftime('%H:%M:%S')}  {text}", flush=True)
+
+
+def describe(payload: bytes) -> str:
+    """A payload as a person would like to read it: short, JPEG as its size."""
+    if payload[:3] == b"\xff\xd8\xff":
+        return f"<jpeg {len(payload)} bytes>"
+    try:
+        text = payload.decode()
+    except UnicodeDecodeError:
+        return f"<{len(payload)} bytes>"
+    text = " ".join(text.split())
+    if not text:
+        return "(empty)"
+    return text if len(text) <= PAYLOAD_WIDTH else text[: PAYLOAD_WIDTH - 1] + "…"
+
+
+def mqtt_printer(port: int) -> paho.Client:
+    """Print every Doorstep message on the broker, as Home Assistant receives them."""
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="doorstep-demo-monitor")
+
+    def on_connect(*_args: object) -> None:
+        client.subscribe([(f"{BASE_TOPIC}/#", 0)])
+
+    def on_message(_client: object, _userdata: object, message: paho.MQTTMessage) -> None:
+        retained = " (retained)" if message.retain else ""
+        say(f"mqtt  {message.topic:<38} {describe(message.payload)}{retained}")
+
+    client.on_connect = on_connect
+    client.on_message = on_message
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    return client
+
+
+async def phone(stack: Stack, stop: asyncio.Event) -> None:
+    """The owner's phone: the companion app's local push channel, printed."""
+    owner_phone = stack.phones[OWNER]
+    async with aiohttp.ClientSession() as session:
+        client = HaClient(session, stack.ha.url, owner_phone.user_token)
+        while not stop.is_set():
+            try:
+                async with client.websocket() as ws:
+                    sub = await ws.subscribe(
+                        type="mobile_app/push_notification_channel",
+                        webhook_id=owner_phone.webhook_id,
+                    )
+                    while not stop.is_set():
+                        with suppress(TimeoutError):
+                            message = await ws.receive(timeout=1.0)
+                            if message.get("id") == sub and message.get("type") == "event":
+                                note = message["event"]
+                                actions = [
+                                    a["title"] for a in note.get("data", {}).get("actions", [])
+                                ]
+                                say(
+                                    f"phone {note.get('title', '')}: {note.get('message')} {actions}"
+                                )
+            except (aiohttp.ClientError, ConnectionError, RuntimeError):
+                await asyncio.sleep(2)
+
+
+async def ha_events(stack: Stack, stop: asyncio.Event) -> None:
+    """Print the Doorstep entity changes Home Assistant makes (what automations see)."""
+    async with aiohttp.ClientSession() as session:
+        client = HaClient(session, stack.ha.url, stack.owner_token)
+        with suppress(aiohttp.ClientError, ConnectionError, RuntimeError):
+            async with client.websocket() as ws:
+                sub = await ws.subscribe(type="subscribe_events", event_type="state_changed")
+                while not stop.is_set():
+                    with suppress(TimeoutError):
+                        message = await ws.receive(timeout=1.0)
+                        if message.get("id") != sub:
+                            continue
+                        data = message["event"]["data"]
+                        entity_id: str = data["entity_id"]
+                        new = data.get("new_state") or {}
+                        old = data.get("old_state") or {}
+                        if f".{CAMERA}_" not in entity_id or old.get("state") == new.get("state"):
+                            continue
+                        detail = new.get("state")
+                        if entity_id.startswith("event."):
+                            detail = new.get("attributes", {}).get("event_type")
+                        say(f"ha    {entity_id:<38} {detail}")
+
+
+def load_password() -> str:
+    """Keep the owner's password across runs (a fresh one the first time)."""
+    with suppress(OSError, ValueError, KeyError):
+        password: str = json.loads(CREDENTIALS.read_text())["password"]
+        return password
+    return secrets.token_urlsafe(12)
+
+
+async def serve(stack: Stack) -> None:
+    """Configure HA, print the login, then show the traffic until Ctrl-C."""
+    started = time.monotonic()
+    await configure_home_assistant(stack)
+    write_json_private(CREDENTIALS, stack.credentials())
+    write_json_private(RUN_FILE, {"mqtt_port": stack.mqtt_port, "pid": os.getpid()})
+    elapsed = time.monotonic() - started
+    print(
+        f"\n  Home Assistant is ready ({elapsed:.0f} s): {stack.ha.url}\n"
+        f"  Log in as {OWNER!r}, password {stack.password!r} (also in {CREDENTIALS.relative_to(ROOT)})\n"
+        f"  The demo visitor rings every minute; ring now with: scripts/demo ring\n"
+        f"  Ctrl-C stops everything.\n",
+        flush=True,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    monitor = mqtt_printer(stack.mqtt_port)
+    tasks = [asyncio.create_task(phone(stack, stop)), asyncio.create_task(ha_events(stack, stop))]
+    try:
+        while not stop.is_set():
+            for service in (stack.broker, stack.bridge.service, stack.ha.service):
+                if not service.running:
+                    say(f"{service.name} stopped unexpectedly; see {service.log_path}")
+                    stop.set()
+            with suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=2.0)
+    finally:
+        monitor.disconnect()
+        monitor.loop_stop()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def run() -> int:
+    """Start everything, serve, stop everything."""
+    port = int(os.environ.get("DEMO_HA_PORT", "8123"))
+    if listening(port):
+        print(f"demo: port {port} is taken; set DEMO_HA_PORT to another port", file=sys.stderr)
+        return 1
+    DEMO.mkdir(exist_ok=True)
+    DEMO.chmod(0o700)
+    # A fresh Home Assistant each time (onboarded by the demo); the clips stay.
+    shutil.rmtree(DEMO / "ha", ignore_errors=True)
+    shutil.rmtree(DEMO / "logs", ignore_errors=True)
+    broker, mqtt_port = mosquitto(DEMO)
+    bridge = make_bridge(DEMO, mqtt_port, "demo://?period=60")
+    ha = make_home_assistant(DEMO / "ha", port, DEMO / "logs/home-assistant.log")
+    stack = Stack(DEMO, broker, mqtt_port, bridge, ha, password=load_password())
+    # Ctrl-C during start-up lands here as KeyboardInterrupt; the finally stops what runs.
+    try:
+        say("starting Mosquitto, the bridge (demo camera) and Home Assistant…")
+        start_mosquitto(broker, mqtt_port)
+        bridge.start()
+        ha.start()
+        asyncio.run(serve(stack))
+    except KeyboardInterrupt:
+        pass
+    except RuntimeError as err:
+        print(f"demo: {err}", file=sys.stderr)
+        return 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop short
+        say("stopping…")
+        stack.stop()
+        RUN_FILE.unlink(missing_ok=True)
+        say(f"stopped (logs in {(DEMO / 'logs').relative_to(ROOT)})")
+    return 0
+
+
+def ring() -> int:
+    """Press the doorbell of the running demo (as a button on the broker would)."""
+    try:
+        port = int(json.loads(RUN_FILE.read_text())["mqtt_port"])
+    except (OSError, ValueError, KeyError):
+        print("demo: not running (start it with scripts/demo)", file=sys.stderr)
+        return 1
+    client = paho.Client(CallbackAPIVersion.VERSION2)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    info = client.publish(f"{BASE_TOPIC}/{CAMERA}/ring/set", b"demo", qos=1)
+    info.wait_for_publish(10)
+    client.disconnect()
+    client.loop_stop()
+    print(f"ding dong: pressed {BASE_TOPIC}/{CAMERA}/ring/set")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``scripts/demo [run|ring]``."""
+    parser = argparse.ArgumentParser(prog="scripts/demo", description=__doc__.splitlines()[0])
+    parser.add_argument("command", nargs="?", default="run", choices=["run", "ring"])
+    args = parser.parse_args(argv)
+    return ring() if args.command == "ring" else run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
