@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from homeassistant.components import mqtt
@@ -10,18 +11,23 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
+from homeassistant.util import dt as dt_util
+from homeassistant.util.hass_dict import HassKey
 
 from .api import DoorstepApiClient, DoorstepAuthError, DoorstepError
 from .approvals import ApprovalManager
-from .const import DOMAIN
+from .const import DOMAIN, ISSUE_UNREACHABLE, UNREACHABLE_ISSUE_DELAY
 from .coordinator import DoorstepConfigEntry, DoorstepCoordinator, DoorstepData
 from .entity import bridge_device_fields, camera_identifier
 from .services import async_setup_services
 from .views import async_setup_views
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+#: When each entry's setup started failing to reach its bridge.
+UNREACHABLE_SINCE: HassKey[dict[str, datetime]] = HassKey(f"{DOMAIN}_unreachable_since")
 
 PLATFORMS = [
     Platform.BINARY_SENSOR,
@@ -37,8 +43,8 @@ try:  # HA >= 2025.8 reloads after the options flow by itself.
         OptionsFlowWithReload as _OptionsFlowWithReload,  # noqa: F401
     )
 
-    NEEDS_UPDATE_LISTENER = False
-except ImportError:  # pragma: no cover - depends on the HA version
+    NEEDS_UPDATE_LISTENER = False  # pragma: no cover - HA >= 2025.8 (tests run on 2025.4)
+except ImportError:
     NEEDS_UPDATE_LISTENER = True
 
 
@@ -61,9 +67,12 @@ async def async_setup_entry(hass: HomeAssistant, entry: DoorstepConfigEntry) -> 
     except DoorstepAuthError as err:
         raise ConfigEntryAuthFailed(translation_domain=DOMAIN, translation_key="auth") from err
     except DoorstepError as err:
+        _note_unreachable(hass, entry)
         raise ConfigEntryNotReady(
             translation_domain=DOMAIN, translation_key="cannot_connect"
         ) from err
+    hass.data.get(UNREACHABLE_SINCE, {}).pop(entry.entry_id, None)
+    ir.async_delete_issue(hass, DOMAIN, f"{ISSUE_UNREACHABLE}_{entry.unique_id}")
 
     coordinator = DoorstepCoordinator(hass, entry, snapshot)
     # The bridge device must exist before camera devices point at it.
@@ -87,12 +96,28 @@ async def async_setup_entry(hass: HomeAssistant, entry: DoorstepConfigEntry) -> 
     )  # fmt: skip
     _remove_stale_devices(hass, entry, coordinator.cameras)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
-    if NEEDS_UPDATE_LISTENER:  # pragma: no cover - HA < 2025.8 only
+    if NEEDS_UPDATE_LISTENER:
         entry.async_on_unload(entry.add_update_listener(_async_options_updated))
     return True
 
 
-async def _async_options_updated(  # pragma: no cover - HA < 2025.8 only
+def _note_unreachable(hass: HomeAssistant, entry: DoorstepConfigEntry) -> None:
+    """Raise a repair issue once setup has failed for longer than a blip."""
+    now = dt_util.utcnow()
+    since = hass.data.setdefault(UNREACHABLE_SINCE, {}).setdefault(entry.entry_id, now)
+    if (now - since).total_seconds() >= UNREACHABLE_ISSUE_DELAY:
+        ir.async_create_issue(
+            hass,
+            DOMAIN,
+            f"{ISSUE_UNREACHABLE}_{entry.unique_id}",
+            is_fixable=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key=ISSUE_UNREACHABLE,
+            translation_placeholders={"name": entry.title},
+        )
+
+
+async def _async_options_updated(
     hass: HomeAssistant, entry: DoorstepConfigEntry
 ) -> None:
     if dict(entry.options) != dict(entry.runtime_data.options):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 from unittest.mock import MagicMock, patch
@@ -10,6 +11,7 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.const import CONF_API_TOKEN
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
@@ -135,3 +137,52 @@ async def test_diagnostics_redact_secrets(
     assert diag["bridge"]["online"] is True
     assert diag["cameras"]["front_door"]["snapshot_bytes"] == 6
     assert diag["shares"]["s_1"]["state"] == "ready"
+
+
+async def test_bridge_down_at_startup_raises_repair_after_a_while(
+    *,
+    hass: HomeAssistant,
+    mqtt: MagicMock,
+    config_entry: MockConfigEntry,
+    bridge: FakeBridge,
+    issue_registry: ir.IssueRegistry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    issue_id = f"bridge_unreachable_{BRIDGE_ID}"
+    bridge.broken = True
+    config_entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(config_entry.entry_id)
+    assert config_entry.state is ConfigEntryState.SETUP_RETRY
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
+    for _ in range(8):  # HA retries with a growing delay
+        freezer.tick(80)
+        async_fire_time_changed(hass)
+        await hass.async_block_till_done()
+    assert config_entry.state is ConfigEntryState.SETUP_RETRY
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is not None
+    bridge.broken = False
+    freezer.tick(100)
+    async_fire_time_changed(hass)
+    for _ in range(20):  # the retry does real HTTP: let it finish
+        await hass.async_block_till_done(wait_background_tasks=True)
+        if config_entry.state is ConfigEntryState.LOADED:
+            break
+        await asyncio.sleep(0)
+    assert config_entry.state is ConfigEntryState.LOADED
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
+
+
+async def test_stale_camera_devices_removed_at_setup(
+    hass: HomeAssistant,
+    mqtt: MagicMock,
+    config_entry: MockConfigEntry,
+    device_registry: dr.DeviceRegistry,
+) -> None:
+    config_entry.add_to_hass(hass)
+    gone = device_registry.async_get_or_create(
+        config_entry_id=config_entry.entry_id, identifiers={(DOMAIN, f"{BRIDGE_ID}_old_cam")}
+    )
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert device_registry.async_get(gone.id) is None
+    assert device_registry.async_get_device(identifiers={(DOMAIN, f"{BRIDGE_ID}_front_door")})
