@@ -107,6 +107,44 @@ def _cascade(name: str) -> cv2.CascadeClassifier:
     return cascade
 
 
+def _shrink(luma: Plane) -> tuple[Any, float]:
+    """The copy of `luma` faces are looked for in, and its scale."""
+    height, width = luma.shape
+    scale = min(1.0, DETECT_WIDTH / width)
+    if scale == 1.0:
+        return luma, 1.0
+    size = (round(width * scale), round(height * scale))
+    return cv2.resize(luma, size, interpolation=cv2.INTER_AREA), scale
+
+
+def _union(a: Box, b: Box) -> Box:
+    x0, y0 = min(a.x, b.x), min(a.y, b.y)
+    x1, y1 = max(a.x + a.w, b.x + b.w), max(a.y + a.h, b.y + b.h)
+    return Box(x0, y0, x1 - x0, y1 - y0)
+
+
+def _overlap(a: Box, b: Box) -> bool:
+    return a.x < b.x + b.w and b.x < a.x + a.w and a.y < b.y + b.h and b.y < a.y + a.h
+
+
+def _merge(boxes: list[Box]) -> list[Box]:
+    """Overlapping boxes joined until none overlap."""
+    merged: list[Box] = []
+    for box in boxes:
+        current = box
+        changed = True
+        while changed:
+            changed = False
+            for other in merged:
+                if _overlap(current, other):
+                    merged.remove(other)
+                    current = _union(current, other)
+                    changed = True
+                    break
+        merged.append(current)
+    return merged
+
+
 class FaceFinder:
     """Haar cascade face detection on the luma plane (blocking: run off the event loop)."""
 
@@ -120,25 +158,102 @@ class FaceFinder:
             image, scaleFactor=step, minNeighbors=3, minSize=(MIN_FACE, MIN_FACE)
         )
 
-    def find(self, luma: Plane) -> list[Box]:
-        """Faces in a luma plane, in its pixel coordinates."""
-        height, width = luma.shape
-        scale = min(1.0, DETECT_WIDTH / width)
-        small: Any = luma
-        if scale < 1.0:
-            small = cv2.resize(
-                luma, (round(width * scale), round(height * scale)), interpolation=cv2.INTER_AREA
-            )
+    def find_in(self, small: Any) -> list[Box]:
+        """Faces in an (already shrunk) grey image, in its pixel coordinates."""
         found: list[Sequence[int]] = []
         found.extend(self._detect(self._frontal, small, FRONTAL_STEP))
         found.extend(self._detect(self._profile, small, PROFILE_STEP))
         small_width = small.shape[1]
         for x, y, w, h in self._detect(self._profile, cv2.flip(small, 1), PROFILE_STEP):
             found.append((small_width - x - w, y, w, h))
-        return [
-            Box(round(x / scale), round(y / scale), round(w / scale), round(h / scale))
-            for x, y, w, h in found
+        return [Box(int(x), int(y), int(w), int(h)) for x, y, w, h in found]
+
+    def find(self, luma: Plane) -> list[Box]:
+        """Faces in a whole luma plane, in its pixel coordinates."""
+        small, scale = _shrink(luma)
+        return [_scaled(box, 1 / scale) for box in self.find_in(small)]
+
+
+def _scaled(box: Box, factor: float) -> Box:
+    return Box(
+        round(box.x * factor), round(box.y * factor), round(box.w * factor), round(box.h * factor)
+    )
+
+
+class FaceTracker:
+    """Faces in successive frames of one video, looked for where they can be.
+
+    Every `full_every`-th call searches the whole frame (faces standing still are
+    found there); the calls in between search only around what changed since the
+    previous call and around the faces found last time, which on a door camera is
+    a small part of the frame. When much of the frame changed, the whole frame is
+    searched anyway.
+    """
+
+    #: Grey-level change (of a slightly blurred copy) that counts as a change.
+    CHANGE = 18
+    #: Changed areas smaller than this (pixels of the detection copy) are noise.
+    MIN_AREA = 40
+    #: Above this share of the frame, search the whole frame.
+    MAX_SHARE = 0.5
+
+    def __init__(self, finder: FaceFinder, full_every: int = 5) -> None:
+        self._finder = finder
+        self._full_every = full_every
+        self._calls = 0
+        self._previous: Any = None
+        self._faces: list[Box] = []
+        self.full_searches = 0
+
+    def find(self, luma: Plane) -> list[Box]:
+        """Faces in this frame's luma plane, in its pixel coordinates."""
+        small, scale = _shrink(luma)
+        blurred = cv2.GaussianBlur(small, (5, 5), 0)
+        regions = None
+        due = self._calls % self._full_every == 0
+        if not due and self._previous is not None and self._previous.shape == blurred.shape:
+            regions = self._regions(blurred)
+        self._calls += 1
+        self._previous = blurred
+        if regions is None:
+            self.full_searches += 1
+            faces = self._finder.find_in(small)
+        else:
+            faces = []
+            for region in regions:
+                crop = small[region.y : region.y + region.h, region.x : region.x + region.w]
+                faces.extend(
+                    Box(f.x + region.x, f.y + region.y, f.w, f.h)
+                    for f in self._finder.find_in(crop)
+                )
+        self._faces = faces
+        return [_scaled(face, 1 / scale) for face in faces]
+
+    def _regions(self, blurred: Any) -> list[Box] | None:
+        """Where to search: changed areas and last faces, with margins; None = everywhere."""
+        height, width = blurred.shape
+        changed = (cv2.absdiff(blurred, self._previous) > self.CHANGE).astype(np.uint8)
+        changed = cv2.dilate(changed, np.ones((9, 9), np.uint8))
+        contours, _hierarchy = cv2.findContours(changed, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        areas = [
+            Box(*map(int, cv2.boundingRect(contour)))
+            for contour in contours
+            if cv2.contourArea(contour) >= self.MIN_AREA
         ]
+        grown = [self._grow(box, width, height) for box in areas + self._faces]
+        regions = [r for r in _merge(grown) if r.w >= MIN_FACE and r.h >= MIN_FACE]
+        if sum(r.w * r.h for r in regions) > self.MAX_SHARE * width * height:
+            return None
+        return regions
+
+    @staticmethod
+    def _grow(box: Box, width: int, height: int) -> Box:
+        # A face can be anywhere near a moving arm or a changing patch of a person.
+        margin = max(2 * MIN_FACE, box.w // 2, box.h // 2)
+        x0, y0 = max(0, box.x - margin), max(0, box.y - margin)
+        x1 = min(width, box.x + box.w + margin)
+        y1 = min(height, box.y + box.h + margin)
+        return Box(x0, y0, x1 - x0, y1 - y0)
 
 
 def pad(box: Box, width: int, height: int, padding: float = FACE_PADDING) -> Box:

@@ -28,6 +28,7 @@ import av
 from doorstep_bridge.sharing.redact import (
     Box,
     FaceFinder,
+    FaceTracker,
     MaskFiller,
     Plane,
     YuvFrame,
@@ -261,6 +262,8 @@ def _redact_segment(
         return 0
     faces = 0
     every = 1
+    # Whole-frame searches about once a second, in between only where things changed.
+    tracker = FaceTracker(finder, full_every=round(DETECTIONS_PER_SECOND))
     waiting: list[_Decoded] = []
     # Boxes of the two detections before the frames in `waiting`: a face the detector
     # misses once is still covered by where it was a moment ago.
@@ -277,7 +280,7 @@ def _redact_segment(
             waiting.append(item)
             continue
         luma = YuvFrame.of(item.array, item.width, item.height).y
-        found = [pad(box, item.width, item.height) for box in finder.find(luma)]
+        found = [pad(box, item.width, item.height) for box in tracker.find(luma)]
         faces += len(found)
         covering = recent[0] + recent[1] + found
         for held in waiting:

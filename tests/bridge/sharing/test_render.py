@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from doorstep_bridge.sharing.redact import Box, FaceFinder
+from doorstep_bridge.sharing.redact import Box, FaceFinder, FaceTracker
 from doorstep_bridge.sharing.render import RenderCancelledError, RenderJob, Segment, render
 
 from .conftest import T0, write_clip
@@ -36,6 +36,12 @@ def _face_image() -> np.ndarray:
             if image is not None:
                 return image
     pytest.skip("no face photograph: pip install scikit-image (dev extra) or apt opencv-doc")
+
+
+def _scene(width: int, height: int) -> np.ndarray:
+    """A still, textured picture."""
+    texture = np.random.default_rng(5).integers(40, 220, (height // 8, width // 8, 3))
+    return cv2.GaussianBlur(cv2.resize(texture.astype(np.uint8), (width, height)), (0, 0), 3)  # type: ignore[no-any-return]
 
 
 def _planes(frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -96,7 +102,8 @@ def test_the_source_really_had_content_under_the_mask(tmp_path: Path) -> None:
     assert y[8:56, 8:88].std() > 20
 
 
-def test_a_real_face_is_blurred_beyond_detection(tmp_path: Path) -> None:
+@pytest.mark.parametrize("speed", [4, 0], ids=["walking", "standing still"])
+def test_a_real_face_is_blurred_beyond_detection(tmp_path: Path, speed: int) -> None:
     size = 160
     face = cv2.resize(_face_image(), (size, size), interpolation=cv2.INTER_AREA)
     finder = FaceFinder()
@@ -107,9 +114,13 @@ def test_a_real_face_is_blurred_beyond_detection(tmp_path: Path) -> None:
     top = 40
 
     def left(index: int) -> int:
-        return 20 + index * 4  # the person walks across the picture
+        return 20 + index * speed  # the person walks across the picture, or stands
+
+    # A still scene (as at a door), so that the tracker searches only where things change.
+    scene = _scene(320, 240)
 
     def paint(image: np.ndarray, index: int) -> None:
+        image[:] = scene
         image[top : top + size, left(index) : left(index) + size] = face
 
     clip = write_clip(tmp_path / "clip.mp4", seconds=2.0, fps=10, size=(320, 240), paint=paint)
@@ -148,6 +159,28 @@ def test_a_real_face_is_blurred_beyond_detection(tmp_path: Path) -> None:
     # Without redaction the face is plainly there; with it, in no frame at all.
     assert frames_showing_the_face(plain, frames=6) >= 5
     assert frames_showing_the_face(redacted) == 0
+
+
+def test_tracker_searches_the_whole_frame_only_once_a_second() -> None:
+    face = cv2.cvtColor(
+        cv2.resize(_face_image(), (160, 160), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY
+    )
+    # A person a few metres from the camera: the face is a small part of the frame.
+    scene = cv2.cvtColor(_scene(640, 480), cv2.COLOR_BGR2GRAY)
+    finder = FaceFinder()
+    truth = finder.find(face)[0]
+    tracker = FaceTracker(finder, full_every=5)
+    for index in range(10):
+        frame = scene.copy()
+        x = 20 + index * 6
+        frame[40:200, x : x + 160] = face
+        boxes = tracker.find(frame)
+        assert any(
+            abs(b.x + b.w / 2 - (x + truth.x + truth.w / 2)) < truth.w / 2
+            and abs(b.y + b.h / 2 - (40 + truth.y + truth.h / 2)) < truth.h / 2
+            for b in boxes
+        ), index
+    assert tracker.full_searches == 2
 
 
 def test_watermark_names_the_share(tmp_path: Path) -> None:
