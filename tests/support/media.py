@@ -77,10 +77,22 @@ def write_h264(
     gop: int | None = None,
     motion: tuple[float, float] | None = None,
     preset: str = "ultrafast",
+    noise: float = 0.0,
+    bitrate: int | None = None,
 ) -> Footage:
-    """Encode the synthetic scene to an H.264 MP4 (no B-frames, keyframe every ``gop``)."""
+    """Encode the synthetic scene to an H.264 MP4 (no B-frames, keyframe every ``gop``).
+
+    Args:
+        noise: Standard deviation of per-frame sensor-like noise (grey levels); a real
+            camera's picture is never still, which is what makes decoding cost something.
+        bitrate: Constant-ish bitrate in bit/s, as camera encoders use (default: CRF).
+    """
     gop = gop or fps  # one keyframe a second unless told otherwise
     bg = background(width, height)
+    rng = np.random.default_rng(7)
+    grain = [
+        rng.normal(0, noise, (height, width, 1)).astype(np.int16) for _ in range(8 if noise else 0)
+    ]
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.width = width
@@ -94,9 +106,15 @@ def write_h264(
             "keyint_min": str(gop),
             "sc_threshold": "0",
         }
+        if bitrate:
+            stream.codec_context.bit_rate = bitrate
+            stream.codec_context.options |= {"maxrate": str(bitrate), "bufsize": str(bitrate)}
         stream.codec_context.time_base = Fraction(1, fps)
         for index in range(round(seconds * fps)):
-            frame = av.VideoFrame.from_ndarray(scene_frame(bg, index / fps, motion), format="bgr24")
+            image = scene_frame(bg, index / fps, motion)
+            if grain:
+                image = np.clip(image + grain[index % len(grain)], 0, 255).astype(np.uint8)
+            frame = av.VideoFrame.from_ndarray(image, format="bgr24")
             frame.pts = index
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
@@ -130,6 +148,8 @@ def main() -> None:
     parser.add_argument("--gop", type=int, default=None, help="frames between keyframes")
     parser.add_argument("--motion", type=float, nargs=2, metavar=("START", "END"))
     parser.add_argument("--preset", default="ultrafast")
+    parser.add_argument("--noise", type=float, default=0.0, help="sensor noise (grey levels)")
+    parser.add_argument("--bitrate", type=int, default=None, help="bit/s (default: CRF)")
     args = parser.parse_args()
     footage = write_h264(
         args.output,
@@ -140,6 +160,8 @@ def main() -> None:
         gop=args.gop,
         motion=tuple(args.motion) if args.motion else None,
         preset=args.preset,
+        noise=args.noise,
+        bitrate=args.bitrate,
     )
     print(footage)
 

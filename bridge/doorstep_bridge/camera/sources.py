@@ -111,6 +111,7 @@ class PacketClock:
         arrival: bool = False,
     ) -> None:
         self._time_base = time_base
+        self._seconds_per_tick = float(time_base)  # floats: Fraction maths per packet is slow
         self._arrival = arrival
         self._frame = max(1, round(1 / (fps * time_base))) if fps > 0 else 1
         self._now = now
@@ -137,7 +138,7 @@ class PacketClock:
             now = self._now()
             if self._anchor is None:
                 self._anchor = (following, now)
-            pts = dts = self._anchor[0] + round((now - self._anchor[1]) / self._time_base)
+            pts = dts = self._anchor[0] + round((now - self._anchor[1]) / self._seconds_per_tick)
             pts = dts = max(pts, following)
             self._last_pts = self._last_dts = pts
             return pts, dts, now
@@ -157,7 +158,7 @@ class PacketClock:
         now = self._now()
         if self._anchor is None:
             self._anchor = (out_pts, now)
-        wall = self._anchor[1] + float((out_pts - self._anchor[0]) * self._time_base)
+        wall = self._anchor[1] + (out_pts - self._anchor[0]) * self._seconds_per_tick
         if abs(wall - now) > MAX_CLOCK_DRIFT:
             self._anchor = (out_pts, now)
             wall = now
@@ -218,7 +219,7 @@ class AvSource:
         finally:
             container.close()
 
-    def _read(  # noqa: PLR0912 - one loop normalising what cameras get wrong
+    def _read(  # noqa: PLR0912, PLR0915 - one loop normalising what cameras get wrong
         self, container: Any, stream: Any, stop: threading.Event
     ) -> Iterator[EncodedPacket]:
         ctx = stream.codec_context
@@ -241,14 +242,16 @@ class AvSource:
         started = time.monotonic()
         first_pts: int | None = None
         seen_key = False
+        demuxer = container.demux(stream)
         while not stop.is_set():
             try:
-                raw = next(container.demux(stream), None)
+                raw = next(demuxer, None)
             except (av.FFmpegError, OSError) as err:
                 raise CameraError(f"{self.description}: read failed: {_describe(err)}") from None
             if raw is None or raw.size == 0:
                 if self._kind == "file" and self._loop:
                     container.seek(0)
+                    demuxer = container.demux(stream)
                     clock.restart()
                     if assembler is not None:
                         assembler = AccessUnits()  # the pending unit is the file's last frame

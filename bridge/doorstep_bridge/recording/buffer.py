@@ -41,7 +41,8 @@ class PreRollBuffer:
         """Add the newest packet and drop whole GOPs that are no longer needed."""
         if not self._packets and not packet.keyframe:
             return  # the buffer must start at a keyframe
-        if self._packets and packet.stream != self._packets[-1].stream:
+        last = self._packets[-1].stream if self._packets else None
+        if last is not None and packet.stream is not last and packet.stream != last:
             self.clear()  # the stream changed (reconnect): old packets no longer fit
             if not packet.keyframe:
                 return

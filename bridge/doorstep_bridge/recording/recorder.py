@@ -166,7 +166,7 @@ class Recorder:
         """A new packet from the camera (reader thread)."""
         now = self._clock()
         with self._lock:
-            if self._stream is None or packet.stream != self._stream:
+            if packet.stream is not self._stream and packet.stream != self._stream:
                 self._stream = packet.stream
                 if self._polygons:
                     self._snapshot_masks = MaskSet(

@@ -1,0 +1,232 @@
+#!/usr/bin/env python3
+# ruff: noqa: PLC0415 - workers import only what they measure (RSS figures depend on it)
+"""Camera pipeline cost: bridge CPU per camera as a ratio to decoding its detect stream.
+
+One 1080p15 H.264 camera served over RTSP (the project's GStreamer test server):
+the bridge detects motion on a 640x360 substream and records the main stream by
+stream copy, recording the whole time. Measured in the same run, side by side:
+
+  decode   a process that only decodes the 640x360 detect stream (the floor)
+  bridge   the camera pipeline (CameraManager): detect + motion core + recording by copy
+  masked   the same with a privacy mask (clips re-encoded with libx264)
+  memory   RSS of a bridge process with 2 such cameras and a 5 s pre-roll
+
+Targets: bridge ≤ 1.3x decode; RSS < 150 MB with 2 cameras.
+
+    .venv/bin/python bench/pipeline.py [--seconds 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from pathlib import Path
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def worker_decode(url: str, seconds: float) -> dict[str, Any]:
+    import av
+
+    from doorstep_bridge.camera.sources import RTSP_OPTIONS
+
+    container = av.open(url, options=dict(RTSP_OPTIONS))
+    stream = container.streams.video[0]
+    stream.codec_context.thread_count = 1
+    frames = 0
+    started: tuple[float, float] | None = None
+    for packet in container.demux(stream):
+        for frame in packet.decode():
+            frame.planes[0]  # the luma plane, as the pipeline reads it
+            frames += 1
+        if started is None and frames >= 15:
+            started = (time.monotonic(), time.process_time())
+        if started is not None and time.monotonic() - started[0] >= seconds:
+            break
+    assert started is not None
+    wall = time.monotonic() - started[0]
+    cpu = time.process_time() - started[1]
+    container.close()
+    return {"cpu": cpu, "wall": wall, "frames": frames, "rss_mb": rss_mb()}
+
+
+async def _bridge(cameras: dict[str, Any], seconds: float, storage: str) -> dict[str, Any]:
+    from doorstep_bridge.camera.manager import CameraManager
+    from doorstep_bridge.config import parse_config
+    from doorstep_bridge.events import ClipFinished, EventBus
+    from doorstep_bridge.recording.store import ClipStore
+
+    config = parse_config({"storage": {"path": storage}, "cameras": cameras})
+    store = ClipStore(config.storage.path)
+    store.open()
+    bus = EventBus()
+    clips: list[Any] = []
+    bus.subscribe(ClipFinished, clips.append)
+    manager = CameraManager(config, bus, store, lambda _: None)
+    await manager.start()
+    await asyncio.sleep(3.0)  # connect, fill the pre-roll
+    for name in cameras:
+        manager.record(name, seconds + 30)  # record all the time while measuring
+    await asyncio.sleep(1.0)
+    wall0, cpu0 = time.monotonic(), time.process_time()
+    await asyncio.sleep(seconds)
+    wall, cpu = time.monotonic() - wall0, time.process_time() - cpu0
+    rss = rss_mb()
+    online = all(manager.status(name).online for name in cameras)
+    recording = all(manager.status(name).recording_clip for name in cameras)
+    await manager.stop()
+    usage = store.usage()
+    store.close()
+    return {
+        "cpu": cpu,
+        "wall": wall,
+        "rss_mb": rss,
+        "online": online,
+        "recording": recording,
+        "clips": len(clips),
+        "bytes": usage[0],
+    }
+
+
+def worker_bridge(spec: dict[str, Any]) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as storage:
+        return asyncio.run(_bridge(spec["cameras"], spec["seconds"], storage))
+
+
+def run_worker(args: list[str]) -> dict[str, Any]:
+    output = subprocess.run(
+        [sys.executable, __file__, "--worker", *args], capture_output=True, text=True, check=True
+    ).stdout
+    result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
+    return result
+
+
+def camera(url: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "source": f"{url}/main",
+        "detect_source": f"{url}/sub",
+        "record": {"pre_roll": 5.0, "post_roll": 5.0, "max_length": 3600},
+        **extra,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        kind = args.worker[0]
+        if kind == "decode":
+            result = worker_decode(args.worker[1], float(args.worker[2]))
+        else:
+            result = worker_bridge(json.loads(args.worker[1]))
+        print(json.dumps(result))
+        return
+
+    from tests.support.media import write_h264
+    from tests.support.servers import rtsp_available, rtsp_server
+
+    why = rtsp_available()
+    if why:
+        raise SystemExit(f"cannot run: {why}")
+    with tempfile.TemporaryDirectory() as folder:
+        media = Path(folder)
+        # Like a camera: constant bitrate (3 Mbit/s main, 0.5 Mbit/s sub), 2 s GOP, and
+        # sensor noise so that the picture is never perfectly still.
+        print("encoding fixtures (1080p15 3 Mbit/s main, 640x360 0.5 Mbit/s sub)...", flush=True)
+        main_file = write_h264(
+            media / "main.mp4",
+            width=1920,
+            height=1080,
+            fps=15,
+            seconds=20,
+            gop=30,
+            motion=(8, 14),
+            preset="veryfast",
+            noise=3,
+            bitrate=3_000_000,
+        )
+        sub_file = write_h264(
+            media / "sub.mp4",
+            width=640,
+            height=360,
+            fps=15,
+            seconds=20,
+            gop=30,
+            motion=(8, 14),
+            preset="veryfast",
+            noise=3,
+            bitrate=500_000,
+        )
+        seconds = args.seconds
+        with rtsp_server({"/main": main_file.path, "/sub": sub_file.path}) as url:
+            mask = [[0, 0], [800, 0], [800, 500], [0, 500]]
+            results = {
+                "decode": run_worker(["decode", f"{url}/sub", str(seconds)]),
+                "bridge": run_worker(
+                    [
+                        "bridge",
+                        json.dumps({"cameras": {"front_door": camera(url)}, "seconds": seconds}),
+                    ]
+                ),
+                "masked": run_worker(
+                    [
+                        "bridge",
+                        json.dumps(
+                            {
+                                "cameras": {"front_door": camera(url, privacy_masks=[mask])},
+                                "seconds": seconds,
+                            }
+                        ),
+                    ]
+                ),
+                "memory": run_worker(
+                    [
+                        "bridge",
+                        json.dumps(
+                            {
+                                "cameras": {"front_door": camera(url), "back_door": camera(url)},
+                                "seconds": min(seconds, 10.0),
+                            }
+                        ),
+                    ]
+                ),
+            }
+    floor = results["decode"]["cpu"] / results["decode"]["wall"]
+    print()
+    print(f"{'run':8} {'CPU % of a core':>16} {'ratio to decode':>16} {'RSS MB':>8}  notes")
+    for name in ("decode", "bridge", "masked", "memory"):
+        r = results[name]
+        share = r["cpu"] / r["wall"]
+        notes = ""
+        if name != "decode":
+            notes = (
+                f"online={r['online']} recording={r['recording']} "
+                f"recorded={r['bytes'] / 1e6:.1f} MB"
+            )
+        print(f"{name:8} {share * 100:15.1f}% {share / floor:15.2f}x {r['rss_mb']:8.0f}  {notes}")
+    ratio = results["bridge"]["cpu"] / results["bridge"]["wall"] / floor
+    print()
+    print(f"bridge / decode = {ratio:.2f}x (target <= 1.3x)")
+    masked = results["masked"]["cpu"] / results["masked"]["wall"] / floor
+    print(f"masked / decode = {masked:.2f}x (privacy masks: 1080p decode + libx264 re-encode)")
+    print(f"RSS with 2 cameras, 5 s pre-roll = {results['memory']['rss_mb']:.0f} MB (target < 150)")
+
+
+if __name__ == "__main__":
+    main()
