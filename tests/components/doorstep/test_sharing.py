@@ -575,3 +575,16 @@ async def test_mqtt_request_event_names_no_user(hass: HomeAssistant, bridge: Fak
     await hass.async_block_till_done()
     assert requested[0].data["requester"] == "Alice"
     assert requested[0].data["user_id"] is None
+
+
+async def test_tap_while_bridge_is_down(
+    hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry,
+    phone: list[ServiceCall], hass_admin_user: MockUser, caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    publish_share(hass, bridge, share_state("s_1"))
+    await hass.async_block_till_done()
+    await bridge.stop()
+    tap(hass, action_of(phone[0], "APPROVE"), hass_admin_user)
+    await hass.async_block_till_done()
+    assert "The bridge did not take the decision on s_1" in caplog.text
+    assert len(phone) == 1  # nothing cleared: the request is still pending
