@@ -578,7 +578,7 @@ async def test_mqtt_request_event_names_no_user(hass: HomeAssistant, bridge: Fak
 
 
 async def test_tap_while_bridge_is_down(
-    hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry,
+    *, hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry,
     phone: list[ServiceCall], hass_admin_user: MockUser, caplog: pytest.LogCaptureFixture,
 ) -> None:  # fmt: skip
     publish_share(hass, bridge, share_state("s_1"))
