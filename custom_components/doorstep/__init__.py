@@ -117,9 +117,7 @@ def _note_unreachable(hass: HomeAssistant, entry: DoorstepConfigEntry) -> None:
         )
 
 
-async def _async_options_updated(
-    hass: HomeAssistant, entry: DoorstepConfigEntry
-) -> None:
+async def _async_options_updated(hass: HomeAssistant, entry: DoorstepConfigEntry) -> None:
     if dict(entry.options) != dict(entry.runtime_data.options):
         hass.config_entries.async_schedule_reload(entry.entry_id)
 
