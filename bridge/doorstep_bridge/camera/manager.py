@@ -37,7 +37,7 @@ from doorstep_bridge.events import (
     SnapshotTaken,
     StatsChanged,
 )
-from doorstep_bridge.models import ClipInfo, RingEvent, utcnow
+from doorstep_bridge.models import ClipInfo, RingEvent, iso, utcnow
 from doorstep_bridge.motion import MotionGate, create_detector
 from doorstep_bridge.recording.recorder import Recorder, RecorderHooks
 from doorstep_bridge.recording.retention import Retention
@@ -98,6 +98,7 @@ class CameraManager:
         gate_factory: Motion gate factory (default: the motion core's MotionGate).
         source_factory: Opens camera sources (tests inject their own).
         min_free_bytes: Retention keeps at least this much disk free for new clips.
+        on_delete: Called (on a worker thread) for each clip retention deletes.
     """
 
     def __init__(
@@ -111,6 +112,7 @@ class CameraManager:
         gate_factory: GateFactory | None = None,
         source_factory: SourceFactory = open_source,
         min_free_bytes: int | None = None,
+        on_delete: Callable[[ClipInfo, str], None] | None = None,
     ) -> None:
         self._config = config
         self._bus = bus
@@ -119,7 +121,9 @@ class CameraManager:
         self._detector_factory = detector_factory
         self._gate_factory = gate_factory
         self._source_factory = source_factory
-        self.retention = Retention(store, config.storage, min_free_bytes=min_free_bytes)
+        self.retention = Retention(
+            store, config.storage, min_free_bytes=min_free_bytes, on_delete=on_delete
+        )
         self._pipelines: dict[str, CameraPipeline] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -323,7 +327,17 @@ async def cameras_ctx(app: web.Application) -> AsyncIterator[None]:
     def on_ring(camera: str) -> Awaitable[object] | object:
         return app[keys.DOORBELL].press(camera, "demo")
 
-    manager = CameraManager(app[keys.CONFIG], app[keys.BUS], app[keys.CLIP_STORE], on_ring)
+    audit = app.get(keys.AUDIT)
+
+    def audit_deletion(clip: ClipInfo, why: str) -> None:
+        if audit is not None:
+            audit.append(
+                "clip_deleted", clip=clip.id, camera=clip.camera, start=iso(clip.start), why=why
+            )
+
+    manager = CameraManager(
+        app[keys.CONFIG], app[keys.BUS], app[keys.CLIP_STORE], on_ring, on_delete=audit_deletion
+    )
     app[keys.CAMERAS] = manager
     await manager.start()
     yield

@@ -40,6 +40,7 @@ class Retention:
         min_free_bytes: Disk space to keep free for new clips.
         free_bytes: Measures free disk space (injectable for tests).
         now: Current time (injectable for tests).
+        on_delete: Called after each deletion with the clip and why (the audit log).
     """
 
     def __init__(
@@ -50,8 +51,10 @@ class Retention:
         min_free_bytes: int | None = None,
         free_bytes: Callable[[], int] | None = None,
         now: Callable[[], datetime] = utcnow,
+        on_delete: Callable[[ClipInfo, str], None] | None = None,
     ) -> None:
         self._store = store
+        self._on_delete = on_delete
         self._settings = settings
         self.min_free_bytes = DEFAULT_MIN_FREE_BYTES if min_free_bytes is None else min_free_bytes
         self._free_bytes = free_bytes or (lambda: shutil.disk_usage(store.root).free)

@@ -210,9 +210,16 @@ def test_retention_by_age_and_size_never_touches_held_clips(
     old = [_clip(store, packets, now - timedelta(days=20, minutes=i)) for i in range(3)]
     recent = [_clip(store, packets, now - timedelta(hours=i + 1)) for i in range(3)]
     store.hold("s_1", [old[0].id])
-    retention = Retention(store, StorageSettings(path=storage, retention_days=14), now=lambda: now)
+    audited: list[tuple[str, str]] = []
+    retention = Retention(
+        store,
+        StorageSettings(path=storage, retention_days=14),
+        now=lambda: now,
+        on_delete=lambda clip, why: audited.append((clip.id, why)),
+    )
     deleted = retention.run()
     assert {c.id for c in deleted} == {old[1].id, old[2].id}
+    assert sorted(audited) == sorted((c.id, "older than 14 days") for c in deleted)
     assert store.get(old[0].id) is not None  # held by an active share
     assert not old[1].path.exists()
 
