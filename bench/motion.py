@@ -34,6 +34,7 @@ from typing import Any
 import av
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from doorstep_bridge.motion import MotionGate, create_detector
 from doorstep_bridge.motion.detector import grid_factor
@@ -45,19 +46,20 @@ SIZES = ((1280, 720), (1920, 1080))
 _WARMUP = 5
 
 
-def source_gray(count: int) -> tuple[list[np.ndarray], str]:
+def source_gray(count: int) -> tuple[list[npt.NDArray[np.uint8]], str]:
     """`count` grey frames of a real scene (or a synthetic one without shared data)."""
     if VTEST.is_file():
         cap = cv2.VideoCapture(str(VTEST))
-        frames = []
+        frames: list[npt.NDArray[np.uint8]] = []
         while len(frames) < count:
             ok, frame = cap.read()
             if not ok:
                 break
-            frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))
+            frames.append(np.asarray(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), np.uint8))
         return frames, "vtest.avi (PETS 2009, people walking)"
     rng = np.random.default_rng(7)
-    scene = cv2.GaussianBlur(rng.integers(40, 200, (288, 384), dtype=np.uint8), (0, 0), 3)
+    noise = rng.integers(40, 200, (288, 384), dtype=np.uint8)
+    scene = np.asarray(cv2.GaussianBlur(noise, (0, 0), 3), np.uint8)
     frames = []
     for i in range(count):
         frame = scene.copy()
@@ -68,7 +70,7 @@ def source_gray(count: int) -> tuple[list[np.ndarray], str]:
     return frames, "synthetic blobs (no ../shared/data)"
 
 
-def encode(gray: list[np.ndarray], size: tuple[int, int], fps: int = 5) -> bytes:
+def encode(gray: list[npt.NDArray[np.uint8]], size: tuple[int, int], fps: int = 5) -> bytes:
     """Scale and encode with libx264: the stream a camera would send."""
     buf = io.BytesIO()
     with av.open(buf, "w", format="mp4") as out:
@@ -78,7 +80,7 @@ def encode(gray: list[np.ndarray], size: tuple[int, int], fps: int = 5) -> bytes
         stream.options = {"preset": "ultrafast", "crf": "23", "g": str(2 * fps)}
         for g in gray:
             big = cv2.resize(g, size, interpolation=cv2.INTER_LINEAR)
-            bgr = cv2.cvtColor(big, cv2.COLOR_GRAY2BGR)
+            bgr = np.asarray(cv2.cvtColor(big, cv2.COLOR_GRAY2BGR), np.uint8)
             frame = av.VideoFrame.from_ndarray(bgr, format="bgr24").reformat(format="yuv420p")
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
@@ -87,7 +89,7 @@ def encode(gray: list[np.ndarray], size: tuple[int, int], fps: int = 5) -> bytes
 
 def decoded(data: bytes) -> Iterator[Any]:
     """Decode one frame at a time, as the camera pipeline does."""
-    with av.open(io.BytesIO(data)) as inp:
+    with av.open(io.BytesIO(data), "r") as inp:
         inp.streams.video[0].thread_type = "NONE"
         yield from inp.decode(video=0)
 
@@ -123,11 +125,13 @@ def bench_size(data: bytes, size: tuple[int, int], rounds: int) -> tuple[float, 
     return statistics.median(a), statistics.median(b), f"{grid[0]}x{grid[1]}"
 
 
-def still_scene(gray: np.ndarray, size: tuple[int, int], fps: int, seconds: int) -> bytes:
+def still_scene(
+    gray: npt.NDArray[np.uint8], size: tuple[int, int], fps: int, seconds: int
+) -> bytes:
     return encode([gray] * (fps * seconds), size, fps)
 
 
-def phantom(gray: np.ndarray, fps: int) -> tuple[int, float | None, int]:
+def phantom(gray: npt.NDArray[np.uint8], fps: int) -> tuple[int, float | None, int]:
     """Moving frames after the first second, last moving time, motion ON events."""
     size = (1280, 720)
     data = still_scene(gray, size, fps, 30)

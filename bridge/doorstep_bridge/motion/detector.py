@@ -10,13 +10,16 @@ blurred, and compared with a running background model:
 * **Neighbourhood tolerance.** A pixel is compared with the darkest and the
   brightest background pixel around it, so texture that shifts by one grid
   pixel (camera shake, leaves) does not count as change.
-* **Lighting compensation.** When a large part of the frame changes at once, a
-  smooth gain field (robust per-region brightness ratio) is fitted between the
-  frame and the background. If it explains most of the change, it was the light
-  (auto exposure, IR switching, lightning, headlights): the background is
-  re-lit and only what the field cannot explain remains.
+* **Lighting compensation.** When a tenth of the frame or more changes at once,
+  each small cell is checked for "same texture, other light" (see
+  :mod:`.lighting`); if re-lighting the background cell by cell explains most
+  of the change, it was the light (auto exposure, IR switching, lightning,
+  headlights) and only what it cannot explain remains. For a second afterwards,
+  leftover regions whose texture still lines up with the background are
+  dropped as well.
 * **Activity.** A foreground region counts as motion only while something in it
-  changed from one frame to the next within ``still_hold`` seconds. A region
+  differed from the average of the last frames (time constant 0.7 s, so slow
+  movement counts too) within ``still_hold`` seconds. A region
   that stays still longer (a parked car, a moved chair) is absorbed into the
   background.
 * **Ghosts.** A still region whose outline is sharper in the background than in
@@ -37,6 +40,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from doorstep_bridge.motion.lighting import cell_size, light_change, same_structure
 from doorstep_bridge.motion.settings import MotionSettings
 from doorstep_bridge.motion.types import Box, Luma, MotionResult
 
@@ -61,9 +65,8 @@ _NOISE_SECONDS: Final = 9.9  # deviation time constant (2% per frame at 5 fps)
 _PERSIST_FACTOR: Final = 4  # regions below this many min_area must persist one frame
 _GHOST_AFTER: Final = 2  # frames a region must be still before the ghost test
 _LIGHT_TRIGGER: Final = 0.10  # share of the frame changing at once that may be light
-_LIGHT_EXPLAINED: Final = 0.5  # the gain field must remove at least half of the change
-_LIGHT_CELLS: Final = (4, 3)  # regions (x, y) of the gain field
-_LIGHT_BIAS: Final = 16.0  # keeps ratios of dark pixels sane
+_LIGHT_EXPLAINED: Final = 0.5  # light must explain at least half of what changed
+_LIGHT_SECONDS: Final = 1.0  # after a change of light, leftovers are checked this long
 _RECENT_SECONDS: Final = 0.7  # "recent" frame average (25% per frame at 5 fps)
 _NOISE_EVERY: Final = 4  # frames between refreshes of the noise estimate
 
@@ -161,6 +164,9 @@ class LumaMotionDetector:
             grid_pixels if self._allowed is None else cv2.countNonZero(self._allowed)
         )
         self._grid_pixels = grid_pixels
+        self._cell = cell_size(*self._size)
+        self._light_window = max(1, round(fps * _LIGHT_SECONDS))
+        self._lit_until = -1
         self._kernel3 = np.ones((3, 3), np.uint8)
         shape = (self._size[1], self._size[0])
         self._t_min = np.full(shape, self._tune.t_min, np.float32)
@@ -208,34 +214,23 @@ class LumaMotionDetector:
             fg = _u8(cv2.bitwise_and(fg, self._allowed))
         return fg
 
-    def _gain_field(self, grid: FloatGrid, ref: FloatGrid) -> FloatGrid:
-        """Smooth per-region brightness ratio grid/ref (medians resist objects)."""
-        cx, cy = _LIGHT_CELLS
-        h, w = grid.shape
-        ch, cw = max(1, h // cy), max(1, w // cx)
-        cy, cx = h // ch, w // cw
-        ratio = (grid[: cy * ch, : cx * cw] + _LIGHT_BIAS) / (
-            ref[: cy * ch, : cx * cw] + _LIGHT_BIAS
-        )
-        if self._allowed is not None:
-            ratio = np.where(self._allowed[: cy * ch, : cx * cw] > 0, ratio, np.nan)
-        blocks = ratio.reshape(cy, ch, cx, cw).transpose(0, 2, 1, 3).reshape(cy, cx, ch * cw)
-        cells = np.nanmedian(blocks, axis=2)
-        # Regions wholly inside a motion mask take the frame's typical gain.
-        cells = np.where(np.isnan(cells), np.nanmedian(cells), cells)
-        cells32 = np.nan_to_num(cells, nan=1.0).astype(np.float32)
-        return _f32(cv2.resize(cells32, (w, h), interpolation=cv2.INTER_LINEAR))
-
     def _relight(self, grid: FloatGrid, bg: FloatGrid, threshold: FloatGrid, fg: Mask) -> bool:
-        """Re-light the background if a smooth gain field explains the change."""
-        field = self._gain_field(grid, bg)
-        relit = _f32((bg + np.float32(_LIGHT_BIAS)) * field - np.float32(_LIGHT_BIAS))
-        fg2 = self._foreground(self._residual(grid, relit), threshold)
-        if cv2.countNonZero(fg2) > _LIGHT_EXPLAINED * cv2.countNonZero(fg):
+        """Re-light the background where the change looks like light, not a new scene."""
+        change = light_change(grid, bg, self._cell)
+        if change is None:
             return False
+        gain, offset = change
+        # The sensor clips: a re-lit background brighter than white is white.
+        relit = _f32(np.clip(cv2.multiply(bg, gain) + offset, 0.0, 255.0))
+        changed = cv2.countNonZero(self._foreground(self._residual(grid, relit), threshold))
+        if changed > _LIGHT_EXPLAINED * cv2.countNonZero(fg):
+            return False  # most of the change is not light: leave it to the regions
         np.copyto(bg, relit)
-        # The previous frame was lit differently too: do not read the change as activity.
-        np.copyto(self._recent, grid)
+        self._lit_until = self._frame + self._light_window
+        # Recent frames were lit the old way too: re-light them so light is not activity.
+        np.copyto(
+            self._recent, _f32(np.clip(cv2.multiply(self._recent, gain) + offset, 0.0, 255.0))
+        )
         return True
 
     def _is_ghost(self, grid: FloatGrid, bg: FloatGrid, region: Mask, box: Box) -> bool:
@@ -328,6 +323,10 @@ class LumaMotionDetector:
                 padded = np.zeros((y1 - y0, x1 - x0), np.uint8)
                 padded[y - y0 : y - y0 + h, x - x0 : x - x0 + w] = region
                 still = self._is_ghost(grid, bg, padded, (x0, y0, x1, y1))
+            if not still and self._frame <= self._lit_until:
+                # Just after a change of light, what the light model left over is
+                # dropped if its texture still lines up with the background.
+                still = same_structure(grid[y : y + h, x : x + w], bg[y : y + h, x : x + w], region)
             if still:
                 if absorb is None:
                     absorb = np.zeros((gh, gw), np.uint8)

@@ -1,0 +1,106 @@
+"""Telling a change of light from a change of scene.
+
+Light (auto exposure, IR switching, lightning, headlights) changes how bright
+things are, not where their edges and texture are. In each small cell of the
+frame, the frame is compared with the background by zero-mean normalised
+cross-correlation (ZNCC), which ignores gain and offset: a cell whose texture
+still lines up (ZNCC high) only changed its light; a cell whose texture does not
+(ZNCC low) holds something new, such as a visitor. Light cells get a gain and
+offset fitted to them; flat cells (no texture to judge by) follow the majority
+of the textured cells; cells with something new keep the old background.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Final
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+type FloatGrid = npt.NDArray[np.float32]
+
+_CELLS_PER_FRAME: Final = 150  # about this many cells, whatever the grid size
+_MIN_CELL: Final = 8  # grid pixels
+_TEXTURE: Final = 3.0  # grey-level spread below which a cell has no texture to judge by
+_SAME_STRUCTURE: Final = 0.7  # ZNCC above which a cell only changed its light
+_REGION_SAME_STRUCTURE: Final = 0.8  # stricter for a whole region than for a cell
+_GAIN_RANGE: Final = (0.25, 4.0)
+
+
+def cell_size(width: int, height: int) -> int:
+    """Side of the square cells the light is judged in."""
+    return max(_MIN_CELL, round(math.sqrt(width * height / _CELLS_PER_FRAME)))
+
+
+def _blocks(grid: FloatGrid, cell: int) -> npt.NDArray[np.float64]:
+    h, w = grid.shape
+    cy, cx = h // cell, w // cell
+    cut = grid[: cy * cell, : cx * cell].astype(np.float64)
+    return cut.reshape(cy, cell, cx, cell).transpose(0, 2, 1, 3).reshape(cy, cx, cell * cell)
+
+
+def light_change(grid: FloatGrid, bg: FloatGrid, cell: int) -> tuple[FloatGrid, FloatGrid] | None:
+    """Gain and offset maps that re-light ``bg`` like ``grid``, or None if no cell looks lit.
+
+    Apply as ``bg * gain + offset``; cells where something new appeared get gain 1
+    and offset 0, so they still show up against the re-lit background.
+
+    Args:
+        grid: The current frame on the working grid.
+        bg: The background model on the same grid.
+        cell: Cell side in grid pixels (see :func:`cell_size`).
+    """
+    h, w = grid.shape
+    if h < cell or w < cell:
+        return None
+    a, b = _blocks(grid, cell), _blocks(bg, cell)
+    ma, mb = a.mean(axis=2), b.mean(axis=2)
+    da, db = a - ma[..., None], b - mb[..., None]
+    sa, sb = np.sqrt((da * da).mean(axis=2)), np.sqrt((db * db).mean(axis=2))
+    zncc = (da * db).mean(axis=2) / np.maximum(sa * sb, 1e-6)
+    textured = (sa > _TEXTURE) & (sb > _TEXTURE)
+    light = textured & (zncc >= _SAME_STRUCTURE)
+    judged = int(np.count_nonzero(textured))
+    if not light.any():
+        return None
+    # Flat cells cannot tell light from a flat object: they follow the majority.
+    flat_is_light = judged == 0 or np.count_nonzero(light) * 2 > judged
+    use = light | (~textured & flat_is_light)
+    gain = np.where(textured, sa / np.maximum(sb, 1e-6), 1.0)
+    if flat_is_light and not textured.all():
+        # Flat cells take the typical gain of the light cells (a flat wall brightens
+        # by the same factor as the textured porch next to it).
+        gain = np.where(textured, gain, float(np.median(gain[light])))
+    gain = np.clip(gain, *_GAIN_RANGE)
+    offset = ma - gain * mb
+    gain = np.where(use, gain, 1.0)
+    offset = np.where(use, offset, 0.0)
+    size = (w, h)
+    # Cell values belong to cell centres: a bilinear field between them is smooth.
+    gain_map: FloatGrid = np.asarray(
+        cv2.resize(gain.astype(np.float32), size, interpolation=cv2.INTER_LINEAR), np.float32
+    )
+    offset_map: FloatGrid = np.asarray(
+        cv2.resize(offset.astype(np.float32), size, interpolation=cv2.INTER_LINEAR), np.float32
+    )
+    return gain_map, offset_map
+
+
+def same_structure(frame: FloatGrid, bg: FloatGrid, region: npt.NDArray[np.uint8]) -> bool:
+    """True when a region's texture lines up with the background's (only its light changed).
+
+    A region with too little texture on either side cannot be judged and is not
+    "the same".
+    """
+    inside = region > 0
+    a = frame[inside].astype(np.float64)
+    b = bg[inside].astype(np.float64)
+    if a.size < 16:
+        return False
+    da, db = a - a.mean(), b - b.mean()
+    sa, sb = math.sqrt(float((da * da).mean())), math.sqrt(float((db * db).mean()))
+    if sa <= _TEXTURE or sb <= _TEXTURE:
+        return False
+    return float((da * db).mean()) / (sa * sb) >= _REGION_SAME_STRUCTURE
