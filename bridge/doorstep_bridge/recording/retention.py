@@ -118,4 +118,9 @@ class Retention:
         _LOGGER.info(
             "Retention deleted clip %s (%s, %s): %s", clip.id, clip.camera, clip.start, why
         )
+        if self._on_delete is not None:
+            try:
+                self._on_delete(clip, why)
+            except Exception:
+                _LOGGER.exception("Could not record the deletion of clip %s", clip.id)
         return True
