@@ -71,6 +71,8 @@ MAX_TEXT = {"requester": 100, "reason": 500, "request_id": 100, "by": 100}
 CLOCK_SKEW = timedelta(minutes=5)
 #: Progress is published in steps of this much.
 PROGRESS_STEP = 0.05
+#: Text echoed back from a rejected request is cut to this length.
+MAX_ECHO = 200
 #: Nice value of the render thread.
 RENDER_NICE = 10
 #: Downloads of a share that is no longer available answer 410, others 404.
@@ -344,7 +346,7 @@ class ShareService:
     def _publish_rejected(self, data: dict[str, Any], error: str) -> None:
         def field(key: str) -> Any:
             value = data.get(key)
-            return value if isinstance(value, str) else None
+            return value[:MAX_ECHO] if isinstance(value, str) else None
 
         cameras = data.get("cameras")
         state = {
@@ -354,8 +356,8 @@ class ShareService:
             "cameras": [c for c in cameras if isinstance(c, str)]
             if isinstance(cameras, list)
             else [],
-            "start": field("start"),
-            "end": field("end"),
+            "start": _time_or_none(data.get("start")),
+            "end": _time_or_none(data.get("end")),
             "reason": field("reason"),
             "created": iso(self._clock()),
             "deadline": None,
@@ -746,6 +748,17 @@ def _summary(data: Any) -> dict[str, Any]:
         for key in ("requester", "request_id")
         if isinstance(data.get(key), str) and len(data[key]) <= 200
     }
+
+
+def _time_or_none(value: Any) -> str | None:
+    """`value` when it is an ISO 8601 time with a timezone (echoed in rejections)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return iso(moment) if moment.tzinfo is not None else None
 
 
 def _lower_priority() -> None:

@@ -321,3 +321,29 @@ async def test_holds_are_renewed_at_start(harness: Harness) -> None:
     harness.store.holds.clear()  # a clip store that forgot its holds
     await harness.restart()
     assert harness.store.holds[share["id"]] == ("c_front_door_0",)
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        (b"not json", "expected a JSON object"),
+        (b'["a", "list"]', "expected a JSON object"),
+        ((b'{"requester": "x", "cameras": ["front_door"], "start": "yesterday", "end": "today",'
+         b' "reason": "r", "request_id": "q1"}'), "not an ISO 8601 time"),
+    ],
+)  # fmt: skip
+async def test_invalid_mqtt_requests_are_published_once_as_rejected(
+    harness: Harness, payload: bytes, message: str
+) -> None:
+    harness.service.handle_mqtt_request(payload)
+    async with asyncio.timeout(10):
+        while not harness.states:
+            harness.changed.clear()
+            await harness.changed.wait()
+    [rejected] = harness.states
+    assert rejected["state"] == "rejected"
+    assert message in rejected["error"]
+    assert rejected["start"] is None
+    assert rejected["id"].startswith("s_")
+    assert harness.service.list() == []
+    assert harness.kinds() == ["request_rejected"]
