@@ -25,6 +25,7 @@ import json
 import logging
 import os
 from pathlib import Path
+import re
 import threading
 from typing import Any
 
@@ -71,6 +72,8 @@ MAX_TEXT = {"requester": 100, "reason": 500, "request_id": 100, "by": 100}
 CLOCK_SKEW = timedelta(minutes=5)
 #: Progress is published in steps of this much.
 PROGRESS_STEP = 0.05
+#: Names of rendered exports (and renders cut short) in the shares folder.
+EXPORT_NAME = re.compile(r"^s_[A-Z2-7]{10}\.mp4(\.part)?$")
 #: Text echoed back from a rejected request is cut to this length.
 MAX_ECHO = 200
 #: Nice value of the render thread.
@@ -154,7 +157,9 @@ class ShareService:
         self._clock = clock
         self._renderer = renderer
         self._dir = share_files_dir(config)
-        self._exports = self._dir / "exports"
+        # Exports sit next to the database, two levels below the storage folder: the
+        # clip store adopts unknown ``<storage>/<camera>/<day>/<id>.mp4`` files as clips.
+        self._exports = self._dir
         self._db: ShareDB | None = None
         self._shares: dict[str, Share] = {}
         self._tokens: dict[str, str] = {}  # share id → token, in memory only
@@ -562,7 +567,7 @@ class ShareService:
     async def _purge_orphans(self) -> None:
         keep = {s.file for s in self._shares.values() if s.state is S.READY and s.file}
         for path in sorted(self._exports.iterdir()):
-            if path.name not in keep:
+            if EXPORT_NAME.match(path.name) and path.name not in keep:
                 await asyncio.to_thread(_unlink, path)
                 await self._append("purge", file=path.name, reason="not a ready share")
 

@@ -260,11 +260,16 @@ async def test_state_survives_a_restart_and_the_link_still_works(harness: Harnes
 
 async def test_orphan_exports_are_purged_at_start(tmp_path: Path) -> None:
     harness = await make_harness(tmp_path)
-    exports = harness.config.storage.path / "shares" / "exports"
-    (exports / "s_LEFTOVER00.mp4.part").write_bytes(b"half a render")
+    exports = harness.config.storage.path / "shares"
+    (exports / "s_LEFTOVERAA.mp4.part").write_bytes(b"half a render")
+    (exports / "s_LEFTOVERBB.mp4").write_bytes(b"a render of a share that is gone")
     await harness.restart()
-    assert not (exports / "s_LEFTOVER00.mp4.part").exists()
-    assert harness.audit.records()[-1]["kind"] == "purge"
+    assert not (exports / "s_LEFTOVERAA.mp4.part").exists()
+    assert not (exports / "s_LEFTOVERBB.mp4").exists()
+    assert [r["kind"] for r in harness.audit.records()[-2:]] == ["purge", "purge"]
+    # The database next to them is not an export.
+    share = await harness.service.create_request(harness.request(), "http")
+    assert harness.service.get(share["id"]) is not None
     await harness.service.stop()
 
 
@@ -307,8 +312,8 @@ async def test_revoke_while_rendering_leaves_nothing(tmp_path: Path) -> None:
             await asyncio.sleep(0)
         assert outcome == ["RenderCancelledError"]
         assert harness.service.get(share["id"])["state"] == "revoked"  # type: ignore[index]
-        exports = harness.config.storage.path / "shares" / "exports"
-        assert list(exports.iterdir()) == []
+        exports = harness.config.storage.path / "shares"
+        assert list(exports.glob("s_*")) == []
         assert "render" not in harness.kinds()
         assert share["id"] in harness.store.released
     finally:
