@@ -4,48 +4,24 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-import logging
-from typing import Any
 
 from aiohttp import web
 
-from doorstep_bridge.events import ClipDeleted
 from doorstep_bridge.keys import AUDIT, BUS, CLIP_STORE, CONFIG, MQTT, SHARES
 from doorstep_bridge.mqtt.topics import Topics
 from doorstep_bridge.sharing.audit import AuditLog, audit_dir
 from doorstep_bridge.sharing.service import ShareService
 
-_LOGGER = logging.getLogger(__name__)
-
 
 async def audit_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Open ``<storage>/audit`` and audit every clip that retention deletes.
+    """Open ``<storage>/audit`` for everything that writes to it.
 
     A log that does not verify is refused (`AuditError`): the bridge does not
-    start sharing on top of a damaged history.
+    start sharing on top of a damaged history. Retention deletions are written by
+    the camera manager itself (``clip_deleted``), in the thread that deletes.
     """
-    log = await asyncio.to_thread(AuditLog, audit_dir(app[CONFIG].storage.path))
-    app[AUDIT] = log
-    pending: set[asyncio.Task[Any]] = set()
-
-    def on_deleted(event: ClipDeleted) -> None:
-        task = asyncio.get_running_loop().create_task(
-            asyncio.to_thread(
-                log.append,
-                "retention_delete",
-                clip_id=event.clip_id,
-                camera=event.camera,
-                reason=event.reason,
-            )
-        )
-        pending.add(task)
-        task.add_done_callback(pending.discard)
-
-    unsubscribe = app[BUS].subscribe(ClipDeleted, on_deleted)
+    app[AUDIT] = await asyncio.to_thread(AuditLog, audit_dir(app[CONFIG].storage.path))
     yield
-    unsubscribe()
-    if pending:
-        await asyncio.gather(*pending, return_exceptions=True)
 
 
 async def shares_ctx(app: web.Application) -> AsyncIterator[None]:
