@@ -175,6 +175,7 @@ class LumaMotionDetector:
         self._bg: FloatGrid | None = None
         self._noise: FloatGrid = np.empty(0, np.float32)
         self._threshold: FloatGrid = np.empty(0, np.float32)
+        self._bg_range: tuple[FloatGrid, FloatGrid] = (self._threshold, self._threshold)
         self._recent: FloatGrid = np.empty(0, np.float32)
         self._moved_at: npt.NDArray[np.int32] = np.empty(0, np.int32)
         self._prev_fg: Mask | None = None
@@ -201,10 +202,13 @@ class LumaMotionDetector:
             small = _u8(cv2.resize(luma, self._size, interpolation=cv2.INTER_LINEAR))
         return _u8(cv2.GaussianBlur(small, (5, 5), 0)).astype(np.float32)
 
-    def _residual(self, grid: FloatGrid, bg: FloatGrid) -> FloatGrid:
+    def _range(self, bg: FloatGrid) -> tuple[FloatGrid, FloatGrid]:
+        """Brightest and darkest background pixel around each pixel."""
+        return _f32(cv2.dilate(bg, self._kernel3)), _f32(cv2.erode(bg, self._kernel3))
+
+    def _residual(self, grid: FloatGrid, bg_range: tuple[FloatGrid, FloatGrid]) -> FloatGrid:
         """How far each pixel is outside the background range around it."""
-        high = cv2.dilate(bg, self._kernel3)
-        low = cv2.erode(bg, self._kernel3)
+        high, low = bg_range
         # Negative inside the range; only values above the threshold matter.
         return _f32(cv2.max(cv2.subtract(grid, high), cv2.subtract(low, grid)))
 
@@ -222,10 +226,13 @@ class LumaMotionDetector:
         gain, offset = change
         # The sensor clips: a re-lit background brighter than white is white.
         relit = _f32(np.clip(cv2.multiply(bg, gain) + offset, 0.0, 255.0))
-        changed = cv2.countNonZero(self._foreground(self._residual(grid, relit), threshold))
+        changed = cv2.countNonZero(
+            self._foreground(self._residual(grid, self._range(relit)), threshold)
+        )
         if changed > _LIGHT_EXPLAINED * cv2.countNonZero(fg):
             return False  # most of the change is not light: leave it to the regions
         np.copyto(bg, relit)
+        self._bg_range = self._range(bg)
         self._lit_until = self._frame + self._light_window
         # Recent frames were lit the old way too: re-light them so light is not activity.
         np.copyto(
@@ -251,7 +258,7 @@ class LumaMotionDetector:
             self._start(grid)
             return MotionResult()
         threshold = self._threshold
-        residual = self._residual(grid, bg)
+        residual = self._residual(grid, self._bg_range)
         fg = self._foreground(residual, threshold)
         changed = cv2.countNonZero(fg)
         if (
@@ -259,7 +266,7 @@ class LumaMotionDetector:
             and changed > _LIGHT_TRIGGER * self._allowed_pixels
             and self._relight(grid, bg, threshold, fg)
         ):
-            residual = self._residual(grid, bg)
+            residual = self._residual(grid, self._bg_range)
             fg = self._foreground(residual, threshold)
             changed = cv2.countNonZero(fg)
         # Activity: which pixels differ from the average of the last frames.
@@ -275,12 +282,14 @@ class LumaMotionDetector:
             boxes, moving_pixels, absorb = self._regions(grid, bg, fg, dilated)
             if absorb is not None:
                 np.copyto(bg, grid, where=absorb > 0)
-        self._update(grid, bg, residual, fg)
+                self._bg_range = self._range(bg)
+        self._update(grid, bg, residual, fg, changed)
         self._prev_fg = dilated
         return MotionResult(boxes=tuple(boxes), area=moving_pixels / self._grid_pixels)
 
     def _start(self, grid: FloatGrid) -> None:
         self._bg = grid.copy()
+        self._bg_range = self._range(self._bg)
         self._noise = np.full_like(grid, _NOISE_START)
         self._threshold = self._threshold_for(self._noise)
         self._recent = grid.copy()
@@ -345,18 +354,22 @@ class LumaMotionDetector:
             pixels += area
         return boxes, pixels, absorb
 
-    def _update(self, grid: FloatGrid, bg: FloatGrid, residual: FloatGrid, fg: Mask) -> None:
+    def _update(
+        self, grid: FloatGrid, bg: FloatGrid, residual: FloatGrid, fg: Mask, changed: int
+    ) -> None:
         """Learn the background where nothing moved; now and then, the noise too."""
-        background = _u8(cv2.bitwise_not(fg))
+        background = _u8(cv2.bitwise_not(fg)) if changed else None
         cv2.accumulateWeighted(grid, bg, self._tune.bg_rate, background)
         if self._frame % _NOISE_EVERY:
             return
-        # The noise level is a slow statistic: refreshing it every few frames is enough.
+        # The noise level is a slow statistic, and the background moves a few percent per
+        # frame: refreshing them (and the range around each pixel) every few frames is enough.
         positive = _f32(cv2.threshold(residual, 0.0, 0.0, cv2.THRESH_TOZERO)[1])
         clamped = cv2.min(positive, self._noise * np.float32(_NOISE_CLAMP))
         cv2.accumulateWeighted(clamped, self._noise, self._tune.noise_rate, background)
         cv2.max(self._noise, self._noise_floor, dst=self._noise)
         self._threshold = self._threshold_for(self._noise)
+        self._bg_range = self._range(bg)
 
 
 def create_detector(
