@@ -6,7 +6,11 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+import json
 from pathlib import Path
+import sys
+import threading
+import time
 from typing import Any
 
 import av
@@ -18,6 +22,8 @@ from doorstep_bridge.events import EventBus, ShareStateChanged, StatsChanged
 from doorstep_bridge.models import ClipInfo
 from doorstep_bridge.sharing.audit import AuditLog, audit_dir
 from doorstep_bridge.sharing.service import ShareService
+
+from ..conftest import Listener
 
 #: Footage in the tests starts here; "now" is a little later.
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -190,3 +196,48 @@ async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
     h = await make_harness(tmp_path)
     yield h
     await h.service.stop()
+
+
+@dataclass
+class Connections:
+    """Every socket.connect / getaddrinfo the process makes while `active`."""
+
+    active: bool = False
+    connects: list[Any] = field(default_factory=list)
+    lookups: list[Any] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def hook(self, event: str, args: tuple[Any, ...]) -> None:
+        if not self.active:
+            return
+        if event == "socket.connect":
+            with self.lock:
+                self.connects.append(args[1])
+        elif event == "socket.getaddrinfo":
+            with self.lock:
+                self.lookups.append(args[0])
+
+
+CONNECTIONS = Connections()
+sys.addaudithook(CONNECTIONS.hook)  # audit hooks cannot be removed: one for the whole session
+
+
+def share_state(listener: Listener, *, timeout: float = 30.0, **match: Any) -> dict[str, Any]:
+    """The next share state on `doorstep/share/<id>` whose fields match.
+
+    Messages after the match stay queued for the next call.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        items = listener.drain(settle=0.1)
+        for index, (topic, payload, _retain) in enumerate(items):
+            if not topic.startswith("doorstep/share/s_"):
+                continue
+            try:
+                state = json.loads(payload)
+            except ValueError:
+                continue
+            if all(state.get(key) == value for key, value in match.items()):
+                listener.seen[:0] = items[index + 1 :]
+                return state
+    pytest.fail(f"no share state matching {match} in {timeout} s")

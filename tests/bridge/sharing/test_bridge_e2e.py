@@ -31,8 +31,7 @@ from doorstep_bridge.models import utcnow
 from doorstep_bridge.sharing.audit import verify_log
 
 from ..conftest import Broker, free_port
-from .conftest import API_TOKEN, MASK, write_clip
-from .test_mqtt_and_egress import _CONNECTIONS, _state
+from .conftest import API_TOKEN, CONNECTIONS, MASK, share_state, write_clip
 
 API = {"Authorization": f"Bearer {API_TOKEN}"}
 
@@ -88,7 +87,7 @@ async def bridge(
         }
     )
     app = create_app(config)
-    _CONNECTIONS.active = True
+    CONNECTIONS.active = True
     client = TestClient(TestServer(app, host="127.0.0.1"))
     try:
         await client.start_server()
@@ -96,7 +95,7 @@ async def bridge(
         yield app, client
     finally:
         await client.close()
-        _CONNECTIONS.active = False
+        CONNECTIONS.active = False
 
 
 async def test_whole_bridge_share_life_cycle_stays_local(
@@ -123,7 +122,7 @@ async def test_whole_bridge_share_life_cycle_stays_local(
         "request_id": "e2e",
     }
     await asyncio.to_thread(outside.publish, "doorstep/share/request", json.dumps(request))
-    pending = await asyncio.to_thread(_state, outside, request_id="e2e", state="pending")
+    pending = await asyncio.to_thread(share_state, outside, request_id="e2e", state="pending")
     share_id = pending["id"]
     held = await (await client.get(f"/api/clips/{clip.id}", headers=API)).json()
     assert held["held"] is True  # retention keeps it while the share lives
@@ -134,7 +133,7 @@ async def test_whole_bridge_share_life_cycle_stays_local(
         headers=API,
     )
     assert response.status == 200
-    ready = await asyncio.to_thread(_state, outside, id=share_id, state="ready")
+    ready = await asyncio.to_thread(share_state, outside, id=share_id, state="ready")
     peers = _open_tcp_peers()
     response = await client.get(ready["link"], headers={"User-Agent": "Recipient"})
     assert response.status == 200
@@ -162,9 +161,9 @@ async def test_whole_bridge_share_life_cycle_stays_local(
     peers |= _open_tcp_peers()
     assert peers, "no open TCP socket found: the /proc check is not working"
     assert all(_loopback(peer) for peer in peers), peers
-    with _CONNECTIONS.lock:
-        connects = list(_CONNECTIONS.connects)
-        lookups = list(_CONNECTIONS.lookups)
+    with CONNECTIONS.lock:
+        connects = list(CONNECTIONS.connects)
+        lookups = list(CONNECTIONS.lookups)
     assert ("127.0.0.1", mqtt_broker.port) in connects
     for address in connects:
         assert isinstance(address, tuple), address

@@ -11,14 +11,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import timedelta
 import ipaddress
 import json
 from pathlib import Path
-import sys
-import threading
-import time
 from typing import Any
 
 from aiohttp import web
@@ -36,34 +32,10 @@ from doorstep_bridge.mqtt.publisher import mqtt_ctx, publisher_ctx
 from doorstep_bridge.sharing.audit import verify_log
 from doorstep_bridge.sharing.context import audit_ctx, shares_ctx
 
-from ..conftest import Broker, Listener
-from .conftest import API_TOKEN, MASK, FakeClipStore, write_clip
+from ..conftest import Broker
+from .conftest import API_TOKEN, CONNECTIONS, MASK, FakeClipStore, share_state, write_clip
 
 API = {"Authorization": f"Bearer {API_TOKEN}"}
-
-
-@dataclass
-class Connections:
-    """Every socket.connect / getaddrinfo the process makes while `active`."""
-
-    active: bool = False
-    connects: list[Any] = field(default_factory=list)
-    lookups: list[Any] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def hook(self, event: str, args: tuple[Any, ...]) -> None:
-        if not self.active:
-            return
-        if event == "socket.connect":
-            with self.lock:
-                self.connects.append(args[1])
-        elif event == "socket.getaddrinfo":
-            with self.lock:
-                self.lookups.append(args[0])
-
-
-_CONNECTIONS = Connections()
-sys.addaudithook(_CONNECTIONS.hook)  # audit hooks cannot be removed: one for the whole session
 
 
 def _config(tmp_path: Path, broker: Broker) -> Config:
@@ -96,14 +68,14 @@ async def bridge(
     app[CLIP_STORE] = store  # type: ignore[assignment]
     app.cleanup_ctx.extend([identity_ctx, mqtt_ctx, publisher_ctx, audit_ctx, shares_ctx])
     app.add_routes(routes)
-    _CONNECTIONS.active = True
+    CONNECTIONS.active = True
     client = TestClient(TestServer(app, host="127.0.0.1"))
     await client.start_server()
     assert await app[MQTT].wait_connected(10)
     assert await app[MQTT].wait_subscribed(10)
     yield app, client
     await client.close()
-    _CONNECTIONS.active = False
+    CONNECTIONS.active = False
 
 
 def _request(app: web.Application, **overrides: Any) -> bytes:
@@ -120,27 +92,6 @@ def _request(app: web.Application, **overrides: Any) -> bytes:
     return json.dumps(body).encode()
 
 
-def _state(listener: Listener, *, timeout: float = 30.0, **match: Any) -> dict[str, Any]:
-    """The next share state on `doorstep/share/<id>` whose fields match.
-
-    Messages after the match stay queued for the next call.
-    """
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        items = listener.drain(settle=0.1)
-        for index, (topic, payload, _retain) in enumerate(items):
-            if not topic.startswith("doorstep/share/s_"):
-                continue
-            try:
-                state = json.loads(payload)
-            except ValueError:
-                continue
-            if all(state.get(key) == value for key, value in match.items()):
-                listener.seen[:0] = items[index + 1 :]
-                return state
-    pytest.fail(f"no share state matching {match} in {timeout} s")
-
-
 async def test_life_cycle_over_mqtt_and_http_with_zero_egress(
     bridge: tuple[web.Application, TestClient[Any, Any]],
     mqtt_broker: Broker,
@@ -155,7 +106,7 @@ async def test_life_cycle_over_mqtt_and_http_with_zero_egress(
     await asyncio.to_thread(
         outside.publish, "doorstep/share/request", _request(app, request_id="r1")
     )
-    pending = await asyncio.to_thread(_state, outside, request_id="r1", state="pending")
+    pending = await asyncio.to_thread(share_state, outside, request_id="r1", state="pending")
     share_id = pending["id"]
     assert app[SHARES].get(share_id)["state"] == "pending"  # type: ignore[index]
 
@@ -169,14 +120,14 @@ async def test_life_cycle_over_mqtt_and_http_with_zero_egress(
     ]
     for topic, payload in forged:
         await asyncio.to_thread(outside.publish, topic, payload)
-    rejected = await asyncio.to_thread(_state, outside, request_id="f1")
+    rejected = await asyncio.to_thread(share_state, outside, request_id="f1")
     assert rejected["state"] == "rejected"
     assert "cannot decide" in rejected["error"]
     # A valid request after the forgeries: once it is in, the forgeries were all handled.
     await asyncio.to_thread(
         outside.publish, "doorstep/share/request", _request(app, request_id="r2")
     )
-    await asyncio.to_thread(_state, outside, request_id="r2", state="pending")
+    await asyncio.to_thread(share_state, outside, request_id="r2", state="pending")
     assert app[SHARES].get(share_id)["state"] == "pending"  # type: ignore[index]
     assert app[SHARES].get(share_id)["decision"] is None  # type: ignore[index]
 
@@ -186,7 +137,7 @@ async def test_life_cycle_over_mqtt_and_http_with_zero_egress(
         "doorstep/share/request",
         _request(app, cameras=["garage"], request_id="bad"),
     )
-    bad = await asyncio.to_thread(_state, outside, request_id="bad")
+    bad = await asyncio.to_thread(share_state, outside, request_id="bad")
     assert bad["state"] == "rejected"
     assert "unknown camera 'garage'" in bad["error"]
 
@@ -197,7 +148,7 @@ async def test_life_cycle_over_mqtt_and_http_with_zero_egress(
         headers=API,
     )
     assert response.status == 200
-    ready = await asyncio.to_thread(_state, outside, id=share_id, state="ready")
+    ready = await asyncio.to_thread(share_state, outside, id=share_id, state="ready")
     assert ready["link"].startswith("/share/")
     assert ready["decision"]["via"] == "phone"
 
@@ -211,7 +162,7 @@ async def test_life_cycle_over_mqtt_and_http_with_zero_egress(
         headers=API,
     )
     assert (await response.json())["state"] == "revoked"
-    await asyncio.to_thread(_state, outside, id=share_id, state="revoked", link=None)
+    await asyncio.to_thread(share_state, outside, id=share_id, state="revoked", link=None)
     assert (await client.get(ready["link"])).status == 410
 
     config = app[CONFIG]
@@ -223,11 +174,11 @@ async def test_life_cycle_over_mqtt_and_http_with_zero_egress(
 
     # Zero egress: every connection stayed on loopback (the broker, this test's HTTP
     # client, paho's internal wake-up socket pair); the bridge did reach the broker.
-    with _CONNECTIONS.lock:
-        connects = list(_CONNECTIONS.connects)
+    with CONNECTIONS.lock:
+        connects = list(CONNECTIONS.connects)
     assert ("127.0.0.1", mqtt_broker.port) in connects
     for address in connects:
         assert isinstance(address, tuple), address
         assert ipaddress.ip_address(address[0]).is_loopback, address
-    for host in _CONNECTIONS.lookups:
+    for host in CONNECTIONS.lookups:
         assert host in {"127.0.0.1", "localhost", None}, host
