@@ -201,13 +201,17 @@ def render(job: RenderJob, progress: Progress, cancel: threading.Event) -> Rende
         base = 0
         for segment in job.segments:
             first_pts: int | None = None
-            last_pts = 0
             masks: MaskFiller | None = None
+            reported = done
 
             def emit(
-                item: _Decoded, boxes: Sequence[Box], segment: Segment = segment, base: int = base
+                item: _Decoded,
+                boxes: Sequence[Box],
+                segment: Segment = segment,
+                base: int = base,
+                done: float = done,
             ) -> None:
-                nonlocal first_pts, last_pts, masks
+                nonlocal first_pts, masks, reported
                 frame = YuvFrame.of(item.array, item.width, item.height)
                 if masks is None:
                     masks = MaskFiller(segment.masks, item.width, item.height)
@@ -216,8 +220,11 @@ def render(job: RenderJob, progress: Progress, cancel: threading.Event) -> Rende
                 watermark(frame, _label(job.share_id, segment.camera, item.time))
                 if first_pts is None:
                     first_pts = item.pts_ms
-                last_pts = item.pts_ms
                 encoder.add(item.array, item.width, item.height, base + item.pts_ms - first_pts)
+                position = done + (item.time - segment.keep_from).total_seconds()
+                if position - reported >= total / 100:  # every 1 %: cheap for the caller
+                    reported = position
+                    progress(min(1.0, position / total))
 
             faces += _redact_segment(segment, finder, emit, cancel)
             done += segment.seconds

@@ -222,3 +222,16 @@ def test_cancel_leaves_no_file(tmp_path: Path) -> None:
     with pytest.raises(RenderCancelledError):
         render(RenderJob("s_TESTTESTAA", (_segment(clip),), output), lambda _p: None, cancel)
     assert list(tmp_path.glob("share.mp4*")) == []
+
+
+def test_progress_rises_through_a_single_clip(tmp_path: Path) -> None:
+    clip = write_clip(tmp_path / "clip.mp4", seconds=2.0)
+    reports: list[float] = []
+    render(
+        RenderJob("s_TESTTESTAA", (_segment(clip),), tmp_path / "share.mp4", False),
+        reports.append,
+        threading.Event(),
+    )
+    assert reports == sorted(reports)
+    assert len([r for r in reports if 0 < r < 1]) >= 5
+    assert reports[-1] == 1.0
