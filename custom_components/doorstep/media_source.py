@@ -27,7 +27,7 @@ from .helpers import SAFE_ID, entry_for_bridge, loaded_entries
 from .protocol import Clip
 
 #: Clips listed to find the days that have footage.
-DAY_SCAN_LIMIT = 1000
+DAY_SCAN_LIMIT = 500  # the bridge caps one page at 500
 DAY_CLIP_LIMIT = 500
 
 

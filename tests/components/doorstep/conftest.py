@@ -181,6 +181,8 @@ class FakeBridge:
             clips = [c for c in clips if c.start < datetime.fromisoformat(until)]
         clips.sort(key=lambda c: c.start, reverse=True)
         limit = int(request.query.get("limit", "50"))
+        if not 1 <= limit <= 500:  # the bridge's MAX_LIMIT
+            return web.json_response({"error": "limit: 1 to 500"}, status=400)
         return web.json_response(
             {"clips": [c.payload() for c in clips[:limit]], "total": len(clips)}
         )

@@ -18,15 +18,17 @@ import subprocess
 import sys
 
 import aiohttp
-from homeassistant.components import mqtt
+from homeassistant.components import media_source, mqtt
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import CONF_API_TOKEN, CONF_URL
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from custom_components.doorstep.const import DOMAIN
+from custom_components.doorstep.const import CONF_BASE_TOPIC, DOMAIN
 
 TOKEN = "end-to-end-token-0123456789abcdef"
 pytestmark = [
@@ -77,6 +79,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         "  front_door:\n"
         "    source: demo://?period=600&fps=2&width=160&height=120\n"
         "    doorbell: {debounce: 0.2}\n"
+        "    record: {pre_roll: 1, post_roll: 1}\n"
     )
     processes = [
         subprocess.Popen(
@@ -117,6 +120,14 @@ async def ha_mqtt(
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await _until(lambda: mqtt.is_connected(hass), "HA connected to the broker")
+    async with aiohttp.ClientSession() as session:
+        for _ in range(200):  # the bridge process starts in parallel
+            try:
+                if (await session.get(f"{stack.bridge_url}/api/health")).status == 200:
+                    break
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.05)
     yield entry
     for doorstep in hass.config_entries.async_entries(DOMAIN):
         await hass.config_entries.async_unload(doorstep.entry_id)
@@ -196,3 +207,87 @@ async def test_discovery_ring_switch_and_share(
         lambda: hass.states.get("sensor.doorstep_pending_share_requests").state == "0",
         "pending shares back to 0",
     )
+
+
+async def test_clip_in_media_browser_and_share_link(
+    hass: HomeAssistant,
+    ha_mqtt: MockConfigEntry,
+    stack: Stack,
+    hass_client: ClientSessionGenerator,
+    hass_client_no_auth: ClientSessionGenerator,
+) -> None:
+    await hass.config.async_set_time_zone("Europe/Paris")  # a "+01:00" offset in queries
+    async with aiohttp.ClientSession() as session:
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        info = await (await session.get(f"{stack.bridge_url}/api/info", headers=auth)).json()
+    entry = MockConfigEntry(
+        domain=DOMAIN, unique_id=info["id"], title="Doorstep",
+        data={CONF_BASE_TOPIC: "doorstep", CONF_URL: stack.bridge_url, CONF_API_TOKEN: TOKEN},
+    )  # fmt: skip
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert await async_setup_component(hass, "media_source", {})
+    await hass.async_block_till_done()
+
+    # A ring records a clip (1 s pre/post-roll here) that becomes the last clip.
+    def clip_done() -> bool:
+        return hass.states.get("sensor.front_door_last_clip").state not in (
+            "unknown",
+            "unavailable",
+        )
+
+    await _until(lambda: hass.states.get("sensor.front_door_last_clip"), "last clip sensor")
+    async with aiohttp.ClientSession() as session:
+        response = await session.post(
+            f"{stack.bridge_url}/api/cameras/front_door/ring", headers=auth
+        )
+        assert response.status == 202
+    # The clip topic is retained: HA gets it even if it subscribed late.
+    await _until(clip_done, "the clip published")
+    clip_id = hass.states.get("sensor.front_door_last_clip").attributes["clip_id"]
+
+    # Media browser: Doorstep → camera → day → the clip, played through HA with Range.
+    root = await media_source.async_browse_media(hass, "media-source://doorstep")
+    camera = await media_source.async_browse_media(hass, root.children[0].media_content_id)
+    day = await media_source.async_browse_media(hass, camera.children[0].media_content_id)
+    item = next(c for c in day.children if c.identifier.endswith(clip_id))
+    play = await media_source.async_resolve_media(hass, item.media_content_id, None)
+    client = await hass_client()
+    response = await client.get(play.url, headers={"Range": "bytes=0-15"})
+    assert response.status == 206
+    assert (await response.read())[4:8] == b"ftyp"
+    thumbnail = await client.get(item.thumbnail)
+    assert thumbnail.status == 200
+    assert (await thumbnail.read())[:2] == b"\xff\xd8"
+    anonymous = await hass_client_no_auth()
+    assert (await anonymous.get(play.url)).status == 401
+
+    # Share the clip's window; approve; the link works through HA without a login.
+    updated = async_capture_events(hass, "doorstep_share_updated")
+    attributes = hass.states.get("sensor.front_door_last_clip").attributes
+    response = await hass.services.async_call(
+        DOMAIN, "request_share",
+        {"entity_id": "event.front_door_doorbell", "start": attributes["start"],
+         "end": attributes["end"], "reason": "End to end"},
+        blocking=True, return_response=True,
+    )  # fmt: skip
+    await hass.services.async_call(
+        DOMAIN, "approve_share", {"share_id": response["share_id"]}, blocking=True
+    )
+    await _until(
+        lambda: [e for e in updated if e.data["state"] in ("ready", "failed", "empty")],
+        "the share rendered",
+        timeout=60,
+    )
+    ready = next(e for e in updated if e.data["state"] in ("ready", "failed", "empty"))
+    assert ready.data["state"] == "ready", ready.data
+    link = ready.data["link"]
+    assert link.startswith("/api/doorstep/share/")
+    download = await anonymous.get(link)
+    assert download.status == 200
+    assert (await download.read())[4:8] == b"ftyp"
+    await hass.services.async_call(
+        DOMAIN, "revoke_share", {"share_id": response["share_id"]}, blocking=True
+    )
+    assert (await anonymous.get(link)).status == 410
