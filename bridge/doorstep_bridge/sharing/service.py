@@ -210,7 +210,9 @@ class ShareService:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        self._render_thread.shutdown(wait=False, cancel_futures=True)
+        # A cancelled render stops at its next frame and removes its partial file;
+        # wait for that, so a restart cannot race it for the same file.
+        await asyncio.to_thread(self._render_thread.shutdown, wait=True, cancel_futures=True)
         if self._db is not None:
             self._db.close()
             self._db = None

@@ -352,3 +352,32 @@ async def test_invalid_mqtt_requests_are_published_once_as_rejected(
     assert rejected["id"].startswith("s_")
     assert harness.service.list() == []
     assert harness.kinds() == ["request_rejected"]
+
+
+async def test_a_render_cut_off_by_a_stop_resumes_at_the_next_start(tmp_path: Path) -> None:
+    from doorstep_bridge.sharing.render import render
+
+    started = threading.Event()
+
+    def stuck_render(job, progress, cancel):  # type: ignore[no-untyped-def]
+        started.set()
+        cancel.wait(10)  # the stop cancels it
+        return render(job, progress, cancel)
+
+    harness = await make_harness(tmp_path)
+    await harness.service.stop()
+    harness.service = ShareService(
+        harness.config, harness.bus, harness.store, harness.audit,
+        clock=harness.clock, renderer=stuck_render,
+    )  # fmt: skip
+    await harness.service.start()
+    share = await harness.service.create_request(harness.request(), "http")
+    await harness.service.decide(share["id"], "approve", "owner", "phone")
+    assert await asyncio.to_thread(started.wait, 10)
+    await harness.service.stop()
+
+    await harness.restart()  # with the real renderer
+    ready = await harness.wait_state(share["id"], "ready", "failed")
+    assert ready["state"] == "ready"
+    assert ready["link"].startswith("/share/")
+    await harness.service.stop()
