@@ -208,3 +208,46 @@ def test_no_removed_api_is_used() -> None:
             )
             continue
         assert gone not in text, gone
+
+
+PROBATIO = "0.13.0"
+
+
+def _probatio_wheel() -> Path | None:
+    wheels = sorted(CACHE.glob(f"probatio-{PROBATIO}-*.whl"))
+    if not wheels:
+        command = [
+            sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+            "--python-version", "3.14", f"probatio=={PROBATIO}", "-d", str(CACHE),
+        ]  # fmt: skip
+        try:
+            subprocess.run(command, check=True, capture_output=True, timeout=300)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        wheels = sorted(CACHE.glob(f"probatio-{PROBATIO}-*.whl"))
+    return wheels[0] if wheels else None
+
+
+def test_voluptuous_names_survive_probatio() -> None:
+    """HA 2026.9+ aliases ``voluptuous`` to probatio's shim of the public API only."""
+    path = _probatio_wheel()
+    if path is None:
+        pytest.skip(f"probatio {PROBATIO} wheel not cached in {CACHE} and not downloadable")
+    with zipfile.ZipFile(path) as wheel:
+        surface = ast.parse(wheel.read("probatio/_vol_shim/_surface.py").decode())
+        schema_source = wheel.read("probatio/schema.py").decode()
+    top = next(
+        ast.literal_eval(node.value)
+        for node in surface.body
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "TOP"
+    )
+    used = {
+        node.attr
+        for tree in _integration_sources().values()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+        and node.value.id == "vol"
+    }  # fmt: skip
+    assert used, "the integration uses voluptuous"
+    assert used - set(top) == set()
+    assert "def extend(" in schema_source  # DECISION_SCHEMA.extend(...)
