@@ -260,6 +260,11 @@ class DoorstepOptionsFlow(_OptionsFlowBase):
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """One form."""
         if user_input is not None:
+            # Typed-in phones may omit the domain: "mobile_app_x" means notify.mobile_app_x.
+            user_input[CONF_NOTIFY_SERVICES] = [
+                name if name.startswith("notify.") else f"notify.{name}"
+                for name in user_input.get(CONF_NOTIFY_SERVICES, [])
+            ]
             return self.async_create_entry(data=user_input)
         users = [
             SelectOptionDict(value=user.id, label=user.name or user.id)

@@ -251,11 +251,14 @@ async def test_options(hass: HomeAssistant, bridge: FakeBridge, hass_admin_user:
     assert schema[phones].config["options"] == ["notify.mobile_app_alice_phone"]
     options = {
         CONF_APPROVERS: [hass_admin_user.id],
-        CONF_NOTIFY_SERVICES: ["notify.mobile_app_alice_phone"],
+        CONF_NOTIFY_SERVICES: ["notify.mobile_app_alice_phone", "mobile_app_typed_in"],
         CONF_LINK_TTL_HOURS: 12,
         CONF_NOTIFICATION_DETAIL: "cameras",
         CONF_OFFER_UNREDACTED: True,
     }
     result = await hass.config_entries.options.async_configure(result["flow_id"], options)
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert entry.options == options
+    assert entry.options == {
+        **options,
+        CONF_NOTIFY_SERVICES: ["notify.mobile_app_alice_phone", "notify.mobile_app_typed_in"],
+    }
