@@ -136,6 +136,8 @@ def _mask_grid(
 class LumaMotionDetector:
     """Motion in a stream of luma frames of one fixed size (see module docs).
 
+    The per-frame work runs on 8-bit grids (a quarter of the memory traffic of
+    floats); only the slowly learnt background and noise level are floats.
     Not thread-safe: one instance per camera, fed from one worker thread.
     """
 
@@ -157,13 +159,13 @@ class LumaMotionDetector:
         self._factor = grid_factor(width, height, work_pixels)
         self._size = (max(1, width // self._factor), max(1, height // self._factor))
         grid_pixels = self._size[0] * self._size[1]
+        self._grid_pixels = grid_pixels
         self._tune = _tuning(settings, fps, grid_pixels)
         self._recent_rate = 1.0 - math.exp(-1.0 / (fps * _RECENT_SECONDS))
         self._allowed = _mask_grid(settings.masks, self._size, self._factor)
         self._allowed_pixels = (
             grid_pixels if self._allowed is None else cv2.countNonZero(self._allowed)
         )
-        self._grid_pixels = grid_pixels
         self._cell = cell_size(*self._size)
         self._light_window = max(1, round(fps * _LIGHT_SECONDS))
         self._lit_until = -1
@@ -172,11 +174,13 @@ class LumaMotionDetector:
         self._t_min = np.full(shape, self._tune.t_min, np.float32)
         self._noise_floor = np.full(shape, _NOISE_FLOOR, np.float32)
         self._frame = 0
+        empty8: Mask = np.empty(0, np.uint8)
         self._bg: FloatGrid | None = None
         self._noise: FloatGrid = np.empty(0, np.float32)
-        self._threshold: FloatGrid = np.empty(0, np.float32)
-        self._bg_range: tuple[FloatGrid, FloatGrid] = (self._threshold, self._threshold)
-        self._recent: FloatGrid = np.empty(0, np.float32)
+        self._high: Mask = empty8  # brightest background pixel around each pixel
+        self._low: Mask = empty8  # darkest
+        self._threshold: Mask = empty8
+        self._recent: Mask = empty8  # average of the last frames (0.7 s)
         self._moved_at: npt.NDArray[np.int32] = np.empty(0, np.int32)
         self._prev_fg: Mask | None = None
 
@@ -190,61 +194,65 @@ class LumaMotionDetector:
         self._bg = None
         self._prev_fg = None
 
-    def _prepare(self, luma: Luma) -> FloatGrid:
+    def _prepare(self, luma: Luma) -> Mask:
         if luma.shape != (self.height, self.width):
             raise ValueError(
                 f"expected a {self.width}x{self.height} luma plane, got shape {luma.shape}"
             )
         small = luma
-        if self._factor > 1:
-            # Bilinear at a whole factor averages 2x2 pixels per cell: cheap, and the
-            # blur below removes what aliasing is left.
-            small = _u8(cv2.resize(luma, self._size, interpolation=cv2.INTER_LINEAR))
-        return _u8(cv2.GaussianBlur(small, (5, 5), 0)).astype(np.float32)
+        f = self._factor
+        if f > 1:
+            # Reading the frame is most of the cost: take one row per grid row (a view,
+            # no copy) and average pairs of pixels along it. The blur below removes what
+            # aliasing is left.
+            rows = luma[f // 2 :: f][: self._size[1]]
+            small = _u8(cv2.resize(rows, self._size, interpolation=cv2.INTER_LINEAR))
+        return _u8(cv2.GaussianBlur(small, (5, 5), 0))
 
-    def _range(self, bg: FloatGrid) -> tuple[FloatGrid, FloatGrid]:
-        """Brightest and darkest background pixel around each pixel."""
-        return _f32(cv2.dilate(bg, self._kernel3)), _f32(cv2.erode(bg, self._kernel3))
+    def _set_background(self, bg: FloatGrid) -> None:
+        """Refresh the 8-bit range around each background pixel."""
+        bg8 = _u8(cv2.convertScaleAbs(bg))
+        self._high = _u8(cv2.dilate(bg8, self._kernel3))
+        self._low = _u8(cv2.erode(bg8, self._kernel3))
 
-    def _residual(self, grid: FloatGrid, bg_range: tuple[FloatGrid, FloatGrid]) -> FloatGrid:
-        """How far each pixel is outside the background range around it."""
-        high, low = bg_range
-        # Negative inside the range; only values above the threshold matter.
-        return _f32(cv2.max(cv2.subtract(grid, high), cv2.subtract(low, grid)))
+    def _residual(self, grid: Mask, high: Mask, low: Mask) -> Mask:
+        """How far each pixel is outside the background range around it (0 inside)."""
+        return _u8(cv2.max(cv2.subtract(grid, high), cv2.subtract(low, grid)))
 
-    def _foreground(self, residual: FloatGrid, threshold: FloatGrid) -> Mask:
-        fg = _u8(cv2.compare(residual, threshold, cv2.CMP_GT))
+    def _foreground(self, residual: Mask) -> Mask:
+        fg = _u8(cv2.compare(residual, self._threshold, cv2.CMP_GT))
         if self._allowed is not None:
             fg = _u8(cv2.bitwise_and(fg, self._allowed))
         return fg
 
-    def _relight(self, grid: FloatGrid, bg: FloatGrid, threshold: FloatGrid, fg: Mask) -> bool:
+    def _relight(self, grid: Mask, bg: FloatGrid, fg: Mask) -> bool:
         """Re-light the background where the change looks like light, not a new scene."""
-        change = light_change(grid, bg, self._cell)
+        change = light_change(grid.astype(np.float32), bg, self._cell)
         if change is None:
             return False
         gain, offset = change
         # The sensor clips: a re-lit background brighter than white is white.
         relit = _f32(np.clip(cv2.multiply(bg, gain) + offset, 0.0, 255.0))
-        changed = cv2.countNonZero(
-            self._foreground(self._residual(grid, self._range(relit)), threshold)
-        )
+        relit8 = _u8(cv2.convertScaleAbs(relit))
+        high = _u8(cv2.dilate(relit8, self._kernel3))
+        low = _u8(cv2.erode(relit8, self._kernel3))
+        changed = cv2.countNonZero(self._foreground(self._residual(grid, high, low)))
         if changed > _LIGHT_EXPLAINED * cv2.countNonZero(fg):
             return False  # most of the change is not light: leave it to the regions
         np.copyto(bg, relit)
-        self._bg_range = self._range(bg)
+        self._high, self._low = high, low
         self._lit_until = self._frame + self._light_window
         # Recent frames were lit the old way too: re-light them so light is not activity.
-        np.copyto(
-            self._recent, _f32(np.clip(cv2.multiply(self._recent, gain) + offset, 0.0, 255.0))
-        )
+        recent = cv2.multiply(self._recent.astype(np.float32), gain) + offset
+        self._recent = _u8(cv2.convertScaleAbs(recent))
         return True
 
-    def _is_ghost(self, grid: FloatGrid, bg: FloatGrid, region: Mask, box: Box) -> bool:
+    def _is_ghost(self, grid: Mask, bg: FloatGrid, region: Mask, box: Box) -> bool:
         """True when the region's outline is in the background, not in the frame."""
         x0, y0, x1, y1 = box
         ring = cv2.subtract(cv2.dilate(region, self._kernel3), cv2.erode(region, self._kernel3))
-        edge_now = _f32(cv2.morphologyEx(grid[y0:y1, x0:x1], cv2.MORPH_GRADIENT, self._kernel3))
+        now = grid[y0:y1, x0:x1].astype(np.float32)
+        edge_now = _f32(cv2.morphologyEx(now, cv2.MORPH_GRADIENT, self._kernel3))
         edge_bg = _f32(cv2.morphologyEx(bg[y0:y1, x0:x1], cv2.MORPH_GRADIENT, self._kernel3))
         on_ring = ring > 0
         return float(np.sum(edge_bg, where=on_ring)) > float(np.sum(edge_now, where=on_ring))
@@ -257,23 +265,23 @@ class LumaMotionDetector:
         if bg is None:
             self._start(grid)
             return MotionResult()
-        threshold = self._threshold
-        residual = self._residual(grid, self._bg_range)
-        fg = self._foreground(residual, threshold)
+        residual = self._residual(grid, self._high, self._low)
+        fg = self._foreground(residual)
         changed = cv2.countNonZero(fg)
         if (
             self._tune.lighting
             and changed > _LIGHT_TRIGGER * self._allowed_pixels
-            and self._relight(grid, bg, threshold, fg)
+            and self._relight(grid, bg, fg)
         ):
-            residual = self._residual(grid, self._bg_range)
-            fg = self._foreground(residual, threshold)
+            residual = self._residual(grid, self._high, self._low)
+            fg = self._foreground(residual)
             changed = cv2.countNonZero(fg)
         # Activity: which pixels differ from the average of the last frames.
-        moved = _u8(cv2.compare(cv2.absdiff(grid, self._recent), threshold, cv2.CMP_GT))
+        moved = _u8(cv2.compare(cv2.absdiff(grid, self._recent), self._threshold, cv2.CMP_GT))
         if cv2.countNonZero(moved):
             np.copyto(self._moved_at, self._frame, where=moved > 0)
-        cv2.accumulateWeighted(grid, self._recent, self._recent_rate)
+        rate = self._recent_rate
+        self._recent = _u8(cv2.addWeighted(grid, rate, self._recent, 1.0 - rate, 0.0))
         boxes: list[Box] = []
         moving_pixels = 0
         dilated: Mask | None = None
@@ -282,15 +290,16 @@ class LumaMotionDetector:
             boxes, moving_pixels, absorb = self._regions(grid, bg, fg, dilated)
             if absorb is not None:
                 np.copyto(bg, grid, where=absorb > 0)
-                self._bg_range = self._range(bg)
+                self._set_background(bg)
         self._update(grid, bg, residual, fg, changed)
         self._prev_fg = dilated
         return MotionResult(boxes=tuple(boxes), area=moving_pixels / self._grid_pixels)
 
-    def _start(self, grid: FloatGrid) -> None:
-        self._bg = grid.copy()
-        self._bg_range = self._range(self._bg)
-        self._noise = np.full_like(grid, _NOISE_START)
+    def _start(self, grid: Mask) -> None:
+        bg: FloatGrid = grid.astype(np.float32)
+        self._bg = bg
+        self._set_background(bg)
+        self._noise = np.full_like(bg, _NOISE_START)
         self._threshold = self._threshold_for(self._noise)
         self._recent = grid.copy()
         # Everything counts as recently moved at start, so an object already in view
@@ -298,11 +307,19 @@ class LumaMotionDetector:
         self._moved_at = np.full(grid.shape, self._frame, np.int32)
         self._prev_fg = None
 
-    def _threshold_for(self, noise: FloatGrid) -> FloatGrid:
-        return _f32(cv2.max(noise * np.float32(self._tune.k_noise), self._t_min))
+    def _threshold_for(self, noise: FloatGrid) -> Mask:
+        return _u8(
+            cv2.convertScaleAbs(cv2.max(noise * np.float32(self._tune.k_noise), self._t_min))
+        )
+
+    @staticmethod
+    def _region_mask(contour: Any, x: int, y: int, w: int, h: int) -> Mask:
+        region = np.zeros((h, w), np.uint8)
+        cv2.drawContours(region, [contour], -1, 255, thickness=-1, offset=(-x, -y))
+        return region
 
     def _regions(
-        self, grid: FloatGrid, bg: FloatGrid, fg: Mask, dilated: Mask
+        self, grid: Mask, bg: FloatGrid, fg: Mask, dilated: Mask
     ) -> tuple[list[Box], int, Mask | None]:
         """Boxes of the regions that count, their pixels, and what to absorb."""
         tune = self._tune
@@ -318,15 +335,18 @@ class LumaMotionDetector:
             x, y, w, h = cv2.boundingRect(contour)
             if w * h < tune.min_pixels:
                 continue
-            region = np.zeros((h, w), np.uint8)
-            cv2.drawContours(region, [contour], -1, 255, thickness=-1, offset=(-x, -y))
-            # Size counts the changed pixels themselves, not the dilation around them.
-            area = cv2.countNonZero(cv2.bitwise_and(fg[y : y + h, x : x + w], region))
+            # Size counts the changed pixels themselves, not the dilation around them
+            # (those in the region's box: regions rarely share a box, and when they do
+            # the bigger one decides anyway).
+            changed = fg[y : y + h, x : x + w]
+            area = cv2.countNonZero(changed)
             if area < tune.min_pixels:
                 continue
-            last_moved = cv2.minMaxLoc(self._moved_at[y : y + h, x : x + w], region)[1]
+            last_moved = cv2.minMaxLoc(self._moved_at[y : y + h, x : x + w], changed)[1]
             still = last_moved < still_before
+            region: Mask | None = None
             if not still and last_moved <= ghost_before:
+                region = self._region_mask(contour, x, y, w, h)
                 x0, y0 = max(0, x - 2), max(0, y - 2)
                 x1, y1 = min(gw, x + w + 2), min(gh, y + h + 2)
                 padded = np.zeros((y1 - y0, x1 - x0), np.uint8)
@@ -335,17 +355,17 @@ class LumaMotionDetector:
             if not still and self._frame <= self._lit_until:
                 # Just after a change of light, what the light model left over is
                 # dropped if its texture still lines up with the background.
-                still = same_structure(grid[y : y + h, x : x + w], bg[y : y + h, x : x + w], region)
+                region = self._region_mask(contour, x, y, w, h) if region is None else region
+                now = grid[y : y + h, x : x + w].astype(np.float32)
+                still = same_structure(now, bg[y : y + h, x : x + w], region)
             if still:
+                region = self._region_mask(contour, x, y, w, h) if region is None else region
                 if absorb is None:
                     absorb = np.zeros((gh, gw), np.uint8)
                 absorb[y : y + h, x : x + w] |= region
                 continue
             if area < _PERSIST_FACTOR * tune.min_pixels and (
-                self._prev_fg is None
-                or not cv2.countNonZero(
-                    cv2.bitwise_and(self._prev_fg[y : y + h, x : x + w], region)
-                )
+                self._prev_fg is None or not cv2.countNonZero(self._prev_fg[y : y + h, x : x + w])
             ):
                 continue
             boxes.append(
@@ -354,9 +374,7 @@ class LumaMotionDetector:
             pixels += area
         return boxes, pixels, absorb
 
-    def _update(
-        self, grid: FloatGrid, bg: FloatGrid, residual: FloatGrid, fg: Mask, changed: int
-    ) -> None:
+    def _update(self, grid: Mask, bg: FloatGrid, residual: Mask, fg: Mask, changed: int) -> None:
         """Learn the background where nothing moved; now and then, the noise too."""
         background = _u8(cv2.bitwise_not(fg)) if changed else None
         cv2.accumulateWeighted(grid, bg, self._tune.bg_rate, background)
@@ -364,12 +382,11 @@ class LumaMotionDetector:
             return
         # The noise level is a slow statistic, and the background moves a few percent per
         # frame: refreshing them (and the range around each pixel) every few frames is enough.
-        positive = _f32(cv2.threshold(residual, 0.0, 0.0, cv2.THRESH_TOZERO)[1])
-        clamped = cv2.min(positive, self._noise * np.float32(_NOISE_CLAMP))
+        clamped = cv2.min(residual.astype(np.float32), self._noise * np.float32(_NOISE_CLAMP))
         cv2.accumulateWeighted(clamped, self._noise, self._tune.noise_rate, background)
         cv2.max(self._noise, self._noise_floor, dst=self._noise)
         self._threshold = self._threshold_for(self._noise)
-        self._bg_range = self._range(bg)
+        self._set_background(bg)
 
 
 def create_detector(
