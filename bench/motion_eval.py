@@ -33,7 +33,8 @@ def main() -> int:
         return 0
     status = 0
     for stride in args.stride:
-        print(f"\n##### stride {stride}: one frame in {stride} fed to the detector")
+        fed = "every frame" if stride == 1 else f"one frame in {stride}"
+        print(f"\n##### stride {stride}: {fed} fed to the detector")
         cmd = [
             sys.executable,
             str(score),
