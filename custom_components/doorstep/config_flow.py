@@ -47,7 +47,7 @@ from .const import (
 )
 from .protocol import DISCOVERY_PREFIX, BridgeInfo, ProtocolError, parse_bridge_info
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # pragma: no cover - for the type checker only
     _OptionsFlowBase = OptionsFlow
 else:
     try:  # HA >= 2025.8: reloads the entry itself after the options flow.

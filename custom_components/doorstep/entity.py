@@ -44,8 +44,9 @@ def camera_device_fields(coordinator: DoorstepCoordinator, camera: str) -> dict[
     }
     # HA 2026.8 deprecates via_device (a tuple) for via_device_id; both need the
     # bridge device to exist already, which async_setup_entry guarantees.
-    if hasattr(dr.DeviceEntry, "config_entry_id"):
-        fields["via_device_id"] = coordinator.config_entry.runtime_data.bridge_device_id
+    if hasattr(dr.DeviceEntry, "config_entry_id"):  # HA >= 2026.8 (see test_compat)
+        bridge_device_id = coordinator.config_entry.runtime_data.bridge_device_id
+        fields["via_device_id"] = bridge_device_id  # pragma: no cover
     else:
         fields["via_device"] = (DOMAIN, coordinator.bridge_id)
     return fields

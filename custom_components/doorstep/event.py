@@ -15,7 +15,7 @@ try:  # HA >= 2026.5 names the standard doorbell event type.
         DoorbellEventType,
     )
 
-    RING: str = DoorbellEventType.RING
+    RING: str = DoorbellEventType.RING  # pragma: no cover - HA >= 2026.5
 except ImportError:  # HA 2025.4: the same value, as a plain string.
     RING = "ring"
 

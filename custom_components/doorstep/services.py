@@ -5,7 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from homeassistant.const import ATTR_DEVICE_ID, ATTR_ENTITY_ID
+from homeassistant.const import (
+    ATTR_AREA_ID,
+    ATTR_DEVICE_ID,
+    ATTR_ENTITY_ID,
+    ATTR_FLOOR_ID,
+    ATTR_LABEL_ID,
+)
 from homeassistant.core import (
     HomeAssistant,
     ServiceCall,
@@ -55,6 +61,9 @@ REQUEST_SCHEMA = vol.Schema(
     {
         vol.Optional(ATTR_ENTITY_ID): cv.entity_ids,
         vol.Optional(ATTR_DEVICE_ID): vol.All(cv.ensure_list, [cv.string]),
+        vol.Optional(ATTR_AREA_ID): vol.All(cv.ensure_list, [cv.string]),
+        vol.Optional(ATTR_FLOOR_ID): vol.All(cv.ensure_list, [cv.string]),
+        vol.Optional(ATTR_LABEL_ID): vol.All(cv.ensure_list, [cv.string]),
         vol.Optional(ATTR_START): cv.datetime,
         vol.Optional(ATTR_END): cv.datetime,
         vol.Optional(ATTR_LAST_MINUTES): vol.All(
@@ -109,6 +118,20 @@ def _cameras(hass: HomeAssistant, data: dict[str, Any]) -> tuple[DoorstepConfigE
             raise _invalid("not_a_camera", target=entity_id)
         device_ids.append(entity.device_id)
     dev_reg = dr.async_get(hass)
+    # An area picked in the target selector means the Doorstep cameras in it.
+    for area_id in data.get(ATTR_AREA_ID, []):
+        in_area = [
+            device.id
+            for device in dev_reg.devices.values()
+            if device.area_id == area_id
+            and any(identifier in by_identifier for identifier in device.identifiers)
+        ]
+        if not in_area:
+            raise _invalid("not_a_camera", target=area_id)
+        device_ids.extend(in_area)
+    for key in (ATTR_FLOOR_ID, ATTR_LABEL_ID):
+        if data.get(key):
+            raise _invalid("not_a_camera", target=", ".join(data[key]))
     found: dict[str, tuple[DoorstepConfigEntry, str]] = {}
     for device_id in device_ids:
         device = dev_reg.async_get(device_id)

@@ -123,8 +123,9 @@ async def ha_mqtt(
     async with aiohttp.ClientSession() as session:
         for _ in range(200):  # the bridge process starts in parallel
             try:
-                if (await session.get(f"{stack.bridge_url}/api/health")).status == 200:
-                    break
+                async with session.get(f"{stack.bridge_url}/api/health") as health:
+                    if health.status == 200:
+                        break
             except aiohttp.ClientError:
                 pass
             await asyncio.sleep(0.05)
@@ -238,10 +239,10 @@ async def test_clip_in_media_browser_and_share_link(
         )
 
     await _until(lambda: hass.states.get("sensor.front_door_last_clip"), "last clip sensor")
-    async with aiohttp.ClientSession() as session:
-        response = await session.post(
-            f"{stack.bridge_url}/api/cameras/front_door/ring", headers=auth
-        )
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{stack.bridge_url}/api/cameras/front_door/ring", headers=auth) as response,
+    ):
         assert response.status == 202
     # The clip topic is retained: HA gets it even if it subscribed late.
     await _until(clip_done, "the clip published")

@@ -124,12 +124,31 @@ async def test_request_share_by_device_and_window(
 
 
 @pytest.mark.usefixtures("setup_entry")
+async def test_request_share_by_area(
+    hass: HomeAssistant, bridge: FakeBridge, device_registry: dr.DeviceRegistry
+) -> None:
+    from homeassistant.helpers import area_registry as ar
+
+    porch = ar.async_get(hass).async_create("Porch")
+    device = device_registry.async_get_device(identifiers={(DOMAIN, f"{BRIDGE_ID}_front_door")})
+    device_registry.async_update_device(device.id, area_id=porch.id)
+    result = await hass.services.async_call(
+        DOMAIN, "request_share", {"area_id": porch.id, "last_minutes": 5, "reason": "r"},
+        blocking=True, return_response=True,
+    )  # fmt: skip
+    assert result["state"] == "pending"
+    assert bridge.bodies[-1]["cameras"] == ["front_door"]
+
+
+@pytest.mark.usefixtures("setup_entry")
 @pytest.mark.parametrize(
     ("data", "key"),
     [
         ({"last_minutes": 5, "reason": "r"}, "no_camera"),
         ({"entity_id": "sun.sun", "last_minutes": 5, "reason": "r"}, "not_a_camera"),
         ({"device_id": "nope", "last_minutes": 5, "reason": "r"}, "not_a_camera"),
+        ({"area_id": "garage", "last_minutes": 5, "reason": "r"}, "not_a_camera"),
+        ({"label_id": "x", "last_minutes": 5, "reason": "r"}, "not_a_camera"),
         ({"entity_id": "event.front_door_doorbell", "reason": "r"}, "window_missing"),
         ({"entity_id": "event.front_door_doorbell", "last_minutes": 5, "reason": "r",
           "start": "2026-11-23 09:00:00"}, "window_ambiguous"),
