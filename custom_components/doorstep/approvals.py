@@ -8,6 +8,8 @@ comes from a configured approver, and arrives before the request's deadline.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 import secrets
 from typing import TYPE_CHECKING, Any
@@ -95,14 +97,18 @@ class ApprovalManager:
         self.coordinator = coordinator
         self._prompts: dict[str, PendingPrompt] = {}  # nonce -> prompt
         self._used: dict[str, str] = {}  # spent nonce -> share id
-        self._requested_in: dict[str, Context] = {}  # share id -> HA service call
+        # HA service calls whose request is on its way, by request_id (= context id):
+        # the bridge's MQTT state may arrive before its HTTP answer.
+        self._requested_in: dict[str, Context] = {}
 
-    @callback
-    def async_requested(self, share: ShareState, context: Context) -> None:
-        """A request made through HA: its event names the HA user who asked."""
-        self._requested_in[share.id] = context
-        self.coordinator.async_share_update(share)
-        self._requested_in.pop(share.id, None)
+    @contextmanager
+    def expect_request(self, context: Context) -> Iterator[None]:
+        """Around a request made through HA: its event names the HA user who asked."""
+        self._requested_in[context.id] = context
+        try:
+            yield
+        finally:
+            self._requested_in.pop(context.id, None)
 
     @callback
     def async_start(self) -> None:
@@ -134,7 +140,7 @@ class ApprovalManager:
             token = new.link.rpartition("/")[2]
             data["link"] = SHARE_URL.format(bridge_id=self.coordinator.bridge_id, token=token)
         if old is None and new.state == "pending":
-            context = self._requested_in.pop(new.id, None)
+            context = self._requested_in.pop(new.request_id or "", None)
             data["user_id"] = context.user_id if context else None
             self.hass.bus.async_fire(EVENT_SHARE_REQUESTED, data, context=context)
             if new.deadline is None or new.deadline > dt_util.utcnow():

@@ -192,15 +192,17 @@ def async_setup_services(hass: HomeAssistant) -> None:
             requester=requester, cameras=cameras, start=start, end=end,
             reason=call.data[ATTR_REASON], request_id=call.context.id,
         )  # fmt: skip
+        approvals = entry.runtime_data.approvals
         try:
-            share = await entry.runtime_data.client.create_share(body)
+            with approvals.expect_request(call.context):
+                share = await entry.runtime_data.client.create_share(body)
+                entry.runtime_data.coordinator.async_share_update(share)
         except DoorstepRequestError as err:
             raise _invalid("share_refused", share_id="-", error=str(err)) from err
         except DoorstepError as err:
             raise HomeAssistantError(
                 translation_domain=DOMAIN, translation_key="bridge_error"
             ) from err
-        entry.runtime_data.approvals.async_requested(share, call.context)
         if share.state == "rejected":
             raise _invalid("share_refused", share_id=share.id, error=share.error or "")
         return {"share_id": share.id, "state": share.state}

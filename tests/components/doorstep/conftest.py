@@ -6,7 +6,8 @@ the integration is tested against what the bridge really sends.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 import json
@@ -117,6 +118,7 @@ class FakeBridge:
     audit: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     accepts_link_ttl: bool = True
     canned: dict[str, tuple[int, str]] = field(default_factory=dict)  # path -> answer
+    on_create: Callable[[dict[str, Any]], None] | None = None
     broken: bool = False
     url: str = ""
     runner: web.AppRunner | None = None
@@ -216,6 +218,9 @@ class FakeBridge:
             error="window too long" if state == "rejected" else None,
         )  # fmt: skip
         self.shares[share_id] = share
+        if self.on_create is not None:
+            self.on_create(share)
+            await asyncio.sleep(0)  # let HA handle what the hook published first
         return web.json_response(share, status=201)
 
     async def api_share(self, request: web.Request) -> web.Response:

@@ -607,3 +607,21 @@ async def test_tap_while_bridge_is_down(
     await hass.async_block_till_done()
     assert "The bridge did not take the decision on s_1" in caplog.text
     assert len(phone) == 1  # nothing cleared: the request is still pending
+
+
+@pytest.mark.usefixtures("setup_entry")
+async def test_request_state_on_mqtt_before_the_http_answer(
+    hass: HomeAssistant, bridge: FakeBridge, hass_admin_user: MockUser
+) -> None:
+    """The bridge publishes the pending state before answering: the user is still known."""
+    requested = async_capture_events(hass, "doorstep_share_requested")
+    bridge.on_create = lambda share: async_fire_mqtt_message(
+        hass, TOPICS.share(share["id"]), json.dumps(share)
+    )
+    await hass.services.async_call(
+        DOMAIN, "request_share",
+        {"entity_id": "event.front_door_doorbell", "last_minutes": 5, "reason": "r"},
+        blocking=True, context=Context(user_id=hass_admin_user.id),
+    )  # fmt: skip
+    await hass.async_block_till_done()
+    assert [e.data["user_id"] for e in requested] == [hass_admin_user.id]
