@@ -180,6 +180,15 @@ def test_every_module_attribute_exists(wheel: Wheel) -> None:
         # MQTT publish/subscribe keep qos, retain and encoding.
         ("homeassistant.components.mqtt.client", "retain: bool"),
         ("homeassistant.components.mqtt.client", "encoding: str | None = DEFAULT_ENCODING"),
+        # Runtime helpers the integration calls on HA objects.
+        ("homeassistant.config_entries", "def async_create_background_task["),
+        ("homeassistant.config_entries", "def async_on_unload("),
+        ("homeassistant.auth", "async def async_get_user(self, user_id: str)"),
+        ("homeassistant.core", "def async_services_for_domain("),
+        ("homeassistant.helpers.update_coordinator", "def async_set_updated_data("),
+        ("homeassistant.helpers.update_coordinator", "config_entry: config_entries.ConfigEntry"),
+        ("homeassistant.components.event.entity", "def _trigger_event("),
+        ("homeassistant.components.logbook.const", "LOGBOOK_ENTRY_MESSAGE ="),
         # Media source and views.
         ("homeassistant.components.media_source.models", "class PlayMedia:\n    \"\"\"Represents a playable media.\"\"\"\n\n    url: str\n    mime_type: str"),
         ("homeassistant.helpers.http", "requires_auth = True"),
