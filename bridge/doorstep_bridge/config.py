@@ -24,8 +24,11 @@ from doorstep_bridge.recording.settings import RECORD_SCHEMA, RecordSettings, re
 from doorstep_bridge.sharing.settings import SHARING_SCHEMA, SharingSettings, sharing_settings
 from doorstep_bridge.validation import Polygon, boolean, integer, number, polygons, text
 
-#: Words that cannot name a camera because they are topics of their own under the base topic.
-RESERVED_CAMERA_NAMES = frozenset({"available", "bridge", "share", "discovery"})
+#: Words that cannot name a camera: topics of their own under the base topic, or names
+#: the bridge uses in the storage folder (cameras get a folder each there).
+RESERVED_CAMERA_NAMES = frozenset(
+    {"available", "bridge", "share", "discovery", "shares", "audit", "api_token", "bridge_id"}
+)
 _CAMERA_NAME = re.compile(r"^[a-z0-9][a-z0-9_]{0,62}$")
 _TOPIC_LEVELS = re.compile(r"^[^#+\s]+$")
 
