@@ -60,7 +60,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: DoorstepConfigEntry) -> 
     if not await mqtt.async_wait_for_mqtt_client(hass):
         raise ConfigEntryNotReady(translation_domain=DOMAIN, translation_key="mqtt_unavailable")
     client = DoorstepApiClient(
-        async_get_clientsession(hass), entry.data[CONF_URL], entry.data[CONF_API_TOKEN]
+        async_get_clientsession(hass),
+        entry.data[CONF_URL],
+        entry.data[CONF_API_TOKEN],
+        # A token rotated on the bridge while running: ask the user for the new one.
+        on_auth_error=lambda: entry.async_start_reauth(hass),
     )
     try:
         snapshot = await client.info()

@@ -7,7 +7,7 @@ module could become a small library of its own.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -78,11 +78,25 @@ class ClipPage:
 class DoorstepApiClient:
     """Talks to one bridge with its API token."""
 
-    def __init__(self, session: aiohttp.ClientSession, url: str, token: str) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        url: str,
+        token: str,
+        *,
+        on_auth_error: Callable[[], None] | None = None,
+    ) -> None:
+        """Args: ``on_auth_error`` is called whenever the bridge rejects the token."""
         self._session = session
         self._url = url.rstrip("/")
         self._token = token
         self._link_ttl_supported = True
+        self._on_auth_error = on_auth_error
+
+    def _auth_error(self) -> DoorstepAuthError:
+        if self._on_auth_error is not None:
+            self._on_auth_error()
+        return DoorstepAuthError("the bridge rejected the API token")
 
     def _headers(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         headers = {"Authorization": f"Bearer {self._token}"}
@@ -101,7 +115,7 @@ class DoorstepApiClient:
                 )
                 async with response:
                     if response.status in (401, 403):
-                        raise DoorstepAuthError("the bridge rejected the API token")
+                        raise self._auth_error()
                     if response.status == 404:
                         raise DoorstepNotFoundError(path)
                     if empty_ok and response.status == 204:
@@ -239,7 +253,7 @@ class DoorstepApiClient:
             raise DoorstepConnectionError(f"cannot talk to the bridge: {err!r}") from err
         if response.status in (401, 403):
             response.release()
-            raise DoorstepAuthError("the bridge rejected the API token")
+            raise self._auth_error()
         if raise_not_found and response.status == 404:
             response.release()
             raise DoorstepNotFoundError(path)

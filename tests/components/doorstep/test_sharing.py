@@ -625,3 +625,17 @@ async def test_request_state_on_mqtt_before_the_http_answer(
     )  # fmt: skip
     await hass.async_block_till_done()
     assert [e.data["user_id"] for e in requested] == [hass_admin_user.id]
+
+
+@pytest.mark.usefixtures("setup_entry")
+async def test_rotated_token_at_runtime_starts_reauth(
+    hass: HomeAssistant, bridge: FakeBridge
+) -> None:
+    publish_share(hass, bridge, share_state("s_1"))
+    await hass.async_block_till_done()
+    bridge.token = "rotated"
+    with pytest.raises(HomeAssistantError):
+        await hass.services.async_call(DOMAIN, "approve_share", {"share_id": "s_1"}, blocking=True)
+    await hass.async_block_till_done()
+    flows = hass.config_entries.flow.async_progress()
+    assert [f["context"]["source"] for f in flows] == ["reauth"]
