@@ -69,6 +69,8 @@ _LIGHT_EXPLAINED: Final = 0.5  # light must explain at least half of what change
 _LIGHT_SECONDS: Final = 1.0  # after a change of light, leftovers are checked this long
 _RECENT_SECONDS: Final = 0.7  # "recent" frame average (25% per frame at 5 fps)
 _NOISE_EVERY: Final = 4  # frames between refreshes of the noise estimate
+_MOVED: Final = 255  # activity of a pixel that moved in this frame (counts down per frame)
+_MAX_HOLD_FRAMES: Final = _MOVED - 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +102,7 @@ def _tuning(settings: MotionSettings, fps: float, grid_pixels: int) -> _Tuning:
         t_min=_T_MIN * scale,
         k_noise=_K_NOISE * scale,
         min_pixels=max(2.0, settings.min_area * grid_pixels),
-        hold_frames=max(1, round(settings.still_hold * fps)),
+        hold_frames=max(1, min(_MAX_HOLD_FRAMES, round(settings.still_hold * fps))),
         bg_rate=1.0 - math.exp(-1.0 / (fps * _BG_SECONDS)),
         noise_rate=1.0 - math.exp(-_NOISE_EVERY / (fps * _NOISE_SECONDS)),
         lighting=settings.lighting_compensation,
@@ -182,7 +184,9 @@ class LumaMotionDetector:
         self._low: Mask = empty8  # darkest
         self._threshold: Mask = empty8
         self._recent: Mask = empty8  # average of the last frames (0.7 s)
-        self._moved_at: npt.NDArray[np.int32] = np.empty(0, np.int32)
+        self._activity: Mask = empty8
+        self._bounds: tuple[Mask, Mask] = (empty8, empty8)
+        self._ones = np.ones(shape, np.uint8)
         self._prev_fg: Mask | None = None
 
     @property
@@ -211,21 +215,28 @@ class LumaMotionDetector:
         # 5x5 Gaussian as two 1-D passes (faster than GaussianBlur on small images).
         return _u8(cv2.sepFilter2D(small, -1, self._gauss5, self._gauss5))
 
-    def _set_background(self, bg: FloatGrid) -> None:
-        """Refresh the 8-bit range around each background pixel."""
+    def _range(self, bg: FloatGrid) -> tuple[Mask, Mask]:
+        """Darkest and brightest background pixel around each pixel (8 bits)."""
         bg8 = _u8(cv2.convertScaleAbs(bg))
-        self._high = _u8(cv2.dilate(bg8, self._kernel3))
-        self._low = _u8(cv2.erode(bg8, self._kernel3))
+        return _u8(cv2.erode(bg8, self._kernel3)), _u8(cv2.dilate(bg8, self._kernel3))
 
-    def _residual(self, grid: Mask, high: Mask, low: Mask) -> Mask:
-        """How far each pixel is outside the background range around it (0 inside)."""
-        return _u8(cv2.max(cv2.subtract(grid, high), cv2.subtract(low, grid)))
+    def _set_background(self, bg: FloatGrid) -> None:
+        """Refresh the range around each background pixel and the bounds of "no change"."""
+        self._low, self._high = self._range(bg)
+        self._bounds = self._bounds_for(self._low, self._high)
 
-    def _foreground(self, residual: Mask) -> Mask:
-        fg = _u8(cv2.compare(residual, self._threshold, cv2.CMP_GT))
+    def _bounds_for(self, low: Mask, high: Mask) -> tuple[Mask, Mask]:
+        # Saturating: a bound past black or white can never be crossed.
+        return _u8(cv2.subtract(low, self._threshold)), _u8(cv2.add(high, self._threshold))
+
+    def _changes(self, grid: Mask, bounds: tuple[Mask, Mask]) -> tuple[Mask, Mask]:
+        """(unchanged, changed) masks: inside or outside the bounds around the background."""
+        unchanged = _u8(cv2.inRange(grid, bounds[0], bounds[1]))
+        fg = _u8(cv2.bitwise_not(unchanged))
         if self._allowed is not None:
             fg = _u8(cv2.bitwise_and(fg, self._allowed))
-        return fg
+            unchanged = _u8(cv2.bitwise_not(fg))
+        return unchanged, fg
 
     def _relight(self, grid: Mask, bg: FloatGrid, fg: Mask) -> bool:
         """Re-light the background where the change looks like light, not a new scene."""
@@ -235,14 +246,13 @@ class LumaMotionDetector:
         gain, offset = change
         # The sensor clips: a re-lit background brighter than white is white.
         relit = _f32(np.clip(cv2.multiply(bg, gain) + offset, 0.0, 255.0))
-        relit8 = _u8(cv2.convertScaleAbs(relit))
-        high = _u8(cv2.dilate(relit8, self._kernel3))
-        low = _u8(cv2.erode(relit8, self._kernel3))
-        changed = cv2.countNonZero(self._foreground(self._residual(grid, high, low)))
+        low, high = self._range(relit)
+        bounds = self._bounds_for(low, high)
+        changed = cv2.countNonZero(self._changes(grid, bounds)[1])
         if changed > _LIGHT_EXPLAINED * cv2.countNonZero(fg):
             return False  # most of the change is not light: leave it to the regions
         np.copyto(bg, relit)
-        self._high, self._low = high, low
+        self._low, self._high, self._bounds = low, high, bounds
         self._lit_until = self._frame + self._light_window
         # Recent frames were lit the old way too: re-light them so light is not activity.
         recent = cv2.multiply(self._recent.astype(np.float32), gain) + offset
@@ -267,21 +277,19 @@ class LumaMotionDetector:
         if bg is None:
             self._start(grid)
             return MotionResult()
-        residual = self._residual(grid, self._high, self._low)
-        fg = self._foreground(residual)
+        unchanged, fg = self._changes(grid, self._bounds)
         changed = cv2.countNonZero(fg)
         if (
             self._tune.lighting
             and changed > _LIGHT_TRIGGER * self._allowed_pixels
             and self._relight(grid, bg, fg)
         ):
-            residual = self._residual(grid, self._high, self._low)
-            fg = self._foreground(residual)
+            unchanged, fg = self._changes(grid, self._bounds)
             changed = cv2.countNonZero(fg)
-        # Activity: which pixels differ from the average of the last frames.
-        moved = _u8(cv2.compare(cv2.absdiff(grid, self._recent), self._threshold, cv2.CMP_GT))
-        if cv2.countNonZero(moved):
-            np.copyto(self._moved_at, self._frame, where=moved > 0)
+        # Activity: which pixels differ from the average of the last frames. The map
+        # holds 255 where a pixel moved in this frame and counts down by one per frame.
+        moved = cv2.compare(cv2.absdiff(grid, self._recent), self._threshold, cv2.CMP_GT)
+        self._activity = _u8(cv2.max(cv2.subtract(self._activity, self._ones), moved))
         rate = self._recent_rate
         self._recent = _u8(cv2.addWeighted(grid, rate, self._recent, 1.0 - rate, 0.0))
         boxes: list[Box] = []
@@ -293,20 +301,20 @@ class LumaMotionDetector:
             if absorb is not None:
                 np.copyto(bg, grid, where=absorb > 0)
                 self._set_background(bg)
-        self._update(grid, bg, residual, fg, changed)
+        self._update(grid, bg, unchanged if changed else None)
         self._prev_fg = dilated
         return MotionResult(boxes=tuple(boxes), area=moving_pixels / self._grid_pixels)
 
     def _start(self, grid: Mask) -> None:
         bg: FloatGrid = grid.astype(np.float32)
         self._bg = bg
-        self._set_background(bg)
         self._noise = np.full_like(bg, _NOISE_START)
         self._threshold = self._threshold_for(self._noise)
+        self._set_background(bg)
         self._recent = grid.copy()
-        # Everything counts as recently moved at start, so an object already in view
-        # is reported until it proves still for `still_hold`.
-        self._moved_at = np.full(grid.shape, self._frame, np.int32)
+        # Everything counts as just moved at start, so an object already in view is
+        # reported until it proves still for `still_hold`.
+        self._activity = np.full(grid.shape, _MOVED, np.uint8)
         self._prev_fg = None
 
     def _threshold_for(self, noise: FloatGrid) -> Mask:
@@ -331,8 +339,8 @@ class LumaMotionDetector:
         absorb: Mask | None = None
         f = self._factor
         gw, gh = self._size
-        still_before = self._frame - tune.hold_frames
-        ghost_before = self._frame - _GHOST_AFTER
+        still_below = _MOVED - tune.hold_frames  # activity left after still_hold frames
+        ghost_from = _MOVED - _GHOST_AFTER  # activity left after two still frames
         for contour in contours:
             x, y, w, h = cv2.boundingRect(contour)
             if w * h < tune.min_pixels:
@@ -344,10 +352,10 @@ class LumaMotionDetector:
             area = cv2.countNonZero(changed)
             if area < tune.min_pixels:
                 continue
-            last_moved = cv2.minMaxLoc(self._moved_at[y : y + h, x : x + w], changed)[1]
-            still = last_moved < still_before
+            activity = cv2.minMaxLoc(self._activity[y : y + h, x : x + w], changed)[1]
+            still = activity < still_below
             region: Mask | None = None
-            if not still and last_moved <= ghost_before:
+            if not still and activity <= ghost_from:
                 region = self._region_mask(contour, x, y, w, h)
                 x0, y0 = max(0, x - 2), max(0, y - 2)
                 x1, y1 = min(gw, x + w + 2), min(gh, y + h + 2)
@@ -376,16 +384,22 @@ class LumaMotionDetector:
             pixels += area
         return boxes, pixels, absorb
 
-    def _update(self, grid: Mask, bg: FloatGrid, residual: Mask, fg: Mask, changed: int) -> None:
-        """Learn the background where nothing moved; now and then, the noise too."""
-        background = _u8(cv2.bitwise_not(fg)) if changed else None
-        cv2.accumulateWeighted(grid, bg, self._tune.bg_rate, background)
+    def _update(self, grid: Mask, bg: FloatGrid, unchanged: Mask | None) -> None:
+        """Learn the background where nothing changed; now and then, the noise too.
+
+        Args:
+            grid: The frame.
+            bg: The background model (updated in place).
+            unchanged: Where to learn; None for everywhere (nothing changed).
+        """
+        cv2.accumulateWeighted(grid, bg, self._tune.bg_rate, unchanged)
         if self._frame % _NOISE_EVERY:
             return
         # The noise level is a slow statistic, and the background moves a few percent per
         # frame: refreshing them (and the range around each pixel) every few frames is enough.
-        clamped = cv2.min(residual.astype(np.float32), self._noise * np.float32(_NOISE_CLAMP))
-        cv2.accumulateWeighted(clamped, self._noise, self._tune.noise_rate, background)
+        residual = cv2.max(cv2.subtract(grid, self._high), cv2.subtract(self._low, grid))
+        clamped = cv2.min(np.asarray(residual, np.float32), self._noise * np.float32(_NOISE_CLAMP))
+        cv2.accumulateWeighted(clamped, self._noise, self._tune.noise_rate, unchanged)
         cv2.max(self._noise, self._noise_floor, dst=self._noise)
         self._threshold = self._threshold_for(self._noise)
         self._set_background(bg)
