@@ -225,3 +225,25 @@ def test_reset_forgets_the_scene(rng: np.random.Generator) -> None:
     run.detector.reset()
     # A different scene after a stream restart is learnt afresh, not reported as motion.
     assert run.feed(still(porch(seed=1), rng, 10)) == [False] * 10
+
+
+def test_large_frames_are_analysed_on_a_small_grid_small_ones_as_they_are() -> None:
+    assert create_detector(320, 240, MotionSettings()).grid_size == (320, 240)
+    assert create_detector(192, 256, MotionSettings()).grid_size == (192, 256)
+    assert create_detector(640, 360, MotionSettings()).grid_size == (160, 90)
+    assert create_detector(1280, 720, MotionSettings()).grid_size == (160, 90)
+    assert create_detector(1920, 1080, MotionSettings()).grid_size == (160, 90)
+
+
+def test_boxes_are_in_frame_pixels_on_large_frames(rng: np.random.Generator) -> None:
+    img = u8(cv2.resize(porch(), (1920, 1080)))
+    run = Run(1920, 1080)
+    run.feed(still(img, rng, 8))
+    figure = person(400, 120)
+    run.feed(walk(img, rng, list(range(300, 700, 60)), 500, figure))
+    x1, y1, x2, y2 = run.results[-1].boxes[0]
+    # The figure is at x 660..780, y 500..900; boxes are within a grid cell (12 px).
+    assert x1 <= 662
+    assert x2 >= 768
+    assert y1 <= 512
+    assert y2 >= 880
