@@ -306,8 +306,8 @@ class CameraPipeline:
         while not self._stop.is_set():
             started = time.monotonic()
             delivered, why = self._consume(role, source)
-            if role == "main":
-                self.recorder.stream_lost()
+            if role == "main" and not self._stop.is_set():
+                self.recorder.stream_lost()  # at shutdown the recorder closes the clip itself
             if feeds_detection:
                 self.detection.reset()
             if self._stop.is_set():
