@@ -197,3 +197,55 @@ async def test_demo_camera_rings_and_moves(storage: Path) -> None:
         store.close()
     assert rings == ["front_door"]
     assert recorded.of(CameraAvailability)[0].online
+
+
+@pytest.mark.slow
+async def test_mjpeg_camera_is_recorded_as_h264(storage: Path, tmp_path: Path) -> None:
+    from tests.support.media import write_mjpeg_frames
+    from tests.support.servers import mjpeg_server
+
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for index, jpeg in enumerate(write_mjpeg_frames(40, 320, 240, motion=(20, 35))):
+        (frames / f"{index:03d}.jpg").write_bytes(jpeg)
+    with mjpeg_server(frames, fps=10) as url:
+        config = parse_config(
+            {
+                "storage": {"path": str(storage)},
+                "cameras": {
+                    "porch": {
+                        "source": url,
+                        "record": {"pre_roll": 1.0, "post_roll": 0.5},
+                        "motion": {"frames_to_start": 2, "off_delay": 0.3},
+                    }
+                },
+            }
+        )
+        store = ClipStore(config.storage.path)
+        store.open()
+        bus = EventBus()
+        recorded = Recorded(bus)
+        recorded.watch(ClipFinished, MotionChanged)
+        manager = CameraManager(
+            config,
+            bus,
+            store,
+            lambda _: None,
+            detector_factory=stand_in_detector,
+            gate_factory=CountingGate,
+        )
+        await manager.start()
+        try:
+            clip = (await recorded.wait(ClipFinished)).clip
+        finally:
+            await manager.stop()
+            store.close()
+    import av
+
+    with av.open(str(clip.path)) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "h264"
+        assert (stream.width, stream.height) == (320, 240)
+        decoded = sum(1 for _ in container.decode(stream))
+    assert decoded >= 10
+    assert clip.snapshot_path is not None
