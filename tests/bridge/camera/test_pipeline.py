@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+import threading
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from doorstep_bridge.camera.manager import CameraManager, default_factories
 from doorstep_bridge.camera.pipeline import Detection
 from doorstep_bridge.config import parse_config
 from doorstep_bridge.events import CameraAvailability, ClipFinished, EventBus, MotionChanged
+from doorstep_bridge.exceptions import CameraError
 from doorstep_bridge.recording.store import ClipStore
 from tests.bridge.camera.conftest import CountingGate, FrameDifference, Recorded, stand_in_detector
 from tests.support.media import Footage, file_packets, write_h264
@@ -249,3 +251,71 @@ async def test_mjpeg_camera_is_recorded_as_h264(storage: Path, tmp_path: Path) -
         decoded = sum(1 for _ in container.decode(stream))
     assert decoded >= 10
     assert clip.snapshot_path is not None
+
+
+class FailingSource:
+    """A camera that never answers."""
+
+    description = "rtsp://***@192.0.2.1/stream"
+
+    def __init__(self) -> None:
+        self.attempts = 0
+
+    def packets(self, stop: Any) -> Any:
+        self.attempts += 1
+        raise CameraError("cannot open rtsp://***@192.0.2.1/stream: Connection refused")
+        yield  # a generator, like the real sources
+
+
+class CountingStop(threading.Event):
+    """Records every backoff wait instead of sleeping; stops after ``limit`` waits."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.waits: list[float] = []
+        self.limit = limit
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits.append(float(timeout or 0))
+        if len(self.waits) >= self.limit:
+            self.set()
+        return self.is_set()
+
+
+def test_reconnect_backs_off_exponentially_up_to_30_s(
+    storage: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from doorstep_bridge.camera.pipeline import CameraPipeline, PipelineHooks
+    from doorstep_bridge.recording.recorder import Recorder, RecorderHooks
+
+    source = FailingSource()
+    availability: list[bool] = []
+    store = ClipStore(storage)
+    store.open()
+    settings = _camera()
+    recorder = Recorder(
+        "front_door",
+        settings.record,
+        store,
+        (),
+        RecorderHooks(lambda _c: None, lambda _j: None, lambda _e: None),
+    )
+    pipeline = CameraPipeline(
+        settings,
+        recorder,
+        FrameDifference,
+        CountingGate,
+        PipelineHooks(on_motion=lambda _a: None, on_availability=availability.append),
+        source_factory=lambda _url, _ring: source,
+    )
+    stop = CountingStop(limit=8)
+    pipeline._stop = stop
+    pipeline._run("main", source)
+    recorder.close()
+    store.close()
+    assert stop.waits == [1, 2, 4, 8, 16, 30, 30, 30]
+    assert source.attempts == 8
+    assert availability == [False]  # reported once, not per attempt
+    offline_lines = [r for r in caplog.records if "is offline" in r.getMessage()]
+    assert len(offline_lines) == 1
+    assert "Connection refused" in offline_lines[0].getMessage()
