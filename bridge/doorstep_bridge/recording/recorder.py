@@ -70,6 +70,14 @@ class _Snapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class _Flush:
+    done: threading.Event
+
+
+type _Command = _Start | _Packet | _Finish | _Snapshot | _Flush
+
+
+@dataclass(frozen=True, slots=True)
 class RecorderHooks:
     """Where the recorder reports to (called on its worker thread).
 
@@ -126,13 +134,13 @@ class Recorder:
         self._best: tuple[float, Any] | None = None
         self._press_pending = False
         self._stream: StreamInfo | None = None
-        self._queue: queue.Queue[_Start | _Packet | _Finish | _Snapshot | None] = queue.Queue()
-        self._worker = threading.Thread(target=self._work, name=f"recorder-{camera}", daemon=True)
-        self._worker.start()
         # Worker-side state.
         self._writer: ClipWriter | None = None
         self._pending: PendingClip | None = None
         self._error: str | None = None
+        self._queue: queue.Queue[_Command | None] = queue.Queue()
+        self._worker = threading.Thread(target=self._work, name=f"recorder-{camera}", daemon=True)
+        self._worker.start()
 
     # -- control (any thread) ------------------------------------------------------
 
@@ -247,7 +255,7 @@ class Recorder:
     def flush(self, timeout: float = 30.0) -> None:
         """Wait until the worker has handled everything queued so far (tests, shutdown)."""
         done = threading.Event()
-        self._queue.put(_Snapshot(done, None))
+        self._queue.put(_Flush(done))
         done.wait(timeout)
 
     # -- control helpers (lock held) -----------------------------------------------
@@ -302,7 +310,7 @@ class Recorder:
                 _LOGGER.exception("Recorder for %s failed", self.camera)
                 self._failed("internal error while recording (see the log)")
 
-    def _handle(self, command: _Start | _Packet | _Finish | _Snapshot) -> None:
+    def _handle(self, command: _Command) -> None:
         match command:
             case _Start(reason, packets):
                 self._open_clip(reason, packets)
@@ -312,10 +320,10 @@ class Recorder:
             case _Finish(reason, frame, masks):
                 self._close_clip(reason, frame, masks)
             case _Snapshot(frame, masks):
-                if isinstance(frame, threading.Event):
-                    frame.set()
-                elif masks is not None:
+                if masks is not None:
                     self._hooks.on_snapshot(make_snapshot(to_bgr(frame), masks).jpeg)
+            case _Flush(done):
+                done.set()
 
     def _open_clip(self, reason: str, packets: list[EncodedPacket]) -> None:
         if self._writer is not None:  # a previous clip was not closed: close it first
