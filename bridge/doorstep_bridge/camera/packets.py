@@ -7,7 +7,7 @@ and so that packets survive a reconnect of the source that produced them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 #: Codecs that are recorded by stream copy; anything else is transcoded to H.264.
@@ -24,6 +24,8 @@ class StreamInfo:
         height: Frame height in pixels.
         fps: Nominal frame rate (a best guess for sources that do not say).
         time_base: Unit of the packets' ``pts``/``dts``.
+        extradata: Out-of-band decoder configuration for codecs that need it (not
+            H.264, whose parameter sets travel in-band in front of keyframes).
     """
 
     codec: str
@@ -31,6 +33,7 @@ class StreamInfo:
     height: int
     fps: float
     time_base: Fraction
+    extradata: bytes = field(default=b"", repr=False, compare=False)
 
     @property
     def copyable(self) -> bool:

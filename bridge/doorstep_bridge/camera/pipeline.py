@@ -157,6 +157,8 @@ class Detection:
         if self._decoder is None or self._codec != packet.stream.codec:
             self._decoder = av.CodecContext.create(packet.stream.codec, "r")
             self._decoder.thread_count = 1
+            if packet.stream.extradata:
+                self._decoder.extradata = packet.stream.extradata
             self._codec = packet.stream.codec
         self._need_key = False
         try:

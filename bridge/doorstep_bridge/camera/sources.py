@@ -13,7 +13,7 @@ loop, so a file behaves like a camera.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 import logging
 from pathlib import Path
@@ -231,8 +231,10 @@ class AvSource:
         time_base = Fraction(stream.time_base) if stream.time_base else Fraction(1, 90000)
         if codec == "mjpeg":
             time_base = Fraction(1, 90000)  # stamped on arrival
-        info = StreamInfo(codec, ctx.width, ctx.height, fps, time_base)
         extradata = bytes(ctx.extradata or b"")
+        info = StreamInfo(
+            codec, ctx.width, ctx.height, fps, time_base, b"" if codec == "h264" else extradata
+        )
         bsf = None
         if codec == "h264" and extradata[:1] == b"\x01":
             # avcC (MP4 files): convert to Annex B with parameter sets on every keyframe.
@@ -350,8 +352,10 @@ def _probe_size(info: StreamInfo, data: bytes) -> StreamInfo:
     """Decode one keyframe to learn the frame size when the container did not say."""
     try:
         ctx: Any = av.CodecContext.create(info.codec, "r")
+        if info.extradata:
+            ctx.extradata = info.extradata
         for frame in ctx.decode(av.Packet(data)):
-            return StreamInfo(info.codec, frame.width, frame.height, info.fps, info.time_base)
+            return replace(info, width=frame.width, height=frame.height)
     except av.FFmpegError:
         pass
     return info

@@ -93,6 +93,8 @@ class ClipWriter:
                 self._out.metadata["comment"] = comment
             if self.transcode:
                 self._decoder: Any = av.CodecContext.create(stream.codec, "r")
+                if stream.extradata:
+                    self._decoder.extradata = stream.extradata
                 self._video: Any = self._out.add_stream("libx264", rate=round(stream.fps) or 15)
                 self._video.width = stream.width
                 self._video.height = stream.height

@@ -148,3 +148,28 @@ def test_mask_rasterisation_scales_to_another_frame_size() -> None:
     masks.fill_bgr(image)
     assert image[50, 70].tolist() == [0, 0, 0]
     assert image[150, 300].tolist() == [200, 200, 200]
+
+
+def test_hevc_source_is_transcoded_to_h264(tmp_path: Path) -> None:
+    import av as pyav
+
+    from tests.support.media import background, file_packets
+
+    source = tmp_path / "hevc.mp4"
+    with pyav.open(str(source), "w") as container:
+        stream = container.add_stream("libx265", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 320, 180, "yuv420p"
+        stream.codec_context.options = {"preset": "ultrafast", "x265-params": "log-level=none"}
+        image = background(320, 180)
+        for index in range(20):
+            frame = pyav.VideoFrame.from_ndarray(image, format="bgr24")
+            frame.pts = index
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    packets = file_packets(source)
+    assert packets[0].stream.codec == "hevc"
+    assert packets[0].stream.extradata  # hvcC: the decoder needs it
+    final = _write(tmp_path, packets, MaskSet(()))
+    with av.open(str(final)) as container:
+        assert container.streams.video[0].codec_context.name == "h264"
+    assert len(decode_all(final)) == len(packets)
