@@ -12,12 +12,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from unittest.mock import MagicMock
 
 from aiohttp import web
+from homeassistant.components.media_player.browse_media import BrowseMedia
+from homeassistant.components.media_source import BrowseMediaSource
 from homeassistant.const import CONF_API_TOKEN, CONF_URL
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, State
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.device_registry import DeviceEntry
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
@@ -156,7 +160,8 @@ class FakeBridge:
             and request.headers.get("Authorization") != f"Bearer {self.token}"
         ):
             return web.json_response({"error": "missing or invalid API token"}, status=401)
-        return await handler(request)
+        response: web.StreamResponse = await handler(request)
+        return response
 
     async def api_info(self, request: web.Request) -> web.Response:
         info = self.info()
@@ -204,7 +209,10 @@ class FakeBridge:
         if kind not in ("video", "snapshot", "thumbnail"):
             raise web.HTTPNotFound
         content_type = "video/mp4" if kind == "video" else "image/jpeg"
-        return web.FileResponse(clip.path, headers={"Content-Type": content_type})
+        response: web.StreamResponse = web.FileResponse(
+            clip.path, headers={"Content-Type": content_type}
+        )
+        return response
 
     async def api_create_share(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -322,6 +330,26 @@ async def setup_entry(
     publish_retained(hass, bridge)
     await hass.async_block_till_done()
     return config_entry
+
+
+def get_state(hass: HomeAssistant, entity_id: str) -> State:
+    """The state of an entity that must exist."""
+    found = hass.states.get(entity_id)
+    assert found is not None, f"{entity_id} does not exist"
+    return found
+
+
+def get_device(registry: dr.DeviceRegistry, identifiers: set[tuple[str, str]]) -> DeviceEntry:
+    """A device that must exist."""
+    found = registry.async_get_device(identifiers=identifiers)
+    assert found is not None, f"no device {identifiers}"
+    return found
+
+
+def children(item: BrowseMedia) -> list[BrowseMediaSource]:
+    """Children of a media browser node (always media-source nodes here)."""
+    assert item.children is not None
+    return [cast("BrowseMediaSource", child) for child in item.children]
 
 
 def publish_retained(hass: HomeAssistant, bridge: FakeBridge) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 
 import aiohttp
@@ -19,9 +20,9 @@ from .conftest import TOKEN, FakeBridge
 
 
 @pytest.fixture
-async def client(bridge: FakeBridge) -> DoorstepApiClient:
+async def client(bridge: FakeBridge) -> AsyncIterator[DoorstepApiClient]:
     session = aiohttp.ClientSession()
-    yield DoorstepApiClient(session, bridge.url + "/", TOKEN)  # type: ignore[misc]
+    yield DoorstepApiClient(session, bridge.url + "/", TOKEN)
     await session.close()
 
 
@@ -43,11 +44,12 @@ async def test_odd_answers(
     error: type[Exception],
 ) -> None:  # fmt: skip
     bridge.canned[path] = (status, body)
-    call = {
+    calls: dict[str, Callable[[], Awaitable[object]]] = {
         "/api/info": client.info,
         "/api/clips": client.clips,
         "/api/share-requests": lambda: client.create_share({}),
-    }[path]
+    }
+    call = calls[path]
     with pytest.raises(error):
         await call()
 

@@ -140,7 +140,7 @@ def test_every_import_exists(wheel: Wheel) -> None:
 
 def test_every_module_attribute_exists(wheel: Wheel) -> None:
     """``mqtt.async_subscribe``, ``dr.async_get``, ``dt_util.utcnow``..."""
-    missing = []
+    missing: list[str] = []
     for file, tree in _integration_sources().items():
         modules = {
             alias: f"{module}.{name}"

@@ -243,6 +243,7 @@ async def test_options(hass: HomeAssistant, bridge: FakeBridge, hass_admin_user:
     hass.services.async_register("notify", "persistent", AsyncMock())
     result = await hass.config_entries.options.async_init(entry.entry_id)
     assert result["type"] is FlowResultType.FORM
+    assert result["data_schema"] is not None
     schema = result["data_schema"].schema
     approvers = next(k for k in schema if k == CONF_APPROVERS)
     phones = next(k for k in schema if k == CONF_NOTIFY_SERVICES)

@@ -19,7 +19,7 @@ import sys
 
 import aiohttp
 from homeassistant.components import media_source, mqtt
-from homeassistant.config_entries import ConfigEntryState
+from homeassistant.config_entries import ConfigEntryState, ConfigFlowResult
 from homeassistant.const import CONF_API_TOKEN, CONF_URL
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -29,6 +29,8 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.doorstep.const import CONF_BASE_TOPIC, DOMAIN
+
+from .conftest import children, get_state
 
 TOKEN = "end-to-end-token-0123456789abcdef"
 pytestmark = [
@@ -140,7 +142,7 @@ async def test_discovery_ring_switch_and_share(
     hass: HomeAssistant, ha_mqtt: MockConfigEntry, stack: Stack
 ) -> None:
     # 1. The bridge's retained discovery message starts a config flow.
-    def discovered() -> list[dict[str, object]]:
+    def discovered() -> list[ConfigFlowResult]:
         return [f for f in hass.config_entries.flow.async_progress() if f["handler"] == DOMAIN]
 
     await _until(discovered, "a Doorstep discovery flow")
@@ -155,14 +157,14 @@ async def test_discovery_ring_switch_and_share(
     assert entry.state is ConfigEntryState.LOADED
     await _until(lambda: hass.states.get("event.front_door_doorbell"), "doorbell entity")
     await _until(
-        lambda: hass.states.get("switch.front_door_motion_detection").state == "on",
+        lambda: get_state(hass, "switch.front_door_motion_detection").state == "on",
         "switch state from the bridge",
     )
 
     # 2. A press on the bridge's HTTP API reaches the event entity. HA batches its
     # MQTT subscriptions, so the first press may come before it listens: retry.
     def rung() -> bool:
-        state = hass.states.get("event.front_door_doorbell")
+        state = get_state(hass, "event.front_door_doorbell")
         return state.attributes.get("ring_id") in ring_ids
 
     ring_ids: list[str] = []
@@ -180,32 +182,33 @@ async def test_discovery_ring_switch_and_share(
             if rung():
                 break
     assert rung()
-    assert hass.states.get("event.front_door_doorbell").attributes["event_type"] == "ring"
+    assert get_state(hass, "event.front_door_doorbell").attributes["event_type"] == "ring"
 
     # 3. A switch round-trips through the bridge.
     await hass.services.async_call(
         "switch", "turn_off", {"entity_id": "switch.front_door_motion_detection"}, blocking=True
     )
     await _until(
-        lambda: hass.states.get("switch.front_door_motion_detection").state == "off",
+        lambda: get_state(hass, "switch.front_door_motion_detection").state == "off",
         "motion detection off, confirmed by the bridge",
     )
 
     # 4. A share request made in HA becomes pending on the bridge, then is denied.
     requested = async_capture_events(hass, "doorstep_share_requested")
     updated = async_capture_events(hass, "doorstep_share_updated")
-    response = await hass.services.async_call(
+    answer = await hass.services.async_call(
         DOMAIN, "request_share",
         {"entity_id": "event.front_door_doorbell", "last_minutes": 5, "reason": "End to end"},
         blocking=True, return_response=True,
     )  # fmt: skip
-    assert response["state"] == "pending"
-    share_id = response["share_id"]
+    assert answer is not None
+    assert answer["state"] == "pending"
+    share_id = answer["share_id"]
     await hass.services.async_call(DOMAIN, "deny_share", {"share_id": share_id}, blocking=True)
     await _until(lambda: [e for e in updated if e.data["state"] == "denied"], "denied over MQTT")
     assert [e.data["share_id"] for e in requested] == [share_id]
     await _until(
-        lambda: hass.states.get("sensor.doorstep_pending_share_requests").state == "0",
+        lambda: get_state(hass, "sensor.doorstep_pending_share_requests").state == "0",
         "pending shares back to 0",
     )
 
@@ -233,7 +236,7 @@ async def test_clip_in_media_browser_and_share_link(
 
     # A ring records a clip (1 s pre/post-roll here) that becomes the last clip.
     def clip_done() -> bool:
-        return hass.states.get("sensor.front_door_last_clip").state not in (
+        return get_state(hass, "sensor.front_door_last_clip").state not in (
             "unknown",
             "unavailable",
         )
@@ -246,13 +249,13 @@ async def test_clip_in_media_browser_and_share_link(
         assert response.status == 202
     # The clip topic is retained: HA gets it even if it subscribed late.
     await _until(clip_done, "the clip published")
-    clip_id = hass.states.get("sensor.front_door_last_clip").attributes["clip_id"]
+    clip_id = get_state(hass, "sensor.front_door_last_clip").attributes["clip_id"]
 
     # Media browser: Doorstep → camera → day → the clip, played through HA with Range.
     root = await media_source.async_browse_media(hass, "media-source://doorstep")
-    camera = await media_source.async_browse_media(hass, root.children[0].media_content_id)
-    day = await media_source.async_browse_media(hass, camera.children[0].media_content_id)
-    item = next(c for c in day.children if c.identifier.endswith(clip_id))
+    camera = await media_source.async_browse_media(hass, children(root)[0].media_content_id)
+    day = await media_source.async_browse_media(hass, children(camera)[0].media_content_id)
+    item = next(c for c in children(day) if str(c.identifier).endswith(clip_id))
     play = await media_source.async_resolve_media(hass, item.media_content_id, None)
     client = await hass_client()
     response = await client.get(play.url, headers={"Range": "bytes=0-15"})
@@ -266,15 +269,16 @@ async def test_clip_in_media_browser_and_share_link(
 
     # Share the clip's window; approve; the link works through HA without a login.
     updated = async_capture_events(hass, "doorstep_share_updated")
-    attributes = hass.states.get("sensor.front_door_last_clip").attributes
-    response = await hass.services.async_call(
+    attributes = get_state(hass, "sensor.front_door_last_clip").attributes
+    answer = await hass.services.async_call(
         DOMAIN, "request_share",
         {"entity_id": "event.front_door_doorbell", "start": attributes["start"],
          "end": attributes["end"], "reason": "End to end"},
         blocking=True, return_response=True,
     )  # fmt: skip
+    assert answer is not None
     await hass.services.async_call(
-        DOMAIN, "approve_share", {"share_id": response["share_id"]}, blocking=True
+        DOMAIN, "approve_share", {"share_id": answer["share_id"]}, blocking=True
     )
     await _until(
         lambda: [e for e in updated if e.data["state"] in ("ready", "failed", "empty")],
@@ -289,6 +293,6 @@ async def test_clip_in_media_browser_and_share_link(
     assert download.status == 200
     assert (await download.read())[4:8] == b"ftyp"
     await hass.services.async_call(
-        DOMAIN, "revoke_share", {"share_id": response["share_id"]}, blocking=True
+        DOMAIN, "revoke_share", {"share_id": answer["share_id"]}, blocking=True
     )
     assert (await anonymous.get(link)).status == 410

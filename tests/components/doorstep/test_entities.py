@@ -21,16 +21,16 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from custom_components.doorstep.const import DOMAIN
 from doorstep_bridge.models import ClipInfo
 
-from .conftest import BRIDGE_ID, T0, TOPICS, FakeBridge, clip_info, ring
+from .conftest import BRIDGE_ID, T0, TOPICS, FakeBridge, clip_info, get_device, get_state, ring
 
 pytestmark = pytest.mark.usefixtures("setup_entry")
 
 
 async def test_ring_fires_doorbell_event(hass: HomeAssistant) -> None:
-    assert hass.states.get("event.front_door_doorbell").state == STATE_UNKNOWN
+    assert get_state(hass, "event.front_door_doorbell").state == STATE_UNKNOWN
     press = ring(hass)
     await hass.async_block_till_done()
-    state = hass.states.get("event.front_door_doorbell")
+    state = get_state(hass, "event.front_door_doorbell")
     assert state.attributes["event_type"] == "ring"
     assert state.attributes["event_types"] == ["ring"]
     assert state.attributes["device_class"] == "doorbell"
@@ -39,27 +39,27 @@ async def test_ring_fires_doorbell_event(hass: HomeAssistant) -> None:
     first = state.state
     ring(hass, n=2)
     await hass.async_block_till_done()
-    assert hass.states.get("event.front_door_doorbell").attributes["ring_id"] == "r_000000000002"
-    assert hass.states.get("event.front_door_doorbell").state >= first
+    assert get_state(hass, "event.front_door_doorbell").attributes["ring_id"] == "r_000000000002"
+    assert get_state(hass, "event.front_door_doorbell").state >= first
 
 
 async def test_malformed_ring_is_ignored(hass: HomeAssistant) -> None:
     async_fire_mqtt_message(hass, TOPICS.ring("front_door"), '{"id": 1}')
     async_fire_mqtt_message(hass, TOPICS.ring("front_door"), "not json")
     await hass.async_block_till_done()
-    assert hass.states.get("event.front_door_doorbell").state == STATE_UNKNOWN
+    assert get_state(hass, "event.front_door_doorbell").state == STATE_UNKNOWN
 
 
 async def test_motion(hass: HomeAssistant) -> None:
     async_fire_mqtt_message(hass, TOPICS.motion("front_door"), "ON")
     await hass.async_block_till_done()
-    assert hass.states.get("binary_sensor.front_door_motion").state == STATE_ON
+    assert get_state(hass, "binary_sensor.front_door_motion").state == STATE_ON
     async_fire_mqtt_message(hass, TOPICS.motion("front_door"), "garbage")
     await hass.async_block_till_done()
-    assert hass.states.get("binary_sensor.front_door_motion").state == STATE_ON
+    assert get_state(hass, "binary_sensor.front_door_motion").state == STATE_ON
     async_fire_mqtt_message(hass, TOPICS.motion("front_door"), "OFF")
     await hass.async_block_till_done()
-    assert hass.states.get("binary_sensor.front_door_motion").state == STATE_OFF
+    assert get_state(hass, "binary_sensor.front_door_motion").state == STATE_OFF
 
 
 async def test_snapshot_image(
@@ -67,11 +67,11 @@ async def test_snapshot_image(
     hass_client: ClientSessionGenerator,
     hass_client_no_auth: ClientSessionGenerator,
 ) -> None:
-    assert hass.states.get("image.front_door_snapshot").state == STATE_UNKNOWN
+    assert get_state(hass, "image.front_door_snapshot").state == STATE_UNKNOWN
     jpeg = b"\xff\xd8\xff\xe0fake-jpeg\xff\xd9"
     async_fire_mqtt_message(hass, TOPICS.snapshot("front_door"), jpeg, retain=True)
     await hass.async_block_till_done()
-    state = hass.states.get("image.front_door_snapshot")
+    state = get_state(hass, "image.front_door_snapshot")
     assert state.state != STATE_UNKNOWN
     client = await hass_client()
     response = await client.get("/api/image_proxy/image.front_door_snapshot")
@@ -87,7 +87,7 @@ async def test_last_clip(hass: HomeAssistant, bridge: FakeBridge) -> None:
     clip: ClipInfo = clip_info("front_door", T0, 17.2, bridge.video)
     async_fire_mqtt_message(hass, TOPICS.clip("front_door"), json.dumps(clip.payload()))
     await hass.async_block_till_done()
-    state = hass.states.get("sensor.front_door_last_clip")
+    state = get_state(hass, "sensor.front_door_last_clip")
     assert state.state == (T0 + timedelta(seconds=17.2)).isoformat(timespec="seconds")
     assert state.attributes["clip_id"] == clip.id
     assert state.attributes["reason"] == "motion"
@@ -96,10 +96,10 @@ async def test_last_clip(hass: HomeAssistant, bridge: FakeBridge) -> None:
 
 
 async def test_switches_publish_commands(hass: HomeAssistant, mqtt: MagicMock) -> None:
-    assert hass.states.get("switch.front_door_motion_detection").state == STATE_ON
+    assert get_state(hass, "switch.front_door_motion_detection").state == STATE_ON
     async_fire_mqtt_message(hass, TOPICS.switch("front_door", "recording"), "OFF")
     await hass.async_block_till_done()
-    assert hass.states.get("switch.front_door_recording").state == STATE_OFF
+    assert get_state(hass, "switch.front_door_recording").state == STATE_OFF
     await hass.services.async_call(
         "switch", "turn_off", {"entity_id": "switch.front_door_motion_detection"}, blocking=True
     )
@@ -107,7 +107,7 @@ async def test_switches_publish_commands(hass: HomeAssistant, mqtt: MagicMock) -
         "doorstep/front_door/motion_detection/set", "OFF", 1, False
     )
     # The state waits for the bridge to confirm.
-    assert hass.states.get("switch.front_door_motion_detection").state == STATE_ON
+    assert get_state(hass, "switch.front_door_motion_detection").state == STATE_ON
     await hass.services.async_call(
         "switch", "turn_on", {"entity_id": "switch.front_door_recording"}, blocking=True
     )
@@ -122,8 +122,8 @@ async def test_record_button(hass: HomeAssistant, mqtt: MagicMock) -> None:
 
 
 async def test_bridge_entities(hass: HomeAssistant, entity_registry: er.EntityRegistry) -> None:
-    assert hass.states.get("binary_sensor.doorstep_connectivity").state == STATE_ON
-    assert hass.states.get("sensor.doorstep_pending_share_requests").state == "0"
+    assert get_state(hass, "binary_sensor.doorstep_connectivity").state == STATE_ON
+    assert get_state(hass, "sensor.doorstep_pending_share_requests").state == "0"
     async_fire_mqtt_message(
         hass, TOPICS.bridge_stats,
         json.dumps({"storage_used_bytes": 5_000_000, "clips": 7}),
@@ -134,21 +134,21 @@ async def test_bridge_entities(hass: HomeAssistant, entity_registry: er.EntityRe
     # The bridge's features report separately: one figure leaves the others alone.
     async_fire_mqtt_message(hass, TOPICS.bridge_stats, '{"pending_shares": 2}')
     await hass.async_block_till_done()
-    assert hass.states.get("sensor.doorstep_pending_share_requests").state == "2"
-    storage = hass.states.get("sensor.doorstep_storage_used")
+    assert get_state(hass, "sensor.doorstep_pending_share_requests").state == "2"
+    storage = get_state(hass, "sensor.doorstep_storage_used")
     assert float(storage.state) == pytest.approx(5.0)
     assert storage.attributes["unit_of_measurement"] == "MB"
     clips = entity_registry.async_get("sensor.doorstep_clips")
+    assert clips is not None
     assert clips.disabled_by is er.RegistryEntryDisabler.INTEGRATION
-    assert (
-        entity_registry.async_get("binary_sensor.doorstep_connectivity").entity_category
-        == "diagnostic"
-    )
+    connectivity = entity_registry.async_get("binary_sensor.doorstep_connectivity")
+    assert connectivity is not None
+    assert connectivity.entity_category == "diagnostic"
 
 
 async def test_devices(hass: HomeAssistant, device_registry: dr.DeviceRegistry) -> None:
-    bridge = device_registry.async_get_device(identifiers={(DOMAIN, BRIDGE_ID)})
-    camera = device_registry.async_get_device(identifiers={(DOMAIN, f"{BRIDGE_ID}_front_door")})
+    bridge = get_device(device_registry, {(DOMAIN, BRIDGE_ID)})
+    camera = get_device(device_registry, {(DOMAIN, f"{BRIDGE_ID}_front_door")})
     assert bridge.name == "Doorstep"
     assert bridge.sw_version == "0.1.0"
     assert camera.name == "Front door"
@@ -161,16 +161,16 @@ async def test_bridge_offline_and_back(
     for _ in range(3):  # repeated "offline" logs once
         async_fire_mqtt_message(hass, TOPICS.available, "offline")
         await hass.async_block_till_done()
-    assert hass.states.get("event.front_door_doorbell").state == STATE_UNAVAILABLE
-    assert hass.states.get("binary_sensor.front_door_motion").state == STATE_UNAVAILABLE
-    assert hass.states.get("sensor.doorstep_pending_share_requests").state == STATE_UNAVAILABLE
-    assert hass.states.get("binary_sensor.doorstep_connectivity").state == STATE_OFF
+    assert get_state(hass, "event.front_door_doorbell").state == STATE_UNAVAILABLE
+    assert get_state(hass, "binary_sensor.front_door_motion").state == STATE_UNAVAILABLE
+    assert get_state(hass, "sensor.doorstep_pending_share_requests").state == STATE_UNAVAILABLE
+    assert get_state(hass, "binary_sensor.doorstep_connectivity").state == STATE_OFF
     assert caplog.text.count("went offline") == 1
     async_fire_mqtt_message(hass, TOPICS.available, "bogus")
     async_fire_mqtt_message(hass, TOPICS.available, "online")
     async_fire_mqtt_message(hass, TOPICS.available, "online")
     await hass.async_block_till_done()
-    assert hass.states.get("event.front_door_doorbell").state != STATE_UNAVAILABLE
+    assert get_state(hass, "event.front_door_doorbell").state != STATE_UNAVAILABLE
     assert caplog.text.count("back online") == 1
 
 
@@ -178,12 +178,12 @@ async def test_camera_down_and_back(hass: HomeAssistant, caplog: pytest.LogCaptu
     for _ in range(2):
         async_fire_mqtt_message(hass, TOPICS.camera_available("front_door"), "offline")
         await hass.async_block_till_done()
-    assert hass.states.get("binary_sensor.front_door_motion").state == STATE_UNAVAILABLE
-    assert hass.states.get("binary_sensor.doorstep_connectivity").state == STATE_ON
+    assert get_state(hass, "binary_sensor.front_door_motion").state == STATE_UNAVAILABLE
+    assert get_state(hass, "binary_sensor.doorstep_connectivity").state == STATE_ON
     assert caplog.text.count("camera front_door is down") == 1
     async_fire_mqtt_message(hass, TOPICS.camera_available("front_door"), "online")
     await hass.async_block_till_done()
-    assert hass.states.get("binary_sensor.front_door_motion").state == STATE_OFF
+    assert get_state(hass, "binary_sensor.front_door_motion").state == STATE_OFF
     assert caplog.text.count("camera front_door is back") == 1
 
 
@@ -197,7 +197,7 @@ async def test_camera_added_and_removed_without_reload(
     assert device_registry.async_get_device(identifiers={(DOMAIN, f"{BRIDGE_ID}_back_yard")})
     ring(hass, "back_yard")
     await hass.async_block_till_done()
-    assert hass.states.get("event.back_yard_doorbell").attributes["event_type"] == "ring"
+    assert get_state(hass, "event.back_yard_doorbell").attributes["event_type"] == "ring"
 
     del bridge.cameras["back_yard"]
     async_fire_mqtt_message(hass, TOPICS.bridge_info, json.dumps(bridge.info()))
@@ -214,7 +214,7 @@ async def test_foreign_or_bad_info_is_ignored(hass: HomeAssistant, bridge: FakeB
     async_fire_mqtt_message(hass, TOPICS.bridge_info, json.dumps(other))
     async_fire_mqtt_message(hass, TOPICS.bridge_info, "{}")
     await hass.async_block_till_done()
-    assert hass.states.get("event.front_door_doorbell").state == STATE_UNKNOWN
+    assert get_state(hass, "event.front_door_doorbell").state == STATE_UNKNOWN
 
 
 async def test_unknown_topics_are_ignored(hass: HomeAssistant) -> None:
@@ -223,8 +223,8 @@ async def test_unknown_topics_are_ignored(hass: HomeAssistant) -> None:
     async_fire_mqtt_message(hass, TOPICS.clip("front_door"), "")
     async_fire_mqtt_message(hass, TOPICS.snapshot("front_door"), b"")
     await hass.async_block_till_done()
-    assert hass.states.get("binary_sensor.front_door_motion").state == STATE_OFF
-    assert hass.states.get("image.front_door_snapshot").state == STATE_UNKNOWN
+    assert get_state(hass, "binary_sensor.front_door_motion").state == STATE_OFF
+    assert get_state(hass, "image.front_door_snapshot").state == STATE_UNKNOWN
 
 
 async def test_user_may_delete_only_stale_devices(
@@ -235,8 +235,8 @@ async def test_user_may_delete_only_stale_devices(
     stale = device_registry.async_get_or_create(
         config_entry_id=setup_entry.entry_id, identifiers={(DOMAIN, f"{BRIDGE_ID}_gone")}
     )
-    camera = device_registry.async_get_device(identifiers={(DOMAIN, f"{BRIDGE_ID}_front_door")})
-    bridge = device_registry.async_get_device(identifiers={(DOMAIN, BRIDGE_ID)})
+    camera = get_device(device_registry, {(DOMAIN, f"{BRIDGE_ID}_front_door")})
+    bridge = get_device(device_registry, {(DOMAIN, BRIDGE_ID)})
     assert await async_remove_config_entry_device(hass, setup_entry, stale)
     assert not await async_remove_config_entry_device(hass, setup_entry, camera)
     assert not await async_remove_config_entry_device(hass, setup_entry, bridge)

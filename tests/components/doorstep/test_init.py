@@ -6,7 +6,7 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from .conftest import FakeBridge
+from .conftest import FakeBridge, get_state
 
 
 async def test_setup_creates_entities(hass: HomeAssistant, setup_entry: MockConfigEntry) -> None:
@@ -18,7 +18,7 @@ async def test_setup_creates_entities(hass: HomeAssistant, setup_entry: MockConf
         "sensor.front_door_last_clip",
     ):
         assert hass.states.get(entity_id) is not None, entity_id
-    assert hass.states.get("binary_sensor.front_door_motion").state == "off"
+    assert get_state(hass, "binary_sensor.front_door_motion").state == "off"
 
 
 async def test_unload(
@@ -27,4 +27,4 @@ async def test_unload(
     assert await hass.config_entries.async_unload(setup_entry.entry_id)
     await hass.async_block_till_done()
     assert setup_entry.state is ConfigEntryState.NOT_LOADED
-    assert hass.states.get("event.front_door_doorbell").state == "unavailable"
+    assert get_state(hass, "event.front_door_doorbell").state == "unavailable"

@@ -10,10 +10,10 @@ from homeassistant.components.media_source import Unresolvable
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, MockUser
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from .conftest import BRIDGE_ID, FakeBridge
+from .conftest import BRIDGE_ID, FakeBridge, children
 
 pytestmark = pytest.mark.usefixtures("setup_entry")
 ROOT = "media-source://doorstep"
@@ -28,16 +28,16 @@ async def media(hass: HomeAssistant) -> None:
 async def test_browse_camera_day_clips(hass: HomeAssistant, bridge: FakeBridge) -> None:
     root = await media_source.async_browse_media(hass, ROOT)
     assert root.title == "Doorstep"
-    assert [c.title for c in root.children] == ["Front door"]
-    camera = await media_source.async_browse_media(hass, root.children[0].media_content_id)
-    days = [c.title for c in camera.children]
+    assert [c.title for c in children(root)] == ["Front door"]
+    camera = await media_source.async_browse_media(hass, children(root)[0].media_content_id)
+    days = [c.title for c in children(camera)]
     assert days == ["2026-11-23", "2026-11-22"]  # newest first, local time (US/Pacific)
-    day = await media_source.async_browse_media(hass, camera.children[0].media_content_id)
-    assert [c.can_play for c in day.children] == [True, True]
+    day = await media_source.async_browse_media(hass, children(camera)[0].media_content_id)
+    assert [c.can_play for c in children(day)] == [True, True]
     newest = bridge.clips[0]
-    assert day.children[0].identifier.endswith(newest.id)
-    assert day.children[0].thumbnail == f"/api/doorstep/clips/{BRIDGE_ID}/{newest.id}/thumbnail"
-    assert day.children[0].title.endswith("motion · 12 s") or "motion" in day.children[0].title
+    assert str(children(day)[0].identifier).endswith(newest.id)
+    assert children(day)[0].thumbnail == f"/api/doorstep/clips/{BRIDGE_ID}/{newest.id}/thumbnail"
+    assert children(day)[0].title.endswith("motion · 12 s") or "motion" in children(day)[0].title
 
 
 async def test_resolve_points_at_authenticated_view(
@@ -86,7 +86,7 @@ async def test_browse_bridge_down(hass: HomeAssistant, bridge: FakeBridge) -> No
 
 async def test_browse_bridge_level(hass: HomeAssistant) -> None:
     level = await media_source.async_browse_media(hass, f"{ROOT}/{BRIDGE_ID}")
-    assert [c.title for c in level.children] == ["Front door"]
+    assert [c.title for c in children(level)] == ["Front door"]
 
 
 async def test_video_proxy_needs_auth_and_supports_range(
@@ -117,15 +117,14 @@ async def test_video_proxy_needs_auth_and_supports_range(
 
 async def test_signed_path_plays(
     hass: HomeAssistant, bridge: FakeBridge, hass_client_no_auth: ClientSessionGenerator,
-    hass_admin_user: object,
+    hass_admin_user: MockUser,
 ) -> None:  # fmt: skip
     from datetime import timedelta
 
     from homeassistant.components.http.auth import async_sign_path
 
     refresh = await hass.auth.async_create_refresh_token(
-        hass_admin_user,
-        client_id="https://example.com/app",  # type: ignore[arg-type]
+        hass_admin_user, client_id="https://example.com/app"
     )
     clip = bridge.clips[0]
     path = async_sign_path(

@@ -22,7 +22,7 @@ from pytest_homeassistant_custom_component.common import (
 from custom_components.doorstep.const import CONF_BASE_TOPIC, DOMAIN
 from custom_components.doorstep.protocol import Topics
 
-from .conftest import TOKEN, FakeBridge, publish_retained, ring, share_state
+from .conftest import TOKEN, FakeBridge, children, get_state, publish_retained, ring, share_state
 
 OTHER_ID = "0a1b2c3d4e5f6a7b"
 
@@ -67,12 +67,12 @@ async def test_each_bridge_has_its_cameras(hass: HomeAssistant, bridge: FakeBrid
     publish_retained(hass, bridge)
     ring(hass, "front_door")
     await hass.async_block_till_done()
-    assert hass.states.get("event.front_door_doorbell").attributes["event_type"] == "ring"
-    assert hass.states.get("event.back_yard_doorbell").state == "unknown"
+    assert get_state(hass, "event.front_door_doorbell").attributes["event_type"] == "ring"
+    assert get_state(hass, "event.back_yard_doorbell").state == "unknown"
     async_fire_mqtt_message(hass, Topics("garden").motion("back_yard"), "ON")
     await hass.async_block_till_done()
-    assert hass.states.get("binary_sensor.back_yard_motion").state == "on"
-    assert hass.states.get("binary_sensor.front_door_motion").state == "off"
+    assert get_state(hass, "binary_sensor.back_yard_motion").state == "on"
+    assert get_state(hass, "binary_sensor.front_door_motion").state == "off"
 
 
 @pytest.mark.usefixtures("both")
@@ -80,7 +80,7 @@ async def test_media_root_lists_bridges(hass: HomeAssistant) -> None:
     assert await async_setup_component(hass, "media_source", {})
     await hass.async_block_till_done()
     root = await media_source.async_browse_media(hass, "media-source://doorstep")
-    assert sorted(c.title for c in root.children) == ["Doorstep", "Garden"]
+    assert sorted(c.title for c in children(root)) == ["Doorstep", "Garden"]
 
 
 @pytest.mark.usefixtures("both")

@@ -25,7 +25,7 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.doorstep.const import DOMAIN
 
-from .conftest import BRIDGE_ID, TOKEN, TOPICS, FakeBridge, share_state
+from .conftest import BRIDGE_ID, TOKEN, TOPICS, FakeBridge, get_state, share_state
 
 
 async def test_rejected_token_starts_reauth(
@@ -63,7 +63,7 @@ async def test_reload_keeps_working(
     assert setup_entry.state is ConfigEntryState.LOADED
     async_fire_mqtt_message(hass, TOPICS.motion("front_door"), "ON")
     await hass.async_block_till_done()
-    assert hass.states.get("binary_sensor.front_door_motion").state == "on"
+    assert get_state(hass, "binary_sensor.front_door_motion").state == "on"
 
 
 async def test_unload_unsubscribes(hass: HomeAssistant, setup_entry: MockConfigEntry) -> None:
@@ -71,7 +71,7 @@ async def test_unload_unsubscribes(hass: HomeAssistant, setup_entry: MockConfigE
     await hass.async_block_till_done()
     async_fire_mqtt_message(hass, TOPICS.motion("front_door"), "ON")
     await hass.async_block_till_done()
-    assert hass.states.get("binary_sensor.front_door_motion").state == "unavailable"
+    assert get_state(hass, "binary_sensor.front_door_motion").state == "unavailable"
 
 
 async def test_unreachable_repair_issue(
@@ -110,14 +110,14 @@ async def test_incompatible_protocol_repair(
     await hass.async_block_till_done()
     issue = issue_registry.async_get_issue(DOMAIN, issue_id)
     assert issue is not None
-    assert issue.translation_placeholders["bridge_protocol"] == "2"
-    assert hass.states.get("event.front_door_doorbell").state == "unavailable"
-    assert hass.states.get("binary_sensor.doorstep_connectivity").state == "off"
+    assert (issue.translation_placeholders or {})["bridge_protocol"] == "2"
+    assert get_state(hass, "event.front_door_doorbell").state == "unavailable"
+    assert get_state(hass, "binary_sensor.doorstep_connectivity").state == "off"
     bridge.protocol = 1
     async_fire_mqtt_message(hass, TOPICS.bridge_info, json.dumps(bridge.info()))
     await hass.async_block_till_done()
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
-    assert hass.states.get("event.front_door_doorbell").state != "unavailable"
+    assert get_state(hass, "event.front_door_doorbell").state != "unavailable"
 
 
 async def test_diagnostics_redact_secrets(
@@ -165,11 +165,16 @@ async def test_bridge_down_at_startup_raises_repair_after_a_while(
     async_fire_time_changed(hass)
     for _ in range(20):  # the retry does real HTTP: let it finish
         await hass.async_block_till_done(wait_background_tasks=True)
-        if config_entry.state is ConfigEntryState.LOADED:
+        if _loaded(config_entry):
             break
         await asyncio.sleep(0)
-    assert config_entry.state is ConfigEntryState.LOADED
+    assert _loaded(config_entry)
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
+
+
+def _loaded(entry: MockConfigEntry) -> bool:
+    # A function, so the type checker does not narrow the state across awaits.
+    return entry.state is ConfigEntryState.LOADED
 
 
 async def test_stale_camera_devices_removed_at_setup(

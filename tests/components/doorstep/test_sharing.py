@@ -26,7 +26,7 @@ from custom_components.doorstep.const import (
     DOMAIN,
 )
 
-from .conftest import BRIDGE_ID, TOPICS, FakeBridge, share_state
+from .conftest import BRIDGE_ID, TOPICS, FakeBridge, get_device, share_state
 
 ACTION_EVENT = "mobile_app_notification_action"
 
@@ -34,7 +34,8 @@ ACTION_EVENT = "mobile_app_notification_action"
 @pytest.fixture
 def phone(hass: HomeAssistant) -> list[ServiceCall]:
     """The approver's companion-app notify service."""
-    return async_mock_service(hass, "notify", "mobile_app_alice_phone")
+    calls: list[ServiceCall] = async_mock_service(hass, "notify", "mobile_app_alice_phone")
+    return calls
 
 
 @pytest.fixture
@@ -73,7 +74,7 @@ def tap(hass: HomeAssistant, action: str, user: MockUser | None) -> None:
 
 
 def action_of(call: ServiceCall, verb: str) -> str:
-    return next(
+    return next(  # type: ignore[no-any-return]
         a["action"] for a in call.data["data"]["actions"] if a["action"].split("_")[1] == verb
     )
 
@@ -110,13 +111,14 @@ async def test_request_share_last_minutes(
 async def test_request_share_by_device_and_window(
     hass: HomeAssistant, bridge: FakeBridge, device_registry: dr.DeviceRegistry
 ) -> None:
-    device = device_registry.async_get_device(identifiers={(DOMAIN, f"{BRIDGE_ID}_front_door")})
+    device = get_device(device_registry, {(DOMAIN, f"{BRIDGE_ID}_front_door")})
     result = await hass.services.async_call(
         DOMAIN, "request_share",
         {"device_id": device.id, "start": "2026-11-23 09:00:00", "end": "2026-11-23 09:30:00",
          "requester": "Neighbour Alice", "reason": "Parcel"},
         blocking=True, return_response=True,
     )  # fmt: skip
+    assert result is not None
     assert result["state"] == "pending"
     body = bridge.bodies[-1]
     assert body["requester"] == "Neighbour Alice"
@@ -130,12 +132,13 @@ async def test_request_share_by_area(
     from homeassistant.helpers import area_registry as ar
 
     porch = ar.async_get(hass).async_create("Porch")
-    device = device_registry.async_get_device(identifiers={(DOMAIN, f"{BRIDGE_ID}_front_door")})
+    device = get_device(device_registry, {(DOMAIN, f"{BRIDGE_ID}_front_door")})
     device_registry.async_update_device(device.id, area_id=porch.id)
     result = await hass.services.async_call(
         DOMAIN, "request_share", {"area_id": porch.id, "last_minutes": 5, "reason": "r"},
         blocking=True, return_response=True,
     )  # fmt: skip
+    assert result is not None
     assert result["state"] == "pending"
     assert bridge.bodies[-1]["cameras"] == ["front_door"]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import re
 from typing import Any
 
-from homeassistant.util.yaml import load_yaml
+from homeassistant.util.yaml import load_yaml_dict
 import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -99,7 +99,7 @@ def test_every_translation_key_used_exists() -> None:
 
 
 def test_services_documented_and_translated() -> None:
-    services = load_yaml(str(INTEGRATION / "services.yaml"))
+    services = load_yaml_dict(str(INTEGRATION / "services.yaml"))
     assert set(services) == set(EN["services"])
     for name, service in services.items():
         assert set(service.get("fields", {})) == set(EN["services"][name]["fields"]), name
@@ -116,7 +116,7 @@ def test_icons_match_entities() -> None:
 
 
 def test_quality_scale_lists_every_rule() -> None:
-    scale = load_yaml(str(INTEGRATION / "quality_scale.yaml"))["rules"]
+    scale: dict[str, Any] = load_yaml_dict(str(INTEGRATION / "quality_scale.yaml"))["rules"]
     assert set(scale) == RULES
     assert len(RULES) == 54
     for rule, value in scale.items():
