@@ -171,6 +171,8 @@ class DoorstepConfigFlow(ConfigFlow, domain=DOMAIN):
             except ConnectError as err:
                 errors["base"] = err.key
             else:
+                # Set up by hand meanwhile? Then there is nothing to add.
+                self._abort_if_unique_id_configured()
                 return self.async_create_entry(title=info.name, data=data)
         return self.async_show_form(
             step_id="confirm",

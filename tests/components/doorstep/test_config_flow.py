@@ -263,3 +263,15 @@ async def test_options(hass: HomeAssistant, bridge: FakeBridge, hass_admin_user:
         **options,
         CONF_NOTIFY_SERVICES: ["notify.mobile_app_alice_phone", "notify.mobile_app_typed_in"],
     }
+
+
+async def test_mqtt_confirm_after_manual_setup(hass: HomeAssistant, bridge: FakeBridge) -> None:
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_MQTT}, data=discovery(bridge)
+    )
+    MockConfigEntry(domain=DOMAIN, unique_id=BRIDGE_ID, data=user_input(bridge)).add_to_hass(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_URL: bridge.url, CONF_API_TOKEN: TOKEN}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
