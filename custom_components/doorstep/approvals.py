@@ -203,7 +203,10 @@ class ApprovalManager:
     async def _async_prompt(self, share: ShareState) -> None:
         services = tuple(self.entry.options.get(CONF_NOTIFY_SERVICES, []))
         if not services or not self.approvers:
-            LOGGER.info("Share request %s waits for a decision; no approver phone set", share.id)
+            LOGGER.info(
+                "Share request %s waits for a decision; no approvers or approver phones set",
+                share.id,
+            )
             return
         nonce = secrets.token_urlsafe(16)
         self._prompts[nonce] = PendingPrompt(share.id, nonce, services)

@@ -499,7 +499,7 @@ async def test_no_phone_configured(
     publish_share(hass, bridge, share_state("s_1"))
     await hass.async_block_till_done()
     assert phone == []
-    assert "no approver phone set" in caplog.text
+    assert "no approvers or approver phones set" in caplog.text
 
 
 async def test_broken_phone_does_not_stop_others(
