@@ -1,8 +1,8 @@
 """Writing one clip: packets → crash-safe partial file → finished, browser-ready MP4.
 
 While a clip records, packets go to ``<id>.partial.mp4``, a *fragmented* MP4
-flushed at every keyframe: after a ``kill -9`` everything up to the last
-keyframe is readable. When the clip ends, the partial file is remuxed (stream
+flushed at every keyframe and at least every second: after a ``kill -9``
+everything but the last second is readable. When the clip ends, the partial file is remuxed (stream
 copy, ~0.05 ms a packet) into a plain MP4 with ``+faststart`` (browsers show the
 whole duration at once), written to a temporary file, fsynced and renamed into
 place. The same remux repairs a partial file left by a crash.
@@ -87,7 +87,13 @@ class ClipWriter:
                 str(partial),
                 "w",
                 format="mp4",
-                options={"movflags": PARTIAL_FLAGS, "flush_packets": "1"},
+                # Fragments end at keyframes or after 1 s, whichever comes first: a
+                # crash loses at most the last second, whatever the camera's GOP.
+                options={
+                    "movflags": PARTIAL_FLAGS,
+                    "frag_duration": "1000000",
+                    "flush_packets": "1",
+                },
             )
             if comment:
                 self._out.metadata["comment"] = comment

@@ -173,3 +173,29 @@ def test_hevc_source_is_transcoded_to_h264(tmp_path: Path) -> None:
     with av.open(str(final)) as container:
         assert container.streams.video[0].codec_context.name == "h264"
     assert len(decode_all(final)) == len(packets)
+
+
+def test_a_crash_loses_at_most_about_a_second_even_with_long_gops(tmp_path: Path) -> None:
+    from tests.support.media import write_h264
+
+    long_gop = write_h264(tmp_path / "gop4s.mp4", width=320, height=180, fps=15, seconds=5, gop=60)
+    partial = tmp_path / "clip.partial.mp4"
+    script = f"""
+import os, signal, sys
+sys.path.insert(0, {str(Path.cwd())!r})
+from tests.support.media import file_packets
+from doorstep_bridge.recording.masks import MaskSet
+from doorstep_bridge.recording.writer import ClipWriter
+packets = file_packets({str(long_gop.path)!r})
+writer = ClipWriter({str(partial)!r}, packets[0].stream, MaskSet(()))
+for index, packet in enumerate(packets):
+    writer.write(packet)
+    if index == 50:
+        os.kill(os.getpid(), signal.SIGKILL)
+"""
+    result = subprocess.run([sys.executable, "-c", script], check=False)
+    assert result.returncode == -9
+    finished = finalize(partial, tmp_path / "clip.mp4")
+    # The only keyframe is frame 0, yet fragments were cut every second.
+    assert finished.frames >= 30
+    assert len(decode_all(tmp_path / "clip.mp4")) == finished.frames
