@@ -121,11 +121,8 @@ class Detection:
         self.frames_analysed = 0
 
     def set_enabled(self, on: bool) -> None:
-        """Switch motion detection; switching off reports motion off."""
+        """Switch motion detection (any thread); the detect thread reports motion off."""
         self.enabled = on
-        if not on:
-            self._gate = None
-            self._set_motion(active=False)
 
     def reset(self) -> None:
         """The stream went away: start over at the next keyframe, motion off."""
@@ -143,6 +140,10 @@ class Detection:
 
     def feed(self, packet: EncodedPacket) -> None:
         """One packet of the detect stream."""
+        if not self.enabled and (self._gate is not None or self.motion):
+            # Switched off: the gate and the motion state belong to this thread.
+            self._gate = None
+            self._set_motion(active=False)
         wants_frame = self._recorder.wants_frame()
         if not self.enabled and not wants_frame:
             self._need_key = True  # skip decoding; resume at a keyframe
@@ -183,13 +184,14 @@ class Detection:
                     frame.width, frame.height, self._settings.motion
                 )
                 self._size = size
-            if self._gate is None:
+            gate = self._gate
+            if gate is None:
                 motion = self._settings.motion
-                self._gate = self._gate_factory(motion.frames_to_start, motion.off_delay)
+                gate = self._gate = self._gate_factory(motion.frames_to_start, motion.off_delay)
             result = self._detector.detect(luma_of(frame))
             self.frames_analysed += 1
             score = result.area
-            changed = self._gate.update(result.moving, self._clock())
+            changed = gate.update(result.moving, self._clock())
             if changed is not None:
                 self._set_motion(active=changed)
         if wants_frame or self._recorder.wants_frame():

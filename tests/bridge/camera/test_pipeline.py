@@ -319,3 +319,24 @@ def test_reconnect_backs_off_exponentially_up_to_30_s(
     offline_lines = [r for r in caplog.records if "is offline" in r.getMessage()]
     assert len(offline_lines) == 1
     assert "Connection refused" in offline_lines[0].getMessage()
+
+
+def test_switching_detection_off_during_motion_reports_motion_off(porch: Footage) -> None:
+    recorder, clock, changes = FakeRecorder(), Clock(), []
+    detection = Detection(
+        _camera(),
+        recorder,
+        FrameDifference,
+        CountingGate,  # type: ignore[arg-type]
+        on_motion=changes.append,
+        clock=clock,
+    )
+    packets = file_packets(porch.path)
+    for packet in packets:
+        clock.now = packet.wall
+        detection.feed(packet)
+        if changes == [True]:
+            detection.set_enabled(False)
+    assert changes == [True, False]
+    assert recorder.motion_calls == [True, False]
+    assert not detection.motion
