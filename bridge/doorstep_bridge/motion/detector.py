@@ -70,7 +70,7 @@ _LIGHT_SECONDS: Final = 1.0  # after a change of light, leftovers are checked th
 _RECENT_SECONDS: Final = 0.7  # "recent" frame average (25% per frame at 5 fps)
 _NOISE_EVERY: Final = 4  # frames between refreshes of the noise estimate
 _MOVED: Final = 255  # activity of a pixel that moved in this frame (counts down per frame)
-_MAX_HOLD_FRAMES: Final = _MOVED - 5
+_MAX_HOLD_STEPS: Final = 240  # longer holds count down once every few frames
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +102,7 @@ def _tuning(settings: MotionSettings, fps: float, grid_pixels: int) -> _Tuning:
         t_min=_T_MIN * scale,
         k_noise=_K_NOISE * scale,
         min_pixels=max(2.0, settings.min_area * grid_pixels),
-        hold_frames=max(1, min(_MAX_HOLD_FRAMES, round(settings.still_hold * fps))),
+        hold_frames=max(1, round(settings.still_hold * fps)),
         bg_rate=1.0 - math.exp(-1.0 / (fps * _BG_SECONDS)),
         noise_rate=1.0 - math.exp(-_NOISE_EVERY / (fps * _NOISE_SECONDS)),
         lighting=settings.lighting_compensation,
@@ -187,6 +187,9 @@ class LumaMotionDetector:
         self._activity: Mask = empty8
         self._bounds: tuple[Mask, Mask] = (empty8, empty8)
         self._ones = np.ones(shape, np.uint8)
+        # The 8-bit activity countdown covers still_hold in at most 240 steps.
+        self._activity_step = max(1, math.ceil(self._tune.hold_frames / _MAX_HOLD_STEPS))
+        self._hold_steps = math.ceil(self._tune.hold_frames / self._activity_step)
         self._prev_fg: Mask | None = None
 
     @property
@@ -289,19 +292,28 @@ class LumaMotionDetector:
         # Activity: which pixels differ from the average of the last frames. The map
         # holds 255 where a pixel moved in this frame and counts down by one per frame.
         moved = cv2.compare(cv2.absdiff(grid, self._recent), self._threshold, cv2.CMP_GT)
-        self._activity = _u8(cv2.max(cv2.subtract(self._activity, self._ones), moved))
+        if self._frame % self._activity_step == 0:
+            self._activity = _u8(cv2.subtract(self._activity, self._ones))
+        self._activity = _u8(cv2.max(self._activity, moved))
         rate = self._recent_rate
         self._recent = _u8(cv2.addWeighted(grid, rate, self._recent, 1.0 - rate, 0.0))
         boxes: list[Box] = []
         moving_pixels = 0
         dilated: Mask | None = None
+        held: Mask | None = None
         if changed:
             dilated = _u8(cv2.dilate(fg, self._kernel3))
-            boxes, moving_pixels, absorb = self._regions(grid, bg, fg, dilated)
+            boxes, moving_pixels, absorb, held = self._regions(grid, bg, fg, dilated)
             if absorb is not None:
                 np.copyto(bg, grid, where=absorb > 0)
                 self._set_background(bg)
-        self._update(grid, bg, unchanged if changed else None)
+        learn = unchanged if changed else None
+        if held is not None and learn is not None:
+            # Not around still objects being held either: learning their blurred rim
+            # would eat them from the edges (the range test reaches a pixel further
+            # each time) long before `still_hold` is up.
+            learn = _u8(cv2.bitwise_and(learn, cv2.bitwise_not(cv2.dilate(held, self._kernel3))))
+        self._update(grid, bg, learn)
         self._prev_fg = dilated
         return MotionResult(boxes=tuple(boxes), area=moving_pixels / self._grid_pixels)
 
@@ -330,17 +342,21 @@ class LumaMotionDetector:
 
     def _regions(
         self, grid: Mask, bg: FloatGrid, fg: Mask, dilated: Mask
-    ) -> tuple[list[Box], int, Mask | None]:
-        """Boxes of the regions that count, their pixels, and what to absorb."""
+    ) -> tuple[list[Box], int, Mask | None, Mask | None]:
+        """Boxes of the regions that count, their pixels, what to absorb, what is held.
+
+        "Held" regions are still (not moved for a few frames) but still reported.
+        """
         tune = self._tune
         contours, _ = cv2.findContours(dilated, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         boxes: list[Box] = []
         pixels = 0
         absorb: Mask | None = None
+        held: Mask | None = None
         f = self._factor
         gw, gh = self._size
-        still_below = _MOVED - tune.hold_frames  # activity left after still_hold frames
-        ghost_from = _MOVED - _GHOST_AFTER  # activity left after two still frames
+        still_below = _MOVED - self._hold_steps  # activity left after still_hold
+        ghost_from = _MOVED - _GHOST_AFTER  # activity left after two still steps
         for contour in contours:
             x, y, w, h = cv2.boundingRect(contour)
             if w * h < tune.min_pixels:
@@ -382,7 +398,12 @@ class LumaMotionDetector:
                 (x * f, y * f, min(self.width, (x + w) * f), min(self.height, (y + h) * f))
             )
             pixels += area
-        return boxes, pixels, absorb
+            if activity <= ghost_from:
+                region = self._region_mask(contour, x, y, w, h) if region is None else region
+                if held is None:
+                    held = np.zeros((gh, gw), np.uint8)
+                held[y : y + h, x : x + w] |= region
+        return boxes, pixels, absorb, held
 
     def _update(self, grid: Mask, bg: FloatGrid, unchanged: Mask | None) -> None:
         """Learn the background where nothing changed; now and then, the noise too.

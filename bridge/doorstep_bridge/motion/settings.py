@@ -31,7 +31,7 @@ class MotionSettings:
     min_area: float = 0.002
     frames_to_start: int = 2
     off_delay: float = 5.0
-    still_hold: float = 3.0
+    still_hold: float = 10.0
     lighting_compensation: bool = True
     masks: tuple[Polygon, ...] = ()
 

@@ -247,3 +247,16 @@ def test_boxes_are_in_frame_pixels_on_large_frames(rng: np.random.Generator) -> 
     assert x2 >= 768
     assert y1 <= 512
     assert y2 >= 880
+
+
+def test_long_still_hold_is_honoured(rng: np.random.Generator) -> None:
+    img = porch()
+    figure = person(90, 40, seed=5)
+    parked = paste(img, figure, 60, 110)
+    run = Run(settings=MotionSettings(still_hold=60.0))  # 300 frames at 5 fps
+    run.feed(still(img, rng, 10))
+    run.feed(walk(img, rng, [-30, 0, 30, 60], 110, figure))
+    standing = run.feed(still(parked, rng, 340))
+    held = standing.index(False) if False in standing else len(standing)
+    assert 300 <= held <= 330, held
+    assert not any(standing[held:])
