@@ -77,9 +77,12 @@ class DoorstepMediaSource(MediaSource):
             raise BrowseError(f"The Doorstep bridge is not reachable: {err}") from err
 
     @staticmethod
-    def _folder(identifier: str | None, title: str, children: list[BrowseMediaSource]) -> (
-        BrowseMediaSource
-    ):  # fmt: skip
+    def _folder(
+        identifier: str | None,
+        title: str,
+        children: list[BrowseMediaSource],
+        thumbnail: str | None = None,
+    ) -> BrowseMediaSource:
         return BrowseMediaSource(
             domain=DOMAIN,
             identifier=identifier,
@@ -90,6 +93,7 @@ class DoorstepMediaSource(MediaSource):
             can_expand=True,
             children=children,
             children_media_class=MediaClass.DIRECTORY,
+            thumbnail=thumbnail,
         )
 
     def _root(self) -> BrowseMediaSource:
@@ -107,12 +111,18 @@ class DoorstepMediaSource(MediaSource):
 
     def _bridge(self, entry: DoorstepConfigEntry) -> BrowseMediaSource:
         coordinator = entry.runtime_data.coordinator
-        children = [
-            self._folder(
-                f"{coordinator.bridge_id}/{camera}", coordinator.data.camera_name(camera), []
+        children = []
+        for camera in sorted(coordinator.cameras):
+            # The latest clip's thumbnail shows which camera is which.
+            clip = coordinator.data.camera(camera).last_clip
+            children.append(
+                self._folder(
+                    f"{coordinator.bridge_id}/{camera}",
+                    coordinator.data.camera_name(camera),
+                    [],
+                    _thumbnail(coordinator.bridge_id, clip) if clip else None,
+                )
             )
-            for camera in sorted(coordinator.cameras)
-        ]
         return self._folder(coordinator.bridge_id, entry.title, children)
 
     async def _camera(self, entry: DoorstepConfigEntry, camera: str) -> BrowseMediaSource:
@@ -120,10 +130,17 @@ class DoorstepMediaSource(MediaSource):
         if camera not in coordinator.cameras:
             raise BrowseError(f"Unknown Doorstep camera {camera}")
         page = await entry.runtime_data.client.clips(camera=camera, limit=DAY_SCAN_LIMIT)
-        days = sorted({dt_util.as_local(clip.start).date() for clip in page.clips}, reverse=True)
+        newest: dict[date, Clip] = {}  # clips come newest first
+        for clip in page.clips:
+            newest.setdefault(dt_util.as_local(clip.start).date(), clip)
         children = [
-            self._folder(f"{coordinator.bridge_id}/{camera}/{day.isoformat()}", _day_title(day), [])
-            for day in days
+            self._folder(
+                f"{coordinator.bridge_id}/{camera}/{day.isoformat()}",
+                _day_title(day),
+                [],
+                _thumbnail(coordinator.bridge_id, clip),
+            )
+            for day, clip in sorted(newest.items(), reverse=True)
         ]
         return self._folder(
             f"{coordinator.bridge_id}/{camera}", coordinator.data.camera_name(camera), children
@@ -155,8 +172,13 @@ class DoorstepMediaSource(MediaSource):
             title=f"{start:%H:%M:%S} · {clip.reason} · {round(clip.duration)} s",
             can_play=True,
             can_expand=False,
-            thumbnail=CLIP_URL.format(bridge_id=bridge_id, clip_id=clip.id, kind="thumbnail"),
+            thumbnail=_thumbnail(bridge_id, clip),
         )
+
+
+def _thumbnail(bridge_id: str, clip: Clip) -> str:
+    """The clip's thumbnail through the authenticated view."""
+    return CLIP_URL.format(bridge_id=bridge_id, clip_id=clip.id, kind="thumbnail")
 
 
 def _day_title(day: date) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from http import HTTPStatus
+import json
 
 from homeassistant.components import media_source
 from homeassistant.components.media_player.errors import BrowseError
@@ -10,10 +11,14 @@ from homeassistant.components.media_source import Unresolvable
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry, MockUser
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    MockUser,
+    async_fire_mqtt_message,
+)
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from .conftest import BRIDGE_ID, FakeBridge, children
+from .conftest import BRIDGE_ID, TOPICS, FakeBridge, children
 
 pytestmark = pytest.mark.usefixtures("setup_entry")
 ROOT = "media-source://doorstep"
@@ -32,6 +37,11 @@ async def test_browse_camera_day_clips(hass: HomeAssistant, bridge: FakeBridge) 
     camera = await media_source.async_browse_media(hass, children(root)[0].media_content_id)
     days = [c.title for c in children(camera)]
     assert days == ["2026-11-23", "2026-11-22"]  # newest first, local time (US/Pacific)
+    # Each day shows its newest clip.
+    assert children(camera)[0].thumbnail == (
+        f"/api/doorstep/clips/{BRIDGE_ID}/{bridge.clips[0].id}/thumbnail"
+    )
+    assert children(camera)[1].thumbnail.endswith(f"{bridge.clips[2].id}/thumbnail")
     day = await media_source.async_browse_media(hass, children(camera)[0].media_content_id)
     assert [c.can_play for c in children(day)] == [True, True]
     newest = bridge.clips[0]
@@ -182,3 +192,13 @@ async def test_share_link_view(
     assert (await anonymous.get("/api/doorstep/share/other/tok_ready")).status == 404
     await bridge.stop()
     assert (await anonymous.get(f"{base}/tok_ready")).status == HTTPStatus.BAD_GATEWAY
+
+
+async def test_camera_folder_shows_the_last_clip(hass: HomeAssistant, bridge: FakeBridge) -> None:
+    root = await media_source.async_browse_media(hass, ROOT)
+    assert children(root)[0].thumbnail is None  # no clip heard yet
+    clip = bridge.clips[0]
+    async_fire_mqtt_message(hass, TOPICS.clip("front_door"), json.dumps(clip.payload()))
+    await hass.async_block_till_done()
+    root = await media_source.async_browse_media(hass, ROOT)
+    assert children(root)[0].thumbnail == f"/api/doorstep/clips/{BRIDGE_ID}/{clip.id}/thumbnail"
