@@ -41,7 +41,7 @@ async def test_browse_camera_day_clips(hass: HomeAssistant, bridge: FakeBridge) 
     assert children(camera)[0].thumbnail == (
         f"/api/doorstep/clips/{BRIDGE_ID}/{bridge.clips[0].id}/thumbnail"
     )
-    assert children(camera)[1].thumbnail.endswith(f"{bridge.clips[2].id}/thumbnail")
+    assert str(children(camera)[1].thumbnail).endswith(f"{bridge.clips[2].id}/thumbnail")
     day = await media_source.async_browse_media(hass, children(camera)[0].media_content_id)
     assert [c.can_play for c in children(day)] == [True, True]
     newest = bridge.clips[0]
