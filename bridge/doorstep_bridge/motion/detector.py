@@ -186,7 +186,7 @@ class LumaMotionDetector:
         self._recent: Mask = empty8  # average of the last frames (0.7 s)
         self._activity: Mask = empty8
         self._bounds: tuple[Mask, Mask] = (empty8, empty8)
-        self._ones = np.ones(shape, np.uint8)
+        self._pending_steps = 0
         # The 8-bit activity countdown covers still_hold in at most 240 steps.
         self._activity_step = max(1, math.ceil(self._tune.hold_frames / _MAX_HOLD_STEPS))
         self._hold_steps = math.ceil(self._tune.hold_frames / self._activity_step)
@@ -290,11 +290,18 @@ class LumaMotionDetector:
             unchanged, fg = self._changes(grid, self._bounds)
             changed = cv2.countNonZero(fg)
         # Activity: which pixels differ from the average of the last frames. The map
-        # holds 255 where a pixel moved in this frame and counts down by one per frame.
-        moved = cv2.compare(cv2.absdiff(grid, self._recent), self._threshold, cv2.CMP_GT)
+        # holds 255 where a pixel moved and counts down by one per step. It is only read
+        # for changed regions, so frames without changes just count the steps.
         if self._frame % self._activity_step == 0:
-            self._activity = _u8(cv2.subtract(self._activity, self._ones))
-        self._activity = _u8(cv2.max(self._activity, moved))
+            self._pending_steps += 1
+        if changed:
+            if self._pending_steps:
+                # A scalar (OpenCV's typing stubs only know arrays here).
+                steps: Any = (float(min(self._pending_steps, _MOVED)),)
+                self._activity = _u8(cv2.subtract(self._activity, steps))
+                self._pending_steps = 0
+            moved = cv2.compare(cv2.absdiff(grid, self._recent), self._threshold, cv2.CMP_GT)
+            self._activity = _u8(cv2.max(self._activity, moved))
         rate = self._recent_rate
         self._recent = _u8(cv2.addWeighted(grid, rate, self._recent, 1.0 - rate, 0.0))
         boxes: list[Box] = []
@@ -327,6 +334,7 @@ class LumaMotionDetector:
         # Everything counts as just moved at start, so an object already in view is
         # reported until it proves still for `still_hold`.
         self._activity = np.full(grid.shape, _MOVED, np.uint8)
+        self._pending_steps = 0
         self._prev_fg = None
 
     def _threshold_for(self, noise: FloatGrid) -> Mask:
