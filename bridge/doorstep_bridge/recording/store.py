@@ -48,6 +48,10 @@ _LOGGER = logging.getLogger(__name__)
 INDEX_NAME = "clips.db"
 CLIP_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 REASONS = frozenset({"motion", "ring", "manual"})
+_CAMERA_DIR = re.compile(r"^[a-z0-9][a-z0-9_]{0,62}$")
+#: Folders of other features in the storage folder (sharing, audit log).
+_OTHER_FEATURES = frozenset({"shares", "audit"})
+_DAY_DIR = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS clips (
     id TEXT PRIMARY KEY,
@@ -365,10 +369,8 @@ class ClipStore:
     def _sweep(self, known: set[str]) -> None:
         """Remove temporary files and adopt or remove clip files the index does not know."""
         indexed = {row[0] for row in self.db.execute("SELECT id FROM clips")}
-        for path in sorted(self.root.glob("*/*/*")):
+        for path in self._clip_files("*"):
             name = path.name
-            if not path.is_file():
-                continue
             if name.startswith(".") and name.endswith(".tmp"):
                 _unlink(path)
                 continue
@@ -379,9 +381,28 @@ class ClipStore:
                 self._adopt(path, clip_id)
                 indexed.add(clip_id)
         # Snapshots whose clip is gone.
-        for path in sorted(self.root.glob("*/*/*.jpg")):
+        for path in self._clip_files("*.jpg"):
             if path.name.split(".", 1)[0] not in indexed:
                 _unlink(path)
+
+    def _clip_files(self, pattern: str) -> builtins.list[Path]:
+        """Files in ``<cam>/<YYYY-MM-DD>/`` folders only.
+
+        Other features (shares, the audit log) keep their own files in the storage
+        folder; they are never touched.
+        """
+        files: builtins.list[Path] = []
+        for camera in self.root.iterdir():
+            if (
+                not camera.is_dir()
+                or camera.name in _OTHER_FEATURES
+                or not _CAMERA_DIR.match(camera.name)
+            ):
+                continue
+            for day in camera.iterdir():
+                if day.is_dir() and _DAY_DIR.match(day.name):
+                    files.extend(p for p in day.glob(pattern) if p.is_file())
+        return sorted(files)
 
     def _adopt(self, path: Path, clip_id: str) -> None:
         camera = path.parent.parent.name

@@ -188,3 +188,18 @@ def test_files_missing_from_the_index_are_adopted(
     assert not stray.exists()
     assert not junk.exists()
     reopened.close()
+
+
+def test_reconciliation_leaves_other_features_files_alone(storage: Path) -> None:
+    others = [
+        storage / "shares" / "exports" / "c_lookalike.mp4",
+        storage / "audit" / "2026-11-23" / "c_record.jpg",
+        storage / "front_door" / "notes" / "c_junk.mp4",
+    ]
+    for path in others:
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"not a clip")
+    store = ClipStore(storage)
+    assert store.open() == []
+    store.close()
+    assert all(path.exists() for path in others)
