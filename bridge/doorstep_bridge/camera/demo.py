@@ -118,7 +118,7 @@ class DemoSource:
     """The demo camera as a source; ``on_ring`` is called (from the reader thread) per visit."""
 
     def __init__(self, url: str, on_ring: Callable[[], None] | None = None) -> None:
-        self.options = DemoOptions.from_url(url)
+        self._url = url
         self._on_ring = on_ring
 
     @property
@@ -127,8 +127,12 @@ class DemoSource:
         return "demo://"
 
     def packets(self, stop: threading.Event) -> Iterator[EncodedPacket]:
-        """Draw, encode and yield frames in real time until ``stop`` is set."""
-        options = self.options
+        """Draw, encode and yield frames in real time until ``stop`` is set.
+
+        Raises:
+            CameraError: The ``demo://`` options are invalid.
+        """
+        options = DemoOptions.from_url(self._url)
         scene = DemoScene(options)
         time_base = Fraction(1, options.fps)
         info = StreamInfo("h264", options.width, options.height, float(options.fps), time_base)
