@@ -260,3 +260,21 @@ def test_long_still_hold_is_honoured(rng: np.random.Generator) -> None:
     held = standing.index(False) if False in standing else len(standing)
     assert 300 <= held <= 330, held
     assert not any(standing[held:])
+
+
+def test_rain_is_not_motion_but_a_visitor_in_the_rain_is(rng: np.random.Generator) -> None:
+    img = porch()
+
+    def rainy(frame: Frame) -> Frame:
+        out = frame.astype(np.int16)
+        for _ in range(40):  # streaks of a few pixels, somewhere else in every frame
+            x, y = int(rng.integers(0, 318)), int(rng.integers(0, 232))
+            out[y : y + 8, x : x + 2] += 60
+        return with_noise(np.clip(out, 0, 255).astype(np.uint8), rng)
+
+    run = Run()
+    run.feed([rainy(img) for _ in range(40)])
+    assert not any(run.feed([rainy(img) for _ in range(40)]))
+    figure = person(90, 30)
+    visitor = [rainy(paste(img, figure, x, 120)) for x in range(20, 200, 12)]
+    assert all(run.feed(visitor))
