@@ -278,3 +278,12 @@ def test_rain_is_not_motion_but_a_visitor_in_the_rain_is(rng: np.random.Generato
     figure = person(90, 30)
     visitor = [rainy(paste(img, figure, x, 120)) for x in range(20, 200, 12)]
     assert all(run.feed(visitor))
+
+
+def test_camera_shaking_by_a_pixel_is_not_motion(rng: np.random.Generator) -> None:
+    img = porch()
+    run = Run()
+    run.feed(still(img, rng, 10))
+    shifts = [(1, 0), (0, 1), (-1, 0), (0, -1), (1, 1), (0, 0)] * 3
+    shaken = [with_noise(np.roll(img, shift, axis=(1, 0)), rng) for shift in shifts]
+    assert not any(run.feed(shaken))
