@@ -1,0 +1,122 @@
+"""kill -9 of the real bridge process mid-clip: after a restart the clip is repaired and plays."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+import io
+import json
+import os
+from pathlib import Path
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+from urllib.error import URLError
+from urllib.request import Request, urlopen
+
+import av
+import pytest
+
+from tests.bridge.conftest import Broker, free_port
+
+pytestmark = pytest.mark.slow
+
+TOKEN = "crash-test-token-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def _get(url: str) -> bytes:
+    with urlopen(Request(url, headers=AUTH), timeout=5) as response:
+        body: bytes = response.read()
+        return body
+
+
+def _json(url: str) -> Any:
+
+    return json.loads(_get(url))
+
+
+def _post(url: str, body: bytes) -> int:
+    request = Request(
+        url, data=body, method="POST", headers={**AUTH, "Content-Type": "application/json"}
+    )
+    with urlopen(request, timeout=5) as response:
+        status: int = response.status
+        return status
+
+
+@contextmanager
+def bridge(config: Path, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("ab") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "doorstep_bridge", "run", "--config", str(config)],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+def _wait(predicate: Any, timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            result = predicate()
+        except (URLError, OSError):
+            result = None
+        if result:
+            return result
+        time.sleep(0.2)
+    raise AssertionError("timed out")
+
+
+def test_kill_9_mid_clip_then_restart(mqtt_broker: Broker, tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    config = tmp_path / "doorstep.yaml"
+    config.write_text(
+        f"""
+mqtt: {{host: 127.0.0.1, port: {mqtt_broker.port}}}
+http: {{host: 127.0.0.1, port: {port}, token: {TOKEN}}}
+storage: {{path: {tmp_path / "data"}}}
+cameras:
+  front_door:
+    source: "demo://?period=600&fps=10&width=320&height=180"
+    record: {{pre_roll: 2}}
+""",
+        encoding="utf-8",
+    )
+    log = tmp_path / "bridge.log"
+
+    def online() -> bool:
+        info = _json(f"{base}/api/info")
+        return bool(info["cameras"]["front_door"]["online"])
+
+    with bridge(config, log) as process:
+        _wait(online)
+        time.sleep(2.5)  # the pre-roll fills
+        status = _post(f"{base}/api/cameras/front_door/record", b'{"duration": 60}')
+        assert status == 202
+        time.sleep(3.5)
+        assert _json(f"{base}/api/clips")["total"] == 0  # still recording
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+    with bridge(config, log):
+        listing = _wait(lambda: _json(f"{base}/api/clips"))
+        assert listing["total"] == 1, log.read_text()
+        clip = listing["clips"][0]
+        assert clip["reason"] == "manual"
+        assert 3.0 <= clip["duration"] <= 8.0
+        video = _get(f"{base}/api/clips/{clip['id']}/video")
+    with av.open(io.BytesIO(video)) as container:
+        frames = sum(1 for _ in container.decode(video=0))
+    assert frames == pytest.approx(clip["duration"] * 10, abs=1)
+    assert "cut off by a crash; repaired" in log.read_text()
+    assert not list((tmp_path / "data").rglob("*.partial.mp4"))
