@@ -218,7 +218,11 @@ class Recorder:
             self._trigger("manual", now, now + min(seconds, self.settings.max_length))
 
     def offer_frame(self, frame: Any, score: float) -> None:
-        """A decoded frame and how telling it is (the moving area); keeps the best one."""
+        """A decoded frame and how telling it is (the moving area); keeps the best one.
+
+        The frame of a doorbell press, and the first moving frame of a motion clip,
+        are also published as the camera's snapshot right away.
+        """
         with self._lock:
             if self._press_pending:
                 self._press_pending = False
@@ -226,6 +230,10 @@ class Recorder:
                     self._best = (float("inf"), frame)
                 self._queue.put(_Snapshot(frame, self._snapshot_masks))
             elif self._recording and (self._best is None or score > self._best[0]):
+                if self._best is None and self._reason == "motion" and score > 0:
+                    # Motion: show the first moving frame at once; the clip's best
+                    # frame follows when the clip ends.
+                    self._queue.put(_Snapshot(frame, self._snapshot_masks))
                 self._best = (score, frame)
 
     def tick(self) -> None:

@@ -226,3 +226,24 @@ def test_privacy_masks_reach_the_snapshot(
     assert float(image[10:350, 340:630].mean()) > 40
     luma = decode_all(clip.path)
     assert all(int(frame[10:350, 10:300].max()) <= 2 for frame in luma)
+
+
+def test_motion_publishes_its_first_frame_at_once_and_the_best_at_the_end(
+    store: ClipStore, packets: list[EncodedPacket], frames: list[Any]
+) -> None:
+    h = Harness(store, RecordSettings(pre_roll=0.0, post_roll=0.5))
+    h.feed(packets[:30])
+    h.recorder.motion(True)
+    h.recorder.offer_frame(frames[30], 0.01)
+    h.recorder.flush()
+    assert len(h.snapshots) == 1  # before the clip ends
+    h.recorder.offer_frame(frames[50], 0.2)  # the most telling frame
+    h.recorder.offer_frame(frames[55], 0.05)
+    h.feed(packets[30:60])
+    h.recorder.motion(False)
+    h.feed(packets[60:75])
+    [clip] = h.done()
+    assert len(h.snapshots) == 2
+    assert clip.snapshot_path is not None
+    assert h.snapshots[1] == clip.snapshot_path.read_bytes()
+    assert h.snapshots[0] != h.snapshots[1]
