@@ -93,7 +93,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: DoorstepConfigEntry) -> 
         options=dict(entry.options),
     )
     await coordinator.async_start()
-    approvals.async_start()
+    await approvals.async_start()
     entry.async_on_unload(
         coordinator.async_add_camera_listener(lambda _: None, lambda gone: _remove_cameras(
             hass, entry, gone))

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from homeassistant.core import Context, Event, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 
@@ -45,6 +46,9 @@ if TYPE_CHECKING:
     from .protocol import ShareState
 
 MOBILE_APP_ACTION_EVENT = "mobile_app_notification_action"
+STORAGE_VERSION = 1
+#: Spent nonces remembered, so late replays are told apart from forgeries.
+MAX_SPENT_NONCES = 500
 #: Every manager, to find who owns a nonce (one listener for all bridges).
 MANAGERS: HassKey[dict[str, ApprovalManager]] = HassKey(f"{DOMAIN}_approvals")
 
@@ -97,6 +101,12 @@ class ApprovalManager:
         self.coordinator = coordinator
         self._prompts: dict[str, PendingPrompt] = {}  # nonce -> prompt
         self._used: dict[str, str] = {}  # spent nonce -> share id
+        #: Pending requests already announced (event + notifications), so a restart
+        #: or reload neither announces them again nor orphans the phones' buttons.
+        self._announced: set[str] = set()
+        self._store: Store[dict[str, Any]] = Store(
+            hass, STORAGE_VERSION, f"{DOMAIN}.{entry.entry_id}.approvals"
+        )
         # HA service calls whose request is on its way, by request_id (= context id):
         # the bridge's MQTT state may arrive before its HTTP answer.
         self._requested_in: dict[str, Context] = {}
@@ -110,9 +120,15 @@ class ApprovalManager:
         finally:
             self._requested_in.pop(context.id, None)
 
-    @callback
-    def async_start(self) -> None:
-        """Follow share states; be reachable by nonce."""
+    async def async_start(self) -> None:
+        """Restore live prompts, follow share states, be reachable by nonce."""
+        stored = await self._store.async_load() or {}
+        self._prompts = {
+            nonce: PendingPrompt(item["share_id"], nonce, tuple(item["services"]))
+            for nonce, item in stored.get("prompts", {}).items()
+        }
+        self._used = dict(stored.get("used", {}))
+        self._announced = set(stored.get("announced", []))
         managers = self.hass.data.setdefault(MANAGERS, {})
         managers[self.entry.entry_id] = self
 
@@ -121,6 +137,20 @@ class ApprovalManager:
 
         self.entry.async_on_unload(forget)
         self.entry.async_on_unload(self.coordinator.async_add_share_listener(self._on_share))
+
+    @callback
+    def _save(self) -> None:
+        """Persist prompts, announced requests and the latest spent nonces."""
+        self._used = dict(list(self._used.items())[-MAX_SPENT_NONCES:])
+        data = {
+            "prompts": {
+                nonce: {"share_id": p.share_id, "services": list(p.services)}
+                for nonce, p in self._prompts.items()
+            },
+            "used": self._used,
+            "announced": sorted(self._announced),
+        }
+        self.hass.async_create_task(self._store.async_save(data), eager_start=True)
 
     @property
     def approvers(self) -> list[str]:
@@ -140,6 +170,10 @@ class ApprovalManager:
             token = new.link.rpartition("/")[2]
             data["link"] = SHARE_URL.format(bridge_id=self.coordinator.bridge_id, token=token)
         if old is None and new.state == "pending":
+            if new.id in self._announced:  # seen before a restart or reload
+                return
+            self._announced.add(new.id)
+            self._save()
             context = self._requested_in.pop(new.request_id or "", None)
             data["user_id"] = context.user_id if context else None
             self.hass.bus.async_fire(EVENT_SHARE_REQUESTED, data, context=context)
@@ -148,12 +182,14 @@ class ApprovalManager:
                     self.hass, self._async_prompt(new), f"{DOMAIN} notify {new.id}"
                 )
             return
+        if new.state != "pending" and new.id in self._announced:
+            self._announced.discard(new.id)
+            self._drop_prompts(new.id)
+            self._save()
         # A state first seen in another state is history (retained after a restart).
         if old is None or old.state == new.state:
             return
         self.hass.bus.async_fire(EVENT_SHARE_UPDATED, data)
-        if new.state != "pending":
-            self._drop_prompts(new.id)
 
     def _drop_prompts(self, share_id: str) -> None:
         for nonce, prompt in list(self._prompts.items()):
@@ -210,6 +246,7 @@ class ApprovalManager:
             return
         nonce = secrets.token_urlsafe(16)
         self._prompts[nonce] = PendingPrompt(share.id, nonce, services)
+        self._save()
         payload = self.notification(share, nonce)
         delivered: list[str] = []
         for service in services:
@@ -310,6 +347,7 @@ class ApprovalManager:
         # One use only, even if the bridge call below fails.
         del self._prompts[nonce]
         self._used[nonce] = prompt.share_id
+        self._save()
         decision = "deny" if verb == ACTION_DENY else "approve"
         try:
             await self.async_decide(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from unittest.mock import MagicMock
 
 from homeassistant.core import Context, HomeAssistant, ServiceCall
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
@@ -642,3 +643,62 @@ async def test_rotated_token_at_runtime_starts_reauth(
     await hass.async_block_till_done()
     flows = hass.config_entries.flow.async_progress()
     assert [f["context"]["source"] for f in flows] == ["reauth"]
+
+
+async def test_reload_keeps_the_phones_buttons_working(
+    hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry,
+    phone: list[ServiceCall], hass_admin_user: MockUser,
+) -> None:  # fmt: skip
+    requested = async_capture_events(hass, "doorstep_share_requested")
+    publish_share(hass, bridge, share_state("s_1"))
+    await hass.async_block_till_done()
+    approve = action_of(phone[0], "APPROVE")
+    assert await hass.config_entries.async_reload(approvers.entry_id)
+    await hass.async_block_till_done()
+    publish_share(hass, bridge, share_state("s_1"))  # the retained state, heard again
+    await hass.async_block_till_done()
+    assert len(phone) == 1  # not notified twice
+    assert len(requested) == 1  # not announced twice
+    tap(hass, approve, hass_admin_user)
+    await hass.async_block_till_done()
+    assert bridge.shares["s_1"]["state"] == "approved"
+
+
+async def test_prompts_survive_a_restart(
+    *,
+    hass: HomeAssistant,
+    mqtt: MagicMock,
+    config_entry: MockConfigEntry,
+    bridge: FakeBridge,
+    hass_storage: dict[str, Any],
+    hass_admin_user: MockUser,
+    phone: list[ServiceCall],
+) -> None:
+    """What the previous run stored: a prompt on Alice's phone for s_1."""
+    hass_storage[f"doorstep.{config_entry.entry_id}.approvals"] = {
+        "version": 1,
+        "key": f"doorstep.{config_entry.entry_id}.approvals",
+        "data": {
+            "prompts": {"n0nce-from-before": {"share_id": "s_1", "services": [
+                "notify.mobile_app_alice_phone"]}},
+            "used": {"spent-nonce": "s_0"},
+            "announced": ["s_1"],
+        },
+    }  # fmt: skip
+    config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        config_entry,
+        options={CONF_APPROVERS: [hass_admin_user.id],
+                 CONF_NOTIFY_SERVICES: ["notify.mobile_app_alice_phone"]},
+    )  # fmt: skip
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    rejected = async_capture_events(hass, "doorstep_share_decision_rejected")
+    publish_share(hass, bridge, share_state("s_1"))
+    await hass.async_block_till_done()
+    assert phone == []  # already on the phone
+    tap(hass, "DOORSTEP_APPROVE_spent-nonce", hass_admin_user)
+    tap(hass, "DOORSTEP_APPROVE_n0nce-from-before", hass_admin_user)
+    await hass.async_block_till_done()
+    assert [e.data["reason"] for e in rejected] == ["already_used"]
+    assert bridge.shares["s_1"]["state"] == "approved"
