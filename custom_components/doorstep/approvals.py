@@ -29,6 +29,7 @@ from .const import (
     CONF_APPROVERS,
     CONF_LINK_TTL_HOURS,
     CONF_NOTIFICATION_DETAIL,
+    CONF_NOTIFICATION_TITLE,
     CONF_NOTIFY_SERVICES,
     CONF_OFFER_UNREDACTED,
     DEFAULT_LINK_TTL_HOURS,
@@ -231,7 +232,7 @@ class ApprovalManager:
             )
         actions.append({"action": f"{ACTION_PREFIX}{ACTION_DENY}_{nonce}", "title": texts["deny"]})
         return {
-            "title": texts["title"],
+            "title": self.entry.options.get(CONF_NOTIFICATION_TITLE) or texts["title"],
             "message": message,
             "data": {"tag": f"doorstep_{share.id}", "actions": actions},
         }

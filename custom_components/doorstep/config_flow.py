@@ -36,6 +36,7 @@ from .const import (
     CONF_BASE_TOPIC,
     CONF_LINK_TTL_HOURS,
     CONF_NOTIFICATION_DETAIL,
+    CONF_NOTIFICATION_TITLE,
     CONF_NOTIFY_SERVICES,
     CONF_OFFER_UNREDACTED,
     DEFAULT_BASE_TOPIC,
@@ -305,6 +306,7 @@ class DoorstepOptionsFlow(_OptionsFlowBase):
                         translation_key=CONF_NOTIFICATION_DETAIL,
                     )
                 ),
+                vol.Optional(CONF_NOTIFICATION_TITLE): TEXT,
                 vol.Required(CONF_OFFER_UNREDACTED, default=False): BooleanSelector(),
             }
         )

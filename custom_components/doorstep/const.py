@@ -18,6 +18,7 @@ CONF_NOTIFY_SERVICES: Final = "notify_services"
 CONF_LINK_TTL_HOURS: Final = "link_ttl_hours"
 CONF_NOTIFICATION_DETAIL: Final = "notification_detail"
 CONF_OFFER_UNREDACTED: Final = "offer_unredacted"
+CONF_NOTIFICATION_TITLE: Final = "notification_title"
 
 DEFAULT_BASE_TOPIC: Final = "doorstep"
 DEFAULT_LINK_TTL_HOURS: Final = 24.0

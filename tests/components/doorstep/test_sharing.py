@@ -22,6 +22,7 @@ from custom_components.doorstep.const import (
     CONF_APPROVERS,
     CONF_LINK_TTL_HOURS,
     CONF_NOTIFICATION_DETAIL,
+    CONF_NOTIFICATION_TITLE,
     CONF_NOTIFY_SERVICES,
     CONF_OFFER_UNREDACTED,
     DOMAIN,
@@ -702,3 +703,15 @@ async def test_prompts_survive_a_restart(
     await hass.async_block_till_done()
     assert [e.data["reason"] for e in rejected] == ["already_used"]
     assert bridge.shares["s_1"]["state"] == "approved"
+
+
+async def test_owner_wording_for_the_title(
+    hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry, phone: list[ServiceCall]
+) -> None:
+    hass.config_entries.async_update_entry(
+        approvers, options={**approvers.options, CONF_NOTIFICATION_TITLE: "Front gate"}
+    )
+    await hass.async_block_till_done()
+    publish_share(hass, bridge, share_state("s_1"))
+    await hass.async_block_till_done()
+    assert phone[-1].data["title"] == "Front gate"
