@@ -153,6 +153,14 @@ class ApprovalManager:
         }
         self.hass.async_create_task(self._store.async_save(data), eager_start=True)
 
+    def diagnostics(self) -> dict[str, int]:
+        """Counts only: nonces are secrets."""
+        return {
+            "live_prompts": len(self._prompts),
+            "spent_nonces": len(self._used),
+            "announced_requests": len(self._announced),
+        }
+
     @property
     def approvers(self) -> list[str]:
         """User ids whose decisions count."""

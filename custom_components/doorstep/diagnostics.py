@@ -42,6 +42,7 @@ async def async_get_config_entry_diagnostics(
             },
             "cameras": cameras,
             "shares": {share_id: asdict(s) for share_id, s in data.shares.items()},
+            "approvals": entry.runtime_data.approvals.diagnostics(),
         },
         TO_REDACT,
     )
