@@ -25,14 +25,14 @@ import time
 from typing import Any, Protocol
 
 import av
-import numpy as np
 
 from doorstep_bridge.camera.demo import DemoSource
 from doorstep_bridge.camera.packets import EncodedPacket
 from doorstep_bridge.camera.sources import AvSource, Source, source_kind
 from doorstep_bridge.config import CameraSettings
 from doorstep_bridge.exceptions import CameraError
-from doorstep_bridge.motion import Luma, MotionDetector
+from doorstep_bridge.motion import MotionDetector
+from doorstep_bridge.motion.luma import luma_plane
 from doorstep_bridge.motion.settings import MotionSettings
 from doorstep_bridge.recording.recorder import Recorder
 
@@ -76,17 +76,6 @@ class PipelineHooks:
 
     on_motion: Callable[[bool], None]
     on_availability: Callable[[bool], None]
-
-
-def luma_of(frame: Any) -> Luma:
-    """The Y plane of a decoded frame as uint8 H x W (a zero-copy view when possible)."""
-    if frame.format.name in {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "nv12"}:
-        plane = frame.planes[0]
-        rows = np.frombuffer(plane, np.uint8).reshape(frame.height, plane.line_size)
-        view: Luma = rows[:, : frame.width]
-        return view
-    gray: Luma = frame.to_ndarray(format="gray")
-    return gray
 
 
 class Detection:
@@ -188,7 +177,7 @@ class Detection:
             if gate is None:
                 motion = self._settings.motion
                 gate = self._gate = self._gate_factory(motion.frames_to_start, motion.off_delay)
-            result = self._detector.detect(luma_of(frame))
+            result = self._detector.detect(luma_plane(frame))
             self.frames_analysed += 1
             score = result.area
             changed = gate.update(result.moving, self._clock())
