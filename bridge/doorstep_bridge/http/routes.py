@@ -35,6 +35,7 @@ async def info(request: web.Request) -> web.Response:
                 motion=status.motion,
                 motion_detection=status.motion_detection,
                 recording=status.recording,
+                recording_error=status.error,
             )
     return web.json_response(data)
 
