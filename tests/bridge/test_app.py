@@ -59,6 +59,7 @@ async def test_health_is_open_everything_else_needs_the_token(
                 assert response.status == 401, path
         async with bridge.session.get(f"{bridge.url}/api/info", headers=bridge.auth) as response:
             info = await response.json()
+        assert info["stats"] == {"storage_used_bytes": 0, "clips": 0, "pending_shares": 0}
         camera = info["cameras"]["front_door"]
         assert camera["name"] == "Front door"
         assert set(camera) >= {"online", "motion", "motion_detection", "recording"}

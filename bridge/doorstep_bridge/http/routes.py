@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from aiohttp import web
 
 from doorstep_bridge import PROTOCOL_VERSION, __version__
 from doorstep_bridge.http.auth import json_error
-from doorstep_bridge.keys import BRIDGE_ID, CAMERAS, CONFIG, DOORBELL
+from doorstep_bridge.keys import BRIDGE_ID, CAMERAS, CLIP_STORE, CONFIG, DOORBELL, SHARES
 from doorstep_bridge.mqtt.publisher import bridge_info
 
 routes = web.RouteTableDef()
@@ -22,10 +23,16 @@ async def health(_request: web.Request) -> web.Response:
 
 @routes.get("/api/info")
 async def info(request: web.Request) -> web.Response:
-    """The bridge info plus each camera's live status."""
+    """The bridge info plus each camera's live status and the bridge's figures."""
     app = request.app
     config = app[CONFIG]
     data: dict[str, Any] = bridge_info(config, app[BRIDGE_ID])
+    stats: dict[str, Any] = {}
+    if (store := app.get(CLIP_STORE)) is not None:
+        stats["storage_used_bytes"], stats["clips"] = await asyncio.to_thread(store.usage)
+    if (shares := app.get(SHARES)) is not None:
+        stats["pending_shares"] = shares.pending_count
+    data["stats"] = stats
     cameras = app.get(CAMERAS)
     for name, camera in data["cameras"].items():
         if cameras is not None:

@@ -736,9 +736,13 @@ class ShareService:
     def _publish(self, share: Share) -> None:
         self._bus.publish(ShareStateChanged(share.id, self._payload(share)))
 
+    @property
+    def pending_count(self) -> int:
+        """Requests waiting for a decision."""
+        return sum(1 for s in self._shares.values() if s.state is S.PENDING)
+
     def _publish_stats(self) -> None:
-        pending = sum(1 for s in self._shares.values() if s.state is S.PENDING)
-        self._bus.publish(StatsChanged({"pending_shares": pending}))
+        self._bus.publish(StatsChanged({"pending_shares": self.pending_count}))
 
     @property
     def holding(self) -> frozenset[str]:
