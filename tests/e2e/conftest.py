@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -96,12 +97,19 @@ class RtspCamera:
             self.process = None
 
 
+def _interrupt(*_args: object) -> None:
+    raise KeyboardInterrupt
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The whole system, configured: owner (approver) and guest, each with a phone."""
     why = _why_not()
     if why is not None:
         pytest.skip(why)
+    # A killed run (CI timeout, `timeout`) still stops every server: SIGTERM becomes
+    # KeyboardInterrupt, and pytest runs the finalizers below.
+    signal.signal(signal.SIGTERM, _interrupt)
     work = tmp_path_factory.mktemp("e2e")
     # A 12 s loop: a walker crosses the porch at 4-7 s, so motion starts and stops
     # every 12 s and every motion makes a short clip (1.5 s pre-roll, 1 s post-roll).

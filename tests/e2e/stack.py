@@ -338,16 +338,13 @@ class HaWebSocket:
         self, subscription: int, predicate: Callable[[Any], bool], timeout: float = 60.0
     ) -> Any:
         """The next event of ``subscription`` matching ``predicate`` (others dropped)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError("no matching event")
-            message = await self.receive(timeout=left)
-            if message.get("id") == subscription and message.get("type") == "event":
-                event = message["event"]
-                if predicate(event):
-                    return event
+        async with asyncio.timeout(timeout):
+            while True:
+                message = await self.receive(timeout=timeout)
+                if message.get("id") == subscription and message.get("type") == "event":
+                    event = message["event"]
+                    if predicate(event):
+                        return event
 
 
 @dataclass
