@@ -1,0 +1,118 @@
+"""The frontend, in a real browser: log in, the camera's device page, the media browser, a clip.
+
+Debian's Chromium driven by Playwright (never ``playwright install``). Screenshots
+go to ``test-artifacts/browser/``; the media-browser one illustrates the README.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+import shutil
+
+import aiohttp
+import pytest
+
+from tests.e2e.stack import CAMERA, OWNER, ROOT, HaClient, Mqtt, Stack
+
+pytestmark = pytest.mark.slow
+
+SHOTS = ROOT / "test-artifacts" / "browser"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TIMEOUT = 60_000  # ms: a loaded 2-core machine renders slowly
+
+
+@pytest.fixture
+async def page(stack: Stack) -> AsyncIterator[object]:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed (scripts/setup installs it)")
+    playwright_api = pytest.importorskip("playwright.async_api")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    async with playwright_api.async_playwright() as driver:
+        browser = await driver.chromium.launch(executable_path=chromium, headless=True, args=ARGS)
+        try:
+            context = await browser.new_context(viewport={"width": 1280, "height": 800})
+            context.set_default_timeout(TIMEOUT)
+            yield await context.new_page()
+        finally:
+            await browser.close()
+
+
+async def _device_id(stack: Stack) -> str:
+    async with aiohttp.ClientSession() as session:
+        owner = HaClient(session, stack.ha.url, stack.owner_token)
+        await owner.wait_state(
+            f"sensor.{CAMERA}_last_clip",
+            lambda s: s["state"] not in ("unknown", "unavailable"),
+            timeout=120,
+        )
+        async with owner.websocket() as ws:
+            devices = await ws.call(type="config/device_registry/list")
+    device_id: str = next(d["id"] for d in devices if d["name"] == "Front door")
+    return device_id
+
+
+async def _shot(page: object, name: str) -> Path:
+    path = SHOTS / name
+    await page.wait_for_timeout(1500)  # type: ignore[attr-defined]  # let animations settle
+    await page.screenshot(path=str(path))  # type: ignore[attr-defined]
+    return path
+
+
+async def test_log_in_device_page_media_browser_and_a_clip(stack: Stack, page: object) -> None:
+    from playwright.async_api import Page, expect
+
+    assert isinstance(page, Page)
+    device_id = await _device_id(stack)
+
+    # Log in with the form, as a person would.
+    await page.goto(f"{stack.ha.url}/")
+    await page.wait_for_url("**/auth/authorize**")
+    await page.locator('input[name="username"]').fill(OWNER)
+    await page.locator('input[name="password"]').fill(stack.password)
+    await page.locator('input[name="password"]').press("Enter")
+    await page.wait_for_url(lambda url: "/auth/" not in url)
+    await page.wait_for_selector("home-assistant >> home-assistant-main")
+
+    # Someone rings, then the camera's device page: its name and its four entities.
+    mqtt = Mqtt(stack.mqtt_port)
+    try:
+        mqtt.publish(f"doorstep/{CAMERA}/ring/set", b"")
+    finally:
+        mqtt.close()
+    await page.goto(f"{stack.ha.url}/config/devices/device/{device_id}")
+    for text in ("Front door", "Doorbell", "Motion", "Snapshot", "Last clip"):
+        await expect(page.get_by_text(text, exact=True).first).to_be_visible()
+    await _shot(page, "01-device.png")
+
+    # The media browser: Doorstep → Front door → today → a clip.
+    await page.goto(f"{stack.ha.url}/media-browser/browser")
+    await page.get_by_text("Doorstep", exact=True).first.click()
+    await page.get_by_text("Front door", exact=True).first.click()
+    day = page.locator("ha-media-player-browse .child .title").first
+    await expect(day).to_be_visible()
+    await day.click()
+    clip = page.get_by_text(" · motion · ").first
+    await expect(clip).to_be_visible()
+    await _shot(page, "02-media-browser.png")
+    await clip.click()
+    # The browser player opens the clip in a dialog with a video element.
+    video = page.locator("video").first
+    await expect(video).to_be_attached()
+    for _ in range(120):  # the clip loads through HA's signed proxy path
+        if await video.evaluate("v => v.readyState") >= 2:
+            break
+        await page.wait_for_timeout(500)
+    assert await video.evaluate("v => v.readyState") >= 2, "the clip did not load"
+    assert await video.evaluate("v => v.videoWidth") == 640
+    await _shot(page, "03-clip.png")
