@@ -95,3 +95,22 @@ async def test_motion_turns_on_and_off_and_a_clip_follows(
         assert clip["duration"] > 2.0
         snapshot = await asyncio.to_thread(wait, "doorstep/front_door/snapshot", 10)
         assert snapshot.startswith(b"\xff\xd8")  # a JPEG
+
+
+async def test_http_errors_are_json(mqtt_broker: Broker, tmp_path: Path) -> None:
+    async with run_bridge(bridge_config(mqtt_broker, tmp_path)) as bridge:
+        async with bridge.session.get(f"{bridge.url}/api/nothing-here", headers=bridge.auth) as r:
+            assert r.status == 404
+            assert "error" in await r.json()
+        async with bridge.session.put(f"{bridge.url}/api/health") as r:
+            assert r.status == 405
+            assert "error" in await r.json()
+        # Deeply nested JSON is a client error, not a crash.
+        async with bridge.session.post(
+            f"{bridge.url}/api/cameras/front_door/record",
+            headers=bridge.auth,
+            data="[" * 60_000,
+        ) as r:
+            assert "error" in await r.json()
+        async with bridge.session.get(f"{bridge.url}/api/health") as r:
+            assert r.status == 200

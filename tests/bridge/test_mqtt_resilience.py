@@ -209,3 +209,38 @@ async def test_secrets_never_reach_the_logs(
         await asyncio.sleep(1.5)  # the camera fails to connect and logs about it
     for secret in ("broker-secret-pw", "api-secret-token-0123456789", "camera-secret"):
         assert secret not in caplog.text
+
+
+async def test_retained_commands_are_not_replayed_as_new_presses(
+    mqtt_broker: Broker, mqtt_listener: Callable[..., Listener], tmp_path: Path
+) -> None:
+    """A button configured with retain (common with zigbee2mqtt) must not ring at start-up."""
+    listener = mqtt_listener(RING)
+    listener.publish("doorstep/front_door/ring/set", b"1", retain=True)
+    listener.publish("buttons/front", b"pressed", retain=True)
+    config = bridge_config(
+        mqtt_broker,
+        tmp_path,
+        cameras={"front_door": {"source": "demo://", "doorbell": {"topic": "buttons/front"}}},
+    )
+    async with run_bridge(config) as bridge:
+        await bridge.wait_mqtt()
+        await asyncio.sleep(0.5)
+        assert [m for m in await asyncio.to_thread(listener.drain) if m[0] == RING] == []
+        # A live press on the same topic still rings.
+        await asyncio.to_thread(listener.publish, "buttons/front", b"pressed")
+        await asyncio.to_thread(listener.wait_for, RING)
+
+
+async def test_state_published_before_the_broker_is_up_reaches_it(
+    mqtt_broker: Broker, mqtt_listener: Callable[..., Listener], tmp_path: Path
+) -> None:
+    await asyncio.to_thread(mqtt_broker.stop)
+    async with run_bridge(bridge_config(mqtt_broker, tmp_path)) as bridge:
+        await asyncio.sleep(1.0)  # the bridge starts and publishes while the broker is down
+        await asyncio.to_thread(mqtt_broker.start)
+        await bridge.wait_mqtt(20)
+        listener = mqtt_listener("doorstep/bridge/info", "doorstep/bridge/stats", AVAILABLE)
+        await asyncio.to_thread(listener.wait_for, AVAILABLE, 10, b"online")
+        await asyncio.to_thread(listener.wait_for, "doorstep/bridge/info", 10)
+        await asyncio.to_thread(listener.wait_for, "doorstep/bridge/stats", 10)

@@ -8,12 +8,15 @@ sees MQTT on the loop. What this adds on top of paho:
   successful CONNACK, ``offline`` published on a clean stop.
 * Reconnect with exponential backoff (1 s doubling to 30 s), for the first
   connection too.
-* Nothing lost while the broker is away: paho keeps every message published
-  while disconnected in its outgoing queue and sends it after reconnecting;
-  QoS 1 messages unacknowledged at the drop are sent again.
-* Retained state is remembered and published again after every reconnect, so
-  a broker restarted without persistence gets it back.
-* Subscriptions are renewed on every connect; oversized payloads are dropped.
+* Nothing lost while the broker is away: paho keeps every QoS 1 message
+  published while disconnected (rings, clips, share states) in its outgoing
+  queue and sends it after reconnecting, and sends again those unacknowledged
+  at the drop. QoS 0 messages are dropped by paho while disconnected, so only
+  retained state uses QoS 0, and:
+* Retained state is remembered and published again after every (re)connect,
+  so a broker restarted without persistence gets it back.
+* Subscriptions are renewed on every connect; retained messages on them are
+  ignored (they are past commands) and oversized payloads are dropped.
 """
 
 from __future__ import annotations
@@ -60,8 +63,6 @@ class MqttClient:
         self._connected = asyncio.Event()
         self._lock = threading.RLock()
         self._stopping = False
-        self._on_connect_callbacks: list[Callable[[], None]] = []
-        self._ever_connected = False
         self._pending_subacks: set[int] = set()
         # Written under _lock from paho's thread; lets subscribe() and on_connect agree
         # on who sends a subscription made while the connection comes up.
@@ -156,20 +157,19 @@ class MqttClient:
         except (ValueError, RuntimeError):
             _LOGGER.warning("Could not confirm the offline message before disconnecting")
 
-    def on_connect(self, callback: Callable[[], None]) -> Callable[[], None]:
-        """Call `callback` on the loop after every successful (re)connect."""
-        self._on_connect_callbacks.append(callback)
-        return lambda: self._on_connect_callbacks.remove(callback)
-
     def publish(
         self, topic: str, payload: str | bytes, *, qos: int = 0, retain: bool = False
     ) -> None:
         """Publish now, or queue until the broker is back; never raises for a lost link."""
         data = payload.encode() if isinstance(payload, str) else payload
-        if retain:
-            with self._lock:
-                self._retained[topic] = (data, qos)
-        info = self._client.publish(topic, data, qos=qos, retain=retain)
+        # Under the lock, so a replay after a reconnect cannot overtake a newer value.
+        with self._lock:
+            if retain:
+                if data:
+                    self._retained[topic] = (data, qos)
+                else:  # an empty retained payload clears the topic on the broker
+                    self._retained.pop(topic, None)
+            info = self._client.publish(topic, data, qos=qos, retain=retain)
         if info.rc not in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN):
             _LOGGER.warning("Publishing to %s failed: %s", topic, paho.error_string(info.rc))
 
@@ -218,14 +218,11 @@ class MqttClient:
             for sub_topic, sub_qos in {s.topic: s.qos for s in self._subscriptions}.items():
                 self._send_subscribe(client, sub_topic, sub_qos)
         client.publish(self._topics.available, ONLINE, qos=1, retain=True)
-        if self._ever_connected:
-            # The broker may have restarted without persistence: give it our state back.
-            # (Before the first connect, everything published is still in paho's queue.)
-            with self._lock:
-                retained = list(self._retained.items())
-            for topic, (data, qos) in retained:
+        # The broker may have restarted without persistence, and paho drops QoS 0
+        # messages published before a connection: give the broker our state back.
+        with self._lock:
+            for topic, (data, qos) in self._retained.items():
                 client.publish(topic, data, qos=qos, retain=True)
-        self._ever_connected = True
         self._call_soon(self._connected_on_loop)
 
     def _send_subscribe(self, client: paho.Client, topic: str, qos: int) -> None:
@@ -262,6 +259,11 @@ class MqttClient:
         self._call_soon(self._disconnected_on_loop, str(reason_code))
 
     def _on_message(self, _client: paho.Client, _userdata: object, msg: paho.MQTTMessage) -> None:
+        if msg.retain:
+            # Every subscription is a command (a press, a request, a switch): a retained
+            # one is a past command the broker replays on (re)subscribe, not a new one.
+            _LOGGER.debug("Ignoring retained message on %s", msg.topic)
+            return
         if self._payload_too_big(msg.topic, msg.payload):
             return
         for subscription in list(self._subscriptions):
@@ -285,11 +287,6 @@ class MqttClient:
         with self._lock:
             if not self._pending_subacks:
                 self._subscribed.set()
-        for callback in list(self._on_connect_callbacks):
-            try:
-                callback()
-            except Exception:
-                _LOGGER.exception("MQTT on-connect callback failed")
 
     def _disconnected_on_loop(self, reason: str) -> None:
         if self._connected.is_set() and not self._stopping:
