@@ -106,3 +106,27 @@ async def test_bridge_restart_under_a_running_home_assistant(stack: Stack) -> No
         stack.bridge.start()
         await _all_available(owner)
         await _presses_all_arrive(stack, owner)
+
+
+@pytest.mark.xfail(
+    reason=(
+        "the bridge connects with a clean MQTT session, so the broker does not keep a "
+        "press published on ring/set while the bridge is down"
+    ),
+    raises=TimeoutError,
+    strict=True,
+)
+async def test_a_press_while_the_bridge_restarts_rings_once_it_is_back(stack: Stack) -> None:
+    async with aiohttp.ClientSession() as session:
+        owner = HaClient(session, stack.ha.url, stack.owner_token)
+        await _all_available(owner)
+        mqtt = Mqtt(stack.mqtt_port, (f"doorstep/{CAMERA}/ring",))
+        try:
+            stack.bridge.stop()
+            mqtt.publish(f"doorstep/{CAMERA}/ring/set", b"")  # QoS 1, as a button would
+            stack.bridge.start()
+            await _all_available(owner)
+            ring = await asyncio.to_thread(mqtt.next, f"doorstep/{CAMERA}/ring", 20)
+        finally:
+            mqtt.close()
+    assert json.loads(ring)["camera"] == CAMERA
