@@ -172,10 +172,15 @@ class LumaMotionDetector:
         self._light_window = max(1, round(fps * _LIGHT_SECONDS))
         self._lit_until = -1
         self._kernel3 = np.ones((3, 3), np.uint8)
-        self._gauss5 = np.asarray(cv2.getGaussianKernel(5, 0), np.float32)
         shape = (self._size[1], self._size[0])
-        self._t_min = np.full(shape, self._tune.t_min, np.float32)
-        self._noise_floor = np.full(shape, _NOISE_FLOOR, np.float32)
+        # Per-frame results go to buffers allocated once: right after the decoder ran,
+        # fresh allocations and scattered memory cost more than the arithmetic.
+        self._small: Mask = np.empty(shape, np.uint8)
+        self._grid: Mask = np.empty(shape, np.uint8)
+        self._unchanged: Mask = np.empty(shape, np.uint8)
+        self._fg: Mask = np.empty(shape, np.uint8)
+        self._moved: Mask = np.empty(shape, np.uint8)
+        self._dilated: tuple[Mask, Mask] = (np.empty(shape, np.uint8), np.empty(shape, np.uint8))
         self._frame = 0
         empty8: Mask = np.empty(0, np.uint8)
         self._bg: FloatGrid | None = None
@@ -183,6 +188,7 @@ class LumaMotionDetector:
         self._high: Mask = empty8  # brightest background pixel around each pixel
         self._low: Mask = empty8  # darkest
         self._threshold: Mask = empty8
+        self._clamp: Mask = empty8  # largest residual the noise estimate takes in
         self._recent: Mask = empty8  # average of the last frames (0.7 s)
         self._activity: Mask = empty8
         self._bounds: tuple[Mask, Mask] = (empty8, empty8)
@@ -210,35 +216,53 @@ class LumaMotionDetector:
         small = luma
         f = self._factor
         if f > 1:
-            # Reading the frame is most of the cost: take one row per grid row (a view,
-            # no copy) and average pairs of pixels along it. The blur below removes what
-            # aliasing is left.
-            rows = luma[f // 2 :: f][: self._size[1]]
-            small = _u8(cv2.resize(rows, self._size, interpolation=cv2.INTER_LINEAR))
-        # 5x5 Gaussian as two 1-D passes (faster than GaussianBlur on small images).
-        return _u8(cv2.sepFilter2D(small, -1, self._gauss5, self._gauss5))
+            # Reading the frame is most of the cost: take one pixel per grid pixel, from
+            # the middle of its block (a strided view of the decoder's plane, gathered
+            # into a small buffer). The blur below is the anti-aliasing filter.
+            gw, gh = self._size
+            np.copyto(self._small, luma[f // 2 :: f, f // 2 :: f][:gh, :gw])
+            small = self._small
+        # 5x5 Gaussian (the fixed-point 8-bit path).
+        return _u8(cv2.GaussianBlur(small, (5, 5), 0, dst=self._grid))
 
-    def _range(self, bg: FloatGrid) -> tuple[Mask, Mask]:
+    def _range(self, bg: FloatGrid, out: tuple[Mask, Mask] | None = None) -> tuple[Mask, Mask]:
         """Darkest and brightest background pixel around each pixel (8 bits)."""
-        bg8 = _u8(cv2.convertScaleAbs(bg))
-        return _u8(cv2.erode(bg8, self._kernel3)), _u8(cv2.dilate(bg8, self._kernel3))
+        bg8 = cv2.convertScaleAbs(bg)
+        if out is None:
+            return _u8(cv2.erode(bg8, self._kernel3)), _u8(cv2.dilate(bg8, self._kernel3))
+        cv2.erode(bg8, self._kernel3, dst=out[0])
+        cv2.dilate(bg8, self._kernel3, dst=out[1])
+        return out
 
     def _set_background(self, bg: FloatGrid) -> None:
         """Refresh the range around each background pixel and the bounds of "no change"."""
-        self._low, self._high = self._range(bg)
-        self._bounds = self._bounds_for(self._low, self._high)
+        self._low, self._high = self._range(bg, (self._low, self._high))
+        self._bounds = self._bounds_for(self._low, self._high, self._bounds)
 
-    def _bounds_for(self, low: Mask, high: Mask) -> tuple[Mask, Mask]:
+    def _bounds_for(
+        self, low: Mask, high: Mask, out: tuple[Mask, Mask] | None = None
+    ) -> tuple[Mask, Mask]:
         # Saturating: a bound past black or white can never be crossed.
-        return _u8(cv2.subtract(low, self._threshold)), _u8(cv2.add(high, self._threshold))
+        if out is None:
+            return _u8(cv2.subtract(low, self._threshold)), _u8(cv2.add(high, self._threshold))
+        cv2.subtract(low, self._threshold, dst=out[0])
+        cv2.add(high, self._threshold, dst=out[1])
+        return out
 
-    def _changes(self, grid: Mask, bounds: tuple[Mask, Mask]) -> tuple[Mask, Mask]:
-        """(unchanged, changed) masks: inside or outside the bounds around the background."""
-        unchanged = _u8(cv2.inRange(grid, bounds[0], bounds[1]))
-        fg = _u8(cv2.bitwise_not(unchanged))
+    def _changes(
+        self, grid: Mask, bounds: tuple[Mask, Mask], *, scratch: bool = False
+    ) -> tuple[Mask, Mask]:
+        """(unchanged, changed) masks: inside or outside the bounds around the background.
+
+        The masks are the detector's buffers, or new arrays with ``scratch``.
+        """
+        unchanged = _u8(
+            cv2.inRange(grid, bounds[0], bounds[1], None if scratch else self._unchanged)
+        )
+        fg = _u8(cv2.bitwise_not(unchanged, None if scratch else self._fg))
         if self._allowed is not None:
-            fg = _u8(cv2.bitwise_and(fg, self._allowed))
-            unchanged = _u8(cv2.bitwise_not(fg))
+            cv2.bitwise_and(fg, self._allowed, dst=fg)
+            cv2.bitwise_not(fg, dst=unchanged)
         return unchanged, fg
 
     def _relight(self, grid: Mask, bg: FloatGrid, fg: Mask) -> bool:
@@ -251,7 +275,7 @@ class LumaMotionDetector:
         relit = _f32(np.clip(cv2.multiply(bg, gain) + offset, 0.0, 255.0))
         low, high = self._range(relit)
         bounds = self._bounds_for(low, high)
-        changed = cv2.countNonZero(self._changes(grid, bounds)[1])
+        changed = cv2.countNonZero(self._changes(grid, bounds, scratch=True)[1])
         if changed > _LIGHT_EXPLAINED * cv2.countNonZero(fg):
             return False  # most of the change is not light: leave it to the regions
         np.copyto(bg, relit)
@@ -298,18 +322,22 @@ class LumaMotionDetector:
             if self._pending_steps:
                 # A scalar (OpenCV's typing stubs only know arrays here).
                 steps: Any = (float(min(self._pending_steps, _MOVED)),)
-                self._activity = _u8(cv2.subtract(self._activity, steps))
+                cv2.subtract(self._activity, steps, dst=self._activity)
                 self._pending_steps = 0
-            moved = cv2.compare(cv2.absdiff(grid, self._recent), self._threshold, cv2.CMP_GT)
-            self._activity = _u8(cv2.max(self._activity, moved))
+            moved = self._moved
+            cv2.absdiff(grid, self._recent, dst=moved)
+            cv2.compare(moved, self._threshold, cv2.CMP_GT, dst=moved)
+            cv2.max(self._activity, moved, dst=self._activity)
         rate = self._recent_rate
-        self._recent = _u8(cv2.addWeighted(grid, rate, self._recent, 1.0 - rate, 0.0))
+        cv2.addWeighted(grid, rate, self._recent, 1.0 - rate, 0.0, dst=self._recent)
         boxes: list[Box] = []
         moving_pixels = 0
         dilated: Mask | None = None
         held: Mask | None = None
         if changed:
-            dilated = _u8(cv2.dilate(fg, self._kernel3))
+            # Two buffers in turn: the previous frame's stays readable (persistence).
+            buffer = self._dilated[self._frame % 2]
+            dilated = _u8(cv2.dilate(fg, self._kernel3, dst=buffer))
             boxes, moving_pixels, absorb, held = self._regions(grid, bg, fg, dilated)
             if absorb is not None:
                 np.copyto(bg, grid, where=absorb > 0)
@@ -328,7 +356,12 @@ class LumaMotionDetector:
         bg: FloatGrid = grid.astype(np.float32)
         self._bg = bg
         self._noise = np.full_like(bg, _NOISE_START)
-        self._threshold = self._threshold_for(self._noise)
+        shape = grid.shape
+        self._threshold = np.empty(shape, np.uint8)
+        self._clamp = np.empty(shape, np.uint8)
+        self._low, self._high = np.empty(shape, np.uint8), np.empty(shape, np.uint8)
+        self._bounds = (np.empty(shape, np.uint8), np.empty(shape, np.uint8))
+        self._noise_changed()
         self._set_background(bg)
         self._recent = grid.copy()
         # Everything counts as just moved at start, so an object already in view is
@@ -337,10 +370,13 @@ class LumaMotionDetector:
         self._pending_steps = 0
         self._prev_fg = None
 
-    def _threshold_for(self, noise: FloatGrid) -> Mask:
-        return _u8(
-            cv2.convertScaleAbs(cv2.max(noise * np.float32(self._tune.k_noise), self._t_min))
-        )
+    def _noise_changed(self) -> None:
+        """Refresh what follows from the noise level: threshold and clamp (8 bits)."""
+        # round(max(k * noise, t_min)) == max(round(k * noise), round(t_min)).
+        t_min: Any = (float(round(self._tune.t_min)),)
+        cv2.convertScaleAbs(self._noise, dst=self._threshold, alpha=self._tune.k_noise)
+        cv2.max(self._threshold, t_min, dst=self._threshold)
+        cv2.convertScaleAbs(self._noise, dst=self._clamp, alpha=_NOISE_CLAMP)
 
     @staticmethod
     def _region_mask(contour: Any, x: int, y: int, w: int, h: int) -> Mask:
@@ -426,11 +462,15 @@ class LumaMotionDetector:
             return
         # The noise level is a slow statistic, and the background moves a few percent per
         # frame: refreshing them (and the range around each pixel) every few frames is enough.
-        residual = cv2.max(cv2.subtract(grid, self._high), cv2.subtract(self._low, grid))
-        clamped = cv2.min(np.asarray(residual, np.float32), self._noise * np.float32(_NOISE_CLAMP))
-        cv2.accumulateWeighted(clamped, self._noise, self._tune.noise_rate, unchanged)
-        cv2.max(self._noise, self._noise_floor, dst=self._noise)
-        self._threshold = self._threshold_for(self._noise)
+        above, below = self._moved, self._small
+        cv2.subtract(grid, self._high, dst=above)
+        cv2.subtract(self._low, grid, dst=below)
+        cv2.max(above, below, dst=above)
+        cv2.min(above, self._clamp, dst=above)
+        cv2.accumulateWeighted(above, self._noise, self._tune.noise_rate, unchanged)
+        floor: Any = (_NOISE_FLOOR,)
+        cv2.max(self._noise, floor, dst=self._noise)
+        self._noise_changed()
         self._set_background(bg)
 
 
