@@ -178,9 +178,10 @@ class LumaMotionDetector:
         self._small: Mask = np.empty(shape, np.uint8)
         self._grid: Mask = np.empty(shape, np.uint8)
         self._unchanged: Mask = np.empty(shape, np.uint8)
-        self._fg: Mask = np.empty(shape, np.uint8)
+        # Two buffers in turn: the previous frame's changes stay readable (persistence).
+        self._fgs: tuple[Mask, Mask] = (np.empty(shape, np.uint8), np.empty(shape, np.uint8))
         self._moved: Mask = np.empty(shape, np.uint8)
-        self._dilated: tuple[Mask, Mask] = (np.empty(shape, np.uint8), np.empty(shape, np.uint8))
+        self._dilated: Mask = np.empty(shape, np.uint8)
         self._frame = 0
         empty8: Mask = np.empty(0, np.uint8)
         self._bg: FloatGrid | None = None
@@ -259,7 +260,7 @@ class LumaMotionDetector:
         unchanged = _u8(
             cv2.inRange(grid, bounds[0], bounds[1], None if scratch else self._unchanged)
         )
-        fg = _u8(cv2.bitwise_not(unchanged, None if scratch else self._fg))
+        fg = _u8(cv2.bitwise_not(unchanged, None if scratch else self._fgs[self._frame % 2]))
         if self._allowed is not None:
             cv2.bitwise_and(fg, self._allowed, dst=fg)
             cv2.bitwise_not(fg, dst=unchanged)
@@ -332,12 +333,10 @@ class LumaMotionDetector:
         cv2.addWeighted(grid, rate, self._recent, 1.0 - rate, 0.0, dst=self._recent)
         boxes: list[Box] = []
         moving_pixels = 0
-        dilated: Mask | None = None
         held: Mask | None = None
-        if changed:
-            # Two buffers in turn: the previous frame's stays readable (persistence).
-            buffer = self._dilated[self._frame % 2]
-            dilated = _u8(cv2.dilate(fg, self._kernel3, dst=buffer))
+        # Fewer changed pixels than min_area cannot make a region that counts.
+        if changed >= self._tune.min_pixels:
+            dilated = _u8(cv2.dilate(fg, self._kernel3, dst=self._dilated))
             boxes, moving_pixels, absorb, held = self._regions(grid, bg, fg, dilated)
             if absorb is not None:
                 np.copyto(bg, grid, where=absorb > 0)
@@ -349,7 +348,7 @@ class LumaMotionDetector:
             # each time) long before `still_hold` is up.
             learn = _u8(cv2.bitwise_and(learn, cv2.bitwise_not(cv2.dilate(held, self._kernel3))))
         self._update(grid, bg, learn)
-        self._prev_fg = dilated
+        self._prev_fg = fg if changed else None
         return MotionResult(boxes=tuple(boxes), area=moving_pixels / self._grid_pixels)
 
     def _start(self, grid: Mask) -> None:
@@ -401,6 +400,7 @@ class LumaMotionDetector:
         gw, gh = self._size
         still_below = _MOVED - self._hold_steps  # activity left after still_hold
         ghost_from = _MOVED - _GHOST_AFTER  # activity left after two still steps
+        prev = self._prev_fg
         for contour in contours:
             x, y, w, h = cv2.boundingRect(contour)
             if w * h < tune.min_pixels:
@@ -435,7 +435,9 @@ class LumaMotionDetector:
                 absorb[y : y + h, x : x + w] |= region
                 continue
             if area < _PERSIST_FACTOR * tune.min_pixels and (
-                self._prev_fg is None or not cv2.countNonZero(self._prev_fg[y : y + h, x : x + w])
+                # Changed in the previous frame within a pixel of the region's box.
+                prev is None
+                or not cv2.countNonZero(prev[max(0, y - 1) : y + h + 1, max(0, x - 1) : x + w + 1])
             ):
                 continue
             boxes.append(

@@ -40,8 +40,10 @@ def luma_plane(frame: av.VideoFrame) -> Luma:
     """
     if frame.format.name in _Y_FIRST:
         plane = frame.planes[0]
-        rows = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
-        view: Luma = rows[:, : plane.width]
+        # One view over the padded rows (line_size bytes each), width pixels wide.
+        view: Luma = np.ndarray(
+            (plane.height, plane.width), np.uint8, plane, 0, (plane.line_size, 1)
+        )
         return view
     gray: Luma = np.asarray(frame.to_ndarray(format="gray"), dtype=np.uint8)
     return gray
