@@ -5,7 +5,8 @@ visitor walks up and rings every minute), and Home Assistant on 127.0.0.1
 (``DEMO_HA_PORT``, default 8123) with the integration from the working tree,
 an onboarded owner and the owner's phone as approver. It prints the MQTT
 traffic, what the phone receives, and stops everything on Ctrl-C.
-``ring`` presses the doorbell of the running demo.
+``ring`` presses the doorbell of the running demo; ``share`` asks for footage,
+and ``approve`` / ``deny`` tap a button of the phone's notification.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import shutil
 import signal
 import sys
 import time
+from typing import Any
 
 import aiohttp
 import paho.mqtt.client as paho
@@ -31,6 +33,7 @@ from tests.e2e.stack import (
     OWNER,
     ROOT,
     HaClient,
+    Phone,
     Stack,
     configure_home_assistant,
     listening,
@@ -38,6 +41,7 @@ from tests.e2e.stack import (
     make_home_assistant,
     mosquitto,
     start_mosquitto,
+    tap_action,
     write_json_private,
 )
 
@@ -73,15 +77,44 @@ def mqtt_printer(port: int) -> paho.Client:
     def on_connect(*_args: object) -> None:
         client.subscribe([(f"{BASE_TOPIC}/#", 0)])
 
+    share_states: dict[str, str] = {}
+
     def on_message(_client: object, _userdata: object, message: paho.MQTTMessage) -> None:
         retained = " (retained)" if message.retain else ""
-        say(f"mqtt  {message.topic:<38} {describe(message.payload)}{retained}")
+        text = describe(message.payload)
+        if message.topic.startswith(f"{BASE_TOPIC}/share/s_"):
+            # A render publishes its progress many times a second: one line per state.
+            with suppress(ValueError, AttributeError):
+                share = json.loads(message.payload)
+                if share_states.get(message.topic) == share["state"]:
+                    return
+                share_states[message.topic] = share["state"]
+                text = f"state {share['state']}, requested by {share['requester']!r}"
+                if share.get("link"):
+                    text += f", link {share['link']} until {share['link_expires']}"
+        say(f"mqtt  {message.topic:<38} {text}{retained}")
 
     client.on_connect = on_connect
     client.on_message = on_message
     client.connect("127.0.0.1", port)
     client.loop_start()
     return client
+
+
+def show_notification(note: dict[str, Any]) -> None:
+    """Print what the phone shows; remember its buttons for ``scripts/demo approve|deny``."""
+    data = note.get("data", {})
+    actions = data.get("actions", [])
+    if not actions:  # e.g. clear_notification once someone decided
+        say(f"phone ({note.get('message')})")
+        return
+    titles = [a["title"] for a in actions]
+    say(f"phone {note.get('title', '')}: {note.get('message')} {titles}")
+    say("      answer from the 'phone' with: scripts/demo approve | scripts/demo deny")
+    with suppress(OSError, ValueError):
+        run = json.loads(RUN_FILE.read_text())
+        run["notification"] = {"tag": data.get("tag"), "actions": [a["action"] for a in actions]}
+        write_json_private(RUN_FILE, run)
 
 
 async def phone(stack: Stack, stop: asyncio.Event) -> None:
@@ -100,13 +133,7 @@ async def phone(stack: Stack, stop: asyncio.Event) -> None:
                         with suppress(TimeoutError):
                             message = await ws.receive(timeout=1.0)
                             if message.get("id") == sub and message.get("type") == "event":
-                                note = message["event"]
-                                actions = [
-                                    a["title"] for a in note.get("data", {}).get("actions", [])
-                                ]
-                                say(
-                                    f"phone {note.get('title', '')}: {note.get('message')} {actions}"
-                                )
+                                show_notification(message["event"])
             except (aiohttp.ClientError, ConnectionError, RuntimeError):
                 await asyncio.sleep(2)
 
@@ -143,17 +170,26 @@ def load_password() -> str:
     return secrets.token_urlsafe(12)
 
 
-async def serve(stack: Stack) -> None:
+async def serve(stack: Stack, started: float) -> None:
     """Configure HA, print the login, then show the traffic until Ctrl-C."""
-    started = time.monotonic()
     await configure_home_assistant(stack)
     write_json_private(CREDENTIALS, stack.credentials())
-    write_json_private(RUN_FILE, {"mqtt_port": stack.mqtt_port, "pid": os.getpid()})
+    write_json_private(
+        RUN_FILE,
+        {
+            "mqtt_port": stack.mqtt_port,
+            "pid": os.getpid(),
+            "url": stack.ha.url,
+            "token": stack.owner_token,
+            "phone_webhook": stack.phones[OWNER].webhook_id,
+        },
+    )
     elapsed = time.monotonic() - started
     print(
         f"\n  Home Assistant is ready ({elapsed:.0f} s): {stack.ha.url}\n"
         f"  Log in as {OWNER!r}, password {stack.password!r} (also in {CREDENTIALS.relative_to(ROOT)})\n"
         f"  The demo visitor rings every minute; ring now with: scripts/demo ring\n"
+        f"  Ask for footage with: scripts/demo share (the owner's 'phone' is notified)\n"
         f"  Ctrl-C stops everything.\n",
         flush=True,
     )
@@ -185,6 +221,7 @@ def run() -> int:
     if listening(port):
         print(f"demo: port {port} is taken; set DEMO_HA_PORT to another port", file=sys.stderr)
         return 1
+    started = time.monotonic()
     DEMO.mkdir(exist_ok=True)
     DEMO.chmod(0o700)
     # A fresh Home Assistant each time (onboarded by the demo); the clips stay.
@@ -200,7 +237,7 @@ def run() -> int:
         start_mosquitto(broker, mqtt_port)
         bridge.start()
         ha.start()
-        asyncio.run(serve(stack))
+        asyncio.run(serve(stack, started))
     except KeyboardInterrupt:
         pass
     except RuntimeError as err:
@@ -233,12 +270,80 @@ def ring() -> int:
     return 0
 
 
+def _running() -> dict[str, Any] | None:
+    try:
+        run_state: dict[str, Any] = json.loads(RUN_FILE.read_text())
+    except (OSError, ValueError):
+        print("demo: not running (start it with scripts/demo)", file=sys.stderr)
+        return None
+    return run_state
+
+
+async def _share(run_state: dict[str, Any]) -> None:
+    async with aiohttp.ClientSession() as session:
+        owner = HaClient(session, run_state["url"], run_state["token"])
+        answer = await owner.call_service(
+            "doorstep",
+            "request_share",
+            {
+                "entity_id": f"event.{CAMERA}_doorbell",
+                "last_minutes": 10,
+                "requester": "Neighbour (demo)",
+                "reason": "A parcel went missing",
+            },
+            response=True,
+        )
+    response = answer["service_response"]
+    print(f"share request {response['share_id']}: {response['state']}")
+
+
+def share() -> int:
+    """Ask for the last 10 minutes of footage, as a neighbour's request would."""
+    run_state = _running()
+    if run_state is None:
+        return 1
+    asyncio.run(_share(run_state))
+    return 0
+
+
+def answer(verb: str) -> int:
+    """Tap Approve or Deny on the phone's last notification (the app's webhook)."""
+    run_state = _running()
+    if run_state is None:
+        return 1
+    note = run_state.get("notification")
+    if not note:
+        print("demo: the phone has no share notification (try scripts/demo share)", file=sys.stderr)
+        return 1
+    action = next((a for a in note["actions"] if f"_{verb.upper()}_" in a), None)
+    if action is None:
+        print(f"demo: the notification has no {verb} button", file=sys.stderr)
+        return 1
+    phone_reg = Phone(run_state["token"], run_state["phone_webhook"], "Owner phone")
+
+    async def tap() -> int:
+        async with aiohttp.ClientSession() as session:
+            return await tap_action(session, run_state["url"], phone_reg, action, note["tag"])
+
+    status = asyncio.run(tap())
+    print(f"tapped {verb} on the phone: HTTP {status}")
+    return 0 if status == 200 else 1
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``scripts/demo [run|ring]``."""
+    """``scripts/demo [run|ring|share|approve|deny]``."""
     parser = argparse.ArgumentParser(prog="scripts/demo", description=__doc__.splitlines()[0])
-    parser.add_argument("command", nargs="?", default="run", choices=["run", "ring"])
+    parser.add_argument(
+        "command", nargs="?", default="run", choices=["run", "ring", "share", "approve", "deny"]
+    )
     args = parser.parse_args(argv)
-    return ring() if args.command == "ring" else run()
+    if args.command == "ring":
+        return ring()
+    if args.command == "share":
+        return share()
+    if args.command in ("approve", "deny"):
+        return answer(args.command)
+    return run()
 
 
 if __name__ == "__main__":
