@@ -19,7 +19,9 @@ Layout: ``<storage.path>/audit/audit.jsonl`` and ``<storage.path>/audit/head.jso
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
+import errno
 import hashlib
 import json
 import logging
@@ -30,6 +32,7 @@ from typing import Any
 
 from doorstep_bridge.exceptions import AuditError
 from doorstep_bridge.models import iso, utcnow
+from doorstep_bridge.recording.writer import fsync_dir
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -55,12 +58,14 @@ def record_hash(record: dict[str, Any]) -> str:
     return hashlib.sha256(_canonical(body)).hexdigest()
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def _write_all(fd: int, data: bytes) -> None:
+    """Write all of `data`: `os.write` may write only part of it (a disk filling up)."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        if written <= 0:
+            raise OSError(errno.EIO, "the write made no progress")
+        view = view[written:]
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +225,9 @@ class AuditLog:
         self._log_path = path / LOG_NAME
         self._head_path = path / HEAD_NAME
         self._lock = threading.Lock()
+        # Set when a failed append could not be taken back: appending after the
+        # remains would bury them mid-log, where they read as tampering.
+        self._broken: str | None = None
         try:
             path.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as err:
@@ -283,14 +291,13 @@ class AuditLog:
             }
             record["hash"] = record_hash(record)
             line = _canonical(record) + b"\n"
+            if self._broken is not None:
+                raise AuditError(
+                    f"cannot write the audit log: an earlier failed write could not be undone "
+                    f"({self._broken}); restart the bridge to repair it"
+                )
             try:
-                fd = os.open(self._log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-                try:
-                    os.write(fd, line)
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-                self._write_head(record["seq"], record["hash"])
+                self._write_record(line, record["seq"], record["hash"])
             except OSError as err:
                 raise AuditError(f"cannot write the audit log: {err}") from err
             self._seq = record["seq"]
@@ -302,16 +309,62 @@ class AuditLog:
         with self._lock:
             return _scan(self._log_path).records
 
-    def _write_head(self, seq: int, digest: str) -> None:
-        tmp = self._head_path.with_suffix(".tmp")
-        tmp.write_bytes(_canonical({"seq": seq, "hash": digest}))
-        fd = os.open(tmp, os.O_RDONLY)
+    def _write_record(self, line: bytes, seq: int, digest: str) -> None:
+        """Append `line` and move the head to it, all or nothing.
+
+        A full disk can cut the write short or fail the head after the line is
+        on disk. Either way the log is cut back to its size before the append
+        (so the next record neither lands after half a line nor reuses a
+        sequence number) and the error is raised: the step it records must not
+        happen.
+        """
+        fd = os.open(self._log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
-            os.fsync(fd)
+            size = os.fstat(fd).st_size
+            try:
+                _write_all(fd, line)
+                os.fsync(fd)
+                self._replace_head(seq, digest)
+            except OSError:
+                self._undo(fd, size)
+                raise
         finally:
             os.close(fd)
-        tmp.replace(self._head_path)
-        _fsync_dir(self._dir)
+        try:
+            fsync_dir(self._dir)
+        except OSError as err:
+            # The record and the head are both written; if the rename of the head
+            # is lost, the head is one record behind, which `verify` accepts
+            # (the window between an append and its head).
+            _LOGGER.warning("Audit log: cannot sync the folder after an append: %s", err)
+
+    def _undo(self, fd: int, size: int) -> None:
+        """Cut the log back to `size` bytes after a failed append."""
+        try:
+            os.ftruncate(fd, size)
+            os.fsync(fd)
+        except OSError as err:
+            self._broken = str(err)
+            _LOGGER.error("Audit log: cannot undo a failed append: %s", err)  # noqa: TRY400
+
+    def _write_head(self, seq: int, digest: str) -> None:
+        self._replace_head(seq, digest)
+        fsync_dir(self._dir)
+
+    def _replace_head(self, seq: int, digest: str) -> None:
+        tmp = self._head_path.with_suffix(".tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                _write_all(fd, _canonical({"seq": seq, "hash": digest}))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            tmp.replace(self._head_path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            raise
 
     def _cut_torn_tail(self) -> None:
         data = self._log_path.read_bytes()

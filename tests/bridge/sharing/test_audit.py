@@ -204,3 +204,59 @@ def test_cli_verify_exit_codes(tmp_path: Path) -> None:
     assert bad.returncode != 0
     assert "record 2" in bad.stdout
     assert verify_log(storage).bad_record == 2
+
+
+# A real short write: the kernel writes what fits under RLIMIT_FSIZE and returns the
+# count, and the next write fails (EFBIG) -- what a disk filling up mid-line does.
+# It runs in a child process so the limit cannot touch the test process.
+_FULL_DISK = """
+import resource, signal, sys
+from pathlib import Path
+from doorstep_bridge.exceptions import AuditError
+from doorstep_bridge.sharing.audit import AuditLog
+
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+path = Path(sys.argv[1])
+log = AuditLog(path)
+log.append("request", share_id="s_AAAAAAAAAA", reason="x" * 200)
+size = (path / "audit.jsonl").stat().st_size
+resource.setrlimit(resource.RLIMIT_FSIZE, (size + 100, resource.RLIM_INFINITY))
+try:
+    log.append("decision", share_id="s_AAAAAAAAAA", reason="y" * 200)
+except AuditError as err:
+    print("refused:", err)
+print("size after:", (path / "audit.jsonl").stat().st_size == size)
+resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+print("next seq:", log.append("download", share_id="s_AAAAAAAAAA")["seq"])
+"""
+
+
+def test_disk_full_mid_line_leaves_no_half_record(tmp_path: Path) -> None:
+    path = tmp_path / "audit"
+    run = subprocess.run(
+        [sys.executable, "-c", _FULL_DISK, str(path)], capture_output=True, text=True, check=False
+    )
+    assert run.returncode == 0, run.stderr
+    assert "refused: cannot write the audit log" in run.stdout
+    assert "size after: True" in run.stdout  # the half line was cut off again
+    assert "next seq: 2" in run.stdout
+    result = verify(path)
+    assert result.ok, result.message
+    assert result.count == 2
+    # And the bridge starts on it again.
+    assert AuditLog(path).append("expiry")["seq"] == 3
+
+
+def test_failed_head_write_takes_the_record_back(tmp_path: Path) -> None:
+    log = _log_with(tmp_path, 2)
+    size = (log.path / "audit.jsonl").stat().st_size
+    blocker = log.path / "head.tmp"
+    blocker.mkdir()  # the head cannot be written: its temporary file's name is taken
+    with pytest.raises(AuditError, match="cannot write the audit log"):
+        log.append("decision", share_id="s_TEST")
+    assert (log.path / "audit.jsonl").stat().st_size == size
+    assert log.head[0] == 2
+    blocker.rmdir()
+    assert log.append("download", share_id="s_TEST")["seq"] == 3
+    assert verify(log.path).ok
+    assert [r["kind"] for r in AuditLog(log.path).records()][-1] == "download"

@@ -381,3 +381,25 @@ async def test_a_render_cut_off_by_a_stop_resumes_at_the_next_start(tmp_path: Pa
     assert ready["state"] == "ready"
     assert ready["link"].startswith("/share/")
     await harness.service.stop()
+
+
+async def test_a_step_that_cannot_be_audited_does_not_happen(harness: Harness) -> None:
+    from doorstep_bridge.exceptions import AuditError
+
+    service = harness.service
+    share = await service.create_request(harness.request(), "http")
+    published = len(harness.states)
+    blocker = harness.audit.path / "head.tmp"
+    blocker.mkdir()  # the audit log cannot be written (as on a full disk)
+    with pytest.raises(AuditError):
+        await service.create_request(harness.request(), "http")
+    with pytest.raises(AuditError):
+        await service.decide(share["id"], "approve", "owner", "phone", True)
+    assert [s["id"] for s in service.list()] == [share["id"]]
+    assert service.get(share["id"])["state"] == "pending"  # type: ignore[index]
+    assert list(harness.store.holds) == [share["id"]]
+    assert len(harness.states) == published
+    blocker.rmdir()
+    await harness.restart()
+    assert harness.service.get(share["id"])["state"] == "pending"  # type: ignore[index]
+    assert verify(harness.audit.path).ok
