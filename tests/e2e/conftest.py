@@ -21,12 +21,12 @@ import pytest
 
 from tests.e2e.stack import (
     ROOT,
-    VENV_BIN,
     Stack,
     configure_home_assistant,
     free_port,
     make_bridge,
     make_home_assistant,
+    missing_parts,
     mosquitto,
     start_mosquitto,
 )
@@ -38,16 +38,7 @@ GUEST_PASSWORD = "guest-e2e-password"
 
 
 def _why_not() -> str | None:
-    if shutil.which("mosquitto") is None:
-        return "mosquitto is not installed (scripts/setup installs it)"
-    if not (VENV_BIN / "hass").exists():
-        return "homeassistant is not installed in the venv (dev extras)"
-    try:
-        import hass_frontend  # noqa: F401
-        import nacl  # noqa: F401
-    except ImportError:
-        return "home-assistant-frontend / PyNaCl missing (dev extras; needed by hass --skip-pip)"
-    return rtsp_available()
+    return missing_parts() or rtsp_available()
 
 
 class RtspCamera:

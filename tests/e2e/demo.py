@@ -16,6 +16,7 @@ import asyncio
 from contextlib import suppress
 import json
 import os
+from pathlib import Path
 import secrets
 import shutil
 import signal
@@ -45,10 +46,15 @@ from tests.e2e.stack import (
     write_json_private,
 )
 
-DEMO = ROOT / ".demo"
+#: Where the demo keeps its state; DEMO_DIR moves it (the tests run a demo of their own).
+DEMO = Path(os.environ.get("DEMO_DIR", ROOT / ".demo"))
 CREDENTIALS = DEMO / "credentials.json"
 RUN_FILE = DEMO / "run.json"
 PAYLOAD_WIDTH = 90
+
+
+def _shown(path: Path) -> Path:
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
 
 
 def say(text: str) -> None:
@@ -187,7 +193,7 @@ async def serve(stack: Stack, started: float) -> None:
     elapsed = time.monotonic() - started
     print(
         f"\n  Home Assistant is ready ({elapsed:.0f} s): {stack.ha.url}\n"
-        f"  Log in as {OWNER!r}, password {stack.password!r} (also in {CREDENTIALS.relative_to(ROOT)})\n"
+        f"  Log in as {OWNER!r}, password {stack.password!r} (also in {_shown(CREDENTIALS)})\n"
         f"  The demo visitor rings every minute; ring now with: scripts/demo ring\n"
         f"  Ask for footage with: scripts/demo share (the owner's 'phone' is notified)\n"
         f"  Ctrl-C stops everything.\n",
@@ -248,7 +254,7 @@ def run() -> int:
         say("stopping…")
         stack.stop()
         RUN_FILE.unlink(missing_ok=True)
-        say(f"stopped (logs in {(DEMO / 'logs').relative_to(ROOT)})")
+        say(f"stopped (logs in {_shown(DEMO / 'logs')})")
     return 0
 
 

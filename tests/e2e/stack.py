@@ -63,6 +63,20 @@ logger:
 """
 
 
+def missing_parts() -> str | None:
+    """None when Mosquitto and a runnable Home Assistant are here, else what is missing."""
+    if shutil.which("mosquitto") is None:
+        return "mosquitto is not installed (scripts/setup installs it)"
+    if not (VENV_BIN / "hass").exists():
+        return "homeassistant is not installed in the venv (dev extras)"
+    try:
+        import hass_frontend  # noqa: F401 - only probing
+        import nacl  # noqa: F401
+    except ImportError:
+        return "home-assistant-frontend / PyNaCl missing (dev extras; needed by hass --skip-pip)"
+    return None
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:

@@ -1,0 +1,106 @@
+"""The demo as a user runs it: starts, writes a private credentials file, rings, stops on Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+import json
+import os
+from pathlib import Path
+import signal
+import subprocess
+import sys
+import time
+
+import aiohttp
+import pytest
+
+from tests.e2e.stack import CAMERA, ROOT, HaClient, free_port, listening, missing_parts
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path, int]]:
+    why = missing_parts()
+    if why is not None:
+        pytest.skip(why)
+    port = free_port()
+    env = {**os.environ, "DEMO_DIR": str(tmp_path / "demo"), "DEMO_HA_PORT": str(port)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.e2e.demo"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        yield process, tmp_path / "demo", port
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=90)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _read_until(process: subprocess.Popen[str], needle: str, timeout: float = 180) -> str:
+    assert process.stdout is not None
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line and process.poll() is not None:
+            break
+        seen.append(line)
+        if needle in line:
+            return "".join(seen)
+    pytest.fail(f"no {needle!r} in the demo's output:\n{''.join(seen)[-3000:]}")
+
+
+async def _doorbell(url: str, token: str) -> dict[str, object] | None:
+    async with aiohttp.ClientSession() as session:
+        return await HaClient(session, url, token).state(f"event.{CAMERA}_doorbell")
+
+
+def test_demo_starts_rings_and_stops_cleanly(
+    demo: tuple[subprocess.Popen[str], Path, int],
+) -> None:
+    process, folder, port = demo
+    banner = _read_until(process, "Ctrl-C stops everything")
+    credentials_file = folder / "credentials.json"
+    assert credentials_file.stat().st_mode & 0o777 == 0o600
+    credentials = json.loads(credentials_file.read_text())
+    assert credentials["url"] == f"http://127.0.0.1:{port}"
+    assert credentials["username"] == "owner"
+    assert credentials["password"] in banner
+    assert credentials["url"] in banner
+
+    # The token works, and the doorbell entity is there.
+    assert asyncio.run(_doorbell(credentials["url"], credentials["token"])) is not None
+
+    # `scripts/demo ring` presses the doorbell; the demo prints the traffic and HA's event.
+    env = {**os.environ, "DEMO_DIR": str(folder)}
+    ring = subprocess.run(
+        [sys.executable, "-m", "tests.e2e.demo", "ring"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert ring.returncode == 0, ring.stderr
+    _read_until(process, f"mqtt  doorstep/{CAMERA}/ring ", timeout=60)
+    _read_until(process, f"ha    event.{CAMERA}_doorbell", timeout=60)
+
+    # Ctrl-C: everything stops, nothing keeps listening.
+    mqtt_port = json.loads((folder / "run.json").read_text())["mqtt_port"]
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=90) == 0
+    assert not listening(port)
+    assert not listening(mqtt_port)
+    assert not (folder / "run.json").exists()
