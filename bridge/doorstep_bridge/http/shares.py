@@ -48,9 +48,11 @@ def _error(err: ShareError) -> web.Response:
 async def _json_body(request: web.Request) -> Any:
     try:
         return await request.json()
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        # RecursionError: JSON nested deeper than the parser follows ('[' * 60000).
         raise web.HTTPBadRequest(
-            text=json.dumps({"error": "expected a JSON body"}), content_type="application/json"
+            text=json.dumps({"error": "expected a JSON body (valid JSON, not nested too deeply)"}),
+            content_type="application/json",
         ) from None
 
 

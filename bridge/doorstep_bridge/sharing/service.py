@@ -341,7 +341,9 @@ class ShareService:
     async def _mqtt_request(self, payload: bytes) -> None:
         try:
             data = json.loads(payload)
-        except ValueError:
+        except (ValueError, RecursionError):
+            # Not JSON, or nested so deeply that the parser gives up: refused like any
+            # other request that is not a JSON object.
             data = None
         try:
             await self.create_request(data, "mqtt")

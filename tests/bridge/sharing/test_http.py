@@ -92,6 +92,10 @@ async def test_invalid_request_is_a_400_with_the_reason(
     assert "unknown camera 'garage'" in (await response.json())["error"]
     response = await client.post("/api/share-requests", data=b"{not json", headers=API)
     assert response.status == 400
+    deep = b"[" * 60000  # deeper than the JSON parser follows
+    response = await client.post("/api/share-requests", data=deep, headers=API)
+    assert response.status == 400
+    assert "nested too deeply" in (await response.json())["error"]
 
 
 async def test_decision_errors(bridge: tuple[Harness, TestClient[Any, Any]]) -> None:

@@ -333,6 +333,7 @@ async def test_holds_are_renewed_at_start(harness: Harness) -> None:
     [
         (b"not json", "expected a JSON object"),
         (b'["a", "list"]', "expected a JSON object"),
+        pytest.param(b"[" * 60000, "expected a JSON object", id="too-deep-for-the-parser"),
         ((b'{"requester": "x", "cameras": ["front_door"], "start": "yesterday", "end": "today",'
          b' "reason": "r", "request_id": "q1"}'), "not an ISO 8601 time"),
     ],
