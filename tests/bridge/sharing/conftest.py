@@ -38,7 +38,7 @@ def write_clip(
     seconds: float = 2.0,
     fps: int = 10,
     size: tuple[int, int] = (320, 240),
-    paint: Callable[[np.ndarray, int], None] | None = None,
+    paint: Callable[[np.ndarray[Any, Any], int], None] | None = None,
 ) -> Path:
     """A real H.264 MP4 (libx264) of noisy frames; `paint(frame_bgr, index)` adds content."""
     width, height = size
@@ -234,7 +234,7 @@ def share_state(listener: Listener, *, timeout: float = 30.0, **match: Any) -> d
             if not topic.startswith("doorstep/share/s_"):
                 continue
             try:
-                state = json.loads(payload)
+                state: dict[str, Any] = json.loads(payload)
             except ValueError:
                 continue
             if all(state.get(key) == value for key, value in match.items()):
