@@ -19,8 +19,8 @@ class SharingSettings:
         max_window_hours: Longest footage window one request may ask for.
         redact_faces: Blur faces in exports unless the approver chose otherwise.
         decision_timeout_minutes: A request with no decision by then expires.
-        requester_tokens: Tokens (by requester name) allowed to create requests
-            over HTTP; they can never decide.
+        requester_tokens: Tokens (by requester name, at least 16 characters each)
+            allowed to create requests over HTTP; they can never decide.
     """
 
     link_ttl_hours: float = 24.0
@@ -36,7 +36,10 @@ SHARING_SCHEMA = vol.Schema(
         vol.Optional("max_window_hours"): number(0.01, 24.0 * 7),
         vol.Optional("redact_faces"): boolean,
         vol.Optional("decision_timeout_minutes"): number(1.0, 24.0 * 60 * 7),
-        vol.Optional("requester_tokens"): vol.Schema({text: text}),
+        # As long as http.token: a requester token opens the share request route.
+        vol.Optional("requester_tokens"): vol.Schema(
+            {text: vol.All(text, vol.Length(min=16, msg="expected at least 16 characters"))}
+        ),
     }
 )
 
