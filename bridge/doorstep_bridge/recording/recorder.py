@@ -186,10 +186,12 @@ class Recorder:
             if not self._recording:
                 return
             if packet.keyframe and now - self._clip_started >= self.settings.max_length:
-                # Split a long event: the next clip starts at this keyframe.
-                reason = self._reason
+                # Split a long event: the next clip starts at this keyframe and keeps
+                # the post-roll already running (motion may be off by now).
+                reason, hold = self._reason, self._hold_until
                 self._finish()
                 self._start(reason, now, [packet])
+                self._hold_until = hold
                 return
             self._queue.put(_Packet(packet))
 

@@ -247,3 +247,19 @@ def test_motion_publishes_its_first_frame_at_once_and_the_best_at_the_end(
     assert clip.snapshot_path is not None
     assert h.snapshots[1] == clip.snapshot_path.read_bytes()
     assert h.snapshots[0] != h.snapshots[1]
+
+
+def test_a_split_inside_the_post_roll_still_ends_the_next_clip(
+    store: ClipStore, packets: list[EncodedPacket]
+) -> None:
+    h = Harness(store, RecordSettings(pre_roll=0.0, post_roll=3.0, max_length=5.0))
+    h.feed(packets[:1])
+    h.recorder.motion(True)
+    h.feed(packets[1:60])
+    h.recorder.motion(False)  # at ~4 s: the clip ends at ~7 s
+    h.feed(packets[60:])  # the split at the keyframe at 5 s falls inside the post-roll
+    assert not h.recorder.recording
+    clips = sorted(h.done(), key=lambda c: c.start)
+    assert len(clips) == 2
+    assert clips[1].start == clips[0].end
+    assert clips[1].end.timestamp() == pytest.approx(packets[59].wall + 3.0, abs=0.15)
