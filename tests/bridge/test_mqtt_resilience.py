@@ -244,3 +244,18 @@ async def test_state_published_before_the_broker_is_up_reaches_it(
         await asyncio.to_thread(listener.wait_for, AVAILABLE, 10, b"online")
         await asyncio.to_thread(listener.wait_for, "doorstep/bridge/info", 10)
         await asyncio.to_thread(listener.wait_for, "doorstep/bridge/stats", 10)
+
+
+async def test_a_press_while_the_bridge_restarts_rings_when_it_is_back(
+    mqtt_broker: Broker, mqtt_listener: Callable[..., Listener], tmp_path: Path
+) -> None:
+    listener = mqtt_listener(RING)
+    config = bridge_config(mqtt_broker, tmp_path)
+    async with run_bridge(config) as bridge:
+        await bridge.wait_mqtt()
+    # The bridge is down; a button (QoS 1) is pressed.
+    await asyncio.to_thread(listener.publish, "doorstep/front_door/ring/set", b"1")
+    async with run_bridge(config) as bridge:
+        await bridge.wait_mqtt()
+        payload = await asyncio.to_thread(listener.wait_for, RING, 10)
+        assert json.loads(payload)["camera"] == "front_door"

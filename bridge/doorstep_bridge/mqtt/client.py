@@ -15,6 +15,8 @@ sees MQTT on the loop. What this adds on top of paho:
   retained state uses QoS 0, and:
 * Retained state is remembered and published again after every (re)connect,
   so a broker restarted without persistence gets it back.
+* A persistent session under the bridge's stable client id, so commands sent
+  with QoS 1 while the bridge restarts are delivered when it is back.
 * Subscriptions are renewed on every connect; retained messages on them are
   ignored (they are past commands) and oversized payloads are dropped.
 """
@@ -73,7 +75,9 @@ class MqttClient:
             CallbackAPIVersion.VERSION2,
             client_id=settings.client_id or client_id,
             protocol=paho.MQTTv311,
-            clean_session=True,
+            # A persistent session: the broker keeps (QoS 1) presses and requests sent
+            # while the bridge restarts and delivers them when it is back.
+            clean_session=False,
         )
         if settings.username is not None:
             client.username_pw_set(settings.username, settings.password)
@@ -191,10 +195,11 @@ class MqttClient:
                 self._send_subscribe(self._client, topic, qos)
 
         def unsubscribe() -> None:
-            if subscription in self._subscriptions:
-                self._subscriptions.remove(subscription)
-                if not any(s.topic == topic for s in self._subscriptions) and self.connected:
-                    self._client.unsubscribe(topic)
+            # Local only: the broker keeps the subscription in the bridge's persistent
+            # session, so what arrives while the bridge restarts is kept for it.
+            with self._lock:
+                if subscription in self._subscriptions:
+                    self._subscriptions.remove(subscription)
 
         return unsubscribe
 
