@@ -272,8 +272,9 @@ class LumaMotionDetector:
         if change is None:
             return False
         gain, offset = change
-        # The sensor clips: a re-lit background brighter than white is white.
-        relit = _f32(np.clip(cv2.multiply(bg, gain) + offset, 0.0, 255.0))
+        # Brighter than white is kept (the frame only shows white there, but the texture
+        # is back when the light goes down); the 8-bit range around it saturates.
+        relit = _f32(np.maximum(cv2.multiply(bg, gain) + offset, 0.0))
         low, high = self._range(relit)
         bounds = self._bounds_for(low, high)
         changed = cv2.countNonZero(self._changes(grid, bounds, scratch=True)[1])

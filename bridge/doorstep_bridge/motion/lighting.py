@@ -8,6 +8,11 @@ still lines up (ZNCC high) only changed its light; a cell whose texture does not
 (ZNCC low) holds something new, such as a visitor. Light cells get a gain and
 offset fitted to them; flat cells (no texture to judge by) follow the majority
 of the textured cells; cells with something new keep the old background.
+
+The sensor clips: a pixel at white (or black) only says the light there is at least
+(at most) that much, and its texture is lost. Such pixels are left out of every
+statistic here; the re-lit background may be brighter than white, which keeps its
+texture for when the light goes down again.
 """
 
 from __future__ import annotations
@@ -27,6 +32,9 @@ _TEXTURE: Final = 3.0  # grey-level spread below which a cell has no texture to 
 _SAME_STRUCTURE: Final = 0.7  # ZNCC above which a cell only changed its light
 _REGION_SAME_STRUCTURE: Final = 0.8  # stricter for a whole region than for a cell
 _GAIN_RANGE: Final = (0.25, 4.0)
+CLIP_LOW: Final = 6.0  # grey levels at or below which a pixel is taken as clipped black
+CLIP_HIGH: Final = 249.0  # at or above: clipped white
+_MIN_VALID: Final = 0.5  # share of a cell's pixels that must be unclipped to judge it
 
 
 def cell_size(width: int, height: int) -> int:
@@ -56,11 +64,19 @@ def light_change(grid: FloatGrid, bg: FloatGrid, cell: int) -> tuple[FloatGrid, 
     if h < cell or w < cell:
         return None
     a, b = _blocks(grid, cell), _blocks(bg, cell)
-    ma, mb = a.mean(axis=2), b.mean(axis=2)
-    da, db = a - ma[..., None], b - mb[..., None]
-    sa, sb = np.sqrt((da * da).mean(axis=2)), np.sqrt((db * db).mean(axis=2))
-    zncc = (da * db).mean(axis=2) / np.maximum(sa * sb, 1e-6)
-    textured = (sa > _TEXTURE) & (sb > _TEXTURE)
+    # Statistics over the pixels the frame did not clip (weights 0 or 1).
+    unclipped = ((a > CLIP_LOW) & (a < CLIP_HIGH)).astype(np.float64)
+    n = unclipped.sum(axis=2)
+    valid = n >= _MIN_VALID * cell * cell
+    n = np.maximum(n, 1.0)
+    ma, mb = (a * unclipped).sum(axis=2) / n, (b * unclipped).sum(axis=2) / n
+    da, db = (a - ma[..., None]) * unclipped, (b - mb[..., None]) * unclipped
+    sa, sb = np.sqrt((da * da).sum(axis=2) / n), np.sqrt((db * db).sum(axis=2) / n)
+    zncc = (da * db).sum(axis=2) / n / np.maximum(sa * sb, 1e-6)
+    textured = valid & (sa > _TEXTURE) & (sb > _TEXTURE)
+    # Mostly clipped cells cannot be judged; their level is all there is to go by.
+    ma = np.where(valid, ma, a.mean(axis=2))
+    mb = np.where(valid, mb, b.mean(axis=2))
     light = textured & (zncc >= _SAME_STRUCTURE)
     judged = int(np.count_nonzero(textured))
     if not light.any():
@@ -75,6 +91,11 @@ def light_change(grid: FloatGrid, bg: FloatGrid, cell: int) -> tuple[FloatGrid, 
         gain = np.where(textured, gain, float(np.median(gain[light])))
     gain = np.clip(gain, *_GAIN_RANGE)
     offset = ma - gain * mb
+    # Clipping only hides light: a cell mostly at white is at least as bright as the
+    # light measured in the cells around it says.
+    white = (a >= CLIP_HIGH).sum(axis=2) > (1.0 - _MIN_VALID) * cell * cell
+    if white.any():
+        offset = np.where(white, np.maximum(offset, float(np.median(offset[light]))), offset)
     gain = np.where(use, gain, 1.0)
     offset = np.where(use, offset, 0.0)
     size = (w, h)
@@ -94,7 +115,7 @@ def same_structure(frame: FloatGrid, bg: FloatGrid, region: npt.NDArray[np.uint8
     A region with too little texture on either side cannot be judged and is not
     "the same".
     """
-    inside = region > 0
+    inside = (region > 0) & (frame > CLIP_LOW) & (frame < CLIP_HIGH)
     a = frame[inside].astype(np.float64)
     b = bg[inside].astype(np.float64)
     if a.size < 16:

@@ -90,6 +90,7 @@ def test_stopped_object_is_reported_then_becomes_scenery(rng: np.random.Generato
             "IR switch: tone curve",
         ),
         (lambda f: u8(cv2.convertScaleAbs(f, alpha=1.0, beta=70)), "lightning flash"),
+        (lambda f: u8(cv2.convertScaleAbs(f, alpha=1.2, beta=110)), "flash saturating the view"),
         (
             lambda f: np.clip(f * np.linspace(1.6, 0.9, f.shape[1])[None, :], 0, 255).astype(
                 np.uint8

@@ -52,13 +52,7 @@ def test_the_chosen_stretch_is_empty() -> None:
         "exposure down",
         "IR tone curve",
         "flash",
-        pytest.param(
-            "saturating flash",
-            marks=pytest.mark.xfail(
-                reason="known weakness: texture lost to clipping is not restored when the "
-                "flash ends, a few small regions move for a frame or three"
-            ),
-        ),
+        "saturating flash",
         pytest.param(
             "headlight sweep",
             marks=pytest.mark.xfail(
