@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import functools
 import inspect
 import logging
+import threading
 from typing import TYPE_CHECKING, Any
 
 from doorstep_bridge import keys
@@ -25,6 +26,7 @@ from doorstep_bridge.camera.pipeline import (
     SourceFactory,
     open_source,
 )
+from doorstep_bridge.camera.switches import FILE_NAME, load_switches, save_switches
 from doorstep_bridge.events import (
     CameraAvailability,
     CameraSwitchChanged,
@@ -39,6 +41,7 @@ from doorstep_bridge.events import (
 )
 from doorstep_bridge.models import ClipInfo, RingEvent, iso, utcnow
 from doorstep_bridge.motion import MotionGate, create_detector
+from doorstep_bridge.mqtt.topics import SWITCHES
 from doorstep_bridge.recording.recorder import Recorder, RecorderHooks
 from doorstep_bridge.recording.retention import Retention
 
@@ -50,7 +53,6 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger(__name__)
 
-SWITCHES = ("motion_detection", "recording")
 TICK_SECONDS = 0.25
 RETENTION_EVERY = 600.0
 
@@ -129,6 +131,8 @@ class CameraManager:
         self._tasks: list[asyncio.Task[None]] = []
         self._unsubscribe: list[Callable[[], None]] = []
         self._background: set[asyncio.Future[Any]] = set()
+        self._switch_file = config.storage.path / FILE_NAME
+        self._save_lock = threading.Lock()
 
     @property
     def cameras(self) -> tuple[str, ...]:
@@ -145,6 +149,7 @@ class CameraManager:
             detector_for, gate = default_factories()
             self._detector_factory = self._detector_factory or detector_for
             self._gate_factory = self._gate_factory or gate
+        saved = await asyncio.to_thread(load_switches, self._switch_file)
         for name, settings in self._config.cameras.items():
             recorder = Recorder(
                 name,
@@ -170,11 +175,22 @@ class CameraManager:
                 on_ring=self._threadsafe(functools.partial(self._demo_ring, name)),
                 source_factory=self._source_factory,
             )
+            switches = saved.get(name, {})
+            pipeline.detection.set_enabled(switches.get("motion_detection", True))
+            recorder.set_enabled(switches.get("recording", settings.record.enabled))
             self._pipelines[name] = pipeline
         self._unsubscribe = [
             self._bus.subscribe(RingEvent, self._ring),
             self._bus.subscribe(RecordRequested, self._record_requested),
         ]
+        # What the bridge really does, whatever an earlier run left retained: the
+        # switches as loaded and motion off (a crash may have left it on). The
+        # pipeline reports availability once its first connection attempt ends.
+        now = utcnow()
+        for name, pipeline in self._pipelines.items():
+            self._publish(MotionChanged(name, active=False, time=now))
+            self._publish(CameraSwitchChanged(name, "motion_detection", pipeline.detection.enabled))
+            self._publish(CameraSwitchChanged(name, "recording", pipeline.recorder.enabled))
         for pipeline in self._pipelines.values():
             pipeline.start()
         self._tasks = [
@@ -197,6 +213,9 @@ class CameraManager:
         pipelines = list(self._pipelines.values())
         await asyncio.gather(*(asyncio.to_thread(p.stop) for p in pipelines))
         await asyncio.gather(*(asyncio.to_thread(p.recorder.close) for p in pipelines))
+        for name, pipeline in self._pipelines.items():
+            if pipeline.mark_offline():
+                self._publish(CameraAvailability(name, online=False))
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
 
@@ -226,14 +245,34 @@ class CameraManager:
             ValueError: Unknown switch.
         """
         pipeline = self._pipelines[camera]
+        if switch not in SWITCHES:
+            raise ValueError(f"unknown switch {switch!r}")
         if switch == "motion_detection":
             pipeline.detection.set_enabled(on)
-        elif switch == "recording":
-            pipeline.recorder.set_enabled(on)
         else:
-            raise ValueError(f"unknown switch {switch!r}")
+            pipeline.recorder.set_enabled(on)
         _LOGGER.info("Camera %s: %s switched %s", camera, switch, "on" if on else "off")
         self._bus.publish(CameraSwitchChanged(camera, switch, on))
+        self._in_background(asyncio.to_thread(self._save_switches))
+
+    def _save_switches(self) -> None:
+        """Write every camera's switches (worker thread).
+
+        Each write reads the states when it runs, under a lock, so the last write
+        always carries the latest states whatever order the threads run in.
+        """
+        with self._save_lock:
+            states = {
+                name: {
+                    "motion_detection": pipeline.detection.enabled,
+                    "recording": pipeline.recorder.enabled,
+                }
+                for name, pipeline in self._pipelines.items()
+            }
+            try:
+                save_switches(self._switch_file, states)
+            except OSError as err:
+                _LOGGER.error("Cannot save the camera switches to %s: %s", self._switch_file, err)  # noqa: TRY400
 
     def record(self, camera: str, duration: float | None = None) -> None:
         """Record now (KeyError when the camera is unknown)."""
@@ -282,9 +321,13 @@ class CameraManager:
     def _demo_ring(self, camera: str) -> None:
         result = self._on_ring(camera)
         if inspect.isawaitable(result):
-            future = asyncio.ensure_future(result)
-            self._background.add(future)
-            future.add_done_callback(self._background.discard)
+            self._in_background(result)
+
+    def _in_background(self, awaitable: Awaitable[Any]) -> None:
+        """Run on the loop without waiting; :meth:`stop` waits for it."""
+        future = asyncio.ensure_future(awaitable)
+        self._background.add(future)
+        future.add_done_callback(self._background.discard)
 
     def _deleted(self, clips: list[ClipInfo]) -> None:
         for clip in clips:

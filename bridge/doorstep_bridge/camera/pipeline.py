@@ -216,6 +216,8 @@ class CameraPipeline:
         self._hooks = hooks
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        # None until the first connection attempt ends either way: that first
+        # outcome is always reported (it replaces whatever an earlier run left).
         self._online: bool | None = None
         self._online_lock = threading.Lock()
         self.detection = Detection(
@@ -257,6 +259,12 @@ class CameraPipeline:
         for thread in self._threads:
             thread.join(timeout)
         self._threads.clear()
+
+    def mark_offline(self) -> bool:
+        """After :meth:`stop`: the camera is offline; True when it was online."""
+        with self._online_lock:
+            was, self._online = self._online, False
+        return bool(was)
 
     def _set_online(self, *, online: bool, why: str = "") -> None:
         with self._online_lock:
