@@ -79,10 +79,19 @@ class CameraSwitchChanged:
 
 @dataclass(frozen=True, slots=True)
 class ShareStateChanged:
-    """A share request changed state; `state` is its public JSON."""
+    """A share request changed state; `state` is its public JSON.
+
+    Attributes:
+        share_id: The share.
+        state: Its public JSON; empty when the share was forgotten, which clears
+            the retained ``<b>/share/<id>`` topic (an empty retained payload).
+        retain: Publish retained; False for one-off answers (``rejected``), so
+            junk requests leave nothing behind on the broker.
+    """
 
     share_id: str
     state: dict[str, Any]
+    retain: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from aiohttp import web
 from doorstep_bridge.exceptions import AuditError, ShareError
 from doorstep_bridge.http.auth import allow_other_credentials, has_api_token, json_error
 from doorstep_bridge.keys import CONFIG, SHARES
-from doorstep_bridge.sharing.service import ShareGoneError
+from doorstep_bridge.sharing.service import ShareGoneError, ShareLimitError
 from doorstep_bridge.sharing.state import ShareConflictError, ShareNotFoundError
 
 _LOGGER = logging.getLogger(__name__)
@@ -42,6 +42,8 @@ def _error(err: ShareError) -> web.Response:
         return json_error(410, str(err))
     if isinstance(err, ShareConflictError):
         return json_error(409, str(err))
+    if isinstance(err, ShareLimitError):
+        return json_error(429, str(err))
     return json_error(400, str(err))
 
 

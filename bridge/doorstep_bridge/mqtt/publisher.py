@@ -105,7 +105,9 @@ class Publisher:
 
     def _on_share(self, event: ShareStateChanged) -> None:
         topic = self._topics.share(event.share_id)
-        self._mqtt.publish(topic, _json(event.state), qos=1, retain=True)
+        # An empty state clears the retained topic (a forgotten share).
+        payload = _json(event.state) if event.state else ""
+        self._mqtt.publish(topic, payload, qos=1, retain=event.retain)
 
     def _on_stats(self, event: StatsChanged) -> None:
         # Several features report their own figures; the topic carries them merged.

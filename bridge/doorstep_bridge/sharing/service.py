@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 import contextlib
@@ -80,6 +81,13 @@ MAX_ECHO = 200
 RENDER_NICE = 10
 #: Downloads of a share that is no longer available answer 410, others 404.
 GONE = frozenset({S.EXPIRED, S.REVOKED})
+#: Share requests taken over MQTT per minute; anyone on the broker can send them.
+MQTT_REQUESTS_PER_MINUTE = 10
+#: Requests waiting for a decision at once; more are rejected until some are decided.
+MAX_PENDING = 20
+#: A share that ended this long ago is forgotten: its row is deleted and its retained
+#: topic cleared (the audit log keeps the history).
+FORGET_AFTER = timedelta(days=7)
 
 type Clock = Callable[[], datetime]
 type Renderer = Callable[[RenderJob, Callable[[float], None], threading.Event], RenderResult]
@@ -87,6 +95,10 @@ type Renderer = Callable[[RenderJob, Callable[[float], None], threading.Event], 
 
 class ShareGoneError(ShareError):
     """The share link expired or was revoked (HTTP 410)."""
+
+
+class ShareLimitError(ShareError):
+    """Too many requests: waiting for decisions, or over MQTT in the last minute (HTTP 429)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +182,8 @@ class ShareService:
         self._cancel: dict[str, threading.Event] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._mqtt_times: deque[datetime] = deque()  # requests taken in the last minute
+        self._mqtt_throttled = False
         # One render at a time, in a thread of its own at a lower CPU priority, so a
         # long export never delays live recording, rings or the event loop's workers.
         self._render_thread = ThreadPoolExecutor(
@@ -188,6 +202,8 @@ class ShareService:
             if share.token_hash:
                 self._by_hash[share.token_hash] = share.id
         await self._purge_orphans()
+        # Before publishing: what is forgotten now is cleared, not published again.
+        await self._forget_ended(self._clock())
         for share in self._shares.values():
             if share.state in HOLDING:
                 # Holds are the clip store's; renewing them is harmless if it kept them.
@@ -308,6 +324,13 @@ class ShareService:
             **fields,
         )
         async with self._lock:
+            if self.pending_count >= MAX_PENDING:
+                error = (
+                    f"too many requests are waiting for a decision (at most {MAX_PENDING}): "
+                    "decide some or let them expire first"
+                )
+                await self._append("request_rejected", source=source, error=error, **_summary(data))
+                raise ShareLimitError(error)
             clips = await self._clips(share)
             share = share.changed(clips=tuple(clip.id for clip in clips))
             await self._append(
@@ -334,8 +357,28 @@ class ShareService:
     def handle_mqtt_request(self, payload: bytes) -> None:
         """A message on ``<b>/share/request``: create a request, never decide.
 
-        Invalid requests are published once as ``rejected`` with the reason.
+        Invalid requests are published once (not retained) as ``rejected`` with the
+        reason. Over `MQTT_REQUESTS_PER_MINUTE` messages in a minute are rejected
+        unread: anyone who can write to the broker can send them.
         """
+        now = self._clock()
+        while self._mqtt_times and now - self._mqtt_times[0] >= timedelta(minutes=1):
+            self._mqtt_times.popleft()
+        if len(self._mqtt_times) >= MQTT_REQUESTS_PER_MINUTE:
+            if not self._mqtt_throttled:
+                _LOGGER.warning(
+                    "Over %d share requests a minute over MQTT: rejecting more",
+                    MQTT_REQUESTS_PER_MINUTE,
+                )
+                self._mqtt_throttled = True
+            self._publish_rejected(
+                {},
+                f"too many share requests over MQTT (at most {MQTT_REQUESTS_PER_MINUTE} a "
+                "minute): try again later",
+            )
+            return
+        self._mqtt_throttled = False
+        self._mqtt_times.append(now)
         self._spawn(self._mqtt_request(payload))
 
     async def _mqtt_request(self, payload: bytes) -> None:
@@ -377,7 +420,9 @@ class ShareService:
             "error": error,
             "request_id": field("request_id"),
         }
-        self._bus.publish(ShareStateChanged(state["id"], state))
+        # Not retained: a rejection is an answer, not a share; retaining it would let
+        # junk requests pile up topics on the broker.
+        self._bus.publish(ShareStateChanged(state["id"], state, retain=False))
 
     # -- decisions --------------------------------------------------------------------------
 
@@ -520,7 +565,7 @@ class ShareService:
     # -- timers -----------------------------------------------------------------------------
 
     async def tick(self) -> None:
-        """Expire pending requests past their deadline and links past their lifetime."""
+        """Expire requests and links past their time; forget shares ended long ago."""
         now = self._clock()
         async with self._lock:
             for share in list(self._shares.values()):
@@ -528,6 +573,22 @@ class ShareService:
                     await self._expire(share, "no decision before the deadline")
                 elif share.state is S.READY and share.link_expires and now >= share.link_expires:
                     await self._expire(share, "the link reached its lifetime")
+            await self._forget_ended(now)
+
+    async def _forget_ended(self, now: datetime) -> None:
+        """Forget shares that ended `FORGET_AFTER` ago (the caller holds the lock)."""
+        assert self._db is not None
+        for share in list(self._shares.values()):
+            if share.state not in FINAL or now - _ended(share) < FORGET_AFTER:
+                continue
+            await self._append("forget", share_id=share.id, state=str(share.state))
+            await asyncio.to_thread(self._db.delete, share.id)
+            del self._shares[share.id]
+            if share.token_hash:
+                self._by_hash.pop(share.token_hash, None)
+            # An empty retained payload clears <b>/share/<id> on the broker.
+            self._bus.publish(ShareStateChanged(share.id, {}))
+            _LOGGER.info("Share %s forgotten (%s)", share.id, share.state)
 
     async def _timer_loop(self) -> None:
         while True:
@@ -761,6 +822,18 @@ def _summary(data: Any) -> dict[str, Any]:
         for key in ("requester", "request_id")
         if isinstance(data.get(key), str) and len(data[key]) <= 200
     }
+
+
+def _ended(share: Share) -> datetime:
+    """When a final share ended (for an empty or failed render: when it was approved)."""
+    if share.revoked_by is not None:
+        return share.revoked_by.at
+    if share.state is S.EXPIRED:
+        # A link reaching its lifetime, or a request its deadline.
+        return share.link_expires or share.deadline
+    if share.decision is not None:
+        return share.decision.at
+    return share.created
 
 
 def _time_or_none(value: Any) -> str | None:

@@ -146,6 +146,14 @@ class ShareDB:
         except sqlite3.Error as err:
             raise StorageError(f"cannot save share {share.id}: {err}") from err
 
+    def delete(self, share_id: str) -> None:
+        """Delete one share, committed when this returns."""
+        try:
+            with self._lock:
+                self._db.execute("DELETE FROM shares WHERE id = ?", (share_id,))
+        except sqlite3.Error as err:
+            raise StorageError(f"cannot delete share {share_id}: {err}") from err
+
     def load_all(self) -> list[Share]:
         """Every share, oldest first."""
         with self._lock:

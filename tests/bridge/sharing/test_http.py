@@ -274,3 +274,19 @@ async def test_invalid_link_lifetime_is_a_400(bridge: tuple[Harness, TestClient[
         assert response.status == 400, bad
         assert "link_ttl_hours" in (await response.json())["error"]
     assert harness.service.get(share_id)["state"] == "pending"  # type: ignore[index]
+
+
+async def test_too_many_pending_requests_is_a_429(
+    bridge: tuple[Harness, TestClient[Any, Any]],
+) -> None:
+    from doorstep_bridge.sharing.service import MAX_PENDING
+
+    harness, client = bridge
+    for _ in range(MAX_PENDING):
+        response = await client.post(
+            "/api/share-requests", json=harness.request(), headers=REQUESTER
+        )
+        assert response.status == 201
+    response = await client.post("/api/share-requests", json=harness.request(), headers=REQUESTER)
+    assert response.status == 429
+    assert "waiting for a decision" in (await response.json())["error"]

@@ -182,3 +182,89 @@ async def test_life_cycle_over_mqtt_and_http_with_zero_egress(
         assert ipaddress.ip_address(address[0]).is_loopback, address
     for host in CONNECTIONS.lookups:
         assert host in {"127.0.0.1", "localhost", None}, host
+
+
+def _share_topics(listener: Any) -> list[tuple[str, bytes, bool]]:
+    """What a client subscribing now finds on ``doorstep/share/s_...`` (the retained ones)."""
+    listener.wait_for("doorstep/available", 10, b"online")  # its subscriptions are active
+    return [m for m in listener.drain(settle=0.5) if m[0].startswith("doorstep/share/s_")]
+
+
+async def test_junk_requests_leave_nothing_retained_and_are_limited(
+    bridge: tuple[web.Application, TestClient[Any, Any]],
+    mqtt_listener: Any,
+) -> None:
+    from doorstep_bridge.sharing.service import MQTT_REQUESTS_PER_MINUTE
+
+    app, _client = bridge
+    outside = mqtt_listener("doorstep/share/#", "doorstep/available")
+    await asyncio.to_thread(outside.wait_for, "doorstep/available", 10, b"online")
+    flood = MQTT_REQUESTS_PER_MINUTE + 5
+    for index in range(flood):
+        await asyncio.to_thread(outside.publish, "doorstep/share/request", f"junk {index}")
+    answers = [
+        await asyncio.to_thread(share_state, outside, state="rejected") for _ in range(flood)
+    ]
+    errors = [answer["error"] for answer in answers]
+    assert sum("too many share requests over MQTT" in e for e in errors) == 5
+    assert len({answer["id"] for answer in answers}) == flood
+
+    # Someone subscribing afterwards (Home Assistant restarting) finds none of them.
+    later = mqtt_listener("doorstep/share/#", "doorstep/available")
+    assert await asyncio.to_thread(_share_topics, later) == []
+    kinds = [r["kind"] for r in app[AUDIT].records()]
+    assert kinds.count("request_rejected") == MQTT_REQUESTS_PER_MINUTE
+
+
+async def test_a_forgotten_share_is_cleared_from_the_broker(
+    tmp_path: Path, mqtt_broker: Broker, mqtt_listener: Any
+) -> None:
+    from doorstep_bridge.sharing.service import FORGET_AFTER, ShareService
+
+    from .conftest import Clock
+
+    app = web.Application()
+    app[CONFIG] = _config(tmp_path, mqtt_broker)
+    app[BUS] = EventBus()
+    app.cleanup_ctx.extend([identity_ctx, mqtt_ctx, publisher_ctx, audit_ctx])
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        assert await app[MQTT].wait_connected(10)
+        clock = Clock(now=utcnow())
+        store = FakeClipStore()
+        service = ShareService(app[CONFIG], app[BUS], store, app[AUDIT], clock=clock)
+        await service.start()
+        try:
+            watcher = mqtt_listener("doorstep/share/#", "doorstep/available")
+            await asyncio.to_thread(watcher.wait_for, "doorstep/available", 10, b"online")
+            body = json.loads(_request_at(clock.now))
+            share = await service.create_request(body, "http")
+            await service.decide(share["id"], "deny", "owner", "ui")
+            await asyncio.to_thread(share_state, watcher, id=share["id"], state="denied")
+            late = mqtt_listener("doorstep/share/#", "doorstep/available")
+            retained = await asyncio.to_thread(_share_topics, late)
+            assert [(t, json.loads(p)["state"], r) for t, p, r in retained] == [
+                (f"doorstep/share/{share['id']}", "denied", True)
+            ]
+            clock.advance(seconds=FORGET_AFTER.total_seconds() + 1)
+            await service.tick()
+            await asyncio.to_thread(watcher.wait_for, f"doorstep/share/{share['id']}", 10, b"")
+        finally:
+            await service.stop()
+        later = mqtt_listener("doorstep/share/#", "doorstep/available")
+        assert await asyncio.to_thread(_share_topics, later) == []
+    finally:
+        await runner.cleanup()
+
+
+def _request_at(now: Any) -> bytes:
+    return json.dumps(
+        {
+            "requester": "Doorbell camera app",
+            "cameras": ["front_door"],
+            "start": (now - timedelta(minutes=5)).isoformat(),
+            "end": (now - timedelta(minutes=4)).isoformat(),
+            "reason": "Parcel went missing",
+        }
+    ).encode()

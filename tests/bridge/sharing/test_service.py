@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+import json
 from pathlib import Path
 import threading
 
 import av
 import pytest
 
+from doorstep_bridge.events import ShareStateChanged
 from doorstep_bridge.exceptions import ShareError
 from doorstep_bridge.sharing.audit import verify
-from doorstep_bridge.sharing.service import ShareGoneError, ShareService
+from doorstep_bridge.sharing.service import (
+    MAX_PENDING,
+    MQTT_REQUESTS_PER_MINUTE,
+    ShareGoneError,
+    ShareLimitError,
+    ShareService,
+)
 from doorstep_bridge.sharing.state import ShareConflictError, ShareNotFoundError
 
 from .conftest import T0, Harness, make_harness
@@ -403,4 +411,91 @@ async def test_a_step_that_cannot_be_audited_does_not_happen(harness: Harness) -
     blocker.rmdir()
     await harness.restart()
     assert harness.service.get(share["id"])["state"] == "pending"  # type: ignore[index]
+    assert verify(harness.audit.path).ok
+
+
+async def _share_events(harness: Harness) -> list[ShareStateChanged]:
+    """Every share state event from now on, with its retain flag."""
+    events: list[ShareStateChanged] = []
+    harness.bus.subscribe(ShareStateChanged, events.append)
+    return events
+
+
+async def _wait_for(events: list[ShareStateChanged], count: int, harness: Harness) -> None:
+    async with asyncio.timeout(10):
+        while len(events) < count:
+            harness.changed.clear()
+            await harness.changed.wait()
+
+
+async def test_mqtt_rejections_are_not_retained(harness: Harness) -> None:
+    events = await _share_events(harness)
+    harness.service.handle_mqtt_request(b"junk")
+    await _wait_for(events, 1, harness)
+    assert events[0].state["state"] == "rejected"
+    assert events[0].retain is False  # nothing left behind on the broker
+
+
+async def test_mqtt_requests_are_limited_per_minute(harness: Harness) -> None:
+    events = await _share_events(harness)
+    for _ in range(MQTT_REQUESTS_PER_MINUTE + 2):
+        harness.service.handle_mqtt_request(b"junk")
+    await _wait_for(events, MQTT_REQUESTS_PER_MINUTE + 2, harness)
+    errors = [event.state["error"] for event in events]
+    assert sum("expected a JSON object" in e for e in errors) == MQTT_REQUESTS_PER_MINUTE
+    assert sum("at most 10 a minute" in e for e in errors) == 2
+    assert all(not event.retain for event in events)
+    # Only what was read is audited: a flood cannot fill the disk through the log.
+    assert harness.kinds() == ["request_rejected"] * MQTT_REQUESTS_PER_MINUTE
+    harness.clock.advance(seconds=61)
+    harness.service.handle_mqtt_request(json.dumps(harness.request(request_id="ok")).encode())
+    await _wait_for(events, MQTT_REQUESTS_PER_MINUTE + 3, harness)
+    assert events[-1].state["state"] == "pending"
+    assert events[-1].state["request_id"] == "ok"
+
+
+async def test_pending_requests_are_capped(harness: Harness) -> None:
+    service = harness.service
+    shares = [await service.create_request(harness.request(), "http") for _ in range(MAX_PENDING)]
+    with pytest.raises(ShareLimitError, match="too many requests are waiting for a decision"):
+        await service.create_request(harness.request(), "http:Neighbour Alice")
+    assert len(service.list()) == MAX_PENDING
+    assert harness.kinds()[-1] == "request_rejected"
+    await service.decide(shares[0]["id"], "deny", "owner", "ui")
+    assert (await service.create_request(harness.request(), "http"))["state"] == "pending"
+
+
+async def test_ended_shares_are_forgotten_after_a_week(harness: Harness) -> None:
+    service = harness.service
+    denied = await service.create_request(harness.request(), "http")
+    await service.decide(denied["id"], "deny", "owner", "ui")
+    waiting = await service.create_request(harness.request(), "http")
+    events = await _share_events(harness)
+    harness.clock.advance(days=6)
+    await service.tick()  # the pending one expires now; the denied one is kept
+    assert service.get(denied["id"])["state"] == "denied"  # type: ignore[index]
+    assert service.get(waiting["id"])["state"] == "expired"  # type: ignore[index]
+    harness.clock.advance(days=1, seconds=1)
+    await service.tick()
+    assert service.get(denied["id"]) is None
+    assert [s["id"] for s in service.list()] == [waiting["id"]]
+    cleared = [e for e in events if e.share_id == denied["id"]]
+    assert cleared[-1].state == {}  # an empty retained payload clears the topic
+    assert cleared[-1].retain is True
+    record = harness.audit.records()[-1]
+    assert (record["kind"], record["share_id"], record["state"]) == (
+        "forget",
+        denied["id"],
+        "denied",
+    )
+    # Gone from the database too: a restart does not bring it back or publish it.
+    events.clear()
+    await harness.restart()
+    assert harness.service.get(denied["id"]) is None
+    assert all(e.share_id != denied["id"] for e in events)
+    # Forgotten at start when the bridge was off for the week.
+    harness.clock.advance(days=7)
+    await harness.restart()
+    assert harness.service.list() == []
+    assert [e.state for e in events if e.share_id == waiting["id"]][-1] == {}
     assert verify(harness.audit.path).ok
