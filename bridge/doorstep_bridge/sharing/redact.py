@@ -1,4 +1,8 @@
-"""Pixel redaction on decoded frames: privacy masks filled, faces pixelated, watermark.
+"""Pixel redaction on decoded frames: faces pixelated, watermark.
+
+Privacy masks are filled by the recorder's own rasteriser
+(:class:`doorstep_bridge.recording.masks.MaskSet`), so an export masks exactly
+what recordings mask.
 
 Frames are handled as planar YUV 4:2:0 (what H.264 decodes to and encodes
 from), so redaction needs no colour conversion: the luma plane is the grey
@@ -22,13 +26,10 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from doorstep_bridge.validation import Polygon
-
 type Plane = NDArray[np.uint8]
 
 #: Black in limited-range YUV.
 BLACK_Y = 16
-NEUTRAL_UV = 128
 #: Faces are detected on a copy of the luma plane at most this wide.
 DETECT_WIDTH = 640
 #: Detector pyramid steps (frontal, profile) and smallest face in pixels of the detection
@@ -75,28 +76,6 @@ class YuvFrame:
             u=chroma[:quarter].reshape(height // 2, width // 2),
             v=chroma[quarter : 2 * quarter].reshape(height // 2, width // 2),
         )
-
-
-class MaskFiller:
-    """Fills a camera's privacy mask polygons with black, in every frame."""
-
-    def __init__(self, masks: Sequence[Polygon], width: int, height: int) -> None:
-        luma = np.zeros((height, width), dtype=np.uint8)
-        for polygon in masks:
-            cv2.fillPoly(luma, [np.array(polygon, dtype=np.int32)], 255)
-        # A chroma sample covers 2x2 luma pixels: mask it if any of them is masked.
-        chroma = cv2.resize(luma, (width // 2, height // 2), interpolation=cv2.INTER_AREA)
-        self._luma = luma > 0
-        self._chroma = chroma > 0
-        self.active = bool(self._luma.any())
-
-    def fill(self, frame: YuvFrame) -> None:
-        """Paint the masked areas of `frame` black (in place)."""
-        if not self.active:
-            return
-        frame.y[self._luma] = BLACK_Y
-        frame.u[self._chroma] = NEUTRAL_UV
-        frame.v[self._chroma] = NEUTRAL_UV
 
 
 def _cascade(name: str) -> cv2.CascadeClassifier:

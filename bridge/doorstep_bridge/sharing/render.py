@@ -25,11 +25,11 @@ from typing import Any
 
 import av
 
+from doorstep_bridge.recording.masks import MaskSet
 from doorstep_bridge.sharing.redact import (
     Box,
     FaceFinder,
     FaceTracker,
-    MaskFiller,
     Plane,
     YuvFrame,
     blur_faces,
@@ -201,21 +201,24 @@ def render(job: RenderJob, progress: Progress, cancel: threading.Event) -> Rende
         base = 0
         for segment in job.segments:
             first_pts: int | None = None
-            masks: MaskFiller | None = None
+            # The recorder's own rasteriser: polygons are in main-stream pixels, which is
+            # what clips hold; another frame size gets its own (cached) raster.
+            masks = MaskSet(segment.masks)
             reported = done
 
             def emit(
                 item: _Decoded,
                 boxes: Sequence[Box],
+                *,
                 segment: Segment = segment,
+                masks: MaskSet = masks,
                 base: int = base,
                 done: float = done,
             ) -> None:
-                nonlocal first_pts, masks, reported
+                nonlocal first_pts, reported
+                if masks:
+                    masks.fill_yuv420(item.array, item.width, item.height)
                 frame = YuvFrame.of(item.array, item.width, item.height)
-                if masks is None:
-                    masks = MaskFiller(segment.masks, item.width, item.height)
-                masks.fill(frame)
                 blur_faces(frame, boxes)
                 watermark(frame, _label(job.share_id, segment.camera, item.time))
                 if first_pts is None:
