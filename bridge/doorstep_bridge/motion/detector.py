@@ -40,7 +40,12 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from doorstep_bridge.motion.lighting import cell_size, light_change, same_structure
+from doorstep_bridge.motion.lighting import (
+    cell_size,
+    clipped_by_light,
+    light_change,
+    same_structure,
+)
 from doorstep_bridge.motion.settings import MotionSettings
 from doorstep_bridge.motion.types import Box, Luma, MotionResult
 
@@ -308,11 +313,12 @@ class LumaMotionDetector:
             return MotionResult()
         unchanged, fg = self._changes(grid, self._bounds)
         changed = cv2.countNonZero(fg)
-        if (
-            self._tune.lighting
-            and changed > _LIGHT_TRIGGER * self._allowed_pixels
-            and self._relight(grid, bg, fg)
-        ):
+        # Light that has just changed often goes on changing (a beam sweeping across,
+        # exposure settling): for a second after a change of light, smaller changes
+        # are checked for light too.
+        lit = self._frame <= self._lit_until
+        trigger = self._tune.min_pixels if lit else _LIGHT_TRIGGER * self._allowed_pixels
+        if self._tune.lighting and changed > trigger and self._relight(grid, bg, fg):
             unchanged, fg = self._changes(grid, self._bounds)
             changed = cv2.countNonZero(fg)
         # Activity: which pixels differ from the average of the last frames. The map
@@ -425,9 +431,12 @@ class LumaMotionDetector:
                 still = self._is_ghost(grid, bg, padded, (x0, y0, x1, y1))
             if not still and self._frame <= self._lit_until:
                 # Just after a change of light, what the light model left over is
-                # dropped if its texture still lines up with the background.
+                # dropped if its texture still lines up with the background, or if the
+                # light has clipped it to white (then it is not learnt either).
                 region = self._region_mask(contour, x, y, w, h) if region is None else region
                 now = grid[y : y + h, x : x + w].astype(np.float32)
+                if clipped_by_light(now, bg[y : y + h, x : x + w], region, tune.t_min):
+                    continue
                 still = same_structure(now, bg[y : y + h, x : x + w], region)
             if still:
                 region = self._region_mask(contour, x, y, w, h) if region is None else region

@@ -112,8 +112,8 @@ def light_change(grid: FloatGrid, bg: FloatGrid, cell: int) -> tuple[FloatGrid, 
 def same_structure(frame: FloatGrid, bg: FloatGrid, region: npt.NDArray[np.uint8]) -> bool:
     """True when a region's texture lines up with the background's (only its light changed).
 
-    A region with too little texture on either side cannot be judged and is not
-    "the same".
+    Judged on the pixels the frame did not clip. A region with too little texture on
+    either side cannot be judged and is not "the same".
     """
     inside = (region > 0) & (frame > CLIP_LOW) & (frame < CLIP_HIGH)
     a = frame[inside].astype(np.float64)
@@ -125,3 +125,19 @@ def same_structure(frame: FloatGrid, bg: FloatGrid, region: npt.NDArray[np.uint8
     if sa <= _TEXTURE or sb <= _TEXTURE:
         return False
     return float((da * db).mean()) / (sa * sb) >= _REGION_SAME_STRUCTURE
+
+
+def clipped_by_light(
+    frame: FloatGrid, bg: FloatGrid, region: npt.NDArray[np.uint8], margin: float
+) -> bool:
+    """True when the frame shows a region mostly at white, brighter than the background.
+
+    "At white" is within ``margin`` grey levels (the detector's smallest change) of
+    the clip level: texture there is too compressed to judge. Just after the light
+    went up, that is what more light does to a bright surface: clipping has taken
+    away the evidence of anything else. The frame says nothing about the texture
+    there either, so it must not be learnt as the background.
+    """
+    seen = frame[region > 0]
+    white = np.count_nonzero(seen >= CLIP_HIGH - margin)
+    return white * 2 > seen.size and float(seen.mean()) > float(bg[region > 0].mean())

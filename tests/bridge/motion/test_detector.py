@@ -111,6 +111,35 @@ def test_sudden_lighting_change_is_not_motion(
     assert not any(moving), (name, moving)
 
 
+def _beam(img: Frame, centre: float) -> Frame:
+    """Headlights: a bright vertical band (up to 1.7x, saturating) centred at x."""
+    x = np.arange(img.shape[1])[None, :]
+    gain = 1.0 + 0.7 * np.exp(-(((x - centre) / 35.0) ** 2))
+    return u8(np.clip(img * gain, 0, 255))
+
+
+@pytest.mark.xfail(
+    reason="known weakness: while the beam enters at the edge it covers less than a tenth "
+    "of the picture, which is not checked for light, and is reported for a frame or two"
+)
+def test_headlights_sweeping_across_are_not_motion(rng: np.random.Generator) -> None:
+    img = porch()
+    run = Run()
+    run.feed(still(img, rng, 10))
+    sweep = [with_noise(_beam(img, x), rng) for x in range(-40, 380, 15)]
+    assert run.feed(sweep + still(img, rng, 10)) == [False] * (len(sweep) + 10)
+
+
+def test_visitor_walking_in_while_headlights_sweep_is_motion(rng: np.random.Generator) -> None:
+    img = porch()
+    run = Run()
+    run.feed(still(img, rng, 10))
+    figure = person(90, 30)
+    xs = list(range(20, 200, 12))
+    frames = [with_noise(_beam(paste(img, figure, x, 120), 15 * i), rng) for i, x in enumerate(xs)]
+    assert all(run.feed(frames))
+
+
 def test_lighting_compensation_can_be_turned_off(rng: np.random.Generator) -> None:
     img = porch()
     run = Run(settings=MotionSettings(lighting_compensation=False))

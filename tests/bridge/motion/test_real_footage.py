@@ -53,13 +53,7 @@ def test_the_chosen_stretch_is_empty() -> None:
         "IR tone curve",
         "flash",
         "saturating flash",
-        pytest.param(
-            "headlight sweep",
-            marks=pytest.mark.xfail(
-                reason="known weakness: a narrow bright band crossing the view leaves small "
-                "regions the cell-wise light model does not fit"
-            ),
-        ),
+        "headlight sweep",
     ],
 )
 def test_light_changes_on_a_real_empty_scene_are_not_motion(name: str) -> None:
