@@ -32,7 +32,7 @@ from typing import Any
 
 from doorstep_bridge.config import Config
 from doorstep_bridge.events import EventBus, ShareStateChanged, StatsChanged
-from doorstep_bridge.exceptions import ShareError
+from doorstep_bridge.exceptions import AuditError, ShareError
 from doorstep_bridge.models import ClipInfo, iso, utcnow
 from doorstep_bridge.sharing.audit import AuditLog
 from doorstep_bridge.sharing.clips import ClipSource
@@ -392,6 +392,13 @@ class ShareService:
             await self.create_request(data, "mqtt")
         except ShareError as err:
             self._publish_rejected(data if isinstance(data, dict) else {}, str(err))
+        except AuditError as err:
+            # As over HTTP (503): nothing was stored, and the asker is told so.
+            _LOGGER.error("Cannot audit a share request from MQTT: %s", err)  # noqa: TRY400
+            self._publish_rejected(
+                data if isinstance(data, dict) else {},
+                "the bridge cannot write its audit log; no request was stored",
+            )
         except Exception:
             _LOGGER.exception("Share request from MQTT failed")
 

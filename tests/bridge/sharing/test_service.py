@@ -408,6 +408,13 @@ async def test_a_step_that_cannot_be_audited_does_not_happen(harness: Harness) -
     assert service.get(share["id"])["state"] == "pending"  # type: ignore[index]
     assert list(harness.store.holds) == [share["id"]]
     assert len(harness.states) == published
+    # Over MQTT the asker is told, in a (not retained) rejection.
+    events = await _share_events(harness)
+    harness.service.handle_mqtt_request(json.dumps(harness.request(request_id="q")).encode())
+    await _wait_for(events, 1, harness)
+    assert events[0].state["state"] == "rejected"
+    assert events[0].state["request_id"] == "q"
+    assert "cannot write its audit log" in events[0].state["error"]
     blocker.rmdir()
     await harness.restart()
     assert harness.service.get(share["id"])["state"] == "pending"  # type: ignore[index]
