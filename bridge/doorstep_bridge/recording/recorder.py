@@ -35,7 +35,12 @@ from doorstep_bridge.recording.masks import MaskSet
 from doorstep_bridge.recording.settings import RecordSettings
 from doorstep_bridge.recording.snapshots import make_snapshot, to_bgr
 from doorstep_bridge.recording.store import ClipStore, PendingClip, atomic_write
-from doorstep_bridge.recording.writer import ClipWriter, finalize
+from doorstep_bridge.recording.writer import (
+    ClipWriter,
+    FinishedFile,
+    NothingPlayableError,
+    finalize,
+)
 from doorstep_bridge.validation import Polygon
 
 _LOGGER = logging.getLogger(__name__)
@@ -138,6 +143,9 @@ class Recorder:
         self._writer: ClipWriter | None = None
         self._pending: PendingClip | None = None
         self._error: str | None = None
+        # Clips whose file could not be finished (disk full): kept on disk with their
+        # ``recording`` row, retried before each new clip, repaired at start-up at the latest.
+        self._stranded: list[PendingClip] = []
         self._queue: queue.Queue[_Command | None] = queue.Queue()
         self._worker = threading.Thread(target=self._work, name=f"recorder-{camera}", daemon=True)
         self._worker.start()
@@ -311,6 +319,7 @@ class Recorder:
         while True:
             command = self._queue.get()
             if command is None:
+                self._salvage()
                 return
             try:
                 self._handle(command)
@@ -338,7 +347,8 @@ class Recorder:
     def _open_clip(self, reason: str, packets: list[EncodedPacket]) -> None:
         if self._writer is not None:  # a previous clip was not closed: close it first
             self._close_clip(reason, None, None)
-        self._hooks.before_clip()
+        self._make_room()
+        self._salvage()
         first = packets[0]
         start = datetime.fromtimestamp(first.wall, UTC)
         self._pending = self._store.new_clip(self.camera, start, reason)
@@ -355,10 +365,14 @@ class Recorder:
             return  # the clip failed earlier; the failure was reported then
         try:
             writer.close()
-            finished = finalize(pending.partial, pending.final)
-        except StorageError:
-            self._writer, self._pending = writer, pending
-            raise
+        except StorageError as err:
+            # The fragments flushed so far are still readable: finish those.
+            writer.release()
+            _LOGGER.warning("Clip %s: %s; finishing what was written", pending.id, err)
+        if writer.frames == 0:
+            self._store.discard(pending, "nothing was recorded")
+            return
+        finished = self._finalize(pending)
         jpeg: bytes | None = None
         if frame is not None and masks is not None:
             try:
@@ -377,10 +391,7 @@ class Recorder:
             reason=reason,
             snapshot=jpeg is not None,
         )
-        if self._error is not None:
-            self._error = None
-            _LOGGER.warning("Recording on %s works again", self.camera)
-            self._hooks.on_error(None)
+        self._set_error(None)
         _LOGGER.info(
             "Clip %s (%s, %.1f s, %d bytes)", info.id, info.reason, info.duration, info.size
         )
@@ -388,14 +399,79 @@ class Recorder:
         if jpeg is not None:
             self._hooks.on_snapshot(jpeg)
 
+    def _finalize(self, pending: PendingClip) -> FinishedFile:
+        """Finish a clip's file; on failure make room and retry once, else keep the partial.
+
+        Raises:
+            StorageError: Still failing; the partial file and its ``recording`` row
+                stay, to be finished before a later clip or repaired at start-up.
+        """
+        try:
+            return finalize(pending.partial, pending.final)
+        except NothingPlayableError as err:
+            self._store.discard(pending, str(err))
+            raise
+        except StorageError as err:
+            _LOGGER.warning("Cannot finish clip %s (%s); making room and retrying", pending.id, err)
+        self._make_room()
+        try:
+            return finalize(pending.partial, pending.final)
+        except NothingPlayableError as err:
+            self._store.discard(pending, str(err))
+            raise
+        except StorageError as err:
+            self._stranded.append(pending)
+            raise StorageError(f"{err} (clip {pending.id} kept, to be finished later)") from None
+
+    def _make_room(self) -> None:
+        """Let retention free disk space; a failure there must not cost the clip."""
+        try:
+            self._hooks.before_clip()
+        except Exception:
+            _LOGGER.exception("Could not make room for clips of %s", self.camera)
+
+    def _salvage(self) -> None:
+        """Finish the clips a full disk left unfinished, now that there may be room."""
+        for pending in list(self._stranded):
+            try:
+                finished = finalize(pending.partial, pending.final)
+            except NothingPlayableError as err:
+                self._stranded.remove(pending)
+                self._store.discard(pending, str(err))
+                continue
+            except StorageError as err:
+                _LOGGER.debug("Clip %s still cannot be finished: %s", pending.id, err)
+                continue
+            self._stranded.remove(pending)
+            try:
+                info = self._store.complete(pending, duration=finished.duration, size=finished.size)
+            except StorageError as err:
+                _LOGGER.warning("Clip %s finished but not indexed: %s", pending.id, err)
+                continue  # its file is complete; the next start adopts it
+            _LOGGER.warning("Clip %s was finished late (%.1f s kept)", info.id, info.duration)
+            self._hooks.on_clip(info)
+
     def _failed(self, message: str) -> None:
         writer, pending = self._writer, self._pending
         self._writer, self._pending = None, None
-        if writer is not None:
-            writer.abort()
-        if pending is not None:
-            self._store.discard(pending, message)
-        if self._error != message:
-            self._error = message
+        if writer is not None and pending is not None and writer.frames > 0:
+            # Keep what was written: the clip is finished once there is room again.
+            writer.release()
+            self._stranded.append(pending)
+            _LOGGER.warning("Clip %s stopped early; what was written is kept", pending.id)
+        else:
+            if writer is not None:
+                writer.abort()
+            if pending is not None:
+                self._store.discard(pending, message)
+        self._set_error(message)
+
+    def _set_error(self, message: str | None) -> None:
+        if self._error == message:
+            return
+        self._error = message
+        if message is None:
+            _LOGGER.warning("Recording on %s works again", self.camera)
+        else:
             _LOGGER.error("Recording on %s stopped: %s", self.camera, message)
-            self._hooks.on_error(message)
+        self._hooks.on_error(message)

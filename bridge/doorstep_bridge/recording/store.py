@@ -602,14 +602,38 @@ class ClipStore:
 
         Returns:
             The deleted clip, or None when it is unknown or held.
+
+        Raises:
+            StorageError: The index cannot record the deletion (its files are gone).
         """
         with self._lock:
             info = self.get(clip_id)
             if info is None or info.held_by:
                 return None
-            with self._tx() as db:
-                db.execute("DELETE FROM clips WHERE id = ?", (clip_id,))
-                self._log(db, clip_id, info.camera, "deleted", why)
+            try:
+                self._forget(info, why)
+            except sqlite3.OperationalError as err:
+                # A full disk: the index cannot even grow its journal to record the
+                # deletion. Remove the files first to make room (a row whose file is
+                # gone would be dropped at the next start anyway), then try again.
+                _LOGGER.warning(
+                    "Cannot index the deletion of clip %s (%s); files first", clip_id, err
+                )
+                self._remove_files(info)
+                try:
+                    self._forget(info, why)
+                except sqlite3.Error as again:
+                    raise StorageError(f"cannot delete clip {clip_id}: {again}") from None
+        self._remove_files(info)
+        return info
+
+    def _forget(self, info: ClipInfo, why: str) -> None:
+        with self._tx() as db:
+            db.execute("DELETE FROM clips WHERE id = ?", (info.id,))
+            self._log(db, info.id, info.camera, "deleted", why)
+
+    @staticmethod
+    def _remove_files(info: ClipInfo) -> None:
         for path in (info.path, info.snapshot_path, info.thumbnail_path):
             if path is not None:
                 _unlink(path)
@@ -619,7 +643,6 @@ class ClipStore:
                 info.path.parent.rmdir()
         except OSError:
             pass
-        return info
 
 
 def _unlink(path: Path) -> None:

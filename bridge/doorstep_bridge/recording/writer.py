@@ -47,6 +47,10 @@ class FinishedFile:
     frames: int
 
 
+class NothingPlayableError(StorageError):
+    """A partial clip holds no playable frame: there is nothing to keep."""
+
+
 def fsync_dir(path: Path) -> None:
     """Make a rename or unlink in ``path`` durable."""
     fd = os.open(path, os.O_RDONLY)
@@ -187,6 +191,15 @@ class ClipWriter:
         except (av.FFmpegError, OSError) as err:
             raise _storage_error(err, f"cannot close {self.partial.name}") from None
 
+    def release(self) -> None:
+        """Give up writing but keep the partial file: what reached the disk is a clip.
+
+        Used when the disk fails mid-clip: the fragments flushed so far stay
+        readable and are finished later (or repaired at the next start).
+        """
+        with contextlib.suppress(av.FFmpegError, OSError):
+            self._out.close()
+
     def abort(self) -> None:
         """Give up on this clip: close what can be closed and delete the partial file."""
         with contextlib.suppress(av.FFmpegError, OSError):
@@ -201,7 +214,8 @@ def finalize(partial: Path, final: Path) -> FinishedFile:
     absent or complete. The partial file is removed afterwards.
 
     Raises:
-        StorageError: Nothing playable in ``partial``, or the disk failed.
+        NothingPlayableError: Nothing playable in ``partial``.
+        StorageError: The disk failed.
     """
     temp = final.with_name(f".{final.name}.tmp")
     frames = 0
@@ -211,7 +225,7 @@ def finalize(partial: Path, final: Path) -> FinishedFile:
     try:
         with av.open(str(partial), "r") as source:
             if not source.streams.video:
-                raise StorageError(f"{partial.name}: no video")  # noqa: TRY301
+                raise NothingPlayableError(f"{partial.name}: no video")
             video_in = source.streams.video[0]
             comment = source.metadata.get("comment", "")
             with av.open(str(temp), "w", format="mp4", options={"movflags": FINAL_FLAGS}) as target:
@@ -219,6 +233,9 @@ def finalize(partial: Path, final: Path) -> FinishedFile:
                     target.metadata["comment"] = comment
                 video_out = target.add_stream_from_template(video_in)
                 for packet in source.demux(video_in):
+                    if packet.is_corrupt:
+                        # Cut short (a crash, a full disk): this and what follows is lost.
+                        break
                     if packet.size == 0 or packet.dts is None or packet.pts is None:
                         continue
                     if frames == 0 and not packet.is_keyframe:
@@ -232,7 +249,7 @@ def finalize(partial: Path, final: Path) -> FinishedFile:
                     target.mux(packet)
                     frames += 1
                 if frames == 0:
-                    raise StorageError(f"{partial.name}: no playable frames")  # noqa: TRY301
+                    raise NothingPlayableError(f"{partial.name}: no playable frames")
         with temp.open("rb+") as handle:
             os.fsync(handle.fileno())
         temp.replace(final)

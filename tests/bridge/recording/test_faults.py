@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 import os
 from pathlib import Path
 import subprocess
@@ -83,7 +84,7 @@ def _fill(disk: Path, leave: int) -> Path:
     return filler
 
 
-def test_full_disk_stops_recording_clearly_and_resumes(
+def test_full_disk_stops_recording_clearly_keeps_the_clip_and_resumes(
     small_disk: Path, packets: list[EncodedPacket], caplog: pytest.LogCaptureFixture
 ) -> None:
     store = ClipStore(small_disk / "storage")
@@ -96,15 +97,73 @@ def test_full_disk_stops_recording_clearly_and_resumes(
     assert "No space left on device" in str(rig.errors[0])
     assert rig.recorder.error is not None
     assert "Recording on front_door stopped" in caplog.text
-    assert store.list() == ([], 0)
-    assert not list(small_disk.rglob("*.mp4"))  # nothing half-written left
+    assert store.list() == ([], 0)  # nothing broken is listed...
+    [partial] = small_disk.rglob("*.partial.mp4")  # ...but what was recorded is kept
 
     filler.unlink()  # space returns
     rig.ring_clip(packets, 100.0)
-    assert len(rig.clips) == 1
+    assert len(rig.clips) == 2
+    late, new = rig.clips
+    assert late.id == partial.name.split(".")[0]  # finished before the next clip
+    assert late.duration > 0  # all that reached the disk before it filled up
+    assert not partial.exists()
     assert rig.errors[-1] is None
     assert rig.recorder.error is None
-    assert decode_all(rig.clips[0].path)
+    for clip in (late, new):
+        assert len(decode_all(clip.path)) == pytest.approx(clip.duration * 15, abs=1)
+    rig.recorder.close()
+    store.close()
+
+
+def test_a_clip_that_cannot_be_finished_is_repaired_at_the_next_start(
+    small_disk: Path, packets: list[EncodedPacket]
+) -> None:
+    store = ClipStore(small_disk / "storage")
+    store.open()
+    rig = Rig(store)
+    filler = _fill(small_disk, leave=48 * 1024)
+    rig.ring_clip(packets, 0.0)
+    rig.recorder.close()  # shuts down with the disk still full
+    store.close()
+    filler.unlink()
+
+    store = ClipStore(small_disk / "storage")
+    [event] = store.open()
+    assert event.action == "repaired"
+    [clip] = store.list()[0]
+    assert clip.duration > 0
+    assert len(decode_all(clip.path)) == pytest.approx(clip.duration * 15, abs=1)
+    store.close()
+
+
+def test_finishing_a_clip_on_a_full_disk_makes_room_and_retries(
+    small_disk: Path, packets: list[EncodedPacket]
+) -> None:
+    store = ClipStore(small_disk / "storage")
+    store.open()
+    retention = Retention(store, StorageSettings(path=store.root), min_free_bytes=200 * 1024)
+    rig = Rig(store, before_clip=retention.make_room)
+    for index in range(3):  # old clips retention may delete
+        rig.ring_clip(packets, index * 100.0)
+    assert len(rig.clips) == 3
+    # Another program fills the disk while a clip is being recorded.
+    for packet in packets[:20]:  # the first second is flushed to the partial file
+        moved = replace(packet, wall=packet.wall + 1000.0)
+        rig.now = moved.wall
+        rig.recorder.feed(moved)
+        if packet is packets[0]:
+            rig.recorder.manual(3.0)
+    rig.recorder.flush()
+    _fill(small_disk, leave=16 * 1024)  # room for the index, not for the clip
+    rig.now += 5.0
+    rig.recorder.tick()  # the 3 s ran out: the clip is finished
+    rig.recorder.flush()
+    assert rig.errors == []
+    assert len(rig.clips) == 4
+    assert decode_all(rig.clips[-1].path)
+    deleted = {e.clip_id for e in store.events() if e.action == "deleted"}
+    assert deleted
+    assert deleted <= {c.id for c in rig.clips[:3]}
     rig.recorder.close()
     store.close()
 

@@ -199,3 +199,18 @@ for index, packet in enumerate(packets):
     # The only keyframe is frame 0, yet fragments were cut every second.
     assert finished.frames >= 30
     assert len(decode_all(tmp_path / "clip.mp4")) == finished.frames
+
+
+def test_a_partial_file_cut_short_mid_frame_finishes_into_a_playable_clip(
+    tmp_path: Path, packets: list[EncodedPacket]
+) -> None:
+    """What a full disk leaves: the last fragment written only in part."""
+    writer = ClipWriter(tmp_path / "c.partial.mp4", packets[0].stream, MaskSet(()))
+    for packet in packets[:40]:
+        writer.write(packet)
+    writer.close()
+    data = writer.partial.read_bytes()
+    writer.partial.write_bytes(data[: len(data) - 3000])  # inside the last keyframe
+    done = finalize(writer.partial, tmp_path / "c.mp4")
+    assert done.frames == 30  # the two complete seconds
+    assert len(decode_all(done.path)) == 30
