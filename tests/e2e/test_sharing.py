@@ -164,3 +164,8 @@ async def test_request_phone_approval_link_revoke_and_audit(stack: Stack) -> Non
     assert sorted(refusals) == ["already_used", "not_an_approver"]
     decision = next(r for r in records if r.get("share_id") == share_id and r["kind"] == "decision")
     assert decision["by"] == "Owner"
+    # The MP4 behind the link was rendered with redaction on (masks filled, faces blurred).
+    render = next(
+        r for r in records if r.get("share_id") == share_id and r["kind"] == "render_start"
+    )
+    assert render["redact"] is True
