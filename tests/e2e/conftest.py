@@ -34,6 +34,8 @@ from tests.support.media import write_h264
 from tests.support.servers import rtsp_available
 
 ARTIFACTS = ROOT / "test-artifacts"
+#: A privacy mask on the e2e camera (frame pixels, 640x360), away from the walker's path.
+PRIVACY_MASK = [[0, 0], [160, 0], [160, 90], [0, 90]]
 GUEST_PASSWORD = "guest-e2e-password"
 
 
@@ -114,6 +116,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "record": {"pre_roll": 1.5, "post_roll": 1.0},
             "motion": {"frames_to_start": 2, "off_delay": 1.0},
             "doorbell": {"debounce": 0.2},
+            # The neighbour's window, top left: never stored, never shared.
+            "privacy_masks": [PRIVACY_MASK],
         },
     )
     ha = make_home_assistant(work / "ha", free_port(), work / "logs/home-assistant.log")
