@@ -48,6 +48,7 @@ from doorstep_bridge.motion.lighting import (
 )
 from doorstep_bridge.motion.settings import MotionSettings
 from doorstep_bridge.motion.types import Box, Luma, MotionResult
+from doorstep_bridge.validation import Polygon
 
 type FloatGrid = npt.NDArray[np.float32]
 type Mask = npt.NDArray[np.uint8]
@@ -126,17 +127,23 @@ def grid_factor(width: int, height: int, work_pixels: int = WORK_PIXELS) -> int:
 
 
 def _mask_grid(
-    masks: tuple[tuple[tuple[int, int], ...], ...], size: tuple[int, int], factor: int
+    masks: tuple[Polygon, ...], zones: tuple[Polygon, ...], size: tuple[int, int], factor: int
 ) -> Mask | None:
-    """255 where motion counts, 0 inside the motion masks (working grid)."""
-    if not masks:
+    """255 where motion counts (inside a zone if any, outside the masks); working grid."""
+    if not masks and not zones:
         return None
-    allowed = np.full((size[1], size[0]), 255, np.uint8)
-    polys = [
-        np.array([(x / factor, y / factor) for x, y in poly], np.float32).round().astype(np.int32)
-        for poly in masks
-    ]
-    cv2.fillPoly(allowed, polys, 0)
+
+    def grid_polys(polys: tuple[Polygon, ...]) -> list[npt.NDArray[np.int32]]:
+        return [
+            np.array([(x / factor, y / factor) for x, y in p], np.float32).round().astype(np.int32)
+            for p in polys
+        ]
+
+    allowed = np.full((size[1], size[0]), 0 if zones else 255, np.uint8)
+    if zones:
+        cv2.fillPoly(allowed, grid_polys(zones), 255)
+    if masks:
+        cv2.fillPoly(allowed, grid_polys(masks), 0)
     return allowed
 
 
@@ -169,7 +176,9 @@ class LumaMotionDetector:
         self._grid_pixels = grid_pixels
         self._tune = _tuning(settings, fps, grid_pixels)
         self._recent_rate = 1.0 - math.exp(-1.0 / (fps * _RECENT_SECONDS))
-        self._allowed = _mask_grid(settings.masks, self._size, self._factor)
+        self._allowed = _mask_grid(
+            settings.masks, tuple(p for _, p in settings.zones), self._size, self._factor
+        )
         self._allowed_pixels = (
             grid_pixels if self._allowed is None else cv2.countNonZero(self._allowed)
         )

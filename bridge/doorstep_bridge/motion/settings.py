@@ -7,7 +7,9 @@ from typing import Any
 
 import voluptuous as vol
 
-from doorstep_bridge.validation import Polygon, boolean, integer, number, polygons
+from doorstep_bridge.validation import Polygon, boolean, integer, number, polygon, polygons, text
+
+type Zone = tuple[str, Polygon]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +27,8 @@ class MotionSettings:
         lighting_compensation: Ignore whole-scene brightness changes (auto exposure,
             IR switching at dusk, lightning, a sweep of headlights).
         masks: Polygons (frame pixels of the detect stream) where movement is ignored.
+        zones: Named polygons (detect-stream pixels); when there are any, only movement
+            inside one of them counts (masks still apply within them).
     """
 
     sensitivity: float = 0.5
@@ -34,6 +38,20 @@ class MotionSettings:
     still_hold: float = 10.0
     lighting_compensation: bool = True
     masks: tuple[Polygon, ...] = ()
+    zones: tuple[Zone, ...] = ()
+
+
+def zones(value: Any) -> tuple[Zone, ...]:
+    """A mapping of zone names to polygons, in the order written."""
+    if not isinstance(value, dict):
+        raise vol.Invalid("expected a mapping of zone names to polygons")
+    result = []
+    for name, item in value.items():
+        try:
+            result.append((text(name), polygon(item)))
+        except vol.Invalid as err:
+            raise vol.Invalid(err.msg, path=[name]) from None
+    return tuple(result)
 
 
 MOTION_SCHEMA = vol.Schema(
@@ -45,6 +63,7 @@ MOTION_SCHEMA = vol.Schema(
         vol.Optional("still_hold"): number(0.0, 600.0),
         vol.Optional("lighting_compensation"): boolean,
         vol.Optional("masks"): polygons,
+        vol.Optional("zones"): zones,
     }
 )
 

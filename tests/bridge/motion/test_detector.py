@@ -182,6 +182,28 @@ def test_masks_are_in_detect_stream_pixels_on_large_frames(rng: np.random.Genera
     assert all(0 <= b[0] < b[2] <= 1280 and 0 <= b[1] < b[3] <= 720 for b in run.results[-1].boxes)
 
 
+def test_with_zones_only_motion_inside_a_zone_counts(rng: np.random.Generator) -> None:
+    img = porch()
+    path = ("path", ((0, 0), (160, 0), (160, 240), (0, 240)))
+    run = Run(settings=MotionSettings(zones=(path,)))
+    run.feed(still(img, rng, 10))
+    figure = person(90, 30)
+    # The street (right half) is outside every zone; the path (left half) is a zone.
+    assert not any(run.feed(walk(img, rng, list(range(180, 300, 12)), 120, figure)))
+    assert all(run.feed(walk(img, rng, list(range(20, 120, 12)), 120, figure)))
+
+
+def test_masks_apply_inside_zones(rng: np.random.Generator) -> None:
+    img = porch()
+    whole = ("garden", ((0, 0), (320, 0), (320, 240), (0, 240)))
+    bush = ((0, 0), (160, 0), (160, 240), (0, 240))
+    run = Run(settings=MotionSettings(zones=(whole,), masks=(bush,)))
+    run.feed(still(img, rng, 10))
+    figure = person(90, 30)
+    assert not any(run.feed(walk(img, rng, list(range(20, 120, 12)), 120, figure)))
+    assert all(run.feed(walk(img, rng, list(range(180, 280, 12)), 120, figure)))
+
+
 def test_small_changes_are_filtered_by_min_area(rng: np.random.Generator) -> None:
     img = porch()
     leaf = person(6, 6, seed=4)  # 36 px: 0.05 % of the frame

@@ -23,6 +23,7 @@ def test_every_key_is_read() -> None:
         "still_hold": 30,
         "lighting_compensation": False,
         "masks": [[[0, 0], [100, 0], [100, 50]]],
+        "zones": {"path": [[0, 0], [50, 0], [50, 50]], "step": [[60, 60], [90, 60], [90, 90]]},
     }
     settings = motion_settings(MOTION_SCHEMA(raw))
     assert settings == MotionSettings(
@@ -33,6 +34,10 @@ def test_every_key_is_read() -> None:
         still_hold=30.0,
         lighting_compensation=False,
         masks=(((0, 0), (100, 0), (100, 50)),),
+        zones=(
+            ("path", ((0, 0), (50, 0), (50, 50))),
+            ("step", ((60, 60), (90, 60), (90, 90))),
+        ),
     )
 
 
@@ -50,6 +55,8 @@ def test_every_key_is_read() -> None:
         ("lighting_compensation", "yes"),
         ("masks", [[[0, 0], [1, 1]]]),
         ("zones", []),
+        ("zones", {"path": [[0, 0], [1, 1]]}),
+        ("zones", {"": [[0, 0], [5, 0], [5, 5]]}),
     ],
 )
 def test_bad_values_are_refused_naming_the_key(key: str, value: Any) -> None:
