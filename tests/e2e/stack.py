@@ -860,3 +860,22 @@ def h264_frames(mp4: bytes) -> int:
         if stream.codec_context.name != "h264":
             raise ValueError(f"not H.264 but {stream.codec_context.name}")
         return sum(1 for _ in container.decode(stream))
+
+
+def masked_area_is_black(mp4: bytes, mask: list[list[int]]) -> bool:
+    """Is the rectangle ``mask`` (4 corners, frame pixels) black in every frame of ``mp4``."""
+    import io
+
+    import av
+
+    xs, ys = [x for x, _ in mask], [y for _, y in mask]
+    with av.open(io.BytesIO(mp4), mode="r", format="mp4") as container:
+        lumas = [
+            frame.to_ndarray(format="gray")
+            for frame in container.decode(container.streams.video[0])
+        ]
+    if not lumas:
+        return False
+    # A few pixels of margin: chroma subsampling and the encoder soften the edge.
+    inside = (slice(min(ys) + 4, max(ys) - 4), slice(min(xs) + 4, max(xs) - 4))
+    return all(int(luma[inside].max()) <= 8 for luma in lumas)

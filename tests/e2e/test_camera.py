@@ -9,7 +9,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.e2e.stack import CAMERA, HaClient, Mqtt, Stack, h264_frames
+from tests.e2e.conftest import PRIVACY_MASK
+from tests.e2e.stack import CAMERA, HaClient, Mqtt, Stack, h264_frames, masked_area_is_black
 
 pytestmark = pytest.mark.slow
 
@@ -118,6 +119,8 @@ async def test_a_new_clip_is_in_the_media_browser_and_plays_through_ha(
             assert response.status == 401
 
     assert h264_frames(video) >= 15  # at least a second of video
+    # Masked pixels are never stored: black in every frame of the clip.
+    assert masked_area_is_black(video, PRIVACY_MASK)
 
     # The snapshot image entity serves the JPEG through HA's image proxy.
     async with owner.session.get(

@@ -24,6 +24,7 @@ from tests.e2e.stack import (
     Phone,
     Stack,
     h264_frames,
+    masked_area_is_black,
     tap_action,
 )
 
@@ -57,22 +58,6 @@ def _notification_for(share_id: str) -> Any:
                     event.get("data", {}))  # fmt: skip
 
     return match
-
-
-def _masked_area_is_black(mp4: bytes) -> bool:
-    import io
-
-    import av
-
-    (x1, y1), (x2, y2) = PRIVACY_MASK[0], PRIVACY_MASK[2]
-    with av.open(io.BytesIO(mp4), mode="r", format="mp4") as container:
-        lumas = [
-            frame.to_ndarray(format="gray")
-            for frame in container.decode(container.streams.video[0])
-        ]
-    assert lumas
-    # A few pixels of margin: chroma subsampling and the encoder blur the edge.
-    return all(int(luma[y1 + 4 : y2 - 4, x1 + 4 : x2 - 4].max()) <= 8 for luma in lumas)
 
 
 async def test_request_phone_approval_link_revoke_and_audit(stack: Stack) -> None:
@@ -155,7 +140,7 @@ async def test_request_phone_approval_link_revoke_and_audit(stack: Stack) -> Non
                     video = await response.read()
                 assert h264_frames(video) >= 1
                 # The privacy mask is filled in every frame of the release.
-                assert _masked_area_is_black(video)
+                assert masked_area_is_black(video, PRIVACY_MASK)
 
                 # The same tap again is spent: a nonce works once.
                 assert await tap_action(
