@@ -341,11 +341,16 @@ class CameraManager:
 
     # -- background work ------------------------------------------------------------------
 
-    def _make_room(self) -> None:
-        """Before a clip (recorder thread): free disk space for it if needed."""
+    def _make_room(self) -> str | None:
+        """Before a clip (recorder thread): free disk space for it if needed.
+
+        Returns:
+            Why not enough space could be freed (the recorder reports it), or None.
+        """
         deleted = self.retention.make_room()
         if deleted:
             self._threadsafe(self._deleted)(deleted)
+        return self.retention.problem
 
     async def _tick(self) -> None:
         while True:

@@ -90,13 +90,14 @@ class RecorderHooks:
         on_clip: A clip is finished, indexed and playable.
         on_snapshot: A new JPEG snapshot of the camera (masks filled).
         on_error: Recording failed (message) or works again (None); called on changes.
-        before_clip: Runs before a clip is created (retention frees space here).
+        before_clip: Runs before a clip is created (retention frees space here);
+            may return a problem to report (the disk is almost full), or None.
     """
 
     on_clip: Callable[[ClipInfo], None]
     on_snapshot: Callable[[bytes], None]
     on_error: Callable[[str | None], None]
-    before_clip: Callable[[], None] = lambda: None
+    before_clip: Callable[[], object] = lambda: None
 
 
 class Recorder:
@@ -146,6 +147,8 @@ class Recorder:
         # Clips whose file could not be finished (disk full): kept on disk with their
         # ``recording`` row, retried before each new clip, repaired at start-up at the latest.
         self._stranded: list[PendingClip] = []
+        # What the last before_clip reported (stays the error after a good clip).
+        self._room_problem: str | None = None
         self._queue: queue.Queue[_Command | None] = queue.Queue()
         self._worker = threading.Thread(target=self._work, name=f"recorder-{camera}", daemon=True)
         self._worker.start()
@@ -391,7 +394,7 @@ class Recorder:
             reason=reason,
             snapshot=jpeg is not None,
         )
-        self._set_error(None)
+        self._set_error(self._room_problem)
         _LOGGER.info(
             "Clip %s (%s, %.1f s, %d bytes)", info.id, info.reason, info.duration, info.size
         )
@@ -426,9 +429,13 @@ class Recorder:
     def _make_room(self) -> None:
         """Let retention free disk space; a failure there must not cost the clip."""
         try:
-            self._hooks.before_clip()
+            problem = self._hooks.before_clip()
         except Exception:
             _LOGGER.exception("Could not make room for clips of %s", self.camera)
+            return
+        self._room_problem = problem if isinstance(problem, str) else None
+        if self._room_problem is not None:
+            self._set_error(self._room_problem)
 
     def _salvage(self) -> None:
         """Finish the clips a full disk left unfinished, now that there may be room."""
@@ -472,6 +479,8 @@ class Recorder:
         self._error = message
         if message is None:
             _LOGGER.warning("Recording on %s works again", self.camera)
+        elif message == self._room_problem:
+            _LOGGER.error("Recording on %s is at risk: %s", self.camera, message)
         else:
             _LOGGER.error("Recording on %s stopped: %s", self.camera, message)
         self._hooks.on_error(message)

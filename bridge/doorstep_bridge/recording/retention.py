@@ -3,7 +3,10 @@
 - Clips that ended more than ``storage.retention_days`` ago are deleted.
 - With ``storage.max_size_gb``, the oldest clips go until the store fits.
 - Before each new clip, when the disk has less than ``min_free_bytes`` free, the
-  oldest clips go until it has (a full disk must not stop the doorbell's clips).
+  oldest clips go until it has (a full disk must not stop the doorbell's clips) —
+  but only clips older than ``MIN_AGE_FOR_SPACE``, and only when they can cover
+  the whole shortfall. When something else filled the disk, deleting the clip
+  history would not help: nothing is deleted and the problem is reported instead.
 - A clip held by an active share is never deleted. Every deletion is logged and
   recorded in the store's ``events`` table.
 """
@@ -29,6 +32,8 @@ _LOGGER = logging.getLogger(__name__)
 #: Free space kept for new clips unless told otherwise (a few minutes of 1080p).
 DEFAULT_MIN_FREE_BYTES = 256 * 1024 * 1024
 _BATCH = 100
+#: Clips younger than this are never deleted to free disk space.
+MIN_AGE_FOR_SPACE = timedelta(hours=1)
 
 
 class Retention:
@@ -60,6 +65,8 @@ class Retention:
         self._free_bytes = free_bytes or (lambda: shutil.disk_usage(store.root).free)
         self._now = now
         self._lock = threading.Lock()
+        #: Why the last :meth:`make_room` could not free enough space, or None.
+        self.problem: str | None = None
 
     def run(self) -> list[ClipInfo]:
         """Delete expired clips, then the oldest while the store is over its size cap."""
@@ -74,12 +81,42 @@ class Retention:
             return deleted
 
     def make_room(self) -> list[ClipInfo]:
-        """Delete the oldest clips while the disk has less than ``min_free_bytes`` free."""
+        """Free ``min_free_bytes`` on the disk by deleting the oldest clips, if they can.
+
+        Only clips older than ``MIN_AGE_FOR_SPACE`` and held by no share count.
+        When they cannot cover the whole shortfall, none is deleted and
+        :attr:`problem` says why.
+        """
         with self._lock:
-            return self._shrink(
-                lambda: self._free() < self.min_free_bytes,
-                f"disk has less than {self.min_free_bytes // (1024 * 1024)} MiB free",
-            )
+            free = self._free()
+            shortfall = self.min_free_bytes - free
+            self.problem = None
+            if shortfall <= 0:
+                return []
+            chosen: list[ClipInfo] = []
+            covered = 0
+            before = self._now() - MIN_AGE_FOR_SPACE
+            while covered < shortfall:
+                batch = self._store.deletable(before=before, limit=_BATCH, offset=len(chosen))
+                for clip in batch:
+                    chosen.append(clip)
+                    covered += clip.size
+                    if covered >= shortfall:
+                        break
+                if len(batch) < _BATCH:
+                    break
+            mib = 1024 * 1024
+            if covered < shortfall:
+                self.problem = (
+                    f"disk almost full ({free / mib:.1f} MiB free,"
+                    f" {self.min_free_bytes / mib:.1f} MiB wanted) and the clips older than"
+                    f" {MIN_AGE_FOR_SPACE.total_seconds() / 3600:g} h cannot free enough;"
+                    " nothing was deleted: free space on the disk"
+                )
+                _LOGGER.error("Retention: %s", self.problem)
+                return []
+            why = f"disk has less than {self.min_free_bytes // mib} MiB free"
+            return [clip for clip in chosen if self._delete(clip, why)]
 
     def _free(self) -> int:
         try:

@@ -581,7 +581,7 @@ class ClipStore:
     # -- retention -----------------------------------------------------------------
 
     def deletable(
-        self, *, before: datetime | None = None, limit: int = 100
+        self, *, before: datetime | None = None, limit: int = 100, offset: int = 0
     ) -> builtins.list[ClipInfo]:
         """Finished clips not held by any share, oldest first (ended before ``before``)."""
         clause = "status IN ('ok', 'repaired') AND id NOT IN (SELECT clip_id FROM holds)"
@@ -592,8 +592,8 @@ class ClipStore:
         with self._lock:
             rows = self.db.execute(
                 f"SELECT {self._COLUMNS} FROM clips WHERE {clause}"  # noqa: S608
-                " ORDER BY start, id LIMIT ?",
-                [*args, limit],
+                " ORDER BY start, id LIMIT ? OFFSET ?",
+                [*args, limit, offset],
             ).fetchall()
             return [self._info(row) for row in rows]
 

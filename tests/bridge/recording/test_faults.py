@@ -141,7 +141,7 @@ def test_finishing_a_clip_on_a_full_disk_makes_room_and_retries(
 ) -> None:
     store = ClipStore(small_disk / "storage")
     store.open()
-    retention = Retention(store, StorageSettings(path=store.root), min_free_bytes=200 * 1024)
+    retention = Retention(store, StorageSettings(path=store.root), min_free_bytes=64 * 1024)
     rig = Rig(store, before_clip=retention.make_room)
     for index in range(3):  # old clips retention may delete
         rig.ring_clip(packets, index * 100.0)
@@ -294,4 +294,70 @@ def test_retention_by_age_and_size_never_touches_held_clips(
     assert {c.id for c in store.list()[0]} == {old[0].id, recent[0].id}
     store.release("s_1")
     assert [c.id for c in retention.run()] == [old[0].id]
+    store.close()
+
+
+def test_a_disk_filled_by_something_else_does_not_cost_the_clip_history(
+    storage: Path, packets: list[EncodedPacket], caplog: pytest.LogCaptureFixture
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    store = ClipStore(storage)
+    store.open()
+    old = [_clip(store, packets, now - timedelta(days=2, minutes=i)) for i in range(3)]
+    young = [_clip(store, packets, now - timedelta(minutes=10 + i)) for i in range(3)]
+    size = old[0].size
+    free = [0]
+    retention = Retention(
+        store,
+        StorageSettings(path=storage),
+        min_free_bytes=10 * size,
+        free_bytes=lambda: free[0],
+        now=lambda: now,
+    )
+    # Another program filled the disk: all old clips together cannot free 10 clips' worth.
+    free[0] = 0
+    assert retention.make_room() == []
+    assert retention.problem is not None
+    assert "nothing was deleted" in retention.problem
+    assert "Retention: disk almost full" in caplog.text
+    assert len(store.list(limit=100)[0]) == 6
+    # Young clips never go for space, although with them the shortfall would be covered.
+    free[0] = 10 * size - 5 * size
+    assert retention.make_room() == []
+    assert retention.problem is not None
+    assert all(store.get(c.id) for c in young)
+    # The old clips cover the shortfall: just enough of them go, oldest first.
+    free[0] = 10 * size - 2 * size + 1
+    deleted = retention.make_room()
+    assert retention.problem is None
+    assert [c.id for c in deleted] == [old[2].id, old[1].id]
+    assert {c.id for c in store.list(limit=100)[0]} == {old[0].id} | {c.id for c in young}
+    store.close()
+
+
+def test_the_recorder_reports_a_disk_it_cannot_make_room_on_and_still_records(
+    storage: Path, packets: list[EncodedPacket]
+) -> None:
+    store = ClipStore(storage)
+    store.open()
+    retention = Retention(
+        store, StorageSettings(path=storage), min_free_bytes=1 << 30, free_bytes=lambda: 0
+    )
+
+    def before_clip() -> str | None:
+        retention.make_room()
+        return retention.problem
+
+    rig = Rig(store, before_clip=before_clip)
+    rig.ring_clip(packets, 0.0)
+    assert len(rig.clips) == 1  # recorded while the disk still takes it
+    assert rig.recorder.error is not None
+    assert "disk almost full" in rig.recorder.error
+    assert rig.errors == [rig.recorder.error]  # reported once
+    rig.ring_clip(packets, 100.0)
+    assert len(rig.clips) == 2
+    assert len(rig.errors) == 1
+    rig.recorder.close()
     store.close()
