@@ -15,8 +15,11 @@ blurred, and compared with a running background model:
   :mod:`.lighting`); if re-lighting the background cell by cell explains most
   of the change, it was the light (auto exposure, IR switching, lightning,
   headlights) and only what it cannot explain remains. For a second afterwards,
-  leftover regions whose texture still lines up with the background are
-  dropped as well.
+  smaller changes are checked for light too (a beam sweeping across), and
+  leftover regions whose texture still lines up with the background, or that
+  the light has clipped to white, are dropped as well.
+* **Zones and masks.** Only changes inside a zone (when zones are set) and
+  outside every mask count.
 * **Activity.** A foreground region counts as motion only while something in it
   differed from the average of the last frames (time constant 0.7 s, so slow
   movement counts too) within ``still_hold`` seconds. A region
