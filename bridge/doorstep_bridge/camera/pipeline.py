@@ -42,6 +42,8 @@ BACKOFF_START = 1.0
 BACKOFF_MAX = 30.0
 #: A stream that ran this long resets the backoff.
 STABLE_AFTER = 10.0
+#: A failing motion detector is logged at most this often (seconds).
+DETECT_ERROR_LOG_EVERY = 60.0
 
 
 class Gate(Protocol):
@@ -120,6 +122,12 @@ class Detection:
         self._gate = None
         self._last_analysed = None
         self._set_motion(active=False)
+
+    def recover(self) -> None:
+        """After an error in decoding or detection: start over with a fresh detector."""
+        self.reset()
+        self._detector = None
+        self._size = None
 
     def _set_motion(self, *, active: bool) -> None:
         if active != self.motion:
@@ -220,6 +228,8 @@ class CameraPipeline:
         # outcome is always reported (it replaces whatever an earlier run left).
         self._online: bool | None = None
         self._online_lock = threading.Lock()
+        self._detect_errors = 0
+        self._detect_error_logged: float | None = None
         self.detection = Detection(
             settings, recorder, detector_factory, gate_factory, on_motion=hooks.on_motion
         )
@@ -292,13 +302,30 @@ class CameraPipeline:
                 if role == "main":
                     self.recorder.feed(packet)
                 if feeds_detection:
-                    self.detection.feed(packet)
+                    self._feed_detection(packet)
         except CameraError as err:
             return delivered, str(err)
         except Exception as err:  # a bug must not kill the camera for good
             _LOGGER.exception("Camera %s: %s reader failed", self.settings.name, role)
             return delivered, type(err).__name__
         return delivered, "stopped"
+
+    def _feed_detection(self, packet: EncodedPacket) -> None:
+        """Feed detection; its failures never reach the reader (recording goes on)."""
+        try:
+            self.detection.feed(packet)
+        except Exception:
+            self._detect_errors += 1
+            now = time.monotonic()
+            last = self._detect_error_logged
+            if last is None or now - last >= DETECT_ERROR_LOG_EVERY:
+                self._detect_error_logged = now
+                _LOGGER.exception(
+                    "Camera %s: motion detection failed (%d time(s) so far); recording goes on",
+                    self.settings.name,
+                    self._detect_errors,
+                )
+            self.detection.recover()
 
     def _run(self, role: str, source: Source) -> None:
         backoff = BACKOFF_START

@@ -340,3 +340,56 @@ def test_switching_detection_off_during_motion_reports_motion_off(porch: Footage
     assert changes == [True, False]
     assert recorder.motion_calls == [True, False]
     assert not detection.motion
+
+
+class BrokenDetector:
+    """A motion detector with a bug: every frame raises."""
+
+    def __init__(self, width: int, height: int, settings: Any) -> None:
+        self.calls = 0
+
+    def detect(self, luma: Any) -> Any:
+        raise RuntimeError("detector bug")
+
+
+async def test_a_failing_motion_detector_never_stops_the_recording(
+    storage: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = parse_config(
+        {
+            "storage": {"path": str(storage)},
+            "cameras": {
+                "front_door": {
+                    "source": "demo://?period=60&fps=10&width=320&height=180",
+                    "record": {"pre_roll": 0.0},
+                }
+            },
+        }
+    )
+    store = ClipStore(config.storage.path)
+    store.open()
+    bus = EventBus()
+    recorded = Recorded(bus)
+    recorded.watch(ClipFinished, CameraAvailability, MotionChanged)
+    manager = CameraManager(
+        config,
+        bus,
+        store,
+        lambda _: None,
+        detector_factory=lambda _fps: BrokenDetector,
+        gate_factory=CountingGate,
+    )
+    await manager.start()
+    try:
+        await recorded.wait(CameraAvailability, lambda e: e.online, timeout=10)
+        manager.record("front_door", 2.0)
+        clip = (await recorded.wait(ClipFinished, timeout=15)).clip
+        online = [e.online for e in recorded.of(CameraAvailability)]
+    finally:
+        await manager.stop()
+        store.close()
+    assert clip.duration >= 2.0 - 0.2  # recorded through, not cut at the first error
+    assert online == [True]  # the main stream was never torn down
+    assert not any(e.active for e in recorded.of(MotionChanged))
+    failures = [r for r in caplog.records if "motion detection failed" in r.getMessage()]
+    assert len(failures) == 1  # rate-limited: once a minute at most
