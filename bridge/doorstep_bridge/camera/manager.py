@@ -133,6 +133,8 @@ class CameraManager:
         self._background: set[asyncio.Future[Any]] = set()
         self._switch_file = config.storage.path / FILE_NAME
         self._save_lock = threading.Lock()
+        self._stats_asked = 0
+        self._stats_sent = 0
 
     @property
     def cameras(self) -> tuple[str, ...]:
@@ -336,7 +338,15 @@ class CameraManager:
             self._publish_stats()
 
     def _publish_stats(self) -> None:
-        size, count = self._store.usage()
+        """Publish fresh storage figures; the index is read off the loop."""
+        self._stats_asked += 1
+        self._in_background(self._read_stats(self._stats_asked))
+
+    async def _read_stats(self, asked: int) -> None:
+        size, count = await asyncio.to_thread(self._store.usage)
+        if asked < self._stats_sent:
+            return  # a newer reading was published already
+        self._stats_sent = asked
         self._publish(StatsChanged({"storage_used_bytes": size, "clips": count}))
 
     # -- background work ------------------------------------------------------------------

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+import threading
 from typing import Any
 
 import av
@@ -211,3 +212,49 @@ async def test_camera_drop_closes_the_clip_and_reconnects(
     # Down before the first server, up, down, up, down (the second server stops first):
     # one report per change however many reconnect attempts failed in between.
     assert [e.online for e in recorded.of(CameraAvailability)] == [False, True, False, True, False]
+
+
+class ThreadNotingStore(ClipStore):
+    """The real store, noting which thread asks for its figures."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.usage_threads: list[threading.Thread] = []
+
+    def usage(self) -> tuple[int, int]:
+        self.usage_threads.append(threading.current_thread())
+        return super().usage()
+
+
+async def test_storage_figures_are_read_off_the_event_loop(storage: Path) -> None:
+    config = parse_config(
+        {
+            "storage": {"path": str(storage)},
+            "cameras": {"front_door": {"source": "demo://?period=60&fps=10&width=320&height=180"}},
+        }
+    )
+    store = ThreadNotingStore(config.storage.path)
+    store.open()
+    bus = EventBus()
+    recorded = Recorded(bus)
+    recorded.watch(ClipFinished, StatsChanged, CameraAvailability)
+    manager = CameraManager(
+        config,
+        bus,
+        store,
+        lambda _: None,
+        detector_factory=stand_in_detector,
+        gate_factory=CountingGate,
+    )
+    await manager.start()
+    try:
+        await recorded.wait(CameraAvailability, lambda e: e.online, timeout=10)
+        manager.record("front_door", 1.0)
+        clip = (await recorded.wait(ClipFinished, timeout=15)).clip
+        stats = await recorded.wait(StatsChanged, lambda e: e.stats["clips"] == 1, timeout=10)
+    finally:
+        await manager.stop()
+        store.close()
+    assert stats.stats["storage_used_bytes"] == clip.size
+    assert store.usage_threads
+    assert threading.current_thread() not in store.usage_threads  # never the loop's thread
