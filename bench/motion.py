@@ -17,8 +17,8 @@ other processes does not count):
     warm loop      a tight loop over frames decoded beforehand (how per-frame costs of
                    detectors are usually quoted).
 
-A round is one pass over the clip with a fresh detector; rounds alternate between ours
-and the baseline, and the figures are medians over rounds.
+A round is one pass over each clip (both sizes, busy and quiet) with a fresh detector;
+within a round ours and the baseline alternate, and the figures are medians over rounds.
 Frigate's ImprovedMotionDetector costs about 545 us per frame on this kind of machine
 (shared/reference/media.md); the target is <= 180 us at 720p.
 
@@ -127,8 +127,8 @@ def warm(frames: list[Any], step: Callable[[Any], object]) -> float:
     return (time.thread_time_ns() - start) / len(frames) / 1e3
 
 
-def bench_size(data: bytes, size: tuple[int, int], rounds: int) -> dict[str, list[float]]:
-    """Per round: ours and resize, after decode and warm (us per frame)."""
+def bench_round(data: bytes, size: tuple[int, int], out: dict[str, list[float]]) -> None:
+    """One round: ours and resize, after decode and warm (us per frame), added to `out`."""
     width, height = size
     factor = grid_factor(width, height)
     grid = (width // factor, height // factor)
@@ -137,16 +137,14 @@ def bench_size(data: bytes, size: tuple[int, int], rounds: int) -> dict[str, lis
         return cv2.resize(luma_plane(frame), grid, interpolation=cv2.INTER_LINEAR)
 
     frames = list(decoded(data))
-    out: dict[str, list[float]] = {"ours": [], "resize": [], "ours_warm": [], "resize_warm": []}
-    for _ in range(rounds):  # alternate, so that machine noise hits both alike
-        out["ours"].append(after_decode(data, _detect_step(create(size))))
-        out["resize"].append(after_decode(data, resize))
-        detector = create(size)
-        for frame in frames[:_WARMUP]:
-            detector.detect(luma_plane(frame))
-        out["ours_warm"].append(warm(frames, _detect_step(detector)))
-        out["resize_warm"].append(warm(frames, resize))
-    return out
+    # Ours and the baseline alternate, so that machine noise hits both alike.
+    out.setdefault("ours", []).append(after_decode(data, _detect_step(create(size))))
+    out.setdefault("resize", []).append(after_decode(data, resize))
+    detector = create(size)
+    for frame in frames[:_WARMUP]:
+        detector.detect(luma_plane(frame))
+    out.setdefault("ours_warm", []).append(warm(frames, _detect_step(detector)))
+    out.setdefault("resize_warm", []).append(warm(frames, resize))
 
 
 def create(size: tuple[int, int]) -> LumaMotionDetector:
@@ -190,19 +188,30 @@ def main() -> None:
         f"{'size':<10}{'scene':<7}{'grid':>8} | {'after decode':^22} | {'warm loop':^22}\n"
         f"{'':<25} | {'ours':>6}{'resize':>8}{'ratio':>8} | {'ours':>6}{'resize':>8}{'ratio':>8}"
     )
-    for size in SIZES:
-        busy = encode(gray, size)
-        quiet = still_scene(gray[0], size, 5, max(2, len(gray) // 5))
+    clips = [
+        (size, label, data)
+        for size in SIZES
+        for label, data in (
+            ("busy", encode(gray, size)),
+            ("quiet", still_scene(gray[0], size, 5, max(2, len(gray) // 5))),
+        )
+    ]
+    # Rounds go over every size and scene in turn, so that a busy spell of the (shared)
+    # machine does not land on one size only.
+    results: dict[tuple[tuple[int, int], str], dict[str, list[float]]] = {}
+    for _ in range(args.rounds):
+        for size, label, data in clips:
+            bench_round(data, size, results.setdefault((size, label), {}))
+    for size, label, _data in clips:
         grid_w = size[0] // grid_factor(*size)
         grid_h = size[1] // grid_factor(*size)
-        for label, data in (("busy", busy), ("quiet", quiet)):
-            m = {k: statistics.median(v) for k, v in bench_size(data, size, args.rounds).items()}
-            print(
-                f"{size[0]}x{size[1]:<5}{label:<7}{f'{grid_w}x{grid_h}':>8} | "
-                f"{m['ours']:>6.0f}{m['resize']:>8.0f}{m['ours'] / m['resize']:>8.2f} | "
-                f"{m['ours_warm']:>6.0f}{m['resize_warm']:>8.0f}"
-                f"{m['ours_warm'] / m['resize_warm']:>8.2f}"
-            )
+        m = {k: statistics.median(v) for k, v in results[(size, label)].items()}
+        print(
+            f"{size[0]}x{size[1]:<5}{label:<7}{f'{grid_w}x{grid_h}':>8} | "
+            f"{m['ours']:>6.0f}{m['resize']:>8.0f}{m['ours'] / m['resize']:>8.2f} | "
+            f"{m['ours_warm']:>6.0f}{m['resize_warm']:>8.0f}"
+            f"{m['ours_warm'] / m['resize_warm']:>8.2f}"
+        )
     print("reference: Frigate ImprovedMotionDetector ~545 us/frame (media.md); target <= 180 us")
     for fps in (5, 15):
         late, last, ons = phantom(gray[0], fps)
