@@ -135,6 +135,8 @@ class CameraManager:
         self._save_lock = threading.Lock()
         self._stats_asked = 0
         self._stats_sent = 0
+        #: The clip each camera's retained ``clip`` topic names.
+        self._latest: dict[str, ClipInfo] = {}
 
     @property
     def cameras(self) -> tuple[str, ...]:
@@ -184,6 +186,7 @@ class CameraManager:
         self._unsubscribe = [
             self._bus.subscribe(RingEvent, self._ring),
             self._bus.subscribe(RecordRequested, self._record_requested),
+            self._bus.subscribe(ClipDeleted, self._clip_deleted),
         ]
         # What the bridge really does, whatever an earlier run left retained: the
         # switches as loaded and motion off (a crash may have left it on). The
@@ -193,6 +196,11 @@ class CameraManager:
             self._publish(MotionChanged(name, active=False, time=now))
             self._publish(CameraSwitchChanged(name, "motion_detection", pipeline.detection.enabled))
             self._publish(CameraSwitchChanged(name, "recording", pipeline.recorder.enabled))
+        # Each camera's newest clip, so clips repaired at start-up (or a clip deleted
+        # while the bridge was down) are reflected in the retained clip topic.
+        for clip in await asyncio.to_thread(self._newest_clips):
+            self._latest[clip.camera] = clip
+            self._publish(ClipFinished(clip))
         for pipeline in self._pipelines.values():
             pipeline.start()
         self._tasks = [
@@ -314,8 +322,38 @@ class CameraManager:
         self._publish(CameraAvailability(camera, online))
 
     def _clip_finished(self, clip: ClipInfo) -> None:
-        self._publish(ClipFinished(clip))
+        latest = self._latest.get(clip.camera)
+        if latest is None or clip.start >= latest.start:
+            # A clip finished late (after a full disk) must not replace a newer one.
+            self._latest[clip.camera] = clip
+            self._publish(ClipFinished(clip))
         self._publish_stats()
+
+    def _newest_clips(self) -> list[ClipInfo]:
+        """Each camera's newest clip (blocking: runs off the loop)."""
+        newest: list[ClipInfo] = []
+        for name in self._pipelines:
+            clips, _ = self._store.list(camera=name, limit=1)
+            newest.extend(clips)
+        return newest
+
+    def _clip_deleted(self, event: ClipDeleted) -> None:
+        latest = self._latest.get(event.camera)
+        if latest is not None and latest.id == event.clip_id:
+            self._in_background(self._announce_newest(event.camera, event.clip_id))
+
+    async def _announce_newest(self, camera: str, deleted: str) -> None:
+        """The camera's latest clip is gone: name the newest one left instead."""
+        clips, _ = await asyncio.to_thread(self._store.list, camera, limit=1)
+        latest = self._latest.get(camera)
+        if latest is None or latest.id != deleted:
+            return  # a newer clip was announced meanwhile
+        if clips:
+            self._latest[camera] = clips[0]
+            self._publish(ClipFinished(clips[0]))
+        else:
+            del self._latest[camera]
+            _LOGGER.info("Camera %s has no clips left", camera)
 
     def _publish_snapshot(self, camera: str, jpeg: bytes) -> None:
         self._publish(SnapshotTaken(camera, jpeg))

@@ -258,3 +258,36 @@ async def test_storage_figures_are_read_off_the_event_loop(storage: Path) -> Non
     assert stats.stats["storage_used_bytes"] == clip.size
     assert store.usage_threads
     assert threading.current_thread() not in store.usage_threads  # never the loop's thread
+
+
+def _stored_clip(store: ClipStore, porch: Footage, start: Any) -> Any:
+    from doorstep_bridge.recording.masks import MaskSet
+    from doorstep_bridge.recording.writer import ClipWriter, finalize
+    from tests.support.media import file_packets
+
+    packets = file_packets(porch.path)
+    pending = store.new_clip("front_door", start, "motion")
+    writer = ClipWriter(pending.partial, packets[0].stream, MaskSet(()), pending.comment())
+    for packet in packets[:15]:
+        writer.write(packet)
+    writer.close()
+    done = finalize(pending.partial, pending.final)
+    return store.complete(pending, duration=done.duration, size=done.size)
+
+
+async def test_the_retained_clip_names_the_newest_clip_left(porch: Footage, storage: Path) -> None:
+    from datetime import timedelta
+
+    store = ClipStore(storage)
+    store.open()
+    now = utcnow()
+    held = _stored_clip(store, porch, now - timedelta(days=20))
+    newest = _stored_clip(store, porch, now - timedelta(days=19))
+    store.hold("s_1", [held.id])  # an active share keeps the older clip
+    store.close()
+    camera = {"source": f"rtsp://127.0.0.1:{free_port()}/none"}  # no camera needed
+    async with running(storage, {"front_door": camera}) as (_, recorded, store):
+        # At start the newest clip is announced; retention (14 days) then deletes it
+        # and the clip topic moves to the newest clip left.
+        await recorded.wait(ClipFinished, lambda e: e.clip.id == held.id, timeout=10)
+    assert [e.clip.id for e in recorded.of(ClipFinished)] == [newest.id, held.id]
