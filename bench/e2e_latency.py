@@ -28,17 +28,16 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.e2e.stack import (
+from tests.e2e.ha_client import HaClient
+from tests.e2e.servers import (
     CAMERA,
-    HaClient,
-    Stack,
-    configure_home_assistant,
     free_port,
     make_bridge,
     make_home_assistant,
     mosquitto,
     start_mosquitto,
 )
+from tests.e2e.stack import Stack, configure_home_assistant
 
 PRESS = f"doorstep/{CAMERA}/ring/set"
 RING = f"doorstep/{CAMERA}/ring"

@@ -19,10 +19,8 @@ import time
 
 import pytest
 
-from tests.e2e.stack import (
+from tests.e2e.servers import (
     ROOT,
-    Stack,
-    configure_home_assistant,
     free_port,
     make_bridge,
     make_home_assistant,
@@ -30,6 +28,7 @@ from tests.e2e.stack import (
     mosquitto,
     start_mosquitto,
 )
+from tests.e2e.stack import Stack, configure_home_assistant
 from tests.support.media import write_h264
 from tests.support.servers import rtsp_available
 

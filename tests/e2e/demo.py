@@ -28,23 +28,19 @@ import aiohttp
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from tests.e2e.stack import (
+from tests.e2e.ha_client import OWNER, HaClient, Phone, tap_action
+from tests.e2e.servers import (
     BASE_TOPIC,
     CAMERA,
-    OWNER,
     ROOT,
-    HaClient,
-    Phone,
-    Stack,
-    configure_home_assistant,
     listening,
     make_bridge,
     make_home_assistant,
     mosquitto,
     start_mosquitto,
-    tap_action,
     write_json_private,
 )
+from tests.e2e.stack import Stack, configure_home_assistant
 
 #: Where the demo keeps its state; DEMO_DIR moves it (the tests run a demo of their own).
 DEMO = Path(os.environ.get("DEMO_DIR", ROOT / ".demo"))

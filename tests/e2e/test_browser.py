@@ -13,7 +13,9 @@ import shutil
 import aiohttp
 import pytest
 
-from tests.e2e.stack import CAMERA, OWNER, ROOT, HaClient, Mqtt, Stack
+from tests.e2e.ha_client import OWNER, HaClient
+from tests.e2e.servers import CAMERA, ROOT, Mqtt
+from tests.e2e.stack import Stack
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,9 @@ import aiohttp
 import pytest
 
 from tests.e2e.conftest import PRIVACY_MASK
-from tests.e2e.stack import CAMERA, HaClient, Mqtt, Stack, h264_frames, masked_area_is_black
+from tests.e2e.ha_client import HaClient
+from tests.e2e.servers import CAMERA, Mqtt, h264_frames, masked_area_is_black
+from tests.e2e.stack import Stack
 
 pytestmark = pytest.mark.slow
 

@@ -15,7 +15,8 @@ import time
 import aiohttp
 import pytest
 
-from tests.e2e.stack import CAMERA, ROOT, HaClient, free_port, listening, missing_parts
+from tests.e2e.ha_client import HaClient
+from tests.e2e.servers import CAMERA, ROOT, free_port, listening, missing_parts
 
 pytestmark = pytest.mark.slow
 

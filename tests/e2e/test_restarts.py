@@ -16,7 +16,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.e2e.stack import CAMERA, HaClient, HaWebSocket, Mqtt, Stack, wait_entry_loaded
+from tests.e2e.ha_client import HaClient, HaWebSocket, wait_entry_loaded
+from tests.e2e.servers import CAMERA, Mqtt
+from tests.e2e.stack import Stack
 
 pytestmark = pytest.mark.slow
 

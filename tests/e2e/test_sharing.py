@@ -16,17 +16,9 @@ import aiohttp
 import pytest
 
 from tests.e2e.conftest import PRIVACY_MASK
-from tests.e2e.stack import (
-    CAMERA,
-    OWNER,
-    HaClient,
-    HaWebSocket,
-    Phone,
-    Stack,
-    h264_frames,
-    masked_area_is_black,
-    tap_action,
-)
+from tests.e2e.ha_client import OWNER, HaClient, HaWebSocket, Phone, tap_action
+from tests.e2e.servers import CAMERA, h264_frames, masked_area_is_black
+from tests.e2e.stack import Stack
 
 pytestmark = pytest.mark.slow
 
