@@ -108,7 +108,7 @@ def test_full_disk_stops_recording_clearly_keeps_the_clip_and_resumes(
     assert late.duration > 0  # all that reached the disk before it filled up
     assert not partial.exists()
     assert rig.errors[-1] is None
-    assert rig.recorder.error is None
+    assert not rig.recorder.error
     for clip in (late, new):
         assert len(decode_all(clip.path)) == pytest.approx(clip.duration * 15, abs=1)
     rig.recorder.close()
@@ -331,7 +331,7 @@ def test_a_disk_filled_by_something_else_does_not_cost_the_clip_history(
     # The old clips cover the shortfall: just enough of them go, oldest first.
     free[0] = 10 * size - 2 * size + 1
     deleted = retention.make_room()
-    assert retention.problem is None
+    assert not retention.problem
     assert [c.id for c in deleted] == [old[2].id, old[1].id]
     assert {c.id for c in store.list(limit=100)[0]} == {old[0].id} | {c.id for c in young}
     store.close()
