@@ -23,7 +23,12 @@ from doorstep_bridge.http.auth import token_middleware
 from doorstep_bridge.http.errors import error_middleware
 from doorstep_bridge.identity import api_token, bridge_id, ensure_storage
 from doorstep_bridge.keys import API_TOKEN, BRIDGE_ID, BUS, CONFIG
-from doorstep_bridge.mqtt.publisher import commands_ctx, mqtt_ctx, publisher_ctx
+from doorstep_bridge.mqtt.publisher import (
+    commands_ctx,
+    mqtt_connect_ctx,
+    mqtt_ctx,
+    publisher_ctx,
+)
 from doorstep_bridge.recording.store import clip_store_ctx
 from doorstep_bridge.sharing.context import audit_ctx, shares_ctx
 
@@ -55,6 +60,7 @@ def create_app(config: Config) -> web.Application:
             cameras_ctx,
             commands_ctx,
             shares_ctx,
+            mqtt_connect_ctx,  # last: every subscription is in place when messages arrive
         ]
     )
     app.add_routes(bridge_routes.routes)

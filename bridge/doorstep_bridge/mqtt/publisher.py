@@ -144,13 +144,24 @@ def _parse_duration(payload: bytes) -> float | None:
 
 
 async def mqtt_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Connect to the broker for the bridge's lifetime; ``offline`` on a clean stop."""
+    """Own the broker connection for the bridge's lifetime; ``offline`` on a clean stop.
+
+    The connection itself is opened by :func:`mqtt_connect_ctx` once every
+    feature has subscribed: the persistent session may deliver what was sent
+    while the bridge was down right after the CONNACK, and it must find its
+    handler. What is published before that is queued.
+    """
     config = app[CONFIG]
     client = MqttClient(config.mqtt, client_id=f"doorstep-{app[BRIDGE_ID]}")
     app[MQTT] = client
-    await client.start()
     yield
     await client.stop()
+
+
+async def mqtt_connect_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Open the broker connection, after every subscription is registered."""
+    await app[MQTT].start()
+    yield
 
 
 async def publisher_ctx(app: web.Application) -> AsyncIterator[None]:

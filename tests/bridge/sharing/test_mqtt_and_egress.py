@@ -28,7 +28,7 @@ from doorstep_bridge.http.auth import token_middleware
 from doorstep_bridge.http.shares import routes
 from doorstep_bridge.keys import AUDIT, BUS, CLIP_STORE, CONFIG, MQTT, SHARES
 from doorstep_bridge.models import utcnow
-from doorstep_bridge.mqtt.publisher import mqtt_ctx, publisher_ctx
+from doorstep_bridge.mqtt.publisher import mqtt_connect_ctx, mqtt_ctx, publisher_ctx
 from doorstep_bridge.sharing.audit import verify_log
 from doorstep_bridge.sharing.context import audit_ctx, shares_ctx
 
@@ -66,7 +66,9 @@ async def bridge(
     app[CONFIG] = _config(tmp_path, mqtt_broker)
     app[BUS] = EventBus()
     app[CLIP_STORE] = store  # type: ignore[assignment]
-    app.cleanup_ctx.extend([identity_ctx, mqtt_ctx, publisher_ctx, audit_ctx, shares_ctx])
+    app.cleanup_ctx.extend(
+        [identity_ctx, mqtt_ctx, publisher_ctx, audit_ctx, shares_ctx, mqtt_connect_ctx]
+    )
     app.add_routes(routes)
     CONNECTIONS.active = True
     client = TestClient(TestServer(app, host="127.0.0.1"))
@@ -226,7 +228,7 @@ async def test_a_forgotten_share_is_cleared_from_the_broker(
     app = web.Application()
     app[CONFIG] = _config(tmp_path, mqtt_broker)
     app[BUS] = EventBus()
-    app.cleanup_ctx.extend([identity_ctx, mqtt_ctx, publisher_ctx, audit_ctx])
+    app.cleanup_ctx.extend([identity_ctx, mqtt_ctx, publisher_ctx, audit_ctx, mqtt_connect_ctx])
     runner = web.AppRunner(app)
     await runner.setup()
     try:
