@@ -64,6 +64,14 @@ class HttpSettings:
     host: str = "127.0.0.1"
     port: int = 5080
     token: str | None = field(default=None, repr=False)
+    public_url: str | None = None
+
+    @property
+    def announced_url(self) -> str:
+        """The API URL Home Assistant is told to use (discovery, bridge info)."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        return f"http://{self.host}:{self.port}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,10 +199,20 @@ _MQTT_SCHEMA = vol.Schema(
     }
 )
 
+
+def _http_url(value: Any) -> str:
+    url: str = text(value)
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise vol.Invalid("expected an http(s):// URL such as http://192.168.1.20:5080")
+    return url
+
+
 _HTTP_SCHEMA = vol.Schema(
     {
         vol.Optional("host"): text,
         vol.Optional("port"): _port,
+        vol.Optional("public_url"): _http_url,
         vol.Optional("token"): vol.All(
             text, vol.Length(min=16, msg="expected at least 16 characters")
         ),

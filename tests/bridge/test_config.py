@@ -97,6 +97,10 @@ def test_defaults() -> None:
         ),
         ({**minimal(), "http": {"token": "short"}}, "http.token: expected at least 16 characters"),
         (
+            {**minimal(), "http": {"public_url": "doorstep.lan:5080"}},
+            "http.public_url: expected an http(s):// URL such as http://192.168.1.20:5080",
+        ),
+        (
             {**minimal(), "sharing": {"redact_faces": "yes"}},
             "sharing.redact_faces: expected true or false",
         ),
@@ -125,6 +129,14 @@ def test_every_problem_is_reported_at_once() -> None:
         "mqtt.extra: unknown key",
         "mqtt.port: expected a whole number",
     ]
+
+
+def test_announced_api_url() -> None:
+    assert parse_config({**minimal(), "http": {"host": "0.0.0.0"}}).http.announced_url == (
+        "http://0.0.0.0:5080"
+    )
+    config = parse_config({**minimal(), "http": {"public_url": "http://192.168.1.20:5080/"}})
+    assert config.http.announced_url == "http://192.168.1.20:5080"
 
 
 def test_doorbell_payload_mapping() -> None:

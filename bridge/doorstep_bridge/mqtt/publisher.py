@@ -45,7 +45,7 @@ def bridge_info(config: Config, bridge_id: str) -> dict[str, Any]:
         "version": __version__,
         "protocol": PROTOCOL_VERSION,
         "base_topic": config.mqtt.base_topic,
-        "api_url": f"http://{config.http.host}:{config.http.port}",
+        "api_url": config.http.announced_url,
         "cameras": {name: {"name": cam.friendly_name} for name, cam in config.cameras.items()},
     }
 
