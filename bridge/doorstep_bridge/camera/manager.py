@@ -26,7 +26,13 @@ from doorstep_bridge.camera.pipeline import (
     SourceFactory,
     open_source,
 )
-from doorstep_bridge.camera.switches import FILE_NAME, load_switches, save_switches
+from doorstep_bridge.camera.switches import (
+    CONFIG_RECORDING,
+    FILE_NAME,
+    initial_recording,
+    load_switches,
+    save_switches,
+)
 from doorstep_bridge.events import (
     CameraAvailability,
     CameraSwitchChanged,
@@ -181,7 +187,7 @@ class CameraManager:
             )
             switches = saved.get(name, {})
             pipeline.detection.set_enabled(switches.get("motion_detection", True))
-            recorder.set_enabled(switches.get("recording", settings.record.enabled))
+            recorder.set_enabled(initial_recording(switches, settings.record.enabled))
             self._pipelines[name] = pipeline
         self._unsubscribe = [
             self._bus.subscribe(RingEvent, self._ring),
@@ -276,6 +282,7 @@ class CameraManager:
                 name: {
                     "motion_detection": pipeline.detection.enabled,
                     "recording": pipeline.recorder.enabled,
+                    CONFIG_RECORDING: pipeline.settings.record.enabled,
                 }
                 for name, pipeline in self._pipelines.items()
             }

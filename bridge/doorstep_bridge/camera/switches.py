@@ -4,6 +4,10 @@ A switch turned off in Home Assistant must stay off after the bridge restarts:
 the states are kept in ``<storage>/camera_switches.json``, written atomically
 (temporary file, fsync, rename) on every change and read at start-up. A camera
 missing from the file starts with its configured defaults.
+
+The file also notes the configured ``record.enabled`` at the time of the save
+(``config_recording``): when the configuration has been edited since, the
+configuration wins — turning recording off in the config file always works.
 """
 
 from __future__ import annotations
@@ -21,6 +25,9 @@ if TYPE_CHECKING:
 _LOGGER = logging.getLogger(__name__)
 
 FILE_NAME = "camera_switches.json"
+#: Key of the configured ``record.enabled`` when the states were saved.
+CONFIG_RECORDING = "config_recording"
+_KEYS = frozenset({*SWITCHES, CONFIG_RECORDING})
 
 type SwitchStates = dict[str, dict[str, bool]]
 
@@ -42,9 +49,16 @@ def load_switches(path: Path) -> SwitchStates:
             states[camera] = {
                 name: value
                 for name, value in switches.items()
-                if name in SWITCHES and isinstance(value, bool)
+                if name in _KEYS and isinstance(value, bool)
             }
     return states
+
+
+def initial_recording(saved: dict[str, bool], configured: bool) -> bool:
+    """The recording switch at start: the saved state unless the config changed since."""
+    if saved.get(CONFIG_RECORDING, configured) != configured:
+        return configured  # record.enabled was edited after the switch was saved
+    return saved.get("recording", configured)
 
 
 def save_switches(path: Path, states: SwitchStates) -> None:

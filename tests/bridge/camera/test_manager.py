@@ -291,3 +291,27 @@ async def test_the_retained_clip_names_the_newest_clip_left(porch: Footage, stor
         # and the clip topic moves to the newest clip left.
         await recorded.wait(ClipFinished, lambda e: e.clip.id == held.id, timeout=10)
     assert [e.clip.id for e in recorded.of(ClipFinished)] == [newest.id, held.id]
+
+
+async def test_the_recording_switch_is_kept_unless_the_config_changed_since(
+    storage: Path,
+) -> None:
+    def camera(enabled: bool) -> dict[str, Any]:
+        return {
+            "source": f"rtsp://127.0.0.1:{free_port()}/none",  # no camera needed
+            "record": {"enabled": enabled},
+        }
+
+    async def recording_after_start(enabled: bool, switch_to: bool | None = None) -> bool:
+        async with running(storage, {"front_door": camera(enabled)}) as (manager, _, _store):
+            on = manager.status("front_door").recording
+            if switch_to is not None:
+                manager.set_switch("front_door", "recording", on=switch_to)
+            return on
+
+    assert await recording_after_start(True, switch_to=False)
+    assert not await recording_after_start(True, switch_to=True)  # switched off stays off
+    # Turned on again, then record.enabled set to false in the config: the config wins.
+    assert not await recording_after_start(False, switch_to=True)
+    # Switched on since, with the config unchanged: the switch is kept.
+    assert await recording_after_start(False)

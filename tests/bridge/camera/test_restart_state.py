@@ -60,4 +60,6 @@ async def test_a_switch_turned_off_stays_off_after_a_restart(
         cameras.record("front_door", 1.0)
         assert not cameras.status("front_door").recording_clip
     switches = json.loads((tmp_path / "data" / "camera_switches.json").read_text())
-    assert switches == {"front_door": {"motion_detection": True, "recording": False}}
+    assert switches == {
+        "front_door": {"motion_detection": True, "recording": False, "config_recording": True}
+    }
