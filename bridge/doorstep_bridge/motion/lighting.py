@@ -18,7 +18,7 @@ texture for when the light goes down again.
 from __future__ import annotations
 
 import math
-from typing import Final
+from typing import Any, Final
 
 import cv2
 import numpy as np
@@ -42,11 +42,11 @@ def cell_size(width: int, height: int) -> int:
     return max(_MIN_CELL, round(math.sqrt(width * height / _CELLS_PER_FRAME)))
 
 
-def _blocks(grid: FloatGrid, cell: int) -> npt.NDArray[np.float64]:
-    h, w = grid.shape
-    cy, cx = h // cell, w // cell
-    cut = grid[: cy * cell, : cx * cell].astype(np.float64)
-    return cut.reshape(cy, cell, cx, cell).transpose(0, 2, 1, 3).reshape(cy, cx, cell * cell)
+def _cell_means(
+    x: npt.NDArray[np.floating[Any]], cells: tuple[int, int]
+) -> npt.NDArray[np.float64]:
+    """Mean of each cell (``x`` is cut to a whole number of cells)."""
+    return np.asarray(cv2.resize(x, cells, interpolation=cv2.INTER_AREA), np.float64)
 
 
 def light_change(grid: FloatGrid, bg: FloatGrid, cell: int) -> tuple[FloatGrid, FloatGrid] | None:
@@ -63,20 +63,26 @@ def light_change(grid: FloatGrid, bg: FloatGrid, cell: int) -> tuple[FloatGrid, 
     h, w = grid.shape
     if h < cell or w < cell:
         return None
-    a, b = _blocks(grid, cell), _blocks(bg, cell)
-    # Statistics over the pixels the frame did not clip (weights 0 or 1).
-    unclipped = ((a > CLIP_LOW) & (a < CLIP_HIGH)).astype(np.float64)
-    n = unclipped.sum(axis=2)
-    valid = n >= _MIN_VALID * cell * cell
-    n = np.maximum(n, 1.0)
-    ma, mb = (a * unclipped).sum(axis=2) / n, (b * unclipped).sum(axis=2) / n
-    da, db = (a - ma[..., None]) * unclipped, (b - mb[..., None]) * unclipped
-    sa, sb = np.sqrt((da * da).sum(axis=2) / n), np.sqrt((db * db).sum(axis=2) / n)
-    zncc = (da * db).sum(axis=2) / n / np.maximum(sa * sb, 1e-6)
+    cells = (w // cell, h // cell)
+    # Centred near zero so that float32 moments stay precise.
+    a = grid[: cells[1] * cell, : cells[0] * cell] - np.float32(128.0)
+    b = bg[: cells[1] * cell, : cells[0] * cell] - np.float32(128.0)
+    seen = grid[: cells[1] * cell, : cells[0] * cell]
+    # Statistics over the pixels the frame did not clip (weights 0 or 1), as cell means.
+    unclipped = ((seen > CLIP_LOW) & (seen < CLIP_HIGH)).astype(np.float32)
+    au, bu = a * unclipped, b * unclipped
+    share = _cell_means(unclipped, cells)
+    valid = share >= _MIN_VALID
+    n = np.maximum(share, 1.0 / (cell * cell))
+    ma, mb = _cell_means(au, cells) / n, _cell_means(bu, cells) / n
+    va = np.maximum(_cell_means(au * a, cells) / n - ma * ma, 0.0)
+    vb = np.maximum(_cell_means(bu * b, cells) / n - mb * mb, 0.0)
+    sa, sb = np.sqrt(va), np.sqrt(vb)
+    zncc = (_cell_means(au * b, cells) / n - ma * mb) / np.maximum(sa * sb, 1e-6)
     textured = valid & (sa > _TEXTURE) & (sb > _TEXTURE)
     # Mostly clipped cells cannot be judged; their level is all there is to go by.
-    ma = np.where(valid, ma, a.mean(axis=2))
-    mb = np.where(valid, mb, b.mean(axis=2))
+    ma = np.where(valid, ma, _cell_means(a, cells)) + 128.0
+    mb = np.where(valid, mb, _cell_means(b, cells)) + 128.0
     light = textured & (zncc >= _SAME_STRUCTURE)
     judged = int(np.count_nonzero(textured))
     if not light.any():
@@ -93,7 +99,7 @@ def light_change(grid: FloatGrid, bg: FloatGrid, cell: int) -> tuple[FloatGrid, 
     offset = ma - gain * mb
     # Clipping only hides light: a cell mostly at white is at least as bright as the
     # light measured in the cells around it says.
-    white = (a >= CLIP_HIGH).sum(axis=2) > (1.0 - _MIN_VALID) * cell * cell
+    white = _cell_means((seen >= CLIP_HIGH).astype(np.float32), cells) > 1.0 - _MIN_VALID
     if white.any():
         offset = np.where(white, np.maximum(offset, float(np.median(offset[light]))), offset)
     gain = np.where(use, gain, 1.0)
