@@ -47,6 +47,8 @@ _LOGGER = logging.getLogger(__name__)
 
 #: "Record now" without a duration records this long.
 DEFAULT_MANUAL_DURATION = 30.0
+#: After a write error mid-clip, a new clip is tried at a keyframe this often (seconds).
+RESUME_EVERY = 2.0
 _PRIORITY = {"motion": 0, "manual": 1, "ring": 2}
 
 
@@ -149,6 +151,11 @@ class Recorder:
         self._stranded: list[PendingClip] = []
         # What the last before_clip reported (stays the error after a good clip).
         self._room_problem: str | None = None
+        # A clip whose writing failed midway: its event goes on in a new clip as soon
+        # as the disk takes it again (reason of the clip, last attempt's capture time).
+        self._open_reason = "motion"
+        self._resume: str | None = None
+        self._resume_tried: float | None = None
         self._queue: queue.Queue[_Command | None] = queue.Queue()
         self._worker = threading.Thread(target=self._work, name=f"recorder-{camera}", daemon=True)
         self._worker.start()
@@ -335,11 +342,15 @@ class Recorder:
     def _handle(self, command: _Command) -> None:
         match command:
             case _Start(reason, packets):
+                self._resume = None
                 self._open_clip(reason, packets)
             case _Packet(packet):
                 if self._writer is not None:
                     self._writer.write(packet)
+                elif self._resume is not None and packet.keyframe:
+                    self._resume_at(packet)
             case _Finish(reason, frame, masks):
+                self._resume = self._resume_tried = None
                 self._close_clip(reason, frame, masks)
             case _Snapshot(frame, masks):
                 if masks is not None:
@@ -347,11 +358,26 @@ class Recorder:
             case _Flush(done):
                 done.set()
 
+    def _resume_at(self, packet: EncodedPacket) -> None:
+        """Continue an event whose clip failed midway in a new clip from this keyframe."""
+        assert self._resume is not None
+        tried = self._resume_tried
+        if tried is not None and packet.wall - tried < RESUME_EVERY:
+            return
+        self._resume_tried = packet.wall
+        self._open_clip(self._resume, [packet])  # raises again while the disk is full
+        self._resume = self._resume_tried = None
+        _LOGGER.warning("Recording on %s goes on in clip %s", self.camera, self._pending_id())
+
+    def _pending_id(self) -> str:
+        return self._pending.id if self._pending is not None else "?"
+
     def _open_clip(self, reason: str, packets: list[EncodedPacket]) -> None:
         if self._writer is not None:  # a previous clip was not closed: close it first
             self._close_clip(reason, None, None)
         self._make_room()
         self._salvage()
+        self._open_reason = reason
         first = packets[0]
         start = datetime.fromtimestamp(first.wall, UTC)
         self._pending = self._store.new_clip(self.camera, start, reason)
@@ -461,6 +487,8 @@ class Recorder:
     def _failed(self, message: str) -> None:
         writer, pending = self._writer, self._pending
         self._writer, self._pending = None, None
+        if writer is not None:
+            self._resume = self._open_reason  # the event goes on once the disk allows
         if writer is not None and pending is not None and writer.frames > 0:
             # Keep what was written: the clip is finished once there is room again.
             writer.release()

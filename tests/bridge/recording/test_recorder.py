@@ -263,3 +263,33 @@ def test_a_split_inside_the_post_roll_still_ends_the_next_clip(
     assert len(clips) == 2
     assert clips[1].start == clips[0].end
     assert clips[1].end.timestamp() == pytest.approx(packets[59].wall + 3.0, abs=0.15)
+
+
+def test_an_event_goes_on_in_a_new_clip_once_the_disk_takes_it_again(
+    store: ClipStore, packets: list[EncodedPacket], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = Harness(store, RecordSettings(pre_roll=0.0))
+    real_write = recorder_module.ClipWriter.write
+    base = packets[0].wall
+
+    def full_for_two_seconds(self: Any, packet: EncodedPacket) -> None:
+        if 1.5 <= packet.wall - base < 3.5:
+            raise StorageError("cannot write clip: No space left on device")
+        real_write(self, packet)
+
+    monkeypatch.setattr(recorder_module.ClipWriter, "write", full_for_two_seconds)
+    h.feed(packets[:1])
+    h.recorder.manual(60.0)
+    h.feed(packets[1:])
+    h.recorder.stream_lost()
+    early, resumed = sorted(h.done(), key=lambda c: c.start)
+    # What reached the disk before it filled up is a clip of its own...
+    assert early.start.timestamp() == pytest.approx(base)
+    assert 0.9 <= early.duration <= 1.6
+    # ...and the event goes on from the first keyframe tried once there is room again
+    # (keyframes every second, tried every RESUME_EVERY = 2 s: at 2 s, then at 4 s).
+    assert resumed.start.timestamp() == pytest.approx(base + 4.0, abs=0.01)
+    assert resumed.end.timestamp() == pytest.approx(packets[-1].wall + 1 / 15, abs=0.01)
+    assert resumed.reason == "manual"
+    assert len(decode_all(resumed.path)) == round(resumed.duration * 15)
+    assert h.errors == ["cannot write clip: No space left on device", None]
