@@ -28,7 +28,9 @@ def persistent_broker(mqtt_broker: Broker, tmp_path: Path) -> Broker:
     mqtt_broker.stop()
     mqtt_broker.config_path.write_text(
         f"listener {mqtt_broker.port} 127.0.0.1\nallow_anonymous true\n"
-        f"persistence true\npersistence_location {tmp_path}/\n",
+        # Run as root, Mosquitto drops to its own user, which cannot write the test's
+        # folder; `user root` keeps it (and means nothing to a non-root run).
+        f"persistence true\npersistence_location {tmp_path}/\nuser root\n",
         encoding="utf-8",
     )
     mqtt_broker.start()
