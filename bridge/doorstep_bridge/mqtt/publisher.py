@@ -18,6 +18,7 @@ from doorstep_bridge.config import Config
 from doorstep_bridge.events import (
     CameraAvailability,
     CameraSwitchChanged,
+    ClipDeleted,
     ClipFinished,
     EventBus,
     MotionChanged,
@@ -61,10 +62,12 @@ class Publisher:
         self._mqtt = mqtt
         self._topics = mqtt.topics
         self._stats: dict[str, Any] = {}
+        self._last_clip: dict[str, str] = {}
         self._unsubscribes: list[Callable[[], None]] = [
             bus.subscribe(MotionChanged, self._on_motion),
             bus.subscribe(CameraAvailability, self._on_availability),
             bus.subscribe(ClipFinished, self._on_clip),
+            bus.subscribe(ClipDeleted, self._on_clip_deleted),
             bus.subscribe(SnapshotTaken, self._on_snapshot),
             bus.subscribe(CameraSwitchChanged, self._on_switch),
             bus.subscribe(ShareStateChanged, self._on_share),
@@ -92,8 +95,16 @@ class Publisher:
 
     def _on_clip(self, event: ClipFinished) -> None:
         clip = event.clip
+        self._last_clip[clip.camera] = clip.id
         topic = self._topics.clip(clip.camera)
         self._mqtt.publish(topic, _json(clip.payload()), qos=1, retain=True)
+
+    def _on_clip_deleted(self, event: ClipDeleted) -> None:
+        # The retained clip must never name a deleted clip; the camera manager then
+        # publishes the newest clip left, if any.
+        if self._last_clip.get(event.camera) == event.clip_id:
+            del self._last_clip[event.camera]
+            self._mqtt.publish(self._topics.clip(event.camera), b"", qos=1, retain=True)
 
     def _on_snapshot(self, event: SnapshotTaken) -> None:
         self._mqtt.publish(self._topics.snapshot(event.camera), event.jpeg, qos=0, retain=True)

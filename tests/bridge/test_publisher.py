@@ -1,0 +1,52 @@
+"""The publisher's mapping of bus events to MQTT messages."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from doorstep_bridge.events import ClipDeleted, ClipFinished, EventBus
+from doorstep_bridge.models import ClipInfo, utcnow
+from doorstep_bridge.mqtt.publisher import Publisher
+from doorstep_bridge.mqtt.topics import Topics
+
+
+class RecordingMqtt:
+    """Stands in for MqttClient: records what would be published."""
+
+    def __init__(self) -> None:
+        self.topics = Topics("doorstep")
+        self.sent: list[tuple[str, bytes | str, int, bool]] = []
+
+    def publish(
+        self, topic: str, payload: bytes | str, *, qos: int = 0, retain: bool = False
+    ) -> None:
+        self.sent.append((topic, payload, qos, retain))
+
+
+def clip(clip_id: str) -> ClipInfo:
+    start = utcnow()
+    return ClipInfo(
+        id=clip_id,
+        camera="front_door",
+        start=start,
+        end=start + timedelta(seconds=10),
+        reason="motion",
+        path=Path(f"/tmp/{clip_id}.mp4"),
+        size=1000,
+    )
+
+
+def test_deleting_the_announced_clip_clears_the_retained_topic() -> None:
+    bus = EventBus()
+    mqtt = RecordingMqtt()
+    Publisher(mqtt, bus)  # type: ignore[arg-type]
+    bus.publish(ClipFinished(clip("c_old")))
+    bus.publish(ClipFinished(clip("c_new")))
+    mqtt.sent.clear()
+
+    bus.publish(ClipDeleted("c_old", "front_door", "retention"))
+    assert mqtt.sent == []  # not the announced clip: nothing to correct
+
+    bus.publish(ClipDeleted("c_new", "front_door", "retention"))
+    assert mqtt.sent == [("doorstep/front_door/clip", b"", 1, True)]
