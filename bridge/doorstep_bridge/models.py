@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+import json
 from pathlib import Path
 from typing import Any
+
+#: Longest manual recording a record-now command may ask for, in seconds.
+MAX_RECORD_SECONDS = 3600.0
 
 
 def utcnow() -> datetime:
@@ -65,3 +69,32 @@ class ClipInfo:
             "has_snapshot": self.snapshot_path is not None,
             "held": bool(self.held_by),
         }
+
+
+def parse_record_request(payload: bytes) -> float | None:
+    """A record-now command (MQTT or HTTP): empty, or JSON ``{"duration": seconds}``.
+
+    Returns:
+        The duration asked for, or None for the camera's default.
+
+    Raises:
+        ValueError: With a message fit for the user.
+    """
+    if not payload.strip():
+        return None
+    try:
+        data = json.loads(payload)
+    except (ValueError, RecursionError):
+        raise ValueError('expected a JSON body such as {"duration": 30}') from None
+    if not isinstance(data, dict) or set(data) - {"duration"}:
+        raise ValueError("expected a JSON object with an optional duration")
+    duration = data.get("duration")
+    if duration is None:
+        return None
+    if (
+        isinstance(duration, bool)
+        or not isinstance(duration, int | float)
+        or not 0 < duration <= MAX_RECORD_SECONDS
+    ):
+        raise ValueError(f"duration: expected seconds in (0, {MAX_RECORD_SECONDS:g}]")
+    return float(duration)

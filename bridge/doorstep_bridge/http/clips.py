@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-import json
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +17,12 @@ from aiohttp import web
 from doorstep_bridge.events import RecordRequested
 from doorstep_bridge.http.auth import json_error
 from doorstep_bridge.keys import BUS, CLIP_STORE, CONFIG
-from doorstep_bridge.models import ClipInfo
+from doorstep_bridge.models import ClipInfo, parse_record_request
 from doorstep_bridge.recording.store import REASONS, valid_clip_id
 
 routes = web.RouteTableDef()
 
 MAX_LIMIT = 500
-MAX_RECORD_SECONDS = 3600.0
 
 
 class BadQueryError(ValueError):
@@ -145,23 +143,9 @@ async def record(request: web.Request) -> web.Response:
     camera = request.match_info["camera"]
     if camera not in request.app[CONFIG].cameras:
         return json_error(404, f"unknown camera {camera!r}")
-    duration: float | None = None
-    raw = await request.read()
-    if raw.strip():
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            return json_error(400, 'expected a JSON body such as {"duration": 30}')
-        if not isinstance(body, dict) or set(body) - {"duration"}:
-            return json_error(400, "expected a JSON object with an optional duration")
-        value = body.get("duration")
-        if value is not None:
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int | float)
-                or not 0 < value <= MAX_RECORD_SECONDS
-            ):
-                return json_error(400, f"duration: expected seconds in (0, {MAX_RECORD_SECONDS:g}]")
-            duration = float(value)
+    try:
+        duration = parse_record_request(await request.read())
+    except ValueError as err:
+        return json_error(400, str(err))
     request.app[BUS].publish(RecordRequested(camera, duration))
     return web.json_response({"accepted": True, "camera": camera, "duration": duration}, status=202)

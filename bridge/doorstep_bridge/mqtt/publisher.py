@@ -28,6 +28,7 @@ from doorstep_bridge.events import (
     StatsChanged,
 )
 from doorstep_bridge.keys import BRIDGE_ID, BUS, CAMERAS, CONFIG, MQTT
+from doorstep_bridge.models import parse_record_request
 from doorstep_bridge.mqtt.client import MqttClient
 from doorstep_bridge.mqtt.topics import OFF, OFFLINE, ON, ONLINE, SWITCHES
 
@@ -135,25 +136,6 @@ def _parse_switch(payload: bytes) -> bool | None:
     return None
 
 
-def _parse_duration(payload: bytes) -> float | None:
-    """Record-now payload: empty, or JSON ``{"duration": seconds}``; raises ValueError."""
-    if not payload.strip():
-        return None
-    data = json.loads(payload)
-    if not isinstance(data, dict):
-        raise ValueError("expected a JSON object")  # noqa: TRY004 - callers catch ValueError
-    duration = data.get("duration")
-    if duration is None:
-        return None
-    if (
-        isinstance(duration, bool)
-        or not isinstance(duration, int | float)
-        or not (0 < duration <= 3600)
-    ):
-        raise ValueError("duration must be a number of seconds between 0 and 3600")
-    return float(duration)
-
-
 async def mqtt_ctx(app: web.Application) -> AsyncIterator[None]:
     """Own the broker connection for the bridge's lifetime; ``offline`` on a clean stop.
 
@@ -203,7 +185,7 @@ async def commands_ctx(app: web.Application) -> AsyncIterator[None]:
         if camera is None:
             return
         try:
-            duration = _parse_duration(payload)
+            duration = parse_record_request(payload)
         except ValueError as err:
             _LOGGER.warning("Ignoring record command on %s: %s", topic, err)
             return
