@@ -95,9 +95,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: DoorstepConfigEntry) -> 
     await coordinator.async_start()
     await approvals.async_start()
     entry.async_on_unload(
-        coordinator.async_add_camera_listener(lambda _: None, lambda gone: _remove_cameras(
-            hass, entry, gone))
-    )  # fmt: skip
+        coordinator.async_add_camera_listener(
+            lambda _added: None, lambda gone: _remove_cameras(hass, entry, gone)
+        )
+    )
     _remove_stale_devices(hass, entry, coordinator.cameras)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     if NEEDS_UPDATE_LISTENER:

@@ -8,6 +8,7 @@ looked up in the index, never joined into a path, so ``..`` and friends are 404.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -110,31 +111,31 @@ def _file(path: Path | None, content_type: str) -> web.StreamResponse:
     )
 
 
-@routes.get("/api/clips/{clip_id}/video")
-async def clip_video(request: web.Request) -> web.StreamResponse:
-    """The MP4 (H.264, +faststart); HTTP Range supported."""
+async def _clip_file(
+    request: web.Request, path_of: Callable[[ClipInfo], Path | None], content_type: str
+) -> web.StreamResponse:
     clip = await _clip(request)
     if clip is None:
         return json_error(404, "unknown clip")
-    return _file(clip.path, "video/mp4")
+    return _file(path_of(clip), content_type)
+
+
+@routes.get("/api/clips/{clip_id}/video")
+async def clip_video(request: web.Request) -> web.StreamResponse:
+    """The MP4 (H.264, +faststart); HTTP Range supported."""
+    return await _clip_file(request, lambda clip: clip.path, "video/mp4")
 
 
 @routes.get("/api/clips/{clip_id}/snapshot")
 async def clip_snapshot(request: web.Request) -> web.StreamResponse:
     """The clip's snapshot JPEG."""
-    clip = await _clip(request)
-    if clip is None:
-        return json_error(404, "unknown clip")
-    return _file(clip.snapshot_path, "image/jpeg")
+    return await _clip_file(request, lambda clip: clip.snapshot_path, "image/jpeg")
 
 
 @routes.get("/api/clips/{clip_id}/thumbnail")
 async def clip_thumbnail(request: web.Request) -> web.StreamResponse:
     """The clip's small thumbnail JPEG."""
-    clip = await _clip(request)
-    if clip is None:
-        return json_error(404, "unknown clip")
-    return _file(clip.thumbnail_path, "image/jpeg")
+    return await _clip_file(request, lambda clip: clip.thumbnail_path, "image/jpeg")
 
 
 @routes.post("/api/cameras/{camera}/record")
