@@ -80,6 +80,7 @@ _RECENT_SECONDS: Final = 0.7  # "recent" frame average (25% per frame at 5 fps)
 _NOISE_EVERY: Final = 4  # frames between refreshes of the noise estimate
 _MOVED: Final = 255  # activity of a pixel that moved in this frame (counts down per frame)
 _MAX_HOLD_STEPS: Final = 240  # longer holds count down once every few frames
+_NO_MOTION: Final = MotionResult()
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,21 +270,27 @@ class LumaMotionDetector:
 
     def _changes(
         self, grid: Mask, bounds: tuple[Mask, Mask], *, scratch: bool = False
-    ) -> tuple[Mask, Mask]:
-        """(unchanged, changed) masks: inside or outside the bounds around the background.
+    ) -> tuple[Mask, Mask | None, int]:
+        """(unchanged, changed, count): inside or outside the bounds around the background.
 
-        The masks are the detector's buffers, or new arrays with ``scratch``.
+        The changed mask is None when nothing changed. The masks are the detector's
+        buffers, or new arrays with ``scratch``.
         """
         unchanged = _u8(
             cv2.inRange(grid, bounds[0], bounds[1], None if scratch else self._unchanged)
         )
-        fg = _u8(cv2.bitwise_not(unchanged, None if scratch else self._fgs[self._frame % 2]))
-        if self._allowed is not None:
-            cv2.bitwise_and(fg, self._allowed, dst=fg)
-            cv2.bitwise_not(fg, dst=unchanged)
-        return unchanged, fg
+        dst = None if scratch else self._fgs[self._frame % 2]
+        if self._allowed is None:
+            # Count first: a frame where nothing changed needs no mask of changes.
+            count = self._grid_pixels - cv2.countNonZero(unchanged)
+            return unchanged, _u8(cv2.bitwise_not(unchanged, dst)) if count else None, count
+        fg = _u8(cv2.bitwise_not(unchanged, dst))
+        cv2.bitwise_and(fg, self._allowed, dst=fg)
+        cv2.bitwise_not(fg, dst=unchanged)
+        count = cv2.countNonZero(fg)
+        return unchanged, fg if count else None, count
 
-    def _relight(self, grid: Mask, bg: FloatGrid, fg: Mask) -> bool:
+    def _relight(self, grid: Mask, bg: FloatGrid, count: int) -> bool:
         """Re-light the background where the change looks like light, not a new scene."""
         change = light_change(grid.astype(np.float32), bg, self._cell)
         if change is None:
@@ -294,8 +301,8 @@ class LumaMotionDetector:
         relit = _f32(np.maximum(cv2.multiply(bg, gain) + offset, 0.0))
         low, high = self._range(relit)
         bounds = self._bounds_for(low, high)
-        changed = cv2.countNonZero(self._changes(grid, bounds, scratch=True)[1])
-        if changed > _LIGHT_EXPLAINED * cv2.countNonZero(fg):
+        changed = self._changes(grid, bounds, scratch=True)[2]
+        if changed > _LIGHT_EXPLAINED * count:
             return False  # most of the change is not light: leave it to the regions
         np.copyto(bg, relit)
         self._low, self._high, self._bounds = low, high, bounds
@@ -322,52 +329,52 @@ class LumaMotionDetector:
         bg = self._bg
         if bg is None:
             self._start(grid)
-            return MotionResult()
-        unchanged, fg = self._changes(grid, self._bounds)
-        changed = cv2.countNonZero(fg)
+            return _NO_MOTION
+        unchanged, fg, changed = self._changes(grid, self._bounds)
         # Light that has just changed often goes on changing (a beam sweeping across,
         # exposure settling): for a second after a change of light, smaller changes
         # are checked for light too.
         lit = self._frame <= self._lit_until
         trigger = self._tune.min_pixels if lit else _LIGHT_TRIGGER * self._allowed_pixels
-        if self._tune.lighting and changed > trigger and self._relight(grid, bg, fg):
-            unchanged, fg = self._changes(grid, self._bounds)
-            changed = cv2.countNonZero(fg)
+        if self._tune.lighting and changed > trigger and self._relight(grid, bg, changed):
+            unchanged, fg, changed = self._changes(grid, self._bounds)
         # Activity: which pixels differ from the average of the last frames. The map
         # holds 255 where a pixel moved and counts down by one per step. It is only read
         # for changed regions, so frames without changes just count the steps.
         if self._frame % self._activity_step == 0:
             self._pending_steps += 1
-        if changed:
-            if self._pending_steps:
-                # A scalar (OpenCV's typing stubs only know arrays here).
-                steps: Any = (float(min(self._pending_steps, _MOVED)),)
-                cv2.subtract(self._activity, steps, dst=self._activity)
-                self._pending_steps = 0
+        if fg is not None:
+            steps = min(self._pending_steps, _MOVED)
+            self._pending_steps = 0
             moved = self._moved
             cv2.absdiff(grid, self._recent, dst=moved)
             cv2.compare(moved, self._threshold, cv2.CMP_GT, dst=moved)
-            cv2.max(self._activity, moved, dst=self._activity)
+            # activity = max(activity - steps, moved) in one saturating pass: where moved
+            # (255) it adds at least 255, elsewhere it subtracts the steps.
+            cv2.addWeighted(
+                self._activity, 1.0, moved, (_MOVED + steps) / _MOVED, -steps, dst=self._activity
+            )
         rate = self._recent_rate
         cv2.addWeighted(grid, rate, self._recent, 1.0 - rate, 0.0, dst=self._recent)
-        boxes: list[Box] = []
-        moving_pixels = 0
-        held: Mask | None = None
+        self._prev_fg, prev = fg, self._prev_fg
         # Fewer changed pixels than min_area cannot make a region that counts.
-        if changed >= self._tune.min_pixels:
-            dilated = _u8(cv2.dilate(fg, self._kernel3, dst=self._dilated))
-            boxes, moving_pixels, absorb, held = self._regions(grid, bg, fg, dilated)
-            if absorb is not None:
-                np.copyto(bg, grid, where=absorb > 0)
-                self._set_background(bg)
-        learn = unchanged if changed else None
-        if held is not None and learn is not None:
+        if fg is None or changed < self._tune.min_pixels:
+            self._update(grid, bg, None if fg is None else unchanged)
+            return _NO_MOTION
+        dilated = _u8(cv2.dilate(fg, self._kernel3, dst=self._dilated))
+        boxes, moving_pixels, absorb, held = self._regions(grid, bg, fg, dilated, prev)
+        if absorb is not None:
+            np.copyto(bg, grid, where=absorb > 0)
+            self._set_background(bg)
+        learn = unchanged
+        if held is not None:
             # Not around still objects being held either: learning their blurred rim
             # would eat them from the edges (the range test reaches a pixel further
             # each time) long before `still_hold` is up.
             learn = _u8(cv2.bitwise_and(learn, cv2.bitwise_not(cv2.dilate(held, self._kernel3))))
         self._update(grid, bg, learn)
-        self._prev_fg = fg if changed else None
+        if not boxes:
+            return _NO_MOTION
         return MotionResult(boxes=tuple(boxes), area=moving_pixels / self._grid_pixels)
 
     def _start(self, grid: Mask) -> None:
@@ -403,7 +410,7 @@ class LumaMotionDetector:
         return region
 
     def _regions(
-        self, grid: Mask, bg: FloatGrid, fg: Mask, dilated: Mask
+        self, grid: Mask, bg: FloatGrid, fg: Mask, dilated: Mask, prev: Mask | None
     ) -> tuple[list[Box], int, Mask | None, Mask | None]:
         """Boxes of the regions that count, their pixels, what to absorb, what is held.
 
@@ -419,7 +426,6 @@ class LumaMotionDetector:
         gw, gh = self._size
         still_below = _MOVED - self._hold_steps  # activity left after still_hold
         ghost_from = _MOVED - _GHOST_AFTER  # activity left after two still steps
-        prev = self._prev_fg
         for contour in contours:
             x, y, w, h = cv2.boundingRect(contour)
             if w * h < tune.min_pixels:
