@@ -77,7 +77,8 @@ _LIGHT_TRIGGER: Final = 0.10  # share of the frame changing at once that may be 
 _LIGHT_EXPLAINED: Final = 0.5  # light must explain at least half of what changed
 _LIGHT_SECONDS: Final = 1.0  # after a change of light, leftovers are checked this long
 _RECENT_SECONDS: Final = 0.7  # "recent" frame average (25% per frame at 5 fps)
-_NOISE_EVERY: Final = 4  # frames between refreshes of the noise estimate
+_RANGE_EVERY: Final = 4  # frames between refreshes of the background's range and bounds
+_NOISE_EVERY: Final = 8  # frames between refreshes of the noise estimate (and thresholds)
 _MOVED: Final = 255  # activity of a pixel that moved in this frame (counts down per frame)
 _MAX_HOLD_STEPS: Final = 240  # longer holds count down once every few frames
 _NO_MOTION: Final = MotionResult()
@@ -488,10 +489,14 @@ class LumaMotionDetector:
             unchanged: Where to learn; None for everywhere (nothing changed).
         """
         cv2.accumulateWeighted(grid, bg, self._tune.bg_rate, unchanged)
-        if self._frame % _NOISE_EVERY:
+        # The background moves a few percent per frame: refreshing the range around each
+        # pixel every few frames is enough. The noise level is a slower statistic still
+        # (9.9 s), refreshed half as often.
+        if self._frame % _RANGE_EVERY:
             return
-        # The noise level is a slow statistic, and the background moves a few percent per
-        # frame: refreshing them (and the range around each pixel) every few frames is enough.
+        if self._frame % _NOISE_EVERY:
+            self._set_background(bg)
+            return
         above, below = self._moved, self._small
         cv2.subtract(grid, self._high, dst=above)
         cv2.subtract(self._low, grid, dst=below)
