@@ -28,6 +28,7 @@ import av
 
 from doorstep_bridge.camera.demo import DemoSource
 from doorstep_bridge.camera.packets import EncodedPacket
+from doorstep_bridge.camera.rtsp import RtspSource
 from doorstep_bridge.camera.sources import AvSource, Source, source_kind
 from doorstep_bridge.config import CameraSettings
 from doorstep_bridge.exceptions import CameraError
@@ -61,8 +62,11 @@ type SourceFactory = Callable[[str, Callable[[], None] | None], Source]
 
 def open_source(url: str, on_ring: Callable[[], None] | None = None) -> Source:
     """The source for a configured URL (``on_ring`` is used by the demo only)."""
-    if source_kind(url) == "demo":
+    kind = source_kind(url)
+    if kind == "demo":
         return DemoSource(url, on_ring)
+    if kind == "rtsp" and url.lower().startswith("rtsp://"):
+        return RtspSource(url, fallback=AvSource(url))
     return AvSource(url)
 
 

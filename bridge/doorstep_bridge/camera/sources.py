@@ -278,7 +278,7 @@ class AvSource:
                     data = extradata + data  # parameter sets only in the SDP
                 pts, dts, wall = clock.stamp(unit.pts, unit.dts)
                 if info.width == 0:
-                    info = _probe_size(info, data)
+                    info = probe_size(info, data)
                 if self._kind == "file" and self._realtime:
                     first_pts = pts if first_pts is None else first_pts
                     delay = started + float((pts - first_pts) * time_base) - time.monotonic()
@@ -348,8 +348,8 @@ class AccessUnits:
         return done
 
 
-def _probe_size(info: StreamInfo, data: bytes) -> StreamInfo:
-    """Decode one keyframe to learn the frame size when the container did not say."""
+def probe_size(info: StreamInfo, data: bytes) -> StreamInfo:
+    """Decode one keyframe to learn the frame size when the stream did not say."""
     try:
         ctx: Any = av.CodecContext.create(info.codec, "r")
         if info.extradata:
