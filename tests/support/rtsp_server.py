@@ -9,7 +9,10 @@ Runs with Debian's own python3 (it has the GStreamer bindings, the venv does not
 
 ``--file X`` serves X at ``/stream``. Each file is demuxed once into memory; every
 client gets its own media that starts at the first keyframe and loops forever,
-paced in real time. Prints ``READY rtsp://127.0.0.1:PORT`` once listening.
+paced in real time. ``--jpeg /path`` adds a Motion-JPEG test pattern (a camera that
+does not send H.264). ``--auth basic|digest --user U --password P`` asks clients
+for credentials, as most cameras do. Prints ``READY rtsp://127.0.0.1:PORT`` once
+listening.
 Requires: python3-gi, gir1.2-gst-rtsp-server-1.0, gstreamer1.0-plugins-{base,good,bad}.
 """
 
@@ -24,7 +27,8 @@ import gi
 gi.require_version("Gst", "1.0")
 gi.require_version("GstRtspServer", "1.0")
 gi.require_version("GstApp", "1.0")
-from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
+gi.require_version("GstRtsp", "1.0")
+from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
 
 Gst.init(None)
 
@@ -101,25 +105,72 @@ class LoopFactory(GstRtspServer.RTSPMediaFactory):  # type: ignore[misc]
                 time.sleep(delay)
 
 
+class JpegFactory(GstRtspServer.RTSPMediaFactory):  # type: ignore[misc]
+    """A live Motion-JPEG test pattern (RTP payload type 26)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.set_launch(
+            "( videotestsrc is-live=true pattern=ball ! video/x-raw,format=I420,width=320,height=240,"
+            "framerate=10/1 ! jpegenc ! rtpjpegpay name=pay0 pt=26 )"
+        )
+        self.set_shared(False)
+
+
+def require_auth(
+    server: GstRtspServer.RTSPServer,
+    factories: list[GstRtspServer.RTSPMediaFactory],
+    method: str,
+    user: str,
+    password: str,
+) -> None:
+    """Only ``user`` with ``password`` may play, by Basic or Digest authentication."""
+    auth = GstRtspServer.RTSPAuth()
+    token = GstRtspServer.RTSPToken()
+    token.set_string("media.factory.role", "viewer")
+    if method == "digest":
+        auth.set_supported_methods(GstRtsp.RTSPAuthMethod.DIGEST)
+        auth.add_digest(user, password, token)
+    else:
+        auth.add_basic(GstRtspServer.RTSPAuth.make_basic(user, password), token)
+    server.set_auth(auth)
+    role = Gst.Structure.from_string(
+        "viewer,media.factory.access=(boolean)true,media.factory.construct=(boolean)true"
+    )[0]
+    for factory in factories:
+        factory.add_role_from_structure(role)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Loop H.264 MP4 files over RTSP.")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--file", help="serve this file at /stream")
     parser.add_argument("--mount", action="append", default=[], help="/path=file.mp4")
+    parser.add_argument("--jpeg", action="append", default=[], help="/path for MJPEG")
+    parser.add_argument("--auth", choices=("basic", "digest"))
+    parser.add_argument("--user", default="viewer")
+    parser.add_argument("--password", default="")
     args = parser.parse_args()
     mounts = list(args.mount)
     if args.file:
         mounts.append(f"/stream={args.file}")
-    if not mounts:
-        parser.error("give --file or at least one --mount")
+    if not mounts and not args.jpeg:
+        parser.error("give --file, --jpeg or at least one --mount")
     server = GstRtspServer.RTSPServer()
     server.set_address(args.host)
     server.set_service(str(args.port))
     points = server.get_mount_points()
+    factories: list[GstRtspServer.RTSPMediaFactory] = []
     for mount in mounts:
         path, _, filename = mount.partition("=")
-        points.add_factory(path, LoopFactory(*load_access_units(filename)))
+        factories.append(LoopFactory(*load_access_units(filename)))
+        points.add_factory(path, factories[-1])
+    for path in args.jpeg:
+        factories.append(JpegFactory())
+        points.add_factory(path, factories[-1])
+    if args.auth:
+        require_auth(server, factories, args.auth, args.user, args.password)
     server.attach(None)
     print(f"READY rtsp://{args.host}:{args.port}", flush=True)
     GLib.MainLoop().run()

@@ -57,12 +57,29 @@ def _wait_ready(process: subprocess.Popen[str], timeout: float) -> None:
 
 
 @contextmanager
-def rtsp_server(mounts: dict[str, Path], port: int | None = None) -> Iterator[str]:
-    """Serve each file at its mount (``{"/main": path}``); yields ``rtsp://127.0.0.1:PORT``."""
+def rtsp_server(
+    mounts: dict[str, Path],
+    port: int | None = None,
+    *,
+    jpeg: tuple[str, ...] = (),
+    auth: tuple[str, str, str] | None = None,
+) -> Iterator[str]:
+    """Serve each file at its mount (``{"/main": path}``); yields ``rtsp://127.0.0.1:PORT``.
+
+    Args:
+        mounts: H.264 MP4 files by mount path.
+        port: The port (default: a free one).
+        jpeg: Mount paths for a Motion-JPEG test pattern.
+        auth: ``(method, user, password)`` to require credentials ("basic" or "digest").
+    """
     port = port or free_port()
     args = [SYSTEM_PYTHON, str(SUPPORT / "rtsp_server.py"), "--port", str(port)]
     for mount, path in mounts.items():
         args += ["--mount", f"{mount}={path}"]
+    for mount in jpeg:
+        args += ["--jpeg", mount]
+    if auth is not None:
+        args += ["--auth", auth[0], "--user", auth[1], "--password", auth[2]]
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         _wait_ready(process, 20.0)

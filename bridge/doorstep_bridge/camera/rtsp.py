@@ -288,6 +288,9 @@ class AccessUnit:
     keyframe: bool
 
 
+_NONE: tuple[AccessUnit, ...] = ()
+
+
 class H264Depacketizer:
     """RTP packets (RFC 6184) in, whole access units out.
 
@@ -324,8 +327,8 @@ class H264Depacketizer:
             elif kind == _NAL_PPS:
                 self._pps = nal
 
-    def push(self, packet: bytes | bytearray) -> AccessUnit | None:
-        """Feed one RTP packet; returns the access unit it completed, if any."""
+    def push(self, packet: bytes | bytearray) -> tuple[AccessUnit, ...]:
+        """Feed one RTP packet; returns the access units it completed (usually none)."""
         # Most packets are the middle of a fragmented picture (FU-A, no marker, plain
         # 12-byte header, next in sequence, same timestamp): take those in a few steps.
         fragment = self._fragment
@@ -341,26 +344,26 @@ class H264Depacketizer:
         ):
             self._next_seq = (self._next_seq + 1) & 0xFFFF
             fragment.append(packet[_FU_PAYLOAD:])
-            return None
+            return _NONE
         return self._push(packet)
 
-    def _push(self, packet: bytes | bytearray) -> AccessUnit | None:
+    def _push(self, packet: bytes | bytearray) -> tuple[AccessUnit, ...]:
         if len(packet) < 12 or packet[0] >> 6 != _RTP_VERSION:
-            return None
+            return _NONE
         if packet[1] & 0x7F != self._payload_type:
-            return None
+            return _NONE
         offset = 12 + 4 * (packet[0] & 0x0F)
         if packet[0] & 0x10:  # header extension
             if len(packet) < offset + 4:
-                return None
+                return _NONE
             offset += 4 + 4 * int.from_bytes(packet[offset + 2 : offset + 4])
         end = len(packet) - (packet[-1] if packet[0] & 0x20 else 0)
         if end <= offset:
-            return None
+            return _NONE
         seq = int.from_bytes(packet[2:4])
         self._raw_bytes = bytes(packet[4:8])
         timestamp = self._unwrap(int.from_bytes(self._raw_bytes))
-        done: AccessUnit | None = None
+        done: tuple[AccessUnit, ...] = _NONE
         if self._timestamp is not None and timestamp != self._timestamp and self._nals:
             done = self._finish()  # the marker bit of the last picture was lost or unset
         if self._next_seq is not None and seq != self._next_seq:
@@ -370,7 +373,7 @@ class H264Depacketizer:
         self._timestamp = timestamp
         self._payload(packet[offset:end])
         if packet[1] & 0x80:  # marker: last packet of the picture
-            return self._finish() or done
+            return done + self._finish()
         return done
 
     def _unwrap(self, raw: int) -> int:
@@ -419,17 +422,17 @@ class H264Depacketizer:
         self._keyframe = self._has_sps = False
         self._broken = True
 
-    def _finish(self) -> AccessUnit | None:
+    def _finish(self) -> tuple[AccessUnit, ...]:
         nals, keyframe, has_sps = self._nals, self._keyframe, self._has_sps
         timestamp = self._timestamp if self._timestamp is not None else 0
         self._nals, self._fragment = [], None
         self._keyframe = self._has_sps = False
         if not nals or (self._broken and not keyframe):
-            return None
+            return _NONE
         self._broken = False
         if keyframe and not has_sps and self._sps and self._pps:
             nals = [self._sps, self._pps, *nals]
-        return AccessUnit(timestamp, START_CODE + START_CODE.join(nals), keyframe)
+        return (AccessUnit(timestamp, START_CODE + START_CODE.join(nals), keyframe),)
 
 
 # -- the session ------------------------------------------------------------------------------
@@ -497,7 +500,7 @@ class RtspSession:
         self._session = session.strip() or None
         timeout = re.search(r"timeout=(\d+)", params)
         if timeout:
-            self._session_timeout = max(10.0, float(timeout.group(1)))
+            self._session_timeout = max(2.0, float(timeout.group(1)))
         self._request("PLAY", _play_url(base, track), {"Range": "npt=0.000-"})
         self.track = track
         return track
@@ -621,49 +624,53 @@ class RtspSession:
         assert self._sock is not None
         assert self.track is not None
         depacketizer = H264Depacketizer(self.track.payload_type, self.track.parameter_sets)
-        push = depacketizer.push
-        channel = self._channel
         self._sock.settimeout(None)
         last_data = time.monotonic()
         keepalive_every = self._session_timeout / 2
         next_keepalive = last_data + keepalive_every
         while not stop.is_set():
+            received = False
             while (got := self._recv(wait=False)) > 0:
-                pass  # take everything gathered since the last batch
+                received = True  # take everything gathered since the last batch
             if got == 0:
                 raise CameraError(f"{self.description}: the camera closed the connection")
             now = time.monotonic()
-            buf, pos = self._buffer, self._pos
-            if len(buf) > pos:
+            if received:
                 last_data = now
-            units: list[AccessUnit] = []
-            # The hot loop: a few hundred interleaved RTP packets a second, inline.
-            while len(buf) - pos >= 4:
-                if buf[pos] == 0x24:
-                    end = pos + 4 + ((buf[pos + 2] << 8) | buf[pos + 3])
-                    if end > len(buf):
-                        break
-                    if buf[pos + 1] == channel and (unit := push(buf[pos + 4 : end])):
-                        units.append(unit)
-                    pos = end
-                    continue
-                self._pos = pos
-                message = self._take_message()  # an answer to a keep-alive, in between
-                pos = self._pos
-                if message is None:
-                    break
-                if isinstance(message, Response) and message.status == 454:
-                    raise CameraError(f"{self.description}: the camera ended the session")
-                if isinstance(message, bytes) and (unit := push(message)):
-                    units.append(unit)
-            self._pos = pos
-            yield from units
-            if now - last_data > self._read_timeout:
+                yield from self._drain(depacketizer)
+            elif now - last_data > self._read_timeout:
                 raise CameraError(f"{self.description}: no data for {self._read_timeout:.0f} s")
             if now >= next_keepalive:
                 self._send(self._keepalive_method, self._target.url)
                 next_keepalive = now + keepalive_every
             stop.wait(BATCH_INTERVAL)
+
+    def _drain(self, depacketizer: H264Depacketizer) -> list[AccessUnit]:
+        """The access units completed by what is in the buffer."""
+        push, channel = depacketizer.push, self._channel
+        buf, pos = self._buffer, self._pos
+        units: list[AccessUnit] = []
+        # The hot loop (a few hundred RTP packets a second), kept inline and local.
+        while len(buf) - pos >= 4:
+            if buf[pos] == 0x24:
+                end = pos + 4 + ((buf[pos + 2] << 8) | buf[pos + 3])
+                if end > len(buf):
+                    break
+                if buf[pos + 1] == channel and (done := push(buf[pos + 4 : end])):
+                    units += done
+                pos = end
+                continue
+            self._pos = pos
+            message = self._take_message()  # an answer to a keep-alive, in between
+            pos = self._pos
+            if message is None:
+                break
+            if isinstance(message, Response) and message.status == 454:
+                raise CameraError(f"{self.description}: the camera ended the session")
+            if isinstance(message, bytes):
+                units += push(message)
+        self._pos = pos
+        return units
 
     def close(self) -> None:
         """Say goodbye (best effort) and close the connection."""
