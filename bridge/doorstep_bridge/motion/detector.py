@@ -1,7 +1,8 @@
 """Background-subtraction motion detector on the luma plane.
 
-The frame is shrunk to a small working grid (at most ``work_pixels`` pixels),
-blurred, and compared with a running background model:
+The frame is shrunk to a small working grid (at most ``work_pixels`` pixels, and
+at most ``read_bytes`` of the frame read: see :func:`grid_factor`), blurred, and
+compared with a running background model:
 
 * **Noise-adaptive threshold.** Each grid pixel keeps a running estimate of how
   much it normally deviates from the background (sensor and encoder noise,
@@ -62,6 +63,10 @@ FULL_RES_PIXELS: Final = 320 * 240
 """Frames up to this size are analysed as they are (small objects stay visible)."""
 WORK_PIXELS: Final = 160 * 90
 """Larger frames are shrunk by a whole factor to at most this many pixels (speed)."""
+READ_BYTES: Final = 90 * 1280
+"""Bytes of frame rows the grid may read: what a 1280x720 frame's 160x90 grid reads."""
+MIN_GRID_PIXELS: Final = 80 * 45
+"""The reading budget never makes the grid smaller than this (small objects)."""
 
 # Thresholds at sensitivity 0.5; each 0.25 of sensitivity halves or doubles them.
 _T_MIN: Final = 20.0  # grey levels (after a 5x5 blur on the working grid)
@@ -120,15 +125,29 @@ def _tuning(settings: MotionSettings, fps: float, grid_pixels: int) -> _Tuning:
     )
 
 
-def grid_factor(width: int, height: int, work_pixels: int = WORK_PIXELS) -> int:
+def grid_factor(
+    width: int, height: int, work_pixels: int = WORK_PIXELS, read_bytes: int = READ_BYTES
+) -> int:
     """Whole shrink factor from the frame to the working grid.
 
-    Frames of at most ``FULL_RES_PIXELS`` are kept as they are; larger ones are
-    shrunk to at most ``work_pixels`` (a 1280x720 frame becomes 160x90).
+    Frames of at most ``FULL_RES_PIXELS`` are kept as they are. Larger ones are
+    sampled one pixel per ``factor`` x ``factor`` block, with the factor chosen so
+    that the grid has at most ``work_pixels`` pixels and so that at most
+    ``read_bytes`` of the frame are read. The samples of a grid row are a few bytes
+    apart, so every cache line of the frame row they lie in is read: reading costs
+    the rows sampled times the row's length, and a wider frame needs fewer rows for
+    the same cost. 1280x720 and 640x360 become 160x90; 1920x1080 becomes 106x60
+    (60 rows of 1920 bytes, as many as 90 rows of 1280). The reading budget never
+    shrinks the grid below ``MIN_GRID_PIXELS``.
     """
-    if width * height <= max(FULL_RES_PIXELS, work_pixels):
+    pixels = width * height
+    if pixels <= max(FULL_RES_PIXELS, work_pixels):
         return 1
-    return max(1, math.ceil(math.sqrt(width * height / work_pixels)))
+    by_pixels = math.ceil(math.sqrt(pixels / work_pixels))
+    # height // factor rows of width bytes each.
+    by_reading = math.ceil(pixels / read_bytes)
+    coarsest = math.floor(math.sqrt(pixels / MIN_GRID_PIXELS))
+    return max(1, by_pixels, min(by_reading, coarsest))
 
 
 def _mask_grid(
@@ -168,6 +187,7 @@ class LumaMotionDetector:
         *,
         fps: float = DEFAULT_FPS,
         work_pixels: int = WORK_PIXELS,
+        read_bytes: int = READ_BYTES,
     ) -> None:
         if width < 1 or height < 1:
             raise ValueError(f"bad frame size {width}x{height}")
@@ -175,7 +195,7 @@ class LumaMotionDetector:
             raise ValueError("fps must be positive")
         settings = settings or MotionSettings()
         self.width, self.height = width, height
-        self._factor = grid_factor(width, height, work_pixels)
+        self._factor = grid_factor(width, height, work_pixels, read_bytes)
         self._size = (max(1, width // self._factor), max(1, height // self._factor))
         grid_pixels = self._size[0] * self._size[1]
         self._grid_pixels = grid_pixels

@@ -284,7 +284,33 @@ def test_large_frames_are_analysed_on_a_small_grid_small_ones_as_they_are() -> N
     assert create_detector(192, 256, MotionSettings()).grid_size == (192, 256)
     assert create_detector(640, 360, MotionSettings()).grid_size == (160, 90)
     assert create_detector(1280, 720, MotionSettings()).grid_size == (160, 90)
-    assert create_detector(1920, 1080, MotionSettings()).grid_size == (160, 90)
+    # Wider frames: fewer rows, so that no more of the frame is read than at 1280x720.
+    assert create_detector(1920, 1080, MotionSettings()).grid_size == (106, 60)
+    assert create_detector(3840, 2160, MotionSettings()).grid_size == (80, 45)
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (1920, 1080)])
+def test_min_area_is_a_share_of_the_picture_at_every_size(
+    rng: np.random.Generator, size: tuple[int, int]
+) -> None:
+    """Objects are judged by their share of the picture, whatever grid the size gets."""
+    width, height = size
+    img = u8(cv2.resize(porch(), size))
+    area = width * height * MotionSettings().min_area
+
+    def seen(share_of_min_area: float) -> list[bool]:
+        side = round(np.sqrt(area * share_of_min_area))
+        figure = person(side, side, seed=4)
+        # Across the door, half its size per frame.
+        xs = [width // 3 + i * side // 2 for i in range(8)]
+        run = Run(width, height)
+        run.feed(still(img, rng, 8))
+        return run.feed(walk(img, rng, xs, height // 3, figure))
+
+    # A bird a quarter of min_area big is never motion; a cat one and a half times
+    # min_area is, from its second frame in view (small regions must persist).
+    assert not any(seen(0.25))
+    assert all(seen(1.5)[1:])
 
 
 def test_boxes_are_in_frame_pixels_on_large_frames(rng: np.random.Generator) -> None:
@@ -294,7 +320,7 @@ def test_boxes_are_in_frame_pixels_on_large_frames(rng: np.random.Generator) -> 
     figure = person(400, 120)
     run.feed(walk(img, rng, list(range(300, 700, 60)), 500, figure))
     x1, y1, x2, y2 = run.results[-1].boxes[0]
-    # The figure is at x 660..780, y 500..900; boxes are within a grid cell (12 px).
+    # The figure is at x 660..780, y 500..900; boxes are within a grid cell (18 px).
     assert x1 <= 662
     assert x2 >= 768
     assert y1 <= 512
