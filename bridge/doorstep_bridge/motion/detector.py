@@ -336,12 +336,13 @@ class LumaMotionDetector:
     def _is_ghost(self, grid: Mask, bg: FloatGrid, region: Mask, box: Box) -> bool:
         """True when the region's outline is in the background, not in the frame."""
         x0, y0, x1, y1 = box
-        ring = cv2.subtract(cv2.dilate(region, self._kernel3), cv2.erode(region, self._kernel3))
-        now = grid[y0:y1, x0:x1].astype(np.float32)
-        edge_now = _f32(cv2.morphologyEx(now, cv2.MORPH_GRADIENT, self._kernel3))
-        edge_bg = _f32(cv2.morphologyEx(bg[y0:y1, x0:x1], cv2.MORPH_GRADIENT, self._kernel3))
-        on_ring = ring > 0
-        return float(np.sum(edge_bg, where=on_ring)) > float(np.sum(edge_now, where=on_ring))
+        k = self._kernel3
+        # The ring around the outline, and the edges (local max - min) on both sides.
+        ring = cv2.morphologyEx(region, cv2.MORPH_GRADIENT, k)
+        edge_now = cv2.morphologyEx(grid[y0:y1, x0:x1], cv2.MORPH_GRADIENT, k)
+        edge_bg = cv2.morphologyEx(bg[y0:y1, x0:x1], cv2.MORPH_GRADIENT, k)
+        # Same pixels on both sides: comparing means compares sums.
+        return float(cv2.mean(edge_bg, ring)[0]) > float(cv2.mean(edge_now, ring)[0])
 
     def detect(self, luma: Luma) -> MotionResult:
         """Analyse the next frame (uint8, H x W, frames in order)."""
@@ -392,7 +393,7 @@ class LumaMotionDetector:
             # Not around still objects being held either: learning their blurred rim
             # would eat them from the edges (the range test reaches a pixel further
             # each time) long before `still_hold` is up.
-            learn = _u8(cv2.bitwise_and(learn, cv2.bitwise_not(cv2.dilate(held, self._kernel3))))
+            learn = _u8(cv2.subtract(learn, cv2.dilate(held, self._kernel3), dst=learn))
         self._update(grid, bg, learn)
         if not boxes:
             return _NO_MOTION
@@ -462,11 +463,12 @@ class LumaMotionDetector:
             still = activity < still_below
             region: Mask | None = None
             if not still and activity <= ghost_from:
-                region = self._region_mask(contour, x, y, w, h)
+                # The region with a margin of two pixels (its outline and the ring
+                # around it); the region's own box is a view into it.
                 x0, y0 = max(0, x - 2), max(0, y - 2)
                 x1, y1 = min(gw, x + w + 2), min(gh, y + h + 2)
-                padded = np.zeros((y1 - y0, x1 - x0), np.uint8)
-                padded[y - y0 : y - y0 + h, x - x0 : x - x0 + w] = region
+                padded = self._region_mask(contour, x0, y0, x1 - x0, y1 - y0)
+                region = padded[y - y0 : y - y0 + h, x - x0 : x - x0 + w]
                 still = self._is_ghost(grid, bg, padded, (x0, y0, x1, y1))
             if not still and self._frame <= self._lit_until:
                 # Just after a change of light, what the light model left over is
