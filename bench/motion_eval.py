@@ -5,18 +5,53 @@ Runs the shared scoring tool (score.py, views.json) on
 at every frame and at every third frame, and prints its tables. Without the shared data
 folder it says so and exits 0.
 
+The labelled views are small (at most 320x240), so the detector analyses them as they
+are. `--as-frame 1920x1080` scales every view up to the area of that frame size first
+(same aspect ratio), so that it goes through the working grid a camera of that size
+gets (sampled and shrunk): how accuracy holds on high-resolution detect streams.
+
     .venv/bin/python bench/motion_eval.py [--stride 1 3] [--manifest views.json] [--json DIR]
+                                          [--as-frame WxH]
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
 from pathlib import Path
 import subprocess
 import sys
 
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from doorstep_bridge.motion import ScoringDetector, create_detector
+from doorstep_bridge.motion.settings import MotionSettings
+from doorstep_bridge.motion.types import Box
+
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "motion"
 DETECTOR = "doorstep_bridge.motion:create_for_scoring"
+_AS_FRAME = "DOORSTEP_EVAL_AS_FRAME"  # WxH for create_scaled, passed through score.py
+
+
+def create_scaled(width: int, height: int) -> ScoringDetector:
+    """Like create_for_scoring, on the view scaled up to the area of $DOORSTEP_EVAL_AS_FRAME."""
+    frame_w, frame_h = (int(v) for v in os.environ[_AS_FRAME].split("x"))
+    scale = math.sqrt(frame_w * frame_h / (width * height))
+    size = (round(width * scale), round(height * scale))
+    detector = create_detector(*size, MotionSettings())
+
+    def score(frame_bgr: npt.NDArray[np.uint8]) -> list[Box]:
+        luma = cv2.cvtColor(frame_bgr, cv2.COLOR_BGR2GRAY)
+        big = np.asarray(cv2.resize(luma, size, interpolation=cv2.INTER_LINEAR), np.uint8)
+        return [
+            (int(x0 / scale), int(y0 / scale), math.ceil(x1 / scale), math.ceil(y1 / scale))
+            for x0, y0, x1, y1 in detector.detect(big).boxes
+        ]
+
+    return score
 
 
 def main() -> int:
@@ -25,12 +60,21 @@ def main() -> int:
     parser.add_argument("--manifest", default="views.json", help="views file in the data folder")
     parser.add_argument("--stride", type=int, nargs="+", default=[1, 3])
     parser.add_argument("--json", type=Path, default=None, help="write score.py JSON here")
+    parser.add_argument(
+        "--as-frame", default=None, metavar="WxH", help="scale views to this frame's area first"
+    )
     args = parser.parse_args()
     score = args.data / "score.py"
     manifest = args.data / args.manifest
     if not score.is_file() or not manifest.is_file():
         print(f"skipped: no labelled motion data at {args.data} (score.py + {args.manifest})")
         return 0
+    detector = DETECTOR
+    env = dict(os.environ)
+    if args.as_frame:
+        detector = f"{Path(__file__).resolve()}:create_scaled"
+        env[_AS_FRAME] = args.as_frame
+        print(f"views scaled to the area of a {args.as_frame} frame")
     status = 0
     for stride in args.stride:
         fed = "every frame" if stride == 1 else f"one frame in {stride}"
@@ -43,14 +87,14 @@ def main() -> int:
             "--manifest",
             str(manifest),
             "--detector",
-            DETECTOR,
+            detector,
             "--stride",
             str(stride),
         ]
         if args.json:
             args.json.mkdir(parents=True, exist_ok=True)
             cmd += ["--json", str(args.json / f"motion_stride{stride}.json")]
-        status |= subprocess.run(cmd, check=False).returncode
+        status |= subprocess.run(cmd, check=False, env=env).returncode
     return status
 
 
