@@ -18,6 +18,7 @@ import time
 import pytest
 
 from doorstep_bridge.camera import rtsp
+from doorstep_bridge.camera.pipeline import open_source
 from doorstep_bridge.camera.rtsp import (
     Authenticator,
     H264Depacketizer,
@@ -438,3 +439,10 @@ def test_a_stalled_camera_and_a_closed_session_are_errors() -> None:
         with pytest.raises(CameraError, match="ended the session"):
             list(session.access_units(threading.Event()))
         session.close()
+
+
+def test_cameras_get_the_right_reader() -> None:
+    assert isinstance(open_source("rtsp://user:pw@192.0.2.10/stream1"), RtspSource)
+    # TLS is left to FFmpeg, as are files and MJPEG over HTTP.
+    assert isinstance(open_source("rtsps://192.0.2.10/stream1"), AvSource)
+    assert isinstance(open_source("http://192.0.2.11/video.mjpg"), AvSource)
