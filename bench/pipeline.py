@@ -6,7 +6,10 @@ One 1080p15 H.264 camera served over RTSP (the project's GStreamer test server):
 the bridge detects motion on a 640x360 substream and records the main stream by
 stream copy, recording the whole time. Measured in the same run, side by side:
 
-  decode   a process that only decodes the 640x360 detect stream (the floor)
+  decode   a process that only decodes the 640x360 detect stream (the floor), read
+           with FFmpeg's RTSP demuxer as PyAV opens it
+  decode*  the same read with the bridge's own RTSP client (for reference: how much of
+           the difference is reading rather than the rest of the pipeline)
   bridge   the camera pipeline (CameraManager): detect + motion core + recording by copy
   masked   the same with a privacy mask (clips re-encoded with libx264)
   memory   RSS of a bridge process with 2 such cameras and a 5 s pre-roll
@@ -61,6 +64,34 @@ def worker_decode(url: str, seconds: float) -> dict[str, Any]:
     wall = time.monotonic() - started[0]
     cpu = time.process_time() - started[1]
     container.close()
+    return {"cpu": cpu, "wall": wall, "frames": frames, "rss_mb": rss_mb()}
+
+
+def worker_decode_own(url: str, seconds: float) -> dict[str, Any]:
+    """The floor again, read with the bridge's RTSP client instead of FFmpeg's."""
+    import threading
+
+    import av
+
+    from doorstep_bridge.camera.pipeline import open_source
+
+    decoder = av.CodecContext.create("h264", "r")
+    decoder.thread_count = 1
+    stop = threading.Event()
+    frames = 0
+    started: tuple[float, float] | None = None
+    for packet in open_source(url).packets(stop):
+        for frame in decoder.decode(av.Packet(packet.data)):
+            frame.planes[0]
+            frames += 1
+        if started is None and frames >= 15:
+            started = (time.monotonic(), time.process_time())
+        if started is not None and time.monotonic() - started[0] >= seconds:
+            break
+    stop.set()
+    assert started is not None
+    wall = time.monotonic() - started[0]
+    cpu = time.process_time() - started[1]
     return {"cpu": cpu, "wall": wall, "frames": frames, "rss_mb": rss_mb()}
 
 
@@ -165,6 +196,8 @@ def main() -> None:
         kind = args.worker[0]
         if kind == "decode":
             result = worker_decode(args.worker[1], float(args.worker[2]))
+        elif kind == "decode_own":
+            result = worker_decode_own(args.worker[1], float(args.worker[2]))
         else:
             result = worker_bridge(json.loads(args.worker[1]))
         print(json.dumps(result))
@@ -210,6 +243,7 @@ def main() -> None:
             mask = [[0, 0], [800, 0], [800, 500], [0, 500]]
             results = {
                 "decode": run_worker(["decode", f"{url}/sub", str(seconds)]),
+                "decode*": run_worker(["decode_own", f"{url}/sub", str(seconds)]),
                 "bridge": run_worker(
                     [
                         "bridge",
@@ -259,11 +293,13 @@ def main() -> None:
     floor = results["decode"]["cpu"] / results["decode"]["wall"]
     print()
     print(f"{'run':8} {'CPU % of a core':>16} {'ratio to decode':>16} {'RSS MB':>8}  notes")
-    for name in ("decode", "bridge", "masked", "memory"):
+    for name in ("decode", "decode*", "bridge", "masked", "memory"):
         r = results[name]
         share = r["cpu"] / r["wall"]
         notes = ""
-        if name != "decode":
+        if name == "decode*":
+            notes = "the same, read with the bridge's RTSP client (for reference)"
+        elif name != "decode":
             notes = (
                 f"online={r['online']} recording={r['recording']} "
                 f"recorded={r['bytes'] / 1e6:.1f} MB"
