@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from av.video.plane import VideoPlane
 import numpy as np
 
 from doorstep_bridge.motion.types import Luma
@@ -40,9 +39,7 @@ def luma_plane(frame: av.VideoFrame) -> Luma:
     array is used, and do not write to it. Other formats are converted (a copy).
     """
     if frame.format.name in _Y_FIRST:
-        # The first plane alone: ``frame.planes`` would build every plane (and a pixel
-        # format for each), which right after decoding costs a few microseconds more.
-        plane = VideoPlane(frame, 0)
+        plane = frame.planes[0]
         # One view over the padded rows (line_size bytes each), width pixels wide.
         view: Luma = np.ndarray(
             (plane.height, plane.width), np.uint8, plane, 0, (plane.line_size, 1)
