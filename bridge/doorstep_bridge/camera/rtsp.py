@@ -39,6 +39,7 @@ from doorstep_bridge.camera.sources import (
     READ_TIMEOUT,
     PacketClock,
     Source,
+    plausible_fps,
     probe_size,
 )
 from doorstep_bridge.config import redact_url
@@ -56,7 +57,6 @@ DEFAULT_PORT = 554
 #: Keep-alive period when the server does not give a session timeout (seconds).
 DEFAULT_SESSION_TIMEOUT = 60.0
 USER_AGENT = "doorstep-bridge"
-DEFAULT_FPS = 15.0
 START_CODE = b"\x00\x00\x00\x01"
 _MAX_HEADER = 64 * 1024
 _MAX_BODY = 1024 * 1024
@@ -244,8 +244,6 @@ def parse_sdp(sdp: str, base: str) -> VideoTrack:
                     fps = float(value)
                 except ValueError:
                     fps = None
-        if not codec and payload_type < 96:
-            codec = "STATIC"
         return VideoTrack(
             control=_resolve(base, control),
             payload_type=payload_type,
@@ -491,7 +489,8 @@ class RtspSession:
         )
         track = parse_sdp(described.body.decode("utf-8", "replace"), base)
         if track.codec != "H264":
-            raise Unsupported(f"video is {track.codec or 'of an unknown codec'}, not H.264")
+            what = track.codec or f"RTP payload type {track.payload_type}"
+            raise Unsupported(f"video is {what}, not H.264")
         transport = f"RTP/AVP/TCP;unicast;interleaved={self._channel}-{self._channel + 1}"
         setup = self._request("SETUP", track.control, {"Transport": transport})
         answered = setup.headers.get("transport", "")
@@ -504,7 +503,8 @@ class RtspSession:
         timeout = re.search(r"timeout=(\d+)", params)
         if timeout:
             self._session_timeout = max(2.0, float(timeout.group(1)))
-        self._request("PLAY", _play_url(base, track), {"Range": "npt=0.000-"})
+        # PLAY goes to the aggregate URL: the base of the description.
+        self._request("PLAY", base, {"Range": "npt=0.000-"})
         self.track = track
         return track
 
@@ -679,15 +679,13 @@ class RtspSession:
 
     def close(self) -> None:
         """Say goodbye (best effort) and close the connection."""
-        sock, self._sock = self._sock, None
-        if sock is None:
+        if self._sock is None:
             return
         if self._session:
-            self._sock = sock
             with contextlib.suppress(CameraError):
                 self._send("TEARDOWN", self._target.url)
-            self._sock = None
-        sock.close()
+        self._sock.close()
+        self._sock = None
 
 
 def _connect(host: str, port: int, timeout: float) -> socket.socket:
@@ -707,11 +705,6 @@ def _connect(host: str, port: int, timeout: float) -> socket.socket:
             continue
         return sock
     raise error
-
-
-def _play_url(base: str, track: VideoTrack) -> str:
-    """PLAY goes to the aggregate URL: the base of the description, else the track."""
-    return base or track.control
 
 
 def _os_reason(err: OSError) -> str:
@@ -763,17 +756,16 @@ class RtspSource:
         first = next(units, None)
         if first is None:
             return
-        fps = track.fps
         held = [first]
-        if not fps or not 1.0 <= fps <= 120.0:
+        fps = track.fps
+        if fps is None or plausible_fps(fps) != fps:
             # Learn the rate from the first two pictures (a frame of delay, once).
             second = next(units, None)
             if second is None:
                 return
             held.append(second)
             ticks = second.timestamp - first.timestamp
-            fps = track.clock_rate / ticks if ticks > 0 else DEFAULT_FPS
-            fps = fps if 1.0 <= fps <= 120.0 else DEFAULT_FPS
+            fps = plausible_fps(track.clock_rate / ticks if ticks > 0 else None)
         info = probe_size(StreamInfo("h264", 0, 0, fps, time_base), first.data)
         clock = PacketClock(time_base, fps)
         for unit in itertools.chain(held, units):

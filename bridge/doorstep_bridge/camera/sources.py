@@ -40,7 +40,8 @@ OPEN_TIMEOUT = 10.0
 READ_TIMEOUT = 5.0
 #: When a wall-clock estimate drifts further than this from arrival, re-anchor it.
 MAX_CLOCK_DRIFT = 2.0
-_DEFAULT_FPS = 15.0
+DEFAULT_FPS = 15.0
+"""Frame rate assumed for a stream that does not say, or says something implausible."""
 
 
 class Source(Protocol):
@@ -219,15 +220,13 @@ class AvSource:
         finally:
             container.close()
 
-    def _read(  # noqa: PLR0912, PLR0915 - one loop normalising what cameras get wrong
+    def _read(  # noqa: PLR0912 - one loop normalising what cameras get wrong
         self, container: Any, stream: Any, stop: threading.Event
     ) -> Iterator[EncodedPacket]:
         ctx = stream.codec_context
         codec = ctx.name
         rate = stream.average_rate or stream.guessed_rate
-        fps = float(rate) if rate else _DEFAULT_FPS
-        if not 1.0 <= fps <= 120.0:
-            fps = _DEFAULT_FPS
+        fps = plausible_fps(float(rate) if rate else None)
         time_base = Fraction(stream.time_base) if stream.time_base else Fraction(1, 90000)
         if codec == "mjpeg":
             time_base = Fraction(1, 90000)  # stamped on arrival
@@ -346,6 +345,11 @@ class AccessUnits:
         self._prefix = b""
         self._pending = unit
         return done
+
+
+def plausible_fps(fps: float | None) -> float:
+    """``fps`` when a camera could send it (1 to 120), else :data:`DEFAULT_FPS`."""
+    return fps if fps is not None and 1.0 <= fps <= 120.0 else DEFAULT_FPS
 
 
 def probe_size(info: StreamInfo, data: bytes) -> StreamInfo:
