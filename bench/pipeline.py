@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Iterator
 import json
 from pathlib import Path
 import subprocess
@@ -42,29 +43,34 @@ def rss_mb() -> float:
     return 0.0
 
 
-def worker_decode(url: str, seconds: float) -> dict[str, Any]:
-    import av
-
-    from doorstep_bridge.camera.sources import RTSP_OPTIONS
-
-    container = av.open(url, options=dict(RTSP_OPTIONS))
-    stream = container.streams.video[0]
-    stream.codec_context.thread_count = 1
-    frames = 0
+def _timed_decode(frames: Iterator[Any], seconds: float) -> dict[str, Any]:
+    """CPU and wall time of taking ``frames`` for ``seconds``, after 15 frames to settle."""
+    count = 0
     started: tuple[float, float] | None = None
-    for packet in container.demux(stream):
-        for frame in packet.decode():
-            frame.planes[0]  # the luma plane, as the pipeline reads it
-            frames += 1
-        if started is None and frames >= 15:
+    for frame in frames:
+        frame.planes[0]  # the luma plane, as the pipeline reads it
+        count += 1
+        if started is None and count >= 15:
             started = (time.monotonic(), time.process_time())
         if started is not None and time.monotonic() - started[0] >= seconds:
             break
     assert started is not None
     wall = time.monotonic() - started[0]
     cpu = time.process_time() - started[1]
-    container.close()
-    return {"cpu": cpu, "wall": wall, "frames": frames, "rss_mb": rss_mb()}
+    return {"cpu": cpu, "wall": wall, "frames": count, "rss_mb": rss_mb()}
+
+
+def worker_decode(url: str, seconds: float) -> dict[str, Any]:
+    """The floor: decode the detect stream, read with FFmpeg's RTSP demuxer."""
+    import av
+
+    from doorstep_bridge.camera.sources import RTSP_OPTIONS
+
+    with av.open(url, options=dict(RTSP_OPTIONS)) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.thread_count = 1
+        frames = (f for packet in container.demux(stream) for f in packet.decode())
+        return _timed_decode(frames, seconds)
 
 
 def worker_decode_own(url: str, seconds: float) -> dict[str, Any]:
@@ -78,21 +84,13 @@ def worker_decode_own(url: str, seconds: float) -> dict[str, Any]:
     decoder = av.CodecContext.create("h264", "r")
     decoder.thread_count = 1
     stop = threading.Event()
-    frames = 0
-    started: tuple[float, float] | None = None
-    for packet in open_source(url).packets(stop):
-        for frame in decoder.decode(av.Packet(packet.data)):
-            frame.planes[0]
-            frames += 1
-        if started is None and frames >= 15:
-            started = (time.monotonic(), time.process_time())
-        if started is not None and time.monotonic() - started[0] >= seconds:
-            break
-    stop.set()
-    assert started is not None
-    wall = time.monotonic() - started[0]
-    cpu = time.process_time() - started[1]
-    return {"cpu": cpu, "wall": wall, "frames": frames, "rss_mb": rss_mb()}
+    packets = open_source(url).packets(stop)
+    frames = (f for packet in packets for f in decoder.decode(av.Packet(packet.data)))
+    try:
+        return _timed_decode(frames, seconds)
+    finally:
+        stop.set()
+        packets.close()
 
 
 async def _bridge(cameras: dict[str, Any], seconds: float, storage: str) -> dict[str, Any]:
