@@ -19,8 +19,16 @@ other processes does not count):
 
 A round is one pass over each clip (both sizes, busy and quiet) with a fresh detector;
 within a round ours and the baseline alternate, and the figures are medians over rounds.
-Frigate's ImprovedMotionDetector costs about 545 us per frame on this kind of machine
-(shared/reference/media.md); the target is <= 180 us at 720p.
+
+The target (<= 180 us at 1280x720, the same or less at 1920x1080) is judged on the warm
+loop: that is how the reference figure was taken. Frigate's ImprovedMotionDetector costs
+about 545 us per frame on this kind of machine (shared/reference/media.md); Frigate
+decodes in a separate FFmpeg process and hands its detector finished I420 frames, so no
+decode runs between two of its detections. Its detector, run from its published source in
+this warm loop, gave 555 us at 720p; right after an in-process decode, as in "after
+decode", it gave 689 us at 720p and 786 us at 1080p (docs/motion.md). The after-decode
+figures are printed because that is how the bridge runs (it decodes the detect stream in
+the thread that detects): they show what the decoder's eviction of caches adds.
 
 Also checks phantom motion: a still frame encoded for 30 s with libx264 (GOP 2 s, so the
 encoder's keyframe "breathing" is in it) must give no motion after the first second.
@@ -51,6 +59,7 @@ from doorstep_bridge.motion.settings import MotionSettings
 VTEST = Path(__file__).resolve().parents[2] / "shared" / "data" / "motion" / "vtest.avi"
 SIZES = ((1280, 720), (1920, 1080))
 _WARMUP = 5
+TARGET_US = 180.0
 
 
 def source_gray(count: int) -> tuple[list[npt.NDArray[np.uint8]], str]:
@@ -212,7 +221,15 @@ def main() -> None:
             f"{m['ours_warm']:>6.0f}{m['resize_warm']:>8.0f}"
             f"{m['ours_warm'] / m['resize_warm']:>8.2f}"
         )
-    print("reference: Frigate ImprovedMotionDetector ~545 us/frame (media.md); target <= 180 us")
+    print("reference: Frigate ImprovedMotionDetector ~545 us/frame (media.md), a warm-loop figure")
+    warm = {key: statistics.median(v["ours_warm"]) for key, v in results.items()}
+    for label in ("busy", "quiet"):
+        hd, fhd = warm[(SIZES[0], label)], warm[(SIZES[1], label)]
+        print(
+            f"target, warm loop, {label}: 1280x720 {hd:.0f} us <= {TARGET_US:.0f} us: "
+            f"{'met' if hd <= TARGET_US else 'NOT met'}; 1920x1080 {fhd:.0f} us, "
+            f"{fhd / hd:.2f}x the 1280x720 figure"
+        )
     for fps in (5, 15):
         late, last, ons = phantom(gray[0], fps)
         print(
