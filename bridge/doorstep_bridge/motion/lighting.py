@@ -31,6 +31,7 @@ _MIN_CELL: Final = 8  # grid pixels
 _TEXTURE: Final = 3.0  # grey-level spread below which a cell has no texture to judge by
 _SAME_STRUCTURE: Final = 0.7  # ZNCC above which a cell only changed its light
 _REGION_SAME_STRUCTURE: Final = 0.8  # stricter for a whole region than for a cell
+_GAIN_TOLERANCE: Final = 0.5  # contrast factor within half the brightness factor (logs)
 _GAIN_RANGE: Final = (0.25, 4.0)
 CLIP_LOW: Final = 6.0  # grey levels at or below which a pixel is taken as clipped black
 CLIP_HIGH: Final = 249.0  # at or above: clipped white
@@ -124,22 +125,76 @@ def light_change(grid: FloatGrid, bg: FloatGrid, cell: int) -> tuple[FloatGrid, 
     return gain_map, offset_map
 
 
-def same_structure(frame: FloatGrid, bg: FloatGrid, region: npt.NDArray[np.uint8]) -> bool:
-    """True when a region's texture lines up with the background's (only its light changed).
+def _texture_stats(
+    frame: FloatGrid, bg: FloatGrid, region: npt.NDArray[np.uint8], at_least: int = 16
+) -> tuple[float, float, float, float, float] | None:
+    """Mean, texture spread and texture ZNCC of a region in the frame and background.
 
-    Judged on the pixels the frame did not clip. A region with too little texture on
-    either side cannot be judged and is not "the same".
+    Light is not uniform over a region (a beam's edge, a lamp's fall-off): a smooth
+    gradient of brightness is taken out of both sides first (a least-squares plane),
+    so that texture is what is compared. Judged on the pixels the frame did not clip;
+    None when fewer than ``at_least`` are left. Returns (frame mean, background mean, frame spread,
+    background spread, ZNCC), the ZNCC 0 when either side has no spread.
     """
     inside = (region > 0) & (frame > CLIP_LOW) & (frame < CLIP_HIGH)
-    a = frame[inside].astype(np.float64)
-    b = bg[inside].astype(np.float64)
-    if a.size < 16:
-        return False
-    da, db = a - a.mean(), b - b.mean()
+    ys, xs = np.nonzero(inside)
+    if ys.size < at_least:
+        return None
+    # Residuals of frame and background after the best plane a + b*x + c*y on each.
+    plane = np.column_stack((np.ones(ys.size), xs, ys)).astype(np.float64)
+    sides = np.column_stack((frame[inside], bg[inside])).astype(np.float64)
+    texture = sides - plane @ np.linalg.lstsq(plane, sides, rcond=None)[0]
+    da, db = texture[:, 0], texture[:, 1]
     sa, sb = math.sqrt(float((da * da).mean())), math.sqrt(float((db * db).mean()))
-    if sa <= _TEXTURE or sb <= _TEXTURE:
+    zncc = float((da * db).mean()) / (sa * sb) if sa > 0 and sb > 0 else 0.0
+    means = sides.mean(axis=0)
+    return float(means[0]), float(means[1]), sa, sb, zncc
+
+
+def same_structure(
+    frame: FloatGrid, bg: FloatGrid, region: npt.NDArray[np.uint8], *, flat_is_same: bool = False
+) -> bool:
+    """True when a region's texture lines up with the background's (only its light changed).
+
+    Args:
+        frame: The frame in the region's box.
+        bg: The background to compare with, same box.
+        region: The region's pixels (non-zero) in the box.
+        flat_is_same: What a region with no texture on either side counts as. It
+            shows nothing new (no edge, no outline), but also nothing to tell light
+            by: "the same" only where light is already known to be changing.
+    """
+    stats = _texture_stats(frame, bg, region)
+    if stats is None:
         return False
-    return float((da * db).mean()) / (sa * sb) >= _REGION_SAME_STRUCTURE
+    _, _, sa, sb, zncc = stats
+    if sa <= _TEXTURE and sb <= _TEXTURE:
+        return flat_is_same
+    if sa <= _TEXTURE or sb <= _TEXTURE:
+        return False  # texture on one side only: something covers it, or is new
+    return zncc >= _REGION_SAME_STRUCTURE
+
+
+def light_arrived(
+    frame: FloatGrid, bg: FloatGrid, region: npt.NDArray[np.uint8], cell: int
+) -> bool:
+    """True when a region that just appeared is the background under new light.
+
+    Its texture must line up with the background's (see :func:`same_structure`), and
+    its contrast must have changed by the factor its brightness did: light falling
+    on a surface multiplies what the surface reflects. A change of level alone (a
+    faint figure passing in front, haze) is not light arriving. The region must
+    hold at least a cell's worth of unclipped pixels (``cell`` as for
+    :func:`light_change`): fewer have too little texture to tell light by.
+    """
+    stats = _texture_stats(frame, bg, region, cell * cell)
+    if stats is None:
+        return False
+    ma, mb, sa, sb, zncc = stats
+    if sa <= _TEXTURE or sb <= _TEXTURE or zncc < _REGION_SAME_STRUCTURE:
+        return False
+    brightness, contrast = math.log(ma / mb), math.log(sa / sb)
+    return abs(contrast - brightness) <= _GAIN_TOLERANCE * abs(brightness)
 
 
 def clipped_by_light(
