@@ -363,6 +363,23 @@ class LumaMotionDetector:
         self._light_changing(bg)
         return True
 
+    def _same_as_unlit(self, grid: Mask, contour: Any, rect: Box) -> bool:
+        """True when a region's texture lines up with the background from before the light.
+
+        Judged with the ring of two pixels around the region (as for ghosts): a small
+        leftover has too little texture of its own, and its ring is where the light
+        model's error fades into what it explained. A region with no texture on
+        either side counts as the same: it shows nothing new while light changes.
+        """
+        x, y, w, h = rect
+        gw, gh = self._size
+        x0, y0 = max(0, x - 2), max(0, y - 2)
+        x1, y1 = min(gw, x + w + 2), min(gh, y + h + 2)
+        around = self._region_mask(contour, x0, y0, x1 - x0, y1 - y0)
+        cv2.dilate(around, self._kernel3, dst=around, iterations=2)
+        now = grid[y0:y1, x0:x1].astype(np.float32)
+        return same_structure(now, self._unlit[y0:y1, x0:x1], around, flat_is_same=True)
+
     def _is_ghost(self, grid: Mask, bg: FloatGrid, region: Mask, box: Box) -> bool:
         """True when the region's outline is in the background, not in the frame."""
         x0, y0, x1, y1 = box
@@ -507,14 +524,16 @@ class LumaMotionDetector:
                 # dropped if its texture still lines up with the background from before
                 # the light changed, or if it has no texture on either side (nothing
                 # new, and light is known to be changing), or if the light has clipped
-                # it to white (then it is not learnt either).
+                # most of it to white and the rest shows nothing new (then it is not
+                # learnt either).
                 region = self._region_mask(contour, x, y, w, h) if region is None else region
-                now = grid[y : y + h, x : x + w].astype(np.float32)
-                if clipped_by_light(now, bg[y : y + h, x : x + w], region, tune.t_min):
-                    continue
-                still = same_structure(
-                    now, self._unlit[y : y + h, x : x + w], region, flat_is_same=True
+                now, before = (
+                    grid[y : y + h, x : x + w].astype(np.float32),
+                    self._unlit[y : y + h, x : x + w],
                 )
+                if clipped_by_light(now, bg[y : y + h, x : x + w], before, region, tune.t_min):
+                    continue
+                still = self._same_as_unlit(grid, contour, (x, y, w, h))
             if still:
                 region = self._region_mask(contour, x, y, w, h) if region is None else region
                 if absorb is None:

@@ -165,8 +165,11 @@ def same_structure(
             by: "the same" only where light is already known to be changing.
     """
     stats = _texture_stats(frame, bg, region)
-    if stats is None:
-        return False
+    return stats is not None and _lines_up(stats, flat_is_same=flat_is_same)
+
+
+def _lines_up(stats: tuple[float, float, float, float, float], *, flat_is_same: bool) -> bool:
+    """The verdict of :func:`same_structure` from :func:`_texture_stats`."""
     _, _, sa, sb, zncc = stats
     if sa <= _TEXTURE and sb <= _TEXTURE:
         return flat_is_same
@@ -198,7 +201,11 @@ def light_arrived(
 
 
 def clipped_by_light(
-    frame: FloatGrid, bg: FloatGrid, region: npt.NDArray[np.uint8], margin: float
+    frame: FloatGrid,
+    bg: FloatGrid,
+    unlit: FloatGrid,
+    region: npt.NDArray[np.uint8],
+    margin: float,
 ) -> bool:
     """True when the frame shows a region mostly at white, brighter than the background.
 
@@ -206,8 +213,15 @@ def clipped_by_light(
     the clip level: texture there is too compressed to judge. Just after the light
     went up, that is what more light does to a bright surface: clipping has taken
     away the evidence of anything else. The frame says nothing about the texture
-    there either, so it must not be learnt as the background.
+    there either, so it must not be learnt as the background. What is not at white
+    must show nothing new against ``unlit`` (the background before the light
+    changed; see :func:`same_structure`): a visitor standing in the beam is not
+    clipped, though the porch around them is.
     """
     seen = frame[region > 0]
     white = np.count_nonzero(seen >= CLIP_HIGH - margin)
-    return white * 2 > seen.size and float(seen.mean()) > float(bg[region > 0].mean())
+    if white * 2 <= seen.size or float(seen.mean()) <= float(bg[region > 0].mean()):
+        return False
+    rest = np.where(frame < CLIP_HIGH - margin, region, 0).astype(np.uint8)
+    stats = _texture_stats(frame, unlit, rest)
+    return stats is None or _lines_up(stats, flat_is_same=True)
