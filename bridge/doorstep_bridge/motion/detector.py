@@ -15,10 +15,14 @@ compared with a running background model:
   each small cell is checked for "same texture, other light" (see
   :mod:`.lighting`); if re-lighting the background cell by cell explains most
   of the change, it was the light (auto exposure, IR switching, lightning,
-  headlights) and only what it cannot explain remains. For a second afterwards,
-  smaller changes are checked for light too (a beam sweeping across), and
-  leftover regions whose texture still lines up with the background, or that
-  the light has clipped to white, are dropped as well.
+  headlights) and only what it cannot explain remains. Light can also arrive
+  small (a beam entering at the edge): when motion begins, a region that is the
+  background under new light is dropped. For a second after light changed or
+  arrived, smaller changes are checked for light too (a beam sweeping across),
+  and leftover regions are dropped as well if, judged against the background
+  from before the light changed, their texture still lines up, they have no
+  texture on either side, or the light has clipped them mostly to white with
+  nothing new beside.
 * **Zones and masks.** Only changes inside a zone (when zones are set) and
   outside every mask count.
 * **Activity.** A foreground region counts as motion only while something in it

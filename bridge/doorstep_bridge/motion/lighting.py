@@ -9,6 +9,12 @@ still lines up (ZNCC high) only changed its light; a cell whose texture does not
 offset fitted to them; flat cells (no texture to judge by) follow the majority
 of the textured cells; cells with something new keep the old background.
 
+Regions are judged the same way as a whole, with a smooth gradient of light across
+them taken out first (a beam's edge). A region that has just appeared is light
+arriving only if, besides its texture lining up, its contrast changed by the factor
+its brightness did: light multiplies what a surface reflects, while a faint figure
+in front only shifts the level.
+
 The sensor clips: a pixel at white (or black) only says the light there is at least
 (at most) that much, and its texture is lost. Such pixels are left out of every
 statistic here; the re-lit background may be brighter than white, which keeps its
