@@ -349,7 +349,9 @@ class LumaMotionDetector:
             self._unlit = bg.copy()
         self._lit_until = self._frame + self._light_window
 
-    def _light_arrived(self, grid: Mask, bg: FloatGrid, contour: Any, rect: Box) -> bool:
+    def _light_arrived(
+        self, grid: Mask, bg: FloatGrid, contour: Any, rect: Box, changed: int
+    ) -> bool:
         """True when a region that appeared as motion began is light arriving.
 
         A beam entering at the edge is too small to be checked as a change of light;
@@ -359,6 +361,8 @@ class LumaMotionDetector:
         """
         if self._frame <= self._lit_until:
             return False  # light is already known to be changing
+        if changed < self._cell * self._cell:
+            return False  # too little to tell light by (see light_arrived); saves its cost
         x, y, w, h = rect
         region = self._region_mask(contour, x, y, w, h)
         now = grid[y : y + h, x : x + w].astype(np.float32)
@@ -549,7 +553,7 @@ class LumaMotionDetector:
                 prev is None
                 or not cv2.countNonZero(prev[max(0, y - 1) : y + h + 1, max(0, x - 1) : x + w + 1])
             )
-            if fleeting or (onset and self._light_arrived(grid, bg, contour, (x, y, w, h))):
+            if fleeting or (onset and self._light_arrived(grid, bg, contour, (x, y, w, h), area)):
                 continue
             boxes.append(
                 (x * f, y * f, min(self.width, (x + w) * f), min(self.height, (y + h) * f))
