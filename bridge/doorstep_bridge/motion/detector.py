@@ -15,10 +15,14 @@ compared with a running background model:
   each small cell is checked for "same texture, other light" (see
   :mod:`.lighting`); if re-lighting the background cell by cell explains most
   of the change, it was the light (auto exposure, IR switching, lightning,
-  headlights) and only what it cannot explain remains. For a second afterwards,
-  smaller changes are checked for light too (a beam sweeping across), and
-  leftover regions whose texture still lines up with the background, or that
-  the light has clipped to white, are dropped as well.
+  headlights) and only what it cannot explain remains. Light can also arrive
+  small (a beam entering at the edge): when motion begins, a region that is the
+  background under new light is dropped. For a second after light changed or
+  arrived, smaller changes are checked for light too (a beam sweeping across),
+  and leftover regions are dropped as well if, judged against the background
+  from before the light changed, their texture still lines up, they have no
+  texture on either side, or the light has clipped them mostly to white with
+  nothing new beside.
 * **Zones and masks.** Only changes inside a zone (when zones are set) and
   outside every mask count.
 * **Activity.** A foreground region counts as motion only while something in it
@@ -47,6 +51,7 @@ import numpy.typing as npt
 from doorstep_bridge.motion.lighting import (
     cell_size,
     clipped_by_light,
+    light_arrived,
     light_change,
     same_structure,
 )
@@ -210,6 +215,10 @@ class LumaMotionDetector:
         self._cell = cell_size(*self._size)
         self._light_window = max(1, round(fps * _LIGHT_SECONDS))
         self._lit_until = -1
+        # The background as it was before the light began to change: its texture is
+        # what leftovers are judged by (re-lighting cell by cell blurs it a little).
+        self._unlit: FloatGrid = np.empty(0, np.float32)
+        self._reported_at = -1  # last frame with motion
         self._kernel3 = np.ones((3, 3), np.uint8)
         shape = (self._size[1], self._size[0])
         # Per-frame results go to buffers allocated once: right after the decoder ran,
@@ -247,6 +256,7 @@ class LumaMotionDetector:
         """Forget the background (after a stream restart or a camera move)."""
         self._bg = None
         self._prev_fg = None
+        self._lit_until = -1
 
     def _prepare(self, luma: Luma) -> Mask:
         if luma.shape != (self.height, self.width):
@@ -325,13 +335,58 @@ class LumaMotionDetector:
         changed = self._changes(grid, bounds, scratch=True)[2]
         if changed > _LIGHT_EXPLAINED * count:
             return False  # most of the change is not light: leave it to the regions
+        self._light_changing(bg)
         np.copyto(bg, relit)
         self._low, self._high, self._bounds = low, high, bounds
-        self._lit_until = self._frame + self._light_window
         # Recent frames were lit the old way too: re-light them so light is not activity.
         recent = cv2.multiply(self._recent.astype(np.float32), gain) + offset
         self._recent = _u8(cv2.convertScaleAbs(recent))
         return True
+
+    def _light_changing(self, bg: FloatGrid) -> None:
+        """Check changes for light for the next second (see `detect`)."""
+        if self._frame > self._lit_until:
+            self._unlit = bg.copy()
+        self._lit_until = self._frame + self._light_window
+
+    def _light_arrived(
+        self, grid: Mask, bg: FloatGrid, contour: Any, rect: Box, changed: int
+    ) -> bool:
+        """True when a region that appeared as motion began is light arriving.
+
+        A beam entering at the edge is too small to be checked as a change of light;
+        if the region is the background under new light (see :func:`light_arrived`),
+        changes are checked for light from now on (see `detect`). Called only at the
+        onset of motion: while motion goes on, this costs nothing.
+        """
+        if self._frame <= self._lit_until:
+            return False  # light is already known to be changing
+        if changed < self._cell * self._cell:
+            return False  # too little to tell light by (see light_arrived); saves its cost
+        x, y, w, h = rect
+        region = self._region_mask(contour, x, y, w, h)
+        now = grid[y : y + h, x : x + w].astype(np.float32)
+        if not light_arrived(now, bg[y : y + h, x : x + w], region, self._cell):
+            return False
+        self._light_changing(bg)
+        return True
+
+    def _same_as_unlit(self, grid: Mask, contour: Any, rect: Box) -> bool:
+        """True when a region's texture lines up with the background from before the light.
+
+        Judged with the ring of two pixels around the region (as for ghosts): a small
+        leftover has too little texture of its own, and its ring is where the light
+        model's error fades into what it explained. A region with no texture on
+        either side counts as the same: it shows nothing new while light changes.
+        """
+        x, y, w, h = rect
+        gw, gh = self._size
+        x0, y0 = max(0, x - 2), max(0, y - 2)
+        x1, y1 = min(gw, x + w + 2), min(gh, y + h + 2)
+        around = self._region_mask(contour, x0, y0, x1 - x0, y1 - y0)
+        cv2.dilate(around, self._kernel3, dst=around, iterations=2)
+        now = grid[y0:y1, x0:x1].astype(np.float32)
+        return same_structure(now, self._unlit[y0:y1, x0:x1], around, flat_is_same=True)
 
     def _is_ghost(self, grid: Mask, bg: FloatGrid, region: Mask, box: Box) -> bool:
         """True when the region's outline is in the background, not in the frame."""
@@ -397,6 +452,7 @@ class LumaMotionDetector:
         self._update(grid, bg, learn)
         if not boxes:
             return _NO_MOTION
+        self._reported_at = self._frame
         return MotionResult(boxes=tuple(boxes), area=moving_pixels / self._grid_pixels)
 
     def _start(self, grid: Mask) -> None:
@@ -448,6 +504,7 @@ class LumaMotionDetector:
         gw, gh = self._size
         still_below = _MOVED - self._hold_steps  # activity left after still_hold
         ghost_from = _MOVED - _GHOST_AFTER  # activity left after two still steps
+        onset = tune.lighting and self._reported_at < self._frame - 1  # nothing reported
         for contour in contours:
             x, y, w, h = cv2.boundingRect(contour)
             if w * h < tune.min_pixels:
@@ -472,24 +529,31 @@ class LumaMotionDetector:
                 still = self._is_ghost(grid, bg, padded, (x0, y0, x1, y1))
             if not still and self._frame <= self._lit_until:
                 # Just after a change of light, what the light model left over is
-                # dropped if its texture still lines up with the background, or if the
-                # light has clipped it to white (then it is not learnt either).
+                # dropped if its texture still lines up with the background from before
+                # the light changed, or if it has no texture on either side (nothing
+                # new, and light is known to be changing), or if the light has clipped
+                # most of it to white and the rest shows nothing new (then it is not
+                # learnt either).
                 region = self._region_mask(contour, x, y, w, h) if region is None else region
-                now = grid[y : y + h, x : x + w].astype(np.float32)
-                if clipped_by_light(now, bg[y : y + h, x : x + w], region, tune.t_min):
+                now, before = (
+                    grid[y : y + h, x : x + w].astype(np.float32),
+                    self._unlit[y : y + h, x : x + w],
+                )
+                if clipped_by_light(now, bg[y : y + h, x : x + w], before, region, tune.t_min):
                     continue
-                still = same_structure(now, bg[y : y + h, x : x + w], region)
+                still = self._same_as_unlit(grid, contour, (x, y, w, h))
             if still:
                 region = self._region_mask(contour, x, y, w, h) if region is None else region
                 if absorb is None:
                     absorb = np.zeros((gh, gw), np.uint8)
                 absorb[y : y + h, x : x + w] |= region
                 continue
-            if area < _PERSIST_FACTOR * tune.min_pixels and (
+            fleeting = area < _PERSIST_FACTOR * tune.min_pixels and (
                 # Changed in the previous frame within a pixel of the region's box.
                 prev is None
                 or not cv2.countNonZero(prev[max(0, y - 1) : y + h + 1, max(0, x - 1) : x + w + 1])
-            ):
+            )
+            if fleeting or (onset and self._light_arrived(grid, bg, contour, (x, y, w, h), area)):
                 continue
             boxes.append(
                 (x * f, y * f, min(self.width, (x + w) * f), min(self.height, (y + h) * f))

@@ -9,6 +9,12 @@ still lines up (ZNCC high) only changed its light; a cell whose texture does not
 offset fitted to them; flat cells (no texture to judge by) follow the majority
 of the textured cells; cells with something new keep the old background.
 
+Regions are judged the same way as a whole, with a smooth gradient of light across
+them taken out first (a beam's edge). A region that has just appeared is light
+arriving only if, besides its texture lining up, its contrast changed by the factor
+its brightness did: light multiplies what a surface reflects, while a faint figure
+in front only shifts the level.
+
 The sensor clips: a pixel at white (or black) only says the light there is at least
 (at most) that much, and its texture is lost. Such pixels are left out of every
 statistic here; the re-lit background may be brighter than white, which keeps its
@@ -31,6 +37,7 @@ _MIN_CELL: Final = 8  # grid pixels
 _TEXTURE: Final = 3.0  # grey-level spread below which a cell has no texture to judge by
 _SAME_STRUCTURE: Final = 0.7  # ZNCC above which a cell only changed its light
 _REGION_SAME_STRUCTURE: Final = 0.8  # stricter for a whole region than for a cell
+_GAIN_TOLERANCE: Final = 0.5  # contrast factor within half the brightness factor (logs)
 _GAIN_RANGE: Final = (0.25, 4.0)
 CLIP_LOW: Final = 6.0  # grey levels at or below which a pixel is taken as clipped black
 CLIP_HIGH: Final = 249.0  # at or above: clipped white
@@ -124,26 +131,87 @@ def light_change(grid: FloatGrid, bg: FloatGrid, cell: int) -> tuple[FloatGrid, 
     return gain_map, offset_map
 
 
-def same_structure(frame: FloatGrid, bg: FloatGrid, region: npt.NDArray[np.uint8]) -> bool:
-    """True when a region's texture lines up with the background's (only its light changed).
+def _texture_stats(
+    frame: FloatGrid, bg: FloatGrid, region: npt.NDArray[np.uint8], at_least: int = 16
+) -> tuple[float, float, float, float, float] | None:
+    """Mean, texture spread and texture ZNCC of a region in the frame and background.
 
-    Judged on the pixels the frame did not clip. A region with too little texture on
-    either side cannot be judged and is not "the same".
+    Light is not uniform over a region (a beam's edge, a lamp's fall-off): a smooth
+    gradient of brightness is taken out of both sides first (a least-squares plane),
+    so that texture is what is compared. Judged on the pixels the frame did not clip;
+    None when fewer than ``at_least`` are left. Returns (frame mean, background mean, frame spread,
+    background spread, ZNCC), the ZNCC 0 when either side has no spread.
     """
     inside = (region > 0) & (frame > CLIP_LOW) & (frame < CLIP_HIGH)
-    a = frame[inside].astype(np.float64)
-    b = bg[inside].astype(np.float64)
-    if a.size < 16:
-        return False
-    da, db = a - a.mean(), b - b.mean()
+    ys, xs = np.nonzero(inside)
+    if ys.size < at_least:
+        return None
+    # Residuals of frame and background after the best plane a + b*x + c*y on each.
+    plane = np.column_stack((np.ones(ys.size), xs, ys)).astype(np.float64)
+    sides = np.column_stack((frame[inside], bg[inside])).astype(np.float64)
+    texture = sides - plane @ np.linalg.lstsq(plane, sides, rcond=None)[0]
+    da, db = texture[:, 0], texture[:, 1]
     sa, sb = math.sqrt(float((da * da).mean())), math.sqrt(float((db * db).mean()))
+    zncc = float((da * db).mean()) / (sa * sb) if sa > 0 and sb > 0 else 0.0
+    means = sides.mean(axis=0)
+    return float(means[0]), float(means[1]), sa, sb, zncc
+
+
+def same_structure(
+    frame: FloatGrid, bg: FloatGrid, region: npt.NDArray[np.uint8], *, flat_is_same: bool = False
+) -> bool:
+    """True when a region's texture lines up with the background's (only its light changed).
+
+    Args:
+        frame: The frame in the region's box.
+        bg: The background to compare with, same box.
+        region: The region's pixels (non-zero) in the box.
+        flat_is_same: What a region with no texture on either side counts as. It
+            shows nothing new (no edge, no outline), but also nothing to tell light
+            by: "the same" only where light is already known to be changing.
+    """
+    stats = _texture_stats(frame, bg, region)
+    return stats is not None and _lines_up(stats, flat_is_same=flat_is_same)
+
+
+def _lines_up(stats: tuple[float, float, float, float, float], *, flat_is_same: bool) -> bool:
+    """The verdict of :func:`same_structure` from :func:`_texture_stats`."""
+    _, _, sa, sb, zncc = stats
+    if sa <= _TEXTURE and sb <= _TEXTURE:
+        return flat_is_same
     if sa <= _TEXTURE or sb <= _TEXTURE:
+        return False  # texture on one side only: something covers it, or is new
+    return zncc >= _REGION_SAME_STRUCTURE
+
+
+def light_arrived(
+    frame: FloatGrid, bg: FloatGrid, region: npt.NDArray[np.uint8], cell: int
+) -> bool:
+    """True when a region that just appeared is the background under new light.
+
+    Its texture must line up with the background's (see :func:`same_structure`), and
+    its contrast must have changed by the factor its brightness did: light falling
+    on a surface multiplies what the surface reflects. A change of level alone (a
+    faint figure passing in front, haze) is not light arriving. The region must
+    hold at least a cell's worth of unclipped pixels (``cell`` as for
+    :func:`light_change`): fewer have too little texture to tell light by.
+    """
+    stats = _texture_stats(frame, bg, region, cell * cell)
+    if stats is None:
         return False
-    return float((da * db).mean()) / (sa * sb) >= _REGION_SAME_STRUCTURE
+    ma, mb, sa, sb, zncc = stats
+    if sa <= _TEXTURE or sb <= _TEXTURE or zncc < _REGION_SAME_STRUCTURE:
+        return False
+    brightness, contrast = math.log(ma / mb), math.log(sa / sb)
+    return abs(contrast - brightness) <= _GAIN_TOLERANCE * abs(brightness)
 
 
 def clipped_by_light(
-    frame: FloatGrid, bg: FloatGrid, region: npt.NDArray[np.uint8], margin: float
+    frame: FloatGrid,
+    bg: FloatGrid,
+    unlit: FloatGrid,
+    region: npt.NDArray[np.uint8],
+    margin: float,
 ) -> bool:
     """True when the frame shows a region mostly at white, brighter than the background.
 
@@ -151,8 +219,15 @@ def clipped_by_light(
     the clip level: texture there is too compressed to judge. Just after the light
     went up, that is what more light does to a bright surface: clipping has taken
     away the evidence of anything else. The frame says nothing about the texture
-    there either, so it must not be learnt as the background.
+    there either, so it must not be learnt as the background. What is not at white
+    must show nothing new against ``unlit`` (the background before the light
+    changed; see :func:`same_structure`): a visitor standing in the beam is not
+    clipped, though the porch around them is.
     """
     seen = frame[region > 0]
     white = np.count_nonzero(seen >= CLIP_HIGH - margin)
-    return white * 2 > seen.size and float(seen.mean()) > float(bg[region > 0].mean())
+    if white * 2 <= seen.size or float(seen.mean()) <= float(bg[region > 0].mean()):
+        return False
+    rest = np.where(frame < CLIP_HIGH - margin, region, 0).astype(np.uint8)
+    stats = _texture_stats(frame, unlit, rest)
+    return stats is None or _lines_up(stats, flat_is_same=True)

@@ -118,10 +118,6 @@ def _beam(img: Frame, centre: float) -> Frame:
     return u8(np.clip(img * gain, 0, 255))
 
 
-@pytest.mark.xfail(
-    reason="known weakness: while the beam enters at the edge it covers less than a tenth "
-    "of the picture, which is not checked for light, and is reported for a frame or two"
-)
 def test_headlights_sweeping_across_are_not_motion(rng: np.random.Generator) -> None:
     img = porch()
     run = Run()
