@@ -25,8 +25,8 @@ loop: that is how the reference figure was taken. Frigate's ImprovedMotionDetect
 about 545 us per frame on this kind of machine (shared/reference/media.md); Frigate
 decodes in a separate FFmpeg process and hands its detector finished I420 frames, so no
 decode runs between two of its detections. Its detector, run from its published source in
-this warm loop, gave 555 us at 720p; right after an in-process decode, as in "after
-decode", it gave 689 us at 720p and 786 us at 1080p (docs/motion.md). The after-decode
+this warm loop, gave 539-555 us at 720p; right after an in-process decode, as in "after
+decode", 605-689 us at 720p and 682-786 us at 1080p (docs/motion.md). The after-decode
 figures are printed because that is how the bridge runs (it decodes the detect stream in
 the thread that detects): they show what the decoder's eviction of caches adds.
 
