@@ -379,11 +379,7 @@ class LumaMotionDetector:
         model's error fades into what it explained. A region with no texture on
         either side counts as the same: it shows nothing new while light changes.
         """
-        x, y, w, h = rect
-        gw, gh = self._size
-        x0, y0 = max(0, x - 2), max(0, y - 2)
-        x1, y1 = min(gw, x + w + 2), min(gh, y + h + 2)
-        around = self._region_mask(contour, x0, y0, x1 - x0, y1 - y0)
+        around, (x0, y0, x1, y1) = self._padded_region(contour, rect)
         cv2.dilate(around, self._kernel3, dst=around, iterations=2)
         now = grid[y0:y1, x0:x1].astype(np.float32)
         return same_structure(now, self._unlit[y0:y1, x0:x1], around, flat_is_same=True)
@@ -487,6 +483,18 @@ class LumaMotionDetector:
         cv2.drawContours(region, [contour], -1, 255, thickness=-1, offset=(-x, -y))
         return region
 
+    def _padded_region(self, contour: Any, rect: Box) -> tuple[Mask, Box]:
+        """The region's mask with a margin of two pixels, and that box as (x0, y0, x1, y1).
+
+        The margin holds the region's outline and the ring around it; the box is cut at
+        the grid's edges.
+        """
+        x, y, w, h = rect
+        gw, gh = self._size
+        x0, y0 = max(0, x - 2), max(0, y - 2)
+        x1, y1 = min(gw, x + w + 2), min(gh, y + h + 2)
+        return self._region_mask(contour, x0, y0, x1 - x0, y1 - y0), (x0, y0, x1, y1)
+
     def _regions(
         self, grid: Mask, bg: FloatGrid, fg: Mask, dilated: Mask, prev: Mask | None
     ) -> tuple[list[Box], int, Mask | None, Mask | None]:
@@ -520,11 +528,8 @@ class LumaMotionDetector:
             still = activity < still_below
             region: Mask | None = None
             if not still and activity <= ghost_from:
-                # The region with a margin of two pixels (its outline and the ring
-                # around it); the region's own box is a view into it.
-                x0, y0 = max(0, x - 2), max(0, y - 2)
-                x1, y1 = min(gw, x + w + 2), min(gh, y + h + 2)
-                padded = self._region_mask(contour, x0, y0, x1 - x0, y1 - y0)
+                # The region's own box is a view into the padded mask.
+                padded, (x0, y0, x1, y1) = self._padded_region(contour, (x, y, w, h))
                 region = padded[y - y0 : y - y0 + h, x - x0 : x - x0 + w]
                 still = self._is_ghost(grid, bg, padded, (x0, y0, x1, y1))
             if not still and self._frame <= self._lit_until:
@@ -535,10 +540,8 @@ class LumaMotionDetector:
                 # most of it to white and the rest shows nothing new (then it is not
                 # learnt either).
                 region = self._region_mask(contour, x, y, w, h) if region is None else region
-                now, before = (
-                    grid[y : y + h, x : x + w].astype(np.float32),
-                    self._unlit[y : y + h, x : x + w],
-                )
+                now = grid[y : y + h, x : x + w].astype(np.float32)
+                before = self._unlit[y : y + h, x : x + w]
                 if clipped_by_light(now, bg[y : y + h, x : x + w], before, region, tune.t_min):
                     continue
                 still = self._same_as_unlit(grid, contour, (x, y, w, h))
