@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-import shutil
 
 import aiohttp
 import pytest
@@ -16,32 +15,24 @@ import pytest
 from tests.e2e.ha_client import OWNER, HaClient
 from tests.e2e.servers import CAMERA, ROOT, Mqtt
 from tests.e2e.stack import Stack
+from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.slow
 
 SHOTS = ROOT / "test-artifacts" / "browser"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TIMEOUT = 60_000  # ms: a loaded 2-core machine renders slowly
 
 
 @pytest.fixture
 async def page(stack: Stack) -> AsyncIterator[object]:
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
+    if CHROMIUM is None:
         pytest.skip("Debian's chromium is not installed (scripts/setup installs it)")
     playwright_api = pytest.importorskip("playwright.async_api")
     SHOTS.mkdir(parents=True, exist_ok=True)
     async with playwright_api.async_playwright() as driver:
-        browser = await driver.chromium.launch(executable_path=chromium, headless=True, args=ARGS)
+        browser = await driver.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=list(CHROMIUM_ARGS)
+        )
         try:
             context = await browser.new_context(viewport={"width": 1280, "height": 800})
             context.set_default_timeout(TIMEOUT)

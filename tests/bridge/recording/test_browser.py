@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
-import shutil
 from typing import Any
 
 from aiohttp import web
@@ -21,10 +20,10 @@ from doorstep_bridge.keys import API_TOKEN, BUS, CLIP_STORE, CONFIG
 from doorstep_bridge.recording.masks import MaskSet
 from doorstep_bridge.recording.store import ClipStore
 from doorstep_bridge.recording.writer import ClipWriter, finalize
+from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 TOKEN = "b" * 32
 PLAY = """() => new Promise(resolve => {
   const video = document.getElementById('v');
@@ -37,16 +36,6 @@ PLAY = """() => new Promise(resolve => {
   if (video.readyState >= 1) { play(); } else { video.onloadedmetadata = play; }
   setTimeout(() => resolve({error: 'no metadata after 30 s'}), 30000);
 })"""
-# Debian's Chromium on a machine without internet: no background connections to time out on.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 def _clip(store: ClipStore, packets: list[EncodedPacket], masks: MaskSet, minute: int) -> str:
@@ -94,7 +83,9 @@ async def test_clips_play_in_chromium(server: tuple[str, list[str]]) -> None:
     playwright_api = pytest.importorskip("playwright.async_api")
     base, ids = server
     async with playwright_api.async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, args=list(CHROMIUM_ARGS)
+        )
         try:
             page = await browser.new_page()
             await page.set_extra_http_headers({"Authorization": f"Bearer {TOKEN}"})
