@@ -382,7 +382,7 @@ class LumaMotionDetector:
         around, (x0, y0, x1, y1) = self._padded_region(contour, rect)
         cv2.dilate(around, self._kernel3, dst=around, iterations=2)
         now = grid[y0:y1, x0:x1].astype(np.float32)
-        return same_structure(now, self._unlit[y0:y1, x0:x1], around, flat_is_same=True)
+        return same_structure(now, self._unlit[y0:y1, x0:x1], around)
 
     def _is_ghost(self, grid: Mask, bg: FloatGrid, region: Mask, box: Box) -> bool:
         """True when the region's outline is in the background, not in the frame."""

@@ -157,28 +157,27 @@ def _texture_stats(
     return float(means[0]), float(means[1]), sa, sb, zncc
 
 
-def same_structure(
-    frame: FloatGrid, bg: FloatGrid, region: npt.NDArray[np.uint8], *, flat_is_same: bool = False
-) -> bool:
-    """True when a region's texture lines up with the background's (only its light changed).
+def same_structure(frame: FloatGrid, bg: FloatGrid, region: npt.NDArray[np.uint8]) -> bool:
+    """True when a region shows nothing new against the background: only its light changed.
+
+    Its texture lines up with the background's, or it has no texture on either side.
+    A flat region shows nothing new (no edge, no outline), but also nothing to tell
+    light by: use this only where light is already known to be changing.
 
     Args:
         frame: The frame in the region's box.
         bg: The background to compare with, same box.
         region: The region's pixels (non-zero) in the box.
-        flat_is_same: What a region with no texture on either side counts as. It
-            shows nothing new (no edge, no outline), but also nothing to tell light
-            by: "the same" only where light is already known to be changing.
     """
     stats = _texture_stats(frame, bg, region)
-    return stats is not None and _lines_up(stats, flat_is_same=flat_is_same)
+    return stats is not None and _lines_up(stats)
 
 
-def _lines_up(stats: tuple[float, float, float, float, float], *, flat_is_same: bool) -> bool:
+def _lines_up(stats: tuple[float, float, float, float, float]) -> bool:
     """The verdict of :func:`same_structure` from :func:`_texture_stats`."""
     _, _, sa, sb, zncc = stats
     if sa <= _TEXTURE and sb <= _TEXTURE:
-        return flat_is_same
+        return True  # flat on both sides: nothing new
     if sa <= _TEXTURE or sb <= _TEXTURE:
         return False  # texture on one side only: something covers it, or is new
     return zncc >= _REGION_SAME_STRUCTURE
@@ -230,4 +229,4 @@ def clipped_by_light(
         return False
     rest = np.where(frame < CLIP_HIGH - margin, region, 0).astype(np.uint8)
     stats = _texture_stats(frame, unlit, rest)
-    return stats is None or _lines_up(stats, flat_is_same=True)
+    return stats is None or _lines_up(stats)
