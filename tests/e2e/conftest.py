@@ -3,7 +3,7 @@
 Runs without Home Assistant's pytest plugin (``-p no:homeassistant``): HA here is a
 real ``hass`` process, reached over HTTP and websockets like the frontend and the
 companion app reach it. Every process is started on a free loopback port and
-stopped in a ``finally``; the logs are copied to ``test-artifacts/e2e-logs``.
+stopped in a ``finally``; the logs are copied to ``test-artifacts/ha-<version>/e2e-logs``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import pytest
 
 from tests.e2e.servers import (
     ROOT,
+    artifacts,
     free_port,
     make_bridge,
     make_home_assistant,
@@ -32,7 +33,6 @@ from tests.e2e.stack import Stack, configure_home_assistant
 from tests.support.media import write_h264
 from tests.support.servers import rtsp_available
 
-ARTIFACTS = ROOT / "test-artifacts"
 #: A privacy mask on the e2e camera (frame pixels, 640x360), away from the walker's path.
 PRIVACY_MASK = [[0, 0], [160, 0], [160, 90], [0, 90]]
 GUEST_PASSWORD = "guest-e2e-password"
@@ -131,7 +131,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     finally:
         running.stop()
         camera.stop()
-        logs = ARTIFACTS / "e2e-logs"
+        logs = artifacts() / "e2e-logs"
         shutil.rmtree(logs, ignore_errors=True)
         if (work / "logs").is_dir():
             shutil.copytree(work / "logs", logs, dirs_exist_ok=True)

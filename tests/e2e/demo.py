@@ -33,6 +33,7 @@ from tests.e2e.servers import (
     BASE_TOPIC,
     CAMERA,
     ROOT,
+    ha_facts,
     listening,
     make_bridge,
     make_home_assistant,
@@ -188,7 +189,7 @@ async def serve(stack: Stack, started: float) -> None:
     )
     elapsed = time.monotonic() - started
     print(
-        f"\n  Home Assistant is ready ({elapsed:.0f} s): {stack.ha.url}\n"
+        f"\n  Home Assistant {ha_facts()['version']} is ready ({elapsed:.0f} s): {stack.ha.url}\n"
         f"  Log in as {OWNER!r}, password {stack.password!r} (also in {_shown(CREDENTIALS)})\n"
         f"  The demo visitor rings every minute; ring now with: scripts/demo ring\n"
         f"  Ask for footage with: scripts/demo share (the owner's 'phone' is notified)\n"

@@ -346,14 +346,40 @@ async def run_flow(client: HaClient, path: str, start: dict[str, Any],
     return result
 
 
+def fill_form(schema: list[dict[str, Any]], typed: dict[str, Any]) -> dict[str, Any]:
+    """What the frontend submits: what the user typed or picked, else each field's default.
+
+    Only fields the form shows are sent (``typed`` may name more); a required switch the
+    user did not touch is sent as off, as the frontend does; sections are filled alike.
+    """
+    values: dict[str, Any] = {}
+    for field in schema:
+        name = field["name"]
+        if field.get("type") == "expandable":
+            values[name] = fill_form(field["schema"], typed.get(name, {}))
+        elif name in typed:
+            values[name] = typed[name]
+        elif "default" in field:
+            values[name] = field["default"]
+        elif field.get("required") and "boolean" in field.get("selector", {}):
+            values[name] = False
+    return values
+
+
 async def setup_mqtt(client: HaClient, mqtt_port: int) -> None:
-    """The MQTT integration, configured through its config flow."""
-    await run_flow(
-        client,
-        "/api/config/config_entries/flow",
-        {"handler": "mqtt", "show_advanced_options": False},
-        [{"broker": "127.0.0.1", "port": mqtt_port}],
-    )
+    """The MQTT integration, configured through its config flow as a user fills it in.
+
+    The user types broker and port and, where the form asks (current HA's required
+    "other settings" section), picks no certificate check; the rest keeps its defaults.
+    """
+    path = "/api/config/config_entries/flow"
+    form = await client.post(path, {"handler": "mqtt", "show_advanced_options": False})
+    if form.get("type") != "form":
+        raise HaError(f"MQTT flow did not show its form: {form}")
+    typed = {"broker": "127.0.0.1", "port": mqtt_port, "other_settings": {"set_ca_cert": "off"}}
+    result = await client.post(f"{path}/{form['flow_id']}", fill_form(form["data_schema"], typed))
+    if result.get("type") != "create_entry":
+        raise HaError(f"MQTT flow did not create its entry: {result}")
 
 
 async def setup_doorstep_discovered(client: HaClient, bridge: Bridge,

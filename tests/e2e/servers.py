@@ -1,15 +1,18 @@
 """The servers of an end-to-end run, each a subprocess on a free loopback port.
 
 Mosquitto, the bridge (``doorstep-bridge run``) and Home Assistant (``hass
---skip-pip`` from the project's ``.venv``, the integration linked from the
-working tree). Each is started and stopped by its own handle, never by name.
-Also a plain MQTT client and the video checks the tests share.
+--skip-pip``, the integration linked from the working tree). Home Assistant is
+the one in the project's ``.venv`` (the oldest supported release), or, when
+``DOORSTEP_HA_ROOT`` names a root built by ``scripts/ha-current``, the current
+release inside that root. Each is started and stopped by its own handle, never
+by name. Also a plain MQTT client and the video checks the tests share.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+import functools
 import json
 import os
 from pathlib import Path
@@ -29,6 +32,8 @@ ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 CAMERA = "front_door"
 BASE_TOPIC = "doorstep"
+#: A Debian root holding the current Home Assistant (``scripts/ha-current --host``).
+HA_ROOT = os.environ.get("DOORSTEP_HA_ROOT") or None
 #: Integrations the test/demo HA loads. Not ``default_config``: go2rtc needs a
 #: binary, and ssdp/zeroconf/dhcp reach beyond loopback.
 HA_CONFIGURATION = """\
@@ -43,20 +48,59 @@ config:
 mobile_app:
 webhook:
 media_source:
-http:
-  server_host: 127.0.0.1
-  server_port: {port}
-logger:
+{http}logger:
   default: warning
   logs:
     custom_components.doorstep: info
 """
+HTTP_YAML = """\
+http:
+  server_host: 127.0.0.1
+  server_port: {port}
+"""
+
+
+def _ha_python() -> list[str]:
+    """The Python interpreter of the Home Assistant under test."""
+    if HA_ROOT is not None:
+        return ["chroot", HA_ROOT, "/opt/ha/bin/python"]
+    return [sys.executable]
+
+
+@functools.cache
+def ha_facts() -> dict[str, Any]:
+    """The version of the Home Assistant under test, and whether it keeps HTTP settings in storage.
+
+    From 2026.x HA reads its HTTP server settings from ``.storage/http`` (set in the UI); YAML
+    is imported once, staged as a trial that reverts after five minutes, and ignored from
+    2027.2.
+    """
+    probe = (
+        "import importlib.util, json\n"
+        "from homeassistant.const import __version__\n"
+        "spec = importlib.util.find_spec('homeassistant.components.http.config')\n"
+        "print(json.dumps({'version': __version__, 'http_store': spec is not None}))\n"
+    )
+    out = subprocess.run(
+        [*_ha_python(), "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    facts: dict[str, Any] = json.loads(out.stdout)
+    return facts
+
+
+def artifacts() -> Path:
+    """Where a run keeps logs and screenshots: one folder per Home Assistant version."""
+    return ROOT / "test-artifacts" / f"ha-{ha_facts()['version']}"
 
 
 def missing_parts() -> str | None:
     """None when Mosquitto and a runnable Home Assistant are here, else what is missing."""
     if shutil.which("mosquitto") is None:
         return "mosquitto is not installed (scripts/setup installs it)"
+    if HA_ROOT is not None:
+        if not Path(HA_ROOT, "opt/ha/bin/hass").exists():
+            return f"no Home Assistant in {HA_ROOT} (scripts/ha-current --build makes it)"
+        return None
     if not (VENV_BIN / "hass").exists():
         return "homeassistant is not installed in the venv (dev extras)"
     try:
@@ -268,11 +312,32 @@ class HomeAssistant:
         self.service.stop(timeout=60)
 
 
+def write_http_settings(config_dir: Path, port: int) -> str:
+    """Listen on 127.0.0.1:``port``, the way this Home Assistant reads it.
+
+    Returns the YAML for ``configuration.yaml``: empty when the settings go to
+    ``.storage/http`` (version 1, the stored format every release with the store migrates).
+    """
+    if not ha_facts()["http_store"]:
+        return HTTP_YAML.format(port=port)
+    write_json_private(
+        config_dir / ".storage" / "http",
+        {
+            "version": 1,
+            "minor_version": 1,
+            "key": "http",
+            "data": {"server_host": ["127.0.0.1"], "server_port": port},
+        },
+    )
+    return ""
+
+
 def make_home_assistant(config_dir: Path, port: int, log_path: Path) -> HomeAssistant:
     """A fresh HA config dir with the integration linked from the working tree."""
     config_dir.mkdir(parents=True, exist_ok=True)
+    http = write_http_settings(config_dir, port)
     (config_dir / "configuration.yaml").write_text(
-        HA_CONFIGURATION.format(port=port), encoding="utf-8"
+        HA_CONFIGURATION.format(http=http), encoding="utf-8"
     )
     custom = config_dir / "custom_components"
     custom.mkdir(exist_ok=True)
@@ -280,7 +345,8 @@ def make_home_assistant(config_dir: Path, port: int, log_path: Path) -> HomeAssi
     if link.is_symlink() or link.exists():
         link.unlink()
     link.symlink_to(ROOT / "custom_components" / "doorstep", target_is_directory=True)
-    args = [str(VENV_BIN / "hass"), "-c", str(config_dir), "--skip-pip", "--log-no-color"]
+    hass = ["chroot", HA_ROOT, "/opt/ha/bin/hass"] if HA_ROOT else [str(VENV_BIN / "hass")]
+    args = [*hass, "-c", str(config_dir), "--skip-pip", "--log-no-color"]
     return HomeAssistant(config_dir, port, Service("home-assistant", args, log_path))
 
 

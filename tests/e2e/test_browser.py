@@ -1,7 +1,8 @@
 """The frontend, in a real browser: log in, the camera's device page, the media browser, a clip.
 
 Debian's Chromium driven by Playwright (never ``playwright install``). Screenshots
-go to ``test-artifacts/browser/``; the media-browser one illustrates the README.
+go to ``test-artifacts/ha-<version>/browser/``; those of the current-HA lane illustrate
+the README.
 """
 
 from __future__ import annotations
@@ -13,13 +14,12 @@ import aiohttp
 import pytest
 
 from tests.e2e.ha_client import OWNER, HaClient
-from tests.e2e.servers import CAMERA, ROOT, Mqtt
+from tests.e2e.servers import CAMERA, Mqtt, artifacts
 from tests.e2e.stack import Stack
 from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.slow
 
-SHOTS = ROOT / "test-artifacts" / "browser"
 TIMEOUT = 60_000  # ms: a loaded 2-core machine renders slowly
 
 
@@ -28,7 +28,7 @@ async def page(stack: Stack) -> AsyncIterator[object]:
     if CHROMIUM is None:
         pytest.skip("Debian's chromium is not installed (scripts/setup installs it)")
     playwright_api = pytest.importorskip("playwright.async_api")
-    SHOTS.mkdir(parents=True, exist_ok=True)
+    (artifacts() / "browser").mkdir(parents=True, exist_ok=True)
     async with playwright_api.async_playwright() as driver:
         browser = await driver.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=list(CHROMIUM_ARGS)
@@ -56,7 +56,7 @@ async def _device_id(stack: Stack) -> str:
 
 
 async def _shot(page: object, name: str) -> Path:
-    path = SHOTS / name
+    path = artifacts() / "browser" / name
     await page.wait_for_timeout(1500)  # type: ignore[attr-defined]  # let animations settle
     await page.screenshot(path=str(path))  # type: ignore[attr-defined]
     return path
@@ -90,12 +90,13 @@ async def test_log_in_device_page_media_browser_and_a_clip(stack: Stack, page: o
 
     # The media browser: Doorstep → Front door → today → a clip.
     await page.goto(f"{stack.ha.url}/media-browser/browser")
-    await page.get_by_text("Doorstep", exact=True).first.click()
-    await page.get_by_text("Front door", exact=True).first.click()
-    day = page.locator("ha-media-player-browse .child .title").first
+    # Current frontends also put each title in a hidden tooltip: click what is shown.
+    await page.get_by_text("Doorstep", exact=True).filter(visible=True).first.click()
+    await page.get_by_text("Front door", exact=True).filter(visible=True).first.click()
+    day = page.locator("ha-media-player-browse .child .title").filter(visible=True).first
     await expect(day).to_be_visible()
     await day.click()
-    clip = page.get_by_text(" · motion · ").first
+    clip = page.get_by_text(" · motion · ").filter(visible=True).first
     await expect(clip).to_be_visible()
     await _shot(page, "02-media-browser.png")
     await clip.click()
