@@ -19,6 +19,7 @@ from homeassistant.util.hass_dict import HassKey
 
 from .api import DoorstepApiClient, DoorstepAuthError, DoorstepError
 from .approvals import ApprovalManager
+from .compat import NEEDS_UPDATE_LISTENER
 from .const import DOMAIN, ISSUE_UNREACHABLE, UNREACHABLE_ISSUE_DELAY
 from .coordinator import DoorstepConfigEntry, DoorstepCoordinator, DoorstepData
 from .entity import bridge_device_fields, camera_identifier
@@ -37,15 +38,6 @@ PLATFORMS = [
     Platform.SENSOR,
     Platform.SWITCH,
 ]
-
-try:  # HA >= 2025.8 reloads after the options flow by itself.
-    from homeassistant.config_entries import (  # type: ignore[attr-defined,unused-ignore]
-        OptionsFlowWithReload as _OptionsFlowWithReload,  # noqa: F401
-    )
-
-    NEEDS_UPDATE_LISTENER = False  # pragma: no cover - HA >= 2025.8 (tests run on 2025.4)
-except ImportError:
-    NEEDS_UPDATE_LISTENER = True
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:  # noqa: ARG001

@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from homeassistant.config_entries import (
-    ConfigEntry,
-    ConfigFlow,
-    ConfigFlowResult,
-    OptionsFlow,
-)
+from homeassistant.config_entries import ConfigFlow, ConfigFlowResult
 from homeassistant.const import CONF_API_TOKEN, CONF_URL
 from homeassistant.core import callback
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
@@ -31,6 +26,7 @@ from homeassistant.helpers.service_info.mqtt import MqttServiceInfo
 import voluptuous as vol
 
 from .api import BridgeSnapshot, DoorstepApiClient, DoorstepAuthError, DoorstepError
+from .compat import OptionsFlowBase
 from .const import (
     CONF_APPROVERS,
     CONF_BASE_TOPIC,
@@ -46,15 +42,8 @@ from .const import (
     LOGGER,
     NOTIFICATION_DETAILS,
 )
+from .coordinator import DoorstepConfigEntry
 from .protocol import DISCOVERY_PREFIX, BridgeInfo, ProtocolError, parse_bridge_info
-
-if TYPE_CHECKING:  # pragma: no cover - for the type checker only
-    _OptionsFlowBase = OptionsFlow
-else:
-    try:  # HA >= 2025.8: reloads the entry itself after the options flow.
-        from homeassistant.config_entries import OptionsFlowWithReload as _OptionsFlowBase
-    except ImportError:  # HA 2025.4: an update listener in __init__ reloads.
-        _OptionsFlowBase = OptionsFlow
 
 PASSWORD = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
 URL = TextSelector(TextSelectorConfig(type=TextSelectorType.URL))
@@ -79,7 +68,9 @@ class DoorstepConfigFlow(ConfigFlow, domain=DOMAIN):
 
     @staticmethod
     @callback
-    def async_get_options_flow(config_entry: ConfigEntry) -> DoorstepOptionsFlow:  # noqa: ARG004
+    def async_get_options_flow(
+        config_entry: DoorstepConfigEntry,  # noqa: ARG004
+    ) -> DoorstepOptionsFlow:
         """Approvers, phones, link lifetime, notification wording."""
         return DoorstepOptionsFlow()
 
@@ -257,7 +248,7 @@ class DoorstepConfigFlow(ConfigFlow, domain=DOMAIN):
         )
 
 
-class DoorstepOptionsFlow(_OptionsFlowBase):
+class DoorstepOptionsFlow(OptionsFlowBase):
     """Who approves shares, on which phones, and what the notification says."""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:

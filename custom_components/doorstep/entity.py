@@ -6,12 +6,12 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from homeassistant.const import CONF_URL
-from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
+from .compat import via_device_fields
 from .const import DOMAIN
 from .coordinator import DoorstepConfigEntry, DoorstepCoordinator
 
@@ -42,13 +42,13 @@ def camera_device_fields(coordinator: DoorstepCoordinator, camera: str) -> dict[
         "manufacturer": "Doorstep",
         "model": "Doorbell camera",
     }
-    # HA 2026.8 deprecates via_device (a tuple) for via_device_id; both need the
-    # bridge device to exist already, which async_setup_entry guarantees.
-    if hasattr(dr.DeviceEntry, "config_entry_id"):  # HA >= 2026.8 (see test_compat)
-        bridge_device_id = coordinator.config_entry.runtime_data.bridge_device_id
-        fields["via_device_id"] = bridge_device_id  # pragma: no cover
-    else:
-        fields["via_device"] = (DOMAIN, coordinator.bridge_id)
+    # The bridge device exists already: async_setup_entry registers it first.
+    fields.update(
+        via_device_fields(
+            (DOMAIN, coordinator.bridge_id),
+            coordinator.config_entry.runtime_data.bridge_device_id,
+        )
+    )
     return fields
 
 

@@ -6,18 +6,10 @@ from homeassistant.components.event import EventDeviceClass, EventEntity
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
+from .compat import RING
 from .coordinator import DoorstepConfigEntry, DoorstepCoordinator
 from .entity import DoorstepCameraEntity, async_setup_camera_entities
 from .protocol import Ring
-
-try:  # HA >= 2026.5 names the standard doorbell event type.
-    from homeassistant.components.event import (  # type: ignore[attr-defined,unused-ignore]
-        DoorbellEventType,
-    )
-
-    RING: str = DoorbellEventType.RING  # pragma: no cover - HA >= 2026.5
-except ImportError:  # HA 2025.4: the same value, as a plain string.
-    RING = "ring"
 
 PARALLEL_UPDATES = 0
 
