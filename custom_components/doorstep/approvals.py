@@ -247,10 +247,17 @@ class ApprovalManager:
 
     async def _async_prompt(self, share: ShareState) -> None:
         services = tuple(self.entry.options.get(CONF_NOTIFY_SERVICES, []))
-        if not services or not self.approvers:
+        # Name exactly what is missing: the owner fixes it in the options.
+        missing = [
+            what
+            for what, present in (("approvers", self.approvers), ("approver phones", services))
+            if not present
+        ]
+        if missing:
             LOGGER.info(
-                "Share request %s waits for a decision; no approvers or approver phones set",
+                "Share request %s waits for a decision; no %s set",
                 share.id,
+                " and no ".join(missing),
             )
             return
         nonce = secrets.token_urlsafe(16)

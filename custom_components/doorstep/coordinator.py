@@ -203,7 +203,8 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
             self._cancel_unreachable_timer()
             ir.async_delete_issue(self.hass, DOMAIN, f"{ISSUE_UNREACHABLE}_{self.bridge_id}")
         else:
-            LOGGER.warning("Doorstep bridge %s went offline", self.bridge_id)
+            # Info, once each way (log-when-unavailable): the entities already show it.
+            LOGGER.info("Doorstep bridge %s went offline", self.bridge_id)
             self._logged_offline = True
             self._cancel_unreachable_timer()
             self._unreachable_timer = async_call_later(
@@ -322,7 +323,7 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
         # Log once per change, not on every retained repeat.
         if not online and camera not in self._offline_cameras:
             self._offline_cameras.add(camera)
-            LOGGER.warning("Doorstep camera %s is down", camera)
+            LOGGER.info("Doorstep camera %s is down", camera)
         elif online and camera in self._offline_cameras:
             self._offline_cameras.discard(camera)
             LOGGER.info("Doorstep camera %s is back", camera)

@@ -14,8 +14,11 @@ from .coordinator import DoorstepConfigEntry
 
 TO_REDACT = {
     CONF_API_TOKEN, CONF_APPROVERS, CONF_NOTIFY_SERVICES,
-    "link", "requester", "reason", "by",
+    "link", "requester", "by",
 }  # fmt: skip
+#: A share request's reason is free text typed by a person; a clip's reason is one
+#: of motion/ring/manual and helps debugging, so only the shares' one is redacted.
+SHARE_TO_REDACT = TO_REDACT | {"reason"}
 
 
 async def async_get_config_entry_diagnostics(
@@ -41,7 +44,10 @@ async def async_get_config_entry_diagnostics(
                 "stats": asdict(data.stats) if data.stats else None,
             },
             "cameras": cameras,
-            "shares": {share_id: asdict(s) for share_id, s in data.shares.items()},
+            "shares": {
+                share_id: async_redact_data(asdict(share), SHARE_TO_REDACT)
+                for share_id, share in data.shares.items()
+            },
             "approvals": entry.runtime_data.approvals.diagnostics(),
         },
         TO_REDACT,
