@@ -339,11 +339,43 @@ def get_state(hass: HomeAssistant, entity_id: str) -> State:
     return found
 
 
-def get_device(registry: dr.DeviceRegistry, identifiers: set[tuple[str, str]]) -> DeviceEntry:
-    """A device that must exist."""
-    found = registry.async_get_device(identifiers=identifiers)
-    assert found is not None, f"no device {identifiers}"
+def find_device(hass: HomeAssistant, identifier: tuple[str, str]) -> DeviceEntry | None:
+    """A Doorstep device by identifier, looked up the way the running HA wants.
+
+    HA 2026.8 makes identifiers unique per config entry only, and its
+    ``async_get_device`` is deprecated (it raises in tests) for
+    ``async_get_device_by_identifier``, which HA 2025.4 does not have.
+    """
+    registry = dr.async_get(hass)
+    by_identifier = getattr(registry, "async_get_device_by_identifier", None)
+    if by_identifier is None:
+        return registry.async_get_device(identifiers={identifier})
+    found = (
+        by_identifier(identifier, e.entry_id) for e in hass.config_entries.async_entries(DOMAIN)
+    )
+    return next((device for device in found if device is not None), None)
+
+
+def get_device(hass: HomeAssistant, identifier: tuple[str, str]) -> DeviceEntry:
+    """A Doorstep device that must exist."""
+    found = find_device(hass, identifier)
+    assert found is not None, f"no device {identifier}"
     return found
+
+
+def last_publish(mqtt: MagicMock) -> tuple[str, Any, int, bool]:
+    """Topic, payload, QoS and retain flag of the last MQTT publish.
+
+    Only these: HA 2026.6 passes more keywords (``message_expiry_interval``) that
+    Doorstep leaves at their defaults.
+    """
+    call = mqtt.async_publish.call_args
+    assert call is not None, "nothing was published"
+    names = ("topic", "payload", "qos", "retain")
+    given = dict(zip(names, call.args, strict=False)) | {
+        name: call.kwargs[name] for name in names if name in call.kwargs
+    }
+    return given["topic"], given["payload"], given["qos"], given["retain"]
 
 
 def children(item: BrowseMedia) -> list[BrowseMediaSource]:

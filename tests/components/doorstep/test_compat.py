@@ -1,9 +1,10 @@
 """Names the integration takes from Home Assistant still exist in HA 2026.11.
 
-Tests run on HA 2025.4.4; users run current HA. Python here cannot install
-2026.x, so its wheel is read statically: every ``homeassistant`` import and
-module attribute the integration uses must be defined there too. Skips cleanly
-when the wheel is not cached and cannot be downloaded.
+The suite runs on two lanes, HA 2025.4.4 and the newest HA the test plugin pins;
+2026.11 itself is read statically from its wheel: every ``homeassistant`` import
+and module attribute the integration uses must be defined there too. Skips
+cleanly when the wheel is not cached and cannot be downloaded. The runtime
+tests at the end check that each lane takes its side of ``compat.py``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,22 @@ import subprocess
 import sys
 import zipfile
 
+from homeassistant import config_entries
+from homeassistant.components import event
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
 import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.doorstep import compat
+from custom_components.doorstep.const import (
+    CONF_LINK_TTL_HOURS,
+    CONF_NOTIFICATION_DETAIL,
+    CONF_OFFER_UNREDACTED,
+)
+
+from .conftest import BRIDGE_ID, get_device
 
 HA_VERSION = "2026.11.0"
 PEP758 = re.compile(r"^(\s*)except ([^():\n]+,[^():\n]+):", re.MULTILINE)
@@ -260,3 +276,47 @@ def test_voluptuous_names_survive_probatio() -> None:
     assert used, "the integration uses voluptuous"
     assert used - set(top) == set()
     assert "def extend(" in schema_source  # DECISION_SCHEMA.extend(...)
+
+
+# Runtime: each lane takes the side of compat.py that its HA offers -----------------
+
+
+async def test_options_reload_the_entry_once(
+    hass: HomeAssistant, setup_entry: MockConfigEntry
+) -> None:
+    """HA >= 2025.8 reloads after the options flow by itself; HA 2025.4 needs a listener.
+
+    An update listener next to a reloading flow is deprecated from HA 2026.6, so
+    there must be none where HA reloads by itself.
+    """
+    reloads_itself = hasattr(config_entries, "OptionsFlowWithReload")
+    assert compat.NEEDS_UPDATE_LISTENER is not reloads_itself
+    assert bool(setup_entry.update_listeners) is compat.NEEDS_UPDATE_LISTENER
+    before = setup_entry.runtime_data
+    result = await hass.config_entries.options.async_init(setup_entry.entry_id)
+    options = {
+        CONF_LINK_TTL_HOURS: 12,
+        CONF_NOTIFICATION_DETAIL: "minimal",
+        CONF_OFFER_UNREDACTED: False,
+    }
+    await hass.config_entries.options.async_configure(result["flow_id"], options)
+    await hass.async_block_till_done()
+    assert setup_entry.state is ConfigEntryState.LOADED
+    assert setup_entry.runtime_data is not before
+    assert setup_entry.runtime_data.options[CONF_LINK_TTL_HOURS] == 12
+
+
+@pytest.mark.usefixtures("setup_entry")
+async def test_camera_device_hangs_under_the_bridge(hass: HomeAssistant) -> None:
+    """``via_device_id`` from HA 2026.8, ``via_device`` before; the same link either way."""
+    assert compat.HAS_VIA_DEVICE_ID is hasattr(dr.DeviceEntry, "config_entry_id")
+    bridge = get_device(hass, ("doorstep", BRIDGE_ID))
+    camera = get_device(hass, ("doorstep", f"{BRIDGE_ID}_front_door"))
+    assert camera.via_device_id == bridge.id
+
+
+def test_doorbell_event_type() -> None:
+    """HA's own ``DoorbellEventType.RING`` from HA 2026.5, the same string before."""
+    assert compat.RING == "ring"
+    standard = getattr(event, "DoorbellEventType", None)
+    assert type(compat.RING) is (type(standard.RING) if standard else str)

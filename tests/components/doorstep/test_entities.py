@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from http import HTTPStatus
 import json
+import logging
 from unittest.mock import MagicMock
 
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE, STATE_UNKNOWN
@@ -21,7 +22,19 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from custom_components.doorstep.const import DOMAIN
 from doorstep_bridge.models import ClipInfo
 
-from .conftest import BRIDGE_ID, T0, TOPICS, FakeBridge, clip_info, get_device, get_state, ring
+from ..conftest import LogRecords
+from .conftest import (
+    BRIDGE_ID,
+    T0,
+    TOPICS,
+    FakeBridge,
+    clip_info,
+    find_device,
+    get_device,
+    get_state,
+    last_publish,
+    ring,
+)
 
 pytestmark = pytest.mark.usefixtures("setup_entry")
 
@@ -103,22 +116,20 @@ async def test_switches_publish_commands(hass: HomeAssistant, mqtt: MagicMock) -
     await hass.services.async_call(
         "switch", "turn_off", {"entity_id": "switch.front_door_motion_detection"}, blocking=True
     )
-    mqtt.async_publish.assert_called_with(
-        "doorstep/front_door/motion_detection/set", "OFF", 1, False
-    )
+    assert last_publish(mqtt) == ("doorstep/front_door/motion_detection/set", "OFF", 1, False)
     # The state waits for the bridge to confirm.
     assert get_state(hass, "switch.front_door_motion_detection").state == STATE_ON
     await hass.services.async_call(
         "switch", "turn_on", {"entity_id": "switch.front_door_recording"}, blocking=True
     )
-    mqtt.async_publish.assert_called_with("doorstep/front_door/recording/set", "ON", 1, False)
+    assert last_publish(mqtt) == ("doorstep/front_door/recording/set", "ON", 1, False)
 
 
 async def test_record_button(hass: HomeAssistant, mqtt: MagicMock) -> None:
     await hass.services.async_call(
         "button", "press", {"entity_id": "button.front_door_record_now"}, blocking=True
     )
-    mqtt.async_publish.assert_called_with("doorstep/front_door/record/set", "", 1, False)
+    assert last_publish(mqtt) == ("doorstep/front_door/record/set", "", 1, False)
 
 
 async def test_bridge_entities(hass: HomeAssistant, entity_registry: er.EntityRegistry) -> None:
@@ -146,18 +157,16 @@ async def test_bridge_entities(hass: HomeAssistant, entity_registry: er.EntityRe
     assert connectivity.entity_category == "diagnostic"
 
 
-async def test_devices(hass: HomeAssistant, device_registry: dr.DeviceRegistry) -> None:
-    bridge = get_device(device_registry, {(DOMAIN, BRIDGE_ID)})
-    camera = get_device(device_registry, {(DOMAIN, f"{BRIDGE_ID}_front_door")})
+async def test_devices(hass: HomeAssistant) -> None:
+    bridge = get_device(hass, (DOMAIN, BRIDGE_ID))
+    camera = get_device(hass, (DOMAIN, f"{BRIDGE_ID}_front_door"))
     assert bridge.name == "Doorstep"
     assert bridge.sw_version == "0.1.0"
     assert camera.name == "Front door"
     assert camera.via_device_id == bridge.id
 
 
-async def test_bridge_offline_and_back(
-    hass: HomeAssistant, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_bridge_offline_and_back(hass: HomeAssistant, doorstep_log: LogRecords) -> None:
     for _ in range(3):  # repeated "offline" logs once
         async_fire_mqtt_message(hass, TOPICS.available, "offline")
         await hass.async_block_till_done()
@@ -165,36 +174,36 @@ async def test_bridge_offline_and_back(
     assert get_state(hass, "binary_sensor.front_door_motion").state == STATE_UNAVAILABLE
     assert get_state(hass, "sensor.doorstep_pending_share_requests").state == STATE_UNAVAILABLE
     assert get_state(hass, "binary_sensor.doorstep_connectivity").state == STATE_OFF
-    assert caplog.text.count("went offline") == 1
+    assert doorstep_log.levels("went offline") == [logging.INFO]
     async_fire_mqtt_message(hass, TOPICS.available, "bogus")
     async_fire_mqtt_message(hass, TOPICS.available, "online")
     async_fire_mqtt_message(hass, TOPICS.available, "online")
     await hass.async_block_till_done()
     assert get_state(hass, "event.front_door_doorbell").state != STATE_UNAVAILABLE
-    assert caplog.text.count("back online") == 1
+    assert doorstep_log.levels("back online") == [logging.INFO]
 
 
-async def test_camera_down_and_back(hass: HomeAssistant, caplog: pytest.LogCaptureFixture) -> None:
+async def test_camera_down_and_back(hass: HomeAssistant, doorstep_log: LogRecords) -> None:
     for _ in range(2):
         async_fire_mqtt_message(hass, TOPICS.camera_available("front_door"), "offline")
         await hass.async_block_till_done()
     assert get_state(hass, "binary_sensor.front_door_motion").state == STATE_UNAVAILABLE
     assert get_state(hass, "binary_sensor.doorstep_connectivity").state == STATE_ON
-    assert caplog.text.count("camera front_door is down") == 1
+    assert doorstep_log.levels("camera front_door is down") == [logging.INFO]
     async_fire_mqtt_message(hass, TOPICS.camera_available("front_door"), "online")
     await hass.async_block_till_done()
     assert get_state(hass, "binary_sensor.front_door_motion").state == STATE_OFF
-    assert caplog.text.count("camera front_door is back") == 1
+    assert doorstep_log.levels("camera front_door is back") == [logging.INFO]
 
 
 async def test_camera_added_and_removed_without_reload(
-    hass: HomeAssistant, bridge: FakeBridge, device_registry: dr.DeviceRegistry
+    hass: HomeAssistant, bridge: FakeBridge
 ) -> None:
     bridge.cameras["back_yard"] = {"name": "Back yard"}
     async_fire_mqtt_message(hass, TOPICS.bridge_info, json.dumps(bridge.info()))
     await hass.async_block_till_done()
     assert hass.states.get("event.back_yard_doorbell") is not None
-    assert device_registry.async_get_device(identifiers={(DOMAIN, f"{BRIDGE_ID}_back_yard")})
+    assert find_device(hass, (DOMAIN, f"{BRIDGE_ID}_back_yard"))
     ring(hass, "back_yard")
     await hass.async_block_till_done()
     assert get_state(hass, "event.back_yard_doorbell").attributes["event_type"] == "ring"
@@ -202,9 +211,7 @@ async def test_camera_added_and_removed_without_reload(
     del bridge.cameras["back_yard"]
     async_fire_mqtt_message(hass, TOPICS.bridge_info, json.dumps(bridge.info()))
     await hass.async_block_till_done()
-    assert (
-        device_registry.async_get_device(identifiers={(DOMAIN, f"{BRIDGE_ID}_back_yard")}) is None
-    )
+    assert find_device(hass, (DOMAIN, f"{BRIDGE_ID}_back_yard")) is None
     assert hass.states.get("event.back_yard_doorbell") is None
     assert hass.states.get("event.front_door_doorbell") is not None
 
@@ -235,8 +242,8 @@ async def test_user_may_delete_only_stale_devices(
     stale = device_registry.async_get_or_create(
         config_entry_id=setup_entry.entry_id, identifiers={(DOMAIN, f"{BRIDGE_ID}_gone")}
     )
-    camera = get_device(device_registry, {(DOMAIN, f"{BRIDGE_ID}_front_door")})
-    bridge = get_device(device_registry, {(DOMAIN, BRIDGE_ID)})
+    camera = get_device(hass, (DOMAIN, f"{BRIDGE_ID}_front_door"))
+    bridge = get_device(hass, (DOMAIN, BRIDGE_ID))
     assert await async_remove_config_entry_device(hass, setup_entry, stale)
     assert not await async_remove_config_entry_device(hass, setup_entry, camera)
     assert not await async_remove_config_entry_device(hass, setup_entry, bridge)

@@ -25,7 +25,17 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.doorstep.const import DOMAIN
 
-from .conftest import BRIDGE_ID, TOKEN, TOPICS, FakeBridge, get_state, share_state
+from .conftest import (
+    BRIDGE_ID,
+    T0,
+    TOKEN,
+    TOPICS,
+    FakeBridge,
+    clip_info,
+    find_device,
+    get_state,
+    share_state,
+)
 
 
 async def test_rejected_token_starts_reauth(
@@ -121,17 +131,26 @@ async def test_incompatible_protocol_repair(
 
 
 async def test_diagnostics_redact_secrets(
-    hass: HomeAssistant, setup_entry: MockConfigEntry, hass_client: ClientSessionGenerator
+    hass: HomeAssistant,
+    setup_entry: MockConfigEntry,
+    bridge: FakeBridge,
+    hass_client: ClientSessionGenerator,
 ) -> None:
     state = share_state("s_1", "ready", link="/share/very-secret-link-token")
     async_fire_mqtt_message(hass, TOPICS.share("s_1"), json.dumps(state))
     async_fire_mqtt_message(hass, TOPICS.snapshot("front_door"), b"\xff\xd8jpeg")
+    clip = clip_info("front_door", T0, 12.5, bridge.video)
+    async_fire_mqtt_message(hass, TOPICS.clip("front_door"), json.dumps(clip.payload()))
     await hass.async_block_till_done()
     diag: dict[str, Any] = await get_diagnostics_for_config_entry(hass, hass_client, setup_entry)
     text = json.dumps(diag)
     assert TOKEN not in text
     assert "very-secret-link-token" not in text
     assert "Neighbour Alice" not in text
+    # A share's reason is someone's free text; a clip's reason is motion/ring/manual.
+    assert "Parcel went missing" not in text
+    assert diag["shares"]["s_1"]["reason"] == "**REDACTED**"
+    assert diag["cameras"]["front_door"]["last_clip"]["reason"] == "motion"
     assert diag["entry"]["data"][CONF_API_TOKEN] == "**REDACTED**"
     assert diag["bridge"]["info"]["id"] == BRIDGE_ID
     assert diag["bridge"]["online"] is True
@@ -191,4 +210,4 @@ async def test_stale_camera_devices_removed_at_setup(
     assert await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()
     assert device_registry.async_get(gone.id) is None
-    assert device_registry.async_get_device(identifiers={(DOMAIN, f"{BRIDGE_ID}_front_door")})
+    assert find_device(hass, (DOMAIN, f"{BRIDGE_ID}_front_door"))

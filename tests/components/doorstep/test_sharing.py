@@ -28,6 +28,7 @@ from custom_components.doorstep.const import (
     DOMAIN,
 )
 
+from ..conftest import LogRecords
 from .conftest import BRIDGE_ID, TOPICS, FakeBridge, get_device, share_state
 
 ACTION_EVENT = "mobile_app_notification_action"
@@ -110,10 +111,8 @@ async def test_request_share_last_minutes(
 
 
 @pytest.mark.usefixtures("setup_entry")
-async def test_request_share_by_device_and_window(
-    hass: HomeAssistant, bridge: FakeBridge, device_registry: dr.DeviceRegistry
-) -> None:
-    device = get_device(device_registry, {(DOMAIN, f"{BRIDGE_ID}_front_door")})
+async def test_request_share_by_device_and_window(hass: HomeAssistant, bridge: FakeBridge) -> None:
+    device = get_device(hass, (DOMAIN, f"{BRIDGE_ID}_front_door"))
     result = await hass.services.async_call(
         DOMAIN, "request_share",
         {"device_id": device.id, "start": "2026-11-23 09:00:00", "end": "2026-11-23 09:30:00",
@@ -134,7 +133,7 @@ async def test_request_share_by_area(
     from homeassistant.helpers import area_registry as ar
 
     porch = ar.async_get(hass).async_create("Porch")
-    device = get_device(device_registry, {(DOMAIN, f"{BRIDGE_ID}_front_door")})
+    device = get_device(hass, (DOMAIN, f"{BRIDGE_ID}_front_door"))
     device_registry.async_update_device(device.id, area_id=porch.id)
     result = await hass.services.async_call(
         DOMAIN, "request_share", {"area_id": porch.id, "last_minutes": 5, "reason": "r"},
@@ -413,7 +412,7 @@ async def test_unredacted_only_when_offered(
 async def test_taps_from_others_are_rejected(
     *, hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry,
     phone: list[ServiceCall], hass_admin_user: MockUser, hass_read_only_user: MockUser,
-    caplog: pytest.LogCaptureFixture,
+    doorstep_log: LogRecords,
 ) -> None:  # fmt: skip
     rejected = async_capture_events(hass, "doorstep_share_decision_rejected")
     publish_share(hass, bridge, share_state("s_1"))
@@ -430,7 +429,7 @@ async def test_taps_from_others_are_rejected(
         "not_an_approver", "not_an_approver", "unknown_nonce", "unknown_nonce",
     ]  # fmt: skip
     assert rejected[0].data["user_id"] == hass_read_only_user.id
-    assert "Rejected a share decision" in caplog.text
+    assert "Rejected a share decision" in doorstep_log.text
     assert bridge.shares["s_1"]["state"] == "pending"
     tap(hass, approve, hass_admin_user)  # the nonce still works for the approver
     await hass.async_block_till_done()
@@ -494,19 +493,35 @@ async def test_pending_share_seen_without_nonce_state(
     assert [e.data["reason"] for e in rejected] == ["not_pending"]
 
 
-async def test_no_phone_configured(
-    hass: HomeAssistant, bridge: FakeBridge, setup_entry: MockConfigEntry,
-    phone: list[ServiceCall], caplog: pytest.LogCaptureFixture,
+@pytest.mark.parametrize(
+    ("with_approvers", "with_phones", "missing"),
+    [
+        (False, False, "no approvers and no approver phones set"),
+        (True, False, "no approver phones set"),
+        (False, True, "no approvers set"),
+    ],
+)
+async def test_log_says_what_is_missing(
+    *, hass: HomeAssistant, bridge: FakeBridge, setup_entry: MockConfigEntry,
+    phone: list[ServiceCall], hass_admin_user: MockUser, doorstep_log: LogRecords,
+    with_approvers: bool, with_phones: bool, missing: str,
 ) -> None:  # fmt: skip
+    options: dict[str, Any] = {}
+    if with_approvers:
+        options[CONF_APPROVERS] = [hass_admin_user.id]
+    if with_phones:
+        options[CONF_NOTIFY_SERVICES] = ["notify.mobile_app_alice_phone"]
+    hass.config_entries.async_update_entry(setup_entry, options=options)
+    await hass.async_block_till_done()
     publish_share(hass, bridge, share_state("s_1"))
     await hass.async_block_till_done()
     assert phone == []
-    assert "no approvers or approver phones set" in caplog.text
+    assert f"Share request s_1 waits for a decision; {missing}" in doorstep_log.messages
 
 
 async def test_broken_phone_does_not_stop_others(
     hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry,
-    phone: list[ServiceCall], caplog: pytest.LogCaptureFixture,
+    phone: list[ServiceCall], doorstep_log: LogRecords,
 ) -> None:  # fmt: skip
     async def broken(call: ServiceCall) -> None:
         raise HomeAssistantError("Device not connected to local push notifications")
@@ -521,7 +536,7 @@ async def test_broken_phone_does_not_stop_others(
     publish_share(hass, bridge, share_state("s_1"))
     await hass.async_block_till_done()
     assert len(phone) == 1
-    assert "Could not notify notify.mobile_app_bob_phone" in caplog.text
+    assert "Could not notify notify.mobile_app_bob_phone" in doorstep_log.text
 
 
 async def test_ready_event_carries_the_ha_link(
@@ -555,13 +570,13 @@ async def test_audit_of_notifications_and_refusals(
 
 async def test_audit_failure_is_logged(
     hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry,
-    phone: list[ServiceCall], caplog: pytest.LogCaptureFixture,
+    phone: list[ServiceCall], doorstep_log: LogRecords,
 ) -> None:  # fmt: skip
     share = share_state("s_1")
     async_fire_mqtt_message(hass, TOPICS.share("s_1"), json.dumps(share))  # unknown to the API
     await hass.async_block_till_done(wait_background_tasks=True)
     assert len(phone) == 1
-    assert "Could not audit notification for share s_1" in caplog.text
+    assert "Could not audit notification for share s_1" in doorstep_log.text
 
 
 async def test_old_bridge_without_link_lifetime(
@@ -603,14 +618,14 @@ async def test_mqtt_request_event_names_no_user(hass: HomeAssistant, bridge: Fak
 
 async def test_tap_while_bridge_is_down(
     *, hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry,
-    phone: list[ServiceCall], hass_admin_user: MockUser, caplog: pytest.LogCaptureFixture,
+    phone: list[ServiceCall], hass_admin_user: MockUser, doorstep_log: LogRecords,
 ) -> None:  # fmt: skip
     publish_share(hass, bridge, share_state("s_1"))
     await hass.async_block_till_done()
     await bridge.stop()
     tap(hass, action_of(phone[0], "APPROVE"), hass_admin_user)
     await hass.async_block_till_done()
-    assert "The bridge did not take the decision on s_1" in caplog.text
+    assert "The bridge did not take the decision on s_1" in doorstep_log.text
     assert len(phone) == 1  # nothing cleared: the request is still pending
 
 
