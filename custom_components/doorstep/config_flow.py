@@ -218,20 +218,33 @@ class DoorstepConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Change the URL, token or base topic of a configured bridge."""
+        """Change the URL, token or base topic of a configured bridge.
+
+        The stored token never goes into the form (a password field only hides it
+        on screen, the browser still receives it): the field starts empty, and
+        left empty it keeps the current token.
+        """
         entry = self._get_reconfigure_entry()
         errors: dict[str, str] = {}
         if user_input is not None:
+            data = {
+                CONF_BASE_TOPIC: user_input[CONF_BASE_TOPIC],
+                CONF_URL: user_input[CONF_URL],
+                CONF_API_TOKEN: user_input.get(CONF_API_TOKEN) or entry.data[CONF_API_TOKEN],
+            }
             try:
                 snapshot = await self._async_test(
-                    user_input[CONF_URL], user_input[CONF_API_TOKEN], user_input[CONF_BASE_TOPIC]
+                    data[CONF_URL], data[CONF_API_TOKEN], data[CONF_BASE_TOPIC]
                 )
             except ConnectError as err:
                 errors["base"] = err.key
             else:
                 await self.async_set_unique_id(snapshot.info.id)
                 self._abort_if_unique_id_mismatch(reason="wrong_bridge")
-                return self.async_update_reload_and_abort(entry, data_updates=user_input)
+                return self.async_update_reload_and_abort(entry, data_updates=data)
+        suggested = {
+            key: value for key, value in (user_input or entry.data).items() if key != CONF_API_TOKEN
+        }
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=self.add_suggested_values_to_schema(
@@ -239,10 +252,10 @@ class DoorstepConfigFlow(ConfigFlow, domain=DOMAIN):
                     {
                         vol.Required(CONF_BASE_TOPIC): TEXT,
                         vol.Required(CONF_URL): URL,
-                        vol.Required(CONF_API_TOKEN): PASSWORD,
+                        vol.Optional(CONF_API_TOKEN): PASSWORD,
                     }
                 ),
-                user_input or entry.data,
+                suggested,
             ),
             errors=errors,
         )

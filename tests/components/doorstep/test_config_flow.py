@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from http import HTTPStatus
 import json
 from typing import Any
 from unittest.mock import AsyncMock, patch
@@ -12,8 +13,11 @@ from homeassistant.const import CONF_API_TOKEN, CONF_URL
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers.service_info.mqtt import MqttServiceInfo
+from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, MockUser
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+import voluptuous as vol
 
 from custom_components.doorstep.const import (
     CONF_APPROVERS,
@@ -222,10 +226,77 @@ async def test_reconfigure(hass: HomeAssistant, bridge: FakeBridge) -> None:
         result["flow_id"], user_input(bridge, api_token="nope")
     )
     assert result["errors"] == {"base": "invalid_auth"}
+    assert "nope" not in _form_values(result)  # nor is a typed-in token sent back
     result = await hass.config_entries.flow.async_configure(result["flow_id"], user_input(bridge))
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"
-    assert entry.data[CONF_URL] == bridge.url
+    assert entry.data == user_input(bridge)
+
+
+def _form_values(result: Any) -> list[Any]:
+    """Every default and suggested value a form hands the browser."""
+    values = []
+    for marker in result["data_schema"].schema:
+        values.append((marker.description or {}).get("suggested_value"))
+        if callable(getattr(marker, "default", None)):
+            values.append(marker.default())
+    return values
+
+
+async def test_reconfigure_form_never_carries_the_token(
+    hass: HomeAssistant, bridge: FakeBridge, hass_client: ClientSessionGenerator
+) -> None:
+    """A password field only hides a value on screen: the browser still receives it."""
+    entry = MockConfigEntry(domain=DOMAIN, unique_id=BRIDGE_ID, data=user_input(bridge))
+    entry.add_to_hass(hass)
+    result = await entry.start_reconfigure_flow(hass)
+    assert TOKEN not in _form_values(result)
+    assert bridge.url in _form_values(result)  # the other fields keep their values
+    token = next(m for m in result["data_schema"].schema if m == CONF_API_TOKEN)
+    assert isinstance(token, vol.Optional)
+    # What the frontend really gets, through HA's HTTP API.
+    assert await async_setup_component(hass, "config", {})
+    client = await hass_client()
+    response = await client.post(
+        "/api/config/config_entries/flow", json={"handler": DOMAIN, "entry_id": entry.entry_id}
+    )
+    assert response.status == HTTPStatus.OK
+    body = await response.text()
+    assert json.loads(body)["step_id"] == "reconfigure"
+    assert bridge.url in body
+    assert TOKEN not in body
+
+
+@pytest.mark.parametrize("empty", [{}, {CONF_API_TOKEN: ""}])
+async def test_reconfigure_without_token_keeps_it(
+    hass: HomeAssistant, bridge: FakeBridge, empty: dict[str, str]
+) -> None:
+    entry = MockConfigEntry(
+        domain=DOMAIN, unique_id=BRIDGE_ID, data=user_input(bridge, url="http://old:1")
+    )
+    entry.add_to_hass(hass)
+    result = await entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_BASE_TOPIC: BASE, CONF_URL: bridge.url, **empty}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.data == user_input(bridge)  # the new URL, the old token
+    assert bridge.requests[-1][2]["Authorization"] == f"Bearer {TOKEN}"
+
+
+async def test_reconfigure_with_a_new_token(hass: HomeAssistant, bridge: FakeBridge) -> None:
+    entry = MockConfigEntry(domain=DOMAIN, unique_id=BRIDGE_ID, data=user_input(bridge))
+    entry.add_to_hass(hass)
+    bridge.token = "rotated-token"
+    result = await entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], user_input(bridge))
+    assert result["errors"] == {"base": "invalid_auth"}  # the stored token is now wrong
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], user_input(bridge, api_token="rotated-token")
+    )
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.data[CONF_API_TOKEN] == "rotated-token"
 
 
 async def test_reconfigure_wrong_bridge(hass: HomeAssistant, bridge: FakeBridge) -> None:
