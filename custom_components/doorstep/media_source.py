@@ -53,7 +53,11 @@ class DoorstepMediaSource(MediaSource):
             or not SAFE_ID.match(parts[3])
             or not entry_for_bridge(self.hass, parts[0])
         ):
-            raise Unresolvable(f"Unknown Doorstep clip {item.identifier}")
+            raise Unresolvable(
+                translation_domain=DOMAIN,
+                translation_key="unknown_clip",
+                translation_placeholders={"identifier": item.identifier},
+            )
         url = CLIP_URL.format(bridge_id=parts[0], clip_id=parts[3], kind="video")
         return PlayMedia(url, "video/mp4")
 
@@ -64,17 +68,21 @@ class DoorstepMediaSource(MediaSource):
             return self._root()
         entry = entry_for_bridge(self.hass, parts[0])
         if entry is None or len(parts) > 3:
-            raise BrowseError(f"Unknown Doorstep item {item.identifier}")
+            raise _unknown_item(item)
         try:
             if len(parts) == 1:
                 return self._bridge(entry)
             if len(parts) == 2:
                 return await self._camera(entry, parts[1])
             return await self._day(entry, parts[1], date.fromisoformat(parts[2]))
-        except ValueError as err:
-            raise BrowseError(f"Unknown Doorstep item {item.identifier}") from err
+        except ValueError as err:  # not a day
+            raise _unknown_item(item) from err
         except DoorstepError as err:
-            raise BrowseError(f"The Doorstep bridge is not reachable: {err}") from err
+            raise BrowseError(
+                translation_domain=DOMAIN,
+                translation_key="clips_unavailable",
+                translation_placeholders={"error": str(err)},
+            ) from err
 
     @staticmethod
     def _folder(
@@ -128,7 +136,7 @@ class DoorstepMediaSource(MediaSource):
     async def _camera(self, entry: DoorstepConfigEntry, camera: str) -> BrowseMediaSource:
         coordinator = entry.runtime_data.coordinator
         if camera not in coordinator.cameras:
-            raise BrowseError(f"Unknown Doorstep camera {camera}")
+            raise _unknown_camera(camera)
         page = await entry.runtime_data.client.clips(camera=camera, limit=DAY_SCAN_LIMIT)
         newest: dict[date, Clip] = {}  # clips come newest first
         for clip in page.clips:
@@ -149,7 +157,7 @@ class DoorstepMediaSource(MediaSource):
     async def _day(self, entry: DoorstepConfigEntry, camera: str, day: date) -> BrowseMediaSource:
         coordinator = entry.runtime_data.coordinator
         if camera not in coordinator.cameras:
-            raise BrowseError(f"Unknown Doorstep camera {camera}")
+            raise _unknown_camera(camera)
         zone = dt_util.get_default_time_zone()
         since = datetime.combine(day, time.min, zone)
         page = await entry.runtime_data.client.clips(
@@ -174,6 +182,22 @@ class DoorstepMediaSource(MediaSource):
             can_expand=False,
             thumbnail=_thumbnail(bridge_id, clip),
         )
+
+
+def _unknown_item(item: MediaSourceItem) -> BrowseError:
+    return BrowseError(
+        translation_domain=DOMAIN,
+        translation_key="unknown_media_item",
+        translation_placeholders={"identifier": item.identifier},
+    )
+
+
+def _unknown_camera(camera: str) -> BrowseError:
+    return BrowseError(
+        translation_domain=DOMAIN,
+        translation_key="unknown_camera",
+        translation_placeholders={"camera": camera},
+    )
 
 
 def _thumbnail(bridge_id: str, clip: Clip) -> str:

@@ -12,6 +12,7 @@ from homeassistant.config_entries import SOURCE_MQTT, SOURCE_USER
 from homeassistant.const import CONF_API_TOKEN, CONF_URL
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import translation
 from homeassistant.helpers.service_info.mqtt import MqttServiceInfo
 from homeassistant.setup import async_setup_component
 import pytest
@@ -346,3 +347,21 @@ async def test_mqtt_confirm_after_manual_setup(hass: HomeAssistant, bridge: Fake
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
+
+
+async def test_manual_flow_while_discovered_one_waits(
+    hass: HomeAssistant, bridge: FakeBridge
+) -> None:
+    discovered = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_MQTT}, data=discovery(bridge)
+    )
+    assert discovered["step_id"] == "confirm"
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], user_input(bridge))
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_in_progress"
+    # The user reads a sentence, not the raw key.
+    texts = await translation.async_get_translations(hass, "en", "config", [DOMAIN])
+    assert texts[f"component.{DOMAIN}.config.abort.already_in_progress"] == (
+        "Configuration flow is already in progress"
+    )

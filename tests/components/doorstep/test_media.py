@@ -61,37 +61,58 @@ async def test_resolve_points_at_authenticated_view(
 
 
 @pytest.mark.parametrize(
-    "item",
+    ("item", "message"),
     [
-        f"{ROOT}/{BRIDGE_ID}/front_door/2026-11-23",
-        f"{ROOT}/other/front_door/2026-11-23/c_1",
-        f"{ROOT}/{BRIDGE_ID}/front_door/2026-11-23/..%2Fetc",
+        (
+            f"{ROOT}/{BRIDGE_ID}/front_door/2026-11-23",
+            f"There is no Doorstep clip {BRIDGE_ID}/front_door/2026-11-23",
+        ),
+        (
+            f"{ROOT}/other/front_door/2026-11-23/c_1",
+            "There is no Doorstep clip other/front_door/2026-11-23/c_1",
+        ),
+        (
+            f"{ROOT}/{BRIDGE_ID}/front_door/2026-11-23/..%2Fetc",
+            f"There is no Doorstep clip {BRIDGE_ID}/front_door/2026-11-23/..%2Fetc",
+        ),
     ],
 )
-async def test_resolve_rejects(hass: HomeAssistant, item: str) -> None:
-    with pytest.raises(Unresolvable):
+async def test_resolve_rejects(hass: HomeAssistant, item: str, message: str) -> None:
+    with pytest.raises(Unresolvable) as err:
         await media_source.async_resolve_media(hass, item, None)
+    assert err.value.translation_key == "unknown_clip"
+    # The translated text, as the media browser shows it (HA drops the final period).
+    assert str(err.value) == message
 
 
 @pytest.mark.parametrize(
-    "item",
+    ("item", "message"),
     [
-        f"{ROOT}/other",
-        f"{ROOT}/{BRIDGE_ID}/nope",
-        f"{ROOT}/{BRIDGE_ID}/nope/2026-11-23",
-        f"{ROOT}/{BRIDGE_ID}/front_door/not-a-day",
-        f"{ROOT}/{BRIDGE_ID}/front_door/2026-11-23/c/x",
+        (f"{ROOT}/other", "There is no Doorstep media item other"),
+        (f"{ROOT}/{BRIDGE_ID}/nope", "There is no Doorstep camera nope"),
+        (f"{ROOT}/{BRIDGE_ID}/nope/2026-11-23", "There is no Doorstep camera nope"),
+        (
+            f"{ROOT}/{BRIDGE_ID}/front_door/not-a-day",
+            f"There is no Doorstep media item {BRIDGE_ID}/front_door/not-a-day",
+        ),
+        (
+            f"{ROOT}/{BRIDGE_ID}/front_door/2026-11-23/c/x",
+            f"There is no Doorstep media item {BRIDGE_ID}/front_door/2026-11-23/c/x",
+        ),
     ],
 )
-async def test_browse_rejects(hass: HomeAssistant, item: str) -> None:
-    with pytest.raises(BrowseError):
+async def test_browse_rejects(hass: HomeAssistant, item: str, message: str) -> None:
+    with pytest.raises(BrowseError) as err:
         await media_source.async_browse_media(hass, item)
+    assert str(err.value) == message
 
 
 async def test_browse_bridge_down(hass: HomeAssistant, bridge: FakeBridge) -> None:
     bridge.broken = True
-    with pytest.raises(BrowseError):
+    with pytest.raises(BrowseError) as err:
         await media_source.async_browse_media(hass, f"{ROOT}/{BRIDGE_ID}/front_door")
+    assert err.value.translation_key == "clips_unavailable"
+    assert str(err.value).startswith("The Doorstep bridge did not list its clips: ")
 
 
 async def test_browse_bridge_level(hass: HomeAssistant) -> None:
