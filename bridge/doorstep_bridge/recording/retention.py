@@ -9,6 +9,7 @@
   history would not help: nothing is deleted and the problem is reported instead.
 - A clip held by an active share is never deleted. Every deletion is logged and
   recorded in the store's ``events`` table.
+- Each run also retries the repairs a full disk put off at start (the store logs them).
 """
 
 from __future__ import annotations
@@ -69,7 +70,11 @@ class Retention:
         self.problem: str | None = None
 
     def run(self) -> list[ClipInfo]:
-        """Delete expired clips, then the oldest while the store is over its size cap."""
+        """Delete expired clips, then the oldest while the store is over its size cap.
+
+        Then, with whatever room that made, clips a full disk kept from being
+        repaired at start are repaired.
+        """
         with self._lock:
             deleted = self._expired()
             if self._settings.max_size_gb is not None:
@@ -78,7 +83,8 @@ class Retention:
                     lambda: self._store.usage()[0] > cap,
                     f"store over max_size_gb ({self._settings.max_size_gb:g})",
                 )
-            return deleted
+        self._store.retry_repairs()
+        return deleted
 
     def make_room(self) -> list[ClipInfo]:
         """Free ``min_free_bytes`` on the disk by deleting the oldest clips, if they can.

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from doorstep_bridge import keys
 from doorstep_bridge.exceptions import StorageError
 from doorstep_bridge.models import ClipInfo, utcnow
-from doorstep_bridge.recording.writer import finalize, fsync_dir, probe
+from doorstep_bridge.recording.writer import NothingPlayableError, finalize, fsync_dir, probe
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -153,6 +153,9 @@ class ClipStore:
         self.root = root
         self._db: sqlite3.Connection | None = None
         self._lock = threading.RLock()
+        #: Clips cut off by a crash that the disk kept from repairing, retried later.
+        self._deferred: dict[str, PendingClip] = {}
+        self._repair_lock = threading.Lock()
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -334,7 +337,10 @@ class ClipStore:
                 _LOGGER.warning("Clip %s: file %s is missing; dropped from the index", clip_id, rel)
         self._sweep(known)
 
-    def _repair(self, clip_id: str, camera: str, start: datetime, reason: str, path: Path) -> None:
+    def _repair(
+        self, clip_id: str, camera: str, start: datetime, reason: str, path: Path
+    ) -> ClipInfo | None:
+        """Finish a clip cut off by a crash; None when it is gone or must wait for room."""
         folder = path.parent
         pending = PendingClip(
             clip_id,
@@ -346,6 +352,11 @@ class ClipStore:
             folder / f"{clip_id}.jpg",
             folder / f"{clip_id}.thumb.jpg",
         )
+        if not pending.partial.is_file() and not pending.final.is_file():
+            self._deferred.pop(clip_id, None)
+            self.discard(pending, "cut off by a crash; no file left", "missing")
+            _LOGGER.warning("Clip %s was cut off by a crash and left no file; dropped", clip_id)
+            return None
         try:
             if pending.partial.is_file():
                 finished = finalize(pending.partial, pending.final)
@@ -354,17 +365,67 @@ class ClipStore:
                 duration, _, _ = probe(pending.final)  # crashed after the rename
                 size = pending.final.stat().st_size
         except (StorageError, OSError) as err:
+            if _disk_at_fault(err):
+                self._defer(pending, str(err))
+                return None
+            self._deferred.pop(clip_id, None)
             self.discard(pending, f"cut off by a crash, not repairable: {err}", "removed")
             _LOGGER.warning(
-                "Clip %s was cut off by a crash and could not be repaired; removed", clip_id
+                "Clip %s was cut off by a crash and could not be repaired (%s); removed",
+                clip_id,
+                err,
             )
-            return
+            return None
         has_snapshot = pending.snapshot.is_file() and pending.thumbnail.is_file()
-        self.complete(pending, duration=duration, size=size, snapshot=has_snapshot)
-        with self._tx() as db:
-            db.execute("UPDATE clips SET status = 'repaired' WHERE id = ?", (clip_id,))
-            self._log(db, clip_id, camera, "repaired", f"cut off by a crash; {duration:.1f} s kept")
-        _LOGGER.warning("Clip %s was cut off by a crash; repaired (%.1f s kept)", clip_id, duration)
+        try:
+            self.complete(pending, duration=duration, size=size, snapshot=has_snapshot)
+            with self._tx() as db:
+                db.execute("UPDATE clips SET status = 'repaired' WHERE id = ?", (clip_id,))
+                self._log(
+                    db, clip_id, camera, "repaired", f"cut off by a crash; {duration:.1f} s kept"
+                )
+        except (StorageError, sqlite3.Error) as err:
+            # The finished file is in place; only the index could not say so (a full
+            # disk). The row still reads "recording": the next attempt probes the file.
+            self._defer(pending, str(err))
+            return None
+        retried = self._deferred.pop(clip_id, None) is not None
+        _LOGGER.warning(
+            "Clip %s was cut off by a crash; repaired%s (%.1f s kept)",
+            clip_id,
+            " now that the disk takes it" if retried else "",
+            duration,
+        )
+        return self.get(clip_id)
+
+    def _defer(self, pending: PendingClip, why: str) -> None:
+        """Keep a clip the disk (not the file) kept from repairing; say so once."""
+        if pending.id in self._deferred:
+            _LOGGER.debug("Clip %s still cannot be repaired: %s", pending.id, why)
+        else:
+            _LOGGER.warning(
+                "Clip %s was cut off by a crash and cannot be repaired now (%s); its file is"
+                " kept and repaired when the disk takes it",
+                pending.id,
+                why,
+            )
+        self._deferred[pending.id] = pending
+
+    def retry_repairs(self) -> builtins.list[ClipInfo]:
+        """Try again to repair the clips a full (or failing) disk kept from repairing at start.
+
+        Returns:
+            The clips repaired now (they are listed from now on).
+        """
+        with self._repair_lock:
+            repaired: builtins.list[ClipInfo] = []
+            for pending in builtins.list(self._deferred.values()):
+                clip = self._repair(
+                    pending.id, pending.camera, pending.start, pending.reason, pending.partial
+                )
+                if clip is not None:
+                    repaired.append(clip)
+            return repaired
 
     def _sweep(self, known: set[str]) -> None:
         """Remove temporary files and adopt or remove clip files the index does not know."""
@@ -418,6 +479,14 @@ class ClipStore:
                 reason = "motion"
             size = final.stat().st_size
         except (StorageError, OSError, ValueError, KeyError, TypeError) as err:
+            if _disk_at_fault(err):
+                # Nothing is lost by waiting: the file stays and is adopted at the next start.
+                _LOGGER.warning(
+                    "Clip file %s is not in the index and cannot be adopted now (%s); kept",
+                    path.name,
+                    err,
+                )
+                return
             for stale in (path, final):
                 _unlink(stale)
             with self._tx() as db:
@@ -643,6 +712,24 @@ class ClipStore:
                 info.path.parent.rmdir()
         except OSError:
             pass
+
+
+def _disk_at_fault(err: BaseException) -> bool:
+    """True when a repair failed because of the disk (full, quota, I/O), not the file.
+
+    The writer wraps what went wrong in a :class:`StorageError`; the operating
+    system's error is found in the exception chain. A file with nothing playable
+    or with data FFmpeg cannot read is at fault itself: repairing it later would
+    not help.
+    """
+    seen: BaseException | None = err
+    while seen is not None:
+        if isinstance(seen, NothingPlayableError):
+            return False
+        if isinstance(seen, OSError):  # PyAV's errno errors (ENOSPC, EDQUOT, EIO) too
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _unlink(path: Path) -> None:

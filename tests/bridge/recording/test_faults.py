@@ -136,6 +136,67 @@ def test_a_clip_that_cannot_be_finished_is_repaired_at_the_next_start(
     store.close()
 
 
+def decodable_frames(path: Path) -> int:
+    """Frames a player can show from a (possibly truncated) MP4: up to the first broken one."""
+    import av
+
+    frames = 0
+    with av.open(str(path)) as container:
+        try:
+            for packet in container.demux(video=0):
+                if packet.is_corrupt:
+                    break
+                frames += len(packet.decode())
+        except av.FFmpegError:
+            pass
+    return frames
+
+
+def test_a_crash_on_a_full_disk_keeps_the_clip_until_there_is_room(
+    small_disk: Path, packets: list[EncodedPacket], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A real full disk (tmpfs): the repair at start fails with ENOSPC, the clip is kept.
+
+    The bridge "crashes" with a partial clip on disk (the store is closed without
+    the recorder finishing anything) and starts again while the disk is still full.
+    """
+    store = ClipStore(small_disk / "storage")
+    store.open()
+    rig = Rig(store)
+    filler = _fill(small_disk, leave=48 * 1024)
+    rig.ring_clip(packets, 0.0)
+    store.close()  # crash: nothing is finished
+    [partial] = small_disk.rglob("*.partial.mp4")
+    frames = decodable_frames(partial)
+    assert frames > 0
+    filler.unlink()
+    filler = _fill(small_disk, leave=16 * 1024)  # room for the index, not for a remux
+
+    store = ClipStore(small_disk / "storage")
+    assert store.open() == []
+    assert partial.is_file()  # kept: the disk is at fault, not the file
+    assert decodable_frames(partial) == frames
+    assert store.list() == ([], 0)
+    assert store.status(partial.name.split(".")[0]) == "recording"
+    assert "cannot be repaired now" in caplog.text
+    assert "No space left on device" in caplog.text
+    assert store.retry_repairs() == []  # still no room: still kept
+    assert partial.is_file()
+
+    filler.unlink()  # space returns: the next retention run repairs the clip
+    Retention(store, StorageSettings(path=store.root)).run()
+    [clip] = store.list()[0]
+    assert store.status(clip.id) == "repaired"
+    assert len(decode_all(clip.path)) == frames
+    assert not partial.exists()
+    assert store.retry_repairs() == []
+    store.close()
+    store = ClipStore(small_disk / "storage")
+    store.open()
+    assert store.list()[0] == [clip]  # the next start keeps it as it is
+    store.close()
+
+
 def test_finishing_a_clip_on_a_full_disk_makes_room_and_retries(
     small_disk: Path, packets: list[EncodedPacket]
 ) -> None:
