@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from homeassistant.core import HomeAssistant
 
 from .const import DOMAIN
-
-if TYPE_CHECKING:
-    from .coordinator import DoorstepConfigEntry
+from .coordinator import DoorstepConfigEntry
 
 #: Ids the bridge accepts in paths (docs/http-api.md); anything else never reaches it.
 SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
