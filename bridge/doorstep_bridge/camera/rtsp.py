@@ -41,8 +41,8 @@ from doorstep_bridge.camera.sources import (
     Source,
     plausible_fps,
     probe_size,
+    redact_url,
 )
-from doorstep_bridge.config import redact_url
 from doorstep_bridge.exceptions import CameraError
 
 _LOGGER = logging.getLogger(__name__)
@@ -468,8 +468,8 @@ class RtspSession:
 
     @property
     def description(self) -> str:
-        """The URL without credentials."""
-        return self._target.url
+        """The URL without credentials (a password may also sit in its query)."""
+        return redact_url(self._target.url)
 
     def open(self) -> VideoTrack:
         """Connect, describe, set up and play; returns the video track."""
@@ -477,7 +477,7 @@ class RtspSession:
         try:
             self._sock = _connect(target.host, target.port, self._open_timeout)
         except OSError as err:
-            raise CameraError(f"cannot connect to {target.url}: {_os_reason(err)}") from None
+            raise CameraError(f"cannot connect to {self.description}: {_os_reason(err)}") from None
         options = self._request("OPTIONS", target.url)
         if "GET_PARAMETER" in options.headers.get("public", "").upper():
             self._keepalive_method = "GET_PARAMETER"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from fractions import Fraction
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 import threading
 
@@ -11,8 +14,10 @@ import pytest
 
 from doorstep_bridge.camera.demo import DemoOptions, DemoSource
 from doorstep_bridge.camera.packets import EncodedPacket
-from doorstep_bridge.camera.sources import AccessUnits, AvSource, PacketClock, Unit
+from doorstep_bridge.camera.rtsp import RtspSource
+from doorstep_bridge.camera.sources import AccessUnits, AvSource, PacketClock, Unit, redact_url
 from doorstep_bridge.exceptions import CameraError
+from tests.bridge.conftest import free_port
 from tests.support.media import Footage, write_mjpeg_frames
 from tests.support.servers import mjpeg_server, rtsp_server
 
@@ -136,3 +141,87 @@ def footage_file(tmp_path_factory: pytest.TempPathFactory) -> Footage:
 
     path = tmp_path_factory.mktemp("src") / "small.mp4"
     return write_h264(path, width=320, height=180, fps=10, seconds=3, gop=10)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("rtsp://admin:SECRET@192.0.2.1:554/s", "rtsp://***@192.0.2.1:554/s"),
+        ("rtsp://admin:SECRET@[2001:db8::1]:554/s", "rtsp://***@[2001:db8::1]:554/s"),
+        (
+            "http://192.0.2.2/video.mjpg?user=admin&pwd=SECRET",
+            "http://192.0.2.2/video.mjpg?user=admin&pwd=***",
+        ),
+        (
+            "http://192.0.2.2/cgi-bin/mjpg?USER=admin&PASS=SECRET&res=1",
+            "http://192.0.2.2/cgi-bin/mjpg?USER=admin&PASS=***&res=1",
+        ),
+        (
+            "http://192.0.2.2/v.cgi?Password=SECRET;channel=1&passwd=SECRET",
+            "http://192.0.2.2/v.cgi?Password=***;channel=1&passwd=***",
+        ),
+        (
+            (
+                "https://cam.local/s?token=SECRET&key=SECRET&auth=SECRET&sig=SECRET&signature=SECRET"
+                "&secret=SECRET&apikey=SECRET&api_key=SECRET&access_token=SECRET&fps=5"
+            ),
+            (
+                "https://cam.local/s?token=***&key=***&auth=***&sig=***&signature=***"
+                "&secret=***&apikey=***&api_key=***&access_token=***&fps=5"
+            ),
+        ),
+        (  # XMEye cameras put the login in the path
+            "rtsp://192.0.2.3:554/user=admin_password=SECRET_channel=1_stream=0.sdp",
+            "rtsp://192.0.2.3:554/user=admin_password=***_channel=1_stream=0.sdp",
+        ),
+        ("rtsp://192.0.2.3/s?pwd=", "rtsp://192.0.2.3/s?pwd=***"),
+        ("/videos/door.mp4", "/videos/door.mp4"),
+        ("demo://?period=600&fps=10", "demo://?period=600&fps=10"),
+        (
+            "http://192.0.2.2/video.mjpg?user=admin&monkey=1",
+            "http://192.0.2.2/video.mjpg?user=admin&monkey=1",
+        ),
+    ],
+)
+def test_every_credential_in_a_camera_url_is_redacted(url: str, shown: str) -> None:
+    assert redact_url(url) == shown
+    assert "SECRET" not in AvSource(url).description
+
+
+@contextmanager
+def refusing_http_server() -> Iterator[str]:
+    """An MJPEG camera on 127.0.0.1 that answers every request 401."""
+
+    class Refuse(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="cam"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_password_in_the_query_never_appears_in_source_errors() -> None:
+    with refusing_http_server() as base:
+        source = AvSource(f"{base}/video.mjpg?user=admin&pwd=SECRET")
+        with pytest.raises(CameraError) as refused:
+            take(source, 1)
+    assert "401" in str(refused.value) or "Unauthorized" in str(refused.value)
+    assert "pwd=***" in str(refused.value)
+    assert "SECRET" not in str(refused.value)
+    rtsp = RtspSource(f"rtsp://127.0.0.1:{free_port()}/s?pwd=SECRET", fallback=source)
+    with pytest.raises(CameraError) as unreachable:
+        take(rtsp, 1)
+    assert "SECRET" not in str(unreachable.value)
+    assert "SECRET" not in rtsp.description
