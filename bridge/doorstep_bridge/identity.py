@@ -1,14 +1,24 @@
-"""The bridge's persistent identity: its id and its API token, kept in the storage folder."""
+"""The bridge's persistent identity: its id and its API token, kept in the storage folder.
+
+The storage folder holds footage: it is kept owner-only, folders 0700 and files
+0600, whatever created them (the command line also sets a ``077`` umask).
+"""
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 import secrets
+import stat
 
 from doorstep_bridge.exceptions import StorageError
 
+_LOGGER = logging.getLogger(__name__)
+
 BRIDGE_ID_FILE = "bridge_id"
+#: Permission bits other users must not have on anything in the storage folder.
+_OTHERS = stat.S_IRWXG | stat.S_IRWXO
 API_TOKEN_FILE = "api_token"  # noqa: S105 - a file name, not a secret
 
 
@@ -35,16 +45,77 @@ def _read_or_create(path: Path, make: str, mode: int) -> str:
 
 
 def ensure_storage(path: Path) -> None:
-    """Create the storage folder (owner-only) if needed."""
+    """Create the storage folder (owner-only) if needed, and tighten what is already there.
+
+    Raises:
+        StorageError: The folder cannot be created.
+    """
     try:
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as err:
         raise StorageError(f"cannot create storage folder {path}: {err}") from err
+    tighten_storage(path)
+
+
+def tighten_storage(root: Path) -> tuple[int, int]:
+    """Take group and other permissions off every folder and file under ``root``.
+
+    An existing folder may be open to other users (``useradd --create-home`` makes
+    home folders 0755 on Debian; an older bridge made clips 0644). Symbolic links
+    are left alone. Logs one line when something had to be tightened, one when
+    something could not be.
+
+    Returns:
+        How many folders and files were tightened.
+    """
+    folders = files = 0
+    failed: list[str] = []
+
+    def tighten(entry: Path, mode: int) -> bool:
+        if not mode & _OTHERS:
+            return False
+        try:
+            entry.chmod(stat.S_IMODE(mode) & ~_OTHERS)
+        except OSError as err:
+            failed.append(f"{entry}: {err.strerror}")
+            return False
+        return True
+
+    try:
+        folders += tighten(root, root.stat().st_mode)
+    except OSError as err:
+        failed.append(f"{root}: {err.strerror}")
+    for folder, subfolders, names in root.walk(on_error=lambda err: failed.append(str(err))):
+        for name in [*subfolders, *names]:
+            entry = folder / name
+            try:
+                mode = entry.lstat().st_mode
+            except OSError:
+                continue  # gone meanwhile
+            if stat.S_ISDIR(mode):
+                folders += tighten(entry, mode)
+            elif stat.S_ISREG(mode):
+                files += tighten(entry, mode)
+    if folders or files:
+        _LOGGER.warning(
+            "Storage folder %s was open to other users: tightened %d folder(s) to 0700"
+            " and %d file(s) to 0600",
+            root,
+            folders,
+            files,
+        )
+    if failed:
+        _LOGGER.error(
+            "Cannot make %d item(s) in the storage folder owner-only (first: %s)",
+            len(failed),
+            failed[0],
+        )
+    return folders, files
 
 
 def bridge_id(storage: Path) -> str:
     """The bridge's stable id, generated on first start."""
-    return _read_or_create(storage / BRIDGE_ID_FILE, secrets.token_hex(8), 0o644)
+    return _read_or_create(storage / BRIDGE_ID_FILE, secrets.token_hex(8), 0o600)
 
 
 def api_token(storage: Path, configured: str | None) -> str:

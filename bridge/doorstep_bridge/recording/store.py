@@ -129,10 +129,10 @@ def _dt(value: float) -> datetime:
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file, fsync and rename."""
+    """Write ``data`` to ``path`` (owner-only) via a temporary file, fsync and rename."""
     temp = path.with_name(f".{path.name}.tmp")
     try:
-        with temp.open("wb") as handle:
+        with os.fdopen(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
@@ -140,6 +140,18 @@ def atomic_write(path: Path, data: bytes) -> None:
     except OSError:
         temp.unlink(missing_ok=True)
         raise
+
+
+def _create_owner_only(path: Path) -> None:
+    """Create the index file 0600 if missing: SQLite gives its journal files its mode.
+
+    Raises:
+        StorageError: It cannot be created.
+    """
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    except OSError as err:
+        raise StorageError(f"cannot open the clip index {path}: {err.strerror}") from None
 
 
 class ClipStore:
@@ -169,7 +181,7 @@ class ClipStore:
             StorageError: The storage folder cannot be created or the index opened.
         """
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
+            self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as err:
             raise StorageError(f"cannot create {self.root}: {err.strerror}") from None
         with self._lock:
@@ -181,6 +193,7 @@ class ClipStore:
     def _connect(self) -> sqlite3.Connection:
         path = self.root / INDEX_NAME
         try:
+            _create_owner_only(path)
             db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
@@ -193,6 +206,7 @@ class ClipStore:
             )
             try:
                 path.replace(aside)
+                _create_owner_only(path)
                 db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
                 db.execute("PRAGMA journal_mode=WAL")
                 db.executescript(_SCHEMA)
@@ -264,7 +278,9 @@ class ClipStore:
             thumbnail=folder / f"{clip_id}.thumb.jpg",
         )
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            # mkdir's mode applies to the last folder only: the camera's comes first.
+            folder.parent.mkdir(exist_ok=True, mode=0o700)
+            folder.mkdir(exist_ok=True, mode=0o700)
             with self._tx() as db:
                 db.execute(
                     "INSERT INTO clips (id, camera, start, end, reason, path, status)"

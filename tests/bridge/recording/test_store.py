@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+import os
 from pathlib import Path
 import shutil
 
@@ -10,7 +11,7 @@ import pytest
 
 from doorstep_bridge.camera.packets import EncodedPacket
 from doorstep_bridge.recording.masks import MaskSet
-from doorstep_bridge.recording.store import ClipStore, PendingClip
+from doorstep_bridge.recording.store import ClipStore, PendingClip, atomic_write
 from doorstep_bridge.recording.writer import ClipWriter, finalize
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -203,3 +204,30 @@ def test_reconciliation_leaves_other_features_files_alone(storage: Path) -> None
     assert store.open() == []
     store.close()
     assert all(path.exists() for path in others)
+
+
+def test_what_the_store_creates_is_for_its_owner_only(
+    storage: Path, packets: list[EncodedPacket]
+) -> None:
+    """Folders 0700, index (and its journal files) and snapshots 0600, whatever the umask.
+
+    Files FFmpeg writes (the clips) take the process umask, which the command
+    line sets to 077: tests/security/test_storage.py checks those on a real bridge.
+    """
+    old_umask = os.umask(0o022)  # a usual login umask: what the library alone would do
+    try:
+        store = ClipStore(storage)
+        store.open()
+        pending = _record(store, packets[:15])
+        atomic_write(pending.snapshot, b"jpeg")
+    finally:
+        os.umask(old_umask)
+    folders = [storage, storage / "front_door", pending.final.parent]
+    files = [storage / "clips.db", storage / "clips.db-wal", storage / "clips.db-shm"]
+    assert {str(p): oct(p.stat().st_mode & 0o777) for p in folders} == {
+        str(p): "0o700" for p in folders
+    }
+    assert {str(p): oct(p.stat().st_mode & 0o777) for p in [*files, pending.snapshot]} == {
+        str(p): "0o600" for p in [*files, pending.snapshot]
+    }
+    store.close()
