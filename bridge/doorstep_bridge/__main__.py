@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from pathlib import Path
 import sys
 
@@ -61,6 +62,9 @@ def _run(path: Path, log_level: str) -> int:
 
     from doorstep_bridge.app import create_app  # noqa: PLC0415
 
+    # Clips, snapshots, the index, the audit log and exports are for the owner only,
+    # whichever library creates them (FFmpeg, SQLite): files 0600, folders 0700.
+    os.umask(0o077)
     logging.basicConfig(
         level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
