@@ -1,20 +1,34 @@
 """Tamper-evident audit log: append-only JSON lines chained by SHA-256.
 
-Every record is one line of canonical JSON (sorted keys, no spaces) holding
-``seq`` (1, 2, ...), ``time``, ``kind``, the record's own fields, ``prev`` (the
-``hash`` of the record before it, 64 zeros for the first) and ``hash``: the
-SHA-256 of the canonical JSON of the record without ``hash``. Changing a
-record breaks its hash; inserting, deleting or reordering records breaks
-``seq`` and ``prev``; cutting records off the end is caught by the *head*
+Every record is one line of canonical JSON (sorted keys, no spaces, RFC 8259:
+no ``NaN``) holding ``seq`` (1, 2, ...), ``time``, ``kind``, the record's own
+fields, ``prev`` (the ``hash`` of the record before it, 64 zeros for the first)
+and ``hash``: the SHA-256 of the canonical JSON of the record without ``hash``.
+Changing a record breaks its hash; inserting, deleting or reordering records
+breaks ``seq`` and ``prev``; cutting records off the end is caught by the *head*
 (``head.json`` beside the log: the sequence number and hash of the last
 record), which is rewritten atomically after every append.
+
+The log is kept in *segments*: records are appended to ``audit.jsonl``; once it
+holds `SEGMENT_BYTES`, it is renamed ``audit-000001.jsonl`` (then ``-000002`` and
+so on) and a new ``audit.jsonl`` continues the same chain (its first record's
+``prev`` is the hash of the previous segment's last record). Opening the log
+reads only the live segment and the last line of the segment before it;
+`verify` walks them all.
+
+The tail rule. The head is written after the record, so a crash can leave at
+most ONE record past the head. The bridge accepts exactly that, at start, with a
+warning and an ``audit_recovered`` record naming it (never silently); `verify`
+reports it apart ("1 record past the head (crash window)"), and two or more
+records past the head are an error. So are records without a head, a head
+without its records, and a storage folder that was used (its clip index or
+share folder exists) with no log at all: the first start writes a ``log_created``
+record, so a bridge that ever ran has a log and a head.
 
 The chain proves that the log was not edited after the fact by anyone who
 cannot also rewrite every later record and the head. It is not a signature:
 someone with write access to the whole folder can forge a new consistent
 history. docs/privacy.md explains what that means for the owner.
-
-Layout: ``<storage.path>/audit/audit.jsonl`` and ``<storage.path>/audit/head.json``.
 """
 
 from __future__ import annotations
@@ -25,8 +39,10 @@ import errno
 import hashlib
 import json
 import logging
+import math
 import os
 from pathlib import Path
+import re
 import threading
 from typing import Any
 
@@ -38,9 +54,19 @@ _LOGGER = logging.getLogger(__name__)
 
 LOG_NAME = "audit.jsonl"
 HEAD_NAME = "head.json"
+#: Created by the owner to start a new log on a storage folder whose log is gone.
+NEW_LOG_NAME = "NEW_LOG"
+SEGMENT_NAME = re.compile(r"^audit-(\d{6,})\.jsonl$")
 GENESIS = "0" * 64
 #: Keys every record has; fields passed to `append` may not use them.
 RESERVED = frozenset({"seq", "time", "kind", "prev", "hash"})
+#: The live segment is closed once it holds this many bytes.
+SEGMENT_BYTES = 4 * 1024 * 1024
+#: Files in the storage folder that show the bridge has run there before. Both are
+#: created after the audit log at every start, so they never exist on a first start.
+RAN_BEFORE = ("clips.db", "shares")
+#: Nesting allowed in a record's fields.
+MAX_DEPTH = 8
 
 
 def audit_dir(storage_path: Path) -> Path:
@@ -48,14 +74,76 @@ def audit_dir(storage_path: Path) -> Path:
     return storage_path / "audit"
 
 
+def segment_name(number: int) -> str:
+    """File name of closed segment `number` (1-based)."""
+    return f"audit-{number:06d}.jsonl"
+
+
 def _canonical(record: dict[str, Any]) -> bytes:
-    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return json.dumps(
+        record, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode()
 
 
 def record_hash(record: dict[str, Any]) -> str:
     """SHA-256 (hex) of the canonical JSON of `record` without its ``hash`` key."""
     body = {key: value for key, value in record.items() if key != "hash"}
     return hashlib.sha256(_canonical(body)).hexdigest()
+
+
+def clean_text(text: str) -> str:
+    """`text` with what UTF-8 cannot hold (lone surrogates) written as escapes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def is_text(value: str) -> bool:
+    """True when `value` is valid Unicode text (no lone surrogates)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def field_problem(fields: dict[str, Any]) -> str | None:
+    """What is wrong with `fields` as a record's fields, naming the field; None if fine.
+
+    Field names are text and not reserved; values are JSON (RFC 8259): text
+    without lone surrogates, finite numbers, booleans, null, lists and objects.
+    """
+    for name, value in fields.items():
+        if not isinstance(name, str) or not is_text(name):
+            return f"field {clean_text(str(name))!r}: a field name must be text"
+        if name in RESERVED:
+            return f"field {name!r}: reserved (seq, time, kind, prev and hash are the log's own)"
+        problem = _value_problem(value, 0)
+        if problem is not None:
+            return f"field {name!r}: {problem}"
+    return None
+
+
+def _value_problem(value: Any, depth: int) -> str | None:  # noqa: PLR0911 - one per type
+    if depth > MAX_DEPTH:
+        return "nested too deeply"
+    if value is None or isinstance(value, bool | int):
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else "not a finite number (NaN or Infinity)"
+    if isinstance(value, str):
+        return None if is_text(value) else "not valid text (a lone surrogate or invalid bytes)"
+    if isinstance(value, list | tuple):
+        for item in value:
+            if (problem := _value_problem(item, depth + 1)) is not None:
+                return problem
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str) or not is_text(key):
+                return "a key must be text"
+            if (problem := _value_problem(item, depth + 1)) is not None:
+                return problem
+        return None
+    return f"not JSON ({type(value).__name__})"
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -74,45 +162,66 @@ class VerifyResult:
 
     Attributes:
         ok: True when every record and the head check out.
-        count: Number of readable records in the log.
-        bad_record: Number (1-based line / ``seq``) of the first bad record, if any.
+        count: Number of readable records (over every segment).
+        bad_record: ``seq`` of the first bad record, if any.
         problem: What is wrong with it.
+        file: The segment holding it (or the file that is missing).
+        past_head: 1 when one record is past the head: the window between an
+            append and its head (a crash, or a bridge writing right now).
+        recovered: ``seq`` of records the bridge found past the head at a start.
     """
 
     ok: bool
     count: int
     bad_record: int | None = None
     problem: str | None = None
+    file: str | None = None
+    past_head: int = 0
+    recovered: tuple[int, ...] = ()
 
     @property
     def message(self) -> str:
-        """One line for people: intact, or the first bad record and why."""
-        if self.ok:
-            return f"audit log intact: {self.count} record(s)"
-        return f"audit log NOT intact: record {self.bad_record}: {self.problem}"
+        """Lines for people: intact, or the first bad record and why."""
+        if not self.ok:
+            where = f" ({self.file})" if self.file else ""
+            return f"audit log NOT intact: record {self.bad_record}{where}: {self.problem}"
+        lines = [f"audit log intact: {self.count} record(s)"]
+        if self.past_head:
+            lines.append(
+                f"1 record past the head (crash window): record {self.count} was written but "
+                "the head not moved to it; the bridge records this at its next start"
+            )
+        if self.recovered:
+            seqs = ", ".join(map(str, self.recovered))
+            lines.append(
+                f"note: record(s) {seqs} were found past the head at a start (crash window) "
+                "and accepted; see the audit_recovered records"
+            )
+        return "\n".join(lines)
 
     def __str__(self) -> str:
         return self.message
 
 
-def _good(count: int) -> VerifyResult:
-    return VerifyResult(ok=True, count=count)
+def _good(count: int, past_head: int = 0, recovered: tuple[int, ...] = ()) -> VerifyResult:
+    return VerifyResult(ok=True, count=count, past_head=past_head, recovered=recovered)
 
 
-def _bad(count: int, bad_record: int, problem: str) -> VerifyResult:
-    return VerifyResult(ok=False, count=count, bad_record=bad_record, problem=problem)
+def _bad(count: int, bad_record: int, problem: str, file: str | None = None) -> VerifyResult:
+    return VerifyResult(ok=False, count=count, bad_record=bad_record, problem=problem, file=file)
 
 
 @dataclass(frozen=True, slots=True)
 class _Scan:
-    """What reading the log found: records up to the first problem."""
+    """What reading one segment found: records up to the first problem."""
 
     records: list[dict[str, Any]]
     bad: VerifyResult | None
     torn_tail: bool
 
 
-def _scan(log_path: Path) -> _Scan:
+def _scan(log_path: Path, base_seq: int = 0, base_prev: str = GENESIS) -> _Scan:
+    """Read one segment whose first record follows ``(base_seq, base_prev)``."""
     try:
         data = log_path.read_bytes()
     except FileNotFoundError:
@@ -122,11 +231,14 @@ def _scan(log_path: Path) -> _Scan:
     if not lines[-1]:
         lines.pop()
     records: list[dict[str, Any]] = []
-    prev = GENESIS
-    for number, line in enumerate(lines, start=1):
-        problem = _check_line(line, number, prev, is_last_line=number == len(lines), torn=torn_tail)
+    prev = base_prev
+    for number, line in enumerate(lines, start=base_seq + 1):
+        problem = _check_line(
+            line, number, prev, is_last_line=number == base_seq + len(lines), torn=torn_tail
+        )
         if problem is not None:
-            return _Scan(records, _bad(len(records), number, problem), torn_tail)
+            bad = _bad(base_seq + len(records), number, problem, log_path.name)
+            return _Scan(records, bad, torn_tail)
         record: dict[str, Any] = json.loads(line)
         records.append(record)
         prev = record["hash"]
@@ -137,7 +249,7 @@ def _check_line(  # noqa: PLR0911 - one return per kind of damage reads best
     line: bytes, number: int, prev: str, *, is_last_line: bool, torn: bool
 ) -> str | None:
     try:
-        record = json.loads(line)
+        record = json.loads(line, parse_constant=_no_constant)
     except ValueError:
         if is_last_line and torn:
             return "incomplete last line (the write was cut short or the file truncated)"
@@ -158,6 +270,10 @@ def _check_line(  # noqa: PLR0911 - one return per kind of damage reads best
     return None
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def _read_head(head_path: Path) -> dict[str, Any] | None:
     try:
         head = json.loads(head_path.read_bytes())
@@ -168,39 +284,96 @@ def _read_head(head_path: Path) -> dict[str, Any] | None:
     return head if isinstance(head, dict) else {}
 
 
-def verify(path: Path) -> VerifyResult:  # noqa: PLR0911 - one return per kind of damage
-    """Check the audit log in folder `path` (``<storage>/audit``).
+def _head_position(head: dict[str, Any]) -> tuple[int, str] | None:
+    seq, digest = head.get("seq"), head.get("hash")
+    if isinstance(seq, bool) or not isinstance(seq, int) or not isinstance(digest, str) or seq < 0:
+        return None
+    return seq, digest
 
-    Detects changed, inserted, reordered, deleted and truncated records and a
-    missing or altered head, naming the first bad record.
+
+def closed_segments(path: Path) -> list[Path]:
+    """The closed segments in folder `path`, oldest first."""
+    try:
+        names = [entry.name for entry in os.scandir(path)]
+    except FileNotFoundError:
+        return []
+    numbered = [
+        (int(match.group(1)), name) for name in names if (match := SEGMENT_NAME.match(name))
+    ]
+    return [path / name for _number, name in sorted(numbered)]
+
+
+def ran_before(path: Path) -> bool:
+    """True when the storage folder around audit folder `path` shows the bridge ran there."""
+    return any((path.parent / name).exists() for name in RAN_BEFORE)
+
+
+def _missing_log(path: Path) -> str:
+    return (
+        "the audit log is missing (no records and no head) but the bridge has run in this "
+        f"storage folder before ({' or '.join(RAN_BEFORE)} exists): restore the audit folder "
+        f"from a backup, or create an empty file {path / NEW_LOG_NAME} to start a new log on "
+        "purpose (its first record says so)"
+    )
+
+
+def verify(path: Path) -> VerifyResult:  # noqa: PLR0911, PLR0912 - one return per damage
+    """Check the audit log in folder `path` (``<storage>/audit``), every segment.
+
+    Detects changed, inserted, reordered, deleted and truncated records, replaced
+    or missing segments, records appended past the head and a missing or altered
+    head, naming the first bad record.
     """
-    scan = _scan(path / LOG_NAME)
-    if scan.bad is not None:
-        return scan.bad
-    count = len(scan.records)
     head = _read_head(path / HEAD_NAME)
+    position = _head_position(head) if head else None
+    files = [*closed_segments(path), path / LOG_NAME]
+    seq, prev = 0, GENESIS
+    head_hash = GENESIS if position is not None and position[0] == 0 else None
+    recovered: list[int] = []
+    for file in files:
+        closed = file.name != LOG_NAME
+        scan = _scan(file, seq, prev)
+        if scan.bad is not None:
+            return scan.bad
+        if closed and not scan.records:
+            return _bad(seq, seq + 1, "an empty segment (its records were deleted)", file.name)
+        for record in scan.records:
+            if position is not None and record["seq"] == position[0]:
+                head_hash = record["hash"]
+            if record["kind"] == "audit_recovered" and isinstance(record.get("record"), int):
+                recovered.append(record["record"])
+        if scan.records:
+            seq, prev = scan.records[-1]["seq"], scan.records[-1]["hash"]
+    count = seq
     if head is None:
         if count == 0:
+            if ran_before(path):
+                return _bad(0, 1, _missing_log(path), LOG_NAME)
             return _good(0)
-        return _bad(count, count, "the head file is missing (deleted?)")
-    seq, digest = head.get("seq"), head.get("hash")
-    if not isinstance(seq, int) or not isinstance(digest, str) or seq < 0:
-        return _bad(count, max(count, 1), "the head file is damaged")
-    if seq > count:
+        return _bad(count, count, "the head file is missing (deleted?)", HEAD_NAME)
+    if position is None:
+        return _bad(count, max(count, 1), "the head file is damaged", HEAD_NAME)
+    head_seq, digest = position
+    if head_seq > count:
         return _bad(
             count,
             count + 1,
-            f"missing: the head says the log has {seq} record(s) but it has {count} "
-            "(records were cut off the end)",
+            f"missing: the head says the log has {head_seq} record(s) but it has {count} "
+            "(records were cut off the end, or the log was emptied or deleted)",
+            LOG_NAME,
         )
-    expected = scan.records[seq - 1]["hash"] if seq else GENESIS
-    if digest != expected:
-        return _bad(count, max(seq, 1), "does not match the hash kept in the head")
-    # One record past the head is the window between appending and updating the
-    # head (a crash); more than that was not written by the bridge.
-    if count > seq + 1:
-        return _bad(count, seq + 2, "appended after the head without the bridge (not in the head)")
-    return _good(count)
+    if digest != head_hash:
+        return _bad(count, max(head_seq, 1), "does not match the hash kept in the head", HEAD_NAME)
+    past = count - head_seq
+    if past > 1:
+        return _bad(
+            count,
+            head_seq + 2,
+            f"{past} records past the head: a crash leaves at most one, so these were "
+            "appended without the bridge",
+            LOG_NAME,
+        )
+    return _good(count, past, tuple(recovered))
 
 
 def verify_log(storage_path: Path) -> VerifyResult:
@@ -208,22 +381,55 @@ def verify_log(storage_path: Path) -> VerifyResult:
     return verify(audit_dir(storage_path))
 
 
+def _last_record(path: Path) -> dict[str, Any] | None:
+    """The last record of a closed segment, read from its end (not the whole file)."""
+    block = 64 * 1024
+    with path.open("rb") as file:
+        end = file.seek(0, os.SEEK_END)
+        tail = b""
+        position = end
+        while position > 0 and tail.count(b"\n") < 2:
+            step = min(block, position)
+            position -= step
+            file.seek(position)
+            tail = file.read(step) + tail
+    lines = tail.split(b"\n")
+    if len(lines) < 2 or lines[-1]:
+        return None  # empty, or the last line has no newline
+    try:
+        record = json.loads(lines[-2], parse_constant=_no_constant)
+    except ValueError:
+        return None
+    if not isinstance(record, dict) or not record.keys() >= RESERVED:
+        return None
+    if record_hash(record) != record["hash"] or not isinstance(record["seq"], int):
+        return None
+    return record
+
+
 class AuditLog:
     """The append-only audit log in folder `path`, safe to use from several threads.
 
-    Opening it checks the chain: a log that does not verify is not appended to
-    (that would hide the damage behind a new head), and `AuditError` is raised.
-    A last line cut short by a crash mid-write is the one exception: it never
-    completed, so it is cut off and a ``repair`` record says so.
+    Opening it checks the live segment against the end of the segment before it
+    and against the head: a log that does not verify is not appended to (that
+    would hide the damage behind a new head), and `AuditError` is raised. Two
+    repairs are made, each recorded: a last line cut short by a crash mid-write
+    (never completed) is cut off (``repair``), and one record past the head (a
+    crash before the head was written) is accepted (``audit_recovered``).
+
+    Args:
+        path: The audit folder (``<storage>/audit``).
+        segment_bytes: Size at which the live segment is closed.
 
     Raises:
         AuditError: The log is damaged or cannot be written.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, segment_bytes: int = SEGMENT_BYTES) -> None:
         self._dir = path
         self._log_path = path / LOG_NAME
         self._head_path = path / HEAD_NAME
+        self._segment_bytes = segment_bytes
         self._lock = threading.Lock()
         # Set when a failed append could not be taken back: appending after the
         # remains would bury them mid-log, where they read as tampering.
@@ -232,29 +438,117 @@ class AuditLog:
             path.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as err:
             raise AuditError(f"cannot create the audit folder {path}: {err}") from err
-        scan = _scan(self._log_path)
-        repaired: str | None = None
-        if scan.bad is not None and scan.torn_tail and scan.bad.bad_record == len(scan.records) + 1:
+        try:
+            self._open()
+        except OSError as err:
+            raise AuditError(f"cannot read the audit log in {path}: {err}") from err
+
+    def _refuse(self, problem: str) -> AuditError:
+        return AuditError(
+            f"the audit log in {self._dir} does not verify ({problem}); keep a copy for "
+            "evidence; docs/sharing.md says how to start a new log"
+        )
+
+    def _open(self) -> None:
+        closed = closed_segments(self._dir)
+        self._segments = len(closed)
+        base_seq, base_prev = 0, GENESIS
+        if closed:
+            last = _last_record(closed[-1])
+            if last is None:
+                raise self._refuse(f"{closed[-1].name}: its last record is unreadable")
+            base_seq, base_prev = last["seq"], last["hash"]
+        scan = _scan(self._log_path, base_seq, base_prev)
+        # A last line cut short by a crash mid-write was never acknowledged: it is
+        # cut off, but only once the complete records have passed every check (the
+        # evidence of anything else stays as it was found).
+        torn = (
+            scan.bad is not None
+            and scan.torn_tail
+            and scan.bad.bad_record == base_seq + len(scan.records) + 1
+        )
+        if scan.bad is not None and not torn:
+            raise self._refuse(scan.bad.message)
+        records = scan.records
+        ends: list[tuple[int, str]] = [(base_seq, base_prev)]
+        ends += [(record["seq"], record["hash"]) for record in records[-2:]]
+        head = _read_head(self._head_path)
+        create = self._check_missing_head(ends[-1][0]) if head is None else None
+        recovered = self._check_head(head, ends, records) if head is not None else None
+        if torn:
             self._cut_torn_tail()
-            repaired = "an incomplete last line (a write cut short) was removed"
-            scan = _scan(self._log_path)
-        if scan.bad is None and scan.records:
-            head = _read_head(self._head_path)
-            last = scan.records[-1]
-            if head is None or head.get("seq") == last["seq"] - 1:
-                # A crash between appending and writing the head (or a first
-                # start after upgrading): the chain itself verified.
-                self._write_head(last["seq"], last["hash"])
-        result = verify(path) if scan.bad is None else scan.bad
-        if not result.ok:
-            raise AuditError(
-                f"the audit log in {path} does not verify ({result.message}); keep a copy for "
-                "evidence and move the folder aside to start a new log"
+        self._seq, self._prev = ends[-1]
+        self._size = self._log_path.stat().st_size if self._log_path.exists() else 0
+        if recovered is not None:
+            self._recover(recovered)
+        if create is not None:
+            self._create(restarted=create)
+        if torn:
+            self.append("repair", problem="an incomplete last line (a write cut short) was removed")
+
+    def _check_missing_head(self, last_seq: int) -> bool:
+        """No head: fine only for a new log; returns whether the owner asked for a new one."""
+        if last_seq:
+            raise self._refuse(f"record {last_seq}: the head file is missing (deleted?)")
+        asked = (self._dir / NEW_LOG_NAME).exists()
+        if ran_before(self._dir) and not asked:
+            raise self._refuse(_missing_log(self._dir))
+        return asked
+
+    def _check_head(
+        self, head: dict[str, Any], ends: list[tuple[int, str]], records: list[dict[str, Any]]
+    ) -> dict[str, Any] | None:
+        """Hold the head against the last records; returns the one record past it, if any."""
+        position = _head_position(head)
+        if position is None:
+            raise self._refuse("the head file is damaged")
+        head_seq, digest = position
+        last_seq = ends[-1][0]
+        if head_seq > last_seq:
+            raise self._refuse(
+                f"the head says the log has {head_seq} record(s) but it has {last_seq} "
+                "(records were cut off the end, or the log was emptied or deleted)"
             )
-        self._seq = len(scan.records)
-        self._prev = scan.records[-1]["hash"] if scan.records else GENESIS
-        if repaired is not None:
-            self.append("repair", problem=repaired)
+        if last_seq - head_seq > 1:
+            raise self._refuse(
+                f"{last_seq - head_seq} records past the head: a crash leaves at most one"
+            )
+        if dict(ends).get(head_seq) != digest:
+            raise self._refuse(f"record {head_seq}: does not match the hash kept in the head")
+        return records[-1] if last_seq == head_seq + 1 else None
+
+    def _recover(self, record: dict[str, Any]) -> None:
+        """Accept the one record past the head (the crash window), saying so."""
+        _LOGGER.warning(
+            "Audit log: record %d (%s) was written but the head not moved to it (a crash "
+            "between the two): accepted and recorded as audit_recovered",
+            record["seq"],
+            record["kind"],
+        )
+        self._write_head(record["seq"], record["hash"])
+        self.append(
+            "audit_recovered",
+            record=record["seq"],
+            record_kind=record["kind"],
+            problem="one record past the head at start (the crash window): accepted",
+        )
+
+    def _create(self, *, restarted: bool) -> None:
+        """Write the first record of a new log, so that a log that ran is never empty."""
+        if restarted:
+            _LOGGER.warning(
+                "Audit log: starting a new log on purpose (%s exists); earlier history is "
+                "not in it",
+                NEW_LOG_NAME,
+            )
+            self.append(
+                "log_created",
+                restarted=True,
+                problem="the owner started a new log (NEW_LOG): earlier records are not in it",
+            )
+            (self._dir / NEW_LOG_NAME).unlink(missing_ok=True)
+        else:
+            self.append("log_created", restarted=False)
 
     @property
     def path(self) -> Path:
@@ -267,20 +561,24 @@ class AuditLog:
         with self._lock:
             return self._seq, self._prev
 
-    def append(self, kind: str, **fields: Any) -> dict[str, Any]:
+    def append(self, kind: str, /, **fields: Any) -> dict[str, Any]:
         """Append one record, durably (fsync) before returning it.
+
+        `kind` is positional-only, so any field name (``self``, ``kind``...) is a
+        field, refused with `ValueError` if it is one of the log's own.
 
         Args:
             kind: What happened (``request``, ``decision``, ``download``, ...).
-            **fields: JSON-serialisable details; not ``seq/time/kind/prev/hash``.
+            **fields: JSON details (RFC 8259: finite numbers, valid text); not
+                ``seq/time/kind/prev/hash``.
 
         Raises:
             AuditError: The record could not be written.
-            ValueError: A field name is reserved.
+            ValueError: A field name is reserved, or a value is not JSON.
         """
-        clash = RESERVED & fields.keys()
-        if clash:
-            raise ValueError(f"reserved audit field(s): {sorted(clash)}")
+        problem = field_problem(fields)
+        if problem is not None:
+            raise ValueError(f"audit record {kind!r}: {problem}")
         with self._lock:
             record: dict[str, Any] = {
                 **fields,
@@ -296,18 +594,48 @@ class AuditLog:
                     f"cannot write the audit log: an earlier failed write could not be undone "
                     f"({self._broken}); restart the bridge to repair it"
                 )
+            if self._size >= self._segment_bytes:
+                self._rotate()
             try:
                 self._write_record(line, record["seq"], record["hash"])
             except OSError as err:
                 raise AuditError(f"cannot write the audit log: {err}") from err
             self._seq = record["seq"]
             self._prev = record["hash"]
+            self._size += len(line)
         return record
 
     def records(self) -> list[dict[str, Any]]:
-        """Every record (for tests and diagnostics; reads the whole file)."""
+        """Every record of every segment (for tests and diagnostics; reads them all)."""
         with self._lock:
-            return _scan(self._log_path).records
+            found: list[dict[str, Any]] = []
+            seq, prev = 0, GENESIS
+            for file in [*closed_segments(self._dir), self._log_path]:
+                scan = _scan(file, seq, prev)
+                found.extend(scan.records)
+                if scan.records:
+                    seq, prev = scan.records[-1]["seq"], scan.records[-1]["hash"]
+            return found
+
+    def _rotate(self) -> None:
+        """Close the live segment: the next record starts a new one (the caller holds the lock).
+
+        A crash after the rename leaves no live segment and the head on the last
+        record of the closed one: the next start continues from there.
+        """
+        target = self._dir / segment_name(self._segments + 1)
+        try:
+            if target.exists():
+                raise FileExistsError(errno.EEXIST, "a segment of that name exists", str(target))
+            self._log_path.rename(target)
+            fsync_dir(self._dir)
+        except OSError as err:
+            # Keep appending to the live segment: a large file beats a lost record.
+            _LOGGER.warning("Audit log: cannot close the segment: %s", err)
+            return
+        self._segments += 1
+        self._size = 0
+        _LOGGER.info("Audit log: segment %s closed at record %d", target.name, self._seq)
 
     def _write_record(self, line: bytes, seq: int, digest: str) -> None:
         """Append `line` and move the head to it, all or nothing.
@@ -334,8 +662,8 @@ class AuditLog:
             fsync_dir(self._dir)
         except OSError as err:
             # The record and the head are both written; if the rename of the head
-            # is lost, the head is one record behind, which `verify` accepts
-            # (the window between an append and its head).
+            # is lost, the head is one record behind: the crash window, accepted
+            # (and recorded) at the next start.
             _LOGGER.warning("Audit log: cannot sync the folder after an append: %s", err)
 
     def _undo(self, fd: int, size: int) -> None:

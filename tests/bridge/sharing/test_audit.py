@@ -14,8 +14,9 @@ from doorstep_bridge.sharing.audit import AuditLog, audit_dir, verify, verify_lo
 
 
 def _log_with(tmp_path: Path, count: int = 5) -> AuditLog:
+    """A log of `count` records: ``log_created`` (written at creation) and downloads."""
     log = AuditLog(tmp_path / "audit")
-    for index in range(count):
+    for index in range(count - 1):
         log.append("download", share_id="s_TEST", n=index, client="192.0.2.7")
     return log
 
@@ -37,14 +38,16 @@ def test_intact_log_verifies(tmp_path: Path) -> None:
     records = log.records()
     assert [r["seq"] for r in records] == [1, 2, 3, 4, 5]
     assert records[1]["prev"] == records[0]["hash"]
-    assert records[0]["kind"] == "download"
-    assert records[0]["client"] == "192.0.2.7"
+    assert records[0]["kind"] == "log_created"
+    assert records[1]["kind"] == "download"
+    assert records[1]["client"] == "192.0.2.7"
 
 
 def test_empty_or_absent_log_is_intact(tmp_path: Path) -> None:
     assert verify(tmp_path / "nothing").ok
     AuditLog(tmp_path / "audit")
     assert verify(tmp_path / "audit").ok
+    assert verify(tmp_path / "audit").count == 1  # log_created
 
 
 def test_reopen_continues_the_chain(tmp_path: Path) -> None:
@@ -59,6 +62,8 @@ def test_reserved_field_names_are_refused(tmp_path: Path) -> None:
     log = AuditLog(tmp_path / "audit")
     with pytest.raises(ValueError, match="reserved"):
         log.append("request", seq=7)
+    with pytest.raises(ValueError, match="reserved"):
+        log.append("request", kind="forged")
 
 
 def test_changed_record_is_named(tmp_path: Path) -> None:
@@ -170,7 +175,7 @@ def test_crash_mid_append_is_repaired_with_a_record(tmp_path: Path) -> None:
         file.write(b'{"client":"192.0.2.7","kind":"downl')  # power cut mid-write
     reopened = AuditLog(log.path)
     records = reopened.records()
-    assert [r["kind"] for r in records] == ["download", "download", "repair"]
+    assert [r["kind"] for r in records] == ["log_created", "download", "repair"]
     assert verify(log.path).ok
 
 
@@ -179,9 +184,18 @@ def test_crash_between_append_and_head_is_accepted(tmp_path: Path) -> None:
     head = (log.path / "head.json").read_bytes()
     log.append("expiry", share_id="s_TEST")
     (log.path / "head.json").write_bytes(head)  # as if the head write never happened
-    assert verify(log.path).ok
-    AuditLog(log.path).append("purge", share_id="s_TEST")
-    assert verify(log.path).count == 5
+    result = verify(log.path)
+    assert result.ok
+    assert result.past_head == 1
+    assert "1 record past the head (crash window)" in result.message
+    reopened = AuditLog(log.path)
+    assert [r["kind"] for r in reopened.records()][-2:] == ["expiry", "audit_recovered"]
+    assert reopened.records()[-1]["record"] == 4
+    reopened.append("purge", share_id="s_TEST")
+    result = verify(log.path)
+    assert result.count == 6
+    assert result.past_head == 0
+    assert result.recovered == (4,)
 
 
 def test_cli_verify_exit_codes(tmp_path: Path) -> None:
@@ -192,7 +206,7 @@ def test_cli_verify_exit_codes(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     log = AuditLog(audit_dir(storage))
-    for index in range(3):
+    for index in range(2):
         log.append("request", n=index)
     command = [sys.executable, "-m", "doorstep_bridge", "audit", "verify", "--config", str(config)]
     ok = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -217,7 +231,7 @@ from doorstep_bridge.sharing.audit import AuditLog
 
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 path = Path(sys.argv[1])
-log = AuditLog(path)
+log = AuditLog(path)  # record 1: log_created
 log.append("request", share_id="s_AAAAAAAAAA", reason="x" * 200)
 size = (path / "audit.jsonl").stat().st_size
 resource.setrlimit(resource.RLIMIT_FSIZE, (size + 100, resource.RLIM_INFINITY))
@@ -239,12 +253,12 @@ def test_disk_full_mid_line_leaves_no_half_record(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     assert "refused: cannot write the audit log" in run.stdout
     assert "size after: True" in run.stdout  # the half line was cut off again
-    assert "next seq: 2" in run.stdout
+    assert "next seq: 3" in run.stdout
     result = verify(path)
     assert result.ok, result.message
-    assert result.count == 2
+    assert result.count == 3
     # And the bridge starts on it again.
-    assert AuditLog(path).append("expiry")["seq"] == 3
+    assert AuditLog(path).append("expiry")["seq"] == 4
 
 
 def test_failed_head_write_takes_the_record_back(tmp_path: Path) -> None:
@@ -257,6 +271,6 @@ def test_failed_head_write_takes_the_record_back(tmp_path: Path) -> None:
     assert (log.path / "audit.jsonl").stat().st_size == size
     assert log.head[0] == 2
     blocker.rmdir()
-    assert log.append("download", share_id="s_TEST")["seq"] == 3
+    assert log.append("download", share_id="s_TEST")["seq"] == 3  # after log_created, download
     assert verify(log.path).ok
     assert [r["kind"] for r in AuditLog(log.path).records()][-1] == "download"

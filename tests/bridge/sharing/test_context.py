@@ -30,7 +30,7 @@ async def test_the_log_is_opened_for_the_application(tmp_path: Path) -> None:
     app[AUDIT].append("clip_deleted", clip="c_1", camera="front_door", why="retention")
     with pytest.raises(StopAsyncIteration):
         await anext(context)
-    assert verify(audit_dir(app[CONFIG].storage.path)).count == 1
+    assert verify(audit_dir(app[CONFIG].storage.path)).count == 2  # log_created, clip_deleted
 
 
 async def test_a_damaged_log_stops_the_bridge_from_starting(tmp_path: Path) -> None:
