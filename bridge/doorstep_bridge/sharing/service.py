@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 import hashlib
 import json
 import logging
+import math
 import os
 from pathlib import Path
 import re
@@ -34,7 +35,7 @@ from doorstep_bridge.config import Config
 from doorstep_bridge.events import EventBus, ShareStateChanged, StatsChanged
 from doorstep_bridge.exceptions import AuditError, ShareError
 from doorstep_bridge.models import ClipInfo, iso, utcnow
-from doorstep_bridge.sharing.audit import AuditLog
+from doorstep_bridge.sharing.audit import AuditLog, clean_text, field_problem, is_text
 from doorstep_bridge.sharing.clips import ClipSource
 from doorstep_bridge.sharing.links import (
     link_path,
@@ -51,6 +52,7 @@ from doorstep_bridge.sharing.render import (
     Segment,
     render,
 )
+from doorstep_bridge.sharing.repeats import Entry, RepeatedRecords
 from doorstep_bridge.sharing.state import (
     DECISIONS,
     FINAL,
@@ -83,8 +85,14 @@ RENDER_NICE = 10
 GONE = frozenset({S.EXPIRED, S.REVOKED})
 #: Share requests taken over MQTT per minute; anyone on the broker can send them.
 MQTT_REQUESTS_PER_MINUTE = 10
-#: Requests waiting for a decision at once; more are rejected until some are decided.
+#: Requests waiting for a decision at once *per source* (the API token, each requester
+#: token, MQTT); more from that source are rejected until some are decided. Each source
+#: has its own quota, so no other source can block the owner's own requests.
 MAX_PENDING = 20
+#: Record kinds a client can repeat at will; bursts of them are summed (`RepeatedRecords`).
+REPEATABLE = ("download", "download_refused", "request_rejected")
+#: Longest text of a rejected value echoed in an error message.
+MAX_ERROR_ECHO = 60
 #: A share that ended this long ago is forgotten: its row is deleted and its retained
 #: topic cleared (the audit log keeps the history).
 FORGET_AFTER = timedelta(days=7)
@@ -109,12 +117,20 @@ class Download:
     filename: str
 
 
+def _echo(value: str) -> str:
+    """`value` as it may appear in an error message: valid text, cut short."""
+    text = clean_text(value)
+    return text if len(text) <= MAX_ERROR_ECHO else text[:MAX_ERROR_ECHO] + "..."
+
+
 def _text(data: Mapping[str, Any], key: str, *, required: bool = True) -> str | None:
     value = data.get(key)
     if value is None and not required:
         return None
     if not isinstance(value, str) or not value.strip():
         raise ShareError(f"{key}: expected a non-empty string")
+    if not is_text(value):
+        raise ShareError(f"{key}: not valid text (a lone surrogate or invalid bytes)")
     value = value.strip()
     if len(value) > MAX_TEXT[key]:
         raise ShareError(f"{key}: at most {MAX_TEXT[key]} characters")
@@ -128,7 +144,7 @@ def _moment(data: Mapping[str, Any], key: str) -> datetime:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise ShareError(f"{key}: '{value}' is not an ISO 8601 time") from None
+        raise ShareError(f"{key}: '{_echo(value)}' is not an ISO 8601 time") from None
     if moment.tzinfo is None:
         raise ShareError(f"{key}: the time needs a timezone (e.g. +00:00)")
     return moment
@@ -184,6 +200,7 @@ class ShareService:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._mqtt_times: deque[datetime] = deque()  # requests taken in the last minute
         self._mqtt_throttled = False
+        self._repeats = RepeatedRecords()
         # One render at a time, in a thread of its own at a lower CPU priority, so a
         # long export never delays live recording, rings or the event loop's workers.
         self._render_thread = ThreadPoolExecutor(
@@ -226,6 +243,7 @@ class ShareService:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await self._write_repeats(everything=True)
         # A cancelled render stops at its next frame and removes its partial file;
         # wait for that, so a restart cannot race it for the same file.
         await asyncio.to_thread(self._render_thread.shutdown, wait=True, cancel_futures=True)
@@ -281,7 +299,8 @@ class ShareService:
         for camera in cameras:
             if not isinstance(camera, str) or camera not in self._config.cameras:
                 known = ", ".join(self._config.cameras)
-                raise ShareError(f"cameras: unknown camera {camera!r} (known: {known})")
+                shown = _echo(camera) if isinstance(camera, str) else type(camera).__name__
+                raise ShareError(f"cameras: unknown camera {shown!r} (known: {known})")
         start, end = _moment(data, "start"), _moment(data, "end")
         if end <= start:
             raise ShareError("end must be after start")
@@ -312,7 +331,7 @@ class ShareService:
         try:
             fields = self.validate(data)
         except ShareError as err:
-            await self._append("request_rejected", source=source, error=str(err), **_summary(data))
+            await self._rejected(source, str(err), data)
             raise
         now = self._clock()
         share = Share(
@@ -324,12 +343,12 @@ class ShareService:
             **fields,
         )
         async with self._lock:
-            if self.pending_count >= MAX_PENDING:
+            if self._pending_from(source) >= MAX_PENDING:
                 error = (
-                    f"too many requests are waiting for a decision (at most {MAX_PENDING}): "
-                    "decide some or let them expire first"
+                    f"too many requests from this source are waiting for a decision (at most "
+                    f"{MAX_PENDING} per source): decide some or let them expire first"
                 )
-                await self._append("request_rejected", source=source, error=error, **_summary(data))
+                await self._rejected(source, error, data)
                 raise ShareLimitError(error)
             clips = await self._clips(share)
             share = share.changed(clips=tuple(clip.id for clip in clips))
@@ -353,6 +372,16 @@ class ShareService:
         self._wake.set()
         _LOGGER.info("Share request %s from %s (%s)", share.id, share.requester, source)
         return self._payload(share)
+
+    async def _rejected(self, source: str, error: str, data: Any) -> None:
+        """Audit a refused request; a burst from one source is summed, not written whole."""
+        error = clean_text(error)
+        entry: Entry = (("error", error[:200]),)
+        if self._repeats.admit("request_rejected", ("source", source), entry, self._clock()):
+            await self._append("request_rejected", source=source, error=error, **_summary(data))
+
+    def _pending_from(self, source: str) -> int:
+        return sum(1 for s in self._shares.values() if s.state is S.PENDING and s.source == source)
 
     def handle_mqtt_request(self, payload: bytes) -> None:
         """A message on ``<b>/share/request``: create a request, never decide.
@@ -382,13 +411,13 @@ class ShareService:
         self._spawn(self._mqtt_request(payload))
 
     async def _mqtt_request(self, payload: bytes) -> None:
+        data: Any = None
         try:
-            data = json.loads(payload)
-        except (ValueError, RecursionError):
-            # Not JSON, or nested so deeply that the parser gives up: refused like any
-            # other request that is not a JSON object.
-            data = None
-        try:
+            try:
+                data = _parse_mqtt_request(payload)
+            except ShareError as err:
+                await self._rejected("mqtt", str(err), None)
+                raise
             await self.create_request(data, "mqtt")
         except ShareError as err:
             self._publish_rejected(data if isinstance(data, dict) else {}, str(err))
@@ -401,18 +430,20 @@ class ShareService:
             )
         except Exception:
             _LOGGER.exception("Share request from MQTT failed")
+            # Never silence: the asker learns that nothing was stored.
+            self._publish_rejected({}, "the bridge could not take this request; see its log")
 
     def _publish_rejected(self, data: dict[str, Any], error: str) -> None:
         def field(key: str) -> Any:
             value = data.get(key)
-            return value[:MAX_ECHO] if isinstance(value, str) else None
+            return value[:MAX_ECHO] if isinstance(value, str) and is_text(value) else None
 
         cameras = data.get("cameras")
         state = {
             "id": new_share_id(),
             "state": str(S.REJECTED),
             "requester": field("requester"),
-            "cameras": [c for c in cameras if isinstance(c, str)]
+            "cameras": [c[:MAX_ECHO] for c in cameras if isinstance(c, str) and is_text(c)]
             if isinstance(cameras, list)
             else [],
             "start": _time_or_none(data.get("start")),
@@ -424,7 +455,7 @@ class ShareService:
             "progress": None,
             "link": None,
             "link_expires": None,
-            "error": error,
+            "error": clean_text(error),
             "request_id": field("request_id"),
         }
         # Not retained: a rejection is an answer, not a share; retaining it would let
@@ -501,8 +532,13 @@ class ShareService:
     def _link_ttl(self, hours: Any) -> float | None:
         if hours is None:
             return None
-        if isinstance(hours, bool) or not isinstance(hours, int | float) or not hours > 0:
-            raise ShareError("link_ttl_hours: expected a number of hours above 0")
+        if (
+            isinstance(hours, bool)
+            or not isinstance(hours, int | float)
+            or not math.isfinite(hours)
+            or not hours > 0
+        ):
+            raise ShareError("link_ttl_hours: expected a finite number of hours above 0")
         return min(float(hours), self._settings.link_ttl_hours)
 
     async def _revoke(self, share: Share, record: Decision) -> dict[str, Any]:
@@ -529,9 +565,14 @@ class ShareService:
 
         Raises:
             ShareNotFoundError: No such share.
+            ShareError: A field is not JSON the log can hold (named in the message).
         """
         self._existing(share_id)
-        await self._append(kind, share_id=share_id, **fields)
+        record = {**fields, "share_id": share_id}
+        problem = field_problem(record)
+        if problem is not None:
+            raise ShareError(problem)
+        await self._append(kind, **record)
 
     # -- links ------------------------------------------------------------------------------
 
@@ -546,6 +587,13 @@ class ShareService:
         """
         if not valid_token(token):
             raise ShareNotFoundError("no such share link")
+        # Client details come from request headers: kept as valid text whatever was sent.
+        client, agent = _clean_or_none(client), _clean_or_none(agent)
+        details = {
+            key: clean_text(value) if isinstance(value, str) else value
+            for key, value in details.items()
+        }
+        who: Entry = (("client", client), ("agent", agent), ("via", details.get("via")))
         share_id = self._by_hash.get(token_hash(token))
         share = self._shares.get(share_id) if share_id else None
         if share is None:
@@ -553,20 +601,25 @@ class ShareService:
         if share.state is S.READY and share.link_expires and self._clock() >= share.link_expires:
             await self.tick()
             share = self._shares[share.id]
+        group = ("share_id", share.id)
         if share.state in GONE:
-            await self._append(
-                "download_refused",
-                share_id=share.id,
-                state=str(share.state),
-                client=client,
-                agent=agent,
-                **details,
-            )
+            if self._repeats.admit("download_refused", group, who, self._clock()):
+                await self._append(
+                    "download_refused",
+                    share_id=share.id,
+                    state=str(share.state),
+                    client=client,
+                    agent=agent,
+                    **details,
+                )
             raise ShareGoneError(f"this share link was {share.state}")
         if share.state is not S.READY or share.file is None:
             raise ShareNotFoundError("no such share link")
         path = self._exports / share.file
-        await self._append("download", share_id=share.id, client=client, agent=agent, **details)
+        # The first requests of each client are written before a byte is sent; a burst
+        # of further ones (a player's Range requests, a script) is summed.
+        if self._repeats.admit("download", group, who, self._clock()):
+            await self._append("download", share_id=share.id, client=client, agent=agent, **details)
         return Download(path=path, filename=f"doorstep-{share.id}.mp4")
 
     # -- timers -----------------------------------------------------------------------------
@@ -581,6 +634,16 @@ class ShareService:
                 elif share.state is S.READY and share.link_expires and now >= share.link_expires:
                     await self._expire(share, "the link reached its lifetime")
             await self._forget_ended(now)
+        await self._write_repeats()
+
+    async def _write_repeats(self, *, everything: bool = False) -> None:
+        """Write the ``repeated`` records that are due (all of them when stopping)."""
+        for fields in self._repeats.due(self._clock(), everything=everything):
+            try:
+                await self._append("repeated", **fields)
+            except AuditError:
+                # The counts are not lost without a trace: the bridge's log has them.
+                _LOGGER.exception("Cannot audit repeated records: %s", fields)
 
     async def _forget_ended(self, now: datetime) -> None:
         """Forget shares that ended `FORGET_AFTER` ago (the caller holds the lock)."""
@@ -795,7 +858,7 @@ class ShareService:
             raise ShareNotFoundError(f"no share {share_id!r}")
         return share
 
-    async def _append(self, kind: str, **fields: Any) -> None:
+    async def _append(self, kind: str, /, **fields: Any) -> None:
         await asyncio.to_thread(self._audit.append, kind, **fields)
 
     async def _save(self, share: Share) -> None:
@@ -827,8 +890,38 @@ def _summary(data: Any) -> dict[str, Any]:
     return {
         key: data[key]
         for key in ("requester", "request_id")
-        if isinstance(data.get(key), str) and len(data[key]) <= 200
+        if isinstance(data.get(key), str) and len(data[key]) <= 200 and is_text(data[key])
     }
+
+
+def _clean_or_none(text: str | None) -> str | None:
+    return None if text is None else clean_text(text)
+
+
+def _parse_mqtt_request(payload: bytes) -> Any:
+    """The JSON of a share request message.
+
+    Raises:
+        ShareError: Not UTF-8, not RFC 8259 JSON (``NaN``), or nested too deeply.
+    """
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ShareError(
+            f"the message is not UTF-8 text (invalid byte at position {err.start})"
+        ) from None
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        # Not JSON, or nested so deeply that the parser gives up.
+        raise ShareError(
+            "expected a JSON object with requester, cameras, start, end, reason"
+        ) from None
+
+
+def _reject_constant(name: str) -> Any:
+    # Not a ValueError: json.loads lets it through, so the message names the constant.
+    raise ShareError(f"{name} is not a number JSON allows (RFC 8259): use a finite number")
 
 
 def _ended(share: Share) -> datetime:

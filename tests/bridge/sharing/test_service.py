@@ -14,6 +14,7 @@ import pytest
 from doorstep_bridge.events import ShareStateChanged
 from doorstep_bridge.exceptions import ShareError
 from doorstep_bridge.sharing.audit import verify
+from doorstep_bridge.sharing.repeats import RepeatLimits
 from doorstep_bridge.sharing.service import (
     MAX_PENDING,
     MQTT_REQUESTS_PER_MINUTE,
@@ -452,24 +453,37 @@ async def test_mqtt_requests_are_limited_per_minute(harness: Harness) -> None:
     assert sum("expected a JSON object" in e for e in errors) == MQTT_REQUESTS_PER_MINUTE
     assert sum("at most 10 a minute" in e for e in errors) == 2
     assert all(not event.retain for event in events)
-    # Only what was read is audited: a flood cannot fill the disk through the log.
-    assert harness.kinds() == ["request_rejected"] * MQTT_REQUESTS_PER_MINUTE
+    # Only what was read is audited, and the same refusal over and over is summed after
+    # the first few: a flood cannot fill the disk through the log.
+    per_entry = RepeatLimits().per_entry
+    assert harness.kinds() == ["request_rejected"] * per_entry
     harness.clock.advance(seconds=61)
+    await harness.service.tick()
+    summary = harness.audit.records()[-1]
+    assert summary["kind"] == "repeated"
+    assert (summary["of"], summary["source"]) == ("request_rejected", "mqtt")
+    assert summary["count"] == MQTT_REQUESTS_PER_MINUTE - per_entry
     harness.service.handle_mqtt_request(json.dumps(harness.request(request_id="ok")).encode())
     await _wait_for(events, MQTT_REQUESTS_PER_MINUTE + 3, harness)
     assert events[-1].state["state"] == "pending"
     assert events[-1].state["request_id"] == "ok"
 
 
-async def test_pending_requests_are_capped(harness: Harness) -> None:
+async def test_pending_requests_are_capped_per_source(harness: Harness) -> None:
     service = harness.service
-    shares = [await service.create_request(harness.request(), "http") for _ in range(MAX_PENDING)]
-    with pytest.raises(ShareLimitError, match="too many requests are waiting for a decision"):
-        await service.create_request(harness.request(), "http:Neighbour Alice")
+    neighbour = "http:Neighbour Alice"
+    shares = [
+        await service.create_request(harness.request(), neighbour) for _ in range(MAX_PENDING)
+    ]
+    with pytest.raises(ShareLimitError, match="too many requests from this source are waiting"):
+        await service.create_request(harness.request(), neighbour)
     assert len(service.list()) == MAX_PENDING
     assert harness.kinds()[-1] == "request_rejected"
-    await service.decide(shares[0]["id"], "deny", "owner", "ui")
+    # The requester token filled its own quota, not the owner's (nor MQTT's).
     assert (await service.create_request(harness.request(), "http"))["state"] == "pending"
+    assert (await service.create_request(harness.request(), "mqtt"))["state"] == "pending"
+    await service.decide(shares[0]["id"], "deny", "owner", "ui")
+    assert (await service.create_request(harness.request(), neighbour))["state"] == "pending"
 
 
 async def test_ended_shares_are_forgotten_after_a_week(harness: Harness) -> None:
