@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
 from pathlib import Path
@@ -58,9 +59,8 @@ def _check(path: Path) -> int:
 
 
 def _run(path: Path, log_level: str) -> int:
-    from aiohttp import web  # noqa: PLC0415 - keeps `check` fast
-
-    from doorstep_bridge.app import create_app  # noqa: PLC0415
+    from doorstep_bridge.app import create_app  # noqa: PLC0415 - keeps `check` fast
+    from doorstep_bridge.http.server import serve  # noqa: PLC0415
 
     # Clips, snapshots, the index, the audit log and exports are for the owner only,
     # whichever library creates them (FFmpeg, SQLite): files 0600, folders 0700.
@@ -74,13 +74,7 @@ def _run(path: Path, log_level: str) -> int:
     logger = logging.getLogger("doorstep_bridge")
     logger.info("Doorstep bridge %s starting with %d camera(s)", __version__, len(config.cameras))
     try:
-        web.run_app(
-            create_app(config),
-            host=config.http.host,
-            port=config.http.port,
-            print=None,
-            access_log=None,
-        )
+        asyncio.run(serve(create_app(config), config))
     except OSError as err:
         logger.error(  # noqa: TRY400 - the message is the whole story; no traceback
             "Cannot listen on %s:%s: %s", config.http.host, config.http.port, err.strerror or err

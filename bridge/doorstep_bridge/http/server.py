@@ -1,0 +1,329 @@
+"""The HTTP server: bounded connections, timeouts, and short log lines for bad requests.
+
+aiohttp on its own keeps a connection that never sends a request open forever,
+answers unparsable requests in plain text, and logs each one with a traceback
+that quotes the raw header line (an ``Authorization`` line included). Here:
+
+- at most ``max_connections`` connections are open, derived from the process's
+  descriptor limit so that recording always has descriptors left; at the cap a
+  newcomer replaces the oldest connection that is waiting for a request, and is
+  closed at once when every connection is busy;
+- a connection must complete its first request's headers within
+  ``request_header_timeout``; between requests it may idle ``keepalive_timeout``
+  (aiohttp then also closes it when the next request's headers are incomplete);
+- a request aiohttp cannot parse gets a JSON 400 and at most one short log
+  line per kind and minute, never the raw bytes;
+- ``accept()`` failures (out of descriptors) give one log line a minute, not a
+  traceback a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+import logging
+import resource
+import signal
+from typing import Any
+
+from aiohttp import http_exceptions, web
+from aiohttp.web_protocol import RequestHandler
+
+from doorstep_bridge.config import Config
+from doorstep_bridge.http.throttle import LogThrottle
+
+_LOGGER = logging.getLogger(__name__)
+
+#: Descriptors kept for everything but HTTP: the broker, audit log, index, threads…
+BASE_RESERVE = 128
+#: … and per camera: its stream, clip, snapshot and thumbnail files, decoders.
+CAMERA_RESERVE = 32
+#: A home bridge serves Home Assistant and a few browsers; more is an attack.
+MOST_CONNECTIONS = 512
+FEWEST_CONNECTIONS = 16
+#: Soft descriptor limit asked for when the hard limit is unlimited.
+UNLIMITED_TARGET = 65536
+
+#: Short, byte-free descriptions of aiohttp's parser errors (most specific first).
+_PARSE_ERRORS: tuple[tuple[type[Exception], str], ...] = (
+    (http_exceptions.LineTooLong, "request line or header too long"),
+    (http_exceptions.InvalidURLError, "invalid characters in the URL"),
+    (http_exceptions.BadHttpMethod, "invalid HTTP method"),
+    (http_exceptions.BadStatusLine, "malformed request line"),
+    (http_exceptions.InvalidHeader, "malformed header"),
+    (http_exceptions.TransferEncodingError, "malformed body framing"),
+    (http_exceptions.ContentLengthError, "malformed body framing"),
+    (http_exceptions.BadHttpMessage, "malformed header"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerLimits:
+    """How many connections the HTTP server holds and for how long.
+
+    Attributes:
+        max_connections: Open connections at most; see :func:`limits_for`.
+        request_header_timeout: Seconds a new connection has to send its first
+            request's headers.
+        keepalive_timeout: Seconds a connection may idle between requests.
+        max_line_size: Longest request line, in bytes.
+        max_field_size: Longest header line, in bytes.
+        shutdown_timeout: Seconds requests in flight get to finish at stop.
+    """
+
+    max_connections: int
+    request_header_timeout: float = 15.0
+    keepalive_timeout: float = 60.0
+    max_line_size: int = 8190
+    max_field_size: int = 8190
+    shutdown_timeout: float = 10.0
+
+
+def raise_descriptor_limit() -> tuple[int, int]:
+    """Raise the soft RLIMIT_NOFILE to the hard limit; returns (before, now)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = UNLIMITED_TARGET if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError) as err:
+            _LOGGER.warning("Cannot raise the open-files limit from %d: %s", soft, err)
+            return soft, soft
+        return soft, target
+    return soft, soft
+
+
+def limits_for(descriptors: int, cameras: int) -> ServerLimits:
+    """Limits that leave `descriptors` room for `cameras` cameras to record."""
+    spare = descriptors - BASE_RESERVE - CAMERA_RESERVE * cameras
+    return ServerLimits(max_connections=max(FEWEST_CONNECTIONS, min(MOST_CONNECTIONS, spare)))
+
+
+class ConnectionGuard:
+    """Admits connections up to the cap, replacing idle ones when it is reached."""
+
+    def __init__(self, limits: ServerLimits) -> None:
+        self.limits = limits
+        self._open: dict[GuardedRequestHandler, None] = {}  # insertion order = age
+        self.throttle = LogThrottle(_LOGGER)
+
+    @property
+    def open_count(self) -> int:
+        """Connections open right now."""
+        return len(self._open)
+
+    def admit(self, connection: GuardedRequestHandler) -> bool:
+        """Take `connection` in, closing an idle one at the cap; False when all are busy."""
+        if len(self._open) >= self.limits.max_connections:
+            victim = self._idle_victim()
+            if victim is None:
+                self.throttle.log(
+                    logging.WARNING,
+                    "full",
+                    "Refusing HTTP connections: all %d are busy with requests",
+                    self.limits.max_connections,
+                )
+                return False
+            self.throttle.log(
+                logging.WARNING,
+                "evict",
+                "HTTP connections at the limit (%d): closing idle ones for newcomers",
+                self.limits.max_connections,
+            )
+            self.release(victim)
+            victim.force_close()
+        self._open[connection] = None
+        return True
+
+    def release(self, connection: GuardedRequestHandler) -> None:
+        """Forget a closed connection."""
+        self._open.pop(connection, None)
+
+    def _idle_victim(self) -> GuardedRequestHandler | None:
+        # Oldest that never completed a request first, then oldest idle between requests.
+        idle = None
+        for connection in self._open:
+            if connection.waiting_for_request:
+                if not connection.served_a_request:
+                    return connection
+                if idle is None:
+                    idle = connection
+        return idle
+
+
+class GuardedRequestHandler(RequestHandler):
+    """aiohttp's HTTP/1.1 protocol with admission, a first-request deadline and JSON errors."""
+
+    def __init__(self, manager: web.Server, guard: ConnectionGuard, **kwargs: Any) -> None:
+        super().__init__(manager, **kwargs)
+        self._guard = guard
+        self._admitted = False
+        self._deadline: asyncio.TimerHandle | None = None
+
+    @property
+    def served_a_request(self) -> bool:
+        """True once the first request (or unparsable attempt) was read."""
+        return self._request_count > 0
+
+    @property
+    def waiting_for_request(self) -> bool:
+        """True while no request is being handled (before the first, between requests)."""
+        waiter = self._waiter
+        return waiter is not None and not waiter.done()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Admit the connection and start its first-request deadline, or reset it at once."""
+        if not self._guard.admit(self):
+            # Reset rather than close: no handler task, no TIME_WAIT, the descriptor goes now.
+            assert isinstance(transport, asyncio.Transport)
+            transport.abort()
+            return
+        self._admitted = True
+        super().connection_made(transport)
+        self._deadline = self._loop.call_later(
+            self._guard.limits.request_header_timeout, self._first_request_overdue
+        )
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        """Forget the connection (a refused one was never handed to aiohttp)."""
+        if not self._admitted:
+            return
+        self._guard.release(self)
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+        super().connection_lost(exc)
+
+    def _first_request_overdue(self) -> None:
+        self._deadline = None
+        if not self.served_a_request:
+            self.force_close()
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        """A short JSON answer and one throttled log line, never the raw request."""
+        del message  # aiohttp's text quotes the raw bytes
+        if status >= 500:
+            summary = "internal error; see the bridge's log"
+            self._guard.throttle.log(
+                logging.ERROR,
+                f"500:{type(exc).__name__}",
+                "HTTP request failed: %s",
+                type(exc).__name__,
+            )
+        else:
+            problem = _describe(exc)
+            summary = f"malformed HTTP request: {problem}"
+            self._guard.throttle.log(
+                logging.WARNING,
+                f"bad:{problem}",
+                "Refused a malformed HTTP request from %s (%s)",
+                request.remote,
+                problem,
+            )
+        if request.writer.output_size > 0:
+            raise ConnectionError("the answer was partly sent; cannot send an error instead")
+        response = web.json_response({"error": summary}, status=status)
+        response.force_close()
+        return response
+
+    def log_exception(self, *args: Any, **kwargs: Any) -> None:
+        """Log the server's own unexpected failures: one throttled line each, no traceback."""
+        text = str(args[0]) if args else "error"
+        error = kwargs.get("exc_info")
+        kind = type(error).__name__ if isinstance(error, BaseException) else ""
+        self._guard.throttle.log(
+            logging.ERROR, f"aiohttp:{text}:{kind}", "HTTP server: %s %s", text, kind
+        )
+
+
+def _describe(exc: BaseException | None) -> str:
+    for kind, text in _PARSE_ERRORS:
+        if isinstance(exc, kind):
+            return text
+    return "unparsable"
+
+
+class GuardedSite(web.TCPSite):
+    """A TCP site whose connections go through a :class:`ConnectionGuard`."""
+
+    def __init__(self, runner: web.AppRunner, host: str, port: int, limits: ServerLimits) -> None:
+        super().__init__(runner, host, port, shutdown_timeout=limits.shutdown_timeout)
+        self.guard = ConnectionGuard(limits)
+
+    async def start(self) -> None:
+        """Listen; each accepted connection is admitted (or refused) by the guard."""
+        await web.BaseSite.start(self)  # registers the site with its runner
+        loop = asyncio.get_running_loop()
+        server = self._runner.server
+        assert server is not None, "the runner is set up before its sites start"
+        limits = self.guard.limits
+        handler_args: dict[str, Any] = {
+            "loop": loop,
+            "keepalive_timeout": limits.keepalive_timeout,
+            "max_line_size": limits.max_line_size,
+            "max_field_size": limits.max_field_size,
+            "lingering_time": 2.0,
+            "access_log": None,
+            "logger": _LOGGER,
+        }
+
+        def connection() -> GuardedRequestHandler:
+            return GuardedRequestHandler(server, self.guard, **handler_args)
+
+        self._server = await loop.create_server(
+            connection, self._host, self._port, backlog=self._backlog, reuse_address=True
+        )
+
+
+def accept_error_handler(
+    throttle: LogThrottle,
+) -> Callable[[asyncio.AbstractEventLoop, dict[str, Any]], None]:
+    """An event-loop exception handler that turns ``accept()`` failures into one short line."""
+
+    def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if str(context.get("message", "")).startswith("socket.accept() out of system resource"):
+            error = context.get("exception")
+            reason = error.strerror if isinstance(error, OSError) else error
+            throttle.log(logging.ERROR, "accept", "Cannot accept HTTP connections: %s", reason)
+            return
+        loop.default_exception_handler(context)
+
+    return handle
+
+
+async def serve(app: web.Application, config: Config) -> None:
+    """Start `app`, serve HTTP on the configured address until SIGTERM or SIGINT, stop.
+
+    Raises:
+        OSError: The address cannot be listened on.
+    """
+    loop = asyncio.get_running_loop()
+    before, descriptors = raise_descriptor_limit()
+    if descriptors != before:
+        _LOGGER.info("Open-files limit raised from %d to %d", before, descriptors)
+    limits = limits_for(descriptors, len(config.cameras))
+    loop.set_exception_handler(accept_error_handler(LogThrottle(_LOGGER)))
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=limits.shutdown_timeout)
+    await runner.setup()
+    try:
+        site = GuardedSite(runner, config.http.host, config.http.port, limits)
+        await site.start()
+        _LOGGER.info(
+            "HTTP API on %s:%d (at most %d connections)",
+            config.http.host,
+            config.http.port,
+            limits.max_connections,
+        )
+        await stop.wait()
+    finally:
+        await runner.cleanup()
