@@ -20,7 +20,7 @@ from doorstep_bridge.http import clips as clip_routes
 from doorstep_bridge.http import routes as bridge_routes
 from doorstep_bridge.http import shares as share_routes
 from doorstep_bridge.http.auth import token_middleware
-from doorstep_bridge.http.errors import error_middleware
+from doorstep_bridge.http.errors import error_middleware, text_middleware
 from doorstep_bridge.identity import api_token, bridge_id, ensure_storage
 from doorstep_bridge.keys import API_TOKEN, BRIDGE_ID, BUS, CONFIG
 from doorstep_bridge.mqtt.publisher import (
@@ -45,7 +45,7 @@ async def identity_ctx(app: web.Application) -> AsyncIterator[None]:
 def create_app(config: Config) -> web.Application:
     """Build the bridge application for `config` (nothing runs until it starts)."""
     app = web.Application(
-        middlewares=[error_middleware, token_middleware], client_max_size=64 * 1024
+        middlewares=[error_middleware, text_middleware, token_middleware], client_max_size=64 * 1024
     )
     app[CONFIG] = config
     app[BUS] = EventBus()

@@ -21,7 +21,14 @@ def has_api_token(request: web.Request) -> bool:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         return False
-    return hmac.compare_digest(token.strip().encode(), request.app[API_TOKEN].encode())
+    # surrogateescape: undecodable bytes compare as the bytes they were, never raise.
+    offered = token.strip().encode("utf-8", "surrogateescape")
+    return hmac.compare_digest(offered, request.app[API_TOKEN].encode())
+
+
+def shown(value: str, limit: int = 40) -> str:
+    """`value` quoted for an error message, cut to `limit` characters (it came from a client)."""
+    return repr(value if len(value) <= limit else value[:limit] + "…")
 
 
 def json_error(status: int, message: str) -> web.Response:

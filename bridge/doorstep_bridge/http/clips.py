@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from doorstep_bridge.events import RecordRequested
-from doorstep_bridge.http.auth import json_error
+from doorstep_bridge.http.auth import json_error, shown
 from doorstep_bridge.keys import BUS, CLIP_STORE, CONFIG
 from doorstep_bridge.models import ClipInfo, parse_record_request
 from doorstep_bridge.recording.store import REASONS, valid_clip_id
@@ -143,7 +143,7 @@ async def record(request: web.Request) -> web.Response:
     """Record now; optional body ``{"duration": seconds}`` → 202."""
     camera = request.match_info["camera"]
     if camera not in request.app[CONFIG].cameras:
-        return json_error(404, f"unknown camera {camera!r}")
+        return json_error(404, f"unknown camera {shown(camera)}")
     try:
         duration = parse_record_request(await request.read())
     except ValueError as err:

@@ -7,16 +7,26 @@ import logging
 from aiohttp import web
 
 from doorstep_bridge.http.auth import Handler, json_error
+from doorstep_bridge.http.throttle import LogThrottle
 
 _LOGGER = logging.getLogger(__name__)
+#: A bug hit by every request must not flood the log: one traceback per kind a minute.
+_THROTTLE = LogThrottle(_LOGGER)
+
+
+def _route(request: web.Request) -> str:
+    """The route's template (``/share/{token}``): a path may carry a secret."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "(no route)"
 
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Turn aiohttp's HTTP errors and unexpected exceptions into JSON answers.
 
-    An unexpected exception is logged with its traceback and answered with a
-    plain 500 that reveals nothing of the bridge's internals.
+    An unexpected exception is logged (its traceback at most once a minute per
+    route and kind) and answered with a plain 500 that reveals nothing of the
+    bridge's internals.
     """
     try:
         return await handler(request)
@@ -24,6 +34,40 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if err.status < 400:
             raise
         return json_error(err.status, err.reason)
-    except Exception:
-        _LOGGER.exception("Request %s %s failed", request.method, request.path)
+    except Exception as err:  # noqa: BLE001 - any bug becomes a 500, logged
+        route = _route(request)
+        _THROTTLE.log(
+            logging.ERROR,
+            f"{route}:{type(err).__name__}",
+            "Request %s %s failed",
+            request.method,
+            route,
+            exc_info=True,
+        )
         return json_error(500, "internal error; see the bridge's log")
+
+
+def _is_valid_text(value: str) -> bool:
+    """False for text decoded from invalid UTF-8 (aiohttp keeps such bytes as surrogates)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+@web.middleware
+async def text_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse (400) a request whose headers, path or query are not valid UTF-8.
+
+    Checked before authentication, so no route, credential check or audit record
+    ever sees undecodable text.
+    """
+    for name, value in request.headers.items():
+        if not _is_valid_text(value):
+            return json_error(400, f"header {name}: not valid UTF-8")
+    if not _is_valid_text(request.path) or not all(
+        _is_valid_text(key) and _is_valid_text(value) for key, value in request.query.items()
+    ):
+        return json_error(400, "the URL is not valid UTF-8")
+    return await handler(request)

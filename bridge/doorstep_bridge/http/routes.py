@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from doorstep_bridge import PROTOCOL_VERSION, __version__
-from doorstep_bridge.http.auth import json_error
+from doorstep_bridge.http.auth import json_error, shown
 from doorstep_bridge.keys import BRIDGE_ID, CAMERAS, CLIP_STORE, CONFIG, DOORBELL, SHARES
 from doorstep_bridge.mqtt.publisher import bridge_info
 
@@ -52,7 +52,7 @@ async def ring(request: web.Request) -> web.Response:
     """One doorbell press from an HTTP client (a button, a script)."""
     camera = request.match_info["camera"]
     if camera not in request.app[CONFIG].cameras:
-        return json_error(404, f"unknown camera {camera!r}")
+        return json_error(404, f"unknown camera {shown(camera)}")
     event = request.app[DOORBELL].press(camera, "http")
     body: dict[str, Any] = {"accepted": event is not None}
     if event is not None:

@@ -64,9 +64,10 @@ def _requester_token_name(request: web.Request) -> str | None:
     if scheme.lower() != "bearer" or not token.strip():
         return None
     found = None
+    offered = token.strip().encode("utf-8", "surrogateescape")
     for name, expected in request.app[CONFIG].sharing.requester_tokens:
         # Compare against every token (no early exit) to keep timing uniform.
-        if hmac.compare_digest(token.strip().encode(), expected.encode()):
+        if hmac.compare_digest(offered, expected.encode()):
             found = name
     return found
 
