@@ -1,0 +1,160 @@
+"""A real bridge process for attack tests: its own Mosquitto, config, log file and limits.
+
+The bridge runs as users run it (``python -m doorstep_bridge run --config ...``), so
+descriptor limits, the HTTP server's own settings and everything that reaches the log
+are the real ones. The log goes to a file the test reads afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from typing import Any
+import urllib.error
+import urllib.request
+
+import pytest
+import yaml
+
+from tests.bridge.conftest import Broker, free_port
+
+#: Passwords and tokens the attack tests plant in the config, to grep the log for.
+API_TOKEN = "sEcReT-api-token-4f9c2b7e1d0a6385"
+REQUESTER_TOKEN = "sEcReT-requester-token-77ab31c9e2"
+CAMERA_PASSWORD = "sEcReT-camera-pw-5521"
+SECRETS = (API_TOKEN, REQUESTER_TOKEN, CAMERA_PASSWORD)
+
+
+@dataclass
+class BridgeProcess:
+    """A started bridge process."""
+
+    process: subprocess.Popen[bytes]
+    host: str
+    port: int
+    log_path: Path
+    storage: Path
+    broker: Broker
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {API_TOKEN}"}
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+
+def _limit_descriptors(soft: int, hard: int) -> Any:
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+    return apply
+
+
+def get(
+    url: str, headers: dict[str, str] | None = None, timeout: float = 10.0
+) -> tuple[int, bytes]:
+    """A plain GET (no keep-alive) → (status, body); HTTP errors are answers too."""
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read()
+
+
+def wait_healthy(bridge: BridgeProcess, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not bridge.alive():
+            pytest.fail(f"bridge exited with {bridge.process.returncode}:\n{bridge.log()[-3000:]}")
+        try:
+            if get(f"{bridge.url}/api/health", timeout=2)[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"bridge not healthy after {timeout} s:\n{bridge.log()[-3000:]}")
+
+
+@contextlib.contextmanager
+def broker_at(tmp_path: Path) -> Iterator[Broker]:
+    """A Mosquitto broker on a free loopback port."""
+    if shutil.which("mosquitto") is None:
+        pytest.skip("mosquitto is not installed (scripts/setup installs it)")
+    port = free_port()
+    config = tmp_path / "mosquitto.conf"
+    config.write_text(
+        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n", encoding="utf-8"
+    )
+    broker = Broker(port=port, config_path=config)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@contextlib.contextmanager
+def bridge_process(
+    tmp_path: Path,
+    broker: Broker,
+    *,
+    descriptors: tuple[int, int] | None = None,
+    cameras: dict[str, Any] | None = None,
+) -> Iterator[BridgeProcess]:
+    """Run the bridge (one demo camera unless `cameras`) with planted secrets; stop it after.
+
+    `descriptors` is the (soft, hard) RLIMIT_NOFILE the process starts with.
+    """
+    storage = tmp_path / "data"
+    port = free_port()
+    config: dict[str, Any] = {
+        "mqtt": {"host": broker.host, "port": broker.port, "keepalive": 5},
+        "http": {"host": "127.0.0.1", "port": port, "token": API_TOKEN},
+        "storage": {"path": str(storage)},
+        "cameras": cameras
+        or {
+            "front_door": {
+                "source": "demo://?period=3600&fps=10&width=320&height=180",
+                "doorbell": {"debounce": 0.5},
+                "record": {"pre_roll": 1, "post_roll": 1},
+            }
+        },
+        "sharing": {"requester_tokens": {"neighbour": REQUESTER_TOKEN}},
+    }
+    config_path = tmp_path / "doorstep.yaml"
+    config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    log_path = tmp_path / "bridge.log"
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "doorstep_bridge", "run", "--config", str(config_path)],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_limit_descriptors(*descriptors) if descriptors else None,  # noqa: PLW1509
+        )
+    bridge = BridgeProcess(process, "127.0.0.1", port, log_path, storage, broker)
+    try:
+        wait_healthy(bridge)
+        yield bridge
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)

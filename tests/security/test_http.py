@@ -1,0 +1,257 @@
+"""Attacks on the HTTP API of a real bridge process: idle sockets, bad bytes, a fuzz.
+
+Each test runs the bridge as users run it and reads its log afterwards: answers must be
+4xx with a short JSON error (never 5xx), and the log must stay short, free of tracebacks
+and free of secrets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+import contextlib
+import json
+from pathlib import Path
+import re
+import socket
+
+import pytest
+
+from doorstep_bridge.app import create_app
+from doorstep_bridge.config import load_config
+from tests.bridge.conftest import Listener
+from tests.security.bridge_process import (
+    API_TOKEN,
+    REQUESTER_TOKEN,
+    SECRETS,
+    BridgeProcess,
+    bridge_process,
+    broker_at,
+    get,
+)
+from tests.security.fuzz_http import FuzzTarget, app_routes, fuzz_requests, run_fuzz, send
+
+SHARE_TOKENS = ("sEcReT-share-token-0c1d2e3f4a5b6c7d8e9f",)
+
+#: Every route the bridge has, as the bridge's own router lists them.
+PROTECTED = ("/api/info", "/api/clips", "/api/shares", "/api/clips/abc", "/api/shares/abc")
+
+
+@pytest.fixture(scope="module")
+def bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BridgeProcess]:
+    """One bridge for the fast tests, started with a low soft descriptor limit."""
+    tmp_path = tmp_path_factory.mktemp("http")
+    with (
+        broker_at(tmp_path) as broker,
+        bridge_process(tmp_path, broker, descriptors=(1024, 4096)) as running,
+    ):
+        yield running
+
+
+def assert_clean_log(log: str, *, max_lines: int) -> None:
+    """No secret, no traceback, and at most `max_lines` lines."""
+    for secret in (*SECRETS, *SHARE_TOKENS):
+        assert secret not in log, f"a secret reached the log:\n{log[-3000:]}"
+    assert "Traceback" not in log, log[-3000:]
+    lines = log.splitlines()
+    assert len(lines) <= max_lines, f"{len(lines)} log lines:\n" + "\n".join(lines[-40:])
+
+
+def raw_request(bridge: BridgeProcess, *lines: bytes, body: bytes = b"") -> bytes:
+    head = b"\r\n".join(lines)
+    return head + b"\r\nHost: x\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%b" % (
+        len(body),
+        body,
+    )
+
+
+class LogWindow:
+    """The part of the bridge's log written since the window opened."""
+
+    def __init__(self, bridge: BridgeProcess) -> None:
+        self._bridge = bridge
+        self._start = len(bridge.log())
+
+    def text(self) -> str:
+        # Let the bridge flush what the last answers caused.
+        assert get(f"{self._bridge.url}/api/health")[0] == 200
+        return self._bridge.log()[self._start :]
+
+
+def test_soft_descriptor_limit_is_raised_to_the_hard_limit(bridge: BridgeProcess) -> None:
+    limits = Path(f"/proc/{bridge.process.pid}/limits").read_text(encoding="utf-8")
+    line = next(line for line in limits.splitlines() if line.startswith("Max open files"))
+    assert line.split()[3:5] == ["4096", "4096"], line
+
+
+def test_non_utf8_headers_give_4xx_json_never_500(bridge: BridgeProcess) -> None:
+    window = LogWindow(bridge)
+    token = API_TOKEN.encode()
+    cases: list[tuple[bytes, list[bytes]]] = []
+    for path in PROTECTED:
+        cases.append((b"GET " + path.encode() + b" HTTP/1.1", [b"Authorization: Bearer \xff"]))
+        cases.append(
+            (b"GET " + path.encode() + b" HTTP/1.1", [b"Authorization: Bearer \xed\xa0\x80"])
+        )
+    for header in (
+        b"User-Agent",
+        b"Range",
+        b"X-Doorstep-Client-Address",
+        b"X-Doorstep-Client-Agent",
+    ):
+        cases.extend(
+            (
+                b"GET " + path + b" HTTP/1.1",
+                [b"Authorization: Bearer " + token, header + b": " + bad],
+            )
+            for bad in (b"\xff", b"\xed\xa0\x80", b"bytes=\xff-")
+            for path in (b"/api/clips/abc/video", b"/share/" + SHARE_TOKENS[0].encode())
+        )
+    for first, headers in cases:
+        answer = send(bridge.host, bridge.port, raw_request(bridge, first, *headers))
+        assert 400 <= answer.status < 500, (first, headers, answer)
+        assert set(json.loads(answer.body)) == {"error"}, (first, headers, answer.body)
+    # At most one short line per bad request (and no traceback, no token).
+    assert_clean_log(window.text(), max_lines=len(cases))
+
+
+def test_malformed_request_lines_never_log_the_token(bridge: BridgeProcess) -> None:
+    window = LogWindow(bridge)
+    token = API_TOKEN.encode()
+    bad_lines = [
+        b"Authorization: Bearer " + token + b"\x01",
+        b"Authorization Bearer " + token,
+        b"Authorization: Bearer " + token + b"\x00tail",
+        b"X-Token\x7f: " + token,
+        b"Authorization: Bearer " + token + b"\r",
+    ]
+    for line in bad_lines:
+        for path in (b"/api/info", b"/share/" + SHARE_TOKENS[0].encode()):
+            answer = send(
+                bridge.host, bridge.port, raw_request(bridge, b"GET " + path + b" HTTP/1.1", line)
+            )
+            assert answer.status == 400, (line, answer)
+            assert "error" in json.loads(answer.body)
+    for start in (
+        b"GET /api/info?t=" + token + b"\xff HTTP/1.1",
+        b"G\x01T /share/" + SHARE_TOKENS[0].encode() + b" HTTP/1.1",
+    ):
+        answer = send(bridge.host, bridge.port, raw_request(bridge, start))
+        assert answer.status == 400, (start, answer)
+    assert_clean_log(window.text(), max_lines=len(bad_lines) * 2 + 2)
+
+
+def test_a_flood_of_malformed_requests_logs_a_few_lines(bridge: BridgeProcess) -> None:
+    window = LogWindow(bridge)
+    for number in range(200):
+        request = raw_request(bridge, b"GET /api/info HTTP/1.1", b"Bad\x01Header: %d" % number)
+        assert send(bridge.host, bridge.port, request).status == 400
+    log = window.text()
+    assert_clean_log(log, max_lines=5)
+
+
+def test_http_fuzz_every_route(bridge: BridgeProcess) -> None:
+    config = load_config(bridge.storage.parent / "doorstep.yaml")
+    routes = app_routes(create_app(config))
+    assert len({route.path for route in routes}) >= 14  # the router is read, not a hand list
+    window = LogWindow(bridge)
+    target = FuzzTarget(
+        routes=routes,
+        api_token=API_TOKEN,
+        other_tokens=(REQUESTER_TOKEN,),
+        share_tokens=SHARE_TOKENS,
+        cameras=tuple(config.cameras),
+    )
+    report = run_fuzz(
+        bridge.host, bridge.port, fuzz_requests(target, count=2000, seed=13), learn=target
+    )
+    assert report.sent == 2000
+    assert not report.server_errors, report.server_errors[:5]
+    assert not report.not_json, report.not_json[:5]
+    assert not report.no_answer, report.no_answer[:5]
+    assert bridge.alive()
+    assert_clean_log(window.text(), max_lines=60)
+
+
+@pytest.mark.slow
+def test_connections_that_never_finish_a_request_are_closed(bridge: BridgeProcess) -> None:
+    """A silent socket and a slow-header socket are both closed by the bridge, not kept."""
+    silent = socket.create_connection((bridge.host, bridge.port))
+    slow = socket.create_connection((bridge.host, bridge.port))
+    slow.sendall(b"GET /api/info HTTP/1.1\r\nHost: x\r\n")
+    open_sockets = {silent, slow}
+    # Up to 90 rounds of one second: a bound on the test, not a measurement.
+    for _ in range(90):
+        for sock in (silent, slow):
+            if sock not in open_sockets:
+                continue
+            sock.settimeout(0.5)
+            try:
+                closed = sock.recv(1024) == b""
+            except TimeoutError:
+                closed = False
+            except ConnectionResetError:
+                closed = True
+            if closed:
+                open_sockets.discard(sock)
+                sock.close()
+            elif sock is slow:
+                with contextlib.suppress(OSError):
+                    slow.sendall(b"X-Slow: 1\r\n")  # trickled headers do not keep it open
+        if not open_sockets:
+            break
+    for sock in open_sockets:
+        sock.close()
+    assert not open_sockets, "the bridge kept a connection with no complete request open"
+
+
+@contextlib.contextmanager
+def idle_sockets(host: str, port: int, count: int) -> Iterator[int]:
+    """Open up to `count` connections that send nothing; yields how many connected."""
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket()
+            sock.settimeout(2)
+            try:
+                sock.connect((host, port))
+            except OSError:
+                sock.close()
+                continue
+            sockets.append(sock)
+        yield len(sockets)
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+@pytest.mark.slow
+def test_idle_sockets_at_1024_descriptors_stop_neither_api_nor_ring_nor_recording(
+    tmp_path: Path,
+) -> None:
+    with (
+        broker_at(tmp_path) as broker,
+        bridge_process(tmp_path, broker, descriptors=(1024, 1024)) as bridge,
+    ):
+        listener = Listener(broker, ["doorstep/front_door/ring", "doorstep/front_door/clip"])
+        try:
+            with idle_sockets(bridge.host, bridge.port, 1100) as opened:
+                assert opened >= 1000
+                status, body = get(f"{bridge.url}/api/info", headers=bridge.auth, timeout=30)
+                assert status == 200, body
+                assert json.loads(body)["cameras"]["front_door"]["online"] is True
+                listener.publish("doorstep/front_door/ring/set", "press")
+                ring = json.loads(listener.wait_for("doorstep/front_door/ring", timeout=30))
+                clip = json.loads(listener.wait_for("doorstep/front_door/clip", timeout=60))
+                assert clip["camera"] == "front_door"
+                assert clip["reason"] == "ring"
+                assert ring["camera"] == "front_door"
+            assert bridge.alive()
+            status, body = get(f"{bridge.url}/api/clips", headers=bridge.auth, timeout=30)
+            assert status == 200
+            assert any(item["id"] == clip["id"] for item in json.loads(body)["clips"])
+        finally:
+            listener.close()
+        log = bridge.log()
+    assert "Too many open files" not in log
+    assert_clean_log(log, max_lines=40)
+    assert not re.search(r"(?m)^.{400,}$", log), "a log line longer than 400 characters"
