@@ -90,11 +90,18 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
             stderr=subprocess.DEVNULL,
         ),
     ]
-    bridge_bin = Path(sys.executable).with_name("doorstep-bridge")
     log = (tmp_path / "bridge.log").open("w")
     processes.append(
         subprocess.Popen(
-            [str(bridge_bin), "run", "--config", str(tmp_path / "bridge.yaml")],
+            # As a module: the current-HA lane imports the bridge from the checkout.
+            [
+                sys.executable,
+                "-m",
+                "doorstep_bridge",
+                "run",
+                "--config",
+                str(tmp_path / "bridge.yaml"),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=log,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
