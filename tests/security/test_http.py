@@ -12,7 +12,10 @@ import contextlib
 import json
 from pathlib import Path
 import re
+import resource
 import socket
+import subprocess
+import sys
 
 import pytest
 
@@ -255,3 +258,56 @@ def test_idle_sockets_at_1024_descriptors_stop_neither_api_nor_ring_nor_recordin
     assert "Too many open files" not in log
     assert_clean_log(log, max_lines=40)
     assert not re.search(r"(?m)^.{400,}$", log), "a log line longer than 400 characters"
+
+
+_ACCEPT_CHILD = """
+import asyncio, logging, os, sys
+from doorstep_bridge.http.server import accept_error_handler
+from doorstep_bridge.http.throttle import LogThrottle
+
+logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+
+
+async def main():
+    loop = asyncio.get_running_loop()
+    if sys.argv[1] == "bridge":
+        loop.set_exception_handler(accept_error_handler(LogThrottle(logging.getLogger("http"))))
+    server = await loop.create_server(asyncio.Protocol, "127.0.0.1", 0)
+    hoard = []
+    try:
+        while True:
+            hoard.append(os.open("/dev/null", os.O_RDONLY))
+    except OSError:
+        pass
+    print(server.sockets[0].getsockname()[1], flush=True)
+    # asyncio retries accept() once a second: 4 s is 4 attempts.
+    await asyncio.sleep(4)
+
+
+asyncio.run(main())
+"""
+
+
+def _accept_under_exhaustion(handler: str) -> str:
+    """Run an event loop out of descriptors with `handler`, connect once; its log."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", _ACCEPT_CHILD, handler],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64)),  # noqa: PLW1509
+    )
+    assert process.stdout is not None
+    port = int(process.stdout.readline())
+    with socket.create_connection(("127.0.0.1", port), timeout=10):
+        _, stderr = process.communicate(timeout=60)
+    return stderr.decode()
+
+
+@pytest.mark.slow
+def test_accept_failing_for_want_of_descriptors_logs_one_line() -> None:
+    plain = _accept_under_exhaustion("asyncio")
+    assert plain.count("Traceback") >= 2  # asyncio alone: a traceback per retry
+    guarded = _accept_under_exhaustion("bridge")
+    assert "Traceback" not in guarded, guarded
+    assert guarded.count("Cannot accept HTTP connections: Too many open files") == 1, guarded
+    assert len(guarded.splitlines()) == 1, guarded
