@@ -3,18 +3,26 @@
 """Camera pipeline cost: bridge CPU per camera as a ratio to decoding its detect stream.
 
 One 1080p15 H.264 camera served over RTSP (the project's GStreamer test server):
-the bridge detects motion on a 640x360 substream and records the main stream by
-stream copy, recording the whole time. Measured in the same run, side by side:
+the bridge detects motion on a 640x360 substream and records the main stream.
+Measured in the same run, side by side:
 
   decode   a process that only decodes the 640x360 detect stream (the floor), read
            with FFmpeg's RTSP demuxer as PyAV opens it
   decode*  the same read with the bridge's own RTSP client (for reference: how much of
            the difference is reading rather than the rest of the pipeline)
-  bridge   the camera pipeline (CameraManager): detect + motion core + recording by copy
-  masked   the same with a privacy mask (clips re-encoded with libx264)
-  memory   RSS of a bridge process with 2 such cameras and a 5 s pre-roll
+  idle     the camera pipeline (CameraManager), watching: detect + motion core + the
+           pre-roll buffer, no clip being written (nothing moves in its motion zone)
+  bridge   the same, recording by stream copy the whole time
+  m-idle   idle with a privacy mask
+  m-rec    recording the whole time with a privacy mask (decode, mask, libx264)
+  memory   RSS of a bridge process with 2 cameras recording and a 5 s pre-roll
 
-Targets: bridge ≤ 1.3x decode; RSS < 150 MB with 2 cameras.
+and the delay from the end of a clip's post-roll to the published clip, for an
+unmasked and a masked camera (a 2 s clip after a full 5 s pre-roll), with how much
+pre-roll each clip holds.
+
+Targets: bridge ≤ 1.3x decode; masked idle ≤ 1.5x decode; clip published ≤ 1 s
+after its post-roll; RSS < 150 MB with 2 cameras.
 
     .venv/bin/python bench/pipeline.py [--seconds 20]
 """
@@ -93,7 +101,9 @@ def worker_decode_own(url: str, seconds: float) -> dict[str, Any]:
         packets.close()
 
 
-async def _bridge(cameras: dict[str, Any], seconds: float, storage: str) -> dict[str, Any]:
+async def _bridge(
+    cameras: dict[str, Any], seconds: float, storage: str, *, record: bool
+) -> dict[str, Any]:
     from doorstep_bridge.camera.manager import CameraManager
     from doorstep_bridge.config import parse_config
     from doorstep_bridge.events import ClipFinished, EventBus
@@ -108,8 +118,9 @@ async def _bridge(cameras: dict[str, Any], seconds: float, storage: str) -> dict
     manager = CameraManager(config, bus, store, lambda _: None)
     await manager.start()
     await asyncio.sleep(3.0)  # connect, fill the pre-roll
-    for name in cameras:
-        manager.record(name, seconds + 30)  # record all the time while measuring
+    if record:
+        for name in cameras:
+            manager.record(name, seconds + 30)  # record all the time while measuring
     await asyncio.sleep(1.0)
     wall0, cpu0 = time.monotonic(), time.process_time()
     await asyncio.sleep(seconds)
@@ -132,7 +143,11 @@ async def _bridge(cameras: dict[str, Any], seconds: float, storage: str) -> dict
 
 
 async def _latency(cameras: dict[str, Any], storage: str) -> dict[str, Any]:
-    """Seconds from the end of a clip's post-roll to its ClipFinished event."""
+    """Seconds from the end of a clip's post-roll to its ClipFinished event, three times.
+
+    Each clip is a 2 s "record now" after a full 5 s pre-roll: the shortest clip
+    there is, so a masked camera has the least time to work off its pre-roll.
+    """
     from doorstep_bridge.camera.manager import CameraManager
     from doorstep_bridge.config import parse_config
     from doorstep_bridge.events import ClipFinished, EventBus
@@ -142,30 +157,33 @@ async def _latency(cameras: dict[str, Any], storage: str) -> dict[str, Any]:
     store = ClipStore(config.storage.path)
     store.open()
     bus = EventBus()
-    finished: asyncio.Queue[float] = asyncio.Queue()
-    bus.subscribe(ClipFinished, lambda _event: finished.put_nowait(time.monotonic()))
+    finished: asyncio.Queue[tuple[float, ClipFinished]] = asyncio.Queue()
+    bus.subscribe(ClipFinished, lambda event: finished.put_nowait((time.monotonic(), event)))
     manager = CameraManager(config, bus, store, lambda _: None)
     await manager.start()
     await asyncio.sleep(6.0)  # connect, fill the 5 s pre-roll
     name = next(iter(cameras))
     manager.set_switch(name, "motion_detection", on=False)  # only our clips
-    latencies = []
+    latencies, pre_rolls = [], []
     for _ in range(3):
-        started = time.monotonic()
+        started, wall = time.monotonic(), time.time()
         manager.record(name, 2.0)
-        done = await asyncio.wait_for(finished.get(), 30)
+        done, event = await asyncio.wait_for(finished.get(), 30)
         latencies.append(done - (started + 2.0))
+        pre_rolls.append(wall - event.clip.start.timestamp())
         await asyncio.sleep(0.5)
     await manager.stop()
     store.close()
-    return {"latencies": latencies}
+    return {"latencies": latencies, "pre_rolls": pre_rolls}
 
 
 def worker_bridge(spec: dict[str, Any]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as storage:
         if spec.get("latency"):
             return asyncio.run(_latency(spec["cameras"], storage))
-        return asyncio.run(_bridge(spec["cameras"], spec["seconds"], storage))
+        return asyncio.run(
+            _bridge(spec["cameras"], spec["seconds"], storage, record=spec.get("record", True))
+        )
 
 
 def run_worker(args: list[str]) -> dict[str, Any]:
@@ -183,6 +201,82 @@ def camera(url: str, **extra: Any) -> dict[str, Any]:
         "record": {"pre_roll": 5.0, "post_roll": 5.0, "max_length": 3600},
         **extra,
     }
+
+
+#: A privacy mask over the top-left of the 1080p picture (800x500 pixels).
+MASK = [[0, 0], [800, 0], [800, 500], [0, 500]]
+#: A motion zone (detect-stream pixels) where the fixture's walker never goes: the
+#: idle runs detect motion on every frame as usual, but no clip starts.
+QUIET_ZONE = {"corner": [[0, 0], [120, 0], [120, 60], [0, 60]]}
+
+
+def bridge_run(cameras: dict[str, Any], seconds: float, *, record: bool = True) -> dict[str, Any]:
+    spec = {"cameras": cameras, "seconds": seconds, "record": record}
+    return run_worker(["bridge", json.dumps(spec)])
+
+
+def measure(url: str, seconds: float) -> dict[str, dict[str, Any]]:
+    """Every run of the table, one after the other against the same RTSP server."""
+    idle = camera(url, motion={"zones": QUIET_ZONE})
+    idle_masked = camera(url, motion={"zones": QUIET_ZONE}, privacy_masks=[MASK])
+    masked = camera(url, privacy_masks=[MASK])
+    two = {"front_door": camera(url), "back_door": camera(url)}
+    latency = {"cameras": {"front_door": camera(url)}, "latency": True}
+    latency_masked = {"cameras": {"front_door": masked}, "latency": True}
+    return {
+        "decode": run_worker(["decode", f"{url}/sub", str(seconds)]),
+        "decode*": run_worker(["decode_own", f"{url}/sub", str(seconds)]),
+        "idle": bridge_run({"front_door": idle}, seconds, record=False),
+        "bridge": bridge_run({"front_door": camera(url)}, seconds),
+        "m-idle": bridge_run({"front_door": idle_masked}, seconds, record=False),
+        "m-rec": bridge_run({"front_door": masked}, seconds),
+        "memory": bridge_run(two, min(seconds, 10.0)),
+        "latency": run_worker(["bridge", json.dumps(latency)]),
+        "latency_masked": run_worker(["bridge", json.dumps(latency_masked)]),
+    }
+
+
+NOTES = {
+    "decode": "the floor: decode the detect stream",
+    "decode*": "the same, read with the bridge's RTSP client (for reference)",
+    "idle": "bridge, no clip being written",
+    "bridge": "bridge, recording by copy the whole time",
+    "m-idle": "privacy mask, no clip being written",
+    "m-rec": "privacy mask, recording (decode + mask + libx264) the whole time",
+    "memory": "two cameras recording by copy, 5 s pre-roll",
+}
+
+
+def report(results: dict[str, dict[str, Any]]) -> None:
+    floor = results["decode"]["cpu"] / results["decode"]["wall"]
+    print()
+    print(f"{'run':8} {'CPU % of a core':>16} {'ratio to decode':>16} {'RSS MB':>8}  notes")
+    for name, note in NOTES.items():
+        r = results[name]
+        share = r["cpu"] / r["wall"]
+        notes = note
+        if "online" in r:
+            notes += (
+                f" (online={r['online']} recording={r['recording']} clips={r['clips']}"
+                f" recorded={r['bytes'] / 1e6:.1f} MB)"
+            )
+        print(f"{name:8} {share * 100:15.1f}% {share / floor:15.2f}x {r['rss_mb']:8.0f}  {notes}")
+
+    def ratio(name: str) -> float:
+        return float(results[name]["cpu"] / results[name]["wall"] / floor)
+
+    print()
+    print(f"bridge / decode = {ratio('bridge'):.2f}x (target <= 1.3x)")
+    print(f"masked idle / decode = {ratio('m-idle'):.2f}x (target <= 1.5x)")
+    print(f"masked recording / decode = {ratio('m-rec'):.2f}x (paid only while a clip is written)")
+    print(f"RSS with 2 cameras, 5 s pre-roll = {results['memory']['rss_mb']:.0f} MB (target < 150)")
+    for name in ("latency", "latency_masked"):
+        values = ", ".join(f"{v:.2f}" for v in results[name]["latencies"])
+        pre = ", ".join(f"{v:.1f}" for v in results[name]["pre_rolls"])
+        print(
+            f"post-roll end -> clip published ({name}): {values} s (target <= 1 s);"
+            f" pre-roll in the clip: {pre} s (configured 5 s)"
+        )
 
 
 def main() -> None:
@@ -238,80 +332,8 @@ def main() -> None:
         )
         seconds = args.seconds
         with rtsp_server({"/main": main_file.path, "/sub": sub_file.path}) as url:
-            mask = [[0, 0], [800, 0], [800, 500], [0, 500]]
-            results = {
-                "decode": run_worker(["decode", f"{url}/sub", str(seconds)]),
-                "decode*": run_worker(["decode_own", f"{url}/sub", str(seconds)]),
-                "bridge": run_worker(
-                    [
-                        "bridge",
-                        json.dumps({"cameras": {"front_door": camera(url)}, "seconds": seconds}),
-                    ]
-                ),
-                "masked": run_worker(
-                    [
-                        "bridge",
-                        json.dumps(
-                            {
-                                "cameras": {"front_door": camera(url, privacy_masks=[mask])},
-                                "seconds": seconds,
-                            }
-                        ),
-                    ]
-                ),
-                "latency": run_worker(
-                    [
-                        "bridge",
-                        json.dumps({"cameras": {"front_door": camera(url)}, "latency": True}),
-                    ]
-                ),
-                "latency_masked": run_worker(
-                    [
-                        "bridge",
-                        json.dumps(
-                            {
-                                "cameras": {"front_door": camera(url, privacy_masks=[mask])},
-                                "latency": True,
-                            }
-                        ),
-                    ]
-                ),
-                "memory": run_worker(
-                    [
-                        "bridge",
-                        json.dumps(
-                            {
-                                "cameras": {"front_door": camera(url), "back_door": camera(url)},
-                                "seconds": min(seconds, 10.0),
-                            }
-                        ),
-                    ]
-                ),
-            }
-    floor = results["decode"]["cpu"] / results["decode"]["wall"]
-    print()
-    print(f"{'run':8} {'CPU % of a core':>16} {'ratio to decode':>16} {'RSS MB':>8}  notes")
-    for name in ("decode", "decode*", "bridge", "masked", "memory"):
-        r = results[name]
-        share = r["cpu"] / r["wall"]
-        notes = ""
-        if name == "decode*":
-            notes = "the same, read with the bridge's RTSP client (for reference)"
-        elif name != "decode":
-            notes = (
-                f"online={r['online']} recording={r['recording']} "
-                f"recorded={r['bytes'] / 1e6:.1f} MB"
-            )
-        print(f"{name:8} {share * 100:15.1f}% {share / floor:15.2f}x {r['rss_mb']:8.0f}  {notes}")
-    ratio = results["bridge"]["cpu"] / results["bridge"]["wall"] / floor
-    print()
-    print(f"bridge / decode = {ratio:.2f}x (target <= 1.3x)")
-    masked = results["masked"]["cpu"] / results["masked"]["wall"] / floor
-    print(f"masked / decode = {masked:.2f}x (privacy masks: 1080p decode + libx264 re-encode)")
-    print(f"RSS with 2 cameras, 5 s pre-roll = {results['memory']['rss_mb']:.0f} MB (target < 150)")
-    for name in ("latency", "latency_masked"):
-        values = ", ".join(f"{v:.2f}" for v in results[name]["latencies"])
-        print(f"post-roll end -> clip published ({name}): {values} s (target < 1 s)")
+            results = measure(url, seconds)
+    report(results)
 
 
 if __name__ == "__main__":
