@@ -21,7 +21,7 @@ from .protocol import (
     CameraStatus,
     Clip,
     ProtocolError,
-    ShareState,
+    Share,
     parse_bridge_info,
     parse_camera_status,
     parse_clip,
@@ -166,7 +166,7 @@ class DoorstepApiClient:
             raise DoorstepConnectionError(f"unexpected clip list: {err}") from err
         return ClipPage(clips=clips, total=total)
 
-    async def create_share(self, body: Mapping[str, Any]) -> ShareState:
+    async def create_share(self, body: Mapping[str, Any]) -> Share:
         """Create a share request; returns its state (pending or rejected)."""
         return self._share(await self._json("POST", "/api/share-requests", body=body))
 
@@ -179,7 +179,7 @@ class DoorstepApiClient:
         via: str,
         redact: bool = True,
         link_ttl_hours: float | None = None,
-    ) -> ShareState:
+    ) -> Share:
         """Approve, deny or revoke a share request."""
         body: dict[str, Any] = {"decision": decision, "by": by, "via": via, "redact": redact}
         if link_ttl_hours is not None and self._link_ttl_supported:
@@ -202,7 +202,7 @@ class DoorstepApiClient:
         await self._json("POST", path, body={"kind": kind, **fields}, empty_ok=True)
 
     @staticmethod
-    def _share(data: Mapping[str, Any]) -> ShareState:
+    def _share(data: Mapping[str, Any]) -> Share:
         try:
             return parse_share(data)
         except ProtocolError as err:

@@ -44,7 +44,7 @@ from .const import (
 
 if TYPE_CHECKING:
     from .coordinator import DoorstepConfigEntry, DoorstepCoordinator
-    from .protocol import ShareState
+    from .protocol import Share
 
 MOBILE_APP_ACTION_EVENT = "mobile_app_notification_action"
 STORAGE_VERSION = 1
@@ -173,7 +173,7 @@ class ApprovalManager:
     # Share state changes ------------------------------------------------------
 
     @callback
-    def _on_share(self, old: ShareState | None, new: ShareState) -> None:
+    def _on_share(self, old: Share | None, new: Share) -> None:
         data = {"bridge_id": self.coordinator.bridge_id, **new.event_data()}
         if new.state == "ready" and new.link:
             token = new.link.rpartition("/")[2]
@@ -212,7 +212,7 @@ class ApprovalManager:
     def _texts(self) -> dict[str, str]:
         return TEXTS.get(self.hass.config.language.split("-")[0], TEXTS["en"])
 
-    def notification(self, share: ShareState, nonce: str) -> dict[str, Any]:
+    def notification(self, share: Share, nonce: str) -> dict[str, Any]:
         """Service data of the actionable notification (no footage, no link)."""
         texts = self._texts()
         detail = self.entry.options.get(CONF_NOTIFICATION_DETAIL, DEFAULT_NOTIFICATION_DETAIL)
@@ -245,7 +245,7 @@ class ApprovalManager:
             "data": {"tag": f"doorstep_{share.id}", "actions": actions},
         }
 
-    async def _async_prompt(self, share: ShareState) -> None:
+    async def _async_prompt(self, share: Share) -> None:
         services = tuple(self.entry.options.get(CONF_NOTIFY_SERVICES, []))
         # Name exactly what is missing: the owner fixes it in the options.
         missing = [
@@ -377,7 +377,7 @@ class ApprovalManager:
 
     async def async_decide(
         self, share_id: str, decision: str, *, user_id: str | None, via: str, redact: bool = True
-    ) -> ShareState:
+    ) -> Share:
         """Send a decision to the bridge (the only way one reaches it)."""
         by = "automation"
         if user_id is not None:

@@ -24,7 +24,7 @@ from .protocol import (
     Clip,
     ProtocolError,
     Ring,
-    ShareState,
+    Share,
     Topics,
     parse_bridge_info,
     parse_clip,
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 type DoorstepConfigEntry = ConfigEntry[DoorstepData]
 type RingListener = Callable[[Ring], None]
 type CamerasListener = Callable[[Iterable[str]], None]
-type ShareListener = Callable[[ShareState | None, ShareState], None]
+type ShareListener = Callable[[Share | None, Share], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +80,7 @@ class BridgeState:
     online: bool
     stats: BridgeStats | None = None
     cameras: Mapping[str, CameraState] = field(default_factory=dict)
-    shares: Mapping[str, ShareState] = field(default_factory=dict)
+    shares: Mapping[str, Share] = field(default_factory=dict)
 
     @property
     def reachable(self) -> bool:
@@ -359,7 +359,7 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
         self.async_share_update(share)
 
     @callback
-    def async_share_update(self, share: ShareState) -> None:
+    def async_share_update(self, share: Share) -> None:
         """Record a share state (from MQTT or an API answer) and tell listeners."""
         old = self.data.shares.get(share.id)
         if old == share:

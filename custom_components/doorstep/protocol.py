@@ -248,8 +248,8 @@ class Decision:
 
 
 @dataclass(frozen=True, slots=True)
-class ShareState:
-    """State of one share request."""
+class Share:
+    """One share request as the bridge last published it (its ``state`` is one field)."""
 
     id: str
     state: str
@@ -475,7 +475,7 @@ def _parse_decision(value: object) -> Decision | None:
     )
 
 
-def parse_share(payload: Payload | Mapping[str, Any]) -> ShareState:
+def parse_share(payload: Payload | Mapping[str, Any]) -> Share:
     """``<b>/share/<id>`` and the HTTP share state."""
     data = payload if isinstance(payload, Mapping) else _json_object(payload)
     state = _str(data, "state")
@@ -484,7 +484,7 @@ def parse_share(payload: Payload | Mapping[str, Any]) -> ShareState:
     cameras = data.get("cameras") or []
     if not isinstance(cameras, list) or not all(isinstance(c, str) for c in cameras):
         raise ProtocolError("cameras: expected a list of names")
-    return ShareState(
+    return Share(
         id=_str(data, "id"),
         state=state,
         requester=_opt_str(data, "requester") or "",
