@@ -21,9 +21,11 @@ from aiohttp import web
 
 from doorstep_bridge.config import Config, DoorbellSettings
 from doorstep_bridge.events import EventBus
+from doorstep_bridge.exceptions import IgnoredMessageError
 from doorstep_bridge.keys import BUS, CONFIG, DOORBELL, MQTT
 from doorstep_bridge.models import RingEvent, utcnow
 from doorstep_bridge.mqtt.client import MqttClient
+from doorstep_bridge.mqtt.payloads import loads_bounded
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -44,7 +46,8 @@ def payload_matches(expected: DoorbellSettings, payload: bytes) -> bool:
     """Does an outside button's message count as a press?
 
     A string must equal the whole payload (surrounding whitespace ignored); a
-    mapping's items must all be present in the JSON object payload.
+    mapping's items must all be present in the JSON object payload. Garbage of
+    any kind (not UTF-8, not JSON, nested too deep) is simply not a press.
     """
     if expected.payload is None:
         return True
@@ -55,7 +58,7 @@ def payload_matches(expected: DoorbellSettings, payload: bytes) -> bool:
     if isinstance(expected.payload, str):
         return text == expected.payload
     try:
-        data: Any = json.loads(text)
+        data: Any = loads_bounded(payload)
     except ValueError:
         return False
     if not isinstance(data, dict):
@@ -114,11 +117,14 @@ class Doorbell:
         return event
 
     def on_ring_set(self, topic: str, _payload: bytes) -> None:
-        """``<b>/<cam>/ring/set``: any payload is one press."""
+        """``<b>/<cam>/ring/set``: any payload is one press.
+
+        Raises:
+            IgnoredMessageError: `topic` names no configured camera.
+        """
         camera = topic.rsplit("/", 3)[-3]
         if camera not in self._config.cameras:
-            _LOGGER.warning("Ignoring ring for unknown camera %r", camera)
-            return
+            raise IgnoredMessageError(f"unknown camera {camera!r}", kind="unknown camera")
         self.press(camera, "mqtt")
 
     def button_handler(self, camera: str) -> Callable[[str, bytes], None]:

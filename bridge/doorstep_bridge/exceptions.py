@@ -31,3 +31,19 @@ class ShareError(DoorstepError):
 
 class AuditError(DoorstepError):
     """The audit log could not be written or does not verify."""
+
+
+class IgnoredMessageError(DoorstepError):
+    """An incoming MQTT message was not acted on; the message says why.
+
+    Raised by MQTT handlers; the client logs it, rate-limited per subscription
+    and `kind`, so a flood of garbage cannot flood the log.
+
+    Attributes:
+        kind: What went wrong, without details from the message itself (a
+            camera name, a size), so one kind of garbage is one log key.
+    """
+
+    def __init__(self, message: str, *, kind: str | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind if kind is not None else message

@@ -32,6 +32,12 @@ def test_payload_matching() -> None:
     assert not payload_matches(single, b"not json")
     assert not payload_matches(single, b'["action", "single"]')
     assert not payload_matches(single, b"\xff\xfe")
+    # Garbage a sender chooses is never a press and never an error.
+    assert not payload_matches(single, b"[" * 50_000 + b"]" * 50_000)
+    assert not payload_matches(single, b'{"a":' * 20_000 + b"1" + b"}" * 20_000)
+    assert not payload_matches(single, b'{"action": "single", "n": ' + b"9" * 5000 + b"}")
+    nested_ok = b'{"action": "single", "update": {"state": {"x": [1]}}, "s": "[[[[{{{{"}'
+    assert payload_matches(single, nested_ok)
     text = DoorbellSettings(topic="z", payload="pressed")
     assert payload_matches(text, b" pressed\n")
     assert not payload_matches(text, b"released")

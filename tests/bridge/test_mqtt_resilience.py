@@ -15,6 +15,7 @@ import sys
 import pytest
 import yaml
 
+from doorstep_bridge.mqtt.ignored import IgnoredInputLog
 from tests.bridge.bridge_runner import bridge_config, run_bridge
 from tests.bridge.conftest import Broker, Listener, free_port
 
@@ -261,3 +262,30 @@ async def test_a_press_while_the_bridge_restarts_rings_when_it_is_back(
         await bridge.wait_mqtt()
         payload = await asyncio.to_thread(listener.wait_for, RING, 10)
         assert json.loads(payload)["camera"] == "front_door"
+
+
+def test_ignored_input_is_logged_once_then_summarised_per_interval(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [0.0]
+    ignored = IgnoredInputLog(logging.getLogger("test.ignored"), interval=60, clock=lambda: now[0])
+    caplog.set_level(logging.WARNING, "test.ignored")
+    for index in range(1000):
+        now[0] = index * 0.01
+        ignored.report("doorstep/+/ring/set", "unknown camera", f"doorstep/c{index}/ring/set", "x")
+    ignored.report("buttons/front", "too big", "buttons/front", "\ud800 line\nbreak " * 50)
+    assert len(caplog.records) == 2  # the first of each kind, nothing else yet
+    assert "\n" not in caplog.records[1].getMessage()
+    assert "\\ud800" in caplog.records[1].getMessage()  # escaped, so any handler can write it
+
+    now[0] = 61.0
+    ignored.flush()
+    summaries = [r.getMessage() for r in caplog.records[2:]]
+    assert len(summaries) == 1
+    assert "Ignored 999 more messages on doorstep/+/ring/set" in summaries[0]
+    assert "doorstep/c999/ring/set" in summaries[0]
+
+    now[0] = 130.0  # a quiet interval ends the window: the next one is news again
+    ignored.flush()
+    ignored.report("doorstep/+/ring/set", "unknown camera", "doorstep/z/ring/set", "again")
+    assert caplog.records[-1].getMessage().startswith("Ignoring message on doorstep/z/ring/set")

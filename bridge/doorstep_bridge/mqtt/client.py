@@ -19,6 +19,8 @@ sees MQTT on the loop. What this adds on top of paho:
   with QoS 1 while the bridge restarts are delivered when it is back.
 * Subscriptions are renewed on every connect; retained messages on them are
   ignored (they are past commands) and oversized payloads are dropped.
+* Ignored input is logged rate-limited (:mod:`doorstep_bridge.mqtt.ignored`):
+  anyone who can write to the broker can send the bridge garbage.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from doorstep_bridge.config import MqttSettings
+from doorstep_bridge.exceptions import IgnoredMessageError
+from doorstep_bridge.mqtt.ignored import IgnoredInputLog
 from doorstep_bridge.mqtt.topics import OFFLINE, ONLINE, Topics
 
 _LOGGER = logging.getLogger(__name__)
@@ -70,6 +74,8 @@ class MqttClient:
         # on who sends a subscription made while the connection comes up.
         self._link_up = False
         self._subscribed = asyncio.Event()
+        self._ignored = IgnoredInputLog(_LOGGER)
+        self._summaries: asyncio.Task[None] | None = None
 
         client = paho.Client(
             CallbackAPIVersion.VERSION2,
@@ -123,6 +129,13 @@ class MqttClient:
             self._settings.host, self._settings.port, keepalive=self._settings.keepalive
         )
         self._client.loop_start()
+        self._summaries = asyncio.create_task(self._summarise_ignored())
+
+    async def _summarise_ignored(self) -> None:
+        """Write the due summaries of ignored input, also when no more garbage arrives."""
+        while True:
+            await asyncio.sleep(self._ignored.interval)
+            self._ignored.flush()
 
     async def wait_connected(self, timeout: float | None = None) -> bool:
         """Wait for the connection; False on timeout."""
@@ -147,6 +160,9 @@ class MqttClient:
     async def stop(self) -> None:
         """Publish ``offline``, flush what is queued (briefly) and disconnect."""
         self._stopping = True
+        if self._summaries is not None:
+            self._summaries.cancel()
+        self._ignored.flush(final=True)
         if self.connected:
             info = self._client.publish(self._topics.available, OFFLINE, qos=1, retain=True)
             await asyncio.to_thread(self._wait_published, info, 3.0)
@@ -184,9 +200,11 @@ class MqttClient:
 
         Handlers run on the event loop, except with ``network_thread=True``: then
         they run in paho's thread, before the message is acknowledged, and must be
-        thread-safe and quick. The doorbell uses this: a reply published from
-        there leaves in the same write as the acknowledgement, which keeps TCP's
-        Nagle/delayed-ACK interplay from adding ~40-80 ms to every ring.
+        thread-safe and quick. The doorbell uses this: its ring leaves without
+        waiting for the event loop to get round to the press.
+
+        A handler raises :class:`IgnoredMessageError` for input it does not act on;
+        that is logged rate-limited, like any exception a handler raises.
         """
         subscription = _Subscription(topic, handler, qos, network_thread)
         with self._lock:
@@ -298,24 +316,35 @@ class MqttClient:
             _LOGGER.warning("Lost the MQTT broker (%s); reconnecting with backoff", reason)
         self._connected.clear()
 
-    @staticmethod
-    def _payload_too_big(topic: str, payload: bytes) -> bool:
+    def _payload_too_big(self, topic: str, payload: bytes) -> bool:
         if len(payload) <= MAX_INCOMING_PAYLOAD:
             return False
-        _LOGGER.warning(
-            "Ignoring %d-byte message on %s (limit %d bytes)",
-            len(payload),
+        # Keyed by the subscription it came through: topics are the sender's choice.
+        through = next(
+            (s.topic for s in list(self._subscriptions) if paho.topic_matches_sub(s.topic, topic)),
+            "#",
+        )
+        self._ignored.report(
+            through,
+            "too big",
             topic,
-            MAX_INCOMING_PAYLOAD,
+            f"{len(payload)}-byte message (limit {MAX_INCOMING_PAYLOAD} bytes)",
         )
         return True
 
-    @staticmethod
-    def _run_handler(subscription: _Subscription, topic: str, payload: bytes) -> None:
+    def _run_handler(self, subscription: _Subscription, topic: str, payload: bytes) -> None:
         try:
             subscription.handler(topic, payload)
-        except Exception:
-            _LOGGER.exception("Handling a message on %s failed", topic)
+        except IgnoredMessageError as err:
+            self._ignored.report(subscription.topic, err.kind, topic, str(err))
+        except Exception as err:  # noqa: BLE001  # a bug: one traceback, then counted
+            self._ignored.report(
+                subscription.topic,
+                f"handler failed: {type(err).__name__}",
+                topic,
+                f"handling it failed: {type(err).__name__}",
+                exc_info=True,
+            )
 
     def _dispatch(self, topic: str, payload: bytes) -> None:
         for subscription in list(self._subscriptions):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 import json
-import logging
 from typing import Any
 
 from aiohttp import web
@@ -27,12 +26,11 @@ from doorstep_bridge.events import (
     SnapshotTaken,
     StatsChanged,
 )
+from doorstep_bridge.exceptions import IgnoredMessageError
 from doorstep_bridge.keys import BRIDGE_ID, BUS, CAMERAS, CONFIG, MQTT
 from doorstep_bridge.models import parse_record_request
 from doorstep_bridge.mqtt.client import MqttClient
 from doorstep_bridge.mqtt.topics import OFF, OFFLINE, ON, ONLINE, SWITCHES
-
-_LOGGER = logging.getLogger(__name__)
 
 
 def _json(data: dict[str, Any]) -> str:
@@ -128,6 +126,8 @@ class Publisher:
 
 
 def _parse_switch(payload: bytes) -> bool | None:
+    if len(payload) > 16:  # longer than any spelling of on or off: skip decoding it
+        return None
     text = payload.decode("utf-8", "replace").strip().upper()
     if text in {ON, "TRUE", "1"}:
         return True
@@ -173,33 +173,30 @@ async def commands_ctx(app: web.Application) -> AsyncIterator[None]:
     bus = app[BUS]
     topics = mqtt.topics
 
-    def camera_of(topic: str, levels_after: int) -> str | None:
+    # The handlers raise IgnoredMessageError for input they do not act on: the MQTT
+    # client logs that rate-limited (anyone on the broker can send garbage).
+
+    def camera_of(topic: str, levels_after: int) -> str:
         camera = topic.split("/")[-1 - levels_after]
         if camera not in config.cameras:
-            _LOGGER.warning("Ignoring command on %s: unknown camera %r", topic, camera)
-            return None
+            raise IgnoredMessageError(f"unknown camera {camera!r}", kind="unknown camera")
         return camera
 
     def on_record(topic: str, payload: bytes) -> None:
         camera = camera_of(topic, 2)
-        if camera is None:
-            return
         try:
             duration = parse_record_request(payload)
         except ValueError as err:
-            _LOGGER.warning("Ignoring record command on %s: %s", topic, err)
-            return
+            # The messages are fixed texts, one per kind of mistake.
+            raise IgnoredMessageError(f"record command: {err}") from None
         bus.publish(RecordRequested(camera=camera, duration=duration))
 
     def switch_handler(switch: str) -> Callable[[str, bytes], None]:
         def on_switch(topic: str, payload: bytes) -> None:
             camera = camera_of(topic, 2)
-            if camera is None:
-                return
             on = _parse_switch(payload)
             if on is None:
-                _LOGGER.warning("Ignoring %s: expected ON or OFF", topic)
-                return
+                raise IgnoredMessageError("expected ON or OFF")
             app[CAMERAS].set_switch(camera, switch, on)
 
         return on_switch
