@@ -21,7 +21,9 @@ from .api import DoorstepApiClient, DoorstepAuthError, DoorstepError
 from .approvals import ApprovalManager
 from .compat import NEEDS_UPDATE_LISTENER
 from .const import DOMAIN, ISSUE_UNREACHABLE, UNREACHABLE_ISSUE_DELAY
-from .coordinator import DoorstepConfigEntry, DoorstepCoordinator, DoorstepData
+from .coordinator import DoorstepCoordinator
+from .data import DoorstepConfigEntry, DoorstepData
+from .decisions import ShareDecisions
 from .entity import bridge_device_fields, camera_identifier
 from .services import async_setup_services
 from .views import async_setup_views
@@ -76,10 +78,12 @@ async def async_setup_entry(hass: HomeAssistant, entry: DoorstepConfigEntry) -> 
         config_entry_id=entry.entry_id,
         **bridge_device_fields(coordinator),
     )
-    approvals = ApprovalManager(hass, entry, client, coordinator)
+    decisions = ShareDecisions(hass, entry, client, coordinator)
+    approvals = ApprovalManager(hass, entry, client, coordinator, decisions)
     entry.runtime_data = DoorstepData(
         client=client,
         coordinator=coordinator,
+        decisions=decisions,
         approvals=approvals,
         bridge_device_id=device.id,
         options=dict(entry.options),

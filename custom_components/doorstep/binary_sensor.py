@@ -7,7 +7,8 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
-from .coordinator import DoorstepConfigEntry, DoorstepCoordinator
+from .coordinator import DoorstepCoordinator
+from .data import DoorstepConfigEntry
 from .entity import DoorstepBridgeEntity, DoorstepCameraEntity, async_setup_camera_entities
 
 PARALLEL_UPDATES = 0

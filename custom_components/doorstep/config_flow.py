@@ -42,7 +42,7 @@ from .const import (
     LOGGER,
     NOTIFICATION_DETAILS,
 )
-from .coordinator import DoorstepConfigEntry
+from .data import DoorstepConfigEntry
 from .protocol import DISCOVERY_PREFIX, BridgeInfo, ProtocolError, parse_bridge_info
 
 PASSWORD = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))

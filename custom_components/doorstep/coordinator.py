@@ -38,25 +38,11 @@ from .protocol import (
 if TYPE_CHECKING:
     from homeassistant.components.mqtt import ReceiveMessage
 
-    from .api import BridgeSnapshot, DoorstepApiClient
-    from .approvals import ApprovalManager
+    from .api import BridgeSnapshot
 
-type DoorstepConfigEntry = ConfigEntry[DoorstepData]
 type RingListener = Callable[[Ring], None]
 type CamerasListener = Callable[[Iterable[str]], None]
 type ShareListener = Callable[[Share | None, Share], None]
-
-
-@dataclass(frozen=True, slots=True)
-class DoorstepData:
-    """Runtime objects of one config entry."""
-
-    client: DoorstepApiClient
-    coordinator: DoorstepCoordinator
-    approvals: ApprovalManager
-    bridge_device_id: str
-    #: Options the entry was set up with (HA < 2025.8 reloads on change).
-    options: Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,11 +85,11 @@ class BridgeState:
 class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
     """Holds the bridge state; fed by MQTT, never polls."""
 
-    config_entry: DoorstepConfigEntry
+    # A plain entry: the runtime data (data.py) bundles this coordinator, so the
+    # coordinator does not know that bundle's type.
+    config_entry: ConfigEntry
 
-    def __init__(
-        self, hass: HomeAssistant, entry: DoorstepConfigEntry, snapshot: BridgeSnapshot
-    ) -> None:
+    def __init__(self, hass: HomeAssistant, entry: ConfigEntry, snapshot: BridgeSnapshot) -> None:
         super().__init__(hass, LOGGER, config_entry=entry, name=f"{DOMAIN} {entry.title}")
         info = snapshot.info
         self.bridge_id = info.id

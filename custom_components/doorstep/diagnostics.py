@@ -10,7 +10,7 @@ from homeassistant.const import CONF_API_TOKEN
 from homeassistant.core import HomeAssistant
 
 from .const import CONF_APPROVERS, CONF_NOTIFY_SERVICES
-from .coordinator import DoorstepConfigEntry
+from .data import DoorstepConfigEntry
 
 TO_REDACT = {
     CONF_API_TOKEN, CONF_APPROVERS, CONF_NOTIFY_SERVICES,

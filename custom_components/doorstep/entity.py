@@ -13,7 +13,8 @@ from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .compat import via_device_fields
 from .const import DOMAIN
-from .coordinator import DoorstepConfigEntry, DoorstepCoordinator
+from .coordinator import DoorstepCoordinator
+from .data import DoorstepConfigEntry
 
 
 def camera_identifier(bridge_id: str, camera: str) -> tuple[str, str]:
@@ -42,12 +43,11 @@ def camera_device_fields(coordinator: DoorstepCoordinator, camera: str) -> dict[
         "manufacturer": "Doorstep",
         "model": "Doorbell camera",
     }
+    # The coordinator sees a plain entry; its runtime data is Doorstep's.
+    entry: DoorstepConfigEntry = coordinator.config_entry
     # The bridge device exists already: async_setup_entry registers it first.
     fields.update(
-        via_device_fields(
-            (DOMAIN, coordinator.bridge_id),
-            coordinator.config_entry.runtime_data.bridge_device_id,
-        )
+        via_device_fields((DOMAIN, coordinator.bridge_id), entry.runtime_data.bridge_device_id)
     )
     return fields
 

@@ -7,7 +7,8 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
 from .compat import RING
-from .coordinator import DoorstepConfigEntry, DoorstepCoordinator
+from .coordinator import DoorstepCoordinator
+from .data import DoorstepConfigEntry
 from .entity import DoorstepCameraEntity, async_setup_camera_entities
 from .protocol import Ring
 

@@ -7,7 +7,7 @@ import re
 from homeassistant.core import HomeAssistant
 
 from .const import DOMAIN
-from .coordinator import DoorstepConfigEntry
+from .data import DoorstepConfigEntry
 
 #: Ids the bridge accepts in paths (docs/http-api.md); anything else never reaches it.
 SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")

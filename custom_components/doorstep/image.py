@@ -6,7 +6,8 @@ from homeassistant.components.image import ImageEntity
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
-from .coordinator import DoorstepConfigEntry, DoorstepCoordinator
+from .coordinator import DoorstepCoordinator
+from .data import DoorstepConfigEntry
 from .entity import DoorstepCameraEntity, async_setup_camera_entities
 
 PARALLEL_UPDATES = 0

@@ -22,7 +22,8 @@ from homeassistant.util import dt as dt_util
 
 from .api import DoorstepError
 from .const import CLIP_URL, DOMAIN
-from .coordinator import DoorstepConfigEntry
+from .data import DoorstepConfigEntry
+from .errors import browse_error
 from .helpers import SAFE_ID, entry_for_bridge, loaded_entries
 from .protocol import Clip
 
@@ -78,11 +79,7 @@ class DoorstepMediaSource(MediaSource):
         except ValueError as err:  # not a day
             raise _unknown_item(item) from err
         except DoorstepError as err:
-            raise BrowseError(
-                translation_domain=DOMAIN,
-                translation_key="clips_unavailable",
-                translation_placeholders={"error": str(err)},
-            ) from err
+            raise browse_error(err) from err
 
     @staticmethod
     def _folder(

@@ -17,7 +17,8 @@ from homeassistant.const import EntityCategory, UnitOfInformation
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
-from .coordinator import BridgeState, DoorstepConfigEntry, DoorstepCoordinator
+from .coordinator import BridgeState, DoorstepCoordinator
+from .data import DoorstepConfigEntry
 from .entity import DoorstepBridgeEntity, DoorstepCameraEntity, async_setup_camera_entities
 
 PARALLEL_UPDATES = 0

@@ -19,7 +19,7 @@ from homeassistant.core import (
     SupportsResponse,
     callback,
 )
-from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import (
     config_validation as cv,
 )
@@ -32,7 +32,6 @@ from homeassistant.helpers import (
 from homeassistant.util import dt as dt_util
 import voluptuous as vol
 
-from .api import DoorstepError, DoorstepRequestError
 from .approvals import async_setup_action_listener
 from .const import (
     CONF_APPROVERS,
@@ -43,11 +42,12 @@ from .const import (
     SERVICE_REVOKE_SHARE,
 )
 from .entity import camera_identifier
+from .errors import action_errors
 from .helpers import SAFE_ID, loaded_entries
 from .protocol import share_request_body
 
 if TYPE_CHECKING:
-    from .coordinator import DoorstepConfigEntry
+    from .data import DoorstepConfigEntry
 
 ATTR_START = "start"
 ATTR_END = "end"
@@ -192,17 +192,10 @@ def async_setup_services(hass: HomeAssistant) -> None:
             requester=requester, cameras=cameras, start=start, end=end,
             reason=call.data[ATTR_REASON], request_id=call.context.id,
         )  # fmt: skip
-        approvals = entry.runtime_data.approvals
-        try:
-            with approvals.expect_request(call.context):
-                share = await entry.runtime_data.client.create_share(body)
-                entry.runtime_data.coordinator.async_share_update(share)
-        except DoorstepRequestError as err:
-            raise _invalid("share_refused", share_id="-", error=str(err)) from err
-        except DoorstepError as err:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN, translation_key="bridge_error"
-            ) from err
+        runtime = entry.runtime_data
+        with action_errors(), runtime.approvals.expect_request(call.context):
+            share = await runtime.client.create_share(body)
+            runtime.coordinator.async_share_update(share)
         if share.state == "rejected":
             raise _invalid("share_refused", share_id=share.id, error=share.error or "")
         return {"share_id": share.id, "state": share.state}
@@ -212,7 +205,7 @@ def async_setup_services(hass: HomeAssistant) -> None:
             share_id = call.data[ATTR_SHARE_ID]
             entry = _entry_for_share(hass, share_id)
             via = await _check_decider(hass, entry, call)
-            share = await entry.runtime_data.approvals.async_decide(
+            share = await entry.runtime_data.decisions.async_decide(
                 share_id, verb, user_id=call.context.user_id, via=via,
                 redact=call.data.get(ATTR_REDACT, True),
             )  # fmt: skip

@@ -14,6 +14,7 @@ from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
 
 from .api import CLIP_MEDIA, DoorstepError, DoorstepNotFoundError
 from .const import CLIP_URL, LOGGER, SHARE_URL
+from .errors import http_error
 from .helpers import SAFE_ID, entry_for_bridge
 
 CHUNK = 64 * 1024
@@ -68,11 +69,10 @@ class ClipMediaView(HomeAssistantView):
             upstream = await entry.runtime_data.client.open_clip_media(
                 clip_id, kind, range_header=request.headers.get("Range")
             )
-        except DoorstepNotFoundError as err:
-            raise web.HTTPNotFound from err
         except DoorstepError as err:
-            LOGGER.warning("Cannot fetch clip %s from the bridge: %s", clip_id, err)
-            raise web.HTTPBadGateway from err
+            if not isinstance(err, DoorstepNotFoundError):  # a wrong id is no failure
+                LOGGER.warning("Cannot fetch clip %s from the bridge: %s", clip_id, err)
+            raise http_error(err) from err
         return await _relay(request, upstream)
 
 
@@ -98,7 +98,7 @@ class ShareLinkView(HomeAssistantView):
             )
         except DoorstepError as err:
             LOGGER.warning("Cannot fetch a share link from the bridge: %s", type(err).__name__)
-            raise web.HTTPBadGateway from err
+            raise http_error(err) from err
         if upstream.status >= 400:
             status = upstream.status
             upstream.release()

@@ -1,0 +1,56 @@
+"""Decisions on share requests: the only way one reaches the bridge.
+
+Service actions and phone taps both end here, once they have checked who decides.
+"""
+
+from __future__ import annotations
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import HomeAssistant
+
+from .api import DoorstepApiClient
+from .const import CONF_LINK_TTL_HOURS, DEFAULT_LINK_TTL_HOURS
+from .coordinator import DoorstepCoordinator
+from .errors import action_errors
+from .protocol import Share
+
+
+class ShareDecisions:
+    """Approve, deny or revoke share requests of one bridge."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: ConfigEntry,
+        client: DoorstepApiClient,
+        coordinator: DoorstepCoordinator,
+    ) -> None:
+        self.hass = hass
+        # Read at each decision: the owner's options, not a copy from setup time.
+        self.entry = entry
+        self.client = client
+        self.coordinator = coordinator
+
+    async def async_decide(
+        self, share_id: str, decision: str, *, user_id: str | None, via: str, redact: bool = True
+    ) -> Share:
+        """Send a decision; the bridge's answer updates the coordinator at once.
+
+        The link lifetime of an approval is the owner's (options), never the decider's.
+        """
+        by = "automation"
+        if user_id is not None:
+            user = await self.hass.auth.async_get_user(user_id)
+            by = user.name if user and user.name else user_id
+        link_ttl_hours = (
+            float(self.entry.options.get(CONF_LINK_TTL_HOURS, DEFAULT_LINK_TTL_HOURS))
+            if decision == "approve"
+            else None
+        )
+        with action_errors(share_id):
+            share = await self.client.decide(
+                share_id, decision=decision, by=by, via=via, redact=redact,
+                link_ttl_hours=link_ttl_hours,
+            )  # fmt: skip
+        self.coordinator.async_share_update(share)
+        return share

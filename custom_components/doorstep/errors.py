@@ -1,0 +1,64 @@
+"""Bridge errors as what Home Assistant shows for them: one table for every caller.
+
+Service actions raise translated HA errors (a validation error when the user can
+fix the call, an HA error when the bridge failed), the media browser a translated
+``BrowseError``, and the HTTP views a status for the player or the recipient.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from aiohttp import web
+from homeassistant.components.media_player.errors import BrowseError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+
+from .api import DoorstepError, DoorstepNotFoundError, DoorstepRequestError
+from .const import DOMAIN
+
+
+def action_error(err: DoorstepError, share_id: str | None = None) -> HomeAssistantError:
+    """The error a share service action raises when the bridge did not do it.
+
+    ``share_id`` names the share the action is about; None for a new request,
+    where "not found" is the bridge's failure rather than a wrong id.
+    """
+    if isinstance(err, DoorstepNotFoundError) and share_id is not None:
+        return ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="unknown_share",
+            translation_placeholders={"share_id": share_id},
+        )
+    if isinstance(err, DoorstepRequestError):
+        return ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="share_refused",
+            translation_placeholders={"share_id": share_id or "-", "error": str(err)},
+        )
+    return HomeAssistantError(translation_domain=DOMAIN, translation_key="bridge_error")
+
+
+@contextmanager
+def action_errors(share_id: str | None = None) -> Iterator[None]:
+    """Around a bridge call of a service action: see ``action_error``."""
+    try:
+        yield
+    except DoorstepError as err:
+        raise action_error(err, share_id) from err
+
+
+def browse_error(err: DoorstepError) -> BrowseError:
+    """The media browser's error when the bridge cannot list clips."""
+    return BrowseError(
+        translation_domain=DOMAIN,
+        translation_key="clips_unavailable",
+        translation_placeholders={"error": str(err)},
+    )
+
+
+def http_error(err: DoorstepError) -> web.HTTPException:
+    """The status a view answers when the bridge cannot serve a file."""
+    if isinstance(err, DoorstepNotFoundError):
+        return web.HTTPNotFound()
+    return web.HTTPBadGateway()
