@@ -17,6 +17,7 @@ from aiohttp import web
 
 from doorstep_bridge.events import RecordRequested
 from doorstep_bridge.http.auth import json_error, shown
+from doorstep_bridge.http.body import read_body
 from doorstep_bridge.keys import BUS, CLIP_STORE, CONFIG
 from doorstep_bridge.models import ClipInfo, parse_record_request
 from doorstep_bridge.recording.store import REASONS, valid_clip_id
@@ -145,7 +146,7 @@ async def record(request: web.Request) -> web.Response:
     if camera not in request.app[CONFIG].cameras:
         return json_error(404, f"unknown camera {shown(camera)}")
     try:
-        duration = parse_record_request(await request.read())
+        duration = parse_record_request(await read_body(request))
     except ValueError as err:
         return json_error(400, str(err))
     request.app[BUS].publish(RecordRequested(camera, duration))

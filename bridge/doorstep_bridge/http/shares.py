@@ -19,6 +19,7 @@ from aiohttp import web
 
 from doorstep_bridge.exceptions import AuditError, ShareError
 from doorstep_bridge.http.auth import allow_other_credentials, has_api_token, json_error
+from doorstep_bridge.http.body import read_body
 from doorstep_bridge.keys import CONFIG, SHARES
 from doorstep_bridge.sharing.service import ShareGoneError, ShareLimitError
 from doorstep_bridge.sharing.state import ShareConflictError, ShareNotFoundError
@@ -49,7 +50,7 @@ def _error(err: ShareError) -> web.Response:
 
 async def _json_body(request: web.Request) -> Any:
     try:
-        return await request.json()
+        return json.loads(await read_body(request))
     except (ValueError, UnicodeDecodeError, RecursionError):
         # RecursionError: JSON nested deeper than the parser follows ('[' * 60000).
         raise web.HTTPBadRequest(
