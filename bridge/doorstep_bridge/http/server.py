@@ -42,8 +42,8 @@ CAMERA_RESERVE = 32
 #: A home bridge serves Home Assistant and a few browsers; more is an attack.
 MOST_CONNECTIONS = 512
 FEWEST_CONNECTIONS = 16
-#: Soft descriptor limit asked for when the hard limit is unlimited.
-UNLIMITED_TARGET = 65536
+#: The soft descriptor limit is raised towards the hard one, up to this.
+MOST_DESCRIPTORS = 65536
 
 #: Short, byte-free descriptions of aiohttp's parser errors (most specific first).
 _PARSE_ERRORS: tuple[tuple[type[Exception], str], ...] = (
@@ -81,17 +81,22 @@ class ServerLimits:
 
 
 def raise_descriptor_limit() -> tuple[int, int]:
-    """Raise the soft RLIMIT_NOFILE to the hard limit; returns (before, now)."""
+    """Raise the soft RLIMIT_NOFILE to the hard limit (at most 65,536); returns (before, now).
+
+    An unlimited soft limit counts as 65,536.
+    """
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = UNLIMITED_TARGET if hard == resource.RLIM_INFINITY else hard
-    if soft != resource.RLIM_INFINITY and soft < target:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-        except (ValueError, OSError) as err:
-            _LOGGER.warning("Cannot raise the open-files limit from %d: %s", soft, err)
-            return soft, soft
-        return soft, target
-    return soft, soft
+    if soft == resource.RLIM_INFINITY:
+        return MOST_DESCRIPTORS, MOST_DESCRIPTORS
+    target = MOST_DESCRIPTORS if hard == resource.RLIM_INFINITY else min(hard, MOST_DESCRIPTORS)
+    if soft >= target:
+        return soft, soft
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (ValueError, OSError) as err:
+        _LOGGER.warning("Cannot raise the open-files limit from %d: %s", soft, err)
+        return soft, soft
+    return soft, target
 
 
 def limits_for(descriptors: int, cameras: int) -> ServerLimits:
@@ -107,11 +112,6 @@ class ConnectionGuard:
         self.limits = limits
         self._open: dict[GuardedRequestHandler, None] = {}  # insertion order = age
         self.throttle = LogThrottle(_LOGGER)
-
-    @property
-    def open_count(self) -> int:
-        """Connections open right now."""
-        return len(self._open)
 
     def admit(self, connection: GuardedRequestHandler) -> bool:
         """Take `connection` in, closing an idle one at the cap; False when all are busy."""
@@ -211,11 +211,13 @@ class GuardedRequestHandler(RequestHandler):
         del message  # aiohttp's text quotes the raw bytes
         if status >= 500:
             summary = "internal error; see the bridge's log"
+            # Called from aiohttp's `except` block: the traceback is the bug's.
             self._guard.throttle.log(
                 logging.ERROR,
                 f"500:{type(exc).__name__}",
                 "HTTP request failed: %s",
                 type(exc).__name__,
+                exc_info=exc is not None,
             )
         else:
             problem = _describe(exc)
@@ -254,7 +256,7 @@ class GuardedSite(web.TCPSite):
     """A TCP site whose connections go through a :class:`ConnectionGuard`."""
 
     def __init__(self, runner: web.AppRunner, host: str, port: int, limits: ServerLimits) -> None:
-        super().__init__(runner, host, port, shutdown_timeout=limits.shutdown_timeout)
+        super().__init__(runner, host, port)
         self.guard = ConnectionGuard(limits)
 
     async def start(self) -> None:
@@ -309,6 +311,15 @@ async def serve(app: web.Application, config: Config) -> None:
     if descriptors != before:
         _LOGGER.info("Open-files limit raised from %d to %d", before, descriptors)
     limits = limits_for(descriptors, len(config.cameras))
+    needed = BASE_RESERVE + CAMERA_RESERVE * len(config.cameras) + FEWEST_CONNECTIONS
+    if descriptors < needed:
+        _LOGGER.warning(
+            "The open-files limit (%d) is low for %d camera(s): raise it to at least %d "
+            "(systemd: LimitNOFILE=)",
+            descriptors,
+            len(config.cameras),
+            needed,
+        )
     loop.set_exception_handler(accept_error_handler(LogThrottle(_LOGGER)))
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
