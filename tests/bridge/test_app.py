@@ -8,7 +8,12 @@ import json
 from pathlib import Path
 import stat
 
+from aiohttp import ClientSession, web
+
+from doorstep_bridge.app import create_app
+from doorstep_bridge.http.server import GuardedSite, ServerLimits
 from doorstep_bridge.identity import API_TOKEN_FILE, BRIDGE_ID_FILE
+from doorstep_bridge.keys import API_TOKEN
 from tests.bridge.bridge_runner import bridge_config, run_bridge
 from tests.bridge.conftest import Broker, Listener
 from tests.support.media import write_h264
@@ -115,3 +120,37 @@ async def test_http_errors_are_json(mqtt_broker: Broker, tmp_path: Path) -> None
             assert "expected a JSON body" in (await r.json())["error"]
         async with bridge.session.get(f"{bridge.url}/api/health") as r:
             assert r.status == 200
+
+
+async def test_idle_connections_make_room_for_a_client_at_the_connection_limit(
+    mqtt_broker: Broker, tmp_path: Path
+) -> None:
+    """At the limit, the oldest connection that never sent a request gives way."""
+    config = bridge_config(mqtt_broker, tmp_path)
+    app = create_app(config)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = GuardedSite(runner, config.http.host, config.http.port, ServerLimits(max_connections=3))
+    await site.start()
+    url = f"http://{config.http.host}:{config.http.port}"
+    headers = {"Authorization": f"Bearer {app[API_TOKEN]}"}
+
+    async def connect() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        return await asyncio.open_connection(config.http.host, config.http.port)
+
+    idle = [await connect() for _ in range(3)]
+    try:
+        async with ClientSession() as session:
+            async with session.get(f"{url}/api/info", headers=headers) as response:
+                assert response.status == 200
+            # The oldest silent connection was closed for the client.
+            assert await asyncio.wait_for(idle[0][0].read(), timeout=30) == b""
+            # A newcomer replaces the next silent one, not the client's kept-alive connection.
+            idle.append(await connect())
+            assert await asyncio.wait_for(idle[1][0].read(), timeout=30) == b""
+            async with session.get(f"{url}/api/info", headers=headers) as response:
+                assert response.status == 200
+    finally:
+        for _reader, writer in idle:
+            writer.close()
+        await runner.cleanup()

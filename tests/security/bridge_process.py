@@ -11,7 +11,6 @@ from collections.abc import Iterator
 import contextlib
 from dataclasses import dataclass
 from pathlib import Path
-import resource
 import shutil
 import subprocess
 import sys
@@ -58,11 +57,22 @@ class BridgeProcess:
         return self.process.poll() is None
 
 
-def _limit_descriptors(soft: int, hard: int) -> Any:
-    def apply() -> None:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+#: Runs the bridge module after setting RLIMIT_NOFILE to (argv[1], argv[2]). Done in the
+#: child's own Python rather than with preexec_fn, which can deadlock in a threaded parent.
+_LIMITED_RUN = (
+    "import resource, runpy, sys; "
+    "resource.setrlimit(resource.RLIMIT_NOFILE, (int(sys.argv.pop(1)), int(sys.argv.pop(1)))); "
+    "runpy.run_module('doorstep_bridge', run_name='__main__', alter_sys=True)"
+)
 
-    return apply
+
+def bridge_command(config_path: Path, descriptors: tuple[int, int] | None) -> list[str]:
+    """The command line of a bridge run, optionally under a descriptor limit (soft, hard)."""
+    run = ["run", "--config", str(config_path)]
+    if descriptors is None:
+        return [sys.executable, "-m", "doorstep_bridge", *run]
+    soft, hard = descriptors
+    return [sys.executable, "-c", _LIMITED_RUN, str(soft), str(hard), *run]
 
 
 def get(
@@ -142,10 +152,7 @@ def bridge_process(
     log_path = tmp_path / "bridge.log"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "doorstep_bridge", "run", "--config", str(config_path)],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            preexec_fn=_limit_descriptors(*descriptors) if descriptors else None,  # noqa: PLW1509
+            bridge_command(config_path, descriptors), stdout=log_file, stderr=subprocess.STDOUT
         )
     bridge = BridgeProcess(process, "127.0.0.1", port, log_path, storage, broker)
     try:

@@ -12,10 +12,10 @@ import contextlib
 import json
 from pathlib import Path
 import re
-import resource
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -177,19 +177,30 @@ def test_http_fuzz_every_route(bridge: BridgeProcess) -> None:
 
 @pytest.mark.slow
 def test_connections_that_never_finish_a_request_are_closed(bridge: BridgeProcess) -> None:
-    """A silent socket and a slow-header socket are both closed by the bridge, not kept."""
+    """Silent, trickled headers, trickled body: the bridge ends each, none is kept."""
     silent = socket.create_connection((bridge.host, bridge.port))
-    slow = socket.create_connection((bridge.host, bridge.port))
-    slow.sendall(b"GET /api/info HTTP/1.1\r\nHost: x\r\n")
-    open_sockets = {silent, slow}
-    # Up to 90 rounds of one second: a bound on the test, not a measurement.
-    for _ in range(90):
-        for sock in (silent, slow):
+    slow_head = socket.create_connection((bridge.host, bridge.port))
+    slow_head.sendall(b"GET /api/info HTTP/1.1\r\nHost: x\r\n")
+    slow_body = socket.create_connection((bridge.host, bridge.port))
+    slow_body.sendall(
+        b"POST /api/cameras/front_door/record HTTP/1.1\r\nHost: x\r\n"
+        b"Authorization: Bearer " + API_TOKEN.encode() + b"\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"
+    )
+    trickle = {slow_head: b"X-Slow: 1\r\n", slow_body: b" "}
+    received = {silent: b"", slow_head: b"", slow_body: b""}
+    open_sockets = set(received)
+    # The bridge gives up after 15 s (headers) and 30 s (body); 120 s bounds the test.
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        for sock in received:
             if sock not in open_sockets:
                 continue
-            sock.settimeout(0.5)
+            sock.settimeout(0.3)
             try:
-                closed = sock.recv(1024) == b""
+                data = sock.recv(4096)
+                closed = data == b""
+                received[sock] += data
             except TimeoutError:
                 closed = False
             except ConnectionResetError:
@@ -197,14 +208,17 @@ def test_connections_that_never_finish_a_request_are_closed(bridge: BridgeProces
             if closed:
                 open_sockets.discard(sock)
                 sock.close()
-            elif sock is slow:
+            elif sock in trickle:
                 with contextlib.suppress(OSError):
-                    slow.sendall(b"X-Slow: 1\r\n")  # trickled headers do not keep it open
+                    sock.sendall(trickle[sock])  # trickling does not keep it open
         if not open_sockets:
             break
     for sock in open_sockets:
         sock.close()
     assert not open_sockets, "the bridge kept a connection with no complete request open"
+    assert received[silent] == b""
+    assert received[slow_body].startswith(b"HTTP/1.1 408 "), received[slow_body]
+    assert json.loads(received[slow_body].partition(b"\r\n\r\n")[2]) == {"error": "Request Timeout"}
 
 
 @contextlib.contextmanager
@@ -261,7 +275,8 @@ def test_idle_sockets_at_1024_descriptors_stop_neither_api_nor_ring_nor_recordin
 
 
 _ACCEPT_CHILD = """
-import asyncio, logging, os, sys
+import asyncio, logging, os, resource, sys
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
 from doorstep_bridge.http.server import accept_error_handler
 from doorstep_bridge.http.throttle import LogThrottle
 
@@ -294,7 +309,6 @@ def _accept_under_exhaustion(handler: str) -> str:
         [sys.executable, "-c", _ACCEPT_CHILD, handler],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64)),  # noqa: PLW1509
     )
     assert process.stdout is not None
     port = int(process.stdout.readline())
