@@ -35,14 +35,19 @@ def wait_listening(port: int, timeout: float = 20.0) -> None:
 
 
 @contextlib.contextmanager
-def mosquitto() -> Iterator[int]:
-    """Run Mosquitto on a free loopback port; yields the port."""
+def mosquitto(extra_config: str = "") -> Iterator[int]:
+    """Run Mosquitto on a free loopback port; yields the port.
+
+    `extra_config` is appended to its mosquitto.conf (one option a line).
+    """
     if shutil.which("mosquitto") is None:
         sys.exit("mosquitto is not installed: run scripts/setup")
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         conf = Path(tmp) / "mosquitto.conf"
-        conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+        conf.write_text(
+            f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n{extra_config}"
+        )
         proc = subprocess.Popen(["mosquitto", "-c", str(conf)], stderr=subprocess.DEVNULL)
         try:
             wait_listening(port)

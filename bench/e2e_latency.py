@@ -5,7 +5,10 @@ through Mosquitto to the bridge, back through Mosquitto as ``.../ring``, into
 Home Assistant's MQTT client and the integration, and out as a ``state_changed``
 of ``event.front_door_doorbell`` on HA's websocket. Printed beside it, measured
 in the same run with the same broker: the broker's own round trip (publish →
-receive on one topic) and the press → bridge ``ring`` message. Target: p99 < 100 ms.
+receive on one topic) and the press → bridge ``ring`` message. Target: p99 < 20 ms.
+The broker here runs as installed (no ``set_tcp_nodelay``); Home Assistant's MQTT
+client sets neither TCP_NODELAY nor TCP_QUICKACK, so expect an occasional ~40 ms press → HA
+tail from the broker unless it sets ``set_tcp_nodelay true`` (docs/mqtt.md, "Latency").
 
     .venv/bin/python bench/e2e_latency.py [--presses 50]
 """
@@ -140,8 +143,8 @@ def main() -> None:
     report("press → HA state_changed", to_ha)
     p99 = percentile(to_ha, 99)
     ratio = statistics.median(to_ha) / statistics.median(echo)
-    print(f"press → HA p50 is {ratio:.1f} times the broker round trip; target p99 < 100 ms: "
-          f"{'met' if p99 < 100 else 'MISSED'} ({p99:.1f} ms)")  # fmt: skip
+    print(f"press → HA p50 is {ratio:.1f} times the broker round trip; target p99 < 20 ms: "
+          f"{'met' if p99 < 20 else 'MISSED'} ({p99:.1f} ms)")  # fmt: skip
 
 
 if __name__ == "__main__":

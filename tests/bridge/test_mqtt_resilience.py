@@ -9,9 +9,11 @@ import logging
 import os
 from pathlib import Path
 import signal
+import socket
 import subprocess
 import sys
 
+import psutil
 import pytest
 import yaml
 
@@ -289,3 +291,23 @@ def test_ignored_input_is_logged_once_then_summarised_per_interval(
     ignored.flush()
     ignored.report("doorstep/+/ring/set", "unknown camera", "doorstep/z/ring/set", "again")
     assert caplog.records[-1].getMessage().startswith("Ignoring message on doorstep/z/ring/set")
+
+
+async def test_the_broker_connection_sends_small_messages_at_once(
+    mqtt_broker: Broker, tmp_path: Path
+) -> None:
+    """Nagle's algorithm off: a ring must not wait for the ACK of a snapshot sent before it."""
+    async with run_bridge(bridge_config(mqtt_broker, tmp_path)) as bridge:
+        await bridge.wait_mqtt()
+        await asyncio.to_thread(mqtt_broker.stop)  # the bridge reconnects: a new socket
+        await asyncio.to_thread(mqtt_broker.start)
+        await asyncio.sleep(0.2)
+        await bridge.wait_mqtt(20)
+        connections = [
+            c
+            for c in psutil.Process().net_connections(kind="tcp")
+            if c.raddr and c.raddr.port == mqtt_broker.port and c.status == psutil.CONN_ESTABLISHED
+        ]
+        assert len(connections) == 1  # the bridge's own
+        with socket.socket(fileno=os.dup(connections[0].fd)) as sock:
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
