@@ -1,0 +1,69 @@
+"""Notification wording, called directly: no Home Assistant instance needed."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, timedelta, timezone
+
+from custom_components.doorstep.notifications import (
+    approval_notification,
+    clear_notification,
+    texts_for,
+)
+from custom_components.doorstep.protocol import parse_share
+
+SHARE = parse_share(
+    {
+        "id": "s_1",
+        "state": "pending",
+        "requester": "Police",
+        "cameras": ["front_door", "garden"],
+        "start": "2026-03-01T09:00:00+00:00",
+        "end": "2026-03-01T09:30:00+00:00",
+        "reason": "",
+    }
+)
+
+
+def test_language_falls_back_to_english() -> None:
+    assert texts_for("fr-CA")["deny"] == "Refuser"
+    assert texts_for("de")["deny"] == "Deny"
+
+
+def test_full_detail_in_the_home_time_zone() -> None:
+    payload = approval_notification(
+        SHARE, "n0nce", language="en", detail="full", title=None, offer_unredacted=True,
+        camera_names=["Front door", "Garden"], zone=timezone(timedelta(hours=1)),
+    )  # fmt: skip
+    assert payload["title"] == "Footage share request"
+    assert payload["message"] == (
+        "Police asks for footage of Front door, Garden, 01/03 10:00 to 01/03 10:30: -"
+    )
+    assert payload["data"]["tag"] == "doorstep_s_1"
+    assert [a["action"] for a in payload["data"]["actions"]] == [
+        "DOORSTEP_APPROVE_n0nce", "DOORSTEP_APPROVEFULL_n0nce", "DOORSTEP_DENY_n0nce",
+    ]  # fmt: skip
+
+
+def test_minimal_detail_names_nothing() -> None:
+    payload = approval_notification(
+        SHARE, "n0nce", language="fr", detail="minimal", title="Sonnette",
+        offer_unredacted=False, camera_names=["Front door"], zone=UTC,
+    )  # fmt: skip
+    assert payload["title"] == "Sonnette"
+    assert "Front door" not in payload["message"]
+    assert "Police" not in payload["message"]
+    assert len(payload["data"]["actions"]) == 2
+    assert clear_notification("s_1") == {
+        "message": "clear_notification",
+        "data": {"tag": "doorstep_s_1"},
+    }
+
+
+def test_unknown_times_show_a_question_mark() -> None:
+    share = replace(SHARE, start=None, end=None)
+    payload = approval_notification(
+        share, "n", language="en", detail="full", title=None, offer_unredacted=False,
+        camera_names=[], zone=UTC,
+    )  # fmt: skip
+    assert payload["message"] == "Police asks for footage of , ? to ?: -"
