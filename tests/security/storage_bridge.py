@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterator
 import contextlib
 import json
 from pathlib import Path
-import shutil
 import subprocess
 import sys
 import time
@@ -96,64 +95,3 @@ def bridge(config: Path, log: Path, port: int) -> Iterator[subprocess.Popen[byte
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=10)
-
-
-@contextlib.contextmanager
-def mosquitto(folder: Path) -> Iterator[Broker]:
-    """A Mosquitto broker on a free loopback port (skips when it is not installed)."""
-    if shutil.which("mosquitto") is None:
-        pytest.skip("mosquitto is not installed (scripts/setup installs it)")
-    port = free_port()
-    config = folder / "mosquitto.conf"
-    config.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n", encoding="utf-8"
-    )
-    broker = Broker(port=port, config_path=config)
-    broker.start()
-    try:
-        yield broker
-    finally:
-        broker.stop()
-
-
-@contextlib.contextmanager
-def small_disk(folder: Path, size: str) -> Iterator[Path]:
-    """A real, tiny tmpfs mounted under ``folder``: always unmounted; skips when not allowed."""
-    mount = folder / "disk"
-    mount.mkdir()
-    result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)],
-        capture_output=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here (needs root): {result.stderr!r}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
-def fill(disk: Path, leave: int) -> Path:
-    """Fill ``disk`` with one file until only ``leave`` bytes are free."""
-    filler = disk / "filler"
-    free = shutil.disk_usage(disk).free
-    with filler.open("ab") as handle:
-        handle.write(b"\0" * max(0, free - leave))
-    return filler
-
-
-def decodable_frames(path: Path) -> int:
-    """Frames a player can show from a (possibly truncated) MP4: up to the first broken one."""
-    import av
-
-    frames = 0
-    with av.open(str(path)) as container:
-        try:
-            for packet in container.demux(video=0):
-                if packet.is_corrupt:
-                    break
-                frames += len(packet.decode())
-        except av.FFmpegError:
-            pass
-    return frames

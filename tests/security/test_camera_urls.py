@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from tests.bridge.conftest import Listener, free_port
-from tests.security.storage_bridge import bridge, mosquitto, request, wait_for, write_config
+from tests.security.bridge_process import broker_at
+from tests.security.storage_bridge import bridge, request, wait_for, write_config
 
 SECRET = "cam-SECRET-9b1f2e"
 
@@ -56,7 +57,7 @@ def _check(config: Path) -> str:
 @pytest.mark.slow
 def test_camera_secrets_stay_out_of_logs_status_and_check(tmp_path: Path) -> None:
     nothing_there = free_port()
-    with refusing_camera() as camera_port, mosquitto(tmp_path) as broker:
+    with refusing_camera() as camera_port, broker_at(tmp_path) as broker:
         cameras = {
             "front_door": {
                 "source": f"http://127.0.0.1:{camera_port}/video.mjpg?user=admin&pwd={SECRET}"

@@ -18,16 +18,10 @@ from typing import Any
 import pytest
 
 from doorstep_bridge.identity import ensure_storage
-from tests.security.storage_bridge import (
-    bridge,
-    decodable_frames,
-    fill,
-    mosquitto,
-    request,
-    small_disk,
-    wait_for,
-    write_config,
-)
+from tests.security.bridge_process import broker_at
+from tests.security.storage_bridge import bridge, request, wait_for, write_config
+from tests.support.disk import fill, small_disk
+from tests.support.media import decodable_frames
 
 CAMERA = {
     "front_door": {
@@ -120,7 +114,7 @@ def test_a_running_bridge_keeps_the_footage_from_other_users(
     storage = reachable_folder / "data"
     _open_tree(storage)
     log = tmp_path / "bridge.log"
-    with mosquitto(tmp_path) as broker:
+    with broker_at(tmp_path) as broker:
         config, port = write_config(tmp_path, broker, storage, CAMERA, token=False)
         base = f"http://127.0.0.1:{port}"
         with bridge(config, log, port):
@@ -179,7 +173,7 @@ def test_a_crash_on_a_full_disk_loses_no_recorded_frame(tmp_path: Path) -> None:
     is room every frame that reached the disk is in a listed, repaired clip.
     """
     log = tmp_path / "bridge.log"
-    with small_disk(tmp_path, "4m") as disk, mosquitto(tmp_path) as broker:
+    with small_disk(tmp_path, "4m") as disk, broker_at(tmp_path) as broker:
         storage = disk / "data"
         config, port = write_config(tmp_path, broker, storage, CAMERA)
         base = f"http://127.0.0.1:{port}"

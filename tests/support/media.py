@@ -192,3 +192,17 @@ def decode_all(path: Path) -> list[npt.NDArray[np.uint8]]:
     """Every frame of a video file as a luma (grey) array."""
     with av.open(str(path)) as container:
         return [frame.to_ndarray(format="gray") for frame in container.decode(video=0)]
+
+
+def decodable_frames(path: Path) -> int:
+    """Frames a player can show from a (possibly truncated) MP4: up to the first broken one."""
+    frames = 0
+    with av.open(str(path)) as container:
+        try:
+            for packet in container.demux(video=0):
+                if packet.is_corrupt:
+                    break
+                frames += len(packet.decode())
+        except av.FFmpegError:
+            pass
+    return frames

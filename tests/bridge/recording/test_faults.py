@@ -19,25 +19,15 @@ from doorstep_bridge.recording.recorder import Recorder, RecorderHooks
 from doorstep_bridge.recording.retention import Retention
 from doorstep_bridge.recording.settings import RecordSettings
 from doorstep_bridge.recording.store import ClipStore
-from tests.support.media import Footage, decode_all
+from tests.support import disk
+from tests.support.media import Footage, decodable_frames, decode_all
 
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 3 MiB tmpfs (needs root; skipped elsewhere)."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)],
-        capture_output=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        pytest.skip("cannot mount a small tmpfs here (needs root)")
-    try:
+    with disk.small_disk(tmp_path) as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 class Rig:
@@ -74,23 +64,13 @@ class Rig:
         self.recorder.flush()
 
 
-def _fill(disk: Path, leave: int) -> Path:
-    import shutil
-
-    filler = disk / "filler"
-    free = shutil.disk_usage(disk).free
-    with filler.open("wb") as handle:
-        handle.write(b"\0" * max(0, free - leave))
-    return filler
-
-
 def test_full_disk_stops_recording_clearly_keeps_the_clip_and_resumes(
     small_disk: Path, packets: list[EncodedPacket], caplog: pytest.LogCaptureFixture
 ) -> None:
     store = ClipStore(small_disk / "storage")
     store.open()
     rig = Rig(store)
-    filler = _fill(small_disk, leave=48 * 1024)
+    filler = disk.fill(small_disk, leave=48 * 1024)
     rig.ring_clip(packets, 0.0)
     assert rig.clips == []
     assert len(rig.errors) == 1
@@ -121,7 +101,7 @@ def test_a_clip_that_cannot_be_finished_is_repaired_at_the_next_start(
     store = ClipStore(small_disk / "storage")
     store.open()
     rig = Rig(store)
-    filler = _fill(small_disk, leave=48 * 1024)
+    filler = disk.fill(small_disk, leave=48 * 1024)
     rig.ring_clip(packets, 0.0)
     rig.recorder.close()  # shuts down with the disk still full
     store.close()
@@ -136,22 +116,6 @@ def test_a_clip_that_cannot_be_finished_is_repaired_at_the_next_start(
     store.close()
 
 
-def decodable_frames(path: Path) -> int:
-    """Frames a player can show from a (possibly truncated) MP4: up to the first broken one."""
-    import av
-
-    frames = 0
-    with av.open(str(path)) as container:
-        try:
-            for packet in container.demux(video=0):
-                if packet.is_corrupt:
-                    break
-                frames += len(packet.decode())
-        except av.FFmpegError:
-            pass
-    return frames
-
-
 def test_a_crash_on_a_full_disk_keeps_the_clip_until_there_is_room(
     small_disk: Path, packets: list[EncodedPacket], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -163,14 +127,14 @@ def test_a_crash_on_a_full_disk_keeps_the_clip_until_there_is_room(
     store = ClipStore(small_disk / "storage")
     store.open()
     rig = Rig(store)
-    filler = _fill(small_disk, leave=48 * 1024)
+    filler = disk.fill(small_disk, leave=48 * 1024)
     rig.ring_clip(packets, 0.0)
     store.close()  # crash: nothing is finished
     [partial] = small_disk.rglob("*.partial.mp4")
     frames = decodable_frames(partial)
     assert frames > 0
     filler.unlink()
-    filler = _fill(small_disk, leave=16 * 1024)  # room for the index, not for a remux
+    filler = disk.fill(small_disk, leave=16 * 1024)  # room for the index, not for a remux
 
     store = ClipStore(small_disk / "storage")
     assert store.open() == []
@@ -215,7 +179,7 @@ def test_finishing_a_clip_on_a_full_disk_makes_room_and_retries(
         if packet is packets[0]:
             rig.recorder.manual(3.0)
     rig.recorder.flush()
-    _fill(small_disk, leave=16 * 1024)  # room for the index, not for the clip
+    disk.fill(small_disk, leave=16 * 1024)  # room for the index, not for the clip
     rig.now += 5.0
     rig.recorder.tick()  # the 3 s ran out: the clip is finished
     rig.recorder.flush()
@@ -237,7 +201,7 @@ def test_retention_frees_space_before_a_clip_so_recording_goes_on(
     retention = Retention(store, StorageSettings(path=store.root), min_free_bytes=900 * 1024)
     deleted: list[ClipInfo] = []
     rig = Rig(store, before_clip=lambda: deleted.extend(retention.make_room()))
-    _fill(small_disk, leave=1200 * 1024)
+    disk.fill(small_disk, leave=1200 * 1024)
     for index in range(14):  # 14 clips of ~80 kB: more than the 300 kB above the reserve
         rig.ring_clip(packets, index * 100.0)
     assert rig.errors == []
