@@ -253,8 +253,21 @@ class CameraManager:
             recording_clip=pipeline.recorder.recording,
         )
 
-    def set_switch(self, camera: str, switch: str, on: bool) -> None:
+    def set_switch(self, camera: str, switch: str, on: bool, *, via: str | None = None) -> bool:
         """Switch ``motion_detection`` or ``recording`` of a camera on or off.
+
+        A switch already in the asked state is left alone: no log line, no event,
+        no file write, so a command repeated by an automation (or a flood of them)
+        costs nothing.
+
+        Args:
+            camera: The camera's name.
+            switch: ``motion_detection`` or ``recording``.
+            on: The state asked for.
+            via: Where the command came from, named in the log line (``MQTT``).
+
+        Returns:
+            True when the switch changed.
 
         Raises:
             KeyError: Unknown camera.
@@ -263,13 +276,18 @@ class CameraManager:
         pipeline = self._pipelines[camera]
         if switch not in SWITCHES:
             raise ValueError(f"unknown switch {switch!r}")
-        if switch == "motion_detection":
-            pipeline.detection.set_enabled(on)
+        target = pipeline.detection if switch == "motion_detection" else pipeline.recorder
+        if target.enabled == on:
+            return False
+        target.set_enabled(on)
+        state = "on" if on else "off"
+        if via is None:
+            _LOGGER.info("Camera %s: %s switched %s", camera, switch, state)
         else:
-            pipeline.recorder.set_enabled(on)
-        _LOGGER.info("Camera %s: %s switched %s", camera, switch, "on" if on else "off")
+            _LOGGER.info("Camera %s: %s switched %s (%s)", camera, switch, state, via)
         self._bus.publish(CameraSwitchChanged(camera, switch, on))
         self._in_background(asyncio.to_thread(self._save_switches))
+        return True
 
     def _save_switches(self) -> None:
         """Write every camera's switches (worker thread).
