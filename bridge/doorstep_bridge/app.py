@@ -19,6 +19,7 @@ from doorstep_bridge.events import EventBus
 from doorstep_bridge.http import clips as clip_routes
 from doorstep_bridge.http import routes as bridge_routes
 from doorstep_bridge.http import shares as share_routes
+from doorstep_bridge.http import switches as switch_routes
 from doorstep_bridge.http.auth import token_middleware
 from doorstep_bridge.http.errors import error_middleware, text_middleware
 from doorstep_bridge.identity import api_token, bridge_id, ensure_storage
@@ -66,4 +67,5 @@ def create_app(config: Config) -> web.Application:
     app.add_routes(bridge_routes.routes)
     app.add_routes(clip_routes.routes)
     app.add_routes(share_routes.routes)
+    app.add_routes(switch_routes.routes)
     return app
