@@ -197,7 +197,16 @@ async def commands_ctx(app: web.Application) -> AsyncIterator[None]:
             on = _parse_switch(payload)
             if on is None:
                 raise IgnoredMessageError("expected ON or OFF")
-            app[CAMERAS].set_switch(camera, switch, on)
+            if not on:
+                # Anyone who can write to the broker (often anonymous on a home LAN)
+                # could otherwise stop the doorbell recording. Lowering protection
+                # takes the API token; raising it takes nothing.
+                raise IgnoredMessageError(
+                    f"switching {switch} off over MQTT is refused: turn it off from Home"
+                    " Assistant or with the bridge's HTTP API",
+                    kind="switching off refused",
+                )
+            app[CAMERAS].set_switch(camera, switch, on, via="MQTT")
 
         return on_switch
 
