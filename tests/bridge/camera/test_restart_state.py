@@ -33,7 +33,13 @@ async def test_a_switch_turned_off_stays_off_after_a_restart(
     async with run_bridge(config) as bridge:
         await bridge.wait_mqtt()
         assert await asyncio.to_thread(wait, f"{CAMERA}/available", 15, b"online")
-        listener.publish(f"{CAMERA}/recording/set", "OFF")
+        # Off takes the API token (MQTT can only switch on).
+        async with bridge.session.put(
+            f"{bridge.url}/api/cameras/front_door/switches/recording",
+            headers=bridge.auth,
+            json={"on": False},
+        ) as response:
+            assert response.status == 200
         await asyncio.to_thread(wait, f"{CAMERA}/recording", 10, b"OFF")
         assert (await _info(bridge))["recording"] is False
     # A clean stop takes the camera offline.
