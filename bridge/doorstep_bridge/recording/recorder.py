@@ -14,6 +14,12 @@ re-encode never stalls the reader.
 - Manual: at least ``duration`` seconds from now.
 - Clips longer than ``max_length`` are split at the next keyframe.
 - The stream dropping closes the clip cleanly at its last packet.
+
+The pre-roll is kept as encoded packets in memory only. A stream-copied clip
+starts at the keyframe at or before the pre-roll; a re-encoded (masked) clip
+starts exactly ``pre_roll`` before the trigger: its writer decodes from that
+keyframe and encodes from there. A masked camera decodes its main stream only
+while a clip is written.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from doorstep_bridge.recording.writer import (
     FinishedFile,
     NothingPlayableError,
     finalize,
+    transcodes,
 )
 from doorstep_bridge.validation import Polygon
 
@@ -56,6 +63,7 @@ _PRIORITY = {"motion": 0, "manual": 1, "ring": 2}
 class _Start:
     reason: str
     packets: list[EncodedPacket]
+    show_from: int  # index in `packets` of the clip's first frame
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,7 +322,23 @@ class Recorder:
         self._clip_started = now
         self._hold_until = None
         self._best = None
-        self._queue.put(_Start(reason, packets))
+        self._queue.put(_Start(reason, packets, self._first_shown(packets)))
+
+    def _first_shown(self, packets: list[EncodedPacket]) -> int:
+        """Index of a new clip's first frame: ``pre_roll`` before the newest packet.
+
+        A stream-copied clip must start at a keyframe (index 0); a re-encoded one
+        starts at the last frame captured ``pre_roll`` or more before the newest.
+        """
+        if not transcodes(packets[0].stream, self._clip_masks):
+            return 0
+        since = packets[-1].wall - self.settings.pre_roll
+        first = 0
+        for index, packet in enumerate(packets):
+            if packet.wall > since:
+                break
+            first = index
+        return first
 
     def _finish(self) -> None:
         frame = self._best[1] if self._best is not None else None
@@ -341,9 +365,9 @@ class Recorder:
 
     def _handle(self, command: _Command) -> None:
         match command:
-            case _Start(reason, packets):
+            case _Start(reason, packets, show_from):
                 self._resume = None
-                self._open_clip(reason, packets)
+                self._open_clip(reason, packets, show_from)
             case _Packet(packet):
                 if self._writer is not None:
                     self._writer.write(packet)
@@ -372,17 +396,21 @@ class Recorder:
     def _pending_id(self) -> str:
         return self._pending.id if self._pending is not None else "?"
 
-    def _open_clip(self, reason: str, packets: list[EncodedPacket]) -> None:
+    def _open_clip(self, reason: str, packets: list[EncodedPacket], show_from: int = 0) -> None:
         if self._writer is not None:  # a previous clip was not closed: close it first
             self._close_clip(reason, None, None)
         self._make_room()
         self._salvage()
         self._open_reason = reason
-        first = packets[0]
+        first = packets[show_from]
         start = datetime.fromtimestamp(first.wall, UTC)
         self._pending = self._store.new_clip(self.camera, start, reason)
         self._writer = ClipWriter(
-            self._pending.partial, first.stream, self._clip_masks, self._pending.comment()
+            self._pending.partial,
+            first.stream,
+            self._clip_masks,
+            self._pending.comment(),
+            show_from=first.pts if show_from else None,
         )
         for packet in packets:
             self._writer.write(packet)

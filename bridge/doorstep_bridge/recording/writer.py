@@ -9,7 +9,10 @@ place. The same remux repairs a partial file left by a crash.
 
 H.264 sources without privacy masks are stream-copied. Other codecs (MJPEG)
 and cameras with privacy masks are decoded and re-encoded with libx264, masks
-filled first, so masked pixels never reach the disk.
+filled first, so masked pixels never reach the disk. Only a clip being written is
+decoded: the decoder and the encoder live as long as their clip. A re-encoded clip
+can start at any frame (``show_from``): the packets from the keyframe before it
+are decoded only to rebuild that frame, and nothing before it is encoded.
 """
 
 from __future__ import annotations
@@ -35,6 +38,9 @@ FINAL_FLAGS = "+faststart"
 OUT_TIME_BASE = Fraction(1, 90000)
 #: libx264 settings for re-encoded clips: fast enough for 1080p15 on one core.
 ENCODER_OPTIONS = {"preset": "ultrafast", "crf": "24", "tune": "zerolatency"}
+#: One thread each for decoding and encoding a clip: threads add ~15 % CPU per frame
+#: (measured with bench/pipeline.py) and a bridge runs several cameras in parallel anyway.
+CODEC_THREADS = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +55,11 @@ class FinishedFile:
 
 class NothingPlayableError(StorageError):
     """A partial clip holds no playable frame: there is nothing to keep."""
+
+
+def transcodes(stream: StreamInfo, masks: MaskSet) -> bool:
+    """True when clips of ``stream`` are re-encoded (privacy masks, or not H.264)."""
+    return bool(masks) or not stream.copyable
 
 
 def fsync_dir(path: Path) -> None:
@@ -74,16 +85,27 @@ class ClipWriter:
         stream: The source stream the packets come from.
         masks: Privacy masks; when non-empty the clip is re-encoded with them filled.
         comment: Stored in the file's metadata (lets a lost index be rebuilt).
+        show_from: For a re-encoded clip: the ``pts`` of its first frame; earlier
+            frames (from the first keyframe written) are decoded but not kept.
+            None: the clip starts at the first keyframe.
     """
 
     def __init__(
-        self, partial: Path, stream: StreamInfo, masks: MaskSet, comment: str = ""
+        self,
+        partial: Path,
+        stream: StreamInfo,
+        masks: MaskSet,
+        comment: str = "",
+        *,
+        show_from: int | None = None,
     ) -> None:
         self.partial = partial
         self.stream = stream
-        self.transcode = bool(masks) or not stream.copyable
+        self.transcode = transcodes(stream, masks)
         self._masks = masks
+        self._show_from = show_from if self.transcode else None
         self._base: int | None = None
+        self._origin = 0  # the first kept frame's pts, counted from `_base`
         self._last_dts = -1
         self.frames = 0
         try:
@@ -103,6 +125,7 @@ class ClipWriter:
                 self._out.metadata["comment"] = comment
             if self.transcode:
                 self._decoder: Any = av.CodecContext.create(stream.codec, "r")
+                self._decoder.thread_count = CODEC_THREADS
                 if stream.extradata:
                     self._decoder.extradata = stream.extradata
                 self._video: Any = self._out.add_stream("libx264", rate=round(stream.fps) or 15)
@@ -112,6 +135,7 @@ class ClipWriter:
                 self._video.codec_context.time_base = stream.time_base
                 self._video.codec_context.gop_size = max(1, round(stream.fps * 2))
                 self._video.codec_context.options = dict(ENCODER_OPTIONS)
+                self._video.codec_context.thread_count = CODEC_THREADS
             else:
                 self._video = self._out.add_mux_stream(
                     "h264", rate=round(stream.fps) or 15, width=stream.width, height=stream.height
@@ -130,6 +154,8 @@ class ClipWriter:
             if not packet.keyframe:
                 return
             self._base = packet.pts
+            if self._show_from is not None:
+                self._origin = max(0, self._show_from - packet.pts)
         try:
             if self.transcode:
                 self._write_transcoded(packet)
@@ -166,15 +192,18 @@ class ClipWriter:
             self._encode(frame)
 
     def _encode(self, frame: Any) -> None:
+        if frame.pts is not None and frame.pts < self._origin:
+            return  # before the clip's first frame: decoded only as a reference
         width, height = self.stream.width, self.stream.height
         if frame.width != width or frame.height != height or frame.format.name != "yuv420p":
             frame = frame.reformat(width=width, height=height, format="yuv420p")
         if self._masks:
-            planes = frame.to_ndarray(format="yuv420p")
-            self._masks.fill_yuv420(planes, width, height)
-            filled = av.VideoFrame.from_ndarray(planes, format="yuv420p")
-            filled.pts = frame.pts
-            frame = filled
+            # The decoder keeps predicting from this picture: fill a private copy
+            # (a no-op when `reformat` already made one).
+            frame.make_writable()
+            self._masks.fill_frame(frame)
+        if frame.pts is not None:
+            frame.pts -= self._origin
         frame.time_base = self.stream.time_base
         frame.pict_type = av.video.frame.PictureType.NONE
         self._out.mux(self._video.encode(frame))

@@ -293,3 +293,72 @@ def test_an_event_goes_on_in_a_new_clip_once_the_disk_takes_it_again(
     assert resumed.reason == "manual"
     assert len(decode_all(resumed.path)) == round(resumed.duration * 15)
     assert h.errors == ["cannot write clip: No space left on device", None]
+
+
+def test_a_masked_clip_starts_exactly_pre_roll_before_the_trigger(
+    store: ClipStore, packets: list[EncodedPacket]
+) -> None:
+    mask = ((0, 0), (200, 0), (200, 100), (0, 100))
+    h = Harness(store, RecordSettings(pre_roll=1.5, post_roll=1.0), masks=(mask,))
+    h.feed(packets[:45])
+    h.recorder.motion(True)  # the newest frame: packets[44], at 2.93 s
+    h.feed(packets[45:75])
+    h.recorder.motion(False)
+    h.feed(packets[75:100])
+    [clip] = h.done()
+    # Keyframes come every second (0, 1, 2 s): a copied clip would start at 1 s.
+    # This one is decoded from there but starts at 2.93 - 1.5 s: frame 21 (1.40 s).
+    assert clip.start.timestamp() == pytest.approx(packets[21].wall, abs=0.001)
+    assert clip.end.timestamp() == pytest.approx(packets[74].wall + 1.0, abs=0.15)
+    frames = decode_all(clip.path)
+    assert len(frames) == round(clip.duration * 15)
+    assert all(int(luma[4:96, 4:196].max()) <= 2 for luma in frames)
+
+
+def test_no_file_ever_holds_unmasked_pixels(
+    store: ClipStore, packets: list[EncodedPacket], frames: list[Any]
+) -> None:
+    """Not the partial file of a clip being written, not the clip, not a snapshot."""
+    import cv2
+    import numpy as np
+
+    band = ((0, 120), (640, 120), (640, 240), (0, 240))  # the walker's path, 3 s to 5 s
+    inside = (slice(124, 236), slice(4, 636))
+    assert any(int(frame.to_ndarray(format="gray")[inside].max()) > 200 for frame in frames)
+
+    def image_masked(jpeg: bytes) -> bool:
+        image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), 1)
+        scale = image.shape[1] / 640  # snapshots and 320 px thumbnails
+        rows = slice(round(124 * scale) + 2, round(236 * scale) - 2)
+        return int(image[rows, 4:-4].max()) <= 8
+
+    def assert_masked(folder: Path) -> int:
+        videos = 0
+        for path in sorted(folder.rglob("*")):
+            if path.suffix == ".mp4":
+                lumas = decode_all(path)
+                assert lumas, path
+                assert all(int(luma[inside].max()) <= 2 for luma in lumas), path
+                assert all(float(luma[250:, :].mean()) > 30 for luma in lumas)  # not all black
+                videos += 1
+            elif path.suffix == ".jpg":
+                assert image_masked(path.read_bytes()), path
+            else:  # only the index may hold anything else
+                assert path.is_dir() or path.name.startswith("clips.db"), path
+        return videos
+
+    h = Harness(store, RecordSettings(pre_roll=2.0, post_roll=3.0), masks=(band,))
+    h.feed(packets[:40])
+    h.recorder.ring()
+    h.recorder.offer_frame(frames[40], 0.0)
+    h.feed(packets[40:70])  # the walker is in the picture
+    h.recorder.flush()
+    assert h.recorder.recording
+    assert assert_masked(store.root) == 1  # the partial file, as far as it was flushed
+    h.feed(packets[70:100])
+    [clip] = h.done()
+    assert not h.recorder.recording
+    assert clip.snapshot_path is not None
+    assert assert_masked(store.root) == 1  # the finished clip
+    assert len(h.snapshots) == 2
+    assert all(image_masked(jpeg) for jpeg in h.snapshots)
