@@ -166,6 +166,25 @@ class DoorstepApiClient:
             raise DoorstepConnectionError(f"unexpected clip list: {err}") from err
         return ClipPage(clips=clips, total=total)
 
+    async def set_switch(self, camera: str, switch: str, *, on: bool) -> bool:
+        """Turn a camera's ``motion_detection`` or ``recording`` switch on or off.
+
+        The bridge takes "off" only here, with the API token (never over MQTT).
+
+        Returns:
+            The switch's state as the bridge answers it.
+
+        Raises:
+            DoorstepNotFoundError: Unknown camera, or a bridge older than the route.
+            DoorstepRequestError: The bridge refused the switch or the body.
+        """
+        path = f"/api/cameras/{quote(camera, safe='')}/switches/{quote(switch, safe='')}"
+        data = await self._json("PUT", path, body={"on": on})
+        state = data.get("on")
+        if not isinstance(state, bool):
+            raise DoorstepConnectionError("the bridge answered a switch without its state")
+        return state
+
     async def create_share(self, body: Mapping[str, Any]) -> Share:
         """Create a share request; returns its state (pending or rejected)."""
         return self._share(await self._json("POST", "/api/share-requests", body=body))

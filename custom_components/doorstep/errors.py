@@ -1,8 +1,9 @@
 """Bridge errors as what Home Assistant shows for them: one table for every caller.
 
 Service actions raise translated HA errors (a validation error when the user can
-fix the call, an HA error when the bridge failed), the media browser a translated
-``BrowseError``, and the HTTP views a status for the player or the recipient.
+fix the call, an HA error when the bridge failed), the switches translated HA errors,
+the media browser a translated ``BrowseError``, and the HTTP views a status for the
+player or the recipient.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from aiohttp import web
 from homeassistant.components.media_player.errors import BrowseError
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 
-from .api import DoorstepError, DoorstepNotFoundError, DoorstepRequestError
+from .api import DoorstepAuthError, DoorstepError, DoorstepNotFoundError, DoorstepRequestError
 from .const import DOMAIN
 
 
@@ -46,6 +47,37 @@ def action_errors(share_id: str | None = None) -> Iterator[None]:
         yield
     except DoorstepError as err:
         raise action_error(err, share_id) from err
+
+
+def switch_error(err: DoorstepError, camera: str, switch: str) -> HomeAssistantError:
+    """The error a camera switch raises when the bridge did not switch it."""
+    placeholders = {"camera": camera, "switch": switch}
+    if isinstance(err, DoorstepNotFoundError):
+        # The switch's camera came from the bridge itself, so a 404 almost always
+        # means a bridge older than its switch route (the two ship together).
+        return HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="switch_unsupported",
+            translation_placeholders=placeholders,
+        )
+    if isinstance(err, DoorstepRequestError):
+        return HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="switch_refused",
+            translation_placeholders={**placeholders, "error": str(err)},
+        )
+    if isinstance(err, DoorstepAuthError):
+        return HomeAssistantError(translation_domain=DOMAIN, translation_key="auth")
+    return HomeAssistantError(translation_domain=DOMAIN, translation_key="bridge_error")
+
+
+@contextmanager
+def switch_errors(camera: str, switch: str) -> Iterator[None]:
+    """Around a bridge call of a camera switch: see ``switch_error``."""
+    try:
+        yield
+    except DoorstepError as err:
+        raise switch_error(err, camera, switch) from err
 
 
 def browse_error(err: DoorstepError) -> BrowseError:

@@ -1,19 +1,25 @@
-"""Motion detection and recording switches (MQTT ``/set`` commands)."""
+"""Motion detection and recording switches, set through the bridge's HTTP API.
+
+Switching off lowers the doorbell's protection, so the bridge takes it only with
+its API token: the integration sends both directions over HTTP (the bridge refuses
+"off" on MQTT, where anyone on the broker could send it).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from homeassistant.components import mqtt
 from homeassistant.components.switch import SwitchEntity
 from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
+from .api import DoorstepApiClient
 from .coordinator import DoorstepCoordinator
 from .data import DoorstepConfigEntry
 from .entity import DoorstepCameraEntity, async_setup_camera_entities
-from .protocol import OFF, ON, SWITCHES
+from .errors import switch_errors
+from .protocol import SWITCHES
 
 PARALLEL_UPDATES = 0
 
@@ -24,20 +30,30 @@ async def async_setup_entry(
     async_add_entities: AddEntitiesCallback,
 ) -> None:
     """Add the camera switches."""
+    client = entry.runtime_data.client
     async_setup_camera_entities(
         entry,
         async_add_entities,
-        lambda coordinator, camera: [CameraSwitch(coordinator, camera, s) for s in SWITCHES],
+        lambda coordinator, camera: [
+            CameraSwitch(coordinator, client, camera, switch) for switch in SWITCHES
+        ],
     )
 
 
 class CameraSwitch(DoorstepCameraEntity, SwitchEntity):
-    """A camera setting; the state comes back from the bridge, never assumed."""
+    """A camera setting; the state comes back from the bridge over MQTT, never assumed."""
 
     _attr_entity_category = EntityCategory.CONFIG
 
-    def __init__(self, coordinator: DoorstepCoordinator, camera: str, switch: str) -> None:
+    def __init__(
+        self,
+        coordinator: DoorstepCoordinator,
+        client: DoorstepApiClient,
+        camera: str,
+        switch: str,
+    ) -> None:
         super().__init__(coordinator, camera, switch)
+        self._client = client
         self._switch = switch
 
     @property
@@ -48,12 +64,14 @@ class CameraSwitch(DoorstepCameraEntity, SwitchEntity):
 
     async def async_turn_on(self, **kwargs: Any) -> None:  # noqa: ARG002
         """Ask the bridge to switch on."""
-        await self._publish(ON)
+        await self._set(on=True)
 
     async def async_turn_off(self, **kwargs: Any) -> None:  # noqa: ARG002
         """Ask the bridge to switch off."""
-        await self._publish(OFF)
+        await self._set(on=False)
 
-    async def _publish(self, payload: str) -> None:
-        topic = self.coordinator.topics.switch_set(self.camera, self._switch)
-        await mqtt.async_publish(self.hass, topic, payload, qos=1, retain=False)
+    async def _set(self, *, on: bool) -> None:
+        # The bridge's answer is not applied here: the state follows from the
+        # retained MQTT message it publishes, like every other change of the switch.
+        with switch_errors(self.camera, self._switch):
+            await self._client.set_switch(self.camera, self._switch, on=on)
