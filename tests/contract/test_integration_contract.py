@@ -19,15 +19,18 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 import pytest
 
-from doorstep_bridge import PROTOCOL_VERSION
+from doorstep_bridge import PROTOCOL_VERSION, keys
+from doorstep_bridge.camera.manager import CameraManager
 from doorstep_bridge.config import RESERVED_CAMERA_NAMES, parse_config
-from doorstep_bridge.events import EventBus
+from doorstep_bridge.events import CameraSwitchChanged, EventBus
 from doorstep_bridge.http import routes as bridge_routes
+from doorstep_bridge.http import switches as switch_routes
 from doorstep_bridge.http.auth import token_middleware
 from doorstep_bridge.keys import API_TOKEN, BRIDGE_ID, CONFIG
 from doorstep_bridge.models import ClipInfo, RingEvent
 from doorstep_bridge.mqtt import topics as bridge_topics
 from doorstep_bridge.mqtt.publisher import bridge_info
+from doorstep_bridge.recording.store import ClipStore
 from doorstep_bridge.sharing.service import ShareService
 from doorstep_bridge.sharing.state import Decision, Share, ShareState
 
@@ -274,3 +277,64 @@ async def test_api_info(api: Any, info_server: TestServer) -> None:
         assert {c.key for c in snapshot.info.cameras} == {"front_door", "back_yard"}
         with pytest.raises(api.DoorstepAuthError):
             await api.DoorstepApiClient(session, url, "wrong").info()
+
+
+# HTTP: the real switch route and camera manager, driven by the integration's client --
+
+
+@pytest.fixture
+async def switch_server(
+    tmp_path: Path,
+) -> AsyncIterator[tuple[TestServer, CameraManager, list[CameraSwitchChanged]]]:
+    demo = "demo://?period=3600&fps=2&width=160&height=120"
+    bridge_config = parse_config(
+        {
+            "http": {"token": TOKEN},
+            "storage": {"path": str(tmp_path / "data")},
+            "cameras": {"front_door": {"source": demo}},
+        }
+    )
+    store = ClipStore(bridge_config.storage.path)
+    store.open()
+    bus = EventBus()
+    manager = CameraManager(bridge_config, bus, store, lambda _camera: None)
+    await manager.start()
+    changes: list[CameraSwitchChanged] = []
+    bus.subscribe(CameraSwitchChanged, changes.append)  # after start: changes only
+    app = web.Application(middlewares=[token_middleware])
+    app[CONFIG] = bridge_config
+    app[API_TOKEN] = TOKEN
+    app[keys.CAMERAS] = manager
+    app.add_routes(switch_routes.routes)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    yield server, manager, changes
+    await server.close()
+    await manager.stop()
+    store.close()
+
+
+async def test_api_set_switch(
+    api: Any,
+    protocol: Any,
+    switch_server: tuple[TestServer, CameraManager, list[CameraSwitchChanged]],
+) -> None:
+    server, manager, changes = switch_server
+    async with aiohttp.ClientSession() as session:
+        client = api.DoorstepApiClient(session, str(server.make_url("")), TOKEN)
+        for switch in protocol.SWITCHES:
+            assert await client.set_switch("front_door", switch, on=False) is False
+            assert await client.set_switch("front_door", switch, on=True) is True
+        assert [(c.switch, c.on) for c in changes] == [
+            (switch, on) for switch in protocol.SWITCHES for on in (False, True)
+        ]
+        with pytest.raises(api.DoorstepNotFoundError):
+            await client.set_switch("ghost", "recording", on=False)
+        with pytest.raises(api.DoorstepRequestError) as refused:
+            await client.set_switch("front_door", "privacy", on=False)
+        assert refused.value.status == 400
+        with pytest.raises(api.DoorstepAuthError):
+            await api.DoorstepApiClient(session, str(server.make_url("")), "wrong").set_switch(
+                "front_door", "recording", on=False
+            )
+    assert manager.status("front_door").recording

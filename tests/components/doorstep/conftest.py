@@ -121,6 +121,8 @@ class FakeBridge:
     bodies: list[Any] = field(default_factory=list)
     audit: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     accepts_link_ttl: bool = True
+    #: Switch commands received: (camera, switch, on).
+    switched: list[tuple[str, str, bool]] = field(default_factory=list)
     canned: dict[str, tuple[int, str]] = field(default_factory=dict)  # path -> answer
     on_create: Callable[[dict[str, Any]], None] | None = None
     broken: bool = False
@@ -269,6 +271,19 @@ class FakeBridge:
         self.audit.append((request.match_info["id"], body))
         return web.Response(status=204)
 
+    async def api_switch(self, request: web.Request) -> web.Response:
+        camera, switch = request.match_info["camera"], request.match_info["switch"]
+        if camera not in self.cameras:
+            return web.json_response({"error": f"unknown camera {camera!r}"}, status=404)
+        if switch not in ("motion_detection", "recording"):
+            return web.json_response({"error": f"unknown switch {switch!r}"}, status=400)
+        body = await request.json()
+        if not isinstance(body, dict) or set(body) != {"on"} or not isinstance(body["on"], bool):
+            return web.json_response({"error": "expected a JSON body"}, status=400)
+        self.switched.append((camera, switch, body["on"]))
+        # Like the bridge: the state goes out on MQTT, not from the caller's side.
+        return web.json_response({"camera": camera, "switch": switch, "on": body["on"]})
+
     async def share_link(self, request: web.Request) -> web.StreamResponse:
         status = self.share_links.get(request.match_info["token"], 404)
         if status != 200:
@@ -286,6 +301,7 @@ class FakeBridge:
         app.router.add_get("/api/shares/{id}", self.api_share)
         app.router.add_post("/api/shares/{id}/decision", self.api_decision)
         app.router.add_post("/api/shares/{id}/audit", self.api_audit)
+        app.router.add_put("/api/cameras/{camera}/switches/{switch}", self.api_switch)
         app.router.add_get("/share/{token}", self.share_link)
         return app
 

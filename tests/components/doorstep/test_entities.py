@@ -10,6 +10,7 @@ from unittest.mock import MagicMock
 
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 import pytest
@@ -26,6 +27,7 @@ from ..conftest import LogRecords
 from .conftest import (
     BRIDGE_ID,
     T0,
+    TOKEN,
     TOPICS,
     FakeBridge,
     clip_info,
@@ -108,21 +110,80 @@ async def test_last_clip(hass: HomeAssistant, bridge: FakeBridge) -> None:
     assert state.attributes["device_class"] == "timestamp"
 
 
-async def test_switches_publish_commands(hass: HomeAssistant, mqtt: MagicMock) -> None:
+async def test_switches_go_through_the_http_api(
+    hass: HomeAssistant, mqtt: MagicMock, bridge: FakeBridge
+) -> None:
     assert get_state(hass, "switch.front_door_motion_detection").state == STATE_ON
     async_fire_mqtt_message(hass, TOPICS.switch("front_door", "recording"), "OFF")
     await hass.async_block_till_done()
     assert get_state(hass, "switch.front_door_recording").state == STATE_OFF
+    mqtt.async_publish.reset_mock()
     await hass.services.async_call(
         "switch", "turn_off", {"entity_id": "switch.front_door_motion_detection"}, blocking=True
     )
-    assert last_publish(mqtt) == ("doorstep/front_door/motion_detection/set", "OFF", 1, False)
-    # The state waits for the bridge to confirm.
+    assert bridge.switched == [("front_door", "motion_detection", False)]
+    method, path, headers = bridge.requests[-1]
+    assert (method, path) == ("PUT", "/api/cameras/front_door/switches/motion_detection")
+    assert headers["Authorization"] == f"Bearer {TOKEN}"
+    # Never over MQTT: the bridge refuses "off" there.
+    mqtt.async_publish.assert_not_called()
+    # The state waits for the bridge to confirm over MQTT.
     assert get_state(hass, "switch.front_door_motion_detection").state == STATE_ON
+    async_fire_mqtt_message(hass, TOPICS.switch("front_door", "motion_detection"), "OFF")
+    await hass.async_block_till_done()
+    assert get_state(hass, "switch.front_door_motion_detection").state == STATE_OFF
     await hass.services.async_call(
         "switch", "turn_on", {"entity_id": "switch.front_door_recording"}, blocking=True
     )
-    assert last_publish(mqtt) == ("doorstep/front_door/recording/set", "ON", 1, False)
+    assert bridge.switched[-1] == ("front_door", "recording", True)
+    mqtt.async_publish.assert_not_called()
+    assert get_state(hass, "switch.front_door_recording").state == STATE_OFF
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "key", "placeholders"),
+    [
+        # A bridge older than the switch route: the user is told to update it.
+        (404, '{"error": "Not Found"}', "switch_unsupported", {}),
+        (400, '{"error": "unknown switch"}', "switch_refused", {"error": "unknown switch"}),
+        (401, '{"error": "missing or invalid API token"}', "auth", None),
+        (500, '{"error": "internal error"}', "switch_refused", {"error": "internal error"}),
+        (502, "<html>proxy</html>", "bridge_error", None),
+    ],
+)
+async def test_switch_errors_are_translated(
+    *,
+    hass: HomeAssistant,
+    bridge: FakeBridge,
+    status: int,
+    body: str,
+    key: str,
+    placeholders: dict[str, str] | None,
+) -> None:
+    path = "/api/cameras/front_door/switches/recording"
+    bridge.canned[path] = (status, body)
+    with pytest.raises(HomeAssistantError) as err:
+        await hass.services.async_call(
+            "switch", "turn_off", {"entity_id": "switch.front_door_recording"}, blocking=True
+        )
+    assert err.value.translation_domain == DOMAIN
+    assert err.value.translation_key == key
+    if placeholders is not None:
+        assert err.value.translation_placeholders == {
+            "camera": "front_door", "switch": "recording", **placeholders
+        }  # fmt: skip
+    assert bridge.switched == []
+    assert get_state(hass, "switch.front_door_recording").state == STATE_ON
+
+
+async def test_switch_error_wording(hass: HomeAssistant, bridge: FakeBridge) -> None:
+    bridge.canned["/api/cameras/front_door/switches/recording"] = (404, '{"error": "Not Found"}')
+    with pytest.raises(HomeAssistantError) as err:
+        await hass.services.async_call(
+            "switch", "turn_on", {"entity_id": "switch.front_door_recording"}, blocking=True
+        )
+    assert "Update the bridge" in str(err.value)
+    assert "recording" in str(err.value)
 
 
 async def test_record_button(hass: HomeAssistant, mqtt: MagicMock) -> None:
