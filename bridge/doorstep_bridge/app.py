@@ -17,6 +17,7 @@ from doorstep_bridge.config import Config
 from doorstep_bridge.doorbell import doorbell_ctx
 from doorstep_bridge.events import EventBus
 from doorstep_bridge.http import clips as clip_routes
+from doorstep_bridge.http import live as live_routes
 from doorstep_bridge.http import routes as bridge_routes
 from doorstep_bridge.http import shares as share_routes
 from doorstep_bridge.http import switches as switch_routes
@@ -67,5 +68,6 @@ def create_app(config: Config) -> web.Application:
     app.add_routes(bridge_routes.routes)
     app.add_routes(clip_routes.routes)
     app.add_routes(share_routes.routes)
+    app.add_routes(live_routes.install(app))  # also starts and stops the live hub
     app.add_routes(switch_routes.routes)
     return app

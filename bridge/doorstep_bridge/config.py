@@ -19,6 +19,7 @@ import voluptuous as vol
 import yaml
 
 from doorstep_bridge.exceptions import ConfigError
+from doorstep_bridge.live.settings import LIVE_SCHEMA, LiveSettings, live_settings
 from doorstep_bridge.motion.settings import MOTION_SCHEMA, MotionSettings, motion_settings
 from doorstep_bridge.recording.settings import RECORD_SCHEMA, RecordSettings, record_settings
 from doorstep_bridge.sharing.settings import SHARING_SCHEMA, SharingSettings, sharing_settings
@@ -113,6 +114,7 @@ class CameraSettings:
     motion: MotionSettings = field(default_factory=MotionSettings)
     record: RecordSettings = field(default_factory=RecordSettings)
     privacy_masks: tuple[Polygon, ...] = ()
+    live: LiveSettings = field(default_factory=LiveSettings)
 
     @property
     def safe_source(self) -> str:
@@ -245,6 +247,7 @@ _CAMERA_SCHEMA = vol.Schema(
         vol.Optional("motion"): MOTION_SCHEMA,
         vol.Optional("record"): RECORD_SCHEMA,
         vol.Optional("privacy_masks"): polygons,
+        vol.Optional("live"): LIVE_SCHEMA,
     }
 )
 
@@ -317,6 +320,7 @@ def _build(data: dict[str, Any], base_dir: Path) -> Config:
             motion=motion_settings(cam.get("motion", {})),
             record=record_settings(cam.get("record", {})),
             privacy_masks=cam.get("privacy_masks", ()),
+            live=live_settings(cam.get("live", {})),
         )
 
     return Config(

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from doorstep_bridge.config import Config
     from doorstep_bridge.doorbell import Doorbell
     from doorstep_bridge.events import EventBus
+    from doorstep_bridge.live.stream import LiveHub
     from doorstep_bridge.mqtt.client import MqttClient
     from doorstep_bridge.recording.store import ClipStore
     from doorstep_bridge.sharing.audit import AuditLog
@@ -26,3 +27,4 @@ CLIP_STORE: web.AppKey[ClipStore] = web.AppKey("clip_store")
 CAMERAS: web.AppKey[CameraManager] = web.AppKey("cameras")
 AUDIT: web.AppKey[AuditLog] = web.AppKey("audit")
 SHARES: web.AppKey[ShareService] = web.AppKey("shares")
+LIVE: web.AppKey[LiveHub] = web.AppKey("live")

@@ -1,0 +1,118 @@
+"""Live view routes: a masked MJPEG stream and the latest masked frame of a camera.
+
+Both are under ``/api/``, so the token middleware admits only the API token
+(Home Assistant's integration): the live view is never reachable without it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+
+from doorstep_bridge.http.auth import shown
+from doorstep_bridge.keys import CAMERAS, CONFIG, LIVE
+from doorstep_bridge.live.stream import (
+    MJPEG_CONTENT_TYPE,
+    LiveFrame,
+    LiveHub,
+    LiveUnavailableError,
+    Viewer,
+)
+
+routes = web.RouteTableDef()
+
+#: How long a request waits for the camera's first frame (opening RTSP takes 0.1 to 2 s).
+FIRST_FRAME_TIMEOUT = 10.0
+#: Frames are never cached by a browser or a proxy: each request is "now".
+_NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+
+
+def install(app: web.Application) -> web.RouteTableDef:
+    """Give ``app`` a live hub (started and stopped with it); returns the live routes."""
+    app.cleanup_ctx.append(_live_ctx)
+    # aiohttp types its signals for aiosignal 1.3; with 1.4 mypy misreads the callback type.
+    app.on_shutdown.append(_end_viewers)  # type: ignore[arg-type]
+    return routes
+
+
+async def _live_ctx(app: web.Application) -> AsyncIterator[None]:
+    app[LIVE] = LiveHub(app[CONFIG])
+    yield
+    await app[LIVE].close()
+
+
+async def _end_viewers(app: web.Application) -> None:
+    """At shutdown, end the streams in flight so the server need not wait for them."""
+    if (hub := app.get(LIVE)) is not None:
+        await hub.close()
+
+
+def _unavailable(reason: str, message: str) -> web.Response:
+    return web.json_response(
+        {"error": message, "reason": reason}, status=503, headers={"Retry-After": "5"}
+    )
+
+
+async def _first_frame(request: web.Request) -> tuple[Viewer, LiveFrame] | web.Response:
+    """Join the camera's live stream and wait for a frame, or the answer refusing it."""
+    camera = request.match_info["camera"]
+    if camera not in request.app[CONFIG].cameras:
+        return web.json_response({"error": f"unknown camera {shown(camera)}"}, status=404)
+    manager = request.app.get(CAMERAS)
+    if manager is not None and not manager.status(camera).online:
+        return _unavailable("camera_offline", f"camera {camera} is offline")
+    try:
+        viewer = request.app[LIVE].stream(camera).join()
+    except LiveUnavailableError as err:
+        return _unavailable(err.reason, str(err))
+    try:
+        async with asyncio.timeout(FIRST_FRAME_TIMEOUT):
+            frame = await viewer.next_frame()
+    except LiveUnavailableError as err:
+        viewer.close()
+        return _unavailable(err.reason, str(err))
+    except TimeoutError:
+        viewer.close()
+        return _unavailable("source_failed", f"camera {camera} sent no picture in time")
+    except BaseException:
+        viewer.close()
+        raise
+    return viewer, frame
+
+
+@routes.get("/api/cameras/{camera}/live.jpg")
+async def live_jpeg(request: web.Request) -> web.Response:
+    """The latest masked frame as a JPEG."""
+    opened = await _first_frame(request)
+    if isinstance(opened, web.Response):
+        return opened
+    viewer, frame = opened
+    viewer.close()
+    return web.Response(body=frame.jpeg, content_type="image/jpeg", headers=_headers(frame))
+
+
+@routes.get("/api/cameras/{camera}/live.mjpeg")
+async def live_mjpeg(request: web.Request) -> web.StreamResponse:
+    """The masked live stream, ``multipart/x-mixed-replace`` (one JPEG per part)."""
+    opened = await _first_frame(request)
+    if isinstance(opened, web.Response):
+        return opened
+    viewer, frame = opened
+    try:
+        response = web.StreamResponse(headers={"Content-Type": MJPEG_CONTENT_TYPE, **_NO_STORE})
+        await response.prepare(request)
+        while True:
+            await response.write(frame.part)
+            frame = await viewer.next_frame()
+    except (LiveUnavailableError, ConnectionError):
+        pass  # the bridge is stopping or the client left: the stream just ends
+    finally:
+        viewer.close()
+    return response
+
+
+def _headers(frame: LiveFrame) -> dict[str, Any]:
+    return {**_NO_STORE, "X-Doorstep-Captured": f"{frame.captured:.3f}"}

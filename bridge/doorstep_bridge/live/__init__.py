@@ -1,0 +1,1 @@
+"""Live view: one masked MJPEG stream per camera, open only while someone watches."""
