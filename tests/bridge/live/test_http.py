@@ -1,0 +1,127 @@
+"""The live routes of the running bridge: token, MJPEG frames, the still, refusals."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from doorstep_bridge.camera.demo import read_clock
+from doorstep_bridge.keys import CAMERAS, LIVE
+from doorstep_bridge.live.stream import MJPEG_CONTENT_TYPE
+from tests.bridge.bridge_runner import RunningBridge, bridge_config, run_bridge
+from tests.bridge.conftest import Broker
+from tests.bridge.live.test_stream import until
+from tests.support.mjpeg_client import decode_jpeg, mjpeg_parts
+
+DEMO = "demo://?period=600&fps=10&width=320&height=180&clock=1"
+
+
+def cameras(**extra: object) -> dict[str, object]:
+    return {
+        "cameras": {
+            "front_door": {
+                "source": DEMO,
+                "privacy_masks": [[[0, 0], [80, 0], [80, 60], [0, 60]]],
+                "live": {"linger": 0, "max_viewers": 2},
+            },
+            **extra,
+        }
+    }
+
+
+async def online(bridge: RunningBridge, camera: str = "front_door") -> None:
+    await until(lambda: bridge.app[CAMERAS].status(camera).online, f"{camera} online")
+
+
+async def test_live_routes_need_the_api_token(mqtt_broker: Broker, tmp_path: Path) -> None:
+    async with run_bridge(bridge_config(mqtt_broker, tmp_path, **cameras())) as bridge:
+        for path in ("live.mjpeg", "live.jpg"):
+            url = f"{bridge.url}/api/cameras/front_door/{path}"
+            async with bridge.session.get(url) as response:
+                assert response.status == 401
+            bad = {"Authorization": "Bearer not-the-token-at-all"}
+            async with bridge.session.get(url, headers=bad) as response:
+                assert response.status == 401
+        assert bridge.app[LIVE].stream("front_door").sources_opened == 0
+
+
+async def test_mjpeg_streams_masked_frames_that_advance(
+    mqtt_broker: Broker, tmp_path: Path
+) -> None:
+    async with run_bridge(bridge_config(mqtt_broker, tmp_path, **cameras())) as bridge:
+        await online(bridge)
+        url = f"{bridge.url}/api/cameras/front_door/live.mjpeg"
+        clocks: list[int | None] = []
+        async with bridge.session.get(url, headers=bridge.auth) as response:
+            assert response.status == 200
+            assert response.headers["Content-Type"] == MJPEG_CONTENT_TYPE
+            assert response.headers["Cache-Control"] == "no-store"
+            async for jpeg in mjpeg_parts(response):
+                image = decode_jpeg(jpeg)
+                assert int(image[2:58, 2:78].max()) <= 24, "the masked corner is black"
+                clocks.append(read_clock(image))
+                if len(clocks) == 10:
+                    break
+        assert None not in clocks
+        assert len(set(clocks)) == len(clocks), "every part is a new picture"
+        stream = bridge.app[LIVE].stream("front_door")
+        await until(lambda: not stream.running, "the source closed when the client left")
+
+
+async def test_the_still_is_the_latest_masked_frame(mqtt_broker: Broker, tmp_path: Path) -> None:
+    async with run_bridge(bridge_config(mqtt_broker, tmp_path, **cameras())) as bridge:
+        await online(bridge)
+        url = f"{bridge.url}/api/cameras/front_door/live.jpg"
+        async with bridge.session.get(url, headers=bridge.auth) as response:
+            assert response.status == 200
+            assert response.content_type == "image/jpeg"
+            image = decode_jpeg(await response.read())
+        assert image.shape[:2] == (180, 320)
+        assert int(image[2:58, 2:78].max()) <= 24
+        assert read_clock(image) is not None
+
+
+async def test_unknown_offline_and_crowded_cameras_are_refused(
+    mqtt_broker: Broker, tmp_path: Path
+) -> None:
+    broken = {"back_door": {"source": str(tmp_path / "missing.mp4")}}
+    async with run_bridge(bridge_config(mqtt_broker, tmp_path, **cameras(**broken))) as bridge:
+        await online(bridge)
+        async with bridge.session.get(
+            f"{bridge.url}/api/cameras/garage/live.mjpeg", headers=bridge.auth
+        ) as response:
+            assert response.status == 404
+        async with bridge.session.get(
+            f"{bridge.url}/api/cameras/back_door/live.jpg", headers=bridge.auth
+        ) as response:
+            assert response.status == 503
+            assert (await response.json())["reason"] == "camera_offline"
+        url = f"{bridge.url}/api/cameras/front_door/live.mjpeg"
+        first = await bridge.session.get(url, headers=bridge.auth)
+        second = await bridge.session.get(url, headers=bridge.auth)
+        try:
+            assert (first.status, second.status) == (200, 200)
+            async with bridge.session.get(url, headers=bridge.auth) as third:
+                assert third.status == 503
+                body = await third.json()
+                assert body["reason"] == "too_many_viewers"
+                assert "front_door" in body["error"]
+        finally:
+            first.close()
+            second.close()
+
+
+async def test_stopping_the_bridge_ends_the_streams(mqtt_broker: Broker, tmp_path: Path) -> None:
+    async with run_bridge(bridge_config(mqtt_broker, tmp_path, **cameras())) as bridge:
+        await online(bridge)
+        response = await bridge.session.get(
+            f"{bridge.url}/api/cameras/front_door/live.mjpeg", headers=bridge.auth
+        )
+        parts = mjpeg_parts(response)
+        await anext(parts)
+        stream = bridge.app[LIVE].stream("front_door")
+    # The bridge stopped: the stream ended (the client sees the end of the body).
+    assert not stream.running
+    assert stream.viewers == 0
+    response.close()
+    await asyncio.sleep(0)

@@ -1,0 +1,137 @@
+"""The live stream with a real demo camera: shared decode, masks, open only while watched."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from doorstep_bridge.camera.demo import read_clock
+from doorstep_bridge.config import CameraSettings, parse_config
+from doorstep_bridge.live.stream import VIEWER_QUEUE, LiveFrame, LiveStream, Viewer
+from tests.support.mjpeg_client import decode_jpeg
+
+DEMO = "demo://?period=600&fps=10&width=320&height=180&clock=1"
+#: A mask over the top-left corner, in main-stream pixels (640 x 360 below).
+MASK = [[0, 0], [160, 0], [160, 120], [0, 120]]
+
+
+def camera(tmp_path: Path, **settings: Any) -> CameraSettings:
+    raw = {"cameras": {"front_door": {"source": DEMO, "live": {"linger": 0}, **settings}}}
+    return parse_config(raw, tmp_path).cameras["front_door"]
+
+
+async def until(condition: Callable[[], bool], what: str) -> None:
+    """Wait for ``condition`` (a safety deadline only: nothing here measures time)."""
+    for _ in range(400):
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"never happened: {what}")
+
+
+async def frames(viewer: Viewer, count: int) -> list[LiveFrame]:
+    return [await asyncio.wait_for(viewer.next_frame(), 20) for _ in range(count)]
+
+
+async def test_the_source_is_open_only_while_someone_watches(tmp_path: Path) -> None:
+    stream = LiveStream(camera(tmp_path))
+    assert not stream.running
+    assert stream.sources_opened == 0
+    async with stream.watch() as viewer:
+        await frames(viewer, 3)
+        assert stream.running
+        assert stream.sources_open == 1
+    await until(lambda: not stream.running, "the source closed after the last viewer left")
+    assert stream.sources_open == 0
+    assert stream.sources_opened == 1
+    async with stream.watch() as viewer:  # a new viewer opens it again
+        await frames(viewer, 1)
+        assert stream.sources_open == 1
+    await until(lambda: not stream.running, "closed again")
+    assert stream.sources_opened == 2
+    await stream.close()
+
+
+async def test_frames_advance_and_two_viewers_share_one_decode(tmp_path: Path) -> None:
+    stream = LiveStream(camera(tmp_path))
+    async with stream.watch() as first, stream.watch() as second:
+        pairs = [await asyncio.gather(*(frames(v, 1) for v in (first, second))) for _ in range(8)]
+        assert stream.sources_opened == 1
+    seen_first = [one[0] for one, _ in pairs]
+    # Both got the very same encoded frames: the camera was decoded and encoded once.
+    assert all(one[0] is other[0] for one, other in pairs)
+    sequences = [frame.sequence for frame in seen_first]
+    assert sequences == sorted(set(sequences))
+    clocks = [read_clock(decode_jpeg(frame.jpeg)) for frame in seen_first]
+    assert None not in clocks
+    assert len(set(clocks)) == len(clocks), "the picture itself advances"
+    await stream.close()
+
+
+async def test_a_slow_viewer_keeps_two_frames_and_drops_the_rest(tmp_path: Path) -> None:
+    stream = LiveStream(camera(tmp_path))
+    async with stream.watch() as fast, stream.watch() as stalled:
+        await frames(fast, 20)
+        assert stalled.queued <= VIEWER_QUEUE
+        assert stalled.dropped >= 20 - VIEWER_QUEUE - 2
+        newest = await stalled.next_frame()
+        assert newest.sequence >= 18, "a slow viewer gets recent frames, not old ones"
+    await stream.close()
+
+
+def masked_corner(image: np.ndarray[Any, Any], width: int, height: int) -> np.ndarray[Any, Any]:
+    """The masked rectangle (a quarter by a third of the frame), 2 px inside its edges."""
+    return image[2 : height // 3 - 2, 2 : width // 4 - 2]
+
+
+async def test_the_masked_area_is_black_in_every_frame(tmp_path: Path) -> None:
+    main = "demo://?period=8&fps=10&width=640&height=360&clock=1"
+    stream = LiveStream(camera(tmp_path, source=main, privacy_masks=[MASK]))
+    async with stream.watch() as viewer:
+        for frame in await frames(viewer, 15):
+            image = decode_jpeg(frame.jpeg)
+            assert image.shape[:2] == (360, 640)
+            assert int(masked_corner(image, 640, 360).max()) <= 24
+            assert float(image[200:, 300:].mean()) > 40, "the rest of the picture is there"
+    await stream.close()
+
+
+async def test_masks_are_scaled_onto_the_detect_stream(tmp_path: Path) -> None:
+    main = "demo://?period=600&fps=10&width=640&height=360"
+    detect = "demo://?period=600&fps=10&width=320&height=180&clock=1"
+    settings = camera(tmp_path, source=main, detect_source=detect, privacy_masks=[MASK])
+    assert settings.live.source == "detect"
+    stream = LiveStream(settings)
+    async with stream.watch() as viewer:
+        for frame in await frames(viewer, 5):
+            image = decode_jpeg(frame.jpeg)
+            assert image.shape[:2] == (180, 320), "the default streams the detect stream"
+            assert int(masked_corner(image, 320, 180).max()) <= 24
+    await stream.close()
+
+
+async def test_live_source_main_streams_the_main_stream(tmp_path: Path) -> None:
+    main = "demo://?period=600&fps=10&width=640&height=360"
+    detect = "demo://?period=600&fps=10&width=320&height=180"
+    settings = camera(
+        tmp_path, source=main, detect_source=detect, live={"source": "main", "linger": 0}
+    )
+    stream = LiveStream(settings)
+    async with stream.watch() as viewer:
+        (frame,) = await frames(viewer, 1)
+        assert (frame.width, frame.height) == (640, 360)
+    await stream.close()
+
+
+async def test_the_frame_rate_is_capped(tmp_path: Path) -> None:
+    source = "demo://?period=600&fps=20&width=320&height=180"
+    stream = LiveStream(camera(tmp_path, source=source, live={"fps": 5, "linger": 0}))
+    async with stream.watch() as viewer:
+        await frames(viewer, 6)
+    # The camera sent 20 frames a second; every one was decoded, about a quarter encoded.
+    assert stream.frames_encoded <= 8
+    await stream.close()
