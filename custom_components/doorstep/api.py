@@ -277,3 +277,41 @@ class DoorstepApiClient:
             response.release()
             raise DoorstepNotFoundError(path)
         return response
+
+    async def live_image(self, camera: str) -> bytes:
+        """The camera's latest masked frame (JPEG); opens the camera briefly if nobody watches.
+
+        Raises:
+            DoorstepRequestError: 503 when the camera is offline or has too many viewers.
+        """
+        response = await self._open_live(camera, "live.jpg")
+        try:
+            async with asyncio.timeout(REQUEST_TIMEOUT):
+                return await response.read()
+        except (TimeoutError, aiohttp.ClientError) as err:
+            raise DoorstepConnectionError(f"cannot talk to the bridge: {err!r}") from err
+        finally:
+            response.release()
+
+    async def open_live_stream(self, camera: str) -> aiohttp.ClientResponse:
+        """Start the camera's masked MJPEG stream; the caller closes the response.
+
+        Raises:
+            DoorstepRequestError: 503 when the camera is offline or has too many viewers.
+        """
+        return await self._open_live(camera, "live.mjpeg")
+
+    async def _open_live(self, camera: str, name: str) -> aiohttp.ClientResponse:
+        path = f"/api/cameras/{quote(camera, safe='')}/{name}"
+        response = await self._open(path, self._headers())
+        if response.status == 200:
+            return response
+        try:
+            async with asyncio.timeout(REQUEST_TIMEOUT):
+                data = await response.json(content_type=None)
+            message = data.get("error") if isinstance(data, dict) else None
+        except (TimeoutError, aiohttp.ClientError, ValueError):
+            message = None
+        finally:
+            response.release()
+        raise DoorstepRequestError(response.status, str(message or response.reason))
