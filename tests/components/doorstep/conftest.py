@@ -124,6 +124,12 @@ class FakeBridge:
     #: Switch commands received: (camera, switch, on).
     switched: list[tuple[str, str, bool]] = field(default_factory=list)
     canned: dict[str, tuple[int, str]] = field(default_factory=dict)  # path -> answer
+    #: The live view: JPEGs the MJPEG stream sends in turn (the still is the last one).
+    live_frames: list[bytes] = field(
+        default_factory=lambda: [b"\xff\xd8live-%d\xff\xd9" % n for n in range(3)]
+    )
+    #: 503 reason (``camera_offline``...) the live routes answer with, or None.
+    live_refused: str | None = None
     on_create: Callable[[dict[str, Any]], None] | None = None
     broken: bool = False
     url: str = ""
@@ -284,6 +290,31 @@ class FakeBridge:
         # Like the bridge: the state goes out on MQTT, not from the caller's side.
         return web.json_response({"camera": camera, "switch": switch, "on": body["on"]})
 
+    def _live_refusal(self, camera: str) -> web.Response | None:
+        if camera not in self.cameras:
+            return web.json_response({"error": f"unknown camera {camera!r}"}, status=404)
+        if self.live_refused is not None:
+            body = {"error": f"camera {camera} is offline", "reason": self.live_refused}
+            return web.json_response(body, status=503)
+        return None
+
+    async def api_live_jpeg(self, request: web.Request) -> web.Response:
+        if (refusal := self._live_refusal(request.match_info["camera"])) is not None:
+            return refusal
+        return web.Response(body=self.live_frames[-1], content_type="image/jpeg")
+
+    async def api_live_mjpeg(self, request: web.Request) -> web.StreamResponse:
+        if (refusal := self._live_refusal(request.match_info["camera"])) is not None:
+            return refusal
+        response = web.StreamResponse(
+            headers={"Content-Type": "multipart/x-mixed-replace; boundary=frame"}
+        )
+        await response.prepare(request)
+        for jpeg in self.live_frames:
+            head = f"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
+            await response.write(head.encode() + jpeg + b"\r\n")
+        return response
+
     async def share_link(self, request: web.Request) -> web.StreamResponse:
         status = self.share_links.get(request.match_info["token"], 404)
         if status != 200:
@@ -302,6 +333,8 @@ class FakeBridge:
         app.router.add_post("/api/shares/{id}/decision", self.api_decision)
         app.router.add_post("/api/shares/{id}/audit", self.api_audit)
         app.router.add_put("/api/cameras/{camera}/switches/{switch}", self.api_switch)
+        app.router.add_get("/api/cameras/{camera}/live.jpg", self.api_live_jpeg)
+        app.router.add_get("/api/cameras/{camera}/live.mjpeg", self.api_live_mjpeg)
         app.router.add_get("/share/{token}", self.share_link)
         return app
 

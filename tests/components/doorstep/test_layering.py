@@ -32,7 +32,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"data", "helpers"}),
     # 5. What HA calls: the entity base and the platforms; actions, views, the media
     #    browser, diagnostics and the logbook.
-    frozenset({"entity", "binary_sensor", "button", "event", "image", "sensor", "switch"})
+    frozenset({"entity", "binary_sensor", "button", "camera", "event", "image", "sensor", "switch"})
     | frozenset({"services", "media_source", "views", "diagnostics", "logbook"}),
     # 6. Setup and the config flow, which wire the rest together.
     frozenset({"__init__", "config_flow"}),
