@@ -11,8 +11,11 @@ Each source runs on its own thread (PyAV reads block) and reconnects with
 exponential backoff (1 s doubling, capped at 30 s). The detect stream is decoded
 in full (H.264 needs every frame) but analysed at most ``detect_fps`` times a
 second; when neither motion detection nor a snapshot needs frames, decoding
-stops until the next keyframe. Nothing here touches the event loop: results go
-out through :class:`PipelineHooks`, which the manager hands to the loop.
+stops until the next keyframe. With a detect source the main stream is never
+decoded here: the recorder keeps it as packets, and a camera with privacy masks
+decodes it (to mask and re-encode) only while a clip is written. Nothing here
+touches the event loop: results go out through :class:`PipelineHooks`, which the
+manager hands to the loop.
 """
 
 from __future__ import annotations

@@ -17,9 +17,9 @@ re-encode never stalls the reader.
 
 The pre-roll is kept as encoded packets in memory only. A stream-copied clip
 starts at the keyframe at or before the pre-roll; a re-encoded (masked) clip
-starts exactly ``pre_roll`` before the trigger: its writer decodes from that
-keyframe and encodes from there. A masked camera decodes its main stream only
-while a clip is written.
+starts ``pre_roll`` (and a quarter second) before the trigger: its writer decodes
+from the keyframe before that frame and encodes from the frame on. A masked
+camera decodes its main stream only while a clip is written.
 """
 
 from __future__ import annotations
@@ -56,6 +56,10 @@ _LOGGER = logging.getLogger(__name__)
 DEFAULT_MANUAL_DURATION = 30.0
 #: After a write error mid-clip, a new clip is tried at a keyframe this often (seconds).
 RESUME_EVERY = 2.0
+#: A re-encoded clip starts this much more than ``pre_roll`` before the newest frame:
+#: that frame may be up to 0.2 s old (the RTSP reader takes data in 0.2 s batches) and
+#: its capture time a little off, and the clip must hold at least the whole pre-roll.
+PRE_ROLL_MARGIN = 0.25
 _PRIORITY = {"motion": 0, "manual": 1, "ring": 2}
 
 
@@ -328,11 +332,12 @@ class Recorder:
         """Index of a new clip's first frame: ``pre_roll`` before the newest packet.
 
         A stream-copied clip must start at a keyframe (index 0); a re-encoded one
-        starts at the last frame captured ``pre_roll`` or more before the newest.
+        starts at the last frame captured ``pre_roll`` (plus a margin) or more
+        before the newest.
         """
         if not transcodes(packets[0].stream, self._clip_masks):
             return 0
-        since = packets[-1].wall - self.settings.pre_roll
+        since = packets[-1].wall - self.settings.pre_roll - PRE_ROLL_MARGIN
         first = 0
         for index, packet in enumerate(packets):
             if packet.wall > since:

@@ -307,8 +307,9 @@ def test_a_masked_clip_starts_exactly_pre_roll_before_the_trigger(
     h.feed(packets[75:100])
     [clip] = h.done()
     # Keyframes come every second (0, 1, 2 s): a copied clip would start at 1 s.
-    # This one is decoded from there but starts at 2.93 - 1.5 s: frame 21 (1.40 s).
-    assert clip.start.timestamp() == pytest.approx(packets[21].wall, abs=0.001)
+    # This one is decoded from there but starts at 2.93 - 1.5 - 0.25 s (the margin):
+    # frame 17 (1.13 s).
+    assert clip.start.timestamp() == pytest.approx(packets[17].wall, abs=0.001)
     assert clip.end.timestamp() == pytest.approx(packets[74].wall + 1.0, abs=0.15)
     frames = decode_all(clip.path)
     assert len(frames) == round(clip.duration * 15)
