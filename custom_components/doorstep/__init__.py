@@ -25,8 +25,11 @@ from .coordinator import DoorstepCoordinator
 from .data import DoorstepConfigEntry, DoorstepData
 from .decisions import ShareDecisions
 from .entity import bridge_device_fields, camera_identifier
+from .helpers import loaded_entries
+from .panel import async_register_panel, async_remove_panel
 from .services import async_setup_services
 from .views import async_setup_views
+from .websocket import async_setup_websocket
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 #: When each entry's setup started failing to reach its bridge.
@@ -47,6 +50,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:  # noqa:
     """Register the services and HTTP views once, whatever the number of bridges."""
     async_setup_services(hass)
     async_setup_views(hass)
+    async_setup_websocket(hass)
     return True
 
 
@@ -98,6 +102,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: DoorstepConfigEntry) -> 
     )
     _remove_stale_devices(hass, entry, coordinator.cameras)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    await async_register_panel(hass)
     if NEEDS_UPDATE_LISTENER:
         entry.async_on_unload(entry.add_update_listener(_async_options_updated))
     return True
@@ -150,7 +155,10 @@ def _remove_stale_devices(
 
 async def async_unload_entry(hass: HomeAssistant, entry: DoorstepConfigEntry) -> bool:
     """Unload platforms; subscriptions and listeners go with ``async_on_unload``."""
-    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    if unloaded and not [e for e in loaded_entries(hass) if e.entry_id != entry.entry_id]:
+        async_remove_panel(hass)  # the last bridge: nothing left to show
+    return unloaded
 
 
 async def async_remove_config_entry_device(

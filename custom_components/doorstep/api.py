@@ -147,13 +147,16 @@ class DoorstepApiClient:
         camera: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        reason: str | None = None,
         limit: int = 50,
         offset: int = 0,
     ) -> ClipPage:
-        """Clips, newest first."""
+        """Clips, newest first; ``reason`` keeps one kind (``ring``, ``motion``...)."""
         params = {"limit": str(limit), "offset": str(offset)}
         if camera:
             params["camera"] = camera
+        if reason:
+            params["reason"] = reason
         if since:
             params["since"] = since.isoformat()
         if until:

@@ -9,7 +9,7 @@ from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 
 from .api import DoorstepApiClient
-from .const import CONF_LINK_TTL_HOURS, DEFAULT_LINK_TTL_HOURS
+from .const import CONF_APPROVERS, CONF_LINK_TTL_HOURS, DEFAULT_LINK_TTL_HOURS
 from .coordinator import DoorstepCoordinator
 from .errors import action_errors
 from .protocol import Share
@@ -30,6 +30,18 @@ class ShareDecisions:
         self.entry = entry
         self.client = client
         self.coordinator = coordinator
+
+    async def async_may_decide(self, user_id: str) -> bool:
+        """Whether a logged-in user's decisions count on this bridge.
+
+        The configured approvers when the owner named some, else HA's administrators:
+        one rule for the service actions and the panel.
+        """
+        approvers = self.entry.options.get(CONF_APPROVERS, [])
+        if approvers:
+            return user_id in approvers
+        user = await self.hass.auth.async_get_user(user_id)
+        return bool(user and user.is_admin)
 
     async def async_decide(
         self, share_id: str, decision: str, *, user_id: str | None, via: str, redact: bool = True

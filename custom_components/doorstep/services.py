@@ -34,7 +34,6 @@ import voluptuous as vol
 
 from .approvals import async_setup_action_listener
 from .const import (
-    CONF_APPROVERS,
     DOMAIN,
     SERVICE_APPROVE_SHARE,
     SERVICE_DENY_SHARE,
@@ -162,15 +161,12 @@ def _entry_for_share(hass: HomeAssistant, share_id: str) -> DoorstepConfigEntry:
     raise _invalid("unknown_share", share_id=share_id)
 
 
-async def _check_decider(hass: HomeAssistant, entry: DoorstepConfigEntry, call: ServiceCall) -> str:
+async def _check_decider(entry: DoorstepConfigEntry, call: ServiceCall) -> str:
     """``via`` of the decision; raises when a logged-in user may not decide."""
     user_id = call.context.user_id
     if user_id is None:
         return "automation"  # an automation or script the owner wrote
-    approvers = entry.options.get(CONF_APPROVERS, [])
-    user = await hass.auth.async_get_user(user_id)
-    allowed = user_id in approvers if approvers else bool(user and user.is_admin)
-    if not allowed:
+    if not await entry.runtime_data.decisions.async_may_decide(user_id):
         raise _invalid("not_an_approver")
     return "ui"
 
@@ -204,7 +200,7 @@ def async_setup_services(hass: HomeAssistant) -> None:
         async def handle(call: ServiceCall) -> ServiceResponse:
             share_id = call.data[ATTR_SHARE_ID]
             entry = _entry_for_share(hass, share_id)
-            via = await _check_decider(hass, entry, call)
+            via = await _check_decider(entry, call)
             share = await entry.runtime_data.decisions.async_decide(
                 share_id, verb, user_id=call.context.user_id, via=via,
                 redact=call.data.get(ATTR_REDACT, True),

@@ -189,7 +189,9 @@ class FakeBridge:
         camera = request.query.get("camera")
         since = request.query.get("since")
         until = request.query.get("until")
+        reason = request.query.get("reason")
         clips = [c for c in self.clips if camera in (None, c.camera)]
+        clips = [c for c in clips if reason in (None, c.reason)]
         if since:
             clips = [c for c in clips if c.start >= datetime.fromisoformat(since)]
         if until:

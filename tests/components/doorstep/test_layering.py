@@ -33,7 +33,8 @@ LAYERS: tuple[frozenset[str], ...] = (
     # 5. What HA calls: the entity base and the platforms; actions, views, the media
     #    browser, diagnostics and the logbook.
     frozenset({"entity", "binary_sensor", "button", "camera", "event", "image", "sensor", "switch"})
-    | frozenset({"services", "media_source", "views", "diagnostics", "logbook"}),
+    | frozenset({"services", "media_source", "views", "diagnostics", "logbook"})
+    | frozenset({"websocket", "panel"}),
     # 6. Setup and the config flow, which wire the rest together.
     frozenset({"__init__", "config_flow"}),
 )

@@ -1,0 +1,463 @@
+// The Doorstep panel: share requests (approve, deny, revoke, copy the link) and clips
+// by camera and reason, played through Home Assistant's media source.
+// A plain web component: HA's frontend sets `hass`, `narrow` and `panel` on it. No build
+// step and nothing fetched from outside the home; data comes from the integration's
+// websocket commands (doorstep/shares, doorstep/decide, doorstep/clips).
+
+const STRINGS = {
+  en: {
+    title: "Doorstep",
+    menu: "Menu",
+    shares: "Share requests",
+    noShares: "No share requests.",
+    clips: "Clips",
+    noClips: "No clips.",
+    camera: "Camera",
+    reason: "Reason",
+    all: "All",
+    ring: "Ring",
+    motion: "Motion",
+    manual: "Manual",
+    person: "Person",
+    requester: "Requested by",
+    cameras: "Cameras",
+    window: "Footage",
+    deadline: "Decide before",
+    decidedBy: "Decided by",
+    link: "Link",
+    linkExpires: "Expires",
+    approve: "Approve",
+    approveUnredacted: "Approve without redaction",
+    deny: "Deny",
+    revoke: "Revoke",
+    copy: "Copy link",
+    copied: "Link copied",
+    play: "Play",
+    close: "Close",
+    onlyApprovers: "Only the approvers can decide on share requests.",
+    confirmUnredacted: "Release this footage without blurring faces?",
+    states: {
+      pending: "Waiting for a decision",
+      approved: "Approved",
+      rendering: "Preparing",
+      ready: "Ready",
+      expired: "Expired",
+      revoked: "Revoked",
+      denied: "Denied",
+      empty: "No footage",
+      failed: "Failed",
+      rejected: "Refused",
+    },
+  },
+  fr: {
+    title: "Doorstep",
+    menu: "Menu",
+    shares: "Demandes de partage",
+    noShares: "Aucune demande de partage.",
+    clips: "Clips",
+    noClips: "Aucun clip.",
+    camera: "Caméra",
+    reason: "Motif",
+    all: "Tous",
+    ring: "Sonnette",
+    motion: "Mouvement",
+    manual: "Manuel",
+    person: "Personne",
+    requester: "Demandé par",
+    cameras: "Caméras",
+    window: "Images",
+    deadline: "Décider avant",
+    decidedBy: "Décidé par",
+    link: "Lien",
+    linkExpires: "Expire",
+    approve: "Accepter",
+    approveUnredacted: "Accepter sans floutage",
+    deny: "Refuser",
+    revoke: "Révoquer",
+    copy: "Copier le lien",
+    copied: "Lien copié",
+    play: "Lire",
+    close: "Fermer",
+    onlyApprovers: "Seuls les approbateurs peuvent décider des demandes de partage.",
+    confirmUnredacted: "Publier ces images sans flouter les visages ?",
+    states: {
+      pending: "En attente de décision",
+      approved: "Acceptée",
+      rendering: "En préparation",
+      ready: "Prête",
+      expired: "Expirée",
+      revoked: "Révoquée",
+      denied: "Refusée",
+      empty: "Aucune image",
+      failed: "Échec",
+      rejected: "Rejetée",
+    },
+  },
+};
+
+const REASONS = ["", "ring", "motion", "manual"];
+const REVOCABLE = new Set(["approved", "rendering", "ready"]);
+// Share states change on the bridge (rendering, expiry): look again this often.
+const REFRESH_MS = 4000;
+
+const esc = (text) =>
+  String(text ?? "").replace(
+    /[&<>"']/g,
+    (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c],
+  );
+
+const STYLE = `
+  :host { display: block; min-height: 100%; background: var(--primary-background-color);
+    color: var(--primary-text-color); font-family: var(--paper-font-body1_-_font-family, sans-serif); }
+  header { display: flex; align-items: center; gap: 8px; height: 56px; padding: 0 16px;
+    background: var(--app-header-background-color, var(--primary-color));
+    color: var(--app-header-text-color, var(--text-primary-color, #fff)); font-size: 20px; }
+  header button { background: none; border: 0; color: inherit; cursor: pointer; padding: 8px; }
+  main { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 16px;
+    padding: 16px; max-width: 1200px; margin: 0 auto; box-sizing: border-box; }
+  @media (max-width: 600px) { main { grid-template-columns: minmax(0, 1fr); padding: 8px; } }
+  section { background: var(--card-background-color, #fff); border-radius: var(--ha-card-border-radius, 12px);
+    box-shadow: var(--ha-card-box-shadow, none); border: 1px solid var(--divider-color, #e0e0e0);
+    padding: 16px; min-width: 0; }
+  h2 { margin: 0 0 12px; font-size: 18px; font-weight: 500; }
+  .share { border-top: 1px solid var(--divider-color, #e0e0e0); padding: 12px 0; }
+  .share:first-of-type { border-top: 0; padding-top: 0; }
+  .top { display: flex; justify-content: space-between; gap: 8px; align-items: baseline; flex-wrap: wrap; }
+  .who { font-weight: 500; }
+  .state { font-size: 12px; padding: 2px 8px; border-radius: 10px;
+    background: var(--secondary-background-color, #eee); white-space: nowrap; }
+  .state.pending { background: var(--warning-color, #ffa600); color: #000; }
+  .state.ready { background: var(--success-color, #43a047); color: #fff; }
+  .reason { margin: 6px 0; overflow-wrap: anywhere; }
+  dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 12px; margin: 6px 0;
+    font-size: 14px; color: var(--secondary-text-color); }
+  dd { margin: 0; overflow-wrap: anywhere; }
+  .actions { display: flex; flex-wrap: wrap; gap: 8px; margin-top: 8px; }
+  button.action { border: 0; border-radius: 18px; padding: 8px 16px; font-size: 14px; cursor: pointer;
+    background: var(--primary-color); color: var(--text-primary-color, #fff); }
+  button.action.secondary { background: var(--secondary-background-color, #eee);
+    color: var(--primary-text-color); }
+  button.action.danger { background: var(--error-color, #db4437); color: #fff; }
+  button.action:disabled { opacity: .5; cursor: default; }
+  .link { display: flex; gap: 8px; align-items: center; margin-top: 6px; }
+  .link input { flex: 1; min-width: 0; padding: 6px; font: inherit; font-size: 13px;
+    border: 1px solid var(--divider-color, #ccc); border-radius: 6px;
+    background: var(--secondary-background-color, #f5f5f5); color: var(--primary-text-color); }
+  .note, .empty { color: var(--secondary-text-color); font-size: 14px; }
+  .error { color: var(--error-color, #db4437); margin: 0 16px; }
+  .filters { display: flex; flex-wrap: wrap; gap: 8px; align-items: center; margin-bottom: 12px; }
+  .chip { border: 1px solid var(--divider-color, #ccc); border-radius: 16px; padding: 4px 12px;
+    background: none; color: var(--primary-text-color); cursor: pointer; font-size: 14px; }
+  .chip[aria-pressed="true"] { background: var(--primary-color); color: var(--text-primary-color, #fff);
+    border-color: var(--primary-color); }
+  select { font: inherit; padding: 4px; }
+  ul { list-style: none; margin: 0; padding: 0; }
+  li.clip { display: flex; justify-content: space-between; align-items: center; gap: 8px;
+    padding: 8px 0; border-top: 1px solid var(--divider-color, #e0e0e0); }
+  li.clip:first-child { border-top: 0; }
+  .player video { width: 100%; max-height: 50vh; background: #000; border-radius: 8px; }
+  .player { margin-bottom: 12px; }
+  .player[hidden] { display: none; }
+`;
+
+class DoorstepPanel extends HTMLElement {
+  constructor() {
+    super();
+    this._hass = null;
+    this._data = null;
+    this._sharesKey = "";
+    this._camera = null; // "bridge_id/camera"
+    this._reason = "";
+    this._clips = null;
+    this._busy = false;
+    this._timer = null;
+    this._language = null;
+    this.attachShadow({ mode: "open" });
+    this.shadowRoot.addEventListener("click", (ev) => this._onClick(ev));
+    this.shadowRoot.addEventListener("change", (ev) => this._onChange(ev));
+  }
+
+  set hass(hass) {
+    const first = this._hass === null;
+    this._hass = hass;
+    if (first) {
+      this._build();
+      this._refresh();
+    } else if (hass.language !== this._language) {
+      this._build();
+      this._renderShares(true);
+      this._renderClipControls();
+      this._renderClips();
+    }
+  }
+
+  get hass() {
+    return this._hass;
+  }
+
+  set narrow(narrow) {
+    this._narrow = narrow;
+    const menu = this.shadowRoot.querySelector("header button");
+    if (menu) menu.hidden = !narrow;
+  }
+
+  connectedCallback() {
+    this._timer = setInterval(() => this._refresh(), REFRESH_MS);
+    if (this._hass) this._refresh();
+  }
+
+  disconnectedCallback() {
+    clearInterval(this._timer);
+    this._timer = null;
+  }
+
+  get _t() {
+    const language = (this._hass && this._hass.language) || "en";
+    return STRINGS[language.split("-")[0]] || STRINGS.en;
+  }
+
+  _build() {
+    this._language = this._hass.language;
+    const t = this._t;
+    this.shadowRoot.innerHTML = `
+      <style>${STYLE}</style>
+      <header>
+        <button class="menu" title="${esc(t.menu)}" aria-label="${esc(t.menu)}" ${this._narrow ? "" : "hidden"}>
+          <ha-icon icon="mdi:menu"></ha-icon></button>
+        <span>${esc(t.title)}</span>
+      </header>
+      <p class="error" role="alert"></p>
+      <main>
+        <section class="shares-section"><h2>${esc(t.shares)}</h2><div class="shares"></div></section>
+        <section class="clips-section"><h2>${esc(t.clips)}</h2>
+          <div class="filters"></div>
+          <div class="player" hidden><video controls playsinline></video>
+            <div class="actions"><button class="action secondary" data-action="close">${esc(t.close)}</button></div>
+          </div>
+          <ul class="clips"></ul>
+        </section>
+      </main>`;
+  }
+
+  _error(err) {
+    const box = this.shadowRoot.querySelector(".error");
+    if (box) box.textContent = err ? err.message || String(err) : "";
+  }
+
+  async _refresh() {
+    if (!this._hass || this._busy) return;
+    try {
+      this._data = await this._hass.callWS({ type: "doorstep/shares" });
+    } catch (err) {
+      this._error(err);
+      return;
+    }
+    this._renderShares(false);
+    if (this._camera === null) {
+      const bridge = this._data.bridges.find((b) => b.cameras.length);
+      if (bridge) {
+        this._camera = `${bridge.bridge_id}/${bridge.cameras[0].key}`;
+        this._renderClipControls();
+        this._loadClips();
+      }
+    }
+  }
+
+  _when(iso) {
+    if (!iso) return "";
+    return new Date(iso).toLocaleString(this._hass.language, { dateStyle: "short", timeStyle: "short" });
+  }
+
+  _renderShares(force) {
+    if (!this._data) return;
+    const key = JSON.stringify(this._data);
+    if (!force && key === this._sharesKey) return; // keep the buttons under the pointer
+    this._sharesKey = key;
+    const t = this._t;
+    const bridges = Object.fromEntries(this._data.bridges.map((b) => [b.bridge_id, b]));
+    const canDecideSomewhere = this._data.bridges.some((b) => b.can_decide);
+    const parts = [];
+    if (this._data.bridges.length && !canDecideSomewhere) {
+      parts.push(`<p class="note">${esc(t.onlyApprovers)}</p>`);
+    }
+    if (!this._data.shares.length) parts.push(`<p class="empty">${esc(t.noShares)}</p>`);
+    for (const share of this._data.shares) {
+      const bridge = bridges[share.bridge_id] || {};
+      const ids = `data-bridge="${esc(share.bridge_id)}" data-share="${esc(share.share_id)}"`;
+      const rows = [
+        [t.cameras, share.cameras.join(", ")],
+        [t.window, share.start ? `${this._when(share.start)} – ${this._when(share.end)}` : ""],
+      ];
+      if (share.state === "pending" && share.deadline) rows.push([t.deadline, this._when(share.deadline)]);
+      if (share.decided_by) rows.push([t.decidedBy, share.decided_by]);
+      if (share.link_expires) rows.push([t.linkExpires, this._when(share.link_expires)]);
+      const buttons = [];
+      if (bridge.can_decide && share.state === "pending") {
+        buttons.push(`<button class="action" data-action="approve" ${ids}>${esc(t.approve)}</button>`);
+        if (bridge.offer_unredacted) {
+          buttons.push(`<button class="action secondary" data-action="approve-unredacted" ${ids}>${esc(t.approveUnredacted)}</button>`);
+        }
+        buttons.push(`<button class="action danger" data-action="deny" ${ids}>${esc(t.deny)}</button>`);
+      }
+      if (bridge.can_decide && REVOCABLE.has(share.state)) {
+        buttons.push(`<button class="action danger" data-action="revoke" ${ids}>${esc(t.revoke)}</button>`);
+      }
+      const link = share.link
+        ? `<div class="link"><input readonly aria-label="${esc(t.link)}" value="${esc(this._absolute(share.link))}">
+             <button class="action secondary" data-action="copy" data-link="${esc(this._absolute(share.link))}">${esc(t.copy)}</button></div>`
+        : "";
+      parts.push(`
+        <div class="share" ${ids} data-state="${esc(share.state)}">
+          <div class="top"><span class="who">${esc(t.requester)} ${esc(share.requester)}</span>
+            <span class="state ${esc(share.state)}">${esc(t.states[share.state] || share.state)}</span></div>
+          <div class="reason">${esc(share.reason)}</div>
+          <dl>${rows.filter((r) => r[1]).map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join("")}</dl>
+          ${link}
+          ${buttons.length ? `<div class="actions">${buttons.join("")}</div>` : ""}
+        </div>`);
+    }
+    this.shadowRoot.querySelector(".shares").innerHTML = parts.join("");
+  }
+
+  _absolute(path) {
+    return this._hass.hassUrl ? this._hass.hassUrl(path) : new URL(path, location.origin).href;
+  }
+
+  _renderClipControls() {
+    if (!this._data) return;
+    const t = this._t;
+    const cameras = this._data.bridges.flatMap((b) =>
+      b.cameras.map((c) => ({ value: `${b.bridge_id}/${c.key}`, name: c.name })),
+    );
+    const select =
+      cameras.length > 1
+        ? `<label>${esc(t.camera)} <select class="camera">${cameras
+            .map((c) => `<option value="${esc(c.value)}" ${c.value === this._camera ? "selected" : ""}>${esc(c.name)}</option>`)
+            .join("")}</select></label>`
+        : "";
+    const chips = REASONS.map(
+      (r) => `<button class="chip" data-action="reason" data-reason="${r}" aria-pressed="${r === this._reason}">${esc(t[r || "all"])}</button>`,
+    ).join("");
+    this.shadowRoot.querySelector(".filters").innerHTML = `${select}<span role="group" aria-label="${esc(t.reason)}">${chips}</span>`;
+  }
+
+  async _loadClips() {
+    if (!this._camera) return;
+    const [bridgeId, camera] = this._camera.split("/");
+    const message = { type: "doorstep/clips", bridge_id: bridgeId, camera, limit: 50 };
+    if (this._reason) message.reason = this._reason;
+    try {
+      this._clips = (await this._hass.callWS(message)).clips;
+      this._error(null);
+    } catch (err) {
+      this._clips = [];
+      this._error(err);
+    }
+    this._renderClips();
+  }
+
+  _renderClips() {
+    if (this._clips === null) return;
+    const t = this._t;
+    const list = this.shadowRoot.querySelector(".clips");
+    if (!this._clips.length) {
+      list.innerHTML = `<li class="empty">${esc(t.noClips)}</li>`;
+      return;
+    }
+    list.innerHTML = this._clips
+      .map(
+        (clip) => `<li class="clip" data-clip="${esc(clip.clip_id)}" data-reason="${esc(clip.reason)}">
+          <span>${esc(this._when(clip.start))} · ${esc(t[clip.reason] || clip.reason)} · ${Math.round(clip.duration)} s</span>
+          <button class="action secondary" data-action="play" data-media="${esc(clip.media_content_id)}">${esc(t.play)}</button></li>`,
+      )
+      .join("");
+  }
+
+  async _decide(target, decision, redact) {
+    this._busy = true;
+    target.disabled = true;
+    try {
+      await this._hass.callWS({
+        type: "doorstep/decide",
+        bridge_id: target.dataset.bridge,
+        share_id: target.dataset.share,
+        decision,
+        redact,
+      });
+      this._error(null);
+    } catch (err) {
+      this._error(err);
+      target.disabled = false;
+    } finally {
+      this._busy = false;
+    }
+    await this._refresh();
+  }
+
+  async _play(mediaContentId) {
+    try {
+      const resolved = await this._hass.callWS({
+        type: "media_source/resolve_media",
+        media_content_id: mediaContentId,
+      });
+      const player = this.shadowRoot.querySelector(".player");
+      const video = player.querySelector("video");
+      video.src = this._absolute(resolved.url);
+      player.hidden = false;
+      video.play().catch(() => {}); // autoplay may be refused: the controls remain
+      this._error(null);
+    } catch (err) {
+      this._error(err);
+    }
+  }
+
+  _onClick(ev) {
+    const target = ev.target.closest("[data-action]");
+    if (target) {
+      const action = target.dataset.action;
+      if (action === "approve") this._decide(target, "approve", true);
+      else if (action === "approve-unredacted") {
+        if (confirm(this._t.confirmUnredacted)) this._decide(target, "approve", false);
+      } else if (action === "deny") this._decide(target, "deny", true);
+      else if (action === "revoke") this._decide(target, "revoke", true);
+      else if (action === "copy") this._copy(target);
+      else if (action === "reason") {
+        this._reason = target.dataset.reason;
+        this._renderClipControls();
+        this._loadClips();
+      } else if (action === "play") this._play(target.dataset.media);
+      else if (action === "close") {
+        const player = this.shadowRoot.querySelector(".player");
+        player.querySelector("video").pause();
+        player.hidden = true;
+      }
+      return;
+    }
+    if (ev.target.closest("header button.menu")) {
+      this.dispatchEvent(new Event("hass-toggle-menu", { bubbles: true, composed: true }));
+    }
+  }
+
+  async _copy(target) {
+    try {
+      await navigator.clipboard.writeText(target.dataset.link);
+    } catch (_err) {
+      // Without a secure context there is no clipboard API: select the text instead.
+      const input = target.parentElement.querySelector("input");
+      input.select();
+      document.execCommand("copy");
+    }
+    target.textContent = this._t.copied;
+  }
+
+  _onChange(ev) {
+    if (ev.target.matches("select.camera")) {
+      this._camera = ev.target.value;
+      this._loadClips();
+    }
+  }
+}
+
+if (!customElements.get("doorstep-panel")) {
+  customElements.define("doorstep-panel", DoorstepPanel);
+}

@@ -1,0 +1,196 @@
+"""Websocket commands of the Doorstep panel: shares, decisions and clips.
+
+Decisions go through ``ShareDecisions`` with the same rule on who decides as the
+service actions (``via`` is ``ui``), so the bridge's audit log cannot tell a panel
+click from a service call by the same user. Share links are secrets: only the users
+whose decisions count see them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from homeassistant.components.websocket_api import async_register_command
+from homeassistant.components.websocket_api.connection import ActiveConnection
+from homeassistant.components.websocket_api.const import ERR_NOT_ALLOWED
+from homeassistant.components.websocket_api.decorators import async_response, websocket_command
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.util import dt as dt_util
+import voluptuous as vol
+
+from .api import DoorstepError
+from .const import CONF_OFFER_UNREDACTED, DOMAIN, SHARE_URL
+from .data import DoorstepConfigEntry
+from .errors import browse_error
+from .helpers import SAFE_ID, entry_for_bridge, loaded_entries
+from .protocol import Clip, Share
+
+#: Clips one panel request lists; the bridge caps a page at 500.
+MAX_CLIPS = 200
+DECISIONS = ("approve", "deny", "revoke")
+#: Waiting for a decision first, then the newest.
+_STATE_ORDER = {"pending": 0, "approved": 1, "rendering": 1, "ready": 1}
+
+
+@callback
+def async_setup_websocket(hass: HomeAssistant) -> None:
+    """Register the commands once, whatever the number of bridges."""
+    async_register_command(hass, ws_shares)
+    async_register_command(hass, ws_decide)
+    async_register_command(hass, ws_clips)
+
+
+def _invalid(key: str, **placeholders: str) -> ServiceValidationError:
+    return ServiceValidationError(
+        translation_domain=DOMAIN, translation_key=key, translation_placeholders=placeholders
+    )
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _entry(hass: HomeAssistant, bridge_id: str) -> DoorstepConfigEntry:
+    entry = entry_for_bridge(hass, bridge_id)
+    if entry is None:
+        raise _invalid("not_loaded")
+    return entry
+
+
+def _share_json(entry: DoorstepConfigEntry, share: Share, *, with_link: bool) -> dict[str, Any]:
+    coordinator = entry.runtime_data.coordinator
+    link = None
+    if with_link and share.state == "ready" and share.link:
+        # HA's own link view: the recipient reaches HA, never the bridge.
+        token = share.link.rpartition("/")[2]
+        link = SHARE_URL.format(bridge_id=coordinator.bridge_id, token=token)
+    return {
+        "bridge_id": coordinator.bridge_id,
+        "share_id": share.id,
+        "state": share.state,
+        "requester": share.requester,
+        "reason": share.reason,
+        "cameras": [coordinator.data.camera_name(camera) for camera in share.cameras],
+        "start": _iso(share.start),
+        "end": _iso(share.end),
+        "created": _iso(share.created),
+        "deadline": _iso(share.deadline),
+        "decided_by": share.decision.by if share.decision else None,
+        "decided_via": share.decision.via if share.decision else None,
+        "redact": share.decision.redact if share.decision else None,
+        "link": link,
+        "link_expires": _iso(share.link_expires) if link else None,
+        "error": share.error,
+    }
+
+
+def _clip_json(bridge_id: str, clip: Clip) -> dict[str, Any]:
+    day = dt_util.as_local(clip.start).date().isoformat()
+    return {
+        "clip_id": clip.id,
+        "camera": clip.camera,
+        "start": clip.start.isoformat(),
+        "end": clip.end.isoformat(),
+        "reason": clip.reason,
+        "duration": clip.duration,
+        # The media source path: the frontend resolves it to a signed URL.
+        "media_content_id": f"media-source://{DOMAIN}/{bridge_id}/{clip.camera}/{day}/{clip.id}",
+    }
+
+
+@websocket_command({vol.Required("type"): "doorstep/shares"})
+@async_response
+async def ws_shares(hass: HomeAssistant, connection: ActiveConnection, msg: dict[str, Any]) -> None:
+    """Every bridge with its cameras, and every share request it published."""
+    bridges: list[dict[str, Any]] = []
+    shares: list[dict[str, Any]] = []
+    for entry in loaded_entries(hass):
+        runtime = entry.runtime_data
+        coordinator = runtime.coordinator
+        can_decide = await runtime.decisions.async_may_decide(connection.user.id)
+        bridges.append(
+            {
+                "bridge_id": coordinator.bridge_id,
+                "title": entry.title,
+                "can_decide": can_decide,
+                "offer_unredacted": bool(entry.options.get(CONF_OFFER_UNREDACTED, False)),
+                "cameras": [
+                    {"key": camera, "name": coordinator.data.camera_name(camera)}
+                    for camera in sorted(coordinator.cameras)
+                ],
+            }
+        )
+        shares.extend(
+            _share_json(entry, share, with_link=can_decide)
+            for share in coordinator.data.shares.values()
+        )
+    shares.sort(key=lambda s: s["created"] or "", reverse=True)
+    shares.sort(key=lambda s: _STATE_ORDER.get(s["state"], 2))
+    connection.send_result(msg["id"], {"bridges": bridges, "shares": shares})
+
+
+@websocket_command(
+    {
+        vol.Required("type"): "doorstep/decide",
+        vol.Required("bridge_id"): str,
+        vol.Required("share_id"): vol.All(str, vol.Match(SAFE_ID)),
+        vol.Required("decision"): vol.In(DECISIONS),
+        vol.Optional("redact", default=True): bool,
+    }
+)
+@async_response
+async def ws_decide(hass: HomeAssistant, connection: ActiveConnection, msg: dict[str, Any]) -> None:
+    """Approve, deny or revoke one share: who may decide is checked as for the services."""
+    entry = _entry(hass, msg["bridge_id"])
+    runtime = entry.runtime_data
+    share_id: str = msg["share_id"]
+    if share_id not in runtime.coordinator.data.shares:
+        raise _invalid("unknown_share", share_id=share_id)
+    user_id = connection.user.id
+    if not await runtime.decisions.async_may_decide(user_id):
+        raise _invalid("not_an_approver")
+    redact: bool = msg["redact"]
+    if not redact and (
+        msg["decision"] != "approve" or not entry.options.get(CONF_OFFER_UNREDACTED, False)
+    ):
+        # The owner's choice: footage leaves unredacted only when they offered it.
+        connection.send_error(
+            msg["id"], ERR_NOT_ALLOWED, "Approving without redaction is not offered"
+        )
+        return
+    share = await runtime.decisions.async_decide(
+        share_id, msg["decision"], user_id=user_id, via="ui", redact=redact
+    )
+    connection.send_result(msg["id"], _share_json(entry, share, with_link=True))
+
+
+@websocket_command(
+    {
+        vol.Required("type"): "doorstep/clips",
+        vol.Required("bridge_id"): str,
+        vol.Required("camera"): str,
+        vol.Optional("reason"): vol.All(str, vol.Match(SAFE_ID)),
+        vol.Optional("limit", default=50): vol.All(int, vol.Range(min=1, max=MAX_CLIPS)),
+    }
+)
+@async_response
+async def ws_clips(hass: HomeAssistant, connection: ActiveConnection, msg: dict[str, Any]) -> None:
+    """One camera's clips, newest first, of one reason when asked (the media browser's)."""
+    entry = _entry(hass, msg["bridge_id"])
+    runtime = entry.runtime_data
+    camera: str = msg["camera"]
+    if camera not in runtime.coordinator.cameras:
+        raise _invalid("unknown_camera", camera=camera)
+    try:
+        page = await runtime.client.clips(
+            camera=camera, reason=msg.get("reason"), limit=msg["limit"]
+        )
+    except DoorstepError as err:
+        raise browse_error(err) from err
+    bridge_id = runtime.coordinator.bridge_id
+    connection.send_result(
+        msg["id"],
+        {"clips": [_clip_json(bridge_id, clip) for clip in page.clips], "total": page.total},
+    )

@@ -1,0 +1,258 @@
+"""The panel's websocket commands: shares, decisions (as the services take them), clips."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from typing import Any
+
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import Context, HomeAssistant
+from homeassistant.setup import async_setup_component
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry, MockUser
+from pytest_homeassistant_custom_component.typing import WebSocketGenerator
+
+from custom_components.doorstep.const import CONF_APPROVERS, CONF_OFFER_UNREDACTED, DOMAIN
+
+from .conftest import BRIDGE_ID, FakeBridge, share_state
+from .test_sharing import publish_share
+
+type Call = Callable[..., Awaitable[dict[str, Any]]]
+ADMIN = "admin"
+USER = "user"
+
+
+@pytest.fixture
+async def call(
+    hass: HomeAssistant, hass_ws_client: WebSocketGenerator,
+    hass_access_token: str, hass_read_only_access_token: str, setup_entry: MockConfigEntry,
+) -> Call:  # fmt: skip
+    """Send one command as ``ADMIN`` or ``USER`` (not an admin) to the set-up bridge."""
+    assert setup_entry.state is ConfigEntryState.LOADED
+    tokens = {ADMIN: hass_access_token, USER: hass_read_only_access_token}
+    # Before the websocket client starts HA's HTTP server: resolving clips needs it.
+    assert await async_setup_component(hass, "media_source", {})
+
+    async def send(who: str, **message: Any) -> dict[str, Any]:
+        client = await hass_ws_client(hass, tokens[who])
+        await client.send_json_auto_id(message)
+        answer: dict[str, Any] = await client.receive_json()
+        return answer
+
+    return send
+
+
+def _options(entry: MockConfigEntry, hass: HomeAssistant, **options: Any) -> None:
+    hass.config_entries.async_update_entry(entry, options={**entry.options, **options})
+
+
+async def test_shares_listed_with_links_for_deciders_only(
+    hass: HomeAssistant, bridge: FakeBridge, call: Call,
+) -> None:  # fmt: skip
+    publish_share(hass, bridge, share_state("s_1", created="2026-11-23T10:00:00+00:00"))
+    ready = share_state(
+        "s_2", "ready", link="/share/tok123", link_expires="2026-11-24T10:00:00+00:00",
+        created="2026-11-23T11:00:00+00:00",
+        decision={"decision": "approve", "by": "Alice", "via": "phone", "redact": True},
+    )  # fmt: skip
+    publish_share(hass, bridge, ready)
+    publish_share(hass, bridge, share_state("s_3", "denied"))
+    await hass.async_block_till_done()
+
+    answer = await call(ADMIN, type="doorstep/shares")
+    assert answer["success"]
+    result = answer["result"]
+    assert result["bridges"] == [
+        {"bridge_id": BRIDGE_ID, "title": "Doorstep", "can_decide": True,
+         "offer_unredacted": False, "cameras": [{"key": "front_door", "name": "Front door"}]},
+    ]  # fmt: skip
+    # Waiting for a decision first, then the newest.
+    assert [s["share_id"] for s in result["shares"]] == ["s_1", "s_2", "s_3"]
+    pending, shown_ready = result["shares"][0], result["shares"][1]
+    assert pending["requester"] == "Neighbour Alice"
+    assert pending["reason"] == "Parcel went missing"
+    assert pending["cameras"] == ["Front door"]
+    assert pending["deadline"] == "2099-01-01T00:00:00+00:00"
+    assert pending["link"] is None
+    assert shown_ready["link"] == f"/api/doorstep/share/{BRIDGE_ID}/tok123"
+    assert shown_ready["link_expires"] == "2026-11-24T10:00:00+00:00"
+    assert shown_ready["decided_by"] == "Alice"
+
+    # A user whose decisions do not count sees the requests, never a link.
+    answer = await call(USER, type="doorstep/shares")
+    assert answer["result"]["bridges"][0]["can_decide"] is False
+    assert all(s["link"] is None for s in answer["result"]["shares"])
+
+
+async def test_approver_decides_like_the_service(
+    hass: HomeAssistant, bridge: FakeBridge, setup_entry: MockConfigEntry,
+    call: Call, hass_read_only_user: MockUser,
+) -> None:  # fmt: skip
+    _options(setup_entry, hass, **{CONF_APPROVERS: [hass_read_only_user.id]})
+    await hass.async_block_till_done()
+    publish_share(hass, bridge, share_state("s_1"))
+    await hass.async_block_till_done()
+
+    # The admin is not an approver once the owner named some: as for the services.
+    refused = await call(
+        ADMIN,
+        type="doorstep/decide", bridge_id=BRIDGE_ID, share_id="s_1", decision="approve",
+    )  # fmt: skip
+    assert not refused["success"]
+    assert refused["error"]["translation_key"] == "not_an_approver"
+    assert bridge.bodies == []
+
+    answer = await call(
+        USER,
+        type="doorstep/decide", bridge_id=BRIDGE_ID, share_id="s_1", decision="approve",
+    )  # fmt: skip
+    assert answer["success"], answer
+    assert answer["result"]["state"] == "approved"
+    panel_body = bridge.bodies[-1]
+    assert panel_body == {
+        "decision": "approve", "by": hass_read_only_user.name, "via": "ui", "redact": True,
+        "link_ttl_hours": 24.0,
+    }  # fmt: skip
+
+    # The service, by the same user, sends the bridge the very same decision.
+    publish_share(hass, bridge, share_state("s_2"))
+    await hass.async_block_till_done()
+    await hass.services.async_call(
+        DOMAIN, "approve_share", {"share_id": "s_2"}, blocking=True,
+        context=Context(user_id=hass_read_only_user.id),
+    )  # fmt: skip
+    assert bridge.bodies[-1] == panel_body
+
+
+async def test_without_approvers_admins_decide(
+    hass: HomeAssistant, bridge: FakeBridge, call: Call,
+) -> None:  # fmt: skip
+    publish_share(hass, bridge, share_state("s_1"))
+    await hass.async_block_till_done()
+    refused = await call(
+        USER,
+        type="doorstep/decide", bridge_id=BRIDGE_ID, share_id="s_1", decision="deny",
+    )  # fmt: skip
+    assert refused["error"]["translation_key"] == "not_an_approver"
+    answer = await call(
+        ADMIN,
+        type="doorstep/decide", bridge_id=BRIDGE_ID, share_id="s_1", decision="deny",
+    )  # fmt: skip
+    assert answer["result"]["state"] == "denied"
+    assert bridge.shares["s_1"]["state"] == "denied"
+    assert bridge.bodies[-1]["via"] == "ui"
+
+
+async def test_revoke(
+    hass: HomeAssistant, bridge: FakeBridge, call: Call,
+) -> None:  # fmt: skip
+    publish_share(hass, bridge, share_state("s_1", "ready", link="/share/tok"))
+    await hass.async_block_till_done()
+    answer = await call(
+        ADMIN,
+        type="doorstep/decide", bridge_id=BRIDGE_ID, share_id="s_1", decision="revoke",
+    )  # fmt: skip
+    assert answer["result"]["state"] == "revoked"
+    assert answer["result"]["link"] is None
+    assert bridge.shares["s_1"]["state"] == "revoked"
+
+
+async def test_unredacted_only_when_offered(
+    hass: HomeAssistant, bridge: FakeBridge, setup_entry: MockConfigEntry, call: Call
+) -> None:
+    publish_share(hass, bridge, share_state("s_1"))
+    await hass.async_block_till_done()
+    message = {"type": "doorstep/decide", "bridge_id": BRIDGE_ID, "share_id": "s_1",
+               "decision": "approve", "redact": False}  # fmt: skip
+    refused = await call(ADMIN, **message)
+    assert refused["error"]["code"] == "not_allowed"
+    assert bridge.bodies == []
+
+    _options(setup_entry, hass, **{CONF_OFFER_UNREDACTED: True})
+    await hass.async_block_till_done()
+    publish_share(hass, bridge, share_state("s_1"))  # HA 2025.4 reloaded the entry
+    await hass.async_block_till_done()
+    answer = await call(ADMIN, **message)
+    assert answer["success"], answer
+    assert bridge.bodies[-1]["redact"] is False
+
+
+@pytest.mark.parametrize(
+    ("message", "key"),
+    [
+        ({"bridge_id": "nope", "share_id": "s_1", "decision": "deny"}, "not_loaded"),
+        ({"bridge_id": BRIDGE_ID, "share_id": "s_9", "decision": "deny"}, "unknown_share"),
+        ({"bridge_id": BRIDGE_ID, "share_id": "s_1", "decision": "revoke"}, "share_refused"),
+    ],
+)
+async def test_decision_errors(
+    hass: HomeAssistant, bridge: FakeBridge, call: Call,
+    message: dict[str, str], key: str,
+) -> None:  # fmt: skip
+    publish_share(hass, bridge, share_state("s_1"))
+    await hass.async_block_till_done()
+    answer = await call(ADMIN, type="doorstep/decide", **message)
+    assert answer["error"]["translation_key"] == key
+
+
+async def test_bad_decision_is_refused_before_anything(
+    hass: HomeAssistant, bridge: FakeBridge, call: Call,
+) -> None:  # fmt: skip
+    answer = await call(
+        ADMIN,
+        type="doorstep/decide", bridge_id=BRIDGE_ID, share_id="../x", decision="approve",
+    )  # fmt: skip
+    assert answer["error"]["code"] == "invalid_format"
+    assert bridge.bodies == []
+
+
+async def test_clips_filtered_by_reason(
+    hass: HomeAssistant, bridge: FakeBridge, call: Call,
+) -> None:  # fmt: skip
+    bridge.clips[1] = replace(bridge.clips[1], reason="ring")
+    answer = await call(
+        USER,
+        type="doorstep/clips", bridge_id=BRIDGE_ID, camera="front_door",
+    )  # fmt: skip
+    assert [c["reason"] for c in answer["result"]["clips"]] == ["motion", "ring", "motion"]
+
+    answer = await call(
+        USER,
+        type="doorstep/clips", bridge_id=BRIDGE_ID, camera="front_door", reason="ring",
+    )  # fmt: skip
+    assert answer["result"]["total"] == 1
+    (clip,) = answer["result"]["clips"]
+    assert clip["clip_id"] == bridge.clips[1].id
+    assert ("reason", "ring") in [
+        tuple(p.split("=")) for p in bridge.requests[-1][1].split("?")[1].split("&")
+    ]
+    # Played through the media source, as the media browser plays it.
+    day = clip["start"][:10]
+    assert clip["media_content_id"] == (
+        f"media-source://{DOMAIN}/{BRIDGE_ID}/front_door/{day}/{clip['clip_id']}"
+    )
+    resolved = await call(
+        USER,
+        type="media_source/resolve_media", media_content_id=clip["media_content_id"],
+    )  # fmt: skip
+    assert resolved["success"], resolved
+    assert resolved["result"]["url"].startswith(
+        f"/api/doorstep/clips/{BRIDGE_ID}/{clip['clip_id']}/video?authSig="
+    )
+
+
+async def test_clip_errors(
+    hass: HomeAssistant, bridge: FakeBridge, call: Call,
+) -> None:  # fmt: skip
+    answer = await call(
+        ADMIN,
+        type="doorstep/clips", bridge_id=BRIDGE_ID, camera="back_door",
+    )  # fmt: skip
+    assert answer["error"]["translation_key"] == "unknown_camera"
+    bridge.broken = True
+    answer = await call(
+        ADMIN,
+        type="doorstep/clips", bridge_id=BRIDGE_ID, camera="front_door",
+    )  # fmt: skip
+    assert answer["error"]["translation_key"] == "clips_unavailable"
