@@ -24,6 +24,7 @@ from .const import DOMAIN, ISSUE_UNREACHABLE, UNREACHABLE_ISSUE_DELAY
 from .coordinator import DoorstepCoordinator
 from .data import DoorstepConfigEntry, DoorstepData
 from .decisions import ShareDecisions
+from .device_trigger import async_setup_camera_events
 from .entity import bridge_device_fields, camera_identifier
 from .helpers import loaded_entries
 from .panel import async_register_panel, async_remove_panel
@@ -95,6 +96,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: DoorstepConfigEntry) -> 
     )
     await coordinator.async_start()
     await approvals.async_start()
+    async_setup_camera_events(hass, entry)
     entry.async_on_unload(
         coordinator.async_add_camera_listener(
             lambda _added: None, lambda gone: _remove_cameras(hass, entry, gone)

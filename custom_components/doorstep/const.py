@@ -33,6 +33,8 @@ UNREACHABLE_ISSUE_DELAY: Final = 300.0
 EVENT_SHARE_REQUESTED: Final = "doorstep_share_requested"
 EVENT_SHARE_UPDATED: Final = "doorstep_share_updated"
 EVENT_DECISION_REJECTED: Final = "doorstep_share_decision_rejected"
+#: One happening at a camera (its ``type`` is a device trigger type), per camera device.
+EVENT_CAMERA: Final = "doorstep_event"
 
 # Actionable notification action ids: PREFIX + verb + "_" + nonce.
 ACTION_PREFIX: Final = "DOORSTEP_"

@@ -34,6 +34,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     #    browser, diagnostics and the logbook.
     frozenset({"entity", "binary_sensor", "button", "camera", "event", "image", "sensor", "switch"})
     | frozenset({"services", "media_source", "views", "diagnostics", "logbook"})
+    | frozenset({"device_trigger"})
     | frozenset({"websocket", "panel"}),
     # 6. Setup and the config flow, which wire the rest together.
     frozenset({"__init__", "config_flow"}),
