@@ -1,0 +1,160 @@
+"""The Doorstep panel in a real browser: a request approved with a click, its link, revoked;
+clips found by reason and played; the same page at a phone's width.
+
+Screenshots go to ``test-artifacts/ha-<version>/browser/05-panel*.png``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.e2e.ha_client import OWNER, HaClient
+from tests.e2e.servers import CAMERA, Mqtt, artifacts
+from tests.e2e.stack import Stack
+from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
+
+pytestmark = pytest.mark.slow
+
+TIMEOUT = 60_000  # ms: a loaded 2-core machine renders slowly
+RENDER_TIMEOUT = 180_000  # ms: the bridge renders the redacted MP4 before the link exists
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture
+async def page(stack: Stack) -> AsyncIterator[Any]:
+    if CHROMIUM is None:
+        pytest.skip("Debian's chromium is not installed (scripts/setup installs it)")
+    playwright_api = pytest.importorskip("playwright.async_api")
+    (artifacts() / "browser").mkdir(parents=True, exist_ok=True)
+    async with playwright_api.async_playwright() as driver:
+        browser = await driver.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=list(CHROMIUM_ARGS)
+        )
+        try:
+            context = await browser.new_context(viewport={"width": 1280, "height": 900})
+            context.set_default_timeout(TIMEOUT)
+            yield await context.new_page()
+        finally:
+            await browser.close()
+
+
+async def _shot(page: Any, name: str) -> Path:
+    path = artifacts() / "browser" / name
+    await page.wait_for_timeout(1500)  # let animations settle
+    await page.screenshot(path=str(path))
+    return path
+
+
+async def _log_in(page: Any, stack: Stack) -> None:
+    await page.goto(f"{stack.ha.url}/")
+    await page.wait_for_url("**/auth/authorize**")
+    await page.locator('input[name="username"]').fill(OWNER)
+    await page.locator('input[name="password"]').fill(stack.password)
+    await page.locator('input[name="password"]').press("Enter")
+    await page.wait_for_url(lambda url: "/auth/" not in url)
+    await page.wait_for_selector("home-assistant >> home-assistant-main")
+
+
+async def _ring_clip(owner: HaClient) -> None:
+    """Wait until the bridge lists a clip that a doorbell press started."""
+    async with owner.websocket() as ws:
+        bridge_id = (await ws.call(type="doorstep/shares"))["bridges"][0]["bridge_id"]
+        for _ in range(120):
+            clips = await ws.call(
+                type="doorstep/clips", bridge_id=bridge_id, camera=CAMERA, reason="ring"
+            )
+            if clips["clips"]:
+                return
+            await asyncio.sleep(1)
+    raise AssertionError("no ring clip after a press")
+
+
+async def test_panel_approve_link_revoke_and_clips_by_reason(stack: Stack, page: Any) -> None:
+    from playwright.async_api import expect
+
+    async with aiohttp.ClientSession() as session:
+        owner = HaClient(session, stack.ha.url, stack.owner_token)
+        await owner.wait_state(
+            f"sensor.{CAMERA}_last_clip",
+            lambda s: s["state"] not in ("unknown", "unavailable"),
+            timeout=120,
+        )
+        # A press records a clip whose reason is "ring".
+        mqtt = Mqtt(stack.mqtt_port)
+        try:
+            mqtt.publish(f"doorstep/{CAMERA}/ring/set", b"")
+        finally:
+            mqtt.close()
+        answer = await owner.call_service(
+            "doorstep",
+            "request_share",
+            {
+                "entity_id": f"event.{CAMERA}_doorbell",
+                "last_minutes": 10,
+                "requester": "Neighbour Alice",
+                "reason": "Parcel went missing",
+            },
+            response=True,
+        )
+        share_id = answer["service_response"]["share_id"]
+
+        await _log_in(page, stack)
+        # The sidebar has the panel; it opens at /doorstep.
+        await expect(page.locator('a[href="/doorstep"]').first).to_be_attached()
+        await page.goto(f"{stack.ha.url}/doorstep")
+        card = page.locator(f'doorstep-panel .share[data-share="{share_id}"]')
+        await expect(card).to_have_attribute("data-state", "pending")
+        await expect(card).to_contain_text("Neighbour Alice")
+        await expect(card).to_contain_text("Parcel went missing")
+        await expect(card).to_contain_text("Front door")
+        await _shot(page, "05-panel-pending.png")
+
+        await card.get_by_role("button", name="Approve", exact=True).click()
+        await expect(card).to_have_attribute("data-state", "ready", timeout=RENDER_TIMEOUT)
+        link = await card.locator(".link input").input_value()
+        assert "/api/doorstep/share/" in link
+        await _shot(page, "05-panel.png")
+        # The link works for a recipient with no login: HA relays the redacted MP4.
+        async with session.get(link) as response:
+            assert response.status == 200
+            assert response.headers["Content-Type"] == "video/mp4"
+
+        await card.get_by_role("button", name="Revoke", exact=True).click()
+        await expect(card).to_have_attribute("data-state", "revoked")
+        await expect(card.locator(".link")).to_have_count(0)
+        async with session.get(link) as response:
+            assert response.status in (404, 410)
+
+        # Clips by reason: only the press's clips, one played through the media source.
+        await _ring_clip(owner)
+        await page.locator("doorstep-panel .chip", has_text="Ring").click()
+        clips = page.locator("doorstep-panel li.clip")
+        await expect(clips.first).to_have_attribute("data-reason", "ring")
+        reasons = await clips.evaluate_all("items => items.map(i => i.dataset.reason)")
+        assert set(reasons) == {"ring"}
+        await clips.first.get_by_role("button", name="Play").click()
+        video = page.locator("doorstep-panel .player video")
+        for _ in range(120):
+            if await video.evaluate("v => v.readyState") >= 2:
+                break
+            await page.wait_for_timeout(500)
+        assert await video.evaluate("v => v.readyState") >= 2, "the clip did not load"
+        await _shot(page, "05-panel-clip.png")
+
+        # A phone: one column, the sidebar behind the menu button.
+        await page.set_viewport_size(PHONE)
+        await page.wait_for_timeout(500)
+        shares_box = await page.locator("doorstep-panel .shares-section").bounding_box()
+        clips_box = await page.locator("doorstep-panel .clips-section").bounding_box()
+        assert shares_box is not None
+        assert clips_box is not None
+        assert clips_box["y"] > shares_box["y"] + shares_box["height"] - 1  # stacked
+        assert shares_box["width"] <= PHONE["width"]
+        await page.evaluate("window.scrollTo(0, 0)")
+        await _shot(page, "05-panel-phone.png")
