@@ -1,4 +1,4 @@
-"""Last clip per camera; storage and share counters of the bridge."""
+"""Last ring and last clip per camera; storage and share counters of the bridge."""
 
 from __future__ import annotations
 
@@ -8,18 +8,20 @@ from datetime import datetime
 from typing import Any
 
 from homeassistant.components.sensor import (
+    RestoreSensor,
     SensorDeviceClass,
     SensorEntity,
     SensorEntityDescription,
     SensorStateClass,
 )
 from homeassistant.const import EntityCategory, UnitOfInformation
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
 from .coordinator import BridgeState, DoorstepCoordinator
 from .data import DoorstepConfigEntry
 from .entity import DoorstepBridgeEntity, DoorstepCameraEntity, async_setup_camera_entities
+from .protocol import Ring
 
 PARALLEL_UPDATES = 0
 
@@ -65,11 +67,13 @@ async def async_setup_entry(
     entry: DoorstepConfigEntry,
     async_add_entities: AddEntitiesCallback,
 ) -> None:
-    """Add the bridge counters and each camera's last-clip sensor."""
+    """Add the bridge counters and each camera's last-ring and last-clip sensors."""
     coordinator = entry.runtime_data.coordinator
     async_add_entities(BridgeSensor(coordinator, d) for d in BRIDGE_SENSORS)
     async_setup_camera_entities(
-        entry, async_add_entities, lambda coordinator, camera: [LastClip(coordinator, camera)]
+        entry,
+        async_add_entities,
+        lambda coordinator, camera: [LastRing(coordinator, camera), LastClip(coordinator, camera)],
     )
 
 
@@ -107,3 +111,30 @@ class LastClip(DoorstepCameraEntity, SensorEntity):
         """Clip id, reason, duration, size..."""
         clip = self.coordinator.data.camera(self.camera).last_clip
         return clip.attributes() if clip else None
+
+
+class LastRing(DoorstepCameraEntity, RestoreSensor):
+    """When the doorbell last rang: HA's default dashboard shows it, not event entities."""
+
+    _attr_device_class = SensorDeviceClass.TIMESTAMP
+
+    def __init__(self, coordinator: DoorstepCoordinator, camera: str) -> None:
+        super().__init__(coordinator, camera, "last_ring")
+        self._attr_native_value: datetime | None = None
+
+    async def async_added_to_hass(self) -> None:
+        """Listen for presses; a press is not retained on the broker, so restore the last one."""
+        await super().async_added_to_hass()
+        if (last := await self.async_get_last_sensor_data()) is not None and isinstance(
+            last.native_value, datetime
+        ):
+            self._attr_native_value = last.native_value
+        self.async_on_remove(
+            self.coordinator.async_add_ring_listener(self.camera, self._handle_ring)
+        )
+
+    @callback
+    def _handle_ring(self, ring: Ring) -> None:
+        self._attr_native_value = ring.time
+        self._attr_extra_state_attributes = {"ring_id": ring.id}
+        self.async_write_ha_state()
