@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 from contextlib import suppress
+import fcntl
 import json
 import os
 from pathlib import Path
@@ -47,6 +48,13 @@ from tests.e2e.stack import Stack, configure_home_assistant
 DEMO = Path(os.environ.get("DEMO_DIR", ROOT / ".demo"))
 CREDENTIALS = DEMO / "credentials.json"
 RUN_FILE = DEMO / "run.json"
+#: Held (flock) by the running demo for its whole life: one demo per folder. The kernel
+#: drops the lock when the process dies, so a crash leaves nothing stale behind.
+LOCK_FILE = DEMO / "demo.lock"
+#: The neighbour's window, top left of the demo camera's 640x360 frame: never stored.
+PRIVACY_MASK = [[0, 0], [160, 0], [160, 90], [0, 90]]
+#: How long ``approve`` / ``deny`` wait for Home Assistant to act on the tap.
+DECISION_TIMEOUT = 20.0
 PAYLOAD_WIDTH = 90
 
 
@@ -218,21 +226,64 @@ async def serve(stack: Stack, started: float) -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
+def _take_lock() -> int | None:
+    """The demo's lock (an open descriptor, kept until exit), or None when another demo has it."""
+    DEMO.mkdir(mode=0o700, exist_ok=True)
+    fd = os.open(LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
+def _lock_holder() -> str | None:
+    """Who runs the demo of this folder ("pid N, URL"), or None when no demo runs."""
+    try:
+        fd = os.open(LOCK_FILE, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        pid = LOCK_FILE.read_text().strip() or "?"
+        url = ""
+        with suppress(OSError, ValueError, KeyError):
+            url = ", " + json.loads(RUN_FILE.read_text())["url"]
+        return f"pid {pid}{url}"
+    finally:
+        os.close(fd)
+    return None
+
+
 def run() -> int:
     """Start everything, serve, stop everything."""
+    # Before anything else: a second demo must not touch the running one's folder.
+    lock = _take_lock()
+    if lock is None:
+        print(
+            f"demo: already running in {_shown(DEMO)} ({_lock_holder() or 'starting'}); "
+            "stop it (Ctrl-C in its terminal) before starting another",
+            file=sys.stderr,
+        )
+        return 1
     port = int(os.environ.get("DEMO_HA_PORT", "8123"))
     if listening(port):
         print(f"demo: port {port} is taken; set DEMO_HA_PORT to another port", file=sys.stderr)
         return 1
     started = time.monotonic()
-    DEMO.mkdir(exist_ok=True)
     DEMO.chmod(0o700)
     # A fresh Home Assistant each time (onboarded by the demo); the clips stay.
     shutil.rmtree(DEMO / "ha", ignore_errors=True)
     shutil.rmtree(DEMO / "logs", ignore_errors=True)
     broker, mqtt_port = mosquitto(DEMO)
-    bridge = make_bridge(DEMO, mqtt_port, "demo://?period=60")
+    bridge = make_bridge(DEMO, mqtt_port, "demo://?period=60", {"privacy_masks": [PRIVACY_MASK]})
     ha = make_home_assistant(DEMO / "ha", port, DEMO / "logs/home-assistant.log")
+    # The project's blueprints, ready under Settings > Automations > Blueprints.
+    shutil.copytree(ROOT / "blueprints", DEMO / "ha" / "blueprints", dirs_exist_ok=True)
     stack = Stack(DEMO, broker, mqtt_port, bridge, ha, password=load_password())
     # Ctrl-C during start-up lands here as KeyboardInterrupt; the finally stops what runs.
     try:
@@ -257,13 +308,16 @@ def run() -> int:
 
 def ring() -> int:
     """Press the doorbell of the running demo (as a button on the broker would)."""
-    try:
-        port = int(json.loads(RUN_FILE.read_text())["mqtt_port"])
-    except (OSError, ValueError, KeyError):
-        print("demo: not running (start it with scripts/demo)", file=sys.stderr)
+    run_state = _running()
+    if run_state is None:
         return 1
+    port = int(run_state["mqtt_port"])
     client = paho.Client(CallbackAPIVersion.VERSION2)
-    client.connect("127.0.0.1", port)
+    try:
+        client.connect("127.0.0.1", port)
+    except OSError:
+        print("demo: its broker does not answer; is the demo still running?", file=sys.stderr)
+        return 1
     client.loop_start()
     info = client.publish(f"{BASE_TOPIC}/{CAMERA}/ring/set", b"demo", qos=1)
     info.wait_for_publish(10)
@@ -274,12 +328,22 @@ def ring() -> int:
 
 
 def _running() -> dict[str, Any] | None:
+    """The running demo's addresses, or None (and why, on stderr)."""
+    holder = _lock_holder()
     try:
         run_state: dict[str, Any] = json.loads(RUN_FILE.read_text())
     except (OSError, ValueError):
+        run_state = {}
+    if holder is not None and run_state:
+        return run_state
+    if holder is not None:
+        print(
+            f"demo: still starting ({holder}); try again once it prints the login",
+            file=sys.stderr,
+        )
+    else:
         print("demo: not running (start it with scripts/demo)", file=sys.stderr)
-        return None
-    return run_state
+    return None
 
 
 async def _share(run_state: dict[str, Any]) -> None:
@@ -309,6 +373,38 @@ def share() -> int:
     return 0
 
 
+async def _tap_and_watch(run_state: dict[str, Any], phone_reg: Phone, action: str,
+                         tag: str | None) -> tuple[bool, str]:  # fmt: skip
+    """Tap, then read what Home Assistant did with it: a share state, or a refusal.
+
+    The companion app's webhook answers 200 to any well-formed call; whether the tap
+    counted shows on HA's bus afterwards.
+    """
+    async with aiohttp.ClientSession() as session:
+        owner = HaClient(session, run_state["url"], run_state["token"])
+        async with owner.websocket() as ws:
+            refused = await ws.subscribe(
+                type="subscribe_events", event_type="doorstep_share_decision_rejected"
+            )
+            updated = await ws.subscribe(
+                type="subscribe_events", event_type="doorstep_share_updated"
+            )
+            status = await tap_action(session, run_state["url"], phone_reg, action, tag)
+            if status != 200:
+                return False, f"Home Assistant answered HTTP {status} to the phone's tap"
+            deadline = time.monotonic() + DECISION_TIMEOUT
+            while (left := deadline - time.monotonic()) > 0:
+                with suppress(TimeoutError):
+                    message = await ws.receive(timeout=left)
+                    data = message.get("event", {}).get("data", {})
+                    if message.get("id") == refused:
+                        why = str(data.get("reason", "")).replace("_", " ")
+                        return False, f"Home Assistant refused the tap: {why}"
+                    if message.get("id") == updated:
+                        return True, f"share {data.get('share_id')} is now {data.get('state')}"
+    return False, f"Home Assistant did nothing with the tap within {DECISION_TIMEOUT:.0f} s"
+
+
 def answer(verb: str) -> int:
     """Tap Approve or Deny on the phone's last notification (the app's webhook)."""
     run_state = _running()
@@ -323,14 +419,9 @@ def answer(verb: str) -> int:
         print(f"demo: the notification has no {verb} button", file=sys.stderr)
         return 1
     phone_reg = Phone(run_state["token"], run_state["phone_webhook"], "Owner phone")
-
-    async def tap() -> int:
-        async with aiohttp.ClientSession() as session:
-            return await tap_action(session, run_state["url"], phone_reg, action, note["tag"])
-
-    status = asyncio.run(tap())
-    print(f"tapped {verb} on the phone: HTTP {status}")
-    return 0 if status == 200 else 1
+    counted, outcome = asyncio.run(_tap_and_watch(run_state, phone_reg, action, note["tag"]))
+    print(f"tapped {verb} on the phone: {outcome}", file=sys.stdout if counted else sys.stderr)
+    return 0 if counted else 1
 
 
 def main(argv: list[str] | None = None) -> int:

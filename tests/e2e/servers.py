@@ -48,6 +48,17 @@ config:
 mobile_app:
 webhook:
 media_source:
+# What default_config brings that works offline (HA loads automation, person, helpers... by
+# itself). Left out: discovery (dhcp, ssdp, zeroconf), go2rtc, bluetooth and usb (hardware),
+# cloud and homeassistant_alerts (they reach the internet).
+assist_pipeline:
+conversation:
+energy:
+history:
+logbook:
+my:
+stream:
+sun:
 {http}logger:
   default: warning
   logs:
