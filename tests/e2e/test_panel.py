@@ -61,8 +61,8 @@ async def _log_in(page: Any, stack: Stack) -> None:
     await page.wait_for_selector("home-assistant >> home-assistant-main")
 
 
-async def _ring_clip(owner: HaClient) -> None:
-    """Wait until the bridge lists a clip that a doorbell press started."""
+async def _ring_clip(owner: HaClient) -> str:
+    """Wait until the bridge lists a clip that a doorbell press started; the bridge's id."""
     async with owner.websocket() as ws:
         bridge_id = (await ws.call(type="doorstep/shares"))["bridges"][0]["bridge_id"]
         for _ in range(120):
@@ -70,7 +70,7 @@ async def _ring_clip(owner: HaClient) -> None:
                 type="doorstep/clips", bridge_id=bridge_id, camera=CAMERA, reason="ring"
             )
             if clips["clips"]:
-                return
+                return str(bridge_id)
             await asyncio.sleep(1)
     raise AssertionError("no ring clip after a press")
 
@@ -132,8 +132,11 @@ async def test_panel_approve_link_revoke_and_clips_by_reason(stack: Stack, page:
             assert response.status in (404, 410)
 
         # Clips by reason: only the press's clips, one played through the media source.
-        await _ring_clip(owner)
+        bridge_id = await _ring_clip(owner)
         await page.locator("doorstep-panel .chip", has_text="Ring").click()
+        await expect(page.locator("doorstep-panel ul.clips")).to_have_attribute(
+            "data-shown", f"{bridge_id}/{CAMERA}|ring"
+        )
         clips = page.locator("doorstep-panel li.clip")
         await expect(clips.first).to_have_attribute("data-reason", "ring")
         reasons = await clips.evaluate_all("items => items.map(i => i.dataset.reason)")

@@ -344,15 +344,21 @@ class DoorstepPanel extends HTMLElement {
   async _loadClips() {
     if (!this._camera) return;
     const [bridgeId, camera] = this._camera.split("/");
+    const reason = this._reason;
     const message = { type: "doorstep/clips", bridge_id: bridgeId, camera, limit: 50 };
-    if (this._reason) message.reason = this._reason;
+    if (reason) message.reason = reason;
+    // A quicker answer to a later click wins: an older one is dropped.
+    const asked = (this._clipsAsked = (this._clipsAsked || 0) + 1);
+    let clips = [];
     try {
-      this._clips = (await this._hass.callWS(message)).clips;
+      clips = (await this._hass.callWS(message)).clips;
       this._error(null);
     } catch (err) {
-      this._clips = [];
       this._error(err);
     }
+    if (asked !== this._clipsAsked) return;
+    this._clips = clips;
+    this._clipsShown = `${this._camera}|${reason}`;
     this._renderClips();
   }
 
@@ -360,6 +366,7 @@ class DoorstepPanel extends HTMLElement {
     if (this._clips === null) return;
     const t = this._t;
     const list = this.shadowRoot.querySelector(".clips");
+    list.dataset.shown = this._clipsShown; // which list this is: camera and reason
     if (!this._clips.length) {
       list.innerHTML = `<li class="empty">${esc(t.noClips)}</li>`;
       return;
