@@ -115,7 +115,7 @@ async def _bridge(
     bus = EventBus()
     clips: list[Any] = []
     bus.subscribe(ClipFinished, clips.append)
-    manager = CameraManager(config, bus, store, lambda _: None)
+    manager = CameraManager(config.cameras, config.storage, bus, store, lambda _: None)
     await manager.start()
     await asyncio.sleep(3.0)  # connect, fill the pre-roll
     if record:
@@ -159,7 +159,7 @@ async def _latency(cameras: dict[str, Any], storage: str) -> dict[str, Any]:
     bus = EventBus()
     finished: asyncio.Queue[tuple[float, ClipFinished]] = asyncio.Queue()
     bus.subscribe(ClipFinished, lambda event: finished.put_nowait((time.monotonic(), event)))
-    manager = CameraManager(config, bus, store, lambda _: None)
+    manager = CameraManager(config.cameras, config.storage, bus, store, lambda _: None)
     await manager.start()
     await asyncio.sleep(6.0)  # connect, fill the 5 s pre-roll
     name = next(iter(cameras))

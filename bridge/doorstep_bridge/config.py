@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import re
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import voluptuous as vol
 import yaml
@@ -21,8 +21,14 @@ import yaml
 from doorstep_bridge.exceptions import ConfigError
 from doorstep_bridge.live.settings import LIVE_SCHEMA, LiveSettings, live_settings
 from doorstep_bridge.motion.settings import MOTION_SCHEMA, MotionSettings, motion_settings
-from doorstep_bridge.recording.settings import RECORD_SCHEMA, RecordSettings, record_settings
+from doorstep_bridge.recording.settings import (
+    RECORD_SCHEMA,
+    RecordSettings,
+    StorageSettings,
+    record_settings,
+)
 from doorstep_bridge.sharing.settings import SHARING_SCHEMA, SharingSettings, sharing_settings
+from doorstep_bridge.urls import redact_url
 from doorstep_bridge.validation import Polygon, boolean, integer, number, polygons, text
 
 #: Words that cannot name a camera: topics of their own under the base topic, or names
@@ -76,15 +82,6 @@ class HttpSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class StorageSettings:
-    """Where clips, the index, shares and the audit log live, and for how long."""
-
-    path: Path = Path("./doorstep-data")
-    retention_days: float = 14.0
-    max_size_gb: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class DoorbellSettings:
     """An outside MQTT button that rings this camera's doorbell.
 
@@ -132,20 +129,6 @@ class Config:
     cameras: dict[str, CameraSettings]
     sharing: SharingSettings
     name: str = "Doorstep"
-
-
-def redact_url(url: str) -> str:
-    """Remove credentials from a URL (``rtsp://user:pass@host`` → ``rtsp://***@host``)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<invalid url>"
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
 
 
 def _source(value: Any) -> str:

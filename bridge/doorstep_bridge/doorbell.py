@@ -9,7 +9,7 @@ the MQTT publisher sends it as ``<b>/<cam>/ring`` with QoS 1.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable, Mapping
 import json
 import logging
 import secrets
@@ -17,12 +17,9 @@ import threading
 import time
 from typing import Any
 
-from aiohttp import web
-
-from doorstep_bridge.config import Config, DoorbellSettings
+from doorstep_bridge.config import DoorbellSettings
 from doorstep_bridge.events import EventBus
 from doorstep_bridge.exceptions import IgnoredMessageError
-from doorstep_bridge.keys import BUS, CONFIG, DOORBELL, MQTT
 from doorstep_bridge.models import RingEvent, utcnow
 from doorstep_bridge.mqtt.client import MqttClient
 from doorstep_bridge.mqtt.payloads import loads_bounded
@@ -77,13 +74,13 @@ class Doorbell:
 
     def __init__(
         self,
-        config: Config,
+        cameras: Mapping[str, DoorbellSettings],
         bus: EventBus,
         mqtt: MqttClient | None,
         loop: asyncio.AbstractEventLoop,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._config = config
+        self._cameras = cameras
         self._bus = bus
         self._mqtt = mqtt
         self._loop = loop
@@ -97,7 +94,7 @@ class Doorbell:
         Raises:
             KeyError: `camera` is not configured.
         """
-        settings = self._config.cameras[camera].doorbell
+        settings = self._cameras[camera]
         with self._lock:
             now = self._clock()
             last = self._last_press.get(camera)
@@ -123,13 +120,13 @@ class Doorbell:
             IgnoredMessageError: `topic` names no configured camera.
         """
         camera = topic.rsplit("/", 3)[-3]
-        if camera not in self._config.cameras:
+        if camera not in self._cameras:
             raise IgnoredMessageError(f"unknown camera {camera!r}", kind="unknown camera")
         self.press(camera, "mqtt")
 
     def button_handler(self, camera: str) -> Callable[[str, bytes], None]:
         """Handler for a camera's outside button topic."""
-        settings = self._config.cameras[camera].doorbell
+        settings = self._cameras[camera]
 
         def handle(topic: str, payload: bytes) -> None:
             if payload_matches(settings, payload):
@@ -139,20 +136,20 @@ class Doorbell:
 
         return handle
 
+    def subscribe(self) -> list[Callable[[], None]]:
+        """Subscribe ``<b>/<cam>/ring/set`` and every outside button; returns the unsubscribes.
 
-async def doorbell_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Create the doorbell and subscribe its MQTT inputs."""
-    config = app[CONFIG]
-    mqtt = app[MQTT]
-    doorbell = Doorbell(config, app[BUS], mqtt, asyncio.get_running_loop())
-    app[DOORBELL] = doorbell
-    unsubscribes = [
-        mqtt.subscribe(mqtt.topics.ring_set("+"), doorbell.on_ring_set, network_thread=True)
-    ]
-    for name, camera in config.cameras.items():
-        if camera.doorbell.topic:
-            handler = doorbell.button_handler(name)
-            unsubscribes.append(mqtt.subscribe(camera.doorbell.topic, handler, network_thread=True))
-    yield
-    for unsubscribe in unsubscribes:
-        unsubscribe()
+        Both run in paho's network thread: a press publishes ``<b>/<cam>/ring`` at
+        once, without waiting for the event loop.
+        """
+        mqtt = self._mqtt
+        if mqtt is None:
+            return []
+        unsubscribes = [
+            mqtt.subscribe(mqtt.topics.ring_set("+"), self.on_ring_set, network_thread=True)
+        ]
+        for camera, settings in self._cameras.items():
+            if settings.topic:
+                handler = self.button_handler(camera)
+                unsubscribes.append(mqtt.subscribe(settings.topic, handler, network_thread=True))
+        return unsubscribes

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
-from doorstep_bridge.config import load_config, parse_config, redact_url
+from doorstep_bridge.config import load_config, parse_config
 from doorstep_bridge.exceptions import ConfigError
+from doorstep_bridge.urls import redact_url
 
 PRODUCT_EXAMPLE = """
 mqtt: {host: 127.0.0.1, port: 1883, base_topic: doorstep}

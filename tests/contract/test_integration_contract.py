@@ -27,11 +27,11 @@ from doorstep_bridge.http import routes as bridge_routes
 from doorstep_bridge.http import switches as switch_routes
 from doorstep_bridge.http.auth import token_middleware
 from doorstep_bridge.keys import API_TOKEN, BRIDGE_ID, CONFIG
+from doorstep_bridge.lifecycle import share_service
 from doorstep_bridge.models import ClipInfo, RingEvent
 from doorstep_bridge.mqtt import topics as bridge_topics
 from doorstep_bridge.mqtt.publisher import bridge_info
 from doorstep_bridge.recording.store import ClipStore
-from doorstep_bridge.sharing.service import ShareService
 from doorstep_bridge.sharing.state import Decision, Share, ShareState
 
 from .conftest import INTEGRATION_DIR
@@ -242,7 +242,7 @@ def test_stats(protocol: Any, stats: dict[str, int]) -> None:
 
 
 def test_share_request_body_is_valid_for_the_bridge(protocol: Any, tmp_path: Path) -> None:
-    service = ShareService(config(tmp_path), EventBus(), store=None, audit=None)  # type: ignore[arg-type]
+    service = share_service(config(tmp_path), EventBus(), clip_store=None, audit=None)  # type: ignore[arg-type]
     body = protocol.share_request_body(
         requester="Owner", cameras=["front_door"], start=NOW - timedelta(hours=1),
         end=NOW - timedelta(minutes=30), reason="Parcel", request_id="01JDB4N9Y4M5ABCDEFGHJKMNPQ",
@@ -297,7 +297,9 @@ async def switch_server(
     store = ClipStore(bridge_config.storage.path)
     store.open()
     bus = EventBus()
-    manager = CameraManager(bridge_config, bus, store, lambda _camera: None)
+    manager = CameraManager(
+        bridge_config.cameras, bridge_config.storage, bus, store, lambda _camera: None
+    )
     await manager.start()
     changes: list[CameraSwitchChanged] = []
     bus.subscribe(CameraSwitchChanged, changes.append)  # after start: changes only

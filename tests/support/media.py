@@ -22,8 +22,8 @@ import av
 import numpy as np
 import numpy.typing as npt
 
-from doorstep_bridge.camera.packets import EncodedPacket
 from doorstep_bridge.exceptions import CameraError
+from doorstep_bridge.packets import EncodedPacket
 
 
 @dataclass(frozen=True, slots=True)

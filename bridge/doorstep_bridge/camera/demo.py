@@ -30,8 +30,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from doorstep_bridge.camera.packets import EncodedPacket, StreamInfo
 from doorstep_bridge.exceptions import CameraError
+from doorstep_bridge.packets import EncodedPacket, StreamInfo
 
 type Image = npt.NDArray[np.uint8]
 

@@ -8,7 +8,7 @@ handlers only hand work to the camera threads (a lock and a queue put).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 import contextlib
 from dataclasses import dataclass
 import functools
@@ -17,7 +17,6 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
-from doorstep_bridge import keys
 from doorstep_bridge.camera.pipeline import (
     CameraPipeline,
     DetectorFactory,
@@ -45,16 +44,15 @@ from doorstep_bridge.events import (
     SnapshotTaken,
     StatsChanged,
 )
-from doorstep_bridge.models import ClipInfo, RingEvent, iso, utcnow
+from doorstep_bridge.models import ClipInfo, RingEvent, utcnow
 from doorstep_bridge.motion import MotionGate, create_detector
 from doorstep_bridge.mqtt.topics import SWITCHES
 from doorstep_bridge.recording.recorder import Recorder, RecorderHooks
 from doorstep_bridge.recording.retention import Retention
 
 if TYPE_CHECKING:
-    from aiohttp import web
-
-    from doorstep_bridge.config import Config
+    from doorstep_bridge.config import CameraSettings
+    from doorstep_bridge.recording.settings import StorageSettings
     from doorstep_bridge.recording.store import ClipStore
 
 _LOGGER = logging.getLogger(__name__)
@@ -98,7 +96,8 @@ class CameraManager:
     """Owns one pipeline and one recorder per configured camera.
 
     Args:
-        config: The bridge configuration.
+        cameras: Each configured camera's settings, by name.
+        storage: Where clips live and how long they are kept (retention).
         bus: The event bus.
         store: The clip store (open).
         on_ring: Called on the event loop when the demo visitor presses the bell.
@@ -111,7 +110,8 @@ class CameraManager:
 
     def __init__(
         self,
-        config: Config,
+        cameras: Mapping[str, CameraSettings],
+        storage: StorageSettings,
         bus: EventBus,
         store: ClipStore,
         on_ring: Callable[[str], object],
@@ -122,7 +122,7 @@ class CameraManager:
         min_free_bytes: int | None = None,
         on_delete: Callable[[ClipInfo, str], None] | None = None,
     ) -> None:
-        self._config = config
+        self._cameras = cameras
         self._bus = bus
         self._store = store
         self._on_ring = on_ring
@@ -130,14 +130,14 @@ class CameraManager:
         self._gate_factory = gate_factory
         self._source_factory = source_factory
         self.retention = Retention(
-            store, config.storage, min_free_bytes=min_free_bytes, on_delete=on_delete
+            store, storage, min_free_bytes=min_free_bytes, on_delete=on_delete
         )
         self._pipelines: dict[str, CameraPipeline] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._unsubscribe: list[Callable[[], None]] = []
         self._background: set[asyncio.Future[Any]] = set()
-        self._switch_file = config.storage.path / FILE_NAME
+        self._switch_file = storage.path / FILE_NAME
         self._save_lock = threading.Lock()
         self._stats_asked = 0
         self._stats_sent = 0
@@ -147,7 +147,7 @@ class CameraManager:
     @property
     def cameras(self) -> tuple[str, ...]:
         """The configured camera names."""
-        return tuple(self._config.cameras)
+        return tuple(self._cameras)
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -160,7 +160,7 @@ class CameraManager:
             self._detector_factory = self._detector_factory or detector_for
             self._gate_factory = self._gate_factory or gate
         saved = await asyncio.to_thread(load_switches, self._switch_file)
-        for name, settings in self._config.cameras.items():
+        for name, settings in self._cameras.items():
             recorder = Recorder(
                 name,
                 settings.record,
@@ -440,26 +440,3 @@ class CameraManager:
             else:
                 self._deleted(deleted)
             await asyncio.sleep(RETENTION_EVERY)
-
-
-async def cameras_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Cleanup context (aiohttp): start every camera (and retention), stop them at shutdown."""
-
-    def on_ring(camera: str) -> Awaitable[object] | object:
-        return app[keys.DOORBELL].press(camera, "demo")
-
-    audit = app.get(keys.AUDIT)
-
-    def audit_deletion(clip: ClipInfo, why: str) -> None:
-        if audit is not None:
-            audit.append(
-                "clip_deleted", clip=clip.id, camera=clip.camera, start=iso(clip.start), why=why
-            )
-
-    manager = CameraManager(
-        app[keys.CONFIG], app[keys.BUS], app[keys.CLIP_STORE], on_ring, on_delete=audit_deletion
-    )
-    app[keys.CAMERAS] = manager
-    await manager.start()
-    yield
-    await manager.stop()

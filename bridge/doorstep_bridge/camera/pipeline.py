@@ -30,7 +30,6 @@ from typing import Any, Protocol
 import av
 
 from doorstep_bridge.camera.demo import DemoSource
-from doorstep_bridge.camera.packets import EncodedPacket
 from doorstep_bridge.camera.rtsp import RtspSource
 from doorstep_bridge.camera.sources import AvSource, Source, source_kind
 from doorstep_bridge.config import CameraSettings
@@ -38,6 +37,7 @@ from doorstep_bridge.exceptions import CameraError
 from doorstep_bridge.motion import MotionDetector
 from doorstep_bridge.motion.luma import luma_plane
 from doorstep_bridge.motion.settings import MotionSettings
+from doorstep_bridge.packets import EncodedPacket
 from doorstep_bridge.recording.recorder import Recorder
 
 _LOGGER = logging.getLogger(__name__)

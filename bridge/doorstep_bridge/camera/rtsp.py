@@ -33,7 +33,6 @@ import threading
 import time
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
-from doorstep_bridge.camera.packets import EncodedPacket, StreamInfo
 from doorstep_bridge.camera.sources import (
     OPEN_TIMEOUT,
     READ_TIMEOUT,
@@ -41,9 +40,10 @@ from doorstep_bridge.camera.sources import (
     Source,
     plausible_fps,
     probe_size,
-    redact_url,
 )
 from doorstep_bridge.exceptions import CameraError
+from doorstep_bridge.packets import EncodedPacket, StreamInfo
+from doorstep_bridge.urls import redact_url
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -17,16 +17,16 @@ from dataclasses import dataclass, replace
 from fractions import Fraction
 import logging
 from pathlib import Path
-import re
 import threading
 import time
 from typing import Any, Protocol
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import av
 
-from doorstep_bridge.camera.packets import EncodedPacket, StreamInfo
 from doorstep_bridge.exceptions import CameraError
+from doorstep_bridge.packets import EncodedPacket, StreamInfo
+from doorstep_bridge.urls import redact_url
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -59,39 +59,6 @@ class Source(Protocol):
             CameraError: The stream could not be opened or failed while reading.
         """
         ...
-
-
-#: Names of URL parameters that carry a credential (case-insensitive): ``pwd``, ``pass``,
-#: ``password``, ``passwd``, ``token``, ``access_token``, ``secret``, ``apikey``,
-#: ``api_key``, ``key``, ``auth``, ``sig``, ``signature`` and the like. The name starts
-#: after ``/``, ``?``, ``&``, ``;`` or ``_`` (XMEye cameras write
-#: ``/user=admin_password=…_channel=1``); the value ends at the next separator.
-_CREDENTIAL = re.compile(
-    r"(?i)(?<=[/?&;_])"
-    r"((?:[a-z0-9-]*(?:pass|pwd|token|secret|api_?key)[a-z0-9_-]*|key|auth|sig|signature)=)"
-    r"(.*?)(?=[&;/#]|_[a-z]+=|$)"
-)
-
-
-def redact_url(url: str) -> str:
-    """A camera URL fit for logs, errors and status: every credential replaced by ``***``.
-
-    The user and password before the host become ``***@``; credential-like
-    parameters (in the query, or in the path as some cameras have them) keep their
-    name and lose their value. Other parameters, ``user`` and ``username`` stay.
-    """
-    if "://" not in url:
-        return _CREDENTIAL.sub(r"\1***", url)  # a file path
-    try:
-        parts = urlsplit(url)
-        has_login = parts.username is not None or parts.password is not None
-    except ValueError:
-        return "<invalid url>"
-    netloc = parts.netloc
-    if has_login:
-        netloc = f"***@{netloc.rpartition('@')[2]}"
-    rest = urlunsplit(("", "", parts.path, parts.query, parts.fragment))
-    return f"{parts.scheme}://{netloc}{_CREDENTIAL.sub(r'\1***', rest)}"
 
 
 def source_kind(url: str) -> str:

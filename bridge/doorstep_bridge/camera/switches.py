@@ -16,8 +16,8 @@ import json
 import logging
 from typing import TYPE_CHECKING
 
+from doorstep_bridge.files import atomic_write
 from doorstep_bridge.mqtt.topics import SWITCHES
-from doorstep_bridge.recording.store import atomic_write
 
 if TYPE_CHECKING:
     from pathlib import Path

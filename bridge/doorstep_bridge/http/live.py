@@ -7,7 +7,6 @@ Both are under ``/api/``, so the token middleware admits only the API token
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
@@ -17,7 +16,6 @@ from doorstep_bridge.keys import CAMERAS, CONFIG, LIVE
 from doorstep_bridge.live.stream import (
     MJPEG_CONTENT_TYPE,
     LiveFrame,
-    LiveHub,
     LiveUnavailableError,
     Viewer,
 )
@@ -31,17 +29,13 @@ _NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
 
 def install(app: web.Application) -> web.RouteTableDef:
-    """Give ``app`` a live hub (started and stopped with it); returns the live routes."""
-    app.cleanup_ctx.append(_live_ctx)
+    """End live streams early at shutdown; returns the live routes.
+
+    The hub itself is started and stopped by the composition root (`lifecycle`).
+    """
     # aiohttp types its signals for aiosignal 1.3; with 1.4 mypy misreads the callback type.
     app.on_shutdown.append(_end_viewers)  # type: ignore[arg-type]
     return routes
-
-
-async def _live_ctx(app: web.Application) -> AsyncIterator[None]:
-    app[LIVE] = LiveHub(app[CONFIG])
-    yield
-    await app[LIVE].close()
 
 
 async def _end_viewers(app: web.Application) -> None:

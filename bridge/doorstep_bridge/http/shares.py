@@ -21,8 +21,12 @@ from doorstep_bridge.exceptions import AuditError, ShareError
 from doorstep_bridge.http.auth import allow_other_credentials, has_api_token, json_error
 from doorstep_bridge.http.body import read_body
 from doorstep_bridge.keys import CONFIG, SHARES
-from doorstep_bridge.sharing.service import ShareGoneError, ShareLimitError
-from doorstep_bridge.sharing.state import ShareConflictError, ShareNotFoundError
+from doorstep_bridge.sharing.state import (
+    ShareConflictError,
+    ShareGoneError,
+    ShareLimitError,
+    ShareNotFoundError,
+)
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Generator
+from collections.abc import AsyncIterator, Callable, Generator, Mapping
 import contextlib
 from dataclasses import dataclass
 import logging
@@ -30,11 +30,11 @@ from typing import Any
 import av
 import cv2
 
-from doorstep_bridge.camera.packets import EncodedPacket
 from doorstep_bridge.camera.pipeline import SourceFactory, open_source
 from doorstep_bridge.camera.sources import Source
-from doorstep_bridge.config import CameraSettings, Config
+from doorstep_bridge.config import CameraSettings
 from doorstep_bridge.exceptions import CameraError
+from doorstep_bridge.packets import EncodedPacket
 from doorstep_bridge.recording.masks import MaskSet
 
 _LOGGER = logging.getLogger(__name__)
@@ -408,14 +408,16 @@ class LiveHub:
     """Every camera's live stream.
 
     Args:
-        config: The bridge configuration.
+        cameras: Each configured camera's settings, by name.
         source_factory: Opens camera sources.
     """
 
-    def __init__(self, config: Config, *, source_factory: SourceFactory = open_source) -> None:
+    def __init__(
+        self, cameras: Mapping[str, CameraSettings], *, source_factory: SourceFactory = open_source
+    ) -> None:
         self._streams = {
             name: LiveStream(settings, source_factory=source_factory)
-            for name, settings in config.cameras.items()
+            for name, settings in cameras.items()
         }
 
     def stream(self, camera: str) -> LiveStream:

@@ -1,4 +1,4 @@
-"""Publishes what happens in the bridge to MQTT and routes MQTT commands to features.
+"""Publishes what happens in the bridge to MQTT.
 
 The one place that maps bus events to topics, payloads, QoS and retain flags
 (docs/mqtt.md is the user-facing copy of this table).
@@ -6,11 +6,9 @@ The one place that maps bus events to topics, payloads, QoS and retain flags
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 import json
 from typing import Any
-
-from aiohttp import web
 
 from doorstep_bridge import PROTOCOL_VERSION, __version__
 from doorstep_bridge.config import Config
@@ -21,16 +19,12 @@ from doorstep_bridge.events import (
     ClipFinished,
     EventBus,
     MotionChanged,
-    RecordRequested,
     ShareStateChanged,
     SnapshotTaken,
     StatsChanged,
 )
-from doorstep_bridge.exceptions import IgnoredMessageError
-from doorstep_bridge.keys import BRIDGE_ID, BUS, CAMERAS, CONFIG, MQTT
-from doorstep_bridge.models import parse_record_request
 from doorstep_bridge.mqtt.client import MqttClient
-from doorstep_bridge.mqtt.topics import OFF, OFFLINE, ON, ONLINE, SWITCHES
+from doorstep_bridge.mqtt.topics import OFF, OFFLINE, ON, ONLINE
 
 
 def _json(data: dict[str, Any]) -> str:
@@ -123,98 +117,3 @@ class Publisher:
         # Several features report their own figures; the topic carries them merged.
         self._stats.update(event.stats)
         self._mqtt.publish(self._topics.bridge_stats, _json(self._stats), qos=0, retain=True)
-
-
-def _parse_switch(payload: bytes) -> bool | None:
-    if len(payload) > 16:  # longer than any spelling of on or off: skip decoding it
-        return None
-    text = payload.decode("utf-8", "replace").strip().upper()
-    if text in {ON, "TRUE", "1"}:
-        return True
-    if text in {OFF, "FALSE", "0"}:
-        return False
-    return None
-
-
-async def mqtt_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Own the broker connection for the bridge's lifetime; ``offline`` on a clean stop.
-
-    The connection itself is opened by :func:`mqtt_connect_ctx` once every
-    feature has subscribed: the persistent session may deliver what was sent
-    while the bridge was down right after the CONNACK, and it must find its
-    handler. What is published before that is queued.
-    """
-    config = app[CONFIG]
-    client = MqttClient(config.mqtt, client_id=f"doorstep-{app[BRIDGE_ID]}")
-    app[MQTT] = client
-    yield
-    await client.stop()
-
-
-async def mqtt_connect_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Open the broker connection, after every subscription is registered."""
-    await app[MQTT].start()
-    yield
-
-
-async def publisher_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Mirror bus events to MQTT and publish the bridge info."""
-    config = app[CONFIG]
-    publisher = Publisher(app[MQTT], app[BUS])
-    publisher.publish_info(bridge_info(config, app[BRIDGE_ID]))
-    yield
-    publisher.close()
-
-
-async def commands_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Route camera commands (record now, switches) from MQTT to the camera manager."""
-    config = app[CONFIG]
-    mqtt = app[MQTT]
-    bus = app[BUS]
-    topics = mqtt.topics
-
-    # The handlers raise IgnoredMessageError for input they do not act on: the MQTT
-    # client logs that rate-limited (anyone on the broker can send garbage).
-
-    def camera_of(topic: str, levels_after: int) -> str:
-        camera = topic.split("/")[-1 - levels_after]
-        if camera not in config.cameras:
-            raise IgnoredMessageError(f"unknown camera {camera!r}", kind="unknown camera")
-        return camera
-
-    def on_record(topic: str, payload: bytes) -> None:
-        camera = camera_of(topic, 2)
-        try:
-            duration = parse_record_request(payload)
-        except ValueError as err:
-            # The messages are fixed texts, one per kind of mistake.
-            raise IgnoredMessageError(f"record command: {err}") from None
-        bus.publish(RecordRequested(camera=camera, duration=duration))
-
-    def switch_handler(switch: str) -> Callable[[str, bytes], None]:
-        def on_switch(topic: str, payload: bytes) -> None:
-            camera = camera_of(topic, 2)
-            on = _parse_switch(payload)
-            if on is None:
-                raise IgnoredMessageError("expected ON or OFF")
-            if not on:
-                # Anyone who can write to the broker (often anonymous on a home LAN)
-                # could otherwise stop the doorbell recording. Lowering protection
-                # takes the API token; raising it takes nothing.
-                raise IgnoredMessageError(
-                    f"switching {switch} off over MQTT is refused: turn it off from Home"
-                    " Assistant or with the bridge's HTTP API",
-                    kind="switching off refused",
-                )
-            app[CAMERAS].set_switch(camera, switch, on, via="MQTT")
-
-        return on_switch
-
-    unsubscribes = [mqtt.subscribe(topics.record_set("+"), on_record)]
-    unsubscribes += [
-        mqtt.subscribe(topics.switch_set("+", switch), switch_handler(switch))
-        for switch in SWITCHES
-    ]
-    yield
-    for unsubscribe in unsubscribes:
-        unsubscribe()

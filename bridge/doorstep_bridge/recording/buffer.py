@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from doorstep_bridge.camera.packets import EncodedPacket
+from doorstep_bridge.packets import EncodedPacket
 
 #: Hard cap so a camera with no keyframes (or a huge GOP) cannot eat the memory.
 MAX_BUFFER_BYTES = 64 * 1024 * 1024

@@ -33,14 +33,15 @@ import threading
 import time
 from typing import Any
 
-from doorstep_bridge.camera.packets import EncodedPacket, StreamInfo
 from doorstep_bridge.exceptions import StorageError
+from doorstep_bridge.files import atomic_write
 from doorstep_bridge.models import ClipInfo
+from doorstep_bridge.packets import EncodedPacket, StreamInfo
 from doorstep_bridge.recording.buffer import PreRollBuffer
 from doorstep_bridge.recording.masks import MaskSet
 from doorstep_bridge.recording.settings import RecordSettings
 from doorstep_bridge.recording.snapshots import make_snapshot, to_bgr
-from doorstep_bridge.recording.store import ClipStore, PendingClip, atomic_write
+from doorstep_bridge.recording.store import ClipStore, PendingClip
 from doorstep_bridge.recording.writer import (
     ClipWriter,
     FinishedFile,

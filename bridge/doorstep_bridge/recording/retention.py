@@ -25,7 +25,7 @@ from doorstep_bridge.models import ClipInfo, utcnow
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from doorstep_bridge.config import StorageSettings
+    from doorstep_bridge.recording.settings import StorageSettings
     from doorstep_bridge.recording.store import ClipStore
 
 _LOGGER = logging.getLogger(__name__)

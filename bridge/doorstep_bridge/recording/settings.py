@@ -1,13 +1,23 @@
-"""Per-camera recording settings: the `cameras.<cam>.record` config section."""
+"""Recording settings: the `storage` section and each camera's `cameras.<cam>.record`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import voluptuous as vol
 
 from doorstep_bridge.validation import boolean, number
+
+
+@dataclass(frozen=True, slots=True)
+class StorageSettings:
+    """Where clips, the index, shares and the audit log live, and for how long."""
+
+    path: Path = Path("./doorstep-data")
+    retention_days: float = 14.0
+    max_size_gb: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,17 +31,12 @@ import re
 import secrets
 import sqlite3
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from doorstep_bridge import keys
 from doorstep_bridge.exceptions import StorageError
+from doorstep_bridge.files import fsync_dir
 from doorstep_bridge.models import ClipInfo, utcnow
-from doorstep_bridge.recording.writer import NothingPlayableError, finalize, fsync_dir, probe
-
-if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-
-    from aiohttp import web
+from doorstep_bridge.recording.writer import NothingPlayableError, finalize, probe
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -126,20 +121,6 @@ def _ts(moment: datetime) -> float:
 
 def _dt(value: float) -> datetime:
     return datetime.fromtimestamp(value, UTC)
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` (owner-only) via a temporary file, fsync and rename."""
-    temp = path.with_name(f".{path.name}.tmp")
-    try:
-        with os.fdopen(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        temp.replace(path)
-    except OSError:
-        temp.unlink(missing_ok=True)
-        raise
 
 
 def _create_owner_only(path: Path) -> None:
@@ -753,15 +734,3 @@ def _unlink(path: Path) -> None:
         path.unlink(missing_ok=True)
     except OSError as err:
         _LOGGER.error("Cannot remove %s: %s", path, err.strerror)  # noqa: TRY400
-
-
-async def clip_store_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Aiohttp cleanup context: open the clip store at start-up, close it at shutdown."""
-    import asyncio  # noqa: PLC0415 - only this helper needs the loop
-
-    store = ClipStore(app[keys.CONFIG].storage.path)
-    for event in await asyncio.to_thread(store.open):
-        _LOGGER.info("Clip store: %s %s (%s)", event.action, event.clip_id, event.detail)
-    app[keys.CLIP_STORE] = store
-    yield
-    await asyncio.to_thread(store.close)

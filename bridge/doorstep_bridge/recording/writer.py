@@ -27,8 +27,9 @@ from typing import Any
 
 import av
 
-from doorstep_bridge.camera.packets import EncodedPacket, StreamInfo
 from doorstep_bridge.exceptions import StorageError
+from doorstep_bridge.files import fsync_dir
+from doorstep_bridge.packets import EncodedPacket, StreamInfo
 from doorstep_bridge.recording.masks import MaskSet
 
 _LOGGER = logging.getLogger(__name__)
@@ -60,15 +61,6 @@ class NothingPlayableError(StorageError):
 def transcodes(stream: StreamInfo, masks: MaskSet) -> bool:
     """True when clips of ``stream`` are re-encoded (privacy masks, or not H.264)."""
     return bool(masks) or not stream.copyable
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a rename or unlink in ``path`` durable."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _storage_error(err: BaseException, what: str) -> StorageError:

@@ -47,8 +47,8 @@ import threading
 from typing import Any
 
 from doorstep_bridge.exceptions import AuditError
+from doorstep_bridge.files import fsync_dir
 from doorstep_bridge.models import iso, utcnow
-from doorstep_bridge.recording.writer import fsync_dir
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -15,7 +15,8 @@ class SharingSettings:
     """Limits on what may leave the home and for how long.
 
     Attributes:
-        link_ttl_hours: Lifetime of a share link once it is ready.
+        link_ttl_hours: Longest lifetime of a share link once it is ready: the lifetime
+            when the owner set none in the integration's options, and the cap when they did.
         max_window_hours: Longest footage window one request may ask for.
         redact_faces: Blur faces in exports unless the approver chose otherwise.
         decision_timeout_minutes: A request with no decision by then expires.

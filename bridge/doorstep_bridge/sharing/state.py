@@ -33,17 +33,29 @@ class ShareState(StrEnum):
     REJECTED = "rejected"
 
 
-S = ShareState
 TRANSITIONS: dict[ShareState, frozenset[ShareState]] = {
-    S.PENDING: frozenset({S.APPROVED, S.DENIED, S.EXPIRED}),
-    S.APPROVED: frozenset({S.RENDERING, S.REVOKED, S.FAILED}),
-    S.RENDERING: frozenset({S.READY, S.EMPTY, S.FAILED, S.REVOKED}),
-    S.READY: frozenset({S.EXPIRED, S.REVOKED}),
+    ShareState.PENDING: frozenset({ShareState.APPROVED, ShareState.DENIED, ShareState.EXPIRED}),
+    ShareState.APPROVED: frozenset({ShareState.RENDERING, ShareState.REVOKED, ShareState.FAILED}),
+    ShareState.RENDERING: frozenset(
+        {ShareState.READY, ShareState.EMPTY, ShareState.FAILED, ShareState.REVOKED}
+    ),
+    ShareState.READY: frozenset({ShareState.EXPIRED, ShareState.REVOKED}),
 }
 #: States a share never leaves.
-FINAL = frozenset({S.EXPIRED, S.REVOKED, S.DENIED, S.EMPTY, S.FAILED, S.REJECTED})
+FINAL = frozenset(
+    {
+        ShareState.EXPIRED,
+        ShareState.REVOKED,
+        ShareState.DENIED,
+        ShareState.EMPTY,
+        ShareState.FAILED,
+        ShareState.REJECTED,
+    }
+)
 #: States whose clips are held from retention (the request may still be released).
-HOLDING = frozenset({S.PENDING, S.APPROVED, S.RENDERING, S.READY})
+HOLDING = frozenset(
+    {ShareState.PENDING, ShareState.APPROVED, ShareState.RENDERING, ShareState.READY}
+)
 
 DECISIONS = ("approve", "deny", "revoke")
 VIAS = ("phone", "ui", "automation")
@@ -55,6 +67,14 @@ class ShareNotFoundError(ShareError):
 
 class ShareConflictError(ShareError):
     """The share is not in a state that allows this (decided already, expired...)."""
+
+
+class ShareGoneError(ShareError):
+    """The share link expired or was revoked (HTTP 410)."""
+
+
+class ShareLimitError(ShareError):
+    """Too many requests: waiting for decisions, or over MQTT in the last minute (HTTP 429)."""
 
 
 def check_transition(old: ShareState, new: ShareState) -> None:
@@ -110,7 +130,8 @@ class Share:
     file: str | None = None
     error: str | None = None
     clips: tuple[str, ...] = ()
-    #: Link lifetime the approver chose (capped by ``sharing.link_ttl_hours``).
+    #: Link lifetime the owner set in the integration's options (capped by
+    #: ``sharing.link_ttl_hours``); None: the cap itself.
     link_ttl_hours: float | None = None
 
     def moved(self, state: ShareState, **changes: Any) -> Share:
@@ -141,7 +162,7 @@ class Share:
             "deadline": iso(self.deadline),
             "decision": self.decision.payload() if self.decision else None,
             "progress": self.progress,
-            "link": link if self.state is S.READY else None,
+            "link": link if self.state is ShareState.READY else None,
             "link_expires": iso(self.link_expires) if self.link_expires else None,
             "error": self.error,
             "request_id": self.request_id,

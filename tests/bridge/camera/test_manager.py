@@ -53,7 +53,8 @@ async def running(
     recorded = Recorded(bus)
     recorded.watch(*EVENTS)
     manager = CameraManager(
-        config,
+        config.cameras,
+        config.storage,
         bus,
         store,
         (rings if rings is not None else []).append,
@@ -239,7 +240,8 @@ async def test_storage_figures_are_read_off_the_event_loop(storage: Path) -> Non
     recorded = Recorded(bus)
     recorded.watch(ClipFinished, StatsChanged, CameraAvailability)
     manager = CameraManager(
-        config,
+        config.cameras,
+        config.storage,
         bus,
         store,
         lambda _: None,

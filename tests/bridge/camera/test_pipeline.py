@@ -147,7 +147,13 @@ async def test_detect_substream_drives_motion_and_main_stream_is_recorded(
         recorded = Recorded(bus)
         recorded.watch(ClipFinished, MotionChanged)
         manager = CameraManager(
-            config, bus, store, lambda _: None, detector_factory=sized, gate_factory=CountingGate
+            config.cameras,
+            config.storage,
+            bus,
+            store,
+            lambda _: None,
+            detector_factory=sized,
+            gate_factory=CountingGate,
         )
         await manager.start()
         try:
@@ -183,7 +189,8 @@ async def test_demo_camera_rings_and_moves(storage: Path) -> None:
     recorded.watch(MotionChanged, CameraAvailability)
     rings: list[str] = []
     manager = CameraManager(
-        config,
+        config.cameras,
+        config.storage,
         bus,
         store,
         rings.append,
@@ -229,7 +236,8 @@ async def test_mjpeg_camera_is_recorded_as_h264(storage: Path, tmp_path: Path) -
         recorded = Recorded(bus)
         recorded.watch(ClipFinished, MotionChanged)
         manager = CameraManager(
-            config,
+            config.cameras,
+            config.storage,
             bus,
             store,
             lambda _: None,
@@ -372,7 +380,8 @@ async def test_a_failing_motion_detector_never_stops_the_recording(
     recorded = Recorded(bus)
     recorded.watch(ClipFinished, CameraAvailability, MotionChanged)
     manager = CameraManager(
-        config,
+        config.cameras,
+        config.storage,
         bus,
         store,
         lambda _: None,

@@ -13,10 +13,11 @@ import av
 import pytest
 
 from doorstep_bridge.camera.demo import DemoOptions, DemoSource
-from doorstep_bridge.camera.packets import EncodedPacket
 from doorstep_bridge.camera.rtsp import RtspSource
-from doorstep_bridge.camera.sources import AccessUnits, AvSource, PacketClock, Unit, redact_url
+from doorstep_bridge.camera.sources import AccessUnits, AvSource, PacketClock, Unit
 from doorstep_bridge.exceptions import CameraError
+from doorstep_bridge.packets import EncodedPacket
+from doorstep_bridge.urls import redact_url
 from tests.bridge.conftest import free_port
 from tests.support.media import Footage, write_mjpeg_frames
 from tests.support.servers import mjpeg_server, rtsp_server

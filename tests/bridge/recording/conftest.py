@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from doorstep_bridge.camera.packets import EncodedPacket
+from doorstep_bridge.packets import EncodedPacket
 from tests.support.media import Footage, file_packets, write_h264
 
 

@@ -11,12 +11,12 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 import pytest
 
-from doorstep_bridge.camera.packets import EncodedPacket
 from doorstep_bridge.config import parse_config
 from doorstep_bridge.events import EventBus
 from doorstep_bridge.http.auth import token_middleware
 from doorstep_bridge.http.clips import routes
 from doorstep_bridge.keys import API_TOKEN, BUS, CLIP_STORE, CONFIG
+from doorstep_bridge.packets import EncodedPacket
 from doorstep_bridge.recording.masks import MaskSet
 from doorstep_bridge.recording.store import ClipStore
 from doorstep_bridge.recording.writer import ClipWriter, finalize

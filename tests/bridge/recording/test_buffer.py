@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from doorstep_bridge.camera.packets import EncodedPacket
+from doorstep_bridge.packets import EncodedPacket
 from doorstep_bridge.recording.buffer import PreRollBuffer
 
 

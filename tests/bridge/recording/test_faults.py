@@ -12,12 +12,11 @@ from typing import Any
 
 import pytest
 
-from doorstep_bridge.camera.packets import EncodedPacket
-from doorstep_bridge.config import StorageSettings
 from doorstep_bridge.models import ClipInfo
+from doorstep_bridge.packets import EncodedPacket
 from doorstep_bridge.recording.recorder import Recorder, RecorderHooks
 from doorstep_bridge.recording.retention import Retention
-from doorstep_bridge.recording.settings import RecordSettings
+from doorstep_bridge.recording.settings import RecordSettings, StorageSettings
 from doorstep_bridge.recording.store import ClipStore
 from tests.support import disk
 from tests.support.media import Footage, decodable_frames, decode_all

@@ -9,9 +9,9 @@ from typing import Any
 import av
 import pytest
 
-from doorstep_bridge.camera.packets import EncodedPacket
 from doorstep_bridge.exceptions import StorageError
 from doorstep_bridge.models import ClipInfo
+from doorstep_bridge.packets import EncodedPacket
 from doorstep_bridge.recording import recorder as recorder_module
 from doorstep_bridge.recording.recorder import Recorder, RecorderHooks
 from doorstep_bridge.recording.settings import RecordSettings

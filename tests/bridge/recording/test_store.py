@@ -9,9 +9,10 @@ import shutil
 
 import pytest
 
-from doorstep_bridge.camera.packets import EncodedPacket
+from doorstep_bridge.files import atomic_write
+from doorstep_bridge.packets import EncodedPacket
 from doorstep_bridge.recording.masks import MaskSet
-from doorstep_bridge.recording.store import ClipStore, PendingClip, atomic_write
+from doorstep_bridge.recording.store import ClipStore, PendingClip
 from doorstep_bridge.recording.writer import ClipWriter, finalize
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)

@@ -11,8 +11,8 @@ import av
 import numpy as np
 import pytest
 
-from doorstep_bridge.camera.packets import EncodedPacket, StreamInfo
 from doorstep_bridge.exceptions import StorageError
+from doorstep_bridge.packets import EncodedPacket, StreamInfo
 from doorstep_bridge.recording.masks import MaskSet
 from doorstep_bridge.recording.writer import ClipWriter, finalize, probe
 from tests.support.media import Footage, decode_all, write_mjpeg_frames

@@ -19,6 +19,7 @@ import pytest
 
 from doorstep_bridge.config import Config, parse_config
 from doorstep_bridge.events import EventBus, ShareStateChanged, StatsChanged
+from doorstep_bridge.lifecycle import share_service
 from doorstep_bridge.models import ClipInfo
 from doorstep_bridge.sharing.audit import AuditLog, audit_dir
 from doorstep_bridge.sharing.service import ShareService
@@ -163,7 +164,9 @@ class Harness:
 
     async def restart(self) -> None:
         await self.service.stop()
-        self.service = ShareService(self.config, self.bus, self.store, self.audit, clock=self.clock)
+        self.service = share_service(
+            self.config, self.bus, self.store, self.audit, clock=self.clock
+        )
         await self.service.start()
 
 
@@ -187,7 +190,7 @@ async def make_harness(tmp_path: Path, **sharing: Any) -> Harness:
 
     bus.subscribe(ShareStateChanged, on_state)
     bus.subscribe(StatsChanged, lambda event: stats.append(event.stats))
-    service = ShareService(config, bus, store, audit, clock=clock)
+    service = share_service(config, bus, store, audit, clock=clock)
     await service.start()
     return Harness(config, store, clock, bus, audit, service, states, stats, changed)
 

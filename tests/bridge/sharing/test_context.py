@@ -10,8 +10,8 @@ import pytest
 from doorstep_bridge.events import EventBus
 from doorstep_bridge.exceptions import AuditError
 from doorstep_bridge.keys import AUDIT, BUS, CONFIG
+from doorstep_bridge.lifecycle import audit_ctx
 from doorstep_bridge.sharing.audit import AuditLog, audit_dir, verify
-from doorstep_bridge.sharing.context import audit_ctx
 
 from .conftest import make_config
 

@@ -279,7 +279,7 @@ async def test_invalid_link_lifetime_is_a_400(bridge: tuple[Harness, TestClient[
 async def test_too_many_pending_requests_is_a_429(
     bridge: tuple[Harness, TestClient[Any, Any]],
 ) -> None:
-    from doorstep_bridge.sharing.service import MAX_PENDING
+    from doorstep_bridge.sharing.requests import MAX_PENDING
 
     harness, client = bridge
     for _ in range(MAX_PENDING):

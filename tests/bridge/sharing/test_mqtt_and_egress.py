@@ -21,16 +21,21 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 import pytest
 
-from doorstep_bridge.app import identity_ctx
 from doorstep_bridge.config import Config, parse_config
 from doorstep_bridge.events import EventBus
 from doorstep_bridge.http.auth import token_middleware
 from doorstep_bridge.http.shares import routes
 from doorstep_bridge.keys import AUDIT, BUS, CLIP_STORE, CONFIG, MQTT, SHARES
+from doorstep_bridge.lifecycle import (
+    audit_ctx,
+    identity_ctx,
+    mqtt_connect_ctx,
+    mqtt_ctx,
+    publisher_ctx,
+    shares_ctx,
+)
 from doorstep_bridge.models import utcnow
-from doorstep_bridge.mqtt.publisher import mqtt_connect_ctx, mqtt_ctx, publisher_ctx
 from doorstep_bridge.sharing.audit import verify_log
-from doorstep_bridge.sharing.context import audit_ctx, shares_ctx
 
 from ..conftest import Broker
 from .conftest import API_TOKEN, CONNECTIONS, MASK, FakeClipStore, share_state, write_clip
@@ -197,7 +202,7 @@ async def test_junk_requests_leave_nothing_retained_and_are_limited(
     mqtt_listener: Any,
 ) -> None:
     from doorstep_bridge.sharing.repeats import RepeatLimits
-    from doorstep_bridge.sharing.service import MQTT_REQUESTS_PER_MINUTE
+    from doorstep_bridge.sharing.requests import MQTT_REQUESTS_PER_MINUTE
 
     app, _client = bridge
     outside = mqtt_listener("doorstep/share/#", "doorstep/available")
@@ -224,7 +229,8 @@ async def test_junk_requests_leave_nothing_retained_and_are_limited(
 async def test_a_forgotten_share_is_cleared_from_the_broker(
     tmp_path: Path, mqtt_broker: Broker, mqtt_listener: Any
 ) -> None:
-    from doorstep_bridge.sharing.service import FORGET_AFTER, ShareService
+    from doorstep_bridge.lifecycle import share_service
+    from doorstep_bridge.sharing.decisions import FORGET_AFTER
 
     from .conftest import Clock
 
@@ -238,7 +244,7 @@ async def test_a_forgotten_share_is_cleared_from_the_broker(
         assert await app[MQTT].wait_connected(10)
         clock = Clock(now=utcnow())
         store = FakeClipStore()
-        service = ShareService(app[CONFIG], app[BUS], store, app[AUDIT], clock=clock)
+        service = share_service(app[CONFIG], app[BUS], store, app[AUDIT], clock=clock)
         await service.start()
         try:
             watcher = mqtt_listener("doorstep/share/#", "doorstep/available")

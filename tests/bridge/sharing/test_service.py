@@ -13,16 +13,16 @@ import pytest
 
 from doorstep_bridge.events import ShareStateChanged
 from doorstep_bridge.exceptions import ShareError
+from doorstep_bridge.lifecycle import share_service
 from doorstep_bridge.sharing.audit import verify
 from doorstep_bridge.sharing.repeats import RepeatLimits
-from doorstep_bridge.sharing.service import (
-    MAX_PENDING,
-    MQTT_REQUESTS_PER_MINUTE,
+from doorstep_bridge.sharing.requests import MAX_PENDING, MQTT_REQUESTS_PER_MINUTE
+from doorstep_bridge.sharing.state import (
+    ShareConflictError,
     ShareGoneError,
     ShareLimitError,
-    ShareService,
+    ShareNotFoundError,
 )
-from doorstep_bridge.sharing.state import ShareConflictError, ShareNotFoundError
 
 from .conftest import T0, Harness, make_harness
 
@@ -303,7 +303,7 @@ async def test_revoke_while_rendering_leaves_nothing(tmp_path: Path) -> None:
 
     harness = await make_harness(tmp_path)
     await harness.service.stop()
-    harness.service = ShareService(
+    harness.service = share_service(
         harness.config, harness.bus, harness.store, harness.audit,
         clock=harness.clock, renderer=slow_render,
     )  # fmt: skip
@@ -376,7 +376,7 @@ async def test_a_render_cut_off_by_a_stop_resumes_at_the_next_start(tmp_path: Pa
 
     harness = await make_harness(tmp_path)
     await harness.service.stop()
-    harness.service = ShareService(
+    harness.service = share_service(
         harness.config, harness.bus, harness.store, harness.audit,
         clock=harness.clock, renderer=stuck_render,
     )  # fmt: skip

@@ -1,0 +1,233 @@
+"""Start-up and shutdown of every long-lived service: the one place that wires them.
+
+Each service is an aiohttp ``cleanup_ctx``: set up in the order of
+:data:`SERVICES` at start, torn down in reverse at stop. Feature packages export
+plain classes that take their own settings and collaborators; only this module
+(and the HTTP handlers, the edge) reads and writes the app keys of `keys`.
+
+The order matters:
+
+- the audit log is first up, last down: everything else may write to it;
+- the broker client outlives the cameras, so the last clip and ``offline``
+  still reach MQTT;
+- the connection to the broker opens last, once every subscription is in place:
+  the persistent session may deliver what was sent while the bridge was down
+  right after the CONNACK, and it must find its handler. What is published
+  before that is queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
+import logging
+
+from aiohttp import web
+
+from doorstep_bridge.camera.manager import CameraManager
+from doorstep_bridge.config import Config
+from doorstep_bridge.doorbell import Doorbell
+from doorstep_bridge.events import EventBus
+from doorstep_bridge.identity import api_token, bridge_id, ensure_storage
+from doorstep_bridge.keys import (
+    API_TOKEN,
+    AUDIT,
+    BRIDGE_ID,
+    BUS,
+    CAMERAS,
+    CLIP_STORE,
+    CONFIG,
+    DOORBELL,
+    LIVE,
+    MQTT,
+    SHARES,
+)
+from doorstep_bridge.live.stream import LiveHub
+from doorstep_bridge.models import ClipInfo, iso, utcnow
+from doorstep_bridge.mqtt.client import MqttClient
+from doorstep_bridge.mqtt.commands import subscribe_camera_commands
+from doorstep_bridge.mqtt.publisher import Publisher, bridge_info
+from doorstep_bridge.recording.store import ClipStore
+from doorstep_bridge.sharing.audit import AuditLog, audit_dir
+from doorstep_bridge.sharing.book import Clock
+from doorstep_bridge.sharing.clips import ClipSource
+from doorstep_bridge.sharing.exports import Renderer
+from doorstep_bridge.sharing.render import render
+from doorstep_bridge.sharing.service import ShareService, share_files_dir
+
+_LOGGER = logging.getLogger(__name__)
+
+type CleanupContext = Callable[[web.Application], AsyncIterator[None]]
+
+
+def _unsubscribe_all(unsubscribes: Sequence[Callable[[], None]]) -> None:
+    for unsubscribe in unsubscribes:
+        unsubscribe()
+
+
+async def identity_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Storage folder, bridge id and API token (generated on first start)."""
+    storage = app[CONFIG].storage.path
+    ensure_storage(storage)
+    app[BRIDGE_ID] = bridge_id(storage)
+    app[API_TOKEN] = api_token(storage, app[CONFIG].http.token)
+    yield
+
+
+async def audit_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Open ``<storage>/audit`` for everything that writes to it.
+
+    A log that does not verify is refused (`AuditError`): the bridge does not
+    start sharing on top of a damaged history. Retention deletions are written by
+    the camera manager itself (``clip_deleted``), in the thread that deletes.
+    """
+    app[AUDIT] = await asyncio.to_thread(AuditLog, audit_dir(app[CONFIG].storage.path))
+    yield
+
+
+async def clip_store_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Open the clip store (and repair what a crash left) at start-up, close it at shutdown."""
+    store = ClipStore(app[CONFIG].storage.path)
+    for event in await asyncio.to_thread(store.open):
+        _LOGGER.info("Clip store: %s %s (%s)", event.action, event.clip_id, event.detail)
+    app[CLIP_STORE] = store
+    yield
+    await asyncio.to_thread(store.close)
+
+
+async def mqtt_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Own the broker client for the bridge's lifetime; ``offline`` on a clean stop.
+
+    The connection itself is opened by :func:`mqtt_connect_ctx`.
+    """
+    client = MqttClient(app[CONFIG].mqtt, client_id=f"doorstep-{app[BRIDGE_ID]}")
+    app[MQTT] = client
+    yield
+    await client.stop()
+
+
+async def publisher_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Mirror bus events to MQTT and publish the bridge info."""
+    publisher = Publisher(app[MQTT], app[BUS])
+    publisher.publish_info(bridge_info(app[CONFIG], app[BRIDGE_ID]))
+    yield
+    publisher.close()
+
+
+async def doorbell_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Create the doorbell and subscribe its MQTT inputs."""
+    cameras = {name: camera.doorbell for name, camera in app[CONFIG].cameras.items()}
+    doorbell = Doorbell(cameras, app[BUS], app[MQTT], asyncio.get_running_loop())
+    app[DOORBELL] = doorbell
+    unsubscribes = doorbell.subscribe()
+    yield
+    _unsubscribe_all(unsubscribes)
+
+
+async def cameras_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Start every camera (and retention); stop them at shutdown."""
+    audit = app.get(AUDIT)
+
+    def on_ring(camera: str) -> object:
+        return app[DOORBELL].press(camera, "demo")
+
+    def audit_deletion(clip: ClipInfo, why: str) -> None:
+        if audit is not None:
+            audit.append(
+                "clip_deleted", clip=clip.id, camera=clip.camera, start=iso(clip.start), why=why
+            )
+
+    config = app[CONFIG]
+    manager = CameraManager(
+        config.cameras,
+        config.storage,
+        app[BUS],
+        app[CLIP_STORE],
+        on_ring,
+        on_delete=audit_deletion,
+    )
+    app[CAMERAS] = manager
+    await manager.start()
+    yield
+    await manager.stop()
+
+
+async def commands_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Route camera commands (record now, switches) from MQTT to the camera manager."""
+    manager = app[CAMERAS]
+
+    def set_switch(camera: str, switch: str, on: bool) -> object:
+        return manager.set_switch(camera, switch, on, via="MQTT")
+
+    unsubscribes = subscribe_camera_commands(app[MQTT], app[BUS], manager.cameras, set_switch)
+    yield
+    _unsubscribe_all(unsubscribes)
+
+
+async def shares_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Start the share service and listen for requests on ``<b>/share/request``."""
+    mqtt = app[MQTT]
+    service = share_service(app[CONFIG], app[BUS], app[CLIP_STORE], app[AUDIT])
+    await service.start()
+    app[SHARES] = service
+
+    def on_request(_topic: str, payload: bytes) -> None:
+        service.handle_mqtt_request(payload)
+
+    unsubscribe = mqtt.subscribe(mqtt.topics.share_request, on_request)
+    try:
+        yield
+    finally:
+        unsubscribe()
+        await service.stop()
+
+
+def share_service(
+    config: Config,
+    bus: EventBus,
+    clip_store: ClipSource,
+    audit: AuditLog,
+    *,
+    clock: Clock = utcnow,
+    renderer: Renderer = render,
+) -> ShareService:
+    """The share service for ``config``: given only what sharing needs of it."""
+    return ShareService(
+        config.sharing,
+        share_files_dir(config.storage.path),
+        {name: camera.privacy_masks for name, camera in config.cameras.items()},
+        bus=bus,
+        clip_store=clip_store,
+        audit=audit,
+        clock=clock,
+        renderer=renderer,
+    )
+
+
+async def live_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The live view hub: sources open only while someone watches."""
+    app[LIVE] = LiveHub(app[CONFIG].cameras)
+    yield
+    await app[LIVE].close()
+
+
+async def mqtt_connect_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Open the broker connection, after every subscription is registered."""
+    await app[MQTT].start()
+    yield
+
+
+#: Every long-lived service, in start-up order (shutdown runs it backwards).
+SERVICES: tuple[CleanupContext, ...] = (
+    identity_ctx,
+    audit_ctx,  # first up, last down: everything else may write to it
+    clip_store_ctx,
+    mqtt_ctx,  # outlives the cameras: the last clip and "offline" still go out
+    publisher_ctx,
+    doorbell_ctx,
+    cameras_ctx,
+    commands_ctx,
+    shares_ctx,
+    live_ctx,
+    mqtt_connect_ctx,  # last: every subscription is in place when messages arrive
+)

@@ -1,0 +1,225 @@
+"""The shares the bridge knows, and the one way a change to them is made.
+
+Every part of the workflow (requests, decisions, exports, downloads) reads and
+changes shares through one :class:`ShareBook`. A change is written to the audit
+log *before* it takes effect (a release that cannot be audited does not
+happen), then saved to the share database, then published on the bus
+(``ShareStateChanged``, which the MQTT publisher sends retained on
+``<b>/share/<id>``). One asyncio lock serialises the changes; the parts hold it
+around each of theirs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from doorstep_bridge.events import EventBus, ShareStateChanged, StatsChanged
+from doorstep_bridge.models import ClipInfo
+from doorstep_bridge.sharing.audit import AuditLog
+from doorstep_bridge.sharing.clips import ClipSource
+from doorstep_bridge.sharing.database import ShareDB
+from doorstep_bridge.sharing.links import link_path, valid_share_id
+from doorstep_bridge.sharing.repeats import RepeatedRecords
+from doorstep_bridge.sharing.state import HOLDING, Share, ShareNotFoundError, ShareState
+
+#: Current time (tests pass a controllable clock).
+type Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class ShareView:
+    """A share as its asker sees it: the record, and its link while the bridge knows it.
+
+    The link is known only in memory (the database keeps its hash): after a restart a
+    ready share has none.
+    """
+
+    share: Share
+    link: str | None = None
+
+    def payload(self) -> dict[str, Any]:
+        """The state JSON (docs/mqtt.md, "Share state"): for the HTTP and MQTT edges."""
+        return self.share.payload(self.link)
+
+
+def unlink(path: Path) -> bool:
+    """Remove ``path``; False when it was not there."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    return True
+
+
+class ShareBook:
+    """Every share in memory, its database, its audit trail and its announcements.
+
+    Args:
+        folder: The shares folder: the database and the rendered exports. It sits
+            two levels below the storage folder on purpose: the clip store adopts
+            unknown ``<storage>/<camera>/<day>/<id>.mp4`` files as clips.
+        bus: Where state changes are published.
+        clip_store: Finds clips and holds them from retention while a share needs them.
+        audit: The audit log every step is written to.
+        clock: Current time (tests pass a controllable clock).
+    """
+
+    def __init__(
+        self, folder: Path, bus: EventBus, clip_store: ClipSource, audit: AuditLog, clock: Clock
+    ) -> None:
+        self.folder = folder
+        self.clip_store = clip_store
+        self.clock = clock
+        self.lock = asyncio.Lock()
+        #: Set when a deadline or a link lifetime may have moved closer (the timers wake).
+        self.wake = asyncio.Event()
+        #: Bursts of the records a client can repeat at will are summed, not written whole.
+        self.repeats = RepeatedRecords()
+        self._bus = bus
+        self._audit = audit
+        self._db: ShareDB | None = None
+        self._shares: dict[str, Share] = {}
+        self._tokens: dict[str, str] = {}  # share id → token, in memory only
+        self._by_hash: dict[str, str] = {}  # token hash → share id
+
+    # -- opening and closing ----------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Create the folder and load every share from the database."""
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._db = await asyncio.to_thread(ShareDB, self.folder / "shares.sqlite3")
+        for share in await asyncio.to_thread(self._db.load_all):
+            self._shares[share.id] = share
+            if share.token_hash:
+                self._by_hash[share.token_hash] = share.id
+
+    def close(self) -> None:
+        """Close the database."""
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def all(self) -> list[Share]:
+        """Every share, in no particular order."""
+        return list(self._shares.values())
+
+    def find(self, share_id: str) -> Share | None:
+        """The share with that id, or None."""
+        return self._shares.get(share_id)
+
+    def existing(self, share_id: str) -> Share:
+        """The share with that id.
+
+        Raises:
+            ShareNotFoundError: No such share (or not even a share id).
+        """
+        share = self._shares.get(share_id) if valid_share_id(share_id) else None
+        if share is None:
+            raise ShareNotFoundError(f"no share {share_id!r}")
+        return share
+
+    def by_token_hash(self, digest: str) -> Share | None:
+        """The share whose link token hashes to ``digest``, or None."""
+        share_id = self._by_hash.get(digest)
+        return self._shares.get(share_id) if share_id else None
+
+    async def clips_of(self, share: Share) -> list[ClipInfo]:
+        """The clips in ``share``'s window, from the clip store."""
+        # The clip store is SQLite behind a lock: thread-safe, but blocking.
+        return await asyncio.to_thread(
+            self.clip_store.clips_between, share.cameras, share.start, share.end
+        )
+
+    def view(self, share: Share) -> ShareView:
+        """``share`` with its link, when the bridge knows it."""
+        token = self._tokens.get(share.id)
+        return ShareView(share, link_path(token) if token else None)
+
+    def pending_from(self, source: str) -> int:
+        """Requests from ``source`` waiting for a decision."""
+        return sum(
+            1
+            for share in self._shares.values()
+            if share.state is ShareState.PENDING and share.source == source
+        )
+
+    @property
+    def pending_count(self) -> int:
+        """Requests waiting for a decision."""
+        return sum(1 for s in self._shares.values() if s.state is ShareState.PENDING)
+
+    @property
+    def holding(self) -> frozenset[str]:
+        """Ids of shares that still hold clips from retention."""
+        return frozenset(s.id for s in self._shares.values() if s.state in HOLDING)
+
+    # -- changing ---------------------------------------------------------------------------
+
+    async def append(self, kind: str, /, **fields: Any) -> None:
+        """Write one audit record (in a worker thread: it fsyncs)."""
+        await asyncio.to_thread(self._audit.append, kind, **fields)
+
+    async def save(self, share: Share) -> None:
+        """Save ``share`` to the database, then keep it in memory."""
+        assert self._db is not None, "ShareBook.open() was not awaited"
+        await asyncio.to_thread(self._db.save, share)
+        self._shares[share.id] = share
+
+    def keep_progress(self, share: Share) -> None:
+        """Keep ``share`` in memory only: render progress is not worth a database write."""
+        self._shares[share.id] = share
+
+    async def forget(self, share: Share) -> None:
+        """Delete ``share`` from the database and memory; clear its retained topic."""
+        assert self._db is not None
+        await asyncio.to_thread(self._db.delete, share.id)
+        del self._shares[share.id]
+        if share.token_hash:
+            self._by_hash.pop(share.token_hash, None)
+        # An empty retained payload clears <b>/share/<id> on the broker.
+        self._bus.publish(ShareStateChanged(share.id, {}))
+
+    def give_link(self, share: Share, token: str) -> None:
+        """Remember the token of a ready share's link (in memory only)."""
+        assert share.token_hash is not None
+        self._tokens[share.id] = token
+        self._by_hash[share.token_hash] = share.id
+
+    async def hold(self, share: Share) -> None:
+        """Hold ``share``'s clips from retention (renewing a hold the store kept is harmless)."""
+        await asyncio.to_thread(self.clip_store.hold, share.id, share.clips)
+
+    async def end(self, share: Share, why: str) -> None:
+        """A share left the holding states: drop its file, its token and its holds."""
+        self._tokens.pop(share.id, None)
+        if share.file:
+            existed = await asyncio.to_thread(unlink, self.folder / share.file)
+            await self.append(
+                "purge", share_id=share.id, file=share.file, reason=why, existed=existed
+            )
+        await asyncio.to_thread(self.clip_store.release, share.id)
+
+    # -- announcing -------------------------------------------------------------------------
+
+    def publish(self, share: Share) -> None:
+        """Announce ``share``'s state (retained on ``<b>/share/<id>``)."""
+        self._bus.publish(ShareStateChanged(share.id, self.view(share).payload()))
+
+    def publish_rejection(self, state: dict[str, Any]) -> None:
+        """Announce a rejected request, once.
+
+        Not retained: a rejection is an answer, not a share; retaining it would let
+        junk requests pile up topics on the broker.
+        """
+        self._bus.publish(ShareStateChanged(state["id"], state, retain=False))
+
+    def publish_stats(self) -> None:
+        """Announce how many requests wait for a decision."""
+        self._bus.publish(StatsChanged({"pending_shares": self.pending_count}))

@@ -1,0 +1,256 @@
+"""Decisions and time: approve, deny, revoke, expire, forget.
+
+Decisions arrive only through the HTTP API with the API token (Home Assistant
+on behalf of a person, or an automation the owner wrote); MQTT can only ask.
+The link lifetime of an approval is the owner's choice (the integration's
+options), capped by ``sharing.link_ttl_hours``: the approver only says yes or no.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+import contextlib
+from datetime import datetime, timedelta
+import logging
+import math
+import re
+from typing import Any
+
+from doorstep_bridge.exceptions import AuditError, ShareError
+from doorstep_bridge.sharing.audit import field_problem
+from doorstep_bridge.sharing.book import ShareBook, unlink
+from doorstep_bridge.sharing.exports import ShareExports
+from doorstep_bridge.sharing.fields import text_field
+from doorstep_bridge.sharing.settings import SharingSettings
+from doorstep_bridge.sharing.state import (
+    DECISIONS,
+    FINAL,
+    VIAS,
+    Decision,
+    Share,
+    ShareConflictError,
+    ShareState,
+)
+
+_LOGGER = logging.getLogger(__name__)
+
+#: Names of rendered exports (and renders cut short) in the shares folder.
+EXPORT_NAME = re.compile(r"^s_[A-Z2-7]{10}\.mp4(\.part)?$")
+#: A share that ended this long ago is forgotten: its row is deleted and its retained
+#: topic cleared (the audit log keeps the history).
+FORGET_AFTER = timedelta(days=7)
+#: The timers look at least this often, even with no deadline in sight.
+MAX_SLEEP = 60.0
+
+
+class ShareDecisions:
+    """The state machine's moves that people and time make.
+
+    Args:
+        book: The shares.
+        settings: The `sharing` section (face redaction default, link lifetime cap).
+        exports: Renders approved shares; told to stop when one is revoked.
+    """
+
+    def __init__(self, book: ShareBook, settings: SharingSettings, exports: ShareExports) -> None:
+        self._book = book
+        self._settings = settings
+        self._exports = exports
+
+    async def decide(
+        self,
+        share_id: str,
+        decision: str,
+        by: str,
+        via: str,
+        redact: bool | None = None,
+        *,
+        link_ttl_hours: float | None = None,
+    ) -> Share:
+        """Approve, deny or revoke a share (callers must have checked the API token).
+
+        Args:
+            share_id: The share.
+            decision: ``approve``, ``deny`` or ``revoke``.
+            by: Who decided (an HA user name).
+            via: ``phone``, ``ui`` or ``automation``.
+            redact: Blur faces (default: ``sharing.redact_faces``). Privacy masks
+                are filled whatever this says.
+            link_ttl_hours: With ``approve``: the link lifetime the owner set in the
+                integration's options, capped by ``sharing.link_ttl_hours``;
+                ignored otherwise.
+
+        Raises:
+            ShareNotFoundError: No such share.
+            ShareConflictError: Not possible in the share's state.
+            ShareError: Invalid arguments.
+        """
+        if decision not in DECISIONS:
+            raise ShareError(f"decision: expected one of {', '.join(DECISIONS)}")
+        if via not in VIAS:
+            raise ShareError(f"via: expected one of {', '.join(VIAS)}")
+        who = text_field({"by": by}, "by")
+        assert who is not None
+        if redact is not None and not isinstance(redact, bool):
+            raise ShareError("redact: expected true or false")
+        redact = self._settings.redact_faces if redact is None else redact
+        ttl = self._link_ttl(link_ttl_hours) if decision == "approve" else None
+        book = self._book
+        now = book.clock()
+        record = Decision(decision=decision, by=who, via=via, at=now, redact=redact)
+        async with book.lock:
+            share = book.existing(share_id)
+            if decision == "revoke":
+                return await self._revoke(share, record)
+            if share.state is ShareState.PENDING and now >= share.deadline:
+                await self.expire(share, "no decision before the deadline")
+                raise ShareConflictError(f"share {share_id} expired without a decision")
+            if share.state is not ShareState.PENDING:
+                raise ShareConflictError(f"share {share_id} is {share.state}, not pending")
+            new = share.moved(
+                ShareState.APPROVED if decision == "approve" else ShareState.DENIED,
+                decision=record,
+                link_ttl_hours=ttl,
+            )
+            extra = {"link_ttl_hours": ttl} if ttl is not None else {}
+            await book.append("decision", share_id=share.id, **record.payload(), **extra)
+            await book.save(new)
+            if new.state is ShareState.DENIED:
+                await asyncio.to_thread(book.clip_store.release, new.id)
+        book.publish(new)
+        book.publish_stats()
+        if new.state is ShareState.APPROVED:
+            self._exports.enqueue(new.id)
+        _LOGGER.info("Share %s %s by %s via %s", share_id, new.state, who, via)
+        return new
+
+    def _link_ttl(self, hours: Any) -> float | None:
+        if hours is None:
+            return None
+        if (
+            isinstance(hours, bool)
+            or not isinstance(hours, int | float)
+            or not math.isfinite(hours)
+            or not hours > 0
+        ):
+            raise ShareError("link_ttl_hours: expected a finite number of hours above 0")
+        return min(float(hours), self._settings.link_ttl_hours)
+
+    async def _revoke(self, share: Share, record: Decision) -> Share:
+        if share.state is ShareState.PENDING:
+            raise ShareConflictError(f"share {share.id} is pending: deny it instead of revoking")
+        if share.state in FINAL:
+            raise ShareConflictError(f"share {share.id} is {share.state}: nothing to revoke")
+        self._exports.cancel(share.id)
+        new = share.moved(ShareState.REVOKED, revoked_by=record, progress=None)
+        await self._book.append("revoke", share_id=share.id, **record.payload())
+        await self._book.save(new)
+        await self._book.end(new, "revoked")
+        self._book.publish(new)
+        _LOGGER.info("Share %s revoked by %s", share.id, record.by)
+        return new
+
+    async def note(self, share_id: str, kind: str, fields: Mapping[str, Any]) -> None:
+        """Audit something the integration did for a share.
+
+        The integration has no other way into the log: notifications it sent to
+        the approvers, decisions it refused (wrong user, stale nonce, too late).
+
+        Raises:
+            ShareNotFoundError: No such share.
+            ShareError: A field is not JSON the log can hold (named in the message).
+        """
+        self._book.existing(share_id)
+        record = {**fields, "share_id": share_id}
+        problem = field_problem(record)
+        if problem is not None:
+            raise ShareError(problem)
+        await self._book.append(kind, **record)
+
+    # -- time -------------------------------------------------------------------------------
+
+    async def tick(self) -> None:
+        """Expire requests and links past their time; forget shares ended long ago."""
+        book = self._book
+        now = book.clock()
+        async with book.lock:
+            for share in book.all():
+                if share.state is ShareState.PENDING and now >= share.deadline:
+                    await self.expire(share, "no decision before the deadline")
+                elif (
+                    share.state is ShareState.READY
+                    and share.link_expires
+                    and now >= share.link_expires
+                ):
+                    await self.expire(share, "the link reached its lifetime")
+            await self.forget_ended(now)
+        await self.write_repeats()
+
+    async def write_repeats(self, *, everything: bool = False) -> None:
+        """Write the ``repeated`` records that are due (all of them when stopping)."""
+        for fields in self._book.repeats.due(self._book.clock(), everything=everything):
+            try:
+                await self._book.append("repeated", **fields)
+            except AuditError:
+                # The counts are not lost without a trace: the bridge's log has them.
+                _LOGGER.exception("Cannot audit repeated records: %s", fields)
+
+    async def forget_ended(self, now: datetime) -> None:
+        """Forget shares that ended `FORGET_AFTER` ago (the caller holds the lock)."""
+        for share in self._book.all():
+            if share.state not in FINAL or now - _ended(share) < FORGET_AFTER:
+                continue
+            await self._book.append("forget", share_id=share.id, state=str(share.state))
+            await self._book.forget(share)
+            _LOGGER.info("Share %s forgotten (%s)", share.id, share.state)
+
+    async def run_timers(self) -> None:
+        """Tick at each deadline and link expiry (and every minute); runs until cancelled."""
+        book = self._book
+        while True:
+            try:
+                await self.tick()
+            except Exception:
+                _LOGGER.exception("Share timers failed; retrying")
+            book.wake.clear()
+            delay = MAX_SLEEP
+            upcoming = [
+                s.deadline if s.state is ShareState.PENDING else s.link_expires
+                for s in book.all()
+                if s.state is ShareState.PENDING or (s.state is ShareState.READY and s.link_expires)
+            ]
+            if upcoming:
+                soonest = min(t for t in upcoming if t is not None)
+                delay = min(delay, max(0.05, (soonest - book.clock()).total_seconds()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(book.wake.wait(), delay)
+
+    async def expire(self, share: Share, why: str) -> None:
+        """Expire `share` (the caller holds the lock)."""
+        new = share.moved(ShareState.EXPIRED, progress=None)
+        await self._book.append("expiry", share_id=share.id, was=str(share.state), reason=why)
+        await self._book.save(new)
+        await self._book.end(new, "expired")
+        self._book.publish(new)
+        self._book.publish_stats()
+
+    async def purge_orphans(self) -> None:
+        """Remove exports no ready share owns (renders cut short, shares forgotten)."""
+        keep = {s.file for s in self._book.all() if s.state is ShareState.READY and s.file}
+        for path in sorted(self._book.folder.iterdir()):
+            if EXPORT_NAME.match(path.name) and path.name not in keep:
+                await asyncio.to_thread(unlink, path)
+                await self._book.append("purge", file=path.name, reason="not a ready share")
+
+
+def _ended(share: Share) -> datetime:
+    """When a final share ended (for an empty or failed render: when it was approved)."""
+    if share.revoked_by is not None:
+        return share.revoked_by.at
+    if share.state is ShareState.EXPIRED:
+        # A link reaching its lifetime, or a request its deadline.
+        return share.link_expires or share.deadline
+    if share.decision is not None:
+        return share.decision.at
+    return share.created

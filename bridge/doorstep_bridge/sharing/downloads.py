@@ -1,0 +1,91 @@
+"""Link serving: check a link token, audit the download, name the file to send."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from doorstep_bridge.sharing.audit import clean_text
+from doorstep_bridge.sharing.book import ShareBook
+from doorstep_bridge.sharing.decisions import ShareDecisions
+from doorstep_bridge.sharing.links import token_hash, valid_token
+from doorstep_bridge.sharing.repeats import Entry
+from doorstep_bridge.sharing.state import ShareGoneError, ShareNotFoundError, ShareState
+
+#: Downloads of a share that is no longer available answer 410, others 404.
+GONE = frozenset({ShareState.EXPIRED, ShareState.REVOKED})
+
+
+@dataclass(frozen=True, slots=True)
+class Download:
+    """A download the link allows: the file and the name to offer."""
+
+    path: Path
+    filename: str
+
+
+class ShareDownloads:
+    """Answers share links.
+
+    Args:
+        book: The shares.
+        decisions: Expires a link found past its lifetime before answering it.
+    """
+
+    def __init__(self, book: ShareBook, decisions: ShareDecisions) -> None:
+        self._book = book
+        self._decisions = decisions
+
+    async def download(
+        self, token: str, client: str | None, agent: str | None, **details: Any
+    ) -> Download:
+        """Check a link token and audit the download before it is served.
+
+        Raises:
+            ShareNotFoundError: Not a token of any share (404).
+            ShareGoneError: Expired or revoked (410).
+        """
+        book = self._book
+        if not valid_token(token):
+            raise ShareNotFoundError("no such share link")
+        # Client details come from request headers: kept as valid text whatever was sent.
+        client, agent = _clean_or_none(client), _clean_or_none(agent)
+        details = {
+            key: clean_text(value) if isinstance(value, str) else value
+            for key, value in details.items()
+        }
+        who: Entry = (("client", client), ("agent", agent), ("via", details.get("via")))
+        share = book.by_token_hash(token_hash(token))
+        if share is None:
+            raise ShareNotFoundError("no such share link")
+        if (
+            share.state is ShareState.READY
+            and share.link_expires
+            and book.clock() >= share.link_expires
+        ):
+            await self._decisions.tick()
+            share = book.existing(share.id)
+        group = ("share_id", share.id)
+        if share.state in GONE:
+            if book.repeats.admit("download_refused", group, who, book.clock()):
+                await book.append(
+                    "download_refused",
+                    share_id=share.id,
+                    state=str(share.state),
+                    client=client,
+                    agent=agent,
+                    **details,
+                )
+            raise ShareGoneError(f"this share link was {share.state}")
+        if share.state is not ShareState.READY or share.file is None:
+            raise ShareNotFoundError("no such share link")
+        # The first requests of each client are written before a byte is sent; a burst
+        # of further ones (a player's Range requests, a script) is summed.
+        if book.repeats.admit("download", group, who, book.clock()):
+            await book.append("download", share_id=share.id, client=client, agent=agent, **details)
+        return Download(path=book.folder / share.file, filename=f"doorstep-{share.id}.mp4")
+
+
+def _clean_or_none(text: str | None) -> str | None:
+    return None if text is None else clean_text(text)

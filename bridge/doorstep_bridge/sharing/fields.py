@@ -1,0 +1,58 @@
+"""Checks of the text and time fields people send: requests and decisions alike."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from doorstep_bridge.exceptions import ShareError
+from doorstep_bridge.sharing.audit import clean_text, is_text
+
+#: Longest text each field may hold.
+MAX_TEXT = {"requester": 100, "reason": 500, "request_id": 100, "by": 100}
+#: Longest text of a rejected value echoed in an error message.
+MAX_ERROR_ECHO = 60
+
+
+def echo(value: str) -> str:
+    """`value` as it may appear in an error message: valid text, cut short."""
+    text = clean_text(value)
+    return text if len(text) <= MAX_ERROR_ECHO else text[:MAX_ERROR_ECHO] + "..."
+
+
+def text_field(data: Mapping[str, Any], key: str, *, required: bool = True) -> str | None:
+    """The stripped text of ``data[key]``.
+
+    Raises:
+        ShareError: Missing (when required), empty, not valid text, or too long.
+    """
+    value = data.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ShareError(f"{key}: expected a non-empty string")
+    if not is_text(value):
+        raise ShareError(f"{key}: not valid text (a lone surrogate or invalid bytes)")
+    value = value.strip()
+    if len(value) > MAX_TEXT[key]:
+        raise ShareError(f"{key}: at most {MAX_TEXT[key]} characters")
+    return value
+
+
+def moment_field(data: Mapping[str, Any], key: str) -> datetime:
+    """``data[key]`` as an aware time.
+
+    Raises:
+        ShareError: Not an ISO 8601 time with a timezone.
+    """
+    value = data.get(key)
+    if not isinstance(value, str):
+        raise ShareError(f"{key}: expected an ISO 8601 time with a timezone")
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ShareError(f"{key}: '{echo(value)}' is not an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        raise ShareError(f"{key}: the time needs a timezone (e.g. +00:00)")
+    return moment
