@@ -10,10 +10,12 @@ new module must be given a layer here.
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
+
+from tests.support.layering import find_loop, layer_index, upward_imports
+from tests.support.layering import import_graph as package_import_graph
 
 INTEGRATION = Path(__file__).resolve().parents[3] / "custom_components" / "doorstep"
 PACKAGE = "custom_components.doorstep"
@@ -44,78 +46,12 @@ WITHOUT_HOME_ASSISTANT = frozenset({"const", "protocol", "api", "notifications"}
 
 
 def _layer_of() -> dict[str, int]:
-    return {module: layer for layer, modules in enumerate(LAYERS) for module in modules}
-
-
-def imports_of(path: Path, modules: set[str]) -> tuple[set[str], set[str]]:
-    """The integration modules and the top-level packages ``path`` imports."""
-    own: set[str] = set()
-    packages: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                packages.add(alias.name.partition(".")[0])
-                if alias.name.startswith(f"{PACKAGE}."):
-                    own.add(alias.name.removeprefix(f"{PACKAGE}.").partition(".")[0])
-        elif isinstance(node, ast.ImportFrom):
-            name = node.module or ""
-            if node.level == 0 and name.startswith(PACKAGE):
-                name = name.removeprefix(PACKAGE).lstrip(".")
-            elif node.level == 0:
-                packages.add(name.partition(".")[0])
-                continue
-            elif node.level > 1:
-                continue  # above the integration: custom_components itself
-            if name:
-                own.add(name.partition(".")[0])
-            else:  # ``from . import x``
-                own.update(alias.name for alias in node.names if alias.name in modules)
-    own.discard(path.stem)
-    return own & modules, packages
+    return layer_index(LAYERS)
 
 
 def import_graph(directory: Path) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
     """For each module of ``directory``: the sibling modules and the packages it imports."""
-    paths = sorted(directory.glob("*.py"))
-    modules = {path.stem for path in paths}
-    graph: dict[str, set[str]] = {}
-    packages: dict[str, set[str]] = {}
-    for path in paths:
-        graph[path.stem], packages[path.stem] = imports_of(path, modules)
-    return graph, packages
-
-
-def find_loop(graph: dict[str, set[str]]) -> list[str] | None:
-    """One import loop (``a -> b -> a``), if there is any."""
-    done: set[str] = set()
-
-    def visit(module: str, path: list[str]) -> list[str] | None:
-        if module in path:
-            return [*path[path.index(module) :], module]
-        if module in done:
-            return None
-        for target in sorted(graph.get(module, ())):
-            loop = visit(target, [*path, module])
-            if loop:
-                return loop
-        done.add(module)
-        return None
-
-    for module in sorted(graph):
-        loop = visit(module, [])
-        if loop:
-            return loop
-    return None
-
-
-def upward_imports(graph: dict[str, set[str]], layer_of: dict[str, int]) -> list[str]:
-    """Imports from a lower layer to a higher one, as ``a (1) -> b (2)``."""
-    return [
-        f"{module} ({layer_of[module]}) -> {target} ({layer_of[target]})"
-        for module, targets in sorted(graph.items())
-        for target in sorted(targets)
-        if layer_of[target] > layer_of[module]
-    ]
+    return package_import_graph(directory, PACKAGE)
 
 
 def test_every_module_has_a_layer() -> None:
