@@ -28,6 +28,7 @@ from doorstep_bridge.sharing.audit import (
     record_hash,
     verify,
 )
+from tests.security import soak
 
 #: Small segments, so that a few dozen records span several files.
 SEGMENT_BYTES = 2_000
@@ -85,7 +86,9 @@ def test_random_byte_flips_are_all_caught(tmp_path: Path) -> None:
     files = [*closed_segments(log.path), _live(log)]
     assert len(files) >= 3  # the flips land in closed segments and the live one
     rng = random.Random(13)
-    for _ in range(300):
+    flips = soak.scaled(300, 2_000)
+    passed: list[str] = []
+    for _ in range(flips):
         file = rng.choice(files)
         original = file.read_bytes()
         data = bytearray(original)
@@ -94,7 +97,10 @@ def test_random_byte_flips_are_all_caught(tmp_path: Path) -> None:
         file.write_bytes(bytes(data))
         result = verify(log.path)
         file.write_bytes(original)
-        assert not result.ok, f"a flip at byte {position} of {file.name} passed"
+        if result.ok:
+            passed.append(f"a flip at byte {position} of {file.name} passed")
+    soak.record("audit byte flips", flips=flips, caught=flips - len(passed))
+    assert not passed, passed[:5]
     assert verify(log.path).ok
 
 
@@ -106,6 +112,7 @@ def test_truncation_is_caught(tmp_path: Path) -> None:
     assert result.bad_record == 6
     assert "the head says the log has 8" in (result.problem or "")
     _refused(log.path, "cut off the end")
+    soak.record("audit tampering", case="truncation", caught=True)
 
 
 def test_a_deleted_middle_record_is_caught(tmp_path: Path) -> None:
@@ -116,6 +123,7 @@ def test_a_deleted_middle_record_is_caught(tmp_path: Path) -> None:
     result = verify(log.path)
     assert (result.ok, result.bad_record) == (False, 4)
     _refused(log.path, "record 4")
+    soak.record("audit tampering", case="a deleted middle record", caught=True)
 
 
 def test_reordered_records_are_caught(tmp_path: Path) -> None:
@@ -127,6 +135,7 @@ def test_reordered_records_are_caught(tmp_path: Path) -> None:
     assert (result.ok, result.bad_record) == (False, 3)
     assert "out of sequence" in (result.problem or "")
     _refused(log.path, "record 3")
+    soak.record("audit tampering", case="reordered records", caught=True)
 
 
 def test_one_forged_record_past_the_head_is_reported_and_recorded_never_blessed(
@@ -149,6 +158,7 @@ def test_one_forged_record_past_the_head_is_reported_and_recorded_never_blessed(
     after = verify(log.path)
     assert (after.ok, after.past_head, after.recovered) == (True, 0, (last["seq"] + 1,))
     assert "found past the head at a start" in after.message
+    soak.record("audit tampering", case="one forged record past the head (reported)", caught=True)
 
 
 def test_two_forged_records_past_the_head_are_an_error(tmp_path: Path) -> None:
@@ -162,6 +172,7 @@ def test_two_forged_records_past_the_head_are_an_error(tmp_path: Path) -> None:
     assert result.bad_record == 10
     assert "2 records past the head" in (result.problem or "")
     _refused(log.path, "2 records past the head")
+    soak.record("audit tampering", case="two forged records past the head", caught=True)
 
 
 def test_a_deleted_log_is_caught(tmp_path: Path) -> None:
@@ -173,6 +184,7 @@ def test_a_deleted_log_is_caught(tmp_path: Path) -> None:
     _refused(log.path, "emptied or deleted")
     _live(log).write_bytes(b"")  # emptied rather than deleted: the same
     assert not verify(log.path).ok
+    soak.record("audit tampering", case="a deleted or emptied log", caught=True)
 
 
 def test_a_deleted_head_is_caught(tmp_path: Path) -> None:
@@ -182,6 +194,7 @@ def test_a_deleted_head_is_caught(tmp_path: Path) -> None:
     assert not result.ok
     assert "head file is missing" in (result.problem or "")
     _refused(log.path, "head file is missing")
+    soak.record("audit tampering", case="a deleted head", caught=True)
 
 
 def test_both_deleted_on_a_used_storage_folder_is_caught(tmp_path: Path) -> None:
@@ -200,6 +213,7 @@ def test_both_deleted_on_a_used_storage_folder_is_caught(tmp_path: Path) -> None
     assert (first["kind"], first["restarted"], first["prev"]) == ("log_created", True, GENESIS)
     assert not (log.path / NEW_LOG_NAME).exists()
     assert verify(log.path).ok
+    soak.record("audit tampering", case="log and head deleted", caught=True)
 
 
 def test_a_first_start_creates_a_log_that_is_never_empty(tmp_path: Path) -> None:
@@ -246,6 +260,7 @@ def test_a_replaced_segment_is_caught(tmp_path: Path) -> None:
     assert result.file == segments[2].name
     assert "does not chain" in (result.problem or "")
     assert result.bad_record == json.loads(_lines(segments[2])[0])["seq"]
+    soak.record("audit tampering", case="a replaced segment", caught=True)
 
 
 def test_a_deleted_segment_is_caught(tmp_path: Path) -> None:
@@ -256,6 +271,7 @@ def test_a_deleted_segment_is_caught(tmp_path: Path) -> None:
     segments[-1].unlink()  # the newest closed one: the start-up check sees that too
     assert not verify(log.path).ok
     _refused(log.path, "does not chain|out of sequence")
+    soak.record("audit tampering", case="a deleted segment", caught=True)
 
 
 def test_a_crash_right_after_closing_a_segment_starts_cleanly(tmp_path: Path) -> None:
@@ -289,3 +305,4 @@ def test_cli_names_the_crash_window_and_fails_past_it(tmp_path: Path) -> None:
     assert two.returncode != 0
     assert "record 6" in two.stdout
     assert "2 records past the head" in two.stdout
+    soak.record("audit tampering", case="audit verify (CLI) past the crash window", caught=True)

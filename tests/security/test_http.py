@@ -32,6 +32,7 @@ from tests.security.bridge_process import (
     get,
 )
 from tests.security.fuzz_http import FuzzTarget, app_routes, fuzz_requests, run_fuzz, send
+from tests.security.soak import record, scaled
 
 SHARE_TOKENS = ("sEcReT-share-token-0c1d2e3f4a5b6c7d8e9f",)
 
@@ -164,15 +165,29 @@ def test_http_fuzz_every_route(bridge: BridgeProcess) -> None:
         share_tokens=SHARE_TOKENS,
         cameras=tuple(config.cameras),
     )
+    count = scaled(2_000, 12_000)
     report = run_fuzz(
-        bridge.host, bridge.port, fuzz_requests(target, count=2000, seed=13), learn=target
+        bridge.host, bridge.port, fuzz_requests(target, count=count, seed=13), learn=target
     )
-    assert report.sent == 2000
+    log = window.text()
+    record(
+        "http fuzz",
+        routes=len({route.path for route in routes}),
+        requests=report.sent,
+        server_errors=len(report.server_errors),
+        not_json=len(report.not_json),
+        no_answer=len(report.no_answer),
+        secrets_in_log=sum(log.count(secret) for secret in (*SECRETS, *SHARE_TOKENS)),
+        tracebacks=log.count("Traceback"),
+        log_lines=len(log.splitlines()),
+        alive=bridge.alive(),
+    )
+    assert report.sent == count
     assert not report.server_errors, report.server_errors[:5]
     assert not report.not_json, report.not_json[:5]
     assert not report.no_answer, report.no_answer[:5]
     assert bridge.alive()
-    assert_clean_log(window.text(), max_lines=60)
+    assert_clean_log(log, max_lines=60)
 
 
 @pytest.mark.slow
@@ -255,6 +270,7 @@ def test_idle_sockets_at_1024_descriptors_stop_neither_api_nor_ring_nor_recordin
                 assert opened >= 1000
                 status, body = get(f"{bridge.url}/api/info", headers=bridge.auth, timeout=30)
                 assert status == 200, body
+                answered = status
                 assert json.loads(body)["cameras"]["front_door"]["online"] is True
                 listener.publish("doorstep/front_door/ring/set", "press")
                 ring = json.loads(listener.wait_for("doorstep/front_door/ring", timeout=30))
@@ -269,6 +285,17 @@ def test_idle_sockets_at_1024_descriptors_stop_neither_api_nor_ring_nor_recordin
         finally:
             listener.close()
         log = bridge.log()
+    record(
+        "descriptor exhaustion",
+        limit=1024,
+        idle_sockets=opened,
+        api_status=answered,
+        rang=ring["camera"] == "front_door",
+        clips_recorded=len(json.loads(body)["clips"]),
+        too_many_open_files=log.count("Too many open files"),
+        tracebacks=log.count("Traceback"),
+        log_lines=len(log.splitlines()),
+    )
     assert "Too many open files" not in log
     assert_clean_log(log, max_lines=40)
     assert not re.search(r"(?m)^.{400,}$", log), "a log line longer than 400 characters"

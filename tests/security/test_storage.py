@@ -19,6 +19,7 @@ import pytest
 
 from doorstep_bridge.identity import ensure_storage
 from tests.security.bridge_process import broker_at
+from tests.security.soak import record
 from tests.security.storage_bridge import bridge, request, wait_for, write_config
 from tests.support.disk import fill, small_disk
 from tests.support.media import decodable_frames
@@ -219,10 +220,21 @@ def test_a_crash_on_a_full_disk_loses_no_recorded_frame(tmp_path: Path) -> None:
             wanted = {name.split(".")[0]: frames for name, frames in partials.items() if frames}
             repaired = {c["id"]: c for c in clips if c["id"] in wanted}
             assert set(repaired) == set(wanted), log.read_text(errors="replace")[-3000:]
+            served = 0
             for clip_id, frames in wanted.items():
                 status, video = request(f"{base}/api/clips/{clip_id}/video")
                 assert status == 200
                 saved = tmp_path / f"{clip_id}.mp4"
                 saved.write_bytes(video)
                 assert decodable_frames(saved) == frames
-        assert not list(storage.rglob("*.partial.mp4"))
+                served += frames
+        left = list(storage.rglob("*.partial.mp4"))
+        record(
+            "full disk",
+            partial_clips=len(wanted),
+            frames_on_disk=sum(partials.values()),
+            frames_in_clips=served,
+            frames_deleted=sum(partials.values()) - served,
+            partials_left=len(left),
+        )
+        assert not left
