@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 import contextlib
 from dataclasses import dataclass
+import json
 from pathlib import Path
 import shutil
 import subprocess
@@ -87,6 +88,20 @@ def get(
         return err.code, err.read()
 
 
+def post(
+    url: str, body: Any = None, headers: dict[str, str] | None = None, timeout: float = 10.0
+) -> tuple[int, bytes]:
+    """A POST of `body` as JSON (none when None) → (status, body); HTTP errors are answers."""
+    data = b"" if body is None else json.dumps(body).encode()
+    sent = {"Content-Type": "application/json", **(headers or {})}
+    request = urllib.request.Request(url, data=data, headers=sent, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read()
+
+
 def wait_healthy(bridge: BridgeProcess, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -102,14 +117,23 @@ def wait_healthy(bridge: BridgeProcess, timeout: float = 60.0) -> None:
 
 
 @contextlib.contextmanager
-def broker_at(tmp_path: Path) -> Iterator[Broker]:
-    """A Mosquitto broker on a free loopback port."""
+def broker_at(tmp_path: Path, *, persistence: bool = False) -> Iterator[Broker]:
+    """A Mosquitto broker on a free loopback port.
+
+    With `persistence`, sessions and their queued messages survive a restart
+    (`Broker.stop` then `Broker.start`), as on an installed broker.
+    """
     if shutil.which("mosquitto") is None:
         pytest.skip("mosquitto is not installed (scripts/setup installs it)")
     port = free_port()
     config = tmp_path / "mosquitto.conf"
+    # Run as root, Mosquitto drops to its own user, which cannot write the test's
+    # folder; `user root` keeps it (and means nothing to a non-root run).
+    stored = f"persistence true\npersistence_location {tmp_path}/\nuser root\n"
     config.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n", encoding="utf-8"
+        f"listener {port} 127.0.0.1\nallow_anonymous true\n"
+        + (stored if persistence else "persistence false\n"),
+        encoding="utf-8",
     )
     broker = Broker(port=port, config_path=config)
     broker.start()
@@ -126,10 +150,13 @@ def bridge_process(
     *,
     descriptors: tuple[int, int] | None = None,
     cameras: dict[str, Any] | None = None,
+    keep_log: bool = False,
 ) -> Iterator[BridgeProcess]:
     """Run the bridge (one demo camera unless `cameras`) with planted secrets; stop it after.
 
-    `descriptors` is the (soft, hard) RLIMIT_NOFILE the process starts with.
+    `descriptors` is the (soft, hard) RLIMIT_NOFILE the process starts with. The
+    storage folder is ``tmp_path / "data"``, so a second run in the same `tmp_path`
+    is a restart; `keep_log` appends to its log instead of starting a new one.
     """
     storage = tmp_path / "data"
     port = free_port()
@@ -150,7 +177,7 @@ def bridge_process(
     config_path = tmp_path / "doorstep.yaml"
     config_path.write_text(yaml.safe_dump(config), encoding="utf-8")
     log_path = tmp_path / "bridge.log"
-    with log_path.open("wb") as log_file:
+    with log_path.open("ab" if keep_log else "wb") as log_file:
         process = subprocess.Popen(
             bridge_command(config_path, descriptors), stdout=log_file, stderr=subprocess.STDOUT
         )
