@@ -275,16 +275,29 @@ class Answer:
     body: bytes
 
 
+#: An answer that never ends by design (the live MJPEG view): read up to its head only.
+ENDLESS = b"multipart/x-mixed-replace"
+
+
 def send(host: str, port: int, request: bytes, timeout: float = 30.0) -> Answer:
-    """Send one raw request on its own connection and read the answer until the server closes."""
+    """Send one raw request on its own connection and read the answer until the server closes.
+
+    A live stream (`ENDLESS`) is read up to the end of its head: its body has no end.
+    """
     with socket.create_connection((host, port), timeout=timeout) as sock:
         # The server may close early on a request it refuses; read what it said.
         with contextlib.suppress(OSError):
             sock.sendall(request)
         chunks = []
+        head_read = False
         try:
             while chunk := sock.recv(65536):
                 chunks.append(chunk)
+                if not head_read:
+                    head, head_read_now, _ = b"".join(chunks).partition(b"\r\n\r\n")
+                    head_read = bool(head_read_now)
+                    if head_read and ENDLESS in head.lower():
+                        break
         except ConnectionResetError:
             pass
     raw = b"".join(chunks)
