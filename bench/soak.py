@@ -15,7 +15,7 @@ is judged against the bars of the hardening issue:
 * audit tampering: every named case caught (and every random byte flip)
 
 A row whose test failed after recording its figures fails too; so does an attack that
-recorded nothing. Exits 1 when any row fails. Takes several minutes (2 cores: ~6-10).
+recorded nothing. Exits 1 when any row fails. Takes a few minutes (3 on 2 shared cores).
 
 Usage: ``.venv/bin/python bench/soak.py [--keep FOLDER]`` (``--keep`` leaves the
 figures and the JUnit report there).
