@@ -91,8 +91,10 @@ async def test_log_in_device_page_media_browser_and_a_clip(stack: Stack, page: o
     # The media browser: Doorstep → Front door → today → a clip.
     await page.goto(f"{stack.ha.url}/media-browser/browser")
     # Current frontends also put each title in a hidden tooltip: click what is shown.
-    await page.get_by_text("Doorstep", exact=True).filter(visible=True).first.click()
-    await page.get_by_text("Front door", exact=True).filter(visible=True).first.click()
+    # The sidebar also says "Doorstep" (the panel): click inside the media browser.
+    browser = page.locator("ha-media-player-browse")
+    await browser.get_by_text("Doorstep", exact=True).filter(visible=True).first.click()
+    await browser.get_by_text("Front door", exact=True).filter(visible=True).first.click()
     day = page.locator("ha-media-player-browse .child .title").filter(visible=True).first
     await expect(day).to_be_visible()
     await day.click()
