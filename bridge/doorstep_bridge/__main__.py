@@ -1,4 +1,4 @@
-"""Command line: ``doorstep-bridge run|check|audit verify --config FILE``."""
+"""Command line: ``doorstep-bridge run|check|audit verify --config FILE``, ``addon-config``."""
 
 from __future__ import annotations
 
@@ -37,6 +37,23 @@ def _parser() -> argparse.ArgumentParser:
     audit_commands = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
     verify = audit_commands.add_parser("verify", help="verify the audit log's hash chain")
     verify.add_argument("--config", required=True, type=Path, help="YAML config file")
+
+    addon = commands.add_parser(
+        "addon-config", help="write the config of the Home Assistant OS add-on from its options"
+    )
+    addon.add_argument("--options", required=True, type=Path, help="the add-on's options.json")
+    addon.add_argument("--out", required=True, type=Path, help="the YAML config to write")
+    addon.add_argument(
+        "--mqtt-from-supervisor",
+        action="store_true",
+        help="take the broker from the Supervisor's mqtt service (SUPERVISOR_TOKEN)",
+    )
+    addon.add_argument("--supervisor-url", default="http://supervisor")
+    addon.add_argument("--hostname", help="the add-on's host name (default: this host's)")
+    addon.add_argument("--listen-host", default="0.0.0.0")  # noqa: S104 - inside the container
+    addon.add_argument("--listen-port", type=int, default=5080)
+    addon.add_argument("--media-dir", type=Path, default=Path("/media"))
+    addon.add_argument("--data-dir", type=Path, default=Path("/data"))
     return parser
 
 
@@ -97,6 +114,33 @@ def _audit_verify(path: Path) -> int:
     return EXIT_OK if result.ok else EXIT_FAILURE
 
 
+def _addon_config(args: argparse.Namespace) -> int:
+    import socket  # noqa: PLC0415 - only this command needs these
+
+    from doorstep_bridge import addon  # noqa: PLC0415
+
+    try:
+        broker = None
+        if args.mqtt_from_supervisor:
+            token = os.environ.get("SUPERVISOR_TOKEN")
+            if not token:
+                raise ConfigError(["supervisor: SUPERVISOR_TOKEN is not set"])  # noqa: TRY301
+            broker = addon.supervisor_broker(args.supervisor_url, token)
+        environment = addon.AddonEnvironment(
+            hostname=args.hostname or socket.gethostname(),
+            listen_host=args.listen_host,
+            listen_port=args.listen_port,
+            storage_roots={"media": args.media_dir, "data": args.data_dir},
+        )
+        config = addon.write_addon_config(args.options, args.out, broker, environment)
+    except ConfigError as err:
+        for problem in err.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_INVALID
+    print(f"{args.out}: written ({len(config.cameras)} camera(s), API {config.http.announced_url})")
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``doorstep-bridge`` console script."""
     args = _parser().parse_args(argv)
@@ -105,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
             return _check(args.config)
         if args.command == "run":
             return _run(args.config, args.log_level)
+        if args.command == "addon-config":
+            return _addon_config(args)
         return _audit_verify(args.config)
     except KeyboardInterrupt:
         return EXIT_OK

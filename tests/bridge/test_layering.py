@@ -40,7 +40,9 @@ LAYERS: tuple[frozenset[str], ...] = (
     | frozenset({"mqtt.ignored", "mqtt.client"})
     | frozenset({"sharing.audit", "sharing.state", "sharing.database", "sharing.links"})
     | frozenset({"sharing.clips", "sharing.repeats", "sharing.fields", "sharing.redact"})
-    | frozenset({"sharing.render"}),
+    | frozenset({"sharing.render"})
+    # The HA OS add-on's options turned into a config.
+    | frozenset({"addon"}),
     # 3. The long-lived services, plain classes: cameras, live view, doorbell, what
     #    goes out to and comes in from MQTT, and the share workflow.
     frozenset({"camera.pipeline", "camera.manager", "live.stream", "doorbell"})
