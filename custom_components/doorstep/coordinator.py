@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -34,6 +35,9 @@ from .protocol import (
     parse_share,
     parse_stats,
 )
+
+#: Ring ids remembered per camera to ring once when MQTT delivers a press again.
+RECENT_RINGS = 32
 
 if TYPE_CHECKING:
     from homeassistant.components.mqtt import ReceiveMessage
@@ -106,6 +110,9 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
         self.data = BridgeState(info=info, online=True, stats=snapshot.stats, cameras=cameras)
         self._known_cameras: set[str] = set()
         self._ring_listeners: dict[str, list[RingListener]] = {}
+        # MQTT QoS 1 is "at least once": after a broker restart a press can arrive again
+        # with the same id. The last few ids per camera are enough to ring once.
+        self._recent_rings: dict[str, deque[str]] = {}
         self._add_listeners: list[CamerasListener] = []
         self._remove_listeners: list[CamerasListener] = []
         self._share_listeners: list[ShareListener] = []
@@ -317,6 +324,11 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
 
     @callback
     def _dispatch_ring(self, ring: Ring) -> None:
+        recent = self._recent_rings.setdefault(ring.camera, deque(maxlen=RECENT_RINGS))
+        if ring.id in recent:
+            LOGGER.debug("Ring %s of camera %s delivered again; rung once", ring.id, ring.camera)
+            return
+        recent.append(ring.id)
         for listener in list(self._ring_listeners.get(ring.camera, ())):
             listener(ring)
 

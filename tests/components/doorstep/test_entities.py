@@ -16,11 +16,12 @@ from homeassistant.helpers import entity_registry as er
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
+    async_capture_events,
     async_fire_mqtt_message,
 )
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from custom_components.doorstep.const import DOMAIN
+from custom_components.doorstep.const import DOMAIN, EVENT_CAMERA
 from doorstep_bridge.models import ClipInfo
 
 from ..conftest import LogRecords
@@ -56,6 +57,18 @@ async def test_ring_fires_doorbell_event(hass: HomeAssistant) -> None:
     await hass.async_block_till_done()
     assert get_state(hass, "event.front_door_doorbell").attributes["ring_id"] == "r_000000000002"
     assert get_state(hass, "event.front_door_doorbell").state >= first
+
+
+async def test_a_press_delivered_again_rings_once(hass: HomeAssistant) -> None:
+    """QoS 1 is at least once: a redelivery after a broker restart carries the same id."""
+    events = async_capture_events(hass, EVENT_CAMERA)
+    press = ring(hass)
+    ring(hass)  # the same press, delivered again
+    ring(hass, n=2)
+    await hass.async_block_till_done()
+    rings = [event.data for event in events if event.data.get("type") == "doorbell_pressed"]
+    assert len(rings) == 2, rings
+    assert get_state(hass, "event.front_door_doorbell").attributes["ring_id"] != press.id
 
 
 async def test_malformed_ring_is_ignored(hass: HomeAssistant) -> None:
