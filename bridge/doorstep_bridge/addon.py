@@ -339,6 +339,7 @@ def write_addon_config(
     except (OSError, ValueError) as err:
         raise ConfigError([f"{options_path}: cannot read: {err}"]) from None
     data = addon_config_data(options, broker, environment)
+    Path(data["storage"]["path"]).mkdir(mode=0o700, parents=True, exist_ok=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.touch(mode=0o600, exist_ok=True)
     out.chmod(0o600)
