@@ -24,6 +24,8 @@ routes = web.RouteTableDef()
 
 #: How long a request waits for the camera's first frame (opening RTSP takes 0.1 to 2 s).
 FIRST_FRAME_TIMEOUT = 10.0
+#: How often a stream waiting for a picture checks that its client is still there.
+CLIENT_CHECK_INTERVAL = 1.0
 #: Frames are never cached by a browser or a proxy: each request is "now".
 _NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
@@ -50,14 +52,29 @@ def _unavailable(reason: str, message: str) -> web.Response:
     )
 
 
-async def _first_frame(request: web.Request) -> tuple[Viewer, LiveFrame] | web.Response:
-    """Join the camera's live stream and wait for a frame, or the answer refusing it."""
+def _refusal(request: web.Request) -> web.Response | None:
+    """The answer for an unknown or offline camera; None when it can be watched."""
     camera = request.match_info["camera"]
     if camera not in request.app[CONFIG].cameras:
         return web.json_response({"error": f"unknown camera {shown(camera)}"}, status=404)
     manager = request.app.get(CAMERAS)
     if manager is not None and not manager.status(camera).online:
         return _unavailable("camera_offline", f"camera {camera} is offline")
+    return None
+
+
+def _head(request: web.Request, content_type: str) -> web.Response:
+    """A HEAD answers with headers only and opens no camera: a stream has no end to send."""
+    if (refused := _refusal(request)) is not None:
+        return refused
+    return web.Response(headers={"Content-Type": content_type, **_NO_STORE})
+
+
+async def _first_frame(request: web.Request) -> tuple[Viewer, LiveFrame] | web.Response:
+    """Join the camera's live stream and wait for a frame, or the answer refusing it."""
+    if (refused := _refusal(request)) is not None:
+        return refused
+    camera = request.match_info["camera"]
     try:
         viewer = request.app[LIVE].stream(camera).join()
     except LiveUnavailableError as err:
@@ -77,7 +94,24 @@ async def _first_frame(request: web.Request) -> tuple[Viewer, LiveFrame] | web.R
     return viewer, frame
 
 
-@routes.get("/api/cameras/{camera}/live.jpg")
+async def _next_while_connected(request: web.Request, viewer: Viewer) -> LiveFrame:
+    """The viewer's next frame; ConnectionResetError as soon as its client has gone.
+
+    A client that leaves is otherwise noticed only by the next write, which never comes
+    while the camera sends nothing: its viewer slot would stay taken.
+    """
+    while True:
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            raise ConnectionResetError("the client left")
+        try:
+            async with asyncio.timeout(CLIENT_CHECK_INTERVAL):
+                return await viewer.next_frame()
+        except TimeoutError:
+            continue
+
+
+@routes.get("/api/cameras/{camera}/live.jpg", allow_head=False)
 async def live_jpeg(request: web.Request) -> web.Response:
     """The latest masked frame as a JPEG."""
     opened = await _first_frame(request)
@@ -88,7 +122,19 @@ async def live_jpeg(request: web.Request) -> web.Response:
     return web.Response(body=frame.jpeg, content_type="image/jpeg", headers=_headers(frame))
 
 
-@routes.get("/api/cameras/{camera}/live.mjpeg")
+@routes.head("/api/cameras/{camera}/live.jpg")
+async def live_jpeg_head(request: web.Request) -> web.Response:
+    """Headers of the still, without opening the camera."""
+    return _head(request, "image/jpeg")
+
+
+@routes.head("/api/cameras/{camera}/live.mjpeg")
+async def live_mjpeg_head(request: web.Request) -> web.Response:
+    """Headers of the stream, without opening the camera."""
+    return _head(request, MJPEG_CONTENT_TYPE)
+
+
+@routes.get("/api/cameras/{camera}/live.mjpeg", allow_head=False)
 async def live_mjpeg(request: web.Request) -> web.StreamResponse:
     """The masked live stream, ``multipart/x-mixed-replace`` (one JPEG per part)."""
     opened = await _first_frame(request)
@@ -100,7 +146,7 @@ async def live_mjpeg(request: web.Request) -> web.StreamResponse:
         await response.prepare(request)
         while True:
             await response.write(frame.part)
-            frame = await viewer.next_frame()
+            frame = await _next_while_connected(request, viewer)
     except (LiveUnavailableError, ConnectionError):
         pass  # the bridge is stopping or the client left: the stream just ends
     finally:

@@ -111,6 +111,40 @@ async def test_unknown_offline_and_crowded_cameras_are_refused(
             second.close()
 
 
+async def test_head_opens_no_camera_and_sends_no_body(mqtt_broker: Broker, tmp_path: Path) -> None:
+    async with run_bridge(bridge_config(mqtt_broker, tmp_path, **cameras())) as bridge:
+        await online(bridge)
+        for path, content_type in (("live.mjpeg", MJPEG_CONTENT_TYPE), ("live.jpg", "image/jpeg")):
+            url = f"{bridge.url}/api/cameras/front_door/{path}"
+            async with bridge.session.head(url, headers=bridge.auth) as response:
+                assert response.status == 200
+                assert response.headers["Content-Type"] == content_type
+                assert await response.read() == b""
+        async with bridge.session.head(
+            f"{bridge.url}/api/cameras/garage/live.mjpeg", headers=bridge.auth
+        ) as response:
+            assert response.status == 404
+        assert bridge.app[LIVE].stream("front_door").sources_opened == 0
+
+
+async def test_viewers_that_leave_free_their_place(mqtt_broker: Broker, tmp_path: Path) -> None:
+    """Clients that hang up give their place back: the next ones are let in (2 at most here)."""
+    async with run_bridge(bridge_config(mqtt_broker, tmp_path, **cameras())) as bridge:
+        await online(bridge)
+        url = f"{bridge.url}/api/cameras/front_door/live.mjpeg"
+        stream = bridge.app[LIVE].stream("front_door")
+        for _ in range(3):
+            gone = [await bridge.session.get(url, headers=bridge.auth) for _ in range(2)]
+            assert [response.status for response in gone] == [200, 200]
+            for response in gone:
+                response.close()  # hang up without reading on
+            await until(lambda: stream.viewers == 0, "the places of clients who left are free")
+        async with bridge.session.get(
+            f"{bridge.url}/api/cameras/front_door/live.jpg", headers=bridge.auth
+        ) as response:
+            assert response.status == 200
+
+
 async def test_stopping_the_bridge_ends_the_streams(mqtt_broker: Broker, tmp_path: Path) -> None:
     async with run_bridge(bridge_config(mqtt_broker, tmp_path, **cameras())) as bridge:
         await online(bridge)
