@@ -187,7 +187,11 @@ def test_http_fuzz_every_route(bridge: BridgeProcess) -> None:
     assert not report.not_json, report.not_json[:5]
     assert not report.no_answer, report.no_answer[:5]
     assert bridge.alive()
-    assert_clean_log(log, max_lines=60)
+    # Accepted requests (a share request, a ring) log one INFO line each, as they should;
+    # what must stay bounded is what bad requests leave: at most one line per 100 requests.
+    assert_clean_log(log, max_lines=60 + count // 100)
+    problems = [line for line in log.splitlines() if " INFO " not in line]
+    assert len(problems) <= 60, "\n".join(problems[-40:])
 
 
 @pytest.mark.slow
