@@ -276,8 +276,8 @@ def _to_option_path(problem: str, index_of: Mapping[str, int]) -> str:
                 rest = option + rest[len(key) :]
                 break
         return f"cameras.{index_of[parts[1]]}.{rest}: {message}"
-    if parts[0] == "cameras" and len(parts) == 2:
-        return f"cameras.*.name: '{parts[1]}': {message}"
+    if parts[0] == "cameras" and len(parts) == 2 and parts[1] in index_of:
+        return f"cameras.{index_of[parts[1]]}.name: {message}"
     if parts[0] == "sharing" and len(parts) == 2:
         return f"{parts[1]}: {message}"
     return f"{_BRIDGE_TO_OPTION.get(path, path)}: {message}"

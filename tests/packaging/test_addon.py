@@ -1,0 +1,301 @@
+"""The HA OS add-on: its files against the Supervisor's rules, and its options → config."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+import pytest
+import yaml
+
+from doorstep_bridge import __version__
+from doorstep_bridge.addon import AddonEnvironment, Broker, addon_config_data
+from doorstep_bridge.config import parse_config
+from doorstep_bridge.exceptions import ConfigError
+from tests.packaging import supervisor_rules as rules
+
+ROOT = Path(__file__).resolve().parents[2]
+ADDON = ROOT / "addon" / "doorstep"
+
+
+def _yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def addon_config() -> dict[str, Any]:
+    config: dict[str, Any] = _yaml(ADDON / "config.yaml")
+    return config
+
+
+ENV = AddonEnvironment(
+    hostname="local-doorstep",
+    storage_roots={"media": Path("/media"), "data": Path("/data")},
+)
+BROKER = Broker(host="core-mosquitto", port=1883, username="addons", password="s3cret")
+
+
+# --- the add-on's files ---------------------------------------------------------------
+
+
+def test_repository_layout() -> None:
+    repository = _yaml(ROOT / "repository.yaml")
+    assert isinstance(repository["name"], str)
+    assert repository["url"].startswith("https://")
+    for name in (
+        "config.yaml", "build.yaml", "Dockerfile", "run", "DOCS.md", "CHANGELOG.md",
+        "apparmor.txt", "icon.png", "logo.png", "translations/en.yaml", "translations/fr.yaml",
+    ):  # fmt: skip
+        assert (ADDON / name).is_file(), name
+    assert (ADDON / "run").stat().st_mode & 0o111, "run must be executable"
+
+
+def test_config_follows_the_supervisor_rules(addon_config: dict[str, Any]) -> None:
+    assert rules.check_config(addon_config) == []
+
+
+def test_config_declares_what_doorstep_relies_on(addon_config: dict[str, Any]) -> None:
+    assert addon_config["version"] == __version__
+    assert addon_config["init"] is False  # the run script is PID 1's only child, no s6
+    assert "mqtt:need" in addon_config["services"]
+    assert {"type": "media", "read_only": False} in addon_config["map"]
+    assert addon_config["ports"] == {"5080/tcp": 5080}
+    assert addon_config["watchdog"].endswith("/api/health")
+    assert set(addon_config["arch"]) == rules.ARCHITECTURES
+
+
+def test_apparmor_profile_is_named_after_the_slug(addon_config: dict[str, Any]) -> None:
+    profile = (ADDON / "apparmor.txt").read_text(encoding="utf-8")
+    assert f"profile {addon_config['slug']} flags=" in profile
+    assert profile.count("{") == profile.count("}")
+    assert "/media/doorstep/** rwk," in profile
+
+
+def test_build_pins_a_base_image_per_architecture(addon_config: dict[str, Any]) -> None:
+    assert rules.check_build(_yaml(ADDON / "build.yaml"), addon_config["arch"]) == []
+    dockerfile = (ADDON / "Dockerfile").read_text(encoding="utf-8")
+    assert "ARG BUILD_FROM\nFROM $BUILD_FROM\n" in dockerfile
+
+
+@pytest.mark.parametrize("language", ["en", "fr"])
+def test_translations_name_every_option(addon_config: dict[str, Any], language: str) -> None:
+    translations = _yaml(ADDON / "translations" / f"{language}.yaml")
+    schema = addon_config["schema"]
+    assert rules.check_translations(translations, schema, addon_config["ports"]) == []
+    configuration = translations["configuration"]
+    assert set(configuration) == set(schema)
+    assert set(configuration["cameras"]["fields"]) == set(schema["cameras"][0])
+    assert set(translations["network"]) == set(addon_config["ports"])
+
+
+def test_icon_and_logo_sizes() -> None:
+    with Image.open(ADDON / "icon.png") as icon:
+        assert icon.format == "PNG"
+        assert icon.size == (128, 128)
+    with Image.open(ADDON / "logo.png") as logo:
+        assert logo.format == "PNG"
+        assert logo.size == (250, 100)
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (lambda c: c.pop("slug"), "slug: required"),
+        (lambda c: c.update(version=1.0), "version: expected a string (quote versions)"),
+        (lambda c: c.update(arch=["armv7"]), "arch: armv7 is deprecated by the Supervisor"),
+        (lambda c: c.update(services=["mqtt"]), "services.0: expected mqtt|mysql:"),
+        (lambda c: c.update(map=["media:rx"]), "map.0: unknown folder 'media:rx'"),
+        (lambda c: c.update(ports={"5080": "web"}), "ports.5080: expected a port"),
+        (lambda c: c.update(init="no"), "init: expected true or false"),
+        (lambda c: c["schema"].update(retention_days="number"), "unknown option type 'number'"),
+        (
+            lambda c: c["schema"]["cameras"][0].update(privacy_masks=[["str"]]),
+            "a list may not directly contain another list",
+        ),
+        (lambda c: c["options"].update(colour="red"), "options.colour: unknown option"),
+        (lambda c: c["options"].pop("storage"), "options.storage: missing required option"),
+        (lambda c: c["options"].update(storage="usb"), "options.storage: 'usb' does not match"),
+        (
+            lambda c: c["options"]["cameras"][0].update(name="Front Door"),
+            "options.cameras.0.name: 'Front Door' does not match",
+        ),
+    ],
+)
+def test_the_rules_catch_what_the_supervisor_refuses(
+    addon_config: dict[str, Any], change: Any, problem: str
+) -> None:
+    broken = copy.deepcopy(addon_config)
+    change(broken)
+    assert any(p.startswith(problem) or problem in p for p in rules.check_config(broken))
+
+
+# --- options → bridge config ------------------------------------------------------------
+
+
+def test_the_default_options_give_a_valid_config(addon_config: dict[str, Any]) -> None:
+    data = addon_config_data(addon_config["options"], BROKER, ENV)
+    config = parse_config(data)
+    assert list(config.cameras) == ["front_door"]
+    assert config.storage.path == Path("/media/doorstep")
+    assert config.storage.retention_days == 14
+    assert config.sharing.redact_faces is True
+
+
+def test_one_camera_with_the_mosquitto_add_on() -> None:
+    data = addon_config_data(
+        {"cameras": [{"name": "porch", "source": "demo://"}], "storage": "media"}, BROKER, ENV
+    )
+    assert data == {
+        "mqtt": {
+            "host": "core-mosquitto",
+            "port": 1883,
+            "username": "addons",
+            "password": "s3cret",
+        },
+        "http": {"host": "0.0.0.0", "port": 5080, "public_url": "http://local-doorstep:5080"},
+        "storage": {"path": "/media/doorstep"},
+        "cameras": {"porch": {"source": "demo://"}},
+    }
+    config = parse_config(data)
+    assert config.http.announced_url == "http://local-doorstep:5080"
+    assert config.mqtt.password == "s3cret"
+
+
+def test_every_option_reaches_the_config() -> None:
+    options = {
+        "cameras": [
+            {
+                "name": "front_door",
+                "friendly_name": "Front door",
+                "source": "rtsp://user:pass@192.168.1.20/stream1",
+                "detect_source": "rtsp://user:pass@192.168.1.20/stream2",
+                "doorbell_topic": "zigbee2mqtt/front_button",
+                "doorbell_payload": '{"action": "single"}',
+                "privacy_masks": ["0,0 300,0 300,200 0,200", "1000,0 1280,0 1280,720"],
+                "motion_masks": ["0,0 640,0 640,60 0,60"],
+                "pre_roll": 3,
+                "post_roll": 12.5,
+            },
+            {
+                "name": "garden",
+                "source": "http://192.168.1.21/mjpeg",
+                "doorbell_topic": "garden/button",
+                "doorbell_payload": "pressed",
+            },
+        ],
+        "storage": "data",
+        "retention_days": 30,
+        "max_size_gb": 200,
+        "base_topic": "doorstep_house",
+        "api_token": "a-long-random-token-of-mine",
+        "link_ttl_hours": 6,
+        "max_window_hours": 2,
+        "redact_faces": False,
+        "decision_timeout_minutes": 15,
+    }
+    broker = Broker(host="core-mosquitto", port=8883, ssl=True)
+    config = parse_config(addon_config_data(options, broker, ENV))
+    front, garden = config.cameras["front_door"], config.cameras["garden"]
+    assert front.friendly_name == "Front door"
+    assert front.detect_source == "rtsp://user:pass@192.168.1.20/stream2"
+    assert front.doorbell.topic == "zigbee2mqtt/front_button"
+    assert front.doorbell.payload == (("action", "single"),)
+    assert len(front.privacy_masks) == 2
+    assert len(front.motion.masks) == 1
+    assert (front.record.pre_roll, front.record.post_roll) == (3, 12.5)
+    assert garden.doorbell.payload == "pressed"
+    assert garden.friendly_name == "Garden"
+    assert config.storage.path == Path("/data/doorstep")
+    assert (config.storage.retention_days, config.storage.max_size_gb) == (30, 200)
+    assert config.mqtt.base_topic == "doorstep_house"
+    assert config.mqtt.tls is not None
+    assert config.mqtt.username is None
+    assert config.http.token == "a-long-random-token-of-mine"
+    assert config.sharing.link_ttl_hours == 6
+    assert config.sharing.redact_faces is False
+    assert config.sharing.decision_timeout_minutes == 15
+
+
+def test_public_url_option_wins_over_the_host_name() -> None:
+    options = {
+        "cameras": [{"name": "porch", "source": "demo://"}],
+        "public_url": "http://192.168.1.15:5080",
+    }
+    config = parse_config(addon_config_data(options, None, ENV))
+    assert config.http.announced_url == "http://192.168.1.15:5080"
+    assert config.mqtt.host == "127.0.0.1"  # no Supervisor broker: the bridge's default
+
+
+@pytest.mark.parametrize(
+    ("options", "problems"),
+    [
+        ({}, ["cameras: required option is missing"]),
+        ({"cameras": []}, ["cameras: expected at least one camera"]),
+        (
+            {"cameras": [{"name": "porch", "source": "demo://"}], "colour": "red"},
+            ["colour: unknown option"],
+        ),
+        (
+            {"cameras": [{"name": "porch"}]},
+            ["cameras.0.source: required option is missing"],
+        ),
+        (
+            {
+                "cameras": [
+                    {"name": "porch", "source": "demo://"},
+                    {"name": "gate", "source": "demo://", "privacy_masks": ["0,0 1,1", "a,b"]},
+                ]
+            },
+            [
+                "cameras.1.privacy_masks.0: a mask needs at least 3 points, e.g. '0,0 300,0 300,200 0,200'",
+                "cameras.1.privacy_masks.1: 'a,b' is not a point; expected x,y pairs such as '0,0 300,0'",
+            ],
+        ),
+        (
+            {"cameras": [{"name": "porch", "source": "demo://", "doorbell_payload": "{oops"}]},
+            [
+                "cameras.0.doorbell_payload: not a valid JSON object: Expecting property name enclosed in double quotes"
+            ],
+        ),
+        (
+            {"cameras": [{"name": "porch", "source": "demo://"}, {"name": "porch", "source": "x"}]},
+            ["cameras.1.name: 'porch' is already used by another camera"],
+        ),
+        (
+            {"cameras": [{"name": "Front Door", "source": "demo://"}]},
+            [
+                "cameras.0.name: camera names use lowercase letters, digits and '_' (e.g. front_door)"
+            ],
+        ),
+        (
+            {"cameras": [{"name": "porch", "source": "ftp://cam/stream", "pre_roll": 99}]},
+            [
+                "cameras.0.pre_roll: expected a number <= 60",
+                "cameras.0.source: expected rtsp://..., http(s)://... (MJPEG), demo:// or a file path, not a ftp:// URL",
+            ],
+        ),
+        (
+            {
+                "cameras": [{"name": "porch", "source": "demo://"}],
+                "retention_days": -1,
+                "api_token": "short",
+                "link_ttl_hours": 0,
+            },
+            [
+                "api_token: expected at least 16 characters",
+                "link_ttl_hours: expected a number >= 0.1",
+                "retention_days: expected a number >= 0",
+            ],
+        ),
+        (
+            {"cameras": [{"name": "porch", "source": "demo://"}], "storage": "usb"},
+            ["storage: expected media or data"],
+        ),
+    ],
+)
+def test_a_bad_option_set_names_the_option(options: dict[str, Any], problems: list[str]) -> None:
+    with pytest.raises(ConfigError) as err:
+        addon_config_data(options, BROKER, ENV)
+    assert err.value.problems == problems
