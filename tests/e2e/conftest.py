@@ -9,13 +9,14 @@ stopped in a ``finally``; the logs are copied to ``test-artifacts/ha-<version>/e
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 import shutil
 import signal
 import subprocess
 import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -30,12 +31,15 @@ from tests.e2e.servers import (
     start_mosquitto,
 )
 from tests.e2e.stack import Stack, configure_home_assistant
+from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.support.media import write_h264
 from tests.support.servers import rtsp_available
 
 #: A privacy mask on the e2e camera (frame pixels, 640x360), away from the walker's path.
 PRIVACY_MASK = [[0, 0], [160, 0], [160, 90], [0, 90]]
 GUEST_PASSWORD = "guest-e2e-password"
+#: Playwright's default wait, ms: a loaded 2-core machine renders slowly.
+BROWSER_TIMEOUT = 60_000
 
 
 def _why_not() -> str | None:
@@ -135,3 +139,23 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         shutil.rmtree(logs, ignore_errors=True)
         if (work / "logs").is_dir():
             shutil.copytree(work / "logs", logs, dirs_exist_ok=True)
+
+
+@pytest.fixture
+async def page(stack: Stack) -> AsyncIterator[Any]:
+    """A fresh Chromium page (Debian's, driven by Playwright) on the stack's machine."""
+    del stack  # the page is only useful with the system running
+    if CHROMIUM is None:
+        pytest.skip("Debian's chromium is not installed (scripts/setup installs it)")
+    playwright_api = pytest.importorskip("playwright.async_api")
+    (artifacts() / "browser").mkdir(parents=True, exist_ok=True)
+    async with playwright_api.async_playwright() as driver:
+        browser = await driver.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=list(CHROMIUM_ARGS)
+        )
+        try:
+            context = await browser.new_context(viewport={"width": 1280, "height": 800})
+            context.set_default_timeout(BROWSER_TIMEOUT)
+            yield await context.new_page()
+        finally:
+            await browser.close()

@@ -7,7 +7,6 @@ the README.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -16,29 +15,10 @@ import pytest
 from tests.e2e.ha_client import OWNER, HaClient
 from tests.e2e.servers import CAMERA, Mqtt, artifacts
 from tests.e2e.stack import Stack
-from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.slow
 
 TIMEOUT = 60_000  # ms: a loaded 2-core machine renders slowly
-
-
-@pytest.fixture
-async def page(stack: Stack) -> AsyncIterator[object]:
-    if CHROMIUM is None:
-        pytest.skip("Debian's chromium is not installed (scripts/setup installs it)")
-    playwright_api = pytest.importorskip("playwright.async_api")
-    (artifacts() / "browser").mkdir(parents=True, exist_ok=True)
-    async with playwright_api.async_playwright() as driver:
-        browser = await driver.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=list(CHROMIUM_ARGS)
-        )
-        try:
-            context = await browser.new_context(viewport={"width": 1280, "height": 800})
-            context.set_default_timeout(TIMEOUT)
-            yield await context.new_page()
-        finally:
-            await browser.close()
 
 
 async def _device_id(stack: Stack) -> str:

@@ -10,7 +10,6 @@ bridge's is served without credentials. Screenshot: ``browser/04-live.png``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 import itertools
 
 import aiohttp
@@ -23,7 +22,6 @@ from tests.e2e.conftest import PRIVACY_MASK
 from tests.e2e.ha_client import OWNER
 from tests.e2e.servers import CAMERA, artifacts
 from tests.e2e.stack import Stack
-from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.support.mjpeg_client import decode_jpeg, mjpeg_parts
 
 pytestmark = pytest.mark.slow
@@ -34,24 +32,6 @@ ENTITY = f"camera.{CAMERA}"
 WIDTH, HEIGHT = 640, 360
 #: A walk across the porch takes 3 s of each 12 s loop: sample a little longer than a loop.
 SAMPLES, EVERY_MS = 16, 1000
-
-
-@pytest.fixture
-async def page(stack: Stack) -> AsyncIterator[object]:
-    if CHROMIUM is None:
-        pytest.skip("Debian's chromium is not installed (scripts/setup installs it)")
-    playwright_api = pytest.importorskip("playwright.async_api")
-    (artifacts() / "browser").mkdir(parents=True, exist_ok=True)
-    async with playwright_api.async_playwright() as driver:
-        browser = await driver.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=list(CHROMIUM_ARGS)
-        )
-        try:
-            context = await browser.new_context(viewport={"width": 1280, "height": 800})
-            context.set_default_timeout(TIMEOUT)
-            yield await context.new_page()
-        finally:
-            await browser.close()
 
 
 def masked_region(image: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:

@@ -7,7 +7,6 @@ Screenshots go to ``test-artifacts/ha-<version>/browser/05-panel*.png``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -17,31 +16,12 @@ import pytest
 from tests.e2e.ha_client import OWNER, HaClient
 from tests.e2e.servers import CAMERA, Mqtt, artifacts
 from tests.e2e.stack import Stack
-from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.slow
 
 TIMEOUT = 60_000  # ms: a loaded 2-core machine renders slowly
 RENDER_TIMEOUT = 180_000  # ms: the bridge renders the redacted MP4 before the link exists
 PHONE = {"width": 390, "height": 844}
-
-
-@pytest.fixture
-async def page(stack: Stack) -> AsyncIterator[Any]:
-    if CHROMIUM is None:
-        pytest.skip("Debian's chromium is not installed (scripts/setup installs it)")
-    playwright_api = pytest.importorskip("playwright.async_api")
-    (artifacts() / "browser").mkdir(parents=True, exist_ok=True)
-    async with playwright_api.async_playwright() as driver:
-        browser = await driver.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=list(CHROMIUM_ARGS)
-        )
-        try:
-            context = await browser.new_context(viewport={"width": 1280, "height": 900})
-            context.set_default_timeout(TIMEOUT)
-            yield await context.new_page()
-        finally:
-            await browser.close()
 
 
 async def _shot(page: Any, name: str) -> Path:
