@@ -12,11 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 import logging
-from typing import Any
+from typing import Any, TypeAlias, TypeVar
 
 from doorstep_bridge.models import ClipInfo, RingEvent
 
 _LOGGER = logging.getLogger(__name__)
+
+E = TypeVar("E")
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +103,7 @@ class StatsChanged:
     stats: dict[str, Any]
 
 
-type Event = (
+Event: TypeAlias = (
     RingEvent
     | MotionChanged
     | CameraAvailability
@@ -121,7 +123,7 @@ class EventBus:
     def __init__(self) -> None:
         self._handlers: defaultdict[type[Any], list[Callable[[Any], None]]] = defaultdict(list)
 
-    def subscribe[E](self, event_type: type[E], handler: Callable[[E], None]) -> Callable[[], None]:
+    def subscribe(self, event_type: type[E], handler: Callable[[E], None]) -> Callable[[], None]:
         """Call `handler` for every event of `event_type`; returns an unsubscribe callable."""
         handlers = self._handlers[event_type]
         handlers.append(handler)

@@ -85,9 +85,9 @@ def tighten_storage(root: Path) -> tuple[int, int]:
         folders += tighten(root, root.stat().st_mode)
     except OSError as err:
         failed.append(f"{root}: {err.strerror}")
-    for folder, subfolders, names in root.walk(on_error=lambda err: failed.append(str(err))):
+    for folder, subfolders, names in os.walk(root, onerror=lambda err: failed.append(str(err))):
         for name in [*subfolders, *names]:
-            entry = folder / name
+            entry = Path(folder, name)
             try:
                 mode = entry.lstat().st_mode
             except OSError:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 import logging
+from typing import TypeAlias
 
 from aiohttp import web
 
@@ -57,7 +58,7 @@ from doorstep_bridge.sharing.service import ShareService, share_files_dir
 
 _LOGGER = logging.getLogger(__name__)
 
-type CleanupContext = Callable[[web.Application], AsyncIterator[None]]
+CleanupContext: TypeAlias = Callable[[web.Application], AsyncIterator[None]]
 
 
 def _unsubscribe_all(unsubscribes: Sequence[Callable[[], None]]) -> None:

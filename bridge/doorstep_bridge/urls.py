@@ -19,6 +19,8 @@ _CREDENTIAL = re.compile(
     r"((?:[a-z0-9-]*(?:pass|pwd|token|secret|api_?key)[a-z0-9_-]*|key|auth|sig|signature)=)"
     r"(.*?)(?=[&;/#]|_[a-z]+=|$)"
 )
+# The parameter name stays, its value is masked.
+_MASKED = r"\1***"
 
 
 def redact_url(url: str) -> str:
@@ -29,7 +31,7 @@ def redact_url(url: str) -> str:
     name and lose their value. Other parameters, ``user`` and ``username`` stay.
     """
     if "://" not in url:
-        return _CREDENTIAL.sub(r"\1***", url)  # a file path
+        return _CREDENTIAL.sub(_MASKED, url)  # a file path
     try:
         parts = urlsplit(url)
         has_login = parts.username is not None or parts.password is not None
@@ -39,4 +41,4 @@ def redact_url(url: str) -> str:
     if has_login:
         netloc = f"***@{netloc.rpartition('@')[2]}"
     rest = urlunsplit(("", "", parts.path, parts.query, parts.fragment))
-    return f"{parts.scheme}://{netloc}{_CREDENTIAL.sub(r'\1***', rest)}"
+    return f"{parts.scheme}://{netloc}{_CREDENTIAL.sub(_MASKED, rest)}"

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 import threading
 import time
+from typing import TypeAlias
 from urllib.parse import parse_qs, urlsplit
 
 import av
@@ -33,7 +34,7 @@ import numpy.typing as npt
 from doorstep_bridge.exceptions import CameraError
 from doorstep_bridge.packets import EncodedPacket, StreamInfo
 
-type Image = npt.NDArray[np.uint8]
+Image: TypeAlias = npt.NDArray[np.uint8]
 
 # Phases of one visit, as fractions of the period.
 _ARRIVE = (0.55, 0.72)  # walks from the left edge to the door

@@ -15,7 +15,7 @@ import functools
 import inspect
 import logging
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVarTuple
 
 from doorstep_bridge.camera.pipeline import (
     CameraPipeline,
@@ -56,6 +56,8 @@ if TYPE_CHECKING:
     from doorstep_bridge.recording.store import ClipStore
 
 _LOGGER = logging.getLogger(__name__)
+
+_Args = TypeVarTuple("_Args")
 
 TICK_SECONDS = 0.25
 RETENTION_EVERY = 600.0
@@ -327,8 +329,8 @@ class CameraManager:
 
     # -- reports from the threads (run on the loop) --------------------------------------
 
-    def _threadsafe[*A](self, handler: Callable[[*A], None]) -> Callable[[*A], None]:
-        def call(*args: *A) -> None:
+    def _threadsafe(self, handler: Callable[[*_Args], None]) -> Callable[[*_Args], None]:
+        def call(*args: *_Args) -> None:
             loop = self._loop
             if loop is not None and not loop.is_closed():
                 with contextlib.suppress(RuntimeError):  # the loop is closing

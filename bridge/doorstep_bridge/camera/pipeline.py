@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import logging
 import threading
 import time
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeAlias
 
 import av
 
@@ -58,9 +58,9 @@ class Gate(Protocol):
         ...
 
 
-type DetectorFactory = Callable[[int, int, MotionSettings], MotionDetector]
-type GateFactory = Callable[[int, float], Gate]
-type SourceFactory = Callable[[str, Callable[[], None] | None], Source]
+DetectorFactory: TypeAlias = Callable[[int, int, MotionSettings], MotionDetector]
+GateFactory: TypeAlias = Callable[[int, float], Gate]
+SourceFactory: TypeAlias = Callable[[str, Callable[[], None] | None], Source]
 
 
 def open_source(url: str, on_ring: Callable[[], None] | None = None) -> Source:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 from doorstep_bridge.files import atomic_write
 from doorstep_bridge.mqtt.topics import SWITCHES
@@ -29,7 +29,7 @@ FILE_NAME = "camera_switches.json"
 CONFIG_RECORDING = "config_recording"
 _KEYS = frozenset({*SWITCHES, CONFIG_RECORDING})
 
-type SwitchStates = dict[str, dict[str, bool]]
+SwitchStates: TypeAlias = dict[str, dict[str, bool]]
 
 
 def load_switches(path: Path) -> SwitchStates:

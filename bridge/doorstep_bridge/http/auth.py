@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 import hmac
+from typing import TypeAlias, TypeVar
 
 from aiohttp import web
 
@@ -12,7 +13,8 @@ from doorstep_bridge.keys import API_TOKEN
 #: Routes under /api/ that answer without a token.
 PUBLIC_API_PATHS = frozenset({"/api/health"})
 
-type Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Handler: TypeAlias = Callable[[web.Request], Awaitable[web.StreamResponse]]
+HandlerT = TypeVar("HandlerT", bound=Handler)
 
 
 def has_api_token(request: web.Request) -> bool:
@@ -53,7 +55,7 @@ async def token_middleware(request: web.Request, handler: Handler) -> web.Stream
     return await handler(request)
 
 
-def allow_other_credentials[H: Handler](handler: H) -> H:
+def allow_other_credentials(handler: HandlerT) -> HandlerT:
     """Mark a handler that authenticates the request itself (e.g. with a requester token)."""
     handler.allows_other_credentials = True  # type: ignore[attr-defined]
     return handler

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 import voluptuous as vol
 
 from doorstep_bridge.validation import integer, number
 
-type LiveSourceRole = Literal["detect", "main"]
+LiveSourceRole: TypeAlias = Literal["detect", "main"]
 
 LIVE_SOURCES: tuple[LiveSourceRole, ...] = ("detect", "main")
 

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import math
-from typing import Any, Final, cast
+from typing import Any, Final, TypeAlias, cast
 
 import cv2
 import numpy as np
@@ -59,8 +59,8 @@ from doorstep_bridge.motion.settings import MotionSettings
 from doorstep_bridge.motion.types import Box, Luma, MotionResult
 from doorstep_bridge.validation import Polygon
 
-type FloatGrid = npt.NDArray[np.float32]
-type Mask = npt.NDArray[np.uint8]
+FloatGrid: TypeAlias = npt.NDArray[np.float32]
+Mask: TypeAlias = npt.NDArray[np.uint8]
 
 DEFAULT_FPS: Final = 5.0
 """Detect rate the time constants are expressed for when none is given."""

@@ -24,13 +24,13 @@ texture for when the light goes down again.
 from __future__ import annotations
 
 import math
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
-type FloatGrid = npt.NDArray[np.float32]
+FloatGrid: TypeAlias = npt.NDArray[np.float32]
 
 _CELLS_PER_FRAME: Final = 150  # about this many cells, whatever the grid size
 _MIN_CELL: Final = 8  # grid pixels

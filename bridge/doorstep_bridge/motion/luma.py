@@ -42,7 +42,7 @@ def luma_plane(frame: av.VideoFrame) -> Luma:
         plane = frame.planes[0]
         # One view over the padded rows (line_size bytes each), width pixels wide.
         view: Luma = np.ndarray(
-            (plane.height, plane.width), np.uint8, plane, 0, (plane.line_size, 1)
+            (plane.height, plane.width), np.uint8, memoryview(plane), 0, (plane.line_size, 1)
         )
         return view
     gray: Luma = np.asarray(frame.to_ndarray(format="gray"), dtype=np.uint8)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeAlias
 
 import cv2
 import numpy as np
@@ -12,7 +13,7 @@ from doorstep_bridge.motion.detector import create_detector
 from doorstep_bridge.motion.settings import MotionSettings
 from doorstep_bridge.motion.types import Box
 
-type ScoringDetector = Callable[[npt.NDArray[np.uint8]], list[Box]]
+ScoringDetector: TypeAlias = Callable[[npt.NDArray[np.uint8]], list[Box]]
 
 
 def create_for_scoring(width: int, height: int) -> ScoringDetector:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import voluptuous as vol
 
 from doorstep_bridge.validation import Polygon, boolean, integer, number, polygon, polygons, text
 
-type Zone = tuple[str, Polygon]
+Zone: TypeAlias = tuple[str, Polygon]
 
 
 @dataclass(frozen=True, slots=True)

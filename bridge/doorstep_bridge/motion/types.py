@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
 
-type Box = tuple[int, int, int, int]
-type Luma = npt.NDArray[np.uint8]
+Box: TypeAlias = tuple[int, int, int, int]
+Luma: TypeAlias = npt.NDArray[np.uint8]
 
 
 @dataclass(frozen=True, slots=True)

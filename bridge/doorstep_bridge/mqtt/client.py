@@ -35,6 +35,7 @@ import logging
 import socket
 import ssl
 import threading
+from typing import TypeAlias
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
@@ -50,7 +51,7 @@ _LOGGER = logging.getLogger(__name__)
 #: Commands and share requests are small; anything bigger is a mistake or an attack.
 MAX_INCOMING_PAYLOAD = 64 * 1024
 
-type MessageHandler = Callable[[str, bytes], None]
+MessageHandler: TypeAlias = Callable[[str, bytes], None]
 
 # Linux only; elsewhere the bridge just does without it.
 _TCP_QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)

@@ -8,6 +8,7 @@ logs that rate-limited (anyone on the broker can send garbage).
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
+from typing import TypeAlias
 
 from doorstep_bridge.events import EventBus, RecordRequested
 from doorstep_bridge.exceptions import IgnoredMessageError
@@ -16,7 +17,7 @@ from doorstep_bridge.mqtt.client import MqttClient
 from doorstep_bridge.mqtt.topics import OFF, ON, SWITCHES
 
 #: Turns a camera switch on or off: ``(camera, switch, on)``.
-type SetSwitch = Callable[[str, str, bool], object]
+SetSwitch: TypeAlias = Callable[[str, str, bool], object]
 
 
 def _parse_switch(payload: bytes) -> bool | None:

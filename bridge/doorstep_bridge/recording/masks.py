@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import cv2
 import numpy as np
@@ -26,8 +26,8 @@ FILL_BGR = (0, 0, 0)
 FILL_Y = 16
 FILL_UV = 128
 
-type Mask = npt.NDArray[np.bool_]
-type Box = tuple[slice, slice]
+Mask: TypeAlias = npt.NDArray[np.bool_]
+Box: TypeAlias = tuple[slice, slice]
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,7 @@ import logging
 import queue
 import threading
 import time
-from typing import Any
+from typing import Any, TypeAlias
 
 from doorstep_bridge.exceptions import StorageError
 from doorstep_bridge.files import atomic_write
@@ -94,7 +94,7 @@ class _Flush:
     done: threading.Event
 
 
-type _Command = _Start | _Packet | _Finish | _Snapshot | _Flush
+_Command: TypeAlias = _Start | _Packet | _Finish | _Snapshot | _Flush
 
 
 @dataclass(frozen=True, slots=True)

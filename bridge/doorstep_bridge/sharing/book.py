@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from doorstep_bridge.events import EventBus, ShareStateChanged, StatsChanged
 from doorstep_bridge.models import ClipInfo
@@ -28,7 +28,7 @@ from doorstep_bridge.sharing.repeats import RepeatedRecords
 from doorstep_bridge.sharing.state import HOLDING, Share, ShareNotFoundError, ShareState
 
 #: Current time (tests pass a controllable clock).
-type Clock = Callable[[], datetime]
+Clock: TypeAlias = Callable[[], datetime]
 
 
 @dataclass(frozen=True, slots=True)

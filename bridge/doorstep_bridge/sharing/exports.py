@@ -17,6 +17,7 @@ import logging
 import os
 from pathlib import Path
 import threading
+from typing import TypeAlias
 
 from doorstep_bridge.models import ClipInfo, iso
 from doorstep_bridge.sharing.book import ShareBook, unlink
@@ -39,7 +40,7 @@ PROGRESS_STEP = 0.05
 #: Nice value of the render thread.
 RENDER_NICE = 10
 
-type Renderer = Callable[[RenderJob, Callable[[float], None], threading.Event], RenderResult]
+Renderer: TypeAlias = Callable[[RenderJob, Callable[[float], None], threading.Event], RenderResult]
 
 
 class ShareExports:

@@ -20,13 +20,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-type Plane = NDArray[np.uint8]
+Plane: TypeAlias = NDArray[np.uint8]
 
 #: Black in limited-range YUV.
 BLACK_Y = 16

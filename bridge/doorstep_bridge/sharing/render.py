@@ -21,7 +21,7 @@ from fractions import Fraction
 import logging
 from pathlib import Path
 import threading
-from typing import Any
+from typing import Any, TypeAlias
 
 import av
 
@@ -89,7 +89,7 @@ class RenderResult:
     faces: int
 
 
-type Progress = Callable[[float], None]
+Progress: TypeAlias = Callable[[float], None]
 
 
 @dataclass(slots=True)

@@ -18,14 +18,14 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeAlias
 
 from doorstep_bridge.models import iso
 
 #: (name, value) of what a group is: ``("share_id", "s_...")`` or ``("source", "mqtt")``.
-type Group = tuple[str, str]
+Group: TypeAlias = tuple[str, str]
 #: Labels of one entry: ``(("client", "192.0.2.7"), ("agent", "curl/8"))``.
-type Entry = tuple[tuple[str, Any], ...]
+Entry: TypeAlias = tuple[tuple[str, Any], ...]
 
 
 @dataclass(frozen=True, slots=True)

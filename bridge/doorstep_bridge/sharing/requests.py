@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 import json
 import logging
-from typing import Any
+from typing import Any, TypeAlias
 
 from doorstep_bridge.exceptions import AuditError, ShareError
 from doorstep_bridge.models import iso
@@ -39,7 +39,7 @@ MQTT_REQUESTS_PER_MINUTE = 10
 #: has its own quota, so no other source can block the owner's own requests.
 MAX_PENDING = 20
 
-type Spawn = Callable[[Coroutine[Any, Any, None]], None]
+Spawn: TypeAlias = Callable[[Coroutine[Any, Any, None]], None]
 
 
 @dataclass(frozen=True, slots=True)
