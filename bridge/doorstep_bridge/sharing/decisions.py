@@ -223,8 +223,11 @@ class ShareDecisions:
             if upcoming:
                 soonest = min(t for t in upcoming if t is not None)
                 delay = min(delay, max(0.05, (soonest - book.clock()).total_seconds()))
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for loses a cancellation
+            # that arrives as the wait ends, and stop() would then wait here for ever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(book.wake.wait(), delay)
+                async with asyncio.timeout(delay):
+                    await book.wake.wait()
 
     async def expire(self, share: Share, why: str) -> None:
         """Expire `share` (the caller holds the lock)."""

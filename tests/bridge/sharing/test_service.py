@@ -58,6 +58,15 @@ async def test_invalid_requests_are_refused_with_a_clear_message(
     assert harness.kinds() == ["request_rejected"]
 
 
+async def test_stop_right_after_a_wake_up_stops(tmp_path: Path) -> None:
+    """A stop that comes as the timers wake (a request was just made) still ends them."""
+    h = await make_harness(tmp_path)
+    await asyncio.sleep(0.05)  # the timers are waiting
+    h.service._book.wake.set()
+    async with asyncio.timeout(5):
+        await h.service.stop()
+
+
 async def test_request_is_pending_holds_clips_and_counts(harness: Harness) -> None:
     state = await harness.service.create_request(harness.request(request_id="abc"), "mqtt")
     assert state["state"] == "pending"
