@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-import contextlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 import subprocess
 import sys
-import threading
 
 import pytest
 import yaml
@@ -16,32 +12,9 @@ import yaml
 from tests.bridge.conftest import Listener, free_port
 from tests.security.bridge_process import broker_at
 from tests.security.storage_bridge import bridge, request, wait_for, write_config
+from tests.support.servers import refusing_http_server
 
 SECRET = "cam-SECRET-9b1f2e"
-
-
-@contextlib.contextmanager
-def refusing_camera() -> Iterator[int]:
-    """An MJPEG camera on 127.0.0.1 that answers every request 401 → its port."""
-
-    class Refuse(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(401)
-            self.send_header("WWW-Authenticate", 'Basic realm="cam"')
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *_: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def _check(config: Path) -> str:
@@ -57,11 +30,9 @@ def _check(config: Path) -> str:
 @pytest.mark.slow
 def test_camera_secrets_stay_out_of_logs_status_and_check(tmp_path: Path) -> None:
     nothing_there = free_port()
-    with refusing_camera() as camera_port, broker_at(tmp_path) as broker:
+    with refusing_http_server() as refusing, broker_at(tmp_path) as broker:
         cameras = {
-            "front_door": {
-                "source": f"http://127.0.0.1:{camera_port}/video.mjpg?user=admin&pwd={SECRET}"
-            },
+            "front_door": {"source": f"{refusing}/video.mjpg?user=admin&pwd={SECRET}"},
             "back_door": {
                 "source": f"http://127.0.0.1:{nothing_there}/v.cgi?USER=admin&Password={SECRET}"
             },

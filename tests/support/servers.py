@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 SUPPORT = Path(__file__).resolve().parent
@@ -113,3 +115,27 @@ def mjpeg_server(frames_dir: Path, fps: float = 10.0) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=5)
+
+
+@contextmanager
+def refusing_http_server() -> Iterator[str]:
+    """An MJPEG camera on 127.0.0.1 that answers every request 401; yields its base URL."""
+
+    class Refuse(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="cam"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from fractions import Fraction
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 import threading
 
@@ -20,7 +17,7 @@ from doorstep_bridge.packets import EncodedPacket
 from doorstep_bridge.urls import redact_url
 from tests.bridge.conftest import free_port
 from tests.support.media import Footage, write_mjpeg_frames
-from tests.support.servers import mjpeg_server, rtsp_server
+from tests.support.servers import mjpeg_server, refusing_http_server, rtsp_server
 
 
 def take(source: object, count: int) -> list[EncodedPacket]:
@@ -187,30 +184,6 @@ def footage_file(tmp_path_factory: pytest.TempPathFactory) -> Footage:
 def test_every_credential_in_a_camera_url_is_redacted(url: str, shown: str) -> None:
     assert redact_url(url) == shown
     assert "SECRET" not in AvSource(url).description
-
-
-@contextmanager
-def refusing_http_server() -> Iterator[str]:
-    """An MJPEG camera on 127.0.0.1 that answers every request 401."""
-
-    class Refuse(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(401)
-            self.send_header("WWW-Authenticate", 'Basic realm="cam"')
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *_: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_a_password_in_the_query_never_appears_in_source_errors() -> None:
