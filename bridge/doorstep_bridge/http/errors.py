@@ -20,6 +20,16 @@ def _route(request: web.Request) -> str:
     return resource.canonical if resource is not None else "(no route)"
 
 
+def _message(err: web.HTTPException) -> str:
+    """What the raiser said, else the status's own reason.
+
+    Handlers raise HTTP errors with a plain-text reason; aiohttp's own default text is
+    just ``"400: Bad Request"``, which says nothing more than the status.
+    """
+    text = err.text or ""
+    return text if text and text != f"{err.status}: {err.reason}" else err.reason
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Turn aiohttp's HTTP errors and unexpected exceptions into JSON answers.
@@ -33,7 +43,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as err:
         if err.status < 400:
             raise
-        return json_error(err.status, err.reason)
+        return json_error(err.status, _message(err))
     except Exception as err:  # noqa: BLE001 - any bug becomes a 500, logged
         route = _route(request)
         _THROTTLE.log(

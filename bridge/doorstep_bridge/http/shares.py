@@ -58,8 +58,7 @@ async def _json_body(request: web.Request) -> Any:
     except (ValueError, UnicodeDecodeError, RecursionError):
         # RecursionError: JSON nested deeper than the parser follows ('[' * 60000).
         raise web.HTTPBadRequest(
-            text=json.dumps({"error": "expected a JSON body (valid JSON, not nested too deeply)"}),
-            content_type="application/json",
+            text="expected a JSON body (valid JSON, not nested too deeply)"
         ) from None
 
 
