@@ -14,20 +14,20 @@ import json
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 import pytest
 
 from doorstep_bridge.events import ShareStateChanged
 from doorstep_bridge.exceptions import ShareError
-from doorstep_bridge.http.auth import token_middleware
-from doorstep_bridge.http.errors import error_middleware
-from doorstep_bridge.http.shares import routes
-from doorstep_bridge.keys import API_TOKEN as API_TOKEN_KEY
-from doorstep_bridge.keys import CONFIG, SHARES
 from doorstep_bridge.sharing.audit import verify
 
-from ..bridge.sharing.conftest import API_TOKEN, REQUESTER_TOKEN, Harness, make_harness
+from ..bridge.sharing.conftest import (
+    API_TOKEN,
+    REQUESTER_TOKEN,
+    Harness,
+    make_harness,
+    share_routes_client,
+)
 
 API = {"Authorization": f"Bearer {API_TOKEN}", "Content-Type": "application/json"}
 REQUESTER = {"Authorization": f"Bearer {REQUESTER_TOKEN}", "Content-Type": "application/json"}
@@ -48,18 +48,8 @@ async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
 
 @pytest.fixture
 async def bridge(tmp_path: Path) -> AsyncIterator[tuple[Harness, Client]]:
-    """The share routes as the bridge serves them (error and token middleware)."""
-    harness = await make_harness(tmp_path)
-    app = web.Application(middlewares=[error_middleware, token_middleware])
-    app[CONFIG] = harness.config
-    app[API_TOKEN_KEY] = API_TOKEN
-    app[SHARES] = harness.service
-    app.add_routes(routes)
-    client = TestClient(TestServer(app))
-    await client.start_server()
-    yield harness, client
-    await client.close()
-    await harness.service.stop()
+    async with share_routes_client(tmp_path) as served:
+        yield served
 
 
 def _raw_request(harness: Harness, field: str, json_value: str) -> bytes:

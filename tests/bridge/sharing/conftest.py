@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
+import contextlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 import json
@@ -13,12 +14,19 @@ import threading
 import time
 from typing import Any
 
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 import av
 import numpy as np
 import pytest
 
 from doorstep_bridge.config import Config, parse_config
 from doorstep_bridge.events import EventBus, ShareStateChanged, StatsChanged
+from doorstep_bridge.http.auth import token_middleware
+from doorstep_bridge.http.errors import error_middleware
+from doorstep_bridge.http.shares import routes as share_routes
+from doorstep_bridge.keys import API_TOKEN as API_TOKEN_KEY
+from doorstep_bridge.keys import CONFIG, SHARES
 from doorstep_bridge.lifecycle import share_service
 from doorstep_bridge.models import ClipInfo
 from doorstep_bridge.sharing.audit import AuditLog, audit_dir
@@ -245,3 +253,23 @@ def share_state(listener: Listener, *, timeout: float = 30.0, **match: Any) -> d
                 listener.seen[:0] = items[index + 1 :]
                 return state
     pytest.fail(f"no share state matching {match} in {timeout} s")
+
+
+@contextlib.asynccontextmanager
+async def share_routes_client(
+    tmp_path: Path,
+) -> AsyncIterator[tuple[Harness, TestClient[Any, Any]]]:
+    """The share routes as the bridge serves them (error and token middleware)."""
+    harness = await make_harness(tmp_path)
+    app = web.Application(middlewares=[error_middleware, token_middleware])
+    app[CONFIG] = harness.config
+    app[API_TOKEN_KEY] = API_TOKEN
+    app[SHARES] = harness.service
+    app.add_routes(share_routes)
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        yield harness, client
+    finally:
+        await client.close()
+        await harness.service.stop()

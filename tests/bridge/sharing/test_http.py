@@ -7,17 +7,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 import pytest
 
-from doorstep_bridge.http.auth import token_middleware
-from doorstep_bridge.http.shares import routes
-from doorstep_bridge.keys import API_TOKEN as API_TOKEN_KEY
-from doorstep_bridge.keys import CONFIG, SHARES
 from doorstep_bridge.sharing.audit import verify
 
-from .conftest import API_TOKEN, REQUESTER_TOKEN, Harness, make_harness
+from .conftest import API_TOKEN, REQUESTER_TOKEN, Harness, share_routes_client
 
 API = {"Authorization": f"Bearer {API_TOKEN}"}
 REQUESTER = {"Authorization": f"Bearer {REQUESTER_TOKEN}"}
@@ -25,17 +20,8 @@ REQUESTER = {"Authorization": f"Bearer {REQUESTER_TOKEN}"}
 
 @pytest.fixture
 async def bridge(tmp_path: Path) -> AsyncIterator[tuple[Harness, TestClient[Any, Any]]]:
-    harness = await make_harness(tmp_path)
-    app = web.Application(middlewares=[token_middleware])
-    app[CONFIG] = harness.config
-    app[API_TOKEN_KEY] = API_TOKEN
-    app[SHARES] = harness.service
-    app.add_routes(routes)
-    client = TestClient(TestServer(app))
-    await client.start_server()
-    yield harness, client
-    await client.close()
-    await harness.service.stop()
+    async with share_routes_client(tmp_path) as served:
+        yield served
 
 
 async def _ready(harness: Harness, client: TestClient[Any, Any]) -> tuple[str, str]:
