@@ -57,12 +57,13 @@ def _n(value: Any) -> str:
     return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value)
 
 
-def _first(figures: Figures) -> dict[str, Any]:
+def _latest(figures: Figures) -> dict[str, Any]:
+    """The last figures recorded for an attack (a rerun replaces an earlier one)."""
     return figures[-1]
 
 
 def _http(figures: Figures) -> tuple[str, str, list[str]]:
-    f = _first(figures)
+    f = _latest(figures)
     fails = []
     if f["requests"] < 10_000:
         fails.append("fewer than 10,000 requests")
@@ -81,7 +82,7 @@ def _http(figures: Figures) -> tuple[str, str, list[str]]:
 
 
 def _mqtt(figures: Figures) -> tuple[str, str, list[str]]:
-    f = _first(figures)
+    f = _latest(figures)
     fails = []
     if f["messages"] < 10_000:
         fails.append("fewer than 10,000 messages")
@@ -98,7 +99,7 @@ def _mqtt(figures: Figures) -> tuple[str, str, list[str]]:
 
 
 def _descriptors(figures: Figures) -> tuple[str, str, list[str]]:
-    f = _first(figures)
+    f = _latest(figures)
     fails = []
     if f["limit"] > 1024 or f["idle_sockets"] < 1000:
         fails.append("not at the 1,024 limit")
@@ -117,7 +118,7 @@ def _descriptors(figures: Figures) -> tuple[str, str, list[str]]:
 
 
 def _broker(figures: Figures) -> tuple[str, str, list[str]]:
-    f = _first(figures)
+    f = _latest(figures)
     fails = []
     if f["restarts"] < 20:
         fails.append("fewer than 20 restarts")
@@ -138,7 +139,7 @@ def _broker(figures: Figures) -> tuple[str, str, list[str]]:
 
 
 def _kill(figures: Figures) -> tuple[str, str, list[str]]:
-    f = _first(figures)
+    f = _latest(figures)
     fails = []
     if f["broken_clips_listed"] or f["partial_clips_listed"]:
         fails.append("a broken or partial clip listed")
@@ -160,7 +161,7 @@ def _kill(figures: Figures) -> tuple[str, str, list[str]]:
 
 
 def _disk(figures: Figures) -> tuple[str, str, list[str]]:
-    f = _first(figures)
+    f = _latest(figures)
     fails = []
     if f["frames_deleted"] or not f["frames_on_disk"]:
         fails.append("recorded frames deleted (or none recorded)")
@@ -175,7 +176,7 @@ def _disk(figures: Figures) -> tuple[str, str, list[str]]:
 
 
 def _flips(figures: Figures) -> tuple[str, str, list[str]]:
-    f = _first(figures)
+    f = _latest(figures)
     fails = []
     if f["caught"] != f["flips"]:
         fails.append("a byte flip passed")
