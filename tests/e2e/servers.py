@@ -210,14 +210,15 @@ class Service:
             raise RuntimeError(f"{self.name} exited:\n{self.log_tail()}")
 
 
-def mosquitto(work: Path) -> tuple[Service, int]:
-    """A Mosquitto broker on a free loopback port (no persistence)."""
+def mosquitto(work: Path, extra: str = "") -> tuple[Service, int]:
+    """A Mosquitto broker on a free loopback port (no persistence); ``extra`` config lines."""
     if shutil.which("mosquitto") is None:
         raise RuntimeError("mosquitto is not installed (scripts/setup installs it)")
     port = free_port()
     conf = work / "mosquitto.conf"
     conf.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n", encoding="utf-8"
+        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n{extra}",
+        encoding="utf-8",
     )
     return Service("mosquitto", ["mosquitto", "-c", str(conf)], work / "logs/mosquitto.log"), port
 
