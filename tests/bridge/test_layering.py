@@ -21,7 +21,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     # 0. What everything stands on: the error tree, the shared records and the event
     #    bus, value checks, durable writes, URL redaction, encoded packets, the bridge's
     #    identity on disk, and the one place that builds MQTT topics.
-    frozenset({"__init__", "exceptions", "models", "events", "validation", "files", "urls"})
+    frozenset({"__init__", "exceptions", "models", "events", "validation", "files", "urls", "text"})
     | frozenset({"packets", "identity", "mqtt.topics", "mqtt.payloads"})
     | frozenset({"camera", "http", "live", "mqtt", "recording", "sharing"}),  # empty packages
     # 1. Settings, validated at the edge into frozen dataclasses: each feature's own,

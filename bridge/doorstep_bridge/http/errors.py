@@ -8,6 +8,7 @@ from aiohttp import web
 
 from doorstep_bridge.http.auth import Handler, json_error
 from doorstep_bridge.http.throttle import LogThrottle
+from doorstep_bridge.text import is_text
 
 _LOGGER = logging.getLogger(__name__)
 #: A bug hit by every request must not flood the log: one traceback per kind a minute.
@@ -57,15 +58,6 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return json_error(500, "internal error; see the bridge's log")
 
 
-def _is_valid_text(value: str) -> bool:
-    """False for text decoded from invalid UTF-8 (aiohttp keeps such bytes as surrogates)."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 @web.middleware
 async def text_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Refuse (400) a request whose headers, path or query are not valid UTF-8.
@@ -74,10 +66,10 @@ async def text_middleware(request: web.Request, handler: Handler) -> web.StreamR
     ever sees undecodable text.
     """
     for name, value in request.headers.items():
-        if not _is_valid_text(value):
+        if not is_text(value):
             return json_error(400, f"header {name}: not valid UTF-8")
-    if not _is_valid_text(request.path) or not all(
-        _is_valid_text(key) and _is_valid_text(value) for key, value in request.query.items()
+    if not is_text(request.path) or not all(
+        is_text(key) and is_text(value) for key, value in request.query.items()
     ):
         return json_error(400, "the URL is not valid UTF-8")
     return await handler(request)

@@ -49,6 +49,7 @@ from typing import Any
 from doorstep_bridge.exceptions import AuditError
 from doorstep_bridge.files import fsync_dir
 from doorstep_bridge.models import iso, utcnow
+from doorstep_bridge.text import clean_text, is_text
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -89,20 +90,6 @@ def record_hash(record: dict[str, Any]) -> str:
     """SHA-256 (hex) of the canonical JSON of `record` without its ``hash`` key."""
     body = {key: value for key, value in record.items() if key != "hash"}
     return hashlib.sha256(_canonical(body)).hexdigest()
-
-
-def clean_text(text: str) -> str:
-    """`text` with what UTF-8 cannot hold (lone surrogates) written as escapes."""
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
-def is_text(value: str) -> bool:
-    """True when `value` is valid Unicode text (no lone surrogates)."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def field_problem(fields: dict[str, Any]) -> str | None:

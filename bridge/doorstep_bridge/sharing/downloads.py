@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from doorstep_bridge.sharing.audit import clean_text
 from doorstep_bridge.sharing.book import ShareBook
 from doorstep_bridge.sharing.decisions import ShareDecisions
 from doorstep_bridge.sharing.links import token_hash, valid_token
 from doorstep_bridge.sharing.repeats import Entry
 from doorstep_bridge.sharing.state import ShareGoneError, ShareNotFoundError, ShareState
+from doorstep_bridge.text import clean_text
 
 #: Downloads of a share that is no longer available answer 410, others 404.
 GONE = frozenset({ShareState.EXPIRED, ShareState.REVOKED})

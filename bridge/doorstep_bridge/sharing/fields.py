@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from doorstep_bridge.exceptions import ShareError
-from doorstep_bridge.sharing.audit import clean_text, is_text
+from doorstep_bridge.text import clean_text, is_text
 
 #: Longest text each field may hold.
 MAX_TEXT = {"requester": 100, "reason": 500, "request_id": 100, "by": 100}

@@ -17,13 +17,13 @@ from typing import Any, TypeAlias
 
 from doorstep_bridge.exceptions import AuditError, ShareError
 from doorstep_bridge.models import iso
-from doorstep_bridge.sharing.audit import clean_text, is_text
 from doorstep_bridge.sharing.book import ShareBook
 from doorstep_bridge.sharing.fields import echo, moment_field, text_field
 from doorstep_bridge.sharing.links import new_share_id
 from doorstep_bridge.sharing.repeats import Entry
 from doorstep_bridge.sharing.settings import SharingSettings
 from doorstep_bridge.sharing.state import Share, ShareLimitError, ShareState
+from doorstep_bridge.text import clean_text, is_text
 
 _LOGGER = logging.getLogger(__name__)
 
