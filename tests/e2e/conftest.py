@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.ha_client import OWNER
 from tests.e2e.servers import (
     ROOT,
     artifacts,
@@ -159,3 +160,14 @@ async def page(stack: Stack) -> AsyncIterator[Any]:
             yield await context.new_page()
         finally:
             await browser.close()
+
+
+async def log_in(page: Any, stack: Stack) -> None:
+    """Log in as the owner with HA's login form, as a person would; wait for the frontend."""
+    await page.goto(f"{stack.ha.url}/")
+    await page.wait_for_url("**/auth/authorize**")
+    await page.locator('input[name="username"]').fill(OWNER)
+    await page.locator('input[name="password"]').fill(stack.password)
+    await page.locator('input[name="password"]').press("Enter")
+    await page.wait_for_url(lambda url: "/auth/" not in url)
+    await page.wait_for_selector("home-assistant >> home-assistant-main")

@@ -12,7 +12,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.e2e.ha_client import OWNER, HaClient
+from tests.e2e.conftest import log_in
+from tests.e2e.ha_client import HaClient
 from tests.e2e.servers import CAMERA, Mqtt, artifacts
 from tests.e2e.stack import Stack
 
@@ -49,13 +50,7 @@ async def test_log_in_device_page_media_browser_and_a_clip(stack: Stack, page: o
     device_id = await _device_id(stack)
 
     # Log in with the form, as a person would.
-    await page.goto(f"{stack.ha.url}/")
-    await page.wait_for_url("**/auth/authorize**")
-    await page.locator('input[name="username"]').fill(OWNER)
-    await page.locator('input[name="password"]').fill(stack.password)
-    await page.locator('input[name="password"]').press("Enter")
-    await page.wait_for_url(lambda url: "/auth/" not in url)
-    await page.wait_for_selector("home-assistant >> home-assistant-main")
+    await log_in(page, stack)
 
     # Someone rings, then the camera's device page: its name and its four entities.
     mqtt = Mqtt(stack.mqtt_port)

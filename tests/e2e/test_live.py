@@ -18,8 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from tests.e2e.conftest import PRIVACY_MASK
-from tests.e2e.ha_client import OWNER
+from tests.e2e.conftest import PRIVACY_MASK, log_in
 from tests.e2e.servers import CAMERA, artifacts
 from tests.e2e.stack import Stack
 from tests.support.mjpeg_client import decode_jpeg, mjpeg_parts
@@ -55,13 +54,7 @@ async def test_more_info_plays_the_masked_live_view(stack: Stack, page: object) 
     from playwright.async_api import Page, expect
 
     assert isinstance(page, Page)
-    await page.goto(f"{stack.ha.url}/")
-    await page.wait_for_url("**/auth/authorize**")
-    await page.locator('input[name="username"]').fill(OWNER)
-    await page.locator('input[name="password"]').fill(stack.password)
-    await page.locator('input[name="password"]').press("Enter")
-    await page.wait_for_url(lambda url: "/auth/" not in url)
-    await page.wait_for_selector("home-assistant >> home-assistant-main")
+    await log_in(page, stack)
 
     # What a tap on the camera does: the more-info dialog, with the live picture. The
     # frontend ignores the event until it has finished loading: ask until it opens.

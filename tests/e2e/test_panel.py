@@ -13,7 +13,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.e2e.ha_client import OWNER, HaClient
+from tests.e2e.conftest import log_in
+from tests.e2e.ha_client import HaClient
 from tests.e2e.servers import CAMERA, Mqtt, artifacts
 from tests.e2e.stack import Stack
 
@@ -29,16 +30,6 @@ async def _shot(page: Any, name: str) -> Path:
     await page.wait_for_timeout(1500)  # let animations settle
     await page.screenshot(path=str(path))
     return path
-
-
-async def _log_in(page: Any, stack: Stack) -> None:
-    await page.goto(f"{stack.ha.url}/")
-    await page.wait_for_url("**/auth/authorize**")
-    await page.locator('input[name="username"]').fill(OWNER)
-    await page.locator('input[name="password"]').fill(stack.password)
-    await page.locator('input[name="password"]').press("Enter")
-    await page.wait_for_url(lambda url: "/auth/" not in url)
-    await page.wait_for_selector("home-assistant >> home-assistant-main")
 
 
 async def _ring_clip(owner: HaClient) -> str:
@@ -84,7 +75,7 @@ async def test_panel_approve_link_revoke_and_clips_by_reason(stack: Stack, page:
         )
         share_id = answer["service_response"]["share_id"]
 
-        await _log_in(page, stack)
+        await log_in(page, stack)
         # The sidebar has the panel; it opens at /doorstep.
         await expect(page.locator('a[href="/doorstep"]').first).to_be_attached()
         await page.goto(f"{stack.ha.url}/doorstep")
