@@ -282,10 +282,10 @@ class DoorstepApiClient:
         return response
 
     async def live_image(self, camera: str) -> bytes:
-        """The camera's latest masked frame (JPEG); opens the camera briefly if nobody watches.
+        """The camera's latest masked frame (JPEG), from frames the bridge decoded already.
 
         Raises:
-            DoorstepRequestError: 503 when the camera is offline or has too many viewers.
+            DoorstepRequestError: 503 when the camera is offline or has no recent frame.
         """
         response = await self._open_live(camera, "live.jpg")
         try:

@@ -60,7 +60,12 @@ class LiveCamera(DoorstepCameraEntity, Camera):
         width: int | None = None,  # noqa: ARG002 - the bridge sends the camera's own size
         height: int | None = None,  # noqa: ARG002
     ) -> bytes | None:
-        """The latest masked frame; the last snapshot when the live view is unavailable."""
+        """The latest masked frame; the last snapshot when the bridge has none.
+
+        The bridge makes the still from a frame it decoded already (for motion, or for a
+        viewer): a dashboard refreshing its picture never opens the camera again. With
+        motion detection off and nobody watching there is no recent frame: the snapshot.
+        """
         try:
             return await self._client.live_image(self.camera)
         except DoorstepError as err:

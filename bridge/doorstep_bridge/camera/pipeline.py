@@ -117,6 +117,8 @@ class Detection:
         self.enabled = True
         self.motion = False
         self.frames_analysed = 0
+        #: The newest analysed frame (PyAV) and its capture time: the live view's still.
+        self.latest: tuple[Any, float] | None = None
 
     def set_enabled(self, on: bool) -> None:
         """Switch motion detection (any thread); the detect thread reports motion off."""
@@ -128,6 +130,7 @@ class Detection:
         self._need_key = True
         self._gate = None
         self._last_analysed = None
+        self.latest = None
         self._set_motion(active=False)
 
     def recover(self) -> None:
@@ -177,6 +180,7 @@ class Detection:
             return
         for frame in frames:
             self._last_analysed = packet.wall
+            self.latest = (frame, packet.wall)
             self._analyse(frame, wants_frame)
 
     def _analyse(self, frame: Any, wants_frame: bool) -> None:
@@ -235,6 +239,8 @@ class CameraPipeline:
         # outcome is always reported (it replaces whatever an earlier run left).
         self._online: bool | None = None
         self._online_lock = threading.Lock()
+        #: The main stream's frame size once it delivered (privacy masks are in its pixels).
+        self.main_size: tuple[int, int] | None = None
         self._detect_errors = 0
         self._detect_error_logged: float | None = None
         self.detection = Detection(
@@ -303,6 +309,7 @@ class CameraPipeline:
                 if not delivered:
                     delivered = True
                     if role == "main":
+                        self.main_size = (packet.stream.width, packet.stream.height)
                         self._set_online(online=True)
                     else:
                         _LOGGER.info("Camera %s: detect stream is up", self.settings.name)

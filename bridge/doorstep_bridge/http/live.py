@@ -7,10 +7,12 @@ Both are under ``/api/``, so the token middleware admits only the API token
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from aiohttp import web
 
+from doorstep_bridge.exceptions import CameraError
 from doorstep_bridge.http.auth import shown
 from doorstep_bridge.keys import CAMERAS, CONFIG, LIVE
 from doorstep_bridge.live.stream import (
@@ -26,6 +28,9 @@ routes = web.RouteTableDef()
 FIRST_FRAME_TIMEOUT = 10.0
 #: How often a stream waiting for a picture checks that its client is still there.
 CLIENT_CHECK_INTERVAL = 1.0
+#: A still is refused when the pipeline's newest frame is older than this (seconds): motion
+#: detection is off (nothing is decoded) or the detect stream stalled.
+STILL_MAX_AGE = 3.0
 #: Frames are never cached by a browser or a proxy: each request is "now".
 _NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
@@ -113,12 +118,30 @@ async def _next_while_connected(request: web.Request, viewer: Viewer) -> LiveFra
 
 @routes.get("/api/cameras/{camera}/live.jpg", allow_head=False)
 async def live_jpeg(request: web.Request) -> web.Response:
-    """The latest masked frame as a JPEG."""
-    opened = await _first_frame(request)
-    if isinstance(opened, web.Response):
-        return opened
-    viewer, frame = opened
-    viewer.close()
+    """The latest masked frame as a JPEG, made from a frame the bridge decoded already.
+
+    While someone watches, the frame the viewers got last; otherwise the newest frame
+    the camera pipeline analysed for motion (its detect stream), masked and encoded
+    now. A still never opens the camera nor starts a live session: a dashboard that
+    refreshes its picture every few seconds costs one JPEG encode each time.
+    """
+    if (refused := _refusal(request)) is not None:
+        return refused
+    camera = request.match_info["camera"]
+    stream = request.app[LIVE].stream(camera)
+    frame = stream.latest
+    if frame is None:
+        manager = request.app.get(CAMERAS)
+        pipeline = manager.pipeline(camera) if manager is not None else None
+        decoded = pipeline.detection.latest if pipeline is not None else None
+        if pipeline is None or decoded is None or time.time() - decoded[1] > STILL_MAX_AGE:
+            return _unavailable("no_recent_frame", f"camera {camera} has no recent picture")
+        try:
+            frame = await asyncio.to_thread(
+                stream.still, decoded[0], decoded[1], pipeline.main_size
+            )
+        except CameraError as err:
+            return _unavailable("source_failed", f"camera {camera}: {err}")
     return web.Response(body=frame.jpeg, content_type="image/jpeg", headers=_headers(frame))
 
 

@@ -191,6 +191,7 @@ class LiveStream:
         self._linger: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._latest: LiveFrame | None = None
+        self._still_masks: MaskSet | None = None
         self._closed = False
         self._lock = threading.Lock()
         #: Connections to the camera opened so far, and how many are open now.
@@ -209,6 +210,39 @@ class LiveStream:
     def running(self) -> bool:
         """True while the worker (and so the camera connection) is active."""
         return self._worker is not None and self._worker.is_alive()
+
+    @property
+    def latest(self) -> LiveFrame | None:
+        """The newest frame sent to the viewers; None when nobody watches."""
+        return self._latest
+
+    def still(self, frame: Any, captured: float, main_size: tuple[int, int] | None) -> LiveFrame:
+        """A frame the camera pipeline decoded already, masked and encoded as a JPEG.
+
+        Blocking (a few ms): call it on a worker thread. It opens no source and
+        starts no viewer session: the detect frames are decoded for motion anyway.
+
+        Args:
+            frame: A decoded PyAV frame of the stream the pipeline analyses.
+            captured: Its capture time (seconds since the epoch).
+            main_size: The main stream's frame size, needed to place the masks when
+                the frame comes from a separate detect stream.
+
+        Raises:
+            CameraError: The masks cannot be placed (main stream size unknown), or
+                OpenCV could not encode the picture.
+        """
+        settings = self.settings
+        reference = None
+        if settings.privacy_masks and settings.detect_source:
+            if main_size is None:
+                raise CameraError("cannot place the privacy masks: main stream size unknown")
+            reference = main_size
+        masks = self._still_masks
+        if masks is None or masks.reference != reference:
+            masks = self._still_masks = MaskSet(settings.privacy_masks, reference)
+        data = encode_jpeg(frame, masks, settings.live.quality)
+        return LiveFrame(0, data, mjpeg_part(data), captured, frame.width, frame.height)
 
     def join(self) -> Viewer:
         """A new viewer; opens the source if it is the first.

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+import time
 
-from doorstep_bridge.camera.demo import read_clock
+import pytest
+
+from doorstep_bridge.camera.demo import clock_age_ms, read_clock
+from doorstep_bridge.http import live as live_routes
+from doorstep_bridge.http.live import STILL_MAX_AGE
 from doorstep_bridge.keys import CAMERAS, LIVE
-from doorstep_bridge.live.stream import MJPEG_CONTENT_TYPE
+from doorstep_bridge.live.stream import MJPEG_CONTENT_TYPE, VIEWER_QUEUE
 from tests.bridge.bridge_runner import RunningBridge, bridge_config, run_bridge
 from tests.bridge.conftest import Broker
 from tests.bridge.live.test_stream import until
@@ -75,10 +80,107 @@ async def test_the_still_is_the_latest_masked_frame(mqtt_broker: Broker, tmp_pat
         async with bridge.session.get(url, headers=bridge.auth) as response:
             assert response.status == 200
             assert response.content_type == "image/jpeg"
+            captured = float(response.headers["X-Doorstep-Captured"])
             image = decode_jpeg(await response.read())
         assert image.shape[:2] == (180, 320)
         assert int(image[2:58, 2:78].max()) <= 24
-        assert read_clock(image) is not None
+        drawn = read_clock(image)
+        assert drawn is not None
+        assert clock_age_ms(drawn, time.time()) < STILL_MAX_AGE * 1000, "a picture of now"
+        assert time.time() - captured < STILL_MAX_AGE
+
+
+async def test_a_still_opens_no_camera_and_starts_no_live_session(
+    mqtt_broker: Broker, tmp_path: Path
+) -> None:
+    """Stills come from the frames the pipeline decodes for motion: a dashboard that refreshes
+    its picture never opens a second connection to the camera nor a live encoder."""
+    async with run_bridge(bridge_config(mqtt_broker, tmp_path, **cameras())) as bridge:
+        await online(bridge)
+        detection = bridge.app[CAMERAS].pipeline("front_door").detection
+        await until(lambda: detection.latest is not None, "the pipeline analysed a frame")
+        stream = bridge.app[LIVE].stream("front_door")
+        url = f"{bridge.url}/api/cameras/front_door/live.jpg"
+        clocks = []
+        for _ in range(5):
+            async with bridge.session.get(url, headers=bridge.auth) as response:
+                assert response.status == 200
+                clocks.append(read_clock(decode_jpeg(await response.read())))
+            await asyncio.sleep(0.3)
+        assert None not in clocks
+        assert len(set(clocks)) > 1, "each still is the pipeline's newest frame"
+        assert (stream.sources_opened, stream.frames_encoded, stream.viewers) == (0, 0, 0)
+        assert not stream.running
+
+
+async def test_while_someone_watches_the_still_is_their_frame(
+    mqtt_broker: Broker, tmp_path: Path
+) -> None:
+    async with run_bridge(bridge_config(mqtt_broker, tmp_path, **cameras())) as bridge:
+        await online(bridge)
+        stream = bridge.app[LIVE].stream("front_door")
+        live = await bridge.session.get(
+            f"{bridge.url}/api/cameras/front_door/live.mjpeg", headers=bridge.auth
+        )
+        try:
+            parts = mjpeg_parts(live)
+            seen = [await anext(parts)]
+            async with bridge.session.get(
+                f"{bridge.url}/api/cameras/front_door/live.jpg", headers=bridge.auth
+            ) as response:
+                assert response.status == 200
+                jpeg = await response.read()
+            seen += [await anext(parts) for _ in range(VIEWER_QUEUE + 1)]
+            # The very JPEG the viewer was sent: no encode of its own, no second source.
+            assert jpeg in seen
+            assert (stream.sources_opened, stream.viewers) == (1, 1)
+        finally:
+            live.close()
+
+
+async def test_without_recent_frames_the_still_is_refused(
+    mqtt_broker: Broker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Motion detection off: nothing is decoded, so there is no picture of now (503)."""
+    monkeypatch.setattr(live_routes, "STILL_MAX_AGE", 0.3)
+    async with run_bridge(bridge_config(mqtt_broker, tmp_path, **cameras())) as bridge:
+        await online(bridge)
+        manager = bridge.app[CAMERAS]
+        await until(lambda: manager.pipeline("front_door").detection.latest is not None, "a frame")
+        manager.set_switch("front_door", "motion_detection", False)
+        await asyncio.sleep(1.0)
+        async with bridge.session.get(
+            f"{bridge.url}/api/cameras/front_door/live.jpg", headers=bridge.auth
+        ) as response:
+            assert response.status == 503
+            assert (await response.json())["reason"] == "no_recent_frame"
+        assert bridge.app[LIVE].stream("front_door").sources_opened == 0
+
+
+async def test_a_still_of_the_detect_stream_has_the_masks_scaled(
+    mqtt_broker: Broker, tmp_path: Path
+) -> None:
+    """Masks are in main-stream pixels (640x360); the still is the 320x180 detect stream."""
+    camera = {
+        "front_door": {
+            "source": "demo://?period=600&fps=10&width=640&height=360",
+            "detect_source": DEMO,
+            "privacy_masks": [[[0, 0], [160, 0], [160, 120], [0, 120]]],
+        }
+    }
+    async with run_bridge(bridge_config(mqtt_broker, tmp_path, cameras=camera)) as bridge:
+        await online(bridge)
+        detection = bridge.app[CAMERAS].pipeline("front_door").detection
+        await until(lambda: detection.latest is not None, "the detect stream analysed")
+        async with bridge.session.get(
+            f"{bridge.url}/api/cameras/front_door/live.jpg", headers=bridge.auth
+        ) as response:
+            assert response.status == 200
+            image = decode_jpeg(await response.read())
+        assert image.shape[:2] == (180, 320)
+        assert int(image[2:58, 2:78].max()) <= 24, "the mask, halved, is black"
+        assert float(image[70:170, 100:300].mean()) > 60, "the rest of the porch is there"
+        assert bridge.app[LIVE].stream("front_door").sources_opened == 0
 
 
 async def test_unknown_offline_and_crowded_cameras_are_refused(

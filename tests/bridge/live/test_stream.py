@@ -7,10 +7,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import av
 import numpy as np
+import pytest
 
 from doorstep_bridge.camera.demo import read_clock
 from doorstep_bridge.config import CameraSettings, parse_config
+from doorstep_bridge.exceptions import CameraError
 from doorstep_bridge.live.stream import VIEWER_QUEUE, LiveFrame, LiveStream, Viewer
 from tests.support.mjpeg_client import decode_jpeg
 
@@ -135,3 +138,20 @@ async def test_the_frame_rate_is_capped(tmp_path: Path) -> None:
     # The camera sent 20 frames a second; every one was decoded, about a quarter encoded.
     assert stream.frames_encoded <= 8
     await stream.close()
+
+
+def test_a_still_of_a_detect_stream_needs_the_main_stream_size(tmp_path: Path) -> None:
+    """Masks are in main-stream pixels: without its size a detect frame cannot be masked."""
+    main = "demo://?period=600&fps=10&width=640&height=360"
+    settings = camera(tmp_path, source=main, detect_source=DEMO, privacy_masks=[MASK])
+    stream = LiveStream(settings)
+    picture = np.full((180, 320, 3), 200, np.uint8)
+    frame = av.VideoFrame.from_ndarray(picture, format="bgr24")
+    with pytest.raises(CameraError, match="main stream size unknown"):
+        stream.still(frame, 1.0, None)
+    still = stream.still(frame, 1.0, (640, 360))
+    image = decode_jpeg(still.jpeg)
+    assert (still.width, still.height, still.captured) == (320, 180, 1.0)
+    assert int(masked_corner(image, 320, 180).max()) <= 24
+    assert int(image[100:, 100:].min()) > 150, "only the mask is filled"
+    assert stream.sources_opened == 0
