@@ -11,6 +11,7 @@ from aiohttp import web
 
 from doorstep_bridge.config import Config
 from doorstep_bridge.events import EventBus
+from doorstep_bridge.http import audit as audit_routes
 from doorstep_bridge.http import clips as clip_routes
 from doorstep_bridge.http import live as live_routes
 from doorstep_bridge.http import routes as bridge_routes
@@ -35,4 +36,5 @@ def create_app(config: Config) -> web.Application:
     app.add_routes(share_routes.routes)
     app.add_routes(live_routes.install(app))  # ends live streams early at shutdown
     app.add_routes(switch_routes.routes)
+    app.add_routes(audit_routes.routes)
     return app

@@ -53,7 +53,8 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"keys"}),
     # 5. The HTTP edge: handlers read the services from the app keys.
     frozenset({"http.auth", "http.body", "http.errors", "http.throttle", "http.server"})
-    | frozenset({"http.routes", "http.clips", "http.live", "http.shares", "http.switches"}),
+    | frozenset({"http.routes", "http.clips", "http.live", "http.shares", "http.switches"})
+    | frozenset({"http.audit"}),
     # 6. The composition root (start-up and shutdown), the application and the command line.
     frozenset({"lifecycle", "app", "__main__"}),
 )
