@@ -22,10 +22,13 @@ from doorstep_bridge.exceptions import ConfigError
 from doorstep_bridge.live.settings import LIVE_SCHEMA, LiveSettings, live_settings
 from doorstep_bridge.motion.settings import MOTION_SCHEMA, MotionSettings, motion_settings
 from doorstep_bridge.recording.settings import (
+    MAX_RETENTION_DAYS,
     RECORD_SCHEMA,
+    RETENTION_SCHEMA,
     RecordSettings,
     StorageSettings,
     record_settings,
+    retention_periods,
 )
 from doorstep_bridge.sharing.settings import SHARING_SCHEMA, SharingSettings, sharing_settings
 from doorstep_bridge.urls import redact_url
@@ -207,7 +210,8 @@ _HTTP_SCHEMA = vol.Schema(
 _STORAGE_SCHEMA = vol.Schema(
     {
         vol.Optional("path"): text,
-        vol.Optional("retention_days"): number(0.0, 3650.0),
+        vol.Optional("retention_days"): number(0.0, MAX_RETENTION_DAYS),
+        vol.Optional("retention"): RETENTION_SCHEMA,
         vol.Optional("max_size_gb"): number(0.01),
     }
 )
@@ -287,6 +291,9 @@ def _build(data: dict[str, Any], base_dir: Path) -> Config:
     storage_path = Path(storage_data.pop("path", "./doorstep-data")).expanduser()
     if not storage_path.is_absolute():
         storage_path = base_dir / storage_path
+    storage_data["retention"] = retention_periods(
+        storage_data.get("retention_days"), storage_data.get("retention", {})
+    )
 
     cameras: dict[str, CameraSettings] = {}
     for name, cam in data["cameras"].items():

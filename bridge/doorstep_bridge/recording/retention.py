@@ -1,6 +1,8 @@
 """Retention: delete old clips, keep the store under its size cap, keep room on the disk.
 
-- Clips that ended more than ``storage.retention_days`` ago are deleted.
+- Clips are deleted once they ended longer ago than the period of their kind
+  (``storage.retention.ring`` / ``motion`` / ``manual``; ``storage.retention_days``
+  for a kind not listed there).
 - With ``storage.max_size_gb``, the oldest clips go until the store fits.
 - Before each new clip, when the disk has less than ``min_free_bytes`` free, the
   oldest clips go until it has (a full disk must not stop the doorbell's clips) —
@@ -21,6 +23,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from doorstep_bridge.models import ClipInfo, utcnow
+from doorstep_bridge.recording.settings import CLIP_KINDS
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -42,7 +45,7 @@ class Retention:
 
     Args:
         store: The clip store.
-        settings: ``storage`` settings (retention_days, max_size_gb).
+        settings: ``storage`` settings (the retention periods, max_size_gb).
         min_free_bytes: Disk space to keep free for new clips.
         free_bytes: Measures free disk space (injectable for tests).
         now: Current time (injectable for tests).
@@ -131,18 +134,18 @@ class Retention:
             return self.min_free_bytes  # unknown: do not delete on a guess
 
     def _expired(self) -> list[ClipInfo]:
-        before = self._now() - timedelta(days=self._settings.retention_days)
         deleted: list[ClipInfo] = []
-        while True:
-            batch = self._store.deletable(before=before, limit=_BATCH)
-            removed = [
-                clip
-                for clip in batch
-                if self._delete(clip, f"older than {self._settings.retention_days:g} days")
-            ]
-            deleted += removed
-            if len(batch) < _BATCH or not removed:
-                return deleted
+        for kind in CLIP_KINDS:
+            days = self._settings.retention.days(kind)
+            before = self._now() - timedelta(days=days)
+            why = f"{kind} clip older than {days:g} days"
+            while True:
+                batch = self._store.deletable(before=before, reason=kind, limit=_BATCH)
+                removed = [clip for clip in batch if self._delete(clip, why)]
+                deleted += removed
+                if len(batch) < _BATCH or not removed:
+                    break
+        return deleted
 
     def _shrink(self, too_big: Callable[[], bool], why: str) -> list[ClipInfo]:
         deleted: list[ClipInfo] = []

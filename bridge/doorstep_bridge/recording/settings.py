@@ -10,13 +10,77 @@ import voluptuous as vol
 
 from doorstep_bridge.validation import boolean, number
 
+#: The kinds of clip, by what started them (the clip's ``reason``).
+CLIP_KINDS = ("ring", "motion", "manual")
+#: Days each kind is kept when neither ``storage.retention`` nor ``retention_days`` says.
+DEFAULT_RETENTION_DAYS = {"ring": 30.0, "motion": 7.0, "manual": 30.0}
+#: Bounds of a retention period in days.
+MAX_RETENTION_DAYS = 3650.0
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionPeriods:
+    """How many days the clips of each kind are kept after they end.
+
+    Attributes:
+        ring: Clips a doorbell press started (a visit).
+        motion: Clips motion alone started (passers-by, cars, cats).
+        manual: Clips a record-now command started.
+    """
+
+    ring: float = DEFAULT_RETENTION_DAYS["ring"]
+    motion: float = DEFAULT_RETENTION_DAYS["motion"]
+    manual: float = DEFAULT_RETENTION_DAYS["manual"]
+
+    def days(self, kind: str) -> float:
+        """The period of one kind of clip (a clip reason); the longest for an unknown kind."""
+        if kind in CLIP_KINDS:
+            days: float = getattr(self, kind)
+            return days
+        return max(self.ring, self.motion, self.manual)
+
+    def payload(self) -> dict[str, float]:
+        """``{kind: days}``, as the bridge info publishes it."""
+        return {kind: self.days(kind) for kind in CLIP_KINDS}
+
+
+RETENTION_SCHEMA = vol.Schema(
+    {vol.Optional(kind): number(0.0, MAX_RETENTION_DAYS) for kind in CLIP_KINDS}
+)
+
+
+def retention_periods(default_days: float | None, per_kind: dict[str, float]) -> RetentionPeriods:
+    """The period of each kind: its own, else ``retention_days``, else the built-in default.
+
+    Args:
+        default_days: ``storage.retention_days`` if the file sets it.
+        per_kind: The validated ``storage.retention`` section.
+    """
+    return RetentionPeriods(
+        **{
+            kind: per_kind.get(
+                kind, DEFAULT_RETENTION_DAYS[kind] if default_days is None else default_days
+            )
+            for kind in CLIP_KINDS
+        }
+    )
+
 
 @dataclass(frozen=True, slots=True)
 class StorageSettings:
-    """Where clips, the index, shares and the audit log live, and for how long."""
+    """Where clips, the index, shares and the audit log live, and for how long.
+
+    Attributes:
+        path: The storage folder.
+        retention: Days each kind of clip is kept.
+        retention_days: ``storage.retention_days`` as the file set it (the period of
+            every kind ``storage.retention`` leaves out), or None.
+        max_size_gb: Cap on the clips' total size, oldest deleted first.
+    """
 
     path: Path = Path("./doorstep-data")
-    retention_days: float = 14.0
+    retention: RetentionPeriods = RetentionPeriods()
+    retention_days: float | None = None
     max_size_gb: float | None = None
 
 

@@ -36,13 +36,14 @@ from typing import Any
 from doorstep_bridge.exceptions import StorageError
 from doorstep_bridge.files import fsync_dir
 from doorstep_bridge.models import ClipInfo, utcnow
+from doorstep_bridge.recording.settings import CLIP_KINDS
 from doorstep_bridge.recording.writer import NothingPlayableError, finalize, probe
 
 _LOGGER = logging.getLogger(__name__)
 
 INDEX_NAME = "clips.db"
 CLIP_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-REASONS = frozenset({"motion", "ring", "manual"})
+REASONS = frozenset(CLIP_KINDS)
 _CAMERA_DIR = re.compile(r"^[a-z0-9][a-z0-9_]{0,62}$")
 #: Folders of other features in the storage folder (sharing, audit log).
 _OTHER_FEATURES = frozenset({"shares", "audit"})
@@ -647,14 +648,29 @@ class ClipStore:
     # -- retention -----------------------------------------------------------------
 
     def deletable(
-        self, *, before: datetime | None = None, limit: int = 100, offset: int = 0
+        self,
+        *,
+        before: datetime | None = None,
+        reason: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
     ) -> builtins.list[ClipInfo]:
-        """Finished clips not held by any share, oldest first (ended before ``before``)."""
+        """Finished clips not held by any share, oldest first.
+
+        Args:
+            before: Only clips that ended before this.
+            reason: Only clips of this kind (``ring``, ``motion``, ``manual``).
+            limit: At most this many.
+            offset: Skip this many.
+        """
         clause = "status IN ('ok', 'repaired') AND id NOT IN (SELECT clip_id FROM holds)"
         args: list[Any] = []
         if before is not None:
             clause += " AND end < ?"
             args.append(_ts(before))
+        if reason is not None:
+            clause += " AND reason = ?"
+            args.append(reason)
         with self._lock:
             rows = self.db.execute(
                 f"SELECT {self._COLUMNS} FROM clips WHERE {clause}"  # noqa: S608

@@ -16,7 +16,11 @@ from doorstep_bridge.models import ClipInfo
 from doorstep_bridge.packets import EncodedPacket
 from doorstep_bridge.recording.recorder import Recorder, RecorderHooks
 from doorstep_bridge.recording.retention import Retention
-from doorstep_bridge.recording.settings import RecordSettings, StorageSettings
+from doorstep_bridge.recording.settings import (
+    RecordSettings,
+    StorageSettings,
+    retention_periods,
+)
 from doorstep_bridge.recording.store import ClipStore
 from tests.support import disk
 from tests.support.media import Footage, decodable_frames, decode_all
@@ -294,22 +298,23 @@ def test_retention_by_age_and_size_never_touches_held_clips(
     recent = [_clip(store, packets, now - timedelta(hours=i + 1)) for i in range(3)]
     store.hold("s_1", [old[0].id])
     audited: list[tuple[str, str]] = []
+    fortnight = retention_periods(14.0, {})
     retention = Retention(
         store,
-        StorageSettings(path=storage, retention_days=14),
+        StorageSettings(path=storage, retention=fortnight),
         now=lambda: now,
         on_delete=lambda clip, why: audited.append((clip.id, why)),
     )
     deleted = retention.run()
     assert {c.id for c in deleted} == {old[1].id, old[2].id}
-    assert sorted(audited) == sorted((c.id, "older than 14 days") for c in deleted)
+    assert sorted(audited) == sorted((c.id, "motion clip older than 14 days") for c in deleted)
     assert store.get(old[0].id) is not None  # held by an active share
     assert not old[1].path.exists()
 
     size = recent[0].size
     capped = Retention(
         store,
-        StorageSettings(path=storage, retention_days=14, max_size_gb=(size * 2.5) / 1024**3),
+        StorageSettings(path=storage, retention=fortnight, max_size_gb=(size * 2.5) / 1024**3),
         now=lambda: now,
     )
     deleted = capped.run()

@@ -1,0 +1,93 @@
+"""Retention by kind of clip: each kind its own period, on an injected clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from doorstep_bridge.models import ClipInfo
+from doorstep_bridge.packets import EncodedPacket
+from doorstep_bridge.recording.masks import MaskSet
+from doorstep_bridge.recording.retention import Retention
+from doorstep_bridge.recording.settings import (
+    RetentionPeriods,
+    StorageSettings,
+    retention_periods,
+)
+from doorstep_bridge.recording.store import ClipStore
+from doorstep_bridge.recording.writer import ClipWriter, finalize
+
+NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+def _clip(
+    store: ClipStore, packets: list[EncodedPacket], reason: str, ended_days_ago: float
+) -> ClipInfo:
+    start = NOW - timedelta(days=ended_days_ago, seconds=1)
+    pending = store.new_clip("front_door", start, reason)
+    writer = ClipWriter(pending.partial, packets[0].stream, MaskSet(()))
+    for packet in packets[:15]:
+        writer.write(packet)
+    writer.close()
+    done = finalize(pending.partial, pending.final)
+    return store.complete(pending, duration=done.duration, size=done.size, snapshot=False)
+
+
+@pytest.fixture
+def store(storage: Path) -> ClipStore:
+    clip_store = ClipStore(storage)
+    clip_store.open()
+    yield clip_store
+    clip_store.close()
+
+
+def test_each_kind_of_clip_is_kept_for_its_own_period(
+    store: ClipStore, storage: Path, packets: list[EncodedPacket]
+) -> None:
+    clips = {
+        (reason, age): _clip(store, packets, reason, age)
+        for reason in ("ring", "motion", "manual")
+        for age in (3, 10, 40, 100)
+    }
+    store.hold("s_1", [clips["motion", 100].id])
+    now = [NOW]
+    audited: list[tuple[str, str]] = []
+    retention = Retention(
+        store,
+        StorageSettings(path=storage, retention=RetentionPeriods(ring=30, motion=7, manual=60)),
+        now=lambda: now[0],
+        on_delete=lambda clip, why: audited.append((clip.id, why)),
+    )
+
+    deleted = retention.run()
+
+    gone = {("ring", 40), ("ring", 100), ("motion", 10), ("motion", 40), ("manual", 100)}
+    assert {c.id for c in deleted} == {clips[key].id for key in gone}
+    assert sorted(audited) == sorted(
+        (clips[reason, age].id, f"{reason} clip older than {days} days")
+        for reason, age in gone
+        for days in [{"ring": 30, "motion": 7, "manual": 60}[reason]]
+    )
+    assert all(not clips[key].path.exists() for key in gone)
+    kept = {c.id for c in store.list(limit=100)[0]}
+    assert kept == {c.id for key, c in clips.items() if key not in gone}
+    assert store.get(clips["motion", 100].id) is not None  # a share holds it
+
+    # Eight days on, the 3-day-old motion clip has passed its week; the rest have not.
+    now[0] = NOW + timedelta(days=8)
+    assert [c.id for c in retention.run()] == [clips["motion", 3].id]
+    store.release("s_1")
+    assert [c.id for c in retention.run()] == [clips["motion", 100].id]
+
+
+def test_retention_days_is_the_period_of_every_kind_not_named() -> None:
+    assert retention_periods(None, {}) == RetentionPeriods(ring=30, motion=7, manual=30)
+    assert retention_periods(14.0, {}) == RetentionPeriods(ring=14, motion=14, manual=14)
+    assert retention_periods(14.0, {"motion": 2.0}) == RetentionPeriods(14, 2, 14)
+    assert retention_periods(None, {"ring": 90.0}) == RetentionPeriods(90, 7, 30)
+    periods = RetentionPeriods(ring=30, motion=7, manual=60)
+    assert periods.payload() == {"ring": 30.0, "motion": 7.0, "manual": 60.0}
+    # A kind the store does not know is kept for the longest period.
+    assert periods.days("person") == 60
