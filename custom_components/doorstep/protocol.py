@@ -7,7 +7,7 @@ feeds it what the bridge's own models build, without HA installed.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 import json
 from typing import Any
@@ -158,6 +158,9 @@ class BridgeInfo:
     base_topic: str
     api_url: str
     cameras: tuple[CameraInfo, ...]
+    #: Days the bridge keeps each kind of clip (``{"ring": 30, ...}``); empty from an
+    #: older bridge.
+    retention: dict[str, float] = field(default_factory=dict)
 
     @property
     def compatible(self) -> bool:
@@ -383,7 +386,19 @@ def parse_bridge_info(payload: Payload | Mapping[str, Any]) -> BridgeInfo:
         base_topic=_str(data, "base_topic"),
         api_url=_str(data, "api_url"),
         cameras=tuple(cameras),
+        retention=_retention(data.get("retention")),
     )
+
+
+def _retention(value: Any) -> dict[str, float]:
+    """The bridge's retention periods, ignoring what is not ``{kind: days}``."""
+    if not isinstance(value, Mapping):
+        return {}
+    return {
+        str(kind): float(days)
+        for kind, days in value.items()
+        if isinstance(days, int | float) and not isinstance(days, bool)
+    }
 
 
 def _opt_bool(data: Mapping[str, Any], key: str) -> bool | None:

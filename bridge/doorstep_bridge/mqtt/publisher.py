@@ -41,6 +41,7 @@ def bridge_info(config: Config, bridge_id: str) -> dict[str, Any]:
         "base_topic": config.mqtt.base_topic,
         "api_url": config.http.announced_url,
         "cameras": {name: {"name": cam.friendly_name} for name, cam in config.cameras.items()},
+        "retention": config.storage.retention.payload(),
     }
 
 

@@ -13,6 +13,10 @@ from homeassistant.const import STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_mqtt_message
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+)
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.doorstep import protocol
 from doorstep_bridge.mqtt import topics as bridge_topics
@@ -118,3 +122,18 @@ def test_camera_status_without_cameras() -> None:
     assert protocol.parse_camera_status({"cameras": None}) == {}
     status = protocol.parse_camera_status({"cameras": {"front_door": {"online": "yes"}}})
     assert status["front_door"] == protocol.CameraStatus(None, None, None, None)
+
+
+async def test_retention_periods_reach_the_diagnostics(
+    hass: HomeAssistant,
+    setup_entry: MockConfigEntry,
+    bridge: FakeBridge,
+    hass_client: ClientSessionGenerator,
+) -> None:
+    info = {**bridge.info(), "retention": {"ring": 30, "motion": 7.5, "manual": 30, "x": "y"}}
+    async_fire_mqtt_message(hass, TOPICS.bridge_info, json.dumps(info))
+    await hass.async_block_till_done()
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, setup_entry)
+    assert diagnostics["bridge"]["info"]["retention"] == {"ring": 30, "motion": 7.5, "manual": 30}
+    # An older bridge says nothing about retention.
+    assert protocol.parse_bridge_info({**bridge.info(), "retention": [30]}).retention == {}
