@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 import logging
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, Protocol, TypeAlias, TypeVar
 
 from doorstep_bridge.models import ClipInfo, RingEvent
 
@@ -79,20 +79,33 @@ class CameraSwitchChanged:
     on: bool
 
 
+class ShareStatePayload(Protocol):
+    """A share's state as the sharing parts hand it out: typed, its JSON made on demand.
+
+    The edges (the HTTP handlers, the MQTT publisher) call :meth:`payload`; nothing
+    before them deals in the JSON.
+    """
+
+    def payload(self) -> dict[str, Any]:
+        """The public state JSON (docs/mqtt.md, "Share state")."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class ShareStateChanged:
-    """A share request changed state; `state` is its public JSON.
+    """A share request changed state.
 
     Attributes:
         share_id: The share.
-        state: Its public JSON; empty when the share was forgotten, which clears
-            the retained ``<b>/share/<id>`` topic (an empty retained payload).
+        view: Its state (a ``ShareView``, or a ``RejectedRequest`` for a refused MQTT
+            request); None when the share was forgotten, which clears the retained
+            ``<b>/share/<id>`` topic (an empty retained payload).
         retain: Publish retained; False for one-off answers (``rejected``), so
             junk requests leave nothing behind on the broker.
     """
 
     share_id: str
-    state: dict[str, Any]
+    view: ShareStatePayload | None
     retain: bool = True
 
 

@@ -249,8 +249,8 @@ def test_share_request_body_is_valid_for_the_bridge(protocol: Any, tmp_path: Pat
         end=NOW - timedelta(minutes=30), reason="Parcel", request_id="01JDB4N9Y4M5ABCDEFGHJKMNPQ",
     )  # fmt: skip
     cleaned = service.validate(json.loads(json.dumps(body)))
-    assert cleaned["cameras"] == ("front_door",)
-    assert cleaned["start"] == NOW - timedelta(hours=1)
+    assert cleaned.cameras == ("front_door",)
+    assert cleaned.start == NOW - timedelta(hours=1)
 
 
 # HTTP: the real /api/info route, read by the integration's client ------------------

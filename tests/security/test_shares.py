@@ -70,7 +70,7 @@ def _audit_is_rfc_8259(harness: Harness) -> None:
 
 async def _ready(harness: Harness) -> tuple[str, str]:
     """A ready share: its id and its link token."""
-    share = await harness.service.create_request(harness.request(), "http")
+    share = (await harness.service.create_request(harness.request(), "http")).payload()
     await harness.service.decide(share["id"], "approve", "owner", "phone")
     ready = await harness.wait_state(share["id"], "ready")
     return share["id"], ready["link"].rsplit("/", 1)[1]
@@ -119,7 +119,7 @@ async def test_bad_text_in_a_share_request_is_a_400_naming_the_field(
 
 async def test_bad_text_in_a_decision_is_a_400(bridge: tuple[Harness, Client]) -> None:
     harness, client = bridge
-    share = await harness.service.create_request(harness.request(), "http")
+    share = (await harness.service.create_request(harness.request(), "http")).payload()
     url = f"/api/shares/{share['id']}/decision"
     body = f'{{"decision": "approve", "by": "{LONE_SURROGATE}", "via": "ui"}}'
     response = await client.post(url, data=body, headers=API)
@@ -130,7 +130,7 @@ async def test_bad_text_in_a_decision_is_a_400(bridge: tuple[Harness, Client]) -
         response = await client.post(url, data=body, headers=API)
         assert response.status == 400, hours
         assert "link_ttl_hours" in (await response.json())["error"]
-    assert harness.service.get(share["id"])["state"] == "pending"  # type: ignore[index]
+    assert harness.service.get(share["id"]).payload()["state"] == "pending"  # type: ignore[union-attr]
     _audit_is_rfc_8259(harness)
 
 
@@ -148,7 +148,7 @@ async def test_bad_audit_fields_from_the_integration_are_a_400(
     bridge: tuple[Harness, Client], fields: str, named: str
 ) -> None:
     harness, client = bridge
-    share = await harness.service.create_request(harness.request(), "http")
+    share = (await harness.service.create_request(harness.request(), "http")).payload()
     body = f'{{"kind": "notification", {fields}}}'
     response = await client.post(f"/api/shares/{share['id']}/audit", data=body, headers=API)
     assert response.status == 400, await response.text()
@@ -159,7 +159,7 @@ async def test_bad_audit_fields_from_the_integration_are_a_400(
 
 async def test_any_audit_field_name_is_a_field(bridge: tuple[Harness, Client]) -> None:
     harness, client = bridge
-    share = await harness.service.create_request(harness.request(), "http")
+    share = (await harness.service.create_request(harness.request(), "http")).payload()
     body = {"kind": "notification", "self": "x", "fields": "y", "source": "z"}
     response = await client.post(f"/api/shares/{share['id']}/audit", json=body, headers=API)
     assert response.status == 204, await response.text()
@@ -176,7 +176,8 @@ async def _answer(harness: Harness, payload: bytes) -> dict[str, Any]:
         while not events:
             harness.changed.clear()
             await harness.changed.wait()
-    return events[0].state
+    assert events[0].view is not None
+    return events[0].view.payload()
 
 
 @pytest.mark.parametrize(

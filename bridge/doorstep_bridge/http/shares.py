@@ -89,28 +89,29 @@ async def create_share_request(request: web.Request) -> web.Response:
         source = f"http:{name}"
     data = await _json_body(request)
     try:
-        state = await request.app[SHARES].create_request(data, source)
+        view = await request.app[SHARES].create_request(data, source)
     except ShareError as err:
         return _error(err)
     except AuditError:
         _LOGGER.exception("Cannot audit a share request")
         return json_error(503, "the audit log cannot be written; no request was stored")
-    return web.json_response(state, status=201)
+    return web.json_response(view.payload(), status=201)
 
 
 @routes.get("/api/shares")
 async def list_shares(request: web.Request) -> web.Response:
     """Every share request, newest first."""
-    return web.json_response({"shares": request.app[SHARES].list()})
+    views = request.app[SHARES].list()
+    return web.json_response({"shares": [view.payload() for view in views]})
 
 
 @routes.get("/api/shares/{share_id}")
 async def get_share(request: web.Request) -> web.Response:
     """One share's state."""
-    state = request.app[SHARES].get(request.match_info["share_id"])
-    if state is None:
+    view = request.app[SHARES].get(request.match_info["share_id"])
+    if view is None:
         return json_error(404, "no such share")
-    return web.json_response(state)
+    return web.json_response(view.payload())
 
 
 @routes.post("/api/shares/{share_id}/decision")
@@ -126,7 +127,7 @@ async def decide(request: web.Request) -> web.Response:
         if not isinstance(data.get(key), str):
             return json_error(400, f"{key}: expected a string")
     try:
-        state = await request.app[SHARES].decide(
+        view = await request.app[SHARES].decide(
             request.match_info["share_id"],
             data["decision"],
             data["by"],
@@ -139,7 +140,7 @@ async def decide(request: web.Request) -> web.Response:
     except AuditError:
         _LOGGER.exception("Cannot audit a share decision")
         return json_error(503, "the audit log cannot be written; the decision was not applied")
-    return web.json_response(state)
+    return web.json_response(view.payload())
 
 
 @routes.post("/api/shares/{share_id}/audit")

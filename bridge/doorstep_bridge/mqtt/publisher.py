@@ -110,8 +110,8 @@ class Publisher:
 
     def _on_share(self, event: ShareStateChanged) -> None:
         topic = self._topics.share(event.share_id)
-        # An empty state clears the retained topic (a forgotten share).
-        payload = _json(event.state) if event.state else ""
+        # No state clears the retained topic (a forgotten share).
+        payload = "" if event.view is None else _json(event.view.payload())
         self._mqtt.publish(topic, payload, qos=1, retain=event.retain)
 
     def _on_stats(self, event: StatsChanged) -> None:

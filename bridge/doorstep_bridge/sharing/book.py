@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -25,26 +24,17 @@ from doorstep_bridge.sharing.clips import ClipSource
 from doorstep_bridge.sharing.database import ShareDB
 from doorstep_bridge.sharing.links import link_path, valid_share_id
 from doorstep_bridge.sharing.repeats import RepeatedRecords
-from doorstep_bridge.sharing.state import HOLDING, Share, ShareNotFoundError, ShareState
+from doorstep_bridge.sharing.state import (
+    HOLDING,
+    RejectedRequest,
+    Share,
+    ShareNotFoundError,
+    ShareState,
+    ShareView,
+)
 
 #: Current time (tests pass a controllable clock).
 Clock: TypeAlias = Callable[[], datetime]
-
-
-@dataclass(frozen=True, slots=True)
-class ShareView:
-    """A share as its asker sees it: the record, and its link while the bridge knows it.
-
-    The link is known only in memory (the database keeps its hash): after a restart a
-    ready share has none.
-    """
-
-    share: Share
-    link: str | None = None
-
-    def payload(self) -> dict[str, Any]:
-        """The state JSON (docs/mqtt.md, "Share state"): for the HTTP and MQTT edges."""
-        return self.share.payload(self.link)
 
 
 def unlink(path: Path) -> bool:
@@ -183,8 +173,9 @@ class ShareBook:
         del self._shares[share.id]
         if share.token_hash:
             self._by_hash.pop(share.token_hash, None)
-        # An empty retained payload clears <b>/share/<id> on the broker.
-        self._bus.publish(ShareStateChanged(share.id, {}))
+        # No state: the publisher sends an empty retained payload, which clears
+        # <b>/share/<id> on the broker.
+        self._bus.publish(ShareStateChanged(share.id, None))
 
     def give_link(self, share: Share, token: str) -> None:
         """Remember the token of a ready share's link (in memory only)."""
@@ -210,15 +201,15 @@ class ShareBook:
 
     def publish(self, share: Share) -> None:
         """Announce ``share``'s state (retained on ``<b>/share/<id>``)."""
-        self._bus.publish(ShareStateChanged(share.id, self.view(share).payload()))
+        self._bus.publish(ShareStateChanged(share.id, self.view(share)))
 
-    def publish_rejection(self, state: dict[str, Any]) -> None:
+    def publish_rejection(self, rejection: RejectedRequest) -> None:
         """Announce a rejected request, once.
 
         Not retained: a rejection is an answer, not a share; retaining it would let
         junk requests pile up topics on the broker.
         """
-        self._bus.publish(ShareStateChanged(state["id"], state, retain=False))
+        self._bus.publish(ShareStateChanged(rejection.id, rejection, retain=False))
 
     def publish_stats(self) -> None:
         """Announce how many requests wait for a decision."""

@@ -22,7 +22,7 @@ from doorstep_bridge.sharing.fields import echo, moment_field, text_field
 from doorstep_bridge.sharing.links import new_share_id
 from doorstep_bridge.sharing.repeats import Entry
 from doorstep_bridge.sharing.settings import SharingSettings
-from doorstep_bridge.sharing.state import Share, ShareLimitError, ShareState
+from doorstep_bridge.sharing.state import RejectedRequest, Share, ShareLimitError, ShareState
 from doorstep_bridge.text import clean_text, is_text
 
 _LOGGER = logging.getLogger(__name__)
@@ -242,33 +242,27 @@ class ShareRequests:
             self._publish_rejected({}, "the bridge could not take this request; see its log")
 
     def _publish_rejected(self, data: dict[str, Any], error: str) -> None:
-        """Answer a refused MQTT request with a ``rejected`` state (the MQTT edge's JSON)."""
+        """Answer a refused MQTT request with a ``rejected`` state, echoing what is usable."""
 
-        def field(key: str) -> Any:
+        def field(key: str) -> str | None:
             value = data.get(key)
             return value[:MAX_ECHO] if isinstance(value, str) and is_text(value) else None
 
         cameras = data.get("cameras")
         self._book.publish_rejection(
-            {
-                "id": new_share_id(),
-                "state": str(ShareState.REJECTED),
-                "requester": field("requester"),
-                "cameras": [c[:MAX_ECHO] for c in cameras if isinstance(c, str) and is_text(c)]
+            RejectedRequest(
+                id=new_share_id(),
+                created=self._book.clock(),
+                error=clean_text(error),
+                requester=field("requester"),
+                cameras=tuple(c[:MAX_ECHO] for c in cameras if isinstance(c, str) and is_text(c))
                 if isinstance(cameras, list)
-                else [],
-                "start": _time_or_none(data.get("start")),
-                "end": _time_or_none(data.get("end")),
-                "reason": field("reason"),
-                "created": iso(self._book.clock()),
-                "deadline": None,
-                "decision": None,
-                "progress": None,
-                "link": None,
-                "link_expires": None,
-                "error": clean_text(error),
-                "request_id": field("request_id"),
-            }
+                else (),
+                start=_time_or_none(data.get("start")),
+                end=_time_or_none(data.get("end")),
+                reason=field("reason"),
+                request_id=field("request_id"),
+            )
         )
 
 
@@ -309,7 +303,7 @@ def _reject_constant(name: str) -> Any:
     raise ShareError(f"{name} is not a number JSON allows (RFC 8259): use a finite number")
 
 
-def _time_or_none(value: Any) -> str | None:
+def _time_or_none(value: Any) -> datetime | None:
     """`value` when it is an ISO 8601 time with a timezone (echoed in rejections)."""
     if not isinstance(value, str):
         return None
@@ -317,4 +311,4 @@ def _time_or_none(value: Any) -> str | None:
         moment = datetime.fromisoformat(value)
     except ValueError:
         return None
-    return iso(moment) if moment.tzinfo is not None else None
+    return moment if moment.tzinfo is not None else None

@@ -7,8 +7,10 @@ moves and its timers), :class:`~doorstep_bridge.sharing.exports.ShareExports`
 (renders and links) and :class:`~doorstep_bridge.sharing.downloads.ShareDownloads`
 (link serving). They share one :class:`~doorstep_bridge.sharing.book.ShareBook`.
 
-The parts deal in typed :class:`~doorstep_bridge.sharing.state.Share` records;
-the state JSON the HTTP API answers with is made here, in :meth:`ShareService._state`.
+The parts deal in typed :class:`~doorstep_bridge.sharing.state.Share` records,
+and the service hands out :class:`~doorstep_bridge.sharing.state.ShareView`
+(a share with its link, when known). No JSON is made here: the HTTP handlers and
+the MQTT publisher call :meth:`ShareView.payload` at the edge.
 
 Nothing here can be decided over MQTT: :meth:`handle_mqtt_request` only ever
 creates requests. Decisions arrive through :meth:`decide`, which the HTTP API
@@ -20,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import builtins
 from collections.abc import Coroutine, Mapping
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +34,9 @@ from doorstep_bridge.sharing.decisions import ShareDecisions
 from doorstep_bridge.sharing.downloads import Download, ShareDownloads
 from doorstep_bridge.sharing.exports import Renderer, ShareExports
 from doorstep_bridge.sharing.render import render
-from doorstep_bridge.sharing.requests import ShareRequests
+from doorstep_bridge.sharing.requests import ShareRequest, ShareRequests
 from doorstep_bridge.sharing.settings import SharingSettings
-from doorstep_bridge.sharing.state import HOLDING, Share, ShareState
+from doorstep_bridge.sharing.state import HOLDING, ShareState, ShareView
 from doorstep_bridge.validation import Polygon
 
 
@@ -114,30 +115,25 @@ class ShareService:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    # -- the edges' JSON --------------------------------------------------------------------
-
-    def _state(self, share: Share) -> dict[str, Any]:
-        return self._book.view(share).payload()
-
-    def get(self, share_id: str) -> dict[str, Any] | None:
-        """The state JSON of one share, or None."""
-        share = self._book.find(share_id)
-        return None if share is None else self._state(share)
-
-    def list(self) -> builtins.list[dict[str, Any]]:
-        """Every share's state JSON, newest first."""
-        shares = sorted(self._book.all(), key=lambda s: (s.created, s.id), reverse=True)
-        return [self._state(share) for share in shares]
-
     # -- what the edges ask -----------------------------------------------------------------
 
-    def validate(self, data: Any) -> dict[str, Any]:
-        """Check a request body; the cleaned fields (`ShareError` says what is wrong)."""
-        return asdict(self._requests.validate(data))
+    def get(self, share_id: str) -> ShareView | None:
+        """One share with its link (when known), or None."""
+        share = self._book.find(share_id)
+        return None if share is None else self._book.view(share)
 
-    async def create_request(self, data: Any, source: str) -> dict[str, Any]:
-        """Validate and store a new request; its state JSON (see `ShareRequests.create`)."""
-        return self._state(await self._requests.create(data, source))
+    def list(self) -> builtins.list[ShareView]:
+        """Every share with its link (when known), newest first."""
+        shares = sorted(self._book.all(), key=lambda s: (s.created, s.id), reverse=True)
+        return [self._book.view(share) for share in shares]
+
+    def validate(self, data: Any) -> ShareRequest:
+        """Check a request body; the cleaned request (`ShareError` says what is wrong)."""
+        return self._requests.validate(data)
+
+    async def create_request(self, data: Any, source: str) -> ShareView:
+        """Validate and store a new request (see `ShareRequests.create`)."""
+        return self._book.view(await self._requests.create(data, source))
 
     def handle_mqtt_request(self, payload: bytes) -> None:
         """A message on ``<b>/share/request``: create a request, never decide."""
@@ -152,12 +148,12 @@ class ShareService:
         redact: bool | None = None,
         *,
         link_ttl_hours: float | None = None,
-    ) -> dict[str, Any]:
-        """Approve, deny or revoke; the new state JSON (see `ShareDecisions.decide`)."""
+    ) -> ShareView:
+        """Approve, deny or revoke; the share as it now is (see `ShareDecisions.decide`)."""
         share = await self._decisions.decide(
             share_id, decision, by, via, redact, link_ttl_hours=link_ttl_hours
         )
-        return self._state(share)
+        return self._book.view(share)
 
     async def note(self, share_id: str, kind: str, fields: Mapping[str, Any]) -> None:
         """Audit something the integration did for a share (see `ShareDecisions.note`)."""

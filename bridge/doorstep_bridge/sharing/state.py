@@ -1,4 +1,4 @@
-"""The share request record and its state machine.
+"""The share request record, its state machine, and the typed states the edges receive.
 
 ``pending`` → ``approved`` → ``rendering`` → ``ready`` → ``expired`` | ``revoked``;
 ``pending`` → ``denied`` | ``expired``; ``rendering`` → ``empty`` | ``failed``.
@@ -164,6 +164,62 @@ class Share:
             "progress": self.progress,
             "link": link if self.state is ShareState.READY else None,
             "link_expires": iso(self.link_expires) if self.link_expires else None,
+            "error": self.error,
+            "request_id": self.request_id,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ShareView:
+    """A share as its asker sees it: the record, and its link while the bridge knows it.
+
+    This is what the share workflow hands out (``ShareService``, the bus); the edges
+    turn it into JSON with :meth:`payload`. The link is known only in memory (the
+    database keeps its hash): after a restart a ready share has none.
+    """
+
+    share: Share
+    link: str | None = None
+
+    def payload(self) -> dict[str, Any]:
+        """The state JSON (docs/mqtt.md, "Share state"): for the HTTP and MQTT edges."""
+        return self.share.payload(self.link)
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedRequest:
+    """A request from MQTT refused before it became a share: answered once, never stored.
+
+    The fields echo what the asker sent, where it was usable (text cut short, times
+    only with a timezone), so the asker can tell which of its requests this answers.
+    """
+
+    id: str
+    created: datetime
+    error: str
+    requester: str | None = None
+    cameras: tuple[str, ...] = ()
+    start: datetime | None = None
+    end: datetime | None = None
+    reason: str | None = None
+    request_id: str | None = None
+
+    def payload(self) -> dict[str, Any]:
+        """The ``rejected`` state JSON (docs/mqtt.md, "Share state"), for the MQTT edge."""
+        return {
+            "id": self.id,
+            "state": str(ShareState.REJECTED),
+            "requester": self.requester,
+            "cameras": list(self.cameras),
+            "start": iso(self.start) if self.start else None,
+            "end": iso(self.end) if self.end else None,
+            "reason": self.reason,
+            "created": iso(self.created),
+            "deadline": None,
+            "decision": None,
+            "progress": None,
+            "link": None,
+            "link_expires": None,
             "error": self.error,
             "request_id": self.request_id,
         }

@@ -151,7 +151,7 @@ async def test_whole_bridge_share_life_cycle_stays_local(
     assert (await client.get(ready["link"])).status == 410
     released = await (await client.get(f"/api/clips/{clip.id}", headers=API)).json()
     assert released["held"] is False
-    assert app[SHARES].get(share_id)["link"] is None  # type: ignore[index]
+    assert app[SHARES].get(share_id).payload()["link"] is None  # type: ignore[union-attr]
 
     kinds = [r["kind"] for r in app[AUDIT].records()]
     for kind in ("request", "decision", "render", "download", "revoke", "purge"):

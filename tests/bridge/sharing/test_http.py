@@ -64,7 +64,7 @@ async def test_requester_token_creates_but_never_decides(
     assert response.status == 401
     for path in ("/api/shares", f"/api/shares/{state['id']}"):
         assert (await client.get(path, headers=REQUESTER)).status == 401
-    assert harness.service.get(state["id"])["state"] == "pending"  # type: ignore[index]
+    assert harness.service.get(state["id"]).payload()["state"] == "pending"  # type: ignore[union-attr]
 
 
 async def test_invalid_request_is_a_400_with_the_reason(
@@ -197,7 +197,7 @@ async def test_revoked_and_expired_links_are_410(
     assert (await client.get(link)).status == 410
     harness.clock.advance(hours=25)  # the expiry timer has not run: the link checks itself
     assert (await client.get(other_link)).status == 410
-    assert harness.service.get(other_id)["state"] == "expired"  # type: ignore[index]
+    assert harness.service.get(other_id).payload()["state"] == "expired"  # type: ignore[union-attr]
     refused = [r for r in harness.audit.records() if r["kind"] == "download_refused"]
     assert [r["state"] for r in refused] == ["revoked", "expired"]
     assert verify(harness.audit.path).ok
@@ -259,7 +259,7 @@ async def test_invalid_link_lifetime_is_a_400(bridge: tuple[Harness, TestClient[
         )
         assert response.status == 400, bad
         assert "link_ttl_hours" in (await response.json())["error"]
-    assert harness.service.get(share_id)["state"] == "pending"  # type: ignore[index]
+    assert harness.service.get(share_id).payload()["state"] == "pending"  # type: ignore[union-attr]
 
 
 async def test_too_many_pending_requests_is_a_429(

@@ -115,7 +115,7 @@ async def test_life_cycle_over_mqtt_and_http_with_zero_egress(
     )
     pending = await asyncio.to_thread(share_state, outside, request_id="r1", state="pending")
     share_id = pending["id"]
-    assert app[SHARES].get(share_id)["state"] == "pending"  # type: ignore[index]
+    assert app[SHARES].get(share_id).payload()["state"] == "pending"  # type: ignore[union-attr]
 
     # Forged approvals over MQTT: none of them can decide anything.
     forged = [
@@ -135,8 +135,8 @@ async def test_life_cycle_over_mqtt_and_http_with_zero_egress(
         outside.publish, "doorstep/share/request", _request(app, request_id="r2")
     )
     await asyncio.to_thread(share_state, outside, request_id="r2", state="pending")
-    assert app[SHARES].get(share_id)["state"] == "pending"  # type: ignore[index]
-    assert app[SHARES].get(share_id)["decision"] is None  # type: ignore[index]
+    assert app[SHARES].get(share_id).payload()["state"] == "pending"  # type: ignore[union-attr]
+    assert app[SHARES].get(share_id).payload()["decision"] is None  # type: ignore[union-attr]
 
     # Invalid request: published once as rejected, with the reason.
     await asyncio.to_thread(
@@ -250,7 +250,7 @@ async def test_a_forgotten_share_is_cleared_from_the_broker(
             watcher = mqtt_listener("doorstep/share/#", "doorstep/available")
             await asyncio.to_thread(watcher.wait_for, "doorstep/available", 10, b"online")
             body = json.loads(_request_at(clock.now))
-            share = await service.create_request(body, "http")
+            share = (await service.create_request(body, "http")).payload()
             await service.decide(share["id"], "deny", "owner", "ui")
             await asyncio.to_thread(share_state, watcher, id=share["id"], state="denied")
             late = mqtt_listener("doorstep/share/#", "doorstep/available")

@@ -68,7 +68,9 @@ async def test_stop_right_after_a_wake_up_stops(tmp_path: Path) -> None:
 
 
 async def test_request_is_pending_holds_clips_and_counts(harness: Harness) -> None:
-    state = await harness.service.create_request(harness.request(request_id="abc"), "mqtt")
+    state = (
+        await harness.service.create_request(harness.request(request_id="abc"), "mqtt")
+    ).payload()
     assert state["state"] == "pending"
     assert state["id"].startswith("s_")
     assert state["request_id"] == "abc"
@@ -88,10 +90,10 @@ async def test_request_is_pending_holds_clips_and_counts(harness: Harness) -> No
 
 async def test_full_life_cycle_approve_render_download_expire(harness: Harness) -> None:
     service = harness.service
-    share = await service.create_request(
-        harness.request(cameras=["front_door", "back_yard"]), "http"
-    )
-    approved = await service.decide(share["id"], "approve", "owner", "phone", True)
+    share = (
+        await service.create_request(harness.request(cameras=["front_door", "back_yard"]), "http")
+    ).payload()
+    approved = (await service.decide(share["id"], "approve", "owner", "phone", True)).payload()
     assert approved["state"] == "approved"
     assert approved["decision"]["by"] == "owner"
     assert approved["decision"]["via"] == "phone"
@@ -127,8 +129,8 @@ async def test_full_life_cycle_approve_render_download_expire(harness: Harness) 
     await service.tick()
     expired = service.get(share["id"])
     assert expired is not None
-    assert expired["state"] == "expired"
-    assert expired["link"] is None
+    assert expired.payload()["state"] == "expired"
+    assert expired.payload()["link"] is None
     assert not download.path.exists()
     assert share["id"] in harness.store.released
     with pytest.raises(ShareGoneError):
@@ -155,8 +157,8 @@ async def test_full_life_cycle_approve_render_download_expire(harness: Harness) 
 
 
 async def test_deny_releases_and_cannot_be_approved_after(harness: Harness) -> None:
-    share = await harness.service.create_request(harness.request(), "http")
-    denied = await harness.service.decide(share["id"], "deny", "owner", "ui")
+    share = (await harness.service.create_request(harness.request(), "http")).payload()
+    denied = (await harness.service.decide(share["id"], "deny", "owner", "ui")).payload()
     assert denied["state"] == "denied"
     assert share["id"] not in harness.store.holds
     with pytest.raises(ShareConflictError, match="denied, not pending"):
@@ -164,13 +166,13 @@ async def test_deny_releases_and_cannot_be_approved_after(harness: Harness) -> N
 
 
 async def test_no_decision_before_the_deadline_expires(harness: Harness) -> None:
-    share = await harness.service.create_request(harness.request(), "http")
+    share = (await harness.service.create_request(harness.request(), "http")).payload()
     harness.clock.advance(minutes=59)
     await harness.service.tick()
-    assert harness.service.get(share["id"])["state"] == "pending"  # type: ignore[index]
+    assert harness.service.get(share["id"]).payload()["state"] == "pending"  # type: ignore[union-attr]
     harness.clock.advance(minutes=1)
     await harness.service.tick()
-    assert harness.service.get(share["id"])["state"] == "expired"  # type: ignore[index]
+    assert harness.service.get(share["id"]).payload()["state"] == "expired"  # type: ignore[union-attr]
     with pytest.raises(ShareConflictError):
         await harness.service.decide(share["id"], "approve", "owner", "phone")
     assert harness.kinds()[-1] == "expiry"
@@ -178,20 +180,20 @@ async def test_no_decision_before_the_deadline_expires(harness: Harness) -> None
 
 
 async def test_late_approval_expires_instead(harness: Harness) -> None:
-    share = await harness.service.create_request(harness.request(), "http")
+    share = (await harness.service.create_request(harness.request(), "http")).payload()
     harness.clock.advance(hours=2)  # the timer has not run yet
     with pytest.raises(ShareConflictError, match="expired without a decision"):
         await harness.service.decide(share["id"], "approve", "owner", "phone")
-    assert harness.service.get(share["id"])["state"] == "expired"  # type: ignore[index]
+    assert harness.service.get(share["id"]).payload()["state"] == "expired"  # type: ignore[union-attr]
 
 
 async def test_revoke_deletes_the_file_and_the_link_goes(harness: Harness) -> None:
-    share = await harness.service.create_request(harness.request(), "http")
+    share = (await harness.service.create_request(harness.request(), "http")).payload()
     await harness.service.decide(share["id"], "approve", "owner", "automation", False)
     ready = await harness.wait_state(share["id"], "ready")
     token = ready["link"].removeprefix("/share/")
     path = (await harness.service.download(token, None, None)).path
-    revoked = await harness.service.decide(share["id"], "revoke", "owner", "ui")
+    revoked = (await harness.service.decide(share["id"], "revoke", "owner", "ui")).payload()
     assert revoked["state"] == "revoked"
     assert revoked["link"] is None
     assert not path.exists()
@@ -204,19 +206,21 @@ async def test_revoke_deletes_the_file_and_the_link_goes(harness: Harness) -> No
 
 
 async def test_revoke_pending_says_deny(harness: Harness) -> None:
-    share = await harness.service.create_request(harness.request(), "http")
+    share = (await harness.service.create_request(harness.request(), "http")).payload()
     with pytest.raises(ShareConflictError, match="deny it instead"):
         await harness.service.decide(share["id"], "revoke", "owner", "ui")
 
 
 async def test_window_without_footage_is_empty(harness: Harness) -> None:
-    share = await harness.service.create_request(
-        harness.request(
-            start=(T0 + timedelta(minutes=5)).isoformat(),
-            end=(T0 + timedelta(minutes=6)).isoformat(),
-        ),
-        "http",
-    )
+    share = (
+        await harness.service.create_request(
+            harness.request(
+                start=(T0 + timedelta(minutes=5)).isoformat(),
+                end=(T0 + timedelta(minutes=6)).isoformat(),
+            ),
+            "http",
+        )
+    ).payload()
     await harness.service.decide(share["id"], "approve", "owner", "phone")
     empty = await harness.wait_state(share["id"], "empty", "ready", "failed")
     assert empty["state"] == "empty"
@@ -226,7 +230,7 @@ async def test_window_without_footage_is_empty(harness: Harness) -> None:
 
 async def test_unreadable_clip_fails_clearly(harness: Harness, tmp_path: Path) -> None:
     harness.store.clips[0].path.write_bytes(b"not a video")
-    share = await harness.service.create_request(harness.request(), "http")
+    share = (await harness.service.create_request(harness.request(), "http")).payload()
     await harness.service.decide(share["id"], "approve", "owner", "phone")
     failed = await harness.wait_state(share["id"], "failed", "ready", "empty")
     assert failed["state"] == "failed"
@@ -245,10 +249,10 @@ async def test_unreadable_clip_fails_clearly(harness: Harness, tmp_path: Path) -
 async def test_invalid_decisions(
     harness: Harness, decision: str, by: str, via: str, message: str
 ) -> None:
-    share = await harness.service.create_request(harness.request(), "http")
+    share = (await harness.service.create_request(harness.request(), "http")).payload()
     with pytest.raises(ShareError, match=message):
         await harness.service.decide(share["id"], decision, by, via)
-    assert harness.service.get(share["id"])["state"] == "pending"  # type: ignore[index]
+    assert harness.service.get(share["id"]).payload()["state"] == "pending"  # type: ignore[union-attr]
 
 
 async def test_unknown_share(harness: Harness) -> None:
@@ -261,18 +265,18 @@ async def test_unknown_share(harness: Harness) -> None:
 
 
 async def test_state_survives_a_restart_and_the_link_still_works(harness: Harness) -> None:
-    share = await harness.service.create_request(harness.request(), "http")
-    pending = await harness.service.create_request(harness.request(), "http")
+    share = (await harness.service.create_request(harness.request(), "http")).payload()
+    pending = (await harness.service.create_request(harness.request(), "http")).payload()
     await harness.service.decide(share["id"], "approve", "owner", "phone")
     ready = await harness.wait_state(share["id"], "ready")
     token = ready["link"].removeprefix("/share/")
     await harness.restart()
     again = harness.service.get(share["id"])
     assert again is not None
-    assert again["state"] == "ready"
-    assert again["link"] is None  # the token is not stored; the recipient still has it
+    assert again.payload()["state"] == "ready"
+    assert again.payload()["link"] is None  # the token is not stored; the recipient still has it
     assert (await harness.service.download(token, None, None)).path.exists()
-    assert harness.service.get(pending["id"])["state"] == "pending"  # type: ignore[index]
+    assert harness.service.get(pending["id"]).payload()["state"] == "pending"  # type: ignore[union-attr]
     await harness.service.decide(pending["id"], "deny", "owner", "phone")
 
 
@@ -286,7 +290,7 @@ async def test_orphan_exports_are_purged_at_start(tmp_path: Path) -> None:
     assert not (exports / "s_LEFTOVERBB.mp4").exists()
     assert [r["kind"] for r in harness.audit.records()[-2:]] == ["purge", "purge"]
     # The database next to them is not an export.
-    share = await harness.service.create_request(harness.request(), "http")
+    share = (await harness.service.create_request(harness.request(), "http")).payload()
     assert harness.service.get(share["id"]) is not None
     await harness.service.stop()
 
@@ -318,10 +322,10 @@ async def test_revoke_while_rendering_leaves_nothing(tmp_path: Path) -> None:
     )  # fmt: skip
     await harness.service.start()
     try:
-        share = await harness.service.create_request(harness.request(), "http")
+        share = (await harness.service.create_request(harness.request(), "http")).payload()
         await harness.service.decide(share["id"], "approve", "owner", "phone")
         await harness.wait_state(share["id"], "rendering")
-        revoked = await harness.service.decide(share["id"], "revoke", "owner", "ui")
+        revoked = (await harness.service.decide(share["id"], "revoke", "owner", "ui")).payload()
         assert revoked["state"] == "revoked"
         gate.set()
         # The render notices the cancel and stops; then the worker gets a few turns.
@@ -329,7 +333,7 @@ async def test_revoke_while_rendering_leaves_nothing(tmp_path: Path) -> None:
         for _ in range(10):
             await asyncio.sleep(0)
         assert outcome == ["RenderCancelledError"]
-        assert harness.service.get(share["id"])["state"] == "revoked"  # type: ignore[index]
+        assert harness.service.get(share["id"]).payload()["state"] == "revoked"  # type: ignore[union-attr]
         exports = harness.config.storage.path / "shares"
         assert list(exports.glob("s_*")) == []
         assert "render" not in harness.kinds()
@@ -340,7 +344,7 @@ async def test_revoke_while_rendering_leaves_nothing(tmp_path: Path) -> None:
 
 
 async def test_holds_are_renewed_at_start(harness: Harness) -> None:
-    share = await harness.service.create_request(harness.request(), "http")
+    share = (await harness.service.create_request(harness.request(), "http")).payload()
     harness.store.holds.clear()  # a clip store that forgot its holds
     await harness.restart()
     assert harness.store.holds[share["id"]] == ("c_front_door_0",)
@@ -390,7 +394,7 @@ async def test_a_render_cut_off_by_a_stop_resumes_at_the_next_start(tmp_path: Pa
         clock=harness.clock, renderer=stuck_render,
     )  # fmt: skip
     await harness.service.start()
-    share = await harness.service.create_request(harness.request(), "http")
+    share = (await harness.service.create_request(harness.request(), "http")).payload()
     await harness.service.decide(share["id"], "approve", "owner", "phone")
     assert await asyncio.to_thread(started.wait, 10)
     await harness.service.stop()
@@ -406,7 +410,7 @@ async def test_a_step_that_cannot_be_audited_does_not_happen(harness: Harness) -
     from doorstep_bridge.exceptions import AuditError
 
     service = harness.service
-    share = await service.create_request(harness.request(), "http")
+    share = (await service.create_request(harness.request(), "http")).payload()
     published = len(harness.states)
     blocker = harness.audit.path / "head.tmp"
     blocker.mkdir()  # the audit log cannot be written (as on a full disk)
@@ -414,20 +418,22 @@ async def test_a_step_that_cannot_be_audited_does_not_happen(harness: Harness) -
         await service.create_request(harness.request(), "http")
     with pytest.raises(AuditError):
         await service.decide(share["id"], "approve", "owner", "phone", True)
-    assert [s["id"] for s in service.list()] == [share["id"]]
-    assert service.get(share["id"])["state"] == "pending"  # type: ignore[index]
+    assert [s.payload()["id"] for s in service.list()] == [share["id"]]
+    assert service.get(share["id"]).payload()["state"] == "pending"  # type: ignore[union-attr]
     assert list(harness.store.holds) == [share["id"]]
     assert len(harness.states) == published
     # Over MQTT the asker is told, in a (not retained) rejection.
     events = await _share_events(harness)
     harness.service.handle_mqtt_request(json.dumps(harness.request(request_id="q")).encode())
     await _wait_for(events, 1, harness)
-    assert events[0].state["state"] == "rejected"
-    assert events[0].state["request_id"] == "q"
-    assert "cannot write its audit log" in events[0].state["error"]
+    rejection = events[0].view
+    assert rejection is not None
+    assert rejection.payload()["state"] == "rejected"
+    assert rejection.payload()["request_id"] == "q"
+    assert "cannot write its audit log" in rejection.payload()["error"]
     blocker.rmdir()
     await harness.restart()
-    assert harness.service.get(share["id"])["state"] == "pending"  # type: ignore[index]
+    assert harness.service.get(share["id"]).payload()["state"] == "pending"  # type: ignore[union-attr]
     assert verify(harness.audit.path).ok
 
 
@@ -449,7 +455,8 @@ async def test_mqtt_rejections_are_not_retained(harness: Harness) -> None:
     events = await _share_events(harness)
     harness.service.handle_mqtt_request(b"junk")
     await _wait_for(events, 1, harness)
-    assert events[0].state["state"] == "rejected"
+    assert events[0].view is not None
+    assert events[0].view.payload()["state"] == "rejected"
     assert events[0].retain is False  # nothing left behind on the broker
 
 
@@ -458,7 +465,7 @@ async def test_mqtt_requests_are_limited_per_minute(harness: Harness) -> None:
     for _ in range(MQTT_REQUESTS_PER_MINUTE + 2):
         harness.service.handle_mqtt_request(b"junk")
     await _wait_for(events, MQTT_REQUESTS_PER_MINUTE + 2, harness)
-    errors = [event.state["error"] for event in events]
+    errors = [event.view.payload()["error"] for event in events]  # type: ignore[union-attr]
     assert sum("expected a JSON object" in e for e in errors) == MQTT_REQUESTS_PER_MINUTE
     assert sum("at most 10 a minute" in e for e in errors) == 2
     assert all(not event.retain for event in events)
@@ -474,8 +481,10 @@ async def test_mqtt_requests_are_limited_per_minute(harness: Harness) -> None:
     assert summary["count"] == MQTT_REQUESTS_PER_MINUTE - per_entry
     harness.service.handle_mqtt_request(json.dumps(harness.request(request_id="ok")).encode())
     await _wait_for(events, MQTT_REQUESTS_PER_MINUTE + 3, harness)
-    assert events[-1].state["state"] == "pending"
-    assert events[-1].state["request_id"] == "ok"
+    last = events[-1].view
+    assert last is not None
+    assert last.payload()["state"] == "pending"
+    assert last.payload()["request_id"] == "ok"
 
 
 async def test_pending_requests_are_capped_per_source(harness: Harness) -> None:
@@ -489,28 +498,30 @@ async def test_pending_requests_are_capped_per_source(harness: Harness) -> None:
     assert len(service.list()) == MAX_PENDING
     assert harness.kinds()[-1] == "request_rejected"
     # The requester token filled its own quota, not the owner's (nor MQTT's).
-    assert (await service.create_request(harness.request(), "http"))["state"] == "pending"
-    assert (await service.create_request(harness.request(), "mqtt"))["state"] == "pending"
-    await service.decide(shares[0]["id"], "deny", "owner", "ui")
-    assert (await service.create_request(harness.request(), neighbour))["state"] == "pending"
+    assert (await service.create_request(harness.request(), "http")).payload()["state"] == "pending"
+    assert (await service.create_request(harness.request(), "mqtt")).payload()["state"] == "pending"
+    await service.decide(shares[0].share.id, "deny", "owner", "ui")
+    assert (await service.create_request(harness.request(), neighbour)).payload()[
+        "state"
+    ] == "pending"
 
 
 async def test_ended_shares_are_forgotten_after_a_week(harness: Harness) -> None:
     service = harness.service
-    denied = await service.create_request(harness.request(), "http")
+    denied = (await service.create_request(harness.request(), "http")).payload()
     await service.decide(denied["id"], "deny", "owner", "ui")
-    waiting = await service.create_request(harness.request(), "http")
+    waiting = (await service.create_request(harness.request(), "http")).payload()
     events = await _share_events(harness)
     harness.clock.advance(days=6)
     await service.tick()  # the pending one expires now; the denied one is kept
-    assert service.get(denied["id"])["state"] == "denied"  # type: ignore[index]
-    assert service.get(waiting["id"])["state"] == "expired"  # type: ignore[index]
+    assert service.get(denied["id"]).payload()["state"] == "denied"  # type: ignore[union-attr]
+    assert service.get(waiting["id"]).payload()["state"] == "expired"  # type: ignore[union-attr]
     harness.clock.advance(days=1, seconds=1)
     await service.tick()
     assert service.get(denied["id"]) is None
-    assert [s["id"] for s in service.list()] == [waiting["id"]]
+    assert [s.payload()["id"] for s in service.list()] == [waiting["id"]]
     cleared = [e for e in events if e.share_id == denied["id"]]
-    assert cleared[-1].state == {}  # an empty retained payload clears the topic
+    assert cleared[-1].view is None  # an empty retained payload clears the topic
     assert cleared[-1].retain is True
     record = harness.audit.records()[-1]
     assert (record["kind"], record["share_id"], record["state"]) == (
@@ -527,5 +538,5 @@ async def test_ended_shares_are_forgotten_after_a_week(harness: Harness) -> None
     harness.clock.advance(days=7)
     await harness.restart()
     assert harness.service.list() == []
-    assert [e.state for e in events if e.share_id == waiting["id"]][-1] == {}
+    assert [e.view for e in events if e.share_id == waiting["id"]][-1] is None
     assert verify(harness.audit.path).ok
