@@ -32,6 +32,8 @@ from .protocol import (
 REQUEST_TIMEOUT = 10.0
 #: Media kinds the bridge serves for a clip.
 CLIP_MEDIA = ("video", "snapshot", "thumbnail")
+#: Audit records one ``GET /api/audit`` returns at most.
+MAX_AUDIT_RECORDS = 200
 
 
 class DoorstepError(Exception):
@@ -73,6 +75,72 @@ class ClipPage:
 
     clips: tuple[Clip, ...]
     total: int
+
+
+@dataclass(frozen=True, slots=True)
+class AuditCheck:
+    """Whether the bridge's audit log verifies (``GET /api/audit``'s ``verification``)."""
+
+    ok: bool
+    count: int
+    last_seq: int
+    bad_record: int | None
+    file: str | None
+    problem: str | None
+    past_head: int
+
+
+@dataclass(frozen=True, slots=True)
+class AuditPage:
+    """The verification and the newest audit records, newest first."""
+
+    check: AuditCheck
+    records: tuple[Mapping[str, Any], ...]
+
+
+def _int(data: Mapping[str, Any], key: str, *, optional: bool = False) -> int | None:
+    value = data.get(key)
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ProtocolError(f"{key}: expected a whole number")
+    return value
+
+
+def _text(data: Mapping[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ProtocolError(f"{key}: expected text")
+    return value
+
+
+def parse_audit(data: Mapping[str, Any]) -> AuditPage:
+    """``GET /api/audit``'s answer.
+
+    Raises:
+        ProtocolError: The answer is not shaped as docs/http-api.md says.
+    """
+    check = data.get("verification")
+    records = data.get("records")
+    if not isinstance(check, Mapping) or not isinstance(check.get("ok"), bool):
+        raise ProtocolError("verification: expected an object with ok")
+    if not isinstance(records, list) or not all(
+        isinstance(r, Mapping) and isinstance(r.get("seq"), int) and isinstance(r.get("kind"), str)
+        for r in records
+    ):
+        raise ProtocolError("records: expected a list of records with seq and kind")
+    return AuditPage(
+        check=AuditCheck(
+            ok=check["ok"],
+            count=_int(check, "count") or 0,
+            last_seq=_int(check, "last_seq") or 0,
+            bad_record=_int(check, "bad_record", optional=True),
+            file=_text(check, "file"),
+            problem=_text(check, "problem"),
+            past_head=_int(check, "past_head", optional=True) or 0,
+        ),
+        records=tuple(records[:MAX_AUDIT_RECORDS]),
+    )
 
 
 class DoorstepApiClient:
@@ -222,6 +290,18 @@ class DoorstepApiClient:
         """Append what the integration did (``notification``, ``decision_refused``)."""
         path = f"/api/shares/{quote(share_id, safe='')}/audit"
         await self._json("POST", path, body={"kind": kind, **fields}, empty_ok=True)
+
+    async def audit_log(self, *, limit: int = 50) -> AuditPage:
+        """The audit log's newest records (newest first) and whether it verifies.
+
+        Raises:
+            DoorstepNotFoundError: A bridge older than ``GET /api/audit``.
+        """
+        data = await self._json("GET", "/api/audit", params={"limit": str(limit)})
+        try:
+            return parse_audit(data)
+        except ProtocolError as err:
+            raise DoorstepConnectionError(f"unexpected audit log answer: {err}") from err
 
     @staticmethod
     def _share(data: Mapping[str, Any]) -> Share:

@@ -1,26 +1,32 @@
-"""Websocket commands of the Doorstep panel: shares, decisions and clips.
+"""Websocket commands of the Doorstep panel: shares, decisions, clips and the audit log.
 
 Decisions go through ``ShareDecisions`` with the same rule on who decides as the
 service actions (``via`` is ``ui``), so the bridge's audit log cannot tell a panel
 click from a service call by the same user. Share links are secrets: only the users
-whose decisions count see them.
+whose decisions count see them. The audit log (who asked, decided and downloaded
+what) is for administrators only.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from homeassistant.components.websocket_api import async_register_command
 from homeassistant.components.websocket_api.connection import ActiveConnection
-from homeassistant.components.websocket_api.const import ERR_NOT_ALLOWED
-from homeassistant.components.websocket_api.decorators import async_response, websocket_command
+from homeassistant.components.websocket_api.const import ERR_NOT_ALLOWED, ERR_NOT_SUPPORTED
+from homeassistant.components.websocket_api.decorators import (
+    async_response,
+    require_admin,
+    websocket_command,
+)
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.exceptions import ServiceValidationError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.util import dt as dt_util
 import voluptuous as vol
 
-from .api import DoorstepError
+from .api import MAX_AUDIT_RECORDS, AuditPage, DoorstepError, DoorstepNotFoundError
 from .const import CONF_OFFER_UNREDACTED, DOMAIN, SHARE_URL
 from .data import DoorstepConfigEntry
 from .errors import browse_error
@@ -30,6 +36,19 @@ from .protocol import Clip, Share
 #: Clips one panel request lists; the bridge caps a page at 500.
 MAX_CLIPS = 200
 DECISIONS = ("approve", "deny", "revoke")
+#: The field that says who acted, per kind of audit record (docs/sharing.md).
+_AUDIT_WHO = {
+    "request": ("requester",),
+    "request_rejected": ("requester", "source"),
+    "notification": ("to",),
+    "decision": ("by",),
+    "revoke": ("by",),
+    "decision_refused": ("user",),
+    "download": ("client",),
+    "download_refused": ("client",),
+}
+#: The field that says how it ended, per kind of audit record.
+_AUDIT_OUTCOME = {"decision": "decision", "render": "result", "expiry": "was"}
 #: Waiting for a decision first, then the newest.
 _STATE_ORDER = {"pending": 0, "approved": 1, "rendering": 1, "ready": 1}
 
@@ -40,6 +59,7 @@ def async_setup_websocket(hass: HomeAssistant) -> None:
     async_register_command(hass, ws_shares)
     async_register_command(hass, ws_decide)
     async_register_command(hass, ws_clips)
+    async_register_command(hass, ws_audit)
 
 
 def _invalid(key: str, **placeholders: str) -> ServiceValidationError:
@@ -194,3 +214,70 @@ async def ws_clips(hass: HomeAssistant, connection: ActiveConnection, msg: dict[
         msg["id"],
         {"clips": [_clip_json(bridge_id, clip) for clip in page.clips], "total": page.total},
     )
+
+
+def _short(value: Any) -> str | None:
+    """A record's field as one short line of text, for a person."""
+    if value is None or value in ([], ""):
+        return None
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value)[:200]
+    return str(value)[:200]
+
+
+def _audit_record_json(record: Mapping[str, Any]) -> dict[str, Any]:
+    kind = str(record["kind"])
+    who = next(
+        (text for key in _AUDIT_WHO.get(kind, ()) if (text := _short(record.get(key)))), None
+    )
+    outcome = _AUDIT_OUTCOME.get(kind)
+    return {
+        "seq": record["seq"],
+        "time": _short(record.get("time")),
+        "kind": kind,
+        "share_id": _short(record.get("share_id")),
+        "who": who,
+        "outcome": _short(record.get(outcome)) if outcome else None,
+        "camera": _short(record.get("camera")),
+    }
+
+
+def _audit_json(bridge_id: str, page: AuditPage) -> dict[str, Any]:
+    check = page.check
+    return {
+        "bridge_id": bridge_id,
+        "verification": {
+            "ok": check.ok,
+            "count": check.count,
+            "last_seq": check.last_seq,
+            "bad_record": check.bad_record,
+            "file": check.file,
+            "problem": check.problem,
+            "past_head": check.past_head,
+        },
+        "records": [_audit_record_json(record) for record in page.records],
+    }
+
+
+@websocket_command(
+    {
+        vol.Required("type"): "doorstep/audit",
+        vol.Required("bridge_id"): str,
+        vol.Optional("limit", default=20): vol.All(int, vol.Range(min=1, max=MAX_AUDIT_RECORDS)),
+    }
+)
+@require_admin
+@async_response
+async def ws_audit(hass: HomeAssistant, connection: ActiveConnection, msg: dict[str, Any]) -> None:
+    """The bridge's audit log: whether it verifies, and its newest records (administrators)."""
+    runtime = _entry(hass, msg["bridge_id"]).runtime_data
+    try:
+        page = await runtime.client.audit_log(limit=msg["limit"])
+    except DoorstepNotFoundError:
+        connection.send_error(
+            msg["id"], ERR_NOT_SUPPORTED, "This bridge has no audit log API: update the bridge"
+        )
+        return
+    except DoorstepError as err:
+        raise HomeAssistantError(translation_domain=DOMAIN, translation_key="bridge_error") from err
+    connection.send_result(msg["id"], _audit_json(runtime.coordinator.bridge_id, page))

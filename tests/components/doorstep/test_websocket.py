@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+import json
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntryState
@@ -256,3 +257,113 @@ async def test_clip_errors(
         type="doorstep/clips", bridge_id=BRIDGE_ID, camera="front_door",
     )  # fmt: skip
     assert answer["error"]["translation_key"] == "clips_unavailable"
+
+
+def _audit_answer(*, ok: bool = True) -> str:
+    check: dict[str, Any] = {
+        "ok": ok, "count": 5, "last_seq": 5, "bad_record": None, "file": None, "problem": None,
+        "past_head": 0, "message": "audit log intact: 5 record(s)",
+    }  # fmt: skip
+    if not ok:
+        check.update(bad_record=3, file="audit.jsonl",
+                     problem="contents changed: its hash does not match")  # fmt: skip
+    records = [
+        {"seq": 5, "time": "2026-11-23T10:05:00+00:00", "kind": "download", "share_id": "s_1",
+         "client": "192.0.2.7", "agent": "curl/8"},
+        {"seq": 4, "time": "2026-11-23T10:04:00+00:00", "kind": "render", "share_id": "s_1",
+         "result": "ready", "frames": 30},
+        {"seq": 3, "time": "2026-11-23T10:03:00+00:00", "kind": "decision", "share_id": "s_1",
+         "decision": "approve", "by": "Owner", "via": "ui"},
+        {"seq": 2, "time": "2026-11-23T10:02:00+00:00", "kind": "notification",
+         "share_id": "s_1", "to": ["notify.mobile_app_pixel"], "failed": []},
+        {"seq": 1, "time": "2026-11-23T10:01:00+00:00", "kind": "clip_deleted",
+         "clip": "c_1", "camera": "front_door", "why": "retention"},
+    ]  # fmt: skip
+    return json.dumps({"verification": check, "records": records})
+
+
+async def test_audit_for_administrators(
+    hass: HomeAssistant, bridge: FakeBridge, call: Call,
+) -> None:  # fmt: skip
+    bridge.canned["/api/audit"] = (200, _audit_answer())
+    answer = await call(ADMIN, type="doorstep/audit", bridge_id=BRIDGE_ID, limit=5)
+    assert answer["success"], answer
+    result = answer["result"]
+    assert bridge.requests[-1][1] == "/api/audit?limit=5"
+    assert result["bridge_id"] == BRIDGE_ID
+    assert result["verification"] == {
+        "ok": True, "count": 5, "last_seq": 5, "bad_record": None, "file": None,
+        "problem": None, "past_head": 0,
+    }  # fmt: skip
+    assert result["records"] == [
+        {"seq": 5, "time": "2026-11-23T10:05:00+00:00", "kind": "download", "share_id": "s_1",
+         "who": "192.0.2.7", "outcome": None, "camera": None},
+        {"seq": 4, "time": "2026-11-23T10:04:00+00:00", "kind": "render", "share_id": "s_1",
+         "who": None, "outcome": "ready", "camera": None},
+        {"seq": 3, "time": "2026-11-23T10:03:00+00:00", "kind": "decision", "share_id": "s_1",
+         "who": "Owner", "outcome": "approve", "camera": None},
+        {"seq": 2, "time": "2026-11-23T10:02:00+00:00", "kind": "notification",
+         "share_id": "s_1", "who": "notify.mobile_app_pixel", "outcome": None, "camera": None},
+        {"seq": 1, "time": "2026-11-23T10:01:00+00:00", "kind": "clip_deleted",
+         "share_id": None, "who": None, "outcome": None, "camera": "front_door"},
+    ]  # fmt: skip
+
+    # Who asked, decided and downloaded what: not for every user.
+    asked = len(bridge.requests)
+    refused = await call(USER, type="doorstep/audit", bridge_id=BRIDGE_ID)
+    assert refused["error"]["code"] == "unauthorized"
+    assert len(bridge.requests) == asked
+
+
+async def test_audit_broken_log(
+    hass: HomeAssistant, bridge: FakeBridge, call: Call,
+) -> None:  # fmt: skip
+    bridge.canned["/api/audit"] = (200, _audit_answer(ok=False))
+    answer = await call(ADMIN, type="doorstep/audit", bridge_id=BRIDGE_ID)
+    assert bridge.requests[-1][1] == "/api/audit?limit=20"
+    verification = answer["result"]["verification"]
+    assert verification["ok"] is False
+    assert verification["bad_record"] == 3
+    assert verification["file"] == "audit.jsonl"
+    assert verification["problem"] == "contents changed: its hash does not match"
+
+
+@pytest.mark.parametrize(
+    ("canned", "error"),
+    [
+        ((404, '{"error": "not found"}'), {"code": "not_supported"}),
+        (None, {"translation_key": "bridge_error"}),  # the bridge fails: 500
+        ((200, '{"verification": {"ok": "yes"}, "records": []}'),
+         {"translation_key": "bridge_error"}),
+        ((200, '{"verification": {"ok": true, "count": 1, "last_seq": 1}, "records": [{}]}'),
+         {"translation_key": "bridge_error"}),
+        ((200, '{"verification": {"ok": true, "count": "1", "last_seq": 1}, "records": []}'),
+         {"translation_key": "bridge_error"}),
+        ((200, '{"verification": {"ok": false, "count": 1, "last_seq": 1, "problem": 3}}'),
+         {"translation_key": "bridge_error"}),
+        ((200, json.dumps({"verification": {"ok": False, "count": 1, "last_seq": 1, "problem": 3},
+                           "records": []})), {"translation_key": "bridge_error"}),
+    ],
+)  # fmt: skip
+async def test_audit_errors(
+    hass: HomeAssistant, bridge: FakeBridge, call: Call,
+    canned: tuple[int, str] | None, error: dict[str, str],
+) -> None:  # fmt: skip
+    if canned is None:
+        bridge.broken = True
+    else:
+        bridge.canned["/api/audit"] = canned
+    answer = await call(ADMIN, type="doorstep/audit", bridge_id=BRIDGE_ID)
+    assert not answer["success"]
+    assert error.items() <= answer["error"].items()
+
+
+async def test_audit_bad_commands(
+    hass: HomeAssistant, bridge: FakeBridge, call: Call,
+) -> None:  # fmt: skip
+    answer = await call(ADMIN, type="doorstep/audit", bridge_id="nope")
+    assert answer["error"]["translation_key"] == "not_loaded"
+    for limit in (0, 201):
+        answer = await call(ADMIN, type="doorstep/audit", bridge_id=BRIDGE_ID, limit=limit)
+        assert answer["error"]["code"] == "invalid_format"
+    assert not [r for r in bridge.requests if r[1].startswith("/api/audit")]
