@@ -3,7 +3,9 @@
 Decisions arrive only through the HTTP API with the API token (Home Assistant
 on behalf of a person, or an automation the owner wrote); MQTT can only ask.
 The link lifetime of an approval is the owner's choice (the integration's
-options), capped by ``sharing.link_ttl_hours``: the approver only says yes or no.
+options), capped by ``sharing.link_ttl_hours``: the approver says yes or no (and,
+where the owner offers it, whether faces stay unblurred), never how long the link
+lives.
 """
 
 from __future__ import annotations
