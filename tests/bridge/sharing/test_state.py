@@ -13,20 +13,19 @@ from doorstep_bridge.sharing.state import (
     check_transition,
 )
 
-S = ShareState
 ALLOWED = {
-    (S.PENDING, S.APPROVED),
-    (S.PENDING, S.DENIED),
-    (S.PENDING, S.EXPIRED),
-    (S.APPROVED, S.RENDERING),
-    (S.APPROVED, S.REVOKED),
-    (S.APPROVED, S.FAILED),
-    (S.RENDERING, S.READY),
-    (S.RENDERING, S.EMPTY),
-    (S.RENDERING, S.FAILED),
-    (S.RENDERING, S.REVOKED),
-    (S.READY, S.EXPIRED),
-    (S.READY, S.REVOKED),
+    (ShareState.PENDING, ShareState.APPROVED),
+    (ShareState.PENDING, ShareState.DENIED),
+    (ShareState.PENDING, ShareState.EXPIRED),
+    (ShareState.APPROVED, ShareState.RENDERING),
+    (ShareState.APPROVED, ShareState.REVOKED),
+    (ShareState.APPROVED, ShareState.FAILED),
+    (ShareState.RENDERING, ShareState.READY),
+    (ShareState.RENDERING, ShareState.EMPTY),
+    (ShareState.RENDERING, ShareState.FAILED),
+    (ShareState.RENDERING, ShareState.REVOKED),
+    (ShareState.READY, ShareState.EXPIRED),
+    (ShareState.READY, ShareState.REVOKED),
 }
 
 
@@ -41,12 +40,12 @@ def test_transition(old: ShareState, new: ShareState) -> None:
 
 def test_nothing_reaches_ready_without_an_approval_first() -> None:
     # Every path to "ready" in the bridge's own table passes through "approved".
-    reachable_without_approval = {S.PENDING}
-    frontier = [S.PENDING]
+    reachable_without_approval = {ShareState.PENDING}
+    frontier = [ShareState.PENDING]
     while frontier:
         state = frontier.pop()
         for new in TRANSITIONS.get(state, frozenset()):
-            if new is not S.APPROVED and new not in reachable_without_approval:
+            if new is not ShareState.APPROVED and new not in reachable_without_approval:
                 reachable_without_approval.add(new)
                 frontier.append(new)
-    assert S.READY not in reachable_without_approval
+    assert ShareState.READY not in reachable_without_approval
