@@ -32,7 +32,7 @@ from doorstep_bridge.models import ClipInfo, RingEvent
 from doorstep_bridge.mqtt import topics as bridge_topics
 from doorstep_bridge.mqtt.publisher import bridge_info
 from doorstep_bridge.recording.store import ClipStore
-from doorstep_bridge.sharing.state import Decision, Share, ShareState
+from doorstep_bridge.sharing.state import Decision, RejectedRequest, Share, ShareState
 
 from .conftest import INTEGRATION_DIR
 
@@ -226,6 +226,27 @@ def test_undecided_share(protocol: Any) -> None:
     parsed = protocol.parse_share(json.dumps(_share(ShareState.PENDING).payload()))
     assert parsed.decision is None
     assert parsed.link is None
+
+
+def test_rejected_request(protocol: Any) -> None:
+    """The one-off answer to a refused MQTT request, as the bridge publishes it."""
+    rejected = RejectedRequest(
+        id="s_7Q2M9X4KAB", created=NOW, error="cameras: unknown camera 'garage'",
+        requester="Neighbour Alice", cameras=("garage",), start=NOW - timedelta(hours=1),
+        request_id="q1",
+    )  # fmt: skip
+    parsed = protocol.parse_share(json.dumps(rejected.payload()))
+    assert (parsed.id, parsed.state, parsed.final) == ("s_7Q2M9X4KAB", "rejected", True)
+    assert (parsed.requester, parsed.cameras, parsed.request_id) == (
+        "Neighbour Alice",
+        ("garage",),
+        "q1",
+    )
+    assert (parsed.start, parsed.end, parsed.deadline) == (NOW - timedelta(hours=1), None, None)
+    assert parsed.error == "cameras: unknown camera 'garage'"
+    # Nothing usable in the request: only the error is said.
+    bare = protocol.parse_share(json.dumps(RejectedRequest("s_7Q2M9X4KAC", NOW, "junk").payload()))
+    assert (bare.requester, bare.cameras, bare.start, bare.error) == ("", (), None, "junk")
 
 
 @pytest.mark.parametrize(
