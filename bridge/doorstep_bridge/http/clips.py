@@ -1,4 +1,4 @@
-"""Clip routes: list, one clip, its video (HTTP Range), snapshot, thumbnail; record now.
+"""Clip routes: list, one clip, its files (video with HTTP Range), record now, forget.
 
 Authentication is the token middleware's job (every route here is under /api/).
 Clip ids are checked against ``[A-Za-z0-9_-]`` before anything else: an id is
@@ -10,21 +10,34 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import datetime
+import json
+import logging
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from doorstep_bridge.events import RecordRequested
+from doorstep_bridge.events import ClipDeleted, RecordRequested
+from doorstep_bridge.exceptions import AuditError, StorageError
 from doorstep_bridge.http.auth import json_error, shown
 from doorstep_bridge.http.body import read_body
-from doorstep_bridge.keys import BUS, CLIP_STORE, CONFIG
+from doorstep_bridge.keys import AUDIT, BUS, CLIP_STORE, CONFIG
 from doorstep_bridge.models import ClipInfo, parse_record_request
-from doorstep_bridge.recording.store import REASONS, valid_clip_id
+from doorstep_bridge.recording.store import (
+    REASONS,
+    ClipHeldError,
+    ClipNotFoundError,
+    valid_clip_id,
+)
+from doorstep_bridge.text import is_text
+
+_LOGGER = logging.getLogger(__name__)
 
 routes = web.RouteTableDef()
 
 MAX_LIMIT = 500
+#: Longest "by" of a forget request (as a share decision's).
+MAX_BY = 100
 
 
 class BadQueryError(ValueError):
@@ -119,6 +132,76 @@ async def _clip_file(
     if clip is None:
         return json_error(404, "unknown clip")
     return _file(path_of(clip), content_type)
+
+
+def _forget_by(body: bytes) -> str:
+    """Who asks to forget a clip: empty body, or JSON ``{"by": "name"}``.
+
+    Raises:
+        ValueError: With a message fit for the caller.
+    """
+    if not body.strip():
+        return "api"
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        raise ValueError('expected a JSON body such as {"by": "Alice"}') from None
+    if not isinstance(data, dict) or set(data) - {"by"}:
+        raise ValueError("expected a JSON object with an optional by")
+    by = data.get("by", "api")
+    if not isinstance(by, str) or not by.strip() or len(by) > MAX_BY or not is_text(by):
+        raise ValueError(f"by: expected text of 1 to {MAX_BY} characters")
+    return by.strip()
+
+
+@routes.delete("/api/clips/{clip_id}")
+async def forget_clip(request: web.Request) -> web.Response:
+    """Erase a clip, its snapshot and thumbnail; optional body ``{"by": "name"}``.
+
+    The audit log keeps that the clip was erased, by whom and when, nothing of
+    what it showed. A clip a pending or active share holds is refused with 409.
+    """
+    clip_id = request.match_info["clip_id"]
+    try:
+        by = _forget_by(await read_body(request))
+    except ValueError as err:
+        return json_error(400, str(err))
+    if not valid_clip_id(clip_id):
+        return json_error(404, "unknown clip")
+    return await _erase(request, clip_id, by)
+
+
+async def _erase(request: web.Request, clip_id: str, by: str) -> web.Response:
+    audit = request.app[AUDIT]
+
+    def record(clip: ClipInfo) -> None:
+        audit.append("clip_erased", clip=clip.id, camera=clip.camera, by=by)
+
+    store = request.app[CLIP_STORE]
+    try:
+        clip = await asyncio.to_thread(
+            store.erase, clip_id, f"forgotten on request of {by}", record
+        )
+    except ClipNotFoundError:
+        return json_error(404, "unknown clip")
+    except ClipHeldError as err:
+        return web.json_response(
+            {
+                "error": f"a share holds this clip ({', '.join(err.shares)}): deny or revoke"
+                " the share first",
+                "shares": list(err.shares),
+            },
+            status=409,
+        )
+    except AuditError:
+        _LOGGER.exception("Cannot audit the erasure of clip %s", clip_id)
+        return json_error(503, "the audit log cannot be written; the clip was not erased")
+    except StorageError as err:
+        _LOGGER.error("Cannot erase clip %s: %s", clip_id, err)  # noqa: TRY400
+        return json_error(503, "the clip index cannot record the erasure; try again")
+    _LOGGER.info("Clip %s (%s) erased on request of %s", clip.id, clip.camera, shown(by, MAX_BY))
+    request.app[BUS].publish(ClipDeleted(clip.id, clip.camera, "forgotten"))
+    return web.json_response({"id": clip.id, "erased": True})
 
 
 @routes.get("/api/clips/{clip_id}/video")

@@ -19,7 +19,7 @@ Every such decision, and every deletion, is written to the ``events`` table.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -78,6 +78,22 @@ CREATE TABLE IF NOT EXISTS events (
 """
 #: Index statuses of a playable clip.
 PLAYABLE = ("ok", "repaired")
+
+
+class ClipNotFoundError(LookupError):
+    """No finished clip has this id."""
+
+
+class ClipHeldError(StorageError):
+    """A share holds the clip, so it cannot be erased.
+
+    Attributes:
+        shares: Ids of the shares that hold it.
+    """
+
+    def __init__(self, shares: tuple[str, ...]) -> None:
+        super().__init__(f"held by share {', '.join(shares)}")
+        self.shares = shares
 
 
 @dataclass(frozen=True, slots=True)
@@ -709,10 +725,45 @@ class ClipStore:
         self._remove_files(info)
         return info
 
-    def _forget(self, info: ClipInfo, why: str) -> None:
+    def erase(
+        self, clip_id: str, why: str, before: Callable[[ClipInfo], None] | None = None
+    ) -> ClipInfo:
+        """Erase one clip on request (forget a visit): files, snapshot, thumbnail and row.
+
+        Unlike retention, the caller learns why nothing happened. The check that no
+        share holds the clip, ``before`` and the erasure happen under the index lock,
+        so a share cannot take hold of the clip in between.
+
+        Args:
+            clip_id: The clip.
+            why: Recorded in the ``events`` table.
+            before: Runs once the clip may be erased, before anything is removed (the
+                audit record); an exception from it leaves the clip as it was.
+
+        Raises:
+            ClipNotFoundError: Unknown (or still recording) clip.
+            ClipHeldError: A share holds it; nothing was erased.
+            StorageError: The index cannot record the erasure.
+        """
+        with self._lock:
+            info = self.get(clip_id)
+            if info is None:
+                raise ClipNotFoundError(clip_id)
+            if info.held_by:
+                raise ClipHeldError(info.held_by)
+            if before is not None:
+                before(info)
+            try:
+                self._forget(info, why, "erased")
+            except sqlite3.Error as err:
+                raise StorageError(f"cannot erase clip {clip_id}: {err}") from None
+        self._remove_files(info)
+        return info
+
+    def _forget(self, info: ClipInfo, why: str, action: str = "deleted") -> None:
         with self._tx() as db:
             db.execute("DELETE FROM clips WHERE id = ?", (info.id,))
-            self._log(db, info.id, info.camera, "deleted", why)
+            self._log(db, info.id, info.camera, action, why)
 
     @staticmethod
     def _remove_files(info: ClipInfo) -> None:

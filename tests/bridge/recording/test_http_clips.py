@@ -12,16 +12,17 @@ from aiohttp.test_utils import TestClient, TestServer
 import pytest
 
 from doorstep_bridge.config import parse_config
-from doorstep_bridge.events import EventBus, RecordRequested
+from doorstep_bridge.events import ClipDeleted, EventBus, RecordRequested
 from doorstep_bridge.files import atomic_write
 from doorstep_bridge.http.auth import token_middleware
 from doorstep_bridge.http.clips import routes
-from doorstep_bridge.keys import API_TOKEN, BUS, CLIP_STORE, CONFIG
+from doorstep_bridge.keys import API_TOKEN, AUDIT, BUS, CLIP_STORE, CONFIG
 from doorstep_bridge.packets import EncodedPacket
 from doorstep_bridge.recording.masks import MaskSet
 from doorstep_bridge.recording.snapshots import make_snapshot
 from doorstep_bridge.recording.store import ClipStore
 from doorstep_bridge.recording.writer import ClipWriter, finalize
+from doorstep_bridge.sharing.audit import AuditLog, audit_dir
 
 TOKEN = "t" * 32
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -51,6 +52,7 @@ async def api(
     config = parse_config(
         {"storage": {"path": str(storage)}, "cameras": {"front_door": {"source": "demo://"}}}
     )
+    audit = AuditLog(audit_dir(storage))  # before the store: a new storage folder
     store = ClipStore(storage)
     store.open()
     ids = [
@@ -60,7 +62,9 @@ async def api(
     bus = EventBus()
     requested: list[Any] = []
     bus.subscribe(RecordRequested, requested.append)
+    bus.subscribe(ClipDeleted, requested.append)
     app = web.Application(middlewares=[token_middleware])
+    app[AUDIT] = audit
     app[CONFIG] = config
     app[API_TOKEN] = TOKEN
     app[CLIP_STORE] = store
@@ -198,3 +202,107 @@ async def test_record_now_publishes_the_request(api: Any) -> None:
         response = await client.post("/api/cameras/front_door/record", json=bad, headers=AUTH)
         assert response.status == 400
     assert len(requested) == 2
+
+
+async def test_forget_needs_the_token(api: Any) -> None:
+    client, ids, _ = api
+    for headers in ({}, {"Authorization": "Bearer nope"}):
+        response = await client.delete(f"/api/clips/{ids[1]}", headers=headers)
+        assert response.status == 401
+    response = await client.get(f"/api/clips/{ids[1]}", headers=AUTH)
+    assert response.status == 200
+
+
+async def test_forget_erases_the_clip_and_its_images_and_audits_only_that(
+    api: Any, storage: Path
+) -> None:
+    client, ids, events = api
+    store: ClipStore = client.app[CLIP_STORE]
+    clip = store.get(ids[1])
+    assert clip is not None
+    files = [clip.path, clip.snapshot_path, clip.thumbnail_path]
+    assert all(path is not None and path.is_file() for path in files)
+
+    response = await client.delete(f"/api/clips/{ids[1]}", json={"by": "Alice"}, headers=AUTH)
+
+    assert response.status == 200
+    assert await response.json() == {"id": ids[1], "erased": True}
+    assert not any(path is not None and path.exists() for path in files)
+    assert store.get(ids[1]) is None
+    assert [c.id for c in store.list()[0]] == [ids[2], ids[0]]
+    erased = [r for r in client.app[AUDIT].records() if r["kind"] == "clip_erased"]
+    assert len(erased) == 1
+    assert {k: v for k, v in erased[0].items() if k not in ("seq", "time", "prev", "hash")} == {
+        "kind": "clip_erased",
+        "clip": ids[1],
+        "camera": "front_door",
+        "by": "Alice",
+    }
+    assert [e.action for e in store.events() if e.clip_id == ids[1]] == ["erased"]
+    assert events == [ClipDeleted(ids[1], "front_door", "forgotten")]
+    # Once gone, it is gone; without a body the API is "by".
+    response = await client.delete(f"/api/clips/{ids[1]}", headers=AUTH)
+    assert response.status == 404
+    response = await client.delete(f"/api/clips/{ids[0]}", headers=AUTH)
+    assert response.status == 200
+    assert client.app[AUDIT].records()[-1]["by"] == "api"
+
+
+async def test_a_clip_a_share_holds_is_not_forgotten(api: Any) -> None:
+    client, ids, events = api
+    store: ClipStore = client.app[CLIP_STORE]
+    store.hold("s_pending", [ids[2]])
+    response = await client.delete(f"/api/clips/{ids[2]}", json={"by": "Bob"}, headers=AUTH)
+    assert response.status == 409
+    body = await response.json()
+    assert body["shares"] == ["s_pending"]
+    assert "s_pending" in body["error"]
+    assert "deny or revoke the share first" in body["error"]
+    clip = store.get(ids[2])
+    assert clip is not None
+    assert clip.path.is_file()
+    assert not [r for r in client.app[AUDIT].records() if r["kind"] == "clip_erased"]
+    assert events == []
+    store.release("s_pending")
+    response = await client.delete(f"/api/clips/{ids[2]}", headers=AUTH)
+    assert response.status == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b"{", 'expected a JSON body such as {"by": "Alice"}'),
+        (b"[1]", "expected a JSON object with an optional by"),
+        (b'{"who": "x"}', "expected a JSON object with an optional by"),
+        (b'{"by": ""}', "by: expected text of 1 to 100 characters"),
+        (b'{"by": 3}', "by: expected text of 1 to 100 characters"),
+        (b'{"by": "' + b"x" * 101 + b'"}', "by: expected text of 1 to 100 characters"),
+        (b'{"by": "\\ud800"}', "by: expected text of 1 to 100 characters"),
+    ],
+)
+async def test_forget_refuses_bad_bodies(api: Any, body: bytes, expected: str) -> None:
+    client, ids, _ = api
+    response = await client.delete(f"/api/clips/{ids[0]}", data=body, headers=AUTH)
+    assert response.status == 400
+    assert (await response.json())["error"] == expected
+    assert client.app[CLIP_STORE].get(ids[0]) is not None
+
+
+@pytest.mark.parametrize("clip_id", ["c_unknown", "..%2Fclips.db", "c_1.mp4"])
+async def test_forget_unknown_and_malicious_ids_are_404(api: Any, clip_id: str) -> None:
+    client, _, _ = api
+    response = await client.delete(f"/api/clips/{clip_id}", headers=AUTH)
+    assert response.status == 404
+
+
+async def test_no_audit_record_no_erasure(api: Any) -> None:
+    client, ids, events = api
+    # The log's own state after a write it could not take back: it refuses appends.
+    client.app[AUDIT]._broken = "disk full"
+    response = await client.delete(f"/api/clips/{ids[0]}", headers=AUTH)
+    assert response.status == 503
+    assert "the clip was not erased" in (await response.json())["error"]
+    clip = client.app[CLIP_STORE].get(ids[0])
+    assert clip is not None
+    assert clip.path.is_file()
+    assert events == []
