@@ -256,6 +256,15 @@ class DoorstepApiClient:
             raise DoorstepConnectionError("the bridge answered a switch without its state")
         return state
 
+    async def forget_clip(self, clip_id: str, *, by: str) -> None:
+        """Erase a clip, its snapshot and thumbnail (``DELETE /api/clips/<id>``).
+
+        Raises:
+            DoorstepNotFoundError: Unknown clip (or a bridge older than the route).
+            DoorstepRequestError: Refused; status 409 while a share holds the clip.
+        """
+        await self._json("DELETE", f"/api/clips/{quote(clip_id, safe='')}", body={"by": by})
+
     async def create_share(self, body: Mapping[str, Any]) -> Share:
         """Create a share request; returns its state (pending or rejected)."""
         return self._share(await self._json("POST", "/api/share-requests", body=body))

@@ -50,6 +50,7 @@ SERVICE_REQUEST_SHARE: Final = "request_share"
 SERVICE_APPROVE_SHARE: Final = "approve_share"
 SERVICE_DENY_SHARE: Final = "deny_share"
 SERVICE_REVOKE_SHARE: Final = "revoke_share"
+SERVICE_FORGET_CLIP: Final = "forget_clip"
 
 # HTTP views (HA side).
 CLIP_URL: Final = "/api/doorstep/clips/{bridge_id}/{clip_id}/{kind}"

@@ -1,8 +1,10 @@
-"""Service actions: request, approve, deny and revoke footage shares."""
+"""Service actions: request, approve, deny and revoke footage shares; forget a clip."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from http import HTTPStatus
+import re
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.const import (
@@ -19,7 +21,7 @@ from homeassistant.core import (
     SupportsResponse,
     callback,
 )
-from homeassistant.exceptions import ServiceValidationError
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import (
     config_validation as cv,
 )
@@ -32,17 +34,19 @@ from homeassistant.helpers import (
 from homeassistant.util import dt as dt_util
 import voluptuous as vol
 
+from .api import DoorstepError, DoorstepNotFoundError, DoorstepRequestError
 from .approvals import async_setup_action_listener
 from .const import (
     DOMAIN,
     SERVICE_APPROVE_SHARE,
     SERVICE_DENY_SHARE,
+    SERVICE_FORGET_CLIP,
     SERVICE_REQUEST_SHARE,
     SERVICE_REVOKE_SHARE,
 )
 from .entity import camera_identifier
 from .errors import action_errors
-from .helpers import SAFE_ID, loaded_entries
+from .helpers import SAFE_ID, entry_for_bridge, loaded_entries
 from .protocol import share_request_body
 
 if TYPE_CHECKING:
@@ -55,6 +59,11 @@ ATTR_REQUESTER = "requester"
 ATTR_REASON = "reason"
 ATTR_SHARE_ID = "share_id"
 ATTR_REDACT = "redact"
+ATTR_CLIP_ID = "clip_id"
+#: A clip's id in the media browser: ``media-source://doorstep/<bridge>/<cam>/<day>/<clip>``.
+MEDIA_PREFIX = f"media-source://{DOMAIN}/"
+#: The shares the bridge names when it refuses to forget a clip (docs/http-api.md).
+HELD_BY = re.compile(r"\(([A-Za-z0-9_, -]+)\)")
 
 REQUEST_SCHEMA = vol.Schema(
     {
@@ -75,6 +84,7 @@ REQUEST_SCHEMA = vol.Schema(
 )
 DECISION_SCHEMA = vol.Schema({vol.Required(ATTR_SHARE_ID): cv.string})
 APPROVE_SCHEMA = DECISION_SCHEMA.extend({vol.Optional(ATTR_REDACT, default=True): cv.boolean})
+FORGET_SCHEMA = vol.Schema({vol.Required(ATTR_CLIP_ID): vol.All(cv.string, vol.Strip)})
 
 
 def _invalid(key: str, **placeholders: str) -> ServiceValidationError:
@@ -171,6 +181,62 @@ async def _check_decider(entry: DoorstepConfigEntry, call: ServiceCall) -> str:
     return "ui"
 
 
+def _clip_target(hass: HomeAssistant, value: str) -> tuple[str, list[DoorstepConfigEntry]]:
+    """The clip id and the bridges that may have it.
+
+    ``value`` is a clip id (``c_…``) or the clip's media browser id; the latter names
+    its bridge.
+    """
+    if not loaded_entries(hass):
+        raise _invalid("not_loaded")
+    if value.startswith(MEDIA_PREFIX):
+        parts = value.removeprefix(MEDIA_PREFIX).split("/")
+        entry = entry_for_bridge(hass, parts[0]) if len(parts) == 4 else None
+        if entry is None or not SAFE_ID.match(parts[3]):
+            raise _invalid("unknown_clip", identifier=value)
+        return parts[3], [entry]
+    if not SAFE_ID.match(value):
+        raise _invalid("unknown_clip", identifier=value)
+    return value, loaded_entries(hass)
+
+
+async def _forget(
+    hass: HomeAssistant, entries: list[DoorstepConfigEntry], clip_id: str, user_id: str | None
+) -> DoorstepConfigEntry:
+    """Ask the bridges in turn to erase the clip; the one that had it."""
+    for entry in entries:
+        runtime = entry.runtime_data
+        by = "automation"
+        if user_id is not None:
+            if not await runtime.decisions.async_may_decide(user_id):
+                raise _invalid("forget_not_allowed")
+            user = await hass.auth.async_get_user(user_id)
+            by = user.name if user and user.name else user_id
+        try:
+            await runtime.client.forget_clip(clip_id, by=by)
+        except DoorstepNotFoundError:
+            continue
+        except DoorstepRequestError as err:
+            if err.status == HTTPStatus.CONFLICT:
+                held = HELD_BY.search(str(err))
+                shares = held[1] if held else "?"
+                raise _invalid("clip_held", clip_id=clip_id, shares=shares) from err
+            placeholders = {"clip_id": clip_id, "error": str(err)}
+            if err.status < HTTPStatus.INTERNAL_SERVER_ERROR:
+                raise _invalid("forget_refused", **placeholders) from err
+            raise HomeAssistantError(  # the bridge's failure (503: its audit log), not the call's
+                translation_domain=DOMAIN,
+                translation_key="forget_refused",
+                translation_placeholders=placeholders,
+            ) from err
+        except DoorstepError as err:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN, translation_key="bridge_error"
+            ) from err
+        return entry
+    raise _invalid("unknown_clip", identifier=clip_id)
+
+
 @callback
 def async_setup_services(hass: HomeAssistant) -> None:
     """Register the services (once, in async_setup)."""
@@ -209,6 +275,15 @@ def async_setup_services(hass: HomeAssistant) -> None:
 
         return handle
 
+    async def forget_clip(call: ServiceCall) -> ServiceResponse:
+        clip_id, entries = _clip_target(hass, call.data[ATTR_CLIP_ID])
+        await _forget(hass, entries, clip_id, call.context.user_id)
+        return {"clip_id": clip_id, "erased": True}
+
+    hass.services.async_register(
+        DOMAIN, SERVICE_FORGET_CLIP, forget_clip, schema=FORGET_SCHEMA,
+        supports_response=SupportsResponse.OPTIONAL,
+    )  # fmt: skip
     hass.services.async_register(
         DOMAIN, SERVICE_REQUEST_SHARE, request_share, schema=REQUEST_SCHEMA,
         supports_response=SupportsResponse.OPTIONAL,
