@@ -1,5 +1,6 @@
 """The Doorstep panel in a real browser: a request approved with a click, its link, revoked;
-clips found by reason and played; the same page at a phone's width.
+the audit log verified, with the share's records; clips found by reason and played; the
+same page at a phone's width.
 
 Screenshots go to ``test-artifacts/ha-<version>/browser/05-panel*.png``.
 """
@@ -102,6 +103,25 @@ async def test_panel_approve_link_revoke_and_clips_by_reason(stack: Stack, page:
         async with session.get(link) as response:
             assert response.status in (404, 410)
 
+        # The audit log (administrators): verified, and the share's story in it, newest first.
+        audit = page.locator("doorstep-panel .audit-section")
+        await expect(audit.locator('.check[data-ok="true"]')).to_contain_text("Verified")
+        records = audit.locator(f'li.record[data-share="{share_id}"]')
+        await expect(records.filter(has_text="Revoked")).to_have_count(1)
+        await expect(records.filter(has_text="Approved")).to_have_count(1)
+        await expect(records.filter(has_text="Revoked")).to_contain_text(share_id)
+        kinds = await records.evaluate_all("items => items.map(i => i.dataset.kind)")
+        # request → decision → render → download (the link fetched above) → revoke → purge
+        order = [kinds.index(k) for k in ("purge", "revoke", "download", "decision", "request")]
+        assert order == sorted(order), kinds
+        seqs = await audit.locator("li.record").evaluate_all(
+            "items => items.map(i => Number(i.dataset.seq))"
+        )
+        assert seqs == sorted(seqs, reverse=True)
+        await audit.scroll_into_view_if_needed()
+        await _shot(page, "05-panel-audit.png")
+        await page.evaluate("window.scrollTo(0, 0)")
+
         # Clips by reason: only the press's clips, one played through the media source.
         bridge_id = await _ring_clip(owner)
         await page.locator("doorstep-panel .chip", has_text="Ring").click()
@@ -130,5 +150,8 @@ async def test_panel_approve_link_revoke_and_clips_by_reason(stack: Stack, page:
         assert clips_box is not None
         assert clips_box["y"] > shares_box["y"] + shares_box["height"] - 1  # stacked
         assert shares_box["width"] <= PHONE["width"]
+        audit_box = await page.locator("doorstep-panel .audit-section").bounding_box()
+        assert audit_box is not None
+        assert audit_box["width"] <= PHONE["width"]
         await page.evaluate("window.scrollTo(0, 0)")
         await _shot(page, "05-panel-phone.png")

@@ -1,8 +1,9 @@
-// The Doorstep panel: share requests (approve, deny, revoke, copy the link) and clips
-// by camera and reason, played through Home Assistant's media source.
+// The Doorstep panel: share requests (approve, deny, revoke, copy the link), clips
+// by camera and reason, played through Home Assistant's media source, and (for
+// administrators) the audit log's newest records and whether it verifies.
 // A plain web component: HA's frontend sets `hass`, `narrow` and `panel` on it. No build
 // step and nothing fetched from outside the home; data comes from the integration's
-// websocket commands (doorstep/shares, doorstep/decide, doorstep/clips).
+// websocket commands (doorstep/shares, doorstep/decide, doorstep/clips, doorstep/audit).
 
 const STRINGS = {
   en: {
@@ -36,6 +37,38 @@ const STRINGS = {
     close: "Close",
     onlyApprovers: "Only the approvers can decide on share requests.",
     confirmUnredacted: "Release this footage without blurring faces?",
+    audit: "Audit log",
+    verified: "Verified",
+    verifiedDetail: "{count} records, last no. {last}",
+    pastHead: "The last record was written as the bridge stopped (crash window): it is recorded at the next start.",
+    broken: "NOT intact",
+    brokenDetail: "Record {record}{file}: {problem}",
+    brokenHint: "Someone changed or removed records, or the disk is damaged. Keep a copy of the audit folder.",
+    noRecords: "No records.",
+    share: "Share",
+    kinds: {
+      request: "Share requested",
+      request_rejected: "Request refused",
+      notification: "Approvers notified",
+      approve: "Approved",
+      deny: "Denied",
+      decision: "Decided",
+      decision_refused: "Decision refused",
+      render_start: "Preparing footage",
+      ready: "Footage ready",
+      render: "Preparation failed",
+      download: "Downloaded",
+      download_refused: "Download refused",
+      revoke: "Revoked",
+      expiry: "Expired",
+      purge: "Export deleted",
+      forget: "Share forgotten",
+      clip_deleted: "Clip deleted",
+      repair: "Log repaired",
+      repeated: "Repeated requests summed up",
+      log_created: "Log started",
+      audit_recovered: "Record recovered after a crash",
+    },
     states: {
       pending: "Waiting for a decision",
       approved: "Approved",
@@ -80,6 +113,38 @@ const STRINGS = {
     close: "Fermer",
     onlyApprovers: "Seuls les approbateurs peuvent décider des demandes de partage.",
     confirmUnredacted: "Publier ces images sans flouter les visages ?",
+    audit: "Journal d'audit",
+    verified: "Vérifié",
+    verifiedDetail: "{count} enregistrements, dernier n° {last}",
+    pastHead: "Le dernier enregistrement a été écrit pendant l'arrêt du pont (fenêtre de plantage) : il sera consigné au prochain démarrage.",
+    broken: "ALTÉRÉ",
+    brokenDetail: "Enregistrement {record}{file} : {problem}",
+    brokenHint: "Des enregistrements ont été modifiés ou supprimés, ou le disque est abîmé. Gardez une copie du dossier audit.",
+    noRecords: "Aucun enregistrement.",
+    share: "Partage",
+    kinds: {
+      request: "Partage demandé",
+      request_rejected: "Demande rejetée",
+      notification: "Approbateurs notifiés",
+      approve: "Accepté",
+      deny: "Refusé",
+      decision: "Décidé",
+      decision_refused: "Décision rejetée",
+      render_start: "Préparation des images",
+      ready: "Images prêtes",
+      render: "Échec de la préparation",
+      download: "Téléchargé",
+      download_refused: "Téléchargement refusé",
+      revoke: "Révoqué",
+      expiry: "Expiré",
+      purge: "Export supprimé",
+      forget: "Partage oublié",
+      clip_deleted: "Clip supprimé",
+      repair: "Journal réparé",
+      repeated: "Requêtes répétées résumées",
+      log_created: "Journal créé",
+      audit_recovered: "Enregistrement récupéré après un plantage",
+    },
     states: {
       pending: "En attente de décision",
       approved: "Acceptée",
@@ -99,6 +164,9 @@ const REASONS = ["", "ring", "motion", "manual"];
 const REVOCABLE = new Set(["approved", "rendering", "ready"]);
 // Share states change on the bridge (rendering, expiry): look again this often.
 const REFRESH_MS = 4000;
+// The audit log is checked whole on the bridge: every this many refreshes, and after a decision.
+const AUDIT_EVERY = 5;
+const AUDIT_RECORDS = 20;
 
 const esc = (text) =>
   String(text ?? "").replace(
@@ -158,6 +226,21 @@ const STYLE = `
   .player video { width: 100%; max-height: 50vh; background: #000; border-radius: 8px; }
   .player { margin-bottom: 12px; }
   .player[hidden] { display: none; }
+  .audit-section { grid-column: 1 / -1; }
+  .check { border-radius: 8px; padding: 10px 12px; margin-bottom: 12px; }
+  .error-text { color: var(--error-color, #db4437); }
+  h3 { margin: 12px 0 8px; font-size: 16px; font-weight: 500; }
+  .check.ok { background: var(--secondary-background-color, #eee); }
+  .check.ok strong { color: var(--success-color, #43a047); }
+  .check.broken { background: var(--error-color, #db4437); color: #fff; font-size: 16px; }
+  .check.broken strong { font-size: 20px; display: block; }
+  .check p { margin: 4px 0 0; overflow-wrap: anywhere; }
+  li.record { display: grid; grid-template-columns: 10em minmax(0, 1fr) minmax(0, 1fr) minmax(0, 1fr);
+    gap: 4px 12px; padding: 6px 0; border-top: 1px solid var(--divider-color, #e0e0e0); font-size: 14px; }
+  li.record:first-child { border-top: 0; }
+  li.record .when { color: var(--secondary-text-color); }
+  li.record span { overflow-wrap: anywhere; }
+  @media (max-width: 600px) { li.record { grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); } }
 `;
 
 class DoorstepPanel extends HTMLElement {
@@ -172,6 +255,8 @@ class DoorstepPanel extends HTMLElement {
     this._busy = false;
     this._timer = null;
     this._language = null;
+    this._audits = null; // per bridge: doorstep/audit's answer, or {bridge_id, error}
+    this._refreshes = 0;
     this.attachShadow({ mode: "open" });
     this.shadowRoot.addEventListener("click", (ev) => this._onClick(ev));
     this.shadowRoot.addEventListener("change", (ev) => this._onChange(ev));
@@ -188,6 +273,7 @@ class DoorstepPanel extends HTMLElement {
       this._renderShares(true);
       this._renderClipControls();
       this._renderClips();
+      this._renderAudit();
     }
   }
 
@@ -236,7 +322,13 @@ class DoorstepPanel extends HTMLElement {
           </div>
           <ul class="clips"></ul>
         </section>
+        <section class="audit-section" ${this._isAdmin ? "" : "hidden"}><h2>${esc(t.audit)}</h2>
+          <div class="audits"></div></section>
       </main>`;
+  }
+
+  get _isAdmin() {
+    return Boolean(this._hass && this._hass.user && this._hass.user.is_admin);
   }
 
   _error(err) {
@@ -253,6 +345,7 @@ class DoorstepPanel extends HTMLElement {
       return;
     }
     this._renderShares(false);
+    if (this._refreshes++ % AUDIT_EVERY === 0) this._loadAudit();
     if (this._camera === null) {
       const bridge = this._data.bridges.find((b) => b.cameras.length);
       if (bridge) {
@@ -261,6 +354,61 @@ class DoorstepPanel extends HTMLElement {
         this._loadClips();
       }
     }
+  }
+
+  async _loadAudit() {
+    if (!this._isAdmin || !this._data) return;
+    const audits = await Promise.all(
+      this._data.bridges.map((bridge) =>
+        this._hass
+          .callWS({ type: "doorstep/audit", bridge_id: bridge.bridge_id, limit: AUDIT_RECORDS })
+          .then((answer) => ({ ...answer, title: bridge.title }))
+          .catch((err) => ({ bridge_id: bridge.bridge_id, title: bridge.title, error: err.message || String(err) })),
+      ),
+    );
+    this._audits = audits;
+    this._renderAudit();
+  }
+
+  _kindWords(record) {
+    const kinds = this._t.kinds;
+    if (record.kind === "decision") return kinds[record.outcome] || kinds.decision;
+    if (record.kind === "render") return record.outcome === "ready" ? kinds.ready : kinds.render;
+    return kinds[record.kind] || record.kind;
+  }
+
+  _renderAudit() {
+    const box = this.shadowRoot.querySelector(".audits");
+    if (!box || this._audits === null) return;
+    const t = this._t;
+    const several = this._audits.length > 1;
+    box.innerHTML = this._audits
+      .map((audit) => {
+        const title = several ? `<h3>${esc(audit.title)}</h3>` : "";
+        if (audit.error) return `${title}<p class="error-text" data-bridge="${esc(audit.bridge_id)}">${esc(audit.error)}</p>`;
+        const check = audit.verification;
+        const fill = (text, values) => text.replace(/\{(\w+)\}/g, (_m, key) => values[key] ?? "");
+        const status = check.ok
+          ? `<div class="check ok" data-ok="true"><strong>✓ ${esc(t.verified)}</strong> ·
+               ${esc(fill(t.verifiedDetail, { count: check.count, last: check.last_seq }))}
+               ${check.past_head ? `<p>${esc(t.pastHead)}</p>` : ""}</div>`
+          : `<div class="check broken" data-ok="false" role="alert"><strong>⚠ ${esc(t.broken)}</strong>
+               <p>${esc(fill(t.brokenDetail, { record: check.bad_record, file: check.file ? ` (${check.file})` : "", problem: check.problem }))}</p>
+               <p>${esc(t.brokenHint)}</p></div>`;
+        const records = audit.records.length
+          ? `<ul class="records">${audit.records
+              .map(
+                (r) => `<li class="record" data-seq="${esc(r.seq)}" data-kind="${esc(r.kind)}" data-share="${esc(r.share_id || "")}">
+                  <span class="when">${esc(this._when(r.time))}</span>
+                  <span class="kind">${esc(this._kindWords(r))}</span>
+                  <span class="share-id">${r.share_id ? `${esc(t.share)} ${esc(r.share_id)}` : esc(r.camera || "")}</span>
+                  <span class="who">${esc(r.who || "")}</span></li>`,
+              )
+              .join("")}</ul>`
+          : `<p class="empty">${esc(t.noRecords)}</p>`;
+        return `<div class="audit" data-bridge="${esc(audit.bridge_id)}">${title}${status}${records}</div>`;
+      })
+      .join("");
   }
 
   _when(iso) {
@@ -398,6 +546,7 @@ class DoorstepPanel extends HTMLElement {
     } finally {
       this._busy = false;
     }
+    this._refreshes = 0; // the decision is in the audit log: show it
     await this._refresh();
   }
 
