@@ -1,16 +1,22 @@
-"""The Doorstep panel: in the sidebar once per HA, served behind the login, gone with the last bridge."""
+"""The Doorstep panel: in the sidebar once per HA, served behind the login, gone with the last bridge.
+
+The doorbell card: its module loaded on every page of HA's frontend while a bridge is set up.
+"""
 
 from __future__ import annotations
+
+from unittest.mock import patch
 
 from homeassistant.components import frontend
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
+from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.doorstep.const import DOMAIN
-from custom_components.doorstep.panel import PANEL_MODULE, PANEL_URL_PATH
+from custom_components.doorstep.panel import CARD_MODULE, CARD_URL, PANEL_MODULE, PANEL_URL_PATH
 
 from . import test_multi_bridge
 
@@ -80,3 +86,42 @@ async def test_one_panel_for_several_bridges(
     assert await hass.config_entries.async_unload(garden.entry_id)
     await hass.async_block_till_done()
     assert _panel(hass) is None
+
+
+async def test_card_loaded_on_every_page(
+    hass: HomeAssistant, setup_entry: MockConfigEntry, hass_client: ClientSessionGenerator
+) -> None:
+    # Set up without HA's frontend: there is no page to load the card on.
+    assert CARD_URL not in hass.data
+    assert await async_setup_component(hass, "frontend", {})
+    assert await hass.config_entries.async_reload(setup_entry.entry_id)
+    await hass.async_block_till_done()
+    card_url = hass.data[CARD_URL]
+    assert card_url.startswith("/doorstep_static/doorstep-doorbell-card.js?v=")
+    assert card_url in hass.data[frontend.DATA_EXTRA_MODULE_URL].urls
+
+    client = await hass_client()
+    with patch("homeassistant.components.onboarding.async_is_onboarded", return_value=True):
+        page = await client.get("/", allow_redirects=False)
+    assert page.status == 200
+    # Every page of the frontend imports it: no dashboard resource to add by hand.
+    assert card_url in await page.text()
+    response = await client.get(card_url)
+    assert response.status == 200
+    code = await response.text()
+    assert code == CARD_MODULE.read_text()
+    # In the "Add card" list, ready to use with the first Doorstep camera.
+    assert "customElements.define(CARD_TYPE, DoorstepDoorbellCard)" in code
+    assert "window.customCards.push" in code
+    assert "static getStubConfig(hass)" in code
+    assert "http://" not in code
+    assert "https://" not in code
+
+    # Gone with the last bridge, back with it.
+    assert await hass.config_entries.async_unload(setup_entry.entry_id)
+    await hass.async_block_till_done()
+    assert CARD_URL not in hass.data
+    assert card_url not in hass.data[frontend.DATA_EXTRA_MODULE_URL].urls
+    assert await hass.config_entries.async_setup(setup_entry.entry_id)
+    await hass.async_block_till_done()
+    assert hass.data[CARD_URL] in hass.data[frontend.DATA_EXTRA_MODULE_URL].urls

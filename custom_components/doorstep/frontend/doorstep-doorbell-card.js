@@ -1,0 +1,354 @@
+// The Doorstep doorbell card: the porch live, when it last rang, the last clip (played in
+// the card through Home Assistant's media source) and the share requests waiting for a
+// decision (a tap opens the Doorstep panel).
+// A plain web component, no build step, nothing fetched from outside the home. The
+// integration loads it on every page, so it is in the "Add card" list without a resource
+// to add. Configuration: `camera`: the camera entity (camera.front_door) or the camera's
+// name on the bridge (front_door). The other entities are found through the entity and
+// device registries (the camera's device, the bridge device above it), never by name.
+
+const CARD_TYPE = "doorstep-doorbell-card";
+const DOMAIN = "doorstep";
+// The dashboard refreshes camera pictures every 10 s; so does this card.
+const PICTURE_REFRESH_MS = 10000;
+
+const STRINGS = {
+  en: {
+    name: "Doorstep doorbell",
+    description: "The porch live, the last ring, the last clip and the share requests waiting for you.",
+    live: "Live view",
+    offline: "Camera offline",
+    lastRing: "Last ring",
+    never: "Never",
+    lastClip: "Last clip",
+    noClip: "No clip yet",
+    play: "Play",
+    close: "Close",
+    pending: "Share requests waiting",
+    noCamera: "No Doorstep camera {camera}: set `camera` to a Doorstep camera entity, such as camera.front_door.",
+    needCamera: "camera: name a Doorstep camera (camera.front_door or front_door)",
+    reasons: { ring: "ring", motion: "motion", manual: "manual", person: "person" },
+  },
+  fr: {
+    name: "Sonnette Doorstep",
+    description: "Le perron en direct, le dernier coup de sonnette, le dernier clip et les demandes de partage en attente.",
+    live: "Vue en direct",
+    offline: "Caméra hors ligne",
+    lastRing: "Dernier coup de sonnette",
+    never: "Jamais",
+    lastClip: "Dernier clip",
+    noClip: "Pas encore de clip",
+    play: "Lire",
+    close: "Fermer",
+    pending: "Demandes de partage en attente",
+    noCamera: "Aucune caméra Doorstep {camera} : indiquez dans `camera` une entité caméra Doorstep, par exemple camera.front_door.",
+    needCamera: "camera : indiquez une caméra Doorstep (camera.front_door ou front_door)",
+    reasons: { ring: "sonnette", motion: "mouvement", manual: "manuel", person: "personne" },
+  },
+};
+
+const strings = (hass) => {
+  const language = ((hass && hass.language) || navigator.language || "en").split("-")[0];
+  return STRINGS[language] || STRINGS.en;
+};
+
+const esc = (text) =>
+  String(text ?? "").replace(
+    /[&<>"']/g,
+    (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c],
+  );
+
+const UNKNOWN = new Set(["unknown", "unavailable", "", undefined, null]);
+
+/** The Doorstep camera entities, in the registry's order. */
+const doorstepCameras = (hass) =>
+  Object.values(hass.entities || {}).filter(
+    (e) => e.platform === DOMAIN && e.entity_id.startsWith("camera."),
+  );
+
+/** What the card shows for `camera` (an entity id or a camera name): entity ids and keys. */
+const resolve = (hass, camera) => {
+  const entities = hass.entities || {};
+  const devices = hass.devices || {};
+  let entityId = null;
+  if (camera.includes(".")) {
+    entityId = camera;
+  } else {
+    // The camera's device carries the identifier ("doorstep", "<bridge id>_<camera>").
+    const byDevice = doorstepCameras(hass).find((e) => {
+      const device = devices[e.device_id];
+      return (device?.identifiers || []).some(
+        ([domain, id]) => domain === DOMAIN && id.slice(id.indexOf("_") + 1) === camera,
+      );
+    });
+    entityId = byDevice ? byDevice.entity_id : `camera.${camera}`;
+  }
+  const entry = entities[entityId];
+  if (!entry || entry.platform !== DOMAIN || !entry.device_id) return null;
+  const device = devices[entry.device_id] || {};
+  const sibling = (deviceId, key) =>
+    Object.values(entities).find(
+      (e) => e.platform === DOMAIN && e.device_id === deviceId && e.translation_key === key,
+    )?.entity_id || null;
+  const bridgeDevice = devices[device.via_device_id] || null;
+  const bridgeId =
+    (bridgeDevice?.identifiers || []).find(([domain]) => domain === DOMAIN)?.[1] || null;
+  const ownId = (device.identifiers || []).find(([domain]) => domain === DOMAIN)?.[1] || "";
+  return {
+    camera: entityId,
+    name: device.name_by_user || device.name || entityId,
+    lastRing: sibling(entry.device_id, "last_ring"),
+    doorbell: sibling(entry.device_id, "doorbell"),
+    lastClip: sibling(entry.device_id, "last_clip"),
+    pending: bridgeDevice ? sibling(bridgeDevice.id, "pending_shares") : null,
+    bridgeId,
+    cameraKey: bridgeId && ownId.startsWith(`${bridgeId}_`) ? ownId.slice(bridgeId.length + 1) : null,
+  };
+};
+
+const STYLE = `
+  [hidden] { display: none !important; }
+  ha-card { overflow: hidden; }
+  .picture { position: relative; cursor: pointer; background: #000; aspect-ratio: 16 / 9; }
+  .picture img { display: block; width: 100%; height: 100%; object-fit: contain; }
+  .picture .offline { position: absolute; inset: 0; display: flex; align-items: center;
+    justify-content: center; color: #fff; font-size: 16px; }
+  .picture .name { position: absolute; left: 0; right: 0; bottom: 0; padding: 8px 12px;
+    background: rgba(0, 0, 0, 0.45); color: #fff; font-size: 16px; }
+  .rows { display: flex; flex-direction: column; padding: 4px 0; }
+  button.row { display: flex; align-items: center; gap: 12px; width: 100%; padding: 10px 16px;
+    border: 0; background: none; color: var(--primary-text-color); font: inherit; font-size: 14px;
+    text-align: start; cursor: pointer; min-height: 48px; }
+  button.row:disabled { cursor: default; }
+  button.row:hover:not(:disabled) { background: var(--secondary-background-color, #f5f5f5); }
+  button.row ha-icon { color: var(--state-icon-color, var(--primary-color)); flex: none; }
+  .label { flex: 1; min-width: 0; }
+  .value { color: var(--secondary-text-color); text-align: end; overflow-wrap: anywhere; }
+  .count { min-width: 24px; padding: 2px 8px; border-radius: 12px; text-align: center;
+    background: var(--secondary-background-color, #eee); color: var(--primary-text-color); }
+  .count.waiting { background: var(--warning-color, #ffa600); color: #000; font-weight: 500; }
+  .player { padding: 0 16px 12px; }
+  .player[hidden] { display: none; }
+  .player video { width: 100%; max-height: 50vh; background: #000; border-radius: 8px; }
+  .player button { margin-top: 6px; border: 0; border-radius: 18px; padding: 6px 14px; cursor: pointer;
+    background: var(--secondary-background-color, #eee); color: var(--primary-text-color); font: inherit; }
+  .warning { padding: 16px; color: var(--error-color, #db4437); }
+`;
+
+class DoorstepDoorbellCard extends HTMLElement {
+  static getStubConfig(hass) {
+    const first = doorstepCameras(hass)[0];
+    return { camera: first ? first.entity_id : "" };
+  }
+
+  constructor() {
+    super();
+    this._config = null;
+    this._hass = null;
+    this._shown = "";
+    this._timer = null;
+    this.attachShadow({ mode: "open" });
+    this.shadowRoot.addEventListener("click", (ev) => this._onClick(ev));
+  }
+
+  setConfig(config) {
+    if (!config || typeof config.camera !== "string" || !config.camera) {
+      throw new Error(strings(this._hass).needCamera);
+    }
+    this._config = { ...config };
+    this._shown = "";
+    this._built = false;
+    if (this._hass) this._update();
+  }
+
+  set hass(hass) {
+    this._hass = hass;
+    if (this._config) this._update();
+  }
+
+  get hass() {
+    return this._hass;
+  }
+
+  getCardSize() {
+    return 6;
+  }
+
+  getGridOptions() {
+    return { columns: 12, min_columns: 6, rows: "auto" };
+  }
+
+  connectedCallback() {
+    this._timer = setInterval(() => this._refreshPicture(), PICTURE_REFRESH_MS);
+  }
+
+  disconnectedCallback() {
+    clearInterval(this._timer);
+    this._timer = null;
+  }
+
+  _state(entityId) {
+    return entityId ? this._hass.states[entityId] : undefined;
+  }
+
+  _when(iso) {
+    const moment = new Date(iso);
+    if (Number.isNaN(moment.getTime())) return "";
+    return moment.toLocaleString(this._hass.language, { dateStyle: "short", timeStyle: "medium" });
+  }
+
+  _update() {
+    const t = strings(this._hass);
+    const found = resolve(this._hass, this._config.camera);
+    if (!found) {
+      const key = `missing|${this._config.camera}|${this._hass.language}`;
+      if (key === this._shown) return;
+      this._shown = key;
+      this._built = false;
+      this.shadowRoot.innerHTML = `<style>${STYLE}</style><ha-card><div class="warning" role="alert">${esc(
+        t.noCamera.replace("{camera}", this._config.camera),
+      )}</div></ha-card>`;
+      return;
+    }
+    this._found = found;
+    const camera = this._state(found.camera);
+    const ring = this._state(found.lastRing) || this._state(found.doorbell);
+    const clip = this._state(found.lastClip);
+    const pending = this._state(found.pending);
+    const key = JSON.stringify([
+      this._hass.language, found, camera?.state, camera?.attributes.entity_picture,
+      ring?.state, clip?.state, clip?.attributes.clip_id, pending?.state,
+    ]);
+    if (key === this._shown) return; // the video and the picture stay as they are
+    this._shown = key;
+    if (!this._built) this._build(t);
+    this._built = true;
+
+    const root = this.shadowRoot;
+    root.querySelector(".name").textContent = found.name;
+    const online = camera && !UNKNOWN.has(camera.state) && camera.attributes.entity_picture;
+    root.querySelector(".offline").hidden = Boolean(online);
+    root.querySelector(".picture img").hidden = !online;
+    if (online) this._setPicture(camera.attributes.entity_picture);
+
+    const ringRow = root.querySelector(".ring");
+    const ringTime = ring && !UNKNOWN.has(ring.state) ? ring.state : "";
+    ringRow.dataset.time = ringTime;
+    ringRow.dataset.entity = ring ? ring.entity_id : "";
+    ringRow.querySelector(".value").textContent = ringTime ? this._when(ringTime) : t.never;
+
+    const clipRow = root.querySelector(".clip");
+    const clipId = clip && !UNKNOWN.has(clip.state) ? clip.attributes.clip_id : "";
+    clipRow.dataset.clip = clipId || "";
+    clipRow.disabled = !clipId || !found.bridgeId || !found.cameraKey;
+    const reason = clip ? t.reasons[clip.attributes.reason] || clip.attributes.reason || "" : "";
+    clipRow.querySelector(".value").textContent = clipId
+      ? `${this._when(clip.attributes.start || clip.state)}${reason ? ` · ${reason}` : ""}`
+      : t.noClip;
+
+    const pendingRow = root.querySelector(".pending");
+    pendingRow.hidden = !found.pending;
+    const count = pending && !UNKNOWN.has(pending.state) ? Number(pending.state) : 0;
+    pendingRow.dataset.count = String(count);
+    const badge = pendingRow.querySelector(".count");
+    badge.textContent = String(count);
+    badge.classList.toggle("waiting", count > 0);
+  }
+
+  _build(t) {
+    this.shadowRoot.innerHTML = `
+      <style>${STYLE}</style>
+      <ha-card>
+        <div class="picture" role="button" tabindex="0" aria-label="${esc(t.live)}" data-action="live">
+          <img class="live" alt="${esc(t.live)}">
+          <div class="offline" hidden>${esc(t.offline)}</div>
+          <div class="name"></div>
+        </div>
+        <div class="player" hidden><video controls playsinline></video>
+          <button data-action="close">${esc(t.close)}</button></div>
+        <div class="rows">
+          <button class="row ring" data-action="ring"><ha-icon icon="mdi:doorbell"></ha-icon>
+            <span class="label">${esc(t.lastRing)}</span><span class="value"></span></button>
+          <button class="row clip" data-action="clip" title="${esc(t.play)}"><ha-icon icon="mdi:filmstrip"></ha-icon>
+            <span class="label">${esc(t.lastClip)}</span><span class="value"></span></button>
+          <button class="row pending" data-action="pending"><ha-icon icon="mdi:share-variant"></ha-icon>
+            <span class="label">${esc(t.pending)}</span><span class="count"></span></button>
+        </div>
+      </ha-card>`;
+    this.shadowRoot.querySelector(".picture").addEventListener("keydown", (ev) => {
+      if (ev.key === "Enter" || ev.key === " ") this._moreInfo(this._found.camera);
+    });
+  }
+
+  _setPicture(url) {
+    this._picture = url;
+    const img = this.shadowRoot.querySelector(".picture img");
+    if (img) img.src = `${url}${url.includes("?") ? "&" : "?"}t=${Date.now()}`;
+  }
+
+  _refreshPicture() {
+    if (this._picture && this._built && !document.hidden) this._setPicture(this._picture);
+  }
+
+  _moreInfo(entityId) {
+    if (!entityId) return;
+    this.dispatchEvent(new CustomEvent("hass-more-info", { detail: { entityId }, bubbles: true, composed: true }));
+  }
+
+  _navigate(path) {
+    history.pushState(null, "", path);
+    window.dispatchEvent(new CustomEvent("location-changed", { detail: { replace: false } }));
+  }
+
+  _localDay(iso) {
+    // The media source files a clip under its day in Home Assistant's time zone.
+    const zone = this._hass.config && this._hass.config.time_zone;
+    return new Intl.DateTimeFormat("en-CA", { timeZone: zone || undefined, year: "numeric", month: "2-digit", day: "2-digit" })
+      .format(new Date(iso));
+  }
+
+  async _playClip() {
+    const found = this._found;
+    const clip = this._state(found.lastClip);
+    if (!clip || !clip.attributes.clip_id) return;
+    const day = this._localDay(clip.attributes.start || clip.state);
+    const id = `media-source://${DOMAIN}/${found.bridgeId}/${found.cameraKey}/${day}/${clip.attributes.clip_id}`;
+    try {
+      const resolved = await this._hass.callWS({ type: "media_source/resolve_media", media_content_id: id });
+      const player = this.shadowRoot.querySelector(".player");
+      const video = player.querySelector("video");
+      video.src = this._hass.hassUrl ? this._hass.hassUrl(resolved.url) : resolved.url;
+      player.hidden = false;
+      video.play().catch(() => {}); // autoplay may be refused: the controls remain
+    } catch (_err) {
+      this._moreInfo(found.lastClip);
+    }
+  }
+
+  _onClick(ev) {
+    const target = ev.target.closest("[data-action]");
+    if (!target || !this._found) return;
+    const action = target.dataset.action;
+    if (action === "live") this._moreInfo(this._found.camera);
+    else if (action === "ring") this._moreInfo(target.dataset.entity);
+    else if (action === "clip") this._playClip();
+    else if (action === "pending") this._navigate(`/${DOMAIN}`);
+    else if (action === "close") {
+      const player = this.shadowRoot.querySelector(".player");
+      player.querySelector("video").pause();
+      player.hidden = true;
+    }
+  }
+}
+
+if (!customElements.get(CARD_TYPE)) {
+  customElements.define(CARD_TYPE, DoorstepDoorbellCard);
+  const t = strings(null);
+  window.customCards = window.customCards || [];
+  window.customCards.push({
+    type: CARD_TYPE,
+    name: t.name,
+    description: t.description,
+    preview: true,
+  });
+}

@@ -1,0 +1,167 @@
+"""The doorbell card in a real browser: in the card list with no resource to add, added to a
+dashboard in one step, showing the last ring after a press, the live picture, the share
+requests waiting (a tap opens the panel) and the last clip, played in the card; on a phone too.
+
+Screenshots go to ``test-artifacts/ha-<version>/browser/06-card*.png``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+import re
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.e2e.conftest import log_in
+from tests.e2e.ha_client import HaClient
+from tests.e2e.servers import CAMERA, Mqtt, artifacts
+from tests.e2e.stack import Stack
+
+pytestmark = pytest.mark.slow
+
+PHONE = {"width": 390, "height": 844}
+DASHBOARD = "doorbell-card"
+CARD = "custom:doorstep-doorbell-card"
+
+
+async def _shot(page: Any, name: str) -> Path:
+    path = artifacts() / "browser" / name
+    await page.wait_for_timeout(1500)  # let animations settle
+    await page.screenshot(path=str(path))
+    return path
+
+
+def _known(state: dict[str, Any]) -> bool:
+    return state["state"] not in ("unknown", "unavailable")
+
+
+async def test_doorbell_card(stack: Stack, page: Any) -> None:
+    from playwright.async_api import expect
+
+    async with aiohttp.ClientSession() as session:
+        owner = HaClient(session, stack.ha.url, stack.owner_token)
+        await owner.wait_state(f"sensor.{CAMERA}_last_clip", _known, timeout=120)
+        before = await owner.state(f"sensor.{CAMERA}_last_ring")
+        # A request waits for a decision: the card counts it.
+        await owner.call_service(
+            "doorstep",
+            "request_share",
+            {
+                "entity_id": f"event.{CAMERA}_doorbell",
+                "last_minutes": 10,
+                "requester": "Neighbour Bob",
+                "reason": "Who took my bike?",
+            },
+            response=True,
+        )
+        pending = await owner.wait_state(
+            "sensor.doorstep_pending_share_requests",
+            lambda s: _known(s) and int(s["state"]) >= 1,
+            timeout=60,
+        )
+        # Someone rings.
+        mqtt = Mqtt(stack.mqtt_port)
+        try:
+            mqtt.publish(f"doorstep/{CAMERA}/ring/set", b"")
+        finally:
+            mqtt.close()
+        ring = await owner.wait_state(
+            f"sensor.{CAMERA}_last_ring",
+            lambda s: _known(s) and (before is None or s["state"] != before["state"]),
+            timeout=60,
+        )
+
+        await log_in(page, stack)
+        # In the "Add card" list without a resource: the integration loads it on every page,
+        # and its stub picks the Doorstep camera.
+        await page.wait_for_function("customElements.get('doorstep-doorbell-card') !== undefined")
+        listed = await page.evaluate(
+            "window.customCards.filter(c => c.type === 'doorstep-doorbell-card').length"
+        )
+        assert listed == 1
+        stub = await page.evaluate(
+            "customElements.get('doorstep-doorbell-card')"
+            ".getStubConfig(document.querySelector('home-assistant').hass)"
+        )
+        assert stub == {"camera": f"camera.{CAMERA}"}
+
+        # The user's one step: the card (as the picker made it) saved on a dashboard. A
+        # second card names the camera as the bridge does.
+        async with owner.websocket() as ws:
+            await ws.call(
+                type="lovelace/dashboards/create",
+                url_path=DASHBOARD,
+                title="Doorbell",
+                icon="mdi:doorbell-video",
+                mode="storage",
+                show_in_sidebar=True,
+                require_admin=False,
+            )
+            await ws.call(
+                type="lovelace/config/save",
+                url_path=DASHBOARD,
+                config={
+                    "views": [
+                        {
+                            "title": "Porch",
+                            "path": "porch",
+                            "cards": [{"type": CARD, **stub}, {"type": CARD, "camera": CAMERA}],
+                        }
+                    ]
+                },
+            )
+
+        await page.goto(f"{stack.ha.url}/{DASHBOARD}/porch")
+        cards = page.locator("doorstep-doorbell-card")
+        await expect(cards).to_have_count(2)
+        for index in range(2):
+            card = cards.nth(index)
+            await expect(card.locator(".ring")).to_have_attribute("data-time", ring["state"])
+            await expect(card.locator(".pending")).to_have_attribute("data-count", pending["state"])
+        card = cards.first
+        await expect(card.locator(".name")).to_have_text("Front door")
+        await expect(card.locator(".ring .value")).not_to_have_text("Never")
+        # The live picture: a frame of the porch through HA's camera proxy.
+        live = card.locator("img.live")
+        await expect(live).to_have_attribute(
+            "src", re.compile(rf"^/api/camera_proxy/camera\.{CAMERA}\?token=")
+        )
+        for _ in range(120):
+            if await live.evaluate("img => img.complete && img.naturalWidth") > 0:
+                break
+            await page.wait_for_timeout(500)
+        assert await live.evaluate("img => img.naturalWidth") == 640, "no live picture"
+        await _shot(page, "06-card.png")
+
+        # The last clip plays in the card.
+        clip = card.locator(".clip")
+        await expect(clip).to_be_enabled()
+        await clip.click()
+        video = card.locator(".player video")
+        for _ in range(120):
+            if await video.evaluate("v => v.readyState") >= 2:
+                break
+            await page.wait_for_timeout(500)
+        assert await video.evaluate("v => v.readyState") >= 2, "the clip did not load"
+        await _shot(page, "06-card-clip.png")
+
+        # A phone: the card fits the screen.
+        await page.set_viewport_size(PHONE)
+        await page.wait_for_timeout(500)
+        box = await card.bounding_box()
+        assert box is not None
+        assert box["width"] <= PHONE["width"]
+        await page.evaluate("window.scrollTo(0, 0)")
+        await _shot(page, "06-card-phone.png")
+
+        # The picture opens the more-info dialog with the live stream.
+        await card.locator(".picture").click()
+        await expect(page.locator("ha-more-info-dialog")).to_be_attached()
+        await page.keyboard.press("Escape")
+
+        # Waiting requests open the panel.
+        await card.locator(".pending").click()
+        await page.wait_for_url(f"{stack.ha.url}/doorstep")
+        await expect(page.locator("doorstep-panel .share").first).to_be_attached()
