@@ -14,7 +14,7 @@ from datetime import datetime
 import logging
 from typing import Any, Protocol, TypeAlias, TypeVar
 
-from doorstep_bridge.models import ClipInfo, RingEvent
+from doorstep_bridge.models import CameraHealth, ClipInfo, RingEvent
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -36,6 +36,14 @@ class CameraAvailability:
 
     camera: str
     online: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CameraStatusChanged:
+    """A camera's stream status changed (online, or why it is down)."""
+
+    camera: str
+    health: CameraHealth
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +128,7 @@ Event: TypeAlias = (
     RingEvent
     | MotionChanged
     | CameraAvailability
+    | CameraStatusChanged
     | ClipFinished
     | ClipDeleted
     | SnapshotTaken

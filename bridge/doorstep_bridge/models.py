@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 import json
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,39 @@ class RingEvent:
     def payload(self) -> dict[str, Any]:
         """The `<b>/<cam>/ring` JSON body."""
         return {"id": self.id, "camera": self.camera, "time": iso(self.time)}
+
+
+class StreamStatus(StrEnum):
+    """What a camera's main stream is doing, or why it is down (``<b>/<cam>/status``)."""
+
+    CONNECTING = "connecting"
+    """The bridge has not finished its first attempt yet."""
+    ONLINE = "online"
+    AUTH_FAILED = "auth_failed"
+    """The camera refused the user or password (HTTP/RTSP 401 or 403)."""
+    NOT_FOUND = "not_found"
+    """No such stream (404), or no such file."""
+    REFUSED = "refused"
+    """Nothing listens at that address and port (connection refused)."""
+    UNREACHABLE = "unreachable"
+    """No answer: timeout, no route to the host, or its name does not resolve."""
+    NO_VIDEO = "no_video"
+    """The camera answers but sends no video the bridge can use."""
+    ERROR = "error"
+    """Any other failure; the detail says which."""
+
+
+@dataclass(frozen=True, slots=True)
+class CameraHealth:
+    """A camera's stream status, why, and since when."""
+
+    status: StreamStatus
+    since: datetime
+    detail: str | None = None
+
+    def payload(self) -> dict[str, Any]:
+        """The ``<b>/<cam>/status`` JSON body."""
+        return {"status": str(self.status), "detail": self.detail, "since": iso(self.since)}
 
 
 @dataclass(frozen=True, slots=True)

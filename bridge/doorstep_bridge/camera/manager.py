@@ -34,6 +34,7 @@ from doorstep_bridge.camera.switches import (
 )
 from doorstep_bridge.events import (
     CameraAvailability,
+    CameraStatusChanged,
     CameraSwitchChanged,
     ClipDeleted,
     ClipFinished,
@@ -44,7 +45,7 @@ from doorstep_bridge.events import (
     SnapshotTaken,
     StatsChanged,
 )
-from doorstep_bridge.models import ClipInfo, RingEvent, utcnow
+from doorstep_bridge.models import CameraHealth, ClipInfo, RingEvent, StreamStatus, utcnow
 from doorstep_bridge.motion import MotionGate, create_detector
 from doorstep_bridge.mqtt.topics import SWITCHES
 from doorstep_bridge.recording.recorder import Recorder, RecorderHooks
@@ -74,6 +75,7 @@ class CameraStatus:
         recording: The recording switch (not whether a clip is being written).
         error: Why recording fails right now (disk full, ...), or None.
         recording_clip: A clip is being written at this moment.
+        health: The stream's status (``online``, ``auth_failed``...), why and since when.
     """
 
     online: bool
@@ -82,6 +84,7 @@ class CameraStatus:
     recording: bool
     error: str | None = None
     recording_clip: bool = False
+    health: CameraHealth | None = None
 
 
 def default_factories() -> tuple[Callable[[float], DetectorFactory], GateFactory]:
@@ -145,6 +148,8 @@ class CameraManager:
         self._stats_sent = 0
         #: The clip each camera's retained ``clip`` topic names.
         self._latest: dict[str, ClipInfo] = {}
+        #: Each camera's stream status as last published.
+        self._health: dict[str, CameraHealth] = {}
 
     @property
     def cameras(self) -> tuple[str, ...]:
@@ -183,6 +188,7 @@ class CameraManager:
                 PipelineHooks(
                     on_motion=self._threadsafe(functools.partial(self._motion, name)),
                     on_availability=self._threadsafe(functools.partial(self._availability, name)),
+                    on_status=self._threadsafe(functools.partial(self._status_changed, name)),
                 ),
                 on_ring=self._threadsafe(functools.partial(self._demo_ring, name)),
                 source_factory=self._source_factory,
@@ -201,6 +207,7 @@ class CameraManager:
         # pipeline reports availability once its first connection attempt ends.
         now = utcnow()
         for name, pipeline in self._pipelines.items():
+            self._status_changed(name, *pipeline.status)
             self._publish(MotionChanged(name, active=False, time=now))
             self._publish(CameraSwitchChanged(name, "motion_detection", pipeline.detection.enabled))
             self._publish(CameraSwitchChanged(name, "recording", pipeline.recorder.enabled))
@@ -253,6 +260,7 @@ class CameraManager:
             recording=pipeline.recorder.enabled,
             error=pipeline.recorder.error,
             recording_clip=pipeline.recorder.recording,
+            health=self._health.get(camera),
         )
 
     def set_switch(self, camera: str, switch: str, on: bool, *, via: str | None = None) -> bool:
@@ -347,6 +355,11 @@ class CameraManager:
 
     def _availability(self, camera: str, online: bool) -> None:
         self._publish(CameraAvailability(camera, online))
+
+    def _status_changed(self, camera: str, status: StreamStatus, detail: str | None) -> None:
+        health = CameraHealth(status, utcnow(), detail)
+        self._health[camera] = health
+        self._publish(CameraStatusChanged(camera, health))
 
     def _clip_finished(self, clip: ClipInfo) -> None:
         latest = self._latest.get(clip.camera)

@@ -31,9 +31,10 @@ import av
 
 from doorstep_bridge.camera.demo import DemoSource
 from doorstep_bridge.camera.rtsp import RtspSource
-from doorstep_bridge.camera.sources import AvSource, Source, source_kind
+from doorstep_bridge.camera.sources import AvSource, Source, failure_status, source_kind
 from doorstep_bridge.config import CameraSettings
 from doorstep_bridge.exceptions import CameraError
+from doorstep_bridge.models import StreamStatus
 from doorstep_bridge.motion import MotionDetector
 from doorstep_bridge.motion.luma import luma_plane
 from doorstep_bridge.motion.settings import MotionSettings
@@ -81,10 +82,13 @@ class PipelineHooks:
         on_motion: Motion turned on or off.
         on_availability: The main stream came up (True) or went down (False);
             called on changes only.
+        on_status: The main stream's status and its detail (why it is down);
+            called on changes only.
     """
 
     on_motion: Callable[[bool], None]
     on_availability: Callable[[bool], None]
+    on_status: Callable[[StreamStatus, str | None], None] | None = None
 
 
 class Detection:
@@ -239,6 +243,8 @@ class CameraPipeline:
         # outcome is always reported (it replaces whatever an earlier run left).
         self._online: bool | None = None
         self._online_lock = threading.Lock()
+        self._status: tuple[StreamStatus, str | None] = (StreamStatus.CONNECTING, None)
+        self._failure = StreamStatus.ERROR
         #: The main stream's frame size once it delivered (privacy masks are in its pixels).
         self.main_size: tuple[int, int] | None = None
         self._detect_errors = 0
@@ -255,6 +261,20 @@ class CameraPipeline:
     def online(self) -> bool:
         """True while the main stream delivers."""
         return bool(self._online)
+
+    @property
+    def status(self) -> tuple[StreamStatus, str | None]:
+        """The main stream's status and, when it is down, why."""
+        with self._online_lock:
+            return self._status
+
+    def _set_status(self, status: StreamStatus, detail: str | None = None) -> None:
+        with self._online_lock:
+            if self._status == (status, detail):
+                return
+            self._status = (status, detail)
+        if self._hooks.on_status is not None:
+            self._hooks.on_status(status, detail)
 
     @property
     def motion(self) -> bool:
@@ -295,6 +315,7 @@ class CameraPipeline:
                 return
             self._online = online
         if online:
+            self._set_status(StreamStatus.ONLINE)
             _LOGGER.info("Camera %s is online", self.settings.name)
         else:
             _LOGGER.warning("Camera %s is offline: %s", self.settings.name, why or "stopped")
@@ -318,9 +339,13 @@ class CameraPipeline:
                 if feeds_detection:
                     self._feed_detection(packet)
         except CameraError as err:
+            if role == "main":
+                self._failure = failure_status(err)
             return delivered, str(err)
         except Exception as err:  # a bug must not kill the camera for good
             _LOGGER.exception("Camera %s: %s reader failed", self.settings.name, role)
+            if role == "main":
+                self._failure = StreamStatus.ERROR
             return delivered, type(err).__name__
         return delivered, "stopped"
 
@@ -358,6 +383,7 @@ class CameraPipeline:
                 backoff = BACKOFF_START
             if role == "main":
                 self._set_online(online=False, why=why)
+                self._set_status(self._failure, why)
             elif delivered:
                 _LOGGER.warning("Camera %s: detect stream lost: %s", name, why)
             _LOGGER.debug("Camera %s: %s stream retry in %.0f s (%s)", name, role, backoff, why)

@@ -38,10 +38,13 @@ from doorstep_bridge.camera.sources import (
     READ_TIMEOUT,
     PacketClock,
     Source,
+    SourceError,
+    os_error_status,
     plausible_fps,
     probe_size,
 )
 from doorstep_bridge.exceptions import CameraError
+from doorstep_bridge.models import StreamStatus
 from doorstep_bridge.packets import EncodedPacket, StreamInfo
 from doorstep_bridge.urls import redact_url
 
@@ -68,6 +71,13 @@ _STAP_A = 24
 _FU_A = 28
 _PLAIN_HEADER = 0x80  # RTP version 2: no padding, no extension, no CSRC
 _FU_PAYLOAD = 14  # RTP header (12) + FU indicator + FU header
+
+
+#: RTSP answers (to DESCRIBE, SETUP, PLAY) that say what is wrong with the camera's URL.
+_STATUS_OF_ANSWER = {
+    403: StreamStatus.AUTH_FAILED,
+    404: StreamStatus.NOT_FOUND,
+}
 
 
 class Unsupported(CameraError):  # noqa: N818 - reads as "the stream is unsupported"
@@ -477,7 +487,9 @@ class RtspSession:
         try:
             self._sock = _connect(target.host, target.port, self._open_timeout)
         except OSError as err:
-            raise CameraError(f"cannot connect to {self.description}: {_os_reason(err)}") from None
+            raise SourceError(
+                f"cannot connect to {self.description}: {_os_reason(err)}", os_error_status(err)
+            ) from None
         options = self._request("OPTIONS", target.url)
         if "GET_PARAMETER" in options.headers.get("public", "").upper():
             self._keepalive_method = "GET_PARAMETER"
@@ -520,7 +532,9 @@ class RtspSession:
         try:
             self._sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
         except OSError as err:
-            raise CameraError(f"{self.description}: send failed: {_os_reason(err)}") from None
+            raise SourceError(
+                f"{self.description}: send failed: {_os_reason(err)}", os_error_status(err)
+            ) from None
 
     def _request(self, method: str, url: str, headers: dict[str, str] | None = None) -> Response:
         """Send a request during setup and wait for its answer (retrying once with auth)."""
@@ -530,18 +544,28 @@ class RtspSession:
             if response.status == 401 and attempt == 0:
                 target = self._target
                 if target.user is None:
-                    raise CameraError(f"{self.description}: the camera wants a user and password")
+                    raise SourceError(
+                        f"{self.description}: the camera wants a user and password (401)",
+                        StreamStatus.AUTH_FAILED,
+                    )
                 self._auth = Authenticator(target.user, target.password or "")
                 if not self._auth.challenge(response.headers.get("www-authenticate", "")):
-                    raise CameraError(f"{self.description}: unsupported authentication scheme")
+                    raise SourceError(
+                        f"{self.description}: unsupported authentication scheme",
+                        StreamStatus.AUTH_FAILED,
+                    )
                 continue
             if response.status == 401:
-                raise CameraError(f"{self.description}: user or password refused (401)")
+                raise SourceError(
+                    f"{self.description}: user or password refused (401)",
+                    StreamStatus.AUTH_FAILED,
+                )
             if response.status == 461 and method == "SETUP":
                 raise Unsupported("the camera refused TCP transport (461)")
             if not 200 <= response.status < 300:
-                raise CameraError(
-                    f"{self.description}: {method} failed: {response.status} {response.reason}"
+                raise SourceError(
+                    f"{self.description}: {method} failed: {response.status} {response.reason}",
+                    _STATUS_OF_ANSWER.get(response.status, StreamStatus.ERROR),
                 )
             return response
         raise AssertionError("unreachable")
@@ -557,7 +581,9 @@ class RtspSession:
             if message is None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise CameraError(f"{self.description}: no answer from the camera")
+                    raise SourceError(
+                        f"{self.description}: no answer from the camera", StreamStatus.UNREACHABLE
+                    )
                 self._sock.settimeout(remaining)
                 if not self._recv():
                     raise CameraError(f"{self.description}: the camera closed the connection")
@@ -570,9 +596,13 @@ class RtspSession:
         except BlockingIOError:
             return -1
         except TimeoutError:
-            raise CameraError(f"{self.description}: no answer from the camera") from None
+            raise SourceError(
+                f"{self.description}: no answer from the camera", StreamStatus.UNREACHABLE
+            ) from None
         except OSError as err:
-            raise CameraError(f"{self.description}: read failed: {_os_reason(err)}") from None
+            raise SourceError(
+                f"{self.description}: read failed: {_os_reason(err)}", os_error_status(err)
+            ) from None
         if self._pos:  # drop what was taken, once per read rather than once per message
             del self._buffer[: self._pos]
             self._pos = 0
@@ -644,7 +674,10 @@ class RtspSession:
                 last_data = now
                 yield from self._drain(depacketizer)
             elif now - last_data > self._read_timeout:
-                raise CameraError(f"{self.description}: no data for {self._read_timeout:.0f} s")
+                raise SourceError(
+                    f"{self.description}: no data for {self._read_timeout:.0f} s",
+                    StreamStatus.NO_VIDEO,
+                )
             if now >= next_keepalive:
                 self._send(self._keepalive_method, self._target.url)
                 next_keepalive = now + keepalive_every

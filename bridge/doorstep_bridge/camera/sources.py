@@ -14,9 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+import errno
 from fractions import Fraction
 import logging
 from pathlib import Path
+import socket
 import threading
 import time
 from typing import Any, Protocol
@@ -25,6 +27,7 @@ from urllib.parse import urlsplit
 import av
 
 from doorstep_bridge.exceptions import CameraError
+from doorstep_bridge.models import StreamStatus
 from doorstep_bridge.packets import EncodedPacket, StreamInfo
 from doorstep_bridge.urls import redact_url
 
@@ -42,6 +45,82 @@ READ_TIMEOUT = 5.0
 MAX_CLOCK_DRIFT = 2.0
 DEFAULT_FPS = 15.0
 """Frame rate assumed for a stream that does not say, or says something implausible."""
+#: How long the probe that explains an unexplained failure waits for the camera's host.
+PROBE_TIMEOUT = 3.0
+
+#: Socket errors that mean the host cannot be reached (rather than refusing).
+_UNREACHABLE_ERRNOS = frozenset(
+    {errno.ETIMEDOUT, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN}
+)
+
+
+class SourceError(CameraError):
+    """A camera source failed, and which kind of failure it was.
+
+    Attributes:
+        status: What the camera's status becomes (``auth_failed``, ``refused``...).
+    """
+
+    def __init__(self, message: str, status: StreamStatus) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def failure_status(err: BaseException) -> StreamStatus:
+    """The stream status an error of a source stands for (``error`` when it does not say)."""
+    if isinstance(err, SourceError):
+        return err.status
+    return StreamStatus.ERROR
+
+
+def os_error_status(err: OSError) -> StreamStatus:
+    """``refused``, ``unreachable`` or ``error`` for a socket error."""
+    if isinstance(err, ConnectionRefusedError) or err.errno == errno.ECONNREFUSED:
+        return StreamStatus.REFUSED
+    if isinstance(err, socket.gaierror | TimeoutError) or err.errno in _UNREACHABLE_ERRNOS:
+        return StreamStatus.UNREACHABLE
+    return StreamStatus.ERROR
+
+
+def av_error_status(err: BaseException) -> StreamStatus:
+    """The stream status an FFmpeg (PyAV) error stands for."""
+    if isinstance(err, av.error.HTTPUnauthorizedError | av.error.HTTPForbiddenError):
+        return StreamStatus.AUTH_FAILED
+    if isinstance(err, av.error.HTTPNotFoundError):
+        return StreamStatus.NOT_FOUND
+    if isinstance(err, av.error.ExitError):  # PyAV's timeout interrupts the read
+        return StreamStatus.UNREACHABLE
+    if isinstance(err, OSError):
+        return os_error_status(err)
+    return StreamStatus.ERROR
+
+
+def probe_host(url: str, timeout: float = PROBE_TIMEOUT) -> SourceError | None:
+    """Why the host of a network URL cannot be reached, or None when it answers.
+
+    FFmpeg reports a name that does not resolve as a plain input/output error;
+    a short look at the host (resolve, then a TCP connection) tells the user
+    which of "wrong address", "nothing listens" and "no answer" it is.
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    host = parts.hostname
+    if not host:
+        return None
+    try:
+        port = parts.port or {"rtsp": 554, "rtsps": 322, "https": 443}.get(scheme, 80)
+    except ValueError:
+        return SourceError("bad port in the camera URL", StreamStatus.ERROR)
+    where = f"{host}:{port}"
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except socket.gaierror:
+        return SourceError(f"cannot resolve the camera's host {host}", StreamStatus.UNREACHABLE)
+    except OSError as err:
+        status = os_error_status(err)
+        reason = "connection refused" if status is StreamStatus.REFUSED else _describe(err)
+        return SourceError(f"cannot connect to {where}: {reason}", status)
 
 
 class Source(Protocol):
@@ -200,27 +279,42 @@ class AvSource:
         else:
             path = file_path(self._url)
             if not path.is_file():
-                raise CameraError(f"{path}: no such file")
+                raise SourceError(f"{path}: no such file", StreamStatus.NOT_FOUND)
             target = str(path)
         try:
             return av.open(
                 target, "r", format=fmt, options=options, timeout=(OPEN_TIMEOUT, READ_TIMEOUT)
             )
         except (av.FFmpegError, OSError) as err:
-            raise CameraError(f"cannot open {self.description}: {_describe(err)}") from None
+            status = av_error_status(err)
+            if status is StreamStatus.ERROR and self._kind != "file":
+                probed = probe_host(self._url)
+                if probed is not None:
+                    raise SourceError(
+                        f"cannot open {self.description}: {probed}", probed.status
+                    ) from None
+            raise SourceError(f"cannot open {self.description}: {_describe(err)}", status) from None
 
     def packets(self, stop: threading.Event) -> Iterator[EncodedPacket]:
         """Open the stream and yield normalised packets until ``stop`` is set."""
         container = self._open()
         try:
             if not container.streams.video:
-                raise CameraError(f"{self.description}: no video stream")
+                raise SourceError(f"{self.description}: no video stream", StreamStatus.NO_VIDEO)
             stream = container.streams.video[0]
             yield from self._read(container, stream, stop)
         finally:
             container.close()
 
-    def _read(  # noqa: PLR0912 - one loop normalising what cameras get wrong
+    def _read_failed(self, why: str, status: StreamStatus, delivered: bool) -> SourceError:
+        """The error for a stream that stopped; one that never gave a picture has no video."""
+        if not delivered and status is StreamStatus.ERROR:
+            return SourceError(
+                f"{self.description}: {why} before any picture", StreamStatus.NO_VIDEO
+            )
+        return SourceError(f"{self.description}: {why}", status)
+
+    def _read(  # noqa: PLR0912, PLR0915 - one loop normalising what cameras get wrong
         self, container: Any, stream: Any, stop: threading.Event
     ) -> Iterator[EncodedPacket]:
         ctx = stream.codec_context
@@ -243,12 +337,15 @@ class AvSource:
         started = time.monotonic()
         first_pts: int | None = None
         seen_key = False
+        delivered = False
         demuxer = container.demux(stream)
         while not stop.is_set():
             try:
                 raw = next(demuxer, None)
             except (av.FFmpegError, OSError) as err:
-                raise CameraError(f"{self.description}: read failed: {_describe(err)}") from None
+                raise self._read_failed(
+                    f"read failed: {_describe(err)}", av_error_status(err), delivered
+                ) from None
             if raw is None or raw.size == 0:
                 if self._kind == "file" and self._loop:
                     container.seek(0)
@@ -258,7 +355,7 @@ class AvSource:
                         assembler = AccessUnits()  # the pending unit is the file's last frame
                     seen_key = False
                     continue
-                raise CameraError(f"{self.description}: end of stream")
+                raise self._read_failed("end of stream", StreamStatus.ERROR, delivered)
             units: list[Unit] = []
             for packet in bsf.filter(raw) if bsf is not None else (raw,):
                 unit = Unit(
@@ -283,6 +380,7 @@ class AvSource:
                     delay = started + float((pts - first_pts) * time_base) - time.monotonic()
                     if delay > 0 and stop.wait(delay):
                         return
+                delivered = True
                 yield EncodedPacket(data, pts, dts, unit.keyframe, wall, info)
 
 

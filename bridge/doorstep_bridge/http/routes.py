@@ -10,6 +10,7 @@ from aiohttp import web
 from doorstep_bridge import PROTOCOL_VERSION, __version__
 from doorstep_bridge.http.auth import json_error, shown
 from doorstep_bridge.keys import BRIDGE_ID, CAMERAS, CLIP_STORE, CONFIG, DOORBELL, SHARES
+from doorstep_bridge.models import iso
 from doorstep_bridge.mqtt.publisher import bridge_info
 
 routes = web.RouteTableDef()
@@ -44,6 +45,12 @@ async def info(request: web.Request) -> web.Response:
                 recording=status.recording,
                 recording_error=status.error,
             )
+            if status.health is not None:
+                camera.update(
+                    status=str(status.health.status),
+                    status_detail=status.health.detail,
+                    status_since=iso(status.health.since),
+                )
     return web.json_response(data)
 
 

@@ -14,6 +14,7 @@ from doorstep_bridge import PROTOCOL_VERSION, __version__
 from doorstep_bridge.config import Config
 from doorstep_bridge.events import (
     CameraAvailability,
+    CameraStatusChanged,
     CameraSwitchChanged,
     ClipDeleted,
     ClipFinished,
@@ -60,6 +61,7 @@ class Publisher:
         self._unsubscribes: list[Callable[[], None]] = [
             bus.subscribe(MotionChanged, self._on_motion),
             bus.subscribe(CameraAvailability, self._on_availability),
+            bus.subscribe(CameraStatusChanged, self._on_status),
             bus.subscribe(ClipFinished, self._on_clip),
             bus.subscribe(ClipDeleted, self._on_clip_deleted),
             bus.subscribe(SnapshotTaken, self._on_snapshot),
@@ -86,6 +88,10 @@ class Publisher:
     def _on_availability(self, event: CameraAvailability) -> None:
         state = ONLINE if event.online else OFFLINE
         self._mqtt.publish(self._topics.camera_available(event.camera), state, qos=1, retain=True)
+
+    def _on_status(self, event: CameraStatusChanged) -> None:
+        topic = self._topics.camera_status(event.camera)
+        self._mqtt.publish(topic, _json(event.health.payload()), qos=1, retain=True)
 
     def _on_clip(self, event: ClipFinished) -> None:
         clip = event.clip

@@ -47,6 +47,10 @@ class Topics:
         """Retained ``online``/``offline`` of one camera's stream."""
         return f"{self.base}/{camera}/available"
 
+    def camera_status(self, camera: str) -> str:
+        """Retained JSON: the stream's status (``online``, ``auth_failed``...) and why."""
+        return f"{self.base}/{camera}/status"
+
     def motion(self, camera: str) -> str:
         """Retained ``ON``/``OFF``."""
         return f"{self.base}/{camera}/motion"
