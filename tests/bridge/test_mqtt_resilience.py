@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from doorstep_bridge.mqtt.ignored import IgnoredInputLog
-from tests.bridge.bridge_runner import bridge_config, run_bridge
+from tests.bridge.bridge_runner import RunningBridge, bridge_config, run_bridge
 from tests.bridge.conftest import Broker, Listener, free_port
 
 AVAILABLE = "doorstep/available"
@@ -311,3 +311,83 @@ async def test_the_broker_connection_sends_small_messages_at_once(
         assert len(connections) == 1  # the bridge's own
         with socket.socket(fileno=os.dup(connections[0].fd)) as sock:
             assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+
+
+async def test_a_broker_that_is_down_is_logged_once_and_health_says_so(
+    mqtt_broker: Broker, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Nothing listens on the broker's port at first; then a broker starts there."""
+    caplog.set_level(logging.DEBUG, logger="doorstep_bridge.mqtt.client")
+    mqtt_broker.stop()
+    address = f"127.0.0.1:{mqtt_broker.port}"
+    cannot = "Cannot connect to the MQTT broker"
+    again = f"Connected to the MQTT broker at {address} again"
+
+    def lines(level: int, text: str) -> list[str]:
+        return [
+            r.getMessage()
+            for r in caplog.records
+            if r.name == "doorstep_bridge.mqtt.client"
+            and r.levelno == level
+            and text in r.getMessage()
+        ]
+
+    async def logged(level: int, text: str, count: int) -> None:
+        # The log is the thing under test: poll it (no timing asserted, pytest-timeout guards).
+        while len(lines(level, text)) < count:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+
+    async def health(bridge: RunningBridge) -> dict[str, str]:
+        async with bridge.session.get(f"{bridge.url}/api/health") as response:
+            assert response.status == 200
+            body: dict[str, str] = await response.json()
+            return body
+
+    async with run_bridge(bridge_config(mqtt_broker, tmp_path)) as bridge:
+        # A second failed attempt (at DEBUG): the first one warned, the second one must not.
+        await logged(logging.DEBUG, cannot, 1)
+        assert lines(logging.WARNING, cannot) == [
+            (
+                f"{cannot} at {address}: connection refused; retrying with backoff "
+                "(rings and clips are queued meanwhile)"
+            )
+        ]
+        body = await health(bridge)
+        assert body["status"] == "ok"
+        assert body["mqtt"] == "disconnected"
+        assert str(mqtt_broker.port) not in json.dumps(body)
+
+        await asyncio.to_thread(mqtt_broker.start)
+        await bridge.wait_mqtt(timeout=60)
+        await logged(logging.INFO, again, 1)
+        assert (await health(bridge))["mqtt"] == "connected"
+        assert len(lines(logging.WARNING, cannot)) == 1
+
+        # The next outage is a new one: said once (as a lost broker), then back.
+        await asyncio.to_thread(mqtt_broker.stop)
+        await logged(logging.WARNING, f"Lost the MQTT broker at {address}", 1)
+        await logged(logging.DEBUG, cannot, 2)
+        assert len(lines(logging.WARNING, cannot)) == 1
+        assert (await health(bridge))["mqtt"] == "disconnected"
+        await asyncio.to_thread(mqtt_broker.start)
+        await bridge.wait_mqtt(timeout=60)
+        await logged(logging.INFO, again, 2)
+        assert len(lines(logging.WARNING, "MQTT broker")) == 2
+
+
+def test_connect_errors_in_words() -> None:
+    import ssl
+
+    from doorstep_bridge.mqtt.client import connect_error_reason
+
+    assert connect_error_reason(ConnectionRefusedError(111, "Connection refused")) == (
+        "connection refused"
+    )
+    assert connect_error_reason(socket.gaierror(-2, "Name or service not known")) == (
+        "the host name does not resolve"
+    )
+    assert connect_error_reason(TimeoutError()) == "no answer (timeout)"
+    assert connect_error_reason(OSError(113, "No route to host")) == "no route to host"
+    assert "TLS failed" in connect_error_reason(ssl.SSLError(1, "CERTIFICATE_VERIFY_FAILED"))
+    assert connect_error_reason(OSError()) == "OSError"
+    assert connect_error_reason(None) == "unknown error"

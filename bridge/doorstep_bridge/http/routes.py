@@ -9,7 +9,7 @@ from aiohttp import web
 
 from doorstep_bridge import PROTOCOL_VERSION, __version__
 from doorstep_bridge.http.auth import json_error, shown
-from doorstep_bridge.keys import BRIDGE_ID, CAMERAS, CLIP_STORE, CONFIG, DOORBELL, SHARES
+from doorstep_bridge.keys import BRIDGE_ID, CAMERAS, CLIP_STORE, CONFIG, DOORBELL, MQTT, SHARES
 from doorstep_bridge.models import iso
 from doorstep_bridge.mqtt.publisher import bridge_info
 
@@ -17,9 +17,22 @@ routes = web.RouteTableDef()
 
 
 @routes.get("/api/health")
-async def health(_request: web.Request) -> web.Response:
-    """Liveness, without a token: reveals nothing but the version."""
-    return web.json_response({"status": "ok", "version": __version__, "protocol": PROTOCOL_VERSION})
+async def health(request: web.Request) -> web.Response:
+    """Liveness, without a token: the version and whether the broker connection is up.
+
+    Always 200 while the bridge answers (it may record without the broker); no
+    address, user or other detail of the broker is given.
+    """
+    mqtt = request.app.get(MQTT)
+    connected = mqtt is not None and mqtt.connected
+    return web.json_response(
+        {
+            "status": "ok",
+            "version": __version__,
+            "protocol": PROTOCOL_VERSION,
+            "mqtt": "connected" if connected else "disconnected",
+        }
+    )
 
 
 @routes.get("/api/info")

@@ -21,6 +21,9 @@ sees MQTT on the loop. What this adds on top of paho:
   ignored (they are past commands) and oversized payloads are dropped.
 * Ignored input is logged rate-limited (:mod:`doorstep_bridge.mqtt.ignored`):
   anyone who can write to the broker can send the bridge garbage.
+* Broker outages are logged once: a warning naming the address and the reason
+  when the broker cannot be reached (or is lost), info when connected again;
+  each failed attempt in between only at DEBUG.
 * No Nagle/delayed-ACK stalls (see :func:`_tune_socket`): a ring leaves at once
   even right behind a snapshot, whatever the broker's ``set_tcp_nodelay``.
 """
@@ -34,6 +37,7 @@ from dataclasses import dataclass, field
 import logging
 import socket
 import ssl
+import sys
 import threading
 from typing import TypeAlias
 
@@ -83,6 +87,22 @@ def _ack_promptly(sock: object) -> None:
             sock.setsockopt(socket.IPPROTO_TCP, _TCP_QUICKACK, 1)
 
 
+def connect_error_reason(error: BaseException | None) -> str:
+    """Why a connection attempt failed, in words (no address: the caller adds it)."""
+    if isinstance(error, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(error, socket.gaierror):
+        return "the host name does not resolve"
+    if isinstance(error, TimeoutError):
+        return "no answer (timeout)"
+    if isinstance(error, ssl.SSLError):
+        why = getattr(error, "reason", None) or error.strerror or type(error).__name__
+        return f"TLS failed ({why})"
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror.lower()
+    return type(error).__name__ if error is not None else "unknown error"
+
+
 @dataclass(slots=True)
 class _Subscription:
     topic: str
@@ -110,6 +130,8 @@ class MqttClient:
         self._subscribed = asyncio.Event()
         self._ignored = IgnoredInputLog(_LOGGER)
         self._summaries: asyncio.Task[None] | None = None
+        # The current outage was logged (loop only): one warning per outage.
+        self._outage_logged = False
 
         client = paho.Client(
             CallbackAPIVersion.VERSION2,
@@ -136,6 +158,7 @@ class MqttClient:
         client.max_queued_messages_set(0)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_connect_fail = self._on_connect_fail
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
         client.on_publish = self._on_publish
@@ -284,6 +307,12 @@ class MqttClient:
                 client.publish(topic, data, qos=qos, retain=True)
         self._call_soon(self._connected_on_loop)
 
+    def _on_connect_fail(self, _client: paho.Client, _userdata: object) -> None:
+        # paho calls this from inside its ``except OSError`` around the connection
+        # attempt, without the error: the error being handled is that one.
+        error = sys.exc_info()[1]
+        self._call_soon(self._connect_failed_on_loop, connect_error_reason(error))
+
     def _send_subscribe(self, client: paho.Client, topic: str, qos: int) -> None:
         """Send one SUBSCRIBE and remember to wait for its SUBACK (caller holds _lock)."""
         _rc, mid = client.subscribe(topic, qos)
@@ -351,9 +380,16 @@ class MqttClient:
 
     # --- event loop ------------------------------------------------------------------
 
+    @property
+    def _address(self) -> str:
+        host = self._settings.host
+        return f"[{host}]:{self._settings.port}" if ":" in host else f"{host}:{self._settings.port}"
+
     def _connected_on_loop(self) -> None:
         if not self._connected.is_set():
-            _LOGGER.info("Connected to MQTT broker %s:%s", self._settings.host, self._settings.port)
+            again = " again" if self._outage_logged else ""
+            _LOGGER.info("Connected to the MQTT broker at %s%s", self._address, again)
+        self._outage_logged = False
         self._connected.set()
         with self._lock:
             if not self._pending_subacks:
@@ -361,8 +397,25 @@ class MqttClient:
 
     def _disconnected_on_loop(self, reason: str) -> None:
         if self._connected.is_set() and not self._stopping:
-            _LOGGER.warning("Lost the MQTT broker (%s); reconnecting with backoff", reason)
+            _LOGGER.warning(
+                "Lost the MQTT broker at %s (%s); reconnecting with backoff", self._address, reason
+            )
+            self._outage_logged = True
         self._connected.clear()
+
+    def _connect_failed_on_loop(self, reason: str) -> None:
+        if self._stopping or self._connected.is_set():
+            return
+        if self._outage_logged:
+            _LOGGER.debug("Cannot connect to the MQTT broker at %s: %s", self._address, reason)
+            return
+        self._outage_logged = True
+        _LOGGER.warning(
+            "Cannot connect to the MQTT broker at %s: %s; retrying with backoff "
+            "(rings and clips are queued meanwhile)",
+            self._address,
+            reason,
+        )
 
     def _payload_too_big(self, topic: str, payload: bytes) -> bool:
         if len(payload) <= MAX_INCOMING_PAYLOAD:
