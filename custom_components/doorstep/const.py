@@ -44,6 +44,12 @@ ACTION_DENY: Final = "DENY"
 
 ISSUE_UNREACHABLE: Final = "bridge_unreachable"
 ISSUE_PROTOCOL: Final = "incompatible_protocol"
+#: A camera down, per camera; its translation key is ``camera_<status>``.
+ISSUE_CAMERA_DOWN: Final = "camera_down"
+#: A camera down for this long (refused, unreachable, no video...) raises a repair issue.
+CAMERA_ISSUE_DELAY: Final = 300.0
+#: Statuses that never heal by themselves (a wrong password or path): an issue at once.
+CAMERA_SETUP_PROBLEMS: Final = frozenset({"auth_failed", "not_found"})
 
 # Services.
 SERVICE_REQUEST_SHARE: Final = "request_share"

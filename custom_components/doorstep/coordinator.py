@@ -16,18 +16,29 @@ from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
 
-from .const import DOMAIN, ISSUE_PROTOCOL, ISSUE_UNREACHABLE, LOGGER, UNREACHABLE_ISSUE_DELAY
+from .const import (
+    CAMERA_ISSUE_DELAY,
+    CAMERA_SETUP_PROBLEMS,
+    DOMAIN,
+    ISSUE_CAMERA_DOWN,
+    ISSUE_PROTOCOL,
+    ISSUE_UNREACHABLE,
+    LOGGER,
+    UNREACHABLE_ISSUE_DELAY,
+)
 from .protocol import (
     PROTOCOL_VERSION,
     SWITCHES,
     BridgeInfo,
     BridgeStats,
+    CameraHealth,
     Clip,
     ProtocolError,
     Ring,
     Share,
     Topics,
     parse_bridge_info,
+    parse_camera_health,
     parse_clip,
     parse_on_off,
     parse_online,
@@ -60,6 +71,7 @@ class CameraState:
     last_clip: Clip | None = None
     snapshot: bytes | None = None
     snapshot_at: datetime | None = None
+    health: CameraHealth | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +116,7 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
                 motion=status.motion,
                 motion_detection=status.motion_detection,
                 recording=status.recording,
+                health=status.health,
             )
             for key, status in snapshot.cameras.items()
         }
@@ -119,6 +132,8 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
         self._unreachable_timer: CALLBACK_TYPE | None = None
         self._logged_offline = False
         self._offline_cameras: set[str] = set()
+        #: Cameras down, waiting to be down long enough for a repair issue.
+        self._camera_timers: dict[str, CALLBACK_TYPE] = {}
 
     async def async_start(self) -> None:
         """Subscribe to the bridge's topics (MQTT must be ready)."""
@@ -137,8 +152,12 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
                 await mqtt.async_subscribe(self.hass, topic, handler, qos=1, encoding=encoding)
             )
         entry.async_on_unload(self._cancel_unreachable_timer)
+        entry.async_on_unload(self._cancel_camera_timers)
         self._check_protocol(self.data.info)
         self._sync_cameras()
+        for camera, state in self.data.cameras.items():
+            if state.health is not None:
+                self._check_camera_issue(camera, state.health)
 
     # Listener registration -------------------------------------------------
 
@@ -267,6 +286,8 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
         added = sorted(current - self._known_cameras)
         removed = sorted(self._known_cameras - current)
         self._known_cameras = current
+        for camera in removed:
+            self._clear_camera_issue(camera)
         if added:
             for listener in list(self._add_listeners):
                 listener(added)
@@ -308,6 +329,8 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
                 self._update_camera(camera, **{leaf: parse_on_off(msg.payload)})
             elif leaf == "clip" and msg.payload:
                 self._update_camera(camera, last_clip=parse_clip(msg.payload))
+            elif leaf == "status" and msg.payload:
+                self._camera_health(camera, parse_camera_health(msg.payload))
         except ProtocolError as err:
             LOGGER.warning("Ignoring malformed message on %s: %s", msg.topic, err)
 
@@ -321,6 +344,81 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
             self._offline_cameras.discard(camera)
             LOGGER.info("Doorstep camera %s is back", camera)
         self._update_camera(camera, online=online)
+
+    @callback
+    def _camera_health(self, camera: str, health: CameraHealth) -> None:
+        if health == self.data.camera(camera).health:
+            return  # a retained repeat
+        if health.down:
+            LOGGER.info("Doorstep camera %s: %s (%s)", camera, health.status, health.detail)
+        self._update_camera(camera, health=health)
+        self._check_camera_issue(camera, health)
+
+    # Camera repair issues ----------------------------------------------------
+
+    def _camera_issue_id(self, camera: str) -> str:
+        return f"{ISSUE_CAMERA_DOWN}_{self.bridge_id}_{camera}"
+
+    @callback
+    def _check_camera_issue(self, camera: str, health: CameraHealth) -> None:
+        """Raise the camera's repair issue once it has been down long enough; clear it when up.
+
+        A wrong user, password or path never heals: raised at once. Other reasons
+        (a camera rebooting refuses or does not answer for a minute) wait for
+        :data:`CAMERA_ISSUE_DELAY`, counted from when the bridge saw the change.
+        """
+        self._cancel_camera_timer(camera)
+        if health.status == "online":
+            self._clear_camera_issue(camera)
+            return
+        if not health.down:
+            return  # connecting: nothing known yet, an existing issue stays
+        delay = 0.0
+        if health.status not in CAMERA_SETUP_PROBLEMS:
+            down_for = (dt_util.utcnow() - health.since).total_seconds() if health.since else 0.0
+            delay = max(0.0, CAMERA_ISSUE_DELAY - down_for)
+        if delay <= 0:
+            self._raise_camera_issue(camera, health)
+            return
+
+        @callback
+        def down_long_enough(_now: datetime) -> None:
+            self._camera_timers.pop(camera, None)
+            if self.data.camera(camera).health == health:
+                self._raise_camera_issue(camera, health)
+
+        self._camera_timers[camera] = async_call_later(self.hass, delay, down_long_enough)
+
+    @callback
+    def _raise_camera_issue(self, camera: str, health: CameraHealth) -> None:
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            self._camera_issue_id(camera),
+            is_fixable=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key=f"camera_{health.status}",
+            translation_placeholders={
+                "camera": self.data.camera_name(camera),
+                "bridge": self.config_entry.title,
+                "detail": health.detail or "-",
+            },
+        )
+
+    @callback
+    def _clear_camera_issue(self, camera: str) -> None:
+        self._cancel_camera_timer(camera)
+        ir.async_delete_issue(self.hass, DOMAIN, self._camera_issue_id(camera))
+
+    @callback
+    def _cancel_camera_timer(self, camera: str) -> None:
+        if (cancel := self._camera_timers.pop(camera, None)) is not None:
+            cancel()
+
+    @callback
+    def _cancel_camera_timers(self) -> None:
+        for camera in list(self._camera_timers):
+            self._cancel_camera_timer(camera)
 
     @callback
     def _dispatch_ring(self, ring: Ring) -> None:

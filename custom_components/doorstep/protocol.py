@@ -41,6 +41,20 @@ SHARE_STATES = (
 #: States after which nothing changes any more.
 FINAL_SHARE_STATES = frozenset({"expired", "revoked", "denied", "empty", "failed", "rejected"})
 
+#: A camera stream's status (docs/mqtt.md "Camera status"): ``online`` or why it is down.
+STREAM_STATUSES = (
+    "connecting",
+    "online",
+    "auth_failed",
+    "not_found",
+    "refused",
+    "unreachable",
+    "no_video",
+    "error",
+)
+#: Statuses in which the camera is not down.
+UP_STATUSES = frozenset({"connecting", "online"})
+
 
 #: What an MQTT message carries (HA hands over str, bytes or bytearray).
 type Payload = str | bytes | bytearray
@@ -74,6 +88,10 @@ class Topics:
     def camera_available(self, camera: str) -> str:
         """Camera stream up or down."""
         return f"{self.base}/{camera}/available"
+
+    def camera_status(self, camera: str) -> str:
+        """Camera stream status JSON (``online`` or why it is down)."""
+        return f"{self.base}/{camera}/status"
 
     def motion(self, camera: str) -> str:
         """Motion ``ON``/``OFF``."""
@@ -117,7 +135,7 @@ class Topics:
         """Subscriptions that cover every per-camera state topic."""
         return (f"{self.base}/+/available", f"{self.base}/+/motion", f"{self.base}/+/ring",
                 f"{self.base}/+/clip", f"{self.base}/+/motion_detection",
-                f"{self.base}/+/recording")  # fmt: skip
+                f"{self.base}/+/recording", f"{self.base}/+/status")  # fmt: skip
 
     def split_camera_topic(self, topic: str) -> tuple[str, str] | None:
         """``(camera, leaf)`` for ``<b>/<cam>/<leaf>``, else None."""
@@ -169,6 +187,20 @@ class BridgeInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class CameraHealth:
+    """``<b>/<cam>/status``: the stream's status, why, and since when."""
+
+    status: str
+    detail: str | None
+    since: datetime | None
+
+    @property
+    def down(self) -> bool:
+        """The camera is down (for a reason the status names)."""
+        return self.status not in UP_STATUSES
+
+
+@dataclass(frozen=True, slots=True)
 class CameraStatus:
     """Per-camera state from ``GET /api/info``."""
 
@@ -176,6 +208,7 @@ class CameraStatus:
     motion: bool | None
     motion_detection: bool | None
     recording: bool | None
+    health: CameraHealth | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -414,13 +447,37 @@ def parse_camera_status(info: Mapping[str, Any]) -> dict[str, CameraStatus]:
         return result
     for key, value in cameras.items():
         if isinstance(value, Mapping):
+            health = None
+            if value.get("status") is not None:
+                try:
+                    health = parse_camera_health(
+                        {
+                            "status": value.get("status"),
+                            "detail": value.get("status_detail"),
+                            "since": value.get("status_since"),
+                        }
+                    )
+                except ProtocolError:
+                    health = None  # a newer bridge's status: the MQTT topic will say
             result[key] = CameraStatus(
                 online=_opt_bool(value, "online"),
                 motion=_opt_bool(value, "motion"),
                 motion_detection=_opt_bool(value, "motion_detection"),
                 recording=_opt_bool(value, "recording"),
+                health=health,
             )
     return result
+
+
+def parse_camera_health(payload: Payload | Mapping[str, Any]) -> CameraHealth:
+    """``<b>/<cam>/status`` (``{"status", "detail", "since"}``)."""
+    data = payload if isinstance(payload, Mapping) else _json_object(payload)
+    status = _str(data, "status")
+    if status not in STREAM_STATUSES:
+        raise ProtocolError(f"status: unknown camera status {status!r}")
+    return CameraHealth(
+        status=status, detail=_opt_str(data, "detail"), since=_opt_time(data, "since")
+    )
 
 
 def parse_stats(payload: Payload | Mapping[str, Any]) -> BridgeStats:

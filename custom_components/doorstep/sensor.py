@@ -1,4 +1,4 @@
-"""Last ring and last clip per camera; storage and share counters of the bridge."""
+"""Last ring, last clip and stream status per camera; storage and share counters of the bridge."""
 
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ from homeassistant.const import EntityCategory, UnitOfInformation
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
-from .coordinator import BridgeState, DoorstepCoordinator
+from .coordinator import BridgeState, CameraState, DoorstepCoordinator
 from .data import DoorstepConfigEntry
 from .entity import DoorstepBridgeEntity, DoorstepCameraEntity, async_setup_camera_entities
-from .protocol import Ring
+from .protocol import STREAM_STATUSES, Ring
 
 PARALLEL_UPDATES = 0
 
@@ -62,6 +62,33 @@ BRIDGE_SENSORS = (
 )
 
 
+@dataclass(frozen=True, kw_only=True)
+class CameraSensorDescription(SensorEntityDescription):
+    """A camera figure read from its state."""
+
+    value_fn: Callable[[CameraState], str | None]
+    attributes_fn: Callable[[CameraState], dict[str, Any] | None] = lambda _state: None
+
+
+def _health_attributes(state: CameraState) -> dict[str, Any] | None:
+    health = state.health
+    if health is None:
+        return None
+    return {"detail": health.detail, "since": health.since.isoformat() if health.since else None}
+
+
+#: Why a camera is down, while its other entities can only say "unavailable".
+STREAM_STATUS = CameraSensorDescription(
+    key="stream_status",
+    translation_key="stream_status",
+    device_class=SensorDeviceClass.ENUM,
+    options=list(STREAM_STATUSES),
+    entity_category=EntityCategory.DIAGNOSTIC,
+    value_fn=lambda state: state.health.status if state.health else None,
+    attributes_fn=_health_attributes,
+)
+
+
 async def async_setup_entry(
     hass: HomeAssistant,  # noqa: ARG001
     entry: DoorstepConfigEntry,
@@ -73,7 +100,11 @@ async def async_setup_entry(
     async_setup_camera_entities(
         entry,
         async_add_entities,
-        lambda coordinator, camera: [LastRing(coordinator, camera), LastClip(coordinator, camera)],
+        lambda coordinator, camera: [
+            LastRing(coordinator, camera),
+            LastClip(coordinator, camera),
+            CameraSensor(coordinator, camera, STREAM_STATUS),
+        ],
     )
 
 
@@ -90,6 +121,33 @@ class BridgeSensor(DoorstepBridgeEntity, SensorEntity):
     def native_value(self) -> int | None:
         """Current value."""
         return self.entity_description.value_fn(self.coordinator.data)
+
+
+class CameraSensor(DoorstepCameraEntity, SensorEntity):
+    """A camera figure that stays readable while the camera is down: it says why."""
+
+    entity_description: CameraSensorDescription
+
+    def __init__(
+        self, coordinator: DoorstepCoordinator, camera: str, desc: CameraSensorDescription
+    ) -> None:
+        super().__init__(coordinator, camera, desc.key)
+        self.entity_description = desc
+
+    @property
+    def available(self) -> bool:
+        """Available while the bridge is reachable and has the camera, up or down."""
+        return self.coordinator.data.reachable and self.camera in self.coordinator.cameras
+
+    @property
+    def native_value(self) -> str | None:
+        """Current value."""
+        return self.entity_description.value_fn(self.coordinator.data.camera(self.camera))
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """Details (why, since when)."""
+        return self.entity_description.attributes_fn(self.coordinator.data.camera(self.camera))
 
 
 class LastClip(DoorstepCameraEntity, SensorEntity):

@@ -28,7 +28,7 @@ from doorstep_bridge.http import switches as switch_routes
 from doorstep_bridge.http.auth import token_middleware
 from doorstep_bridge.keys import API_TOKEN, BRIDGE_ID, CONFIG
 from doorstep_bridge.lifecycle import share_service
-from doorstep_bridge.models import ClipInfo, RingEvent
+from doorstep_bridge.models import CameraHealth, ClipInfo, RingEvent, StreamStatus
 from doorstep_bridge.mqtt import topics as bridge_topics
 from doorstep_bridge.mqtt.publisher import bridge_info
 from doorstep_bridge.recording.store import ClipStore
@@ -80,7 +80,8 @@ def test_topics_match(protocol: Any, base: str) -> None:
     assert ours.bridge_info == theirs.bridge_info
     assert ours.bridge_stats == theirs.bridge_stats
     for camera in CAMERAS:
-        for name in ("camera_available", "motion", "ring", "clip", "snapshot", "record_set"):
+        for name in ("camera_available", "camera_status", "motion", "ring", "clip", "snapshot",
+                     "record_set"):  # fmt: skip
             assert getattr(ours, name)(camera) == getattr(theirs, name)(camera), name
         for switch in bridge_topics.SWITCHES:
             assert ours.switch(camera, switch) == theirs.switch(camera, switch)
@@ -89,6 +90,7 @@ def test_topics_match(protocol: Any, base: str) -> None:
         # maps back to (camera, leaf).
         state_topics = [
             theirs.camera_available(camera),
+            theirs.camera_status(camera),
             theirs.motion(camera),
             theirs.ring(camera),
             theirs.clip(camera),
@@ -161,6 +163,17 @@ def test_ring(protocol: Any) -> None:
     event = RingEvent(id="r_01JDB4N9Y4M5", camera="front_door", time=NOW, source="button")
     ring = protocol.parse_ring(json.dumps(event.payload()))
     assert (ring.id, ring.camera, ring.time) == (event.id, event.camera, NOW)
+
+
+@pytest.mark.parametrize("status", list(StreamStatus))
+def test_camera_status(protocol: Any, status: StreamStatus) -> None:
+    assert set(protocol.STREAM_STATUSES) == {str(s) for s in StreamStatus}
+    for detail in ("rtsp://***@192.0.2.10/stream: user or password refused (401)", None):
+        health = protocol.parse_camera_health(
+            json.dumps(CameraHealth(status, NOW, detail).payload())
+        )
+        assert (health.status, health.detail, health.since) == (str(status), detail, NOW)
+        assert health.down is (status not in {StreamStatus.ONLINE, StreamStatus.CONNECTING})
 
 
 def test_clip(protocol: Any, tmp_path: Path) -> None:
@@ -299,6 +312,44 @@ async def test_api_info(api: Any, info_server: TestServer) -> None:
         assert {c.key for c in snapshot.info.cameras} == {"front_door", "back_yard"}
         with pytest.raises(api.DoorstepAuthError):
             await api.DoorstepApiClient(session, url, "wrong").info()
+
+
+async def test_api_info_camera_status(api: Any, tmp_path: Path) -> None:
+    """The real camera manager behind the real /api/info: the status reaches the client."""
+    bridge_config = parse_config(
+        {
+            "http": {"token": TOKEN},
+            "storage": {"path": str(tmp_path / "data")},
+            "cameras": {"front_door": {"source": str(tmp_path / "missing.mp4")}},
+        }
+    )
+    store = ClipStore(bridge_config.storage.path)
+    store.open()
+    manager = CameraManager(
+        bridge_config.cameras, bridge_config.storage, EventBus(), store, lambda _camera: None
+    )
+    await manager.start()
+    app = web.Application(middlewares=[token_middleware])
+    app[CONFIG] = bridge_config
+    app[BRIDGE_ID] = "3f9c2a7be1d04c55"
+    app[API_TOKEN] = TOKEN
+    app[keys.CAMERAS] = manager
+    app.add_routes(bridge_routes.routes)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession() as session:
+            client = api.DoorstepApiClient(session, str(server.make_url("")), TOKEN)
+            health = (await client.info()).cameras["front_door"].health
+            while health.status == "connecting":  # the first attempt is under way
+                health = (await client.info()).cameras["front_door"].health
+    finally:
+        await server.close()
+        await manager.stop()
+        store.close()
+    assert health.status == "not_found"
+    assert health.detail.endswith("missing.mp4: no such file")
+    assert health.since is not None
 
 
 # HTTP: the real switch route and camera manager, driven by the integration's client --
