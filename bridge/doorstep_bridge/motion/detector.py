@@ -54,6 +54,7 @@ from doorstep_bridge.motion.lighting import (
     light_arrived,
     light_change,
     same_structure,
+    shadow,
 )
 from doorstep_bridge.motion.settings import MotionSettings
 from doorstep_bridge.motion.types import Box, Luma, MotionResult
@@ -87,6 +88,10 @@ _LIGHT_TRIGGER: Final = 0.10  # share of the frame changing at once that may be 
 _LIGHT_EXPLAINED: Final = 0.5  # light must explain at least half of what changed
 _LIGHT_SECONDS: Final = 1.0  # after a change of light, leftovers are checked this long
 _RECENT_SECONDS: Final = 0.7  # "recent" frame average (25% per frame at 5 fps)
+_DRIFT: Final = 3.0  # grey levels the unchanged pixels may drift together before light is checked
+_SHADOW_DARKER: Final = 0.95  # a shadow is at least this much darker than the background
+_UNCOVERED: Final = 0.8  # share of a region that must show what was behind to be uncovered
+_BEHIND_SECONDS: Final = 600.0  # how long what was behind absorbed things is remembered
 _RANGE_EVERY: Final = 4  # frames between refreshes of the background's range and bounds
 _NOISE_EVERY: Final = 8  # frames between refreshes of the noise estimate (and thresholds)
 _MOVED: Final = 255  # activity of a pixel that moved in this frame (counts down per frame)
@@ -220,6 +225,7 @@ class LumaMotionDetector:
         self._unlit: FloatGrid = np.empty(0, np.float32)
         self._reported_at = -1  # last frame with motion
         self._kernel3 = np.ones((3, 3), np.uint8)
+        self._kernel5 = np.ones((5, 5), np.uint8)
         shape = (self._size[1], self._size[0])
         # Per-frame results go to buffers allocated once: right after the decoder ran,
         # fresh allocations and scattered memory cost more than the arithmetic.
@@ -246,6 +252,12 @@ class LumaMotionDetector:
         self._activity_step = max(1, math.ceil(self._tune.hold_frames / _MAX_HOLD_STEPS))
         self._hold_steps = math.ceil(self._tune.hold_frames / self._activity_step)
         self._prev_fg: Mask | None = None
+        # What the background showed where something was absorbed (a visitor who waited
+        # for `still_hold`, a ghost): when it shows again, that is the background uncovered.
+        self._behind: Mask = empty8
+        self._behind_known: Mask = empty8
+        self._behind_until = -1  # frame after which the memory is forgotten
+        self._behind_frames = max(1, round(fps * _BEHIND_SECONDS))
 
     @property
     def grid_size(self) -> tuple[int, int]:
@@ -257,6 +269,7 @@ class LumaMotionDetector:
         self._bg = None
         self._prev_fg = None
         self._lit_until = -1
+        self._behind_until = -1
 
     def _prepare(self, luma: Luma) -> Mask:
         if luma.shape != (self.height, self.width):
@@ -341,7 +354,89 @@ class LumaMotionDetector:
         # Recent frames were lit the old way too: re-light them so light is not activity.
         recent = cv2.multiply(self._recent.astype(np.float32), gain) + offset
         self._recent = _u8(cv2.convertScaleAbs(recent))
+        if self._frame <= self._behind_until:
+            # So was what is behind absorbed things: it must still match when uncovered.
+            behind = cv2.multiply(self._behind.astype(np.float32), gain) + offset
+            cv2.convertScaleAbs(behind, dst=self._behind)
         return True
+
+    def _drifting(self, grid: Mask, bg: FloatGrid, unchanged: Mask) -> bool:
+        """True when the pixels that did not change all drifted the same way.
+
+        A slow change of light (dusk, auto exposure settling) first pushes only the
+        brightest pixels past the thresholds: too few to be checked as a change of
+        light, yet the rest of the picture has moved with them, a few grey levels
+        each. Something new leaves the rest of the picture where it was, and so does
+        a shadow passing over part of it: the drift must be there in each quarter of
+        the picture, the same way.
+        """
+
+        def drift(part: tuple[slice, slice]) -> float:
+            mask = unchanged[part]
+            return float(cv2.mean(grid[part], mask)[0]) - float(cv2.mean(bg[part], mask)[0])
+
+        whole = drift((slice(None), slice(None)))
+        if abs(whole) <= _DRIFT:
+            return False
+        h, w = grid.shape
+        rows = (slice(0, h // 2), slice(h // 2, h))
+        cols = (slice(0, w // 2), slice(w // 2, w))
+        # Each quarter drifts the same way, by at least half of _DRIFT.
+        return all(drift((r, c)) * whole > _DRIFT * abs(whole) / 2 for r in rows for c in cols)
+
+    def _remember(self, bg: FloatGrid, absorb: Mask, restored: Mask | None) -> None:
+        """Keep what the background showed where something is absorbed (see `_uncovered`).
+
+        Where uncovered background is absorbed, the memory has served and is dropped.
+        """
+        known = self._behind_known
+        if self._frame > self._behind_until:
+            known.fill(0)  # forgotten: light and scene have moved on since
+        new = absorb if restored is None else _u8(cv2.subtract(absorb, restored))
+        if cv2.countNonZero(new):
+            np.copyto(self._behind, cv2.convertScaleAbs(bg), where=new > 0)
+            cv2.bitwise_or(known, new, dst=known)
+            self._behind_until = self._frame + self._behind_frames
+        if restored is not None:
+            cv2.subtract(known, restored, dst=known)
+
+    def _uncovered(self, grid: Mask, changed: Mask, area: int, rect: Box) -> bool:
+        """True when a region shows what the background showed before something was absorbed.
+
+        A visitor who waited for `still_hold` became background; when they leave, the
+        patch they uncover differs from the background but is what was there before.
+        The ghost test (outlines) misses it when the visitor's outline was faint, or
+        when only part of them was absorbed; comparing with the memory does not.
+        """
+        x, y, w, h = rect
+        known = self._behind_known[y : y + h, x : x + w]
+        if not cv2.countNonZero(known):
+            return False
+        match = _u8(cv2.absdiff(grid[y : y + h, x : x + w], self._behind[y : y + h, x : x + w]))
+        cv2.compare(match, self._threshold[y : y + h, x : x + w], cv2.CMP_LE, dst=match)
+        cv2.bitwise_and(match, known, dst=match)
+        cv2.bitwise_and(match, changed, dst=match)
+        return cv2.countNonZero(match) >= _UNCOVERED * area
+
+    def _shadow(self, grid: Mask, bg: FloatGrid, region: Mask, rect: Box) -> bool:
+        """True when a region is the background, darker: a shadow passing over it.
+
+        A shadow takes light away: what the surface reflects is multiplied down, so its
+        texture stays where it was and its contrast falls with its brightness (see
+        :func:`shadow`). A dark object brings its own texture, or none. Judged on the
+        core of the changed pixels: the shadow's soft edge is a step the background
+        does not have.
+        """
+        x, y, w, h = rect
+        now = grid[y : y + h, x : x + w]
+        before = bg[y : y + h, x : x + w]
+        # Cheap first: only regions darker (or brighter, where a shadow has just left a
+        # background that was re-lit under it) than the background can be shadows.
+        ratio = float(cv2.mean(now, region)[0]) / max(1.0, float(cv2.mean(before, region)[0]))
+        if _SHADOW_DARKER < ratio < 1.0 / _SHADOW_DARKER:
+            return False
+        core = _u8(cv2.erode(region, self._kernel5))
+        return shadow(now.astype(np.float32), before, core, self._cell)
 
     def _light_changing(self, bg: FloatGrid) -> None:
         """Check changes for light for the next second (see `detect`)."""
@@ -409,7 +504,12 @@ class LumaMotionDetector:
         # are checked for light too.
         lit = self._frame <= self._lit_until
         trigger = self._tune.min_pixels if lit else _LIGHT_TRIGGER * self._allowed_pixels
-        if self._tune.lighting and changed > trigger and self._relight(grid, bg, changed):
+        if (
+            self._tune.lighting
+            and changed > self._tune.min_pixels
+            and (changed > trigger or self._drifting(grid, bg, unchanged))
+            and self._relight(grid, bg, changed)
+        ):
             unchanged, fg, changed = self._changes(grid, self._bounds)
         # Activity: which pixels differ from the average of the last frames. The map
         # holds 255 where a pixel moved and counts down by one per step. It is only read
@@ -435,8 +535,10 @@ class LumaMotionDetector:
             self._update(grid, bg, None if fg is None else unchanged)
             return _NO_MOTION
         dilated = _u8(cv2.dilate(fg, self._kernel3, dst=self._dilated))
-        boxes, moving_pixels, absorb, held = self._regions(grid, bg, fg, dilated, prev)
+        boxes, moving_pixels, marks = self._regions(grid, bg, fg, dilated, prev)
+        absorb, held = marks.get("absorb"), marks.get("held")
         if absorb is not None:
+            self._remember(bg, absorb, marks.get("restored"))
             np.copyto(bg, grid, where=absorb > 0)
             self._set_background(bg)
         learn = unchanged
@@ -468,6 +570,9 @@ class LumaMotionDetector:
         self._activity = np.full(grid.shape, _MOVED, np.uint8)
         self._pending_steps = 0
         self._prev_fg = None
+        self._behind = np.zeros(shape, np.uint8)
+        self._behind_known = np.zeros(shape, np.uint8)
+        self._behind_until = -1
 
     def _noise_changed(self) -> None:
         """Refresh what follows from the noise level: threshold and clamp (8 bits)."""
@@ -497,24 +602,26 @@ class LumaMotionDetector:
 
     def _regions(
         self, grid: Mask, bg: FloatGrid, fg: Mask, dilated: Mask, prev: Mask | None
-    ) -> tuple[list[Box], int, Mask | None, Mask | None]:
-        """Boxes of the regions that count, their pixels, what to absorb, what is held.
+    ) -> tuple[list[Box], int, dict[str, Mask]]:
+        """Boxes of the regions that count, their pixels, and masks of what becomes of them.
 
-        "Held" regions are still (not moved for a few frames) but still reported.
+        The masks (each only when some region has it): ``absorb``, regions learnt into
+        the background at once; ``restored``, those of them that are uncovered
+        background; ``held``, regions that are still (not moved for a few frames) but
+        still reported.
         """
         tune = self._tune
         contours, _ = cv2.findContours(dilated, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         boxes: list[Box] = []
         pixels = 0
-        absorb: Mask | None = None
-        held: Mask | None = None
+        marks: dict[str, Mask] = {}
+        remembering = self._frame <= self._behind_until
         f = self._factor
-        gw, gh = self._size
-        still_below = _MOVED - self._hold_steps  # activity left after still_hold
         ghost_from = _MOVED - _GHOST_AFTER  # activity left after two still steps
         onset = tune.lighting and self._reported_at < self._frame - 1  # nothing reported
         for contour in contours:
             x, y, w, h = cv2.boundingRect(contour)
+            rect = (x, y, w, h)
             if w * h < tune.min_pixels:
                 continue
             # Size counts the changed pixels themselves, not the dilation around them
@@ -524,50 +631,94 @@ class LumaMotionDetector:
             area = cv2.countNonZero(changed)
             if area < tune.min_pixels:
                 continue
-            activity = cv2.minMaxLoc(self._activity[y : y + h, x : x + w], changed)[1]
-            still = activity < still_below
-            region: Mask | None = None
-            if not still and activity <= ghost_from:
-                # The region's own box is a view into the padded mask.
-                padded, (x0, y0, x1, y1) = self._padded_region(contour, (x, y, w, h))
-                region = padded[y - y0 : y - y0 + h, x - x0 : x - x0 + w]
-                still = self._is_ghost(grid, bg, padded, (x0, y0, x1, y1))
-            if not still and self._frame <= self._lit_until:
-                # Just after a change of light, what the light model left over is
-                # dropped if its texture still lines up with the background from before
-                # the light changed, or if it has no texture on either side (nothing
-                # new, and light is known to be changing), or if the light has clipped
-                # most of it to white and the rest shows nothing new (then it is not
-                # learnt either).
-                region = self._region_mask(contour, x, y, w, h) if region is None else region
-                now = grid[y : y + h, x : x + w].astype(np.float32)
-                before = self._unlit[y : y + h, x : x + w]
-                if clipped_by_light(now, bg[y : y + h, x : x + w], before, region, tune.t_min):
-                    continue
-                still = self._same_as_unlit(grid, contour, (x, y, w, h))
-            if still:
-                region = self._region_mask(contour, x, y, w, h) if region is None else region
-                if absorb is None:
-                    absorb = np.zeros((gh, gw), np.uint8)
-                absorb[y : y + h, x : x + w] |= region
+            # The region's mask with a margin of two pixels; its own box is a view into it.
+            padded, outer = self._padded_region(contour, rect)
+            region = padded[y - outer[1] : y - outer[1] + h, x - outer[0] : x - outer[0] + w]
+            if remembering and self._uncovered(grid, changed, area, rect):
+                # What was behind something absorbed: the background again, at once.
+                self._mark(marks, "absorb", rect, region)
+                self._mark(marks, "restored", rect, region)
                 continue
-            fleeting = area < _PERSIST_FACTOR * tune.min_pixels and (
-                # Changed in the previous frame within a pixel of the region's box.
-                prev is None
-                or not cv2.countNonZero(prev[max(0, y - 1) : y + h + 1, max(0, x - 1) : x + w + 1])
-            )
-            if fleeting or (onset and self._light_arrived(grid, bg, contour, (x, y, w, h), area)):
+            activity = cv2.minMaxLoc(self._activity[y : y + h, x : x + w], changed)[1]
+            still = self._still(grid, bg, contour, (padded, outer), activity)
+            if still is None:
+                continue
+            if still:
+                self._mark(marks, "absorb", rect, region)
+                continue
+            if self._not_motion(grid, bg, contour, region, area, prev=prev, onset=onset):
                 continue
             boxes.append(
                 (x * f, y * f, min(self.width, (x + w) * f), min(self.height, (y + h) * f))
             )
             pixels += area
             if activity <= ghost_from:
-                region = self._region_mask(contour, x, y, w, h) if region is None else region
-                if held is None:
-                    held = np.zeros((gh, gw), np.uint8)
-                held[y : y + h, x : x + w] |= region
-        return boxes, pixels, absorb, held
+                self._mark(marks, "held", rect, region)
+        return boxes, pixels, marks
+
+    def _mark(self, marks: dict[str, Mask], which: str, rect: Box, region: Mask) -> None:
+        """Add a region to one of the masks of `_regions` (allocated when first needed)."""
+        mask = marks.get(which)
+        if mask is None:
+            mask = marks[which] = np.zeros((self._size[1], self._size[0]), np.uint8)
+        x, y, w, h = rect
+        mask[y : y + h, x : x + w] |= region
+
+    def _still(
+        self, grid: Mask, bg: FloatGrid, contour: Any, padded: tuple[Mask, Box], activity: float
+    ) -> bool | None:
+        """Whether a region is to be absorbed (True), judged moving (False), or dropped (None).
+
+        Absorbed: still for `still_hold`, a ghost, or (just after a change of light)
+        nothing new. Dropped: neither reported nor learnt (clipped by light).
+        """
+        mask, (x0, y0, x1, y1) = padded
+        if activity < _MOVED - self._hold_steps:  # not moved for still_hold
+            return True
+        if activity <= _MOVED - _GHOST_AFTER and self._is_ghost(grid, bg, mask, (x0, y0, x1, y1)):
+            return True
+        if self._frame > self._lit_until:
+            return False
+        # Just after a change of light, what the light model left over is dropped if
+        # its texture still lines up with the background from before the light
+        # changed, or if it has no texture on either side (nothing new, and light is
+        # known to be changing), or if the light has clipped most of it to white and
+        # the rest shows nothing new (then it is not learnt either).
+        x, y, w, h = cv2.boundingRect(contour)
+        region = mask[y - y0 : y - y0 + h, x - x0 : x - x0 + w]
+        now = grid[y : y + h, x : x + w].astype(np.float32)
+        before = self._unlit[y : y + h, x : x + w]
+        if clipped_by_light(now, bg[y : y + h, x : x + w], before, region, self._tune.t_min):
+            return None
+        return self._same_as_unlit(grid, contour, (x, y, w, h))
+
+    def _not_motion(
+        self,
+        grid: Mask,
+        bg: FloatGrid,
+        contour: Any,
+        region: Mask,
+        area: int,
+        *,
+        prev: Mask | None,
+        onset: bool,
+    ) -> bool:
+        """True for a moving region that is not reported: a flicker, light arriving, a shadow."""
+        x, y, w, h = cv2.boundingRect(contour)
+        rect = (x, y, w, h)
+        if area < _PERSIST_FACTOR * self._tune.min_pixels and (
+            # Not changed in the previous frame within a pixel of the region's box.
+            prev is None
+            or not cv2.countNonZero(prev[max(0, y - 1) : y + h + 1, max(0, x - 1) : x + w + 1])
+        ):
+            return True
+        if onset and self._light_arrived(grid, bg, contour, rect, area):
+            return True
+        return (
+            self._tune.lighting
+            and w * h >= self._cell * self._cell
+            and self._shadow(grid, bg, region, rect)
+        )
 
     def _update(self, grid: Mask, bg: FloatGrid, unchanged: Mask | None) -> None:
         """Learn the background where nothing changed; now and then, the noise too.

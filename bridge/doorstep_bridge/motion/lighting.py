@@ -38,6 +38,10 @@ _TEXTURE: Final = 3.0  # grey-level spread below which a cell has no texture to 
 _SAME_STRUCTURE: Final = 0.7  # ZNCC above which a cell only changed its light
 _REGION_SAME_STRUCTURE: Final = 0.8  # stricter for a whole region than for a cell
 _GAIN_TOLERANCE: Final = 0.5  # contrast factor within half the brightness factor (logs)
+_SHADOW_BLUR: Final = 2.0  # grid pixels: what is smoother than this is light, not texture
+_SHADOW_TEXTURE: Final = 1.5  # background texture (grey levels) below which light is not told
+_SHADOW_GAIN: Final = 0.05  # a shadow changes the light by at least this factor
+_SHADOW_LEFT: Final = 0.5  # what a shadow leaves of the frame, at most, against the texture
 _GAIN_RANGE: Final = (0.25, 4.0)
 CLIP_LOW: Final = 6.0  # grey levels at or below which a pixel is taken as clipped black
 CLIP_HIGH: Final = 249.0  # at or above: clipped white
@@ -203,6 +207,35 @@ def light_arrived(
         return False
     brightness, contrast = math.log(ma / mb), math.log(sa / sb)
     return abs(contrast - brightness) <= _GAIN_TOLERANCE * abs(brightness)
+
+
+def shadow(frame: FloatGrid, bg: FloatGrid, core: npt.NDArray[np.uint8], cell: int) -> bool:
+    """True when the core of a changed region is the background under less (or more) light.
+
+    Light multiplies what a surface reflects by a factor that changes slowly across
+    it (a shadow's soft edge, darker under the car): the frame is the background
+    times a smooth gain. That gain is estimated as the ratio of the two, blurred;
+    what the background times it leaves of the frame is what is new. A shadow
+    leaves next to nothing of the background's texture; a dark object leaves its
+    own texture, or, flat, the background's texture it covers. ``core`` is the
+    region without its rim and must hold a quarter of a cell's worth of unclipped
+    pixels; the background must have texture there (light on a flat surface looks
+    like a flat object).
+    """
+    inside = (core > 0) & (frame > CLIP_LOW) & (frame < CLIP_HIGH)
+    if int(np.count_nonzero(inside)) < max(16, cell * cell // 4):
+        return False
+    smooth_bg = cv2.GaussianBlur(bg, (0, 0), _SHADOW_BLUR)
+    gain = cv2.GaussianBlur(frame, (0, 0), _SHADOW_BLUR) / np.maximum(smooth_bg, 1.0)
+    expected = (gain * (bg - smooth_bg))[inside]  # the background's texture, re-lit
+    new = (frame - gain * bg)[inside]
+    texture = math.sqrt(float((expected * expected).mean()))
+    if texture <= _SHADOW_TEXTURE or abs(float(gain[inside].mean()) - 1.0) < _SHADOW_GAIN:
+        return False
+    # Typical sizes (medians): the rim, where the blurred ratio mixes in light from
+    # outside the shadow, leaves more than the rest and must not decide.
+    left = float(np.median(np.abs(new)))
+    return left <= _SHADOW_LEFT * float(np.median(np.abs(expected)))
 
 
 def clipped_by_light(

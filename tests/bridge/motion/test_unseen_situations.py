@@ -1,0 +1,168 @@
+"""Three situations the public labelled views do not show, each on a synthetic clip.
+
+A visitor who waits long enough to become background and then leaves; a shadow
+sweeping across a textured road; a slow change of light (dusk, auto exposure) at a
+camera's own frame rate.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from doorstep_bridge.motion import MotionGate
+from doorstep_bridge.motion.settings import MotionSettings
+from tests.bridge.motion.conftest import (
+    Frame,
+    Run,
+    paste,
+    person,
+    porch,
+    still,
+    u8,
+    walk,
+    with_noise,
+)
+
+
+def test_background_uncovered_by_a_visitor_who_waited_is_not_motion_for_long(
+    rng: np.random.Generator,
+) -> None:
+    img = porch()
+    # Mid-grey clothes: the visitor's outline against the porch is faint.
+    figure = u8(np.clip(person(90, 35, seed=5).astype(np.int16) + 80, 0, 255))
+    run = Run()
+    run.feed(still(img, rng, 10))
+    run.feed(walk(img, rng, [0, 30, 60], 110, figure))
+    # Waits for longer than still_hold (10 s): becomes part of the scene.
+    standing = run.feed(still(paste(img, figure, 90, 110), rng, 70))
+    assert not any(standing[-10:])
+    # Leaves slowly (2 px a frame), out of the picture on the right.
+    leaving = run.feed(walk(img, rng, list(range(92, 340, 2)), 110, figure))
+    after = run.feed(still(img, rng, 30))
+    assert any(leaving)
+    # Once the visitor is out of view (x >= 320), at most a second (5 frames) of motion.
+    gone = leaving[(320 - 92) // 2 + 1 :] + after
+    assert not any(gone[5:]), gone
+
+
+def test_visitor_who_waited_then_leaves_is_motion_while_leaving(rng: np.random.Generator) -> None:
+    img = porch()
+    figure = person(90, 35, seed=5)
+    run = Run()
+    run.feed(still(img, rng, 10))
+    run.feed(walk(img, rng, [0, 30, 60], 110, figure))
+    run.feed(still(paste(img, figure, 90, 110), rng, 70))
+    leaving = run.feed(walk(img, rng, list(range(100, 300, 10)), 110, figure))
+    assert all(leaving), leaving
+    assert not any(run.feed(still(img, rng, 20))[5:])
+
+
+def road(width: int = 320, height: int = 240, seed: int = 3) -> Frame:
+    """Asphalt and paving: blocks of 4 px at grey levels 90..170."""
+    blocks = np.random.default_rng(seed).integers(90, 170, (height // 4, width // 4))
+    big = cv2.resize(blocks.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST)
+    return u8(cv2.GaussianBlur(big, (3, 3), 0))
+
+
+def _car_shadow(img: Frame, x: int, darker: float) -> Frame:
+    """The road under a car's shadow (soft-edged ellipse 140x60 px) whose left end is at x."""
+    shade = np.zeros(img.shape, np.float64)
+    cv2.ellipse(shade, (x + 70, 150), (70, 30), 0, 0, 360, 1.0, -1)
+    shade = cv2.GaussianBlur(shade, (7, 7), 0)
+    return u8(np.clip(img * (1.0 - darker * shade), 0, 255))
+
+
+@pytest.mark.parametrize("darker", [0.5, 0.7])
+def test_shadow_sweeping_across_a_textured_road_is_not_motion(
+    rng: np.random.Generator, darker: float
+) -> None:
+    img = road()
+    run = Run()
+    run.feed(still(img, rng, 10))
+    # 15 px a frame (a car at walking pace seen from the porch); the car is out of view.
+    xs = list(range(-150, 330, 15))
+    moving = run.feed([with_noise(_car_shadow(img, x, darker), rng) for x in xs])
+    inside = [m for x, m in zip(xs, moving, strict=True) if 0 <= x <= 320 - 140]
+    assert not any(inside), moving
+    assert sum(moving) <= 2, moving
+    assert not any(run.feed(still(img, rng, 10)))
+
+
+@pytest.mark.parametrize("level", [40, 70])
+def test_dark_object_on_the_shadow_s_path_is_motion(rng: np.random.Generator, level: int) -> None:
+    img = road()
+    run = Run()
+    run.feed(still(img, rng, 10))
+    frames = []
+    for x in range(-100, 320, 15):
+        frame = img.copy()
+        cv2.ellipse(frame, (x + 70, 150), (70, 30), 0, 0, 360, level, -1)
+        frames.append(with_noise(frame, rng))
+    moving = run.feed(frames)
+    assert all(moving[1:]), moving
+
+
+def test_dark_textured_object_on_the_shadow_s_path_is_motion(rng: np.random.Generator) -> None:
+    img = road()
+    run = Run()
+    run.feed(still(img, rng, 10))
+    car = person(60, 140, seed=7)
+    moving = run.feed(walk(img, rng, list(range(-100, 320, 15)), 120, car))
+    assert all(moving[1:]), moving
+
+
+def _ramp(img: Frame, fps: int, factor: float) -> list[Frame]:
+    """Light changing by `factor` over 2 s, smoothly (as exposure or dusk does)."""
+    steps = 2 * fps
+    return [u8(np.clip(img * factor ** (i / steps), 0, 255)) for i in range(1, steps + 1)]
+
+
+@pytest.mark.parametrize("fps", [5, 15])
+@pytest.mark.parametrize("factor", [0.6, 1.4])
+def test_slow_change_of_light_never_turns_motion_on(
+    rng: np.random.Generator, fps: int, factor: float
+) -> None:
+    img = u8(cv2.resize(porch(seed=0), (1280, 720), interpolation=cv2.INTER_CUBIC))
+    run = Run(1280, 720, fps=fps)
+    settings = MotionSettings()
+    gate = MotionGate(settings.frames_to_start, settings.off_delay)
+    frames = still(img, rng, 3 * fps)
+    frames += [with_noise(f, rng) for f in _ramp(img, fps, factor)]
+    frames += still(u8(np.clip(img * factor, 0, 255)), rng, 3 * fps)
+    moving = run.feed(frames)
+    ons = [i for i, m in enumerate(moving) if gate.update(m, i / fps) is True]
+    assert ons == [], moving
+    assert sum(moving) <= 1, moving
+
+
+@pytest.mark.parametrize("fps", [5, 15])
+def test_visitor_walking_in_during_dusk_is_found_at_once(
+    rng: np.random.Generator, fps: int
+) -> None:
+    img = u8(cv2.resize(porch(seed=0), (1280, 720), interpolation=cv2.INTER_CUBIC))
+    figure = person(270, 100, seed=2)
+    run = Run(1280, 720, fps=fps)
+    run.feed(still(img, rng, 3 * fps))
+    ramp = _ramp(img, fps, 0.6)
+    half = len(ramp) // 2
+    # The visitor steps in halfway through the ramp, 120 px a second.
+    moving = run.feed(with_noise(f, rng) for f in ramp[:half])
+    entering = [
+        with_noise(
+            u8(
+                np.clip(
+                    paste(img, figure, -80 + 120 * i // fps, 360) * 0.6 ** ((half + i) / len(ramp)),
+                    0,
+                    255,
+                )
+            ),
+            rng,
+        )
+        for i in range(len(ramp) - half)
+    ]
+    seen = run.feed(entering)
+    assert not any(moving)
+    assert True in seen[:3], seen
+    assert all(seen[seen.index(True) :]), seen
