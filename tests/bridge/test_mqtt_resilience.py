@@ -375,6 +375,42 @@ async def test_a_broker_that_is_down_is_logged_once_and_health_says_so(
         assert len(lines(logging.WARNING, "MQTT broker")) == 2
 
 
+async def test_a_broker_that_refuses_the_bridge_is_an_error_once(
+    mqtt_broker: Broker, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The broker answers, but wants a user the bridge does not give (a setting to fix)."""
+    caplog.set_level(logging.DEBUG, logger="doorstep_bridge.mqtt.client")
+    mqtt_broker.stop()
+    mqtt_broker.config_path.write_text(
+        f"listener {mqtt_broker.port} 127.0.0.1\nallow_anonymous false\npersistence false\n",
+        encoding="utf-8",
+    )
+    mqtt_broker.start()
+
+    def lines(level: int) -> list[str]:
+        return [
+            r.getMessage()
+            for r in caplog.records
+            if r.name == "doorstep_bridge.mqtt.client"
+            and r.levelno == level
+            and "Cannot connect to the MQTT broker" in r.getMessage()
+        ]
+
+    async with run_bridge(bridge_config(mqtt_broker, tmp_path)) as bridge:
+        while not lines(logging.DEBUG):  # noqa: ASYNC110 - a second attempt, polled
+            await asyncio.sleep(0.05)
+        assert lines(logging.ERROR) == [
+            (
+                f"Cannot connect to the MQTT broker at 127.0.0.1:{mqtt_broker.port}: the broker "
+                "refused the connection (Not authorized); retrying with backoff (rings and clips "
+                "are queued meanwhile)"
+            )
+        ]
+        assert lines(logging.WARNING) == []
+        async with bridge.session.get(f"{bridge.url}/api/health") as response:
+            assert (await response.json())["mqtt"] == "disconnected"
+
+
 def test_connect_errors_in_words() -> None:
     import ssl
 

@@ -292,8 +292,9 @@ class MqttClient:
     ) -> None:
         if reason_code.is_failure:
             # A refused CONNACK is not a connection (bad credentials, not authorised):
-            # say why once per attempt and let paho retry with backoff.
-            _LOGGER.error("MQTT broker refused the connection: %s", reason_code)
+            # an error once per outage (a setting to fix), and paho retries with backoff.
+            why = f"the broker refused the connection ({reason_code})"
+            self._call_soon(self._connect_failed_on_loop, why, logging.ERROR)
             return
         with self._lock:
             self._link_up = True
@@ -403,14 +404,15 @@ class MqttClient:
             self._outage_logged = True
         self._connected.clear()
 
-    def _connect_failed_on_loop(self, reason: str) -> None:
+    def _connect_failed_on_loop(self, reason: str, level: int = logging.WARNING) -> None:
         if self._stopping or self._connected.is_set():
             return
         if self._outage_logged:
             _LOGGER.debug("Cannot connect to the MQTT broker at %s: %s", self._address, reason)
             return
         self._outage_logged = True
-        _LOGGER.warning(
+        _LOGGER.log(
+            level,
             "Cannot connect to the MQTT broker at %s: %s; retrying with backoff "
             "(rings and clips are queued meanwhile)",
             self._address,
