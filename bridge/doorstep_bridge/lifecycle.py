@@ -22,9 +22,11 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 import logging
 from typing import TypeAlias
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from doorstep_bridge import egress
 from doorstep_bridge.camera.manager import CameraManager
 from doorstep_bridge.config import Config
 from doorstep_bridge.doorbell import Doorbell
@@ -47,7 +49,7 @@ from doorstep_bridge.live.stream import LiveHub
 from doorstep_bridge.models import ClipInfo, iso, utcnow
 from doorstep_bridge.mqtt.client import MqttClient
 from doorstep_bridge.mqtt.commands import subscribe_camera_commands
-from doorstep_bridge.mqtt.publisher import Publisher, bridge_info
+from doorstep_bridge.mqtt.publisher import Publisher, bridge_info, publish_egress
 from doorstep_bridge.recording.store import ClipStore
 from doorstep_bridge.sharing.audit import AuditLog, audit_dir
 from doorstep_bridge.sharing.book import Clock
@@ -113,6 +115,39 @@ async def publisher_ctx(app: web.Application) -> AsyncIterator[None]:
     publisher.publish_info(bridge_info(app[CONFIG], app[BRIDGE_ID]))
     yield
     publisher.close()
+
+
+def egress_endpoints(config: Config) -> list[egress.Endpoint]:
+    """What the bridge may connect to: the broker, the cameras, its own HTTP API."""
+    endpoints = [
+        egress.Endpoint(config.mqtt.host, config.mqtt.port),
+        egress.Endpoint(config.http.host, config.http.port),
+    ]
+    for camera in config.cameras.values():
+        for source in (camera.source, camera.detect_source):
+            host = urlsplit(source).hostname if source and "://" in source else None
+            if host:
+                endpoints.append(egress.Endpoint(host))
+    return endpoints
+
+
+async def egress_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Put the egress guard in force before anything connects; lift it at the very end."""
+    mqtt = app[MQTT]
+    audit = app[AUDIT]
+    reporter = egress.EgressReporter(
+        asyncio.get_running_loop(),
+        audit=lambda record: audit.append("connection_blocked", **record),
+        publish=lambda report: publish_egress(mqtt, report),
+    )
+    guard = egress.EgressGuard(egress.EgressPolicy(egress_endpoints(app[CONFIG])), reporter.blocked)
+    publish_egress(mqtt, reporter.report())
+    egress.activate(guard)
+    try:
+        yield
+    finally:
+        egress.deactivate(guard)
+        await reporter.close()
 
 
 async def doorbell_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -225,6 +260,7 @@ SERVICES: tuple[CleanupContext, ...] = (
     clip_store_ctx,
     mqtt_ctx,  # outlives the cameras: the last clip and "offline" still go out
     publisher_ctx,
+    egress_ctx,  # before anything connects (the broker connects last)
     doorbell_ctx,
     cameras_ctx,
     commands_ctx,

@@ -41,6 +41,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     | frozenset({"sharing.audit", "sharing.state", "sharing.database", "sharing.links"})
     | frozenset({"sharing.clips", "sharing.repeats", "sharing.fields", "sharing.redact"})
     | frozenset({"sharing.render"})
+    | frozenset({"egress"})
     # The HA OS add-on's options turned into a config.
     | frozenset({"addon"}),
     # 3. The long-lived services, plain classes: cameras, live view, doorbell, what

@@ -37,6 +37,17 @@ def test_unit_holds_the_hardening_the_docs_describe() -> None:
     assert _unit()["Install"]["WantedBy"] == "multi-user.target"
 
 
+def test_unit_keeps_the_bridge_on_the_home_network() -> None:
+    service = _unit()["Service"]
+    assert service["IPAddressDeny"] == "any"
+    allowed = service["IPAddressAllow"].split()
+    assert allowed[:3] == ["localhost", "link-local", "multicast"]
+    assert set(allowed[3:]) == {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"}
+    privacy = (ROOT / "docs" / "privacy.md").read_text(encoding="utf-8")
+    assert "IPAddressAllow=" in privacy
+    assert "IPAddressDeny=any" in privacy
+
+
 def test_docs_refer_to_the_file_instead_of_a_copy() -> None:
     installation = (ROOT / "docs" / "installation.md").read_text(encoding="utf-8")
     assert "packaging/doorstep-bridge.service" in installation

@@ -46,6 +46,11 @@ def bridge_info(config: Config, bridge_id: str) -> dict[str, Any]:
     }
 
 
+def publish_egress(mqtt: MqttClient, report: dict[str, Any]) -> None:
+    """``<b>/bridge/egress``: what the egress guard refused (retained)."""
+    mqtt.publish(mqtt.topics.bridge_egress, _json(report), qos=1, retain=True)
+
+
 class Publisher:
     """Subscribes to the bus and mirrors events onto MQTT.
 

@@ -39,6 +39,11 @@ class Topics:
         """Retained JSON with storage used and pending share requests."""
         return f"{self.base}/bridge/stats"
 
+    @property
+    def bridge_egress(self) -> str:
+        """Retained JSON: connections the egress guard refused (how many, the last one)."""
+        return f"{self.base}/bridge/egress"
+
     def discovery(self, bridge_id: str) -> str:
         """Retained discovery message that Home Assistant's config flow listens for."""
         return f"{DISCOVERY_PREFIX}/{bridge_id}"
