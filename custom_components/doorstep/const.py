@@ -44,6 +44,8 @@ ACTION_DENY: Final = "DENY"
 
 ISSUE_UNREACHABLE: Final = "bridge_unreachable"
 ISSUE_PROTOCOL: Final = "incompatible_protocol"
+#: The bridge's egress guard refused a connection (what tried to reach where).
+ISSUE_EGRESS: Final = "egress_blocked"
 #: A camera down, per camera; its translation key is ``camera_<status>``.
 ISSUE_CAMERA_DOWN: Final = "camera_down"
 #: A camera down for this long (refused, unreachable, no video...) raises a repair issue.

@@ -85,6 +85,11 @@ class Topics:
         """Storage and share counters."""
         return f"{self.base}/bridge/stats"
 
+    @property
+    def bridge_egress(self) -> str:
+        """What the bridge's egress guard refused (count and the last one)."""
+        return f"{self.base}/bridge/egress"
+
     def camera_available(self, camera: str) -> str:
         """Camera stream up or down."""
         return f"{self.base}/{camera}/available"

@@ -34,6 +34,7 @@ def test_topics_are_the_bridges(base: str) -> None:
         theirs.bridge_info,
         theirs.bridge_stats,
     )
+    assert ours.bridge_egress == theirs.bridge_egress
     for name in ("camera_available", "motion", "ring", "clip", "snapshot", "record_set"):
         assert getattr(ours, name)("front_door") == getattr(theirs, name)("front_door"), name
     for switch in protocol.SWITCHES:
