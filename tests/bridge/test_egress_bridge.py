@@ -1,9 +1,10 @@
 """The running bridge with a misbehaving plug-in: refused, audited, counted on MQTT.
 
-The plug-in is a ``sitecustomize`` module on the bridge's ``PYTHONPATH``: loaded into
-the bridge process at start, like a compromised dependency. Once the bridge
-answers on its HTTP port it tries to look up a tracking host and to reach an
-address the config does not name, and writes what happened to a file.
+The plug-in (tests/support/phone_home) is a ``sitecustomize`` module on the bridge's
+``PYTHONPATH``: loaded into the bridge process at start, like a compromised
+dependency. Once the bridge answers on its HTTP port it tries to look up a tracking
+host and to reach an address the config does not name, and writes what happened to
+a file.
 """
 
 from __future__ import annotations
@@ -24,41 +25,13 @@ from .conftest import Broker, Listener, free_port
 
 EGRESS = "doorstep/bridge/egress"
 
-PLUGIN = """
-import json, os, socket, threading, time
-
-def phone_home():
-    port, out = int(os.environ["PLUGIN_BRIDGE_PORT"]), os.environ["PLUGIN_OUT"]
-    while True:  # wait for the bridge to be up (its own API: allowed)
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    tried = {}
-    for name, attempt in (
-        ("resolve", lambda: socket.getaddrinfo("telemetry.example.com", 443)),
-        ("connect", lambda: socket.create_connection(("192.0.2.1", 443), timeout=5)),
-    ):
-        try:
-            attempt()
-            tried[name] = "passed"
-        except OSError as err:
-            tried[name] = f"{type(err).__name__}: {err}"
-    with open(out + ".tmp", "w") as file:
-        json.dump(tried, file)
-    os.replace(out + ".tmp", out)
-
-threading.Thread(target=phone_home, name="phone-home", daemon=True).start()
-"""
+#: The plug-in's folder: its ``sitecustomize`` phones home (tests/support/phone_home).
+PLUGIN = Path(__file__).resolve().parents[1] / "support" / "phone_home"
 
 
 def test_a_plugin_that_phones_home_is_refused_audited_and_counted(
     mqtt_broker: Broker, mqtt_listener: Callable[..., Listener], tmp_path: Path
 ) -> None:
-    plugin = tmp_path / "plugin"
-    plugin.mkdir()
-    (plugin / "sitecustomize.py").write_text(PLUGIN)
     out = tmp_path / "phone-home.json"
     http_port = free_port()
     config = tmp_path / "doorstep.yaml"
@@ -75,7 +48,7 @@ def test_a_plugin_that_phones_home_is_refused_audited_and_counted(
     listener = mqtt_listener(EGRESS)
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(plugin), os.environ.get("PYTHONPATH", "")]),
+        "PYTHONPATH": os.pathsep.join([str(PLUGIN), os.environ.get("PYTHONPATH", "")]),
         "PLUGIN_BRIDGE_PORT": str(http_port),
         "PLUGIN_OUT": str(out),
     }
@@ -98,10 +71,11 @@ def test_a_plugin_that_phones_home_is_refused_audited_and_counted(
     tried = json.loads(out.read_text())
     assert tried["resolve"].startswith("EgressRefusedError: [Errno 13] egress guard: resolve")
     assert tried["connect"].startswith("EgressRefusedError: [Errno 13] egress guard: connect")
-    # Counted on MQTT (retained; the 0 of the start may be replaced before the broker
-    # connection is up), naming who tried to go where.
+    # Counted on MQTT, retained: what was published before the broker connection came up
+    # is sent as its latest state, so earlier counts may never show.
     counts = [r["blocked"] for r in reports]
-    assert [n for i, n in enumerate(counts) if i == 0 or n != counts[i - 1]] in ([0, 1, 2], [1, 2])
+    assert counts == sorted(counts)
+    assert counts[-1] == 2
     last = reports[-1]["last"]
     assert (last["action"], last["destination"]) == ("connect", "192.0.2.1:443")
     assert last["caller"].startswith("sitecustomize:")
