@@ -135,7 +135,7 @@ class BlockedConnections(DoorstepBridgeEntity, SensorEntity):
     count starts from 0 with each start of the bridge.
     """
 
-    _attr_state_class = SensorStateClass.TOTAL
+    _attr_state_class = SensorStateClass.TOTAL_INCREASING  # back to 0: the bridge restarted
     _attr_entity_category = EntityCategory.DIAGNOSTIC
 
     def __init__(self, coordinator: DoorstepCoordinator) -> None:

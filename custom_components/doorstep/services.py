@@ -203,17 +203,17 @@ def _clip_target(hass: HomeAssistant, value: str) -> tuple[str, list[DoorstepCon
 async def _forget(
     hass: HomeAssistant, entries: list[DoorstepConfigEntry], clip_id: str, user_id: str | None
 ) -> DoorstepConfigEntry:
-    """Ask the bridges in turn to erase the clip; the one that had it."""
+    """Ask the bridges the caller may forget on, in turn, to erase the clip; the one that had it."""
+    by = "automation"
+    if user_id is not None:
+        entries = [e for e in entries if await e.runtime_data.decisions.async_may_decide(user_id)]
+        if not entries:
+            raise _invalid("forget_not_allowed")
+        user = await hass.auth.async_get_user(user_id)
+        by = user.name if user and user.name else user_id
     for entry in entries:
-        runtime = entry.runtime_data
-        by = "automation"
-        if user_id is not None:
-            if not await runtime.decisions.async_may_decide(user_id):
-                raise _invalid("forget_not_allowed")
-            user = await hass.auth.async_get_user(user_id)
-            by = user.name if user and user.name else user_id
         try:
-            await runtime.client.forget_clip(clip_id, by=by)
+            await entry.runtime_data.client.forget_clip(clip_id, by=by)
         except DoorstepNotFoundError:
             continue
         except DoorstepRequestError as err:
