@@ -165,3 +165,16 @@ async def test_doorbell_card(stack: Stack, page: Any) -> None:
         await card.locator(".pending").click()
         await page.wait_for_url(f"{stack.ha.url}/doorstep")
         await expect(page.locator("doorstep-panel .share").first).to_be_attached()
+
+        # In French (this browser's choice only: the owner's profile is left as it is).
+        await page.evaluate("localStorage.setItem('selectedLanguage', JSON.stringify('fr'))")
+        await page.reload()
+        audit = page.locator("doorstep-panel .audit-section")
+        await expect(audit.locator("h2")).to_have_text("Journal d'audit")
+        await expect(audit.locator('.check[data-ok="true"]')).to_contain_text("Vérifié")
+        await expect(audit.locator("li.record").first).to_be_attached()
+        await page.goto(f"{stack.ha.url}/{DASHBOARD}/porch")
+        card = page.locator("doorstep-doorbell-card").first
+        await expect(card.locator(".ring .label")).to_have_text("Dernier coup de sonnette")
+        await expect(card.locator(".pending .label")).to_have_text("Demandes de partage en attente")
+        await expect(card.locator(".ring")).to_have_attribute("data-time", ring["state"])
