@@ -1,4 +1,4 @@
-"""Command line: ``doorstep-bridge run|check|audit verify --config FILE``, ``addon-config``."""
+"""Command line: ``doorstep-bridge run|check|audit verify|verify-export|addon-config``."""
 
 from __future__ import annotations
 
@@ -37,6 +37,21 @@ def _parser() -> argparse.ArgumentParser:
     audit_commands = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
     verify = audit_commands.add_parser("verify", help="verify the audit log's hash chain")
     verify.add_argument("--config", required=True, type=Path, help="YAML config file")
+
+    verify_export = commands.add_parser(
+        "verify-export", help="check a share export against its signature, offline"
+    )
+    verify_export.add_argument("file", type=Path, help="the exported video")
+    verify_export.add_argument(
+        "signature",
+        type=Path,
+        nargs="?",
+        help="its signature file (default: FILE.doorstep-sig.json)",
+    )
+    verify_export.add_argument(
+        "--fingerprint",
+        help="also require this signing key (SHA256:..., as the bridge shows it)",
+    )
 
     addon = commands.add_parser(
         "addon-config", help="write the config of the Home Assistant OS add-on from its options"
@@ -114,6 +129,24 @@ def _audit_verify(path: Path) -> int:
     return EXIT_OK if result.ok else EXIT_FAILURE
 
 
+def _verify_export(file: Path, signature: Path | None, expected_key: str | None) -> int:
+    from doorstep_bridge.sharing.signing import VerifyError, describe, verify_export  # noqa: PLC0415
+
+    try:
+        result = verify_export(file, signature)
+    except VerifyError as err:
+        print(f"cannot verify {file}: {err}", file=sys.stderr)
+        return EXIT_INVALID
+    except OSError as err:
+        print(f"cannot read {file}: {err.strerror or err}", file=sys.stderr)
+        return EXIT_INVALID
+    print(describe(result))
+    if expected_key is not None and result.key_fingerprint != expected_key.strip():
+        print(f"NOT the expected key: signed by {result.key_fingerprint}, expected {expected_key}")
+        return EXIT_FAILURE
+    return EXIT_OK if result.ok else EXIT_FAILURE
+
+
 def _addon_config(args: argparse.Namespace) -> int:
     import socket  # noqa: PLC0415 - only this command needs these
 
@@ -151,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run(args.config, args.log_level)
         if args.command == "addon-config":
             return _addon_config(args)
+        if args.command == "verify-export":
+            return _verify_export(args.file, args.signature, args.fingerprint)
         return _audit_verify(args.config)
     except KeyboardInterrupt:
         return EXIT_OK

@@ -65,6 +65,11 @@ async def test_health_is_open_everything_else_needs_the_token(
         async with bridge.session.get(f"{bridge.url}/api/info", headers=bridge.auth) as response:
             info = await response.json()
         assert info["stats"] == {"storage_used_bytes": 0, "clips": 0, "pending_shares": 0}
+        # The key exports are signed with, made at the first start and kept in storage.
+        from doorstep_bridge.sharing.signing import KEY_FILE, ExportSigner
+
+        key = ExportSigner.load_or_create(tmp_path / "shares" / KEY_FILE)
+        assert info["export_signing_key"] == key.fingerprint
         camera = info["cameras"]["front_door"]
         assert camera["name"] == "Front door"
         assert set(camera) >= {"online", "motion", "motion_detection", "recording"}

@@ -46,6 +46,8 @@ async def info(request: web.Request) -> web.Response:
         stats["storage_used_bytes"], stats["clips"] = await asyncio.to_thread(store.usage)
     if (shares := app.get(SHARES)) is not None:
         stats["pending_shares"] = shares.pending_count
+        # Recipients check a signed export against this (doorstep-bridge verify-export).
+        data["export_signing_key"] = shares.signing_fingerprint
     data["stats"] = stats
     cameras = app.get(CAMERAS)
     for name, camera in data["cameras"].items():

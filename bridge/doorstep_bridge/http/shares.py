@@ -21,6 +21,7 @@ from doorstep_bridge.exceptions import AuditError, ShareError
 from doorstep_bridge.http.auth import allow_other_credentials, has_api_token, json_error
 from doorstep_bridge.http.body import read_body
 from doorstep_bridge.keys import CONFIG, SHARES
+from doorstep_bridge.sharing.downloads import Download
 from doorstep_bridge.sharing.state import (
     ShareConflictError,
     ShareGoneError,
@@ -193,15 +194,23 @@ def _client(request: web.Request) -> tuple[str | None, str | None, str]:
     return request.remote, agent or None, "direct"
 
 
-@routes.get("/share/{token}")
-async def share_link(request: web.Request) -> web.StreamResponse:
-    """The redacted MP4 of a ready share; 404 unknown, 410 expired or revoked."""
+#: Headers of every answer on a share link.
+LINK_HEADERS = {
+    "Cache-Control": "no-store, private",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Robots-Tag": "noindex, nofollow",
+}
+
+
+async def _download(request: web.Request, **details: Any) -> Download | web.Response:
+    """Check the link and audit the request; the download, or the error answer."""
     address, agent, via = _client(request)
-    details: dict[str, Any] = {"via": via}
+    details["via"] = via
     if "Range" in request.headers:
         details["range"] = request.headers["Range"][:100]
     try:
-        download = await request.app[SHARES].download(
+        return await request.app[SHARES].download(
             request.match_info["token"], address, agent, **details
         )
     except ShareError as err:
@@ -209,6 +218,14 @@ async def share_link(request: web.Request) -> web.StreamResponse:
     except AuditError:
         _LOGGER.exception("Cannot audit a share download")
         return json_error(503, "the audit log cannot be written; nothing is released")
+
+
+@routes.get("/share/{token}")
+async def share_link(request: web.Request) -> web.StreamResponse:
+    """The redacted MP4 of a ready share; 404 unknown, 410 expired or revoked."""
+    download = await _download(request)
+    if isinstance(download, web.Response):
+        return download
     if not download.path.is_file():
         return json_error(410, "this share's video is no longer available")
     return web.FileResponse(
@@ -216,9 +233,24 @@ async def share_link(request: web.Request) -> web.StreamResponse:
         headers={
             "Content-Type": "video/mp4",
             "Content-Disposition": f'inline; filename="{download.filename}"',
-            "Cache-Control": "no-store, private",
-            "Referrer-Policy": "no-referrer",
-            "X-Content-Type-Options": "nosniff",
-            "X-Robots-Tag": "noindex, nofollow",
+            **LINK_HEADERS,
+        },
+    )
+
+
+@routes.get("/share/{token}/signature")
+async def share_signature(request: web.Request) -> web.StreamResponse:
+    """The signature file of a ready share's export (docs/sharing.md, "Signed exports")."""
+    download = await _download(request, file="signature")
+    if isinstance(download, web.Response):
+        return download
+    if not download.signature.is_file():
+        return json_error(410, "this share's signature is no longer available")
+    return web.FileResponse(
+        download.signature,
+        headers={
+            "Content-Type": "application/json",
+            "Content-Disposition": f'attachment; filename="{download.signature_filename}"',
+            **LINK_HEADERS,
         },
     )

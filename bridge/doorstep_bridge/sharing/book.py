@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import datetime
+import logging
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -24,6 +25,7 @@ from doorstep_bridge.sharing.clips import ClipSource
 from doorstep_bridge.sharing.database import ShareDB
 from doorstep_bridge.sharing.links import link_path, valid_share_id
 from doorstep_bridge.sharing.repeats import RepeatedRecords
+from doorstep_bridge.sharing.signing import signature_path
 from doorstep_bridge.sharing.state import (
     HOLDING,
     RejectedRequest,
@@ -32,6 +34,8 @@ from doorstep_bridge.sharing.state import (
     ShareState,
     ShareView,
 )
+
+_LOGGER = logging.getLogger(__name__)
 
 #: Current time (tests pass a controllable clock).
 Clock: TypeAlias = Callable[[], datetime]
@@ -152,9 +156,9 @@ class ShareBook:
 
     # -- changing ---------------------------------------------------------------------------
 
-    async def append(self, kind: str, /, **fields: Any) -> None:
-        """Write one audit record (in a worker thread: it fsyncs)."""
-        await asyncio.to_thread(self._audit.append, kind, **fields)
+    async def append(self, kind: str, /, **fields: Any) -> dict[str, Any]:
+        """Write one audit record (in a worker thread: it fsyncs); the record as written."""
+        return await asyncio.to_thread(self._audit.append, kind, **fields)
 
     async def save(self, share: Share) -> None:
         """Save ``share`` to the database, then keep it in memory."""
@@ -192,6 +196,12 @@ class ShareBook:
         self._tokens.pop(share.id, None)
         if share.file:
             existed = await asyncio.to_thread(unlink, self.folder / share.file)
+            # The signature goes with its export (a copy already given away keeps its own).
+            signature = signature_path(self.folder / share.file)
+            try:
+                await asyncio.to_thread(unlink, signature)
+            except OSError as err:
+                _LOGGER.warning("Cannot delete %s: %s", signature, err)
             await self.append(
                 "purge", share_id=share.id, file=share.file, reason=why, existed=existed
             )

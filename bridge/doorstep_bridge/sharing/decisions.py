@@ -25,6 +25,7 @@ from doorstep_bridge.sharing.book import ShareBook, unlink
 from doorstep_bridge.sharing.exports import ShareExports
 from doorstep_bridge.sharing.fields import text_field
 from doorstep_bridge.sharing.settings import SharingSettings
+from doorstep_bridge.sharing.signing import SIGNATURE_SUFFIX
 from doorstep_bridge.sharing.state import (
     DECISIONS,
     FINAL,
@@ -38,7 +39,7 @@ from doorstep_bridge.sharing.state import (
 _LOGGER = logging.getLogger(__name__)
 
 #: Names of rendered exports (and renders cut short) in the shares folder.
-EXPORT_NAME = re.compile(r"^s_[A-Z2-7]{10}\.mp4(\.part)?$")
+EXPORT_NAME = re.compile(r"^s_[A-Z2-7]{10}\.mp4(\.part|\.doorstep-sig\.json)?$")
 #: A share that ended this long ago is forgotten: its row is deleted and its retained
 #: topic cleared (the audit log keeps the history).
 FORGET_AFTER = timedelta(days=7)
@@ -242,7 +243,8 @@ class ShareDecisions:
 
     async def purge_orphans(self) -> None:
         """Remove exports no ready share owns (renders cut short, shares forgotten)."""
-        keep = {s.file for s in self._book.all() if s.state is ShareState.READY and s.file}
+        ready = [s.file for s in self._book.all() if s.state is ShareState.READY and s.file]
+        keep = {*ready, *(name + SIGNATURE_SUFFIX for name in ready)}
         for path in sorted(self._book.folder.iterdir()):
             if EXPORT_NAME.match(path.name) and path.name not in keep:
                 await asyncio.to_thread(unlink, path)

@@ -11,13 +11,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
-import hashlib
+from datetime import datetime, timedelta
 import logging
 import os
-from pathlib import Path
 import threading
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 from doorstep_bridge.models import ClipInfo, iso
 from doorstep_bridge.sharing.book import ShareBook, unlink
@@ -30,6 +28,7 @@ from doorstep_bridge.sharing.render import (
     render,
 )
 from doorstep_bridge.sharing.settings import SharingSettings
+from doorstep_bridge.sharing.signing import ExportSigner, file_sha256
 from doorstep_bridge.sharing.state import Share, ShareState
 from doorstep_bridge.validation import Polygon
 
@@ -51,6 +50,9 @@ class ShareExports:
         settings: The `sharing` section (the link lifetime when the owner set none).
         privacy_masks: Each camera's privacy masks, by name: filled in every export.
         renderer: The blocking render function (tests may wrap it).
+
+    Attributes:
+        signer: Signs each export (set by the service once its key is loaded).
     """
 
     def __init__(
@@ -64,6 +66,7 @@ class ShareExports:
         self._settings = settings
         self._privacy_masks = privacy_masks
         self._renderer = renderer
+        self.signer: ExportSigner | None = None
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._cancel: dict[str, threading.Event] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -138,7 +141,17 @@ class ShareExports:
         cancel = threading.Event()
         self._cancel[share_id] = cancel
         output = book.folder / f"{share_id}.mp4"
-        job = RenderJob(share_id=share_id, segments=segments, output=output, redact_faces=redact)
+        # The link's end is fixed now, so the watermark can name it.
+        hours = share.link_ttl_hours or self._settings.link_ttl_hours
+        expires = book.clock() + timedelta(hours=hours)
+        job = RenderJob(
+            share_id=share_id,
+            segments=segments,
+            output=output,
+            redact_faces=redact,
+            recipient=share.requester,
+            link_expires=expires,
+        )
         try:
             result = await asyncio.get_running_loop().run_in_executor(
                 self._render_thread, self._renderer, job, self._progress_callback(share_id), cancel
@@ -154,9 +167,14 @@ class ShareExports:
         if result.frames == 0:
             await self._finish(share_id, ShareState.EMPTY, error="no footage in the window")
             return
-        digest = await asyncio.to_thread(_sha256, output)
+        digest = await asyncio.to_thread(file_sha256, output)
         await self._finish(
-            share_id, ShareState.READY, result=result, digest=digest, file=output.name
+            share_id,
+            ShareState.READY,
+            result=result,
+            digest=digest,
+            file=output.name,
+            expires=expires,
         )
 
     async def _finish(
@@ -168,6 +186,7 @@ class ShareExports:
         result: RenderResult | None = None,
         digest: str | None = None,
         file: str | None = None,
+        expires: datetime | None = None,
     ) -> None:
         book = self._book
         async with book.lock:
@@ -179,7 +198,10 @@ class ShareExports:
                 return
             if state is ShareState.READY:
                 assert result is not None
-                new = await self._ready(share, result, digest, file)
+                assert digest is not None
+                assert file is not None
+                assert expires is not None
+                new = await self._ready(share, result, digest, file, expires)
             else:
                 new = share.moved(state, progress=None, error=error)
                 await book.append("render", share_id=share_id, result=str(state), error=error)
@@ -189,14 +211,11 @@ class ShareExports:
         _LOGGER.info("Share %s is %s", share_id, new.state)
 
     async def _ready(
-        self, share: Share, result: RenderResult, digest: str | None, file: str | None
+        self, share: Share, result: RenderResult, digest: str, file: str, expires: datetime
     ) -> Share:
-        """Give a rendered share its link (the caller holds the lock)."""
+        """Sign a rendered share and give it its link (the caller holds the lock)."""
         book = self._book
         token = new_token()
-        # The owner's lifetime (the integration's options), else the configured cap.
-        hours = share.link_ttl_hours or self._settings.link_ttl_hours
-        expires = book.clock() + timedelta(hours=hours)
         new = share.moved(
             ShareState.READY,
             progress=1.0,
@@ -204,7 +223,7 @@ class ShareExports:
             link_expires=expires,
             file=file,
         )
-        await book.append(
+        record = await book.append(
             "render",
             share_id=share.id,
             result="ready",
@@ -215,10 +234,57 @@ class ShareExports:
             sha256=digest,
             link_expires=iso(expires),
         )
+        if self.signer is not None:
+            manifest = self.manifest(new, result, digest, record["seq"])
+            try:
+                await asyncio.to_thread(self.signer.write, book.folder / file, manifest)
+            except OSError as err:
+                _LOGGER.error("Cannot sign share %s: %s", share.id, err)  # noqa: TRY400
+                failed = share.moved(
+                    ShareState.FAILED, progress=None, error=f"the export cannot be signed: {err}"
+                )
+                await book.append("render", share_id=share.id, result="failed", error=failed.error)
+                await book.save(failed)
+                await book.end(failed.changed(file=file), "failed")
+                return failed
+            await book.append(
+                "signed", share_id=share.id, key=self.signer.fingerprint, audit_seq=record["seq"]
+            )
         await book.save(new)
         book.give_link(new, token)
         book.wake.set()  # a new link lifetime for the timers
         return new
+
+    def manifest(
+        self, share: Share, result: RenderResult, digest: str, audit_seq: int
+    ) -> dict[str, Any]:
+        """What the signature of ``share``'s export states (docs/sharing.md, "Signed exports")."""
+        decision = share.decision
+        assert decision is not None, "only an approved share is rendered"
+        assert share.link_expires is not None
+        return {
+            "file": {"name": f"doorstep-{share.id}.mp4", "sha256": digest, "size": result.size},
+            "share_id": share.id,
+            "cameras": list(share.cameras),
+            "start": iso(share.start),
+            "end": iso(share.end),
+            "reason": share.reason,
+            "recipient": share.requester,
+            "requested_at": iso(share.created),
+            "approver": decision.by,
+            "approved_via": decision.via,
+            "approved_at": iso(decision.at),
+            "link_expires": iso(share.link_expires),
+            "redactions": {
+                "privacy_masks": {
+                    camera: len(self._privacy_masks.get(camera, ())) for camera in share.cameras
+                },
+                "faces_blurred": decision.redact,
+                "faces_found": result.faces,
+            },
+            "audit_seq": audit_seq,
+            "signed_at": iso(self._book.clock()),
+        }
 
     def _progress_callback(self, share_id: str) -> Callable[[float], None]:
         loop = self._loop
@@ -250,11 +316,3 @@ def _lower_priority() -> None:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), RENDER_NICE)
     except (OSError, AttributeError):
         _LOGGER.debug("Cannot lower the render thread's priority")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        for chunk in iter(lambda: file.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

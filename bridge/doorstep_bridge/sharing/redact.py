@@ -272,12 +272,20 @@ def blur_faces(frame: YuvFrame, boxes: Sequence[Box]) -> None:
         _pixelate(frame.v[cy : cy + ch, cx : cx + cw])
 
 
-def watermark(frame: YuvFrame, text: str) -> None:
-    """Write `text` small in the bottom-left corner of the luma plane."""
+def watermark(frame: YuvFrame, lines: Sequence[str]) -> None:
+    """Write ``lines`` small in the top-left corner of the luma plane.
+
+    At the top: a player's controls cover the bottom of the picture. The font has
+    only ASCII; other characters are drawn as ``?``.
+    """
     height = frame.y.shape[0]
     scale = max(0.35, height / 1080 * 0.7)
     thickness = max(1, round(height / 1080 * 2))
-    origin = (max(4, height // 60), height - max(6, height // 40))
+    step = round(scale * 30) + thickness + 4
+    left = max(4, height // 60)
     font = cv2.FONT_HERSHEY_SIMPLEX
-    cv2.putText(frame.y, text, origin, font, scale, BLACK_Y, thickness + 2, cv2.LINE_AA)
-    cv2.putText(frame.y, text, origin, font, scale, 235, thickness, cv2.LINE_AA)
+    for number, line in enumerate(lines):
+        text = line.encode("ascii", "replace").decode("ascii")
+        origin = (left, max(6, height // 60) + step * (number + 1) - 4)
+        cv2.putText(frame.y, text, origin, font, scale, BLACK_Y, thickness + 2, cv2.LINE_AA)
+        cv2.putText(frame.y, text, origin, font, scale, 235, thickness, cv2.LINE_AA)

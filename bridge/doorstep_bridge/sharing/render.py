@@ -3,8 +3,9 @@
 For each camera in turn, the clips overlapping the window are decoded, cut to
 the window, privacy masks filled (again: recordings already have them burnt in,
 this is defence in depth), faces pixelated unless the approver chose otherwise,
-a small watermark with the share id, camera and time added, and encoded with
-libx264 into ``<file>.part``, renamed to the final name only when complete.
+a small watermark at the top (the share id, camera and time, the recipient and the
+link's expiry) added, and encoded with libx264 into ``<file>.part``, renamed to the
+final name only when complete.
 
 Faces are looked for on every ``detect_every``-th frame; the frames in between
 are covered by the boxes of the detections just before *and* just after them
@@ -75,6 +76,9 @@ class RenderJob:
     segments: tuple[Segment, ...]
     output: Path
     redact_faces: bool = True
+    #: Who the export is for, and until when its link works: in the watermark.
+    recipient: str = ""
+    link_expires: datetime | None = None
     crf: int = 23
     preset: str = "veryfast"
 
@@ -176,8 +180,17 @@ class _Encoder:
         self._container.close()
 
 
-def _label(share_id: str, camera: str, moment: datetime) -> str:
-    return f"Doorstep {share_id}  {camera}  {moment.strftime('%Y-%m-%d %H:%M:%S %Z')}"
+def _label(job: RenderJob, camera: str, moment: datetime) -> list[str]:
+    """The watermark: the share, camera and time; then the recipient and the link's expiry."""
+    lines = [f"Doorstep {job.share_id}  {camera}  {moment.strftime('%Y-%m-%d %H:%M:%S %Z')}"]
+    second = []
+    if job.recipient:
+        second.append(f"For {job.recipient[:60]}")
+    if job.link_expires is not None:
+        second.append(f"link expires {job.link_expires.strftime('%Y-%m-%d %H:%M %Z')}")
+    if second:
+        lines.append("  ".join(second))
+    return lines
 
 
 def render(job: RenderJob, progress: Progress, cancel: threading.Event) -> RenderResult:
@@ -220,7 +233,7 @@ def render(job: RenderJob, progress: Progress, cancel: threading.Event) -> Rende
                     masks.fill_yuv420(item.array, item.width, item.height)
                 frame = YuvFrame.of(item.array, item.width, item.height)
                 blur_faces(frame, boxes)
-                watermark(frame, _label(job.share_id, segment.camera, item.time))
+                watermark(frame, _label(job, segment.camera, item.time))
                 if first_pts is None:
                     first_pts = item.pts_ms
                 encoder.add(item.array, item.width, item.height, base + item.pts_ms - first_pts)

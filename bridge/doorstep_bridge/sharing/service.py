@@ -36,6 +36,7 @@ from doorstep_bridge.sharing.exports import Renderer, ShareExports
 from doorstep_bridge.sharing.render import render
 from doorstep_bridge.sharing.requests import ShareRequest, ShareRequests
 from doorstep_bridge.sharing.settings import SharingSettings
+from doorstep_bridge.sharing.signing import KEY_FILE, ExportSigner
 from doorstep_bridge.sharing.state import HOLDING, ShareState, ShareView
 from doorstep_bridge.validation import Polygon
 
@@ -84,6 +85,9 @@ class ShareService:
         """Load the shares, purge leftovers, resume renders, start the timers."""
         book = self._book
         await book.open()
+        self._exports.signer = await asyncio.to_thread(
+            ExportSigner.load_or_create, book.folder / KEY_FILE
+        )
         await self._decisions.purge_orphans()
         # Before publishing: what is forgotten now is cleared, not published again.
         await self._decisions.forget_ended(book.clock())
@@ -173,6 +177,12 @@ class ShareService:
     def pending_count(self) -> int:
         """Requests waiting for a decision."""
         return self._book.pending_count
+
+    @property
+    def signing_fingerprint(self) -> str | None:
+        """Fingerprint of the key exports are signed with (None before :meth:`start`)."""
+        signer = self._exports.signer
+        return None if signer is None else signer.fingerprint
 
     @property
     def holding(self) -> frozenset[str]:

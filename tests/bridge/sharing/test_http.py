@@ -276,3 +276,51 @@ async def test_too_many_pending_requests_is_a_429(
     response = await client.post("/api/share-requests", json=harness.request(), headers=REQUESTER)
     assert response.status == 429
     assert "waiting for a decision" in (await response.json())["error"]
+
+
+async def test_the_signature_is_served_beside_the_link_and_verifies(
+    bridge: tuple[Harness, TestClient[Any, Any]], tmp_path: Path
+) -> None:
+    harness, client = bridge
+    share_id, link = await _ready(harness, client)
+    video = await client.get(link)
+    assert video.status == 200
+    received = tmp_path / "received.mp4"
+    received.write_bytes(await video.read())
+    response = await client.get(f"{link}/signature", headers={"User-Agent": "Checker/1"})
+    assert response.status == 200
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.headers["Cache-Control"] == "no-store, private"
+    assert (
+        f'filename="doorstep-{share_id}.mp4.doorstep-sig.json"'
+        in (response.headers["Content-Disposition"])
+    )
+    signature = tmp_path / "received.mp4.doorstep-sig.json"
+    signature.write_bytes(await response.read())
+    from doorstep_bridge.sharing.signing import verify_export
+
+    result = verify_export(received)
+    assert result.ok, result.problems
+    assert result.manifest["share_id"] == share_id
+    fetched = [r for r in harness.audit.records() if r.get("file") == "signature"]
+    assert [(r["kind"], r["agent"]) for r in fetched] == [("download", "Checker/1")]
+
+    await client.post(
+        f"/api/shares/{share_id}/decision",
+        json={"decision": "revoke", "by": "owner", "via": "ui"},
+        headers=API,
+    )
+    assert (await client.get(f"{link}/signature")).status == 410
+    token = link.removeprefix("/share/")
+    assert (await client.get(f"/share/{token[:-1]}/signature")).status == 404
+
+
+async def test_a_missing_signature_file_is_a_410(
+    bridge: tuple[Harness, TestClient[Any, Any]],
+) -> None:
+    harness, client = bridge
+    share_id, link = await _ready(harness, client)
+    (harness.config.storage.path / "shares" / f"{share_id}.mp4.doorstep-sig.json").unlink()
+    response = await client.get(f"{link}/signature")
+    assert response.status == 410
+    assert "no longer available" in (await response.json())["error"]
