@@ -67,6 +67,8 @@ class BridgeSnapshot:
     info: BridgeInfo
     stats: BridgeStats | None
     cameras: Mapping[str, CameraStatus]
+    #: Fingerprint of the key the bridge signs share exports with (None: an older bridge).
+    export_signing_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +209,13 @@ class DoorstepApiClient:
             stats = parse_stats(stats_raw) if isinstance(stats_raw, Mapping) else None
         except ProtocolError as err:
             raise DoorstepConnectionError(f"unexpected bridge info: {err}") from err
-        return BridgeSnapshot(info=info, stats=stats, cameras=parse_camera_status(data))
+        key = data.get("export_signing_key")
+        return BridgeSnapshot(
+            info=info,
+            stats=stats,
+            cameras=parse_camera_status(data),
+            export_signing_key=key if isinstance(key, str) else None,
+        )
 
     async def clips(
         self,

@@ -9,6 +9,7 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.const import CONF_API_TOKEN
 from homeassistant.core import HomeAssistant
 
+from .api import DoorstepError
 from .const import CONF_APPROVERS, CONF_NOTIFY_SERVICES
 from .data import DoorstepConfigEntry
 
@@ -35,6 +36,11 @@ async def async_get_config_entry_diagnostics(
         }
         for key, state in data.cameras.items()
     }
+    # The key share exports are signed with: what a recipient's verify-export must show.
+    try:
+        signing_key = (await entry.runtime_data.client.info()).export_signing_key
+    except DoorstepError as err:
+        signing_key = f"unknown: {err}"
     return async_redact_data(
         {
             "entry": {"data": dict(entry.data), "options": dict(entry.options)},
@@ -42,6 +48,7 @@ async def async_get_config_entry_diagnostics(
                 "info": asdict(data.info),
                 "online": data.online,
                 "stats": asdict(data.stats) if data.stats else None,
+                "export_signing_key": signing_key,
             },
             "cameras": cameras,
             "shares": {

@@ -33,6 +33,8 @@ from doorstep_bridge.models import ClipInfo, RingEvent
 from doorstep_bridge.mqtt.topics import Topics
 
 BRIDGE_ID = "3f9c2a7be1d04c55"
+#: The signing key fingerprint the bridge reports in GET /api/info.
+EXPORT_SIGNING_KEY = "SHA256:Hx2bT4JvQk0mWcY5n8pLr3sZa7dEf9gUi1oVq6tXw0A"
 TOKEN = "test-api-token-0123456789"
 BASE = "doorstep"
 TOPICS = Topics(BASE)
@@ -183,6 +185,7 @@ class FakeBridge:
                   "recording": True}
             for key, value in self.cameras.items()
         }  # fmt: skip
+        info["export_signing_key"] = EXPORT_SIGNING_KEY
         return web.json_response(info)
 
     async def api_clips(self, request: web.Request) -> web.Response:

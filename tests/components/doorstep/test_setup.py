@@ -27,6 +27,7 @@ from custom_components.doorstep.const import DOMAIN
 
 from .conftest import (
     BRIDGE_ID,
+    EXPORT_SIGNING_KEY,
     T0,
     TOKEN,
     TOPICS,
@@ -130,6 +131,17 @@ async def test_incompatible_protocol_repair(
     assert get_state(hass, "event.front_door_doorbell").state != "unavailable"
 
 
+async def test_diagnostics_say_when_the_signing_key_is_unknown(
+    hass: HomeAssistant,
+    setup_entry: MockConfigEntry,
+    bridge: FakeBridge,
+    hass_client: ClientSessionGenerator,
+) -> None:
+    bridge.token = "rotated"  # the bridge now refuses the integration's token
+    diag: dict[str, Any] = await get_diagnostics_for_config_entry(hass, hass_client, setup_entry)
+    assert diag["bridge"]["export_signing_key"].startswith("unknown: ")
+
+
 async def test_diagnostics_redact_secrets(
     hass: HomeAssistant,
     setup_entry: MockConfigEntry,
@@ -153,6 +165,7 @@ async def test_diagnostics_redact_secrets(
     assert diag["cameras"]["front_door"]["last_clip"]["reason"] == "motion"
     assert diag["entry"]["data"][CONF_API_TOKEN] == "**REDACTED**"
     assert diag["bridge"]["info"]["id"] == BRIDGE_ID
+    assert diag["bridge"]["export_signing_key"] == EXPORT_SIGNING_KEY
     assert diag["bridge"]["online"] is True
     assert diag["cameras"]["front_door"]["snapshot_bytes"] == 6
     assert diag["shares"]["s_1"]["state"] == "ready"
