@@ -155,3 +155,37 @@ async def test_panel_approve_link_revoke_and_clips_by_reason(stack: Stack, page:
         assert audit_box["width"] <= PHONE["width"]
         await page.evaluate("window.scrollTo(0, 0)")
         await _shot(page, "05-panel-phone.png")
+
+
+async def test_panel_says_when_the_audit_log_is_not_intact(stack: Stack, page: Any) -> None:
+    """A record changed on disk: the panel says so, prominently, naming it; then put back."""
+    from playwright.async_api import expect
+
+    log = stack.work / "bridge-data" / "audit" / "audit.jsonl"
+    original = b'"kind":"log_created"'
+    changed = b'"kind":"log_cr3ated"'  # the same length: records appended meanwhile stay put
+    offset = log.read_bytes().index(original)
+
+    def write_at(data: bytes) -> None:
+        with log.open("r+b") as file:
+            file.seek(offset)
+            file.write(data)
+
+    await log_in(page, stack)
+    write_at(changed)
+    try:
+        await page.goto(f"{stack.ha.url}/doorstep")
+        check = page.locator("doorstep-panel .audit-section .check")
+        await expect(check).to_have_attribute("data-ok", "false")
+        await expect(check).to_contain_text("NOT intact")
+        await expect(check).to_contain_text(
+            "Record 1 (audit.jsonl): contents changed: its hash does not match"
+        )
+        await page.locator("doorstep-panel .audit-section").scroll_into_view_if_needed()
+        await _shot(page, "05-panel-audit-broken.png")
+    finally:
+        write_at(original)
+    await page.reload()
+    await expect(page.locator("doorstep-panel .audit-section .check")).to_have_attribute(
+        "data-ok", "true"
+    )
