@@ -457,12 +457,21 @@ class RtspSession:
         url: ``rtsp://[user:password@]host[:port]/path``.
         open_timeout: Seconds for connecting and for each setup answer.
         read_timeout: Seconds without any data after which the stream has failed.
+        batch_interval: Seconds between reads (what arrives meanwhile is read at once).
     """
 
-    def __init__(self, url: str, *, open_timeout: float, read_timeout: float) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        open_timeout: float,
+        read_timeout: float,
+        batch_interval: float = BATCH_INTERVAL,
+    ) -> None:
         self._target = Target.parse(url)
         self._open_timeout = open_timeout
         self._read_timeout = read_timeout
+        self._batch_interval = batch_interval
         self._sock: socket.socket | None = None
         self._buffer = bytearray()
         self._pos = 0  # start of what is not taken yet
@@ -681,7 +690,7 @@ class RtspSession:
             if now >= next_keepalive:
                 self._send(self._keepalive_method, self._target.url)
                 next_keepalive = now + keepalive_every
-            stop.wait(BATCH_INTERVAL)
+            stop.wait(self._batch_interval)
 
     def _drain(self, depacketizer: H264Depacketizer) -> list[AccessUnit]:
         """The access units completed by what is in the buffer."""
@@ -750,11 +759,16 @@ class RtspSource:
     Args:
         url: The configured source (may contain credentials; never logged).
         fallback: The FFmpeg source used when this client cannot take the stream.
+        batch_interval: Seconds between reads: :data:`BATCH_INTERVAL` for recording and
+            motion; the live view reads more often, for latency.
     """
 
-    def __init__(self, url: str, fallback: Source) -> None:
+    def __init__(
+        self, url: str, fallback: Source, *, batch_interval: float = BATCH_INTERVAL
+    ) -> None:
         self._url = url
         self._fallback = fallback
+        self._batch_interval = batch_interval
         self._use_fallback = False
 
     @property
@@ -767,7 +781,12 @@ class RtspSource:
         if self._use_fallback:
             yield from self._fallback.packets(stop)
             return
-        session = RtspSession(self._url, open_timeout=OPEN_TIMEOUT, read_timeout=READ_TIMEOUT)
+        session = RtspSession(
+            self._url,
+            open_timeout=OPEN_TIMEOUT,
+            read_timeout=READ_TIMEOUT,
+            batch_interval=self._batch_interval,
+        )
         try:
             try:
                 track = session.open()

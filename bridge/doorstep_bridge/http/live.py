@@ -17,6 +17,7 @@ from doorstep_bridge.http.auth import shown
 from doorstep_bridge.keys import CAMERAS, CONFIG, LIVE
 from doorstep_bridge.live.stream import (
     MJPEG_CONTENT_TYPE,
+    MJPEG_START,
     LiveFrame,
     LiveUnavailableError,
     Viewer,
@@ -167,6 +168,7 @@ async def live_mjpeg(request: web.Request) -> web.StreamResponse:
     try:
         response = web.StreamResponse(headers={"Content-Type": MJPEG_CONTENT_TYPE, **_NO_STORE})
         await response.prepare(request)
+        await response.write(MJPEG_START)
         while True:
             await response.write(frame.part)
             frame = await _next_while_connected(request, viewer)

@@ -12,10 +12,20 @@ import numpy as np
 import pytest
 
 from doorstep_bridge.camera.demo import read_clock
+from doorstep_bridge.camera.rtsp import BATCH_INTERVAL, RtspSource
 from doorstep_bridge.config import CameraSettings, parse_config
 from doorstep_bridge.exceptions import CameraError
-from doorstep_bridge.live.stream import VIEWER_QUEUE, LiveFrame, LiveStream, Viewer
+from doorstep_bridge.live.stream import (
+    LIVE_BATCH_INTERVAL,
+    VIEWER_QUEUE,
+    LiveFrame,
+    LiveStream,
+    Viewer,
+    open_live_source,
+)
+from tests.support.media import write_h264
 from tests.support.mjpeg_client import decode_jpeg
+from tests.support.servers import rtsp_available, rtsp_server
 
 DEMO = "demo://?period=600&fps=10&width=320&height=180&clock=1"
 #: A mask over the top-left corner, in main-stream pixels (640 x 360 below).
@@ -155,3 +165,25 @@ def test_a_still_of_a_detect_stream_needs_the_main_stream_size(tmp_path: Path) -
     assert int(masked_corner(image, 320, 180).max()) <= 24
     assert int(image[100:, 100:].min()) > 150, "only the mask is filled"
     assert stream.sources_opened == 0
+
+
+async def test_an_rtsp_camera_is_watched_without_batched_reads(tmp_path: Path) -> None:
+    """The live connection to an RTSP camera is read every 20 ms, not in 0.2 s batches."""
+    if (why := rtsp_available()) is not None:
+        pytest.skip(why)
+    source = open_live_source("rtsp://127.0.0.1:1/main")
+    assert isinstance(source, RtspSource)
+    assert source._batch_interval == LIVE_BATCH_INTERVAL < BATCH_INTERVAL
+    porch = write_h264(tmp_path / "porch.mp4", width=320, height=180, fps=15, seconds=4)
+    with rtsp_server({"/main": porch.path}) as url:
+        settings = camera(
+            tmp_path, source=f"{url}/main", privacy_masks=[[[0, 0], [80, 0], [80, 60], [0, 60]]]
+        )
+        stream = LiveStream(settings)
+        async with stream.watch() as viewer:
+            received = await frames(viewer, 5)
+        await stream.close()
+    assert [frame.sequence for frame in received] == [1, 2, 3, 4, 5]
+    for frame in received:
+        assert int(decode_jpeg(frame.jpeg)[2:58, 2:78].max()) <= 24
+    assert stream.sources_opened == 1
