@@ -20,7 +20,7 @@ import av
 import pytest
 
 from doorstep_bridge.camera.pipeline import CameraPipeline, PipelineHooks
-from doorstep_bridge.camera.rtsp import RtspSource
+from doorstep_bridge.camera.rtsp import RtspSession, RtspSource
 from doorstep_bridge.camera.sources import (
     AvSource,
     SourceError,
@@ -180,6 +180,73 @@ def test_rtsp_cameras_401_404_and_refused(rtsp_ok: None, porch: Footage) -> None
     error = fail(RtspSource(refused_url, fallback=AvSource(refused_url)))
     assert failure_status(error) == "refused"
     assert PASSWORD not in str(error)
+
+
+class AnsweringCamera:
+    """An RTSP camera on loopback answering each method with a fixed status (None: silence)."""
+
+    def __init__(self, answers: dict[str, tuple[int, str, str] | None]) -> None:
+        self.answers = answers
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"rtsp://admin:{PASSWORD}@127.0.0.1:{self.listener.getsockname()[1]}/live"
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        conn, _ = self.listener.accept()
+        with conn:
+            pending = b""
+            while True:
+                while b"\r\n\r\n" not in pending:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        return
+                    pending += chunk
+                head, _, pending = pending.partition(b"\r\n\r\n")
+                lines = head.decode().split("\r\n")
+                cseq = next(line.split(":")[1].strip() for line in lines if line.startswith("CSeq"))
+                answer = self.answers.get(lines[0].split(" ")[0], (200, "OK", ""))
+                if answer is None:
+                    conn.recv(4096)  # say nothing until the client gives up
+                    return
+                code, reason, extra = answer
+                conn.sendall(
+                    f"RTSP/1.0 {code} {reason}\r\nCSeq: {cseq}\r\n{extra}"
+                    "Content-Length: 0\r\n\r\n".encode()
+                )
+
+    def close(self) -> None:
+        self.listener.close()
+        self.thread.join(10)
+
+
+@pytest.mark.parametrize(
+    ("answers", "status", "said"),
+    [
+        ({"DESCRIBE": (403, "Forbidden", "")}, "auth_failed", "403 Forbidden"),
+        (
+            {"DESCRIBE": (401, "Unauthorized", 'WWW-Authenticate: NTLM realm="cam"\r\n')},
+            "auth_failed",
+            "unsupported authentication scheme",
+        ),
+        ({"DESCRIBE": (500, "Internal Server Error", "")}, "error", "500"),
+        ({"DESCRIBE": None}, "unreachable", "no answer from the camera"),
+    ],
+)
+def test_what_an_rtsp_camera_answers_becomes_a_status(
+    answers: dict[str, tuple[int, str, str] | None], status: str, said: str
+) -> None:
+    camera = AnsweringCamera(answers)
+    session = RtspSession(camera.url, open_timeout=0.5, read_timeout=1.0)
+    try:
+        with pytest.raises(SourceError) as caught:
+            session.open()
+    finally:
+        session.close()
+        camera.close()
+    assert caught.value.status == status
+    assert said in str(caught.value)
+    assert PASSWORD not in str(caught.value)
 
 
 # -- the pipeline reports changes only -------------------------------------------------------
