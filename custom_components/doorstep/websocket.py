@@ -46,6 +46,8 @@ _AUDIT_WHO = {
     "decision_refused": ("user",),
     "download": ("client",),
     "download_refused": ("client",),
+    "clip_erased": ("by",),
+    "connection_blocked": ("destination",),
 }
 #: The field that says how it ended, per kind of audit record.
 _AUDIT_OUTCOME = {"decision": "decision", "render": "result", "expiry": "was"}

@@ -276,8 +276,8 @@ def _audit_answer(*, ok: bool = True) -> str:
          "decision": "approve", "by": "Owner", "via": "ui"},
         {"seq": 2, "time": "2026-11-23T10:02:00+00:00", "kind": "notification",
          "share_id": "s_1", "to": ["notify.mobile_app_pixel"], "failed": []},
-        {"seq": 1, "time": "2026-11-23T10:01:00+00:00", "kind": "clip_deleted",
-         "clip": "c_1", "camera": "front_door", "why": "retention"},
+        {"seq": 1, "time": "2026-11-23T10:01:00+00:00", "kind": "clip_erased",
+         "clip": "c_1", "camera": "front_door", "by": "Owner"},
     ]  # fmt: skip
     return json.dumps({"verification": check, "records": records})
 
@@ -304,8 +304,8 @@ async def test_audit_for_administrators(
          "who": "Owner", "outcome": "approve", "camera": None},
         {"seq": 2, "time": "2026-11-23T10:02:00+00:00", "kind": "notification",
          "share_id": "s_1", "who": "notify.mobile_app_pixel", "outcome": None, "camera": None},
-        {"seq": 1, "time": "2026-11-23T10:01:00+00:00", "kind": "clip_deleted",
-         "share_id": None, "who": None, "outcome": None, "camera": "front_door"},
+        {"seq": 1, "time": "2026-11-23T10:01:00+00:00", "kind": "clip_erased",
+         "share_id": None, "who": "Owner", "outcome": None, "camera": "front_door"},
     ]  # fmt: skip
 
     # Who asked, decided and downloaded what: not for every user.
