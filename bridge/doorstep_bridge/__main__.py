@@ -1,4 +1,4 @@
-"""Command line: ``doorstep-bridge run|check|audit verify|verify-export|addon-config``."""
+"""Command line: ``doorstep-bridge run|check|audit verify|verify-export|report|addon-config``."""
 
 from __future__ import annotations
 
@@ -51,6 +51,14 @@ def _parser() -> argparse.ArgumentParser:
     verify_export.add_argument(
         "--fingerprint",
         help="also require this signing key (SHA256:..., as the bridge shows it)",
+    )
+
+    report = commands.add_parser(
+        "report", help="print the transparency report (share requests, decisions, releases)"
+    )
+    report.add_argument("--config", required=True, type=Path, help="YAML config file")
+    report.add_argument(
+        "--since", help="only requests made from this time on (ISO 8601, e.g. 2026-01-01)"
     )
 
     addon = commands.add_parser(
@@ -147,6 +155,29 @@ def _verify_export(file: Path, signature: Path | None, expected_key: str | None)
     return EXIT_OK if result.ok else EXIT_FAILURE
 
 
+def _report(path: Path, since_text: str | None) -> int:
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    from doorstep_bridge.sharing.audit import audit_dir  # noqa: PLC0415
+    from doorstep_bridge.sharing.report import build_report  # noqa: PLC0415
+
+    config = _load(path)
+    if config is None:
+        return EXIT_INVALID
+    since = None
+    if since_text is not None:
+        try:
+            since = datetime.fromisoformat(since_text)
+        except ValueError:
+            print(f"--since: {since_text!r} is not an ISO 8601 date or time", file=sys.stderr)
+            return EXIT_INVALID
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+    report = build_report(audit_dir(config.storage.path), since)
+    print(report.text())
+    return EXIT_OK if report.log_ok else EXIT_FAILURE
+
+
 def _addon_config(args: argparse.Namespace) -> int:
     import socket  # noqa: PLC0415 - only this command needs these
 
@@ -177,15 +208,19 @@ def _addon_config(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``doorstep-bridge`` console script."""
     args = _parser().parse_args(argv)
+    commands = {
+        "report": lambda: _report(args.config, args.since),
+        "verify-export": lambda: _verify_export(args.file, args.signature, args.fingerprint),
+    }
     try:
+        if args.command in commands:
+            return commands[args.command]()
         if args.command == "check":
             return _check(args.config)
         if args.command == "run":
             return _run(args.config, args.log_level)
         if args.command == "addon-config":
             return _addon_config(args)
-        if args.command == "verify-export":
-            return _verify_export(args.file, args.signature, args.fingerprint)
         return _audit_verify(args.config)
     except KeyboardInterrupt:
         return EXIT_OK

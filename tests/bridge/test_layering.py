@@ -40,7 +40,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     | frozenset({"mqtt.ignored", "mqtt.client"})
     | frozenset({"sharing.audit", "sharing.state", "sharing.database", "sharing.links"})
     | frozenset({"sharing.clips", "sharing.repeats", "sharing.fields", "sharing.redact"})
-    | frozenset({"sharing.render", "sharing.signing"})
+    | frozenset({"sharing.render", "sharing.signing", "sharing.report"})
     | frozenset({"egress"})
     # The HA OS add-on's options turned into a config.
     | frozenset({"addon"}),

@@ -368,6 +368,23 @@ def verify_log(storage_path: Path) -> VerifyResult:
     return verify(audit_dir(storage_path))
 
 
+def read_records(path: Path) -> list[dict[str, Any]]:
+    """Every record of the log in folder ``path``, oldest first, without opening it for writing.
+
+    Reads each segment up to its first bad record (:func:`verify` says whether there is one).
+    """
+    found: list[dict[str, Any]] = []
+    seq, prev = 0, GENESIS
+    for file in [*closed_segments(path), path / LOG_NAME]:
+        if not file.exists():
+            continue
+        scan = _scan(file, seq, prev)
+        found.extend(scan.records)
+        if scan.records:
+            seq, prev = scan.records[-1]["seq"], scan.records[-1]["hash"]
+    return found
+
+
 def _last_record(path: Path) -> dict[str, Any] | None:
     """The last record of a closed segment, read from its end (not the whole file)."""
     block = 64 * 1024

@@ -16,7 +16,7 @@ import threading
 from typing import Any
 
 from doorstep_bridge.exceptions import StorageError
-from doorstep_bridge.sharing.state import Decision, Share, ShareState
+from doorstep_bridge.sharing.state import Decision, LegalBasis, Share, ShareState
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS shares (
@@ -81,7 +81,24 @@ def share_to_json(share: Share) -> str:
             "error": share.error,
             "clips": list(share.clips),
             "link_ttl_hours": share.link_ttl_hours,
+            "kind": share.kind,
+            "legal": share.legal.payload() if share.legal else None,
+            "approvals": [_decision_to_json(a) for a in share.approvals],
         }
+    )
+
+
+def _legal_from_json(data: dict[str, Any] | None) -> LegalBasis | None:
+    if data is None:
+        return None
+    scope = data["scope"]
+    return LegalBasis(
+        authority=data["authority"],
+        reference=data["reference"],
+        legal_basis=data["legal_basis"],
+        scope_cameras=tuple(scope["cameras"]),
+        scope_start=datetime.fromisoformat(scope["start"]),
+        scope_end=datetime.fromisoformat(scope["end"]),
     )
 
 
@@ -109,6 +126,14 @@ def share_from_json(text: str) -> Share:
         error=data["error"],
         clips=tuple(data["clips"]),
         link_ttl_hours=data.get("link_ttl_hours"),
+        # Rows written before requests had a kind are ordinary ones.
+        kind=data.get("kind", "ordinary"),
+        legal=_legal_from_json(data.get("legal")),
+        approvals=tuple(
+            decision
+            for decision in map(_decision_from_json, data.get("approvals", []))
+            if decision is not None
+        ),
     )
 
 

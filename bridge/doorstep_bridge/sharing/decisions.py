@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping
 import contextlib
+from dataclasses import replace
 from datetime import datetime, timedelta
 import logging
 import math
@@ -111,12 +112,22 @@ class ShareDecisions:
                 raise ShareConflictError(f"share {share_id} expired without a decision")
             if share.state is not ShareState.PENDING:
                 raise ShareConflictError(f"share {share_id} is {share.state}, not pending")
+            extra = {"link_ttl_hours": ttl} if ttl is not None else {}
+            if decision == "approve" and self._needs_two(share):
+                if any(approval.by == who for approval in share.approvals):
+                    raise ShareConflictError(
+                        f"{who} already approved share {share_id}: a legal request needs a "
+                        "second approval by someone else"
+                    )
+                if not share.approvals:
+                    return await self._first_approval(share, record, extra)
+                # Faces stay blurred unless both approvers said otherwise.
+                record = replace(record, redact=record.redact or share.approvals[0].redact)
             new = share.moved(
                 ShareState.APPROVED if decision == "approve" else ShareState.DENIED,
                 decision=record,
                 link_ttl_hours=ttl,
             )
-            extra = {"link_ttl_hours": ttl} if ttl is not None else {}
             await book.append("decision", share_id=share.id, **record.payload(), **extra)
             await book.save(new)
             if new.state is ShareState.DENIED:
@@ -126,6 +137,27 @@ class ShareDecisions:
         if new.state is ShareState.APPROVED:
             self._exports.enqueue(new.id)
         _LOGGER.info("Share %s %s by %s via %s", share_id, new.state, who, via)
+        return new
+
+    def _needs_two(self, share: Share) -> bool:
+        return share.kind == "legal" and self._settings.legal_two_approvers
+
+    async def _first_approval(
+        self, share: Share, record: Decision, extra: Mapping[str, Any]
+    ) -> Share:
+        """Record the first of two approvals: the share stays pending (caller holds the lock)."""
+        book = self._book
+        new = share.changed(approvals=(record,))
+        await book.append(
+            "decision",
+            share_id=share.id,
+            **record.payload(),
+            step="first of two approvals",
+            **extra,
+        )
+        await book.save(new)
+        book.publish(new)
+        _LOGGER.info("Share %s: first approval by %s, waiting for a second", share.id, record.by)
         return new
 
     def _link_ttl(self, hours: Any) -> float | None:

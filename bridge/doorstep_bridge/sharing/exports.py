@@ -272,6 +272,7 @@ class ShareExports:
             "recipient": share.requester,
             "requested_at": iso(share.created),
             "approver": decision.by,
+            "approvers": [*(approval.by for approval in share.approvals), decision.by],
             "approved_via": decision.via,
             "approved_at": iso(decision.at),
             "link_expires": iso(share.link_expires),
@@ -284,6 +285,8 @@ class ShareExports:
             },
             "audit_seq": audit_seq,
             "signed_at": iso(self._book.clock()),
+            "kind": share.kind,
+            "legal": share.legal.payload() if share.legal else None,
         }
 
     def _progress_callback(self, share_id: str) -> Callable[[float], None]:

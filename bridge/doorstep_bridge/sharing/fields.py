@@ -10,7 +10,15 @@ from doorstep_bridge.exceptions import ShareError
 from doorstep_bridge.text import clean_text, is_text
 
 #: Longest text each field may hold.
-MAX_TEXT = {"requester": 100, "reason": 500, "request_id": 100, "by": 100}
+MAX_TEXT = {
+    "requester": 100,
+    "reason": 500,
+    "request_id": 100,
+    "by": 100,
+    "authority": 200,
+    "reference": 100,
+    "legal_basis": 500,
+}
 #: Longest text of a rejected value echoed in an error message.
 MAX_ERROR_ECHO = 60
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Collection, Coroutine
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 import json
 import logging
@@ -22,12 +22,24 @@ from doorstep_bridge.sharing.fields import echo, moment_field, text_field
 from doorstep_bridge.sharing.links import new_share_id
 from doorstep_bridge.sharing.repeats import Entry
 from doorstep_bridge.sharing.settings import SharingSettings
-from doorstep_bridge.sharing.state import RejectedRequest, Share, ShareLimitError, ShareState
+from doorstep_bridge.sharing.state import (
+    KINDS,
+    LegalBasis,
+    RejectedRequest,
+    Share,
+    ShareLimitError,
+    ShareState,
+)
 from doorstep_bridge.text import clean_text, is_text
 
 _LOGGER = logging.getLogger(__name__)
 
-REQUEST_FIELDS = frozenset({"requester", "cameras", "start", "end", "reason", "request_id"})
+#: What a legal request adds (``kind: legal``): who asks, under what, and the scope.
+LEGAL_FIELDS = frozenset({"authority", "reference", "legal_basis", "scope"})
+REQUEST_FIELDS = (
+    frozenset({"requester", "cameras", "start", "end", "reason", "request_id", "kind"})
+    | LEGAL_FIELDS
+)
 #: A request may reach this far into the future (clocks of HA and the bridge differ).
 CLOCK_SKEW = timedelta(minutes=5)
 #: Text echoed back from a rejected request is cut to this length.
@@ -52,6 +64,8 @@ class ShareRequest:
     cameras: tuple[str, ...]
     start: datetime
     end: datetime
+    kind: str = "ordinary"
+    legal: LegalBasis | None = None
 
 
 class ShareRequests:
@@ -87,23 +101,15 @@ class ShareRequests:
         if unknown:
             raise ShareError(
                 f"unknown field(s) {', '.join(map(str, unknown))}: a request has only "
-                "requester, cameras, start, end, reason and request_id (and cannot decide)"
+                "requester, cameras, start, end, reason, request_id, kind and, for a legal "
+                "request, authority, reference, legal_basis and scope (and cannot decide)"
             )
         requester = text_field(data, "requester")
         reason = text_field(data, "reason")
         request_id = text_field(data, "request_id", required=False)
         assert requester is not None
         assert reason is not None
-        cameras = data.get("cameras")
-        if isinstance(cameras, str):
-            cameras = [cameras]
-        if not isinstance(cameras, list) or not cameras:
-            raise ShareError("cameras: expected a list of camera names")
-        for camera in cameras:
-            if not isinstance(camera, str) or camera not in self._cameras:
-                known = ", ".join(self._cameras)
-                shown = echo(camera) if isinstance(camera, str) else type(camera).__name__
-                raise ShareError(f"cameras: unknown camera {shown!r} (known: {known})")
+        cameras = self._cameras_field(data.get("cameras"), "cameras")
         start, end = moment_field(data, "start"), moment_field(data, "end")
         if end <= start:
             raise ShareError("end must be after start")
@@ -112,14 +118,74 @@ class ShareRequests:
             raise ShareError(f"the window is longer than sharing.max_window_hours ({limit:g} h)")
         if start > self._book.clock() + CLOCK_SKEW:
             raise ShareError("start is in the future: only recorded footage can be shared")
+        kind = data.get("kind", "ordinary")
+        if kind not in KINDS:
+            raise ShareError(f"kind: expected one of {', '.join(KINDS)}")
+        legal = self._legal(data, cameras, start, end) if kind == "legal" else None
+        if legal is None and LEGAL_FIELDS & set(data):
+            named = ", ".join(sorted(LEGAL_FIELDS & set(data)))
+            raise ShareError(f"{named}: only a request with kind: legal carries these")
         return ShareRequest(
             requester=requester,
             reason=reason,
             request_id=request_id,
-            cameras=tuple(dict.fromkeys(cameras)),
+            cameras=cameras,
             start=start,
             end=end,
+            kind=kind,
+            legal=legal,
         )
+
+    def _cameras_field(self, cameras: Any, key: str) -> tuple[str, ...]:
+        if isinstance(cameras, str):
+            cameras = [cameras]
+        if not isinstance(cameras, list) or not cameras:
+            raise ShareError(f"{key}: expected a list of camera names")
+        for camera in cameras:
+            if not isinstance(camera, str) or camera not in self._cameras:
+                known = ", ".join(self._cameras)
+                shown = echo(camera) if isinstance(camera, str) else type(camera).__name__
+                raise ShareError(f"{key}: unknown camera {shown!r} (known: {known})")
+        return tuple(dict.fromkeys(cameras))
+
+    def _legal(
+        self, data: dict[str, Any], cameras: tuple[str, ...], start: datetime, end: datetime
+    ) -> LegalBasis:
+        """The authority and scope of a ``kind: legal`` request; the request must fit it."""
+        authority = text_field(data, "authority")
+        reference = text_field(data, "reference")
+        legal_basis = text_field(data, "legal_basis")
+        assert authority is not None
+        assert reference is not None
+        assert legal_basis is not None
+        scope = data.get("scope")
+        if not isinstance(scope, dict):
+            raise ShareError(
+                "scope: expected the cameras and window the authority allows "
+                '({"cameras": [...], "start": ..., "end": ...})'
+            )
+        unknown = sorted(set(scope) - {"cameras", "start", "end"})
+        if unknown:
+            raise ShareError(f"scope: unknown field(s) {', '.join(map(str, unknown))}")
+        scope_cameras = self._cameras_field(scope.get("cameras"), "scope.cameras")
+        try:
+            scope_start, scope_end = moment_field(scope, "start"), moment_field(scope, "end")
+        except ShareError as err:
+            raise ShareError(f"scope.{err}") from None
+        if scope_end <= scope_start:
+            raise ShareError("scope: end must be after start")
+        legal = LegalBasis(
+            authority=authority,
+            reference=reference,
+            legal_basis=legal_basis,
+            scope_cameras=scope_cameras,
+            scope_start=scope_start,
+            scope_end=scope_end,
+        )
+        problem = legal.problem(cameras, start, end)
+        if problem is not None:
+            raise ShareError(problem)
+        return legal
 
     async def create(self, data: Any, source: str) -> Share:
         """Validate and store a new request (state ``pending``).
@@ -145,7 +211,7 @@ class ShareRequests:
             created=now,
             deadline=now + timedelta(minutes=self._settings.decision_timeout_minutes),
             source=source,
-            **asdict(request),
+            **{field.name: getattr(request, field.name) for field in fields(request)},
         )
         async with book.lock:
             if book.pending_from(source) >= MAX_PENDING:
@@ -169,6 +235,8 @@ class ShareRequests:
                 request_id=share.request_id,
                 deadline=iso(share.deadline),
                 clips=len(clips),
+                request_kind=share.kind,
+                **(share.legal.payload() if share.legal else {}),
             )
             await book.save(share)
             await book.hold(share)

@@ -22,6 +22,8 @@ class SharingSettings:
         decision_timeout_minutes: A request with no decision by then expires.
         requester_tokens: Tokens (by requester name, at least 16 characters each)
             allowed to create requests over HTTP; they can never decide.
+        legal_two_approvers: A ``kind: legal`` request needs the approvals of two
+            different people: the first is recorded and waits, the second releases.
     """
 
     link_ttl_hours: float = 24.0
@@ -29,6 +31,7 @@ class SharingSettings:
     redact_faces: bool = True
     decision_timeout_minutes: float = 60.0
     requester_tokens: tuple[tuple[str, str], ...] = ()
+    legal_two_approvers: bool = False
 
 
 SHARING_SCHEMA = vol.Schema(
@@ -41,6 +44,7 @@ SHARING_SCHEMA = vol.Schema(
         vol.Optional("requester_tokens"): vol.Schema(
             {text: vol.All(text, vol.Length(min=16, msg="expected at least 16 characters"))}
         ),
+        vol.Optional("legal_two_approvers"): boolean,
     }
 )
 

@@ -273,7 +273,7 @@ def describe(result: Verification) -> str:
         ("recipient", manifest.get("recipient")),
         ("reason", manifest.get("reason")),
         ("kind", manifest.get("kind")),
-        ("approved by", manifest.get("approver")),
+        ("approved by", ", ".join(map(str, manifest.get("approvers") or [])) or None),
         ("approved at", manifest.get("approved_at")),
         ("link expires", manifest.get("link_expires")),
         ("privacy masks", _masks(redactions.get("privacy_masks"))),
@@ -283,13 +283,23 @@ def describe(result: Verification) -> str:
     ]
     legal = manifest.get("legal")
     if isinstance(legal, dict):
+        scope = legal.get("scope")
+        scope = scope if isinstance(scope, dict) else {}
         rows.extend(
-            (f"legal {key}", value)
-            for key, value in sorted(legal.items())
-            if value not in (None, "", [])
+            [
+                ("authority", legal.get("authority")),
+                ("reference", legal.get("reference")),
+                ("legal basis", legal.get("legal_basis")),
+                ("scope", _scope(scope)),
+            ]
         )
     lines.extend(f"  {name + ':':<16}{value}" for name, value in rows if value is not None)
     return "\n".join(lines)
+
+
+def _scope(scope: Mapping[str, Any]) -> str:
+    cameras = ", ".join(map(str, scope.get("cameras") or []))
+    return f"{cameras}, {scope.get('start')} to {scope.get('end')}"
 
 
 def _masks(masks: Any) -> str | None:

@@ -58,6 +58,8 @@ HOLDING = frozenset(
 )
 
 DECISIONS = ("approve", "deny", "revoke")
+#: What a request is: an ordinary one, or one made under legal authority (with a scope).
+KINDS = ("ordinary", "legal")
 VIAS = ("phone", "ui", "automation")
 
 
@@ -105,6 +107,46 @@ class Decision:
 
 
 @dataclass(frozen=True, slots=True)
+class LegalBasis:
+    """Who asks under what authority, and the scope (cameras, window) it allows."""
+
+    authority: str
+    reference: str
+    legal_basis: str
+    scope_cameras: tuple[str, ...]
+    scope_start: datetime
+    scope_end: datetime
+
+    def payload(self) -> dict[str, Any]:
+        """The ``legal`` object of the share state JSON (and of the audit record)."""
+        return {
+            "authority": self.authority,
+            "reference": self.reference,
+            "legal_basis": self.legal_basis,
+            "scope": {
+                "cameras": list(self.scope_cameras),
+                "start": iso(self.scope_start),
+                "end": iso(self.scope_end),
+            },
+        }
+
+    def problem(self, cameras: tuple[str, ...], start: datetime, end: datetime) -> str | None:
+        """Why ``cameras`` from ``start`` to ``end`` is outside the scope, or None."""
+        outside = [camera for camera in cameras if camera not in self.scope_cameras]
+        if outside:
+            return (
+                f"outside the stated scope: camera {outside[0]!r} is not in the scope "
+                f"({', '.join(self.scope_cameras)})"
+            )
+        if start < self.scope_start or end > self.scope_end:
+            return (
+                f"outside the stated scope: the window {iso(start)} to {iso(end)} is not "
+                f"inside the scope's {iso(self.scope_start)} to {iso(self.scope_end)}"
+            )
+        return None
+
+
+@dataclass(frozen=True, slots=True)
 class Share:
     """One share request as the bridge stores it.
 
@@ -133,6 +175,11 @@ class Share:
     #: Link lifetime the owner set in the integration's options (capped by
     #: ``sharing.link_ttl_hours``); None: the cap itself.
     link_ttl_hours: float | None = None
+    #: ``ordinary`` or ``legal`` (then ``legal`` says under what authority and scope).
+    kind: str = "ordinary"
+    legal: LegalBasis | None = None
+    #: Approvals that wait for a second approver (``sharing.legal_two_approvers``).
+    approvals: tuple[Decision, ...] = ()
 
     def moved(self, state: ShareState, **changes: Any) -> Share:
         """A copy in `state` (checked against the state machine) with `changes`."""
@@ -166,6 +213,9 @@ class Share:
             "link_expires": iso(self.link_expires) if self.link_expires else None,
             "error": self.error,
             "request_id": self.request_id,
+            "kind": self.kind,
+            "legal": self.legal.payload() if self.legal else None,
+            "approvals": [approval.payload() for approval in self.approvals],
         }
 
 
@@ -222,4 +272,7 @@ class RejectedRequest:
             "link_expires": None,
             "error": self.error,
             "request_id": self.request_id,
+            "kind": None,
+            "legal": None,
+            "approvals": [],
         }
