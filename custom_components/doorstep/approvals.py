@@ -123,6 +123,15 @@ class ApprovalManager:
                     self.hass, self._async_prompt(new), f"{DOMAIN} notify {new.id}"
                 )
             return
+        if (
+            old is not None
+            and new.state == old.state == "pending"
+            and len(new.approvals) > len(old.approvals)
+        ):
+            # The first of two approvals: the others are asked again, saying who gave it.
+            self.entry.async_create_background_task(
+                self.hass, self._async_prompt(new), f"{DOMAIN} notify {new.id}"
+            )
         if new.state != "pending":
             for prompt in self.prompts.settle(new.id):
                 self.entry.async_create_background_task(
@@ -204,6 +213,27 @@ class ApprovalManager:
 
     # Phone decisions -----------------------------------------------------------
 
+    async def _refusal(self, prompt: PendingPrompt, user_id: str | None, verb: str) -> str | None:
+        """Why a tap on a live prompt does not count, or None when it does."""
+        share = self.coordinator.data.shares.get(prompt.share_id)
+        if user_id is None or user_id not in self.approvers:
+            return "not_an_approver"
+        if share is None or share.state != "pending":
+            return "not_pending"
+        if share.deadline is not None and share.deadline <= dt_util.utcnow():
+            return "too_late"
+        if verb == ACTION_APPROVE_UNREDACTED and not self.entry.options.get(
+            CONF_OFFER_UNREDACTED, False
+        ):
+            return "unredacted_not_offered"
+        if share.approvals and verb != ACTION_DENY:
+            user = await self.hass.auth.async_get_user(user_id)
+            name = user.name if user and user.name else user_id
+            if any(approval.by == name for approval in share.approvals):
+                # A legal request needs a second approver: not the first one again.
+                return "already_approved"
+        return None
+
     def _reject(self, reason: str, event: Event[Any], share_id: str | None) -> None:
         if share_id is not None:
             self.entry.async_create_background_task(
@@ -244,34 +274,26 @@ class ApprovalManager:
         if prompt is None:
             self._reject("already_used", event, self.prompts.spent_on(nonce))
             return
-        share = self.coordinator.data.shares.get(prompt.share_id)
+        reason = await self._refusal(prompt, event.context.user_id, verb)
+        if reason is not None:
+            self._reject(reason, event, prompt.share_id)
+            return
         user_id = event.context.user_id
-        if user_id is None or user_id not in self.approvers:
-            self._reject("not_an_approver", event, prompt.share_id)
-            return
-        if share is None or share.state != "pending":
-            self._reject("not_pending", event, prompt.share_id)
-            return
-        if share.deadline is not None and share.deadline <= dt_util.utcnow():
-            self._reject("too_late", event, prompt.share_id)
-            return
-        if verb == ACTION_APPROVE_UNREDACTED and not self.entry.options.get(
-            CONF_OFFER_UNREDACTED, False
-        ):
-            self._reject("unredacted_not_offered", event, prompt.share_id)
-            return
         # One use only, even if the bridge call below fails.
         self.prompts.spend(prompt)
         decision = "deny" if verb == ACTION_DENY else "approve"
         try:
-            await self.decisions.async_decide(
+            decided = await self.decisions.async_decide(
                 prompt.share_id, decision, user_id=user_id, via="phone",
                 redact=verb != ACTION_APPROVE_UNREDACTED,
             )  # fmt: skip
         except HomeAssistantError as err:
             LOGGER.error("The bridge did not take the decision on %s: %s", prompt.share_id, err)
             return
-        await self._async_clear(prompt)  # the other approvers' phones
+        if decided.state != "pending":
+            # The other approvers' phones; a first of two approvals is replaced instead
+            # (same tag) by the prompt for the second.
+            await self._async_clear(prompt)
 
 
 @callback

@@ -23,6 +23,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "approve": "Approve (redacted)",
         "approve_full": "Approve without redaction",
         "deny": "Deny",
+        "legal": "LEGAL REQUEST",
+        "legal_full": (
+            "LEGAL REQUEST from {authority}, reference {reference}, under {legal_basis}; "
+            "scope: {scope_cameras}, {scope_start} to {scope_end}."
+        ),
+        "second": "Approved by {approvers}: a second approver is needed.",
     },
     "fr": {
         "title": "Demande de partage d'images",
@@ -32,6 +38,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "approve": "Approuver (floutées)",
         "approve_full": "Approuver sans floutage",
         "deny": "Refuser",
+        "legal": "RÉQUISITION",
+        "legal_full": (
+            "RÉQUISITION de {authority}, référence {reference}, au titre de {legal_basis} ; "
+            "périmètre : {scope_cameras}, de {scope_start} à {scope_end}."
+        ),
+        "second": "Approuvé par {approvers} : un second approbateur est nécessaire.",
     },
 }
 
@@ -79,6 +91,26 @@ def approval_notification(
         start=hhmm(share.start),
         end=hhmm(share.end),
     )
+    legal = share.legal
+    if legal is not None:
+        # The authority and its scope are what the approver decides on; the minimal
+        # wording still says that it is one, without naming anyone.
+        heading = (
+            texts["legal_full"].format(
+                authority=legal.authority,
+                reference=legal.reference,
+                legal_basis=legal.legal_basis,
+                scope_cameras=", ".join(legal.scope_cameras),
+                scope_start=hhmm(legal.scope_start),
+                scope_end=hhmm(legal.scope_end),
+            )
+            if detail == "full"
+            else texts["legal"] + ":"
+        )
+        message = f"{heading} {message}"
+    if share.approvals:
+        approvers = ", ".join(approval.by for approval in share.approvals)
+        message = f"{texts['second'].format(approvers=approvers)} {message}"
     actions = [{"action": action_id(ACTION_APPROVE, nonce), "title": texts["approve"]}]
     if offer_unredacted:
         actions.append(

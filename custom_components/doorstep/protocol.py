@@ -289,6 +289,18 @@ class Decision:
 
 
 @dataclass(frozen=True, slots=True)
+class LegalRequest:
+    """Who asks under what authority, and the scope (cameras, window) that authority allows."""
+
+    authority: str
+    reference: str
+    legal_basis: str
+    scope_cameras: tuple[str, ...]
+    scope_start: datetime | None
+    scope_end: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class Share:
     """One share request as the bridge last published it (its ``state`` is one field)."""
 
@@ -306,6 +318,11 @@ class Share:
     link_expires: datetime | None
     error: str | None
     request_id: str | None
+    #: ``ordinary`` or ``legal`` (then ``legal`` is set); an older bridge sends neither.
+    kind: str = "ordinary"
+    legal: LegalRequest | None = None
+    #: A legal request's first approval, waiting for a second approver.
+    approvals: tuple[Decision, ...] = ()
 
     @property
     def final(self) -> bool:
@@ -328,6 +345,9 @@ class Share:
             "redact": self.decision.redact if self.decision else None,
             "error": self.error,
             "request_id": self.request_id,
+            "kind": self.kind,
+            "reference": self.legal.reference if self.legal else None,
+            "approved_by": [approval.by for approval in self.approvals],
         }
 
 
@@ -576,7 +596,36 @@ def parse_share(payload: Payload | Mapping[str, Any]) -> Share:
         link_expires=_opt_time(data, "link_expires"),
         error=_opt_str(data, "error"),
         request_id=_opt_str(data, "request_id"),
+        kind=_opt_str(data, "kind") or "ordinary",
+        legal=_parse_legal(data.get("legal")),
+        approvals=_parse_approvals(data.get("approvals")),
     )
+
+
+def _parse_legal(value: object) -> LegalRequest | None:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise ProtocolError("legal: expected an object")
+    scope = value.get("scope")
+    scope = scope if isinstance(scope, Mapping) else {}
+    cameras = scope.get("cameras")
+    return LegalRequest(
+        authority=_opt_str(value, "authority") or "",
+        reference=_opt_str(value, "reference") or "",
+        legal_basis=_opt_str(value, "legal_basis") or "",
+        scope_cameras=tuple(c for c in cameras if isinstance(c, str))
+        if isinstance(cameras, list)
+        else (),
+        scope_start=_opt_time(scope, "start"),
+        scope_end=_opt_time(scope, "end"),
+    )
+
+
+def _parse_approvals(value: object) -> tuple[Decision, ...]:
+    if not isinstance(value, list):
+        return ()
+    return tuple(d for d in map(_parse_decision, value) if d is not None)
 
 
 def share_request_body(
@@ -587,6 +636,7 @@ def share_request_body(
     end: datetime,
     reason: str,
     request_id: str | None = None,
+    legal: LegalRequest | None = None,
 ) -> dict[str, Any]:
     """Body of ``POST /api/share-requests`` (same as ``<b>/share/request``)."""
     body: dict[str, Any] = {
@@ -598,4 +648,20 @@ def share_request_body(
     }
     if request_id is not None:
         body["request_id"] = request_id
+    if legal is not None:
+        body.update(
+            kind="legal",
+            authority=legal.authority,
+            reference=legal.reference,
+            legal_basis=legal.legal_basis,
+            scope={
+                "cameras": list(legal.scope_cameras),
+                "start": _iso_ms(legal.scope_start),
+                "end": _iso_ms(legal.scope_end),
+            },
+        )
     return body
+
+
+def _iso_ms(moment: datetime | None) -> str | None:
+    return moment.isoformat(timespec="milliseconds") if moment else None

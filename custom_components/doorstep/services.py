@@ -47,7 +47,7 @@ from .const import (
 from .entity import camera_identifier
 from .errors import action_errors
 from .helpers import SAFE_ID, entry_for_bridge, loaded_entries
-from .protocol import share_request_body
+from .protocol import LegalRequest, share_request_body
 
 if TYPE_CHECKING:
     from .data import DoorstepConfigEntry
@@ -65,6 +65,16 @@ MEDIA_PREFIX = f"media-source://{DOMAIN}/"
 #: The shares the bridge names when it refuses to forget a clip (docs/http-api.md).
 HELD_BY = re.compile(r"\(([A-Za-z0-9_, -]+)\)")
 
+ATTR_AUTHORITY = "authority"
+ATTR_REFERENCE = "reference"
+ATTR_LEGAL_BASIS = "legal_basis"
+ATTR_SCOPE_CAMERAS = "scope_cameras"
+ATTR_SCOPE_START = "scope_start"
+ATTR_SCOPE_END = "scope_end"
+LEGAL_ATTRS = (ATTR_AUTHORITY, ATTR_REFERENCE, ATTR_LEGAL_BASIS)
+SCOPE_ATTRS = (ATTR_SCOPE_CAMERAS, ATTR_SCOPE_START, ATTR_SCOPE_END)
+
+
 REQUEST_SCHEMA = vol.Schema(
     {
         vol.Optional(ATTR_ENTITY_ID): cv.entity_ids,
@@ -80,11 +90,39 @@ REQUEST_SCHEMA = vol.Schema(
         # Limits of the bridge (docs/mqtt.md share request).
         vol.Optional(ATTR_REQUESTER): vol.All(cv.string, vol.Length(max=100)),
         vol.Required(ATTR_REASON): vol.All(cv.string, vol.Strip, vol.Length(min=1, max=500)),
+        # A request under legal authority (docs/sharing.md, "Legal requests").
+        vol.Optional(ATTR_AUTHORITY): vol.All(cv.string, vol.Strip, vol.Length(min=1, max=200)),
+        vol.Optional(ATTR_REFERENCE): vol.All(cv.string, vol.Strip, vol.Length(min=1, max=100)),
+        vol.Optional(ATTR_LEGAL_BASIS): vol.All(cv.string, vol.Strip, vol.Length(min=1, max=500)),
+        vol.Optional(ATTR_SCOPE_CAMERAS): vol.All(cv.ensure_list, [cv.string]),
+        vol.Optional(ATTR_SCOPE_START): cv.datetime,
+        vol.Optional(ATTR_SCOPE_END): cv.datetime,
     }
 )
 DECISION_SCHEMA = vol.Schema({vol.Required(ATTR_SHARE_ID): cv.string})
 APPROVE_SCHEMA = DECISION_SCHEMA.extend({vol.Optional(ATTR_REDACT, default=True): cv.boolean})
 FORGET_SCHEMA = vol.Schema({vol.Required(ATTR_CLIP_ID): vol.All(cv.string, vol.Strip)})
+
+
+def _legal(
+    data: dict[str, Any], cameras: list[str], start: datetime, end: datetime
+) -> LegalRequest | None:
+    """The authority and scope of a legal request; the scope defaults to what is asked."""
+    if not any(key in data for key in (*LEGAL_ATTRS, *SCOPE_ATTRS)):
+        return None
+    missing = [key for key in LEGAL_ATTRS if not data.get(key)]
+    if missing:
+        raise _invalid("legal_incomplete", missing=", ".join(missing))
+    scope_start = data.get(ATTR_SCOPE_START)
+    scope_end = data.get(ATTR_SCOPE_END)
+    return LegalRequest(
+        authority=data[ATTR_AUTHORITY],
+        reference=data[ATTR_REFERENCE],
+        legal_basis=data[ATTR_LEGAL_BASIS],
+        scope_cameras=tuple(data.get(ATTR_SCOPE_CAMERAS) or cameras),
+        scope_start=_aware(scope_start) if scope_start else start,
+        scope_end=_aware(scope_end) if scope_end else end,
+    )
 
 
 def _invalid(key: str, **placeholders: str) -> ServiceValidationError:
@@ -253,6 +291,7 @@ def async_setup_services(hass: HomeAssistant) -> None:
         body = share_request_body(
             requester=requester, cameras=cameras, start=start, end=end,
             reason=call.data[ATTR_REASON], request_id=call.context.id,
+            legal=_legal(dict(call.data), cameras, start, end),
         )  # fmt: skip
         runtime = entry.runtime_data
         with action_errors(), runtime.approvals.expect_request(call.context):

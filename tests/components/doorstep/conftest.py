@@ -110,6 +110,8 @@ class FakeBridge:
 
     video: Path
     token: str = TOKEN
+    #: A legal request needs two approvers (sharing.legal_two_approvers).
+    two_approvers: bool = False
     protocol: int = 1
     base_topic: str = BASE
     bridge_id: str = BRIDGE_ID
@@ -238,6 +240,14 @@ class FakeBridge:
             request_id=body.get("request_id"),
             error="window too long" if state == "rejected" else None,
         )  # fmt: skip
+        if body.get("kind") == "legal":
+            share.update(
+                kind="legal",
+                legal={
+                    key: body[key] for key in ("authority", "reference", "legal_basis", "scope")
+                },
+                approvals=[],
+            )
         self.shares[share_id] = share
         if self.on_create is not None:
             self.on_create(share)
@@ -267,6 +277,14 @@ class FakeBridge:
         allowed = {"approve": ("pending",), "deny": ("pending",), "revoke": ("approved", "ready")}
         if share["state"] not in allowed[body["decision"]]:
             return web.json_response({"error": f"share is {share['state']}"}, status=409)
+        decided = {**body, "at": "2026-11-23T10:05:00.000+00:00"}
+        if self.two_approvers and share.get("kind") == "legal" and body["decision"] == "approve":
+            # As the bridge with sharing.legal_two_approvers: the first approval waits.
+            if any(a["by"] == body["by"] for a in share["approvals"]):
+                return web.json_response({"error": "already approved"}, status=409)
+            if not share["approvals"]:
+                share["approvals"] = [decided]
+                return web.json_response(share)
         share.update(
             state=new_state,
             decision={**body, "at": "2026-11-23T10:05:00.000+00:00"},
