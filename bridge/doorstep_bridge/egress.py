@@ -257,7 +257,7 @@ class EgressGuard:
         elif event in ("socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyname_ex"):
             host = args[0]
             if isinstance(host, bytes):
-                host = host.decode("idna", "replace")
+                host = host.decode("ascii", "replace")
             if not self.policy.allows_name(host):
                 self._refuse("resolve", str(host))
         elif event == "socket.gethostbyaddr" and not self.policy.knows(str(args[0])):
@@ -294,6 +294,11 @@ def _hook(event: str, args: tuple[Any, ...]) -> None:
     guard = _active
     if guard is not None and event.startswith("socket."):
         guard.check(event, args)
+
+
+# Debuggers and coverage may follow the hook (CPython suspends tracing in audit hooks
+# unless they ask for it).
+_hook.__cantrace__ = True  # type: ignore[attr-defined]
 
 
 def activate(guard: EgressGuard) -> None:

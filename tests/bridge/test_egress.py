@@ -126,7 +126,7 @@ def test_what_is_not_allowed_is_refused_before_it_leaves(
 
 
 def test_the_process_talking_to_itself_and_local_sockets_pass(
-    guard: tuple[EgressGuard, list[Blocked]],
+    guard: tuple[EgressGuard, list[Blocked]], tmp_path: Path
 ) -> None:
     _, refused = guard
     with socket.create_server(("127.0.0.1", 0)) as server:
@@ -136,8 +136,25 @@ def test_the_process_talking_to_itself_and_local_sockets_pass(
     left, right = socket.socketpair()
     left.close()
     right.close()
+    with socket.socket(socket.AF_UNIX) as server, socket.socket(socket.AF_UNIX) as client:
+        server.bind(str(tmp_path / "local.sock"))
+        server.listen()
+        client.connect(str(tmp_path / "local.sock"))
     assert socket.getaddrinfo("192.0.2.10", 554)  # a literal: no DNS
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.connect(("192.0.2.10", 554))  # a camera: allowed (UDP: nothing is sent)
+        udp.sendmsg([b""])  # on the connected socket: checked at connect
     assert refused == []
+    with pytest.raises(EgressRefusedError):
+        socket.getaddrinfo(b"telemetry.example.com", 443)
+    assert refused[-1].destination == "telemetry.example.com"
+
+
+def test_names_are_looked_up_for_real() -> None:
+    policy = EgressPolicy([Endpoint("localhost", 1883)])
+    assert policy.allows("127.0.0.1", 1883)
+    assert not policy.allows("127.0.0.1", 1884)
+    assert not EgressPolicy([Endpoint("nothing.invalid", 1883)]).allows("127.0.0.1", 1883)
 
 
 def test_the_broker_passes(mqtt_broker: Broker) -> None:
