@@ -11,8 +11,10 @@ after the last one leaves: no viewers, no cost. Decoding and encoding run on a
 worker thread, never on the event loop. Each viewer holds at most
 :data:`VIEWER_QUEUE` frames; a viewer that reads slower than the camera loses
 its oldest frames instead of growing a buffer, so a stalled client costs two
-JPEGs of memory and nothing else. Privacy masks are filled before a frame is
-encoded: masked pixels never leave the bridge, live or recorded.
+JPEGs of memory and nothing else. A worker that falls behind the camera (frames
+captured more than :data:`MAX_LAG` ago) skips to the next keyframe instead of
+lagging for good. Privacy masks are filled before a frame is encoded: masked
+pixels never leave the bridge, live or recorded.
 """
 
 from __future__ import annotations
@@ -49,6 +51,9 @@ BACKOFF_START = 1.0
 BACKOFF_MAX = 10.0
 #: Seconds between reads of a live RTSP connection (a 15 fps camera sends every 67 ms).
 LIVE_BATCH_INTERVAL = 0.02
+#: A frame captured longer ago than this (seconds) is not decoded: the live view skips to
+#: the next keyframe, so a worker that fell behind catches up instead of lagging for good.
+MAX_LAG = 1.0
 
 
 class LiveUnavailableError(Exception):
@@ -221,6 +226,9 @@ class LiveStream:
         self.sources_opened = 0
         self.sources_open = 0
         self.frames_encoded = 0
+        #: Packets not decoded while waiting for a keyframe (at the start, after an
+        #: undecodable packet, or to catch up: see :data:`MAX_LAG`).
+        self.frames_skipped = 0
 
     # -- viewers (event loop) -------------------------------------------------------
 
@@ -427,7 +435,11 @@ class LiveStream:
                 for packet in packets:
                     if stop.is_set():
                         return
-                    if need_key and not packet.keyframe:
+                    # Behind (a starved CPU, a burst): skip to the next keyframe rather
+                    # than show the porch ever later.
+                    if not packet.keyframe and (need_key or time.time() - packet.wall > MAX_LAG):
+                        need_key = True
+                        self.frames_skipped += 1
                         continue
                     now = time.monotonic()
                     due = last_sent is None or now - last_sent >= self._interval * 0.9

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
+import threading
+import time
 from typing import Any
 
 import av
 import numpy as np
 import pytest
 
-from doorstep_bridge.camera.demo import read_clock
+from doorstep_bridge.camera.demo import DemoSource, read_clock
 from doorstep_bridge.camera.rtsp import BATCH_INTERVAL, RtspSource
 from doorstep_bridge.config import CameraSettings, parse_config
 from doorstep_bridge.exceptions import CameraError
@@ -23,6 +26,7 @@ from doorstep_bridge.live.stream import (
     Viewer,
     open_live_source,
 )
+from doorstep_bridge.packets import EncodedPacket
 from tests.support.media import write_h264
 from tests.support.mjpeg_client import decode_jpeg
 from tests.support.servers import rtsp_available, rtsp_server
@@ -187,3 +191,34 @@ async def test_an_rtsp_camera_is_watched_without_batched_reads(tmp_path: Path) -
     for frame in received:
         assert int(decode_jpeg(frame.jpeg)[2:58, 2:78].max()) <= 24
     assert stream.sources_opened == 1
+
+
+class LateSource:
+    """The demo camera read late: its first ``late`` packets were captured 3 s ago."""
+
+    def __init__(self, url: str, late: int) -> None:
+        self._source = DemoSource(url)
+        self._late = late
+
+    @property
+    def description(self) -> str:
+        return self._source.description
+
+    def packets(self, stop: threading.Event) -> Iterator[EncodedPacket]:
+        for index, packet in enumerate(self._source.packets(stop)):
+            yield replace(packet, wall=packet.wall - 3.0) if index < self._late else packet
+
+
+async def test_a_live_view_that_fell_behind_skips_to_the_next_keyframe(tmp_path: Path) -> None:
+    """Frames captured more than MAX_LAG ago are not shown: the viewer sees the porch now."""
+    url = "demo://?period=600&fps=10&width=320&height=180&clock=1"  # a keyframe every 2 s
+    stream = LiveStream(camera(tmp_path, source=url), source_factory=lambda u, _: LateSource(u, 25))
+    async with stream.watch() as viewer:
+        received = await frames(viewer, 6)
+    await stream.close()
+    # The first keyframe is shown (late), the 19 late frames after it are skipped, the
+    # keyframe at packet 20 (late too) is shown, then again 4 late ones are skipped.
+    assert stream.frames_skipped >= 19 + 4
+    late = [frame for frame in received if time.time() - frame.captured > 2.0]
+    assert len(late) <= 2, "at most the late keyframes are shown"
+    assert time.time() - received[-1].captured < 2.0
