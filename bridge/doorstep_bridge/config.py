@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import voluptuous as vol
 import yaml
 
+from doorstep_bridge.detect.settings import PERSON_SCHEMA, PersonSettings, person_settings
 from doorstep_bridge.exceptions import ConfigError
 from doorstep_bridge.live.settings import LIVE_SCHEMA, LiveSettings, live_settings
 from doorstep_bridge.motion.settings import MOTION_SCHEMA, MotionSettings, motion_settings
@@ -112,6 +113,7 @@ class CameraSettings:
     detect_fps: float = 5.0
     doorbell: DoorbellSettings = field(default_factory=DoorbellSettings)
     motion: MotionSettings = field(default_factory=MotionSettings)
+    person: PersonSettings = field(default_factory=PersonSettings)
     record: RecordSettings = field(default_factory=RecordSettings)
     privacy_masks: tuple[Polygon, ...] = ()
     live: LiveSettings = field(default_factory=LiveSettings)
@@ -232,6 +234,7 @@ _CAMERA_SCHEMA = vol.Schema(
         vol.Optional("detect_fps"): number(0.5, 30.0),
         vol.Optional("doorbell"): _DOORBELL_SCHEMA,
         vol.Optional("motion"): MOTION_SCHEMA,
+        vol.Optional("person"): PERSON_SCHEMA,
         vol.Optional("record"): RECORD_SCHEMA,
         vol.Optional("privacy_masks"): polygons,
         vol.Optional("live"): LIVE_SCHEMA,
@@ -308,6 +311,7 @@ def _build(data: dict[str, Any], base_dir: Path) -> Config:
             detect_fps=cam.get("detect_fps", 5.0),
             doorbell=DoorbellSettings(**doorbell),
             motion=motion_settings(cam.get("motion", {})),
+            person=person_settings(cam.get("person", {})),
             record=record_settings(cam.get("record", {})),
             privacy_masks=cam.get("privacy_masks", ()),
             live=live_settings(cam.get("live", {})),

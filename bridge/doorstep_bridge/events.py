@@ -31,6 +31,15 @@ class MotionChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class PersonChanged:
+    """A person came into or left a camera's view (person detection, docs/detection.md)."""
+
+    camera: str
+    active: bool
+    time: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class CameraAvailability:
     """A camera's stream came up or went down."""
 
@@ -127,6 +136,7 @@ class StatsChanged:
 Event: TypeAlias = (
     RingEvent
     | MotionChanged
+    | PersonChanged
     | CameraAvailability
     | CameraStatusChanged
     | ClipFinished

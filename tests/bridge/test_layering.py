@@ -23,10 +23,12 @@ LAYERS: tuple[frozenset[str], ...] = (
     #    identity on disk, and the one place that builds MQTT topics.
     frozenset({"__init__", "exceptions", "models", "events", "validation", "files", "urls", "text"})
     | frozenset({"packets", "identity", "mqtt.topics", "mqtt.payloads"})
-    | frozenset({"camera", "http", "live", "mqtt", "recording", "sharing"}),  # empty packages
+    | frozenset({"camera", "http", "live", "mqtt", "recording", "sharing"})  # empty packages
+    | frozenset({"detect"}),
     # 1. Settings, validated at the edge into frozen dataclasses: each feature's own,
     #    and `config`, which reads the file and composes them.
     frozenset({"motion.settings", "recording.settings", "sharing.settings", "live.settings"})
+    | frozenset({"detect.settings"})
     | frozenset({"config"}),
     # 2. Parts of one concern each: motion scoring, clip writing and storage, camera
     #    sources, the broker client, the audit log, the share record and its database,
@@ -42,6 +44,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     | frozenset({"sharing.clips", "sharing.repeats", "sharing.fields", "sharing.redact"})
     | frozenset({"sharing.render", "sharing.signing", "sharing.report"})
     | frozenset({"egress"})
+    | frozenset({"detect.hog", "detect.person"})
     # The HA OS add-on's options turned into a config.
     | frozenset({"addon"}),
     # 3. The long-lived services, plain classes: cameras, live view, doorbell, what

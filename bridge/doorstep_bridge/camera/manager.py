@@ -41,6 +41,7 @@ from doorstep_bridge.events import (
     Event,
     EventBus,
     MotionChanged,
+    PersonChanged,
     RecordRequested,
     SnapshotTaken,
     StatsChanged,
@@ -189,6 +190,7 @@ class CameraManager:
                     on_motion=self._threadsafe(functools.partial(self._motion, name)),
                     on_availability=self._threadsafe(functools.partial(self._availability, name)),
                     on_status=self._threadsafe(functools.partial(self._status_changed, name)),
+                    on_person=self._threadsafe(functools.partial(self._person, name)),
                 ),
                 on_ring=self._threadsafe(functools.partial(self._demo_ring, name)),
                 source_factory=self._source_factory,
@@ -209,6 +211,8 @@ class CameraManager:
         for name, pipeline in self._pipelines.items():
             self._status_changed(name, *pipeline.status)
             self._publish(MotionChanged(name, active=False, time=now))
+            if pipeline.settings.person.enabled:
+                self._publish(PersonChanged(name, active=False, time=now))
             self._publish(CameraSwitchChanged(name, "motion_detection", pipeline.detection.enabled))
             self._publish(CameraSwitchChanged(name, "recording", pipeline.recorder.enabled))
         # Each camera's newest clip, so clips repaired at start-up (or a clip deleted
@@ -352,6 +356,10 @@ class CameraManager:
     def _motion(self, camera: str, active: bool) -> None:
         _LOGGER.debug("Camera %s: motion %s", camera, "on" if active else "off")
         self._publish(MotionChanged(camera, active, utcnow()))
+
+    def _person(self, camera: str, active: bool) -> None:
+        _LOGGER.debug("Camera %s: person %s", camera, "in view" if active else "gone")
+        self._publish(PersonChanged(camera, active, utcnow()))
 
     def _availability(self, camera: str, online: bool) -> None:
         self._publish(CameraAvailability(camera, online))

@@ -33,6 +33,7 @@ from doorstep_bridge.camera.demo import DemoSource
 from doorstep_bridge.camera.rtsp import RtspSource
 from doorstep_bridge.camera.sources import AvSource, Source, failure_status, source_kind
 from doorstep_bridge.config import CameraSettings
+from doorstep_bridge.detect.person import PersonWatcher
 from doorstep_bridge.exceptions import CameraError
 from doorstep_bridge.models import StreamStatus
 from doorstep_bridge.motion import MotionDetector
@@ -84,11 +85,14 @@ class PipelineHooks:
             called on changes only.
         on_status: The main stream's status and its detail (why it is down);
             called on changes only.
+        on_person: A person is (True) or no longer is (False) in view; only for
+            cameras with person detection on (``cameras.<cam>.person``).
     """
 
     on_motion: Callable[[bool], None]
     on_availability: Callable[[bool], None]
     on_status: Callable[[StreamStatus, str | None], None] | None = None
+    on_person: Callable[[bool], None] | None = None
 
 
 class Detection:
@@ -103,8 +107,11 @@ class Detection:
         *,
         on_motion: Callable[[bool], None],
         clock: Callable[[], float] = time.monotonic,
+        person: PersonWatcher | None = None,
     ) -> None:
         self._settings = settings
+        #: Checks moving frames for people (its own thread), when enabled.
+        self.person = person
         self._recorder = recorder
         self._detector_factory = detector_factory
         self._gate_factory = gate_factory
@@ -200,8 +207,11 @@ class Detection:
             if gate is None:
                 motion = self._settings.motion
                 gate = self._gate = self._gate_factory(motion.frames_to_start, motion.off_delay)
-            result = self._detector.detect(luma_plane(frame))
+            luma = luma_plane(frame)
+            result = self._detector.detect(luma)
             self.frames_analysed += 1
+            if self.person is not None and result.moving:
+                self.person.offer(luma, result.boxes)
             score = result.area
             changed = gate.update(result.moving, self._clock())
             if changed is not None:
@@ -249,8 +259,16 @@ class CameraPipeline:
         self.main_size: tuple[int, int] | None = None
         self._detect_errors = 0
         self._detect_error_logged: float | None = None
+        person = None
+        if settings.person.enabled and hooks.on_person is not None:
+            person = PersonWatcher(settings.name, settings.person, hooks.on_person)
         self.detection = Detection(
-            settings, recorder, detector_factory, gate_factory, on_motion=hooks.on_motion
+            settings,
+            recorder,
+            detector_factory,
+            gate_factory,
+            on_motion=hooks.on_motion,
+            person=person,
         )
         self._main = source_factory(settings.source, on_ring)
         self._detect = (
@@ -286,6 +304,8 @@ class CameraPipeline:
         roles: list[tuple[str, Source]] = [("main", self._main)]
         if self._detect is not None:
             roles.append(("detect", self._detect))
+        if self.detection.person is not None:
+            self.detection.person.start()
         for role, source in roles:
             thread = threading.Thread(
                 target=self._run,
@@ -302,6 +322,8 @@ class CameraPipeline:
         for thread in self._threads:
             thread.join(timeout)
         self._threads.clear()
+        if self.detection.person is not None:
+            self.detection.person.stop()
 
     def mark_offline(self) -> bool:
         """After :meth:`stop`: the camera is offline; True when it was online."""

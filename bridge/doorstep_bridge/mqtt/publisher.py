@@ -20,6 +20,7 @@ from doorstep_bridge.events import (
     ClipFinished,
     EventBus,
     MotionChanged,
+    PersonChanged,
     ShareStateChanged,
     SnapshotTaken,
     StatsChanged,
@@ -41,7 +42,10 @@ def bridge_info(config: Config, bridge_id: str) -> dict[str, Any]:
         "protocol": PROTOCOL_VERSION,
         "base_topic": config.mqtt.base_topic,
         "api_url": config.http.announced_url,
-        "cameras": {name: {"name": cam.friendly_name} for name, cam in config.cameras.items()},
+        "cameras": {
+            name: {"name": cam.friendly_name, **({"person": True} if cam.person.enabled else {})}
+            for name, cam in config.cameras.items()
+        },
         "retention": config.storage.retention.payload(),
     }
 
@@ -65,6 +69,7 @@ class Publisher:
         self._last_clip: dict[str, str] = {}
         self._unsubscribes: list[Callable[[], None]] = [
             bus.subscribe(MotionChanged, self._on_motion),
+            bus.subscribe(PersonChanged, self._on_person),
             bus.subscribe(CameraAvailability, self._on_availability),
             bus.subscribe(CameraStatusChanged, self._on_status),
             bus.subscribe(ClipFinished, self._on_clip),
@@ -89,6 +94,10 @@ class Publisher:
     def _on_motion(self, event: MotionChanged) -> None:
         state = ON if event.active else OFF
         self._mqtt.publish(self._topics.motion(event.camera), state, qos=1, retain=True)
+
+    def _on_person(self, event: PersonChanged) -> None:
+        state = ON if event.active else OFF
+        self._mqtt.publish(self._topics.person(event.camera), state, qos=1, retain=True)
 
     def _on_availability(self, event: CameraAvailability) -> None:
         state = ONLINE if event.online else OFFLINE

@@ -60,6 +60,10 @@ class Topics:
         """Retained ``ON``/``OFF``."""
         return f"{self.base}/{camera}/motion"
 
+    def person(self, camera: str) -> str:
+        """Retained ``ON``/``OFF``: a person in view (cameras with person detection)."""
+        return f"{self.base}/{camera}/person"
+
     def ring(self, camera: str) -> str:
         """One JSON message per press, QoS 1, not retained."""
         return f"{self.base}/{camera}/ring"

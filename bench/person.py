@@ -1,0 +1,233 @@
+"""Person detection on motion regions: how well, and at what CPU cost.
+
+Candidates measured (issue #19: weights from a package, MIT-compatible licence,
+nothing downloaded at run time):
+
+    hog      OpenCV's built-in HOG people detector (weights inside OpenCV, Apache 2.0),
+             run by ``doorstep_bridge.detect.hog`` on the motion core's regions only.
+
+Not measurable here, and why (checked with ``pip download X --no-deps``):
+    mediapipe 1.2.3   the wheel ships the runtime but no .tflite/.task model: its pose and
+                      face tasks load a model file the user downloads.
+    onnxruntime       a runtime only; no package on the mirror carries a person detector
+                      under an MIT-compatible licence that loads without a download.
+
+Accuracy: the labelled sequences in ../shared/data/motion. CAVIAR2 (a lobby, people
+walking) is the person set: a frame with at least 0.1 % labelled foreground has a
+person in it. highway, HighwayII and Foliage (cars, leaves) have none: every hit there
+is a false one. A hit counts as true only where it covers labelled foreground. Frames go
+through the bridge's motion core at every 3rd frame (cameras analyse ~5 fps); the person
+detector looks only at the regions it reports. The decision threshold is chosen on the
+tuning half (first half of CAVIAR2, highway) and reported on the held-out half (second
+half of CAVIAR2, HighwayII, Foliage).
+
+CPU: process time per checked frame on vtest.avi (PETS 2009 pedestrians) scaled to
+1280x720, regions only vs the whole frame, side by side.
+
+    nice .venv/bin/python bench/person.py [--data ../shared/data/motion] [--stride 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+import sys
+import time
+from typing import Any
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bridge"))
+
+from doorstep_bridge.detect.hog import HogPersonDetector
+from doorstep_bridge.motion.detector import create_detector
+from doorstep_bridge.motion.settings import MotionSettings
+
+THRESHOLDS = [round(-0.5 + 0.1 * i, 1) for i in range(26)]
+GAP = 5  # checked frames joined into one event
+
+
+def frames(seq: Path) -> list[tuple[Path, Path]]:
+    inputs = sorted((seq / "input").iterdir())
+    out = []
+    for f in inputs:
+        num = f.stem[-6:]
+        gt = seq / "groundtruth" / f"gt{num}.png"
+        out.append((f, gt))
+    return out
+
+
+def run_sequence(seq: Path, stride: int, person: bool) -> list[tuple[bool, list[float]]]:
+    """Per checked frame: GT person?, scores of hits on (or off) labelled people."""
+    hog = HogPersonDetector(threshold=-10.0)
+    pairs = frames(seq)
+    first = cv2.imread(str(pairs[0][0]))
+    h, w = first.shape[:2]
+    motion = create_detector(w, h, MotionSettings(), fps=25.0 / stride)
+    k = max(1, round(0.001 * w * h))
+    rows: list[tuple[bool, list[float]]] = []
+    for i, (img_path, gt_path) in enumerate(pairs):
+        if i % stride:
+            continue
+        gray = cv2.cvtColor(cv2.imread(str(img_path)), cv2.COLOR_BGR2GRAY)
+        boxes = motion.detect(gray).boxes
+        gt = cv2.imread(str(gt_path), cv2.IMREAD_GRAYSCALE)
+        fg = gt == 255 if gt is not None else np.zeros_like(gray, dtype=bool)
+        has_person = person and int(fg.sum()) >= k
+        true_scores: list[float] = []
+        false_scores: list[float] = []
+        for hit in hog.find(gray, boxes) if boxes else []:
+            x1, y1, x2, y2 = hit.box
+            area = max(1, (x2 - x1) * (y2 - y1))
+            on_person = person and fg[y1:y2, x1:x2].sum() >= 0.1 * area
+            (true_scores if on_person else false_scores).append(hit.score)
+        rows.append((has_person, [*true_scores, *[-100.0 - s for s in false_scores]]))
+    return rows
+
+
+def decide(scores: list[float], thr: float) -> tuple[bool, bool]:
+    """(a true hit at thr, a false hit at thr): false scores are stored as -100 - s."""
+    true_hit = any(s >= thr for s in scores if s > -50)
+    false_hit = any(-100.0 - s >= thr for s in scores if s <= -50)
+    return true_hit, false_hit
+
+
+def events(flags: list[bool]) -> list[tuple[int, int]]:
+    runs: list[tuple[int, int]] = []
+    for i, f in enumerate(flags):
+        if not f:
+            continue
+        if runs and i - runs[-1][1] <= GAP:
+            runs[-1] = (runs[-1][0], i)
+        else:
+            runs.append((i, i))
+    return runs
+
+
+def score(parts: list[list[tuple[bool, list[float]]]], thr: float) -> dict[str, Any]:
+    tp = fp = fn = neg = fpn = 0
+    ev_gt = ev_found = ev_false = 0
+    for rows in parts:
+        det = []
+        gt = []
+        for has_person, scores in rows:
+            t, f = decide(scores, thr)
+            positive = t or f
+            if has_person:
+                tp += t
+                fn += not t
+            if f:
+                fp += 1
+            if not has_person:
+                neg += 1
+                fpn += positive
+            det.append(positive)
+            gt.append(has_person)
+        gt_ev = events(gt)
+        det_ev = events([d and g for d, g in zip(det, gt, strict=True)])
+        ev_gt += len(gt_ev)
+        ev_found += sum(any(s <= b and e >= a for a, b in det_ev) for s, e in gt_ev)
+        false_runs = events([d and not g for d, g in zip(det, gt, strict=True)])
+        ev_false += len(false_runs)
+    precision = tp / (tp + fp) if tp + fp else 1.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {
+        "thr": thr,
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "fp_rate": fpn / neg if neg else 0.0,
+        "events": f"{ev_found}/{ev_gt}",
+        "false_events": ev_false,
+    }
+
+
+def cpu(video: Path, frames_max: int) -> None:
+    cap = cv2.VideoCapture(str(video))
+    hog = HogPersonDetector()
+    full = cv2.HOGDescriptor()
+    full.setSVMDetector(cv2.HOGDescriptor.getDefaultPeopleDetector())
+    motion = create_detector(1280, 720, MotionSettings(), fps=5.0)
+    region_t = full_t = 0.0
+    checked = n = 0
+    i = 0
+    while n < frames_max:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        i += 1
+        if i % 5:
+            continue
+        gray = cv2.cvtColor(cv2.resize(frame, (1280, 720)), cv2.COLOR_BGR2GRAY)
+        boxes = motion.detect(gray).boxes
+        n += 1
+        if not boxes:
+            continue
+        checked += 1
+        t0 = time.process_time()
+        hog.find(gray, boxes)
+        t1 = time.process_time()
+        full.detectMultiScale(gray, winStride=(8, 8), scale=1.05)
+        t2 = time.process_time()
+        region_t += t1 - t0
+        full_t += t2 - t1
+    if not checked:
+        print("cpu: no frame with motion")
+        return
+    r, f = region_t / checked * 1000, full_t / checked * 1000
+    print(f"\nCPU per checked 1280x720 frame ({checked} frames with motion, vtest.avi at 5 fps):")
+    print(f"  motion regions only   {r:8.1f} ms")
+    print(f"  whole frame           {f:8.1f} ms   ({f / r:.1f}x the regions)")
+    per_hour = 6 * 30 * 2 * r / 1000
+    print(
+        "  a doorstep hour (a visit every 10 min, 30 s of motion each, 2 checks/s):"
+        f" {per_hour:.1f} CPU-s per hour, 0 while the scene is still"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data/motion"
+    )
+    parser.add_argument("--stride", type=int, default=3)
+    parser.add_argument("--cpu-frames", type=int, default=60)
+    args = parser.parse_args()
+    data: Path = args.data
+    if not (data / "CAVIAR2").is_dir():
+        print(f"skipped: no labelled data at {data}")
+        return 0
+    cv2.setNumThreads(1)
+    caviar = run_sequence(data / "CAVIAR2", args.stride, person=True)
+    half = len(caviar) // 2
+    tune = [caviar[:half], run_sequence(data / "highway", args.stride, person=False)]
+    held = [
+        caviar[half:],
+        run_sequence(data / "HighwayII", args.stride, person=False),
+        run_sequence(data / "Foliage", args.stride, person=False),
+    ]
+    results = [score(tune, t) for t in THRESHOLDS]
+    best = max(results, key=lambda r: r["f1"])
+    print("HOG on motion regions (stride", args.stride, ")")
+    head = f"{'split':10} {'thr':>5} {'prec':>6} {'recall':>6} {'F1':>6} {'FP rate':>8}"
+    print(f"{head} {'events':>8} {'false ev':>8}")
+    for name, parts in (("tuning", tune), ("held-out", held)):
+        for thr in sorted({0.0, best["thr"]}):
+            r = score(parts, thr)
+            print(
+                f"{name:10} {thr:5.1f} {r['precision']:6.3f} {r['recall']:6.3f} {r['f1']:6.3f}"
+                f" {r['fp_rate']:8.3f} {r['events']:>8} {r['false_events']:8d}"
+            )
+    print(f"chosen threshold (best F1 on the tuning half): {best['thr']}")
+    video = data / "vtest.avi"
+    if video.is_file():
+        cpu(video, args.cpu_frames)
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Who is there: person detection on the regions the motion core reports (docs/detection.md)."""

@@ -1,0 +1,166 @@
+"""One camera's person watcher: a worker thread that checks moving regions for people.
+
+The detect thread offers it the frames in which something moved
+(:meth:`PersonWatcher.offer`); at most ``checks_per_second`` of them are taken (a
+copy of the luma plane and the motion boxes), the rest are dropped at once, and the
+detect thread never waits for the check. While the scene is still nothing is offered
+and nothing runs. The person state turns ON at the first frame with a person and OFF
+``off_delay`` seconds after the last one, reported through ``on_person`` from the
+watcher's thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+import logging
+import threading
+import time
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from doorstep_bridge.detect.hog import HogPersonDetector, PersonHit
+from doorstep_bridge.detect.settings import PersonSettings
+from doorstep_bridge.motion.types import Box
+
+_LOGGER = logging.getLogger(__name__)
+
+#: A failing check is logged at most this often (seconds).
+ERROR_LOG_EVERY = 60.0
+
+
+class PersonFinder(Protocol):
+    """Finds people in a luma image's moving regions (``HogPersonDetector``)."""
+
+    def find(self, gray: npt.NDArray[np.uint8], boxes: tuple[Box, ...]) -> Sequence[PersonHit]:
+        """The people found."""
+        ...
+
+
+def hog_finder(settings: PersonSettings) -> PersonFinder:
+    """The default finder: OpenCV's HOG people detector at the configured threshold."""
+    return HogPersonDetector(threshold=settings.threshold)
+
+
+class PersonWatcher:
+    """Checks one camera's moving frames for people, off the detect thread.
+
+    Args:
+        camera: The camera's name (thread name, logs).
+        settings: The camera's person settings.
+        on_person: Called with True/False when the person state changes (watcher thread).
+        finder_factory: Builds the detector (tests inject a fake one).
+        clock: Monotonic seconds.
+    """
+
+    def __init__(
+        self,
+        camera: str,
+        settings: PersonSettings,
+        on_person: Callable[[bool], None],
+        *,
+        finder_factory: Callable[[PersonSettings], PersonFinder] = hog_finder,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.camera = camera
+        self._settings = settings
+        self._on_person = on_person
+        self._finder_factory = finder_factory
+        self._finder: PersonFinder | None = None
+        self._clock = clock
+        self._interval = 1.0 / settings.checks_per_second
+        self._cond = threading.Condition()
+        self._job: tuple[npt.NDArray[np.uint8], tuple[Box, ...]] | None = None
+        self._last_taken: float | None = None
+        self._last_seen: float | None = None
+        self._stop = False
+        self._thread: threading.Thread | None = None
+        self._errors = 0
+        self._error_logged: float | None = None
+        self.person = False
+        self.checks = 0
+        #: The people found at the last check that found any.
+        self.last_hits: tuple[PersonHit, ...] = ()
+
+    def start(self) -> None:
+        """Start the watcher's thread."""
+        self._thread = threading.Thread(target=self._run, name=f"person-{self.camera}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread; the state turns OFF."""
+        with self._cond:
+            self._stop = True
+            self._cond.notify()
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+            self._thread = None
+        self._set(active=False)
+
+    def offer(self, luma: npt.NDArray[np.uint8], boxes: tuple[Box, ...]) -> bool:
+        """A frame in which ``boxes`` moved (detect thread). True if it was taken."""
+        if not boxes:
+            return False
+        now = self._clock()
+        with self._cond:
+            if self._job is not None:
+                return False  # one is already waiting
+            if self._last_taken is not None and now - self._last_taken < self._interval * 0.9:
+                return False
+            self._last_taken = now
+            self._job = (np.array(luma, dtype=np.uint8, copy=True), tuple(boxes))
+            self._cond.notify()
+        return True
+
+    def check(self, luma: npt.NDArray[np.uint8], boxes: tuple[Box, ...]) -> bool:
+        """Check one frame now (the watcher's thread): True if a person is in it."""
+        if self._finder is None:
+            self._finder = self._finder_factory(self._settings)
+        now = self._clock()
+        try:
+            hits = tuple(self._finder.find(luma, boxes))
+        except Exception:
+            self._errors += 1
+            if self._error_logged is None or now - self._error_logged >= ERROR_LOG_EVERY:
+                self._error_logged = now
+                _LOGGER.exception(
+                    "Camera %s: person detection failed (%d time(s) so far)",
+                    self.camera,
+                    self._errors,
+                )
+            return False
+        self.checks += 1
+        if hits:
+            self.last_hits = hits
+            self._last_seen = now
+            self._set(active=True)
+        return bool(hits)
+
+    def expire(self) -> float | None:
+        """Turn OFF if no person was seen for ``off_delay``; seconds until that is due."""
+        if not self.person or self._last_seen is None:
+            return None
+        left = self._last_seen + self._settings.off_delay - self._clock()
+        if left <= 0:
+            self._set(active=False)
+            return None
+        return left
+
+    def _set(self, *, active: bool) -> None:
+        if active != self.person:
+            self.person = active
+            self._on_person(active)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                timeout = self.expire()
+                while self._job is None and not self._stop:
+                    if not self._cond.wait(timeout) and timeout is not None:
+                        break
+                if self._stop:
+                    return
+                job, self._job = self._job, None
+            if job is not None:
+                self.check(*job)

@@ -1,0 +1,244 @@
+"""The person watcher: rate limit, ON/OFF, its own thread, failures, and the pipeline."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+import threading
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from doorstep_bridge.camera.pipeline import CameraPipeline, Detection, PipelineHooks
+from doorstep_bridge.config import parse_config
+from doorstep_bridge.detect.hog import PersonHit
+from doorstep_bridge.detect.person import PersonWatcher, hog_finder
+from doorstep_bridge.detect.settings import PersonSettings
+from doorstep_bridge.motion import MotionResult
+from doorstep_bridge.motion.types import Box
+from tests.bridge.detect.synthetic import draw_person, porch
+
+FRAME = np.zeros((360, 640), np.uint8)
+BOX = (10, 10, 60, 160)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class FakeFinder:
+    """Says a person is there while ``present``; counts calls."""
+
+    def __init__(self) -> None:
+        self.present = False
+        self.calls = 0
+        self.fail = False
+
+    def find(self, gray: npt.NDArray[np.uint8], boxes: tuple[Box, ...]) -> Sequence[PersonHit]:
+        self.calls += 1
+        if self.fail:
+            raise RuntimeError("broken")
+        return [PersonHit(boxes[0], 2.0)] if self.present else []
+
+
+def _watcher(
+    finder: FakeFinder, changes: list[bool], clock: Clock, **settings: Any
+) -> PersonWatcher:
+    return PersonWatcher(
+        "front_door",
+        PersonSettings(enabled=True, **settings),
+        changes.append,
+        finder_factory=lambda _s: finder,
+        clock=clock,
+    )
+
+
+def test_on_at_the_first_person_and_off_after_the_delay() -> None:
+    finder, changes, clock = FakeFinder(), [], Clock()
+    watcher = _watcher(finder, changes, clock, off_delay=5.0)
+    assert watcher.check(FRAME, (BOX,)) is False
+    assert changes == []
+    finder.present = True
+    assert watcher.check(FRAME, (BOX,)) is True
+    assert changes == [True]
+    assert watcher.last_hits[0].box == BOX
+    finder.present = False
+    clock.now += 3.0
+    watcher.check(FRAME, (BOX,))
+    assert watcher.expire() == pytest.approx(2.0)
+    assert changes == [True]
+    clock.now += 2.0
+    assert watcher.expire() is None
+    assert changes == [True, False]
+    assert watcher.expire() is None  # OFF stays OFF
+
+
+def test_offers_are_rate_limited_and_need_movement() -> None:
+    finder, changes, clock = FakeFinder(), [], Clock()
+    watcher = _watcher(finder, changes, clock, checks_per_second=2.0)
+    assert watcher.offer(FRAME, ()) is False  # nothing moved: nothing to check
+    assert watcher.offer(FRAME, (BOX,)) is True
+    assert watcher.offer(FRAME, (BOX,)) is False  # one is already waiting
+    watcher._job = None  # the thread took it
+    clock.now += 0.2
+    assert watcher.offer(FRAME, (BOX,)) is False  # too soon (2 per second)
+    clock.now += 0.3
+    assert watcher.offer(FRAME, (BOX,)) is True
+
+
+def test_an_offered_frame_is_a_copy() -> None:
+    finder, changes, clock = FakeFinder(), [], Clock()
+    watcher = _watcher(finder, changes, clock)
+    frame = np.zeros((4, 4), np.uint8)
+    watcher.offer(frame, (BOX,))
+    frame[:] = 255  # the decoder reuses its buffer
+    assert watcher._job is not None
+    assert int(watcher._job[0].max()) == 0
+
+
+def test_a_failing_check_is_logged_once_and_the_watcher_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    finder, changes, clock = FakeFinder(), [], Clock()
+    watcher = _watcher(finder, changes, clock)
+    finder.fail = True
+    assert watcher.check(FRAME, (BOX,)) is False
+    assert watcher.check(FRAME, (BOX,)) is False
+    assert caplog.text.count("person detection failed") == 1
+    finder.fail, finder.present = False, True
+    assert watcher.check(FRAME, (BOX,)) is True
+    assert changes == [True]
+
+
+def test_the_thread_checks_offers_and_turns_off_on_time() -> None:
+    finder, changes = FakeFinder(), []
+    seen = threading.Event()
+    gone = threading.Event()
+
+    def report(active: bool) -> None:
+        changes.append(active)
+        (seen if active else gone).set()
+
+    finder.present = True
+    watcher = PersonWatcher(
+        "front_door",
+        PersonSettings(enabled=True, off_delay=0.2, checks_per_second=10.0),
+        report,
+        finder_factory=lambda _s: finder,
+    )
+    watcher.start()
+    try:
+        assert watcher.offer(FRAME, (BOX,))
+        assert seen.wait(5.0)
+        finder.present = False
+        assert gone.wait(5.0)  # no more offers: OFF after off_delay
+        assert changes == [True, False]
+    finally:
+        watcher.stop()
+    assert changes == [True, False]
+    assert finder.calls == 1
+
+
+def test_stopping_a_watcher_with_a_person_in_view_turns_it_off() -> None:
+    finder, changes, clock = FakeFinder(), [], Clock()
+    watcher = _watcher(finder, changes, clock)
+    finder.present = True
+    watcher.check(FRAME, (BOX,))
+    watcher.stop()  # never started: nothing to join
+    assert changes == [True, False]
+
+
+def test_the_default_finder_is_the_hog_detector_at_the_threshold() -> None:
+    img = porch()
+    box = draw_person(img, 320, 30, 160)
+    assert hog_finder(PersonSettings()).find(img, (box,))
+    assert not hog_finder(PersonSettings(threshold=5.0)).find(img, (box,))
+
+
+# -- in the camera pipeline ------------------------------------------------------------
+
+
+def _camera(**person: Any) -> Any:
+    data = {"source": "demo://", "person": person}
+    return parse_config({"cameras": {"front_door": data}}).cameras["front_door"]
+
+
+class Recorder:
+    def wants_frame(self) -> bool:
+        return False
+
+    def motion(self, active: bool) -> None:
+        pass
+
+
+class Offers:
+    def __init__(self) -> None:
+        self.boxes: list[tuple[Box, ...]] = []
+
+    def offer(self, luma: Any, boxes: tuple[Box, ...]) -> bool:
+        self.boxes.append(boxes)
+        return True
+
+
+class Scripted:
+    """A motion detector that replays ``results``."""
+
+    def __init__(self, results: list[MotionResult]) -> None:
+        self.results = results
+
+    def detect(self, luma: Any) -> MotionResult:
+        return self.results.pop(0)
+
+
+class Gate:
+    def update(self, moving: bool, now: float) -> bool | None:
+        return None
+
+
+class Frame:
+    width, height = 64, 48
+
+
+def test_detection_offers_only_moving_frames(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(
+        "doorstep_bridge.camera.pipeline.luma_plane", lambda f: np.zeros((48, 64), np.uint8)
+    )
+    offers = Offers()
+    results = [MotionResult(), MotionResult((BOX,), 0.1), MotionResult()]
+    detection = Detection(
+        _camera(enabled=True),
+        Recorder(),  # type: ignore[arg-type]
+        lambda w, h, s: Scripted(results),  # type: ignore[arg-type,return-value]
+        lambda n, d: Gate(),
+        on_motion=lambda _a: None,
+        person=offers,  # type: ignore[arg-type]
+    )
+    for _ in range(3):
+        detection._analyse(Frame(), wants_frame=False)
+    assert offers.boxes == [(BOX,)]
+
+
+def test_the_pipeline_runs_a_watcher_only_when_the_camera_asks() -> None:
+    hooks = PipelineHooks(on_motion=lambda _a: None, on_availability=lambda _a: None)
+    plain = CameraPipeline(_camera(), Recorder(), None, None, hooks)  # type: ignore[arg-type]
+    assert plain.detection.person is None
+    hooks = PipelineHooks(
+        on_motion=lambda _a: None, on_availability=lambda _a: None, on_person=lambda _a: None
+    )
+    off = CameraPipeline(_camera(enabled=False), Recorder(), None, None, hooks)  # type: ignore[arg-type]
+    assert off.detection.person is None
+    on = CameraPipeline(_camera(enabled=True), Recorder(), None, None, hooks)  # type: ignore[arg-type]
+    watcher = on.detection.person
+    assert isinstance(watcher, PersonWatcher)
+    on.start()
+    try:
+        assert watcher._thread is not None
+        assert watcher._thread.name == "person-front_door"
+    finally:
+        on.stop()
+    assert watcher._thread is None

@@ -1,0 +1,70 @@
+"""`cameras.<cam>.person`: validated at the edge, off by default, announced to Home Assistant."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from doorstep_bridge.config import parse_config
+from doorstep_bridge.detect.settings import PersonSettings
+from doorstep_bridge.events import EventBus, PersonChanged
+from doorstep_bridge.exceptions import ConfigError
+from doorstep_bridge.models import utcnow
+from doorstep_bridge.mqtt.publisher import Publisher, bridge_info
+from tests.bridge.test_publisher import RecordingMqtt
+
+
+def _config(person: Any = None) -> Any:
+    cam: dict[str, Any] = {"source": "demo://"}
+    if person is not None:
+        cam["person"] = person
+    return parse_config({"cameras": {"front_door": cam}})
+
+
+def test_off_unless_asked() -> None:
+    assert _config().cameras["front_door"].person == PersonSettings(enabled=False)
+
+
+def test_every_setting_is_read() -> None:
+    person = (
+        _config({"enabled": True, "checks_per_second": 1, "threshold": 0.5, "off_delay": 10})
+        .cameras["front_door"]
+        .person
+    )
+    assert person == PersonSettings(
+        enabled=True, checks_per_second=1.0, threshold=0.5, off_delay=10.0
+    )
+
+
+@pytest.mark.parametrize(
+    ("person", "message"),
+    [
+        ({"enabled": "yes"}, "cameras.front_door.person.enabled: expected true or false"),
+        ({"checks_per_second": 0}, "cameras.front_door.person.checks_per_second:"),
+        ({"threshold": "high"}, "cameras.front_door.person.threshold: expected a number"),
+        ({"colour": "red"}, "cameras.front_door.person.colour: unknown key"),
+        ("on", "cameras.front_door.person: expected a dictionary"),
+    ],
+)
+def test_bad_values_name_their_key(person: Any, message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        _config(person)
+    assert message in str(err.value)
+
+
+def test_the_bridge_info_says_which_cameras_look_for_people() -> None:
+    assert "person" not in bridge_info(_config(), "b1")["cameras"]["front_door"]
+    info = bridge_info(_config({"enabled": True}), "b1")
+    assert info["cameras"]["front_door"] == {"name": "Front door", "person": True}
+
+
+def test_person_on_and_off_go_to_the_retained_person_topic() -> None:
+    bus, mqtt = EventBus(), RecordingMqtt()
+    Publisher(mqtt, bus)  # type: ignore[arg-type]
+    bus.publish(PersonChanged("front_door", active=True, time=utcnow()))
+    bus.publish(PersonChanged("front_door", active=False, time=utcnow()))
+    assert mqtt.sent == [
+        ("doorstep/front_door/person", "ON", 1, True),
+        ("doorstep/front_door/person", "OFF", 1, True),
+    ]
