@@ -89,7 +89,8 @@ _LIGHT_EXPLAINED: Final = 0.5  # light must explain at least half of what change
 _LIGHT_SECONDS: Final = 1.0  # after a change of light, leftovers are checked this long
 _RECENT_SECONDS: Final = 0.7  # "recent" frame average (25% per frame at 5 fps)
 _DRIFT: Final = 3.0  # grey levels the unchanged pixels may drift together before light is checked
-_SHADOW_DARKER: Final = 0.95  # a shadow is at least this much darker than the background
+_SHADOW_EVERY: Final = 2  # frames between tests for shadows (in between, their verdicts hold)
+_DRIFT_EVERY: Final = 2  # frames between checks for light drifting (slow: dusk, exposure)
 _UNCOVERED: Final = 0.8  # share of a region that must show what was behind to be uncovered
 _BEHIND_SECONDS: Final = 600.0  # how long what was behind absorbed things is remembered
 _RANGE_EVERY: Final = 4  # frames between refreshes of the background's range and bounds
@@ -258,6 +259,9 @@ class LumaMotionDetector:
         self._behind_known: Mask = empty8
         self._behind_until = -1  # frame after which the memory is forgotten
         self._behind_frames = max(1, round(fps * _BEHIND_SECONDS))
+        # Where the last test for shadows found them (see `_shadow`).
+        self._shadows: Mask = empty8
+        self._shadows_found = False
 
     @property
     def grid_size(self) -> tuple[int, int]:
@@ -428,15 +432,18 @@ class LumaMotionDetector:
         does not have.
         """
         x, y, w, h = rect
-        now = grid[y : y + h, x : x + w]
-        before = bg[y : y + h, x : x + w]
-        # Cheap first: only regions darker (or brighter, where a shadow has just left a
-        # background that was re-lit under it) than the background can be shadows.
-        ratio = float(cv2.mean(now, region)[0]) / max(1.0, float(cv2.mean(before, region)[0]))
-        if _SHADOW_DARKER < ratio < 1.0 / _SHADOW_DARKER:
-            return False
+        if self._frame % _SHADOW_EVERY:
+            # Between tests, a region is a shadow if it lies mostly where the last test
+            # found one (a shadow moves little in a frame).
+            found = self._shadows[y : y + h, x : x + w]
+            return self._shadows_found and 2 * cv2.countNonZero(found) >= cv2.countNonZero(region)
+        now = grid[y : y + h, x : x + w].astype(np.float32)
         core = _u8(cv2.erode(region, self._kernel5))
-        return shadow(now.astype(np.float32), before, core, self._cell)
+        if not shadow(now, bg[y : y + h, x : x + w], core, self._cell):
+            return False
+        self._shadows[y : y + h, x : x + w] |= region
+        self._shadows_found = True
+        return True
 
     def _light_changing(self, bg: FloatGrid) -> None:
         """Check changes for light for the next second (see `detect`)."""
@@ -507,7 +514,10 @@ class LumaMotionDetector:
         if (
             self._tune.lighting
             and changed > self._tune.min_pixels
-            and (changed > trigger or self._drifting(grid, bg, unchanged))
+            and (
+                changed > trigger
+                or (self._frame % _DRIFT_EVERY == 1 and self._drifting(grid, bg, unchanged))
+            )
             and self._relight(grid, bg, changed)
         ):
             unchanged, fg, changed = self._changes(grid, self._bounds)
@@ -573,6 +583,8 @@ class LumaMotionDetector:
         self._behind = np.zeros(shape, np.uint8)
         self._behind_known = np.zeros(shape, np.uint8)
         self._behind_until = -1
+        self._shadows = np.zeros(shape, np.uint8)
+        self._shadows_found = False
 
     def _noise_changed(self) -> None:
         """Refresh what follows from the noise level: threshold and clamp (8 bits)."""
@@ -616,6 +628,9 @@ class LumaMotionDetector:
         pixels = 0
         marks: dict[str, Mask] = {}
         remembering = self._frame <= self._behind_until
+        if self._shadows_found and self._frame % _SHADOW_EVERY == 0:
+            self._shadows.fill(0)  # a new test of shadows: the last one's verdicts go
+            self._shadows_found = False
         f = self._factor
         ghost_from = _MOVED - _GHOST_AFTER  # activity left after two still steps
         onset = tune.lighting and self._reported_at < self._frame - 1  # nothing reported
