@@ -284,7 +284,13 @@ def make_bridge(
         "http": {"host": "127.0.0.1", "port": http_port, "token": token},
         "storage": {"path": str(work / "bridge-data"), "retention_days": 2},
         "cameras": {CAMERA: {"source": source, **(camera or {})}},
-        "sharing": {"link_ttl_hours": 24, "max_window_hours": 12, "redact_faces": True},
+        # A legal request needs two approvers (tests/e2e/test_legal_release.py).
+        "sharing": {
+            "link_ttl_hours": 24,
+            "max_window_hours": 12,
+            "redact_faces": True,
+            "legal_two_approvers": True,
+        },
     }
     path = work / "doorstep.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")

@@ -4,12 +4,14 @@
 (``sharing.requester_tokens``); a requester token can only create requests.
 Decisions and everything else under ``/api/shares`` need the API token (the
 token middleware enforces it). ``/share/<token>`` needs no login: the link
-token is the credential, checked against its stored hash, and every download is
-audited before a byte is sent.
+token is the credential, checked against its stored hash, and every request on
+it is audited before a byte is sent. A browser gets the recipient's page
+(``http.recipient``), everything else the MP4.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -20,6 +22,7 @@ from aiohttp import web
 from doorstep_bridge.exceptions import AuditError, ShareError
 from doorstep_bridge.http.auth import allow_other_credentials, has_api_token, json_error
 from doorstep_bridge.http.body import read_body
+from doorstep_bridge.http.recipient import gone_page, page_response, share_page, wants_page
 from doorstep_bridge.keys import CONFIG, SHARES
 from doorstep_bridge.sharing.downloads import Download
 from doorstep_bridge.sharing.state import (
@@ -204,17 +207,24 @@ LINK_HEADERS = {
 
 
 async def _download(request: web.Request, **details: Any) -> Download | web.Response:
-    """Check the link and audit the request; the download, or the error answer."""
+    """Check the link and audit the request; the download, or the error answer.
+
+    A browser asking for the page gets the error as a plain page (same status).
+    """
+    page = wants_page(request) and "file" not in details
     address, agent, via = _client(request)
     details["via"] = via
     if "Range" in request.headers:
         details["range"] = request.headers["Range"][:100]
+    if page:
+        details["file"] = "page"
     try:
         return await request.app[SHARES].download(
             request.match_info["token"], address, agent, **details
         )
     except ShareError as err:
-        return _error(err)
+        response = _error(err)
+        return gone_page(response.status, str(err)) if page else response
     except AuditError:
         _LOGGER.exception("Cannot audit a share download")
         return json_error(503, "the audit log cannot be written; nothing is released")
@@ -222,20 +232,38 @@ async def _download(request: web.Request, **details: Any) -> Download | web.Resp
 
 @routes.get("/share/{token}")
 async def share_link(request: web.Request) -> web.StreamResponse:
-    """The redacted MP4 of a ready share; 404 unknown, 410 expired or revoked."""
+    """A ready share: its page for a browser, else the MP4; 404 unknown, 410 expired or revoked.
+
+    ``?raw=1`` always gives the MP4 (``&download=1``: as an attachment).
+    """
     download = await _download(request)
     if isinstance(download, web.Response):
         return download
+    if wants_page(request):
+        return await _page(request, download)
     if not download.path.is_file():
         return json_error(410, "this share's video is no longer available")
+    disposition = "attachment" if request.query.get("download") else "inline"
     return web.FileResponse(
         download.path,
         headers={
             "Content-Type": "video/mp4",
-            "Content-Disposition": f'inline; filename="{download.filename}"',
+            "Content-Disposition": f'{disposition}; filename="{download.filename}"',
             **LINK_HEADERS,
         },
     )
+
+
+async def _page(request: web.Request, download: Download) -> web.Response:
+    """The recipient's page, from the export's signed manifest."""
+    try:
+        text = await asyncio.to_thread(download.signature.read_text, encoding="utf-8")
+        document = json.loads(text)
+        manifest = document["manifest"]
+        fingerprint = str(document["key_fingerprint"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return gone_page(410, "this share's video is no longer available")
+    return page_response(share_page(manifest, fingerprint, request.match_info["token"]))
 
 
 @routes.get("/share/{token}/signature")

@@ -324,3 +324,123 @@ async def test_a_missing_signature_file_is_a_410(
     response = await client.get(f"{link}/signature")
     assert response.status == 410
     assert "no longer available" in (await response.json())["error"]
+
+
+BROWSER = {
+    "Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+    "User-Agent": "Mozilla/5.0 Recipient",
+}
+
+
+async def test_a_browser_gets_the_recipient_page_curl_the_video(
+    bridge: tuple[Harness, TestClient[Any, Any]],
+) -> None:
+    harness, client = bridge
+    share_id, link = await _ready(harness, client)
+    response = await client.get(link, headers=BROWSER)
+    assert response.status == 200
+    assert response.headers["Content-Type"] == "text/html; charset=utf-8"
+    csp = response.headers["Content-Security-Policy"]
+    assert csp.startswith("default-src 'none'; style-src 'sha256-")
+    assert "script-src" not in csp
+    assert "media-src 'self'" in csp
+    assert response.headers["Vary"] == "Accept"
+    assert response.headers["Cache-Control"] == "no-store, private"
+    page = await response.text()
+    assert "<script" not in page.lower()
+    assert "http://" not in page
+    assert "https://" not in page
+    assert '<video controls preload="metadata" playsinline src="?raw=1">' in page
+    assert "Neighbour Alice" in page  # who asked
+    assert "Parcel went missing" in page  # why
+    assert "owner" in page  # who approved
+    assert "front_door: 1 area(s) blacked out" in page
+    assert "faces blurred" in page
+    fingerprint = harness.service.signing_fingerprint
+    assert fingerprint is not None
+    assert fingerprint in page
+    token = link.removeprefix("/share/")
+    assert f'href="{token}/signature"' in page
+    assert f"doorstep-bridge verify-export doorstep-{share_id}.mp4" in page
+    ready = harness.service.get(share_id)
+    assert ready is not None
+    expires = ready.payload()["link_expires"]
+    assert f"{expires[:10]} {expires[11:16]}" in page  # the expiry, as people read it
+    page_views = [r for r in harness.audit.records() if r.get("file") == "page"]
+    assert [(r["kind"], r["agent"]) for r in page_views] == [("download", "Mozilla/5.0 Recipient")]
+
+    # The player's request, curl and ?raw=1 all get the MP4.
+    for headers, query in ((BROWSER, "?raw=1"), ({}, ""), ({"Accept": "*/*"}, "")):
+        video = await client.get(link + query, headers=headers)
+        assert video.status == 200
+        assert video.headers["Content-Type"] == "video/mp4"
+        assert video.headers["Content-Disposition"].startswith("inline;")
+        assert (await video.read())[4:8] == b"ftyp"
+    attached = await client.get(link + "?raw=1&download=1", headers=BROWSER)
+    assert attached.headers["Content-Disposition"] == (
+        f'attachment; filename="doorstep-{share_id}.mp4"'
+    )
+
+
+async def test_a_legal_release_says_under_what_authority(
+    bridge: tuple[Harness, TestClient[Any, Any]],
+) -> None:
+    harness, client = bridge
+    body = harness.request(
+        kind="legal",
+        authority="Tribunal judiciaire de Lyon",
+        reference="RG 26/01234",
+        legal_basis="Ordonnance du juge <b>d'instruction</b>",
+        scope={
+            "cameras": ["front_door"],
+            "start": harness.request()["start"],
+            "end": harness.request()["end"],
+        },
+    )
+    response = await client.post("/api/share-requests", json=body, headers=API)
+    assert response.status == 201, await response.text()
+    share_id = (await response.json())["id"]
+    await client.post(
+        f"/api/shares/{share_id}/decision",
+        json={"decision": "approve", "by": "owner", "via": "phone", "redact": False},
+        headers=API,
+    )
+    ready = await harness.wait_state(share_id, "ready")
+    page = await (await client.get(ready["link"], headers=BROWSER)).text()
+    assert "Released under legal authority" in page
+    assert "RG 26/01234" in page
+    # Text from outside is escaped, never markup.
+    assert "&lt;b&gt;d&#x27;instruction&lt;/b&gt;" in page
+    assert "<b>" not in page
+    assert "faces NOT blurred" in page
+
+
+async def test_gone_and_unknown_links_show_a_plain_page(
+    bridge: tuple[Harness, TestClient[Any, Any]],
+) -> None:
+    harness, client = bridge
+    share_id, link = await _ready(harness, client)
+    other_id, other_link = await _ready(harness, client)
+    (harness.config.storage.path / "shares" / f"{other_id}.mp4.doorstep-sig.json").unlink()
+    missing = await client.get(other_link, headers=BROWSER)
+    assert missing.status == 410
+    assert "no longer available" in await missing.text()
+    await client.post(
+        f"/api/shares/{share_id}/decision",
+        json={"decision": "revoke", "by": "owner", "via": "ui"},
+        headers=API,
+    )
+    gone = await client.get(link, headers=BROWSER)
+    assert gone.status == 410
+    assert gone.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert gone.headers["Content-Security-Policy"].startswith("default-src 'none'")
+    text = await gone.text()
+    assert "This link no longer works" in text
+    assert "this share link was revoked" in text
+    assert "<video" not in text
+    # curl still gets JSON, with the same status.
+    assert (await client.get(link)).status == 410
+    assert "error" in await (await client.get(link)).json()
+    unknown = await client.get("/share/" + "A" * 43, headers=BROWSER)
+    assert unknown.status == 404
+    assert "This link does not work" in await unknown.text()
