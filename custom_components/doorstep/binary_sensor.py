@@ -1,4 +1,4 @@
-"""Motion per camera; connectivity of the bridge."""
+"""Motion and, where the camera looks for people, a person per camera; the bridge's connectivity."""
 
 from __future__ import annotations
 
@@ -19,11 +19,16 @@ async def async_setup_entry(
     entry: DoorstepConfigEntry,
     async_add_entities: AddEntitiesCallback,
 ) -> None:
-    """Add the bridge's connectivity and each camera's motion sensor."""
+    """Add the bridge's connectivity, each camera's motion and person sensors."""
     async_add_entities([BridgeConnectivity(entry.runtime_data.coordinator)])
-    async_setup_camera_entities(
-        entry, async_add_entities, lambda coordinator, camera: [Motion(coordinator, camera)]
-    )
+    async_setup_camera_entities(entry, async_add_entities, _camera_sensors)
+
+
+def _camera_sensors(coordinator: DoorstepCoordinator, camera: str) -> list[BinarySensorEntity]:
+    sensors: list[BinarySensorEntity] = [Motion(coordinator, camera)]
+    if any(c.key == camera and c.person for c in coordinator.data.info.cameras):
+        sensors.append(Person(coordinator, camera))
+    return sensors
 
 
 class Motion(DoorstepCameraEntity, BinarySensorEntity):
@@ -38,6 +43,20 @@ class Motion(DoorstepCameraEntity, BinarySensorEntity):
     def is_on(self) -> bool | None:
         """Motion state."""
         return self.coordinator.data.camera(self.camera).motion
+
+
+class Person(DoorstepCameraEntity, BinarySensorEntity):
+    """On while the bridge sees a person (cameras with person detection)."""
+
+    _attr_device_class = BinarySensorDeviceClass.OCCUPANCY
+
+    def __init__(self, coordinator: DoorstepCoordinator, camera: str) -> None:
+        super().__init__(coordinator, camera, "person")
+
+    @property
+    def is_on(self) -> bool | None:
+        """Person state."""
+        return self.coordinator.data.camera(self.camera).person
 
 
 class BridgeConnectivity(DoorstepBridgeEntity, BinarySensorEntity):

@@ -66,6 +66,7 @@ class CameraState:
 
     online: bool | None = None
     motion: bool | None = None
+    person: bool | None = None
     motion_detection: bool | None = None
     recording: bool | None = None
     last_clip: Clip | None = None
@@ -325,6 +326,8 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
                 self._camera_online(camera, parse_online(msg.payload))
             elif leaf == "motion":
                 self._update_camera(camera, motion=parse_on_off(msg.payload))
+            elif leaf == "person":
+                self._update_camera(camera, person=parse_on_off(msg.payload))
             elif leaf in SWITCHES:
                 self._update_camera(camera, **{leaf: parse_on_off(msg.payload)})
             elif leaf == "clip" and msg.payload:

@@ -102,6 +102,10 @@ class Topics:
         """Motion ``ON``/``OFF``."""
         return f"{self.base}/{camera}/motion"
 
+    def person(self, camera: str) -> str:
+        """Person ``ON``/``OFF`` (cameras with person detection)."""
+        return f"{self.base}/{camera}/person"
+
     def ring(self, camera: str) -> str:
         """One message per doorbell press."""
         return f"{self.base}/{camera}/ring"
@@ -140,7 +144,8 @@ class Topics:
         """Subscriptions that cover every per-camera state topic."""
         return (f"{self.base}/+/available", f"{self.base}/+/motion", f"{self.base}/+/ring",
                 f"{self.base}/+/clip", f"{self.base}/+/motion_detection",
-                f"{self.base}/+/recording", f"{self.base}/+/status")  # fmt: skip
+                f"{self.base}/+/recording", f"{self.base}/+/status",
+                f"{self.base}/+/person")  # fmt: skip
 
     def split_camera_topic(self, topic: str) -> tuple[str, str] | None:
         """``(camera, leaf)`` for ``<b>/<cam>/<leaf>``, else None."""
@@ -168,6 +173,8 @@ class CameraInfo:
 
     key: str
     name: str
+    #: The camera looks for people (``<b>/<cam>/person``).
+    person: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -435,7 +442,13 @@ def parse_bridge_info(payload: Payload | Mapping[str, Any]) -> BridgeInfo:
         if not isinstance(value, Mapping) or key in RESERVED_CAMERA_NAMES:
             raise ProtocolError(f"cameras.{key}: invalid camera")
         name = value.get("name")
-        cameras.append(CameraInfo(key=key, name=name if isinstance(name, str) and name else key))
+        cameras.append(
+            CameraInfo(
+                key=key,
+                name=name if isinstance(name, str) and name else key,
+                person=value.get("person") is True,
+            )
+        )
     return BridgeInfo(
         id=_str(data, "id"),
         name=_str(data, "name"),

@@ -1,0 +1,79 @@
+"""binary_sensor.<cam>_person: only for cameras that look for people, fed by <b>/<cam>/person."""
+
+from __future__ import annotations
+
+from unittest.mock import MagicMock
+
+from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE, STATE_UNKNOWN
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_mqtt_message
+
+from custom_components.doorstep.const import DOMAIN
+from custom_components.doorstep.protocol import parse_bridge_info
+
+from .conftest import BRIDGE_ID, TOPICS, FakeBridge, get_device, get_state, publish_retained
+
+
+@pytest.fixture
+async def person_entry(
+    hass: HomeAssistant, mqtt: MagicMock, config_entry: MockConfigEntry, bridge: FakeBridge
+) -> MockConfigEntry:
+    """A bridge with two cameras, one of which looks for people."""
+    bridge.cameras = {
+        "front_door": {"name": "Front door", "person": True},  # type: ignore[dict-item]
+        "garden": {"name": "Garden"},
+    }
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    publish_retained(hass, bridge)
+    await hass.async_block_till_done()
+    return config_entry
+
+
+@pytest.mark.usefixtures("person_entry")
+async def test_person_follows_the_bridge(hass: HomeAssistant) -> None:
+    state = get_state(hass, "binary_sensor.front_door_person")
+    assert state.state == STATE_UNKNOWN
+    assert state.attributes["device_class"] == "occupancy"
+    assert state.attributes["friendly_name"] == "Front door Person"
+    async_fire_mqtt_message(hass, TOPICS.person("front_door"), "ON")
+    await hass.async_block_till_done()
+    assert get_state(hass, "binary_sensor.front_door_person").state == STATE_ON
+    async_fire_mqtt_message(hass, TOPICS.person("front_door"), "OFF")
+    await hass.async_block_till_done()
+    assert get_state(hass, "binary_sensor.front_door_person").state == STATE_OFF
+    async_fire_mqtt_message(hass, TOPICS.person("front_door"), "maybe")
+    await hass.async_block_till_done()
+    assert get_state(hass, "binary_sensor.front_door_person").state == STATE_OFF
+    async_fire_mqtt_message(hass, TOPICS.camera_available("front_door"), "offline")
+    await hass.async_block_till_done()
+    assert get_state(hass, "binary_sensor.front_door_person").state == STATE_UNAVAILABLE
+
+
+@pytest.mark.usefixtures("person_entry")
+async def test_only_cameras_that_look_for_people_get_one(hass: HomeAssistant) -> None:
+    assert hass.states.get("binary_sensor.garden_person") is None
+    assert get_state(hass, "binary_sensor.garden_motion")
+    entry = er.async_get(hass).async_get("binary_sensor.front_door_person")
+    assert entry is not None
+    assert entry.unique_id == f"{BRIDGE_ID}_front_door_person"
+    assert entry.translation_key == "person"
+    assert entry.device_id == get_device(hass, (DOMAIN, f"{BRIDGE_ID}_front_door")).id
+
+
+def test_only_true_means_person_detection() -> None:
+    info = {
+        "id": BRIDGE_ID,
+        "name": "Doorstep",
+        "version": "1",
+        "protocol": 1,
+        "base_topic": "doorstep",
+        "api_url": "http://127.0.0.1:5080",
+        "cameras": {"a": {"person": True}, "b": {"person": "yes"}, "c": {}},
+    }
+    cameras = {c.key: c.person for c in parse_bridge_info(info).cameras}
+    assert cameras == {"a": True, "b": False, "c": False}
+    assert TOPICS.person("a") == "doorstep/a/person"
