@@ -40,6 +40,7 @@ compared with a running background model:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 import math
 from typing import Any, Final, TypeAlias, cast
@@ -121,6 +122,36 @@ def _f32(array: Any) -> FloatGrid:
 def _u8(array: Any) -> Mask:
     """Narrow an OpenCV result to a uint8 mask."""
     return cast("Mask", array)
+
+
+class _Region:
+    """One changed region of a frame: its outline and box, its masks when first needed.
+
+    Most regions of a busy frame are judged without their masks; drawing one costs
+    more than the tests that need none.
+    """
+
+    __slots__ = ("_padded", "_padder", "contour", "rect")
+
+    def __init__(
+        self, contour: Any, rect: Box, padder: Callable[[Any, Box], tuple[Mask, Box]]
+    ) -> None:
+        self.contour = contour
+        self.rect = rect
+        self._padder = padder
+        self._padded: tuple[Mask, Box] | None = None
+
+    def padded(self) -> tuple[Mask, Box]:
+        """The region's mask with a margin of two pixels, and that box as (x0, y0, x1, y1)."""
+        if self._padded is None:
+            self._padded = self._padder(self.contour, self.rect)
+        return self._padded
+
+    def mask(self) -> Mask:
+        """The region's mask in its own box (a view into the padded one)."""
+        padded, (x0, y0, _, _) = self.padded()
+        x, y, w, h = self.rect
+        return padded[y - y0 : y - y0 + h, x - x0 : x - x0 + w]
 
 
 def _tuning(settings: MotionSettings, fps: float, grid_pixels: int) -> _Tuning:
@@ -422,7 +453,7 @@ class LumaMotionDetector:
         cv2.bitwise_and(match, changed, dst=match)
         return cv2.countNonZero(match) >= _UNCOVERED * area
 
-    def _shadow(self, grid: Mask, bg: FloatGrid, region: Mask, rect: Box) -> bool:
+    def _shadow(self, grid: Mask, bg: FloatGrid, part: _Region, area: int) -> bool:
         """True when a region is the background, darker: a shadow passing over it.
 
         A shadow takes light away: what the surface reflects is multiplied down, so its
@@ -431,12 +462,13 @@ class LumaMotionDetector:
         core of the changed pixels: the shadow's soft edge is a step the background
         does not have.
         """
-        x, y, w, h = rect
+        x, y, w, h = part.rect
         if self._frame % _SHADOW_EVERY:
             # Between tests, a region is a shadow if it lies mostly where the last test
             # found one (a shadow moves little in a frame).
             found = self._shadows[y : y + h, x : x + w]
-            return self._shadows_found and 2 * cv2.countNonZero(found) >= cv2.countNonZero(region)
+            return self._shadows_found and 2 * cv2.countNonZero(found) >= area
+        region = part.mask()
         now = grid[y : y + h, x : x + w].astype(np.float32)
         core = _u8(cv2.erode(region, self._kernel5))
         if not shadow(now, bg[y : y + h, x : x + w], core, self._cell):
@@ -646,29 +678,27 @@ class LumaMotionDetector:
             area = cv2.countNonZero(changed)
             if area < tune.min_pixels:
                 continue
-            # The region's mask with a margin of two pixels; its own box is a view into it.
-            padded, outer = self._padded_region(contour, rect)
-            region = padded[y - outer[1] : y - outer[1] + h, x - outer[0] : x - outer[0] + w]
+            part = _Region(contour, rect, self._padded_region)
             if remembering and self._uncovered(grid, changed, area, rect):
                 # What was behind something absorbed: the background again, at once.
-                self._mark(marks, "absorb", rect, region)
-                self._mark(marks, "restored", rect, region)
+                self._mark(marks, "absorb", rect, part.mask())
+                self._mark(marks, "restored", rect, part.mask())
                 continue
             activity = cv2.minMaxLoc(self._activity[y : y + h, x : x + w], changed)[1]
-            still = self._still(grid, bg, contour, (padded, outer), activity)
+            still = self._still(grid, bg, part, activity)
             if still is None:
                 continue
             if still:
-                self._mark(marks, "absorb", rect, region)
+                self._mark(marks, "absorb", rect, part.mask())
                 continue
-            if self._not_motion(grid, bg, contour, region, area, prev=prev, onset=onset):
+            if self._not_motion(grid, bg, part, area, prev=prev, onset=onset):
                 continue
             boxes.append(
                 (x * f, y * f, min(self.width, (x + w) * f), min(self.height, (y + h) * f))
             )
             pixels += area
             if activity <= ghost_from:
-                self._mark(marks, "held", rect, region)
+                self._mark(marks, "held", rect, part.mask())
         return boxes, pixels, marks
 
     def _mark(self, marks: dict[str, Mask], which: str, rect: Box, region: Mask) -> None:
@@ -679,18 +709,15 @@ class LumaMotionDetector:
         x, y, w, h = rect
         mask[y : y + h, x : x + w] |= region
 
-    def _still(
-        self, grid: Mask, bg: FloatGrid, contour: Any, padded: tuple[Mask, Box], activity: float
-    ) -> bool | None:
+    def _still(self, grid: Mask, bg: FloatGrid, part: _Region, activity: float) -> bool | None:
         """Whether a region is to be absorbed (True), judged moving (False), or dropped (None).
 
         Absorbed: still for `still_hold`, a ghost, or (just after a change of light)
         nothing new. Dropped: neither reported nor learnt (clipped by light).
         """
-        mask, (x0, y0, x1, y1) = padded
         if activity < _MOVED - self._hold_steps:  # not moved for still_hold
             return True
-        if activity <= _MOVED - _GHOST_AFTER and self._is_ghost(grid, bg, mask, (x0, y0, x1, y1)):
+        if activity <= _MOVED - _GHOST_AFTER and self._is_ghost(grid, bg, *part.padded()):
             return True
         if self._frame > self._lit_until:
             return False
@@ -699,40 +726,38 @@ class LumaMotionDetector:
         # changed, or if it has no texture on either side (nothing new, and light is
         # known to be changing), or if the light has clipped most of it to white and
         # the rest shows nothing new (then it is not learnt either).
-        x, y, w, h = cv2.boundingRect(contour)
-        region = mask[y - y0 : y - y0 + h, x - x0 : x - x0 + w]
+        x, y, w, h = part.rect
+        region = part.mask()
         now = grid[y : y + h, x : x + w].astype(np.float32)
         before = self._unlit[y : y + h, x : x + w]
         if clipped_by_light(now, bg[y : y + h, x : x + w], before, region, self._tune.t_min):
             return None
-        return self._same_as_unlit(grid, contour, (x, y, w, h))
+        return self._same_as_unlit(grid, part.contour, part.rect)
 
     def _not_motion(
         self,
         grid: Mask,
         bg: FloatGrid,
-        contour: Any,
-        region: Mask,
+        part: _Region,
         area: int,
         *,
         prev: Mask | None,
         onset: bool,
     ) -> bool:
         """True for a moving region that is not reported: a flicker, light arriving, a shadow."""
-        x, y, w, h = cv2.boundingRect(contour)
-        rect = (x, y, w, h)
+        rect = x, y, w, h = part.rect
         if area < _PERSIST_FACTOR * self._tune.min_pixels and (
             # Not changed in the previous frame within a pixel of the region's box.
             prev is None
             or not cv2.countNonZero(prev[max(0, y - 1) : y + h + 1, max(0, x - 1) : x + w + 1])
         ):
             return True
-        if onset and self._light_arrived(grid, bg, contour, rect, area):
+        if onset and self._light_arrived(grid, bg, part.contour, rect, area):
             return True
         return (
             self._tune.lighting
             and w * h >= self._cell * self._cell
-            and self._shadow(grid, bg, region, rect)
+            and self._shadow(grid, bg, part, area)
         )
 
     def _update(self, grid: Mask, bg: FloatGrid, unchanged: Mask | None) -> None:
