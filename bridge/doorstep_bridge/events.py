@@ -40,6 +40,15 @@ class PersonChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class PackageChanged:
+    """A parcel was left in (``delivered``) or taken from (``removed``) the doorstep zone."""
+
+    camera: str
+    change: str
+    time: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class CameraAvailability:
     """A camera's stream came up or went down."""
 
@@ -137,6 +146,7 @@ Event: TypeAlias = (
     RingEvent
     | MotionChanged
     | PersonChanged
+    | PackageChanged
     | CameraAvailability
     | CameraStatusChanged
     | ClipFinished

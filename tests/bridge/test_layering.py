@@ -44,7 +44,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     | frozenset({"sharing.clips", "sharing.repeats", "sharing.fields", "sharing.redact"})
     | frozenset({"sharing.render", "sharing.signing", "sharing.report"})
     | frozenset({"egress"})
-    | frozenset({"detect.hog", "detect.person"})
+    | frozenset({"detect.hog", "detect.person", "detect.packages"})
     # The HA OS add-on's options turned into a config.
     | frozenset({"addon"}),
     # 3. The long-lived services, plain classes: cameras, live view, doorbell, what

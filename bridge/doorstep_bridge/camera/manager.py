@@ -41,6 +41,7 @@ from doorstep_bridge.events import (
     Event,
     EventBus,
     MotionChanged,
+    PackageChanged,
     PersonChanged,
     RecordRequested,
     SnapshotTaken,
@@ -191,6 +192,7 @@ class CameraManager:
                     on_availability=self._threadsafe(functools.partial(self._availability, name)),
                     on_status=self._threadsafe(functools.partial(self._status_changed, name)),
                     on_person=self._threadsafe(functools.partial(self._person, name)),
+                    on_package=self._threadsafe(functools.partial(self._package, name)),
                 ),
                 on_ring=self._threadsafe(functools.partial(self._demo_ring, name)),
                 source_factory=self._source_factory,
@@ -360,6 +362,10 @@ class CameraManager:
     def _person(self, camera: str, active: bool) -> None:
         _LOGGER.debug("Camera %s: person %s", camera, "in view" if active else "gone")
         self._publish(PersonChanged(camera, active, utcnow()))
+
+    def _package(self, camera: str, change: str) -> None:
+        _LOGGER.info("Camera %s: parcel %s", camera, change)
+        self._publish(PackageChanged(camera, change, utcnow()))
 
     def _availability(self, camera: str, online: bool) -> None:
         self._publish(CameraAvailability(camera, online))

@@ -33,6 +33,7 @@ from doorstep_bridge.camera.demo import DemoSource
 from doorstep_bridge.camera.rtsp import RtspSource
 from doorstep_bridge.camera.sources import AvSource, Source, failure_status, source_kind
 from doorstep_bridge.config import CameraSettings
+from doorstep_bridge.detect.packages import PackageChange, PackageTracker, doorstep_zone
 from doorstep_bridge.detect.person import PersonWatcher
 from doorstep_bridge.exceptions import CameraError
 from doorstep_bridge.models import StreamStatus
@@ -87,12 +88,15 @@ class PipelineHooks:
             called on changes only.
         on_person: A person is (True) or no longer is (False) in view; only for
             cameras with person detection on (``cameras.<cam>.person``).
+        on_package: A parcel was left in or taken from the camera's ``doorstep``
+            motion zone; only for cameras that have one.
     """
 
     on_motion: Callable[[bool], None]
     on_availability: Callable[[bool], None]
     on_status: Callable[[StreamStatus, str | None], None] | None = None
     on_person: Callable[[bool], None] | None = None
+    on_package: Callable[[PackageChange], None] | None = None
 
 
 class Detection:
@@ -108,10 +112,13 @@ class Detection:
         on_motion: Callable[[bool], None],
         clock: Callable[[], float] = time.monotonic,
         person: PersonWatcher | None = None,
+        packages: PackageTracker | None = None,
     ) -> None:
         self._settings = settings
         #: Checks moving frames for people (its own thread), when enabled.
         self.person = person
+        #: Follows the ``doorstep`` zone for parcels (on this thread), when there is one.
+        self.packages = packages
         self._recorder = recorder
         self._detector_factory = detector_factory
         self._gate_factory = gate_factory
@@ -212,6 +219,8 @@ class Detection:
             self.frames_analysed += 1
             if self.person is not None and result.moving:
                 self.person.offer(luma, result.boxes)
+            if self.packages is not None:
+                self.packages.feed(luma, result.moving, self._clock())
             score = result.area
             changed = gate.update(result.moving, self._clock())
             if changed is not None:
@@ -262,6 +271,10 @@ class CameraPipeline:
         person = None
         if settings.person.enabled and hooks.on_person is not None:
             person = PersonWatcher(settings.name, settings.person, hooks.on_person)
+        packages = None
+        zone = doorstep_zone(settings.motion.zones)
+        if zone is not None and hooks.on_package is not None:
+            packages = PackageTracker(zone, hooks.on_package)
         self.detection = Detection(
             settings,
             recorder,
@@ -269,6 +282,7 @@ class CameraPipeline:
             gate_factory,
             on_motion=hooks.on_motion,
             person=person,
+            packages=packages,
         )
         self._main = source_factory(settings.source, on_ring)
         self._detect = (

@@ -12,6 +12,7 @@ from typing import Any
 
 from doorstep_bridge import PROTOCOL_VERSION, __version__
 from doorstep_bridge.config import Config
+from doorstep_bridge.detect.packages import doorstep_zone
 from doorstep_bridge.events import (
     CameraAvailability,
     CameraStatusChanged,
@@ -20,6 +21,7 @@ from doorstep_bridge.events import (
     ClipFinished,
     EventBus,
     MotionChanged,
+    PackageChanged,
     PersonChanged,
     ShareStateChanged,
     SnapshotTaken,
@@ -43,7 +45,11 @@ def bridge_info(config: Config, bridge_id: str) -> dict[str, Any]:
         "base_topic": config.mqtt.base_topic,
         "api_url": config.http.announced_url,
         "cameras": {
-            name: {"name": cam.friendly_name, **({"person": True} if cam.person.enabled else {})}
+            name: {
+                "name": cam.friendly_name,
+                **({"person": True} if cam.person.enabled else {}),
+                **({"package": True} if doorstep_zone(cam.motion.zones) else {}),
+            }
             for name, cam in config.cameras.items()
         },
         "retention": config.storage.retention.payload(),
@@ -70,6 +76,7 @@ class Publisher:
         self._unsubscribes: list[Callable[[], None]] = [
             bus.subscribe(MotionChanged, self._on_motion),
             bus.subscribe(PersonChanged, self._on_person),
+            bus.subscribe(PackageChanged, self._on_package),
             bus.subscribe(CameraAvailability, self._on_availability),
             bus.subscribe(CameraStatusChanged, self._on_status),
             bus.subscribe(ClipFinished, self._on_clip),
@@ -98,6 +105,10 @@ class Publisher:
     def _on_person(self, event: PersonChanged) -> None:
         state = ON if event.active else OFF
         self._mqtt.publish(self._topics.person(event.camera), state, qos=1, retain=True)
+
+    def _on_package(self, event: PackageChanged) -> None:
+        payload = {"camera": event.camera, "type": event.change, "time": event.time.isoformat()}
+        self._mqtt.publish(self._topics.package(event.camera), _json(payload), qos=1)
 
     def _on_availability(self, event: CameraAvailability) -> None:
         state = ONLINE if event.online else OFFLINE

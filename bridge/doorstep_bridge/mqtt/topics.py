@@ -64,6 +64,10 @@ class Topics:
         """Retained ``ON``/``OFF``: a person in view (cameras with person detection)."""
         return f"{self.base}/{camera}/person"
 
+    def package(self, camera: str) -> str:
+        """JSON per parcel left or taken (``delivered``/``removed``), QoS 1, not retained."""
+        return f"{self.base}/{camera}/package"
+
     def ring(self, camera: str) -> str:
         """One JSON message per press, QoS 1, not retained."""
         return f"{self.base}/{camera}/ring"

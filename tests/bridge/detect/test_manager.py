@@ -1,4 +1,4 @@
-"""The camera manager reports a camera's person state on the bus, starting from OFF."""
+"""The camera manager reports a camera's person state (from OFF) and its parcels on the bus."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from doorstep_bridge.camera.manager import CameraManager
 from doorstep_bridge.config import parse_config
-from doorstep_bridge.events import EventBus, PersonChanged
+from doorstep_bridge.events import EventBus, PackageChanged, PersonChanged
 from doorstep_bridge.recording.store import ClipStore
 from tests.bridge.camera.conftest import CountingGate, Recorded, stand_in_detector
 
@@ -17,14 +17,17 @@ pytestmark = pytest.mark.slow
 DEMO = "demo://?period=600&fps=5&width=320&height=180"
 
 
-async def test_person_state_reaches_the_bus(tmp_path: Path) -> None:
+async def test_person_and_parcels_reach_the_bus(tmp_path: Path) -> None:
     storage = tmp_path / "storage"
     config = parse_config(
         {
             "storage": {"path": str(storage)},
             "cameras": {
                 "front_door": {"source": DEMO, "person": {"enabled": True}},
-                "garden": {"source": DEMO},
+                "garden": {
+                    "source": DEMO,
+                    "motion": {"zones": {"doorstep": [[0, 100], [100, 100], [100, 180], [0, 180]]}},
+                },
             },
         }
     )
@@ -32,7 +35,7 @@ async def test_person_state_reaches_the_bus(tmp_path: Path) -> None:
     store.open()
     bus = EventBus()
     recorded = Recorded(bus)
-    recorded.watch(PersonChanged)
+    recorded.watch(PersonChanged, PackageChanged)
     manager = CameraManager(
         config.cameras,
         config.storage,
@@ -52,6 +55,14 @@ async def test_person_state_reaches_the_bus(tmp_path: Path) -> None:
         watcher._set(active=True)  # what a check that found someone does, on its thread
         seen = await recorded.wait(PersonChanged, lambda e: e.active, timeout=10)
         assert seen.camera == "front_door"
+        garden = manager._pipelines["garden"]
+        assert garden.detection.packages is not None
+        assert manager._pipelines["front_door"].detection.packages is None
+        hook = garden._hooks.on_package
+        assert hook is not None
+        hook("delivered")  # what the tracker does on the detect thread
+        parcel = await recorded.wait(PackageChanged, timeout=10)
+        assert (parcel.camera, parcel.change) == ("garden", "delivered")
     finally:
         await manager.stop()
         store.close()
