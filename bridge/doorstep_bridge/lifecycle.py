@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 import logging
+import sqlite3
 from typing import TypeAlias
 from urllib.parse import urlsplit
 
@@ -30,7 +31,8 @@ from doorstep_bridge import egress
 from doorstep_bridge.camera.manager import CameraManager
 from doorstep_bridge.config import Config
 from doorstep_bridge.doorbell import Doorbell
-from doorstep_bridge.events import EventBus
+from doorstep_bridge.events import EventBus, PersonChanged
+from doorstep_bridge.exceptions import StorageError
 from doorstep_bridge.identity import api_token, bridge_id, ensure_storage
 from doorstep_bridge.keys import (
     API_TOKEN,
@@ -183,9 +185,40 @@ async def cameras_ctx(app: web.Application) -> AsyncIterator[None]:
         on_delete=audit_deletion,
     )
     app[CAMERAS] = manager
+    sightings = _SightingLog(app[CLIP_STORE])
+    unsubscribe = app[BUS].subscribe(PersonChanged, sightings.changed)
     await manager.start()
     yield
     await manager.stop()
+    unsubscribe()
+    await sightings.drain()
+
+
+class _SightingLog:
+    """Writes person sightings to the clip store, in order (retention keeps ``person`` clips)."""
+
+    def __init__(self, store: ClipStore) -> None:
+        self._store = store
+        self._last: asyncio.Task[None] | None = None
+
+    def changed(self, event: PersonChanged) -> None:
+        previous = self._last
+
+        async def write() -> None:
+            if previous is not None:
+                await asyncio.gather(previous, return_exceptions=True)
+            try:
+                await asyncio.to_thread(
+                    self._store.person_seen, event.camera, event.time, active=event.active
+                )
+            except (StorageError, sqlite3.Error) as err:
+                _LOGGER.error("Cannot record a person sighting of %s: %s", event.camera, err)  # noqa: TRY400
+
+        self._last = asyncio.ensure_future(write())
+
+    async def drain(self) -> None:
+        if self._last is not None:
+            await self._last
 
 
 async def commands_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -153,7 +153,7 @@ def test_bridge_info(protocol: Any, tmp_path: Path) -> None:
         assert info.api_url == "http://127.0.0.1:5080"
         assert info.compatible
         assert [c.key for c in info.cameras] == ["front_door", "back_yard"]
-        assert info.retention == {"ring": 30.0, "motion": 7.0, "manual": 30.0}
+        assert info.retention == {"ring": 30.0, "person": 30.0, "motion": 7.0, "manual": 30.0}
         assert [c.name for c in info.cameras] == [
             data["cameras"]["front_door"]["name"], data["cameras"]["back_yard"]["name"]
         ]  # fmt: skip

@@ -1,8 +1,9 @@
 """Retention: delete old clips, keep the store under its size cap, keep room on the disk.
 
 - Clips are deleted once they ended longer ago than the period of their kind
-  (``storage.retention.ring`` / ``motion`` / ``manual``; ``storage.retention_days``
-  for a kind not listed there).
+  (``storage.retention.ring`` / ``person`` / ``motion`` / ``manual``;
+  ``storage.retention_days`` for a kind not listed there). A ``person`` clip is a
+  motion clip during which person detection saw someone (the store's sightings).
 - With ``storage.max_size_gb``, the oldest clips go until the store fits.
 - Before each new clip, when the disk has less than ``min_free_bytes`` free, the
   oldest clips go until it has (a full disk must not stop the doorbell's clips) —
@@ -145,6 +146,8 @@ class Retention:
                 deleted += removed
                 if len(batch) < _BATCH or not removed:
                     break
+        longest = max(self._settings.retention.payload().values())
+        self._store.forget_sightings(self._now() - timedelta(days=longest + 1))
         return deleted
 
     def _shrink(self, too_big: Callable[[], bool], why: str) -> list[ClipInfo]:

@@ -10,10 +10,13 @@ import voluptuous as vol
 
 from doorstep_bridge.validation import boolean, number
 
-#: The kinds of clip, by what started them (the clip's ``reason``).
-CLIP_KINDS = ("ring", "motion", "manual")
+#: What started a clip (its ``reason``).
+CLIP_REASONS = ("ring", "motion", "manual")
+#: The kinds of clip retention tells apart: the reasons, and ``person``, a motion clip
+#: during which person detection saw someone.
+CLIP_KINDS = ("ring", "person", "motion", "manual")
 #: Days each kind is kept when neither ``storage.retention`` nor ``retention_days`` says.
-DEFAULT_RETENTION_DAYS = {"ring": 30.0, "motion": 7.0, "manual": 30.0}
+DEFAULT_RETENTION_DAYS = {"ring": 30.0, "person": 30.0, "motion": 7.0, "manual": 30.0}
 #: Bounds of a retention period in days.
 MAX_RETENTION_DAYS = 3650.0
 
@@ -24,11 +27,13 @@ class RetentionPeriods:
 
     Attributes:
         ring: Clips a doorbell press started (a visit).
-        motion: Clips motion alone started (passers-by, cars, cats).
+        person: Motion clips during which person detection saw someone.
+        motion: Clips motion alone started, no person seen (passers-by, cars, cats).
         manual: Clips a record-now command started.
     """
 
     ring: float = DEFAULT_RETENTION_DAYS["ring"]
+    person: float = DEFAULT_RETENTION_DAYS["person"]
     motion: float = DEFAULT_RETENTION_DAYS["motion"]
     manual: float = DEFAULT_RETENTION_DAYS["manual"]
 
@@ -37,7 +42,7 @@ class RetentionPeriods:
         if kind in CLIP_KINDS:
             days: float = getattr(self, kind)
             return days
-        return max(self.ring, self.motion, self.manual)
+        return max(self.ring, self.person, self.motion, self.manual)
 
     def payload(self) -> dict[str, float]:
         """``{kind: days}``, as the bridge info publishes it."""

@@ -36,14 +36,14 @@ from typing import Any
 from doorstep_bridge.exceptions import StorageError
 from doorstep_bridge.files import fsync_dir
 from doorstep_bridge.models import ClipInfo, utcnow
-from doorstep_bridge.recording.settings import CLIP_KINDS
+from doorstep_bridge.recording.settings import CLIP_REASONS
 from doorstep_bridge.recording.writer import NothingPlayableError, finalize, probe
 
 _LOGGER = logging.getLogger(__name__)
 
 INDEX_NAME = "clips.db"
 CLIP_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-REASONS = frozenset(CLIP_KINDS)
+REASONS = frozenset(CLIP_REASONS)
 _CAMERA_DIR = re.compile(r"^[a-z0-9][a-z0-9_]{0,62}$")
 #: Folders of other features in the storage folder (sharing, audit log).
 _OTHER_FEATURES = frozenset({"shares", "audit"})
@@ -68,6 +68,12 @@ CREATE TABLE IF NOT EXISTS holds (
     clip_id TEXT NOT NULL,
     PRIMARY KEY (share_id, clip_id)
 );
+CREATE TABLE IF NOT EXISTS sightings (
+    camera TEXT NOT NULL,
+    start REAL NOT NULL,
+    end REAL
+);
+CREATE INDEX IF NOT EXISTS sightings_camera ON sightings (camera, start);
 CREATE TABLE IF NOT EXISTS events (
     time REAL NOT NULL,
     clip_id TEXT NOT NULL,
@@ -633,6 +639,28 @@ class ClipStore:
         with self._tx() as db:
             db.execute("DELETE FROM holds WHERE share_id = ?", (share_id,))
 
+    def person_seen(self, camera: str, moment: datetime, *, active: bool) -> None:
+        """Person detection saw someone come into (or leave) a camera's view.
+
+        Motion clips that overlap a sighting are ``person`` clips for retention.
+        """
+        with self._tx() as db:
+            if active:
+                db.execute(
+                    "INSERT INTO sightings (camera, start, end) VALUES (?, ?, NULL)",
+                    (camera, _ts(moment)),
+                )
+            else:
+                db.execute(
+                    "UPDATE sightings SET end = ? WHERE camera = ? AND end IS NULL",
+                    (_ts(moment), camera),
+                )
+
+    def forget_sightings(self, before: datetime) -> None:
+        """Drop sightings that ended before ``before`` (older than any clip kept)."""
+        with self._tx() as db:
+            db.execute("DELETE FROM sightings WHERE end IS NOT NULL AND end < ?", (_ts(before),))
+
     def usage(self) -> tuple[int, int]:
         """(bytes of finished clips, number of finished clips)."""
         with self._lock:
@@ -675,7 +703,8 @@ class ClipStore:
 
         Args:
             before: Only clips that ended before this.
-            reason: Only clips of this kind (``ring``, ``motion``, ``manual``).
+            reason: Only clips of this kind (``ring``, ``manual``; ``person``: motion
+                clips during which a person was seen; ``motion``: the other ones).
             limit: At most this many.
             offset: Skip this many.
         """
@@ -685,8 +714,17 @@ class ClipStore:
             clause += " AND end < ?"
             args.append(_ts(before))
         if reason is not None:
-            clause += " AND reason = ?"
-            args.append(reason)
+            seen = (
+                "EXISTS (SELECT 1 FROM sightings s WHERE s.camera = clips.camera"
+                " AND s.start <= clips.end AND (s.end IS NULL OR s.end >= clips.start))"
+            )
+            if reason == "person":
+                clause += f" AND reason = 'motion' AND {seen}"
+            elif reason == "motion":
+                clause += f" AND reason = 'motion' AND NOT {seen}"
+            else:
+                clause += " AND reason = ?"
+                args.append(reason)
         with self._lock:
             rows = self.db.execute(
                 f"SELECT {self._COLUMNS} FROM clips WHERE {clause}"  # noqa: S608

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from doorstep_bridge.events import PersonChanged
+from doorstep_bridge.keys import BUS
 from doorstep_bridge.models import ClipInfo
 from doorstep_bridge.packets import EncodedPacket
 from doorstep_bridge.recording.masks import MaskSet
@@ -18,6 +20,9 @@ from doorstep_bridge.recording.settings import (
 )
 from doorstep_bridge.recording.store import ClipStore
 from doorstep_bridge.recording.writer import ClipWriter, finalize
+
+from ..bridge_runner import bridge_config, run_bridge
+from ..conftest import Broker
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -83,11 +88,65 @@ def test_each_kind_of_clip_is_kept_for_its_own_period(
 
 
 def test_retention_days_is_the_period_of_every_kind_not_named() -> None:
-    assert retention_periods(None, {}) == RetentionPeriods(ring=30, motion=7, manual=30)
-    assert retention_periods(14.0, {}) == RetentionPeriods(ring=14, motion=14, manual=14)
-    assert retention_periods(14.0, {"motion": 2.0}) == RetentionPeriods(14, 2, 14)
-    assert retention_periods(None, {"ring": 90.0}) == RetentionPeriods(90, 7, 30)
-    periods = RetentionPeriods(ring=30, motion=7, manual=60)
-    assert periods.payload() == {"ring": 30.0, "motion": 7.0, "manual": 60.0}
+    assert retention_periods(None, {}) == RetentionPeriods(ring=30, person=30, motion=7, manual=30)
+    assert retention_periods(14.0, {}) == RetentionPeriods(14, 14, 14, 14)
+    assert retention_periods(14.0, {"motion": 2.0}) == RetentionPeriods(14, 14, 2, 14)
+    assert retention_periods(None, {"ring": 90.0}) == RetentionPeriods(90, 30, 7, 30)
+    periods = RetentionPeriods(ring=30, person=20, motion=7, manual=60)
+    assert periods.payload() == {"ring": 30.0, "person": 20.0, "motion": 7.0, "manual": 60.0}
     # A kind the store does not know is kept for the longest period.
-    assert periods.days("person") == 60
+    assert periods.days("parcel") == 60
+
+
+def test_a_motion_clip_with_a_person_in_it_is_kept_as_long_as_a_person_clip(
+    store: ClipStore, storage: Path, packets: list[EncodedPacket]
+) -> None:
+    seen = [_clip(store, packets, "motion", age) for age in (10, 40)]
+    open_ended = _clip(store, packets, "motion", 12)
+    passers_by = [_clip(store, packets, "motion", age) for age in (20, 50)]
+    for clip in seen:
+        store.person_seen("front_door", clip.start, active=True)
+        store.person_seen("front_door", clip.end, active=False)
+    store.person_seen("front_door", open_ended.start, active=True)  # still in view
+    # Someone seen at another camera does not count here.
+    store.person_seen("back_yard", passers_by[0].start, active=True)
+    audited: list[tuple[str, str]] = []
+    retention = Retention(
+        store,
+        StorageSettings(path=storage, retention=RetentionPeriods(30, 30, 7, 30)),
+        now=lambda: NOW,
+        on_delete=lambda clip, why: audited.append((clip.id, why)),
+    )
+
+    retention.run()
+
+    assert sorted(audited) == sorted(
+        [
+            (seen[1].id, "person clip older than 30 days"),
+            (passers_by[0].id, "motion clip older than 7 days"),
+            (passers_by[1].id, "motion clip older than 7 days"),
+        ]
+    )
+    assert {c.id for c in store.list(limit=100)[0]} == {seen[0].id, open_ended.id}
+    # Sightings older than the longest period (and a day) are dropped; open ones stay.
+    rows = store.db.execute("SELECT camera, end FROM sightings ORDER BY start").fetchall()
+    assert len(rows) == 3
+    assert sum(end is None for _, end in rows) == 2
+
+
+async def test_the_running_bridge_records_person_sightings(
+    mqtt_broker: Broker, tmp_path: Path
+) -> None:
+    config = bridge_config(mqtt_broker, tmp_path / "bridge")
+    async with run_bridge(config) as bridge:
+        bus = bridge.app[BUS]
+        bus.publish(PersonChanged("front_door", active=True, time=NOW))
+        bus.publish(PersonChanged("front_door", active=False, time=NOW + timedelta(seconds=9)))
+    # Written in order by the time the bridge stopped.
+    store = ClipStore(config.storage.path)
+    store.open()
+    try:
+        rows = store.db.execute("SELECT camera, start, end FROM sightings").fetchall()
+    finally:
+        store.close()
+    assert rows == [("front_door", NOW.timestamp(), NOW.timestamp() + 9)]
