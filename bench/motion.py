@@ -33,7 +33,11 @@ the thread that detects): they show what the decoder's eviction of caches adds.
 Also checks phantom motion: a still frame encoded for 30 s with libx264 (GOP 2 s, so the
 encoder's keyframe "breathing" is in it) must give no motion after the first second.
 
-    .venv/bin/python bench/motion.py [--frames 60] [--rounds 7]
+With --instructions (needs valgrind), it also prints instructions per frame counted by
+callgrind, which a noisy machine does not change (bench/motion_instructions.py; with
+--frigate DIR, Frigate's detector from a checkout side by side).
+
+    .venv/bin/python bench/motion.py [--frames 60] [--rounds 7] [--instructions [--frigate DIR]]
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ from collections.abc import Callable, Iterator
 import io
 from pathlib import Path
 import statistics
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -188,6 +194,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=60, help="frames per size (default 60)")
     parser.add_argument("--rounds", type=int, default=7, help="timing rounds (default 7)")
+    parser.add_argument(
+        "--instructions", action="store_true", help="also count instructions per frame"
+    )
+    parser.add_argument("--frigate", type=Path, default=None, help="a Frigate checkout's root")
     args = parser.parse_args()
     cv2.setNumThreads(1)
     gray, what = source_gray(args.frames)
@@ -236,6 +246,11 @@ def main() -> None:
             f"phantom motion, still scene 30 s libx264 at {fps} fps: {late} moving frames after"
             f" 1 s, last at {last if last is not None else '-'} s, motion ON {ons} times"
         )
+    if args.instructions:
+        cmd = [sys.executable, str(Path(__file__).resolve().with_name("motion_instructions.py"))]
+        if args.frigate:
+            cmd += ["--frigate", str(args.frigate)]
+        subprocess.run(cmd, check=True)
 
 
 if __name__ == "__main__":
