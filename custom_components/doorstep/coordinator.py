@@ -33,6 +33,7 @@ from .protocol import (
     BridgeStats,
     CameraHealth,
     Clip,
+    Package,
     ProtocolError,
     Ring,
     Share,
@@ -42,6 +43,7 @@ from .protocol import (
     parse_clip,
     parse_on_off,
     parse_online,
+    parse_package,
     parse_ring,
     parse_share,
     parse_stats,
@@ -56,6 +58,7 @@ if TYPE_CHECKING:
     from .api import BridgeSnapshot
 
 type RingListener = Callable[[Ring], None]
+type PackageListener = Callable[[Package], None]
 type CamerasListener = Callable[[Iterable[str]], None]
 type ShareListener = Callable[[Share | None, Share], None]
 
@@ -124,6 +127,7 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
         self.data = BridgeState(info=info, online=True, stats=snapshot.stats, cameras=cameras)
         self._known_cameras: set[str] = set()
         self._ring_listeners: dict[str, list[RingListener]] = {}
+        self._package_listeners: dict[str, list[PackageListener]] = {}
         # MQTT QoS 1 is "at least once": after a broker restart a press can arrive again
         # with the same id. The last few ids per camera are enough to ring once.
         self._recent_rings: dict[str, deque[str]] = {}
@@ -166,6 +170,13 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
     def async_add_ring_listener(self, camera: str, listener: RingListener) -> CALLBACK_TYPE:
         """Call ``listener`` on each press of ``camera``'s doorbell."""
         listeners = self._ring_listeners.setdefault(camera, [])
+        listeners.append(listener)
+        return lambda: listeners.remove(listener)
+
+    @callback
+    def async_add_package_listener(self, camera: str, listener: PackageListener) -> CALLBACK_TYPE:
+        """Call ``listener`` on each parcel left at or taken from ``camera``'s door."""
+        listeners = self._package_listeners.setdefault(camera, [])
         listeners.append(listener)
         return lambda: listeners.remove(listener)
 
@@ -328,6 +339,10 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
                 self._update_camera(camera, motion=parse_on_off(msg.payload))
             elif leaf == "person":
                 self._update_camera(camera, person=parse_on_off(msg.payload))
+            elif leaf == "package" and not msg.retain:
+                package = parse_package(msg.payload)
+                for listener in list(self._package_listeners.get(package.camera, ())):
+                    listener(package)
             elif leaf in SWITCHES:
                 self._update_camera(camera, **{leaf: parse_on_off(msg.payload)})
             elif leaf == "clip" and msg.payload:

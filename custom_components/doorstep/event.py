@@ -1,4 +1,4 @@
-"""Doorbell event entity: one event per press."""
+"""Event entities: the doorbell (one event per press) and parcels at the door."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from .compat import RING
 from .coordinator import DoorstepCoordinator
 from .data import DoorstepConfigEntry
 from .entity import DoorstepCameraEntity, async_setup_camera_entities
-from .protocol import Ring
+from .protocol import PACKAGE_CHANGES, Package, Ring
 
 PARALLEL_UPDATES = 0
 
@@ -20,10 +20,15 @@ async def async_setup_entry(
     entry: DoorstepConfigEntry,
     async_add_entities: AddEntitiesCallback,
 ) -> None:
-    """Add a doorbell event entity per camera."""
-    async_setup_camera_entities(
-        entry, async_add_entities, lambda coordinator, camera: [DoorbellEvent(coordinator, camera)]
-    )
+    """Add a doorbell event entity per camera, and a parcel one where it has a doorstep zone."""
+    async_setup_camera_entities(entry, async_add_entities, _camera_events)
+
+
+def _camera_events(coordinator: DoorstepCoordinator, camera: str) -> list[EventEntity]:
+    events: list[EventEntity] = [DoorbellEvent(coordinator, camera)]
+    if any(c.key == camera and c.package for c in coordinator.data.info.cameras):
+        events.append(PackageEvent(coordinator, camera))
+    return events
 
 
 class DoorbellEvent(DoorstepCameraEntity, EventEntity):
@@ -45,4 +50,25 @@ class DoorbellEvent(DoorstepCameraEntity, EventEntity):
     @callback
     def _handle_ring(self, ring: Ring) -> None:
         self._trigger_event(RING, {"ring_id": ring.id, "time": ring.time.isoformat()})
+        self.async_write_ha_state()
+
+
+class PackageEvent(DoorstepCameraEntity, EventEntity):
+    """Fires ``delivered`` when a parcel is left at the door and ``removed`` when it goes."""
+
+    _attr_event_types = list(PACKAGE_CHANGES)  # noqa: RUF012 - HA's attribute type is a list
+
+    def __init__(self, coordinator: DoorstepCoordinator, camera: str) -> None:
+        super().__init__(coordinator, camera, "package")
+
+    async def async_added_to_hass(self) -> None:
+        """Listen for parcels."""
+        await super().async_added_to_hass()
+        self.async_on_remove(
+            self.coordinator.async_add_package_listener(self.camera, self._handle_package)
+        )
+
+    @callback
+    def _handle_package(self, package: Package) -> None:
+        self._trigger_event(package.type, {"time": package.time.isoformat()})
         self.async_write_ha_state()

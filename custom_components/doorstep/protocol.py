@@ -106,6 +106,10 @@ class Topics:
         """Person ``ON``/``OFF`` (cameras with person detection)."""
         return f"{self.base}/{camera}/person"
 
+    def package(self, camera: str) -> str:
+        """One message per parcel left or taken."""
+        return f"{self.base}/{camera}/package"
+
     def ring(self, camera: str) -> str:
         """One message per doorbell press."""
         return f"{self.base}/{camera}/ring"
@@ -145,7 +149,7 @@ class Topics:
         return (f"{self.base}/+/available", f"{self.base}/+/motion", f"{self.base}/+/ring",
                 f"{self.base}/+/clip", f"{self.base}/+/motion_detection",
                 f"{self.base}/+/recording", f"{self.base}/+/status",
-                f"{self.base}/+/person")  # fmt: skip
+                f"{self.base}/+/person", f"{self.base}/+/package")  # fmt: skip
 
     def split_camera_topic(self, topic: str) -> tuple[str, str] | None:
         """``(camera, leaf)`` for ``<b>/<cam>/<leaf>``, else None."""
@@ -175,6 +179,8 @@ class CameraInfo:
     name: str
     #: The camera looks for people (``<b>/<cam>/person``).
     person: bool = False
+    #: The camera has a ``doorstep`` zone where it notices parcels (``<b>/<cam>/package``).
+    package: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +259,19 @@ class Ring:
 
     id: str
     camera: str
+    time: datetime
+
+
+#: What ``<b>/<cam>/package`` reports.
+PACKAGE_CHANGES = ("delivered", "removed")
+
+
+@dataclass(frozen=True, slots=True)
+class Package:
+    """A parcel left at (``delivered``) or taken from (``removed``) the door."""
+
+    camera: str
+    type: str
     time: datetime
 
 
@@ -447,6 +466,7 @@ def parse_bridge_info(payload: Payload | Mapping[str, Any]) -> BridgeInfo:
                 key=key,
                 name=name if isinstance(name, str) and name else key,
                 person=value.get("person") is True,
+                package=value.get("package") is True,
             )
         )
     return BridgeInfo(
@@ -552,6 +572,15 @@ def parse_ring(payload: Payload) -> Ring:
     """``<b>/<cam>/ring``."""
     data = _json_object(payload)
     return Ring(id=_str(data, "id"), camera=_str(data, "camera"), time=parse_time(data.get("time")))
+
+
+def parse_package(payload: Payload) -> Package:
+    """``<b>/<cam>/package``."""
+    data = _json_object(payload)
+    kind = _str(data, "type")
+    if kind not in PACKAGE_CHANGES:
+        raise ProtocolError(f"type: expected delivered or removed, got {kind[:20]!r}")
+    return Package(camera=_str(data, "camera"), type=kind, time=parse_time(data.get("time")))
 
 
 def parse_clip(payload: Payload | Mapping[str, Any]) -> Clip:
