@@ -11,6 +11,7 @@ bridge's is served without credentials. Screenshot: ``browser/04-live.png``.
 from __future__ import annotations
 
 import itertools
+import time
 
 import aiohttp
 import cv2
@@ -115,3 +116,25 @@ async def test_the_live_streams_need_credentials(stack: Stack) -> None:
                 assert image.shape[:2] == (HEIGHT, WIDTH)
                 assert int(masked_region(image).max()) <= 40
                 break
+
+
+async def test_the_still_through_home_assistant_is_masked(stack: Stack) -> None:
+    """The camera's picture (dashboard cards, notifications): the bridge's newest masked frame."""
+    async with aiohttp.ClientSession() as session:
+        async with session.get(
+            f"{stack.ha.url}/api/camera_proxy/{ENTITY}",
+            headers={"Authorization": f"Bearer {stack.owner_token}"},
+        ) as response:
+            assert response.status == 200
+            assert response.content_type == "image/jpeg"
+            image = decode_jpeg(await response.read())
+        assert image.shape[:2] == (HEIGHT, WIDTH)
+        assert int(masked_region(image).max()) <= 40
+        assert float(image.mean()) > 30
+        async with session.get(
+            f"{stack.bridge.url}/api/cameras/{CAMERA}/live.jpg",
+            headers={"Authorization": f"Bearer {stack.bridge.token}"},
+        ) as response:
+            assert response.status == 200
+            captured = float(response.headers["X-Doorstep-Captured"])
+        assert abs(time.time() - captured) < 10, "a picture of now, not an old snapshot"
