@@ -49,13 +49,15 @@ async def test_the_still_is_the_bridge_live_frame(
     assert headers["Authorization"] == f"Bearer {TOKEN}"
 
 
-async def test_without_a_live_view_the_still_is_the_last_snapshot(
-    hass: HomeAssistant, bridge: FakeBridge, hass_client: ClientSessionGenerator
+@pytest.mark.parametrize("reason", ["camera_offline", "no_recent_frame"])
+async def test_without_a_live_frame_the_still_is_the_last_snapshot(
+    hass: HomeAssistant, bridge: FakeBridge, hass_client: ClientSessionGenerator, reason: str
 ) -> None:
+    """The bridge has no picture of now (offline, or motion detection off): the snapshot."""
     snapshot = b"\xff\xd8snapshot\xff\xd9"
     async_fire_mqtt_message(hass, TOPICS.snapshot("front_door"), snapshot, retain=True)
     await hass.async_block_till_done()
-    bridge.live_refused = "camera_offline"
+    bridge.live_refused = reason
     client = await hass_client()
     response = await client.get(f"/api/camera_proxy/{ENTITY}")
     assert response.status == HTTPStatus.OK
