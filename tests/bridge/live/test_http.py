@@ -143,7 +143,10 @@ async def test_without_recent_frames_the_still_is_refused(
 ) -> None:
     """Motion detection off: nothing is decoded, so there is no picture of now (503)."""
     monkeypatch.setattr(live_routes, "STILL_MAX_AGE", 0.3)
-    async with run_bridge(bridge_config(mqtt_broker, tmp_path, **cameras())) as bridge:
+    config = cameras()
+    # No clip either: a clip being written would still have frames decoded for its snapshot.
+    config["cameras"]["front_door"]["record"] = {"enabled": False}  # type: ignore[index]
+    async with run_bridge(bridge_config(mqtt_broker, tmp_path, **config)) as bridge:
         await online(bridge)
         manager = bridge.app[CAMERAS]
         await until(lambda: manager.pipeline("front_door").detection.latest is not None, "a frame")
