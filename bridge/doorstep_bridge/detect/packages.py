@@ -109,8 +109,9 @@ class PackageTracker:
             return
         self._last_step = now
         zone = self._zone(luma)
-        if self._empty is None:
-            self._empty = zone  # the first settled view: the empty step
+        if self._empty is None or self._empty.shape != zone.shape:
+            # The first settled view (or the first at a new frame size): the empty step.
+            self._empty = zone
             return
         differs = self._differs(zone, self._empty)
         if not self.present:
@@ -164,7 +165,7 @@ class PackageTracker:
         inside = self._mask[: rows * CELL, : cols * CELL]
         cur = zone[: rows * CELL, : cols * CELL]
         ref = empty[: rows * CELL, : cols * CELL]
-        gain = float(np.median(cur[inside]) / max(1.0, float(np.median(ref[inside]))))
+        gain = max(1.0, float(np.median(cur[inside]))) / max(1.0, float(np.median(ref[inside])))
 
         def cells(a: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
             return a.reshape(rows, CELL, cols, CELL).transpose(0, 2, 1, 3).reshape(rows, cols, -1)

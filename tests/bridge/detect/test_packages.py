@@ -126,6 +126,20 @@ def test_something_left_outside_the_zone_is_not_a_parcel() -> None:
     assert _run(scene, 40.0) == []
 
 
+def test_a_new_frame_size_starts_over_instead_of_failing() -> None:
+    changes: list[PackageChange] = []
+    beyond = ((200, 100), (400, 100), (400, 300), (200, 300))  # larger than the first frames
+    tracker = PackageTracker(beyond, changes.append, PackageSettings(settle=0.0, confirm=0.0))
+    tracker.feed(_background(0.0), moving=False, now=0.0)
+    bigger = np.zeros((H * 2, W * 2), np.uint8)
+    bigger[:H, :W] = _background(0.0)
+    tracker.feed(bigger, moving=True, now=1.0)
+    tracker.feed(bigger, moving=False, now=2.0)  # the zone grew: a new empty reference
+    assert changes == []
+    tracker.feed(bigger, moving=False, now=3.0)  # the same, half black, zone: nothing new
+    assert changes == []
+
+
 def test_only_the_doorstep_zone_counts() -> None:
     assert doorstep_zone((("path", ZONE), ("doorstep", ZONE[:3]))) == ZONE[:3]
     assert doorstep_zone((("path", ZONE),)) is None
