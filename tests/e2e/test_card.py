@@ -45,7 +45,7 @@ async def test_doorbell_card(stack: Stack, page: Any) -> None:
         await owner.wait_state(f"sensor.{CAMERA}_last_clip", _known, timeout=120)
         before = await owner.state(f"sensor.{CAMERA}_last_ring")
         # A request waits for a decision: the card counts it.
-        await owner.call_service(
+        answer = await owner.call_service(
             "doorstep",
             "request_share",
             {
@@ -56,125 +56,136 @@ async def test_doorbell_card(stack: Stack, page: Any) -> None:
             },
             response=True,
         )
-        pending = await owner.wait_state(
-            "sensor.doorstep_pending_share_requests",
-            lambda s: _known(s) and int(s["state"]) >= 1,
-            timeout=60,
-        )
-        # Someone rings.
-        mqtt = Mqtt(stack.mqtt_port)
+        share_id = answer["service_response"]["share_id"]
         try:
-            mqtt.publish(f"doorstep/{CAMERA}/ring/set", b"")
-        finally:
-            mqtt.close()
-        ring = await owner.wait_state(
-            f"sensor.{CAMERA}_last_ring",
-            lambda s: _known(s) and (before is None or s["state"] != before["state"]),
-            timeout=60,
-        )
-
-        await log_in(page, stack)
-        # In the "Add card" list without a resource: the integration loads it on every page,
-        # and its stub picks the Doorstep camera.
-        await page.wait_for_function("customElements.get('doorstep-doorbell-card') !== undefined")
-        listed = await page.evaluate(
-            "window.customCards.filter(c => c.type === 'doorstep-doorbell-card').length"
-        )
-        assert listed == 1
-        stub = await page.evaluate(
-            "customElements.get('doorstep-doorbell-card')"
-            ".getStubConfig(document.querySelector('home-assistant').hass)"
-        )
-        assert stub == {"camera": f"camera.{CAMERA}"}
-
-        # The user's one step: the card (as the picker made it) saved on a dashboard. A
-        # second card names the camera as the bridge does.
-        async with owner.websocket() as ws:
-            await ws.call(
-                type="lovelace/dashboards/create",
-                url_path=DASHBOARD,
-                title="Doorbell",
-                icon="mdi:doorbell-video",
-                mode="storage",
-                show_in_sidebar=True,
-                require_admin=False,
+            pending = await owner.wait_state(
+                "sensor.doorstep_pending_share_requests",
+                lambda s: _known(s) and int(s["state"]) >= 1,
+                timeout=60,
             )
-            await ws.call(
-                type="lovelace/config/save",
-                url_path=DASHBOARD,
-                config={
-                    "views": [
-                        {
-                            "title": "Porch",
-                            "path": "porch",
-                            "cards": [{"type": CARD, **stub}, {"type": CARD, "camera": CAMERA}],
-                        }
-                    ]
-                },
+            # Someone rings.
+            mqtt = Mqtt(stack.mqtt_port)
+            try:
+                mqtt.publish(f"doorstep/{CAMERA}/ring/set", b"")
+            finally:
+                mqtt.close()
+            ring = await owner.wait_state(
+                f"sensor.{CAMERA}_last_ring",
+                lambda s: _known(s) and (before is None or s["state"] != before["state"]),
+                timeout=60,
             )
 
-        await page.goto(f"{stack.ha.url}/{DASHBOARD}/porch")
-        cards = page.locator("doorstep-doorbell-card")
-        await expect(cards).to_have_count(2)
-        for index in range(2):
-            card = cards.nth(index)
+            await log_in(page, stack)
+            # In the "Add card" list without a resource: the integration loads it on every page,
+            # and its stub picks the Doorstep camera.
+            await page.wait_for_function(
+                "customElements.get('doorstep-doorbell-card') !== undefined"
+            )
+            listed = await page.evaluate(
+                "window.customCards.filter(c => c.type === 'doorstep-doorbell-card').length"
+            )
+            assert listed == 1
+            stub = await page.evaluate(
+                "customElements.get('doorstep-doorbell-card')"
+                ".getStubConfig(document.querySelector('home-assistant').hass)"
+            )
+            assert stub == {"camera": f"camera.{CAMERA}"}
+
+            # The user's one step: the card (as the picker made it) saved on a dashboard. A
+            # second card names the camera as the bridge does.
+            async with owner.websocket() as ws:
+                await ws.call(
+                    type="lovelace/dashboards/create",
+                    url_path=DASHBOARD,
+                    title="Doorbell",
+                    icon="mdi:doorbell-video",
+                    mode="storage",
+                    show_in_sidebar=True,
+                    require_admin=False,
+                )
+                await ws.call(
+                    type="lovelace/config/save",
+                    url_path=DASHBOARD,
+                    config={
+                        "views": [
+                            {
+                                "title": "Porch",
+                                "path": "porch",
+                                "cards": [{"type": CARD, **stub}, {"type": CARD, "camera": CAMERA}],
+                            }
+                        ]
+                    },
+                )
+
+            await page.goto(f"{stack.ha.url}/{DASHBOARD}/porch")
+            cards = page.locator("doorstep-doorbell-card")
+            await expect(cards).to_have_count(2)
+            for index in range(2):
+                card = cards.nth(index)
+                await expect(card.locator(".ring")).to_have_attribute("data-time", ring["state"])
+                await expect(card.locator(".pending")).to_have_attribute(
+                    "data-count", pending["state"]
+                )
+            card = cards.first
+            await expect(card.locator(".name")).to_have_text("Front door")
+            await expect(card.locator(".ring .value")).not_to_have_text("Never")
+            # The live picture: a frame of the porch through HA's camera proxy.
+            live = card.locator("img.live")
+            await expect(live).to_have_attribute(
+                "src", re.compile(rf"^/api/camera_proxy/camera\.{CAMERA}\?token=")
+            )
+            for _ in range(120):
+                if await live.evaluate("img => img.complete && img.naturalWidth") > 0:
+                    break
+                await page.wait_for_timeout(500)
+            assert await live.evaluate("img => img.naturalWidth") == 640, "no live picture"
+            await _shot(page, "06-card.png")
+
+            # The last clip plays in the card.
+            clip = card.locator(".clip")
+            await expect(clip).to_be_enabled()
+            await clip.click()
+            video = card.locator(".player video")
+            for _ in range(120):
+                if await video.evaluate("v => v.readyState") >= 2:
+                    break
+                await page.wait_for_timeout(500)
+            assert await video.evaluate("v => v.readyState") >= 2, "the clip did not load"
+            await _shot(page, "06-card-clip.png")
+
+            # A phone: the card fits the screen.
+            await page.set_viewport_size(PHONE)
+            await page.wait_for_timeout(500)
+            box = await card.bounding_box()
+            assert box is not None
+            assert box["width"] <= PHONE["width"]
+            await page.evaluate("window.scrollTo(0, 0)")
+            await _shot(page, "06-card-phone.png")
+
+            # The picture opens the more-info dialog with the live stream.
+            await card.locator(".picture").click()
+            await expect(page.locator("ha-more-info-dialog")).to_be_attached()
+            await page.keyboard.press("Escape")
+
+            # Waiting requests open the panel.
+            await card.locator(".pending").click()
+            await page.wait_for_url(f"{stack.ha.url}/doorstep")
+            await expect(page.locator("doorstep-panel .share").first).to_be_attached()
+
+            # In French (this browser's choice only: the owner's profile is left as it is).
+            await page.evaluate("localStorage.setItem('selectedLanguage', JSON.stringify('fr'))")
+            await page.reload()
+            audit = page.locator("doorstep-panel .audit-section")
+            await expect(audit.locator("h2")).to_have_text("Journal d'audit")
+            await expect(audit.locator('.check[data-ok="true"]')).to_contain_text("Vérifié")
+            await expect(audit.locator("li.record").first).to_be_attached()
+            await page.goto(f"{stack.ha.url}/{DASHBOARD}/porch")
+            card = page.locator("doorstep-doorbell-card").first
+            await expect(card.locator(".ring .label")).to_have_text("Dernier coup de sonnette")
+            await expect(card.locator(".pending .label")).to_have_text(
+                "Demandes de partage en attente"
+            )
             await expect(card.locator(".ring")).to_have_attribute("data-time", ring["state"])
-            await expect(card.locator(".pending")).to_have_attribute("data-count", pending["state"])
-        card = cards.first
-        await expect(card.locator(".name")).to_have_text("Front door")
-        await expect(card.locator(".ring .value")).not_to_have_text("Never")
-        # The live picture: a frame of the porch through HA's camera proxy.
-        live = card.locator("img.live")
-        await expect(live).to_have_attribute(
-            "src", re.compile(rf"^/api/camera_proxy/camera\.{CAMERA}\?token=")
-        )
-        for _ in range(120):
-            if await live.evaluate("img => img.complete && img.naturalWidth") > 0:
-                break
-            await page.wait_for_timeout(500)
-        assert await live.evaluate("img => img.naturalWidth") == 640, "no live picture"
-        await _shot(page, "06-card.png")
-
-        # The last clip plays in the card.
-        clip = card.locator(".clip")
-        await expect(clip).to_be_enabled()
-        await clip.click()
-        video = card.locator(".player video")
-        for _ in range(120):
-            if await video.evaluate("v => v.readyState") >= 2:
-                break
-            await page.wait_for_timeout(500)
-        assert await video.evaluate("v => v.readyState") >= 2, "the clip did not load"
-        await _shot(page, "06-card-clip.png")
-
-        # A phone: the card fits the screen.
-        await page.set_viewport_size(PHONE)
-        await page.wait_for_timeout(500)
-        box = await card.bounding_box()
-        assert box is not None
-        assert box["width"] <= PHONE["width"]
-        await page.evaluate("window.scrollTo(0, 0)")
-        await _shot(page, "06-card-phone.png")
-
-        # The picture opens the more-info dialog with the live stream.
-        await card.locator(".picture").click()
-        await expect(page.locator("ha-more-info-dialog")).to_be_attached()
-        await page.keyboard.press("Escape")
-
-        # Waiting requests open the panel.
-        await card.locator(".pending").click()
-        await page.wait_for_url(f"{stack.ha.url}/doorstep")
-        await expect(page.locator("doorstep-panel .share").first).to_be_attached()
-
-        # In French (this browser's choice only: the owner's profile is left as it is).
-        await page.evaluate("localStorage.setItem('selectedLanguage', JSON.stringify('fr'))")
-        await page.reload()
-        audit = page.locator("doorstep-panel .audit-section")
-        await expect(audit.locator("h2")).to_have_text("Journal d'audit")
-        await expect(audit.locator('.check[data-ok="true"]')).to_contain_text("Vérifié")
-        await expect(audit.locator("li.record").first).to_be_attached()
-        await page.goto(f"{stack.ha.url}/{DASHBOARD}/porch")
-        card = page.locator("doorstep-doorbell-card").first
-        await expect(card.locator(".ring .label")).to_have_text("Dernier coup de sonnette")
-        await expect(card.locator(".pending .label")).to_have_text("Demandes de partage en attente")
-        await expect(card.locator(".ring")).to_have_attribute("data-time", ring["state"])
+        finally:
+            # Its clips are held while it waits: let the later tests have them.
+            await owner.call_service("doorstep", "deny_share", {"share_id": share_id})
