@@ -59,8 +59,12 @@ def _region(box: Box, width: int, height: int) -> Box:
 class HogPersonDetector:
     """Finds people in the moving regions of a grey frame (not thread-safe)."""
 
-    def __init__(self, threshold: float = DEFAULT_THRESHOLD) -> None:
+    def __init__(
+        self, threshold: float = DEFAULT_THRESHOLD, *, stride: int = 8, step: float = 1.1
+    ) -> None:
         self.threshold = threshold
+        self._stride = (stride, stride)
+        self._step = step
         self._hog = cv2.HOGDescriptor()
         weights = np.asarray(cv2.HOGDescriptor.getDefaultPeopleDetector(), dtype=np.float32)
         self._hog.setSVMDetector(weights)
@@ -98,7 +102,7 @@ class HogPersonDetector:
         pad = 16
         patch = cv2.copyMakeBorder(patch, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
         found, weights = self._hog.detectMultiScale(
-            patch, hitThreshold=0.0, winStride=(8, 8), padding=(0, 0), scale=1.1
+            patch, hitThreshold=0.0, winStride=self._stride, padding=(0, 0), scale=self._step
         )
         hits: list[PersonHit] = []
         for (bx, by, bw, bh), weight in zip(found, np.ravel(weights), strict=True):

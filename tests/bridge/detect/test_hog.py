@@ -100,3 +100,11 @@ def test_people_in_the_labelled_lobby_are_found() -> None:
         if boxes and detector.find(gray, boxes):
             found += 1
     assert found >= len(frames) // 4  # bench/person.py has the real figures
+
+
+def test_a_finer_search_finds_the_figure_too() -> None:
+    img = porch()
+    box = draw_person(img, 320, 30, 100)
+    hits = HogPersonDetector(stride=4, step=1.05).find(img, (box,))
+    assert hits
+    assert all(_overlaps(hit.box, box) for hit in hits)
