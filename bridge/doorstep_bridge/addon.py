@@ -26,6 +26,7 @@ import yaml
 
 from doorstep_bridge.config import Config, parse_config
 from doorstep_bridge.exceptions import ConfigError
+from doorstep_bridge.recording.settings import CLIP_KINDS
 
 #: Port the API listens on inside the add-on container (config.yaml's ``ports``).
 ADDON_HTTP_PORT = 5080
@@ -93,6 +94,13 @@ def _payload(value: Any) -> Any:
     return value
 
 
+#: Bridge ``storage.retention.<kind>`` → add-on option.
+_RETENTION_OPTIONS = {kind: f"retention_{kind}_days" for kind in CLIP_KINDS}
+
+_RETENTION_SCHEMA: dict[Any, Any] = {
+    vol.Optional(option): vol.Any(int, float) for option in _RETENTION_OPTIONS.values()
+}
+
 _CAMERA = vol.Schema(
     {
         vol.Required("name"): str,
@@ -126,7 +134,7 @@ _OPTIONS = vol.Schema(
         vol.Optional("redact_faces"): bool,
         vol.Optional("decision_timeout_minutes"): vol.Any(int, float),
     }
-)
+).extend(_RETENTION_SCHEMA)
 
 #: Add-on option → bridge key, per section.
 _SHARING_KEYS = ("link_ttl_hours", "max_window_hours", "redact_faces", "decision_timeout_minutes")
@@ -175,6 +183,24 @@ def _camera(camera: dict[str, Any]) -> dict[str, Any]:
     if camera.get("motion_masks"):
         result["motion"] = {"masks": camera["motion_masks"]}
     return result
+
+
+def _storage(data: dict[str, Any], environment: AddonEnvironment) -> dict[str, Any]:
+    """The ``storage`` section: the folder, the retention periods and the size cap."""
+    storage: dict[str, Any] = {
+        "path": str(environment.storage_roots[data["storage"]] / "doorstep"),
+    }
+    for key in ("retention_days", "max_size_gb"):
+        if key in data:
+            storage[key] = data[key]
+    # A kind's own option, else retention_days (kept from installs made before the
+    # per-kind options), else the bridge's default for that kind.
+    retention = {
+        kind: data[option] for kind, option in _RETENTION_OPTIONS.items() if option in data
+    }
+    if retention:
+        storage["retention"] = retention
+    return storage
 
 
 def addon_config_data(
@@ -228,12 +254,7 @@ def addon_config_data(
     if "api_token" in data:
         http["token"] = data["api_token"]
 
-    storage: dict[str, Any] = {
-        "path": str(environment.storage_roots[data["storage"]] / "doorstep"),
-    }
-    for key in ("retention_days", "max_size_gb"):
-        if key in data:
-            storage[key] = data[key]
+    storage = _storage(data, environment)
 
     result: dict[str, Any] = {"mqtt": mqtt, "http": http, "storage": storage, "cameras": cameras}
     sharing = {key: data[key] for key in _SHARING_KEYS if key in data}
@@ -248,6 +269,7 @@ _BRIDGE_TO_OPTION = {
     "http.public_url": "public_url",
     "mqtt.base_topic": "base_topic",
     "storage.retention_days": "retention_days",
+    **{f"storage.retention.{kind}": option for kind, option in _RETENTION_OPTIONS.items()},
     "storage.max_size_gb": "max_size_gb",
 }
 _CAMERA_TO_OPTION = {

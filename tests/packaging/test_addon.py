@@ -11,9 +11,16 @@ import pytest
 import yaml
 
 from doorstep_bridge import __version__
-from doorstep_bridge.addon import AddonEnvironment, Broker, addon_config_data
+from doorstep_bridge.addon import (
+    AddonEnvironment,
+    Broker,
+    addon_config_data,
+    supervisor_broker,
+    write_addon_config,
+)
 from doorstep_bridge.config import parse_config
 from doorstep_bridge.exceptions import ConfigError
+from doorstep_bridge.recording.settings import RetentionPeriods
 from tests.packaging import supervisor_rules as rules
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -139,8 +146,80 @@ def test_the_default_options_give_a_valid_config(addon_config: dict[str, Any]) -
     config = parse_config(data)
     assert list(config.cameras) == ["front_door"]
     assert config.storage.path == Path("/media/doorstep")
-    assert config.storage.retention_days == 14
+    # A new install keeps each kind of clip as long as the bridge does by default.
+    assert config.storage.retention_days is None
+    assert config.storage.retention == RetentionPeriods(ring=30, person=30, motion=7, manual=30)
     assert config.sharing.redact_faces is True
+
+
+def test_an_install_from_before_the_retention_kinds_keeps_its_period(
+    addon_config: dict[str, Any],
+) -> None:
+    # The Supervisor runs an installed add-on with {**the new defaults, **its saved options}.
+    saved = {
+        "cameras": [{"name": "front_door", "source": "rtsp://user:pw@192.168.1.20/stream1"}],
+        "storage": "media",
+        "retention_days": 14,
+        "redact_faces": True,
+    }
+    options = {**addon_config["options"], **saved}
+    assert rules.check_options(addon_config["schema"], options) == []
+    config = parse_config(addon_config_data(options, BROKER, ENV))
+    assert config.storage.retention == RetentionPeriods(ring=14, person=14, motion=14, manual=14)
+
+
+@pytest.mark.parametrize(
+    ("retention", "periods"),
+    [
+        (
+            {"retention_motion_days": 3},
+            RetentionPeriods(ring=30, person=30, motion=3, manual=30),
+        ),
+        (
+            {"retention_days": 14, "retention_ring_days": 60, "retention_person_days": 45},
+            RetentionPeriods(ring=60, person=45, motion=14, manual=14),
+        ),
+        (
+            {
+                "retention_ring_days": 90,
+                "retention_person_days": 20,
+                "retention_motion_days": 0,
+                "retention_manual_days": 365,
+            },
+            RetentionPeriods(ring=90, person=20, motion=0, manual=365),
+        ),
+    ],
+)
+def test_retention_per_kind_reaches_the_config(
+    addon_config: dict[str, Any], retention: dict[str, int], periods: RetentionPeriods
+) -> None:
+    options = {**addon_config["options"], **retention}
+    assert rules.check_options(addon_config["schema"], options) == []
+    data = addon_config_data(options, BROKER, ENV)
+    assert data["storage"]["retention"] == {
+        option.removeprefix("retention_").removesuffix("_days"): days
+        for option, days in retention.items()
+        if option != "retention_days"
+    }
+    assert parse_config(data).storage.retention == periods
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("retention_ring_days", 7.5),
+        ("retention_person_days", -1),
+        ("retention_motion_days", 3651),
+        ("retention_manual_days", "30"),
+    ],
+)
+def test_the_supervisor_refuses_a_bad_retention_option(
+    addon_config: dict[str, Any], option: str, value: Any
+) -> None:
+    options = {**addon_config["options"], option: value}
+    assert rules.check_options(addon_config["schema"], options) == [
+        f"options.{option}: {value!r} does not match 'int(0,3650)?'"
+    ]
 
 
 def test_one_camera_with_the_mosquitto_add_on() -> None:
@@ -290,6 +369,31 @@ def test_public_url_option_wins_over_the_host_name() -> None:
             ],
         ),
         (
+            {
+                "cameras": [{"name": "porch", "source": "demo://"}],
+                "retention_motion_days": 4000,
+                "retention_manual_days": -2,
+            },
+            [
+                "retention_manual_days: expected a number >= 0",
+                "retention_motion_days: expected a number <= 3650",
+            ],
+        ),
+        (
+            {"cameras": [{"name": "porch", "source": "demo://", "privacy_masks": [5]}]},
+            ["cameras.0.privacy_masks.0: expected points as text, e.g. '0,0 300,0 300,200 0,200'"],
+        ),
+        (
+            {"cameras": [{"name": "gate", "source": "demo://", "doorbell_payload": "{}"}]},
+            ["cameras.0.doorbell_payload: expected a non-empty JSON object"],
+        ),
+        (
+            {"cameras": [{"name": "path", "source": "demo://", "doorbell_payload": 5}]},
+            [
+                'cameras.0.doorbell_payload: expected text, or a JSON object such as {"action": "single"}'
+            ],
+        ),
+        (
             {"cameras": [{"name": "porch", "source": "demo://"}], "storage": "usb"},
             ["storage: expected media or data"],
         ),
@@ -299,3 +403,35 @@ def test_a_bad_option_set_names_the_option(options: dict[str, Any], problems: li
     with pytest.raises(ConfigError) as err:
         addon_config_data(options, BROKER, ENV)
     assert err.value.problems == problems
+
+
+def test_options_that_are_not_a_mapping() -> None:
+    with pytest.raises(ConfigError) as err:
+        addon_config_data(["cameras"], BROKER, ENV)
+    assert err.value.problems == ["options: expected a mapping (the add-on's options.json)"]
+
+
+def test_an_unreadable_options_file(tmp_path: Path) -> None:
+    out = tmp_path / "doorstep.yaml"
+    with pytest.raises(ConfigError) as err:
+        write_addon_config(tmp_path / "missing.json", out, BROKER, ENV)
+    assert err.value.problems == [f"{tmp_path / 'missing.json'}: file not found"]
+    broken = tmp_path / "options.json"
+    broken.write_text("{not json", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        write_addon_config(broken, out, BROKER, ENV)
+    assert err.value.problems[0].startswith(f"{broken}: cannot read: ")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("ftp://supervisor", "supervisor: expected an http(s):// URL, not 'ftp://supervisor'"),
+        ("http://127.0.0.1:1", "supervisor: cannot read the MQTT service: "),
+    ],
+)
+def test_a_supervisor_that_cannot_be_asked(url: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        supervisor_broker(url, "token", timeout=5)
+    assert err.value.problems[0].startswith(problem)
