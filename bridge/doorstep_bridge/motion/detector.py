@@ -22,7 +22,12 @@ compared with a running background model:
   and leftover regions are dropped as well if, judged against the background
   from before the light changed, their texture still lines up, they have no
   texture on either side, or the light has clipped them mostly to white with
-  nothing new beside.
+  nothing new beside. A slow change of light (dusk, exposure settling) is checked
+  the same way once the unchanged pixels of every quarter of the frame have
+  drifted together.
+* **Shadows.** A moving region that is the background times a smooth gain (same
+  texture, contrast scaled with brightness) is a shadow, not motion (tested every
+  other frame; see :func:`.lighting.shadow`).
 * **Zones and masks.** Only changes inside a zone (when zones are set) and
   outside every mask count.
 * **Activity.** A foreground region counts as motion only while something in it
@@ -33,6 +38,9 @@ compared with a running background model:
 * **Ghosts.** A still region whose outline is sharper in the background than in
   the frame is what an object left behind when it moved away: it is absorbed at
   once instead of waiting for ``still_hold``.
+* **Uncovered background.** Where something is absorbed, what the background
+  showed before is remembered; a region that shows it again is the background
+  uncovered (a visitor who waited, then left) and is absorbed at once.
 * **Size and persistence.** Regions smaller than ``min_area`` are dropped;
   regions smaller than a few times ``min_area`` must also overlap the previous
   frame's foreground (one-frame flickers of rain, snow and leaves).

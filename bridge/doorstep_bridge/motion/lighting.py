@@ -15,6 +15,10 @@ arriving only if, besides its texture lining up, its contrast changed by the fac
 its brightness did: light multiplies what a surface reflects, while a faint figure
 in front only shifts the level.
 
+A shadow is light too, taken away: the frame is the background times a gain that
+changes slowly across it; what that leaves of the frame is little of the background's
+texture, where an object leaves its own (see :func:`shadow`).
+
 The sensor clips: a pixel at white (or black) only says the light there is at least
 (at most) that much, and its texture is lost. Such pixels are left out of every
 statistic here; the re-lit background may be brighter than white, which keeps its
@@ -24,18 +28,13 @@ texture for when the light goes down again.
 from __future__ import annotations
 
 import math
-from typing import Any, Final, TypeAlias, cast
+from typing import Any, Final, TypeAlias
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
 FloatGrid: TypeAlias = npt.NDArray[np.float32]
-
-
-def _u8(array: Any) -> npt.NDArray[np.uint8]:
-    """Narrow an OpenCV result to the uint8 mask it is."""
-    return cast("npt.NDArray[np.uint8]", array)
 
 
 _CELLS_PER_FRAME: Final = 150  # about this many cells, whatever the grid size
