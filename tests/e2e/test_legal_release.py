@@ -17,10 +17,16 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.e2e.conftest import PRIVACY_MASK
 from tests.e2e.ha_client import OWNER, HaClient, set_approvers, tap_action, wait_entry_loaded
-from tests.e2e.servers import CAMERA, VENV_BIN
+from tests.e2e.servers import CAMERA, VENV_BIN, masked_area_is_black
 from tests.e2e.stack import Stack
-from tests.e2e.test_sharing import _notification_for, _share_event, phone_channel
+from tests.e2e.test_sharing import (
+    WATERMARK_ROWS,
+    _notification_for,
+    _share_event,
+    phone_channel,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -178,6 +184,8 @@ async def test_legal_request_two_phones_signed_export_and_recipient_page(
         assert "VALID: this file is, byte for byte, the export the bridge signed." in checked.stdout
         assert "PV 2026/004512" in checked.stdout
         assert "Owner, Guest" in checked.stdout
+        below_watermark = [[x, max(y, WATERMARK_ROWS)] for x, y in PRIVACY_MASK]
+        assert masked_area_is_black(video, below_watermark)
         manifest = json.loads(signature)["manifest"]
         assert manifest["legal"]["authority"] == AUTHORITY
         assert manifest["redactions"]["privacy_masks"] == {CAMERA: 1}
