@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from doorstep_bridge.events import ClipDeleted, ClipFinished, EventBus
+from doorstep_bridge.events import ClipDeleted, ClipFinished, EventBus, SnapshotTaken
 from doorstep_bridge.models import ClipInfo, utcnow
 from doorstep_bridge.mqtt.publisher import Publisher
 from doorstep_bridge.mqtt.topics import Topics
@@ -50,3 +50,16 @@ def test_deleting_the_announced_clip_clears_the_retained_topic() -> None:
 
     bus.publish(ClipDeleted("c_new", "front_door", "retention"))
     assert mqtt.sent == [("doorstep/front_door/clip", b"", 1, True)]
+
+
+def test_a_snapshot_is_retained_and_an_empty_one_clears_it() -> None:
+    bus = EventBus()
+    mqtt = RecordingMqtt()
+    Publisher(mqtt, bus)  # type: ignore[arg-type]
+    bus.publish(SnapshotTaken("front_door", b"\xff\xd8jpeg"))
+    bus.publish(SnapshotTaken("front_door", b""))
+    assert mqtt.sent == [
+        ("doorstep/front_door/snapshot", b"\xff\xd8jpeg", 0, True),
+        # No picture left: cleared, with QoS 1 so that a clear made offline is kept.
+        ("doorstep/front_door/snapshot", b"", 1, True),
+    ]

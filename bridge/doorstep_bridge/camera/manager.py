@@ -150,6 +150,10 @@ class CameraManager:
         self._stats_sent = 0
         #: The clip each camera's retained ``clip`` topic names.
         self._latest: dict[str, ClipInfo] = {}
+        #: The clips the picture on each camera's retained ``snapshot`` topic may show:
+        #: one clip once the bridge published a picture, the newest clip and the newest
+        #: one with a snapshot for what an earlier run left retained.
+        self._snapshot_of: dict[str, frozenset[str]] = {}
         #: Each camera's stream status as last published.
         self._health: dict[str, CameraHealth] = {}
 
@@ -170,6 +174,7 @@ class CameraManager:
             self._gate_factory = self._gate_factory or gate
         saved = await asyncio.to_thread(load_switches, self._switch_file)
         for name, settings in self._cameras.items():
+            snapshot = self._threadsafe(functools.partial(self._publish_snapshot, name))
             recorder = Recorder(
                 name,
                 settings.record,
@@ -177,9 +182,10 @@ class CameraManager:
                 settings.privacy_masks,
                 RecorderHooks(
                     on_clip=self._threadsafe(self._clip_finished),
-                    on_snapshot=self._threadsafe(functools.partial(self._publish_snapshot, name)),
+                    on_snapshot=snapshot,
                     on_error=lambda _message: None,
                     before_clip=self._make_room,
+                    on_clip_snapshot=snapshot,
                 ),
             )
             pipeline = CameraPipeline(
@@ -219,9 +225,16 @@ class CameraManager:
             self._publish(CameraSwitchChanged(name, "recording", pipeline.recorder.enabled))
         # Each camera's newest clip, so clips repaired at start-up (or a clip deleted
         # while the bridge was down) are reflected in the retained clip topic.
-        for clip in await asyncio.to_thread(self._newest_clips):
+        newest, pictured = await asyncio.to_thread(self._newest_clips)
+        for clip in newest:
             self._latest[clip.camera] = clip
             self._publish(ClipFinished(clip))
+        # The retained snapshot is most likely of one of these; a deletion of either
+        # replaces it (replacing it with the same picture does no harm).
+        for clip in [*newest, *pictured]:
+            self._snapshot_of[clip.camera] = self._snapshot_of.get(clip.camera, frozenset()) | {
+                clip.id
+            }
         for pipeline in self._pipelines.values():
             pipeline.start()
         self._tasks = [
@@ -383,18 +396,52 @@ class CameraManager:
             self._publish(ClipFinished(clip))
         self._publish_stats()
 
-    def _newest_clips(self) -> list[ClipInfo]:
-        """Each camera's newest clip (blocking: runs off the loop)."""
+    def _newest_clips(self) -> tuple[list[ClipInfo], list[ClipInfo]]:
+        """Each camera's newest clip, and newest clip with a snapshot (blocking)."""
         newest: list[ClipInfo] = []
+        pictured: list[ClipInfo] = []
         for name in self._pipelines:
             clips, _ = self._store.list(camera=name, limit=1)
             newest.extend(clips)
-        return newest
+            clip = self._store.newest_with_snapshot(name)
+            if clip is not None:
+                pictured.append(clip)
+        return newest, pictured
 
     def _clip_deleted(self, event: ClipDeleted) -> None:
         latest = self._latest.get(event.camera)
         if latest is not None and latest.id == event.clip_id:
             self._in_background(self._announce_newest(event.camera, event.clip_id))
+        if event.clip_id in self._snapshot_of.get(event.camera, ()):
+            self._in_background(self._replace_snapshot(event.camera, event.clip_id))
+
+    def _newest_picture(self, camera: str) -> tuple[str, bytes] | None:
+        """The newest clip with a snapshot left, and that snapshot (blocking)."""
+        clip = self._store.newest_with_snapshot(camera)
+        if clip is None or clip.snapshot_path is None:
+            return None
+        try:
+            return clip.id, clip.snapshot_path.read_bytes()
+        except OSError as err:
+            _LOGGER.warning("Cannot read the snapshot of clip %s: %s", clip.id, err)
+            return None
+
+    async def _replace_snapshot(self, camera: str, deleted: str) -> None:
+        """The retained snapshot may show a deleted clip: show the newest one left.
+
+        With no clip (with a snapshot) left, the retained snapshot is cleared, so
+        that nothing of a forgotten visit stays on the broker.
+        """
+        newest = await asyncio.to_thread(self._newest_picture, camera)
+        if deleted not in self._snapshot_of.get(camera, ()):
+            return  # a newer picture was published meanwhile
+        if newest is None:
+            self._snapshot_of[camera] = frozenset()
+            _LOGGER.info("Camera %s: no snapshot left; the retained snapshot is cleared", camera)
+            self._publish(SnapshotTaken(camera, b""))
+        else:
+            self._snapshot_of[camera] = frozenset({newest[0]})
+            self._publish(SnapshotTaken(camera, newest[1]))
 
     async def _announce_newest(self, camera: str, deleted: str) -> None:
         """The camera's latest clip is gone: name the newest one left instead."""
@@ -409,7 +456,8 @@ class CameraManager:
             del self._latest[camera]
             _LOGGER.info("Camera %s has no clips left", camera)
 
-    def _publish_snapshot(self, camera: str, jpeg: bytes) -> None:
+    def _publish_snapshot(self, camera: str, jpeg: bytes, clip_id: str | None = None) -> None:
+        self._snapshot_of[camera] = frozenset() if clip_id is None else frozenset({clip_id})
         self._publish(SnapshotTaken(camera, jpeg))
 
     def _demo_ring(self, camera: str) -> None:

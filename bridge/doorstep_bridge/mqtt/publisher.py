@@ -132,7 +132,13 @@ class Publisher:
             self._mqtt.publish(self._topics.clip(event.camera), b"", qos=1, retain=True)
 
     def _on_snapshot(self, event: SnapshotTaken) -> None:
-        self._mqtt.publish(self._topics.snapshot(event.camera), event.jpeg, qos=0, retain=True)
+        topic = self._topics.snapshot(event.camera)
+        if not event.jpeg:
+            # No picture left (its clip was erased): clear the retained one. QoS 1, so
+            # that a clear made while the broker is away still reaches it.
+            self._mqtt.publish(topic, b"", qos=1, retain=True)
+            return
+        self._mqtt.publish(topic, event.jpeg, qos=0, retain=True)
 
     def _on_switch(self, event: CameraSwitchChanged) -> None:
         state = ON if event.on else OFF

@@ -107,12 +107,16 @@ class RecorderHooks:
         on_error: Recording failed (message) or works again (None); called on changes.
         before_clip: Runs before a clip is created (retention frees space here);
             may return a problem to report (the disk is almost full), or None.
+        on_clip_snapshot: When set, called instead of ``on_snapshot`` with the id of
+            the clip the picture belongs to (the clip being recorded, or the one just
+            finished), None when no clip could be opened for it.
     """
 
     on_clip: Callable[[ClipInfo], None]
     on_snapshot: Callable[[bytes], None]
     on_error: Callable[[str | None], None]
     before_clip: Callable[[], object] = lambda: None
+    on_clip_snapshot: Callable[[bytes, str | None], None] | None = None
 
 
 class Recorder:
@@ -384,7 +388,8 @@ class Recorder:
                 self._close_clip(reason, frame, masks)
             case _Snapshot(frame, masks):
                 if masks is not None:
-                    self._hooks.on_snapshot(make_snapshot(to_bgr(frame), masks).jpeg)
+                    clip_id = self._pending.id if self._pending is not None else None
+                    self._snapshot(make_snapshot(to_bgr(frame), masks).jpeg, clip_id)
             case _Flush(done):
                 done.set()
 
@@ -460,6 +465,12 @@ class Recorder:
         )
         self._hooks.on_clip(info)
         if jpeg is not None:
+            self._snapshot(jpeg, info.id)
+
+    def _snapshot(self, jpeg: bytes, clip_id: str | None) -> None:
+        if self._hooks.on_clip_snapshot is not None:
+            self._hooks.on_clip_snapshot(jpeg, clip_id)
+        else:
             self._hooks.on_snapshot(jpeg)
 
     def _finalize(self, pending: PendingClip) -> FinishedFile:

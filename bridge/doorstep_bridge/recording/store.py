@@ -611,6 +611,16 @@ class ClipStore:
             ).fetchall()
             return [self._info(row) for row in rows], int(total)
 
+    def newest_with_snapshot(self, camera: str) -> ClipInfo | None:
+        """The camera's newest finished clip that has a snapshot, or None."""
+        with self._lock:
+            row = self.db.execute(
+                f"SELECT {self._COLUMNS} FROM clips WHERE status IN ('ok', 'repaired')"  # noqa: S608
+                " AND camera = ? AND snapshot IS NOT NULL ORDER BY start DESC, id DESC LIMIT 1",
+                (camera,),
+            ).fetchone()
+            return self._info(row) if row else None
+
     def clips_between(
         self, cameras: Sequence[str], start: datetime, end: datetime
     ) -> builtins.list[ClipInfo]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +107,27 @@ def test_ring_records_around_the_press_and_snapshots_it(
     # One snapshot published at the press, the same frame again with the clip.
     assert len(h.snapshots) == 2
     assert h.snapshots[1] == clip.snapshot_path.read_bytes()
+
+
+def test_each_snapshot_names_the_clip_it_shows(
+    store: ClipStore, packets: list[EncodedPacket], frames: list[Any]
+) -> None:
+    h = Harness(store, RecordSettings(pre_roll=1.0, post_roll=2.0))
+    shown: list[tuple[bytes, str | None]] = []
+    h.recorder._hooks = replace(
+        h.recorder._hooks,
+        on_clip_snapshot=lambda jpeg, clip_id: shown.append((jpeg, clip_id)),
+    )
+    h.feed(packets[:40])
+    h.recorder.ring()
+    h.recorder.offer_frame(frames[40], 0.0)  # the press, while its clip is recorded
+    h.feed(packets[40:90])
+    [clip] = h.done()
+    # The press and the clip's own picture, both of this clip; on_snapshot is not used.
+    assert [clip_id for _jpeg, clip_id in shown] == [clip.id, clip.id]
+    assert clip.snapshot_path is not None
+    assert shown[1][0] == clip.snapshot_path.read_bytes()
+    assert h.snapshots == []
 
 
 def test_ring_during_motion_extends_the_clip_and_marks_it(
