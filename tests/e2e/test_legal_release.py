@@ -4,6 +4,9 @@ on their phones, a signed export checked offline, the recipient's page in Chromi
 Through a real Home Assistant and bridge (``sharing.legal_two_approvers`` is on in the
 stack). The phones are companion-app registrations, as in test_sharing.py: nothing here
 calls the bridge's decision API.
+
+The page's screenshot goes to ``test-artifacts/ha-<version>/browser/07-share-page.png``
+(docs/images/share-page.png is one of them).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import pytest
 
 from tests.e2e.conftest import PRIVACY_MASK
 from tests.e2e.ha_client import OWNER, HaClient, set_approvers, tap_action, wait_entry_loaded
-from tests.e2e.servers import CAMERA, VENV_BIN, masked_area_is_black
+from tests.e2e.servers import CAMERA, VENV_BIN, artifacts, masked_area_is_black
 from tests.e2e.stack import Stack
 from tests.e2e.test_sharing import (
     WATERMARK_ROWS,
@@ -30,7 +33,6 @@ from tests.e2e.test_sharing import (
 
 pytestmark = pytest.mark.slow
 
-DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 AUTHORITY = "Gendarmerie nationale, brigade de Villeurbanne"
 
 
@@ -209,9 +211,9 @@ async def test_legal_request_two_phones_signed_export_and_recipient_page(
         assert AUTHORITY in text
         assert "front_door: 1 area(s) blacked out" in text
         assert await page.locator("script").count() == 0
-        DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
         await page.set_viewport_size({"width": 900, "height": 1000})
-        await page.screenshot(path=str(DOCS_IMAGES / "share-page.png"), full_page=True)
+        shot = artifacts() / "browser" / "07-share-page.png"
+        await page.screenshot(path=str(shot), full_page=True)
 
         await owner.call_service("doorstep", "revoke_share", {"share_id": share_id})
         response = await page.goto(f"{stack.bridge.url}/share/{token}")
