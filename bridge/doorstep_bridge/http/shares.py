@@ -24,7 +24,9 @@ from doorstep_bridge.http.auth import allow_other_credentials, has_api_token, js
 from doorstep_bridge.http.body import read_body
 from doorstep_bridge.http.recipient import gone_page, page_response, share_page, wants_page
 from doorstep_bridge.keys import CONFIG, SHARES
+from doorstep_bridge.sharing.audit import audit_dir
 from doorstep_bridge.sharing.downloads import Download
+from doorstep_bridge.sharing.report import build_report
 from doorstep_bridge.sharing.state import (
     ShareConflictError,
     ShareGoneError,
@@ -100,6 +102,14 @@ async def create_share_request(request: web.Request) -> web.Response:
         _LOGGER.exception("Cannot audit a share request")
         return json_error(503, "the audit log cannot be written; no request was stored")
     return web.json_response(view.payload(), status=201)
+
+
+@routes.get("/api/share-report")
+async def share_report(request: web.Request) -> web.Response:
+    """The transparency report's figures, from the audit log (``doorstep-bridge report``)."""
+    folder = audit_dir(request.app[CONFIG].storage.path)
+    report = await asyncio.to_thread(build_report, folder)
+    return web.json_response(report.summary())
 
 
 @routes.get("/api/shares")

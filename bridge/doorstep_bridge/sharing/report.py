@@ -79,6 +79,26 @@ class Report:
     shares: tuple[ShareHistory, ...]
     refused: int
 
+    def summary(self) -> dict[str, Any]:
+        """The report's figures, for ``GET /api/share-report`` (JSON-ready)."""
+        requesters = Counter((share.requester, share.kind) for share in self.shares)
+        released = Counter(
+            (share.requester, share.kind) for share in self.shares if share.outcome == "released"
+        )
+        return {
+            "log_ok": self.log_ok,
+            "log": self.log_message,
+            "requests": len(self.shares),
+            "kinds": dict(Counter(share.kind for share in self.shares)),
+            "refused": self.refused,
+            "outcomes": dict(Counter(share.outcome for share in self.shares)),
+            "requesters": [
+                {"requester": requester, "kind": kind, "asked": count,
+                 "released": released[requester, kind]}
+                for (requester, kind), count in sorted(requesters.items())
+            ],
+        }  # fmt: skip
+
     def text(self) -> str:
         """The report for people."""
         lines = ["Doorstep transparency report", ""]

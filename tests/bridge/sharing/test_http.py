@@ -444,3 +444,28 @@ async def test_gone_and_unknown_links_show_a_plain_page(
     unknown = await client.get("/share/" + "A" * 43, headers=BROWSER)
     assert unknown.status == 404
     assert "This link does not work" in await unknown.text()
+
+
+async def test_the_transparency_report_over_http(
+    bridge: tuple[Harness, TestClient[Any, Any]],
+) -> None:
+    harness, client = bridge
+    assert (await client.get("/api/share-report")).status == 401
+    assert (await client.get("/api/share-report", headers=REQUESTER)).status == 401
+    await _ready(harness, client)
+    bad = harness.request(cameras=["garage"])
+    assert (await client.post("/api/share-requests", json=bad, headers=API)).status == 400
+    response = await client.get("/api/share-report", headers=API)
+    assert response.status == 200
+    assert await response.json() == {
+        "log_ok": True,
+        "log": (await response.json())["log"],
+        "requests": 1,
+        "kinds": {"ordinary": 1},
+        "refused": 1,
+        "outcomes": {"released": 1},
+        "requesters": [
+            {"requester": "Neighbour Alice", "kind": "ordinary", "asked": 1, "released": 1}
+        ],
+    }
+    assert (await response.json())["log"].startswith("audit log intact")
