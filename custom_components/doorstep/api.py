@@ -320,6 +320,14 @@ class DoorstepApiClient:
         except ProtocolError as err:
             raise DoorstepConnectionError(f"unexpected audit log answer: {err}") from err
 
+    async def share_report(self) -> dict[str, Any]:
+        """The transparency report's figures (``GET /api/share-report``), as the bridge sends them.
+
+        Raises:
+            DoorstepNotFoundError: A bridge older than the report.
+        """
+        return await self._json("GET", "/api/share-report")
+
     @staticmethod
     def _share(data: Mapping[str, Any]) -> Share:
         try:

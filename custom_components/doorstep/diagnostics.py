@@ -41,6 +41,12 @@ async def async_get_config_entry_diagnostics(
         signing_key = (await entry.runtime_data.client.info()).export_signing_key
     except DoorstepError as err:
         signing_key = f"unknown: {err}"
+    # The transparency report's figures (who asked is redacted like the shares' requesters).
+    report: dict[str, Any] | str
+    try:
+        report = await entry.runtime_data.client.share_report()
+    except DoorstepError as err:
+        report = f"unknown: {err}"
     return async_redact_data(
         {
             "entry": {"data": dict(entry.data), "options": dict(entry.options)},
@@ -56,6 +62,7 @@ async def async_get_config_entry_diagnostics(
                 for share_id, share in data.shares.items()
             },
             "approvals": entry.runtime_data.approvals.diagnostics(),
+            "transparency_report": report,
         },
         TO_REDACT,
     )

@@ -254,6 +254,17 @@ class FakeBridge:
             await asyncio.sleep(0)  # let HA handle what the hook published first
         return web.json_response(share, status=201)
 
+    async def api_share_report(self, request: web.Request) -> web.Response:
+        # The figures as the bridge's GET /api/share-report gives them.
+        return web.json_response(
+            {
+                "log_ok": True, "log": "audit log intact: 12 records", "requests": 1,
+                "kinds": {"ordinary": 1}, "refused": 0, "outcomes": {"released": 1},
+                "requesters": [{"requester": "Neighbour Alice", "kind": "ordinary",
+                                "asked": 1, "released": 1}],
+            }
+        )  # fmt: skip
+
     async def api_share(self, request: web.Request) -> web.Response:
         share = self.shares.get(request.match_info["id"])
         if share is None:
@@ -353,6 +364,7 @@ class FakeBridge:
         app.router.add_get("/api/clips/{id}/{kind}", self.api_clip_file)
         app.router.add_post("/api/share-requests", self.api_create_share)
         app.router.add_get("/api/shares/{id}", self.api_share)
+        app.router.add_get("/api/share-report", self.api_share_report)
         app.router.add_post("/api/shares/{id}/decision", self.api_decision)
         app.router.add_post("/api/shares/{id}/audit", self.api_audit)
         app.router.add_put("/api/cameras/{camera}/switches/{switch}", self.api_switch)

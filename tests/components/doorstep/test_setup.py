@@ -140,6 +140,7 @@ async def test_diagnostics_say_when_the_signing_key_is_unknown(
     bridge.token = "rotated"  # the bridge now refuses the integration's token
     diag: dict[str, Any] = await get_diagnostics_for_config_entry(hass, hass_client, setup_entry)
     assert diag["bridge"]["export_signing_key"].startswith("unknown: ")
+    assert diag["transparency_report"].startswith("unknown: ")
 
 
 async def test_diagnostics_redact_secrets(
@@ -166,6 +167,11 @@ async def test_diagnostics_redact_secrets(
     assert diag["entry"]["data"][CONF_API_TOKEN] == "**REDACTED**"
     assert diag["bridge"]["info"]["id"] == BRIDGE_ID
     assert diag["bridge"]["export_signing_key"] == EXPORT_SIGNING_KEY
+    report = diag["transparency_report"]
+    assert report["outcomes"] == {"released": 1}
+    assert report["requesters"] == [
+        {"requester": "**REDACTED**", "kind": "ordinary", "asked": 1, "released": 1}
+    ]
     assert diag["bridge"]["online"] is True
     assert diag["cameras"]["front_door"]["snapshot_bytes"] == 6
     assert diag["shares"]["s_1"]["state"] == "ready"
