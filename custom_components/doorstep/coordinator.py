@@ -451,9 +451,10 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
     @callback
     def _on_snapshot(self, msg: ReceiveMessage) -> None:
         parts = self.topics.split_camera_topic(msg.topic)
-        if parts is None or not isinstance(msg.payload, bytes) or not msg.payload:
+        if parts is None or not isinstance(msg.payload, bytes):
             return
-        self._update_camera(parts[0], snapshot=msg.payload, snapshot_at=dt_util.utcnow())
+        # An empty message is the bridge clearing the picture: the clip it showed is gone.
+        self._update_camera(parts[0], snapshot=msg.payload or None, snapshot_at=dt_util.utcnow())
 
     @callback
     def _on_share(self, msg: ReceiveMessage) -> None:

@@ -11,7 +11,6 @@ from datetime import datetime
 from functools import cache
 from pathlib import Path
 
-from homeassistant.components import mqtt
 from homeassistant.components.image import ImageEntity
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
@@ -51,40 +50,12 @@ class Snapshot(DoorstepCameraEntity, ImageEntity):
     def __init__(self, coordinator: DoorstepCoordinator, camera: str) -> None:
         DoorstepCameraEntity.__init__(self, coordinator, camera, "snapshot")
         ImageEntity.__init__(self, coordinator.hass)
-        #: When the picture the bridge cleared had arrived; the placeholder is shown
-        #: until a picture newer than it does.
-        self._cleared_at: datetime | None = None
         self._showing_placeholder = self._placeholder_due()
         self._attr_image_last_updated = self._picture_time()
 
-    async def async_added_to_hass(self) -> None:
-        """Follow the camera's snapshot topic for the bridge clearing it."""
-        await super().async_added_to_hass()
-        self.async_on_remove(
-            await mqtt.async_subscribe(
-                self.hass,
-                self.coordinator.topics.snapshot(self.camera),
-                self._on_snapshot_message,
-                qos=1,
-                encoding=None,
-            )
-        )
-
-    @callback
-    def _on_snapshot_message(self, msg: mqtt.ReceiveMessage) -> None:
-        # A picture reaches the coordinator; only a clear (empty payload) is ours.
-        if msg.payload:
-            return
-        snapshot_at = self.coordinator.data.camera(self.camera).snapshot_at
-        if snapshot_at is None or snapshot_at == self._cleared_at:
-            return
-        self._cleared_at = snapshot_at
-        self._handle_coordinator_update()
-
     def _placeholder_due(self) -> bool:
         state = self.coordinator.data.camera(self.camera)
-        cleared = self._cleared_at is not None and state.snapshot_at == self._cleared_at
-        return state.online is False or state.snapshot is None or cleared
+        return state.online is False or state.snapshot is None
 
     def _picture_time(self) -> datetime | None:
         snapshot_at = self.coordinator.data.camera(self.camera).snapshot_at
