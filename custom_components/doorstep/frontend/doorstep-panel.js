@@ -3,7 +3,8 @@
 // administrators) the audit log's newest records and whether it verifies.
 // A plain web component: HA's frontend sets `hass`, `narrow` and `panel` on it. No build
 // step and nothing fetched from outside the home; data comes from the integration's
-// websocket commands (doorstep/shares, doorstep/decide, doorstep/clips, doorstep/audit).
+// websocket commands (doorstep/shares, doorstep/decide, doorstep/clips, doorstep/audit);
+// a clip is forgotten with the doorstep.forget_clip action.
 
 const STRINGS = {
   en: {
@@ -34,6 +35,9 @@ const STRINGS = {
     copy: "Copy link",
     copied: "Link copied",
     play: "Play",
+    forget: "Forget",
+    confirmForget:
+      "Forget this clip? The clip, its snapshot and its thumbnail are erased for good; only an audit record that it was erased (by whom, when) stays.",
     close: "Close",
     onlyApprovers: "Only the approvers can decide on share requests.",
     confirmUnredacted: "Release this footage without blurring faces?",
@@ -113,6 +117,9 @@ const STRINGS = {
     copy: "Copier le lien",
     copied: "Lien copié",
     play: "Lire",
+    forget: "Oublier",
+    confirmForget:
+      "Oublier ce clip ? Le clip, sa photo et sa vignette sont effacés définitivement ; seul un enregistrement d'audit de l'effacement (par qui, quand) reste.",
     close: "Fermer",
     onlyApprovers: "Seuls les approbateurs peuvent décider des demandes de partage.",
     confirmUnredacted: "Publier ces images sans flouter les visages ?",
@@ -229,6 +236,9 @@ const STYLE = `
   li.clip { display: flex; justify-content: space-between; align-items: center; gap: 8px;
     padding: 8px 0; border-top: 1px solid var(--divider-color, #e0e0e0); }
   li.clip:first-child { border-top: 0; }
+  li.clip { flex-wrap: wrap; }
+  li.clip .clip-actions { display: flex; gap: 8px; }
+  li.clip .clip-error { flex-basis: 100%; margin: 0; font-size: 14px; overflow-wrap: anywhere; }
   .player video { width: 100%; max-height: 50vh; background: #000; border-radius: 8px; }
   .player { margin-bottom: 12px; }
   .player[hidden] { display: none; }
@@ -258,6 +268,7 @@ class DoorstepPanel extends HTMLElement {
     this._camera = null; // "bridge_id/camera"
     this._reason = "";
     this._clips = null;
+    this._clipErrors = {}; // clip id: why forgetting it was refused
     this._busy = false;
     this._timer = null;
     this._language = null;
@@ -512,6 +523,7 @@ class DoorstepPanel extends HTMLElement {
     }
     if (asked !== this._clipsAsked) return;
     this._clips = clips;
+    this._clipErrors = {};
     this._clipsShown = `${this._camera}|${reason}`;
     this._renderClips();
   }
@@ -525,13 +537,39 @@ class DoorstepPanel extends HTMLElement {
       list.innerHTML = `<li class="empty">${esc(t.noClips)}</li>`;
       return;
     }
+    // Forgetting counts for the same users as decisions (approvers, or administrators when
+    // none is set): the others do not get the button.
+    const bridgeId = (this._clipsShown || "").split("/")[0];
+    const bridge = this._data && this._data.bridges.find((b) => b.bridge_id === bridgeId);
+    const mayForget = !bridge || bridge.can_decide !== false;
     list.innerHTML = this._clips
-      .map(
-        (clip) => `<li class="clip" data-clip="${esc(clip.clip_id)}" data-reason="${esc(clip.reason)}">
+      .map((clip) => {
+        const media = `data-media="${esc(clip.media_content_id)}"`;
+        const forget = mayForget
+          ? `<button class="action danger" data-action="forget" data-clip="${esc(clip.clip_id)}" ${media}>${esc(t.forget)}</button>`
+          : "";
+        const error = this._clipErrors[clip.clip_id];
+        return `<li class="clip" data-clip="${esc(clip.clip_id)}" data-reason="${esc(clip.reason)}">
           <span>${esc(this._when(clip.start))} · ${esc(t[clip.reason] || clip.reason)} · ${Math.round(clip.duration)} s</span>
-          <button class="action secondary" data-action="play" data-media="${esc(clip.media_content_id)}">${esc(t.play)}</button></li>`,
-      )
+          <span class="clip-actions"><button class="action secondary" data-action="play" ${media}>${esc(t.play)}</button>${forget}</span>
+          ${error ? `<p class="clip-error error-text" role="alert">${esc(error)}</p>` : ""}</li>`;
+      })
       .join("");
+  }
+
+  async _forget(target) {
+    const clipId = target.dataset.clip;
+    target.disabled = true;
+    try {
+      // The media browser id names the clip's bridge: only that one is asked.
+      await this._hass.callService("doorstep", "forget_clip", { clip_id: target.dataset.media }, undefined, false);
+      delete this._clipErrors[clipId];
+      this._clips = this._clips.filter((clip) => clip.clip_id !== clipId);
+    } catch (err) {
+      // Refused (a share holds the clip, not an approver...): Home Assistant's words, by the clip.
+      this._clipErrors[clipId] = err && err.message ? err.message : String(err);
+    }
+    this._renderClips();
   }
 
   async _decide(target, decision, redact) {
@@ -588,6 +626,9 @@ class DoorstepPanel extends HTMLElement {
         this._renderClipControls();
         this._loadClips();
       } else if (action === "play") this._play(target.dataset.media);
+      else if (action === "forget") {
+        if (confirm(this._t.confirmForget)) this._forget(target);
+      }
       else if (action === "close") {
         const player = this.shadowRoot.querySelector(".player");
         player.querySelector("video").pause();
