@@ -1,5 +1,6 @@
 """Forget a clip from the Doorstep panel in a real browser: confirmed, erased on the bridge,
-gone from the list; a clip a pending share holds is refused, the refusal by the clip.
+gone from the list; a clip a pending share holds is refused, the refusal by the clip; a user
+whose decisions do not count (the guest) gets no Forget.
 
 Screenshots go to ``test-artifacts/ha-<version>/browser/05-panel-forget*.png``.
 """
@@ -11,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.e2e.conftest import log_in
+from tests.e2e.conftest import GUEST_PASSWORD, log_in
 from tests.e2e.ha_client import HaClient
 from tests.e2e.servers import CAMERA, artifacts
 from tests.e2e.stack import Stack
@@ -105,3 +106,27 @@ async def test_panel_forgets_a_clip_and_shows_a_refusal(stack: Stack, page: Any)
             await _shot(page, "05-panel-forget-refused.png")
         finally:
             await owner.call_service("doorstep", "deny_share", {"share_id": share_id})
+
+
+async def test_panel_offers_forget_only_to_deciders(stack: Stack, page: Any) -> None:
+    """The guest, neither approver nor administrator, sees the clips but no Forget."""
+    from playwright.async_api import expect
+
+    async with aiohttp.ClientSession() as session:
+        owner = HaClient(session, stack.ha.url, stack.owner_token)
+        await owner.wait_state(
+            f"sensor.{CAMERA}_last_clip",
+            lambda s: bool(s["attributes"].get("clip_id")),
+            timeout=120,
+        )
+    await page.goto(f"{stack.ha.url}/")
+    await page.wait_for_url("**/auth/authorize**")
+    await page.locator('input[name="username"]').fill("guest")
+    await page.locator('input[name="password"]').fill(GUEST_PASSWORD)
+    await page.locator('input[name="password"]').press("Enter")
+    await page.wait_for_url(lambda url: "/auth/" not in url)
+    await page.wait_for_selector("home-assistant >> home-assistant-main")
+    await page.goto(f"{stack.ha.url}/doorstep")
+    clips = page.locator("doorstep-panel li.clip")
+    await expect(clips.first.get_by_role("button", name="Play")).to_be_visible()
+    await expect(page.locator('doorstep-panel [data-action="forget"]')).to_have_count(0)
