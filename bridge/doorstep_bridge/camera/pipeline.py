@@ -274,7 +274,7 @@ class CameraPipeline:
         packages = None
         zone = doorstep_zone(settings.motion.zones)
         if zone is not None and hooks.on_package is not None:
-            packages = PackageTracker(zone, hooks.on_package)
+            packages = PackageTracker(zone, self._package_changed)
         self.detection = Detection(
             settings,
             recorder,
@@ -288,6 +288,14 @@ class CameraPipeline:
         self._detect = (
             source_factory(settings.detect_source, None) if settings.detect_source else None
         )
+
+    def _package_changed(self, change: PackageChange) -> None:
+        """A parcel came or went (detect thread): the frame that saw it becomes the snapshot."""
+        # The tracker runs before the frame is offered to the recorder, so the picture
+        # is of this very frame, masked like every snapshot.
+        self.recorder.picture()
+        assert self._hooks.on_package is not None
+        self._hooks.on_package(change)
 
     @property
     def online(self) -> bool:

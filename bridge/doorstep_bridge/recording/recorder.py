@@ -158,6 +158,7 @@ class Recorder:
         self._motion = False
         self._best: tuple[float, Any] | None = None
         self._press_pending = False
+        self._picture_pending = False
         self._stream: StreamInfo | None = None
         # Worker-side state.
         self._writer: ClipWriter | None = None
@@ -196,7 +197,7 @@ class Recorder:
 
     def wants_frame(self) -> bool:
         """True when a decoded frame would be used (a clip's snapshot, a press)."""
-        return self._recording or self._press_pending
+        return self._recording or self._press_pending or self._picture_pending
 
     def set_enabled(self, on: bool) -> None:
         """Switch recording on or off; switching off ends the current clip."""
@@ -247,6 +248,11 @@ class Recorder:
             self._press_pending = True
             self._trigger("ring", now, now + self.settings.post_roll)
 
+    def picture(self) -> None:
+        """Publish the next frame offered as the camera's snapshot (a parcel came or went)."""
+        with self._lock:
+            self._picture_pending = True
+
     def manual(self, duration: float | None = None) -> None:
         """Record now, for ``duration`` seconds (default 30)."""
         now = self._clock()
@@ -258,10 +264,15 @@ class Recorder:
         """A decoded frame and how telling it is (the moving area); keeps the best one.
 
         The frame of a doorbell press, and the first moving frame of a motion clip,
-        are also published as the camera's snapshot right away.
+        are also published as the camera's snapshot right away, and so is the frame
+        asked for by :meth:`picture`.
         """
         with self._lock:
+            if self._picture_pending and not self._press_pending:
+                self._picture_pending = False
+                self._queue.put(_Snapshot(frame, self._snapshot_masks))
             if self._press_pending:
+                self._picture_pending = False
                 self._press_pending = False
                 if self._recording:
                     self._best = (float("inf"), frame)

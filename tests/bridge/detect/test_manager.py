@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from doorstep_bridge.camera.manager import CameraManager
 from doorstep_bridge.config import parse_config
-from doorstep_bridge.events import EventBus, PackageChanged, PersonChanged
+from doorstep_bridge.events import EventBus, PackageChanged, PersonChanged, SnapshotTaken
 from doorstep_bridge.recording.store import ClipStore
 from tests.bridge.camera.conftest import CountingGate, Recorded, stand_in_detector
 
 pytestmark = pytest.mark.slow
 
 DEMO = "demo://?period=600&fps=5&width=320&height=180"
+#: The garden camera's privacy mask: the right half of the picture.
+MASK = [[160, 0], [320, 0], [320, 180], [160, 180]]
 
 
 async def test_person_and_parcels_reach_the_bus(tmp_path: Path) -> None:
@@ -27,6 +31,7 @@ async def test_person_and_parcels_reach_the_bus(tmp_path: Path) -> None:
                 "garden": {
                     "source": DEMO,
                     "motion": {"zones": {"doorstep": [[0, 100], [100, 100], [100, 180], [0, 180]]}},
+                    "privacy_masks": [MASK],
                 },
             },
         }
@@ -35,7 +40,7 @@ async def test_person_and_parcels_reach_the_bus(tmp_path: Path) -> None:
     store.open()
     bus = EventBus()
     recorded = Recorded(bus)
-    recorded.watch(PersonChanged, PackageChanged)
+    recorded.watch(PersonChanged, PackageChanged, SnapshotTaken)
     manager = CameraManager(
         config.cameras,
         config.storage,
@@ -58,12 +63,19 @@ async def test_person_and_parcels_reach_the_bus(tmp_path: Path) -> None:
         garden = manager._pipelines["garden"]
         assert garden.detection.packages is not None
         assert manager._pipelines["front_door"].detection.packages is None
-        hook = garden._hooks.on_package
-        assert hook is not None
-        hook("delivered")  # what the tracker does on the detect thread
+        assert not recorded.of(SnapshotTaken)  # nothing recorded, nothing pictured yet
+        garden.detection.packages._on_change("delivered")  # what the tracker does
         parcel = await recorded.wait(PackageChanged, timeout=10)
         assert (parcel.camera, parcel.change) == ("garden", "delivered")
+        # The frame that saw the parcel becomes the camera's snapshot, masked.
+        picture = await recorded.wait(SnapshotTaken, timeout=10)
     finally:
         await manager.stop()
         store.close()
     assert {e.camera for e in recorded.of(PersonChanged)} == {"front_door"}
+    assert picture.camera == "garden"
+    image = cv2.imdecode(np.frombuffer(picture.jpeg, np.uint8), cv2.IMREAD_GRAYSCALE)
+    assert image.shape == (180, 320)
+    assert int(image[4:176, 164:316].max()) <= 8  # the masked half is filled
+    assert float(image[:, :150].std()) > 5  # the rest is the picture
+    assert [e.camera for e in recorded.of(SnapshotTaken)] == ["garden"]

@@ -130,6 +130,39 @@ def test_each_snapshot_names_the_clip_it_shows(
     assert h.snapshots == []
 
 
+def test_a_picture_asked_for_is_the_next_frame_once_and_records_nothing(
+    store: ClipStore, packets: list[EncodedPacket], frames: list[Any]
+) -> None:
+    h = Harness(store, RecordSettings(pre_roll=1.0, post_roll=2.0))
+    h.feed(packets[:40])
+    assert not h.recorder.wants_frame()
+    h.recorder.picture()  # a parcel came or went
+    assert h.recorder.wants_frame()
+    h.recorder.offer_frame(frames[40], 0.0)
+    assert not h.recorder.wants_frame()
+    h.recorder.offer_frame(frames[41], 0.0)  # not asked for
+    h.feed(packets[40:90])
+    assert h.done() == []  # a picture is not a clip
+    (jpeg,) = h.snapshots
+    assert jpeg[:2] == b"\xff\xd8"
+
+
+def test_a_picture_asked_for_at_a_press_is_the_press_snapshot(
+    store: ClipStore, packets: list[EncodedPacket], frames: list[Any]
+) -> None:
+    h = Harness(store, RecordSettings(pre_roll=1.0, post_roll=2.0))
+    h.feed(packets[:40])
+    h.recorder.picture()
+    h.recorder.ring()
+    h.recorder.offer_frame(frames[40], 0.0)  # one snapshot for both
+    h.recorder.offer_frame(frames[41], 0.0)
+    h.feed(packets[40:90])
+    [clip] = h.done()
+    # The press, then the clip's own picture (the same frame): no third one.
+    assert len(h.snapshots) == 2
+    assert h.snapshots[1] == clip.snapshot_path.read_bytes()  # type: ignore[union-attr]
+
+
 def test_ring_during_motion_extends_the_clip_and_marks_it(
     store: ClipStore, packets: list[EncodedPacket]
 ) -> None:
