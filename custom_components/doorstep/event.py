@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from homeassistant.components.event import EventDeviceClass, EventEntity
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
 from .compat import RING
+from .const import DOMAIN
 from .coordinator import DoorstepCoordinator
 from .data import DoorstepConfigEntry
 from .entity import DoorstepCameraEntity, async_setup_camera_entities
@@ -70,5 +72,13 @@ class PackageEvent(DoorstepCameraEntity, EventEntity):
 
     @callback
     def _handle_package(self, package: Package) -> None:
-        self._trigger_event(package.type, {"time": package.time.isoformat()})
+        attributes = {"time": package.time.isoformat()}
+        # The bridge publishes the frame that saw the parcel as the camera's snapshot,
+        # right after this message: its path through HA (a login fetches it).
+        snapshot = er.async_get(self.hass).async_get_entity_id(
+            "image", DOMAIN, f"{self.coordinator.bridge_id}_{self.camera}_snapshot"
+        )
+        if snapshot is not None:
+            attributes["snapshot"] = f"/api/image_proxy/{snapshot}"
+        self._trigger_event(package.type, attributes)
         self.async_write_ha_state()

@@ -50,6 +50,8 @@ async def test_delivered_then_removed(hass: HomeAssistant) -> None:
     state = get_state(hass, "event.front_door_package")
     assert state.attributes["event_type"] == "delivered"
     assert state.attributes["time"] == AT
+    # The picture of the moment: the camera's snapshot, through HA.
+    assert state.attributes["snapshot"] == "/api/image_proxy/image.front_door_snapshot"
     assert state.state != STATE_UNKNOWN
     async_fire_mqtt_message(hass, TOPICS.package("front_door"), _package("removed"))
     await hass.async_block_till_done()
@@ -86,3 +88,20 @@ def test_parse_package() -> None:
     )
     with pytest.raises(ProtocolError, match="delivered or removed"):
         parse_package(_package("lost"))
+
+
+@pytest.mark.usefixtures("package_entry")
+async def test_the_snapshot_follows_the_image_entity(hass: HomeAssistant) -> None:
+    registry = er.async_get(hass)
+    registry.async_update_entity("image.front_door_snapshot", new_entity_id="image.step")
+    async_fire_mqtt_message(hass, TOPICS.package("front_door"), _package("delivered"))
+    await hass.async_block_till_done()
+    state = get_state(hass, "event.front_door_package")
+    assert state.attributes["snapshot"] == "/api/image_proxy/image.step"
+    registry.async_remove("image.step")
+    await hass.async_block_till_done()
+    async_fire_mqtt_message(hass, TOPICS.package("front_door"), _package("removed"))
+    await hass.async_block_till_done()
+    state = get_state(hass, "event.front_door_package")
+    assert state.attributes["event_type"] == "removed"
+    assert "snapshot" not in state.attributes
