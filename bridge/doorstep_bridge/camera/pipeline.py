@@ -270,7 +270,7 @@ class CameraPipeline:
         self._detect_error_logged: float | None = None
         person = None
         if settings.person.enabled and hooks.on_person is not None:
-            person = PersonWatcher(settings.name, settings.person, hooks.on_person)
+            person = PersonWatcher(settings.name, settings.person, self._person_changed)
         packages = None
         zone = doorstep_zone(settings.motion.zones)
         if zone is not None and hooks.on_package is not None:
@@ -288,6 +288,12 @@ class CameraPipeline:
         self._detect = (
             source_factory(settings.detect_source, None) if settings.detect_source else None
         )
+
+    def _person_changed(self, active: bool) -> None:
+        """Someone came into or left the view (the watcher's thread): clips say so."""
+        self.recorder.person(active)
+        assert self._hooks.on_person is not None
+        self._hooks.on_person(active)
 
     def _package_changed(self, change: PackageChange) -> None:
         """A parcel came or went (detect thread): the frame that saw it becomes the snapshot."""

@@ -61,7 +61,7 @@ RESUME_EVERY = 2.0
 #: that frame may be up to 0.2 s old (the RTSP reader takes data in 0.2 s batches) and
 #: its capture time a little off, and the clip must hold at least the whole pre-roll.
 PRE_ROLL_MARGIN = 0.25
-_PRIORITY = {"motion": 0, "manual": 1, "ring": 2}
+_PRIORITY = {"motion": 0, "person": 1, "manual": 2, "ring": 3}
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +156,7 @@ class Recorder:
         self._clip_started = 0.0
         self._hold_until: float | None = None
         self._motion = False
+        self._person = False
         self._best: tuple[float, Any] | None = None
         self._press_pending = False
         self._picture_pending = False
@@ -241,6 +242,16 @@ class Recorder:
             elif self._recording:
                 self._extend(now + self.settings.post_roll)
 
+    def person(self, active: bool) -> None:
+        """Person detection saw someone come into (True) or leave (False) the view.
+
+        A motion clip recorded while someone is in view is a ``person`` clip.
+        """
+        with self._lock:
+            self._person = active
+            if active and self._recording and self._reason == "motion":
+                self._reason = "person"
+
     def ring(self) -> None:
         """The doorbell was pressed: record around it and snapshot the press."""
         now = self._clock()
@@ -325,6 +336,8 @@ class Recorder:
     def _trigger(self, reason: str, now: float, until: float | None) -> None:
         if not self._enabled:
             return
+        if reason == "motion" and self._person:
+            reason = "person"
         if not self._recording:
             self._start(reason, now, self._buffer.packets())
             if not self._recording:

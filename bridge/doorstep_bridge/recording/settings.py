@@ -10,8 +10,9 @@ import voluptuous as vol
 
 from doorstep_bridge.validation import boolean, number
 
-#: What started a clip (its ``reason``).
-CLIP_REASONS = ("ring", "motion", "manual")
+#: What started a clip (its ``reason``); ``person``: motion while person detection saw
+#: someone (a motion clip during which someone came into view becomes one).
+CLIP_REASONS = ("ring", "person", "motion", "manual")
 #: The kinds of clip retention tells apart: the reasons, and ``person``, a motion clip
 #: during which person detection saw someone.
 CLIP_KINDS = ("ring", "person", "motion", "manual")

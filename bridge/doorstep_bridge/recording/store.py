@@ -729,7 +729,7 @@ class ClipStore:
                 " AND s.start <= clips.end AND (s.end IS NULL OR s.end >= clips.start))"
             )
             if reason == "person":
-                clause += f" AND reason = 'motion' AND {seen}"
+                clause += f" AND (reason = 'person' OR (reason = 'motion' AND {seen}))"
             elif reason == "motion":
                 clause += f" AND reason = 'motion' AND NOT {seen}"
             else:

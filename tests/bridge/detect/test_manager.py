@@ -60,6 +60,9 @@ async def test_person_and_parcels_reach_the_bus(tmp_path: Path) -> None:
         watcher._set(active=True)  # what a check that found someone does, on its thread
         seen = await recorded.wait(PersonChanged, lambda e: e.active, timeout=10)
         assert seen.camera == "front_door"
+        # The recorder knows too: a motion clip from now on is a person clip.
+        assert manager._pipelines["front_door"].recorder._person is True
+        assert manager._pipelines["garden"].recorder._person is False
         garden = manager._pipelines["garden"]
         assert garden.detection.packages is not None
         assert manager._pipelines["front_door"].detection.packages is None

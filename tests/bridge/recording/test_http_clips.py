@@ -116,6 +116,9 @@ async def test_list_filters_and_pages(api: Any) -> None:
     assert first["has_snapshot"] is True
     response = await client.get("/api/clips?reason=ring", headers=AUTH)
     assert [c["id"] for c in (await response.json())["clips"]] == [ids[1]]
+    response = await client.get("/api/clips?reason=person", headers=AUTH)
+    assert response.status == 200  # a reason of its own: none here
+    assert (await response.json())["clips"] == []
     response = await client.get("/api/clips?limit=1&offset=1", headers=AUTH)
     body = await response.json()
     assert body["total"] == 3

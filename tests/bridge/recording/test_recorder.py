@@ -179,6 +179,50 @@ def test_ring_during_motion_extends_the_clip_and_marks_it(
     assert clip.end.timestamp() >= packets[45].wall + 0.5 - 0.1
 
 
+def test_a_motion_clip_with_someone_in_view_is_a_person_clip(
+    store: ClipStore, packets: list[EncodedPacket]
+) -> None:
+    h = Harness(store, RecordSettings(pre_roll=0.0, post_roll=0.5))
+    h.feed(packets[:30])
+    h.recorder.motion(True)  # a cat
+    h.feed(packets[30:40])
+    h.recorder.motion(False)
+    h.feed(packets[40:60])
+    h.recorder.motion(True)  # someone, recognised a moment after motion started
+    h.feed(packets[60:65])
+    h.recorder.person(True)
+    h.feed(packets[65:75])
+    h.recorder.motion(False)
+    h.recorder.person(False)
+    h.feed(packets[75:100])
+    h.recorder.person(True)  # in view as motion starts: a person clip from the start
+    h.recorder.motion(True)
+    h.feed(packets[100:110])
+    h.recorder.motion(False)
+    h.feed(packets[110:140])
+    assert [clip.reason for clip in h.done()] == ["motion", "person", "person"]
+
+
+def test_a_person_does_not_rename_a_ring_or_manual_clip_nor_start_one(
+    store: ClipStore, packets: list[EncodedPacket]
+) -> None:
+    h = Harness(store, RecordSettings(pre_roll=0.0, post_roll=0.5))
+    h.feed(packets[:30])
+    h.recorder.person(True)
+    h.feed(packets[30:40])
+    assert not h.recorder.recording  # a person alone records nothing
+    h.recorder.ring()
+    h.recorder.motion(True)
+    h.feed(packets[40:50])
+    h.recorder.motion(False)
+    h.feed(packets[50:90])
+    h.recorder.person(False)
+    h.recorder.manual(1.0)
+    h.recorder.person(True)
+    h.feed(packets[90:120])
+    assert [clip.reason for clip in h.done()] == ["ring", "manual"]
+
+
 def test_long_events_are_split_at_keyframes(store: ClipStore, packets: list[EncodedPacket]) -> None:
     h = Harness(store, RecordSettings(pre_roll=0.0, post_roll=0.0, max_length=5.0))
     h.feed(packets[:1])

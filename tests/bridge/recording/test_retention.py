@@ -103,6 +103,8 @@ def test_a_motion_clip_with_a_person_in_it_is_kept_as_long_as_a_person_clip(
 ) -> None:
     seen = [_clip(store, packets, "motion", age) for age in (10, 40)]
     open_ended = _clip(store, packets, "motion", 12)
+    # Clips the recorder marked ``person`` itself (no sighting left in the index).
+    marked = [_clip(store, packets, "person", age) for age in (25, 35)]
     passers_by = [_clip(store, packets, "motion", age) for age in (20, 50)]
     for clip in seen:
         store.person_seen("front_door", clip.start, active=True)
@@ -123,11 +125,12 @@ def test_a_motion_clip_with_a_person_in_it_is_kept_as_long_as_a_person_clip(
     assert sorted(audited) == sorted(
         [
             (seen[1].id, "person clip older than 30 days"),
+            (marked[1].id, "person clip older than 30 days"),
             (passers_by[0].id, "motion clip older than 7 days"),
             (passers_by[1].id, "motion clip older than 7 days"),
         ]
     )
-    assert {c.id for c in store.list(limit=100)[0]} == {seen[0].id, open_ended.id}
+    assert {c.id for c in store.list(limit=100)[0]} == {seen[0].id, open_ended.id, marked[0].id}
     # Sightings older than the longest period (and a day) are dropped; open ones stay.
     rows = store.db.execute("SELECT camera, end FROM sightings ORDER BY start").fetchall()
     assert len(rows) == 3
