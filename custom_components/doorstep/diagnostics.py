@@ -18,7 +18,7 @@ TO_REDACT = {
     "link", "requester", "by",
 }  # fmt: skip
 #: A share request's reason is free text typed by a person; a clip's reason is one
-#: of motion/ring/manual and helps debugging, so only the shares' one is redacted.
+#: of motion/person/ring/manual and helps debugging, so only the shares' one is redacted.
 SHARE_TO_REDACT = TO_REDACT | {"reason"}
 
 

@@ -173,7 +173,7 @@ const STRINGS = {
   },
 };
 
-const REASONS = ["", "ring", "motion", "manual"];
+const REASONS = ["", "ring", "person", "motion", "manual"];
 const REVOCABLE = new Set(["approved", "rendering", "ready"]);
 // Share states change on the bridge (rendering, expiry): look again this often.
 const REFRESH_MS = 4000;
