@@ -53,6 +53,8 @@ _SHADOW_LEFT: Final = 0.5  # what a shadow leaves of a pixel, at most, against i
 _SHADOW_NOISE: Final = 1.0  # grey levels it may leave besides (noise, where texture is nil)
 _SHADOW_SHARE: Final = 0.6  # share of the pixels where it must leave that little
 _GAIN_RANGE: Final = (0.25, 4.0)
+# Far more than float32 means of a region (a few hundred values near 1) can be off by.
+_ROUNDING: Final = 1e-4
 CLIP_LOW: Final = 6.0  # grey levels at or below which a pixel is taken as clipped black
 CLIP_HIGH: Final = 249.0  # at or above: clipped white
 _MIN_VALID: Final = 0.5  # share of a cell's pixels that must be unclipped to judge it
@@ -219,6 +221,20 @@ def light_arrived(
     return abs(contrast - brightness) <= _GAIN_TOLERANCE * abs(brightness)
 
 
+def _surely_not_shadow(ratio: FloatGrid, inside: npt.NDArray[np.uint8]) -> bool:
+    """The cheap tests of :func:`shadow` in OpenCV's masked means, with a margin.
+
+    A few OpenCV calls (sums in double) cost far less than NumPy's float32 means;
+    only a region within ``_ROUNDING`` of a limit goes on to the float32 figures of
+    :func:`shadow`, which decide: the verdict is the same either way.
+    """
+    typical = float(cv2.mean(ratio, inside)[0])
+    if abs(typical - 1.0) < _SHADOW_GAIN - _ROUNDING:
+        return True
+    level: Any = (typical, 0.0, 0.0, 0.0)
+    return float(cv2.mean(cv2.absdiff(ratio, level), inside)[0]) > _SHADOW_SPREAD + _ROUNDING
+
+
 def shadow(frame: FloatGrid, bg: FloatGrid, core: npt.NDArray[np.uint8], cell: int) -> bool:
     """True when the core of a changed region is the background under less (or more) light.
 
@@ -235,12 +251,14 @@ def shadow(frame: FloatGrid, bg: FloatGrid, core: npt.NDArray[np.uint8], cell: i
     ratio's spread rules out most objects first.
     """
     inside = (core > 0) & (frame > CLIP_LOW) & (frame < CLIP_HIGH)
-    seen, behind = frame[inside], bg[inside]
-    if seen.size < max(16, cell * cell // 4):
+    if np.count_nonzero(inside) < max(16, cell * cell // 4):
         return False
-    # Cheap first (numpy on a few hundred pixels; each OpenCV call costs more): under
-    # a shadow the ratio of frame to background hardly varies, under an object it
-    # follows the object's texture and the background's.
+    if _surely_not_shadow(frame / np.maximum(bg, 1.0), inside.view(np.uint8)):
+        return False
+    seen, behind = frame[inside], bg[inside]
+    # Under a shadow the ratio of frame to background hardly varies, under an object
+    # it follows the object's texture and the background's (these float32 figures
+    # decide; `_surely_not_shadow` has ruled out the clear cases).
     ratio = seen / np.maximum(behind, 1.0)
     typical = float(ratio.mean())
     if abs(typical - 1.0) < _SHADOW_GAIN:
