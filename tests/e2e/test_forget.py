@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.e2e.ha_client import HaClient, HaError
+from tests.e2e.ha_client import HaClient, HaError, HaWebSocket
 from tests.e2e.servers import CAMERA
 from tests.e2e.stack import Stack
 
@@ -26,6 +26,19 @@ def _audit(stack: Stack) -> list[dict[str, Any]]:
     return [json.loads(line) for line in audit.read_text().splitlines()]
 
 
+async def _browsed_clip(ws: HaWebSocket, clip_id: str) -> str | None:
+    """The media browser id of a clip, found by browsing as the frontend does (or None)."""
+    folders = ["media-source://doorstep"]
+    while folders:
+        item = await ws.call(type="media_source/browse_media", media_content_id=folders.pop())
+        for child in item.get("children") or []:
+            if child["media_content_id"].endswith(f"/{clip_id}"):
+                return str(child["media_content_id"])
+            if child.get("can_expand"):
+                folders.append(child["media_content_id"])
+    return None
+
+
 async def test_forget_a_clip_from_home_assistant(stack: Stack) -> None:
     async with aiohttp.ClientSession() as session:
         owner = HaClient(session, stack.ha.url, stack.owner_token)
@@ -40,9 +53,14 @@ async def test_forget_a_clip_from_home_assistant(stack: Stack) -> None:
         files = list((stack.work / "bridge-data" / CAMERA).rglob(f"{clip_id}.*"))
         assert {f.name.removeprefix(clip_id) for f in files} >= {".mp4", ".jpg", ".thumb.jpg"}
 
-        answer = await owner.call_service(
-            "doorstep", "forget_clip", {"clip_id": clip_id}, response=True
-        )
+        # Found in the media browser, forgotten by the browser's id, gone from it after.
+        async with owner.websocket() as ws:
+            media_id = await _browsed_clip(ws, clip_id)
+            assert media_id is not None
+            answer = await owner.call_service(
+                "doorstep", "forget_clip", {"clip_id": media_id}, response=True
+            )
+            assert await _browsed_clip(ws, clip_id) is None
 
         assert answer["service_response"] == {"clip_id": clip_id, "erased": True}
         status, _ = await _bridge(session, stack, f"/api/clips/{clip_id}")
