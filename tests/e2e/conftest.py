@@ -162,12 +162,22 @@ async def page(stack: Stack) -> AsyncIterator[Any]:
             await browser.close()
 
 
-async def log_in(page: Any, stack: Stack) -> None:
-    """Log in as the owner with HA's login form, as a person would; wait for the frontend."""
+async def log_in(page: Any, stack: Stack, username: str = OWNER, password: str = "") -> None:
+    """Log in (the owner by default) with HA's login form, as a person would; wait for the
+    frontend."""
     await page.goto(f"{stack.ha.url}/")
     await page.wait_for_url("**/auth/authorize**")
-    await page.locator('input[name="username"]').fill(OWNER)
-    await page.locator('input[name="password"]').fill(stack.password)
+    await page.locator('input[name="username"]').fill(username)
+    await page.locator('input[name="password"]').fill(password or stack.password)
     await page.locator('input[name="password"]').press("Enter")
     await page.wait_for_url(lambda url: "/auth/" not in url)
     await page.wait_for_selector("home-assistant >> home-assistant-main")
+
+
+async def wait_playable(page: Any, video: Any) -> None:
+    """Wait (up to a minute) until a ``<video>`` has its first frame; fail if it never does."""
+    for _ in range(120):
+        if await video.evaluate("v => v.readyState") >= 2:
+            break
+        await page.wait_for_timeout(500)
+    assert await video.evaluate("v => v.readyState") >= 2, "the clip did not load"

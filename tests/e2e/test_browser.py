@@ -12,7 +12,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.e2e.conftest import log_in
+from tests.e2e.conftest import log_in, wait_playable
 from tests.e2e.ha_client import HaClient
 from tests.e2e.servers import CAMERA, Mqtt, artifacts
 from tests.e2e.stack import Stack
@@ -80,10 +80,6 @@ async def test_log_in_device_page_media_browser_and_a_clip(stack: Stack, page: o
     # The browser player opens the clip in a dialog with a video element.
     video = page.locator("video").first
     await expect(video).to_be_attached()
-    for _ in range(120):  # the clip loads through HA's signed proxy path
-        if await video.evaluate("v => v.readyState") >= 2:
-            break
-        await page.wait_for_timeout(500)
-    assert await video.evaluate("v => v.readyState") >= 2, "the clip did not load"
+    await wait_playable(page, video)  # through HA's signed proxy path
     assert await video.evaluate("v => v.videoWidth") == 640
     await _shot(page, "03-clip.png")

@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.e2e.conftest import log_in
+from tests.e2e.conftest import log_in, wait_playable
 from tests.e2e.ha_client import HaClient
 from tests.e2e.servers import CAMERA, Mqtt, artifacts
 from tests.e2e.stack import Stack
@@ -146,11 +146,7 @@ async def test_doorbell_card(stack: Stack, page: Any) -> None:
             await expect(clip).to_be_enabled()
             await clip.click()
             video = card.locator(".player video")
-            for _ in range(120):
-                if await video.evaluate("v => v.readyState") >= 2:
-                    break
-                await page.wait_for_timeout(500)
-            assert await video.evaluate("v => v.readyState") >= 2, "the clip did not load"
+            await wait_playable(page, video)
             await _shot(page, "06-card-clip.png")
 
             # A phone: the card fits the screen.

@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.e2e.conftest import log_in
+from tests.e2e.conftest import log_in, wait_playable
 from tests.e2e.ha_client import HaClient
 from tests.e2e.servers import CAMERA, Mqtt, artifacts
 from tests.e2e.stack import Stack
@@ -134,11 +134,7 @@ async def test_panel_approve_link_revoke_and_clips_by_reason(stack: Stack, page:
         assert set(reasons) == {"ring"}
         await clips.first.get_by_role("button", name="Play").click()
         video = page.locator("doorstep-panel .player video")
-        for _ in range(120):
-            if await video.evaluate("v => v.readyState") >= 2:
-                break
-            await page.wait_for_timeout(500)
-        assert await video.evaluate("v => v.readyState") >= 2, "the clip did not load"
+        await wait_playable(page, video)
         await _shot(page, "05-panel-clip.png")
 
         # A phone: one column, the sidebar behind the menu button.

@@ -119,13 +119,7 @@ async def test_panel_offers_forget_only_to_deciders(stack: Stack, page: Any) -> 
             lambda s: bool(s["attributes"].get("clip_id")),
             timeout=120,
         )
-    await page.goto(f"{stack.ha.url}/")
-    await page.wait_for_url("**/auth/authorize**")
-    await page.locator('input[name="username"]').fill("guest")
-    await page.locator('input[name="password"]').fill(GUEST_PASSWORD)
-    await page.locator('input[name="password"]').press("Enter")
-    await page.wait_for_url(lambda url: "/auth/" not in url)
-    await page.wait_for_selector("home-assistant >> home-assistant-main")
+    await log_in(page, stack, "guest", GUEST_PASSWORD)
     await page.goto(f"{stack.ha.url}/doorstep")
     clips = page.locator("doorstep-panel li.clip")
     await expect(clips.first.get_by_role("button", name="Play")).to_be_visible()
