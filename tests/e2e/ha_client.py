@@ -16,7 +16,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.e2e.servers import BASE_TOPIC, Bridge
+from tests.e2e.servers import BASE_TOPIC, CAMERA, Bridge
 
 OWNER = "owner"
 CLIENT_NAME = "doorstep-e2e"
@@ -434,6 +434,18 @@ async def set_approvers(client: HaClient, entry_id: str, approvers: list[str],
             }
         ],
     )
+
+
+async def request_share(client: HaClient, requester: str, reason: str) -> dict[str, Any]:
+    """doorstep.request_share for the camera's last 10 minutes; the service's answer."""
+    answer = await client.call_service(
+        "doorstep", "request_share",
+        {"entity_id": f"event.{CAMERA}_doorbell", "last_minutes": 10,
+         "requester": requester, "reason": reason},
+        response=True,
+    )  # fmt: skip
+    response: dict[str, Any] = answer["service_response"]
+    return response
 
 
 async def entry_state(client: HaClient, entry_id: str) -> str | None:

@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 
 from tests.e2e.conftest import log_in, wait_playable
-from tests.e2e.ha_client import HaClient
+from tests.e2e.ha_client import HaClient, request_share
 from tests.e2e.servers import CAMERA, Mqtt, artifacts
 from tests.e2e.stack import Stack
 
@@ -45,18 +45,8 @@ async def test_doorbell_card(stack: Stack, page: Any) -> None:
         await owner.wait_state(f"sensor.{CAMERA}_last_clip", _known, timeout=120)
         before = await owner.state(f"sensor.{CAMERA}_last_ring")
         # A request waits for a decision: the card counts it.
-        answer = await owner.call_service(
-            "doorstep",
-            "request_share",
-            {
-                "entity_id": f"event.{CAMERA}_doorbell",
-                "last_minutes": 10,
-                "requester": "Neighbour Bob",
-                "reason": "Who took my bike?",
-            },
-            response=True,
-        )
-        share_id = answer["service_response"]["share_id"]
+        answer = await request_share(owner, "Neighbour Bob", "Who took my bike?")
+        share_id = answer["share_id"]
         try:
             pending = await owner.wait_state(
                 "sensor.doorstep_pending_share_requests",

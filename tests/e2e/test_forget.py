@@ -8,7 +8,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.e2e.ha_client import HaClient, HaError, HaWebSocket
+from tests.e2e.ha_client import HaClient, HaError, HaWebSocket, request_share
 from tests.e2e.servers import CAMERA
 from tests.e2e.stack import Stack
 
@@ -75,14 +75,9 @@ async def test_forget_a_clip_from_home_assistant(stack: Stack) -> None:
             lambda s: s["attributes"].get("clip_id") not in (None, clip_id),
             timeout=120,
         )
-        request = await owner.call_service(
-            "doorstep", "request_share",
-            {"entity_id": f"event.{CAMERA}_doorbell", "last_minutes": 10,
-             "requester": "Neighbour Alice", "reason": "Parcel went missing"},
-            response=True,
-        )  # fmt: skip
-        share_id = request["service_response"]["share_id"]
-        assert request["service_response"]["state"] == "pending"
+        request = await request_share(owner, "Neighbour Alice", "Parcel went missing")
+        share_id = request["share_id"]
+        assert request["state"] == "pending"
         try:
             _, listed = await _bridge(session, stack, f"/api/clips?camera={CAMERA}&limit=500")
             held = next(c["id"] for c in listed["clips"] if c["held"])

@@ -15,7 +15,7 @@ import aiohttp
 import pytest
 
 from tests.e2e.conftest import log_in, wait_playable
-from tests.e2e.ha_client import HaClient
+from tests.e2e.ha_client import HaClient, request_share
 from tests.e2e.servers import CAMERA, Mqtt, artifacts
 from tests.e2e.stack import Stack
 
@@ -63,18 +63,8 @@ async def test_panel_approve_link_revoke_and_clips_by_reason(stack: Stack, page:
             mqtt.publish(f"doorstep/{CAMERA}/ring/set", b"")
         finally:
             mqtt.close()
-        answer = await owner.call_service(
-            "doorstep",
-            "request_share",
-            {
-                "entity_id": f"event.{CAMERA}_doorbell",
-                "last_minutes": 10,
-                "requester": "Neighbour Alice",
-                "reason": "Parcel went missing",
-            },
-            response=True,
-        )
-        share_id = answer["service_response"]["share_id"]
+        answer = await request_share(owner, "Neighbour Alice", "Parcel went missing")
+        share_id = answer["share_id"]
 
         await log_in(page, stack)
         # The sidebar has the panel; it opens at /doorstep.

@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 
 from tests.e2e.conftest import GUEST_PASSWORD, log_in
-from tests.e2e.ha_client import HaClient
+from tests.e2e.ha_client import HaClient, request_share
 from tests.e2e.servers import CAMERA, artifacts
 from tests.e2e.stack import Stack
 
@@ -82,14 +82,9 @@ async def test_panel_forgets_a_clip_and_shows_a_refusal(stack: Stack, page: Any)
             lambda s: s["attributes"].get("clip_id") not in (None, clip_id),
             timeout=120,
         )  # a clip for the share to hold: the only one may just have been forgotten
-        request = await owner.call_service(
-            "doorstep", "request_share",
-            {"entity_id": f"event.{CAMERA}_doorbell", "last_minutes": 10,
-             "requester": "Neighbour Alice", "reason": "Parcel went missing"},
-            response=True,
-        )  # fmt: skip
-        share_id = request["service_response"]["share_id"]
-        assert request["service_response"]["state"] == "pending"
+        request = await request_share(owner, "Neighbour Alice", "Parcel went missing")
+        share_id = request["share_id"]
+        assert request["state"] == "pending"
         try:
             held = next(c["id"] for c in await _bridge_clips(session, stack) if c["held"])
             await page.reload()
