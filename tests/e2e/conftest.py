@@ -29,7 +29,6 @@ from tests.e2e.servers import (
     make_home_assistant,
     missing_parts,
     mosquitto,
-    start_mosquitto,
 )
 from tests.e2e.stack import Stack, configure_home_assistant
 from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
@@ -43,8 +42,17 @@ GUEST_PASSWORD = "guest-e2e-password"
 BROWSER_TIMEOUT = 60_000
 
 
-def _why_not() -> str | None:
+def why_not() -> str | None:
+    """Why a system with an RTSP camera cannot run here, or None."""
     return missing_parts() or rtsp_available()
+
+
+def keep_logs(work: Path, folder: str) -> None:
+    """Copy a system's logs (``work/logs``) to ``test-artifacts/ha-<version>/<folder>``."""
+    logs = artifacts() / folder
+    shutil.rmtree(logs, ignore_errors=True)
+    if (work / "logs").is_dir():
+        shutil.copytree(work / "logs", logs, dirs_exist_ok=True)
 
 
 class RtspCamera:
@@ -98,7 +106,7 @@ def _interrupt(*_args: object) -> None:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The whole system, configured: owner (approver) and guest, each with a phone."""
-    why = _why_not()
+    why = why_not()
     if why is not None:
         pytest.skip(why)
     # A killed run (CI timeout, `timeout`) still stops every server: SIGTERM becomes
@@ -128,18 +136,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     running = Stack(work, broker, mqtt_port, bridge, ha, password="owner-e2e-password")
     try:
         camera.start()
-        start_mosquitto(broker, mqtt_port)
-        bridge.start()
-        ha.start()
+        running.start()
         asyncio.run(configure_home_assistant(running, guest_password=GUEST_PASSWORD))
         yield running
     finally:
         running.stop()
         camera.stop()
-        logs = artifacts() / "e2e-logs"
-        shutil.rmtree(logs, ignore_errors=True)
-        if (work / "logs").is_dir():
-            shutil.copytree(work / "logs", logs, dirs_exist_ok=True)
+        keep_logs(work, "e2e-logs")
 
 
 @pytest.fixture

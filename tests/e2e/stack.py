@@ -32,7 +32,7 @@ from tests.e2e.ha_client import (
     wait_http,
     wait_notify_services,
 )
-from tests.e2e.servers import CAMERA, Bridge, HomeAssistant, Service
+from tests.e2e.servers import CAMERA, Bridge, HomeAssistant, Service, start_mosquitto
 
 
 @dataclass
@@ -51,6 +51,12 @@ class Stack:
     entry_id: str = ""
     phones: dict[str, Phone] = field(default_factory=dict)
     users: dict[str, str] = field(default_factory=dict)  # username -> user id
+
+    def start(self) -> None:
+        """Start the broker, the bridge and HA, in that order (the camera is the caller's)."""
+        start_mosquitto(self.broker, self.mqtt_port)
+        self.bridge.start()
+        self.ha.start()
 
     def stop(self) -> None:
         """Stop in the reverse order of start: HA, bridge, camera, broker."""

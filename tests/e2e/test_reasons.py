@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-import shutil
 from typing import Any
 
 import aiohttp
 import pytest
 
+from tests.e2e.conftest import keep_logs, why_not
 from tests.e2e.ha_client import (
     HaClient,
     onboard,
@@ -26,17 +26,14 @@ from tests.e2e.ha_client import (
 )
 from tests.e2e.servers import (
     CAMERA,
-    artifacts,
     free_port,
     make_bridge,
     make_home_assistant,
-    missing_parts,
     mosquitto,
-    start_mosquitto,
 )
 from tests.e2e.stack import Stack
 from tests.support.media import write_h264
-from tests.support.servers import rtsp_available, rtsp_server
+from tests.support.servers import rtsp_server
 
 pytestmark = pytest.mark.slow
 
@@ -48,7 +45,7 @@ ISSUE = "camera_down_{bridge_id}_" + CAMERA
 @pytest.fixture(scope="module")
 def locked_out(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Mosquitto, a camera asking for a password, a bridge with the wrong one, and HA."""
-    why = missing_parts() or rtsp_available()
+    why = why_not()
     if why is not None:
         pytest.skip(why)
     work = tmp_path_factory.mktemp("e2e-reasons")
@@ -60,17 +57,12 @@ def locked_out(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         ha = make_home_assistant(work / "ha", free_port(), work / "logs/home-assistant.log")
         running = Stack(work, broker, mqtt_port, bridge, ha, password="owner-e2e-password")
         try:
-            start_mosquitto(broker, mqtt_port)
-            bridge.start()
-            ha.start()
+            running.start()
             asyncio.run(_configure(running))
             yield running
         finally:
             running.stop()
-            logs = artifacts() / "e2e-logs-reasons"
-            shutil.rmtree(logs, ignore_errors=True)
-            if (work / "logs").is_dir():
-                shutil.copytree(work / "logs", logs, dirs_exist_ok=True)
+            keep_logs(work, "e2e-logs-reasons")
 
 
 async def _configure(stack: Stack) -> None:
