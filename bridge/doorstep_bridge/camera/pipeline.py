@@ -274,7 +274,7 @@ class CameraPipeline:
         packages = None
         zone = doorstep_zone(settings.motion.zones)
         if zone is not None and hooks.on_package is not None:
-            packages = PackageTracker(zone, self._package_changed)
+            packages = PackageTracker(zone, self._package_changed, camera=settings.name)
         self.detection = Detection(
             settings,
             recorder,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+import logging
 from typing import Literal, TypeAlias
 
 import cv2
@@ -27,6 +28,8 @@ import numpy as np
 import numpy.typing as npt
 
 from doorstep_bridge.validation import Polygon
+
+_LOGGER = logging.getLogger(__name__)
 
 PackageChange: TypeAlias = Literal["delivered", "removed"]
 
@@ -71,6 +74,7 @@ class PackageTracker:
         zone: The ``doorstep`` polygon, in pixels of the frames fed.
         on_change: Called with ``"delivered"`` or ``"removed"``.
         settings: Timing.
+        camera: The camera's name (logs).
     """
 
     def __init__(
@@ -78,8 +82,11 @@ class PackageTracker:
         zone: Polygon,
         on_change: Callable[[PackageChange], None],
         settings: PackageSettings | None = None,
+        *,
+        camera: str = "",
     ) -> None:
         self._settings = settings or PackageSettings()
+        self._camera = camera
         self._on_change = on_change
         points = np.array(zone, dtype=np.int32)
         x1, y1 = points.min(axis=0)
@@ -93,6 +100,8 @@ class PackageTracker:
         self._last_step: float | None = None
         self._last_motion: float | None = None
         self._visit = False
+        #: The frame size (width, height) the zone was last found outside of.
+        self._outside: tuple[int, int] | None = None
         self.present = False
 
     def feed(self, luma: npt.NDArray[np.uint8], moving: bool, now: float) -> None:
@@ -109,6 +118,8 @@ class PackageTracker:
             return
         self._last_step = now
         zone = self._zone(luma)
+        if zone is None:
+            return
         if self._empty is None or self._empty.shape != zone.shape:
             # The first settled view (or the first at a new frame size): the empty step.
             self._empty = zone
@@ -139,10 +150,26 @@ class PackageTracker:
             self._new_since = None
             self._on_change("delivered")
 
-    def _zone(self, luma: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+    def _zone(self, luma: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32] | None:
+        """The zone, scaled and smoothed; None when it lies outside the frame."""
         x1, y1, x2, y2 = self._box
         crop = luma[y1:y2, x1:x2]
         height, width = crop.shape[:2]
+        if width == 0 or height == 0:
+            size = (luma.shape[1], luma.shape[0])
+            if self._outside != size:
+                self._outside = size
+                _LOGGER.warning(
+                    "Camera %s: the doorstep zone (x %d-%d, y %d-%d) lies outside the %dx%d"
+                    " detect frame (zones are in detect-stream pixels); parcels are not followed",
+                    self._camera,
+                    x1,
+                    x2 - 1,
+                    y1,
+                    y2 - 1,
+                    *size,
+                )
+            return None
         scale = min(1.0, WORK_WIDTH / max(1, width))
         size = (max(CELL, round(width * scale)), max(CELL, round(height * scale)))
         small = cv2.resize(crop, size, interpolation=cv2.INTER_AREA).astype(np.float32)

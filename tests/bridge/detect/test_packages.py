@@ -140,6 +140,23 @@ def test_a_new_frame_size_starts_over_instead_of_failing() -> None:
     assert changes == []
 
 
+def test_a_zone_outside_the_frame_is_logged_once_and_stops_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    hooks = PipelineHooks(
+        on_motion=lambda _a: None, on_availability=lambda _a: None, on_package=lambda _c: None
+    )
+    beyond = [[400, 300], [500, 300], [500, 350]]  # main-stream pixels, say: past 320x180
+    camera = _config({"doorstep": beyond}).cameras["front_door"]
+    tracker = CameraPipeline(camera, None, None, None, hooks).detection.packages  # type: ignore[arg-type]
+    assert tracker is not None
+    for i in range(5):
+        tracker.feed(_background(0.0), moving=i == 2, now=float(i * 3))
+    assert caplog.text.count("outside the 320x180 detect frame") == 1
+    assert "Camera front_door: the doorstep zone (x 400-500, y 300-350)" in caplog.text
+    assert not tracker.present
+
+
 def test_only_the_doorstep_zone_counts() -> None:
     assert doorstep_zone((("path", ZONE), ("doorstep", ZONE[:3]))) == ZONE[:3]
     assert doorstep_zone((("path", ZONE),)) is None
