@@ -30,7 +30,7 @@ from typing import Any, Protocol, TypeAlias
 import av
 
 from doorstep_bridge.camera.demo import DemoSource
-from doorstep_bridge.camera.rtsp import RtspSource
+from doorstep_bridge.camera.rtsp import BATCH_INTERVAL, RtspSource
 from doorstep_bridge.camera.sources import AvSource, Source, failure_status, source_kind
 from doorstep_bridge.config import CameraSettings
 from doorstep_bridge.detect.packages import PackageChange, PackageTracker, doorstep_zone
@@ -66,13 +66,18 @@ GateFactory: TypeAlias = Callable[[int, float], Gate]
 SourceFactory: TypeAlias = Callable[[str, Callable[[], None] | None], Source]
 
 
-def open_source(url: str, on_ring: Callable[[], None] | None = None) -> Source:
-    """The source for a configured URL (``on_ring`` is used by the demo only)."""
+def open_source(
+    url: str, on_ring: Callable[[], None] | None = None, *, batch_interval: float = BATCH_INTERVAL
+) -> Source:
+    """The source for a configured URL (``on_ring`` is used by the demo only).
+
+    ``batch_interval`` is how often an RTSP camera is read (the live view reads more often).
+    """
     kind = source_kind(url)
     if kind == "demo":
         return DemoSource(url, on_ring)
     if kind == "rtsp" and url.lower().startswith("rtsp://"):
-        return RtspSource(url, fallback=AvSource(url))
+        return RtspSource(url, fallback=AvSource(url), batch_interval=batch_interval)
     return AvSource(url)
 
 

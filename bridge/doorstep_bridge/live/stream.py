@@ -33,8 +33,7 @@ import av
 import cv2
 
 from doorstep_bridge.camera.pipeline import SourceFactory, open_source
-from doorstep_bridge.camera.rtsp import RtspSource
-from doorstep_bridge.camera.sources import AvSource, Source, source_kind
+from doorstep_bridge.camera.sources import Source
 from doorstep_bridge.config import CameraSettings
 from doorstep_bridge.exceptions import CameraError
 from doorstep_bridge.packets import EncodedPacket
@@ -127,9 +126,7 @@ def open_live_source(url: str, on_ring: Callable[[], None] | None = None) -> Sou
     a viewer would see that as up to 0.2 s more delay, so while someone watches the
     live connection is read every :data:`LIVE_BATCH_INTERVAL`.
     """
-    if source_kind(url) == "rtsp" and url.lower().startswith("rtsp://"):
-        return RtspSource(url, fallback=AvSource(url), batch_interval=LIVE_BATCH_INTERVAL)
-    return open_source(url, on_ring)
+    return open_source(url, on_ring, batch_interval=LIVE_BATCH_INTERVAL)
 
 
 def _packets(source: Source, stop: threading.Event) -> Generator[EncodedPacket]:
