@@ -175,10 +175,13 @@ const STRINGS = {
 
 const REASONS = ["", "ring", "person", "motion", "manual"];
 const REVOCABLE = new Set(["approved", "rendering", "ready"]);
-// Share states change on the bridge (rendering, expiry): look again this often.
+// Share states change on the bridge (rendering, expiry): look again this often (while the
+// page is visible).
 const REFRESH_MS = 4000;
-// The audit log is checked whole on the bridge: every this many refreshes, and after a decision.
-const AUDIT_EVERY = 5;
+// The audit log is checked whole on the bridge: when the share requests changed (their steps
+// are its records), after a decision or a forgotten clip, and otherwise every this many
+// refreshes (downloads, retention, blocked connections).
+const AUDIT_EVERY = 15;
 const AUDIT_RECORDS = 20;
 
 const esc = (text) =>
@@ -305,7 +308,9 @@ class DoorstepPanel extends HTMLElement {
   }
 
   connectedCallback() {
-    this._timer = setInterval(() => this._refresh(), REFRESH_MS);
+    this._timer = setInterval(() => {
+      if (!document.hidden) this._refresh();
+    }, REFRESH_MS);
     if (this._hass) this._refresh();
   }
 
@@ -361,8 +366,8 @@ class DoorstepPanel extends HTMLElement {
       this._error(err);
       return;
     }
-    this._renderShares(false);
-    if (this._refreshes++ % AUDIT_EVERY === 0) this._loadAudit();
+    const changed = this._renderShares(false);
+    if (this._refreshes++ % AUDIT_EVERY === 0 || changed) this._loadAudit();
     if (this._camera === null) {
       const bridge = this._data.bridges.find((b) => b.cameras.length);
       if (bridge) {
@@ -375,6 +380,7 @@ class DoorstepPanel extends HTMLElement {
 
   async _loadAudit() {
     if (!this._isAdmin || !this._data) return;
+    const asked = (this._auditAsked = (this._auditAsked || 0) + 1); // the newest answer wins
     const audits = await Promise.all(
       this._data.bridges.map((bridge) =>
         this._hass
@@ -383,6 +389,7 @@ class DoorstepPanel extends HTMLElement {
           .catch((err) => ({ bridge_id: bridge.bridge_id, title: bridge.title, error: err.message || String(err) })),
       ),
     );
+    if (asked !== this._auditAsked) return;
     this._audits = audits;
     this._renderAudit();
   }
@@ -433,10 +440,11 @@ class DoorstepPanel extends HTMLElement {
     return new Date(iso).toLocaleString(this._hass.language, { dateStyle: "short", timeStyle: "short" });
   }
 
+  /** Show the share requests; false when they are as shown already (nothing is redrawn). */
   _renderShares(force) {
-    if (!this._data) return;
+    if (!this._data) return false;
     const key = JSON.stringify(this._data);
-    if (!force && key === this._sharesKey) return; // keep the buttons under the pointer
+    if (!force && key === this._sharesKey) return false; // keep the buttons under the pointer
     this._sharesKey = key;
     const t = this._t;
     const bridges = Object.fromEntries(this._data.bridges.map((b) => [b.bridge_id, b]));
@@ -482,6 +490,7 @@ class DoorstepPanel extends HTMLElement {
         </div>`);
     }
     this.shadowRoot.querySelector(".shares").innerHTML = parts.join("");
+    return true;
   }
 
   _absolute(path) {
@@ -565,6 +574,7 @@ class DoorstepPanel extends HTMLElement {
       await this._hass.callService("doorstep", "forget_clip", { clip_id: target.dataset.media }, undefined, false);
       delete this._clipErrors[clipId];
       this._clips = this._clips.filter((clip) => clip.clip_id !== clipId);
+      this._loadAudit(); // its clip_erased record
     } catch (err) {
       // Refused (a share holds the clip, not an approver...): Home Assistant's words, by the clip.
       this._clipErrors[clipId] = err && err.message ? err.message : String(err);
