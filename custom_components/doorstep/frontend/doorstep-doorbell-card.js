@@ -197,9 +197,21 @@ class DoorstepDoorbellCard extends HTMLElement {
     return moment.toLocaleString(this._hass.language, { dateStyle: "short", timeStyle: "medium" });
   }
 
+  /** resolve() again only when the registries or the configured camera changed, not at
+   * every state change of Home Assistant. */
+  _resolve() {
+    const { entities, devices } = this._hass;
+    const camera = this._config.camera;
+    const last = this._resolved;
+    if (!last || last.entities !== entities || last.devices !== devices || last.camera !== camera) {
+      this._resolved = { entities, devices, camera, found: resolve(this._hass, camera) };
+    }
+    return this._resolved.found;
+  }
+
   _update() {
     const t = strings(this._hass);
-    const found = resolve(this._hass, this._config.camera);
+    const found = this._resolve();
     if (!found) {
       const key = `missing|${this._config.camera}|${this._hass.language}`;
       if (key === this._shown) return;
