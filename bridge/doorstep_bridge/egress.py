@@ -101,6 +101,11 @@ def _literal(host: str) -> str | None:
         return None
 
 
+def _name(host: str) -> str:
+    """A host name as compared: lower case, without the root's trailing dot."""
+    return host.lower().rstrip(".")
+
+
 def _resolve(name: str) -> frozenset[str]:
     try:
         infos = socket.getaddrinfo(name, None)
@@ -111,8 +116,18 @@ def _resolve(name: str) -> frozenset[str]:
     )
 
 
+#: The addresses of "any address" (the bridge's own server): itself, over loopback.
+_LOOPBACK = frozenset({"127.0.0.1", "::1"})
+
+
 class EgressPolicy:
     """Which names may be looked up and which addresses reached (thread-safe).
+
+    Endpoints given as addresses are read once. Those given as names are looked up
+    when a connection needs them, and again after :data:`RESOLVE_TTL`; on a miss,
+    again at once when the process has looked the name up itself since (it found a
+    new address: the broker or a camera moved), else at most once per
+    :data:`RESOLVE_RETRY`.
 
     Args:
         endpoints: What the config allows.
@@ -130,57 +145,73 @@ class EgressPolicy:
         self.endpoints = tuple(dict.fromkeys(endpoints))
         self._resolve = resolve
         self._clock = clock
-        self._names = (
-            frozenset(e.host.lower() for e in self.endpoints if _literal(e.host) is None)
-            - _WILDCARDS
-        )
+        fixed: list[tuple[frozenset[str], int | None]] = []
+        named: list[tuple[str, int | None]] = []
+        for endpoint in self.endpoints:
+            address = _literal(endpoint.host)
+            if endpoint.host in _WILDCARDS:
+                fixed.append((_LOOPBACK, endpoint.port))
+            elif address is not None:
+                fixed.append((frozenset({address}), endpoint.port))
+            else:
+                named.append((_name(endpoint.host), endpoint.port))
+        self._fixed = tuple(fixed)
+        self._named = tuple(named)
+        self._names = frozenset(name for name, _ in named)
         self._lock = threading.Lock()
         self._resolved: dict[str, tuple[float, frozenset[str]]] = {}
+        #: Allowed names the process looked up since the policy last did.
+        self._looked_up: set[str] = set()
 
     def allows_name(self, host: str | None) -> bool:
         """Whether `host` may be looked up (IP literals and "any address" need no DNS)."""
         if host is None or host in _WILDCARDS or _literal(host) is not None:
             return True
-        return host.lower().rstrip(".") in self._names
+        name = _name(host)
+        if name not in self._names:
+            return False
+        with self._lock:
+            self._looked_up.add(name)
+        return True
 
     def allows(self, host: str, port: int) -> bool:
         """Whether a connection to `host` (a name or an address) and `port` is allowed."""
         address = _literal(host)
         if address is None:
-            name = host.lower().rstrip(".")
-            return any(e.host.lower() == name and e.port in (None, port) for e in self.endpoints)
+            name = _name(host)
+            return any(n == name and p in (None, port) for n, p in self._named)
+        if any(p in (None, port) and address in a for a, p in self._fixed):
+            return True
         return any(
-            e.port in (None, port) and address in self._addresses(e.host, refresh=False)
-            for e in self.endpoints
+            p in (None, port) and address in self._addresses(n, refresh=False)
+            for n, p in self._named
         ) or any(
-            e.port in (None, port) and address in self._addresses(e.host, refresh=True)
-            for e in self.endpoints
+            p in (None, port) and address in self._addresses(n, refresh=True)
+            for n, p in self._named
         )
 
     def knows(self, host: str) -> bool:
         """Whether `host` is, or resolves to, the address of an allowed endpoint."""
-        if self.allows_name(host) and _literal(host) is None:
-            return True
         address = _literal(host)
-        return any(address in self._addresses(e.host, refresh=False) for e in self.endpoints)
+        if address is None:
+            return host in _WILDCARDS or _name(host) in self._names
+        return any(address in a for a, _ in self._fixed) or any(
+            address in self._addresses(n, refresh=False) for n, _ in self._named
+        )
 
-    def _addresses(self, host: str, *, refresh: bool) -> frozenset[str]:
-        if host in _WILDCARDS:
-            # The bridge's own server on every address: itself over loopback.
-            return frozenset({"127.0.0.1", "::1"})
-        literal = _literal(host)
-        if literal is not None:
-            return frozenset({literal})
+    def _addresses(self, name: str, *, refresh: bool) -> frozenset[str]:
         now = self._clock()
         with self._lock:
-            cached = self._resolved.get(host)
-        if cached is not None:
-            age = now - cached[0]
-            if age < (RESOLVE_RETRY if refresh else RESOLVE_TTL):
-                return cached[1]
-        addresses = self._resolve(host)  # an allowed name: the hook lets it through
+            cached = self._resolved.get(name)
+            # On a miss (refresh), a name the process has looked up since may have moved.
+            moved = refresh and name in self._looked_up
+        limit = RESOLVE_RETRY if refresh else RESOLVE_TTL
+        if cached is not None and not moved and now - cached[0] < limit:
+            return cached[1]
+        addresses = self._resolve(name)  # an allowed name: the hook lets it through
         with self._lock:
-            self._resolved[host] = (now, addresses)
+            self._resolved[name] = (now, addresses)
+            self._looked_up.discard(name)
         return addresses
 
 

@@ -78,6 +78,32 @@ def test_policy_names_addresses_ports_and_lookups() -> None:
     assert not policy.allows("10.0.0.5", 1883)
 
 
+def test_a_name_the_process_looks_up_again_is_followed_at_once() -> None:
+    answers = {"camera.lan": frozenset({"10.0.0.20"})}
+    looked_up: list[str] = []
+
+    def resolve(name: str) -> frozenset[str]:
+        looked_up.append(name)
+        return answers[name]
+
+    clock = Clock()
+    # A name written with the root's dot in the config is the same name.
+    policy = EgressPolicy([Endpoint("Camera.LAN.")], resolve=resolve, clock=clock)
+    assert policy.allows_name("camera.lan")
+    assert policy.allows("10.0.0.20", 554)
+    # The camera moved; the client looks its name up, then connects to the new address:
+    # allowed at once, no refusal to wait out.
+    answers["camera.lan"] = frozenset({"10.0.0.21"})
+    clock.now += 1
+    assert policy.allows_name("camera.lan")
+    assert policy.allows("10.0.0.21", 554)
+    # A miss with no look-up in between asks the name again only after RESOLVE_RETRY.
+    assert not policy.allows("192.0.2.1", 554)
+    assert looked_up == ["camera.lan", "camera.lan"]
+    assert policy.knows("camera.lan.")
+    assert not policy.knows("other.lan")
+
+
 @pytest.fixture
 def guard() -> Iterator[tuple[EgressGuard, list[Blocked]]]:
     refused: list[Blocked] = []
