@@ -78,7 +78,7 @@ class ClipInfo:
     camera: str
     start: datetime
     end: datetime
-    reason: str  # "motion", "ring", "manual"
+    reason: str  # "ring", "person", "motion", "manual" (recording.settings.CLIP_REASONS)
     path: Path
     size: int
     snapshot_path: Path | None = None

@@ -13,9 +13,9 @@ from doorstep_bridge.validation import boolean, number
 #: What started a clip (its ``reason``); ``person``: motion while person detection saw
 #: someone (a motion clip during which someone came into view becomes one).
 CLIP_REASONS = ("ring", "person", "motion", "manual")
-#: The kinds of clip retention tells apart: the reasons, and ``person``, a motion clip
-#: during which person detection saw someone.
-CLIP_KINDS = ("ring", "person", "motion", "manual")
+#: The kinds of clip retention tells apart: the reasons (for retention, a ``motion``
+#: clip during which person detection saw someone is a ``person`` clip too).
+CLIP_KINDS = CLIP_REASONS
 #: Days each kind is kept when neither ``storage.retention`` nor ``retention_days`` says.
 DEFAULT_RETENTION_DAYS = {"ring": 30.0, "person": 30.0, "motion": 7.0, "manual": 30.0}
 #: Bounds of a retention period in days.
