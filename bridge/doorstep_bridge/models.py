@@ -105,6 +105,28 @@ class ClipInfo:
         }
 
 
+def optional_json_object(payload: bytes, key: str, example: str) -> dict[str, Any]:
+    """A command body: empty (``{}``), or a JSON object whose only key may be ``key``.
+
+    Args:
+        payload: The body as received.
+        key: The one key allowed.
+        example: A body to show in the error (``{"duration": 30}``).
+
+    Raises:
+        ValueError: With a message fit for the user.
+    """
+    if not payload.strip():
+        return {}
+    try:
+        data = json.loads(payload)
+    except (ValueError, RecursionError):
+        raise ValueError(f"expected a JSON body such as {example}") from None
+    if not isinstance(data, dict) or set(data) - {key}:
+        raise ValueError(f"expected a JSON object with an optional {key}")
+    return data
+
+
 def parse_record_request(payload: bytes) -> float | None:
     """A record-now command (MQTT or HTTP): empty, or JSON ``{"duration": seconds}``.
 
@@ -114,14 +136,7 @@ def parse_record_request(payload: bytes) -> float | None:
     Raises:
         ValueError: With a message fit for the user.
     """
-    if not payload.strip():
-        return None
-    try:
-        data = json.loads(payload)
-    except (ValueError, RecursionError):
-        raise ValueError('expected a JSON body such as {"duration": 30}') from None
-    if not isinstance(data, dict) or set(data) - {"duration"}:
-        raise ValueError("expected a JSON object with an optional duration")
+    data = optional_json_object(payload, "duration", '{"duration": 30}')
     duration = data.get("duration")
     if duration is None:
         return None

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import datetime
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from doorstep_bridge.exceptions import AuditError, StorageError
 from doorstep_bridge.http.auth import json_error, shown
 from doorstep_bridge.http.body import read_body
 from doorstep_bridge.keys import AUDIT, BUS, CLIP_STORE, CONFIG
-from doorstep_bridge.models import ClipInfo, parse_record_request
+from doorstep_bridge.models import ClipInfo, optional_json_object, parse_record_request
 from doorstep_bridge.recording.store import (
     REASONS,
     ClipHeldError,
@@ -140,15 +139,7 @@ def _forget_by(body: bytes) -> str:
     Raises:
         ValueError: With a message fit for the caller.
     """
-    if not body.strip():
-        return "api"
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):
-        raise ValueError('expected a JSON body such as {"by": "Alice"}') from None
-    if not isinstance(data, dict) or set(data) - {"by"}:
-        raise ValueError("expected a JSON object with an optional by")
-    by = data.get("by", "api")
+    by = optional_json_object(body, "by", '{"by": "Alice"}').get("by", "api")
     if not isinstance(by, str) or not by.strip() or len(by) > MAX_BY or not is_text(by):
         raise ValueError(f"by: expected text of 1 to {MAX_BY} characters")
     return by.strip()
