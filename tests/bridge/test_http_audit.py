@@ -22,7 +22,14 @@ from doorstep_bridge.http import audit as audit_http
 from doorstep_bridge.http.auth import token_middleware
 from doorstep_bridge.http.errors import error_middleware
 from doorstep_bridge.keys import API_TOKEN, AUDIT
-from doorstep_bridge.sharing.audit import LOG_NAME, AuditLog, closed_segments, segment_name
+from doorstep_bridge.sharing import audit as audit_log
+from doorstep_bridge.sharing.audit import (
+    LOG_NAME,
+    AuditLog,
+    closed_segments,
+    newest_records,
+    segment_name,
+)
 
 TOKEN = "audit-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -120,7 +127,7 @@ async def test_limit_bounds(log: AuditLog, client: TestClient[Any, Any]) -> None
 
 async def test_records_across_segments(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Small segments, and small reads from their ends: lines cross read boundaries.
-    monkeypatch.setattr(audit_http, "BLOCK", 100)
+    monkeypatch.setattr(audit_log, "TAIL_BLOCK", 100)
     log = AuditLog(tmp_path / "audit", segment_bytes=600)
     for number in range(40):
         log.append("clip_deleted", clip=f"c_{number}", camera="front_door", why="retention")
@@ -140,7 +147,7 @@ def test_a_segment_closed_while_reading_is_not_listed_twice(log: AuditLog) -> No
     _share_story(log)
     # As if the live segment was closed between reading it and listing the closed ones.
     shutil.copy(log.path / LOG_NAME, log.path / segment_name(1))
-    records = audit_http.newest_records(log.path, 10)
+    records = newest_records(log.path, 10)
     assert [r["seq"] for r in records] == [4, 3, 2, 1]
 
 
@@ -148,8 +155,8 @@ def test_a_line_being_written_is_skipped(log: AuditLog) -> None:
     _share_story(log)
     with (log.path / LOG_NAME).open("ab") as file:
         file.write(b'{"seq": 5, "kind": "rev')  # no newline yet
-    assert [r["seq"] for r in audit_http.newest_records(log.path, 10)] == [4, 3, 2, 1]
-    assert audit_http.newest_records(log.path / "nowhere", 10) == []
+    assert [r["seq"] for r in newest_records(log.path, 10)] == [4, 3, 2, 1]
+    assert newest_records(log.path / "nowhere", 10) == []
 
 
 async def test_broken_log_says_why(log: AuditLog, client: TestClient[Any, Any]) -> None:
@@ -180,7 +187,7 @@ async def test_non_finite_numbers_are_not_passed_on(log: AuditLog) -> None:
     _share_story(log)
     with (log.path / LOG_NAME).open("ab") as file:
         file.write(b'{"seq":5,"kind":"x","n":NaN}\n')
-    assert [r["seq"] for r in audit_http.newest_records(log.path, 10)] == [4, 3, 2, 1]
+    assert [r["seq"] for r in newest_records(log.path, 10)] == [4, 3, 2, 1]
 
 
 async def test_without_an_audit_log(tmp_path: Path) -> None:

@@ -33,6 +33,7 @@ history. docs/privacy.md explains what that means for the owner.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 import contextlib
 from dataclasses import dataclass
 import errno
@@ -61,6 +62,8 @@ SEGMENT_NAME = re.compile(r"^audit-(\d{6,})\.jsonl$")
 GENESIS = "0" * 64
 #: Keys every record has; fields passed to `append` may not use them.
 RESERVED = frozenset({"seq", "time", "kind", "prev", "hash"})
+#: Bytes read at a time from the end of a segment.
+TAIL_BLOCK = 64 * 1024
 #: The live segment is closed once it holds this many bytes.
 SEGMENT_BYTES = 4 * 1024 * 1024
 #: Files in the storage folder that show the bridge has run there before. Both are
@@ -385,28 +388,76 @@ def read_records(path: Path) -> list[dict[str, Any]]:
     return found
 
 
-def _last_record(path: Path) -> dict[str, Any] | None:
-    """The last record of a closed segment, read from its end (not the whole file)."""
-    block = 64 * 1024
+def _lines_from_end(path: Path, wanted: int) -> tuple[list[bytes], bool]:
+    """Up to `wanted` complete lines from the end of `path`, last first.
+
+    Reads blocks from the end only, not the whole file. Also says whether the file
+    ends in a line without its newline (being appended right now, or cut short):
+    that line is not among those returned.
+    """
     with path.open("rb") as file:
-        end = file.seek(0, os.SEEK_END)
-        tail = b""
-        position = end
-        while position > 0 and tail.count(b"\n") < 2:
-            step = min(block, position)
+        position = file.seek(0, os.SEEK_END)
+        buffer = b""
+        while position > 0 and buffer.count(b"\n") <= wanted:
+            step = min(TAIL_BLOCK, position)
             position -= step
             file.seek(position)
-            tail = file.read(step) + tail
-    lines = tail.split(b"\n")
-    if len(lines) < 2 or lines[-1]:
-        return None  # empty, or the last line has no newline
+            buffer = file.read(step) + buffer
+    lines = buffer.split(b"\n")
+    torn = bool(lines.pop())  # after the last newline: nothing, or an unfinished line
+    if position > 0 and lines:
+        lines.pop(0)  # may have begun before the part that was read
+    return lines[::-1][:wanted], torn
+
+
+def _parsed(line: bytes) -> dict[str, Any] | None:
+    """The JSON object on ``line`` when it has a whole-number ``seq``; None otherwise."""
     try:
-        record = json.loads(lines[-2], parse_constant=_no_constant)
+        record = json.loads(line, parse_constant=_no_constant)
     except ValueError:
         return None
-    if not isinstance(record, dict) or not record.keys() >= RESERVED:
-        return None
-    if record_hash(record) != record["hash"] or not isinstance(record["seq"], int):
+    return record if isinstance(record, dict) and isinstance(record.get("seq"), int) else None
+
+
+def newest_records(path: Path, limit: int) -> list[dict[str, Any]]:
+    """The newest `limit` records of the log in folder `path`, newest first, as written.
+
+    Read from the end of the segments, so it costs the same for a log of a week and
+    one of years. A line that is not a complete record (one being appended right now,
+    or damage that :func:`verify` reports) is skipped. The live segment is read
+    first, then the closed ones from the newest: a segment closed between the two
+    is met twice, and only records older than those already found are taken, so
+    none is listed twice.
+    """
+    found: list[dict[str, Any]] = []
+    below: int | None = None
+    for file in _newest_segments_first(path):
+        if len(found) >= limit:
+            break
+        try:
+            lines, _torn = _lines_from_end(file, limit - len(found))
+        except FileNotFoundError:
+            continue
+        for record in filter(None, map(_parsed, lines)):
+            if below is None or record["seq"] < below:
+                found.append(record)
+                below = record["seq"]
+    return found[:limit]
+
+
+def _newest_segments_first(path: Path) -> Iterator[Path]:
+    yield path / LOG_NAME
+    # Listed only once the live segment was read (see newest_records).
+    yield from reversed(closed_segments(path))
+
+
+def _last_record(path: Path) -> dict[str, Any] | None:
+    """The last record of a closed segment, read from its end (not the whole file)."""
+    lines, torn = _lines_from_end(path, 1)
+    if torn or not lines:
+        return None  # empty, or the last line has no newline
+    record = _parsed(lines[0])
+    if record is None or not record.keys() >= RESERVED or record_hash(record) != record["hash"]:
         return None
     return record
 
