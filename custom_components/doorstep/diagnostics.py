@@ -12,6 +12,7 @@ from homeassistant.core import HomeAssistant
 from .api import DoorstepError
 from .const import CONF_APPROVERS, CONF_NOTIFY_SERVICES
 from .data import DoorstepConfigEntry
+from .protocol import Share
 
 TO_REDACT = {
     CONF_API_TOKEN, CONF_APPROVERS, CONF_NOTIFY_SERVICES,
@@ -19,7 +20,15 @@ TO_REDACT = {
 }  # fmt: skip
 #: A share request's reason is free text typed by a person; a clip's reason is one
 #: of motion/person/ring/manual and helps debugging, so only the shares' one is redacted.
-SHARE_TO_REDACT = TO_REDACT | {"reason"}
+#: A legal request's authority, case reference and legal basis name who asks and why,
+#: like its requester and reason.
+SHARE_TO_REDACT = TO_REDACT | {"reason", "authority", "reference", "legal_basis"}
+
+
+def _share(share: Share) -> dict[str, Any]:
+    # asdict keeps a tuple a tuple, and redaction looks only into dicts and lists:
+    # the approvals (each names who approved) go as a list.
+    return {**asdict(share), "approvals": [asdict(approval) for approval in share.approvals]}
 
 
 async def async_get_config_entry_diagnostics(
@@ -58,7 +67,7 @@ async def async_get_config_entry_diagnostics(
             },
             "cameras": cameras,
             "shares": {
-                share_id: async_redact_data(asdict(share), SHARE_TO_REDACT)
+                share_id: async_redact_data(_share(share), SHARE_TO_REDACT)
                 for share_id, share in data.shares.items()
             },
             "approvals": entry.runtime_data.approvals.diagnostics(),

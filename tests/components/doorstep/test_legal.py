@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from homeassistant.core import HomeAssistant, ServiceCall
@@ -12,6 +13,10 @@ from pytest_homeassistant_custom_component.common import (
     MockUser,
     async_capture_events,
 )
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+)
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.doorstep.const import (
     CONF_APPROVERS,
@@ -217,3 +222,23 @@ def test_an_older_bridge_sends_no_kind() -> None:
     assert odd.approvals == ()
     with pytest.raises(Exception, match="legal: expected an object"):
         parse_share(legal_state("s_4", legal="police"))
+
+
+async def test_diagnostics_redact_who_asks_under_what(
+    hass: HomeAssistant,
+    setup_entry: MockConfigEntry,
+    bridge: FakeBridge,
+    hass_client: ClientSessionGenerator,
+) -> None:
+    approved = {"decision": "approve", "by": "Owner", "via": "phone", "at": None, "redact": True}
+    publish_share(hass, bridge, legal_state("s_1", approvals=[approved]))
+    await hass.async_block_till_done()
+    diag: dict[str, Any] = await get_diagnostics_for_config_entry(hass, hass_client, setup_entry)
+    legal = diag["shares"]["s_1"]["legal"]
+    assert legal["authority"] == legal["reference"] == legal["legal_basis"] == "**REDACTED**"
+    assert legal["scope_cameras"] == ["front_door"]
+    assert diag["shares"]["s_1"]["approvals"][0]["by"] == "**REDACTED**"
+    assert diag["shares"]["s_1"]["kind"] == "legal"
+    text = json.dumps(diag)
+    assert "Villeurbanne" not in text
+    assert "004512" not in text
