@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from doorstep_bridge.camera.pipeline import CameraPipeline, Detection, PipelineHooks
+from doorstep_bridge.camera.pipeline import CameraPipeline, PipelineHooks
 from doorstep_bridge.config import parse_config
 from doorstep_bridge.detect.packages import (
     PackageChange,
@@ -23,6 +23,7 @@ from doorstep_bridge.motion import MotionResult
 from doorstep_bridge.motion.detector import create_detector
 from doorstep_bridge.motion.settings import MotionSettings
 from doorstep_bridge.mqtt.publisher import Publisher, bridge_info
+from tests.bridge.detect.stand_ins import Frame, scripted_detection
 from tests.bridge.detect.synthetic import Gray, draw_box, draw_person, porch
 from tests.bridge.test_publisher import RecordingMqtt
 
@@ -202,42 +203,15 @@ def test_a_camera_with_a_doorstep_zone_follows_parcels() -> None:
 def test_detection_feeds_every_analysed_frame_to_the_tracker(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(
-        "doorstep_bridge.camera.pipeline.luma_plane", lambda f: np.zeros((48, 64), np.uint8)
-    )
     fed: list[bool] = []
 
     class Tracker:
         def feed(self, luma: Any, moving: bool, now: float) -> None:
             fed.append(moving)
 
-    class Recorder:
-        def wants_frame(self) -> bool:
-            return False
-
-        def motion(self, active: bool) -> None:
-            pass
-
-    class Frame:
-        width, height = 64, 48
-
     results = [MotionResult(), MotionResult(((1, 1, 5, 5),), 0.1)]
-
-    class Scripted:
-        def detect(self, luma: Any) -> MotionResult:
-            return results.pop(0)
-
-    class Gate:
-        def update(self, moving: bool, now: float) -> bool | None:
-            return None
-
-    detection = Detection(
-        _config({}).cameras["front_door"],
-        Recorder(),  # type: ignore[arg-type]
-        lambda w, h, s: Scripted(),  # type: ignore[arg-type,return-value]
-        lambda n, d: Gate(),
-        on_motion=lambda _a: None,
-        packages=Tracker(),  # type: ignore[arg-type]
+    detection = scripted_detection(
+        monkeypatch, _config({}).cameras["front_door"], results, packages=Tracker()
     )
     detection._analyse(Frame(), wants_frame=False)
     detection._analyse(Frame(), wants_frame=False)

@@ -10,13 +10,14 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from doorstep_bridge.camera.pipeline import CameraPipeline, Detection, PipelineHooks
+from doorstep_bridge.camera.pipeline import CameraPipeline, PipelineHooks
 from doorstep_bridge.config import parse_config
 from doorstep_bridge.detect.hog import PersonHit
 from doorstep_bridge.detect.person import PersonWatcher, hog_finder
 from doorstep_bridge.detect.settings import PersonSettings
 from doorstep_bridge.motion import MotionResult
 from doorstep_bridge.motion.types import Box
+from tests.bridge.detect.stand_ins import Frame, Recorder, scripted_detection
 from tests.bridge.detect.synthetic import draw_person, porch
 
 FRAME = np.zeros((360, 640), np.uint8)
@@ -168,14 +169,6 @@ def _camera(**person: Any) -> Any:
     return parse_config({"cameras": {"front_door": data}}).cameras["front_door"]
 
 
-class Recorder:
-    def wants_frame(self) -> bool:
-        return False
-
-    def motion(self, active: bool) -> None:
-        pass
-
-
 class Offers:
     def __init__(self) -> None:
         self.boxes: list[tuple[Box, ...]] = []
@@ -185,39 +178,10 @@ class Offers:
         return True
 
 
-class Scripted:
-    """A motion detector that replays ``results``."""
-
-    def __init__(self, results: list[MotionResult]) -> None:
-        self.results = results
-
-    def detect(self, luma: Any) -> MotionResult:
-        return self.results.pop(0)
-
-
-class Gate:
-    def update(self, moving: bool, now: float) -> bool | None:
-        return None
-
-
-class Frame:
-    width, height = 64, 48
-
-
 def test_detection_offers_only_moving_frames(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(
-        "doorstep_bridge.camera.pipeline.luma_plane", lambda f: np.zeros((48, 64), np.uint8)
-    )
     offers = Offers()
     results = [MotionResult(), MotionResult((BOX,), 0.1), MotionResult()]
-    detection = Detection(
-        _camera(enabled=True),
-        Recorder(),  # type: ignore[arg-type]
-        lambda w, h, s: Scripted(results),  # type: ignore[arg-type,return-value]
-        lambda n, d: Gate(),
-        on_motion=lambda _a: None,
-        person=offers,  # type: ignore[arg-type]
-    )
+    detection = scripted_detection(monkeypatch, _camera(enabled=True), results, person=offers)
     for _ in range(3):
         detection._analyse(Frame(), wants_frame=False)
     assert offers.boxes == [(BOX,)]
