@@ -79,7 +79,6 @@ class PersonWatcher:
         self._errors = 0
         self._error_logged: float | None = None
         self.person = False
-        self.checks = 0
         #: The people found at the last check that found any.
         self.last_hits: tuple[PersonHit, ...] = ()
 
@@ -130,7 +129,6 @@ class PersonWatcher:
                     self._errors,
                 )
             return False
-        self.checks += 1
         if hits:
             self.last_hits = hits
             self._last_seen = now
