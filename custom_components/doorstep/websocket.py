@@ -10,6 +10,7 @@ what) is for administrators only.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -245,18 +246,9 @@ def _audit_record_json(record: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _audit_json(bridge_id: str, page: AuditPage) -> dict[str, Any]:
-    check = page.check
     return {
         "bridge_id": bridge_id,
-        "verification": {
-            "ok": check.ok,
-            "count": check.count,
-            "last_seq": check.last_seq,
-            "bad_record": check.bad_record,
-            "file": check.file,
-            "problem": check.problem,
-            "past_head": check.past_head,
-        },
+        "verification": asdict(page.check),
         "records": [_audit_record_json(record) for record in page.records],
     }
 
