@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from doorstep_bridge.detect.settings import DEFAULT_THRESHOLD
 from doorstep_bridge.motion.types import Box
 
 #: The detector's window (pixels): a person is about 96 px tall inside it.
@@ -29,9 +30,6 @@ MAX_SCALE = 4.0
 MAX_REGIONS = 4
 #: Regions smaller than this (pixels, either side) are not searched.
 MIN_SIDE = 8
-#: The default decision threshold on the SVM's score (tuned on labelled video,
-#: see bench/person.py): a hit counts when its score is at least this.
-DEFAULT_THRESHOLD = 1.2
 
 
 @dataclass(frozen=True, slots=True)

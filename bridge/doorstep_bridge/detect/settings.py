@@ -9,6 +9,10 @@ import voluptuous as vol
 
 from doorstep_bridge.validation import boolean, number
 
+#: The default threshold on the HOG detector's score: a hit counts when its score is at
+#: least this (tuned on labelled video, bench/person.py).
+DEFAULT_THRESHOLD = 1.2
+
 
 @dataclass(frozen=True, slots=True)
 class PersonSettings:
@@ -25,7 +29,7 @@ class PersonSettings:
 
     enabled: bool = False
     checks_per_second: float = 2.0
-    threshold: float = 1.2
+    threshold: float = DEFAULT_THRESHOLD
     off_delay: float = 5.0
 
 
