@@ -307,13 +307,30 @@ def _missing_log(path: Path) -> str:
     )
 
 
-def verify(path: Path) -> VerifyResult:  # noqa: PLR0911, PLR0912 - one return per damage
+def verify(path: Path) -> VerifyResult:
     """Check the audit log in folder `path` (``<storage>/audit``), every segment.
 
     Detects changed, inserted, reordered, deleted and truncated records, replaced
     or missing segments, records appended past the head and a missing or altered
     head, naming the first bad record.
     """
+    return _verify(path, None)
+
+
+def read_records(path: Path) -> tuple[VerifyResult, list[dict[str, Any]]]:
+    """The log in folder ``path`` checked as :func:`verify` does, and its records.
+
+    One reading of every segment, without opening the log for writing. The records
+    are those up to the first bad one (all of them when the log is intact), oldest first.
+    """
+    records: list[dict[str, Any]] = []
+    return _verify(path, records), records
+
+
+def _verify(  # noqa: PLR0911, PLR0912 - one return per damage
+    path: Path, keep: list[dict[str, Any]] | None
+) -> VerifyResult:
+    """:func:`verify`; the records read are added to ``keep`` when it is given."""
     head = _read_head(path / HEAD_NAME)
     position = _head_position(head) if head else None
     files = [*closed_segments(path), path / LOG_NAME]
@@ -323,6 +340,8 @@ def verify(path: Path) -> VerifyResult:  # noqa: PLR0911, PLR0912 - one return p
     for file in files:
         closed = file.name != LOG_NAME
         scan = _scan(file, seq, prev)
+        if keep is not None:
+            keep.extend(scan.records)
         if scan.bad is not None:
             return scan.bad
         if closed and not scan.records:
@@ -369,23 +388,6 @@ def verify(path: Path) -> VerifyResult:  # noqa: PLR0911, PLR0912 - one return p
 def verify_log(storage_path: Path) -> VerifyResult:
     """Check the audit log of the bridge whose storage folder is `storage_path`."""
     return verify(audit_dir(storage_path))
-
-
-def read_records(path: Path) -> list[dict[str, Any]]:
-    """Every record of the log in folder ``path``, oldest first, without opening it for writing.
-
-    Reads each segment up to its first bad record (:func:`verify` says whether there is one).
-    """
-    found: list[dict[str, Any]] = []
-    seq, prev = 0, GENESIS
-    for file in [*closed_segments(path), path / LOG_NAME]:
-        if not file.exists():
-            continue
-        scan = _scan(file, seq, prev)
-        found.extend(scan.records)
-        if scan.records:
-            seq, prev = scan.records[-1]["seq"], scan.records[-1]["hash"]
-    return found
 
 
 def _lines_from_end(path: Path, wanted: int) -> tuple[list[bytes], bool]:

@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from doorstep_bridge.sharing.audit import read_records, verify
+from doorstep_bridge.sharing.audit import read_records
 
 #: Outcomes in the order the report lists them.
 OUTCOMES = (
@@ -205,10 +205,9 @@ def _apply(share: ShareHistory, record: dict[str, Any]) -> None:
 
 def build_report(audit_folder: Path, since: datetime | None = None) -> Report:
     """The transparency report of the audit log in ``audit_folder``."""
-    result = verify(audit_folder)
+    result, records = read_records(audit_folder)
     shares: dict[str, ShareHistory] = {}
     refused = 0
-    records = read_records(audit_folder)
     for record in records:
         moment = datetime.fromisoformat(str(record["time"]))
         kind = record["kind"]
