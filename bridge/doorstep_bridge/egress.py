@@ -394,7 +394,7 @@ class EgressReporter:
         self._written: dict[tuple[str, str], float] = {}
         self._pending: dict[tuple[str, str], tuple[Blocked, int]] = {}
         self._flush: asyncio.TimerHandle | None = None
-        self._writes: set[asyncio.Task[None]] = set()
+        #: The newest audit write; each one waits for the one before it.
         self._last_write: asyncio.Task[None] | None = None
 
     def blocked(self, blocked: Blocked) -> None:
@@ -446,18 +446,17 @@ class EgressReporter:
 
         task = self._loop.create_task(write())
         self._last_write = task
-        self._writes.add(task)
         task.add_done_callback(self._written_done)
 
     def _written_done(self, task: asyncio.Task[None]) -> None:
-        self._writes.discard(task)
         if not task.cancelled() and task.exception() is not None:
             _LOGGER.error("Cannot audit a refused connection: %s", task.exception())
 
     async def close(self) -> None:
         """Audit what is pending and wait for the records to be written."""
+        await asyncio.sleep(0)  # take the refusals other threads handed over just before
         if self._flush is not None:
             self._flush.cancel()
         self.flush()
-        if self._writes:
-            await asyncio.gather(*self._writes, return_exceptions=True)
+        if self._last_write is not None:
+            await asyncio.gather(self._last_write, return_exceptions=True)

@@ -267,3 +267,26 @@ async def test_reports_are_counted_published_and_audited_without_flooding(
     ]
     assert records[0]["caller"] == f"{__name__}:phone_home"
     assert records[0]["action"] == "connect"
+
+
+async def test_refusals_just_before_closing_are_still_audited(tmp_path: Path) -> None:
+    audit = AuditLog(tmp_path / "audit")
+    reporter = EgressReporter(
+        asyncio.get_running_loop(),
+        audit=lambda record: audit.append("connection_blocked", **record),
+        publish=lambda _report: None,
+    )
+    active = EgressGuard(EgressPolicy([]), reporter.blocked)
+    egress.activate(active)
+    try:
+        for _ in range(2):
+            with contextlib.suppress(EgressRefusedError):
+                socket.create_connection(("192.0.2.1", 443), timeout=5)
+    finally:
+        egress.deactivate(active)
+    await reporter.close()  # the shutdown comes before the loop took the reports
+    records = [r for r in audit.records() if r["kind"] == "connection_blocked"]
+    assert [(r["destination"], r["count"]) for r in records] == [
+        ("192.0.2.1:443", 1),
+        ("192.0.2.1:443", 1),
+    ]
