@@ -79,12 +79,19 @@ class Report:
     shares: tuple[ShareHistory, ...]
     refused: int
 
-    def summary(self) -> dict[str, Any]:
-        """The report's figures, for ``GET /api/share-report`` (JSON-ready)."""
-        requesters = Counter((share.requester, share.kind) for share in self.shares)
+    def by_requester(self) -> list[tuple[str, str, int, int]]:
+        """``(requester, kind, asked, released)`` of each requester and kind, sorted."""
+        asked = Counter((share.requester, share.kind) for share in self.shares)
         released = Counter(
             (share.requester, share.kind) for share in self.shares if share.outcome == "released"
         )
+        return [
+            (requester, kind, count, released[requester, kind])
+            for (requester, kind), count in sorted(asked.items())
+        ]
+
+    def summary(self) -> dict[str, Any]:
+        """The report's figures, for ``GET /api/share-report`` (JSON-ready)."""
         return {
             "log_ok": self.log_ok,
             "log": self.log_message,
@@ -93,11 +100,10 @@ class Report:
             "refused": self.refused,
             "outcomes": dict(Counter(share.outcome for share in self.shares)),
             "requesters": [
-                {"requester": requester, "kind": kind, "asked": count,
-                 "released": released[requester, kind]}
-                for (requester, kind), count in sorted(requesters.items())
+                {"requester": requester, "kind": kind, "asked": asked, "released": released}
+                for requester, kind, asked, released in self.by_requester()
             ],
-        }  # fmt: skip
+        }
 
     def text(self) -> str:
         """The report for people."""
@@ -119,18 +125,13 @@ class Report:
             "Outcomes: "
             + (", ".join(f"{name} {outcomes[name]}" for name in OUTCOMES if outcomes[name]) or "-")
         )
-        by_requester = Counter((share.requester, share.kind) for share in self.shares)
-        if by_requester:
+        rows = self.by_requester()
+        if rows:
             lines.extend(["", "By requester:"])
-            for (requester, kind), count in sorted(by_requester.items()):
-                released = sum(
-                    1
-                    for share in self.shares
-                    if share.requester == requester
-                    and share.kind == kind
-                    and share.outcome == "released"
-                )
-                lines.append(f"  {requester} ({kind}): {count} asked, {released} released")
+            lines.extend(
+                f"  {requester} ({kind}): {asked} asked, {released} released"
+                for requester, kind, asked, released in rows
+            )
         legal = [share for share in self.shares if share.legal is not None]
         if legal:
             lines.extend(["", "Legal requests:"])
