@@ -139,6 +139,16 @@ class FakeBridge:
     url: str = ""
     runner: web.AppRunner | None = None
 
+    async def start(self) -> None:
+        """Listen on a free loopback port."""
+        runner = web.AppRunner(self.app())
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}"
+        self.runner = runner
+
     async def stop(self) -> None:
         """Stop listening (a bridge that went away)."""
         if self.runner is not None:
@@ -380,13 +390,7 @@ async def bridge(socket_enabled: None, video_file: Path) -> AsyncIterator[FakeBr
     fake = FakeBridge(video=video_file)
     fake.clips = [clip_info("front_door", T0 - timedelta(minutes=m), 12.5, video_file, m)
                   for m in (0, 30, 60 * 24)]  # fmt: skip
-    runner = web.AppRunner(fake.app())
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    fake.url = f"http://127.0.0.1:{port}"
-    fake.runner = runner
+    await fake.start()
     yield fake
     await fake.stop()
 
@@ -408,6 +412,13 @@ async def setup_entry(
     hass: HomeAssistant, mqtt: MagicMock, config_entry: MockConfigEntry, bridge: FakeBridge
 ) -> MockConfigEntry:
     """The entry, set up, with the bridge's retained messages delivered."""
+    return await set_up(hass, config_entry, bridge)
+
+
+async def set_up(
+    hass: HomeAssistant, config_entry: MockConfigEntry, bridge: FakeBridge
+) -> MockConfigEntry:
+    """Set the entry up and deliver the bridge's retained messages."""
     config_entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(config_entry.entry_id)
     await hass.async_block_till_done()

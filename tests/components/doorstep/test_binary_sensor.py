@@ -13,7 +13,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 from custom_components.doorstep.const import DOMAIN
 from custom_components.doorstep.protocol import parse_bridge_info
 
-from .conftest import BRIDGE_ID, TOPICS, FakeBridge, get_device, get_state, publish_retained
+from .conftest import BRIDGE_ID, TOPICS, FakeBridge, get_device, get_state, set_up
 
 
 @pytest.fixture
@@ -25,12 +25,7 @@ async def person_entry(
         "front_door": {"name": "Front door", "person": True},  # type: ignore[dict-item]
         "garden": {"name": "Garden"},
     }
-    config_entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(config_entry.entry_id)
-    await hass.async_block_till_done()
-    publish_retained(hass, bridge)
-    await hass.async_block_till_done()
-    return config_entry
+    return await set_up(hass, config_entry, bridge)
 
 
 @pytest.mark.usefixtures("person_entry")

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 from unittest.mock import MagicMock
 
-from aiohttp import web
 from homeassistant.components import media_source
 from homeassistant.const import CONF_API_TOKEN, CONF_URL
 from homeassistant.core import HomeAssistant
@@ -34,12 +33,7 @@ async def second(socket_enabled: None, video_file: Path) -> AsyncIterator[FakeBr
         video=video_file, bridge_id=OTHER_ID, base_topic="garden",
         cameras={"back_yard": {"name": "Back yard"}},
     )  # fmt: skip
-    runner = web.AppRunner(fake.app())
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    fake.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
-    fake.runner = runner
+    await fake.start()
     yield fake
     await fake.stop()
 

@@ -74,13 +74,7 @@ async def bridge(
     fake.store.open()
     for minutes in (0, 5):
         _clip(fake.store, video_file, T0 + timedelta(minutes=minutes))
-    runner = web.AppRunner(fake.app())
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    fake.url = f"http://127.0.0.1:{port}"
-    fake.runner = runner
+    await fake.start()
     yield fake
     await fake.stop()
     fake.store.close()
