@@ -268,7 +268,6 @@ class CameraPipeline:
         self._online: bool | None = None
         self._online_lock = threading.Lock()
         self._status: tuple[StreamStatus, str | None] = (StreamStatus.CONNECTING, None)
-        self._failure = StreamStatus.ERROR
         #: The main stream's frame size once it delivered (privacy masks are in its pixels).
         self.main_size: tuple[int, int] | None = None
         self._detect_errors = 0
@@ -376,8 +375,12 @@ class CameraPipeline:
             _LOGGER.warning("Camera %s is offline: %s", self.settings.name, why or "stopped")
         self._hooks.on_availability(online)
 
-    def _consume(self, role: str, source: Source) -> tuple[bool, str]:
-        """Read one connection until it ends; returns (delivered anything, why it ended)."""
+    def _consume(self, role: str, source: Source) -> tuple[bool, str, StreamStatus]:
+        """Read one connection until it ends.
+
+        Returns:
+            Whether it delivered anything, why it ended, and the status that stands for.
+        """
         delivered = False
         feeds_detection = role == "detect" or self._detect is None
         try:
@@ -394,15 +397,11 @@ class CameraPipeline:
                 if feeds_detection:
                     self._feed_detection(packet)
         except CameraError as err:
-            if role == "main":
-                self._failure = failure_status(err)
-            return delivered, str(err)
+            return delivered, str(err), failure_status(err)
         except Exception as err:  # a bug must not kill the camera for good
             _LOGGER.exception("Camera %s: %s reader failed", self.settings.name, role)
-            if role == "main":
-                self._failure = StreamStatus.ERROR
-            return delivered, type(err).__name__
-        return delivered, "stopped"
+            return delivered, type(err).__name__, StreamStatus.ERROR
+        return delivered, "stopped", StreamStatus.ERROR
 
     def _feed_detection(self, packet: EncodedPacket) -> None:
         """Feed detection; its failures never reach the reader (recording goes on)."""
@@ -427,7 +426,7 @@ class CameraPipeline:
         feeds_detection = role == "detect" or self._detect is None
         while not self._stop.is_set():
             started = time.monotonic()
-            delivered, why = self._consume(role, source)
+            delivered, why, status = self._consume(role, source)
             if role == "main" and not self._stop.is_set():
                 self.recorder.stream_lost()  # at shutdown the recorder closes the clip itself
             if feeds_detection:
@@ -438,7 +437,7 @@ class CameraPipeline:
                 backoff = BACKOFF_START
             if role == "main":
                 self._set_online(online=False, why=why)
-                self._set_status(self._failure, why)
+                self._set_status(status, why)
             elif delivered:
                 _LOGGER.warning("Camera %s: detect stream lost: %s", name, why)
             _LOGGER.debug("Camera %s: %s stream retry in %.0f s (%s)", name, role, backoff, why)

@@ -257,7 +257,7 @@ class ScriptedSource:
 
     description = "rtsp://***@camera/stream"
 
-    def __init__(self, errors: list[Exception], stop: threading.Event) -> None:
+    def __init__(self, errors: list[Exception | None], stop: threading.Event) -> None:
         self.errors = errors
         self.stop = stop
 
@@ -265,7 +265,10 @@ class ScriptedSource:
         if not self.errors:
             self.stop.set()
             raise CameraError("stopped")
-        raise self.errors.pop(0)
+        error = self.errors.pop(0)
+        if error is None:
+            return  # the stream ends without saying why
+        raise error
         yield  # a generator, like the real sources
 
 
@@ -274,7 +277,10 @@ class NoWait(threading.Event):
         return self.is_set()
 
 
-def test_the_pipeline_reports_each_new_reason_once(storage: Path) -> None:
+def run_scripted(
+    storage: Path, errors: list[Exception | None]
+) -> tuple[CameraPipeline, list[tuple[StreamStatus, str | None]]]:
+    """A pipeline whose main source fails with ``errors`` in turn; the statuses reported."""
     reported: list[tuple[StreamStatus, str | None]] = []
     store = ClipStore(storage)
     store.open()
@@ -289,16 +295,7 @@ def test_the_pipeline_reports_each_new_reason_once(storage: Path) -> None:
         RecorderHooks(lambda _c: None, lambda _j: None, lambda _e: None),
     )
     stop = NoWait()
-    refused = SourceError("cannot connect: connection refused", StreamStatus.REFUSED)
-    source = ScriptedSource(
-        [
-            refused,
-            refused,
-            SourceError("user or password refused (401)", StreamStatus.AUTH_FAILED),
-            RuntimeError("a bug"),
-        ],
-        stop,
-    )
+    source = ScriptedSource(errors, stop)
     pipeline = CameraPipeline(
         settings,
         recorder,
@@ -316,12 +313,40 @@ def test_the_pipeline_reports_each_new_reason_once(storage: Path) -> None:
     pipeline._run("main", source)
     recorder.close()
     store.close()
+    return pipeline, reported
+
+
+def test_the_pipeline_reports_each_new_reason_once(storage: Path) -> None:
+    refused = SourceError("cannot connect: connection refused", StreamStatus.REFUSED)
+    pipeline, reported = run_scripted(
+        storage,
+        [
+            refused,
+            refused,
+            SourceError("user or password refused (401)", StreamStatus.AUTH_FAILED),
+            RuntimeError("a bug"),
+        ],
+    )
     assert reported == [
         ("refused", "cannot connect: connection refused"),
         ("auth_failed", "user or password refused (401)"),
         ("error", "RuntimeError"),
     ]
     assert pipeline.status == ("error", "RuntimeError")
+
+
+def test_a_stream_that_ends_without_a_reason_is_an_error_not_the_last_reason(
+    storage: Path,
+) -> None:
+    pipeline, reported = run_scripted(
+        storage,
+        [SourceError("user or password refused (401)", StreamStatus.AUTH_FAILED), None],
+    )
+    assert reported == [
+        ("auth_failed", "user or password refused (401)"),
+        ("error", "stopped"),
+    ]
+    assert pipeline.status == ("error", "stopped")
 
 
 # -- the whole bridge: /api/info and MQTT ------------------------------------------------------
