@@ -210,13 +210,13 @@ def build_report(audit_folder: Path, since: datetime | None = None) -> Report:
     shares: dict[str, ShareHistory] = {}
     refused = 0
     for record in records:
-        moment = datetime.fromisoformat(str(record["time"]))
         kind = record["kind"]
-        if kind == "request" and (since is None or moment >= since):
+        in_period = since is None or datetime.fromisoformat(str(record["time"])) >= since
+        if kind == "request" and in_period:
             shares[str(record["share_id"])] = _share(record)
-        elif kind == "request_rejected" and (since is None or moment >= since):
+        elif kind == "request_rejected" and in_period:
             refused += 1
-        elif kind == "repeated" and record.get("of") == "request_rejected":
+        elif kind == "repeated" and record.get("of") == "request_rejected" and in_period:
             refused += int(record.get("count") or 0)
         elif (share := shares.get(str(record.get("share_id")))) is not None:
             _apply(share, record)

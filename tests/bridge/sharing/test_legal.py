@@ -290,3 +290,22 @@ def test_report_outcomes(changes: dict[str, Any], outcome: str) -> None:
     for key, value in changes.items():
         setattr(share, key, value)
     assert share.outcome == outcome
+
+
+def test_report_since_counts_only_refusals_in_the_period(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+    import time
+
+    from doorstep_bridge.sharing.audit import AuditLog
+    from doorstep_bridge.sharing.report import build_report
+
+    log = AuditLog(tmp_path / "audit")
+    log.append("request_rejected", source="mqtt", error="cameras: unknown camera 'garage'")
+    log.append("repeated", of="request_rejected", group="mqtt", count=3)
+    time.sleep(0.01)
+    since = datetime.now(UTC)
+    time.sleep(0.01)
+    log.append("request_rejected", source="mqtt", error="end must be after start")
+    log.append("repeated", of="request_rejected", group="mqtt", count=2)
+    assert build_report(log.path).refused == 7
+    assert build_report(log.path, since).refused == 3
