@@ -184,3 +184,11 @@ async def wait_playable(page: Any, video: Any) -> None:
             break
         await page.wait_for_timeout(500)
     assert await video.evaluate("v => v.readyState") >= 2, "the clip did not load"
+
+
+async def shot(page: Any, name: str) -> Path:
+    """A screenshot to ``test-artifacts/ha-<version>/browser/<name>``, once animations settle."""
+    path = artifacts() / "browser" / name
+    await page.wait_for_timeout(1500)
+    await page.screenshot(path=str(path))
+    return path

@@ -7,14 +7,12 @@ the README.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import aiohttp
 import pytest
 
-from tests.e2e.conftest import log_in, wait_playable
+from tests.e2e.conftest import log_in, shot, wait_playable
 from tests.e2e.ha_client import HaClient
-from tests.e2e.servers import CAMERA, Mqtt, artifacts
+from tests.e2e.servers import CAMERA, Mqtt
 from tests.e2e.stack import Stack
 
 pytestmark = pytest.mark.slow
@@ -36,13 +34,6 @@ async def _device_id(stack: Stack) -> str:
     return device_id
 
 
-async def _shot(page: object, name: str) -> Path:
-    path = artifacts() / "browser" / name
-    await page.wait_for_timeout(1500)  # type: ignore[attr-defined]  # let animations settle
-    await page.screenshot(path=str(path))  # type: ignore[attr-defined]
-    return path
-
-
 async def test_log_in_device_page_media_browser_and_a_clip(stack: Stack, page: object) -> None:
     from playwright.async_api import Page, expect
 
@@ -61,7 +52,7 @@ async def test_log_in_device_page_media_browser_and_a_clip(stack: Stack, page: o
     await page.goto(f"{stack.ha.url}/config/devices/device/{device_id}")
     for text in ("Front door", "Doorbell", "Motion", "Snapshot", "Last clip"):
         await expect(page.get_by_text(text, exact=True).first).to_be_visible()
-    await _shot(page, "01-device.png")
+    await shot(page, "01-device.png")
 
     # The media browser: Doorstep → Front door → today → a clip.
     await page.goto(f"{stack.ha.url}/media-browser/browser")
@@ -75,11 +66,11 @@ async def test_log_in_device_page_media_browser_and_a_clip(stack: Stack, page: o
     await day.click()
     clip = page.get_by_text(" · motion · ").filter(visible=True).first
     await expect(clip).to_be_visible()
-    await _shot(page, "02-media-browser.png")
+    await shot(page, "02-media-browser.png")
     await clip.click()
     # The browser player opens the clip in a dialog with a video element.
     video = page.locator("video").first
     await expect(video).to_be_attached()
     await wait_playable(page, video)  # through HA's signed proxy path
     assert await video.evaluate("v => v.videoWidth") == 640
-    await _shot(page, "03-clip.png")
+    await shot(page, "03-clip.png")

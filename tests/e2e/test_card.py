@@ -7,16 +7,15 @@ Screenshots go to ``test-artifacts/ha-<version>/browser/06-card*.png``.
 
 from __future__ import annotations
 
-from pathlib import Path
 import re
 from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.e2e.conftest import log_in, wait_playable
+from tests.e2e.conftest import log_in, shot, wait_playable
 from tests.e2e.ha_client import HaClient, request_share
-from tests.e2e.servers import CAMERA, Mqtt, artifacts
+from tests.e2e.servers import CAMERA, Mqtt
 from tests.e2e.stack import Stack
 
 pytestmark = pytest.mark.slow
@@ -24,13 +23,6 @@ pytestmark = pytest.mark.slow
 PHONE = {"width": 390, "height": 844}
 DASHBOARD = "doorbell-card"
 CARD = "custom:doorstep-doorbell-card"
-
-
-async def _shot(page: Any, name: str) -> Path:
-    path = artifacts() / "browser" / name
-    await page.wait_for_timeout(1500)  # let animations settle
-    await page.screenshot(path=str(path))
-    return path
 
 
 def _known(state: dict[str, Any]) -> bool:
@@ -129,7 +121,7 @@ async def test_doorbell_card(stack: Stack, page: Any) -> None:
                     break
                 await page.wait_for_timeout(500)
             assert await live.evaluate("img => img.naturalWidth") == 640, "no live picture"
-            await _shot(page, "06-card.png")
+            await shot(page, "06-card.png")
 
             # The last clip plays in the card.
             clip = card.locator(".clip")
@@ -137,7 +129,7 @@ async def test_doorbell_card(stack: Stack, page: Any) -> None:
             await clip.click()
             video = card.locator(".player video")
             await wait_playable(page, video)
-            await _shot(page, "06-card-clip.png")
+            await shot(page, "06-card-clip.png")
 
             # A phone: the card fits the screen.
             await page.set_viewport_size(PHONE)
@@ -146,7 +138,7 @@ async def test_doorbell_card(stack: Stack, page: Any) -> None:
             assert box is not None
             assert box["width"] <= PHONE["width"]
             await page.evaluate("window.scrollTo(0, 0)")
-            await _shot(page, "06-card-phone.png")
+            await shot(page, "06-card-phone.png")
 
             # The picture opens the more-info dialog with the live stream.
             await card.locator(".picture").click()

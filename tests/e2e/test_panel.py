@@ -8,15 +8,14 @@ Screenshots go to ``test-artifacts/ha-<version>/browser/05-panel*.png``.
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.e2e.conftest import log_in, wait_playable
+from tests.e2e.conftest import log_in, shot, wait_playable
 from tests.e2e.ha_client import HaClient, request_share
-from tests.e2e.servers import CAMERA, Mqtt, artifacts
+from tests.e2e.servers import CAMERA, Mqtt
 from tests.e2e.stack import Stack
 
 pytestmark = pytest.mark.slow
@@ -24,13 +23,6 @@ pytestmark = pytest.mark.slow
 TIMEOUT = 60_000  # ms: a loaded 2-core machine renders slowly
 RENDER_TIMEOUT = 180_000  # ms: the bridge renders the redacted MP4 before the link exists
 PHONE = {"width": 390, "height": 844}
-
-
-async def _shot(page: Any, name: str) -> Path:
-    path = artifacts() / "browser" / name
-    await page.wait_for_timeout(1500)  # let animations settle
-    await page.screenshot(path=str(path))
-    return path
 
 
 async def _ring_clip(owner: HaClient) -> str:
@@ -75,13 +67,13 @@ async def test_panel_approve_link_revoke_and_clips_by_reason(stack: Stack, page:
         await expect(card).to_contain_text("Neighbour Alice")
         await expect(card).to_contain_text("Parcel went missing")
         await expect(card).to_contain_text("Front door")
-        await _shot(page, "05-panel-pending.png")
+        await shot(page, "05-panel-pending.png")
 
         await card.get_by_role("button", name="Approve", exact=True).click()
         await expect(card).to_have_attribute("data-state", "ready", timeout=RENDER_TIMEOUT)
         link = await card.locator(".link input").input_value()
         assert "/api/doorstep/share/" in link
-        await _shot(page, "05-panel.png")
+        await shot(page, "05-panel.png")
         # The link works for a recipient with no login: HA relays the redacted MP4.
         async with session.get(link) as response:
             assert response.status == 200
@@ -109,7 +101,7 @@ async def test_panel_approve_link_revoke_and_clips_by_reason(stack: Stack, page:
         )
         assert seqs == sorted(seqs, reverse=True)
         await audit.scroll_into_view_if_needed()
-        await _shot(page, "05-panel-audit.png")
+        await shot(page, "05-panel-audit.png")
         await page.evaluate("window.scrollTo(0, 0)")
 
         # Clips by reason: only the press's clips, one played through the media source.
@@ -125,7 +117,7 @@ async def test_panel_approve_link_revoke_and_clips_by_reason(stack: Stack, page:
         await clips.first.get_by_role("button", name="Play").click()
         video = page.locator("doorstep-panel .player video")
         await wait_playable(page, video)
-        await _shot(page, "05-panel-clip.png")
+        await shot(page, "05-panel-clip.png")
 
         # A phone: one column, the sidebar behind the menu button.
         await page.set_viewport_size(PHONE)
@@ -140,7 +132,7 @@ async def test_panel_approve_link_revoke_and_clips_by_reason(stack: Stack, page:
         assert audit_box is not None
         assert audit_box["width"] <= PHONE["width"]
         await page.evaluate("window.scrollTo(0, 0)")
-        await _shot(page, "05-panel-phone.png")
+        await shot(page, "05-panel-phone.png")
 
 
 async def test_panel_says_when_the_audit_log_is_not_intact(stack: Stack, page: Any) -> None:
@@ -168,7 +160,7 @@ async def test_panel_says_when_the_audit_log_is_not_intact(stack: Stack, page: A
             "Record 1 (audit.jsonl): contents changed: its hash does not match"
         )
         await page.locator("doorstep-panel .audit-section").scroll_into_view_if_needed()
-        await _shot(page, "05-panel-audit-broken.png")
+        await shot(page, "05-panel-audit-broken.png")
     finally:
         write_at(original)
     await page.reload()

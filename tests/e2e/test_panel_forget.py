@@ -12,9 +12,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.e2e.conftest import GUEST_PASSWORD, log_in
+from tests.e2e.conftest import GUEST_PASSWORD, log_in, shot
 from tests.e2e.ha_client import HaClient, request_share
-from tests.e2e.servers import CAMERA, artifacts
+from tests.e2e.servers import CAMERA
 from tests.e2e.stack import Stack
 
 pytestmark = pytest.mark.slow
@@ -32,11 +32,6 @@ async def _bridge_status(session: aiohttp.ClientSession, stack: Stack, clip_id: 
     headers = {"Authorization": f"Bearer {stack.bridge.token}"}
     async with session.get(f"{stack.bridge.url}/api/clips/{clip_id}", headers=headers) as response:
         return response.status
-
-
-async def _shot(page: Any, name: str) -> None:
-    await page.wait_for_timeout(1000)  # let the list settle
-    await page.screenshot(path=str(artifacts() / "browser" / name))
 
 
 async def test_panel_forgets_a_clip_and_shows_a_refusal(stack: Stack, page: Any) -> None:
@@ -98,7 +93,7 @@ async def test_panel_forgets_a_clip_and_shows_a_refusal(stack: Stack, page: Any)
             assert len(dialogs) == 2
             assert await _bridge_status(session, stack, held) == 200
             await held_row.scroll_into_view_if_needed()
-            await _shot(page, "05-panel-forget-refused.png")
+            await shot(page, "05-panel-forget-refused.png")
         finally:
             await owner.call_service("doorstep", "deny_share", {"share_id": share_id})
 
