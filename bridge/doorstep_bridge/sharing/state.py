@@ -134,8 +134,10 @@ class LegalBasis:
         """Why ``cameras`` from ``start`` to ``end`` is outside the scope, or None."""
         outside = [camera for camera in cameras if camera not in self.scope_cameras]
         if outside:
+            listed = ", ".join(map(repr, outside))
+            named = f"camera {listed} is" if len(outside) == 1 else f"cameras {listed} are"
             return (
-                f"outside the stated scope: camera {outside[0]!r} is not in the scope "
+                f"outside the stated scope: {named} not in the scope "
                 f"({', '.join(self.scope_cameras)})"
             )
         if start < self.scope_start or end > self.scope_end:

@@ -309,3 +309,19 @@ def test_report_since_counts_only_refusals_in_the_period(tmp_path: Path) -> None
     log.append("repeated", of="request_rejected", group="mqtt", count=2)
     assert build_report(log.path).refused == 7
     assert build_report(log.path, since).refused == 3
+
+
+def test_every_camera_outside_the_scope_is_named() -> None:
+    from doorstep_bridge.sharing.state import LegalBasis
+
+    basis = LegalBasis(
+        authority="Police",
+        reference="2026/1",
+        legal_basis="Warrant",
+        scope_cameras=("front_door",),
+        scope_start=T0,
+        scope_end=T0 + timedelta(hours=1),
+    )
+    assert basis.problem(("front_door", "back_yard", "garage"), T0, T0) == (
+        "outside the stated scope: cameras 'back_yard', 'garage' are not in the scope (front_door)"
+    )
