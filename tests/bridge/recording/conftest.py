@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from doorstep_bridge.packets import EncodedPacket
+from doorstep_bridge.recording.store import ClipStore
 from tests.support.media import Footage, file_packets, write_h264
 
 
@@ -26,3 +28,12 @@ def packets(footage: Footage) -> list[EncodedPacket]:
 @pytest.fixture
 def storage(tmp_path: Path) -> Path:
     return tmp_path / "storage"
+
+
+@pytest.fixture
+def store(storage: Path) -> Iterator[ClipStore]:
+    """An open clip store in ``storage``, closed after the test."""
+    clip_store = ClipStore(storage)
+    clip_store.open()
+    yield clip_store
+    clip_store.close()

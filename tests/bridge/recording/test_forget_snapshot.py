@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
+from doorstep_bridge.config import Config
 from doorstep_bridge.files import atomic_write
 from doorstep_bridge.models import ClipInfo, utcnow
 from doorstep_bridge.packets import EncodedPacket
@@ -57,6 +59,23 @@ async def _forget(bridge: RunningBridge, clip: ClipInfo) -> None:
         assert response.status == 200, await response.text()
 
 
+async def _seed_picture(broker: Broker, mqtt_listener: Any, jpeg: bytes) -> Any:
+    """What an earlier run left retained: ``jpeg``; a listener that has seen it."""
+    seed = Listener(broker, [])
+    seed.publish(TOPIC, jpeg, retain=True)
+    seed.close()
+    listener = mqtt_listener(TOPIC)
+    assert await asyncio.to_thread(listener.wait_for, TOPIC) == jpeg
+    return listener
+
+
+def _config(broker: Broker, storage: Path, tmp_path: Path) -> Config:
+    """The bridge on ``storage`` with no camera to read: only forgets publish a picture."""
+    return bridge_config(
+        broker, storage, cameras={"front_door": {"source": str(tmp_path / "absent.mp4")}}
+    )
+
+
 @pytest.fixture
 def clips(
     tmp_path: Path, packets: list[EncodedPacket]
@@ -89,17 +108,9 @@ async def test_forgetting_the_pictured_clip_shows_the_newest_left_then_nothing(
     assert oldest_jpeg is not None
     assert newer_jpeg is not None
     # What an earlier run left retained: the picture of the newest clip with one.
-    seed = Listener(mqtt_broker, [])
-    seed.publish(TOPIC, newer_jpeg, retain=True)
-    seed.close()
-    listener = mqtt_listener(TOPIC)  # type: ignore[operator]
-    assert await asyncio.to_thread(listener.wait_for, TOPIC) == newer_jpeg
+    listener = await _seed_picture(mqtt_broker, mqtt_listener, newer_jpeg)
 
-    # No camera to read: nothing but the forgets publishes a picture.
-    config = bridge_config(
-        mqtt_broker, storage, cameras={"front_door": {"source": str(tmp_path / "absent.mp4")}}
-    )
-    async with run_bridge(config) as bridge:
+    async with run_bridge(_config(mqtt_broker, storage, tmp_path)) as bridge:
         await bridge.wait_mqtt()
         # Not the pictured clip: the retained picture stays (the next message on the
         # topic, below, is the one the later forget publishes).
@@ -138,16 +149,9 @@ async def test_an_unreadable_picture_left_clears_the_snapshot(
     middle = made[1][0]
     assert middle.snapshot_path is not None
     middle.snapshot_path.unlink()
-    seed = Listener(mqtt_broker, [])
-    seed.publish(TOPIC, newer_jpeg, retain=True)
-    seed.close()
-    listener = mqtt_listener(TOPIC)  # type: ignore[operator]
-    assert await asyncio.to_thread(listener.wait_for, TOPIC) == newer_jpeg
+    listener = await _seed_picture(mqtt_broker, mqtt_listener, newer_jpeg)
 
-    config = bridge_config(
-        mqtt_broker, storage, cameras={"front_door": {"source": str(tmp_path / "absent.mp4")}}
-    )
-    async with run_bridge(config) as bridge:
+    async with run_bridge(_config(mqtt_broker, storage, tmp_path)) as bridge:
         await bridge.wait_mqtt()
         await _forget(bridge, newer)
         # Never the erased picture: with no readable one to show, none.

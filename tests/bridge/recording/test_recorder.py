@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -45,14 +44,6 @@ class Harness:
     def done(self) -> list[ClipInfo]:
         self.recorder.flush()
         return self.clips
-
-
-@pytest.fixture
-def store(storage: Path) -> Iterator[ClipStore]:
-    clip_store = ClipStore(storage)
-    clip_store.open()
-    yield clip_store
-    clip_store.close()
 
 
 @pytest.fixture

@@ -5,8 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
-
 from doorstep_bridge.events import PersonChanged
 from doorstep_bridge.keys import BUS
 from doorstep_bridge.models import ClipInfo
@@ -38,14 +36,6 @@ def _clip(
     writer.close()
     done = finalize(pending.partial, pending.final)
     return store.complete(pending, duration=done.duration, size=done.size, snapshot=False)
-
-
-@pytest.fixture
-def store(storage: Path) -> ClipStore:
-    clip_store = ClipStore(storage)
-    clip_store.open()
-    yield clip_store
-    clip_store.close()
 
 
 def test_each_kind_of_clip_is_kept_for_its_own_period(

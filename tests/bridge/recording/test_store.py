@@ -38,14 +38,6 @@ def _record(
     return pending
 
 
-@pytest.fixture
-def store(storage: Path) -> ClipStore:
-    clip_store = ClipStore(storage)
-    clip_store.open()
-    yield clip_store
-    clip_store.close()
-
-
 def test_finished_clip_is_listed_with_its_files(
     store: ClipStore, storage: Path, packets: list[EncodedPacket]
 ) -> None:
