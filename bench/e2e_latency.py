@@ -32,6 +32,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _support import percentile
 from tests.e2e.ha_client import HaClient
 from tests.e2e.servers import (
     CAMERA,
@@ -48,12 +49,6 @@ RING = f"doorstep/{CAMERA}/ring"
 ECHO = "bench/echo"
 DOORBELL = f"event.{CAMERA}_doorbell"
 GAP = 0.15  # seconds between presses (the bench bridge does not debounce)
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
 
 
 def report(name: str, samples: list[float]) -> None:

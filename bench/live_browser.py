@@ -45,12 +45,13 @@ import threading
 import time
 from typing import Any
 
-import aiohttp
 import av
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bridge")]
 
+from _support import percentile  # noqa: E402
+from live_latency import latencies  # noqa: E402
 from tests.e2e.conftest import log_in  # noqa: E402
 from tests.e2e.servers import (  # noqa: E402
     CAMERA,
@@ -64,16 +65,8 @@ from tests.e2e.servers import (  # noqa: E402
 )
 from tests.e2e.stack import Stack, configure_home_assistant  # noqa: E402
 from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
-from tests.support.mjpeg_client import decode_jpeg, mjpeg_parts  # noqa: E402
 
-from doorstep_bridge.camera.demo import (  # noqa: E402
-    CLOCK_STRIP,
-    DemoOptions,
-    DemoScene,
-    clock_age_ms,
-    draw_clock,
-    read_clock,
-)
+from doorstep_bridge.camera.demo import CLOCK_STRIP, DemoOptions, DemoScene, draw_clock  # noqa: E402
 
 WIDTH, HEIGHT, FPS = 1280, 720, 15
 DEMO = f"demo://?period=3600&fps={FPS}&width={WIDTH}&height={HEIGHT}&clock=1"
@@ -289,21 +282,6 @@ async def open_more_info(page: Any, entity: str, selector: str) -> Any:
     raise RuntimeError(f"the more-info dialog of {entity} showed no {selector}")
 
 
-async def client_latencies(url: str, headers: dict[str, str], frames: int) -> list[float]:
-    """Milliseconds from the frame clock to a JPEG's arrival at a plain HTTP client."""
-    samples: list[float] = []
-    async with aiohttp.ClientSession() as session, session.get(url, headers=headers) as response:
-        response.raise_for_status()
-        async for jpeg in mjpeg_parts(response):
-            arrived = time.time()
-            drawn = read_clock(decode_jpeg(jpeg))
-            if drawn is not None:
-                samples.append(float(clock_age_ms(drawn, arrived)))
-            if len(samples) >= frames:
-                break
-    return samples
-
-
 async def breakdown(stack: Stack, frames: int) -> dict[str, dict[str, Any]]:
     """The MJPEG path's stages, read by an HTTP client: the bridge, then HA's camera proxy."""
     bridge = f"{stack.bridge.url}/api/cameras/{CAMERA}/live.mjpeg"
@@ -314,8 +292,8 @@ async def breakdown(stack: Stack, frames: int) -> dict[str, dict[str, Any]]:
     }
     results: dict[str, dict[str, Any]] = {}
     for name, (url, token) in stages.items():
-        await client_latencies(url, {"Authorization": f"Bearer {token}"}, 10)  # warm-up
-        samples = await client_latencies(url, {"Authorization": f"Bearer {token}"}, frames)
+        await latencies(url, {"Authorization": f"Bearer {token}"}, 10)  # warm-up
+        samples = await latencies(url, {"Authorization": f"Bearer {token}"}, frames)
         results[name] = {"samples": samples, "unreadable": 0, "first_picture_s": 0.0}
     return results
 
@@ -367,11 +345,6 @@ async def measure(stack: Stack, frames: int) -> dict[str, dict[str, Any]]:
         finally:
             await browser.close()
     return results
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
 
 
 def run(frames: int) -> dict[str, dict[str, Any]]:
