@@ -46,6 +46,8 @@ def test_unit_keeps_the_bridge_on_the_home_network() -> None:
     privacy = (ROOT / "docs" / "privacy.md").read_text(encoding="utf-8")
     assert "IPAddressAllow=" in privacy
     assert "IPAddressDeny=any" in privacy
+    # The docs show the unit's own list, not one that drifted from it.
+    assert f"\nIPAddressAllow={service['IPAddressAllow']}\n" in privacy
 
 
 def test_docs_refer_to_the_file_instead_of_a_copy() -> None:
