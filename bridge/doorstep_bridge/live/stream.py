@@ -191,7 +191,7 @@ class LiveStream:
 
     Args:
         settings: The camera's settings (its ``live`` section, masks and sources).
-        source_factory: Opens camera sources (the pipeline's :func:`open_source`).
+        source_factory: Opens camera sources (:func:`open_live_source`).
     """
 
     def __init__(
