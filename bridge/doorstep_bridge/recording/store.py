@@ -192,6 +192,10 @@ class ClipStore:
             self._db = self._connect()
             since = utcnow()
             self._reconcile()
+            # A run that ended without saying (killed) may have left a sighting open; one
+            # left open for good would make every later motion clip a person clip.
+            with self._tx() as db:
+                db.execute("UPDATE sightings SET end = ? WHERE end IS NULL", (_ts(since),))
             return self.events(since=since - timedelta(seconds=1))
 
     def _connect(self) -> sqlite3.Connection:

@@ -127,6 +127,22 @@ def test_a_motion_clip_with_a_person_in_it_is_kept_as_long_as_a_person_clip(
     assert sum(end is None for _, end in rows) == 2
 
 
+def test_a_sighting_a_killed_run_left_open_ends_when_the_store_opens(storage: Path) -> None:
+    store = ClipStore(storage)
+    store.open()
+    store.person_seen("front_door", NOW, active=True)
+    store.close()  # no "gone": the bridge was killed, or person detection is off since
+    store = ClipStore(storage)
+    store.open()
+    try:
+        [(start, end)] = store.db.execute("SELECT start, end FROM sightings").fetchall()
+    finally:
+        store.close()
+    assert start == NOW.timestamp()
+    assert end is not None
+    assert end >= start
+
+
 async def test_the_running_bridge_records_person_sightings(
     mqtt_broker: Broker, tmp_path: Path
 ) -> None:
