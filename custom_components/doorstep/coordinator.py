@@ -99,7 +99,8 @@ class BridgeState:
 
     def camera_name(self, key: str) -> str:
         """Display name of a camera."""
-        return next((c.name for c in self.info.cameras if c.key == key), key)
+        info = self.info.camera(key)
+        return info.name if info else key
 
 
 class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):

@@ -198,6 +198,10 @@ class BridgeInfo:
     #: older bridge.
     retention: dict[str, float] = field(default_factory=dict)
 
+    def camera(self, key: str) -> CameraInfo | None:
+        """One camera, by its key."""
+        return next((camera for camera in self.cameras if camera.key == key), None)
+
     @property
     def compatible(self) -> bool:
         """True when this integration understands the bridge."""
