@@ -2,16 +2,49 @@
 
 from __future__ import annotations
 
-from homeassistant.components.binary_sensor import BinarySensorDeviceClass, BinarySensorEntity
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from homeassistant.components.binary_sensor import (
+    BinarySensorDeviceClass,
+    BinarySensorEntity,
+    BinarySensorEntityDescription,
+)
 from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
-from .coordinator import DoorstepCoordinator
+from .coordinator import CameraState, DoorstepCoordinator
 from .data import DoorstepConfigEntry
 from .entity import DoorstepBridgeEntity, DoorstepCameraEntity, async_setup_camera_entities
+from .protocol import CameraInfo
 
 PARALLEL_UPDATES = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class CameraBinarySensorDescription(BinarySensorEntityDescription):
+    """An on/off state of a camera, on the cameras whose bridge info says they have it."""
+
+    is_on_fn: Callable[[CameraState], bool | None]
+    exists_fn: Callable[[CameraInfo], bool] = lambda _info: True
+
+
+CAMERA_SENSORS = (
+    CameraBinarySensorDescription(
+        key="motion",
+        translation_key="motion",
+        device_class=BinarySensorDeviceClass.MOTION,
+        is_on_fn=lambda state: state.motion,
+    ),
+    CameraBinarySensorDescription(
+        key="person",
+        translation_key="person",
+        device_class=BinarySensorDeviceClass.OCCUPANCY,
+        is_on_fn=lambda state: state.person,
+        exists_fn=lambda info: info.person,
+    ),
+)
 
 
 async def async_setup_entry(
@@ -24,39 +57,30 @@ async def async_setup_entry(
     async_setup_camera_entities(entry, async_add_entities, _camera_sensors)
 
 
-def _camera_sensors(coordinator: DoorstepCoordinator, camera: str) -> list[BinarySensorEntity]:
-    sensors: list[BinarySensorEntity] = [Motion(coordinator, camera)]
-    if any(c.key == camera and c.person for c in coordinator.data.info.cameras):
-        sensors.append(Person(coordinator, camera))
-    return sensors
+def _camera_sensors(coordinator: DoorstepCoordinator, camera: str) -> list[CameraBinarySensor]:
+    info = coordinator.data.info.camera(camera)
+    return [
+        CameraBinarySensor(coordinator, camera, desc)
+        for desc in CAMERA_SENSORS
+        if info is not None and desc.exists_fn(info)
+    ]
 
 
-class Motion(DoorstepCameraEntity, BinarySensorEntity):
-    """On while the bridge sees motion."""
+class CameraBinarySensor(DoorstepCameraEntity, BinarySensorEntity):
+    """On while the bridge sees motion, or a person (cameras with person detection)."""
 
-    _attr_device_class = BinarySensorDeviceClass.MOTION
+    entity_description: CameraBinarySensorDescription
 
-    def __init__(self, coordinator: DoorstepCoordinator, camera: str) -> None:
-        super().__init__(coordinator, camera, "motion")
-
-    @property
-    def is_on(self) -> bool | None:
-        """Motion state."""
-        return self.coordinator.data.camera(self.camera).motion
-
-
-class Person(DoorstepCameraEntity, BinarySensorEntity):
-    """On while the bridge sees a person (cameras with person detection)."""
-
-    _attr_device_class = BinarySensorDeviceClass.OCCUPANCY
-
-    def __init__(self, coordinator: DoorstepCoordinator, camera: str) -> None:
-        super().__init__(coordinator, camera, "person")
+    def __init__(
+        self, coordinator: DoorstepCoordinator, camera: str, desc: CameraBinarySensorDescription
+    ) -> None:
+        super().__init__(coordinator, camera, desc.key)
+        self.entity_description = desc
 
     @property
     def is_on(self) -> bool | None:
-        """Person state."""
-        return self.coordinator.data.camera(self.camera).person
+        """Current state."""
+        return self.entity_description.is_on_fn(self.coordinator.data.camera(self.camera))
 
 
 class BridgeConnectivity(DoorstepBridgeEntity, BinarySensorEntity):
