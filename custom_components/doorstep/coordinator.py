@@ -103,6 +103,15 @@ class BridgeState:
         return info.name if info else key
 
 
+def _features_changed(before: BridgeInfo, after: BridgeInfo) -> bool:
+    """A camera kept from ``before`` gained or lost person detection or parcels."""
+    features = {camera.key: (camera.person, camera.package) for camera in before.cameras}
+    return any(
+        camera.key in features and features[camera.key] != (camera.person, camera.package)
+        for camera in after.cameras
+    )
+
+
 class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
     """Holds the bridge state; fed by MQTT, never polls."""
 
@@ -266,9 +275,16 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
         if info.id != self.bridge_id:
             LOGGER.warning("Bridge info on %s is from another bridge", msg.topic)
             return
+        before = self.data.info
         self._check_protocol(info)
         self.async_set_updated_data(replace(self.data, info=info))
         self._sync_cameras()
+        if not msg.retain and _features_changed(before, info):
+            # Person sensors and parcel events are made with their camera, for the cameras
+            # that have them: the bridge restarted with one turned on or off. (Not on a
+            # retained copy: the entities were made from the bridge's own answer.)
+            LOGGER.info("Doorstep bridge %s changed its cameras' detection", self.bridge_id)
+            self.hass.config_entries.async_schedule_reload(self.config_entry.entry_id)
 
     def _check_protocol(self, info: BridgeInfo) -> None:
         issue_id = f"{ISSUE_PROTOCOL}_{self.bridge_id}"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from unittest.mock import MagicMock
 
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
@@ -72,3 +74,23 @@ def test_only_true_means_person_detection() -> None:
     cameras = {c.key: c.person for c in parse_bridge_info(info).cameras}
     assert cameras == {"a": True, "b": False, "c": False}
     assert TOPICS.person("a") == "doorstep/a/person"
+
+
+async def test_turned_on_later_the_sensor_comes(
+    hass: HomeAssistant, mqtt: MagicMock, bridge: FakeBridge, person_entry: MockConfigEntry
+) -> None:
+    assert hass.states.get("binary_sensor.garden_person") is None
+    # The bridge restarts with person detection on the garden camera too.
+    bridge.cameras["garden"] = {"name": "Garden", "person": True}  # type: ignore[dict-item]
+    async_fire_mqtt_message(hass, TOPICS.bridge_info, json.dumps(bridge.info()))
+    await hass.async_block_till_done()
+    assert person_entry.state is ConfigEntryState.LOADED
+    assert get_state(hass, "binary_sensor.garden_person")
+    assert get_state(hass, "binary_sensor.front_door_person")
+    # The same info again, or a retained copy of another one, changes nothing.
+    reloads = len([r for r in bridge.requests if r[1] == "/api/info"])
+    async_fire_mqtt_message(hass, TOPICS.bridge_info, json.dumps(bridge.info()))
+    bridge.cameras["garden"] = {"name": "Garden"}
+    async_fire_mqtt_message(hass, TOPICS.bridge_info, json.dumps(bridge.info()), retain=True)
+    await hass.async_block_till_done()
+    assert len([r for r in bridge.requests if r[1] == "/api/info"]) == reloads
