@@ -462,6 +462,11 @@ class ClipStore:
             clip_id = name.split(".", 1)[0]
             if clip_id in indexed or not valid_clip_id(clip_id):
                 continue
+            if self._was_removed(clip_id):
+                # Deleted or erased, but the file could not be removed then: a forgotten
+                # clip must not come back.
+                _unlink(path)
+                continue
             if name.endswith(".partial.mp4") or (name.endswith(".mp4") and clip_id not in known):
                 self._adopt(path, clip_id)
                 indexed.add(clip_id)
@@ -469,6 +474,14 @@ class ClipStore:
         for path in self._clip_files("*.jpg"):
             if path.name.split(".", 1)[0] not in indexed:
                 _unlink(path)
+
+    def _was_removed(self, clip_id: str) -> bool:
+        """True when the index deleted or erased this clip (its ``events``)."""
+        row = self.db.execute(
+            "SELECT 1 FROM events WHERE clip_id = ? AND action IN ('deleted', 'erased') LIMIT 1",
+            (clip_id,),
+        ).fetchone()
+        return row is not None
 
     def _clip_files(self, pattern: str) -> builtins.list[Path]:
         """Files in ``<cam>/<YYYY-MM-DD>/`` folders only.

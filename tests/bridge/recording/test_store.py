@@ -184,6 +184,32 @@ def test_files_missing_from_the_index_are_adopted(
     reopened.close()
 
 
+def test_a_forgotten_clip_whose_files_stayed_is_not_adopted_again(
+    store: ClipStore, storage: Path, packets: list[EncodedPacket]
+) -> None:
+    erased = _record(store, packets[:15])
+    deleted = _record(store, packets[:15], start=T0 + timedelta(minutes=1))
+    video = erased.final.read_bytes()
+    store.erase(erased.id, "forgotten on request of Alice")
+    store.delete(deleted.id, "motion clip older than 7 days")
+    # Their files could not be removed then (a failing disk): they are still there.
+    erased.final.parent.mkdir(exist_ok=True)
+    erased.final.write_bytes(video)
+    deleted.final.write_bytes(video)
+    store.close()
+
+    reopened = ClipStore(storage)
+    actions = {(e.clip_id, e.action) for e in reopened.open()}
+    try:
+        assert reopened.get(erased.id) is None
+        assert reopened.get(deleted.id) is None
+        assert not actions & {(erased.id, "adopted"), (deleted.id, "adopted")}
+        assert not erased.final.exists()
+        assert not deleted.final.exists()
+    finally:
+        reopened.close()
+
+
 def test_reconciliation_leaves_other_features_files_alone(storage: Path) -> None:
     others = [
         storage / "shares" / "exports" / "c_lookalike.mp4",
