@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Callable
 import logging
 import os
 from pathlib import Path
@@ -208,20 +209,16 @@ def _addon_config(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``doorstep-bridge`` console script."""
     args = _parser().parse_args(argv)
-    commands = {
-        "report": lambda: _report(args.config, args.since),
+    commands: dict[str, Callable[[], int]] = {
+        "run": lambda: _run(args.config, args.log_level),
+        "check": lambda: _check(args.config),
+        "audit": lambda: _audit_verify(args.config),  # its one action: verify
         "verify-export": lambda: _verify_export(args.file, args.signature, args.fingerprint),
+        "report": lambda: _report(args.config, args.since),
+        "addon-config": lambda: _addon_config(args),
     }
     try:
-        if args.command in commands:
-            return commands[args.command]()
-        if args.command == "check":
-            return _check(args.config)
-        if args.command == "run":
-            return _run(args.config, args.log_level)
-        if args.command == "addon-config":
-            return _addon_config(args)
-        return _audit_verify(args.config)
+        return commands[args.command]()
     except KeyboardInterrupt:
         return EXIT_OK
 
