@@ -176,7 +176,8 @@ def cpu(video: Path, frames_max: int, variant: tuple[str, int, float]) -> None:
         t0 = time.process_time()
         hog.find(gray, boxes)
         t1 = time.process_time()
-        full.detectMultiScale(gray, winStride=(8, 8), scale=1.05)
+        stride = (variant[1], variant[1])
+        full.detectMultiScale(gray, winStride=stride, padding=(0, 0), scale=variant[2])
         t2 = time.process_time()
         region_t += t1 - t0
         full_t += t2 - t1
