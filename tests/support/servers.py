@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 import socket
@@ -118,20 +118,25 @@ def mjpeg_server(frames_dir: Path, fps: float = 10.0) -> Iterator[str]:
 
 
 @contextmanager
-def refusing_http_server() -> Iterator[str]:
-    """An MJPEG camera on 127.0.0.1 that answers every request 401; yields its base URL."""
+def answering_http_server(status_of: Callable[[str], int]) -> Iterator[str]:
+    """An HTTP camera on 127.0.0.1 answering each GET ``status_of(path)``; yields its base URL.
 
-    class Refuse(BaseHTTPRequestHandler):
+    No answer has a body; a 401 asks for Basic credentials.
+    """
+
+    class Answer(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            self.send_response(401)
-            self.send_header("WWW-Authenticate", 'Basic realm="cam"')
+            status = status_of(self.path)
+            self.send_response(status)
+            if status == 401:
+                self.send_header("WWW-Authenticate", 'Basic realm="cam"')
             self.send_header("Content-Length", "0")
             self.end_headers()
 
         def log_message(self, *_: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -139,3 +144,8 @@ def refusing_http_server() -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def refusing_http_server() -> AbstractContextManager[str]:
+    """An MJPEG camera on 127.0.0.1 that answers every request 401; yields its base URL."""
+    return answering_http_server(lambda _path: 401)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import json
 from pathlib import Path
 import socket
@@ -38,35 +37,16 @@ from tests.bridge.bridge_runner import bridge_config, run_bridge
 from tests.bridge.camera.conftest import CountingGate, FrameDifference
 from tests.bridge.conftest import Broker, Listener, free_port
 from tests.support.media import Footage
-from tests.support.servers import rtsp_server
+from tests.support.servers import answering_http_server, rtsp_server
 
 PASSWORD = "hunter2secret"
 
 
-class _Answer(BaseHTTPRequestHandler):
-    """An HTTP camera: 401 under /private, 404 anywhere else."""
-
-    def do_GET(self) -> None:
-        if self.path.startswith("/private"):
-            self.send_response(401)
-            self.send_header("WWW-Authenticate", 'Basic realm="cam"')
-        else:
-            self.send_response(404)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *_: object) -> None:
-        pass
-
-
 @pytest.fixture
 def http_camera() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Answer)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    """An HTTP camera: 401 under /private, 404 anywhere else."""
+    with answering_http_server(lambda path: 401 if path.startswith("/private") else 404) as url:
+        yield url
 
 
 def fail(source: Any) -> CameraError:
