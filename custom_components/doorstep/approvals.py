@@ -38,7 +38,7 @@ from .const import (
     SHARE_URL,
 )
 from .coordinator import DoorstepCoordinator
-from .decisions import ShareDecisions
+from .decisions import ShareDecisions, async_decider_name
 from .notifications import approval_notification, clear_notification
 from .prompts import PendingPrompt, PromptBook
 from .protocol import Share
@@ -227,8 +227,7 @@ class ApprovalManager:
         ):
             return "unredacted_not_offered"
         if share.approvals and verb != ACTION_DENY:
-            user = await self.hass.auth.async_get_user(user_id)
-            name = user.name if user and user.name else user_id
+            name = await async_decider_name(self.hass, user_id)
             if any(approval.by == name for approval in share.approvals):
                 # A legal request needs a second approver: not the first one again.
                 return "already_approved"

@@ -15,6 +15,18 @@ from .errors import action_errors
 from .protocol import Share
 
 
+async def async_decider_name(hass: HomeAssistant, user_id: str | None) -> str:
+    """Who acts, as the bridge's audit log names them (``by``).
+
+    A user's name (their id when they have none); ``automation`` for an action with
+    no user: an automation or script the owner wrote.
+    """
+    if user_id is None:
+        return "automation"
+    user = await hass.auth.async_get_user(user_id)
+    return user.name if user and user.name else user_id
+
+
 class ShareDecisions:
     """Approve, deny or revoke share requests of one bridge."""
 
@@ -50,10 +62,7 @@ class ShareDecisions:
 
         The link lifetime of an approval is the owner's (options), never the decider's.
         """
-        by = "automation"
-        if user_id is not None:
-            user = await self.hass.auth.async_get_user(user_id)
-            by = user.name if user and user.name else user_id
+        by = await async_decider_name(self.hass, user_id)
         link_ttl_hours = (
             float(self.entry.options.get(CONF_LINK_TTL_HOURS, DEFAULT_LINK_TTL_HOURS))
             if decision == "approve"

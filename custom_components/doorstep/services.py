@@ -44,6 +44,7 @@ from .const import (
     SERVICE_REQUEST_SHARE,
     SERVICE_REVOKE_SHARE,
 )
+from .decisions import async_decider_name
 from .entity import camera_identifier
 from .errors import action_errors
 from .helpers import SAFE_ID, entry_for_bridge, loaded_entries
@@ -242,13 +243,11 @@ async def _forget(
     hass: HomeAssistant, entries: list[DoorstepConfigEntry], clip_id: str, user_id: str | None
 ) -> DoorstepConfigEntry:
     """Ask the bridges the caller may forget on, in turn, to erase the clip; the one that had it."""
-    by = "automation"
     if user_id is not None:
         entries = [e for e in entries if await e.runtime_data.decisions.async_may_decide(user_id)]
         if not entries:
             raise _invalid("forget_not_allowed")
-        user = await hass.auth.async_get_user(user_id)
-        by = user.name if user and user.name else user_id
+    by = await async_decider_name(hass, user_id)
     for entry in entries:
         try:
             await entry.runtime_data.client.forget_clip(clip_id, by=by)
