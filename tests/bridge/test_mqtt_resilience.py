@@ -313,6 +313,15 @@ async def test_the_broker_connection_sends_small_messages_at_once(
             assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
 
 
+def client_log(caplog: pytest.LogCaptureFixture, level: int, text: str) -> list[str]:
+    """The MQTT client's log lines at ``level`` that contain ``text``."""
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "doorstep_bridge.mqtt.client" and r.levelno == level and text in r.getMessage()
+    ]
+
+
 async def test_a_broker_that_is_down_is_logged_once_and_health_says_so(
     mqtt_broker: Broker, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -324,13 +333,7 @@ async def test_a_broker_that_is_down_is_logged_once_and_health_says_so(
     again = f"Connected to the MQTT broker at {address} again"
 
     def lines(level: int, text: str) -> list[str]:
-        return [
-            r.getMessage()
-            for r in caplog.records
-            if r.name == "doorstep_bridge.mqtt.client"
-            and r.levelno == level
-            and text in r.getMessage()
-        ]
+        return client_log(caplog, level, text)
 
     async def logged(level: int, text: str, count: int) -> None:
         # The log is the thing under test: poll it (no timing asserted, pytest-timeout guards).
@@ -388,13 +391,7 @@ async def test_a_broker_that_refuses_the_bridge_is_an_error_once(
     mqtt_broker.start()
 
     def lines(level: int) -> list[str]:
-        return [
-            r.getMessage()
-            for r in caplog.records
-            if r.name == "doorstep_bridge.mqtt.client"
-            and r.levelno == level
-            and "Cannot connect to the MQTT broker" in r.getMessage()
-        ]
+        return client_log(caplog, level, "Cannot connect to the MQTT broker")
 
     async with run_bridge(bridge_config(mqtt_broker, tmp_path)) as bridge:
         while not lines(logging.DEBUG):  # noqa: ASYNC110 - a second attempt, polled
