@@ -11,7 +11,7 @@ from doorstep_bridge.sharing.decisions import ShareDecisions
 from doorstep_bridge.sharing.links import token_hash, valid_token
 from doorstep_bridge.sharing.repeats import Entry
 from doorstep_bridge.sharing.signing import SIGNATURE_SUFFIX, signature_path
-from doorstep_bridge.sharing.state import Share, ShareGoneError, ShareNotFoundError, ShareState
+from doorstep_bridge.sharing.state import ShareGoneError, ShareNotFoundError, ShareState
 from doorstep_bridge.text import clean_text
 
 #: Downloads of a share that is no longer available answer 410, others 404.
@@ -20,11 +20,10 @@ GONE = frozenset({ShareState.EXPIRED, ShareState.REVOKED})
 
 @dataclass(frozen=True, slots=True)
 class Download:
-    """A download the link allows: the file and the name to offer, and the share."""
+    """A download the link allows: the file and the name to offer."""
 
     path: Path
     filename: str
-    share: Share
 
     @property
     def signature(self) -> Path:
@@ -96,9 +95,7 @@ class ShareDownloads:
         # of further ones (a player's Range requests, a script) is summed.
         if book.repeats.admit("download", group, who, book.clock()):
             await book.append("download", share_id=share.id, client=client, agent=agent, **details)
-        return Download(
-            path=book.folder / share.file, filename=f"doorstep-{share.id}.mp4", share=share
-        )
+        return Download(path=book.folder / share.file, filename=f"doorstep-{share.id}.mp4")
 
 
 def _clean_or_none(text: str | None) -> str | None:
