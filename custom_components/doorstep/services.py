@@ -241,8 +241,8 @@ def _clip_target(hass: HomeAssistant, value: str) -> tuple[str, list[DoorstepCon
 
 async def _forget(
     hass: HomeAssistant, entries: list[DoorstepConfigEntry], clip_id: str, user_id: str | None
-) -> DoorstepConfigEntry:
-    """Ask the bridges the caller may forget on, in turn, to erase the clip; the one that had it."""
+) -> None:
+    """Ask the bridges the caller may forget on, in turn, to erase the clip, until one had it."""
     if user_id is not None:
         entries = [e for e in entries if await e.runtime_data.decisions.async_may_decide(user_id)]
         if not entries:
@@ -270,7 +270,7 @@ async def _forget(
             raise HomeAssistantError(
                 translation_domain=DOMAIN, translation_key="bridge_error"
             ) from err
-        return entry
+        return
     raise _invalid("unknown_clip", identifier=clip_id)
 
 
