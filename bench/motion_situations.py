@@ -27,17 +27,22 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.bridge.motion.conftest import (
-    Frame,
     Run,
+    dark_object_sweep,
+    dusk_clip,
+    entering_during_ramp,
+    faint_figure,
+    hd_porch,
     paste,
     person,
     porch,
+    ramp,
+    road,
+    shadow_sweep,
     still,
-    u8,
     walk,
     with_noise,
 )
-from tests.bridge.motion.test_unseen_situations import _car_shadow, _ramp, road
 
 from doorstep_bridge.motion import MotionGate
 
@@ -50,7 +55,7 @@ def _ons(moving: list[bool], fps: float) -> int:
 def uncovered(seed: int) -> int:
     rng = np.random.default_rng(seed)
     img = porch()
-    figure = u8(np.clip(person(90, 35, seed=5).astype(np.int16) + 80, 0, 255))
+    figure = faint_figure()
     run = Run()
     run.feed(still(img, rng, 10))
     run.feed(walk(img, rng, [0, 30, 60], 110, figure))
@@ -67,8 +72,7 @@ def shadow(seed: int, darker: float) -> tuple[int, int, int]:
     img = road()
     run = Run()
     run.feed(still(img, rng, 10))
-    frames = [with_noise(_car_shadow(img, x, darker), rng) for x in range(-150, 330, 15)]
-    moving = run.feed(frames)
+    moving = run.feed(shadow_sweep(img, rng, darker))
     return sum(moving), len(moving), _ons(moving, 5.0)
 
 
@@ -77,51 +81,25 @@ def dark_object(seed: int, level: int) -> float:
     img = road()
     run = Run()
     run.feed(still(img, rng, 10))
-    frames = []
-    for x in range(-100, 320, 15):
-        frame = img.copy()
-        cv2.ellipse(frame, (x + 70, 150), (70, 30), 0, 0, 360, level, -1)
-        frames.append(with_noise(frame, rng))
-    moving = run.feed(frames)
+    moving = run.feed(dark_object_sweep(img, rng, level))
     return sum(moving) / len(moving)
 
 
 def dusk(seed: int, fps: int, factor: float) -> tuple[int, int]:
     rng = np.random.default_rng(seed)
-    img = u8(cv2.resize(porch(seed=0), (1280, 720), interpolation=cv2.INTER_CUBIC))
     run = Run(1280, 720, fps=fps)
-    frames: list[Frame] = still(img, rng, 3 * fps)
-    frames += [with_noise(f, rng) for f in _ramp(img, fps, factor)]
-    frames += still(u8(np.clip(img * factor, 0, 255)), rng, 3 * fps)
-    moving = run.feed(frames)
+    moving = run.feed(dusk_clip(hd_porch(), rng, fps, factor))
     return sum(moving), _ons(moving, fps)
 
 
 def walker_in_dusk(seed: int, fps: int) -> int | None:
     rng = np.random.default_rng(seed)
-    img = u8(cv2.resize(porch(seed=0), (1280, 720), interpolation=cv2.INTER_CUBIC))
+    img = hd_porch()
     figure = person(270, 100, seed=2)
     run = Run(1280, 720, fps=fps)
     run.feed(still(img, rng, 3 * fps))
-    ramp = _ramp(img, fps, 0.6)
-    half = len(ramp) // 2
-    run.feed([with_noise(f, rng) for f in ramp[:half]])
-    seen = run.feed(
-        [
-            with_noise(
-                u8(
-                    np.clip(
-                        paste(img, figure, -80 + 120 * i // fps, 360)
-                        * 0.6 ** ((half + i) / len(ramp)),
-                        0,
-                        255,
-                    )
-                ),
-                rng,
-            )
-            for i in range(len(ramp) - half)
-        ]
-    )
+    run.feed([with_noise(f, rng) for f in ramp(img, fps, 0.6)[:fps]])
+    seen = run.feed(entering_during_ramp(img, figure, rng, fps, 0.6))
     return seen.index(True) if True in seen else None
 
 

@@ -87,3 +87,86 @@ def still(img: Frame, rng: np.random.Generator, count: int) -> list[Frame]:
 
 def walk(img: Frame, rng: np.random.Generator, xs: list[int], y: int, figure: Frame) -> list[Frame]:
     return [with_noise(paste(img, figure, x, y), rng) for x in xs]
+
+
+# Situations the labelled views lack: the clips of test_unseen_situations.py, which
+# bench/motion_situations.py runs with more variants and noise seeds.
+
+
+def faint_figure() -> Frame:
+    """A visitor in mid-grey clothes: a faint outline against the porch."""
+    return u8(np.clip(person(90, 35, seed=5).astype(np.int16) + 80, 0, 255))
+
+
+def road(width: int = 320, height: int = 240, seed: int = 3) -> Frame:
+    """Asphalt and paving: blocks of 4 px at grey levels 90..170."""
+    blocks = np.random.default_rng(seed).integers(90, 170, (height // 4, width // 4))
+    big = cv2.resize(blocks.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST)
+    return u8(cv2.GaussianBlur(big, (3, 3), 0))
+
+
+def car_shadow(img: Frame, x: int, darker: float) -> Frame:
+    """The road under a car's shadow (soft-edged ellipse 140x60 px) whose left end is at x."""
+    shade = np.zeros(img.shape, np.float64)
+    cv2.ellipse(shade, (x + 70, 150), (70, 30), 0, 0, 360, 1.0, -1)
+    soft = cv2.GaussianBlur(shade, (7, 7), 0)
+    return u8(np.clip(img * (1.0 - darker * soft), 0, 255))
+
+
+SHADOW_XS = list(range(-150, 330, 15))
+"""Where a car's shadow sweeps across the road: 15 px a frame (a car at walking pace)."""
+
+
+def shadow_sweep(img: Frame, rng: np.random.Generator, darker: float) -> list[Frame]:
+    """A car's shadow (the car out of view) sweeping across the road, one frame a step."""
+    return [with_noise(car_shadow(img, x, darker), rng) for x in SHADOW_XS]
+
+
+def dark_object_sweep(img: Frame, rng: np.random.Generator, level: int) -> list[Frame]:
+    """A dark flat object of the shadow's shape (grey `level`) on the shadow's path."""
+    frames = []
+    for x in range(-100, 320, 15):
+        frame = img.copy()
+        cv2.ellipse(frame, (x + 70, 150), (70, 30), 0, 0, 360, level, -1)
+        frames.append(with_noise(frame, rng))
+    return frames
+
+
+def hd_porch() -> Frame:
+    """The porch as a 1280x720 frame."""
+    return u8(cv2.resize(porch(seed=0), (1280, 720), interpolation=cv2.INTER_CUBIC))
+
+
+def ramp(img: Frame, fps: int, factor: float) -> list[Frame]:
+    """Light changing by `factor` over 2 s, smoothly (as exposure or dusk does)."""
+    steps = 2 * fps
+    return [u8(np.clip(img * factor ** (i / steps), 0, 255)) for i in range(1, steps + 1)]
+
+
+def dusk_clip(img: Frame, rng: np.random.Generator, fps: int, factor: float) -> list[Frame]:
+    """3 s still, light changing by `factor` over 2 s, 3 s still in the new light."""
+    frames = still(img, rng, 3 * fps)
+    frames += [with_noise(f, rng) for f in ramp(img, fps, factor)]
+    frames += still(u8(np.clip(img * factor, 0, 255)), rng, 3 * fps)
+    return frames
+
+
+def entering_during_ramp(
+    img: Frame, figure: Frame, rng: np.random.Generator, fps: int, factor: float
+) -> list[Frame]:
+    """The second half of `ramp(img, fps, factor)` with a visitor stepping in, 120 px a second."""
+    steps = 2 * fps
+    half = steps // 2
+    return [
+        with_noise(
+            u8(
+                np.clip(
+                    paste(img, figure, -80 + 120 * i // fps, 360) * factor ** ((half + i) / steps),
+                    0,
+                    255,
+                )
+            ),
+            rng,
+        )
+        for i in range(steps - half)
+    ]

@@ -7,20 +7,26 @@ camera's own frame rate.
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pytest
 
 from doorstep_bridge.motion import MotionGate
 from doorstep_bridge.motion.settings import MotionSettings
 from tests.bridge.motion.conftest import (
-    Frame,
+    SHADOW_XS,
     Run,
+    dark_object_sweep,
+    dusk_clip,
+    entering_during_ramp,
+    faint_figure,
+    hd_porch,
     paste,
     person,
     porch,
+    ramp,
+    road,
+    shadow_sweep,
     still,
-    u8,
     walk,
     with_noise,
 )
@@ -31,7 +37,7 @@ def test_background_uncovered_by_a_visitor_who_waited_is_not_motion_for_long(
 ) -> None:
     img = porch()
     # Mid-grey clothes: the visitor's outline against the porch is faint.
-    figure = u8(np.clip(person(90, 35, seed=5).astype(np.int16) + 80, 0, 255))
+    figure = faint_figure()
     run = Run()
     run.feed(still(img, rng, 10))
     run.feed(walk(img, rng, [0, 30, 60], 110, figure))
@@ -59,21 +65,6 @@ def test_visitor_who_waited_then_leaves_is_motion_while_leaving(rng: np.random.G
     assert not any(run.feed(still(img, rng, 20))[5:])
 
 
-def road(width: int = 320, height: int = 240, seed: int = 3) -> Frame:
-    """Asphalt and paving: blocks of 4 px at grey levels 90..170."""
-    blocks = np.random.default_rng(seed).integers(90, 170, (height // 4, width // 4))
-    big = cv2.resize(blocks.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST)
-    return u8(cv2.GaussianBlur(big, (3, 3), 0))
-
-
-def _car_shadow(img: Frame, x: int, darker: float) -> Frame:
-    """The road under a car's shadow (soft-edged ellipse 140x60 px) whose left end is at x."""
-    shade = np.zeros(img.shape, np.float64)
-    cv2.ellipse(shade, (x + 70, 150), (70, 30), 0, 0, 360, 1.0, -1)
-    shade = cv2.GaussianBlur(shade, (7, 7), 0)
-    return u8(np.clip(img * (1.0 - darker * shade), 0, 255))
-
-
 @pytest.mark.parametrize("darker", [0.5, 0.7])
 def test_shadow_sweeping_across_a_textured_road_is_not_motion(
     rng: np.random.Generator, darker: float
@@ -82,9 +73,8 @@ def test_shadow_sweeping_across_a_textured_road_is_not_motion(
     run = Run()
     run.feed(still(img, rng, 10))
     # 15 px a frame (a car at walking pace seen from the porch); the car is out of view.
-    xs = list(range(-150, 330, 15))
-    moving = run.feed([with_noise(_car_shadow(img, x, darker), rng) for x in xs])
-    inside = [m for x, m in zip(xs, moving, strict=True) if 0 <= x <= 320 - 140]
+    moving = run.feed(shadow_sweep(img, rng, darker))
+    inside = [m for x, m in zip(SHADOW_XS, moving, strict=True) if 0 <= x <= 320 - 140]
     assert not any(inside), moving
     assert sum(moving) <= 2, moving
     assert not any(run.feed(still(img, rng, 10)))
@@ -95,12 +85,7 @@ def test_dark_object_on_the_shadow_s_path_is_motion(rng: np.random.Generator, le
     img = road()
     run = Run()
     run.feed(still(img, rng, 10))
-    frames = []
-    for x in range(-100, 320, 15):
-        frame = img.copy()
-        cv2.ellipse(frame, (x + 70, 150), (70, 30), 0, 0, 360, level, -1)
-        frames.append(with_noise(frame, rng))
-    moving = run.feed(frames)
+    moving = run.feed(dark_object_sweep(img, rng, level))
     assert all(moving[1:]), moving
 
 
@@ -113,25 +98,15 @@ def test_dark_textured_object_on_the_shadow_s_path_is_motion(rng: np.random.Gene
     assert all(moving[1:]), moving
 
 
-def _ramp(img: Frame, fps: int, factor: float) -> list[Frame]:
-    """Light changing by `factor` over 2 s, smoothly (as exposure or dusk does)."""
-    steps = 2 * fps
-    return [u8(np.clip(img * factor ** (i / steps), 0, 255)) for i in range(1, steps + 1)]
-
-
 @pytest.mark.parametrize("fps", [5, 15])
 @pytest.mark.parametrize("factor", [0.6, 1.4])
 def test_slow_change_of_light_never_turns_motion_on(
     rng: np.random.Generator, fps: int, factor: float
 ) -> None:
-    img = u8(cv2.resize(porch(seed=0), (1280, 720), interpolation=cv2.INTER_CUBIC))
     run = Run(1280, 720, fps=fps)
     settings = MotionSettings()
     gate = MotionGate(settings.frames_to_start, settings.off_delay)
-    frames = still(img, rng, 3 * fps)
-    frames += [with_noise(f, rng) for f in _ramp(img, fps, factor)]
-    frames += still(u8(np.clip(img * factor, 0, 255)), rng, 3 * fps)
-    moving = run.feed(frames)
+    moving = run.feed(dusk_clip(hd_porch(), rng, fps, factor))
     ons = [i for i, m in enumerate(moving) if gate.update(m, i / fps) is True]
     assert ons == [], moving
     assert sum(moving) <= 1, moving
@@ -141,28 +116,13 @@ def test_slow_change_of_light_never_turns_motion_on(
 def test_visitor_walking_in_during_dusk_is_found_at_once(
     rng: np.random.Generator, fps: int
 ) -> None:
-    img = u8(cv2.resize(porch(seed=0), (1280, 720), interpolation=cv2.INTER_CUBIC))
+    img = hd_porch()
     figure = person(270, 100, seed=2)
     run = Run(1280, 720, fps=fps)
     run.feed(still(img, rng, 3 * fps))
-    ramp = _ramp(img, fps, 0.6)
-    half = len(ramp) // 2
     # The visitor steps in halfway through the ramp, 120 px a second.
-    moving = run.feed(with_noise(f, rng) for f in ramp[:half])
-    entering = [
-        with_noise(
-            u8(
-                np.clip(
-                    paste(img, figure, -80 + 120 * i // fps, 360) * 0.6 ** ((half + i) / len(ramp)),
-                    0,
-                    255,
-                )
-            ),
-            rng,
-        )
-        for i in range(len(ramp) - half)
-    ]
-    seen = run.feed(entering)
+    moving = run.feed(with_noise(f, rng) for f in ramp(img, fps, 0.6)[:fps])
+    seen = run.feed(entering_during_ramp(img, figure, rng, fps, 0.6))
     assert not any(moving)
     assert True in seen[:3], seen
     assert all(seen[seen.index(True) :]), seen
