@@ -141,6 +141,8 @@ async def test_records_across_segments(tmp_path: Path, monkeypatch: pytest.Monke
     assert body["verification"]["ok"] is True
     assert [r["seq"] for r in body["records"]] == list(range(41, 0, -1))
     assert body["records"][0]["clip"] == "c_39"
+    # A few newest ones: the older segments are not read.
+    assert [r["seq"] for r in newest_records(log.path, 3)] == [41, 40, 39]
 
 
 def test_a_segment_closed_while_reading_is_not_listed_twice(log: AuditLog) -> None:

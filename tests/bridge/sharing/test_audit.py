@@ -6,11 +6,18 @@ import json
 from pathlib import Path
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
 from doorstep_bridge.exceptions import AuditError
-from doorstep_bridge.sharing.audit import AuditLog, audit_dir, verify, verify_log
+from doorstep_bridge.sharing.audit import (
+    AuditLog,
+    audit_dir,
+    closed_segments,
+    verify,
+    verify_log,
+)
 
 
 def _log_with(tmp_path: Path, count: int = 5) -> AuditLog:
@@ -274,3 +281,22 @@ def test_failed_head_write_takes_the_record_back(tmp_path: Path) -> None:
     assert log.append("download", share_id="s_TEST")["seq"] == 3  # after log_created, download
     assert verify(log.path).ok
     assert [r["kind"] for r in AuditLog(log.path).records()][-1] == "download"
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda data: data[:-1], id="last line without its newline"),
+        pytest.param(lambda data: data[:-20] + data[-19:], id="last record changed"),
+    ],
+)
+def test_a_closed_segment_whose_last_record_is_unreadable_stops_the_opening(
+    tmp_path: Path, damage: Any
+) -> None:
+    log = AuditLog(tmp_path / "audit", segment_bytes=600)
+    for index in range(20):
+        log.append("download", share_id="s_TEST", n=index, client="192.0.2.7")
+    last = closed_segments(log.path)[-1]
+    last.write_bytes(damage(last.read_bytes()))
+    with pytest.raises(AuditError, match=f"{last.name}: its last record is unreadable"):
+        AuditLog(log.path, segment_bytes=600)
