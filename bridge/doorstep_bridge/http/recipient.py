@@ -46,12 +46,17 @@ CSP = (
     "media-src 'self'; "
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
-PAGE_HEADERS = {
-    "Content-Security-Policy": CSP,
+#: Headers of every answer on a share link: kept by no cache, indexed by no one.
+LINK_HEADERS = {
     "Cache-Control": "no-store, private",
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
     "X-Robots-Tag": "noindex, nofollow",
+}
+#: The page's: those, and its own policy (the same link also answers with the MP4).
+PAGE_HEADERS = {
+    **LINK_HEADERS,
+    "Content-Security-Policy": CSP,
     "X-Frame-Options": "DENY",
     "Vary": "Accept",
 }

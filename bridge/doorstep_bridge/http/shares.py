@@ -22,7 +22,13 @@ from aiohttp import web
 from doorstep_bridge.exceptions import AuditError, ShareError
 from doorstep_bridge.http.auth import allow_other_credentials, has_api_token, json_error
 from doorstep_bridge.http.body import read_body
-from doorstep_bridge.http.recipient import gone_page, page_response, share_page, wants_page
+from doorstep_bridge.http.recipient import (
+    LINK_HEADERS,
+    gone_page,
+    page_response,
+    share_page,
+    wants_page,
+)
 from doorstep_bridge.keys import CONFIG, SHARES
 from doorstep_bridge.sharing.audit import audit_dir
 from doorstep_bridge.sharing.downloads import Download
@@ -205,15 +211,6 @@ def _client(request: web.Request) -> tuple[str | None, str | None, str]:
         return address or None, agent or None, "proxy"
     agent = request.headers.get("User-Agent", "")[:MAX_CLIENT_TEXT]
     return request.remote, agent or None, "direct"
-
-
-#: Headers of every answer on a share link.
-LINK_HEADERS = {
-    "Cache-Control": "no-store, private",
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "X-Robots-Tag": "noindex, nofollow",
-}
 
 
 async def _download(request: web.Request, **details: Any) -> Download | web.Response:
