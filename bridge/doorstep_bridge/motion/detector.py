@@ -48,7 +48,6 @@ compared with a running background model:
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 import math
 from typing import Any, Final, TypeAlias, cast
@@ -133,26 +132,34 @@ def _u8(array: Any) -> Mask:
 
 
 class _Region:
-    """One changed region of a frame: its outline and box, its masks when first needed.
+    """One changed region of a frame: its outline and box, its mask drawn when first needed.
 
-    Most regions of a busy frame are judged without their masks; drawing one costs
-    more than the tests that need none.
+    Most regions of a busy frame are judged without their mask; drawing one costs
+    more than the tests that need none. Every test reads the one mask; none changes it.
     """
 
-    __slots__ = ("_padded", "_padder", "contour", "rect")
+    __slots__ = ("_grid_size", "_padded", "contour", "rect")
 
-    def __init__(
-        self, contour: Any, rect: Box, padder: Callable[[Any, Box], tuple[Mask, Box]]
-    ) -> None:
+    def __init__(self, contour: Any, rect: Box, grid_size: tuple[int, int]) -> None:
         self.contour = contour
         self.rect = rect
-        self._padder = padder
+        self._grid_size = grid_size
         self._padded: tuple[Mask, Box] | None = None
 
     def padded(self) -> tuple[Mask, Box]:
-        """The region's mask with a margin of two pixels, and that box as (x0, y0, x1, y1)."""
+        """The region's mask with a margin of two pixels, and that box as (x0, y0, x1, y1).
+
+        The margin holds the region's outline and the ring around it; the box is cut at
+        the grid's edges.
+        """
         if self._padded is None:
-            self._padded = self._padder(self.contour, self.rect)
+            x, y, w, h = self.rect
+            gw, gh = self._grid_size
+            x0, y0 = max(0, x - 2), max(0, y - 2)
+            x1, y1 = min(gw, x + w + 2), min(gh, y + h + 2)
+            region = np.zeros((y1 - y0, x1 - x0), np.uint8)
+            cv2.drawContours(region, [self.contour], -1, 255, thickness=-1, offset=(-x0, -y0))
+            self._padded = region, (x0, y0, x1, y1)
         return self._padded
 
     def mask(self) -> Mask:
@@ -491,9 +498,7 @@ class LumaMotionDetector:
             self._unlit = bg.copy()
         self._lit_until = self._frame + self._light_window
 
-    def _light_arrived(
-        self, grid: Mask, bg: FloatGrid, contour: Any, rect: Box, changed: int
-    ) -> bool:
+    def _light_arrived(self, grid: Mask, bg: FloatGrid, part: _Region, changed: int) -> bool:
         """True when a region that appeared as motion began is light arriving.
 
         A beam entering at the edge is too small to be checked as a change of light;
@@ -505,15 +510,14 @@ class LumaMotionDetector:
             return False  # light is already known to be changing
         if changed < self._cell * self._cell:
             return False  # too little to tell light by (see light_arrived); saves its cost
-        x, y, w, h = rect
-        region = self._region_mask(contour, x, y, w, h)
+        x, y, w, h = part.rect
         now = grid[y : y + h, x : x + w].astype(np.float32)
-        if not light_arrived(now, bg[y : y + h, x : x + w], region, self._cell):
+        if not light_arrived(now, bg[y : y + h, x : x + w], part.mask(), self._cell):
             return False
         self._light_changing(bg)
         return True
 
-    def _same_as_unlit(self, grid: Mask, contour: Any, rect: Box) -> bool:
+    def _same_as_unlit(self, grid: Mask, part: _Region) -> bool:
         """True when a region's texture lines up with the background from before the light.
 
         Judged with the ring of two pixels around the region (as for ghosts): a small
@@ -521,8 +525,8 @@ class LumaMotionDetector:
         model's error fades into what it explained. A region with no texture on
         either side counts as the same: it shows nothing new while light changes.
         """
-        around, (x0, y0, x1, y1) = self._padded_region(contour, rect)
-        cv2.dilate(around, self._kernel3, dst=around, iterations=2)
+        padded, (x0, y0, x1, y1) = part.padded()
+        around = _u8(cv2.dilate(padded, self._kernel3, iterations=2))
         now = grid[y0:y1, x0:x1].astype(np.float32)
         return same_structure(now, self._unlit[y0:y1, x0:x1], around)
 
@@ -634,24 +638,6 @@ class LumaMotionDetector:
         cv2.max(self._threshold, t_min, dst=self._threshold)
         cv2.convertScaleAbs(self._noise, dst=self._clamp, alpha=_NOISE_CLAMP)
 
-    @staticmethod
-    def _region_mask(contour: Any, x: int, y: int, w: int, h: int) -> Mask:
-        region = np.zeros((h, w), np.uint8)
-        cv2.drawContours(region, [contour], -1, 255, thickness=-1, offset=(-x, -y))
-        return region
-
-    def _padded_region(self, contour: Any, rect: Box) -> tuple[Mask, Box]:
-        """The region's mask with a margin of two pixels, and that box as (x0, y0, x1, y1).
-
-        The margin holds the region's outline and the ring around it; the box is cut at
-        the grid's edges.
-        """
-        x, y, w, h = rect
-        gw, gh = self._size
-        x0, y0 = max(0, x - 2), max(0, y - 2)
-        x1, y1 = min(gw, x + w + 2), min(gh, y + h + 2)
-        return self._region_mask(contour, x0, y0, x1 - x0, y1 - y0), (x0, y0, x1, y1)
-
     def _regions(
         self, grid: Mask, bg: FloatGrid, fg: Mask, dilated: Mask, prev: Mask | None
     ) -> tuple[list[Box], int, dict[str, Mask]]:
@@ -686,7 +672,7 @@ class LumaMotionDetector:
             area = cv2.countNonZero(changed)
             if area < tune.min_pixels:
                 continue
-            part = _Region(contour, rect, self._padded_region)
+            part = _Region(contour, rect, self._size)
             if remembering and self._uncovered(grid, changed, area, rect):
                 # What was behind something absorbed: the background again, at once.
                 self._mark(marks, "absorb", rect, part.mask())
@@ -740,7 +726,7 @@ class LumaMotionDetector:
         before = self._unlit[y : y + h, x : x + w]
         if clipped_by_light(now, bg[y : y + h, x : x + w], before, region, self._tune.t_min):
             return None
-        return self._same_as_unlit(grid, part.contour, part.rect)
+        return self._same_as_unlit(grid, part)
 
     def _not_motion(
         self,
@@ -753,14 +739,14 @@ class LumaMotionDetector:
         onset: bool,
     ) -> bool:
         """True for a moving region that is not reported: a flicker, light arriving, a shadow."""
-        rect = x, y, w, h = part.rect
+        x, y, w, h = part.rect
         if area < _PERSIST_FACTOR * self._tune.min_pixels and (
             # Not changed in the previous frame within a pixel of the region's box.
             prev is None
             or not cv2.countNonZero(prev[max(0, y - 1) : y + h + 1, max(0, x - 1) : x + w + 1])
         ):
             return True
-        if onset and self._light_arrived(grid, bg, part.contour, rect, area):
+        if onset and self._light_arrived(grid, bg, part, area):
             return True
         return (
             self._tune.lighting
