@@ -253,13 +253,14 @@ def shadow(frame: FloatGrid, bg: FloatGrid, core: npt.NDArray[np.uint8], cell: i
     inside = (core > 0) & (frame > CLIP_LOW) & (frame < CLIP_HIGH)
     if np.count_nonzero(inside) < max(16, cell * cell // 4):
         return False
-    if _surely_not_shadow(frame / np.maximum(bg, 1.0), inside.view(np.uint8)):
+    ratios = frame / np.maximum(bg, 1.0)
+    if _surely_not_shadow(ratios, inside.view(np.uint8)):
         return False
     seen, behind = frame[inside], bg[inside]
     # Under a shadow the ratio of frame to background hardly varies, under an object
     # it follows the object's texture and the background's (these float32 figures
     # decide; `_surely_not_shadow` has ruled out the clear cases).
-    ratio = seen / np.maximum(behind, 1.0)
+    ratio = ratios[inside]
     typical = float(ratio.mean())
     if abs(typical - 1.0) < _SHADOW_GAIN:
         return False
