@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-import json
+from datetime import timedelta
 from pathlib import Path
 
-from doorstep_bridge.events import (
-    ClipDeleted,
-    ClipFinished,
-    EventBus,
-    PackageChanged,
-    SnapshotTaken,
-)
+from doorstep_bridge.events import ClipDeleted, ClipFinished, EventBus, SnapshotTaken
 from doorstep_bridge.models import ClipInfo, utcnow
 from doorstep_bridge.mqtt.publisher import Publisher
 from doorstep_bridge.mqtt.topics import Topics
@@ -70,18 +63,3 @@ def test_a_snapshot_is_retained_and_an_empty_one_clears_it() -> None:
         # No picture left: cleared, with QoS 1 so that a clear made offline is kept.
         ("doorstep/front_door/snapshot", b"", 1, True),
     ]
-
-
-def test_a_parcel_message_gives_its_time_like_every_payload() -> None:
-    bus = EventBus()
-    mqtt = RecordingMqtt()
-    Publisher(mqtt, bus)  # type: ignore[arg-type]
-    moment = datetime(2026, 11, 23, 10, 15, 2, 417321, tzinfo=UTC)
-    bus.publish(PackageChanged("front_door", "delivered", moment))
-    [(topic, payload, qos, retain)] = mqtt.sent
-    assert (topic, qos, retain) == ("doorstep/front_door/package", 1, False)
-    assert json.loads(payload) == {
-        "camera": "front_door",
-        "type": "delivered",
-        "time": "2026-11-23T10:15:02.417+00:00",
-    }

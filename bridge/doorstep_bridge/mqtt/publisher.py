@@ -27,7 +27,6 @@ from doorstep_bridge.events import (
     SnapshotTaken,
     StatsChanged,
 )
-from doorstep_bridge.models import iso
 from doorstep_bridge.mqtt.client import MqttClient
 from doorstep_bridge.mqtt.topics import OFF, OFFLINE, ON, ONLINE
 
@@ -108,7 +107,7 @@ class Publisher:
         self._mqtt.publish(self._topics.person(event.camera), state, qos=1, retain=True)
 
     def _on_package(self, event: PackageChanged) -> None:
-        payload = {"camera": event.camera, "type": event.change, "time": iso(event.time)}
+        payload = {"camera": event.camera, "type": event.change, "time": event.time.isoformat()}
         self._mqtt.publish(self._topics.package(event.camera), _json(payload), qos=1)
 
     def _on_availability(self, event: CameraAvailability) -> None:
