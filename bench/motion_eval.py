@@ -59,12 +59,19 @@ EXTRA_VIEWS = (
 
 
 def views_manifest(public: dict[str, Any], which: str) -> dict[str, Any]:
-    """The manifest of one set of views ("tuned" or "held-out") from views.json's entries."""
+    """The manifest of one set of views ("tuned" or "held-out") from views.json's entries.
+
+    Raises:
+        ValueError: naming the views of the set that the manifest lacks.
+    """
     names = TUNED if which == "tuned" else HELD_OUT
     known = {view["name"]: view for view in public["sequences"]}
     extra = {
         name: {"name": name, "path": path, "crop": list(crop)} for name, path, crop in EXTRA_VIEWS
     }
+    missing = [name for name in names if name not in known and name not in extra]
+    if missing:
+        raise ValueError(f"the manifest has no view {', '.join(missing)} of the {which} views")
     return {
         "description": f"{which} views of bench/motion_eval.py",
         "sequences": [known.get(name) or extra[name] for name in names],
@@ -111,7 +118,10 @@ def main() -> int:
         print(f"skipped: no labelled motion data at {args.data} (score.py + {args.manifest})")
         return 0
     if args.views != "public":
-        chosen = views_manifest(json.loads(manifest.read_text()), args.views)
+        try:
+            chosen = views_manifest(json.loads(manifest.read_text()), args.views)
+        except ValueError as err:
+            parser.error(f"--views {args.views} with --manifest {args.manifest}: {err}")
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as out:
             json.dump(chosen, out)
         manifest = Path(out.name)
