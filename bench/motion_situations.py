@@ -28,12 +28,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.bridge.motion.conftest import (
     Run,
+    arrive_and_wait,
     dark_object_sweep,
     dusk_clip,
     entering_during_ramp,
     faint_figure,
     hd_porch,
-    paste,
     person,
     porch,
     ramp,
@@ -57,9 +57,7 @@ def uncovered(seed: int) -> int:
     img = porch()
     figure = faint_figure()
     run = Run()
-    run.feed(still(img, rng, 10))
-    run.feed(walk(img, rng, [0, 30, 60], 110, figure))
-    run.feed(still(paste(img, figure, 90, 110), rng, 70))
+    arrive_and_wait(run, img, rng, figure)
     xs = list(range(92, 340, 2))
     leaving = run.feed(walk(img, rng, xs, 110, figure))
     after = run.feed(still(img, rng, 60))

@@ -98,6 +98,13 @@ def faint_figure() -> Frame:
     return u8(np.clip(person(90, 35, seed=5).astype(np.int16) + 80, 0, 255))
 
 
+def arrive_and_wait(run: Run, img: Frame, rng: np.random.Generator, figure: Frame) -> list[bool]:
+    """A visitor walks in and waits at (90, 110) for 14 s, past still_hold; what `run` saw then."""
+    run.feed(still(img, rng, 10))
+    run.feed(walk(img, rng, [0, 30, 60], 110, figure))
+    return run.feed(still(paste(img, figure, 90, 110), rng, 70))
+
+
 def road(width: int = 320, height: int = 240, seed: int = 3) -> Frame:
     """Asphalt and paving: blocks of 4 px at grey levels 90..170."""
     blocks = np.random.default_rng(seed).integers(90, 170, (height // 4, width // 4))

@@ -15,12 +15,12 @@ from doorstep_bridge.motion.settings import MotionSettings
 from tests.bridge.motion.conftest import (
     SHADOW_XS,
     Run,
+    arrive_and_wait,
     dark_object_sweep,
     dusk_clip,
     entering_during_ramp,
     faint_figure,
     hd_porch,
-    paste,
     person,
     porch,
     ramp,
@@ -39,10 +39,8 @@ def test_background_uncovered_by_a_visitor_who_waited_is_not_motion_for_long(
     # Mid-grey clothes: the visitor's outline against the porch is faint.
     figure = faint_figure()
     run = Run()
-    run.feed(still(img, rng, 10))
-    run.feed(walk(img, rng, [0, 30, 60], 110, figure))
     # Waits for longer than still_hold (10 s): becomes part of the scene.
-    standing = run.feed(still(paste(img, figure, 90, 110), rng, 70))
+    standing = arrive_and_wait(run, img, rng, figure)
     assert not any(standing[-10:])
     # Leaves slowly (2 px a frame), out of the picture on the right.
     leaving = run.feed(walk(img, rng, list(range(92, 340, 2)), 110, figure))
@@ -57,9 +55,7 @@ def test_visitor_who_waited_then_leaves_is_motion_while_leaving(rng: np.random.G
     img = porch()
     figure = person(90, 35, seed=5)
     run = Run()
-    run.feed(still(img, rng, 10))
-    run.feed(walk(img, rng, [0, 30, 60], 110, figure))
-    run.feed(still(paste(img, figure, 90, 110), rng, 70))
+    arrive_and_wait(run, img, rng, figure)
     leaving = run.feed(walk(img, rng, list(range(100, 300, 10)), 110, figure))
     assert all(leaving), leaving
     assert not any(run.feed(still(img, rng, 20))[5:])
