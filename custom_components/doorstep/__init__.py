@@ -11,6 +11,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
@@ -103,6 +104,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: DoorstepConfigEntry) -> 
         )
     )
     _remove_stale_devices(hass, entry, coordinator.cameras)
+    _remove_stale_feature_entities(hass, entry)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     await async_register_panel(hass)
     if NEEDS_UPDATE_LISTENER:
@@ -153,6 +155,24 @@ def _remove_stale_devices(
     for device in dr.async_entries_for_config_entry(registry, entry.entry_id):
         if not device.identifiers & keep:
             registry.async_remove_device(device.id)
+
+
+def _remove_stale_feature_entities(hass: HomeAssistant, entry: DoorstepConfigEntry) -> None:
+    """Person sensors and parcel events of cameras that no longer have them.
+
+    They are made only for cameras with person detection or a ``doorstep`` zone; once the
+    bridge turns one off, the entity would stay as "no longer provided".
+    """
+    coordinator = entry.runtime_data.coordinator
+    registry = er.async_get(hass)
+    for camera in coordinator.data.info.cameras:
+        for platform, key, on in (
+            (Platform.BINARY_SENSOR, "person", camera.person),
+            (Platform.EVENT, "package", camera.package),
+        ):
+            unique_id = f"{coordinator.bridge_id}_{camera.key}_{key}"
+            if not on and (entity_id := registry.async_get_entity_id(platform, DOMAIN, unique_id)):
+                registry.async_remove(entity_id)
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: DoorstepConfigEntry) -> bool:

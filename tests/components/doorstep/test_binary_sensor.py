@@ -94,3 +94,24 @@ async def test_turned_on_later_the_sensor_comes(
     async_fire_mqtt_message(hass, TOPICS.bridge_info, json.dumps(bridge.info()), retain=True)
     await hass.async_block_till_done()
     assert len([r for r in bridge.requests if r[1] == "/api/info"]) == reloads
+
+
+async def test_turned_off_later_the_entities_go(
+    hass: HomeAssistant, mqtt: MagicMock, bridge: FakeBridge, person_entry: MockConfigEntry
+) -> None:
+    bridge.cameras["front_door"]["package"] = True  # type: ignore[index]
+    async_fire_mqtt_message(hass, TOPICS.bridge_info, json.dumps(bridge.info()))
+    await hass.async_block_till_done()
+    registry = er.async_get(hass)
+    assert registry.async_get("binary_sensor.front_door_person")
+    assert registry.async_get("event.front_door_package")
+    # The bridge restarts without person detection or a doorstep zone: the entities are
+    # removed, not left behind as "no longer provided".
+    bridge.cameras["front_door"] = {"name": "Front door"}
+    async_fire_mqtt_message(hass, TOPICS.bridge_info, json.dumps(bridge.info()))
+    await hass.async_block_till_done()
+    assert person_entry.state is ConfigEntryState.LOADED
+    assert registry.async_get("binary_sensor.front_door_person") is None
+    assert registry.async_get("event.front_door_package") is None
+    assert hass.states.get("binary_sensor.front_door_person") is None
+    assert get_state(hass, "binary_sensor.front_door_motion")
