@@ -226,7 +226,20 @@ _DOORBELL_SCHEMA = vol.Schema(
     }
 )
 
-_CAMERA_SCHEMA = vol.Schema(
+
+def _people_need_person_detection(camera: dict[str, Any]) -> dict[str, Any]:
+    """``record.motion: people`` would record nothing without person detection."""
+    wants_people = camera.get("record", {}).get("motion") == "people"
+    if wants_people and not camera.get("person", {}).get("enabled", False):
+        raise vol.Invalid(
+            "'people' records only when person detection sees someone: "
+            "set person.enabled: true for this camera, or record.motion: all",
+            path=["record", "motion"],
+        )
+    return camera
+
+
+_CAMERA_FIELDS = vol.Schema(
     {
         vol.Required("source"): _source,
         vol.Optional("name"): text,
@@ -240,6 +253,7 @@ _CAMERA_SCHEMA = vol.Schema(
         vol.Optional("live"): LIVE_SCHEMA,
     }
 )
+_CAMERA_SCHEMA = vol.All(_CAMERA_FIELDS, _people_need_person_detection)
 
 
 def _camera_name(value: Any) -> str:

@@ -98,6 +98,17 @@ def test_defaults() -> None:
             minimal(record={"pre_roll": True}),
             "cameras.front_door.record.pre_roll: expected a number",
         ),
+        (
+            minimal(record={"motion": "cats"}),
+            "cameras.front_door.record.motion: expected all or people",
+        ),
+        (
+            minimal(record={"motion": "people"}),
+            (
+                "cameras.front_door.record.motion: 'people' records only when person detection"
+                " sees someone: set person.enabled: true for this camera, or record.motion: all"
+            ),
+        ),
         (minimal(colour="red"), "cameras.front_door.colour: unknown key"),
         ({"cameras": {"front_door": {}}}, "cameras.front_door.source: required key is missing"),
         ({"cameras": {}}, "cameras: expected at least one camera"),

@@ -237,20 +237,26 @@ class Recorder:
         now = self._clock()
         with self._lock:
             self._motion = active
-            if active:
+            if active and (self.settings.motion == "all" or self._person):
                 self._trigger("motion", now, None)
-            elif self._recording:
+            elif not active and self._recording:
                 self._extend(now + self.settings.post_roll)
 
     def person(self, active: bool) -> None:
         """Person detection saw someone come into (True) or leave (False) the view.
 
-        A motion clip recorded while someone is in view is a ``person`` clip.
+        A motion clip recorded while someone is in view is a ``person`` clip. With
+        ``record.motion: people``, motion records only from here on (with the pre-roll).
         """
+        now = self._clock()
         with self._lock:
             self._person = active
-            if active and self._recording and self._reason == "motion":
+            if not active:
+                return
+            if self._recording and self._reason == "motion":
                 self._reason = "person"
+            elif not self._recording and self._motion and self.settings.motion == "people":
+                self._trigger("person", now, None)
 
     def ring(self) -> None:
         """The doorbell was pressed: record around it and snapshot the press."""

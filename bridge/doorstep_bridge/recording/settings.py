@@ -18,6 +18,9 @@ CLIP_REASONS = ("ring", "person", "motion", "manual")
 CLIP_KINDS = CLIP_REASONS
 #: Days each kind is kept when neither ``storage.retention`` nor ``retention_days`` says.
 DEFAULT_RETENTION_DAYS = {"ring": 30.0, "person": 30.0, "motion": 7.0, "manual": 30.0}
+#: What motion records (``record.motion``): every motion event, or only those in which
+#: person detection sees someone.
+MOTION_RECORDING = ("all", "people")
 #: Bounds of a retention period in days.
 MAX_RETENTION_DAYS = 3650.0
 
@@ -99,12 +102,16 @@ class RecordSettings:
         pre_roll: Seconds kept before the trigger.
         post_roll: Seconds kept after motion ends or after a ring.
         max_length: Longest clip in seconds; longer events are split.
+        motion: ``all``: motion starts a clip; ``people``: motion starts one only once
+            person detection sees someone (the pre-roll still shows their approach).
+            Rings and record-now record either way.
     """
 
     enabled: bool = True
     pre_roll: float = 5.0
     post_roll: float = 10.0
     max_length: float = 300.0
+    motion: str = "all"
 
 
 RECORD_SCHEMA = vol.Schema(
@@ -113,6 +120,7 @@ RECORD_SCHEMA = vol.Schema(
         vol.Optional("pre_roll"): number(0.0, 60.0),
         vol.Optional("post_roll"): number(0.0, 600.0),
         vol.Optional("max_length"): number(5.0, 3600.0),
+        vol.Optional("motion"): vol.In(MOTION_RECORDING, msg="expected all or people"),
     }
 )
 

@@ -214,6 +214,41 @@ def test_a_person_does_not_rename_a_ring_or_manual_clip_nor_start_one(
     assert [clip.reason for clip in h.done()] == ["ring", "manual"]
 
 
+def test_recording_only_for_people(store: ClipStore, packets: list[EncodedPacket]) -> None:
+    h = Harness(store, RecordSettings(pre_roll=1.0, post_roll=0.5, motion="people"))
+    h.feed(packets[:15])
+    h.recorder.motion(True)  # a cat: nothing is recorded
+    h.feed(packets[15:25])
+    assert not h.recorder.recording
+    h.recorder.motion(False)
+    h.feed(packets[25:35])
+    h.recorder.motion(True)  # someone, recognised a moment after motion started
+    h.feed(packets[35:40])
+    assert not h.recorder.recording
+    h.recorder.person(True)
+    assert h.recorder.recording
+    seen_at = packets[39].wall
+    h.feed(packets[40:50])
+    h.recorder.person(False)  # out of the detector's sight, still moving: the clip goes on
+    h.feed(packets[50:55])
+    assert h.recorder.recording
+    h.recorder.motion(False)
+    h.feed(packets[55:70])
+    assert not h.recorder.recording
+    h.recorder.person(True)  # in view as motion starts
+    h.recorder.motion(True)
+    assert h.recorder.recording
+    h.recorder.motion(False)
+    h.feed(packets[70:85])
+    h.recorder.ring()  # a ring records whoever is there
+    h.feed(packets[85:120])
+    clips = h.done()
+    assert [clip.reason for clip in clips] == ["person", "person", "ring"]
+    # The first clip keeps its pre-roll: the visitor's approach before they were seen.
+    assert clips[0].start.timestamp() <= seen_at - 1.0
+    assert clips[0].end.timestamp() == pytest.approx(packets[54].wall + 0.5, abs=0.15)
+
+
 def test_long_events_are_split_at_keyframes(store: ClipStore, packets: list[EncodedPacket]) -> None:
     h = Harness(store, RecordSettings(pre_roll=0.0, post_roll=0.0, max_length=5.0))
     h.feed(packets[:1])
