@@ -21,6 +21,7 @@ from .const import (
     CAMERA_SETUP_PROBLEMS,
     DOMAIN,
     ISSUE_CAMERA_DOWN,
+    ISSUE_EGRESS,
     ISSUE_PROTOCOL,
     ISSUE_UNREACHABLE,
     LOGGER,
@@ -33,6 +34,7 @@ from .protocol import (
     BridgeStats,
     CameraHealth,
     Clip,
+    EgressReport,
     Package,
     ProtocolError,
     Ring,
@@ -41,6 +43,7 @@ from .protocol import (
     parse_bridge_info,
     parse_camera_health,
     parse_clip,
+    parse_egress,
     parse_on_off,
     parse_online,
     parse_package,
@@ -85,6 +88,8 @@ class BridgeState:
     info: BridgeInfo
     online: bool
     stats: BridgeStats | None = None
+    #: What the egress guard refused since the bridge started (None: not heard yet).
+    egress: EgressReport | None = None
     cameras: Mapping[str, CameraState] = field(default_factory=dict)
     shares: Mapping[str, Share] = field(default_factory=dict)
 
@@ -158,6 +163,7 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
             (topics.available, self._on_available, "utf-8"),
             (topics.bridge_info, self._on_info, "utf-8"),
             (topics.bridge_stats, self._on_stats, "utf-8"),
+            (topics.bridge_egress, self._on_egress, "utf-8"),
             (topics.share_wildcard, self._on_share, "utf-8"),
             (f"{topics.base}/+/snapshot", self._on_snapshot, None),
         ]
@@ -334,6 +340,39 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
         if self.data.stats is not None:
             stats = self.data.stats.merged(stats)
         self.async_set_updated_data(replace(self.data, stats=stats))
+
+    @callback
+    def _on_egress(self, msg: ReceiveMessage) -> None:
+        """Refused connections: the count, and a repair naming the last one while above 0.
+
+        The repair is the coordinator's, not the sensor's: a user who disables the
+        sensor still learns that something tried to leave the home.
+        """
+        try:
+            report = parse_egress(msg.payload)
+        except ProtocolError as err:
+            LOGGER.warning("Ignoring malformed message on %s: %s", msg.topic, err)
+            return
+        issue_id = f"{ISSUE_EGRESS}_{self.bridge_id}"
+        if report.blocked == 0:
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+        else:
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                issue_id,
+                is_fixable=False,
+                is_persistent=False,
+                severity=ir.IssueSeverity.WARNING,
+                translation_key=ISSUE_EGRESS,
+                translation_placeholders={
+                    "name": self.config_entry.title,
+                    "count": str(report.blocked),
+                    "caller": report.last.get("caller", "?"),
+                    "destination": report.last.get("destination", "?"),
+                },
+            )
+        self.async_set_updated_data(replace(self.data, egress=report))
 
     @callback
     def _update_camera(self, camera: str, **changes: Any) -> None:

@@ -271,6 +271,15 @@ PACKAGE_CHANGES = ("delivered", "removed")
 
 
 @dataclass(frozen=True, slots=True)
+class EgressReport:
+    """``<b>/bridge/egress``: connections the bridge's egress guard refused since it started."""
+
+    blocked: int
+    #: The last refusal: ``action``, ``destination``, ``caller``, ``thread``, ``at``.
+    last: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
 class Package:
     """A parcel left at (``delivered``) or taken from (``removed``) the door."""
 
@@ -576,6 +585,19 @@ def parse_ring(payload: Payload) -> Ring:
     """``<b>/<cam>/ring``."""
     data = _json_object(payload)
     return Ring(id=_str(data, "id"), camera=_str(data, "camera"), time=parse_time(data.get("time")))
+
+
+def parse_egress(payload: Payload) -> EgressReport:
+    """``<b>/bridge/egress``: ``{"blocked": n, "last": {...} | null}``."""
+    data = _json_object(payload)
+    blocked = data.get("blocked")
+    last = data.get("last") or {}
+    if isinstance(blocked, bool) or not isinstance(blocked, int) or blocked < 0:
+        raise ProtocolError("blocked: expected a count")
+    if not isinstance(last, Mapping):
+        raise ProtocolError("last: expected an object or null")
+    fields = ("action", "destination", "caller", "thread", "at")
+    return EgressReport(blocked, {key: str(last[key]) for key in fields if key in last})
 
 
 def parse_package(payload: Payload) -> Package:

@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-import json
 from typing import Any
 
-from homeassistant.components import mqtt
 from homeassistant.components.sensor import (
     RestoreSensor,
     SensorDeviceClass,
@@ -18,10 +16,8 @@ from homeassistant.components.sensor import (
 )
 from homeassistant.const import EntityCategory, UnitOfInformation
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
-from .const import DOMAIN, ISSUE_EGRESS, LOGGER
 from .coordinator import BridgeState, CameraState, DoorstepCoordinator
 from .data import DoorstepConfigEntry
 from .entity import DoorstepBridgeEntity, DoorstepCameraEntity, async_setup_camera_entities
@@ -131,8 +127,8 @@ class BridgeSensor(DoorstepBridgeEntity, SensorEntity):
 class BlockedConnections(DoorstepBridgeEntity, SensorEntity):
     """Connections the bridge's egress guard refused (``<b>/bridge/egress``).
 
-    While the count is above 0 a repair issue names what tried to connect where; the
-    count starts from 0 with each start of the bridge.
+    The count starts from 0 with each start of the bridge; the coordinator raises the
+    repair that names the last one.
     """
 
     _attr_state_class = SensorStateClass.TOTAL_INCREASING  # back to 0: the bridge restarted
@@ -140,66 +136,18 @@ class BlockedConnections(DoorstepBridgeEntity, SensorEntity):
 
     def __init__(self, coordinator: DoorstepCoordinator) -> None:
         super().__init__(coordinator, "blocked_connections")
-        self._attr_native_value: int | None = None
-        self._attr_extra_state_attributes: dict[str, Any] = {}
 
-    async def async_added_to_hass(self) -> None:
-        """Follow the bridge's egress topic."""
-        await super().async_added_to_hass()
-        self.async_on_remove(
-            await mqtt.async_subscribe(
-                self.hass,
-                self.coordinator.topics.bridge_egress,
-                self._on_report,
-                qos=1,
-                encoding="utf-8",
-            )
-        )
+    @property
+    def native_value(self) -> int | None:
+        """Refusals since the bridge started."""
+        egress = self.coordinator.data.egress
+        return egress.blocked if egress else None
 
-    @callback
-    def _on_report(self, msg: mqtt.ReceiveMessage) -> None:
-        try:
-            report = json.loads(msg.payload)
-            blocked = report["blocked"]
-            last = report.get("last") or {}
-            if (
-                isinstance(blocked, bool)
-                or not isinstance(blocked, int)
-                or blocked < 0
-                or not isinstance(last, dict)
-            ):
-                raise TypeError("expected {blocked: n, last: {...}}")  # noqa: TRY301
-        except (ValueError, TypeError, KeyError) as err:
-            LOGGER.warning("Ignoring malformed message on %s: %s", msg.topic, err)
-            return
-        fields = ("action", "destination", "caller", "thread", "at")
-        self._attr_native_value = blocked
-        self._attr_extra_state_attributes = {
-            f"last_{key}": str(last[key]) for key in fields if key in last
-        }
-        self._report_issue(blocked, last)
-        self.async_write_ha_state()
-
-    def _report_issue(self, blocked: int, last: dict[str, Any]) -> None:
-        issue_id = f"{ISSUE_EGRESS}_{self.coordinator.bridge_id}"
-        if blocked == 0:
-            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
-            return
-        ir.async_create_issue(
-            self.hass,
-            DOMAIN,
-            issue_id,
-            is_fixable=False,
-            is_persistent=False,
-            severity=ir.IssueSeverity.WARNING,
-            translation_key=ISSUE_EGRESS,
-            translation_placeholders={
-                "name": self.coordinator.config_entry.title,
-                "count": str(blocked),
-                "caller": str(last.get("caller", "?")),
-                "destination": str(last.get("destination", "?")),
-            },
-        )
+    @property
+    def extra_state_attributes(self) -> dict[str, str]:
+        """The last refusal: ``last_action``, ``last_destination``, ``last_caller``, ..."""
+        egress = self.coordinator.data.egress
+        return {f"last_{key}": value for key, value in egress.last.items()} if egress else {}
 
 
 class CameraSensor(DoorstepCameraEntity, SensorEntity):

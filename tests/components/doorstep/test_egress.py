@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import issue_registry as ir
 import pytest
-from pytest_homeassistant_custom_component.common import async_fire_mqtt_message
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_mqtt_message
 
 from custom_components.doorstep.const import DOMAIN
 
@@ -76,3 +77,19 @@ async def test_malformed_reports_are_ignored(
         await _report(hass, payload)
     assert get_state(hass, SENSOR).state == "1"
     assert "Ignoring malformed message on doorstep/bridge/egress" in doorstep_log.text
+
+
+async def test_the_repair_comes_with_the_sensor_disabled(
+    hass: HomeAssistant, setup_entry: MockConfigEntry
+) -> None:
+    er.async_get(hass).async_update_entity(SENSOR, disabled_by=er.RegistryEntryDisabler.USER)
+    assert await hass.config_entries.async_reload(setup_entry.entry_id)
+    await hass.async_block_till_done()
+    assert hass.states.get(SENSOR) is None
+
+    await _report(hass, {"blocked": 1, "last": LAST})
+
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, ISSUE)
+    assert issue is not None
+    assert issue.translation_placeholders is not None
+    assert issue.translation_placeholders["destination"] == "192.0.2.1:443"
