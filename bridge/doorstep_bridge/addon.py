@@ -113,6 +113,8 @@ _CAMERA = vol.Schema(
         vol.Optional("motion_masks"): [_polygon],
         vol.Optional("pre_roll"): vol.Any(int, float),
         vol.Optional("post_roll"): vol.Any(int, float),
+        vol.Optional("person_detection"): bool,
+        vol.Optional("record_motion"): str,
     }
 )
 
@@ -175,7 +177,11 @@ def _camera(camera: dict[str, Any]) -> dict[str, Any]:
         doorbell["payload"] = camera["doorbell_payload"]
     if doorbell:
         result["doorbell"] = doorbell
-    record = {key: camera[key] for key in ("pre_roll", "post_roll") if key in camera}
+    record: dict[str, Any] = {k: camera[k] for k in ("pre_roll", "post_roll") if k in camera}
+    if "record_motion" in camera:
+        record["motion"] = camera["record_motion"]
+    if "person_detection" in camera:
+        result["person"] = {"enabled": camera["person_detection"]}
     if record:
         result["record"] = record
     if camera.get("privacy_masks"):
@@ -279,6 +285,8 @@ _CAMERA_TO_OPTION = {
     "doorbell.payload": "doorbell_payload",
     "record.pre_roll": "pre_roll",
     "record.post_roll": "post_roll",
+    "record.motion": "record_motion",
+    "person.enabled": "person_detection",
     "privacy_masks": "privacy_masks",
     "motion.masks": "motion_masks",
     "source": "source",

@@ -233,7 +233,7 @@ def _people_need_person_detection(camera: dict[str, Any]) -> dict[str, Any]:
     if wants_people and not camera.get("person", {}).get("enabled", False):
         raise vol.Invalid(
             "'people' records only when person detection sees someone: "
-            "set person.enabled: true for this camera, or record.motion: all",
+            "turn person detection on for this camera, or record all motion",
             path=["record", "motion"],
         )
     return camera

@@ -106,7 +106,7 @@ def test_defaults() -> None:
             minimal(record={"motion": "people"}),
             (
                 "cameras.front_door.record.motion: 'people' records only when person detection"
-                " sees someone: set person.enabled: true for this camera, or record.motion: all"
+                " sees someone: turn person detection on for this camera, or record all motion"
             ),
         ),
         (minimal(colour="red"), "cameras.front_door.colour: unknown key"),

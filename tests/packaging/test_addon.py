@@ -256,6 +256,8 @@ def test_every_option_reaches_the_config() -> None:
                 "motion_masks": ["0,0 640,0 640,60 0,60"],
                 "pre_roll": 3,
                 "post_roll": 12.5,
+                "person_detection": True,
+                "record_motion": "people",
             },
             {
                 "name": "garden",
@@ -284,6 +286,10 @@ def test_every_option_reaches_the_config() -> None:
     assert len(front.privacy_masks) == 2
     assert len(front.motion.masks) == 1
     assert (front.record.pre_roll, front.record.post_roll) == (3, 12.5)
+    assert front.person.enabled
+    assert front.record.motion == "people"
+    assert not garden.person.enabled
+    assert garden.record.motion == "all"
     assert garden.doorbell.payload == "pressed"
     assert garden.friendly_name == "Garden"
     assert config.storage.path == Path("/data/doorstep")
@@ -391,6 +397,15 @@ def test_public_url_option_wins_over_the_host_name() -> None:
             {"cameras": [{"name": "path", "source": "demo://", "doorbell_payload": 5}]},
             [
                 'cameras.0.doorbell_payload: expected text, or a JSON object such as {"action": "single"}'
+            ],
+        ),
+        (
+            {"cameras": [{"name": "porch", "source": "demo://", "record_motion": "people"}]},
+            [
+                (
+                    "cameras.0.record_motion: 'people' records only when person detection sees"
+                    " someone: turn person detection on for this camera, or record all motion"
+                )
             ],
         ),
         (
