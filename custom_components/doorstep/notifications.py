@@ -29,6 +29,7 @@ TEXTS: dict[str, dict[str, str]] = {
             "scope: {scope_cameras}, {scope_start} to {scope_end}."
         ),
         "second": "Approved by {approvers}: a second approver is needed.",
+        "second_unnamed": "Approved once: a second approver is needed.",
     },
     "fr": {
         "title": "Demande de partage d'images",
@@ -44,6 +45,7 @@ TEXTS: dict[str, dict[str, str]] = {
             "périmètre : {scope_cameras}, de {scope_start} à {scope_end}."
         ),
         "second": "Approuvé par {approvers} : un second approbateur est nécessaire.",
+        "second_unnamed": "Approuvé une fois : un second approbateur est nécessaire.",
     },
 }
 
@@ -109,8 +111,14 @@ def approval_notification(
         )
         message = f"{heading} {message}"
     if share.approvals:
+        # Names travel through the push relay only when the owner chose full detail.
         approvers = ", ".join(approval.by for approval in share.approvals)
-        message = f"{texts['second'].format(approvers=approvers)} {message}"
+        second = (
+            texts["second"].format(approvers=approvers)
+            if detail == "full"
+            else texts["second_unnamed"]
+        )
+        message = f"{second} {message}"
     actions = [{"action": action_id(ACTION_APPROVE, nonce), "title": texts["approve"]}]
     if offer_unredacted:
         actions.append(

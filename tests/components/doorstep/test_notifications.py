@@ -10,7 +10,7 @@ from custom_components.doorstep.notifications import (
     clear_notification,
     texts_for,
 )
-from custom_components.doorstep.protocol import parse_share
+from custom_components.doorstep.protocol import Decision, parse_share
 
 SHARE = parse_share(
     {
@@ -67,3 +67,19 @@ def test_unknown_times_show_a_question_mark() -> None:
         camera_names=[], zone=UTC,
     )  # fmt: skip
     assert payload["message"] == "Police asks for footage of , ? to ?: -"
+
+
+def test_a_first_approver_is_named_at_full_detail_only() -> None:
+    approval = Decision(decision="approved", by="Alice Martin", via="phone", at=None, redact=True)
+    approved = replace(SHARE, approvals=(approval,))
+    by_detail = {
+        detail: approval_notification(
+            approved, "n0nce", language="en", detail=detail, title=None,
+            offer_unredacted=False, camera_names=["Front door"], zone=UTC,
+        )["message"]
+        for detail in ("minimal", "cameras", "full")
+    }  # fmt: skip
+    assert by_detail["full"].startswith("Approved by Alice Martin: a second approver is needed.")
+    for detail in ("minimal", "cameras"):
+        assert by_detail[detail].startswith("Approved once: a second approver is needed.")
+        assert "Alice" not in by_detail[detail]
