@@ -24,7 +24,7 @@ from .api import DoorstepError
 from .const import CLIP_URL, DOMAIN
 from .data import DoorstepConfigEntry
 from .errors import browse_error
-from .helpers import SAFE_ID, entry_for_bridge, loaded_entries
+from .helpers import clip_in_media_browser, entry_for_bridge, loaded_entries
 from .protocol import Clip
 
 #: Clips listed to find the days that have footage.
@@ -48,18 +48,16 @@ class DoorstepMediaSource(MediaSource):
 
     async def async_resolve_media(self, item: MediaSourceItem) -> PlayMedia:
         """A clip's video URL (authenticated view)."""
-        parts = item.identifier.split("/")
-        if (
-            len(parts) != 4
-            or not SAFE_ID.match(parts[3])
-            or not entry_for_bridge(self.hass, parts[0])
-        ):
+        clip = clip_in_media_browser(self.hass, item.identifier)
+        if clip is None:
             raise Unresolvable(
                 translation_domain=DOMAIN,
                 translation_key="unknown_clip",
                 translation_placeholders={"identifier": item.identifier},
             )
-        url = CLIP_URL.format(bridge_id=parts[0], clip_id=parts[3], kind="video")
+        entry, clip_id = clip
+        bridge_id = entry.runtime_data.coordinator.bridge_id
+        url = CLIP_URL.format(bridge_id=bridge_id, clip_id=clip_id, kind="video")
         return PlayMedia(url, "video/mp4")
 
     async def async_browse_media(self, item: MediaSourceItem) -> BrowseMediaSource:

@@ -47,7 +47,7 @@ from .const import (
 from .decisions import async_decider_name
 from .entity import camera_identifier
 from .errors import action_errors
-from .helpers import SAFE_ID, entry_for_bridge, loaded_entries
+from .helpers import SAFE_ID, clip_in_media_browser, loaded_entries
 from .protocol import LegalRequest, share_request_body
 
 if TYPE_CHECKING:
@@ -229,11 +229,11 @@ def _clip_target(hass: HomeAssistant, value: str) -> tuple[str, list[DoorstepCon
     if not loaded_entries(hass):
         raise _invalid("not_loaded")
     if value.startswith(MEDIA_PREFIX):
-        parts = value.removeprefix(MEDIA_PREFIX).split("/")
-        entry = entry_for_bridge(hass, parts[0]) if len(parts) == 4 else None
-        if entry is None or not SAFE_ID.match(parts[3]):
+        clip = clip_in_media_browser(hass, value)
+        if clip is None:
             raise _invalid("unknown_clip", identifier=value)
-        return parts[3], [entry]
+        entry, clip_id = clip
+        return clip_id, [entry]
     if not SAFE_ID.match(value):
         raise _invalid("unknown_clip", identifier=value)
     return value, loaded_entries(hass)
