@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from http import HTTPStatus
+import re
 
 from aiohttp import web
 from homeassistant.components.media_player.errors import BrowseError
@@ -47,6 +49,35 @@ def action_errors(share_id: str | None = None) -> Iterator[None]:
         yield
     except DoorstepError as err:
         raise action_error(err, share_id) from err
+
+
+#: The shares the bridge names when it refuses to forget a clip (docs/http-api.md).
+_HELD_BY = re.compile(r"\(([A-Za-z0-9_, -]+)\)")
+
+
+def forget_error(err: DoorstepError, clip_id: str) -> HomeAssistantError:
+    """The error ``doorstep.forget_clip`` raises when the bridge did not erase the clip."""
+    if isinstance(err, DoorstepRequestError):
+        placeholders = {"clip_id": clip_id, "error": str(err)}
+        if err.status == HTTPStatus.CONFLICT:
+            held = _HELD_BY.search(str(err))
+            return ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="clip_held",
+                translation_placeholders={"clip_id": clip_id, "shares": held[1] if held else "?"},
+            )
+        # A 4xx is the call's; a 5xx (503: its audit log) the bridge's.
+        error = (
+            ServiceValidationError
+            if err.status < HTTPStatus.INTERNAL_SERVER_ERROR
+            else HomeAssistantError
+        )
+        return error(
+            translation_domain=DOMAIN,
+            translation_key="forget_refused",
+            translation_placeholders=placeholders,
+        )
+    return HomeAssistantError(translation_domain=DOMAIN, translation_key="bridge_error")
 
 
 def switch_error(err: DoorstepError, camera: str, switch: str) -> HomeAssistantError:

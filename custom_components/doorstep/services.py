@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from http import HTTPStatus
-import re
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.const import (
@@ -21,7 +19,7 @@ from homeassistant.core import (
     SupportsResponse,
     callback,
 )
-from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import (
     config_validation as cv,
 )
@@ -34,7 +32,7 @@ from homeassistant.helpers import (
 from homeassistant.util import dt as dt_util
 import voluptuous as vol
 
-from .api import DoorstepError, DoorstepNotFoundError, DoorstepRequestError
+from .api import DoorstepError, DoorstepNotFoundError
 from .approvals import async_setup_action_listener
 from .const import (
     DOMAIN,
@@ -46,7 +44,7 @@ from .const import (
 )
 from .decisions import async_decider_name
 from .entity import camera_identifier
-from .errors import action_errors
+from .errors import action_errors, forget_error
 from .helpers import SAFE_ID, clip_in_media_browser, loaded_entries
 from .protocol import LegalRequest, share_request_body
 
@@ -63,8 +61,6 @@ ATTR_REDACT = "redact"
 ATTR_CLIP_ID = "clip_id"
 #: A clip's id in the media browser: ``media-source://doorstep/<bridge>/<cam>/<day>/<clip>``.
 MEDIA_PREFIX = f"media-source://{DOMAIN}/"
-#: The shares the bridge names when it refuses to forget a clip (docs/http-api.md).
-HELD_BY = re.compile(r"\(([A-Za-z0-9_, -]+)\)")
 
 ATTR_AUTHORITY = "authority"
 ATTR_REFERENCE = "reference"
@@ -252,24 +248,9 @@ async def _forget(
         try:
             await entry.runtime_data.client.forget_clip(clip_id, by=by)
         except DoorstepNotFoundError:
-            continue
-        except DoorstepRequestError as err:
-            if err.status == HTTPStatus.CONFLICT:
-                held = HELD_BY.search(str(err))
-                shares = held[1] if held else "?"
-                raise _invalid("clip_held", clip_id=clip_id, shares=shares) from err
-            placeholders = {"clip_id": clip_id, "error": str(err)}
-            if err.status < HTTPStatus.INTERNAL_SERVER_ERROR:
-                raise _invalid("forget_refused", **placeholders) from err
-            raise HomeAssistantError(  # the bridge's failure (503: its audit log), not the call's
-                translation_domain=DOMAIN,
-                translation_key="forget_refused",
-                translation_placeholders=placeholders,
-            ) from err
+            continue  # another bridge's clip
         except DoorstepError as err:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN, translation_key="bridge_error"
-            ) from err
+            raise forget_error(err, clip_id) from err
         return
     raise _invalid("unknown_clip", identifier=clip_id)
 
