@@ -358,6 +358,10 @@ def deactivate(guard: EgressGuard) -> None:
 
 #: Seconds between two audit records of the same refusal (the same caller and destination).
 AUDIT_INTERVAL = 60.0
+#: Destinations of one caller audited one by one per interval; beyond, one summary.
+AUDIT_DESTINATIONS = 10
+#: Seconds between two publications of the count (a burst is one message).
+PUBLISH_INTERVAL = 1.0
 
 
 class EgressReporter:
@@ -365,7 +369,10 @@ class EgressReporter:
 
     The first refusal of a caller and destination is audited at once; repeats are
     summed into one record per :data:`AUDIT_INTERVAL` (``count``), so a plug-in that
-    retries in a loop cannot flood the log.
+    retries in a loop cannot flood the log. A caller that tries more than
+    :data:`AUDIT_DESTINATIONS` destinations in an interval (a scan) gets one summary
+    record for the rest (``count`` refusals to ``destinations`` places, the last one
+    named). The count is published at once, then at most once per :data:`PUBLISH_INTERVAL`.
 
     Args:
         loop: The event loop.
@@ -393,7 +400,11 @@ class EgressReporter:
         self.last: Blocked | None = None
         self._written: dict[tuple[str, str], float] = {}
         self._pending: dict[tuple[str, str], tuple[Blocked, int]] = {}
+        #: Per caller, the destinations beyond AUDIT_DESTINATIONS this interval.
+        self._scanned: dict[str, set[str]] = {}
         self._flush: asyncio.TimerHandle | None = None
+        self._published = -PUBLISH_INTERVAL
+        self._publish_later: asyncio.TimerHandle | None = None
         #: The newest audit write; each one waits for the one before it.
         self._last_write: asyncio.Task[None] | None = None
 
@@ -408,35 +419,74 @@ class EgressReporter:
     def _on_loop(self, blocked: Blocked) -> None:
         self.count += 1
         self.last = blocked
-        self._publish(self.report())
+        self._publish_soon()
+        now = self._clock()
         key = (blocked.caller, blocked.destination)
         written = self._written.get(key)
-        if written is None or self._clock() - written >= self._interval:
+        if written is not None and now - written < self._interval:
+            self._sum(key, blocked)
+        elif self._recent_destinations(blocked.caller, now) >= AUDIT_DESTINATIONS:
+            self._scanned.setdefault(blocked.caller, set()).add(blocked.destination)
+            self._sum((blocked.caller, ""), blocked)
+        else:
             self._write(key, blocked, 1)
-            return
+
+    def _recent_destinations(self, caller: str, now: float) -> int:
+        return sum(
+            1
+            for (who, _), written in self._written.items()
+            if who == caller and now - written < self._interval
+        )
+
+    def _sum(self, key: tuple[str, str], blocked: Blocked) -> None:
         _, repeats = self._pending.get(key, (blocked, 0))
         self._pending[key] = (blocked, repeats + 1)
         if self._flush is None:
             self._flush = self._loop.call_later(self._interval, self.flush)
 
+    def _publish_soon(self) -> None:
+        if self._publish_later is not None:
+            return  # already due: it will carry this refusal too
+        wait = self._published + PUBLISH_INTERVAL - self._loop.time()
+        if wait <= 0:
+            self._publish_now()
+        else:
+            self._publish_later = self._loop.call_later(wait, self._publish_now)
+
+    def _publish_now(self) -> None:
+        self._publish_later = None
+        self._published = self._loop.time()
+        self._publish(self.report())
+
     def flush(self) -> None:
         """Audit the repeats summed so far."""
         self._flush = None
         pending, self._pending = self._pending, {}
+        scanned, self._scanned = self._scanned, {}
+        now = self._clock()
+        # What is older than an interval no longer holds back a record: forget it.
+        self._written = {k: t for k, t in self._written.items() if now - t < self._interval}
         for key, (blocked, repeats) in pending.items():
-            self._write(key, blocked, repeats)
+            self._write(key, blocked, repeats, len(scanned.get(key[0], ())) if not key[1] else 0)
 
-    def _write(self, key: tuple[str, str], blocked: Blocked, count: int) -> None:
-        self._written[key] = self._clock()
+    def _write(
+        self, key: tuple[str, str], blocked: Blocked, count: int, destinations: int = 0
+    ) -> None:
+        """One audit record; ``destinations`` > 0: a summary of that many places."""
+        if not destinations:
+            self._written[key] = self._clock()
         _LOGGER.warning(
-            "Egress guard refused %s %s from %s (thread %s)%s",
+            "Egress guard refused %s %s from %s (thread %s)%s%s",
             blocked.action,
             blocked.destination,
             blocked.caller,
             blocked.thread,
             f", {count} times since the last report" if count > 1 else "",
+            f", {destinations} destinations in all" if destinations > 1 else "",
         )
         record = {**blocked.payload(), "count": count}
+        if destinations:
+            record["destinations"] = destinations
         previous = self._last_write
 
         async def write() -> None:
@@ -457,6 +507,8 @@ class EgressReporter:
         await asyncio.sleep(0)  # take the refusals other threads handed over just before
         if self._flush is not None:
             self._flush.cancel()
+        if self._publish_later is not None:
+            self._publish_later.cancel()  # the bridge is going offline; the count restarts
         self.flush()
         if self._last_write is not None:
             await asyncio.gather(self._last_write, return_exceptions=True)
