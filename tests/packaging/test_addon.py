@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from PIL import Image
@@ -21,6 +21,8 @@ from doorstep_bridge.addon import (
 from doorstep_bridge.config import parse_config
 from doorstep_bridge.exceptions import ConfigError
 from doorstep_bridge.recording.settings import RetentionPeriods
+from doorstep_bridge.sharing.service import share_files_dir
+from doorstep_bridge.sharing.signing import signature_path
 from tests.packaging import supervisor_rules as rules
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,6 +80,23 @@ def test_apparmor_profile_is_named_after_the_slug(addon_config: dict[str, Any]) 
     assert f"profile {addon_config['slug']} flags=" in profile
     assert profile.count("{") == profile.count("}")
     assert "/media/doorstep/** rwk," in profile
+
+
+def test_backups_leave_out_the_share_exports(addon_config: dict[str, Any]) -> None:
+    # The Supervisor leaves out of a backup every file of /data whose path matches a
+    # pattern (PurePath.match); `storage: data` keeps everything in /data/doorstep.
+    def excluded(path: PurePosixPath) -> bool:
+        return any(path.match(pattern) for pattern in addon_config["backup_exclude"])
+
+    shares = PurePosixPath(share_files_dir(Path("/data/doorstep")))
+    export = shares / "s_4f2a9c.mp4"
+    assert excluded(export)
+    assert excluded(export.with_name(export.name + ".part"))  # a render under way
+    assert excluded(PurePosixPath(signature_path(Path(export))))
+    # The share database, the clips and the audit log are what a backup is for.
+    assert not excluded(shares / "shares.sqlite3")
+    assert not excluded(PurePosixPath("/data/doorstep/front_door/2026-11-23/c_1.mp4"))
+    assert not excluded(PurePosixPath("/data/doorstep/clips.db"))
 
 
 def test_build_pins_a_base_image_per_architecture(addon_config: dict[str, Any]) -> None:
