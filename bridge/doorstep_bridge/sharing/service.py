@@ -106,6 +106,11 @@ class ShareService:
 
     async def stop(self) -> None:
         """Stop timers and renders (an interrupted render resumes at the next start)."""
+        # Renders first: the render worker, once cancelled, no longer knows its render's
+        # cancel flag, and the stop would wait for the whole render to finish.
+        for share in self._book.all():
+            if share.state is ShareState.RENDERING:
+                self._exports.cancel(share.id)
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()

@@ -381,10 +381,11 @@ async def test_a_render_cut_off_by_a_stop_resumes_at_the_next_start(tmp_path: Pa
     from doorstep_bridge.sharing.render import render
 
     started = threading.Event()
+    cancelled: list[bool] = []
 
     def stuck_render(job, progress, cancel):  # type: ignore[no-untyped-def]
         started.set()
-        cancel.wait(10)  # the stop cancels it
+        cancelled.append(cancel.wait(30))  # the stop cancels it
         return render(job, progress, cancel)
 
     harness = await make_harness(tmp_path)
@@ -397,7 +398,11 @@ async def test_a_render_cut_off_by_a_stop_resumes_at_the_next_start(tmp_path: Pa
     share = (await harness.service.create_request(harness.request(), "http")).payload()
     await harness.service.decide(share["id"], "approve", "owner", "phone")
     assert await asyncio.to_thread(started.wait, 10)
-    await harness.service.stop()
+    async with asyncio.timeout(10):  # not the whole render
+        await harness.service.stop()
+    assert cancelled == [True]
+    exports = harness.config.storage.path / "shares"
+    assert list(exports.glob("s_*")) == []  # the partial file is gone
 
     await harness.restart()  # with the real renderer
     ready = await harness.wait_state(share["id"], "ready", "failed")
