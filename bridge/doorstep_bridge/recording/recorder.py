@@ -13,7 +13,9 @@ re-encode never stalls the reader.
   (a press during a motion clip extends it and makes it a ``ring`` clip).
 - Manual: at least ``duration`` seconds from now.
 - Clips longer than ``max_length`` are split at the next keyframe.
-- The stream dropping closes the clip cleanly at its last packet.
+- The stream dropping closes the clip cleanly at its last packet. A ring or a
+  record-now while the camera is away (no keyframe to start from) starts its
+  clip at the camera's first keyframe, if that comes before the clip would end.
 
 The pre-roll is kept as encoded packets in memory only. A stream-copied clip
 starts at the keyframe at or before the pre-roll; a re-encoded (masked) clip
@@ -160,6 +162,9 @@ class Recorder:
         self._best: tuple[float, Any] | None = None
         self._press_pending = False
         self._picture_pending = False
+        # A ring or record-now that came with no picture to start from (the camera is
+        # reconnecting): its reason and end, until a keyframe arrives or it is over.
+        self._waiting: tuple[str, float] | None = None
         self._stream: StreamInfo | None = None
         # Worker-side state.
         self._writer: ClipWriter | None = None
@@ -204,6 +209,8 @@ class Recorder:
         """Switch recording on or off; switching off ends the current clip."""
         with self._lock:
             self._enabled = on
+            if not on:
+                self._waiting = None
             if not on and self._recording:
                 self._finish()
 
@@ -220,6 +227,12 @@ class Recorder:
             if self._recording and self._due(now):
                 self._finish()
             self._buffer.append(packet)
+            if not self._recording and self._waiting is not None and packet.keyframe:
+                reason, until = self._waiting
+                self._waiting = None
+                if now < until:
+                    self._trigger(reason, now, until)  # the clip starts with this packet
+                return
             if not self._recording:
                 return
             if packet.keyframe and now - self._clip_started >= self.settings.max_length:
@@ -347,11 +360,22 @@ class Recorder:
         if not self._recording:
             self._start(reason, now, self._buffer.packets())
             if not self._recording:
+                if until is not None:
+                    self._wait_for_keyframe(reason, until)
                 return
         elif _PRIORITY[reason] > _PRIORITY[self._reason]:
             self._reason = reason
         if until is not None:
             self._extend(until)
+
+    def _wait_for_keyframe(self, reason: str, until: float) -> None:
+        """Start this ring or record-now clip once the camera sends a keyframe."""
+        if self._waiting is not None:
+            waiting_reason, waiting_until = self._waiting
+            if _PRIORITY[waiting_reason] > _PRIORITY[reason]:
+                reason = waiting_reason
+            until = max(until, waiting_until)
+        self._waiting = (reason, until)
 
     def _start(self, reason: str, now: float, packets: list[EncodedPacket]) -> None:
         if not packets:

@@ -292,6 +292,35 @@ def test_camera_drop_closes_the_clip(store: ClipStore, packets: list[EncodedPack
     assert len(decode_all(clip.path)) == 50  # pre-roll from the keyframe at 0 s
 
 
+def test_a_press_while_the_camera_reconnects_is_recorded_once_it_is_back(
+    store: ClipStore, packets: list[EncodedPacket]
+) -> None:
+    h = Harness(store, RecordSettings(pre_roll=1.0, post_roll=5.0))
+    h.feed(packets[:30])
+    h.recorder.stream_lost()
+    h.now = packets[35].wall  # the bell rings while the camera is away
+    h.recorder.ring()
+    h.recorder.manual(1.0)  # and someone asks to record: one clip holds both
+    h.feed(packets[45:])  # back 0.7 s later, at the keyframe at 3 s
+    [clip] = h.done()
+    assert clip.reason == "ring"
+    assert clip.start.timestamp() == pytest.approx(packets[45].wall, abs=0.01)
+    assert clip.end.timestamp() >= packets[35].wall + 5.0 - 0.1
+    assert len(decode_all(clip.path)) == round(clip.duration * 15)  # each frame once
+
+
+def test_a_press_is_not_recorded_by_a_camera_back_after_its_post_roll(
+    store: ClipStore, packets: list[EncodedPacket]
+) -> None:
+    h = Harness(store, RecordSettings(pre_roll=1.0, post_roll=1.0))
+    h.feed(packets[:30])
+    h.recorder.stream_lost()
+    h.now = packets[35].wall
+    h.recorder.ring()
+    h.feed(packets[75:])  # back 2.7 s later: the press is over
+    assert h.done() == []
+
+
 def test_post_roll_ends_by_tick_when_the_stream_stalls(
     store: ClipStore, packets: list[EncodedPacket]
 ) -> None:
