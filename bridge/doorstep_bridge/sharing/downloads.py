@@ -67,6 +67,22 @@ class ShareDownloads:
             for key, value in details.items()
         }
         who: Entry = (("client", client), ("agent", agent), ("via", details.get("via")))
+        # Under the lock, as decisions and expiries are: a revoke or an expiry cannot slip
+        # in between the check and the audit record, so a download is only ever recorded
+        # (and served) while the share is ready, and the log has it before the revoke.
+        async with book.lock:
+            return await self._check_and_audit(token, client, agent, who, details)
+
+    async def _check_and_audit(
+        self,
+        token: str,
+        client: str | None,
+        agent: str | None,
+        who: Entry,
+        details: dict[str, Any],
+    ) -> Download:
+        """The body of :meth:`download` (the caller holds the lock)."""
+        book = self._book
         share = book.by_token_hash(token_hash(token))
         if share is None:
             raise ShareNotFoundError("no such share link")
@@ -75,7 +91,7 @@ class ShareDownloads:
             and share.link_expires
             and book.clock() >= share.link_expires
         ):
-            await self._decisions.tick()
+            await self._decisions.expire(share, "the link reached its lifetime")
             share = book.existing(share.id)
         group = ("share_id", share.id)
         if share.state in GONE:

@@ -205,6 +205,37 @@ async def test_revoke_deletes_the_file_and_the_link_goes(harness: Harness) -> No
     assert record["by"] == "owner"
 
 
+async def test_a_download_and_a_revoke_at_once_are_audited_in_the_order_they_took_effect(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    share = (await harness.service.create_request(harness.request(), "http")).payload()
+    await harness.service.decide(share["id"], "approve", "owner", "phone")
+    ready = await harness.wait_state(share["id"], "ready")
+    token = ready["link"].removeprefix("/share/")
+    writing_download, go_on = threading.Event(), threading.Event()
+    append = harness.audit.append
+
+    def slow_download_record(kind, /, **fields):  # type: ignore[no-untyped-def]
+        if kind == "download":  # the disk is slow while the download is audited
+            writing_download.set()
+            go_on.wait(10)
+        return append(kind, **fields)
+
+    monkeypatch.setattr(harness.audit, "append", slow_download_record)
+    download = asyncio.create_task(harness.service.download(token, "192.0.2.50", "curl/8"))
+    assert await asyncio.to_thread(writing_download.wait, 10)
+    revoke = asyncio.create_task(harness.service.decide(share["id"], "revoke", "owner", "ui"))
+    await asyncio.sleep(0.3)  # the revoke gets as far as it can meanwhile
+    go_on.set()
+    served = await download
+    assert (await revoke).payload()["state"] == "revoked"
+    # The download was checked and audited before the revoke: the log says so, and the
+    # file was still there to be served.
+    kinds = [r["kind"] for r in harness.audit.records() if r.get("share_id") == share["id"]]
+    assert kinds.index("download") < kinds.index("revoke")
+    assert served.filename == f"doorstep-{share['id']}.mp4"
+
+
 async def test_revoke_pending_says_deny(harness: Harness) -> None:
     share = (await harness.service.create_request(harness.request(), "http")).payload()
     with pytest.raises(ShareConflictError, match="deny it instead"):
