@@ -173,6 +173,7 @@ class CameraManager:
             self._detector_factory = self._detector_factory or detector_for
             self._gate_factory = self._gate_factory or gate
         saved = await asyncio.to_thread(load_switches, self._switch_file)
+        config_edited = False
         for name, settings in self._cameras.items():
             snapshot = self._threadsafe(functools.partial(self._publish_snapshot, name))
             recorder = Recorder(
@@ -206,7 +207,13 @@ class CameraManager:
             switches = saved.get(name, {})
             pipeline.detection.set_enabled(switches.get("motion_detection", True))
             recorder.set_enabled(initial_recording(switches, settings.record.enabled))
+            configured = settings.record.enabled
+            config_edited |= switches.get(CONFIG_RECORDING, configured) != configured
             self._pipelines[name] = pipeline
+        if config_edited:
+            # The file must note the record.enabled now applied: otherwise editing it
+            # back later would look unchanged, and the old saved switch would win.
+            await asyncio.to_thread(self._save_switches)
         self._unsubscribe = [
             self._bus.subscribe(RingEvent, self._ring),
             self._bus.subscribe(RecordRequested, self._record_requested),

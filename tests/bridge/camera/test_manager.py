@@ -317,3 +317,7 @@ async def test_the_recording_switch_is_kept_unless_the_config_changed_since(
     assert not await recording_after_start(False, switch_to=True)
     # Switched on since, with the config unchanged: the switch is kept.
     assert await recording_after_start(False)
+    # Switched off, then record.enabled edited to false and back to true: each edit wins.
+    assert await recording_after_start(True, switch_to=False)
+    assert not await recording_after_start(False)
+    assert await recording_after_start(True)
