@@ -20,6 +20,7 @@ OUTCOMES = (
     "released",
     "approved",
     "denied",
+    "revoked before release",
     "expired without a decision",
     "waiting for a second approval",
     "pending",
@@ -49,6 +50,7 @@ class ShareHistory:
     sha256: str | None = None
     faces_blurred: bool | None = None
     downloads: int = 0
+    revoked: bool = False
     ended: str | None = None
 
     @property
@@ -59,13 +61,14 @@ class ShareHistory:
             return "released" if self.render == "ready" else self.render
         if self.denied_by is not None:
             return "denied"
+        if self.revoked:
+            # Approved, then withdrawn before its export was ready: nothing was released.
+            return "revoked before release"
         if self.ended == "expired" and (self.first_approval or not self.approvers):
             return "expired without a decision"
-        if self.approvers and not self.first_approval:
-            return "approved"
         if self.first_approval:
             return "waiting for a second approval"
-        return "pending"
+        return "approved" if self.approvers else "pending"
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +202,7 @@ def _apply(share: ShareHistory, record: dict[str, Any]) -> None:
     elif kind == "repeated" and record.get("of") == "download":
         share.downloads += int(record.get("count") or 0)
     elif kind == "revoke":
+        share.revoked = True
         share.ended = f"revoked by {record.get('by')}"
     elif kind == "expiry":
         share.ended = "expired"

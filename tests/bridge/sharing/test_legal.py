@@ -311,6 +311,27 @@ def test_report_since_counts_only_refusals_in_the_period(tmp_path: Path) -> None
     assert build_report(log.path, since).refused == 3
 
 
+def test_a_share_revoked_before_its_export_was_ready_is_not_reported_as_approved(
+    tmp_path: Path,
+) -> None:
+    from doorstep_bridge.sharing.audit import AuditLog
+    from doorstep_bridge.sharing.report import build_report
+
+    log = AuditLog(tmp_path / "audit")
+    for share_id in ("s_AAAAAAAAAA", "s_BBBBBBBBBB"):
+        log.append("request", share_id=share_id, requester="Alice", cameras=["front_door"])
+        log.append("decision", share_id=share_id, decision="approve", by="Ann", via="phone")
+    # The first is revoked while it renders (a cancelled render writes no render record).
+    log.append("render_start", share_id="s_AAAAAAAAAA", clips=["c_1"], redact=True)
+    log.append("revoke", share_id="s_AAAAAAAAAA", by="Ann", via="ui")
+    report = build_report(log.path)
+    outcomes = {share.share_id: share.outcome for share in report.shares}
+    assert outcomes == {"s_AAAAAAAAAA": "revoked before release", "s_BBBBBBBBBB": "approved"}
+    assert report.summary()["outcomes"] == {"revoked before release": 1, "approved": 1}
+    assert "Outcomes: approved 1, revoked before release 1" in report.text()
+    assert "Alice (ordinary): 2 asked, 0 released" in report.text()
+
+
 def test_every_camera_outside_the_scope_is_named() -> None:
     from doorstep_bridge.sharing.state import LegalBasis
 
