@@ -60,6 +60,10 @@ class PreRollBuffer:
                 break
             self._drop_until(self._keyframes[1])
             self._keyframes.popleft()
+        if self._bytes > self.max_bytes and len(self._packets) > 1:
+            # One GOP alone is over the cap (a camera that hardly ever sends a
+            # keyframe): start again at the next keyframe rather than keep it all.
+            self.clear()
 
     def _drop_until(self, position: int) -> None:
         while self._dropped < position:

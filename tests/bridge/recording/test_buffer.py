@@ -52,11 +52,30 @@ def test_zero_pre_roll_keeps_only_the_current_gop(packets: list[EncodedPacket]) 
     assert all(not p.keyframe for p in held[1:])
 
 
+#: More than any one GOP of the fixture (at most 58 kB), less than two.
+GOP_CAP = 60_000
+
+
 def test_byte_cap_drops_old_gops(packets: list[EncodedPacket]) -> None:
-    buffer = PreRollBuffer(seconds=60, max_bytes=1)
+    buffer = PreRollBuffer(seconds=60, max_bytes=GOP_CAP)
     for packet in packets[:60]:
         buffer.append(packet)
     assert buffer.packets()[0] is packets[45]
+    assert buffer.size <= GOP_CAP
+
+
+def test_byte_cap_holds_for_a_camera_that_hardly_sends_keyframes(
+    packets: list[EncodedPacket],
+) -> None:
+    buffer = PreRollBuffer(seconds=5, max_bytes=GOP_CAP)
+    buffer.append(packets[0])
+    for packet in packets[1:]:  # 8 s with no keyframe after the first
+        buffer.append(replace(packet, keyframe=False))
+        assert buffer.size <= GOP_CAP
+    # The pre-roll starts again at the next keyframe.
+    keyframe = replace(packets[15], wall=packets[-1].wall + 0.1)
+    buffer.append(keyframe)
+    assert buffer.packets() == [keyframe]
 
 
 def _keyframes(packets: list[EncodedPacket]) -> list[int]:
