@@ -99,9 +99,15 @@ async def create_share_request(request: web.Request) -> web.Response:
         if name is None:
             return json_error(401, "missing or invalid API or requester token")
         source = f"http:{name}"
-    data = await _json_body(request)
+    shares = request.app[SHARES]
     try:
-        view = await request.app[SHARES].create_request(data, source)
+        try:
+            data = await _json_body(request)
+        except web.HTTPBadRequest as err:
+            # Refused (400) and audited like any other invalid request.
+            await shares.refuse_unreadable(source, err.text or "")
+            raise
+        view = await shares.create_request(data, source)
     except ShareError as err:
         return _error(err)
     except AuditError:

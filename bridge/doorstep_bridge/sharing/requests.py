@@ -246,6 +246,10 @@ class ShareRequests:
         _LOGGER.info("Share request %s from %s (%s)", share.id, share.requester, source)
         return share
 
+    async def refuse_unreadable(self, source: str, error: str) -> None:
+        """Audit a request whose body could not be read as JSON, as any refused one."""
+        await self._rejected(source, error, None)
+
     async def _rejected(self, source: str, error: str, data: Any) -> None:
         """Audit a refused request; a burst from one source is summed, not written whole."""
         error = clean_text(error)
@@ -292,7 +296,7 @@ class ShareRequests:
             try:
                 data = _parse_mqtt_request(payload)
             except ShareError as err:
-                await self._rejected("mqtt", str(err), None)
+                await self.refuse_unreadable("mqtt", str(err))
                 raise
             await self.create(data, "mqtt")
         except ShareError as err:

@@ -144,6 +144,10 @@ class ShareService:
         """Validate and store a new request (see `ShareRequests.create`)."""
         return self._book.view(await self._requests.create(data, source))
 
+    async def refuse_unreadable(self, source: str, error: str) -> None:
+        """Audit a request from `source` whose body is not even JSON (`error` says so)."""
+        await self._requests.refuse_unreadable(source, error)
+
     def handle_mqtt_request(self, payload: bytes) -> None:
         """A message on ``<b>/share/request``: create a request, never decide."""
         self._requests.handle_mqtt_request(payload)

@@ -84,6 +84,18 @@ async def test_invalid_request_is_a_400_with_the_reason(
     assert "nested too deeply" in (await response.json())["error"]
 
 
+async def test_a_request_body_that_is_not_json_is_audited_like_any_invalid_request(
+    bridge: tuple[Harness, TestClient[Any, Any]],
+) -> None:
+    harness, client = bridge
+    response = await client.post("/api/share-requests", data=b"{not json", headers=REQUESTER)
+    assert response.status == 400
+    assert "expected a JSON body" in (await response.json())["error"]
+    [record] = [r for r in harness.audit.records() if r["kind"] == "request_rejected"]
+    assert record["source"] == "http:Neighbour Alice"
+    assert "expected a JSON body" in record["error"]
+
+
 async def test_decision_errors(bridge: tuple[Harness, TestClient[Any, Any]]) -> None:
     harness, client = bridge
     response = await client.post("/api/share-requests", json=harness.request(), headers=API)
