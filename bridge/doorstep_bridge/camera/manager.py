@@ -137,7 +137,13 @@ class CameraManager:
         self._gate_factory = gate_factory
         self._source_factory = source_factory
         self.retention = Retention(
-            store, storage, min_free_bytes=min_free_bytes, on_delete=on_delete
+            store,
+            storage,
+            min_free_bytes=min_free_bytes,
+            on_delete=on_delete,
+            # A clip a full disk kept from being repaired at start: announced like any
+            # finished clip (it may well be the camera's newest).
+            on_repair=self._threadsafe(self._clip_finished),
         )
         self._pipelines: dict[str, CameraPipeline] = {}
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -51,6 +51,7 @@ class Retention:
         free_bytes: Measures free disk space (injectable for tests).
         now: Current time (injectable for tests).
         on_delete: Called after each deletion with the clip and why (the audit log).
+        on_repair: Called with each clip a run repaired (it is listed from now on).
     """
 
     def __init__(
@@ -62,9 +63,11 @@ class Retention:
         free_bytes: Callable[[], int] | None = None,
         now: Callable[[], datetime] = utcnow,
         on_delete: Callable[[ClipInfo, str], None] | None = None,
+        on_repair: Callable[[ClipInfo], None] | None = None,
     ) -> None:
         self._store = store
         self._on_delete = on_delete
+        self._on_repair = on_repair
         self._settings = settings
         self.min_free_bytes = DEFAULT_MIN_FREE_BYTES if min_free_bytes is None else min_free_bytes
         self._free_bytes = free_bytes or (lambda: shutil.disk_usage(store.root).free)
@@ -87,7 +90,9 @@ class Retention:
                     lambda: self._store.usage()[0] > cap,
                     f"store over max_size_gb ({self._settings.max_size_gb:g})",
                 )
-        self._store.retry_repairs()
+        for clip in self._store.retry_repairs():
+            if self._on_repair is not None:
+                self._on_repair(clip)
         return deleted
 
     def make_room(self) -> list[ClipInfo]:

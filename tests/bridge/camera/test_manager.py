@@ -295,6 +295,46 @@ async def test_the_retained_clip_names_the_newest_clip_left(porch: Footage, stor
     assert [e.clip.id for e in recorded.of(ClipFinished)] == [newest.id, held.id]
 
 
+async def test_a_clip_repaired_once_the_disk_takes_it_is_announced(
+    porch: Footage, storage: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import timedelta
+    import errno
+
+    from doorstep_bridge.recording import store as store_module
+    from doorstep_bridge.recording.masks import MaskSet
+    from doorstep_bridge.recording.writer import ClipWriter
+    from tests.support.media import file_packets
+
+    store = ClipStore(storage)
+    store.open()
+    now = utcnow()
+    older = _stored_clip(store, porch, now - timedelta(hours=2))
+    # The bridge was killed while recording: the newest clip is a partial file.
+    packets = file_packets(porch.path)
+    crashed = store.new_clip("front_door", now - timedelta(minutes=1), "ring")
+    writer = ClipWriter(crashed.partial, packets[0].stream, MaskSet(()), crashed.comment())
+    for packet in packets[:15]:
+        writer.write(packet)
+    writer.close()
+    store.close()
+
+    real_finalize = store_module.finalize
+    disk_full = [True]  # at start; retention's next run finds room
+
+    def finalize(partial: Path, final: Path) -> Any:
+        if disk_full.pop() if disk_full else False:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_finalize(partial, final)
+
+    monkeypatch.setattr(store_module, "finalize", finalize)
+    camera = {"source": f"rtsp://127.0.0.1:{free_port()}/none"}  # no camera needed
+    async with running(storage, {"front_door": camera}) as (_, recorded, _store):
+        # The clip topic names the newest clip as soon as it is repaired.
+        await recorded.wait(ClipFinished, lambda e: e.clip.id == crashed.id, timeout=10)
+    assert [e.clip.id for e in recorded.of(ClipFinished)] == [older.id, crashed.id]
+
+
 async def test_the_recording_switch_is_kept_unless_the_config_changed_since(
     storage: Path,
 ) -> None:
