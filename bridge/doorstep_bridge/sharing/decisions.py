@@ -46,6 +46,9 @@ EXPORT_NAME = re.compile(r"^s_[A-Z2-7]{10}\.mp4(\.part|\.doorstep-sig\.json)?$")
 FORGET_AFTER = timedelta(days=7)
 #: The timers look at least this often, even with no deadline in sight.
 MAX_SLEEP = 60.0
+#: After a failed tick (the audit log cannot be written: a full disk) the timers try
+#: again this much later, not at once: the deadline that failed is still in the past.
+RETRY_AFTER_FAILURE = 5.0
 
 
 class ShareDecisions:
@@ -243,11 +246,21 @@ class ShareDecisions:
     async def run_timers(self) -> None:
         """Tick at each deadline and link expiry (and every minute); runs until cancelled."""
         book = self._book
+        failing = False
         while True:
             try:
                 await self.tick()
             except Exception:
-                _LOGGER.exception("Share timers failed; retrying")
+                # One traceback per failure, not one per retry.
+                if not failing:
+                    _LOGGER.exception(
+                        "Share timers failed; retrying every %g s", RETRY_AFTER_FAILURE
+                    )
+                failing = True
+            else:
+                if failing:
+                    _LOGGER.info("Share timers work again")
+                failing = False
             book.wake.clear()
             delay = MAX_SLEEP
             upcoming = [
@@ -258,6 +271,8 @@ class ShareDecisions:
             if upcoming:
                 soonest = min(t for t in upcoming if t is not None)
                 delay = min(delay, max(0.05, (soonest - book.clock()).total_seconds()))
+            if failing:
+                delay = max(delay, RETRY_AFTER_FAILURE)
             # asyncio.timeout, not wait_for: Python 3.11's wait_for loses a cancellation
             # that arrives as the wait ends, and stop() would then wait here for ever.
             with contextlib.suppress(TimeoutError):

@@ -473,6 +473,33 @@ async def test_a_step_that_cannot_be_audited_does_not_happen(harness: Harness) -
     assert verify(harness.audit.path).ok
 
 
+async def test_timers_that_cannot_audit_an_expiry_do_not_flood_the_log(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from doorstep_bridge.exceptions import AuditError
+
+    service = harness.service
+    share = (await service.create_request(harness.request(), "http")).payload()
+    append = harness.audit.append
+
+    def no_room_for_an_expiry(kind, /, **fields):  # type: ignore[no-untyped-def]
+        if kind == "expiry":  # as on a full disk
+            raise AuditError("cannot write the audit log: No space left on device")
+        return append(kind, **fields)
+
+    monkeypatch.setattr(harness.audit, "append", no_room_for_an_expiry)
+    harness.clock.advance(hours=2)  # the first request is past its deadline
+    await service.create_request(harness.request(), "http")  # wakes the timers
+    await asyncio.sleep(1.0)
+    failures = [r for r in caplog.records if "Share timers failed" in r.getMessage()]
+    assert len(failures) == 1  # one traceback, not one every 50 ms
+    assert service.get(share["id"]).payload()["state"] == "pending"  # type: ignore[union-attr]
+    # Once the disk has room again, the expiry happens.
+    monkeypatch.setattr(harness.audit, "append", append)
+    await service.tick()
+    assert service.get(share["id"]).payload()["state"] == "expired"  # type: ignore[union-attr]
+
+
 async def _share_events(harness: Harness) -> list[ShareStateChanged]:
     """Every share state event from now on, with its retain flag."""
     events: list[ShareStateChanged] = []
