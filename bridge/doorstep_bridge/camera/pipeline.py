@@ -424,6 +424,7 @@ class CameraPipeline:
         backoff = BACKOFF_START
         name = self.settings.name
         feeds_detection = role == "detect" or self._detect is None
+        detect_down_logged = False  # once per outage, like the main stream's
         while not self._stop.is_set():
             started = time.monotonic()
             delivered, why, status = self._consume(role, source)
@@ -440,6 +441,16 @@ class CameraPipeline:
                 self._set_status(status, why)
             elif delivered:
                 _LOGGER.warning("Camera %s: detect stream lost: %s", name, why)
+                detect_down_logged = True
+            elif not detect_down_logged:
+                # Without its detect stream the camera records but never sees motion.
+                _LOGGER.warning(
+                    "Camera %s: cannot read the detect stream: %s; no motion detection"
+                    " until it comes up",
+                    name,
+                    why,
+                )
+                detect_down_logged = True
             _LOGGER.debug("Camera %s: %s stream retry in %.0f s (%s)", name, role, backoff, why)
             if self._stop.wait(backoff):
                 break

@@ -329,6 +329,42 @@ def test_reconnect_backs_off_exponentially_up_to_30_s(
     assert "Connection refused" in offline_lines[0].getMessage()
 
 
+def test_a_detect_stream_that_never_comes_up_is_logged_once(
+    storage: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from doorstep_bridge.camera.pipeline import CameraPipeline, PipelineHooks
+    from doorstep_bridge.recording.recorder import Recorder, RecorderHooks
+
+    source = FailingSource()
+    store = ClipStore(storage)
+    store.open()
+    settings = _camera(detect_source="rtsp://user:pass@192.0.2.1/stream")
+    recorder = Recorder(
+        "front_door",
+        settings.record,
+        store,
+        (),
+        RecorderHooks(lambda _c: None, lambda _j: None, lambda _e: None),
+    )
+    pipeline = CameraPipeline(
+        settings,
+        recorder,
+        FrameDifference,
+        CountingGate,
+        PipelineHooks(on_motion=lambda _a: None, on_availability=lambda _o: None),
+        source_factory=lambda _url, _ring: source,
+    )
+    pipeline._stop = CountingStop(limit=4)
+    pipeline._run("detect", source)
+    recorder.close()
+    store.close()
+    # A wrong detect_source leaves the camera without motion detection: say so, once.
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    assert "detect stream" in warnings[0]
+    assert "Connection refused" in warnings[0]
+
+
 def test_switching_detection_off_during_motion_reports_motion_off(porch: Footage) -> None:
     recorder, clock, changes = FakeRecorder(), Clock(), []
     detection = Detection(
