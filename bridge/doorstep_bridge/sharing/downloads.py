@@ -66,7 +66,14 @@ class ShareDownloads:
             key: clean_text(value) if isinstance(value, str) else value
             for key, value in details.items()
         }
-        who: Entry = (("client", client), ("agent", agent), ("via", details.get("via")))
+        # The file is part of who asked, so a summed burst still tells the video
+        # from the page and the signature (the report counts video downloads).
+        who: Entry = (
+            ("client", client),
+            ("agent", agent),
+            ("via", details.get("via")),
+            ("file", details.get("file")),
+        )
         # Under the lock, as decisions and expiries are: a revoke or an expiry cannot slip
         # in between the check and the audit record, so a download is only ever recorded
         # (and served) while the share is ready, and the log has it before the revoke.

@@ -49,6 +49,7 @@ class ShareHistory:
     size: int | None = None
     sha256: str | None = None
     faces_blurred: bool | None = None
+    #: Requests for the video (not for the recipient's page or the signature).
     downloads: int = 0
     revoked: bool = False
     ended: str | None = None
@@ -197,15 +198,32 @@ def _apply(share: ShareHistory, record: dict[str, Any]) -> None:
         share.render = str(record.get("result"))
         share.size = record.get("size")
         share.sha256 = record.get("sha256")
-    elif kind == "download":
+    elif kind == "download" and record.get("file") is None:
         share.downloads += 1
     elif kind == "repeated" and record.get("of") == "download":
-        share.downloads += int(record.get("count") or 0)
+        share.downloads += _video_downloads(record)
     elif kind == "revoke":
         share.revoked = True
         share.ended = f"revoked by {record.get('by')}"
     elif kind == "expiry":
         share.ended = "expired"
+
+
+def _video_downloads(summary: dict[str, Any]) -> int:
+    """Requests for the video in a ``repeated`` sum of downloads.
+
+    The recipient's page and the signature file are not downloads of the footage.
+    Clients beyond those the sum names (``other``) are counted: they may have fetched it.
+    """
+    entries = summary.get("entries")
+    if not isinstance(entries, list):
+        return int(summary.get("count") or 0)
+    named = sum(
+        int(entry.get("count") or 0)
+        for entry in entries
+        if isinstance(entry, dict) and entry.get("file") is None
+    )
+    return named + int(summary.get("other") or 0)
 
 
 def build_report(audit_folder: Path, since: datetime | None = None) -> Report:

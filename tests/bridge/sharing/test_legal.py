@@ -332,6 +332,28 @@ def test_a_share_revoked_before_its_export_was_ready_is_not_reported_as_approved
     assert "Alice (ordinary): 2 asked, 0 released" in report.text()
 
 
+async def test_the_report_counts_video_downloads_not_page_views_or_signatures(
+    harness: Harness,
+) -> None:
+    from doorstep_bridge.sharing.audit import audit_dir
+    from doorstep_bridge.sharing.report import build_report
+
+    service = harness.service
+    share = (await service.create_request(harness.request(), "http")).payload()
+    await service.decide(share["id"], "approve", "Ann", "phone")
+    token = (await harness.wait_state(share["id"], "ready"))["link"].removeprefix("/share/")
+    for _ in range(5):  # the recipient's page, reloaded: a burst, partly summed
+        await service.download(token, "192.0.2.9", "Firefox", via="direct", file="page")
+    await service.download(token, "192.0.2.9", "Firefox", via="direct", file="signature")
+    for _ in range(2):
+        await service.download(token, "192.0.2.9", "Firefox", via="direct")
+    harness.clock.advance(minutes=2)
+    await service.tick()  # writes the sum of the burst
+
+    [released] = build_report(audit_dir(harness.config.storage.path)).shares
+    assert released.downloads == 2
+
+
 def test_every_camera_outside_the_scope_is_named() -> None:
     from doorstep_bridge.sharing.state import LegalBasis
 
