@@ -206,13 +206,20 @@ class Recorder:
         return self._recording or self._press_pending or self._picture_pending
 
     def set_enabled(self, on: bool) -> None:
-        """Switch recording on or off; switching off ends the current clip."""
+        """Switch recording on or off.
+
+        Switching off ends the current clip; switching on while motion is on starts
+        one, with the pre-roll (the reason to switch on may be at the door now).
+        """
+        now = self._clock()
         with self._lock:
             self._enabled = on
             if not on:
                 self._waiting = None
-            if not on and self._recording:
-                self._finish()
+                if self._recording:
+                    self._finish()
+            elif self._motion_records():
+                self._trigger("motion", now, None)
 
     def feed(self, packet: EncodedPacket) -> None:
         """A new packet from the camera (reader thread)."""
@@ -250,7 +257,7 @@ class Recorder:
         now = self._clock()
         with self._lock:
             self._motion = active
-            if active and (self.settings.motion == "all" or self._person):
+            if self._motion_records():
                 self._trigger("motion", now, None)
             elif not active and self._recording:
                 self._extend(now + self.settings.post_roll)
@@ -345,6 +352,10 @@ class Recorder:
         done.wait(timeout)
 
     # -- control helpers (lock held) -----------------------------------------------
+
+    def _motion_records(self) -> bool:
+        """Motion is on and records (``record.motion: people`` waits for a person)."""
+        return self._motion and (self.settings.motion == "all" or self._person)
 
     def _due(self, now: float) -> bool:
         return not self._motion and self._hold_until is not None and now >= self._hold_until

@@ -280,6 +280,24 @@ def test_manual_recording_and_the_recording_switch(
     assert clip.duration == pytest.approx(2.0 + 1.0, abs=1.1)  # from the GOP start
 
 
+def test_recording_switched_on_during_motion_records_it(
+    store: ClipStore, packets: list[EncodedPacket]
+) -> None:
+    h = Harness(store, RecordSettings(pre_roll=1.0, post_roll=1.0))
+    h.recorder.set_enabled(False)
+    h.feed(packets[:30])
+    h.recorder.motion(True)  # someone at the door, recording off
+    h.feed(packets[30:45])
+    h.recorder.set_enabled(True)
+    assert h.recorder.recording
+    h.feed(packets[45:75])
+    h.recorder.motion(False)
+    h.feed(packets[75:])
+    [clip] = h.done()
+    assert clip.reason == "motion"
+    assert clip.start.timestamp() <= packets[44].wall - 1.0
+
+
 def test_camera_drop_closes_the_clip(store: ClipStore, packets: list[EncodedPacket]) -> None:
     h = Harness(store, RecordSettings(pre_roll=1.0, post_roll=10.0))
     h.feed(packets[:30])
