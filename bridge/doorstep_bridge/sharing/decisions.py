@@ -108,11 +108,13 @@ class ShareDecisions:
         record = Decision(decision=decision, by=who, via=via, at=now, redact=redact)
         async with book.lock:
             share = book.existing(share_id)
-            if decision == "revoke":
-                return await self._revoke(share, record)
+            # Before anything else (a revoke too): a request past its deadline is over,
+            # whether or not the timers have got to it yet.
             if share.state is ShareState.PENDING and now >= share.deadline:
                 await self.expire(share, "no decision before the deadline")
                 raise ShareConflictError(f"share {share_id} expired without a decision")
+            if decision == "revoke":
+                return await self._revoke(share, record)
             if share.state is not ShareState.PENDING:
                 raise ShareConflictError(f"share {share_id} is {share.state}, not pending")
             extra = {"link_ttl_hours": ttl} if ttl is not None else {}

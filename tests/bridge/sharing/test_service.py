@@ -236,6 +236,15 @@ async def test_a_download_and_a_revoke_at_once_are_audited_in_the_order_they_too
     assert served.filename == f"doorstep-{share['id']}.mp4"
 
 
+async def test_revoking_a_request_past_its_deadline_says_it_expired(harness: Harness) -> None:
+    share = (await harness.service.create_request(harness.request(), "http")).payload()
+    harness.clock.advance(hours=2)  # past the deadline, before the timers ran
+    # Not "deny it instead": a deny would be refused too, the request is over.
+    with pytest.raises(ShareConflictError, match="expired without a decision"):
+        await harness.service.decide(share["id"], "revoke", "owner", "ui")
+    assert harness.service.get(share["id"]).payload()["state"] == "expired"  # type: ignore[union-attr]
+
+
 async def test_revoke_pending_says_deny(harness: Harness) -> None:
     share = (await harness.service.create_request(harness.request(), "http")).payload()
     with pytest.raises(ShareConflictError, match="deny it instead"):
