@@ -97,6 +97,9 @@ _LIGHT_EXPLAINED: Final = 0.5  # light must explain at least half of what change
 _LIGHT_SECONDS: Final = 1.0  # after a change of light, leftovers are checked this long
 _RECENT_SECONDS: Final = 0.7  # "recent" frame average (25% per frame at 5 fps)
 _DRIFT: Final = 3.0  # grey levels the unchanged pixels may drift together before light is checked
+# How far the drift estimated on the 8-bit background may be from the exact one: half
+# a grey level of rounding, and far more than float sums over a grid can be off by.
+_DRIFT_MARGIN: Final = 0.5 + 1e-4
 _SHADOW_EVERY: Final = 2  # frames between tests for shadows (in between, their verdicts hold)
 _DRIFT_EVERY: Final = 2  # frames between checks for light drifting (slow: dusk, exposure)
 _UNCOVERED: Final = 0.8  # share of a region that must show what was behind to be uncovered
@@ -283,6 +286,7 @@ class LumaMotionDetector:
         self._fgs: tuple[Mask, Mask] = (np.empty(shape, np.uint8), np.empty(shape, np.uint8))
         self._moved: Mask = np.empty(shape, np.uint8)
         self._dilated: Mask = np.empty(shape, np.uint8)
+        self._bg8: Mask = np.empty(shape, np.uint8)
         self._frame = 0
         empty8: Mask = np.empty(0, np.uint8)
         self._bg: FloatGrid | None = None
@@ -400,6 +404,9 @@ class LumaMotionDetector:
             return False  # most of the change is not light: leave it to the regions
         self._light_changing(bg)
         np.copyto(bg, relit)
+        # Learning and absorbing only bring it back towards the frame (0..255): once
+        # above white, the background is taken to stay there.
+        self._bg_above_white |= float(cv2.minMaxLoc(relit)[1]) > 255.5
         self._low, self._high, self._bounds = low, high, bounds
         # Recent frames were lit the old way too: re-light them so light is not activity.
         recent = cv2.multiply(self._recent.astype(np.float32), gain) + offset
@@ -410,7 +417,7 @@ class LumaMotionDetector:
             cv2.convertScaleAbs(behind, dst=self._behind)
         return True
 
-    def _drifting(self, grid: Mask, bg: FloatGrid, unchanged: Mask) -> bool:
+    def _drifting(self, grid: Mask, bg: FloatGrid, unchanged: Mask, changed: int) -> bool:
         """True when the pixels that did not change all drifted the same way.
 
         A slow change of light (dusk, auto exposure settling) first pushes only the
@@ -419,7 +426,21 @@ class LumaMotionDetector:
         each. Something new leaves the rest of the picture where it was, and so does
         a shadow passing over part of it: the drift must be there in each quarter of
         the picture, the same way.
+
+        ``changed`` is the number of pixels outside ``unchanged`` (see `_changes`).
         """
+        kept = self._grid_pixels - changed  # pixels in `unchanged`
+        if kept and not self._bg_above_white:
+            # Masked means cost far more than whole-grid sums. The 8-bit background is
+            # within half a grey level of the float one (it lies in 0..255.5), so this
+            # estimate of the drift is too: only near the limit do the exact figures
+            # below decide, and the verdict is the same either way.
+            bg8, masked = self._bg8, self._dilated  # `_dilated` is free until `_regions`
+            cv2.convertScaleAbs(bg, dst=bg8)
+            seen = float(cv2.sumElems(cv2.bitwise_and(grid, unchanged, dst=masked))[0])
+            learnt = float(cv2.sumElems(cv2.bitwise_and(bg8, unchanged, dst=masked))[0])
+            if abs(seen - learnt) / kept <= _DRIFT - _DRIFT_MARGIN:
+                return False
 
         def drift(part: tuple[slice, slice]) -> float:
             mask = unchanged[part]
@@ -560,7 +581,9 @@ class LumaMotionDetector:
             and changed > self._tune.min_pixels
             and (
                 changed > trigger
-                or (self._frame % _DRIFT_EVERY == 1 and self._drifting(grid, bg, unchanged))
+                or (
+                    self._frame % _DRIFT_EVERY == 1 and self._drifting(grid, bg, unchanged, changed)
+                )
             )
             and self._relight(grid, bg, changed)
         ):
@@ -629,6 +652,9 @@ class LumaMotionDetector:
         self._behind_until = -1
         self._shadows = np.zeros(shape, np.uint8)
         self._shadows_found = False
+        # The re-lit background may be brighter than white (see `_relight`); then the
+        # 8-bit background does not bound the float one (see `_drifting`).
+        self._bg_above_white = False
 
     def _noise_changed(self) -> None:
         """Refresh what follows from the noise level: threshold and clamp (8 bits)."""
