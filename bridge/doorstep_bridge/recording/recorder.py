@@ -15,7 +15,8 @@ re-encode never stalls the reader.
 - Clips longer than ``max_length`` are split at the next keyframe.
 - The stream dropping closes the clip cleanly at its last packet. A ring or a
   record-now while the camera is away (no keyframe to start from) starts its
-  clip at the camera's first keyframe, if that comes before the clip would end.
+  clip at the camera's first keyframe, if that comes before the clip would end;
+  so does motion still on then (detection says when motion ends).
 
 The pre-roll is kept as encoded packets in memory only. A stream-copied clip
 starts at the keyframe at or before the pre-roll; a re-encoded (masked) clip
@@ -234,13 +235,9 @@ class Recorder:
             if self._recording and self._due(now):
                 self._finish()
             self._buffer.append(packet)
-            if not self._recording and self._waiting is not None and packet.keyframe:
-                reason, until = self._waiting
-                self._waiting = None
-                if now < until:
-                    self._trigger(reason, now, until)  # the clip starts with this packet
-                return
             if not self._recording:
+                if packet.keyframe:
+                    self._start_late(now)  # a clip started here starts with this packet
                 return
             if packet.keyframe and now - self._clip_started >= self.settings.max_length:
                 # Split a long event: the next clip starts at this keyframe and keeps
@@ -335,7 +332,6 @@ class Recorder:
                 _LOGGER.info("Camera %s dropped during a clip; closing it", self.camera)
                 self._finish()
             self._buffer.clear()
-            self._motion = False
 
     def close(self, timeout: float = 30.0) -> None:
         """Finish the current clip and stop the worker (blocking)."""
@@ -378,6 +374,20 @@ class Recorder:
             self._reason = reason
         if until is not None:
             self._extend(until)
+
+    def _start_late(self, now: float) -> None:
+        """Start what came while there was no keyframe to start from (the camera was away).
+
+        A ring or record-now whose clip would not have ended yet, and motion that is
+        still on (a camera whose detect stream stayed up while its main stream dropped).
+        """
+        if self._waiting is not None:
+            reason, until = self._waiting
+            self._waiting = None
+            if now < until:
+                self._trigger(reason, now, until)
+        if not self._recording and self._motion_records():
+            self._trigger("motion", now, None)
 
     def _wait_for_keyframe(self, reason: str, until: float) -> None:
         """Start this ring or record-now clip once the camera sends a keyframe."""

@@ -327,6 +327,24 @@ def test_a_press_while_the_camera_reconnects_is_recorded_once_it_is_back(
     assert len(decode_all(clip.path)) == round(clip.duration * 15)  # each frame once
 
 
+def test_motion_still_on_when_the_main_stream_is_back_is_recorded(
+    store: ClipStore, packets: list[EncodedPacket]
+) -> None:
+    h = Harness(store, RecordSettings(pre_roll=1.0, post_roll=1.0))
+    h.feed(packets[:30])
+    h.recorder.motion(True)
+    h.feed(packets[30:40])
+    h.recorder.stream_lost()  # the main stream drops; the detect stream still sees motion
+    h.feed(packets[45:75])  # back at the keyframe at 3 s
+    h.recorder.motion(False)
+    h.feed(packets[75:])
+    first, second = sorted(h.done(), key=lambda clip: clip.start)
+    assert first.end.timestamp() == pytest.approx(packets[39].wall + 1 / 15, abs=0.01)
+    assert second.reason == "motion"
+    assert second.start.timestamp() == pytest.approx(packets[45].wall, abs=0.01)
+    assert second.end.timestamp() >= packets[74].wall + 1.0 - 0.1
+
+
 def test_a_press_is_not_recorded_by_a_camera_back_after_its_post_roll(
     store: ClipStore, packets: list[EncodedPacket]
 ) -> None:
