@@ -199,11 +199,18 @@ GONE_TEXT = {
         "This link no longer works",
         "The footage behind it was removed: the link expired or the owner withdrew it.",
     ),
+    503: (
+        "This link cannot be served right now",
+        (
+            "Every visit is written to the owner's audit log, and it cannot be written at the "
+            "moment, so nothing is shown. Please try again later."
+        ),
+    ),
 }
 
 
 def gone_page(status: int, detail: str) -> web.Response:
-    """A plain page for a link that does not (or no longer) work, with ``status``."""
+    """A plain page for a link that does not (or no longer, or not now) work, with ``status``."""
     title, text = GONE_TEXT.get(status, ("This link does not work", "The footage is not here."))
     body = (
         f'<div class="gone"><h1>{escape(title)}</h1><p>{escape(text)}</p>'

@@ -240,7 +240,8 @@ async def _download(request: web.Request, **details: Any) -> Download | web.Resp
         return gone_page(response.status, str(err)) if page else response
     except AuditError:
         _LOGGER.exception("Cannot audit a share download")
-        return json_error(503, "the audit log cannot be written; nothing is released")
+        message = "the audit log cannot be written; nothing is released"
+        return gone_page(503, message) if page else json_error(503, message)
 
 
 @routes.get("/share/{token}")

@@ -458,6 +458,28 @@ async def test_gone_and_unknown_links_show_a_plain_page(
     assert "This link does not work" in await unknown.text()
 
 
+async def test_a_link_that_cannot_be_audited_shows_a_browser_a_page_saying_so(
+    bridge: tuple[Harness, TestClient[Any, Any]],
+) -> None:
+    harness, client = bridge
+    _share_id, link = await _ready(harness, client)
+    blocker = harness.audit.path / "head.tmp"
+    blocker.mkdir()  # the audit log cannot be written (as on a full disk)
+    try:
+        response = await client.get(link, headers=BROWSER)
+        assert response.status == 503
+        assert response.headers["Content-Type"] == "text/html; charset=utf-8"
+        text = await response.text()
+        assert "try again later" in text
+        assert "<video" not in text
+        # curl still gets JSON, with the same status.
+        response = await client.get(link)
+        assert response.status == 503
+        assert "audit log" in (await response.json())["error"]
+    finally:
+        blocker.rmdir()
+
+
 async def test_the_transparency_report_over_http(
     bridge: tuple[Harness, TestClient[Any, Any]],
 ) -> None:
