@@ -26,6 +26,7 @@ import yaml
 
 from doorstep_bridge.config import Config, parse_config
 from doorstep_bridge.exceptions import ConfigError
+from doorstep_bridge.files import atomic_write
 from doorstep_bridge.recording.settings import CLIP_KINDS
 
 #: Port the API listens on inside the add-on container (config.yaml's ``ports``).
@@ -357,10 +358,11 @@ def supervisor_broker(url: str, token: str, timeout: float = 10.0) -> Broker:
 def write_addon_config(
     options_path: Path, out: Path, broker: Broker | None, environment: AddonEnvironment
 ) -> Config:
-    """Read ``options.json``, write the bridge's YAML to `out` (mode 0600).
+    """Read ``options.json``, write the bridge's YAML to `out` (mode 0600, atomically).
 
     Raises:
-        ConfigError: The options file is unreadable or invalid.
+        ConfigError: The options file is unreadable or invalid, or the storage
+            folder or the config cannot be written (a full or read-only disk).
     """
     try:
         options = json.loads(options_path.read_text(encoding="utf-8"))
@@ -369,9 +371,16 @@ def write_addon_config(
     except (OSError, ValueError) as err:
         raise ConfigError([f"{options_path}: cannot read: {err}"]) from None
     data = addon_config_data(options, broker, environment)
-    Path(data["storage"]["path"]).mkdir(mode=0o700, parents=True, exist_ok=True)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.touch(mode=0o600, exist_ok=True)
-    out.chmod(0o600)
-    out.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    storage = Path(data["storage"]["path"])
+    try:
+        storage.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(
+            [f"{storage}: cannot create the storage folder: {err.strerror}"]
+        ) from None
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(out, yaml.safe_dump(data, sort_keys=False).encode())
+    except OSError as err:
+        raise ConfigError([f"{out}: cannot write the config: {err.strerror}"]) from None
     return parse_config(data, out.parent)

@@ -458,6 +458,30 @@ def test_an_unreadable_options_file(tmp_path: Path) -> None:
     assert not out.exists()
 
 
+def test_storage_or_config_that_cannot_be_written(tmp_path: Path) -> None:
+    options = tmp_path / "options.json"
+    options.write_text(
+        '{"cameras": [{"name": "front_door", "source": "demo://"}], "storage": "data"}',
+        encoding="utf-8",
+    )
+    # /data not writable (here: a file where the folder should be): one clear line.
+    blocked = tmp_path / "blocked"
+    blocked.write_text("", encoding="utf-8")
+    environment = AddonEnvironment(hostname="local-doorstep", storage_roots={"data": blocked})
+    with pytest.raises(ConfigError) as err:
+        write_addon_config(options, tmp_path / "doorstep.yaml", BROKER, environment)
+    [problem] = err.value.problems
+    assert problem.startswith(f"{blocked / 'doorstep'}: cannot create the storage folder: ")
+    # The config itself cannot be written.
+    environment = AddonEnvironment(hostname="local-doorstep", storage_roots={"data": tmp_path})
+    out = tmp_path / "taken"
+    out.mkdir()
+    with pytest.raises(ConfigError) as err:
+        write_addon_config(options, out, BROKER, environment)
+    [problem] = err.value.problems
+    assert problem.startswith(f"{out}: cannot write the config: ")
+
+
 @pytest.mark.parametrize(
     ("url", "problem"),
     [
