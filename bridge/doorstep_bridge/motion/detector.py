@@ -505,9 +505,8 @@ class LumaMotionDetector:
             found = self._shadows[y : y + h, x : x + w]
             return self._shadows_found and 2 * cv2.countNonZero(found) >= area
         region = part.mask()
-        now = grid[y : y + h, x : x + w].astype(np.float32)
         core = _u8(cv2.erode(region, self._kernel5))
-        if not shadow(now, bg[y : y + h, x : x + w], core, self._cell):
+        if not shadow(grid[y : y + h, x : x + w], bg[y : y + h, x : x + w], core, self._cell):
             return False
         self._shadows[y : y + h, x : x + w] |= region
         self._shadows_found = True
