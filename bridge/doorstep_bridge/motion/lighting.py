@@ -28,7 +28,7 @@ texture for when the light goes down again.
 from __future__ import annotations
 
 import math
-from typing import Any, Final, TypeAlias
+from typing import Any, Final, TypeAlias, cast
 
 import cv2
 import numpy as np
@@ -256,7 +256,7 @@ def shadow(
     levels, so the unclipped ones are a range of integers, picked in one OpenCV call.
     """
     unclipped: Any = (_UNCLIPPED[0], 0.0, 0.0, 0.0), (_UNCLIPPED[1], 0.0, 0.0, 0.0)
-    picked = cv2.bitwise_and(cv2.inRange(frame, *unclipped), core)
+    picked = cast("npt.NDArray[np.uint8]", cv2.bitwise_and(cv2.inRange(frame, *unclipped), core))
     if cv2.countNonZero(picked) < max(16, cell * cell // 4):
         return False
     now = frame.astype(np.float32)
