@@ -18,6 +18,7 @@ import logging
 from typing import Any
 
 from aiohttp import web
+from aiohttp.abc import AbstractStreamWriter
 
 from doorstep_bridge.exceptions import AuditError, ShareError
 from doorstep_bridge.http.auth import allow_other_credentials, has_api_token, json_error
@@ -258,14 +259,46 @@ async def share_link(request: web.Request) -> web.StreamResponse:
     if not download.path.is_file():
         return json_error(410, "this share's video is no longer available")
     disposition = "attachment" if request.query.get("download") else "inline"
-    return web.FileResponse(
-        download.path,
+    return SharedVideo(
+        download,
         headers={
             "Content-Type": "video/mp4",
             "Content-Disposition": f'{disposition}; filename="{download.filename}"',
             **LINK_HEADERS,
         },
     )
+
+
+class SharedVideo(web.FileResponse):
+    """A share's video: a revoke or an expiry while it is being sent cuts the connection.
+
+    A slow or paused client could otherwise go on receiving the footage long after the
+    owner withdrew it (the open file outlives its deletion).
+    """
+
+    def __init__(self, download: Download, *, headers: dict[str, str]) -> None:
+        super().__init__(download.path, headers=headers)
+        self._withdrawn = download.withdrawn
+
+    async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
+        """Send the file (aiohttp calls this once the handler returned)."""
+        sending = asyncio.current_task()
+        assert sending is not None
+        under_way = True
+
+        def cut(_watch: asyncio.Task[bool]) -> None:
+            # Only while this response is sent: the connection may carry the next request.
+            if under_way:
+                # As when the client goes away: aiohttp closes the connection.
+                sending.cancel()
+
+        watch = asyncio.create_task(self._withdrawn.wait())
+        watch.add_done_callback(cut)
+        try:
+            return await super().prepare(request)
+        finally:
+            under_way = False
+            watch.cancel()
 
 
 async def _page(request: web.Request, download: Download) -> web.Response:

@@ -80,6 +80,7 @@ class ShareBook:
         self._shares: dict[str, Share] = {}
         self._tokens: dict[str, str] = {}  # share id → token, in memory only
         self._by_hash: dict[str, str] = {}  # token hash → share id
+        self._withdrawn: dict[str, asyncio.Event] = {}  # share id → set when its link ends
 
     # -- opening and closing ----------------------------------------------------------------
 
@@ -191,9 +192,19 @@ class ShareBook:
         """Hold ``share``'s clips from retention (renewing a hold the store kept is harmless)."""
         await asyncio.to_thread(self.clip_store.hold, share.id, share.clips)
 
+    def withdrawn(self, share_id: str) -> asyncio.Event:
+        """Set when ``share_id``'s link stops working (revoked, expired)."""
+        return self._withdrawn.setdefault(share_id, asyncio.Event())
+
     async def end(self, share: Share, why: str) -> None:
-        """A share left the holding states: drop its file, its token and its holds."""
+        """A share left the holding states: drop its file, its token and its holds.
+
+        Downloads still under way on its link are cut off (:meth:`withdrawn`).
+        """
         self._tokens.pop(share.id, None)
+        withdrawn = self._withdrawn.pop(share.id, None)
+        if withdrawn is not None:
+            withdrawn.set()
         if share.file:
             existed = await asyncio.to_thread(unlink, self.folder / share.file)
             # The signature goes with its export (a copy already given away keeps its own).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,12 @@ GONE = frozenset({ShareState.EXPIRED, ShareState.REVOKED})
 
 @dataclass(frozen=True, slots=True)
 class Download:
-    """A download the link allows: the file and the name to offer."""
+    """A download the link allows: the file, the name to offer, and when to stop sending it."""
 
     path: Path
     filename: str
+    #: Set when the share is revoked or expires: a transfer under way is cut off then.
+    withdrawn: asyncio.Event
 
     @property
     def signature(self) -> Path:
@@ -118,7 +121,11 @@ class ShareDownloads:
         # of further ones (a player's Range requests, a script) is summed.
         if book.repeats.admit("download", group, who, book.clock()):
             await book.append("download", share_id=share.id, client=client, agent=agent, **details)
-        return Download(path=book.folder / share.file, filename=f"doorstep-{share.id}.mp4")
+        return Download(
+            path=book.folder / share.file,
+            filename=f"doorstep-{share.id}.mp4",
+            withdrawn=book.withdrawn(share.id),
+        )
 
 
 def _clean_or_none(text: str | None) -> str | None:

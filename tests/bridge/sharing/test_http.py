@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from aiohttp.test_utils import TestClient
 import pytest
 
@@ -153,6 +154,35 @@ async def test_share_link_range_and_audit(bridge: tuple[Harness, TestClient[Any,
     assert downloads[0]["agent"] == "Recipient/1.0"
     assert downloads[0]["via"] == "direct"
     assert downloads[1]["range"] == "bytes=0-99"
+
+
+async def _read_to_the_end(response: aiohttp.ClientResponse) -> None:
+    while await response.content.read(1024 * 1024):
+        pass
+
+
+async def test_a_revoke_cuts_off_a_download_under_way(
+    bridge: tuple[Harness, TestClient[Any, Any]],
+) -> None:
+    harness, client = bridge
+    share_id, link = await _ready(harness, client)
+    # A large export, so that the transfer is still under way when the owner revokes.
+    size = 32 * 1024 * 1024
+    (harness.config.storage.path / "shares" / f"{share_id}.mp4").write_bytes(bytes(size))
+    response = await client.get(link)
+    assert response.status == 200
+    await response.content.readexactly(1024 * 1024)
+    revoke = await client.post(
+        f"/api/shares/{share_id}/decision",
+        json={"decision": "revoke", "by": "owner", "via": "ui"},
+        headers=API,
+    )
+    assert revoke.status == 200
+    with pytest.raises(aiohttp.ClientPayloadError):  # the rest never comes
+        await _read_to_the_end(response)
+    # A download that is not cut short still gets every byte.
+    _other_id, other_link = await _ready(harness, client)
+    assert (await (await client.get(other_link)).read())[4:8] == b"ftyp"
 
 
 async def test_proxy_client_headers_only_with_the_api_token(
