@@ -81,6 +81,13 @@ class ClipDeleted:
 
 
 @dataclass(frozen=True, slots=True)
+class NoClipLeft:
+    """A camera has no clip: no clip may stay announced as its latest (at start-up)."""
+
+    camera: str
+
+
+@dataclass(frozen=True, slots=True)
 class SnapshotTaken:
     """A new JPEG snapshot of a camera."""
 
@@ -151,6 +158,7 @@ Event: TypeAlias = (
     | CameraStatusChanged
     | ClipFinished
     | ClipDeleted
+    | NoClipLeft
     | SnapshotTaken
     | RecordRequested
     | CameraSwitchChanged
