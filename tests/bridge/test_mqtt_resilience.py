@@ -251,6 +251,30 @@ async def test_state_published_before_the_broker_is_up_reaches_it(
         await asyncio.to_thread(listener.wait_for, "doorstep/bridge/stats", 10)
 
 
+async def test_the_newest_retained_value_wins_after_an_outage(
+    mqtt_broker: Broker, mqtt_listener: Callable[..., Listener]
+) -> None:
+    from doorstep_bridge.config import MqttSettings
+    from doorstep_bridge.mqtt.client import MqttClient
+
+    await asyncio.to_thread(mqtt_broker.stop)
+    client = MqttClient(MqttSettings(host=mqtt_broker.host, port=mqtt_broker.port), "doorstep")
+    await client.start()
+    try:
+        topic = "doorstep/front_door/snapshot"
+        # While the broker is away, a forgotten clip's picture is cleared (QoS 1), then
+        # a press brings a new picture (QoS 0, like every snapshot).
+        client.publish(topic, b"", qos=1, retain=True)
+        client.publish(topic, b"\xff\xd8 the press", qos=0, retain=True)
+        await asyncio.to_thread(mqtt_broker.start)
+        assert await client.wait_connected(20)
+        await asyncio.sleep(0.5)
+        listener = mqtt_listener(topic)
+        assert await asyncio.to_thread(listener.wait_for, topic, 5) == b"\xff\xd8 the press"
+    finally:
+        await client.stop()
+
+
 async def test_a_press_while_the_bridge_restarts_rings_when_it_is_back(
     mqtt_broker: Broker, mqtt_listener: Callable[..., Listener], tmp_path: Path
 ) -> None:

@@ -14,7 +14,9 @@ sees MQTT on the loop. What this adds on top of paho:
   at the drop. QoS 0 messages are dropped by paho while disconnected, so only
   retained state uses QoS 0, and:
 * Retained state is remembered and published again after every (re)connect,
-  so a broker restarted without persistence gets it back.
+  so a broker restarted without persistence gets it back. paho sends its queue
+  after that replay, so while the link is down a retained QoS 0 message on a
+  topic with a QoS 1 message queued is queued behind it: the newest value wins.
 * A persistent session under the bridge's stable client id, so commands sent
   with QoS 1 while the bridge restarts are delivered when it is back.
 * Subscriptions are renewed on every connect; retained messages on them are
@@ -120,6 +122,8 @@ class MqttClient:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._subscriptions: list[_Subscription] = []
         self._retained: dict[str, tuple[bytes, int]] = {}
+        # Retained topics with a QoS 1 message in paho's queue while the link is down.
+        self._queued_retained: set[str] = set()
         self._connected = asyncio.Event()
         self._lock = threading.RLock()
         self._stopping = False
@@ -248,6 +252,14 @@ class MqttClient:
                     self._retained[topic] = (data, qos)
                 else:  # an empty retained payload clears the topic on the broker
                     self._retained.pop(topic, None)
+                if not self._link_up:
+                    # paho sends what it queued while the broker was away after the
+                    # replay of retained state: a newer QoS 0 value (a snapshot after
+                    # a clear) goes into the queue too, or the older one would win.
+                    if qos > 0:
+                        self._queued_retained.add(topic)
+                    elif topic in self._queued_retained:
+                        qos = 1
             info = self._client.publish(topic, data, qos=qos, retain=retain)
         if info.rc not in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN):
             _LOGGER.warning("Publishing to %s failed: %s", topic, paho.error_string(info.rc))
@@ -298,6 +310,7 @@ class MqttClient:
             return
         with self._lock:
             self._link_up = True
+            self._queued_retained.clear()
             for sub_topic, sub_qos in {s.topic: s.qos for s in self._subscriptions}.items():
                 self._send_subscribe(client, sub_topic, sub_qos)
         client.publish(self._topics.available, ONLINE, qos=1, retain=True)
