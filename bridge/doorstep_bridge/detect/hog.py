@@ -54,6 +54,30 @@ def _region(box: Box, width: int, height: int) -> Box:
     return (nx1, ny1, nx2, ny2)
 
 
+def regions_to_search(boxes: tuple[Box, ...], width: int, height: int) -> list[Box]:
+    """The regions to search for the motion ``boxes``, largest first.
+
+    Each box is widened to a person's shape (``_region``); at most ``MAX_REGIONS`` are
+    kept, none smaller than ``MIN_SIDE`` and none inside one already kept.
+    """
+    regions = sorted(
+        (_region(b, width, height) for b in boxes),
+        key=lambda r: (r[2] - r[0]) * (r[3] - r[1]),
+        reverse=True,
+    )
+    chosen: list[Box] = []
+    for region in regions:
+        if len(chosen) >= MAX_REGIONS:
+            break
+        x1, y1, x2, y2 = region
+        if x2 - x1 < MIN_SIDE or y2 - y1 < MIN_SIDE:
+            continue
+        if any(_inside(region, done) for done in chosen):
+            continue
+        chosen.append(region)
+    return chosen
+
+
 class HogPersonDetector:
     """Finds people in the moving regions of a grey frame (not thread-safe)."""
 
@@ -70,22 +94,8 @@ class HogPersonDetector:
     def find(self, gray: npt.NDArray[np.uint8], boxes: tuple[Box, ...]) -> list[PersonHit]:
         """People in ``gray`` (a 2-D luma image) within the motion ``boxes``."""
         height, width = gray.shape[:2]
-        regions = sorted(
-            (_region(b, width, height) for b in boxes),
-            key=lambda r: (r[2] - r[0]) * (r[3] - r[1]),
-            reverse=True,
-        )
         hits: list[PersonHit] = []
-        searched: list[Box] = []
-        for region in regions:
-            if len(searched) >= MAX_REGIONS:
-                break
-            x1, y1, x2, y2 = region
-            if x2 - x1 < MIN_SIDE or y2 - y1 < MIN_SIDE:
-                continue
-            if any(_inside(region, done) for done in searched):
-                continue
-            searched.append(region)
+        for region in regions_to_search(boxes, width, height):
             hits.extend(self._search(gray, region))
         return hits
 

