@@ -463,8 +463,7 @@ class Recorder:
                 self._close_clip(reason, frame, masks)
             case _Snapshot(frame, masks):
                 if masks is not None:
-                    clip_id = self._pending.id if self._pending is not None else None
-                    self._snapshot(make_snapshot(to_bgr(frame), masks).jpeg, clip_id)
+                    self._publish_picture(frame, masks)
             case _Flush(done):
                 done.set()
 
@@ -541,6 +540,20 @@ class Recorder:
         self._hooks.on_clip(info)
         if jpeg is not None:
             self._snapshot(jpeg, info.id)
+
+    def _publish_picture(self, frame: Any, masks: MaskSet) -> None:
+        """Publish a snapshot now (a press, a first moving frame, a parcel).
+
+        Making it may fail (a frame that cannot be converted or encoded); that must
+        never reach the worker's error handling, which would cut the clip short.
+        """
+        clip_id = self._pending.id if self._pending is not None else None
+        try:
+            jpeg = make_snapshot(to_bgr(frame), masks).jpeg
+        except Exception:
+            _LOGGER.exception("No snapshot for camera %s", self.camera)
+            return
+        self._snapshot(jpeg, clip_id)
 
     def _snapshot(self, jpeg: bytes, clip_id: str | None) -> None:
         if self._hooks.on_clip_snapshot is not None:

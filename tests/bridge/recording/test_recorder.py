@@ -439,6 +439,30 @@ def test_motion_publishes_its_first_frame_at_once_and_the_best_at_the_end(
     assert h.snapshots[0] != h.snapshots[1]
 
 
+def test_a_snapshot_that_cannot_be_made_never_costs_the_clip(
+    store: ClipStore,
+    packets: list[EncodedPacket],
+    frames: list[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def cannot_encode(*_args: Any) -> Any:
+        raise StorageError("cannot encode snapshot")
+
+    monkeypatch.setattr(recorder_module, "make_snapshot", cannot_encode)
+    h = Harness(store, RecordSettings(pre_roll=0.0, post_roll=0.5))
+    h.feed(packets[:30])
+    h.recorder.motion(True)
+    h.recorder.offer_frame(frames[30], 0.1)  # the first moving frame: published at once
+    h.feed(packets[30:60])
+    h.recorder.motion(False)
+    h.feed(packets[60:75])
+    [clip] = h.done()
+    assert clip.start.timestamp() <= packets[29].wall  # one clip, from the motion on
+    assert clip.end.timestamp() >= packets[59].wall + 0.5 - 0.1
+    assert h.snapshots == []
+    assert h.errors == []  # recording never failed
+
+
 def test_a_split_inside_the_post_roll_still_ends_the_next_clip(
     store: ClipStore, packets: list[EncodedPacket]
 ) -> None:
