@@ -515,17 +515,9 @@ class Recorder:
             self._store.discard(pending, "nothing was recorded")
             return
         finished = self._finalize(pending)
-        jpeg: bytes | None = None
+        jpeg = None
         if frame is not None and masks is not None:
-            try:
-                snapshot = make_snapshot(to_bgr(frame), masks)
-                atomic_write(pending.snapshot, snapshot.jpeg)
-                atomic_write(pending.thumbnail, snapshot.thumbnail)
-                jpeg = snapshot.jpeg
-            except (OSError, StorageError) as err:
-                _LOGGER.warning("No snapshot for clip %s: %s", pending.id, err)
-                pending.snapshot.unlink(missing_ok=True)
-                pending.thumbnail.unlink(missing_ok=True)
+            jpeg = self._write_snapshot(pending, frame, masks)
         info = self._store.complete(
             pending,
             duration=finished.duration,
@@ -540,6 +532,26 @@ class Recorder:
         self._hooks.on_clip(info)
         if jpeg is not None:
             self._snapshot(jpeg, info.id)
+
+    def _write_snapshot(self, pending: PendingClip, frame: Any, masks: MaskSet) -> bytes | None:
+        """Write a finished clip's snapshot and thumbnail; None when there is none.
+
+        The clip is kept whatever happens here: a full disk, or a frame that cannot
+        be converted or encoded, only costs its picture.
+        """
+        try:
+            snapshot = make_snapshot(to_bgr(frame), masks)
+            atomic_write(pending.snapshot, snapshot.jpeg)
+            atomic_write(pending.thumbnail, snapshot.thumbnail)
+        except (OSError, StorageError) as err:
+            _LOGGER.warning("No snapshot for clip %s: %s", pending.id, err)
+        except Exception:
+            _LOGGER.exception("No snapshot for clip %s", pending.id)
+        else:
+            return snapshot.jpeg
+        pending.snapshot.unlink(missing_ok=True)
+        pending.thumbnail.unlink(missing_ok=True)
+        return None
 
     def _publish_picture(self, frame: Any, masks: MaskSet) -> None:
         """Publish a snapshot now (a press, a first moving frame, a parcel).

@@ -463,6 +463,28 @@ def test_a_snapshot_that_cannot_be_made_never_costs_the_clip(
     assert h.errors == []  # recording never failed
 
 
+def test_a_clip_whose_best_frame_cannot_be_converted_is_kept_without_snapshot(
+    store: ClipStore,
+    packets: list[EncodedPacket],
+    frames: list[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def unconvertible(_frame: Any) -> Any:
+        raise ValueError("unsupported pixel format")
+
+    monkeypatch.setattr(recorder_module, "to_bgr", unconvertible)
+    h = Harness(store, RecordSettings(pre_roll=0.0, post_roll=0.5))
+    h.feed(packets[:30])
+    h.recorder.ring()
+    h.recorder.offer_frame(frames[30], 0.0)
+    h.feed(packets[30:60])
+    [clip] = h.done()
+    assert clip.reason == "ring"
+    assert clip.snapshot_path is None
+    assert store.list()[0] == [clip]
+    assert h.errors == []
+
+
 def test_a_split_inside_the_post_roll_still_ends_the_next_clip(
     store: ClipStore, packets: list[EncodedPacket]
 ) -> None:
