@@ -58,6 +58,11 @@ def test_the_detector_is_auto_and_its_threshold_its_own_by_default() -> None:
 def test_ssdlite_with_its_threshold_is_read() -> None:
     person = _config({"detector": "ssdlite", "threshold": 0.4}).cameras["front_door"].person
     assert (person.detector, person.threshold) == ("ssdlite", 0.4)
+    with pytest.raises(ConfigError) as err:
+        _config({"detector": "ssdlite", "threshold": 1.2})
+    assert "person.threshold: expected a number from 0 to 1 for the ssdlite detector" in str(
+        err.value
+    )
 
 
 def test_ssdlite_without_its_model_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
