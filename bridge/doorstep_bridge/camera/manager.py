@@ -153,6 +153,8 @@ class CameraManager:
         self._background: set[asyncio.Future[Any]] = set()
         self._switch_file = storage.path / FILE_NAME
         self._save_lock = threading.Lock()
+        # Recorder threads make room one at a time, so each reads its own check's problem.
+        self._room_lock = threading.Lock()
         self._stats_asked = 0
         self._stats_sent = 0
         #: The clip each camera's retained ``clip`` topic names.
@@ -515,10 +517,12 @@ class CameraManager:
         Returns:
             Why not enough space could be freed (the recorder reports it), or None.
         """
-        deleted = self.retention.make_room()
+        with self._room_lock:
+            deleted = self.retention.make_room()
+            problem = self.retention.problem
         if deleted:
             self._threadsafe(self._deleted)(deleted)
-        return self.retention.problem
+        return problem
 
     async def _tick(self) -> None:
         while True:

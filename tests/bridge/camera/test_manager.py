@@ -380,3 +380,37 @@ async def test_the_recording_switch_is_kept_unless_the_config_changed_since(
     assert await recording_after_start(True, switch_to=False)
     assert not await recording_after_start(False)
     assert await recording_after_start(True)
+
+
+def test_each_camera_learns_its_own_room_problem(storage: Path) -> None:
+    """Two cameras start clips at once: each is told what its own room check found."""
+    config = parse_config(
+        {"storage": {"path": str(storage)}, "cameras": {"a": {"source": "demo://"}}}
+    )
+    store = ClipStore(config.storage.path)
+    store.open()
+    manager = CameraManager({}, config.storage, EventBus(), store, [].append)
+    answers: dict[str, str | None] = {}
+    others: list[threading.Thread] = []
+
+    class Retention:
+        """The disk is almost full for the first check, fine again for the second."""
+
+        problem: str | None = None
+
+        def make_room(self) -> list[Any]:
+            first = not others
+            self.problem = "disk almost full" if first else None
+            if first:
+                # The second camera's check runs now, if nothing keeps it from it.
+                other = threading.Thread(target=lambda: answers.update(b=manager._make_room()))
+                others.append(other)
+                other.start()
+                other.join(0.5)
+            return []
+
+    manager.retention = Retention()  # type: ignore[assignment]
+    answers["a"] = manager._make_room()
+    others[0].join(5)
+    store.close()
+    assert answers == {"a": "disk almost full", "b": None}
