@@ -229,9 +229,10 @@ class Recorder:
             if packet.stream is not self._stream and packet.stream != self._stream:
                 self._stream = packet.stream
                 if self._polygons:
-                    self._snapshot_masks = MaskSet(
-                        self._polygons, (packet.stream.width, packet.stream.height)
-                    )
+                    # Without the main stream's size the masks cannot be scaled to a
+                    # snapshot: no snapshot rather than one with misplaced masks.
+                    size = (packet.stream.width, packet.stream.height)
+                    self._snapshot_masks = MaskSet(self._polygons, size) if all(size) else None
             if self._recording and self._due(now):
                 self._finish()
             self._buffer.append(packet)

@@ -418,6 +418,21 @@ def test_privacy_masks_reach_the_snapshot(
     assert all(int(frame[10:350, 10:300].max()) <= 2 for frame in luma)
 
 
+def test_no_snapshot_of_a_masked_camera_whose_frame_size_is_unknown(
+    store: ClipStore, packets: list[EncodedPacket], frames: list[Any]
+) -> None:
+    # Masks are in main-stream pixels and scaled to the snapshot's size: without the
+    # main stream's size they would land in the wrong place (here: off the picture).
+    right_half = ((640, 0), (1280, 0), (1280, 720), (640, 720))  # of a 1280x720 stream
+    h = Harness(store, RecordSettings(), masks=(right_half,))
+    unknown = replace(packets[0].stream, width=0, height=0)
+    h.feed([replace(packet, stream=unknown) for packet in packets[:15]])
+    h.recorder.picture()  # a parcel came
+    h.recorder.offer_frame(frames[15], 0.0)
+    h.recorder.flush()
+    assert h.snapshots == []
+
+
 def test_motion_publishes_its_first_frame_at_once_and_the_best_at_the_end(
     store: ClipStore, packets: list[EncodedPacket], frames: list[Any]
 ) -> None:
