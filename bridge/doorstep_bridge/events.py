@@ -81,13 +81,6 @@ class ClipDeleted:
 
 
 @dataclass(frozen=True, slots=True)
-class NoClipLeft:
-    """A camera has no clip: no clip may stay announced as its latest (at start-up)."""
-
-    camera: str
-
-
-@dataclass(frozen=True, slots=True)
 class SnapshotTaken:
     """A new JPEG snapshot of a camera."""
 
@@ -158,7 +151,6 @@ Event: TypeAlias = (
     | CameraStatusChanged
     | ClipFinished
     | ClipDeleted
-    | NoClipLeft
     | SnapshotTaken
     | RecordRequested
     | CameraSwitchChanged

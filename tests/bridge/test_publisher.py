@@ -5,13 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from doorstep_bridge.events import (
-    ClipDeleted,
-    ClipFinished,
-    EventBus,
-    NoClipLeft,
-    SnapshotTaken,
-)
+from doorstep_bridge.events import ClipDeleted, ClipFinished, EventBus, SnapshotTaken
 from doorstep_bridge.models import ClipInfo, utcnow
 from doorstep_bridge.mqtt.publisher import Publisher
 from doorstep_bridge.mqtt.topics import Topics
@@ -55,14 +49,6 @@ def test_deleting_the_announced_clip_clears_the_retained_topic() -> None:
     assert mqtt.sent == []  # not the announced clip: nothing to correct
 
     bus.publish(ClipDeleted("c_new", "front_door", "retention"))
-    assert mqtt.sent == [("doorstep/front_door/clip", b"", 1, True)]
-
-
-def test_a_camera_without_clips_has_its_retained_clip_cleared() -> None:
-    bus = EventBus()
-    mqtt = RecordingMqtt()
-    Publisher(mqtt, bus)  # type: ignore[arg-type]
-    bus.publish(NoClipLeft("front_door"))
     assert mqtt.sent == [("doorstep/front_door/clip", b"", 1, True)]
 
 

@@ -41,7 +41,6 @@ from doorstep_bridge.events import (
     Event,
     EventBus,
     MotionChanged,
-    NoClipLeft,
     PackageChanged,
     PersonChanged,
     RecordRequested,
@@ -245,10 +244,6 @@ class CameraManager:
         for clip in newest:
             self._latest[clip.camera] = clip
             self._publish(ClipFinished(clip))
-        for name in self._pipelines:
-            if name not in self._latest:
-                # The storage was emptied or moved: clear what an earlier run announced.
-                self._publish(NoClipLeft(name))
         # The retained snapshot is most likely of one of these; a deletion of either
         # replaces it (replacing it with the same picture does no harm).
         for clip in [*newest, *pictured]:

@@ -21,7 +21,6 @@ from doorstep_bridge.events import (
     ClipFinished,
     EventBus,
     MotionChanged,
-    NoClipLeft,
     PackageChanged,
     PersonChanged,
     ShareStateChanged,
@@ -82,7 +81,6 @@ class Publisher:
             bus.subscribe(CameraStatusChanged, self._on_status),
             bus.subscribe(ClipFinished, self._on_clip),
             bus.subscribe(ClipDeleted, self._on_clip_deleted),
-            bus.subscribe(NoClipLeft, self._on_no_clip),
             bus.subscribe(SnapshotTaken, self._on_snapshot),
             bus.subscribe(CameraSwitchChanged, self._on_switch),
             bus.subscribe(ShareStateChanged, self._on_share),
@@ -132,11 +130,6 @@ class Publisher:
         if self._last_clip.get(event.camera) == event.clip_id:
             del self._last_clip[event.camera]
             self._mqtt.publish(self._topics.clip(event.camera), b"", qos=1, retain=True)
-
-    def _on_no_clip(self, event: NoClipLeft) -> None:
-        # What an earlier run left retained names a clip that is gone.
-        self._last_clip.pop(event.camera, None)
-        self._mqtt.publish(self._topics.clip(event.camera), b"", qos=1, retain=True)
 
     def _on_snapshot(self, event: SnapshotTaken) -> None:
         topic = self._topics.snapshot(event.camera)

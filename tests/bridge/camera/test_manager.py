@@ -20,7 +20,6 @@ from doorstep_bridge.events import (
     ClipFinished,
     EventBus,
     MotionChanged,
-    NoClipLeft,
     RecordRequested,
     SnapshotTaken,
     StatsChanged,
@@ -38,7 +37,6 @@ EVENTS = (
     CameraSwitchChanged,
     ClipFinished,
     MotionChanged,
-    NoClipLeft,
     SnapshotTaken,
     StatsChanged,
 )
@@ -295,23 +293,6 @@ async def test_the_retained_clip_names_the_newest_clip_left(porch: Footage, stor
         # and the clip topic moves to the newest clip left.
         await recorded.wait(ClipFinished, lambda e: e.clip.id == held.id, timeout=10)
     assert [e.clip.id for e in recorded.of(ClipFinished)] == [newest.id, held.id]
-
-
-async def test_a_camera_without_clips_announces_none(porch: Footage, storage: Path) -> None:
-    store = ClipStore(storage)
-    store.open()
-    clip = _stored_clip(store, porch, utcnow())
-    store.close()
-    # The storage was emptied (or moved) for the back door: the clip an earlier run
-    # left retained on the broker must not stay announced as its latest.
-    cameras = {
-        name: {"source": f"rtsp://127.0.0.1:{free_port()}/none"}  # no camera needed
-        for name in ("front_door", "back_door")
-    }
-    async with running(storage, cameras) as (_, recorded, _store):
-        await recorded.wait(StatsChanged, timeout=10)
-    assert [e.clip.id for e in recorded.of(ClipFinished)] == [clip.id]
-    assert [e.camera for e in recorded.of(NoClipLeft)] == ["back_door"]
 
 
 async def test_a_clip_repaired_once_the_disk_takes_it_is_announced(
