@@ -9,10 +9,11 @@ from), so redaction needs no colour conversion: the luma plane is the grey
 image the face detector wants, and filling or pixelating a region means doing
 it on the luma plane and on the half-size chroma planes.
 
-Faces are found with OpenCV's Haar cascades (frontal and profile, both
-directions), shipped inside the ``opencv-python-headless`` 4.x wheel: fully
-offline, no model download. They miss some faces (strong angles, small or dark
-faces); docs/sharing.md says so, and the approver can see what was released.
+Exports find faces with a CNN (:mod:`doorstep_bridge.sharing.faces`); the
+Haar cascades here (frontal and profile, both directions, shipped inside the
+``opencv-python-headless`` 4.x wheel) are the fallback when its weights are
+missing. Both miss some faces (very small or strongly turned ones);
+docs/sharing.md says so, and the approver can see what was released.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any, Protocol, TypeAlias
 
 import cv2
 import numpy as np
@@ -86,10 +87,10 @@ def _cascade(name: str) -> cv2.CascadeClassifier:
     return cascade
 
 
-def _shrink(luma: Plane) -> tuple[Any, float]:
+def _shrink(luma: Plane, detect_width: int = DETECT_WIDTH) -> tuple[Any, float]:
     """The copy of `luma` faces are looked for in, and its scale."""
     height, width = luma.shape
-    scale = min(1.0, DETECT_WIDTH / width)
+    scale = min(1.0, detect_width / width)
     if scale == 1.0:
         return luma, 1.0
     size = (round(width * scale), round(height * scale))
@@ -106,7 +107,7 @@ def _overlap(a: Box, b: Box) -> bool:
     return a.x < b.x + b.w and b.x < a.x + a.w and a.y < b.y + b.h and b.y < a.y + a.h
 
 
-def _merge(boxes: list[Box]) -> list[Box]:
+def merge(boxes: list[Box]) -> list[Box]:
     """Overlapping boxes joined until none overlap."""
     merged: list[Box] = []
     for box in boxes:
@@ -124,8 +125,23 @@ def _merge(boxes: list[Box]) -> list[Box]:
     return merged
 
 
+class Finder(Protocol):
+    """A face detector working on grey images shrunk to its `width`."""
+
+    @property
+    def width(self) -> int:
+        """Width of the copy of a frame that `find_in` expects."""
+        ...
+
+    def find_in(self, small: Any) -> list[Box]:
+        """Faces in an (already shrunk) grey image, in its pixel coordinates."""
+        ...
+
+
 class FaceFinder:
     """Haar cascade face detection on the luma plane (blocking: run off the event loop)."""
+
+    width = DETECT_WIDTH
 
     def __init__(self) -> None:
         self._frontal = _cascade("haarcascade_frontalface_default.xml")
@@ -176,7 +192,7 @@ class FaceTracker:
     #: Above this share of the frame, search the whole frame.
     MAX_SHARE = 0.5
 
-    def __init__(self, finder: FaceFinder, full_every: int = 5) -> None:
+    def __init__(self, finder: Finder, full_every: int = 5) -> None:
         self._finder = finder
         self._full_every = full_every
         self._calls = 0
@@ -186,7 +202,7 @@ class FaceTracker:
 
     def find(self, luma: Plane) -> list[Box]:
         """Faces in this frame's luma plane, in its pixel coordinates."""
-        small, scale = _shrink(luma)
+        small, scale = _shrink(luma, self._finder.width)
         blurred = cv2.GaussianBlur(small, (5, 5), 0)
         regions = None
         due = self._calls % self._full_every == 0
@@ -220,7 +236,7 @@ class FaceTracker:
             if cv2.contourArea(contour) >= self.MIN_AREA
         ]
         grown = [self._grow(box, width, height) for box in areas + self._faces]
-        regions = [r for r in _merge(grown) if r.w >= MIN_FACE and r.h >= MIN_FACE]
+        regions = [r for r in merge(grown) if r.w >= MIN_FACE and r.h >= MIN_FACE]
         if sum(r.w * r.h for r in regions) > self.MAX_SHARE * width * height:
             return None
         return regions
@@ -233,6 +249,30 @@ class FaceTracker:
         x1 = min(width, box.x + box.w + margin)
         y1 = min(height, box.y + box.h + margin)
         return Box(x0, y0, x1 - x0, y1 - y0)
+
+
+def sweep(before: Sequence[Box], after: Sequence[Box]) -> list[Box]:
+    """For each face in `after`, the rectangle it swept since the nearest one in `before`.
+
+    Frames between two detections are covered by where a face was and where it is;
+    a face that moved further than its own size between them would slip between the
+    two boxes, so the whole path from one to the other is covered as well.
+    """
+    swept: list[Box] = []
+    for b in after:
+        reach = 3 * max(b.w, b.h)
+        centre = (b.x + b.w / 2, b.y + b.h / 2)
+        near = [
+            a
+            for a in before
+            if abs(a.x + a.w / 2 - centre[0]) <= reach and abs(a.y + a.h / 2 - centre[1]) <= reach
+        ]
+        if near:
+            nearest = min(
+                near, key=lambda a: abs(a.x + a.w / 2 - centre[0]) + abs(a.y + a.h / 2 - centre[1])
+            )
+            swept.append(_union(nearest, b))
+    return swept
 
 
 def pad(box: Box, width: int, height: int, padding: float = FACE_PADDING) -> Box:
@@ -257,8 +297,10 @@ def _pixelate(region: Plane) -> None:
         (max(1, width // block), max(1, height // block)),
         interpolation=cv2.INTER_AREA,
     )
-    coarse = cv2.resize(small, (width, height), interpolation=cv2.INTER_NEAREST)
-    region[:] = cv2.GaussianBlur(coarse, (0, 0), block / 3)
+    # Bilinear enlargement softens the blocks' edges; a Gaussian blur of the enlarged
+    # blocks would too, but its cost grows with the box's area times its kernel (which
+    # grows with the box): a third of a CPU-second per frame for a 700 px box.
+    region[:] = cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 def blur_faces(frame: YuvFrame, boxes: Sequence[Box]) -> None:

@@ -7,8 +7,11 @@ a small watermark at the top (the share id, camera and time, the recipient and t
 link's expiry) added, and encoded with libx264 into ``<file>.part``, renamed to the
 final name only when complete.
 
-Faces are looked for on every ``detect_every``-th frame; the frames in between
-are covered by the boxes of the detections just before *and* just after them
+Faces are looked for on every ``detect_every``-th frame: once a second with the
+CNN detector (the whole frame, then small faces at full resolution where the
+picture changed), 5 times a second (mostly near what changed) with the Haar
+fallback. The frames in between are covered by the boxes of the detections just
+before *and* just after them, and by the path a face swept from one to the next
 (a few frames are buffered), so a face moving between two detections stays
 covered. Blocking: call from a worker thread.
 """
@@ -27,14 +30,16 @@ from typing import Any, TypeAlias
 import av
 
 from doorstep_bridge.recording.masks import MaskSet
+from doorstep_bridge.sharing.faces import CnnFaceFinder, CnnTracker, export_finder
 from doorstep_bridge.sharing.redact import (
     Box,
-    FaceFinder,
     FaceTracker,
+    Finder,
     Plane,
     YuvFrame,
     blur_faces,
     pad,
+    sweep,
     watermark,
 )
 from doorstep_bridge.validation import Polygon
@@ -43,8 +48,12 @@ _LOGGER = logging.getLogger(__name__)
 
 #: Milliseconds: the output's time base.
 TIME_BASE = Fraction(1, 1000)
-#: Faces are looked for about this many times per second of video.
+#: Faces are looked for about this many times per second of video with the Haar
+#: fallback (cheap, and mostly only near what changed) ...
 DETECTIONS_PER_SECOND = 5.0
+#: ... and with the CNN, which searches the whole frame each time: the share export's
+#: budget (1 CPU-s per second of 1080p video, decoding and encoding included) allows this.
+CNN_DETECTIONS_PER_SECOND = 1.0
 
 
 class RenderCancelledError(Exception):
@@ -208,7 +217,7 @@ def render(job: RenderJob, progress: Progress, cancel: threading.Event) -> Rende
     total = sum(segment.seconds for segment in job.segments) or 1.0
     done = 0.0
     faces = 0
-    finder = FaceFinder() if job.redact_faces else None
+    finder = export_finder() if job.redact_faces else None
     encoder = _Encoder(part, job.crf, job.preset)
     try:
         base = 0
@@ -233,6 +242,9 @@ def render(job: RenderJob, progress: Progress, cancel: threading.Event) -> Rende
                     masks.fill_yuv420(item.array, item.width, item.height)
                 frame = YuvFrame.of(item.array, item.width, item.height)
                 blur_faces(frame, boxes)
+                if masks and boxes:
+                    # A face box across a mask's edge smears the fill: masks win, again.
+                    masks.fill_yuv420(item.array, item.width, item.height)
                 watermark(frame, _label(job, segment.camera, item.time))
                 if first_pts is None:
                     first_pts = item.pts_ms
@@ -274,7 +286,7 @@ def encoder_close_quietly(encoder: _Encoder) -> None:
 
 def _redact_segment(
     segment: Segment,
-    finder: FaceFinder | None,
+    finder: Finder | None,
     emit: Callable[[_Decoded, Sequence[Box]], None],
     cancel: threading.Event,
 ) -> int:
@@ -285,8 +297,15 @@ def _redact_segment(
         return 0
     faces = 0
     every = 1
-    # Whole-frame searches about once a second, in between only where things changed.
-    tracker = FaceTracker(finder, full_every=round(DETECTIONS_PER_SECOND))
+    tracker: FaceTracker | CnnTracker
+    if isinstance(finder, CnnFaceFinder):
+        # The whole frame, then small faces at full resolution where things changed.
+        rate = CNN_DETECTIONS_PER_SECOND
+        tracker = CnnTracker(finder)
+    else:
+        # Whole-frame searches about once a second, in between only where things changed.
+        rate = DETECTIONS_PER_SECOND
+        tracker = FaceTracker(finder, full_every=round(DETECTIONS_PER_SECOND))
     waiting: list[_Decoded] = []
     # Boxes of the two detections before the frames in `waiting`: a face the detector
     # misses once is still covered by where it was a moment ago.
@@ -296,21 +315,29 @@ def _redact_segment(
         if index == 0:
             first_pts = item.pts_ms
         elif index == 1:
-            # The frame rate is known after two frames; detect ~5 times a second.
+            # The frame rate is known after two frames.
             interval = max(1, item.pts_ms - first_pts)
-            every = max(1, round(1000 / interval / DETECTIONS_PER_SECOND))
+            every = max(1, round(1000 / interval / rate))
         if index % every:
             waiting.append(item)
             continue
         luma = YuvFrame.of(item.array, item.width, item.height).y
         found = [pad(box, item.width, item.height) for box in tracker.find(luma)]
         faces += len(found)
-        covering = recent[0] + recent[1] + found
+        covering = recent[0] + recent[1] + found + sweep(recent[1], found)
         for held in waiting:
             emit(held, covering)
         waiting = []
         emit(item, covering)
         recent = [recent[1], found]
-    for held in waiting:
-        emit(held, recent[0] + recent[1])
+    if waiting:
+        # The frames after the last detection: one more on the segment's last frame, so
+        # they are covered on both sides like the others.
+        last = waiting[-1]
+        luma = YuvFrame.of(last.array, last.width, last.height).y
+        found = [pad(box, last.width, last.height) for box in tracker.find(luma)]
+        faces += len(found)
+        covering = recent[0] + recent[1] + found + sweep(recent[1], found)
+        for held in waiting:
+            emit(held, covering)
     return faces
