@@ -401,8 +401,10 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
                     listener(package)
             elif leaf in SWITCHES:
                 self._update_camera(camera, **{leaf: parse_on_off(msg.payload)})
-            elif leaf == "clip" and msg.payload:
-                self._update_camera(camera, last_clip=parse_clip(msg.payload))
+            elif leaf == "clip":
+                # Empty: the last clip was deleted (forgotten, retention) and none is left.
+                clip = parse_clip(msg.payload) if msg.payload else None
+                self._update_camera(camera, last_clip=clip)
             elif leaf == "status" and msg.payload:
                 self._camera_health(camera, parse_camera_health(msg.payload))
         except ProtocolError as err:

@@ -9,6 +9,7 @@ on to the coordinator, keeps automations working across reloads of the entry.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from typing import Any, Final
 
 from homeassistant.components.device_automation import DEVICE_TRIGGER_BASE_SCHEMA
@@ -113,7 +114,8 @@ class _CameraEvents:
         # that ended before we listened is history, not a clip just saved.
         self.listening_since = dt_util.utcnow()
         self.motion = {key: state.motion for key, state in self.coordinator.data.cameras.items()}
-        self.clips: dict[str, str] = {}
+        #: The newest clip seen per camera: its id and when it ended.
+        self.clips: dict[str, tuple[str, datetime]] = {}
         self.ring_listeners: set[str] = set()
 
     def start(self) -> None:
@@ -153,9 +155,11 @@ class _CameraEvents:
             if was_moving is not None and state.motion is not None and was_moving != state.motion:
                 self._fire(camera, MOTION_STARTED if state.motion else MOTION_STOPPED, {})
             clip = state.last_clip
-            if clip is None or self.clips.get(camera) == clip.id:
+            seen = self.clips.get(camera)
+            # An older clip shown again (the newest was deleted) is no clip just saved.
+            if clip is None or (seen is not None and (seen[0] == clip.id or clip.end <= seen[1])):
                 continue
-            self.clips[camera] = clip.id
+            self.clips[camera] = (clip.id, clip.end)
             if clip.end >= self.listening_since:
                 self._fire(camera, CLIP_SAVED, {"clip_id": clip.id, "reason": clip.reason})
 

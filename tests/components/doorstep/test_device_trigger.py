@@ -25,7 +25,16 @@ from pytest_homeassistant_custom_component.common import (
 from custom_components.doorstep.const import DOMAIN
 from custom_components.doorstep.device_trigger import TRIGGER_TYPES, async_get_triggers
 
-from .conftest import BRIDGE_ID, TOPICS, FakeBridge, clip_info, get_device, ring, share_state
+from .conftest import (
+    BRIDGE_ID,
+    TOPICS,
+    FakeBridge,
+    clip_info,
+    get_device,
+    get_state,
+    ring,
+    share_state,
+)
 
 pytestmark = pytest.mark.usefixtures("setup_entry")
 
@@ -122,6 +131,16 @@ async def test_doorbell_motion_and_clip_run_automations(
     await hass.async_block_till_done()
     [(kind, data)] = _fired(calls)
     assert (kind, data["clip_id"], data["reason"]) == ("clip_saved", clip.id, "motion")
+    assert calls == []
+    # The clip is forgotten: the bridge clears the topic, then shows the newest clip left,
+    # which is older: neither is a clip saved.
+    older = clip_info("front_door", dt_util.utcnow() - timedelta(seconds=30), 5.0, bridge.video)
+    async_fire_mqtt_message(hass, TOPICS.clip("front_door"), "", retain=True)
+    await hass.async_block_till_done()
+    assert get_state(hass, "sensor.front_door_last_clip").state == "unknown"
+    async_fire_mqtt_message(hass, TOPICS.clip("front_door"), json.dumps(older.payload()))
+    await hass.async_block_till_done()
+    assert get_state(hass, "sensor.front_door_last_clip").attributes["clip_id"] == older.id
     assert calls == []
 
 
