@@ -150,9 +150,14 @@ def _verify_export(file: Path, signature: Path | None, expected_key: str | None)
         print(f"cannot read {file}: {err.strerror or err}", file=sys.stderr)
         return EXIT_INVALID
     print(describe(result))
-    if expected_key is not None and result.key_fingerprint != expected_key.strip():
-        print(f"NOT the expected key: signed by {result.key_fingerprint}, expected {expected_key}")
-        return EXIT_FAILURE
+    if expected_key is not None:
+        if result.key_fingerprint != expected_key.strip():
+            print(
+                f"NOT the expected key: signed by {result.key_fingerprint}, expected {expected_key}"
+            )
+            return EXIT_FAILURE
+        if result.ok:
+            print("The key is the one expected: this is the export that bridge signed.")
     return EXIT_OK if result.ok else EXIT_FAILURE
 
 

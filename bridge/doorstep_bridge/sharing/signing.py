@@ -254,13 +254,17 @@ def describe(result: Verification) -> str:
     manifest = result.manifest
     lines: list[str] = []
     if result.ok:
-        lines.append("VALID: this file is, byte for byte, the export the bridge signed.")
+        # Anyone can sign with a key of their own: only the fingerprint ties it to a bridge.
+        lines.append("VALID: this file is, byte for byte, the file the key below signed.")
     else:
         lines.append("NOT VALID:")
         lines.extend(f"  - {problem}" for problem in result.problems)
         lines.append("The claims below are what the signature file says, not proven:")
     lines.append(f"Signed by key {result.key_fingerprint}")
-    lines.append("  (compare it with the fingerprint the bridge shows in Home Assistant)")
+    lines.append(
+        "  (it is your bridge's export only if this is the fingerprint the bridge shows in"
+        " Home Assistant; --fingerprint checks that)"
+    )
     redactions = manifest.get("redactions")
     redactions = redactions if isinstance(redactions, dict) else {}
     file_info = manifest.get("file")

@@ -144,13 +144,17 @@ async def test_the_command_line_proves_and_refuses(
     _ready, export = await _ready_export(harness)
     assert main(["verify-export", str(export)]) == 0
     out = capsys.readouterr().out
-    assert "VALID: this file is, byte for byte, the export the bridge signed." in out
+    assert "VALID: this file is, byte for byte, the file the key below signed." in out
+    assert "this is the export that bridge signed" not in out  # no key was expected
     assert harness.service.signing_fingerprint in out
     key = harness.service.signing_fingerprint
     assert key is not None
     assert main(["verify-export", str(export), "--fingerprint", key]) == 0
+    assert "this is the export that bridge signed" in capsys.readouterr().out
     assert main(["verify-export", str(export), "--fingerprint", "SHA256:other"]) == 1
-    assert "NOT the expected key" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "NOT the expected key" in out
+    assert "this is the export that bridge signed" not in out
 
     copy = tmp_path / "changed.mp4"
     data = bytearray(export.read_bytes())
