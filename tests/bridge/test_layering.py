@@ -42,9 +42,9 @@ LAYERS: tuple[frozenset[str], ...] = (
     | frozenset({"mqtt.ignored", "mqtt.client"})
     | frozenset({"sharing.audit", "sharing.state", "sharing.database", "sharing.links"})
     | frozenset({"sharing.clips", "sharing.repeats", "sharing.fields", "sharing.redact"})
-    | frozenset({"sharing.render", "sharing.signing", "sharing.report"})
+    | frozenset({"sharing.render", "sharing.signing", "sharing.report", "sharing.faces"})
     | frozenset({"egress"})
-    | frozenset({"detect.hog", "detect.person", "detect.packages"})
+    | frozenset({"detect.hog", "detect.person", "detect.packages", "detect.ssdlite"})
     # The HA OS add-on's options turned into a config.
     | frozenset({"addon"}),
     # 3. The long-lived services, plain classes: cameras, live view, doorbell, what

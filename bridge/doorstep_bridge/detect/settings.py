@@ -81,10 +81,14 @@ def _detector_and_threshold(section: dict[str, Any]) -> dict[str, Any]:
     threshold = section.get("threshold")
     if threshold is None:
         return section
+    if "detector" not in section:
+        # Written before there was a choice: a threshold alone is HOG's, as it was then.
+        section = {**section, "detector": "hog"}
+        detector = "hog"
     if detector == "auto":
         raise vol.Invalid(
             "a threshold is a score of one detector (hog: 1.2 by default, ssdlite: "
-            f"{DEFAULT_SSDLITE_THRESHOLD:g}): set person.detector to hog or ssdlite beside it",
+            f"{DEFAULT_SSDLITE_THRESHOLD:g}): set person.detector to hog or ssdlite, not auto",
             path=["threshold"],
         )
     low, high = THRESHOLD_RANGES[detector]

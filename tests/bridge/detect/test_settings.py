@@ -84,8 +84,12 @@ def test_ssdlite_without_its_model_is_a_config_error(monkeypatch: pytest.MonkeyP
         ({"threshold": "high"}, "cameras.front_door.person.threshold: expected a number"),
         ({"detector": "yolo"}, "cameras.front_door.person.detector: expected auto, ssdlite or hog"),
         (
-            {"threshold": 1.2},
+            {"detector": "auto", "threshold": 1.2},
             "cameras.front_door.person.threshold: a threshold is a score of one detector",
+        ),
+        (
+            {"threshold": 9},
+            "cameras.front_door.person.threshold: expected a number from -1 to 5 for the hog",
         ),
         (
             {"detector": "hog", "threshold": 9},
@@ -116,3 +120,8 @@ def test_person_on_and_off_go_to_the_retained_person_topic() -> None:
         ("doorstep/front_door/person", "ON", 1, True),
         ("doorstep/front_door/person", "OFF", 1, True),
     ]
+
+
+def test_a_threshold_alone_is_hogs_as_before_there_was_a_choice() -> None:
+    person = _config({"enabled": True, "threshold": 1.2}).cameras["front_door"].person
+    assert (person.detector, person.threshold) == ("hog", 1.2)
