@@ -334,10 +334,17 @@ class LumaMotionDetector:
         f = self._factor
         if f > 1:
             # Reading the frame is most of the cost: take one pixel per grid pixel, from
-            # the middle of its block (a strided view of the decoder's plane, gathered
-            # into a small buffer). The blur below is the anti-aliasing filter.
+            # the middle of its block, into a small buffer. The blur below is the
+            # anti-aliasing filter. OpenCV's exact nearest-neighbour resize of the blocks
+            # the grid covers (gw * f by gh * f) reads pixel f * i + f // 2 for grid
+            # pixel i, and costs fewer instructions than NumPy's strided copy.
             gw, gh = self._size
-            np.copyto(self._small, luma[f // 2 :: f, f // 2 :: f][:gh, :gw])
+            cv2.resize(
+                luma[: gh * f, : gw * f],
+                self._size,
+                dst=self._small,
+                interpolation=cv2.INTER_NEAREST_EXACT,
+            )
             small = self._small
         # 5x5 Gaussian (the fixed-point 8-bit path).
         return _u8(cv2.GaussianBlur(small, (5, 5), 0, dst=self._grid))
