@@ -185,7 +185,9 @@ async def test_legal_request_two_phones_signed_export_and_recipient_page(
 
         checked = _verify("verify-export", str(export))
         assert checked.returncode == 0, checked.stdout + checked.stderr
-        assert "VALID: this file is, byte for byte, the file the key below signed." in checked.stdout
+        assert (
+            "VALID: this file is, byte for byte, the file the key below signed." in checked.stdout
+        )
         assert "PV 2026/004512" in checked.stdout
         assert "Owner, Guest" in checked.stdout
         below_watermark = [[x, max(y, WATERMARK_ROWS)] for x, y in PRIVACY_MASK]
