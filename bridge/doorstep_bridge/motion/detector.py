@@ -27,7 +27,7 @@ compared with a running background model:
   drifted together.
 * **Shadows.** A moving region that is the background times a smooth gain (same
   texture, contrast scaled with brightness) is a shadow, not motion (tested every
-  other frame; see :func:`.lighting.shadow`).
+  fourth frame, and when new or grown; see :func:`.lighting.shadow`).
 * **Zones and masks.** Only changes inside a zone (when zones are set) and
   outside every mask count.
 * **Activity.** A foreground region counts as motion only while something in it
@@ -100,7 +100,7 @@ _DRIFT: Final = 3.0  # grey levels the unchanged pixels may drift together befor
 # How far the drift estimated on the 8-bit background may be from the exact one: half
 # a grey level of rounding, and far more than float sums over a grid can be off by.
 _DRIFT_MARGIN: Final = 0.5 + 1e-4
-_SHADOW_EVERY: Final = 2  # frames between tests for shadows (in between, their verdicts hold)
+_SHADOW_EVERY: Final = 4  # frames between tests for shadows (in between, their verdicts hold)
 _DRIFT_EVERY: Final = 2  # frames between checks for light drifting (slow: dusk, exposure)
 _UNCOVERED: Final = 0.8  # share of a region that must show what was behind to be uncovered
 _BEHIND_SECONDS: Final = 600.0  # how long what was behind absorbed things is remembered
@@ -309,9 +309,10 @@ class LumaMotionDetector:
         self._behind_known: Mask = empty8
         self._behind_until = -1  # frame after which the memory is forgotten
         self._behind_frames = max(1, round(fps * _BEHIND_SECONDS))
-        # Where the last test for shadows found them (see `_shadow`).
-        self._shadows: Mask = empty8
-        self._shadows_found = False
+        # Where the last tests for shadows found them, and where they found something
+        # that moves by itself (see `_shadow`); whether either holds a verdict.
+        self._verdicts: tuple[Mask, Mask] = (empty8, empty8)
+        self._judged = False
 
     @property
     def grid_size(self) -> tuple[int, int]:
@@ -504,20 +505,29 @@ class LumaMotionDetector:
         :func:`shadow`). A dark object brings its own texture, or none. Judged on the
         core of the changed pixels: the shadow's soft edge is a step the background
         does not have.
+
+        The test is the dearest part of a busy frame, and a region's verdict rarely
+        changes from one frame to the next (a shadow and what casts it move little in a
+        frame): every region is tested once every few frames, and in between a region
+        lying mostly where the last tests found a shadow is one, a region lying mostly
+        where they found none is none, and only a region new to both is tested.
         """
         x, y, w, h = part.rect
-        if self._frame % _SHADOW_EVERY:
-            # Between tests, a region is a shadow if it lies mostly where the last test
-            # found one (a shadow moves little in a frame).
-            found = self._shadows[y : y + h, x : x + w]
-            return self._shadows_found and 2 * cv2.countNonZero(found) >= area
+        if self._frame % _SHADOW_EVERY and self._judged:
+            shadows, objects = self._verdicts
+            if 2 * cv2.countNonZero(shadows[y : y + h, x : x + w]) >= area:
+                return True
+            # Stricter: a region that grew (a shadow entering) is tested again.
+            if cv2.countNonZero(objects[y : y + h, x : x + w]) >= area:
+                return False
         region = part.mask()
         core = _u8(cv2.erode(region, self._kernel5))
-        if not shadow(grid[y : y + h, x : x + w], bg[y : y + h, x : x + w], core, self._cell):
-            return False
-        self._shadows[y : y + h, x : x + w] |= region
-        self._shadows_found = True
-        return True
+        found = shadow(grid[y : y + h, x : x + w], bg[y : y + h, x : x + w], core, self._cell)
+        if found is None:
+            return False  # too little to tell by: tested again while it grows
+        self._verdicts[0 if found else 1][y : y + h, x : x + w] |= region
+        self._judged = True
+        return found
 
     def _light_changing(self, bg: FloatGrid) -> None:
         """Check changes for light for the next second (see `detect`)."""
@@ -656,8 +666,8 @@ class LumaMotionDetector:
         self._behind = np.zeros(shape, np.uint8)
         self._behind_known = np.zeros(shape, np.uint8)
         self._behind_until = -1
-        self._shadows = np.zeros(shape, np.uint8)
-        self._shadows_found = False
+        self._verdicts = (np.zeros(shape, np.uint8), np.zeros(shape, np.uint8))
+        self._judged = False
         # The re-lit background may be brighter than white (see `_relight`); then the
         # 8-bit background does not bound the float one (see `_drifting`).
         self._bg_above_white = False
@@ -686,9 +696,11 @@ class LumaMotionDetector:
         pixels = 0
         marks: dict[str, Mask] = {}
         remembering = self._frame <= self._behind_until
-        if self._shadows_found and self._frame % _SHADOW_EVERY == 0:
-            self._shadows.fill(0)  # a new test of shadows: the last one's verdicts go
-            self._shadows_found = False
+        if self._judged and self._frame % _SHADOW_EVERY == 0:
+            # A new test of shadows: the last ones' verdicts go.
+            for verdicts in self._verdicts:
+                verdicts.fill(0)
+            self._judged = False
         f = self._factor
         ghost_from = _MOVED - _GHOST_AFTER  # activity left after two still steps
         onset = tune.lighting and self._reported_at < self._frame - 1  # nothing reported

@@ -239,7 +239,7 @@ def _surely_not_shadow(ratio: FloatGrid, inside: npt.NDArray[np.uint8]) -> bool:
 
 def shadow(
     frame: npt.NDArray[np.uint8], bg: FloatGrid, core: npt.NDArray[np.uint8], cell: int
-) -> bool:
+) -> bool | None:
     """True when the core of a changed region is the background under less (or more) light.
 
     Light multiplies what a surface reflects by a factor that changes slowly across
@@ -254,11 +254,13 @@ def shadow(
     object). This runs for moving regions, frame after frame: a cheap test of the
     ratio's spread rules out most objects first. ``frame`` is the 8-bit frame: whole grey
     levels, so the unclipped ones are a range of integers, picked in one OpenCV call.
+
+    None when the region cannot tell: too few pixels, or no texture behind it.
     """
     unclipped: Any = (_UNCLIPPED[0], 0.0, 0.0, 0.0), (_UNCLIPPED[1], 0.0, 0.0, 0.0)
     picked = cast("npt.NDArray[np.uint8]", cv2.bitwise_and(cv2.inRange(frame, *unclipped), core))
     if cv2.countNonZero(picked) < max(16, cell * cell // 4):
-        return False
+        return None
     now = frame.astype(np.float32)
     ratios = now / np.maximum(bg, 1.0)
     if _surely_not_shadow(ratios, picked):
@@ -279,7 +281,7 @@ def shadow(
     # The background's texture, re-lit; and what the re-lit background leaves of the frame.
     expected = np.abs(gain * (behind - smooth_bg[inside]))
     if float(expected.mean()) <= _SHADOW_TEXTURE:
-        return False
+        return None
     left = np.abs(seen - gain * behind)
     # Most pixels, not the mean: the rim leaves more than the rest and must not decide.
     small = np.count_nonzero(left <= _SHADOW_LEFT * expected + _SHADOW_NOISE)

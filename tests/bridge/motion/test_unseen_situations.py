@@ -76,6 +76,21 @@ def test_shadow_sweeping_across_a_textured_road_is_not_motion(
     assert not any(run.feed(still(img, rng, 10)))
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("darker", [0.3, 0.5, 0.7])
+def test_shadow_entering_the_picture_never_turns_motion_on(seed: int, darker: float) -> None:
+    # The region a shadow makes grows for several frames as it enters: each step is
+    # judged as it comes, not by the verdict on the smaller region before it.
+    rng = np.random.default_rng(seed)
+    img = road()
+    run = Run()
+    run.feed(still(img, rng, 10))
+    moving = run.feed(shadow_sweep(img, rng, darker))
+    gate = MotionGate(2, 5.0)
+    ons = [i for i, m in enumerate(moving) if gate.update(m, i / 5.0) is True]
+    assert ons == [], moving
+
+
 @pytest.mark.parametrize("level", [40, 70])
 def test_dark_object_on_the_shadow_s_path_is_motion(rng: np.random.Generator, level: int) -> None:
     img = road()
