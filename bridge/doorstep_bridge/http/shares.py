@@ -230,6 +230,10 @@ async def _download(request: web.Request, **details: Any) -> Download | web.Resp
     details["via"] = via
     if "Range" in request.headers:
         details["range"] = request.headers["Range"][:100]
+    if request.method == "HEAD":
+        # Headers only (a chat app previewing the link, a download manager): audited,
+        # as every visit is, but no footage was sent.
+        details["method"] = "HEAD"
     if page:
         details["file"] = "page"
     try:

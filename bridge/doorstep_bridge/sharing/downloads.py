@@ -77,6 +77,8 @@ class ShareDownloads:
             ("via", details.get("via")),
             ("file", details.get("file")),
         )
+        if "method" in details:
+            who += (("method", details["method"]),)
         # Under the lock, as decisions and expiries are: a revoke or an expiry cannot slip
         # in between the check and the audit record, so a download is only ever recorded
         # (and served) while the share is ready, and the log has it before the revoke.

@@ -198,7 +198,7 @@ def _apply(share: ShareHistory, record: dict[str, Any]) -> None:
         share.render = str(record.get("result"))
         share.size = record.get("size")
         share.sha256 = record.get("sha256")
-    elif kind == "download" and record.get("file") is None:
+    elif kind == "download" and _is_video(record):
         share.downloads += 1
     elif kind == "repeated" and record.get("of") == "download":
         share.downloads += _video_downloads(record)
@@ -209,11 +209,17 @@ def _apply(share: ShareHistory, record: dict[str, Any]) -> None:
         share.ended = "expired"
 
 
+def _is_video(record: dict[str, Any]) -> bool:
+    """A request for the video itself: not the page, the signature, or a HEAD (headers only)."""
+    return record.get("file") is None and record.get("method") is None
+
+
 def _video_downloads(summary: dict[str, Any]) -> int:
     """Requests for the video in a ``repeated`` sum of downloads.
 
-    The recipient's page and the signature file are not downloads of the footage.
-    Clients beyond those the sum names (``other``) are counted: they may have fetched it.
+    The recipient's page, the signature file and HEAD requests are not downloads of
+    the footage. Clients beyond those the sum names (``other``) are counted: they may
+    have fetched it.
     """
     entries = summary.get("entries")
     if not isinstance(entries, list):
@@ -221,7 +227,7 @@ def _video_downloads(summary: dict[str, Any]) -> int:
     named = sum(
         int(entry.get("count") or 0)
         for entry in entries
-        if isinstance(entry, dict) and entry.get("file") is None
+        if isinstance(entry, dict) and _is_video(entry)
     )
     return named + int(summary.get("other") or 0)
 

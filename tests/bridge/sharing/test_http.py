@@ -156,6 +156,23 @@ async def test_share_link_range_and_audit(bridge: tuple[Harness, TestClient[Any,
     assert downloads[1]["range"] == "bytes=0-99"
 
 
+async def test_a_head_on_the_link_is_audited_as_headers_only(
+    bridge: tuple[Harness, TestClient[Any, Any]],
+) -> None:
+    # A chat app previewing the link, or a download manager sizing it: no footage sent.
+    harness, client = bridge
+    _, link = await _ready(harness, client)
+    response = await client.head(link, headers={"User-Agent": "LinkPreview/1.0"})
+    assert response.status == 200
+    assert response.headers["Content-Type"] == "video/mp4"
+    assert await response.read() == b""
+    [head] = [r for r in harness.audit.records() if r["kind"] == "download"]
+    assert (head["agent"], head["method"]) == ("LinkPreview/1.0", "HEAD")
+    await (await client.get(link)).read()
+    video = [r for r in harness.audit.records() if r["kind"] == "download"][1:]
+    assert [r.get("method") for r in video] == [None]
+
+
 async def _read_to_the_end(response: aiohttp.ClientResponse) -> None:
     while await response.content.read(1024 * 1024):
         pass

@@ -332,7 +332,7 @@ def test_a_share_revoked_before_its_export_was_ready_is_not_reported_as_approved
     assert "Alice (ordinary): 2 asked, 0 released" in report.text()
 
 
-async def test_the_report_counts_video_downloads_not_page_views_or_signatures(
+async def test_the_report_counts_video_downloads_not_page_views_signatures_or_heads(
     harness: Harness,
 ) -> None:
     from doorstep_bridge.sharing.audit import audit_dir
@@ -347,6 +347,8 @@ async def test_the_report_counts_video_downloads_not_page_views_or_signatures(
     await service.download(token, "192.0.2.9", "Firefox", via="direct", file="signature")
     for _ in range(2):
         await service.download(token, "192.0.2.9", "Firefox", via="direct")
+    for _ in range(4):  # headers only (a link preview): no footage sent
+        await service.download(token, "192.0.2.7", "Preview", via="direct", method="HEAD")
     harness.clock.advance(minutes=2)
     await service.tick()  # writes the sum of the burst
 
