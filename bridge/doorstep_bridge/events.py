@@ -81,6 +81,13 @@ class ClipDeleted:
 
 
 @dataclass(frozen=True, slots=True)
+class NoClips:
+    """A camera has no clip at all (at start-up: the storage folder was emptied or moved)."""
+
+    camera: str
+
+
+@dataclass(frozen=True, slots=True)
 class SnapshotTaken:
     """A new JPEG snapshot of a camera."""
 
@@ -151,6 +158,7 @@ Event: TypeAlias = (
     | CameraStatusChanged
     | ClipFinished
     | ClipDeleted
+    | NoClips
     | SnapshotTaken
     | RecordRequested
     | CameraSwitchChanged

@@ -394,7 +394,9 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
             elif leaf == "motion":
                 self._update_camera(camera, motion=parse_on_off(msg.payload))
             elif leaf == "person":
-                self._update_camera(camera, person=parse_on_off(msg.payload))
+                # Empty: person detection is off, the bridge cleared an earlier run's state.
+                person = parse_on_off(msg.payload) if msg.payload else None
+                self._update_camera(camera, person=person)
             elif leaf == "package" and not msg.retain:
                 package = parse_package(msg.payload)
                 for listener in list(self._package_listeners.get(package.camera, ())):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from doorstep_bridge.events import ClipDeleted, ClipFinished, EventBus, SnapshotTaken
+from doorstep_bridge.events import ClipDeleted, ClipFinished, EventBus, NoClips, SnapshotTaken
 from doorstep_bridge.models import ClipInfo, utcnow
 from doorstep_bridge.mqtt.publisher import Publisher
 from doorstep_bridge.mqtt.topics import Topics
@@ -63,3 +63,22 @@ def test_a_snapshot_is_retained_and_an_empty_one_clears_it() -> None:
         # No picture left: cleared, with QoS 1 so that a clear made offline is kept.
         ("doorstep/front_door/snapshot", b"", 1, True),
     ]
+
+
+def test_a_camera_without_clips_clears_an_earlier_run_s_retained_clip() -> None:
+    # The storage folder was emptied or moved: the retained clip names a clip not there.
+    bus = EventBus()
+    mqtt = RecordingMqtt()
+    Publisher(mqtt, bus)  # type: ignore[arg-type]
+    bus.publish(NoClips("front_door"))
+    assert mqtt.sent == [("doorstep/front_door/clip", b"", 1, True)]
+
+
+def test_the_person_topic_is_cleared_for_cameras_without_person_detection() -> None:
+    mqtt = RecordingMqtt()
+    publisher = Publisher(mqtt, EventBus())  # type: ignore[arg-type]
+    info = {"id": "b1", "cameras": {"front_door": {"person": True}, "garage": {}}}
+    publisher.publish_info(info)
+    person = [sent for sent in mqtt.sent if sent[0].endswith("/person")]
+    # An earlier run with person detection on left ON or OFF there.
+    assert person == [("doorstep/garage/person", b"", 1, True)]

@@ -41,6 +41,7 @@ from doorstep_bridge.events import (
     Event,
     EventBus,
     MotionChanged,
+    NoClips,
     PackageChanged,
     PersonChanged,
     RecordRequested,
@@ -244,6 +245,9 @@ class CameraManager:
         for clip in newest:
             self._latest[clip.camera] = clip
             self._publish(ClipFinished(clip))
+        for name in self._pipelines:
+            if name not in self._latest:
+                self._publish(NoClips(name))
         # The retained snapshot is most likely of one of these; a deletion of either
         # replaces it (replacing it with the same picture does no harm).
         for clip in [*newest, *pictured]:

@@ -21,6 +21,7 @@ from doorstep_bridge.events import (
     ClipFinished,
     EventBus,
     MotionChanged,
+    NoClips,
     PackageChanged,
     PersonChanged,
     ShareStateChanged,
@@ -81,6 +82,7 @@ class Publisher:
             bus.subscribe(CameraStatusChanged, self._on_status),
             bus.subscribe(ClipFinished, self._on_clip),
             bus.subscribe(ClipDeleted, self._on_clip_deleted),
+            bus.subscribe(NoClips, self._on_no_clips),
             bus.subscribe(SnapshotTaken, self._on_snapshot),
             bus.subscribe(CameraSwitchChanged, self._on_switch),
             bus.subscribe(ShareStateChanged, self._on_share),
@@ -97,6 +99,10 @@ class Publisher:
         payload = _json(info)
         self._mqtt.publish(self._topics.bridge_info, payload, qos=1, retain=True)
         self._mqtt.publish(self._topics.discovery(info["id"]), payload, qos=1, retain=True)
+        for camera, provides in info["cameras"].items():
+            if not provides.get("person"):
+                # Person detection was turned off: no ON/OFF of an earlier run stays behind.
+                self._mqtt.publish(self._topics.person(camera), b"", qos=1, retain=True)
 
     def _on_motion(self, event: MotionChanged) -> None:
         state = ON if event.active else OFF
@@ -130,6 +136,11 @@ class Publisher:
         if self._last_clip.get(event.camera) == event.clip_id:
             del self._last_clip[event.camera]
             self._mqtt.publish(self._topics.clip(event.camera), b"", qos=1, retain=True)
+
+    def _on_no_clips(self, event: NoClips) -> None:
+        # An earlier run's retained clip names a clip that is not there any more.
+        self._last_clip.pop(event.camera, None)
+        self._mqtt.publish(self._topics.clip(event.camera), b"", qos=1, retain=True)
 
     def _on_snapshot(self, event: SnapshotTaken) -> None:
         topic = self._topics.snapshot(event.camera)

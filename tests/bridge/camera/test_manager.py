@@ -20,6 +20,7 @@ from doorstep_bridge.events import (
     ClipFinished,
     EventBus,
     MotionChanged,
+    NoClips,
     RecordRequested,
     SnapshotTaken,
     StatsChanged,
@@ -37,6 +38,7 @@ EVENTS = (
     CameraSwitchChanged,
     ClipFinished,
     MotionChanged,
+    NoClips,
     SnapshotTaken,
     StatsChanged,
 )
@@ -293,6 +295,21 @@ async def test_the_retained_clip_names_the_newest_clip_left(porch: Footage, stor
         # and the clip topic moves to the newest clip left.
         await recorded.wait(ClipFinished, lambda e: e.clip.id == held.id, timeout=10)
     assert [e.clip.id for e in recorded.of(ClipFinished)] == [newest.id, held.id]
+
+
+async def test_a_camera_without_clips_says_so_at_start(porch: Footage, storage: Path) -> None:
+    store = ClipStore(storage)
+    store.open()
+    _stored_clip(store, porch, utcnow())
+    store.close()
+    cameras = {
+        name: {"source": f"rtsp://127.0.0.1:{free_port()}/none"}  # no camera needed
+        for name in ("front_door", "garage")
+    }
+    async with running(storage, cameras) as (_, recorded, _store):
+        pass
+    # Only the camera whose clips are gone (an emptied storage folder, a new camera).
+    assert [e.camera for e in recorded.of(NoClips)] == ["garage"]
 
 
 async def test_a_clip_repaired_once_the_disk_takes_it_is_announced(

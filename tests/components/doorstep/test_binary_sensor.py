@@ -51,6 +51,19 @@ async def test_person_follows_the_bridge(hass: HomeAssistant) -> None:
 
 
 @pytest.mark.usefixtures("person_entry")
+async def test_a_cleared_person_topic_is_unknown_not_a_malformed_message(
+    hass: HomeAssistant, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The bridge clears the topic of a camera whose person detection was turned off.
+    async_fire_mqtt_message(hass, TOPICS.person("front_door"), "ON")
+    async_fire_mqtt_message(hass, TOPICS.person("front_door"), "")
+    async_fire_mqtt_message(hass, TOPICS.person("garden"), "")
+    await hass.async_block_till_done()
+    assert get_state(hass, "binary_sensor.front_door_person").state == STATE_UNKNOWN
+    assert "malformed" not in caplog.text
+
+
+@pytest.mark.usefixtures("person_entry")
 async def test_only_cameras_that_look_for_people_get_one(hass: HomeAssistant) -> None:
     assert hass.states.get("binary_sensor.garden_person") is None
     assert get_state(hass, "binary_sensor.garden_motion")
