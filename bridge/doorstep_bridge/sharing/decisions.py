@@ -133,7 +133,7 @@ class ShareDecisions:
                 decision=record,
                 link_ttl_hours=ttl,
             )
-            await book.append("decision", share_id=share.id, **record.payload(), **extra)
+            await book.append("decision", share_id=share.id, **record.audited(), **extra)
             await book.save(new)
             if new.state is ShareState.DENIED:
                 await asyncio.to_thread(book.clip_store.release, new.id)
@@ -156,7 +156,7 @@ class ShareDecisions:
         await book.append(
             "decision",
             share_id=share.id,
-            **record.payload(),
+            **record.audited(),
             step="first of two approvals",
             **extra,
         )
@@ -184,7 +184,7 @@ class ShareDecisions:
             raise ShareConflictError(f"share {share.id} is {share.state}: nothing to revoke")
         self._exports.cancel(share.id)
         new = share.moved(ShareState.REVOKED, revoked_by=record, progress=None)
-        await self._book.append("revoke", share_id=share.id, **record.payload())
+        await self._book.append("revoke", share_id=share.id, **record.audited())
         await self._book.save(new)
         await self._book.end(new, "revoked")
         self._book.publish(new)

@@ -105,6 +105,13 @@ class Decision:
             "redact": self.redact,
         }
 
+    def audited(self) -> dict[str, Any]:
+        """The fields of its audit record: whether faces are blurred only for an approval."""
+        fields = self.payload()
+        if self.decision != "approve":
+            del fields["redact"]  # a deny or a revoke releases nothing to redact
+        return fields
+
 
 @dataclass(frozen=True, slots=True)
 class LegalBasis:

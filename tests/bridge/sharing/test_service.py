@@ -161,6 +161,8 @@ async def test_deny_releases_and_cannot_be_approved_after(harness: Harness) -> N
     denied = (await harness.service.decide(share["id"], "deny", "owner", "ui")).payload()
     assert denied["state"] == "denied"
     assert share["id"] not in harness.store.holds
+    denial = next(r for r in harness.audit.records() if r["kind"] == "decision")
+    assert (denial["decision"], "redact" in denial) == ("deny", False)
     with pytest.raises(ShareConflictError, match="denied, not pending"):
         await harness.service.decide(share["id"], "approve", "owner", "ui")
 
@@ -203,6 +205,10 @@ async def test_revoke_deletes_the_file_and_the_link_goes(harness: Harness) -> No
         await harness.service.decide(share["id"], "revoke", "owner", "ui")
     record = next(r for r in harness.audit.records() if r["kind"] == "revoke")
     assert record["by"] == "owner"
+    # A revoke releases nothing: whether faces are blurred is the approval's.
+    assert "redact" not in record
+    approval = next(r for r in harness.audit.records() if r["kind"] == "decision")
+    assert approval["redact"] is False
 
 
 async def test_a_download_and_a_revoke_at_once_are_audited_in_the_order_they_took_effect(
