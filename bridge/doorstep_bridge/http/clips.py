@@ -110,8 +110,9 @@ async def get_clip(request: web.Request) -> web.Response:
     return web.json_response(clip.payload())
 
 
-def _file(path: Path | None, content_type: str) -> web.StreamResponse:
-    if path is None or not path.is_file():
+async def _file(path: Path | None, content_type: str) -> web.StreamResponse:
+    # A disk access, off the event loop (the disk may be slow or asleep).
+    if path is None or not await asyncio.to_thread(path.is_file):
         return json_error(404, "not found")
     # FileResponse answers Range requests (206, Content-Range) and conditional GETs.
     return web.FileResponse(
@@ -130,7 +131,7 @@ async def _clip_file(
     clip = await _clip(request)
     if clip is None:
         return json_error(404, "unknown clip")
-    return _file(path_of(clip), content_type)
+    return await _file(path_of(clip), content_type)
 
 
 def _forget_by(body: bytes) -> str:

@@ -260,7 +260,7 @@ async def share_link(request: web.Request) -> web.StreamResponse:
         return download
     if wants_page(request):
         return await _page(request, download)
-    if not download.path.is_file():
+    if not await asyncio.to_thread(download.path.is_file):
         return json_error(410, "this share's video is no longer available")
     disposition = "attachment" if request.query.get("download") else "inline"
     return SharedVideo(
@@ -323,7 +323,7 @@ async def share_signature(request: web.Request) -> web.StreamResponse:
     download = await _download(request, file="signature")
     if isinstance(download, web.Response):
         return download
-    if not download.signature.is_file():
+    if not await asyncio.to_thread(download.signature.is_file):
         return json_error(410, "this share's signature is no longer available")
     return web.FileResponse(
         download.signature,
