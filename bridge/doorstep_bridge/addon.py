@@ -65,7 +65,7 @@ class AddonEnvironment:
     storage_roots: Mapping[str, Path] = field(default_factory=lambda: dict(STORAGE_ROOTS))
 
 
-def _polygon(value: Any) -> list[list[int]]:
+def _polygon(value: Any, what: str = "a mask") -> list[list[int]]:
     """``"0,0 300,0 300,200"`` → ``[[0, 0], [300, 0], [300, 200]]``."""
     if not isinstance(value, str):
         raise vol.Invalid("expected points as text, e.g. '0,0 300,0 300,200 0,200'")
@@ -76,8 +76,34 @@ def _polygon(value: Any) -> list[list[int]]:
             raise vol.Invalid(f"'{part}' is not a point; expected x,y pairs such as '0,0 300,0'")
         points.append([int(match.group(1)), int(match.group(2))])
     if len(points) < 3:
-        raise vol.Invalid("a mask needs at least 3 points, e.g. '0,0 300,0 300,200 0,200'")
+        raise vol.Invalid(f"{what} needs at least 3 points, e.g. '0,0 300,0 300,200 0,200'")
     return points
+
+
+def _zone(value: Any) -> tuple[str, list[list[int]]]:
+    """``"doorstep: 200,300 440,300 440,360"`` → ``("doorstep", [[200, 300], ...])``."""
+    if not isinstance(value, str) or ":" not in value:
+        raise vol.Invalid("expected a name, a colon and points, e.g. 'doorstep: 0,0 300,0 300,200'")
+    name, _, points = value.partition(":")
+    if not name.strip():
+        raise vol.Invalid("the zone has no name before the colon, e.g. 'path: 0,0 300,0 300,200'")
+    return name.strip(), _polygon(points, "a zone")
+
+
+def _zones(value: Any) -> dict[str, list[list[int]]]:
+    """The ``motion_zones`` list as the bridge's ``motion.zones`` mapping."""
+    if not isinstance(value, list):
+        raise vol.Invalid("expected a list of zones, one per line")
+    zones: dict[str, list[list[int]]] = {}
+    for index, item in enumerate(value):
+        try:
+            name, polygon = _zone(item)
+        except vol.Invalid as err:
+            raise vol.Invalid(err.msg, path=[index]) from None
+        if name in zones:
+            raise vol.Invalid(f"the zone '{name}' is named twice", path=[index])
+        zones[name] = polygon
+    return zones
 
 
 def _payload(value: Any) -> Any:
@@ -112,6 +138,7 @@ _CAMERA = vol.Schema(
         vol.Optional("doorbell_payload"): _payload,
         vol.Optional("privacy_masks"): [_polygon],
         vol.Optional("motion_masks"): [_polygon],
+        vol.Optional("motion_zones"): _zones,
         vol.Optional("pre_roll"): vol.Any(int, float),
         vol.Optional("post_roll"): vol.Any(int, float),
         vol.Optional("person_detection"): bool,
@@ -187,8 +214,13 @@ def _camera(camera: dict[str, Any]) -> dict[str, Any]:
         result["record"] = record
     if camera.get("privacy_masks"):
         result["privacy_masks"] = camera["privacy_masks"]
+    motion: dict[str, Any] = {}
     if camera.get("motion_masks"):
-        result["motion"] = {"masks": camera["motion_masks"]}
+        motion["masks"] = camera["motion_masks"]
+    if camera.get("motion_zones"):
+        motion["zones"] = camera["motion_zones"]
+    if motion:
+        result["motion"] = motion
     return result
 
 

@@ -273,6 +273,10 @@ def test_every_option_reaches_the_config() -> None:
                 "doorbell_payload": '{"action": "single"}',
                 "privacy_masks": ["0,0 300,0 300,200 0,200", "1000,0 1280,0 1280,720"],
                 "motion_masks": ["0,0 640,0 640,60 0,60"],
+                "motion_zones": [
+                    "path: 200,120 440,120 640,360 0,360",
+                    "doorstep:260,280 380,280 380,360",
+                ],
                 "pre_roll": 3,
                 "post_roll": 12.5,
                 "person_detection": True,
@@ -304,6 +308,9 @@ def test_every_option_reaches_the_config() -> None:
     assert front.doorbell.payload == (("action", "single"),)
     assert len(front.privacy_masks) == 2
     assert len(front.motion.masks) == 1
+    assert [name for name, _ in front.motion.zones] == ["path", "doorstep"]
+    assert front.motion.zones[1][1] == ((260, 280), (380, 280), (380, 360))
+    assert [name for name, _ in garden.motion.zones] == []
     assert (front.record.pre_roll, front.record.post_roll) == (3, 12.5)
     assert front.person.enabled
     assert front.record.motion == "people"
@@ -407,6 +414,48 @@ def test_public_url_option_wins_over_the_host_name() -> None:
         (
             {"cameras": [{"name": "porch", "source": "demo://", "privacy_masks": [5]}]},
             ["cameras.0.privacy_masks.0: expected points as text, e.g. '0,0 300,0 300,200 0,200'"],
+        ),
+        (
+            {
+                "cameras": [
+                    {
+                        "name": "porch",
+                        "source": "demo://",
+                        "motion_zones": ["0,0 300,0 300,200", "path: 0,0 1,1 2,x", ": 0,0 1,0 1,1"],
+                    }
+                ]
+            },
+            [
+                (
+                    "cameras.0.motion_zones.0: expected a name, a colon and points,"
+                    " e.g. 'doorstep: 0,0 300,0 300,200'"
+                )
+            ],
+        ),
+        (
+            {
+                "cameras": [
+                    {
+                        "name": "porch",
+                        "source": "demo://",
+                        "motion_zones": ["path: 0,0 1,0 1,1", "path: 0,0 2,0 2,2"],
+                    }
+                ]
+            },
+            ["cameras.0.motion_zones.1: the zone 'path' is named twice"],
+        ),
+        (
+            {
+                "cameras": [
+                    {"name": "porch", "source": "demo://", "motion_zones": ["step: 0,0 1,1"]}
+                ]
+            },
+            [
+                (
+                    "cameras.0.motion_zones.0: a zone needs at least 3 points,"
+                    " e.g. '0,0 300,0 300,200 0,200'"
+                )
+            ],
         ),
         (
             {"cameras": [{"name": "gate", "source": "demo://", "doorbell_payload": "{}"}]},
