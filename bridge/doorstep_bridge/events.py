@@ -81,6 +81,13 @@ class ClipDeleted:
 
 
 @dataclass(frozen=True, slots=True)
+class ClipsHeld:
+    """A share started or stopped holding these clips from retention (their ``held``)."""
+
+    clip_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class NoClips:
     """A camera has no clip at all (at start-up: the storage folder was emptied or moved)."""
 
@@ -158,6 +165,7 @@ Event: TypeAlias = (
     | CameraStatusChanged
     | ClipFinished
     | ClipDeleted
+    | ClipsHeld
     | NoClips
     | SnapshotTaken
     | RecordRequested

@@ -38,6 +38,7 @@ from doorstep_bridge.events import (
     CameraSwitchChanged,
     ClipDeleted,
     ClipFinished,
+    ClipsHeld,
     Event,
     EventBus,
     MotionChanged,
@@ -227,6 +228,7 @@ class CameraManager:
             self._bus.subscribe(RingEvent, self._ring),
             self._bus.subscribe(RecordRequested, self._record_requested),
             self._bus.subscribe(ClipDeleted, self._clip_deleted),
+            self._bus.subscribe(ClipsHeld, self._clips_held),
         ]
         # What the bridge really does, whatever an earlier run left retained: the
         # switches as loaded and motion off (a crash may have left it on). The
@@ -461,6 +463,21 @@ class CameraManager:
         else:
             self._snapshot_of[camera] = frozenset({newest[0]})
             self._publish(SnapshotTaken(camera, newest[1]))
+
+    def _clips_held(self, event: ClipsHeld) -> None:
+        held = set(event.clip_ids)
+        for camera, latest in self._latest.items():
+            if latest.id in held:
+                self._in_background(self._announce_again(camera, latest.id))
+
+    async def _announce_again(self, camera: str, clip_id: str) -> None:
+        """A share holds or lets go of the camera's latest clip: announce its new ``held``."""
+        clip = await asyncio.to_thread(self._store.get, clip_id)
+        latest = self._latest.get(camera)
+        if clip is None or latest is None or latest.id != clip_id:
+            return  # deleted, or a newer clip was announced meanwhile
+        self._latest[camera] = clip
+        self._publish(ClipFinished(clip))
 
     async def _announce_newest(self, camera: str, deleted: str) -> None:
         """The camera's latest clip is gone: name the newest one left instead."""

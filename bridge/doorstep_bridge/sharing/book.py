@@ -18,7 +18,7 @@ import logging
 from pathlib import Path
 from typing import Any, TypeAlias
 
-from doorstep_bridge.events import EventBus, ShareStateChanged, StatsChanged
+from doorstep_bridge.events import ClipsHeld, EventBus, ShareStateChanged, StatsChanged
 from doorstep_bridge.models import ClipInfo
 from doorstep_bridge.sharing.audit import AuditLog
 from doorstep_bridge.sharing.clips import ClipSource
@@ -191,6 +191,12 @@ class ShareBook:
     async def hold(self, share: Share) -> None:
         """Hold ``share``'s clips from retention (renewing a hold the store kept is harmless)."""
         await asyncio.to_thread(self.clip_store.hold, share.id, share.clips)
+        self._bus.publish(ClipsHeld(tuple(share.clips)))
+
+    async def release(self, share: Share) -> None:
+        """Let retention have ``share``'s clips again."""
+        await asyncio.to_thread(self.clip_store.release, share.id)
+        self._bus.publish(ClipsHeld(tuple(share.clips)))
 
     def withdrawn(self, share_id: str) -> asyncio.Event:
         """Set when ``share_id``'s link stops working (revoked, expired)."""
@@ -216,7 +222,7 @@ class ShareBook:
             await self.append(
                 "purge", share_id=share.id, file=share.file, reason=why, existed=existed
             )
-        await asyncio.to_thread(self.clip_store.release, share.id)
+        await self.release(share)
 
     # -- announcing -------------------------------------------------------------------------
 

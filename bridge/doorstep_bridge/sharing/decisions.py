@@ -136,7 +136,7 @@ class ShareDecisions:
             await book.append("decision", share_id=share.id, **record.audited(), **extra)
             await book.save(new)
             if new.state is ShareState.DENIED:
-                await asyncio.to_thread(book.clip_store.release, new.id)
+                await book.release(new)
         book.publish(new)
         book.publish_stats()
         if new.state is ShareState.APPROVED:

@@ -18,6 +18,7 @@ from doorstep_bridge.events import (
     CameraAvailability,
     CameraSwitchChanged,
     ClipFinished,
+    ClipsHeld,
     EventBus,
     MotionChanged,
     NoClips,
@@ -295,6 +296,29 @@ async def test_the_retained_clip_names_the_newest_clip_left(porch: Footage, stor
         # and the clip topic moves to the newest clip left.
         await recorded.wait(ClipFinished, lambda e: e.clip.id == held.id, timeout=10)
     assert [e.clip.id for e in recorded.of(ClipFinished)] == [newest.id, held.id]
+
+
+async def test_the_latest_clip_is_announced_again_when_a_share_holds_it(
+    porch: Footage, storage: Path
+) -> None:
+    store = ClipStore(storage)
+    store.open()
+    latest = _stored_clip(store, porch, utcnow())
+    store.close()
+    camera = {"source": f"rtsp://127.0.0.1:{free_port()}/none"}  # no camera needed
+    async with running(storage, {"front_door": camera}) as (_, recorded, store):
+        await recorded.wait(ClipFinished, lambda e: e.clip.id == latest.id, timeout=10)
+        await asyncio.to_thread(store.hold, "s_1", [latest.id])
+        recorded.bus.publish(ClipsHeld((latest.id,)))
+        held = await recorded.wait(ClipFinished, lambda e: e.clip.held_by, timeout=10)
+        assert held.clip.id == latest.id
+        assert held.clip.payload()["held"] is True
+        await asyncio.to_thread(store.release, "s_1")
+        recorded.bus.publish(ClipsHeld(("c_other", latest.id)))
+        await recorded.wait(ClipFinished, lambda _: len(recorded.of(ClipFinished)) == 3, 10)
+    announced = recorded.of(ClipFinished)
+    assert [e.clip.id for e in announced] == [latest.id] * 3
+    assert [bool(e.clip.held_by) for e in announced] == [False, True, False]
 
 
 async def test_a_camera_without_clips_says_so_at_start(porch: Footage, storage: Path) -> None:

@@ -157,10 +157,18 @@ async def test_full_life_cycle_approve_render_download_expire(harness: Harness) 
 
 
 async def test_deny_releases_and_cannot_be_approved_after(harness: Harness) -> None:
+    from doorstep_bridge.events import ClipsHeld
+
+    held: list[tuple[str, ...]] = []
+    harness.bus.subscribe(ClipsHeld, lambda event: held.append(event.clip_ids))
     share = (await harness.service.create_request(harness.request(), "http")).payload()
+    # The cameras announce their latest clip's `held` again, each time it changes.
+    assert held == [tuple(harness.store.holds[share["id"]])]
     denied = (await harness.service.decide(share["id"], "deny", "owner", "ui")).payload()
     assert denied["state"] == "denied"
     assert share["id"] not in harness.store.holds
+    assert len(held) == 2
+    assert held[0] == held[1]
     denial = next(r for r in harness.audit.records() if r["kind"] == "decision")
     assert (denial["decision"], "redact" in denial) == ("deny", False)
     with pytest.raises(ShareConflictError, match="denied, not pending"):
