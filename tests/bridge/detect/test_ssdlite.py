@@ -132,3 +132,42 @@ def test_pedestrians_walking_are_found(detector: SsdlitePersonDetector) -> None:
     for walker in walkers:
         hits = detector.find(gray, (walker,))
         assert any(_overlaps(hit.box, walker) for hit in hits), walker
+
+
+@needs_model
+def test_cameras_share_one_network_and_it_goes_with_the_last_of_them(tmp_path: Path) -> None:
+    import gc
+    import shutil
+    import threading
+
+    # A model file of its own: no other test's detector keeps this network alive.
+    installed = ssdlite_model()
+    assert installed is not None
+    model = tmp_path / installed.name
+    shutil.copyfile(installed, model)
+    # Each copy of the network costs about 50 MB: every camera uses the same one.
+    cameras = [SsdlitePersonDetector(threshold=t, model=model) for t in (0.3, 0.6)]
+    assert cameras[0]._network is cameras[1]._network
+    astronaut = _gray(images.astronaut())
+    moved = (150, 50, 350, 500)
+    alone = [hit.score for hit in cameras[0].find(astronaut, (moved,))]
+    assert alone
+    # Cameras check from their own threads: their turns on the network do not mix.
+    found: list[list[float]] = []
+
+    def check(camera: SsdlitePersonDetector) -> None:
+        found.extend(
+            [hit.score for hit in camera.find(astronaut, (moved,)) if hit.score >= 0.6]
+            for _ in range(3)
+        )
+
+    threads = [threading.Thread(target=check, args=(cameras[1],)) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert found == [[score for score in alone if score >= 0.6]] * 9
+    assert model in ssdlite._NETWORKS
+    del cameras
+    gc.collect()
+    assert model not in ssdlite._NETWORKS
