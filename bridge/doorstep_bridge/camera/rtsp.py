@@ -19,7 +19,7 @@ camera to FFmpeg instead.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 import contextlib
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -60,6 +60,9 @@ DEFAULT_PORT = 554
 #: Keep-alive period when the server does not give a session timeout (seconds).
 DEFAULT_SESSION_TIMEOUT = 60.0
 USER_AGENT = "doorstep-bridge"
+#: After a stream this client cannot take, FFmpeg reads the camera; this many seconds
+#: later this client tries again (a camera booting, a firmware update changing codec).
+RETRY_OWN_CLIENT = 600.0
 START_CODE = b"\x00\x00\x00\x01"
 _MAX_HEADER = 64 * 1024
 _MAX_BODY = 1024 * 1024
@@ -761,15 +764,22 @@ class RtspSource:
         fallback: The FFmpeg source used when this client cannot take the stream.
         batch_interval: Seconds between reads: :data:`BATCH_INTERVAL` for recording and
             motion; the live view reads more often, for latency.
+        clock: Monotonic seconds (when to try this client again, :data:`RETRY_OWN_CLIENT`).
     """
 
     def __init__(
-        self, url: str, fallback: Source, *, batch_interval: float = BATCH_INTERVAL
+        self,
+        url: str,
+        fallback: Source,
+        *,
+        batch_interval: float = BATCH_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._url = url
         self._fallback = fallback
         self._batch_interval = batch_interval
-        self._use_fallback = False
+        self._clock = clock
+        self._fallback_until: float | None = None
 
     @property
     def description(self) -> str:
@@ -778,7 +788,7 @@ class RtspSource:
 
     def packets(self, stop: threading.Event) -> Iterator[EncodedPacket]:
         """Open the stream and yield normalised packets until ``stop`` is set."""
-        if self._use_fallback:
+        if self._fallback_until is not None and self._clock() < self._fallback_until:
             yield from self._fallback.packets(stop)
             return
         session = RtspSession(
@@ -792,7 +802,7 @@ class RtspSource:
                 track = session.open()
             except Unsupported as err:
                 _LOGGER.info("%s: %s; reading it with FFmpeg", self.description, err)
-                self._use_fallback = True
+                self._fallback_until = self._clock() + RETRY_OWN_CLIENT
                 session.close()
                 yield from self._fallback.packets(stop)
                 return

@@ -14,12 +14,14 @@ from contextlib import contextmanager
 import socket
 import threading
 import time
+from typing import Any
 
 import pytest
 
 from doorstep_bridge.camera import rtsp
 from doorstep_bridge.camera.pipeline import open_source
 from doorstep_bridge.camera.rtsp import (
+    RETRY_OWN_CLIENT,
     Authenticator,
     H264Depacketizer,
     RtspSession,
@@ -30,6 +32,7 @@ from doorstep_bridge.camera.rtsp import (
 )
 from doorstep_bridge.camera.sources import AvSource
 from doorstep_bridge.exceptions import CameraError
+from doorstep_bridge.packets import EncodedPacket
 from tests.bridge.camera.test_sources import decode_each, take
 from tests.support.media import Footage
 from tests.support.servers import rtsp_server
@@ -284,6 +287,48 @@ def test_a_camera_without_h264_is_read_by_ffmpeg(rtsp_ok: None) -> None:
         assert all(p.stream.codec == "mjpeg" for p in packets)
         assert all(p.data[:2] == b"\xff\xd8" for p in packets)
         assert take(source, 2)[0].stream.codec == "mjpeg"  # straight to FFmpeg next time
+
+
+class CountingSource:
+    """A source that counts how often it was opened."""
+
+    def __init__(self, source: AvSource) -> None:
+        self._source = source
+        self.opened = 0
+
+    @property
+    def description(self) -> str:
+        return self._source.description
+
+    def packets(self, stop: threading.Event) -> Iterator[EncodedPacket]:
+        self.opened += 1
+        yield from self._source.packets(stop)
+
+
+def test_after_an_answer_it_cannot_take_it_tries_its_own_client_again_later(
+    rtsp_ok: None, porch: Footage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One odd answer (a camera still booting) must not hand the camera to FFmpeg for good.
+    answers = iter([Unsupported("no video track in the stream description")])
+    real_open = RtspSession.open
+
+    def open_once_odd(session: RtspSession) -> Any:
+        odd = next(answers, None)
+        if odd is not None:
+            raise odd
+        return real_open(session)
+
+    monkeypatch.setattr(RtspSession, "open", open_once_odd)
+    now = [1000.0]
+    with rtsp_server({"/main": porch.path}) as url:
+        ffmpeg = CountingSource(AvSource(f"{url}/main"))
+        source = RtspSource(f"{url}/main", fallback=ffmpeg, clock=lambda: now[0])
+        take(source, 2)
+        take(source, 2)
+        assert ffmpeg.opened == 2  # FFmpeg for a while
+        now[0] += RETRY_OWN_CLIENT
+        assert decode_each(take(source, 5)) == [1] * 5
+        assert ffmpeg.opened == 2  # then its own client again
 
 
 def test_unreachable_camera_is_a_camera_error() -> None:
