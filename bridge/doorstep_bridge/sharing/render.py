@@ -310,6 +310,19 @@ def _redact_segment(
     # Boxes of the two detections before the frames in `waiting`: a face the detector
     # misses once is still covered by where it was a moment ago.
     recent: list[list[Box]] = [[], []]
+
+    def release(on: _Decoded) -> list[Box]:
+        """Detect faces on `on`, then emit the waiting frames covered on both sides."""
+        nonlocal faces, waiting
+        luma = YuvFrame.of(on.array, on.width, on.height).y
+        found = [pad(box, on.width, on.height) for box in tracker.find(luma)]
+        faces += len(found)
+        covering = recent[0] + recent[1] + found + sweep(recent[1], found)
+        for held in waiting:
+            emit(held, covering)
+        waiting = []
+        return found
+
     first_pts = 0
     for index, item in enumerate(_frames(segment, cancel)):
         if index == 0:
@@ -318,26 +331,11 @@ def _redact_segment(
             # The frame rate is known after two frames.
             interval = max(1, item.pts_ms - first_pts)
             every = max(1, round(1000 / interval / rate))
-        if index % every:
-            waiting.append(item)
-            continue
-        luma = YuvFrame.of(item.array, item.width, item.height).y
-        found = [pad(box, item.width, item.height) for box in tracker.find(luma)]
-        faces += len(found)
-        covering = recent[0] + recent[1] + found + sweep(recent[1], found)
-        for held in waiting:
-            emit(held, covering)
-        waiting = []
-        emit(item, covering)
-        recent = [recent[1], found]
+        waiting.append(item)
+        if index % every == 0:
+            recent = [recent[1], release(item)]
     if waiting:
         # The frames after the last detection: one more on the segment's last frame, so
         # they are covered on both sides like the others.
-        last = waiting[-1]
-        luma = YuvFrame.of(last.array, last.width, last.height).y
-        found = [pad(box, last.width, last.height) for box in tracker.find(luma)]
-        faces += len(found)
-        covering = recent[0] + recent[1] + found + sweep(recent[1], found)
-        for held in waiting:
-            emit(held, covering)
+        release(waiting[-1])
     return faces
