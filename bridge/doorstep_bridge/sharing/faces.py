@@ -135,10 +135,6 @@ class CnnTracker:
     cost stays bounded however busy the scene.
     """
 
-    #: Grey-level change (of a slightly blurred shrunk copy) that counts as a change.
-    CHANGE = 18
-    #: Changed areas smaller than this (pixels of the shrunk copy) are noise.
-    MIN_AREA = 40
     #: Margin (pixels of the shrunk copy) around a changed area: the head above a body.
     MARGIN = 16
 
@@ -175,7 +171,7 @@ class CnnTracker:
         """Changed areas of the shrunk copy with margins, merged, smallest first."""
         height, width = blurred.shape
         areas = []
-        for area in changed_areas(blurred, previous, self.CHANGE, self.MIN_AREA):
+        for area in changed_areas(blurred, previous):
             x0, y0 = max(0, area.x - self.MARGIN), max(0, area.y - self.MARGIN)
             x1 = min(width, area.x + area.w + self.MARGIN)
             y1 = min(height, area.y + area.h + self.MARGIN)

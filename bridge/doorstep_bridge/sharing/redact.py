@@ -87,7 +87,15 @@ def _cascade(name: str) -> cv2.CascadeClassifier:
     return cascade
 
 
-def changed_areas(blurred: Any, previous: Any, change: int, min_area: int) -> list[Box]:
+#: Grey-level change (of a slightly blurred copy) that counts as a change.
+CHANGE = 18
+#: Changed areas smaller than this (pixels of the copy) are noise.
+MIN_CHANGE_AREA = 40
+
+
+def changed_areas(
+    blurred: Any, previous: Any, change: int = CHANGE, min_area: int = MIN_CHANGE_AREA
+) -> list[Box]:
     """Bounding boxes of the areas where two blurred copies differ by more than `change`.
 
     The difference is dilated first so a moving body is one area; areas whose outline
@@ -202,10 +210,6 @@ class FaceTracker:
     searched anyway.
     """
 
-    #: Grey-level change (of a slightly blurred copy) that counts as a change.
-    CHANGE = 18
-    #: Changed areas smaller than this (pixels of the detection copy) are noise.
-    MIN_AREA = 40
     #: Above this share of the frame, search the whole frame.
     MAX_SHARE = 0.5
 
@@ -244,7 +248,7 @@ class FaceTracker:
     def _regions(self, blurred: Any) -> list[Box] | None:
         """Where to search: changed areas and last faces, with margins; None = everywhere."""
         height, width = blurred.shape
-        areas = changed_areas(blurred, self._previous, self.CHANGE, self.MIN_AREA)
+        areas = changed_areas(blurred, self._previous)
         grown = [self._grow(box, width, height) for box in areas + self._faces]
         regions = [r for r in merge(grown) if r.w >= MIN_FACE and r.h >= MIN_FACE]
         if sum(r.w * r.h for r in regions) > self.MAX_SHARE * width * height:
