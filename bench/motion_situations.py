@@ -38,18 +38,12 @@ from tests.bridge.motion.conftest import (
     porch,
     ramp,
     road,
-    shadow_sweep,
     still,
+    swept_by_shadow,
+    turned_on,
     walk,
     with_noise,
 )
-
-from doorstep_bridge.motion import MotionGate
-
-
-def _ons(moving: list[bool], fps: float) -> int:
-    gate = MotionGate(2, 5.0)
-    return sum(gate.update(m, i / fps) is True for i, m in enumerate(moving))
 
 
 def uncovered(seed: int) -> int:
@@ -66,12 +60,8 @@ def uncovered(seed: int) -> int:
 
 
 def shadow(seed: int, darker: float) -> tuple[int, int, int]:
-    rng = np.random.default_rng(seed)
-    img = road()
-    run = Run()
-    run.feed(still(img, rng, 10))
-    moving = run.feed(shadow_sweep(img, rng, darker))
-    return sum(moving), len(moving), _ons(moving, 5.0)
+    _, moving = swept_by_shadow(np.random.default_rng(seed), darker)
+    return sum(moving), len(moving), len(turned_on(moving, 5.0))
 
 
 def dark_object(seed: int, level: int) -> float:
@@ -87,7 +77,7 @@ def dusk(seed: int, fps: int, factor: float) -> tuple[int, int]:
     rng = np.random.default_rng(seed)
     run = Run(1280, 720, fps=fps)
     moving = run.feed(dusk_clip(hd_porch(), rng, fps, factor))
-    return sum(moving), _ons(moving, fps)
+    return sum(moving), len(turned_on(moving, fps))
 
 
 def walker_in_dusk(seed: int, fps: int) -> int | None:

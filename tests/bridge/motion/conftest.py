@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from doorstep_bridge.motion import MotionResult, create_detector
+from doorstep_bridge.motion import MotionGate, MotionResult, create_detector
 from doorstep_bridge.motion.settings import MotionSettings
 
 Frame = npt.NDArray[np.uint8]
@@ -76,6 +76,13 @@ class Run:
         return out
 
 
+def turned_on(moving: list[bool], fps: float) -> list[int]:
+    """The frames on which motion turns ON (the default `frames_to_start` and `off_delay`)."""
+    settings = MotionSettings()
+    gate = MotionGate(settings.frames_to_start, settings.off_delay)
+    return [i for i, m in enumerate(moving) if gate.update(m, i / fps) is True]
+
+
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(42)
@@ -127,6 +134,14 @@ SHADOW_XS = list(range(-150, 330, 15))
 def shadow_sweep(img: Frame, rng: np.random.Generator, darker: float) -> list[Frame]:
     """A car's shadow (the car out of view) sweeping across the road, one frame a step."""
     return [with_noise(car_shadow(img, x, darker), rng) for x in SHADOW_XS]
+
+
+def swept_by_shadow(rng: np.random.Generator, darker: float) -> tuple[Run, list[bool]]:
+    """A detector that learnt the road, and its verdicts while a car's shadow sweeps it."""
+    img = road()
+    run = Run()
+    run.feed(still(img, rng, 10))
+    return run, run.feed(shadow_sweep(img, rng, darker))
 
 
 def dark_object_sweep(img: Frame, rng: np.random.Generator, level: int) -> list[Frame]:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from doorstep_bridge.motion import MotionGate
-from doorstep_bridge.motion.settings import MotionSettings
 from tests.bridge.motion.conftest import (
     SHADOW_XS,
     Run,
@@ -25,8 +23,9 @@ from tests.bridge.motion.conftest import (
     porch,
     ramp,
     road,
-    shadow_sweep,
     still,
+    swept_by_shadow,
+    turned_on,
     walk,
     with_noise,
 )
@@ -65,15 +64,12 @@ def test_visitor_who_waited_then_leaves_is_motion_while_leaving(rng: np.random.G
 def test_shadow_sweeping_across_a_textured_road_is_not_motion(
     rng: np.random.Generator, darker: float
 ) -> None:
-    img = road()
-    run = Run()
-    run.feed(still(img, rng, 10))
     # 15 px a frame (a car at walking pace seen from the porch); the car is out of view.
-    moving = run.feed(shadow_sweep(img, rng, darker))
+    run, moving = swept_by_shadow(rng, darker)
     inside = [m for x, m in zip(SHADOW_XS, moving, strict=True) if 0 <= x <= 320 - 140]
     assert not any(inside), moving
     assert sum(moving) <= 2, moving
-    assert not any(run.feed(still(img, rng, 10)))
+    assert not any(run.feed(still(road(), rng, 10)))
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -81,14 +77,8 @@ def test_shadow_sweeping_across_a_textured_road_is_not_motion(
 def test_shadow_entering_the_picture_never_turns_motion_on(seed: int, darker: float) -> None:
     # The region a shadow makes grows for several frames as it enters: each step is
     # judged as it comes, not by the verdict on the smaller region before it.
-    rng = np.random.default_rng(seed)
-    img = road()
-    run = Run()
-    run.feed(still(img, rng, 10))
-    moving = run.feed(shadow_sweep(img, rng, darker))
-    gate = MotionGate(2, 5.0)
-    ons = [i for i, m in enumerate(moving) if gate.update(m, i / 5.0) is True]
-    assert ons == [], moving
+    _, moving = swept_by_shadow(np.random.default_rng(seed), darker)
+    assert turned_on(moving, 5.0) == [], moving
 
 
 @pytest.mark.parametrize("level", [40, 70])
@@ -115,11 +105,8 @@ def test_slow_change_of_light_never_turns_motion_on(
     rng: np.random.Generator, fps: int, factor: float
 ) -> None:
     run = Run(1280, 720, fps=fps)
-    settings = MotionSettings()
-    gate = MotionGate(settings.frames_to_start, settings.off_delay)
     moving = run.feed(dusk_clip(hd_porch(), rng, fps, factor))
-    ons = [i for i, m in enumerate(moving) if gate.update(m, i / fps) is True]
-    assert ons == [], moving
+    assert turned_on(moving, fps) == [], moving
     assert sum(moving) <= 1, moving
 
 
