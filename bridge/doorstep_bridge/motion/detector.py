@@ -509,8 +509,9 @@ class LumaMotionDetector:
         The test is the dearest part of a busy frame, and a region's verdict rarely
         changes from one frame to the next (a shadow and what casts it move little in a
         frame): every region is tested once every few frames, and in between a region
-        lying mostly where the last tests found a shadow is one, a region lying mostly
-        where they found none is none, and only a region new to both is tested.
+        lying mostly where the last tests found a shadow is one, a region covered by
+        where they found none (as many pixels as it has) is none, and any other region
+        (new, or grown: a shadow entering) is tested.
         """
         x, y, w, h = part.rect
         if self._frame % _SHADOW_EVERY and self._judged:
