@@ -8,8 +8,9 @@ comes from a configured approver, and arrives before the request's deadline.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
@@ -44,6 +45,8 @@ from .prompts import PendingPrompt, PromptBook
 from .protocol import Share
 
 MOBILE_APP_ACTION_EVENT = "mobile_app_notification_action"
+#: Seconds a tap waits for its notification round to be audited before deciding.
+NOTIFIED_WAIT = 30.0
 #: Every manager, to find who owns a nonce (one listener for all bridges).
 MANAGERS: HassKey[dict[str, ApprovalManager]] = HassKey(f"{DOMAIN}_approvals")
 
@@ -69,6 +72,10 @@ class ApprovalManager:
         # HA service calls whose request is on its way, by request_id (= context id):
         # the bridge's MQTT state may arrive before its HTTP answer.
         self._requested_in: dict[str, Context] = {}
+        # Notification rounds still sending or being audited, by share id: a tap
+        # answering one waits for its audit record, so the log reads in the order
+        # things happened (a phone can answer before the last phone was notified).
+        self._notifying: dict[str, asyncio.Event] = {}
 
     @contextmanager
     def expect_request(self, context: Context) -> Iterator[None]:
@@ -171,6 +178,15 @@ class ApprovalManager:
                 " and no ".join(missing),
             )
             return
+        notified = self._notifying[share.id] = asyncio.Event()
+        try:
+            await self._async_notify(share, services)
+        finally:
+            notified.set()
+            if self._notifying.get(share.id) is notified:
+                del self._notifying[share.id]
+
+    async def _async_notify(self, share: Share, services: tuple[str, ...]) -> None:
         prompt = self.prompts.issue(share.id, services)
         payload = self.notification(share, prompt.nonce)
         delivered: list[str] = []
@@ -280,6 +296,10 @@ class ApprovalManager:
         user_id = event.context.user_id
         # One use only, even if the bridge call below fails.
         self.prompts.spend(prompt)
+        if notifying := self._notifying.get(prompt.share_id):
+            # Bounded: a phone's push that hangs must not hold the decision back.
+            with suppress(TimeoutError):
+                await asyncio.wait_for(notifying.wait(), NOTIFIED_WAIT)
         decision = "deny" if verb == ACTION_DENY else "approve"
         try:
             decided = await self.decisions.async_decide(

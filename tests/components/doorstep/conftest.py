@@ -310,6 +310,8 @@ class FakeBridge:
             state=new_state,
             decision={**body, "at": "2026-11-23T10:05:00.000+00:00"},
         )
+        # The bridge audits the decision in the same log as the integration's records.
+        self.audit.append((share["id"], {"kind": "decision", "decision": body["decision"]}))
         return web.json_response(share)
 
     async def api_audit(self, request: web.Request) -> web.Response:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 import json
 from typing import Any
-from unittest.mock import MagicMock
+from unittest.mock import MagicMock, patch
 
 from homeassistant.core import Context, HomeAssistant, ServiceCall
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
@@ -566,6 +568,65 @@ async def test_audit_of_notifications_and_refusals(
                  "user_id": hass_read_only_user.id, "user": hass_read_only_user.name,
                  "action": "APPROVE"}),
     ]  # fmt: skip
+
+
+async def _second_phone(
+    hass: HomeAssistant, entry: MockConfigEntry, push: Callable[[ServiceCall], Awaitable[None]]
+) -> None:
+    """Bob's phone after Alice's, its push handled by `push`."""
+    hass.services.async_register("notify", "mobile_app_bob_phone", push)
+    hass.config_entries.async_update_entry(
+        entry,
+        options={**entry.options, CONF_NOTIFY_SERVICES: [
+            "notify.mobile_app_alice_phone", "notify.mobile_app_bob_phone"]},
+    )  # fmt: skip
+    await hass.async_block_till_done()
+
+
+async def test_a_tap_before_the_last_phone_is_notified_is_audited_after_the_notification(
+    hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry,
+    phone: list[ServiceCall], hass_admin_user: MockUser,
+) -> None:  # fmt: skip
+    # The second phone's push takes a while: the first phone answers meanwhile.
+    pushed = asyncio.Event()
+
+    async def slow_push(_call: ServiceCall) -> None:
+        await pushed.wait()
+
+    await _second_phone(hass, approvers, slow_push)
+    publish_share(hass, bridge, share_state("s_1"))
+    await hass.async_block_till_done()
+    assert len(phone) == 1
+    tap(hass, action_of(phone[0], "APPROVE"), hass_admin_user)
+    await asyncio.sleep(0.05)
+    assert bridge.shares["s_1"]["state"] == "pending"  # waits for the round's audit
+    pushed.set()
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert bridge.shares["s_1"]["state"] == "approved"
+    assert [record["kind"] for _share, record in bridge.audit] == ["notification", "decision"]
+
+
+async def test_a_hanging_push_holds_a_tap_back_for_a_bounded_time(
+    hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry,
+    phone: list[ServiceCall], hass_admin_user: MockUser,
+) -> None:  # fmt: skip
+    never = asyncio.Event()
+
+    async def hanging_push(_call: ServiceCall) -> None:
+        await never.wait()
+
+    await _second_phone(hass, approvers, hanging_push)
+    with patch("custom_components.doorstep.approvals.NOTIFIED_WAIT", 0.1):
+        publish_share(hass, bridge, share_state("s_1"))
+        await hass.async_block_till_done()
+        tap(hass, action_of(phone[0], "APPROVE"), hass_admin_user)
+        for _ in range(50):
+            if bridge.shares["s_1"]["state"] == "approved":
+                break
+            await asyncio.sleep(0.05)
+    assert bridge.shares["s_1"]["state"] == "approved"
+    never.set()
+    await hass.async_block_till_done(wait_background_tasks=True)
 
 
 async def test_audit_failure_is_logged(
