@@ -145,6 +145,9 @@ async def test_mqtt_can_switch_on(
     wait = listener.wait_for
     async with run_bridge(bridge_config(mqtt_broker, tmp_path)) as bridge:
         await bridge.wait_mqtt()
+        # The states published at start first: a later wait for ON must not take them.
+        for switch in SWITCHES:
+            assert await asyncio.to_thread(wait, f"{CAMERA}/{switch}", 10, b"ON")
         for switch in SWITCHES:
             assert (await _put(bridge, _switch_url(bridge, switch), {"on": False}))[0] == 200
             assert await asyncio.to_thread(wait, f"{CAMERA}/{switch}", 10, b"OFF")
