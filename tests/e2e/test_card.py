@@ -7,6 +7,7 @@ Screenshots go to ``test-artifacts/ha-<version>/browser/06-card*.png``.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -23,10 +24,18 @@ pytestmark = pytest.mark.slow
 PHONE = {"width": 390, "height": 844}
 DASHBOARD = "doorbell-card"
 CARD = "custom:doorstep-doorbell-card"
+#: Seconds HA's app script is held back, so the card's module is there first.
+APP_DELAY = 1.5
 
 
 def _known(state: dict[str, Any]) -> bool:
     return state["state"] not in ("unknown", "unavailable")
+
+
+async def _late(route: Any) -> None:
+    """Let HA's app arrive after the card's module."""
+    await asyncio.sleep(APP_DELAY)
+    await route.continue_()
 
 
 async def test_doorbell_card(stack: Stack, page: Any) -> None:
@@ -57,6 +66,9 @@ async def test_doorbell_card(stack: Stack, page: Any) -> None:
                 timeout=60,
             )
 
+            # HA's app swaps in its own custom-element registry as it loads; the card's
+            # module, loaded beside it, must work when it runs first (as on a fast load).
+            await page.route("**/frontend_latest/app.*.js", _late)
             await log_in(page, stack)
             # In the "Add card" list without a resource: the integration loads it on every page,
             # and its stub picks the Doorstep camera.

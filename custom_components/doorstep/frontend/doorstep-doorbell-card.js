@@ -353,7 +353,12 @@ class DoorstepDoorbellCard extends HTMLElement {
   }
 }
 
-if (!customElements.get(CARD_TYPE)) {
+// Home Assistant's app installs a scoped custom-element registry when it loads, in place of
+// the browser's: a card defined in the browser's registry before that (this module can load
+// first) is one the dashboards never find. So the card is defined once the app is there,
+// in the registry the app uses.
+const defineCard = () => {
+  if (customElements.get(CARD_TYPE)) return;
   customElements.define(CARD_TYPE, DoorstepDoorbellCard);
   const t = strings(null);
   window.customCards = window.customCards || [];
@@ -363,4 +368,7 @@ if (!customElements.get(CARD_TYPE)) {
     description: t.description,
     preview: true,
   });
-}
+};
+
+if (customElements.get("home-assistant")) defineCard();
+else customElements.whenDefined("home-assistant").then(defineCard);
