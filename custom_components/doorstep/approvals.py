@@ -271,7 +271,15 @@ class ApprovalManager:
             },
         )
 
+    async def _async_notified(self, share_id: str) -> None:
+        """Until the notification round on `share_id` is audited, if one is under way."""
+        if notifying := self._notifying.get(share_id):
+            # Bounded: a phone's push that hangs must not hold an answer back.
+            with suppress(TimeoutError):
+                await asyncio.wait_for(notifying.wait(), NOTIFIED_WAIT)
+
     async def _async_audit_refusal(self, reason: str, event: Event[Any], share_id: str) -> None:
+        await self._async_notified(share_id)
         user_id = event.context.user_id
         user = await self.hass.auth.async_get_user(user_id) if user_id else None
         parts = str(event.data.get("action", "")).split("_")
@@ -296,10 +304,7 @@ class ApprovalManager:
         user_id = event.context.user_id
         # One use only, even if the bridge call below fails.
         self.prompts.spend(prompt)
-        if notifying := self._notifying.get(prompt.share_id):
-            # Bounded: a phone's push that hangs must not hold the decision back.
-            with suppress(TimeoutError):
-                await asyncio.wait_for(notifying.wait(), NOTIFIED_WAIT)
+        await self._async_notified(prompt.share_id)
         decision = "deny" if verb == ACTION_DENY else "approve"
         try:
             decided = await self.decisions.async_decide(

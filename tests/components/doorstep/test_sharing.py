@@ -583,10 +583,15 @@ async def _second_phone(
     await hass.async_block_till_done()
 
 
-async def test_a_tap_before_the_last_phone_is_notified_is_audited_after_the_notification(
-    hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry,
-    phone: list[ServiceCall], hass_admin_user: MockUser,
-) -> None:  # fmt: skip
+async def test_taps_before_the_last_phone_is_notified_are_audited_after_the_notification(
+    *,
+    hass: HomeAssistant,
+    bridge: FakeBridge,
+    approvers: MockConfigEntry,
+    phone: list[ServiceCall],
+    hass_admin_user: MockUser,
+    hass_read_only_user: MockUser,
+) -> None:
     # The second phone's push takes a while: the first phone answers meanwhile.
     pushed = asyncio.Event()
 
@@ -597,13 +602,17 @@ async def test_a_tap_before_the_last_phone_is_notified_is_audited_after_the_noti
     publish_share(hass, bridge, share_state("s_1"))
     await hass.async_block_till_done()
     assert len(phone) == 1
+    tap(hass, action_of(phone[0], "APPROVE"), hass_read_only_user)  # not an approver
     tap(hass, action_of(phone[0], "APPROVE"), hass_admin_user)
     await asyncio.sleep(0.05)
     assert bridge.shares["s_1"]["state"] == "pending"  # waits for the round's audit
+    assert bridge.audit == []
     pushed.set()
     await hass.async_block_till_done(wait_background_tasks=True)
     assert bridge.shares["s_1"]["state"] == "approved"
-    assert [record["kind"] for _share, record in bridge.audit] == ["notification", "decision"]
+    kinds = [record["kind"] for _share, record in bridge.audit]
+    assert kinds[0] == "notification"
+    assert sorted(kinds[1:]) == ["decision", "decision_refused"]
 
 
 async def test_a_hanging_push_holds_a_tap_back_for_a_bounded_time(
