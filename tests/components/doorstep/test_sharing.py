@@ -84,6 +84,23 @@ def action_of(call: ServiceCall, verb: str) -> str:
     )
 
 
+async def _add_bob_phone(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    push: Callable[[ServiceCall], Awaitable[None]],
+    *,
+    first: bool = False,
+) -> None:
+    """Bob's phone beside Alice's (after it, or before it with `first`), its push by `push`."""
+    hass.services.async_register("notify", "mobile_app_bob_phone", push)
+    phones = ["notify.mobile_app_alice_phone", "notify.mobile_app_bob_phone"]
+    hass.config_entries.async_update_entry(
+        entry,
+        options={**entry.options, CONF_NOTIFY_SERVICES: phones[::-1] if first else phones},
+    )
+    await hass.async_block_till_done()
+
+
 # request_share -------------------------------------------------------------------
 
 
@@ -528,13 +545,7 @@ async def test_broken_phone_does_not_stop_others(
     async def broken(call: ServiceCall) -> None:
         raise HomeAssistantError("Device not connected to local push notifications")
 
-    hass.services.async_register("notify", "mobile_app_bob_phone", broken)
-    hass.config_entries.async_update_entry(
-        approvers,
-        options={**approvers.options, CONF_NOTIFY_SERVICES: [
-            "notify.mobile_app_bob_phone", "notify.mobile_app_alice_phone"]},
-    )  # fmt: skip
-    await hass.async_block_till_done()
+    await _add_bob_phone(hass, approvers, broken, first=True)
     publish_share(hass, bridge, share_state("s_1"))
     await hass.async_block_till_done()
     assert len(phone) == 1
@@ -570,19 +581,6 @@ async def test_audit_of_notifications_and_refusals(
     ]  # fmt: skip
 
 
-async def _second_phone(
-    hass: HomeAssistant, entry: MockConfigEntry, push: Callable[[ServiceCall], Awaitable[None]]
-) -> None:
-    """Bob's phone after Alice's, its push handled by `push`."""
-    hass.services.async_register("notify", "mobile_app_bob_phone", push)
-    hass.config_entries.async_update_entry(
-        entry,
-        options={**entry.options, CONF_NOTIFY_SERVICES: [
-            "notify.mobile_app_alice_phone", "notify.mobile_app_bob_phone"]},
-    )  # fmt: skip
-    await hass.async_block_till_done()
-
-
 async def test_taps_before_the_last_phone_is_notified_are_audited_after_the_notification(
     *,
     hass: HomeAssistant,
@@ -598,7 +596,7 @@ async def test_taps_before_the_last_phone_is_notified_are_audited_after_the_noti
     async def slow_push(_call: ServiceCall) -> None:
         await pushed.wait()
 
-    await _second_phone(hass, approvers, slow_push)
+    await _add_bob_phone(hass, approvers, slow_push)
     publish_share(hass, bridge, share_state("s_1"))
     await hass.async_block_till_done()
     assert len(phone) == 1
@@ -624,7 +622,7 @@ async def test_a_hanging_push_holds_a_tap_back_for_a_bounded_time(
     async def hanging_push(_call: ServiceCall) -> None:
         await never.wait()
 
-    await _second_phone(hass, approvers, hanging_push)
+    await _add_bob_phone(hass, approvers, hanging_push)
     with patch("custom_components.doorstep.approvals.NOTIFIED_WAIT", 0.1):
         publish_share(hass, bridge, share_state("s_1"))
         await hass.async_block_till_done()
