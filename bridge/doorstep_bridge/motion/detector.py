@@ -489,7 +489,8 @@ class LumaMotionDetector:
         """
         x, y, w, h = rect
         known = self._behind_known[y : y + h, x : x + w]
-        if not cv2.countNonZero(known):
+        # What matches lies where the memory is: too little memory, no match to count.
+        if cv2.countNonZero(known) < _UNCOVERED * area:
             return False
         match = _u8(cv2.absdiff(grid[y : y + h, x : x + w], self._behind[y : y + h, x : x + w]))
         cv2.compare(match, self._threshold[y : y + h, x : x + w], cv2.CMP_LE, dst=match)
