@@ -16,8 +16,16 @@ The frames are ../shared/data/motion/vtest.avi (PETS 2009 pedestrians, the busy 
 scaled to each size, or synthetic blobs without the shared data; "still" repeats the
 first frame. Needs valgrind (apt-get install valgrind).
 
-    .venv/bin/python bench/motion_instructions.py [--frames 20] [--frigate DIR]
+With --by-function, it prints instead where our detector's instructions go, per frame, at
+the first size and scene given: the inclusive count of each of its Python functions and
+of each OpenCV function it calls. Python 3.12's perf trampoline gives every Python
+function its own address for callgrind to count, and each OpenCV function is called
+through a Python wrapper of its own name (the wrapper adds about 1,000 instructions per
+call to the figures; the total is counted as above, without wrappers).
+
+    .venv/bin/python bench/motion_instructions.py [--frames 30] [--frigate DIR]
                                                   [--sizes 640x360 1280x720 1920x1080]
+                                                  [--scenes busy still] [--by-function]
 """
 
 from __future__ import annotations
@@ -39,8 +47,12 @@ import numpy as np
 import numpy.typing as npt
 
 _WARMUP = 5
+_BY_FUNCTION = "DOORSTEP_BENCH_BY_FUNCTION"  # set for the child: name functions for callgrind
 TARGET = 600_000  # instructions per 1280x720 frame (issue #18: >= 6.5x fewer than Frigate)
 _COLLECTED = re.compile(r"Collected\s*:\s*(\d+)")
+# A line of callgrind_annotate --inclusive=yes for code without symbols: count, address.
+_UNNAMED = re.compile(r"^\s*([\d,]+)\s.*\?\?\?:0x([0-9a-f]+)\s")
+_MOTION_MODULES = ("detector", "lighting", "scoring")
 
 
 def _frames(size: tuple[int, int], count: int, scene: str) -> list[npt.NDArray[np.uint8]]:
@@ -114,6 +126,8 @@ def child(detector: str, frames: int, data: str, root: str) -> None:
         from doorstep_bridge.motion import create_detector  # noqa: PLC0415
         from doorstep_bridge.motion.settings import MotionSettings  # noqa: PLC0415
 
+        if os.environ.get(_BY_FUNCTION):
+            _name_functions()
         ours = create_detector(size[0], size[1], MotionSettings())
         inputs = gray
         step = ours.detect
@@ -121,28 +135,91 @@ def child(detector: str, frames: int, data: str, root: str) -> None:
         step(frame)
 
 
+def _name_functions() -> None:
+    """Give each Python function and each OpenCV function the motion core calls an address.
+
+    The perf trampoline runs every Python function through code of its own, listed in
+    /tmp/perf-PID.map; OpenCV's module is replaced, in the motion modules only, by one of
+    Python wrappers named cv2.<function>.
+    """
+    wrapped = ModuleType("cv2")
+    for name in dir(cv2):
+        value = getattr(cv2, name)
+        if callable(value) and not isinstance(value, type) and not name.startswith("_"):
+            space: dict[str, Any] = {"call": value}
+            exec(f"def {name}(*args, **kwargs):\n    return call(*args, **kwargs)", space)
+            value = space[name]
+            # The trampoline's map names code objects: name the wrapper's code after it.
+            value.__code__ = value.__code__.replace(co_qualname=f"cv2.{name}")
+        setattr(wrapped, name, value)
+    for module in _MOTION_MODULES:
+        sys.modules[f"doorstep_bridge.motion.{module}"].cv2 = wrapped  # type: ignore[attr-defined]
+    sys.activate_stack_trampoline("perf")  # Python 3.12 and later, on Linux
+
+
+def _callgrind(cmd: list[str], env: dict[str, str], out: str) -> tuple[int, dict[str, int]]:
+    """Run one child under callgrind: its total, and with --by-function each function's count."""
+    valgrind = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
+    with subprocess.Popen(
+        valgrind + cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env
+    ) as proc:
+        _, stderr = proc.communicate()
+    found = _COLLECTED.search(stderr)
+    if proc.returncode or found is None:
+        raise RuntimeError(f"callgrind run failed: {' '.join(cmd)}\n{stderr[-2000:]}")
+    counts: dict[str, int] = {}
+    perf_map = Path(f"/tmp/perf-{proc.pid}.map")  # where Python writes it
+    if out != "/dev/null" and perf_map.is_file():
+        names = {}
+        for line in perf_map.read_text().splitlines():
+            address, _, name = line.split(" ", 2)
+            names[int(address, 16)] = name.removeprefix("py::").split(":")[0]
+        perf_map.unlink()
+        annotated = subprocess.run(
+            ["callgrind_annotate", "--inclusive=yes", "--threshold=100", out],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for line in annotated.splitlines():
+            hit = _UNNAMED.match(line)
+            if hit and int(hit.group(2), 16) in names:
+                name = names[int(hit.group(2), 16)]
+                counts[name] = counts.get(name, 0) + int(hit.group(1).replace(",", ""))
+    return int(found.group(1)), counts
+
+
+def by_function(frames: int, data: Path) -> None:
+    """Print the instructions per frame of each function of our detector (see module docs)."""
+    env = dict(os.environ, PYTHONHASHSEED="0", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    total = instructions("ours", frames, data, "")
+    counted: list[dict[str, int]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in (frames, 2 * frames):
+            cmd = [sys.executable, str(Path(__file__).resolve()), "--child", "ours", str(n)]
+            out = str(Path(tmp) / f"callgrind.{n}")
+            named = dict(env, **{_BY_FUNCTION: "1"})
+            counted.append(_callgrind([*cmd, str(data), ""], named, out)[1])
+    per_frame = {
+        name: (counted[1].get(name, 0) - counted[0].get(name, 0)) // frames
+        for name in counted[0].keys() | counted[1].keys()
+    }
+    print(f"total (no wrappers, no trampoline): {total:,} per frame")
+    print(f"{'inclusive':>12}  function (Python: detector's; cv2.*: OpenCV, through a wrapper)")
+    for name, count in sorted(per_frame.items(), key=lambda item: -item[1]):
+        if count >= 1000:
+            print(f"{count:>12,}  {name}")
+
+
 def instructions(detector: str, frames: int, data: Path, root: str) -> int:
     """Instructions per frame: the runs of N and 2N frames, their difference over N."""
-    totals = []
     env = dict(os.environ, PYTHONHASHSEED="0", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
-    for n in (frames, 2 * frames):
-        cmd = [
-            "valgrind",
-            "--tool=callgrind",
-            "--callgrind-out-file=/dev/null",
-            sys.executable,
-            str(Path(__file__).resolve()),
-            "--child",
-            detector,
-            str(n),
-            str(data),
-            root,
-        ]
-        done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
-        found = _COLLECTED.search(done.stderr)
-        if done.returncode or found is None:
-            raise RuntimeError(f"callgrind run failed: {' '.join(cmd)}\n{done.stderr[-2000:]}")
-        totals.append(int(found.group(1)))
+    env.pop(_BY_FUNCTION, None)
+    script = [sys.executable, str(Path(__file__).resolve()), "--child", detector]
+    totals = [
+        _callgrind([*script, str(n), str(data), root], env, "/dev/null")[0]
+        for n in (frames, 2 * frames)
+    ]
     return (totals[1] - totals[0]) // frames
 
 
@@ -153,8 +230,8 @@ def _size(text: str) -> tuple[int, int]:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        detector, frames, data, root = sys.argv[2:6]
-        child(detector, int(frames), data, root)
+        detector, frames, frames_path, root = sys.argv[2:6]
+        child(detector, int(frames), frames_path, root)
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=30, help="N (default 30)")
@@ -163,9 +240,26 @@ def main() -> None:
         "--sizes", nargs="+", default=["640x360", "1280x720", "1920x1080"], help="WxH"
     )
     parser.add_argument("--scenes", nargs="+", default=["busy", "still"])
+    parser.add_argument(
+        "--by-function", action="store_true", help="where ours spends them (first size, scene)"
+    )
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         print("skipped: valgrind is not installed (apt-get install valgrind)")
+        return
+    if args.by_function:
+        if not hasattr(sys, "activate_stack_trampoline"):
+            print("skipped: --by-function needs Python 3.12 or later on Linux (perf trampoline)")
+            return
+        size, scene = args.sizes[0], args.scenes[0]
+        print(
+            f"our detector at {size}, {scene} (callgrind; runs of {args.frames} and "
+            f"{2 * args.frames} frames)"
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            frames_file = Path(tmp) / "frames.npy"
+            np.save(frames_file, np.stack(_frames(_size(size), _WARMUP + 2 * args.frames, scene)))
+            by_function(args.frames, frames_file)
         return
     detectors = ["ours"] + (["frigate"] if args.frigate else [])
     root = str(args.frigate or "")
