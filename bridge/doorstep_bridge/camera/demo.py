@@ -31,6 +31,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from doorstep_bridge.convert import reformat
 from doorstep_bridge.exceptions import CameraError
 from doorstep_bridge.packets import EncodedPacket, StreamInfo
 
@@ -251,7 +252,7 @@ class DemoSource:
                 draw_clock(picture, index, time.time())
             frame = av.VideoFrame.from_ndarray(picture, format="bgr24")
             frame.pts = index
-            for packet in encoder.encode(frame.reformat(format="yuv420p")):
+            for packet in encoder.encode(reformat(frame, format="yuv420p")):
                 pts = int(packet.pts if packet.pts is not None else index)
                 yield EncodedPacket(
                     bytes(packet),

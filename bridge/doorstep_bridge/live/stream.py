@@ -35,6 +35,7 @@ import cv2
 from doorstep_bridge.camera.pipeline import SourceFactory, open_source
 from doorstep_bridge.camera.sources import Source
 from doorstep_bridge.config import CameraSettings
+from doorstep_bridge.convert import to_ndarray
 from doorstep_bridge.exceptions import CameraError
 from doorstep_bridge.packets import EncodedPacket
 from doorstep_bridge.recording.masks import MaskSet
@@ -110,7 +111,7 @@ def encode_jpeg(frame: Any, masks: MaskSet, quality: int) -> bytes:
     Raises:
         CameraError: OpenCV could not encode the picture.
     """
-    image = frame.to_ndarray(format="bgr24")  # a fresh array: filling it spares the decoder
+    image = to_ndarray(frame, "bgr24")  # a fresh array: filling it spares the decoder
     if masks:
         masks.fill_bgr(image)
     ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])

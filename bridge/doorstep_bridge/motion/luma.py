@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from doorstep_bridge.convert import to_ndarray
 from doorstep_bridge.motion.types import Luma
 
 if TYPE_CHECKING:
@@ -45,5 +46,5 @@ def luma_plane(frame: av.VideoFrame) -> Luma:
             (plane.height, plane.width), np.uint8, memoryview(plane), 0, (plane.line_size, 1)
         )
         return view
-    gray: Luma = np.asarray(frame.to_ndarray(format="gray"), dtype=np.uint8)
+    gray: Luma = np.asarray(to_ndarray(frame, "gray"), dtype=np.uint8)
     return gray

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from doorstep_bridge.convert import to_ndarray
 from doorstep_bridge.exceptions import StorageError
 from doorstep_bridge.recording.masks import MaskSet
 
@@ -26,7 +27,7 @@ class Snapshot:
 
 def to_bgr(frame: Any) -> npt.NDArray[np.uint8]:
     """A decoded PyAV video frame as a BGR array."""
-    image: npt.NDArray[np.uint8] = frame.to_ndarray(format="bgr24")
+    image: npt.NDArray[np.uint8] = to_ndarray(frame, "bgr24")
     return image
 
 

@@ -27,6 +27,7 @@ from typing import Any
 
 import av
 
+from doorstep_bridge.convert import reformat
 from doorstep_bridge.exceptions import StorageError
 from doorstep_bridge.files import fsync_dir
 from doorstep_bridge.packets import EncodedPacket, StreamInfo
@@ -188,7 +189,7 @@ class ClipWriter:
             return  # before the clip's first frame: decoded only as a reference
         width, height = self.stream.width, self.stream.height
         if frame.width != width or frame.height != height or frame.format.name != "yuv420p":
-            frame = frame.reformat(width=width, height=height, format="yuv420p")
+            frame = reformat(frame, width=width, height=height, format="yuv420p")
         if self._masks:
             # The decoder keeps predicting from this picture: fill a private copy
             # (a no-op when `reformat` already made one).

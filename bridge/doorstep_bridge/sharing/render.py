@@ -29,6 +29,7 @@ from typing import Any, TypeAlias
 
 import av
 
+from doorstep_bridge.convert import reformat
 from doorstep_bridge.recording.masks import MaskSet
 from doorstep_bridge.sharing.faces import CnnFaceFinder, CnnTracker, export_finder
 from doorstep_bridge.sharing.redact import (
@@ -137,7 +138,7 @@ def _frames(segment: Segment, cancel: threading.Event) -> Iterator[_Decoded]:
             width, height = frame.width & ~1, frame.height & ~1
             image = frame
             if frame.format.name != "yuv420p" or (width, height) != (frame.width, frame.height):
-                image = frame.reformat(width=width, height=height, format="yuv420p")
+                image = reformat(frame, width=width, height=height, format="yuv420p")
             array: Plane = image.to_ndarray()  # type: ignore[assignment]
             yield _Decoded(array, width, height, moment, round(offset * 1000))
 
@@ -170,7 +171,7 @@ class _Encoder:
         frame = av.VideoFrame.from_ndarray(array, format="yuv420p")
         if self.size != (width, height):
             assert self.size is not None
-            frame = frame.reformat(width=self.size[0], height=self.size[1])
+            frame = reformat(frame, width=self.size[0], height=self.size[1])
         pts = max(pts_ms, self._last_pts + 1)
         frame.pts, frame.time_base = pts, TIME_BASE
         self._last_pts = pts
