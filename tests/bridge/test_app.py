@@ -97,6 +97,8 @@ async def test_motion_turns_on_and_off_and_a_clip_follows(
         assert await asyncio.to_thread(wait, "doorstep/front_door/available", 15) == b"online"
         # A fresh storage folder has no clip: an earlier run's retained clip is cleared.
         assert await asyncio.to_thread(wait, "doorstep/front_door/clip", 15) == b""
+        # And so is its retained snapshot: no clip here has a picture.
+        assert await asyncio.to_thread(wait, "doorstep/front_door/snapshot", 15) == b""
         clip = json.loads(await asyncio.to_thread(wait, "doorstep/front_door/clip", 30))
         # Everything seen before the clip, in arrival order: motion went ON, then OFF.
         motion = [p for t, p, _ in listener.seen if t == "doorstep/front_door/motion"]

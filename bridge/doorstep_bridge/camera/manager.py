@@ -247,9 +247,14 @@ class CameraManager:
         for clip in newest:
             self._latest[clip.camera] = clip
             self._publish(ClipFinished(clip))
+        with_picture = {clip.camera for clip in pictured}
         for name in self._pipelines:
             if name not in self._latest:
                 self._publish(NoClips(name))
+            if name not in with_picture:
+                # No clip with a picture is left (a new, emptied or moved storage
+                # folder): an earlier run's retained snapshot shows a visit that is gone.
+                self._publish(SnapshotTaken(name, b""))
         # The retained snapshot is most likely of one of these; a deletion of either
         # replaces it (replacing it with the same picture does no harm).
         for clip in [*newest, *pictured]:

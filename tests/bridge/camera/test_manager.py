@@ -158,7 +158,7 @@ async def test_ring_and_manual_record_with_switches(
             await recorded.wait(CameraAvailability, lambda e: e.online)
             await asyncio.sleep(1.5)  # let the pre-roll fill
             recorded.bus.publish(RingEvent("r_1", "front_door", utcnow(), "http"))
-            press = await recorded.wait(SnapshotTaken)
+            press = await recorded.wait(SnapshotTaken, lambda e: bool(e.jpeg))
             ring_clip = (await recorded.wait(ClipFinished)).clip
             manager.set_switch("front_door", "recording", on=False)
             recorded.bus.publish(RecordRequested("front_door", 1.0))

@@ -126,14 +126,23 @@ async def test_forgetting_the_pictured_clip_shows_the_newest_left_then_nothing(
         assert await asyncio.to_thread(listener.wait_for, TOPIC) == b""
 
     # A subscriber arriving now finds no picture: nothing of a forgotten visit is left
-    # on the broker. It subscribes to the snapshot, then to a retained marker: the
-    # broker answers the subscriptions in order, so the marker comes after any picture.
-    marker = Listener(mqtt_broker, [])
+    # on the broker.
+    assert await _retained_picture(mqtt_broker, mqtt_listener) is None
+
+
+async def _retained_picture(broker: Broker, mqtt_listener: Any) -> bytes | None:
+    """What a subscriber arriving now is given on the snapshot topic, if anything.
+
+    It subscribes to the snapshot, then to a retained marker: the broker answers the
+    subscriptions in order, so the marker comes after any picture.
+    """
+    marker = Listener(broker, [])
     marker.publish("doorstep/marker", b"end", retain=True)
     marker.close()
-    late = mqtt_listener(TOPIC, "doorstep/marker")  # type: ignore[operator]
+    late = mqtt_listener(TOPIC, "doorstep/marker")
     assert await asyncio.to_thread(late.wait_for, "doorstep/marker") == b"end"
-    assert [topic for topic, _payload, _retain in late.seen] == []
+    pictures = [payload for topic, payload, _retain in late.seen if topic == TOPIC]
+    return pictures[0] if pictures else None
 
 
 async def test_an_unreadable_picture_left_clears_the_snapshot(
@@ -156,3 +165,32 @@ async def test_an_unreadable_picture_left_clears_the_snapshot(
         await _forget(bridge, newer)
         # Never the erased picture: with no readable one to show, none.
         assert await asyncio.to_thread(listener.wait_for, TOPIC) == b""
+
+
+@pytest.mark.parametrize("left", ["an emptied storage folder", "clips without a picture"])
+async def test_a_start_with_no_picture_left_clears_the_snapshot(
+    mqtt_broker: Broker,
+    mqtt_listener: object,
+    tmp_path: Path,
+    packets: list[EncodedPacket],
+    left: str,
+) -> None:
+    storage = tmp_path / "bridge"
+    AuditLog(audit_dir(storage))  # before the store: a new storage folder
+    if left == "clips without a picture":
+        store = ClipStore(storage)
+        store.open()
+        try:
+            for minutes in (20, 10):
+                _clip(store, packets, minutes, grey=None)
+        finally:
+            store.close()
+    # What an earlier run left retained: the picture of a visit that is gone.
+    gone = make_snapshot(np.full((360, 640, 3), 200, np.uint8), MaskSet(())).jpeg
+    listener = await _seed_picture(mqtt_broker, mqtt_listener, gone)
+
+    async with run_bridge(_config(mqtt_broker, storage, tmp_path)) as bridge:
+        await bridge.wait_mqtt()
+        assert await asyncio.to_thread(listener.wait_for, TOPIC) == b""
+
+    assert await _retained_picture(mqtt_broker, mqtt_listener) is None
