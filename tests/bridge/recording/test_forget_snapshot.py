@@ -69,8 +69,23 @@ async def _seed_picture(broker: Broker, mqtt_listener: Any, jpeg: bytes) -> Any:
     return listener
 
 
+async def _retained_picture(broker: Broker, mqtt_listener: Any) -> bytes | None:
+    """What a subscriber arriving now is given on the snapshot topic, if anything.
+
+    It subscribes to the snapshot, then to a retained marker: the broker answers the
+    subscriptions in order, so the marker comes after any picture.
+    """
+    marker = Listener(broker, [])
+    marker.publish("doorstep/marker", b"end", retain=True)
+    marker.close()
+    late = mqtt_listener(TOPIC, "doorstep/marker")
+    assert await asyncio.to_thread(late.wait_for, "doorstep/marker") == b"end"
+    pictures = [payload for topic, payload, _retain in late.seen if topic == TOPIC]
+    return pictures[0] if pictures else None
+
+
 def _config(broker: Broker, storage: Path, tmp_path: Path) -> Config:
-    """The bridge on ``storage`` with no camera to read: only forgets publish a picture."""
+    """The bridge on ``storage``, no camera to read: only its start and forgets touch the snapshot."""
     return bridge_config(
         broker, storage, cameras={"front_door": {"source": str(tmp_path / "absent.mp4")}}
     )
@@ -128,21 +143,6 @@ async def test_forgetting_the_pictured_clip_shows_the_newest_left_then_nothing(
     # A subscriber arriving now finds no picture: nothing of a forgotten visit is left
     # on the broker.
     assert await _retained_picture(mqtt_broker, mqtt_listener) is None
-
-
-async def _retained_picture(broker: Broker, mqtt_listener: Any) -> bytes | None:
-    """What a subscriber arriving now is given on the snapshot topic, if anything.
-
-    It subscribes to the snapshot, then to a retained marker: the broker answers the
-    subscriptions in order, so the marker comes after any picture.
-    """
-    marker = Listener(broker, [])
-    marker.publish("doorstep/marker", b"end", retain=True)
-    marker.close()
-    late = mqtt_listener(TOPIC, "doorstep/marker")
-    assert await asyncio.to_thread(late.wait_for, "doorstep/marker") == b"end"
-    pictures = [payload for topic, payload, _retain in late.seen if topic == TOPIC]
-    return pictures[0] if pictures else None
 
 
 async def test_an_unreadable_picture_left_clears_the_snapshot(
