@@ -239,7 +239,7 @@ def main() -> None:
     parser.add_argument(
         "--sizes", nargs="+", default=["640x360", "1280x720", "1920x1080"], help="WxH"
     )
-    parser.add_argument("--scenes", nargs="+", default=["busy", "still"])
+    parser.add_argument("--scenes", nargs="+", choices=["busy", "still"], default=["busy", "still"])
     parser.add_argument(
         "--by-function", action="store_true", help="where ours spends them (first size, scene)"
     )
