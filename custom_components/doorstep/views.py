@@ -18,6 +18,13 @@ from .errors import http_error
 from .helpers import SAFE_ID, entry_for_bridge
 
 CHUNK = 64 * 1024
+#: The bridge's refusals of a share link, as the recipient gets them (anything else: 404).
+LINK_ERRORS: dict[int, type[web.HTTPError]] = {
+    410: web.HTTPGone,  # expired or revoked
+    416: web.HTTPRequestRangeNotSatisfiable,
+    429: web.HTTPTooManyRequests,  # too many different clients this minute
+    503: web.HTTPServiceUnavailable,  # the audit log cannot be written: nothing is served
+}
 #: Upstream headers a player needs for seeking (Range) and display.
 PASS_HEADERS = (
     "Content-Type", "Content-Length", "Content-Range", "Accept-Ranges",
@@ -100,7 +107,9 @@ class ShareLinkView(HomeAssistantView):
             LOGGER.warning("Cannot fetch a share link from the bridge: %s", type(err).__name__)
             raise http_error(err) from err
         if upstream.status >= 400:
-            status = upstream.status
+            status, retry_after = upstream.status, upstream.headers.get("Retry-After")
             upstream.release()
-            raise web.HTTPGone if status == 410 else web.HTTPNotFound
+            # The recipient learns what the bridge said (gone, try later), never more.
+            error = LINK_ERRORS.get(status, web.HTTPNotFound)
+            raise error(headers={"Retry-After": retry_after} if retry_after else None)
         return await _relay(request, upstream)

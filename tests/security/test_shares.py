@@ -20,6 +20,7 @@ import pytest
 from doorstep_bridge.events import ShareStateChanged
 from doorstep_bridge.exceptions import ShareError
 from doorstep_bridge.sharing.audit import verify
+from doorstep_bridge.sharing.repeats import RepeatLimits
 
 from ..bridge.sharing.conftest import (
     API_TOKEN,
@@ -233,16 +234,26 @@ async def test_range_requests_and_416s_on_a_link_are_summed(
     assert written + _summed(harness, "download") == len(statuses)
 
 
-async def test_clients_changing_their_agent_are_summed_too(harness: Harness) -> None:
+async def test_clients_changing_their_agent_are_refused_and_summed(harness: Harness) -> None:
+    # Each new agent is a new client: after the link's cap of records written one by
+    # one, a new client is refused (it would be served unnamed), and the refusals of a
+    # flood are summed, so the log stays bounded either way.
     _share_id, token = await _ready(harness)
     flood = 300
-    for index in range(flood):
+    served = RepeatLimits().per_group
+    for index in range(served):
         await harness.service.download(token, "192.0.2.66", f"agent {index}", via="direct")
-    written = len(_records(harness, "download"))
-    assert 0 < written <= MAX_RECORDS_PER_FLOOD
+    for index in range(served, flood):
+        with pytest.raises(ShareError, match="too many different clients"):
+            await harness.service.download(token, "192.0.2.66", f"agent {index}", via="direct")
+    downloads = _records(harness, "download")
+    assert [r["agent"] for r in downloads] == [f"agent {index}" for index in range(served)]
+    refusals = len(_records(harness, "download_refused"))
+    assert 0 < served + refusals <= MAX_RECORDS_PER_FLOOD
     await _sum_up(harness)
-    [summary] = [r for r in _records(harness, "repeated") if r["of"] == "download"]
-    assert written + summary["count"] == flood
+    assert _summed(harness, "download") == 0  # nobody was served without a record
+    [summary] = [r for r in _records(harness, "repeated") if r["of"] == "download_refused"]
+    assert served + refusals + summary["count"] == flood
     assert len(summary["entries"]) <= MAX_RECORDS_PER_FLOOD  # the summary is bounded too
     named = sum(entry["count"] for entry in summary["entries"])
     assert named + summary["other"] == summary["count"]

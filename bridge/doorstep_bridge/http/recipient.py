@@ -199,6 +199,14 @@ GONE_TEXT = {
         "This link no longer works",
         "The footage behind it was removed: the link expired or the owner withdrew it.",
     ),
+    429: (
+        "Too many visits right now",
+        (
+            "Every visitor is written to the owner's audit log by name, and this link had "
+            "more different visitors in the last minute than that log takes. Please try "
+            "again in a minute."
+        ),
+    ),
     503: (
         "This link cannot be served right now",
         (

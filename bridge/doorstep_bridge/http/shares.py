@@ -242,7 +242,11 @@ async def _download(request: web.Request, **details: Any) -> Download | web.Resp
         )
     except ShareError as err:
         response = _error(err)
-        return gone_page(response.status, str(err)) if page else response
+        if page:
+            response = gone_page(response.status, str(err))
+        if isinstance(err, ShareLimitError):
+            response.headers["Retry-After"] = "60"  # the clients' window is a minute
+        return response
     except AuditError:
         _LOGGER.exception("Cannot audit a share download")
         message = "the audit log cannot be written; nothing is released"

@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Any, TypeAlias
 
 from doorstep_bridge.events import ClipsHeld, EventBus, ShareStateChanged, StatsChanged
+from doorstep_bridge.exceptions import AuditError
 from doorstep_bridge.models import ClipInfo
 from doorstep_bridge.sharing.audit import AuditLog
 from doorstep_bridge.sharing.clips import ClipSource
 from doorstep_bridge.sharing.database import ShareDB
 from doorstep_bridge.sharing.links import link_path, valid_share_id
-from doorstep_bridge.sharing.repeats import RepeatedRecords
+from doorstep_bridge.sharing.repeats import Admission, Entry, Group, RepeatedRecords
 from doorstep_bridge.sharing.signing import signature_path
 from doorstep_bridge.sharing.state import (
     HOLDING,
@@ -81,6 +82,10 @@ class ShareBook:
         self._tokens: dict[str, str] = {}  # share id → token, in memory only
         self._by_hash: dict[str, str] = {}  # token hash → share id
         self._withdrawn: dict[str, asyncio.Event] = {}  # share id → set when its link ends
+        # Exports of ended shares whose purge record could not be written yet: file name →
+        # (share id, why). Kept on disk, out of reach of any link, until it can.
+        self._unpurged: dict[str, tuple[str, str]] = {}
+        self._audit_failing = False  # the last record could not be written
 
     # -- opening and closing ----------------------------------------------------------------
 
@@ -159,7 +164,42 @@ class ShareBook:
 
     async def append(self, kind: str, /, **fields: Any) -> dict[str, Any]:
         """Write one audit record (in a worker thread: it fsyncs); the record as written."""
-        return await asyncio.to_thread(self._audit.append, kind, **fields)
+        try:
+            record = await asyncio.to_thread(self._audit.append, kind, **fields)
+        except AuditError:
+            self._audit_failing = True
+            raise
+        self._audit_failing = False
+        return record
+
+    async def append_repeatable(
+        self, kind: str, group: Group, entry: Entry, *, refuse_new: bool = False, **fields: Any
+    ) -> bool:
+        """Write a record a client can repeat at will, or count it (see :mod:`.repeats`).
+
+        A counted record is summed in a ``repeated`` record later, which is only safe
+        while the log can be written: while it cannot, each record is written on its
+        own (and fails), so nothing is let through on the promise of a sum.
+
+        Returns:
+            False when the request is to be refused instead (a new client over the
+            group's cap, with ``refuse_new``): nothing was written or counted.
+
+        Raises:
+            AuditError: The record could not be written (nothing is to be served).
+        """
+        admission = self.repeats.admit(kind, group, entry, self.clock(), refuse_new=refuse_new)
+        if admission is Admission.REFUSE:
+            return False
+        if admission is Admission.COUNT and not self._audit_failing:
+            return True
+        try:
+            await self.append(kind, **fields)
+        except AuditError:
+            if admission is Admission.WRITE:
+                self.repeats.unwrite(kind, group, entry)
+            raise
+        return True
 
     async def save(self, share: Share) -> None:
         """Save ``share`` to the database, then keep it in memory."""
@@ -205,24 +245,49 @@ class ShareBook:
     async def end(self, share: Share, why: str) -> None:
         """A share left the holding states: drop its file, its token and its holds.
 
-        Downloads still under way on its link are cut off (:meth:`withdrawn`).
+        Downloads still under way on its link are cut off (:meth:`withdrawn`). The
+        share has ended whatever happens to its file: its clips go back to retention
+        even when the purge cannot be recorded (see :meth:`purge_ended`).
         """
         self._tokens.pop(share.id, None)
         withdrawn = self._withdrawn.pop(share.id, None)
         if withdrawn is not None:
             withdrawn.set()
-        if share.file:
-            existed = await asyncio.to_thread(unlink, self.folder / share.file)
-            # The signature goes with its export (a copy already given away keeps its own).
-            signature = signature_path(self.folder / share.file)
+        try:
+            if share.file:
+                self._unpurged[share.file] = (share.id, why)
+                await self.purge_ended()
+        finally:
+            await self.release(share)
+
+    async def purge_ended(self) -> None:
+        """Delete the exports of ended shares, each once its ``purge`` record is written.
+
+        An export whose record cannot be written stays on disk, out of reach (its
+        share has ended, its link answers 410), and is tried again at each tick of
+        the share timers; a restart's orphan purge takes it otherwise.
+        """
+        for file, (share_id, why) in list(self._unpurged.items()):
+            path = self.folder / file
+            existed = await asyncio.to_thread(path.exists)
             try:
-                await asyncio.to_thread(unlink, signature)
-            except OSError as err:
-                _LOGGER.warning("Cannot delete %s: %s", signature, err)
-            await self.append(
-                "purge", share_id=share.id, file=share.file, reason=why, existed=existed
-            )
-        await self.release(share)
+                await self.append(
+                    "purge", share_id=share_id, file=file, reason=why, existed=existed
+                )
+            except AuditError:
+                _LOGGER.exception(
+                    "Cannot audit the purge of %s (share %s): the file is kept until it can be",
+                    file,
+                    share_id,
+                )
+                return
+            del self._unpurged[file]
+            # The signature goes with its export (a copy already given away keeps its own).
+            for target in (path, signature_path(path)):
+                try:
+                    await asyncio.to_thread(unlink, target)
+                except OSError as err:
+                    _LOGGER.warning("Cannot delete %s: %s", target, err)
 
     # -- announcing -------------------------------------------------------------------------
 

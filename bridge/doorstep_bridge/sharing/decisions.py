@@ -215,6 +215,7 @@ class ShareDecisions:
         book = self._book
         now = book.clock()
         async with book.lock:
+            await book.purge_ended()
             for share in book.all():
                 if share.state is ShareState.PENDING and now >= share.deadline:
                     await self.expire(share, "no decision before the deadline")
@@ -228,13 +229,18 @@ class ShareDecisions:
         await self.write_repeats()
 
     async def write_repeats(self, *, everything: bool = False) -> None:
-        """Write the ``repeated`` records that are due (all of them when stopping)."""
-        for fields in self._book.repeats.due(self._book.clock(), everything=everything):
+        """Write the ``repeated`` records that are due (all of them when stopping).
+
+        A sum that cannot be written keeps its counts for the next tick; when the bridge
+        is stopping, the bridge's own log keeps them.
+        """
+        repeats = self._book.repeats
+        for summary in repeats.due(self._book.clock(), everything=everything):
             try:
-                await self._book.append("repeated", **fields)
+                await self._book.append("repeated", **summary.fields)
             except AuditError:
-                # The counts are not lost without a trace: the bridge's log has them.
-                _LOGGER.exception("Cannot audit repeated records: %s", fields)
+                _LOGGER.exception("Cannot audit repeated records: %s", summary.fields)
+                repeats.restore(summary)
 
     async def forget_ended(self, now: datetime) -> None:
         """Forget shares that ended `FORGET_AFTER` ago (the caller holds the lock)."""

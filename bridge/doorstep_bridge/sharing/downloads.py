@@ -12,7 +12,13 @@ from doorstep_bridge.sharing.decisions import ShareDecisions
 from doorstep_bridge.sharing.links import token_hash, valid_token
 from doorstep_bridge.sharing.repeats import Entry
 from doorstep_bridge.sharing.signing import SIGNATURE_SUFFIX, signature_path
-from doorstep_bridge.sharing.state import ShareGoneError, ShareNotFoundError, ShareState
+from doorstep_bridge.sharing.state import (
+    Share,
+    ShareGoneError,
+    ShareLimitError,
+    ShareNotFoundError,
+    ShareState,
+)
 from doorstep_bridge.text import clean_text
 
 #: Downloads of a share that is no longer available answer 410, others 404.
@@ -59,6 +65,8 @@ class ShareDownloads:
         Raises:
             ShareNotFoundError: Not a token of any share (404).
             ShareGoneError: Expired or revoked (410).
+            ShareLimitError: Too many different clients on the link this minute (429).
+            AuditError: The audit log cannot be written: nothing is served (503).
         """
         book = self._book
         if not valid_token(token):
@@ -105,28 +113,38 @@ class ShareDownloads:
         ):
             await self._decisions.expire(share, "the link reached its lifetime")
             share = book.existing(share.id)
-        group = ("share_id", share.id)
+        fields = {"share_id": share.id, "client": client, "agent": agent, **details}
         if share.state in GONE:
-            if book.repeats.admit("download_refused", group, who, book.clock()):
-                await book.append(
-                    "download_refused",
-                    share_id=share.id,
-                    state=str(share.state),
-                    client=client,
-                    agent=agent,
-                    **details,
-                )
+            await self._refused(share, who, fields)
             raise ShareGoneError(f"this share link was {share.state}")
         if share.state is not ShareState.READY or share.file is None:
             raise ShareNotFoundError("no such share link")
         # The first requests of each client are written before a byte is sent; a burst
-        # of further ones (a player's Range requests, a script) is summed.
-        if book.repeats.admit("download", group, who, book.clock()):
-            await book.append("download", share_id=share.id, client=client, agent=agent, **details)
+        # of further ones (a player's Range requests, a script) is summed. A client new
+        # to a link that already wrote its share of records is refused: counted, it would
+        # be served without a record naming it.
+        if not await book.append_repeatable(
+            "download", ("share_id", share.id), who, refuse_new=True, **fields
+        ):
+            await self._refused(share, who, fields, "too many clients")
+            raise ShareLimitError(
+                "too many different clients on this link in the last minute; try again in a minute"
+            )
         return Download(
             path=book.folder / share.file,
             filename=f"doorstep-{share.id}.mp4",
             withdrawn=book.withdrawn(share.id),
+        )
+
+    async def _refused(
+        self, share: Share, who: Entry, fields: dict[str, Any], reason: str | None = None
+    ) -> None:
+        """Audit a refused request on a link (summed in a burst, as downloads are)."""
+        record: dict[str, Any] = {"state": str(share.state), **fields}
+        if reason is not None:
+            record["reason"] = reason
+        await self._book.append_repeatable(
+            "download_refused", ("share_id", share.id), who, **record
         )
 
 

@@ -8,9 +8,14 @@ one ``repeated`` record per group and `RepeatLimits.interval` says how many
 there were, of which kind, from whom, between when and when. Nothing is dropped:
 it is summed. A group that stays quiet for an interval starts afresh.
 
+Where what is recorded is footage leaving (a download), a client whose first
+request the group's cap would push into the counts is refused instead: every
+client that gets a byte is named in the log by a record of its own.
+
 The counts live in memory until their summary is written (at the latest one
-interval after the first counted event, and when the bridge stops): a crash
-loses at most that interval's counts, never an individual record.
+interval after the first counted event, and when the bridge stops; a summary
+that cannot be written keeps its counts for the next try): a crash loses at most
+that interval's counts, never an individual record.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import Enum
 from typing import Any, TypeAlias
 
 from doorstep_bridge.models import iso
@@ -46,6 +52,25 @@ class RepeatLimits:
     max_entries: int = 20
 
 
+class Admission(Enum):
+    """What becomes of one record of a burst."""
+
+    WRITE = "write"  # written now, one by one
+    COUNT = "count"  # counted for the group's summary
+    REFUSE = "refuse"  # a new client over the group's cap: the request is refused
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """A ``repeated`` record due, with the counts it sums (put back if it is not written)."""
+
+    key: tuple[str, Group]
+    fields: dict[str, Any]
+    counted: Counter[Entry]
+    other: int
+    first: datetime
+
+
 @dataclass(slots=True)
 class _Window:
     last: datetime
@@ -66,49 +91,78 @@ class RepeatedRecords:
         self._limits = limits or RepeatLimits()
         self._windows: dict[tuple[str, Group], _Window] = {}
 
-    def admit(self, kind: str, group: Group, entry: Entry, now: datetime) -> bool:
-        """True when this record of `kind` is to be written; False when it was counted."""
+    def admit(
+        self, kind: str, group: Group, entry: Entry, now: datetime, *, refuse_new: bool = False
+    ) -> Admission:
+        """Whether this record of `kind` is written, counted, or its request refused.
+
+        Args:
+            kind: The record's kind.
+            group: What the record is about (a link, a source).
+            entry: Who or what it is (a client, an error).
+            now: The current time.
+            refuse_new: Refuse an entry none of whose records was written in this
+                window rather than count it (nobody is served without a record naming them).
+        """
         limits = self._limits
         window = self._windows.setdefault((kind, group), _Window(last=now))
         window.last = now
-        if window.written < limits.per_group and window.written_per_entry[entry] < limits.per_entry:
+        seen = window.written_per_entry[entry]
+        if window.written < limits.per_group and seen < limits.per_entry:
             window.written += 1
             window.written_per_entry[entry] += 1
-            return True
+            return Admission.WRITE
+        if refuse_new and not seen:
+            return Admission.REFUSE
         if entry in window.counted or len(window.counted) < limits.max_entries:
             window.counted[entry] += 1
         else:
             window.other += 1
         if window.first_counted is None:
             window.first_counted = now
-        return False
+        return Admission.COUNT
 
-    def due(self, now: datetime, *, everything: bool = False) -> list[dict[str, Any]]:
-        """Fields of the ``repeated`` records to write now (their counts are then cleared).
+    def unwrite(self, kind: str, group: Group, entry: Entry) -> None:
+        """Take back a `Admission.WRITE` whose record could not be written."""
+        window = self._windows.get((kind, group))
+        if window is not None and window.written_per_entry[entry]:
+            window.written -= 1
+            window.written_per_entry[entry] -= 1
+
+    def due(self, now: datetime, *, everything: bool = False) -> list[Summary]:
+        """The ``repeated`` records to write now (their counts are then cleared).
+
+        A summary that cannot be written is handed back with :meth:`restore`.
 
         Args:
             now: The current time.
             everything: Sum up every count now (the bridge is stopping).
         """
         interval = self._limits.interval
-        summaries: list[dict[str, Any]] = []
+        summaries: list[Summary] = []
         for key, window in list(self._windows.items()):
             kind, (group_name, group_value) = key
             first = window.first_counted
             if first is not None and (everything or now - first >= interval):
                 summaries.append(
-                    {
-                        group_name: group_value,
-                        "of": kind,
-                        "since": iso(first),
-                        "until": iso(now),
-                        "count": window.counted.total() + window.other,
-                        "entries": [
-                            {**dict(entry), "count": count}
-                            for entry, count in window.counted.most_common()
-                        ],
-                        "other": window.other,
-                    }
+                    Summary(
+                        key=key,
+                        fields={
+                            group_name: group_value,
+                            "of": kind,
+                            "since": iso(first),
+                            "until": iso(now),
+                            "count": window.counted.total() + window.other,
+                            "entries": [
+                                {**dict(entry), "count": count}
+                                for entry, count in window.counted.most_common()
+                            ],
+                            "other": window.other,
+                        },
+                        counted=window.counted.copy(),
+                        other=window.other,
+                        first=first,
+                    )
                 )
                 window.counted.clear()
                 window.other = 0
@@ -116,3 +170,11 @@ class RepeatedRecords:
             if window.first_counted is None and (everything or now - window.last >= interval):
                 del self._windows[key]
         return summaries
+
+    def restore(self, summary: Summary) -> None:
+        """Put back the counts of a summary that could not be written (summed again later)."""
+        window = self._windows.setdefault(summary.key, _Window(last=summary.first))
+        window.counted.update(summary.counted)
+        window.other += summary.other
+        if window.first_counted is None or summary.first < window.first_counted:
+            window.first_counted = summary.first

@@ -254,12 +254,14 @@ class ShareRequests:
         """Audit a refused request; a burst from one source is summed, not written whole."""
         error = clean_text(error)
         entry: Entry = (("error", error[:200]),)
-        if self._book.repeats.admit(
-            "request_rejected", ("source", source), entry, self._book.clock()
-        ):
-            await self._book.append(
-                "request_rejected", source=source, error=error, **_summary(data)
-            )
+        await self._book.append_repeatable(
+            "request_rejected",
+            ("source", source),
+            entry,
+            source=source,
+            error=error,
+            **_summary(data),
+        )
 
     # -- MQTT -------------------------------------------------------------------------------
 

@@ -76,7 +76,7 @@ class ShareGoneError(ShareError):
 
 
 class ShareLimitError(ShareError):
-    """Too many requests: waiting for decisions, or over MQTT in the last minute (HTTP 429)."""
+    """Too many requests: waiting for decisions, over MQTT or from new clients on a link (429)."""
 
 
 def check_transition(old: ShareState, new: ShareState) -> None:

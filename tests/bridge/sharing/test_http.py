@@ -527,6 +527,95 @@ async def test_a_link_that_cannot_be_audited_shows_a_browser_a_page_saying_so(
         blocker.rmdir()
 
 
+async def test_no_request_on_a_link_is_served_while_the_audit_log_cannot_be_written(
+    bridge: tuple[Harness, TestClient[Any, Any]],
+) -> None:
+    # A player's requests beyond its first few are summed, not written one by one: while
+    # the log cannot be written, they must not be let through on the promise of a sum.
+    harness, client = bridge
+    _share_id, link = await _ready(harness, client)
+    blocker = harness.audit.path / "head.tmp"
+    blocker.mkdir()  # the audit log cannot be written (as on a full disk)
+    try:
+        for _ in range(6):
+            response = await client.get(link, headers={"User-Agent": "Player/1"})
+            assert response.status == 503
+            assert await response.read() != b""
+            assert "ftyp" not in await response.text()
+    finally:
+        blocker.rmdir()
+    # The failed attempts did not use up the client's records written one by one: its
+    # next requests are each written before they are served.
+    for _ in range(3):
+        response = await client.get(link, headers={"User-Agent": "Player/1"})
+        assert response.status == 200
+        assert (await response.read())[4:8] == b"ftyp"
+    downloads = [r for r in harness.audit.records() if r["kind"] == "download"]
+    assert [r["agent"] for r in downloads] == ["Player/1"] * 3
+    assert verify(harness.audit.path).ok
+
+
+async def test_a_sum_that_cannot_be_written_keeps_its_counts(
+    bridge: tuple[Harness, TestClient[Any, Any]],
+) -> None:
+    harness, client = bridge
+    share_id, link = await _ready(harness, client)
+    for _ in range(5):  # 3 written one by one, 2 counted
+        assert (await client.get(link, headers={"User-Agent": "Player/1"})).status == 200
+    harness.clock.advance(seconds=61)
+    blocker = harness.audit.path / "head.tmp"
+    blocker.mkdir()
+    try:
+        await harness.service.tick()  # the sum is due, and cannot be written
+    finally:
+        blocker.rmdir()
+    await harness.service.tick()
+    [summary] = [r for r in harness.audit.records() if r["kind"] == "repeated"]
+    assert (summary["share_id"], summary["of"], summary["count"]) == (share_id, "download", 2)
+    assert summary["entries"][0]["agent"] == "Player/1"
+
+
+async def test_a_new_client_over_a_links_cap_is_refused_not_served_unnamed(
+    bridge: tuple[Harness, TestClient[Any, Any]],
+) -> None:
+    # Whoever holds a link could otherwise hide a download among decoys: after the
+    # link's cap of records written one by one, a new client would only be counted.
+    harness, client = bridge
+    share_id, link = await _ready(harness, client)
+    statuses = []
+    for index in range(30):
+        response = await client.get(
+            link, headers={"User-Agent": f"decoy/{index}", "Range": "bytes=0-0"}
+        )
+        await response.read()
+        statuses.append(response.status)
+    assert statuses == [206] * 10 + [429] * 20
+    refused = await client.get(link, headers={"User-Agent": "Hidden/9"})
+    assert refused.status == 429
+    assert refused.headers["Retry-After"] == "60"
+    assert "ftyp" not in await refused.text()
+    page = await client.get(link, headers={**BROWSER, "User-Agent": "Mozilla/5.0 Late"})
+    assert page.status == 429
+    assert "Too many visits right now" in await page.text()
+    # Every client that was served is named in a record of its own.
+    downloads = [r for r in harness.audit.records() if r["kind"] == "download"]
+    assert [r["agent"] for r in downloads] == [f"decoy/{index}" for index in range(10)]
+    refusals = [r for r in harness.audit.records() if r["kind"] == "download_refused"]
+    assert refusals[0]["reason"] == "too many clients"
+    assert refusals[0]["state"] == "ready"
+    # A client already named keeps its link (a player's further Range requests) ...
+    again = await client.get(link, headers={"User-Agent": "decoy/0", "Range": "bytes=0-0"})
+    assert again.status == 206
+    # ... and after a quiet minute the link takes new clients again, each written first.
+    harness.clock.advance(seconds=61)
+    await harness.service.tick()
+    late = await client.get(link, headers={"User-Agent": "Hidden/9"})
+    assert late.status == 200
+    assert (await late.read())[4:8] == b"ftyp"
+    last = [r for r in harness.audit.records() if r["kind"] == "download"][-1]
+    assert (last["share_id"], last["agent"]) == (share_id, "Hidden/9")
+
+
 async def test_the_transparency_report_over_http(
     bridge: tuple[Harness, TestClient[Any, Any]],
 ) -> None:

@@ -12,7 +12,7 @@ import av
 import pytest
 
 from doorstep_bridge.events import ShareStateChanged
-from doorstep_bridge.exceptions import ShareError
+from doorstep_bridge.exceptions import AuditError, ShareError
 from doorstep_bridge.lifecycle import share_service
 from doorstep_bridge.sharing.audit import verify
 from doorstep_bridge.sharing.repeats import RepeatLimits
@@ -217,6 +217,46 @@ async def test_revoke_deletes_the_file_and_the_link_goes(harness: Harness) -> No
     assert "redact" not in record
     approval = next(r for r in harness.audit.records() if r["kind"] == "decision")
     assert approval["redact"] is False
+
+
+async def test_a_revoke_whose_purge_cannot_be_audited_still_ends_the_share(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The disk fills between the revoke's record and the purge's: the share is revoked
+    # (its record is written), so it must not be held from retention for ever, nor the
+    # owner told that nothing happened; the export waits for its purge record.
+    share = (await harness.service.create_request(harness.request(), "http")).payload()
+    await harness.service.decide(share["id"], "approve", "owner", "automation", False)
+    ready = await harness.wait_state(share["id"], "ready")
+    token = ready["link"].removeprefix("/share/")
+    path = (await harness.service.download(token, None, None)).path
+    append = harness.audit.append
+
+    def no_purge(kind: str, /, **fields: object) -> dict[str, object]:
+        if kind == "purge":
+            raise AuditError("the disk is full")
+        return append(kind, **fields)
+
+    monkeypatch.setattr(harness.audit, "append", no_purge)
+    revoked = (await harness.service.decide(share["id"], "revoke", "owner", "ui")).payload()
+    assert revoked["state"] == "revoked"
+    assert share["id"] not in harness.store.holds  # retention has its clips again
+    with pytest.raises(ShareGoneError):
+        await harness.service.download(token, None, None)
+    assert path.exists()  # not deleted without its record
+    await harness.service.tick()  # still failing: still kept
+    assert path.exists()
+    monkeypatch.setattr(harness.audit, "append", append)
+    await harness.service.tick()
+    assert not path.exists()
+    purge = harness.audit.records()[-1]
+    assert (purge["kind"], purge["share_id"], purge["reason"], purge["existed"]) == (
+        "purge",
+        share["id"],
+        "revoked",
+        True,
+    )
+    assert verify(harness.audit.path).ok
 
 
 async def test_a_download_and_a_revoke_at_once_are_audited_in_the_order_they_took_effect(

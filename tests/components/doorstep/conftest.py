@@ -364,7 +364,8 @@ class FakeBridge:
     async def share_link(self, request: web.Request) -> web.StreamResponse:
         status = self.share_links.get(request.match_info["token"], 404)
         if status != 200:
-            return web.json_response({"error": "gone"}, status=status)
+            headers = {"Retry-After": "60"} if status == 429 else None
+            return web.json_response({"error": "refused"}, status=status, headers=headers)
         return web.FileResponse(self.video, headers={"Content-Type": "video/mp4"})
 
     def app(self) -> web.Application:

@@ -196,7 +196,12 @@ async def test_video_proxy_bridge_down(
 async def test_share_link_view(
     hass: HomeAssistant, bridge: FakeBridge, hass_client_no_auth: ClientSessionGenerator
 ) -> None:
-    bridge.share_links = {"tok_ready": 200, "tok_revoked": 410}
+    bridge.share_links = {
+        "tok_ready": 200,
+        "tok_revoked": 410,
+        "tok_busy": 429,
+        "tok_unaudited": 503,
+    }
     anonymous = await hass_client_no_auth()
     base = f"/api/doorstep/share/{BRIDGE_ID}"
     response = await anonymous.get(
@@ -208,6 +213,11 @@ async def test_share_link_view(
     assert headers["X-Doorstep-Client-Agent"] == "Recipient/1.0"
     assert headers["X-Doorstep-Client-Address"] == "127.0.0.1"
     assert (await anonymous.get(f"{base}/tok_revoked")).status == HTTPStatus.GONE
+    busy = await anonymous.get(f"{base}/tok_busy")
+    assert busy.status == HTTPStatus.TOO_MANY_REQUESTS
+    assert busy.headers["Retry-After"] == "60"
+    unaudited = await anonymous.get(f"{base}/tok_unaudited")
+    assert unaudited.status == HTTPStatus.SERVICE_UNAVAILABLE
     assert (await anonymous.get(f"{base}/tok_unknown")).status == HTTPStatus.NOT_FOUND
     assert (await anonymous.get(f"{base}/bad%20token")).status == HTTPStatus.NOT_FOUND
     assert (await anonymous.get("/api/doorstep/share/other/tok_ready")).status == 404
