@@ -21,6 +21,17 @@ from .api import DoorstepAuthError, DoorstepError, DoorstepNotFoundError, Doorst
 from .const import DOMAIN
 
 
+def _bridge_failure(err: DoorstepError) -> HomeAssistantError:
+    """The bridge did not do it: it rejected the token, or did not answer.
+
+    A rejected token is told apart: trying again later will not help, the token
+    must be renewed (the client has already asked Home Assistant to re-authenticate).
+    """
+    if isinstance(err, DoorstepAuthError):
+        return HomeAssistantError(translation_domain=DOMAIN, translation_key="auth")
+    return HomeAssistantError(translation_domain=DOMAIN, translation_key="bridge_error")
+
+
 def action_error(err: DoorstepError, share_id: str | None = None) -> HomeAssistantError:
     """The error a share service action raises when the bridge did not do it.
 
@@ -39,7 +50,7 @@ def action_error(err: DoorstepError, share_id: str | None = None) -> HomeAssista
             translation_key="share_refused",
             translation_placeholders={"share_id": share_id or "-", "error": str(err)},
         )
-    return HomeAssistantError(translation_domain=DOMAIN, translation_key="bridge_error")
+    return _bridge_failure(err)
 
 
 @contextmanager
@@ -77,7 +88,7 @@ def forget_error(err: DoorstepError, clip_id: str) -> HomeAssistantError:
             translation_key="forget_refused",
             translation_placeholders=placeholders,
         )
-    return HomeAssistantError(translation_domain=DOMAIN, translation_key="bridge_error")
+    return _bridge_failure(err)
 
 
 def switch_error(err: DoorstepError, camera: str, switch: str) -> HomeAssistantError:
@@ -97,9 +108,7 @@ def switch_error(err: DoorstepError, camera: str, switch: str) -> HomeAssistantE
             translation_key="switch_refused",
             translation_placeholders={**placeholders, "error": str(err)},
         )
-    if isinstance(err, DoorstepAuthError):
-        return HomeAssistantError(translation_domain=DOMAIN, translation_key="auth")
-    return HomeAssistantError(translation_domain=DOMAIN, translation_key="bridge_error")
+    return _bridge_failure(err)
 
 
 @contextmanager

@@ -196,6 +196,18 @@ async def test_bridge_failures_are_translated(
     assert bridge.store.get(clip_id) is not None
 
 
+@pytest.mark.usefixtures("setup_entry")
+async def test_a_rejected_token_is_named(hass: HomeAssistant, bridge: ForgettingBridge) -> None:
+    """A 401 is not "try again later": the user must renew the token."""
+    clip_id = bridge.store.list()[0][0].id
+    bridge.token = "rotated"
+    with pytest.raises(HomeAssistantError) as err:
+        await _forget(hass, clip_id)
+    assert err.value.translation_key == "auth"
+    assert "bridge rejected the API token" in str(err.value)
+    assert bridge.store.get(clip_id) is not None
+
+
 async def test_forget_without_a_bridge(hass: HomeAssistant, setup_entry: MockConfigEntry) -> None:
     await hass.config_entries.async_unload(setup_entry.entry_id)
     with pytest.raises(ServiceValidationError) as err:

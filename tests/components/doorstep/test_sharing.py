@@ -307,6 +307,30 @@ async def test_decision_bridge_down(hass: HomeAssistant, bridge: FakeBridge) -> 
     assert err.value.translation_key == "bridge_error"
 
 
+@pytest.mark.usefixtures("setup_entry")
+@pytest.mark.parametrize(
+    ("service", "data"),
+    [
+        ("request_share",
+         {"entity_id": "event.front_door_doorbell", "last_minutes": 5, "reason": "r"}),
+        ("approve_share", {"share_id": "s_1"}),
+        ("deny_share", {"share_id": "s_1"}),
+    ],
+)  # fmt: skip
+async def test_rejected_token_is_named(
+    hass: HomeAssistant, bridge: FakeBridge, service: str, data: dict[str, Any]
+) -> None:
+    """A 401 is not "try again later": the user must renew the token."""
+    publish_share(hass, bridge, share_state("s_1"))
+    await hass.async_block_till_done()
+    bridge.token = "rotated"
+    with pytest.raises(HomeAssistantError) as err:
+        await hass.services.async_call(DOMAIN, service, data, blocking=True)
+    assert not isinstance(err.value, ServiceValidationError)
+    assert err.value.translation_key == "auth"
+    assert "bridge rejected the API token" in str(err.value)
+
+
 # Phone notifications and taps ----------------------------------------------------
 
 
