@@ -21,6 +21,9 @@ from homeassistant.core import (
 )
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import (
+    area_registry as ar,
+)
+from homeassistant.helpers import (
     config_validation as cv,
 )
 from homeassistant.helpers import (
@@ -147,6 +150,14 @@ def _window(data: dict[str, Any]) -> tuple[datetime, datetime]:
     return start, end
 
 
+def _device_label(registry: dr.DeviceRegistry, device_id: str) -> str:
+    """A device as the user knows it: the name they gave it, else its own; else the id."""
+    device = registry.async_get(device_id)
+    if device is None:
+        return device_id
+    return device.name_by_user or device.name or device_id
+
+
 def _cameras(hass: HomeAssistant, data: dict[str, Any]) -> tuple[DoorstepConfigEntry, list[str]]:
     """The bridge and camera keys behind the targeted entities/devices."""
     by_identifier = {
@@ -154,14 +165,17 @@ def _cameras(hass: HomeAssistant, data: dict[str, Any]) -> tuple[DoorstepConfigE
         for entry in loaded_entries(hass)
         for camera in entry.runtime_data.coordinator.cameras
     }
-    device_ids = list(data.get(ATTR_DEVICE_ID, []))
+    dev_reg = dr.async_get(hass)
+    # Each device with what the user picked to reach it: errors name that, not a registry id.
+    picked = [
+        (device_id, _device_label(dev_reg, device_id)) for device_id in data.get(ATTR_DEVICE_ID, [])
+    ]
     ent_reg = er.async_get(hass)
     for entity_id in data.get(ATTR_ENTITY_ID, []):
         entity = ent_reg.async_get(entity_id)
         if entity is None or entity.platform != DOMAIN or entity.device_id is None:
             raise _invalid("not_a_camera", target=entity_id)
-        device_ids.append(entity.device_id)
-    dev_reg = dr.async_get(hass)
+        picked.append((entity.device_id, entity_id))
     # An area picked in the target selector means the Doorstep cameras in it.
     for area_id in data.get(ATTR_AREA_ID, []):
         in_area = [
@@ -171,18 +185,19 @@ def _cameras(hass: HomeAssistant, data: dict[str, Any]) -> tuple[DoorstepConfigE
             and any(identifier in by_identifier for identifier in device.identifiers)
         ]
         if not in_area:
-            raise _invalid("not_a_camera", target=area_id)
-        device_ids.extend(in_area)
+            area = ar.async_get(hass).async_get_area(area_id)
+            raise _invalid("not_a_camera", target=area.name if area else area_id)
+        picked.extend((device_id, area_id) for device_id in in_area)
     for key in (ATTR_FLOOR_ID, ATTR_LABEL_ID):
         if data.get(key):
             raise _invalid("not_a_camera", target=", ".join(data[key]))
     found: dict[str, tuple[DoorstepConfigEntry, str]] = {}
-    for device_id in device_ids:
+    for device_id, label in picked:
         device = dev_reg.async_get(device_id)
         identifiers = device.identifiers if device else set()
         match = next((by_identifier[i] for i in identifiers if i in by_identifier), None)
         if match is None:
-            raise _invalid("not_a_camera", target=device_id)
+            raise _invalid("not_a_camera", target=label)
         found[f"{match[0].entry_id}/{match[1]}"] = match
     if not found:
         raise _invalid("no_camera")

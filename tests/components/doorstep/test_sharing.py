@@ -5,12 +5,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 import json
+from pathlib import Path
 from typing import Any
 from unittest.mock import MagicMock, patch
 
 from homeassistant.core import Context, HomeAssistant, ServiceCall
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import area_registry as ar
 from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.selector import TargetSelector
+from homeassistant.util.yaml import load_yaml_dict
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
@@ -34,6 +39,7 @@ from ..conftest import LogRecords
 from .conftest import BRIDGE_ID, TOPICS, FakeBridge, get_device, share_state
 
 ACTION_EVENT = "mobile_app_notification_action"
+SERVICES_YAML = Path(__file__).parents[3] / "custom_components" / "doorstep" / "services.yaml"
 
 
 @pytest.fixture
@@ -185,6 +191,67 @@ async def test_request_share_bad_input(hass: HomeAssistant, data: dict[str, Any]
     with pytest.raises(ServiceValidationError) as err:
         await hass.services.async_call(DOMAIN, "request_share", data, blocking=True)
     assert err.value.translation_key == key
+
+
+@pytest.mark.usefixtures("setup_entry")
+async def test_request_share_picker_offers_the_cameras(
+    hass: HomeAssistant, bridge: FakeBridge
+) -> None:
+    """The action's entity picker lists camera entities only, and each of them works."""
+    services = load_yaml_dict(str(SERVICES_YAML))
+    target = services["request_share"]["target"]
+    TargetSelector(target)  # a filter Home Assistant accepts
+    assert target["entity"] == {"integration": DOMAIN, "domain": "camera"}
+    assert target["device"] == {"integration": DOMAIN}
+    offered = [
+        entry.entity_id
+        for entry in er.async_entries_for_config_entry(
+            er.async_get(hass), hass.config_entries.async_entries(DOMAIN)[0].entry_id
+        )
+        if entry.domain == "camera"
+    ]
+    assert offered == ["camera.front_door"]
+    result = await hass.services.async_call(
+        DOMAIN, "request_share", {"entity_id": offered, "last_minutes": 5, "reason": "r"},
+        blocking=True, return_response=True,
+    )  # fmt: skip
+    assert result is not None
+    assert bridge.bodies[-1]["cameras"] == ["front_door"]
+
+
+@pytest.mark.usefixtures("setup_entry")
+@pytest.mark.parametrize(
+    ("pick", "named"),
+    [
+        (lambda hass: {"entity_id": "sensor.doorstep_pending_share_requests"},
+         "sensor.doorstep_pending_share_requests"),
+        (lambda hass: {"device_id": get_device(hass, (DOMAIN, BRIDGE_ID)).id}, "Doorstep"),
+        (lambda hass: {"device_id": _renamed_bridge(hass)}, "Garage shelf"),
+        (lambda hass: {"area_id": ar.async_get(hass).async_create("Garage").id}, "Garage"),
+    ],
+    ids=["bridge entity", "bridge device", "renamed device", "area without camera"],
+)  # fmt: skip
+async def test_request_share_names_what_was_picked(
+    hass: HomeAssistant,
+    pick: Callable[[HomeAssistant], dict[str, str]],
+    named: str,
+) -> None:
+    """Not a camera: the error names the entity id or the device, not a registry id."""
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN, "request_share", {**pick(hass), "last_minutes": 5, "reason": "r"},
+            blocking=True,
+        )  # fmt: skip
+    assert err.value.translation_key == "not_a_camera"
+    assert err.value.translation_placeholders == {"target": named}
+    assert str(err.value).startswith(f"{named} is not a Doorstep camera")
+
+
+def _renamed_bridge(hass: HomeAssistant) -> str:
+    """The bridge's device, renamed by its owner; its id."""
+    device = get_device(hass, (DOMAIN, BRIDGE_ID))
+    dr.async_get(hass).async_update_device(device.id, name_by_user="Garage shelf")
+    return device.id
 
 
 @pytest.mark.usefixtures("setup_entry")
