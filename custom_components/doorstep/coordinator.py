@@ -168,12 +168,21 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
             (f"{topics.base}/+/snapshot", self._on_snapshot, None),
         ]
         subscriptions.extend((t, self._on_camera, "utf-8") for t in topics.camera_wildcards)
+        entry.async_on_unload(self._cancel_unreachable_timer)
+        entry.async_on_unload(self._cancel_camera_timers)
+        # Before the topics: a connection lost while subscribing must not go unnoticed.
+        entry.async_on_unload(
+            mqtt.async_subscribe_connection_status(self.hass, self._on_mqtt_connection)
+        )
+        if not mqtt.is_connected(self.hass):
+            # The bridge answered over HTTP, but nothing it publishes can arrive yet: HA is
+            # still connecting (its MQTT entry loads before the broker answers) or the
+            # broker is down. Usual at start-up, so not worth a log line.
+            self._set_online(online=False, why=None)
         for topic, handler, encoding in subscriptions:
             entry.async_on_unload(
                 await mqtt.async_subscribe(self.hass, topic, handler, qos=1, encoding=encoding)
             )
-        entry.async_on_unload(self._cancel_unreachable_timer)
-        entry.async_on_unload(self._cancel_camera_timers)
         self._check_protocol(self.data.info)
         self._sync_cameras()
         for camera, state in self.data.cameras.items():
@@ -234,6 +243,29 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
         except ProtocolError as err:
             LOGGER.debug("Ignoring %s: %s", msg.topic, err)
             return
+        self._set_online(online=online, why="went offline")
+
+    @callback
+    def _on_mqtt_connection(self, connected: bool) -> None:
+        """Home Assistant's own connection to the broker.
+
+        Without it nothing the bridge publishes arrives, not even its last will, so
+        what Home Assistant shows would go stale: the bridge counts as offline. Once
+        HA is connected again it subscribes again and the broker hands over the
+        retained messages, so the bridge's ``available`` says whether it is up; until
+        that arrives it stays offline.
+        """
+        if not connected:
+            self._set_online(
+                online=False, why="is unavailable: Home Assistant lost its MQTT connection"
+            )
+
+    @callback
+    def _set_online(self, *, online: bool, why: str | None) -> None:
+        """Follow the bridge going offline or coming back.
+
+        ``why`` ends the line logged when it goes offline; None logs nothing.
+        """
         if online == self.data.online:
             return
         if online:
@@ -243,9 +275,10 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
             self._cancel_unreachable_timer()
             ir.async_delete_issue(self.hass, DOMAIN, f"{ISSUE_UNREACHABLE}_{self.bridge_id}")
         else:
-            # Info, once each way (log-when-unavailable): the entities already show it.
-            LOGGER.info("Doorstep bridge %s went offline", self.bridge_id)
-            self._logged_offline = True
+            if why is not None:
+                # Info, once each way (log-when-unavailable): the entities already show it.
+                LOGGER.info("Doorstep bridge %s %s", self.bridge_id, why)
+                self._logged_offline = True
             self._cancel_unreachable_timer()
             self._unreachable_timer = async_call_later(
                 self.hass, UNREACHABLE_ISSUE_DELAY, self._raise_unreachable

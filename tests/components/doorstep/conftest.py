@@ -25,6 +25,7 @@ from homeassistant.helpers.device_registry import DeviceEntry
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
+    MockMqttReasonCode,
     async_fire_mqtt_message,
 )
 
@@ -489,6 +490,25 @@ def publish_retained(hass: HomeAssistant, bridge: FakeBridge) -> None:
     for camera in bridge.cameras:
         async_fire_mqtt_message(hass, TOPICS.camera_available(camera), "online", retain=True)
         async_fire_mqtt_message(hass, TOPICS.motion(camera), "OFF", retain=True)
+
+
+async def set_mqtt_connected(
+    hass: HomeAssistant, mqtt: MagicMock, client: MagicMock, *, connected: bool
+) -> None:
+    """Home Assistant's own broker connection lost or back, as the paho client reports it.
+
+    ``mqtt`` and ``client`` are the ``mqtt`` and ``mqtt_client_mock`` fixtures. The
+    paho callbacks run Home Assistant's real MQTT client: it tells its connection
+    listeners and, once connected again, subscribes anew and lets retained messages
+    through again (``publish_retained`` plays the broker). ``mqtt.connected`` is what
+    ``mqtt.is_connected`` reads: the test plugin's wrapper keeps its own flag.
+    """
+    mqtt.connected = connected
+    if connected:
+        client.on_connect(client, None, 0, MockMqttReasonCode())
+    else:
+        client.on_disconnect(client, None, None, MockMqttReasonCode())
+    await hass.async_block_till_done()
 
 
 def ring(hass: HomeAssistant, camera: str = "front_door", n: int = 1) -> RingEvent:

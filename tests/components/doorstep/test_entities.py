@@ -36,7 +36,9 @@ from .conftest import (
     get_device,
     get_state,
     last_publish,
+    publish_retained,
     ring,
+    set_mqtt_connected,
 )
 
 pytestmark = pytest.mark.usefixtures("setup_entry")
@@ -255,6 +257,45 @@ async def test_bridge_offline_and_back(hass: HomeAssistant, doorstep_log: LogRec
     await hass.async_block_till_done()
     assert get_state(hass, "event.front_door_doorbell").state != STATE_UNAVAILABLE
     assert doorstep_log.levels("back online") == [logging.INFO]
+
+
+async def test_mqtt_connection_lost_and_back(
+    hass: HomeAssistant,
+    mqtt: MagicMock,
+    mqtt_client_mock: MagicMock,
+    bridge: FakeBridge,
+    doorstep_log: LogRecords,
+) -> None:
+    """Without HA's own broker connection nothing (not even the last will) arrives."""
+    await set_mqtt_connected(hass, mqtt, mqtt_client_mock, connected=False)
+    await set_mqtt_connected(hass, mqtt, mqtt_client_mock, connected=False)  # logged once
+    assert get_state(hass, "event.front_door_doorbell").state == STATE_UNAVAILABLE
+    assert get_state(hass, "binary_sensor.front_door_motion").state == STATE_UNAVAILABLE
+    assert get_state(hass, "sensor.doorstep_pending_share_requests").state == STATE_UNAVAILABLE
+    assert get_state(hass, "binary_sensor.doorstep_connectivity").state == STATE_OFF
+    assert doorstep_log.levels("lost its MQTT connection") == [logging.INFO]
+    # Connected again: the bridge is not assumed up until its retained state says so.
+    await set_mqtt_connected(hass, mqtt, mqtt_client_mock, connected=True)
+    assert get_state(hass, "binary_sensor.front_door_motion").state == STATE_UNAVAILABLE
+    assert get_state(hass, "binary_sensor.doorstep_connectivity").state == STATE_OFF
+    publish_retained(hass, bridge)
+    await hass.async_block_till_done()
+    assert get_state(hass, "binary_sensor.front_door_motion").state == STATE_OFF
+    assert get_state(hass, "binary_sensor.doorstep_connectivity").state == STATE_ON
+    assert doorstep_log.levels("back online") == [logging.INFO]
+
+
+async def test_mqtt_back_while_the_bridge_is_gone(
+    hass: HomeAssistant, mqtt: MagicMock, mqtt_client_mock: MagicMock
+) -> None:
+    """The bridge died while HA was cut off: its retained last will keeps it offline."""
+    await set_mqtt_connected(hass, mqtt, mqtt_client_mock, connected=False)
+    await set_mqtt_connected(hass, mqtt, mqtt_client_mock, connected=True)
+    assert get_state(hass, "binary_sensor.doorstep_connectivity").state == STATE_OFF
+    async_fire_mqtt_message(hass, TOPICS.available, "offline", retain=True)
+    await hass.async_block_till_done()
+    assert get_state(hass, "event.front_door_doorbell").state == STATE_UNAVAILABLE
+    assert get_state(hass, "binary_sensor.doorstep_connectivity").state == STATE_OFF
 
 
 async def test_camera_down_and_back(hass: HomeAssistant, doorstep_log: LogRecords) -> None:

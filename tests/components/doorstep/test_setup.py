@@ -25,6 +25,7 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.doorstep.const import DOMAIN
 
+from ..conftest import LogRecords
 from .conftest import (
     BRIDGE_ID,
     EXPORT_SIGNING_KEY,
@@ -35,6 +36,8 @@ from .conftest import (
     clip_info,
     find_device,
     get_state,
+    publish_retained,
+    set_mqtt_connected,
     share_state,
 )
 
@@ -107,6 +110,70 @@ async def test_unreachable_repair_issue(
     async_fire_mqtt_message(hass, TOPICS.available, "online")
     await hass.async_block_till_done()
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
+
+
+async def test_mqtt_connection_lost_raises_the_repair_after_a_while(
+    *,
+    hass: HomeAssistant,
+    mqtt: MagicMock,
+    mqtt_client_mock: MagicMock,
+    setup_entry: MockConfigEntry,
+    bridge: FakeBridge,
+    issue_registry: ir.IssueRegistry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    issue_id = f"bridge_unreachable_{BRIDGE_ID}"
+    await set_mqtt_connected(hass, mqtt, mqtt_client_mock, connected=False)
+    freezer.tick(120)
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is None  # a short blip
+    freezer.tick(240)
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is not None
+    await set_mqtt_connected(hass, mqtt, mqtt_client_mock, connected=True)
+    publish_retained(hass, bridge)
+    await hass.async_block_till_done()
+    assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
+
+
+async def test_mqtt_not_connected_at_setup(
+    *,
+    hass: HomeAssistant,
+    mqtt: MagicMock,
+    mqtt_client_mock: MagicMock,
+    config_entry: MockConfigEntry,
+    bridge: FakeBridge,
+    doorstep_log: LogRecords,
+) -> None:
+    """HA still connecting: the bridge's HTTP answer says nothing of what MQTT will bring."""
+    await set_mqtt_connected(hass, mqtt, mqtt_client_mock, connected=False)
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert get_state(hass, "binary_sensor.front_door_motion").state == "unavailable"
+    assert get_state(hass, "binary_sensor.doorstep_connectivity").state == "off"
+    await set_mqtt_connected(hass, mqtt, mqtt_client_mock, connected=True)
+    publish_retained(hass, bridge)
+    await hass.async_block_till_done()
+    assert get_state(hass, "binary_sensor.front_door_motion").state == "off"
+    assert get_state(hass, "binary_sensor.doorstep_connectivity").state == "on"
+    assert "offline" not in doorstep_log.text  # usual at start-up: no log line either way
+    assert "back online" not in doorstep_log.text
+
+
+async def test_unload_stops_following_the_mqtt_connection(
+    hass: HomeAssistant,
+    mqtt: MagicMock,
+    mqtt_client_mock: MagicMock,
+    setup_entry: MockConfigEntry,
+    doorstep_log: LogRecords,
+) -> None:
+    assert await hass.config_entries.async_unload(setup_entry.entry_id)
+    await hass.async_block_till_done()
+    await set_mqtt_connected(hass, mqtt, mqtt_client_mock, connected=False)
+    assert "MQTT" not in doorstep_log.text  # and no repair timer is left running
 
 
 async def test_incompatible_protocol_repair(
