@@ -28,6 +28,7 @@ import voluptuous as vol
 from .api import BridgeSnapshot, DoorstepApiClient, DoorstepAuthError, DoorstepError
 from .compat import OptionsFlowBase
 from .const import (
+    CONF_ANNOUNCED_URL,
     CONF_APPROVERS,
     CONF_BASE_TOPIC,
     CONF_LINK_TTL_HOURS,
@@ -56,6 +57,26 @@ class ConnectError(Exception):
     def __init__(self, key: str) -> None:
         super().__init__(key)
         self.key = key
+
+
+def _rediscovery_updates(data: Mapping[str, Any], info: BridgeInfo) -> dict[str, Any]:
+    """What a configured bridge's announcement changes in its entry.
+
+    The base topic always follows the bridge. The URL follows it only while the entry
+    holds the URL the bridge announced last time: a URL the owner typed (at the confirm
+    step, by hand, or with Reconfigure, for a Home Assistant that reaches the bridge
+    another way) is theirs to keep, or every restart would undo it. An entry without a
+    stored announcement (set up by hand, or before announcements were stored) cannot
+    tell a typed URL from an announced one, so its URL is kept too; once the
+    announcement is stored, an entry whose URL is that one follows the bridge's moves.
+    Entries from before held the announced URL (each restart wrote it back), so they
+    follow from their first announcement on, unless the bridge moved at that very time.
+    """
+    updates: dict[str, Any] = {CONF_BASE_TOPIC: info.base_topic, CONF_ANNOUNCED_URL: info.api_url}
+    announced = data.get(CONF_ANNOUNCED_URL)
+    if announced is not None and data.get(CONF_URL) == announced:
+        updates[CONF_URL] = info.api_url
+    return updates
 
 
 class DoorstepConfigFlow(ConfigFlow, domain=DOMAIN):
@@ -134,11 +155,19 @@ class DoorstepConfigFlow(ConfigFlow, domain=DOMAIN):
             return self.async_abort(reason="invalid_discovery_info")
         if discovery_info.topic != f"{DISCOVERY_PREFIX}/{info.id}":
             return self.async_abort(reason="invalid_discovery_info")
-        await self.async_set_unique_id(info.id)
-        # A moved bridge (new URL or base topic) updates its entry: discovery-update-info.
-        self._abort_if_unique_id_configured(
-            updates={CONF_URL: info.api_url, CONF_BASE_TOPIC: info.base_topic}
-        )
+        if entry := await self.async_set_unique_id(info.id):
+            # A moved bridge updates its entry (discovery-update-info); the message is
+            # retained, so this runs again after every restart of Home Assistant.
+            updates = _rediscovery_updates(entry.data, info)
+            self._abort_if_unique_id_configured(
+                updates=updates,
+                # The announced URL alone is bookkeeping: the running entry does not use it.
+                reload_on_update=any(
+                    entry.data.get(key) != value
+                    for key, value in updates.items()
+                    if key != CONF_ANNOUNCED_URL
+                ),
+            )
         if not info.compatible:
             return self.async_abort(reason="incompatible_protocol")
         self._discovered = info
@@ -157,6 +186,8 @@ class DoorstepConfigFlow(ConfigFlow, domain=DOMAIN):
                 CONF_BASE_TOPIC: info.base_topic,
                 CONF_URL: user_input[CONF_URL],
                 CONF_API_TOKEN: user_input[CONF_API_TOKEN],
+                # Whether the URL above is the announced one or the owner's own.
+                CONF_ANNOUNCED_URL: info.api_url,
             }
             try:
                 await self._async_test(data[CONF_URL], data[CONF_API_TOKEN], info.base_topic)

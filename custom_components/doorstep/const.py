@@ -10,6 +10,9 @@ LOGGER = logging.getLogger(__package__)
 
 CONF_BASE_TOPIC: Final = "base_topic"
 CONF_BRIDGE_ID: Final = "bridge_id"
+#: The API URL the bridge last announced in its discovery message (absent: never heard,
+#: e.g. an entry set up by hand): tells an announced entry URL from one the owner typed.
+CONF_ANNOUNCED_URL: Final = "announced_url"
 # Connection data uses HA's own CONF_URL and CONF_API_TOKEN.
 
 # Options (tunables, not connection data).

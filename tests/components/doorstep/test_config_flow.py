@@ -8,7 +8,7 @@ import json
 from typing import Any
 from unittest.mock import AsyncMock, patch
 
-from homeassistant.config_entries import SOURCE_MQTT, SOURCE_USER
+from homeassistant.config_entries import SOURCE_MQTT, SOURCE_USER, ConfigEntryState
 from homeassistant.const import CONF_API_TOKEN, CONF_URL
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -21,6 +21,7 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 import voluptuous as vol
 
 from custom_components.doorstep.const import (
+    CONF_ANNOUNCED_URL,
     CONF_APPROVERS,
     CONF_BASE_TOPIC,
     CONF_LINK_TTL_HOURS,
@@ -131,7 +132,7 @@ async def test_mqtt_discovery_confirm(hass: HomeAssistant, bridge: FakeBridge) -
         result["flow_id"], {CONF_URL: bridge.url, CONF_API_TOKEN: TOKEN}
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["data"] == user_input(bridge)
+    assert result["data"] == user_input(bridge, announced_url=bridge.url)
     assert result["result"].unique_id == BRIDGE_ID
 
 
@@ -171,19 +172,117 @@ async def test_mqtt_incompatible(hass: HomeAssistant, bridge: FakeBridge) -> Non
     assert result["reason"] == "incompatible_protocol"
 
 
-async def test_mqtt_updates_moved_bridge(hass: HomeAssistant, bridge: FakeBridge) -> None:
-    entry = MockConfigEntry(domain=DOMAIN, unique_id=BRIDGE_ID, data=user_input(bridge))
-    entry.add_to_hass(hass)
+async def _confirm(hass: HomeAssistant, info: MqttServiceInfo, url: str) -> MockConfigEntry:
+    """The entry the confirm step makes with ``url`` for a discovered bridge."""
     result = await hass.config_entries.flow.async_init(
-        DOMAIN,
-        context={"source": SOURCE_MQTT},
-        data=discovery(bridge, api_url="http://10.0.0.9:5080", base_topic="door2"),
+        DOMAIN, context={"source": SOURCE_MQTT}, data=info
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_URL: url, CONF_API_TOKEN: TOKEN}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    return result["result"]  # type: ignore[no-any-return]
+
+
+async def _announce(hass: HomeAssistant, bridge: FakeBridge, **changes: Any) -> None:
+    """The bridge's retained discovery message, as after each restart of HA."""
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_MQTT}, data=discovery(bridge, **changes)
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
-    assert entry.data[CONF_URL] == "http://10.0.0.9:5080"
-    assert entry.data[CONF_BASE_TOPIC] == "door2"
-    assert entry.data[CONF_API_TOKEN] == TOKEN
+
+
+async def test_mqtt_updates_moved_bridge(hass: HomeAssistant, bridge: FakeBridge) -> None:
+    """An entry that kept the announced URL follows the bridge to its new address."""
+    entry = await _confirm(hass, discovery(bridge), bridge.url)
+    assert entry.data[CONF_ANNOUNCED_URL] == bridge.url
+    await _announce(hass, bridge, api_url="http://10.0.0.9:5080", base_topic="door2")
+    assert entry.data == {
+        CONF_URL: "http://10.0.0.9:5080",
+        CONF_ANNOUNCED_URL: "http://10.0.0.9:5080",
+        CONF_BASE_TOPIC: "door2",
+        CONF_API_TOKEN: TOKEN,
+    }
+    await _announce(hass, bridge, api_url="http://10.0.0.7:5080", base_topic="door2")
+    assert entry.data[CONF_URL] == "http://10.0.0.7:5080"  # and again
+
+
+async def test_mqtt_keeps_the_owners_url(hass: HomeAssistant, bridge: FakeBridge) -> None:
+    """A URL typed at the confirm step survives every re-announcement."""
+    announced = discovery(bridge, api_url="http://0.0.0.0:5080")
+    entry = await _confirm(hass, announced, bridge.url)
+    assert entry.data[CONF_URL] == bridge.url
+    await _announce(hass, bridge, api_url="http://0.0.0.0:5080")  # Home Assistant restarts
+    assert entry.data[CONF_URL] == bridge.url
+    await _announce(hass, bridge, api_url="http://10.0.0.9:5080", base_topic="door2")
+    assert entry.data == {
+        CONF_URL: bridge.url,
+        CONF_ANNOUNCED_URL: "http://10.0.0.9:5080",
+        CONF_BASE_TOPIC: "door2",  # the base topic always follows the bridge
+        CONF_API_TOKEN: TOKEN,
+    }
+
+
+async def test_mqtt_keeps_a_reconfigured_url(hass: HomeAssistant, bridge: FakeBridge) -> None:
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=BRIDGE_ID,
+        data=user_input(bridge, url="http://announced:5080", announced_url="http://announced:5080"),
+    )
+    entry.add_to_hass(hass)
+    result = await entry.start_reconfigure_flow(hass)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], user_input(bridge))
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.data[CONF_ANNOUNCED_URL] == "http://announced:5080"  # still what was announced
+    await _announce(hass, bridge, api_url="http://announced:5080")
+    await _announce(hass, bridge, api_url="http://moved:5080")
+    assert entry.data[CONF_URL] == bridge.url
+    assert entry.data[CONF_ANNOUNCED_URL] == "http://moved:5080"
+
+
+@pytest.mark.parametrize(
+    ("first_announced", "follows"),
+    [
+        ("same", True),  # it held the announced URL (each restart used to write it back)
+        ("http://0.0.0.0:5080", False),  # typed by hand, or the bridge moved meanwhile
+    ],
+)
+async def test_mqtt_entry_without_a_stored_announcement(
+    hass: HomeAssistant, bridge: FakeBridge, first_announced: str, follows: bool
+) -> None:
+    """Set up by hand, or before announcements were stored: its URL is never overwritten."""
+    entry = MockConfigEntry(domain=DOMAIN, unique_id=BRIDGE_ID, data=user_input(bridge))
+    entry.add_to_hass(hass)
+    announced = bridge.url if first_announced == "same" else first_announced
+    await _announce(hass, bridge, api_url=announced)
+    assert entry.data[CONF_URL] == bridge.url
+    assert entry.data[CONF_ANNOUNCED_URL] == announced
+    await _announce(hass, bridge, api_url="http://10.0.0.9:5080")
+    assert entry.data[CONF_URL] == ("http://10.0.0.9:5080" if follows else bridge.url)
+
+
+@pytest.mark.parametrize(
+    ("changes", "reloads"),
+    [
+        ({}, False),  # the usual restart: nothing new
+        ({"api_url": "http://10.0.0.9:5080"}, True),
+        ({"base_topic": "door2"}, True),
+    ],
+)
+async def test_mqtt_reloads_only_for_what_the_entry_uses(
+    hass: HomeAssistant, bridge: FakeBridge, changes: dict[str, str], reloads: bool
+) -> None:
+    """A first stored announcement is bookkeeping; a new URL or topic needs a reload."""
+    entry = MockConfigEntry(domain=DOMAIN, unique_id=BRIDGE_ID, data=user_input(bridge))
+    entry.add_to_hass(hass)
+    entry.mock_state(hass, ConfigEntryState.LOADED)
+    with patch.object(hass.config_entries, "async_schedule_reload") as reload:
+        await _announce(hass, bridge)  # stores the announcement
+        assert CONF_ANNOUNCED_URL in entry.data
+        reload.assert_not_called()
+        await _announce(hass, bridge, **changes)
+    assert reload.called is reloads
 
 
 async def test_reauth(hass: HomeAssistant, bridge: FakeBridge) -> None:
