@@ -1,4 +1,5 @@
-"""Restarts: Home Assistant restarts under a running bridge, and the bridge under a running HA.
+"""Restarts: Home Assistant restarts under a running bridge, the bridge under a running HA,
+and the broker under both.
 
 After each restart the entities come back, and every press made while both run
 reaches Home Assistant as exactly one ring event (matched by ring id). A press
@@ -17,7 +18,7 @@ import aiohttp
 import pytest
 
 from tests.e2e.ha_client import HaClient, HaWebSocket, wait_entry_loaded
-from tests.e2e.servers import CAMERA, Mqtt
+from tests.e2e.servers import CAMERA, Mqtt, start_mosquitto
 from tests.e2e.stack import Stack
 
 pytestmark = pytest.mark.slow
@@ -128,3 +129,25 @@ async def test_a_press_while_the_bridge_restarts_rings_once_it_is_back(stack: St
         assert ring["camera"] == CAMERA
         # Home Assistant shows that very press.
         await owner.wait_state(DOORBELL, lambda s: s["attributes"].get("ring_id") == ring["id"])
+
+
+async def test_a_broker_outage_shows_in_home_assistant_until_the_bridge_is_back(
+    stack: Stack,
+) -> None:
+    # With the broker gone nothing the bridge publishes arrives, not even its last will:
+    # Home Assistant must not go on showing the doorbell as working.
+    connectivity = "binary_sensor.doorstep_connectivity"
+    async with aiohttp.ClientSession() as session:
+        owner = HaClient(session, stack.ha.url, stack.owner_token)
+        await _all_available(owner)
+        assert (await owner.state(connectivity) or {}).get("state") == "on"
+        stack.broker.stop()
+        try:
+            await owner.wait_state(DOORBELL, lambda s: s["state"] == "unavailable", timeout=60)
+            await owner.wait_state(connectivity, lambda s: s["state"] == "off", timeout=10)
+        finally:
+            start_mosquitto(stack.broker, stack.mqtt_port)
+        # Both reconnect; the bridge says it is online again, and presses ring.
+        await _all_available(owner)
+        await owner.wait_state(connectivity, lambda s: s["state"] == "on", timeout=120)
+        await _presses_all_arrive(stack, owner)
