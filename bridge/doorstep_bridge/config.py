@@ -42,6 +42,10 @@ RESERVED_CAMERA_NAMES = frozenset(
 )
 _CAMERA_NAME = re.compile(r"^[a-z0-9][a-z0-9_]{0,62}$")
 _TOPIC_LEVELS = re.compile(r"^[^#+\s]+$")
+#: MQTT's limit on a topic or filter, in bytes of UTF-8 (a two-byte length prefix).
+MAX_TOPIC_BYTES = 65535
+#: Room the bridge needs under its base topic: ``/<camera>/<switch>/set`` at most.
+_BASE_TOPIC_ROOM = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,10 +151,52 @@ def _source(value: Any) -> str:
     )
 
 
+def _topic_encoding_problem(topic: str, limit: int) -> str | None:
+    """What makes `topic` unfit for the wire whatever its levels: NUL, bad UTF-8, length."""
+    # A broker drops a client that sends NUL in a topic (MQTT 3.1.1 section 1.5.3), and
+    # paho raises on a topic it cannot encode or that is over the limit.
+    if "\0" in topic:
+        return "must not contain a NUL character"
+    try:
+        size = len(topic.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "must be valid UTF-8 (it contains an unpaired surrogate)"
+    if size > limit:
+        return f"must be at most {limit} bytes long (UTF-8)"
+    return None
+
+
+def _topic_filter(value: Any) -> str:
+    """An MQTT subscription filter, checked as brokers and paho check it.
+
+    paho raises on a malformed filter inside its network thread when it
+    (re)subscribes, which ends the broker connection for good: a typo in a button's
+    topic would silence the whole bridge. So the rules are enforced here, where the
+    user can be told which key is wrong.
+    """
+    topic: str = text(value)
+    problem = _topic_encoding_problem(topic, MAX_TOPIC_BYTES)
+    if problem:
+        raise vol.Invalid(problem)
+    levels = topic.split("/")
+    for index, level in enumerate(levels):
+        if "#" in level and level != "#":
+            raise vol.Invalid("'#' must be a whole level (as in zigbee2mqtt/#)")
+        if level == "#" and index != len(levels) - 1:
+            raise vol.Invalid("'#' must be the last level (as in zigbee2mqtt/#)")
+        if "+" in level and level != "+":
+            raise vol.Invalid("'+' must be a whole level (as in zigbee2mqtt/+/action)")
+    return topic
+
+
 def _base_topic(value: Any) -> str:
     topic: str = text(value)
     if not _TOPIC_LEVELS.match(topic) or topic.startswith("/") or topic.endswith("/"):
         raise vol.Invalid("expected an MQTT topic without wildcards or leading/trailing '/'")
+    # Every topic the bridge publishes or subscribes to starts with it.
+    problem = _topic_encoding_problem(topic, MAX_TOPIC_BYTES - _BASE_TOPIC_ROOM)
+    if problem:
+        raise vol.Invalid(problem)
     return topic
 
 
@@ -220,7 +266,7 @@ _STORAGE_SCHEMA = vol.Schema(
 
 _DOORBELL_SCHEMA = vol.Schema(
     {
-        vol.Optional("topic"): text,
+        vol.Optional("topic"): _topic_filter,
         vol.Optional("payload"): _doorbell_payload,
         vol.Optional("debounce"): number(0.0, 60.0),
     }

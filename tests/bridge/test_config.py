@@ -130,6 +130,42 @@ def test_defaults() -> None:
             {**minimal(), "mqtt": {"base_topic": "door/#"}},
             "mqtt.base_topic: expected an MQTT topic without wildcards or leading/trailing '/'",
         ),
+        (
+            {**minimal(), "mqtt": {"base_topic": "door\0step"}},
+            "mqtt.base_topic: must not contain a NUL character",
+        ),
+        (
+            {**minimal(), "mqtt": {"base_topic": "d" * 65535}},
+            "mqtt.base_topic: must be at most 65279 bytes long (UTF-8)",
+        ),
+        (
+            minimal(doorbell={"topic": "zigbee2mqtt/#/button"}),
+            "cameras.front_door.doorbell.topic: '#' must be the last level (as in zigbee2mqtt/#)",
+        ),
+        (
+            minimal(doorbell={"topic": "zigbee2mqtt/button#"}),
+            "cameras.front_door.doorbell.topic: '#' must be a whole level (as in zigbee2mqtt/#)",
+        ),
+        (
+            minimal(doorbell={"topic": "a/b+/c"}),
+            "cameras.front_door.doorbell.topic: '+' must be a whole level (as in zigbee2mqtt/+/action)",
+        ),
+        (
+            minimal(doorbell={"topic": "buttons/\0"}),
+            "cameras.front_door.doorbell.topic: must not contain a NUL character",
+        ),
+        (
+            minimal(doorbell={"topic": "b/" + "é" * 32767}),
+            "cameras.front_door.doorbell.topic: must be at most 65535 bytes long (UTF-8)",
+        ),
+        (
+            minimal(doorbell={"topic": "buttons/\ud800"}),
+            "cameras.front_door.doorbell.topic: must be valid UTF-8 (it contains an unpaired surrogate)",
+        ),
+        (
+            minimal(doorbell={"topic": ""}),
+            "cameras.front_door.doorbell.topic: expected a non-empty string",
+        ),
         ({**minimal(), "http": {"token": "short"}}, "http.token: expected at least 16 characters"),
         (
             {**minimal(), "http": {"public_url": "doorstep.lan:5080"}},
@@ -172,6 +208,15 @@ def test_announced_api_url() -> None:
     )
     config = parse_config({**minimal(), "http": {"public_url": "http://192.168.1.20:5080/"}})
     assert config.http.announced_url == "http://192.168.1.20:5080"
+
+
+@pytest.mark.parametrize(
+    "topic",
+    ["zigbee2mqtt/+/action", "buttons/#", "#", "+", "+/+/press", "a//b", "front door/button"],
+)
+def test_valid_doorbell_topic_filters(topic: str) -> None:
+    config = parse_config(minimal(doorbell={"topic": topic}))
+    assert config.cameras["front_door"].doorbell.topic == topic
 
 
 def test_doorbell_payload_mapping() -> None:
@@ -228,6 +273,21 @@ def test_check_command_exit_codes(tmp_path: Path) -> None:
         "cameras.front_door.zoom: unknown key",
     ]
     assert "Traceback" not in result.stderr
+
+
+def test_check_refuses_a_doorbell_topic_paho_would_reject(tmp_path: Path) -> None:
+    """Accepted, such a topic would end the broker connection at the first subscribe."""
+    path = tmp_path / "doorstep.yaml"
+    data = yaml.safe_load(PRODUCT_EXAMPLE)
+    data["cameras"]["front_door"]["doorbell"]["topic"] = "zigbee2mqtt/#/button"
+    data["cameras"]["back_door"] = {"source": "demo://", "doorbell": {"topic": "a/b+/c"}}
+    path.write_text(yaml.safe_dump(data))
+    result = run_check(path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "cameras.back_door.doorbell.topic: '+' must be a whole level (as in zigbee2mqtt/+/action)",
+        "cameras.front_door.doorbell.topic: '#' must be the last level (as in zigbee2mqtt/#)",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -448,3 +448,31 @@ def test_connect_errors_in_words() -> None:
     assert "TLS failed" in connect_error_reason(ssl.SSLError(1, "CERTIFICATE_VERIFY_FAILED"))
     assert connect_error_reason(OSError()) == "OSError"
     assert connect_error_reason(None) == "unknown error"
+
+
+async def test_a_malformed_subscription_does_not_end_the_connection(
+    mqtt_broker: Broker, mqtt_listener: Callable[..., Listener], caplog: pytest.LogCaptureFixture
+) -> None:
+    """paho raises for such a filter in its network thread; only that one is lost."""
+    from doorstep_bridge.config import MqttSettings
+    from doorstep_bridge.mqtt.client import MqttClient
+
+    caplog.set_level(logging.ERROR, logger="doorstep_bridge.mqtt.client")
+    client = MqttClient(MqttSettings(host=mqtt_broker.host, port=mqtt_broker.port), "test-bridge")
+    received: list[tuple[str, bytes]] = []
+    # The config check refuses this filter; here it reaches the client regardless.
+    client.subscribe("buttons/#/front", lambda _topic, _payload: None)
+    client.subscribe("buttons/+", lambda topic, payload: received.append((topic, payload)))
+    await client.start()
+    try:
+        assert await client.wait_subscribed(10)
+        assert client.connected
+        await asyncio.to_thread(mqtt_listener("unused").publish, "buttons/front", "press")
+        async with asyncio.timeout(10):
+            while not received:  # noqa: ASYNC110 - the handler runs on this loop
+                await asyncio.sleep(0.02)
+        assert received == [("buttons/front", b"press")]
+        [line] = client_log(caplog, logging.ERROR, "Cannot subscribe")
+        assert line.startswith("Cannot subscribe to 'buttons/#/front': ")
+    finally:
+        await client.stop()

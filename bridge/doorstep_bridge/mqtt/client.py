@@ -329,7 +329,15 @@ class MqttClient:
 
     def _send_subscribe(self, client: paho.Client, topic: str, qos: int) -> None:
         """Send one SUBSCRIBE and remember to wait for its SUBACK (caller holds _lock)."""
-        _rc, mid = client.subscribe(topic, qos)
+        try:
+            _rc, mid = client.subscribe(topic, qos)
+        except ValueError as err:
+            # paho raises for a malformed filter; raised here in its network thread
+            # (on_connect), that would end the connection for good and with it every
+            # other subscription. The config check refuses such filters; should one
+            # slip through, it alone is lost, and said so.
+            _LOGGER.error("Cannot subscribe to %r: %s", topic, err)  # noqa: TRY400
+            return
         if mid is not None:
             self._pending_subacks.add(mid)
         self._subscribed.clear()
