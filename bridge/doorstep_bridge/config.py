@@ -341,6 +341,26 @@ def _friendly_name(camera: str) -> str:
     return camera.replace("_", " ").capitalize()
 
 
+def _local_path(value: str, base_dir: Path) -> Path:
+    """A path from the config file: a relative one is relative to the file's folder.
+
+    Not to the working directory, which is ``/`` under systemd and another folder
+    than the config's in the container.
+    """
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base_dir / path
+
+
+def _local_source(source: str, base_dir: Path) -> str:
+    """A camera source with a plain file path resolved; URLs as written.
+
+    A ``file://`` URL is absolute by its form (RFC 8089), so only plain paths move.
+    """
+    if "://" in source:
+        return source
+    return str(_local_path(source, base_dir))
+
+
 def _build(data: dict[str, Any], base_dir: Path) -> Config:
     mqtt_data = dict(data.get("mqtt", {}))
     tls = mqtt_data.pop("tls", None)
@@ -348,12 +368,15 @@ def _build(data: dict[str, Any], base_dir: Path) -> Config:
     if tls is True:
         tls_settings = TlsSettings()
     elif isinstance(tls, dict):
-        tls_settings = TlsSettings(**tls)
+        files = {
+            key: str(_local_path(tls[key], base_dir))
+            for key in ("ca_certs", "certfile", "keyfile")
+            if key in tls
+        }
+        tls_settings = TlsSettings(**{**tls, **files})
 
     storage_data = dict(data.get("storage", {}))
-    storage_path = Path(storage_data.pop("path", "./doorstep-data")).expanduser()
-    if not storage_path.is_absolute():
-        storage_path = base_dir / storage_path
+    storage_path = _local_path(storage_data.pop("path", "./doorstep-data"), base_dir)
     storage_data["retention"] = retention_periods(
         storage_data.get("retention_days"), storage_data.get("retention", {})
     )
@@ -366,8 +389,10 @@ def _build(data: dict[str, Any], base_dir: Path) -> Config:
         cameras[name] = CameraSettings(
             name=name,
             friendly_name=cam.get("name", _friendly_name(name)),
-            source=cam["source"],
-            detect_source=cam.get("detect_source"),
+            source=_local_source(cam["source"], base_dir),
+            detect_source=(
+                _local_source(cam["detect_source"], base_dir) if "detect_source" in cam else None
+            ),
             detect_fps=cam.get("detect_fps", 5.0),
             doorbell=DoorbellSettings(**doorbell),
             motion=motion_settings(cam.get("motion", {})),
@@ -392,7 +417,9 @@ def parse_config(raw: Any, base_dir: Path | None = None) -> Config:
 
     Args:
         raw: The parsed YAML document.
-        base_dir: Directory that relative storage paths are resolved against.
+        base_dir: The config file's folder, that relative paths (``storage.path``,
+            file sources, the TLS files) are resolved against; the working
+            directory when not given.
 
     Raises:
         ConfigError: With one line per problem.

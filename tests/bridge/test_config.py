@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from doorstep_bridge.config import load_config, parse_config
+from doorstep_bridge.camera.sources import file_path
+from doorstep_bridge.config import TlsSettings, load_config, parse_config
 from doorstep_bridge.exceptions import ConfigError
 from doorstep_bridge.urls import redact_url
 
@@ -51,6 +52,49 @@ def test_product_example_is_valid(tmp_path: Path) -> None:
     assert config.sharing.max_window_hours == 12
     # retention_days alone: the period of every kind of clip.
     assert set(config.storage.retention.payload().values()) == {14}
+
+
+def test_relative_paths_are_relative_to_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As under systemd (working directory /) or in the container (/data, config in /config)."""
+    folder = tmp_path / "config"
+    folder.mkdir()
+    (folder / "doorstep.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "mqtt": {"tls": {"ca_certs": "certs/ca.pem", "certfile": "c.pem", "keyfile": "k"}},
+                "storage": {"path": "data"},
+                "cameras": {
+                    "porch": {"source": "videos/porch.mp4", "detect_source": "./low.mp4"},
+                    "yard": {"source": "/srv/yard.mp4"},
+                    "file_url": {"source": "file:///srv/gate.mp4"},
+                    "rtsp": {"source": "rtsp://user:pass@192.0.2.10/stream"},
+                    "demo": {"source": "demo://?period=60", "detect_source": "http://cam/v.mjpg"},
+                },
+            }
+        )
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    config = load_config(Path("../config/doorstep.yaml"))
+
+    assert file_path(config.cameras["porch"].source) == folder / "videos/porch.mp4"
+    assert file_path(config.cameras["porch"].detect_source or "") == folder / "low.mp4"
+    assert config.mqtt.tls == TlsSettings(
+        ca_certs=str(folder / "certs/ca.pem"),
+        certfile=str(folder / "c.pem"),
+        keyfile=str(folder / "k"),
+    )
+    assert config.storage.path == folder / "data"
+    # Absolute paths and URLs are used as written.
+    assert config.cameras["yard"].source == "/srv/yard.mp4"
+    assert config.cameras["file_url"].source == "file:///srv/gate.mp4"
+    assert config.cameras["rtsp"].source == "rtsp://user:pass@192.0.2.10/stream"
+    assert config.cameras["demo"].source == "demo://?period=60"
+    assert config.cameras["demo"].detect_source == "http://cam/v.mjpg"
+    assert config.cameras["yard"].detect_source is None
 
 
 def test_retention_by_kind() -> None:
