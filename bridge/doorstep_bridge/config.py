@@ -435,6 +435,58 @@ def parse_config(raw: Any, base_dir: Path | None = None) -> Config:
     return _build(data, base_dir or Path.cwd())
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping.
+
+    PyYAML keeps the last of two equal keys without a word: a second ``record:``
+    under a camera, or two cameras of the same name, would silently replace the
+    first, which is just what rejecting unknown keys is meant to prevent. Each one
+    found is a problem in :attr:`duplicates`, so all are reported at once.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.duplicates: list[str] = []
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        # Checked on the node tree as written, before construction: merging (``<<``)
+        # rewrites the merged mappings' nodes in place.
+        self._find_duplicates(node)
+        return super().construct_document(node)
+
+    def _find_duplicates(self, root: yaml.Node) -> None:
+        stack: list[tuple[yaml.Node, list[str]]] = [(root, [])]
+        seen: set[int] = set()
+        while stack:
+            node, path = stack.pop()
+            if id(node) in seen:  # an alias: the anchored node was checked already
+                continue
+            seen.add(id(node))
+            if isinstance(node, yaml.SequenceNode):
+                stack.extend((item, [*path, str(i)]) for i, item in enumerate(node.value))
+            if not isinstance(node, yaml.MappingNode):
+                continue
+            lines: dict[Any, int] = {}
+            for key_node, value_node in node.value:
+                stack.append((value_node, [*path, str(key_node.value)]))
+                # Keys merged in with ``<<`` may be overridden: that is what merging is for.
+                if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(
+                    key_node, yaml.ScalarNode
+                ):
+                    continue
+                # Compared as constructed, as the mapping would: `1` and `0x1` are one key.
+                key = self.construct_object(key_node)
+                line = key_node.start_mark.line + 1
+                if key in lines:
+                    self.duplicates.append(
+                        f"{'.'.join([*path, str(key_node.value)])}: duplicate key "
+                        f"(lines {lines[key]} and {line}); "
+                        "give it once, or the second would replace the first"
+                    )
+                else:
+                    lines[key] = line
+
+
 def load_config(path: Path) -> Config:
     """Read and validate a YAML config file.
 
@@ -447,11 +499,16 @@ def load_config(path: Path) -> Config:
         raise ConfigError([f"{path}: file not found"]) from None
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError([f"{path}: cannot read: {err}"]) from None
+    loader = _StrictLoader(text_data)
     try:
-        raw = yaml.safe_load(text_data)
+        raw = loader.get_single_data()
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = getattr(err, "problem", None) or "invalid YAML"
         raise ConfigError([f"{path}: not valid YAML{where}: {problem}"]) from None
+    finally:
+        loader.dispose()
+    if loader.duplicates:
+        raise ConfigError(sorted(loader.duplicates))
     return parse_config(raw, path.resolve().parent)

@@ -97,6 +97,50 @@ def test_relative_paths_are_relative_to_the_config_file(
     assert config.cameras["yard"].detect_source is None
 
 
+def test_a_key_given_twice_is_refused(tmp_path: Path) -> None:
+    """YAML would keep the second silently: the first record block, or camera, lost."""
+    path = tmp_path / "doorstep.yaml"
+    path.write_text(
+        "cameras:\n"
+        "  front_door:\n"
+        "    source: demo://\n"
+        "    record: {pre_roll: 3}\n"
+        "    record: {post_roll: 3}\n"
+        "  front_door:\n"
+        "    source: rtsp://192.0.2.10/stream\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    why = "give it once, or the second would replace the first"
+    assert info.value.problems == [
+        f"cameras.front_door.record: duplicate key (lines 4 and 5); {why}",
+        f"cameras.front_door: duplicate key (lines 2 and 6); {why}",
+    ]
+
+
+def test_keys_merged_in_may_be_overridden(tmp_path: Path) -> None:
+    path = tmp_path / "doorstep.yaml"
+    path.write_text(
+        "cameras:\n"
+        "  front_door: {source: demo://, record: &record {pre_roll: 3, post_roll: 20}}\n"
+        "  back_door: {source: demo://, record: {<<: *record, pre_roll: 8}}\n"
+    )
+    record = load_config(path).cameras["back_door"].record
+    assert (record.pre_roll, record.post_roll) == (8.0, 20.0)
+    # Merged before it is read itself (YAML rewrites a merged mapping in place).
+    path.write_text(
+        "cameras:\n"
+        "  front_door:\n"
+        "    source: demo://\n"
+        "    doorbell:\n"
+        "      topic: buttons/front\n"
+        "      payload: &alice {<<: {alice: a-long-random-token-1}, alice: a-long-random-token-2}\n"
+        "sharing: {requester_tokens: {<<: *alice}}\n"
+    )
+    tokens = load_config(path).sharing.requester_tokens
+    assert tokens == (("alice", "a-long-random-token-2"),)
+
+
 def test_retention_by_kind() -> None:
     storage = {"retention_days": 10, "retention": {"motion": 3, "ring": 60}}
     config = parse_config({**minimal(), "storage": storage})
@@ -339,6 +383,10 @@ def test_check_refuses_a_doorbell_topic_paho_would_reject(tmp_path: Path) -> Non
     [
         (None, "file not found"),
         ("cameras: [unclosed", "not valid YAML (line 1"),
+        (
+            "cameras:\n  porch: {source: demo://}\n  porch: {source: demo://}\n",
+            "cameras.porch: duplicate key (lines 2 and 3)",
+        ),
         ("", "expected a mapping at the top level"),
     ],
 )
