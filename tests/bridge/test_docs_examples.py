@@ -4,7 +4,8 @@ A fence's info string says what a YAML block is: ``yaml`` is a complete bridge
 config (loaded here with ``load_config``, as ``check`` does), ``yaml fragment`` a
 part of one (valid YAML whose top-level keys are bridge keys), and ``yaml
 homeassistant`` Home Assistant configuration (valid YAML only). A block with no
-such word fails, so a new example is never left untested by accident.
+such word fails, so a new example is never left untested by accident. And the
+configuration reference has a row for every ``sharing`` key.
 """
 
 from __future__ import annotations
@@ -67,3 +68,12 @@ def test_fragment_is_yaml(where: str, kind: str, text: str) -> None:
     assert isinstance(data, dict), where
     if kind == "yaml fragment":
         assert set(data) <= BRIDGE_KEYS, f"{where}: not a part of a bridge config"
+
+
+def test_every_sharing_key_has_a_row_in_the_configuration_reference() -> None:
+    from doorstep_bridge.sharing.settings import SHARING_SCHEMA
+
+    text = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    section = text.split("## `sharing`", 1)[1].split("\n## ", 1)[0]
+    rows = set(re.findall(r"^\| `([a-z_]+)` \|", section, re.MULTILINE))
+    assert {str(key) for key in SHARING_SCHEMA.schema} - rows == set()
