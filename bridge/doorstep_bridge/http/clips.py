@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 import logging
 from pathlib import Path
+import re
 from typing import Any
 
 from aiohttp import web
@@ -43,10 +44,28 @@ class BadQueryError(ValueError):
     """A query parameter is malformed; the message names it."""
 
 
+#: A UTC offset at the end of a time: ``01``, ``0100`` or ``01:00``.
+_OFFSET = re.compile(r"\d{2}(?::?\d{2})?")
+
+
+def _plus_restored(value: str) -> str:
+    """``…T10:00:00 01:00`` → ``…T10:00:00+01:00``.
+
+    An unencoded ``+`` in a query string decodes to a space, so a natural
+    ``curl '…?since=2026-01-01T00:00:00+00:00'`` arrives with a space before the
+    offset. A space there cannot mean anything else; elsewhere it is left alone.
+    """
+    head, space, offset = value.rpartition(" ")
+    if space and _OFFSET.fullmatch(offset) and ("T" in head or ":" in head):
+        return f"{head}+{offset}"
+    return value
+
+
 def _time(request: web.Request, name: str) -> datetime | None:
     value = request.query.get(name)
     if value is None or value == "":
         return None
+    value = _plus_restored(value)
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:

@@ -136,7 +136,26 @@ async def test_list_filters_and_pages(api: Any) -> None:
 @pytest.mark.parametrize(
     "query",
     [
+        # curl '...?since=...+00:00': the unencoded '+' reaches the bridge as a space.
+        "since=2026-11-23T10:00:30+00:00&until=2026-11-23T10:01:30+00:00",
+        "since=2026-11-23T11:00:30+01:00&until=2026-11-23 11:01:30+0100",
+        "since=2026-11-23T10:00:30%2B00:00&until=2026-11-23T10:01:30Z",
+        "since=2026-11-23T09:00:30-01:00&until=2026-11-23T10:01:30 00",
+    ],
+)
+async def test_time_filters_take_an_unencoded_plus(api: Any, query: str) -> None:
+    client, ids, _ = api
+    response = await client.get(f"/api/clips?{query}", headers=AUTH)
+    assert response.status == 200, await response.text()
+    assert [c["id"] for c in (await response.json())["clips"]] == [ids[1]]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
         "since=yesterday",
+        "since=2026-11-23+10:00",  # a date, then a time with no offset: not an offset
+        "since=2026-11-23T10:00:00+",
         "since=2026-11-23T10:00:00",
         "limit=0",
         "limit=x",
