@@ -205,6 +205,14 @@ def _port(value: Any) -> int:
     return result
 
 
+def _password(value: Any) -> str:
+    """Any string, even empty or with spaces: it is the broker's to judge, not ours."""
+    if not isinstance(value, str):
+        # YAML reads `password: 1234` as a number: say how to keep it a string.
+        raise vol.Invalid('expected a string (quote a password YAML reads otherwise: "1234")')
+    return value
+
+
 def _doorbell_payload(value: Any) -> Any:
     if isinstance(value, str):
         return value
@@ -228,7 +236,7 @@ _MQTT_SCHEMA = vol.Schema(
         vol.Optional("port"): _port,
         vol.Optional("base_topic"): _base_topic,
         vol.Optional("username"): text,
-        vol.Optional("password"): str,
+        vol.Optional("password"): _password,
         vol.Optional("client_id"): text,
         vol.Optional("keepalive"): integer(5, 3600),
         vol.Optional("tls"): vol.Any(boolean, _TLS_SCHEMA),
@@ -264,12 +272,26 @@ _STORAGE_SCHEMA = vol.Schema(
     }
 )
 
-_DOORBELL_SCHEMA = vol.Schema(
-    {
-        vol.Optional("topic"): _topic_filter,
-        vol.Optional("payload"): _doorbell_payload,
-        vol.Optional("debounce"): number(0.0, 60.0),
-    }
+
+def _payload_needs_topic(doorbell: dict[str, Any]) -> dict[str, Any]:
+    """A payload filters the messages of ``topic``; alone it would match nothing, silently."""
+    if "payload" in doorbell and "topic" not in doorbell:
+        raise vol.Invalid(
+            "a payload only filters the messages of the doorbell topic: set the topic too",
+            path=["payload"],
+        )
+    return doorbell
+
+
+_DOORBELL_SCHEMA = vol.All(
+    vol.Schema(
+        {
+            vol.Optional("topic"): _topic_filter,
+            vol.Optional("payload"): _doorbell_payload,
+            vol.Optional("debounce"): number(0.0, 60.0),
+        }
+    ),
+    _payload_needs_topic,
 )
 
 
@@ -332,7 +354,8 @@ def _format_error(error: vol.Invalid) -> str:
         message = "unknown key"
     elif message == "required key not provided":
         message = "required key is missing"
-    elif message.startswith("expected dict"):
+    elif isinstance(error, vol.DictInvalid) or message.startswith("expected dict"):
+        # voluptuous says "expected a dictionary" (a schema) or "expected dict" (the type).
         message = "expected a mapping"
     return f"{path}: {message}" if path else message
 

@@ -254,6 +254,20 @@ def test_defaults() -> None:
             minimal(doorbell={"topic": ""}),
             "cameras.front_door.doorbell.topic: expected a non-empty string",
         ),
+        (
+            {**minimal(), "mqtt": {"username": "doorstep", "password": 1234}},
+            'mqtt.password: expected a string (quote a password YAML reads otherwise: "1234")',
+        ),
+        ({**minimal(), "mqtt": "127.0.0.1"}, "mqtt: expected a mapping"),
+        (minimal(record=5), "cameras.front_door.record: expected a mapping"),
+        ({"cameras": {"front_door": "demo://"}}, "cameras.front_door: expected a mapping"),
+        (
+            minimal(doorbell={"payload": {"action": "single"}}),
+            (
+                "cameras.front_door.doorbell.payload: a payload only filters the messages"
+                " of the doorbell topic: set the topic too"
+            ),
+        ),
         ({**minimal(), "http": {"token": "short"}}, "http.token: expected at least 16 characters"),
         (
             {**minimal(), "http": {"public_url": "doorstep.lan:5080"}},
@@ -305,6 +319,12 @@ def test_announced_api_url() -> None:
 def test_valid_doorbell_topic_filters(topic: str) -> None:
     config = parse_config(minimal(doorbell={"topic": topic}))
     assert config.cameras["front_door"].doorbell.topic == topic
+
+
+@pytest.mark.parametrize("password", ["", " ", "1234", "pass word", "# not a comment"])
+def test_any_string_is_a_password(password: str) -> None:
+    config = parse_config({**minimal(), "mqtt": {"username": "doorstep", "password": password}})
+    assert config.mqtt.password == password
 
 
 def test_doorbell_payload_mapping() -> None:

@@ -96,7 +96,7 @@ def test_ssdlite_without_its_model_is_a_config_error(monkeypatch: pytest.MonkeyP
             "cameras.front_door.person.threshold: expected a number from -1 to 5 for the hog",
         ),
         ({"colour": "red"}, "cameras.front_door.person.colour: unknown key"),
-        ("on", "cameras.front_door.person: expected a dictionary"),
+        ("on", "cameras.front_door.person: expected a mapping"),
     ],
 )
 def test_bad_values_name_their_key(person: Any, message: str) -> None:
