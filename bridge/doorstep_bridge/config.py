@@ -15,6 +15,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
+import paho.mqtt.client as paho
 import voluptuous as vol
 import yaml
 
@@ -22,6 +23,7 @@ from doorstep_bridge.detect.settings import PERSON_SCHEMA, PersonSettings, perso
 from doorstep_bridge.exceptions import ConfigError
 from doorstep_bridge.live.settings import LIVE_SCHEMA, LiveSettings, live_settings
 from doorstep_bridge.motion.settings import MOTION_SCHEMA, MotionSettings, motion_settings
+from doorstep_bridge.mqtt.topics import Topics
 from doorstep_bridge.recording.settings import (
     MAX_RETENTION_DAYS,
     RECORD_SCHEMA,
@@ -42,6 +44,7 @@ RESERVED_CAMERA_NAMES = frozenset(
 )
 _CAMERA_NAME = re.compile(r"^[a-z0-9][a-z0-9_]{0,62}$")
 _TOPIC_LEVELS = re.compile(r"^[^#+\s]+$")
+DEFAULT_BASE_TOPIC = "doorstep"
 #: MQTT's limit on a topic or filter, in bytes of UTF-8 (a two-byte length prefix).
 MAX_TOPIC_BYTES = 65535
 #: Room the bridge needs under its base topic: ``/<camera>/<switch>/set`` at most.
@@ -64,7 +67,7 @@ class MqttSettings:
 
     host: str = "127.0.0.1"
     port: int = 1883
-    base_topic: str = "doorstep"
+    base_topic: str = DEFAULT_BASE_TOPIC
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     client_id: str | None = None
@@ -178,6 +181,13 @@ def _topic_filter(value: Any) -> str:
     problem = _topic_encoding_problem(topic, MAX_TOPIC_BYTES)
     if problem:
         raise vol.Invalid(problem)
+    if topic.startswith("$"):
+        # `$SYS/...` is the broker's own; `$share/<group>/...` is a shared subscription,
+        # whose messages arrive under the plain topic and would never ring.
+        raise vol.Invalid(
+            "must not start with '$': the broker keeps those topics for itself, and a shared "
+            "subscription ($share/...) would never ring"
+        )
     levels = topic.split("/")
     for index, level in enumerate(levels):
         if "#" in level and level != "#":
@@ -197,7 +207,36 @@ def _base_topic(value: Any) -> str:
     problem = _topic_encoding_problem(topic, MAX_TOPIC_BYTES - _BASE_TOPIC_ROOM)
     if problem:
         raise vol.Invalid(problem)
+    if topic.startswith("$"):
+        # Brokers keep `$...` topics to themselves: nothing the bridge sends would arrive.
+        raise vol.Invalid("must not start with '$' (the broker keeps those topics for itself)")
     return topic
+
+
+def _buttons_outside_own_topics(config: dict[str, Any]) -> dict[str, Any]:
+    """A doorbell topic must not match what the bridge itself publishes.
+
+    Every motion, clip or availability message the bridge sends would ring; a button
+    publishing under the base topic on a topic of its own is fine.
+    """
+    base = config.get("mqtt", {}).get("base_topic", DEFAULT_BASE_TOPIC)
+    own = Topics(base).published(config["cameras"])
+    problems = []
+    for name, camera in config["cameras"].items():
+        topic = camera.get("doorbell", {}).get("topic")
+        matched = next((t for t in own if topic and paho.topic_matches_sub(topic, t)), None)
+        if matched is not None:
+            problems.append(
+                vol.Invalid(
+                    f"matches the bridge's own topic {matched}: every message the bridge sends "
+                    "there would ring; use the button's own topic "
+                    "(e.g. zigbee2mqtt/front_button/action)",
+                    path=["cameras", name, "doorbell", "topic"],
+                )
+            )
+    if problems:
+        raise vol.MultipleInvalid(problems)
+    return config
 
 
 def _port(value: Any) -> int:
@@ -332,18 +371,21 @@ def _camera_name(value: Any) -> str:
     return value
 
 
-_SCHEMA = vol.Schema(
-    {
-        vol.Optional("name"): text,
-        vol.Optional("mqtt"): _MQTT_SCHEMA,
-        vol.Optional("http"): _HTTP_SCHEMA,
-        vol.Optional("storage"): _STORAGE_SCHEMA,
-        vol.Required("cameras"): vol.All(
-            {_camera_name: _CAMERA_SCHEMA},
-            vol.Length(min=1, msg="expected at least one camera"),
-        ),
-        vol.Optional("sharing"): SHARING_SCHEMA,
-    }
+_SCHEMA = vol.All(
+    vol.Schema(
+        {
+            vol.Optional("name"): text,
+            vol.Optional("mqtt"): _MQTT_SCHEMA,
+            vol.Optional("http"): _HTTP_SCHEMA,
+            vol.Optional("storage"): _STORAGE_SCHEMA,
+            vol.Required("cameras"): vol.All(
+                {_camera_name: _CAMERA_SCHEMA},
+                vol.Length(min=1, msg="expected at least one camera"),
+            ),
+            vol.Optional("sharing"): SHARING_SCHEMA,
+        }
+    ),
+    _buttons_outside_own_topics,
 )
 
 

@@ -175,6 +175,13 @@ def test_defaults() -> None:
     assert camera.record.post_roll == 10.0
 
 
+#: The end of the message for a doorbell topic that matches one of the bridge's own.
+RINGS = (
+    ": every message the bridge sends there would ring; use the button's own topic "
+    "(e.g. zigbee2mqtt/front_button/action)"
+)
+
+
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
@@ -237,6 +244,33 @@ def test_defaults() -> None:
         (
             minimal(doorbell={"topic": "a/b+/c"}),
             "cameras.front_door.doorbell.topic: '+' must be a whole level (as in zigbee2mqtt/+/action)",
+        ),
+        (
+            {**minimal(), "mqtt": {"base_topic": "$doorstep"}},
+            "mqtt.base_topic: must not start with '$' (the broker keeps those topics for itself)",
+        ),
+        (
+            minimal(doorbell={"topic": "$share/bells/zigbee2mqtt/front_button"}),
+            (
+                "cameras.front_door.doorbell.topic: must not start with '$': the broker keeps "
+                "those topics for itself, and a shared subscription ($share/...) would never ring"
+            ),
+        ),
+        # The bridge's own messages would ring: every motion, clip, availability change.
+        (
+            minimal(doorbell={"topic": "#"}),
+            "cameras.front_door.doorbell.topic: matches the bridge's own topic doorstep/available"
+            + RINGS,
+        ),
+        (
+            minimal(doorbell={"topic": "doorstep/front_door/+"}),
+            "cameras.front_door.doorbell.topic: matches the bridge's own topic "
+            "doorstep/front_door/available" + RINGS,
+        ),
+        (
+            {**minimal(doorbell={"topic": "home/#"}), "mqtt": {"base_topic": "home/bell"}},
+            "cameras.front_door.doorbell.topic: matches the bridge's own topic home/bell/available"
+            + RINGS,
         ),
         (
             minimal(doorbell={"topic": "buttons/\0"}),
@@ -314,7 +348,16 @@ def test_announced_api_url() -> None:
 
 @pytest.mark.parametrize(
     "topic",
-    ["zigbee2mqtt/+/action", "buttons/#", "#", "+", "+/+/press", "a//b", "front door/button"],
+    [
+        "zigbee2mqtt/+/action",
+        "buttons/#",
+        "+",
+        "+/+/press",
+        "a//b",
+        "front door/button",
+        # Under the base topic, on a topic of the button's own.
+        "doorstep/front_door/button",
+    ],
 )
 def test_valid_doorbell_topic_filters(topic: str) -> None:
     config = parse_config(minimal(doorbell={"topic": topic}))

@@ -6,6 +6,7 @@ describes payloads, QoS and retain flags for each.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 #: Fixed prefix for discovery, independent of the base topic, so Home Assistant
@@ -104,6 +105,30 @@ class Topics:
     def share(self, share_id: str) -> str:
         """Retained JSON state of one share request."""
         return f"{self.base}/share/{share_id}"
+
+    def published(self, cameras: Iterable[str]) -> list[str]:
+        """Every topic the bridge publishes on (a share's with a sample id, any bridge id)."""
+        own = [
+            self.available,
+            self.bridge_info,
+            self.bridge_stats,
+            self.bridge_egress,
+            self.discovery("+"),
+            self.share("s_0"),
+        ]
+        for camera in cameras:
+            own += [
+                self.camera_available(camera),
+                self.camera_status(camera),
+                self.motion(camera),
+                self.person(camera),
+                self.package(camera),
+                self.ring(camera),
+                self.clip(camera),
+                self.snapshot(camera),
+                *(self.switch(camera, switch) for switch in SWITCHES),
+            ]
+        return own
 
 
 #: Camera switches controllable over MQTT.
