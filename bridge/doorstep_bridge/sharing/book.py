@@ -179,7 +179,8 @@ class ShareBook:
 
         A counted record is summed in a ``repeated`` record later, which is only safe
         while the log can be written: while it cannot, each record is written on its
-        own (and fails), so nothing is let through on the promise of a sum.
+        own (and fails), so nothing is let through on the promise of a sum; the first
+        one written ends that.
 
         Returns:
             False when the request is to be refused instead (a new client over the
@@ -188,17 +189,18 @@ class ShareBook:
         Raises:
             AuditError: The record could not be written (nothing is to be served).
         """
+        if self._audit_failing:
+            await self.append(kind, **fields)
+            return True
         admission = self.repeats.admit(kind, group, entry, self.clock(), refuse_new=refuse_new)
         if admission is Admission.REFUSE:
             return False
-        if admission is Admission.COUNT and not self._audit_failing:
-            return True
-        try:
-            await self.append(kind, **fields)
-        except AuditError:
-            if admission is Admission.WRITE:
+        if admission is Admission.WRITE:
+            try:
+                await self.append(kind, **fields)
+            except AuditError:
                 self.repeats.unwrite(kind, group, entry)
-            raise
+                raise
         return True
 
     async def save(self, share: Share) -> None:
