@@ -322,6 +322,8 @@ _CAMERA_TO_OPTION = {
     "person.enabled": "person_detection",
     "privacy_masks": "privacy_masks",
     "motion.masks": "motion_masks",
+    # The bridge names a zone by its name, which is how the option's line starts.
+    "motion.zones": "motion_zones",
     "source": "source",
 }
 

@@ -458,6 +458,14 @@ def test_public_url_option_wins_over_the_host_name() -> None:
             ],
         ),
         (
+            {
+                "cameras": [
+                    {"name": "porch", "source": "demo://", "motion_zones": ["step: -5,0 9,0 9,9"]}
+                ]
+            },
+            ["cameras.0.motion_zones.step: point 0: coordinates must be >= 0"],
+        ),
+        (
             {"cameras": [{"name": "gate", "source": "demo://", "doorbell_payload": "{}"}]},
             ["cameras.0.doorbell_payload: expected a non-empty JSON object"],
         ),
