@@ -11,7 +11,7 @@ from pathlib import Path
 import sys
 
 from doorstep_bridge import __version__
-from doorstep_bridge.config import Config, load_config
+from doorstep_bridge.config import LOG_LEVELS, Config, load_config
 from doorstep_bridge.exceptions import ConfigError, DoorstepError
 
 EXIT_OK = 0
@@ -29,7 +29,11 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run the bridge")
     run.add_argument("--config", required=True, type=Path, help="YAML config file")
-    run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    run.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        help="how much to log (default: the config's log_level, else INFO)",
+    )
 
     check = commands.add_parser("check", help="validate a config file (exit 2 on problems)")
     check.add_argument("--config", required=True, type=Path, help="YAML config file")
@@ -99,7 +103,7 @@ def _check(path: Path) -> int:
     return EXIT_OK
 
 
-def _run(path: Path, log_level: str) -> int:
+def _run(path: Path, log_level: str | None) -> int:
     from doorstep_bridge.app import create_app  # noqa: PLC0415 - keeps `check` fast
     from doorstep_bridge.http.server import serve  # noqa: PLC0415
 
@@ -107,11 +111,15 @@ def _run(path: Path, log_level: str) -> int:
     # whichever library creates them (FFmpeg, SQLite): files 0600, folders 0700.
     os.umask(0o077)
     logging.basicConfig(
-        level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+        level=log_level or "INFO",
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
     )
     config = _load(path)
     if config is None:
         return EXIT_INVALID
+    # The command line wins over the config (a one-off look at DEBUG).
+    logging.getLogger().setLevel(log_level or config.log_level)
     logger = logging.getLogger("doorstep_bridge")
     logger.info("Doorstep bridge %s starting with %d camera(s)", __version__, len(config.cameras))
     try:

@@ -163,6 +163,7 @@ _OPTIONS = vol.Schema(
         vol.Optional("max_window_hours"): vol.Any(int, float),
         vol.Optional("redact_faces"): bool,
         vol.Optional("decision_timeout_minutes"): vol.Any(int, float),
+        vol.Optional("log_level"): str,
     }
 ).extend(_RETENTION_SCHEMA)
 
@@ -296,6 +297,8 @@ def addon_config_data(
     storage = _storage(data, environment)
 
     result: dict[str, Any] = {"mqtt": mqtt, "http": http, "storage": storage, "cameras": cameras}
+    if "log_level" in data:
+        result["log_level"] = data["log_level"]
     sharing = {key: data[key] for key in _SHARING_KEYS if key in data}
     if sharing:
         result["sharing"] = sharing

@@ -141,6 +141,7 @@ class Config:
     cameras: dict[str, CameraSettings]
     sharing: SharingSettings
     name: str = "Doorstep"
+    log_level: str = "INFO"
 
 
 def _source(value: Any) -> str:
@@ -237,6 +238,17 @@ def _buttons_outside_own_topics(config: dict[str, Any]) -> dict[str, Any]:
     if problems:
         raise vol.MultipleInvalid(problems)
     return config
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _log_level(value: Any) -> str:
+    """``debug``, ``info``, ``warning`` or ``error`` (any case)."""
+    level = text(value).upper()
+    if level not in LOG_LEVELS:
+        raise vol.Invalid("expected debug, info, warning or error")
+    return level
 
 
 def _port(value: Any) -> int:
@@ -375,6 +387,7 @@ _SCHEMA = vol.All(
     vol.Schema(
         {
             vol.Optional("name"): text,
+            vol.Optional("log_level"): _log_level,
             vol.Optional("mqtt"): _MQTT_SCHEMA,
             vol.Optional("http"): _HTTP_SCHEMA,
             vol.Optional("storage"): _STORAGE_SCHEMA,
@@ -469,6 +482,7 @@ def _build(data: dict[str, Any], base_dir: Path) -> Config:
 
     return Config(
         name=data.get("name", "Doorstep"),
+        log_level=data.get("log_level", "INFO"),
         mqtt=MqttSettings(**mqtt_data, tls=tls_settings),
         http=HttpSettings(**data.get("http", {})),
         storage=StorageSettings(path=storage_path, **storage_data),

@@ -461,3 +461,54 @@ def test_check_unreadable_files(tmp_path: Path, content: str | None, expected: s
     assert result.returncode == 2
     assert expected in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("level", ["debug", "INFO", "Warning", "error"])
+def test_log_level_takes_any_case(level: str) -> None:
+    assert parse_config({**minimal(), "log_level": level}).log_level == level.upper()
+
+
+def test_log_level_names_the_levels() -> None:
+    assert problems({**minimal(), "log_level": "verbose"}) == [
+        "log_level: expected debug, info, warning or error"
+    ]
+
+
+def _bridge_log(tmp_path: Path, log_level: str | None, *arguments: str) -> str:
+    """The log of a bridge run until it says it cannot reach its (absent) broker."""
+    from tests.bridge.conftest import free_port
+
+    config = tmp_path / f"doorstep-{log_level}-{len(arguments)}.yaml"
+    data: dict[str, Any] = {
+        "mqtt": {"port": free_port()},  # nobody listens there
+        "http": {"port": free_port()},
+        "storage": {"path": str(tmp_path / "data")},
+        "cameras": {"front_door": {"source": "demo://"}},
+    }
+    if log_level is not None:
+        data["log_level"] = log_level
+    config.write_text(yaml.safe_dump(data))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "doorstep_bridge", "run", "--config", str(config), *arguments],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[str] = []
+    try:
+        assert process.stderr is not None
+        for line in process.stderr:
+            lines.append(line)
+            if "Cannot connect to the MQTT broker" in line:  # a warning: logged at every level
+                break
+    finally:
+        process.terminate()
+        process.wait(30)
+    return "".join(lines)
+
+
+def test_run_logs_at_the_configs_level_unless_told_otherwise(tmp_path: Path) -> None:
+    starting = "Doorstep bridge"  # the INFO line every start logs
+    assert starting in _bridge_log(tmp_path, None)
+    assert starting not in _bridge_log(tmp_path, "warning")
+    assert starting in _bridge_log(tmp_path, "warning", "--log-level", "INFO")

@@ -171,6 +171,14 @@ def test_the_default_options_give_a_valid_config(addon_config: dict[str, Any]) -
     assert config.sharing.redact_faces is True
 
 
+def test_the_log_level_option(addon_config: dict[str, Any]) -> None:
+    assert parse_config(addon_config_data(addon_config["options"], BROKER, ENV)).log_level == "INFO"
+    options = {**addon_config["options"], "log_level": "debug"}
+    assert rules.check_options(addon_config["schema"], options) == []
+    assert parse_config(addon_config_data(options, BROKER, ENV)).log_level == "DEBUG"
+    assert rules.check_options(addon_config["schema"], {**options, "log_level": "loud"}) != []
+
+
 def test_an_install_from_before_the_retention_kinds_keeps_its_period(
     addon_config: dict[str, Any],
 ) -> None:
