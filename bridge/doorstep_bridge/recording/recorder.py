@@ -28,7 +28,7 @@ camera decodes its main stream only while a clip is written.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 import logging
 import queue
@@ -80,6 +80,13 @@ class _Packet:
 
 
 @dataclass(frozen=True, slots=True)
+class _Reason:
+    """The clip being recorded got a weightier reason (a press during a motion clip)."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class _Finish:
     reason: str
     frame: Any  # a decoded frame for the snapshot, or None
@@ -97,7 +104,7 @@ class _Flush:
     done: threading.Event
 
 
-_Command: TypeAlias = _Start | _Packet | _Finish | _Snapshot | _Flush
+_Command: TypeAlias = _Start | _Packet | _Reason | _Finish | _Snapshot | _Flush
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,7 +279,7 @@ class Recorder:
             if not active:
                 return
             if self._recording and self._reason == "motion":
-                self._reason = "person"
+                self._upgrade("person")
             elif not self._recording and self._motion and self.settings.motion == "people":
                 self._trigger("person", now, None)
 
@@ -372,9 +379,18 @@ class Recorder:
                     self._wait_for_keyframe(reason, until)
                 return
         elif _PRIORITY[reason] > _PRIORITY[self._reason]:
-            self._reason = reason
+            self._upgrade(reason)
         if until is not None:
             self._extend(until)
+
+    def _upgrade(self, reason: str) -> None:
+        """The clip being recorded is now a ``reason`` clip; the worker records that at once.
+
+        Waiting for the clip's end is not enough: a crash, or a full disk that
+        stops the clip, would keep the visit as the reason it started with.
+        """
+        self._reason = reason
+        self._queue.put(_Reason(reason))
 
     def _start_late(self, now: float) -> None:
         """Start what came while there was no keyframe to start from (the camera was away).
@@ -459,6 +475,8 @@ class Recorder:
                     self._writer.write(packet)
                 elif self._resume is not None and packet.keyframe:
                     self._resume_at(packet)
+            case _Reason(reason):
+                self._set_reason(reason)
             case _Finish(reason, frame, masks):
                 self._resume = self._resume_tried = None
                 self._close_clip(reason, frame, masks)
@@ -467,6 +485,27 @@ class Recorder:
                     self._publish_picture(frame, masks)
             case _Flush(done):
                 done.set()
+
+    def _set_reason(self, reason: str) -> None:
+        """Record a clip's new reason where a crash or a failed clip would look for it.
+
+        The index row is what a repair at start-up goes by, the pending clip what a
+        late finish goes by, and the open reason what a clip resumed after a
+        failure is. The MP4's metadata comment was written with the clip's start
+        and cannot change mid-file: only an index lost as well falls back to it.
+        """
+        self._open_reason = reason
+        if self._resume is not None:
+            self._resume = reason
+        pending = self._pending
+        if pending is None:
+            return
+        self._pending = replace(pending, reason=reason)
+        try:
+            self._store.set_reason(pending, reason)
+        except StorageError as err:
+            # Not worth the clip: it still gets its reason when it is finished.
+            _LOGGER.warning("Clip %s: cannot record its reason %s yet: %s", pending.id, reason, err)
 
     def _resume_at(self, packet: EncodedPacket) -> None:
         """Continue an event whose clip failed midway in a new clip from this keyframe."""

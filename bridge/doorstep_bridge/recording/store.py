@@ -299,6 +299,27 @@ class ClipStore:
             raise StorageError(f"cannot start a clip for {camera}: {err}") from None
         return pending
 
+    def set_reason(self, pending: PendingClip, reason: str) -> None:
+        """Give a clip still being recorded a weightier reason (a press during a motion clip).
+
+        The row is what a repair after a crash goes by, so it must say ``ring`` as
+        soon as the press is known. A clip already finished is left alone: its
+        row is written whole by :meth:`complete`.
+
+        Raises:
+            StorageError: The index cannot be written.
+        """
+        if reason not in REASONS:
+            raise ValueError(f"unknown clip reason {reason!r}")
+        try:
+            with self._tx() as db:
+                db.execute(
+                    "UPDATE clips SET reason = ? WHERE id = ? AND status = 'recording'",
+                    (reason, pending.id),
+                )
+        except sqlite3.Error as err:
+            raise StorageError(f"cannot index clip {pending.id}: {err}") from None
+
     def complete(
         self,
         pending: PendingClip,

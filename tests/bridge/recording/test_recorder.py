@@ -170,6 +170,89 @@ def test_ring_during_motion_extends_the_clip_and_marks_it(
     assert clip.end.timestamp() >= packets[45].wall + 0.5 - 0.1
 
 
+@pytest.mark.parametrize(("who", "reason"), [("ring", "ring"), ("person", "person")])
+def test_a_motion_clip_keeps_its_new_reason_through_a_crash(
+    storage: Path, packets: list[EncodedPacket], who: str, reason: str
+) -> None:
+    store = ClipStore(storage)
+    store.open()
+    h = Harness(store, RecordSettings(pre_roll=1.0, post_roll=0.5))
+    h.feed(packets[:30])
+    h.recorder.motion(True)
+    h.feed(packets[30:45])
+    if who == "ring":
+        h.recorder.ring()  # someone presses the doorbell during a motion clip...
+    else:
+        h.recorder.person(True)
+    h.feed(packets[45:75])
+    h.recorder.flush()
+    store.close()  # ...and the bridge is killed before the clip ends
+
+    store = ClipStore(storage)
+    store.open()  # the start-up repair finishes the cut-off clip
+    [clip] = store.list()[0]
+    assert clip.reason == reason
+    assert store.list(reason=reason)[1] == 1
+    store.close()
+
+
+def test_a_press_during_a_motion_clip_cut_by_a_full_disk_keeps_every_part_a_ring(
+    store: ClipStore, packets: list[EncodedPacket], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = Harness(store, RecordSettings(pre_roll=1.0, post_roll=0.5))
+    real_write = recorder_module.ClipWriter.write
+    full = False
+
+    def write(self: Any, packet: EncodedPacket) -> None:
+        if full:
+            raise StorageError("cannot write clip: No space left on device")
+        real_write(self, packet)
+
+    monkeypatch.setattr(recorder_module.ClipWriter, "write", write)
+    h.feed(packets[:30])
+    h.recorder.motion(True)
+    h.feed(packets[30:45])
+    h.recorder.ring()
+    h.feed(packets[45:50])
+    h.recorder.flush()
+    full = True  # the disk fills up after the press: the clip stops early
+    h.feed(packets[50:60])
+    h.recorder.flush()
+    full = False
+    h.recorder.motion(False)
+    h.feed(packets[60:80])  # the event goes on in a new clip
+    h.recorder.manual(1.0)  # the next clip finishes the one the full disk cut
+    h.feed(packets[80:110])
+    clips = sorted(h.done(), key=lambda c: c.start)
+    assert [clip.reason for clip in clips] == ["ring", "ring", "manual"]
+    assert [clip.reason for clip in store.list(reason="ring")[0]] == ["ring", "ring"]
+
+
+def test_an_index_that_cannot_take_a_new_reason_does_not_cut_the_clip(
+    store: ClipStore,
+    packets: list[EncodedPacket],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def locked(*_args: Any) -> None:
+        raise StorageError("cannot index clip: database is locked")
+
+    monkeypatch.setattr(store, "set_reason", locked)
+    h = Harness(store, RecordSettings(pre_roll=0.0, post_roll=0.5))
+    h.feed(packets[:30])
+    h.recorder.motion(True)
+    h.feed(packets[30:45])
+    h.recorder.ring()
+    h.feed(packets[45:60])
+    h.recorder.motion(False)
+    h.feed(packets[60:90])
+    [clip] = h.done()
+    assert clip.reason == "ring"  # set when the clip is finished
+    assert clip.end.timestamp() >= packets[59].wall + 0.5 - 0.1
+    assert h.errors == []
+    assert "cannot record its reason ring" in caplog.text
+
+
 def test_a_motion_clip_with_someone_in_view_is_a_person_clip(
     store: ClipStore, packets: list[EncodedPacket]
 ) -> None:
