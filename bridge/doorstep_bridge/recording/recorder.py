@@ -58,7 +58,8 @@ _LOGGER = logging.getLogger(__name__)
 
 #: "Record now" without a duration records this long.
 DEFAULT_MANUAL_DURATION = 30.0
-#: After a write error mid-clip, a new clip is tried at a keyframe this often (seconds).
+#: After a failed clip (a write error, a clip that cannot start), a new clip is tried at a
+#: keyframe this often (seconds).
 RESUME_EVERY = 2.0
 #: A re-encoded clip starts this much more than ``pre_roll`` before the newest frame:
 #: that frame may be up to 0.2 s old (the RTSP reader takes data in 0.2 s batches) and
@@ -183,8 +184,9 @@ class Recorder:
         self._stranded: list[PendingClip] = []
         # What the last before_clip reported (stays the error after a good clip).
         self._room_problem: str | None = None
-        # A clip whose writing failed midway: its event goes on in a new clip as soon
-        # as the disk takes it again (reason of the clip, last attempt's capture time).
+        # A clip that could not start or whose writing failed midway: its event goes on
+        # in a new clip as soon as the disk takes it again (reason of the clip, last
+        # attempt's capture time).
         self._open_reason = "motion"
         self._resume: str | None = None
         self._resume_tried: float | None = None
@@ -508,7 +510,7 @@ class Recorder:
             _LOGGER.warning("Clip %s: cannot record its reason %s yet: %s", pending.id, reason, err)
 
     def _resume_at(self, packet: EncodedPacket) -> None:
-        """Continue an event whose clip failed midway in a new clip from this keyframe."""
+        """Continue an event whose clip failed (or never started) in a new clip from here."""
         assert self._resume is not None
         tried = self._resume_tried
         if tried is not None and packet.wall - tried < RESUME_EVERY:
@@ -529,14 +531,21 @@ class Recorder:
         self._open_reason = reason
         first = packets[show_from]
         start = datetime.fromtimestamp(first.wall, UTC)
-        self._pending = self._store.new_clip(self.camera, start, reason)
-        self._writer = ClipWriter(
-            self._pending.partial,
-            first.stream,
-            self._clip_masks,
-            self._pending.comment(),
-            show_from=first.pts if show_from else None,
-        )
+        try:
+            self._pending = self._store.new_clip(self.camera, start, reason)
+            self._writer = ClipWriter(
+                self._pending.partial,
+                first.stream,
+                self._clip_masks,
+                self._pending.comment(),
+                show_from=first.pts if show_from else None,
+            )
+        except Exception:
+            # A clip that cannot even start (a full disk cannot take the day's new
+            # folder, the index cannot be written) is a failed clip too: its event,
+            # which the control side records on, goes on once the disk allows.
+            self._resume = reason
+            raise
         for packet in packets:
             self._writer.write(packet)
 

@@ -629,6 +629,37 @@ def test_an_event_goes_on_in_a_new_clip_once_the_disk_takes_it_again(
     assert h.errors == ["cannot write clip: No space left on device", None]
 
 
+def test_an_event_whose_clip_cannot_start_goes_on_once_the_disk_takes_it(
+    store: ClipStore, packets: list[EncodedPacket], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = Harness(store, RecordSettings(pre_roll=0.0, post_roll=0.5))
+    real_new_clip = store.new_clip
+    failures = [StorageError("cannot start a clip for front_door: database or disk is full")]
+
+    def new_clip(*args: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return real_new_clip(*args)
+
+    monkeypatch.setattr(store, "new_clip", new_clip)
+    base = packets[0].wall
+    h.feed(packets[:1])
+    h.recorder.motion(True)  # the clip cannot be created (the disk is full at midnight)
+    h.feed(packets[1:60])
+    h.recorder.ring()  # a press in the middle of the event
+    h.feed(packets[60:119])
+    h.recorder.motion(False)
+    h.recorder.stream_lost()
+    [clip] = h.done()
+    # The event goes on at the first keyframe tried (the next one, at 1 s) and the
+    # press in it is not lost.
+    assert clip.reason == "ring"
+    assert clip.start.timestamp() == pytest.approx(base + 1.0, abs=0.01)
+    assert clip.end.timestamp() == pytest.approx(packets[118].wall + 1 / 15, abs=0.01)
+    assert h.errors == ["cannot start a clip for front_door: database or disk is full", None]
+    assert store.list(reason="ring")[1] == 1
+
+
 def test_a_masked_clip_starts_exactly_pre_roll_before_the_trigger(
     store: ClipStore, packets: list[EncodedPacket]
 ) -> None:
