@@ -182,6 +182,9 @@ class Recorder:
         # Clips whose file could not be finished (disk full): kept on disk with their
         # ``recording`` row, retried before each new clip, repaired at start-up at the latest.
         self._stranded: list[PendingClip] = []
+        # Clips whose file is finished but whose index row could not say so (the
+        # database could not be written): listed before each new clip once it can.
+        self._unlisted: list[tuple[PendingClip, FinishedFile, bool]] = []
         # What the last before_clip reported (stays the error after a good clip).
         self._room_problem: str | None = None
         # A clip that could not start or whose writing failed midway: its event goes on
@@ -567,13 +570,17 @@ class Recorder:
         jpeg = None
         if frame is not None and masks is not None:
             jpeg = self._write_snapshot(pending, frame, masks)
-        info = self._store.complete(
-            pending,
-            duration=finished.duration,
-            size=finished.size,
-            reason=reason,
-            snapshot=jpeg is not None,
-        )
+        try:
+            info = self._store.complete(
+                pending,
+                duration=finished.duration,
+                size=finished.size,
+                reason=reason,
+                snapshot=jpeg is not None,
+            )
+        except StorageError:
+            self._unlisted.append((replace(pending, reason=reason), finished, jpeg is not None))
+            raise
         self._set_error(self._room_problem)
         _LOGGER.info(
             "Clip %s (%s, %.1f s, %d bytes)", info.id, info.reason, info.duration, info.size
@@ -658,7 +665,8 @@ class Recorder:
             self._set_error(self._room_problem)
 
     def _salvage(self) -> None:
-        """Finish the clips a full disk left unfinished, now that there may be room."""
+        """Finish and list the clips a full disk left unfinished, now that there may be room."""
+        self._list_unlisted()
         for pending in list(self._stranded):
             try:
                 finished = finalize(pending.partial, pending.final)
@@ -674,8 +682,28 @@ class Recorder:
                 info = self._store.complete(pending, duration=finished.duration, size=finished.size)
             except StorageError as err:
                 _LOGGER.warning("Clip %s finished but not indexed: %s", pending.id, err)
-                continue  # its file is complete; the next start adopts it
+                self._unlisted.append((pending, finished, False))
+                continue
             _LOGGER.warning("Clip %s was finished late (%.1f s kept)", info.id, info.duration)
+            self._hooks.on_clip(info)
+
+    def _list_unlisted(self) -> None:
+        """Index the finished clips the index could not take when they were finished.
+
+        Until then their row reads ``recording``: they are not listed, and only a
+        restart would repair them.
+        """
+        for entry in list(self._unlisted):
+            pending, finished, snapshot = entry
+            try:
+                info = self._store.complete(
+                    pending, duration=finished.duration, size=finished.size, snapshot=snapshot
+                )
+            except StorageError as err:
+                _LOGGER.debug("Clip %s still cannot be indexed: %s", pending.id, err)
+                continue
+            self._unlisted.remove(entry)
+            _LOGGER.warning("Clip %s was indexed late (%.1f s)", info.id, info.duration)
             self._hooks.on_clip(info)
 
     def _failed(self, message: str) -> None:

@@ -660,6 +660,82 @@ def test_an_event_whose_clip_cannot_start_goes_on_once_the_disk_takes_it(
     assert store.list(reason="ring")[1] == 1
 
 
+def test_a_finished_clip_the_index_cannot_take_is_listed_before_the_next_clip(
+    store: ClipStore,
+    packets: list[EncodedPacket],
+    frames: list[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    h = Harness(store, RecordSettings(pre_roll=0.0, post_roll=0.5))
+    real_complete = store.complete
+    failures = [StorageError("cannot index clip: database or disk is full")]
+
+    def complete(*args: Any, **kwargs: Any) -> ClipInfo:
+        if failures:
+            raise failures.pop()
+        return real_complete(*args, **kwargs)
+
+    monkeypatch.setattr(store, "complete", complete)
+    h.feed(packets[:15])
+    h.recorder.motion(True)
+    h.feed(packets[15:20])
+    h.recorder.ring()
+    h.recorder.offer_frame(frames[20], 0.0)
+    h.feed(packets[20:30])
+    h.recorder.motion(False)
+    h.feed(packets[30:45])
+    assert h.done() == []  # finished, but the index could not say so
+    assert store.list() == ([], 0)
+    assert h.errors == ["cannot index clip: database or disk is full"]
+
+    h.recorder.manual(1.0)  # the next clip lists it first
+    h.feed(packets[45:90])
+    late, manual = h.done()
+    assert late.reason == "ring"
+    assert late.snapshot_path is not None
+    assert late.snapshot_path.is_file()
+    assert late.end.timestamp() == pytest.approx(packets[29].wall + 0.5, abs=0.15)
+    assert len(decode_all(late.path)) == round(late.duration * 15)
+    assert manual.reason == "manual"
+    assert sorted(c.id for c in store.list()[0]) == sorted([late.id, manual.id])
+    assert h.errors[-1] is None
+
+
+def test_a_clip_finished_late_that_the_index_cannot_take_is_listed_later(
+    store: ClipStore, packets: list[EncodedPacket], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h = Harness(store, RecordSettings(pre_roll=0.0, post_roll=0.5))
+    real_finalize, real_complete = recorder_module.finalize, store.complete
+    finish_failures = 2  # finishing, and finishing again after making room
+    index_failures = [StorageError("cannot index clip: database or disk is full")]
+
+    def finalize(*args: Any) -> Any:
+        nonlocal finish_failures
+        if finish_failures:
+            finish_failures -= 1
+            raise StorageError("cannot finish clip: No space left on device")
+        return real_finalize(*args)
+
+    def complete(*args: Any, **kwargs: Any) -> ClipInfo:
+        if index_failures:
+            raise index_failures.pop()
+        return real_complete(*args, **kwargs)
+
+    monkeypatch.setattr(recorder_module, "finalize", finalize)
+    monkeypatch.setattr(store, "complete", complete)
+    h.feed(packets[:15])
+    h.recorder.ring()
+    h.feed(packets[15:30])  # kept unfinished: the disk is full
+    h.recorder.manual(1.0)  # finished now, but the index cannot list it yet
+    h.feed(packets[30:60])
+    [manual] = h.done()
+    assert [c.id for c in store.list()[0]] == [manual.id]
+    h.recorder.close()  # listed at the latest when the recorder stops
+    late = h.clips[-1]
+    assert late.reason == "ring"
+    assert sorted(c.id for c in store.list()[0]) == sorted([late.id, manual.id])
+
+
 def test_a_masked_clip_starts_exactly_pre_roll_before_the_trigger(
     store: ClipStore, packets: list[EncodedPacket]
 ) -> None:
