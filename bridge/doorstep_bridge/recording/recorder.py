@@ -301,11 +301,15 @@ class Recorder:
             self._picture_pending = True
 
     def manual(self, duration: float | None = None) -> None:
-        """Record now, for ``duration`` seconds (default 30)."""
+        """Record now, for ``duration`` seconds (default 30).
+
+        A duration beyond ``max_length`` is recorded whole, split into clips like
+        any long event.
+        """
         now = self._clock()
         seconds = duration if duration and duration > 0 else DEFAULT_MANUAL_DURATION
         with self._lock:
-            self._trigger("manual", now, now + min(seconds, self.settings.max_length))
+            self._trigger("manual", now, now + seconds)
 
     def offer_frame(self, frame: Any, score: float) -> None:
         """A decoded frame and how telling it is (the moving area); keeps the best one.

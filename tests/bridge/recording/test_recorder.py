@@ -363,6 +363,20 @@ def test_manual_recording_and_the_recording_switch(
     assert clip.duration == pytest.approx(2.0 + 1.0, abs=1.1)  # from the GOP start
 
 
+def test_record_now_longer_than_max_length_is_recorded_whole_in_several_clips(
+    store: ClipStore, packets: list[EncodedPacket]
+) -> None:
+    h = Harness(store, RecordSettings(pre_roll=0.0, post_roll=0.0, max_length=5.0))
+    h.feed(packets[:15])
+    asked_at = h.now
+    h.recorder.manual(6.0)
+    h.feed(packets[15:])
+    clips = sorted(h.done(), key=lambda c: c.start)
+    assert [clip.reason for clip in clips] == ["manual", "manual"]
+    assert clips[1].start == clips[0].end
+    assert clips[-1].end.timestamp() == pytest.approx(asked_at + 6.0, abs=0.1)
+
+
 def test_recording_switched_on_during_motion_records_it(
     store: ClipStore, packets: list[EncodedPacket]
 ) -> None:
