@@ -314,7 +314,7 @@ class Recorder:
     def offer_frame(self, frame: Any, score: float) -> None:
         """A decoded frame and how telling it is (the moving area); keeps the best one.
 
-        The frame of a doorbell press, and the first moving frame of a motion clip,
+        The frame of a doorbell press, and the first moving frame of a motion or person clip,
         are also published as the camera's snapshot right away, and so is the frame
         asked for by :meth:`picture`.
         """
@@ -329,9 +329,9 @@ class Recorder:
                     self._best = (float("inf"), frame)
                 self._queue.put(_Snapshot(frame, self._snapshot_masks))
             elif self._recording and (self._best is None or score > self._best[0]):
-                if self._best is None and self._reason == "motion" and score > 0:
-                    # Motion: show the first moving frame at once; the clip's best
-                    # frame follows when the clip ends.
+                if self._best is None and self._reason in {"motion", "person"} and score > 0:
+                    # Motion (someone in view or not): show the first moving frame at
+                    # once; the clip's best frame follows when the clip ends.
                     self._queue.put(_Snapshot(frame, self._snapshot_masks))
                 self._best = (score, frame)
 

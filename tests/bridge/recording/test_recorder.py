@@ -551,6 +551,25 @@ def test_motion_publishes_its_first_frame_at_once_and_the_best_at_the_end(
     assert h.snapshots[0] != h.snapshots[1]
 
 
+@pytest.mark.parametrize("motion", ["all", "people"])
+def test_a_person_clip_publishes_its_first_moving_frame_at_once(
+    store: ClipStore, packets: list[EncodedPacket], frames: list[Any], motion: str
+) -> None:
+    h = Harness(store, RecordSettings(pre_roll=0.0, post_roll=0.5, motion=motion))
+    h.feed(packets[:30])
+    h.recorder.person(True)  # someone in view as motion starts
+    h.recorder.motion(True)
+    h.recorder.offer_frame(frames[30], 0.01)
+    h.recorder.flush()
+    assert len(h.snapshots) == 1  # before the clip ends
+    h.feed(packets[30:45])
+    h.recorder.motion(False)
+    h.feed(packets[45:60])
+    [clip] = h.done()
+    assert clip.reason == "person"
+    assert len(h.snapshots) == 2
+
+
 def test_a_snapshot_that_cannot_be_made_never_costs_the_clip(
     store: ClipStore,
     packets: list[EncodedPacket],
