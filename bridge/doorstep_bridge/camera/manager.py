@@ -440,6 +440,10 @@ class CameraManager:
             self._in_background(self._announce_newest(event.camera, event.clip_id))
         if event.clip_id in self._snapshot_of.get(event.camera, ()):
             self._in_background(self._replace_snapshot(event.camera, event.clip_id))
+        if event.reason != "retention":
+            # A visit forgotten on request frees space too; retention's deletions
+            # publish the figures once for the whole batch (see _deleted).
+            self._publish_stats()
 
     def _newest_picture(self, camera: str) -> tuple[str, bytes] | None:
         """The newest clip with a snapshot left, and that snapshot (blocking)."""

@@ -17,6 +17,7 @@ from doorstep_bridge.config import parse_config
 from doorstep_bridge.events import (
     CameraAvailability,
     CameraSwitchChanged,
+    ClipDeleted,
     ClipFinished,
     ClipsHeld,
     EventBus,
@@ -436,3 +437,22 @@ def test_each_camera_learns_its_own_room_problem(storage: Path) -> None:
     others[0].join(5)
     store.close()
     assert answers == {"a": "disk almost full", "b": None}
+
+
+async def test_forgetting_a_visit_refreshes_the_storage_figures(
+    porch: Footage, storage: Path
+) -> None:
+    from datetime import timedelta
+
+    store = ClipStore(storage)
+    store.open()
+    clip = _stored_clip(store, porch, utcnow() - timedelta(hours=1))
+    store.close()
+    camera = {"source": f"rtsp://127.0.0.1:{free_port()}/none"}  # no camera needed
+    async with running(storage, {"front_door": camera}) as (_, recorded, store):
+        await recorded.wait(StatsChanged, lambda e: e.stats["clips"] == 1, timeout=10)
+        # What DELETE /api/clips/<id> does ("forget this visit").
+        await asyncio.to_thread(store.erase, clip.id, "forgotten on request of a test")
+        recorded.bus.publish(ClipDeleted(clip.id, "front_door", "forgotten"))
+        stats = await recorded.wait(StatsChanged, lambda e: e.stats["clips"] == 0, timeout=10)
+    assert stats.stats["storage_used_bytes"] == 0
