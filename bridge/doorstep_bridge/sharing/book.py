@@ -85,6 +85,7 @@ class ShareBook:
         # Exports of ended shares whose purge record could not be written yet: file name →
         # (share id, why). Kept on disk, out of reach of any link, until it can.
         self._unpurged: dict[str, tuple[str, str]] = {}
+        self._purge_failing = False  # said once in the log
         self._audit_failing = False  # the last record could not be written
 
     # -- opening and closing ----------------------------------------------------------------
@@ -276,13 +277,19 @@ class ShareBook:
                 await self.append(
                     "purge", share_id=share_id, file=file, reason=why, existed=existed
                 )
-            except AuditError:
-                _LOGGER.exception(
-                    "Cannot audit the purge of %s (share %s): the file is kept until it can be",
+            except AuditError as err:
+                # Once, not at every tick of the timers while the disk stays full.
+                log = _LOGGER.debug if self._purge_failing else _LOGGER.error
+                log(
+                    "Cannot audit the purge of %s (share %s): the file is kept until it can be"
+                    " (%s)",
                     file,
                     share_id,
+                    err,
                 )
+                self._purge_failing = True
                 return
+            self._purge_failing = False
             del self._unpurged[file]
             # The signature goes with its export (a copy already given away keeps its own).
             for target in (path, signature_path(path)):

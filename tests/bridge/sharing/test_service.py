@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 import json
+import logging
 from pathlib import Path
 import threading
 
@@ -220,11 +221,12 @@ async def test_revoke_deletes_the_file_and_the_link_goes(harness: Harness) -> No
 
 
 async def test_a_revoke_whose_purge_cannot_be_audited_still_ends_the_share(
-    harness: Harness, monkeypatch: pytest.MonkeyPatch
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     # The disk fills between the revoke's record and the purge's: the share is revoked
     # (its record is written), so it must not be held from retention for ever, nor the
     # owner told that nothing happened; the export waits for its purge record.
+    caplog.set_level(logging.DEBUG, logger="doorstep_bridge.sharing.book")
     share = (await harness.service.create_request(harness.request(), "http")).payload()
     await harness.service.decide(share["id"], "approve", "owner", "automation", False)
     ready = await harness.wait_state(share["id"], "ready")
@@ -246,6 +248,8 @@ async def test_a_revoke_whose_purge_cannot_be_audited_still_ends_the_share(
     assert path.exists()  # not deleted without its record
     await harness.service.tick()  # still failing: still kept
     assert path.exists()
+    said = [r for r in caplog.records if "Cannot audit the purge" in r.getMessage()]
+    assert [r.levelname for r in said] == ["ERROR", "DEBUG"]  # said once, not every minute
     monkeypatch.setattr(harness.audit, "append", append)
     await harness.service.tick()
     assert not path.exists()
