@@ -546,8 +546,13 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
         parts = self.topics.split_camera_topic(msg.topic)
         if parts is None or not isinstance(msg.payload, bytes):
             return
+        camera, snapshot = parts[0], msg.payload or None
+        # The same picture again is no new picture: the broker hands the retained one over
+        # at each (re)subscription, after Home Assistant or the broker restarted.
+        if snapshot == self.data.camera(camera).snapshot:
+            return
         # An empty message is the bridge clearing the picture: the clip it showed is gone.
-        self._update_camera(parts[0], snapshot=msg.payload or None, snapshot_at=dt_util.utcnow())
+        self._update_camera(camera, snapshot=snapshot, snapshot_at=dt_util.utcnow())
 
     @callback
     def _on_share(self, msg: ReceiveMessage) -> None:

@@ -72,3 +72,17 @@ async def test_a_clear_before_any_picture_changes_nothing(
 ) -> None:
     assert await _send(hass, freezer, b"") == STATE_UNKNOWN
     assert await _picture(hass, hass_client) == PLACEHOLDER.read_bytes()
+
+
+async def test_the_same_picture_again_is_not_a_new_picture(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, freezer: FrozenDateTimeFactory
+) -> None:
+    # The broker hands the retained picture over again at each resubscription (Home
+    # Assistant or the broker restarted): automations on the image must not fire for it.
+    shown = await _send(hass, freezer, VISIT)
+    freezer.tick(1)
+    async_fire_mqtt_message(hass, TOPICS.snapshot("front_door"), VISIT, retain=True)
+    await hass.async_block_till_done()
+    assert get_state(hass, ENTITY).state == shown
+    assert await _picture(hass, hass_client) == VISIT
+    assert await _send(hass, freezer, LATER) != shown
