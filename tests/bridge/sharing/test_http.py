@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,17 @@ async def _ready(harness: Harness, client: TestClient[Any, Any]) -> tuple[str, s
     assert response.status == 200, await response.text()
     ready = await harness.wait_state(share_id, "ready")
     return share_id, ready["link"]
+
+
+@contextmanager
+def _audit_unwritable(harness: Harness) -> Iterator[None]:
+    """The audit log cannot be written meanwhile (as on a full disk)."""
+    blocker = harness.audit.path / "head.tmp"
+    blocker.mkdir()
+    try:
+        yield
+    finally:
+        blocker.rmdir()
 
 
 async def test_requests_need_a_token(bridge: tuple[Harness, TestClient[Any, Any]]) -> None:
@@ -510,9 +522,7 @@ async def test_a_link_that_cannot_be_audited_shows_a_browser_a_page_saying_so(
 ) -> None:
     harness, client = bridge
     _share_id, link = await _ready(harness, client)
-    blocker = harness.audit.path / "head.tmp"
-    blocker.mkdir()  # the audit log cannot be written (as on a full disk)
-    try:
+    with _audit_unwritable(harness):
         response = await client.get(link, headers=BROWSER)
         assert response.status == 503
         assert response.headers["Content-Type"] == "text/html; charset=utf-8"
@@ -523,8 +533,6 @@ async def test_a_link_that_cannot_be_audited_shows_a_browser_a_page_saying_so(
         response = await client.get(link)
         assert response.status == 503
         assert "audit log" in (await response.json())["error"]
-    finally:
-        blocker.rmdir()
 
 
 async def test_no_request_on_a_link_is_served_while_the_audit_log_cannot_be_written(
@@ -534,16 +542,12 @@ async def test_no_request_on_a_link_is_served_while_the_audit_log_cannot_be_writ
     # the log cannot be written, they must not be let through on the promise of a sum.
     harness, client = bridge
     _share_id, link = await _ready(harness, client)
-    blocker = harness.audit.path / "head.tmp"
-    blocker.mkdir()  # the audit log cannot be written (as on a full disk)
-    try:
+    with _audit_unwritable(harness):
         for _ in range(6):
             response = await client.get(link, headers={"User-Agent": "Player/1"})
             assert response.status == 503
             assert await response.read() != b""
             assert "ftyp" not in await response.text()
-    finally:
-        blocker.rmdir()
     # The failed attempts did not use up the client's records written one by one: its
     # next requests are each written before they are served.
     for _ in range(3):
@@ -563,12 +567,8 @@ async def test_a_sum_that_cannot_be_written_keeps_its_counts(
     for _ in range(5):  # 3 written one by one, 2 counted
         assert (await client.get(link, headers={"User-Agent": "Player/1"})).status == 200
     harness.clock.advance(seconds=61)
-    blocker = harness.audit.path / "head.tmp"
-    blocker.mkdir()
-    try:
+    with _audit_unwritable(harness):
         await harness.service.tick()  # the sum is due, and cannot be written
-    finally:
-        blocker.rmdir()
     await harness.service.tick()
     [summary] = [r for r in harness.audit.records() if r["kind"] == "repeated"]
     assert (summary["share_id"], summary["of"], summary["count"]) == (share_id, "download", 2)
