@@ -182,9 +182,12 @@ class ShareDecisions:
             raise ShareConflictError(f"share {share.id} is pending: deny it instead of revoking")
         if share.state in FINAL:
             raise ShareConflictError(f"share {share.id} is {share.state}: nothing to revoke")
-        self._exports.cancel(share.id)
         new = share.moved(ShareState.REVOKED, revoked_by=record, progress=None)
+        # The record first: a revoke that cannot be audited is not applied, and the owner
+        # is told so, so the render goes on. Nothing can be released meanwhile: a render
+        # that ends waits for the lock held here, then finds the share revoked.
         await self._book.append("revoke", share_id=share.id, **record.audited())
+        self._exports.cancel(share.id)
         await self._book.save(new)
         await self._book.end(new, "revoked")
         self._book.publish(new)

@@ -441,6 +441,54 @@ async def test_revoke_while_rendering_leaves_nothing(tmp_path: Path) -> None:
         await harness.service.stop()
 
 
+async def test_a_revoke_that_cannot_be_audited_leaves_the_render_going(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The owner is told the revoke was not applied: so it was not. Before, the render
+    # was stopped anyway and the share stayed "rendering" with nothing rendering it,
+    # until a restart resumed the render and released the export.
+    gate = threading.Event()
+
+    def gated_render(job, progress, cancel):  # type: ignore[no-untyped-def]
+        from doorstep_bridge.sharing.render import render
+
+        gate.wait(10)
+        return render(job, progress, cancel)
+
+    harness = await make_harness(tmp_path)
+    await harness.service.stop()
+    harness.service = share_service(
+        harness.config, harness.bus, harness.store, harness.audit,
+        clock=harness.clock, renderer=gated_render,
+    )  # fmt: skip
+    await harness.service.start()
+    try:
+        share = (await harness.service.create_request(harness.request(), "http")).payload()
+        await harness.service.decide(share["id"], "approve", "owner", "phone")
+        await harness.wait_state(share["id"], "rendering")
+        append = harness.audit.append
+
+        def no_revoke(kind: str, /, **fields: object) -> dict[str, object]:
+            if kind == "revoke":
+                raise AuditError("the disk is full")
+            return append(kind, **fields)
+
+        monkeypatch.setattr(harness.audit, "append", no_revoke)
+        with pytest.raises(AuditError):
+            await harness.service.decide(share["id"], "revoke", "owner", "ui")
+        monkeypatch.setattr(harness.audit, "append", append)
+        gate.set()
+        ready = await harness.wait_state(share["id"], "ready")
+        assert ready["link"]
+        # The owner revokes again, and this one is applied.
+        revoked = (await harness.service.decide(share["id"], "revoke", "owner", "ui")).payload()
+        assert revoked["state"] == "revoked"
+        assert harness.kinds().count("revoke") == 1
+    finally:
+        gate.set()
+        await harness.service.stop()
+
+
 async def test_holds_are_renewed_at_start(harness: Harness) -> None:
     share = (await harness.service.create_request(harness.request(), "http")).payload()
     harness.store.holds.clear()  # a clip store that forgot its holds
