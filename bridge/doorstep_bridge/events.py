@@ -65,6 +65,15 @@ class CameraStatusChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class RecordingProblem:
+    """Recording on a camera fails or is at risk (a full disk), or works again (None)."""
+
+    camera: str
+    problem: str | None
+    since: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class ClipFinished:
     """A clip was written, indexed and is playable."""
 
@@ -163,6 +172,7 @@ Event: TypeAlias = (
     | PackageChanged
     | CameraAvailability
     | CameraStatusChanged
+    | RecordingProblem
     | ClipFinished
     | ClipDeleted
     | ClipsHeld

@@ -1,9 +1,10 @@
-"""Motion and, where the camera looks for people, a person per camera; the bridge's connectivity."""
+"""Per camera: motion, a person (where looked for), recording trouble; the bridge's connectivity."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from homeassistant.components.binary_sensor import (
     BinarySensorDeviceClass,
@@ -28,6 +29,15 @@ class CameraBinarySensorDescription(BinarySensorEntityDescription):
 
     is_on_fn: Callable[[CameraState], bool | None]
     exists_fn: Callable[[CameraInfo], bool] = lambda _info: True
+    attributes_fn: Callable[[CameraState], dict[str, Any] | None] = lambda _state: None
+
+
+def _recording_problem_attributes(state: CameraState) -> dict[str, Any] | None:
+    """What the bridge says is wrong, for a notification naming it."""
+    problem = state.recording_problem
+    if problem is None:
+        return None
+    return {"problem": problem.problem, "since": problem.since}
 
 
 CAMERA_SENSORS = (
@@ -43,6 +53,14 @@ CAMERA_SENSORS = (
         device_class=BinarySensorDeviceClass.OCCUPANCY,
         is_on_fn=lambda state: state.person,
         exists_fn=lambda info: info.person,
+    ),
+    CameraBinarySensorDescription(
+        key="recording_problem",
+        translation_key="recording_problem",
+        device_class=BinarySensorDeviceClass.PROBLEM,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        is_on_fn=lambda state: state.recording_problem is not None,
+        attributes_fn=_recording_problem_attributes,
     ),
 )
 
@@ -81,6 +99,11 @@ class CameraBinarySensor(DoorstepCameraEntity, BinarySensorEntity):
     def is_on(self) -> bool | None:
         """Current state."""
         return self.entity_description.is_on_fn(self.coordinator.data.camera(self.camera))
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """The recording problem's text, for notifications."""
+        return self.entity_description.attributes_fn(self.coordinator.data.camera(self.camera))
 
 
 class BridgeConnectivity(DoorstepBridgeEntity, BinarySensorEntity):

@@ -49,6 +49,8 @@ ISSUE_UNREACHABLE: Final = "bridge_unreachable"
 ISSUE_PROTOCOL: Final = "incompatible_protocol"
 #: The bridge's egress guard refused a connection (what tried to reach where).
 ISSUE_EGRESS: Final = "egress_blocked"
+#: Recording fails or is at risk on a camera (a full disk), per camera.
+ISSUE_RECORDING: Final = "recording_problem"
 #: A camera down, per camera; its translation key is ``camera_<status>``.
 ISSUE_CAMERA_DOWN: Final = "camera_down"
 #: A camera down for this long (refused, unreachable, no video...) raises a repair issue.

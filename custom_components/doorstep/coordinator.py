@@ -23,6 +23,7 @@ from .const import (
     ISSUE_CAMERA_DOWN,
     ISSUE_EGRESS,
     ISSUE_PROTOCOL,
+    ISSUE_RECORDING,
     ISSUE_UNREACHABLE,
     LOGGER,
     UNREACHABLE_ISSUE_DELAY,
@@ -37,6 +38,7 @@ from .protocol import (
     EgressReport,
     Package,
     ProtocolError,
+    RecordingProblem,
     Ring,
     Share,
     Topics,
@@ -47,6 +49,7 @@ from .protocol import (
     parse_on_off,
     parse_online,
     parse_package,
+    parse_recording_problem,
     parse_ring,
     parse_share,
     parse_stats,
@@ -79,6 +82,8 @@ class CameraState:
     snapshot: bytes | None = None
     snapshot_at: datetime | None = None
     health: CameraHealth | None = None
+    #: Why recording fails or is at risk (a full disk); None while it works.
+    recording_problem: RecordingProblem | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,6 +361,7 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
         self._known_cameras = current
         for camera in removed:
             self._clear_camera_issue(camera)
+            ir.async_delete_issue(self.hass, DOMAIN, self._recording_issue_id(camera))
         if added:
             for listener in list(self._add_listeners):
                 listener(added)
@@ -442,6 +448,10 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
                 self._update_camera(camera, last_clip=clip)
             elif leaf == "status" and msg.payload:
                 self._camera_health(camera, parse_camera_health(msg.payload))
+            elif leaf == "recording_problem":
+                # Empty: recording works (again).
+                problem = parse_recording_problem(msg.payload) if msg.payload else None
+                self._recording_problem(camera, problem)
         except ProtocolError as err:
             LOGGER.warning("Ignoring malformed message on %s: %s", msg.topic, err)
 
@@ -464,6 +474,38 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
             LOGGER.info("Doorstep camera %s: %s (%s)", camera, health.status, health.detail)
         self._update_camera(camera, health=health)
         self._check_camera_issue(camera, health)
+
+    @callback
+    def _recording_problem(self, camera: str, problem: RecordingProblem | None) -> None:
+        """A repair naming the problem while recording fails or is at risk (a full disk).
+
+        The coordinator's, not the binary sensor's: an owner who disables the sensor
+        must still learn that clips are not being kept.
+        """
+        if problem == self.data.camera(camera).recording_problem:
+            return  # a retained repeat
+        self._update_camera(camera, recording_problem=problem)
+        issue_id = self._recording_issue_id(camera)
+        if problem is None:
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+            return
+        LOGGER.warning("Doorstep camera %s: recording problem: %s", camera, problem.problem)
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key=ISSUE_RECORDING,
+            translation_placeholders={
+                "camera": self.data.camera_name(camera),
+                "bridge": self.config_entry.title,
+                "problem": problem.problem,
+            },
+        )
+
+    def _recording_issue_id(self, camera: str) -> str:
+        return f"{ISSUE_RECORDING}_{self.bridge_id}_{camera}"
 
     # Camera repair issues ----------------------------------------------------
 

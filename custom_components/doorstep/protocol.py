@@ -98,6 +98,10 @@ class Topics:
         """Camera stream status JSON (``online`` or why it is down)."""
         return f"{self.base}/{camera}/status"
 
+    def recording_problem(self, camera: str) -> str:
+        """Why recording fails or is at risk (JSON); no message while it works."""
+        return f"{self.base}/{camera}/recording_problem"
+
     def motion(self, camera: str) -> str:
         """Motion ``ON``/``OFF``."""
         return f"{self.base}/{camera}/motion"
@@ -149,7 +153,8 @@ class Topics:
         return (f"{self.base}/+/available", f"{self.base}/+/motion", f"{self.base}/+/ring",
                 f"{self.base}/+/clip", f"{self.base}/+/motion_detection",
                 f"{self.base}/+/recording", f"{self.base}/+/status",
-                f"{self.base}/+/person", f"{self.base}/+/package")  # fmt: skip
+                f"{self.base}/+/person", f"{self.base}/+/package",
+                f"{self.base}/+/recording_problem")  # fmt: skip
 
     def split_camera_topic(self, topic: str) -> tuple[str, str] | None:
         """``(camera, leaf)`` for ``<b>/<cam>/<leaf>``, else None."""
@@ -220,6 +225,14 @@ class CameraHealth:
     def down(self) -> bool:
         """The camera is down (for a reason the status names)."""
         return self.status not in UP_STATUSES
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingProblem:
+    """``<b>/<cam>/recording_problem``: why recording fails or is at risk, since when."""
+
+    problem: str
+    since: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -549,6 +562,12 @@ def parse_camera_health(payload: Payload | Mapping[str, Any]) -> CameraHealth:
     return CameraHealth(
         status=status, detail=_opt_str(data, "detail"), since=_opt_time(data, "since")
     )
+
+
+def parse_recording_problem(payload: Payload) -> RecordingProblem:
+    """``<b>/<cam>/recording_problem`` (``{"problem", "since"}``)."""
+    data = _json_object(payload)
+    return RecordingProblem(problem=_str(data, "problem"), since=_opt_time(data, "since"))
 
 
 def parse_stats(payload: Payload | Mapping[str, Any]) -> BridgeStats:

@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from doorstep_bridge.events import ClipDeleted, ClipFinished, EventBus, NoClips, SnapshotTaken
+from doorstep_bridge.events import (
+    ClipDeleted,
+    ClipFinished,
+    EventBus,
+    NoClips,
+    RecordingProblem,
+    SnapshotTaken,
+)
 from doorstep_bridge.models import ClipInfo, utcnow
 from doorstep_bridge.mqtt.publisher import Publisher
 from doorstep_bridge.mqtt.topics import Topics
@@ -62,6 +69,21 @@ def test_a_snapshot_is_retained_and_an_empty_one_clears_it() -> None:
         ("doorstep/front_door/snapshot", b"\xff\xd8jpeg", 0, True),
         # No picture left: cleared, with QoS 1 so that a clear made offline is kept.
         ("doorstep/front_door/snapshot", b"", 1, True),
+    ]
+
+
+def test_a_recording_problem_is_retained_and_cleared_when_recording_works_again() -> None:
+    bus = EventBus()
+    mqtt = RecordingMqtt()
+    Publisher(mqtt, bus)  # type: ignore[arg-type]
+    now = utcnow()
+    bus.publish(RecordingProblem("front_door", "cannot write c_1.partial.mp4: disk full", now))
+    bus.publish(RecordingProblem("front_door", None, now))
+    problem = '{"problem":"cannot write c_1.partial.mp4: disk full","since":"%s"}'
+    assert mqtt.sent == [
+        ("doorstep/front_door/recording_problem", problem % now.isoformat(), 1, True),
+        # Works again: the retained message goes, so no subscriber hears of it later.
+        ("doorstep/front_door/recording_problem", "", 1, True),
     ]
 
 

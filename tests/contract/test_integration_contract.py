@@ -22,7 +22,7 @@ import pytest
 from doorstep_bridge import PROTOCOL_VERSION, keys
 from doorstep_bridge.camera.manager import CameraManager
 from doorstep_bridge.config import RESERVED_CAMERA_NAMES, parse_config
-from doorstep_bridge.events import CameraSwitchChanged, EventBus
+from doorstep_bridge.events import CameraSwitchChanged, EventBus, RecordingProblem
 from doorstep_bridge.http import routes as bridge_routes
 from doorstep_bridge.http import switches as switch_routes
 from doorstep_bridge.http.auth import token_middleware
@@ -30,7 +30,7 @@ from doorstep_bridge.keys import API_TOKEN, BRIDGE_ID, CONFIG
 from doorstep_bridge.lifecycle import share_service
 from doorstep_bridge.models import CameraHealth, ClipInfo, RingEvent, StreamStatus
 from doorstep_bridge.mqtt import topics as bridge_topics
-from doorstep_bridge.mqtt.publisher import bridge_info
+from doorstep_bridge.mqtt.publisher import Publisher, bridge_info
 from doorstep_bridge.recording.store import ClipStore
 from doorstep_bridge.sharing.state import Decision, RejectedRequest, Share, ShareState
 
@@ -81,7 +81,7 @@ def test_topics_match(protocol: Any, base: str) -> None:
     assert ours.bridge_stats == theirs.bridge_stats
     for camera in CAMERAS:
         for name in ("camera_available", "camera_status", "motion", "ring", "clip", "snapshot",
-                     "record_set"):  # fmt: skip
+                     "record_set", "recording_problem"):  # fmt: skip
             assert getattr(ours, name)(camera) == getattr(theirs, name)(camera), name
         for switch in bridge_topics.SWITCHES:
             assert ours.switch(camera, switch) == theirs.switch(camera, switch)
@@ -91,6 +91,7 @@ def test_topics_match(protocol: Any, base: str) -> None:
         state_topics = [
             theirs.camera_available(camera),
             theirs.camera_status(camera),
+            theirs.recording_problem(camera),
             theirs.motion(camera),
             theirs.ring(camera),
             theirs.clip(camera),
@@ -174,6 +175,23 @@ def test_camera_status(protocol: Any, status: StreamStatus) -> None:
         )
         assert (health.status, health.detail, health.since) == (str(status), detail, NOW)
         assert health.down is (status not in {StreamStatus.ONLINE, StreamStatus.CONNECTING})
+
+
+def test_recording_problem(protocol: Any) -> None:
+    sent: list[tuple[str, str]] = []
+
+    class Mqtt:
+        topics = bridge_topics.Topics("doorstep")
+
+        def publish(self, topic: str, payload: str, **_kwargs: Any) -> None:
+            sent.append((topic, payload))
+
+    bus = EventBus()
+    Publisher(Mqtt(), bus)  # type: ignore[arg-type]
+    message = "cannot write c_1.partial.mp4: No space left on device"
+    bus.publish(RecordingProblem("front_door", message, NOW))
+    problem = protocol.parse_recording_problem(sent[-1][1])
+    assert (problem.problem, problem.since) == (message, NOW)
 
 
 def test_clip(protocol: Any, tmp_path: Path) -> None:

@@ -45,6 +45,7 @@ from doorstep_bridge.events import (
     NoClips,
     PackageChanged,
     PersonChanged,
+    RecordingProblem,
     RecordRequested,
     SnapshotTaken,
     StatsChanged,
@@ -194,7 +195,7 @@ class CameraManager:
                 RecorderHooks(
                     on_clip=self._threadsafe(self._clip_finished),
                     on_snapshot=snapshot,
-                    on_error=lambda _message: None,
+                    on_error=self._threadsafe(functools.partial(self._recording_problem, name)),
                     before_clip=self._make_room,
                     on_clip_snapshot=snapshot,
                 ),
@@ -241,6 +242,8 @@ class CameraManager:
                 self._publish(PersonChanged(name, active=False, time=now))
             self._publish(CameraSwitchChanged(name, "motion_detection", pipeline.detection.enabled))
             self._publish(CameraSwitchChanged(name, "recording", pipeline.recorder.enabled))
+            # Clears what an earlier run left retained (a disk since freed).
+            self._publish(RecordingProblem(name, pipeline.recorder.error, now))
         # Each camera's newest clip, so clips repaired at start-up (or a clip deleted
         # while the bridge was down) are reflected in the retained clip topic.
         newest, pictured = await asyncio.to_thread(self._newest_clips)
@@ -413,6 +416,9 @@ class CameraManager:
         health = CameraHealth(status, utcnow(), detail)
         self._health[camera] = health
         self._publish(CameraStatusChanged(camera, health))
+
+    def _recording_problem(self, camera: str, problem: str | None) -> None:
+        self._publish(RecordingProblem(camera, problem, utcnow()))
 
     def _clip_finished(self, clip: ClipInfo) -> None:
         latest = self._latest.get(clip.camera)

@@ -24,6 +24,7 @@ from doorstep_bridge.events import (
     NoClips,
     PackageChanged,
     PersonChanged,
+    RecordingProblem,
     ShareStateChanged,
     SnapshotTaken,
     StatsChanged,
@@ -80,6 +81,7 @@ class Publisher:
             bus.subscribe(PackageChanged, self._on_package),
             bus.subscribe(CameraAvailability, self._on_availability),
             bus.subscribe(CameraStatusChanged, self._on_status),
+            bus.subscribe(RecordingProblem, self._on_recording_problem),
             bus.subscribe(ClipFinished, self._on_clip),
             bus.subscribe(ClipDeleted, self._on_clip_deleted),
             bus.subscribe(NoClips, self._on_no_clips),
@@ -123,6 +125,15 @@ class Publisher:
     def _on_status(self, event: CameraStatusChanged) -> None:
         topic = self._topics.camera_status(event.camera)
         self._mqtt.publish(topic, _json(event.health.payload()), qos=1, retain=True)
+
+    def _on_recording_problem(self, event: RecordingProblem) -> None:
+        topic = self._topics.recording_problem(event.camera)
+        payload = (
+            ""
+            if event.problem is None
+            else _json({"problem": event.problem, "since": event.since.isoformat()})
+        )
+        self._mqtt.publish(topic, payload, qos=1, retain=True)
 
     def _on_clip(self, event: ClipFinished) -> None:
         clip = event.clip

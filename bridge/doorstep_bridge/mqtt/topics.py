@@ -57,6 +57,10 @@ class Topics:
         """Retained JSON: the stream's status (``online``, ``auth_failed``...) and why."""
         return f"{self.base}/{camera}/status"
 
+    def recording_problem(self, camera: str) -> str:
+        """Retained JSON: why recording fails or is at risk; empty while it works."""
+        return f"{self.base}/{camera}/recording_problem"
+
     def motion(self, camera: str) -> str:
         """Retained ``ON``/``OFF``."""
         return f"{self.base}/{camera}/motion"
@@ -120,6 +124,7 @@ class Topics:
             own += [
                 self.camera_available(camera),
                 self.camera_status(camera),
+                self.recording_problem(camera),
                 self.motion(camera),
                 self.person(camera),
                 self.package(camera),

@@ -23,6 +23,7 @@ from doorstep_bridge.events import (
     EventBus,
     MotionChanged,
     NoClips,
+    RecordingProblem,
     RecordRequested,
     SnapshotTaken,
     StatsChanged,
@@ -30,6 +31,7 @@ from doorstep_bridge.events import (
 from doorstep_bridge.models import RingEvent, utcnow
 from doorstep_bridge.recording.store import ClipStore
 from tests.bridge.camera.conftest import CountingGate, Recorded, stand_in_detector
+from tests.support import disk
 from tests.support.media import Footage, decode_all
 from tests.support.servers import free_port, rtsp_server
 
@@ -41,6 +43,7 @@ EVENTS = (
     ClipFinished,
     MotionChanged,
     NoClips,
+    RecordingProblem,
     SnapshotTaken,
     StatsChanged,
 )
@@ -48,7 +51,10 @@ EVENTS = (
 
 @asynccontextmanager
 async def running(
-    storage: Path, cameras: dict[str, Any], rings: list[str] | None = None
+    storage: Path,
+    cameras: dict[str, Any],
+    rings: list[str] | None = None,
+    min_free_bytes: int | None = None,
 ) -> AsyncIterator[tuple[CameraManager, Recorded, ClipStore]]:
     config = parse_config({"storage": {"path": str(storage)}, "cameras": cameras})
     store = ClipStore(config.storage.path)
@@ -64,6 +70,7 @@ async def running(
         (rings if rings is not None else []).append,
         detector_factory=stand_in_detector,
         gate_factory=CountingGate,
+        min_free_bytes=min_free_bytes,
     )
     await manager.start()
     try:
@@ -184,6 +191,39 @@ async def test_ring_and_manual_record_with_switches(
         ("recording", False),
         ("recording", True),
     ]
+
+
+async def test_a_full_disk_is_announced_until_a_clip_is_kept_again(
+    rtsp_ok: None, porch: Footage, tmp_path: Path
+) -> None:
+    # Home Assistant learns of it from these events (the retained
+    # <b>/<cam>/recording_problem topic): before, only the log and /api/info said it.
+    camera = {"record": {"pre_roll": 0.5, "post_roll": 0.5}}
+    with disk.small_disk(tmp_path, size="8m") as mount, rtsp_server({"/main": porch.path}) as url:
+        camera["source"] = f"{url}/main"
+        storage = mount / "storage"
+        async with running(storage, {"front_door": camera}, min_free_bytes=0) as (
+            manager, recorded, _store,
+        ):  # fmt: skip
+            manager.set_switch("front_door", "motion_detection", on=False)
+            await recorded.wait(CameraAvailability, lambda e: e.online)
+            await asyncio.sleep(1.0)  # let the pre-roll fill
+            # At start: no problem (what an earlier run left retained is cleared).
+            assert [e.problem for e in recorded.of(RecordingProblem)] == [None]
+            filler = disk.fill(mount, leave=16 * 1024)
+            recorded.bus.publish(RingEvent("r_1", "front_door", utcnow(), "http"))
+            failed = await recorded.wait(RecordingProblem, lambda e: e.problem is not None)
+            assert "No space left on device" in str(failed.problem)
+            assert manager.status("front_door").error == failed.problem
+            filler.unlink()
+            await asyncio.sleep(1.5)  # the ring clip ends; the next one can start
+            recorded.bus.publish(RingEvent("r_2", "front_door", utcnow(), "http"))
+            await recorded.wait(
+                RecordingProblem, lambda e: e.problem is None and e.since > failed.since, timeout=15
+            )
+            assert manager.status("front_door").error is None
+    problems = [e.problem is None for e in recorded.of(RecordingProblem)]
+    assert problems == [True, False, True]  # once each way, not per frame
 
 
 async def test_camera_drop_closes_the_clip_and_reconnects(
