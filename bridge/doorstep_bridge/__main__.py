@@ -105,6 +105,7 @@ def _check(path: Path) -> int:
 
 def _run(path: Path, log_level: str | None) -> int:
     from doorstep_bridge.app import create_app  # noqa: PLC0415 - keeps `check` fast
+    from doorstep_bridge.http.announce import with_reachable_url  # noqa: PLC0415
     from doorstep_bridge.http.server import serve  # noqa: PLC0415
 
     # Clips, snapshots, the index, the audit log and exports are for the owner only,
@@ -122,6 +123,7 @@ def _run(path: Path, log_level: str | None) -> int:
     logging.getLogger().setLevel(log_level or config.log_level)
     logger = logging.getLogger("doorstep_bridge")
     logger.info("Doorstep bridge %s starting with %d camera(s)", __version__, len(config.cameras))
+    config = with_reachable_url(config)
     try:
         asyncio.run(serve(create_app(config), config))
     except OSError as err:
