@@ -191,6 +191,9 @@ class Recorder:
         # in a new clip as soon as the disk takes it again (reason of the clip, last
         # attempt's capture time).
         self._open_reason = "motion"
+        # The clips of the event being recorded that a failure cut short: a weightier
+        # reason later in the event (a press) is theirs too.
+        self._cut: list[str] = []
         self._resume: str | None = None
         self._resume_tried: float | None = None
         self._queue: queue.Queue[_Command | None] = queue.Queue()
@@ -478,6 +481,7 @@ class Recorder:
         match command:
             case _Start(reason, packets, show_from):
                 self._resume = None
+                self._cut = []
                 self._open_clip(reason, packets, show_from)
             case _Packet(packet):
                 if self._writer is not None:
@@ -488,6 +492,7 @@ class Recorder:
                 self._set_reason(reason)
             case _Finish(reason, frame, masks):
                 self._resume = self._resume_tried = None
+                self._cut = []
                 self._close_clip(reason, frame, masks)
             case _Snapshot(frame, masks):
                 if masks is not None:
@@ -506,15 +511,28 @@ class Recorder:
         self._open_reason = reason
         if self._resume is not None:
             self._resume = reason
+        # The parts a failure cut short: a late finish goes by the stranded clip, an
+        # unlisted one by its entry, and one already finished by its row alone.
+        self._stranded = [
+            replace(p, reason=reason) if p.id in self._cut else p for p in self._stranded
+        ]
+        self._unlisted = [
+            (replace(p, reason=reason) if p.id in self._cut else p, finished, snapshot)
+            for p, finished, snapshot in self._unlisted
+        ]
+        ids = list(self._cut)
         pending = self._pending
-        if pending is None:
-            return
-        self._pending = replace(pending, reason=reason)
-        try:
-            self._store.set_reason(pending, reason)
-        except StorageError as err:
-            # Not worth the clip: it still gets its reason when it is finished.
-            _LOGGER.warning("Clip %s: cannot record its reason %s yet: %s", pending.id, reason, err)
+        if pending is not None:
+            self._pending = replace(pending, reason=reason)
+            ids.append(pending.id)
+        for clip_id in ids:
+            try:
+                self._store.set_reason(clip_id, reason)
+            except StorageError as err:
+                # Not worth the clip: one still recording gets its reason when finished.
+                _LOGGER.warning(
+                    "Clip %s: cannot record its reason %s yet: %s", clip_id, reason, err
+                )
 
     def _resume_at(self, packet: EncodedPacket) -> None:
         """Continue an event whose clip failed (or never started) in a new clip from here."""
@@ -719,6 +737,7 @@ class Recorder:
             # Keep what was written: the clip is finished once there is room again.
             writer.release()
             self._stranded.append(pending)
+            self._cut.append(pending.id)
             _LOGGER.warning("Clip %s stopped early; what was written is kept", pending.id)
         else:
             if writer is not None:

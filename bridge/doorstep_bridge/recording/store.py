@@ -299,12 +299,13 @@ class ClipStore:
             raise StorageError(f"cannot start a clip for {camera}: {err}") from None
         return pending
 
-    def set_reason(self, pending: PendingClip, reason: str) -> None:
-        """Give a clip still being recorded a weightier reason (a press during a motion clip).
+    def set_reason(self, clip_id: str, reason: str) -> None:
+        """Give a clip a weightier reason (a press during a motion clip).
 
         The row is what a repair after a crash goes by, so it must say ``ring`` as
-        soon as the press is known. A clip already finished is left alone: its
-        row is written whole by :meth:`complete`.
+        soon as the press is known; and what retention and the clip lists go by, so
+        an earlier part of the same visit (a full disk cut it, and it may be
+        finished already) says it too.
 
         Raises:
             StorageError: The index cannot be written.
@@ -313,12 +314,9 @@ class ClipStore:
             raise ValueError(f"unknown clip reason {reason!r}")
         try:
             with self._tx() as db:
-                db.execute(
-                    "UPDATE clips SET reason = ? WHERE id = ? AND status = 'recording'",
-                    (reason, pending.id),
-                )
+                db.execute("UPDATE clips SET reason = ? WHERE id = ?", (reason, clip_id))
         except sqlite3.Error as err:
-            raise StorageError(f"cannot index clip {pending.id}: {err}") from None
+            raise StorageError(f"cannot index clip {clip_id}: {err}") from None
 
     def complete(
         self,

@@ -228,6 +228,59 @@ def test_a_press_during_a_motion_clip_cut_by_a_full_disk_keeps_every_part_a_ring
     assert [clip.reason for clip in store.list(reason="ring")[0]] == ["ring", "ring"]
 
 
+@pytest.mark.parametrize("finished_first", [False, True], ids=["still-cut", "finished-late"])
+def test_a_press_after_a_full_disk_cut_the_clip_makes_the_whole_visit_a_ring(
+    store: ClipStore,
+    packets: list[EncodedPacket],
+    monkeypatch: pytest.MonkeyPatch,
+    finished_first: bool,
+) -> None:
+    # The disk fills during a motion clip, before anyone presses: the part kept before
+    # the failure was finished later as `motion` (kept 7 days), the rest as `ring`.
+    h = Harness(store, RecordSettings(pre_roll=1.0, post_roll=0.5))
+    real_write = recorder_module.ClipWriter.write
+    real_finalize = recorder_module.finalize
+    full = False
+    finishing_fails = not finished_first
+
+    def write(self: Any, packet: EncodedPacket) -> None:
+        if full:
+            raise StorageError("cannot write clip: No space left on device")
+        real_write(self, packet)
+
+    def finalize(partial: Any, final: Any) -> Any:
+        if finishing_fails:  # only the cut part is finished meanwhile
+            raise StorageError("cannot finish clip: No space left on device")
+        return real_finalize(partial, final)
+
+    monkeypatch.setattr(recorder_module.ClipWriter, "write", write)
+    monkeypatch.setattr(recorder_module, "finalize", finalize)
+    h.feed(packets[:30])
+    h.recorder.motion(True)
+    h.feed(packets[30:45])
+    h.recorder.flush()
+    full = True  # the disk fills up: the motion clip stops early
+    h.feed(packets[45:55])
+    h.recorder.flush()
+    full = False
+    h.feed(packets[55:75])  # the visit goes on in a new clip
+    h.recorder.ring()  # then the visitor presses
+    h.feed(packets[75:80])
+    h.recorder.motion(False)
+    h.recorder.flush()
+    finishing_fails = False
+    h.feed(packets[80:100])
+    h.recorder.manual(1.0)  # the next clip finishes the part the full disk cut, if not yet
+    h.feed(packets[100:130])
+    clips = sorted(h.done(), key=lambda c: c.start)
+    assert [clip.reason for clip in clips][1:] == ["ring", "manual"]
+    if not finished_first:  # announced once finished, as a ring
+        assert clips[0].reason == "ring"
+    # What retention and the clip lists go by: both parts of the visit are a ring.
+    listed = sorted(store.list(reason="ring")[0], key=lambda c: c.start)
+    assert [clip.id for clip in listed] == [clip.id for clip in clips[:2]]
+
+
 def test_an_index_that_cannot_take_a_new_reason_does_not_cut_the_clip(
     store: ClipStore,
     packets: list[EncodedPacket],
