@@ -56,6 +56,10 @@ from doorstep_bridge.validation import Polygon
 
 _LOGGER = logging.getLogger(__name__)
 
+#: Kinds of recording error (``Recorder.error``).
+_AT_RISK = "at risk"
+_STOPPED = "stopped"
+
 #: "Record now" without a duration records this long.
 DEFAULT_MANUAL_DURATION = 30.0
 #: After a failed clip (a write error, a clip that cannot start), a new clip is tried at a
@@ -179,6 +183,9 @@ class Recorder:
         self._writer: ClipWriter | None = None
         self._pending: PendingClip | None = None
         self._error: str | None = None
+        # What the error is: "at risk" (retention cannot make room, clips still fit) or
+        # "stopped" (a clip failed); None while recording works.
+        self._error_kind: str | None = None
         # Clips whose file could not be finished (disk full): kept on disk with their
         # ``recording`` row, retried before each new clip, repaired at start-up at the latest.
         self._stranded: list[PendingClip] = []
@@ -683,7 +690,9 @@ class Recorder:
             _LOGGER.exception("Could not make room for clips of %s", self.camera)
             return
         self._room_problem = problem if isinstance(problem, str) else None
-        if self._room_problem is not None:
+        if self._room_problem is not None and self._error_kind != _STOPPED:
+            # A clip that failed says more than the warning before it: it stands until
+            # a clip is kept again.
             self._set_error(self._room_problem)
 
     def _salvage(self) -> None:
@@ -744,15 +753,26 @@ class Recorder:
                 writer.abort()
             if pending is not None:
                 self._store.discard(pending, message)
-        self._set_error(message)
+        self._set_error(message, kind=_STOPPED)
 
-    def _set_error(self, message: str | None) -> None:
-        if self._error == message:
+    def _set_error(self, message: str | None, *, kind: str = _AT_RISK) -> None:
+        """Report why recording fails or is at risk, once per outage.
+
+        While the disk stays full, every attempt (one every 2 s) fails again, each
+        naming its own clip or free space: the first message of a kind stands, and
+        is logged and reported once, until recording works again or the kind changes.
+        """
+        kind_now = None if message is None else kind
+        if kind_now is not None and kind_now == self._error_kind:
+            if message != self._error:
+                _LOGGER.debug("Recording on %s still %s: %s", self.camera, kind, message)
             return
-        self._error = message
+        if message is None and self._error is None:
+            return
+        self._error, self._error_kind = message, kind_now
         if message is None:
             _LOGGER.warning("Recording on %s works again", self.camera)
-        elif message == self._room_problem:
+        elif kind == _AT_RISK:
             _LOGGER.error("Recording on %s is at risk: %s", self.camera, message)
         else:
             _LOGGER.error("Recording on %s stopped: %s", self.camera, message)

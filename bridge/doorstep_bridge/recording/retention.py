@@ -75,6 +75,9 @@ class Retention:
         self._lock = threading.Lock()
         #: Why the last :meth:`make_room` could not free enough space, or None.
         self.problem: str | None = None
+        # Said once while the disk stays too full: make_room runs before every clip
+        # attempt, every 2 s while recording waits for room.
+        self._problem_said = False
 
     def run(self) -> list[ClipInfo]:
         """Delete expired clips, then the oldest while the store is over its size cap.
@@ -107,6 +110,7 @@ class Retention:
             shortfall = self.min_free_bytes - free
             self.problem = None
             if shortfall <= 0:
+                self._problem_said = False
                 return []
             chosen: list[ClipInfo] = []
             covered = 0
@@ -128,8 +132,13 @@ class Retention:
                     f" {MIN_AGE_FOR_SPACE.total_seconds() / 3600:g} h cannot free enough;"
                     " nothing was deleted: free space on the disk"
                 )
-                _LOGGER.error("Retention: %s", self.problem)
+                if not self._problem_said:
+                    _LOGGER.error("Retention: %s", self.problem)
+                    self._problem_said = True
+                else:
+                    _LOGGER.debug("Retention: %s", self.problem)
                 return []
+            self._problem_said = False
             why = f"disk has less than {self.min_free_bytes // mib} MiB free"
             return [clip for clip in chosen if self._delete(clip, why)]
 

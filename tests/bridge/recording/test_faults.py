@@ -390,3 +390,46 @@ def test_the_recorder_reports_a_disk_it_cannot_make_room_on_and_still_records(
     assert len(rig.errors) == 1
     rig.recorder.close()
     store.close()
+
+
+def test_a_disk_that_stays_full_is_reported_once_not_at_every_attempt(
+    small_disk: Path, packets: list[EncodedPacket], caplog: pytest.LogCaptureFixture
+) -> None:
+    # Each attempt while the disk is full used to report "at risk" (retention cannot make
+    # room) and then "stopped" (the clip fails) again: three errors in the log every 2 s,
+    # and a problem in Home Assistant that changed at every attempt.
+    store = ClipStore(small_disk / "storage")
+    store.open()
+    free = [10 * 1024 * 1024]  # what the retention stand-in sees as free: less and less
+    retention = Retention(
+        store,
+        StorageSettings(path=small_disk),
+        min_free_bytes=256 * 1024 * 1024,
+        free_bytes=lambda: free[0],
+    )
+
+    def before_clip() -> str | None:
+        free[0] -= 1024 * 1024
+        retention.make_room()
+        return retention.problem
+
+    rig = Rig(store, before_clip=before_clip)
+    filler = disk.fill(small_disk, leave=0)
+    for attempt in range(4):
+        rig.ring_clip(packets, attempt * 100.0)
+    assert rig.clips == []
+    [at_risk, stopped] = rig.errors  # once each, whatever the attempts said after
+    assert str(at_risk).startswith("disk almost full")
+    assert "No space left on device" in str(stopped) or "disk is full" in str(stopped)
+    assert rig.recorder.error == stopped
+    said = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len([m for m in said if m.startswith("Retention: disk almost full")]) == 1
+    assert len([m for m in said if m.startswith("Recording on front_door")]) == 2
+
+    filler.unlink()
+    free[0] = 1 << 40  # room again
+    rig.ring_clip(packets, 1000.0)
+    assert rig.errors[-1] is None
+    assert rig.recorder.error is None
+    rig.recorder.close()
+    store.close()
