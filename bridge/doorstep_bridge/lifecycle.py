@@ -275,7 +275,9 @@ def share_service(
 
 async def live_ctx(app: web.Application) -> AsyncIterator[None]:
     """The live view hub: sources open only while someone watches."""
-    app[LIVE] = LiveHub(app[CONFIG].cameras)
+    # Masks on a detect stream are placed from the main stream's size as the camera
+    # pipeline reads it now, so the live view follows a camera that changes it.
+    app[LIVE] = LiveHub(app[CONFIG].cameras, main_size=app[CAMERAS].main_size)
     yield
     await app[LIVE].close()
 

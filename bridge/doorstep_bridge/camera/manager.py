@@ -298,6 +298,15 @@ class CameraManager:
         """The pipeline of a camera (KeyError when unknown)."""
         return self._pipelines[camera]
 
+    def main_size(self, camera: str) -> tuple[int, int] | None:
+        """The size of the camera's main stream while it delivers; None otherwise.
+
+        Privacy masks are drawn in these pixels: the live view of a detect stream
+        scales them from it (KeyError when the camera is unknown).
+        """
+        pipeline = self._pipelines[camera]
+        return pipeline.main_size if pipeline.online else None
+
     def status(self, camera: str) -> CameraStatus:
         """The camera's current state (KeyError when unknown)."""
         pipeline = self._pipelines[camera]

@@ -24,6 +24,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Generator, Mapping
 import contextlib
 from dataclasses import dataclass
+import functools
 import logging
 import threading
 import time
@@ -193,13 +194,21 @@ class LiveStream:
     Args:
         settings: The camera's settings (its ``live`` section, masks and sources).
         source_factory: Opens camera sources (:func:`open_live_source`).
+        main_size: The main stream's frame size as the camera pipeline reads it now
+            (None while it does not): places the masks on a detect stream without
+            opening the main stream, and follows the camera when its size changes.
     """
 
     def __init__(
-        self, settings: CameraSettings, *, source_factory: SourceFactory = open_live_source
+        self,
+        settings: CameraSettings,
+        *,
+        source_factory: SourceFactory = open_live_source,
+        main_size: Callable[[], tuple[int, int] | None] | None = None,
     ) -> None:
         self.settings = settings
         self._source_factory = source_factory
+        self._known_main_size = main_size
         live = settings.live
         self._url = (
             settings.detect_source
@@ -209,7 +218,6 @@ class LiveStream:
         # Masks are drawn in main-stream pixels: streaming another stream needs the
         # main stream's size to scale them.
         self._needs_main_size = bool(settings.privacy_masks) and self._url != settings.source
-        self._main_size: tuple[int, int] | None = None
         self._interval = 1.0 / live.fps
         self._viewers: set[Viewer] = set()
         self._worker: threading.Thread | None = None
@@ -401,18 +409,36 @@ class LiveStream:
             backoff = min(backoff * 2, BACKOFF_MAX)
         _LOGGER.debug("Live view of %s: source closed", name)
 
+    def _main_size(self) -> tuple[int, int] | None:
+        """The main stream's size as the camera pipeline reads it now, when it does."""
+        return self._known_main_size() if self._known_main_size is not None else None
+
     def _probe_main_size(self, stop: threading.Event) -> tuple[int, int]:
-        """The main stream's frame size (masks are drawn in its pixels); cached."""
-        if self._main_size is None:
-            source = self._source_factory(self.settings.source, None)
-            with contextlib.closing(_packets(source, stop)) as packets:
-                for packet in packets:
-                    if packet.stream.width and packet.stream.height:
-                        self._main_size = (packet.stream.width, packet.stream.height)
-                        break
-            if self._main_size is None:
-                raise CameraError("cannot place the privacy masks: main stream size unknown")
-        return self._main_size
+        """The main stream's frame size now (masks are drawn in its pixels).
+
+        Asked again for every connection, never kept: a camera that comes back at
+        another resolution (the owner changed it) must not get masks placed for the
+        old one, while its clips take them at the new size.
+        """
+        if (known := self._main_size()) is not None:
+            return known
+        source = self._source_factory(self.settings.source, None)
+        with contextlib.closing(_packets(source, stop)) as packets:
+            for packet in packets:
+                if packet.stream.width and packet.stream.height:
+                    return (packet.stream.width, packet.stream.height)
+        raise CameraError("cannot place the privacy masks: main stream size unknown")
+
+    def _masks_now(self, masks: MaskSet) -> MaskSet:
+        """``masks``, or new ones when the main stream reconnected at another size.
+
+        The detect stream this view shows may stay up meanwhile: its masks move with
+        the main stream, as the clips' do.
+        """
+        size = self._main_size()
+        if size is None or size == masks.reference:
+            return masks
+        return MaskSet(self.settings.privacy_masks, size)
 
     def _consume(self, stop: threading.Event) -> None:
         """One connection to the camera: decode, mask, encode, publish until stopped."""
@@ -457,6 +483,8 @@ class LiveStream:
                         continue
                     if not due:
                         continue
+                    if self._needs_main_size and frames:
+                        masks = self._masks_now(masks)
                     for frame in frames:
                         data = encode_jpeg(frame, masks, settings.live.quality)
                         sequence += 1
@@ -477,6 +505,8 @@ class LiveHub:
     Args:
         cameras: Each configured camera's settings, by name.
         source_factory: Opens camera sources.
+        main_size: A camera's main stream size as its pipeline reads it now (None
+            while it does not); without it the live view asks the camera.
     """
 
     def __init__(
@@ -484,9 +514,14 @@ class LiveHub:
         cameras: Mapping[str, CameraSettings],
         *,
         source_factory: SourceFactory = open_live_source,
+        main_size: Callable[[str], tuple[int, int] | None] | None = None,
     ) -> None:
         self._streams = {
-            name: LiveStream(settings, source_factory=source_factory)
+            name: LiveStream(
+                settings,
+                source_factory=source_factory,
+                main_size=functools.partial(main_size, name) if main_size is not None else None,
+            )
             for name, settings in cameras.items()
         }
 

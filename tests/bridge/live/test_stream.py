@@ -15,7 +15,9 @@ import numpy as np
 import pytest
 
 from doorstep_bridge.camera.demo import DemoSource, read_clock
+from doorstep_bridge.camera.pipeline import open_source
 from doorstep_bridge.camera.rtsp import BATCH_INTERVAL, RtspSource
+from doorstep_bridge.camera.sources import Source
 from doorstep_bridge.config import CameraSettings, parse_config
 from doorstep_bridge.exceptions import CameraError
 from doorstep_bridge.live.stream import (
@@ -129,6 +131,56 @@ async def test_masks_are_scaled_onto_the_detect_stream(tmp_path: Path) -> None:
             assert image.shape[:2] == (180, 320), "the default streams the detect stream"
             assert int(masked_corner(image, 320, 180).max()) <= 24
     await stream.close()
+
+
+async def test_masks_follow_a_main_stream_that_came_back_at_another_size(
+    tmp_path: Path,
+) -> None:
+    """The owner lowers the camera's main resolution: live masks still cover the area.
+
+    Clips take the masks in the main stream's pixels as it is now; the live view of the
+    detect stream must scale them from that size, not from the one it saw first.
+    """
+    main = "demo://?period=600&fps=10&width=640&height=360"
+    detect = "demo://?period=600&fps=10&width=320&height=180&clock=1"
+    # The top-left quarter of the 640 x 360 picture (a sixteenth of a 1280 x 720 one).
+    quarter = [[0, 0], [320, 0], [320, 180], [0, 180]]
+    main_now = ["demo://?period=600&fps=10&width=1280&height=720"]
+
+    def factory(url: str, on_ring: Callable[[], None] | None) -> Source:
+        return open_source(main_now[0] if url == main else url, on_ring)
+
+    settings = camera(tmp_path, source=main, detect_source=detect, privacy_masks=[quarter])
+    stream = LiveStream(settings, source_factory=factory)
+    async with stream.watch() as viewer:
+        await frames(viewer, 1)
+    await until(lambda: not stream.running, "the live view closed")
+    main_now[0] = main  # the camera came back at 640 x 360
+    async with stream.watch() as viewer:
+        for frame in await frames(viewer, 3):
+            image = decode_jpeg(frame.jpeg)
+            assert int(image[2:88, 2:158].max()) <= 24, "the quarter is masked"
+            assert float(image[100:, 170:].mean()) > 40, "the rest of the picture is there"
+    await stream.close()
+
+
+async def test_masks_follow_the_main_size_the_camera_pipeline_sees(tmp_path: Path) -> None:
+    """While the pipeline reads the main stream, its size places the masks, even mid-view."""
+    main = "demo://?period=600&fps=10&width=640&height=360"
+    detect = "demo://?period=600&fps=10&width=320&height=180&clock=1"
+    quarter = [[0, 0], [320, 0], [320, 180], [0, 180]]
+    main_size: list[tuple[int, int] | None] = [(1280, 720)]
+    settings = camera(tmp_path, source=main, detect_source=detect, privacy_masks=[quarter])
+    stream = LiveStream(settings, main_size=lambda: main_size[0])
+    async with stream.watch() as viewer:
+        (first,) = await frames(viewer, 1)
+        assert int(decode_jpeg(first.jpeg)[2:88, 2:158].max()) > 100, "a sixteenth only"
+        main_size[0] = (640, 360)  # the main stream reconnected at another size
+        await frames(viewer, VIEWER_QUEUE)  # frames made before the change
+        for frame in await frames(viewer, 3):
+            assert int(decode_jpeg(frame.jpeg)[2:88, 2:158].max()) <= 24, "now a quarter"
+    await stream.close()
+    assert stream.sources_opened == 1, "the main stream is not opened to learn its size"
 
 
 async def test_live_source_main_streams_the_main_stream(tmp_path: Path) -> None:
