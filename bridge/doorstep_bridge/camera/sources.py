@@ -286,6 +286,13 @@ class AvSource:
                 target, "r", format=fmt, options=options, timeout=(OPEN_TIMEOUT, READ_TIMEOUT)
             )
         except (av.FFmpegError, OSError) as err:
+            if isinstance(err, av.error.ExitError):
+                # PyAV's timeout stopped FFmpeg ("Immediate exit requested"): the host
+                # took the connection but nothing answered (a hung camera).
+                raise SourceError(
+                    f"cannot open {self.description}: no answer from the camera",
+                    StreamStatus.UNREACHABLE,
+                ) from None
             status = av_error_status(err)
             if status is StreamStatus.ERROR and self._kind != "file":
                 probed = probe_host(self._url)
@@ -342,6 +349,13 @@ class AvSource:
         while not stop.is_set():
             try:
                 raw = next(demuxer, None)
+            except av.error.ExitError:
+                # PyAV's read timeout: a camera that stalls without closing (an MJPEG
+                # camera whose encoder hung, a cable pulled). Said as the RTSP client says it.
+                raise SourceError(
+                    f"{self.description}: no data for {READ_TIMEOUT:.0f} s",
+                    StreamStatus.NO_VIDEO,
+                ) from None
             except (av.FFmpegError, OSError) as err:
                 raise self._read_failed(
                     f"read failed: {_describe(err)}", av_error_status(err), delivered

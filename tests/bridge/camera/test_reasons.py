@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import json
 from pathlib import Path
 import socket
@@ -16,8 +17,11 @@ import threading
 from typing import Any
 
 import av
+import cv2
+import numpy as np
 import pytest
 
+from doorstep_bridge.camera import sources
 from doorstep_bridge.camera.pipeline import CameraPipeline, PipelineHooks
 from doorstep_bridge.camera.rtsp import RtspSession, RtspSource
 from doorstep_bridge.camera.sources import (
@@ -126,6 +130,59 @@ def test_http_cameras_401_and_404(http_camera: str) -> None:
     assert PASSWORD not in str(denied)
     missing = fail(AvSource(f"{http_camera}/nothing.mjpg"))
     assert failure_status(missing) == "not_found"
+
+
+@pytest.fixture
+def stalling_camera() -> Iterator[str]:
+    """An HTTP camera on 127.0.0.1: ``/stall`` sends three JPEGs, then nothing, and stays
+    connected; ``/hang`` accepts the connection and never answers."""
+    ok, encoded = cv2.imencode(".jpg", np.full((90, 160, 3), 128, np.uint8))
+    assert ok
+    jpeg = encoded.tobytes()
+    done = threading.Event()
+
+    class Camera(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path.startswith("/stall"):
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=b")
+                self.end_headers()
+                head = f"--b\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
+                for _ in range(3):
+                    self.wfile.write(head.encode() + jpeg + b"\r\n")
+                self.wfile.flush()
+            done.wait(30)  # connected, silent
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Camera)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        done.set()
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_http_camera_that_stalls_or_never_answers_says_so(
+    stalling_camera: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FFmpeg's "Immediate exit requested" is its own timeout: the owner reads what happened."""
+    monkeypatch.setattr(sources, "OPEN_TIMEOUT", 2.0)
+    monkeypatch.setattr(sources, "READ_TIMEOUT", 1.0)
+    stop = threading.Event()
+    packets = AvSource(f"{stalling_camera}/stall.mjpg").packets(stop)
+    with pytest.raises(CameraError) as stalled:
+        for _ in packets:
+            pass
+    assert str(stalled.value) == f"{stalling_camera}/stall.mjpg: no data for 1 s"
+    assert failure_status(stalled.value) == "no_video"
+    silent = fail(AvSource(f"{stalling_camera}/hang.mjpg"))
+    assert str(silent) == f"cannot open {stalling_camera}/hang.mjpg: no answer from the camera"
+    assert failure_status(silent) == "unreachable"
 
 
 def test_a_missing_file_is_not_found(tmp_path: Path) -> None:
