@@ -17,6 +17,7 @@ import argparse
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -206,3 +207,19 @@ def decodable_frames(path: Path) -> int:
         except av.FFmpegError:
             pass
     return frames
+
+
+def encode_annexb(width: int, height: int, count: int) -> list[bytes]:
+    """``count`` H.264 access units (Annex B, parameter sets on each keyframe)."""
+    encoder: Any = av.CodecContext.create("libx264", "w")
+    encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuv420p"
+    encoder.time_base = Fraction(1, 15)
+    encoder.gop_size = 5
+    encoder.options = {"preset": "ultrafast", "tune": "zerolatency", "x264-params": "bframes=0"}
+    units: list[bytes] = []
+    for index in range(count):
+        picture = np.full((height, width, 3), index * 8 % 256, np.uint8)
+        frame = av.VideoFrame.from_ndarray(picture, format="rgb24").reformat(format="yuv420p")
+        frame.pts = index
+        units += [bytes(packet) for packet in encoder.encode(frame)]
+    return units + [bytes(packet) for packet in encoder.encode(None)]

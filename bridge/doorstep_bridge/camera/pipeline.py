@@ -383,12 +383,17 @@ class CameraPipeline:
         """
         delivered = False
         feeds_detection = role == "detect" or self._detect is None
+        stream = None
         try:
             for packet in source.packets(self._stop):
+                if role == "main" and packet.stream is not stream:
+                    # A camera may change its size within a connection (the owner
+                    # changed its resolution): masks on other streams follow it.
+                    stream = packet.stream
+                    self.main_size = (stream.width, stream.height)
                 if not delivered:
                     delivered = True
                     if role == "main":
-                        self.main_size = (packet.stream.width, packet.stream.height)
                         self._set_online(online=True)
                     else:
                         _LOGGER.info("Camera %s: detect stream is up", self.settings.name)

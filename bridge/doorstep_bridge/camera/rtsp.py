@@ -37,6 +37,7 @@ from doorstep_bridge.camera.sources import (
     OPEN_TIMEOUT,
     READ_TIMEOUT,
     PacketClock,
+    SizeWatch,
     Source,
     SourceError,
     os_error_status,
@@ -830,6 +831,9 @@ class RtspSource:
             fps = plausible_fps(track.clock_rate / ticks if ticks > 0 else None)
         info = probe_size(StreamInfo("h264", 0, 0, fps, time_base), first.data)
         clock = PacketClock(time_base, fps)
+        sizes = SizeWatch(self.description)
         for unit in itertools.chain(held, units):
+            if unit.keyframe:
+                info = sizes.check(info, unit.data)
             pts, dts, wall = clock.stamp(unit.timestamp, unit.timestamp)
             yield EncodedPacket(unit.data, pts, dts, unit.keyframe, wall, info)

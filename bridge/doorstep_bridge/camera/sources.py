@@ -169,6 +169,54 @@ def _has_sps(data: bytes) -> bool:
     return False
 
 
+def _sps_of(data: bytes) -> bytes | None:
+    """The H.264 sequence parameter set in an Annex B access unit, or None."""
+    start = data.find(b"\x00\x00\x01")
+    while 0 <= start < len(data) - 3:
+        if data[start + 3] & 0x1F == 7:
+            end = data.find(b"\x00\x00\x01", start + 3)
+            return data[start + 3 : end if end >= 0 else len(data)].rstrip(b"\x00")
+        start = data.find(b"\x00\x00\x01", start + 3)
+    return None
+
+
+class SizeWatch:
+    """Notices an H.264 camera changing its picture size within one connection.
+
+    Changing the resolution in a camera's settings often keeps the RTSP session and
+    only sends a new sequence parameter set. Privacy masks are placed (and snapshots
+    masked) from the size a packet's :class:`StreamInfo` says, so it must follow.
+    A keyframe is decoded only when its parameter set differs from the last one,
+    which for a camera left alone is never.
+    """
+
+    def __init__(self, description: str) -> None:
+        self._description = description
+        self._sps: bytes | None = None
+
+    def check(self, info: StreamInfo, data: bytes) -> StreamInfo:
+        """``info``, or a copy with the new size when ``data`` (a keyframe) changed it."""
+        sps = _sps_of(data)
+        if sps is None or sps == self._sps:
+            return info
+        first = self._sps is None
+        self._sps = sps
+        if first:
+            return info  # the readers learn the size of the first picture themselves
+        probed = probe_size(info, data)
+        if (probed.width, probed.height) == (info.width, info.height) or not probed.width:
+            return info
+        _LOGGER.info(
+            "%s: the camera changed its picture size from %dx%d to %dx%d",
+            self._description,
+            info.width,
+            info.height,
+            probed.width,
+            probed.height,
+        )
+        return probed
+
+
 class PacketClock:
     """Turns stream timestamps into monotonic pts and wall-clock capture times.
 
@@ -341,6 +389,7 @@ class AvSource:
             bsf = av.bitstream.BitStreamFilterContext("h264_mp4toannexb", stream)
         clock = PacketClock(time_base, fps, arrival=codec == "mjpeg")
         assembler = AccessUnits() if codec == "h264" else None
+        sizes = SizeWatch(self.description) if codec == "h264" else None
         started = time.monotonic()
         first_pts: int | None = None
         seen_key = False
@@ -389,6 +438,8 @@ class AvSource:
                 pts, dts, wall = clock.stamp(unit.pts, unit.dts)
                 if info.width == 0:
                     info = probe_size(info, data)
+                if sizes is not None and unit.keyframe:
+                    info = sizes.check(info, data)
                 if self._kind == "file" and self._realtime:
                     first_pts = pts if first_pts is None else first_pts
                     delay = started + float((pts - first_pts) * time_base) - time.monotonic()

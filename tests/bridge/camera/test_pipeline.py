@@ -15,7 +15,7 @@ from doorstep_bridge.events import CameraAvailability, ClipFinished, EventBus, M
 from doorstep_bridge.exceptions import CameraError
 from doorstep_bridge.recording.store import ClipStore
 from tests.bridge.camera.conftest import CountingGate, FrameDifference, Recorded, stand_in_detector
-from tests.support.media import Footage, file_packets, write_h264
+from tests.support.media import Footage, encode_annexb, file_packets, write_h264
 from tests.support.servers import rtsp_server
 
 
@@ -327,6 +327,50 @@ def test_reconnect_backs_off_exponentially_up_to_30_s(
     offline_lines = [r for r in caplog.records if "is offline" in r.getMessage()]
     assert len(offline_lines) == 1
     assert "Connection refused" in offline_lines[0].getMessage()
+
+
+def test_the_main_stream_size_follows_a_camera_that_changes_it_mid_stream(
+    storage: Path, tmp_path: Path
+) -> None:
+    """Masks on the detect stream (live view, stills) are placed from this size."""
+    from doorstep_bridge.camera.pipeline import CameraPipeline, PipelineHooks
+    from doorstep_bridge.camera.sources import AvSource
+    from doorstep_bridge.recording.recorder import Recorder, RecorderHooks
+
+    path = tmp_path / "resized.h264"
+    path.write_bytes(b"".join(encode_annexb(320, 180, 20) + encode_annexb(640, 360, 20)))
+    source = AvSource(str(path), loop=False, realtime=False)
+    store = ClipStore(storage)
+    store.open()
+    settings = _camera()
+    recorder = Recorder(
+        "front_door",
+        settings.record,
+        store,
+        (),
+        RecorderHooks(lambda _c: None, lambda _j: None, lambda _e: None),
+    )
+    pipeline = CameraPipeline(
+        settings,
+        recorder,
+        FrameDifference,
+        CountingGate,
+        PipelineHooks(on_motion=lambda _a: None, on_availability=lambda _o: None),
+        source_factory=lambda _url, _ring: source,
+    )
+    sizes: list[tuple[int, int] | None] = []
+    feed = recorder.feed
+
+    def feed_and_look(packet: Any) -> None:
+        feed(packet)
+        sizes.append(pipeline.main_size)
+
+    recorder.feed = feed_and_look  # type: ignore[method-assign]
+    pipeline._consume("main", source)
+    recorder.close()
+    store.close()
+    assert sizes[0] == (320, 180)
+    assert sizes[-1] == (640, 360), "the camera's new size, in the same connection"
 
 
 def test_a_detect_stream_that_never_comes_up_is_logged_once(

@@ -16,6 +16,7 @@ import threading
 import time
 from typing import Any
 
+import av
 import pytest
 
 from doorstep_bridge.camera import rtsp
@@ -34,7 +35,7 @@ from doorstep_bridge.camera.sources import AvSource
 from doorstep_bridge.exceptions import CameraError
 from doorstep_bridge.packets import EncodedPacket
 from tests.bridge.camera.test_sources import decode_each, take
-from tests.support.media import Footage
+from tests.support.media import Footage, encode_annexb
 from tests.support.servers import rtsp_server
 
 SPS = b"\x67\x42\xc0\x1e\xda\x02\x80\xbf"
@@ -484,6 +485,41 @@ def test_a_stalled_camera_and_a_closed_session_are_errors() -> None:
         with pytest.raises(CameraError, match="ended the session"):
             list(session.access_units(threading.Event()))
         session.close()
+
+
+def test_a_camera_that_changes_its_resolution_mid_stream_says_its_new_size() -> None:
+    """The owner changes the resolution; the camera goes on in the same session.
+
+    Privacy masks are placed from the size the source reports: it must be the new one.
+    """
+    pictures = encode_annexb(320, 180, 20) + encode_annexb(640, 360, 20)
+
+    def play(camera: ScriptedCamera, conn: socket.socket, _pending: bytearray) -> None:
+        seq = 0
+        for index, unit in enumerate(pictures):
+            nals = [nal.rstrip(b"\x00") for nal in unit.split(b"\x00\x00\x01")]
+            nals = [nal for nal in nals if nal]
+            for number, nal in enumerate(nals):
+                chunks = [nal] if len(nal) < 1200 else fu_a(nal, 1200)
+                for part, chunk in enumerate(chunks):
+                    last = number == len(nals) - 1 and part == len(chunks) - 1
+                    conn.sendall(camera.frame(0, rtp(seq, index * 6000, chunk, marker=last)))
+                    seq += 1
+        time.sleep(3)
+
+    camera = ScriptedCamera()
+    with camera.running(play):
+        source = RtspSource(camera.url, fallback=AvSource(camera.url))
+        packets = take(source, len(pictures) - 1)
+    decoder: Any = av.CodecContext.create("h264", "r")
+    decoder.thread_count = 1  # each picture out of the decode call that got it
+    sizes = [
+        ((frame.width, frame.height), (packet.stream.width, packet.stream.height))
+        for packet in packets
+        for frame in decoder.decode(av.Packet(packet.data))
+    ]
+    assert (640, 360) in [shown for shown, _ in sizes], "the camera did switch"
+    assert all(shown == said for shown, said in sizes), "each packet says its picture's size"
 
 
 def test_cameras_get_the_right_reader() -> None:

@@ -16,7 +16,7 @@ from doorstep_bridge.exceptions import CameraError
 from doorstep_bridge.packets import EncodedPacket
 from doorstep_bridge.urls import redact_url
 from tests.bridge.conftest import free_port
-from tests.support.media import Footage, write_mjpeg_frames
+from tests.support.media import Footage, encode_annexb, write_mjpeg_frames
 from tests.support.servers import mjpeg_server, refusing_http_server, rtsp_server
 
 
@@ -114,6 +114,18 @@ def test_mjpeg_source(tmp_path: Path) -> None:
     assert all(p.data[:2] == b"\xff\xd8" for p in packets)
     walls = [p.wall for p in packets]
     assert walls == sorted(walls)
+
+
+def test_a_file_whose_pictures_change_size_says_each_new_size(tmp_path: Path) -> None:
+    """What FFmpeg reads (H.264 over RTSPS, files) follows a size change like the RTSP client."""
+    pictures = encode_annexb(320, 180, 20) + encode_annexb(640, 360, 20)
+    path = tmp_path / "resized.h264"
+    path.write_bytes(b"".join(pictures))
+    packets = take(AvSource(str(path), loop=False, realtime=False), len(pictures) - 1)
+    said = [(packet.stream.width, packet.stream.height) for packet in packets]
+    assert said[0] == (320, 180)
+    assert said[-1] == (640, 360)
+    assert said.index((640, 360)) == 20, "from the first picture of the new size on"
 
 
 def test_demo_source_draws_a_visitor_who_rings() -> None:
