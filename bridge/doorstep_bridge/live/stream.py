@@ -50,6 +50,9 @@ BOUNDARY = "frame"
 MJPEG_CONTENT_TYPE = f"multipart/x-mixed-replace; boundary={BOUNDARY}"
 BACKOFF_START = 1.0
 BACKOFF_MAX = 10.0
+#: A connection that ran this long (seconds) starts the backoff over, as in the camera
+#: pipeline: a view left open all day must not wait the longest backoff after every blip.
+STABLE_AFTER = 10.0
 #: Seconds between reads of a live RTSP connection (a 15 fps camera sends every 67 ms).
 LIVE_BATCH_INTERVAL = 0.02
 #: A frame captured longer ago than this (seconds) is not decoded: the live view skips to
@@ -391,6 +394,7 @@ class LiveStream:
         name = self.settings.name
         _LOGGER.debug("Live view of %s: opening the source", name)
         while not stop.is_set():
+            started = time.monotonic()
             try:
                 self._consume(stop)
             except CameraError as err:
@@ -402,6 +406,8 @@ class LiveStream:
                 why = "the stream ended"
             if stop.is_set():
                 break
+            if time.monotonic() - started >= STABLE_AFTER:
+                backoff = BACKOFF_START
             _LOGGER.warning("Live view of %s: %s; retrying in %.0f s", name, why, backoff)
             self._call_loop(self._failed, f"camera {name}: {why}", stop)
             if stop.wait(backoff):

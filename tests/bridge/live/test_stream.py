@@ -20,6 +20,7 @@ from doorstep_bridge.camera.rtsp import BATCH_INTERVAL, RtspSource
 from doorstep_bridge.camera.sources import Source
 from doorstep_bridge.config import CameraSettings, parse_config
 from doorstep_bridge.exceptions import CameraError
+from doorstep_bridge.live import stream as live_stream
 from doorstep_bridge.live.stream import (
     LIVE_BATCH_INTERVAL,
     VIEWER_QUEUE,
@@ -274,3 +275,48 @@ async def test_a_live_view_that_fell_behind_skips_to_the_next_keyframe(tmp_path:
     late = [frame for frame in received if time.time() - frame.captured > 2.0]
     assert len(late) <= 2, "at most the late keyframes are shown"
     assert time.time() - received[-1].captured < 2.0
+
+
+class DroppingSource:
+    """The demo camera, which drops the connection after ``packets`` packets, every time."""
+
+    def __init__(self, url: str, packets: int) -> None:
+        self._source = DemoSource(url)
+        self._packets = packets
+
+    @property
+    def description(self) -> str:
+        return self._source.description
+
+    def packets(self, stop: threading.Event) -> Iterator[EncodedPacket]:
+        for index, packet in enumerate(self._source.packets(stop)):
+            if index == self._packets:
+                raise CameraError("the camera closed the connection")
+            yield packet
+
+
+async def test_a_camera_that_drops_now_and_then_is_back_in_view_quickly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A wall tablet shows the porch all day: the tenth Wi-Fi blip costs what the first did.
+
+    A connection that ran a while starts the backoff over, as the camera pipeline does
+    (here "a while" is 0.2 s and the first wait 0.05 s, so the test takes seconds).
+    """
+    monkeypatch.setattr(live_stream, "BACKOFF_START", 0.05)
+    monkeypatch.setattr(live_stream, "STABLE_AFTER", 0.2, raising=False)
+    url = "demo://?period=600&fps=10&width=320&height=180"
+    stream = LiveStream(
+        camera(tmp_path, source=url), source_factory=lambda u, _: DroppingSource(u, 6)
+    )
+    async with stream.watch() as viewer:
+        await until(lambda: stream.sources_opened >= 6, "six connections")
+        await frames(viewer, 1)
+    await stream.close()
+    waits = [
+        record.args[2]
+        for record in caplog.records
+        if "retrying" in record.getMessage() and isinstance(record.args, tuple)
+    ]
+    assert len(waits) >= 5
+    assert set(waits) == {0.05}, "each drop after a good run waits the first backoff"
