@@ -54,6 +54,8 @@ class LiveCamera(DoorstepCameraEntity, Camera):
         Camera.__init__(self)
         self._client = client
         self.content_type = "image/jpeg"
+        #: Why the bridge refused the live stream last, until a stream opens again.
+        self._refused: str | None = None
 
     async def async_camera_image(
         self,
@@ -77,8 +79,18 @@ class LiveCamera(DoorstepCameraEntity, Camera):
         try:
             upstream = await self._client.open_live_stream(self.camera)
         except DoorstepError as err:
-            LOGGER.debug("Live stream of %s unavailable: %s", self.camera, err)
+            # The browser only shows a broken picture (502): the log says why, once
+            # per reason, so a dashboard that keeps trying does not flood it.
+            reason = str(err)
+            if reason != self._refused:
+                LOGGER.warning("Live view of %s unavailable: %s", self.camera, reason)
+            else:
+                LOGGER.debug("Live view of %s unavailable: %s", self.camera, reason)
+            self._refused = reason
             return None  # the camera view answers 502
+        if self._refused is not None:
+            LOGGER.info("Live view of %s is available again", self.camera)
+            self._refused = None
         try:
             return await async_aiohttp_proxy_stream(
                 self.hass, request, upstream.content, upstream.headers.get(hdrs.CONTENT_TYPE)

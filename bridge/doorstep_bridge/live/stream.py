@@ -296,7 +296,8 @@ class LiveStream:
         if len(self._viewers) >= self.settings.live.max_viewers:
             raise LiveUnavailableError(
                 "too_many_viewers",
-                f"camera {self.settings.name} has {len(self._viewers)} live viewers already",
+                f"camera {self.settings.name} has {len(self._viewers)} live viewers already"
+                f" (cameras.{self.settings.name}.live.max_viewers)",
             )
         self._loop = asyncio.get_running_loop()
         viewer = Viewer(self)

@@ -210,7 +210,10 @@ async def test_unknown_offline_and_crowded_cameras_are_refused(
                 assert third.status == 503
                 body = await third.json()
                 assert body["reason"] == "too_many_viewers"
-                assert "front_door" in body["error"]
+                assert body["error"] == (
+                    "camera front_door has 2 live viewers already"
+                    " (cameras.front_door.live.max_viewers)"
+                ), "names the setting to raise"
         finally:
             first.close()
             second.close()

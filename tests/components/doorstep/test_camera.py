@@ -86,6 +86,33 @@ async def test_a_refused_stream_is_a_bad_gateway(
     assert response.status == HTTPStatus.BAD_GATEWAY
 
 
+async def test_a_refused_stream_says_why_in_the_log_once(
+    hass: HomeAssistant,
+    bridge: FakeBridge,
+    hass_client: ClientSessionGenerator,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A broken picture in the dashboard: Home Assistant's log names the bridge's reason.
+
+    Once per reason: a dashboard that keeps trying does not flood the log.
+    """
+    bridge.live_refused = "too_many_viewers"
+    client = await hass_client()
+    for _ in range(3):
+        response = await client.get(f"/api/camera_proxy_stream/{ENTITY}")
+        assert response.status == HTTPStatus.BAD_GATEWAY
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == ["Live view of front_door unavailable: camera front_door is offline"]
+    bridge.live_refused = None
+    response = await client.get(f"/api/camera_proxy_stream/{ENTITY}")
+    assert response.status == HTTPStatus.OK
+    await response.read()
+    bridge.live_refused = "too_many_viewers"
+    response = await client.get(f"/api/camera_proxy_stream/{ENTITY}")
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 2, "said again after the live view worked in between"
+
+
 async def test_without_a_login_nothing_is_served(
     hass: HomeAssistant, bridge: FakeBridge, hass_client_no_auth: ClientSessionGenerator
 ) -> None:
