@@ -12,8 +12,8 @@ It speaks the part of RTSP 1.0 (RFC 2326) that cameras need: DESCRIBE with
 Basic or Digest authentication, SETUP with interleaved TCP transport, PLAY,
 keep-alives and TEARDOWN; and RTP for H.264 (RFC 6184: single NAL units,
 STAP-A and FU-A). Streams it cannot take (another codec, a server that
-refuses TCP transport) raise :class:`Unsupported`, and the caller hands the
-camera to FFmpeg instead.
+refuses TCP transport, an address that redirects) raise :class:`Unsupported`,
+and the caller hands the camera to FFmpeg instead.
 """
 
 from __future__ import annotations
@@ -575,6 +575,10 @@ class RtspSession:
                 )
             if response.status == 461 and method == "SETUP":
                 raise Unsupported("the camera refused TCP transport (461)")
+            if 300 <= response.status < 400:
+                # An NVR or a relay sending the client elsewhere: FFmpeg follows redirects
+                # (with the credentials), this client does not.
+                raise Unsupported(f"the camera redirects to another address ({response.status})")
             if not 200 <= response.status < 300:
                 raise SourceError(
                     f"{self.description}: {method} failed: {response.status} {response.reason}",

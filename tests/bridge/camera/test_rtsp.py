@@ -290,6 +290,55 @@ def test_a_camera_without_h264_is_read_by_ffmpeg(rtsp_ok: None) -> None:
         assert take(source, 2)[0].stream.codec == "mjpeg"  # straight to FFmpeg next time
 
 
+@contextmanager
+def redirecting_camera(location: str) -> Iterator[str]:
+    """An RTSP address (an NVR, a relay) that answers every DESCRIBE "302, go there"."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                pending = bytearray()
+                while True:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        break
+                    pending += chunk
+                    while b"\r\n\r\n" in pending:
+                        end = pending.index(b"\r\n\r\n") + 4
+                        request = pending[:end].decode()
+                        del pending[:end]
+                        cseq = request.split("CSeq: ")[1].split()[0]
+                        if request.startswith("OPTIONS"):
+                            extra = "Public: OPTIONS, DESCRIBE, SETUP, PLAY\r\n"
+                            head = f"RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\n{extra}"
+                        else:
+                            head = (
+                                f"RTSP/1.0 302 Moved Temporarily\r\nCSeq: {cseq}\r\n"
+                                f"Location: {location}\r\n"
+                            )
+                        conn.sendall(f"{head}Content-Length: 0\r\n\r\n".encode())
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"rtsp://127.0.0.1:{listener.getsockname()[1]}/front"
+    finally:
+        listener.close()
+        thread.join(5)
+
+
+def test_a_camera_address_that_redirects_is_followed(rtsp_ok: None, porch: Footage) -> None:
+    """FFmpeg follows RTSP redirects, so the bridge hands such a camera to it."""
+    with rtsp_server({"/main": porch.path}) as url, redirecting_camera(f"{url}/main") as moved:
+        source = open_source(moved)
+        assert decode_each(take(source, 5)) == [1] * 5
+
+
 class CountingSource:
     """A source that counts how often it was opened."""
 
