@@ -270,11 +270,20 @@ def parse_sdp(sdp: str, base: str) -> VideoTrack:
 
 
 def _resolve(base: str, control: str) -> str:
+    """The URL of a track: its ``a=control`` against the session's base URL.
+
+    A relative control is appended to the base, as FFmpeg, live555 and GStreamer do,
+    not resolved as a relative URL: with a base that has a query (Dahua's and
+    Amcrest's ``…/realmonitor?channel=1&subtype=0/``) that would drop the query and
+    the last path segment, and such cameras know no stream there.
+    """
     if not control or control == "*":
         return base
     if "://" in control:
         return control
-    return urljoin(base if base.endswith("/") else base + "/", control)
+    if control.startswith("/"):
+        return urljoin(base, control)  # a path on the same server
+    return (base if base.endswith("/") else base + "/") + control
 
 
 def _sprop(fmtp: str) -> bytes:

@@ -571,6 +571,66 @@ def test_a_camera_that_changes_its_resolution_mid_stream_says_its_new_size() -> 
     assert all(shown == said for shown, said in sizes), "each packet says its picture's size"
 
 
+class DahuaLikeCamera(ScriptedCamera):
+    """A camera whose stream address has a query, as Dahua's and Amcrest's do.
+
+    Its ``Content-Base`` is the address with a ``/`` after the query, and it takes
+    SETUP only at that base with the track's control appended (what FFmpeg, live555
+    and GStreamer send); any other address is a stream it does not have.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.url = f"rtsp://127.0.0.1:{self.port}/cam/realmonitor?channel=1&subtype=0"
+        self.setup_urls: list[str] = []
+
+    def setup(self, conn: socket.socket, pending: bytearray) -> None:
+        sdp = "v=0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=control:trackID=0\r\n"
+        for method in ("OPTIONS", "DESCRIBE", "SETUP", "PLAY"):
+            request = self.read_request(conn, pending)
+            assert request.startswith(method)
+            if method == "SETUP":
+                self.setup_urls.append(request.split(" ")[1])
+                if self.setup_urls[-1] != f"{self.url}/trackID=0":
+                    cseq = request.split("CSeq: ")[1].split()[0]
+                    conn.sendall(f"RTSP/1.0 404 Not Found\r\nCSeq: {cseq}\r\n\r\n".encode())
+                    return
+            extra = {
+                "OPTIONS": "Public: OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN\r\n",
+                "DESCRIBE": f"Content-Base: {self.url}/\r\nContent-Type: application/sdp\r\n",
+                "SETUP": "Transport: RTP/AVP/TCP;unicast;interleaved=0-1\r\nSession: 99\r\n",
+                "PLAY": "Session: 99\r\n",
+            }[method]
+            self.answer(conn, request, sdp if method == "DESCRIBE" else "", extra)
+
+
+class NoFallback:
+    """The FFmpeg reader, which must not be needed."""
+
+    description = "ffmpeg"
+
+    def packets(self, stop: threading.Event) -> Iterator[EncodedPacket]:
+        raise AssertionError("handed to FFmpeg")
+
+
+def test_a_stream_address_with_a_query_gets_its_track_set_up() -> None:
+    """``rtsp://…/cam/realmonitor?channel=1&subtype=0``: the usual Dahua/Amcrest address."""
+
+    def play(camera: ScriptedCamera, conn: socket.socket, _pending: bytearray) -> None:
+        conn.sendall(b"".join(camera.frame(0, rtp(n, 0, nal)) for n, nal in enumerate((SPS, PPS))))
+        for seq in range(2, 40):
+            picture = IDR if seq == 2 else P_SLICE
+            conn.sendall(camera.frame(0, rtp(seq, seq * 6000, picture, marker=True)))
+            time.sleep(0.02)
+        time.sleep(2)
+
+    camera = DahuaLikeCamera()
+    with camera.running(play):
+        packets = take(RtspSource(camera.url, fallback=NoFallback()), 3)
+    assert camera.setup_urls == [f"{camera.url}/trackID=0"]
+    assert packets[0].keyframe
+
+
 def test_cameras_get_the_right_reader() -> None:
     assert isinstance(open_source("rtsp://user:pw@192.0.2.10/stream1"), RtspSource)
     # TLS is left to FFmpeg, as are files and MJPEG over HTTP.
