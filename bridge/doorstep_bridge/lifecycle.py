@@ -277,7 +277,11 @@ async def live_ctx(app: web.Application) -> AsyncIterator[None]:
     """The live view hub: sources open only while someone watches."""
     # Masks on a detect stream are placed from the main stream's size as the camera
     # pipeline reads it now, so the live view follows a camera that changes it.
-    app[LIVE] = LiveHub(app[CONFIG].cameras, main_size=app[CAMERAS].main_size)
+    # MJPEG cameras are watched over the pipeline's own connection: many serve one client.
+    cameras = app[CAMERAS]
+    app[LIVE] = LiveHub(
+        app[CONFIG].cameras, main_size=cameras.main_size, shared_source=cameras.live_source
+    )
     yield
     await app[LIVE].close()
 

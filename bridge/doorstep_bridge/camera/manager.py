@@ -25,6 +25,7 @@ from doorstep_bridge.camera.pipeline import (
     SourceFactory,
     open_source,
 )
+from doorstep_bridge.camera.sources import Source, source_kind
 from doorstep_bridge.camera.switches import (
     CONFIG_RECORDING,
     FILE_NAME,
@@ -297,6 +298,23 @@ class CameraManager:
     def pipeline(self, camera: str) -> CameraPipeline:
         """The pipeline of a camera (KeyError when unknown)."""
         return self._pipelines[camera]
+
+    def live_source(self, camera: str, url: str) -> Source | None:
+        """The pipeline's own reading of ``url`` for the live view, when it should share it.
+
+        MJPEG cameras only: many serve one client at a time, and their reader is not
+        batched (an RTSP camera is read in 0.2 s batches here, which the live view
+        would show as delay). None: the live view opens its own connection.
+        """
+        pipeline = self._pipelines.get(camera)
+        if pipeline is None or source_kind(url) != "mjpeg":
+            return None
+        settings = pipeline.settings
+        if url == settings.source:
+            return pipeline.shared("main")
+        if url == settings.detect_source:
+            return pipeline.shared("detect")
+        return None
 
     def main_size(self, camera: str) -> tuple[int, int] | None:
         """The size of the camera's main stream while it delivers; None otherwise.

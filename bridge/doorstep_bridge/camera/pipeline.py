@@ -20,9 +20,11 @@ manager hands to the loop.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+import contextlib
 from dataclasses import dataclass
 import logging
+import queue
 import threading
 import time
 from typing import Any, Protocol, TypeAlias
@@ -31,7 +33,14 @@ import av
 
 from doorstep_bridge.camera.demo import DemoSource
 from doorstep_bridge.camera.rtsp import BATCH_INTERVAL, RtspSource
-from doorstep_bridge.camera.sources import AvSource, Source, failure_status, source_kind
+from doorstep_bridge.camera.sources import (
+    READ_TIMEOUT,
+    AvSource,
+    Source,
+    SourceError,
+    failure_status,
+    source_kind,
+)
 from doorstep_bridge.config import CameraSettings
 from doorstep_bridge.detect.packages import PackageChange, PackageTracker, doorstep_zone
 from doorstep_bridge.detect.person import PersonWatcher
@@ -51,6 +60,9 @@ BACKOFF_MAX = 30.0
 STABLE_AFTER = 10.0
 #: A failing motion detector is logged at most this often (seconds).
 DETECT_ERROR_LOG_EVERY = 60.0
+#: Packets a shared stream's reader (the live view) may fall behind before its oldest
+#: is dropped: it must never hold the pipeline's reader back.
+SHARED_QUEUE = 8
 
 
 class Gate(Protocol):
@@ -61,6 +73,7 @@ class Gate(Protocol):
         ...
 
 
+Receiver: TypeAlias = Callable[[EncodedPacket | None], None]
 DetectorFactory: TypeAlias = Callable[[int, int, MotionSettings], MotionDetector]
 GateFactory: TypeAlias = Callable[[int, float], Gate]
 SourceFactory: TypeAlias = Callable[[str, Callable[[], None] | None], Source]
@@ -79,6 +92,65 @@ def open_source(
     if kind == "rtsp" and url.lower().startswith("rtsp://"):
         return RtspSource(url, fallback=AvSource(url), batch_interval=batch_interval)
     return AvSource(url)
+
+
+class SharedStream:
+    """A stream the camera pipeline reads, handed on to another reader as a source.
+
+    For MJPEG cameras, whose live view would otherwise open a second connection:
+    many of them (ESP32-CAM and other small cameras) serve one client at a time, so
+    that connection would get no picture at all. Their reader is not batched, so
+    sharing it adds no delay. A reader that falls behind loses its oldest packets
+    (every MJPEG packet is a whole picture) and never slows the pipeline.
+
+    Args:
+        description: The stream, without credentials.
+        tap: Starts handing the stream's packets to a receiver (None: the stream
+            was lost); returns what stops it.
+    """
+
+    def __init__(self, description: str, tap: Callable[[Receiver], Callable[[], None]]) -> None:
+        self._description = description
+        self._tap = tap
+
+    @property
+    def description(self) -> str:
+        """The stream without credentials."""
+        return self._description
+
+    def packets(self, stop: threading.Event) -> Iterator[EncodedPacket]:
+        """The pipeline's packets from now on, until ``stop`` or until the stream is lost."""
+        waiting: queue.Queue[EncodedPacket | None] = queue.Queue(SHARED_QUEUE)
+
+        def receive(packet: EncodedPacket | None) -> None:  # the pipeline's reader thread
+            while True:
+                try:
+                    waiting.put_nowait(packet)
+                except queue.Full:
+                    with contextlib.suppress(queue.Empty):  # the reader took one meanwhile
+                        waiting.get_nowait()
+                else:
+                    return
+
+        untap = self._tap(receive)
+        try:
+            last = time.monotonic()
+            while not stop.is_set():
+                try:
+                    packet = waiting.get(timeout=0.1)
+                except queue.Empty:
+                    if time.monotonic() - last > READ_TIMEOUT:
+                        raise SourceError(
+                            f"{self._description}: no data for {READ_TIMEOUT:.0f} s",
+                            StreamStatus.NO_VIDEO,
+                        ) from None
+                    continue
+                if packet is None:
+                    raise CameraError(f"{self._description}: the camera's stream was lost")
+                last = time.monotonic()
+                yield packet
+        finally:
+            untap()
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,6 +344,10 @@ class CameraPipeline:
         self.main_size: tuple[int, int] | None = None
         self._detect_errors = 0
         self._detect_error_logged: float | None = None
+        #: Who else gets each role's packets (see :class:`SharedStream`); replaced, never
+        #: changed in place, so the reader threads iterate without a lock.
+        self._receivers: dict[str, tuple[Receiver, ...]] = {"main": (), "detect": ()}
+        self._receivers_lock = threading.Lock()
         person = None
         if settings.person.enabled and hooks.on_person is not None:
             person = PersonWatcher(settings.name, settings.person, self._person_changed)
@@ -292,6 +368,30 @@ class CameraPipeline:
         self._detect = (
             source_factory(settings.detect_source, None) if settings.detect_source else None
         )
+
+    def shared(self, role: str) -> SharedStream:
+        """The ``main`` or ``detect`` stream as this pipeline reads it, for another reader.
+
+        Without a detect source the main stream is the detect stream.
+        """
+        if self._detect is None:
+            role = "main"
+        source = self._main if role == "main" else self._detect
+        assert source is not None
+
+        def tap(receive: Receiver) -> Callable[[], None]:
+            with self._receivers_lock:
+                self._receivers[role] = (*self._receivers[role], receive)
+
+            def untap() -> None:
+                with self._receivers_lock:
+                    self._receivers[role] = tuple(
+                        other for other in self._receivers[role] if other is not receive
+                    )
+
+            return untap
+
+        return SharedStream(source.description, tap)
 
     def _person_changed(self, active: bool) -> None:
         """Someone came into or left the view (the watcher's thread): clips say so."""
@@ -397,6 +497,8 @@ class CameraPipeline:
                         self._set_online(online=True)
                     else:
                         _LOGGER.info("Camera %s: detect stream is up", self.settings.name)
+                for receive in self._receivers[role]:
+                    receive(packet)  # first: a live viewer waits for it, the recorder does not
                 if role == "main":
                     self.recorder.feed(packet)
                 if feeds_detection:
@@ -433,6 +535,8 @@ class CameraPipeline:
         while not self._stop.is_set():
             started = time.monotonic()
             delivered, why, status = self._consume(role, source)
+            for receive in self._receivers[role]:
+                receive(None)  # the stream is lost (or the bridge stops)
             if role == "main" and not self._stop.is_set():
                 self.recorder.stream_lost()  # at shutdown the recorder closes the clip itself
             if feeds_detection:

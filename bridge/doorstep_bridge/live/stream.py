@@ -7,7 +7,9 @@
                                        event loop: ──────┴─► viewer queues (2 frames each)
 
 The source is opened when the first viewer joins and closed ``linger`` seconds
-after the last one leaves: no viewers, no cost. Decoding and encoding run on a
+after the last one leaves: no viewers, no cost. An HTTP MJPEG camera is not opened
+a second time: the live view takes the packets the camera pipeline reads already
+(many such cameras serve one client at a time). Decoding and encoding run on a
 worker thread, never on the event loop. Each viewer holds at most
 :data:`VIEWER_QUEUE` frames; a viewer that reads slower than the camera loses
 its oldest frames instead of growing a buffer, so a stalled client costs two
@@ -200,6 +202,8 @@ class LiveStream:
         main_size: The main stream's frame size as the camera pipeline reads it now
             (None while it does not): places the masks on a detect stream without
             opening the main stream, and follows the camera when its size changes.
+        shared_source: The camera pipeline's own reading of a URL, when the live view
+            should use it rather than a connection of its own (None: open one).
     """
 
     def __init__(
@@ -208,10 +212,12 @@ class LiveStream:
         *,
         source_factory: SourceFactory = open_live_source,
         main_size: Callable[[], tuple[int, int] | None] | None = None,
+        shared_source: Callable[[str], Source | None] | None = None,
     ) -> None:
         self.settings = settings
         self._source_factory = source_factory
         self._known_main_size = main_size
+        self._shared_source = shared_source
         live = settings.live
         self._url = (
             settings.detect_source
@@ -429,12 +435,18 @@ class LiveStream:
         """
         if (known := self._main_size()) is not None:
             return known
-        source = self._source_factory(self.settings.source, None)
+        source = self._open(self.settings.source)
         with contextlib.closing(_packets(source, stop)) as packets:
             for packet in packets:
                 if packet.stream.width and packet.stream.height:
                     return (packet.stream.width, packet.stream.height)
         raise CameraError("cannot place the privacy masks: main stream size unknown")
+
+    def _open(self, url: str) -> Source:
+        """The pipeline's reading of ``url`` when it shares it, else a connection of our own."""
+        if self._shared_source is not None and (shared := self._shared_source(url)) is not None:
+            return shared
+        return self._source_factory(url, None)
 
     def _masks_now(self, masks: MaskSet) -> MaskSet:
         """``masks``, or new ones when the main stream reconnected at another size.
@@ -452,7 +464,7 @@ class LiveStream:
         settings = self.settings
         reference = self._probe_main_size(stop) if self._needs_main_size else None
         masks = MaskSet(settings.privacy_masks, reference)
-        source = self._source_factory(self._url, None)
+        source = self._open(self._url)
         decoder: Any = None
         codec = ""
         need_key = True
@@ -514,6 +526,8 @@ class LiveHub:
         source_factory: Opens camera sources.
         main_size: A camera's main stream size as its pipeline reads it now (None
             while it does not); without it the live view asks the camera.
+        shared_source: A camera's pipeline reading of a URL, when the live view should
+            use it (MJPEG cameras); None: the live view opens its own connection.
     """
 
     def __init__(
@@ -522,12 +536,16 @@ class LiveHub:
         *,
         source_factory: SourceFactory = open_live_source,
         main_size: Callable[[str], tuple[int, int] | None] | None = None,
+        shared_source: Callable[[str, str], Source | None] | None = None,
     ) -> None:
         self._streams = {
             name: LiveStream(
                 settings,
                 source_factory=source_factory,
                 main_size=functools.partial(main_size, name) if main_size is not None else None,
+                shared_source=(
+                    functools.partial(shared_source, name) if shared_source is not None else None
+                ),
             )
             for name, settings in cameras.items()
         }

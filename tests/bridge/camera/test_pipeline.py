@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -371,6 +372,42 @@ def test_the_main_stream_size_follows_a_camera_that_changes_it_mid_stream(
     store.close()
     assert sizes[0] == (320, 180)
     assert sizes[-1] == (640, 360), "the camera's new size, in the same connection"
+
+
+def test_a_shared_stream_never_holds_the_camera_back_and_ends_with_it(porch: Footage) -> None:
+    """The live view reads an MJPEG camera over the pipeline's connection: a slow live
+    view loses old pictures (the recorder and motion never wait for it), and when the
+    camera's stream is lost the live view learns it at once."""
+    from doorstep_bridge.camera.pipeline import SHARED_QUEUE, Receiver, SharedStream
+
+    receivers: list[Receiver] = []
+
+    def tap(receive: Receiver) -> Any:
+        receivers.append(receive)
+        return lambda: receivers.remove(receive)
+
+    sent = list(file_packets(porch.path))[:40]
+    fed = threading.Event()
+
+    def camera() -> None:
+        while not receivers:
+            time.sleep(0.01)
+        for packet in sent:
+            receivers[0](packet)  # never blocks, however slow the reader
+        receivers[0](None)
+        fed.set()
+
+    feeder = threading.Thread(target=camera)
+    feeder.start()
+    packets = SharedStream("http://cam/video.mjpg", tap).packets(threading.Event())
+    read = [next(packets)]
+    assert fed.wait(10), "the camera went on while its reader did not read"
+    with pytest.raises(CameraError, match="stream was lost"):
+        read.extend(packets)
+    feeder.join()
+    assert len(read) <= SHARED_QUEUE + 1
+    assert read[-1] is sent[-1], "the newest pictures, not the oldest"
+    assert receivers == [], "the reader let go of the stream"
 
 
 def test_a_detect_stream_that_never_comes_up_is_logged_once(

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+import threading
 import time
 
+import cv2
+import numpy as np
 import pytest
 
 from doorstep_bridge.camera.demo import clock_age_ms, read_clock
@@ -267,3 +273,67 @@ async def test_stopping_the_bridge_ends_the_streams(mqtt_broker: Broker, tmp_pat
     assert stream.viewers == 0
     response.close()
     await asyncio.sleep(0)
+
+
+@contextmanager
+def one_client_mjpeg_camera() -> Iterator[tuple[str, list[int]]]:
+    """An MJPEG camera that serves one client at a time, as ESP32-CAM's stream server does.
+
+    Yields its URL and the list of connections it served (one entry each).
+    """
+    ok, encoded = cv2.imencode(".jpg", np.full((180, 320, 3), 128, np.uint8))
+    assert ok
+    jpeg = encoded.tobytes()
+    served: list[int] = []
+    done = threading.Event()
+
+    class Camera(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            served.append(1)
+            self.send_response(200)
+            self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=fb")
+            self.end_headers()
+            head = f"--fb\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n"
+            try:
+                while not done.wait(0.1):
+                    self.wfile.write(head.encode() + jpeg + b"\r\n")
+            except OSError:
+                pass
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Camera)  # one request at a time
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/stream", served
+    finally:
+        done.set()
+        server.shutdown()
+        server.server_close()
+
+
+async def test_a_one_client_mjpeg_camera_is_watched_over_the_bridge_connection(
+    mqtt_broker: Broker, tmp_path: Path
+) -> None:
+    """The live view shares the bridge's connection to an MJPEG camera.
+
+    Many MJPEG cameras (ESP32-CAM and other small ones) serve one client at a time: a
+    second connection for the live view would never get a picture.
+    """
+    with one_client_mjpeg_camera() as (url, served):
+        config = {"cameras": {"front_door": {"source": url, "live": {"linger": 0}}}}
+        async with run_bridge(bridge_config(mqtt_broker, tmp_path, **config)) as bridge:
+            await online(bridge)
+            live = f"{bridge.url}/api/cameras/front_door/live.mjpeg"
+            async with bridge.session.get(live, headers=bridge.auth) as response:
+                assert response.status == 200
+                pictures = 0
+                async for jpeg in mjpeg_parts(response):
+                    assert decode_jpeg(jpeg).shape[:2] == (180, 320)
+                    pictures += 1
+                    if pictures == 5:
+                        break
+            assert bridge.app[CAMERAS].status("front_door").online
+        assert len(served) == 1, "one connection to the camera, for everything"
