@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+import contextlib
 import json
 import logging
 import os
 from pathlib import Path
+import pwd
 import signal
 import socket
 import subprocess
@@ -430,6 +432,81 @@ async def test_a_broker_that_refuses_the_bridge_is_an_error_once(
         assert lines(logging.WARNING) == []
         async with bridge.session.get(f"{bridge.url}/api/health") as response:
             assert (await response.json())["mqtt"] == "disconnected"
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate and key for 127.0.0.1, for a broker's TLS listener."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "broker.crt", folder / "broker.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+async def test_a_tls_port_spoken_to_in_plain_text_is_logged(
+    mqtt_broker: Broker, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The broker's port wants TLS and the bridge has no mqtt.tls: it hangs up at once.
+
+    paho reports neither a failed connection nor a CONNACK then; the owner must still
+    read why the bridge never connects, once, and it keeps retrying.
+    """
+    caplog.set_level(logging.DEBUG, logger="doorstep_bridge.mqtt.client")
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    cert, key = _self_signed(certs)
+    mqtt_broker.stop()
+    # Mosquitto started as root would read the key as the mosquitto user, who cannot
+    # enter the test's folder: it stays the user it was started as.
+    user = pwd.getpwuid(os.geteuid()).pw_name
+    mqtt_broker.config_path.write_text(
+        f"listener {mqtt_broker.port} 127.0.0.1\ncertfile {cert}\nkeyfile {key}\n"
+        f"user {user}\nallow_anonymous true\npersistence false\n",
+        encoding="utf-8",
+    )
+    mqtt_broker.start()
+
+    def lines(level: int) -> list[str]:
+        return client_log(caplog, level, "Cannot connect to the MQTT broker")
+
+    async with run_bridge(bridge_config(mqtt_broker, tmp_path / "bridge")):
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(20):  # before the fix: silence, forever
+                while len(lines(logging.DEBUG)) < 2:  # noqa: ASYNC110 - retries, polled
+                    await asyncio.sleep(0.05)
+        assert lines(logging.WARNING) == [
+            (
+                f"Cannot connect to the MQTT broker at 127.0.0.1:{mqtt_broker.port}: the broker "
+                "closed the connection without answering (is it a TLS port? then set "
+                "mqtt.tls); retrying with backoff (rings and clips are queued meanwhile)"
+            )
+        ]
+        assert len(lines(logging.DEBUG)) >= 2  # it keeps trying, quietly
 
 
 def test_connect_errors_in_words() -> None:

@@ -25,7 +25,9 @@ sees MQTT on the loop. What this adds on top of paho:
   anyone who can write to the broker can send the bridge garbage.
 * Broker outages are logged once: a warning naming the address and the reason
   when the broker cannot be reached (or is lost), info when connected again;
-  each failed attempt in between only at DEBUG.
+  each failed attempt in between only at DEBUG. A broker that hangs up before
+  answering the CONNECT (a TLS port spoken to in plain text does) is such an
+  outage too, not silence.
 * No Nagle/delayed-ACK stalls (see :func:`_tune_socket`): a ring leaves at once
   even right behind a snapshot, whatever the broker's ``set_tcp_nodelay``.
 """
@@ -131,6 +133,9 @@ class MqttClient:
         # Written under _lock from paho's thread; lets subscribe() and on_connect agree
         # on who sends a subscription made while the connection comes up.
         self._link_up = False
+        # Written under _lock from paho's thread: the broker answered the last CONNECT
+        # with a refusal (already reported; the disconnect that follows says no more).
+        self._refused = False
         self._subscribed = asyncio.Event()
         self._ignored = IgnoredInputLog(_LOGGER)
         self._summaries: asyncio.Task[None] | None = None
@@ -306,6 +311,8 @@ class MqttClient:
             # A refused CONNACK is not a connection (bad credentials, not authorised):
             # an error once per outage (a setting to fix), and paho retries with backoff.
             why = f"the broker refused the connection ({reason_code})"
+            with self._lock:
+                self._refused = True
             self._call_soon(self._connect_failed_on_loop, why, logging.ERROR)
             return
         with self._lock:
@@ -364,9 +371,21 @@ class MqttClient:
         _properties: object,
     ) -> None:
         with self._lock:
-            self._link_up = False
+            was_up, self._link_up = self._link_up, False
+            refused, self._refused = self._refused, False
             self._pending_subacks.clear()
+        if not was_up and not refused:
+            # The TCP (and TLS) connection was made, but the broker hung up without a
+            # CONNACK: paho calls neither on_connect nor on_connect_fail, and retries.
+            self._call_soon(self._connect_failed_on_loop, self._hung_up_reason())
         self._call_soon(self._disconnected_on_loop, str(reason_code))
+
+    def _hung_up_reason(self) -> str:
+        why = "the broker closed the connection without answering"
+        if self._settings.tls is None:
+            # Mosquitto closes a TLS listener's connection on a plain-text CONNECT.
+            return f"{why} (is it a TLS port? then set mqtt.tls)"
+        return why
 
     def _on_publish(
         self,
