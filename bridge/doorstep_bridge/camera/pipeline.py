@@ -350,7 +350,13 @@ class CameraPipeline:
         self._receivers_lock = threading.Lock()
         person = None
         if settings.person.enabled and hooks.on_person is not None:
-            person = PersonWatcher(settings.name, settings.person, self._person_changed)
+            person = PersonWatcher(
+                settings.name,
+                settings.person,
+                self._person_changed,
+                privacy_masks=settings.privacy_masks,
+                main_size=lambda: self.main_size,
+            )
         packages = None
         zone = doorstep_zone(settings.motion.zones)
         if zone is not None and hooks.on_package is not None:

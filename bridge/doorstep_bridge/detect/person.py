@@ -7,6 +7,11 @@ detect thread never waits for the check. While the scene is still nothing is off
 and nothing runs. The person state turns ON at the first frame with a person and OFF
 ``off_delay`` seconds after the last one, reported through ``on_person`` from the
 watcher's thread.
+
+Privacy masks hide people too: the camera's ``privacy_masks`` are filled in the copy
+before the detector sees it, and a person found with their middle in a masked area
+does not count (a passer-by on a masked pavement must not turn ``person`` on, nor make
+a clip a ``person`` clip).
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ from doorstep_bridge.detect.hog import HogPersonDetector, PersonHit
 from doorstep_bridge.detect.settings import PersonSettings, ssdlite_model
 from doorstep_bridge.detect.ssdlite import SsdlitePersonDetector
 from doorstep_bridge.motion.types import Box
+from doorstep_bridge.recording.masks import FILL_Y, MaskSet
+from doorstep_bridge.validation import Polygon
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -75,6 +82,10 @@ class PersonWatcher:
         on_person: Called with True/False when the person state changes (watcher thread).
         finder_factory: Builds the detector (tests inject a fake one).
         clock: Monotonic seconds.
+        privacy_masks: The camera's privacy polygons, in main-stream pixels.
+        main_size: The main stream's (width, height) once known, to scale the masks to
+            the detect frames; until then a masked camera checks nothing (where its
+            masks lie in the picture is not known).
     """
 
     def __init__(
@@ -85,8 +96,13 @@ class PersonWatcher:
         *,
         finder_factory: Callable[[PersonSettings], PersonFinder] = person_finder,
         clock: Callable[[], float] = time.monotonic,
+        privacy_masks: Sequence[Polygon] = (),
+        main_size: Callable[[], tuple[int, int] | None] = lambda: None,
     ) -> None:
         self.camera = camera
+        self._polygons = tuple(privacy_masks)
+        self._main_size = main_size
+        self._masks: MaskSet | None = None
         self._settings = settings
         self._on_person = on_person
         self._finder_factory = finder_factory
@@ -140,6 +156,12 @@ class PersonWatcher:
         if self._finder is None:
             self._finder = self._finder_factory(self._settings)
         now = self._clock()
+        masked: npt.NDArray[np.bool_] | None = None
+        if self._polygons:
+            masked = self._masked(luma.shape[1], luma.shape[0])
+            if masked is None:
+                return False
+            luma = np.where(masked, np.uint8(FILL_Y), luma)
         try:
             hits = tuple(self._finder.find(luma, boxes))
         except Exception:
@@ -152,11 +174,22 @@ class PersonWatcher:
                     self._errors,
                 )
             return False
+        if masked is not None:
+            hits = tuple(hit for hit in hits if not _centre_in(hit.box, masked))
         if hits:
             self.last_hits = hits
             self._last_seen = now
             self._set(active=True)
         return bool(hits)
+
+    def _masked(self, width: int, height: int) -> npt.NDArray[np.bool_] | None:
+        """The privacy masks at this frame size; None while the main stream's size is unknown."""
+        reference = self._main_size()
+        if reference is None:
+            return None
+        if self._masks is None or self._masks.reference != reference:
+            self._masks = MaskSet(self._polygons, reference)
+        return self._masks.masks(width, height)[0]
 
     def expire(self) -> float | None:
         """Turn OFF if no person was seen for ``off_delay``; seconds until that is due."""
@@ -185,3 +218,11 @@ class PersonWatcher:
                 job, self._job = self._job, None
             if job is not None:
                 self.check(*job)
+
+
+def _centre_in(box: Box, mask: npt.NDArray[np.bool_]) -> bool:
+    """Whether the middle of ``box`` lies in ``mask`` (True: masked)."""
+    height, width = mask.shape
+    x = min(max((box[0] + box[2]) // 2, 0), width - 1)
+    y = min(max((box[1] + box[3]) // 2, 0), height - 1)
+    return bool(mask[y, x])

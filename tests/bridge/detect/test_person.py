@@ -252,3 +252,92 @@ def test_the_pipeline_runs_a_watcher_only_when_the_camera_asks() -> None:
     finally:
         on.stop()
     assert watcher._thread is None
+
+
+# -- privacy masks ---------------------------------------------------------------------
+
+
+class _PersonRecorder(Recorder):
+    """Notes what clips are told about people."""
+
+    def __init__(self) -> None:
+        self.people: list[bool] = []
+
+    def person(self, active: bool) -> None:
+        self.people.append(active)
+
+    def offer_frame(self, frame: Any, score: float) -> None:
+        pass
+
+
+def _walk(
+    monkeypatch: pytest.MonkeyPatch, x: float, *, scale: float = 1.0, main_known: bool = True
+) -> tuple[list[bool], list[bool]]:
+    """A figure walks in from ``x`` (main-stream pixels) through the real motion core and HOG.
+
+    The camera masks the right half of its 640x360 main stream (the pavement); the
+    detect frames are ``scale`` times that size. Returns the person changes reported
+    and those the recorder heard.
+    """
+    from doorstep_bridge.camera.manager import default_factories
+
+    camera = parse_config(
+        {
+            "cameras": {
+                "front_door": {
+                    "source": "demo://",
+                    "person": {"enabled": True, "detector": "hog"},
+                    "privacy_masks": [[[320, 0], [639, 0], [639, 359], [320, 359]]],
+                }
+            }
+        }
+    ).cameras["front_door"]
+    width, height = round(640 * scale), round(360 * scale)
+    frames = []
+    for i in range(40):
+        img = porch(width, height, seed=i % 3)
+        if i >= 20:
+            draw_person(img, (x + (i - 20) * 4) * scale, 120 * scale, 200 * scale)
+        frames.append(img)
+    feed = iter(frames)
+    monkeypatch.setattr("doorstep_bridge.camera.pipeline.luma_plane", lambda _frame: next(feed))
+    changes: list[bool] = []
+    recorder = _PersonRecorder()
+    detector_for, gate = default_factories()
+    pipeline = CameraPipeline(
+        camera,
+        recorder,  # type: ignore[arg-type]
+        detector_for(5.0),
+        gate,
+        PipelineHooks(
+            on_motion=lambda _a: None, on_availability=lambda _a: None, on_person=changes.append
+        ),
+    )
+    pipeline.main_size = (640, 360) if main_known else None
+    watcher = pipeline.detection.person
+    assert watcher is not None
+    # Checked at once, on this thread, rather than on the watcher's.
+    monkeypatch.setattr(watcher, "offer", watcher.check)
+    frame = type("Frame", (), {"width": width, "height": height})()
+    for _ in frames:
+        pipeline.detection._analyse(frame, wants_frame=False)
+    return changes, recorder.people
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.5], ids=["detect-is-main", "smaller-detect"])
+def test_a_person_in_a_privacy_mask_does_not_count(
+    monkeypatch: pytest.MonkeyPatch, scale: float
+) -> None:
+    """Someone walking only on the masked pavement: no person, no person clip."""
+    assert _walk(monkeypatch, 420, scale=scale) == ([], [])
+
+
+def test_a_person_outside_the_privacy_mask_still_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _walk(monkeypatch, 150) == ([True], [True])
+
+
+def test_a_masked_camera_counts_no_one_before_its_masks_can_be_placed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The main stream's size is not known yet (its detect stream came up first)."""
+    assert _walk(monkeypatch, 150, main_known=False) == ([], [])
