@@ -437,6 +437,7 @@ async def test_a_broker_that_refuses_the_bridge_is_an_error_once(
 def _self_signed(folder: Path) -> tuple[Path, Path]:
     """A certificate and key for 127.0.0.1, for a broker's TLS listener."""
     import datetime
+    import ipaddress
 
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -454,6 +455,10 @@ def _self_signed(folder: Path) -> tuple[Path, Path]:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.IPv4Address("127.0.0.1"))]),
+            critical=False,
+        )
         .sign(key, hashes.SHA256())
     )
     cert_path, key_path = folder / "broker.crt", folder / "broker.key"
@@ -468,6 +473,24 @@ def _self_signed(folder: Path) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
+def _serve_tls(broker: Broker, folder: Path) -> Path:
+    """Restart ``broker`` with TLS on its port (a certificate for 127.0.0.1); the certificate."""
+    certs = folder / "certs"
+    certs.mkdir()
+    cert, key = _self_signed(certs)
+    broker.stop()
+    # Mosquitto started as root would read the key as the mosquitto user, who cannot
+    # enter the test's folder: it stays the user it was started as.
+    user = pwd.getpwuid(os.geteuid()).pw_name
+    broker.config_path.write_text(
+        f"listener {broker.port} 127.0.0.1\ncertfile {cert}\nkeyfile {key}\n"
+        f"user {user}\nallow_anonymous true\npersistence false\n",
+        encoding="utf-8",
+    )
+    broker.start()
+    return cert
+
+
 async def test_a_tls_port_spoken_to_in_plain_text_is_logged(
     mqtt_broker: Broker, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -477,19 +500,7 @@ async def test_a_tls_port_spoken_to_in_plain_text_is_logged(
     read why the bridge never connects, once, and it keeps retrying.
     """
     caplog.set_level(logging.DEBUG, logger="doorstep_bridge.mqtt.client")
-    certs = tmp_path / "certs"
-    certs.mkdir()
-    cert, key = _self_signed(certs)
-    mqtt_broker.stop()
-    # Mosquitto started as root would read the key as the mosquitto user, who cannot
-    # enter the test's folder: it stays the user it was started as.
-    user = pwd.getpwuid(os.geteuid()).pw_name
-    mqtt_broker.config_path.write_text(
-        f"listener {mqtt_broker.port} 127.0.0.1\ncertfile {cert}\nkeyfile {key}\n"
-        f"user {user}\nallow_anonymous true\npersistence false\n",
-        encoding="utf-8",
-    )
-    mqtt_broker.start()
+    _serve_tls(mqtt_broker, tmp_path)
 
     def lines(level: int) -> list[str]:
         return client_log(caplog, level, "Cannot connect to the MQTT broker")
@@ -507,6 +518,38 @@ async def test_a_tls_port_spoken_to_in_plain_text_is_logged(
             )
         ]
         assert len(lines(logging.DEBUG)) >= 2  # it keeps trying, quietly
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("127.0.0.1", False, "self-signed certificate"),
+        ("localhost", True, "Hostname mismatch, certificate is not valid for 'localhost'"),
+    ],
+    ids=["unknown-issuer", "other-host-name"],
+)
+async def test_a_certificate_the_bridge_refuses_is_named(
+    mqtt_broker: Broker,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    case: tuple[str, bool, str],
+) -> None:
+    """Each of these has its own fix (mqtt.tls.ca_certs, mqtt.host): the log tells them apart."""
+    host, trusted, why = case
+    caplog.set_level(logging.WARNING, logger="doorstep_bridge.mqtt.client")
+    cert = _serve_tls(mqtt_broker, tmp_path)
+    tls: dict[str, str] | bool = {"ca_certs": str(cert)} if trusted else True
+    config = bridge_config(mqtt_broker, tmp_path / "bridge", mqtt={"host": host, "tls": tls})
+    cannot = "Cannot connect to the MQTT broker"
+    async with run_bridge(config):
+        while not client_log(caplog, logging.WARNING, cannot):  # noqa: ASYNC110 - polled
+            await asyncio.sleep(0.05)
+    assert client_log(caplog, logging.WARNING, cannot) == [
+        (
+            f"{cannot} at {host}:{mqtt_broker.port}: TLS failed (the broker's certificate is not"
+            f" accepted: {why}); retrying with backoff (rings and clips are queued meanwhile)"
+        )
+    ]
 
 
 def test_connect_errors_in_words() -> None:

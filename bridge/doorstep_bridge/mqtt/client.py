@@ -100,11 +100,18 @@ def connect_error_reason(error: BaseException | None) -> str:
     if isinstance(error, TimeoutError):
         return "no answer (timeout)"
     if isinstance(error, ssl.SSLError):
-        why = getattr(error, "reason", None) or error.strerror or type(error).__name__
-        return f"TLS failed ({why})"
+        return f"TLS failed ({_tls_reason(error)})"
     if isinstance(error, OSError) and error.strerror:
         return error.strerror.lower()
     return type(error).__name__ if error is not None else "unknown error"
+
+
+def _tls_reason(error: ssl.SSLError) -> str:
+    if isinstance(error, ssl.SSLCertVerificationError) and error.verify_message:
+        # The reason alone (CERTIFICATE_VERIFY_FAILED) is the same for an unknown CA, a
+        # host name the certificate is not for and an expired one: each has its own fix.
+        return f"the broker's certificate is not accepted: {error.verify_message.rstrip('.')}"
+    return str(getattr(error, "reason", None) or error.strerror or type(error).__name__)
 
 
 @dataclass(slots=True)
