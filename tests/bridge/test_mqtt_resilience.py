@@ -134,6 +134,110 @@ async def test_presses_during_a_broker_outage_all_arrive(
         durable.loop_stop()
 
 
+async def test_motion_that_ended_during_a_broker_outage_does_not_start_again(
+    persistent_broker: Broker, tmp_path: Path
+) -> None:
+    """Home Assistant, subscribed throughout, hears the motion state now, not its history.
+
+    Motion that started and ended while the broker was away must not reach Home
+    Assistant as a fresh ``ON`` when it is back: automations (a porch light at night)
+    would run for a visitor long gone. Rings, unlike states, are all delivered (above).
+    """
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from doorstep_bridge.events import MotionChanged
+    from doorstep_bridge.keys import BUS
+    from doorstep_bridge.models import utcnow
+
+    motion = "doorstep/front_door/motion"
+    durable = paho.Client(CallbackAPIVersion.VERSION2, client_id="ha-like", clean_session=False)
+    received: list[bytes] = []
+    durable.on_connect = lambda c, *_: c.subscribe(motion, qos=1)
+    durable.on_message = lambda _c, _u, msg: received.append(msg.payload)
+    durable.reconnect_delay_set(1, 1)
+    durable.connect(persistent_broker.host, persistent_broker.port)
+    durable.loop_start()
+    # A camera that never connects: no motion of its own.
+    config = bridge_config(
+        persistent_broker, tmp_path, cameras={"front_door": {"source": "rtsp://127.0.0.1:9/none"}}
+    )
+    try:
+        async with run_bridge(config) as bridge:
+            await bridge.wait_mqtt()
+            for _ in range(100):  # the bridge's OFF at start
+                if received:
+                    break
+                await asyncio.sleep(0.1)
+            assert received[-1:] == [b"OFF"]
+            await asyncio.to_thread(persistent_broker.stop)
+            bus = bridge.app[BUS]
+            for active in (True, False, True, False):
+                bus.publish(MotionChanged("front_door", active, utcnow()))
+            await asyncio.sleep(0.5)
+            await asyncio.to_thread(persistent_broker.start)
+            await bridge.wait_mqtt(30)
+            for _ in range(150):  # the listener is back too, and has what was sent
+                if durable.is_connected() and len(received) > 1:
+                    break
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(1.0)
+        assert b"ON" not in received
+        assert received[-1] == b"OFF"
+    finally:
+        durable.disconnect()
+        durable.loop_stop()
+
+
+async def test_a_state_the_broker_never_acknowledged_is_not_left_standing(
+    mqtt_broker: Broker,
+    mqtt_listener: Callable[..., Listener],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Motion ON sent into a link that was already dead, then OFF while it is down.
+
+    paho sends the unacknowledged ON again after the reconnect, after the replay of
+    the newest state: the OFF must follow it, or motion would stay ON in Home Assistant.
+    """
+    from doorstep_bridge.events import MotionChanged
+    from doorstep_bridge.keys import BUS
+    from doorstep_bridge.models import utcnow
+
+    motion = "doorstep/front_door/motion"
+    config = bridge_config(
+        mqtt_broker, tmp_path, cameras={"front_door": {"source": "rtsp://127.0.0.1:9/none"}}
+    )
+    async with run_bridge(config) as bridge:
+        await bridge.wait_mqtt()
+        bus = bridge.app[BUS]
+        process = mqtt_broker.process
+        assert process is not None
+        process.send_signal(signal.SIGSTOP)  # the broker hangs: nothing is acknowledged
+        bus.publish(MotionChanged("front_door", True, utcnow()))
+        await asyncio.sleep(0.3)
+        process.kill()  # the link drops; the ON was never acknowledged
+        await asyncio.to_thread(process.wait)
+        mqtt_broker.process = None
+        while bridge_connected(bridge):  # noqa: ASYNC110 - polled
+            await asyncio.sleep(0.05)
+        for active in (False, True, False):  # queued behind the ON, in order
+            bus.publish(MotionChanged("front_door", active, utcnow()))
+        await asyncio.to_thread(mqtt_broker.start)
+        await bridge.wait_mqtt(30)
+        await asyncio.sleep(1.0)  # the resent ON and whatever follows it
+        listener = mqtt_listener(motion)
+        assert await asyncio.to_thread(listener.wait_for, motion, 10) == b"OFF"
+    assert "Handler for MotionChanged failed" not in caplog.text
+
+
+def bridge_connected(bridge: RunningBridge) -> bool:
+    """Whether the bridge's MQTT client is connected to the broker."""
+    from doorstep_bridge.keys import MQTT
+
+    return bridge.app[MQTT].connected
+
+
 async def test_retained_state_is_republished_after_broker_restart(
     mqtt_broker: Broker, mqtt_listener: Callable[..., Listener], tmp_path: Path
 ) -> None:

@@ -9,7 +9,9 @@ from doorstep_bridge.events import (
     ClipDeleted,
     ClipFinished,
     EventBus,
+    MotionChanged,
     NoClips,
+    PersonChanged,
     RecordingProblem,
     SnapshotTaken,
 )
@@ -24,11 +26,21 @@ class RecordingMqtt:
     def __init__(self) -> None:
         self.topics = Topics("doorstep")
         self.sent: list[tuple[str, bytes | str, int, bool]] = []
+        #: Topics published as states (only the newest value is sent after an outage).
+        self.states: set[str] = set()
 
     def publish(
-        self, topic: str, payload: bytes | str, *, qos: int = 0, retain: bool = False
+        self,
+        topic: str,
+        payload: bytes | str,
+        *,
+        qos: int = 0,
+        retain: bool = False,
+        state: bool = False,
     ) -> None:
         self.sent.append((topic, payload, qos, retain))
+        if state:
+            self.states.add(topic)
 
 
 def clip(clip_id: str) -> ClipInfo:
@@ -104,3 +116,13 @@ def test_the_person_topic_is_cleared_for_cameras_without_person_detection() -> N
     person = [sent for sent in mqtt.sent if sent[0].endswith("/person")]
     # An earlier run with person detection on left ON or OFF there.
     assert person == [("doorstep/garage/person", b"", 1, True)]
+
+
+def test_motion_and_person_are_states_the_rest_is_kept_in_full() -> None:
+    """After a broker outage only the newest motion and person go out; clips all do."""
+    bus, mqtt = EventBus(), RecordingMqtt()
+    Publisher(mqtt, bus)  # type: ignore[arg-type]
+    bus.publish(MotionChanged("front_door", active=True, time=utcnow()))
+    bus.publish(PersonChanged("front_door", active=True, time=utcnow()))
+    bus.publish(ClipFinished(clip("c_1")))
+    assert mqtt.states == {"doorstep/front_door/motion", "doorstep/front_door/person"}

@@ -17,6 +17,11 @@ sees MQTT on the loop. What this adds on top of paho:
   so a broker restarted without persistence gets it back. paho sends its queue
   after that replay, so while the link is down a retained QoS 0 message on a
   topic with a QoS 1 message queued is queued behind it: the newest value wins.
+* State topics that automations start from (``state=True``: motion, person)
+  are only remembered while the link is down, not queued: the replay gives the
+  broker the newest value, and Home Assistant does not see motion that started
+  and ended during the outage start again when the broker is back (a porch light
+  switched on for a visitor long gone).
 * A persistent session under the bridge's stable client id, so commands sent
   with QoS 1 while the bridge restarts are delivered when it is back.
 * Subscriptions are renewed on every connect; retained messages on them are
@@ -133,6 +138,11 @@ class MqttClient:
         self._retained: dict[str, tuple[bytes, int]] = {}
         # Retained topics with a QoS 1 message in paho's queue while the link is down.
         self._queued_retained: set[str] = set()
+        # State topics, and the last message on each handed to paho: while one is not
+        # acknowledged, paho sends it again after a reconnect (after the replay), so a
+        # newer value is queued behind it rather than only remembered.
+        self._state_topics: set[str] = set()
+        self._state_sent: dict[str, paho.MQTTMessageInfo] = {}
         self._connected = asyncio.Event()
         self._lock = threading.RLock()
         self._stopping = False
@@ -253,10 +263,21 @@ class MqttClient:
             _LOGGER.warning("Could not confirm the offline message before disconnecting")
 
     def publish(
-        self, topic: str, payload: str | bytes, *, qos: int = 0, retain: bool = False
+        self,
+        topic: str,
+        payload: str | bytes,
+        *,
+        qos: int = 0,
+        retain: bool = False,
+        state: bool = False,
     ) -> None:
-        """Publish now, or queue until the broker is back; never raises for a lost link."""
+        """Publish now, or queue until the broker is back; never raises for a lost link.
+
+        ``state`` (retained topics only): only the newest value matters; while the
+        broker is away it is remembered for the replay instead of queued.
+        """
         data = payload.encode() if isinstance(payload, str) else payload
+        state = state and retain
         # Under the lock, so a replay after a reconnect cannot overtake a newer value.
         with self._lock:
             if retain:
@@ -264,6 +285,10 @@ class MqttClient:
                     self._retained[topic] = (data, qos)
                 else:  # an empty retained payload clears the topic on the broker
                     self._retained.pop(topic, None)
+                if state:
+                    self._state_topics.add(topic)
+                if not self._link_up and state and data and self._delivered(topic):
+                    return  # the replay after the reconnect sends it
                 if not self._link_up:
                     # paho sends what it queued while the broker was away after the
                     # replay of retained state: a newer QoS 0 value (a snapshot after
@@ -273,8 +298,19 @@ class MqttClient:
                     elif topic in self._queued_retained:
                         qos = 1
             info = self._client.publish(topic, data, qos=qos, retain=retain)
+            if state:
+                self._state_sent[topic] = info
         if info.rc not in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN):
             _LOGGER.warning("Publishing to %s failed: %s", topic, paho.error_string(info.rc))
+
+    def _delivered(self, topic: str) -> bool:
+        """No message on ``topic`` waits in paho's queue for the broker (caller holds _lock)."""
+        sent = self._state_sent.get(topic)
+        if sent is None:
+            return True
+        if sent.rc != paho.MQTT_ERR_SUCCESS:
+            return False  # queued while the broker was away (paho raises if asked)
+        return sent.is_published()
 
     def subscribe(
         self, topic: str, handler: MessageHandler, qos: int = 1, *, network_thread: bool = False
@@ -332,7 +368,9 @@ class MqttClient:
         # messages published before a connection: give the broker our state back.
         with self._lock:
             for topic, (data, qos) in self._retained.items():
-                client.publish(topic, data, qos=qos, retain=True)
+                info = client.publish(topic, data, qos=qos, retain=True)
+                if topic in self._state_topics:
+                    self._state_sent[topic] = info
         self._call_soon(self._connected_on_loop)
 
     def _on_connect_fail(self, _client: paho.Client, _userdata: object) -> None:

@@ -108,11 +108,11 @@ class Publisher:
 
     def _on_motion(self, event: MotionChanged) -> None:
         state = ON if event.active else OFF
-        self._mqtt.publish(self._topics.motion(event.camera), state, qos=1, retain=True)
+        self._mqtt.publish(self._topics.motion(event.camera), state, qos=1, retain=True, state=True)
 
     def _on_person(self, event: PersonChanged) -> None:
         state = ON if event.active else OFF
-        self._mqtt.publish(self._topics.person(event.camera), state, qos=1, retain=True)
+        self._mqtt.publish(self._topics.person(event.camera), state, qos=1, retain=True, state=True)
 
     def _on_package(self, event: PackageChanged) -> None:
         payload = {"camera": event.camera, "type": event.change, "time": event.time.isoformat()}
