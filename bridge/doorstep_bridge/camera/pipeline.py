@@ -44,6 +44,7 @@ from doorstep_bridge.camera.sources import (
 from doorstep_bridge.config import CameraSettings
 from doorstep_bridge.detect.packages import PackageChange, PackageTracker, doorstep_zone
 from doorstep_bridge.detect.person import PersonWatcher
+from doorstep_bridge.detect.privacy import PrivacyMasks
 from doorstep_bridge.exceptions import CameraError
 from doorstep_bridge.models import StreamStatus
 from doorstep_bridge.motion import MotionDetector
@@ -348,19 +349,19 @@ class CameraPipeline:
         #: changed in place, so the reader threads iterate without a lock.
         self._receivers: dict[str, tuple[Receiver, ...]] = {"main": (), "detect": ()}
         self._receivers_lock = threading.Lock()
+        # Nothing in a masked area counts: not a person, not a parcel.
+        privacy = PrivacyMasks(settings.privacy_masks, lambda: self.main_size)
         person = None
         if settings.person.enabled and hooks.on_person is not None:
             person = PersonWatcher(
-                settings.name,
-                settings.person,
-                self._person_changed,
-                privacy_masks=settings.privacy_masks,
-                main_size=lambda: self.main_size,
+                settings.name, settings.person, self._person_changed, privacy=privacy
             )
         packages = None
         zone = doorstep_zone(settings.motion.zones)
         if zone is not None and hooks.on_package is not None:
-            packages = PackageTracker(zone, self._package_changed, camera=settings.name)
+            packages = PackageTracker(
+                zone, self._package_changed, camera=settings.name, privacy=privacy
+            )
         self.detection = Detection(
             settings,
             recorder,

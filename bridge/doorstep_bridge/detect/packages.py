@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from doorstep_bridge.detect.privacy import PrivacyMasks, filled
 from doorstep_bridge.validation import Polygon
 
 _LOGGER = logging.getLogger(__name__)
@@ -75,6 +76,9 @@ class PackageTracker:
         on_change: Called with ``"delivered"`` or ``"removed"``.
         settings: Timing.
         camera: The camera's name (logs).
+        privacy: The camera's privacy masks: what lies under them never counts (filled
+            black in both the empty step and the current view); until they can be
+            placed in the frames, the zone is not compared.
     """
 
     def __init__(
@@ -84,8 +88,10 @@ class PackageTracker:
         settings: PackageSettings | None = None,
         *,
         camera: str = "",
+        privacy: PrivacyMasks | None = None,
     ) -> None:
         self._settings = settings or PackageSettings()
+        self._privacy = privacy
         self._camera = camera
         self._on_change = on_change
         points = np.array(zone, dtype=np.int32)
@@ -155,6 +161,11 @@ class PackageTracker:
         x1, y1, x2, y2 = self._box
         crop = luma[y1:y2, x1:x2]
         height, width = crop.shape[:2]
+        if self._privacy and width and height:
+            masked = self._privacy.at(luma.shape[1], luma.shape[0])
+            if masked is None:
+                return None
+            crop = filled(crop, masked[y1:y2, x1:x2])
         if width == 0 or height == 0:
             size = (luma.shape[1], luma.shape[0])
             if self._outside != size:

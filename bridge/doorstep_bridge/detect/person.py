@@ -26,11 +26,10 @@ import numpy as np
 import numpy.typing as npt
 
 from doorstep_bridge.detect.hog import HogPersonDetector, PersonHit
+from doorstep_bridge.detect.privacy import PrivacyMasks, filled
 from doorstep_bridge.detect.settings import PersonSettings, ssdlite_model
 from doorstep_bridge.detect.ssdlite import SsdlitePersonDetector
 from doorstep_bridge.motion.types import Box
-from doorstep_bridge.recording.masks import FILL_Y, MaskSet
-from doorstep_bridge.validation import Polygon
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -82,10 +81,8 @@ class PersonWatcher:
         on_person: Called with True/False when the person state changes (watcher thread).
         finder_factory: Builds the detector (tests inject a fake one).
         clock: Monotonic seconds.
-        privacy_masks: The camera's privacy polygons, in main-stream pixels.
-        main_size: The main stream's (width, height) once known, to scale the masks to
-            the detect frames; until then a masked camera checks nothing (where its
-            masks lie in the picture is not known).
+        privacy: The camera's privacy masks; until they can be placed in the detect
+            frames (the main stream's size is known), a masked camera checks nothing.
     """
 
     def __init__(
@@ -96,13 +93,10 @@ class PersonWatcher:
         *,
         finder_factory: Callable[[PersonSettings], PersonFinder] = person_finder,
         clock: Callable[[], float] = time.monotonic,
-        privacy_masks: Sequence[Polygon] = (),
-        main_size: Callable[[], tuple[int, int] | None] = lambda: None,
+        privacy: PrivacyMasks | None = None,
     ) -> None:
         self.camera = camera
-        self._polygons = tuple(privacy_masks)
-        self._main_size = main_size
-        self._masks: MaskSet | None = None
+        self._privacy = privacy
         self._settings = settings
         self._on_person = on_person
         self._finder_factory = finder_factory
@@ -158,11 +152,11 @@ class PersonWatcher:
             return False
         now = self._clock()
         masked: npt.NDArray[np.bool_] | None = None
-        if self._polygons:
-            masked = self._masked(luma.shape[1], luma.shape[0])
+        if self._privacy:
+            masked = self._privacy.at(luma.shape[1], luma.shape[0])
             if masked is None:
                 return False
-            luma = np.where(masked, np.uint8(FILL_Y), luma)
+            luma = filled(luma, masked)
         try:
             hits = tuple(finder.find(luma, boxes))
         except Exception:
@@ -194,15 +188,6 @@ class PersonWatcher:
                     self._error_logged = now
                     _LOGGER.exception("Camera %s: person detection cannot start", self.camera)
         return self._finder
-
-    def _masked(self, width: int, height: int) -> npt.NDArray[np.bool_] | None:
-        """The privacy masks at this frame size; None while the main stream's size is unknown."""
-        reference = self._main_size()
-        if reference is None:
-            return None
-        if self._masks is None or self._masks.reference != reference:
-            self._masks = MaskSet(self._polygons, reference)
-        return self._masks.masks(width, height)[0]
 
     def expire(self) -> float | None:
         """Turn OFF if no person was seen for ``off_delay``; seconds until that is due."""

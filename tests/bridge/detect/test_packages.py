@@ -233,3 +233,77 @@ def test_parcels_go_to_mqtt_and_the_bridge_info_says_who_has_a_doorstep() -> Non
     with_zone = _config({"doorstep": [list(p) for p in ZONE]})
     assert bridge_info(with_zone, "b1")["cameras"]["front_door"]["package"] is True
     assert "package" not in bridge_info(_config({}), "b1")["cameras"]["front_door"]
+
+
+def _through_pipeline(
+    monkeypatch: pytest.MonkeyPatch, scene: Scene, seconds: float, masks: list[Any]
+) -> list[PackageChange]:
+    """``scene`` through a camera pipeline (real motion core) whose doorstep zone is ZONE."""
+    from doorstep_bridge.camera.manager import default_factories
+
+    camera = parse_config(
+        {
+            "cameras": {
+                "front_door": {
+                    "source": "demo://",
+                    "motion": {"zones": {"doorstep": [list(p) for p in ZONE]}},
+                    "privacy_masks": masks,
+                }
+            }
+        }
+    ).cameras["front_door"]
+    changes: list[PackageChange] = []
+    detector_for, gate = default_factories()
+
+    class Recorder:
+        def wants_frame(self) -> bool:
+            return False
+
+        def motion(self, active: bool) -> None:
+            pass
+
+        def picture(self) -> None:
+            pass
+
+    pipeline = CameraPipeline(
+        camera,
+        Recorder(),  # type: ignore[arg-type]
+        detector_for(FPS),
+        gate,
+        PipelineHooks(
+            on_motion=lambda _a: None, on_availability=lambda _a: None, on_package=changes.append
+        ),
+    )
+    pipeline.main_size = (W, H)
+    clock = [0.0]
+    monkeypatch.setattr(pipeline.detection, "_clock", lambda: clock[0])
+    frame = type("Frame", (), {"width": W, "height": H})()
+    for i in range(int(seconds * FPS)):
+        clock[0] = i / FPS
+        image = scene(clock[0])
+        monkeypatch.setattr("doorstep_bridge.camera.pipeline.luma_plane", lambda _f, i=image: i)
+        pipeline.detection._analyse(frame, wants_frame=False)
+    return changes
+
+
+def _delivery(t: float) -> Gray:
+    img = _background(t)
+    if 16.0 <= t < 60.0:
+        _parcel(img)
+    _walker(img, t, 10.0, 22.0)
+    _walker(img, t, 50.0, 62.0)
+    return img
+
+
+def test_a_parcel_under_a_privacy_mask_is_not_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The step is masked (main-stream pixels, here the same size): nothing there counts."""
+    step = [[100, 110], [240, 110], [240, 179], [100, 179]]
+    assert _through_pipeline(monkeypatch, _delivery, 80.0, [step]) == []
+
+
+def test_a_parcel_beside_a_privacy_mask_is_still_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    elsewhere = [[0, 0], [60, 0], [60, 60], [0, 60]]
+    assert _through_pipeline(monkeypatch, _delivery, 80.0, [elsewhere]) == [
+        "delivered",
+        "removed",
+    ]
