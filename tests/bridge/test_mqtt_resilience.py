@@ -624,6 +624,25 @@ async def test_a_tls_port_spoken_to_in_plain_text_is_logged(
         assert len(lines(logging.DEBUG)) >= 2  # it keeps trying, quietly
 
 
+async def test_tls_towards_a_plain_port_is_logged_with_the_likely_cause(
+    mqtt_broker: Broker, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The mirror case: mqtt.tls is set, and the broker's port speaks plain MQTT."""
+    caplog.set_level(logging.WARNING, logger="doorstep_bridge.mqtt.client")
+    config = bridge_config(mqtt_broker, tmp_path, mqtt={"tls": True})
+    cannot = "Cannot connect to the MQTT broker"
+    async with run_bridge(config):
+        while not client_log(caplog, logging.WARNING, cannot):  # noqa: ASYNC110 - polled
+            await asyncio.sleep(0.05)
+    assert client_log(caplog, logging.WARNING, cannot) == [
+        (
+            f"{cannot} at 127.0.0.1:{mqtt_broker.port}: connection reset by peer (mqtt.tls is"
+            " set: is it a TLS port?); retrying with backoff (rings and clips are queued"
+            " meanwhile)"
+        )
+    ]
+
+
 @pytest.mark.parametrize(
     "case",
     [

@@ -377,7 +377,11 @@ class MqttClient:
         # paho calls this from inside its ``except OSError`` around the connection
         # attempt, without the error: the error being handled is that one.
         error = sys.exc_info()[1]
-        self._call_soon(self._connect_failed_on_loop, connect_error_reason(error))
+        why = connect_error_reason(error)
+        if self._settings.tls is not None and isinstance(error, ConnectionResetError):
+            # A plain-text listener drops the TLS handshake's first message.
+            why += " (mqtt.tls is set: is it a TLS port?)"
+        self._call_soon(self._connect_failed_on_loop, why)
 
     def _send_subscribe(self, client: paho.Client, topic: str, qos: int) -> None:
         """Send one SUBSCRIBE and remember to wait for its SUBACK (caller holds _lock)."""
