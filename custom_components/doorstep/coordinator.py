@@ -422,7 +422,9 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
     @callback
     def _on_camera(self, msg: ReceiveMessage) -> None:
         parts = self.topics.split_camera_topic(msg.topic)
-        if parts is None:
+        if parts is None or (msg.retain and parts[1] in ("ring", "package")):
+            # Rings and parcels are events the bridge never retains: a retained one (a
+            # test with mosquitto_pub -r) would happen again at every start and reload.
             return
         camera, leaf = parts
         try:
@@ -436,7 +438,7 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
                 # Empty: person detection is off, the bridge cleared an earlier run's state.
                 person = parse_on_off(msg.payload) if msg.payload else None
                 self._update_camera(camera, person=person)
-            elif leaf == "package" and not msg.retain:
+            elif leaf == "package":
                 package = parse_package(msg.payload)
                 for listener in list(self._package_listeners.get(package.camera, ())):
                     listener(package)

@@ -80,6 +80,18 @@ async def test_malformed_ring_is_ignored(hass: HomeAssistant) -> None:
     assert get_state(hass, "event.front_door_doorbell").state == STATE_UNKNOWN
 
 
+async def test_a_retained_ring_is_not_a_press(hass: HomeAssistant) -> None:
+    """The bridge never retains a ring; a retained one (a test with ``mosquitto_pub -r``)
+    is what the broker hands every new subscriber: each Home Assistant start or reload
+    would ring the doorbell and notify the phone again."""
+    events = async_capture_events(hass, EVENT_CAMERA)
+    payload = {"id": "r_000000000009", "camera": "front_door", "time": T0.isoformat()}
+    async_fire_mqtt_message(hass, TOPICS.ring("front_door"), json.dumps(payload), retain=True)
+    await hass.async_block_till_done()
+    assert get_state(hass, "event.front_door_doorbell").state == STATE_UNKNOWN
+    assert [e for e in events if e.data.get("type") == "doorbell_pressed"] == []
+
+
 async def test_motion(hass: HomeAssistant) -> None:
     async_fire_mqtt_message(hass, TOPICS.motion("front_door"), "ON")
     await hass.async_block_till_done()
