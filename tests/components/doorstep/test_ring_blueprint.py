@@ -168,3 +168,17 @@ async def test_the_person_message_is_its_own(hass: HomeAssistant, phone: str) ->
     await _person(hass, "on")
     await _ring(hass, "2026-12-03T10:00:00.000+00:00")
     assert [call.data["message"] for call in calls] == ["Visitor", "Ding"]
+
+
+async def test_the_doorbell_coming_back_is_no_ring(hass: HomeAssistant, phone: str) -> None:
+    """A reload of the integration (it reloads itself when the bridge's cameras change) or
+    a restart takes the doorbell entity away and brings back its last ring: no one rang."""
+    calls = await _automation(hass, phone)
+    await _ring(hass, "2026-12-03T10:00:00.000+00:00")
+    assert len(calls) == 1
+    hass.states.async_set(DOORBELL, "unavailable", {"restored": True})
+    await hass.async_block_till_done()
+    await _ring(hass, "2026-12-03T10:00:00.000+00:00")  # the same ring, restored
+    assert len(calls) == 1
+    await _ring(hass, "2026-12-03T10:05:00.000+00:00")  # the next press still notifies
+    assert len(calls) == 2
