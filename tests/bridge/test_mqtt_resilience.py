@@ -538,6 +538,35 @@ async def test_a_broker_that_refuses_the_bridge_is_an_error_once(
             assert (await response.json())["mqtt"] == "disconnected"
 
 
+async def test_a_broker_that_comes_back_refusing_the_bridge_says_why(
+    mqtt_broker: Broker, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Connected, then the broker restarts wanting a user (its config or the password
+    changed): after "Lost the MQTT broker", the owner must read why it does not come back."""
+    caplog.set_level(logging.DEBUG, logger="doorstep_bridge.mqtt.client")
+    async with run_bridge(bridge_config(mqtt_broker, tmp_path)) as bridge:
+        await bridge.wait_mqtt()
+        await asyncio.to_thread(mqtt_broker.stop)
+        mqtt_broker.config_path.write_text(
+            f"listener {mqtt_broker.port} 127.0.0.1\nallow_anonymous false\npersistence false\n",
+            encoding="utf-8",
+        )
+        await asyncio.to_thread(mqtt_broker.start)
+        refused = "the broker refused the connection (Not authorized)"
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(20):
+                while len(client_log(caplog, logging.DEBUG, refused)) < 1:  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
+    address = f"127.0.0.1:{mqtt_broker.port}"
+    assert client_log(caplog, logging.ERROR, "Cannot connect") == [
+        (
+            f"Cannot connect to the MQTT broker at {address}: {refused}; retrying with backoff"
+            " (rings and clips are queued meanwhile)"
+        )
+    ]
+    assert len(client_log(caplog, logging.DEBUG, refused)) >= 1  # said once, then quietly
+
+
 def _self_signed(folder: Path) -> tuple[Path, Path]:
     """A certificate and key for 127.0.0.1, for a broker's TLS listener."""
     import datetime

@@ -158,6 +158,8 @@ class MqttClient:
         self._summaries: asyncio.Task[None] | None = None
         # The current outage was logged (loop only): one warning per outage.
         self._outage_logged = False
+        # A refusal by the broker was logged in the current outage (loop only).
+        self._refusal_logged = False
 
         client = paho.Client(
             CallbackAPIVersion.VERSION2,
@@ -480,6 +482,7 @@ class MqttClient:
             again = " again" if self._outage_logged else ""
             _LOGGER.info("Connected to the MQTT broker at %s%s", self._address, again)
         self._outage_logged = False
+        self._refusal_logged = False
         self._connected.set()
         with self._lock:
             if not self._pending_subacks:
@@ -496,10 +499,14 @@ class MqttClient:
     def _connect_failed_on_loop(self, reason: str, level: int = logging.WARNING) -> None:
         if self._stopping or self._connected.is_set():
             return
-        if self._outage_logged:
+        # A refusal (credentials, ACL) is a setting to fix, not the outage already
+        # logged: said once per outage even after "Lost the MQTT broker".
+        refusal = level >= logging.ERROR and not self._refusal_logged
+        if self._outage_logged and not refusal:
             _LOGGER.debug("Cannot connect to the MQTT broker at %s: %s", self._address, reason)
             return
         self._outage_logged = True
+        self._refusal_logged |= refusal
         _LOGGER.log(
             level,
             "Cannot connect to the MQTT broker at %s: %s; retrying with backoff "
