@@ -609,7 +609,7 @@ def _self_signed(folder: Path) -> tuple[Path, Path]:
 def _serve_tls(broker: Broker, folder: Path) -> Path:
     """Restart ``broker`` with TLS on its port (a certificate for 127.0.0.1); the certificate."""
     certs = folder / "certs"
-    certs.mkdir()
+    certs.mkdir(parents=True)
     cert, key = _self_signed(certs)
     broker.stop()
     # Mosquitto started as root would read the key as the mosquitto user, who cannot
@@ -694,12 +694,36 @@ async def test_a_certificate_the_bridge_refuses_is_named(
     config = bridge_config(mqtt_broker, tmp_path / "bridge", mqtt={"host": host, "tls": tls})
     cannot = "Cannot connect to the MQTT broker"
     async with run_bridge(config):
-        while not client_log(caplog, logging.WARNING, cannot):  # noqa: ASYNC110 - polled
+        while not client_log(caplog, logging.ERROR, cannot):  # noqa: ASYNC110 - polled
             await asyncio.sleep(0.05)
-    assert client_log(caplog, logging.WARNING, cannot) == [
+    assert client_log(caplog, logging.ERROR, cannot) == [
         (
             f"{cannot} at {host}:{mqtt_broker.port}: TLS failed (the broker's certificate is not"
             f" accepted: {why}); retrying with backoff (rings and clips are queued meanwhile)"
+        )
+    ]
+
+
+async def test_a_broker_certificate_changed_while_connected_is_named(
+    mqtt_broker: Broker, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The broker restarts with a certificate the bridge does not trust (renewed by another
+    CA, say): after "Lost the MQTT broker" the owner must read why it does not come back."""
+    caplog.set_level(logging.DEBUG, logger="doorstep_bridge.mqtt.client")
+    first = _serve_tls(mqtt_broker, tmp_path / "first")
+    config = bridge_config(mqtt_broker, tmp_path / "bridge", mqtt={"tls": {"ca_certs": str(first)}})
+    refused = "the broker's certificate is not accepted: self-signed certificate"
+    async with run_bridge(config) as bridge:
+        await bridge.wait_mqtt()
+        _serve_tls(mqtt_broker, tmp_path / "second")  # another certificate
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(20):
+                while not client_log(caplog, logging.DEBUG, refused):  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
+    assert client_log(caplog, logging.ERROR, "Cannot connect") == [
+        (
+            f"Cannot connect to the MQTT broker at 127.0.0.1:{mqtt_broker.port}: TLS failed"
+            f" ({refused}); retrying with backoff (rings and clips are queued meanwhile)"
         )
     ]
 

@@ -383,7 +383,12 @@ class MqttClient:
         if self._settings.tls is not None and isinstance(error, ConnectionResetError):
             # A plain-text listener drops the TLS handshake's first message.
             why += " (mqtt.tls is set: is it a TLS port?)"
-        self._call_soon(self._connect_failed_on_loop, why)
+        # A certificate the bridge refuses (expired, renewed by another CA) is a setting
+        # to fix, like a refused password: an error, also after "Lost the MQTT broker".
+        level = (
+            logging.ERROR if isinstance(error, ssl.SSLCertVerificationError) else logging.WARNING
+        )
+        self._call_soon(self._connect_failed_on_loop, why, level)
 
     def _send_subscribe(self, client: paho.Client, topic: str, qos: int) -> None:
         """Send one SUBSCRIBE and remember to wait for its SUBACK (caller holds _lock)."""
@@ -499,8 +504,9 @@ class MqttClient:
     def _connect_failed_on_loop(self, reason: str, level: int = logging.WARNING) -> None:
         if self._stopping or self._connected.is_set():
             return
-        # A refusal (credentials, ACL) is a setting to fix, not the outage already
-        # logged: said once per outage even after "Lost the MQTT broker".
+        # A refusal (credentials, ACL, the broker's certificate) is a setting to fix,
+        # not the outage already logged: said once per outage even after "Lost the MQTT
+        # broker".
         refusal = level >= logging.ERROR and not self._refusal_logged
         if self._outage_logged and not refusal:
             _LOGGER.debug("Cannot connect to the MQTT broker at %s: %s", self._address, reason)
