@@ -567,6 +567,36 @@ async def test_a_broker_that_comes_back_refusing_the_bridge_says_why(
     assert len(client_log(caplog, logging.DEBUG, refused)) >= 1  # said once, then quietly
 
 
+async def test_another_client_with_the_bridge_s_client_id_is_named_once(
+    mqtt_broker: Broker, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A second bridge started with a copy of the storage folder (the same client id): the
+    broker closes one connection whenever the other connects. The owner reads why, once,
+    not a "Lost"/"Connected again" pair every second."""
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    caplog.set_level(logging.DEBUG, logger="doorstep_bridge.mqtt.client")
+    config = bridge_config(mqtt_broker, tmp_path, mqtt={"client_id": "doorstep-copied"})
+    twin = paho.Client(CallbackAPIVersion.VERSION2, client_id="doorstep-copied")
+    twin.reconnect_delay_set(1, 1)
+    try:
+        async with run_bridge(config) as bridge:
+            await bridge.wait_mqtt()
+            twin.connect(mqtt_broker.host, mqtt_broker.port)
+            twin.loop_start()
+            await asyncio.sleep(12)
+    finally:
+        twin.loop_stop()
+        twin.disconnect()
+    errors = client_log(caplog, logging.ERROR, "most likely another client uses the same client")
+    assert len(errors) == 1, errors
+    assert "'doorstep-copied'" in errors[0]
+    assert "retrying every 30 s" in errors[0]
+    # Before it is recognised, each loss is one warning; then they stop.
+    assert len(client_log(caplog, logging.WARNING, "Lost the MQTT broker")) <= 3
+
+
 def _self_signed(folder: Path) -> tuple[Path, Path]:
     """A certificate and key for 127.0.0.1, for a broker's TLS listener."""
     import datetime

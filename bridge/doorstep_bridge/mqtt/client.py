@@ -64,6 +64,13 @@ _LOGGER = logging.getLogger(__name__)
 #: Commands and share requests are small; anything bigger is a mistake or an attack.
 MAX_INCOMING_PAYLOAD = 64 * 1024
 
+#: A connection the broker closes within this many seconds is a short one...
+SHORT_LINK = 5.0
+#: ... and this many in a row mean something closes every connection we make.
+SHORT_LINKS_IN_A_ROW = 3
+#: Seconds between attempts while that goes on (paho's 1 s would fight every second).
+SHORT_LINK_RETRY = 30
+
 MessageHandler: TypeAlias = Callable[[str, bytes], None]
 
 # Linux only; elsewhere the bridge just does without it.
@@ -160,6 +167,12 @@ class MqttClient:
         self._outage_logged = False
         # A refusal by the broker was logged in the current outage (loop only).
         self._refusal_logged = False
+        # Connections the broker closed right after they were made, in a row (loop only);
+        # the timer marks the current connection as steady once it lasted SHORT_LINK.
+        self._short_links = 0
+        self._kicked_out = False
+        self._steady_timer: asyncio.TimerHandle | None = None
+        self._client_id = settings.client_id or client_id
 
         client = paho.Client(
             CallbackAPIVersion.VERSION2,
@@ -249,6 +262,9 @@ class MqttClient:
         self._stopping = True
         if self._summaries is not None:
             self._summaries.cancel()
+        if self._steady_timer is not None:
+            self._steady_timer.cancel()
+            self._steady_timer = None
         self._ignored.flush(final=True)
         if self.connected:
             info = self._client.publish(self._topics.available, OFFLINE, qos=1, retain=True)
@@ -485,18 +501,59 @@ class MqttClient:
     def _connected_on_loop(self) -> None:
         if not self._connected.is_set():
             again = " again" if self._outage_logged else ""
-            _LOGGER.info("Connected to the MQTT broker at %s%s", self._address, again)
+            # While something closes every connection, each one is not news.
+            level = logging.DEBUG if self._kicked_out else logging.INFO
+            _LOGGER.log(level, "Connected to the MQTT broker at %s%s", self._address, again)
         self._outage_logged = False
         self._refusal_logged = False
         self._connected.set()
+        if self._steady_timer is not None:
+            self._steady_timer.cancel()
+        assert self._loop is not None
+        self._steady_timer = self._loop.call_later(SHORT_LINK, self._steady)
         with self._lock:
             if not self._pending_subacks:
                 self._subscribed.set()
 
+    def _steady(self) -> None:
+        """The connection lasted: whatever closed the earlier ones has stopped."""
+        self._steady_timer = None
+        self._short_links = 0
+        if self._kicked_out:
+            self._kicked_out = False
+            self._client.reconnect_delay_set(min_delay=1, max_delay=30)
+            _LOGGER.info("The connection to the MQTT broker at %s is steady again", self._address)
+
     def _disconnected_on_loop(self, reason: str) -> None:
         if self._connected.is_set() and not self._stopping:
-            _LOGGER.warning(
-                "Lost the MQTT broker at %s (%s); reconnecting with backoff", self._address, reason
+            short = self._steady_timer is not None
+            if self._steady_timer is not None:
+                self._steady_timer.cancel()
+                self._steady_timer = None
+            self._short_links = self._short_links + 1 if short else 0
+            if self._short_links >= SHORT_LINKS_IN_A_ROW and not self._kicked_out:
+                # Mosquitto closes a client's connection when another one connects with
+                # its client id; the two would take turns every second, forever.
+                self._kicked_out = True
+                self._client.reconnect_delay_set(
+                    min_delay=SHORT_LINK_RETRY, max_delay=SHORT_LINK_RETRY
+                )
+                _LOGGER.error(
+                    "The MQTT broker at %s closed the bridge's connection right after it was"
+                    " made, %d times in a row: most likely another client uses the same client"
+                    " id %r (a second bridge with a copy of this storage folder, or the same"
+                    " mqtt.client_id on two bridges); retrying every %d s",
+                    self._address,
+                    self._short_links,
+                    self._client_id,
+                    SHORT_LINK_RETRY,
+                )
+            level = logging.DEBUG if self._kicked_out else logging.WARNING
+            _LOGGER.log(
+                level,
+                "Lost the MQTT broker at %s (%s); reconnecting with backoff",
+                self._address,
+                reason,
             )
             self._outage_logged = True
         self._connected.clear()
