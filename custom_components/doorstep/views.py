@@ -39,8 +39,13 @@ def async_setup_views(hass: HomeAssistant) -> None:
     hass.http.register_view(ShareLinkView())
 
 
-async def _relay(request: web.Request, upstream: aiohttp.ClientResponse) -> web.StreamResponse:
-    """Stream an upstream answer (status, Range headers, body) to the client."""
+async def _relay(
+    request: web.Request, upstream: aiohttp.ClientResponse, what: str
+) -> web.StreamResponse:
+    """Stream an upstream answer (status, Range headers, body) to the client.
+
+    ``what`` names the file in log lines: never the path, which may carry a link token.
+    """
     try:
         response = web.StreamResponse(status=upstream.status)
         for header in PASS_HEADERS:
@@ -48,13 +53,36 @@ async def _relay(request: web.Request, upstream: aiohttp.ClientResponse) -> web.
                 response.headers[header] = upstream.headers[header]
         response.headers["Cache-Control"] = "private, no-store"
         await response.prepare(request)
-        if request.method != "HEAD":
-            async for chunk in upstream.content.iter_chunked(CHUNK):
-                await response.write(chunk)
+        if request.method != "HEAD" and not await _copy_body(upstream, response, what):
+            return response
         await response.write_eof()
         return response
     finally:
         upstream.release()
+
+
+async def _copy_body(
+    upstream: aiohttp.ClientResponse, response: web.StreamResponse, what: str
+) -> bool:
+    """Copy the body; False when it stopped short (the connection is then closed).
+
+    Once the headers are out, neither end going away is an error of this view: a
+    player leaves mid-file at every seek and when its dialog closes. Raised, either
+    would be logged by aiohttp as a failed request with a traceback.
+    """
+    try:
+        async for chunk in upstream.content.iter_chunked(CHUNK):
+            try:
+                await response.write(chunk)
+            except ConnectionResetError:
+                LOGGER.debug("The client left before the end of %s", what)
+                return False
+    except (aiohttp.ClientError, TimeoutError) as err:
+        # The player sees the file end early (the connection closes): it can retry.
+        LOGGER.warning("The bridge stopped sending %s: %s", what, err or type(err).__name__)
+        response.force_close()
+        return False
+    return True
 
 
 class ClipMediaView(HomeAssistantView):
@@ -80,7 +108,7 @@ class ClipMediaView(HomeAssistantView):
             if not isinstance(err, DoorstepNotFoundError):  # a wrong id is no failure
                 LOGGER.warning("Cannot fetch clip %s from the bridge: %s", clip_id, err)
             raise http_error(err) from err
-        return await _relay(request, upstream)
+        return await _relay(request, upstream, f"clip {clip_id}'s {kind}")
 
 
 class ShareLinkView(HomeAssistantView):
@@ -112,4 +140,4 @@ class ShareLinkView(HomeAssistantView):
             # The recipient learns what the bridge said (gone, try later), never more.
             error = LINK_ERRORS.get(status, web.HTTPNotFound)
             raise error(headers={"Retry-After": retry_after} if retry_after else None)
-        return await _relay(request, upstream)
+        return await _relay(request, upstream, "a share link")

@@ -136,6 +136,8 @@ class FakeBridge:
     #: 503 reason (``camera_offline``...) the live routes answer with, or None.
     live_refused: str | None = None
     on_create: Callable[[dict[str, Any]], None] | None = None
+    #: Bytes of a clip video sent before the connection drops (a bridge going away), or None.
+    video_cut_after: int | None = None
     broken: bool = False
     url: str = ""
     runner: web.AppRunner | None = None
@@ -235,6 +237,15 @@ class FakeBridge:
         if kind not in ("video", "snapshot", "thumbnail"):
             raise web.HTTPNotFound
         content_type = "video/mp4" if kind == "video" else "image/jpeg"
+        if kind == "video" and self.video_cut_after is not None:
+            data = clip.path.read_bytes()
+            cut = web.StreamResponse(headers={"Content-Type": content_type})
+            cut.content_length = len(data)
+            await cut.prepare(request)
+            await cut.write(data[: self.video_cut_after])
+            assert request.transport is not None
+            request.transport.close()
+            return cut
         response: web.StreamResponse = web.FileResponse(
             clip.path, headers={"Content-Type": content_type}
         )

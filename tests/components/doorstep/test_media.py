@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
 from http import HTTPStatus
 import json
+import logging
+from pathlib import Path
 
+import aiohttp
 from homeassistant.components import media_source
 from homeassistant.components.media_player.errors import BrowseError
 from homeassistant.components.media_source import Unresolvable
@@ -233,3 +238,49 @@ async def test_camera_folder_shows_the_last_clip(hass: HomeAssistant, bridge: Fa
     await hass.async_block_till_done()
     root = await media_source.async_browse_media(hass, ROOT)
     assert children(root)[0].thumbnail == f"/api/doorstep/clips/{BRIDGE_ID}/{clip.id}/thumbnail"
+
+
+async def test_a_player_leaving_mid_clip_is_no_error(
+    hass: HomeAssistant,
+    bridge: FakeBridge,
+    hass_client: ClientSessionGenerator,
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+) -> None:
+    # A browser's player drops the request at every seek and when its dialog closes.
+    big = tmp_path / "long.mp4"
+    big.write_bytes(bytes(20_000_000))  # more than the sockets' buffers hold
+    bridge.clips[0] = replace(bridge.clips[0], path=big)
+    client = await hass_client()
+    response = await client.get(f"/api/doorstep/clips/{BRIDGE_ID}/{bridge.clips[0].id}/video")
+    assert response.status == HTTPStatus.OK
+    await response.content.readexactly(100_000)
+    response.close()
+    for _ in range(100):  # until the view has tried to write to the closed connection
+        if "Error handling request" in caplog.text or "left before the end" in caplog.text:
+            break
+        await asyncio.sleep(0.02)
+    # Nothing in Home Assistant's log (it was an "Error handling request" traceback).
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert "left before the end of clip" in caplog.text
+
+
+async def test_a_bridge_going_away_mid_clip_ends_the_file(
+    hass: HomeAssistant,
+    bridge: FakeBridge,
+    hass_client: ClientSessionGenerator,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    bridge.video_cut_after = 100
+    client = await hass_client()
+    clip = bridge.clips[0]
+    response = await client.get(f"/api/doorstep/clips/{BRIDGE_ID}/{clip.id}/video")
+    assert response.status == HTTPStatus.OK
+    with pytest.raises(aiohttp.ClientPayloadError):
+        await response.read()
+    # One line that says what happened, no "Error handling request" traceback.
+    problems = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [r.getMessage().split(":")[0] for r in problems] == [
+        f"The bridge stopped sending clip {clip.id}'s video"
+    ]
+    assert not problems[0].exc_info
