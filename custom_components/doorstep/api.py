@@ -336,14 +336,17 @@ class DoorstepApiClient:
             raise DoorstepConnectionError(f"unexpected share state: {err}") from err
 
     async def open_clip_media(
-        self, clip_id: str, kind: str, *, range_header: str | None = None
+        self, clip_id: str, kind: str, *, range_header: str | None = None, method: str = "GET"
     ) -> aiohttp.ClientResponse:
-        """Start streaming a clip's video/snapshot/thumbnail; the caller releases it."""
+        """Start streaming a clip's video/snapshot/thumbnail; the caller releases it.
+
+        ``method`` ``HEAD`` asks for the headers only (size, type), as a player may.
+        """
         if kind not in CLIP_MEDIA:
             raise DoorstepNotFoundError(kind)
         path = f"/api/clips/{quote(clip_id, safe='')}/{kind}"
         extra = {"Range": range_header} if range_header else None
-        return await self._open(path, self._headers(extra))
+        return await self._open(path, self._headers(extra), method=method)
 
     async def open_share_link(
         self,
@@ -368,10 +371,16 @@ class DoorstepApiClient:
         return await self._open(path, self._headers(extra), raise_not_found=False)
 
     async def _open(
-        self, path: str, headers: Mapping[str, str], *, raise_not_found: bool = True
+        self,
+        path: str,
+        headers: Mapping[str, str],
+        *,
+        raise_not_found: bool = True,
+        method: str = "GET",
     ) -> aiohttp.ClientResponse:
         try:
-            response = await self._session.get(
+            response = await self._session.request(
+                method,
                 self._url + path,
                 headers=headers,
                 timeout=aiohttp.ClientTimeout(total=None, connect=REQUEST_TIMEOUT),

@@ -102,13 +102,19 @@ class ClipMediaView(HomeAssistantView):
             raise web.HTTPNotFound
         try:
             upstream = await entry.runtime_data.client.open_clip_media(
-                clip_id, kind, range_header=request.headers.get("Range")
+                clip_id, kind, range_header=request.headers.get("Range"), method=request.method
             )
         except DoorstepError as err:
             if not isinstance(err, DoorstepNotFoundError):  # a wrong id is no failure
                 LOGGER.warning("Cannot fetch clip %s from the bridge: %s", clip_id, err)
             raise http_error(err) from err
         return await _relay(request, upstream, f"clip {clip_id}'s {kind}")
+
+    async def head(
+        self, request: web.Request, bridge_id: str, clip_id: str, kind: str
+    ) -> web.StreamResponse:
+        """The headers a GET would have (size, type, ranges): some players ask first."""
+        return await self.get(request, bridge_id, clip_id, kind)
 
 
 class ShareLinkView(HomeAssistantView):

@@ -284,3 +284,20 @@ async def test_a_bridge_going_away_mid_clip_ends_the_file(
         f"The bridge stopped sending clip {clip.id}'s video"
     ]
     assert not problems[0].exc_info
+
+
+async def test_head_tells_a_player_the_clip_size_without_the_footage(
+    hass: HomeAssistant, bridge: FakeBridge, hass_client: ClientSessionGenerator
+) -> None:
+    clip = bridge.clips[0]
+    client = await hass_client()
+    response = await client.head(f"/api/doorstep/clips/{BRIDGE_ID}/{clip.id}/video")
+    assert response.status == HTTPStatus.OK  # was 405 Method Not Allowed
+    assert response.headers["Content-Type"] == "video/mp4"
+    assert response.headers["Content-Length"] == str(bridge.video.stat().st_size)
+    assert response.headers["Accept-Ranges"] == "bytes"
+    assert await response.read() == b""
+    # The bridge was asked for the headers only, not for the file.
+    assert bridge.requests[-1][:2] == ("HEAD", f"/api/clips/{clip.id}/video")
+    unknown = await client.head(f"/api/doorstep/clips/{BRIDGE_ID}/c_unknown/video")
+    assert unknown.status == HTTPStatus.NOT_FOUND
