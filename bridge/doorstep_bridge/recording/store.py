@@ -68,6 +68,8 @@ CREATE TABLE IF NOT EXISTS holds (
     clip_id TEXT NOT NULL,
     PRIMARY KEY (share_id, clip_id)
 );
+-- Every clip served or listed asks who holds it: without this, each asks the whole table.
+CREATE INDEX IF NOT EXISTS holds_clip ON holds (clip_id);
 CREATE TABLE IF NOT EXISTS sightings (
     camera TEXT NOT NULL,
     start REAL NOT NULL,
@@ -82,6 +84,8 @@ CREATE TABLE IF NOT EXISTS events (
     detail TEXT NOT NULL DEFAULT ''
 );
 """
+#: Clip ids in one ``IN (...)`` query: well under SQLite's oldest limit of 999 variables.
+_IDS_PER_QUERY = 500
 #: Index statuses of a playable clip.
 PLAYABLE = ("ok", "repaired")
 
@@ -575,14 +579,15 @@ class ClipStore:
 
     _COLUMNS = "id, camera, start, end, reason, path, size, snapshot, thumbnail"
 
-    def _info(self, row: tuple[Any, ...]) -> ClipInfo:
+    def _info(self, row: tuple[Any, ...], holders: tuple[str, ...] | None = None) -> ClipInfo:
         clip_id, camera, start, end, reason, rel, size, snapshot, thumbnail = row
-        holders = tuple(
-            r[0]
-            for r in self.db.execute(
-                "SELECT share_id FROM holds WHERE clip_id = ? ORDER BY share_id", (clip_id,)
+        if holders is None:
+            holders = tuple(
+                r[0]
+                for r in self.db.execute(
+                    "SELECT share_id FROM holds WHERE clip_id = ? ORDER BY share_id", (clip_id,)
+                )
             )
-        )
         return ClipInfo(
             id=clip_id,
             camera=camera,
@@ -595,6 +600,21 @@ class ClipStore:
             thumbnail_path=self._abs(thumbnail),
             held_by=holders,
         )
+
+    def _infos(self, rows: Sequence[tuple[Any, ...]]) -> builtins.list[ClipInfo]:
+        """The clips of many rows, their holders asked for in one query per page, not per clip."""
+        holders: dict[str, builtins.list[str]] = {}
+        ids = [row[0] for row in rows]
+        for first in range(0, len(ids), _IDS_PER_QUERY):
+            chunk = ids[first : first + _IDS_PER_QUERY]
+            marks = ", ".join("?" for _ in chunk)
+            for share_id, clip_id in self.db.execute(
+                f"SELECT share_id, clip_id FROM holds WHERE clip_id IN ({marks})"  # noqa: S608
+                " ORDER BY share_id",
+                chunk,
+            ):
+                holders.setdefault(clip_id, []).append(share_id)
+        return [self._info(row, tuple(holders.get(row[0], ()))) for row in rows]
 
     def get(self, clip_id: str) -> ClipInfo | None:
         """A finished clip by id (None for unknown, unfinished or invalid ids)."""
@@ -645,7 +665,7 @@ class ClipStore:
                 " ORDER BY start DESC, id DESC LIMIT ? OFFSET ?",
                 [*args, max(0, limit), max(0, offset)],
             ).fetchall()
-            return [self._info(row) for row in rows], int(total)
+            return self._infos(rows), int(total)
 
     def newest_with_snapshot(self, camera: str) -> ClipInfo | None:
         """The camera's newest finished clip that has a snapshot, or None."""
@@ -670,7 +690,7 @@ class ClipStore:
                 f" AND camera IN ({marks}) AND end >= ? AND start <= ? ORDER BY start, id",
                 [*cameras, _ts(start), _ts(end)],
             ).fetchall()
-            return [self._info(row) for row in rows]
+            return self._infos(rows)
 
     def hold(self, share_id: str, clip_ids: Sequence[str]) -> None:
         """Keep these clips from retention until :meth:`release` (for an active share)."""
@@ -777,7 +797,7 @@ class ClipStore:
                 " ORDER BY start, id LIMIT ? OFFSET ?",
                 [*args, limit, offset],
             ).fetchall()
-            return [self._info(row) for row in rows]
+            return self._infos(rows)
 
     def delete(self, clip_id: str, why: str) -> ClipInfo | None:
         """Delete a clip's files and index entry unless a share holds it.

@@ -111,6 +111,37 @@ def test_held_clips_cannot_be_deleted_until_released(
     assert [e.action for e in store.events()] == ["deleted"]
 
 
+def test_a_page_of_clips_is_a_few_queries_however_many_clips_shares_hold(
+    store: ClipStore,
+) -> None:
+    # Listing asked "who holds it?" once per clip, and each question read every hold:
+    # a page of 500 clips took 0.6 s with 50,000 held clips (the media browser waits).
+    ids = [
+        store.complete(
+            store.new_clip("front_door", T0 + timedelta(minutes=i), "motion"), duration=5, size=1
+        ).id
+        for i in range(40)
+    ]
+    store.hold("s_1", ids[:3])
+    store.hold("s_2", ids[1:2])
+    statements: list[str] = []
+    store.db.set_trace_callback(statements.append)
+    clips, total = store.list(limit=40)
+    store.db.set_trace_callback(None)
+    assert total == 40
+    assert len(statements) == 3  # how many, this page, who holds them
+    assert {clip.id: clip.held_by for clip in clips if clip.held_by} == {
+        ids[0]: ("s_1",),
+        ids[1]: ("s_1", "s_2"),
+        ids[2]: ("s_1",),
+    }
+    # One clip (each Range request of a player) finds its holds without reading them all.
+    plan = store.db.execute(
+        "EXPLAIN QUERY PLAN SELECT share_id FROM holds WHERE clip_id = ?", (ids[0],)
+    ).fetchall()
+    assert "SEARCH holds USING" in str(plan)
+
+
 @pytest.mark.parametrize("clip_id", ["../etc/passwd", "a/b", "c_1.mp4", "", "x" * 200])
 def test_invalid_ids_are_unknown(store: ClipStore, clip_id: str) -> None:
     assert store.get(clip_id) is None
