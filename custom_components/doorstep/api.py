@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+import os
 from typing import Any
 from urllib.parse import quote
 
@@ -145,6 +146,27 @@ def parse_audit(data: Mapping[str, Any]) -> AuditPage:
     )
 
 
+def _unreachable(err: BaseException) -> DoorstepConnectionError:
+    """The error for a bridge that did not answer, in words an owner can act on.
+
+    It reaches the media browser's and the actions' messages: a repr such as
+    ``ClientConnectorError(ConnectionKey(host=..., proxy_headers_hash=None), ...)``
+    would bury the address and the reason.
+    """
+    if isinstance(err, TimeoutError):
+        reason = f"the bridge did not answer within {REQUEST_TIMEOUT:.0f} s"
+    elif isinstance(err, aiohttp.ClientConnectorError):
+        os_error, number = err.os_error, err.os_error.errno
+        # errno's own text ("Connection refused"); a lookup error has only its message.
+        why = os.strerror(number) if number is not None and number > 0 else os_error.strerror
+        reason = f"cannot connect to the bridge at {err.host}:{err.port}: {why or os_error}"
+    elif isinstance(err, aiohttp.ClientError):
+        reason = f"the connection to the bridge failed: {err or type(err).__name__}"
+    else:  # a body that is not JSON
+        reason = "the bridge answered something that is not JSON"
+    return DoorstepConnectionError(reason)
+
+
 class DoorstepApiClient:
     """Talks to one bridge with its API token."""
 
@@ -192,7 +214,7 @@ class DoorstepApiClient:
                         return {}
                     data = await response.json(content_type=None)
         except (TimeoutError, aiohttp.ClientError, ValueError) as err:
-            raise DoorstepConnectionError(f"cannot talk to the bridge: {err!r}") from err
+            raise _unreachable(err) from err
         if not isinstance(data, dict):
             raise DoorstepConnectionError("the bridge answered something that is not an object")
         if response.status >= 400:
@@ -386,7 +408,7 @@ class DoorstepApiClient:
                 timeout=aiohttp.ClientTimeout(total=None, connect=REQUEST_TIMEOUT),
             )
         except (TimeoutError, aiohttp.ClientError) as err:
-            raise DoorstepConnectionError(f"cannot talk to the bridge: {err!r}") from err
+            raise _unreachable(err) from err
         if response.status in (401, 403):
             response.release()
             raise self._auth_error()
@@ -406,7 +428,7 @@ class DoorstepApiClient:
             async with asyncio.timeout(REQUEST_TIMEOUT):
                 return await response.read()
         except (TimeoutError, aiohttp.ClientError) as err:
-            raise DoorstepConnectionError(f"cannot talk to the bridge: {err!r}") from err
+            raise _unreachable(err) from err
         finally:
             response.release()
 

@@ -84,3 +84,17 @@ async def test_media_errors(client: DoorstepApiClient, bridge: FakeBridge) -> No
 async def test_audit_unknown_share(client: DoorstepApiClient) -> None:
     with pytest.raises(DoorstepNotFoundError):
         await client.audit("s_nope", "notification", {})
+
+
+async def test_a_bridge_that_does_not_answer_is_told_in_words(
+    client: DoorstepApiClient, bridge: FakeBridge
+) -> None:
+    bridge.canned["/api/clips"] = (200, "<html>a proxy's page</html>")
+    with pytest.raises(DoorstepConnectionError) as err:
+        await client.clips()
+    assert str(err.value) == "the bridge answered something that is not JSON"
+    port = bridge.url.rsplit(":", 1)[1]
+    await bridge.stop()
+    with pytest.raises(DoorstepConnectionError) as err:
+        await client.clips()
+    assert str(err.value) == f"cannot connect to the bridge at 127.0.0.1:{port}: Connection refused"

@@ -22,6 +22,7 @@ from pytest_homeassistant_custom_component.common import (
     async_fire_mqtt_message,
 )
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+from yarl import URL
 
 from .conftest import BRIDGE_ID, TOPICS, FakeBridge, children
 
@@ -118,6 +119,20 @@ async def test_browse_bridge_down(hass: HomeAssistant, bridge: FakeBridge) -> No
         await media_source.async_browse_media(hass, f"{ROOT}/{BRIDGE_ID}/front_door")
     assert err.value.translation_key == "clips_unavailable"
     assert str(err.value).startswith("The Doorstep bridge did not list its clips: ")
+
+
+async def test_browse_bridge_stopped_says_where_and_why(
+    hass: HomeAssistant, bridge: FakeBridge
+) -> None:
+    port = URL(bridge.url).port
+    await bridge.stop()
+    with pytest.raises(BrowseError) as err:
+        await media_source.async_browse_media(hass, f"{ROOT}/{BRIDGE_ID}/front_door")
+    # It was the repr of aiohttp's error: ClientConnectorError(ConnectionKey(host=...
+    assert str(err.value) == (
+        "The Doorstep bridge did not list its clips: "
+        f"cannot connect to the bridge at 127.0.0.1:{port}: Connection refused"
+    )
 
 
 async def test_browse_bridge_level(hass: HomeAssistant) -> None:
