@@ -123,7 +123,7 @@ class DoorstepMediaSource(MediaSource):
                     f"{coordinator.bridge_id}/{camera}",
                     coordinator.data.camera_name(camera),
                     [],
-                    _thumbnail(coordinator.bridge_id, clip) if clip else None,
+                    _thumbnail(coordinator.bridge_id, clip),
                 )
             )
         return self._folder(coordinator.bridge_id, entry.title, children)
@@ -133,9 +133,12 @@ class DoorstepMediaSource(MediaSource):
         if camera not in coordinator.cameras:
             raise _unknown_camera(camera)
         page = await entry.runtime_data.client.clips(camera=camera, limit=DAY_SCAN_LIMIT)
-        newest: dict[date, Clip] = {}  # clips come newest first
+        # Each day shows the picture of its newest clip that has one.
+        pictured: dict[date, Clip | None] = {}  # clips come newest first
         for clip in page.clips:
-            newest.setdefault(dt_util.as_local(clip.start).date(), clip)
+            day = dt_util.as_local(clip.start).date()
+            if pictured.get(day) is None:
+                pictured[day] = clip if clip.has_snapshot else None
         children = [
             self._folder(
                 f"{coordinator.bridge_id}/{camera}/{day.isoformat()}",
@@ -143,7 +146,7 @@ class DoorstepMediaSource(MediaSource):
                 [],
                 _thumbnail(coordinator.bridge_id, clip),
             )
-            for day, clip in sorted(newest.items(), reverse=True)
+            for day, clip in sorted(pictured.items(), reverse=True)
         ]
         return self._folder(
             f"{coordinator.bridge_id}/{camera}", coordinator.data.camera_name(camera), children
@@ -195,8 +198,14 @@ def _unknown_camera(camera: str) -> BrowseError:
     )
 
 
-def _thumbnail(bridge_id: str, clip: Clip) -> str:
-    """The clip's thumbnail through the authenticated view."""
+def _thumbnail(bridge_id: str, clip: Clip | None) -> str | None:
+    """The clip's thumbnail through the authenticated view, None when it has none.
+
+    A clip can lack one (finished after a full disk, repaired after a crash): its URL
+    would be a 404 the media browser shows as a blank tile instead of its video icon.
+    """
+    if clip is None or not clip.has_snapshot:
+        return None
     return CLIP_URL.format(bridge_id=bridge_id, clip_id=clip.id, kind="thumbnail")
 
 

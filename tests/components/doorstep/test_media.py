@@ -316,3 +316,23 @@ async def test_head_tells_a_player_the_clip_size_without_the_footage(
     assert bridge.requests[-1][:2] == ("HEAD", f"/api/clips/{clip.id}/video")
     unknown = await client.head(f"/api/doorstep/clips/{BRIDGE_ID}/c_unknown/video")
     assert unknown.status == HTTPStatus.NOT_FOUND
+
+
+async def test_a_clip_without_a_picture_gets_no_thumbnail(
+    hass: HomeAssistant, bridge: FakeBridge
+) -> None:
+    # A clip finished after a full disk or repaired after a crash may have no snapshot: its
+    # thumbnail URL was a 404, a blank tile in the media browser instead of the video icon.
+    bridge.clips[0] = replace(bridge.clips[0], snapshot_path=None, thumbnail_path=None)
+    async_fire_mqtt_message(hass, TOPICS.clip("front_door"), json.dumps(bridge.clips[0].payload()))
+    await hass.async_block_till_done()
+    root = await media_source.async_browse_media(hass, ROOT)
+    assert children(root)[0].thumbnail is None
+    camera = await media_source.async_browse_media(hass, children(root)[0].media_content_id)
+    # The day shows its newest clip that has a picture.
+    assert str(children(camera)[0].thumbnail).endswith(f"/{bridge.clips[1].id}/thumbnail")
+    day = await media_source.async_browse_media(hass, children(camera)[0].media_content_id)
+    assert [c.thumbnail for c in children(day)] == [
+        None,
+        f"/api/doorstep/clips/{BRIDGE_ID}/{bridge.clips[1].id}/thumbnail",
+    ]
