@@ -27,9 +27,11 @@ from .errors import browse_error
 from .helpers import clip_in_media_browser, entry_for_bridge, loaded_entries
 from .protocol import Clip
 
-#: Clips listed to find the days that have footage.
-DAY_SCAN_LIMIT = 500  # the bridge caps one page at 500
-DAY_CLIP_LIMIT = 500
+#: Clips asked for at once (the bridge's largest page).
+PAGE = 500
+#: Pages asked for at most to find a camera's days, or to list one day's clips: a guard
+#: against a bridge that never stops answering, far beyond any retention.
+MAX_PAGES = 200
 
 
 async def async_get_media_source(hass: HomeAssistant) -> DoorstepMediaSource:
@@ -132,13 +134,7 @@ class DoorstepMediaSource(MediaSource):
         coordinator = entry.runtime_data.coordinator
         if camera not in coordinator.cameras:
             raise _unknown_camera(camera)
-        page = await entry.runtime_data.client.clips(camera=camera, limit=DAY_SCAN_LIMIT)
-        # Each day shows the picture of its newest clip that has one.
-        pictured: dict[date, Clip | None] = {}  # clips come newest first
-        for clip in page.clips:
-            day = dt_util.as_local(clip.start).date()
-            if pictured.get(day) is None:
-                pictured[day] = clip if clip.has_snapshot else None
+        pictured = await self._days(entry, camera)
         children = [
             self._folder(
                 f"{coordinator.bridge_id}/{camera}/{day.isoformat()}",
@@ -152,17 +148,49 @@ class DoorstepMediaSource(MediaSource):
             f"{coordinator.bridge_id}/{camera}", coordinator.data.camera_name(camera), children
         )
 
+    @staticmethod
+    async def _days(entry: DoorstepConfigEntry, camera: str) -> dict[date, Clip | None]:
+        """The camera's days with clips (local time), each with its newest pictured clip.
+
+        A page of clips covers the newest days; the next page starts before the
+        oldest day seen, so a day with more clips than a page is skipped, not read
+        through. That is one request per page of clips or per day, whichever is fewer
+        (the first page alone showed only the days of the 500 newest clips).
+        """
+        client = entry.runtime_data.client
+        zone = dt_util.get_default_time_zone()
+        pictured: dict[date, Clip | None] = {}
+        until: datetime | None = None
+        for _ in range(MAX_PAGES):
+            page = await client.clips(camera=camera, until=until, limit=PAGE)
+            for clip in page.clips:  # newest first
+                day = dt_util.as_local(clip.start).date()
+                if pictured.get(day) is None:
+                    pictured[day] = clip if clip.has_snapshot else None
+            if len(page.clips) < PAGE:
+                break
+            oldest = dt_util.as_local(page.clips[-1].start).date()
+            # The bridge lists clips that start at or before `until`: the day before `oldest`.
+            until = datetime.combine(oldest, time.min, zone) - timedelta(microseconds=1)
+        return pictured
+
     async def _day(self, entry: DoorstepConfigEntry, camera: str, day: date) -> BrowseMediaSource:
         coordinator = entry.runtime_data.coordinator
         if camera not in coordinator.cameras:
             raise _unknown_camera(camera)
         zone = dt_util.get_default_time_zone()
         since = datetime.combine(day, time.min, zone)
-        page = await entry.runtime_data.client.clips(
-            camera=camera, since=since, until=since + timedelta(days=1), limit=DAY_CLIP_LIMIT
-        )
+        until = since + timedelta(days=1)
+        clips: dict[str, Clip] = {}  # a clip arriving meanwhile shifts the pages by one
+        for number in range(MAX_PAGES):
+            page = await entry.runtime_data.client.clips(
+                camera=camera, since=since, until=until, limit=PAGE, offset=number * PAGE
+            )
+            clips.update((clip.id, clip) for clip in page.clips if clip.id not in clips)
+            if len(page.clips) < PAGE or (number + 1) * PAGE >= page.total:
+                break
         prefix = f"{coordinator.bridge_id}/{camera}/{day.isoformat()}"
-        children = [self._clip(coordinator.bridge_id, prefix, clip) for clip in page.clips]
+        children = [self._clip(coordinator.bridge_id, prefix, clip) for clip in clips.values()]
         folder = self._folder(prefix, _day_title(day), children)
         folder.children_media_class = MediaClass.VIDEO
         return folder

@@ -216,11 +216,11 @@ class FakeBridge:
             clips = [c for c in clips if c.start < datetime.fromisoformat(until)]
         clips.sort(key=lambda c: c.start, reverse=True)
         limit = int(request.query.get("limit", "50"))
+        offset = int(request.query.get("offset", "0"))
         if not 1 <= limit <= 500:  # the bridge's MAX_LIMIT
             return web.json_response({"error": "limit: 1 to 500"}, status=400)
-        return web.json_response(
-            {"clips": [c.payload() for c in clips[:limit]], "total": len(clips)}
-        )
+        page = clips[offset : offset + limit]
+        return web.json_response({"clips": [c.payload() for c in page], "total": len(clips)})
 
     def _clip(self, request: web.Request) -> ClipInfo:
         clip = next((c for c in self.clips if c.id == request.match_info["id"]), None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from datetime import timedelta
 from http import HTTPStatus
 import json
 import logging
@@ -15,6 +16,7 @@ from homeassistant.components.media_player.errors import BrowseError
 from homeassistant.components.media_source import Unresolvable
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
@@ -24,7 +26,7 @@ from pytest_homeassistant_custom_component.common import (
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from yarl import URL
 
-from .conftest import BRIDGE_ID, TOPICS, FakeBridge, children
+from .conftest import BRIDGE_ID, T0, TOPICS, FakeBridge, children, clip_info
 
 pytestmark = pytest.mark.usefixtures("setup_entry")
 ROOT = "media-source://doorstep"
@@ -336,3 +338,32 @@ async def test_a_clip_without_a_picture_gets_no_thumbnail(
         None,
         f"/api/doorstep/clips/{BRIDGE_ID}/{bridge.clips[1].id}/thumbnail",
     ]
+
+
+async def test_every_day_and_every_clip_of_a_busy_camera_is_listed(
+    hass: HomeAssistant, bridge: FakeBridge, video_file: Path
+) -> None:
+    # 14 days of a busy street: 120 clips a day, 700 on the busiest. Only the days of the
+    # 500 newest clips were listed (4 of 14), and a day showed 500 clips at most.
+    busiest = T0.replace(hour=20) - timedelta(days=3)  # noon in US/Pacific
+    bridge.clips = [
+        clip_info("front_door", T0 - timedelta(minutes=12 * n), 5, video_file, n)
+        for n in range(14 * 120)
+    ] + [
+        clip_info("front_door", busiest + timedelta(seconds=20 * n), 5, video_file, 5000 + n)
+        for n in range(700)
+    ]
+    camera = await media_source.async_browse_media(hass, f"{ROOT}/{BRIDGE_ID}/front_door")
+    days = [c.title for c in children(camera)]
+    local = [dt_util.as_local(c.start).date().isoformat() for c in bridge.clips]
+    assert days == sorted(set(local), reverse=True)
+    assert len(days) == 15
+    # A few requests, not one per clip: a page, or a day, at a time.
+    assert len([r for r in bridge.requests if r[1].startswith("/api/clips?")]) <= len(days)
+    day = await media_source.async_browse_media(
+        hass, f"{ROOT}/{BRIDGE_ID}/front_door/{busiest.date().isoformat()}"
+    )
+    shown = [str(c.identifier).rsplit("/", 1)[1] for c in children(day)]
+    expected = [c for c in bridge.clips if local[bridge.clips.index(c)] == "2026-11-20"]
+    assert len(shown) == len(expected) > 500
+    assert shown == [c.id for c in sorted(expected, key=lambda c: c.start, reverse=True)]
