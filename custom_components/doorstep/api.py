@@ -267,6 +267,18 @@ class DoorstepApiClient:
             raise DoorstepConnectionError(f"unexpected clip list: {err}") from err
         return ClipPage(clips=clips, total=total)
 
+    async def clip(self, clip_id: str) -> Clip:
+        """One clip (``GET /api/clips/<id>``).
+
+        Raises:
+            DoorstepNotFoundError: The bridge has no such clip (any more).
+        """
+        data = await self._json("GET", f"/api/clips/{quote(clip_id, safe='')}")
+        try:
+            return parse_clip(data)
+        except ProtocolError as err:
+            raise DoorstepConnectionError(f"unexpected clip: {err}") from err
+
     async def set_switch(self, camera: str, switch: str, *, on: bool) -> bool:
         """Turn a camera's ``motion_detection`` or ``recording`` switch on or off.
 

@@ -20,7 +20,7 @@ from homeassistant.components.media_source import (
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
 
-from .api import DoorstepError
+from .api import DoorstepError, DoorstepNotFoundError
 from .const import CLIP_URL, DOMAIN
 from .data import DoorstepConfigEntry
 from .errors import browse_error
@@ -58,6 +58,23 @@ class DoorstepMediaSource(MediaSource):
                 translation_placeholders={"identifier": item.identifier},
             )
         entry, clip_id = clip
+        # The list may be older than the clip's deletion (retention, forget_clip): say so
+        # here, where the media browser shows the message, rather than hand the player a
+        # URL that is a 404 (an empty player at 0:00).
+        try:
+            await entry.runtime_data.client.clip(clip_id)
+        except DoorstepNotFoundError as err:
+            raise Unresolvable(
+                translation_domain=DOMAIN,
+                translation_key="clip_gone",
+                translation_placeholders={"clip_id": clip_id},
+            ) from err
+        except DoorstepError as err:
+            raise Unresolvable(
+                translation_domain=DOMAIN,
+                translation_key="clip_unavailable",
+                translation_placeholders={"clip_id": clip_id, "error": str(err)},
+            ) from err
         bridge_id = entry.runtime_data.coordinator.bridge_id
         url = CLIP_URL.format(bridge_id=bridge_id, clip_id=clip_id, kind="video")
         return PlayMedia(url, "video/mp4")

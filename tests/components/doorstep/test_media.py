@@ -367,3 +367,26 @@ async def test_every_day_and_every_clip_of_a_busy_camera_is_listed(
     expected = [c for c in bridge.clips if local[bridge.clips.index(c)] == "2026-11-20"]
     assert len(shown) == len(expected) > 500
     assert shown == [c.id for c in sorted(expected, key=lambda c: c.start, reverse=True)]
+
+
+async def test_a_clip_deleted_since_the_list_was_shown_says_so(
+    hass: HomeAssistant, bridge: FakeBridge
+) -> None:
+    camera = await media_source.async_browse_media(hass, f"{ROOT}/{BRIDGE_ID}/front_door")
+    day = await media_source.async_browse_media(hass, children(camera)[0].media_content_id)
+    listed = children(day)[0]
+    gone = bridge.clips.pop(0)  # retention, or doorstep.forget_clip, meanwhile
+    # The media browser shows this message; it handed the player a URL that was a 404
+    # (an empty player at 0:00, and no word why).
+    with pytest.raises(Unresolvable) as err:
+        await media_source.async_resolve_media(hass, listed.media_content_id, None)
+    assert str(err.value) == (
+        f"Clip {gone.id} is no longer on the bridge: retention deleted it, or it was"
+        " forgotten. Go back to see the clips there are now"
+    )
+    await bridge.stop()
+    with pytest.raises(Unresolvable) as err:
+        await media_source.async_resolve_media(hass, children(day)[1].media_content_id, None)
+    assert str(err.value).startswith(
+        f"The Doorstep bridge cannot play clip {bridge.clips[0].id} now: cannot connect"
+    )
