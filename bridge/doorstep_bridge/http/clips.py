@@ -36,6 +36,10 @@ _LOGGER = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 
 MAX_LIMIT = 500
+#: A camera key as the config allows it (``front_door``): anything else names no camera.
+CAMERA_KEY = re.compile(r"[a-z0-9][a-z0-9_]{0,62}")
+#: The query parameters of ``GET /api/clips``, in the order the errors name them.
+LIST_PARAMETERS = ("camera", "since", "until", "reason", "limit", "offset")
 #: Longest "by" of a forget request (as a share decision's).
 MAX_BY = 100
 
@@ -88,6 +92,26 @@ def _int(request: web.Request, name: str, default: int, low: int, high: int) -> 
     return number
 
 
+def _camera(request: web.Request) -> str | None:
+    camera = request.query.get("camera") or None
+    # The camera's display name ("Front door") instead of its key lists nothing: say so.
+    if camera is not None and not CAMERA_KEY.fullmatch(camera):
+        raise BadQueryError(
+            f"camera: expected a camera key such as front_door (lowercase letters, digits"
+            f" and '_'), not {shown(camera)}"
+        )
+    return camera
+
+
+def _unknown_parameters(request: web.Request) -> None:
+    # A typo ("cameras", "reasons") would answer every clip, as if it had filtered them.
+    for name in request.query:
+        if name not in LIST_PARAMETERS:
+            raise BadQueryError(
+                f"{shown(name)}: unknown parameter; expected {', '.join(LIST_PARAMETERS)}"
+            )
+
+
 def _reason(request: web.Request) -> str | None:
     reason = request.query.get("reason") or None
     if reason is not None and reason not in REASONS:
@@ -99,8 +123,9 @@ def _reason(request: web.Request) -> str | None:
 async def list_clips(request: web.Request) -> web.Response:
     """Finished clips, newest first: ``?camera=&since=&until=&reason=&limit=&offset=``."""
     try:
+        _unknown_parameters(request)
         filters: dict[str, Any] = {
-            "camera": request.query.get("camera") or None,
+            "camera": _camera(request),
             "since": _time(request, "since"),
             "until": _time(request, "until"),
             "reason": _reason(request),

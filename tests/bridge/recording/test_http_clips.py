@@ -170,6 +170,35 @@ async def test_bad_queries_are_400(api: Any, query: str) -> None:
     assert "error" in await response.json()
 
 
+@pytest.mark.parametrize(
+    ("query", "error"),
+    [
+        (
+            # A typo answered every clip, as if filtered.
+            "cameras=front_door",
+            "'cameras': unknown parameter; expected camera, since, until, reason, limit, offset",
+        ),
+        (
+            "camera=front_door&reasons=ring",
+            "'reasons': unknown parameter; expected camera, since, until, reason, limit, offset",
+        ),
+        (
+            # The display name answered no clip, as if there were none.
+            "camera=Front%20door",
+            (
+                "camera: expected a camera key such as front_door (lowercase letters, digits"
+                " and '_'), not 'Front door'"
+            ),
+        ),
+    ],
+)
+async def test_a_mistyped_query_is_named_not_answered(api: Any, query: str, error: str) -> None:
+    client, _, _ = api
+    response = await client.get(f"/api/clips?{query}", headers=AUTH)
+    assert response.status == 400
+    assert await response.json() == {"error": error}
+
+
 async def test_video_supports_range_requests(api: Any, storage: Path) -> None:
     client, ids, _ = api
     response = await client.get(f"/api/clips/{ids[0]}/video", headers=AUTH)
