@@ -380,7 +380,11 @@ class DoorstepApiClient:
             raise DoorstepNotFoundError(kind)
         path = f"/api/clips/{quote(clip_id, safe='')}/{kind}"
         extra = {"Range": range_header} if range_header else None
-        return await self._open(path, self._headers(extra), method=method)
+        # A file is sent without pause: silence means a bridge that is gone (a host off
+        # the network leaves the connection open), not one that is busy.
+        return await self._open(
+            path, self._headers(extra), method=method, read_timeout=REQUEST_TIMEOUT
+        )
 
     async def open_share_link(
         self,
@@ -411,13 +415,20 @@ class DoorstepApiClient:
         *,
         raise_not_found: bool = True,
         method: str = "GET",
+        read_timeout: float | None = None,
     ) -> aiohttp.ClientResponse:
+        """Start a streamed request; ``read_timeout`` bounds each wait for data.
+
+        A player that stops reading pauses the socket, and with it this timeout.
+        """
         try:
             response = await self._session.request(
                 method,
                 self._url + path,
                 headers=headers,
-                timeout=aiohttp.ClientTimeout(total=None, connect=REQUEST_TIMEOUT),
+                timeout=aiohttp.ClientTimeout(
+                    total=None, connect=REQUEST_TIMEOUT, sock_read=read_timeout
+                ),
             )
         except (TimeoutError, aiohttp.ClientError) as err:
             raise _unreachable(err) from err

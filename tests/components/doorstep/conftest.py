@@ -138,6 +138,9 @@ class FakeBridge:
     on_create: Callable[[dict[str, Any]], None] | None = None
     #: Bytes of a clip video sent before the connection drops (a bridge going away), or None.
     video_cut_after: int | None = None
+    #: Paths answered with nothing at all until the bridge stops (a host gone mid-connection).
+    stalled: set[str] = field(default_factory=set)
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     broken: bool = False
     url: str = ""
     runner: web.AppRunner | None = None
@@ -154,6 +157,7 @@ class FakeBridge:
 
     async def stop(self) -> None:
         """Stop listening (a bridge that went away)."""
+        self._stopping.set()
         if self.runner is not None:
             await self.runner.cleanup()
             self.runner = None
@@ -175,6 +179,8 @@ class FakeBridge:
     @web.middleware
     async def middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
         self.requests.append((request.method, request.path_qs, dict(request.headers)))
+        if request.path in self.stalled:
+            await self._stopping.wait()
         if self.broken:
             return web.json_response({"error": "boom"}, status=500)
         if request.path in self.canned:

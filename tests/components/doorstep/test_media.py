@@ -390,3 +390,18 @@ async def test_a_clip_deleted_since_the_list_was_shown_says_so(
     assert str(err.value).startswith(
         f"The Doorstep bridge cannot play clip {bridge.clips[0].id} now: cannot connect"
     )
+
+
+async def test_a_bridge_that_stops_answering_is_a_502_not_a_player_waiting_forever(
+    hass: HomeAssistant,
+    bridge: FakeBridge,
+    hass_client: ClientSessionGenerator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("custom_components.doorstep.api.REQUEST_TIMEOUT", 0.5)
+    clip = bridge.clips[0]
+    bridge.stalled.add(f"/api/clips/{clip.id}/thumbnail")
+    client = await hass_client()
+    async with asyncio.timeout(5):  # was: no answer until the connection itself died
+        response = await client.get(f"/api/doorstep/clips/{BRIDGE_ID}/{clip.id}/thumbnail")
+    assert response.status == HTTPStatus.BAD_GATEWAY
