@@ -207,7 +207,13 @@ class DoorstepMediaSource(MediaSource):
             if len(page.clips) < PAGE or (number + 1) * PAGE >= page.total:
                 break
         prefix = f"{coordinator.bridge_id}/{camera}/{day.isoformat()}"
-        children = [self._clip(coordinator.bridge_id, prefix, clip) for clip in clips.values()]
+        # The bridge answers the clips that overlap the day: one that started the evening
+        # before belongs to that day, where its title's time is.
+        children = [
+            self._clip(coordinator.bridge_id, prefix, clip)
+            for clip in clips.values()
+            if dt_util.as_local(clip.start).date() == day
+        ]
         folder = self._folder(prefix, _day_title(day), children)
         folder.children_media_class = MediaClass.VIDEO
         return folder

@@ -216,10 +216,11 @@ class FakeBridge:
         reason = request.query.get("reason")
         clips = [c for c in self.clips if camera in (None, c.camera)]
         clips = [c for c in clips if reason in (None, c.reason)]
+        # As the bridge: the clips that overlap [since, until].
         if since:
-            clips = [c for c in clips if c.start >= datetime.fromisoformat(since)]
+            clips = [c for c in clips if c.end >= datetime.fromisoformat(since)]
         if until:
-            clips = [c for c in clips if c.start < datetime.fromisoformat(until)]
+            clips = [c for c in clips if c.start <= datetime.fromisoformat(until)]
         clips.sort(key=lambda c: c.start, reverse=True)
         limit = int(request.query.get("limit", "50"))
         offset = int(request.query.get("offset", "0"))

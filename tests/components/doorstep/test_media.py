@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 import json
 import logging
@@ -405,3 +405,21 @@ async def test_a_bridge_that_stops_answering_is_a_502_not_a_player_waiting_forev
     async with asyncio.timeout(5):  # was: no answer until the connection itself died
         response = await client.get(f"/api/doorstep/clips/{BRIDGE_ID}/{clip.id}/thumbnail")
     assert response.status == HTTPStatus.BAD_GATEWAY
+
+
+async def test_a_clip_across_midnight_is_listed_on_the_day_it_started(
+    hass: HomeAssistant, bridge: FakeBridge, video_file: Path
+) -> None:
+    # 23:59:55 to 00:00:07 in Home Assistant's time zone (US/Pacific).
+    late = clip_info("front_door", datetime(2026, 11, 23, 7, 59, 55, tzinfo=UTC), 12, video_file)
+    early = clip_info("front_door", datetime(2026, 11, 23, 8, 0, 30, tzinfo=UTC), 5, video_file)
+    bridge.clips = [early, late]
+    days: dict[str, list[str]] = {}
+    for day in ("2026-11-22", "2026-11-23"):
+        folder = await media_source.async_browse_media(hass, f"{ROOT}/{BRIDGE_ID}/front_door/{day}")
+        days[day] = [c.title for c in children(folder)]
+    # It was also the last clip of the 23rd, titled with a time that day never had.
+    assert days == {
+        "2026-11-22": ["23:59:55 · motion · 12 s"],
+        "2026-11-23": ["00:00:30 · motion · 5 s"],
+    }
