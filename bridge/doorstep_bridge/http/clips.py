@@ -112,6 +112,14 @@ def _unknown_parameters(request: web.Request) -> None:
             )
 
 
+def _interval(request: web.Request) -> tuple[datetime | None, datetime | None]:
+    since, until = _time(request, "since"), _time(request, "until")
+    if since is not None and until is not None and since > until:
+        # Swapped, they would select nothing: as if there were no clips.
+        raise BadQueryError("since: after until; since is the earlier time")
+    return since, until
+
+
 def _reason(request: web.Request) -> str | None:
     reason = request.query.get("reason") or None
     if reason is not None and reason not in REASONS:
@@ -124,10 +132,11 @@ async def list_clips(request: web.Request) -> web.Response:
     """Finished clips, newest first: ``?camera=&since=&until=&reason=&limit=&offset=``."""
     try:
         _unknown_parameters(request)
+        since, until = _interval(request)
         filters: dict[str, Any] = {
             "camera": _camera(request),
-            "since": _time(request, "since"),
-            "until": _time(request, "until"),
+            "since": since,
+            "until": until,
             "reason": _reason(request),
             "limit": _int(request, "limit", 50, 1, MAX_LIMIT),
             "offset": _int(request, "offset", 0, 0, 10**9),

@@ -183,6 +183,11 @@ async def test_bad_queries_are_400(api: Any, query: str) -> None:
             "'reasons': unknown parameter; expected camera, since, until, reason, limit, offset",
         ),
         (
+            # Swapped times answered no clip, as if there were none.
+            "since=2026-11-24T00:00:00Z&until=2026-11-23T00:00:00Z",
+            "since: after until; since is the earlier time",
+        ),
+        (
             # The display name answered no clip, as if there were none.
             "camera=Front%20door",
             (
