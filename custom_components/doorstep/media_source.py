@@ -120,6 +120,8 @@ class DoorstepMediaSource(MediaSource):
 
     def _root(self) -> BrowseMediaSource:
         entries = loaded_entries(self.hass)
+        if not entries:
+            raise self._nothing_to_browse()
         if len(entries) == 1:
             root = self._bridge(entries[0])
             root.identifier = None
@@ -130,6 +132,23 @@ class DoorstepMediaSource(MediaSource):
             self._folder(e.runtime_data.coordinator.bridge_id, e.title, []) for e in entries
         ]
         return self._folder(None, "Doorstep", children)
+
+    def _nothing_to_browse(self) -> BrowseError:
+        """Why there is no bridge to browse: an empty "Doorstep" folder would not say.
+
+        A bridge that was down when Home Assistant started is retried in the background,
+        one whose token was rejected waits for a new one: either entry is not loaded.
+        """
+        waiting = self.hass.config_entries.async_entries(
+            DOMAIN, include_ignore=False, include_disabled=False
+        )
+        if not waiting:
+            return BrowseError(translation_domain=DOMAIN, translation_key="not_loaded")
+        return BrowseError(
+            translation_domain=DOMAIN,
+            translation_key="bridge_not_connected",
+            translation_placeholders={"title": ", ".join(e.title for e in waiting)},
+        )
 
     def _bridge(self, entry: DoorstepConfigEntry) -> BrowseMediaSource:
         coordinator = entry.runtime_data.coordinator

@@ -9,6 +9,7 @@ from http import HTTPStatus
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from homeassistant.components import media_source
@@ -423,3 +424,19 @@ async def test_a_clip_across_midnight_is_listed_on_the_day_it_started(
         "2026-11-22": ["23:59:55 · motion · 12 s"],
         "2026-11-23": ["00:00:30 · motion · 5 s"],
     }
+
+
+@pytest.mark.parametrize("setup_entry", [None])  # set up below, with the bridge down
+async def test_a_bridge_not_connected_yet_is_named_not_an_empty_folder(
+    hass: HomeAssistant, mqtt: Any, config_entry: MockConfigEntry, bridge: FakeBridge
+) -> None:
+    bridge.broken = True  # down when Home Assistant started: setup is retried
+    config_entry.add_to_hass(hass)
+    assert not await hass.config_entries.async_setup(config_entry.entry_id)
+    # An empty "Doorstep" folder, and no word why.
+    with pytest.raises(BrowseError) as err:
+        await media_source.async_browse_media(hass, ROOT)
+    assert str(err.value) == (
+        "The Doorstep bridge Doorstep is not connected; Settings → Devices & services →"
+        " Doorstep says why"
+    )
