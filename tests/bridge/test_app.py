@@ -119,6 +119,15 @@ async def test_http_errors_are_json(mqtt_broker: Broker, tmp_path: Path) -> None
         async with bridge.session.put(f"{bridge.url}/api/health") as r:
             assert r.status == 405
             assert "error" in await r.json()
+        # A wrong method says which ones the path takes (it said "Method Not Allowed" alone,
+        # and the JSON answer had lost aiohttp's Allow header).
+        url = f"{bridge.url}/api/clips"
+        async with bridge.session.post(url, headers=bridge.auth) as r:
+            assert r.status == 405
+            assert r.headers["Allow"] == "GET,HEAD"
+            assert await r.json() == {
+                "error": "method POST is not allowed here; this path takes GET, HEAD"
+            }
         # Deeply nested JSON is a client error, not a crash.
         async with bridge.session.post(
             f"{bridge.url}/api/cameras/front_door/record",

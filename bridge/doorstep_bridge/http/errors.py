@@ -21,12 +21,19 @@ def _route(request: web.Request) -> str:
     return resource.canonical if resource is not None else "(no route)"
 
 
+#: Headers of a refusal the client needs to act on it (RFC 9110 wants Allow on a 405).
+_KEPT_HEADERS = ("Allow",)
+
+
 def _message(err: web.HTTPException) -> str:
     """What the raiser said, else the status's own reason.
 
     Handlers raise HTTP errors with a plain-text reason; aiohttp's own default text is
     just ``"400: Bad Request"``, which says nothing more than the status.
     """
+    if isinstance(err, web.HTTPMethodNotAllowed):
+        allowed = ", ".join(sorted(err.allowed_methods))
+        return f"method {err.method} is not allowed here; this path takes {allowed}"
     text = err.text or ""
     return text if text and text != f"{err.status}: {err.reason}" else err.reason
 
@@ -44,7 +51,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as err:
         if err.status < 400:
             raise
-        return json_error(err.status, _message(err))
+        response = json_error(err.status, _message(err))
+        for name in _KEPT_HEADERS:
+            if name in err.headers:
+                response.headers[name] = err.headers[name]
+        return response
     except Exception as err:  # noqa: BLE001 - any bug becomes a 500, logged
         route = _route(request)
         _THROTTLE.log(
