@@ -30,6 +30,7 @@ import voluptuous as vol
 from .api import MAX_AUDIT_RECORDS, AuditPage, DoorstepError, DoorstepNotFoundError
 from .const import CONF_OFFER_UNREDACTED, DOMAIN, SHARE_URL
 from .data import DoorstepConfigEntry
+from .decisions import async_decider_name
 from .errors import browse_error
 from .helpers import SAFE_ID, entry_for_bridge, loaded_entries
 from .protocol import Clip, Share
@@ -82,7 +83,10 @@ def _entry(hass: HomeAssistant, bridge_id: str) -> DoorstepConfigEntry:
     return entry
 
 
-def _share_json(entry: DoorstepConfigEntry, share: Share, *, with_link: bool) -> dict[str, Any]:
+def _share_json(
+    entry: DoorstepConfigEntry, share: Share, *, with_link: bool, user_name: str | None = None
+) -> dict[str, Any]:
+    """One share as the panel shows it; ``user_name`` is the asking user's audit-log name."""
     coordinator = entry.runtime_data.coordinator
     link = None
     if with_link and share.state == "ready" and share.link:
@@ -106,6 +110,22 @@ def _share_json(entry: DoorstepConfigEntry, share: Share, *, with_link: bool) ->
         "link": link,
         "link_expires": _iso(share.link_expires) if link else None,
         "error": share.error,
+        # A legal request names its authority, and waits for a second approver after the
+        # first: the panel says so rather than offering the first approver a second click
+        # the bridge refuses.
+        "kind": share.kind,
+        "legal": (
+            {
+                "authority": share.legal.authority,
+                "reference": share.legal.reference,
+                "legal_basis": share.legal.legal_basis,
+            }
+            if share.legal
+            else None
+        ),
+        "approved_by": [approval.by for approval in share.approvals],
+        "you_approved": user_name is not None
+        and any(approval.by == user_name for approval in share.approvals),
     }
 
 
@@ -129,6 +149,7 @@ async def ws_shares(hass: HomeAssistant, connection: ActiveConnection, msg: dict
     """Every bridge with its cameras, and every share request it published."""
     bridges: list[dict[str, Any]] = []
     shares: list[dict[str, Any]] = []
+    user_name = await async_decider_name(hass, connection.user.id)
     for entry in loaded_entries(hass):
         runtime = entry.runtime_data
         coordinator = runtime.coordinator
@@ -146,7 +167,7 @@ async def ws_shares(hass: HomeAssistant, connection: ActiveConnection, msg: dict
             }
         )
         shares.extend(
-            _share_json(entry, share, with_link=can_decide)
+            _share_json(entry, share, with_link=can_decide, user_name=user_name)
             for share in coordinator.data.shares.values()
         )
     shares.sort(key=lambda s: s["created"] or "", reverse=True)
@@ -186,7 +207,10 @@ async def ws_decide(hass: HomeAssistant, connection: ActiveConnection, msg: dict
     share = await runtime.decisions.async_decide(
         share_id, msg["decision"], user_id=user_id, via="ui", redact=redact
     )
-    connection.send_result(msg["id"], _share_json(entry, share, with_link=True))
+    user_name = await async_decider_name(hass, user_id)
+    connection.send_result(
+        msg["id"], _share_json(entry, share, with_link=True, user_name=user_name)
+    )
 
 
 @websocket_command(

@@ -26,6 +26,12 @@ const STRINGS = {
     window: "Footage",
     deadline: "Decide before",
     decidedBy: "Decided by",
+    legal: "Legal request",
+    authority: "Authority",
+    reference: "Reference",
+    legalBasis: "Legal basis",
+    approvedBy: "Approved by",
+    secondApprover: "A legal request needs a second approver: someone else must approve it too.",
     link: "Link",
     linkExpires: "Expires",
     approve: "Approve",
@@ -108,6 +114,12 @@ const STRINGS = {
     window: "Images",
     deadline: "Décider avant",
     decidedBy: "Décidé par",
+    legal: "Réquisition",
+    authority: "Autorité",
+    reference: "Référence",
+    legalBasis: "Base légale",
+    approvedBy: "Accepté par",
+    secondApprover: "Une réquisition doit être acceptée deux fois : une autre personne doit aussi l'accepter.",
     link: "Lien",
     linkExpires: "Expire",
     approve: "Accepter",
@@ -212,6 +224,8 @@ const STYLE = `
     background: var(--secondary-background-color, #eee); white-space: nowrap; }
   .state.pending { background: var(--warning-color, #ffa600); color: #000; }
   .state.ready { background: var(--success-color, #43a047); color: #fff; }
+  .badges { display: flex; gap: 6px; flex-wrap: wrap; }
+  .state.legal { background: var(--error-color, #db4437); color: #fff; }
   .reason { margin: 6px 0; overflow-wrap: anywhere; }
   dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 12px; margin: 6px 0;
     font-size: 14px; color: var(--secondary-text-color); }
@@ -461,13 +475,20 @@ class DoorstepPanel extends HTMLElement {
         [t.cameras, share.cameras.join(", ")],
         [t.window, share.start ? `${this._when(share.start)} – ${this._when(share.end)}` : ""],
       ];
+      if (share.legal) {
+        rows.push([t.authority, share.legal.authority], [t.reference, share.legal.reference], [t.legalBasis, share.legal.legal_basis]);
+      }
       if (share.state === "pending" && share.deadline) rows.push([t.deadline, this._when(share.deadline)]);
+      const approvedBy = share.approved_by || [];
+      if (approvedBy.length) rows.push([t.approvedBy, approvedBy.join(", ")]);
       if (share.decided_by) rows.push([t.decidedBy, share.decided_by]);
       if (share.link_expires) rows.push([t.linkExpires, this._when(share.link_expires)]);
       const buttons = [];
+      // A legal request's first approver cannot be its second (the bridge refuses): only Deny.
+      const mayApprove = !share.you_approved;
       if (bridge.can_decide && share.state === "pending") {
-        buttons.push(`<button class="action" data-action="approve" ${ids}>${esc(t.approve)}</button>`);
-        if (bridge.offer_unredacted) {
+        if (mayApprove) buttons.push(`<button class="action" data-action="approve" ${ids}>${esc(t.approve)}</button>`);
+        if (mayApprove && bridge.offer_unredacted) {
           buttons.push(`<button class="action secondary" data-action="approve-unredacted" ${ids}>${esc(t.approveUnredacted)}</button>`);
         }
         buttons.push(`<button class="action danger" data-action="deny" ${ids}>${esc(t.deny)}</button>`);
@@ -482,9 +503,11 @@ class DoorstepPanel extends HTMLElement {
       parts.push(`
         <div class="share" ${ids} data-state="${esc(share.state)}">
           <div class="top"><span class="who">${esc(t.requester)} ${esc(share.requester)}</span>
-            <span class="state ${esc(share.state)}">${esc(t.states[share.state] || share.state)}</span></div>
+            <span class="badges">${share.kind === "legal" ? `<span class="state legal">${esc(t.legal)}</span>` : ""}
+            <span class="state ${esc(share.state)}">${esc(t.states[share.state] || share.state)}</span></span></div>
           <div class="reason">${esc(share.reason)}</div>
           <dl>${rows.filter((r) => r[1]).map(([k, v]) => `<dt>${esc(k)}</dt><dd>${esc(v)}</dd>`).join("")}</dl>
+          ${share.state === "pending" && approvedBy.length ? `<p class="note second">${esc(t.secondApprover)}</p>` : ""}
           ${link}
           ${buttons.length ? `<div class="actions">${buttons.join("")}</div>` : ""}
         </div>`);
@@ -601,6 +624,9 @@ class DoorstepPanel extends HTMLElement {
       this._busy = false;
     }
     this._refreshes = 0; // the decision is in the audit log: show it
+    // Redrawn even when the answer looks the same (a first of two approvals): no button
+    // stays disabled.
+    this._sharesKey = "";
     await this._refresh();
   }
 

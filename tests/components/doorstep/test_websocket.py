@@ -17,6 +17,7 @@ from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 from custom_components.doorstep.const import CONF_APPROVERS, CONF_OFFER_UNREDACTED, DOMAIN
 
 from .conftest import BRIDGE_ID, FakeBridge, share_state
+from .test_legal import LEGAL, legal_state
 from .test_sharing import publish_share
 
 type Call = Callable[..., Awaitable[dict[str, Any]]]
@@ -157,6 +158,39 @@ async def test_revoke(
     assert answer["result"]["state"] == "revoked"
     assert answer["result"]["link"] is None
     assert bridge.shares["s_1"]["state"] == "revoked"
+
+
+async def test_legal_request_shows_its_authority_and_first_approval(
+    hass: HomeAssistant, bridge: FakeBridge, call: Call,
+    hass_admin_user: MockUser, hass_read_only_user: MockUser,
+) -> None:  # fmt: skip
+    """The panel learns a request is legal, and that its first approver cannot be its second."""
+    bridge.two_approvers = True
+    hass_read_only_user.name = "Bob Second"  # the audit log tells people apart by name
+    publish_share(hass, bridge, legal_state("s_1"))
+    await hass.async_block_till_done()
+    (listed,) = (await call(ADMIN, type="doorstep/shares"))["result"]["shares"]
+    assert listed["kind"] == "legal"
+    assert listed["legal"] == {
+        "authority": LEGAL["authority"], "reference": LEGAL["reference"],
+        "legal_basis": LEGAL["legal_basis"],
+    }  # fmt: skip
+    assert listed["approved_by"] == []
+    assert listed["you_approved"] is False
+
+    answer = await call(
+        ADMIN,
+        type="doorstep/decide", bridge_id=BRIDGE_ID, share_id="s_1", decision="approve",
+    )  # fmt: skip
+    assert answer["result"]["state"] == "pending"
+    assert answer["result"]["approved_by"] == [hass_admin_user.name]
+    assert answer["result"]["you_approved"] is True
+    # Another user sees who approved, and that they may still be the second approver.
+    (listed,) = (await call(USER, type="doorstep/shares"))["result"]["shares"]
+    assert listed["approved_by"] == [hass_admin_user.name]
+    assert listed["you_approved"] is False
+    (listed,) = (await call(ADMIN, type="doorstep/shares"))["result"]["shares"]
+    assert listed["you_approved"] is True
 
 
 async def test_unredacted_only_when_offered(
