@@ -7,6 +7,7 @@ Screenshots go to ``test-artifacts/ha-<version>/browser/08-panel-*.png``.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+import json
 from typing import Any
 
 import aiohttp
@@ -14,7 +15,7 @@ import pytest
 
 from tests.e2e.conftest import log_in, shot
 from tests.e2e.ha_client import HaClient
-from tests.e2e.servers import CAMERA
+from tests.e2e.servers import CAMERA, Mqtt
 from tests.e2e.stack import Stack
 
 pytestmark = pytest.mark.slow
@@ -68,3 +69,39 @@ async def test_panel_legal_request_after_its_first_approval(stack: Stack, page: 
         finally:
             # Its clips are held while it waits: let the later tests have them.
             await owner.call_service("doorstep", "deny_share", {"share_id": share_id})
+
+
+async def test_panel_says_why_a_share_failed(stack: Stack, page: Any) -> None:
+    """A share the bridge could not prepare shows the bridge's reason, not only "Failed"."""
+    from playwright.async_api import expect
+
+    share_id = "s_E2EFAILED01"
+    now = datetime.now(UTC)
+    failed = {
+        "id": share_id, "state": "failed", "requester": "Neighbour Carol",
+        "cameras": [CAMERA], "reason": "Bike stolen",
+        "start": (now - timedelta(minutes=30)).isoformat(),
+        "end": (now - timedelta(minutes=20)).isoformat(),
+        "created": now.isoformat(), "deadline": (now + timedelta(hours=1)).isoformat(),
+        "decision": {"decision": "approve", "by": "Owner", "via": "ui", "redact": True},
+        "link": None, "link_expires": None,
+        "error": "the export cannot be signed: [Errno 28] No space left on device",
+    }  # fmt: skip
+    # The share's state as the bridge publishes it (docs/mqtt.md), retained.
+    mqtt = Mqtt(stack.mqtt_port)
+    try:
+        mqtt.publish(f"doorstep/share/{share_id}", json.dumps(failed), retain=True)
+        await log_in(page, stack)
+        await page.goto(f"{stack.ha.url}/doorstep")
+        card = page.locator(f'doorstep-panel .share[data-share="{share_id}"]')
+        await expect(card).to_have_attribute("data-state", "failed")
+        await expect(card.locator(".state")).to_have_text("Failed")
+        await expect(card.locator("dt", has_text="Problem")).to_have_count(1)
+        await expect(card).to_contain_text(
+            "the export cannot be signed: [Errno 28] No space left on device"
+        )
+        await card.scroll_into_view_if_needed()
+        await shot(page, "08-panel-failed.png")
+    finally:
+        mqtt.publish(f"doorstep/share/{share_id}", b"", retain=True)
+        mqtt.close()

@@ -31,6 +31,7 @@ const STRINGS = {
     reference: "Reference",
     legalBasis: "Legal basis",
     approvedBy: "Approved by",
+    problem: "Problem",
     secondApprover: "A legal request needs a second approver: someone else must approve it too.",
     link: "Link",
     linkExpires: "Expires",
@@ -119,6 +120,7 @@ const STRINGS = {
     reference: "Référence",
     legalBasis: "Base légale",
     approvedBy: "Accepté par",
+    problem: "Problème",
     secondApprover: "Une réquisition doit être acceptée deux fois : une autre personne doit aussi l'accepter.",
     link: "Lien",
     linkExpires: "Expire",
@@ -483,6 +485,8 @@ class DoorstepPanel extends HTMLElement {
       if (approvedBy.length) rows.push([t.approvedBy, approvedBy.join(", ")]);
       if (share.decided_by) rows.push([t.decidedBy, share.decided_by]);
       if (share.link_expires) rows.push([t.linkExpires, this._when(share.link_expires)]);
+      // Why the bridge refused the request or could not prepare the footage, in its words.
+      if (share.error) rows.push([t.problem, share.error]);
       const buttons = [];
       // A legal request's first approver cannot be its second (the bridge refuses): only Deny.
       const mayApprove = !share.you_approved;
