@@ -21,7 +21,7 @@ from .api import DoorstepAuthError, DoorstepError, DoorstepNotFoundError, Doorst
 from .const import DOMAIN
 
 
-def _bridge_failure(err: DoorstepError) -> HomeAssistantError:
+def bridge_failure(err: DoorstepError) -> HomeAssistantError:
     """The bridge did not do it: it rejected the token, or did not answer.
 
     A rejected token is told apart: trying again later will not help, the token
@@ -50,7 +50,7 @@ def action_error(err: DoorstepError, share_id: str | None = None) -> HomeAssista
             translation_key="share_refused",
             translation_placeholders={"share_id": share_id or "-", "error": str(err)},
         )
-    return _bridge_failure(err)
+    return bridge_failure(err)
 
 
 @contextmanager
@@ -88,7 +88,7 @@ def forget_error(err: DoorstepError, clip_id: str) -> HomeAssistantError:
             translation_key="forget_refused",
             translation_placeholders=placeholders,
         )
-    return _bridge_failure(err)
+    return bridge_failure(err)
 
 
 def switch_error(err: DoorstepError, camera: str, switch: str) -> HomeAssistantError:
@@ -108,7 +108,7 @@ def switch_error(err: DoorstepError, camera: str, switch: str) -> HomeAssistantE
             translation_key="switch_refused",
             translation_placeholders={**placeholders, "error": str(err)},
         )
-    return _bridge_failure(err)
+    return bridge_failure(err)
 
 
 @contextmanager

@@ -23,15 +23,22 @@ from homeassistant.components.websocket_api.decorators import (
     websocket_command,
 )
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.exceptions import ServiceValidationError
 from homeassistant.util import dt as dt_util
 import voluptuous as vol
 
-from .api import MAX_AUDIT_RECORDS, AuditPage, DoorstepError, DoorstepNotFoundError
+from .api import (
+    MAX_AUDIT_RECORDS,
+    AuditPage,
+    DoorstepAuthError,
+    DoorstepConnectionError,
+    DoorstepError,
+    DoorstepNotFoundError,
+)
 from .const import CONF_OFFER_UNREDACTED, DOMAIN, SHARE_URL
 from .data import DoorstepConfigEntry
 from .decisions import async_decider_name
-from .errors import browse_error
+from .errors import bridge_failure, browse_error
 from .helpers import SAFE_ID, entry_for_bridge, loaded_entries
 from .protocol import Clip, Share
 
@@ -234,6 +241,10 @@ async def ws_clips(hass: HomeAssistant, connection: ActiveConnection, msg: dict[
         page = await runtime.client.clips(
             camera=camera, reason=msg.get("reason"), limit=msg["limit"]
         )
+    except (DoorstepAuthError, DoorstepConnectionError) as err:
+        # Told in words an owner acts on (a rejected token, a bridge that is down), not as
+        # the connection's exception.
+        raise bridge_failure(err) from err
     except DoorstepError as err:
         raise browse_error(err) from err
     bridge_id = runtime.coordinator.bridge_id
@@ -297,5 +308,5 @@ async def ws_audit(hass: HomeAssistant, connection: ActiveConnection, msg: dict[
         )
         return
     except DoorstepError as err:
-        raise HomeAssistantError(translation_domain=DOMAIN, translation_key="bridge_error") from err
+        raise bridge_failure(err) from err
     connection.send_result(msg["id"], _audit_json(runtime.coordinator.bridge_id, page))

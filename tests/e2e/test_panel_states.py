@@ -105,3 +105,36 @@ async def test_panel_says_why_a_share_failed(stack: Stack, page: Any) -> None:
     finally:
         mqtt.publish(f"doorstep/share/{share_id}", b"", retain=True)
         mqtt.close()
+
+
+async def test_panel_while_the_bridge_is_down(stack: Stack, page: Any) -> None:
+    """The bridge stopped: the clip list says the clips are out of reach, in words (not
+    "No clips.", not the connection's exception); the bridge back, the clips come back
+    without a click."""
+    from playwright.async_api import expect
+
+    async with aiohttp.ClientSession() as session:
+        owner = HaClient(session, stack.ha.url, stack.owner_token)
+        await owner.wait_state(
+            f"sensor.{CAMERA}_last_clip",
+            lambda s: s["state"] not in ("unknown", "unavailable"),
+            timeout=120,
+        )
+        await log_in(page, stack)
+        await page.goto(f"{stack.ha.url}/doorstep")
+        await expect(page.locator("doorstep-panel li.clip").first).to_be_attached()
+
+        stack.bridge.stop()
+        try:
+            await owner.wait_state(
+                f"camera.{CAMERA}", lambda s: s["state"] == "unavailable", timeout=60
+            )
+            await page.locator("doorstep-panel .chip", has_text="Motion").click()
+            clips = page.locator("doorstep-panel ul.clips")
+            await expect(clips).to_have_text("The Doorstep bridge did not answer; try again later")
+            await shot(page, "08-panel-bridge-down.png")
+        finally:
+            stack.bridge.start()
+        # Back: the list refills by itself.
+        await expect(page.locator("doorstep-panel li.clip").first).to_be_attached()
+        await owner.wait_state(f"camera.{CAMERA}", lambda s: s["state"] != "unavailable")

@@ -384,6 +384,7 @@ class DoorstepPanel extends HTMLElement {
     }
     const changed = this._renderShares(false);
     if (this._refreshes++ % AUDIT_EVERY === 0 || changed) this._loadAudit();
+    if (this._clipsError) this._loadClips(); // the bridge may be back
     if (this._camera === null) {
       const bridge = this._data.bridges.find((b) => b.cameras.length);
       if (bridge) {
@@ -551,14 +552,17 @@ class DoorstepPanel extends HTMLElement {
     // A quicker answer to a later click wins: an older one is dropped.
     const asked = (this._clipsAsked = (this._clipsAsked || 0) + 1);
     let clips = [];
+    let failed = null;
     try {
       clips = (await this._hass.callWS(message)).clips;
-      this._error(null);
     } catch (err) {
-      this._error(err);
+      failed = err.message || String(err);
     }
     if (asked !== this._clipsAsked) return;
     this._clips = clips;
+    // Shown in the list, not as "No clips." (the clips are on the bridge, out of reach); the
+    // next refresh asks again.
+    this._clipsError = failed;
     this._clipErrors = {};
     this._clipsShown = `${this._camera}|${reason}`;
     this._renderClips();
@@ -569,6 +573,10 @@ class DoorstepPanel extends HTMLElement {
     const t = this._t;
     const list = this.shadowRoot.querySelector(".clips");
     list.dataset.shown = this._clipsShown; // which list this is: camera and reason
+    if (this._clipsError) {
+      list.innerHTML = `<li class="empty error-text" role="alert">${esc(this._clipsError)}</li>`;
+      return;
+    }
     if (!this._clips.length) {
       list.innerHTML = `<li class="empty">${esc(t.noClips)}</li>`;
       return;

@@ -293,6 +293,24 @@ async def test_clip_errors(
     assert answer["error"]["translation_key"] == "clips_unavailable"
 
 
+async def test_clip_and_audit_errors_an_owner_acts_on(
+    hass: HomeAssistant, bridge: FakeBridge, call: Call,
+) -> None:  # fmt: skip
+    """A rejected token and a bridge that is down, said as such (the panel shows the message)."""
+    bridge.token = "a-token-the-integration-does-not-have"
+    clips = await call(ADMIN, type="doorstep/clips", bridge_id=BRIDGE_ID, camera="front_door")
+    assert clips["error"]["translation_key"] == "auth"
+    assert clips["error"]["message"] == "The Doorstep bridge rejected the API token"
+    audit = await call(ADMIN, type="doorstep/audit", bridge_id=BRIDGE_ID)
+    assert audit["error"]["translation_key"] == "auth"
+
+    await bridge.stop()
+    clips = await call(ADMIN, type="doorstep/clips", bridge_id=BRIDGE_ID, camera="front_door")
+    assert clips["error"]["translation_key"] == "bridge_error"
+    # Not the connection's exception (ClientConnectorError(ConnectionKey(host=...))).
+    assert clips["error"]["message"] == "The Doorstep bridge did not answer; try again later"
+
+
 def _audit_answer(*, ok: bool = True) -> str:
     check: dict[str, Any] = {
         "ok": ok, "count": 5, "last_seq": 5, "bad_record": None, "file": None, "problem": None,
