@@ -6,6 +6,7 @@ Screenshots go to ``test-artifacts/ha-<version>/browser/08-panel-*.png``.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 import json
 from typing import Any
@@ -14,11 +15,14 @@ import aiohttp
 import pytest
 
 from tests.e2e.conftest import log_in, shot
-from tests.e2e.ha_client import HaClient
+from tests.e2e.ha_client import HaClient, HaError
 from tests.e2e.servers import CAMERA, Mqtt
 from tests.e2e.stack import Stack
 
 pytestmark = pytest.mark.slow
+
+DASHBOARD = "porch-states"
+CARD = "custom:doorstep-doorbell-card"
 
 
 async def test_panel_legal_request_after_its_first_approval(stack: Stack, page: Any) -> None:
@@ -105,6 +109,50 @@ async def test_panel_says_why_a_share_failed(stack: Stack, page: Any) -> None:
     finally:
         mqtt.publish(f"doorstep/share/{share_id}", b"", retain=True)
         mqtt.close()
+
+
+async def test_card_while_the_bridge_is_down(stack: Stack, page: Any) -> None:
+    """The bridge stopped: the card says "Unavailable", not "Never", "No clip yet" or 0
+    requests waiting, which would be untrue."""
+    from playwright.async_api import expect
+
+    async with aiohttp.ClientSession() as session:
+        owner = HaClient(session, stack.ha.url, stack.owner_token)
+        await owner.wait_state(
+            f"sensor.{CAMERA}_last_clip",
+            lambda s: s["state"] not in ("unknown", "unavailable"),
+            timeout=120,
+        )
+        async with owner.websocket() as ws:
+            with contextlib.suppress(HaError):  # made by an earlier run of this test
+                await ws.call(
+                    type="lovelace/dashboards/create", url_path=DASHBOARD, title="Porch",
+                    icon="mdi:doorbell-video", mode="storage", show_in_sidebar=False,
+                    require_admin=False,
+                )  # fmt: skip
+            await ws.call(
+                type="lovelace/config/save",
+                url_path=DASHBOARD,
+                config={"views": [{"path": "porch", "cards": [{"type": CARD, "camera": CAMERA}]}]},
+            )
+        await log_in(page, stack)
+        await page.goto(f"{stack.ha.url}/{DASHBOARD}/porch")
+        card = page.locator("doorstep-doorbell-card")
+        await expect(card.locator(".clip .value")).not_to_have_text("No clip yet")
+
+        stack.bridge.stop()
+        try:
+            await owner.wait_state(
+                f"camera.{CAMERA}", lambda s: s["state"] == "unavailable", timeout=60
+            )
+            await expect(card.locator(".offline")).to_have_text("Camera offline")
+            await expect(card.locator(".ring .value")).to_have_text("Unavailable")
+            await expect(card.locator(".clip .value")).to_have_text("Unavailable")
+            await expect(card.locator(".pending .count")).to_have_text("Unavailable")
+            await shot(page, "08-card-bridge-down.png")
+        finally:
+            stack.bridge.start()
+        await owner.wait_state(f"camera.{CAMERA}", lambda s: s["state"] != "unavailable")
 
 
 async def test_panel_while_the_bridge_is_down(stack: Stack, page: Any) -> None:

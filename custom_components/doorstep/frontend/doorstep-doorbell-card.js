@@ -25,6 +25,7 @@ const STRINGS = {
     play: "Play",
     close: "Close",
     pending: "Share requests waiting",
+    unavailable: "Unavailable",
     noCamera: "No Doorstep camera {camera}: set `camera` to a Doorstep camera entity, such as camera.front_door.",
     needCamera: "camera: name a Doorstep camera (camera.front_door or front_door)",
     reasons: { ring: "ring", motion: "motion", manual: "manual", person: "person" },
@@ -41,6 +42,7 @@ const STRINGS = {
     play: "Lire",
     close: "Fermer",
     pending: "Demandes de partage en attente",
+    unavailable: "Indisponible",
     noCamera: "Aucune caméra Doorstep {camera} : indiquez dans `camera` une entité caméra Doorstep, par exemple camera.front_door.",
     needCamera: "camera : indiquez une caméra Doorstep (camera.front_door ou front_door)",
     reasons: { ring: "sonnette", motion: "mouvement", manual: "manuel", person: "personne" },
@@ -59,6 +61,9 @@ const esc = (text) =>
   );
 
 const UNKNOWN = new Set(["unknown", "unavailable", "", undefined, null]);
+// While the bridge is away its entities are unavailable: the card says so rather than
+// "Never", "No clip yet" or 0 requests waiting, which would be untrue.
+const gone = (state) => state?.state === "unavailable";
 
 /** The Doorstep camera entities, in the registry's order. */
 const doorstepCameras = (hass) =>
@@ -247,7 +252,9 @@ class DoorstepDoorbellCard extends HTMLElement {
     const ringTime = ring && !UNKNOWN.has(ring.state) ? ring.state : "";
     ringRow.dataset.time = ringTime;
     ringRow.dataset.entity = ring ? ring.entity_id : "";
-    ringRow.querySelector(".value").textContent = ringTime ? this._when(ringTime) : t.never;
+    ringRow.querySelector(".value").textContent = ringTime
+      ? this._when(ringTime)
+      : gone(ring) ? t.unavailable : t.never;
 
     const clipRow = root.querySelector(".clip");
     const clipId = clip && !UNKNOWN.has(clip.state) ? clip.attributes.clip_id : "";
@@ -256,14 +263,14 @@ class DoorstepDoorbellCard extends HTMLElement {
     const reason = clip ? t.reasons[clip.attributes.reason] || clip.attributes.reason || "" : "";
     clipRow.querySelector(".value").textContent = clipId
       ? `${this._when(clip.attributes.start || clip.state)}${reason ? ` · ${reason}` : ""}`
-      : t.noClip;
+      : gone(clip) ? t.unavailable : t.noClip;
 
     const pendingRow = root.querySelector(".pending");
     pendingRow.hidden = !found.pending;
     const count = pending && !UNKNOWN.has(pending.state) ? Number(pending.state) : 0;
-    pendingRow.dataset.count = String(count);
+    pendingRow.dataset.count = gone(pending) ? "" : String(count);
     const badge = pendingRow.querySelector(".count");
-    badge.textContent = String(count);
+    badge.textContent = gone(pending) ? t.unavailable : String(count);
     badge.classList.toggle("waiting", count > 0);
   }
 
