@@ -227,6 +227,8 @@ async def ws_decide(hass: HomeAssistant, connection: ActiveConnection, msg: dict
         vol.Required("camera"): str,
         vol.Optional("reason"): vol.All(str, vol.Match(SAFE_ID)),
         vol.Optional("limit", default=50): vol.All(int, vol.Range(min=1, max=MAX_CLIPS)),
+        # The next page: how many of the newest clips the panel already shows.
+        vol.Optional("offset", default=0): vol.All(int, vol.Range(min=0)),
     }
 )
 @async_response
@@ -239,7 +241,7 @@ async def ws_clips(hass: HomeAssistant, connection: ActiveConnection, msg: dict[
         raise _invalid("unknown_camera", camera=camera)
     try:
         page = await runtime.client.clips(
-            camera=camera, reason=msg.get("reason"), limit=msg["limit"]
+            camera=camera, reason=msg.get("reason"), limit=msg["limit"], offset=msg["offset"]
         )
     except (DoorstepAuthError, DoorstepConnectionError) as err:
         # Told in words an owner acts on (a rejected token, a bridge that is down), not as

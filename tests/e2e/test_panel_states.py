@@ -6,9 +6,11 @@ Screenshots go to ``test-artifacts/ha-<version>/browser/08-panel-*.png``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from datetime import UTC, datetime, timedelta
 import json
+import re
 from typing import Any
 
 import aiohttp
@@ -186,3 +188,44 @@ async def test_panel_while_the_bridge_is_down(stack: Stack, page: Any) -> None:
         # Back: the list refills by itself.
         await expect(page.locator("doorstep-panel li.clip").first).to_be_attached()
         await owner.wait_state(f"camera.{CAMERA}", lambda s: s["state"] != "unavailable")
+
+
+async def _clip_total(owner: HaClient, at_least: int) -> int:
+    """Wait until the camera has ``at_least`` clips; how many it has."""
+    async with owner.websocket() as ws:
+        bridge_id = (await ws.call(type="doorstep/shares"))["bridges"][0]["bridge_id"]
+        for _ in range(180):
+            page = await ws.call(type="doorstep/clips", bridge_id=bridge_id, camera=CAMERA)
+            if page["total"] >= at_least:
+                return int(page["total"])
+            await asyncio.sleep(1)
+    raise AssertionError(f"fewer than {at_least} clips after 3 minutes")
+
+
+async def test_panel_reaches_clips_older_than_its_first_page(stack: Stack, page: Any) -> None:
+    """More clips than a page: "Older clips (N more)" lists the next ones, none twice."""
+    from playwright.async_api import expect
+
+    async with aiohttp.ClientSession() as session:
+        owner = HaClient(session, stack.ha.url, stack.owner_token)
+        total = await _clip_total(owner, 5)
+        await log_in(page, stack)
+        await page.goto(f"{stack.ha.url}/doorstep")
+        panel = page.locator("doorstep-panel")
+        clips = panel.locator("li.clip")
+        await expect(clips.first).to_be_attached()
+        # Pages of two clips, as pages of 50 are with a few weeks of visits.
+        await panel.evaluate("panel => { panel.clipPage = 2; }")
+        await panel.locator(".chip", has_text="All").click()
+        await expect(clips).to_have_count(2)
+        more = panel.locator("li.more button")
+        await expect(more).to_have_text(re.compile(r"^Older clips \(\d+ more\)$"))
+        left = int(re.findall(r"\d+", await more.inner_text())[0])
+        assert left >= total - 2
+        await more.click()
+        await expect(clips).to_have_count(4)
+        ids = await clips.evaluate_all("items => items.map(i => i.dataset.clip)")
+        assert len(set(ids)) == 4, ids
+        assert ids == sorted(ids, reverse=True), ids  # newest first (ids carry the start)
+        await more.scroll_into_view_if_needed()
+        await shot(page, "08-panel-older-clips.png")

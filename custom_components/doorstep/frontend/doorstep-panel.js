@@ -14,6 +14,7 @@ const STRINGS = {
     noShares: "No share requests.",
     clips: "Clips",
     noClips: "No clips.",
+    moreClips: "Older clips ({count} more)",
     camera: "Camera",
     reason: "Reason",
     all: "All",
@@ -103,6 +104,7 @@ const STRINGS = {
     noShares: "Aucune demande de partage.",
     clips: "Clips",
     noClips: "Aucun clip.",
+    moreClips: "Clips plus anciens ({count} de plus)",
     camera: "Caméra",
     reason: "Motif",
     all: "Tous",
@@ -197,6 +199,8 @@ const REFRESH_MS = 4000;
 // refreshes (downloads, retention, blocked connections).
 const AUDIT_EVERY = 15;
 const AUDIT_RECORDS = 20;
+// Clips asked at a time; "Older clips" asks for the next ones.
+const CLIP_PAGE = 50;
 
 const esc = (text) =>
   String(text ?? "").replace(
@@ -255,6 +259,7 @@ const STYLE = `
   li.clip { display: flex; justify-content: space-between; align-items: center; gap: 8px;
     padding: 8px 0; border-top: 1px solid var(--divider-color, #e0e0e0); }
   li.clip:first-child { border-top: 0; }
+  li.more { padding-top: 8px; border-top: 1px solid var(--divider-color, #e0e0e0); }
   li.clip { flex-wrap: wrap; }
   li.clip .clip-actions { display: flex; gap: 8px; }
   li.clip .clip-error { flex-basis: 100%; margin: 0; font-size: 14px; overflow-wrap: anywhere; }
@@ -287,6 +292,8 @@ class DoorstepPanel extends HTMLElement {
     this._camera = null; // "bridge_id/camera"
     this._reason = "";
     this._clips = null;
+    this._clipsTotal = 0; // on the bridge, for the camera and reason shown
+    this.clipPage = CLIP_PAGE; // clips asked at a time (a test asks for fewer)
     this._clipErrors = {}; // clip id: why forgetting it was refused
     this._busy = false;
     this._timer = null;
@@ -543,23 +550,33 @@ class DoorstepPanel extends HTMLElement {
     this.shadowRoot.querySelector(".filters").innerHTML = `${select}<span role="group" aria-label="${esc(t.reason)}">${chips}</span>`;
   }
 
-  async _loadClips() {
+  /** The newest clips of the camera and reason shown; with `older`, the next page after them. */
+  async _loadClips(older = false) {
     if (!this._camera) return;
     const [bridgeId, camera] = this._camera.split("/");
     const reason = this._reason;
-    const message = { type: "doorstep/clips", bridge_id: bridgeId, camera, limit: 50 };
+    const shown = older ? this._clips : [];
+    const message = { type: "doorstep/clips", bridge_id: bridgeId, camera, limit: this.clipPage, offset: shown.length };
     if (reason) message.reason = reason;
     // A quicker answer to a later click wins: an older one is dropped.
     const asked = (this._clipsAsked = (this._clipsAsked || 0) + 1);
     let clips = [];
+    let total = 0;
     let failed = null;
     try {
-      clips = (await this._hass.callWS(message)).clips;
+      ({ clips, total } = await this._hass.callWS(message));
     } catch (err) {
       failed = err.message || String(err);
     }
     if (asked !== this._clipsAsked) return;
-    this._clips = clips;
+    if (older && failed) {
+      this._error(failed); // the clips shown stay
+      return;
+    }
+    // A clip recorded meanwhile pushes the older ones down a place: none is listed twice.
+    const known = new Set(shown.map((clip) => clip.clip_id));
+    this._clips = [...shown, ...clips.filter((clip) => !known.has(clip.clip_id))];
+    this._clipsTotal = total;
     // Shown in the list, not as "No clips." (the clips are on the bridge, out of reach); the
     // next refresh asks again.
     this._clipsError = failed;
@@ -599,6 +616,11 @@ class DoorstepPanel extends HTMLElement {
           ${error ? `<p class="clip-error error-text" role="alert">${esc(error)}</p>` : ""}</li>`;
       })
       .join("");
+    const left = this._clipsTotal - this._clips.length;
+    if (left > 0) {
+      const more = this._t.moreClips.replace("{count}", left);
+      list.insertAdjacentHTML("beforeend", `<li class="more"><button class="action secondary" data-action="more">${esc(more)}</button></li>`);
+    }
   }
 
   async _forget(target) {
@@ -609,6 +631,7 @@ class DoorstepPanel extends HTMLElement {
       await this._hass.callService("doorstep", "forget_clip", { clip_id: target.dataset.media }, undefined, false);
       delete this._clipErrors[clipId];
       this._clips = this._clips.filter((clip) => clip.clip_id !== clipId);
+      this._clipsTotal -= 1;
       this._loadAudit(); // its clip_erased record
     } catch (err) {
       // Refused (a share holds the clip, not an approver...): Home Assistant's words, by the clip.
@@ -673,6 +696,9 @@ class DoorstepPanel extends HTMLElement {
         this._reason = target.dataset.reason;
         this._renderClipControls();
         this._loadClips();
+      } else if (action === "more") {
+        target.disabled = true;
+        this._loadClips(true);
       } else if (action === "play") this._play(target.dataset.media);
       else if (action === "forget") {
         if (confirm(this._t.confirmForget)) this._forget(target);

@@ -277,6 +277,28 @@ async def test_clips_filtered_by_reason(
     )
 
 
+async def test_clips_page_by_page(
+    hass: HomeAssistant, bridge: FakeBridge, call: Call,
+) -> None:  # fmt: skip
+    """The panel reaches clips older than its first page."""
+    newest = await call(
+        USER,
+        type="doorstep/clips", bridge_id=BRIDGE_ID, camera="front_door", limit=2,
+    )  # fmt: skip
+    older = await call(
+        USER,
+        type="doorstep/clips", bridge_id=BRIDGE_ID, camera="front_door", limit=2, offset=2,
+    )  # fmt: skip
+    assert newest["result"]["total"] == older["result"]["total"] == 3
+    ids = [c["clip_id"] for c in newest["result"]["clips"] + older["result"]["clips"]]
+    assert ids == [c.id for c in sorted(bridge.clips, key=lambda c: c.start, reverse=True)]
+    refused = await call(
+        USER,
+        type="doorstep/clips", bridge_id=BRIDGE_ID, camera="front_door", offset=-1,
+    )  # fmt: skip
+    assert refused["error"]["code"] == "invalid_format"
+
+
 async def test_clip_errors(
     hass: HomeAssistant, bridge: FakeBridge, call: Call,
 ) -> None:  # fmt: skip
