@@ -58,6 +58,10 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:  # noqa:
 
 async def async_setup_entry(hass: HomeAssistant, entry: DoorstepConfigEntry) -> bool:
     """Connect to one bridge."""
+    # First, whether the bridge answers or not: a Home Assistant started before its bridge (a
+    # power cut) still has the panel, which says the bridge is not connected, and the card,
+    # which says "Camera offline", rather than a 404 and "Custom element doesn't exist".
+    await async_register_panel(hass)
     if not await mqtt.async_wait_for_mqtt_client(hass):
         raise ConfigEntryNotReady(translation_domain=DOMAIN, translation_key="mqtt_unavailable")
     client = DoorstepApiClient(
@@ -106,7 +110,6 @@ async def async_setup_entry(hass: HomeAssistant, entry: DoorstepConfigEntry) -> 
     _remove_stale_devices(hass, entry, coordinator.cameras)
     _remove_stale_feature_entities(hass, entry)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
-    await async_register_panel(hass)
     if NEEDS_UPDATE_LISTENER:
         entry.async_on_unload(entry.add_update_listener(_async_options_updated))
     return True
@@ -173,6 +176,12 @@ def _remove_stale_feature_entities(hass: HomeAssistant, entry: DoorstepConfigEnt
             unique_id = f"{coordinator.bridge_id}_{camera.key}_{key}"
             if not on and (entity_id := registry.async_get_entity_id(platform, DOMAIN, unique_id)):
                 registry.async_remove(entity_id)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: DoorstepConfigEntry) -> None:
+    """The last bridge removed, even one never set up (its panel came with its first try)."""
+    if not [e for e in hass.config_entries.async_entries(DOMAIN) if e.entry_id != entry.entry_id]:
+        async_remove_panel(hass)
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: DoorstepConfigEntry) -> bool:

@@ -2,10 +2,10 @@
 
 Each is one plain JavaScript module served from ``frontend/`` (no build step,
 nothing fetched from outside the home). The panel is registered with the first
-bridge and removed with the last one; the card's module is loaded on every page
-(an extra module of HA's frontend) while a bridge is set up, so the card is in
-the dashboard's "Add card" list with no resource to add. HA cannot unregister a
-static path, so that is kept.
+bridge (as its setup starts, reached or not) and removed with the last one; the
+card's module is loaded on every page (an extra module of HA's frontend) while a
+bridge is set up, so the card is in the dashboard's "Add card" list with no
+resource to add. HA cannot unregister a static path, so that is kept.
 """
 
 from __future__ import annotations

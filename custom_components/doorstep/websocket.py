@@ -179,7 +179,16 @@ async def ws_shares(hass: HomeAssistant, connection: ActiveConnection, msg: dict
         )
     shares.sort(key=lambda s: s["created"] or "", reverse=True)
     shares.sort(key=lambda s: _STATE_ORDER.get(s["state"], 2))
-    connection.send_result(msg["id"], {"bridges": bridges, "shares": shares})
+    # Bridges Home Assistant is still trying to reach (set up, not loaded, not disabled).
+    loaded = {entry.entry_id for entry in loaded_entries(hass)}
+    not_connected = [
+        entry.title
+        for entry in hass.config_entries.async_entries(DOMAIN)
+        if entry.entry_id not in loaded and entry.disabled_by is None
+    ]
+    connection.send_result(
+        msg["id"], {"bridges": bridges, "shares": shares, "not_connected": not_connected}
+    )
 
 
 @websocket_command(

@@ -17,7 +17,7 @@ import aiohttp
 import pytest
 
 from tests.e2e.conftest import log_in, shot
-from tests.e2e.ha_client import HaClient, HaError
+from tests.e2e.ha_client import HaClient, HaError, wait_entry_loaded, wait_http
 from tests.e2e.servers import CAMERA, Mqtt
 from tests.e2e.stack import Stack
 
@@ -113,6 +113,22 @@ async def test_panel_says_why_a_share_failed(stack: Stack, page: Any) -> None:
         mqtt.close()
 
 
+async def _porch_dashboard(owner: HaClient) -> None:
+    """A dashboard with the doorbell card, at /porch-states/porch."""
+    async with owner.websocket() as ws:
+        with contextlib.suppress(HaError):  # made by an earlier test
+            await ws.call(
+                type="lovelace/dashboards/create", url_path=DASHBOARD, title="Porch",
+                icon="mdi:doorbell-video", mode="storage", show_in_sidebar=False,
+                require_admin=False,
+            )  # fmt: skip
+        await ws.call(
+            type="lovelace/config/save",
+            url_path=DASHBOARD,
+            config={"views": [{"path": "porch", "cards": [{"type": CARD, "camera": CAMERA}]}]},
+        )
+
+
 async def test_card_while_the_bridge_is_down(stack: Stack, page: Any) -> None:
     """The bridge stopped: the card says "Unavailable", not "Never", "No clip yet" or 0
     requests waiting, which would be untrue."""
@@ -125,18 +141,7 @@ async def test_card_while_the_bridge_is_down(stack: Stack, page: Any) -> None:
             lambda s: s["state"] not in ("unknown", "unavailable"),
             timeout=120,
         )
-        async with owner.websocket() as ws:
-            with contextlib.suppress(HaError):  # made by an earlier run of this test
-                await ws.call(
-                    type="lovelace/dashboards/create", url_path=DASHBOARD, title="Porch",
-                    icon="mdi:doorbell-video", mode="storage", show_in_sidebar=False,
-                    require_admin=False,
-                )  # fmt: skip
-            await ws.call(
-                type="lovelace/config/save",
-                url_path=DASHBOARD,
-                config={"views": [{"path": "porch", "cards": [{"type": CARD, "camera": CAMERA}]}]},
-            )
+        await _porch_dashboard(owner)
         await log_in(page, stack)
         await page.goto(f"{stack.ha.url}/{DASHBOARD}/porch")
         card = page.locator("doorstep-doorbell-card")
@@ -229,3 +234,41 @@ async def test_panel_reaches_clips_older_than_its_first_page(stack: Stack, page:
         assert ids == sorted(ids, reverse=True), ids  # newest first (ids carry the start)
         await more.scroll_into_view_if_needed()
         await shot(page, "08-panel-older-clips.png")
+
+
+async def test_home_assistant_started_before_its_bridge(stack: Stack, page: Any) -> None:
+    """After a power cut Home Assistant may come up first: the card says "Camera offline"
+    (not "Custom element doesn't exist"), the panel is there and says the bridge is not
+    connected (not a 404); both work once the bridge is back."""
+    from playwright.async_api import expect
+
+    async with aiohttp.ClientSession() as session:
+        owner = HaClient(session, stack.ha.url, stack.owner_token)
+        await _porch_dashboard(owner)
+        stack.bridge.stop()
+        try:
+            stack.ha.stop()
+            stack.ha.start()
+            await wait_http(session, f"{stack.ha.url}/api/onboarding")
+            await owner.wait_state(
+                f"camera.{CAMERA}", lambda s: s["state"] == "unavailable", timeout=120
+            )
+            await log_in(page, stack)
+            await page.goto(f"{stack.ha.url}/{DASHBOARD}/porch")
+            card = page.locator("doorstep-doorbell-card")
+            await expect(card.locator(".offline")).to_have_text("Camera offline")
+            await expect(card.locator(".clip .value")).to_have_text("Unavailable")
+            await shot(page, "08-card-before-the-bridge.png")
+
+            await expect(page.locator('a[href="/doorstep"]').first).to_be_attached()
+            await page.goto(f"{stack.ha.url}/doorstep")
+            await expect(page.locator("doorstep-panel .not-connected")).to_have_text(
+                "Doorstep: the bridge is not connected. "
+                "Settings → Devices & services → Doorstep says why."
+            )
+            await shot(page, "08-panel-before-the-bridge.png")
+        finally:
+            stack.bridge.start()
+        await wait_entry_loaded(owner, stack.entry_id, timeout=240)
+        await expect(page.locator("doorstep-panel .not-connected")).to_have_count(0)
+        await expect(page.locator("doorstep-panel li.clip").first).to_be_attached()

@@ -48,6 +48,8 @@ const STRINGS = {
       "Forget this clip? The clip, its snapshot and its thumbnail are erased for good; only an audit record that it was erased (by whom, when) stays.",
     close: "Close",
     onlyApprovers: "Only the approvers can decide on share requests.",
+    notConnected:
+      "{title}: the bridge is not connected. Settings → Devices & services → Doorstep says why.",
     confirmUnredacted: "Release this footage without blurring faces?",
     audit: "Audit log",
     verified: "Verified",
@@ -138,6 +140,8 @@ const STRINGS = {
       "Oublier ce clip ? Le clip, sa photo et sa vignette sont effacés définitivement ; seul un enregistrement d'audit de l'effacement (par qui, quand) reste.",
     close: "Fermer",
     onlyApprovers: "Seuls les approbateurs peuvent décider des demandes de partage.",
+    notConnected:
+      "{title} : le pont n'est pas connecté. Paramètres → Appareils et services → Doorstep dit pourquoi.",
     confirmUnredacted: "Publier ces images sans flouter les visages ?",
     audit: "Journal d'audit",
     verified: "Vérifié",
@@ -474,6 +478,9 @@ class DoorstepPanel extends HTMLElement {
     const bridges = Object.fromEntries(this._data.bridges.map((b) => [b.bridge_id, b]));
     const canDecideSomewhere = this._data.bridges.some((b) => b.can_decide);
     const parts = [];
+    for (const title of this._data.not_connected || []) {
+      parts.push(`<p class="error-text not-connected" role="alert">${esc(t.notConnected.replace("{title}", title))}</p>`);
+    }
     if (this._data.bridges.length && !canDecideSomewhere) {
       parts.push(`<p class="note">${esc(t.onlyApprovers)}</p>`);
     }

@@ -5,7 +5,7 @@ The doorbell card: its module loaded on every page of HA's frontend while a brid
 
 from __future__ import annotations
 
-from unittest.mock import patch
+from unittest.mock import MagicMock, patch
 
 from homeassistant.components import frontend
 from homeassistant.config_entries import ConfigEntryState
@@ -13,12 +13,16 @@ from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
-from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+from pytest_homeassistant_custom_component.typing import (
+    ClientSessionGenerator,
+    WebSocketGenerator,
+)
 
 from custom_components.doorstep.const import DOMAIN
 from custom_components.doorstep.panel import CARD_MODULE, CARD_URL, PANEL_MODULE, PANEL_URL_PATH
 
 from . import test_multi_bridge
+from .conftest import FakeBridge
 
 # Two bridges, as the multi-bridge tests set them up.
 second = test_multi_bridge.second
@@ -125,3 +129,28 @@ async def test_card_loaded_on_every_page(
     assert await hass.config_entries.async_setup(setup_entry.entry_id)
     await hass.async_block_till_done()
     assert hass.data[CARD_URL] in hass.data[frontend.DATA_EXTRA_MODULE_URL].urls
+
+
+async def test_panel_and_card_while_the_bridge_cannot_be_reached_at_start(
+    hass: HomeAssistant, mqtt: MagicMock, config_entry: MockConfigEntry, bridge: FakeBridge,
+    hass_ws_client: WebSocketGenerator,
+) -> None:  # fmt: skip
+    """Home Assistant up before its bridge (a power cut): the panel and the card are there."""
+    assert await async_setup_component(hass, "frontend", {})
+    bridge.broken = True
+    config_entry.add_to_hass(hass)
+    assert not await hass.config_entries.async_setup(config_entry.entry_id)
+    assert config_entry.state is ConfigEntryState.SETUP_RETRY
+    assert _panel(hass) is not None
+    assert hass.data[CARD_URL] in hass.data[frontend.DATA_EXTRA_MODULE_URL].urls
+    # The panel says which bridge is not connected.
+    client = await hass_ws_client(hass)
+    await client.send_json_auto_id({"type": "doorstep/shares"})
+    answer = await client.receive_json()
+    assert answer["result"] == {"bridges": [], "shares": [], "not_connected": ["Doorstep"]}
+
+    # Removed before it ever connected: nothing is left behind.
+    await hass.config_entries.async_remove(config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert _panel(hass) is None
+    assert hass.data.get(CARD_URL) not in hass.data[frontend.DATA_EXTRA_MODULE_URL].urls
