@@ -272,3 +272,31 @@ async def test_home_assistant_started_before_its_bridge(stack: Stack, page: Any)
         await wait_entry_loaded(owner, stack.entry_id, timeout=240)
         await expect(page.locator("doorstep-panel .not-connected")).to_have_count(0)
         await expect(page.locator("doorstep-panel li.clip").first).to_be_attached()
+
+
+async def test_panel_through_a_home_assistant_restart(stack: Stack, page: Any) -> None:
+    """Home Assistant restarts under an open panel (an update): no stray error code is left
+    above the panel ("3" was, for good); the requests and clips are there again."""
+    from playwright.async_api import expect
+
+    async with aiohttp.ClientSession() as session:
+        owner = HaClient(session, stack.ha.url, stack.owner_token)
+        await owner.wait_state(
+            f"sensor.{CAMERA}_last_clip",
+            lambda s: s["state"] not in ("unknown", "unavailable"),
+            timeout=120,
+        )
+        await log_in(page, stack)
+        await page.goto(f"{stack.ha.url}/doorstep")
+        panel = page.locator("doorstep-panel")
+        await expect(panel.locator("li.clip").first).to_be_attached()
+
+        stack.ha.stop()
+        await page.wait_for_timeout(5000)  # the panel looks again (every 4 s) meanwhile
+        stack.ha.start()
+        await wait_http(session, f"{stack.ha.url}/api/onboarding")
+        await wait_entry_loaded(owner, stack.entry_id, timeout=240)
+        await expect(panel.locator(".error")).to_have_text("", timeout=60_000)
+        await expect(panel.locator(".error")).not_to_have_text("3")
+        await expect(panel.locator("li.clip").first).to_be_attached()
+        await shot(page, "08-panel-after-a-restart.png")

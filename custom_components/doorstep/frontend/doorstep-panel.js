@@ -47,6 +47,7 @@ const STRINGS = {
     confirmForget:
       "Forget this clip? The clip, its snapshot and its thumbnail are erased for good; only an audit record that it was erased (by whom, when) stays.",
     close: "Close",
+    connectionLost: "Home Assistant is not connected (restarting?): this page updates once it is back.",
     onlyApprovers: "Only the approvers can decide on share requests.",
     notConnected:
       "{title}: the bridge is not connected. Settings → Devices & services → Doorstep says why.",
@@ -139,6 +140,7 @@ const STRINGS = {
     confirmForget:
       "Oublier ce clip ? Le clip, sa photo et sa vignette sont effacés définitivement ; seul un enregistrement d'audit de l'effacement (par qui, quand) reste.",
     close: "Fermer",
+    connectionLost: "Home Assistant n'est pas connecté (redémarrage ?) : cette page se met à jour à son retour.",
     onlyApprovers: "Seuls les approbateurs peuvent décider des demandes de partage.",
     notConnected:
       "{title} : le pont n'est pas connecté. Paramètres → Appareils et services → Doorstep dit pourquoi.",
@@ -380,9 +382,20 @@ class DoorstepPanel extends HTMLElement {
     return Boolean(this._hass && this._hass.user && this._hass.user.is_admin);
   }
 
-  _error(err) {
+  /** An error as words: Home Assistant's message, or what a bare error code means. */
+  _message(err) {
+    if (typeof err === "string") return err;
+    if (err && err.message) return err.message;
+    // home-assistant-js-websocket rejects with a bare code (3: connection lost) while Home
+    // Assistant restarts: "3" would mean nothing to anyone.
+    return this._t.connectionLost;
+  }
+
+  /** Show an error above the panel; `fromRefresh` ones go once a refresh succeeds. */
+  _error(err, fromRefresh = false) {
     const box = this.shadowRoot.querySelector(".error");
-    if (box) box.textContent = err ? err.message || String(err) : "";
+    this._refreshFailed = Boolean(err) && fromRefresh;
+    if (box) box.textContent = err ? this._message(err) : "";
   }
 
   async _refresh() {
@@ -390,9 +403,10 @@ class DoorstepPanel extends HTMLElement {
     try {
       this._data = await this._hass.callWS({ type: "doorstep/shares" });
     } catch (err) {
-      this._error(err);
+      this._error(err, true);
       return;
     }
+    if (this._refreshFailed) this._error(null); // Home Assistant is back
     const changed = this._renderShares(false);
     if (this._refreshes++ % AUDIT_EVERY === 0 || changed) this._loadAudit();
     if (this._clipsError) this._loadClips(); // the bridge may be back
@@ -414,7 +428,7 @@ class DoorstepPanel extends HTMLElement {
         this._hass
           .callWS({ type: "doorstep/audit", bridge_id: bridge.bridge_id, limit: AUDIT_RECORDS })
           .then((answer) => ({ ...answer, title: bridge.title }))
-          .catch((err) => ({ bridge_id: bridge.bridge_id, title: bridge.title, error: err.message || String(err) })),
+          .catch((err) => ({ bridge_id: bridge.bridge_id, title: bridge.title, error: this._message(err) })),
       ),
     );
     if (asked !== this._auditAsked) return;
@@ -573,7 +587,7 @@ class DoorstepPanel extends HTMLElement {
     try {
       ({ clips, total } = await this._hass.callWS(message));
     } catch (err) {
-      failed = err.message || String(err);
+      failed = this._message(err);
     }
     if (asked !== this._clipsAsked) return;
     if (older && failed) {
@@ -642,7 +656,7 @@ class DoorstepPanel extends HTMLElement {
       this._loadAudit(); // its clip_erased record
     } catch (err) {
       // Refused (a share holds the clip, not an approver...): Home Assistant's words, by the clip.
-      this._clipErrors[clipId] = err && err.message ? err.message : String(err);
+      this._clipErrors[clipId] = this._message(err);
     }
     this._renderClips();
   }
