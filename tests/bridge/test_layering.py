@@ -45,6 +45,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     | frozenset({"sharing.render", "sharing.signing", "sharing.report", "sharing.faces"})
     | frozenset({"egress"})
     | frozenset({"detect.hog", "detect.person", "detect.packages", "detect.ssdlite"})
+    | frozenset({"detect.privacy"})
     # The HA OS add-on's options turned into a config.
     | frozenset({"addon"}),
     # 3. The long-lived services, plain classes: cameras, live view, doorbell, what
