@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+import contextlib
 from pathlib import Path
 import shutil
 import signal
@@ -30,7 +31,7 @@ from tests.e2e.servers import (
     missing_parts,
     mosquitto,
 )
-from tests.e2e.stack import Stack, configure_home_assistant
+from tests.e2e.stack import Stack, configure_home_assistant, configure_owner_only
 from tests.support.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.support.media import write_h264
 from tests.support.servers import rtsp_available
@@ -45,6 +46,29 @@ BROWSER_TIMEOUT = 60_000
 def why_not() -> str | None:
     """Why a system with an RTSP camera cannot run here, or None."""
     return missing_parts() or rtsp_available()
+
+
+@contextlib.contextmanager
+def own_stack(
+    work: Path, source: str, logs: str, camera: dict[str, Any] | None = None
+) -> Iterator[Stack]:
+    """A small system of a test module's own: Mosquitto, a bridge reading ``source``, and HA.
+
+    For what the session's system must not go through (a camera that refuses the
+    password, a full disk). Home Assistant is set up with the owner only; the logs are
+    kept in ``logs`` under the artifacts.
+    """
+    broker, mqtt_port = mosquitto(work)
+    bridge = make_bridge(work, mqtt_port, source, camera)
+    ha = make_home_assistant(work / "ha", free_port(), work / "logs/home-assistant.log")
+    running = Stack(work, broker, mqtt_port, bridge, ha, password="owner-e2e-password")
+    try:
+        running.start()
+        asyncio.run(configure_owner_only(running))
+        yield running
+    finally:
+        running.stop()
+        keep_logs(work, logs)
 
 
 def keep_logs(work: Path, folder: str) -> None:

@@ -147,6 +147,42 @@ class HaClient:
                 raise HaError(f"websocket auth failed: {reply}")
             yield HaWebSocket(ws)
 
+    async def repair_issue(self, issue_id: str) -> dict[str, Any] | None:
+        """A repair issue as the Repairs page lists it, or None."""
+        async with self.websocket() as ws:
+            issues = (await ws.call(type="repairs/list_issues"))["issues"]
+        found = next((i for i in issues if i["issue_id"] == issue_id), None)
+        return dict(found) if found is not None else None
+
+    async def wait_repair_issue(
+        self,
+        issue_id: str,
+        predicate: Callable[[dict[str, Any] | None], bool] = lambda issue: issue is not None,
+        timeout: float = 120.0,
+    ) -> dict[str, Any] | None:
+        """Poll the repair issue (None while there is none) until ``predicate`` holds."""
+        deadline = time.monotonic() + timeout
+        found = None
+        while time.monotonic() < deadline:
+            found = await self.repair_issue(issue_id)
+            if predicate(found):
+                return found
+            await _sleep(0.2)
+        raise TimeoutError(f"repair issue {issue_id} never matched; last: {found}")
+
+    async def issue_strings(self, language: str) -> dict[str, str]:
+        """Doorstep's repair texts in ``language``, as the frontend gets them."""
+        async with self.websocket() as ws:
+            strings: dict[str, str] = (
+                await ws.call(
+                    type="frontend/get_translations",
+                    language=language,
+                    category="issues",
+                    integration=["doorstep"],
+                )
+            )["resources"]
+        return strings
+
     async def wait_state(
         self,
         entity_id: str,

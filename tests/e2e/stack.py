@@ -74,6 +74,29 @@ class Stack:
         }
 
 
+async def configure_owner_only(stack: Stack) -> None:
+    """Onboard, then MQTT and Doorstep through their config flows: no phones, no approvers."""
+    async with aiohttp.ClientSession() as session:
+        await wait_http(session, f"{stack.ha.url}/api/onboarding")
+        owner = await onboard(session, stack.ha.url, stack.password)
+        stack.owner_token = owner.token
+        await setup_mqtt(owner, stack.mqtt_port)
+        stack.entry_id = await setup_doorstep_discovered(owner, stack.bridge)
+        await wait_entry_loaded(owner, stack.entry_id)
+
+
+async def bridge_id(stack: Stack) -> str:
+    """The bridge's id, from its own API (repair issues are named after it)."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(
+            f"{stack.bridge.url}/api/info",
+            headers={"Authorization": f"Bearer {stack.bridge.token}"},
+        ) as response,
+    ):
+        return str((await response.json())["id"])
+
+
 async def configure_home_assistant(
     stack: Stack, *, guest_password: str | None = None, discovery: bool = True
 ) -> None:

@@ -14,7 +14,13 @@ import pytest
 @contextlib.contextmanager
 def small_disk(folder: Path, size: str = "3m") -> Iterator[Path]:
     """A tmpfs of ``size`` mounted under ``folder``; always unmounted; skips without root."""
-    mount = folder / "disk"
+    with tmpfs(folder / "disk", size) as mount:
+        yield mount
+
+
+@contextlib.contextmanager
+def tmpfs(mount: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of ``size`` mounted at ``mount`` (made here); always unmounted; skips without root."""
     mount.mkdir()
     result = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)],
