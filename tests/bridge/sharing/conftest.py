@@ -30,6 +30,8 @@ from doorstep_bridge.keys import CONFIG, SHARES
 from doorstep_bridge.lifecycle import share_service
 from doorstep_bridge.models import ClipInfo
 from doorstep_bridge.sharing.audit import AuditLog, audit_dir
+from doorstep_bridge.sharing.exports import Renderer
+from doorstep_bridge.sharing.render import render
 from doorstep_bridge.sharing.service import ShareService
 
 from ..conftest import Listener
@@ -179,7 +181,8 @@ class Harness:
         await self.service.start()
 
 
-async def make_harness(tmp_path: Path, **sharing: Any) -> Harness:
+async def make_harness(tmp_path: Path, *, renderer: Renderer = render, **sharing: Any) -> Harness:
+    """A started share service on fake clips; ``renderer`` stands in for the real render."""
     config = make_config(tmp_path, **sharing)
     store = FakeClipStore()
     clips = tmp_path / "clips"
@@ -200,7 +203,7 @@ async def make_harness(tmp_path: Path, **sharing: Any) -> Harness:
 
     bus.subscribe(ShareStateChanged, on_state)
     bus.subscribe(StatsChanged, lambda event: stats.append(event.stats))
-    service = share_service(config, bus, store, audit, clock=clock)
+    service = share_service(config, bus, store, audit, clock=clock, renderer=renderer)
     await service.start()
     return Harness(config, store, clock, bus, audit, service, states, stats, changed)
 

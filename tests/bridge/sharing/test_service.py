@@ -14,7 +14,6 @@ import pytest
 
 from doorstep_bridge.events import ShareStateChanged
 from doorstep_bridge.exceptions import AuditError, ShareError
-from doorstep_bridge.lifecycle import share_service
 from doorstep_bridge.sharing.audit import verify
 from doorstep_bridge.sharing.repeats import RepeatLimits
 from doorstep_bridge.sharing.requests import MAX_PENDING, MQTT_REQUESTS_PER_MINUTE
@@ -412,13 +411,7 @@ async def test_revoke_while_rendering_leaves_nothing(tmp_path: Path) -> None:
         outcome.append("rendered")
         return result
 
-    harness = await make_harness(tmp_path)
-    await harness.service.stop()
-    harness.service = share_service(
-        harness.config, harness.bus, harness.store, harness.audit,
-        clock=harness.clock, renderer=slow_render,
-    )  # fmt: skip
-    await harness.service.start()
+    harness = await make_harness(tmp_path, renderer=slow_render)
     try:
         share = (await harness.service.create_request(harness.request(), "http")).payload()
         await harness.service.decide(share["id"], "approve", "owner", "phone")
@@ -455,13 +448,7 @@ async def test_a_revoke_that_cannot_be_audited_leaves_the_render_going(
         gate.wait(10)
         return render(job, progress, cancel)
 
-    harness = await make_harness(tmp_path)
-    await harness.service.stop()
-    harness.service = share_service(
-        harness.config, harness.bus, harness.store, harness.audit,
-        clock=harness.clock, renderer=gated_render,
-    )  # fmt: skip
-    await harness.service.start()
+    harness = await make_harness(tmp_path, renderer=gated_render)
     try:
         share = (await harness.service.create_request(harness.request(), "http")).payload()
         await harness.service.decide(share["id"], "approve", "owner", "phone")
@@ -534,13 +521,7 @@ async def test_a_render_cut_off_by_a_stop_resumes_at_the_next_start(tmp_path: Pa
         cancelled.append(cancel.wait(30))  # the stop cancels it
         return render(job, progress, cancel)
 
-    harness = await make_harness(tmp_path)
-    await harness.service.stop()
-    harness.service = share_service(
-        harness.config, harness.bus, harness.store, harness.audit,
-        clock=harness.clock, renderer=stuck_render,
-    )  # fmt: skip
-    await harness.service.start()
+    harness = await make_harness(tmp_path, renderer=stuck_render)
     share = (await harness.service.create_request(harness.request(), "http")).payload()
     await harness.service.decide(share["id"], "approve", "owner", "phone")
     assert await asyncio.to_thread(started.wait, 10)
