@@ -172,7 +172,9 @@ async def _file(path: Path | None, content_type: str) -> web.StreamResponse:
         path,
         headers={
             "Content-Type": content_type,
-            "Cache-Control": "private, max-age=3600",
+            # Revalidated at each use (an unchanged file is a 304): a forgotten clip must
+            # not stay viewable from a client's cache.
+            "Cache-Control": "private, no-cache",
             "X-Content-Type-Options": "nosniff",
         },
     )

@@ -219,6 +219,28 @@ async def test_video_supports_range_requests(api: Any, storage: Path) -> None:
     assert await response.read() == whole[100:200]
 
 
+async def test_a_forgotten_clip_is_asked_for_again_not_kept_in_a_cache(api: Any) -> None:
+    # "Forget this visit" must not leave the footage in a client's cache for an hour: a
+    # client may keep the file, but asks the bridge each time, which then says it is gone.
+    client, ids, _ = api
+    for suffix in ("/video", "/snapshot", "/thumbnail"):
+        response = await client.get(f"/api/clips/{ids[1]}{suffix}", headers=AUTH)
+        assert response.status == 200
+        cache = response.headers["Cache-Control"]
+        assert "no-cache" in cache
+        assert "private" in cache
+        assert "max-age" not in cache
+        etag = response.headers["ETag"]
+        again = await client.get(
+            f"/api/clips/{ids[1]}{suffix}", headers={**AUTH, "If-None-Match": etag}
+        )
+        assert again.status == 304  # unchanged: nothing sent again
+    response = await client.delete(f"/api/clips/{ids[1]}", headers=AUTH)
+    assert response.status == 200
+    again = await client.get(f"/api/clips/{ids[1]}/video", headers={**AUTH, "If-None-Match": etag})
+    assert again.status == 404
+
+
 async def test_clip_json_snapshot_and_thumbnail(api: Any) -> None:
     client, ids, _ = api
     response = await client.get(f"/api/clips/{ids[1]}", headers=AUTH)
