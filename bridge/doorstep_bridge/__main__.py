@@ -11,7 +11,7 @@ from pathlib import Path
 import sys
 
 from doorstep_bridge import __version__
-from doorstep_bridge.config import LOG_LEVELS, Config, load_config
+from doorstep_bridge.config import LOG_LEVELS, Config, config_warnings, load_config
 from doorstep_bridge.exceptions import ConfigError, DoorstepError
 
 EXIT_OK = 0
@@ -100,6 +100,8 @@ def _check(path: Path) -> int:
         return EXIT_INVALID
     cameras = ", ".join(config.cameras)
     print(f"{path}: valid ({len(config.cameras)} camera(s): {cameras})")
+    for warning in config_warnings(config):
+        print(f"warning: {warning}")
     return EXIT_OK
 
 
@@ -124,6 +126,8 @@ def _run(path: Path, log_level: str | None) -> int:
     logger = logging.getLogger("doorstep_bridge")
     logger.info("Doorstep bridge %s starting with %d camera(s)", __version__, len(config.cameras))
     config = with_reachable_url(config)
+    for warning in config_warnings(config):
+        logger.warning("%s", warning)
     try:
         asyncio.run(serve(create_app(config), config))
     except OSError as err:

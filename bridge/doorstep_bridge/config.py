@@ -566,6 +566,25 @@ class _StrictLoader(yaml.SafeLoader):
                     lines[key] = line
 
 
+def config_warnings(config: Config) -> list[str]:
+    """Settings that are valid but most likely not what the owner meant; one line each."""
+    found = []
+    for name, camera in config.cameras.items():
+        doorbell = camera.doorbell
+        if doorbell.topic is None or doorbell.payload is not None:
+            continue
+        levels = doorbell.topic.split("/")
+        if levels[0] == "zigbee2mqtt" and levels[-1] not in ("action", "#"):
+            # zigbee2mqtt publishes a device's whole state there: every battery, voltage or
+            # link-quality report would ring as well as a press.
+            found.append(
+                f"cameras.{name}.doorbell: every message on {doorbell.topic} rings, and"
+                " zigbee2mqtt also sends the button's battery and link-quality reports there;"
+                " set payload: {action: single} (the action your button sends when pressed)"
+            )
+    return found
+
+
 def load_config(path: Path) -> Config:
     """Read and validate a YAML config file.
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from doorstep_bridge.camera.sources import file_path
-from doorstep_bridge.config import TlsSettings, load_config, parse_config
+from doorstep_bridge.config import TlsSettings, config_warnings, load_config, parse_config
 from doorstep_bridge.exceptions import ConfigError
 from doorstep_bridge.urls import redact_url
 
@@ -424,6 +424,34 @@ def test_check_command_exit_codes(tmp_path: Path) -> None:
         "cameras.front_door.zoom: unknown key",
     ]
     assert "Traceback" not in result.stderr
+
+
+def test_check_warns_of_a_zigbee2mqtt_button_without_a_payload_filter(tmp_path: Path) -> None:
+    # zigbee2mqtt publishes the button's whole state on its topic: a battery report rang.
+    path = tmp_path / "doorstep.yaml"
+    path.write_text(PRODUCT_EXAMPLE)  # doorbell: {topic: zigbee2mqtt/front_button}
+    result = run_check(path)
+    assert result.returncode == 0, result.stderr
+    warning = (
+        "warning: cameras.front_door.doorbell: every message on zigbee2mqtt/front_button rings,"
+        " and zigbee2mqtt also sends the button's battery and link-quality reports there;"
+        " set payload: {action: single} (the action your button sends when pressed)"
+    )
+    assert result.stdout.splitlines()[1:] == [warning]
+
+
+@pytest.mark.parametrize(
+    "doorbell",
+    [
+        {"topic": "zigbee2mqtt/front_button", "payload": {"action": "single"}},
+        {"topic": "zigbee2mqtt/front_button/action"},  # the action alone, nothing else
+        {"topic": "buttons/front"},  # not zigbee2mqtt: what it sends is unknown
+        {},
+    ],
+)
+def test_no_warning_for_a_button_that_sends_presses_only(doorbell: dict[str, Any]) -> None:
+    config = parse_config(minimal(**({"doorbell": doorbell} if doorbell else {})))
+    assert config_warnings(config) == []
 
 
 def test_check_refuses_a_doorbell_topic_paho_would_reject(tmp_path: Path) -> None:
