@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 import contextlib
 import json
 import logging
@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+from typing import Any
 
 import psutil
 import pytest
@@ -40,6 +41,33 @@ def persistent_broker(mqtt_broker: Broker, tmp_path: Path) -> Broker:
     )
     mqtt_broker.start()
     return mqtt_broker
+
+
+@contextlib.contextmanager
+def durable_listener(broker: Broker, topic: str) -> Iterator[list[bytes]]:
+    """Every payload on `topic`, in order, heard through outages like Home Assistant's client.
+
+    A persistent session (QoS 1), so what the broker takes while the listener is away
+    is delivered when it is back. It subscribes once: subscribing again would be
+    answered with the retained value again, and each value is to be heard once.
+    """
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    durable = paho.Client(CallbackAPIVersion.VERSION2, client_id="ha-like", clean_session=False)
+    received: list[bytes] = []
+    durable.on_connect = lambda c, _u, flags, *_: (
+        None if flags.session_present else c.subscribe(topic, qos=1)
+    )
+    durable.on_message = lambda _c, _u, msg: received.append(msg.payload)
+    durable.reconnect_delay_set(1, 1)
+    durable.connect(broker.host, broker.port)
+    durable.loop_start()
+    try:
+        yield received
+    finally:
+        durable.disconnect()
+        durable.loop_stop()
 
 
 async def test_availability_online_then_offline_on_clean_stop(
@@ -88,23 +116,9 @@ def test_last_will_says_offline_when_the_bridge_is_killed(
 
 
 async def test_presses_during_a_broker_outage_all_arrive(
-    persistent_broker: Broker, mqtt_listener: Callable[..., Listener], tmp_path: Path
+    persistent_broker: Broker, tmp_path: Path
 ) -> None:
-    # A listener with a persistent session, like Home Assistant's MQTT client.
-    listener = mqtt_listener()
-    listener._client.disconnect()
-    listener._client.loop_stop()
-    import paho.mqtt.client as paho
-    from paho.mqtt.enums import CallbackAPIVersion
-
-    durable = paho.Client(CallbackAPIVersion.VERSION2, client_id="ha-like", clean_session=False)
-    received: list[bytes] = []
-    durable.on_connect = lambda c, *_: c.subscribe(RING, qos=1)
-    durable.on_message = lambda _c, _u, msg: received.append(msg.payload)
-    durable.reconnect_delay_set(1, 1)
-    durable.connect(persistent_broker.host, persistent_broker.port)
-    durable.loop_start()
-    try:
+    with durable_listener(persistent_broker, RING) as received:
         config = bridge_config(
             persistent_broker,
             tmp_path,
@@ -129,9 +143,6 @@ async def test_presses_during_a_broker_outage_all_arrive(
                     break
                 await asyncio.sleep(0.1)
             assert [json.loads(p)["id"] for p in received] == ids
-    finally:
-        durable.disconnect()
-        durable.loop_stop()
 
 
 async def test_motion_that_ended_during_a_broker_outage_does_not_start_again(
@@ -143,26 +154,16 @@ async def test_motion_that_ended_during_a_broker_outage_does_not_start_again(
     Assistant as a fresh ``ON`` when it is back: automations (a porch light at night)
     would run for a visitor long gone. Rings, unlike states, are all delivered (above).
     """
-    import paho.mqtt.client as paho
-    from paho.mqtt.enums import CallbackAPIVersion
-
     from doorstep_bridge.events import MotionChanged
     from doorstep_bridge.keys import BUS
     from doorstep_bridge.models import utcnow
 
     motion = "doorstep/front_door/motion"
-    durable = paho.Client(CallbackAPIVersion.VERSION2, client_id="ha-like", clean_session=False)
-    received: list[bytes] = []
-    durable.on_connect = lambda c, *_: c.subscribe(motion, qos=1)
-    durable.on_message = lambda _c, _u, msg: received.append(msg.payload)
-    durable.reconnect_delay_set(1, 1)
-    durable.connect(persistent_broker.host, persistent_broker.port)
-    durable.loop_start()
     # A camera that never connects: no motion of its own.
     config = bridge_config(
         persistent_broker, tmp_path, cameras={"front_door": {"source": "rtsp://127.0.0.1:9/none"}}
     )
-    try:
+    with durable_listener(persistent_broker, motion) as received:
         async with run_bridge(config) as bridge:
             await bridge.wait_mqtt()
             for _ in range(100):  # the bridge's OFF at start
@@ -178,15 +179,102 @@ async def test_motion_that_ended_during_a_broker_outage_does_not_start_again(
             await asyncio.to_thread(persistent_broker.start)
             await bridge.wait_mqtt(30)
             for _ in range(150):  # the listener is back too, and has what was sent
-                if durable.is_connected() and len(received) > 1:
+                if len(received) > 1:
                     break
                 await asyncio.sleep(0.1)
             await asyncio.sleep(1.0)
         assert b"ON" not in received
         assert received[-1] == b"OFF"
-    finally:
-        durable.disconnect()
-        durable.loop_stop()
+
+
+async def test_values_sent_during_an_outage_arrive_in_order_the_newest_last(
+    persistent_broker: Broker,
+) -> None:
+    """A retained count changed while the broker was away is never seen going back.
+
+    An automation on ``<b>/bridge/egress`` ("tell me when something phones home")
+    would run again for a count that only went back to an older value.
+    """
+    from doorstep_bridge.config import MqttSettings
+    from doorstep_bridge.mqtt.client import MqttClient
+
+    topic = "doorstep/bridge/egress"
+    client = MqttClient(
+        MqttSettings(host=persistent_broker.host, port=persistent_broker.port), "doorstep"
+    )
+    with durable_listener(persistent_broker, topic) as received:
+        await client.start()
+        try:
+            assert await client.wait_connected(20)
+            client.publish(topic, b"0", qos=1, retain=True)
+            for _ in range(100):
+                if received:
+                    break
+                await asyncio.sleep(0.1)
+            await asyncio.to_thread(persistent_broker.stop)
+            client.publish(topic, b"1", qos=1, retain=True)
+            client.publish(topic, b"2", qos=1, retain=True)
+            await asyncio.to_thread(persistent_broker.start)
+            assert await client.wait_connected(20)
+            for _ in range(150):
+                if received[-1:] == [b"2"]:
+                    break
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(1.0)  # anything sent after the newest value
+        finally:
+            await client.stop()
+    assert received == [b"0", b"1", b"2"]
+
+
+async def test_a_value_published_as_the_link_comes_back_does_not_overtake_older_ones(
+    persistent_broker: Broker,
+) -> None:
+    """A new value published just as the broker is back is sent after those queued before.
+
+    paho sends what it queued during the outage only after its connect callback has
+    returned; a value published in between (from the event loop) would go first and
+    leave the older one standing on the broker.
+    """
+    from doorstep_bridge.config import MqttSettings
+    from doorstep_bridge.mqtt.client import MqttClient
+
+    topic = "doorstep/bridge/egress"
+    client = MqttClient(
+        MqttSettings(host=persistent_broker.host, port=persistent_broker.port), "doorstep"
+    )
+    paho_client = client._client  # the moment between two paho steps
+    on_connect = paho_client.on_connect
+    assert on_connect is not None
+    published: list[bool] = []
+
+    def connect_then_publish(*args: Any) -> None:
+        on_connect(*args)
+        if not published:  # the event loop's publish, at the worst moment
+            published.append(True)
+            client.publish(topic, b"2", qos=1, retain=True)
+
+    with durable_listener(persistent_broker, topic) as received:
+        await client.start()
+        try:
+            assert await client.wait_connected(20)
+            client.publish(topic, b"0", qos=1, retain=True)
+            for _ in range(100):
+                if received:
+                    break
+                await asyncio.sleep(0.1)
+            await asyncio.to_thread(persistent_broker.stop)
+            client.publish(topic, b"1", qos=1, retain=True)
+            paho_client.on_connect = connect_then_publish
+            await asyncio.to_thread(persistent_broker.start)
+            for _ in range(200):
+                if len(received) >= 3:
+                    break
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(1.0)  # anything sent after
+        finally:
+            await client.stop()
+    assert published
+    assert received == [b"0", b"1", b"2"]
 
 
 async def test_a_state_the_broker_never_acknowledged_is_not_left_standing(

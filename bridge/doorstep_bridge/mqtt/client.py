@@ -15,8 +15,11 @@ sees MQTT on the loop. What this adds on top of paho:
   retained state uses QoS 0, and:
 * Retained state is remembered and published again after every (re)connect,
   so a broker restarted without persistence gets it back. paho sends its queue
-  after that replay, so while the link is down a retained QoS 0 message on a
-  topic with a QoS 1 message queued is queued behind it: the newest value wins.
+  after that replay, so a topic with a value in the queue is left out of the
+  replay and its values arrive in order, the newest last: a value published
+  while paho sends that queue waits for it, and while the link is down a
+  retained QoS 0 message on a topic with a QoS 1 message queued is queued
+  behind it. The newest value wins, and no older one follows it.
 * State topics that automations start from (``state=True``: motion, person)
   are only remembered while the link is down, not queued: the replay gives the
   broker the newest value, and Home Assistant does not see motion that started
@@ -150,6 +153,11 @@ class MqttClient:
         # newer value is queued behind it rather than only remembered.
         self._state_topics: set[str] = set()
         self._state_sent: dict[str, paho.MQTTMessageInfo] = {}
+        # Right after a (re)connect, the retained topics with values still in paho's
+        # queue: paho sends that queue only once on_connect has returned, so a newer
+        # value published meanwhile (from the event loop) waits in _held until then.
+        self._flushing: set[str] = set()
+        self._held: list[tuple[str, bytes, int]] = []
         self._connected = asyncio.Event()
         self._lock = threading.RLock()
         self._stopping = False
@@ -305,6 +313,9 @@ class MqttClient:
                     self._retained.pop(topic, None)
                 if state:
                     self._state_topics.add(topic)
+                if topic in self._flushing:
+                    self._held.append((topic, data, max(qos, 1)))
+                    return
                 if not self._link_up and state and data and self._delivered(topic):
                     return  # the replay after the reconnect sends it
                 if not self._link_up:
@@ -378,6 +389,10 @@ class MqttClient:
             return
         with self._lock:
             self._link_up = True
+            # paho sends these after this callback, oldest first, ending with the newest:
+            # replaying them too would put the newest value before the older ones (a
+            # count of refused connections seen going 1, 0, 1).
+            self._flushing = set(self._queued_retained)
             self._queued_retained.clear()
             for sub_topic, sub_qos in {s.topic: s.qos for s in self._subscriptions}.items():
                 self._send_subscribe(client, sub_topic, sub_qos)
@@ -386,6 +401,8 @@ class MqttClient:
         # messages published before a connection: give the broker our state back.
         with self._lock:
             for topic, (data, qos) in self._retained.items():
+                if topic in self._flushing:
+                    continue
                 info = client.publish(topic, data, qos=qos, retain=True)
                 if topic in self._state_topics:
                     self._state_sent[topic] = info
@@ -446,6 +463,8 @@ class MqttClient:
             was_up, self._link_up = self._link_up, False
             refused, self._refused = self._refused, False
             self._pending_subacks.clear()
+        if self._flushing:
+            self._call_soon(self._release_held)
         if not was_up and not refused:
             # The TCP (and TLS) connection was made, but the broker hung up without a
             # CONNACK: paho calls neither on_connect nor on_connect_fail, and retries.
@@ -469,6 +488,10 @@ class MqttClient:
     ) -> None:
         # The broker's PUBACK came in: acknowledge it now (see _tune_socket).
         _ack_promptly(client.socket())
+        # paho calls this holding its own lock, which publish() takes inside _lock:
+        # taking _lock here could deadlock, so the held values go from the event loop.
+        if self._flushing:
+            self._call_soon(self._release_held)
 
     def _on_message(self, client: paho.Client, _userdata: object, msg: paho.MQTTMessage) -> None:
         _ack_promptly(client.socket())
@@ -492,6 +515,24 @@ class MqttClient:
             loop.call_soon_threadsafe(callback, *args)
 
     # --- event loop ------------------------------------------------------------------
+
+    def _release_held(self) -> None:
+        """Send the values held back while paho sent its queue, which it has now done.
+
+        Any callback after on_connect comes after paho sent its queue, and one always
+        comes: the PUBACK of ``online``, or the disconnect.
+        """
+        with self._lock:
+            if not self._flushing:
+                return
+            self._flushing.clear()
+            held, self._held = self._held, []
+            for topic, data, qos in held:
+                info = self._client.publish(topic, data, qos=qos, retain=True)
+                if topic in self._state_topics:
+                    self._state_sent[topic] = info
+                if not self._link_up:
+                    self._queued_retained.add(topic)
 
     @property
     def _address(self) -> str:
