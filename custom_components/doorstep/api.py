@@ -182,7 +182,8 @@ class DoorstepApiClient:
         self._session = session
         self._url = url.rstrip("/")
         self._token = token
-        self._link_ttl_supported = True
+        # Optional decision fields the bridge refused as unknown (an older bridge).
+        self._refused_fields: set[str] = set()
         self._on_auth_error = on_auth_error
 
     def _auth_error(self) -> DoorstepAuthError:
@@ -320,22 +321,32 @@ class DoorstepApiClient:
         via: str,
         redact: bool = True,
         link_ttl_hours: float | None = None,
+        by_id: str | None = None,
     ) -> Share:
-        """Approve, deny or revoke a share request."""
+        """Approve, deny or revoke a share request.
+
+        A bridge that predates ``link_ttl_hours`` or ``by_id`` refuses unknown fields:
+        the decision is made anyway without them (the bridge's own link lifetime, the
+        two approvals of a legal request compared by name), and they are no longer sent.
+        """
         body: dict[str, Any] = {"decision": decision, "by": by, "via": via, "redact": redact}
-        if link_ttl_hours is not None and self._link_ttl_supported:
-            body["link_ttl_hours"] = link_ttl_hours
+        optional = {"link_ttl_hours": link_ttl_hours, "by_id": by_id}
+        body.update(
+            (key, value)
+            for key, value in optional.items()
+            if value is not None and key not in self._refused_fields
+        )
         path = f"/api/shares/{quote(share_id, safe='')}/decision"
-        try:
-            return self._share(await self._json("POST", path, body=body))
-        except DoorstepRequestError as err:
-            # A bridge that predates link_ttl_hours refuses unknown fields: decide
-            # anyway with the bridge's own link lifetime.
-            if err.status != 400 or "link_ttl_hours" not in str(err):
-                raise
-            self._link_ttl_supported = False
-            del body["link_ttl_hours"]
-            return self._share(await self._json("POST", path, body=body))
+        while True:
+            try:
+                return self._share(await self._json("POST", path, body=body))
+            except DoorstepRequestError as err:
+                refused = [key for key in optional if key in body and key in str(err)]
+                if err.status != 400 or "unknown field" not in str(err) or not refused:
+                    raise
+            self._refused_fields.update(refused)
+            for key in refused:
+                del body[key]
 
     async def audit(self, share_id: str, kind: str, fields: Mapping[str, Any]) -> None:
         """Append what the integration did (``notification``, ``decision_refused``)."""

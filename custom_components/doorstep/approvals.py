@@ -244,7 +244,7 @@ class ApprovalManager:
             return "unredacted_not_offered"
         if share.approvals and verb != ACTION_DENY:
             name = await async_decider_name(self.hass, user_id)
-            if any(approval.by == name for approval in share.approvals):
+            if any(approval.made_by(user_id, name) for approval in share.approvals):
                 # A legal request needs a second approver: not the first one again.
                 return "already_approved"
         return None

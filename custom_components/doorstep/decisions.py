@@ -71,7 +71,7 @@ class ShareDecisions:
         with action_errors(share_id):
             share = await self.client.decide(
                 share_id, decision=decision, by=by, via=via, redact=redact,
-                link_ttl_hours=link_ttl_hours,
+                link_ttl_hours=link_ttl_hours, by_id=user_id,
             )  # fmt: skip
         self.coordinator.async_share_update(share)
         return share

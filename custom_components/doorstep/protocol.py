@@ -338,6 +338,14 @@ class Decision:
     via: str
     at: datetime | None
     redact: bool
+    #: The decider's Home Assistant user id (a person's decision, from a bridge that has it).
+    by_id: str | None = None
+
+    def made_by(self, user_id: str, name: str) -> bool:
+        """Whether this is that user's decision: by id when the bridge has it, else by name."""
+        if self.by_id is not None:
+            return self.by_id == user_id
+        return self.by == name
 
 
 @dataclass(frozen=True, slots=True)
@@ -656,6 +664,7 @@ def _parse_decision(value: object) -> Decision | None:
         via=_opt_str(value, "via") or "",
         at=_opt_time(value, "at"),
         redact=redact if isinstance(redact, bool) else True,
+        by_id=_opt_str(value, "by_id"),
     )
 
 

@@ -91,9 +91,13 @@ def _entry(hass: HomeAssistant, bridge_id: str) -> DoorstepConfigEntry:
 
 
 def _share_json(
-    entry: DoorstepConfigEntry, share: Share, *, with_link: bool, user_name: str | None = None
+    entry: DoorstepConfigEntry,
+    share: Share,
+    *,
+    with_link: bool,
+    user: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
-    """One share as the panel shows it; ``user_name`` is the asking user's audit-log name."""
+    """One share as the panel shows it; ``user`` is the asking user's id and audit-log name."""
     coordinator = entry.runtime_data.coordinator
     link = None
     if with_link and share.state == "ready" and share.link:
@@ -131,8 +135,8 @@ def _share_json(
             else None
         ),
         "approved_by": [approval.by for approval in share.approvals],
-        "you_approved": user_name is not None
-        and any(approval.by == user_name for approval in share.approvals),
+        "you_approved": user is not None
+        and any(approval.made_by(*user) for approval in share.approvals),
     }
 
 
@@ -156,7 +160,7 @@ async def ws_shares(hass: HomeAssistant, connection: ActiveConnection, msg: dict
     """Every bridge with its cameras, and every share request it published."""
     bridges: list[dict[str, Any]] = []
     shares: list[dict[str, Any]] = []
-    user_name = await async_decider_name(hass, connection.user.id)
+    user = (connection.user.id, await async_decider_name(hass, connection.user.id))
     for entry in loaded_entries(hass):
         runtime = entry.runtime_data
         coordinator = runtime.coordinator
@@ -174,7 +178,7 @@ async def ws_shares(hass: HomeAssistant, connection: ActiveConnection, msg: dict
             }
         )
         shares.extend(
-            _share_json(entry, share, with_link=can_decide, user_name=user_name)
+            _share_json(entry, share, with_link=can_decide, user=user)
             for share in coordinator.data.shares.values()
         )
     shares.sort(key=lambda s: s["created"] or "", reverse=True)
@@ -223,10 +227,8 @@ async def ws_decide(hass: HomeAssistant, connection: ActiveConnection, msg: dict
     share = await runtime.decisions.async_decide(
         share_id, msg["decision"], user_id=user_id, via="ui", redact=redact
     )
-    user_name = await async_decider_name(hass, user_id)
-    connection.send_result(
-        msg["id"], _share_json(entry, share, with_link=True, user_name=user_name)
-    )
+    user = (user_id, await async_decider_name(hass, user_id))
+    connection.send_result(msg["id"], _share_json(entry, share, with_link=True, user=user))
 
 
 @websocket_command(

@@ -253,6 +253,20 @@ def test_share_states(protocol: Any, state: ShareState) -> None:
     )
 
 
+def test_approvals_carry_the_decider_id(protocol: Any) -> None:
+    """The first of two approvals: the integration knows its approver by user id."""
+    first = Decision(decision="approve", by="Ann", via="ui", at=NOW, redact=True, by_id="u_ann")
+    unnamed = Decision(decision="approve", by="automation", via="automation", at=NOW, redact=True)
+    share = _share(ShareState.PENDING, approvals=(first,))
+    parsed = protocol.parse_share(json.dumps(share.payload()))
+    (approval,) = parsed.approvals
+    assert approval.by_id == "u_ann"
+    assert approval.made_by("u_ann", "Annie") is True
+    assert approval.made_by("u_other", "Ann") is False
+    parsed = protocol.parse_share(json.dumps(_share(ShareState.DENIED, decision=unnamed).payload()))
+    assert parsed.decision.by_id is None
+
+
 def test_undecided_share(protocol: Any) -> None:
     parsed = protocol.parse_share(json.dumps(_share(ShareState.PENDING).payload()))
     assert parsed.decision is None

@@ -166,6 +166,16 @@ async def test_legal_request_two_phones_signed_export_and_recipient_page(
                 assert approved["data"]["decided_by"] == "Guest"
                 assert approved["data"]["approved_by"] == ["Owner"]
                 assert approved["data"]["kind"] == "legal"
+                # The bridge told the two apart by their Home Assistant user ids, not names.
+                decisions = [
+                    record
+                    for record in map(json.loads, audit.read_text().splitlines())
+                    if record["kind"] == "decision" and record.get("share_id") == share_id
+                ]
+                assert [r["by"] for r in decisions] == ["Owner", "Guest"]
+                ids = [r.get("by_id") for r in decisions]
+                assert all(ids), decisions
+                assert ids[0] != ids[1]
                 ready = await bus.next_event(updates, _share_event(share_id, "ready"), 240)
                 token = ready["data"]["link"].rpartition("/")[2]
         finally:

@@ -147,7 +147,7 @@ async def decide(request: web.Request) -> web.Response:
     data = await _json_body(request)
     if not isinstance(data, dict):
         return json_error(400, "expected a JSON object with decision, by, via")
-    unknown = sorted(set(data) - {"decision", "by", "via", "redact", "link_ttl_hours"})
+    unknown = sorted(set(data) - {"decision", "by", "by_id", "via", "redact", "link_ttl_hours"})
     if unknown:
         return json_error(400, f"unknown field(s): {', '.join(map(str, unknown))}")
     for key in ("decision", "by", "via"):
@@ -161,6 +161,7 @@ async def decide(request: web.Request) -> web.Response:
             data["via"],
             data.get("redact"),
             link_ttl_hours=data.get("link_ttl_hours"),
+            by_id=data.get("by_id"),
         )
     except ShareError as err:
         return _error(err)

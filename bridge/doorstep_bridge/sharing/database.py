@@ -35,6 +35,7 @@ def _decision_to_json(decision: Decision | None) -> dict[str, Any] | None:
     return {
         "decision": decision.decision,
         "by": decision.by,
+        "by_id": decision.by_id,
         "via": decision.via,
         "at": decision.at.isoformat(),
         "redact": decision.redact,
@@ -50,6 +51,7 @@ def _decision_from_json(data: dict[str, Any] | None) -> Decision | None:
         via=data["via"],
         at=datetime.fromisoformat(data["at"]),
         redact=data["redact"],
+        by_id=data.get("by_id"),  # absent in shares stored before it existed
     )
 
 

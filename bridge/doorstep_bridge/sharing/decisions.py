@@ -74,6 +74,7 @@ class ShareDecisions:
         redact: bool | None = None,
         *,
         link_ttl_hours: float | None = None,
+        by_id: str | None = None,
     ) -> Share:
         """Approve, deny or revoke a share (callers must have checked the API token).
 
@@ -87,6 +88,7 @@ class ShareDecisions:
             link_ttl_hours: With ``approve``: the link lifetime the owner set in the
                 integration's options, capped by ``sharing.link_ttl_hours``;
                 ignored otherwise.
+            by_id: The decider's Home Assistant user id, when a person decided.
 
         Raises:
             ShareNotFoundError: No such share.
@@ -99,13 +101,14 @@ class ShareDecisions:
             raise ShareError(f"via: expected one of {', '.join(VIAS)}")
         who = text_field({"by": by}, "by")
         assert who is not None
+        who_id = text_field({"by_id": by_id}, "by_id", required=False)
         if redact is not None and not isinstance(redact, bool):
             raise ShareError("redact: expected true or false")
         redact = self._settings.redact_faces if redact is None else redact
         ttl = self._link_ttl(link_ttl_hours) if decision == "approve" else None
         book = self._book
         now = book.clock()
-        record = Decision(decision=decision, by=who, via=via, at=now, redact=redact)
+        record = Decision(decision=decision, by=who, via=via, at=now, redact=redact, by_id=who_id)
         async with book.lock:
             share = book.existing(share_id)
             # Before anything else (a revoke too): a request past its deadline is over,
@@ -119,7 +122,7 @@ class ShareDecisions:
                 raise ShareConflictError(f"share {share_id} is {share.state}, not pending")
             extra = {"link_ttl_hours": ttl} if ttl is not None else {}
             if decision == "approve" and self._needs_two(share):
-                if any(approval.by == who for approval in share.approvals):
+                if any(approval.same_decider(record) for approval in share.approvals):
                     raise ShareConflictError(
                         f"{who} already approved share {share_id}: a legal request needs a "
                         "second approval by someone else"

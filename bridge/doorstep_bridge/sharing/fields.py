@@ -15,6 +15,7 @@ MAX_TEXT = {
     "reason": 500,
     "request_id": 100,
     "by": 100,
+    "by_id": 100,
     "authority": 200,
     "reference": 100,
     "legal_basis": 500,

@@ -161,10 +161,11 @@ class ShareService:
         redact: bool | None = None,
         *,
         link_ttl_hours: float | None = None,
+        by_id: str | None = None,
     ) -> ShareView:
         """Approve, deny or revoke; the share as it now is (see `ShareDecisions.decide`)."""
         share = await self._decisions.decide(
-            share_id, decision, by, via, redact, link_ttl_hours=link_ttl_hours
+            share_id, decision, by, via, redact, link_ttl_hours=link_ttl_hours, by_id=by_id
         )
         return self._book.view(share)
 

@@ -94,16 +94,28 @@ class Decision:
     via: str
     at: datetime
     redact: bool
+    #: The decider's Home Assistant user id, when a person decided: names change and
+    #: two people may share one, so the two approvals of a legal request compare this.
+    by_id: str | None = None
 
     def payload(self) -> dict[str, Any]:
         """The ``decision`` object of the share state JSON."""
-        return {
+        fields = {
             "decision": self.decision,
             "by": self.by,
             "via": self.via,
             "at": iso(self.at),
             "redact": self.redact,
         }
+        if self.by_id is not None:
+            fields["by_id"] = self.by_id
+        return fields
+
+    def same_decider(self, other: Decision) -> bool:
+        """Whether `other` was decided by the same person (by user id when both have one)."""
+        if self.by_id is not None and other.by_id is not None:
+            return self.by_id == other.by_id
+        return self.by == other.by
 
     def audited(self) -> dict[str, Any]:
         """The fields of its audit record: whether faces are blurred only for an approval."""

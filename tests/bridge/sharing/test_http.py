@@ -118,6 +118,7 @@ async def test_decision_errors(bridge: tuple[Harness, TestClient[Any, Any]]) -> 
         ({"decision": "approve", "by": "owner"}, 400),
         ({"decision": "approve", "by": "owner", "via": "phone", "release": True}, 400),
         ({"decision": "approve", "by": "owner", "via": "phone", "redact": "no"}, 400),
+        ({"decision": "approve", "by": "owner", "via": "phone", "by_id": ""}, 400),
         ({"decision": "revoke", "by": "owner", "via": "ui"}, 409),
     ]
     for body, status in cases:
@@ -130,10 +131,12 @@ async def test_decision_errors(bridge: tuple[Harness, TestClient[Any, Any]]) -> 
     )
     assert response.status == 404
     response = await client.post(
-        url, json={"decision": "deny", "by": "o", "via": "ui"}, headers=API
+        url, json={"decision": "deny", "by": "o", "via": "ui", "by_id": "u1"}, headers=API
     )
     assert response.status == 200
-    assert (await response.json())["state"] == "denied"
+    denied = await response.json()
+    assert denied["state"] == "denied"
+    assert denied["decision"]["by_id"] == "u1"
     response = await client.post(
         url, json={"decision": "deny", "by": "o", "via": "ui"}, headers=API
     )

@@ -179,6 +179,31 @@ async def test_two_approvers_the_first_waits_the_second_releases(two: Harness) -
     assert verify(two.audit.path).ok
 
 
+async def test_two_approvers_are_two_people_not_two_names(two: Harness) -> None:
+    """Home Assistant sends each decider's user id: a rename is still the same person."""
+    service = two.service
+    share = (await service.create_request(legal(two), "http")).payload()
+    first = await service.decide(share["id"], "approve", "Ann", "phone", by_id="a1")
+    assert [a["by_id"] for a in first.payload()["approvals"]] == ["a1"]
+    assert two.audit.records()[-1]["by_id"] == "a1"
+    # Ann renamed herself "Annie" in Home Assistant before approving again.
+    with pytest.raises(ShareConflictError, match="Annie already approved"):
+        await service.decide(share["id"], "approve", "Annie", "ui", by_id="a1")
+    await two.restart()  # the id is kept with the first approval
+    with pytest.raises(ShareConflictError, match="already approved"):
+        await two.service.decide(share["id"], "approve", "Annie", "ui", by_id="a1")
+    # Another Ann (same name, another user) is a second approver.
+    second = await two.service.decide(share["id"], "approve", "Ann", "phone", by_id="a2")
+    assert second.payload()["state"] == "approved"
+    assert second.payload()["decision"]["by_id"] == "a2"
+
+
+async def test_a_decider_id_must_be_text(two: Harness) -> None:
+    share = (await two.service.create_request(legal(two), "http")).payload()
+    with pytest.raises(ShareError, match="by_id: expected a non-empty string"):
+        await two.service.decide(share["id"], "approve", "Ann", "ui", by_id=7)  # type: ignore[arg-type]
+
+
 async def test_two_approvers_a_deny_ends_it_and_redaction_wins(two: Harness) -> None:
     share = (await two.service.create_request(legal(two), "http")).payload()
     await two.service.decide(share["id"], "approve", "Ann", "phone", True)

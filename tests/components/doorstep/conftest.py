@@ -105,6 +105,13 @@ def share_state(share_id: str, state: str = "pending", **changes: Any) -> dict[s
     return data
 
 
+def _same_decider(approval: dict[str, Any], body: dict[str, Any]) -> bool:
+    """As the bridge compares two approvals: by user id when both have one."""
+    if approval.get("by_id") is not None and body.get("by_id") is not None:
+        return bool(approval["by_id"] == body["by_id"])
+    return bool(approval["by"] == body["by"])
+
+
 @dataclass
 class FakeBridge:
     """State and call log of the fake bridge."""
@@ -126,6 +133,8 @@ class FakeBridge:
     bodies: list[Any] = field(default_factory=list)
     audit: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     accepts_link_ttl: bool = True
+    #: Takes the decider's user id (``by_id``); an older bridge refuses it as unknown.
+    accepts_by_id: bool = True
     #: Switch commands received: (camera, switch, on).
     switched: list[tuple[str, str, bool]] = field(default_factory=list)
     canned: dict[str, tuple[int, str]] = field(default_factory=dict)  # path -> answer
@@ -309,6 +318,8 @@ class FakeBridge:
         allowed_fields = {"decision", "by", "via", "redact"}
         if self.accepts_link_ttl:
             allowed_fields.add("link_ttl_hours")
+        if self.accepts_by_id:
+            allowed_fields.add("by_id")
         if unknown := sorted(set(body) - allowed_fields):
             return web.json_response(
                 {"error": f"unknown field(s): {', '.join(unknown)}"}, status=400
@@ -320,7 +331,7 @@ class FakeBridge:
         decided = {**body, "at": "2026-11-23T10:05:00.000+00:00"}
         if self.two_approvers and share.get("kind") == "legal" and body["decision"] == "approve":
             # As the bridge with sharing.legal_two_approvers: the first approval waits.
-            if any(a["by"] == body["by"] for a in share["approvals"]):
+            if any(_same_decider(a, body) for a in share["approvals"]):
                 return web.json_response({"error": "already approved"}, status=409)
             if not share["approvals"]:
                 share["approvals"] = [decided]

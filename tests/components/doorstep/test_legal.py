@@ -174,7 +174,8 @@ async def test_two_approvers_on_their_phones(
     assert second_prompt.data["message"].startswith("Approved once: a second approver is needed.")
     assert hass_admin_user.name not in second_prompt.data["message"]
     assert second_prompt.data["data"]["tag"] == "doorstep_s_1"
-    # The first approver cannot be the second.
+    # The first approver cannot be the second, even renamed in the meantime.
+    hass_admin_user.name = "Alice Renamed"
     tap(hass, action_of(second_prompt, "APPROVE"), hass_admin_user)
     await hass.async_block_till_done()
     assert [e.data["reason"] for e in rejected] == ["already_approved"]

@@ -471,7 +471,7 @@ async def test_approver_taps_approve_once(
     assert bridge.shares["s_1"]["state"] == "approved"
     assert bridge.bodies[-1] == {
         "decision": "approve", "by": hass_admin_user.name, "via": "phone", "redact": True,
-        "link_ttl_hours": 12.0,
+        "link_ttl_hours": 12.0, "by_id": hass_admin_user.id,
     }  # fmt: skip
     # The other phones' notifications are cleared.
     assert phone[-1].data == {"message": "clear_notification", "data": {"tag": "doorstep_s_1"}}
@@ -751,6 +751,27 @@ async def test_old_bridge_without_link_lifetime(
         assert bridge.shares[share_id]["state"] == "approved"
     # One refused attempt, then the lifetime is no longer sent.
     assert [("link_ttl_hours" in b) for b in bridge.bodies] == [True, False, False]
+
+
+async def test_old_bridge_without_decider_ids(
+    hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry, hass_admin_user: MockUser
+) -> None:
+    bridge.accepts_link_ttl = False
+    bridge.accepts_by_id = False
+    for share_id in ("s_1", "s_2"):
+        publish_share(hass, bridge, share_state(share_id))
+        await hass.async_block_till_done(wait_background_tasks=True)
+        await hass.services.async_call(
+            DOMAIN, "approve_share", {"share_id": share_id}, blocking=True,
+            context=Context(user_id=hass_admin_user.id),
+        )  # fmt: skip
+        assert bridge.shares[share_id]["state"] == "approved"
+    # Refused once, then no longer sent; the decision is made.
+    assert [sorted(b) for b in bridge.bodies] == [
+        ["by", "by_id", "decision", "link_ttl_hours", "redact", "via"],
+        ["by", "decision", "redact", "via"],
+        ["by", "decision", "redact", "via"],
+    ]
 
 
 @pytest.mark.usefixtures("setup_entry")

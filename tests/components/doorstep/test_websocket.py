@@ -114,7 +114,7 @@ async def test_approver_decides_like_the_service(
     panel_body = bridge.bodies[-1]
     assert panel_body == {
         "decision": "approve", "by": hass_read_only_user.name, "via": "ui", "redact": True,
-        "link_ttl_hours": 24.0,
+        "link_ttl_hours": 24.0, "by_id": hass_read_only_user.id,
     }  # fmt: skip
 
     # The service, by the same user, sends the bridge the very same decision.
@@ -191,6 +191,34 @@ async def test_legal_request_shows_its_authority_and_first_approval(
     assert listed["you_approved"] is False
     (listed,) = (await call(ADMIN, type="doorstep/shares"))["result"]["shares"]
     assert listed["you_approved"] is True
+
+
+async def test_the_first_approver_is_known_by_user_not_by_name(
+    hass: HomeAssistant, bridge: FakeBridge, call: Call,
+    hass_admin_user: MockUser, hass_read_only_user: MockUser,
+) -> None:  # fmt: skip
+    """A rename does not make a second approver, and a namesake is not the first one."""
+    bridge.two_approvers = True
+    first_name = hass_admin_user.name
+    publish_share(hass, bridge, legal_state("s_1"))
+    await hass.async_block_till_done()
+    await call(
+        ADMIN,
+        type="doorstep/decide", bridge_id=BRIDGE_ID, share_id="s_1", decision="approve",
+    )  # fmt: skip
+    assert bridge.shares["s_1"]["approvals"][0]["by_id"] == hass_admin_user.id
+    hass_admin_user.name = "Alice Renamed"
+    (listed,) = (await call(ADMIN, type="doorstep/shares"))["result"]["shares"]
+    assert listed["you_approved"] is True
+    again = await call(
+        ADMIN,
+        type="doorstep/decide", bridge_id=BRIDGE_ID, share_id="s_1", decision="approve",
+    )  # fmt: skip
+    assert not again["success"]
+    assert bridge.shares["s_1"]["state"] == "pending"
+    hass_read_only_user.name = first_name  # a namesake may still be the second approver
+    (listed,) = (await call(USER, type="doorstep/shares"))["result"]["shares"]
+    assert listed["you_approved"] is False
 
 
 async def test_unredacted_only_when_offered(
