@@ -383,6 +383,8 @@ class Share:
     legal: LegalRequest | None = None
     #: A legal request's first approval, waiting for a second approver.
     approvals: tuple[Decision, ...] = ()
+    #: Who revoked a ``revoked`` share (``decision`` stays its approval).
+    revoked_by: Decision | None = None
 
     @property
     def final(self) -> bool:
@@ -408,6 +410,7 @@ class Share:
             "kind": self.kind,
             "reference": self.legal.reference if self.legal else None,
             "approved_by": [approval.by for approval in self.approvals],
+            "revoked_by": self.revoked_by.by if self.revoked_by else None,
         }
 
 
@@ -652,11 +655,11 @@ def parse_clip(payload: Payload | Mapping[str, Any]) -> Clip:
     )
 
 
-def _parse_decision(value: object) -> Decision | None:
+def _parse_decision(value: object, key: str = "decision") -> Decision | None:
     if value is None:
         return None
     if not isinstance(value, Mapping):
-        raise ProtocolError("decision: expected an object")
+        raise ProtocolError(f"{key}: expected an object")
     redact = value.get("redact", True)
     return Decision(
         decision=_str(value, "decision"),
@@ -695,6 +698,7 @@ def parse_share(payload: Payload | Mapping[str, Any]) -> Share:
         kind=_opt_str(data, "kind") or "ordinary",
         legal=_parse_legal(data.get("legal")),
         approvals=_parse_approvals(data.get("approvals")),
+        revoked_by=_parse_decision(data.get("revoked_by"), "revoked_by"),
     )
 
 

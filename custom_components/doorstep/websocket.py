@@ -116,6 +116,7 @@ def _share_json(
         "created": _iso(share.created),
         "deadline": _iso(share.deadline),
         "decided_by": share.decision.by if share.decision else None,
+        "revoked_by": share.revoked_by.by if share.revoked_by else None,
         "decided_via": share.decision.via if share.decision else None,
         "redact": share.decision.redact if share.decision else None,
         "link": link,

@@ -267,6 +267,16 @@ def test_approvals_carry_the_decider_id(protocol: Any) -> None:
     assert parsed.decision.by_id is None
 
 
+def test_a_revoked_share_says_who_approved_and_who_revoked(protocol: Any) -> None:
+    approval = Decision(decision="approve", by="Ann", via="phone", at=NOW, redact=True)
+    revoke = Decision(decision="revoke", by="Bob", via="ui", at=NOW, redact=True, by_id="u_bob")
+    share = _share(ShareState.REVOKED, decision=approval, revoked_by=revoke)
+    parsed = protocol.parse_share(json.dumps(share.payload()))
+    assert (parsed.decision.by, parsed.revoked_by.by) == ("Ann", "Bob")
+    assert parsed.event_data()["revoked_by"] == "Bob"
+    assert protocol.parse_share(json.dumps(_share(ShareState.READY).payload())).revoked_by is None
+
+
 def test_undecided_share(protocol: Any) -> None:
     parsed = protocol.parse_share(json.dumps(_share(ShareState.PENDING).payload()))
     assert parsed.decision is None

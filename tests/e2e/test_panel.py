@@ -82,6 +82,7 @@ async def test_panel_approve_link_revoke_and_clips_by_reason(stack: Stack, page:
         await card.get_by_role("button", name="Revoke", exact=True).click()
         await expect(card).to_have_attribute("data-state", "revoked")
         await expect(card.locator(".link")).to_have_count(0)
+        await expect(card).to_contain_text("Revoked by")
         async with session.get(link) as response:
             assert response.status in (404, 410)
 

@@ -237,6 +237,7 @@ class Share:
             "kind": self.kind,
             "legal": self.legal.payload() if self.legal else None,
             "approvals": [approval.payload() for approval in self.approvals],
+            "revoked_by": self.revoked_by.payload() if self.revoked_by else None,
         }
 
 
@@ -296,4 +297,5 @@ class RejectedRequest:
             "kind": None,
             "legal": None,
             "approvals": [],
+            "revoked_by": None,
         }

@@ -27,6 +27,7 @@ const STRINGS = {
     window: "Footage",
     deadline: "Decide before",
     decidedBy: "Decided by",
+    revokedBy: "Revoked by",
     legal: "Legal request",
     authority: "Authority",
     reference: "Reference",
@@ -120,6 +121,7 @@ const STRINGS = {
     window: "Images",
     deadline: "Décider avant",
     decidedBy: "Décidé par",
+    revokedBy: "Révoqué par",
     legal: "Réquisition",
     authority: "Autorité",
     reference: "Référence",
@@ -513,6 +515,7 @@ class DoorstepPanel extends HTMLElement {
       const approvedBy = share.approved_by || [];
       if (approvedBy.length) rows.push([t.approvedBy, approvedBy.join(", ")]);
       if (share.decided_by) rows.push([t.decidedBy, share.decided_by]);
+      if (share.revoked_by) rows.push([t.revokedBy, share.revoked_by]);
       if (share.link_expires) rows.push([t.linkExpires, this._when(share.link_expires)]);
       // Why the bridge refused the request or could not prepare the footage, in its words.
       if (share.error) rows.push([t.problem, share.error]);

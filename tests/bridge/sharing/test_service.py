@@ -203,16 +203,19 @@ async def test_revoke_deletes_the_file_and_the_link_goes(harness: Harness) -> No
     ready = await harness.wait_state(share["id"], "ready")
     token = ready["link"].removeprefix("/share/")
     path = (await harness.service.download(token, None, None)).path
-    revoked = (await harness.service.decide(share["id"], "revoke", "owner", "ui")).payload()
+    revoked = (await harness.service.decide(share["id"], "revoke", "Bob", "ui")).payload()
     assert revoked["state"] == "revoked"
     assert revoked["link"] is None
+    # Who approved it, and who took it back.
+    assert (revoked["decision"]["by"], revoked["revoked_by"]["by"]) == ("owner", "Bob")
+    assert revoked["revoked_by"]["decision"] == "revoke"
     assert not path.exists()
     with pytest.raises(ShareGoneError):
         await harness.service.download(token, None, None)
     with pytest.raises(ShareConflictError, match="nothing to revoke"):
         await harness.service.decide(share["id"], "revoke", "owner", "ui")
     record = next(r for r in harness.audit.records() if r["kind"] == "revoke")
-    assert record["by"] == "owner"
+    assert record["by"] == "Bob"
     # A revoke releases nothing: whether faces are blurred is the approval's.
     assert "redact" not in record
     approval = next(r for r in harness.audit.records() if r["kind"] == "decision")

@@ -73,7 +73,7 @@ def test_a_rejection_has_the_shape_of_a_share_state() -> None:
         '"created": "2026-11-23T10:15:02.417+00:00", "deadline": null, "decision": null, '
         '"progress": null, "link": null, "link_expires": null, '
         '"error": "end must be after start", "request_id": null, '
-        '"kind": null, "legal": null, "approvals": []}'
+        '"kind": null, "legal": null, "approvals": [], "revoked_by": null}'
     )
     # A share's state is the record with its link, which only a ready share shows.
     view = ShareView(share, "/share/token")

@@ -336,10 +336,10 @@ class FakeBridge:
             if not share["approvals"]:
                 share["approvals"] = [decided]
                 return web.json_response(share)
-        share.update(
-            state=new_state,
-            decision={**body, "at": "2026-11-23T10:05:00.000+00:00"},
-        )
+        if body["decision"] == "revoke":  # the approval stays; who revoked is said apart
+            share.update(state=new_state, revoked_by=decided)
+        else:
+            share.update(state=new_state, decision=decided)
         # The bridge audits the decision in the same log as the integration's records.
         self.audit.append((share["id"], {"kind": "decision", "decision": body["decision"]}))
         return web.json_response(share)

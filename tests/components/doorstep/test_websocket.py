@@ -147,8 +147,8 @@ async def test_without_approvers_admins_decide(
 
 
 async def test_revoke(
-    hass: HomeAssistant, bridge: FakeBridge, call: Call,
-) -> None:  # fmt: skip
+    hass: HomeAssistant, bridge: FakeBridge, call: Call, hass_admin_user: MockUser
+) -> None:
     publish_share(hass, bridge, share_state("s_1", "ready", link="/share/tok"))
     await hass.async_block_till_done()
     answer = await call(
@@ -157,6 +157,7 @@ async def test_revoke(
     )  # fmt: skip
     assert answer["result"]["state"] == "revoked"
     assert answer["result"]["link"] is None
+    assert answer["result"]["revoked_by"] == hass_admin_user.name
     assert bridge.shares["s_1"]["state"] == "revoked"
 
 
