@@ -222,6 +222,8 @@ def _addon_config(args: argparse.Namespace) -> int:
             print(problem, file=sys.stderr)
         return EXIT_INVALID
     print(f"{args.out}: written ({len(config.cameras)} camera(s), API {config.http.announced_url})")
+    for warning in addon.option_warnings(config):
+        print(f"warning: {warning}")
     return EXIT_OK
 
 

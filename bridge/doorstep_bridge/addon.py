@@ -24,7 +24,7 @@ import urllib.request
 import voluptuous as vol
 import yaml
 
-from doorstep_bridge.config import Config, parse_config
+from doorstep_bridge.config import Config, config_warnings, parse_config
 from doorstep_bridge.exceptions import ConfigError
 from doorstep_bridge.files import atomic_write
 from doorstep_bridge.recording.settings import CLIP_KINDS
@@ -349,6 +349,15 @@ def _to_option_path(problem: str, index_of: Mapping[str, int]) -> str:
     if parts[0] == "sharing" and len(parts) == 2:
         return f"{parts[1]}: {message}"
     return f"{_BRIDGE_TO_OPTION.get(path, path)}: {message}"
+
+
+def option_warnings(config: Config) -> list[str]:
+    """`config_warnings` of an add-on's config, each naming the option to change.
+
+    The config's cameras are in the order of the ``cameras`` option.
+    """
+    index_of = {name: index for index, name in enumerate(config.cameras)}
+    return [_to_option_path(warning, index_of) for warning in config_warnings(config)]
 
 
 def _check(data: dict[str, Any], index_of: Mapping[str, int]) -> Config:

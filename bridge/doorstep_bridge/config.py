@@ -577,10 +577,12 @@ def config_warnings(config: Config) -> list[str]:
         if levels[0] == "zigbee2mqtt" and levels[-1] not in ("action", "#"):
             # zigbee2mqtt publishes a device's whole state there: every battery, voltage or
             # link-quality report would ring as well as a press.
+            # The value is JSON, which is YAML too: the add-on's option takes it as it is.
             found.append(
-                f"cameras.{name}.doorbell: every message on {doorbell.topic} rings, and"
-                " zigbee2mqtt also sends the button's battery and link-quality reports there;"
-                " set payload: {action: single} (the action your button sends when pressed)"
+                f"cameras.{name}.doorbell.payload: not set, so every message on"
+                f" {doorbell.topic} rings, and zigbee2mqtt also sends the button's battery"
+                ' and link-quality reports there; set it to {"action": "single"} (the action'
+                " your button sends when pressed)"
             )
     return found
 

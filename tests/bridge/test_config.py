@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 import subprocess
 import sys
@@ -433,11 +434,23 @@ def test_check_warns_of_a_zigbee2mqtt_button_without_a_payload_filter(tmp_path: 
     result = run_check(path)
     assert result.returncode == 0, result.stderr
     warning = (
-        "warning: cameras.front_door.doorbell: every message on zigbee2mqtt/front_button rings,"
-        " and zigbee2mqtt also sends the button's battery and link-quality reports there;"
-        " set payload: {action: single} (the action your button sends when pressed)"
+        "warning: cameras.front_door.doorbell.payload: not set, so every message on"
+        " zigbee2mqtt/front_button rings, and zigbee2mqtt also sends the button's battery and"
+        ' link-quality reports there; set it to {"action": "single"} (the action your button'
+        " sends when pressed)"
     )
     assert result.stdout.splitlines()[1:] == [warning]
+    # The suggested value, as written, is the filter that lets presses alone through.
+    suggested = yaml.safe_load(warning.partition("set it to ")[2].partition(" (")[0])
+    fixed = PRODUCT_EXAMPLE.replace(
+        "doorbell: {topic: zigbee2mqtt/front_button}",
+        f"doorbell: {{topic: zigbee2mqtt/front_button, payload: {json.dumps(suggested)}}}",
+    )
+    assert fixed != PRODUCT_EXAMPLE
+    path.write_text(fixed)
+    result = run_check(path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[1:] == []
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from doorstep_bridge.addon import (
     AddonEnvironment,
     Broker,
     addon_config_data,
+    option_warnings,
     supervisor_broker,
     write_addon_config,
 )
@@ -502,6 +503,52 @@ def test_a_bad_option_set_names_the_option(options: dict[str, Any], problems: li
     with pytest.raises(ConfigError) as err:
         addon_config_data(options, BROKER, ENV)
     assert err.value.problems == problems
+
+
+def test_a_warning_names_the_option_to_change_and_its_value_works() -> None:
+    """zigbee2mqtt sends battery reports on a button's topic: the add-on names its own option."""
+    options = {
+        "cameras": [
+            {"name": "porch", "source": "demo://"},
+            {"name": "gate", "source": "demo://", "doorbell_topic": "zigbee2mqtt/gate_button"},
+        ],
+        "storage": "media",
+    }
+    [warning] = option_warnings(parse_config(addon_config_data(options, BROKER, ENV)))
+    assert warning.startswith(
+        "cameras.1.doorbell_payload: not set, so every message on zigbee2mqtt/gate_button rings"
+    )
+    # The value the warning gives, typed into the option as it stands, silences it.
+    value = warning.partition("set it to ")[2].partition(" (")[0]
+    options["cameras"][1]["doorbell_payload"] = value  # type: ignore[index]
+    config = parse_config(addon_config_data(options, BROKER, ENV))
+    payload = config.cameras["gate"].doorbell.payload
+    assert isinstance(payload, tuple)
+    assert dict(payload) == {"action": "single"}  # a filter on the JSON, not a text to match
+    assert option_warnings(config) == []
+
+
+def test_addon_config_prints_the_warnings_in_the_add_on_s_words(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from doorstep_bridge.__main__ import main
+
+    options = tmp_path / "options.json"
+    options.write_text(
+        '{"cameras": [{"name": "gate", "source": "demo://",'
+        ' "doorbell_topic": "zigbee2mqtt/gate_button"}], "storage": "data"}',
+        encoding="utf-8",
+    )
+    out = tmp_path / "doorstep.yaml"
+    code = main([
+        "addon-config", "--options", str(options), "--out", str(out),
+        "--data-dir", str(tmp_path), "--hostname", "local-doorstep",
+    ])  # fmt: skip
+    assert code == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"{out}: written (1 camera(s)")
+    assert lines[1].startswith("warning: cameras.0.doorbell_payload: not set, so every message")
+    assert len(lines) == 2
 
 
 def test_options_that_are_not_a_mapping() -> None:
