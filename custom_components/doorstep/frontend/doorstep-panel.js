@@ -56,6 +56,7 @@ const STRINGS = {
     audit: "Audit log",
     verified: "Verified",
     verifiedDetail: "{count} records, last no. {last}",
+    verifiedDetailOne: "1 record, no. {last}",
     pastHead: "The last record was written as the bridge stopped (crash window): it is recorded at the next start.",
     broken: "NOT intact",
     brokenDetail: "Record {record}{file}: {problem}",
@@ -150,6 +151,7 @@ const STRINGS = {
     audit: "Journal d'audit",
     verified: "Vérifié",
     verifiedDetail: "{count} enregistrements, dernier n° {last}",
+    verifiedDetailOne: "1 enregistrement, n° {last}",
     pastHead: "Le dernier enregistrement a été écrit pendant l'arrêt du pont (fenêtre de plantage) : il sera consigné au prochain démarrage.",
     broken: "ALTÉRÉ",
     brokenDetail: "Enregistrement {record}{file} : {problem}",
@@ -458,7 +460,7 @@ class DoorstepPanel extends HTMLElement {
         const fill = (text, values) => text.replace(/\{(\w+)\}/g, (_m, key) => values[key] ?? "");
         const status = check.ok
           ? `<div class="check ok" data-ok="true"><strong>✓ ${esc(t.verified)}</strong> ·
-               ${esc(fill(t.verifiedDetail, { count: check.count, last: check.last_seq }))}
+               ${esc(fill(check.count === 1 ? t.verifiedDetailOne : t.verifiedDetail, { count: check.count, last: check.last_seq }))}
                ${check.past_head ? `<p>${esc(t.pastHead)}</p>` : ""}</div>`
           : `<div class="check broken" data-ok="false" role="alert"><strong>⚠ ${esc(t.broken)}</strong>
                <p>${esc(fill(t.brokenDetail, { record: check.bad_record, file: check.file ? ` (${check.file})` : "", problem: check.problem }))}</p>
