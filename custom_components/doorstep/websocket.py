@@ -171,6 +171,9 @@ async def ws_shares(hass: HomeAssistant, connection: ActiveConnection, msg: dict
                 "bridge_id": coordinator.bridge_id,
                 "title": entry.title,
                 "can_decide": can_decide,
+                # The panel asks for the audit log again when this changes: a bridge gone
+                # down is not left showing "Verified".
+                "reachable": coordinator.data.reachable,
                 "offer_unredacted": bool(entry.options.get(CONF_OFFER_UNREDACTED, False)),
                 "cameras": [
                     {"key": camera, "name": coordinator.data.camera_name(camera)}

@@ -178,20 +178,27 @@ async def test_panel_while_the_bridge_is_down(stack: Stack, page: Any) -> None:
         await log_in(page, stack)
         await page.goto(f"{stack.ha.url}/doorstep")
         await expect(page.locator("doorstep-panel li.clip").first).to_be_attached()
+        verified = page.locator('doorstep-panel .audits .check[data-ok="true"]')
+        await expect(verified).to_contain_text("Verified")
 
         stack.bridge.stop()
         try:
             await owner.wait_state(
                 f"camera.{CAMERA}", lambda s: s["state"] == "unavailable", timeout=60
             )
+            # The audit box no longer says "Verified": the log is out of reach.
+            audit = page.locator("doorstep-panel .audits")
+            await expect(audit.locator(".check")).to_have_count(0, timeout=15_000)
+            await expect(audit.locator(".error-text")).to_be_visible()
             await page.locator("doorstep-panel .chip", has_text="Motion").click()
             clips = page.locator("doorstep-panel ul.clips")
             await expect(clips).to_have_text("The Doorstep bridge did not answer; try again later")
             await shot(page, "08-panel-bridge-down.png")
         finally:
             stack.bridge.start()
-        # Back: the list refills by itself.
+        # Back: the list refills by itself, and the log is verified again.
         await expect(page.locator("doorstep-panel li.clip").first).to_be_attached()
+        await expect(verified).to_contain_text("Verified", timeout=30_000)
         await owner.wait_state(f"camera.{CAMERA}", lambda s: s["state"] != "unavailable")
 
 

@@ -412,7 +412,13 @@ class DoorstepPanel extends HTMLElement {
     }
     if (this._refreshFailed) this._error(null); // Home Assistant is back
     const changed = this._renderShares(false);
-    if (this._refreshes++ % AUDIT_EVERY === 0 || changed) this._loadAudit();
+    // A bridge gone down: its audit box says so now, not at the next round; one that could
+    // not be asked is asked again at each refresh, like the clip list.
+    const reach = this._data.bridges.map((b) => `${b.bridge_id}:${b.reachable}`).join(" ");
+    const reachChanged = this._reach !== undefined && reach !== this._reach;
+    this._reach = reach;
+    const auditFailed = (this._audits || []).some((audit) => audit.error);
+    if (this._refreshes++ % AUDIT_EVERY === 0 || changed || reachChanged || auditFailed) this._loadAudit();
     if (this._clipsError) this._loadClips(); // the bridge may be back
     if (this._camera === null) {
       const bridge = this._data.bridges.find((b) => b.cameras.length);

@@ -11,12 +11,16 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.setup import async_setup_component
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry, MockUser
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    MockUser,
+    async_fire_mqtt_message,
+)
 from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
 from custom_components.doorstep.const import CONF_APPROVERS, CONF_OFFER_UNREDACTED, DOMAIN
 
-from .conftest import BRIDGE_ID, FakeBridge, share_state
+from .conftest import BRIDGE_ID, TOPICS, FakeBridge, share_state
 from .test_legal import LEGAL, legal_state
 from .test_sharing import publish_share
 
@@ -66,7 +70,7 @@ async def test_shares_listed_with_links_for_deciders_only(
     assert answer["success"]
     result = answer["result"]
     assert result["bridges"] == [
-        {"bridge_id": BRIDGE_ID, "title": "Doorstep", "can_decide": True,
+        {"bridge_id": BRIDGE_ID, "title": "Doorstep", "can_decide": True, "reachable": True,
          "offer_unredacted": False, "cameras": [{"key": "front_door", "name": "Front door"}]},
     ]  # fmt: skip
     # Waiting for a decision first, then the newest.
@@ -85,6 +89,12 @@ async def test_shares_listed_with_links_for_deciders_only(
     answer = await call(USER, type="doorstep/shares")
     assert answer["result"]["bridges"][0]["can_decide"] is False
     assert all(s["link"] is None for s in answer["result"]["shares"])
+
+    # The bridge gone (its last will): the panel learns it, and asks its audit box again.
+    async_fire_mqtt_message(hass, TOPICS.available, "offline")
+    await hass.async_block_till_done()
+    answer = await call(ADMIN, type="doorstep/shares")
+    assert answer["result"]["bridges"][0]["reachable"] is False
 
 
 async def test_approver_decides_like_the_service(
