@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 import contextlib
 import json
 import logging
@@ -20,6 +20,8 @@ import psutil
 import pytest
 import yaml
 
+from doorstep_bridge.config import MqttSettings
+from doorstep_bridge.mqtt.client import MqttClient
 from doorstep_bridge.mqtt.ignored import IgnoredInputLog
 from tests.bridge.bridge_runner import RunningBridge, bridge_config, run_bridge
 from tests.bridge.conftest import Broker, Listener, free_port
@@ -187,6 +189,41 @@ async def test_motion_that_ended_during_a_broker_outage_does_not_start_again(
         assert received[-1] == b"OFF"
 
 
+EGRESS = "doorstep/bridge/egress"
+
+
+@contextlib.asynccontextmanager
+async def client_in_an_outage(broker: Broker) -> AsyncIterator[tuple[MqttClient, list[bytes]]]:
+    """The bridge's MQTT client, its first value on EGRESS delivered, then the broker stopped.
+
+    Yields the client and every payload a persistent-session listener hears on EGRESS.
+    """
+    client = MqttClient(MqttSettings(host=broker.host, port=broker.port), "doorstep")
+    with durable_listener(broker, EGRESS) as received:
+        await client.start()
+        try:
+            assert await client.wait_connected(20)
+            client.publish(EGRESS, b"0", qos=1, retain=True)
+            for _ in range(100):
+                if received:
+                    break
+                await asyncio.sleep(0.1)
+            await asyncio.to_thread(broker.stop)
+            yield client, received
+        finally:
+            await client.stop()
+
+
+async def heard(received: list[bytes], count: int) -> list[bytes]:
+    """What was heard once `count` payloads came, and anything sent a second after them."""
+    for _ in range(200):
+        if len(received) >= count:
+            break
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(1.0)
+    return list(received)
+
+
 async def test_values_sent_during_an_outage_arrive_in_order_the_newest_last(
     persistent_broker: Broker,
 ) -> None:
@@ -195,35 +232,11 @@ async def test_values_sent_during_an_outage_arrive_in_order_the_newest_last(
     An automation on ``<b>/bridge/egress`` ("tell me when something phones home")
     would run again for a count that only went back to an older value.
     """
-    from doorstep_bridge.config import MqttSettings
-    from doorstep_bridge.mqtt.client import MqttClient
-
-    topic = "doorstep/bridge/egress"
-    client = MqttClient(
-        MqttSettings(host=persistent_broker.host, port=persistent_broker.port), "doorstep"
-    )
-    with durable_listener(persistent_broker, topic) as received:
-        await client.start()
-        try:
-            assert await client.wait_connected(20)
-            client.publish(topic, b"0", qos=1, retain=True)
-            for _ in range(100):
-                if received:
-                    break
-                await asyncio.sleep(0.1)
-            await asyncio.to_thread(persistent_broker.stop)
-            client.publish(topic, b"1", qos=1, retain=True)
-            client.publish(topic, b"2", qos=1, retain=True)
-            await asyncio.to_thread(persistent_broker.start)
-            assert await client.wait_connected(20)
-            for _ in range(150):
-                if received[-1:] == [b"2"]:
-                    break
-                await asyncio.sleep(0.1)
-            await asyncio.sleep(1.0)  # anything sent after the newest value
-        finally:
-            await client.stop()
-    assert received == [b"0", b"1", b"2"]
+    async with client_in_an_outage(persistent_broker) as (client, received):
+        client.publish(EGRESS, b"1", qos=1, retain=True)
+        client.publish(EGRESS, b"2", qos=1, retain=True)
+        await asyncio.to_thread(persistent_broker.start)
+        assert await heard(received, 3) == [b"0", b"1", b"2"]
 
 
 async def test_a_value_published_as_the_link_comes_back_does_not_overtake_older_ones(
@@ -235,46 +248,23 @@ async def test_a_value_published_as_the_link_comes_back_does_not_overtake_older_
     returned; a value published in between (from the event loop) would go first and
     leave the older one standing on the broker.
     """
-    from doorstep_bridge.config import MqttSettings
-    from doorstep_bridge.mqtt.client import MqttClient
+    async with client_in_an_outage(persistent_broker) as (client, received):
+        client.publish(EGRESS, b"1", qos=1, retain=True)
+        paho_client = client._client  # the moment between two paho steps
+        on_connect = paho_client.on_connect
+        assert on_connect is not None
+        published: list[bool] = []
 
-    topic = "doorstep/bridge/egress"
-    client = MqttClient(
-        MqttSettings(host=persistent_broker.host, port=persistent_broker.port), "doorstep"
-    )
-    paho_client = client._client  # the moment between two paho steps
-    on_connect = paho_client.on_connect
-    assert on_connect is not None
-    published: list[bool] = []
+        def connect_then_publish(*args: Any) -> None:
+            on_connect(*args)
+            if not published:  # the event loop's publish, at the worst moment
+                published.append(True)
+                client.publish(EGRESS, b"2", qos=1, retain=True)
 
-    def connect_then_publish(*args: Any) -> None:
-        on_connect(*args)
-        if not published:  # the event loop's publish, at the worst moment
-            published.append(True)
-            client.publish(topic, b"2", qos=1, retain=True)
-
-    with durable_listener(persistent_broker, topic) as received:
-        await client.start()
-        try:
-            assert await client.wait_connected(20)
-            client.publish(topic, b"0", qos=1, retain=True)
-            for _ in range(100):
-                if received:
-                    break
-                await asyncio.sleep(0.1)
-            await asyncio.to_thread(persistent_broker.stop)
-            client.publish(topic, b"1", qos=1, retain=True)
-            paho_client.on_connect = connect_then_publish
-            await asyncio.to_thread(persistent_broker.start)
-            for _ in range(200):
-                if len(received) >= 3:
-                    break
-                await asyncio.sleep(0.1)
-            await asyncio.sleep(1.0)  # anything sent after
-        finally:
-            await client.stop()
-    assert published
-    assert received == [b"0", b"1", b"2"]
+        paho_client.on_connect = connect_then_publish
+        await asyncio.to_thread(persistent_broker.start)
+        assert await heard(received, 3) == [b"0", b"1", b"2"]
+        assert published
 
 
 async def test_a_state_the_broker_never_acknowledged_is_not_left_standing(
@@ -448,9 +438,6 @@ async def test_state_published_before_the_broker_is_up_reaches_it(
 async def test_the_newest_retained_value_wins_after_an_outage(
     mqtt_broker: Broker, mqtt_listener: Callable[..., Listener]
 ) -> None:
-    from doorstep_bridge.config import MqttSettings
-    from doorstep_bridge.mqtt.client import MqttClient
-
     await asyncio.to_thread(mqtt_broker.stop)
     client = MqttClient(MqttSettings(host=mqtt_broker.host, port=mqtt_broker.port), "doorstep")
     await client.start()
@@ -868,9 +855,6 @@ async def test_a_malformed_subscription_does_not_end_the_connection(
     mqtt_broker: Broker, mqtt_listener: Callable[..., Listener], caplog: pytest.LogCaptureFixture
 ) -> None:
     """paho raises for such a filter in its network thread; only that one is lost."""
-    from doorstep_bridge.config import MqttSettings
-    from doorstep_bridge.mqtt.client import MqttClient
-
     caplog.set_level(logging.ERROR, logger="doorstep_bridge.mqtt.client")
     client = MqttClient(MqttSettings(host=mqtt_broker.host, port=mqtt_broker.port), "test-bridge")
     received: list[tuple[str, bytes]] = []
