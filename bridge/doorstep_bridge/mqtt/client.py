@@ -158,6 +158,9 @@ class MqttClient:
         # value published meanwhile (from the event loop) waits in _held until then.
         self._flushing: set[str] = set()
         self._held: list[tuple[str, bytes, int]] = []
+        # Successful connections so far (paho's thread, under _lock): a release scheduled
+        # for one connection is not made after the next one has started.
+        self._connection = 0
         self._connected = asyncio.Event()
         self._lock = threading.RLock()
         self._stopping = False
@@ -392,7 +395,9 @@ class MqttClient:
             # paho sends these after this callback, oldest first, ending with the newest:
             # replaying them too would put the newest value before the older ones (a
             # count of refused connections seen going 1, 0, 1).
-            self._flushing = set(self._queued_retained)
+            self._connection += 1
+            # Values still held from the last connection wait for this one's queue too.
+            self._flushing = set(self._queued_retained) | {topic for topic, _, _ in self._held}
             self._queued_retained.clear()
             for sub_topic, sub_qos in {s.topic: s.qos for s in self._subscriptions}.items():
                 self._send_subscribe(client, sub_topic, sub_qos)
@@ -464,7 +469,7 @@ class MqttClient:
             refused, self._refused = self._refused, False
             self._pending_subacks.clear()
         if self._flushing:
-            self._call_soon(self._release_held)
+            self._call_soon(self._release_held, self._connection)
         if not was_up and not refused:
             # The TCP (and TLS) connection was made, but the broker hung up without a
             # CONNACK: paho calls neither on_connect nor on_connect_fail, and retries.
@@ -491,7 +496,7 @@ class MqttClient:
         # paho calls this holding its own lock, which publish() takes inside _lock:
         # taking _lock here could deadlock, so the held values go from the event loop.
         if self._flushing:
-            self._call_soon(self._release_held)
+            self._call_soon(self._release_held, self._connection)
 
     def _on_message(self, client: paho.Client, _userdata: object, msg: paho.MQTTMessage) -> None:
         _ack_promptly(client.socket())
@@ -516,14 +521,16 @@ class MqttClient:
 
     # --- event loop ------------------------------------------------------------------
 
-    def _release_held(self) -> None:
+    def _release_held(self, connection: int) -> None:
         """Send the values held back while paho sent its queue, which it has now done.
 
         Any callback after on_connect comes after paho sent its queue, and one always
-        comes: the PUBACK of ``online``, or the disconnect.
+        comes: the PUBACK of ``online``, or the disconnect. A release for an earlier
+        connection is dropped: the current one's callbacks release the values after
+        its own queue.
         """
         with self._lock:
-            if not self._flushing:
+            if connection != self._connection or not self._flushing:
                 return
             self._flushing.clear()
             held, self._held = self._held, []
