@@ -199,6 +199,14 @@ class HaClient:
             await _sleep(0.25)
         raise TimeoutError(f"{entity_id} never matched; last state: {last}")
 
+    async def wait_for_a_clip(self, camera: str, timeout: float = 120.0) -> dict[str, Any]:
+        """The camera's last-clip sensor once it names a clip (the stack's first one)."""
+        return await self.wait_state(
+            f"sensor.{camera}_last_clip",
+            lambda s: s["state"] not in ("unknown", "unavailable"),
+            timeout,
+        )
+
 
 async def _sleep(seconds: float) -> None:
     await asyncio.sleep(seconds)

@@ -23,11 +23,7 @@ TIMEOUT = 60_000  # ms: a loaded 2-core machine renders slowly
 async def _device_id(stack: Stack) -> str:
     async with aiohttp.ClientSession() as session:
         owner = HaClient(session, stack.ha.url, stack.owner_token)
-        await owner.wait_state(
-            f"sensor.{CAMERA}_last_clip",
-            lambda s: s["state"] not in ("unknown", "unavailable"),
-            timeout=120,
-        )
+        await owner.wait_for_a_clip(CAMERA)
         async with owner.websocket() as ws:
             devices = await ws.call(type="config/device_registry/list")
     device_id: str = next(d["id"] for d in devices if d["name"] == "Front door")

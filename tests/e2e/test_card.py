@@ -43,7 +43,7 @@ async def test_doorbell_card(stack: Stack, page: Any) -> None:
 
     async with aiohttp.ClientSession() as session:
         owner = HaClient(session, stack.ha.url, stack.owner_token)
-        await owner.wait_state(f"sensor.{CAMERA}_last_clip", _known, timeout=120)
+        await owner.wait_for_a_clip(CAMERA)
         before = await owner.state(f"sensor.{CAMERA}_last_ring")
         # A request waits for a decision: the card counts it.
         answer = await request_share(owner, "Neighbour Bob", "Who took my bike?")

@@ -63,9 +63,7 @@ async def test_a_full_disk_is_a_problem_and_a_repair_until_a_clip_is_kept_again(
 ) -> None:
     storage = small_disk_stack.work / "bridge-data"
     # Recording works: a clip is kept, and nothing is wrong.
-    await owner.wait_state(
-        f"sensor.{CAMERA}_last_clip", lambda s: s["state"] not in ("unknown", "unavailable"), 90
-    )
+    await owner.wait_for_a_clip(CAMERA, 90)
     assert (await owner.wait_state(SENSOR, lambda s: s["state"] == "off", 30))["state"] == "off"
     issue_id = ISSUE.format(bridge_id=await bridge_id(small_disk_stack))
     assert await owner.repair_issue(issue_id) is None

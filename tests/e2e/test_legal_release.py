@@ -82,11 +82,7 @@ async def test_legal_request_two_phones_signed_export_and_recipient_page(
 ) -> None:
     async with aiohttp.ClientSession() as session:
         owner = HaClient(session, stack.ha.url, stack.owner_token)
-        await owner.wait_state(
-            f"sensor.{CAMERA}_last_clip",
-            lambda s: s["state"] not in ("unknown", "unavailable"),
-            timeout=120,
-        )
+        await owner.wait_for_a_clip(CAMERA)
         now = datetime.now(UTC)
         scope = {
             "scope_start": (now - timedelta(minutes=20)).isoformat(),

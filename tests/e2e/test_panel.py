@@ -44,11 +44,7 @@ async def test_panel_approve_link_revoke_and_clips_by_reason(stack: Stack, page:
 
     async with aiohttp.ClientSession() as session:
         owner = HaClient(session, stack.ha.url, stack.owner_token)
-        await owner.wait_state(
-            f"sensor.{CAMERA}_last_clip",
-            lambda s: s["state"] not in ("unknown", "unavailable"),
-            timeout=120,
-        )
+        await owner.wait_for_a_clip(CAMERA)
         # A press records a clip whose reason is "ring".
         mqtt = Mqtt(stack.mqtt_port)
         try:

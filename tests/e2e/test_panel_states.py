@@ -136,11 +136,7 @@ async def test_card_while_the_bridge_is_down(stack: Stack, page: Any) -> None:
 
     async with aiohttp.ClientSession() as session:
         owner = HaClient(session, stack.ha.url, stack.owner_token)
-        await owner.wait_state(
-            f"sensor.{CAMERA}_last_clip",
-            lambda s: s["state"] not in ("unknown", "unavailable"),
-            timeout=120,
-        )
+        await owner.wait_for_a_clip(CAMERA)
         await _porch_dashboard(owner)
         await log_in(page, stack)
         await page.goto(f"{stack.ha.url}/{DASHBOARD}/porch")
@@ -170,11 +166,7 @@ async def test_panel_while_the_bridge_is_down(stack: Stack, page: Any) -> None:
 
     async with aiohttp.ClientSession() as session:
         owner = HaClient(session, stack.ha.url, stack.owner_token)
-        await owner.wait_state(
-            f"sensor.{CAMERA}_last_clip",
-            lambda s: s["state"] not in ("unknown", "unavailable"),
-            timeout=120,
-        )
+        await owner.wait_for_a_clip(CAMERA)
         await log_in(page, stack)
         await page.goto(f"{stack.ha.url}/doorstep")
         await expect(page.locator("doorstep-panel li.clip").first).to_be_attached()
@@ -288,11 +280,7 @@ async def test_panel_through_a_home_assistant_restart(stack: Stack, page: Any) -
 
     async with aiohttp.ClientSession() as session:
         owner = HaClient(session, stack.ha.url, stack.owner_token)
-        await owner.wait_state(
-            f"sensor.{CAMERA}_last_clip",
-            lambda s: s["state"] not in ("unknown", "unavailable"),
-            timeout=120,
-        )
+        await owner.wait_for_a_clip(CAMERA)
         await log_in(page, stack)
         await page.goto(f"{stack.ha.url}/doorstep")
         panel = page.locator("doorstep-panel")

@@ -59,11 +59,7 @@ async def test_request_phone_approval_link_revoke_and_audit(stack: Stack) -> Non
     async with aiohttp.ClientSession() as session:
         owner = HaClient(session, stack.ha.url, stack.owner_token)
         # Footage to share: at least one clip in the last minutes.
-        await owner.wait_state(
-            f"sensor.{CAMERA}_last_clip",
-            lambda s: s["state"] not in ("unknown", "unavailable"),
-            timeout=120,
-        )
+        await owner.wait_for_a_clip(CAMERA)
         async with (
             owner.websocket() as bus,
             phone_channel(session, stack.ha.url, stack.phones[OWNER]) as (owner_phone, owner_sub),
