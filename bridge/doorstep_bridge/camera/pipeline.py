@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 import logging
 import queue
 import threading
@@ -52,6 +52,7 @@ from doorstep_bridge.motion.luma import luma_plane
 from doorstep_bridge.motion.settings import MotionSettings
 from doorstep_bridge.packets import EncodedPacket
 from doorstep_bridge.recording.recorder import Recorder
+from doorstep_bridge.validation import Polygon
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -191,8 +192,11 @@ class Detection:
         clock: Callable[[], float] = time.monotonic,
         person: PersonWatcher | None = None,
         packages: PackageTracker | None = None,
+        privacy: PrivacyMasks | None = None,
     ) -> None:
         self._settings = settings
+        #: The camera's privacy masks: movement under them is not motion either.
+        self._privacy = privacy
         #: Checks moving frames for people (its own thread), when enabled.
         self.person = person
         #: Follows the ``doorstep`` zone for parcels (on this thread), when there is one.
@@ -206,7 +210,8 @@ class Detection:
         self._decoder: Any = None
         self._codec: str | None = None
         self._detector: MotionDetector | None = None
-        self._size: tuple[int, int] | None = None
+        #: What the detector was built for: the frame size and the privacy masks in it.
+        self._built_for: tuple[tuple[int, int], tuple[Polygon, ...]] | None = None
         self._gate: Gate | None = None
         self._need_key = True
         self._last_analysed: float | None = None
@@ -233,7 +238,7 @@ class Detection:
         """After an error in decoding or detection: start over with a fresh detector."""
         self.reset()
         self._detector = None
-        self._size = None
+        self._built_for = None
 
     def _set_motion(self, *, active: bool) -> None:
         if active != self.motion:
@@ -279,21 +284,35 @@ class Detection:
             self.latest = (frame, packet.wall)
             self._analyse(frame, wants_frame)
 
+    def _detector_for(self, width: int, height: int) -> MotionDetector | None:
+        """The motion detector for frames of this size; None while masks cannot be placed.
+
+        Movement under a privacy mask is not motion: it would record a clip of a black
+        area. The masks join the camera's motion masks; until the main stream's size
+        places them in a detect frame, nothing is analysed (as for people and parcels).
+        """
+        hidden = self._privacy.polygons_at(width, height) if self._privacy else ()
+        if hidden is None:
+            return None
+        built_for = ((width, height), hidden)
+        if self._detector is None or self._built_for != built_for:
+            motion = self._settings.motion
+            if hidden:
+                motion = replace(motion, masks=motion.masks + hidden)
+            self._detector = self._detector_factory(width, height, motion)
+            self._built_for = built_for
+        return self._detector
+
     def _analyse(self, frame: Any, wants_frame: bool) -> None:
         score = 0.0
-        if self.enabled:
-            size = (frame.width, frame.height)
-            if self._detector is None or self._size != size:
-                self._detector = self._detector_factory(
-                    frame.width, frame.height, self._settings.motion
-                )
-                self._size = size
+        detector = self._detector_for(frame.width, frame.height) if self.enabled else None
+        if detector is not None:
             gate = self._gate
             if gate is None:
                 motion = self._settings.motion
                 gate = self._gate = self._gate_factory(motion.frames_to_start, motion.off_delay)
             luma = luma_plane(frame)
-            result = self._detector.detect(luma)
+            result = detector.detect(luma)
             self.frames_analysed += 1
             if self.person is not None and result.moving:
                 self.person.offer(luma, result.boxes)
@@ -370,6 +389,7 @@ class CameraPipeline:
             on_motion=hooks.on_motion,
             person=person,
             packages=packages,
+            privacy=privacy,
         )
         self._main = source_factory(settings.source, on_ring)
         self._detect = (

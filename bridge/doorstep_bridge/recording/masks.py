@@ -58,6 +58,19 @@ def _plane_view(plane: Any, rows: int) -> npt.NDArray[np.uint8]:
     return data.reshape(rows, plane.line_size)
 
 
+def scaled(
+    polygons: Sequence[Polygon], reference: tuple[int, int] | None, width: int, height: int
+) -> tuple[Polygon, ...]:
+    """Polygons drawn on a ``reference`` (width, height) frame, in a ``width`` x ``height`` one.
+
+    Without a reference size (or with an empty one), the polygons are used as they are.
+    """
+    sx = sy = 1.0
+    if reference is not None and reference[0] and reference[1]:
+        sx, sy = width / reference[0], height / reference[1]
+    return tuple(tuple((round(x * sx), round(y * sy)) for x, y in polygon) for polygon in polygons)
+
+
 class MaskSet:
     """A camera's privacy polygons, rasterised lazily per frame size.
 
@@ -87,13 +100,9 @@ class MaskSet:
         cached = self._cache.get(key)
         if cached is not None:
             return cached
-        sx = sy = 1.0
-        if self.reference is not None and self.reference[0] and self.reference[1]:
-            sx, sy = width / self.reference[0], height / self.reference[1]
         raster = np.zeros((height, width), dtype=np.uint8)
-        for polygon in self.polygons:
-            points = np.array([[round(x * sx), round(y * sy)] for x, y in polygon], np.int32)
-            cv2.fillPoly(raster, [points], 255)
+        for polygon in scaled(self.polygons, self.reference, width, height):
+            cv2.fillPoly(raster, [np.array(polygon, np.int32)], 255)
         luma = raster > 0
         ch, cw = (height + 1) // 2, (width + 1) // 2
         padded = np.zeros((ch * 2, cw * 2), dtype=bool)

@@ -12,7 +12,7 @@ from typing import Any
 import av
 import pytest
 
-from doorstep_bridge.camera.manager import CameraManager
+from doorstep_bridge.camera.manager import CameraManager, default_factories
 from doorstep_bridge.config import parse_config
 from doorstep_bridge.events import (
     CameraAvailability,
@@ -55,6 +55,7 @@ async def running(
     cameras: dict[str, Any],
     rings: list[str] | None = None,
     min_free_bytes: int | None = None,
+    detector_factory: Any = stand_in_detector,
 ) -> AsyncIterator[tuple[CameraManager, Recorded, ClipStore]]:
     config = parse_config({"storage": {"path": str(storage)}, "cameras": cameras})
     store = ClipStore(config.storage.path)
@@ -68,7 +69,7 @@ async def running(
         bus,
         store,
         (rings if rings is not None else []).append,
-        detector_factory=stand_in_detector,
+        detector_factory=detector_factory,
         gate_factory=CountingGate,
         min_free_bytes=min_free_bytes,
     )
@@ -153,6 +154,32 @@ async def test_privacy_masked_camera_never_records_masked_pixels(
 
     image = cv2.imdecode(np.frombuffer(clip.snapshot_path.read_bytes(), np.uint8), 1)
     assert int(image[4:356, 4:396].max()) <= 8
+
+
+async def test_a_walker_wholly_under_a_privacy_mask_records_nothing(
+    rtsp_ok: None, porch: Footage, storage: Path
+) -> None:
+    # Two cameras on the same stream, the real motion core; one masks the walker's band.
+    band = [[0, 120], [640, 120], [640, 240], [0, 240]]
+    cameras = {}
+    with rtsp_server({"/main": porch.path}) as url:
+        for name, extra in (("open", {}), ("masked", {"privacy_masks": [band]})):
+            cameras[name] = {
+                "source": f"{url}/main",
+                "record": {"pre_roll": 0.5, "post_roll": 0.5},
+                "motion": {"frames_to_start": 2, "off_delay": 0.5},
+                **extra,
+            }
+        async with running(storage, cameras, detector_factory=default_factories()[0]) as (
+            _,
+            recorded,
+            store,
+        ):
+            # The open camera saw the walker come and go: so did the masked one's stream.
+            await recorded.wait(ClipFinished, lambda e: e.clip.camera == "open")
+            clips, _ = store.list()
+    assert [e.camera for e in recorded.of(MotionChanged) if e.active] == ["open"]
+    assert {clip.camera for clip in clips} == {"open"}
 
 
 async def test_ring_and_manual_record_with_switches(

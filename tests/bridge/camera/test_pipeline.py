@@ -12,6 +12,7 @@ import pytest
 from doorstep_bridge.camera.manager import CameraManager, default_factories
 from doorstep_bridge.camera.pipeline import Detection
 from doorstep_bridge.config import parse_config
+from doorstep_bridge.detect.privacy import PrivacyMasks
 from doorstep_bridge.events import CameraAvailability, ClipFinished, EventBus, MotionChanged
 from doorstep_bridge.exceptions import CameraError
 from doorstep_bridge.recording.store import ClipStore
@@ -109,6 +110,88 @@ def test_real_motion_core_sees_the_walker(porch: Footage) -> None:
         clock=clock,
     )
     _run_detection(porch, detection, clock, recorder)
+    assert changes[:1] == [True]
+
+
+# Where the porch's walker crosses (the middle of a 640x360 picture), and the sky above.
+WALKER_BAND = [[0, 120], [640, 120], [640, 240], [0, 240]]
+SKY = [[0, 0], [640, 0], [640, 60], [0, 60]]
+
+
+def _masked_detection(
+    camera: Any,
+    main_size: list[tuple[int, int] | None],
+    changes: list[bool],
+    clock: Clock,
+    built: list[Any] | None = None,
+) -> Detection:
+    """The real motion core behind a camera's privacy masks; ``built`` gets its settings."""
+    real, gate = default_factories()
+
+    def make(width: int, height: int, settings: Any) -> Any:
+        if built is not None:
+            built.append(((width, height), settings.masks))
+        return real(5.0)(width, height, settings)
+
+    return Detection(
+        camera,
+        FakeRecorder(),  # type: ignore[arg-type]
+        make,
+        gate,  # type: ignore[arg-type]
+        on_motion=changes.append,
+        clock=clock,
+        privacy=PrivacyMasks(camera.privacy_masks, lambda: main_size[0]),
+    )
+
+
+def test_movement_under_a_privacy_mask_is_not_motion(porch: Footage) -> None:
+    # It would record a clip of a black area: nothing to see, and a clip all the same.
+    clock, changes = Clock(), []
+    detection = _masked_detection(
+        _camera(privacy_masks=[WALKER_BAND]), [(640, 360)], changes, clock
+    )
+    _run_detection(porch, detection, clock, FakeRecorder())
+    assert detection.frames_analysed > 20
+    assert changes == []
+
+
+def test_movement_beside_a_privacy_mask_is_still_motion(porch: Footage) -> None:
+    clock, changes = Clock(), []
+    detection = _masked_detection(_camera(privacy_masks=[SKY]), [(640, 360)], changes, clock)
+    _run_detection(porch, detection, clock, FakeRecorder())
+    assert changes[:1] == [True]
+
+
+def test_privacy_masks_are_placed_in_a_smaller_detect_stream(tmp_path: Path) -> None:
+    # Masks are drawn on the main stream (640x360); motion looks at a 320x180 substream.
+    sub = write_h264(
+        tmp_path / "sub.mp4", width=320, height=180, fps=15, seconds=6, gop=15, motion=(3.0, 4.5)
+    )
+    camera = _camera(privacy_masks=[WALKER_BAND], motion={"masks": [SKY]})
+    clock, changes, built = Clock(), [], []
+    detection = _masked_detection(camera, [(640, 360)], changes, clock, built)
+    _run_detection(sub, detection, clock, FakeRecorder())
+    # The camera's own motion mask, then the privacy mask at half the size.
+    assert built == [
+        ((320, 180), (tuple(map(tuple, SKY)), ((0, 60), (320, 60), (320, 120), (0, 120))))
+    ]
+    assert changes == []
+
+
+def test_nothing_is_analysed_until_the_privacy_masks_can_be_placed(porch: Footage) -> None:
+    # Until the main stream delivered, where its masks lie in a detect frame is unknown.
+    clock, changes = Clock(), []
+    main_size: list[tuple[int, int] | None] = [None]
+    detection = _masked_detection(_camera(privacy_masks=[SKY]), main_size, changes, clock)
+    packets = file_packets(porch.path)
+    for packet in packets:
+        clock.now = packet.wall
+        if packet.wall - packets[0].wall >= 2.0 and main_size[0] is None:
+            assert detection.latest is not None  # frames came and were decoded
+            assert detection.frames_analysed == 0
+            main_size[0] = (640, 360)  # the main stream delivered
+        detection.feed(packet)
+    assert detection.frames_analysed >= 15  # 4 s at 5 fps, from then on
     assert changes[:1] == [True]
 
 
