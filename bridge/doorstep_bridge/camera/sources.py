@@ -43,6 +43,13 @@ OPEN_TIMEOUT = 10.0
 READ_TIMEOUT = 5.0
 #: When a wall-clock estimate drifts further than this from arrival, re-anchor it.
 MAX_CLOCK_DRIFT = 2.0
+#: When even the promptest packets arrive this much later (or earlier) than their estimated
+#: capture, the camera's clock and ours have drifted apart: the estimate is moved by that much.
+CLOCK_SETTLE = 0.25
+#: How fast (seconds per second) the promptest arrival may be taken to move later: far
+#: faster than any camera clock drifts (a few hundred ppm at worst), far slower than a
+#: reader that falls behind.
+CLOCK_FLOOR_RISE = 0.01
 DEFAULT_FPS = 15.0
 """Frame rate assumed for a stream that does not say, or says something implausible."""
 #: How long the probe that explains an unexplained failure waits for the camera's host.
@@ -248,6 +255,8 @@ class PacketClock:
         self._last_pts: int | None = None
         self._last_dts: int | None = None
         self._anchor: tuple[int, float] | None = None
+        #: How much later than estimated the promptest recent packet arrived, and when.
+        self._floor = (0.0, 0.0)
 
     @property
     def frame_duration(self) -> int:
@@ -286,11 +295,33 @@ class PacketClock:
         now = self._now()
         if self._anchor is None:
             self._anchor = (out_pts, now)
+            self._floor = (0.0, now)
         wall = self._anchor[1] + (out_pts - self._anchor[0]) * self._seconds_per_tick
         if abs(wall - now) > MAX_CLOCK_DRIFT:
             self._anchor = (out_pts, now)
-            wall = now
-        return out_pts, out_dts, wall
+            self._floor = (0.0, now)
+            return out_pts, out_dts, now
+        return out_pts, out_dts, wall + self._settle(now - wall, now)
+
+    def _settle(self, late: float, now: float) -> float:
+        """How far to move the capture estimate, given how late this packet arrived.
+
+        A camera's clock runs a little fast or slow against ours (tens of ppm: a second
+        every several hours). Left alone, the estimate ends up to ``MAX_CLOCK_DRIFT`` behind
+        arrival, and the live view, which skips frames captured more than a second ago,
+        would show only keyframes for hours. Moved by the lateness of the promptest
+        recent packets instead, the estimate stays within ``CLOCK_SETTLE`` of arrival,
+        while one late packet (a network stall, a reader behind) moves nothing.
+        """
+        floor, since = self._floor
+        floor = min(floor + (now - since) * CLOCK_FLOOR_RISE, late)
+        if abs(floor) <= CLOCK_SETTLE:
+            self._floor = (floor, now)
+            return 0.0
+        pts, wall = self._anchor or (0, now)
+        self._anchor = (pts, wall + floor)
+        self._floor = (0.0, now)
+        return floor
 
 
 class AvSource:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 import threading
@@ -11,7 +12,13 @@ import pytest
 
 from doorstep_bridge.camera.demo import DemoOptions, DemoSource
 from doorstep_bridge.camera.rtsp import RtspSource
-from doorstep_bridge.camera.sources import AccessUnits, AvSource, PacketClock, Unit
+from doorstep_bridge.camera.sources import (
+    CLOCK_SETTLE,
+    AccessUnits,
+    AvSource,
+    PacketClock,
+    Unit,
+)
 from doorstep_bridge.exceptions import CameraError
 from doorstep_bridge.packets import EncodedPacket
 from doorstep_bridge.urls import redact_url
@@ -52,6 +59,56 @@ def test_clock_repairs_missing_timestamps_and_stays_monotonic() -> None:
     assert pts == sorted(set(pts))
     assert pts[3] == pts[2] + 6000
     assert all(dts <= p for p, dts, _ in stamped)
+
+
+class Arrivals:
+    """Packets of a 15 fps camera as a reader gets them, on a simulated clock."""
+
+    def __init__(self, ppm: float = 0.0) -> None:
+        self.now = 1_000_000.0
+        self.clock = PacketClock(Fraction(1, 90000), 15.0, now=lambda: self.now)
+        self.rate = 1.0 + ppm / 1e6  # the camera's clock against ours
+        self.captured = self.now
+
+    def read(self, frames: int, late: Callable[[int], float] = lambda _: 0.0) -> list[float]:
+        """Read ``frames`` frames, frame i arriving ``late(i)`` after its capture.
+
+        Returns how much later than its capture estimate each frame arrived.
+        """
+        lateness = []
+        for index in range(frames):
+            ticks = round((self.captured - 1_000_000.0) * self.rate * 90000)
+            self.now = self.captured + late(index)
+            _, _, wall = self.clock.stamp(ticks, ticks)
+            lateness.append(self.now - wall)
+            self.captured += 1 / 15
+        return lateness
+
+
+@pytest.mark.parametrize("ppm", [-300.0, 300.0], ids=["slow", "fast"])
+def test_a_camera_clock_that_drifts_stays_close_to_ours(ppm: float) -> None:
+    # 300 ppm: a second every hour. Left alone, the estimate would end up two seconds
+    # off, and a live view skips frames it takes for more than a second old.
+    arrivals = Arrivals(ppm)
+    lateness = arrivals.read(4 * 3600 * 15, late=lambda i: 0.02 * (i % 3))
+    assert max(abs(value) for value in lateness) < CLOCK_SETTLE + 0.05
+
+
+def test_a_reader_that_stalls_sees_its_packets_as_late() -> None:
+    # A live view that fell behind must see it to skip ahead: a stall moves no estimate.
+    arrivals = Arrivals(-300.0)
+    arrivals.read(15 * 600)
+    stall = arrivals.read(23, late=lambda i: 1.5 - i / 15)  # 1.5 s behind, then caught up
+    after = arrivals.read(15 * 60)
+    assert stall[0] > 1.4
+    assert max(abs(value) for value in after) < CLOCK_SETTLE + 0.05
+
+
+def test_an_estimate_anchored_on_a_late_first_packet_is_corrected() -> None:
+    # The first packet after connecting came 0.8 s late; the rest are prompt.
+    arrivals = Arrivals()
+    lateness = arrivals.read(15 * 60, late=lambda i: 0.8 if i == 0 else 0.0)
+    assert all(abs(value) < 0.01 for value in lateness[1:])
 
 
 def test_split_pictures_are_joined_into_access_units() -> None:
