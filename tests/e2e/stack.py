@@ -97,6 +97,15 @@ async def bridge_id(stack: Stack) -> str:
         return str((await response.json())["id"])
 
 
+async def bridge_clips(session: aiohttp.ClientSession, stack: Stack) -> list[dict[str, Any]]:
+    """The camera's clips, newest first, from the bridge's own API."""
+    headers = {"Authorization": f"Bearer {stack.bridge.token}"}
+    url = f"{stack.bridge.url}/api/clips?camera={CAMERA}&limit=500"
+    async with session.get(url, headers=headers) as response:
+        assert response.status == 200
+        return list((await response.json())["clips"])
+
+
 async def configure_home_assistant(
     stack: Stack, *, guest_password: str | None = None, discovery: bool = True
 ) -> None:

@@ -15,17 +15,9 @@ import pytest
 from tests.e2e.conftest import GUEST_PASSWORD, log_in, shot
 from tests.e2e.ha_client import HaClient, request_share
 from tests.e2e.servers import CAMERA
-from tests.e2e.stack import Stack
+from tests.e2e.stack import Stack, bridge_clips
 
 pytestmark = pytest.mark.slow
-
-
-async def _bridge_clips(session: aiohttp.ClientSession, stack: Stack) -> list[dict[str, Any]]:
-    headers = {"Authorization": f"Bearer {stack.bridge.token}"}
-    url = f"{stack.bridge.url}/api/clips?camera={CAMERA}&limit=500"
-    async with session.get(url, headers=headers) as response:
-        assert response.status == 200
-        return list((await response.json())["clips"])
 
 
 async def _bridge_status(session: aiohttp.ClientSession, stack: Stack, clip_id: str) -> int:
@@ -68,7 +60,7 @@ async def test_panel_forgets_a_clip_and_shows_a_refusal(stack: Stack, page: Any)
         assert "thumbnail" in dialogs[0]
         assert "audit record" in dialogs[0]
         assert await _bridge_status(session, stack, clip_id) == 404
-        assert clip_id not in {c["id"] for c in await _bridge_clips(session, stack)}
+        assert clip_id not in {c["id"] for c in await bridge_clips(session, stack)}
 
         # A pending share request holds the last minutes' clips: forgetting one is refused,
         # and Home Assistant's message, naming the share, stands by the clip.
@@ -81,7 +73,7 @@ async def test_panel_forgets_a_clip_and_shows_a_refusal(stack: Stack, page: Any)
         share_id = request["share_id"]
         assert request["state"] == "pending"
         try:
-            held = next(c["id"] for c in await _bridge_clips(session, stack) if c["held"])
+            held = next(c["id"] for c in await bridge_clips(session, stack) if c["held"])
             await page.reload()
             held_row = page.locator(f'doorstep-panel li.clip[data-clip="{held}"]')
             await expect(held_row).to_have_count(1)

@@ -19,7 +19,7 @@ import pytest
 from tests.e2e.conftest import log_in, shot
 from tests.e2e.ha_client import HaClient, HaError, wait_entry_loaded, wait_http
 from tests.e2e.servers import CAMERA, Mqtt
-from tests.e2e.stack import Stack
+from tests.e2e.stack import Stack, bridge_clips
 
 pytestmark = pytest.mark.slow
 
@@ -207,7 +207,8 @@ async def _clip_total(owner: HaClient, at_least: int) -> int:
 
 
 async def test_panel_reaches_clips_older_than_its_first_page(stack: Stack, page: Any) -> None:
-    """More clips than a page: "Older clips (N more)" lists the next ones, none twice."""
+    """More clips than a page: "Older clips (N more)" lists the next ones, none twice and
+    none skipped when another user forgets a clip shown meanwhile."""
     from playwright.async_api import expect
 
     async with aiohttp.ClientSession() as session:
@@ -226,12 +227,21 @@ async def test_panel_reaches_clips_older_than_its_first_page(stack: Stack, page:
         await expect(more).to_have_text(re.compile(r"^Older clips \(\d+ more\)$"))
         left = int(re.findall(r"\d+", await more.inner_text())[0])
         assert left >= total - 2
+        # Someone else forgets the second clip shown: the older ones move up a place, and
+        # the next page must still begin right after the first clip.
+        shown = await clips.evaluate_all("items => items.map(i => i.dataset.clip)")
+        forget = panel.locator(f'li.clip[data-clip="{shown[1]}"] [data-action="forget"]')
+        media_id = await forget.get_attribute("data-media")
+        await owner.call_service("doorstep", "forget_clip", {"clip_id": media_id})
+        on_bridge = [clip["id"] for clip in await bridge_clips(session, stack)]
+        after_first = on_bridge[on_bridge.index(shown[0]) + 1 :][:2]
         await more.click()
         await expect(clips).to_have_count(4)
         ids = await clips.evaluate_all("items => items.map(i => i.dataset.clip)")
         assert len(set(ids)) == 4, ids
         assert ids == sorted(ids, reverse=True), ids  # newest first (ids carry the start)
-        await more.scroll_into_view_if_needed()
+        assert ids[2:] == after_first, (ids, on_bridge)
+        await clips.last.scroll_into_view_if_needed()
         await shot(page, "08-panel-older-clips.png")
 
 

@@ -211,6 +211,9 @@ const AUDIT_EVERY = 15;
 const AUDIT_RECORDS = 20;
 // Clips asked at a time; "Older clips" asks for the next ones.
 const CLIP_PAGE = 50;
+// The next page is asked from this many clips earlier: another user forgetting shown clips
+// moves the older ones up, and none may be skipped.
+const CLIP_OVERLAP = 10;
 
 const esc = (text) =>
   String(text ?? "").replace(
@@ -588,7 +591,14 @@ class DoorstepPanel extends HTMLElement {
     const [bridgeId, camera] = this._camera.split("/");
     const reason = this._reason;
     const shown = older ? this._clips : [];
-    const message = { type: "doorstep/clips", bridge_id: bridgeId, camera, limit: this.clipPage, offset: shown.length };
+    const overlap = Math.min(shown.length, CLIP_OVERLAP);
+    const message = {
+      type: "doorstep/clips",
+      bridge_id: bridgeId,
+      camera,
+      limit: this.clipPage + overlap,
+      offset: shown.length - overlap,
+    };
     if (reason) message.reason = reason;
     // A quicker answer to a later click wins: an older one is dropped.
     const asked = (this._clipsAsked = (this._clipsAsked || 0) + 1);
@@ -607,7 +617,8 @@ class DoorstepPanel extends HTMLElement {
     }
     // A clip recorded meanwhile pushes the older ones down a place: none is listed twice.
     const known = new Set(shown.map((clip) => clip.clip_id));
-    this._clips = [...shown, ...clips.filter((clip) => !known.has(clip.clip_id))];
+    const fresh = clips.filter((clip) => !known.has(clip.clip_id)).slice(0, this.clipPage);
+    this._clips = [...shown, ...fresh];
     this._clipsTotal = total;
     // Shown in the list, not as "No clips." (the clips are on the bridge, out of reach); the
     // next refresh asks again.
