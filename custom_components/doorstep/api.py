@@ -35,6 +35,10 @@ REQUEST_TIMEOUT = 10.0
 CLIP_MEDIA = ("video", "snapshot", "thumbnail")
 #: Audit records one ``GET /api/audit`` returns at most.
 MAX_AUDIT_RECORDS = 200
+#: A share link's query parameters passed on to the bridge (the video itself, as a file).
+LINK_QUERY = ("raw", "download")
+#: Characters of each of them passed on (their values are flags: "1").
+MAX_LINK_QUERY = 8
 
 
 class DoorstepError(Exception):
@@ -401,23 +405,44 @@ class DoorstepApiClient:
         self,
         token: str,
         *,
+        signature: bool = False,
+        page: bool = False,
+        query: Mapping[str, str] | None = None,
+        method: str = "GET",
         range_header: str | None = None,
         client_address: str | None = None,
         client_agent: str | None = None,
     ) -> aiohttp.ClientResponse:
         """Start streaming a share link for an outside recipient; the caller releases it.
 
-        404/410 are returned, not raised: the caller passes them on.
+        Args:
+            token: The link's token.
+            signature: The export's signature file instead of the video.
+            page: The recipient's page (a browser asks for HTML), as the bridge decides.
+            query: The recipient's query; only ``raw`` and ``download`` are passed on.
+            method: ``GET``, or ``HEAD`` for the headers only.
+            range_header: The recipient's ``Range``.
+            client_address: The recipient's address, for the bridge's audit record.
+            client_agent: The recipient's user agent, for the same.
+
+        Error answers (404, 410, ...) are returned, not raised: the caller passes them on.
         """
         extra: dict[str, str] = {}
+        if page:
+            extra["Accept"] = "text/html"
         if range_header:
             extra["Range"] = range_header
         if client_address:
             extra["X-Doorstep-Client-Address"] = client_address
         if client_agent:
             extra["X-Doorstep-Client-Agent"] = client_agent
-        path = f"/share/{quote(token, safe='')}"
-        return await self._open(path, self._headers(extra), raise_not_found=False)
+        path = f"/share/{quote(token, safe='')}" + ("/signature" if signature else "")
+        params = {
+            key: value[:MAX_LINK_QUERY] for key, value in (query or {}).items() if key in LINK_QUERY
+        }
+        return await self._open(
+            path, self._headers(extra), raise_not_found=False, method=method, params=params
+        )
 
     async def _open(
         self,
@@ -427,6 +452,7 @@ class DoorstepApiClient:
         raise_not_found: bool = True,
         method: str = "GET",
         read_timeout: float | None = None,
+        params: Mapping[str, str] | None = None,
     ) -> aiohttp.ClientResponse:
         """Start a streamed request; ``read_timeout`` bounds each wait for data.
 
@@ -437,6 +463,7 @@ class DoorstepApiClient:
                 method,
                 self._url + path,
                 headers=headers,
+                params=params,
                 timeout=aiohttp.ClientTimeout(
                     total=None, connect=REQUEST_TIMEOUT, sock_read=read_timeout
                 ),

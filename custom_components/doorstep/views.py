@@ -1,8 +1,10 @@
 """HTTP views: clip media for HA users, share links for outside recipients.
 
 Clip media needs HA authentication (a signed path from the media browser works).
-The share link view needs no login: the bridge checks the link token itself, so
-a recipient only needs to reach HA, never the bridge.
+The share link views need no login: the bridge checks the link token itself, so
+a recipient only needs to reach HA, never the bridge. They relay what the bridge
+serves on the link: the recipient's page to a browser, the video to a player, the
+export's signature at ``<link>/signature``.
 """
 
 from __future__ import annotations
@@ -25,10 +27,13 @@ LINK_ERRORS: dict[int, type[web.HTTPError]] = {
     429: web.HTTPTooManyRequests,  # too many different clients this minute
     503: web.HTTPServiceUnavailable,  # the audit log cannot be written: nothing is served
 }
-#: Upstream headers a player needs for seeking (Range) and display.
+#: Upstream headers a player needs for seeking (Range) and display, and the recipient's
+#: page its own policy (no script, no frame, no referrer, no index).
 PASS_HEADERS = (
     "Content-Type", "Content-Length", "Content-Range", "Accept-Ranges",
     "Last-Modified", "ETag", "Content-Disposition",
+    "Content-Security-Policy", "X-Frame-Options", "Referrer-Policy", "X-Robots-Tag",
+    "X-Content-Type-Options", "Vary",
 )  # fmt: skip
 
 
@@ -37,17 +42,23 @@ def async_setup_views(hass: HomeAssistant) -> None:
     """Register the views once."""
     hass.http.register_view(ClipMediaView())
     hass.http.register_view(ShareLinkView())
+    hass.http.register_view(ShareSignatureView())
 
 
 async def _relay(
-    request: web.Request, upstream: aiohttp.ClientResponse, what: str
+    request: web.Request,
+    upstream: aiohttp.ClientResponse,
+    what: str,
+    *,
+    status: int | None = None,
 ) -> web.StreamResponse:
     """Stream an upstream answer (status, Range headers, body) to the client.
 
     ``what`` names the file in log lines: never the path, which may carry a link token.
+    ``status`` replaces the upstream's.
     """
     try:
-        response = web.StreamResponse(status=upstream.status)
+        response = web.StreamResponse(status=status or upstream.status)
         for header in PASS_HEADERS:
             if header in upstream.headers:
                 response.headers[header] = upstream.headers[header]
@@ -123,6 +134,8 @@ class ShareLinkView(HomeAssistantView):
     url = SHARE_URL
     name = "api:doorstep:share"
     requires_auth = False
+    #: What the bridge serves here: the video (or, to a browser, the recipient's page).
+    signature = False
 
     async def get(self, request: web.Request, bridge_id: str, token: str) -> web.StreamResponse:
         """Relay the bridge's ``/share/<token>``: it checks the token, expiry and revocation."""
@@ -130,9 +143,14 @@ class ShareLinkView(HomeAssistantView):
         entry = entry_for_bridge(hass, bridge_id)
         if entry is None or not SAFE_ID.match(token):
             raise web.HTTPNotFound
+        page = not self.signature and "text/html" in request.headers.get("Accept", "")
         try:
             upstream = await entry.runtime_data.client.open_share_link(
                 token,
+                signature=self.signature,
+                page=page,
+                query=request.query,
+                method=request.method,
                 range_header=request.headers.get("Range"),
                 client_address=request.remote,
                 client_agent=request.headers.get("User-Agent"),
@@ -141,9 +159,25 @@ class ShareLinkView(HomeAssistantView):
             LOGGER.warning("Cannot fetch a share link from the bridge: %s", type(err).__name__)
             raise http_error(err) from err
         if upstream.status >= 400:
-            status, retry_after = upstream.status, upstream.headers.get("Retry-After")
+            status = upstream.status if upstream.status in LINK_ERRORS else 404
+            if page and upstream.content_type == "text/html":
+                # The bridge's own plain page ("This link no longer works"), same status.
+                return await _relay(request, upstream, "a share link's page", status=status)
+            retry_after = upstream.headers.get("Retry-After")
             upstream.release()
             # The recipient learns what the bridge said (gone, try later), never more.
             error = LINK_ERRORS.get(status, web.HTTPNotFound)
             raise error(headers={"Retry-After": retry_after} if retry_after else None)
         return await _relay(request, upstream, "a share link")
+
+    async def head(self, request: web.Request, bridge_id: str, token: str) -> web.StreamResponse:
+        """The headers a GET would have: a chat app previewing the link asks this way."""
+        return await self.get(request, bridge_id, token)
+
+
+class ShareSignatureView(ShareLinkView):
+    """The signature file of an approved share's export (``<link>/signature``)."""
+
+    url = SHARE_URL + "/signature"
+    name = "api:doorstep:share:signature"
+    signature = True

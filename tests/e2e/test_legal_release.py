@@ -173,16 +173,16 @@ async def test_legal_request_two_phones_signed_export_and_recipient_page(
                 assert all(ids), decisions
                 assert ids[0] != ids[1]
                 ready = await bus.next_event(updates, _share_event(share_id, "ready"), 240)
-                token = ready["data"]["link"].rpartition("/")[2]
         finally:
             await _owner_alone_approves(stack, session)
 
-        # The recipient: the video through Home Assistant, its signature from the bridge.
+        # The recipient outside the home: the video and its signature through Home Assistant.
+        link = f"{stack.ha.url}{ready['data']['link']}"
         async with aiohttp.ClientSession() as recipient:
-            async with recipient.get(f"{stack.ha.url}{ready['data']['link']}") as response:
+            async with recipient.get(link) as response:
                 assert response.status == 200
                 video = await response.read()
-            async with recipient.get(f"{stack.bridge.url}/share/{token}/signature") as response:
+            async with recipient.get(f"{link}/signature") as response:
                 assert response.status == 200
                 signature = await response.read()
         export = tmp_path / f"doorstep-{share_id}.mp4"
@@ -210,8 +210,9 @@ async def test_legal_request_two_phones_signed_export_and_recipient_page(
         assert refused.returncode == 1
         assert "NOT VALID" in refused.stdout
 
-        # The page a recipient's browser gets on the bridge's link: no script, the player.
-        await page.goto(f"{stack.bridge.url}/share/{token}")
+        # The page a recipient's browser gets on the link, through Home Assistant: no
+        # script, the player, and a signature link that downloads the signature.
+        await page.goto(link)
         await page.wait_for_selector("video")
         await page.wait_for_function(
             "document.querySelector('video').readyState >= 2", timeout=30_000
@@ -221,12 +222,19 @@ async def test_legal_request_two_phones_signed_export_and_recipient_page(
         assert AUTHORITY in text
         assert "front_door: 1 area(s) blacked out" in text
         assert await page.locator("script").count() == 0
+        async with page.expect_download() as downloading:
+            await page.get_by_role("link", name="Signature").click()
+        downloaded = await downloading.value
+        assert downloaded.suggested_filename == f"{export.name}.doorstep-sig.json"
+        saved = tmp_path / "downloaded-signature.json"
+        await downloaded.save_as(saved)
+        assert saved.read_bytes() == signature
         await page.set_viewport_size({"width": 900, "height": 1000})
         shot = artifacts() / "browser" / "07-share-page.png"
         await page.screenshot(path=str(shot), full_page=True)
 
         await owner.call_service("doorstep", "revoke_share", {"share_id": share_id})
-        response = await page.goto(f"{stack.bridge.url}/share/{token}")
+        response = await page.goto(link)
         assert response is not None
         assert response.status == 410
         assert "This link no longer works" in await page.inner_text("main")

@@ -6,8 +6,8 @@ to check the file. No script at all, nothing from elsewhere, no tracking: the
 Content-Security-Policy allows only the page's own style (by hash) and media from
 the bridge itself. Expired, revoked and unknown links get a plain page saying so.
 
-A browser asks for HTML (``Accept: text/html``); ``curl``, players and Home
-Assistant's proxy do not, and get the MP4 as before (``?raw=1`` forces it).
+A browser asks for HTML (``Accept: text/html``; Home Assistant's proxy passes that on);
+``curl`` and players do not, and get the MP4 as before (``?raw=1`` forces it).
 """
 
 from __future__ import annotations

@@ -392,10 +392,23 @@ class FakeBridge:
         return response
 
     async def share_link(self, request: web.Request) -> web.StreamResponse:
+        """The link as the bridge serves it: a page to a browser, else the video."""
         status = self.share_links.get(request.match_info["token"], 404)
+        page = "text/html" in request.headers.get("Accept", "") and not request.query.get("raw")
         if status != 200:
             headers = {"Retry-After": "60"} if status == 429 else None
+            if page:
+                text = "<p>This link no longer works</p>"
+                return web.Response(text=text, content_type="text/html", status=status)
             return web.json_response({"error": "refused"}, status=status, headers=headers)
+        if page:
+            headers = {"Content-Security-Policy": "default-src 'none'", "X-Frame-Options": "DENY"}
+            text = '<video src="?raw=1"></video><a href="tok/signature">Signature</a>'
+            return web.Response(text=text, content_type="text/html", headers=headers)
+        if request.match_info.get("file") == "signature":
+            return web.json_response(
+                {"manifest": {}}, headers={"Content-Disposition": "attachment"}
+            )
         return web.FileResponse(self.video, headers={"Content-Type": "video/mp4"})
 
     def app(self) -> web.Application:
@@ -414,6 +427,7 @@ class FakeBridge:
         app.router.add_get("/api/cameras/{camera}/live.jpg", self.api_live_jpeg)
         app.router.add_get("/api/cameras/{camera}/live.mjpeg", self.api_live_mjpeg)
         app.router.add_get("/share/{token}", self.share_link)
+        app.router.add_get("/share/{token}/{file:signature}", self.share_link)
         return app
 
 

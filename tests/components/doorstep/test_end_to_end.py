@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+import json
 import os
 from pathlib import Path
 import shutil
@@ -299,7 +300,29 @@ async def test_clip_in_media_browser_and_share_link(
     download = await anonymous.get(link)
     assert download.status == 200
     assert (await download.read())[4:8] == b"ftyp"
+    # A browser outside the home gets the recipient's page through Home Assistant too, and
+    # its links (the video, the signature to check it by) work under Home Assistant's link.
+    browser = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    page = await anonymous.get(link, headers=browser)
+    assert page.status == 200
+    assert page.content_type == "text/html"
+    assert page.headers["Content-Security-Policy"].startswith("default-src 'none'")
+    html = await page.text()
+    assert "End to end" in html
+    assert 'src="?raw=1"' in html
+    token = link.rsplit("/", 1)[1]
+    assert f'href="{token}/signature"' in html
+    video = await anonymous.get(f"{link}?raw=1", headers=browser)
+    assert (await video.read())[4:8] == b"ftyp"
+    signature = await anonymous.get(f"{link}/signature", headers=browser)
+    assert signature.status == 200
+    signed = json.loads(await signature.read())
+    assert signed["manifest"]["share_id"] == answer["share_id"]
+    assert (await anonymous.head(link)).status == 200
     await hass.services.async_call(
         DOMAIN, "revoke_share", {"share_id": answer["share_id"]}, blocking=True
     )
     assert (await anonymous.get(link)).status == 410
+    gone = await anonymous.get(link, headers=browser)
+    assert gone.status == 410
+    assert "This link no longer works" in await gone.text()

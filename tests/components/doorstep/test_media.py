@@ -235,7 +235,32 @@ async def test_share_link_view(
     headers = bridge.requests[-1][2]
     assert headers["X-Doorstep-Client-Agent"] == "Recipient/1.0"
     assert headers["X-Doorstep-Client-Address"] == "127.0.0.1"
+    # A chat app previewing the link: the headers only, audited by the bridge as a HEAD.
+    preview = await anonymous.head(f"{base}/tok_ready")
+    assert preview.status == HTTPStatus.OK
+    assert int(preview.headers["Content-Length"]) == bridge.video.stat().st_size
+    assert bridge.requests[-1][:2] == ("HEAD", "/share/tok_ready")
+    # A browser gets the recipient's page, with its policy; its video and signature links
+    # resolve under Home Assistant's link, and reach the bridge.
+    browser = {"Accept": "text/html,application/xhtml+xml"}
+    page = await anonymous.get(f"{base}/tok_ready", headers=browser)
+    assert page.status == HTTPStatus.OK
+    assert page.content_type == "text/html"
+    assert page.headers["Content-Security-Policy"] == "default-src 'none'"
+    assert page.headers["X-Frame-Options"] == "DENY"
+    video = await anonymous.get(f"{base}/tok_ready?raw=1&download=1&other=x", headers=browser)
+    assert video.status == HTTPStatus.OK
+    assert await video.read() == bridge.video.read_bytes()
+    assert bridge.requests[-1][1] == "/share/tok_ready?raw=1&download=1"  # nothing else
+    signature = await anonymous.get(f"{base}/tok_ready/signature", headers=browser)
+    assert signature.status == HTTPStatus.OK
+    assert await signature.json() == {"manifest": {}}
+    assert bridge.requests[-1][:2] == ("GET", "/share/tok_ready/signature")
+    gone = await anonymous.get(f"{base}/tok_revoked", headers=browser)
+    assert gone.status == HTTPStatus.GONE
+    assert "This link no longer works" in await gone.text()
     assert (await anonymous.get(f"{base}/tok_revoked")).status == HTTPStatus.GONE
+    assert (await anonymous.get(f"{base}/tok_revoked/signature")).status == HTTPStatus.GONE
     busy = await anonymous.get(f"{base}/tok_busy")
     assert busy.status == HTTPStatus.TOO_MANY_REQUESTS
     assert busy.headers["Retry-After"] == "60"
