@@ -27,13 +27,13 @@ LINK_ERRORS: dict[int, type[web.HTTPError]] = {
     429: web.HTTPTooManyRequests,  # too many different clients this minute
     503: web.HTTPServiceUnavailable,  # the audit log cannot be written: nothing is served
 }
-#: Upstream headers a player needs for seeking (Range) and display, and the recipient's
-#: page its own policy (no script, no frame, no referrer, no index).
+#: Upstream headers a player needs for seeking (Range) and display, the recipient's page
+#: its own policy (no script, no frame, no referrer, no index), a refusal its Retry-After.
 PASS_HEADERS = (
     "Content-Type", "Content-Length", "Content-Range", "Accept-Ranges",
     "Last-Modified", "ETag", "Content-Disposition",
     "Content-Security-Policy", "X-Frame-Options", "Referrer-Policy", "X-Robots-Tag",
-    "X-Content-Type-Options", "Vary",
+    "X-Content-Type-Options", "Vary", "Retry-After",
 )  # fmt: skip
 
 

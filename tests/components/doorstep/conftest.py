@@ -399,7 +399,9 @@ class FakeBridge:
             headers = {"Retry-After": "60"} if status == 429 else None
             if page:
                 text = "<p>This link no longer works</p>"
-                return web.Response(text=text, content_type="text/html", status=status)
+                return web.Response(
+                    text=text, content_type="text/html", status=status, headers=headers
+                )
             return web.json_response({"error": "refused"}, status=status, headers=headers)
         if page:
             headers = {"Content-Security-Policy": "default-src 'none'", "X-Frame-Options": "DENY"}

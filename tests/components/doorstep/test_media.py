@@ -261,6 +261,9 @@ async def test_share_link_view(
     assert "This link no longer works" in await gone.text()
     assert (await anonymous.get(f"{base}/tok_revoked")).status == HTTPStatus.GONE
     assert (await anonymous.get(f"{base}/tok_revoked/signature")).status == HTTPStatus.GONE
+    busy_page = await anonymous.get(f"{base}/tok_busy", headers=browser)
+    assert busy_page.status == HTTPStatus.TOO_MANY_REQUESTS
+    assert busy_page.headers["Retry-After"] == "60"
     busy = await anonymous.get(f"{base}/tok_busy")
     assert busy.status == HTTPStatus.TOO_MANY_REQUESTS
     assert busy.headers["Retry-After"] == "60"
