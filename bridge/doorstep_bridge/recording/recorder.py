@@ -248,7 +248,8 @@ class Recorder:
         """A new packet from the camera (reader thread)."""
         now = self._clock()
         with self._lock:
-            if packet.stream is not self._stream and packet.stream != self._stream:
+            changed = packet.stream is not self._stream and packet.stream != self._stream
+            if changed:
                 self._stream = packet.stream
                 if self._polygons:
                     # Without the main stream's size the masks cannot be scaled to a
@@ -262,9 +263,12 @@ class Recorder:
                 if packet.keyframe:
                     self._start_late(now)  # a clip started here starts with this packet
                 return
-            if packet.keyframe and now - self._clip_started >= self.settings.max_length:
-                # Split a long event: the next clip starts at this keyframe and keeps
-                # the post-roll already running (motion may be off by now).
+            if packet.keyframe and (
+                changed or now - self._clip_started >= self.settings.max_length
+            ):
+                # Split a long event, or one during which the camera changed its stream (a
+                # new picture size: a file holds one): the next clip starts at this keyframe
+                # and keeps the post-roll already running (motion may be off by now).
                 reason, hold = self._reason, self._hold_until
                 self._finish()
                 self._start(reason, now, [packet])

@@ -16,7 +16,7 @@ from doorstep_bridge.recording import recorder as recorder_module
 from doorstep_bridge.recording.recorder import Recorder, RecorderHooks
 from doorstep_bridge.recording.settings import RecordSettings
 from doorstep_bridge.recording.store import ClipStore
-from tests.support.media import Footage, decode_all
+from tests.support.media import Footage, decode_all, file_packets, write_h264
 
 
 class Harness:
@@ -398,6 +398,41 @@ def test_long_events_are_split_at_keyframes(store: ClipStore, packets: list[Enco
     assert first.duration == pytest.approx(5.0, abs=0.1)
     assert second.start == first.end
     assert decode_all(second.path)  # starts on a keyframe: decodable from frame 0
+
+
+def test_a_clip_is_split_where_the_camera_changes_its_picture_size(
+    store: ClipStore, tmp_path: Path
+) -> None:
+    # The owner changes the camera's resolution during a visit: a file holds one size, so
+    # the visit goes on in a new clip from the first keyframe of the new size.
+    small = file_packets(
+        write_h264(tmp_path / "small.mp4", width=320, height=180, seconds=3, gop=15).path
+    )
+    step = small[1].pts - small[0].pts
+    large = [
+        replace(
+            packet, pts=packet.pts + small[-1].pts + step, dts=packet.dts + small[-1].pts + step
+        )
+        for packet in file_packets(
+            write_h264(tmp_path / "large.mp4", width=640, height=360, seconds=3, gop=15).path,
+            base_wall=small[-1].wall + step * float(small[0].stream.time_base),
+        )
+    ]
+    h = Harness(store, RecordSettings(pre_roll=0.0, post_roll=0.0, max_length=60.0))
+    h.feed(small[:1])
+    h.recorder.motion(True)
+    h.feed(small[1:] + large)
+    h.recorder.motion(False)
+    h.recorder.tick()
+    first, second = sorted(h.done(), key=lambda c: c.start)
+    assert second.start == first.end
+    for clip, size, seconds in ((first, (320, 180), 3.0), (second, (640, 360), 3.0)):
+        with av.open(str(clip.path)) as container:
+            stream = container.streams.video[0]
+            assert (stream.width, stream.height) == size
+        frames = decode_all(clip.path)
+        assert {frame.shape[::-1] for frame in frames} == {size}
+        assert len(frames) == pytest.approx(seconds * 15, abs=2)
 
 
 def test_manual_recording_and_the_recording_switch(
