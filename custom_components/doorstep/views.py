@@ -27,6 +27,8 @@ LINK_ERRORS: dict[int, type[web.HTTPError]] = {
     429: web.HTTPTooManyRequests,  # too many different clients this minute
     503: web.HTTPServiceUnavailable,  # the audit log cannot be written: nothing is served
 }
+#: Headers of the bridge's refusal of a share link that the recipient gets too.
+REFUSAL_HEADERS = ("Retry-After", "Content-Range")
 #: Upstream headers a player needs for seeking (Range) and display, the recipient's page
 #: its own policy (no script, no frame, no referrer, no index), a refusal its Retry-After.
 PASS_HEADERS = (
@@ -163,11 +165,14 @@ class ShareLinkView(HomeAssistantView):
             if page and upstream.content_type == "text/html":
                 # The bridge's own plain page ("This link no longer works"), same status.
                 return await _relay(request, upstream, "a share link's page", status=status)
-            retry_after = upstream.headers.get("Retry-After")
+            # When to try again (429), the file's size for a range beyond it (416).
+            kept = {
+                key: upstream.headers[key] for key in REFUSAL_HEADERS if key in upstream.headers
+            }
             upstream.release()
             # The recipient learns what the bridge said (gone, try later), never more.
             error = LINK_ERRORS.get(status, web.HTTPNotFound)
-            raise error(headers={"Retry-After": retry_after} if retry_after else None)
+            raise error(headers=kept or None)
         return await _relay(request, upstream, "a share link")
 
     async def head(self, request: web.Request, bridge_id: str, token: str) -> web.StreamResponse:

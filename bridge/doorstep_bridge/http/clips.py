@@ -21,6 +21,7 @@ from doorstep_bridge.events import ClipDeleted, RecordRequested
 from doorstep_bridge.exceptions import AuditError, StorageError
 from doorstep_bridge.http.auth import json_error, shown
 from doorstep_bridge.http.body import read_body
+from doorstep_bridge.http.ranges import file_size, unsatisfiable
 from doorstep_bridge.keys import AUDIT, BUS, CLIP_STORE, CONFIG
 from doorstep_bridge.models import ClipInfo, optional_json_object, parse_record_request
 from doorstep_bridge.recording.store import (
@@ -163,10 +164,12 @@ async def get_clip(request: web.Request) -> web.Response:
     return web.json_response(clip.payload())
 
 
-async def _file(path: Path | None, content_type: str) -> web.StreamResponse:
-    # A disk access, off the event loop (the disk may be slow or asleep).
-    if path is None or not await asyncio.to_thread(path.is_file):
+async def _file(request: web.Request, path: Path | None, content_type: str) -> web.StreamResponse:
+    size = None if path is None else await file_size(path)
+    if path is None or size is None:
         return json_error(404, "not found")
+    if (refused := unsatisfiable(request, size)) is not None:
+        return refused
     # FileResponse answers Range requests (206, Content-Range) and conditional GETs.
     return web.FileResponse(
         path,
@@ -186,7 +189,7 @@ async def _clip_file(
     clip = await _clip(request)
     if clip is None:
         return json_error(404, "unknown clip")
-    return await _file(path_of(clip), content_type)
+    return await _file(request, path_of(clip), content_type)
 
 
 def _forget_by(body: bytes) -> str:

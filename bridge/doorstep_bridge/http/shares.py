@@ -23,6 +23,7 @@ from aiohttp.abc import AbstractStreamWriter
 from doorstep_bridge.exceptions import AuditError, ShareError
 from doorstep_bridge.http.auth import allow_other_credentials, has_api_token, json_error
 from doorstep_bridge.http.body import read_body
+from doorstep_bridge.http.ranges import file_size, unsatisfiable
 from doorstep_bridge.http.recipient import (
     LINK_HEADERS,
     gone_page,
@@ -265,8 +266,11 @@ async def share_link(request: web.Request) -> web.StreamResponse:
         return download
     if wants_page(request):
         return await _page(request, download)
-    if not await asyncio.to_thread(download.path.is_file):
+    size = await file_size(download.path)
+    if size is None:
         return json_error(410, "this share's video is no longer available")
+    if (refused := unsatisfiable(request, size)) is not None:
+        return refused
     disposition = "attachment" if request.query.get("download") else "inline"
     return SharedVideo(
         download,
@@ -328,8 +332,11 @@ async def share_signature(request: web.Request) -> web.StreamResponse:
     download = await _download(request, file="signature")
     if isinstance(download, web.Response):
         return download
-    if not await asyncio.to_thread(download.signature.is_file):
+    size = await file_size(download.signature)
+    if size is None:
         return json_error(410, "this share's signature is no longer available")
+    if (refused := unsatisfiable(request, size)) is not None:
+        return refused
     return web.FileResponse(
         download.signature,
         headers={

@@ -217,6 +217,17 @@ async def test_video_supports_range_requests(api: Any, storage: Path) -> None:
     assert response.status == 206
     assert response.headers["Content-Range"] == f"bytes 100-199/{len(whole)}"
     assert await response.read() == whole[100:200]
+    # Past the end, or not a range at all: 416 like aiohttp, with the error in JSON as
+    # every error of the API, and the file's size.
+    for asked in (f"bytes={len(whole)}-", "bytes=x-y"):
+        response = await client.get(f"/api/clips/{ids[0]}/video", headers={**AUTH, "Range": asked})
+        assert response.status == 416
+        assert response.headers["Content-Range"] == f"bytes */{len(whole)}"
+        assert (await response.json())["error"].startswith("Range: ")
+    # What aiohttp clamps is still served: a suffix longer than the file, an end past it.
+    for asked in (f"bytes=-{len(whole) * 2}", f"bytes=100-{len(whole) * 2}"):
+        response = await client.get(f"/api/clips/{ids[0]}/video", headers={**AUTH, "Range": asked})
+        assert response.status in (200, 206), asked
 
 
 async def test_a_forgotten_clip_is_asked_for_again_not_kept_in_a_cache(api: Any) -> None:

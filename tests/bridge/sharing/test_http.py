@@ -162,9 +162,13 @@ async def test_share_link_range_and_audit(bridge: tuple[Harness, TestClient[Any,
     assert response.status == 206
     assert await response.read() == body[:100]
     assert response.headers["Content-Range"] == f"bytes 0-99/{len(body)}"
+    beyond = await client.get(link, headers={"Range": f"bytes={len(body)}-"})
+    assert beyond.status == 416
+    assert beyond.headers["Content-Range"] == f"bytes */{len(body)}"
+    assert "error" in await beyond.json()
 
     downloads = [r for r in harness.audit.records() if r["kind"] == "download"]
-    assert len(downloads) == 2
+    assert len(downloads) == 3  # the refused range too: every request on the link
     assert downloads[0]["client"] == "127.0.0.1"
     assert downloads[0]["agent"] == "Recipient/1.0"
     assert downloads[0]["via"] == "direct"

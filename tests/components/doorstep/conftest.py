@@ -397,6 +397,8 @@ class FakeBridge:
         page = "text/html" in request.headers.get("Accept", "") and not request.query.get("raw")
         if status != 200:
             headers = {"Retry-After": "60"} if status == 429 else None
+            if status == 416:
+                headers = {"Content-Range": f"bytes */{self.video.stat().st_size}"}
             if page:
                 text = "<p>This link no longer works</p>"
                 return web.Response(

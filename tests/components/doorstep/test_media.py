@@ -224,6 +224,7 @@ async def test_share_link_view(
         "tok_revoked": 410,
         "tok_busy": 429,
         "tok_unaudited": 503,
+        "tok_beyond": 416,
     }
     anonymous = await hass_client_no_auth()
     base = f"/api/doorstep/share/{BRIDGE_ID}"
@@ -267,6 +268,9 @@ async def test_share_link_view(
     busy = await anonymous.get(f"{base}/tok_busy")
     assert busy.status == HTTPStatus.TOO_MANY_REQUESTS
     assert busy.headers["Retry-After"] == "60"
+    beyond = await anonymous.get(f"{base}/tok_beyond", headers={"Range": "bytes=999999999-"})
+    assert beyond.status == HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE
+    assert beyond.headers["Content-Range"] == f"bytes */{bridge.video.stat().st_size}"
     unaudited = await anonymous.get(f"{base}/tok_unaudited")
     assert unaudited.status == HTTPStatus.SERVICE_UNAVAILABLE
     assert (await anonymous.get(f"{base}/tok_unknown")).status == HTTPStatus.NOT_FOUND
