@@ -59,7 +59,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     # 5. The HTTP edge: handlers read the services from the app keys.
     frozenset({"http.auth", "http.body", "http.errors", "http.throttle", "http.server"})
     | frozenset({"http.routes", "http.clips", "http.live", "http.shares", "http.switches"})
-    | frozenset({"http.audit", "http.recipient", "http.announce"}),
+    | frozenset({"http.audit", "http.recipient", "http.announce", "http.ranges"}),
     # 6. The composition root (start-up and shutdown), the application and the command line.
     frozenset({"lifecycle", "app", "__main__"}),
 )
