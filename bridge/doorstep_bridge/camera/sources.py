@@ -293,15 +293,16 @@ class PacketClock:
         self._last_pts = max(out_pts, self._last_pts or 0)
         self._last_dts = out_dts
         now = self._now()
-        if self._anchor is None:
-            self._anchor = (out_pts, now)
-            self._floor = (0.0, now)
-        wall = self._anchor[1] + (out_pts - self._anchor[0]) * self._seconds_per_tick
-        if abs(wall - now) > MAX_CLOCK_DRIFT:
-            self._anchor = (out_pts, now)
-            self._floor = (0.0, now)
+        anchor = self._anchor
+        wall = now if anchor is None else anchor[1] + (out_pts - anchor[0]) * self._seconds_per_tick
+        if anchor is None or abs(wall - now) > MAX_CLOCK_DRIFT:
+            # The first packet, or timestamps that jumped: this packet is the new anchor.
+            self._anchor, self._floor = (out_pts, now), (0.0, now)
             return out_pts, out_dts, now
-        return out_pts, out_dts, wall + self._settle(now - wall, now)
+        shift = self._settle(now - wall, now)
+        if shift:
+            self._anchor = (anchor[0], anchor[1] + shift)
+        return out_pts, out_dts, wall + shift
 
     def _settle(self, late: float, now: float) -> float:
         """How far to move the capture estimate, given how late this packet arrived.
@@ -318,9 +319,7 @@ class PacketClock:
         if abs(floor) <= CLOCK_SETTLE:
             self._floor = (floor, now)
             return 0.0
-        pts, wall = self._anchor or (0, now)
-        self._anchor = (pts, wall + floor)
-        self._floor = (0.0, now)
+        self._floor = (0.0, now)  # the moved estimate: the promptest packet is on time
         return floor
 
 
