@@ -40,7 +40,7 @@ def unsatisfiable(request: web.Request, size: int) -> web.Response | None:
     except ValueError:
         problem = "Range: expected bytes=<first>-[<last>] or bytes=-<count>"
     else:
-        if start is None or start < 0 or start < size:
+        if start is None or start < size:  # no range, a suffix (negative), or within
             return None
         problem = f"Range: starts at byte {start}, the file has {size} bytes"
     response = json_error(416, problem)
