@@ -34,7 +34,7 @@ from doorstep_bridge.recording.settings import (
     retention_periods,
 )
 from doorstep_bridge.sharing.settings import SHARING_SCHEMA, SharingSettings, sharing_settings
-from doorstep_bridge.urls import redact_url
+from doorstep_bridge.urls import NETWORK_SCHEMES, address_problem, redact_url
 from doorstep_bridge.validation import Polygon, boolean, integer, number, polygons, text
 
 #: Words that cannot name a camera: topics of their own under the base topic, or names
@@ -148,11 +148,16 @@ def _source(value: Any) -> str:
     """A camera source: rtsp://, http(s):// (MJPEG), demo:// or a file path."""
     source: str = text(value)
     scheme = urlsplit(source).scheme.lower() if "://" in source else ""
-    if scheme in {"rtsp", "rtsps", "http", "https", "demo", "file", ""}:
-        return source
-    raise vol.Invalid(
-        f"expected rtsp://..., http(s)://... (MJPEG), demo:// or a file path, not a {scheme}:// URL"
-    )
+    if scheme not in {"rtsp", "rtsps", "http", "https", "demo", "file", ""}:
+        raise vol.Invalid(
+            "expected rtsp://..., http(s)://... (MJPEG), demo:// or a file path,"
+            f" not a {scheme}:// URL"
+        )
+    if scheme in NETWORK_SCHEMES:
+        problem = address_problem(source)
+        if problem is not None:
+            raise vol.Invalid(problem)
+    return source
 
 
 def _topic_encoding_problem(topic: str, limit: int) -> str | None:

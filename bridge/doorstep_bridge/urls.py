@@ -21,6 +21,30 @@ _CREDENTIAL = re.compile(
 )
 # The parameter name stays, its value is masked.
 _MASKED = r"\1***"
+#: Schemes of cameras reached over the network (an address with a host, maybe a login).
+NETWORK_SCHEMES = frozenset({"rtsp", "rtsps", "http", "https"})
+
+
+def address_problem(url: str) -> str | None:
+    """What makes a camera's network address unusable, or None when it can be used.
+
+    A password with ``/``, ``?`` or ``#`` written as itself is the usual cause: the
+    address then reads as ``user`` for the host and the start of the password for the
+    port. The answer names the fix and never repeats the address (it holds the password).
+    """
+    parts = urlsplit(url)
+    try:
+        parts.port  # noqa: B018 (parsing it is the check)
+    except ValueError:
+        if "@" in url.partition("://")[2] and "@" not in parts.netloc:
+            return (
+                "the user name or password contains /, ? or #: write each of them"
+                " percent-encoded (/ as %2F, ? as %3F, # as %23)"
+            )
+        return "the port after the host is not a number from 0 to 65535"
+    if not parts.hostname:
+        return "expected a host after :// (such as rtsp://192.168.1.30/stream)"
+    return None
 
 
 def redact_url(url: str) -> str:
@@ -34,9 +58,15 @@ def redact_url(url: str) -> str:
         return _CREDENTIAL.sub(_MASKED, url)  # a file path
     try:
         parts = urlsplit(url)
-        has_login = parts.username is not None or parts.password is not None
     except ValueError:
         return "<invalid url>"
+    scheme, _, after = url.partition("://")
+    if "@" in after and "@" not in parts.netloc:
+        # A login with /, ? or # written as itself (see `address_problem`): the
+        # password runs on past where the address seems to end, so whatever comes
+        # before the last "@" may be part of it.
+        return f"{scheme}://***@{_CREDENTIAL.sub(_MASKED, after.rpartition('@')[2])}"
+    has_login = parts.username is not None or parts.password is not None
     netloc = parts.netloc
     if has_login:
         netloc = f"***@{netloc.rpartition('@')[2]}"

@@ -36,6 +36,12 @@ def problems(raw: Any) -> list[str]:
     return info.value.problems
 
 
+ENCODE_LOGIN = (
+    "the user name or password contains /, ? or #: write each of them percent-encoded"
+    " (/ as %2F, ? as %3F, # as %23)"
+)
+
+
 def minimal(**camera: Any) -> dict[str, Any]:
     return {"cameras": {"front_door": {"source": "demo://", **camera}}}
 
@@ -321,6 +327,27 @@ RINGS = (
             "cameras.share: 'share' is reserved; choose another camera name",
         ),
         ([1, 2], "expected a mapping at the top level (mqtt:, http:, cameras:, ...)"),
+        # A password with /, ? or # as itself reads as "user" for the host and the start
+        # of the password for the port; the message must not repeat the password.
+        *(
+            (
+                minimal(source=f"rtsp://admin:{password}@192.0.2.10/stream"),
+                "cameras.front_door.source: " + ENCODE_LOGIN,
+            )
+            for password in ("Pa#ss123", "pa/ss", "pa?ss")
+        ),
+        (
+            {"cameras": {"porch": {"source": "demo://", "detect_source": "http://u:s#cret@cam/v"}}},
+            "cameras.porch.detect_source: " + ENCODE_LOGIN,
+        ),
+        (
+            minimal(source="rtsp://192.0.2.10:55a4/stream"),
+            "cameras.front_door.source: the port after the host is not a number from 0 to 65535",
+        ),
+        (
+            minimal(source="rtsp:///stream"),
+            "cameras.front_door.source: expected a host after :// (such as rtsp://192.168.1.30/stream)",
+        ),
     ],
 )
 def test_invalid_configs_name_the_key_path(raw: Any, expected: str) -> None:
@@ -388,6 +415,30 @@ def test_secrets_do_not_appear_in_reprs() -> None:
     for secret in ("mqtt-secret", "http-token-0123456789", "cam-secret"):
         assert secret not in text
     assert config.cameras["front_door"].safe_source == "rtsp://***@192.0.2.1/s"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "rtsp://admin:Pa#ss123@192.0.2.10/stream",
+        "http://admin:S3cr/t99@192.0.2.10/video.mjpg",
+        "rtsp://admin:Pa?ss123@192.0.2.10/stream",
+        "rtsp://ad#min@192.0.2.10/stream",  # a login without a password, cut short
+    ],
+)
+def test_a_login_cut_short_by_a_character_is_still_hidden(source: str) -> None:
+    # Read as a URL, the password's tail is the path, query or fragment: none of it shows.
+    redacted = redact_url(source)
+    assert redacted == f"{source.partition(':')[0]}://***@192.0.2.10/{source.rpartition('/')[2]}"
+    assert "ss123" not in redacted
+    assert "t99" not in redacted
+
+
+def test_sources_with_percent_encoded_logins_are_valid() -> None:
+    source = "rtsp://admin:Pa%23ss%2F%3F@192.0.2.10:554/stream"
+    config = parse_config(minimal(source=source))
+    assert config.cameras["front_door"].source == source
+    assert config.cameras["front_door"].safe_source == "rtsp://***@192.0.2.10:554/stream"
 
 
 def test_redact_url_leaves_plain_sources_alone() -> None:
