@@ -31,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", required=True, type=Path, help="YAML config file")
     run.add_argument(
         "--log-level",
+        type=str.upper,  # as the config's log_level: debug or DEBUG
         choices=LOG_LEVELS,
         help="how much to log (default: the config's log_level, else INFO)",
     )
@@ -130,15 +131,29 @@ def _run(path: Path, log_level: str | None) -> int:
         logger.warning("%s", warning)
     try:
         asyncio.run(serve(create_app(config), config))
-    except OSError as err:
-        logger.error(  # noqa: TRY400 - the message is the whole story; no traceback
-            "Cannot listen on %s:%s: %s", config.http.host, config.http.port, err.strerror or err
-        )
-        return EXIT_FAILURE
     except DoorstepError as err:
-        logger.error("%s", err)  # noqa: TRY400
+        logger.error("%s", err)  # noqa: TRY400 - the message is the whole story; no traceback
+        return EXIT_FAILURE
+    except OSError as err:
+        # Not the HTTP address (that is a ListenError): a file or device the start needed.
+        where = f" ({err.filename})" if err.filename else ""
+        logger.error("Cannot start: %s%s", err.strerror or err, where)  # noqa: TRY400
         return EXIT_FAILURE
     return EXIT_OK
+
+
+def _no_bridge_ran(config: Config) -> bool:
+    """Say so when no bridge has run with the config's storage folder: no log to read."""
+    from doorstep_bridge.sharing.audit import audit_dir, never_ran  # noqa: PLC0415
+
+    if not never_ran(audit_dir(config.storage.path)):
+        return False
+    print(
+        f"no audit log: no bridge has run with the storage folder {config.storage.path}"
+        " (storage.path); give the config the bridge runs with, on the machine it runs on",
+        file=sys.stderr,
+    )
+    return True
 
 
 def _audit_verify(path: Path) -> int:
@@ -147,6 +162,8 @@ def _audit_verify(path: Path) -> int:
         return EXIT_INVALID
     from doorstep_bridge.sharing.audit import audit_dir, verify  # noqa: PLC0415
 
+    if _no_bridge_ran(config):
+        return EXIT_FAILURE
     result = verify(audit_dir(config.storage.path))
     print(result.message)
     return EXIT_OK if result.ok else EXIT_FAILURE
@@ -193,6 +210,8 @@ def _report(path: Path, since_text: str | None) -> int:
             return EXIT_INVALID
         if since.tzinfo is None:
             since = since.replace(tzinfo=UTC)
+    if _no_bridge_ran(config):
+        return EXIT_FAILURE
     report = build_report(audit_dir(config.storage.path), since)
     print(report.text())
     return EXIT_OK if report.log_ok else EXIT_FAILURE

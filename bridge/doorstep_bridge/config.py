@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 import re
+import ssl
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -616,4 +617,49 @@ def load_config(path: Path) -> Config:
         loader.dispose()
     if loader.duplicates:
         raise ConfigError(sorted(loader.duplicates))
-    return parse_config(raw, path.resolve().parent)
+    config = parse_config(raw, path.resolve().parent)
+    if config.mqtt.tls is not None and (problems := tls_problems(config.mqtt.tls)):
+        raise ConfigError(problems)
+    return config
+
+
+def tls_problems(tls: TlsSettings) -> list[str]:
+    """Why the TLS files towards the broker cannot be used, one line each; none when they can.
+
+    Checked with the config rather than when connecting: a certificate file that is
+    missing or not PEM would otherwise stop the bridge at start with an SSL error that
+    names neither the key nor the file.
+    """
+    context = ssl.create_default_context()
+    if tls.ca_certs is not None:
+        try:
+            context.load_verify_locations(cafile=tls.ca_certs)
+        except (OSError, ssl.SSLError) as err:
+            return [f"mqtt.tls.ca_certs: cannot use {tls.ca_certs}: {_tls_reason(err)}"]
+    if tls.certfile is None:
+        if tls.keyfile is not None:
+            return ["mqtt.tls.keyfile: a key needs its certificate: set mqtt.tls.certfile too"]
+        return []
+    try:
+        context.load_cert_chain(tls.certfile, tls.keyfile)
+    except (OSError, ssl.SSLError) as err:
+        files = tls.certfile if tls.keyfile is None else f"{tls.certfile} and {tls.keyfile}"
+        key = "certfile" if tls.keyfile is None else "certfile/keyfile"
+        return [f"mqtt.tls.{key}: cannot use {files}: {_tls_reason(err)}"]
+    return []
+
+
+def _tls_reason(err: OSError) -> str:
+    """An SSL or file error in words: what OpenSSL found wrong, or the system's reason."""
+    if isinstance(err, ssl.SSLError):
+        if err.reason == "NO_CERTIFICATE_OR_CRL_FOUND":
+            return "no PEM certificate in it"
+        if err.reason == "KEY_VALUES_MISMATCH":
+            return "the key is not the certificate's"
+        if "PEM lib" in str(err):  # OpenSSL gives no reason of its own for these
+            return (
+                "not a PEM certificate with its private key (a key in a file of its own"
+                " goes in mqtt.tls.keyfile; a key locked with a password cannot be used)"
+            )
+        return err.reason or str(err)
+    return err.strerror or str(err)

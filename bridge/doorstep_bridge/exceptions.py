@@ -21,6 +21,10 @@ class CameraError(DoorstepError):
     """A camera source could not be opened or stopped delivering."""
 
 
+class ListenError(DoorstepError):
+    """The HTTP API's address cannot be listened on (in use, not this host's, not allowed)."""
+
+
 class StorageError(DoorstepError):
     """The clip store or another on-disk structure failed (disk full, corrupt index)."""
 

@@ -6,6 +6,7 @@ frozen dataclass it produces; these helpers keep the error messages uniform.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import voluptuous as vol
@@ -20,6 +21,14 @@ def number(minimum: float | None = None, maximum: float | None = None) -> Any:
     def validate(value: Any) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise vol.Invalid("expected a number")
+        # YAML reads .nan and .inf as numbers; NaN passes every bound, and neither is a
+        # length of time or a size (retention would stop on them).
+        try:
+            finite = math.isfinite(value)
+        except OverflowError:  # an integer too large for a float
+            finite = False
+        if not finite:
+            raise vol.Invalid("expected a finite number")
         if minimum is not None and value < minimum:
             raise vol.Invalid(f"expected a number >= {minimum:g}")
         if maximum is not None and value > maximum:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
+import socket
 import subprocess
 import sys
 from typing import Any
@@ -15,6 +17,7 @@ from doorstep_bridge.camera.sources import file_path
 from doorstep_bridge.config import TlsSettings, config_warnings, load_config, parse_config
 from doorstep_bridge.exceptions import ConfigError
 from doorstep_bridge.urls import redact_url
+from tests.bridge.certs import self_signed
 
 PRODUCT_EXAMPLE = """
 mqtt: {host: 127.0.0.1, port: 1883, base_topic: doorstep}
@@ -66,7 +69,11 @@ def test_relative_paths_are_relative_to_the_config_file(
 ) -> None:
     """As under systemd (working directory /) or in the container (/data, config in /config)."""
     folder = tmp_path / "config"
-    folder.mkdir()
+    (folder / "certs").mkdir(parents=True)
+    cert, key = self_signed(folder)  # the TLS files are read with the config
+    (folder / "certs/ca.pem").write_bytes(cert.read_bytes())
+    cert.rename(folder / "c.pem")
+    key.rename(folder / "k")
     (folder / "doorstep.yaml").write_text(
         yaml.safe_dump(
             {
@@ -327,6 +334,24 @@ RINGS = (
             "cameras.share: 'share' is reserved; choose another camera name",
         ),
         ([1, 2], "expected a mapping at the top level (mqtt:, http:, cameras:, ...)"),
+        # YAML's .nan and .inf are numbers to it: NaN passed every bound, and either
+        # stopped retention at each of its runs.
+        (
+            {**minimal(), "storage": {"retention": {"motion": math.nan}}},
+            "storage.retention.motion: expected a finite number",
+        ),
+        (
+            {**minimal(), "storage": {"max_size_gb": math.inf}},
+            "storage.max_size_gb: expected a finite number",
+        ),
+        (
+            {**minimal(), "storage": {"max_size_gb": 10**400}},
+            "storage.max_size_gb: expected a finite number",
+        ),
+        (
+            minimal(record={"post_roll": -math.inf}),
+            "cameras.front_door.record.post_roll: expected a finite number",
+        ),
         # A password with /, ? or # as itself reads as "user" for the host and the start
         # of the password for the port; the message must not repeat the password.
         *(
@@ -445,6 +470,66 @@ def test_redact_url_leaves_plain_sources_alone() -> None:
     assert redact_url("/videos/door.mp4") == "/videos/door.mp4"
     assert redact_url("rtsp://192.0.2.1:554/s") == "rtsp://192.0.2.1:554/s"
     assert redact_url("rtsp://user@192.0.2.1:554/s") == "rtsp://***@192.0.2.1:554/s"
+
+
+PEM_LIB = (
+    "not a PEM certificate with its private key (a key in a file of its own goes in"
+    " mqtt.tls.keyfile; a key locked with a password cannot be used)"
+)
+
+
+@pytest.mark.parametrize(
+    ("tls", "expected"),
+    [
+        (
+            {"ca_certs": "missing-ca.crt"},
+            "mqtt.tls.ca_certs: cannot use {dir}/missing-ca.crt: No such file or directory",
+        ),
+        (
+            {"ca_certs": "ca.txt"},
+            "mqtt.tls.ca_certs: cannot use {dir}/ca.txt: no PEM certificate in it",
+        ),
+        ({"certfile": "broker.crt"}, "mqtt.tls.certfile: cannot use {dir}/broker.crt: " + PEM_LIB),
+        (
+            {"certfile": "broker.crt", "keyfile": "other/broker.key"},
+            (
+                "mqtt.tls.certfile/keyfile: cannot use {dir}/broker.crt and {dir}/other/broker.key:"
+                " the key is not the certificate's"
+            ),
+        ),
+        (
+            {"keyfile": "broker.key"},
+            "mqtt.tls.keyfile: a key needs its certificate: set mqtt.tls.certfile too",
+        ),
+    ],
+)
+def test_tls_files_that_cannot_be_used_are_named_with_their_key(
+    tmp_path: Path, tls: dict[str, str], expected: str
+) -> None:
+    # Before, the files were first read when the bridge connected: `check` said "valid"
+    # and `run` stopped with an SSL error blaming the HTTP address.
+    self_signed(tmp_path)
+    (tmp_path / "other").mkdir()
+    self_signed(tmp_path / "other")
+    (tmp_path / "ca.txt").write_text("not a certificate\n")
+    path = tmp_path / "doorstep.yaml"
+    path.write_text(yaml.safe_dump({"mqtt": {"tls": tls}, **minimal()}))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.problems == [expected.format(dir=tmp_path)]
+    result = run_check(path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [expected.format(dir=tmp_path)]
+
+
+def test_tls_files_that_belong_together_are_accepted(tmp_path: Path) -> None:
+    cert, key = self_signed(tmp_path)
+    path = tmp_path / "doorstep.yaml"
+    tls = {"ca_certs": cert.name, "certfile": cert.name, "keyfile": key.name}
+    path.write_text(yaml.safe_dump({"mqtt": {"tls": tls}, **minimal()}))
+    assert load_config(path).mqtt.tls == TlsSettings(
+        ca_certs=str(cert), certfile=str(cert), keyfile=str(key)
+    )
 
 
 def run_check(path: Path) -> subprocess.CompletedProcess[str]:
@@ -604,3 +689,35 @@ def test_run_logs_at_the_configs_level_unless_told_otherwise(tmp_path: Path) -> 
     assert starting in _bridge_log(tmp_path, None)
     assert starting not in _bridge_log(tmp_path, "warning")
     assert starting in _bridge_log(tmp_path, "warning", "--log-level", "INFO")
+    # In either case, as in the config.
+    assert starting in _bridge_log(tmp_path, "warning", "--log-level", "info")
+
+
+def test_run_names_the_http_address_it_cannot_listen_on(tmp_path: Path) -> None:
+    from tests.bridge.conftest import free_port
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = tmp_path / "doorstep.yaml"
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "mqtt": {"port": free_port()},
+                    "http": {"port": port},
+                    "storage": {"path": str(tmp_path / "data")},
+                    "cameras": {"front_door": {"source": "demo://"}},
+                }
+            )
+        )
+        result = subprocess.run(
+            [sys.executable, "-m", "doorstep_bridge", "run", "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 1
+    assert f"Cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -24,6 +24,7 @@ from doorstep_bridge.config import MqttSettings
 from doorstep_bridge.mqtt.client import MqttClient
 from doorstep_bridge.mqtt.ignored import IgnoredInputLog
 from tests.bridge.bridge_runner import RunningBridge, bridge_config, run_bridge
+from tests.bridge.certs import self_signed
 from tests.bridge.conftest import Broker, Listener, free_port
 
 AVAILABLE = "doorstep/available"
@@ -714,50 +715,11 @@ async def test_another_client_with_the_bridge_s_client_id_is_named_once(
     assert len(client_log(caplog, logging.WARNING, "Lost the MQTT broker")) <= 3
 
 
-def _self_signed(folder: Path) -> tuple[Path, Path]:
-    """A certificate and key for 127.0.0.1, for a broker's TLS listener."""
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.IPv4Address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / "broker.crt", folder / "broker.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.TraditionalOpenSSL,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 def _serve_tls(broker: Broker, folder: Path) -> Path:
     """Restart ``broker`` with TLS on its port (a certificate for 127.0.0.1); the certificate."""
     certs = folder / "certs"
     certs.mkdir(parents=True)
-    cert, key = _self_signed(certs)
+    cert, key = self_signed(certs)
     broker.stop()
     # Mosquitto started as root would read the key as the mosquitto user, who cannot
     # enter the test's folder: it stays the user it was started as.

@@ -23,6 +23,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 import logging
+import os
 import resource
 import signal
 from typing import Any
@@ -31,6 +32,7 @@ from aiohttp import http_exceptions, web
 from aiohttp.web_protocol import RequestHandler
 
 from doorstep_bridge.config import Config
+from doorstep_bridge.exceptions import ListenError
 from doorstep_bridge.http.throttle import LogThrottle
 
 _LOGGER = logging.getLogger(__name__)
@@ -304,7 +306,7 @@ async def serve(app: web.Application, config: Config) -> None:
     """Start `app`, serve HTTP on the configured address until SIGTERM or SIGINT, stop.
 
     Raises:
-        OSError: The address cannot be listened on.
+        ListenError: The address cannot be listened on.
     """
     loop = asyncio.get_running_loop()
     before, descriptors = raise_descriptor_limit()
@@ -328,7 +330,13 @@ async def serve(app: web.Application, config: Config) -> None:
     await runner.setup()
     try:
         site = GuardedSite(runner, config.http.host, config.http.port, limits)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as err:
+            # asyncio's message repeats the address; the system's reason alone is enough.
+            reason = os.strerror(err.errno) if err.errno else str(err)
+            where = f"{config.http.host}:{config.http.port}"
+            raise ListenError(f"Cannot listen on {where}: {reason}") from None
         _LOGGER.info(
             "HTTP API on %s:%d (at most %d connections)",
             config.http.host,

@@ -57,8 +57,8 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from doorstep_bridge.config import MqttSettings
-from doorstep_bridge.exceptions import IgnoredMessageError
+from doorstep_bridge.config import MqttSettings, tls_problems
+from doorstep_bridge.exceptions import ConfigError, IgnoredMessageError
 from doorstep_bridge.mqtt.ignored import IgnoredInputLog
 from doorstep_bridge.mqtt.topics import OFFLINE, ONLINE, Topics
 
@@ -196,12 +196,16 @@ class MqttClient:
         if settings.username is not None:
             client.username_pw_set(settings.username, settings.password)
         if settings.tls is not None:
-            client.tls_set(
-                ca_certs=settings.tls.ca_certs,
-                certfile=settings.tls.certfile,
-                keyfile=settings.tls.keyfile,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
+            try:
+                client.tls_set(
+                    ca_certs=settings.tls.ca_certs,
+                    certfile=settings.tls.certfile,
+                    keyfile=settings.tls.keyfile,
+                    cert_reqs=ssl.CERT_REQUIRED,
+                )
+            except OSError as err:  # ssl.SSLError too: the files changed since the config was read
+                problems = tls_problems(settings.tls) or [f"mqtt.tls: cannot be used: {err}"]
+                raise ConfigError(problems) from None
             client.tls_insecure_set(settings.tls.insecure)
         client.will_set(self._topics.available, OFFLINE, qos=1, retain=True)
         client.reconnect_delay_set(min_delay=1, max_delay=30)

@@ -298,6 +298,15 @@ def ran_before(path: Path) -> bool:
     return any((path.parent / name).exists() for name in RAN_BEFORE)
 
 
+def never_ran(path: Path) -> bool:
+    """True when no bridge has run with the storage folder around audit folder `path`.
+
+    Then there is no log to check, which is not the same as a log found intact: most
+    likely the config is not the one the bridge runs with, or this is not its machine.
+    """
+    return not path.exists() and not ran_before(path)
+
+
 def _missing_log(path: Path) -> str:
     return (
         "the audit log is missing (no records and no head) but the bridge has run in this "

@@ -227,6 +227,31 @@ def test_cli_verify_exit_codes(tmp_path: Path) -> None:
     assert verify_log(storage).bad_record == 2
 
 
+@pytest.mark.parametrize("command", [["audit", "verify"], ["report"]])
+def test_cli_says_when_no_bridge_ran_with_the_storage_folder(
+    tmp_path: Path, command: list[str]
+) -> None:
+    # A config whose storage.path no bridge used (another machine's, a typo): there is
+    # no log to check, which must not read as a log found intact.
+    storage = tmp_path / "not-the-bridges"
+    config = tmp_path / "doorstep.yaml"
+    config.write_text(
+        f"storage: {{path: {storage}}}\ncameras: {{front_door: {{source: demo://}}}}\n",
+        encoding="utf-8",
+    )
+    args = [sys.executable, "-m", "doorstep_bridge", *command, "--config", str(config)]
+    result = subprocess.run(args, capture_output=True, text=True, check=False)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        (
+            f"no audit log: no bridge has run with the storage folder {storage} (storage.path);"
+            " give the config the bridge runs with, on the machine it runs on"
+        )
+    ]
+    assert "intact" not in result.stdout
+    assert not storage.exists()  # looking created nothing
+
+
 # A real short write: the kernel writes what fits under RLIMIT_FSIZE and returns the
 # count, and the next write fails (EFBIG) -- what a disk filling up mid-line does.
 # It runs in a child process so the limit cannot touch the test process.
