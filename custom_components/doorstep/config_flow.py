@@ -297,13 +297,25 @@ class DoorstepOptionsFlow(OptionsFlowBase):
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """One form."""
+        errors: dict[str, str] = {}
+        placeholders: dict[str, str] = {}
         if user_input is not None:
             # Typed-in phones may omit the domain: "mobile_app_x" means notify.mobile_app_x.
             user_input[CONF_NOTIFY_SERVICES] = [
                 name if name.startswith("notify.") else f"notify.{name}"
                 for name in user_input.get(CONF_NOTIFY_SERVICES, [])
             ]
-            return self.async_create_entry(data=user_input)
+            # A phone typed with a slip would be saved, and approvals would then never
+            # reach anyone: the notify action must exist (a phone, a group, ...).
+            unknown = [
+                name
+                for name in user_input[CONF_NOTIFY_SERVICES]
+                if not self.hass.services.has_service("notify", name.removeprefix("notify."))
+            ]
+            if not unknown:
+                return self.async_create_entry(data=user_input)
+            errors[CONF_NOTIFY_SERVICES] = "unknown_notify_service"
+            placeholders["services"] = ", ".join(unknown)
         users = [
             SelectOptionDict(value=user.id, label=user.name or user.id)
             for user in await self.hass.auth.async_get_users()
@@ -346,5 +358,8 @@ class DoorstepOptionsFlow(OptionsFlowBase):
             }
         )
         return self.async_show_form(
-            step_id="init", data_schema=self.add_suggested_values_to_schema(schema, options)
+            step_id="init",
+            data_schema=self.add_suggested_values_to_schema(schema, user_input or options),
+            errors=errors,
+            description_placeholders=placeholders,
         )

@@ -412,6 +412,7 @@ async def test_options(hass: HomeAssistant, bridge: FakeBridge, hass_admin_user:
     entry.add_to_hass(hass)
     hass.services.async_register("notify", "mobile_app_alice_phone", AsyncMock())
     hass.services.async_register("notify", "persistent", AsyncMock())
+    hass.services.async_register("notify", "family_phones", AsyncMock())  # a notify group
     result = await hass.config_entries.options.async_init(entry.entry_id)
     assert result["type"] is FlowResultType.FORM
     assert result["data_schema"] is not None
@@ -423,7 +424,7 @@ async def test_options(hass: HomeAssistant, bridge: FakeBridge, hass_admin_user:
     assert schema[phones].config["options"] == ["notify.mobile_app_alice_phone"]
     options = {
         CONF_APPROVERS: [hass_admin_user.id],
-        CONF_NOTIFY_SERVICES: ["notify.mobile_app_alice_phone", "mobile_app_typed_in"],
+        CONF_NOTIFY_SERVICES: ["notify.mobile_app_alice_phone", "family_phones"],
         CONF_LINK_TTL_HOURS: 12,
         CONF_NOTIFICATION_DETAIL: "cameras",
         CONF_OFFER_UNREDACTED: True,
@@ -432,8 +433,40 @@ async def test_options(hass: HomeAssistant, bridge: FakeBridge, hass_admin_user:
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert entry.options == {
         **options,
-        CONF_NOTIFY_SERVICES: ["notify.mobile_app_alice_phone", "notify.mobile_app_typed_in"],
+        CONF_NOTIFY_SERVICES: ["notify.mobile_app_alice_phone", "notify.family_phones"],
     }
+
+
+async def test_options_refuse_a_phone_home_assistant_does_not_know(
+    hass: HomeAssistant, bridge: FakeBridge, hass_admin_user: MockUser
+) -> None:
+    # A slip in a typed-in name was saved, and approval prompts then reached nobody.
+    entry = MockConfigEntry(domain=DOMAIN, unique_id=BRIDGE_ID, data=user_input(bridge))
+    entry.add_to_hass(hass)
+    hass.services.async_register("notify", "mobile_app_alice_phone", AsyncMock())
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    options = {
+        CONF_APPROVERS: [hass_admin_user.id],
+        CONF_NOTIFY_SERVICES: ["notify.mobile_app_alice_phone", "mobile_app_alice_phnoe"],
+        CONF_LINK_TTL_HOURS: 12,
+        CONF_NOTIFICATION_DETAIL: "cameras",
+        CONF_OFFER_UNREDACTED: False,
+    }
+    result = await hass.config_entries.options.async_configure(result["flow_id"], options)
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_NOTIFY_SERVICES: "unknown_notify_service"}
+    assert result["description_placeholders"] == {"services": "notify.mobile_app_alice_phnoe"}
+    assert entry.options == {}
+    texts = await translation.async_get_translations(hass, "en", "options", [DOMAIN])
+    message = texts[f"component.{DOMAIN}.options.error.unknown_notify_service"]
+    assert message.format(**result["description_placeholders"]).startswith(
+        "No notify action notify.mobile_app_alice_phnoe in Home Assistant"
+    )
+    # Corrected, it is saved.
+    options[CONF_NOTIFY_SERVICES] = ["notify.mobile_app_alice_phone"]
+    result = await hass.config_entries.options.async_configure(result["flow_id"], options)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert entry.options[CONF_NOTIFY_SERVICES] == ["notify.mobile_app_alice_phone"]
 
 
 async def test_mqtt_confirm_after_manual_setup(hass: HomeAssistant, bridge: FakeBridge) -> None:
