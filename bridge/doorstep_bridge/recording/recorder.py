@@ -16,7 +16,8 @@ re-encode never stalls the reader.
 - The stream dropping closes the clip cleanly at its last packet. A ring or a
   record-now while the camera is away (no keyframe to start from) starts its
   clip at the camera's first keyframe, if that comes before the clip would end;
-  so does motion still on then (detection says when motion ends).
+  so does a ring or record-now whose clip the drop cut short, and motion still
+  on then (detection says when motion ends).
 
 The pre-roll is kept as encoded packets in memory only. A stream-copied clip
 starts at the keyframe at or before the pre-roll; a re-encoded (masked) clip
@@ -170,13 +171,18 @@ class Recorder:
         self._reason = "motion"
         self._clip_started = 0.0
         self._hold_until: float | None = None
+        # The end the rings and record-nows of the clip being recorded asked for (the
+        # post-roll after a press, the requested length): what a camera drop must not
+        # cost. Motion's post-roll is left out: motion that ended before a drop is over.
+        self._asked_until: float | None = None
         self._motion = False
         self._person = False
         self._best: tuple[float, Any] | None = None
         self._press_pending = False
         self._picture_pending = False
         # A ring or record-now that came with no picture to start from (the camera is
-        # reconnecting): its reason and end, until a keyframe arrives or it is over.
+        # reconnecting), or whose clip a drop cut short: its reason and end, until a
+        # keyframe arrives or it is over.
         self._waiting: tuple[str, float] | None = None
         self._stream: StreamInfo | None = None
         # Worker-side state.
@@ -268,11 +274,12 @@ class Recorder:
             ):
                 # Split a long event, or one during which the camera changed its stream (a
                 # new picture size: a file holds one): the next clip starts at this keyframe
-                # and keeps the post-roll already running (motion may be off by now).
-                reason, hold = self._reason, self._hold_until
+                # and keeps the post-roll already running (motion may be off by now) and
+                # the end a ring or record-now asked for (a later drop must not cost it).
+                reason, hold, asked = self._reason, self._hold_until, self._asked_until
                 self._finish()
                 self._start(reason, now, [packet])
-                self._hold_until = hold
+                self._hold_until, self._asked_until = hold, asked
                 return
             self._queue.put(_Packet(packet))
 
@@ -357,10 +364,26 @@ class Recorder:
                 self._finish()
 
     def stream_lost(self) -> None:
-        """The camera dropped: close the current clip at its last packet."""
+        """The camera dropped: close the current clip at its last packet.
+
+        A ring or record-now in that clip goes on in a new clip from the camera's
+        first keyframe once it is back, as one asked for while it was away: a press
+        during a Wi-Fi hiccup still gets its footage after the press.
+        """
+        now = self._clock()
         with self._lock:
             if self._recording:
-                _LOGGER.info("Camera %s dropped during a clip; closing it", self.camera)
+                asked_until = self._asked_until
+                if asked_until is not None and now < asked_until:
+                    _LOGGER.info(
+                        "Camera %s dropped during a %s clip; closing it, the rest follows"
+                        " if the camera is back in time",
+                        self.camera,
+                        self._reason,
+                    )
+                    self._wait_for_keyframe(self._reason, asked_until)
+                else:
+                    _LOGGER.info("Camera %s dropped during a clip; closing it", self.camera)
                 self._finish()
             self._buffer.clear()
 
@@ -405,6 +428,8 @@ class Recorder:
             self._upgrade(reason)
         if until is not None:
             self._extend(until)
+            asked = self._asked_until
+            self._asked_until = until if asked is None else max(asked, until)
 
     def _upgrade(self, reason: str) -> None:
         """The clip being recorded is now a ``reason`` clip; the worker records that at once.
@@ -444,7 +469,7 @@ class Recorder:
         self._recording = True
         self._reason = reason
         self._clip_started = now
-        self._hold_until = None
+        self._hold_until = self._asked_until = None
         self._best = None
         self._queue.put(_Start(reason, packets, self._first_shown(packets)))
 
@@ -469,7 +494,7 @@ class Recorder:
         frame = self._best[1] if self._best is not None else None
         self._queue.put(_Finish(self._reason, frame, self._snapshot_masks))
         self._recording = False
-        self._hold_until = None
+        self._hold_until = self._asked_until = None
         self._best = None
 
     # -- worker ----------------------------------------------------------------------

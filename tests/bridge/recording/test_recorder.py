@@ -542,6 +542,87 @@ def test_a_press_is_not_recorded_by_a_camera_back_after_its_post_roll(
     assert h.done() == []
 
 
+@pytest.mark.parametrize("asked", ["ring", "manual"])
+def test_a_ring_or_record_now_cut_short_by_a_drop_goes_on_once_the_camera_is_back(
+    store: ClipStore, packets: list[EncodedPacket], asked: str
+) -> None:
+    h = Harness(store, RecordSettings(pre_roll=1.0, post_roll=4.0))
+    h.feed(packets[:15])
+    asked_at = h.now
+    if asked == "ring":
+        h.recorder.ring()  # footage until 4 s after the press...
+    else:
+        h.recorder.manual(4.0)  # ...or for the 4 s asked for
+    h.feed(packets[15:40])
+    h.recorder.stream_lost()  # a Wi-Fi hiccup at 2.6 s
+    h.feed(packets[45:])  # back 0.4 s later, at the keyframe at 3 s
+    assert not h.recorder.recording
+    cut, resumed = sorted(h.done(), key=lambda clip: clip.start)
+    assert [cut.reason, resumed.reason] == [asked, asked]
+    assert cut.duration == pytest.approx(40 / 15, abs=0.01)  # from the keyframe at 0 s
+    # The rest goes on from the first keyframe after the reconnect (no pre-roll: the
+    # frames before it are gone) up to what was asked for.
+    assert resumed.start.timestamp() == pytest.approx(packets[45].wall, abs=0.01)
+    assert resumed.end.timestamp() == pytest.approx(asked_at + 4.0, abs=0.1)
+    assert resumed.duration == pytest.approx(asked_at + 4.0 - packets[45].wall, abs=0.1)
+    assert len(decode_all(resumed.path)) == round(resumed.duration * 15)
+
+
+def test_a_press_in_a_motion_clip_cut_by_a_drop_goes_on_to_its_own_post_roll(
+    store: ClipStore, packets: list[EncodedPacket]
+) -> None:
+    h = Harness(store, RecordSettings(pre_roll=1.0, post_roll=3.0))
+    h.feed(packets[:15])
+    h.recorder.motion(True)
+    h.feed(packets[15:20])
+    pressed_at = h.now
+    h.recorder.ring()
+    h.feed(packets[20:30])
+    h.recorder.motion(False)  # motion's post-roll would run 0.7 s past the press's
+    h.feed(packets[30:40])
+    h.recorder.stream_lost()
+    h.feed(packets[45:])
+    cut, resumed = sorted(h.done(), key=lambda clip: clip.start)
+    assert [cut.reason, resumed.reason] == ["ring", "ring"]
+    # Motion that was over before the drop is not resumed: only the press's footage is.
+    assert resumed.start.timestamp() == pytest.approx(packets[45].wall, abs=0.01)
+    assert resumed.end.timestamp() == pytest.approx(pressed_at + 3.0, abs=0.1)
+
+
+def test_a_long_record_now_cut_by_a_drop_after_a_split_goes_on(
+    store: ClipStore, packets: list[EncodedPacket]
+) -> None:
+    h = Harness(store, RecordSettings(pre_roll=0.0, post_roll=0.0, max_length=2.0))
+    h.feed(packets[:1])
+    h.recorder.manual(6.0)
+    h.feed(packets[1:40])  # split at the keyframe at 2 s
+    h.recorder.stream_lost()
+    h.feed(packets[45:])
+    clips = sorted(h.done(), key=lambda clip: clip.start)
+    assert [clip.reason for clip in clips] == ["manual"] * 4
+    assert [round(clip.start.timestamp() - packets[0].wall, 1) for clip in clips] == [
+        0.0,
+        2.0,
+        3.0,  # the first keyframe after the reconnect
+        5.0,
+    ]
+    assert clips[-1].end.timestamp() == pytest.approx(packets[0].wall + 6.0, abs=0.1)
+
+
+def test_a_clip_cut_by_a_drop_after_its_press_is_over_does_not_go_on(
+    store: ClipStore, packets: list[EncodedPacket]
+) -> None:
+    h = Harness(store, RecordSettings(pre_roll=1.0, post_roll=2.0))
+    h.feed(packets[:15])
+    h.recorder.ring()  # footage until 2.9 s
+    h.feed(packets[15:40])
+    h.recorder.stream_lost()  # at 2.6 s
+    h.feed(packets[60:])  # back at 4 s: the press is over
+    [clip] = h.done()
+    assert clip.reason == "ring"
+    assert clip.end.timestamp() == pytest.approx(packets[39].wall + 1 / 15, abs=0.01)
+
+
 def test_post_roll_ends_by_tick_when_the_stream_stalls(
     store: ClipStore, packets: list[EncodedPacket]
 ) -> None:
