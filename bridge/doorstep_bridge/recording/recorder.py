@@ -12,7 +12,8 @@ re-encode never stalls the reader.
 - Ring: a clip with the pre-roll that lasts at least ``post_roll`` after the press
   (a press during a motion clip extends it and makes it a ``ring`` clip).
 - Manual: at least ``duration`` seconds from now.
-- Clips longer than ``max_length`` are split at the next keyframe.
+- Clips longer than ``max_length`` (pre-roll included) are split at the next
+  keyframe.
 - The stream dropping closes the clip cleanly at its last packet. A ring or a
   record-now while the camera is away (no keyframe to start from) starts its
   clip at the camera's first keyframe, if that comes before the clip would end;
@@ -169,7 +170,8 @@ class Recorder:
         self._enabled = settings.enabled
         self._recording = False
         self._reason = "motion"
-        self._clip_started = 0.0
+        # Capture time of the clip's first frame: a clip's length counts its pre-roll.
+        self._clip_first_wall = 0.0
         self._hold_until: float | None = None
         # The end the rings and record-nows of the clip being recorded asked for (the
         # post-roll after a press, the requested length): what a camera drop must not
@@ -240,7 +242,6 @@ class Recorder:
         Switching off ends the current clip; switching on while motion is on starts
         one, with the pre-roll (the reason to switch on may be at the door now).
         """
-        now = self._clock()
         with self._lock:
             self._enabled = on
             if not on:
@@ -248,7 +249,7 @@ class Recorder:
                 if self._recording:
                     self._finish()
             elif self._motion_records():
-                self._trigger("motion", now, None)
+                self._trigger("motion", None)
 
     def feed(self, packet: EncodedPacket) -> None:
         """A new packet from the camera (reader thread)."""
@@ -270,7 +271,7 @@ class Recorder:
                     self._start_late(now)  # a clip started here starts with this packet
                 return
             if packet.keyframe and (
-                changed or now - self._clip_started >= self.settings.max_length
+                changed or packet.wall - self._clip_first_wall >= self.settings.max_length
             ):
                 # Split a long event, or one during which the camera changed its stream (a
                 # new picture size: a file holds one): the next clip starts at this keyframe
@@ -278,7 +279,7 @@ class Recorder:
                 # the end a ring or record-now asked for (a later drop must not cost it).
                 reason, hold, asked = self._reason, self._hold_until, self._asked_until
                 self._finish()
-                self._start(reason, now, [packet])
+                self._start(reason, [packet])
                 self._hold_until, self._asked_until = hold, asked
                 return
             self._queue.put(_Packet(packet))
@@ -289,7 +290,7 @@ class Recorder:
         with self._lock:
             self._motion = active
             if self._motion_records():
-                self._trigger("motion", now, None)
+                self._trigger("motion", None)
             elif not active and self._recording:
                 self._extend(now + self.settings.post_roll)
 
@@ -299,7 +300,6 @@ class Recorder:
         A motion clip recorded while someone is in view is a ``person`` clip. With
         ``record.motion: people``, motion records only from here on (with the pre-roll).
         """
-        now = self._clock()
         with self._lock:
             self._person = active
             if not active:
@@ -307,14 +307,14 @@ class Recorder:
             if self._recording and self._reason == "motion":
                 self._upgrade("person")
             elif not self._recording and self._motion and self.settings.motion == "people":
-                self._trigger("person", now, None)
+                self._trigger("person", None)
 
     def ring(self) -> None:
         """The doorbell was pressed: record around it and snapshot the press."""
         now = self._clock()
         with self._lock:
             self._press_pending = True
-            self._trigger("ring", now, now + self.settings.post_roll)
+            self._trigger("ring", now + self.settings.post_roll)
 
     def picture(self) -> None:
         """Publish the next frame offered as the camera's snapshot (a parcel came or went)."""
@@ -330,7 +330,7 @@ class Recorder:
         now = self._clock()
         seconds = duration if duration and duration > 0 else DEFAULT_MANUAL_DURATION
         with self._lock:
-            self._trigger("manual", now, now + seconds)
+            self._trigger("manual", now + seconds)
 
     def offer_frame(self, frame: Any, score: float) -> None:
         """A decoded frame and how telling it is (the moving area); keeps the best one.
@@ -413,13 +413,13 @@ class Recorder:
     def _extend(self, until: float) -> None:
         self._hold_until = until if self._hold_until is None else max(self._hold_until, until)
 
-    def _trigger(self, reason: str, now: float, until: float | None) -> None:
+    def _trigger(self, reason: str, until: float | None) -> None:
         if not self._enabled:
             return
         if reason == "motion" and self._person:
             reason = "person"
         if not self._recording:
-            self._start(reason, now, self._buffer.packets())
+            self._start(reason, self._buffer.packets())
             if not self._recording:
                 if until is not None:
                     self._wait_for_keyframe(reason, until)
@@ -450,9 +450,9 @@ class Recorder:
             reason, until = self._waiting
             self._waiting = None
             if now < until:
-                self._trigger(reason, now, until)
+                self._trigger(reason, until)
         if not self._recording and self._motion_records():
-            self._trigger("motion", now, None)
+            self._trigger("motion", None)
 
     def _wait_for_keyframe(self, reason: str, until: float) -> None:
         """Start this ring or record-now clip once the camera sends a keyframe."""
@@ -463,15 +463,16 @@ class Recorder:
             until = max(until, waiting_until)
         self._waiting = (reason, until)
 
-    def _start(self, reason: str, now: float, packets: list[EncodedPacket]) -> None:
+    def _start(self, reason: str, packets: list[EncodedPacket]) -> None:
         if not packets:
             return  # nothing to record yet (no keyframe since the camera came up)
         self._recording = True
         self._reason = reason
-        self._clip_started = now
+        show_from = self._first_shown(packets)
+        self._clip_first_wall = packets[show_from].wall
         self._hold_until = self._asked_until = None
         self._best = None
-        self._queue.put(_Start(reason, packets, self._first_shown(packets)))
+        self._queue.put(_Start(reason, packets, show_from))
 
     def _first_shown(self, packets: list[EncodedPacket]) -> int:
         """Index of a new clip's first frame: ``pre_roll`` before the newest packet.

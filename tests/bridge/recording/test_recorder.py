@@ -400,6 +400,22 @@ def test_long_events_are_split_at_keyframes(store: ClipStore, packets: list[Enco
     assert decode_all(second.path)  # starts on a keyframe: decodable from frame 0
 
 
+def test_no_clip_runs_past_max_length_by_its_pre_roll(
+    store: ClipStore, packets: list[EncodedPacket]
+) -> None:
+    h = Harness(store, RecordSettings(pre_roll=2.0, post_roll=0.0, max_length=3.0))
+    h.feed(packets[:45])
+    h.recorder.motion(True)  # at 2.9 s: the clip starts with the keyframe at 0 s
+    h.feed(packets[45:])  # motion until the end, at 8 s
+    h.recorder.motion(False)
+    h.recorder.tick()
+    clips = sorted(h.done(), key=lambda clip: clip.start)
+    # Split at the first keyframe 3 s after the clip's first frame, not after the motion.
+    assert [clip.duration for clip in clips] == pytest.approx([3.0, 3.0, 2.0], abs=0.1)
+    assert clips[0].start.timestamp() == pytest.approx(packets[0].wall, abs=0.01)
+    assert [clips[1].start, clips[2].start] == [clips[0].end, clips[1].end]
+
+
 def test_a_clip_is_split_where_the_camera_changes_its_picture_size(
     store: ClipStore, tmp_path: Path
 ) -> None:
