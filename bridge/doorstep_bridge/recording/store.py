@@ -38,6 +38,7 @@ from doorstep_bridge.files import fsync_dir
 from doorstep_bridge.models import ClipInfo, utcnow
 from doorstep_bridge.recording.settings import CLIP_REASONS
 from doorstep_bridge.recording.writer import NothingPlayableError, finalize, probe
+from doorstep_bridge.wal import disk_error_text, open_wal, result_code
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -88,6 +89,8 @@ CREATE TABLE IF NOT EXISTS events (
 _IDS_PER_QUERY = 500
 #: Index statuses of a playable clip.
 PLAYABLE = ("ok", "repaired")
+#: SQLite's result codes for an index file that is itself damaged: it is set aside.
+_DAMAGED_INDEX = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
 
 
 class ClipNotFoundError(LookupError):
@@ -204,13 +207,18 @@ class ClipStore:
 
     def _connect(self) -> sqlite3.Connection:
         path = self.root / INDEX_NAME
+        _create_owner_only(path)
         try:
-            _create_owner_only(path)
-            db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as err:
+            return open_wal(path, _SCHEMA)
+        except sqlite3.Error as err:
+            if result_code(err) not in _DAMAGED_INDEX:
+                # A full or failing disk, a lock or a permission is not the index's fault:
+                # setting it aside would lose what only it knows (a press that made a
+                # motion clip a ring clip, person sightings, which clips were deleted).
+                why = disk_error_text(err)
+                raise StorageError(
+                    f"cannot open the clip index {path}: {why}; it is kept as it is"
+                ) from None
             # A corrupt index is set aside; the clips are adopted again from their files.
             aside = path.with_name(f"{INDEX_NAME}.corrupt-{int(utcnow().timestamp())}")
             _LOGGER.error(  # noqa: TRY400 - the message says it all; no traceback needed
@@ -219,12 +227,9 @@ class ClipStore:
             try:
                 path.replace(aside)
                 _create_owner_only(path)
-                db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-                db.execute("PRAGMA journal_mode=WAL")
-                db.executescript(_SCHEMA)
-            except (OSError, sqlite3.DatabaseError) as again:
+                return open_wal(path, _SCHEMA)
+            except (OSError, sqlite3.Error) as again:
                 raise StorageError(f"cannot open the clip index {path}: {again}") from None
-        return db
 
     def close(self) -> None:
         """Close the index."""

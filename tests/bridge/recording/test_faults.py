@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 import os
 from pathlib import Path
 import subprocess
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from doorstep_bridge.exceptions import StorageError
 from doorstep_bridge.models import ClipInfo
 from doorstep_bridge.packets import EncodedPacket
 from doorstep_bridge.recording.recorder import Recorder, RecorderHooks
@@ -21,7 +23,7 @@ from doorstep_bridge.recording.settings import (
     StorageSettings,
     retention_periods,
 )
-from doorstep_bridge.recording.store import ClipStore
+from doorstep_bridge.recording.store import ClipStore, PendingClip
 from tests.support import disk
 from tests.support.media import Footage, decodable_frames, decode_all
 
@@ -162,6 +164,96 @@ def test_a_crash_on_a_full_disk_keeps_the_clip_until_there_is_room(
     store.open()
     assert store.list()[0] == [clip]  # the next start keeps it as it is
     store.close()
+
+
+def _recorded(store: ClipStore, packets: list[EncodedPacket], start: datetime) -> PendingClip:
+    """A finished motion clip; its file says ``motion``, as the recorder writes it."""
+    from doorstep_bridge.recording.masks import MaskSet
+    from doorstep_bridge.recording.writer import ClipWriter, finalize
+
+    pending = store.new_clip("front_door", start, "motion")
+    writer = ClipWriter(pending.partial, packets[0].stream, MaskSet(()), pending.comment())
+    for packet in packets[:15]:
+        writer.write(packet)
+    writer.close()
+    done = finalize(pending.partial, pending.final)
+    store.complete(pending, duration=done.duration, size=done.size)
+    return pending
+
+
+def test_a_start_on_a_full_disk_keeps_the_index_and_what_only_it_knows(
+    small_disk: Path, packets: list[EncodedPacket], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A clean stop, then a start with the disk full: the index is not taken for corrupt.
+
+    The first open after a clean stop makes SQLite's shared-memory file, which a full
+    disk has no room for ("disk I/O error"). Taken for a corrupt index, it was set
+    aside and rebuilt from the files: a visit came back a motion clip (deleted after
+    7 days instead of 30), and sightings and the erasure history were gone.
+    """
+    storage = small_disk / "storage"
+    day = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    store = ClipStore(storage)
+    store.open()
+    visit = _recorded(store, packets, day)
+    store.set_reason(visit.id, "ring")  # a press during the motion clip: only the index knows
+    passer = _recorded(store, packets, day + timedelta(hours=1))
+    store.person_seen("front_door", passer.start, active=True)
+    store.person_seen("front_door", passer.start + timedelta(seconds=1), active=False)
+    forgotten = _recorded(store, packets, day + timedelta(hours=2))
+    store.erase(forgotten.id, "forgotten on request of Alice")
+    store.close()
+    assert not (storage / "clips.db-wal").exists()  # a clean stop
+    filler = disk.fill(small_disk, leave=0)
+
+    store = ClipStore(storage)
+    started = store.open()  # the bridge starts, with the index it had: nothing adopted
+    assert {e.action for e in started} <= {"erased"}  # (the erasure a moment ago)
+    assert "the disk is full or failing" in caplog.text
+    assert "unreadable" not in caplog.text
+    assert not list(storage.glob("clips.db.corrupt-*"))
+    assert [(c.id, c.reason) for c in store.list()[0]] == [
+        (passer.id, "motion"),
+        (visit.id, "ring"),
+    ]
+    with pytest.raises(StorageError, match="disk is full"):  # like any write on a full disk
+        store.new_clip("front_door", day + timedelta(hours=3), "motion")
+
+    filler.unlink()  # space returns: the index takes writes again
+    late = store.new_clip("front_door", day + timedelta(hours=3), "motion")
+    store.discard(late, "a test clip")
+    # Ten days on, the visit and the person clip are kept (30 days), as before the restart.
+    ten_days_on = Retention(
+        store, StorageSettings(path=storage), now=lambda: day + timedelta(days=10)
+    )
+    assert ten_days_on.run() == []
+    store.close()
+
+    store = ClipStore(storage)
+    assert {e.action for e in store.open()} <= {"erased", "discarded"}
+    try:
+        kept = store.get(visit.id)
+        assert kept is not None
+        assert kept.reason == "ring"
+        assert [c.id for c in store.deletable(reason="person")] == [passer.id]
+        assert [(e.clip_id, e.action) for e in store.events()] == [
+            (forgotten.id, "erased"),
+            (late.id, "discarded"),
+        ]
+        assert not list(storage.glob("clips.db.corrupt-*"))
+    finally:
+        store.close()
+
+
+def test_an_index_a_full_disk_cannot_open_at_all_stops_the_start_saying_so(
+    small_disk: Path,
+) -> None:
+    storage = small_disk / "storage"
+    storage.mkdir()
+    disk.fill(small_disk, leave=0)  # not even room for a new index's first page
+    with pytest.raises(StorageError, match="disk is full; it is kept as it is"):
+        ClipStore(storage).open()
+    assert [p.name for p in storage.iterdir() if "corrupt" in p.name] == []
 
 
 def test_finishing_a_clip_on_a_full_disk_makes_room_and_retries(

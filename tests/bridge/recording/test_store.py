@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 import os
 from pathlib import Path
@@ -213,6 +214,54 @@ def test_files_missing_from_the_index_are_adopted(
     assert not stray.exists()
     assert not junk.exists()
     reopened.close()
+
+
+def _overwrite_header(index: Path) -> None:
+    """Bytes that no SQLite file begins with."""
+    data = bytearray(index.read_bytes())
+    data[:16] = b"not an index 123"
+    index.write_bytes(bytes(data))
+
+
+def _overwrite_schema(index: Path) -> None:
+    """A valid header over a schema page that is garbage."""
+    data = bytearray(index.read_bytes())
+    data[100:200] = b"\xff" * 100
+    index.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [
+        (_overwrite_header, "file is not a database"),
+        (_overwrite_schema, "database disk image is malformed"),
+    ],
+)
+def test_a_damaged_index_is_set_aside_and_rebuilt_from_the_files(
+    storage: Path,
+    packets: list[EncodedPacket],
+    caplog: pytest.LogCaptureFixture,
+    damage: Callable[[Path], None],
+    said: str,
+) -> None:
+    store = ClipStore(storage)
+    store.open()
+    pending = _record(store, packets[:15], reason="ring")
+    store.close()
+    damage(storage / "clips.db")
+
+    reopened = ClipStore(storage)
+    actions = {(e.clip_id, e.action) for e in reopened.open()}
+    try:
+        assert actions == {(pending.id, "adopted")}
+        assert f"is unreadable ({said}); rebuilding it from the files" in caplog.text
+        [aside] = storage.glob("clips.db.corrupt-*")  # kept for whoever wants to look
+        assert aside.stat().st_size > 0
+        info = reopened.get(pending.id)
+        assert info is not None
+        assert info.reason == "ring"
+    finally:
+        reopened.close()
 
 
 def test_a_forgotten_clip_whose_files_stayed_is_not_adopted_again(
