@@ -17,6 +17,7 @@ from typing import Any
 
 from doorstep_bridge.exceptions import StorageError
 from doorstep_bridge.sharing.state import Decision, LegalBasis, Share, ShareState
+from doorstep_bridge.wal import disk_error_text, open_wal
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS shares (
@@ -145,12 +146,11 @@ class ShareDB:
     def __init__(self, path: Path) -> None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(_SCHEMA)
+            # Even on a full disk: a bridge that does not start passes on no doorbell press.
+            self._db = open_wal(path, _SCHEMA)
         except sqlite3.Error as err:
-            raise StorageError(f"cannot open the share database {path}: {err}") from err
+            why = disk_error_text(err)
+            raise StorageError(f"cannot open the share database {path}: {why}") from err
         self._lock = threading.Lock()
 
     def save(self, share: Share) -> None:

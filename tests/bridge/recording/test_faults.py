@@ -27,6 +27,9 @@ from doorstep_bridge.recording.store import ClipStore, PendingClip
 from tests.support import disk
 from tests.support.media import Footage, decodable_frames, decode_all
 
+from ..bridge_runner import bridge_config, run_bridge
+from ..conftest import Broker
+
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
@@ -254,6 +257,29 @@ def test_an_index_a_full_disk_cannot_open_at_all_stops_the_start_saying_so(
     with pytest.raises(StorageError, match="disk is full; it is kept as it is"):
         ClipStore(storage).open()
     assert [p.name for p in storage.iterdir() if "corrupt" in p.name] == []
+
+
+async def test_the_bridge_starts_on_a_full_disk_with_the_clips_it_had(
+    small_disk: Path, mqtt_broker: Broker, packets: list[EncodedPacket]
+) -> None:
+    """Both of the bridge's SQLite files need room to open after a clean stop."""
+    config = bridge_config(mqtt_broker, small_disk / "bridge")
+    async with run_bridge(config) as bridge:  # a first run makes every file it keeps
+        await bridge.wait_mqtt()
+    store = ClipStore(config.storage.path)
+    store.open()
+    visit = _recorded(store, packets, datetime(2026, 11, 23, 10, 0, tzinfo=UTC))
+    store.set_reason(visit.id, "ring")
+    store.close()
+    disk.fill(small_disk, leave=0)
+
+    async with run_bridge(config) as bridge:
+        await bridge.wait_mqtt()
+        async with bridge.session.get(f"{bridge.url}/api/clips", headers=bridge.auth) as response:
+            assert response.status == 200
+            clips = (await response.json())["clips"]
+    assert [(clip["id"], clip["reason"]) for clip in clips] == [(visit.id, "ring")]
+    assert not list(config.storage.path.rglob("*.corrupt-*"))
 
 
 def test_finishing_a_clip_on_a_full_disk_makes_room_and_retries(
