@@ -40,6 +40,14 @@ _LOGGER = logging.getLogger(__name__)
 
 #: Current time (tests pass a controllable clock).
 Clock: TypeAlias = Callable[[], datetime]
+#: A step that failed because what it must record could not be written (a full disk) is
+#: tried again this much later, not at once: whatever failed is most likely still failing.
+RETRY_AFTER_FAILURE = 5.0
+
+
+def export_name(share_id: str) -> str:
+    """The name of ``share_id``'s rendered export in the shares folder."""
+    return f"{share_id}.mp4"
 
 
 def unlink(path: Path) -> bool:
@@ -210,8 +218,12 @@ class ShareBook:
         await asyncio.to_thread(self._db.save, share)
         self._shares[share.id] = share
 
-    def keep_progress(self, share: Share) -> None:
-        """Keep ``share`` in memory only: render progress is not worth a database write."""
+    def keep_in_memory(self, share: Share) -> None:
+        """Keep ``share`` in memory only.
+
+        For what is not worth a database write: render progress, and a note saying which
+        step of a render waits to be recorded (a restart renders the share again anyway).
+        """
         self._shares[share.id] = share
 
     async def forget(self, share: Share) -> None:
@@ -257,11 +269,21 @@ class ShareBook:
         if withdrawn is not None:
             withdrawn.set()
         try:
-            if share.file:
-                self._unpurged[share.file] = (share.id, why)
-                await self.purge_ended()
+            await self.purge_export(share, why)
         finally:
             await self.release(share)
+
+    async def purge_export(self, share: Share, why: str) -> None:
+        """Delete ``share``'s export, if it has one, once its ``purge`` record is written.
+
+        A render that is done but not recorded yet has its file on disk and none on the
+        share (the file is named on the share only once it is ready): that file goes too.
+        """
+        file = share.file or export_name(share.id)
+        if share.file is None and not await asyncio.to_thread((self.folder / file).exists):
+            return
+        self._unpurged[file] = (share.id, why)
+        await self.purge_ended()
 
     async def purge_ended(self) -> None:
         """Delete the exports of ended shares, each once its ``purge`` record is written.

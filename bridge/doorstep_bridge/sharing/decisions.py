@@ -22,7 +22,7 @@ from typing import Any
 
 from doorstep_bridge.exceptions import AuditError, ShareError
 from doorstep_bridge.sharing.audit import field_problem
-from doorstep_bridge.sharing.book import ShareBook, unlink
+from doorstep_bridge.sharing.book import RETRY_AFTER_FAILURE, ShareBook, unlink
 from doorstep_bridge.sharing.exports import ShareExports
 from doorstep_bridge.sharing.fields import text_field
 from doorstep_bridge.sharing.settings import SharingSettings
@@ -46,9 +46,6 @@ EXPORT_NAME = re.compile(r"^s_[A-Z2-7]{10}\.mp4(\.part|\.doorstep-sig\.json)?$")
 FORGET_AFTER = timedelta(days=7)
 #: The timers look at least this often, even with no deadline in sight.
 MAX_SLEEP = 60.0
-#: After a failed tick (the audit log cannot be written: a full disk) the timers try
-#: again this much later, not at once: the deadline that failed is still in the past.
-RETRY_AFTER_FAILURE = 5.0
 
 
 class ShareDecisions:
@@ -185,7 +182,8 @@ class ShareDecisions:
             raise ShareConflictError(f"share {share.id} is pending: deny it instead of revoking")
         if share.state in FINAL:
             raise ShareConflictError(f"share {share.id} is {share.state}: nothing to revoke")
-        new = share.moved(ShareState.REVOKED, revoked_by=record, progress=None)
+        # error=None: a note that the render's end waits to be recorded no longer applies.
+        new = share.moved(ShareState.REVOKED, revoked_by=record, progress=None, error=None)
         # The record first: a revoke that cannot be audited is not applied, and the owner
         # is told so, so the render goes on. Nothing can be released meanwhile: a render
         # that ends waits for the lock held here, then finds the share revoked.
@@ -286,6 +284,7 @@ class ShareDecisions:
                 soonest = min(t for t in upcoming if t is not None)
                 delay = min(delay, max(0.05, (soonest - book.clock()).total_seconds()))
             if failing:
+                # Not at once: the deadline that failed is still in the past.
                 delay = max(delay, RETRY_AFTER_FAILURE)
             # asyncio.timeout, not wait_for: Python 3.11's wait_for loses a cancellation
             # that arrives as the wait ends, and stop() would then wait here for ever.

@@ -9,16 +9,17 @@ revocation stops a render at its next frame through a ``threading.Event``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 import logging
 import os
 import threading
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 from doorstep_bridge.models import ClipInfo, iso
-from doorstep_bridge.sharing.book import ShareBook, unlink
+from doorstep_bridge.sharing.book import RETRY_AFTER_FAILURE, ShareBook, export_name
 from doorstep_bridge.sharing.links import new_token, token_hash
 from doorstep_bridge.sharing.render import (
     RenderCancelledError,
@@ -29,7 +30,7 @@ from doorstep_bridge.sharing.render import (
 )
 from doorstep_bridge.sharing.settings import SharingSettings
 from doorstep_bridge.sharing.signing import ExportSigner, file_sha256
-from doorstep_bridge.sharing.state import Share, ShareState
+from doorstep_bridge.sharing.state import HOLDING, Share, ShareState
 from doorstep_bridge.validation import Polygon
 
 _LOGGER = logging.getLogger(__name__)
@@ -40,6 +41,32 @@ PROGRESS_STEP = 0.05
 RENDER_NICE = 10
 
 Renderer: TypeAlias = Callable[[RenderJob, Callable[[float], None], threading.Event], RenderResult]
+
+_T = TypeVar("_T")
+#: States of a share in the render queue.
+_QUEUED = (ShareState.APPROVED, ShareState.RENDERING)
+#: What a share's ``error`` says while a step of its render waits to be recorded.
+_START_WAITS = "the render cannot start"
+_END_WAITS = "the render is done but its end cannot be recorded"
+
+
+@dataclass(frozen=True, slots=True)
+class _Rendered:
+    """A complete export, waiting for its share to become ready."""
+
+    result: RenderResult
+    digest: str
+    file: str
+    link_expires: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class _Ending:
+    """How a render ended, kept until that is recorded (``rendered`` when it is ready)."""
+
+    state: ShareState
+    error: str | None = None
+    rendered: _Rendered | None = None
 
 
 class ShareExports:
@@ -98,11 +125,58 @@ class ShareExports:
         """Render queued shares one after the other; runs until cancelled."""
         self._loop = asyncio.get_running_loop()
         while True:
-            share_id = await self._queue.get()
+            await self._render(await self._queue.get())
+
+    async def _render(self, share_id: str) -> None:
+        """Start, render and end one share; a step that cannot be recorded is tried again.
+
+        The queue waits meanwhile: the next share's steps would need the same audit log.
+        """
+        start = await self._retried(share_id, _START_WAITS, lambda: self._start(share_id))
+        if start is None:
+            return
+        ending = start if isinstance(start, _Ending) else await self._run_job(start)
+        if ending is not None:
+            await self._retried(share_id, _END_WAITS, lambda: self._finish(share_id, ending))
+
+    async def _retried(self, share_id: str, waits: str, step: Callable[[], Awaitable[_T]]) -> _T:
+        """``step()``, tried again every `RETRY_AFTER_FAILURE` seconds until it works.
+
+        A step fails when what it records cannot be written (the audit log or the share
+        database, on a full disk), and then it has not happened. Given up, it would leave
+        the share ``approved`` or ``rendering`` for ever, its clips held; so it waits, and
+        the share's ``error`` says what for (``waits``) until it works.
+        """
+        failing = False
+        while True:
             try:
-                await self._render(share_id)
-            except Exception:
-                _LOGGER.exception("Rendering share %s failed", share_id)
+                done = await step()
+            except Exception as err:  # whatever it was, the share must not hang
+                if not failing:  # one traceback, not one per try
+                    _LOGGER.exception(
+                        "Share %s: %s; trying again every %g s",
+                        share_id,
+                        waits,
+                        RETRY_AFTER_FAILURE,
+                    )
+                failing = True
+                self._note(
+                    share_id, f"{waits} ({err}); trying again every {RETRY_AFTER_FAILURE:g} s"
+                )
+            else:
+                if failing:
+                    _LOGGER.info("Share %s: the render goes on", share_id)
+                return done
+            await asyncio.sleep(RETRY_AFTER_FAILURE)
+
+    def _note(self, share_id: str, note: str) -> None:
+        """Show why ``share_id``'s render waits (in memory: a restart renders it again)."""
+        share = self._book.find(share_id)
+        if share is None or share.state not in _QUEUED or share.error == note:
+            return
+        share = share.changed(error=note)
+        self._book.keep_in_memory(share)
+        self._book.publish(share)
 
     def _segments(self, share: Share, clips: Sequence[ClipInfo]) -> tuple[Segment, ...]:
         ordered = sorted(
@@ -122,106 +196,111 @@ class ShareExports:
             if clip.end > share.start and clip.start < share.end
         )
 
-    async def _render(self, share_id: str) -> None:
+    async def _start(self, share_id: str) -> RenderJob | _Ending | None:
+        """Mark ``share_id`` rendering; what to render, how it ended already, or None.
+
+        None: the share is no longer to be rendered (revoked, or gone).
+        """
         book = self._book
         async with book.lock:
             share = book.find(share_id)
-            if share is None or share.state not in (ShareState.APPROVED, ShareState.RENDERING):
-                return
+            if share is None or share.state not in _QUEUED:
+                return None
             clips = await book.clips_of(share)
-            segments = self._segments(share, clips)
             redact = share.decision.redact if share.decision else True
             if share.state is ShareState.APPROVED:
-                share = share.moved(ShareState.RENDERING, progress=0.0)
+                share = share.moved(ShareState.RENDERING, progress=0.0, error=None)
                 await book.append(
                     "render_start", share_id=share.id, clips=[c.id for c in clips], redact=redact
                 )
                 await book.save(share)
+            else:  # resumed, or tried again: a note of a failed try no longer applies
+                share = share.changed(error=None)
+                book.keep_in_memory(share)
         book.publish(share)
-        cancel = threading.Event()
-        self._cancel[share_id] = cancel
-        output = book.folder / f"{share_id}.mp4"
+        # A camera taken out of the configuration since the request: its privacy masks
+        # are unknown, and footage is never released without them.
+        gone = [camera for camera in share.cameras if camera not in self._privacy_masks]
+        if gone:
+            listed = ", ".join(map(repr, gone))
+            named = f"camera {listed} is" if len(gone) == 1 else f"cameras {listed} are"
+            return _Ending(ShareState.FAILED, f"rendering failed: {named} no longer configured")
         # The link's end is fixed now, so the watermark can name it.
         hours = share.link_ttl_hours or self._settings.link_ttl_hours
-        expires = book.clock() + timedelta(hours=hours)
-        job = RenderJob(
+        return RenderJob(
             share_id=share_id,
-            segments=segments,
-            output=output,
+            segments=self._segments(share, clips),
+            output=book.folder / export_name(share_id),
             redact_faces=redact,
             recipient=share.requester,
-            link_expires=expires,
+            link_expires=book.clock() + timedelta(hours=hours),
         )
+
+    async def _run_job(self, job: RenderJob) -> _Ending | None:
+        """Render ``job`` in the render thread; how it ended, or None when it was revoked."""
+        share_id = job.share_id
+        cancel = threading.Event()
+        self._cancel[share_id] = cancel
         try:
             result = await asyncio.get_running_loop().run_in_executor(
                 self._render_thread, self._renderer, job, self._progress_callback(share_id), cancel
             )
         except RenderCancelledError:
-            return
+            return None
         except Exception as err:
             _LOGGER.exception("Rendering share %s failed", share_id)
-            await self._finish(share_id, ShareState.FAILED, error=f"rendering failed: {err}")
-            return
+            return _Ending(ShareState.FAILED, f"rendering failed: {err}")
         finally:
             self._cancel.pop(share_id, None)
         if result.frames == 0:
-            await self._finish(share_id, ShareState.EMPTY, error="no footage in the window")
-            return
-        digest = await asyncio.to_thread(file_sha256, output)
-        await self._finish(
-            share_id,
-            ShareState.READY,
-            result=result,
-            digest=digest,
-            file=output.name,
-            expires=expires,
+            return _Ending(ShareState.EMPTY, "no footage in the window")
+        try:
+            digest = await asyncio.to_thread(file_sha256, job.output)
+        except OSError as err:  # revoked meanwhile (the file purged), or unreadable
+            return _Ending(ShareState.FAILED, f"rendering failed: cannot read the export: {err}")
+        assert job.link_expires is not None
+        return _Ending(
+            ShareState.READY, rendered=_Rendered(result, digest, job.output.name, job.link_expires)
         )
 
-    async def _finish(
-        self,
-        share_id: str,
-        state: ShareState,
-        *,
-        error: str | None = None,
-        result: RenderResult | None = None,
-        digest: str | None = None,
-        file: str | None = None,
-        expires: datetime | None = None,
-    ) -> None:
+    async def _finish(self, share_id: str, ending: _Ending) -> None:
+        """Record how ``share_id``'s render ended, and move it there."""
         book = self._book
         async with book.lock:
-            share = book.existing(share_id)
-            if share.state is not ShareState.RENDERING:
-                # Revoked meanwhile: whatever was written must not stay.
-                if file:
-                    await asyncio.to_thread(unlink, book.folder / file)
+            share = book.find(share_id)
+            if share is None:  # forgotten meanwhile: it ended long ago
                 return
-            if state is ShareState.READY:
-                assert result is not None
-                assert digest is not None
-                assert file is not None
-                assert expires is not None
-                new = await self._ready(share, result, digest, file, expires)
-            else:
-                new = share.moved(state, progress=None, error=error)
-                await book.append("render", share_id=share_id, result=str(state), error=error)
-                await book.save(new)
-                await book.end(new, str(state))
+            new = share
+            if share.state is ShareState.RENDERING:
+                if ending.rendered is not None:
+                    new = await self._ready(share, ending.rendered)
+                else:
+                    new = share.moved(ending.state, progress=None, error=ending.error)
+                    await book.append(
+                        "render", share_id=share_id, result=str(ending.state), error=ending.error
+                    )
+                    await book.save(new)
+                    await book.end(new, str(ending.state))
+            elif share.state not in HOLDING:
+                # Revoked meanwhile: whatever was written must not stay, and its purge is
+                # audited like any other.
+                await book.purge_export(share, str(share.state))
+        # Also when nothing moved now: a try that failed may have moved it unannounced.
         book.publish(new)
         _LOGGER.info("Share %s is %s", share_id, new.state)
 
-    async def _ready(
-        self, share: Share, result: RenderResult, digest: str, file: str, expires: datetime
-    ) -> Share:
+    async def _ready(self, share: Share, rendered: _Rendered) -> Share:
         """Sign a rendered share and give it its link (the caller holds the lock)."""
         book = self._book
+        result, file = rendered.result, rendered.file
         token = new_token()
         new = share.moved(
             ShareState.READY,
             progress=1.0,
             token_hash=token_hash(token),
-            link_expires=expires,
+            link_expires=rendered.link_expires,
             file=file,
+            error=None,
         )
         record = await book.append(
             "render",
@@ -231,11 +310,11 @@ class ShareExports:
             seconds=round(result.seconds, 3),
             size=result.size,
             faces=result.faces,
-            sha256=digest,
-            link_expires=iso(expires),
+            sha256=rendered.digest,
+            link_expires=iso(rendered.link_expires),
         )
         if self.signer is not None:
-            manifest = self.manifest(new, result, digest, record["seq"])
+            manifest = self.manifest(new, result, rendered.digest, record["seq"])
             try:
                 await asyncio.to_thread(self.signer.write, book.folder / file, manifest)
             except OSError as err:
@@ -306,7 +385,7 @@ class ShareExports:
         if fraction < 1.0 and fraction - (share.progress or 0.0) < PROGRESS_STEP:
             return
         share = share.changed(progress=fraction)
-        self._book.keep_progress(share)
+        self._book.keep_in_memory(share)
         self._book.publish(share)
 
 

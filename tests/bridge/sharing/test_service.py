@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import timedelta
 import json
 import logging
@@ -14,7 +15,10 @@ import pytest
 
 from doorstep_bridge.events import ShareStateChanged
 from doorstep_bridge.exceptions import AuditError, ShareError
+from doorstep_bridge.sharing import exports
 from doorstep_bridge.sharing.audit import verify
+from doorstep_bridge.sharing.exports import Renderer
+from doorstep_bridge.sharing.render import render
 from doorstep_bridge.sharing.repeats import RepeatLimits
 from doorstep_bridge.sharing.requests import MAX_PENDING, MQTT_REQUESTS_PER_MINUTE
 from doorstep_bridge.sharing.state import (
@@ -477,6 +481,153 @@ async def test_a_revoke_that_cannot_be_audited_leaves_the_render_going(
     finally:
         gate.set()
         await harness.service.stop()
+
+
+def _gated_render(gate: threading.Event) -> Renderer:
+    """The real render, once `gate` is set."""
+
+    def gated(job, progress, cancel):  # type: ignore[no-untyped-def]
+        gate.wait(10)
+        return render(job, progress, cancel)
+
+    return gated
+
+
+def _no_audit_of(harness: Harness, monkeypatch: pytest.MonkeyPatch, kind: str) -> threading.Event:
+    """Records of `kind` cannot be written (as on a full disk), until monkeypatch undoes it.
+
+    Returns:
+        Set once such a record was refused.
+    """
+    append = harness.audit.append
+    refused = threading.Event()
+
+    def refuse(record_kind: str, /, **fields: object) -> dict[str, object]:
+        if record_kind == kind:
+            refused.set()
+            raise AuditError("cannot write the audit log: No space left on device")
+        return append(record_kind, **fields)
+
+    monkeypatch.setattr(harness.audit, "append", refuse)
+    return refused
+
+
+async def _waiting(harness: Harness, share_id: str) -> dict[str, object]:
+    """The share's state once it says that a step of its render waits."""
+    async with asyncio.timeout(10):
+        while True:
+            current = harness.service.get(share_id).payload()  # type: ignore[union-attr]
+            if current["error"]:
+                return current
+            harness.changed.clear()
+            await harness.changed.wait()
+
+
+async def test_a_render_whose_end_cannot_be_audited_says_so_and_ends_once_it_can(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before, the share stayed "rendering" (100 %) until a restart, its clips held.
+    monkeypatch.setattr(exports, "RETRY_AFTER_FAILURE", 0.1, raising=False)
+    gate = threading.Event()
+    harness = await make_harness(tmp_path, renderer=_gated_render(gate))
+    try:
+        share = (await harness.service.create_request(harness.request(), "http")).payload()
+        await harness.service.decide(share["id"], "approve", "owner", "phone")
+        await harness.wait_state(share["id"], "rendering")
+        with monkeypatch.context() as full_disk:
+            _no_audit_of(harness, full_disk, "render")
+            gate.set()
+            waiting = await _waiting(harness, share["id"])
+            assert waiting["state"] == "rendering"
+            assert waiting["error"] == (
+                "the render is done but its end cannot be recorded (cannot write the audit log:"
+                " No space left on device); trying again every 0.1 s"
+            )
+            assert waiting["link"] is None
+            await asyncio.sleep(0.5)  # tried again meanwhile, still failing
+        ready = await harness.wait_state(share["id"], "ready", "failed", timeout=10)
+        assert ready["state"] == "ready"
+        assert ready["error"] is None
+        token = ready["link"].removeprefix("/share/")
+        assert (await harness.service.download(token, None, None)).path.exists()
+        assert harness.kinds().count("render") == 1
+        assert verify(harness.audit.path).ok
+    finally:
+        gate.set()
+        await harness.service.stop()
+
+
+async def test_revoking_a_render_whose_end_was_not_recorded_deletes_its_export(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before, the revoke left the rendered MP4 in shares/ with no purge record.
+    monkeypatch.setattr(exports, "RETRY_AFTER_FAILURE", 0.1, raising=False)
+    gate = threading.Event()
+    harness = await make_harness(tmp_path, renderer=_gated_render(gate))
+    exports_folder = harness.config.storage.path / "shares"
+    try:
+        share = (await harness.service.create_request(harness.request(), "http")).payload()
+        await harness.service.decide(share["id"], "approve", "owner", "phone")
+        await harness.wait_state(share["id"], "rendering")
+        with monkeypatch.context() as full_disk:
+            refused = _no_audit_of(harness, full_disk, "render")
+            gate.set()
+            assert await asyncio.to_thread(refused.wait, 10)
+            assert (exports_folder / f"{share['id']}.mp4").exists()
+            revoked = (await harness.service.decide(share["id"], "revoke", "owner", "ui")).payload()
+        assert revoked["state"] == "revoked"
+        assert revoked["error"] is None
+        assert list(exports_folder.glob("s_*")) == []
+        purge = harness.audit.records()[-1]
+        assert (purge["kind"], purge["share_id"], purge["reason"], purge["existed"]) == (
+            "purge",
+            share["id"],
+            "revoked",
+            True,
+        )
+        assert share["id"] not in harness.store.holds
+        await asyncio.sleep(0.5)  # the render's end, tried again, finds it revoked
+        assert harness.service.get(share["id"]).payload()["state"] == "revoked"  # type: ignore[union-attr]
+        assert "render" not in harness.kinds()
+        assert list(exports_folder.glob("s_*")) == []
+    finally:
+        gate.set()
+        await harness.service.stop()
+
+
+async def test_a_render_that_cannot_start_says_so_and_starts_once_it_can(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(exports, "RETRY_AFTER_FAILURE", 0.1, raising=False)
+    share = (await harness.service.create_request(harness.request(), "http")).payload()
+    with monkeypatch.context() as full_disk:
+        _no_audit_of(harness, full_disk, "render_start")
+        await harness.service.decide(share["id"], "approve", "owner", "phone")
+        waiting = await _waiting(harness, share["id"])
+        assert waiting["state"] == "approved"
+        assert str(waiting["error"]).startswith("the render cannot start (cannot write the audit")
+    ready = await harness.wait_state(share["id"], "ready", "failed", timeout=10)
+    assert ready["state"] == "ready"
+    assert ready["error"] is None
+
+
+async def test_a_share_for_a_camera_no_longer_configured_fails_clearly(harness: Harness) -> None:
+    # Before, the approval raised inside the render queue and the share stayed "approved"
+    # for ever, holding its clips.
+    share = (
+        await harness.service.create_request(harness.request(cameras=["back_yard"]), "http")
+    ).payload()
+    cameras = {k: v for k, v in harness.config.cameras.items() if k != "back_yard"}
+    harness.config = replace(harness.config, cameras=cameras)
+    await harness.restart()  # the owner took the camera out of the configuration
+    await harness.service.decide(share["id"], "approve", "owner", "phone")
+    failed = await harness.wait_state(share["id"], "failed", "ready", "empty", timeout=10)
+    assert failed["state"] == "failed"
+    assert failed["error"] == "rendering failed: camera 'back_yard' is no longer configured"
+    assert failed["link"] is None
+    assert share["id"] not in harness.store.holds
+    render_record = harness.audit.records()[-1]
+    assert (render_record["kind"], render_record["result"]) == ("render", "failed")
 
 
 async def test_holds_are_renewed_at_start(harness: Harness) -> None:
