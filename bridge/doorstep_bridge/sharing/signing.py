@@ -163,7 +163,8 @@ class Verification:
     """What checking an export against its signature found.
 
     Attributes:
-        ok: The signature is valid *and* the file is the one it names.
+        ok: The signature is valid, the file is the one it names, and the manifest has
+            the shape a bridge writes.
         problems: What failed, when something did.
         manifest: The signed manifest (read even when a check failed, to say what was claimed).
         key_fingerprint: Fingerprint of the key that signed it.
@@ -225,7 +226,7 @@ def verify_export(export: Path, signature: Path | None = None) -> Verification:
     try:
         public_key.verify(signature_bytes, canonical(manifest))
         signature_valid = True
-    except (InvalidSignature, ValueError, TypeError):
+    except (InvalidSignature, ValueError, TypeError, RecursionError):
         signature_valid = False
         problems.append("the manifest's signature does not verify: the manifest was changed")
     file_info = manifest.get("file")
@@ -239,14 +240,54 @@ def verify_export(export: Path, signature: Path | None = None) -> Verification:
             f"the file does not match the manifest: SHA-256 {actual_hash}, {actual_size} bytes; "
             f"signed: {claimed_hash}, {claimed_size} bytes"
         )
+    malformed = _shape_problems(manifest)
+    problems.extend(malformed)
     return Verification(
-        ok=signature_valid and file_matches,
+        ok=signature_valid and file_matches and not malformed,
         problems=tuple(problems),
         manifest=manifest,
         key_fingerprint=key_print,
         signature_valid=signature_valid,
         file_matches=file_matches,
     )
+
+
+#: Manifest fields a bridge writes as JSON objects, and as lists of names. One that is
+#: missing is not a problem (older bridges wrote fewer).
+_OBJECTS = ("file", "redactions", "legal")
+_NAME_LISTS = ("cameras", "approvers")
+
+
+def _shape_problems(manifest: Mapping[str, Any]) -> list[str]:
+    """What in ``manifest`` is not shaped as a bridge writes it.
+
+    A changed manifest fails its signature anyway; one signed with another key can hold
+    anything, and is not VALID unless it reads as a bridge wrote it.
+    """
+    problems: list[str] = []
+
+    def check(value: Any, name: str, *, names: bool = False) -> None:
+        if value is None:
+            return
+        if names and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            problems.append(f"the manifest is malformed: {name} is not a list of names")
+        elif not names and not isinstance(value, dict):
+            problems.append(f"the manifest is malformed: {name} is not an object")
+
+    for name in _OBJECTS:
+        check(manifest.get(name), name)
+    for name in _NAME_LISTS:
+        check(manifest.get(name), name, names=True)
+    redactions = manifest.get("redactions")
+    if isinstance(redactions, dict):
+        check(redactions.get("privacy_masks"), "redactions.privacy_masks")
+    legal = manifest.get("legal")
+    if isinstance(legal, dict):
+        scope = legal.get("scope")
+        check(scope, "legal.scope")
+        if isinstance(scope, dict):
+            check(scope.get("cameras"), "legal.scope.cameras", names=True)
+    return problems
 
 
 def describe(result: Verification) -> str:
@@ -258,7 +299,7 @@ def describe(result: Verification) -> str:
         lines.append("VALID: this file is, byte for byte, the file the key below signed.")
     else:
         lines.append("NOT VALID:")
-        lines.extend(f"  - {problem}" for problem in result.problems)
+        lines.extend(f"  - {_shown(problem)}" for problem in result.problems)
         lines.append("The claims below are what the signature file says, not proven:")
     lines.append(f"Signed by key {result.key_fingerprint}")
     lines.append(
@@ -272,16 +313,16 @@ def describe(result: Verification) -> str:
     rows = [
         ("share", manifest.get("share_id")),
         ("file SHA-256", file_info.get("sha256")),
-        ("cameras", ", ".join(map(str, manifest.get("cameras") or []))),
-        ("window", f"{manifest.get('start')} to {manifest.get('end')}"),
+        ("cameras", _names(manifest.get("cameras"))),
+        ("window", f"{_shown(manifest.get('start'))} to {_shown(manifest.get('end'))}"),
         ("recipient", manifest.get("recipient")),
         ("reason", manifest.get("reason")),
         ("kind", manifest.get("kind")),
-        ("approved by", ", ".join(map(str, manifest.get("approvers") or [])) or None),
+        ("approved by", _names(manifest.get("approvers"))),
         ("approved at", manifest.get("approved_at")),
         ("link expires", manifest.get("link_expires")),
         ("privacy masks", _masks(redactions.get("privacy_masks"))),
-        ("faces", "blurred" if redactions.get("faces_blurred") else "NOT blurred"),
+        ("faces", "blurred" if redactions.get("faces_blurred") is True else "NOT blurred"),
         ("audit record", manifest.get("audit_seq")),
         ("signed at", manifest.get("signed_at")),
     ]
@@ -297,13 +338,34 @@ def describe(result: Verification) -> str:
                 ("scope", _scope(scope)),
             ]
         )
-    lines.extend(f"  {name + ':':<16}{value}" for name, value in rows if value is not None)
+    lines.extend(f"  {name + ':':<16}{_shown(value)}" for name, value in rows if value is not None)
     return "\n".join(lines)
 
 
+def _shown(value: Any) -> str:
+    """``value`` as one line of plain text, whatever a forged manifest put there.
+
+    Control characters (a terminal's escape sequences could rewrite the lines above),
+    lone surrogates (which cannot be printed as UTF-8) and other invisible characters are
+    written as escapes; anything but text is written as JSON.
+    """
+    try:
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    except RecursionError:  # nested as deep as the parser allows, and one level more
+        text = "(nested too deeply to show)"
+    return "".join(char if char.isprintable() else ascii(char)[1:-1] for char in text)
+
+
+def _names(value: Any) -> Any:
+    """A list of names as ``a, b``; anything else as it is (None: not shown)."""
+    if isinstance(value, list) and value and all(isinstance(name, str) for name in value):
+        return ", ".join(value)
+    return value or None
+
+
 def _scope(scope: Mapping[str, Any]) -> str:
-    cameras = ", ".join(map(str, scope.get("cameras") or []))
-    return f"{cameras}, {scope.get('start')} to {scope.get('end')}"
+    cameras = _shown(_names(scope.get("cameras")) or "")
+    return f"{cameras}, {_shown(scope.get('start'))} to {_shown(scope.get('end'))}"
 
 
 def _masks(masks: Any) -> str | None:
@@ -311,4 +373,4 @@ def _masks(masks: Any) -> str | None:
         return None
     if not masks:
         return "none configured"
-    return ", ".join(f"{camera}: {count} filled" for camera, count in sorted(masks.items()))
+    return ", ".join(f"{camera}: {_shown(count)} filled" for camera, count in sorted(masks.items()))

@@ -17,6 +17,7 @@ from doorstep_bridge.sharing.signing import (
     ExportSigner,
     VerifyError,
     describe,
+    file_sha256,
     signature_path,
     verify_export,
 )
@@ -193,6 +194,94 @@ def test_bad_signature_files_are_refused(tmp_path: Path, content: bytes, message
     sig.write_bytes(content)
     with pytest.raises(VerifyError, match=message):
         verify_export(export, sig)
+
+
+def _signed_export(tmp_path: Path, **changes: object) -> tuple[Path, Path, dict[str, object]]:
+    """A small export signed with a manifest shaped as a bridge writes it, then `changes`.
+
+    Returns:
+        The export, its signature file (the manifest changed after signing), and the
+        manifest with `changes` (to sign it again with a key of one's own).
+    """
+    export = tmp_path / "doorstep-s_ABCDEFGHJK.mp4"
+    export.write_bytes(b"the redacted video")
+    manifest: dict[str, object] = {
+        "file": {"name": export.name, "sha256": file_sha256(export), "size": 18},
+        "share_id": "s_ABCDEFGHJK",
+        "cameras": ["front_door"],
+        "start": "2026-11-23T10:00:00.000+00:00",
+        "end": "2026-11-23T10:20:00.000+00:00",
+        "reason": "Parcel went missing",
+        "recipient": "Neighbour Alice",
+        "approver": "Ann",
+        "approvers": ["Ann"],
+        "redactions": {"privacy_masks": {"front_door": 2}, "faces_blurred": True},
+        "audit_seq": 412,
+        "kind": "legal",
+        "legal": {"authority": "Police", "scope": {"cameras": ["front_door"]}},
+    }
+    signer = ExportSigner.load_or_create(tmp_path / KEY_FILE)
+    sig = signer.write(export, manifest)
+    document = json.loads(sig.read_text())
+    document["manifest"].update(changes)
+    sig.write_text(json.dumps(document))
+    return export, sig, {**manifest, **changes}
+
+
+@pytest.mark.parametrize("own_key", [False, True], ids=["tampered", "signed-by-another-key"])
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"cameras": 5}, "cameras is not a list of names"),
+        ({"cameras": "front_door"}, "cameras is not a list of names"),
+        ({"approvers": 7}, "approvers is not a list of names"),
+        ({"approvers": {"Ann": True}}, "approvers is not a list of names"),
+        ({"legal": {"scope": {"cameras": 3}}}, "legal.scope.cameras is not a list of names"),
+        ({"legal": {"scope": "everything"}}, "legal.scope is not an object"),
+        ({"legal": "court order"}, "legal is not an object"),
+        ({"redactions": {"privacy_masks": 2}}, "redactions.privacy_masks is not an object"),
+        ({"redactions": ["masks"]}, "redactions is not an object"),
+        ({"file": "video.mp4"}, "file is not an object"),
+    ],
+)
+def test_a_manifest_of_the_wrong_shape_is_not_valid_and_says_why(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    changes: dict[str, object],
+    problem: str,
+    own_key: bool,
+) -> None:
+    # Before, describing such a manifest raised a TypeError: a traceback, no verdict.
+    export, sig, changed = _signed_export(tmp_path, **changes)
+    if own_key:
+        (tmp_path / KEY_FILE).unlink()
+        sig = ExportSigner.load_or_create(tmp_path / KEY_FILE).write(export, changed)
+    assert main(["verify-export", str(export), str(sig)]) == 1
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    lines = captured.out.splitlines()
+    assert lines[0] == "NOT VALID:"
+    assert f"  - the manifest is malformed: {problem}" in lines
+    assert (
+        "  - the manifest's signature does not verify: the manifest was changed" in lines
+    ) != own_key
+
+
+def test_what_a_manifest_says_cannot_rewrite_the_verdict_on_the_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An escape sequence moving the cursor up and clearing the line, then a verdict of its
+    # own; and a lone surrogate, which cannot be printed as UTF-8 at all.
+    export, sig, _manifest = _signed_export(
+        tmp_path, recipient="\x1b[2A\x1b[2KVALID", reason="\ud800 \u202e"
+    )
+    assert main(["verify-export", str(export), str(sig)]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("NOT VALID:")
+    assert "\x1b" not in out
+    assert "  recipient:      \\x1b[2A\\x1b[2KVALID\n" in out
+    assert "  reason:         \\ud800 \\u202e\n" in out
+    out.encode("utf-8")  # printable as it is
 
 
 async def test_purge_removes_the_signature_with_the_export(harness: Harness) -> None:
