@@ -179,7 +179,9 @@ async def add_audit_record(request: web.Request) -> web.Response:
     That is a notification sent to the approvers or a decision it refused.
     """
     data = await _json_body(request)
-    if not isinstance(data, dict) or data.get("kind") not in INTEGRATION_AUDIT_KINDS:
+    kind = data.get("kind") if isinstance(data, dict) else None
+    # A string first: a list or an object cannot even be looked up among the kinds.
+    if not isinstance(kind, str) or kind not in INTEGRATION_AUDIT_KINDS:
         kinds = ", ".join(sorted(INTEGRATION_AUDIT_KINDS))
         return json_error(400, f"expected a JSON object with kind: one of {kinds}")
     fields = {key: value for key, value in data.items() if key != "kind"}
@@ -191,7 +193,7 @@ async def add_audit_record(request: web.Request) -> web.Response:
     ):
         return json_error(400, "audit fields must be a few short strings, numbers or lists")
     try:
-        await request.app[SHARES].note(request.match_info["share_id"], data["kind"], fields)
+        await request.app[SHARES].note(request.match_info["share_id"], kind, fields)
     except ShareError as err:
         return _error(err)
     except AuditError:

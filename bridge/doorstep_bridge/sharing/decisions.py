@@ -168,14 +168,17 @@ class ShareDecisions:
     def _link_ttl(self, hours: Any) -> float | None:
         if hours is None:
             return None
-        if (
-            isinstance(hours, bool)
-            or not isinstance(hours, int | float)
-            or not math.isfinite(hours)
-            or not hours > 0
-        ):
-            raise ShareError("link_ttl_hours: expected a finite number of hours above 0")
-        return min(float(hours), self._settings.link_ttl_hours)
+        invalid = ShareError("link_ttl_hours: expected a finite number of hours above 0")
+        if isinstance(hours, bool) or not isinstance(hours, int | float):
+            raise invalid
+        try:
+            # JSON integers have no size limit; one no float can hold is no lifetime either.
+            asked = float(hours)
+        except OverflowError:
+            raise invalid from None
+        if not math.isfinite(asked) or not asked > 0:
+            raise invalid
+        return min(asked, self._settings.link_ttl_hours)
 
     async def _revoke(self, share: Share, record: Decision) -> Share:
         if share.state is ShareState.PENDING:

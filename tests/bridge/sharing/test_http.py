@@ -300,6 +300,12 @@ async def test_integration_audit_records(bridge: tuple[Harness, TestClient[Any, 
         {"kind": "notification", "blob": {"a": 1}},
     ):
         assert (await client.post(url, json=bad, headers=API)).status == 400
+    # Before, a kind that was no string at all was a 500.
+    for kind in (["notification"], {"notification": True}):
+        response = await client.post(url, json={"kind": kind}, headers=API)
+        assert response.status == 400, kind
+        assert (await response.json())["error"].startswith("expected a JSON object with kind: ")
+    assert harness.audit.records()[-1]["why"] == "not an approver"  # nothing more written
     assert (await client.post(url, json=body, headers=REQUESTER)).status == 401
     response = await client.post("/api/shares/s_AAAAAAAAAA/audit", json=body, headers=API)
     assert response.status == 404
@@ -329,14 +335,18 @@ async def test_invalid_link_lifetime_is_a_400(bridge: tuple[Harness, TestClient[
     harness, client = bridge
     response = await client.post("/api/share-requests", json=harness.request(), headers=API)
     share_id = (await response.json())["id"]
-    for bad in (0, -1, "24", True):
+    # 10**400: a JSON integer no float can hold (before, a 500).
+    for bad in (0, -1, "24", True, 10**400, -(10**400)):
         response = await client.post(
             f"/api/shares/{share_id}/decision",
             json={"decision": "approve", "by": "owner", "via": "phone", "link_ttl_hours": bad},
             headers=API,
         )
         assert response.status == 400, bad
-        assert "link_ttl_hours" in (await response.json())["error"]
+        assert (await response.json()) == {
+            "error": "link_ttl_hours: expected a finite number of hours above 0"
+        }
+    assert "decision" not in harness.kinds()
     assert harness.service.get(share_id).payload()["state"] == "pending"  # type: ignore[union-attr]
 
 
