@@ -16,7 +16,7 @@ from .protocol import Share
 
 TO_REDACT = {
     CONF_API_TOKEN, CONF_APPROVERS, CONF_NOTIFY_SERVICES,
-    "link", "requester", "by",
+    "link", "requester", "by", "by_id",
 }  # fmt: skip
 #: A share request's reason is free text typed by a person; a clip's reason is one
 #: of motion/person/ring/manual and helps debugging, so only the shares' one is redacted.

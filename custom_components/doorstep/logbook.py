@@ -39,9 +39,13 @@ def async_describe_events(
     @callback
     def updated(event: Event[Any]) -> dict[str, str]:
         data = event.data
-        message = f"share request {data.get('share_id')} is now {data.get('state')}"
-        if data.get("decided_by") and data.get("state") in ("approved", "denied", "revoked"):
-            message += f" by {data['decided_by']} ({data.get('decided_via')})"
+        state = data.get("state")
+        message = f"share request {data.get('share_id')} is now {state}"
+        # A revoked share's decision is still its approval: who revoked it is apart.
+        prefix = "revoked" if state == "revoked" else "decided"
+        who, via = data.get(f"{prefix}_by"), data.get(f"{prefix}_via")
+        if who and state in ("approved", "denied", "revoked"):
+            message += f" by {who}" + (f" ({via})" if via else "")
         return {
             LOGBOOK_ENTRY_NAME: "Doorstep",
             LOGBOOK_ENTRY_MESSAGE: message,

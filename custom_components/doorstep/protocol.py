@@ -411,6 +411,7 @@ class Share:
             "reference": self.legal.reference if self.legal else None,
             "approved_by": [approval.by for approval in self.approvals],
             "revoked_by": self.revoked_by.by if self.revoked_by else None,
+            "revoked_via": self.revoked_by.via if self.revoked_by else None,
         }
 
 

@@ -231,10 +231,17 @@ async def test_diagnostics_redact_who_asks_under_what(
     bridge: FakeBridge,
     hass_client: ClientSessionGenerator,
 ) -> None:
-    approved = {"decision": "approve", "by": "Owner", "via": "phone", "at": None, "redact": True}
+    # A person's decision carries their Home Assistant user id: as personal as their name.
+    user_id = "018cd1c6a3b94f7e8d2a5c0b9e7f6a11"
+    approved = {
+        "decision": "approve", "by": "Owner", "via": "phone", "at": None, "redact": True,
+        "by_id": user_id,
+    }  # fmt: skip
     publish_share(hass, bridge, legal_state("s_1", approvals=[approved]))
     await hass.async_block_till_done()
     diag: dict[str, Any] = await get_diagnostics_for_config_entry(hass, hass_client, setup_entry)
+    assert user_id not in json.dumps(diag)
+    assert diag["shares"]["s_1"]["approvals"][0]["by_id"] == "**REDACTED**"
     legal = diag["shares"]["s_1"]["legal"]
     assert legal["authority"] == legal["reference"] == legal["legal_basis"] == "**REDACTED**"
     assert legal["scope_cameras"] == ["front_door"]

@@ -29,6 +29,21 @@ async def test_share_events_described(hass: HomeAssistant) -> None:
         )
     )
     assert entry["message"] == "share request s_1 is now approved by Owner (phone)"
+    # Revoked: the decision is still the approval; the logbook names who revoked.
+    entry = describe["doorstep_share_updated"](
+        Event(
+            "doorstep_share_updated",
+            {
+                "share_id": "s_1",
+                "state": "revoked",
+                "decided_by": "automation",
+                "decided_via": "automation",
+                "revoked_by": "Alice",
+                "revoked_via": "ui",
+            },
+        )
+    )
+    assert entry["message"] == "share request s_1 is now revoked by Alice (ui)"
     entry = describe["doorstep_share_updated"](
         Event("doorstep_share_updated", {"share_id": "s_1", "state": "ready"})
     )
