@@ -7,7 +7,7 @@ from typing import Any
 
 from homeassistant.components import mqtt
 from homeassistant.const import CONF_API_TOKEN, CONF_URL, Platform
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers import device_registry as dr
@@ -180,6 +180,7 @@ def _remove_stale_feature_entities(hass: HomeAssistant, entry: DoorstepConfigEnt
 
 async def async_remove_entry(hass: HomeAssistant, entry: DoorstepConfigEntry) -> None:
     """The last bridge removed, even one never set up (its panel came with its first try)."""
+    _async_delete_issues(hass, entry)
     if not [e for e in hass.config_entries.async_entries(DOMAIN) if e.entry_id != entry.entry_id]:
         async_remove_panel(hass)
 
@@ -189,7 +190,24 @@ async def async_unload_entry(hass: HomeAssistant, entry: DoorstepConfigEntry) ->
     unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
     if unloaded and not [e for e in loaded_entries(hass) if e.entry_id != entry.entry_id]:
         async_remove_panel(hass)  # the last bridge: nothing left to show
+    if unloaded and entry.disabled_by is not None:
+        # Disabled: nothing watches the bridge any more, so nothing would clear them. A
+        # reload keeps them: what they report is still so until the bridge says otherwise.
+        _async_delete_issues(hass, entry)
     return unloaded
+
+
+@callback
+def _async_delete_issues(hass: HomeAssistant, entry: DoorstepConfigEntry) -> None:
+    """Delete the repair issues of the entry's bridge (their ids carry the bridge id)."""
+    bridge_id = entry.unique_id
+    if not bridge_id:
+        return
+    for domain, issue_id in list(ir.async_get(hass).issues):
+        if domain == DOMAIN and (
+            issue_id.endswith(f"_{bridge_id}") or f"_{bridge_id}_" in issue_id
+        ):
+            ir.async_delete_issue(hass, DOMAIN, issue_id)
 
 
 async def async_remove_config_entry_device(

@@ -45,10 +45,18 @@ def action_error(err: DoorstepError, share_id: str | None = None) -> HomeAssista
             translation_placeholders={"share_id": share_id},
         )
     if isinstance(err, DoorstepRequestError):
+        placeholders = {"share_id": share_id or "-", "error": str(err)}
+        if err.status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+            # The bridge's failure (503: its audit log cannot be written), not the call's.
+            return HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="share_failed" if share_id else "request_failed",
+                translation_placeholders=placeholders,
+            )
         return ServiceValidationError(
             translation_domain=DOMAIN,
             translation_key="share_refused",
-            translation_placeholders={"share_id": share_id or "-", "error": str(err)},
+            translation_placeholders=placeholders,
         )
     return bridge_failure(err)
 

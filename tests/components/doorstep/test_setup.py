@@ -8,11 +8,12 @@ from typing import Any
 from unittest.mock import MagicMock, patch
 
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
+from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryDisabler, ConfigEntryState
 from homeassistant.const import CONF_API_TOKEN
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import issue_registry as ir
+import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_fire_mqtt_message,
@@ -23,7 +24,7 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 )
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
-from custom_components.doorstep.const import DOMAIN
+from custom_components.doorstep.const import DOMAIN, UNREACHABLE_ISSUE_DELAY
 
 from ..conftest import LogRecords
 from .conftest import (
@@ -110,6 +111,41 @@ async def test_unreachable_repair_issue(
     async_fire_mqtt_message(hass, TOPICS.available, "online")
     await hass.async_block_till_done()
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
+
+
+@pytest.mark.parametrize("change", ["remove", "disable"])
+async def test_a_bridge_no_longer_set_up_leaves_no_repair_behind(
+    hass: HomeAssistant,
+    setup_entry: MockConfigEntry,
+    issue_registry: ir.IssueRegistry,
+    freezer: FrozenDateTimeFactory,
+    change: str,
+) -> None:
+    # Nothing watches a deleted or disabled bridge: its repairs stayed in Settings > Repairs.
+    unreachable = f"bridge_unreachable_{BRIDGE_ID}"
+    async_fire_mqtt_message(hass, TOPICS.available, "offline")
+    await hass.async_block_till_done()
+    freezer.tick(UNREACHABLE_ISSUE_DELAY + 1)
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert issue_registry.async_get_issue(DOMAIN, unreachable) is not None
+    # A camera's issue (its id goes on after the bridge's), and another bridge's.
+    camera_down, other = f"camera_down_{BRIDGE_ID}_front_door", "bridge_unreachable_other"
+    for issue_id in (camera_down, other):
+        ir.async_create_issue(
+            hass, DOMAIN, issue_id, is_fixable=False, severity=ir.IssueSeverity.ERROR,
+            translation_key="bridge_unreachable", translation_placeholders={"name": "x"},
+        )  # fmt: skip
+    if change == "remove":
+        await hass.config_entries.async_remove(setup_entry.entry_id)
+    else:
+        await hass.config_entries.async_set_disabled_by(
+            setup_entry.entry_id, ConfigEntryDisabler.USER
+        )
+    await hass.async_block_till_done()
+    assert issue_registry.async_get_issue(DOMAIN, unreachable) is None
+    assert issue_registry.async_get_issue(DOMAIN, camera_down) is None
+    assert issue_registry.async_get_issue(DOMAIN, other) is not None
 
 
 async def test_mqtt_connection_lost_raises_the_repair_after_a_while(

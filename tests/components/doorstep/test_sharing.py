@@ -257,12 +257,14 @@ def _renamed_bridge(hass: HomeAssistant) -> str:
 @pytest.mark.usefixtures("setup_entry")
 async def test_request_share_bridge_down(hass: HomeAssistant, bridge: FakeBridge) -> None:
     bridge.broken = True
-    with pytest.raises(ServiceValidationError):  # 500 with an error body
+    with pytest.raises(HomeAssistantError) as err:  # 500 with an error body: not the call's
         await hass.services.async_call(
             DOMAIN, "request_share",
             {"entity_id": "event.front_door_doorbell", "last_minutes": 5, "reason": "r"},
             blocking=True,
         )  # fmt: skip
+    assert not isinstance(err.value, ServiceValidationError)
+    assert err.value.translation_key == "request_failed"
     await bridge.stop()
     with pytest.raises(HomeAssistantError) as err:
         await hass.services.async_call(
@@ -362,6 +364,26 @@ async def test_decision_errors(
     with pytest.raises(ServiceValidationError) as err:
         await hass.services.async_call(DOMAIN, service, {"share_id": share_id}, blocking=True)
     assert err.value.translation_key == key
+
+
+@pytest.mark.usefixtures("setup_entry")
+async def test_a_decision_the_bridge_failed_on_is_not_called_refused(
+    hass: HomeAssistant, bridge: FakeBridge
+) -> None:
+    # A 503 (the bridge cannot write its audit log) is the bridge's failure: the call was
+    # right, and it read "The bridge refused share request s_1" as if it were not.
+    publish_share(hass, bridge, share_state("s_1"))
+    await hass.async_block_till_done()
+    error = '{"error": "the audit log cannot be written"}'
+    bridge.canned["/api/shares/s_1/decision"] = (503, error)
+    with pytest.raises(HomeAssistantError) as err:
+        await hass.services.async_call(DOMAIN, "approve_share", {"share_id": "s_1"}, blocking=True)
+    assert not isinstance(err.value, ServiceValidationError)
+    assert err.value.translation_key == "share_failed"
+    assert str(err.value).startswith(
+        "The Doorstep bridge could not act on share request s_1 (the audit log cannot be"
+        " written). Try again once the bridge is back in order"
+    )
 
 
 @pytest.mark.usefixtures("setup_entry")
