@@ -35,7 +35,8 @@ def _limit(request: web.Request) -> int | None:
     value = request.query.get("limit", "")
     if value == "":
         return DEFAULT_LIMIT
-    if not value.isascii() or not value.isdigit():
+    # Python refuses to read an integer of over 4300 digits; ten are plenty for a limit.
+    if not value.isascii() or not value.isdigit() or len(value) > 10:
         return None
     number = int(value)
     return number if 1 <= number <= MAX_LIMIT else None
