@@ -7,6 +7,7 @@ Both are under ``/api/``, so the token middleware admits only the API token
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
@@ -23,12 +24,17 @@ from doorstep_bridge.live.stream import (
     Viewer,
 )
 
+_LOGGER = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 
 #: How long a request waits for the camera's first frame (opening RTSP takes 0.1 to 2 s).
 FIRST_FRAME_TIMEOUT = 10.0
 #: How often a stream waiting for a picture checks that its client is still there.
 CLIENT_CHECK_INTERVAL = 1.0
+#: A client that takes longer than this to take one frame is not watching (a phone that
+#: left the Wi-Fi mid-stream, whose connection stays open): its stream ends, freeing its
+#: viewer place and, when it was the last, the camera's live session.
+WRITE_TIMEOUT = 10.0
 #: A still is refused when the pipeline's newest frame is older than this (seconds): motion
 #: detection is off (nothing is decoded) or the detect stream stalled.
 STILL_MAX_AGE = 3.0
@@ -168,12 +174,23 @@ async def live_mjpeg(request: web.Request) -> web.StreamResponse:
     try:
         response = web.StreamResponse(headers={"Content-Type": MJPEG_CONTENT_TYPE, **_NO_STORE})
         await response.prepare(request)
-        await response.write(MJPEG_START)
+        async with asyncio.timeout(WRITE_TIMEOUT):
+            await response.write(MJPEG_START)
         while True:
-            await response.write(frame.part)
+            async with asyncio.timeout(WRITE_TIMEOUT):
+                await response.write(frame.part)
             frame = await _next_while_connected(request, viewer)
     except (LiveUnavailableError, ConnectionError):
         pass  # the bridge is stopping or the client left: the stream just ends
+    except TimeoutError:
+        # A write cut short leaves the stream mid-part: the connection goes with it.
+        _LOGGER.info(
+            "A live viewer of camera %s took no frame for %g s: its stream is ended",
+            request.match_info["camera"],
+            WRITE_TIMEOUT,
+        )
+        if request.transport is not None:
+            request.transport.close()
     finally:
         viewer.close()
     return response

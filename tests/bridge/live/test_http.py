@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+import socket
 import threading
 import time
 
@@ -27,11 +28,11 @@ from tests.support.mjpeg_client import decode_jpeg, mjpeg_parts
 DEMO = "demo://?period=600&fps=10&width=320&height=180&clock=1"
 
 
-def cameras(**extra: object) -> dict[str, object]:
+def cameras(source: str = DEMO, **extra: object) -> dict[str, object]:
     return {
         "cameras": {
             "front_door": {
-                "source": DEMO,
+                "source": source,
                 "privacy_masks": [[[0, 0], [80, 0], [80, 60], [0, 60]]],
                 "live": {"linger": 0, "max_viewers": 2},
             },
@@ -257,6 +258,45 @@ async def test_viewers_that_leave_free_their_place(mqtt_broker: Broker, tmp_path
             f"{bridge.url}/api/cameras/front_door/live.jpg", headers=bridge.auth
         ) as response:
             assert response.status == 200
+
+
+async def test_a_viewer_that_stops_reading_gives_its_place_back(
+    mqtt_broker: Broker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A phone that left the Wi-Fi mid-stream keeps its connection open and reads nothing:
+    once no frame gets through for WRITE_TIMEOUT, its place is free and the camera closed."""
+    monkeypatch.setattr(live_routes, "WRITE_TIMEOUT", 1.0)
+    # Larger frames fill the stalled connections' socket buffers sooner.
+    config = cameras(DEMO.replace("width=320&height=180", "width=1280&height=720"))
+    async with run_bridge(bridge_config(mqtt_broker, tmp_path, **config)) as bridge:
+        await online(bridge)
+        stream = bridge.app[LIVE].stream("front_door")
+        host, port = bridge.url.removeprefix("http://").split(":")
+        request = (
+            f"GET /api/cameras/front_door/live.mjpeg HTTP/1.1\r\nHost: {host}\r\n"
+            f"Authorization: Bearer {bridge.token}\r\n\r\n"
+        ).encode()
+        stalled = []
+        for _ in range(2):  # every place (max_viewers: 2)
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # full at once
+            sock.connect((host, int(port)))
+            sock.sendall(request)  # and never reads
+            stalled.append(sock)
+        try:
+            await until(lambda: stream.viewers == 2, "both stalled viewers let in")
+            # Before, the bridge waited on their writes for ever: every newcomer was refused
+            # (too_many_viewers) and the camera was decoded and encoded for nobody.
+            # (Their socket buffers fill first: a few seconds of frames.)
+            await until(lambda: stream.viewers == 0, "stalled viewers give their places", 90)
+            async with bridge.session.get(
+                f"{bridge.url}/api/cameras/front_door/live.mjpeg", headers=bridge.auth
+            ) as response:
+                assert response.status == 200
+                assert b"--" in await response.content.readexactly(64)
+        finally:
+            for sock in stalled:
+                sock.close()
 
 
 async def test_stopping_the_bridge_ends_the_streams(mqtt_broker: Broker, tmp_path: Path) -> None:

@@ -44,9 +44,9 @@ def camera(tmp_path: Path, **settings: Any) -> CameraSettings:
     return parse_config(raw, tmp_path).cameras["front_door"]
 
 
-async def until(condition: Callable[[], bool], what: str) -> None:
+async def until(condition: Callable[[], bool], what: str, seconds: float = 20.0) -> None:
     """Wait for ``condition`` (a safety deadline only: nothing here measures time)."""
-    for _ in range(400):
+    for _ in range(round(seconds / 0.05)):
         if condition():
             return
         await asyncio.sleep(0.05)
