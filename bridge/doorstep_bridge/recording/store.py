@@ -38,7 +38,7 @@ from doorstep_bridge.files import fsync_dir
 from doorstep_bridge.models import ClipInfo, utcnow
 from doorstep_bridge.recording.settings import CLIP_REASONS
 from doorstep_bridge.recording.writer import NothingPlayableError, finalize, probe
-from doorstep_bridge.wal import disk_error_text, open_wal, result_code
+from doorstep_bridge.wal import DISK_FAULTS, disk_error_text, open_wal, result_code
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -198,11 +198,22 @@ class ClipStore:
         with self._lock:
             self._db = self._connect()
             since = utcnow()
-            self._reconcile()
-            # A run that ended without saying (killed) may have left a sighting open; one
-            # left open for good would make every later motion clip a person clip.
-            with self._tx() as db:
-                db.execute("UPDATE sightings SET end = ? WHERE end IS NULL", (_ts(since),))
+            try:
+                self._reconcile()
+                # A run that ended without saying (killed) may have left a sighting open;
+                # one left open for good would make every later motion clip a person clip.
+                with self._tx() as db:
+                    db.execute("UPDATE sightings SET end = ? WHERE end IS NULL", (_ts(since),))
+            except sqlite3.Error as err:
+                if result_code(err) not in DISK_FAULTS:
+                    raise
+                # A bridge that does not start passes on no doorbell press: start, and
+                # leave the index as it is until a start with room (nothing records now).
+                _LOGGER.warning(
+                    "The clip index could not be brought up to date with the files (%s);"
+                    " the next start with free space does it",
+                    disk_error_text(err),
+                )
             return self.events(since=since - timedelta(seconds=1))
 
     def _connect(self) -> sqlite3.Connection:

@@ -248,6 +248,39 @@ def test_a_start_on_a_full_disk_keeps_the_index_and_what_only_it_knows(
         store.close()
 
 
+def test_a_start_on_a_full_disk_after_a_kill_opens_and_tidies_up_later(
+    small_disk: Path, packets: list[EncodedPacket], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Killed while someone was in view, restarted with the disk full: the start's own
+    writes (closing that sighting) cannot be made, and they stopped the start."""
+    storage = small_disk / "storage"
+    day = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    store = ClipStore(storage)
+    store.open()
+    visit = _recorded(store, packets, day)
+    store.person_seen("front_door", visit.start, active=True)
+    store.close()  # killed: the sighting is still open
+    filler = disk.fill(small_disk, leave=0)
+
+    store = ClipStore(storage)
+    store.open()  # raised sqlite3.OperationalError ("database or disk is full")
+    try:
+        assert "the next start with free space does it" in caplog.text
+        assert [c.id for c in store.list()[0]] == [visit.id]
+    finally:
+        store.close()
+
+    filler.unlink()
+    store = ClipStore(storage)
+    store.open()
+    try:  # the sighting is closed now: a later motion clip is not taken for a person's
+        later = store.get(_recorded(store, packets, day + timedelta(days=1)).id)
+        assert later is not None
+        assert later.reason == "motion"
+    finally:
+        store.close()
+
+
 def test_an_index_a_full_disk_cannot_open_at_all_stops_the_start_saying_so(
     small_disk: Path,
 ) -> None:
