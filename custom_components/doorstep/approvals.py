@@ -19,7 +19,13 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 
-from .api import DoorstepApiClient, DoorstepError
+from .api import (
+    DoorstepApiClient,
+    DoorstepConnectionError,
+    DoorstepError,
+    DoorstepNotFoundError,
+    DoorstepRequestError,
+)
 from .const import (
     ACTION_APPROVE,
     ACTION_APPROVE_UNREDACTED,
@@ -49,6 +55,21 @@ MOBILE_APP_ACTION_EVENT = "mobile_app_notification_action"
 NOTIFIED_WAIT = 30.0
 #: Every manager, to find who owns a nonce (one listener for all bridges).
 MANAGERS: HassKey[dict[str, ApprovalManager]] = HassKey(f"{DOMAIN}_approvals")
+#: Audit records kept per share while the bridge does not answer; beyond, the oldest go.
+MAX_KEPT_RECORDS = 20
+#: Characters of an error passed on to the audit log (the bridge takes 300 at most).
+MAX_AUDIT_ERROR = 300
+
+
+def _unanswered(err: DoorstepError) -> bool:
+    """The bridge did not answer, or failed itself (a restart, a 503): worth trying again.
+
+    Not a token it rejects (re-authentication is asked for) or a request it refuses
+    (4xx): the same call would fail the same way.
+    """
+    return isinstance(err, DoorstepConnectionError) or (
+        isinstance(err, DoorstepRequestError) and err.status >= 500
+    )
 
 
 class ApprovalManager:
@@ -76,6 +97,11 @@ class ApprovalManager:
         # answering one waits for its audit record, so the log reads in the order
         # things happened (a phone can answer before the last phone was notified).
         self._notifying: dict[str, asyncio.Event] = {}
+        # Audit records the bridge could not take yet, by share id, oldest first. Kept in
+        # memory only: a record is lost if Home Assistant stops before the bridge is back.
+        self._kept_records: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        # One writer at a time, so the records of a share reach the log in order.
+        self._audit_lock = asyncio.Lock()
 
     @contextmanager
     def expect_request(self, context: Context) -> Iterator[None]:
@@ -144,12 +170,17 @@ class ApprovalManager:
                 self.entry.async_create_background_task(
                     self.hass, self._async_clear(prompt), f"{DOMAIN} clear {new.id}"
                 )
+            if new.id in self._kept_records:
+                # Decided elsewhere (the panel, an action) while a record still waited.
+                self.entry.async_create_background_task(
+                    self.hass, self._async_write_kept(new.id), f"{DOMAIN} audit {new.id}"
+                )
         # A state first seen in another state is history (retained after a restart).
         if old is None or old.state == new.state:
             return
         self.hass.bus.async_fire(EVENT_SHARE_UPDATED, data)
 
-    def notification(self, share: Share, nonce: str) -> dict[str, Any]:
+    def notification(self, share: Share, nonce: str, *, again: bool = False) -> dict[str, Any]:
         """Service data of the actionable notification, worded as the owner chose."""
         options = self.entry.options
         return approval_notification(
@@ -161,6 +192,7 @@ class ApprovalManager:
             offer_unredacted=options.get(CONF_OFFER_UNREDACTED, False),
             camera_names=[self.coordinator.data.camera_name(c) for c in share.cameras],
             zone=dt_util.get_default_time_zone(),
+            again=again,
         )
 
     async def _async_prompt(self, share: Share) -> None:
@@ -178,17 +210,37 @@ class ApprovalManager:
                 " and no ".join(missing),
             )
             return
+        await self._async_round(share, services)
+
+    async def _async_round(
+        self,
+        share: Share,
+        services: tuple[str, ...],
+        *,
+        prompt: PendingPrompt | None = None,
+        again: str | None = None,
+    ) -> None:
+        """Notify the phones, marked under way until the round is audited."""
         notified = self._notifying[share.id] = asyncio.Event()
         try:
-            await self._async_notify(share, services)
+            await self._async_notify(share, services, prompt=prompt, again=again)
         finally:
             notified.set()
             if self._notifying.get(share.id) is notified:
                 del self._notifying[share.id]
 
-    async def _async_notify(self, share: Share, services: tuple[str, ...]) -> None:
-        prompt = self.prompts.issue(share.id, services)
-        payload = self.notification(share, prompt.nonce)
+    async def _async_notify(
+        self,
+        share: Share,
+        services: tuple[str, ...],
+        *,
+        prompt: PendingPrompt | None = None,
+        again: str | None = None,
+    ) -> None:
+        """Send a new prompt, or ``prompt`` again because of ``again`` (a refusal reason)."""
+        if prompt is None:
+            prompt = self.prompts.issue(share.id, services)
+        payload = self.notification(share, prompt.nonce, again=again is not None)
         delivered: list[str] = []
         for service in services:
             domain, _, name = service.partition(".")
@@ -198,25 +250,58 @@ class ApprovalManager:
                 LOGGER.warning("Could not notify %s about share %s: %s", service, share.id, err)
             else:
                 delivered.append(service)
-        await self._async_audit(
-            share.id,
-            "notification",
-            {
-                "to": delivered,
-                "failed": [s for s in services if s not in delivered],
-                "detail": self.entry.options.get(
-                    CONF_NOTIFICATION_DETAIL, DEFAULT_NOTIFICATION_DETAIL
-                ),
-                "actions": [a["action"].split("_")[1] for a in payload["data"]["actions"]],
-            },
-        )
+        fields: dict[str, Any] = {
+            "to": delivered,
+            "failed": [s for s in services if s not in delivered],
+            "detail": self.entry.options.get(CONF_NOTIFICATION_DETAIL, DEFAULT_NOTIFICATION_DETAIL),
+            "actions": [a["action"].split("_")[1] for a in payload["data"]["actions"]],
+        }
+        if again is not None:
+            fields["again"] = again
+        await self._async_audit(share.id, "notification", fields)
 
     async def _async_audit(self, share_id: str, kind: str, fields: dict[str, Any]) -> None:
-        """Write to the bridge's audit log; a failure is logged, never raised."""
-        try:
-            await self.client.audit(share_id, kind, fields)
-        except DoorstepError as err:
-            LOGGER.warning("Could not audit %s for share %s: %s", kind, share_id, err)
+        """Write to the bridge's audit log; a failure is logged, never raised.
+
+        A record the bridge could not take because it did not answer (a restart, a
+        503) is kept, with the time it happened (``at``), and written before the next
+        record or phone decision on its share, or once the request is settled: the log
+        still shows what happened while the bridge was down, in order.
+        """
+        async with self._audit_lock:
+            self._kept_records.setdefault(share_id, []).append((kind, fields))
+            await self._async_write_records(share_id)
+
+    async def _async_write_kept(self, share_id: str) -> None:
+        """Write the records kept for a share, if any (see ``_async_audit``)."""
+        if share_id in self._kept_records:
+            async with self._audit_lock:
+                await self._async_write_records(share_id)
+
+    async def _async_write_records(self, share_id: str) -> None:
+        """Write a share's waiting records in order; the caller holds the audit lock."""
+        records = self._kept_records.get(share_id, [])
+        while records:
+            kind, fields = records[0]
+            try:
+                await self.client.audit(share_id, kind, fields)
+            except DoorstepError as err:
+                if not _unanswered(err):
+                    LOGGER.warning("Could not audit %s for share %s: %s", kind, share_id, err)
+                    records.pop(0)
+                    continue
+                now = dt_util.utcnow().isoformat()
+                for index, (waiting, record) in enumerate(records):
+                    if "at" not in record:  # logged once per record, not at each try
+                        LOGGER.warning(
+                            "Could not audit %s for share %s: %s; it is written once the "
+                            "bridge answers", waiting, share_id, err,
+                        )  # fmt: skip
+                        records[index] = (waiting, {**record, "at": now})
+                del records[:-MAX_KEPT_RECORDS]
+                return
+            records.pop(0)
+        self._kept_records.pop(share_id, None)
 
     async def _async_clear(self, prompt: PendingPrompt) -> None:
         data = clear_notification(prompt.share_id)
@@ -260,6 +345,10 @@ class ApprovalManager:
             "Rejected a share decision from a notification (%s): share %s, user %s",
             reason, share_id, event.context.user_id,
         )  # fmt: skip
+        self._fire_rejected(reason, event, share_id)
+
+    @callback
+    def _fire_rejected(self, reason: str, event: Event[Any], share_id: str | None) -> None:
         self.hass.bus.async_fire(
             EVENT_DECISION_REJECTED,
             {
@@ -278,7 +367,9 @@ class ApprovalManager:
             with suppress(TimeoutError):
                 await asyncio.wait_for(notifying.wait(), NOTIFIED_WAIT)
 
-    async def _async_audit_refusal(self, reason: str, event: Event[Any], share_id: str) -> None:
+    async def _async_audit_refusal(
+        self, reason: str, event: Event[Any], share_id: str, error: str | None = None
+    ) -> None:
         await self._async_notified(share_id)
         user_id = event.context.user_id
         user = await self.hass.auth.async_get_user(user_id) if user_id else None
@@ -289,7 +380,49 @@ class ApprovalManager:
             "user": user.name if user else None,
             "action": parts[1][:20] if len(parts) > 2 else None,
         }
+        if error is not None:
+            fields["error"] = error[:MAX_AUDIT_ERROR]
         await self._async_audit(share_id, "decision_refused", fields)
+
+    @callback
+    def _not_taken(self, prompt: PendingPrompt, event: Event[Any], err: HomeAssistantError) -> None:
+        """A tap whose decision the bridge did not take: its buttons keep working.
+
+        Spent, the nonce would refuse every later tap on every phone as already used,
+        and the request would wait for its deadline. The phone that tapped no longer
+        shows the notification, so the phones get it again, saying why.
+        """
+        cause = err.__cause__ if isinstance(err.__cause__, DoorstepError) else None
+        # The bridge answered and refused the decision (a 4xx: decided meanwhile, unknown):
+        # it would refuse the same tap again. Anything else (no answer, a 5xx, a token to
+        # renew) says nothing of the request, and a later tap may well be taken.
+        refused = isinstance(cause, DoorstepNotFoundError) or (
+            isinstance(cause, DoorstepRequestError) and cause.status < 500
+        )
+        reason = "bridge_refused" if refused else "bridge_unavailable"
+        restored = self.prompts.restore(prompt)
+        LOGGER.warning(
+            "The bridge did not take the decision on %s from a notification (%s), user %s: %s",
+            prompt.share_id, reason, event.context.user_id, cause or err,
+        )  # fmt: skip
+        self._fire_rejected(reason, event, prompt.share_id)
+        self.entry.async_create_background_task(
+            self.hass,
+            self._async_after_not_taken(
+                prompt, event, reason, str(cause or err), again=restored and not refused
+            ),
+            f"{DOMAIN} audit {prompt.share_id}",
+        )
+
+    async def _async_after_not_taken(
+        self, prompt: PendingPrompt, event: Event[Any], reason: str, error: str, *, again: bool
+    ) -> None:
+        """Audit the tap that decided nothing, then put the buttons back on the phones."""
+        await self._async_audit_refusal(reason, event, prompt.share_id, error)
+        share = self.coordinator.data.shares.get(prompt.share_id)
+        # Not once another tap decided meanwhile: its state settled the prompt.
+        if again and share is not None and self.prompts.live(prompt.nonce) is not None:
+            await self._async_round(share, prompt.services, prompt=prompt, again=reason)
 
     async def async_handle_action(self, event: Event[Any], verb: str, nonce: str) -> None:
         """A tap on Approve / Deny for one of our nonces."""
@@ -302,9 +435,12 @@ class ApprovalManager:
             self._reject(reason, event, prompt.share_id)
             return
         user_id = event.context.user_id
-        # One use only, even if the bridge call below fails.
+        # Spent before the bridge call: a second tap meanwhile (another phone, a replay)
+        # is refused rather than sent as a second decision. Restored if this one fails.
         self.prompts.spend(prompt)
         await self._async_notified(prompt.share_id)
+        # What the log could not take while the bridge was down goes before the decision.
+        await self._async_write_kept(prompt.share_id)
         decision = "deny" if verb == ACTION_DENY else "approve"
         try:
             decided = await self.decisions.async_decide(
@@ -312,7 +448,7 @@ class ApprovalManager:
                 redact=verb != ACTION_APPROVE_UNREDACTED,
             )  # fmt: skip
         except HomeAssistantError as err:
-            LOGGER.error("The bridge did not take the decision on %s: %s", prompt.share_id, err)
+            self._not_taken(prompt, event, err)
             return
         if decided.state != "pending":
             # The other approvers' phones; a first of two approvals is replaced instead

@@ -30,6 +30,7 @@ TEXTS: dict[str, dict[str, str]] = {
         ),
         "second": "Approved by {approvers}: a second approver is needed.",
         "second_unnamed": "Approved once: a second approver is needed.",
+        "again": "The last answer did not reach the bridge: this request still waits.",
     },
     "fr": {
         "title": "Demande de partage d'images",
@@ -46,6 +47,7 @@ TEXTS: dict[str, dict[str, str]] = {
         ),
         "second": "Approuvé par {approvers} : un second approbateur est nécessaire.",
         "second_unnamed": "Approuvé une fois : un second approbateur est nécessaire.",
+        "again": "La dernière réponse n'a pas atteint le pont : cette demande attend toujours.",
     },
 }
 
@@ -75,11 +77,14 @@ def approval_notification(
     offer_unredacted: bool,
     camera_names: Sequence[str],
     zone: tzinfo,
+    again: bool = False,
 ) -> dict[str, Any]:
     """Service data of the actionable notification (no footage, no link).
 
     ``detail`` is one of ``NOTIFICATION_DETAILS``; ``title`` is the owner's own
     title, if any; ``camera_names`` are the display names of the share's cameras.
+    ``again``: sent anew because a tap on it never reached the bridge (the phone
+    that tapped no longer shows it); it says so before anything else.
     """
     texts = texts_for(language)
 
@@ -119,6 +124,8 @@ def approval_notification(
             else texts["second_unnamed"]
         )
         message = f"{second} {message}"
+    if again:
+        message = f"{texts['again']} {message}"
     actions = [{"action": action_id(ACTION_APPROVE, nonce), "title": texts["approve"]}]
     if offer_unredacted:
         actions.append(

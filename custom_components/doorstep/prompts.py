@@ -104,6 +104,20 @@ class PromptBook:
         self._save()
 
     @callback
+    def restore(self, prompt: PendingPrompt) -> bool:
+        """Make a spent prompt usable again: the tap that spent it decided nothing.
+
+        False, and the nonce stays spent, once its request has left pending meanwhile
+        (decided elsewhere, expired): its buttons are being cleared, a tap must be refused.
+        """
+        if prompt.share_id not in self._announced or prompt.nonce not in self._spent:
+            return False
+        del self._spent[prompt.nonce]
+        self._prompts[prompt.nonce] = prompt
+        self._save()
+        return True
+
+    @callback
     def announce(self, share_id: str) -> bool:
         """Note a new pending request; False when it was announced before."""
         if share_id in self._announced:

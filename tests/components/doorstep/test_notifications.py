@@ -83,3 +83,16 @@ def test_a_first_approver_is_named_at_full_detail_only() -> None:
     for detail in ("minimal", "cameras"):
         assert by_detail[detail].startswith("Approved once: a second approver is needed.")
         assert "Alice" not in by_detail[detail]
+
+
+def test_sent_again_says_the_last_answer_was_lost() -> None:
+    for language, start in (
+        ("en", "The last answer did not reach the bridge: this request still waits. "),
+        ("fr", "La dernière réponse n'a pas atteint le pont : cette demande attend toujours. "),
+    ):
+        payload = approval_notification(
+            SHARE, "n0nce", language=language, detail="minimal", title=None,
+            offer_unredacted=False, camera_names=["Front door"], zone=UTC, again=True,
+        )  # fmt: skip
+        assert payload["message"].startswith(start)
+        assert len(payload["data"]["actions"]) == 2

@@ -822,13 +822,166 @@ async def test_tap_while_bridge_is_down(
     *, hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry,
     phone: list[ServiceCall], hass_admin_user: MockUser, doorstep_log: LogRecords,
 ) -> None:  # fmt: skip
+    rejected = async_capture_events(hass, "doorstep_share_decision_rejected")
     publish_share(hass, bridge, share_state("s_1"))
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
     await bridge.stop()
     tap(hass, action_of(phone[0], "APPROVE"), hass_admin_user)
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
     assert "The bridge did not take the decision on s_1" in doorstep_log.text
-    assert len(phone) == 1  # nothing cleared: the request is still pending
+    assert [(e.data["reason"], e.data["user_id"]) for e in rejected] == [
+        ("bridge_unavailable", hass_admin_user.id)
+    ]
+    # Nothing cleared: the phone that tapped gets the same buttons back, saying why.
+    assert len(phone) == 2
+    assert phone[1].data["data"] == phone[0].data["data"]
+    assert phone[1].data["message"].startswith("The last answer did not reach the bridge")
+    assert "Could not audit decision_refused for share s_1" in doorstep_log.text
+
+
+async def test_a_failed_tap_leaves_every_phone_able_to_decide(
+    *, hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry,
+    phone: list[ServiceCall], hass_admin_user: MockUser, hass_owner_user: MockUser,
+) -> None:  # fmt: skip
+    """The bridge fails one tap (a restart, a 500): another approver's tap is taken after."""
+    bob = async_mock_service(hass, "notify", "mobile_app_bob_phone")
+    hass.config_entries.async_update_entry(
+        approvers,
+        options={
+            **approvers.options,
+            CONF_APPROVERS: [hass_admin_user.id, hass_owner_user.id],
+            CONF_NOTIFY_SERVICES: ["notify.mobile_app_alice_phone", "notify.mobile_app_bob_phone"],
+        },
+    )
+    await hass.async_block_till_done()
+    rejected = async_capture_events(hass, "doorstep_share_decision_rejected")
+    updated = async_capture_events(hass, "doorstep_share_updated")
+    publish_share(hass, bridge, share_state("s_1"))
+    await hass.async_block_till_done(wait_background_tasks=True)
+    approve = action_of(phone[0], "APPROVE")
+    assert action_of(bob[0], "APPROVE") == approve
+
+    bridge.broken = True  # every call answers 500, the audit log's too
+    tap(hass, action_of(phone[0], "DENY"), hass_admin_user)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert [e.data["reason"] for e in rejected] == ["bridge_unavailable"]
+    assert bridge.shares["s_1"]["state"] == "pending"
+    assert updated == []
+    # Both phones show the request again, with the same buttons.
+    for calls in (phone, bob):
+        assert len(calls) == 2
+        assert calls[1].data["data"]["actions"] == calls[0].data["data"]["actions"]
+        assert calls[1].data["message"].startswith("The last answer did not reach the bridge")
+
+    bridge.broken = False
+    tap(hass, approve, hass_owner_user)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert bridge.shares["s_1"]["state"] == "approved"
+    assert bridge.bodies[-1]["by_id"] == hass_owner_user.id
+    assert [(e.data["state"], e.data["decided_by"]) for e in updated] == [
+        ("approved", hass_owner_user.name)
+    ]
+    assert [e.data["reason"] for e in rejected] == ["bridge_unavailable"]
+    assert phone[-1].data["message"] == bob[-1].data["message"] == "clear_notification"
+    # What the log could not take while the bridge failed is written before the decision.
+    assert [(record["kind"], record.get("reason") or record.get("again")) for _s, record in
+            bridge.audit] == [
+        ("notification", None), ("decision_refused", "bridge_unavailable"),
+        ("notification", "bridge_unavailable"), ("decision", None),
+    ]  # fmt: skip
+    refused = bridge.audit[1][1]
+    assert refused["user_id"] == hass_admin_user.id
+    assert refused["action"] == "DENY"
+    assert refused["error"] == "boom"
+    assert "at" in refused
+
+    tap(hass, action_of(phone[0], "DENY"), hass_admin_user)  # a replay once decided
+    await hass.async_block_till_done()
+    assert [e.data["reason"] for e in rejected] == ["bridge_unavailable", "already_used"]
+    assert bridge.shares["s_1"]["state"] == "approved"
+
+
+async def test_the_same_approver_taps_again_once_the_bridge_is_back(
+    hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry,
+    phone: list[ServiceCall], hass_admin_user: MockUser,
+) -> None:  # fmt: skip
+    publish_share(hass, bridge, share_state("s_1"))
+    await hass.async_block_till_done(wait_background_tasks=True)
+    bridge.canned["/api/shares/s_1/decision"] = (503, '{"error": "cannot write the audit log"}')
+    tap(hass, action_of(phone[0], "APPROVE"), hass_admin_user)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    del bridge.canned["/api/shares/s_1/decision"]
+    assert bridge.shares["s_1"]["state"] == "pending"
+    tap(hass, action_of(phone[-1], "APPROVE"), hass_admin_user)  # the notification sent again
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert bridge.shares["s_1"]["state"] == "approved"
+    assert [record["kind"] for _s, record in bridge.audit] == [
+        "notification", "decision_refused", "notification", "decision",
+    ]  # fmt: skip
+    assert "at" not in bridge.audit[1][1]  # written when it happened
+
+
+async def test_a_decision_the_bridge_refuses_is_not_sent_again(
+    hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry,
+    phone: list[ServiceCall], hass_admin_user: MockUser,
+) -> None:  # fmt: skip
+    """Decided meanwhile (the panel): the bridge says 409, the state then settles the prompt."""
+    rejected = async_capture_events(hass, "doorstep_share_decision_rejected")
+    publish_share(hass, bridge, share_state("s_1"))
+    await hass.async_block_till_done(wait_background_tasks=True)
+    approve = action_of(phone[0], "APPROVE")
+    bridge.shares["s_1"]["state"] = "denied"  # not published yet
+    tap(hass, approve, hass_admin_user)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert [e.data["reason"] for e in rejected] == ["bridge_refused"]
+    assert len(phone) == 1  # no buttons sent again
+    publish_share(hass, bridge, share_state("s_1", "denied"))
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert phone[-1].data["message"] == "clear_notification"
+    tap(hass, approve, hass_admin_user)
+    await hass.async_block_till_done()
+    assert [e.data["reason"] for e in rejected] == ["bridge_refused", "already_used"]
+
+
+async def test_a_refusal_the_bridge_missed_is_audited_once_decided_elsewhere(
+    hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry,
+    phone: list[ServiceCall], hass_admin_user: MockUser,
+) -> None:  # fmt: skip
+    publish_share(hass, bridge, share_state("s_1"))
+    await hass.async_block_till_done(wait_background_tasks=True)
+    bridge.broken = True
+    tap(hass, action_of(phone[0], "APPROVE"), hass_admin_user)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    bridge.broken = False
+    await hass.services.async_call(  # the owner decides in the panel instead
+        DOMAIN, "deny_share", {"share_id": "s_1"}, blocking=True,
+        context=Context(user_id=hass_admin_user.id),
+    )  # fmt: skip
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert [(record["kind"], "at" in record) for _s, record in bridge.audit] == [
+        ("notification", False), ("decision", False),
+        ("decision_refused", True), ("notification", True),
+    ]  # fmt: skip
+
+
+async def test_two_taps_at_once_make_one_decision(
+    *, hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry,
+    phone: list[ServiceCall], hass_admin_user: MockUser, hass_owner_user: MockUser,
+) -> None:  # fmt: skip
+    hass.config_entries.async_update_entry(
+        approvers,
+        options={**approvers.options, CONF_APPROVERS: [hass_admin_user.id, hass_owner_user.id]},
+    )
+    await hass.async_block_till_done()
+    rejected = async_capture_events(hass, "doorstep_share_decision_rejected")
+    publish_share(hass, bridge, share_state("s_1"))
+    await hass.async_block_till_done(wait_background_tasks=True)
+    tap(hass, action_of(phone[0], "APPROVE"), hass_admin_user)
+    tap(hass, action_of(phone[0], "DENY"), hass_owner_user)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert [b["decision"] for b in bridge.bodies] == ["approve"]
+    assert [e.data["reason"] for e in rejected] == ["already_used"]
+    assert bridge.shares["s_1"]["state"] == "approved"
 
 
 @pytest.mark.usefixtures("setup_entry")
