@@ -29,7 +29,8 @@ DEFAULT_LINK_TTL_HOURS: Final = 24.0
 NOTIFICATION_DETAILS: Final = ("minimal", "cameras", "full")
 DEFAULT_NOTIFICATION_DETAIL: Final = "minimal"
 
-#: A bridge offline for this long raises a repair issue.
+#: A bridge offline for this long raises a repair issue; one whose availability has not
+#: arrived on MQTT this long after setup counts as offline, with its own repair issue.
 UNREACHABLE_ISSUE_DELAY: Final = 300.0
 
 # HA bus events (documented in docs/automations.md).
@@ -46,6 +47,8 @@ ACTION_APPROVE_UNREDACTED: Final = "APPROVEFULL"
 ACTION_DENY: Final = "DENY"
 
 ISSUE_UNREACHABLE: Final = "bridge_unreachable"
+#: The bridge answered over HTTP, but its availability never arrived on MQTT after setup.
+ISSUE_NOT_HEARD: Final = "bridge_not_heard"
 ISSUE_PROTOCOL: Final = "incompatible_protocol"
 #: The bridge's egress guard refused a connection (what tried to reach where).
 ISSUE_EGRESS: Final = "egress_blocked"

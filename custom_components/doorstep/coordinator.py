@@ -22,6 +22,7 @@ from .const import (
     DOMAIN,
     ISSUE_CAMERA_DOWN,
     ISSUE_EGRESS,
+    ISSUE_NOT_HEARD,
     ISSUE_PROTOCOL,
     ISSUE_RECORDING,
     ISSUE_UNREACHABLE,
@@ -155,6 +156,10 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
         self._remove_listeners: list[CamerasListener] = []
         self._share_listeners: list[ShareListener] = []
         self._unreachable_timer: CALLBACK_TYPE | None = None
+        # Online above comes from the bridge's HTTP answer alone, which says nothing of
+        # whether what it publishes reaches this broker: its availability must arrive too.
+        self._heard = False
+        self._not_heard_timer: CALLBACK_TYPE | None = None
         self._logged_offline = False
         self._offline_cameras: set[str] = set()
         #: Cameras down, waiting to be down long enough for a repair issue.
@@ -174,6 +179,7 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
         ]
         subscriptions.extend((t, self._on_camera, "utf-8") for t in topics.camera_wildcards)
         entry.async_on_unload(self._cancel_unreachable_timer)
+        entry.async_on_unload(self._cancel_not_heard_timer)
         entry.async_on_unload(self._cancel_camera_timers)
         # Before the topics: a connection lost while subscribing must not go unnoticed.
         entry.async_on_unload(
@@ -184,6 +190,14 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
             # still connecting (its MQTT entry loads before the broker answers) or the
             # broker is down. Usual at start-up, so not worth a log line.
             self._set_online(online=False, why=None)
+        elif ir.async_get(self.hass).async_get_issue(DOMAIN, self._not_heard_issue_id):
+            # Not heard before this reload either: offline until it is, rather than
+            # healthy-looking for another wait.
+            self._set_online(online=False, why=None)
+        # The retained availability arrives right after subscribing when all is well.
+        self._not_heard_timer = async_call_later(
+            self.hass, UNREACHABLE_ISSUE_DELAY, self._not_heard_in_time
+        )
         for topic, handler, encoding in subscriptions:
             entry.async_on_unload(
                 await mqtt.async_subscribe(self.hass, topic, handler, qos=1, encoding=encoding)
@@ -239,6 +253,11 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
         """Cameras the bridge has now."""
         return frozenset(self._known_cameras)
 
+    @property
+    def heard(self) -> bool:
+        """The bridge's availability has arrived on MQTT since setup."""
+        return self._heard
+
     # MQTT handlers ---------------------------------------------------------
 
     @callback
@@ -248,6 +267,14 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
         except ProtocolError as err:
             LOGGER.debug("Ignoring %s: %s", msg.topic, err)
             return
+        if not self._heard:
+            self._heard = True
+            self._cancel_not_heard_timer()
+            ir.async_delete_issue(self.hass, DOMAIN, self._not_heard_issue_id)
+            if not online and not self.data.online and self._unreachable_timer is None:
+                # Heard at last, saying offline, after the whole wait without a word: its
+                # repair says so now (no timer runs: the not-heard one stood in for it).
+                self._raise_unreachable(dt_util.utcnow())
         self._set_online(online=online, why="went offline")
 
     @callback
@@ -290,9 +317,50 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
             )
         self.async_set_updated_data(replace(self.data, online=online))
 
+    @property
+    def _not_heard_issue_id(self) -> str:
+        return f"{ISSUE_NOT_HEARD}_{self.bridge_id}"
+
+    @callback
+    def _not_heard_in_time(self, now: datetime) -> None:
+        """Setup was a while ago and the bridge has said nothing on this broker.
+
+        Everything would look healthy while no ring or motion can arrive. Not while Home
+        Assistant itself is not connected to the broker: nothing can be heard then, and
+        the loss of that connection has its own timer and repair.
+        """
+        self._not_heard_timer = None
+        if self._heard or not mqtt.is_connected(self.hass):
+            return
+        self._set_online(online=False, why="has said nothing on MQTT since it was set up")
+        self._cancel_unreachable_timer()
+        self._raise_unreachable(now)
+
+    @callback
+    def _cancel_not_heard_timer(self) -> None:
+        if self._not_heard_timer:
+            self._not_heard_timer()
+            self._not_heard_timer = None
+
     @callback
     def _raise_unreachable(self, _now: datetime) -> None:
         self._unreachable_timer = None
+        if not self._heard and mqtt.is_connected(self.hass):
+            # Home Assistant is connected to its broker and the bridge never spoke there:
+            # no bridge gone, one that publishes where Home Assistant does not listen.
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                self._not_heard_issue_id,
+                is_fixable=False,
+                severity=ir.IssueSeverity.ERROR,
+                translation_key=ISSUE_NOT_HEARD,
+                translation_placeholders={
+                    "name": self.config_entry.title,
+                    "topic": self.topics.available,
+                },
+            )
+            return
         ir.async_create_issue(
             self.hass,
             DOMAIN,

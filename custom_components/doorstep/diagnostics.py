@@ -36,7 +36,8 @@ async def async_get_config_entry_diagnostics(
     entry: DoorstepConfigEntry,
 ) -> dict[str, Any]:
     """Connection settings, bridge state and share states, without secrets."""
-    data = entry.runtime_data.coordinator.data
+    coordinator = entry.runtime_data.coordinator
+    data = coordinator.data
     cameras = {
         key: {
             **{k: v for k, v in asdict(state).items() if k not in ("snapshot", "last_clip")},
@@ -62,6 +63,7 @@ async def async_get_config_entry_diagnostics(
             "bridge": {
                 "info": asdict(data.info),
                 "online": data.online,
+                "heard_on_mqtt": coordinator.heard,
                 "stats": asdict(data.stats) if data.stats else None,
                 "export_signing_key": signing_key,
             },

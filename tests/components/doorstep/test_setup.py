@@ -199,6 +199,148 @@ async def test_mqtt_not_connected_at_setup(
     assert "back online" not in doorstep_log.text
 
 
+async def _set_up_unheard(hass: HomeAssistant, config_entry: MockConfigEntry) -> None:
+    """Set up against a bridge whose MQTT messages never reach Home Assistant's broker."""
+    config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(config_entry.entry_id)
+    await hass.async_block_till_done()
+
+
+def _issues(issue_registry: ir.IssueRegistry) -> list[str]:
+    return sorted(issue_id for domain, issue_id in issue_registry.issues if domain == DOMAIN)
+
+
+async def _wait(hass: HomeAssistant, freezer: FrozenDateTimeFactory, seconds: float) -> None:
+    freezer.tick(seconds)
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+
+
+async def test_a_bridge_never_heard_on_mqtt_is_not_connected(
+    *,
+    hass: HomeAssistant,
+    mqtt: MagicMock,
+    config_entry: MockConfigEntry,
+    bridge: FakeBridge,
+    issue_registry: ir.IssueRegistry,
+    freezer: FrozenDateTimeFactory,
+    doorstep_log: LogRecords,
+) -> None:
+    """It answers over HTTP but publishes elsewhere: healthy-looking at first, not for long."""
+    await _set_up_unheard(hass, config_entry)
+    await _wait(hass, freezer, 240)
+    assert get_state(hass, "binary_sensor.doorstep_connectivity").state == "on"  # still waiting
+    assert _issues(issue_registry) == []
+    await _wait(hass, freezer, 70)
+    assert get_state(hass, "binary_sensor.doorstep_connectivity").state == "off"
+    assert get_state(hass, "binary_sensor.front_door_motion").state == "unavailable"
+    assert _issues(issue_registry) == [f"bridge_not_heard_{BRIDGE_ID}"]
+    issue = issue_registry.async_get_issue(DOMAIN, f"bridge_not_heard_{BRIDGE_ID}")
+    assert issue is not None
+    assert issue.translation_key == "bridge_not_heard"
+    assert issue.severity is ir.IssueSeverity.ERROR
+    assert issue.translation_placeholders == {"name": "Doorstep", "topic": "doorstep/available"}
+    assert f"Doorstep bridge {BRIDGE_ID} has said nothing on MQTT" in doorstep_log.text
+    await _wait(hass, freezer, 3600)
+    assert _issues(issue_registry) == [f"bridge_not_heard_{BRIDGE_ID}"]  # not also "offline"
+    publish_retained(hass, bridge)  # the bridge now uses Home Assistant's broker
+    await hass.async_block_till_done()
+    assert get_state(hass, "binary_sensor.doorstep_connectivity").state == "on"
+    assert get_state(hass, "binary_sensor.front_door_motion").state == "off"
+    assert _issues(issue_registry) == []
+
+
+async def test_a_bridge_heard_at_once_stays_connected(
+    hass: HomeAssistant,
+    setup_entry: MockConfigEntry,
+    issue_registry: ir.IssueRegistry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    await _wait(hass, freezer, 3600)
+    assert get_state(hass, "binary_sensor.doorstep_connectivity").state == "on"
+    assert get_state(hass, "binary_sensor.front_door_motion").state == "off"
+    assert _issues(issue_registry) == []
+
+
+async def test_heard_at_last_saying_offline(
+    *,
+    hass: HomeAssistant,
+    mqtt: MagicMock,
+    config_entry: MockConfigEntry,
+    issue_registry: ir.IssueRegistry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """The bridge joined the broker, only to go: the repair says offline instead."""
+    await _set_up_unheard(hass, config_entry)
+    await _wait(hass, freezer, 310)
+    async_fire_mqtt_message(hass, TOPICS.available, "offline", retain=True)
+    await hass.async_block_till_done()
+    assert get_state(hass, "binary_sensor.doorstep_connectivity").state == "off"
+    assert _issues(issue_registry) == [f"bridge_unreachable_{BRIDGE_ID}"]
+    async_fire_mqtt_message(hass, TOPICS.available, "online")
+    await hass.async_block_till_done()
+    assert get_state(hass, "binary_sensor.doorstep_connectivity").state == "on"
+    assert _issues(issue_registry) == []
+
+
+async def test_not_heard_once_home_assistant_is_connected(
+    *,
+    hass: HomeAssistant,
+    mqtt: MagicMock,
+    mqtt_client_mock: MagicMock,
+    config_entry: MockConfigEntry,
+    issue_registry: ir.IssueRegistry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Home Assistant still connecting at setup: once it is, the bridge must be heard."""
+    await set_mqtt_connected(hass, mqtt, mqtt_client_mock, connected=False)
+    await _set_up_unheard(hass, config_entry)
+    await _wait(hass, freezer, 60)
+    await set_mqtt_connected(hass, mqtt, mqtt_client_mock, connected=True)
+    await _wait(hass, freezer, 250)
+    assert get_state(hass, "binary_sensor.doorstep_connectivity").state == "off"
+    assert _issues(issue_registry) == [f"bridge_not_heard_{BRIDGE_ID}"]
+
+
+async def test_not_heard_while_home_assistant_is_not_connected(
+    *,
+    hass: HomeAssistant,
+    mqtt: MagicMock,
+    mqtt_client_mock: MagicMock,
+    config_entry: MockConfigEntry,
+    issue_registry: ir.IssueRegistry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """Nothing can be heard without Home Assistant's own connection: that is the repair."""
+    await set_mqtt_connected(hass, mqtt, mqtt_client_mock, connected=False)
+    await _set_up_unheard(hass, config_entry)
+    await _wait(hass, freezer, 310)
+    assert _issues(issue_registry) == [f"bridge_unreachable_{BRIDGE_ID}"]
+
+
+async def test_not_heard_before_a_reload_is_not_connected_after_it(
+    *,
+    hass: HomeAssistant,
+    mqtt: MagicMock,
+    config_entry: MockConfigEntry,
+    bridge: FakeBridge,
+    issue_registry: ir.IssueRegistry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    await _set_up_unheard(hass, config_entry)
+    await _wait(hass, freezer, 310)
+    assert await hass.config_entries.async_reload(config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert get_state(hass, "binary_sensor.doorstep_connectivity").state == "off"
+    assert _issues(issue_registry) == [f"bridge_not_heard_{BRIDGE_ID}"]
+    await _wait(hass, freezer, 310)
+    assert _issues(issue_registry) == [f"bridge_not_heard_{BRIDGE_ID}"]
+    publish_retained(hass, bridge)
+    await hass.async_block_till_done()
+    assert get_state(hass, "binary_sensor.doorstep_connectivity").state == "on"
+    assert _issues(issue_registry) == []
+
+
 async def test_unload_stops_following_the_mqtt_connection(
     hass: HomeAssistant,
     mqtt: MagicMock,
@@ -276,6 +418,7 @@ async def test_diagnostics_redact_secrets(
         {"requester": "**REDACTED**", "kind": "ordinary", "asked": 1, "released": 1}
     ]
     assert diag["bridge"]["online"] is True
+    assert diag["bridge"]["heard_on_mqtt"] is True
     assert diag["cameras"]["front_door"]["snapshot_bytes"] == 6
     assert diag["shares"]["s_1"]["state"] == "ready"
     assert diag["approvals"] == {"live_prompts": 0, "spent_nonces": 0, "announced_requests": 0}
