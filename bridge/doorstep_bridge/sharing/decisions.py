@@ -310,8 +310,25 @@ class ShareDecisions:
         keep = {*ready, *(name + SIGNATURE_SUFFIX for name in ready)}
         for path in sorted(self._book.folder.iterdir()):
             if EXPORT_NAME.match(path.name) and path.name not in keep:
+                # Recorded first, as every purge (see `ShareBook.purge_ended`): a file is
+                # never gone without its record.
+                try:
+                    await self._book.append(
+                        "purge",
+                        share_id=path.name.split(".", 1)[0],
+                        file=path.name,
+                        reason="not a ready share",
+                        existed=True,
+                    )
+                except AuditError as err:
+                    # No link serves it; the next start purges it (a full disk: start).
+                    _LOGGER.warning(
+                        "Cannot audit the purge of %s; it is kept until a start can: %s",
+                        path.name,
+                        err,
+                    )
+                    return
                 await asyncio.to_thread(unlink, path)
-                await self._book.append("purge", file=path.name, reason="not a ready share")
 
 
 def _ended(share: Share) -> datetime:
