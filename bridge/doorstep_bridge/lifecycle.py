@@ -13,13 +13,15 @@ The order matters:
 - the connection to the broker opens last, once every subscription is in place:
   the persistent session may deliver what was sent while the bridge was down
   right after the CONNACK, and it must find its handler. What is published
-  before that is queued.
+  before that is queued: the bridge info without a removed camera reaches the
+  broker before that camera's retained topics are cleared.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
+import contextlib
 import logging
 import sqlite3
 from typing import TypeAlias
@@ -51,7 +53,12 @@ from doorstep_bridge.live.stream import LiveHub
 from doorstep_bridge.models import ClipInfo, iso, utcnow
 from doorstep_bridge.mqtt.client import MqttClient
 from doorstep_bridge.mqtt.commands import subscribe_camera_commands
-from doorstep_bridge.mqtt.publisher import Publisher, bridge_info, publish_egress
+from doorstep_bridge.mqtt.publisher import (
+    Publisher,
+    bridge_info,
+    clear_removed_cameras,
+    publish_egress,
+)
 from doorstep_bridge.recording.store import ClipStore
 from doorstep_bridge.sharing.audit import AuditLog, audit_dir
 from doorstep_bridge.sharing.book import Clock
@@ -287,9 +294,18 @@ async def live_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def mqtt_connect_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Open the broker connection, after every subscription is registered."""
+    """Open the broker connection, after every subscription is registered.
+
+    Once connected, the retained topics of cameras removed from the config are cleared.
+    """
     await app[MQTT].start()
+    removed_cameras = asyncio.create_task(
+        clear_removed_cameras(app[MQTT], app[CONFIG].cameras), name="clear-removed-cameras"
+    )
     yield
+    removed_cameras.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await removed_cameras
 
 
 #: Every long-lived service, in start-up order (shutdown runs it backwards).

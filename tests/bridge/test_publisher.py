@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from datetime import timedelta
+import json
+import logging
 from pathlib import Path
+
+import pytest
 
 from doorstep_bridge.events import (
     ClipDeleted,
@@ -18,6 +24,8 @@ from doorstep_bridge.events import (
 from doorstep_bridge.models import ClipInfo, utcnow
 from doorstep_bridge.mqtt.publisher import Publisher
 from doorstep_bridge.mqtt.topics import Topics
+from tests.bridge.bridge_runner import bridge_config, run_bridge
+from tests.bridge.conftest import Broker, Listener
 
 
 class RecordingMqtt:
@@ -126,3 +134,68 @@ def test_motion_and_person_are_states_the_rest_is_kept_in_full() -> None:
     bus.publish(PersonChanged("front_door", active=True, time=utcnow()))
     bus.publish(ClipFinished(clip("c_1")))
     assert mqtt.states == {"doorstep/front_door/motion", "doorstep/front_door/person"}
+
+
+def _retained(listener: Listener, settle: float = 1.0) -> dict[str, bytes]:
+    """The retained messages a fresh subscriber was handed, by topic."""
+    return {topic: payload for topic, payload, retain in listener.drain(settle) if retain}
+
+
+async def test_a_removed_camera_leaves_nothing_retained_on_the_broker(
+    mqtt_broker: Broker,
+    mqtt_listener: Callable[..., Listener],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Its last snapshot (a picture of the porch) and state go; the rest stays."""
+    caplog.set_level(logging.INFO, logger="doorstep_bridge.mqtt.publisher")
+    both = {"front_door": {"source": "demo://"}, "back_door": {"source": "demo://"}}
+    # Another bridge on the broker, under a base topic below this bridge's.
+    other = mqtt_listener("doorstep/back_door/snapshot")
+    nested = {
+        "doorstep/garage/available": b"online",
+        "doorstep/garage/bridge/info": b"{}",
+        "doorstep/garage/back_door/status": b'{"status": "online"}',
+        "doorstep/garage/back_door/snapshot": b"\xff\xd8 the garage",
+    }
+    for topic, payload in nested.items():
+        await asyncio.to_thread(other.publish, topic, payload, True)
+    async with run_bridge(bridge_config(mqtt_broker, tmp_path, cameras=both)) as bridge:
+        await bridge.wait_mqtt()
+        async with bridge.session.post(
+            f"{bridge.url}/api/cameras/back_door/ring", headers=bridge.auth
+        ) as response:
+            assert response.status < 300
+        # The picture of the press (an empty one first: the camera had no clip yet).
+        while not await asyncio.to_thread(other.wait_for, "doorstep/back_door/snapshot", 20):
+            pass
+        # As the clip the press started would, when it ends.
+        clip = {"id": "c_20261123T101500_back_door_3a1f", "camera": "back_door"}
+        await asyncio.to_thread(other.publish, "doorstep/back_door/clip", json.dumps(clip), True)
+    before = mqtt_listener("doorstep/#")
+    held = _retained(before)
+    assert {"doorstep/back_door/snapshot", "doorstep/back_door/clip"} <= set(held)
+    assert "doorstep/back_door/status" in held
+    front_before = {t: p for t, p in held.items() if t.startswith("doorstep/front_door/")}
+
+    only_front = {"front_door": {"source": "demo://"}}
+    async with run_bridge(bridge_config(mqtt_broker, tmp_path, cameras=only_front)) as bridge:
+        await bridge.wait_mqtt()
+        cleared = "Camera back_door is no longer in the config: cleared its retained MQTT topics"
+        for _ in range(100):  # up to 10 s
+            if cleared in caplog.text:
+                break
+            await asyncio.sleep(0.1)
+        fresh = mqtt_listener("doorstep/#")
+        after = await asyncio.to_thread(_retained, fresh)
+        info = json.loads(after["doorstep/bridge/info"])
+
+    assert [topic for topic in after if topic.startswith("doorstep/back_door/")] == []
+    assert set(info["cameras"]) == {"front_door"}
+    # The remaining camera's state, this bridge's own topics and the other bridge's stay.
+    assert {t for t in after if t.startswith("doorstep/front_door/")} == set(front_before)
+    assert after["doorstep/front_door/motion_detection"] == b"ON"
+    assert after["doorstep/available"] == b"online"
+    for topic, payload in nested.items():
+        assert after[topic] == payload, topic
+    assert "Camera garage" not in caplog.text

@@ -29,6 +29,9 @@ sees MQTT on the loop. What this adds on top of paho:
   with QoS 1 while the bridge restarts are delivered when it is back.
 * Subscriptions are renewed on every connect; retained messages on them are
   ignored (they are past commands) and oversized payloads are dropped.
+* :meth:`MqttClient.retained_topics` asks the broker which topics it holds
+  retained messages on (the cameras an earlier run published), leaving no
+  subscription behind in the persistent session.
 * Ignored input is logged rate-limited (:mod:`doorstep_bridge.mqtt.ignored`):
   anyone who can write to the broker can send the bridge garbage.
 * Broker outages are logged once: a warning naming the address and the reason
@@ -43,7 +46,7 @@ sees MQTT on the loop. What this adds on top of paho:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 import contextlib
 from dataclasses import dataclass, field
 import logging
@@ -137,6 +140,16 @@ class _Subscription:
     network_thread: bool = False
 
 
+@dataclass(slots=True)
+class _RetainedLookup:
+    """One :meth:`MqttClient.retained_topics` under way."""
+
+    filters: tuple[str, ...]
+    found: set[str] = field(default_factory=set)
+    unsubscribe_mid: int | None = None
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
 class MqttClient:
     """One connection to the broker, owned by the bridge's event loop."""
 
@@ -172,6 +185,8 @@ class MqttClient:
         # with a refusal (already reported; the disconnect that follows says no more).
         self._refused = False
         self._subscribed = asyncio.Event()
+        # Set on the loop before its SUBSCRIBE is sent; read in paho's thread.
+        self._lookup: _RetainedLookup | None = None
         self._ignored = IgnoredInputLog(_LOGGER)
         self._summaries: asyncio.Task[None] | None = None
         # The current outage was logged (loop only): one warning per outage.
@@ -217,6 +232,7 @@ class MqttClient:
         client.on_connect_fail = self._on_connect_fail
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
+        client.on_unsubscribe = self._on_unsubscribe
         client.on_publish = self._on_publish
         client.on_socket_open = lambda _client, _userdata, sock: _tune_socket(sock)
         self._client = client
@@ -376,6 +392,39 @@ class MqttClient:
 
         return unsubscribe
 
+    async def retained_topics(
+        self, filters: Sequence[str], timeout: float = 10.0
+    ) -> set[str] | None:
+        """The topics matching ``filters`` the broker holds a retained message on, now.
+
+        One SUBSCRIBE (QoS 0) and, right behind it, one UNSUBSCRIBE: the broker sends
+        the retained messages in answer to the first and handles the second after it,
+        so its UNSUBACK comes after the last of them, and no subscription stays in the
+        persistent session. None when not connected, or when the broker did not
+        answer within ``timeout`` seconds (the connection dropped meanwhile).
+        """
+        if self._lookup is not None:
+            raise RuntimeError("one retained_topics() at a time")
+        lookup = _RetainedLookup(tuple(filters))
+        with self._lock:
+            if not self._link_up:
+                return None
+            self._lookup = lookup
+            try:
+                self._client.subscribe([(topic, 0) for topic in lookup.filters])
+                _rc, lookup.unsubscribe_mid = self._client.unsubscribe(list(lookup.filters))
+            except ValueError:
+                self._lookup = None
+                raise
+        try:
+            async with asyncio.timeout(timeout):
+                await lookup.done.wait()
+        except TimeoutError:
+            return None
+        finally:
+            self._lookup = None
+        return lookup.found
+
     # --- paho thread ---------------------------------------------------------------
 
     def _on_connect(
@@ -460,6 +509,17 @@ class MqttClient:
             if not self._pending_subacks:
                 self._call_soon(self._subscribed.set)
 
+    def _on_unsubscribe(
+        self,
+        _client: paho.Client,
+        _userdata: object,
+        mid: int,
+        _reason_codes: object,
+        _properties: object,
+    ) -> None:
+        # After the retained messages of a lookup's SUBSCRIBE: queued on the loop after them.
+        self._call_soon(self._unsubscribed_on_loop, mid)
+
     def _on_disconnect(
         self,
         _client: paho.Client,
@@ -504,6 +564,14 @@ class MqttClient:
 
     def _on_message(self, client: paho.Client, _userdata: object, msg: paho.MQTTMessage) -> None:
         _ack_promptly(client.socket())
+        lookup = self._lookup
+        if (
+            msg.retain
+            and lookup is not None
+            and any(paho.topic_matches_sub(topic, msg.topic) for topic in lookup.filters)
+        ):
+            self._call_soon(lookup.found.add, msg.topic)
+            return
         if msg.retain:
             # Every subscription is a command (a press, a request, a switch): a retained
             # one is a past command the broker replays on (re)subscribe, not a new one.
@@ -544,6 +612,11 @@ class MqttClient:
                     self._state_sent[topic] = info
                 if not self._link_up:
                     self._queued_retained.add(topic)
+
+    def _unsubscribed_on_loop(self, mid: int) -> None:
+        lookup = self._lookup
+        if lookup is not None and lookup.unsubscribe_mid == mid:
+            lookup.done.set()
 
     @property
     def _address(self) -> str:

@@ -6,12 +6,14 @@ The one place that maps bus events to topics, payloads, QoS and retain flags
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Callable, Collection
 import json
+import logging
 from typing import Any
 
 from doorstep_bridge import PROTOCOL_VERSION, __version__
-from doorstep_bridge.config import Config
+from doorstep_bridge.config import RESERVED_CAMERA_NAMES, Config
 from doorstep_bridge.detect.packages import doorstep_zone
 from doorstep_bridge.events import (
     CameraAvailability,
@@ -31,6 +33,11 @@ from doorstep_bridge.events import (
 )
 from doorstep_bridge.mqtt.client import MqttClient
 from doorstep_bridge.mqtt.topics import OFF, OFFLINE, ON, ONLINE
+
+_LOGGER = logging.getLogger(__name__)
+
+#: Seconds before asking the broker again when it did not say which cameras it holds.
+REMOVED_CAMERAS_RETRY = 30.0
 
 
 def _json(data: dict[str, Any]) -> str:
@@ -61,6 +68,36 @@ def bridge_info(config: Config, bridge_id: str) -> dict[str, Any]:
 def publish_egress(mqtt: MqttClient, report: dict[str, Any]) -> None:
     """``<b>/bridge/egress``: what the egress guard refused (retained)."""
     mqtt.publish(mqtt.topics.bridge_egress, _json(report), qos=1, retain=True)
+
+
+async def clear_removed_cameras(mqtt: MqttClient, cameras: Collection[str]) -> list[str]:
+    """Once connected, clear every retained topic of cameras no longer in the config.
+
+    A removed or renamed camera's retained topics would otherwise stay on the broker
+    for good, its last snapshot (a picture of the porch) among them, readable by
+    anyone on the broker. The broker itself says which cameras it holds state of
+    under this bridge's base topic: a list kept in the storage folder would miss
+    what a bridge started on an emptied or moved folder, or an older version, left.
+
+    Returns:
+        The cameras cleared.
+    """
+    topics = mqtt.topics
+    while True:
+        await mqtt.wait_connected()
+        found = await mqtt.retained_topics(topics.camera_lookups)
+        if found is not None:
+            break
+        await asyncio.sleep(REMOVED_CAMERAS_RETRY)
+    held = {camera for topic in found if (camera := topics.camera_of(topic)) is not None}
+    removed = sorted(held - set(cameras) - RESERVED_CAMERA_NAMES)
+    for camera in removed:
+        for topic in topics.camera_retained(camera):
+            mqtt.publish(topic, b"", qos=1, retain=True)
+        _LOGGER.info(
+            "Camera %s is no longer in the config: cleared its retained MQTT topics", camera
+        )
+    return removed
 
 
 class Publisher:

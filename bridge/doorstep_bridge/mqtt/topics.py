@@ -101,6 +101,44 @@ class Topics:
         """``ON``/``OFF`` command for ``motion_detection`` or ``recording``."""
         return f"{self.base}/{camera}/{switch}/set"
 
+    def camera_retained(self, camera: str) -> list[str]:
+        """Every topic the bridge keeps retained for one camera."""
+        return [
+            self.camera_available(camera),
+            self.camera_status(camera),
+            self.recording_problem(camera),
+            self.motion(camera),
+            self.person(camera),
+            self.clip(camera),
+            self.snapshot(camera),
+            *(self.switch(camera, switch) for switch in SWITCHES),
+        ]
+
+    @property
+    def camera_lookups(self) -> list[str]:
+        """Filters for retained topics every camera the bridge ever ran has on the broker.
+
+        The bridge publishes them for each camera at every start. ``<b>/+/available``
+        is not one: it also matches ``<b>/<x>/available``, the availability of another
+        bridge whose base topic is ``<b>/<x>``. Nothing of such a bridge is one level
+        below its base topic but that, so these filters only find cameras.
+        """
+        return [
+            self.camera_status("+"),
+            self.motion("+"),
+            *(self.switch("+", switch) for switch in SWITCHES),
+        ]
+
+    def camera_of(self, topic: str) -> str | None:
+        """The camera of a per-camera topic (``<b>/<cam>/<leaf>``), None for another topic."""
+        prefix = f"{self.base}/"
+        if not topic.startswith(prefix):
+            return None
+        camera, slash, leaf = topic[len(prefix) :].partition("/")
+        if not camera or not slash or not leaf or "/" in leaf:
+            return None
+        return camera
+
     @property
     def share_request(self) -> str:
         """Incoming share requests (JSON). Can never approve anything."""
@@ -121,18 +159,7 @@ class Topics:
             self.share("s_0"),
         ]
         for camera in cameras:
-            own += [
-                self.camera_available(camera),
-                self.camera_status(camera),
-                self.recording_problem(camera),
-                self.motion(camera),
-                self.person(camera),
-                self.package(camera),
-                self.ring(camera),
-                self.clip(camera),
-                self.snapshot(camera),
-                *(self.switch(camera, switch) for switch in SWITCHES),
-            ]
+            own += [*self.camera_retained(camera), self.package(camera), self.ring(camera)]
         return own
 
 
