@@ -1,4 +1,6 @@
-"""The bridge's persistent identity: its id and its API token, kept in the storage folder.
+"""The bridge's persistent identity, kept in the storage folder.
+
+Its id, its API token and the random part of its MQTT client id.
 
 The storage folder holds footage: it is kept owner-only, folders 0700 and files
 0600, whatever created them (the command line also sets a ``077`` umask).
@@ -20,9 +22,13 @@ BRIDGE_ID_FILE = "bridge_id"
 #: Permission bits other users must not have on anything in the storage folder.
 _OTHERS = stat.S_IRWXG | stat.S_IRWXO
 API_TOKEN_FILE = "api_token"  # noqa: S105 - a file name, not a secret
+#: The random part of the MQTT client id. No camera can have this name (a hyphen):
+#: cameras get a folder each in the storage folder.
+MQTT_CLIENT_KEY_FILE = "mqtt-client-key"
 
 
-def _read_or_create(path: Path, make: str, mode: int) -> str:
+def _read_or_create(path: Path, make: str, mode: int) -> tuple[str, bool]:
+    """The value kept in ``path``, or ``make`` written there; and whether it was written."""
     try:
         value = path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
@@ -30,7 +36,7 @@ def _read_or_create(path: Path, make: str, mode: int) -> str:
     except OSError as err:
         raise StorageError(f"cannot read {path}: {err}") from err
     if value:
-        return value
+        return value, False
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
@@ -41,7 +47,7 @@ def _read_or_create(path: Path, make: str, mode: int) -> str:
         tmp.replace(path)
     except OSError as err:
         raise StorageError(f"cannot write {path}: {err}") from err
-    return make
+    return make, True
 
 
 def ensure_storage(path: Path) -> None:
@@ -115,7 +121,7 @@ def tighten_storage(root: Path) -> tuple[int, int]:
 
 def bridge_id(storage: Path) -> str:
     """The bridge's stable id, generated on first start."""
-    return _read_or_create(storage / BRIDGE_ID_FILE, secrets.token_hex(8), 0o600)
+    return _read_or_create(storage / BRIDGE_ID_FILE, secrets.token_hex(8), 0o600)[0]
 
 
 def api_token(storage: Path, configured: str | None) -> str:
@@ -123,8 +129,30 @@ def api_token(storage: Path, configured: str | None) -> str:
     if configured:
         return configured
     path = storage / API_TOKEN_FILE
-    token = _read_or_create(path, secrets.token_urlsafe(32), 0o600)
+    token, _created = _read_or_create(path, secrets.token_urlsafe(32), 0o600)
     # An older or hand-made file may be too open: the token guards the footage.
     if path.stat().st_mode & 0o077:
         path.chmod(0o600)
     return token
+
+
+def mqtt_client_id(storage: Path, bridge: str) -> tuple[str, str | None]:
+    """The default MQTT client id, and on its first start the one the bridge used before.
+
+    The bridge id is published (discovery, bridge info): a client id made of it alone
+    let any client of the broker take over the bridge's persistent session, and with
+    it the doorbell's presses, by connecting under it. A random part, generated once
+    and kept owner-only like the API token, makes the id unguessable and keeps the
+    session across restarts.
+
+    Returns:
+        ``doorstep-<bridge id>-<random part>``, and ``doorstep-<bridge id>`` when the
+        random part was generated now (whose session the bridge then ends), else None.
+    """
+    path = storage / MQTT_CLIENT_KEY_FILE
+    key, created = _read_or_create(path, secrets.token_hex(16), 0o600)
+    # An older or hand-made file may be too open: the id guards the doorbell's session.
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)
+    earlier = f"doorstep-{bridge}"
+    return f"{earlier}-{key}", earlier if created else None

@@ -35,7 +35,7 @@ from doorstep_bridge.config import Config
 from doorstep_bridge.doorbell import Doorbell
 from doorstep_bridge.events import EventBus, PersonChanged
 from doorstep_bridge.exceptions import StorageError
-from doorstep_bridge.identity import api_token, bridge_id, ensure_storage
+from doorstep_bridge.identity import api_token, bridge_id, ensure_storage, mqtt_client_id
 from doorstep_bridge.keys import (
     API_TOKEN,
     AUDIT,
@@ -112,10 +112,44 @@ async def mqtt_ctx(app: web.Application) -> AsyncIterator[None]:
 
     The connection itself is opened by :func:`mqtt_connect_ctx`.
     """
-    client = MqttClient(app[CONFIG].mqtt, client_id=f"doorstep-{app[BRIDGE_ID]}")
+    config = app[CONFIG]
+    earlier: str | None = None
+    if config.mqtt.client_id:
+        client_id = config.mqtt.client_id
+    else:
+        client_id, earlier = mqtt_client_id(config.storage.path, app[BRIDGE_ID])
+    client = MqttClient(config.mqtt, client_id=client_id)
     app[MQTT] = client
+    ending = None if earlier is None else asyncio.create_task(_end_session(client, earlier))
     yield
+    if ending is not None:
+        ending.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ending
     await client.stop()
+
+
+#: Seconds between attempts at ending the earlier client id's session.
+END_SESSION_RETRY = 30.0
+
+
+async def _end_session(client: MqttClient, earlier: str) -> None:
+    """End the persistent session of the client id an older version used.
+
+    Nobody connects under it any more: the broker would keep it, and queue the
+    doorbell's presses in it, for good.
+    """
+    while True:
+        await client.wait_connected()
+        if await client.end_session(earlier):
+            # Not the new id: a log shared for help must not hand it out.
+            _LOGGER.info(
+                "Ended the MQTT session of the client id the bridge used before (%s); its"
+                " client id now has a random part, kept in the storage folder",
+                earlier,
+            )
+            return
+        await asyncio.sleep(END_SESSION_RETRY)
 
 
 async def publisher_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pwd
 import signal
 import socket
+import stat
 import subprocess
 import sys
 from typing import Any
@@ -21,6 +22,8 @@ import pytest
 import yaml
 
 from doorstep_bridge.config import MqttSettings
+from doorstep_bridge.identity import MQTT_CLIENT_KEY_FILE
+from doorstep_bridge.keys import BRIDGE_ID, MQTT
 from doorstep_bridge.mqtt.client import MqttClient
 from doorstep_bridge.mqtt.ignored import IgnoredInputLog
 from tests.bridge.bridge_runner import RunningBridge, bridge_config, run_bridge
@@ -878,3 +881,130 @@ async def test_a_malformed_subscription_does_not_end_the_connection(
         assert line.startswith("Cannot subscribe to 'buttons/#/front': ")
     finally:
         await client.stop()
+
+
+def _connect_as(broker: Broker, client_id: str, *, clean_session: bool) -> Any:
+    """A plain client connected under ``client_id``; its CONNACK flags as ``.flags``."""
+    import threading
+
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    client = paho.Client(
+        CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean_session
+    )
+    connected = threading.Event()
+
+    def on_connect(_c: object, _u: object, flags: Any, *_rest: object) -> None:
+        client.flags = flags  # type: ignore[attr-defined]
+        connected.set()
+
+    client.on_connect = on_connect
+    client.connect(broker.host, broker.port)
+    client.loop_start()
+    assert connected.wait(5), f"cannot connect as {client_id}"
+    return client
+
+
+def _close(client: Any) -> None:
+    client.disconnect()
+    client.loop_stop()
+
+
+async def _connecting_as_takes_the_bridge_s_place(
+    bridge: RunningBridge, broker: Broker, client_id: str
+) -> bool:
+    """Whether a client connecting under ``client_id`` closes the bridge's connection."""
+    mqtt = bridge.app[MQTT]
+    assert mqtt.connected
+    other = await asyncio.to_thread(_connect_as, broker, client_id, clean_session=True)
+    try:
+        for _ in range(40):  # 2 s; the bridge reconnects after 1 s
+            if not mqtt.connected:
+                return True
+            await asyncio.sleep(0.05)
+        return False
+    finally:
+        await asyncio.to_thread(_close, other)
+        await bridge.wait_mqtt()
+
+
+async def test_the_client_id_cannot_be_read_from_what_the_bridge_publishes(
+    mqtt_broker: Broker, mqtt_listener: Callable[..., Listener], tmp_path: Path
+) -> None:
+    """Who knows the client id can take over the bridge's session and its presses."""
+    everything = mqtt_listener("#")
+    config = bridge_config(mqtt_broker, tmp_path)
+    async with run_bridge(config) as bridge:
+        await bridge.wait_mqtt()
+        await bridge.session.post(f"{bridge.url}/api/cameras/front_door/ring", headers=bridge.auth)
+        await asyncio.to_thread(everything.wait_for, RING)
+        client_id, bridge_id = bridge.app[MQTT].client_id, bridge.app[BRIDGE_ID]
+        # The broker knows the bridge under it...
+        assert await _connecting_as_takes_the_bridge_s_place(bridge, mqtt_broker, client_id)
+        # ... and not under the id an older version used, made of the published bridge id.
+        assert not await _connecting_as_takes_the_bridge_s_place(
+            bridge, mqtt_broker, f"doorstep-{bridge_id}"
+        )
+        published = await asyncio.to_thread(everything.drain, 1.0)
+    assert client_id.startswith(f"doorstep-{bridge_id}-")
+    random_part = client_id.removeprefix(f"doorstep-{bridge_id}-")
+    assert len(random_part) == 32
+    assert any(bridge_id.encode() in payload for _topic, payload, _retain in published)
+    for topic, payload, _retain in published:
+        assert random_part not in topic
+        assert random_part.encode() not in payload, topic
+    key_file = tmp_path / MQTT_CLIENT_KEY_FILE
+    assert key_file.read_text().strip() == random_part
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    # The same id after a restart: the broker's session (and presses queued in it) is kept.
+    async with run_bridge(config) as bridge:
+        await bridge.wait_mqtt()
+        assert bridge.app[MQTT].client_id == client_id
+
+
+async def test_a_configured_client_id_wins(mqtt_broker: Broker, tmp_path: Path) -> None:
+    config = bridge_config(mqtt_broker, tmp_path, mqtt={"client_id": "porch-bridge"})
+    async with run_bridge(config) as bridge:
+        await bridge.wait_mqtt()
+        assert bridge.app[MQTT].client_id == "porch-bridge"
+        assert await _connecting_as_takes_the_bridge_s_place(bridge, mqtt_broker, "porch-bridge")
+    assert not (tmp_path / MQTT_CLIENT_KEY_FILE).exists()
+
+
+async def test_the_session_of_the_earlier_client_id_is_ended(
+    mqtt_broker: Broker, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An older version connected as ``doorstep-<bridge id>``: its session would stay for good,
+    presses queued in it."""
+    caplog.set_level(logging.INFO, logger="doorstep_bridge.lifecycle")
+    tmp_path.joinpath("bridge_id").write_text("0123456789abcdef\n")
+    earlier = "doorstep-0123456789abcdef"
+    older = await asyncio.to_thread(_connect_as, mqtt_broker, earlier, clean_session=False)
+    older.subscribe("doorstep/+/ring/set", qos=1)
+    await asyncio.sleep(0.3)
+    await asyncio.to_thread(_close, older)
+    again = await asyncio.to_thread(_connect_as, mqtt_broker, earlier, clean_session=False)
+    assert again.flags.session_present  # what the upgrade finds on the broker
+    await asyncio.to_thread(_close, again)
+
+    async with run_bridge(bridge_config(mqtt_broker, tmp_path)) as bridge:
+        await bridge.wait_mqtt()
+        for _ in range(100):  # up to 10 s
+            if "Ended the MQTT session of the client id the bridge used before" in caplog.text:
+                break
+            await asyncio.sleep(0.1)
+        client_id = bridge.app[MQTT].client_id
+    assert earlier in caplog.text
+    assert client_id not in caplog.text
+    after = await asyncio.to_thread(_connect_as, mqtt_broker, earlier, clean_session=False)
+    try:
+        assert not after.flags.session_present
+    finally:
+        await asyncio.to_thread(_close, after)
+    # Once only: the next start has nothing left to end.
+    caplog.clear()
+    async with run_bridge(bridge_config(mqtt_broker, tmp_path)) as bridge:
+        await bridge.wait_mqtt()
+        await asyncio.sleep(0.5)
+    assert "Ended the MQTT session" not in caplog.text

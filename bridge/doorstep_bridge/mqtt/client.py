@@ -26,7 +26,9 @@ sees MQTT on the loop. What this adds on top of paho:
   and ended during the outage start again when the broker is back (a porch light
   switched on for a visitor long gone).
 * A persistent session under the bridge's stable client id, so commands sent
-  with QoS 1 while the bridge restarts are delivered when it is back.
+  with QoS 1 while the bridge restarts are delivered when it is back. The id
+  has a random part (:func:`doorstep_bridge.identity.mqtt_client_id`): a client
+  that connected under it would take that session over, presses and all.
 * Subscriptions are renewed on every connect; retained messages on them are
   ignored (they are past commands) and oversized payloads are dropped.
 * :meth:`MqttClient.retained_topics` asks the broker which topics it holds
@@ -140,6 +142,35 @@ class _Subscription:
     network_thread: bool = False
 
 
+def _paho_client(settings: MqttSettings, client_id: str, *, clean_session: bool) -> paho.Client:
+    """A paho client for the broker in ``settings``, with its credentials and TLS.
+
+    Raises:
+        ConfigError: The TLS files cannot be used.
+    """
+    client = paho.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=paho.MQTTv311,
+        clean_session=clean_session,
+    )
+    if settings.username is not None:
+        client.username_pw_set(settings.username, settings.password)
+    if settings.tls is not None:
+        try:
+            client.tls_set(
+                ca_certs=settings.tls.ca_certs,
+                certfile=settings.tls.certfile,
+                keyfile=settings.tls.keyfile,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
+        except OSError as err:  # ssl.SSLError too: the files changed since the config was read
+            problems = tls_problems(settings.tls) or [f"mqtt.tls: cannot be used: {err}"]
+            raise ConfigError(problems) from None
+        client.tls_insecure_set(settings.tls.insecure)
+    return client
+
+
 @dataclass(slots=True)
 class _RetainedLookup:
     """One :meth:`MqttClient.retained_topics` under way."""
@@ -200,28 +231,9 @@ class MqttClient:
         self._steady_timer: asyncio.TimerHandle | None = None
         self._client_id = settings.client_id or client_id
 
-        client = paho.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=settings.client_id or client_id,
-            protocol=paho.MQTTv311,
-            # A persistent session: the broker keeps (QoS 1) presses and requests sent
-            # while the bridge restarts and delivers them when it is back.
-            clean_session=False,
-        )
-        if settings.username is not None:
-            client.username_pw_set(settings.username, settings.password)
-        if settings.tls is not None:
-            try:
-                client.tls_set(
-                    ca_certs=settings.tls.ca_certs,
-                    certfile=settings.tls.certfile,
-                    keyfile=settings.tls.keyfile,
-                    cert_reqs=ssl.CERT_REQUIRED,
-                )
-            except OSError as err:  # ssl.SSLError too: the files changed since the config was read
-                problems = tls_problems(settings.tls) or [f"mqtt.tls: cannot be used: {err}"]
-                raise ConfigError(problems) from None
-            client.tls_insecure_set(settings.tls.insecure)
+        # A persistent session: the broker keeps (QoS 1) presses and requests sent
+        # while the bridge restarts and delivers them when it is back.
+        client = _paho_client(settings, self._client_id, clean_session=False)
         client.will_set(self._topics.available, OFFLINE, qos=1, retain=True)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         # Keep everything queued while the broker is away (paho's default is unbounded
@@ -241,6 +253,11 @@ class MqttClient:
     def topics(self) -> Topics:
         """Topic names under this bridge's base topic."""
         return self._topics
+
+    @property
+    def client_id(self) -> str:
+        """The client id the bridge connects with (``mqtt.client_id``, else the default)."""
+        return self._client_id
 
     @property
     def connected(self) -> bool:
@@ -424,6 +441,47 @@ class MqttClient:
         finally:
             self._lookup = None
         return lookup.found
+
+    async def end_session(self, client_id: str, timeout: float = 10.0) -> bool:
+        """End the broker's persistent session of ``client_id``, if it has one.
+
+        A connection under that id with a clean session, then a disconnect: the broker
+        drops the old session, its subscriptions and the messages queued for it. True
+        once the broker accepted the connection.
+        """
+        return await asyncio.to_thread(self._end_session, client_id, timeout)
+
+    def _end_session(self, client_id: str, timeout: float) -> bool:
+        accepted = threading.Event()
+
+        def on_connect(
+            _client: paho.Client,
+            _userdata: object,
+            _flags: paho.ConnectFlags,
+            reason_code: ReasonCode,
+            _properties: object,
+        ) -> None:
+            if not reason_code.is_failure:
+                accepted.set()
+
+        try:
+            client = _paho_client(self._settings, client_id, clean_session=True)
+        except ConfigError:
+            return False
+        client.on_connect = on_connect
+        try:
+            client.connect(
+                self._settings.host, self._settings.port, keepalive=self._settings.keepalive
+            )
+        except (OSError, ValueError) as err:
+            _LOGGER.debug("Cannot connect as %r: %s", client_id, connect_error_reason(err))
+            return False
+        client.loop_start()
+        try:
+            return accepted.wait(timeout)
+        finally:
+            client.disconnect()
+            client.loop_stop()
 
     # --- paho thread ---------------------------------------------------------------
 
