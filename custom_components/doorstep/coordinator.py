@@ -490,9 +490,14 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
     @callback
     def _on_camera(self, msg: ReceiveMessage) -> None:
         parts = self.topics.split_camera_topic(msg.topic)
-        if parts is None or (msg.retain and parts[1] in ("ring", "package")):
+        if (
+            parts is None
             # Rings and parcels are events the bridge never retains: a retained one (a
             # test with mosquitto_pub -r) would happen again at every start and reload.
+            or (msg.retain and parts[1] in ("ring", "package"))
+            # The bridge clearing what a camera taken out of its config left retained.
+            or (not msg.payload and parts[0] not in self._known_cameras)
+        ):
             return
         camera, leaf = parts
         try:

@@ -105,6 +105,22 @@ async def test_malformed_clips_are_ignored(
     assert "Ignoring malformed message on doorstep/front_door/clip" in doorstep_log.text
 
 
+@pytest.mark.usefixtures("setup_entry")
+async def test_a_removed_cameras_cleared_topics_are_not_malformed(
+    hass: HomeAssistant, doorstep_log: LogRecords
+) -> None:
+    # The bridge clears what a camera taken out of its config left retained: an empty
+    # retained message per topic, which read as one malformed message each.
+    for leaf in ("status", "available", "motion", "motion_detection", "recording", "clip"):
+        async_fire_mqtt_message(hass, f"doorstep/back_yard/{leaf}", "", retain=True)
+    await hass.async_block_till_done()
+    assert "malformed" not in doorstep_log.text
+    # A camera the bridge has still says so when a message makes no sense.
+    async_fire_mqtt_message(hass, TOPICS.motion("front_door"), "")
+    await hass.async_block_till_done()
+    assert "Ignoring malformed message on doorstep/front_door/motion" in doorstep_log.text
+
+
 @pytest.mark.parametrize("camera", ["share", "bridge"])
 @pytest.mark.usefixtures("setup_entry")
 async def test_bridge_info_with_a_reserved_camera_name_is_ignored(
