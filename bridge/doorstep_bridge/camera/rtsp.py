@@ -145,9 +145,14 @@ def parse_head(head: bytes) -> tuple[str, dict[str, str]]:
 
 
 def _challenge_params(challenge: str) -> dict[str, str]:
+    """The parameters of a challenge, quoted (``realm="cam"``) or not (``algorithm=MD5``)."""
+    # finditer, not findall: findall gives "" for the alternative that did not match, and
+    # an unquoted value (RFC 2617 writes algorithm and stale so) was read as empty.
     return {
-        key.lower(): value if value is not None else bare
-        for key, value, bare in re.findall(r'(\w+)=(?:"([^"]*)"|([^\s,]*))', challenge)
+        match["key"].lower(): match["quoted"] if match["quoted"] is not None else match["bare"]
+        for match in re.finditer(
+            r'(?P<key>\w+)=(?:"(?P<quoted>[^"]*)"|(?P<bare>[^\s,]*))', challenge
+        )
     }
 
 

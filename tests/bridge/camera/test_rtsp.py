@@ -234,6 +234,22 @@ def test_digest_answer_matches_rfc_2617(monkeypatch: pytest.MonkeyPatch) -> None
     assert 'opaque="5ccc069c403ebaf9f0171e9517f40e41"' in header
 
 
+def test_digest_with_unquoted_values_is_answered(monkeypatch: pytest.MonkeyPatch) -> None:
+    # RFC 2617 writes algorithm unquoted, and cameras write qop and the nonce so too. Read as
+    # empty, "algorithm=MD5" made the offer look unsupported: the camera was reported as
+    # refusing the password (auth_failed) when it was right.
+    monkeypatch.setattr(rtsp.os, "urandom", lambda _n: bytes.fromhex("0a4f113b"))
+    auth = Authenticator("Mufasa", "Circle Of Life")
+    assert auth.challenge(
+        'Digest realm="testrealm@host.com", qop=auth, algorithm=MD5, '
+        'nonce=dcd98b7102dd2f0e8b11d0f600bfb0c093, opaque="5ccc069c403ebaf9f0171e9517f40e41"'
+    )
+    header = auth.header("GET", "/dir/index.html")
+    assert header is not None
+    assert 'response="6629fae49393a05397450978507c4ef1"' in header  # as with quoted values
+    assert "qop=auth" in header
+
+
 def test_basic_when_that_is_all_the_camera_offers() -> None:
     auth = Authenticator("admin", "secret")
     assert auth.challenge('Basic realm="IP Camera"')
