@@ -24,6 +24,7 @@ from homeassistant.components.websocket_api.decorators import (
 )
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers.network import NoURLAvailableError, get_url
 from homeassistant.util import dt as dt_util
 import voluptuous as vol
 
@@ -90,6 +91,14 @@ def _entry(hass: HomeAssistant, bridge_id: str) -> DoorstepConfigEntry:
     return entry
 
 
+def _outside_url(hass: HomeAssistant, path: str) -> str | None:
+    """``path`` on Home Assistant's address for the internet; None when it has none."""
+    try:
+        return get_url(hass, allow_internal=False) + path
+    except NoURLAvailableError:
+        return None
+
+
 def _share_json(
     entry: DoorstepConfigEntry,
     share: Share,
@@ -105,6 +114,10 @@ def _share_json(
         token = share.link.rpartition("/")[2]
         link = SHARE_URL.format(bridge_id=coordinator.bridge_id, token=token)
     return {
+        # What the owner sends to someone outside: the address Home Assistant has for the
+        # internet (its external URL, or Home Assistant Cloud's), not the one this browser
+        # used (a LAN address at home). None when it has none.
+        "link_url": _outside_url(coordinator.hass, link) if link else None,
         "bridge_id": coordinator.bridge_id,
         "share_id": share.id,
         "state": share.state,

@@ -69,6 +69,8 @@ async def test_panel_approve_link_revoke_and_clips_by_reason(stack: Stack, page:
         await expect(card).to_have_attribute("data-state", "ready", timeout=RENDER_TIMEOUT)
         link = await card.locator(".link input").input_value()
         assert "/api/doorstep/share/" in link
+        # This Home Assistant has no address for the internet: the panel says the link is local.
+        await expect(card.locator(".link-note")).to_contain_text("no address for the internet")
         await shot(page, "05-panel.png")
         # The link works for a recipient with no login: HA relays the redacted MP4.
         async with session.get(link) as response:

@@ -42,6 +42,8 @@ const STRINGS = {
     deny: "Deny",
     revoke: "Revoke",
     copy: "Copy link",
+    linkInsideOnly:
+      "Home Assistant has no address for the internet (Settings → System → Network): this link works only where this browser reaches Home Assistant.",
     copied: "Link copied",
     play: "Play",
     forget: "Forget",
@@ -137,6 +139,8 @@ const STRINGS = {
     deny: "Refuser",
     revoke: "Révoquer",
     copy: "Copier le lien",
+    linkInsideOnly:
+      "Home Assistant n'a pas d'adresse pour Internet (Paramètres → Système → Réseau) : ce lien ne fonctionne que là où ce navigateur joint Home Assistant.",
     copied: "Lien copié",
     play: "Lire",
     forget: "Oublier",
@@ -543,9 +547,13 @@ class DoorstepPanel extends HTMLElement {
       if (bridge.can_decide && REVOCABLE.has(share.state)) {
         buttons.push(`<button class="action danger" data-action="revoke" ${ids}>${esc(t.revoke)}</button>`);
       }
+      // Home Assistant's address for the internet when it has one: the link is for someone
+      // outside the home. Otherwise the address this browser uses, said to be local.
+      const url = share.link ? share.link_url || this._absolute(share.link) : "";
       const link = share.link
-        ? `<div class="link"><input readonly aria-label="${esc(t.link)}" value="${esc(this._absolute(share.link))}">
-             <button class="action secondary" data-action="copy" data-link="${esc(this._absolute(share.link))}">${esc(t.copy)}</button></div>`
+        ? `<div class="link"><input readonly aria-label="${esc(t.link)}" value="${esc(url)}">
+             <button class="action secondary" data-action="copy" data-link="${esc(url)}">${esc(t.copy)}</button></div>
+           ${share.link_url ? "" : `<p class="note link-note">${esc(t.linkInsideOnly)}</p>`}`
         : "";
       parts.push(`
         <div class="share" ${ids} data-state="${esc(share.state)}">

@@ -9,6 +9,7 @@ from typing import Any
 
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import Context, HomeAssistant
+from homeassistant.core_config import async_process_ha_core_config
 from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import (
@@ -53,6 +54,21 @@ def _options(entry: MockConfigEntry, hass: HomeAssistant, **options: Any) -> Non
     hass.config_entries.async_update_entry(entry, options={**entry.options, **options})
 
 
+async def test_the_link_to_send_is_on_home_assistants_address_for_the_internet(
+    hass: HomeAssistant, bridge: FakeBridge, call: Call,
+) -> None:  # fmt: skip
+    # The browser's own address is a LAN one at home: a recipient outside cannot open it.
+    await async_process_ha_core_config(
+        hass,
+        {"internal_url": "http://192.168.1.5:8123", "external_url": "https://home.example.org"},
+    )
+    publish_share(hass, bridge, share_state("s_2", "ready", link="/share/tok123"))
+    await hass.async_block_till_done()
+    answer = await call(ADMIN, type="doorstep/shares")
+    (shown,) = answer["result"]["shares"]
+    assert shown["link_url"] == f"https://home.example.org/api/doorstep/share/{BRIDGE_ID}/tok123"
+
+
 async def test_shares_listed_with_links_for_deciders_only(
     hass: HomeAssistant, bridge: FakeBridge, call: Call,
 ) -> None:  # fmt: skip
@@ -82,6 +98,7 @@ async def test_shares_listed_with_links_for_deciders_only(
     assert pending["deadline"] == "2099-01-01T00:00:00+00:00"
     assert pending["link"] is None
     assert shown_ready["link"] == f"/api/doorstep/share/{BRIDGE_ID}/tok123"
+    assert shown_ready["link_url"] is None  # Home Assistant has no address for the internet
     assert shown_ready["link_expires"] == "2026-11-24T10:00:00+00:00"
     assert shown_ready["decided_by"] == "Alice"
 
