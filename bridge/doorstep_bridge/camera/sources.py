@@ -288,8 +288,14 @@ class PacketClock:
         out_dts = dts + self._offset if dts is not None else out_pts
         out_dts = min(out_dts, out_pts)
         if self._last_dts is not None and out_dts <= self._last_dts:
-            out_dts = self._last_dts + 1
-            out_pts = max(out_pts, out_dts)
+            # A timestamp that does not move on: a camera that repeats one (some send the
+            # same for every frame) or sets its clock back. Moved on by a tick only, a
+            # clip's frames would all fall within microseconds and play thousands of times
+            # too fast: this frame comes a frame after the last, and the ones after it follow.
+            step = self._last_dts + self._frame - out_dts
+            self._offset += step
+            out_dts += step
+            out_pts += step
         self._last_pts = max(out_pts, self._last_pts or 0)
         self._last_dts = out_dts
         now = self._now()

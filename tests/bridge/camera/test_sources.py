@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from fractions import Fraction
+import itertools
 from pathlib import Path
 import threading
 
@@ -59,6 +60,26 @@ def test_clock_repairs_missing_timestamps_and_stays_monotonic() -> None:
     assert pts == sorted(set(pts))
     assert pts[3] == pts[2] + 6000
     assert all(dts <= p for p, dts, _ in stamped)
+
+
+@pytest.mark.parametrize(
+    "timestamps",
+    [[0] * 6, [90000, 96000, 102000, 0, 6000, 12000]],
+    ids=["repeated", "set back"],
+)
+def test_timestamps_that_do_not_move_on_go_on_a_frame_at_a_time(timestamps: list[int]) -> None:
+    # Moved on by one tick each, the frames of a camera that repeats its timestamp fell
+    # within microseconds: its clips played about 6000 times too fast (15 fps, 1/90000 s).
+    now = 1000.0
+    clock = PacketClock(Fraction(1, 90000), 15.0, now=lambda: now)
+    stamped = []
+    for ticks in timestamps:
+        stamped.append(clock.stamp(ticks, ticks))
+        now += 1 / 15
+    steps = [b[0] - a[0] for a, b in itertools.pairwise(stamped)]
+    assert all(step == 6000 for step in steps), steps  # a frame, as they were captured
+    walls = [wall for _, _, wall in stamped]
+    assert walls[-1] - walls[0] == pytest.approx(5 / 15, abs=1e-6)
 
 
 class Arrivals:
