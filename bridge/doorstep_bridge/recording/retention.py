@@ -89,8 +89,11 @@ class Retention:
             deleted = self._expired()
             if self._settings.max_size_gb is not None:
                 cap = int(self._settings.max_size_gb * 1024**3)
+                # Clips a share holds are kept whatever the cap, so they do not count: when
+                # they alone were over it, every other clip went, the newest visit too, at
+                # every run until the share ended. They come under the cap once released.
                 deleted += self._shrink(
-                    lambda: self._store.usage()[0] > cap,
+                    lambda: self._store.usage(held=False)[0] > cap,
                     f"store over max_size_gb ({self._settings.max_size_gb:g})",
                 )
         for clip in self._store.retry_repairs():

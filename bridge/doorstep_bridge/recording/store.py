@@ -743,12 +743,16 @@ class ClipStore:
         with self._tx() as db:
             db.execute("DELETE FROM sightings WHERE end IS NOT NULL AND end < ?", (_ts(before),))
 
-    def usage(self) -> tuple[int, int]:
-        """(bytes of finished clips, number of finished clips)."""
+    def usage(self, *, held: bool = True) -> tuple[int, int]:
+        """(bytes of finished clips, number of finished clips).
+
+        Without ``held``, of the clips no share holds.
+        """
+        unheld = "" if held else " AND id NOT IN (SELECT clip_id FROM holds)"
         with self._lock:
             size, count = self.db.execute(
-                "SELECT COALESCE(SUM(size), 0), COUNT(*) FROM clips"
-                " WHERE status IN ('ok', 'repaired')"
+                "SELECT COALESCE(SUM(size), 0), COUNT(*) FROM clips"  # noqa: S608 - no input
+                f" WHERE status IN ('ok', 'repaired'){unheld}"
             ).fetchone()
             return int(size), int(count)
 

@@ -469,9 +469,10 @@ def test_retention_by_age_and_size_never_touches_held_clips(
         now=lambda: now,
     )
     deleted = capped.run()
-    # Oldest unheld first, until the store fits: the held clip stays although it is oldest.
-    assert [c.id for c in deleted] == [recent[2].id, recent[1].id]
-    assert {c.id for c in store.list()[0]} == {old[0].id, recent[0].id}
+    # Oldest unheld first, until the clips no share holds fit: the held clip stays although
+    # it is oldest, and does not count (counted, it cost recent[1] too).
+    assert [c.id for c in deleted] == [recent[2].id]
+    assert {c.id for c in store.list()[0]} == {old[0].id, recent[0].id, recent[1].id}
     store.release("s_1")
     assert [c.id for c in retention.run()] == [old[0].id]
     store.close()
