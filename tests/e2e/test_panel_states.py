@@ -245,6 +245,40 @@ async def test_panel_reaches_clips_older_than_its_first_page(stack: Stack, page:
         await shot(page, "08-panel-older-clips.png")
 
 
+async def test_panel_older_clips_again_after_a_failed_load(stack: Stack, page: Any) -> None:
+    """The bridge down as "Older clips" is clicked: the panel says so, and the button can be
+    clicked again (it stayed greyed); once the bridge is back, the next page comes."""
+    from playwright.async_api import expect
+
+    async with aiohttp.ClientSession() as session:
+        owner = HaClient(session, stack.ha.url, stack.owner_token)
+        await _clip_total(owner, 5)
+        await log_in(page, stack)
+        await page.goto(f"{stack.ha.url}/doorstep")
+        panel = page.locator("doorstep-panel")
+        clips = panel.locator("li.clip")
+        await expect(clips.first).to_be_attached()
+        await panel.evaluate("panel => { panel.clipPage = 2; }")
+        await panel.locator(".chip", has_text="All").click()
+        await expect(clips).to_have_count(2)
+        more = panel.locator("li.more button")
+
+        stack.bridge.stop()
+        try:
+            await more.click()
+            await expect(panel.locator(".error")).to_have_text(
+                "The Doorstep bridge did not answer; try again later"
+            )
+            await expect(more).to_be_enabled()
+            await expect(clips).to_have_count(2)
+        finally:
+            stack.bridge.start()
+        await more.click()
+        await expect(clips).to_have_count(4)
+        await expect(panel.locator(".error")).to_have_text("")
+        await owner.wait_state(f"camera.{CAMERA}", lambda s: s["state"] != "unavailable")
+
+
 async def test_home_assistant_started_before_its_bridge(stack: Stack, page: Any) -> None:
     """After a power cut Home Assistant may come up first: the card says "Camera offline"
     (not "Custom element doesn't exist"), the panel is there and says the bridge is not

@@ -620,9 +620,12 @@ class DoorstepPanel extends HTMLElement {
     }
     if (asked !== this._clipsAsked) return;
     if (older && failed) {
-      this._error(failed); // the clips shown stay
+      // The clips shown stay, and are redrawn: "Older clips" can be clicked again.
+      this._error(failed);
+      this._renderClips();
       return;
     }
+    if (older) this._error(null); // a failed try said so above the panel
     // A clip recorded meanwhile pushes the older ones down a place: none is listed twice.
     const known = new Set(shown.map((clip) => clip.clip_id));
     const fresh = clips.filter((clip) => !known.has(clip.clip_id)).slice(0, this.clipPage);
