@@ -24,6 +24,7 @@ from homeassistant.components.websocket_api.decorators import (
 )
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.network import NoURLAvailableError, get_url
 from homeassistant.util import dt as dt_util
 import voluptuous as vol
@@ -255,8 +256,11 @@ async def ws_decide(hass: HomeAssistant, connection: ActiveConnection, msg: dict
         vol.Required("camera"): str,
         vol.Optional("reason"): vol.All(str, vol.Match(SAFE_ID)),
         vol.Optional("limit", default=50): vol.All(int, vol.Range(min=1, max=MAX_CLIPS)),
-        # The next page: how many of the newest clips the panel already shows.
+        # The next page: how many of the newest clips the panel already shows...
         vol.Optional("offset", default=0): vol.All(int, vol.Range(min=0)),
+        # ... or the clips that started by then (the oldest shown): clips recorded or
+        # forgotten meanwhile move no page.
+        vol.Optional("until"): cv.datetime,
     }
 )
 @async_response
@@ -269,7 +273,11 @@ async def ws_clips(hass: HomeAssistant, connection: ActiveConnection, msg: dict[
         raise _invalid("unknown_camera", camera=camera)
     try:
         page = await runtime.client.clips(
-            camera=camera, reason=msg.get("reason"), limit=msg["limit"], offset=msg["offset"]
+            camera=camera,
+            reason=msg.get("reason"),
+            until=msg.get("until"),
+            limit=msg["limit"],
+            offset=msg["offset"],
         )
     except (DoorstepAuthError, DoorstepConnectionError) as err:
         # Told in words an owner acts on (a rejected token, a bridge that is down), not as

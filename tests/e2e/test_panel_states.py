@@ -245,6 +245,42 @@ async def test_panel_reaches_clips_older_than_its_first_page(stack: Stack, page:
         await shot(page, "08-panel-older-clips.png")
 
 
+async def test_panel_older_clips_while_new_clips_are_recorded(stack: Stack, page: Any) -> None:
+    """Clips recorded while the panel is open move no page: "Older clips" lists the next
+    ones in order, its count is the clips older than those listed, and it goes away at the
+    oldest (it counted the new clips for good, and fetched clips already listed)."""
+    from playwright.async_api import expect
+
+    async with aiohttp.ClientSession() as session:
+        owner = HaClient(session, stack.ha.url, stack.owner_token)
+        await _clip_total(owner, 5)
+        await log_in(page, stack)
+        await page.goto(f"{stack.ha.url}/doorstep")
+        panel = page.locator("doorstep-panel")
+        clips = panel.locator("li.clip")
+        await expect(clips.first).to_be_attached()
+        await panel.evaluate("panel => { panel.clipPage = 2; }")
+        await panel.locator(".chip", has_text="All").click()
+        await expect(clips).to_have_count(2)
+        first = await clips.first.get_attribute("data-clip")
+        # The camera records a clip every 12 s: two more while the panel is open.
+        await _clip_total(owner, await _clip_total(owner, 0) + 2)
+        await panel.evaluate("panel => { panel.clipPage = 10; }")
+        more = panel.locator("li.more button")
+        for _ in range(50):
+            ids = await clips.evaluate_all("items => items.map(i => i.dataset.clip)")
+            on_bridge = [clip["id"] for clip in await bridge_clips(session, stack)]
+            assert ids == on_bridge[on_bridge.index(first) :][: len(ids)], (ids, on_bridge)
+            older = len(on_bridge) - on_bridge.index(ids[-1]) - 1
+            if not older:
+                break
+            await expect(more).to_have_text(f"Older clips ({older} more)")
+            await more.click()
+            await expect(clips).not_to_have_count(len(ids))
+        await expect(more).to_have_count(0)
+        assert ids[0] == first
+
+
 async def test_panel_older_clips_again_after_a_failed_load(stack: Stack, page: Any) -> None:
     """The bridge down as "Older clips" is clicked: the panel says so, and the button can be
     clicked again (it stayed greyed); once the bridge is back, the next page comes."""

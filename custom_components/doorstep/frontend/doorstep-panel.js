@@ -215,8 +215,9 @@ const AUDIT_EVERY = 15;
 const AUDIT_RECORDS = 20;
 // Clips asked at a time; "Older clips" asks for the next ones.
 const CLIP_PAGE = 50;
-// The next page is asked from this many clips earlier: another user forgetting shown clips
-// moves the older ones up, and none may be skipped.
+// The next page is asked from the oldest clip shown on (by its start, not by a count: clips
+// recorded or forgotten meanwhile move no page); this many more are asked, for the clips
+// shown that start at that same moment.
 const CLIP_OVERLAP = 10;
 
 const esc = (text) =>
@@ -309,7 +310,7 @@ class DoorstepPanel extends HTMLElement {
     this._camera = null; // "bridge_id/camera"
     this._reason = "";
     this._clips = null;
-    this._clipsTotal = 0; // on the bridge, for the camera and reason shown
+    this._clipsLeft = 0; // on the bridge, older than the clips shown (camera and reason shown)
     this.clipPage = CLIP_PAGE; // clips asked at a time (a test asks for fewer)
     this._clipErrors = {}; // clip id: why forgetting it was refused
     this._busy = false;
@@ -599,15 +600,14 @@ class DoorstepPanel extends HTMLElement {
     const [bridgeId, camera] = this._camera.split("/");
     const reason = this._reason;
     const shown = older ? this._clips : [];
-    const overlap = Math.min(shown.length, CLIP_OVERLAP);
-    const message = {
-      type: "doorstep/clips",
-      bridge_id: bridgeId,
-      camera,
-      limit: this.clipPage + overlap,
-      offset: shown.length - overlap,
-    };
+    const message = { type: "doorstep/clips", bridge_id: bridgeId, camera, limit: this.clipPage };
     if (reason) message.reason = reason;
+    if (shown.length) {
+      // The clips that started by the oldest one shown (1 ms later: times are rounded).
+      const oldest = Date.parse(shown[shown.length - 1].start);
+      message.until = new Date(oldest + 1).toISOString();
+      message.limit += CLIP_OVERLAP;
+    }
     // A quicker answer to a later click wins: an older one is dropped.
     const asked = (this._clipsAsked = (this._clipsAsked || 0) + 1);
     let clips = [];
@@ -626,11 +626,14 @@ class DoorstepPanel extends HTMLElement {
       return;
     }
     if (older) this._error(null); // a failed try said so above the panel
-    // A clip recorded meanwhile pushes the older ones down a place: none is listed twice.
+    // The oldest clip shown (and any of the same start) comes again: none is listed twice.
     const known = new Set(shown.map((clip) => clip.clip_id));
+    const again = clips.filter((clip) => known.has(clip.clip_id)).length;
     const fresh = clips.filter((clip) => !known.has(clip.clip_id)).slice(0, this.clipPage);
     this._clips = [...shown, ...fresh];
-    this._clipsTotal = total;
+    // The answer's total counts the clips asked for, from the oldest shown down; clips
+    // recorded since the list was drawn are not among them.
+    this._clipsLeft = total - again - fresh.length;
     // Shown in the list, not as "No clips." (the clips are on the bridge, out of reach); the
     // next refresh asks again.
     this._clipsError = failed;
@@ -670,7 +673,7 @@ class DoorstepPanel extends HTMLElement {
           ${error ? `<p class="clip-error error-text" role="alert">${esc(error)}</p>` : ""}</li>`;
       })
       .join("");
-    const left = this._clipsTotal - this._clips.length;
+    const left = this._clipsLeft;
     if (left > 0) {
       const more = this._t.moreClips.replace("{count}", left);
       list.insertAdjacentHTML("beforeend", `<li class="more"><button class="action secondary" data-action="more">${esc(more)}</button></li>`);
@@ -685,7 +688,6 @@ class DoorstepPanel extends HTMLElement {
       await this._hass.callService("doorstep", "forget_clip", { clip_id: target.dataset.media }, undefined, false);
       delete this._clipErrors[clipId];
       this._clips = this._clips.filter((clip) => clip.clip_id !== clipId);
-      this._clipsTotal -= 1;
       this._loadAudit(); // its clip_erased record
     } catch (err) {
       // Refused (a share holds the clip, not an approver...): Home Assistant's words, by the clip.

@@ -353,6 +353,14 @@ async def test_clips_page_by_page(
         type="doorstep/clips", bridge_id=BRIDGE_ID, camera="front_door", offset=-1,
     )  # fmt: skip
     assert refused["error"]["code"] == "invalid_format"
+    # Anchored on the oldest clip shown: the clips that started by then, and their total.
+    oldest = newest["result"]["clips"][-1]
+    anchored = await call(
+        USER,
+        type="doorstep/clips", bridge_id=BRIDGE_ID, camera="front_door", until=oldest["start"],
+    )  # fmt: skip
+    assert [c["clip_id"] for c in anchored["result"]["clips"]] == ids[1:]
+    assert anchored["result"]["total"] == 2
 
 
 async def test_clip_errors(
