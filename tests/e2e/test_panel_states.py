@@ -315,6 +315,51 @@ async def test_panel_older_clips_again_after_a_failed_load(stack: Stack, page: A
         await owner.wait_state(f"camera.{CAMERA}", lambda s: s["state"] != "unavailable")
 
 
+async def test_panel_camera_selector_follows_the_cameras(stack: Stack, page: Any) -> None:
+    """A camera added to the bridge while the panel is open appears in the selector; once
+    removed it leaves it, and the panel goes back to a camera that is there (the selector
+    was built once: the new camera never appeared)."""
+    from playwright.async_api import expect
+
+    topic = "doorstep/bridge/info"
+    mqtt = Mqtt(stack.mqtt_port, (topic,))
+    info = b""
+    try:
+        info = mqtt.next(topic)  # retained: the bridge's cameras
+        more = json.loads(info)
+        more["cameras"]["back_door"] = {"name": "Back door"}
+        async with aiohttp.ClientSession() as session:
+            await HaClient(session, stack.ha.url, stack.owner_token).wait_for_a_clip(CAMERA)
+        await log_in(page, stack)
+        await page.goto(f"{stack.ha.url}/doorstep")
+        panel = page.locator("doorstep-panel")
+        await expect(panel.locator("li.clip").first).to_be_attached()
+        select = panel.locator("select.camera")
+        await expect(select).to_have_count(0)  # one camera: nothing to choose
+
+        # As the bridge says after a restart with a second camera (not retained: the
+        # bridge's own copy stays).
+        mqtt.publish(topic, json.dumps(more))
+        await expect(select.locator("option")).to_have_text(["Back door", "Front door"])
+        await expect(select).to_have_value(re.compile(f"/{CAMERA}$"))  # the one shown stays
+        await select.select_option(label="Back door")
+        await expect(panel.locator("ul.clips")).to_have_attribute(
+            "data-shown", re.compile(r"/back_door\|$")
+        )
+        await shot(page, "08-panel-second-camera.png")
+
+        mqtt.publish(topic, info)  # removed again
+        await expect(select).to_have_count(0)
+        await expect(panel.locator("ul.clips")).to_have_attribute(
+            "data-shown", re.compile(f"/{CAMERA}\\|$")
+        )
+        await expect(panel.locator("li.clip").first).to_be_attached()
+    finally:
+        if info:
+            mqtt.publish(topic, info)
+        mqtt.close()
+
+
 async def test_home_assistant_started_before_its_bridge(stack: Stack, page: Any) -> None:
     """After a power cut Home Assistant may come up first: the card says "Camera offline"
     (not "Custom element doesn't exist"), the panel is there and says the bridge is not

@@ -427,15 +427,40 @@ class DoorstepPanel extends HTMLElement {
     this._reach = reach;
     const auditFailed = (this._audits || []).some((audit) => audit.error);
     if (this._refreshes++ % AUDIT_EVERY === 0 || changed || reachChanged || auditFailed) this._loadAudit();
-    if (this._clipsError) this._loadClips(); // the bridge may be back
-    if (this._camera === null) {
-      const bridge = this._data.bridges.find((b) => b.cameras.length);
-      if (bridge) {
-        this._camera = `${bridge.bridge_id}/${bridge.cameras[0].key}`;
-        this._renderClipControls();
-        this._loadClips();
-      }
+    if (!this._followCameras() && this._clipsError) this._loadClips(); // the bridge may be back
+  }
+
+  /** The bridges' cameras, for the selector: "bridge_id/camera" and its name. */
+  get _cameras() {
+    return this._data.bridges.flatMap((b) =>
+      b.cameras.map((c) => ({ value: `${b.bridge_id}/${c.key}`, name: c.name })),
+    );
+  }
+
+  /** The camera selector follows the bridges (one connected or removed since the panel
+   * opened) and their cameras; the camera shown stays while it is there. True when the clip
+   * list was asked for again. */
+  _followCameras() {
+    const cameras = this._cameras;
+    const key = JSON.stringify(cameras);
+    if (key === this._camerasKey) return false;
+    this._camerasKey = key;
+    const kept = cameras.some((c) => c.value === this._camera);
+    const camera = kept ? this._camera : cameras.length ? cameras[0].value : null;
+    const moved = camera !== this._camera;
+    this._camera = camera;
+    this._renderClipControls();
+    if (!moved) return false;
+    if (camera) {
+      this._loadClips();
+      return true;
     }
+    // No camera left: neither its clips nor its error stay.
+    this._clips = null;
+    this._clipsError = null;
+    this._clipsAsked = (this._clipsAsked || 0) + 1; // an answer on its way is dropped
+    this.shadowRoot.querySelector(".clips").innerHTML = "";
+    return false;
   }
 
   async _loadAudit() {
@@ -579,9 +604,7 @@ class DoorstepPanel extends HTMLElement {
   _renderClipControls() {
     if (!this._data) return;
     const t = this._t;
-    const cameras = this._data.bridges.flatMap((b) =>
-      b.cameras.map((c) => ({ value: `${b.bridge_id}/${c.key}`, name: c.name })),
-    );
+    const cameras = this._cameras;
     const select =
       cameras.length > 1
         ? `<label>${esc(t.camera)} <select class="camera">${cameras
