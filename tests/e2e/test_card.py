@@ -8,6 +8,7 @@ Screenshots go to ``test-artifacts/ha-<version>/browser/06-card*.png``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from typing import Any
 
@@ -15,7 +16,7 @@ import aiohttp
 import pytest
 
 from tests.e2e.conftest import log_in, shot, wait_playable
-from tests.e2e.ha_client import HaClient, request_share
+from tests.e2e.ha_client import HaClient, HaError, request_share
 from tests.e2e.servers import CAMERA, Mqtt
 from tests.e2e.stack import Stack
 
@@ -179,3 +180,44 @@ async def test_doorbell_card(stack: Stack, page: Any) -> None:
         finally:
             # Its clips are held while it waits: let the later tests have them.
             await owner.call_service("doorstep", "deny_share", {"share_id": share_id})
+
+
+async def test_card_follows_a_language_change(stack: Stack, page: Any) -> None:
+    """The user picks French in their profile: the card's labels follow at once (they stayed
+    in English beside French dates until a reload); back to English, they follow again."""
+    from playwright.async_api import expect
+
+    async with aiohttp.ClientSession() as session:
+        owner = HaClient(session, stack.ha.url, stack.owner_token)
+        await owner.wait_for_a_clip(CAMERA)
+        async with owner.websocket() as ws:
+            with contextlib.suppress(HaError):  # made by an earlier test
+                await ws.call(
+                    type="lovelace/dashboards/create", url_path=DASHBOARD, title="Doorbell",
+                    icon="mdi:doorbell-video", mode="storage", show_in_sidebar=True,
+                    require_admin=False,
+                )  # fmt: skip
+            await ws.call(
+                type="lovelace/config/save",
+                url_path=DASHBOARD,
+                config={"views": [{"path": "porch", "cards": [{"type": CARD, "camera": CAMERA}]}]},
+            )
+    await log_in(page, stack)
+    await page.goto(f"{stack.ha.url}/{DASHBOARD}/porch")
+    card = page.locator("doorstep-doorbell-card").first
+    await expect(card.locator(".ring .label")).to_have_text("Last ring")
+    # What the profile's language picker does: hass.language changes, no reload.
+    pick = (
+        "language => document.querySelector('home-assistant')"
+        ".dispatchEvent(new CustomEvent('hass-language-select', { detail: language }))"
+    )
+    await page.evaluate(pick, "fr")
+    try:
+        await expect(card.locator(".ring .label")).to_have_text("Dernier coup de sonnette")
+        await expect(card.locator(".clip .label")).to_have_text("Dernier clip")
+        await expect(card.locator(".pending .label")).to_have_text("Demandes de partage en attente")
+        await expect(card.locator(".clip .value")).not_to_have_text("No clip yet")
+        await shot(page, "06-card-language.png")
+    finally:
+        await page.evaluate(pick, "en")  # the owner's profile, as it was
+    await expect(card.locator(".ring .label")).to_have_text("Last ring")

@@ -238,8 +238,9 @@ class DoorstepDoorbellCard extends HTMLElement {
     ]);
     if (key === this._shown) return; // the video and the picture stay as they are
     this._shown = key;
-    if (!this._built) this._build(t);
-    this._built = true;
+    // Built again when the language changed: the labels are in it.
+    if (this._built !== this._hass.language) this._build(t);
+    this._built = this._hass.language;
 
     const root = this.shadowRoot;
     root.querySelector(".name").textContent = found.name;
