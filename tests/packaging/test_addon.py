@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path, PurePosixPath
+import re
+import subprocess
 from typing import Any
 
 from PIL import Image
@@ -605,3 +607,27 @@ def test_a_supervisor_that_cannot_be_asked(url: str, problem: str) -> None:
     with pytest.raises(ConfigError) as err:
         supervisor_broker(url, "token", timeout=5)
     assert err.value.problems[0].startswith(problem)
+
+
+def test_every_file_names_the_same_repository() -> None:
+    """HACS, the add-on store, the blueprints and the image registry all point at one repository.
+
+    An add-on image under one owner and a repository under another cannot be installed.
+    """
+    repository = _yaml(ROOT / "repository.yaml")["url"].removeprefix("https://github.com/")
+    owner = repository.split("/")[0]
+    mention = re.compile(r"(?:github\.com/|ghcr\.io/|codeowners\W+@)([A-Za-z0-9-]+)(?:/([\w.-]+))?")
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    others: list[str] = []
+    for name in tracked:
+        path = ROOT / name
+        if path.suffix not in {".md", ".yaml", ".yml", ".json", ".service", ".txt"}:
+            continue
+        for match in mention.finditer(path.read_text(encoding="utf-8", errors="replace")):
+            found, repo = match.groups()
+            ours = repo is None or repo == "doorstep" or repo.startswith("doorstep-")
+            if ours and found.lower() not in {owner.lower(), "home-assistant"}:
+                others.append(f"{name}: {match.group(0)}")
+    assert others == [], f"not {owner}: {others}"
