@@ -6,6 +6,8 @@ from datetime import timedelta
 from http import HTTPStatus
 import json
 import logging
+from pathlib import Path
+import re
 from unittest.mock import MagicMock
 
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE, STATE_UNKNOWN
@@ -42,6 +44,8 @@ from .conftest import (
 )
 
 pytestmark = pytest.mark.usefixtures("setup_entry")
+
+HA_DOC = (Path(__file__).resolve().parents[3] / "docs" / "home-assistant.md").read_text("utf-8")
 
 
 async def test_ring_fires_doorbell_event(hass: HomeAssistant) -> None:
@@ -374,3 +378,20 @@ async def test_user_may_delete_only_stale_devices(
     assert await async_remove_config_entry_device(hass, setup_entry, stale)
     assert not await async_remove_config_entry_device(hass, setup_entry, camera)
     assert not await async_remove_config_entry_device(hass, setup_entry, bridge)
+
+
+async def test_the_docs_list_every_entity(
+    hass: HomeAssistant, setup_entry: MockConfigEntry, bridge: FakeBridge
+) -> None:
+    """docs/home-assistant.md's table names each entity a camera with everything on gets."""
+    bridge.cameras["front_door"].update({"person": True, "package": True})  # type: ignore[dict-item]
+    assert await hass.config_entries.async_reload(setup_entry.entry_id)
+    await hass.async_block_till_done()
+    table = HA_DOC.split("## Devices and entities", 1)[1].split("\n\n", 2)[1]
+    listed = set(re.findall(r"^\| `([a-z_]+\.[a-z_]+)` \|", table, re.MULTILINE))
+    created = {
+        entry.entity_id
+        for entry in er.async_entries_for_config_entry(er.async_get(hass), setup_entry.entry_id)
+    }
+    assert created - listed == set(), "entities missing from the docs' table"
+    assert listed - created == set(), "the docs' table lists entities that do not exist"
