@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from homeassistant.components import mqtt
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import CONF_API_TOKEN, CONF_URL, Platform
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryNotReady
@@ -29,6 +31,7 @@ from .device_trigger import async_setup_camera_events
 from .entity import bridge_device_fields, camera_identifier
 from .helpers import loaded_entries
 from .panel import async_register_panel, async_remove_panel
+from .prompts import async_remove_prompts
 from .services import async_setup_services
 from .views import async_setup_views
 from .websocket import async_setup_websocket
@@ -107,6 +110,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: DoorstepConfigEntry) -> 
             lambda _added: None, lambda gone: _remove_cameras(hass, entry, gone)
         )
     )
+    entry.async_on_unload(_follow_names_and_version(hass, coordinator))
     _remove_stale_devices(hass, entry, coordinator.cameras)
     _remove_stale_feature_entities(hass, entry)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
@@ -134,6 +138,38 @@ def _note_unreachable(hass: HomeAssistant, entry: DoorstepConfigEntry) -> None:
 async def _async_options_updated(hass: HomeAssistant, entry: DoorstepConfigEntry) -> None:
     if dict(entry.options) != dict(entry.runtime_data.options):
         hass.config_entries.async_schedule_reload(entry.entry_id)
+
+
+def _follow_names_and_version(
+    hass: HomeAssistant, coordinator: DoorstepCoordinator
+) -> Callable[[], None]:
+    """Keep the devices' names and the bridge's version as the bridge announces them.
+
+    A name the user gave a device in Home Assistant stays: it is kept apart (name_by_user).
+    """
+    seen = coordinator.data.info
+
+    @callback
+    def update_devices() -> None:
+        nonlocal seen
+        info = coordinator.data.info
+        if info is seen:
+            return  # another kind of update (motion, a clip, ...)
+        before, seen = seen, info
+        registry = dr.async_get(hass)
+        if (info.name, info.version) != (before.name, before.version) and (
+            device := registry.async_get_device(identifiers={(DOMAIN, info.id)})
+        ):
+            registry.async_update_device(device.id, name=info.name, sw_version=str(info.version))
+        for camera in info.cameras:
+            old = before.camera(camera.key)
+            if old is None or old.name == camera.name:
+                continue
+            identifier = camera_identifier(info.id, camera.key)
+            if device := registry.async_get_device(identifiers={identifier}):
+                registry.async_update_device(device.id, name=camera.name)
+
+    return coordinator.async_add_listener(update_devices)
 
 
 def _remove_cameras(hass: HomeAssistant, entry: DoorstepConfigEntry, cameras: Any) -> None:
@@ -179,8 +215,12 @@ def _remove_stale_feature_entities(hass: HomeAssistant, entry: DoorstepConfigEnt
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: DoorstepConfigEntry) -> None:
-    """The last bridge removed, even one never set up (its panel came with its first try)."""
+    """The bridge's repairs and saved prompts go; the panel with the last bridge.
+
+    The panel goes even when the last bridge was never set up (it came with its first try).
+    """
     _async_delete_issues(hass, entry)
+    await async_remove_prompts(hass, entry.entry_id)
     if not [e for e in hass.config_entries.async_entries(DOMAIN) if e.entry_id != entry.entry_id]:
         async_remove_panel(hass)
 
@@ -215,7 +255,14 @@ async def async_remove_config_entry_device(
     entry: DoorstepConfigEntry,
     device: dr.DeviceEntry,
 ) -> bool:
-    """Let the user delete a camera device the bridge no longer has."""
+    """Let the user delete a camera device the bridge no longer has.
+
+    While the bridge is not connected, which cameras it has is unknown: any camera
+    device may go (one the bridge still has comes back when it connects), never the
+    bridge's own.
+    """
+    if entry.state is not ConfigEntryState.LOADED:
+        return (DOMAIN, entry.unique_id) not in device.identifiers
     coordinator = entry.runtime_data.coordinator
     if (DOMAIN, coordinator.bridge_id) in device.identifiers:
         return False

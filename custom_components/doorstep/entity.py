@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from homeassistant.const import CONF_URL
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
@@ -15,6 +14,7 @@ from .compat import via_device_fields
 from .const import DOMAIN
 from .coordinator import DoorstepCoordinator
 from .data import DoorstepConfigEntry
+from .panel import PANEL_URL_PATH
 
 
 def camera_identifier(bridge_id: str, camera: str) -> tuple[str, str]:
@@ -31,7 +31,9 @@ def bridge_device_fields(coordinator: DoorstepCoordinator) -> dict[str, Any]:
         "manufacturer": "Doorstep",
         "model": "Doorstep bridge",
         "sw_version": str(info.version),
-        "configuration_url": coordinator.config_entry.data[CONF_URL],
+        # The bridge has no pages of its own (its address answers the API only): "Visit"
+        # opens the Doorstep panel.
+        "configuration_url": f"homeassistant://{PANEL_URL_PATH}",
     }
 
 

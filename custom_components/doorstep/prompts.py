@@ -31,6 +31,16 @@ class PendingPrompt:
     services: tuple[str, ...]
 
 
+def _store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, Any]]:
+    # The key predates this module's name: kept so stored nonces survive updates.
+    return Store(hass, STORAGE_VERSION, f"{DOMAIN}.{entry_id}.approvals")
+
+
+async def async_remove_prompts(hass: HomeAssistant, entry_id: str) -> None:
+    """Delete a removed bridge's saved prompts and nonces from HA's storage."""
+    await _store(hass, entry_id).async_remove()
+
+
 class PromptBook:
     """Live and spent nonces and announced requests of one bridge, saved in HA's storage."""
 
@@ -39,10 +49,7 @@ class PromptBook:
         self._prompts: dict[str, PendingPrompt] = {}  # nonce -> prompt
         self._spent: dict[str, str] = {}  # spent nonce -> share id
         self._announced: set[str] = set()
-        # The key predates this module's name: kept so stored nonces survive updates.
-        self._store: Store[dict[str, Any]] = Store(
-            hass, STORAGE_VERSION, f"{DOMAIN}.{entry_id}.approvals"
-        )
+        self._store = _store(hass, entry_id)
 
     async def async_load(self) -> None:
         """Restore what was saved before a restart or reload."""

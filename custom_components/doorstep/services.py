@@ -32,6 +32,12 @@ from homeassistant.helpers import (
 from homeassistant.helpers import (
     entity_registry as er,
 )
+from homeassistant.helpers import (
+    floor_registry as fr,
+)
+from homeassistant.helpers import (
+    label_registry as lr,
+)
 from homeassistant.util import dt as dt_util
 import voluptuous as vol
 
@@ -188,9 +194,15 @@ def _cameras(hass: HomeAssistant, data: dict[str, Any]) -> tuple[DoorstepConfigE
             area = ar.async_get(hass).async_get_area(area_id)
             raise _invalid("not_a_camera", target=area.name if area else area_id)
         picked.extend((device_id, area_id) for device_id in in_area)
-    for key in (ATTR_FLOOR_ID, ATTR_LABEL_ID):
-        if data.get(key):
-            raise _invalid("not_a_camera", target=", ".join(data[key]))
+    # Floors and labels are not offered (a share names its cameras); named, if typed in.
+    if floors := data.get(ATTR_FLOOR_ID):
+        registry = fr.async_get(hass)
+        names = [(f.name if (f := registry.async_get_floor(i)) else i) for i in floors]
+        raise _invalid("not_a_camera", target=", ".join(names))
+    if labels := data.get(ATTR_LABEL_ID):
+        registry_l = lr.async_get(hass)
+        names = [(lb.name if (lb := registry_l.async_get_label(i)) else i) for i in labels]
+        raise _invalid("not_a_camera", target=", ".join(names))
     found: dict[str, tuple[DoorstepConfigEntry, str]] = {}
     for device_id, label in picked:
         device = dev_reg.async_get(device_id)

@@ -8,20 +8,24 @@ import json
 import logging
 from pathlib import Path
 import re
+from typing import Any
 from unittest.mock import MagicMock
 
+from homeassistant.components import frontend
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
+from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
     async_capture_events,
     async_fire_mqtt_message,
 )
-from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator, WebSocketGenerator
 
 from custom_components.doorstep.const import DOMAIN, EVENT_CAMERA
 from doorstep_bridge.models import ClipInfo
@@ -395,3 +399,65 @@ async def test_the_docs_list_every_entity(
     }
     assert created - listed == set(), "entities missing from the docs' table"
     assert listed - created == set(), "the docs' table lists entities that do not exist"
+
+
+async def test_visit_opens_the_doorstep_panel(hass: HomeAssistant) -> None:
+    """The bridge device's "Visit" link: the bridge's address answers only its API (a 404)."""
+    bridge_device = get_device(hass, (DOMAIN, BRIDGE_ID))
+    assert bridge_device.configuration_url == "homeassistant://doorstep"
+    assert "doorstep" in hass.data[frontend.DATA_PANELS]
+
+
+async def test_a_camera_device_can_be_deleted_while_the_bridge_is_down(
+    hass: HomeAssistant,
+    setup_entry: MockConfigEntry,
+    bridge: FakeBridge,
+    hass_ws_client: WebSocketGenerator,
+) -> None:
+    assert await async_setup_component(hass, "config", {})
+    camera = get_device(hass, (DOMAIN, f"{BRIDGE_ID}_front_door"))
+    bridge_device = get_device(hass, (DOMAIN, BRIDGE_ID))
+    bridge.broken = True  # Home Assistant restarts while the bridge is down
+    await hass.config_entries.async_reload(setup_entry.entry_id)
+    assert setup_entry.state is ConfigEntryState.SETUP_RETRY
+    client = await hass_ws_client(hass)
+    for device, removed in ((bridge_device, False), (camera, True)):
+        await client.send_json_auto_id(
+            {
+                "type": "config/device_registry/remove_config_entry",
+                "config_entry_id": setup_entry.entry_id,
+                "device_id": device.id,
+            }
+        )
+        answer = await client.receive_json()
+        assert answer["success"] is removed, answer
+        assert (find_device(hass, next(iter(device.identifiers))) is None) is removed
+
+
+async def test_devices_follow_the_bridge_s_names_and_version(
+    hass: HomeAssistant, bridge: FakeBridge, device_registry: dr.DeviceRegistry
+) -> None:
+    camera = get_device(hass, (DOMAIN, f"{BRIDGE_ID}_front_door"))
+    device_registry.async_update_device(
+        get_device(hass, (DOMAIN, BRIDGE_ID)).id, name_by_user="Hall"
+    )
+    info = bridge.info()
+    info["version"] = "0.2.0"
+    info["cameras"]["front_door"]["name"] = "Porch"
+    async_fire_mqtt_message(hass, TOPICS.bridge_info, json.dumps(info))  # it restarted
+    await hass.async_block_till_done()
+    assert get_device(hass, (DOMAIN, f"{BRIDGE_ID}_front_door")).name == "Porch"
+    bridge_device = get_device(hass, (DOMAIN, BRIDGE_ID))
+    assert bridge_device.sw_version == "0.2.0"
+    assert bridge_device.name_by_user == "Hall"  # the owner's own name stays
+    assert camera.id == get_device(hass, (DOMAIN, f"{BRIDGE_ID}_front_door")).id
+
+
+async def test_removing_the_bridge_removes_its_saved_prompts(
+    hass: HomeAssistant, setup_entry: MockConfigEntry, hass_storage: dict[str, Any]
+) -> None:
+    key = f"doorstep.{setup_entry.entry_id}.approvals"
+    hass_storage[key] = {"version": 1, "minor_version": 1, "key": key, "data": {"prompts": {}}}
+    assert await hass.config_entries.async_remove(setup_entry.entry_id)
+    await hass.async_block_till_done()
+    assert key not in hass_storage

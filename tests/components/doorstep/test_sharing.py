@@ -14,6 +14,8 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import area_registry as ar
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers import floor_registry as fr
+from homeassistant.helpers import label_registry as lr
 from homeassistant.helpers.selector import TargetSelector
 from homeassistant.util.yaml import load_yaml_dict
 import pytest
@@ -202,7 +204,14 @@ async def test_request_share_picker_offers_the_cameras(
     target = services["request_share"]["target"]
     TargetSelector(target)  # a filter Home Assistant accepts
     assert target["entity"] == {"integration": DOMAIN, "domain": "camera"}
-    assert target["device"] == {"integration": DOMAIN}
+    # Camera devices only: the bridge's own device is no camera (it was offered, then refused).
+    assert target["device"] == {"integration": DOMAIN, "model": "Doorbell camera"}
+    offered_devices = [
+        device.name
+        for device in dr.async_get(hass).devices.values()
+        if device.model == target["device"]["model"]
+    ]
+    assert offered_devices == ["Front door"]
     offered = [
         entry.entity_id
         for entry in er.async_entries_for_config_entry(
@@ -228,8 +237,13 @@ async def test_request_share_picker_offers_the_cameras(
         (lambda hass: {"device_id": get_device(hass, (DOMAIN, BRIDGE_ID)).id}, "Doorstep"),
         (lambda hass: {"device_id": _renamed_bridge(hass)}, "Garage shelf"),
         (lambda hass: {"area_id": ar.async_get(hass).async_create("Garage").id}, "Garage"),
+        (lambda hass: {"floor_id": fr.async_get(hass).async_create("Ground floor").floor_id},
+         "Ground floor"),
+        (lambda hass: {"label_id": lr.async_get(hass).async_create("Outside").label_id},
+         "Outside"),
     ],
-    ids=["bridge entity", "bridge device", "renamed device", "area without camera"],
+    ids=["bridge entity", "bridge device", "renamed device", "area without camera", "floor",
+         "label"],
 )  # fmt: skip
 async def test_request_share_names_what_was_picked(
     hass: HomeAssistant,
