@@ -9,13 +9,14 @@ the MQTT publisher sends it as ``<b>/<cam>/ring`` with QoS 1.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable, Mapping
 import json
 import logging
 import secrets
 import threading
 import time
-from typing import Any
+from typing import Any, Final
 
 from doorstep_bridge.config import DoorbellSettings
 from doorstep_bridge.events import EventBus
@@ -25,6 +26,9 @@ from doorstep_bridge.mqtt.client import MqttClient
 from doorstep_bridge.mqtt.payloads import loads_bounded
 
 _LOGGER = logging.getLogger(__name__)
+
+RECENT_RINGS: Final = 50
+"""Presses kept for ``GET /api/rings`` (a client that lost the broker asks what it missed)."""
 
 
 def new_ring_id() -> str:
@@ -87,6 +91,7 @@ class Doorbell:
         self._clock = clock
         self._lock = threading.Lock()
         self._last_press: dict[str, float] = {}
+        self._recent: deque[RingEvent] = deque(maxlen=RECENT_RINGS)
 
     def press(self, camera: str, source: str) -> RingEvent | None:
         """Register one press; returns the ring event, or None when debounced.
@@ -103,6 +108,8 @@ class Doorbell:
                 return None
             self._last_press[camera] = now
         event = RingEvent(id=new_ring_id(), camera=camera, time=utcnow(), source=source)
+        with self._lock:
+            self._recent.append(event)
         if self._mqtt is not None:
             payload = json.dumps(event.payload(), separators=(",", ":"))
             self._mqtt.publish(self._mqtt.topics.ring(camera), payload, qos=1)
@@ -112,6 +119,15 @@ class Doorbell:
         else:
             self._loop.call_soon_threadsafe(self._bus.publish, event)
         return event
+
+    def recent(self) -> list[RingEvent]:
+        """The latest presses since the bridge started, oldest first (at most RECENT_RINGS).
+
+        A ring message reaches only clients subscribed when it is sent: Home Assistant,
+        which reconnects to a restarted broker with a new session, asks for these then.
+        """
+        with self._lock:
+            return list(self._recent)
 
     def on_ring_set(self, topic: str, _payload: bytes) -> None:
         """``<b>/<cam>/ring/set``: any payload is one press.

@@ -86,7 +86,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: DoorstepConfigEntry) -> 
     hass.data.get(UNREACHABLE_SINCE, {}).pop(entry.entry_id, None)
     ir.async_delete_issue(hass, DOMAIN, f"{ISSUE_UNREACHABLE}_{entry.unique_id}")
 
-    coordinator = DoorstepCoordinator(hass, entry, snapshot)
+    coordinator = DoorstepCoordinator(hass, entry, snapshot, client)
     # The bridge device must exist before camera devices point at it.
     device = dr.async_get(hass).async_get_or_create(
         config_entry_id=entry.entry_id,

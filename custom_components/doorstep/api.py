@@ -22,10 +22,12 @@ from .protocol import (
     CameraStatus,
     Clip,
     ProtocolError,
+    Ring,
     Share,
     parse_bridge_info,
     parse_camera_status,
     parse_clip,
+    parse_ring,
     parse_share,
     parse_stats,
 )
@@ -356,6 +358,21 @@ class DoorstepApiClient:
         """Append what the integration did (``notification``, ``decision_refused``)."""
         path = f"/api/shares/{quote(share_id, safe='')}/audit"
         await self._json("POST", path, body={"kind": kind, **fields}, empty_ok=True)
+
+    async def rings(self) -> list[Ring]:
+        """The bridge's latest doorbell presses, oldest first (``GET /api/rings``).
+
+        Raises:
+            DoorstepNotFoundError: A bridge older than ``GET /api/rings``.
+        """
+        data = await self._json("GET", "/api/rings")
+        items = data.get("rings")
+        if not isinstance(items, list) or not all(isinstance(i, Mapping) for i in items):
+            raise DoorstepConnectionError("unexpected ring list: expected a list of objects")
+        try:
+            return [parse_ring(item) for item in items]
+        except ProtocolError as err:
+            raise DoorstepConnectionError(f"unexpected ring list: {err}") from err
 
     async def audit_log(self, *, limit: int = 50) -> AuditPage:
         """The audit log's newest records (newest first) and whether it verifies.

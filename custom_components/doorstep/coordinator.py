@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.components import mqtt
@@ -16,6 +16,7 @@ from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
 
+from .api import DoorstepApiClient, DoorstepError, DoorstepNotFoundError
 from .const import (
     CAMERA_ISSUE_DELAY,
     CAMERA_SETUP_PROBLEMS,
@@ -58,6 +59,11 @@ from .protocol import (
 
 #: Ring ids remembered per camera to ring once when MQTT delivers a press again.
 RECENT_RINGS = 32
+#: Presses made this long before Home Assistant lost the broker still count as missed
+#: (the bridge's clock and this one's may differ a little).
+MISSED_RINGS_MARGIN = timedelta(seconds=5)
+#: Older presses are not rung late, however long the broker was away.
+MISSED_RINGS_WINDOW = timedelta(minutes=10)
 
 if TYPE_CHECKING:
     from homeassistant.components.mqtt import ReceiveMessage
@@ -130,8 +136,15 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
     # coordinator does not know that bundle's type.
     config_entry: ConfigEntry
 
-    def __init__(self, hass: HomeAssistant, entry: ConfigEntry, snapshot: BridgeSnapshot) -> None:
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: ConfigEntry,
+        snapshot: BridgeSnapshot,
+        client: DoorstepApiClient,
+    ) -> None:
         super().__init__(hass, LOGGER, config_entry=entry, name=f"{DOMAIN} {entry.title}")
+        self._client = client
         info = snapshot.info
         self.bridge_id = info.id
         self.topics = Topics(info.base_topic)
@@ -152,6 +165,9 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
         # MQTT QoS 1 is "at least once": after a broker restart a press can arrive again
         # with the same id. The last few ids per camera are enough to ring once.
         self._recent_rings: dict[str, deque[str]] = {}
+        # When Home Assistant lost the broker: presses made since then are asked of the
+        # bridge once it is back (see `_ring_missed`).
+        self._mqtt_lost_at: datetime | None = None
         self._add_listeners: list[CamerasListener] = []
         self._remove_listeners: list[CamerasListener] = []
         self._share_listeners: list[ShareListener] = []
@@ -288,9 +304,37 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
         that arrives it stays offline.
         """
         if not connected:
+            if self._mqtt_lost_at is None:
+                self._mqtt_lost_at = dt_util.utcnow()
             self._set_online(
                 online=False, why="is unavailable: Home Assistant lost its MQTT connection"
             )
+
+    async def _ring_missed(self, lost_at: datetime) -> None:
+        """Ring for the presses made while Home Assistant was away from the broker.
+
+        Home Assistant connects to the broker with a new session each time, so a ring
+        the bridge sent meanwhile (it queues them while the broker restarts and sends
+        them at once) reached no subscriber here. The bridge lists its latest presses:
+        those since the connection was lost ring now, once (ids already rung are
+        skipped, and so is a ring MQTT delivers after this). Asked once the bridge's
+        availability is heard again: until then the doorbell entities are unavailable,
+        and a ring would not show on them.
+        """
+        try:
+            rings = await self._client.rings()
+        except DoorstepNotFoundError:
+            return  # a bridge from before the list: nothing to ask
+        except DoorstepError as err:
+            LOGGER.warning(
+                "Could not ask Doorstep bridge %s for doorbell presses made while Home "
+                "Assistant was away from the broker: %s", self.bridge_id, err,
+            )  # fmt: skip
+            return
+        since = max(lost_at - MISSED_RINGS_MARGIN, dt_util.utcnow() - MISSED_RINGS_WINDOW)
+        for ring in rings:
+            if ring.time >= since and ring.camera in self._known_cameras:
+                self._dispatch_ring(ring)
 
     @callback
     def _set_online(self, *, online: bool, why: str | None) -> None:
@@ -301,6 +345,11 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
         if online == self.data.online:
             return
         if online:
+            if self._mqtt_lost_at is not None:
+                lost_at, self._mqtt_lost_at = self._mqtt_lost_at, None
+                self.config_entry.async_create_background_task(
+                    self.hass, self._ring_missed(lost_at), f"{DOMAIN} missed rings"
+                )
             if self._logged_offline:
                 LOGGER.info("Doorstep bridge %s is back online", self.bridge_id)
                 self._logged_offline = False

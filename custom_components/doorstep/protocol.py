@@ -612,9 +612,9 @@ def parse_on_off(payload: Payload) -> bool:
     raise ProtocolError(f"expected ON/OFF, got {text[:20]!r}")
 
 
-def parse_ring(payload: Payload) -> Ring:
-    """``<b>/<cam>/ring``."""
-    data = _json_object(payload)
+def parse_ring(payload: Payload | Mapping[str, Any]) -> Ring:
+    """``<b>/<cam>/ring``, or one item of ``GET /api/rings``."""
+    data = payload if isinstance(payload, Mapping) else _json_object(payload)
     return Ring(id=_str(data, "id"), camera=_str(data, "camera"), time=parse_time(data.get("time")))
 
 

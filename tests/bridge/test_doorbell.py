@@ -144,3 +144,38 @@ async def test_http_ring_needs_token_and_known_camera(mqtt_broker: Broker, tmp_p
         ) as response:
             assert response.status == 404
             assert "back_door" in (await response.json())["error"]
+
+
+async def test_presses_are_listed_for_a_client_that_was_away(
+    mqtt_broker: Broker, mqtt_listener: Callable[..., Listener], tmp_path: Path
+) -> None:
+    """A press while the broker is away: the ring message goes out later, to subscribers then.
+
+    A client that reconnects with a new session (Home Assistant does) subscribes after the
+    bridge sent it, so it asks ``GET /api/rings`` for the presses it may have missed.
+    """
+    cameras = {"front_door": {"source": "demo://", "doorbell": {"debounce": 0}}}
+    async with run_bridge(bridge_config(mqtt_broker, tmp_path, cameras=cameras)) as bridge:
+        await bridge.wait_mqtt()
+        url = f"{bridge.url}/api/rings"
+        async with bridge.session.get(url) as response:
+            assert response.status == 401  # who rang, and when, is the owner's to know
+        await asyncio.to_thread(mqtt_broker.stop)
+        async with bridge.session.post(
+            f"{bridge.url}/api/cameras/front_door/ring", headers=bridge.auth
+        ) as response:
+            pressed = (await response.json())["ring"]
+        await asyncio.to_thread(mqtt_broker.start)
+        await bridge.wait_mqtt()
+        await asyncio.sleep(0.5)  # the bridge has sent its queued ring by now
+        late = mqtt_listener(RING)
+        assert [m for m in await asyncio.to_thread(late.drain, 0.5) if m[0] == RING] == []
+        async with bridge.session.get(url, headers=bridge.auth) as response:
+            assert response.status == 200
+            assert (await response.json())["rings"] == [pressed]
+        await bridge.session.post(f"{bridge.url}/api/cameras/front_door/ring", headers=bridge.auth)
+        async with bridge.session.get(url, headers=bridge.auth) as response:
+            listed = (await response.json())["rings"]
+        assert [ring["id"] for ring in listed][:1] == [pressed["id"]]  # oldest first
+        assert len(listed) == 2
+        assert_ring(json.dumps(listed[1]).encode())

@@ -1,4 +1,4 @@
-"""Bridge-level HTTP routes: health, info, doorbell presses."""
+"""Bridge-level HTTP routes: health, info, doorbell presses and the latest ones."""
 
 from __future__ import annotations
 
@@ -67,6 +67,14 @@ async def info(request: web.Request) -> web.Response:
                     status_since=iso(status.health.since),
                 )
     return web.json_response(data)
+
+
+@routes.get("/api/rings")
+async def rings(request: web.Request) -> web.Response:
+    """The latest doorbell presses, oldest first: what a client away from the broker missed."""
+    return web.json_response(
+        {"rings": [event.payload() for event in request.app[DOORBELL].recent()]}
+    )
 
 
 @routes.post("/api/cameras/{camera}/ring")

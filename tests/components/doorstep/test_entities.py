@@ -19,6 +19,7 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
@@ -461,3 +462,59 @@ async def test_removing_the_bridge_removes_its_saved_prompts(
     assert await hass.config_entries.async_remove(setup_entry.entry_id)
     await hass.async_block_till_done()
     assert key not in hass_storage
+
+
+async def test_presses_made_while_away_from_the_broker_ring_once_back(
+    hass: HomeAssistant, mqtt: MagicMock, mqtt_client_mock: MagicMock, bridge: FakeBridge
+) -> None:
+    """Home Assistant reconnects with a new session: the rings sent meanwhile never arrive.
+
+    The bridge sent its queued ring as soon as the broker was back, before Home
+    Assistant subscribed again; the integration asks the bridge for what it missed.
+    """
+    presses = async_capture_events(hass, EVENT_CAMERA)
+    await set_mqtt_connected(hass, mqtt, mqtt_client_mock, connected=False)
+    now = dt_util.utcnow()
+    earlier = {
+        "id": "r_old",
+        "camera": "front_door",
+        "time": (now - timedelta(hours=1)).isoformat(),
+    }
+    missed = {"id": "r_missed", "camera": "front_door", "time": now.isoformat()}
+    bridge.canned["/api/rings"] = (200, json.dumps({"rings": [earlier, missed]}))
+    await set_mqtt_connected(hass, mqtt, mqtt_client_mock, connected=True)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert presses == []  # not before the bridge is heard: its entities are unavailable
+    publish_retained(hass, bridge)  # the broker hands over the retained state: online
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert [(e.data["type"], e.data["ring_id"]) for e in presses] == [
+        ("doorbell_pressed", "r_missed")
+    ]
+    assert get_state(hass, "event.front_door_doorbell").attributes["ring_id"] == "r_missed"
+    # The broker delivers it too, later: it rang already.
+    async_fire_mqtt_message(hass, TOPICS.ring("front_door"), json.dumps(missed), qos=1)
+    await hass.async_block_till_done()
+    assert len(presses) == 1
+
+
+async def test_a_bridge_that_cannot_list_its_rings(
+    hass: HomeAssistant,
+    mqtt: MagicMock,
+    mqtt_client_mock: MagicMock,
+    bridge: FakeBridge,
+    doorstep_log: LogRecords,
+) -> None:
+    presses = async_capture_events(hass, EVENT_CAMERA)
+    await set_mqtt_connected(hass, mqtt, mqtt_client_mock, connected=False)
+    await set_mqtt_connected(hass, mqtt, mqtt_client_mock, connected=True)
+    publish_retained(hass, bridge)
+    await hass.async_block_till_done(wait_background_tasks=True)  # a 404: an older bridge
+    assert get_state(hass, "binary_sensor.doorstep_connectivity").state == STATE_ON
+    assert doorstep_log.levels("doorbell presses made while") == []
+    bridge.canned["/api/rings"] = (500, json.dumps({"error": "boom"}))
+    await set_mqtt_connected(hass, mqtt, mqtt_client_mock, connected=False)
+    await set_mqtt_connected(hass, mqtt, mqtt_client_mock, connected=True)
+    publish_retained(hass, bridge)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert presses == []
+    assert doorstep_log.levels("doorbell presses made while") == [logging.WARNING]
