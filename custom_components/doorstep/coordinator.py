@@ -86,6 +86,9 @@ class CameraState:
     motion_detection: bool | None = None
     recording: bool | None = None
     last_clip: Clip | None = None
+    #: The bridge's clip topic arrived since setup: only then does ``last_clip`` None
+    #: mean that no clip is left (before, it means nothing was heard yet).
+    clip_heard: bool = False
     snapshot: bytes | None = None
     snapshot_at: datetime | None = None
     health: CameraHealth | None = None
@@ -569,7 +572,7 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
             elif leaf == "clip":
                 # Empty: the last clip was deleted (forgotten, retention) and none is left.
                 clip = parse_clip(msg.payload) if msg.payload else None
-                self._update_camera(camera, last_clip=clip)
+                self._update_camera(camera, last_clip=clip, clip_heard=True)
             elif leaf == "status" and msg.payload:
                 self._camera_health(camera, parse_camera_health(msg.payload))
             elif leaf == "recording_problem":

@@ -316,7 +316,7 @@ class Clip:
     held: bool
 
     def attributes(self) -> dict[str, Any]:
-        """Entity attributes (JSON-friendly)."""
+        """Entity attributes (JSON-friendly): the keys of :data:`CLIP_ATTRIBUTES`."""
         return {
             "clip_id": self.id,
             "start": self.start.isoformat(),
@@ -327,6 +327,10 @@ class Clip:
             "has_snapshot": self.has_snapshot,
             "held": self.held,
         }
+
+
+#: The attributes of a clip's entity, restored with it after a restart.
+CLIP_ATTRIBUTES = ("clip_id", "start", "end", "reason", "duration", "size", "has_snapshot", "held")
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ from homeassistant.helpers.entity_platform import AddEntitiesCallback
 from .coordinator import BridgeState, CameraState, DoorstepCoordinator
 from .data import DoorstepConfigEntry
 from .entity import DoorstepBridgeEntity, DoorstepCameraEntity, async_setup_camera_entities
-from .protocol import STREAM_STATUSES, Ring
+from .protocol import CLIP_ATTRIBUTES, STREAM_STATUSES, Ring
 
 PARALLEL_UPDATES = 0
 
@@ -177,25 +177,51 @@ class CameraSensor(DoorstepCameraEntity, SensorEntity):
         return self.entity_description.attributes_fn(self.coordinator.data.camera(self.camera))
 
 
-class LastClip(DoorstepCameraEntity, SensorEntity):
-    """When the latest clip ended; the clip's details as attributes."""
+class LastClip(DoorstepCameraEntity, RestoreSensor):
+    """When the latest clip ended; the clip's details as attributes.
+
+    Restored across restarts and reloads. The bridge's API says nothing of clips, so
+    the clip comes from the broker's retained message, a moment after setup: a sensor
+    that started empty would change to that same old clip, and every "a clip finished"
+    automation would run for it. Restored, the same clip again is no change, while a
+    clip that finished while Home Assistant was not listening still is one.
+    """
 
     _attr_device_class = SensorDeviceClass.TIMESTAMP
 
     def __init__(self, coordinator: DoorstepCoordinator, camera: str) -> None:
         super().__init__(coordinator, camera, "last_clip")
+        self._restored_end: datetime | None = None
+        self._restored_attributes: dict[str, Any] | None = None
+
+    async def async_added_to_hass(self) -> None:
+        """Start from the clip shown before the restart or reload."""
+        await super().async_added_to_hass()
+        last = await self.async_get_last_sensor_data()
+        state = await self.async_get_last_state()
+        if last is None or state is None or not isinstance(last.native_value, datetime):
+            return
+        self._restored_end = last.native_value
+        # Only the clip's own keys: the rest (friendly name, device class) is HA's.
+        self._restored_attributes = {
+            key: state.attributes[key] for key in CLIP_ATTRIBUTES if key in state.attributes
+        }
 
     @property
     def native_value(self) -> datetime | None:
         """End of the latest clip."""
-        clip = self.coordinator.data.camera(self.camera).last_clip
-        return clip.end if clip else None
+        state = self.coordinator.data.camera(self.camera)
+        if not state.clip_heard:
+            return self._restored_end
+        return state.last_clip.end if state.last_clip else None
 
     @property
     def extra_state_attributes(self) -> dict[str, Any] | None:
         """Clip id, reason, duration, size..."""
-        clip = self.coordinator.data.camera(self.camera).last_clip
-        return clip.attributes() if clip else None
+        state = self.coordinator.data.camera(self.camera)
+        if not state.clip_heard:
+            return self._restored_attributes
+        return state.last_clip.attributes() if state.last_clip else None
 
 
 class LastRing(DoorstepCameraEntity, RestoreSensor):
@@ -214,6 +240,10 @@ class LastRing(DoorstepCameraEntity, RestoreSensor):
             last.native_value, datetime
         ):
             self._attr_native_value = last.native_value
+            # With its id: an automation that reads it after a restart finds the same press.
+            state = await self.async_get_last_state()
+            if state is not None and (ring_id := state.attributes.get("ring_id")) is not None:
+                self._attr_extra_state_attributes = {"ring_id": ring_id}
         self.async_on_remove(
             self.coordinator.async_add_ring_listener(self.camera, self._handle_ring)
         )

@@ -43,7 +43,7 @@ async def test_last_ring_survives_a_restart(
         hass,
         [
             (
-                State("sensor.front_door_last_ring", T0.isoformat()),
+                State("sensor.front_door_last_ring", T0.isoformat(), {"ring_id": "r_000000000007"}),
                 {"native_value": {"__type": "<class 'datetime.datetime'>",
                                   "isoformat": T0.isoformat()},
                  "native_unit_of_measurement": None},
@@ -53,7 +53,10 @@ async def test_last_ring_survives_a_restart(
     setup_entry_later.add_to_hass(hass)
     assert await hass.config_entries.async_setup(setup_entry_later.entry_id)
     await hass.async_block_till_done()
-    assert get_state(hass, "sensor.front_door_last_ring").state == T0.isoformat(timespec="seconds")
+    state = get_state(hass, "sensor.front_door_last_ring")
+    assert state.state == T0.isoformat(timespec="seconds")
+    # With the press's id: the same press before and after the restart.
+    assert state.attributes["ring_id"] == "r_000000000007"
 
 
 @pytest.fixture
