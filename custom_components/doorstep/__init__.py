@@ -204,7 +204,8 @@ def _remove_stale_feature_entities(hass: HomeAssistant, entry: DoorstepConfigEnt
     """
     coordinator = entry.runtime_data.coordinator
     registry = er.async_get(hass)
-    for camera in coordinator.data.info.cameras:
+    # The cameras as the platforms make their entities, whatever MQTT said meanwhile.
+    for camera in coordinator.built_cameras.values():
         for platform, key, on in (
             (Platform.BINARY_SENSOR, "person", camera.person),
             (Platform.EVENT, "package", camera.package),

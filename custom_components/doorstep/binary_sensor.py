@@ -76,7 +76,7 @@ async def async_setup_entry(
 
 
 def _camera_sensors(coordinator: DoorstepCoordinator, camera: str) -> list[CameraBinarySensor]:
-    info = coordinator.data.info.camera(camera)
+    info = coordinator.built_cameras.get(camera)
     return [
         CameraBinarySensor(coordinator, camera, desc)
         for desc in CAMERA_SENSORS

@@ -6,6 +6,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.components import mqtt
@@ -36,6 +37,7 @@ from .protocol import (
     BridgeInfo,
     BridgeStats,
     CameraHealth,
+    CameraInfo,
     Clip,
     EgressReport,
     Package,
@@ -123,13 +125,12 @@ class BridgeState:
         return info.name if info else key
 
 
-def _features_changed(before: BridgeInfo, after: BridgeInfo) -> bool:
-    """A camera kept from ``before`` gained or lost person detection or parcels."""
-    features = {camera.key: (camera.person, camera.package) for camera in before.cameras}
-    return any(
-        camera.key in features and features[camera.key] != (camera.person, camera.package)
-        for camera in after.cameras
-    )
+type Features = dict[str, tuple[bool, bool]]
+
+
+def _features(cameras: Iterable[CameraInfo]) -> Features:
+    """Which cameras have entities of their own: person detection, parcels."""
+    return {camera.key: (camera.person, camera.package) for camera in cameras}
 
 
 class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
@@ -163,6 +164,9 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
         }
         self.data = BridgeState(info=info, online=True, stats=snapshot.stats, cameras=cameras)
         self._known_cameras: set[str] = set()
+        #: Each camera as its entities were made (person sensor, parcel event or not).
+        self._built_cameras: dict[str, CameraInfo] = {}
+        self._reload_scheduled = False
         self._ring_listeners: dict[str, list[RingListener]] = {}
         self._package_listeners: dict[str, list[PackageListener]] = {}
         # MQTT QoS 1 is "at least once": after a broker restart a press can arrive again
@@ -273,6 +277,11 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
         return frozenset(self._known_cameras)
 
     @property
+    def built_cameras(self) -> Mapping[str, CameraInfo]:
+        """Each camera as its entities are made: with a person sensor, parcel event or not."""
+        return MappingProxyType(self._built_cameras)
+
+    @property
     def heard(self) -> bool:
         """The bridge's availability has arrived on MQTT since setup."""
         return self._heard
@@ -295,6 +304,8 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
                 # repair says so now (no timer runs: the not-heard one stood in for it).
                 self._raise_unreachable(dt_util.utcnow())
         self._set_online(online=online, why="went offline")
+        # Its info may have come first, while it did not count as online yet.
+        self._reload_for_features()
 
     @callback
     def _on_mqtt_connection(self, connected: bool) -> None:
@@ -439,16 +450,32 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
         if info.id != self.bridge_id:
             LOGGER.warning("Bridge info on %s is from another bridge", msg.topic)
             return
-        before = self.data.info
         self._check_protocol(info)
         self.async_set_updated_data(replace(self.data, info=info))
         self._sync_cameras()
-        if not msg.retain and _features_changed(before, info):
-            # Person sensors and parcel events are made with their camera, for the cameras
-            # that have them: the bridge restarted with one turned on or off. (Not on a
-            # retained copy: the entities were made from the bridge's own answer.)
-            LOGGER.info("Doorstep bridge %s changed its cameras' detection", self.bridge_id)
-            self.hass.config_entries.async_schedule_reload(self.config_entry.entry_id)
+        self._reload_for_features()
+
+    @callback
+    def _reload_for_features(self) -> None:
+        """Reload when the cameras' features differ from those their entities were made with.
+
+        Person sensors and parcel events exist only for the cameras that have them: the
+        bridge restarted with one turned on or off. Retained or not: after the bridge and
+        the broker restarted together, the new info comes retained. After the reload the
+        entities are made from the bridge's answer, which matches, so it happens once.
+        """
+        if self._reload_scheduled or not (self._heard and self.data.online):
+            # Only the info of a bridge that says it is online is surely its own: the
+            # broker keeps the last one of a bridge that is not connected, and that one,
+            # unlike the bridge's HTTP answer, would reload at every setup. Checked again
+            # when the bridge's "online" arrives.
+            return
+        built = _features(self._built_cameras.values())
+        if _features(self.data.info.cameras) == built:
+            return
+        self._reload_scheduled = True
+        LOGGER.info("Doorstep bridge %s changed its cameras' detection", self.bridge_id)
+        self.hass.config_entries.async_schedule_reload(self.config_entry.entry_id)
 
     def _check_protocol(self, info: BridgeInfo) -> None:
         issue_id = f"{ISSUE_PROTOCOL}_{self.bridge_id}"
@@ -475,11 +502,15 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
 
     @callback
     def _sync_cameras(self) -> None:
-        current = {camera.key for camera in self.data.info.cameras}
-        added = sorted(current - self._known_cameras)
-        removed = sorted(self._known_cameras - current)
-        self._known_cameras = current
+        current = {camera.key: camera for camera in self.data.info.cameras}
+        added = sorted(current.keys() - self._known_cameras)
+        removed = sorted(self._known_cameras - current.keys())
+        self._known_cameras = set(current)
+        for camera in added:
+            # The listeners below make its entities from this info.
+            self._built_cameras[camera] = current[camera]
         for camera in removed:
+            self._built_cameras.pop(camera, None)
             self._clear_camera_issue(camera)
             ir.async_delete_issue(self.hass, DOMAIN, self._recording_issue_id(camera))
         if added:

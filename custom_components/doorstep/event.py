@@ -28,7 +28,7 @@ async def async_setup_entry(
 
 def _camera_events(coordinator: DoorstepCoordinator, camera: str) -> list[EventEntity]:
     events: list[EventEntity] = [DoorbellEvent(coordinator, camera)]
-    if (info := coordinator.data.info.camera(camera)) is not None and info.package:
+    if (info := coordinator.built_cameras.get(camera)) is not None and info.package:
         events.append(PackageEvent(coordinator, camera))
     return events
 

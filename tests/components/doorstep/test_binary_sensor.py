@@ -15,7 +15,16 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 from custom_components.doorstep.const import DOMAIN
 from custom_components.doorstep.protocol import parse_bridge_info
 
-from .conftest import BRIDGE_ID, TOPICS, FakeBridge, get_device, get_state, set_up
+from .conftest import (
+    BRIDGE_ID,
+    TOPICS,
+    FakeBridge,
+    get_device,
+    get_state,
+    publish_retained,
+    set_mqtt_connected,
+    set_up,
+)
 
 
 @pytest.fixture
@@ -89,6 +98,11 @@ def test_only_true_means_person_detection() -> None:
     assert TOPICS.person("a") == "doorstep/a/person"
 
 
+def _info_requests(bridge: FakeBridge) -> int:
+    """How often the integration asked for the bridge's info: once per setup or reload."""
+    return len([r for r in bridge.requests if r[1] == "/api/info"])
+
+
 async def test_turned_on_later_the_sensor_comes(
     hass: HomeAssistant, mqtt: MagicMock, bridge: FakeBridge, person_entry: MockConfigEntry
 ) -> None:
@@ -100,13 +114,74 @@ async def test_turned_on_later_the_sensor_comes(
     assert person_entry.state is ConfigEntryState.LOADED
     assert get_state(hass, "binary_sensor.garden_person")
     assert get_state(hass, "binary_sensor.front_door_person")
-    # The same info again, or a retained copy of another one, changes nothing.
-    reloads = len([r for r in bridge.requests if r[1] == "/api/info"])
+    # The same info again, new or retained (the reload subscribed anew), changes nothing:
+    # the entities were made with these features.
+    reloads = _info_requests(bridge)
+    async_fire_mqtt_message(hass, TOPICS.bridge_info, json.dumps(bridge.info()), retain=True)
     async_fire_mqtt_message(hass, TOPICS.bridge_info, json.dumps(bridge.info()))
-    bridge.cameras["garden"] = {"name": "Garden"}
+    await hass.async_block_till_done()
+    assert _info_requests(bridge) == reloads
+
+
+@pytest.mark.parametrize("info_first", [False, True])
+async def test_bridge_and_broker_restarted_together(
+    *,
+    hass: HomeAssistant,
+    mqtt: MagicMock,
+    mqtt_client_mock: MagicMock,
+    bridge: FakeBridge,
+    person_entry: MockConfigEntry,
+    info_first: bool,
+) -> None:
+    # Home Assistant loses its broker; the bridge comes back with person detection on the
+    # garden camera and publishes its info, retained, before Home Assistant reconnects.
+    await set_mqtt_connected(hass, mqtt, mqtt_client_mock, connected=False)
+    bridge.cameras["garden"] = {"name": "Garden", "person": True}  # type: ignore[dict-item]
+    reloads = _info_requests(bridge)
+    await set_mqtt_connected(hass, mqtt, mqtt_client_mock, connected=True)
+    # The broker hands the retained topics over in no set order.
+    if info_first:
+        async_fire_mqtt_message(hass, TOPICS.bridge_info, json.dumps(bridge.info()), retain=True)
+    publish_retained(hass, bridge)
+    await hass.async_block_till_done()
+    assert person_entry.state is ConfigEntryState.LOADED
+    assert get_state(hass, "binary_sensor.garden_person")
+    # Reloaded once: the reload's subscriptions got the same info retained again.
+    assert _info_requests(bridge) == reloads + 1
+
+
+async def test_the_info_of_a_bridge_not_connected_does_not_reload(
+    *,
+    hass: HomeAssistant,
+    mqtt: MagicMock,
+    mqtt_client_mock: MagicMock,
+    bridge: FakeBridge,
+    person_entry: MockConfigEntry,
+) -> None:
+    # The bridge restarted without person detection but cannot reach the broker: the
+    # broker still holds its old info, and its last will. The entities were made from its
+    # API's answer at setup; the old info must not reload them at each reconnection.
+    old_info = bridge.info()
+    await hass.config_entries.async_unload(person_entry.entry_id)
+    bridge.cameras["front_door"] = {"name": "Front door"}
+    assert await hass.config_entries.async_setup(person_entry.entry_id)
+    await hass.async_block_till_done()
+    reloads = _info_requests(bridge)
+    for _ in range(2):
+        async_fire_mqtt_message(hass, TOPICS.available, "offline", retain=True)
+        async_fire_mqtt_message(hass, TOPICS.bridge_info, json.dumps(old_info), retain=True)
+        await hass.async_block_till_done()
+        await set_mqtt_connected(hass, mqtt, mqtt_client_mock, connected=False)
+        await set_mqtt_connected(hass, mqtt, mqtt_client_mock, connected=True)
+    assert _info_requests(bridge) == reloads
+    assert hass.states.get("binary_sensor.front_door_person") is None
+    # Connected again, it publishes its own info, which decides.
+    bridge.cameras["front_door"] = {"name": "Front door", "person": True}  # type: ignore[dict-item]
+    async_fire_mqtt_message(hass, TOPICS.available, "online", retain=True)
     async_fire_mqtt_message(hass, TOPICS.bridge_info, json.dumps(bridge.info()), retain=True)
     await hass.async_block_till_done()
-    assert len([r for r in bridge.requests if r[1] == "/api/info"]) == reloads
+    assert _info_requests(bridge) == reloads + 1
+    assert get_state(hass, "binary_sensor.front_door_person")
 
 
 async def test_turned_off_later_the_entities_go(
@@ -114,6 +189,8 @@ async def test_turned_off_later_the_entities_go(
 ) -> None:
     bridge.cameras["front_door"]["package"] = True  # type: ignore[index]
     async_fire_mqtt_message(hass, TOPICS.bridge_info, json.dumps(bridge.info()))
+    await hass.async_block_till_done()
+    publish_retained(hass, bridge)  # what the broker hands the reload's subscriptions
     await hass.async_block_till_done()
     registry = er.async_get(hass)
     assert registry.async_get("binary_sensor.front_door_person")
