@@ -88,13 +88,15 @@ class DoorstepCameraEntity(DoorstepEntity):
         self._attr_device_info = DeviceInfo(**camera_device_fields(coordinator, camera))  # type: ignore[typeddict-item]
 
     @property
+    def bridge_has_camera(self) -> bool:
+        """The bridge is reachable and has this camera, its stream up or down."""
+        return self.coordinator.data.reachable and self.camera in self.coordinator.cameras
+
+    @property
     def available(self) -> bool:
         """Unavailable while the bridge is offline or the camera is down."""
-        data = self.coordinator.data
         return (
-            data.reachable
-            and self.camera in self.coordinator.cameras
-            and data.camera(self.camera).online is not False
+            self.bridge_has_camera and self.coordinator.data.camera(self.camera).online is not False
         )
 
 

@@ -164,7 +164,7 @@ class CameraSensor(DoorstepCameraEntity, SensorEntity):
     @property
     def available(self) -> bool:
         """Available while the bridge is reachable and has the camera, up or down."""
-        return self.coordinator.data.reachable and self.camera in self.coordinator.cameras
+        return self.bridge_has_camera
 
     @property
     def native_value(self) -> str | None:

@@ -57,6 +57,17 @@ class CameraSwitch(DoorstepCameraEntity, SwitchEntity):
         self._switch = switch
 
     @property
+    def available(self) -> bool:
+        """Available while the bridge is reachable, whether the camera's stream is up or not.
+
+        The setting is the bridge's, and the bridge takes a change while the stream is
+        down; an unavailable switch would drop it without a word (Home Assistant sends no
+        action to an unavailable entity). While the bridge itself is offline nothing can
+        set it, and its last state may no longer hold: unavailable, like every entity.
+        """
+        return self.bridge_has_camera
+
+    @property
     def is_on(self) -> bool | None:
         """Reported by the bridge."""
         value: bool | None = getattr(self.coordinator.data.camera(self.camera), self._switch)

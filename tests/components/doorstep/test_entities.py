@@ -176,6 +176,25 @@ async def test_switches_go_through_the_http_api(
     assert get_state(hass, "switch.front_door_recording").state == STATE_OFF
 
 
+async def test_switches_take_changes_while_the_camera_is_down(
+    hass: HomeAssistant, bridge: FakeBridge
+) -> None:
+    # The camera's stream is down: the bridge still takes the setting.
+    async_fire_mqtt_message(hass, TOPICS.camera_available("front_door"), "offline")
+    await hass.async_block_till_done()
+    assert get_state(hass, "binary_sensor.front_door_motion").state == STATE_UNAVAILABLE
+    assert get_state(hass, "switch.front_door_recording").state == STATE_ON
+    await hass.services.async_call(
+        "switch", "turn_off", {"entity_id": "switch.front_door_recording"}, blocking=True
+    )
+    assert bridge.switched == [("front_door", "recording", False)]
+    # The bridge offline: nothing can set them, and their last state may no longer hold.
+    async_fire_mqtt_message(hass, TOPICS.available, "offline")
+    await hass.async_block_till_done()
+    assert get_state(hass, "switch.front_door_recording").state == STATE_UNAVAILABLE
+    assert get_state(hass, "switch.front_door_motion_detection").state == STATE_UNAVAILABLE
+
+
 @pytest.mark.parametrize(
     ("status", "body", "key", "placeholders"),
     [
