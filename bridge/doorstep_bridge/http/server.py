@@ -6,8 +6,12 @@ that quotes the raw header line (an ``Authorization`` line included). Here:
 
 - at most ``max_connections`` connections are open, derived from the process's
   descriptor limit so that recording always has descriptors left; at the cap a
-  newcomer replaces the oldest connection that is waiting for a request, and is
-  closed at once when every connection is busy;
+  newcomer replaces the oldest connection that is waiting for a request, else the
+  one whose client has read none of its answer for longest (past
+  ``write_stall_timeout``), and is closed at once when every connection is busy;
+- a connection is read only while at most ``MOST_QUEUED_REQUESTS`` requests wait
+  behind the one being answered, so a client that pipelines requests and never
+  reads the answers holds a few parsed requests and at most one socket read;
 - a connection must complete its first request's headers within
   ``request_header_timeout``; between requests it may idle ``keepalive_timeout``
   (aiohttp then also closes it when the next request's headers are incomplete);
@@ -20,7 +24,9 @@ that quotes the raw header line (an ``Authorization`` line included). Here:
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable
+import contextlib
 from dataclasses import dataclass
 import logging
 import os
@@ -46,6 +52,10 @@ MOST_CONNECTIONS = 512
 FEWEST_CONNECTIONS = 16
 #: The soft descriptor limit is raised towards the hard one, up to this.
 MOST_DESCRIPTORS = 65536
+#: Requests parsed ahead of the one being answered; past this a connection is not read
+#: until its handler takes the next one (aiohttp itself would read and queue every
+#: pipelined request at once, with no bound).
+MOST_QUEUED_REQUESTS = 2
 
 #: Short, byte-free descriptions of aiohttp's parser errors (most specific first).
 _PARSE_ERRORS: tuple[tuple[type[Exception], str], ...] = (
@@ -72,6 +82,8 @@ class ServerLimits:
         max_line_size: Longest request line, in bytes.
         max_field_size: Longest header line, in bytes.
         shutdown_timeout: Seconds requests in flight get to finish at stop.
+        write_stall_timeout: Seconds an answer may wait unsent, its client reading none
+            of it, before a newcomer at the cap may replace the connection.
     """
 
     max_connections: int
@@ -80,6 +92,7 @@ class ServerLimits:
     max_line_size: int = 8190
     max_field_size: int = 8190
     shutdown_timeout: float = 10.0
+    write_stall_timeout: float = 5.0
 
 
 def raise_descriptor_limit() -> tuple[int, int]:
@@ -116,9 +129,9 @@ class ConnectionGuard:
         self.throttle = LogThrottle(_LOGGER)
 
     def admit(self, connection: GuardedRequestHandler) -> bool:
-        """Take `connection` in, closing an idle one at the cap; False when all are busy."""
+        """Take `connection` in, replacing an idle or stalled one at the cap; False if none."""
         if len(self._open) >= self.limits.max_connections:
-            victim = self._idle_victim()
+            victim, stalled = self._victim()
             if victim is None:
                 self.throttle.log(
                     logging.WARNING,
@@ -127,14 +140,23 @@ class ConnectionGuard:
                     self.limits.max_connections,
                 )
                 return False
-            self.throttle.log(
-                logging.WARNING,
-                "evict",
-                "HTTP connections at the limit (%d): closing idle ones for newcomers",
-                self.limits.max_connections,
-            )
+            if stalled:
+                self.throttle.log(
+                    logging.WARNING,
+                    "stalled",
+                    "HTTP connections at the limit (%d): closing ones whose client reads "
+                    "no answer for newcomers",
+                    self.limits.max_connections,
+                )
+            else:
+                self.throttle.log(
+                    logging.WARNING,
+                    "evict",
+                    "HTTP connections at the limit (%d): closing idle ones for newcomers",
+                    self.limits.max_connections,
+                )
             self.release(victim)
-            victim.force_close()
+            victim.evict()
         self._open[connection] = None
         return True
 
@@ -142,26 +164,91 @@ class ConnectionGuard:
         """Forget a closed connection."""
         self._open.pop(connection, None)
 
-    def _idle_victim(self) -> GuardedRequestHandler | None:
-        # Oldest that never completed a request first, then oldest idle between requests.
+    def _victim(self) -> tuple[GuardedRequestHandler | None, bool]:
+        """The connection a newcomer replaces, and whether it is a stalled one.
+
+        Oldest that never completed a request first, then oldest idle between requests,
+        then the one whose answer its client has left unread longest, past
+        ``write_stall_timeout``.
+
+        A stalled connection is replaced only when a newcomer needs its place, rather
+        than cut by a write deadline of its own: a deadline would have to tell ordinary
+        answers from those that legitimately sit unread (a browser's ``<video>`` stops
+        reading a share's video for as long as it plays what it buffered; the live
+        stream has its own 10 s limit), while below the cap a stalled connection costs
+        only its place and bounded memory (a few parsed requests, one socket read, the
+        unsent answer). Every busy connection is looked at, which starts its clock.
+        """
         idle = None
+        stuck = None
+        longest = self.limits.write_stall_timeout
         for connection in self._open:
             if connection.waiting_for_request:
                 if not connection.served_a_request:
-                    return connection
+                    return connection, False
                 if idle is None:
                     idle = connection
-        return idle
+                continue
+            stalled = connection.write_stalled_for()
+            if stalled >= longest:
+                stuck, longest = connection, stalled
+        if idle is not None:
+            return idle, False
+        return stuck, stuck is not None
+
+
+class _RequestQueue(deque[Any]):
+    """aiohttp's queue of parsed requests, which tells its connection when one is taken.
+
+    aiohttp's ``start()`` takes each request with ``popleft()`` (3.11 to 3.14 checked),
+    so this is the one place to learn that there is room for another without overriding
+    aiohttp's request loop.
+    """
+
+    def __init__(self, taken: Callable[[], None]) -> None:
+        super().__init__()
+        self._taken = taken
+
+    def popleft(self) -> Any:
+        item = super().popleft()
+        self._taken()
+        return item
+
+
+#: A transport without flow control (or closing) raises these: nothing to pause or resume.
+_NO_FLOW_CONTROL = (AttributeError, NotImplementedError, RuntimeError)
+
+
+def _pause(transport: asyncio.Transport) -> None:
+    with contextlib.suppress(*_NO_FLOW_CONTROL):
+        transport.pause_reading()
+
+
+def _resume(transport: asyncio.Transport) -> None:
+    with contextlib.suppress(*_NO_FLOW_CONTROL):
+        transport.resume_reading()
 
 
 class GuardedRequestHandler(RequestHandler):
-    """aiohttp's HTTP/1.1 protocol with admission, a first-request deadline and JSON errors."""
+    """aiohttp's HTTP/1.1 protocol with admission, flow control, deadlines and JSON errors."""
 
     def __init__(self, manager: web.Server, guard: ConnectionGuard, **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
         self._guard = guard
         self._admitted = False
         self._deadline: asyncio.TimerHandle | None = None
+        self._messages = _RequestQueue(self._request_taken)
+        # Bytes read but not yet given to the parser (from `_unread_from` on), and whether
+        # reading is paused for them or for a full queue.
+        self._unread = b""
+        self._unread_from = 0
+        self._holding = False
+        self._refill: asyncio.Handle | None = None
+        # aiohttp drops `transport` at force_close; a socket still flushing an answer
+        # nobody reads stays open, so the guard keeps its own reference.
+        self._link: asyncio.Transport | None = None
+        # Since when the answer waiting to be sent has not shrunk, and its size then.
+        self._stall: tuple[float, int] | None = None
 
     @property
     def served_a_request(self) -> bool:
@@ -174,6 +261,134 @@ class GuardedRequestHandler(RequestHandler):
         waiter = self._waiter
         return waiter is not None and not waiter.done()
 
+    @property
+    def queued_requests(self) -> int:
+        """Requests parsed and waiting behind the one being answered."""
+        return len(self._messages)
+
+    @property
+    def unparsed_bytes(self) -> int:
+        """Bytes read from the client and held back from the parser."""
+        return len(self._unread) - self._unread_from
+
+    def write_stalled_for(self) -> float:
+        """Seconds an answer has waited unsent with its client taking none of it; else 0.
+
+        Only while nothing more is being written can a buffer that does not shrink mean
+        a client that does not read: while the transport has the handler wait (its buffer
+        is full; the clock starts then), or while the connection is closing. Any byte the
+        client takes restarts the clock; a look that finds no clock starts one.
+        """
+        link = self._link
+        unsent = self._unsent()
+        if link is None or unsent == 0 or not (self.writing_paused or link.is_closing()):
+            self._stall = None
+            return 0.0
+        now = self._loop.time()
+        if self._stall is None or unsent < self._stall[1]:
+            self._stall = (now, unsent)
+            return 0.0
+        since, _size = self._stall
+        self._stall = (since, unsent)
+        return now - since
+
+    def evict(self) -> None:
+        """Close at once for a newcomer; an answer still unsent is dropped.
+
+        A plain close would wait for that answer to be sent, for ever when its client
+        reads nothing, keeping the descriptor (and, until then, the guard's count).
+        """
+        link = self._link
+        if link is not None and self._unsent():
+            link.abort()
+        self.force_close()
+
+    def _unsent(self) -> int:
+        link = self._link
+        return 0 if link is None else link.get_write_buffer_size()
+
+    def pause_writing(self) -> None:
+        """The transport's buffer is full: start the stall clock (see `write_stalled_for`)."""
+        super().pause_writing()
+        if self._stall is None:
+            self._stall = (self._loop.time(), self._unsent())
+
+    def resume_writing(self) -> None:
+        """The client took part of the answer: it is not stalled."""
+        super().resume_writing()
+        self._stall = None
+
+    def data_received(self, data: bytes) -> None:
+        """Parse only while few requests are queued; hold back the rest and stop reading.
+
+        aiohttp parses every request in what it is given and queues them all, reading on:
+        a client pipelining requests it never reads the answers to would make it hold
+        them without bound. Here bytes reach the parser while fewer than
+        ``MOST_QUEUED_REQUESTS`` wait; the rest is kept (at most one socket read, as
+        reading pauses then) until the handler takes the next request.
+        """
+        if not data:  # aiohttp (3.12+) re-parsing what its own flow control held back
+            super().data_received(data)
+            return
+        if self._unread_from < len(self._unread):
+            # A read slipped in while paused (aiohttp resumed for a body): keep the order.
+            self._unread = self._unread[self._unread_from :] + data
+        else:
+            self._unread = data
+        self._unread_from = 0
+        self._parse_unread()
+
+    def _request_taken(self) -> None:
+        # Parse the next one from the loop, not right away: aiohttp answers queued requests
+        # one after another without yielding, so a client pipelining small requests would
+        # otherwise keep the event loop (and the cameras and MQTT with it) for a whole read.
+        if self._holding and self._refill is None:
+            self._refill = self._loop.call_soon(self._refill_queue)
+
+    def _refill_queue(self) -> None:
+        self._refill = None
+        if self._holding:
+            self._parse_unread()
+
+    def _parse_unread(self) -> None:
+        buffer, start, end = self._unread, self._unread_from, len(self._unread)
+        while start < end and self.transport is not None:
+            room = MOST_QUEUED_REQUESTS - len(self._messages)
+            if room <= 0:
+                break
+            # A request's headers end with a line feed, so a piece holding `room` of them
+            # completes `room` requests at most.
+            cut = start
+            for _ in range(room):
+                cut = buffer.find(b"\n", cut) + 1
+                if not cut:
+                    cut = end
+                    break
+            super().data_received(buffer if start == 0 and cut == end else buffer[start:cut])
+            start = cut
+        if start >= end or self.transport is None:
+            self._unread, self._unread_from = b"", 0
+        else:
+            self._unread_from = start
+        if self.transport is None:
+            self._holding = False
+        elif start < end or len(self._messages) >= MOST_QUEUED_REQUESTS:
+            self._holding = True
+            _pause(self.transport)
+        elif self._holding:
+            self._holding = False
+            # Not while aiohttp holds reading for a request body (both flags are aiohttp's).
+            if not getattr(self, "_reading_paused", False) and not getattr(
+                self, "_buffer_paused", False
+            ):
+                _resume(self.transport)
+
+    def resume_reading(self, *args: Any, **kwargs: Any) -> None:
+        """Resume as aiohttp asks (a request body was read), unless holding requests back."""
+        super().resume_reading(*args, **kwargs)
+        if self._holding and self.transport is not None:
+            _pause(self.transport)
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Admit the connection and start its first-request deadline, or reset it at once."""
         if not self._guard.admit(self):
@@ -182,6 +397,8 @@ class GuardedRequestHandler(RequestHandler):
             transport.abort()
             return
         self._admitted = True
+        assert isinstance(transport, asyncio.Transport)
+        self._link = transport
         super().connection_made(transport)
         self._deadline = self._loop.call_later(
             self._guard.limits.request_header_timeout, self._first_request_overdue
@@ -195,6 +412,11 @@ class GuardedRequestHandler(RequestHandler):
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
+        self._link = None
+        self._unread, self._unread_from, self._holding = b"", 0, False
+        if self._refill is not None:
+            self._refill.cancel()
+            self._refill = None
         super().connection_lost(exc)
 
     def _first_request_overdue(self) -> None:
