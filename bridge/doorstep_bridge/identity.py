@@ -119,9 +119,9 @@ def tighten_storage(root: Path) -> tuple[int, int]:
     return folders, files
 
 
-def bridge_id(storage: Path) -> str:
-    """The bridge's stable id, generated on first start."""
-    return _read_or_create(storage / BRIDGE_ID_FILE, secrets.token_hex(8), 0o600)[0]
+def bridge_id(storage: Path) -> tuple[str, bool]:
+    """The bridge's stable id, generated on first start; and whether it was generated now."""
+    return _read_or_create(storage / BRIDGE_ID_FILE, secrets.token_hex(8), 0o600)
 
 
 def api_token(storage: Path, configured: str | None) -> str:
@@ -129,14 +129,21 @@ def api_token(storage: Path, configured: str | None) -> str:
     if configured:
         return configured
     path = storage / API_TOKEN_FILE
-    token, _created = _read_or_create(path, secrets.token_urlsafe(32), 0o600)
+    token, created = _read_or_create(path, secrets.token_urlsafe(32), 0o600)
+    if created:
+        # Never the token itself: logs travel further than the storage folder.
+        _LOGGER.info(
+            "Generated the API token in %s: Home Assistant asks for it once (or set "
+            "http.token in the config)",
+            path,
+        )
     # An older or hand-made file may be too open: the token guards the footage.
     if path.stat().st_mode & 0o077:
         path.chmod(0o600)
     return token
 
 
-def mqtt_client_id(storage: Path, bridge: str) -> tuple[str, str | None]:
+def mqtt_client_id(storage: Path, bridge: str, *, new_bridge: bool) -> tuple[str, str | None]:
     """The default MQTT client id, and on its first start the one the bridge used before.
 
     The bridge id is published (discovery, bridge info): a client id made of it alone
@@ -145,9 +152,16 @@ def mqtt_client_id(storage: Path, bridge: str) -> tuple[str, str | None]:
     and kept owner-only like the API token, makes the id unguessable and keeps the
     session across restarts.
 
+    Args:
+        storage: The storage folder.
+        bridge: The bridge id.
+        new_bridge: The bridge id was generated at this start: no earlier version of
+            the bridge ever connected, so there is no session of its to end.
+
     Returns:
         ``doorstep-<bridge id>-<random part>``, and ``doorstep-<bridge id>`` when the
-        random part was generated now (whose session the bridge then ends), else None.
+        random part was generated now for a bridge that ran before (whose session the
+        bridge then ends), else None.
     """
     path = storage / MQTT_CLIENT_KEY_FILE
     key, created = _read_or_create(path, secrets.token_hex(16), 0o600)
@@ -155,4 +169,4 @@ def mqtt_client_id(storage: Path, bridge: str) -> tuple[str, str | None]:
     if path.stat().st_mode & 0o077:
         path.chmod(0o600)
     earlier = f"doorstep-{bridge}"
-    return f"{earlier}-{key}", earlier if created else None
+    return f"{earlier}-{key}", earlier if created and not new_bridge else None

@@ -21,6 +21,8 @@ CONFIG: web.AppKey[Config] = web.AppKey("config")
 BUS: web.AppKey[EventBus] = web.AppKey("bus")
 API_TOKEN: web.AppKey[str] = web.AppKey("api_token")
 BRIDGE_ID: web.AppKey[str] = web.AppKey("bridge_id")
+#: The bridge id was generated at this start: an empty storage folder, a new bridge.
+NEW_BRIDGE: web.AppKey[bool] = web.AppKey("new_bridge")
 MQTT: web.AppKey[MqttClient] = web.AppKey("mqtt")
 DOORBELL: web.AppKey[Doorbell] = web.AppKey("doorbell")
 CLIP_STORE: web.AppKey[ClipStore] = web.AppKey("clip_store")

@@ -47,6 +47,7 @@ from doorstep_bridge.keys import (
     DOORBELL,
     LIVE,
     MQTT,
+    NEW_BRIDGE,
     SHARES,
 )
 from doorstep_bridge.live.stream import LiveHub
@@ -81,7 +82,7 @@ async def identity_ctx(app: web.Application) -> AsyncIterator[None]:
     """Storage folder, bridge id and API token (generated on first start)."""
     storage = app[CONFIG].storage.path
     ensure_storage(storage)
-    app[BRIDGE_ID] = bridge_id(storage)
+    app[BRIDGE_ID], app[NEW_BRIDGE] = bridge_id(storage)
     app[API_TOKEN] = api_token(storage, app[CONFIG].http.token)
     yield
 
@@ -117,7 +118,9 @@ async def mqtt_ctx(app: web.Application) -> AsyncIterator[None]:
     if config.mqtt.client_id:
         client_id = config.mqtt.client_id
     else:
-        client_id, earlier = mqtt_client_id(config.storage.path, app[BRIDGE_ID])
+        client_id, earlier = mqtt_client_id(
+            config.storage.path, app[BRIDGE_ID], new_bridge=app[NEW_BRIDGE]
+        )
     client = MqttClient(config.mqtt, client_id=client_id)
     app[MQTT] = client
     ending = None if earlier is None else asyncio.create_task(_end_session(client, earlier))

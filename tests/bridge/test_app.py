@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 import json
+import logging
 from pathlib import Path
 import stat
 
 from aiohttp import ClientSession, web
+import pytest
 
 from doorstep_bridge.app import create_app
 from doorstep_bridge.http.server import GuardedSite, ServerLimits
@@ -20,14 +22,21 @@ from tests.support.media import write_h264
 
 
 async def test_token_and_id_are_generated_once_and_kept_private(
-    mqtt_broker: Broker, tmp_path: Path
+    mqtt_broker: Broker, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="doorstep_bridge")
     storage = tmp_path / "data"
     async with run_bridge(bridge_config(mqtt_broker, storage)) as bridge:
         first_token = bridge.token
         async with bridge.session.get(f"{bridge.url}/api/info", headers=bridge.auth) as response:
             first_id = (await response.json())["id"]
     token_file = storage / API_TOKEN_FILE
+    # The owner learns where the token Home Assistant asks for is; the log never holds it.
+    assert f"Generated the API token in {token_file}" in caplog.text
+    assert first_token not in caplog.text
+    # A new bridge: there is no session of an earlier client id to end.
+    assert "used before" not in caplog.text
+    caplog.clear()
     assert token_file.read_text().strip() == first_token
     assert len(first_token) >= 32
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
@@ -38,6 +47,7 @@ async def test_token_and_id_are_generated_once_and_kept_private(
         async with bridge.session.get(f"{bridge.url}/api/info", headers=bridge.auth) as response:
             assert (await response.json())["id"] == first_id
     assert (storage / BRIDGE_ID_FILE).read_text().strip() == first_id
+    assert "Generated the API token" not in caplog.text
 
 
 async def test_configured_token_is_used_and_never_written(
