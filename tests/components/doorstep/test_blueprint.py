@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 from homeassistant.components.blueprint import models, schemas
+from homeassistant.core import Context, HomeAssistant
+from homeassistant.helpers import device_registry as dr
+from homeassistant.setup import async_setup_component
 from homeassistant.util.yaml import load_yaml_dict
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_mock_service
 
 BLUEPRINT = (
     Path(__file__).resolve().parents[3]
@@ -34,8 +42,8 @@ def test_blueprint_decides_only_on_the_approvers_fresh_tap() -> None:
     assert data["triggers"][0]["event_type"] == "doorstep_share_requested"
     variables = data["variables"]
     # Per-run action ids, never the integration's DOORSTEP_ prefix.
-    assert "context.id" in variables["approve_action"]
-    assert "context.id" in variables["deny_action"]
+    assert "trigger.event.context.id" in variables["approve_action"]
+    assert "trigger.event.context.id" in variables["deny_action"]
     assert not variables["approve_action"].startswith("DOORSTEP_")
     wait, condition, decision = data["actions"][1:]
     assert wait["continue_on_timeout"] is False
@@ -45,3 +53,96 @@ def test_blueprint_decides_only_on_the_approvers_fresh_tap() -> None:
     # Nothing but text goes to the phone.
     notify = data["actions"][0]
     assert set(notify["data"]) == {"tag", "actions"}
+
+
+# The blueprint run by Home Assistant: an automation made from it, a phone whose notify
+# service is mocked, and the integration's approve and deny actions mocked.
+
+PHONE_SERVICE = "mobile_app_alice_phone"
+APPROVER = "alice-user-id"
+
+
+@pytest.fixture
+def phone(hass: HomeAssistant) -> Iterator[str]:
+    """A phone registered by the companion app; its device id."""
+    entry = MockConfigEntry(domain="mobile_app", data={})
+    entry.add_to_hass(hass)
+    device = dr.async_get(hass).async_get_or_create(
+        config_entry_id=entry.entry_id, identifiers={("mobile_app", "alice-phone")}
+    )
+    actions = "homeassistant.components.mobile_app.device_action"
+    with (
+        patch(f"{actions}.webhook_id_from_device_id", return_value="webhook-of-alice"),
+        patch(f"{actions}.get_notify_service", return_value=PHONE_SERVICE),
+    ):
+        yield device.id
+
+
+async def _settle() -> None:
+    # Not hass.async_block_till_done(): the run waits for a tap, which it would wait for.
+    for _ in range(50):
+        await asyncio.sleep(0.01)
+
+
+async def _automation(hass: HomeAssistant, phone: str) -> None:
+    hass.states.async_set("person.alice", "home", {"user_id": APPROVER})
+    blueprint = models.Blueprint(
+        _load(), expected_domain="automation", schema=schemas.BLUEPRINT_SCHEMA
+    )
+    with patch(
+        "homeassistant.components.blueprint.models.DomainBlueprints._load_blueprint",
+        return_value=blueprint,
+    ):
+        config = {
+            "path": "doorstep/ask_on_phone.yaml",
+            "input": {"approver": "person.alice", "phone": phone},
+        }
+        assert await async_setup_component(
+            hass, "automation", {"automation": {"use_blueprint": config}}
+        )
+        await hass.async_block_till_done()
+
+
+def _request(hass: HomeAssistant, share_id: str) -> None:
+    data = {"bridge_id": "3f9c2a7be1d04c55", "share_id": share_id, "requester": "Bob",
+            "cameras": ["front_door"], "reason": "parcel", "state": "pending"}  # fmt: skip
+    hass.bus.async_fire("doorstep_share_requested", data)
+
+
+def _tap(hass: HomeAssistant, action: str, user_id: str) -> None:
+    hass.bus.async_fire(
+        "mobile_app_notification_action", {"action": action}, context=Context(user_id=user_id)
+    )
+
+
+async def test_the_approver_s_tap_approves_the_request_it_was_asked_about(
+    hass: HomeAssistant, phone: str
+) -> None:
+    notify = async_mock_service(hass, "notify", PHONE_SERVICE)
+    approve = async_mock_service(hass, "doorstep", "approve_share")
+    deny = async_mock_service(hass, "doorstep", "deny_share")
+    await _automation(hass, phone)
+    _request(hass, "s_first")
+    _request(hass, "s_second")
+    await _settle()
+    assert [call.data["data"]["tag"] for call in notify] == [
+        "doorstep_bp_s_first",
+        "doorstep_bp_s_second",
+    ]
+    first, second = ([a["action"] for a in call.data["data"]["actions"]] for call in notify)
+    assert len({*first, *second}) == 4  # each request its own actions
+    assert all(action.startswith("DSBP_") for action in (*first, *second))
+    _tap(hass, second[0], "someone-else")  # not the approver: nothing is decided
+    await _settle()
+    assert approve == []
+    _tap(hass, first[0], APPROVER)
+    await _settle()
+    assert [call.data for call in approve] == [{"share_id": "s_first", "redact": True}]
+    _request(hass, "s_third")
+    await _settle()
+    third = [a["action"] for a in notify[2].data["data"]["actions"]]
+    _tap(hass, first[1], APPROVER)  # an answered notification's other button: too late
+    _tap(hass, third[1], APPROVER)
+    await _settle()
+    assert [call.data for call in deny] == [{"share_id": "s_third"}]
+    assert len(approve) == 1
