@@ -318,6 +318,10 @@ class DoorstepApiClient:
         """Create a share request; returns its state (pending or rejected)."""
         return self._share(await self._json("POST", "/api/share-requests", body=body))
 
+    async def share(self, share_id: str) -> Share:
+        """One share state; :class:`DoorstepNotFoundError` when the bridge has no such share."""
+        return self._share(await self._json("GET", f"/api/shares/{quote(share_id, safe='')}"))
+
     async def decide(
         self,
         share_id: str,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from homeassistant.config_entries import ConfigFlow, ConfigFlowResult
+from homeassistant.config_entries import ConfigEntry, ConfigFlow, ConfigFlowResult
 from homeassistant.const import CONF_API_TOKEN, CONF_URL
 from homeassistant.core import callback
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
@@ -112,11 +112,23 @@ class DoorstepConfigFlow(ConfigFlow, domain=DOMAIN):
             raise ConnectError("base_topic_mismatch")
         return snapshot
 
+    def _topic_taken(self, base_topic: str, bridge_id: str) -> ConfigEntry | None:
+        """Another Doorstep entry whose bridge publishes under ``base_topic``.
+
+        Two bridges under one base topic mix their messages: motion at one turns on the
+        other's sensors, and a share request of one prompts every approver twice.
+        """
+        for entry in self._async_current_entries(include_ignore=False):
+            if entry.unique_id != bridge_id and entry.data.get(CONF_BASE_TOPIC) == base_topic:
+                return entry
+        return None
+
     # Manual ------------------------------------------------------------------
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Base topic, bridge URL and API token."""
         errors: dict[str, str] = {}
+        placeholders: dict[str, str] = {}
         if user_input is not None:
             try:
                 snapshot = await self._async_test(
@@ -127,7 +139,11 @@ class DoorstepConfigFlow(ConfigFlow, domain=DOMAIN):
             else:
                 await self.async_set_unique_id(snapshot.info.id)
                 self._abort_if_unique_id_configured()
-                return self.async_create_entry(title=snapshot.info.name, data=user_input)
+                if other := self._topic_taken(user_input[CONF_BASE_TOPIC], snapshot.info.id):
+                    errors[CONF_BASE_TOPIC] = "base_topic_in_use"
+                    placeholders["entry"] = other.title
+                else:
+                    return self.async_create_entry(title=snapshot.info.name, data=user_input)
         return self.async_show_form(
             step_id="user",
             data_schema=self.add_suggested_values_to_schema(
@@ -141,6 +157,7 @@ class DoorstepConfigFlow(ConfigFlow, domain=DOMAIN):
                 user_input,
             ),
             errors=errors,
+            description_placeholders=placeholders,
         )
 
     # MQTT discovery ------------------------------------------------------------
@@ -170,6 +187,11 @@ class DoorstepConfigFlow(ConfigFlow, domain=DOMAIN):
             )
         if not info.compatible:
             return self.async_abort(reason="incompatible_protocol")
+        if other := self._topic_taken(info.base_topic, info.id):
+            return self.async_abort(
+                reason="base_topic_in_use",
+                description_placeholders={"name": info.name, "entry": other.title},
+            )
         self._discovered = info
         self.context["title_placeholders"] = {"name": info.name}
         return await self.async_step_confirm()
@@ -181,6 +203,7 @@ class DoorstepConfigFlow(ConfigFlow, domain=DOMAIN):
         info = self._discovered
         assert info is not None
         errors: dict[str, str] = {}
+        placeholders = {"name": info.name, "cameras": str(len(info.cameras))}
         if user_input is not None:
             data = {
                 CONF_BASE_TOPIC: info.base_topic,
@@ -196,6 +219,12 @@ class DoorstepConfigFlow(ConfigFlow, domain=DOMAIN):
             else:
                 # Set up by hand meanwhile? Then there is nothing to add.
                 self._abort_if_unique_id_configured()
+                # Another bridge set up on its base topic meanwhile?
+                if other := self._topic_taken(info.base_topic, info.id):
+                    return self.async_abort(
+                        reason="base_topic_in_use",
+                        description_placeholders={"name": info.name, "entry": other.title},
+                    )
                 return self.async_create_entry(title=info.name, data=data)
         return self.async_show_form(
             step_id="confirm",
@@ -205,7 +234,7 @@ class DoorstepConfigFlow(ConfigFlow, domain=DOMAIN):
                     vol.Required(CONF_API_TOKEN): PASSWORD,
                 }
             ),
-            description_placeholders={"name": info.name, "cameras": str(len(info.cameras))},
+            description_placeholders=placeholders,
             errors=errors,
         )
 
@@ -257,6 +286,7 @@ class DoorstepConfigFlow(ConfigFlow, domain=DOMAIN):
         """
         entry = self._get_reconfigure_entry()
         errors: dict[str, str] = {}
+        placeholders: dict[str, str] = {}
         if user_input is not None:
             data = {
                 CONF_BASE_TOPIC: user_input[CONF_BASE_TOPIC],
@@ -272,7 +302,11 @@ class DoorstepConfigFlow(ConfigFlow, domain=DOMAIN):
             else:
                 await self.async_set_unique_id(snapshot.info.id)
                 self._abort_if_unique_id_mismatch(reason="wrong_bridge")
-                return self.async_update_reload_and_abort(entry, data_updates=data)
+                if other := self._topic_taken(data[CONF_BASE_TOPIC], snapshot.info.id):
+                    errors[CONF_BASE_TOPIC] = "base_topic_in_use"
+                    placeholders["entry"] = other.title
+                else:
+                    return self.async_update_reload_and_abort(entry, data_updates=data)
         suggested = {
             key: value for key, value in (user_input or entry.data).items() if key != CONF_API_TOKEN
         }
@@ -289,6 +323,7 @@ class DoorstepConfigFlow(ConfigFlow, domain=DOMAIN):
                 suggested,
             ),
             errors=errors,
+            description_placeholders=placeholders,
         )
 
 

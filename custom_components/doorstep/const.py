@@ -50,6 +50,8 @@ ISSUE_UNREACHABLE: Final = "bridge_unreachable"
 #: The bridge answered over HTTP, but its availability never arrived on MQTT after setup.
 ISSUE_NOT_HEARD: Final = "bridge_not_heard"
 ISSUE_PROTOCOL: Final = "incompatible_protocol"
+#: Another bridge publishes under this bridge's base topic: their messages mix.
+ISSUE_TOPIC_SHARED: Final = "base_topic_shared"
 #: The bridge's egress guard refused a connection (what tried to reach where).
 ISSUE_EGRESS: Final = "egress_blocked"
 #: Recording fails or is at risk on a camera (a full disk), per camera.

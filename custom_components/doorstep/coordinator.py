@@ -27,11 +27,13 @@ from .const import (
     ISSUE_NOT_HEARD,
     ISSUE_PROTOCOL,
     ISSUE_RECORDING,
+    ISSUE_TOPIC_SHARED,
     ISSUE_UNREACHABLE,
     LOGGER,
     UNREACHABLE_ISSUE_DELAY,
 )
 from .protocol import (
+    DISCOVERY_PREFIX,
     PROTOCOL_VERSION,
     SWITCHES,
     BridgeInfo,
@@ -187,12 +189,19 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
         self._offline_cameras: set[str] = set()
         #: Cameras down, waiting to be down long enough for a repair issue.
         self._camera_timers: dict[str, CALLBACK_TYPE] = {}
+        #: Other bridges heard under this bridge's base topic: id -> name.
+        self._foreign_bridges: dict[str, str] = {}
+        #: Share ids asked of the bridge (is it ours?): True when MQTT spoke of it again since.
+        self._verifying: dict[str, bool] = {}
 
     async def async_start(self) -> None:
         """Subscribe to the bridge's topics (MQTT must be ready)."""
         topics = self.topics
         entry = self.config_entry
         subscriptions: list[tuple[str, Callable[[ReceiveMessage], None], str | None]] = [
+            # First: every bridge's retained announcement says which base topic it uses, so
+            # another bridge under this one's is known before its retained shares arrive.
+            (f"{DISCOVERY_PREFIX}/+", self._on_discovery, "utf-8"),
             (topics.available, self._on_available, "utf-8"),
             (topics.bridge_info, self._on_info, "utf-8"),
             (topics.bridge_stats, self._on_stats, "utf-8"),
@@ -217,6 +226,9 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
             # Not heard before this reload either: offline until it is, rather than
             # healthy-looking for another wait.
             self._set_online(online=False, why=None)
+        # Raised again below if the other bridge is still there: its announcement and its
+        # info are retained.
+        ir.async_delete_issue(self.hass, DOMAIN, self._topic_issue_id)
         # The retained availability arrives right after subscribing when all is well.
         self._not_heard_timer = async_call_later(
             self.hass, UNREACHABLE_ISSUE_DELAY, self._not_heard_in_time
@@ -448,12 +460,137 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
             LOGGER.warning("Ignoring malformed bridge info on %s: %s", msg.topic, err)
             return
         if info.id != self.bridge_id:
-            LOGGER.warning("Bridge info on %s is from another bridge", msg.topic)
+            self._foreign_bridge(info.id, info.name)
             return
         self._check_protocol(info)
         self.async_set_updated_data(replace(self.data, info=info))
         self._sync_cameras()
         self._reload_for_features()
+
+    # Another bridge under this base topic ------------------------------------
+
+    @property
+    def _topic_issue_id(self) -> str:
+        return f"{ISSUE_TOPIC_SHARED}_{self.bridge_id}"
+
+    @property
+    def foreign_bridges(self) -> Mapping[str, str]:
+        """Other bridges heard under this bridge's base topic (id -> name)."""
+        return MappingProxyType(self._foreign_bridges)
+
+    @callback
+    def _on_discovery(self, msg: ReceiveMessage) -> None:
+        """Any bridge's announcement: is it (still) under this bridge's base topic?"""
+        other = msg.topic.rpartition("/")[2]
+        if other == self.bridge_id:
+            return
+        if not msg.payload:
+            self._foreign_bridge_gone(other)
+            return
+        try:
+            info = parse_bridge_info(msg.payload)
+        except ProtocolError:
+            return  # the config flow says so, for a bridge not set up yet
+        if info.id != other:
+            return
+        if info.base_topic == self.topics.base:
+            self._foreign_bridge(info.id, info.name)
+        else:
+            self._foreign_bridge_gone(info.id)
+
+    @callback
+    def _foreign_bridge(self, bridge_id: str, name: str) -> None:
+        """Another bridge publishes under this one's base topic.
+
+        Its messages cannot be told from this bridge's: its cameras' motion turns on the
+        sensors of cameras of the same name here, and its share requests would prompt
+        here too. A repair names both bridges; from now on a share state is taken only
+        once this bridge says, over HTTP, that it has that share.
+        """
+        new = bridge_id not in self._foreign_bridges
+        self._foreign_bridges[bridge_id] = name
+        if not new:
+            return
+        LOGGER.warning(
+            "Doorstep bridge %s (%s) and bridge %s (%s) both publish under the base topic %s",
+            self.config_entry.title, self.bridge_id, name, bridge_id, self.topics.base,
+        )  # fmt: skip
+        self._raise_topic_issue()
+        # Share states taken before this was known may be the other bridge's.
+        for share_id in list(self.data.shares):
+            self._verify_share(share_id)
+
+    @callback
+    def _foreign_bridge_gone(self, bridge_id: str) -> None:
+        """The other bridge moved to another base topic (or stopped announcing itself)."""
+        if self._foreign_bridges.pop(bridge_id, None) is None:
+            return
+        if self._foreign_bridges:
+            self._raise_topic_issue()
+        else:
+            LOGGER.info("Doorstep bridge %s has its base topic to itself again", self.bridge_id)
+            ir.async_delete_issue(self.hass, DOMAIN, self._topic_issue_id)
+
+    @callback
+    def _raise_topic_issue(self) -> None:
+        titles = {
+            entry.unique_id: entry.title
+            for entry in self.hass.config_entries.async_entries(DOMAIN)
+            if entry.unique_id
+        }
+        others = ", ".join(
+            f"{titles.get(bridge_id, name)} ({bridge_id})"
+            for bridge_id, name in sorted(self._foreign_bridges.items())
+        )
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            self._topic_issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key=ISSUE_TOPIC_SHARED,
+            translation_placeholders={
+                "name": self.config_entry.title,
+                "bridge_id": self.bridge_id,
+                "others": others,
+                "topic": self.topics.base,
+            },
+        )
+
+    @callback
+    def _verify_share(self, share_id: str) -> None:
+        """Ask the bridge whether a share is its own; MQTT cannot tell any more."""
+        if share_id in self._verifying:
+            self._verifying[share_id] = True  # ask again once the answer is in
+            return
+        self._verifying[share_id] = False
+        self.config_entry.async_create_background_task(
+            self.hass, self._async_verify_share(share_id), f"{DOMAIN} share {share_id}"
+        )
+
+    async def _async_verify_share(self, share_id: str) -> None:
+        try:
+            while True:
+                try:
+                    share = await self._client.share(share_id)
+                except DoorstepNotFoundError:
+                    LOGGER.debug("Share %s is another bridge's: ignored", share_id)
+                    if share_id in self.data.shares:
+                        shares = {k: v for k, v in self.data.shares.items() if k != share_id}
+                        self.async_set_updated_data(replace(self.data, shares=shares))
+                    return
+                except DoorstepError as err:
+                    LOGGER.warning(
+                        "Could not ask Doorstep bridge %s whether share %s is its own: %s",
+                        self.bridge_id, share_id, err,
+                    )  # fmt: skip
+                    return
+                if not self._verifying.get(share_id):
+                    break
+                self._verifying[share_id] = False
+        finally:
+            self._verifying.pop(share_id, None)
+        self.async_share_update(share)
 
     @callback
     def _reload_for_features(self) -> None:
@@ -768,6 +905,10 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
             share = parse_share(msg.payload)
         except ProtocolError as err:
             LOGGER.warning("Ignoring malformed share state on %s: %s", msg.topic, err)
+            return
+        if self._foreign_bridges and share.id not in self.data.shares:
+            # Another bridge publishes here too: only this bridge can say whose it is.
+            self._verify_share(share.id)
             return
         self.async_share_update(share)
 

@@ -497,3 +497,82 @@ async def test_manual_flow_while_discovered_one_waits(
     assert texts[f"component.{DOMAIN}.config.abort.already_in_progress"] == (
         "Configuration flow is already in progress"
     )
+
+
+# Two bridges under one base topic ------------------------------------------------------
+
+OTHER_ID = "0a1b2c3d4e5f6a7b"
+
+
+def _garden(base_topic: str = BASE) -> MockConfigEntry:
+    """Another bridge's entry, on ``base_topic``."""
+    return MockConfigEntry(
+        domain=DOMAIN, unique_id=OTHER_ID, title="Garden",
+        data={CONF_BASE_TOPIC: base_topic, CONF_URL: "http://garden:5080", CONF_API_TOKEN: TOKEN},
+    )  # fmt: skip
+
+
+async def test_user_refuses_a_base_topic_in_use(hass: HomeAssistant, bridge: FakeBridge) -> None:
+    _garden().add_to_hass(hass)
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], user_input(bridge))
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_BASE_TOPIC: "base_topic_in_use"}
+    assert result["description_placeholders"] == {"entry": "Garden"}
+    assert len(hass.config_entries.async_entries(DOMAIN)) == 1
+    # Once the bridge has a base topic of its own, it is added.
+    bridge.base_topic = "porch"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], user_input(bridge, base_topic="porch")
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+async def test_mqtt_refuses_a_base_topic_in_use(hass: HomeAssistant, bridge: FakeBridge) -> None:
+    _garden().add_to_hass(hass)
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_MQTT}, data=discovery(bridge)
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "base_topic_in_use"
+    assert result["description_placeholders"] == {"name": "Doorstep", "entry": "Garden"}
+
+
+async def test_mqtt_confirm_refuses_a_base_topic_taken_meanwhile(
+    hass: HomeAssistant, bridge: FakeBridge
+) -> None:
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_MQTT}, data=discovery(bridge)
+    )
+    assert result["step_id"] == "confirm"
+    _garden().add_to_hass(hass)  # set up by hand while the form was open
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_URL: bridge.url, CONF_API_TOKEN: TOKEN}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "base_topic_in_use"
+
+
+async def test_reconfigure_refuses_a_base_topic_in_use(
+    hass: HomeAssistant, bridge: FakeBridge
+) -> None:
+    _garden().add_to_hass(hass)
+    entry = MockConfigEntry(
+        domain=DOMAIN, unique_id=BRIDGE_ID, data=user_input(bridge, base_topic="porch")
+    )
+    entry.add_to_hass(hass)
+    result = await entry.start_reconfigure_flow(hass)
+    # The bridge was moved onto the garden bridge's base topic.
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], user_input(bridge))
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_BASE_TOPIC: "base_topic_in_use"}
+    assert result["description_placeholders"] == {"entry": "Garden"}
+    assert entry.data[CONF_BASE_TOPIC] == "porch"
+
+
+async def test_base_topic_in_use_is_translated(hass: HomeAssistant) -> None:
+    for language in ("en", "fr"):
+        strings = await translation.async_get_translations(hass, language, "config", [DOMAIN])
+        for kind in ("error", "abort"):
+            text = strings[f"component.{DOMAIN}.config.{kind}.base_topic_in_use"]
+            assert "{entry}" in text
