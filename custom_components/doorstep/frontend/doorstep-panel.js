@@ -433,8 +433,15 @@ class DoorstepPanel extends HTMLElement {
   /** The bridges' cameras, for the selector: "bridge_id/camera" and its name. */
   get _cameras() {
     return this._data.bridges.flatMap((b) =>
-      b.cameras.map((c) => ({ value: `${b.bridge_id}/${c.key}`, name: c.name })),
+      b.cameras.map((c) => ({ value: `${b.bridge_id}/${c.key}`, name: this._cameraLabel(b, c.name) })),
     );
+  }
+
+  /** A camera's name, after its bridge's title when there are several bridges: two houses
+   * may each have a "Front door", and an approver must know whose footage they release. */
+  _cameraLabel(bridge, name) {
+    const several = this._data.bridges.length > 1 || (this._data.not_connected || []).length > 0;
+    return several && bridge && bridge.title ? `${bridge.title} · ${name}` : name;
   }
 
   /** The camera selector follows the bridges (one connected or removed since the panel
@@ -546,7 +553,7 @@ class DoorstepPanel extends HTMLElement {
       const bridge = bridges[share.bridge_id] || {};
       const ids = `data-bridge="${esc(share.bridge_id)}" data-share="${esc(share.share_id)}"`;
       const rows = [
-        [t.cameras, share.cameras.join(", ")],
+        [t.cameras, share.cameras.map((name) => this._cameraLabel(bridge, name)).join(", ")],
         [t.window, share.start ? `${this._when(share.start)} – ${this._when(share.end)}` : ""],
       ];
       if (share.legal) {
