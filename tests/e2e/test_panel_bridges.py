@@ -107,6 +107,24 @@ async def test_same_named_cameras_of_two_bridges(page: Any, language: str) -> No
         )
 
 
+async def test_bridges_of_the_same_name_add_their_id(page: Any) -> None:
+    """Each bridge calls itself "Doorstep" unless told otherwise: its id tells them apart."""
+    from playwright.async_api import expect
+
+    answer = {
+        **TWO_BRIDGES,
+        "bridges": [{**b, "title": "Doorstep"} for b in TWO_BRIDGES["bridges"]],
+    }
+    await page.evaluate(OPEN_PANEL, [answer, "en"])
+    await expect(page.locator("doorstep-panel select.camera option")).to_have_text(
+        ["Doorstep (3f9c2a7be1d04c55) · Front door", "Doorstep (0a1b2c3d4e5f6a7b) · Front door"]
+    )
+    card = page.locator('doorstep-panel .share[data-share="s_b"]')
+    await expect(card.locator("dt", has_text="Cameras").locator("+ dd")).to_have_text(
+        "Doorstep (0a1b2c3d4e5f6a7b) · Front door"
+    )
+
+
 async def test_one_bridge_names_cameras_alone(page: Any) -> None:
     from playwright.async_api import expect
 

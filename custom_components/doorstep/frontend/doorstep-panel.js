@@ -438,10 +438,13 @@ class DoorstepPanel extends HTMLElement {
   }
 
   /** A camera's name, after its bridge's title when there are several bridges: two houses
-   * may each have a "Front door", and an approver must know whose footage they release. */
+   * may each have a "Front door", and an approver must know whose footage they release. Two
+   * bridges left with the same name (each calls itself "Doorstep" by default) add their id. */
   _cameraLabel(bridge, name) {
     const several = this._data.bridges.length > 1 || (this._data.not_connected || []).length > 0;
-    return several && bridge && bridge.title ? `${bridge.title} · ${name}` : name;
+    if (!several || !bridge || !bridge.title) return name;
+    const alike = this._data.bridges.filter((b) => b.title === bridge.title).length > 1;
+    return `${alike ? `${bridge.title} (${bridge.bridge_id})` : bridge.title} · ${name}`;
   }
 
   /** The camera selector follows the bridges (one connected or removed since the panel
