@@ -3,14 +3,17 @@
 The cases: byte flips, truncation, a deleted middle record, reordered records, a
 forged tail of one record (the crash window: accepted, but reported and recorded)
 and of two (an error), a deleted log, a deleted head, both deleted on a storage
-folder that was used, and a segment replaced or deleted across rotation.
+folder that was used (also one an upgrade from an older bridge would leave, but with
+shares or deleted clips), and a segment replaced or deleted across rotation.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 import random
+import sqlite3
 import subprocess
 import sys
 from typing import Any
@@ -18,6 +21,7 @@ from typing import Any
 import pytest
 
 from doorstep_bridge.exceptions import AuditError
+from doorstep_bridge.recording.store import ClipStore
 from doorstep_bridge.sharing.audit import (
     GENESIS,
     HEAD_NAME,
@@ -306,3 +310,98 @@ def test_cli_names_the_crash_window_and_fails_past_it(tmp_path: Path) -> None:
     assert "record 6" in two.stdout
     assert "2 records past the head" in two.stdout
     soak.record("audit tampering", case="audit verify (CLI) past the crash window", caught=True)
+
+
+# The storage folder a bridge of 3b5d79d (the last before the log began with log_created)
+# leaves when it never recorded anything: an empty audit folder (made at every start; the
+# log and head came with the first record), and its clip index and share database with
+# the schemas of that commit (recording/store.py and sharing/store.py), no rows.
+_OLD_CLIP_INDEX = """
+CREATE TABLE clips (id TEXT PRIMARY KEY, camera TEXT NOT NULL, start REAL NOT NULL,
+    end REAL NOT NULL, reason TEXT NOT NULL, path TEXT NOT NULL,
+    size INTEGER NOT NULL DEFAULT 0, snapshot TEXT, thumbnail TEXT, status TEXT NOT NULL);
+CREATE TABLE holds (share_id TEXT NOT NULL, clip_id TEXT NOT NULL,
+    PRIMARY KEY (share_id, clip_id));
+CREATE TABLE events (time REAL NOT NULL, clip_id TEXT NOT NULL, camera TEXT NOT NULL,
+    action TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '');
+"""
+_OLD_SHARE_DB = """
+CREATE TABLE shares (id TEXT PRIMARY KEY, state TEXT NOT NULL, token_hash TEXT UNIQUE,
+    created TEXT NOT NULL, data TEXT NOT NULL);
+"""
+
+
+def _old_storage(tmp_path: Path, clips: str = "", shares: str = "") -> Path:
+    """A storage folder as 3b5d79d left it, with `clips` and `shares` run in its databases."""
+    storage = _storage(tmp_path)
+    (storage / "audit").mkdir(mode=0o700)
+    (storage / "shares").mkdir(mode=0o700)
+    for path, script in (
+        (storage / "clips.db", _OLD_CLIP_INDEX + clips),
+        (storage / "shares" / "shares.sqlite3", _OLD_SHARE_DB + shares),
+    ):
+        db = sqlite3.connect(path)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.executescript(script)
+        db.close()
+    return storage
+
+
+def test_an_upgrade_from_a_bridge_that_never_recorded_anything_starts_the_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    storage = _old_storage(tmp_path)
+    before = verify(storage / "audit")
+    assert before.ok
+    assert "older bridge that never recorded anything" in before.message
+    with caplog.at_level(logging.INFO, "doorstep_bridge.sharing.audit"):
+        log = AuditLog(storage / "audit")
+    [first] = log.records()
+    assert (first["kind"], first["restarted"], first["upgraded"]) == ("log_created", False, True)
+    assert "no record is missing" in first["note"]
+    assert "older bridge that never recorded anything" in caplog.text
+    after = verify(storage / "audit")
+    assert (after.ok, after.count, after.message) == (True, 1, "audit log intact: 1 record(s)")
+    # Nothing but the log was written: the databases are as the old bridge left them.
+    assert sorted(p.name for p in storage.iterdir()) == ["audit", "clips.db", "shares"]
+    assert [p.name for p in (storage / "shares").iterdir()] == ["shares.sqlite3"]
+
+
+@pytest.mark.parametrize(
+    ("clips", "shares", "why"),
+    [
+        ("", "INSERT INTO shares VALUES ('s_A', 'ready', 'h', 't', '{}');", "holds 1 share"),
+        ("INSERT INTO events VALUES (1, 'c_1', 'cam', 'deleted', 'retention');", "", "deleted"),
+        ("INSERT INTO events VALUES (1, 'c_1', 'cam', 'erased', 'forget');", "", "erased"),
+        ("INSERT INTO holds VALUES ('s_A', 'c_1');", "", "held for a share"),
+        ("CREATE TABLE sightings (camera TEXT, start REAL, end REAL);", "", "starts its log"),
+    ],
+)
+def test_a_deleted_log_is_no_upgrade_when_something_was_recorded(
+    tmp_path: Path, clips: str, shares: str, why: str
+) -> None:
+    storage = _old_storage(tmp_path, clips, shares)
+    result = verify(storage / "audit")
+    assert not result.ok
+    assert "the audit log is missing" in (result.problem or "")
+    assert why in (result.problem or "")
+    _refused(storage / "audit", why)
+    assert list((storage / "audit").iterdir()) == []
+
+
+def test_a_deleted_audit_folder_is_no_upgrade(tmp_path: Path) -> None:
+    storage = _old_storage(tmp_path)
+    (storage / "audit").rmdir()
+    _refused(storage / "audit", "the audit folder was missing")
+
+
+def test_a_deleted_log_of_a_bridge_of_today_is_no_upgrade(tmp_path: Path) -> None:
+    storage = _storage(tmp_path)
+    log = AuditLog(storage / "audit")
+    store = ClipStore(storage)  # the clip index as this bridge creates it
+    store.open()
+    store.close()
+    _live(log).unlink()
+    (log.path / HEAD_NAME).unlink()
+    assert not verify(log.path).ok
+    _refused(log.path, "a bridge that starts its log with a record")

@@ -25,6 +25,13 @@ without its records, and a storage folder that was used (its clip index or
 share folder exists) with no log at all: the first start writes a ``log_created``
 record, so a bridge that ever ran has a log and a head.
 
+One storage folder without a log is not an error: the one an upgrade finds. Bridges
+before the ``log_created`` record made the audit folder at every start but wrote the
+log only with its first record, so one that never recorded anything left the folder
+empty. The start takes that for an upgrade, and says so in its ``log_created``
+record (``upgraded``), only when nothing in the storage folder could have produced a
+record (see `upgrade_blocker`); otherwise it is a deleted log, as before.
+
 The chain proves that the log was not edited after the fact by anyone who
 cannot also rewrite every later record and the head. It is not a signature:
 someone with write access to the whole folder can forge a new consistent
@@ -44,6 +51,7 @@ import math
 import os
 from pathlib import Path
 import re
+import sqlite3
 import threading
 from typing import Any
 
@@ -69,6 +77,12 @@ SEGMENT_BYTES = 4 * 1024 * 1024
 #: Files in the storage folder that show the bridge has run there before. Both are
 #: created after the audit log at every start, so they never exist on a first start.
 RAN_BEFORE = ("clips.db", "shares")
+#: The clip index and the share database (recording.store, sharing.book), read only
+#: to tell an upgrade from a deleted log.
+CLIP_INDEX = "clips.db"
+SHARE_DB = Path("shares") / "shares.sqlite3"
+#: Created at every start of a share service that starts its audit log with a record.
+SIGNING_KEY = Path("shares") / "export-signing-key.pem"
 #: Nesting allowed in a record's fields.
 MAX_DEPTH = 8
 
@@ -159,6 +173,8 @@ class VerifyResult:
         past_head: 1 when one record is past the head: the window between an
             append and its head (a crash, or a bridge writing right now).
         recovered: ``seq`` of records the bridge found past the head at a start.
+        upgrade: No log yet in a storage folder of an older bridge that never
+            recorded anything; the next start writes its first record.
     """
 
     ok: bool
@@ -168,6 +184,7 @@ class VerifyResult:
     file: str | None = None
     past_head: int = 0
     recovered: tuple[int, ...] = ()
+    upgrade: bool = False
 
     @property
     def message(self) -> str:
@@ -176,6 +193,12 @@ class VerifyResult:
             where = f" ({self.file})" if self.file else ""
             return f"audit log NOT intact: record {self.bad_record}{where}: {self.problem}"
         lines = [f"audit log intact: {self.count} record(s)"]
+        if self.upgrade:
+            lines.append(
+                "no log yet: this storage folder is from an older bridge that never recorded "
+                "anything (no share, no deleted clip); the next start begins the log with a "
+                "log_created record (upgraded)"
+            )
         if self.past_head:
             lines.append(
                 f"1 record past the head (crash window): record {self.count} was written but "
@@ -307,12 +330,94 @@ def never_ran(path: Path) -> bool:
     return not path.exists() and not ran_before(path)
 
 
-def _missing_log(path: Path) -> str:
+def upgrade_blocker(path: Path) -> str | None:
+    """Why audit folder `path`, with no log in a used storage folder, is not an upgrade.
+
+    None when it is what a bridge before the ``log_created`` record leaves when it
+    never recorded anything: an empty audit folder (those bridges made it at every
+    start and wrote the log with its first record), and nothing in the storage folder
+    that a record would have gone with: no share in the share database (nor a clip
+    held for one), no clip deleted or erased in the clip index, no clip index set
+    aside, and no sign of a bridge that starts its log with a record (the share
+    service's signing key, the clip index's ``sightings`` table). Otherwise the log
+    was deleted, and the reason is returned. The databases are only queried.
+    """
+    try:
+        with os.scandir(path) as entries:
+            names = sorted(entry.name for entry in entries)
+    except FileNotFoundError:
+        return "the audit folder itself is missing"
+    if names:
+        return f"the audit folder holds {', '.join(names[:3])}"
+    storage = path.parent
+    aside = sorted(storage.glob(f"{CLIP_INDEX}.corrupt-*"))
+    if aside:
+        return f"{aside[0].name} exists: the history of an earlier clip index is not known"
+    if (storage / SIGNING_KEY).exists():
+        return f"{SIGNING_KEY} exists: a bridge that starts its log with a record ran here"
+    try:
+        return _clip_index_blocker(storage / CLIP_INDEX) or _share_db_blocker(storage / SHARE_DB)
+    except sqlite3.Error as err:
+        return f"the clip index or share database cannot be read ({err})"
+
+
+def _tables(db: sqlite3.Connection) -> set[str]:
+    return {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+
+
+def _count(db: sqlite3.Connection, query: str) -> int:
+    return int(db.execute(query).fetchone()[0])
+
+
+def _open_db(path: Path) -> sqlite3.Connection:
+    """An existing database with its write-ahead log, only queried.
+
+    Not read-only: that connection would leave ``-wal`` and ``-shm`` files behind.
+    """
+    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True)
+
+
+def _clip_index_blocker(path: Path) -> str | None:
+    if not path.exists():
+        return None
+    db = _open_db(path)
+    try:
+        tables = _tables(db)
+        if not {"clips", "holds", "events"} <= tables:
+            return f"{CLIP_INDEX} is not a clip index a bridge wrote"
+        if "sightings" in tables:
+            return f"{CLIP_INDEX} was opened by a bridge that starts its log with a record"
+        gone = _count(db, "SELECT count(*) FROM events WHERE action IN ('deleted', 'erased')")
+        if gone:
+            return f"{CLIP_INDEX} lists {gone} deleted or erased clip(s)"
+        if held := _count(db, "SELECT count(*) FROM holds"):
+            return f"{CLIP_INDEX} lists {held} clip(s) held for a share"
+    finally:
+        db.close()
+    return None
+
+
+def _share_db_blocker(path: Path) -> str | None:
+    if not path.exists():
+        return None
+    db = _open_db(path)
+    try:
+        if "shares" not in _tables(db):
+            return f"{SHARE_DB} is not a share database a bridge wrote"
+        if shares := _count(db, "SELECT count(*) FROM shares"):
+            return f"{SHARE_DB} holds {shares} share(s)"
+    finally:
+        db.close()
+    return None
+
+
+def _missing_log(path: Path, why: str) -> str:
     return (
         "the audit log is missing (no records and no head) but the bridge has run in this "
-        f"storage folder before ({' or '.join(RAN_BEFORE)} exists): restore the audit folder "
-        f"from a backup, or create an empty file {path / NEW_LOG_NAME} to start a new log on "
-        "purpose (its first record says so)"
+        f"storage folder before ({' or '.join(RAN_BEFORE)} exists) and it is no upgrade from "
+        f"a bridge that never recorded anything ({why}): restore the audit folder from a "
+        f"backup, or create an empty file {path / NEW_LOG_NAME} to start a new log on purpose "
+        "(its first record says so)"
     )
 
 
@@ -365,9 +470,12 @@ def _verify(  # noqa: PLR0911, PLR0912 - one return per damage
     count = seq
     if head is None:
         if count == 0:
-            if ran_before(path):
-                return _bad(0, 1, _missing_log(path), LOG_NAME)
-            return _good(0)
+            if not ran_before(path):
+                return _good(0)
+            why = upgrade_blocker(path)
+            if why is not None:
+                return _bad(0, 1, _missing_log(path, why), LOG_NAME)
+            return VerifyResult(ok=True, count=0, upgrade=True)
         return _bad(count, count, "the head file is missing (deleted?)", HEAD_NAME)
     if position is None:
         return _bad(count, max(count, 1), "the head file is damaged", HEAD_NAME)
@@ -500,6 +608,8 @@ class AuditLog:
         # Set when a failed append could not be taken back: appending after the
         # remains would bury them mid-log, where they read as tampering.
         self._broken: str | None = None
+        # A deleted audit folder is not the empty one an older bridge leaves.
+        self._existed = path.is_dir()
         try:
             path.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as err:
@@ -548,18 +658,22 @@ class AuditLog:
         if recovered is not None:
             self._recover(recovered)
         if create is not None:
-            self._create(restarted=create)
+            self._create(create)
         if torn:
             self.append("repair", problem="an incomplete last line (a write cut short) was removed")
 
-    def _check_missing_head(self, last_seq: int) -> bool:
-        """No head: fine only for a new log; returns whether the owner asked for a new one."""
+    def _check_missing_head(self, last_seq: int) -> str:
+        """No head: fine only for a new log; returns how it begins (see `_create`)."""
         if last_seq:
             raise self._refuse(f"record {last_seq}: the head file is missing (deleted?)")
-        asked = (self._dir / NEW_LOG_NAME).exists()
-        if ran_before(self._dir) and not asked:
-            raise self._refuse(_missing_log(self._dir))
-        return asked
+        if (self._dir / NEW_LOG_NAME).exists():
+            return "restarted"
+        if not ran_before(self._dir):
+            return "created"
+        why = upgrade_blocker(self._dir) if self._existed else "the audit folder was missing"
+        if why is not None:
+            raise self._refuse(_missing_log(self._dir, why))
+        return "upgraded"
 
     def _check_head(
         self, head: dict[str, Any], ends: list[tuple[int, str]], records: list[dict[str, Any]]
@@ -599,9 +713,13 @@ class AuditLog:
             problem="one record past the head at start (the crash window): accepted",
         )
 
-    def _create(self, *, restarted: bool) -> None:
-        """Write the first record of a new log, so that a log that ran is never empty."""
-        if restarted:
+    def _create(self, how: str) -> None:
+        """Write the first record of a new log, so that a log that ran is never empty.
+
+        ``how``: ``created`` (a first start), ``restarted`` (``NEW_LOG``) or
+        ``upgraded`` (a storage folder of an older bridge that never recorded anything).
+        """
+        if how == "restarted":
             _LOGGER.warning(
                 "Audit log: starting a new log on purpose (%s exists); earlier history is "
                 "not in it",
@@ -613,6 +731,18 @@ class AuditLog:
                 problem="the owner started a new log (NEW_LOG): earlier records are not in it",
             )
             (self._dir / NEW_LOG_NAME).unlink(missing_ok=True)
+        elif how == "upgraded":
+            _LOGGER.info(
+                "Audit log: starting the log of a storage folder from an older bridge that "
+                "never recorded anything (no share, no deleted or erased clip)"
+            )
+            self.append(
+                "log_created",
+                restarted=False,
+                upgraded=True,
+                note="upgrade from a bridge that wrote its log only with a first record; "
+                "this storage folder never needed one, so no record is missing",
+            )
         else:
             self.append("log_created", restarted=False)
 
