@@ -337,7 +337,8 @@ async def mqtt_connect_ctx(app: web.Application) -> AsyncIterator[None]:
     """
     await app[MQTT].start()
     removed_cameras = asyncio.create_task(
-        clear_removed_cameras(app[MQTT], app[CONFIG].cameras), name="clear-removed-cameras"
+        clear_removed_cameras(app[MQTT], app[CONFIG].cameras, app[BRIDGE_ID]),
+        name="clear-removed-cameras",
     )
     yield
     removed_cameras.cancel()

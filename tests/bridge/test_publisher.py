@@ -199,3 +199,37 @@ async def test_a_removed_camera_leaves_nothing_retained_on_the_broker(
     for topic, payload in nested.items():
         assert after[topic] == payload, topic
     assert "Camera garage" not in caplog.text
+
+
+async def test_another_bridge_s_cameras_under_the_same_topic_are_left_alone(
+    mqtt_broker: Broker,
+    mqtt_listener: Callable[..., Listener],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Two bridges on one base topic (a mistake): neither wipes the other's cameras."""
+    caplog.set_level(logging.INFO, logger="doorstep_bridge.mqtt.publisher")
+    other = mqtt_listener("doorstep/garden/#")
+    theirs = {
+        "doorstep/discovery/0a1b2c3d4e5f6a7b": json.dumps(
+            {"id": "0a1b2c3d4e5f6a7b", "name": "Garden", "base_topic": "doorstep"}
+        ).encode(),
+        "doorstep/garden/status": b'{"status": "online"}',
+        "doorstep/garden/motion": b"OFF",
+        "doorstep/garden/snapshot": b"\xff\xd8 the garden",
+    }
+    for topic, payload in theirs.items():
+        await asyncio.to_thread(other.publish, topic, payload, True)
+    config = bridge_config(mqtt_broker, tmp_path, cameras={"front_door": {"source": "demo://"}})
+    async with run_bridge(config) as bridge:
+        await bridge.wait_mqtt()
+        for _ in range(100):  # up to 10 s
+            if "also publishes under the base topic" in caplog.text:
+                break
+            await asyncio.sleep(0.1)
+        fresh = mqtt_listener("doorstep/#")
+        after = await asyncio.to_thread(_retained, fresh)
+    assert "Bridge 0a1b2c3d4e5f6a7b also publishes under the base topic doorstep" in caplog.text
+    for topic, payload in theirs.items():
+        assert after[topic] == payload, topic
+    assert "Camera garden" not in caplog.text

@@ -176,7 +176,7 @@ class _RetainedLookup:
     """One :meth:`MqttClient.retained_topics` under way."""
 
     filters: tuple[str, ...]
-    found: set[str] = field(default_factory=set)
+    found: dict[str, bytes] = field(default_factory=dict)
     unsubscribe_mid: int | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -409,10 +409,10 @@ class MqttClient:
 
         return unsubscribe
 
-    async def retained_topics(
+    async def retained_messages(
         self, filters: Sequence[str], timeout: float = 10.0
-    ) -> set[str] | None:
-        """The topics matching ``filters`` the broker holds a retained message on, now.
+    ) -> dict[str, bytes] | None:
+        """The retained messages the broker holds now on topics matching ``filters``.
 
         One SUBSCRIBE (QoS 0) and, right behind it, one UNSUBSCRIBE: the broker sends
         the retained messages in answer to the first and handles the second after it,
@@ -421,7 +421,7 @@ class MqttClient:
         answer within ``timeout`` seconds (the connection dropped meanwhile).
         """
         if self._lookup is not None:
-            raise RuntimeError("one retained_topics() at a time")
+            raise RuntimeError("one retained_messages() at a time")
         lookup = _RetainedLookup(tuple(filters))
         with self._lock:
             if not self._link_up:
@@ -628,7 +628,7 @@ class MqttClient:
             and lookup is not None
             and any(paho.topic_matches_sub(topic, msg.topic) for topic in lookup.filters)
         ):
-            self._call_soon(lookup.found.add, msg.topic)
+            self._call_soon(lookup.found.__setitem__, msg.topic, msg.payload)
             return
         if msg.retain:
             # Every subscription is a command (a press, a request, a switch): a retained

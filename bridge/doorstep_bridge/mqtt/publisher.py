@@ -7,7 +7,7 @@ The one place that maps bus events to topics, payloads, QoS and retain flags
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 import json
 import logging
 from typing import Any
@@ -32,7 +32,7 @@ from doorstep_bridge.events import (
     StatsChanged,
 )
 from doorstep_bridge.mqtt.client import MqttClient
-from doorstep_bridge.mqtt.topics import OFF, OFFLINE, ON, ONLINE
+from doorstep_bridge.mqtt.topics import DISCOVERY_PREFIX, OFF, OFFLINE, ON, ONLINE, Topics
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -70,7 +70,9 @@ def publish_egress(mqtt: MqttClient, report: dict[str, Any]) -> None:
     mqtt.publish(mqtt.topics.bridge_egress, _json(report), qos=1, retain=True)
 
 
-async def clear_removed_cameras(mqtt: MqttClient, cameras: Collection[str]) -> list[str]:
+async def clear_removed_cameras(
+    mqtt: MqttClient, cameras: Collection[str], bridge_id: str
+) -> list[str]:
     """Once connected, clear every retained topic of cameras no longer in the config.
 
     A removed or renamed camera's retained topics would otherwise stay on the broker
@@ -79,16 +81,28 @@ async def clear_removed_cameras(mqtt: MqttClient, cameras: Collection[str]) -> l
     under this bridge's base topic: a list kept in the storage folder would miss
     what a bridge started on an emptied or moved folder, or an older version, left.
 
+    Another bridge announcing the same base topic (a misconfiguration) holds cameras
+    there too: then nothing is cleared, and the log names that bridge.
+
     Returns:
         The cameras cleared.
     """
     topics = mqtt.topics
     while True:
         await mqtt.wait_connected()
-        found = await mqtt.retained_topics(topics.camera_lookups)
+        found = await mqtt.retained_messages([*topics.camera_lookups, topics.discovery("+")])
         if found is not None:
             break
         await asyncio.sleep(REMOVED_CAMERAS_RETRY)
+    if others := _bridges_on_the_same_topic(topics, found, bridge_id):
+        _LOGGER.error(
+            "Bridge %s also publishes under the base topic %s: give each bridge a base "
+            "topic of its own (mqtt.base_topic). Retained topics of removed cameras are "
+            "left as they are meanwhile",
+            ", ".join(others),
+            topics.base,
+        )
+        return []
     held = {camera for topic in found if (camera := topics.camera_of(topic)) is not None}
     removed = sorted(held - set(cameras) - RESERVED_CAMERA_NAMES)
     for camera in removed:
@@ -98,6 +112,24 @@ async def clear_removed_cameras(mqtt: MqttClient, cameras: Collection[str]) -> l
             "Camera %s is no longer in the config: cleared its retained MQTT topics", camera
         )
     return removed
+
+
+def _bridges_on_the_same_topic(
+    topics: Topics, retained: Mapping[str, bytes], bridge_id: str
+) -> list[str]:
+    """Ids of other bridges whose retained discovery message names this base topic."""
+    others = []
+    for topic, payload in retained.items():
+        other = topic.removeprefix(f"{DISCOVERY_PREFIX}/")
+        if other in (topic, bridge_id):  # not a discovery topic, or this bridge's own
+            continue
+        try:
+            announced = json.loads(payload)
+        except ValueError:
+            continue
+        if isinstance(announced, dict) and announced.get("base_topic") == topics.base:
+            others.append(other)
+    return sorted(others)
 
 
 class Publisher:
