@@ -22,6 +22,7 @@ import secrets
 import shutil
 import signal
 import sys
+import threading
 import time
 from typing import Any
 
@@ -34,6 +35,7 @@ from tests.e2e.servers import (
     BASE_TOPIC,
     CAMERA,
     ROOT,
+    Watchdog,
     ha_facts,
     listening,
     make_bridge,
@@ -42,7 +44,7 @@ from tests.e2e.servers import (
     start_mosquitto,
     write_json_private,
 )
-from tests.e2e.stack import Stack, configure_home_assistant
+from tests.e2e.stack import Stack, bridge_id, configure_home_assistant
 
 #: Where the demo keeps its state; DEMO_DIR moves it (the tests run a demo of their own).
 DEMO = Path(os.environ.get("DEMO_DIR", ROOT / ".demo"))
@@ -56,15 +58,59 @@ PRIVACY_MASK = [[0, 0], [160, 0], [160, 90], [0, 90]]
 #: How long ``approve`` / ``deny`` wait for Home Assistant to act on the tap.
 DECISION_TIMEOUT = 20.0
 PAYLOAD_WIDTH = 90
+#: Where a share link opens for its recipient, without a login: through Home Assistant
+#: (``SHARE_URL`` of the integration), never on the bridge, which listens on loopback only.
+SHARE_URL = "{ha_url}/api/doorstep/share/{bridge_id}/{token}"
+#: The services of this folder's demo, as their command lines name them (found when an
+#: earlier demo was killed before it could stop them).
+SERVICE_NAMES = {"mosquitto": "Mosquitto", "bridge": "the bridge", "ha": "Home Assistant"}
+
+#: say() is called from paho's network thread and from the asyncio thread: one line at a time.
+_output_lock = threading.Lock()
+#: Set once the demo's output is gone (the reader of its pipe ended, its terminal closed).
+output_gone = threading.Event()
 
 
 def _shown(path: Path) -> Path:
     return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
 
 
+def _write(text: str, stream_name: str = "stdout") -> None:
+    """Write ``text`` in one call and flush; never raise when the output has gone away.
+
+    A broken stdout is replaced by /dev/null (on the same descriptor, so that Python's own
+    flush at exit finds nothing to complain about), and ``output_gone`` tells the demo.
+    """
+    with _output_lock:
+        stream = getattr(sys, stream_name)
+        try:
+            stream.write(text)
+            stream.flush()
+        except (OSError, ValueError):
+            if stream_name == "stdout":
+                output_gone.set()
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, stream.fileno())
+            except (OSError, ValueError, AttributeError):
+                setattr(sys, stream_name, Path(os.devnull).open("w"))  # noqa: SIM115 - until exit
+            finally:
+                os.close(devnull)
+
+
 def say(text: str) -> None:
     """One line on the terminal, time-stamped."""
-    print(f"{time.strftime('%H:%M:%S')}  {text}", flush=True)
+    _write(f"{time.strftime('%H:%M:%S')}  {text}\n")
+
+
+def complain(text: str) -> None:
+    """One line on stderr (``demo: ...``)."""
+    _write(f"demo: {text}\n", "stderr")
+
+
+def share_link(ha_url: str, bridge: str, link: str) -> str:
+    """The address a recipient opens, from the bridge's link path (``.../<token>``)."""
+    return SHARE_URL.format(ha_url=ha_url, bridge_id=bridge, token=link.rpartition("/")[2])
 
 
 def describe(payload: bytes) -> str:
@@ -81,8 +127,11 @@ def describe(payload: bytes) -> str:
     return text if len(text) <= PAYLOAD_WIDTH else text[: PAYLOAD_WIDTH - 1] + "…"
 
 
-def mqtt_printer(port: int) -> paho.Client:
-    """Print every Doorstep message on the broker, as Home Assistant receives them."""
+def mqtt_printer(port: int, ha_url: str, bridge: str) -> paho.Client:
+    """Print every Doorstep message on the broker, as Home Assistant receives them.
+
+    A ready share's link is shown as its recipient opens it: through Home Assistant.
+    """
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id="doorstep-demo-monitor")
 
     def on_connect(*_args: object) -> None:
@@ -102,7 +151,8 @@ def mqtt_printer(port: int) -> paho.Client:
                 share_states[message.topic] = share["state"]
                 text = f"state {share['state']}, requested by {share['requester']!r}"
                 if share.get("link"):
-                    text += f", link {share['link']} until {share['link_expires']}"
+                    link = share_link(ha_url, bridge, share["link"])
+                    text += f", link {link} (no login needed) until {share['link_expires']}"
         say(f"mqtt  {message.topic:<38} {text}{retained}")
 
     client.on_connect = on_connect
@@ -195,23 +245,25 @@ async def serve(stack: Stack, started: float) -> None:
             "phone_webhook": stack.phones[OWNER].webhook_id,
         },
     )
+    bridge = await bridge_id(stack)
     elapsed = time.monotonic() - started
-    print(
+    _write(
         f"\n  Home Assistant {ha_facts()['version']} is ready ({elapsed:.0f} s): {stack.ha.url}\n"
         f"  Log in as {OWNER!r}, password {stack.password!r} (also in {_shown(CREDENTIALS)})\n"
         f"  The demo visitor rings every minute; ring now with: scripts/demo ring\n"
         f"  Ask for footage with: scripts/demo share (the owner's 'phone' is notified)\n"
-        f"  Ctrl-C stops everything.\n",
-        flush=True,
+        f"  Ctrl-C stops everything.\n\n"
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, stop.set)
-    monitor = mqtt_printer(stack.mqtt_port)
+    monitor = mqtt_printer(stack.mqtt_port, stack.ha.url, bridge)
     tasks = [asyncio.create_task(phone(stack, stop)), asyncio.create_task(ha_events(stack, stop))]
     try:
         while not stop.is_set():
+            if output_gone.is_set():  # nobody reads the demo any more (e.g. `| head`)
+                stop.set()
             for service in (stack.broker, stack.bridge.service, stack.ha.service):
                 if not service.running:
                     say(f"{service.name} stopped unexpectedly; see {service.log_path}")
@@ -259,20 +311,71 @@ def _lock_holder() -> str | None:
     return None
 
 
+def _ha_port() -> int | None:
+    """DEMO_HA_PORT (default 8123), or None when it is no port number."""
+    raw = os.environ.get("DEMO_HA_PORT", "8123").strip()
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 65535:
+        return None
+    return int(raw)
+
+
+def leftovers() -> dict[int, str]:
+    """Services of this folder that an earlier demo left running: pid -> what it is.
+
+    Only a demo killed outright leaves any (its watchdog stops them within seconds; demos
+    before the watchdog did not have one). Found by their command lines, which name this
+    folder's config files. Linux only (``/proc``); elsewhere, none are found.
+    """
+    wanted = {
+        str(DEMO / "mosquitto.conf"): SERVICE_NAMES["mosquitto"],
+        str(DEMO / "doorstep.yaml"): SERVICE_NAMES["bridge"],
+        str(DEMO / "ha"): SERVICE_NAMES["ha"],
+    }
+    found: dict[int, str] = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        with suppress(OSError, ValueError):
+            args = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            name = next((wanted[arg] for arg in args if arg in wanted), None)
+            if name is not None and int(entry.name) != os.getpid():
+                found[int(entry.name)] = name
+    return found
+
+
+def _stop_on_signal(signum: int, _frame: object) -> None:
+    """SIGTERM or SIGHUP (its terminal closed) during start-up: stop like Ctrl-C does."""
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+#: What stops the demo: Ctrl-C, ``kill``, and its terminal closing.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 def run() -> int:
     """Start everything, serve, stop everything."""
+    port = _ha_port()
+    if port is None:
+        complain("DEMO_HA_PORT must be a port number (1-65535)")
+        return 2
     # Before anything else: a second demo must not touch the running one's folder.
     lock = _take_lock()
     if lock is None:
-        print(
-            f"demo: already running in {_shown(DEMO)} ({_lock_holder() or 'starting'}); "
-            "stop it (Ctrl-C in its terminal) before starting another",
-            file=sys.stderr,
+        complain(
+            f"already running in {_shown(DEMO)} ({_lock_holder() or 'starting'}); "
+            "stop it (Ctrl-C in its terminal) before starting another"
         )
         return 1
-    port = int(os.environ.get("DEMO_HA_PORT", "8123"))
+    # Ours now: a run file left by a demo that was killed describes nothing that runs.
+    RUN_FILE.unlink(missing_ok=True)
+    if left := leftovers():
+        what = ", ".join(f"{name} (pid {pid})" for pid, name in sorted(left.items()))
+        pids = " ".join(str(pid) for pid in sorted(left))
+        complain(
+            f"an earlier demo in {_shown(DEMO)} was killed and left {what} running"
+            f"{f' on port {port}' if listening(port) else ''}; stop them with: kill {pids}"
+        )
+        return 1
     if listening(port):
-        print(f"demo: port {port} is taken; set DEMO_HA_PORT to another port", file=sys.stderr)
+        complain(f"port {port} is taken; set DEMO_HA_PORT to another port")
         return 1
     started = time.monotonic()
     DEMO.chmod(0o700)
@@ -285,7 +388,15 @@ def run() -> int:
     # The project's blueprints, ready under Settings > Automations > Blueprints.
     shutil.copytree(ROOT / "blueprints", DEMO / "ha" / "blueprints", dirs_exist_ok=True)
     stack = Stack(DEMO, broker, mqtt_port, bridge, ha, password=load_password())
-    # Ctrl-C during start-up lands here as KeyboardInterrupt; the finally stops what runs.
+    # Should the demo be killed outright, its watchdog stops the services (they run in
+    # sessions of their own, out of reach of the terminal's signals).
+    watchdog = Watchdog()
+    for service in (broker, bridge.service, ha.service):
+        service.watchdog = watchdog
+    # Ctrl-C (or SIGTERM, SIGHUP) during start-up lands here as KeyboardInterrupt; the
+    # finally stops what runs. While serving, they set serve()'s stop event instead.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _stop_on_signal)
     try:
         say("starting Mosquitto, the bridge (demo camera) and Home Assistant…")
         start_mosquitto(broker, mqtt_port)
@@ -295,12 +406,15 @@ def run() -> int:
     except KeyboardInterrupt:
         pass
     except RuntimeError as err:
-        print(f"demo: {err}", file=sys.stderr)
+        complain(str(err))
         return 1
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the stop short
+        # A second Ctrl-C (or the terminal closing meanwhile) must not cut the stop short.
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
         say("stopping…")
         stack.stop()
+        watchdog.close()
         RUN_FILE.unlink(missing_ok=True)
         say(f"stopped (logs in {_shown(DEMO / 'logs')})")
     return 0

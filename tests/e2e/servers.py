@@ -11,6 +11,7 @@ by name. Also a plain MQTT client and the video checks the tests share.
 from __future__ import annotations
 
 from collections.abc import Callable
+import contextlib
 from dataclasses import dataclass
 import functools
 import json
@@ -149,6 +150,104 @@ def listening(port: int) -> bool:
         return False
 
 
+#: The watchdog's program: it reads ``+pid`` / ``-pid`` lines until its starter is gone (end
+#: of its input, however the starter ended), then stops the pids still listed: SIGTERM, and
+#: SIGKILL for any left after WATCHDOG_GRACE seconds.
+WATCHDOG_PROGRAM = """\
+import os, signal, sys, time
+for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
+    signal.signal(sig, signal.SIG_IGN)
+grace = float(sys.argv[1])
+def stat(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as file:
+            fields = file.read().rpartition(")")[2].split()
+        return fields[0], fields[19]  # state, start time
+    except (OSError, IndexError):
+        return None
+pids = {}
+for line in sys.stdin:
+    if line[:1] == "+":
+        pids[int(line[1:])] = stat(int(line[1:]))
+    elif line[:1] == "-":
+        pids.pop(int(line[1:]), None)
+def alive(pid):
+    now = stat(pid)
+    if pids[pid] is not None:  # Linux: the same process (not a reused pid), not a zombie
+        return now is not None and now[1] == pids[pid][1] and now[0] != "Z"
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        pass
+    return True
+for pid in [pid for pid in pids if alive(pid)]:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except OSError:
+        pass
+deadline = time.monotonic() + grace
+while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+    time.sleep(0.2)
+for pid in pids:
+    if alive(pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+"""
+WATCHDOG_GRACE = 30.0
+
+
+class Watchdog:
+    """A helper process that stops the services of a process that died without stopping them.
+
+    Services run in sessions of their own (a terminal's Ctrl-C or hang-up reaches only their
+    starter, which stops them in order), so nothing else would end them if the starter were
+    killed outright. The watchdog holds the read end of a pipe that only the starter can
+    write: the kernel closes it whichever way the starter ends.
+    """
+
+    def __init__(self) -> None:
+        read, self._write = os.pipe()  # neither end is inherited by the services
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", WATCHDOG_PROGRAM, str(WATCHDOG_GRACE)],
+                stdin=read,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        finally:
+            os.close(read)
+
+    def _send(self, line: str) -> None:
+        if self._write < 0:
+            return
+        with contextlib.suppress(OSError):  # the watchdog itself was killed: nothing to tell
+            os.write(self._write, line.encode())
+
+    def watch(self, pid: int) -> None:
+        """Stop ``pid`` should the starter die."""
+        self._send(f"+{pid}\n")
+
+    def forget(self, pid: int) -> None:
+        """``pid`` is stopped and reaped: leave it (and whoever gets the number next) alone."""
+        self._send(f"-{pid}\n")
+
+    def close(self, timeout: float = 10.0) -> None:
+        """The starter stopped its services itself: let the watchdog end."""
+        if self._write >= 0:
+            os.close(self._write)
+            self._write = -1
+        try:
+            self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
 @dataclass
 class Service:
     """One subprocess with its log file; started and stopped by its own handle."""
@@ -158,12 +257,21 @@ class Service:
     log_path: Path
     cwd: Path | None = None
     process: subprocess.Popen[bytes] | None = None
+    #: Stops the process should its starter die without stopping it (the demo sets one).
+    watchdog: Watchdog | None = None
     _log: IO[bytes] | None = None
 
     @property
     def running(self) -> bool:
         """Is the process alive."""
-        return self.process is not None and self.process.poll() is None
+        if self.process is None:
+            return False
+        if self.process.poll() is None:
+            return True
+        # Reaped: its pid may be reused, so the watchdog must never signal it.
+        if self.watchdog is not None:
+            self.watchdog.forget(self.process.pid)
+        return False
 
     def start(self) -> None:
         """Start the process, appending its output to the log file."""
@@ -180,6 +288,8 @@ class Service:
             # which then stops every service in order.
             start_new_session=True,
         )
+        if self.watchdog is not None:
+            self.watchdog.watch(self.process.pid)
 
     def stop(self, timeout: float = 20.0) -> None:
         """SIGTERM, wait, SIGKILL if it will not go."""
@@ -191,6 +301,8 @@ class Service:
                 except subprocess.TimeoutExpired:
                     self.process.kill()
                     self.process.wait()
+            if self.watchdog is not None:
+                self.watchdog.forget(self.process.pid)
             self.process = None
         if self._log is not None:
             self._log.close()

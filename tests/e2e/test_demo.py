@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from tests.e2e.ha_client import HaClient
-from tests.e2e.servers import CAMERA, ROOT, free_port, listening, missing_parts
+from tests.e2e.servers import CAMERA, ROOT, free_port, h264_frames, listening, missing_parts
 
 pytestmark = pytest.mark.slow
 
@@ -70,6 +70,12 @@ def _read_until(process: subprocess.Popen[str], *needles: str, timeout: float = 
 async def _doorbell(url: str, token: str) -> dict[str, object] | None:
     async with aiohttp.ClientSession() as session:
         return await HaClient(session, url, token).state(f"event.{CAMERA}_doorbell")
+
+
+async def _open_as_recipient(link: str) -> tuple[int, str, bytes]:
+    """What a recipient of ``link`` gets: no login, only the link."""
+    async with aiohttp.ClientSession() as session, session.get(link) as response:
+        return response.status, response.headers.get("Content-Type", ""), await response.read()
 
 
 async def _status(url: str, token: str, path: str) -> int:
@@ -184,12 +190,24 @@ def test_demo_starts_rings_and_stops_cleanly(
     assert ha_config.stat().st_mtime_ns == before
     assert asyncio.run(_doorbell(credentials["url"], token)) is not None
 
-    # A share request, approved from the 'phone': the command reports what HA did.
+    # A share request, approved from the 'phone': the command reports what HA did. Once a
+    # clip is stored, so that the footage asked for is there to render.
+    _read_until(process, f"mqtt  doorstep/{CAMERA}/clip ")
     assert _command(folder, "share").returncode == 0
     _read_until(process, "answer from the 'phone'")
     approve = _command(folder, "approve")
     assert approve.returncode == 0, approve.stderr
     assert "is now approved" in approve.stdout
+    # The rendered share's link is printed as its recipient opens it: through Home Assistant.
+    link_prefix = f"link {credentials['url']}/api/doorstep/share/"
+    output = _read_until(process, link_prefix, timeout=300)
+    link = output.split(link_prefix, 1)[1].split()[0]
+    status, content_type, video = asyncio.run(
+        _open_as_recipient(f"{credentials['url']}/api/doorstep/share/{link}")
+    )
+    assert status == 200
+    assert content_type == "video/mp4"
+    assert h264_frames(video) >= 1
     # The same button again: HA refuses it, and the command says so.
     again = _command(folder, "approve")
     assert again.returncode == 1
