@@ -186,9 +186,9 @@ def _cameras(hass: HomeAssistant, data: dict[str, Any]) -> tuple[DoorstepConfigE
     for area_id in data.get(ATTR_AREA_ID, []):
         in_area = [
             device.id
-            for device in dev_reg.devices.values()
-            if device.area_id == area_id
-            and any(identifier in by_identifier for identifier in device.identifiers)
+            # Not dev_reg.devices as a mapping: deprecated since Home Assistant 2026.
+            for device in dr.async_entries_for_area(dev_reg, area_id)
+            if any(identifier in by_identifier for identifier in device.identifiers)
         ]
         if not in_area:
             area = ar.async_get(hass).async_get_area(area_id)

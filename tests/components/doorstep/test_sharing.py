@@ -206,9 +206,10 @@ async def test_request_share_picker_offers_the_cameras(
     assert target["entity"] == {"integration": DOMAIN, "domain": "camera"}
     # Camera devices only: the bridge's own device is no camera (it was offered, then refused).
     assert target["device"] == {"integration": DOMAIN, "model": "Doorbell camera"}
+    entry = hass.config_entries.async_entries(DOMAIN)[0]
     offered_devices = [
         device.name
-        for device in dr.async_get(hass).devices.values()
+        for device in dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)
         if device.model == target["device"]["model"]
     ]
     assert offered_devices == ["Front door"]
