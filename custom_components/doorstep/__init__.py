@@ -22,6 +22,7 @@ from homeassistant.util.hass_dict import HassKey
 
 from .api import DoorstepApiClient, DoorstepAuthError, DoorstepError
 from .approvals import ApprovalManager
+from .backlog import async_remove_backlog
 from .compat import NEEDS_UPDATE_LISTENER
 from .const import DOMAIN, ISSUE_UNREACHABLE, UNREACHABLE_ISSUE_DELAY
 from .coordinator import DoorstepCoordinator
@@ -216,12 +217,13 @@ def _remove_stale_feature_entities(hass: HomeAssistant, entry: DoorstepConfigEnt
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: DoorstepConfigEntry) -> None:
-    """The bridge's repairs and saved prompts go; the panel with the last bridge.
+    """The bridge's repairs, prompts and waiting audit records go; the panel with the last bridge.
 
     The panel goes even when the last bridge was never set up (it came with its first try).
     """
     _async_delete_issues(hass, entry)
     await async_remove_prompts(hass, entry.entry_id)
+    await async_remove_backlog(hass, entry.entry_id)
     if not [e for e in hass.config_entries.async_entries(DOMAIN) if e.entry_id != entry.entry_id]:
         async_remove_panel(hass)
 

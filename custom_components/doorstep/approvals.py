@@ -26,6 +26,7 @@ from .api import (
     DoorstepNotFoundError,
     DoorstepRequestError,
 )
+from .backlog import AuditBacklog
 from .const import (
     ACTION_APPROVE,
     ACTION_APPROVE_UNREDACTED,
@@ -55,8 +56,6 @@ MOBILE_APP_ACTION_EVENT = "mobile_app_notification_action"
 NOTIFIED_WAIT = 30.0
 #: Every manager, to find who owns a nonce (one listener for all bridges).
 MANAGERS: HassKey[dict[str, ApprovalManager]] = HassKey(f"{DOMAIN}_approvals")
-#: Audit records kept per share while the bridge does not answer; beyond, the oldest go.
-MAX_KEPT_RECORDS = 20
 #: Characters of an error passed on to the audit log (the bridge takes 300 at most).
 MAX_AUDIT_ERROR = 300
 
@@ -90,6 +89,8 @@ class ApprovalManager:
         self.coordinator = coordinator
         self.decisions = decisions
         self.prompts = PromptBook(hass, entry.entry_id)
+        # Audit records the bridge could not take yet, saved across restarts.
+        self.backlog = AuditBacklog(hass, entry.entry_id)
         # HA service calls whose request is on its way, by request_id (= context id):
         # the bridge's MQTT state may arrive before its HTTP answer.
         self._requested_in: dict[str, Context] = {}
@@ -97,11 +98,9 @@ class ApprovalManager:
         # answering one waits for its audit record, so the log reads in the order
         # things happened (a phone can answer before the last phone was notified).
         self._notifying: dict[str, asyncio.Event] = {}
-        # Audit records the bridge could not take yet, by share id, oldest first. Kept in
-        # memory only: a record is lost if Home Assistant stops before the bridge is back.
-        self._kept_records: dict[str, list[tuple[str, dict[str, Any]]]] = {}
         # One writer at a time, so the records of a share reach the log in order.
         self._audit_lock = asyncio.Lock()
+        self._online = coordinator.data.online
 
     @contextmanager
     def expect_request(self, context: Context) -> Iterator[None]:
@@ -115,6 +114,7 @@ class ApprovalManager:
     async def async_start(self) -> None:
         """Restore live prompts, follow share states, be reachable by nonce."""
         await self.prompts.async_load()
+        await self.backlog.async_load()
         managers = self.hass.data.setdefault(MANAGERS, {})
         managers[self.entry.entry_id] = self
 
@@ -123,10 +123,35 @@ class ApprovalManager:
 
         self.entry.async_on_unload(forget)
         self.entry.async_on_unload(self.coordinator.async_add_share_listener(self._on_share))
+        self.entry.async_on_unload(self.coordinator.async_add_listener(self._on_bridge))
+        # The bridge has just answered (setup asks it first): what waited for it before
+        # Home Assistant stopped goes now.
+        self._write_backlog()
+
+    @callback
+    def _on_bridge(self) -> None:
+        """The bridge back online: the audit records that waited for it go."""
+        was_online, self._online = self._online, self.coordinator.data.online
+        if self._online and not was_online:
+            self._write_backlog()
+
+    @callback
+    def _write_backlog(self) -> None:
+        if len(self.backlog):
+            self.entry.async_create_background_task(
+                self.hass, self._async_write_backlog(), f"{DOMAIN} audit backlog"
+            )
+
+    async def _async_write_backlog(self) -> None:
+        """Write every share's waiting records; stop at the first the bridge does not take."""
+        for share_id in self.backlog.share_ids():
+            async with self._audit_lock:
+                if not await self._async_write_records(share_id):
+                    return
 
     def diagnostics(self) -> dict[str, int]:
         """Counts only: nonces are secrets."""
-        return self.prompts.diagnostics()
+        return {**self.prompts.diagnostics(), "waiting_audit_records": len(self.backlog)}
 
     @property
     def approvers(self) -> list[str]:
@@ -170,7 +195,7 @@ class ApprovalManager:
                 self.entry.async_create_background_task(
                     self.hass, self._async_clear(prompt), f"{DOMAIN} clear {new.id}"
                 )
-            if new.id in self._kept_records:
+            if new.id in self.backlog:
                 # Decided elsewhere (the panel, an action) while a record still waited.
                 self.entry.async_create_background_task(
                     self.hass, self._async_write_kept(new.id), f"{DOMAIN} audit {new.id}"
@@ -264,44 +289,46 @@ class ApprovalManager:
         """Write to the bridge's audit log; a failure is logged, never raised.
 
         A record the bridge could not take because it did not answer (a restart, a
-        503) is kept, with the time it happened (``at``), and written before the next
-        record or phone decision on its share, or once the request is settled: the log
-        still shows what happened while the bridge was down, in order.
+        503) is kept, with the time it happened (``at``), saved across Home Assistant
+        restarts, and written before the next record or phone decision on its share,
+        once the request is settled, or once the bridge is back (online again, or
+        answering when this entry is set up): the log still shows what happened while
+        the bridge was down, in order.
         """
         async with self._audit_lock:
-            self._kept_records.setdefault(share_id, []).append((kind, fields))
+            self.backlog.add(share_id, kind, fields)
             await self._async_write_records(share_id)
 
     async def _async_write_kept(self, share_id: str) -> None:
         """Write the records kept for a share, if any (see ``_async_audit``)."""
-        if share_id in self._kept_records:
+        if share_id in self.backlog:
             async with self._audit_lock:
                 await self._async_write_records(share_id)
 
-    async def _async_write_records(self, share_id: str) -> None:
-        """Write a share's waiting records in order; the caller holds the audit lock."""
-        records = self._kept_records.get(share_id, [])
-        while records:
-            kind, fields = records[0]
+    async def _async_write_records(self, share_id: str) -> bool:
+        """Write a share's waiting records in order; the caller holds the audit lock.
+
+        False when the bridge did not answer: the records wait (and are saved).
+        """
+        while (record := self.backlog.next(share_id)) is not None:
+            kind, fields = record
             try:
                 await self.client.audit(share_id, kind, fields)
             except DoorstepError as err:
                 if not _unanswered(err):
                     LOGGER.warning("Could not audit %s for share %s: %s", kind, share_id, err)
-                    records.pop(0)
+                    self.backlog.taken(share_id)
                     continue
-                now = dt_util.utcnow().isoformat()
-                for index, (waiting, record) in enumerate(records):
-                    if "at" not in record:  # logged once per record, not at each try
-                        LOGGER.warning(
-                            "Could not audit %s for share %s: %s; it is written once the "
-                            "bridge answers", waiting, share_id, err,
-                        )  # fmt: skip
-                        records[index] = (waiting, {**record, "at": now})
-                del records[:-MAX_KEPT_RECORDS]
-                return
-            records.pop(0)
-        self._kept_records.pop(share_id, None)
+                # Logged once per record, not at each try.
+                for waiting in self.backlog.keep(share_id, dt_util.utcnow().isoformat()):
+                    LOGGER.warning(
+                        "Could not audit %s for share %s: %s; it is written once the "
+                        "bridge answers", waiting, share_id, err,
+                    )  # fmt: skip
+                return False
+            self.backlog.taken(share_id)
+        self.backlog.save()
+        return True
 
     async def _async_clear(self, prompt: PendingPrompt) -> None:
         data = clear_notification(prompt.share_id)

@@ -421,7 +421,9 @@ async def test_diagnostics_redact_secrets(
     assert diag["bridge"]["heard_on_mqtt"] is True
     assert diag["cameras"]["front_door"]["snapshot_bytes"] == 6
     assert diag["shares"]["s_1"]["state"] == "ready"
-    assert diag["approvals"] == {"live_prompts": 0, "spent_nonces": 0, "announced_requests": 0}
+    assert diag["approvals"] == {
+        "live_prompts": 0, "spent_nonces": 0, "announced_requests": 0, "waiting_audit_records": 0
+    }  # fmt: skip
 
 
 async def test_bridge_down_at_startup_raises_repair_after_a_while(
