@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from unittest.mock import patch
@@ -12,9 +13,14 @@ from homeassistant.components.blueprint import models, schemas
 from homeassistant.core import Context, HomeAssistant
 from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
 from homeassistant.util.yaml import load_yaml_dict
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry, async_mock_service
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+    async_mock_service,
+)
 
 BLUEPRINT = (
     Path(__file__).resolve().parents[3]
@@ -84,8 +90,10 @@ async def _settle() -> None:
         await asyncio.sleep(0.01)
 
 
-async def _automation(hass: HomeAssistant, phone: str) -> None:
-    hass.states.async_set("person.alice", "home", {"user_id": APPROVER})
+async def _automation(
+    hass: HomeAssistant, phone: str, approver: str | None = APPROVER, **inputs: Any
+) -> None:
+    hass.states.async_set("person.alice", "home", {"user_id": approver} if approver else {})
     blueprint = models.Blueprint(
         _load(), expected_domain="automation", schema=schemas.BLUEPRINT_SCHEMA
     )
@@ -95,7 +103,7 @@ async def _automation(hass: HomeAssistant, phone: str) -> None:
     ):
         config = {
             "path": "doorstep/ask_on_phone.yaml",
-            "input": {"approver": "person.alice", "phone": phone},
+            "input": {"approver": "person.alice", "phone": phone, **inputs},
         }
         assert await async_setup_component(
             hass, "automation", {"automation": {"use_blueprint": config}}
@@ -103,13 +111,14 @@ async def _automation(hass: HomeAssistant, phone: str) -> None:
         await hass.async_block_till_done()
 
 
-def _request(hass: HomeAssistant, share_id: str) -> None:
+def _request(hass: HomeAssistant, share_id: str, deadline: datetime | None = None) -> None:
     data = {"bridge_id": "3f9c2a7be1d04c55", "share_id": share_id, "requester": "Bob",
-            "cameras": ["front_door"], "reason": "parcel", "state": "pending"}  # fmt: skip
+            "cameras": ["front_door"], "reason": "parcel", "state": "pending",
+            "deadline": deadline.isoformat() if deadline else None}  # fmt: skip
     hass.bus.async_fire("doorstep_share_requested", data)
 
 
-def _tap(hass: HomeAssistant, action: str, user_id: str) -> None:
+def _tap(hass: HomeAssistant, action: str, user_id: str | None) -> None:
     hass.bus.async_fire(
         "mobile_app_notification_action", {"action": action}, context=Context(user_id=user_id)
     )
@@ -146,3 +155,58 @@ async def test_the_approver_s_tap_approves_the_request_it_was_asked_about(
     await _settle()
     assert [call.data for call in deny] == [{"share_id": "s_third"}]
     assert len(approve) == 1
+
+
+async def test_a_stranger_s_tap_leaves_the_approver_able_to_answer(
+    hass: HomeAssistant, phone: str
+) -> None:
+    """Another user's phone shows the notification too: their tap is ignored, not final."""
+    notify = async_mock_service(hass, "notify", PHONE_SERVICE)
+    approve = async_mock_service(hass, "doorstep", "approve_share")
+    deny = async_mock_service(hass, "doorstep", "deny_share")
+    await _automation(hass, phone)
+    _request(hass, "s_1", dt_util.utcnow() + timedelta(minutes=60))
+    await _settle()
+    approve_action, deny_action = (a["action"] for a in notify[0].data["data"]["actions"])
+    _tap(hass, deny_action, "someone-else")
+    await _settle()
+    assert deny == []
+    _tap(hass, approve_action, APPROVER)
+    await _settle()
+    assert [call.data for call in approve] == [{"share_id": "s_1", "redact": True}]
+    assert deny == []
+
+
+# The duration selector's mapping (the default), or a time typed in YAML.
+@pytest.mark.parametrize("answer_within", [None, "00:30:00"])
+async def test_the_wait_ends_at_the_request_s_deadline(
+    hass: HomeAssistant, phone: str, answer_within: str | None
+) -> None:
+    """Past the deadline the bridge has expired the request: a tap then decides nothing."""
+    notify = async_mock_service(hass, "notify", PHONE_SERVICE)
+    approve = async_mock_service(hass, "doorstep", "approve_share")
+    inputs = {"timeout": answer_within} if answer_within else {}
+    await _automation(hass, phone, **inputs)  # answer within 30 minutes
+    _request(hass, "s_soon", dt_util.utcnow() + timedelta(minutes=5))
+    _request(hass, "s_later", dt_util.utcnow() + timedelta(minutes=60))
+    await _settle()
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(minutes=6))
+    await _settle()
+    for call in notify:
+        _tap(hass, call.data["data"]["actions"][0]["action"], APPROVER)
+    await _settle()
+    assert [call.data["share_id"] for call in approve] == ["s_later"]
+
+
+async def test_a_person_without_a_user_cannot_be_impersonated(
+    hass: HomeAssistant, phone: str
+) -> None:
+    """No user to match: an action event that names no user (an automation) decides nothing."""
+    notify = async_mock_service(hass, "notify", PHONE_SERVICE)
+    approve = async_mock_service(hass, "doorstep", "approve_share")
+    await _automation(hass, phone, approver=None)
+    _request(hass, "s_1")
+    await _settle()
+    _tap(hass, notify[0].data["data"]["actions"][0]["action"], None)
+    await _settle()
+    assert approve == []
