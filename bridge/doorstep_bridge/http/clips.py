@@ -21,7 +21,7 @@ from doorstep_bridge.events import ClipDeleted, RecordRequested
 from doorstep_bridge.exceptions import AuditError, StorageError
 from doorstep_bridge.http.auth import json_error, shown
 from doorstep_bridge.http.body import read_body
-from doorstep_bridge.http.ranges import file_size, unsatisfiable
+from doorstep_bridge.http.ranges import RangedFile, file_state, unsatisfiable
 from doorstep_bridge.keys import AUDIT, BUS, CLIP_STORE, CONFIG
 from doorstep_bridge.models import ClipInfo, optional_json_object, parse_record_request
 from doorstep_bridge.recording.store import (
@@ -165,14 +165,15 @@ async def get_clip(request: web.Request) -> web.Response:
 
 
 async def _file(request: web.Request, path: Path | None, content_type: str) -> web.StreamResponse:
-    size = None if path is None else await file_size(path)
-    if path is None or size is None:
+    state = None if path is None else await file_state(path)
+    if path is None or state is None:
         return json_error(404, "not found")
-    if (refused := unsatisfiable(request, size)) is not None:
+    if (refused := unsatisfiable(request, state)) is not None:
         return refused
-    # FileResponse answers Range requests (206, Content-Range) and conditional GETs.
-    return web.FileResponse(
+    # Answers Range requests (206, Content-Range) and conditional GETs.
+    return RangedFile(
         path,
+        state,
         headers={
             "Content-Type": content_type,
             # Revalidated at each use (an unchanged file is a 304): a forgotten clip must

@@ -1,48 +1,137 @@
-"""A Range a file cannot satisfy, answered as every other error is: JSON.
+"""Range requests on files, answered as RFC 9110 says and refused as every other error is.
 
-aiohttp's ``FileResponse`` answers such a request ``416`` with an empty body; the API
-answers ``{"error": ...}`` with the same status and ``Content-Range: bytes */<size>``.
+aiohttp's ``FileResponse`` serves a Range, but gets three things wrong (3.11 to 3.14):
+it answers ``bytes=-0`` (a suffix of no bytes, which no file can satisfy) with the whole
+file, it knows ``If-Range`` dates only (a stale ETag there still gets a part of the
+file, and a range beyond the end an empty 416), and it refuses with an empty body.
+Here the bridge decides: a Range the file cannot satisfy is ``416`` with
+``{"error": ...}`` and ``Content-Range: bytes */<size>``; an ``If-Range`` that no
+longer matches the file gets the whole file (``200``); the rest is left to aiohttp.
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+import math
 from pathlib import Path
+import re
+import stat
 
 from aiohttp import web
+from aiohttp.abc import AbstractStreamWriter
 
 from doorstep_bridge.http.auth import json_error
 
+#: ``bytes=-0``, ``bytes=-000``: a suffix of no bytes (aiohttp reads it as "from byte 0").
+_EMPTY_SUFFIX = re.compile(r"bytes=\s*-\s*0+\s*", re.IGNORECASE)
 
-def _size(path: Path) -> int | None:
-    """The file's size; None when it is not a file (gone, or never made)."""
+
+@dataclass(frozen=True, slots=True)
+class FileState:
+    """A file's size and validators, as ``FileResponse`` sends them.
+
+    Attributes:
+        size: Bytes.
+        etag: The strong ETag, quoted (``"<mtime ns>-<size>"`` in hex).
+        last_modified: Last-Modified in whole seconds (aiohttp rounds up).
+    """
+
+    size: int
+    etag: str
+    last_modified: int
+
+
+def _state(path: Path) -> FileState | None:
+    """The file's state; None when it is not a file (gone, or never made)."""
     try:
-        return path.stat().st_size if path.is_file() else None
+        st = path.stat()
     except OSError:
         return None
-
-
-async def file_size(path: Path) -> int | None:
-    """:func:`_size`, off the event loop (the disk may be slow or asleep)."""
-    return await asyncio.to_thread(_size, path)
-
-
-def unsatisfiable(request: web.Request, size: int) -> web.Response | None:
-    """The ``416`` answer when the request's Range lies beyond a file of ``size`` bytes.
-
-    A Range aiohttp would ignore (with ``If-Range``) or clamp (a suffix, an end past
-    the file) is left to it.
-    """
-    if "Range" not in request.headers or "If-Range" in request.headers:
+    if not stat.S_ISREG(st.st_mode):
         return None
+    return FileState(st.st_size, f'"{st.st_mtime_ns:x}-{st.st_size:x}"', math.ceil(st.st_mtime))
+
+
+async def file_state(path: Path) -> FileState | None:
+    """:func:`_state`, off the event loop (the disk may be slow or asleep)."""
+    return await asyncio.to_thread(_state, path)
+
+
+def range_applies(request: web.BaseRequest, state: FileState) -> bool:
+    """Whether the request's Range is to be served (RFC 9110, 13.1.5).
+
+    With ``If-Range`` only while the client's validator is the file's: the same strong
+    ETag (a weak one never matches), or exactly its Last-Modified. Otherwise the client
+    holds another version of the file and gets the whole of this one.
+    """
+    if "Range" not in request.headers:
+        return False
+    validator = request.headers.get("If-Range")
+    if validator is None:
+        return True
+    validator = validator.strip()
+    if validator.startswith(('"', "W/")):
+        return validator == state.etag
     try:
-        start = request.http_range.start
-    except ValueError:
-        problem = "Range: expected bytes=<first>-[<last>] or bytes=-<count>"
+        date = parsedate_to_datetime(validator)
+    except (TypeError, ValueError):
+        return False
+    return date.tzinfo is not None and date.timestamp() == state.last_modified
+
+
+def unsatisfiable(request: web.BaseRequest, state: FileState) -> web.Response | None:
+    """The ``416`` answer when the request's Range asks for no byte of the file.
+
+    A Range that starts past the end, a suffix of zero bytes (``bytes=-0``) and one that
+    is not a single byte range are refused; one aiohttp clamps (a suffix longer than the
+    file, an end past it) is served.
+    """
+    if not range_applies(request, state):
+        return None
+    size = state.size
+    if _EMPTY_SUFFIX.fullmatch(request.headers["Range"].strip()):
+        problem = "Range: bytes=-0 asks for the last 0 bytes; ask for at least 1"
     else:
-        if start is None or start < size:  # no range, a suffix (negative), or within
-            return None
-        problem = f"Range: starts at byte {start}, the file has {size} bytes"
+        try:
+            start = request.http_range.start
+        except ValueError:
+            problem = "Range: expected bytes=<first>-[<last>] or bytes=-<count>"
+        else:
+            if start is None or start < size:  # no range, a suffix (negative), or within
+                return None
+            problem = f"Range: starts at byte {start}, the file has {size} bytes"
     response = json_error(416, problem)
     response.headers["Content-Range"] = f"bytes */{size}"
     return response
+
+
+class RangedFile(web.FileResponse):
+    """A ``FileResponse`` that serves a Range only when :func:`range_applies` says so.
+
+    aiohttp would compare an ``If-Range`` date itself and ignore an ``If-Range`` ETag;
+    it is handed the request without ``If-Range``, and without ``Range`` when the
+    client's validator no longer matches (the whole file, ``200``).
+
+    Args:
+        path: The file.
+        state: The file's state when the request was checked.
+        headers: Response headers.
+    """
+
+    def __init__(self, path: Path, state: FileState, *, headers: dict[str, str]) -> None:
+        super().__init__(path, headers=headers)
+        self._file_state = state
+
+    async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
+        """Send the file (aiohttp calls this once the handler returned)."""
+        if "If-Range" in request.headers:
+            dropped = (
+                {"if-range"} if range_applies(request, self._file_state) else {"if-range", "range"}
+            )
+            kept = [
+                (key, value) for key, value in request.headers.items() if key.lower() not in dropped
+            ]
+            request = request.clone(headers=kept)
+        return await super().prepare(request)

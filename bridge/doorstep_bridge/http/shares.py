@@ -23,7 +23,7 @@ from aiohttp.abc import AbstractStreamWriter
 from doorstep_bridge.exceptions import AuditError, ShareError
 from doorstep_bridge.http.auth import allow_other_credentials, has_api_token, json_error
 from doorstep_bridge.http.body import read_body
-from doorstep_bridge.http.ranges import file_size, unsatisfiable
+from doorstep_bridge.http.ranges import FileState, RangedFile, file_state, unsatisfiable
 from doorstep_bridge.http.recipient import (
     LINK_HEADERS,
     gone_page,
@@ -268,14 +268,15 @@ async def share_link(request: web.Request) -> web.StreamResponse:
         return download
     if wants_page(request):
         return await _page(request, download)
-    size = await file_size(download.path)
-    if size is None:
+    state = await file_state(download.path)
+    if state is None:
         return json_error(410, "this share's video is no longer available")
-    if (refused := unsatisfiable(request, size)) is not None:
+    if (refused := unsatisfiable(request, state)) is not None:
         return refused
     disposition = "attachment" if request.query.get("download") else "inline"
     return SharedVideo(
         download,
+        state,
         headers={
             "Content-Type": "video/mp4",
             "Content-Disposition": f'{disposition}; filename="{download.filename}"',
@@ -284,15 +285,15 @@ async def share_link(request: web.Request) -> web.StreamResponse:
     )
 
 
-class SharedVideo(web.FileResponse):
+class SharedVideo(RangedFile):
     """A share's video: a revoke or an expiry while it is being sent cuts the connection.
 
     A slow or paused client could otherwise go on receiving the footage long after the
     owner withdrew it (the open file outlives its deletion).
     """
 
-    def __init__(self, download: Download, *, headers: dict[str, str]) -> None:
-        super().__init__(download.path, headers=headers)
+    def __init__(self, download: Download, state: FileState, *, headers: dict[str, str]) -> None:
+        super().__init__(download.path, state, headers=headers)
         self._withdrawn = download.withdrawn
 
     async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
@@ -334,13 +335,14 @@ async def share_signature(request: web.Request) -> web.StreamResponse:
     download = await _download(request, file="signature")
     if isinstance(download, web.Response):
         return download
-    size = await file_size(download.signature)
-    if size is None:
+    state = await file_state(download.signature)
+    if state is None:
         return json_error(410, "this share's signature is no longer available")
-    if (refused := unsatisfiable(request, size)) is not None:
+    if (refused := unsatisfiable(request, state)) is not None:
         return refused
-    return web.FileResponse(
+    return RangedFile(
         download.signature,
+        state,
         headers={
             "Content-Type": "application/json",
             "Content-Disposition": f'attachment; filename="{download.signature_filename}"',

@@ -36,6 +36,15 @@ PLAY = """() => new Promise(resolve => {
   if (video.readyState >= 1) { play(); } else { video.onloadedmetadata = play; }
   setTimeout(() => resolve({error: 'no metadata after 30 s'}), 30000);
 })"""
+#: Seek near the end of the clip, as a user dragging the slider does.
+SEEK = """() => new Promise(resolve => {
+  const video = document.getElementById('v');
+  video.onseeked = () => setTimeout(() => resolve({
+    time: video.currentTime, error: video.error && video.error.code}), 300);
+  video.onerror = () => resolve({error: video.error.code});
+  video.currentTime = 3.5;
+  setTimeout(() => resolve({error: 'not seeked after 30 s'}), 30000);
+})"""
 
 
 def _clip(store: ClipStore, packets: list[EncodedPacket], masks: MaskSet, minute: int) -> str:
@@ -91,12 +100,14 @@ async def test_clips_play_in_chromium(server: tuple[str, list[str]]) -> None:
             await page.set_extra_http_headers({"Authorization": f"Bearer {TOKEN}"})
             await page.goto(base)
             results: list[Any] = []
+            seeks: list[Any] = []
             for clip_id in ids:
                 await page.evaluate(
                     "src => { document.getElementById('v').src = src; }",
                     f"{base}/api/clips/{clip_id}/video",
                 )
                 results.append(await page.evaluate(PLAY))
+                seeks.append(await page.evaluate(SEEK))
         finally:
             await browser.close()
     for result in results:
@@ -104,3 +115,6 @@ async def test_clips_play_in_chromium(server: tuple[str, list[str]]) -> None:
         assert result["duration"] == pytest.approx(4.0, abs=0.1)  # the whole clip, not a fragment
         assert result["width"] == 640
         assert result["time"] > 0  # it played
+    for seek in seeks:
+        assert seek["error"] is None, seek
+        assert seek["time"] >= 3.5, seek

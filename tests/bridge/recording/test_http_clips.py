@@ -230,6 +230,46 @@ async def test_video_supports_range_requests(api: Any, storage: Path) -> None:
         assert response.status in (200, 206), asked
 
 
+async def test_a_range_of_no_bytes_is_refused_with_the_files_size(api: Any) -> None:
+    # RFC 9110: a suffix of zero bytes selects nothing; aiohttp alone sends the whole file.
+    client, ids, _ = api
+    for kind in ("video", "snapshot"):
+        url = f"/api/clips/{ids[0]}/{kind}"
+        size = len(await (await client.get(url, headers=AUTH)).read())
+        response = await client.get(url, headers={**AUTH, "Range": "bytes=-0"})
+        assert response.status == 416, kind
+        assert response.headers["Content-Range"] == f"bytes */{size}"
+        assert (await response.json())["error"].startswith("Range: bytes=-0")
+
+
+async def test_if_range_serves_the_range_only_for_the_file_the_client_has(api: Any) -> None:
+    client, ids, _ = api
+    url = f"/api/clips/{ids[0]}/video"
+    whole_response = await client.get(url, headers=AUTH)
+    whole = await whole_response.read()
+    etag, modified = whole_response.headers["ETag"], whole_response.headers["Last-Modified"]
+    for validator in (etag, modified):
+        # The client's copy is this file: the range (a player seeking), and past the end
+        # a 416 that says how long the file is, as without If-Range.
+        headers = {**AUTH, "Range": "bytes=100-199", "If-Range": validator}
+        response = await client.get(url, headers=headers)
+        assert response.status == 206, validator
+        assert await response.read() == whole[100:200]
+        headers = {**AUTH, "Range": f"bytes={len(whole)}-", "If-Range": validator}
+        response = await client.get(url, headers=headers)
+        assert response.status == 416, validator
+        assert response.headers["Content-Range"] == f"bytes */{len(whole)}"
+        assert (await response.json())["error"].startswith("Range: starts at byte")
+    # Another version of the file (a stale or weak tag, another date): the whole file.
+    for validator in ('"0-0"', f"W/{etag}", "Thu, 01 Jan 2004 00:00:00 GMT"):
+        for asked in ("bytes=100-199", f"bytes={len(whole)}-"):
+            headers = {**AUTH, "Range": asked, "If-Range": validator}
+            response = await client.get(url, headers=headers)
+            assert response.status == 200, (validator, asked)
+            assert "Content-Range" not in response.headers
+            assert await response.read() == whole
+
+
 async def test_a_forgotten_clip_is_asked_for_again_not_kept_in_a_cache(api: Any) -> None:
     # "Forget this visit" must not leave the footage in a client's cache for an hour: a
     # client may keep the file, but asks the bridge each time, which then says it is gone.

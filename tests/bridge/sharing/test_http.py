@@ -175,6 +175,30 @@ async def test_share_link_range_and_audit(bridge: tuple[Harness, TestClient[Any,
     assert downloads[1]["range"] == "bytes=0-99"
 
 
+async def test_share_link_refuses_an_empty_range_and_honours_if_range(
+    bridge: tuple[Harness, TestClient[Any, Any]],
+) -> None:
+    harness, client = bridge
+    _, link = await _ready(harness, client)
+    response = await client.get(link)
+    body = await response.read()
+    etag = response.headers["ETag"]
+    empty = await client.get(link, headers={"Range": "bytes=-0"})
+    assert empty.status == 416
+    assert empty.headers["Content-Range"] == f"bytes */{len(body)}"
+    assert "error" in await empty.json()
+    beyond = await client.get(link, headers={"Range": f"bytes={len(body)}-", "If-Range": etag})
+    assert beyond.status == 416
+    assert beyond.headers["Content-Range"] == f"bytes */{len(body)}"
+    assert "error" in await beyond.json()
+    seek = await client.get(link, headers={"Range": "bytes=0-99", "If-Range": etag})
+    assert seek.status == 206
+    assert await seek.read() == body[:100]
+    stale = await client.get(link, headers={"Range": "bytes=0-99", "If-Range": '"0-0"'})
+    assert stale.status == 200
+    assert await stale.read() == body
+
+
 async def test_a_head_on_the_link_is_audited_as_headers_only(
     bridge: tuple[Harness, TestClient[Any, Any]],
 ) -> None:
