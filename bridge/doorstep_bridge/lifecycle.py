@@ -62,7 +62,7 @@ from doorstep_bridge.mqtt.publisher import (
 )
 from doorstep_bridge.recording.store import ClipStore
 from doorstep_bridge.sharing.audit import AuditLog, audit_dir
-from doorstep_bridge.sharing.book import Clock
+from doorstep_bridge.sharing.book import Clock, SteadyClock, steady_seconds
 from doorstep_bridge.sharing.clips import ClipSource
 from doorstep_bridge.sharing.exports import Renderer
 from doorstep_bridge.sharing.render import render
@@ -302,6 +302,7 @@ def share_service(
     audit: AuditLog,
     *,
     clock: Clock = utcnow,
+    steady: SteadyClock = steady_seconds,
     renderer: Renderer = render,
 ) -> ShareService:
     """The share service for ``config``: given only what sharing needs of it."""
@@ -313,6 +314,7 @@ def share_service(
         clip_store=clip_store,
         audit=audit,
         clock=clock,
+        steady=steady,
         renderer=renderer,
     )
 

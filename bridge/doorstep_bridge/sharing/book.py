@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 import logging
 from pathlib import Path
+import time
 from typing import Any, TypeAlias
 
 from doorstep_bridge.events import ClipsHeld, EventBus, ShareStateChanged, StatsChanged
@@ -40,9 +41,21 @@ _LOGGER = logging.getLogger(__name__)
 
 #: Current time (tests pass a controllable clock).
 Clock: TypeAlias = Callable[[], datetime]
+#: Seconds on a clock nobody sets, to measure how much time really passed.
+SteadyClock: TypeAlias = Callable[[], float]
+#: The wall clock moving this much more or less than the steady clock is a step (NTP setting
+#: the stale clock of a board without a real-time clock, a correction back, a resume from
+#: suspend). Smaller errors the kernel slews, which moves both clocks alike.
+CLOCK_STEP = timedelta(seconds=2)
 #: A step that failed because what it must record could not be written (a full disk) is
 #: tried again this much later, not at once: whatever failed is most likely still failing.
 RETRY_AFTER_FAILURE = 5.0
+
+
+def steady_seconds() -> float:
+    """Seconds since boot, suspend included (a link's lifetime goes on while a host sleeps)."""
+    boottime = getattr(time, "CLOCK_BOOTTIME", None)
+    return time.monotonic() if boottime is None else time.clock_gettime(boottime)
 
 
 def export_name(share_id: str) -> str:
@@ -70,14 +83,23 @@ class ShareBook:
         clip_store: Finds clips and holds them from retention while a share needs them.
         audit: The audit log every step is written to.
         clock: Current time (tests pass a controllable clock).
+        steady: Seconds on a clock nobody sets (see :meth:`now`).
     """
 
     def __init__(
-        self, folder: Path, bus: EventBus, clip_store: ClipSource, audit: AuditLog, clock: Clock
+        self,
+        folder: Path,
+        bus: EventBus,
+        clip_store: ClipSource,
+        audit: AuditLog,
+        clock: Clock,
+        *,
+        steady: SteadyClock = steady_seconds,
     ) -> None:
         self.folder = folder
         self.clip_store = clip_store
         self.clock = clock
+        self.steady = steady
         self.lock = asyncio.Lock()
         #: Set when a deadline or a link lifetime may have moved closer (the timers wake).
         self.wake = asyncio.Event()
@@ -95,6 +117,12 @@ class ShareBook:
         self._unpurged: dict[str, tuple[str, str]] = {}
         self._purge_failing = False  # said once in the log
         self._audit_failing = False  # the last record could not be written
+        # The wall and steady clocks read together, to tell a step of the wall clock.
+        self._anchor: tuple[datetime, float] | None = None
+        # Shares whose deadline or link end was reckoned from this run's wall clock.
+        self._reckoned_here: set[str] = set()
+        #: The sum of the clock steps followed so far (see :meth:`now`).
+        self.stepped = timedelta(0)
 
     # -- opening and closing ----------------------------------------------------------------
 
@@ -212,10 +240,71 @@ class ShareBook:
                 raise
         return True
 
+    async def now(self) -> datetime:
+        """The current time, once this run's deadlines have followed any step of the clock.
+
+        A request's deadline and a link's end are a duration from a moment read on the
+        wall clock, and the wall clock can step: a board without a real-time clock boots
+        hours or decades behind until NTP sets it, and a clock found ahead is set back.
+        Left alone, a step forward would expire requests before anyone could answer and
+        links before their lifetime, and a step back would make a link outlive it. So a
+        step, measured against :attr:`steady`, moves every deadline and link end reckoned
+        in this run by as much (audited as ``clock_step``). Those read from the database
+        stay: they were reckoned by an earlier run's clock, which this run cannot judge.
+        The caller holds the lock.
+
+        Raises:
+            AuditError: The step could not be recorded (nothing moved; asked again later).
+        """
+        wall, steady = self.clock(), self.steady()
+        if self._anchor is None:
+            self._anchor = (wall, steady)
+            return wall
+        step = wall - self._anchor[0] - timedelta(seconds=steady - self._anchor[1])
+        if abs(step) < CLOCK_STEP:
+            return wall
+        moved = [
+            share
+            for share in self._shares.values()
+            if share.id in self._reckoned_here
+            and (
+                share.state is ShareState.PENDING
+                or (share.state is ShareState.READY and share.link_expires is not None)
+            )
+        ]
+        await self.append(
+            "clock_step",
+            seconds=round(step.total_seconds(), 3),
+            shares=[share.id for share in moved],
+        )
+        self._anchor = (wall, steady)
+        self.stepped += step
+        self.repeats.shift(step)
+        _LOGGER.warning(
+            "The system clock stepped by %+.0f s; %d share deadline(s) and link end(s) moved"
+            " with it, so each keeps the time it was given",
+            step.total_seconds(),
+            len(moved),
+        )
+        for share in moved:
+            if share.state is ShareState.PENDING:
+                new = share.changed(deadline=share.deadline + step)
+            else:
+                assert share.link_expires is not None
+                new = share.changed(link_expires=share.link_expires + step)
+            await self.save(new)
+            self.publish(new)
+        self.wake.set()
+        return wall
+
     async def save(self, share: Share) -> None:
         """Save ``share`` to the database, then keep it in memory."""
         assert self._db is not None, "ShareBook.open() was not awaited"
         await asyncio.to_thread(self._db.save, share)
+        old = self._shares.get(share.id)
+        if old is None or (old.deadline, old.link_expires) != (share.deadline, share.link_expires):
+            # New, or given a link: reckoned from this run's clock (see `now`).
+            self._reckoned_here.add(share.id)
         self._shares[share.id] = share
 
     def keep_in_memory(self, share: Share) -> None:
@@ -231,6 +320,7 @@ class ShareBook:
         assert self._db is not None
         await asyncio.to_thread(self._db.delete, share.id)
         del self._shares[share.id]
+        self._reckoned_here.discard(share.id)
         if share.token_hash:
             self._by_hash.pop(share.token_hash, None)
         # No state: the publisher sends an empty retained payload, which clears

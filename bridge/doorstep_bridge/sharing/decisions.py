@@ -104,10 +104,12 @@ class ShareDecisions:
         redact = self._settings.redact_faces if redact is None else redact
         ttl = self._link_ttl(link_ttl_hours) if decision == "approve" else None
         book = self._book
-        now = book.clock()
-        record = Decision(decision=decision, by=who, via=via, at=now, redact=redact, by_id=who_id)
         async with book.lock:
+            now = await book.now()  # first: it may move the share's deadline
             share = book.existing(share_id)
+            record = Decision(
+                decision=decision, by=who, via=via, at=now, redact=redact, by_id=who_id
+            )
             # Before anything else (a revoke too): a request past its deadline is over,
             # whether or not the timers have got to it yet.
             if share.state is ShareState.PENDING and now >= share.deadline:
@@ -220,8 +222,8 @@ class ShareDecisions:
     async def tick(self) -> None:
         """Expire requests and links past their time; forget shares ended long ago."""
         book = self._book
-        now = book.clock()
         async with book.lock:
+            now = await book.now()
             await book.purge_ended()
             for share in book.all():
                 if share.state is ShareState.PENDING and now >= share.deadline:

@@ -103,14 +103,11 @@ class ShareDownloads:
     ) -> Download:
         """The body of :meth:`download` (the caller holds the lock)."""
         book = self._book
+        now = await book.now()  # first: it may move the link's end
         share = book.by_token_hash(token_hash(token))
         if share is None:
             raise ShareNotFoundError("no such share link")
-        if (
-            share.state is ShareState.READY
-            and share.link_expires
-            and book.clock() >= share.link_expires
-        ):
+        if share.state is ShareState.READY and share.link_expires and now >= share.link_expires:
             await self._decisions.expire(share, "the link reached its lifetime")
             share = book.existing(share.id)
         fields = {"share_id": share.id, "client": client, "agent": agent, **details}

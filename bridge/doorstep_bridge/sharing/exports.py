@@ -58,6 +58,8 @@ class _Rendered:
     digest: str
     file: str
     link_expires: datetime
+    #: `ShareBook.stepped` when ``link_expires`` was reckoned.
+    stepped: timedelta
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +98,7 @@ class ShareExports:
         self.signer: ExportSigner | None = None
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._cancel: dict[str, threading.Event] = {}
+        self._stepped: dict[str, timedelta] = {}  # `_Rendered.stepped` of each render
         self._loop: asyncio.AbstractEventLoop | None = None
         self._render_thread = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="doorstep-render", initializer=_lower_priority
@@ -206,6 +209,8 @@ class ShareExports:
             share = book.find(share_id)
             if share is None or share.state not in _QUEUED:
                 return None
+            now = await book.now()
+            self._stepped[share_id] = book.stepped
             clips = await book.clips_of(share)
             redact = share.decision.redact if share.decision else True
             if share.state is ShareState.APPROVED:
@@ -233,12 +238,13 @@ class ShareExports:
             output=book.folder / export_name(share_id),
             redact_faces=redact,
             recipient=share.requester,
-            link_expires=book.clock() + timedelta(hours=hours),
+            link_expires=now + timedelta(hours=hours),
         )
 
     async def _run_job(self, job: RenderJob) -> _Ending | None:
         """Render ``job`` in the render thread; how it ended, or None when it was revoked."""
         share_id = job.share_id
+        stepped = self._stepped.pop(share_id, self._book.stepped)
         cancel = threading.Event()
         self._cancel[share_id] = cancel
         try:
@@ -260,7 +266,8 @@ class ShareExports:
             return _Ending(ShareState.FAILED, f"rendering failed: cannot read the export: {err}")
         assert job.link_expires is not None
         return _Ending(
-            ShareState.READY, rendered=_Rendered(result, digest, job.output.name, job.link_expires)
+            ShareState.READY,
+            rendered=_Rendered(result, digest, job.output.name, job.link_expires, stepped),
         )
 
     async def _finish(self, share_id: str, ending: _Ending) -> None:
@@ -293,12 +300,16 @@ class ShareExports:
         """Sign a rendered share and give it its link (the caller holds the lock)."""
         book = self._book
         result, file = rendered.result, rendered.file
+        # A step of the clock during the render moves the link's end as it would have
+        # moved a ready link's (the watermark keeps the time it was drawn with).
+        await book.now()
+        link_expires = rendered.link_expires + (book.stepped - rendered.stepped)
         token = new_token()
         new = share.moved(
             ShareState.READY,
             progress=1.0,
             token_hash=token_hash(token),
-            link_expires=rendered.link_expires,
+            link_expires=link_expires,
             file=file,
             error=None,
         )
@@ -311,7 +322,7 @@ class ShareExports:
             size=result.size,
             faces=result.faces,
             sha256=rendered.digest,
-            link_expires=iso(rendered.link_expires),
+            link_expires=iso(link_expires),
         )
         if self.signer is not None:
             manifest = self.manifest(new, result, rendered.digest, record["seq"])

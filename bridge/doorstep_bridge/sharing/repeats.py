@@ -171,6 +171,17 @@ class RepeatedRecords:
                 del self._windows[key]
         return summaries
 
+    def shift(self, step: timedelta) -> None:
+        """The wall clock stepped by ``step``: move every window with it.
+
+        Otherwise a step back would keep counts unsummed, and a busy link's window open,
+        for as long as the step.
+        """
+        for window in self._windows.values():
+            window.last += step
+            if window.first_counted is not None:
+                window.first_counted += step
+
     def restore(self, summary: Summary) -> None:
         """Put back the counts of a summary that could not be written (summed again later)."""
         window = self._windows.setdefault(summary.key, _Window(last=summary.first))

@@ -86,7 +86,9 @@ class ShareRequests:
         self._settings = settings
         self._cameras = cameras
         self._spawn = spawn
-        self._mqtt_times: deque[datetime] = deque()  # requests taken in the last minute
+        # Steady seconds of the requests taken in the last minute: a step of the wall
+        # clock back would keep the throttle shut for as long as the step.
+        self._mqtt_times: deque[float] = deque()
         self._mqtt_throttled = False
 
     def validate(self, data: Any) -> ShareRequest:
@@ -204,16 +206,18 @@ class ShareRequests:
         except ShareError as err:
             await self._rejected(source, str(err), data)
             raise
-        now = book.clock()
-        share = Share(
-            id=new_share_id(),
-            state=ShareState.PENDING,
-            created=now,
-            deadline=now + timedelta(minutes=self._settings.decision_timeout_minutes),
-            source=source,
-            **{field.name: getattr(request, field.name) for field in fields(request)},
-        )
         async with book.lock:
+            # Under the lock, from `now`: a deadline reckoned before a step is followed
+            # would be moved by it once more.
+            now = await book.now()
+            share = Share(
+                id=new_share_id(),
+                state=ShareState.PENDING,
+                created=now,
+                deadline=now + timedelta(minutes=self._settings.decision_timeout_minutes),
+                source=source,
+                **{field.name: getattr(request, field.name) for field in fields(request)},
+            )
             if book.pending_from(source) >= MAX_PENDING:
                 error = (
                     f"too many requests from this source are waiting for a decision (at most "
@@ -272,8 +276,8 @@ class ShareRequests:
         reason. Over `MQTT_REQUESTS_PER_MINUTE` messages in a minute are rejected
         unread: anyone who can write to the broker can send them.
         """
-        now = self._book.clock()
-        while self._mqtt_times and now - self._mqtt_times[0] >= timedelta(minutes=1):
+        now = self._book.steady()
+        while self._mqtt_times and now - self._mqtt_times[0] >= 60:
             self._mqtt_times.popleft()
         if len(self._mqtt_times) >= MQTT_REQUESTS_PER_MINUTE:
             if not self._mqtt_throttled:

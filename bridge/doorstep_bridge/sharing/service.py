@@ -28,7 +28,7 @@ from typing import Any
 from doorstep_bridge.events import EventBus
 from doorstep_bridge.models import utcnow
 from doorstep_bridge.sharing.audit import AuditLog
-from doorstep_bridge.sharing.book import Clock, ShareBook
+from doorstep_bridge.sharing.book import Clock, ShareBook, SteadyClock, steady_seconds
 from doorstep_bridge.sharing.clips import ClipSource
 from doorstep_bridge.sharing.decisions import ShareDecisions
 from doorstep_bridge.sharing.downloads import Download, ShareDownloads
@@ -57,6 +57,7 @@ class ShareService:
         clip_store: Finds clips and holds them from retention.
         audit: The audit log every step is written to.
         clock: Current time (tests pass a controllable clock).
+        steady: Seconds on a clock nobody sets (tests pass a controllable one).
         renderer: The blocking render function (tests may wrap it).
     """
 
@@ -70,9 +71,10 @@ class ShareService:
         clip_store: ClipSource,
         audit: AuditLog,
         clock: Clock = utcnow,
+        steady: SteadyClock = steady_seconds,
         renderer: Renderer = render,
     ) -> None:
-        self._book = ShareBook(folder, bus, clip_store, audit, clock)
+        self._book = ShareBook(folder, bus, clip_store, audit, clock, steady=steady)
         self._requests = ShareRequests(self._book, settings, privacy_masks.keys(), self._spawn)
         self._exports = ShareExports(self._book, settings, privacy_masks, renderer)
         self._decisions = ShareDecisions(self._book, settings, self._exports)

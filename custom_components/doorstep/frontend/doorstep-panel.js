@@ -90,6 +90,7 @@ const STRINGS = {
       repeated: "Repeated requests summed up",
       log_created: "Log started",
       audit_recovered: "Record recovered after a crash",
+      clock_step: "System clock set; deadlines moved with it",
     },
     states: {
       pending: "Waiting for a decision",
@@ -187,6 +188,7 @@ const STRINGS = {
       repeated: "Requêtes répétées résumées",
       log_created: "Journal créé",
       audit_recovered: "Enregistrement récupéré après un plantage",
+      clock_step: "Horloge système réglée ; échéances décalées d'autant",
     },
     states: {
       pending: "En attente de décision",

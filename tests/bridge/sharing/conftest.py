@@ -105,14 +105,24 @@ class FakeClipStore:
 
 @dataclass
 class Clock:
-    """A clock the test moves by hand."""
+    """A clock the test moves by hand: the wall clock, and a steady one nobody sets."""
 
     now: datetime = T0 + timedelta(minutes=30)
+    seconds: float = 1000.0
 
     def __call__(self) -> datetime:
         return self.now
 
+    def steady(self) -> float:
+        return self.seconds
+
     def advance(self, **delta: float) -> None:
+        """Time passes."""
+        self.now += timedelta(**delta)
+        self.seconds += timedelta(**delta).total_seconds()
+
+    def step(self, **delta: float) -> None:
+        """The wall clock is set (NTP, by hand) while no time passes."""
         self.now += timedelta(**delta)
 
 
@@ -176,7 +186,12 @@ class Harness:
     async def restart(self) -> None:
         await self.service.stop()
         self.service = share_service(
-            self.config, self.bus, self.store, self.audit, clock=self.clock
+            self.config,
+            self.bus,
+            self.store,
+            self.audit,
+            clock=self.clock,
+            steady=self.clock.steady,
         )
         await self.service.start()
 
@@ -203,7 +218,9 @@ async def make_harness(tmp_path: Path, *, renderer: Renderer = render, **sharing
 
     bus.subscribe(ShareStateChanged, on_state)
     bus.subscribe(StatsChanged, lambda event: stats.append(event.stats))
-    service = share_service(config, bus, store, audit, clock=clock, renderer=renderer)
+    service = share_service(
+        config, bus, store, audit, clock=clock, steady=clock.steady, renderer=renderer
+    )
     await service.start()
     return Harness(config, store, clock, bus, audit, service, states, stats, changed)
 

@@ -244,7 +244,9 @@ async def test_a_forgotten_share_is_cleared_from_the_broker(
         assert await app[MQTT].wait_connected(10)
         clock = Clock(now=utcnow())
         store = FakeClipStore()
-        service = share_service(app[CONFIG], app[BUS], store, app[AUDIT], clock=clock)
+        service = share_service(
+            app[CONFIG], app[BUS], store, app[AUDIT], clock=clock, steady=clock.steady
+        )
         await service.start()
         try:
             watcher = mqtt_listener("doorstep/share/#", "doorstep/available")
