@@ -37,6 +37,16 @@ def test_unit_holds_the_hardening_the_docs_describe() -> None:
     assert _unit()["Install"]["WantedBy"] == "multi-user.target"
 
 
+def test_unit_starts_once_the_clock_is_set_where_the_system_waits_for_it() -> None:
+    # Ordered after, never pulling it in (systemd.special): with nothing waiting for NTP the
+    # target is reached at once, and the bridge starts as before.
+    unit = _unit()["Unit"]
+    assert "time-sync.target" in unit["After"].split()
+    assert "time-sync.target" not in unit.get("Wants", "").split()
+    installation = (ROOT / "docs" / "installation.md").read_text(encoding="utf-8")
+    assert "systemd-time-wait-sync.service" in installation
+
+
 def test_unit_keeps_the_bridge_on_the_home_network() -> None:
     service = _unit()["Service"]
     assert service["IPAddressDeny"] == "any"
