@@ -35,7 +35,7 @@ from .panel import async_register_panel, async_remove_panel
 from .prompts import async_remove_prompts
 from .services import async_setup_services
 from .views import async_setup_views
-from .websocket import async_setup_websocket
+from .websocket import async_follow_for_panels, async_setup_websocket
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 #: When each entry's setup started failing to reach its bridge.
@@ -112,6 +112,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: DoorstepConfigEntry) -> 
         )
     )
     entry.async_on_unload(_follow_names_and_version(hass, coordinator))
+    entry.async_on_unload(async_follow_for_panels(hass, coordinator))
     _remove_stale_devices(hass, entry, coordinator.cameras)
     _remove_stale_feature_entities(hass, entry)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)

@@ -1,5 +1,9 @@
 """Websocket commands of the Doorstep panel: shares, decisions, clips and the audit log.
 
+``doorstep/subscribe`` tells an open panel when what it shows changes (a share request,
+a bridge's cameras or reachability, a camera's newest clip, a bridge set up or removed),
+so that a panel left open on a wall tablet follows the bridges without a reload.
+
 Decisions go through ``ShareDecisions`` with the same rule on who decides as the
 service actions (``via`` is ``ui``), so the bridge's audit log cannot tell a panel
 click from a service call by the same user. Share links are secrets: only the users
@@ -22,9 +26,16 @@ from homeassistant.components.websocket_api.decorators import (
     require_admin,
     websocket_command,
 )
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.components.websocket_api.messages import event_message
+from homeassistant.config_entries import (
+    SIGNAL_CONFIG_ENTRY_CHANGED,
+    ConfigEntry,
+    ConfigEntryChange,
+)
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.dispatcher import async_dispatcher_connect, async_dispatcher_send
 from homeassistant.helpers.network import NoURLAvailableError, get_url
 from homeassistant.util import dt as dt_util
 import voluptuous as vol
@@ -38,6 +49,7 @@ from .api import (
     DoorstepNotFoundError,
 )
 from .const import CONF_OFFER_UNREDACTED, DOMAIN, SHARE_URL
+from .coordinator import DoorstepCoordinator
 from .data import DoorstepConfigEntry
 from .decisions import async_decider_name
 from .errors import bridge_failure, browse_error
@@ -64,6 +76,8 @@ _AUDIT_WHO = {
 _AUDIT_OUTCOME = {"decision": "decision", "render": "result", "expiry": "was"}
 #: Waiting for a decision first, then the newest.
 _STATE_ORDER = {"pending": 0, "approved": 1, "rendering": 1, "ready": 1}
+#: Sent when what the panel shows of a bridge changed: the subscribed panels are told.
+SIGNAL_PANEL = f"{DOMAIN}_panel_changed"
 
 
 @callback
@@ -73,6 +87,46 @@ def async_setup_websocket(hass: HomeAssistant) -> None:
     async_register_command(hass, ws_decide)
     async_register_command(hass, ws_clips)
     async_register_command(hass, ws_audit)
+    async_register_command(hass, ws_subscribe)
+
+
+def _last_clips(coordinator: DoorstepCoordinator) -> dict[str, str | None]:
+    """Each camera's newest clip, by id (None: none, or none heard of yet)."""
+    return {
+        camera: clip.id if (clip := coordinator.data.camera(camera).last_clip) else None
+        for camera in sorted(coordinator.cameras)
+    }
+
+
+def _panel_view(coordinator: DoorstepCoordinator) -> tuple[object, ...]:
+    """What the panel shows of one bridge; motion, snapshots and stats are not in it."""
+    data = coordinator.data
+    return (
+        data.reachable,
+        [(camera, data.camera_name(camera)) for camera in sorted(coordinator.cameras)],
+        dict(data.shares),
+        _last_clips(coordinator),
+    )
+
+
+@callback
+def async_follow_for_panels(hass: HomeAssistant, coordinator: DoorstepCoordinator) -> CALLBACK_TYPE:
+    """Tell the subscribed panels when what they show of this bridge changes.
+
+    The coordinator updates on every motion and snapshot: the panels are told only of
+    what they show, not asked to fetch the same list again every few seconds.
+    """
+    shown = _panel_view(coordinator)
+
+    @callback
+    def changed() -> None:
+        nonlocal shown
+        view = _panel_view(coordinator)
+        if view != shown:
+            shown = view
+            async_dispatcher_send(hass, SIGNAL_PANEL)
+
+    return coordinator.async_add_listener(changed)
 
 
 def _invalid(key: str, **placeholders: str) -> ServiceValidationError:
@@ -290,6 +344,44 @@ async def ws_clips(hass: HomeAssistant, connection: ActiveConnection, msg: dict[
         msg["id"],
         {"clips": [_clip_json(bridge_id, clip) for clip in page.clips], "total": page.total},
     )
+
+
+@websocket_command({vol.Required("type"): "doorstep/subscribe"})
+@callback
+def ws_subscribe(hass: HomeAssistant, connection: ActiveConnection, msg: dict[str, Any]) -> None:
+    """An event now and whenever what the panel shows changes, with each camera's newest clip.
+
+    The event says that something changed (the panel asks ``doorstep/shares`` again) and,
+    in ``last_clips`` (bridge id: camera: clip id), whether the clips it lists did.
+    """
+
+    @callback
+    def send() -> None:
+        last_clips = {
+            entry.runtime_data.coordinator.bridge_id: _last_clips(entry.runtime_data.coordinator)
+            for entry in loaded_entries(hass)
+        }
+        connection.send_message(event_message(msg["id"], {"last_clips": last_clips}))
+
+    @callback
+    def entry_changed(_change: ConfigEntryChange, entry: ConfigEntry) -> None:
+        # A bridge set up (connected at last), unloaded or removed: in the list or out.
+        if entry.domain == DOMAIN:
+            send()
+
+    unsubscribes = [
+        async_dispatcher_connect(hass, SIGNAL_PANEL, send),
+        async_dispatcher_connect(hass, SIGNAL_CONFIG_ENTRY_CHANGED, entry_changed),
+    ]
+
+    @callback
+    def unsubscribe() -> None:
+        for unsub in unsubscribes:
+            unsub()
+
+    connection.subscriptions[msg["id"]] = unsubscribe
+    connection.send_result(msg["id"])
+    send()
 
 
 def _short(value: Any) -> str | None:

@@ -4,7 +4,9 @@
 // A plain web component: HA's frontend sets `hass`, `narrow` and `panel` on it. No build
 // step and nothing fetched from outside the home; data comes from the integration's
 // websocket commands (doorstep/shares, doorstep/decide, doorstep/clips, doorstep/audit);
-// a clip is forgotten with the doorstep.forget_clip action.
+// a clip is forgotten with the doorstep.forget_clip action. doorstep/subscribe tells the
+// open panel what changed (a wall tablet keeps it open for days): a new clip is added at
+// the top, the share requests are asked for again.
 
 const STRINGS = {
   en: {
@@ -331,6 +333,7 @@ class DoorstepPanel extends HTMLElement {
     if (first) {
       this._build();
       this._refresh();
+      this._subscribe();
     } else if (hass.language !== this._language) {
       this._build();
       this._renderShares(true);
@@ -354,12 +357,43 @@ class DoorstepPanel extends HTMLElement {
     this._timer = setInterval(() => {
       if (!document.hidden) this._refresh();
     }, REFRESH_MS);
-    if (this._hass) this._refresh();
+    if (this._hass) {
+      this._refresh();
+      this._subscribe();
+    }
   }
 
   disconnectedCallback() {
     clearInterval(this._timer);
     this._timer = null;
+    if (this._unsubscribe) {
+      const unsubscribe = this._unsubscribe;
+      this._unsubscribe = null;
+      unsubscribe.then((unsub) => unsub && unsub()).catch(() => {}); // gone with the connection
+    }
+  }
+
+  /** Be told when what the panel shows changes; home-assistant-js-websocket subscribes
+   * again after Home Assistant restarts. */
+  _subscribe() {
+    if (this._unsubscribe || !this.isConnected || !this._hass.connection) return;
+    this._unsubscribe = this._hass.connection
+      .subscribeMessage((event) => this._onChanged(event), { type: "doorstep/subscribe" })
+      .catch(() => null); // refused: the refresh every few seconds still follows the shares
+  }
+
+  /** Something the panel shows changed on a bridge: the share requests are asked for again,
+   * and the clip list follows when the newest clip of the camera shown is another. The
+   * first event answers the subscription (the page asked for everything as it opened). */
+  _onChanged(event) {
+    const before = this._lastClips;
+    this._lastClips = event.last_clips || {};
+    if (before === undefined) return;
+    this._refresh();
+    if (!this._camera) return;
+    const [bridgeId, camera] = this._camera.split("/");
+    const newest = (this._lastClips[bridgeId] || {})[camera];
+    if (newest !== (before[bridgeId] || {})[camera]) this._followClips();
   }
 
   get _t() {
@@ -471,6 +505,7 @@ class DoorstepPanel extends HTMLElement {
     this._clips = null;
     this._clipsError = null;
     this._clipsAsked = (this._clipsAsked || 0) + 1; // an answer on its way is dropped
+    this._listAsked = (this._listAsked || 0) + 1;
     this.shadowRoot.querySelector(".clips").innerHTML = "";
     return false;
   }
@@ -645,6 +680,7 @@ class DoorstepPanel extends HTMLElement {
     }
     // A quicker answer to a later click wins: an older one is dropped.
     const asked = (this._clipsAsked = (this._clipsAsked || 0) + 1);
+    if (!older) this._listAsked = (this._listAsked || 0) + 1; // a list following it is dropped
     let clips = [];
     let total = 0;
     let failed = null;
@@ -662,10 +698,12 @@ class DoorstepPanel extends HTMLElement {
     }
     if (older) this._error(null); // a failed try said so above the panel
     // The oldest clip shown (and any of the same start) comes again: none is listed twice.
-    const known = new Set(shown.map((clip) => clip.clip_id));
+    // Clips added at the top meanwhile (recorded since) stay.
+    const current = older ? this._clips : [];
+    const known = new Set(current.map((clip) => clip.clip_id));
     const again = clips.filter((clip) => known.has(clip.clip_id)).length;
     const fresh = clips.filter((clip) => !known.has(clip.clip_id)).slice(0, this.clipPage);
-    this._clips = [...shown, ...fresh];
+    this._clips = [...current, ...fresh];
     // The answer's total counts the clips asked for, from the oldest shown down; clips
     // recorded since the list was drawn are not among them.
     this._clipsLeft = total - again - fresh.length;
@@ -675,6 +713,73 @@ class DoorstepPanel extends HTMLElement {
     this._clipErrors = {};
     this._clipsShown = `${this._camera}|${reason}`;
     this._renderClips();
+  }
+
+  /** The newest clips again, merged into the list shown: clips recorded since go on top,
+   * clips forgotten since (among the newest) leave; older pages shown stay; the clip played
+   * and the place the owner scrolled to stay too. */
+  async _followClips() {
+    if (!this._camera || this._clips === null) return;
+    if (this._clipsError) {
+      this._loadClips(); // the whole list, as the refresh would ask
+      return;
+    }
+    const listAsked = this._listAsked;
+    const shownList = this._clipsShown;
+    const [bridgeId, camera] = shownList.split("|")[0].split("/");
+    const reason = shownList.split("|")[1];
+    const message = { type: "doorstep/clips", bridge_id: bridgeId, camera, limit: this.clipPage };
+    if (reason) message.reason = reason;
+    let answer;
+    try {
+      answer = await this._hass.callWS(message);
+    } catch (_err) {
+      return; // the list shown stays; the next change asks again
+    }
+    // Another camera or reason was chosen meanwhile: its own list is on its way.
+    if (listAsked !== this._listAsked || shownList !== this._clipsShown) return;
+    const newest = answer.clips;
+    const ids = new Set(newest.map((clip) => clip.clip_id));
+    // The newest clips are the truth from the oldest of them up; the clips shown below that
+    // (older pages) stay. Unless none of those shown is among them (more clips were recorded
+    // than one page since): then the list starts again from the newest, with no gap.
+    const whole = answer.total <= newest.length;
+    const floor = whole || !newest.length ? -Infinity : Date.parse(newest[newest.length - 1].start);
+    const shownNewest = this._clips.length ? Date.parse(this._clips[0].start) : -Infinity;
+    const gap = !whole && this._clips.length > 0 && shownNewest < floor;
+    const below = gap ? [] : this._clips.filter((clip) => !ids.has(clip.clip_id) && Date.parse(clip.start) <= floor);
+    this._clips = [...newest, ...below];
+    this._clipsLeft = Math.max(0, answer.total - this._clips.length);
+    this._keepScroll(() => this._renderClips());
+  }
+
+  /** Redraw the clip list with the clip in view where it was: when the owner scrolled down,
+   * clips added above do not push it away; at the top of the page, they are seen coming in
+   * (as browsers anchor the scroll position). */
+  _keepScroll(render) {
+    const list = this.shadowRoot.querySelector(".clips");
+    const scroller = this._scroller();
+    const top = scroller === document.scrollingElement ? 0 : scroller.getBoundingClientRect().top;
+    const items = scroller.scrollTop > 0 ? [...list.querySelectorAll("li.clip")] : [];
+    const anchor = items.find((li) => li.getBoundingClientRect().bottom > top);
+    const before = anchor ? anchor.getBoundingClientRect().top : 0;
+    render();
+    if (!anchor) return;
+    const again = list.querySelector(`li.clip[data-clip="${CSS.escape(anchor.dataset.clip)}"]`);
+    if (again) scroller.scrollTop += again.getBoundingClientRect().top - before;
+  }
+
+  /** What the panel scrolls in: an element of Home Assistant's frontend, or the page. */
+  _scroller() {
+    let node = this;
+    while (node) {
+      if (node instanceof Element && node.scrollHeight > node.clientHeight) {
+        const overflow = getComputedStyle(node).overflowY;
+        if (overflow === "auto" || overflow === "scroll") return node;
+      }
+      node = node.assignedSlot || node.parentNode || node.host;
+    }
+    return document.scrollingElement;
   }
 
   _renderClips() {

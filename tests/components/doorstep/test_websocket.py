@@ -21,7 +21,7 @@ from pytest_homeassistant_custom_component.typing import WebSocketGenerator
 
 from custom_components.doorstep.const import CONF_APPROVERS, CONF_OFFER_UNREDACTED, DOMAIN
 
-from .conftest import BRIDGE_ID, TOPICS, FakeBridge, share_state
+from .conftest import BRIDGE_ID, T0, TOPICS, FakeBridge, clip_info, share_state
 from .test_legal import LEGAL, legal_state
 from .test_sharing import publish_share
 
@@ -48,6 +48,40 @@ async def call(
         return answer
 
     return send
+
+
+async def test_an_open_panel_is_told_of_new_clips_and_share_changes(
+    hass: HomeAssistant, bridge: FakeBridge, hass_ws_client: WebSocketGenerator,
+    hass_read_only_access_token: str, setup_entry: MockConfigEntry,
+) -> None:  # fmt: skip
+    """A panel left open (a wall tablet) learns what changed without asking every few seconds."""
+    client = await hass_ws_client(hass, hass_read_only_access_token)  # not an administrator
+    await client.send_json_auto_id({"type": "doorstep/subscribe"})
+    assert (await client.receive_json())["success"]
+    # At once: each camera's newest clip, known so far.
+    first = await client.receive_json()
+    assert first["type"] == "event"
+    assert first["event"]["last_clips"][BRIDGE_ID]["front_door"] is None
+
+    # Motion alone changes nothing the panel shows: no event for it; a new clip is one.
+    async_fire_mqtt_message(hass, TOPICS.motion("front_door"), "ON")
+    clip = clip_info("front_door", T0, 12.0, bridge.video)
+    async_fire_mqtt_message(hass, TOPICS.clip("front_door"), json.dumps(clip.payload()))
+    await hass.async_block_till_done()
+    event = await client.receive_json()
+    assert event["event"]["last_clips"][BRIDGE_ID]["front_door"] == clip.id
+
+    # A share request: an event (the panel asks for the share requests again).
+    publish_share(hass, bridge, share_state("s_9"))
+    await hass.async_block_till_done()
+    event = await client.receive_json()
+    assert event["event"]["last_clips"][BRIDGE_ID]["front_door"] == clip.id
+
+    # The bridge's entry unloaded: the panel is told, the bridge is out of the list.
+    await hass.config_entries.async_unload(setup_entry.entry_id)
+    await hass.async_block_till_done()
+    event = await client.receive_json()
+    assert event["event"]["last_clips"] == {}
 
 
 def _options(entry: MockConfigEntry, hass: HomeAssistant, **options: Any) -> None:

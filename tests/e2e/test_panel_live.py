@@ -1,0 +1,92 @@
+"""The Doorstep panel left open, in Chromium against the real bridge and Home Assistant: clips
+recorded since it opened come at the top by themselves (the clip played and the place
+scrolled to stay).
+
+Screenshots go to ``test-artifacts/ha-<version>/browser/07-panel-*.png``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.e2e.conftest import log_in, shot, wait_playable
+from tests.e2e.ha_client import HaClient
+from tests.e2e.servers import CAMERA, Mqtt
+from tests.e2e.stack import Stack
+
+pytestmark = pytest.mark.slow
+
+
+async def _clips(owner: HaClient, least: int) -> list[dict[str, Any]]:
+    """The camera's newest clips once the bridge has at least ``least``."""
+    async with owner.websocket() as ws:
+        bridge_id = (await ws.call(type="doorstep/shares"))["bridges"][0]["bridge_id"]
+        for _ in range(180):
+            answer = await ws.call(type="doorstep/clips", bridge_id=bridge_id, camera=CAMERA)
+            if len(answer["clips"]) >= least:
+                return list(answer["clips"])
+            await asyncio.sleep(1)
+    raise AssertionError(f"fewer than {least} clips after three minutes")
+
+
+async def test_a_clip_recorded_while_the_panel_is_open_comes_at_the_top(
+    stack: Stack, page: Any
+) -> None:
+    from playwright.async_api import expect
+
+    async with aiohttp.ClientSession() as session:
+        owner = HaClient(session, stack.ha.url, stack.owner_token)
+        await _clips(owner, 4)
+    # A small screen (a wall tablet on its side): the list goes below the fold.
+    await page.set_viewport_size({"width": 1024, "height": 500})
+    await log_in(page, stack)
+    await page.goto(f"{stack.ha.url}/doorstep")
+    clips = page.locator("doorstep-panel li.clip")
+    await expect(clips.nth(3)).to_be_attached()
+    ids_of = "items => items.map((li) => li.dataset.clip)"
+    shown = await clips.evaluate_all(ids_of)
+
+    # A clip playing, and the list scrolled down to its third clip.
+    await clips.first.get_by_role("button", name="Play").click()
+    video = page.locator("doorstep-panel .player video")
+    await wait_playable(page, video)
+    source = await video.evaluate("v => v.src")
+    third = clips.nth(2)
+    await third.evaluate("li => li.scrollIntoView({block: 'start'})")
+    third_id = await third.get_attribute("data-clip")
+    third_top = await third.evaluate("li => li.getBoundingClientRect().top")
+    assert await clips.first.evaluate("li => li.getBoundingClientRect().top") < third_top
+
+    # Someone rings (and the porch's walker keeps moving): new clips, no reload.
+    mqtt = Mqtt(stack.mqtt_port)
+    try:
+        mqtt.publish(f"doorstep/{CAMERA}/ring/set", b"")
+    finally:
+        mqtt.close()
+    for _ in range(180):
+        if await clips.first.get_attribute("data-clip") not in shown:
+            break
+        await page.wait_for_timeout(1000)
+    ids = await clips.evaluate_all(ids_of)
+    assert ids[0] not in shown, "no new clip at the top after three minutes"
+    assert len(ids) == len(set(ids)), ids  # none listed twice
+    assert ids[len(ids) - len(shown) :] == shown  # the new ones on top, the others as they were
+    # The owner still sees the clip they scrolled to, where it was; the player is untouched.
+    again = page.locator(f'doorstep-panel li.clip[data-clip="{third_id}"]')
+    assert abs(await again.evaluate("li => li.getBoundingClientRect().top") - third_top) <= 2
+    assert await video.evaluate("v => v.src") == source
+    await expect(page.locator("doorstep-panel .player")).to_be_visible()
+
+    # At the top of the page (the tablet nobody scrolls), the next clip is seen coming in.
+    await page.evaluate("window.scrollTo(0, 0)")
+    for _ in range(180):
+        if await clips.first.get_attribute("data-clip") != ids[0]:
+            break
+        await page.wait_for_timeout(1000)
+    assert await clips.first.get_attribute("data-clip") != ids[0], "no newer clip at the top"
+    await expect(clips.first).to_be_in_viewport()
+    await shot(page, "07-panel-live.png")
