@@ -1,6 +1,6 @@
 """The Doorstep panel left open, in Chromium against the real bridge and Home Assistant: clips
 recorded since it opened come at the top by themselves (the clip played and the place
-scrolled to stay).
+scrolled to stay), and times follow the time zone and hours of the user's profile.
 
 Screenshots go to ``test-artifacts/ha-<version>/browser/07-panel-*.png``.
 """
@@ -8,17 +8,23 @@ Screenshots go to ``test-artifacts/ha-<version>/browser/07-panel-*.png``.
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
+import re
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
 
-from tests.e2e.conftest import log_in, shot, wait_playable
+from tests.e2e.conftest import BROWSER_TIMEOUT, log_in, shot, wait_playable
 from tests.e2e.ha_client import HaClient
 from tests.e2e.servers import CAMERA, Mqtt
 from tests.e2e.stack import Stack
 
 pytestmark = pytest.mark.slow
+
+#: The browser's zone: twelve or thirteen hours from Home Assistant's (UTC, servers.py).
+BROWSER_ZONE = "Pacific/Auckland"
 
 
 async def _clips(owner: HaClient, least: int) -> list[dict[str, Any]]:
@@ -90,3 +96,69 @@ async def test_a_clip_recorded_while_the_panel_is_open_comes_at_the_top(
     assert await clips.first.get_attribute("data-clip") != ids[0], "no newer clip at the top"
     await expect(clips.first).to_be_in_viewport()
     await shot(page, "07-panel-live.png")
+
+
+async def _profile(owner: HaClient, time_zone: str, time_format: str) -> None:
+    """The user's profile settings, as its page saves them."""
+    async with owner.websocket() as ws:
+        await ws.call(
+            type="frontend/set_user_data",
+            key="language",
+            value={
+                "language": "en",
+                "number_format": "language",
+                "time_format": time_format,
+                "date_format": "language",
+                "time_zone": time_zone,
+                "first_weekday": "language",
+            },
+        )
+
+
+def _shown_at(start: str, zone: str, time_format: str) -> str:
+    """The clip's start as hour and minute in ``zone``: a pattern."""
+    moment = datetime.fromisoformat(start).astimezone(ZoneInfo(zone))
+    if time_format == "24":
+        return moment.strftime("%H:%M")
+    return (
+        rf"\b{moment.strftime('%I').lstrip('0')}:{moment.strftime('%M')}\s?{moment.strftime('%p')}"
+    )
+
+
+async def test_times_in_the_time_zone_of_the_users_profile(stack: Stack, page: Any) -> None:
+    from playwright.async_api import expect
+
+    async with aiohttp.ClientSession() as session:
+        owner = HaClient(session, stack.ha.url, stack.owner_token)
+        (clip, *_) = await _clips(owner, 1)
+        assert (await owner.get("/api/config"))["time_zone"] == "UTC"
+        browser = page.context.browser
+        context = await browser.new_context(
+            timezone_id=BROWSER_ZONE, viewport={"width": 1280, "height": 800}
+        )
+        context.set_default_timeout(BROWSER_TIMEOUT)
+        try:
+            tablet = await context.new_page()
+            row = tablet.locator(f'doorstep-panel li.clip[data-clip="{clip["clip_id"]}"]')
+            for zone, time_format, shown_in in (
+                ("server", "24", "UTC"),
+                ("local", "12", BROWSER_ZONE),
+            ):
+                await _profile(owner, zone, time_format)
+                if zone == "server":
+                    await log_in(tablet, stack)
+                await tablet.goto(f"{stack.ha.url}/doorstep")
+                # Home Assistant's frontend has the profile's choice...
+                await tablet.wait_for_function(
+                    "zone => document.querySelector('home-assistant').hass.locale.time_zone === zone",
+                    arg=zone,
+                )
+                # ... and the panel shows the clip's start in that zone, with those hours.
+                await expect(row).to_contain_text(
+                    re.compile(_shown_at(clip["start"], shown_in, time_format)),
+                    timeout=BROWSER_TIMEOUT,
+                )
+                await shot(tablet, f"07-panel-time-{zone}.png")
+        finally:
+            await context.close()
+            await _profile(owner, "local", "language")

@@ -224,6 +224,15 @@ const CLIP_PAGE = 50;
 // shown that start at that same moment.
 const CLIP_OVERLAP = 10;
 
+// The browser's own time zone, when it can name it (Home Assistant's frontend checks so too).
+const BROWSER_ZONE = (() => {
+  try {
+    return Intl.DateTimeFormat().resolvedOptions().timeZone || "";
+  } catch (_err) {
+    return "";
+  }
+})();
+
 const esc = (text) =>
   String(text ?? "").replace(
     /[&<>"']/g,
@@ -339,6 +348,11 @@ class DoorstepPanel extends HTMLElement {
       this._renderShares(true);
       this._renderClipControls();
       this._renderClips();
+      this._renderAudit();
+    } else if (this._timeFormatKey !== undefined && this._timeKey() !== this._timeFormatKey) {
+      // The user chose another time zone or hour format in their profile: times follow.
+      this._renderShares(true);
+      this._keepScroll(() => this._renderClips());
       this._renderAudit();
     }
   }
@@ -569,7 +583,46 @@ class DoorstepPanel extends HTMLElement {
 
   _when(iso) {
     if (!iso) return "";
-    return new Date(iso).toLocaleString(this._hass.language, { dateStyle: "short", timeStyle: "short" });
+    return this._timeFormat().format(new Date(iso));
+  }
+
+  /** What the times shown depend on: language, the profile's time zone and hours, HA's zone. */
+  _timeKey() {
+    const hass = this._hass;
+    const locale = hass.locale || {};
+    return [hass.language, locale.time_zone, locale.time_format, hass.config && hass.config.time_zone].join("|");
+  }
+
+  /** Times as Home Assistant's own pages show them to this user: in the time zone chosen in
+   * their profile (the browser's, "local", or Home Assistant's, "server") and with their
+   * 12 or 24 hour choice. Without such settings (an older frontend): the browser's zone and
+   * the language's hours. */
+  _timeFormat() {
+    const hass = this._hass;
+    const locale = hass.locale || {};
+    const serverZone = (hass.config && hass.config.time_zone) || "";
+    const key = this._timeKey();
+    if (key === this._timeFormatKey) return this._timeFormatter;
+    const options = { dateStyle: "short", timeStyle: "short" };
+    // Like Home Assistant's frontend: its server's zone also when the browser cannot name its own.
+    const useServer = locale.time_zone === "server" || (locale.time_zone === "local" && !BROWSER_ZONE);
+    if (useServer && serverZone) options.timeZone = serverZone;
+    if (locale.time_format === "12" || locale.time_format === "24") {
+      options.hourCycle = locale.time_format === "12" ? "h12" : "h23";
+    } else if (locale.time_format === "system") {
+      // The browser's own hours, in the user's language (Home Assistant's test, too).
+      const amPm = new Date("January 1, 2023 22:00:00").toLocaleString().includes("10");
+      options.hourCycle = amPm ? "h12" : "h23";
+    }
+    try {
+      this._timeFormatter = new Intl.DateTimeFormat(hass.language, options);
+    } catch (_err) {
+      // A zone this browser does not know: its own, rather than no times at all.
+      delete options.timeZone;
+      this._timeFormatter = new Intl.DateTimeFormat(hass.language, options);
+    }
+    this._timeFormatKey = key;
+    return this._timeFormatter;
   }
 
   /** Show the share requests; false when they are as shown already (nothing is redrawn). */
