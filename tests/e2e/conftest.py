@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 import contextlib
+from datetime import datetime
 from pathlib import Path
 import shutil
 import signal
@@ -18,10 +19,11 @@ import subprocess
 import threading
 import time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.e2e.ha_client import OWNER
+from tests.e2e.ha_client import OWNER, HaClient
 from tests.e2e.servers import (
     ROOT,
     artifacts,
@@ -216,3 +218,30 @@ async def shot(page: Any, name: str) -> Path:
     await page.wait_for_timeout(1500)
     await page.screenshot(path=str(path))
     return path
+
+
+async def set_profile(owner: HaClient, time_zone: str, time_format: str) -> None:
+    """The owner's profile settings for times, as its page saves them."""
+    async with owner.websocket() as ws:
+        await ws.call(
+            type="frontend/set_user_data",
+            key="language",
+            value={
+                "language": "en",
+                "number_format": "language",
+                "time_format": time_format,
+                "date_format": "language",
+                "time_zone": time_zone,
+                "first_weekday": "language",
+            },
+        )
+
+
+def time_pattern(moment_iso: str, zone: str, time_format: str, *, seconds: bool = False) -> str:
+    """``moment_iso`` as a page shows it in ``zone`` with 12 or 24 hours: a pattern."""
+    moment = datetime.fromisoformat(moment_iso).astimezone(ZoneInfo(zone))
+    clock = "%M:%S" if seconds else "%M"
+    if time_format == "24":
+        return moment.strftime(f"%H:{clock}")
+    hours = moment.strftime("%I").lstrip("0")
+    return rf"\b{hours}:{moment.strftime(clock)}\s?{moment.strftime('%p')}"

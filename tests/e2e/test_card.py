@@ -15,7 +15,14 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.e2e.conftest import log_in, shot, wait_playable
+from tests.e2e.conftest import (
+    BROWSER_TIMEOUT,
+    log_in,
+    set_profile,
+    shot,
+    time_pattern,
+    wait_playable,
+)
 from tests.e2e.ha_client import HaClient, HaError, request_share
 from tests.e2e.servers import CAMERA, Mqtt
 from tests.e2e.stack import Stack
@@ -27,6 +34,8 @@ DASHBOARD = "doorbell-card"
 CARD = "custom:doorstep-doorbell-card"
 #: Seconds HA's app script is held back, so the card's module is there first.
 APP_DELAY = 1.5
+#: The browser's zone: twelve or thirteen hours from Home Assistant's (UTC, servers.py).
+BROWSER_ZONE = "Pacific/Auckland"
 
 
 def _known(state: dict[str, Any]) -> bool:
@@ -221,3 +230,61 @@ async def test_card_follows_a_language_change(stack: Stack, page: Any) -> None:
     finally:
         await page.evaluate(pick, "en")  # the owner's profile, as it was
     await expect(card.locator(".ring .label")).to_have_text("Last ring")
+
+
+async def test_card_times_in_the_time_zone_of_the_users_profile(stack: Stack, page: Any) -> None:
+    """The last ring in the zone and hours the user's profile chose ("server": Home
+    Assistant's), as Home Assistant's own cards show times; it was always the browser's."""
+    from playwright.async_api import expect
+
+    async with aiohttp.ClientSession() as session:
+        owner = HaClient(session, stack.ha.url, stack.owner_token)
+        assert (await owner.get("/api/config"))["time_zone"] == "UTC"
+        before = await owner.state(f"sensor.{CAMERA}_last_ring")
+        mqtt = Mqtt(stack.mqtt_port)
+        try:
+            mqtt.publish(f"doorstep/{CAMERA}/ring/set", b"")
+        finally:
+            mqtt.close()
+        ring = await owner.wait_state(
+            f"sensor.{CAMERA}_last_ring",
+            lambda s: _known(s) and (before is None or s["state"] != before["state"]),
+            timeout=60,
+        )
+        async with owner.websocket() as ws:
+            with contextlib.suppress(HaError):  # made by an earlier test
+                await ws.call(
+                    type="lovelace/dashboards/create", url_path=DASHBOARD, title="Doorbell",
+                    icon="mdi:doorbell-video", mode="storage", show_in_sidebar=True,
+                    require_admin=False,
+                )  # fmt: skip
+            await ws.call(
+                type="lovelace/config/save",
+                url_path=DASHBOARD,
+                config={"views": [{"path": "porch", "cards": [{"type": CARD, "camera": CAMERA}]}]},
+            )
+        context = await page.context.browser.new_context(
+            timezone_id=BROWSER_ZONE, viewport={"width": 1280, "height": 800}
+        )
+        context.set_default_timeout(BROWSER_TIMEOUT)
+        try:
+            tablet = await context.new_page()
+            await log_in(tablet, stack)
+            value = tablet.locator("doorstep-doorbell-card .ring .value").first
+            for zone, time_format, shown_in in (
+                ("server", "24", "UTC"),
+                ("local", "12", BROWSER_ZONE),
+            ):
+                await set_profile(owner, zone, time_format)
+                await tablet.goto(f"{stack.ha.url}/{DASHBOARD}/porch")
+                await tablet.wait_for_function(
+                    "zone => document.querySelector('home-assistant').hass.locale.time_zone === zone",
+                    arg=zone,
+                )
+                # The sensor's time is the press's: no other press in this test.
+                pattern = time_pattern(ring["state"], shown_in, time_format, seconds=True)
+                await expect(value).to_contain_text(re.compile(pattern))
+                await shot(tablet, f"06-card-time-{zone}.png")
+        finally:
+            await context.close()
+            await set_profile(owner, "local", "language")

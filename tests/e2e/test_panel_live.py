@@ -8,15 +8,20 @@ Screenshots go to ``test-artifacts/ha-<version>/browser/07-panel-*.png``.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
 import re
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import aiohttp
 import pytest
 
-from tests.e2e.conftest import BROWSER_TIMEOUT, log_in, shot, wait_playable
+from tests.e2e.conftest import (
+    BROWSER_TIMEOUT,
+    log_in,
+    set_profile,
+    shot,
+    time_pattern,
+    wait_playable,
+)
 from tests.e2e.ha_client import HaClient
 from tests.e2e.servers import CAMERA, Mqtt
 from tests.e2e.stack import Stack
@@ -98,33 +103,6 @@ async def test_a_clip_recorded_while_the_panel_is_open_comes_at_the_top(
     await shot(page, "07-panel-live.png")
 
 
-async def _profile(owner: HaClient, time_zone: str, time_format: str) -> None:
-    """The user's profile settings, as its page saves them."""
-    async with owner.websocket() as ws:
-        await ws.call(
-            type="frontend/set_user_data",
-            key="language",
-            value={
-                "language": "en",
-                "number_format": "language",
-                "time_format": time_format,
-                "date_format": "language",
-                "time_zone": time_zone,
-                "first_weekday": "language",
-            },
-        )
-
-
-def _shown_at(start: str, zone: str, time_format: str) -> str:
-    """The clip's start as hour and minute in ``zone``: a pattern."""
-    moment = datetime.fromisoformat(start).astimezone(ZoneInfo(zone))
-    if time_format == "24":
-        return moment.strftime("%H:%M")
-    return (
-        rf"\b{moment.strftime('%I').lstrip('0')}:{moment.strftime('%M')}\s?{moment.strftime('%p')}"
-    )
-
-
 async def test_times_in_the_time_zone_of_the_users_profile(stack: Stack, page: Any) -> None:
     from playwright.async_api import expect
 
@@ -144,7 +122,7 @@ async def test_times_in_the_time_zone_of_the_users_profile(stack: Stack, page: A
                 ("server", "24", "UTC"),
                 ("local", "12", BROWSER_ZONE),
             ):
-                await _profile(owner, zone, time_format)
+                await set_profile(owner, zone, time_format)
                 if zone == "server":
                     await log_in(tablet, stack)
                 await tablet.goto(f"{stack.ha.url}/doorstep")
@@ -155,10 +133,10 @@ async def test_times_in_the_time_zone_of_the_users_profile(stack: Stack, page: A
                 )
                 # ... and the panel shows the clip's start in that zone, with those hours.
                 await expect(row).to_contain_text(
-                    re.compile(_shown_at(clip["start"], shown_in, time_format)),
+                    re.compile(time_pattern(clip["start"], shown_in, time_format)),
                     timeout=BROWSER_TIMEOUT,
                 )
                 await shot(tablet, f"07-panel-time-{zone}.png")
         finally:
             await context.close()
-            await _profile(owner, "local", "language")
+            await set_profile(owner, "local", "language")

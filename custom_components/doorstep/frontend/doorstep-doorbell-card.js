@@ -54,6 +54,15 @@ const strings = (hass) => {
   return STRINGS[language] || STRINGS.en;
 };
 
+// The browser's own time zone, when it can name it (Home Assistant's frontend checks so too).
+const BROWSER_ZONE = (() => {
+  try {
+    return Intl.DateTimeFormat().resolvedOptions().timeZone || "";
+  } catch (_err) {
+    return "";
+  }
+})();
+
 const esc = (text) =>
   String(text ?? "").replace(
     /[&<>"']/g,
@@ -199,7 +208,39 @@ class DoorstepDoorbellCard extends HTMLElement {
   _when(iso) {
     const moment = new Date(iso);
     if (Number.isNaN(moment.getTime())) return "";
-    return moment.toLocaleString(this._hass.language, { dateStyle: "short", timeStyle: "medium" });
+    return this._timeFormat().format(moment);
+  }
+
+  /** Times as Home Assistant's own cards show them to this user: in the time zone chosen in
+   * their profile (the browser's, "local", or Home Assistant's, "server") and with their
+   * 12 or 24 hour choice. Without such settings (an older frontend): the browser's zone and
+   * the language's hours. Made again only when one of those changes. */
+  _timeFormat() {
+    const hass = this._hass;
+    const locale = hass.locale || {};
+    const serverZone = (hass.config && hass.config.time_zone) || "";
+    const key = [hass.language, locale.time_zone, locale.time_format, serverZone].join("|");
+    if (key === this._timeFormatKey) return this._timeFormatter;
+    const options = { dateStyle: "short", timeStyle: "medium" };
+    // Like Home Assistant's frontend: its server's zone also when the browser cannot name its own.
+    const useServer = locale.time_zone === "server" || (locale.time_zone === "local" && !BROWSER_ZONE);
+    if (useServer && serverZone) options.timeZone = serverZone;
+    if (locale.time_format === "12" || locale.time_format === "24") {
+      options.hourCycle = locale.time_format === "12" ? "h12" : "h23";
+    } else if (locale.time_format === "system") {
+      // The browser's own hours, in the user's language (Home Assistant's test, too).
+      const amPm = new Date("January 1, 2023 22:00:00").toLocaleString().includes("10");
+      options.hourCycle = amPm ? "h12" : "h23";
+    }
+    try {
+      this._timeFormatter = new Intl.DateTimeFormat(hass.language, options);
+    } catch (_err) {
+      // A zone this browser does not know: its own, rather than no times at all.
+      delete options.timeZone;
+      this._timeFormatter = new Intl.DateTimeFormat(hass.language, options);
+    }
+    this._timeFormatKey = key;
+    return this._timeFormatter;
   }
 
   /** resolve() again only when the registries or the configured camera changed, not at
@@ -232,8 +273,10 @@ class DoorstepDoorbellCard extends HTMLElement {
     const ring = this._state(found.lastRing) || this._state(found.doorbell);
     const clip = this._state(found.lastClip);
     const pending = this._state(found.pending);
+    const locale = this._hass.locale || {};
     const key = JSON.stringify([
-      this._hass.language, found, camera?.state, camera?.attributes.entity_picture,
+      this._hass.language, locale.time_zone, locale.time_format, this._hass.config?.time_zone,
+      found, camera?.state, camera?.attributes.entity_picture,
       ring?.state, clip?.state, clip?.attributes.clip_id, pending?.state,
     ]);
     if (key === this._shown) return; // the video and the picture stay as they are
