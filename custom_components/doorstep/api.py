@@ -173,6 +173,15 @@ def _unreachable(err: BaseException) -> DoorstepConnectionError:
     return DoorstepConnectionError(reason)
 
 
+def _range_headers(range_header: str | None, if_range: str | None) -> dict[str, str]:
+    """A player's ``Range``, with its ``If-Range`` (meaningless without a range)."""
+    if not range_header:
+        return {}
+    if if_range:
+        return {"Range": range_header, "If-Range": if_range}
+    return {"Range": range_header}
+
+
 class DoorstepApiClient:
     """Talks to one bridge with its API token."""
 
@@ -406,16 +415,24 @@ class DoorstepApiClient:
             raise DoorstepConnectionError(f"unexpected share state: {err}") from err
 
     async def open_clip_media(
-        self, clip_id: str, kind: str, *, range_header: str | None = None, method: str = "GET"
+        self,
+        clip_id: str,
+        kind: str,
+        *,
+        range_header: str | None = None,
+        if_range: str | None = None,
+        method: str = "GET",
     ) -> aiohttp.ClientResponse:
         """Start streaming a clip's video/snapshot/thumbnail; the caller releases it.
 
         ``method`` ``HEAD`` asks for the headers only (size, type), as a player may.
+        ``range_header`` and ``if_range`` are the player's: the bridge serves the range
+        only while ``If-Range`` still names its file.
         """
         if kind not in CLIP_MEDIA:
             raise DoorstepNotFoundError(kind)
         path = f"/api/clips/{quote(clip_id, safe='')}/{kind}"
-        extra = {"Range": range_header} if range_header else None
+        extra = _range_headers(range_header, if_range) or None
         # A file is sent without pause: silence means a bridge that is gone (a host off
         # the network leaves the connection open), not one that is busy.
         return await self._open(
@@ -431,6 +448,7 @@ class DoorstepApiClient:
         query: Mapping[str, str] | None = None,
         method: str = "GET",
         range_header: str | None = None,
+        if_range: str | None = None,
         client_address: str | None = None,
         client_agent: str | None = None,
     ) -> aiohttp.ClientResponse:
@@ -443,6 +461,7 @@ class DoorstepApiClient:
             query: The recipient's query; only ``raw`` and ``download`` are passed on.
             method: ``GET``, or ``HEAD`` for the headers only.
             range_header: The recipient's ``Range``.
+            if_range: The recipient's ``If-Range``.
             client_address: The recipient's address, for the bridge's audit record.
             client_agent: The recipient's user agent, for the same.
 
@@ -451,8 +470,7 @@ class DoorstepApiClient:
         extra: dict[str, str] = {}
         if page:
             extra["Accept"] = "text/html"
-        if range_header:
-            extra["Range"] = range_header
+        extra.update(_range_headers(range_header, if_range))
         if client_address:
             extra["X-Doorstep-Client-Address"] = client_address
         if client_agent:

@@ -115,7 +115,11 @@ class ClipMediaView(HomeAssistantView):
             raise web.HTTPNotFound
         try:
             upstream = await entry.runtime_data.client.open_clip_media(
-                clip_id, kind, range_header=request.headers.get("Range"), method=request.method
+                clip_id,
+                kind,
+                range_header=request.headers.get("Range"),
+                if_range=request.headers.get("If-Range"),
+                method=request.method,
             )
         except DoorstepError as err:
             if not isinstance(err, DoorstepNotFoundError):  # a wrong id is no failure
@@ -154,6 +158,7 @@ class ShareLinkView(HomeAssistantView):
                 query=request.query,
                 method=request.method,
                 range_header=request.headers.get("Range"),
+                if_range=request.headers.get("If-Range"),
                 client_address=request.remote,
                 client_agent=request.headers.get("User-Agent"),
             )

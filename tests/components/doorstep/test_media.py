@@ -167,6 +167,17 @@ async def test_video_proxy_needs_auth_and_supports_range(
     assert response.headers["Content-Range"] == f"bytes 10-29/{len(video)}"
     assert await response.read() == video[10:30]
     assert bridge.requests[-1][2]["Authorization"] == f"Bearer {bridge.token}"
+    # A player resuming with the version it holds: the range while it is this file's...
+    current = {"Range": "bytes=10-29", "If-Range": response.headers["ETag"]}
+    response = await client.get(url, headers=current)
+    assert response.status == HTTPStatus.PARTIAL_CONTENT
+    assert await response.read() == video[10:30]
+    # ... the whole file once the one it holds is another (older than this file).
+    stale = {"Range": "bytes=10-29", "If-Range": "Wed, 21 Oct 2015 07:28:00 GMT"}
+    response = await client.get(url, headers=stale)
+    assert bridge.requests[-1][2]["If-Range"] == stale["If-Range"]
+    assert response.status == HTTPStatus.OK
+    assert await response.read() == video
 
 
 async def test_signed_path_plays(
@@ -236,6 +247,12 @@ async def test_share_link_view(
     headers = bridge.requests[-1][2]
     assert headers["X-Doorstep-Client-Agent"] == "Recipient/1.0"
     assert headers["X-Doorstep-Client-Address"] == "127.0.0.1"
+    # A recipient resuming a download of a file it holds in another version: the whole file.
+    stale = {"Range": "bytes=0-9", "If-Range": "Wed, 21 Oct 2015 07:28:00 GMT"}
+    response = await anonymous.get(f"{base}/tok_ready", headers=stale)
+    assert bridge.requests[-1][2]["If-Range"] == stale["If-Range"]
+    assert response.status == HTTPStatus.OK
+    assert await response.read() == bridge.video.read_bytes()
     # A chat app previewing the link: the headers only, audited by the bridge as a HEAD.
     preview = await anonymous.head(f"{base}/tok_ready")
     assert preview.status == HTTPStatus.OK
