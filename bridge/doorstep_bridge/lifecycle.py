@@ -31,6 +31,7 @@ from aiohttp import web
 
 from doorstep_bridge import egress
 from doorstep_bridge.camera.manager import CameraManager
+from doorstep_bridge.clock import Clock, SteadyClock, steady_seconds
 from doorstep_bridge.config import Config
 from doorstep_bridge.doorbell import Doorbell
 from doorstep_bridge.events import EventBus, PersonChanged
@@ -62,7 +63,6 @@ from doorstep_bridge.mqtt.publisher import (
 )
 from doorstep_bridge.recording.store import ClipStore
 from doorstep_bridge.sharing.audit import AuditLog, audit_dir
-from doorstep_bridge.sharing.book import Clock, SteadyClock, steady_seconds
 from doorstep_bridge.sharing.clips import ClipSource
 from doorstep_bridge.sharing.exports import Renderer
 from doorstep_bridge.sharing.render import render

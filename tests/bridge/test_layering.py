@@ -21,8 +21,9 @@ LAYERS: tuple[frozenset[str], ...] = (
     # 0. What everything stands on: the error tree, the shared records and the event
     #    bus, value checks, durable writes, SQLite opened even on a full disk, URL
     #    redaction, encoded packets, the bridge's identity on disk, the one place that
-    #    builds MQTT topics, and frame conversions.
+    #    builds MQTT topics, frame conversions, and telling steps of the wall clock.
     frozenset({"__init__", "exceptions", "models", "events", "validation", "files", "urls", "text"})
+    | frozenset({"clock"})
     | frozenset({"wal"})
     | frozenset({"packets", "identity", "mqtt.topics", "mqtt.payloads", "convert"})
     | frozenset({"camera", "http", "live", "mqtt", "recording", "sharing"})  # empty packages

@@ -12,13 +12,12 @@ around each of theirs.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from datetime import datetime, timedelta
 import logging
 from pathlib import Path
-import time
-from typing import Any, TypeAlias
+from typing import Any
 
+from doorstep_bridge.clock import Clock, SteadyClock, StepWatch, steady_seconds
 from doorstep_bridge.events import ClipsHeld, EventBus, ShareStateChanged, StatsChanged
 from doorstep_bridge.exceptions import AuditError
 from doorstep_bridge.models import ClipInfo
@@ -39,23 +38,9 @@ from doorstep_bridge.sharing.state import (
 
 _LOGGER = logging.getLogger(__name__)
 
-#: Current time (tests pass a controllable clock).
-Clock: TypeAlias = Callable[[], datetime]
-#: Seconds on a clock nobody sets, to measure how much time really passed.
-SteadyClock: TypeAlias = Callable[[], float]
-#: The wall clock moving this much more or less than the steady clock is a step (NTP setting
-#: the stale clock of a board without a real-time clock, a correction back, a resume from
-#: suspend). Smaller errors the kernel slews, which moves both clocks alike.
-CLOCK_STEP = timedelta(seconds=2)
 #: A step that failed because what it must record could not be written (a full disk) is
 #: tried again this much later, not at once: whatever failed is most likely still failing.
 RETRY_AFTER_FAILURE = 5.0
-
-
-def steady_seconds() -> float:
-    """Seconds since boot, suspend included (a link's lifetime goes on while a host sleeps)."""
-    boottime = getattr(time, "CLOCK_BOOTTIME", None)
-    return time.monotonic() if boottime is None else time.clock_gettime(boottime)
 
 
 def export_name(share_id: str) -> str:
@@ -100,6 +85,8 @@ class ShareBook:
         self.clip_store = clip_store
         self.clock = clock
         self.steady = steady
+        # Tells a step of the wall clock (see `now`).
+        self._steps = StepWatch(clock, steady)
         self.lock = asyncio.Lock()
         #: Set when a deadline or a link lifetime may have moved closer (the timers wake).
         self.wake = asyncio.Event()
@@ -117,8 +104,6 @@ class ShareBook:
         self._unpurged: dict[str, tuple[str, str]] = {}
         self._purge_failing = False  # said once in the log
         self._audit_failing = False  # the last record could not be written
-        # The wall and steady clocks read together, to tell a step of the wall clock.
-        self._anchor: tuple[datetime, float] | None = None
         # Shares whose deadline or link end was reckoned from this run's wall clock.
         self._reckoned_here: set[str] = set()
         #: The sum of the clock steps followed so far (see :meth:`now`).
@@ -256,12 +241,9 @@ class ShareBook:
         Raises:
             AuditError: The step could not be recorded (nothing moved; asked again later).
         """
-        wall, steady = self.clock(), self.steady()
-        if self._anchor is None:
-            self._anchor = (wall, steady)
-            return wall
-        step = wall - self._anchor[0] - timedelta(seconds=steady - self._anchor[1])
-        if abs(step) < CLOCK_STEP:
+        reading = self._steps.read()
+        wall, step = reading.wall, reading.step
+        if not step:
             return wall
         moved = [
             share
@@ -277,7 +259,7 @@ class ShareBook:
             seconds=round(step.total_seconds(), 3),
             shares=[share.id for share in moved],
         )
-        self._anchor = (wall, steady)
+        self._steps.follow(reading)
         self.stepped += step
         self.repeats.shift(step)
         _LOGGER.warning(

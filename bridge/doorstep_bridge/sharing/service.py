@@ -25,10 +25,11 @@ from collections.abc import Coroutine, Mapping
 from pathlib import Path
 from typing import Any
 
+from doorstep_bridge.clock import Clock, SteadyClock, steady_seconds
 from doorstep_bridge.events import EventBus
 from doorstep_bridge.models import utcnow
 from doorstep_bridge.sharing.audit import AuditLog
-from doorstep_bridge.sharing.book import Clock, ShareBook, SteadyClock, steady_seconds
+from doorstep_bridge.sharing.book import ShareBook
 from doorstep_bridge.sharing.clips import ClipSource
 from doorstep_bridge.sharing.decisions import ShareDecisions
 from doorstep_bridge.sharing.downloads import Download, ShareDownloads
