@@ -68,6 +68,9 @@ _Args = TypeVarTuple("_Args")
 
 TICK_SECONDS = 0.25
 RETENTION_EVERY = 600.0
+#: A clock step the index could not take is tried again this much later (the disk is
+#: most likely still full); retention tries it too, before deleting anything.
+FOLLOW_RETRY = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +151,7 @@ class CameraManager:
             # A clip a full disk kept from being repaired at start: announced like any
             # finished clip (it may well be the camera's newest).
             on_repair=self._threadsafe(self._clip_finished),
+            on_step=self._threadsafe(self._clips_moved),
         )
         self._pipelines: dict[str, CameraPipeline] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -168,6 +172,10 @@ class CameraManager:
         self._snapshot_of: dict[str, frozenset[str]] = {}
         #: Each camera's stream status as last published.
         self._health: dict[str, CameraHealth] = {}
+        # A step of the wall clock is being followed (in a worker thread), or not again
+        # before this loop time.
+        self._following = False
+        self._follow_after = 0.0
 
     @property
     def cameras(self) -> tuple[str, ...]:
@@ -512,8 +520,18 @@ class CameraManager:
             if latest.id in held:
                 self._in_background(self._announce_again(camera, latest.id))
 
+    def _clips_moved(self, clip_ids: list[str]) -> None:
+        """The times of these clips followed a step of the clock: announce the latest anew."""
+        moved = set(clip_ids)
+        for camera, latest in self._latest.items():
+            if latest.id in moved:
+                self._in_background(self._announce_again(camera, latest.id))
+
     async def _announce_again(self, camera: str, clip_id: str) -> None:
-        """A share holds or lets go of the camera's latest clip: announce its new ``held``."""
+        """The camera's latest clip changed: announce it as it is now.
+
+        A share holds or lets go of it (its ``held``), or its times followed a clock step.
+        """
         clip = await asyncio.to_thread(self._store.get, clip_id)
         latest = self._latest.get(camera)
         if clip is None or latest is None or latest.id != clip_id:
@@ -587,6 +605,22 @@ class CameraManager:
             await asyncio.sleep(TICK_SECONDS)
             for pipeline in self._pipelines.values():
                 pipeline.recorder.tick()
+            if (
+                not self._following
+                and asyncio.get_running_loop().time() >= self._follow_after
+                and self._store.clock_stepped()
+            ):
+                # Retention follows a step before it deletes anything, and before each new
+                # clip; this shows the right times in the clip lists without waiting for it.
+                self._following = True
+                self._in_background(self._follow_clock())
+
+    async def _follow_clock(self) -> None:
+        try:
+            await asyncio.to_thread(self.retention.follow_clock)
+        finally:
+            self._following = False
+            self._follow_after = asyncio.get_running_loop().time() + FOLLOW_RETRY
 
     async def _retention_loop(self) -> None:
         while True:

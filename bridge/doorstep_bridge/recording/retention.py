@@ -13,6 +13,10 @@
 - A clip held by an active share is never deleted. Every deletion is logged and
   recorded in the store's ``events`` table.
 - Each run also retries the repairs a full disk put off at start (the store logs them).
+- Before any of that, a step of the wall clock (NTP setting a stale clock) moves the
+  times of the clips this run recorded before it (:meth:`ClipStore.follow_clock`):
+  a visit recorded at a 1970 clock is not 56 years old. While the index cannot take
+  that, nothing is deleted.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import shutil
 import threading
 from typing import TYPE_CHECKING
 
+from doorstep_bridge.exceptions import StorageError
 from doorstep_bridge.models import ClipInfo, utcnow
 from doorstep_bridge.recording.settings import CLIP_KINDS
 
@@ -52,6 +57,8 @@ class Retention:
         now: Current time (injectable for tests).
         on_delete: Called after each deletion with the clip and why (the audit log).
         on_repair: Called with each clip a run repaired (it is listed from now on).
+        on_step: Called with the ids of the clips whose times followed a step of the
+            wall clock (their announcements are out of date).
     """
 
     def __init__(
@@ -64,8 +71,10 @@ class Retention:
         now: Callable[[], datetime] = utcnow,
         on_delete: Callable[[ClipInfo, str], None] | None = None,
         on_repair: Callable[[ClipInfo], None] | None = None,
+        on_step: Callable[[list[str]], None] | None = None,
     ) -> None:
         self._store = store
+        self._on_step = on_step
         self._on_delete = on_delete
         self._on_repair = on_repair
         self._settings = settings
@@ -78,6 +87,40 @@ class Retention:
         # Said once while the disk stays too full: make_room runs before every clip
         # attempt, every 2 s while recording waits for room.
         self._problem_said = False
+        # A step the index could not take: said once until it can.
+        self._step_failing = False
+
+    def follow_clock(self) -> None:
+        """Move the times of this run's clips by a step of the wall clock, if it stepped."""
+        with self._lock:
+            self._follow_clock()
+
+    def _follow_clock(self) -> bool:
+        """Follow a step of the wall clock; False while the index cannot take it.
+
+        Clips stamped before the step must not be judged by the stamp: until they
+        have moved, nothing may be deleted for its age or as the oldest.
+        """
+        try:
+            followed = self._store.follow_clock()
+        except StorageError as err:
+            if not self._step_failing:
+                _LOGGER.error("Retention deletes nothing until the clock step is followed: %s", err)  # noqa: TRY400
+                self._step_failing = True
+            return False
+        self._step_failing = False
+        if followed is None:
+            return True
+        step, moved = followed
+        _LOGGER.warning(
+            "The system clock stepped by %+.0f s; the times of %d clip(s) recorded since the"
+            " bridge started moved with it, so retention and the clip lists go by the real time",
+            step.total_seconds(),
+            len(moved),
+        )
+        if moved and self._on_step is not None:
+            self._on_step(moved)
+        return True
 
     def run(self) -> list[ClipInfo]:
         """Delete expired clips, then the oldest while the store is over its size cap.
@@ -86,6 +129,8 @@ class Retention:
         repaired at start are repaired.
         """
         with self._lock:
+            if not self._follow_clock():
+                return []
             deleted = self._expired()
             if self._settings.max_size_gb is not None:
                 cap = int(self._settings.max_size_gb * 1024**3)
@@ -109,11 +154,20 @@ class Retention:
         :attr:`problem` says why.
         """
         with self._lock:
+            # Also right before a new clip is indexed: a clip stamped after a step must not
+            # be moved by it as well.
+            followed = self._follow_clock()
             free = self._free()
             shortfall = self.min_free_bytes - free
             self.problem = None
             if shortfall <= 0:
                 self._problem_said = False
+                return []
+            if not followed:
+                self.problem = (
+                    "disk almost full, and the clip times could not follow a step of the"
+                    " system clock (see the log); nothing was deleted"
+                )
                 return []
             chosen: list[ClipInfo] = []
             covered = 0

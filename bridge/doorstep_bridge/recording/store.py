@@ -14,6 +14,12 @@ a crash: partial files are repaired into playable clips (``repaired``) or remove
 rows whose file vanished are dropped, and files the index does not know are
 adopted when playable (their metadata names camera, reason and start) or removed.
 Every such decision, and every deletion, is written to the ``events`` table.
+
+A clip's start is its first frame's capture time on the wall clock. When that clock
+steps (NTP setting the stale clock of a board without a real-time clock),
+:meth:`ClipStore.follow_clock` moves the times of the clips and person sightings this
+run indexed before the step by as much. Their ids and day folders keep the stamp they
+were given: shares, audit records and Home Assistant's media browser name clips by id.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ import sqlite3
 import threading
 from typing import Any
 
+from doorstep_bridge.clock import Clock, SteadyClock, StepWatch, steady_seconds
 from doorstep_bridge.exceptions import StorageError
 from doorstep_bridge.files import fsync_dir
 from doorstep_bridge.models import ClipInfo, utcnow
@@ -170,12 +177,22 @@ class ClipStore:
 
     Args:
         root: The storage folder (``storage.path``).
+        clock: The wall clock (tests pass a controllable one).
+        steady: Seconds on a clock nobody sets, to tell a step of the wall clock.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(
+        self, root: Path, *, clock: Clock = utcnow, steady: SteadyClock = steady_seconds
+    ) -> None:
         self.root = root
         self._db: sqlite3.Connection | None = None
         self._lock = threading.RLock()
+        self._steps = StepWatch(clock, steady)
+        # What this run stamped with its wall clock, so a step of it can be followed: the
+        # ids of the clips it indexed, and the rowids of the sightings it wrote. Clips of
+        # an earlier run stay as they are: a step now says nothing about that run's clock.
+        self._stamped_clips: set[str] = set()
+        self._stamped_sightings: set[int] = set()
         #: Clips cut off by a crash that the disk kept from repairing, retried later.
         self._deferred: dict[str, PendingClip] = {}
         self._repair_lock = threading.Lock()
@@ -196,6 +213,7 @@ class ClipStore:
         except OSError as err:
             raise StorageError(f"cannot create {self.root}: {err.strerror}") from None
         with self._lock:
+            self._steps.read()  # the clocks as they are now are what a step is told from
             self._db = self._connect()
             since = utcnow()
             try:
@@ -315,6 +333,8 @@ class ClipStore:
                     " VALUES (?, ?, ?, ?, ?, ?, 'recording')",
                     (clip_id, camera, _ts(start), _ts(start), reason, self._rel(pending.partial)),
                 )
+                # Under the index lock, so a step followed now moves this clip or none.
+                self._stamped_clips.add(clip_id)
         except (OSError, sqlite3.Error) as err:
             raise StorageError(f"cannot start a clip for {camera}: {err}") from None
         return pending
@@ -347,15 +367,18 @@ class ClipStore:
         reason: str | None = None,
         snapshot: bool = False,
     ) -> ClipInfo:
-        """Mark a clip finished (its final file is in place)."""
-        end = pending.start + timedelta(seconds=duration)
+        """Mark a clip finished (its final file is in place).
+
+        Its end is reckoned from the start in the index, which a step of the clock
+        while it was recorded moved (see :meth:`follow_clock`), not from ``pending``'s.
+        """
         try:
             with self._tx() as db:
                 db.execute(
-                    "UPDATE clips SET end = ?, path = ?, size = ?, snapshot = ?, thumbnail = ?,"
-                    " reason = ?, status = 'ok' WHERE id = ?",
+                    "UPDATE clips SET end = start + ?, path = ?, size = ?, snapshot = ?,"
+                    " thumbnail = ?, reason = ?, status = 'ok' WHERE id = ?",
                     (
-                        _ts(end),
+                        duration,
                         self._rel(pending.final),
                         size,
                         self._rel(pending.snapshot) if snapshot else None,
@@ -378,6 +401,7 @@ class ClipStore:
             with self._tx() as db:
                 db.execute("DELETE FROM clips WHERE id = ?", (pending.id,))
                 self._log(db, pending.id, pending.camera, action, why)
+                self._stamped_clips.discard(pending.id)
         except sqlite3.Error as err:
             _LOGGER.error("Cannot remove clip %s from the index: %s", pending.id, err)  # noqa: TRY400
 
@@ -728,10 +752,12 @@ class ClipStore:
         """
         with self._tx() as db:
             if active:
-                db.execute(
+                row = db.execute(
                     "INSERT INTO sightings (camera, start, end) VALUES (?, ?, NULL)",
                     (camera, _ts(moment)),
-                )
+                ).lastrowid
+                if row is not None:
+                    self._stamped_sightings.add(row)
             else:
                 db.execute(
                     "UPDATE sightings SET end = ? WHERE camera = ? AND end IS NULL",
@@ -741,7 +767,11 @@ class ClipStore:
     def forget_sightings(self, before: datetime) -> None:
         """Drop sightings that ended before ``before`` (older than any clip kept)."""
         with self._tx() as db:
+            gone = db.execute(
+                "SELECT rowid FROM sightings WHERE end IS NOT NULL AND end < ?", (_ts(before),)
+            ).fetchall()
             db.execute("DELETE FROM sightings WHERE end IS NOT NULL AND end < ?", (_ts(before),))
+            self._stamped_sightings.difference_update(row for (row,) in gone)
 
     def usage(self, *, held: bool = True) -> tuple[int, int]:
         """(bytes of finished clips, number of finished clips).
@@ -774,6 +804,71 @@ class ClipStore:
         with self._lock:
             row = self.db.execute("SELECT status FROM clips WHERE id = ?", (clip_id,)).fetchone()
             return str(row[0]) if row else None
+
+    # -- clock steps ---------------------------------------------------------------
+
+    def clock_stepped(self) -> bool:
+        """True when the wall clock stepped and :meth:`follow_clock` has not followed yet.
+
+        Reads two clocks only: cheap enough to ask often.
+        """
+        return bool(self._steps.read().step)
+
+    def follow_clock(self) -> tuple[timedelta, builtins.list[str]] | None:
+        """Move the times this run stamped by a step of the wall clock, if it stepped.
+
+        A clip recorded before NTP set a stale clock carries a start decades or hours
+        off, which retention would take for its age, and the clip lists for its time.
+        Its start and end in the index (a clip being recorded too: its end is reckoned
+        from its start) and the person sightings of this run move by the step.
+
+        Returns:
+            The step and the ids of the clips moved, or None when the clock did not step.
+
+        Raises:
+            StorageError: The index could not be written: nothing moved, and the step
+                is still there to be followed at the next call.
+        """
+        with self._lock:
+            reading = self._steps.read()
+            if not reading.step:
+                return None
+            seconds = reading.step.total_seconds()
+            clips = sorted(self._stamped_clips)
+            sightings = sorted(self._stamped_sightings)
+            moved: builtins.list[str] = []
+            try:
+                with self._tx() as db:
+                    for first in range(0, len(clips), _IDS_PER_QUERY):
+                        chunk = clips[first : first + _IDS_PER_QUERY]
+                        marks = ", ".join("?" for _ in chunk)
+                        moved += [
+                            row[0]
+                            for row in db.execute(
+                                f"SELECT id FROM clips WHERE id IN ({marks})",  # noqa: S608
+                                chunk,
+                            )
+                        ]
+                        db.execute(
+                            "UPDATE clips SET start = start + ?, end = end + ?"  # noqa: S608
+                            f" WHERE id IN ({marks})",
+                            [seconds, seconds, *chunk],
+                        )
+                    for first in range(0, len(sightings), _IDS_PER_QUERY):
+                        rows = sightings[first : first + _IDS_PER_QUERY]
+                        marks = ", ".join("?" for _ in rows)
+                        db.execute(
+                            "UPDATE sightings SET start = start + ?,"  # noqa: S608
+                            f" end = end + ? WHERE rowid IN ({marks})",
+                            [seconds, seconds, *rows],
+                        )
+            except sqlite3.Error as err:
+                raise StorageError(
+                    f"cannot move the clip times by the clock's step: {disk_error_text(err)}"
+                ) from None
+            self._steps.follow(reading)
+            self._stamped_clips = set(moved)
+            return reading.step, moved
 
     # -- retention -----------------------------------------------------------------
 
@@ -888,6 +983,7 @@ class ClipStore:
         with self._tx() as db:
             db.execute("DELETE FROM clips WHERE id = ?", (info.id,))
             self._log(db, info.id, info.camera, action, why)
+            self._stamped_clips.discard(info.id)
 
     @staticmethod
     def _remove_files(info: ClipInfo) -> None:

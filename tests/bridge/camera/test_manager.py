@@ -389,6 +389,47 @@ async def test_the_latest_clip_is_announced_again_when_a_share_holds_it(
     assert [bool(e.clip.held_by) for e in announced] == [False, True, False]
 
 
+async def test_the_retained_clip_follows_a_step_of_the_clock(porch: Footage, storage: Path) -> None:
+    """A board restored the time of its last shutdown, two days ago; NTP sets it."""
+    from datetime import timedelta
+
+    real = utcnow()
+    wall, steady = [real - timedelta(days=2)], [100.0]
+    store = ClipStore(storage, clock=lambda: wall[0], steady=lambda: steady[0])
+    store.open()
+    clip = _stored_clip(store, porch, wall[0])
+    config = parse_config(
+        {
+            "storage": {"path": str(storage)},
+            "cameras": {"front_door": {"source": f"rtsp://127.0.0.1:{free_port()}/none"}},
+        }
+    )
+    bus = EventBus()
+    recorded = Recorded(bus)
+    recorded.watch(ClipFinished)
+    manager = CameraManager(
+        config.cameras,
+        config.storage,
+        bus,
+        store,
+        [].append,
+        detector_factory=stand_in_detector,
+        gate_factory=CountingGate,
+    )
+    await manager.start()
+    try:
+        await recorded.wait(ClipFinished, lambda e: e.clip.id == clip.id, timeout=10)
+        wall[0] = real
+
+        moved = await recorded.wait(ClipFinished, lambda e: e.clip.start != clip.start, 10)
+    finally:
+        await manager.stop()
+        store.close()
+    assert moved.clip.id == clip.id
+    assert moved.clip.start == clip.start + timedelta(days=2)
+    assert moved.clip.end == clip.end + timedelta(days=2)
+
+
 async def test_a_camera_without_clips_says_so_at_start(porch: Footage, storage: Path) -> None:
     store = ClipStore(storage)
     store.open()

@@ -1,0 +1,241 @@
+"""Clips recorded before the system clock steps keep their real age and time.
+
+A board without a real-time clock records at a stale clock (1970, or the time of the
+last shutdown) until NTP sets it. The wall and steady clocks are injected: the test
+steps the wall clock as NTP would, the machine's clock is never touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from doorstep_bridge.models import ClipInfo
+from doorstep_bridge.packets import EncodedPacket
+from doorstep_bridge.recording.masks import MaskSet
+from doorstep_bridge.recording.recorder import Recorder, RecorderHooks
+from doorstep_bridge.recording.retention import Retention
+from doorstep_bridge.recording.settings import RecordSettings, RetentionPeriods, StorageSettings
+from doorstep_bridge.recording.store import ClipStore
+from doorstep_bridge.recording.writer import ClipWriter, finalize
+from tests.support.media import Footage, file_packets
+
+#: What the clock of a board without a real-time clock says after a power cut.
+STALE = datetime(1970, 1, 1, 0, 2, tzinfo=UTC)
+#: What NTP sets it to.
+REAL = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+@dataclass
+class Clock:
+    """The wall clock and a steady one nobody sets, moved by hand."""
+
+    now: datetime = STALE
+    seconds: float = 42.0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def steady(self) -> float:
+        return self.seconds
+
+    def advance(self, **delta: float) -> None:
+        """Time passes."""
+        self.now += timedelta(**delta)
+        self.seconds += timedelta(**delta).total_seconds()
+
+    def step(self, to: datetime) -> timedelta:
+        """NTP sets the wall clock while no time passes; how far it moved."""
+        step, self.now = to - self.now, to
+        return step
+
+
+@dataclass
+class Harness:
+    """A store and retention on the injected clocks, and a recorder feeding the store."""
+
+    storage: Path
+    clock: Clock = field(default_factory=Clock)
+
+    def __post_init__(self) -> None:
+        self.store = ClipStore(self.storage, clock=self.clock, steady=self.clock.steady)
+        self.store.open()
+        self.moved: list[list[str]] = []
+        self.retention = Retention(
+            self.store,
+            StorageSettings(
+                path=self.storage, retention=RetentionPeriods(ring=30, person=30, motion=7)
+            ),
+            now=self.clock,
+            on_step=self.moved.append,
+        )
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Iterator[Harness]:
+    h = Harness(tmp_path / "storage")
+    yield h
+    h.store.close()
+
+
+def _ring_clip(store: ClipStore, footage: Footage, wall: datetime) -> ClipInfo:
+    """A visitor rings: the real recorder records the clip from packets captured at ``wall``."""
+    packets = file_packets(footage.path, base_wall=wall.timestamp())
+    clips: list[ClipInfo] = []
+    now = [0.0]
+    recorder = Recorder(
+        "front_door",
+        RecordSettings(pre_roll=1.0, post_roll=2.0),
+        store,
+        (),
+        RecorderHooks(clips.append, lambda _jpeg: None, lambda _error: None),
+        clock=lambda: now[0],
+    )
+
+    def feed(part: list[EncodedPacket]) -> None:
+        for packet in part:
+            now[0] = packet.wall
+            recorder.feed(packet)
+
+    feed(packets[:30])
+    recorder.ring()
+    feed(packets[30:90])
+    recorder.flush()
+    recorder.close()
+    [clip] = clips
+    return clip
+
+
+def _clip(store: ClipStore, footage: Footage, start: datetime, reason: str) -> ClipInfo:
+    """A one-second clip that started at ``start`` by the wall clock of the moment."""
+    packets = file_packets(footage.path)
+    pending = store.new_clip("front_door", start, reason)
+    writer = ClipWriter(pending.partial, packets[0].stream, MaskSet(()))
+    for packet in packets[:15]:
+        writer.write(packet)
+    writer.close()
+    done = finalize(pending.partial, pending.final)
+    return store.complete(pending, duration=done.duration, size=done.size)
+
+
+def test_a_ring_recorded_before_ntp_set_the_clock_is_kept_and_shows_the_real_time(
+    harness: Harness, footage: Footage
+) -> None:
+    clock = harness.clock
+    clip = _ring_clip(harness.store, footage, STALE + timedelta(seconds=5))
+    assert clip.reason == "ring"
+    assert clip.start.year == 1970
+    clock.advance(minutes=3)
+    step = clock.step(REAL)
+
+    # The first retention run after NTP set the clock: a 56-year-old visit by its stamp.
+    assert harness.retention.run() == []
+
+    kept = harness.store.get(clip.id)
+    assert kept is not None
+    assert kept.path.is_file()
+    assert kept.start == clip.start + step
+    assert kept.end == clip.end + step
+    assert REAL - timedelta(minutes=4) < kept.start < REAL
+    assert harness.store.list(camera="front_door")[0] == [kept]
+    assert harness.moved == [[clip.id]]
+    # Its period counts from the real time: kept for 30 days, then deleted.
+    clock.advance(days=29)
+    assert harness.retention.run() == []
+    clock.advance(days=2)
+    assert [c.id for c in harness.retention.run()] == [clip.id]
+
+
+def test_a_clip_recorded_while_the_clock_steps_keeps_its_length(
+    harness: Harness, footage: Footage
+) -> None:
+    packets = file_packets(footage.path, base_wall=STALE.timestamp())
+    pending = harness.store.new_clip("front_door", STALE, "ring")
+    writer = ClipWriter(pending.partial, packets[0].stream, MaskSet(()))
+    for packet in packets[:15]:
+        writer.write(packet)
+    step = harness.clock.step(REAL)  # NTP sets the clock halfway through the clip
+    harness.retention.follow_clock()
+    for packet in packets[15:30]:
+        writer.write(packet)
+    writer.close()
+    done = finalize(pending.partial, pending.final)
+
+    clip = harness.store.complete(pending, duration=done.duration, size=done.size)
+
+    assert clip.start == STALE + step
+    assert clip.duration == pytest.approx(done.duration)
+
+
+def test_a_clock_set_back_leaves_the_later_visit_the_newest(
+    tmp_path: Path, footage: Footage
+) -> None:
+    clock = Clock(now=REAL + timedelta(hours=3))  # a clock found three hours ahead
+    harness = Harness(tmp_path / "storage", clock)
+    try:
+        ahead = _clip(harness.store, footage, clock(), "ring")
+        clock.advance(minutes=10)
+        clock.step(REAL + timedelta(minutes=10))
+        harness.retention.follow_clock()
+        clock.advance(minutes=5)
+        later = _clip(harness.store, footage, clock(), "ring")
+
+        listed = [c.id for c in harness.store.list(camera="front_door")[0]]
+        assert listed == [later.id, ahead.id]
+        moved = harness.store.get(ahead.id)
+        assert moved is not None
+        assert moved.start == REAL
+    finally:
+        harness.store.close()
+
+
+def test_a_person_seen_before_the_step_still_makes_the_clip_a_person_clip(
+    harness: Harness, footage: Footage
+) -> None:
+    clock, store = harness.clock, harness.store
+    store.person_seen("front_door", clock(), active=True)
+    clip = _clip(store, footage, clock(), "motion")
+    clock.advance(seconds=5)
+    store.person_seen("front_door", clock(), active=False)
+    clock.step(REAL)
+    harness.retention.run()
+
+    # Past motion's week, within person's 30 days: kept only if the sighting moved too.
+    clock.advance(days=10)
+    assert harness.retention.run() == []
+    assert store.get(clip.id) is not None
+
+
+def test_clips_of_an_earlier_run_are_not_moved(tmp_path: Path, footage: Footage) -> None:
+    storage = tmp_path / "storage"
+    earlier = ClipStore(storage)
+    earlier.open()
+    old = _clip(earlier, footage, REAL - timedelta(days=3), "ring")
+    earlier.close()
+    harness = Harness(storage)
+    try:
+        ours = _clip(harness.store, footage, STALE, "ring")
+        step = harness.clock.step(REAL)
+        harness.retention.follow_clock()
+
+        assert harness.store.get(old.id) == old
+        moved = harness.store.get(ours.id)
+        assert moved is not None
+        assert moved.start == STALE + step
+        assert harness.moved == [[ours.id]]
+    finally:
+        harness.store.close()
+
+
+def test_small_differences_are_no_step(harness: Harness, footage: Footage) -> None:
+    clip = _clip(harness.store, footage, harness.clock(), "ring")
+    harness.clock.now += timedelta(seconds=1.5)  # the kernel slews errors this small
+
+    harness.retention.follow_clock()
+
+    assert harness.store.get(clip.id) == clip
+    assert harness.moved == []
