@@ -3,7 +3,13 @@
 A tap on a notification comes back as ``mobile_app_notification_action`` with
 the phone owner's user in the event context. Anything on the HA bus can fire
 that event type, so a decision counts only when it names a live nonce we sent,
-comes from a configured approver, and arrives before the request's deadline.
+comes from a configured approver, and the bridge takes it while the request is
+pending.
+
+The bridge is the one clock for its requests: it expires them with its own timers
+and publishes the state. Its clock may differ from Home Assistant's (another host,
+no NTP yet), so a request it says is pending is pending here, whatever its
+``deadline`` looks like on this clock.
 """
 
 from __future__ import annotations
@@ -176,10 +182,10 @@ class ApprovalManager:
             context = self._requested_in.pop(new.request_id or "", None)
             data["user_id"] = context.user_id if context else None
             self.hass.bus.async_fire(EVENT_SHARE_REQUESTED, data, context=context)
-            if new.deadline is None or new.deadline > dt_util.utcnow():
-                self.entry.async_create_background_task(
-                    self.hass, self._async_prompt(new), f"{DOMAIN} notify {new.id}"
-                )
+            # Its deadline is on the bridge's clock: pending says there is time to answer.
+            self.entry.async_create_background_task(
+                self.hass, self._async_prompt(new), f"{DOMAIN} notify {new.id}"
+            )
             return
         if (
             old is not None
@@ -348,8 +354,8 @@ class ApprovalManager:
             return "not_an_approver"
         if share is None or share.state != "pending":
             return "not_pending"
-        if share.deadline is not None and share.deadline <= dt_util.utcnow():
-            return "too_late"
+        # No deadline check here: it is on the bridge's clock, and the bridge refuses a
+        # decision past it (``too_late``, see ``_async_not_taken``).
         if verb == ACTION_APPROVE_UNREDACTED and not self.entry.options.get(
             CONF_OFFER_UNREDACTED, False
         ):
@@ -412,12 +418,15 @@ class ApprovalManager:
         await self._async_audit(share_id, "decision_refused", fields)
 
     @callback
-    def _not_taken(self, prompt: PendingPrompt, event: Event[Any], err: HomeAssistantError) -> None:
+    def _not_taken(
+        self, prompt: PendingPrompt, event: Event[Any], err: HomeAssistantError, *, expired: bool
+    ) -> None:
         """A tap whose decision the bridge did not take: its buttons keep working.
 
         Spent, the nonce would refuse every later tap on every phone as already used,
         and the request would wait for its deadline. The phone that tapped no longer
-        shows the notification, so the phones get it again, saying why.
+        shows the notification, so the phones get it again, saying why. Not when the
+        bridge refused it because the request had expired (``expired``): it is over.
         """
         cause = err.__cause__ if isinstance(err.__cause__, DoorstepError) else None
         # The bridge answered and refused the decision (a 4xx: decided meanwhile, unknown):
@@ -426,8 +435,11 @@ class ApprovalManager:
         refused = isinstance(cause, DoorstepNotFoundError) or (
             isinstance(cause, DoorstepRequestError) and cause.status < 500
         )
-        reason = "bridge_refused" if refused else "bridge_unavailable"
-        restored = self.prompts.restore(prompt)
+        if expired:
+            reason, restored = "too_late", False
+        else:
+            reason = "bridge_refused" if refused else "bridge_unavailable"
+            restored = self.prompts.restore(prompt)
         LOGGER.warning(
             "The bridge did not take the decision on %s from a notification (%s), user %s: %s",
             prompt.share_id, reason, event.context.user_id, cause or err,
@@ -440,6 +452,22 @@ class ApprovalManager:
             ),
             f"{DOMAIN} audit {prompt.share_id}",
         )
+
+    async def _async_expired(self, share_id: str, err: HomeAssistantError) -> Share | None:
+        """The request as the bridge has it now, when it refused a decision as expired.
+
+        The bridge expires a request at its deadline on its own clock, which may differ
+        from this one, and refuses a late decision with a conflict: only its state says
+        whether the tap came too late (its ``expired`` message may still be on its way).
+        """
+        cause = err.__cause__
+        if not isinstance(cause, DoorstepRequestError) or cause.status != 409:
+            return None
+        try:
+            share = await self.client.share(share_id)
+        except DoorstepError:
+            return None
+        return share if share.state == "expired" else None
 
     async def _async_after_not_taken(
         self, prompt: PendingPrompt, event: Event[Any], reason: str, error: str, *, again: bool
@@ -475,7 +503,13 @@ class ApprovalManager:
                 redact=verb != ACTION_APPROVE_UNREDACTED,
             )  # fmt: skip
         except HomeAssistantError as err:
-            self._not_taken(prompt, event, err)
+            expired = await self._async_expired(prompt.share_id, err)
+            self._not_taken(prompt, event, err, expired=expired is not None)
+            if expired is not None:
+                # Known here now, not only once its message arrives; the nonce is spent,
+                # so its notification goes from the other phones as after a decision.
+                self.coordinator.async_share_update(expired)
+                await self._async_clear(prompt)
             return
         if decided.state != "pending":
             # The other approvers' phones; a first of two approvals is replaced instead

@@ -22,6 +22,7 @@ from homeassistant.const import CONF_API_TOKEN, CONF_URL
 from homeassistant.core import HomeAssistant, State
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import DeviceEntry
+from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
@@ -120,6 +121,8 @@ class FakeBridge:
     token: str = TOKEN
     #: A legal request needs two approvers (sharing.legal_two_approvers).
     two_approvers: bool = False
+    #: How far the bridge's clock is ahead of Home Assistant's (behind when negative).
+    clock_offset: timedelta = timedelta(0)
     protocol: int = 1
     base_topic: str = BASE
     bridge_id: str = BRIDGE_ID
@@ -170,6 +173,10 @@ class FakeBridge:
         if self.runner is not None:
             await self.runner.cleanup()
             self.runner = None
+
+    def now(self) -> datetime:
+        """The time on the bridge's clock."""
+        return dt_util.utcnow() + self.clock_offset
 
     def info(self) -> dict[str, Any]:
         """Bridge info JSON (MQTT and discovery)."""
@@ -325,6 +332,9 @@ class FakeBridge:
                 {"error": f"unknown field(s): {', '.join(unknown)}"}, status=400
             )
         new_state = {"approve": "approved", "deny": "denied", "revoke": "revoked"}[body["decision"]]
+        if share["state"] == "pending" and datetime.fromisoformat(share["deadline"]) <= self.now():
+            # As the bridge: a request past its deadline, on its own clock, is over.
+            share["state"] = "expired"
         allowed = {"approve": ("pending",), "deny": ("pending",), "revoke": ("approved", "ready")}
         if share["state"] not in allowed[body["decision"]]:
             return web.json_response({"error": f"share is {share['state']}"}, status=409)

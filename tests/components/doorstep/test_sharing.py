@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 import json
 from pathlib import Path
 from typing import Any
 from unittest.mock import MagicMock, patch
 
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import Context, HomeAssistant, ServiceCall
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import area_registry as ar
@@ -583,6 +585,16 @@ async def test_taps_from_others_are_rejected(
     assert bridge.shares["s_1"]["state"] == "approved"
 
 
+def skewed_share(bridge: FakeBridge, share_id: str, minutes: float = 10) -> dict[str, Any]:
+    """A pending request as a bridge whose clock is off by ``bridge.clock_offset`` makes it."""
+    created = bridge.now()
+    return share_state(
+        share_id,
+        created=created.isoformat(),
+        deadline=(created + timedelta(minutes=minutes)).isoformat(),
+    )
+
+
 async def test_late_tap_is_rejected(
     hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry,
     phone: list[ServiceCall], hass_admin_user: MockUser,
@@ -592,15 +604,72 @@ async def test_late_tap_is_rejected(
     await hass.async_block_till_done()
     approve = action_of(phone[0], "APPROVE")
     # The deadline passes but the bridge has not published "expired" yet.
-    async_fire_mqtt_message(
-        hass, TOPICS.share("s_1"),
-        json.dumps(share_state("s_1", deadline="2020-01-01T00:00:00.000+00:00")),
-    )  # fmt: skip
+    publish_share(hass, bridge, share_state("s_1", deadline="2020-01-01T00:00:00.000+00:00"))
     await hass.async_block_till_done()
     tap(hass, approve, hass_admin_user)
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
     assert [e.data["reason"] for e in rejected] == ["too_late"]
-    assert bridge.shares["s_1"]["state"] == "pending"
+    assert bridge.shares["s_1"]["state"] == "expired"
+    # The bridge's state settles the request here too, and the other phones' prompts.
+    assert phone[-1].data["message"] == "clear_notification"
+    assert [r["reason"] for _s, r in bridge.audit if r["kind"] == "decision_refused"] == [
+        "too_late"
+    ]
+
+
+@pytest.mark.parametrize("hours", [-3, 3])
+async def test_a_bridge_clock_off_by_hours_still_asks_and_takes_the_tap(
+    *, hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry,
+    phone: list[ServiceCall], hass_admin_user: MockUser, hours: int,
+) -> None:  # fmt: skip
+    """The bridge on another host, its clock hours off: its pending request is pending.
+
+    Behind, the deadline it sets looks past on Home Assistant's clock; ahead, far off.
+    The approver is asked either way, and the bridge takes the tap.
+    """
+    bridge.clock_offset = timedelta(hours=hours)
+    rejected = async_capture_events(hass, "doorstep_share_decision_rejected")
+    publish_share(hass, bridge, skewed_share(bridge, "s_1"))
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert len(phone) == 1
+    tap(hass, action_of(phone[0], "APPROVE"), hass_admin_user)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert rejected == []
+    assert bridge.shares["s_1"]["state"] == "approved"
+
+
+async def test_a_tap_in_time_on_a_bridge_clock_behind_is_taken(
+    *, hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry,
+    phone: list[ServiceCall], hass_admin_user: MockUser, freezer: FrozenDateTimeFactory,
+) -> None:  # fmt: skip
+    """Four hours to decide, on a bridge clock three hours behind: two hours on is in time."""
+    bridge.clock_offset = timedelta(hours=-3)
+    rejected = async_capture_events(hass, "doorstep_share_decision_rejected")
+    publish_share(hass, bridge, skewed_share(bridge, "s_1", minutes=4 * 60))
+    await hass.async_block_till_done(wait_background_tasks=True)
+    freezer.tick(timedelta(hours=2))  # past the deadline as read on this clock
+    tap(hass, action_of(phone[0], "APPROVE"), hass_admin_user)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert rejected == []
+    assert bridge.shares["s_1"]["state"] == "approved"
+
+
+async def test_a_tap_the_bridge_finds_late_is_too_late_whatever_this_clock_says(
+    hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry,
+    phone: list[ServiceCall], hass_admin_user: MockUser,
+) -> None:  # fmt: skip
+    """The bridge's clock is ahead: its deadline passed there, not yet on this clock."""
+    bridge.clock_offset = timedelta(hours=3)
+    rejected = async_capture_events(hass, "doorstep_share_decision_rejected")
+    publish_share(hass, bridge, skewed_share(bridge, "s_1"))
+    await hass.async_block_till_done(wait_background_tasks=True)
+    bridge.clock_offset += timedelta(minutes=11)  # the bridge's timer has not fired yet
+    tap(hass, action_of(phone[0], "APPROVE"), hass_admin_user)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert [e.data["reason"] for e in rejected] == ["too_late"]
+    assert bridge.shares["s_1"]["state"] == "expired"
+    assert len(phone) == 2  # no new prompt: the request is over; the other phones cleared
+    assert phone[-1].data["message"] == "clear_notification"
 
 
 async def test_tap_after_expiry_is_rejected(
