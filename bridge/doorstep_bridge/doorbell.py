@@ -91,7 +91,8 @@ class Doorbell:
         self._clock = clock
         self._lock = threading.Lock()
         self._last_press: dict[str, float] = {}
-        self._recent: deque[RingEvent] = deque(maxlen=RECENT_RINGS)
+        # Each with its moment on the steady clock, for its age (see ``recent``).
+        self._recent: deque[tuple[RingEvent, float]] = deque(maxlen=RECENT_RINGS)
 
     def press(self, camera: str, source: str) -> RingEvent | None:
         """Register one press; returns the ring event, or None when debounced.
@@ -109,7 +110,7 @@ class Doorbell:
             self._last_press[camera] = now
         event = RingEvent(id=new_ring_id(), camera=camera, time=utcnow(), source=source)
         with self._lock:
-            self._recent.append(event)
+            self._recent.append((event, now))
         if self._mqtt is not None:
             payload = json.dumps(event.payload(), separators=(",", ":"))
             self._mqtt.publish(self._mqtt.topics.ring(camera), payload, qos=1)
@@ -120,14 +121,18 @@ class Doorbell:
             self._loop.call_soon_threadsafe(self._bus.publish, event)
         return event
 
-    def recent(self) -> list[RingEvent]:
+    def recent(self) -> list[tuple[RingEvent, float]]:
         """The latest presses since the bridge started, oldest first (at most RECENT_RINGS).
 
-        A ring message reaches only clients subscribed when it is sent: Home Assistant,
-        which reconnects to a restarted broker with a new session, asks for these then.
+        Each with its age in seconds, on the steady clock: a client whose clock differs
+        from this host's (or this host's clock stepped since) can still tell how long ago
+        it was, which the press's ``time`` cannot say. A ring message reaches only
+        clients subscribed when it is sent: Home Assistant, which reconnects to a
+        restarted broker with a new session, asks for these then.
         """
         with self._lock:
-            return list(self._recent)
+            now = self._clock()
+            return [(event, max(0.0, now - at)) for event, at in self._recent]
 
     def on_ring_set(self, topic: str, _payload: bytes) -> None:
         """``<b>/<cam>/ring/set``: any payload is one press.

@@ -64,7 +64,7 @@ from .protocol import (
 #: Ring ids remembered per camera to ring once when MQTT delivers a press again.
 RECENT_RINGS = 32
 #: Presses made this long before Home Assistant lost the broker still count as missed
-#: (the bridge's clock and this one's may differ a little).
+#: (it notices the loss a little late).
 MISSED_RINGS_MARGIN = timedelta(seconds=5)
 #: Older presses are not rung late, however long the broker was away.
 MISSED_RINGS_WINDOW = timedelta(minutes=10)
@@ -357,9 +357,17 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
                 "Assistant was away from the broker: %s", self.bridge_id, err,
             )  # fmt: skip
             return
-        since = max(lost_at - MISSED_RINGS_MARGIN, dt_util.utcnow() - MISSED_RINGS_WINDOW)
+        now = dt_util.utcnow()
+        # How far back to look, on this clock; each press's age is on the bridge's steady
+        # clock. Both are durations, so a bridge clock hours off from this one changes
+        # nothing. An older bridge gives only the press's time, on its own clock.
+        away = min(now - lost_at + MISSED_RINGS_MARGIN, MISSED_RINGS_WINDOW)
         for ring in rings:
-            if ring.time >= since and ring.camera in self._known_cameras:
+            if ring.age is not None:
+                missed = timedelta(seconds=ring.age) <= away
+            else:
+                missed = ring.time >= now - away
+            if missed and ring.camera in self._known_cameras:
                 self._dispatch_ring(ring)
 
     @callback

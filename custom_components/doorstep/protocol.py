@@ -276,7 +276,11 @@ class Ring:
 
     id: str
     camera: str
+    #: On the bridge's clock, which may differ from Home Assistant's.
     time: datetime
+    #: Seconds since the press on the bridge's steady clock, as ``GET /api/rings`` lists
+    #: it (an older bridge does not say; a ring message never does).
+    age: float | None = None
 
 
 #: What ``<b>/<cam>/package`` reports.
@@ -619,7 +623,12 @@ def parse_on_off(payload: Payload) -> bool:
 def parse_ring(payload: Payload | Mapping[str, Any]) -> Ring:
     """``<b>/<cam>/ring``, or one item of ``GET /api/rings``."""
     data = payload if isinstance(payload, Mapping) else _json_object(payload)
-    return Ring(id=_str(data, "id"), camera=_str(data, "camera"), time=parse_time(data.get("time")))
+    age = None if data.get("age") is None else _number(data, "age")
+    if age is not None and age < 0:
+        raise ProtocolError("age: expected seconds, not negative")
+    return Ring(
+        id=_str(data, "id"), camera=_str(data, "camera"), time=parse_time(data.get("time")), age=age
+    )
 
 
 def parse_egress(payload: Payload) -> EgressReport:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 import json
 from pathlib import Path
+from unittest.mock import patch
 
 from doorstep_bridge.config import DoorbellSettings
-from doorstep_bridge.doorbell import payload_matches
+from doorstep_bridge.doorbell import Doorbell, payload_matches
+from doorstep_bridge.events import EventBus
+from doorstep_bridge.models import utcnow
 from tests.bridge.bridge_runner import bridge_config, run_bridge
 from tests.bridge.conftest import Broker, Listener
 
@@ -42,6 +45,29 @@ def test_payload_matching() -> None:
     assert payload_matches(text, b" pressed\n")
     assert not payload_matches(text, b"released")
     assert payload_matches(DoorbellSettings(topic="z"), b"anything")
+
+
+async def test_listed_presses_say_their_age_on_the_steady_clock() -> None:
+    """The age of a press is how long ago it was, whatever the wall clock says.
+
+    A client on another host (Home Assistant) compares the age with its own durations: the
+    press's ``time`` is on this host's wall clock, which may be hours off from the client's.
+    """
+    steady = [1000.0]
+    doorbell = Doorbell(
+        {"front_door": DoorbellSettings(debounce=0)},
+        EventBus(),
+        None,
+        asyncio.get_running_loop(),
+        clock=lambda: steady[0],
+    )
+    hours_behind = utcnow() - timedelta(hours=3)
+    with patch("doorstep_bridge.doorbell.utcnow", return_value=hours_behind):
+        first = doorbell.press("front_door", "http")
+        steady[0] += 40.0
+        second = doorbell.press("front_door", "http")
+    steady[0] += 2.5
+    assert doorbell.recent() == [(first, 42.5), (second, 2.5)]
 
 
 async def test_ring_from_every_input(
@@ -172,10 +198,14 @@ async def test_presses_are_listed_for_a_client_that_was_away(
         assert [m for m in await asyncio.to_thread(late.drain, 0.5) if m[0] == RING] == []
         async with bridge.session.get(url, headers=bridge.auth) as response:
             assert response.status == 200
-            assert (await response.json())["rings"] == [pressed]
+            (listed_press,) = (await response.json())["rings"]
+        # The ring message plus how many seconds ago it was.
+        assert {k: v for k, v in listed_press.items() if k != "age"} == pressed
+        assert 0.5 <= listed_press["age"] < 600
         await bridge.session.post(f"{bridge.url}/api/cameras/front_door/ring", headers=bridge.auth)
         async with bridge.session.get(url, headers=bridge.auth) as response:
             listed = (await response.json())["rings"]
         assert [ring["id"] for ring in listed][:1] == [pressed["id"]]  # oldest first
         assert len(listed) == 2
-        assert_ring(json.dumps(listed[1]).encode())
+        assert listed[0]["age"] >= listed[1]["age"] >= 0
+        assert_ring(json.dumps({k: v for k, v in listed[1].items() if k != "age"}).encode())

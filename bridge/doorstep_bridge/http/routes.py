@@ -71,9 +71,13 @@ async def info(request: web.Request) -> web.Response:
 
 @routes.get("/api/rings")
 async def rings(request: web.Request) -> web.Response:
-    """The latest doorbell presses, oldest first: what a client away from the broker missed."""
+    """The latest doorbell presses, oldest first: what a client away from the broker missed.
+
+    Each as its ring message plus ``age`` (seconds ago, on the bridge's steady clock).
+    """
+    recent = request.app[DOORBELL].recent()
     return web.json_response(
-        {"rings": [event.payload() for event in request.app[DOORBELL].recent()]}
+        {"rings": [{**event.payload(), "age": round(age, 3)} for event, age in recent]}
     )
 
 

@@ -516,6 +516,35 @@ async def test_presses_made_while_away_from_the_broker_ring_once_back(
     assert len(presses) == 1
 
 
+@pytest.mark.parametrize("hours", [-3, 3])
+async def test_missed_presses_are_told_by_their_age_on_a_bridge_clock_hours_off(
+    hass: HomeAssistant,
+    mqtt: MagicMock,
+    mqtt_client_mock: MagicMock,
+    bridge: FakeBridge,
+    hours: int,
+) -> None:
+    """The bridge's clock is hours off from this one: each press's age says when it was.
+
+    Behind, a press made while Home Assistant was away looks hours old; ahead, a press
+    from an hour before looks like one made while it was away.
+    """
+    presses = async_capture_events(hass, EVENT_CAMERA)
+    await set_mqtt_connected(hass, mqtt, mqtt_client_mock, connected=False)
+    bridge_now = dt_util.utcnow() + timedelta(hours=hours)
+
+    def press(ring_id: str, age: float) -> dict[str, Any]:
+        time = bridge_now - timedelta(seconds=age)
+        return {"id": ring_id, "camera": "front_door", "time": time.isoformat(), "age": age}
+
+    rings = [press("r_old", 3600), press("r_missed", 0.5)]
+    bridge.canned["/api/rings"] = (200, json.dumps({"rings": rings}))
+    await set_mqtt_connected(hass, mqtt, mqtt_client_mock, connected=True)
+    publish_retained(hass, bridge)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert [e.data["ring_id"] for e in presses] == ["r_missed"]
+
+
 async def test_a_bridge_that_cannot_list_its_rings(
     hass: HomeAssistant,
     mqtt: MagicMock,

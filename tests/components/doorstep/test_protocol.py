@@ -154,3 +154,12 @@ async def test_retention_periods_reach_the_diagnostics(
     assert diagnostics["bridge"]["info"]["retention"] == {"ring": 30, "motion": 7.5, "manual": 30}
     # An older bridge says nothing about retention.
     assert protocol.parse_bridge_info({**bridge.info(), "retention": [30]}).retention == {}
+
+
+def test_a_listed_ring_says_its_age_or_not() -> None:
+    ring = {"id": "r_1", "camera": "front_door", "time": "2026-11-23T10:00:00+00:00"}
+    assert protocol.parse_ring(ring).age is None  # a ring message, or an older bridge
+    assert protocol.parse_ring({**ring, "age": 12.5}).age == 12.5
+    for age in (-1, "12", True):
+        with pytest.raises(protocol.ProtocolError, match="age"):
+            protocol.parse_ring({**ring, "age": age})
