@@ -189,6 +189,9 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
         self._offline_cameras: set[str] = set()
         #: Cameras down, waiting to be down long enough for a repair issue.
         self._camera_timers: dict[str, CALLBACK_TYPE] = {}
+        # Per camera down: its status's ``since`` (the bridge's clock) and when that status
+        # began on this clock, which may differ from the bridge's by hours.
+        self._down_began: dict[str, tuple[datetime | None, datetime]] = {}
         #: Other bridges heard under this bridge's base topic: id -> name.
         self._foreign_bridges: dict[str, str] = {}
         #: Share ids asked of the bridge (is it ours?): True when MQTT spoke of it again since.
@@ -750,7 +753,8 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
                 clip = parse_clip(msg.payload) if msg.payload else None
                 self._update_camera(camera, last_clip=clip, clip_heard=True)
             elif leaf == "status" and msg.payload:
-                self._camera_health(camera, parse_camera_health(msg.payload))
+                # Not marked retained: the bridge has just published a change.
+                self._camera_health(camera, parse_camera_health(msg.payload), live=not msg.retain)
             elif leaf == "recording_problem":
                 # Empty: recording works (again).
                 problem = parse_recording_problem(msg.payload) if msg.payload else None
@@ -770,13 +774,13 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
         self._update_camera(camera, online=online)
 
     @callback
-    def _camera_health(self, camera: str, health: CameraHealth) -> None:
+    def _camera_health(self, camera: str, health: CameraHealth, *, live: bool) -> None:
         if health == self.data.camera(camera).health:
             return  # a retained repeat
         if health.down:
             LOGGER.info("Doorstep camera %s: %s (%s)", camera, health.status, health.detail)
         self._update_camera(camera, health=health)
-        self._check_camera_issue(camera, health)
+        self._check_camera_issue(camera, health, live=live)
 
     @callback
     def _recording_problem(self, camera: str, problem: RecordingProblem | None) -> None:
@@ -816,12 +820,13 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
         return f"{ISSUE_CAMERA_DOWN}_{self.bridge_id}_{camera}"
 
     @callback
-    def _check_camera_issue(self, camera: str, health: CameraHealth) -> None:
+    def _check_camera_issue(self, camera: str, health: CameraHealth, *, live: bool = False) -> None:
         """Raise the camera's repair issue once it has been down long enough; clear it when up.
 
         A wrong user, password or path never heals: raised at once. Other reasons
         (a camera rebooting refuses or does not answer for a minute) wait for
-        :data:`CAMERA_ISSUE_DELAY`, counted from when the bridge saw the change.
+        :data:`CAMERA_ISSUE_DELAY`, counted from when the status began (see
+        :meth:`_down_since`). ``live``: the status was just published, not handed over.
         """
         self._cancel_camera_timer(camera)
         if health.status == "online":
@@ -831,7 +836,9 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
             return  # connecting: nothing known yet, an existing issue stays
         delay = 0.0
         if health.status not in CAMERA_SETUP_PROBLEMS:
-            down_for = (dt_util.utcnow() - health.since).total_seconds() if health.since else 0.0
+            down_for = (
+                dt_util.utcnow() - self._down_since(camera, health, live=live)
+            ).total_seconds()
             delay = max(0.0, CAMERA_ISSUE_DELAY - down_for)
         if delay <= 0:
             self._raise_camera_issue(camera, health)
@@ -844,6 +851,23 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
                 self._raise_camera_issue(camera, health)
 
         self._camera_timers[camera] = async_call_later(self.hass, delay, down_long_enough)
+
+    def _down_since(self, camera: str, health: CameraHealth, *, live: bool) -> datetime:
+        """When the camera's current status began, on this clock.
+
+        The bridge's ``since`` is on its own clock, which may be hours off from this one
+        (another host, no NTP yet). A status just published began now, here; the same
+        status again (a new detail, the message repeated) began when it first did. Only a
+        status handed over from before (at setup, a retained message) is taken at the
+        bridge's word, never later than now.
+        """
+        now = dt_util.utcnow()
+        known = self._down_began.get(camera)
+        if known is not None and known[0] == health.since:
+            return known[1]
+        began = now if live or health.since is None else min(health.since, now)
+        self._down_began[camera] = (health.since, began)
+        return began
 
     @callback
     def _raise_camera_issue(self, camera: str, health: CameraHealth) -> None:
@@ -864,6 +888,7 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
     @callback
     def _clear_camera_issue(self, camera: str) -> None:
         self._cancel_camera_timer(camera)
+        self._down_began.pop(camera, None)
         ir.async_delete_issue(self.hass, DOMAIN, self._camera_issue_id(camera))
 
     @callback

@@ -33,12 +33,22 @@ DETAIL = "rtsp://***@192.0.2.10/stream: user or password refused (401)"
 
 
 def status(
-    hass: HomeAssistant, state: StreamStatus, detail: str | None = None, **since: float
+    hass: HomeAssistant,
+    state: StreamStatus,
+    detail: str | None = None,
+    *,
+    retain: bool = False,
+    bridge_clock: timedelta = timedelta(0),
+    **since: float,
 ) -> str:
-    """Publish the camera's status as the bridge does (its own payload builder)."""
-    moment = dt_util.utcnow() - timedelta(**since)
+    """Publish the camera's status as the bridge does (its own payload builder).
+
+    ``retain``: handed over by the broker (a status from before), not just published;
+    ``bridge_clock``: how far the bridge's clock is ahead of this one.
+    """
+    moment = dt_util.utcnow() + bridge_clock - timedelta(**since)
     payload = json.dumps(CameraHealth(state, moment, detail).payload())
-    async_fire_mqtt_message(hass, TOPICS.camera_status("front_door"), payload)
+    async_fire_mqtt_message(hass, TOPICS.camera_status("front_door"), payload, retain=retain)
     return payload
 
 
@@ -175,12 +185,40 @@ async def test_a_camera_that_refuses_is_a_repair_once_it_stays_down(
     assert issue(issue_registry) is None
 
 
+@pytest.mark.parametrize("hours", [-3, 3])
+@pytest.mark.usefixtures("setup_entry")
+async def test_a_bridge_clock_hours_off_waits_the_delay_no_more_no_less(
+    hass: HomeAssistant,
+    issue_registry: ir.IssueRegistry,
+    freezer: FrozenDateTimeFactory,
+    hours: int,
+) -> None:
+    """The bridge's ``since`` is on its clock: behind, a blip looks hours old; ahead, to come."""
+    clock = timedelta(hours=hours)
+    status(hass, StreamStatus.UNREACHABLE, "no answer from the camera", bridge_clock=clock)
+    await hass.async_block_till_done()
+    assert issue(issue_registry) is None
+    freezer.tick(CAMERA_ISSUE_DELAY / 2)
+    async_fire_time_changed(hass)
+    # The same status again, with another detail: still counted from when it began.
+    status(hass, StreamStatus.UNREACHABLE, "still no answer", bridge_clock=clock,
+           seconds=CAMERA_ISSUE_DELAY / 2)  # fmt: skip
+    await hass.async_block_till_done()
+    assert issue(issue_registry) is None
+    freezer.tick(CAMERA_ISSUE_DELAY / 2 + 1)
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done()
+    assert issue(issue_registry) is not None
+
+
 @pytest.mark.usefixtures("setup_entry")
 async def test_a_camera_down_for_long_already_is_a_repair_at_once(
     hass: HomeAssistant, issue_registry: ir.IssueRegistry
 ) -> None:
     # Home Assistant restarted; the bridge's retained status says since when.
-    status(hass, StreamStatus.NO_VIDEO, "no data for 5 s", seconds=CAMERA_ISSUE_DELAY + 60)
+    status(
+        hass, StreamStatus.NO_VIDEO, "no data for 5 s", retain=True, seconds=CAMERA_ISSUE_DELAY + 60
+    )
     await hass.async_block_till_done()
     found = issue(issue_registry)
     assert found is not None
@@ -191,7 +229,7 @@ async def test_a_camera_down_for_long_already_is_a_repair_at_once(
 async def test_the_issue_goes_with_the_camera(
     hass: HomeAssistant, bridge: FakeBridge, issue_registry: ir.IssueRegistry
 ) -> None:
-    status(hass, StreamStatus.ERROR, "the camera closed the connection", hours=1)
+    status(hass, StreamStatus.ERROR, "the camera closed the connection", retain=True, hours=1)
     await hass.async_block_till_done()
     assert issue(issue_registry) is not None
     bridge.cameras = {"back_yard": {"name": "Back yard"}}
