@@ -47,6 +47,7 @@ const STRINGS = {
     linkInsideOnly:
       "Home Assistant has no address for the internet (Settings → System → Network): this link works only where this browser reaches Home Assistant.",
     copied: "Link copied",
+    clipForgotten: "Clip forgotten.",
     play: "Play",
     forget: "Forget",
     confirmForget:
@@ -145,6 +146,7 @@ const STRINGS = {
     linkInsideOnly:
       "Home Assistant n'a pas d'adresse pour Internet (Paramètres → Système → Réseau) : ce lien ne fonctionne que là où ce navigateur joint Home Assistant.",
     copied: "Lien copié",
+    clipForgotten: "Clip oublié.",
     play: "Lire",
     forget: "Oublier",
     confirmForget:
@@ -239,6 +241,15 @@ const esc = (text) =>
     (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c],
   );
 
+/** A selector for a control drawn again from the same data (its data-* attributes), to give
+ * the keyboard focus back to it once a list is redrawn; null for other elements. */
+const focusSelector = (el) => {
+  if (!el || !el.dataset) return null;
+  if (el.matches("select.camera")) return "select.camera";
+  const keys = ["action", "bridge", "share", "clip", "reason"].filter((k) => el.dataset[k] !== undefined);
+  return keys.length ? keys.map((k) => `[data-${k}="${CSS.escape(el.dataset[k])}"]`).join("") : null;
+};
+
 const STYLE = `
   :host { display: block; min-height: 100%; background: var(--primary-background-color);
     color: var(--primary-text-color); font-family: var(--paper-font-body1_-_font-family, sans-serif); }
@@ -260,19 +271,21 @@ const STYLE = `
   .state { font-size: 12px; padding: 2px 8px; border-radius: 10px;
     background: var(--secondary-background-color, #eee); white-space: nowrap; }
   .state.pending { background: var(--warning-color, #ffa600); color: #000; }
-  .state.ready { background: var(--success-color, #43a047); color: #fff; }
+  /* White text on Home Assistant's default colours (#03a9f4, #db4437, #43a047) is too faint to
+     read (under 4.5:1): the fills are darkened, in any theme. */
+  .state.ready { background: color-mix(in srgb, var(--success-color, #43a047) 70%, #000); color: #fff; }
   .badges { display: flex; gap: 6px; flex-wrap: wrap; }
-  .state.legal { background: var(--error-color, #db4437); color: #fff; }
+  .state.legal { background: color-mix(in srgb, var(--error-color, #db4437) 85%, #000); color: #fff; }
   .reason { margin: 6px 0; overflow-wrap: anywhere; }
   dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 12px; margin: 6px 0;
     font-size: 14px; color: var(--secondary-text-color); }
   dd { margin: 0; overflow-wrap: anywhere; }
   .actions { display: flex; flex-wrap: wrap; gap: 8px; margin-top: 8px; }
   button.action { border: 0; border-radius: 18px; padding: 8px 16px; font-size: 14px; cursor: pointer;
-    background: var(--primary-color); color: var(--text-primary-color, #fff); }
+    background: color-mix(in srgb, var(--primary-color) 70%, #000); color: var(--text-primary-color, #fff); }
   button.action.secondary { background: var(--secondary-background-color, #eee);
     color: var(--primary-text-color); }
-  button.action.danger { background: var(--error-color, #db4437); color: #fff; }
+  button.action.danger { background: color-mix(in srgb, var(--error-color, #db4437) 85%, #000); color: #fff; }
   button.action:disabled { opacity: .5; cursor: default; }
   .link { display: flex; gap: 8px; align-items: center; margin-top: 6px; }
   .link input { flex: 1; min-width: 0; padding: 6px; font: inherit; font-size: 13px;
@@ -283,8 +296,8 @@ const STYLE = `
   .filters { display: flex; flex-wrap: wrap; gap: 8px; align-items: center; margin-bottom: 12px; }
   .chip { border: 1px solid var(--divider-color, #ccc); border-radius: 16px; padding: 4px 12px;
     background: none; color: var(--primary-text-color); cursor: pointer; font-size: 14px; }
-  .chip[aria-pressed="true"] { background: var(--primary-color); color: var(--text-primary-color, #fff);
-    border-color: var(--primary-color); }
+  .chip[aria-pressed="true"] { background: color-mix(in srgb, var(--primary-color) 70%, #000);
+    color: var(--text-primary-color, #fff); border-color: transparent; }
   select { font: inherit; padding: 4px; }
   ul { list-style: none; margin: 0; padding: 0; }
   li.clip { display: flex; justify-content: space-between; align-items: center; gap: 8px;
@@ -298,11 +311,16 @@ const STYLE = `
   .player { margin-bottom: 12px; }
   .player[hidden] { display: none; }
   .audit-section { grid-column: 1 / -1; }
+  .share:focus, h2:focus { outline: none; }
+  .share:focus-visible { outline: 2px solid var(--primary-color); outline-offset: 2px; }
+  /* Read by screen readers, not shown: what the page shows changing already. */
+  .status { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%);
+    white-space: nowrap; }
   .check { border-radius: 8px; padding: 10px 12px; margin-bottom: 12px; }
   .error-text { color: var(--error-color, #db4437); }
   h3 { margin: 12px 0 8px; font-size: 16px; font-weight: 500; }
   .check.ok { background: var(--secondary-background-color, #eee); }
-  .check.ok strong { color: var(--success-color, #43a047); }
+  .check.ok { border-left: 4px solid var(--success-color, #43a047); }
   .check.broken { background: var(--error-color, #db4437); color: #fff; font-size: 16px; }
   .check.broken strong { font-size: 20px; display: block; }
   .check p { margin: 4px 0 0; overflow-wrap: anywhere; }
@@ -426,9 +444,10 @@ class DoorstepPanel extends HTMLElement {
         <span>${esc(t.title)}</span>
       </header>
       <p class="error" role="alert"></p>
+      <p class="status" role="status"></p>
       <main>
         <section class="shares-section"><h2>${esc(t.shares)}</h2><div class="shares"></div></section>
-        <section class="clips-section"><h2>${esc(t.clips)}</h2>
+        <section class="clips-section"><h2 tabindex="-1">${esc(t.clips)}</h2>
           <div class="filters"></div>
           <div class="player" hidden><video controls playsinline></video>
             <div class="actions"><button class="action secondary" data-action="close">${esc(t.close)}</button></div>
@@ -458,6 +477,30 @@ class DoorstepPanel extends HTMLElement {
     const box = this.shadowRoot.querySelector(".error");
     this._refreshFailed = Boolean(err) && fromRefresh;
     if (box) box.textContent = err ? this._message(err) : "";
+  }
+
+  /** Say `text` to screen readers (the status line): what changed out of sight of the focus. */
+  _announce(text) {
+    const status = this.shadowRoot.querySelector(".status");
+    if (!status || !text) return;
+    // Emptied first: the same words twice are said twice.
+    status.textContent = "";
+    setTimeout(() => {
+      status.textContent = text;
+    }, 100);
+  }
+
+  /** Draw `box` again with `render`; the control that had the keyboard focus in it (or the
+   * one named by `wanted`) has it again when it is still there. True when it is. */
+  _keepFocus(box, render, wanted = null) {
+    const focused = this.shadowRoot.activeElement;
+    const selector = wanted || (focused && box.contains(focused) ? focusSelector(focused) : null);
+    render();
+    if (!selector) return false;
+    const again = box.querySelector(selector);
+    if (!again || again.disabled) return false;
+    again.focus({ preventScroll: true });
+    return true;
   }
 
   async _refresh() {
@@ -632,6 +675,7 @@ class DoorstepPanel extends HTMLElement {
     if (!force && key === this._sharesKey) return false; // keep the buttons under the pointer
     this._sharesKey = key;
     const t = this._t;
+    this._announceShares();
     const bridges = Object.fromEntries(this._data.bridges.map((b) => [b.bridge_id, b]));
     const canDecideSomewhere = this._data.bridges.some((b) => b.can_decide);
     const parts = [];
@@ -645,6 +689,9 @@ class DoorstepPanel extends HTMLElement {
     for (const share of this._data.shares) {
       const bridge = bridges[share.bridge_id] || {};
       const ids = `data-bridge="${esc(share.bridge_id)}" data-share="${esc(share.share_id)}"`;
+      // Buttons named "Approve" or "Deny" alone would not say whose request: each says it
+      // (its description), and the request is a group named after its requester.
+      const who = `who-${esc(share.bridge_id)}-${esc(share.share_id)}`;
       const rows = [
         [t.cameras, share.cameras.map((name) => this._cameraLabel(bridge, name)).join(", ")],
         [t.window, share.start ? `${this._when(share.start)} – ${this._when(share.end)}` : ""],
@@ -664,26 +711,26 @@ class DoorstepPanel extends HTMLElement {
       // A legal request's first approver cannot be its second (the bridge refuses): only Deny.
       const mayApprove = !share.you_approved;
       if (bridge.can_decide && share.state === "pending") {
-        if (mayApprove) buttons.push(`<button class="action" data-action="approve" ${ids}>${esc(t.approve)}</button>`);
+        if (mayApprove) buttons.push(`<button class="action" data-action="approve" ${ids} aria-describedby="${who}">${esc(t.approve)}</button>`);
         if (mayApprove && bridge.offer_unredacted) {
-          buttons.push(`<button class="action secondary" data-action="approve-unredacted" ${ids}>${esc(t.approveUnredacted)}</button>`);
+          buttons.push(`<button class="action secondary" data-action="approve-unredacted" ${ids} aria-describedby="${who}">${esc(t.approveUnredacted)}</button>`);
         }
-        buttons.push(`<button class="action danger" data-action="deny" ${ids}>${esc(t.deny)}</button>`);
+        buttons.push(`<button class="action danger" data-action="deny" ${ids} aria-describedby="${who}">${esc(t.deny)}</button>`);
       }
       if (bridge.can_decide && REVOCABLE.has(share.state)) {
-        buttons.push(`<button class="action danger" data-action="revoke" ${ids}>${esc(t.revoke)}</button>`);
+        buttons.push(`<button class="action danger" data-action="revoke" ${ids} aria-describedby="${who}">${esc(t.revoke)}</button>`);
       }
       // Home Assistant's address for the internet when it has one: the link is for someone
       // outside the home. Otherwise the address this browser uses, said to be local.
       const url = share.link ? share.link_url || this._absolute(share.link) : "";
       const link = share.link
         ? `<div class="link"><input readonly aria-label="${esc(t.link)}" value="${esc(url)}">
-             <button class="action secondary" data-action="copy" data-link="${esc(url)}">${esc(t.copy)}</button></div>
+             <button class="action secondary" data-action="copy" ${ids} aria-describedby="${who}" data-link="${esc(url)}">${esc(t.copy)}</button></div>
            ${share.link_url ? "" : `<p class="note link-note">${esc(t.linkInsideOnly)}</p>`}`
         : "";
       parts.push(`
-        <div class="share" ${ids} data-state="${esc(share.state)}">
-          <div class="top"><span class="who">${esc(t.requester)} ${esc(share.requester)}</span>
+        <div class="share" ${ids} data-state="${esc(share.state)}" role="group" aria-labelledby="${who}" tabindex="-1">
+          <div class="top"><span class="who" id="${who}">${esc(t.requester)} ${esc(share.requester)}</span>
             <span class="badges">${share.kind === "legal" ? `<span class="state legal">${esc(t.legal)}</span>` : ""}
             <span class="state ${esc(share.state)}">${esc(t.states[share.state] || share.state)}</span></span></div>
           <div class="reason">${esc(share.reason)}</div>
@@ -693,8 +740,36 @@ class DoorstepPanel extends HTMLElement {
           ${buttons.length ? `<div class="actions">${buttons.join("")}</div>` : ""}
         </div>`);
     }
-    this.shadowRoot.querySelector(".shares").innerHTML = parts.join("");
+    const box = this.shadowRoot.querySelector(".shares");
+    // After a decision, the request decided keeps the focus: the same button when it is still
+    // there (a first of two approvals), else the request itself, whose new state is said.
+    const decided = this._decided;
+    this._decided = null;
+    const kept = this._keepFocus(box, () => (box.innerHTML = parts.join("")), decided && decided.button);
+    if (decided && !kept) {
+      const share = box.querySelector(decided.share);
+      if (share) share.focus();
+    }
     return true;
+  }
+
+  /** Tell screen readers what changed in the share requests since they were last drawn: a new
+   * request, another state (approved, ready, expired...), a first approval of two. */
+  _announceShares() {
+    const t = this._t;
+    const before = this._shareStates;
+    const states = {};
+    const said = [];
+    for (const share of this._data.shares) {
+      const key = `${share.bridge_id}/${share.share_id}`;
+      const approvals = (share.approved_by || []).length;
+      states[key] = `${share.state}|${approvals}`;
+      if (before === undefined || before[key] === states[key]) continue;
+      const words = share.state === "pending" && approvals ? t.secondApprover : t.states[share.state] || share.state;
+      said.push(`${t.requester} ${share.requester}: ${words}`);
+    }
+    this._shareStates = states;
+    if (said.length) this._announce(said.join(". "));
   }
 
   _absolute(path) {
@@ -714,7 +789,10 @@ class DoorstepPanel extends HTMLElement {
     const chips = REASONS.map(
       (r) => `<button class="chip" data-action="reason" data-reason="${r}" aria-pressed="${r === this._reason}">${esc(t[r || "all"])}</button>`,
     ).join("");
-    this.shadowRoot.querySelector(".filters").innerHTML = `${select}<span role="group" aria-label="${esc(t.reason)}">${chips}</span>`;
+    const box = this.shadowRoot.querySelector(".filters");
+    this._keepFocus(box, () => {
+      box.innerHTML = `${select}<span role="group" aria-label="${esc(t.reason)}">${chips}</span>`;
+    });
   }
 
   /** The newest clips of the camera and reason shown; with `older`, the next page after them. */
@@ -765,7 +843,17 @@ class DoorstepPanel extends HTMLElement {
     this._clipsError = failed;
     this._clipErrors = {};
     this._clipsShown = `${this._camera}|${reason}`;
+    const focused = this.shadowRoot.activeElement;
+    const fromMore = older && (!focused || focused.dataset.action === "more");
     this._renderClips();
+    // "Older clips" goes from under the keyboard focus: the first of them has it.
+    if (fromMore && fresh.length) this._focusClip(fresh[0].clip_id);
+  }
+
+  /** Give the keyboard focus to a clip's Play button, or to the list's heading without it. */
+  _focusClip(clipId) {
+    const button = clipId && this.shadowRoot.querySelector(`.clips button[data-action="play"][data-clip="${CSS.escape(clipId)}"]`);
+    (button || this.shadowRoot.querySelector(".clips-section h2")).focus();
   }
 
   /** The newest clips again, merged into the list shown: clips recorded since go on top,
@@ -835,11 +923,16 @@ class DoorstepPanel extends HTMLElement {
     return document.scrollingElement;
   }
 
-  _renderClips() {
+  /** Draw the clip list; the control with the keyboard focus (or `wanted`) keeps it. */
+  _renderClips(wanted = null) {
     if (this._clips === null) return;
-    const t = this._t;
     const list = this.shadowRoot.querySelector(".clips");
     list.dataset.shown = this._clipsShown; // which list this is: camera and reason
+    this._keepFocus(list, () => this._drawClips(list), wanted);
+  }
+
+  _drawClips(list) {
+    const t = this._t;
     if (this._clipsError) {
       list.innerHTML = `<li class="empty error-text" role="alert">${esc(this._clipsError)}</li>`;
       return;
@@ -855,14 +948,15 @@ class DoorstepPanel extends HTMLElement {
     const mayForget = !bridge || bridge.can_decide !== false;
     list.innerHTML = this._clips
       .map((clip) => {
-        const media = `data-media="${esc(clip.media_content_id)}"`;
+        // "Play" and "Forget" say which clip (their description): the list has many.
+        const about = `data-clip="${esc(clip.clip_id)}" data-media="${esc(clip.media_content_id)}" aria-describedby="clip-${esc(clip.clip_id)}"`;
         const forget = mayForget
-          ? `<button class="action danger" data-action="forget" data-clip="${esc(clip.clip_id)}" ${media}>${esc(t.forget)}</button>`
+          ? `<button class="action danger" data-action="forget" ${about}>${esc(t.forget)}</button>`
           : "";
         const error = this._clipErrors[clip.clip_id];
         return `<li class="clip" data-clip="${esc(clip.clip_id)}" data-reason="${esc(clip.reason)}">
-          <span>${esc(this._when(clip.start))} · ${esc(t[clip.reason] || clip.reason)} · ${Math.round(clip.duration)} s</span>
-          <span class="clip-actions"><button class="action secondary" data-action="play" ${media}>${esc(t.play)}</button>${forget}</span>
+          <span id="clip-${esc(clip.clip_id)}">${esc(this._when(clip.start))} · ${esc(t[clip.reason] || clip.reason)} · ${Math.round(clip.duration)} s</span>
+          <span class="clip-actions"><button class="action secondary" data-action="play" ${about}>${esc(t.play)}</button>${forget}</span>
           ${error ? `<p class="clip-error error-text" role="alert">${esc(error)}</p>` : ""}</li>`;
       })
       .join("");
@@ -880,17 +974,28 @@ class DoorstepPanel extends HTMLElement {
       // The media browser id names the clip's bridge: only that one is asked.
       await this._hass.callService("doorstep", "forget_clip", { clip_id: target.dataset.media }, undefined, false);
       delete this._clipErrors[clipId];
+      const index = this._clips.findIndex((clip) => clip.clip_id === clipId);
       this._clips = this._clips.filter((clip) => clip.clip_id !== clipId);
       this._loadAudit(); // its clip_erased record
+      const focused = this.shadowRoot.activeElement;
+      this._renderClips();
+      // The keyboard focus was on the clip gone: the next one (or the one before) has it.
+      const next = this._clips[Math.min(index, this._clips.length - 1)];
+      if (!focused || focused === target) this._focusClip(next && next.clip_id);
+      this._announce(this._t.clipForgotten);
+      return;
     } catch (err) {
       // Refused (a share holds the clip, not an approver...): Home Assistant's words, by the clip.
       this._clipErrors[clipId] = this._message(err);
     }
-    this._renderClips();
+    // The error is said by the clip (an alert); its Forget button keeps the focus.
+    this._renderClips(focusSelector(target));
   }
 
   async _decide(target, decision, redact) {
     this._busy = true;
+    const share = `.share[data-bridge="${CSS.escape(target.dataset.bridge)}"][data-share="${CSS.escape(target.dataset.share)}"]`;
+    this._decided = { button: focusSelector(target), share };
     target.disabled = true;
     try {
       await this._hass.callWS({
@@ -903,7 +1008,9 @@ class DoorstepPanel extends HTMLElement {
       this._error(null);
     } catch (err) {
       this._error(err);
+      this._decided = null;
       target.disabled = false;
+      target.focus(); // to try again, or decide otherwise
     } finally {
       this._busy = false;
     }
@@ -912,9 +1019,12 @@ class DoorstepPanel extends HTMLElement {
     // stays disabled.
     this._sharesKey = "";
     await this._refresh();
+    this._decided = null; // not for a later redraw, when this one could not be asked
   }
 
-  async _play(mediaContentId) {
+  async _play(target) {
+    const mediaContentId = target.dataset.media;
+    this._playing = target.dataset.clip; // Close gives the focus back to its Play button
     try {
       const resolved = await this._hass.callWS({
         type: "media_source/resolve_media",
@@ -924,6 +1034,7 @@ class DoorstepPanel extends HTMLElement {
       const video = player.querySelector("video");
       video.src = this._absolute(resolved.url);
       player.hidden = false;
+      video.focus(); // above the list: the keyboard is where the clip plays
       video.play().catch(() => {}); // autoplay may be refused: the controls remain
       this._error(null);
     } catch (err) {
@@ -948,7 +1059,7 @@ class DoorstepPanel extends HTMLElement {
       } else if (action === "more") {
         target.disabled = true;
         this._loadClips(true);
-      } else if (action === "play") this._play(target.dataset.media);
+      } else if (action === "play") this._play(target);
       else if (action === "forget") {
         if (confirm(this._t.confirmForget)) this._forget(target);
       }
@@ -956,6 +1067,7 @@ class DoorstepPanel extends HTMLElement {
         const player = this.shadowRoot.querySelector(".player");
         player.querySelector("video").pause();
         player.hidden = true;
+        this._focusClip(this._playing);
       }
       return;
     }
@@ -974,6 +1086,7 @@ class DoorstepPanel extends HTMLElement {
       document.execCommand("copy");
     }
     target.textContent = this._t.copied;
+    this._announce(this._t.copied);
   }
 
   _onChange(ev) {
