@@ -322,7 +322,7 @@ class DoorstepDoorbellCard extends HTMLElement {
     this.shadowRoot.innerHTML = `
       <style>${STYLE}</style>
       <ha-card>
-        <div class="picture" role="button" tabindex="0" aria-label="${esc(t.live)}" data-action="live">
+        <div class="picture" role="button" tabindex="0" data-action="live">
           <img class="live" alt="${esc(t.live)}">
           <div class="offline" hidden>${esc(t.offline)}</div>
           <div class="name"></div>
@@ -338,8 +338,11 @@ class DoorstepDoorbellCard extends HTMLElement {
             <span class="label">${esc(t.pending)}</span><span class="count"></span></button>
         </div>
       </ha-card>`;
+    // Its name is what it shows: "Live view", the camera's name (and "Camera offline").
     this.shadowRoot.querySelector(".picture").addEventListener("keydown", (ev) => {
-      if (ev.key === "Enter" || ev.key === " ") this._moreInfo(this._found.camera);
+      if (ev.key !== "Enter" && ev.key !== " ") return;
+      ev.preventDefault(); // Space opens the view, it does not scroll the page
+      this._moreInfo(this._found.camera);
     });
   }
 
@@ -382,6 +385,7 @@ class DoorstepDoorbellCard extends HTMLElement {
       const video = player.querySelector("video");
       video.src = this._hass.hassUrl ? this._hass.hassUrl(resolved.url) : resolved.url;
       player.hidden = false;
+      video.focus(); // above the rows: the keyboard is where the clip plays
       video.play().catch(() => {}); // autoplay may be refused: the controls remain
     } catch (_err) {
       this._moreInfo(found.lastClip);
@@ -400,6 +404,7 @@ class DoorstepDoorbellCard extends HTMLElement {
       const player = this.shadowRoot.querySelector(".player");
       player.querySelector("video").pause();
       player.hidden = true;
+      this.shadowRoot.querySelector(".clip").focus(); // back where the clip was asked for
     }
   }
 }
