@@ -234,7 +234,8 @@ class PacketClock:
         time_base: Unit of the incoming timestamps.
         fps: Nominal frame rate, used to fill in missing timestamps.
         now: Wall clock (injectable for tests).
-        arrival: Ignore the stream's timestamps and use arrival times (MJPEG).
+        arrival: Ignore the stream's timestamps and time frames by their arrival (MJPEG).
+        steady: A clock nobody sets, that arrival times are measured on (injectable).
     """
 
     def __init__(
@@ -244,12 +245,16 @@ class PacketClock:
         now: Callable[[], float] = time.time,
         *,
         arrival: bool = False,
+        steady: Callable[[], float] = time.monotonic,
     ) -> None:
         self._time_base = time_base
         self._seconds_per_tick = float(time_base)  # floats: Fraction maths per packet is slow
         self._arrival = arrival
         self._frame = max(1, round(1 / (fps * time_base))) if fps > 0 else 1
         self._now = now
+        self._steady = steady
+        #: Arrival timing: the wall clock minus the steady one, as last anchored.
+        self._wall_offset: float | None = None
         self._offset = 0
         self._fresh = True
         self._last_pts: int | None = None
@@ -271,14 +276,7 @@ class PacketClock:
         """Repair and shift one packet's timestamps; returns (pts, dts, wall)."""
         following = self._last_pts + self._frame if self._last_pts is not None else 0
         if self._arrival:
-            # MJPEG over HTTP has no real timestamps: time is when the frame arrived.
-            now = self._now()
-            if self._anchor is None:
-                self._anchor = (following, now)
-            pts = dts = self._anchor[0] + round((now - self._anchor[1]) / self._seconds_per_tick)
-            pts = dts = max(pts, following)
-            self._last_pts = self._last_dts = pts
-            return pts, dts, now
+            return self._arrived(following)
         if pts is None:
             pts = dts
         if self._fresh:
@@ -309,6 +307,26 @@ class PacketClock:
         if shift:
             self._anchor = (anchor[0], anchor[1] + shift)
         return out_pts, out_dts, wall + shift
+
+    def _arrived(self, following: int) -> tuple[int, int, float]:
+        """Time a frame by its arrival (MJPEG over HTTP has no real timestamps).
+
+        Measured on the steady clock: a step of the wall clock (NTP setting the stale
+        clock of a board without a real-time clock, a clock set back) would otherwise put
+        a gap of hours into a clip, or make its timestamps go back. The capture time
+        follows such a step as an RTSP camera's does: re-anchored to the wall clock once
+        it is more than ``MAX_CLOCK_DRIFT`` off.
+        """
+        now, steady = self._now(), self._steady()
+        if self._anchor is None:
+            self._anchor = (following, steady)
+        pts = self._anchor[0] + round((steady - self._anchor[1]) / self._seconds_per_tick)
+        pts = max(pts, following)
+        self._last_pts = self._last_dts = pts
+        offset = self._wall_offset
+        if offset is None or abs(steady + offset - now) > MAX_CLOCK_DRIFT:
+            offset = self._wall_offset = now - steady
+        return pts, pts, steady + offset
 
     def _settle(self, late: float, now: float) -> float:
         """How far to move the capture estimate, given how late this packet arrived.

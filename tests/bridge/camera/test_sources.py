@@ -82,6 +82,31 @@ def test_timestamps_that_do_not_move_on_go_on_a_frame_at_a_time(timestamps: list
     assert walls[-1] - walls[0] == pytest.approx(5 / 15, abs=1e-6)
 
 
+@pytest.mark.parametrize("step", [3 * 3600.0, -3600.0], ids=["set forward", "set back"])
+def test_frames_timed_on_arrival_go_on_evenly_when_the_wall_clock_steps(step: float) -> None:
+    # MJPEG has no timestamps of its own. Timed by the wall clock, NTP setting it forward
+    # put a gap of hours into a clip, and a clock set back left every later frame of the
+    # run a nominal frame apart, however fast the camera really sent them.
+    wall, steady = 1_000_000.0, 50.0
+    clock = PacketClock(
+        Fraction(1, 90000), 25.0, now=lambda: wall, arrival=True, steady=lambda: steady
+    )
+    stamped = []
+    for index in range(20):
+        if index == 10:
+            wall += step  # NTP sets the clock between two frames
+        stamped.append(clock.stamp(None, None))
+        wall, steady = wall + 0.1, steady + 0.1  # a 10 fps camera
+    steps = [b[0] - a[0] for a, b in itertools.pairwise(stamped)]
+    assert steps == [9000] * 19  # a tenth of a second each, across the step too
+    # Capture times follow the step at once, as an RTSP camera's do (the clip index and
+    # retention follow it from there).
+    walls = [wall for _, _, wall in stamped]
+    assert walls[9] == pytest.approx(1_000_000.9)
+    assert walls[10] == pytest.approx(1_000_001.0 + step)
+    assert walls[-1] - walls[10] == pytest.approx(0.9)
+
+
 class Arrivals:
     """Packets of a 15 fps camera as a reader gets them, on a simulated clock."""
 

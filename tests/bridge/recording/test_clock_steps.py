@@ -10,10 +10,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
+import threading
+import time
 
+import av
 import pytest
 
+from doorstep_bridge.camera import sources
+from doorstep_bridge.camera.sources import AvSource
 from doorstep_bridge.models import ClipInfo
 from doorstep_bridge.packets import EncodedPacket
 from doorstep_bridge.recording.masks import MaskSet
@@ -22,7 +28,8 @@ from doorstep_bridge.recording.retention import Retention
 from doorstep_bridge.recording.settings import RecordSettings, RetentionPeriods, StorageSettings
 from doorstep_bridge.recording.store import ClipStore
 from doorstep_bridge.recording.writer import ClipWriter, finalize
-from tests.support.media import Footage, file_packets
+from tests.support.media import Footage, decode_all, file_packets, write_mjpeg_frames
+from tests.support.servers import mjpeg_server
 
 #: What the clock of a board without a real-time clock says after a power cut.
 STALE = datetime(1970, 1, 1, 0, 2, tzinfo=UTC)
@@ -239,3 +246,61 @@ def test_small_differences_are_no_step(harness: Harness, footage: Footage) -> No
 
     assert harness.store.get(clip.id) == clip
     assert harness.moved == []
+
+
+@pytest.mark.parametrize("step", [200.0, -3600.0], ids=["set forward", "set back"])
+def test_an_mjpeg_clip_recorded_while_the_clock_steps_plays_as_it_was_filmed(
+    tmp_path: Path, store: ClipStore, monkeypatch: pytest.MonkeyPatch, step: float
+) -> None:
+    # An HTTP MJPEG camera's frames are timed on arrival. Timed by the wall clock, NTP
+    # setting it 200 s forward made this 4 s visit a 204 s clip, 200 s of it one frozen
+    # picture; a clock set back made every later frame a nominal 1/25 s apart, this
+    # 10 fps camera playing 2.5 times too fast.
+    offset = [0.0]
+    monkeypatch.setattr(
+        sources, "PacketClock", partial(sources.PacketClock, now=lambda: time.time() + offset[0])
+    )
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for index, jpeg in enumerate(write_mjpeg_frames(10, 320, 240)):
+        (frames / f"{index:03d}.jpg").write_bytes(jpeg)
+    clips: list[ClipInfo] = []
+    now = [0.0]
+    recorder = Recorder(
+        "front_door",
+        RecordSettings(pre_roll=0.0),
+        store,
+        (),
+        RecorderHooks(clips.append, lambda _jpeg: None, lambda _error: None),
+        clock=lambda: now[0],
+    )
+    arrived: list[float] = []
+    stop = threading.Event()
+    with mjpeg_server(frames, fps=10) as url:
+        packets = AvSource(url).packets(stop)
+        for packet in packets:
+            arrived.append(time.monotonic())
+            now[0] += 0.1
+            recorder.feed(packet)
+            if len(arrived) == 1:
+                recorder.manual(60.0)
+            elif len(arrived) == 20:
+                offset[0] = step  # NTP sets the clock halfway through the visit
+            elif len(arrived) == 40:
+                break
+        stop.set()
+        packets.close()
+    recorder.stream_lost()
+    recorder.flush()
+    recorder.close()
+
+    [clip] = clips
+    assert len(decode_all(clip.path)) == 40
+    with av.open(str(clip.path)) as container:
+        stream = container.streams.video[0]
+        times = [float(p.pts * stream.time_base) for p in container.demux(stream) if p.size]
+    # Each frame is where it arrived, a tenth of a second after the one before.
+    filmed = [at - arrived[0] for at in arrived]
+    shown = sorted(at - min(times) for at in times)
+    assert shown == pytest.approx(filmed, abs=0.1)
+    assert clip.duration == pytest.approx(filmed[-1] + 0.1, abs=0.2)
