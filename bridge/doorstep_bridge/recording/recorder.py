@@ -170,8 +170,10 @@ class Recorder:
         self._enabled = settings.enabled
         self._recording = False
         self._reason = "motion"
-        # Capture time of the clip's first frame: a clip's length counts its pre-roll.
-        self._clip_first_wall = 0.0
+        # Where the clip is split, in its stream's pts: ``max_length`` after its first frame
+        # (a clip's length counts its pre-roll). On the clip's own timeline, not the wall
+        # clock, which a step (NTP setting a stale clock, a clock set back) would move.
+        self._split_at = 0
         self._hold_until: float | None = None
         # The end the rings and record-nows of the clip being recorded asked for (the
         # post-roll after a press, the requested length): what a camera drop must not
@@ -204,7 +206,7 @@ class Recorder:
         self._room_problem: str | None = None
         # A clip that could not start or whose writing failed midway: its event goes on
         # in a new clip as soon as the disk takes it again (reason of the clip, last
-        # attempt's capture time).
+        # attempt's time on the stream's timeline, which no step of the wall clock moves).
         self._open_reason = "motion"
         # The clips of the event being recorded that a failure cut short: a weightier
         # reason later in the event (a press) is theirs too.
@@ -270,9 +272,7 @@ class Recorder:
                 if packet.keyframe:
                     self._start_late(now)  # a clip started here starts with this packet
                 return
-            if packet.keyframe and (
-                changed or packet.wall - self._clip_first_wall >= self.settings.max_length
-            ):
+            if packet.keyframe and (changed or packet.pts >= self._split_at):
                 # Split a long event, or one during which the camera changed its stream (a
                 # new picture size: a file holds one): the next clip starts at this keyframe
                 # and keeps the post-roll already running (motion may be off by now) and
@@ -469,7 +469,8 @@ class Recorder:
         self._recording = True
         self._reason = reason
         show_from = self._first_shown(packets)
-        self._clip_first_wall = packets[show_from].wall
+        first = packets[show_from]
+        self._split_at = first.pts + round(self.settings.max_length / first.stream.time_base)
         self._hold_until = self._asked_until = None
         self._best = None
         self._queue.put(_Start(reason, packets, show_from))
@@ -574,10 +575,10 @@ class Recorder:
     def _resume_at(self, packet: EncodedPacket) -> None:
         """Continue an event whose clip failed (or never started) in a new clip from here."""
         assert self._resume is not None
-        tried = self._resume_tried
-        if tried is not None and packet.wall - tried < RESUME_EVERY:
+        tried, at = self._resume_tried, packet.seconds
+        if tried is not None and at - tried < RESUME_EVERY:
             return
-        self._resume_tried = packet.wall
+        self._resume_tried = at
         self._open_clip(self._resume, [packet])  # raises again while the disk is full
         self._resume = self._resume_tried = None
         _LOGGER.warning("Recording on %s goes on in clip %s", self.camera, self._pending_id())

@@ -8,20 +8,23 @@ steps the wall clock as NTP would, the machine's clock is never touched.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 import threading
 import time
+from typing import Any
 
 import av
 import pytest
 
 from doorstep_bridge.camera import sources
 from doorstep_bridge.camera.sources import AvSource
+from doorstep_bridge.exceptions import StorageError
 from doorstep_bridge.models import ClipInfo
 from doorstep_bridge.packets import EncodedPacket
+from doorstep_bridge.recording import recorder as recorder_module
 from doorstep_bridge.recording.masks import MaskSet
 from doorstep_bridge.recording.recorder import Recorder, RecorderHooks
 from doorstep_bridge.recording.retention import Retention
@@ -304,3 +307,70 @@ def test_an_mjpeg_clip_recorded_while_the_clock_steps_plays_as_it_was_filmed(
     shown = sorted(at - min(times) for at in times)
     assert shown == pytest.approx(filmed, abs=0.1)
     assert clip.duration == pytest.approx(filmed[-1] + 0.1, abs=0.2)
+
+
+def _stepped(packets: list[EncodedPacket], at: int, step: float) -> list[EncodedPacket]:
+    """The packets as captured while the wall clock steps by ``step`` before packet ``at``."""
+    return packets[:at] + [replace(p, wall=p.wall + step) for p in packets[at:]]
+
+
+def _record(
+    store: ClipStore, packets: list[EncodedPacket], settings: RecordSettings
+) -> list[ClipInfo]:
+    """The clips, in the order recorded, of a camera moving all through ``packets``; the
+    recorder's steady clock follows the stream, whatever the wall clock does."""
+    clips: list[ClipInfo] = []
+    steady = [0.0]
+    recorder = Recorder(
+        "front_door",
+        settings,
+        store,
+        (),
+        RecorderHooks(clips.append, lambda _jpeg: None, lambda _error: None),
+        clock=lambda: steady[0],
+    )
+    for index, packet in enumerate(packets):
+        steady[0] = packet.seconds
+        recorder.feed(packet)
+        if index == 0:
+            recorder.motion(True)
+    recorder.motion(False)
+    recorder.stream_lost()
+    recorder.flush()
+    recorder.close()
+    return clips
+
+
+@pytest.mark.parametrize("step", [3 * 3600.0, -3600.0], ids=["set forward", "set back"])
+def test_a_long_event_is_split_at_max_length_whatever_the_clock_does(
+    store: ClipStore, packets: list[EncodedPacket], step: float
+) -> None:
+    # Measured on capture times, a clock set back an hour 2 s into the event kept its
+    # clip going for that hour past max_length; set forward, it cut the clip at once.
+    clips = _record(
+        store,
+        _stepped(packets, 30, step),
+        RecordSettings(pre_roll=0.0, post_roll=0.0, max_length=3.0),
+    )
+    assert [clip.duration for clip in clips] == pytest.approx([3.0, 3.0, 2.0], abs=0.1)
+    assert sum(len(decode_all(clip.path)) for clip in clips) == len(packets)
+
+
+def test_an_event_cut_by_a_full_disk_goes_on_after_a_clock_set_back(
+    store: ClipStore, packets: list[EncodedPacket], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Tried every 2 s by capture time, the new clip waited out the hour the clock went
+    # back: the rest of the visit was lost.
+    real_write = recorder_module.ClipWriter.write
+
+    def full_for_two_seconds(self: Any, packet: EncodedPacket) -> None:
+        if 1.5 <= packet.seconds < 3.5:
+            raise StorageError("cannot write clip: No space left on device")
+        real_write(self, packet)
+
+    monkeypatch.setattr(recorder_module.ClipWriter, "write", full_for_two_seconds)
+    early, resumed = _record(store, _stepped(packets, 40, -3600.0), RecordSettings(pre_roll=0.0))
+    assert 0.9 <= early.duration <= 1.6
+    # Tried at the keyframe at 2 s (the disk still full), then 2 s later, at 4 s.
+    assert resumed.duration == pytest.approx(len(packets) / 15 - 4.0, abs=0.01)
+    assert resumed.reason == "motion"
