@@ -258,8 +258,10 @@ class Detection:
             return
         if self._need_key and not packet.keyframe:
             return
-        due = self._last_analysed is None or (
-            packet.wall - self._last_analysed >= self._interval * 0.9
+        # A capture time before the last analysed one is the wall clock set back (a clock
+        # found ahead): analyse now, or motion would go unseen for as long as the step.
+        due = self._last_analysed is None or not (
+            0.0 <= packet.wall - self._last_analysed < self._interval * 0.9
         )
         if not due and packet.stream.codec != "h264":
             return  # intra-only codecs need not decode skipped frames

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 import threading
 import time
@@ -75,6 +76,26 @@ def test_detection_runs_at_detect_fps_and_reports_motion(porch: Footage) -> None
     assert detection.frames_analysed == pytest.approx(frames * 5 / porch.fps, abs=1)
     assert changes == [True, False]  # the walker at 3.0-4.5 s
     assert recorder.motion_calls == changes
+
+
+def test_a_clock_set_back_does_not_blind_motion_detection(porch: Footage) -> None:
+    # Detect frames were paced by capture time: after a clock found an hour ahead was set
+    # back, no frame was analysed for that hour, and the walker was never seen.
+    recorder, clock, changes = FakeRecorder(), Clock(), []
+    detection = Detection(
+        _camera(detect_fps=5),
+        recorder,  # type: ignore[arg-type]
+        FrameDifference,
+        CountingGate,
+        on_motion=changes.append,
+        clock=clock,
+    )
+    for index, packet in enumerate(file_packets(porch.path)):
+        clock.now = packet.seconds  # the steady clock goes on
+        detection.feed(replace(packet, wall=packet.wall - 3600 * (index >= 30)))
+    frames = round(porch.seconds * porch.fps)
+    assert detection.frames_analysed == pytest.approx(frames * 5 / porch.fps, abs=1)
+    assert changes == [True, False]  # the walker at 3.0-4.5 s, after the step at 2 s
 
 
 def test_switched_off_detection_decodes_only_for_snapshots(porch: Footage) -> None:
