@@ -6,6 +6,12 @@ the one in the project's ``.venv`` (the oldest supported release), or, when
 ``DOORSTEP_HA_ROOT`` names a root built by ``scripts/ha-current``, the current
 release inside that root. Each is started and stopped by its own handle, never
 by name. Also a plain MQTT client and the video checks the tests share.
+
+Owners update the bridge and the integration at different times. To run one side
+from another checkout (an older release: ``git worktree add /tmp/old <tag>``), name
+that checkout's root in ``DOORSTEP_E2E_BRIDGE_TREE`` (the bridge runs its
+``bridge/doorstep_bridge``) or ``DOORSTEP_E2E_INTEGRATION_TREE`` (Home Assistant
+loads its ``custom_components/doorstep``). Both default to this checkout.
 """
 
 from __future__ import annotations
@@ -35,6 +41,9 @@ CAMERA = "front_door"
 BASE_TOPIC = "doorstep"
 #: A Debian root holding the current Home Assistant (``scripts/ha-current --host``).
 HA_ROOT = os.environ.get("DOORSTEP_HA_ROOT") or None
+#: The checkouts whose bridge and whose integration run (see the module's docstring).
+BRIDGE_TREE = Path(os.environ.get("DOORSTEP_E2E_BRIDGE_TREE") or ROOT).resolve()
+INTEGRATION_TREE = Path(os.environ.get("DOORSTEP_E2E_INTEGRATION_TREE") or ROOT).resolve()
 #: Integrations the test/demo HA loads. Not ``default_config``: go2rtc needs a
 #: binary, and ssdp/zeroconf/dhcp reach beyond loopback.
 HA_CONFIGURATION = """\
@@ -256,6 +265,8 @@ class Service:
     args: list[str]
     log_path: Path
     cwd: Path | None = None
+    #: Environment variables set for the process, over this process's own.
+    env: dict[str, str] | None = None
     process: subprocess.Popen[bytes] | None = None
     #: Stops the process should its starter die without stopping it (the demo sets one).
     watchdog: Watchdog | None = None
@@ -284,6 +295,7 @@ class Service:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             cwd=self.cwd,
+            env=None if self.env is None else {**os.environ, **self.env},
             # Its own process group: Ctrl-C in a terminal reaches only the demo,
             # which then stops every service in order.
             start_new_session=True,
@@ -385,6 +397,12 @@ class Bridge:
         )
 
 
+def _path_first(folder: Path) -> str:
+    """``PYTHONPATH`` with ``folder`` first."""
+    rest = [entry for entry in os.environ.get("PYTHONPATH", "").split(os.pathsep) if entry]
+    return os.pathsep.join([str(folder), *rest])
+
+
 def make_bridge(
     work: Path, mqtt_port: int, source: str, camera: dict[str, Any] | None = None
 ) -> Bridge:
@@ -412,6 +430,8 @@ def make_bridge(
         [str(VENV_BIN / "doorstep-bridge"), "run", "--config", str(path), "--log-level", "INFO"],
         work / "logs/bridge.log",
         cwd=work,
+        # First on the path: the package installed in the venv may be another checkout's.
+        env={"PYTHONPATH": _path_first(BRIDGE_TREE / "bridge")},
     )
     return Bridge(path, http_port, token, service)
 
@@ -474,7 +494,7 @@ def make_home_assistant(config_dir: Path, port: int, log_path: Path) -> HomeAssi
     link = custom / "doorstep"
     if link.is_symlink() or link.exists():
         link.unlink()
-    link.symlink_to(ROOT / "custom_components" / "doorstep", target_is_directory=True)
+    link.symlink_to(INTEGRATION_TREE / "custom_components" / "doorstep", target_is_directory=True)
     hass = ["chroot", HA_ROOT, "/opt/ha/bin/hass"] if HA_ROOT else [str(VENV_BIN / "hass")]
     args = [*hass, "-c", str(config_dir), "--skip-pip", "--log-no-color"]
     return HomeAssistant(config_dir, port, Service("home-assistant", args, log_path))
