@@ -2,14 +2,17 @@
 
 Only encoded packets are kept (a few MB for 5 s of 1080p), never decoded
 frames. The buffer always starts at a keyframe so a clip cut from it plays from
-its first frame.
+its first frame. Its seconds are counted on the stream's own timestamps, not the
+packets' capture times on the wall clock, which a step of the system clock (NTP
+setting the stale clock of a board without a real-time clock, a clock set back)
+would move.
 """
 
 from __future__ import annotations
 
 from collections import deque
 
-from doorstep_bridge.packets import EncodedPacket
+from doorstep_bridge.packets import EncodedPacket, StreamInfo
 
 #: Hard cap so a camera with no keyframes (or a huge GOP) cannot eat the memory.
 MAX_BUFFER_BYTES = 64 * 1024 * 1024
@@ -28,6 +31,9 @@ class PreRollBuffer:
         self._keyframes: deque[int] = deque()  # positions counted from `_dropped`
         self._dropped = 0
         self._bytes = 0
+        self._stream: StreamInfo | None = None
+        self._window = 0  # ``seconds`` in the stream's time_base, worked out once per stream
+        self._last_key_pts = 0
 
     def __len__(self) -> int:
         return len(self._packets)
@@ -39,24 +45,31 @@ class PreRollBuffer:
 
     def append(self, packet: EncodedPacket) -> None:
         """Add the newest packet and drop whole GOPs that are no longer needed."""
-        if not self._packets and not packet.keyframe:
-            return  # the buffer must start at a keyframe
-        last = self._packets[-1].stream if self._packets else None
-        if last is not None and packet.stream is not last and packet.stream != last:
-            self.clear()  # the stream changed (reconnect): old packets no longer fit
-            if not packet.keyframe:
-                return
+        stream = packet.stream
+        if stream is not self._stream:
+            if stream != self._stream:
+                self.clear()  # the stream changed (reconnect): old packets no longer fit
+                self._window = round(self.seconds / stream.time_base)
+            self._stream = stream
         if packet.keyframe:
+            if self._keyframes and packet.pts <= self._last_key_pts:
+                # The stream's timeline started over without a new stream (a source that
+                # restarted unnoticed): trimmed on it, the old packets would stay forever.
+                self.clear()
+            self._last_key_pts = packet.pts
             self._keyframes.append(self._dropped + len(self._packets))
+        elif not self._packets:
+            return  # the buffer must start at a keyframe
         self._packets.append(packet)
         self._bytes += len(packet.data)
-        self._trim(packet.wall)
+        self._trim(packet.pts - self._window)
 
-    def _trim(self, newest: float) -> None:
-        # Drop the oldest GOP while the next keyframe alone still covers the pre-roll.
+    def _trim(self, since: int) -> None:
+        # Drop the oldest GOP while the next keyframe alone still covers the pre-roll
+        # (starts at ``since`` or before, in pts).
         while len(self._keyframes) >= 2:
             second = self._packets[self._keyframes[1] - self._dropped]
-            if second.wall > newest - self.seconds and self._bytes <= self.max_bytes:
+            if second.pts > since and self._bytes <= self.max_bytes:
                 break
             self._drop_until(self._keyframes[1])
             self._keyframes.popleft()

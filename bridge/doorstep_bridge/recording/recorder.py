@@ -479,15 +479,18 @@ class Recorder:
         """Index of a new clip's first frame: ``pre_roll`` before the newest packet.
 
         A stream-copied clip must start at a keyframe (index 0); a re-encoded one
-        starts at the last frame captured ``pre_roll`` (plus a margin) or more
-        before the newest.
+        starts at the last frame ``pre_roll`` (plus a margin) or more before the
+        newest, on the stream's timeline (a step of the wall clock moves capture times).
         """
-        if not transcodes(packets[0].stream, self._clip_masks):
+        stream = packets[0].stream
+        if not transcodes(stream, self._clip_masks):
             return 0
-        since = packets[-1].wall - self.settings.pre_roll - PRE_ROLL_MARGIN
+        since = packets[-1].pts - round(
+            (self.settings.pre_roll + PRE_ROLL_MARGIN) / stream.time_base
+        )
         first = 0
         for index, packet in enumerate(packets):
-            if packet.wall > since:
+            if packet.pts > since:
                 break
             first = index
         return first

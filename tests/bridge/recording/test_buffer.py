@@ -43,6 +43,20 @@ def test_buffer_restarts_when_the_stream_changes(packets: list[EncodedPacket]) -
     assert buffer.packets() == [reconnected]
 
 
+def test_buffer_starts_again_when_the_timestamps_start_over(
+    packets: list[EncodedPacket],
+) -> None:
+    # The pre-roll is counted on the stream's timestamps: a source that starts them over
+    # without a new stream would otherwise leave the older packets in the buffer for good.
+    buffer = PreRollBuffer(seconds=1.0)
+    for packet in packets[:60]:
+        buffer.append(packet)
+    replayed = [replace(p, wall=p.wall + 4.0) for p in packets[:60]]  # pts from 0 again
+    for packet in replayed:
+        buffer.append(packet)
+    assert buffer.packets() == replayed[30:]
+
+
 def test_zero_pre_roll_keeps_only_the_current_gop(packets: list[EncodedPacket]) -> None:
     buffer = PreRollBuffer(seconds=0)
     for packet in packets[:40]:

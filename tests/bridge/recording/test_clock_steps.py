@@ -31,6 +31,7 @@ from doorstep_bridge.recording.retention import Retention
 from doorstep_bridge.recording.settings import RecordSettings, RetentionPeriods, StorageSettings
 from doorstep_bridge.recording.store import ClipStore
 from doorstep_bridge.recording.writer import ClipWriter, finalize
+from doorstep_bridge.validation import Polygon
 from tests.support.media import Footage, decode_all, file_packets, write_mjpeg_frames
 from tests.support.servers import mjpeg_server
 
@@ -315,24 +316,30 @@ def _stepped(packets: list[EncodedPacket], at: int, step: float) -> list[Encoded
 
 
 def _record(
-    store: ClipStore, packets: list[EncodedPacket], settings: RecordSettings
+    store: ClipStore,
+    packets: list[EncodedPacket],
+    settings: RecordSettings,
+    *,
+    motion_at: int = 0,
+    masks: tuple[Polygon, ...] = (),
 ) -> list[ClipInfo]:
-    """The clips, in the order recorded, of a camera moving all through ``packets``; the
-    recorder's steady clock follows the stream, whatever the wall clock does."""
+    """The clips, in the order recorded, of a camera moving from packet ``motion_at`` to
+    the end of ``packets``; the recorder's steady clock follows the stream, whatever the
+    wall clock does."""
     clips: list[ClipInfo] = []
     steady = [0.0]
     recorder = Recorder(
         "front_door",
         settings,
         store,
-        (),
+        masks,
         RecorderHooks(clips.append, lambda _jpeg: None, lambda _error: None),
         clock=lambda: steady[0],
     )
     for index, packet in enumerate(packets):
         steady[0] = packet.seconds
         recorder.feed(packet)
-        if index == 0:
+        if index == motion_at:
             recorder.motion(True)
     recorder.motion(False)
     recorder.stream_lost()
@@ -374,3 +381,38 @@ def test_an_event_cut_by_a_full_disk_goes_on_after_a_clock_set_back(
     # Tried at the keyframe at 2 s (the disk still full), then 2 s later, at 4 s.
     assert resumed.duration == pytest.approx(len(packets) / 15 - 4.0, abs=0.01)
     assert resumed.reason == "motion"
+
+
+#: A privacy mask in the top left corner: the clip is re-encoded, and starts at a frame
+#: rather than a keyframe.
+CORNER: Polygon = ((0, 0), (200, 0), (200, 100), (0, 100))
+
+
+@pytest.mark.parametrize("masked", [False, True], ids=["copied", "masked"])
+@pytest.mark.parametrize(
+    ("step", "motion_at"),
+    [(3 * 3600.0, 44), (-3600.0, 105)],
+    ids=["set forward 0.27 s before the motion", "set back 4.3 s before the motion"],
+)
+def test_a_clip_keeps_its_pre_roll_whatever_the_clock_does(
+    store: ClipStore, packets: list[EncodedPacket], step: float, motion_at: int, masked: bool
+) -> None:
+    # The clock steps at 2.67 s, between two keyframes (one a second). Trimmed on capture
+    # times, the pre-roll buffer kept everything after a clock set back (up to 64 MiB,
+    # minutes of 1080p): this clip started 6 s before the motion. Set forward, it dropped
+    # all but the newest keyframe's GOP, and a masked clip started at the step: 0.93 s
+    # and 0.33 s of pre-roll instead of 1.5.
+    clips = _record(
+        store,
+        _stepped(packets, 40, step),
+        RecordSettings(pre_roll=1.5, post_roll=0.0),
+        motion_at=motion_at,
+        masks=(CORNER,) if masked else (),
+    )
+    [clip] = clips
+    after = len(packets) - motion_at  # the frames from the motion on
+    pre_roll = (len(decode_all(clip.path)) - after) / 15
+    if masked:  # from pre_roll and a quarter second before the motion, to the frame
+        assert pre_roll == pytest.approx(1.5 + 0.25, abs=1 / 15 + 0.001)
+    else:  # from the keyframe at or before pre_roll before the motion
+        assert 1.5 <= pre_roll < 1.5 + 1.0
