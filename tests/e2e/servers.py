@@ -265,8 +265,9 @@ class Service:
     args: list[str]
     log_path: Path
     cwd: Path | None = None
-    #: Environment variables set for the process, over this process's own.
-    env: dict[str, str] | None = None
+    #: A folder put first on the process's ``PYTHONPATH``, ahead of this process's own
+    #: at each start (a test may add a plug-in to it between two starts).
+    python_path_first: Path | None = None
     process: subprocess.Popen[bytes] | None = None
     #: Stops the process should its starter die without stopping it (the demo sets one).
     watchdog: Watchdog | None = None
@@ -295,7 +296,11 @@ class Service:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             cwd=self.cwd,
-            env=None if self.env is None else {**os.environ, **self.env},
+            env=(
+                None
+                if self.python_path_first is None
+                else {**os.environ, "PYTHONPATH": _path_first(self.python_path_first)}
+            ),
             # Its own process group: Ctrl-C in a terminal reaches only the demo,
             # which then stops every service in order.
             start_new_session=True,
@@ -431,7 +436,7 @@ def make_bridge(
         work / "logs/bridge.log",
         cwd=work,
         # First on the path: the package installed in the venv may be another checkout's.
-        env={"PYTHONPATH": _path_first(BRIDGE_TREE / "bridge")},
+        python_path_first=BRIDGE_TREE / "bridge",
     )
     return Bridge(path, http_port, token, service)
 
