@@ -80,13 +80,16 @@ def write_h264(
     preset: str = "ultrafast",
     noise: float = 0.0,
     bitrate: int | None = None,
+    b_frames: int = 0,
 ) -> Footage:
-    """Encode the synthetic scene to an H.264 MP4 (no B-frames, keyframe every ``gop``).
+    """Encode the synthetic scene to an H.264 MP4 (keyframe every ``gop``).
 
     Args:
         noise: Standard deviation of per-frame sensor-like noise (grey levels); a real
             camera's picture is never still, which is what makes decoding cost something.
         bitrate: Constant-ish bitrate in bit/s, as camera encoders use (default: CRF).
+        b_frames: B-frames between reference frames (High profile, as some cameras
+            send): frames then travel out of display order. None by default.
     """
     gop = gop or fps  # one keyframe a second unless told otherwise
     bg = background(width, height)
@@ -102,11 +105,14 @@ def write_h264(
         stream.codec_context.gop_size = gop
         stream.codec_context.options = {
             "preset": preset,
-            "tune": "zerolatency",
-            "bf": "0",
+            "bf": str(b_frames),
             "keyint_min": str(gop),
             "sc_threshold": "0",
         }
+        if not b_frames:
+            stream.codec_context.options |= {"tune": "zerolatency"}  # also: no B-frames
+        else:
+            stream.codec_context.options |= {"profile": "high", "b_strategy": "0"}
         if bitrate:
             stream.codec_context.bit_rate = bitrate
             stream.codec_context.options |= {"maxrate": str(bitrate), "bufsize": str(bitrate)}

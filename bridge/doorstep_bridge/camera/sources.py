@@ -577,6 +577,10 @@ def probe_size(info: StreamInfo, data: bytes) -> StreamInfo:
             ctx.extradata = info.extradata
         for frame in ctx.decode(av.Packet(data)):
             return replace(info, width=frame.width, height=frame.height)
+        # A stream with B-frames: the decoder holds its first picture back to put frames
+        # in display order, but the parameter sets it read already gave the size.
+        if ctx.width and ctx.height:
+            return replace(info, width=ctx.width, height=ctx.height)
     except av.FFmpegError:
         pass
     return info

@@ -100,6 +100,7 @@ class ClipWriter:
         self._base: int | None = None
         self._origin = 0  # the first kept frame's pts, counted from `_base`
         self._last_dts = -1
+        self._last_pts = -1  # of the last frame encoded (re-encoded clips)
         self.frames = 0
         try:
             self._out: Any = av.open(
@@ -196,7 +197,11 @@ class ClipWriter:
             frame.make_writable()
             self._masks.fill_frame(frame)
         if frame.pts is not None:
-            frame.pts -= self._origin
+            # The encoder takes increasing times only. A source that stamps pictures as
+            # they arrive (in decoding order) gives a B-frame's picture an earlier time
+            # than the one shown before it: it goes right after that one.
+            frame.pts = max(frame.pts - self._origin, self._last_pts + 1)
+            self._last_pts = frame.pts
         frame.time_base = self.stream.time_base
         frame.pict_type = av.video.frame.PictureType.NONE
         self._out.mux(self._video.encode(frame))

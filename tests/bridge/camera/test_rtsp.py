@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 import socket
 import threading
 import time
@@ -34,8 +35,10 @@ from doorstep_bridge.camera.rtsp import (
 from doorstep_bridge.camera.sources import AvSource
 from doorstep_bridge.exceptions import CameraError
 from doorstep_bridge.packets import EncodedPacket
+from doorstep_bridge.recording.masks import MaskSet
+from doorstep_bridge.recording.writer import ClipWriter
 from tests.bridge.camera.test_sources import decode_each, take
-from tests.support.media import Footage, encode_annexb
+from tests.support.media import Footage, encode_annexb, write_h264
 from tests.support.servers import rtsp_server
 
 SPS = b"\x67\x42\xc0\x1e\xda\x02\x80\xbf"
@@ -276,6 +279,30 @@ def test_h264_camera_gives_whole_decodable_pictures(rtsp_ok: None, porch: Footag
     walls = [p.wall for p in packets]
     assert walls == sorted(walls)
     assert walls[-1] - walls[0] == pytest.approx(39 / 15, abs=0.2)
+
+
+@pytest.mark.parametrize("masked", [False, True], ids=["copied", "masked"])
+def test_a_camera_with_b_frames_says_its_size_and_records(
+    rtsp_ok: None, tmp_path: Path, masked: bool
+) -> None:
+    """High profile with B-frames, as some cameras send: the decoder holds the first
+    picture back, and the size was read as 0x0, so every clip failed ("Invalid argument").
+    A masked clip is re-encoded from pictures in display order, whose times this server
+    (it stamps frames as it sends them) puts out of order."""
+    footage = write_h264(tmp_path / "b.mp4", width=640, height=360, fps=15, seconds=4, b_frames=2)
+    with rtsp_server({"/main": footage.path}) as url:
+        source = RtspSource(f"{url}/main", fallback=AvSource(f"{url}/main"))
+        packets = take(source, 45)
+    first = packets[0]
+    assert (first.stream.width, first.stream.height) == (640, 360)
+    masks = MaskSet([((0, 0), (100, 0), (100, 100))] if masked else [])
+    writer = ClipWriter(tmp_path / "clip.partial.mp4", first.stream, masks)
+    for packet in packets:
+        writer.write(packet)
+    writer.close()
+    with av.open(str(tmp_path / "clip.partial.mp4")) as clip:
+        sizes = [(frame.width, frame.height) for frame in clip.decode(video=0)]
+    assert sizes == [(640, 360)] * len(packets)
 
 
 @pytest.mark.parametrize("method", ["basic", "digest"])
