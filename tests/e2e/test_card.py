@@ -278,7 +278,7 @@ async def test_card_times_in_the_time_zone_of_the_users_profile(stack: Stack, pa
                 await set_profile(owner, zone, time_format)
                 await tablet.goto(f"{stack.ha.url}/{DASHBOARD}/porch")
                 await tablet.wait_for_function(
-                    "zone => document.querySelector('home-assistant').hass.locale.time_zone === zone",
+                    "zone => document.querySelector('home-assistant')?.hass?.locale?.time_zone === zone",
                     arg=zone,
                 )
                 # The sensor's time is the press's: no other press in this test.

@@ -128,7 +128,7 @@ async def test_times_in_the_time_zone_of_the_users_profile(stack: Stack, page: A
                 await tablet.goto(f"{stack.ha.url}/doorstep")
                 # Home Assistant's frontend has the profile's choice...
                 await tablet.wait_for_function(
-                    "zone => document.querySelector('home-assistant').hass.locale.time_zone === zone",
+                    "zone => document.querySelector('home-assistant')?.hass?.locale?.time_zone === zone",
                     arg=zone,
                 )
                 # ... and the panel shows the clip's start in that zone, with those hours.
