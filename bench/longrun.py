@@ -55,7 +55,9 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_EVERY = 30.0
 TOKEN = "longrun-token-0123456789abcdef"
-VIDEO = Path("/tmp/shared/data/motion/vtest.avi")
+# A real street (PETS 2009 pedestrians) when ../shared is beside the checkout; otherwise
+# FFmpeg's moving test pattern (motion all the time, so clips are made all the same).
+VIDEO = ROOT.parent / "shared" / "data" / "motion" / "vtest.avi"
 # Broker and camera outages, as minutes into the run: (start, seconds down).
 BROKER_OUTAGES = ((5.0, 30.0), (12.0, 60.0), (19.0, 20.0))
 CAMERA_OUTAGES = ((8.0, 45.0), (15.0, 30.0), (22.0, 60.0))
@@ -330,8 +332,13 @@ def main() -> int:  # noqa: PLR0912, PLR0915 - one script, start to end
     folder.mkdir(parents=True, exist_ok=True)
     video = folder / "yard.mp4"
     if not video.exists():
+        if VIDEO.is_file():
+            source = ["-i", str(VIDEO)]
+        else:
+            print(f"{VIDEO} not found: the camera loops FFmpeg's test pattern instead")
+            source = ["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=10:duration=60"]
         subprocess.run(
-            ["ffmpeg", "-v", "error", "-y", "-i", str(VIDEO), "-vf", "scale=640:360", "-r", "10",
+            ["ffmpeg", "-v", "error", "-y", *source, "-vf", "scale=640:360", "-r", "10",
              "-c:v", "libx264", "-preset", "veryfast", "-g", "20", "-bf", "0",
              "-pix_fmt", "yuv420p", str(video)],
             check=True,
