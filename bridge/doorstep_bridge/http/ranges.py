@@ -7,6 +7,9 @@ file, and a range beyond the end an empty 416), and it refuses with an empty bod
 Here the bridge decides: a Range the file cannot satisfy is ``416`` with
 ``{"error": ...}`` and ``Content-Range: bytes */<size>``; an ``If-Range`` that no
 longer matches the file gets the whole file (``200``); the rest is left to aiohttp.
+The other preconditions come first, as RFC 9110 orders them (13.2.2): a client whose
+copy is still the file gets its ``304`` (and a failed ``If-Match`` its ``412``) from
+aiohttp whatever its Range asks.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import stat
 
 from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
+from aiohttp.helpers import ETAG_ANY, ETag
 
 from doorstep_bridge.http.auth import json_error
 
@@ -81,14 +85,50 @@ def range_applies(request: web.BaseRequest, state: FileState) -> bool:
     return date.tzinfo is not None and date.timestamp() == state.last_modified
 
 
+def _tag_matches(tags: tuple[ETag, ...] | None, state: FileState, *, weak: bool) -> bool:
+    """Whether an ``If-Match`` or ``If-None-Match`` list names the file (``*`` names any)."""
+    if tags is None:
+        return False
+    if len(tags) == 1 and tags[0].value == ETAG_ANY:
+        return True
+    return any(f'"{tag.value}"' == state.etag for tag in tags if weak or not tag.is_weak)
+
+
+def precondition_decides(request: web.BaseRequest, state: FileState) -> bool:
+    """Whether the request's preconditions end it before its Range is looked at.
+
+    RFC 9110 (13.2.2) evaluates ``If-Match``, ``If-Unmodified-Since``, ``If-None-Match``
+    and ``If-Modified-Since`` before ``Range``: a failed one is a ``412``, a client whose
+    copy is the file gets ``304``. aiohttp answers both, in that order, with the same
+    comparisons as here (``Last-Modified`` is the modification time rounded up, so a whole
+    second compares with it as aiohttp compares with the exact time).
+    """
+    if_match = request.if_match
+    if if_match is not None and not _tag_matches(if_match, state, weak=False):
+        return True  # 412
+    unmodified_since = request.if_unmodified_since
+    if (
+        if_match is None
+        and unmodified_since is not None
+        and state.last_modified > unmodified_since.timestamp()
+    ):
+        return True  # 412
+    if_none_match = request.if_none_match
+    if if_none_match is not None:
+        return _tag_matches(if_none_match, state, weak=True)  # 304
+    modified_since = request.if_modified_since
+    return modified_since is not None and state.last_modified <= modified_since.timestamp()
+
+
 def unsatisfiable(request: web.BaseRequest, state: FileState) -> web.Response | None:
     """The ``416`` answer when the request's Range asks for no byte of the file.
 
     A Range that starts past the end, a suffix of zero bytes (``bytes=-0``) and one that
     is not a single byte range are refused; one aiohttp clamps (a suffix longer than the
-    file, an end past it) is served.
+    file, an end past it) is served. A request that another precondition ends (``304``,
+    ``412``) is left to aiohttp.
     """
-    if not range_applies(request, state):
+    if not range_applies(request, state) or precondition_decides(request, state):
         return None
     size = state.size
     if _EMPTY_SUFFIX.fullmatch(request.headers["Range"].strip()):

@@ -435,3 +435,34 @@ async def test_no_audit_record_no_erasure(api: Any) -> None:
     assert clip is not None
     assert clip.path.is_file()
     assert events == []
+
+
+async def test_a_client_whose_copy_is_current_gets_304_whatever_its_range(api: Any) -> None:
+    # RFC 9110 (13.2.2): If-None-Match and If-Modified-Since come before Range, so a
+    # player revalidating its cached copy with a range past the end hears "not modified",
+    # and a failed If-Match or If-Unmodified-Since is a 412, not a 416.
+    client, ids, _ = api
+    url = f"/api/clips/{ids[0]}/video"
+    whole_response = await client.get(url, headers=AUTH)
+    whole = await whole_response.read()
+    etag, modified = whole_response.headers["ETag"], whole_response.headers["Last-Modified"]
+    past_end = f"bytes={len(whole)}-"
+    for conditions, status in (
+        ({"If-None-Match": etag}, 304),
+        ({"If-None-Match": f"W/{etag}"}, 304),
+        ({"If-None-Match": "*"}, 304),
+        ({"If-Modified-Since": modified}, 304),
+        ({"If-Match": '"0-0"'}, 412),
+        ({"If-Unmodified-Since": "Thu, 01 Jan 2004 00:00:00 GMT"}, 412),
+        # Not ended by a precondition: the range decides, as before.
+        ({"If-None-Match": '"0-0"'}, 416),
+        ({"If-Match": etag}, 416),
+        ({"If-None-Match": '"0-0"', "If-Modified-Since": modified}, 416),
+        ({"If-Modified-Since": "Thu, 01 Jan 2004 00:00:00 GMT"}, 416),
+    ):
+        response = await client.get(url, headers={**AUTH, "Range": past_end, **conditions})
+        assert response.status == status, conditions
+        if status == 416:
+            assert response.headers["Content-Range"] == f"bytes */{len(whole)}"
+        else:
+            assert await response.read() == b""
