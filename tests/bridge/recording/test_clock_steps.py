@@ -11,7 +11,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
+import logging
 from pathlib import Path
+import sqlite3
 import threading
 import time
 from typing import Any
@@ -29,7 +31,7 @@ from doorstep_bridge.recording.masks import MaskSet
 from doorstep_bridge.recording.recorder import Recorder, RecorderHooks
 from doorstep_bridge.recording.retention import Retention
 from doorstep_bridge.recording.settings import RecordSettings, RetentionPeriods, StorageSettings
-from doorstep_bridge.recording.store import ClipStore
+from doorstep_bridge.recording.store import INDEX_NAME, ClipStore
 from doorstep_bridge.recording.writer import ClipWriter, finalize
 from doorstep_bridge.validation import Polygon
 from tests.support.media import Footage, decode_all, file_packets, write_mjpeg_frames
@@ -240,6 +242,47 @@ def test_clips_of_an_earlier_run_are_not_moved(tmp_path: Path, footage: Footage)
         assert harness.moved == [[ours.id]]
     finally:
         harness.store.close()
+
+
+def test_nothing_is_deleted_while_the_index_cannot_take_the_step(
+    harness: Harness, footage: Footage, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Another program holds the index (a backup reading it with a write lock, a database
+    # browser): the times cannot move, and the 1970 stamp must not be taken for the age.
+    clock = harness.clock
+    clip = _ring_clip(harness.store, footage, STALE + timedelta(seconds=5))
+    clock.advance(minutes=3)
+    step = clock.step(REAL)
+    other = sqlite3.connect(harness.storage / INDEX_NAME, timeout=0, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    harness.retention.min_free_bytes = 2**62  # and the disk is short of room
+    try:
+        with caplog.at_level(logging.ERROR):
+            assert harness.retention.run() == []
+            assert harness.retention.make_room() == []  # said once until the index takes it
+        problem = harness.retention.problem
+        assert problem is not None
+        assert "could not follow a step of the system clock" in problem
+        held = harness.store.get(clip.id)
+        assert held is not None
+        assert held.path.is_file()
+        assert held.start == clip.start
+        assert harness.moved == []
+        said = [r.getMessage() for r in caplog.records if "clock step" in r.getMessage()]
+        assert len(said) == 1, said
+        assert "Retention deletes nothing until the clock step is followed" in said[0]
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    harness.retention.min_free_bytes = 0
+
+    # The index is free again: the step is followed, and the visit is kept for 30 days.
+    assert harness.retention.run() == []
+    kept = harness.store.get(clip.id)
+    assert kept is not None
+    assert kept.path.is_file()
+    assert kept.start == clip.start + step
+    assert harness.moved == [[clip.id]]
 
 
 def test_small_differences_are_no_step(harness: Harness, footage: Footage) -> None:
