@@ -9,7 +9,9 @@ Runs with Debian's own python3 (it has the GStreamer bindings, the venv does not
 
 ``--file X`` serves X at ``/stream``. Each file is demuxed once into memory; every
 client gets its own media that starts at the first keyframe and loops forever,
-paced in real time. ``--jpeg /path`` adds a Motion-JPEG test pattern (a camera that
+paced in real time. Pictures are stamped as cameras stamp them: the RTP timestamp
+is when the picture is shown, which goes back now and then in a file with
+B-frames. ``--no-rate`` leaves ``a=framerate`` out of the session description. ``--jpeg /path`` adds a Motion-JPEG test pattern (a camera that
 does not send H.264). ``--auth basic|digest --user U --password P`` asks clients
 for credentials, as most cameras do. Prints ``READY rtsp://127.0.0.1:PORT`` once
 listening.
@@ -33,8 +35,13 @@ from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
 Gst.init(None)
 
 
-def load_access_units(path: str) -> tuple[list[bytes], str, float]:
-    """Demux an MP4 into H.264 byte-stream access units; returns (units, caps, fps)."""
+def load_access_units(path: str) -> tuple[list[tuple[bytes, int]], str, float]:
+    """Demux an MP4 into H.264 byte-stream access units; returns (units, caps, fps).
+
+    Each unit comes with how much later than it is sent it is shown (its presentation
+    time minus its decoding time, in nanoseconds): 0 but for frames that B-frames
+    reorder.
+    """
     pipeline = Gst.parse_launch(
         f'filesrc location="{path}" ! qtdemux ! h264parse config-interval=-1 ! '
         "video/x-h264,stream-format=byte-stream,alignment=au ! "
@@ -42,7 +49,7 @@ def load_access_units(path: str) -> tuple[list[bytes], str, float]:
     )
     sink = pipeline.get_by_name("sink")
     pipeline.set_state(Gst.State.PLAYING)
-    units: list[bytes] = []
+    units: list[tuple[bytes, int]] = []
     caps = None
     while True:
         sample = sink.emit("pull-sample")
@@ -52,7 +59,10 @@ def load_access_units(path: str) -> tuple[list[bytes], str, float]:
         buffer = sample.get_buffer()
         ok, info = buffer.map(Gst.MapFlags.READ)
         if ok:
-            units.append(bytes(info.data))
+            shown_later = 0
+            if Gst.CLOCK_TIME_NONE not in (buffer.pts, buffer.dts):
+                shown_later = max(0, buffer.pts - buffer.dts)
+            units.append((bytes(info.data), shown_later))
             buffer.unmap(info)
     pipeline.set_state(Gst.State.NULL)
     if caps is None or not units:
@@ -71,12 +81,17 @@ def load_access_units(path: str) -> tuple[list[bytes], str, float]:
 class LoopFactory(GstRtspServer.RTSPMediaFactory):  # type: ignore[misc]
     """One looping media per client, fed from memory."""
 
-    def __init__(self, units: list[bytes], caps: str, fps: float) -> None:
+    def __init__(
+        self, units: list[tuple[bytes, int]], caps: str, fps: float, *, say_rate: bool = True
+    ) -> None:
         super().__init__()
         self.units, self.caps, self.fps = units, caps, fps
+        # The session description's a=framerate comes from the caps' frame rate (h264parse
+        # reads it from the stream): a rate of 0/1 leaves it out, as many cameras do.
+        unsaid = "" if say_rate else 'capssetter caps="video/x-h264,framerate=(fraction)0/1" ! '
         self.set_launch(
-            "( appsrc name=src is-live=true do-timestamp=true format=time ! h264parse ! "
-            "rtph264pay name=pay0 pt=96 config-interval=-1 )"
+            "( appsrc name=src is-live=true format=time ! h264parse ! "
+            f"{unsaid}rtph264pay name=pay0 pt=96 config-interval=-1 )"
         )
         self.set_shared(False)
         self.connect("media-configure", self.on_configure)
@@ -92,8 +107,16 @@ class LoopFactory(GstRtspServer.RTSPMediaFactory):  # type: ignore[misc]
         period = 1.0 / self.fps
         started, index = time.monotonic(), 0
         while not stop.is_set():
-            data = self.units[index % len(self.units)]
-            result = source.emit("push-buffer", Gst.Buffer.new_wrapped(data))
+            data, shown_later = self.units[index % len(self.units)]
+            buffer = Gst.Buffer.new_wrapped(data)
+            # Stamped as a camera stamps: decoded now, shown at its presentation time
+            # (the RTP timestamp is the presentation time; B-frames go back in it).
+            now = source.get_current_running_time()
+            if now == Gst.CLOCK_TIME_NONE:
+                now = 0  # queued before the media plays: its first picture
+            buffer.dts = now
+            buffer.pts = now + shown_later
+            result = source.emit("push-buffer", buffer)
             if result != Gst.FlowReturn.OK:
                 # FLUSHING happens around rtsp-media's prepare/seek: restart at the keyframe.
                 time.sleep(0.05)
@@ -149,6 +172,7 @@ def main() -> None:
     parser.add_argument("--mount", action="append", default=[], help="/path=file.mp4")
     parser.add_argument("--jpeg", action="append", default=[], help="/path for MJPEG")
     parser.add_argument("--auth", choices=("basic", "digest"))
+    parser.add_argument("--no-rate", action="store_true", help="no a=framerate (as many cameras)")
     parser.add_argument("--user", default="viewer")
     parser.add_argument("--password", default="")
     args = parser.parse_args()
@@ -164,7 +188,7 @@ def main() -> None:
     factories: list[GstRtspServer.RTSPMediaFactory] = []
     for mount in mounts:
         path, _, filename = mount.partition("=")
-        factories.append(LoopFactory(*load_access_units(filename)))
+        factories.append(LoopFactory(*load_access_units(filename), say_rate=not args.no_rate))
         points.add_factory(path, factories[-1])
     for path in args.jpeg:
         factories.append(JpegFactory())

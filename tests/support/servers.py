@@ -65,6 +65,7 @@ def rtsp_server(
     *,
     jpeg: tuple[str, ...] = (),
     auth: tuple[str, str, str] | None = None,
+    say_rate: bool = True,
 ) -> Iterator[str]:
     """Serve each file at its mount (``{"/main": path}``); yields ``rtsp://127.0.0.1:PORT``.
 
@@ -73,6 +74,7 @@ def rtsp_server(
         port: The port (default: a free one).
         jpeg: Mount paths for a Motion-JPEG test pattern.
         auth: ``(method, user, password)`` to require credentials ("basic" or "digest").
+        say_rate: Whether the session description gives the frame rate.
     """
     port = port or free_port()
     args = [SYSTEM_PYTHON, str(SUPPORT / "rtsp_server.py"), "--port", str(port)]
@@ -82,6 +84,8 @@ def rtsp_server(
         args += ["--jpeg", mount]
     if auth is not None:
         args += ["--auth", auth[0], "--user", auth[1], "--password", auth[2]]
+    if not say_rate:
+        args.append("--no-rate")
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         _wait_ready(process, 20.0)

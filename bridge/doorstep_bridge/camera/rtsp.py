@@ -11,19 +11,23 @@ Recording and motion do not mind the 0.2 s; the doorbell does not go through her
 It speaks the part of RTSP 1.0 (RFC 2326) that cameras need: DESCRIBE with
 Basic or Digest authentication, SETUP with interleaved TCP transport, PLAY,
 keep-alives and TEARDOWN; and RTP for H.264 (RFC 6184: single NAL units,
-STAP-A and FU-A). Streams it cannot take (another codec, a server that
-refuses TCP transport, an address that redirects) raise :class:`Unsupported`,
-and the caller hands the camera to FFmpeg instead.
+STAP-A and FU-A). RTP stamps each picture with when it is shown; for cameras
+that send B-frames, when it is decoded is derived (:class:`DecodeTimes`).
+Streams it cannot take (another codec, a server that refuses TCP transport, an
+address that redirects) raise :class:`Unsupported`, and the caller hands the
+camera to FFmpeg instead.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 import contextlib
 from dataclasses import dataclass, field
 from fractions import Fraction
 import hashlib
+import heapq
 import itertools
 import logging
 import os
@@ -64,6 +68,12 @@ USER_AGENT = "doorstep-bridge"
 #: After a stream this client cannot take, FFmpeg reads the camera; this many seconds
 #: later this client tries again (a camera booting, a firmware update changing codec).
 RETRY_OWN_CLIENT = 600.0
+#: Pictures read before the first is handed on: enough to see how far a camera's
+#: B-frames reorder pictures, and its frame rate when it does not say (once per
+#: connection; they mostly arrive in the same read).
+OPENING_PICTURES = 4
+#: Deepest reordering followed: H.264 keeps at most 16 pictures for reordering.
+MAX_REORDER = 16
 START_CODE = b"\x00\x00\x00\x01"
 _MAX_HEADER = 64 * 1024
 _MAX_BODY = 1024 * 1024
@@ -775,6 +785,76 @@ def _os_reason(err: OSError) -> str:
     return err.strerror or type(err).__name__
 
 
+class DecodeTimes:
+    """When each picture is decoded, for pictures stamped with when they are shown.
+
+    RTP gives a picture one timestamp: when it is shown (RFC 6184). A camera that
+    sends B-frames sends a picture before the ones shown ahead of it that refer to it,
+    so those times go back now and then; a recording needs decoding times that only go
+    forward and never pass the showing time. The n-th picture sent is decoded when the
+    n-th picture shown would be, ``reorder`` pictures earlier: the ``reorder + 1``-th
+    latest showing time received so far (as FFmpeg derives it). Without B-frames that
+    is the picture's own time.
+
+    ``reorder`` is the most pictures sent before one that is shown ahead of them: from
+    the opening pictures when given, and raised when a deeper reordering comes (the
+    decoding times of the pictures just before it were then too late: one picture is
+    shown out of place, once). A jump of the timestamps further than any reordering (a
+    camera's clock set) starts over from the new times.
+
+    Args:
+        frame: One frame in timestamp units.
+        opening: The first pictures' timestamps, in the order sent, to learn ``reorder``.
+    """
+
+    def __init__(self, frame: int, opening: Sequence[int] = ()) -> None:
+        self._reach = (MAX_REORDER + 1) * max(1, frame)
+        self._frame = frame
+        #: The ``reorder + 1`` latest showing times (a min-heap: the first is the answer).
+        self._latest: list[int] = []
+        self._sent: deque[int] = deque(maxlen=MAX_REORDER + 1)
+        self.reorder = 0
+        for pts in opening:
+            self._follow(pts)
+            self.reorder = max(self.reorder, self._depth(pts))
+            self._sent.append(pts)
+        self._sent.clear()
+
+    def _follow(self, pts: int) -> None:
+        """Start over after a jump no reordering explains."""
+        if self._sent and not -self._reach <= pts - max(self._sent) <= self._reach:
+            self._sent.clear()
+            self._latest.clear()
+
+    def _depth(self, pts: int) -> int:
+        """How many of the recent pictures are shown after this one."""
+        return min(MAX_REORDER, sum(1 for sent in self._sent if sent > pts))
+
+    def __call__(self, pts: int) -> int:
+        """The decoding time of the next picture sent, shown at ``pts``."""
+        self._follow(pts)
+        depth = self._depth(pts)
+        self._sent.append(pts)
+        latest = self._latest
+        if depth > self.reorder:
+            self.reorder = depth
+            latest[:] = heapq.nlargest(depth + 1, self._sent)
+            heapq.heapify(latest)
+        else:
+            heapq.heappush(latest, pts)
+            if len(latest) > self.reorder + 1:
+                heapq.heappop(latest)
+        # The first pictures of a stream: the ones shown before them were never sent.
+        return latest[0] - (self.reorder + 1 - len(latest)) * self._frame
+
+
+def _frame_rate(timestamps: Sequence[int], clock_rate: int) -> float | None:
+    """Frames a second from pictures' showing times (any order): the usual step between them."""
+    shown = sorted(set(timestamps))
+    steps = sorted(b - a for a, b in itertools.pairwise(shown))
+    return clock_rate / steps[len(steps) // 2] if steps else None
+
+
 class RtspSource:
     """An H.264 RTSP camera read by :class:`RtspSession`; other streams go to FFmpeg.
 
@@ -834,24 +914,25 @@ class RtspSource:
     ) -> Iterator[EncodedPacket]:
         time_base = Fraction(1, track.clock_rate)
         units = session.access_units(stop)
-        first = next(units, None)
-        if first is None:
+        # The first pictures, with when they arrived: how B-frames reorder pictures, and
+        # the frame rate when the camera does not say it (the step between the first two
+        # pictures sent is several frames with B-frames).
+        held = [(unit, time.time()) for unit in itertools.islice(units, OPENING_PICTURES)]
+        if not held:
             return
-        held = [first]
+        first = held[0][0]
+        opening = [unit.timestamp for unit, _ in held]
         fps = track.fps
         if fps is None or plausible_fps(fps) != fps:
-            # Learn the rate from the first two pictures (a frame of delay, once).
-            second = next(units, None)
-            if second is None:
-                return
-            held.append(second)
-            ticks = second.timestamp - first.timestamp
-            fps = plausible_fps(track.clock_rate / ticks if ticks > 0 else None)
+            fps = plausible_fps(_frame_rate(opening, track.clock_rate))
         info = probe_size(StreamInfo("h264", 0, 0, fps, time_base), first.data)
         clock = PacketClock(time_base, fps)
+        decode_times = DecodeTimes(clock.frame_duration, opening)
         sizes = SizeWatch(self.description)
-        for unit in itertools.chain(held, units):
+        arrivals = itertools.chain(held, ((unit, None) for unit in units))
+        for unit, arrived in arrivals:
             if unit.keyframe:
                 info = sizes.check(info, unit.data)
-            pts, dts, wall = clock.stamp(unit.timestamp, unit.timestamp)
+            timestamp = unit.timestamp
+            pts, dts, wall = clock.stamp(timestamp, decode_times(timestamp), arrived)
             yield EncodedPacket(unit.data, pts, dts, unit.keyframe, wall, info)

@@ -272,8 +272,14 @@ class PacketClock:
         """The input starts over (a looping file): continue after the last packet."""
         self._fresh = True
 
-    def stamp(self, pts: int | None, dts: int | None) -> tuple[int, int, float]:
-        """Repair and shift one packet's timestamps; returns (pts, dts, wall)."""
+    def stamp(
+        self, pts: int | None, dts: int | None, arrived: float | None = None
+    ) -> tuple[int, int, float]:
+        """Repair and shift one packet's timestamps; returns (pts, dts, wall).
+
+        ``arrived`` is when a packet that was held back arrived (wall clock); by
+        default, now.
+        """
         following = self._last_pts + self._frame if self._last_pts is not None else 0
         if self._arrival:
             return self._arrived(following)
@@ -296,7 +302,7 @@ class PacketClock:
             out_pts += step
         self._last_pts = max(out_pts, self._last_pts or 0)
         self._last_dts = out_dts
-        now = self._now()
+        now = self._now() if arrived is None else arrived
         anchor = self._anchor
         wall = now if anchor is None else anchor[1] + (out_pts - anchor[0]) * self._seconds_per_tick
         if anchor is None or abs(wall - now) > MAX_CLOCK_DRIFT:

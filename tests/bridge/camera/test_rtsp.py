@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterator
 from contextlib import contextmanager
+import itertools
 from pathlib import Path
 import socket
 import threading
@@ -18,6 +19,8 @@ import time
 from typing import Any
 
 import av
+import numpy as np
+import numpy.typing as npt
 import pytest
 
 from doorstep_bridge.camera import rtsp
@@ -25,6 +28,7 @@ from doorstep_bridge.camera.pipeline import open_source
 from doorstep_bridge.camera.rtsp import (
     RETRY_OWN_CLIENT,
     Authenticator,
+    DecodeTimes,
     H264Depacketizer,
     RtspSession,
     RtspSource,
@@ -286,9 +290,7 @@ def test_a_camera_with_b_frames_says_its_size_and_records(
     rtsp_ok: None, tmp_path: Path, masked: bool
 ) -> None:
     """High profile with B-frames, as some cameras send: the decoder holds the first
-    picture back, and the size was read as 0x0, so every clip failed ("Invalid argument").
-    A masked clip is re-encoded from pictures in display order, whose times this server
-    (it stamps frames as it sends them) puts out of order."""
+    picture back, and the size was read as 0x0, so every clip failed ("Invalid argument")."""
     footage = write_h264(tmp_path / "b.mp4", width=640, height=360, fps=15, seconds=4, b_frames=2)
     with rtsp_server({"/main": footage.path}) as url:
         source = RtspSource(f"{url}/main", fallback=AvSource(f"{url}/main"))
@@ -303,6 +305,105 @@ def test_a_camera_with_b_frames_says_its_size_and_records(
     with av.open(str(tmp_path / "clip.partial.mp4")) as clip:
         sizes = [(frame.width, frame.height) for frame in clip.decode(video=0)]
     assert sizes == [(640, 360)] * len(packets)
+
+
+#: One frame at 15 fps on RTP's 90 kHz clock.
+FRAME = 6000
+
+
+def _sent(shown: list[int], start: int = 900_000) -> list[int]:
+    """RTP timestamps of pictures sent in this order, given as the frame each is shown at."""
+    return [start + index * FRAME for index in shown]
+
+
+@pytest.mark.parametrize(
+    ("shown", "reorder"),
+    [
+        ([0, 1, 2, 3, 4, 5, 6, 7], 0),  # no B-frames: decoded when shown
+        ([0, 3, 1, 2, 6, 4, 5, 9, 7, 8], 1),  # I P B B
+        ([0, 4, 2, 1, 3, 8, 6, 5, 7], 2),  # B-frames that B-frames refer to (a pyramid)
+    ],
+    ids=["none", "IPBB", "pyramid"],
+)
+def test_decode_times_go_forward_and_never_pass_the_showing_time(
+    shown: list[int], reorder: int
+) -> None:
+    times = _sent(shown)
+    derive = DecodeTimes(FRAME, times[:4])
+    decoded = [derive(pts) for pts in times]
+    assert derive.reorder == reorder
+    assert all(later > earlier for earlier, later in itertools.pairwise(decoded))
+    assert all(dts <= pts for dts, pts in zip(decoded, times, strict=True))
+    if not reorder:
+        assert decoded == times
+
+
+def test_decode_times_follow_a_deeper_reordering_and_a_jump_of_the_camera_clock() -> None:
+    derive = DecodeTimes(FRAME)  # nothing learnt beforehand
+    for pts in _sent([0, 1, 2, 3]):
+        assert derive(pts) == pts
+    # A reordering deeper than any seen: followed from then on (one picture is shown out
+    # of place, once: its decoding time cannot go back).
+    times = _sent([7, 5, 4, 6, 11, 9, 8, 10])
+    decoded = [derive(pts) for pts in times]
+    assert derive.reorder == 2
+    assert all(later > earlier for earlier, later in itertools.pairwise(decoded[3:]))
+    assert all(dts <= pts for dts, pts in zip(decoded, times, strict=True))
+    # The camera's clock set back an hour: times start over there, the reordering kept.
+    back = _sent([0, 3, 1, 2], start=900_000 - 3600 * 90_000)
+    assert [derive(pts) for pts in back] == [
+        back[0] - 2 * FRAME,
+        back[0] - FRAME,
+        back[0],
+        back[2],
+    ]
+
+
+def _gray(frame: av.VideoFrame) -> npt.NDArray[np.int16]:
+    return np.asarray(frame.to_ndarray(format="gray"), np.int16)
+
+
+@pytest.mark.parametrize("masked", [False, True], ids=["copied", "masked"])
+@pytest.mark.parametrize("say_rate", [True, False], ids=["rate in SDP", "rate not said"])
+def test_a_camera_with_b_frames_records_its_pictures_in_order_and_in_time(
+    rtsp_ok: None,
+    tmp_path: Path,
+    masked: bool,
+    say_rate: bool,
+) -> None:
+    # RTP stamps each picture with when it is shown; with B-frames a camera sends
+    # pictures out of that order, so the times go back. Taken as decoding times, they
+    # were pushed forward a frame at a time: a clip played twice as long as filmed,
+    # with pictures out of order, and a camera that did not say its frame rate was
+    # taken for 5 fps (the step from its first picture to the next one sent).
+    fps = 15
+    footage = write_h264(
+        tmp_path / "b.mp4", width=320, height=180, fps=fps, seconds=4, b_frames=2, motion=(0, 4)
+    )
+    with av.open(str(footage.path)) as container:
+        filmed = [_gray(frame) for frame in container.decode(video=0)]
+    with rtsp_server({"/main": footage.path}, say_rate=say_rate) as url:
+        source = RtspSource(f"{url}/main", fallback=AvSource(f"{url}/main"))
+        packets = take(source, 45)
+    assert packets[0].stream.fps == pytest.approx(fps, abs=0.5)
+    masks = MaskSet([((0, 0), (40, 0), (40, 40))] if masked else [])
+    writer = ClipWriter(tmp_path / "clip.partial.mp4", packets[0].stream, masks)
+    for packet in packets:
+        writer.write(packet)
+    writer.close()
+    with av.open(str(tmp_path / "clip.partial.mp4")) as clip:
+        decoded = [(_gray(frame), float(frame.time or 0.0)) for frame in clip.decode(video=0)]
+    shown = sorted(decoded, key=lambda picture: picture[1])  # as a player shows them
+
+    # Each picture of the clip is the picture filmed right after the one before (the
+    # last may follow B-frames the clip ends before), one frame later.
+    which = [int(np.argmin([np.abs(picture - f).mean() for f in filmed])) for picture, _ in shown]
+    assert which[:-1] == list(range(which[0], which[0] + len(which) - 1)), which
+    assert which[-1] > which[-2]
+    times = [time for _, time in shown]
+    steps = np.diff(times[:-1])
+    assert steps == pytest.approx([1 / fps] * len(steps), abs=0.03), times
+    assert len(shown) >= len(packets) - 3
 
 
 @pytest.mark.parametrize("method", ["basic", "digest"])
