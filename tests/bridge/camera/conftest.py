@@ -105,6 +105,15 @@ def porch(tmp_path_factory: pytest.TempPathFactory) -> Footage:
 
 
 @pytest.fixture(scope="session")
+def porch_b_frames(tmp_path_factory: pytest.TempPathFactory) -> Footage:
+    """The porch from a camera that sends B-frames (pictures out of showing order)."""
+    path = tmp_path_factory.mktemp("camera") / "porch_b.mp4"
+    return write_h264(
+        path, width=640, height=360, fps=15, seconds=6, gop=15, motion=(3.0, 4.5), b_frames=2
+    )
+
+
+@pytest.fixture(scope="session")
 def rtsp_ok() -> None:
     why = rtsp_available()
     if why is not None:

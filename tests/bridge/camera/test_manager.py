@@ -88,7 +88,11 @@ def _first_packet_is_keyframe(path: Path) -> bool:
         return bool(next(container.demux(stream)).is_keyframe)
 
 
-async def test_rtsp_motion_clip(rtsp_ok: None, porch: Footage, storage: Path) -> None:
+@pytest.mark.parametrize("footage", ["porch", "porch_b_frames"], ids=["no B-frames", "B-frames"])
+async def test_rtsp_motion_clip(
+    rtsp_ok: None, footage: str, storage: Path, request: pytest.FixtureRequest
+) -> None:
+    porch: Footage = request.getfixturevalue(footage)
     camera = {
         "record": {"pre_roll": 1.5, "post_roll": 1.0},
         "motion": {"frames_to_start": 2, "off_delay": 0.5},
