@@ -47,8 +47,10 @@ class EncodedPacket:
 
     Attributes:
         data: The encoded bytes.
-        pts: Presentation time in ``stream.time_base`` units, monotonic per source.
-        dts: Decoding time in the same units.
+        pts: Presentation time in ``stream.time_base`` units. It goes back now and then
+            in a stream with B-frames (a picture is sent before the ones shown ahead of
+            it); otherwise it only goes forward.
+        dts: Decoding time in the same units: only goes forward.
         keyframe: True for a frame a decoder can start from.
         wall: Wall-clock time (seconds since the epoch) the frame was captured.
         stream: The stream the packet belongs to.
@@ -65,3 +67,13 @@ class EncodedPacket:
     def seconds(self) -> float:
         """``pts`` in seconds."""
         return float(self.pts * self.stream.time_base)
+
+    @property
+    def sent(self) -> float:
+        """Wall-clock time of the packet's place in the stream.
+
+        That is ``wall`` less how much later than it is decoded it is shown. Unlike
+        ``wall``, it goes forward from one packet to the next with B-frames too (unless
+        the clock is set back).
+        """
+        return self.wall - float((self.pts - self.dts) * self.stream.time_base)

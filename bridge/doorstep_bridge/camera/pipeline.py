@@ -258,10 +258,13 @@ class Detection:
             return
         if self._need_key and not packet.keyframe:
             return
-        # A capture time before the last analysed one is the wall clock set back (a clock
-        # found ahead): analyse now, or motion would go unseen for as long as the step.
+        # A time before the last analysed one is the wall clock set back (a clock found
+        # ahead): analyse now, or motion would go unseen for as long as the step. Paced by
+        # the packets' place in the stream: with B-frames, a picture shown before the
+        # last one sent is no step of the clock.
+        sent = packet.sent
         due = self._last_analysed is None or not (
-            0.0 <= packet.wall - self._last_analysed < self._interval * 0.9
+            0.0 <= sent - self._last_analysed < self._interval * 0.9
         )
         if not due and packet.stream.codec != "h264":
             return  # intra-only codecs need not decode skipped frames
@@ -282,7 +285,7 @@ class Detection:
         if not due:
             return
         for frame in frames:
-            self._last_analysed = packet.wall
+            self._last_analysed = sent
             self.latest = (frame, packet.wall)
             self._analyse(frame, wants_frame)
 
