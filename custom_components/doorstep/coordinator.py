@@ -184,6 +184,9 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
         # Online above comes from the bridge's HTTP answer alone, which says nothing of
         # whether what it publishes reaches this broker: its availability must arrive too.
         self._heard = False
+        #: When this entry began to listen: its subscriptions reach the broker a moment
+        #: later (Home Assistant sends them in batches), and a press meanwhile is missed.
+        self._listening_since: datetime | None = None
         self._not_heard_timer: CALLBACK_TYPE | None = None
         self._logged_offline = False
         self._offline_cameras: set[str] = set()
@@ -236,6 +239,7 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
         self._not_heard_timer = async_call_later(
             self.hass, UNREACHABLE_ISSUE_DELAY, self._not_heard_in_time
         )
+        self._listening_since = dt_util.utcnow()
         for topic, handler, encoding in subscriptions:
             entry.async_on_unload(
                 await mqtt.async_subscribe(self.hass, topic, handler, qos=1, encoding=encoding)
@@ -314,6 +318,14 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
             self._heard = True
             self._cancel_not_heard_timer()
             ir.async_delete_issue(self.hass, DOMAIN, self._not_heard_issue_id)
+            if online and self._listening_since is not None:
+                # The subscriptions are live (the retained availability came through):
+                # a press made since this entry began to listen may have come before.
+                self.config_entry.async_create_background_task(
+                    self.hass,
+                    self._ring_missed(self._listening_since, at_start=True),
+                    f"{DOMAIN} missed rings",
+                )
             if not online and not self.data.online and self._unreachable_timer is None:
                 # Heard at last, saying offline, after the whole wait without a word: its
                 # repair says so now (no timer runs: the not-heard one stood in for it).
@@ -339,7 +351,7 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
                 online=False, why="is unavailable: Home Assistant lost its MQTT connection"
             )
 
-    async def _ring_missed(self, lost_at: datetime) -> None:
+    async def _ring_missed(self, lost_at: datetime, *, at_start: bool = False) -> None:
         """Ring for the presses made while Home Assistant was away from the broker.
 
         Home Assistant connects to the broker with a new session each time, so a ring
@@ -349,6 +361,10 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
         skipped, and so is a ring MQTT delivers after this). Asked once the bridge's
         availability is heard again: until then the doorbell entities are unavailable,
         and a ring would not show on them.
+
+        ``at_start``: the entry has just begun to listen (Home Assistant starting, the
+        entry set up or reloaded), and the presses since then count, without the margin
+        before: one made just before a reload rang on the entry that was unloaded.
         """
         try:
             rings = await self._client.rings()
@@ -357,19 +373,25 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
         except DoorstepError as err:
             LOGGER.warning(
                 "Could not ask Doorstep bridge %s for doorbell presses made while Home "
-                "Assistant was away from the broker: %s", self.bridge_id, err,
-            )  # fmt: skip
+                "Assistant %s: %s",
+                self.bridge_id,
+                "began to listen to it" if at_start else "was away from the broker",
+                err,
+            )
             return
         now = dt_util.utcnow()
         # How far back to look, on this clock; each press's age is on the bridge's steady
         # clock. Both are durations, so a bridge clock hours off from this one changes
         # nothing. An older bridge gives only the press's time, on its own clock.
-        away = min(now - lost_at + MISSED_RINGS_MARGIN, MISSED_RINGS_WINDOW)
+        margin = timedelta(0) if at_start else MISSED_RINGS_MARGIN
+        away = min(now - lost_at + margin, MISSED_RINGS_WINDOW)
         for ring in rings:
             if ring.age is not None:
                 missed = timedelta(seconds=ring.age) <= away
             else:
-                missed = ring.time >= now - away
+                # An older bridge: its press's time, on its own clock. Not at start, where
+                # a few seconds of difference between the clocks would ring an old press.
+                missed = not at_start and ring.time >= now - away
             if missed and ring.camera in self._known_cameras:
                 self._dispatch_ring(ring)
 

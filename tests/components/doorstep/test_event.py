@@ -1,17 +1,25 @@
-"""event.<cam>_package: parcels left and taken, for cameras with a doorstep zone."""
+"""event.<cam>_package: parcels left and taken, for cameras with a doorstep zone; and a
+ring made while the entry begins to listen."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 import json
+from typing import Any
 from unittest.mock import MagicMock
 
 from homeassistant.const import STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
+from homeassistant.util import dt as dt_util
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_mqtt_message
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_capture_events,
+    async_fire_mqtt_message,
+)
 
-from custom_components.doorstep.const import DOMAIN
+from custom_components.doorstep.const import DOMAIN, EVENT_CAMERA
 from custom_components.doorstep.protocol import ProtocolError, parse_package
 
 from .conftest import BRIDGE_ID, TOPICS, FakeBridge, get_device, get_state, set_up
@@ -100,3 +108,33 @@ async def test_the_snapshot_follows_the_image_entity(hass: HomeAssistant) -> Non
     state = get_state(hass, "event.front_door_package")
     assert state.attributes["event_type"] == "removed"
     assert "snapshot" not in state.attributes
+
+
+async def test_a_press_made_while_the_entry_begins_to_listen_rings_once(
+    hass: HomeAssistant, mqtt: MagicMock, config_entry: MockConfigEntry, bridge: FakeBridge
+) -> None:
+    """Right after Home Assistant starts or the entry is set up or reloaded, its
+    subscriptions reach the broker a moment later: a press meanwhile reached no one,
+    though the doorbell entity was already there. The bridge lists it: it rings once
+    the bridge is heard. Presses from before the entry began to listen do not (one made
+    just before a reload rang on the entry unloaded)."""
+    presses = async_capture_events(hass, EVENT_CAMERA)
+    now = dt_util.utcnow()
+
+    def press(ring_id: str, age: float | None) -> dict[str, Any]:
+        time = now - timedelta(seconds=age or 0.0)
+        ring = {"id": ring_id, "camera": "front_door", "time": time.isoformat()}
+        return ring if age is None else {**ring, "age": age}
+
+    missed = press("r_missed", 0.0)
+    rings = [press("r_before", 30.0), missed, press("r_no_age", None)]
+    bridge.canned["/api/rings"] = (200, json.dumps({"rings": rings}))
+    await set_up(hass, config_entry, bridge)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    assert [e.data["ring_id"] for e in presses] == ["r_missed"]
+    assert get_state(hass, "event.front_door_doorbell").attributes["ring_id"] == "r_missed"
+    # The broker delivers it as well, later: it rang already.
+    async_fire_mqtt_message(hass, TOPICS.ring("front_door"), json.dumps(missed), qos=1)
+    await hass.async_block_till_done()
+    assert len(presses) == 1
