@@ -220,7 +220,9 @@ async def shot(page: Any, name: str) -> Path:
     return path
 
 
-async def set_profile(owner: HaClient, time_zone: str, time_format: str) -> None:
+async def set_profile(
+    owner: HaClient, time_zone: str, time_format: str, date_format: str = "language"
+) -> None:
     """The owner's profile settings for times, as its page saves them."""
     async with owner.websocket() as ws:
         await ws.call(
@@ -230,18 +232,41 @@ async def set_profile(owner: HaClient, time_zone: str, time_format: str) -> None
                 "language": "en",
                 "number_format": "language",
                 "time_format": time_format,
-                "date_format": "language",
+                "date_format": date_format,
                 "time_zone": time_zone,
                 "first_weekday": "language",
             },
         )
 
 
-def time_pattern(moment_iso: str, zone: str, time_format: str, *, seconds: bool = False) -> str:
-    """``moment_iso`` as a page shows it in ``zone`` with 12 or 24 hours: a pattern."""
+def time_pattern(
+    moment_iso: str,
+    zone: str,
+    time_format: str,
+    *,
+    seconds: bool = False,
+    date_format: str | None = None,
+) -> str:
+    """``moment_iso`` as a page shows it in ``zone`` with 12 or 24 hours: a pattern.
+
+    With ``date_format``, the date before it too, as an English page shows it: "language"
+    is English's short date (month/day/two-digit year); "DMY", "MDY" and "YMD" put the
+    day, month and full year in that order, as Home Assistant's own pages do.
+    """
     moment = datetime.fromisoformat(moment_iso).astimezone(ZoneInfo(zone))
     clock = "%M:%S" if seconds else "%M"
     if time_format == "24":
-        return moment.strftime(f"%H:{clock}")
-    hours = moment.strftime("%I").lstrip("0")
-    return rf"\b{hours}:{moment.strftime(clock)}\s?{moment.strftime('%p')}"
+        time = moment.strftime(f"%H:{clock}")
+    else:
+        hours = moment.strftime("%I").lstrip("0")
+        time = rf"{hours}:{moment.strftime(clock)}\s?{moment.strftime('%p')}"
+    if date_format is None:
+        return time if time_format == "24" else rf"\b{time}"
+    day, month, year = str(moment.day), str(moment.month), str(moment.year)
+    date = {
+        "language": f"{month}/{day}/{year[2:]}",
+        "DMY": f"{day}/{month}/{year}",
+        "MDY": f"{month}/{day}/{year}",
+        "YMD": f"{year}/{month}/{day}",
+    }[date_format]
+    return rf"\b{date},\s{time}"  # English joins them with a comma

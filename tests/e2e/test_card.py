@@ -233,8 +233,9 @@ async def test_card_follows_a_language_change(stack: Stack, page: Any) -> None:
 
 
 async def test_card_times_in_the_time_zone_of_the_users_profile(stack: Stack, page: Any) -> None:
-    """The last ring in the zone and hours the user's profile chose ("server": Home
-    Assistant's), as Home Assistant's own cards show times; it was always the browser's."""
+    """The last ring in the zone, hours and date order the user's profile chose ("server":
+    Home Assistant's zone), as Home Assistant's own cards show times; it was always the
+    browser's zone and the language's date order."""
     from playwright.async_api import expect
 
     async with aiohttp.ClientSession() as session:
@@ -271,20 +272,26 @@ async def test_card_times_in_the_time_zone_of_the_users_profile(stack: Stack, pa
             tablet = await context.new_page()
             await log_in(tablet, stack)
             value = tablet.locator("doorstep-doorbell-card .ring .value").first
-            for zone, time_format, shown_in in (
-                ("server", "24", "UTC"),
-                ("local", "12", BROWSER_ZONE),
+            for zone, time_format, date_format, shown_in in (
+                ("server", "24", "language", "UTC"),
+                ("local", "12", "YMD", BROWSER_ZONE),
+                ("server", "24", "DMY", "UTC"),
             ):
-                await set_profile(owner, zone, time_format)
+                await set_profile(owner, zone, time_format, date_format)
                 await tablet.goto(f"{stack.ha.url}/{DASHBOARD}/porch")
                 await tablet.wait_for_function(
-                    "zone => document.querySelector('home-assistant')?.hass?.locale?.time_zone === zone",
-                    arg=zone,
+                    """([zone, order]) => {
+                      const locale = document.querySelector('home-assistant')?.hass?.locale;
+                      return locale?.time_zone === zone && locale?.date_format === order;
+                    }""",
+                    arg=[zone, date_format],
                 )
                 # The sensor's time is the press's: no other press in this test.
-                pattern = time_pattern(ring["state"], shown_in, time_format, seconds=True)
+                pattern = time_pattern(
+                    ring["state"], shown_in, time_format, seconds=True, date_format=date_format
+                )
                 await expect(value).to_contain_text(re.compile(pattern))
-                await shot(tablet, f"06-card-time-{zone}.png")
+                await shot(tablet, f"06-card-time-{zone}-{date_format}.png")
         finally:
             await context.close()
             await set_profile(owner, "local", "language")

@@ -1,6 +1,6 @@
 """The Doorstep panel left open, in Chromium against the real bridge and Home Assistant: clips
 recorded since it opened come at the top by themselves (the clip played and the place
-scrolled to stay), and times follow the time zone and hours of the user's profile.
+scrolled to stay), and times follow the time zone, hours and date order of the user's profile.
 
 Screenshots go to ``test-artifacts/ha-<version>/browser/07-panel-*.png``.
 """
@@ -118,25 +118,32 @@ async def test_times_in_the_time_zone_of_the_users_profile(stack: Stack, page: A
         try:
             tablet = await context.new_page()
             row = tablet.locator(f'doorstep-panel li.clip[data-clip="{clip["clip_id"]}"]')
-            for zone, time_format, shown_in in (
-                ("server", "24", "UTC"),
-                ("local", "12", BROWSER_ZONE),
+            for step, (zone, time_format, date_format, shown_in) in enumerate(
+                (
+                    ("server", "24", "language", "UTC"),
+                    ("local", "12", "YMD", BROWSER_ZONE),
+                    ("server", "24", "DMY", "UTC"),
+                )
             ):
-                await set_profile(owner, zone, time_format)
-                if zone == "server":
+                await set_profile(owner, zone, time_format, date_format)
+                if step == 0:
                     await log_in(tablet, stack)
                 await tablet.goto(f"{stack.ha.url}/doorstep")
                 # Home Assistant's frontend has the profile's choice...
                 await tablet.wait_for_function(
-                    "zone => document.querySelector('home-assistant')?.hass?.locale?.time_zone === zone",
-                    arg=zone,
+                    """([zone, order]) => {
+                      const locale = document.querySelector('home-assistant')?.hass?.locale;
+                      return locale?.time_zone === zone && locale?.date_format === order;
+                    }""",
+                    arg=[zone, date_format],
                 )
-                # ... and the panel shows the clip's start in that zone, with those hours.
-                await expect(row).to_contain_text(
-                    re.compile(time_pattern(clip["start"], shown_in, time_format)),
-                    timeout=BROWSER_TIMEOUT,
+                # ... and the panel shows the clip's start in that zone, with those hours
+                # and that date order.
+                pattern = time_pattern(
+                    clip["start"], shown_in, time_format, date_format=date_format
                 )
-                await shot(tablet, f"07-panel-time-{zone}.png")
+                await expect(row).to_contain_text(re.compile(pattern), timeout=BROWSER_TIMEOUT)
+                await shot(tablet, f"07-panel-time-{zone}-{date_format}.png")
         finally:
             await context.close()
             await set_profile(owner, "local", "language")

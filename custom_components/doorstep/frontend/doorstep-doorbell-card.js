@@ -63,6 +63,54 @@ const BROWSER_ZONE = (() => {
   }
 })();
 
+// The profile's "Date format" choices that put a date's numbers in a given order.
+const DATE_ORDERS = { DMY: ["day", "month", "year"], MDY: ["month", "day", "year"], YMD: ["year", "month", "day"] };
+const DATE_PARTS = new Set(["day", "month", "year"]);
+
+/** Where a date's numbers are in formatToParts' answer: [first, last] indexes, or null. */
+const dateSpan = (parts) => {
+  const at = parts.map((part, index) => (DATE_PARTS.has(part.type) ? index : -1)).filter((index) => index >= 0);
+  return at.length ? [at[0], at[at.length - 1]] : null;
+};
+
+/** Intl.DateTimeFormat(language, options), a date and a time, with its date as the profile's
+ * "Date format" asks, the way Home Assistant's own pages show numeric dates: "DMY", "MDY" or
+ * "YMD" put the day, month and full year in that order, between the separator of the
+ * language's numeric dates; "system" takes the browser's own numeric date. The time part and
+ * what joins it to the date stay the language's. "language" (and a frontend without the
+ * setting): the language's own date, as before. Throws as Intl.DateTimeFormat does (a zone
+ * this browser does not know). */
+const datedFormat = (language, dateFormat, options) => {
+  const whole = new Intl.DateTimeFormat(language, options);
+  const order = DATE_ORDERS[dateFormat];
+  if (!order && dateFormat !== "system") return whole;
+  const dates = new Intl.DateTimeFormat(dateFormat === "system" ? undefined : language, {
+    year: "numeric",
+    month: "numeric",
+    day: "numeric",
+    timeZone: whole.resolvedOptions().timeZone,
+  });
+  const dateOf = (moment) => {
+    const parts = dates.formatToParts(moment);
+    if (!order) {
+      const [first, last] = dateSpan(parts) || [0, parts.length - 1];
+      return parts.slice(first, last + 1).map((part) => part.value).join("");
+    }
+    // What follows the date (a closing dot, " г.") is left to the whole format's own text.
+    const separator = (parts.find((part) => part.type === "literal") || { value: "/" }).value;
+    return order.map((type) => (parts.find((part) => part.type === type) || { value: "" }).value).join(separator);
+  };
+  return {
+    format(moment) {
+      const parts = whole.formatToParts(moment);
+      const span = dateSpan(parts);
+      if (!span) return whole.format(moment);
+      const text = (list) => list.map((part) => part.value).join("");
+      return text(parts.slice(0, span[0])) + dateOf(moment) + text(parts.slice(span[1] + 1));
+    },
+  };
+};
+
 const esc = (text) =>
   String(text ?? "").replace(
     /[&<>"']/g,
@@ -212,14 +260,14 @@ class DoorstepDoorbellCard extends HTMLElement {
   }
 
   /** Times as Home Assistant's own cards show them to this user: in the time zone chosen in
-   * their profile (the browser's, "local", or Home Assistant's, "server") and with their
-   * 12 or 24 hour choice. Without such settings (an older frontend): the browser's zone and
-   * the language's hours. Made again only when one of those changes. */
+   * their profile (the browser's, "local", or Home Assistant's, "server"), with their 12 or
+   * 24 hour choice and their date order. Without such settings (an older frontend): the
+   * browser's zone, the language's hours and date. Made again only when one of those changes. */
   _timeFormat() {
     const hass = this._hass;
     const locale = hass.locale || {};
     const serverZone = (hass.config && hass.config.time_zone) || "";
-    const key = [hass.language, locale.time_zone, locale.time_format, serverZone].join("|");
+    const key = [hass.language, locale.time_zone, locale.time_format, locale.date_format, serverZone].join("|");
     if (key === this._timeFormatKey) return this._timeFormatter;
     const options = { dateStyle: "short", timeStyle: "medium" };
     // Like Home Assistant's frontend: its server's zone also when the browser cannot name its own.
@@ -233,11 +281,11 @@ class DoorstepDoorbellCard extends HTMLElement {
       options.hourCycle = amPm ? "h12" : "h23";
     }
     try {
-      this._timeFormatter = new Intl.DateTimeFormat(hass.language, options);
+      this._timeFormatter = datedFormat(hass.language, locale.date_format, options);
     } catch (_err) {
       // A zone this browser does not know: its own, rather than no times at all.
       delete options.timeZone;
-      this._timeFormatter = new Intl.DateTimeFormat(hass.language, options);
+      this._timeFormatter = datedFormat(hass.language, locale.date_format, options);
     }
     this._timeFormatKey = key;
     return this._timeFormatter;
