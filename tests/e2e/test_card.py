@@ -178,7 +178,7 @@ async def test_doorbell_card(stack: Stack, page: Any) -> None:
             audit = page.locator("doorstep-panel .audit-section")
             await expect(audit.locator("h2")).to_have_text("Journal d'audit")
             await expect(audit.locator('.check[data-ok="true"]')).to_contain_text("Vérifié")
-            await expect(audit.locator("li.record").first).to_be_attached()
+            await expect(audit.locator("tr.record").first).to_be_attached()
             await page.goto(f"{stack.ha.url}/{DASHBOARD}/porch")
             card = page.locator("doorstep-doorbell-card").first
             await expect(card.locator(".ring .label")).to_have_text("Dernier coup de sonnette")

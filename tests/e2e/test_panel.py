@@ -87,7 +87,7 @@ async def test_panel_approve_link_revoke_and_clips_by_reason(stack: Stack, page:
         # The audit log (administrators): verified, and the share's story in it, newest first.
         audit = page.locator("doorstep-panel .audit-section")
         await expect(audit.locator('.check[data-ok="true"]')).to_contain_text("Verified")
-        records = audit.locator(f'li.record[data-share="{share_id}"]')
+        records = audit.locator(f'tr.record[data-share="{share_id}"]')
         await expect(records.filter(has_text="Revoked")).to_have_count(1)
         await expect(records.filter(has_text="Approved")).to_have_count(1)
         await expect(records.filter(has_text="Revoked")).to_contain_text(share_id)
@@ -95,7 +95,7 @@ async def test_panel_approve_link_revoke_and_clips_by_reason(stack: Stack, page:
         # request → decision → render → download (the link fetched above) → revoke → purge
         order = [kinds.index(k) for k in ("purge", "revoke", "download", "decision", "request")]
         assert order == sorted(order), kinds
-        seqs = await audit.locator("li.record").evaluate_all(
+        seqs = await audit.locator("tr.record").evaluate_all(
             "items => items.map(i => Number(i.dataset.seq))"
         )
         assert seqs == sorted(seqs, reverse=True)

@@ -229,3 +229,67 @@ async def test_buttons_readable_in_home_assistants_themes(
                 assert ratio >= 4.5, (await button.inner_text(), round(ratio, 2))
         finally:
             await owner.call_service("doorstep", "deny_share", {"share_id": share_id})
+
+
+#: The audit log's column headers, in order.
+AUDIT_HEADERS = ["When", "What", "Share or camera", "Who"]
+
+#: For each cell of a row, the text of its column's header, by the table's own model (the
+#: one a screen reader follows from a cell to the header it reads out).
+HEADER_OF = """(cells) => cells.map((cell) => {
+  const head = cell.closest('table')?.tHead?.rows?.[0]?.cells?.[cell.cellIndex];
+  return head?.scope === 'col' ? head.textContent : null;
+})"""
+
+
+async def _ax_names(page: Any, role: str) -> list[str]:
+    """The names of the nodes of this role in Chromium's own accessibility tree (what a
+    screen reader gets, whatever the page's styles), in order."""
+    cdp = await page.context.new_cdp_session(page)
+    try:
+        nodes = (await cdp.send("Accessibility.getFullAXTree"))["nodes"]
+    finally:
+        await cdp.detach()
+    return [
+        str(node.get("name", {}).get("value", ""))
+        for node in nodes
+        if not node.get("ignored") and node.get("role", {}).get("value") == role
+    ]
+
+
+async def test_audit_log_is_a_table_with_named_columns(stack: Stack, page: Any) -> None:
+    """The audit log's records are read as a table whose columns are named (When, What,
+    Share or camera, Who), each value under its header, on a phone too: a screen reader
+    heard four unlabelled values a record."""
+    from playwright.async_api import expect
+
+    async with aiohttp.ClientSession() as session:
+        owner = HaClient(session, stack.ha.url, stack.owner_token)
+        share_id = (await request_share(owner, "Neighbour Ada", "Audit table"))["share_id"]
+        try:
+            await log_in(page, stack)
+            await page.goto(f"{stack.ha.url}/doorstep")
+            table = page.locator("doorstep-panel").get_by_role("table", name="Audit log")
+            request = (
+                table.get_by_role("row")
+                .filter(has_text=f"Share {share_id}")
+                .filter(has_text="Share requested")
+            )
+            await expect(request).to_have_count(1, timeout=TIMEOUT)
+            await expect(table.get_by_role("columnheader")).to_have_text(AUDIT_HEADERS)
+            cells = request.get_by_role("cell")
+            await expect(cells).to_have_text(
+                [re.compile(r"\d"), "Share requested", f"Share {share_id}", "Neighbour Ada"]
+            )
+            assert await cells.evaluate_all(HEADER_OF) == AUDIT_HEADERS
+            # Chromium's tree has them too, at a desk's width and at a phone's (where the
+            # headers are not shown and a record takes two lines).
+            for width in (1280, 390):
+                await page.set_viewport_size({"width": width, "height": 800})
+                await expect(request).to_be_visible()
+                headers = await _ax_names(page, "columnheader")
+                assert headers == AUDIT_HEADERS, (width, headers)
+                assert "Neighbour Ada" in await _ax_names(page, "cell"), width
+            await shot(page, "08-panel-audit-table.png")
+        finally:
+            await owner.call_service("doorstep", "deny_share", {"share_id": share_id})

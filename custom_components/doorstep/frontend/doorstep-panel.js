@@ -67,6 +67,10 @@ const STRINGS = {
     brokenDetail: "Record {record}{file}: {problem}",
     brokenHint: "Someone changed or removed records, or the disk is damaged. Keep a copy of the audit folder.",
     noRecords: "No records.",
+    columnWhen: "When",
+    columnWhat: "What",
+    columnShare: "Share or camera",
+    columnWho: "Who",
     share: "Share",
     kinds: {
       request: "Share requested",
@@ -166,6 +170,10 @@ const STRINGS = {
     brokenDetail: "Enregistrement {record}{file} : {problem}",
     brokenHint: "Des enregistrements ont été modifiés ou supprimés, ou le disque est abîmé. Gardez une copie du dossier audit.",
     noRecords: "Aucun enregistrement.",
+    columnWhen: "Quand",
+    columnWhat: "Quoi",
+    columnShare: "Partage ou caméra",
+    columnWho: "Qui",
     share: "Partage",
     kinds: {
       request: "Partage demandé",
@@ -372,12 +380,25 @@ const STYLE = `
   .check.broken { background: var(--error-color, #db4437); color: #fff; font-size: 16px; }
   .check.broken strong { font-size: 20px; display: block; }
   .check p { margin: 4px 0 0; overflow-wrap: anywhere; }
-  li.record { display: grid; grid-template-columns: 10em minmax(0, 1fr) minmax(0, 1fr) minmax(0, 1fr);
-    gap: 4px 12px; padding: 6px 0; border-top: 1px solid var(--divider-color, #e0e0e0); font-size: 14px; }
-  li.record:first-child { border-top: 0; }
-  li.record .when { color: var(--secondary-text-color); }
-  li.record span { overflow-wrap: anywhere; }
-  @media (max-width: 600px) { li.record { grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); } }
+  table.records { width: 100%; border-collapse: collapse; table-layout: fixed; font-size: 14px; }
+  table.records th { text-align: start; font-size: 12px; font-weight: 500; color: var(--secondary-text-color);
+    padding: 0 12px 4px 0; }
+  table.records th:first-child { width: calc(10em + 12px); }
+  tr.record td { padding: 6px 12px 6px 0; border-top: 1px solid var(--divider-color, #e0e0e0);
+    vertical-align: top; overflow-wrap: anywhere; }
+  table.records th:last-child, tr.record td:last-child { padding-right: 0; }
+  tr.record .when { color: var(--secondary-text-color); }
+  /* A phone: two values a line, as before; the headers stay for screen readers only (the
+     roles in the markup keep the table a table for them, whatever the display). */
+  @media (max-width: 600px) {
+    table.records, table.records tbody { display: block; }
+    table.records thead { position: absolute; width: 1px; height: 1px; overflow: hidden; clip-path: inset(50%);
+      white-space: nowrap; }
+    tr.record { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 4px 12px;
+      padding: 6px 0; border-top: 1px solid var(--divider-color, #e0e0e0); }
+    tr.record:first-child { border-top: 0; }
+    tr.record td { padding: 0; border: 0; }
+  }
 `;
 
 class DoorstepPanel extends HTMLElement {
@@ -656,16 +677,22 @@ class DoorstepPanel extends HTMLElement {
           : `<div class="check broken" data-ok="false" role="alert"><strong>⚠ ${esc(t.broken)}</strong>
                <p>${esc(fill(t.brokenDetail, { record: check.bad_record, file: check.file ? ` (${check.file})` : "", problem: check.problem }))}</p>
                <p>${esc(t.brokenHint)}</p></div>`;
+        // A table, its columns named: a screen reader says which value is which.
+        const heads = [t.columnWhen, t.columnWhat, t.columnShare, t.columnWho]
+          .map((head) => `<th scope="col" role="columnheader">${esc(head)}</th>`)
+          .join("");
         const records = audit.records.length
-          ? `<ul class="records">${audit.records
-              .map(
-                (r) => `<li class="record" data-seq="${esc(r.seq)}" data-kind="${esc(r.kind)}" data-share="${esc(r.share_id || "")}">
-                  <span class="when">${esc(this._when(r.time))}</span>
-                  <span class="kind">${esc(this._kindWords(r))}</span>
-                  <span class="share-id">${r.share_id ? `${esc(t.share)} ${esc(r.share_id)}` : esc(r.camera || "")}</span>
-                  <span class="who">${esc(r.who || "")}</span></li>`,
-              )
-              .join("")}</ul>`
+          ? `<table class="records" role="table" aria-label="${esc(several ? `${t.audit} · ${audit.title}` : t.audit)}">
+              <thead role="rowgroup"><tr role="row">${heads}</tr></thead>
+              <tbody role="rowgroup">${audit.records
+                .map(
+                  (r) => `<tr class="record" role="row" data-seq="${esc(r.seq)}" data-kind="${esc(r.kind)}" data-share="${esc(r.share_id || "")}">
+                  <td class="when" role="cell">${esc(this._when(r.time))}</td>
+                  <td class="kind" role="cell">${esc(this._kindWords(r))}</td>
+                  <td class="share-id" role="cell">${r.share_id ? `${esc(t.share)} ${esc(r.share_id)}` : esc(r.camera || "")}</td>
+                  <td class="who" role="cell">${esc(r.who || "")}</td></tr>`,
+                )
+                .join("")}</tbody></table>`
           : `<p class="empty">${esc(t.noRecords)}</p>`;
         return `<div class="audit" data-bridge="${esc(audit.bridge_id)}">${title}${status}${records}</div>`;
       })
