@@ -239,6 +239,16 @@ async def set_profile(
         )
 
 
+async def forget_profile(owner: HaClient) -> None:
+    """No saved profile settings for times and language: the browser's own again.
+
+    Saving the defaults instead would keep ``"language": "en"``, and a later test that
+    shows the pages in the browser's language (French) would see them in English.
+    """
+    async with owner.websocket() as ws:
+        await ws.call(type="frontend/set_user_data", key="language", value=None)
+
+
 def time_pattern(
     moment_iso: str,
     zone: str,

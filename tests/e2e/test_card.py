@@ -17,6 +17,7 @@ import pytest
 
 from tests.e2e.conftest import (
     BROWSER_TIMEOUT,
+    forget_profile,
     log_in,
     set_profile,
     shot,
@@ -294,4 +295,4 @@ async def test_card_times_in_the_time_zone_of_the_users_profile(stack: Stack, pa
                 await shot(tablet, f"06-card-time-{zone}-{date_format}.png")
         finally:
             await context.close()
-            await set_profile(owner, "local", "language")
+            await forget_profile(owner)

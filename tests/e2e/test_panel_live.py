@@ -16,6 +16,7 @@ import pytest
 
 from tests.e2e.conftest import (
     BROWSER_TIMEOUT,
+    forget_profile,
     log_in,
     set_profile,
     shot,
@@ -146,4 +147,4 @@ async def test_times_in_the_time_zone_of_the_users_profile(stack: Stack, page: A
                 await shot(tablet, f"07-panel-time-{zone}-{date_format}.png")
         finally:
             await context.close()
-            await set_profile(owner, "local", "language")
+            await forget_profile(owner)
