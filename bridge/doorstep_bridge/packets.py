@@ -76,4 +76,6 @@ class EncodedPacket:
         ``wall``, it goes forward from one packet to the next with B-frames too (unless
         the clock is set back).
         """
+        if self.pts == self.dts:  # no B-frames: no Fraction arithmetic per packet
+            return self.wall
         return self.wall - float((self.pts - self.dts) * self.stream.time_base)
