@@ -921,7 +921,9 @@ class ClipStore:
             The deleted clip, or None when it is unknown or held.
 
         Raises:
-            StorageError: The index cannot record the deletion (its files are gone).
+            StorageError: The index cannot record the deletion. On a full or failing
+                disk its files are gone; otherwise (the index is locked by another
+                program) the clip is kept whole.
         """
         with self._lock:
             info = self.get(clip_id)
@@ -929,7 +931,14 @@ class ClipStore:
                 return None
             try:
                 self._forget(info, why)
-            except sqlite3.OperationalError as err:
+            except sqlite3.Error as err:
+                if result_code(err) not in DISK_FAULTS:
+                    # Another program holds the index (a backup, a database browser):
+                    # removing the files would leave a listed clip that cannot play.
+                    raise StorageError(
+                        f"cannot delete clip {clip_id}: {err}; it is kept until the index"
+                        " can record the deletion"
+                    ) from None
                 # A full disk: the index cannot even grow its journal to record the
                 # deletion. Remove the files first to make room (a row whose file is
                 # gone would be dropped at the next start anyway), then try again.

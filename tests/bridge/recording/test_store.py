@@ -7,13 +7,15 @@ from datetime import UTC, datetime, timedelta
 import os
 from pathlib import Path
 import shutil
+import sqlite3
 
 import pytest
 
+from doorstep_bridge.exceptions import StorageError
 from doorstep_bridge.files import atomic_write
 from doorstep_bridge.packets import EncodedPacket
 from doorstep_bridge.recording.masks import MaskSet
-from doorstep_bridge.recording.store import ClipStore, PendingClip
+from doorstep_bridge.recording.store import INDEX_NAME, ClipStore, PendingClip
 from doorstep_bridge.recording.writer import ClipWriter, finalize
 
 T0 = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -110,6 +112,29 @@ def test_held_clips_cannot_be_deleted_until_released(
     assert not deleted.path.exists()
     assert store.get(pending.id) is None
     assert [e.action for e in store.events()] == ["deleted"]
+
+
+def test_a_clip_is_kept_whole_while_another_program_locks_the_index(
+    store: ClipStore, packets: list[EncodedPacket]
+) -> None:
+    # A backup or a database browser holding a write lock is not a full disk: removing
+    # the files first would leave a listed clip that cannot play.
+    pending = _record(store, packets[:15])
+    other = sqlite3.connect(store.root / INDEX_NAME, timeout=0, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StorageError, match="database is locked"):
+            store.delete(pending.id, "retention")
+        kept = store.get(pending.id)
+        assert kept is not None
+        assert kept.path.is_file()
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    deleted = store.delete(pending.id, "retention")
+    assert deleted is not None
+    assert not deleted.path.exists()
+    assert store.get(pending.id) is None
 
 
 def test_a_page_of_clips_is_a_few_queries_however_many_clips_shares_hold(
