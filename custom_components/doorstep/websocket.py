@@ -98,14 +98,25 @@ def _last_clips(coordinator: DoorstepCoordinator) -> dict[str, str | None]:
     }
 
 
+def _clip_count(coordinator: DoorstepCoordinator) -> int | None:
+    """How many clips the bridge keeps (None: not heard of yet)."""
+    stats = coordinator.data.stats
+    return None if stats is None else stats.clips
+
+
 def _panel_view(coordinator: DoorstepCoordinator) -> tuple[object, ...]:
-    """What the panel shows of one bridge; motion, snapshots and stats are not in it."""
+    """What the panel shows of one bridge; motion, snapshots and other stats are not in it.
+
+    The number of clips is: a clip deleted below the newest (by retention, or forgotten
+    from another page) changes no camera's newest clip.
+    """
     data = coordinator.data
     return (
         data.reachable,
         [(camera, data.camera_name(camera)) for camera in sorted(coordinator.cameras)],
         dict(data.shares),
         _last_clips(coordinator),
+        _clip_count(coordinator),
     )
 
 
@@ -352,16 +363,18 @@ def ws_subscribe(hass: HomeAssistant, connection: ActiveConnection, msg: dict[st
     """An event now and whenever what the panel shows changes, with each camera's newest clip.
 
     The event says that something changed (the panel asks ``doorstep/shares`` again) and,
-    in ``last_clips`` (bridge id: camera: clip id), whether the clips it lists did.
+    in ``last_clips`` (bridge id: camera: clip id) and ``clip_counts`` (bridge id: clips
+    kept), whether the clips it lists did.
     """
 
     @callback
     def send() -> None:
-        last_clips = {
-            entry.runtime_data.coordinator.bridge_id: _last_clips(entry.runtime_data.coordinator)
-            for entry in loaded_entries(hass)
-        }
-        connection.send_message(event_message(msg["id"], {"last_clips": last_clips}))
+        coordinators = [entry.runtime_data.coordinator for entry in loaded_entries(hass)]
+        last_clips = {c.bridge_id: _last_clips(c) for c in coordinators}
+        clip_counts = {c.bridge_id: _clip_count(c) for c in coordinators}
+        connection.send_message(
+            event_message(msg["id"], {"last_clips": last_clips, "clip_counts": clip_counts})
+        )
 
     @callback
     def entry_changed(_change: ConfigEntryChange, entry: ConfigEntry) -> None:

@@ -1,6 +1,7 @@
 """The Doorstep panel left open, in Chromium against the real bridge and Home Assistant: clips
 recorded since it opened come at the top by themselves (the clip played and the place
-scrolled to stay), and times follow the time zone, hours and date order of the user's profile.
+scrolled to stay), a clip deleted below the newest goes, and times follow the time zone,
+hours and date order of the user's profile.
 
 Screenshots go to ``test-artifacts/ha-<version>/browser/07-panel-*.png``.
 """
@@ -25,12 +26,13 @@ from tests.e2e.conftest import (
 )
 from tests.e2e.ha_client import HaClient
 from tests.e2e.servers import CAMERA, Mqtt
-from tests.e2e.stack import Stack
+from tests.e2e.stack import Stack, bridge_clips
 
 pytestmark = pytest.mark.slow
 
 #: The browser's zone: twelve or thirteen hours from Home Assistant's (UTC, servers.py).
 BROWSER_ZONE = "Pacific/Auckland"
+IDS_OF = "items => items.map((li) => li.dataset.clip)"
 
 
 async def _clips(owner: HaClient, least: int) -> list[dict[str, Any]]:
@@ -59,8 +61,7 @@ async def test_a_clip_recorded_while_the_panel_is_open_comes_at_the_top(
     await page.goto(f"{stack.ha.url}/doorstep")
     clips = page.locator("doorstep-panel li.clip")
     await expect(clips.nth(3)).to_be_attached()
-    ids_of = "items => items.map((li) => li.dataset.clip)"
-    shown = await clips.evaluate_all(ids_of)
+    shown = await clips.evaluate_all(IDS_OF)
 
     # A clip playing, and the list scrolled down to its third clip.
     await clips.first.get_by_role("button", name="Play").click()
@@ -83,7 +84,7 @@ async def test_a_clip_recorded_while_the_panel_is_open_comes_at_the_top(
         if await clips.first.get_attribute("data-clip") not in shown:
             break
         await page.wait_for_timeout(1000)
-    ids = await clips.evaluate_all(ids_of)
+    ids = await clips.evaluate_all(IDS_OF)
     assert ids[0] not in shown, "no new clip at the top after three minutes"
     assert len(ids) == len(set(ids)), ids  # none listed twice
     assert ids[len(ids) - len(shown) :] == shown  # the new ones on top, the others as they were
@@ -102,6 +103,67 @@ async def test_a_clip_recorded_while_the_panel_is_open_comes_at_the_top(
     assert await clips.first.get_attribute("data-clip") != ids[0], "no newer clip at the top"
     await expect(clips.first).to_be_in_viewport()
     await shot(page, "07-panel-live.png")
+
+
+async def test_a_clip_deleted_below_the_newest_goes_from_the_open_list(
+    stack: Stack, page: Any
+) -> None:
+    # Retention deletes the oldest clips, and a clip forgotten on another page or through
+    # the bridge's API need not be the newest: the camera's newest clip stays the same.
+    from playwright.async_api import expect
+
+    recording = f"switch.{CAMERA}_recording"
+    async with aiohttp.ClientSession() as session:
+        owner = HaClient(session, stack.ha.url, stack.owner_token)
+        await _clips(owner, 4)
+        # No new clip meanwhile (the porch's walker keeps moving): a new newest clip would
+        # make the list follow anyway.
+        await owner.call_service("switch", "turn_off", {"entity_id": recording})
+        try:
+            await owner.wait_state(recording, lambda s: s["state"] == "off", timeout=30)
+            await _settled(session, stack)
+            await log_in(page, stack)
+            await page.goto(f"{stack.ha.url}/doorstep")
+            clips = page.locator("doorstep-panel li.clip")
+            await expect(clips.nth(3)).to_be_attached()
+            shown = await clips.evaluate_all(IDS_OF)
+            assert shown[0] == (await bridge_clips(session, stack))[0]["id"]
+            gone = await _delete_one_of(session, stack, shown[2:])
+
+            # No reload: the list follows within seconds, the others stay in order.
+            row = page.locator(f'doorstep-panel li.clip[data-clip="{gone}"]')
+            await expect(row).to_have_count(0, timeout=30_000)
+            assert await clips.evaluate_all(IDS_OF) == [c for c in shown if c != gone]
+        finally:
+            await owner.call_service("switch", "turn_on", {"entity_id": recording})
+            await owner.wait_state(recording, lambda s: s["state"] == "on", timeout=30)
+
+
+async def _settled(session: aiohttp.ClientSession, stack: Stack) -> None:
+    """Wait until the bridge's clip list stays the same for five seconds (a clip that was
+    being recorded when recording was turned off is finished first)."""
+    before = None
+    for _ in range(60):
+        ids = [clip["id"] for clip in await bridge_clips(session, stack)]
+        if ids == before:
+            return
+        before = ids
+        await asyncio.sleep(5)
+    raise AssertionError("the clip list kept changing with recording off")
+
+
+async def _delete_one_of(
+    session: aiohttp.ClientSession, stack: Stack, candidates: list[str]
+) -> str:
+    """Forget the first of these clips no share holds, through the bridge's own API."""
+    headers = {"Authorization": f"Bearer {stack.bridge.token}"}
+    for clip_id in candidates:
+        url = f"{stack.bridge.url}/api/clips/{clip_id}"
+        async with session.delete(url, headers=headers) as response:
+            if response.status == 200:
+                return clip_id
+            assert response.status == 409, await response.text()  # held by a share
+    raise AssertionError("every clip below the newest is held by a share")
 
 
 async def test_times_in_the_time_zone_of_the_users_profile(stack: Stack, page: Any) -> None:

@@ -233,6 +233,8 @@ const CLIP_PAGE = 50;
 // recorded or forgotten meanwhile move no page); this many more are asked, for the clips
 // shown that start at that same moment.
 const CLIP_OVERLAP = 10;
+// The most clips one doorstep/clips answer holds (the integration's limit).
+const MAX_CLIPS_ASKED = 200;
 
 // The browser's own time zone, when it can name it (Home Assistant's frontend checks so too).
 const BROWSER_ZONE = (() => {
@@ -484,17 +486,22 @@ class DoorstepPanel extends HTMLElement {
   }
 
   /** Something the panel shows changed on a bridge: the share requests are asked for again,
-   * and the clip list follows when the newest clip of the camera shown is another. The
-   * first event answers the subscription (the page asked for everything as it opened). */
+   * and the clip list follows when the newest clip of the camera shown is another, or when
+   * its bridge keeps another number of clips (one below the newest deleted by retention or
+   * forgotten elsewhere). The first event answers the subscription (the page asked for
+   * everything as it opened). */
   _onChanged(event) {
     const before = this._lastClips;
+    const countsBefore = this._clipCounts || {};
     this._lastClips = event.last_clips || {};
+    this._clipCounts = event.clip_counts || {};
     if (before === undefined) return;
     this._refresh();
     if (!this._camera) return;
     const [bridgeId, camera] = this._camera.split("/");
     const newest = (this._lastClips[bridgeId] || {})[camera];
-    if (newest !== (before[bridgeId] || {})[camera]) this._followClips();
+    const counted = this._clipCounts[bridgeId] !== countsBefore[bridgeId];
+    if (counted || newest !== (before[bridgeId] || {})[camera]) this._followClips();
   }
 
   get _t() {
@@ -946,7 +953,9 @@ class DoorstepPanel extends HTMLElement {
     const shownList = this._clipsShown;
     const [bridgeId, camera] = shownList.split("|")[0].split("/");
     const reason = shownList.split("|")[1];
-    const message = { type: "doorstep/clips", bridge_id: bridgeId, camera, limit: this.clipPage };
+    // As many as are shown (up to what one answer holds): a clip deleted among them goes.
+    const limit = Math.min(MAX_CLIPS_ASKED, Math.max(this.clipPage, this._clips.length));
+    const message = { type: "doorstep/clips", bridge_id: bridgeId, camera, limit };
     if (reason) message.reason = reason;
     let answer;
     try {

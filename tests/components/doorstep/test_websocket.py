@@ -71,6 +71,19 @@ async def test_an_open_panel_is_told_of_new_clips_and_share_changes(
     event = await client.receive_json()
     assert event["event"]["last_clips"][BRIDGE_ID]["front_door"] == clip.id
 
+    # An older clip deleted (by retention, or forgotten from another page): the newest is
+    # the same, the number of clips is not. Space used alone changes nothing shown.
+    async_fire_mqtt_message(hass, TOPICS.bridge_stats, '{"clips": 7, "storage_used_bytes": 9}')
+    await hass.async_block_till_done()
+    event = await client.receive_json()
+    assert event["event"]["clip_counts"] == {BRIDGE_ID: 7}
+    async_fire_mqtt_message(hass, TOPICS.bridge_stats, '{"storage_used_bytes": 10}')
+    async_fire_mqtt_message(hass, TOPICS.bridge_stats, '{"clips": 6}')
+    await hass.async_block_till_done()
+    event = await client.receive_json()
+    assert event["event"]["clip_counts"] == {BRIDGE_ID: 6}
+    assert event["event"]["last_clips"][BRIDGE_ID]["front_door"] == clip.id
+
     # A share request: an event (the panel asks for the share requests again).
     publish_share(hass, bridge, share_state("s_9"))
     await hass.async_block_till_done()
