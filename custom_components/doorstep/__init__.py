@@ -33,6 +33,7 @@ from .entity import bridge_device_fields, camera_identifier
 from .helpers import loaded_entries
 from .panel import async_register_panel, async_remove_panel
 from .prompts import async_remove_prompts
+from .rung import async_remove_rung_rings, async_rung_rings
 from .services import async_setup_services
 from .views import async_setup_views
 from .websocket import async_follow_for_panels, async_setup_websocket
@@ -87,7 +88,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: DoorstepConfigEntry) -> 
     hass.data.get(UNREACHABLE_SINCE, {}).pop(entry.entry_id, None)
     ir.async_delete_issue(hass, DOMAIN, f"{ISSUE_UNREACHABLE}_{entry.unique_id}")
 
-    coordinator = DoorstepCoordinator(hass, entry, snapshot, client)
+    rung = await async_rung_rings(hass, entry.entry_id)
+    coordinator = DoorstepCoordinator(hass, entry, snapshot, client, rung)
     # The bridge device must exist before camera devices point at it.
     device = dr.async_get(hass).async_get_or_create(
         config_entry_id=entry.entry_id,
@@ -218,13 +220,15 @@ def _remove_stale_feature_entities(hass: HomeAssistant, entry: DoorstepConfigEnt
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: DoorstepConfigEntry) -> None:
-    """The bridge's repairs, prompts and waiting audit records go; the panel with the last bridge.
+    """What the bridge left in Home Assistant goes; the panel with the last bridge.
 
-    The panel goes even when the last bridge was never set up (it came with its first try).
+    Its repairs, prompts, waiting audit records and the presses it rang. The panel goes
+    even when the last bridge was never set up (it came with its first try).
     """
     _async_delete_issues(hass, entry)
     await async_remove_prompts(hass, entry.entry_id)
     await async_remove_backlog(hass, entry.entry_id)
+    await async_remove_rung_rings(hass, entry.entry_id)
     if not [e for e in hass.config_entries.async_entries(DOMAIN) if e.entry_id != entry.entry_id]:
         async_remove_panel(hass)
 

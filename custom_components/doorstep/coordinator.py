@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -61,18 +60,17 @@ from .protocol import (
     parse_stats,
 )
 
-#: Ring ids remembered per camera to ring once when MQTT delivers a press again.
-RECENT_RINGS = 32
 #: Presses made this long before Home Assistant lost the broker still count as missed
 #: (it notices the loss a little late).
 MISSED_RINGS_MARGIN = timedelta(seconds=5)
-#: Older presses are not rung late, however long the broker was away.
+#: Older presses are not rung late, however long the broker or Home Assistant was away.
 MISSED_RINGS_WINDOW = timedelta(minutes=10)
 
 if TYPE_CHECKING:
     from homeassistant.components.mqtt import ReceiveMessage
 
     from .api import BridgeSnapshot
+    from .rung import RungRings
 
 type RingListener = Callable[[Ring], None]
 type PackageListener = Callable[[Package], None]
@@ -148,6 +146,7 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
         entry: ConfigEntry,
         snapshot: BridgeSnapshot,
         client: DoorstepApiClient,
+        rung: RungRings,
     ) -> None:
         super().__init__(hass, LOGGER, config_entry=entry, name=f"{DOMAIN} {entry.title}")
         self._client = client
@@ -172,8 +171,12 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
         self._ring_listeners: dict[str, list[RingListener]] = {}
         self._package_listeners: dict[str, list[PackageListener]] = {}
         # MQTT QoS 1 is "at least once": after a broker restart a press can arrive again
-        # with the same id. The last few ids per camera are enough to ring once.
-        self._recent_rings: dict[str, deque[str]] = {}
+        # with the same id, and a press asked of the bridge may have rung before a restart
+        # or a reload. The last few ids per camera, kept across both, ring it once.
+        self._rung = rung
+        # Set up before (in this run or an earlier one): presses since it last listened
+        # were missed. At the very first set-up, earlier presses are none of its business.
+        self._ran_before = rung.ran_before
         # When Home Assistant lost the broker: presses made since then are asked of the
         # bridge once it is back (see `_ring_missed`).
         self._mqtt_lost_at: datetime | None = None
@@ -363,8 +366,11 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
         and a ring would not show on them.
 
         ``at_start``: the entry has just begun to listen (Home Assistant starting, the
-        entry set up or reloaded), and the presses since then count, without the margin
-        before: one made just before a reload rang on the entry that was unloaded.
+        entry set up or reloaded). An entry set up before missed the presses since it
+        last listened (Home Assistant restarting, a reload): those up to the window ring,
+        each once (the ids rung are kept across restarts and reloads). At the entry's very
+        first set-up only the presses since it began to listen count, without the margin
+        before.
         """
         try:
             rings = await self._client.rings()
@@ -383,8 +389,11 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
         # How far back to look, on this clock; each press's age is on the bridge's steady
         # clock. Both are durations, so a bridge clock hours off from this one changes
         # nothing. An older bridge gives only the press's time, on its own clock.
-        margin = timedelta(0) if at_start else MISSED_RINGS_MARGIN
-        away = min(now - lost_at + margin, MISSED_RINGS_WINDOW)
+        if at_start and self._ran_before:
+            away = min(now - self._rung.since, MISSED_RINGS_WINDOW)
+        else:
+            margin = timedelta(0) if at_start else MISSED_RINGS_MARGIN
+            away = min(now - lost_at + margin, MISSED_RINGS_WINDOW)
         for ring in rings:
             if ring.age is not None:
                 missed = timedelta(seconds=ring.age) <= away
@@ -925,11 +934,10 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
 
     @callback
     def _dispatch_ring(self, ring: Ring) -> None:
-        recent = self._recent_rings.setdefault(ring.camera, deque(maxlen=RECENT_RINGS))
-        if ring.id in recent:
+        if (ring.camera, ring.id) in self._rung:
             LOGGER.debug("Ring %s of camera %s delivered again; rung once", ring.id, ring.camera)
             return
-        recent.append(ring.id)
+        self._rung.add(ring.camera, ring.id)
         for listener in list(self._ring_listeners.get(ring.camera, ())):
             listener(ring)
 

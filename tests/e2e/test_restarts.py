@@ -4,13 +4,15 @@ and the broker under both.
 After each restart the entities come back, and every press made while both run
 reaches Home Assistant as exactly one ring event (matched by ring id). A press
 sent while the bridge is down waits on the broker (the bridge's persistent
-session) and rings once the bridge is back.
+session) and rings once the bridge is back; one made while Home Assistant is down
+rings once Home Assistant is back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import datetime
 import json
 from typing import Any
 
@@ -99,6 +101,47 @@ async def test_home_assistant_restart_under_a_running_bridge(stack: Stack) -> No
         clip = await owner.state(f"sensor.{CAMERA}_last_clip")
         assert clip is not None
         await _presses_all_arrive(stack, owner)
+
+
+async def test_a_press_while_home_assistant_restarts_rings_once_it_is_back(stack: Stack) -> None:
+    """Home Assistant down (an update): a press reaches no one, and is not retained. Once
+    it is back, the integration asks the bridge and rings that press, once, with the time
+    it was made; the press rung before the restart does not ring again."""
+    async with aiohttp.ClientSession() as session:
+        owner = HaClient(session, stack.ha.url, stack.owner_token)
+        await _all_available(owner)
+        mqtt = Mqtt(stack.mqtt_port, (f"doorstep/{CAMERA}/ring",))
+        try:
+            async with owner.websocket() as ws:
+                sub = await ws.subscribe(type="subscribe_events", event_type="state_changed")
+                await _first_ring_through(mqtt, ws, sub)
+            before = await owner.state(DOORBELL)
+            assert before is not None
+            stack.ha.stop()
+            await asyncio.sleep(0.4)  # beyond the 0.2 s debounce
+            mqtt.publish(f"doorstep/{CAMERA}/ring/set", b"")
+            ring = json.loads(await asyncio.to_thread(mqtt.next, f"doorstep/{CAMERA}/ring"))
+            stack.ha.start()
+        finally:
+            mqtt.close()
+        await wait_entry_loaded(owner, stack.entry_id, timeout=120)
+        rang = await owner.wait_state(
+            DOORBELL, lambda s: s["attributes"].get("ring_id") == ring["id"], timeout=60
+        )
+        made = datetime.fromisoformat(ring["time"])
+        assert datetime.fromisoformat(rang["attributes"]["time"]) == made
+        # Once: the event's state (when it fired) stays; the press before did not ring again.
+        async with owner.websocket() as ws:
+            sub = await ws.subscribe(type="subscribe_events", event_type="state_changed")
+            with contextlib.suppress(TimeoutError):
+                event = await ws.next_event(
+                    sub, lambda e: e["data"]["entity_id"] == DOORBELL, timeout=5
+                )
+                raise AssertionError(f"the doorbell fired again: {event}")
+        after = await owner.state(DOORBELL)
+        assert after is not None
+        assert after["state"] == rang["state"]
+        assert after["attributes"]["ring_id"] == ring["id"] != before["attributes"]["ring_id"]
 
 
 async def test_bridge_restart_under_a_running_home_assistant(stack: Stack) -> None:

@@ -473,14 +473,17 @@ async def test_devices_follow_the_bridge_s_names_and_version(
     assert camera.id == get_device(hass, (DOMAIN, f"{BRIDGE_ID}_front_door")).id
 
 
-async def test_removing_the_bridge_removes_its_saved_prompts(
+async def test_removing_the_bridge_removes_its_saved_prompts_and_presses(
     hass: HomeAssistant, setup_entry: MockConfigEntry, hass_storage: dict[str, Any]
 ) -> None:
     key = f"doorstep.{setup_entry.entry_id}.approvals"
     hass_storage[key] = {"version": 1, "minor_version": 1, "key": key, "data": {"prompts": {}}}
+    rung = f"doorstep.{setup_entry.entry_id}.rung"
+    assert rung in hass_storage  # the presses it rang: saved at its first set-up
     assert await hass.config_entries.async_remove(setup_entry.entry_id)
     await hass.async_block_till_done()
     assert key not in hass_storage
+    assert rung not in hass_storage
 
 
 async def test_presses_made_while_away_from_the_broker_ring_once_back(

@@ -1,5 +1,5 @@
-"""event.<cam>_package: parcels left and taken, for cameras with a doorstep zone; and a
-ring made while the entry begins to listen."""
+"""event.<cam>_package: parcels left and taken, for cameras with a doorstep zone; and
+presses made while the entry begins to listen, reloads, or Home Assistant restarts."""
 
 from __future__ import annotations
 
@@ -22,7 +22,15 @@ from pytest_homeassistant_custom_component.common import (
 from custom_components.doorstep.const import DOMAIN, EVENT_CAMERA
 from custom_components.doorstep.protocol import ProtocolError, parse_package
 
-from .conftest import BRIDGE_ID, TOPICS, FakeBridge, get_device, get_state, set_up
+from .conftest import (
+    BRIDGE_ID,
+    TOPICS,
+    FakeBridge,
+    get_device,
+    get_state,
+    publish_retained,
+    set_up,
+)
 
 AT = "2026-12-01T09:30:00+00:00"
 
@@ -113,11 +121,10 @@ async def test_the_snapshot_follows_the_image_entity(hass: HomeAssistant) -> Non
 async def test_a_press_made_while_the_entry_begins_to_listen_rings_once(
     hass: HomeAssistant, mqtt: MagicMock, config_entry: MockConfigEntry, bridge: FakeBridge
 ) -> None:
-    """Right after Home Assistant starts or the entry is set up or reloaded, its
-    subscriptions reach the broker a moment later: a press meanwhile reached no one,
-    though the doorbell entity was already there. The bridge lists it: it rings once
-    the bridge is heard. Presses from before the entry began to listen do not (one made
-    just before a reload rang on the entry unloaded)."""
+    """Right after the entry is set up, its subscriptions reach the broker a moment
+    later: a press meanwhile reached no one, though the doorbell entity was already
+    there. The bridge lists it: it rings once the bridge is heard. At the entry's very
+    first set-up, presses from before it began to listen do not."""
     presses = async_capture_events(hass, EVENT_CAMERA)
     now = dt_util.utcnow()
 
@@ -138,3 +145,80 @@ async def test_a_press_made_while_the_entry_begins_to_listen_rings_once(
     async_fire_mqtt_message(hass, TOPICS.ring("front_door"), json.dumps(missed), qos=1)
     await hass.async_block_till_done()
     assert len(presses) == 1
+
+
+def _press(ring_id: str, age: float | None) -> dict[str, Any]:
+    """A press as the bridge lists it, made ``age`` seconds ago (None: an older bridge)."""
+    time = dt_util.utcnow() - timedelta(seconds=age or 0.0)
+    ring = {"id": ring_id, "camera": "front_door", "time": time.isoformat()}
+    return ring if age is None else {**ring, "age": age}
+
+
+@pytest.mark.usefixtures("mqtt")
+async def test_a_press_made_while_home_assistant_restarted_rings_once_it_is_back(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    config_entry: MockConfigEntry,
+    bridge: FakeBridge,
+) -> None:
+    """Home Assistant restarting (an update) takes a minute or more, and nothing listens
+    meanwhile. The entry ran before: the presses made since are asked of the bridge and
+    ring once it is heard, up to 10 minutes old; the one the last run rang does not ring
+    again, and what rings now is kept for the next start."""
+    key = f"{DOMAIN}.{config_entry.entry_id}.rung"
+    hass_storage[key] = {
+        "version": 1,
+        "key": key,
+        "data": {"since": "2026-01-01T00:00:00+00:00", "rings": {"front_door": ["r_rung"]}},
+    }
+    presses = async_capture_events(hass, EVENT_CAMERA)
+    rings = [
+        _press("r_old", 700.0),  # before the 10 minutes
+        _press("r_rung", 95.0),  # rang just before Home Assistant stopped
+        _press("r_restart", 40.0),  # while it restarted
+        _press("r_no_age", None),  # an older bridge: its clock is not this one's
+    ]
+    bridge.canned["/api/rings"] = (200, json.dumps({"rings": rings}))
+    await set_up(hass, config_entry, bridge)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    assert [e.data["ring_id"] for e in presses] == ["r_restart"]
+    assert hass_storage[key]["data"] == {
+        "since": "2026-01-01T00:00:00+00:00",
+        "rings": {"front_door": ["r_rung", "r_restart"]},
+    }
+
+
+@pytest.mark.usefixtures("mqtt")
+async def test_a_press_made_while_the_entry_reloads_rings_once(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    config_entry: MockConfigEntry,
+    bridge: FakeBridge,
+) -> None:
+    """A reload (options saved, an update of the integration): the press the unloaded entry
+    rang does not ring again, the one made in between does. Nothing from before the entry
+    was first set up rings."""
+    presses = async_capture_events(hass, EVENT_CAMERA)
+    bridge.canned["/api/rings"] = (200, json.dumps({"rings": [_press("r_earlier", 20.0)]}))
+    await set_up(hass, config_entry, bridge)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert presses == []
+    # Saved at once: a start after this one knows the entry listened before.
+    assert hass_storage[f"{DOMAIN}.{config_entry.entry_id}.rung"]["data"]["rings"] == {}
+
+    rung = _press("r_rung", 0.0)
+    async_fire_mqtt_message(hass, TOPICS.ring("front_door"), json.dumps(rung), qos=1)
+    await hass.async_block_till_done()
+    assert [e.data["ring_id"] for e in presses] == ["r_rung"]
+
+    between = _press("r_between", 0.0)
+    rings = [_press("r_earlier", 21.0), {**rung, "age": 1.0}, between]
+    bridge.canned["/api/rings"] = (200, json.dumps({"rings": rings}))
+    assert await hass.config_entries.async_reload(config_entry.entry_id)
+    await hass.async_block_till_done()
+    publish_retained(hass, bridge)
+    await hass.async_block_till_done(wait_background_tasks=True)
+
+    # r_earlier was made before the entry was first set up: it still does not ring.
+    assert [e.data["ring_id"] for e in presses] == ["r_rung", "r_between"]

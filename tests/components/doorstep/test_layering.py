@@ -24,8 +24,8 @@ LAYERS: tuple[frozenset[str], ...] = (
     # 0. The wire and the HA version differences: what everything else stands on.
     frozenset({"const", "protocol", "api", "compat"}),
     # 1. Pure helpers of one concern each: notification wording, the bridge-to-HA
-    #    error table, nonce bookkeeping, audit records waiting for the bridge.
-    frozenset({"notifications", "errors", "prompts", "backlog"}),
+    #    error table, nonce bookkeeping, audit records waiting for the bridge, presses rung.
+    frozenset({"notifications", "errors", "prompts", "backlog", "rung"}),
     # 2. The bridge's state as HA sees it.
     frozenset({"coordinator"}),
     # 3. What happens to share requests: decisions and phone approvals.

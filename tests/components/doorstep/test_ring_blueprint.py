@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from unittest.mock import patch
@@ -11,6 +12,7 @@ from homeassistant.components.blueprint import models, schemas
 from homeassistant.core import HomeAssistant, ServiceCall
 from homeassistant.helpers import device_registry as dr
 from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
 from homeassistant.util.yaml import load_yaml_dict
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_mock_service
@@ -105,8 +107,13 @@ async def _automation(hass: HomeAssistant, phone: str, **inputs: Any) -> list[Se
     return calls
 
 
-async def _ring(hass: HomeAssistant, when: str, event_type: str = "ring") -> None:
-    hass.states.async_set(DOORBELL, when, {"event_type": event_type})
+async def _ring(
+    hass: HomeAssistant, when: str, event_type: str = "ring", pressed: str | None = None
+) -> None:
+    attributes = {"event_type": event_type}
+    if pressed is not None:
+        attributes["time"] = pressed
+    hass.states.async_set(DOORBELL, when, attributes)
     await hass.async_block_till_done()
 
 
@@ -182,3 +189,18 @@ async def test_the_doorbell_coming_back_is_no_ring(hass: HomeAssistant, phone: s
     assert len(calls) == 1
     await _ring(hass, "2026-12-03T10:05:00.000+00:00")  # the next press still notifies
     assert len(calls) == 2
+
+
+async def test_a_press_rung_late_says_when_it_was_made(hass: HomeAssistant, phone: str) -> None:
+    """A press made while Home Assistant restarted rings once it is back, minutes late: the
+    notification says when (in Home Assistant's time zone); a press rung at once does not."""
+    await hass.config.async_set_time_zone("Europe/Paris")
+    calls = await _automation(hass, phone)
+    now = dt_util.utcnow()
+    await _ring(hass, now.isoformat(), pressed=(now - timedelta(seconds=2)).isoformat())
+    late = datetime(2026, 12, 3, 9, 58, 30, tzinfo=UTC)
+    await _ring(hass, (now + timedelta(seconds=1)).isoformat(), pressed=late.isoformat())
+    assert [call.data["message"] for call in calls] == [
+        "Someone is at the door",
+        "Someone is at the door (10:58)",
+    ]
