@@ -99,4 +99,5 @@ class RungRings:
             "since": self.since.isoformat(),
             "rings": {camera: list(ids) for camera, ids in self._rings.items()},
         }
-        self.hass.async_create_task(self._store.async_save(data), eager_start=True)
+        # After the press has rung: its listeners run first, in the same callback.
+        self.hass.async_create_task(self._store.async_save(data), eager_start=False)
