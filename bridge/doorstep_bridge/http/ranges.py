@@ -6,7 +6,8 @@ file, it knows ``If-Range`` dates only (a stale ETag there still gets a part of 
 file, and a range beyond the end an empty 416), and it refuses with an empty body.
 Here the bridge decides: a Range the file cannot satisfy is ``416`` with
 ``{"error": ...}`` and ``Content-Range: bytes */<size>``; an ``If-Range`` that no
-longer matches the file gets the whole file (``200``); the rest is left to aiohttp.
+longer matches the file, a Range in another unit than bytes and one of several byte
+ranges get the whole file (``200``); the rest is left to aiohttp.
 The other preconditions come first, as RFC 9110 orders them (13.2.2): a client whose
 copy is still the file gets its ``304`` (and a failed ``If-Match`` its ``412``) from
 aiohttp whatever its Range asks.
@@ -30,6 +31,11 @@ from doorstep_bridge.http.auth import json_error
 
 #: ``bytes=-0``, ``bytes=-000``: a suffix of no bytes (aiohttp reads it as "from byte 0").
 _EMPTY_SUFFIX = re.compile(r"bytes=\s*-\s*0+\s*", re.IGNORECASE)
+#: The unit a Range names (RFC 9110, 14.1: a token, then ``=``).
+_UNIT = re.compile(r"\s*([!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*=")
+_BYTE_RANGE = r"\s*(?:\d+\s*-\s*\d*|-\s*\d+)\s*"
+#: Several byte ranges, each well formed: ``bytes=0-99,200-299``.
+_SEVERAL = re.compile(rf"bytes\s*={_BYTE_RANGE}(?:,{_BYTE_RANGE})+", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,14 +69,28 @@ async def file_state(path: Path) -> FileState | None:
     return await asyncio.to_thread(_state, path)
 
 
+def _ignored(value: str) -> bool:
+    """Whether a Range is one to ignore, serving the whole file (RFC 9110, 14.2).
+
+    Another unit than bytes must be ignored. Several byte ranges may be: the bridge
+    serves one range at a time, and refusing them with ``416`` would say that none of
+    them is in the file. A Range that names no unit at all is left to be refused.
+    """
+    unit = _UNIT.match(value)
+    if unit is None:
+        return False
+    return unit.group(1).lower() != "bytes" or _SEVERAL.fullmatch(value) is not None
+
+
 def range_applies(request: web.BaseRequest, state: FileState) -> bool:
     """Whether the request's Range is to be served (RFC 9110, 13.1.5).
 
     With ``If-Range`` only while the client's validator is the file's: the same strong
     ETag (a weak one never matches), or exactly its Last-Modified. Otherwise the client
-    holds another version of the file and gets the whole of this one.
+    holds another version of the file and gets the whole of this one. A Range to ignore
+    (another unit, several ranges) is never served.
     """
-    if "Range" not in request.headers:
+    if "Range" not in request.headers or _ignored(request.headers["Range"]):
         return False
     validator = request.headers.get("If-Range")
     if validator is None:
@@ -152,7 +172,8 @@ class RangedFile(web.FileResponse):
 
     aiohttp would compare an ``If-Range`` date itself and ignore an ``If-Range`` ETag;
     it is handed the request without ``If-Range``, and without ``Range`` when the
-    client's validator no longer matches (the whole file, ``200``).
+    client's validator no longer matches or the Range is one to ignore (the whole file,
+    ``200``).
 
     Args:
         path: The file.
@@ -166,7 +187,7 @@ class RangedFile(web.FileResponse):
 
     async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
         """Send the file (aiohttp calls this once the handler returned)."""
-        if "If-Range" in request.headers:
+        if "If-Range" in request.headers or "Range" in request.headers:
             dropped = (
                 {"if-range"} if range_applies(request, self._file_state) else {"if-range", "range"}
             )
