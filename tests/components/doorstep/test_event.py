@@ -118,6 +118,13 @@ async def test_the_snapshot_follows_the_image_entity(hass: HomeAssistant) -> Non
     assert "snapshot" not in state.attributes
 
 
+def _press(ring_id: str, age: float | None) -> dict[str, Any]:
+    """A press as the bridge lists it, made ``age`` seconds ago (None: an older bridge)."""
+    time = dt_util.utcnow() - timedelta(seconds=age or 0.0)
+    ring = {"id": ring_id, "camera": "front_door", "time": time.isoformat()}
+    return ring if age is None else {**ring, "age": age}
+
+
 async def test_a_press_made_while_the_entry_begins_to_listen_rings_once(
     hass: HomeAssistant, mqtt: MagicMock, config_entry: MockConfigEntry, bridge: FakeBridge
 ) -> None:
@@ -126,15 +133,8 @@ async def test_a_press_made_while_the_entry_begins_to_listen_rings_once(
     there. The bridge lists it: it rings once the bridge is heard. At the entry's very
     first set-up, presses from before it began to listen do not."""
     presses = async_capture_events(hass, EVENT_CAMERA)
-    now = dt_util.utcnow()
-
-    def press(ring_id: str, age: float | None) -> dict[str, Any]:
-        time = now - timedelta(seconds=age or 0.0)
-        ring = {"id": ring_id, "camera": "front_door", "time": time.isoformat()}
-        return ring if age is None else {**ring, "age": age}
-
-    missed = press("r_missed", 0.0)
-    rings = [press("r_before", 30.0), missed, press("r_no_age", None)]
+    missed = _press("r_missed", 0.0)
+    rings = [_press("r_before", 30.0), missed, _press("r_no_age", None)]
     bridge.canned["/api/rings"] = (200, json.dumps({"rings": rings}))
     await set_up(hass, config_entry, bridge)
     await hass.async_block_till_done(wait_background_tasks=True)
@@ -145,13 +145,6 @@ async def test_a_press_made_while_the_entry_begins_to_listen_rings_once(
     async_fire_mqtt_message(hass, TOPICS.ring("front_door"), json.dumps(missed), qos=1)
     await hass.async_block_till_done()
     assert len(presses) == 1
-
-
-def _press(ring_id: str, age: float | None) -> dict[str, Any]:
-    """A press as the bridge lists it, made ``age`` seconds ago (None: an older bridge)."""
-    time = dt_util.utcnow() - timedelta(seconds=age or 0.0)
-    ring = {"id": ring_id, "camera": "front_door", "time": time.isoformat()}
-    return ring if age is None else {**ring, "age": age}
 
 
 @pytest.mark.usefixtures("mqtt")
