@@ -174,9 +174,6 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
         # with the same id, and a press asked of the bridge may have rung before a restart
         # or a reload. The last few ids per camera, kept across both, ring it once.
         self._rung = rung
-        # Set up before (in this run or an earlier one): presses since it last listened
-        # were missed. At the very first set-up, earlier presses are none of its business.
-        self._ran_before = rung.ran_before
         # When Home Assistant lost the broker: presses made since then are asked of the
         # bridge once it is back (see `_ring_missed`).
         self._mqtt_lost_at: datetime | None = None
@@ -187,9 +184,6 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
         # Online above comes from the bridge's HTTP answer alone, which says nothing of
         # whether what it publishes reaches this broker: its availability must arrive too.
         self._heard = False
-        #: When this entry began to listen: its subscriptions reach the broker a moment
-        #: later (Home Assistant sends them in batches), and a press meanwhile is missed.
-        self._listening_since: datetime | None = None
         self._not_heard_timer: CALLBACK_TYPE | None = None
         self._logged_offline = False
         self._offline_cameras: set[str] = set()
@@ -242,7 +236,6 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
         self._not_heard_timer = async_call_later(
             self.hass, UNREACHABLE_ISSUE_DELAY, self._not_heard_in_time
         )
-        self._listening_since = dt_util.utcnow()
         for topic, handler, encoding in subscriptions:
             entry.async_on_unload(
                 await mqtt.async_subscribe(self.hass, topic, handler, qos=1, encoding=encoding)
@@ -321,12 +314,15 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
             self._heard = True
             self._cancel_not_heard_timer()
             ir.async_delete_issue(self.hass, DOMAIN, self._not_heard_issue_id)
-            if online and self._listening_since is not None:
-                # The subscriptions are live (the retained availability came through):
-                # a press made since this entry began to listen may have come before.
+            if online:
+                # The subscriptions are live (the retained availability came through). They
+                # reach the broker a moment after the entry is set up (Home Assistant sends
+                # them in batches), and nothing listened while Home Assistant restarted or
+                # the entry reloaded: presses since the entry was first set up (at most the
+                # window) may have come before.
                 self.config_entry.async_create_background_task(
                     self.hass,
-                    self._ring_missed(self._listening_since, at_start=True),
+                    self._ring_missed(self._rung.since, at_start=True),
                     f"{DOMAIN} missed rings",
                 )
             if not online and not self.data.online and self._unreachable_timer is None:
@@ -366,11 +362,9 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
         and a ring would not show on them.
 
         ``at_start``: the entry has just begun to listen (Home Assistant starting, the
-        entry set up or reloaded). An entry set up before missed the presses since it
-        last listened (Home Assistant restarting, a reload): those up to the window ring,
-        each once (the ids rung are kept across restarts and reloads). At the entry's very
-        first set-up only the presses since it began to listen count, without the margin
-        before.
+        entry set up or reloaded), and ``lost_at`` is when it was first set up: the
+        presses since then, up to the window, count without the margin before (ids rung
+        are kept across restarts and reloads, so each rings once).
         """
         try:
             rings = await self._client.rings()
@@ -389,11 +383,8 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
         # How far back to look, on this clock; each press's age is on the bridge's steady
         # clock. Both are durations, so a bridge clock hours off from this one changes
         # nothing. An older bridge gives only the press's time, on its own clock.
-        if at_start and self._ran_before:
-            away = min(now - self._rung.since, MISSED_RINGS_WINDOW)
-        else:
-            margin = timedelta(0) if at_start else MISSED_RINGS_MARGIN
-            away = min(now - lost_at + margin, MISSED_RINGS_WINDOW)
+        margin = timedelta(0) if at_start else MISSED_RINGS_MARGIN
+        away = min(now - lost_at + margin, MISSED_RINGS_WINDOW)
         for ring in rings:
             if ring.age is not None:
                 missed = timedelta(seconds=ring.age) <= away

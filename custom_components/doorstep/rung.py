@@ -42,8 +42,6 @@ async def async_rung_rings(hass: HomeAssistant, entry_id: str) -> RungRings:
         memory = RungRings(hass, entry_id)
         await memory.async_load()
         memories[entry_id] = memory
-    else:
-        memory.ran_before = True  # a reload: the entry listened until a moment ago
     return memory
 
 
@@ -57,18 +55,15 @@ class RungRings:
     """The ids of the presses rung lately, per camera.
 
     Attributes:
-        ran_before: The entry was set up before, in this run or an earlier one: a press
-            made since it last listened (while Home Assistant restarted) is one it missed.
-            False only at the entry's very first set-up.
-        since: When the entry was first set up (Home Assistant's clock): presses from
-            before it existed are none of its business.
+        since: When the entry was first set up (Home Assistant's clock). A press made
+            since that did not ring was missed (Home Assistant restarting, a reload);
+            presses from before it existed are none of its business.
     """
 
     def __init__(self, hass: HomeAssistant, entry_id: str) -> None:
         self.hass = hass
         self._store = _store(hass, entry_id)
         self._rings: dict[str, deque[str]] = {}
-        self.ran_before = False
         self.since = dt_util.utcnow()
 
     async def async_load(self) -> None:
@@ -77,7 +72,6 @@ class RungRings:
         if stored is None:
             self._save()  # the next start knows the entry listened before, and since when
             return
-        self.ran_before = True
         self.since = dt_util.parse_datetime(str(stored.get("since"))) or self.since
         for camera, ids in stored.get("rings", {}).items():
             self._rings[camera] = deque(ids, maxlen=RECENT_RINGS)
