@@ -187,10 +187,10 @@ class RangedFile(web.FileResponse):
 
     async def prepare(self, request: web.BaseRequest) -> AbstractStreamWriter | None:
         """Send the file (aiohttp calls this once the handler returned)."""
-        if "If-Range" in request.headers or "Range" in request.headers:
-            dropped = (
-                {"if-range"} if range_applies(request, self._file_state) else {"if-range", "range"}
-            )
+        applies = range_applies(request, self._file_state)
+        # Cloned only when something goes (a player's seek usually keeps its headers).
+        if "If-Range" in request.headers or ("Range" in request.headers and not applies):
+            dropped = {"if-range"} if applies else {"if-range", "range"}
             kept = [
                 (key, value) for key, value in request.headers.items() if key.lower() not in dropped
             ]
