@@ -20,7 +20,7 @@ from homeassistant.helpers.typing import ConfigType
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 
-from .api import DoorstepApiClient, DoorstepAuthError, DoorstepError
+from .api import DoorstepApiClient, DoorstepAuthError, DoorstepError, health_url
 from .approvals import ApprovalManager
 from .backlog import async_remove_backlog
 from .compat import NEEDS_UPDATE_LISTENER
@@ -135,7 +135,10 @@ def _note_unreachable(hass: HomeAssistant, entry: DoorstepConfigEntry) -> None:
             is_fixable=False,
             severity=ir.IssueSeverity.ERROR,
             translation_key=ISSUE_UNREACHABLE,
-            translation_placeholders={"name": entry.title},
+            translation_placeholders={
+                "name": entry.title,
+                "health": health_url(entry.data[CONF_URL]),
+            },
         )
 
 

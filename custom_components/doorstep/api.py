@@ -182,6 +182,11 @@ def _range_headers(range_header: str | None, if_range: str | None) -> dict[str, 
     return {"Range": range_header}
 
 
+def health_url(url: str) -> str:
+    """The bridge's health page, which an owner can open in a browser (no token needed)."""
+    return url.rstrip("/") + "/api/health"
+
+
 class DoorstepApiClient:
     """Talks to one bridge with its API token."""
 

@@ -10,13 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 from homeassistant.components import mqtt
 from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import CONF_URL
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
 
-from .api import DoorstepApiClient, DoorstepError, DoorstepNotFoundError
+from .api import DoorstepApiClient, DoorstepError, DoorstepNotFoundError, health_url
 from .const import (
     CAMERA_ISSUE_DELAY,
     CAMERA_SETUP_PROBLEMS,
@@ -466,6 +467,7 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
                 translation_placeholders={
                     "name": self.config_entry.title,
                     "topic": self.topics.available,
+                    "health": health_url(self.config_entry.data[CONF_URL]),
                 },
             )
             return
@@ -476,7 +478,10 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
             is_fixable=False,
             severity=ir.IssueSeverity.ERROR,
             translation_key=ISSUE_UNREACHABLE,
-            translation_placeholders={"name": self.config_entry.title},
+            translation_placeholders={
+                "name": self.config_entry.title,
+                "health": health_url(self.config_entry.data[CONF_URL]),
+            },
         )
 
     @callback

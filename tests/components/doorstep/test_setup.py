@@ -91,6 +91,7 @@ async def test_unload_unsubscribes(hass: HomeAssistant, setup_entry: MockConfigE
 
 async def test_unreachable_repair_issue(
     hass: HomeAssistant,
+    bridge: FakeBridge,
     setup_entry: MockConfigEntry,
     issue_registry: ir.IssueRegistry,
     freezer: FrozenDateTimeFactory,
@@ -108,6 +109,10 @@ async def test_unreachable_repair_issue(
     issue = issue_registry.async_get_issue(DOMAIN, issue_id)
     assert issue is not None
     assert issue.translation_key == "bridge_unreachable"
+    assert issue.translation_placeholders == {
+        "name": "Doorstep",
+        "health": f"{bridge.url}/api/health",
+    }
     async_fire_mqtt_message(hass, TOPICS.available, "online")
     await hass.async_block_till_done()
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
@@ -239,7 +244,11 @@ async def test_a_bridge_never_heard_on_mqtt_is_not_connected(
     assert issue is not None
     assert issue.translation_key == "bridge_not_heard"
     assert issue.severity is ir.IssueSeverity.ERROR
-    assert issue.translation_placeholders == {"name": "Doorstep", "topic": "doorstep/available"}
+    assert issue.translation_placeholders == {
+        "name": "Doorstep",
+        "topic": "doorstep/available",
+        "health": f"{bridge.url}/api/health",  # to open in a browser
+    }
     assert f"Doorstep bridge {BRIDGE_ID} has said nothing on MQTT" in doorstep_log.text
     await _wait(hass, freezer, 3600)
     assert _issues(issue_registry) == [f"bridge_not_heard_{BRIDGE_ID}"]  # not also "offline"

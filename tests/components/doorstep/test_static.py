@@ -8,8 +8,10 @@ from pathlib import Path
 import re
 from typing import Any
 
+from homeassistant.helpers import config_validation as cv
 from homeassistant.util.yaml import load_yaml_dict
 import pytest
+import voluptuous as vol
 
 ROOT = Path(__file__).resolve().parents[3]
 INTEGRATION = ROOT / "custom_components" / "doorstep"
@@ -82,6 +84,21 @@ def test_french_is_complete() -> None:
         for part in key.split("."):
             en, fr = en[part], fr[part]
         assert set(placeholders.findall(en)) == set(placeholders.findall(fr)), key
+
+
+@pytest.mark.parametrize("language", [EN, FR], ids=["en", "fr"])
+def test_no_text_looks_like_html(language: dict[str, Any]) -> None:
+    """hassfest refuses a translation with anything like a tag in it (``<bridge>``)."""
+    looking_like_html = []
+    for key in sorted(_keys(language)):
+        text: Any = language
+        for part in key.split("."):
+            text = text[part]
+        try:
+            cv.string_with_no_html(text)
+        except vol.Invalid:
+            looking_like_html.append(key)
+    assert looking_like_html == []
 
 
 def test_every_translation_key_used_exists() -> None:
