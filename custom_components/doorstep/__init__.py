@@ -23,7 +23,7 @@ from homeassistant.util.hass_dict import HassKey
 from .api import DoorstepApiClient, DoorstepAuthError, DoorstepError, health_url
 from .approvals import ApprovalManager
 from .backlog import async_remove_backlog
-from .compat import NEEDS_UPDATE_LISTENER
+from .compat import NEEDS_UPDATE_LISTENER, find_device
 from .const import DOMAIN, ISSUE_UNREACHABLE, UNREACHABLE_ISSUE_DELAY
 from .coordinator import DoorstepCoordinator
 from .data import DoorstepConfigEntry, DoorstepData
@@ -155,6 +155,7 @@ def _follow_names_and_version(
     A name the user gave a device in Home Assistant stays: it is kept apart (name_by_user).
     """
     seen = coordinator.data.info
+    entry_id = coordinator.config_entry.entry_id
 
     @callback
     def update_devices() -> None:
@@ -165,7 +166,7 @@ def _follow_names_and_version(
         before, seen = seen, info
         registry = dr.async_get(hass)
         if (info.name, info.version) != (before.name, before.version) and (
-            device := registry.async_get_device(identifiers={(DOMAIN, info.id)})
+            device := find_device(registry, (DOMAIN, info.id), entry_id)
         ):
             registry.async_update_device(device.id, name=info.name, sw_version=str(info.version))
         for camera in info.cameras:
@@ -173,7 +174,7 @@ def _follow_names_and_version(
             if old is None or old.name == camera.name:
                 continue
             identifier = camera_identifier(info.id, camera.key)
-            if device := registry.async_get_device(identifiers={identifier}):
+            if device := find_device(registry, identifier, entry_id):
                 registry.async_update_device(device.id, name=camera.name)
 
     return coordinator.async_add_listener(update_devices)

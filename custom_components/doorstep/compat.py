@@ -37,6 +37,22 @@ RING: Final[str] = "ring" if _DOORBELL_EVENT_TYPE is None else _DOORBELL_EVENT_T
 HAS_VIA_DEVICE_ID: Final[bool] = hasattr(dr.DeviceEntry, "config_entry_id")
 
 
+def find_device(
+    registry: dr.DeviceRegistry, identifier: tuple[str, str], entry_id: str
+) -> dr.DeviceEntry | None:
+    """The entry's device with this identifier.
+
+    HA >= 2026.8 makes identifiers unique per config entry only, and deprecates
+    ``async_get_device`` (a warning in the log until it goes in 2027.8) for
+    ``async_get_device_by_identifier``, which HA 2025.4 does not have.
+    """
+    by_identifier = getattr(registry, "async_get_device_by_identifier", None)
+    if by_identifier is None:
+        return registry.async_get_device(identifiers={identifier})
+    device: dr.DeviceEntry | None = by_identifier(identifier, entry_id)
+    return device
+
+
 def via_device_fields(parent: tuple[str, str], parent_device_id: str) -> dict[str, Any]:
     """Device registry fields that attach a device to its parent device.
 

@@ -193,6 +193,7 @@ def test_every_module_attribute_exists(wheel: Wheel) -> None:
         ("homeassistant.helpers.device_registry", "via_device_id: str"),
         ("homeassistant.helpers.device_registry", "def async_remove_device("),
         ("homeassistant.helpers.device_registry", "def async_entries_for_config_entry("),
+        ("homeassistant.helpers.device_registry", "def async_get_device_by_identifier(\n        self, identifier: tuple[str, str], config_entry_id: str"),
         # MQTT publish/subscribe keep qos, retain and encoding.
         ("homeassistant.components.mqtt.client", "retain: bool"),
         ("homeassistant.components.mqtt.client", "encoding: str | None = DEFAULT_ENCODING"),
@@ -213,6 +214,14 @@ def test_every_module_attribute_exists(wheel: Wheel) -> None:
 )  # fmt: skip
 def test_apis_used_are_there(wheel: Wheel, module: str, snippet: str) -> None:
     assert snippet in wheel.source(module)
+
+
+def test_deprecated_device_lookup_only_as_the_fallback() -> None:
+    """HA 2026.8 deprecates ``async_get_device``: only compat.py calls it, for HA 2025.4."""
+    callers = [
+        p.name for p in sorted(INTEGRATION.glob("*.py")) if ".async_get_device(" in p.read_text()
+    ]
+    assert callers == ["compat.py"]
 
 
 def test_no_removed_api_is_used() -> None:

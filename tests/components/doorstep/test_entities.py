@@ -455,7 +455,10 @@ async def test_a_camera_device_can_be_deleted_while_the_bridge_is_down(
 
 
 async def test_devices_follow_the_bridge_s_names_and_version(
-    hass: HomeAssistant, bridge: FakeBridge, device_registry: dr.DeviceRegistry
+    hass: HomeAssistant,
+    bridge: FakeBridge,
+    device_registry: dr.DeviceRegistry,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     camera = get_device(hass, (DOMAIN, f"{BRIDGE_ID}_front_door"))
     device_registry.async_update_device(
@@ -471,6 +474,7 @@ async def test_devices_follow_the_bridge_s_names_and_version(
     assert bridge_device.sw_version == "0.2.0"
     assert bridge_device.name_by_user == "Hall"  # the owner's own name stays
     assert camera.id == get_device(hass, (DOMAIN, f"{BRIDGE_ID}_front_door")).id
+    assert "deprecated" not in caplog.text  # HA 2026.8 deprecates async_get_device
 
 
 async def test_removing_the_bridge_removes_its_saved_prompts_and_presses(
