@@ -3,14 +3,17 @@
 Each request on a share link and each refused share request is audited, and a
 client can send thousands. So per *group* (a share link, or the source of a
 request) and per *entry* in it (a client: address, user agent; or an error),
-the first few records of a burst are written as usual; the rest are counted, and
-one ``repeated`` record per group and `RepeatLimits.interval` says how many
-there were, of which kind, from whom, between when and when. Nothing is dropped:
-it is summed. A group that stays quiet for an interval starts afresh.
+the first few records of each interval (a minute) are written as usual; the
+rest are counted, and one ``repeated`` record per group and interval says how
+many there were, of which kind, from whom, between when and when. Nothing is
+dropped: it is summed. A group that stays quiet for an interval is forgotten.
 
 Where what is recorded is footage leaving (a download), a client whose first
 request the group's cap would push into the counts is refused instead: every
-client that gets a byte is named in the log by a record of its own.
+client that gets a byte is named in the log by a record of its own. A client
+named once in a burst goes on being served (a player seeking) when a later
+interval's records are spent, and a refused one is taken in the next interval,
+however busy the group stays.
 
 The counts live in memory until their summary is written (at the latest one
 interval after the first counted event, and when the bridge stops; a summary
@@ -39,10 +42,13 @@ class RepeatLimits:
     """How many records a burst may write one by one.
 
     Attributes:
-        per_entry: Records per entry (one client, one error) written one by one.
-        per_group: Records per group (one link, one source) written one by one.
-        interval: Longest time counted events wait for their summary; also the
-            quiet time after which a group starts afresh.
+        per_entry: Records per entry (one client, one error) written one by one
+            in an interval.
+        per_group: Records per group (one link, one source) written one by one
+            in an interval.
+        interval: How often the records written one by one renew, and the longest
+            time counted events wait for their summary; also the quiet time after
+            which a group is forgotten.
         max_entries: Entries named in one summary; the rest are summed as ``other``.
     """
 
@@ -73,9 +79,11 @@ class Summary:
 
 @dataclass(slots=True)
 class _Window:
+    opened: datetime  # when this interval's records began (see `written`)
     last: datetime
     written: int = 0
     written_per_entry: Counter[Entry] = field(default_factory=Counter)
+    named: set[Entry] = field(default_factory=set)  # written at least once in the burst
     counted: Counter[Entry] = field(default_factory=Counter)
     other: int = 0
     first_counted: datetime | None = None
@@ -105,14 +113,22 @@ class RepeatedRecords:
                 window rather than count it (nobody is served without a record naming them).
         """
         limits = self._limits
-        window = self._windows.setdefault((kind, group), _Window(last=now))
+        window = self._windows.setdefault((kind, group), _Window(opened=now, last=now))
         window.last = now
+        if now - window.opened >= limits.interval:
+            # A new interval: records are written one by one again. Renewed on a fixed
+            # beat, not after a quiet interval: a player seeking on a link must not keep
+            # it shut to everyone else for as long as it plays.
+            window.opened = now
+            window.written = 0
+            window.written_per_entry.clear()
         seen = window.written_per_entry[entry]
         if window.written < limits.per_group and seen < limits.per_entry:
             window.written += 1
             window.written_per_entry[entry] += 1
+            window.named.add(entry)
             return Admission.WRITE
-        if refuse_new and not seen:
+        if refuse_new and entry not in window.named:
             return Admission.REFUSE
         if entry in window.counted or len(window.counted) < limits.max_entries:
             window.counted[entry] += 1
@@ -128,6 +144,8 @@ class RepeatedRecords:
         if window is not None and window.written_per_entry[entry]:
             window.written -= 1
             window.written_per_entry[entry] -= 1
+            if not window.written_per_entry[entry]:
+                window.named.discard(entry)
 
     def due(self, now: datetime, *, everything: bool = False) -> list[Summary]:
         """The ``repeated`` records to write now (their counts are then cleared).
@@ -178,13 +196,16 @@ class RepeatedRecords:
         for as long as the step.
         """
         for window in self._windows.values():
+            window.opened += step
             window.last += step
             if window.first_counted is not None:
                 window.first_counted += step
 
     def restore(self, summary: Summary) -> None:
         """Put back the counts of a summary that could not be written (summed again later)."""
-        window = self._windows.setdefault(summary.key, _Window(last=summary.first))
+        window = self._windows.setdefault(
+            summary.key, _Window(opened=summary.first, last=summary.first)
+        )
         window.counted.update(summary.counted)
         window.other += summary.other
         if window.first_counted is None or summary.first < window.first_counted:

@@ -647,7 +647,7 @@ async def test_a_new_client_over_a_links_cap_is_refused_not_served_unnamed(
     # A client already named keeps its link (a player's further Range requests) ...
     again = await client.get(link, headers={"User-Agent": "decoy/0", "Range": "bytes=0-0"})
     assert again.status == 206
-    # ... and after a quiet minute the link takes new clients again, each written first.
+    # ... and a minute later the link takes new clients again, each written first.
     harness.clock.advance(seconds=61)
     await harness.service.tick()
     late = await client.get(link, headers={"User-Agent": "Hidden/9"})
@@ -655,6 +655,43 @@ async def test_a_new_client_over_a_links_cap_is_refused_not_served_unnamed(
     assert (await late.read())[4:8] == b"ftyp"
     last = [r for r in harness.audit.records() if r["kind"] == "download"][-1]
     assert (last["share_id"], last["agent"]) == (share_id, "Hidden/9")
+
+
+async def test_a_link_kept_busy_by_a_player_takes_a_new_client_within_a_minute(
+    bridge: tuple[Harness, TestClient[Any, Any]],
+) -> None:
+    # "Try again in a minute" must hold even while a recipient keeps seeking in the
+    # player: the records written one by one renew every minute, not after a quiet one.
+    harness, client = bridge
+    share_id, link = await _ready(harness, client)
+    for index in range(10):  # the link's records written one by one this minute
+        response = await client.get(
+            link, headers={"User-Agent": f"viewer/{index}", "Range": "bytes=0-0"}
+        )
+        assert response.status == 206
+    refused = await client.get(link, headers={"User-Agent": "Colleague/2"})
+    assert (refused.status, refused.headers["Retry-After"]) == (429, "60")
+    for _ in range(4):  # a player seeking every 20 s
+        harness.clock.advance(seconds=20)
+        await harness.service.tick()
+        seek = await client.get(link, headers={"User-Agent": "viewer/0", "Range": "bytes=0-0"})
+        assert seek.status == 206
+    late = await client.get(link, headers={"User-Agent": "Colleague/2"})
+    assert late.status == 200
+    assert (await late.read())[4:8] == b"ftyp"
+    last = [r for r in harness.audit.records() if r["kind"] == "download"][-1]
+    assert (last["share_id"], last["agent"]) == (share_id, "Colleague/2")
+    # A client named earlier in the burst is still served once this minute's records
+    # are spent by others: a player is not cut off mid-clip.
+    statuses = []
+    for index in range(10):
+        headers = {"User-Agent": f"new/{index}", "Range": "bytes=0-0"}
+        statuses.append((await client.get(link, headers=headers)).status)
+    assert statuses[-1] == 429  # this minute's records are spent
+    assert (
+        await client.get(link, headers={"User-Agent": "viewer/1", "Range": "bytes=0-0"})
+    ).status == 206
+    assert (await client.get(link, headers={"User-Agent": "Stranger/1"})).status == 429
 
 
 async def test_the_transparency_report_over_http(
