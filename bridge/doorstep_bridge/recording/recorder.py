@@ -57,6 +57,8 @@ from doorstep_bridge.recording.writer import (
 from doorstep_bridge.validation import Polygon
 
 _LOGGER = logging.getLogger(__name__)
+#: Why a clip whose partial file vanished is dropped.
+_GONE = "its file was deleted before it could be finished"
 
 #: Kinds of recording error (``Recorder.error``).
 _AT_RISK = "at risk"
@@ -705,6 +707,8 @@ class Recorder:
             self._store.discard(pending, str(err))
             raise
         except StorageError as err:
+            if self._drop_if_gone(pending):
+                raise NothingPlayableError(f"clip {pending.id} dropped: {_GONE}") from None
             _LOGGER.warning("Cannot finish clip %s (%s); making room and retrying", pending.id, err)
         self._make_room()
         try:
@@ -715,6 +719,17 @@ class Recorder:
         except StorageError as err:
             self._stranded.append(pending)
             raise StorageError(f"{err} (clip {pending.id} kept, to be finished later)") from None
+
+    def _drop_if_gone(self, pending: PendingClip) -> bool:
+        """Forget a clip whose partial file is gone (deleted by hand or by another program).
+
+        Nothing is left to finish: kept, it would be retried before every clip, for good.
+        """
+        if pending.partial.exists() or pending.final.exists():
+            return False
+        self._store.discard(pending, _GONE, "missing")
+        _LOGGER.warning("Clip %s dropped: %s", pending.id, _GONE)
+        return True
 
     def _make_room(self) -> None:
         """Let retention free disk space; a failure there must not cost the clip."""
@@ -733,6 +748,9 @@ class Recorder:
         """Finish and list the clips a full disk left unfinished, now that there may be room."""
         self._list_unlisted()
         for pending in list(self._stranded):
+            if self._drop_if_gone(pending):
+                self._stranded.remove(pending)
+                continue
             try:
                 finished = finalize(pending.partial, pending.final)
             except NothingPlayableError as err:

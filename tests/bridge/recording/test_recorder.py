@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -677,6 +678,35 @@ def test_disk_full_stops_recording_with_an_error_and_resumes(
     assert h.errors[-1] is None
     assert h.recorder.error is None
     assert clip.reason == "ring"
+
+
+def test_a_clip_whose_file_is_deleted_while_recording_is_dropped_not_retried_for_good(
+    store: ClipStore, packets: list[EncodedPacket], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Deleted by hand, or by another program: nothing is left to finish."""
+    caplog.set_level(logging.DEBUG, logger="doorstep_bridge.recording")
+    h = Harness(store, RecordSettings(pre_roll=0.0, post_roll=0.5))
+    h.feed(packets[:15])
+    h.recorder.ring()
+    h.feed(packets[15:20])
+    h.recorder.flush()
+    [partial] = store.root.glob("*/*/*.partial.mp4")
+    partial.unlink()
+    h.feed(packets[20:40])
+    assert h.done() == []
+    clip_id = partial.name.split(".")[0]
+    assert h.errors == [f"clip {clip_id} dropped: its file was deleted before it could be finished"]
+
+    h.recorder.ring()
+    h.feed(packets[40:75])
+    [clip] = h.done()
+    assert h.errors[-1] is None  # recording works again
+    assert store.list() == ([clip], 1)
+    # Forgotten: not retried before every clip, not "repaired" at the next start.
+    assert "to be finished later" not in caplog.text
+    assert "cannot be finished" not in caplog.text
+    assert store.db.execute("SELECT id FROM clips WHERE status = 'recording'").fetchall() == []
+    assert [e.clip_id for e in store.events() if e.action == "missing"] == [clip_id]
 
 
 def test_privacy_masks_reach_the_snapshot(
