@@ -1,6 +1,7 @@
-"""The bridge's persistent identity, kept in the storage folder.
+"""The bridge's persistent identity, kept in the storage folder, and its hold on that folder.
 
-Its id, its API token and the random part of its MQTT client id.
+Its id, its API token and the random part of its MQTT client id; and the lock that
+keeps a second bridge off the folder while one runs.
 
 The storage folder holds footage: it is kept owner-only, folders 0700 and files
 0600, whatever created them (the command line also sets a ``077`` umask).
@@ -8,6 +9,7 @@ The storage folder holds footage: it is kept owner-only, folders 0700 and files
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 from pathlib import Path
@@ -25,6 +27,55 @@ API_TOKEN_FILE = "api_token"  # noqa: S105 - a file name, not a secret
 #: The random part of the MQTT client id. No camera can have this name (a hyphen):
 #: cameras get a folder each in the storage folder.
 MQTT_CLIENT_KEY_FILE = "mqtt-client-key"
+#: Locked by the running bridge. A dot: no camera folder, and the clip store only
+#: looks into camera folders, so it is never swept, adopted or counted.
+LOCK_FILE = ".lock"
+
+
+def lock_storage(path: Path) -> int | None:
+    """Hold the storage folder for this process alone, until it closes the lock or exits.
+
+    A second bridge started on the folder would take the clip the first is
+    recording for one cut off by a crash, finish it and delete its file.
+    The lock goes with the process (``flock``): a crash or ``kill -9`` never
+    leaves a stale one. Its descriptor is not inherited (PEP 446), so a child
+    process left behind does not hold it either.
+
+    Returns:
+        The lock file's descriptor, to close at shutdown; None when the file
+        system cannot lock (then nothing keeps a second bridge off, as before).
+
+    Raises:
+        StorageError: Another bridge holds the folder, or the folder or its lock
+            file cannot be created.
+    """
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as err:
+        raise StorageError(f"cannot create storage folder {path}: {err}") from err
+    try:
+        fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as err:
+        raise StorageError(f"cannot open {path / LOCK_FILE}: {err.strerror}") from err
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise StorageError(
+            f"Cannot start: another doorstep-bridge is already using the storage folder {path}"
+            " (storage.path): stop it first (installed twice, e.g. as a service and in a"
+            " container, or started by hand while the service runs?)"
+        ) from None
+    except OSError as err:
+        os.close(fd)
+        # Some network file systems cannot lock: starting without it beats not starting.
+        _LOGGER.warning(
+            "Cannot lock the storage folder %s (%s): make sure no other bridge uses it",
+            path,
+            err.strerror,
+        )
+        return None
+    return fd
 
 
 def _read_or_create(path: Path, make: str, mode: int) -> tuple[str, bool]:

@@ -7,6 +7,9 @@ plain classes that take their own settings and collaborators; only this module
 
 The order matters:
 
+- the storage folder is locked before anything else: a second bridge started on
+  it by mistake stops there, before it touches the clips the first is recording
+  or takes its place on the broker;
 - the audit log is first up, last down: everything else may write to it;
 - the broker client outlives the cameras, so the last clip and ``offline``
   still reach MQTT;
@@ -23,6 +26,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 import contextlib
 import logging
+import os
 import sqlite3
 from typing import TypeAlias
 from urllib.parse import urlsplit
@@ -36,7 +40,13 @@ from doorstep_bridge.config import Config
 from doorstep_bridge.doorbell import Doorbell
 from doorstep_bridge.events import EventBus, PersonChanged
 from doorstep_bridge.exceptions import StorageError
-from doorstep_bridge.identity import api_token, bridge_id, ensure_storage, mqtt_client_id
+from doorstep_bridge.identity import (
+    api_token,
+    bridge_id,
+    ensure_storage,
+    lock_storage,
+    mqtt_client_id,
+)
 from doorstep_bridge.keys import (
     API_TOKEN,
     AUDIT,
@@ -76,6 +86,16 @@ CleanupContext: TypeAlias = Callable[[web.Application], AsyncIterator[None]]
 def _unsubscribe_all(unsubscribes: Sequence[Callable[[], None]]) -> None:
     for unsubscribe in unsubscribes:
         unsubscribe()
+
+
+async def storage_lock_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Hold the storage folder for this bridge alone; refuse to start when another holds it."""
+    lock = lock_storage(app[CONFIG].storage.path)
+    try:
+        yield
+    finally:
+        if lock is not None:
+            os.close(lock)
 
 
 async def identity_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -350,6 +370,7 @@ async def mqtt_connect_ctx(app: web.Application) -> AsyncIterator[None]:
 
 #: Every long-lived service, in start-up order (shutdown runs it backwards).
 SERVICES: tuple[CleanupContext, ...] = (
+    storage_lock_ctx,  # first: a second bridge on the folder stops before touching it
     identity_ctx,
     audit_ctx,  # first up, last down: everything else may write to it
     clip_store_ctx,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import UTC, datetime
 import json
 import logging
 from pathlib import Path
@@ -13,9 +14,10 @@ from aiohttp import ClientSession, web
 import pytest
 
 from doorstep_bridge.app import create_app
+from doorstep_bridge.exceptions import StorageError
 from doorstep_bridge.http.server import GuardedSite, ServerLimits
-from doorstep_bridge.identity import API_TOKEN_FILE, BRIDGE_ID_FILE
-from doorstep_bridge.keys import API_TOKEN
+from doorstep_bridge.identity import API_TOKEN_FILE, BRIDGE_ID_FILE, LOCK_FILE
+from doorstep_bridge.keys import API_TOKEN, CLIP_STORE
 from tests.bridge.bridge_runner import bridge_config, run_bridge
 from tests.bridge.conftest import Broker, Listener
 from tests.support.media import write_h264
@@ -48,6 +50,35 @@ async def test_token_and_id_are_generated_once_and_kept_private(
             assert (await response.json())["id"] == first_id
     assert (storage / BRIDGE_ID_FILE).read_text().strip() == first_id
     assert "Generated the API token" not in caplog.text
+
+
+async def test_a_second_bridge_on_the_same_storage_folder_stops_before_touching_it(
+    mqtt_broker: Broker, tmp_path: Path
+) -> None:
+    storage = tmp_path / "data"
+    async with run_bridge(bridge_config(mqtt_broker, storage)) as bridge:
+        store = bridge.app[CLIP_STORE]
+        recording = store.new_clip("front_door", datetime.now(UTC), "manual")
+        recording.partial.write_bytes(b"fragments being written")
+
+        second = create_app(bridge_config(mqtt_broker, storage))
+        runner = web.AppRunner(second, access_log=None)
+        with pytest.raises(StorageError) as refused:
+            await runner.setup()
+        assert str(refused.value) == (
+            f"Cannot start: another doorstep-bridge is already using the storage folder"
+            f" {storage} (storage.path): stop it first (installed twice, e.g. as a service"
+            " and in a container, or started by hand while the service runs?)"
+        )
+        # The clip being recorded was not taken for one cut off by a crash.
+        assert recording.partial.read_bytes() == b"fragments being written"
+        assert store.events() == []
+    # Released at shutdown (and by the system when the process dies): the next start runs.
+    async with run_bridge(bridge_config(mqtt_broker, storage)) as bridge:
+        assert not recording.partial.exists()  # unplayable: removed, as after a crash
+        async with bridge.session.get(f"{bridge.url}/api/clips", headers=bridge.auth) as response:
+            assert (await response.json())["total"] == 0
+    assert (storage / LOCK_FILE).is_file()  # never swept as a stray clip file
 
 
 async def test_configured_token_is_used_and_never_written(

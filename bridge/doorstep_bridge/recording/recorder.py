@@ -57,6 +57,8 @@ from doorstep_bridge.recording.writer import (
 from doorstep_bridge.validation import Polygon
 
 _LOGGER = logging.getLogger(__name__)
+#: Why a clip whose partial file vanished is dropped.
+_GONE = "its file was deleted before it could be finished"
 
 #: Kinds of recording error (``Recorder.error``).
 _AT_RISK = "at risk"
@@ -71,6 +73,9 @@ RESUME_EVERY = 2.0
 #: that frame may be up to 0.2 s old (the RTSP reader takes data in 0.2 s batches) and
 #: its capture time a little off, and the clip must hold at least the whole pre-roll.
 PRE_ROLL_MARGIN = 0.25
+#: A frame this long after a press still shows it, however short the post-roll: with
+#: detection off the detect stream is decoded again from its next keyframe only.
+PRESS_PICTURE_MIN_WINDOW = 10.0
 _PRIORITY = {"motion": 0, "person": 1, "manual": 2, "ring": 3}
 
 
@@ -182,7 +187,10 @@ class Recorder:
         self._motion = False
         self._person = False
         self._best: tuple[float, Any] | None = None
-        self._press_pending = False
+        # Until when a frame still shows the press waiting for its picture (the press's
+        # post-roll, the footage its clip is made of), None when none waits. A frame after
+        # that (a camera back from a long outage) shows the porch later, not the press.
+        self._press_until: float | None = None
         self._picture_pending = False
         # A ring or record-now that came with no picture to start from (the camera is
         # reconnecting), or whose clip a drop cut short: its reason and end, until a
@@ -236,7 +244,7 @@ class Recorder:
 
     def wants_frame(self) -> bool:
         """True when a decoded frame would be used (a clip's snapshot, a press)."""
-        return self._recording or self._press_pending or self._picture_pending
+        return self._recording or self._picture_pending or self._press_waits(self._clock())
 
     def set_enabled(self, on: bool) -> None:
         """Switch recording on or off.
@@ -313,7 +321,7 @@ class Recorder:
         """The doorbell was pressed: record around it and snapshot the press."""
         now = self._clock()
         with self._lock:
-            self._press_pending = True
+            self._press_until = now + max(self.settings.post_roll, PRESS_PICTURE_MIN_WINDOW)
             self._trigger("ring", now + self.settings.post_roll)
 
     def picture(self) -> None:
@@ -337,15 +345,19 @@ class Recorder:
 
         The frame of a doorbell press, and the first moving frame of a motion or person clip,
         are also published as the camera's snapshot right away, and so is the frame
-        asked for by :meth:`picture`.
+        asked for by :meth:`picture`. A press's frame must come within its post-roll
+        (at least :data:`PRESS_PICTURE_MIN_WINDOW`): a camera back later shows the porch
+        then, and publishes no press picture.
         """
+        now = self._clock()
         with self._lock:
-            if self._picture_pending and not self._press_pending:
+            press = self._press_waits(now)
+            self._press_until = None  # this frame is the press's, or the press is over
+            if self._picture_pending and not press:
                 self._picture_pending = False
                 self._queue.put(_Snapshot(frame, self._snapshot_masks))
-            if self._press_pending:
+            if press:
                 self._picture_pending = False
-                self._press_pending = False
                 if self._recording:
                     self._best = (float("inf"), frame)
                 self._queue.put(_Snapshot(frame, self._snapshot_masks))
@@ -402,6 +414,14 @@ class Recorder:
         done.wait(timeout)
 
     # -- control helpers (lock held) -----------------------------------------------
+
+    def _press_waits(self, now: float) -> bool:
+        """A press waits for its picture, and a frame now would still show it.
+
+        Also read without the lock (:meth:`wants_frame`): it reads one attribute once.
+        """
+        until = self._press_until
+        return until is not None and now < until
 
     def _motion_records(self) -> bool:
         """Motion is on and records (``record.motion: people`` waits for a person)."""
@@ -705,6 +725,8 @@ class Recorder:
             self._store.discard(pending, str(err))
             raise
         except StorageError as err:
+            if self._drop_if_gone(pending):
+                raise NothingPlayableError(f"clip {pending.id} dropped: {_GONE}") from None
             _LOGGER.warning("Cannot finish clip %s (%s); making room and retrying", pending.id, err)
         self._make_room()
         try:
@@ -715,6 +737,17 @@ class Recorder:
         except StorageError as err:
             self._stranded.append(pending)
             raise StorageError(f"{err} (clip {pending.id} kept, to be finished later)") from None
+
+    def _drop_if_gone(self, pending: PendingClip) -> bool:
+        """Forget a clip whose partial file is gone (deleted by hand or by another program).
+
+        Nothing is left to finish: kept, it would be retried before every clip, for good.
+        """
+        if pending.partial.exists() or pending.final.exists():
+            return False
+        self._store.discard(pending, _GONE, "missing")
+        _LOGGER.warning("Clip %s dropped: %s", pending.id, _GONE)
+        return True
 
     def _make_room(self) -> None:
         """Let retention free disk space; a failure there must not cost the clip."""
@@ -733,6 +766,9 @@ class Recorder:
         """Finish and list the clips a full disk left unfinished, now that there may be room."""
         self._list_unlisted()
         for pending in list(self._stranded):
+            if self._drop_if_gone(pending):
+                self._stranded.remove(pending)
+                continue
             try:
                 finished = finalize(pending.partial, pending.final)
             except NothingPlayableError as err:

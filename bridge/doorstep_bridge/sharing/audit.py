@@ -586,10 +586,11 @@ class AuditLog:
 
     Opening it checks the live segment against the end of the segment before it
     and against the head: a log that does not verify is not appended to (that
-    would hide the damage behind a new head), and `AuditError` is raised. Two
-    repairs are made, each recorded: a last line cut short by a crash mid-write
-    (never completed) is cut off (``repair``), and one record past the head (a
-    crash before the head was written) is accepted (``audit_recovered``).
+    would hide the damage behind a new head), and `AuditError` is raised. The
+    repairs made are each recorded: a last line cut short by a crash mid-write
+    (never completed) is cut off (``repair``), a last record complete but for
+    its newline gets it back (``repair``), and one record past the head (a crash
+    before the head was written) is accepted (``audit_recovered``).
 
     Args:
         path: The audit folder (``<storage>/audit``).
@@ -645,6 +646,10 @@ class AuditLog:
         )
         if scan.bad is not None and not torn:
             raise self._refuse(scan.bad.message)
+        # A last line without its newline that passed every check is a whole record
+        # whose newline a crash kept from the disk: it stays, and gets its newline
+        # before anything is appended (else the next record would share its line).
+        unterminated = scan.bad is None and scan.torn_tail
         records = scan.records
         ends: list[tuple[int, str]] = [(base_seq, base_prev)]
         ends += [(record["seq"], record["hash"]) for record in records[-2:]]
@@ -653,6 +658,8 @@ class AuditLog:
         recovered = self._check_head(head, ends, records) if head is not None else None
         if torn:
             self._cut_torn_tail()
+        if unterminated:
+            self._end_last_line(records[-1]["seq"])
         self._seq, self._prev = ends[-1]
         self._size = self._log_path.stat().st_size if self._log_path.exists() else 0
         if recovered is not None:
@@ -661,6 +668,12 @@ class AuditLog:
             self._create(create)
         if torn:
             self.append("repair", problem="an incomplete last line (a write cut short) was removed")
+        if unterminated:
+            self.append(
+                "repair",
+                record=records[-1]["seq"],
+                problem="the last record's newline was missing (a write cut short): added",
+            )
 
     def _check_missing_head(self, last_seq: int) -> str:
         """No head: fine only for a new log; returns how it begins (see `_create`)."""
@@ -889,6 +902,20 @@ class AuditLog:
             with contextlib.suppress(OSError):
                 tmp.unlink(missing_ok=True)
             raise
+
+    def _end_last_line(self, seq: int) -> None:
+        """Add the newline a crash kept from the end of record `seq`, durably."""
+        _LOGGER.warning(
+            "Audit log: record %d is complete but its newline is missing (a write cut "
+            "short): newline added",
+            seq,
+        )
+        fd = os.open(self._log_path, os.O_WRONLY | os.O_APPEND)
+        try:
+            _write_all(fd, b"\n")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def _cut_torn_tail(self) -> None:
         data = self._log_path.read_bytes()

@@ -1,4 +1,5 @@
-"""kill -9 of the real bridge process mid-clip: after a restart the clip is repaired and plays."""
+"""The real bridge process mid-clip: after a kill -9 and a restart the clip is repaired and
+plays; a second bridge started on the same storage folder leaves it alone."""
 
 from __future__ import annotations
 
@@ -76,13 +77,11 @@ def _wait(predicate: Any, timeout: float = 20.0) -> Any:
     raise AssertionError("timed out")
 
 
-def test_kill_9_mid_clip_then_restart(mqtt_broker: Broker, tmp_path: Path) -> None:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
+def _write_config(tmp_path: Path, broker: Broker, port: int) -> Path:
     config = tmp_path / "doorstep.yaml"
     config.write_text(
         f"""
-mqtt: {{host: 127.0.0.1, port: {mqtt_broker.port}}}
+mqtt: {{host: 127.0.0.1, port: {broker.port}}}
 http: {{host: 127.0.0.1, port: {port}, token: {TOKEN}}}
 storage: {{path: {tmp_path / "data"}}}
 cameras:
@@ -92,6 +91,13 @@ cameras:
 """,
         encoding="utf-8",
     )
+    return config
+
+
+def test_kill_9_mid_clip_then_restart(mqtt_broker: Broker, tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    config = _write_config(tmp_path, mqtt_broker, port)
     log = tmp_path / "bridge.log"
 
     def online() -> bool:
@@ -120,3 +126,62 @@ cameras:
     assert frames == pytest.approx(clip["duration"] * 10, abs=1)
     assert "cut off by a crash; repaired" in log.read_text()
     assert not list((tmp_path / "data").rglob("*.partial.mp4"))
+
+
+def test_a_second_bridge_on_the_same_storage_leaves_the_clip_being_recorded_alone(
+    mqtt_broker: Broker, tmp_path: Path
+) -> None:
+    """Installed twice, or started by hand while the service runs: the second one stops.
+
+    It used to take the clip being recorded for one cut off by a crash, finish it
+    and delete its file, then fail on the HTTP port: the rest of the clip was lost.
+    """
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    config = _write_config(tmp_path, mqtt_broker, port)
+    storage = tmp_path / "data"
+    log = tmp_path / "bridge.log"
+
+    def online() -> bool:
+        info = _json(f"{base}/api/info")
+        return bool(info["cameras"]["front_door"]["online"])
+
+    with bridge(config, log):
+        _wait(online)
+        time.sleep(2.5)  # the pre-roll fills
+        assert _post(f"{base}/api/cameras/front_door/record", b'{"duration": 8}') == 202
+        partial = _wait(lambda: list(storage.rglob("*.partial.mp4")))[0]
+        time.sleep(1.0)
+
+        second = subprocess.run(
+            [sys.executable, "-m", "doorstep_bridge", "run", "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert partial.is_file(), second.stderr  # the clip being recorded is left alone
+        assert second.returncode == 1
+        assert (
+            f"another doorstep-bridge is already using the storage folder {storage}"
+            in second.stderr
+        )
+        assert "cut off by a crash" not in second.stderr
+        assert "Traceback" not in second.stderr
+        # Checking the config touches no storage: it works while the bridge runs.
+        check = subprocess.run(
+            [sys.executable, "-m", "doorstep_bridge", "check", "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert check.returncode == 0, check.stderr
+
+        listing = _wait(lambda: _json(f"{base}/api/clips")["clips"], timeout=30)
+    [clip] = listing
+    assert clip["reason"] == "manual"
+    assert clip["duration"] >= 8.0  # the whole clip, not what was written before the second
+    text = log.read_text()
+    assert "cannot finish" not in text
+    assert "cut off by a crash" not in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -558,6 +559,75 @@ def test_a_press_is_not_recorded_by_a_camera_back_after_its_post_roll(
     assert h.done() == []
 
 
+def test_a_press_while_the_camera_is_away_gets_no_picture_from_a_camera_back_long_after(
+    store: ClipStore, packets: list[EncodedPacket], frames: list[Any]
+) -> None:
+    h = Harness(store, RecordSettings(pre_roll=1.0, post_roll=2.0))
+    h.feed(packets[:30])
+    h.recorder.stream_lost()
+    h.now = packets[35].wall
+    h.recorder.ring()  # the bell rings while the camera is away
+    assert h.recorder.wants_frame()
+    # The camera is back ten minutes later: its picture shows the porch then, not the
+    # press, and no clip is made that it could be the picture of.
+    h.feed([replace(packet, wall=packet.wall + 600.0) for packet in packets[45:]])
+    assert not h.recorder.wants_frame()
+    h.recorder.offer_frame(frames[45], 0.0)
+    assert h.done() == []
+    assert h.snapshots == []
+
+
+def test_a_press_while_the_camera_is_away_gets_its_picture_from_a_camera_back_in_time(
+    store: ClipStore, packets: list[EncodedPacket], frames: list[Any]
+) -> None:
+    h = Harness(store, RecordSettings(pre_roll=1.0, post_roll=2.0))
+    h.feed(packets[:30])
+    h.recorder.stream_lost()
+    h.now = packets[35].wall
+    h.recorder.ring()  # the bell rings while the camera is away
+    h.feed(packets[45:46])  # back 0.7 s later, at the keyframe at 3 s
+    assert h.recorder.wants_frame()
+    h.recorder.offer_frame(frames[45], 0.0)  # the first frame it sends
+    h.feed(packets[46:])
+    [clip] = h.done()
+    assert clip.reason == "ring"
+    # The press's picture at once, the same frame again with its clip.
+    assert clip.snapshot_path is not None
+    assert h.snapshots == [clip.snapshot_path.read_bytes()] * 2
+
+
+def test_a_press_the_detect_stream_missed_gets_no_picture_when_it_is_back_long_after(
+    store: ClipStore, packets: list[EncodedPacket], frames: list[Any]
+) -> None:
+    h = Harness(store, RecordSettings(pre_roll=1.0, post_roll=1.0))
+    h.feed(packets[:30])
+    h.recorder.ring()  # the detect stream is down: no frame comes for the press
+    h.feed(packets[30:])  # the main stream records its clip
+    h.now += 600.0  # the detect stream is back ten minutes later
+    assert not h.recorder.wants_frame()
+    h.recorder.offer_frame(frames[0], 0.0)
+    [clip] = h.done()
+    assert clip.reason == "ring"
+    assert h.snapshots == []  # neither the clip (no frame) nor a late press picture
+
+
+def test_a_press_with_no_post_roll_still_gets_its_picture_from_the_next_keyframe(
+    store: ClipStore, packets: list[EncodedPacket], frames: list[Any]
+) -> None:
+    h = Harness(store, RecordSettings(pre_roll=1.0, post_roll=0.0))
+    h.feed(packets[:30])
+    h.recorder.ring()
+    # Detection was off: the detect stream is decoded again from its next keyframe,
+    # after the press's clip has ended.
+    h.feed(packets[30:52])
+    assert h.recorder.wants_frame()
+    h.recorder.offer_frame(frames[52], 0.0)
+    h.feed(packets[52:])
+    assert len(h.done()) == 1
+    (jpeg,) = h.snapshots
+    assert jpeg[:2] == b"\xff\xd8"
+
+
 @pytest.mark.parametrize("asked", ["ring", "manual"])
 def test_a_ring_or_record_now_cut_short_by_a_drop_goes_on_once_the_camera_is_back(
     store: ClipStore, packets: list[EncodedPacket], asked: str
@@ -677,6 +747,35 @@ def test_disk_full_stops_recording_with_an_error_and_resumes(
     assert h.errors[-1] is None
     assert h.recorder.error is None
     assert clip.reason == "ring"
+
+
+def test_a_clip_whose_file_is_deleted_while_recording_is_dropped_not_retried_for_good(
+    store: ClipStore, packets: list[EncodedPacket], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Deleted by hand, or by another program: nothing is left to finish."""
+    caplog.set_level(logging.DEBUG, logger="doorstep_bridge.recording")
+    h = Harness(store, RecordSettings(pre_roll=0.0, post_roll=0.5))
+    h.feed(packets[:15])
+    h.recorder.ring()
+    h.feed(packets[15:20])
+    h.recorder.flush()
+    [partial] = store.root.glob("*/*/*.partial.mp4")
+    partial.unlink()
+    h.feed(packets[20:40])
+    assert h.done() == []
+    clip_id = partial.name.split(".")[0]
+    assert h.errors == [f"clip {clip_id} dropped: its file was deleted before it could be finished"]
+
+    h.recorder.ring()
+    h.feed(packets[40:75])
+    [clip] = h.done()
+    assert h.errors[-1] is None  # recording works again
+    assert store.list() == ([clip], 1)
+    # Forgotten: not retried before every clip, not "repaired" at the next start.
+    assert "to be finished later" not in caplog.text
+    assert "cannot be finished" not in caplog.text
+    assert store.db.execute("SELECT id FROM clips WHERE status = 'recording'").fetchall() == []
+    assert [e.clip_id for e in store.events() if e.action == "missing"] == [clip_id]
 
 
 def test_privacy_masks_reach_the_snapshot(

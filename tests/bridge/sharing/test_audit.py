@@ -205,6 +205,46 @@ def test_crash_between_append_and_head_is_accepted(tmp_path: Path) -> None:
     assert result.recovered == (4,)
 
 
+def test_crash_that_loses_only_the_last_newline_keeps_the_record(tmp_path: Path) -> None:
+    log = _log_with(tmp_path, 2)
+    head = (log.path / "head.json").read_bytes()
+    log.append("decision", share_id="s_TEST", decision="approve")
+    data = (log.path / "audit.jsonl").read_bytes()
+    # Every byte of record 3 reached the disk but its newline; the head never moved.
+    (log.path / "audit.jsonl").write_bytes(data[:-1])
+    (log.path / "head.json").write_bytes(head)
+    assert verify(log.path).past_head == 1
+    reopened = AuditLog(log.path)
+    reopened.append("download", share_id="s_TEST")
+    result = verify(log.path)
+    assert result.ok, result.message
+    assert result.count == 6
+    assert result.recovered == (3,)
+    assert (log.path / "audit.jsonl").read_bytes().startswith(data)  # nothing lost
+    records = AuditLog(log.path).records()  # and later starts open it
+    assert [r["kind"] for r in records] == [
+        "log_created",
+        "download",
+        "decision",
+        "audit_recovered",
+        "repair",
+        "download",
+    ]
+    assert records[2]["decision"] == "approve"
+    assert records[4]["record"] == 3
+
+
+def test_last_record_without_its_newline_at_the_head_gets_it_back(tmp_path: Path) -> None:
+    log = _log_with(tmp_path, 3)
+    data = (log.path / "audit.jsonl").read_bytes()
+    (log.path / "audit.jsonl").write_bytes(data[:-1])
+    reopened = AuditLog(log.path)
+    assert (log.path / "audit.jsonl").read_bytes().startswith(data)
+    assert [r["kind"] for r in reopened.records()][-2:] == ["download", "repair"]
+    assert verify(log.path).ok
+    assert AuditLog(log.path).append("expiry")["seq"] == 5
+
+
 def test_cli_verify_exit_codes(tmp_path: Path) -> None:
     storage = tmp_path / "data"
     config = tmp_path / "doorstep.yaml"
