@@ -20,7 +20,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
 
-from doorstep_bridge.exceptions import AuditError, ShareError
+from doorstep_bridge.exceptions import AuditError, ShareError, StorageError
 from doorstep_bridge.http.auth import allow_other_credentials, has_api_token, json_error
 from doorstep_bridge.http.body import read_body
 from doorstep_bridge.http.ranges import FileState, RangedFile, file_state, unsatisfiable
@@ -64,6 +64,14 @@ def _error(err: ShareError) -> web.Response:
     if isinstance(err, ShareLimitError):
         return json_error(429, str(err))
     return json_error(400, str(err))
+
+
+def _cannot_write(err: AuditError | StorageError) -> str:
+    """What could not be written, for a 503: the audit log, or the share database."""
+    if isinstance(err, AuditError):
+        return "the audit log cannot be written"
+    # E.g. "database is locked": another program (a backup, the sqlite3 CLI) holds it.
+    return f"the share database cannot be written ({err})"
 
 
 async def _json_body(request: web.Request) -> Any:
@@ -112,9 +120,9 @@ async def create_share_request(request: web.Request) -> web.Response:
         view = await shares.create_request(data, source)
     except ShareError as err:
         return _error(err)
-    except AuditError:
-        _LOGGER.exception("Cannot audit a share request")
-        return json_error(503, "the audit log cannot be written; no request was stored")
+    except (AuditError, StorageError) as err:
+        _LOGGER.exception("Cannot record a share request")
+        return json_error(503, f"{_cannot_write(err)}; no request was stored")
     return web.json_response(view.payload(), status=201)
 
 
@@ -166,9 +174,10 @@ async def decide(request: web.Request) -> web.Response:
         )
     except ShareError as err:
         return _error(err)
-    except AuditError:
-        _LOGGER.exception("Cannot audit a share decision")
-        return json_error(503, "the audit log cannot be written; the decision was not applied")
+    except (AuditError, StorageError) as err:
+        # Not a revoke once its record is written: that holds whatever the database says.
+        _LOGGER.exception("Cannot record a share decision")
+        return json_error(503, f"{_cannot_write(err)}; the decision was not applied")
     return web.json_response(view.payload())
 
 
@@ -251,9 +260,9 @@ async def _download(request: web.Request, **details: Any) -> Download | web.Resp
         if isinstance(err, ShareLimitError):
             response.headers["Retry-After"] = "60"  # the clients' window is a minute
         return response
-    except AuditError:
-        _LOGGER.exception("Cannot audit a share download")
-        message = "the audit log cannot be written; nothing is released"
+    except (AuditError, StorageError) as err:
+        _LOGGER.exception("Cannot record a request on a share link")
+        message = f"{_cannot_write(err)}; nothing is released"
         return gone_page(503, message) if page else json_error(503, message)
 
 

@@ -40,7 +40,7 @@ history. docs/privacy.md explains what that means for the owner.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 import contextlib
 from dataclasses import dataclass
 import errno
@@ -562,6 +562,43 @@ def newest_records(path: Path, limit: int) -> list[dict[str, Any]]:
                 found.append(record)
                 below = record["seq"]
     return found[:limit]
+
+
+#: Records that end a share for good: once one is written, the share has ended.
+ENDING_KINDS = frozenset({"revoke", "expiry"})
+
+
+def share_endings(path: Path, share_ids: Collection[str]) -> dict[str, dict[str, Any]]:
+    """The ``revoke`` or ``expiry`` record of each of `share_ids` that has one in the log.
+
+    Read from the newest record back, each share only as far back as its ``request``
+    record (nothing of a share comes before it), so the cost is that of the open
+    shares' lifetimes, not of the whole history. Skips what :func:`newest_records`
+    skips.
+    """
+    wanted = set(share_ids)
+    found: dict[str, dict[str, Any]] = {}
+    below: int | None = None
+    for file in _newest_segments_first(path):
+        if not wanted:
+            break
+        try:
+            data = file.read_bytes()  # a segment is at most a few MiB
+        except FileNotFoundError:
+            continue
+        for record in filter(None, map(_parsed, reversed(data.split(b"\n")))):
+            if below is not None and record["seq"] >= below:
+                continue  # met in the live segment already (see newest_records)
+            below = record["seq"]
+            share_id = record.get("share_id")
+            if not isinstance(share_id, str) or share_id not in wanted:
+                continue
+            if record.get("kind") in ENDING_KINDS:
+                found[share_id] = record
+                wanted.discard(share_id)
+            elif record.get("kind") == "request":
+                wanted.discard(share_id)
+    return found
 
 
 def _newest_segments_first(path: Path) -> Iterator[Path]:

@@ -7,6 +7,11 @@ happen), then saved to the share database, then published on the bus
 (``ShareStateChanged``, which the MQTT publisher sends retained on
 ``<b>/share/<id>``). One asyncio lock serialises the changes; the parts hold it
 around each of theirs.
+
+An end (revoke, expiry) is the one change that does not wait for the database: once
+its record is written the share has ended, in memory at once, and a database that
+cannot take it (locked by a backup, full) is written again later (:meth:`ShareBook.settle`).
+At start the audit log has the last word on ends the database missed.
 """
 
 from __future__ import annotations
@@ -19,16 +24,18 @@ from typing import Any
 
 from doorstep_bridge.clock import Clock, SteadyClock, StepWatch, steady_seconds
 from doorstep_bridge.events import ClipsHeld, EventBus, ShareStateChanged, StatsChanged
-from doorstep_bridge.exceptions import AuditError
+from doorstep_bridge.exceptions import AuditError, StorageError
 from doorstep_bridge.models import ClipInfo
-from doorstep_bridge.sharing.audit import AuditLog
+from doorstep_bridge.sharing.audit import AuditLog, share_endings
 from doorstep_bridge.sharing.clips import ClipSource
 from doorstep_bridge.sharing.database import ShareDB
 from doorstep_bridge.sharing.links import link_path, valid_share_id
 from doorstep_bridge.sharing.repeats import Admission, Entry, Group, RepeatedRecords
 from doorstep_bridge.sharing.signing import signature_path
 from doorstep_bridge.sharing.state import (
+    FINAL,
     HOLDING,
+    Decision,
     RejectedRequest,
     Share,
     ShareNotFoundError,
@@ -103,6 +110,9 @@ class ShareBook:
         # (share id, why). Kept on disk, out of reach of any link, until it can.
         self._unpurged: dict[str, tuple[str, str]] = {}
         self._purge_failing = False  # said once in the log
+        # Ended shares the database could not take yet (see `settle`): share id → share.
+        self._unsaved: dict[str, Share] = {}
+        self._save_failing = False  # said once in the log
         self._audit_failing = False  # the last record could not be written
         # Shares whose deadline or link end was reckoned from this run's wall clock.
         self._reckoned_here: set[str] = set()
@@ -112,13 +122,35 @@ class ShareBook:
     # -- opening and closing ----------------------------------------------------------------
 
     async def open(self) -> None:
-        """Create the folder and load every share from the database."""
+        """Create the folder, load every share from the database, then end those the log ended.
+
+        A revoke or an expiry is in effect once its record is written, saved or not (see
+        :meth:`settle`): a share the database still has open but the audit log has ended
+        (the bridge stopped before the database could take the end) ends now, its export
+        purged and its clips released, so no restart brings a link back.
+        """
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._db = await asyncio.to_thread(ShareDB, self.folder / "shares.sqlite3")
         for share in await asyncio.to_thread(self._db.load_all):
             self._shares[share.id] = share
             if share.token_hash:
                 self._by_hash[share.token_hash] = share.id
+        still_open = [share.id for share in self._shares.values() if share.state not in FINAL]
+        if not still_open:
+            return
+        endings = await asyncio.to_thread(share_endings, self._audit.path, still_open)
+        for share_id, record in endings.items():
+            share = _ended_by(self._shares[share_id], record)
+            _LOGGER.warning(
+                "Share %s ended in the audit log (%s, record %d) but not in the share database"
+                " (the bridge stopped before the database could take it): it is %s now",
+                share_id,
+                record["kind"],
+                record["seq"],
+                share.state,
+            )
+            await self.settle(share)
+            await self.end(share, str(share.state))
 
     def close(self) -> None:
         """Close the database."""
@@ -289,6 +321,50 @@ class ShareBook:
             self._reckoned_here.add(share.id)
         self._shares[share.id] = share
 
+    async def settle(self, share: Share) -> None:
+        """Keep an ended share (its ``revoke`` or ``expiry`` record written) and save it.
+
+        The record made the end final, so it holds in memory at once, whatever the
+        database says: a database that cannot be written (another program holds its
+        lock, a full disk) must not keep a link serving. It is saved again at each tick
+        of the share timers and when the bridge stops (:meth:`save_unsaved`); a restart
+        before that ends it again from the audit log (:meth:`open`).
+        """
+        self._shares[share.id] = share
+        self._unsaved[share.id] = share
+        await self.save_unsaved()
+
+    @property
+    def unsaved(self) -> bool:
+        """Whether ended shares wait for the database to take them."""
+        return bool(self._unsaved)
+
+    async def save_unsaved(self) -> None:
+        """Save the ended shares the database could not take yet (see :meth:`settle`)."""
+        if self._db is None:
+            return  # closed: the next start ends them again from the audit log
+        for share_id, share in list(self._unsaved.items()):
+            try:
+                await asyncio.to_thread(self._db.save, share)
+            except StorageError as err:
+                # Once, not at every tick while the database stays locked.
+                log = _LOGGER.debug if self._save_failing else _LOGGER.error
+                log(
+                    "Share %s is %s, but the share database cannot be written (%s); its link"
+                    " answers 410 all the same, and the database is written again every"
+                    " %g s until it can be",
+                    share_id,
+                    share.state,
+                    err,
+                    RETRY_AFTER_FAILURE,
+                )
+                self._save_failing = True
+                return
+            del self._unsaved[share_id]
+            if self._save_failing:
+                _LOGGER.info("Share %s: the share database took its end", share_id)
+            self._save_failing = False
+
     def keep_in_memory(self, share: Share) -> None:
         """Keep ``share`` in memory only.
 
@@ -301,6 +377,7 @@ class ShareBook:
         """Delete ``share`` from the database and memory; clear its retained topic."""
         assert self._db is not None
         await asyncio.to_thread(self._db.delete, share.id)
+        self._unsaved.pop(share.id, None)  # deleted: nothing left to save
         del self._shares[share.id]
         self._reckoned_here.discard(share.id)
         if share.token_hash:
@@ -409,3 +486,22 @@ class ShareBook:
     def publish_stats(self) -> None:
         """Announce how many requests wait for a decision."""
         self._bus.publish(StatsChanged({"pending_shares": self.pending_count}))
+
+
+def _ended_by(share: Share, record: dict[str, Any]) -> Share:
+    """``share`` as its ``revoke`` or ``expiry`` audit record left it (see `ShareBook.open`)."""
+    if record["kind"] == "revoke":
+        revoked_by = Decision(
+            decision="revoke",
+            by=str(record.get("by")),
+            via=str(record.get("via")),
+            at=datetime.fromisoformat(str(record.get("at") or record["time"])),
+            redact=True,  # not audited for a revoke, which releases nothing to redact
+            by_id=record.get("by_id"),
+        )
+        ended = share.changed(state=ShareState.REVOKED, revoked_by=revoked_by)
+    else:
+        ended = share.changed(state=ShareState.EXPIRED)
+    # Not `Share.moved`: whatever state the database kept, the record ended the share, and a
+    # start must not fail on a history it cannot move along (ending is always safe).
+    return ended.changed(progress=None, error=None)

@@ -193,8 +193,9 @@ class ShareDecisions:
         # is told so, so the render goes on. Nothing can be released meanwhile: a render
         # that ends waits for the lock held here, then finds the share revoked.
         await self._book.append("revoke", share_id=share.id, **record.audited())
+        # Written, it is final: applied even while the database cannot take it (settle).
         self._exports.cancel(share.id)
-        await self._book.save(new)
+        await self._book.settle(new)
         await self._book.end(new, "revoked")
         self._book.publish(new)
         _LOGGER.info("Share %s revoked by %s", share.id, record.by)
@@ -223,6 +224,7 @@ class ShareDecisions:
         """Expire requests and links past their time; forget shares ended long ago."""
         book = self._book
         async with book.lock:
+            await book.save_unsaved()
             now = await book.now()
             await book.purge_ended()
             for share in book.all():
@@ -291,6 +293,9 @@ class ShareDecisions:
             if failing:
                 # Not at once: the deadline that failed is still in the past.
                 delay = max(delay, RETRY_AFTER_FAILURE)
+            if book.unsaved:
+                # Ended shares wait for the database: sooner than the next deadline.
+                delay = min(delay, RETRY_AFTER_FAILURE)
             # asyncio.timeout, not wait_for: Python 3.11's wait_for loses a cancellation
             # that arrives as the wait ends, and stop() would then wait here for ever.
             with contextlib.suppress(TimeoutError):
@@ -301,7 +306,9 @@ class ShareDecisions:
         """Expire `share` (the caller holds the lock)."""
         new = share.moved(ShareState.EXPIRED, progress=None)
         await self._book.append("expiry", share_id=share.id, was=str(share.state), reason=why)
-        await self._book.save(new)
+        # Written, it is final: applied even while the database cannot take it, so neither
+        # the timers nor the link write it again meanwhile (see `ShareBook.settle`).
+        await self._book.settle(new)
         await self._book.end(new, "expired")
         self._book.publish(new)
         self._book.publish_stats()

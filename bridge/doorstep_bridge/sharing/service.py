@@ -120,6 +120,9 @@ class ShareService:
         await asyncio.gather(*tasks, return_exceptions=True)
         await self._decisions.write_repeats(everything=True)
         await self._exports.stop()
+        # A last try; what the database still cannot take, the next start ends again
+        # from the audit log (see `ShareBook.open`).
+        await self._book.save_unsaved()
         self._book.close()
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:

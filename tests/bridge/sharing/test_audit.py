@@ -15,6 +15,7 @@ from doorstep_bridge.sharing.audit import (
     AuditLog,
     audit_dir,
     closed_segments,
+    share_endings,
     verify,
     verify_log,
 )
@@ -365,3 +366,19 @@ def test_a_closed_segment_whose_last_record_is_unreadable_stops_the_opening(
     last.write_bytes(damage(last.read_bytes()))
     with pytest.raises(AuditError, match=f"{last.name}: its last record is unreadable"):
         AuditLog(log.path, segment_bytes=600)
+
+
+def test_share_endings_reads_back_through_segments_to_each_shares_request(
+    tmp_path: Path,
+) -> None:
+    log = AuditLog(tmp_path / "audit", segment_bytes=600)
+    log.append("request", share_id="s_AAAAAAAAAA")
+    log.append("revoke", share_id="s_AAAAAAAAAA", by="owner", via="ui")
+    log.append("request", share_id="s_BBBBBBBBBB")
+    for number in range(20):  # the revoke ends up in a closed segment
+        log.append("download", share_id="s_BBBBBBBBBB", client=f"192.0.2.{number}")
+    log.append("expiry", share_id="s_CCCCCCCCCC", was="pending", reason="late")
+    assert closed_segments(log.path)
+    endings = share_endings(log.path, ["s_AAAAAAAAAA", "s_BBBBBBBBBB"])
+    assert list(endings) == ["s_AAAAAAAAAA"]  # B has none; C is not asked for
+    assert endings["s_AAAAAAAAAA"]["kind"] == "revoke"
