@@ -542,8 +542,8 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
 
         Its messages cannot be told from this bridge's: its cameras' motion turns on the
         sensors of cameras of the same name here, and its share requests would prompt
-        here too. A repair names both bridges; from now on a share state is taken only
-        once this bridge says, over HTTP, that it has that share.
+        here too. A repair names both bridges. Its share states are not taken: each one
+        is taken from this bridge's API (see `_on_share`), which does not have them.
         """
         new = bridge_id not in self._foreign_bridges
         self._foreign_bridges[bridge_id] = name
@@ -554,9 +554,6 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
             self.config_entry.title, self.bridge_id, name, bridge_id, self.topics.base,
         )  # fmt: skip
         self._raise_topic_issue()
-        # Share states taken before this was known may be the other bridge's.
-        for share_id in list(self.data.shares):
-            self._verify_share(share_id)
 
     @callback
     def _foreign_bridge_gone(self, bridge_id: str) -> None:
@@ -597,12 +594,13 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
 
     @callback
     def _verify_share(self, share_id: str) -> None:
-        """Ask the bridge whether a share is its own; MQTT cannot tell any more."""
+        """Take a share's state from the bridge's API (see `_on_share`), one ask at a time."""
         if share_id in self._verifying:
             self._verifying[share_id] = True  # ask again once the answer is in
             return
         self._verifying[share_id] = False
-        self.config_entry.async_create_background_task(
+        # Tracked, not background: one short request, which an unload waits for.
+        self.config_entry.async_create_task(
             self.hass, self._async_verify_share(share_id), f"{DOMAIN} share {share_id}"
         )
 
@@ -612,14 +610,18 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
                 try:
                     share = await self._client.share(share_id)
                 except DoorstepNotFoundError:
-                    LOGGER.debug("Share %s is another bridge's: ignored", share_id)
+                    LOGGER.debug(
+                        "Share %s is not this bridge's (another bridge's, or a state someone"
+                        " else published): ignored",
+                        share_id,
+                    )
                     if share_id in self.data.shares:
                         shares = {k: v for k, v in self.data.shares.items() if k != share_id}
                         self.async_set_updated_data(replace(self.data, shares=shares))
                     return
                 except DoorstepError as err:
                     LOGGER.warning(
-                        "Could not ask Doorstep bridge %s whether share %s is its own: %s",
+                        "Could not ask Doorstep bridge %s for the state of share %s: %s",
                         self.bridge_id, share_id, err,
                     )  # fmt: skip
                     return
@@ -965,11 +967,13 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
         except ProtocolError as err:
             LOGGER.warning("Ignoring malformed share state on %s: %s", msg.topic, err)
             return
-        if self._foreign_bridges and share.id not in self.data.shares:
-            # Another bridge publishes here too: only this bridge can say whose it is.
-            self._verify_share(share.id)
-            return
-        self.async_share_update(share)
+        if share == self.data.shares.get(share.id):
+            return  # the same state again (retained, at each subscription)
+        # Anyone who can write to the broker can publish a share state, and what the
+        # approvers see (and are asked on their phones) must be what the bridge would
+        # release: the state is only a sign to ask the bridge over its API. The same
+        # answers whose share it is when another bridge publishes here too.
+        self._verify_share(share.id)
 
     @callback
     def async_share_update(self, share: Share) -> None:

@@ -228,12 +228,12 @@ async def test_two_entries_on_one_base_topic(
 async def test_shares_taken_before_the_other_bridge_was_heard(
     hass: HomeAssistant, setup_entry: MockConfigEntry, bridge: FakeBridge, same_topic: FakeBridge
 ) -> None:
-    """A share state that came first is asked about once the other bridge is heard."""
+    """A share state is taken from this bridge's API, even before the other bridge is heard."""
     same_topic.shares["s_b"] = share_state("s_b", state="approved")
     async_fire_mqtt_message(hass, "doorstep/share/s_b", json.dumps(same_topic.shares["s_b"]))
     await hass.async_block_till_done(wait_background_tasks=True)
     coordinator = setup_entry.runtime_data.coordinator
-    assert "s_b" in coordinator.data.shares  # nothing tells it apart yet
+    assert "s_b" not in coordinator.data.shares  # this bridge does not have it
     _announce(hass, same_topic)
     await hass.async_block_till_done(wait_background_tasks=True)
     assert "s_b" not in coordinator.data.shares

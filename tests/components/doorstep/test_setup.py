@@ -404,6 +404,7 @@ async def test_diagnostics_redact_secrets(
     hass_client: ClientSessionGenerator,
 ) -> None:
     state = share_state("s_1", "ready", link="/share/very-secret-link-token")
+    bridge.shares["s_1"] = state
     async_fire_mqtt_message(hass, TOPICS.share("s_1"), json.dumps(state))
     async_fire_mqtt_message(hass, TOPICS.snapshot("front_door"), b"\xff\xd8jpeg")
     clip = clip_info("front_door", T0, 12.5, bridge.video)

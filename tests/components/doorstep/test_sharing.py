@@ -753,10 +753,13 @@ async def test_ready_event_carries_the_ha_link(
     hass: HomeAssistant, bridge: FakeBridge, setup_entry: MockConfigEntry
 ) -> None:
     updated = async_capture_events(hass, "doorstep_share_updated")
-    publish_share(hass, bridge, share_state("s_1", "approved"))
-    publish_share(hass, bridge, share_state("s_1", "approved", progress=0.5))
-    publish_share(hass, bridge, share_state("s_1", "ready", link="/share/tok_abc"))
-    await hass.async_block_till_done()
+    for state in (
+        share_state("s_1", "approved"),
+        share_state("s_1", "approved", progress=0.5),
+        share_state("s_1", "ready", link="/share/tok_abc"),
+    ):
+        publish_share(hass, bridge, state)
+        await hass.async_block_till_done()
     assert [e.data["state"] for e in updated] == ["ready"]
     assert updated[0].data["link"] == f"/api/doorstep/share/{BRIDGE_ID}/tok_abc"
 
@@ -833,12 +836,43 @@ async def test_a_hanging_push_holds_a_tap_back_for_a_bounded_time(
     await hass.async_block_till_done(wait_background_tasks=True)
 
 
+async def test_a_share_state_someone_else_publishes_shows_what_the_bridge_has(
+    hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry,
+    phone: list[ServiceCall],
+) -> None:  # fmt: skip
+    # Anyone who can write to the broker can publish a share state: the approver must
+    # see, and be asked about, what the bridge would release if they approve.
+    requested = async_capture_events(hass, "doorstep_share_requested")
+    asked = share_state(
+        "s_1", requester="Unknown van driver", reason="I want all of it",
+        start="2026-11-22T09:00:00.000+00:00", end="2026-11-23T09:00:00.000+00:00",
+    )  # fmt: skip
+    publish_share(hass, bridge, asked)
+    await hass.async_block_till_done()
+    forged = share_state(
+        "s_1", requester="Police (case 123)", reason="Parcel theft, 5 min",
+        start="2026-11-23T09:00:00.000+00:00", end="2026-11-23T09:05:00.000+00:00",
+    )  # fmt: skip
+    async_fire_mqtt_message(hass, TOPICS.share("s_1"), json.dumps(forged), retain=True)
+    ghost = share_state("s_ghost", requester="Ghost")
+    async_fire_mqtt_message(hass, TOPICS.share("s_ghost"), json.dumps(ghost), retain=True)
+    await hass.async_block_till_done()
+    shares = approvers.runtime_data.coordinator.data.shares
+    assert list(shares) == ["s_1"]  # no share the bridge does not have
+    assert (shares["s_1"].requester, shares["s_1"].reason) == (
+        "Unknown van driver",
+        "I want all of it",
+    )
+    assert [e.data["share_id"] for e in requested] == ["s_1"]
+    assert len(phone) == 1  # one prompt, for the real request
+
+
 async def test_audit_failure_is_logged(
     hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry,
     phone: list[ServiceCall], doorstep_log: LogRecords,
 ) -> None:  # fmt: skip
-    share = share_state("s_1")
-    async_fire_mqtt_message(hass, TOPICS.share("s_1"), json.dumps(share))  # unknown to the API
+    bridge.canned["/api/shares/s_1/audit"] = (500, '{"error": "internal error"}')
+    publish_share(hass, bridge, share_state("s_1"))
     await hass.async_block_till_done(wait_background_tasks=True)
     assert len(phone) == 1
     assert "Could not audit notification for share s_1" in doorstep_log.text
