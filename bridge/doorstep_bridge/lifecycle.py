@@ -68,8 +68,9 @@ from doorstep_bridge.mqtt.commands import subscribe_camera_commands
 from doorstep_bridge.mqtt.publisher import (
     Publisher,
     bridge_info,
-    clear_removed_cameras,
+    clear_stale_retained,
     publish_egress,
+    start_lookups,
 )
 from doorstep_bridge.recording.store import ClipStore
 from doorstep_bridge.sharing.audit import AuditLog, audit_dir
@@ -355,12 +356,16 @@ async def live_ctx(app: web.Application) -> AsyncIterator[None]:
 async def mqtt_connect_ctx(app: web.Application) -> AsyncIterator[None]:
     """Open the broker connection, after every subscription is registered.
 
-    Once connected, the retained topics of cameras removed from the config are cleared.
+    Once connected, what earlier runs left retained and nobody publishes any more is
+    cleared: removed cameras, a previous base topic, an announcement of this bridge
+    under an earlier id.
     """
+    # Asked before start(): the broker answers it before the bridge's own messages.
+    found_at_connect = app[MQTT].retained_at_connect(start_lookups(app[MQTT].topics))
     await app[MQTT].start()
     removed_cameras = asyncio.create_task(
-        clear_removed_cameras(app[MQTT], app[CONFIG].cameras, app[BRIDGE_ID]),
-        name="clear-removed-cameras",
+        clear_stale_retained(app[MQTT], found_at_connect, app[CONFIG].cameras, app[BRIDGE_ID]),
+        name="clear-stale-retained",
     )
     yield
     removed_cameras.cancel()

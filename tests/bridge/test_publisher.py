@@ -21,6 +21,7 @@ from doorstep_bridge.events import (
     RecordingProblem,
     SnapshotTaken,
 )
+from doorstep_bridge.keys import BRIDGE_ID
 from doorstep_bridge.models import ClipInfo, utcnow
 from doorstep_bridge.mqtt.publisher import Publisher
 from doorstep_bridge.mqtt.topics import Topics
@@ -201,24 +202,34 @@ async def test_a_removed_camera_leaves_nothing_retained_on_the_broker(
     assert "Camera garage" not in caplog.text
 
 
+GARDEN = json.dumps({"id": "0a1b2c3d4e5f6a7b", "name": "Garden", "base_topic": "doorstep"})
+
+
+@pytest.mark.parametrize(
+    "running",
+    [
+        {},  # only its announcement is known
+        {"doorstep/bridge/info": GARDEN.encode(), "doorstep/available": b"online"},
+    ],
+    ids=["announced", "online"],
+)
 async def test_another_bridge_s_cameras_under_the_same_topic_are_left_alone(
     mqtt_broker: Broker,
     mqtt_listener: Callable[..., Listener],
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
+    running: dict[str, bytes],
 ) -> None:
     """Two bridges on one base topic (a mistake): neither wipes the other's cameras."""
     caplog.set_level(logging.INFO, logger="doorstep_bridge.mqtt.publisher")
     other = mqtt_listener("doorstep/garden/#")
     theirs = {
-        "doorstep/discovery/0a1b2c3d4e5f6a7b": json.dumps(
-            {"id": "0a1b2c3d4e5f6a7b", "name": "Garden", "base_topic": "doorstep"}
-        ).encode(),
+        "doorstep/discovery/0a1b2c3d4e5f6a7b": GARDEN.encode(),
         "doorstep/garden/status": b'{"status": "online"}',
         "doorstep/garden/motion": b"OFF",
         "doorstep/garden/snapshot": b"\xff\xd8 the garden",
     }
-    for topic, payload in theirs.items():
+    for topic, payload in {**theirs, **running}.items():
         await asyncio.to_thread(other.publish, topic, payload, True)
     config = bridge_config(mqtt_broker, tmp_path, cameras={"front_door": {"source": "demo://"}})
     async with run_bridge(config) as bridge:
@@ -233,3 +244,120 @@ async def test_another_bridge_s_cameras_under_the_same_topic_are_left_alone(
     for topic, payload in theirs.items():
         assert after[topic] == payload, topic
     assert "Camera garden" not in caplog.text
+    assert "Cleared the announcement" not in caplog.text
+
+
+async def _wait_for_log(caplog: pytest.LogCaptureFixture, text: str) -> None:
+    """Wait up to 10 s for `text` in the log (the caller asserts what it expects)."""
+    for _ in range(100):
+        if text in caplog.text:
+            return
+        await asyncio.sleep(0.1)
+
+
+async def test_a_bridge_on_a_new_storage_folder_clears_its_earlier_announcement(
+    mqtt_broker: Broker,
+    mqtt_listener: Callable[..., Listener],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The storage folder (and with it the bridge id) replaced: no ghost of the old bridge.
+
+    Its discovery message is cleared, not taken for a second bridge, and a camera
+    removed meanwhile leaves nothing retained.
+    """
+    caplog.set_level(logging.INFO, logger="doorstep_bridge.mqtt.publisher")
+    both = {"front_door": {"source": "demo://"}, "back_door": {"source": "demo://"}}
+    async with run_bridge(bridge_config(mqtt_broker, tmp_path / "a", cameras=both)) as bridge:
+        await bridge.wait_mqtt()
+        first_id = bridge.app[BRIDGE_ID]
+        other = mqtt_listener("doorstep/back_door/snapshot")
+        # The picture the camera's last press left.
+        await asyncio.to_thread(other.publish, "doorstep/back_door/snapshot", b"\xff\xd8", True)
+    assert f"doorstep/discovery/{first_id}" in _retained(mqtt_listener("doorstep/#"))
+
+    only_front = {"front_door": {"source": "demo://"}}
+    config = bridge_config(mqtt_broker, tmp_path / "b", cameras=only_front)
+    async with run_bridge(config) as bridge:
+        await bridge.wait_mqtt()
+        await _wait_for_log(caplog, "Camera back_door is no longer in the config")
+        after = await asyncio.to_thread(_retained, mqtt_listener("doorstep/#"))
+        second_id = bridge.app[BRIDGE_ID]
+
+    assert second_id != first_id
+    assert [t for t in after if t.startswith("doorstep/discovery/")] == [
+        f"doorstep/discovery/{second_id}"
+    ]
+    assert [t for t in after if t.startswith("doorstep/back_door/")] == []
+    assert f"Cleared the announcement of bridge {first_id}" in caplog.text
+    assert "also publishes under the base topic" not in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_a_changed_base_topic_leaves_nothing_retained_under_the_old_one(
+    mqtt_broker: Broker,
+    mqtt_listener: Callable[..., Listener],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """No picture of the porch, nor any state, stays readable where nobody publishes."""
+    caplog.set_level(logging.INFO, logger="doorstep_bridge.mqtt.publisher")
+    async with run_bridge(bridge_config(mqtt_broker, tmp_path)) as bridge:
+        await bridge.wait_mqtt()
+        other = mqtt_listener("doorstep/share/#")
+        left = {
+            "doorstep/front_door/snapshot": b"\xff\xd8 the porch",
+            "doorstep/front_door/clip": b'{"id": "c_20261123T101500_front_door_3a1f"}',
+            "doorstep/share/s_1": b'{"state": "pending"}',
+        }
+        for topic, payload in left.items():
+            await asyncio.to_thread(other.publish, topic, payload, True)
+    before = _retained(mqtt_listener("doorstep/#"))
+    assert {"doorstep/bridge/info", "doorstep/front_door/status", *left} <= set(before)
+
+    async with run_bridge(
+        bridge_config(mqtt_broker, tmp_path, mqtt={"base_topic": "house"})
+    ) as bridge:
+        await bridge.wait_mqtt()
+        await _wait_for_log(caplog, "The base topic changed from doorstep to house")
+        after = await asyncio.to_thread(_retained, mqtt_listener("#"))
+        own = f"doorstep/discovery/{bridge.app[BRIDGE_ID]}"
+
+    assert [t for t in after if t.startswith("doorstep/")] == [own]
+    assert json.loads(after[own])["base_topic"] == "house"
+    assert "cleared the bridge's retained topics under doorstep (cameras: front_door)" in (
+        caplog.text
+    )
+    assert {"house/available", "house/bridge/info", "house/front_door/status"} <= set(after)
+
+
+async def test_a_changed_base_topic_leaves_a_running_bridge_s_topics_alone(
+    mqtt_broker: Broker,
+    mqtt_listener: Callable[..., Listener],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Another bridge now publishes under the old base topic: nothing there is cleared."""
+    caplog.set_level(logging.INFO, logger="doorstep_bridge.mqtt.publisher")
+    async with run_bridge(bridge_config(mqtt_broker, tmp_path)) as bridge:
+        await bridge.wait_mqtt()
+    other = mqtt_listener("doorstep/garden/#")
+    garden = {
+        "doorstep/discovery/0a1b2c3d4e5f6a7b": GARDEN.encode(),
+        "doorstep/bridge/info": GARDEN.encode(),
+        "doorstep/available": b"online",
+        "doorstep/garden/status": b'{"status": "online"}',
+        "doorstep/garden/snapshot": b"\xff\xd8 the garden",
+    }
+    for topic, payload in garden.items():
+        await asyncio.to_thread(other.publish, topic, payload, True)
+
+    async with run_bridge(
+        bridge_config(mqtt_broker, tmp_path, mqtt={"base_topic": "house"})
+    ) as bridge:
+        await bridge.wait_mqtt()
+        await _wait_for_log(caplog, "The base topic changed from doorstep: left")
+        after = await asyncio.to_thread(_retained, mqtt_listener("doorstep/#"))
+    for topic, payload in garden.items():
+        assert after[topic] == payload, topic
+    assert "left the retained topics there as they are, bridge 0a1b2c3d4e5f6a7b" in caplog.text

@@ -31,9 +31,11 @@ sees MQTT on the loop. What this adds on top of paho:
   that connected under it would take that session over, presses and all.
 * Subscriptions are renewed on every connect; retained messages on them are
   ignored (they are past commands) and oversized payloads are dropped.
-* :meth:`MqttClient.retained_topics` asks the broker which topics it holds
-  retained messages on (the cameras an earlier run published), leaving no
-  subscription behind in the persistent session.
+* :meth:`MqttClient.retained_messages` asks the broker which retained messages
+  it holds (the cameras an earlier run published), leaving no subscription
+  behind in the persistent session; :meth:`MqttClient.retained_at_connect`
+  asks it at the connection, before the bridge's own ``online`` and queued
+  messages, so the answer is what an earlier run (or another bridge) left.
 * Ignored input is logged rate-limited (:mod:`doorstep_bridge.mqtt.ignored`):
   anyone who can write to the broker can send the bridge garbage.
 * Broker outages are logged once: a warning naming the address and the reason
@@ -171,13 +173,20 @@ def _paho_client(settings: MqttSettings, client_id: str, *, clean_session: bool)
     return client
 
 
+def _fail(future: asyncio.Future[dict[str, bytes]] | None, error: Exception) -> None:
+    if future is not None and not future.done():
+        future.set_exception(error)
+
+
 @dataclass(slots=True)
 class _RetainedLookup:
-    """One :meth:`MqttClient.retained_topics` under way."""
+    """One :meth:`MqttClient.retained_messages` under way."""
 
     filters: tuple[str, ...]
     found: dict[str, bytes] = field(default_factory=dict)
     unsubscribe_mid: int | None = None
+    #: Set for :meth:`MqttClient.retained_at_connect`: asked at every connect until answered.
+    answer: asyncio.Future[dict[str, bytes]] | None = None
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -421,7 +430,7 @@ class MqttClient:
         answer within ``timeout`` seconds (the connection dropped meanwhile).
         """
         if self._lookup is not None:
-            raise RuntimeError("one retained_messages() at a time")
+            raise RuntimeError("one retained lookup at a time")
         lookup = _RetainedLookup(tuple(filters))
         with self._lock:
             if not self._link_up:
@@ -441,6 +450,23 @@ class MqttClient:
         finally:
             self._lookup = None
         return lookup.found
+
+    def retained_at_connect(self, filters: Sequence[str]) -> asyncio.Future[dict[str, bytes]]:
+        """The retained messages on topics matching ``filters`` as the bridge found them.
+
+        Asked when the connection comes up, before the bridge's ``online`` and what
+        it published while not connected (bridge info, discovery) reach the broker:
+        the answer is what an earlier run, or another bridge, left there. Call it
+        before :meth:`start`. Asked again after a reconnect if the connection
+        dropped before the broker answered (the answer may then hold the bridge's
+        own messages). Until answered, :meth:`retained_messages` is refused.
+        """
+        if self._lookup is not None:
+            raise RuntimeError("one retained lookup at a time")
+        answer: asyncio.Future[dict[str, bytes]] = asyncio.get_running_loop().create_future()
+        with self._lock:
+            self._lookup = _RetainedLookup(tuple(filters), answer=answer)
+        return answer
 
     async def end_session(self, client_id: str, timeout: float = 10.0) -> bool:
         """End the broker's persistent session of ``client_id``, if it has one.
@@ -512,6 +538,9 @@ class MqttClient:
             self._queued_retained.clear()
             for sub_topic, sub_qos in {s.topic: s.qos for s in self._subscriptions}.items():
                 self._send_subscribe(client, sub_topic, sub_qos)
+            lookup = self._lookup
+            if lookup is not None and lookup.answer is not None:
+                self._ask_at_connect(client, lookup)
         client.publish(self._topics.available, ONLINE, qos=1, retain=True)
         # The broker may have restarted without persistence, and paho drops QoS 0
         # messages published before a connection: give the broker our state back.
@@ -523,6 +552,20 @@ class MqttClient:
                 if topic in self._state_topics:
                     self._state_sent[topic] = info
         self._call_soon(self._connected_on_loop)
+
+    def _ask_at_connect(self, client: paho.Client, lookup: _RetainedLookup) -> None:
+        """Send the lookup of :meth:`retained_at_connect` (caller holds _lock).
+
+        The broker answers it before it handles what on_connect publishes after it.
+        """
+        self._call_soon(lookup.found.clear)  # a part answer from before a drop
+        try:
+            client.subscribe([(topic, 0) for topic in lookup.filters])
+            _rc, lookup.unsubscribe_mid = client.unsubscribe(list(lookup.filters))
+        except ValueError as err:
+            # Raised here, in paho's thread, it would end the connection for good.
+            self._lookup = None
+            self._call_soon(_fail, lookup.answer, err)
 
     def _on_connect_fail(self, _client: paho.Client, _userdata: object) -> None:
         # paho calls this from inside its ``except OSError`` around the connection
@@ -675,6 +718,11 @@ class MqttClient:
         lookup = self._lookup
         if lookup is not None and lookup.unsubscribe_mid == mid:
             lookup.done.set()
+            if lookup.answer is not None:
+                with self._lock:  # on_connect sends the lookup while it is set
+                    self._lookup = None
+                if not lookup.answer.done():
+                    lookup.answer.set_result(dict(lookup.found))
 
     @property
     def _address(self) -> str:

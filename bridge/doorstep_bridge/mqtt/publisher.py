@@ -7,7 +7,7 @@ The one place that maps bus events to topics, payloads, QoS and retain flags
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 import json
 import logging
 from typing import Any
@@ -70,10 +70,30 @@ def publish_egress(mqtt: MqttClient, report: dict[str, Any]) -> None:
     mqtt.publish(mqtt.topics.bridge_egress, _json(report), qos=1, retain=True)
 
 
-async def clear_removed_cameras(
-    mqtt: MqttClient, cameras: Collection[str], bridge_id: str
+def start_lookups(topics: Topics) -> list[str]:
+    """What :func:`clear_stale_retained` needs from the broker as the bridge connects.
+
+    Asked before the bridge's own messages reach the broker
+    (:meth:`MqttClient.retained_at_connect`): every bridge's discovery (this one's
+    names the base topic it had before), and who last published under this base topic.
+    """
+    return [topics.discovery("+"), topics.available, topics.bridge_info, *topics.camera_lookups]
+
+
+async def clear_stale_retained(
+    mqtt: MqttClient,
+    found_at_connect: Awaitable[dict[str, bytes]],
+    cameras: Collection[str],
+    bridge_id: str,
 ) -> list[str]:
-    """Once connected, clear every retained topic of cameras no longer in the config.
+    """Clear what earlier runs left retained on the broker and nobody publishes any more.
+
+    * The announcement of a bridge that no longer runs under this base topic (this
+      bridge before its storage folder, which keeps its id, was replaced): see
+      :func:`_gone`.
+    * Everything this bridge published under its previous base topic, after
+      ``mqtt.base_topic`` changed.
+    * Every retained topic of cameras no longer in the config.
 
     A removed or renamed camera's retained topics would otherwise stay on the broker
     for good, its last snapshot (a picture of the porch) among them, readable by
@@ -82,25 +102,38 @@ async def clear_removed_cameras(
     what a bridge started on an emptied or moved folder, or an older version, left.
 
     Another bridge announcing the same base topic (a misconfiguration) holds cameras
-    there too: then nothing is cleared, and the log names that bridge.
+    there too: then no camera is cleared, and the log names that bridge.
 
     Returns:
         The cameras cleared.
     """
+    found = await found_at_connect
     topics = mqtt.topics
-    while True:
-        await mqtt.wait_connected()
-        found = await mqtt.retained_messages([*topics.camera_lookups, topics.discovery("+")])
-        if found is not None:
-            break
-        await asyncio.sleep(REMOVED_CAMERAS_RETRY)
-    if others := _bridges_on_the_same_topic(topics, found, bridge_id):
+    announced = _announcements(found)
+    previous = announced.get(bridge_id, {}).get("base_topic")
+    if isinstance(previous, str) and previous and previous != topics.base:
+        await _clear_previous_base(mqtt, Topics(previous), announced, bridge_id)
+    others = []
+    for other in _announcing(announced, topics.base, bridge_id):
+        if _gone(other, topics, found):
+            mqtt.publish(topics.discovery(other), b"", qos=1, retain=True)
+            _LOGGER.info(
+                "Cleared the announcement of bridge %s, which no longer publishes under the "
+                "base topic %s (its storage folder was replaced?)",
+                other,
+                topics.base,
+            )
+        else:
+            others.append(other)
+    if others:
         _LOGGER.error(
             "Bridge %s also publishes under the base topic %s: give each bridge a base "
             "topic of its own (mqtt.base_topic). Retained topics of removed cameras are "
-            "left as they are meanwhile",
+            "left as they are meanwhile. If no such bridge runs any more, clear its "
+            "announcement: an empty retained message on %s",
             ", ".join(others),
             topics.base,
+            ", ".join(topics.discovery(other) for other in others),
         )
         return []
     held = {camera for topic in found if (camera := topics.camera_of(topic)) is not None}
@@ -114,22 +147,103 @@ async def clear_removed_cameras(
     return removed
 
 
-def _bridges_on_the_same_topic(
-    topics: Topics, retained: Mapping[str, bytes], bridge_id: str
-) -> list[str]:
-    """Ids of other bridges whose retained discovery message names this base topic."""
-    others = []
+async def _clear_previous_base(
+    mqtt: MqttClient, previous: Topics, announced: Mapping[str, dict[str, Any]], bridge_id: str
+) -> None:
+    """Clear what this bridge left retained under the base topic it had before.
+
+    Its last snapshot among it: nobody publishes there any more, and nobody
+    would ever clear it. Left as it is while another bridge publishes there.
+    """
+    while True:
+        await mqtt.wait_connected()
+        held = await mqtt.retained_messages(
+            [
+                previous.available,
+                previous.bridge_info,
+                *previous.camera_lookups,
+                previous.share("+"),
+            ]
+        )
+        if held is not None:
+            break
+        await asyncio.sleep(REMOVED_CAMERAS_RETRY)
+    others = [
+        other
+        for other in _announcing(announced, previous.base, bridge_id)
+        if not _gone(other, previous, held)
+    ]
+    if others:
+        _LOGGER.info(
+            "The base topic changed from %s: left the retained topics there as they are, "
+            "bridge %s publishes there",
+            previous.base,
+            ", ".join(others),
+        )
+        return
+    had = announced[bridge_id].get("cameras")
+    cameras = set(had) if isinstance(had, dict) else set()
+    cameras |= {camera for topic in held if (camera := previous.camera_of(topic)) is not None}
+    cameras -= RESERVED_CAMERA_NAMES
+    shares = [topic for topic in held if topic.startswith(previous.share(""))]
+    for topic in [
+        *previous.bridge_retained,
+        *shares,
+        *(topic for camera in sorted(cameras) for topic in previous.camera_retained(camera)),
+    ]:
+        mqtt.publish(topic, b"", qos=1, retain=True)
+    _LOGGER.info(
+        "The base topic changed from %s to %s: cleared the bridge's retained topics under "
+        "%s (cameras: %s)",
+        previous.base,
+        mqtt.topics.base,
+        previous.base,
+        ", ".join(sorted(cameras)) or "none",
+    )
+
+
+def _announcements(retained: Mapping[str, bytes]) -> dict[str, dict[str, Any]]:
+    """The retained discovery messages among ``retained``, by bridge id."""
+    announced = {}
     for topic, payload in retained.items():
-        other = topic.removeprefix(f"{DISCOVERY_PREFIX}/")
-        if other in (topic, bridge_id):  # not a discovery topic, or this bridge's own
-            continue
-        try:
-            announced = json.loads(payload)
-        except ValueError:
-            continue
-        if isinstance(announced, dict) and announced.get("base_topic") == topics.base:
-            others.append(other)
-    return sorted(others)
+        bridge = topic.removeprefix(f"{DISCOVERY_PREFIX}/")
+        if bridge != topic and isinstance(message := _json_object(payload), dict):
+            announced[bridge] = message
+    return announced
+
+
+def _announcing(announced: Mapping[str, dict[str, Any]], base: str, bridge_id: str) -> list[str]:
+    """Ids of other bridges whose retained discovery message names ``base``."""
+    return sorted(
+        other
+        for other, message in announced.items()
+        if other != bridge_id and message.get("base_topic") == base
+    )
+
+
+def _gone(other: str, topics: Topics, retained: Mapping[str, bytes]) -> bool:
+    """Has bridge ``other``, announced under ``topics.base``, stopped publishing there?
+
+    Yes when it was the last bridge to publish its info there and is not ``online``
+    there (its clean stop or last will said ``offline``); ``retained`` is the broker's
+    state from before this bridge published. Two running bridges on one base topic
+    overwrite each other's info and availability, so anything else may be a second
+    running bridge: it is left alone, and the caller says so.
+    """
+    info = _json_object(retained.get(topics.bridge_info, b""))
+    return (
+        isinstance(info, dict)
+        and info.get("id") == other
+        and retained.get(topics.available) != ONLINE.encode()
+    )
+
+
+def _json_object(payload: bytes) -> dict[str, Any] | None:
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
 
 
 class Publisher:

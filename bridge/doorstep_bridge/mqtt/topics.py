@@ -45,6 +45,11 @@ class Topics:
         """Retained JSON: connections the egress guard refused (how many, the last one)."""
         return f"{self.base}/bridge/egress"
 
+    @property
+    def bridge_retained(self) -> list[str]:
+        """The bridge's own retained topics under the base topic (shares aside)."""
+        return [self.available, self.bridge_info, self.bridge_stats, self.bridge_egress]
+
     def discovery(self, bridge_id: str) -> str:
         """Retained discovery message that Home Assistant's config flow listens for."""
         return f"{DISCOVERY_PREFIX}/{bridge_id}"
