@@ -10,6 +10,9 @@ import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+import hashlib
+import hmac
+import json
 import os
 from typing import Any
 from urllib.parse import quote
@@ -41,6 +44,8 @@ MAX_AUDIT_RECORDS = 200
 LINK_QUERY = ("raw", "download")
 #: Characters of each of them passed on (their values are flags: "1").
 MAX_LINK_QUERY = 8
+#: Bytes of an answer to ``POST /api/announcement-proof`` read at most.
+MAX_PROOF_ANSWER = 4096
 
 
 class DoorstepError(Exception):
@@ -185,6 +190,54 @@ def _range_headers(range_header: str | None, if_range: str | None) -> dict[str, 
 def health_url(url: str) -> str:
     """The bridge's health page, which an owner can open in a browser (no token needed)."""
     return url.rstrip("/") + "/api/health"
+
+
+def announcement_proof(token: str, api_url: str, base_topic: str, nonce: str) -> str:
+    """The proof a bridge holding ``token`` gives for announcing ``api_url`` and ``base_topic``.
+
+    HMAC-SHA256 keyed with the API token, hex; the bridge computes the same
+    (``POST /api/announcement-proof``, docs/http-api.md).
+    """
+    message = f"doorstep announcement proof\n{api_url}\n{base_topic}\n{nonce}"
+    return hmac.new(token.encode(), message.encode(), hashlib.sha256).hexdigest()
+
+
+async def ask_announcement_proof(session: aiohttp.ClientSession, url: str, nonce: str) -> str:
+    """Ask the bridge at ``url`` to prove its announcement for ``nonce``; its ``proof``.
+
+    Sends no token: ``url`` comes from an MQTT message anyone on the broker can forge.
+
+    Raises:
+        DoorstepNotFoundError: A bridge from before the endpoint (or not a bridge).
+        DoorstepError: Anything else that is not a proof.
+    """
+    path = "/api/announcement-proof"
+    try:
+        async with asyncio.timeout(REQUEST_TIMEOUT):
+            response = await session.post(
+                url.rstrip("/") + path, json={"nonce": nonce}, allow_redirects=False
+            )
+            async with response:
+                if response.status == 404:
+                    raise DoorstepNotFoundError(path)
+                # Whoever answers is unknown: read no more than a proof takes.
+                body = b""
+                async for chunk in response.content.iter_any():
+                    body += chunk
+                    if len(body) > MAX_PROOF_ANSWER:
+                        raise DoorstepConnectionError("its answer is far too long for a proof")
+        data = json.loads(body)
+    except (TimeoutError, aiohttp.ClientError, ValueError, RecursionError) as err:
+        raise _unreachable(err) from err
+    if not isinstance(data, dict):
+        raise DoorstepConnectionError("the bridge answered something that is not an object")
+    if response.status != 200:
+        why = f"it answered {response.status}: {data.get('error') or response.reason}"
+        raise DoorstepRequestError(response.status, why)
+    proof = data.get("proof")
+    if not isinstance(proof, str):
+        raise DoorstepConnectionError("its answer holds no proof")
+    return proof
 
 
 class DoorstepApiClient:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+import hmac
+import secrets
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry, ConfigFlow, ConfigFlowResult
 from homeassistant.const import CONF_API_TOKEN, CONF_URL
 from homeassistant.core import callback
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.selector import (
     BooleanSelector,
@@ -25,7 +28,15 @@ from homeassistant.helpers.selector import (
 from homeassistant.helpers.service_info.mqtt import MqttServiceInfo
 import voluptuous as vol
 
-from .api import BridgeSnapshot, DoorstepApiClient, DoorstepAuthError, DoorstepError
+from .api import (
+    BridgeSnapshot,
+    DoorstepApiClient,
+    DoorstepAuthError,
+    DoorstepError,
+    DoorstepNotFoundError,
+    announcement_proof,
+    ask_announcement_proof,
+)
 from .compat import OptionsFlowBase
 from .const import (
     CONF_ANNOUNCED_URL,
@@ -40,6 +51,7 @@ from .const import (
     DEFAULT_LINK_TTL_HOURS,
     DEFAULT_NOTIFICATION_DETAIL,
     DOMAIN,
+    ISSUE_ANNOUNCEMENT_NOT_PROVEN,
     LOGGER,
     NOTIFICATION_DETAILS,
 )
@@ -71,12 +83,18 @@ def _rediscovery_updates(data: Mapping[str, Any], info: BridgeInfo) -> dict[str,
     announcement is stored, an entry whose URL is that one follows the bridge's moves.
     Entries from before held the announced URL (each restart wrote it back), so they
     follow from their first announcement on, unless the bridge moved at that very time.
+    A new URL or base topic is applied only once the bridge proves the announcement.
     """
     updates: dict[str, Any] = {CONF_BASE_TOPIC: info.base_topic, CONF_ANNOUNCED_URL: info.api_url}
     announced = data.get(CONF_ANNOUNCED_URL)
     if announced is not None and data.get(CONF_URL) == announced:
         updates[CONF_URL] = info.api_url
     return updates
+
+
+def _issue_id(entry: ConfigEntry) -> str:
+    """The entry's "announcement not proven" issue (ends with the bridge id, as all do)."""
+    return f"{ISSUE_ANNOUNCEMENT_NOT_PROVEN}_{entry.unique_id}"
 
 
 class DoorstepConfigFlow(ConfigFlow, domain=DOMAIN):
@@ -176,15 +194,20 @@ class DoorstepConfigFlow(ConfigFlow, domain=DOMAIN):
             # A moved bridge updates its entry (discovery-update-info); the message is
             # retained, so this runs again after every restart of Home Assistant.
             updates = _rediscovery_updates(entry.data, info)
-            self._abort_if_unique_id_configured(
-                updates=updates,
-                # The announced URL alone is bookkeeping: the running entry does not use it.
-                reload_on_update=any(
-                    entry.data.get(key) != value
-                    for key, value in updates.items()
-                    if key != CONF_ANNOUNCED_URL
-                ),
+            # The announced URL alone is bookkeeping: the running entry does not use it.
+            moves = any(
+                entry.data.get(key) != value
+                for key, value in updates.items()
+                if key != CONF_ANNOUNCED_URL
             )
+            if moves and CONF_API_TOKEN in entry.data:
+                # Anyone on the broker can publish this message: the entry would send
+                # its token to any address it names. Follow only a proven announcement.
+                url = updates.get(CONF_URL, entry.data[CONF_URL])
+                if not await self._async_announcement_proven(entry, info, url):
+                    self._abort_if_unique_id_configured()  # the entry stays as it is
+            ir.async_delete_issue(self.hass, DOMAIN, _issue_id(entry))
+            self._abort_if_unique_id_configured(updates=updates, reload_on_update=moves)
         if not info.compatible:
             return self.async_abort(reason="incompatible_protocol")
         if other := self._topic_taken(info.base_topic, info.id):
@@ -195,6 +218,56 @@ class DoorstepConfigFlow(ConfigFlow, domain=DOMAIN):
         self._discovered = info
         self.context["title_placeholders"] = {"name": info.name}
         return await self.async_step_confirm()
+
+    async def _async_announcement_proven(
+        self, entry: ConfigEntry, info: BridgeInfo, url: str
+    ) -> bool:
+        """Whether the bridge at ``url`` proves it announced ``info``, with the entry's token.
+
+        ``url`` is the address the entry would use from now on: the announced one when
+        the entry follows the bridge's moves, else the owner's own (only the base topic
+        would change). The proof covers the announced address and base topic, so an
+        address that relays the challenge to the real bridge gets a proof of the real
+        announcement, which does not match a forged one. Not proven: a warning (once
+        per announcement) and a repair issue.
+        """
+        nonce = secrets.token_urlsafe(24)
+        expected = announcement_proof(
+            entry.data[CONF_API_TOKEN], info.api_url, info.base_topic, nonce
+        )
+        try:
+            proof = await ask_announcement_proof(async_get_clientsession(self.hass), url, nonce)
+        except DoorstepError as err:
+            why = (
+                "it has no such endpoint (an older bridge?)"
+                if isinstance(err, DoorstepNotFoundError)
+                else str(err)
+            )
+        else:
+            if hmac.compare_digest(proof.encode(), expected.encode()):
+                return True
+            why = "its proof is wrong"
+        placeholders = {"name": entry.title, "url": info.api_url, "base_topic": info.base_topic}
+        issue_id = _issue_id(entry)
+        known = ir.async_get(self.hass).async_get_issue(DOMAIN, issue_id)
+        if known is None or not known.active or known.translation_placeholders != placeholders:
+            LOGGER.warning(
+                "Doorstep bridge %s (%s) was announced on MQTT at %s with base topic %s, "
+                "but %s could not prove it holds the bridge's API token (%s): keeping %s "
+                "and base topic %s. If the bridge moved, use Reconfigure on its entry",
+                entry.title, entry.unique_id, info.api_url, info.base_topic, url, why,
+                entry.data.get(CONF_URL), entry.data.get(CONF_BASE_TOPIC),
+            )  # fmt: skip
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key=ISSUE_ANNOUNCEMENT_NOT_PROVEN,
+            translation_placeholders=placeholders,
+        )
+        return False
 
     async def async_step_confirm(
         self, user_input: dict[str, Any] | None = None

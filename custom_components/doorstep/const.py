@@ -52,6 +52,8 @@ ISSUE_NOT_HEARD: Final = "bridge_not_heard"
 ISSUE_PROTOCOL: Final = "incompatible_protocol"
 #: Another bridge publishes under this bridge's base topic: their messages mix.
 ISSUE_TOPIC_SHARED: Final = "base_topic_shared"
+#: A discovery message moved the bridge, but its address could not prove it holds the token.
+ISSUE_ANNOUNCEMENT_NOT_PROVEN: Final = "announcement_not_proven"
 #: The bridge's egress guard refused a connection (what tried to reach where).
 ISSUE_EGRESS: Final = "egress_blocked"
 #: Recording fails or is at risk on a camera (a full disk), per camera.

@@ -356,6 +356,20 @@ async def test_api_info(api: Any, info_server: TestServer) -> None:
             await api.DoorstepApiClient(session, url, "wrong").info()
 
 
+async def test_announcement_proof(api: Any, protocol: Any, info_server: TestServer) -> None:
+    """The integration checks the bridge's proof over what the bridge itself announces."""
+    announced = protocol.parse_bridge_info(
+        bridge_info(info_server.app[CONFIG], info_server.app[BRIDGE_ID])
+    )
+    nonce = "a-fresh-nonce-of-the-integration"
+    async with aiohttp.ClientSession() as session:
+        url = str(info_server.make_url(""))
+        proof = await api.ask_announcement_proof(session, url, nonce)
+    assert proof == api.announcement_proof(TOKEN, announced.api_url, announced.base_topic, nonce)
+    assert proof != api.announcement_proof("wrong", announced.api_url, announced.base_topic, nonce)
+    assert proof != api.announcement_proof(TOKEN, "http://elsewhere:5080", "doorstep", nonce)
+
+
 async def test_api_info_camera_status(api: Any, tmp_path: Path) -> None:
     """The real camera manager behind the real /api/info: the status reaches the client."""
     bridge_config = parse_config(

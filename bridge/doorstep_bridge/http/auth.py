@@ -11,7 +11,7 @@ from aiohttp import web
 from doorstep_bridge.keys import API_TOKEN
 
 #: Routes under /api/ that answer without a token.
-PUBLIC_API_PATHS = frozenset({"/api/health"})
+PUBLIC_API_PATHS = frozenset({"/api/health", "/api/announcement-proof"})
 
 Handler: TypeAlias = Callable[[web.Request], Awaitable[web.StreamResponse]]
 HandlerT = TypeVar("HandlerT", bound=Handler)

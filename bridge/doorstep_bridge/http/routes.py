@@ -1,15 +1,29 @@
-"""Bridge-level HTTP routes: health, info, doorbell presses and the latest ones."""
+"""Bridge-level HTTP routes: health, announcement proof, info, doorbell presses."""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import json
+import re
 from typing import Any
 
 from aiohttp import web
 
 from doorstep_bridge import PROTOCOL_VERSION, __version__
 from doorstep_bridge.http.auth import json_error, shown
-from doorstep_bridge.keys import BRIDGE_ID, CAMERAS, CLIP_STORE, CONFIG, DOORBELL, MQTT, SHARES
+from doorstep_bridge.http.body import read_body
+from doorstep_bridge.keys import (
+    API_TOKEN,
+    BRIDGE_ID,
+    CAMERAS,
+    CLIP_STORE,
+    CONFIG,
+    DOORBELL,
+    MQTT,
+    SHARES,
+)
 from doorstep_bridge.models import iso
 from doorstep_bridge.mqtt.publisher import bridge_info
 
@@ -33,6 +47,57 @@ async def health(request: web.Request) -> web.Response:
             "mqtt": "connected" if connected else "disconnected",
         }
     )
+
+
+#: A challenge's nonce: 16 to 128 URL-safe characters (``secrets.token_urlsafe``).
+_NONCE = re.compile(r"[A-Za-z0-9_-]{16,128}")
+_NONCE_HINT = 'expected a JSON body {"nonce": "..."} with 16 to 128 URL-safe characters'
+
+
+def announcement_proof(token: str, api_url: str, base_topic: str, nonce: str) -> str:
+    """Proof that whoever answers holds ``token`` and announces ``api_url`` and ``base_topic``.
+
+    HMAC-SHA256 keyed with the API token, hex. The announced address and topic are in
+    the message, so a forged announcement gains nothing by relaying the challenge to
+    the real bridge: the real bridge proves its own announcement, not the forged one.
+    Home Assistant computes the same (custom_components/doorstep/api.py).
+    """
+    message = f"doorstep announcement proof\n{api_url}\n{base_topic}\n{nonce}"
+    return hmac.new(token.encode(), message.encode(), hashlib.sha256).hexdigest()
+
+
+def _parse_nonce(raw: bytes) -> str | None:
+    """The ``nonce`` of a body ``{"nonce": "..."}``; None for anything else."""
+    try:
+        data: Any = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    if not isinstance(data, dict) or set(data) != {"nonce"}:
+        return None
+    nonce = data["nonce"]
+    if not isinstance(nonce, str) or not _NONCE.fullmatch(nonce):
+        return None
+    return nonce
+
+
+@routes.post("/api/announcement-proof")
+async def prove_announcement(request: web.Request) -> web.Response:
+    """Without a token: prove this bridge's discovery announcement → ``{"proof": hex}``.
+
+    Anyone who can write to the broker can publish a discovery message under this
+    bridge's id. Home Assistant follows a new address or base topic only once the
+    address answers a fresh nonce with the proof over what the message announced:
+    that takes the API token, yet the token never travels.
+    """
+    nonce = _parse_nonce(await read_body(request))
+    if nonce is None:
+        return json_error(400, _NONCE_HINT)
+    config = request.app[CONFIG]
+    # The very strings of the discovery message (mqtt.publisher.bridge_info).
+    proof = announcement_proof(
+        request.app[API_TOKEN], config.http.announced_url, config.mqtt.base_topic, nonce
+    )
+    return web.json_response({"proof": proof})
 
 
 @routes.get("/api/info")

@@ -31,6 +31,7 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 from custom_components.doorstep.const import CONF_BASE_TOPIC, DOMAIN
+from doorstep_bridge.http.routes import announcement_proof
 from doorstep_bridge.models import ClipInfo, RingEvent
 from doorstep_bridge.mqtt.topics import Topics
 
@@ -155,17 +156,24 @@ class FakeBridge:
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     broken: bool = False
     url: str = ""
+    #: The API address the bridge announces (discovery, info), when not ``url``.
+    announced_url: str | None = None
     runner: web.AppRunner | None = None
 
     async def start(self) -> None:
         """Listen on a free loopback port."""
         runner = web.AppRunner(self.app())
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        self.runner = runner
+        self.url = await self.listen_also()
+
+    async def listen_also(self) -> str:
+        """Listen on one more free loopback port (a bridge that moved); its URL."""
+        assert self.runner is not None
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
-        self.runner = runner
+        return f"http://127.0.0.1:{port}"
 
     async def stop(self) -> None:
         """Stop listening (a bridge that went away)."""
@@ -186,7 +194,7 @@ class FakeBridge:
             "version": "0.1.0",
             "protocol": self.protocol,
             "base_topic": self.base_topic,
-            "api_url": self.url,
+            "api_url": self.announced_url or self.url,
             "cameras": self.cameras,
         }
 
@@ -204,11 +212,19 @@ class FakeBridge:
             return web.Response(status=status, text=text, content_type="application/json")
         if (
             request.path.startswith("/api/")
+            and request.path != "/api/announcement-proof"  # public, as on the bridge
             and request.headers.get("Authorization") != f"Bearer {self.token}"
         ):
             return web.json_response({"error": "missing or invalid API token"}, status=401)
         response: web.StreamResponse = await handler(request)
         return response
+
+    async def api_announcement_proof(self, request: web.Request) -> web.Response:
+        """The bridge's own proof over what it announces."""
+        nonce = (await request.json())["nonce"]
+        info = self.info()
+        proof = announcement_proof(self.token, info["api_url"], info["base_topic"], nonce)
+        return web.json_response({"proof": proof})
 
     async def api_info(self, request: web.Request) -> web.Response:
         info = self.info()
@@ -428,6 +444,7 @@ class FakeBridge:
     def app(self) -> web.Application:
         """The aiohttp application."""
         app = web.Application(middlewares=[self.middleware])
+        app.router.add_post("/api/announcement-proof", self.api_announcement_proof)
         app.router.add_get("/api/info", self.api_info)
         app.router.add_get("/api/clips", self.api_clips)
         app.router.add_get("/api/clips/{id}", self.api_clip)

@@ -197,15 +197,23 @@ async def test_mqtt_updates_moved_bridge(hass: HomeAssistant, bridge: FakeBridge
     """An entry that kept the announced URL follows the bridge to its new address."""
     entry = await _confirm(hass, discovery(bridge), bridge.url)
     assert entry.data[CONF_ANNOUNCED_URL] == bridge.url
-    await _announce(hass, bridge, api_url="http://10.0.0.9:5080", base_topic="door2")
+    # The bridge moved: it listens and announces elsewhere, under another base topic.
+    moved = bridge.announced_url = await bridge.listen_also()
+    bridge.base_topic = "door2"
+    await _announce(hass, bridge)
     assert entry.data == {
-        CONF_URL: "http://10.0.0.9:5080",
-        CONF_ANNOUNCED_URL: "http://10.0.0.9:5080",
+        CONF_URL: moved,
+        CONF_ANNOUNCED_URL: moved,
         CONF_BASE_TOPIC: "door2",
         CONF_API_TOKEN: TOKEN,
     }
-    await _announce(hass, bridge, api_url="http://10.0.0.7:5080", base_topic="door2")
-    assert entry.data[CONF_URL] == "http://10.0.0.7:5080"  # and again
+    again = bridge.announced_url = await bridge.listen_also()
+    await _announce(hass, bridge)
+    assert entry.data[CONF_URL] == again  # and again
+    # Each new address proved the announcement before it was used; no token went there.
+    proofs = [(method, path) for method, path, _ in bridge.requests]
+    assert proofs == [("GET", "/api/info")] + [("POST", "/api/announcement-proof")] * 2
+    assert all("Authorization" not in headers for _, _, headers in bridge.requests[1:])
 
 
 async def test_mqtt_keeps_the_owners_url(hass: HomeAssistant, bridge: FakeBridge) -> None:
@@ -215,7 +223,9 @@ async def test_mqtt_keeps_the_owners_url(hass: HomeAssistant, bridge: FakeBridge
     assert entry.data[CONF_URL] == bridge.url
     await _announce(hass, bridge, api_url="http://0.0.0.0:5080")  # Home Assistant restarts
     assert entry.data[CONF_URL] == bridge.url
-    await _announce(hass, bridge, api_url="http://10.0.0.9:5080", base_topic="door2")
+    # A new base topic is proven by the bridge at the owner's URL, the one the entry uses.
+    bridge.announced_url, bridge.base_topic = "http://10.0.0.9:5080", "door2"
+    await _announce(hass, bridge)
     assert entry.data == {
         CONF_URL: bridge.url,
         CONF_ANNOUNCED_URL: "http://10.0.0.9:5080",
@@ -258,20 +268,21 @@ async def test_mqtt_entry_without_a_stored_announcement(
     await _announce(hass, bridge, api_url=announced)
     assert entry.data[CONF_URL] == bridge.url
     assert entry.data[CONF_ANNOUNCED_URL] == announced
-    await _announce(hass, bridge, api_url="http://10.0.0.9:5080")
-    assert entry.data[CONF_URL] == ("http://10.0.0.9:5080" if follows else bridge.url)
+    moved = bridge.announced_url = await bridge.listen_also()
+    await _announce(hass, bridge)
+    assert entry.data[CONF_URL] == (moved if follows else bridge.url)
 
 
 @pytest.mark.parametrize(
-    ("changes", "reloads"),
+    ("change", "reloads"),
     [
-        ({}, False),  # the usual restart: nothing new
-        ({"api_url": "http://10.0.0.9:5080"}, True),
-        ({"base_topic": "door2"}, True),
+        (None, False),  # the usual restart: nothing new
+        ("api_url", True),
+        ("base_topic", True),
     ],
 )
 async def test_mqtt_reloads_only_for_what_the_entry_uses(
-    hass: HomeAssistant, bridge: FakeBridge, changes: dict[str, str], reloads: bool
+    hass: HomeAssistant, bridge: FakeBridge, change: str | None, reloads: bool
 ) -> None:
     """A first stored announcement is bookkeeping; a new URL or topic needs a reload."""
     entry = MockConfigEntry(domain=DOMAIN, unique_id=BRIDGE_ID, data=user_input(bridge))
@@ -281,7 +292,11 @@ async def test_mqtt_reloads_only_for_what_the_entry_uses(
         await _announce(hass, bridge)  # stores the announcement
         assert CONF_ANNOUNCED_URL in entry.data
         reload.assert_not_called()
-        await _announce(hass, bridge, **changes)
+        if change == "api_url":
+            bridge.announced_url = await bridge.listen_also()
+        elif change == "base_topic":
+            bridge.base_topic = "door2"
+        await _announce(hass, bridge)
     assert reload.called is reloads
 
 
