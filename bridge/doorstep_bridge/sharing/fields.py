@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
+import unicodedata
 
 from doorstep_bridge.exceptions import ShareError
 from doorstep_bridge.text import clean_text, is_text
@@ -22,6 +23,13 @@ MAX_TEXT = {
 }
 #: Longest text of a rejected value echoed in an error message.
 MAX_ERROR_ECHO = 60
+#: Fields that may run over several lines (line breaks and tabs allowed).
+MULTILINE = frozenset({"reason", "legal_basis"})
+#: Characters that change the direction text is shown in: a requester could make an
+#: approver read their name, or a notification's wording, other than it is.
+DIRECTION_MARKS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
 
 
 def echo(value: str) -> str:
@@ -46,6 +54,13 @@ def text_field(data: Mapping[str, Any], key: str, *, required: bool = True) -> s
     value = value.strip()
     if len(value) > MAX_TEXT[key]:
         raise ShareError(f"{key}: at most {MAX_TEXT[key]} characters")
+    allowed = "\n\t" if key in MULTILINE else ""
+    for position, char in enumerate(value, start=1):
+        if char in DIRECTION_MARKS or (unicodedata.category(char) == "Cc" and char not in allowed):
+            raise ShareError(
+                f"{key}: control and text-direction characters are not allowed"
+                f" ({char!a} at character {position})"
+            )
     return value
 
 

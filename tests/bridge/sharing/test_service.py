@@ -40,6 +40,13 @@ from .conftest import T0, Harness, make_harness
         ({"end": (T0 + timedelta(hours=13)).isoformat()}, "max_window_hours (12 h)"),
         ({"requester": ""}, "requester: expected a non-empty string"),
         ({"reason": None}, "reason: expected a non-empty string"),
+        # What would make an approver read a request other than it is.
+        (
+            {"requester": "Alice\u202eecilop"},
+            "requester: control and text-direction characters are not allowed ('\\u202e' at",
+        ),
+        ({"requester": "Alice\nLEGAL REQUEST"}, "('\\n' at character 6)"),
+        ({"reason": "Parcel\x1b[2J"}, "reason: control and text-direction characters"),
         ({"start": "yesterday"}, "not an ISO 8601 time"),
         ({"start": "2026-11-23T10:00:00"}, "needs a timezone"),
         (
