@@ -230,6 +230,23 @@ RINGS = (
             minimal(privacy_masks=[[[0, 0], [10, "x"], [5, 5]]]),
             "cameras.front_door.privacy_masks.0: point 1: expected [x, y] with two numbers",
         ),
+        # A point OpenCV cannot hold in 32 bits passed `check`, then stopped every clip;
+        # .inf and 1.0e+400 (also inf to YAML) stopped `check` itself with a traceback.
+        *(
+            (
+                minimal(privacy_masks=[[[0, 0], [300, 0], [huge, 200], [0, 200]]]),
+                "cameras.front_door.privacy_masks.0: point 2: expected finite coordinates <= 100000",
+            )
+            for huge in (3_000_000_000, math.inf, math.nan, 10**400, 100_001)
+        ),
+        (
+            minimal(motion={"masks": [[[0, 0], [640, 0], [640, math.inf]]]}),
+            "cameras.front_door.motion.masks.0: point 2: expected finite coordinates <= 100000",
+        ),
+        (
+            minimal(motion={"zones": {"path": [[0, 0], [3_000_000_000, 0], [640, 360]]}}),
+            "cameras.front_door.motion.zones.path: point 1: expected finite coordinates <= 100000",
+        ),
         (
             minimal(source="ftp://cam/x"),
             "cameras.front_door.source: expected rtsp://..., http(s)://... (MJPEG), demo:// or a file path, not a ftp:// URL",
@@ -388,6 +405,22 @@ def test_every_problem_is_reported_at_once() -> None:
         "cameras.front_door.record.post_roll: expected a number >= 0",
         "mqtt.extra: unknown key",
         "mqtt.port: expected a whole number",
+    ]
+
+
+def test_mask_coordinates_up_to_the_documented_bound_are_valid() -> None:
+    corner = [[0, 0], [100_000, 0], [100_000, 100_000.0]]
+    camera = parse_config(minimal(privacy_masks=[corner])).cameras["front_door"]
+    assert camera.privacy_masks == (((0, 0), (100_000, 0), (100_000, 100_000)),)
+
+
+def test_check_refuses_an_infinite_mask_point_without_a_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "doorstep.yaml"
+    path.write_text(PRODUCT_EXAMPLE.replace("[300, 200], [0, 200]", "[.inf, 200], [0, 200]"))
+    result = run_check(path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "cameras.front_door.privacy_masks.0: point 2: expected finite coordinates <= 100000"
     ]
 
 
