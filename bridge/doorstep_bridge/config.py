@@ -158,7 +158,27 @@ def _source(value: Any) -> str:
         problem = address_problem(source)
         if problem is not None:
             raise vol.Invalid(problem)
+    if scheme == "file":
+        _check_file_url(source)
     return source
+
+
+def _check_file_url(source: str) -> None:
+    """Refuse a file:// URL whose path is not the one the user meant."""
+    parts = urlsplit(source)
+    # file://front.mp4 reads front.mp4 as a host and opened the path "" (the working
+    # directory); RFC 8089 allows no host but localhost.
+    if parts.netloc.lower() not in {"", "localhost"} or not parts.path:
+        raise vol.Invalid(
+            "expected file:///absolute/path (three slashes) or a plain file path,"
+            " relative to this config file"
+        )
+    # A ? or # as itself ends the path: file:///srv/a#1.mp4 would open /srv/a.
+    if "?" in source or "#" in source:
+        raise vol.Invalid(
+            "write ? and # in a file:// URL percent-encoded (? as %3F, # as %23),"
+            " or use a plain file path"
+        )
 
 
 def _topic_encoding_problem(topic: str, limit: int) -> str | None:

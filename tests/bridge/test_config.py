@@ -111,6 +111,19 @@ def test_relative_paths_are_relative_to_the_config_file(
     assert config.cameras["yard"].detect_source is None
 
 
+@pytest.mark.parametrize(
+    ("source", "path"),
+    [
+        ("file:///srv/front%20door.mp4", "/srv/front door.mp4"),
+        ("file://localhost/srv/gate.mp4", "/srv/gate.mp4"),
+        ("file:///srv/clip%231.mp4", "/srv/clip#1.mp4"),
+    ],
+)
+def test_file_urls_name_the_file_written(source: str, path: str) -> None:
+    config = parse_config(minimal(source=source))
+    assert file_path(config.cameras["front_door"].source) == Path(path)
+
+
 def test_a_key_given_twice_is_refused(tmp_path: Path) -> None:
     """YAML would keep the second silently: the first record block, or camera, lost."""
     path = tmp_path / "doorstep.yaml"
@@ -385,6 +398,32 @@ RINGS = (
         (
             minimal(source="rtsp://192.0.2.10:55a4/stream"),
             "cameras.front_door.source: the port after the host is not a number from 0 to 65535",
+        ),
+        # A host where the path should be: file://front.mp4 opened the working directory.
+        *(
+            (
+                minimal(source=source),
+                (
+                    "cameras.front_door.source: expected file:///absolute/path (three slashes)"
+                    " or a plain file path, relative to this config file"
+                ),
+            )
+            for source in (
+                "file://front.mp4",
+                "file://nas/srv/front.mp4",
+                "file://",
+                "file://localhost",
+            )
+        ),
+        *(
+            (
+                minimal(detect_source=source),
+                (
+                    "cameras.front_door.detect_source: write ? and # in a file:// URL percent-encoded"
+                    " (? as %3F, # as %23), or use a plain file path"
+                ),
+            )
+            for source in ("file:///srv/clip#1.mp4", "file:///srv/clip?.mp4")
         ),
         (
             minimal(source="rtsp:///stream"),
