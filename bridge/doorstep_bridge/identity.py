@@ -27,12 +27,34 @@ API_TOKEN_FILE = "api_token"  # noqa: S105 - a file name, not a secret
 MQTT_CLIENT_KEY_FILE = "mqtt-client-key"
 
 
+#: What to do about each file when it is not UTF-8 text, and what deleting it costs.
+_NOT_TEXT_ADVICE = {
+    BRIDGE_ID_FILE: (
+        "save it again as UTF-8; deleting it gives the bridge a new id: Home Assistant then"
+        " makes new devices and entities for it, and share links already sent stop working"
+    ),
+    API_TOKEN_FILE: (
+        "save it again as UTF-8, or delete it to have a new token made"
+        " (Home Assistant then asks for it)"
+    ),
+    MQTT_CLIENT_KEY_FILE: (
+        "delete it to have a new one made (the bridge then has a new MQTT client id; presses"
+        " the broker kept for the old one while the bridge was stopped are not delivered)"
+    ),
+}
+
+
 def _read_or_create(path: Path, make: str, mode: int) -> tuple[str, bool]:
     """The value kept in ``path``, or ``make`` written there; and whether it was written."""
     try:
-        value = path.read_text(encoding="utf-8").strip()
+        # utf-8-sig: Notepad's "UTF-8 with BOM" would otherwise put U+FEFF in the value.
+        value = path.read_text(encoding="utf-8-sig").strip()
     except FileNotFoundError:
         value = ""
+    except UnicodeDecodeError:
+        # Saved as UTF-16 by a Windows editor over a share, say.
+        advice = _NOT_TEXT_ADVICE.get(path.name, "delete it to have a new one made")
+        raise StorageError(f"{path} is not UTF-8 text: {advice}") from None
     except OSError as err:
         raise StorageError(f"cannot read {path}: {err}") from err
     if value:
