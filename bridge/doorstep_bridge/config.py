@@ -22,6 +22,7 @@ import yaml
 
 from doorstep_bridge.detect.settings import PERSON_SCHEMA, PersonSettings, person_settings
 from doorstep_bridge.exceptions import ConfigError
+from doorstep_bridge.identity import MIN_TOKEN_LENGTH
 from doorstep_bridge.live.settings import LIVE_SCHEMA, LiveSettings, live_settings
 from doorstep_bridge.motion.settings import MOTION_SCHEMA, MotionSettings, motion_settings
 from doorstep_bridge.mqtt.topics import Topics
@@ -335,7 +336,10 @@ _HTTP_SCHEMA = vol.Schema(
         vol.Optional("port"): _port,
         vol.Optional("public_url"): _http_url,
         vol.Optional("token"): vol.All(
-            text, vol.Length(min=16, msg="expected at least 16 characters")
+            text,
+            vol.Length(
+                min=MIN_TOKEN_LENGTH, msg=f"expected at least {MIN_TOKEN_LENGTH} characters"
+            ),
         ),
     }
 )

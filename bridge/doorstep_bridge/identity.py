@@ -22,6 +22,8 @@ BRIDGE_ID_FILE = "bridge_id"
 #: Permission bits other users must not have on anything in the storage folder.
 _OTHERS = stat.S_IRWXG | stat.S_IRWXO
 API_TOKEN_FILE = "api_token"  # noqa: S105 - a file name, not a secret
+#: The shortest API token accepted, in the config (http.token) and in the file alike.
+MIN_TOKEN_LENGTH = 16
 #: The random part of the MQTT client id. No camera can have this name (a hyphen):
 #: cameras get a folder each in the storage folder.
 MQTT_CLIENT_KEY_FILE = "mqtt-client-key"
@@ -152,6 +154,15 @@ def api_token(storage: Path, configured: str | None) -> str:
         return configured
     path = storage / API_TOKEN_FILE
     token, created = _read_or_create(path, secrets.token_urlsafe(32), 0o600)
+    if len(token) < MIN_TOKEN_LENGTH:
+        # A hand-written token: refused, not replaced, as Home Assistant has it. The
+        # message never holds the token itself.
+        raise StorageError(
+            f"{path} holds an API token of {len(token)} characters; it needs at least"
+            f" {MIN_TOKEN_LENGTH}, as http.token does: write a longer one there (and give it"
+            " to Home Assistant), or delete the file to have a new one made"
+            " (Home Assistant then asks for it)"
+        )
     if created:
         # Never the token itself: logs travel further than the storage folder.
         _LOGGER.info(

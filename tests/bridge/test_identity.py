@@ -13,6 +13,7 @@ from doorstep_bridge.exceptions import StorageError
 from doorstep_bridge.identity import (
     API_TOKEN_FILE,
     BRIDGE_ID_FILE,
+    MIN_TOKEN_LENGTH,
     MQTT_CLIENT_KEY_FILE,
     api_token,
     bridge_id,
@@ -104,4 +105,39 @@ def test_run_stops_with_the_file_named_when_it_is_not_utf8(tmp_path: Path) -> No
     result = run_bridge_once(tmp_path)
     assert result.returncode == 1
     assert f"{token} is not UTF-8 text: save it again as UTF-8" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+SHORT_TOKEN = (
+    "{path} holds an API token of 3 characters; it needs at least 16, as http.token does:"
+    " write a longer one there (and give it to Home Assistant), or delete the file to have"
+    " a new one made (Home Assistant then asks for it)"
+)
+
+
+def test_a_short_hand_written_token_is_refused_and_kept(tmp_path: Path) -> None:
+    """Not replaced: the owner's Home Assistant uses it, and would be locked out unawares."""
+    path = tmp_path / API_TOKEN_FILE
+    path.write_text("q7Z\n")
+    with pytest.raises(StorageError) as info:
+        api_token(tmp_path, None)
+    assert str(info.value) == SHORT_TOKEN.format(path=path)
+    assert path.read_text() == "q7Z\n"
+
+
+def test_a_hand_written_token_as_long_as_http_token_needs_is_used(tmp_path: Path) -> None:
+    (tmp_path / API_TOKEN_FILE).write_text("x" * MIN_TOKEN_LENGTH + "\n")
+    assert api_token(tmp_path, None) == "x" * MIN_TOKEN_LENGTH
+    # The configured token wins; the file is not even read.
+    assert api_token(tmp_path, "configured-token-0123456789") == "configured-token-0123456789"
+
+
+def test_run_stops_on_a_short_token_file_without_a_traceback(tmp_path: Path) -> None:
+    token = tmp_path / "data" / API_TOKEN_FILE
+    token.parent.mkdir(mode=0o700)
+    token.write_text("q7Z\n")
+    result = run_bridge_once(tmp_path)
+    assert result.returncode == 1
+    assert SHORT_TOKEN.format(path=token) in result.stderr
+    assert "q7Z" not in result.stderr.replace(str(tmp_path), "")
     assert "Traceback" not in result.stderr
