@@ -425,6 +425,26 @@ RINGS = (
             )
             for source in ("file:///srv/clip#1.mp4", "file:///srv/clip?.mp4")
         ),
+        # ~user for a user this machine does not have: a RuntimeError traceback before.
+        (
+            {**minimal(), "storage": {"path": "~nosuchdoorstepuser/data"}},
+            "storage.path: no such user 'nosuchdoorstepuser' for ~nosuchdoorstepuser",
+        ),
+        (
+            {**minimal(), "mqtt": {"tls": {"ca_certs": "~nosuchdoorstepuser"}}},
+            "mqtt.tls.ca_certs: no such user 'nosuchdoorstepuser' for ~nosuchdoorstepuser",
+        ),
+        (
+            minimal(detect_source="~nosuchdoorstepuser/low.mp4"),
+            (
+                "cameras.front_door.detect_source: no such user 'nosuchdoorstepuser'"
+                " for ~nosuchdoorstepuser"
+            ),
+        ),
+        (
+            {**minimal(), "storage": {"path": "~door\0step/data"}},
+            "storage.path: must not contain a NUL character",
+        ),
         (
             minimal(source="rtsp:///stream"),
             "cameras.front_door.source: expected a host after :// (such as rtsp://192.168.1.30/stream)",
@@ -460,6 +480,32 @@ def test_check_refuses_an_infinite_mask_point_without_a_traceback(tmp_path: Path
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
         "cameras.front_door.privacy_masks.0: point 2: expected finite coordinates <= 100000"
+    ]
+
+
+def test_check_names_a_home_folder_of_no_user_without_a_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "doorstep.yaml"
+    path.write_text(PRODUCT_EXAMPLE.replace("./doorstep-data", "~nosuchdoorstepuser/data"))
+    result = run_check(path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "storage.path: no such user 'nosuchdoorstepuser' for ~nosuchdoorstepuser"
+    ]
+
+
+def test_a_home_folder_is_used_and_a_missing_one_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", "/home/doorstep")
+    config = parse_config({**minimal(), "storage": {"path": "~/data"}})
+    assert config.storage.path == Path("/home/doorstep/data")
+
+    # No HOME, and no entry for the user either (a container run under a bare uid).
+    def no_entry(uid: int) -> Any:
+        raise KeyError(uid)
+
+    monkeypatch.delenv("HOME")
+    monkeypatch.setattr("pwd.getpwuid", no_entry)
+    assert problems({**minimal(), "storage": {"path": "~/data"}}) == [
+        "storage.path: cannot tell the home folder for ~ (HOME is not set): write the path in full"
     ]
 
 
