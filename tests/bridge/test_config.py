@@ -837,5 +837,44 @@ def test_run_names_the_http_address_it_cannot_listen_on(tmp_path: Path) -> None:
             check=False,
         )
     assert result.returncode == 1
-    assert f"Cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
+    assert f"Cannot listen on 127.0.0.1:{port} (http.port): Address already in use" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("host", "reason"),
+    [
+        # Before: "Unknown error -2" (the resolver's code read as an errno).
+        ("192.168.1.300", "the host name does not resolve"),
+        ("nosuchhost.invalid", "the host name does not resolve"),
+        # Before: asyncio's "could not bind on any address out of [...]", no reason.
+        ("192.0.2.55", "not an address of this machine"),  # TEST-NET-1: nobody's
+    ],
+)
+def test_run_says_why_http_host_cannot_be_listened_on(
+    tmp_path: Path, host: str, reason: str
+) -> None:
+    from tests.bridge.conftest import free_port
+
+    port = free_port()
+    config = tmp_path / "doorstep.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "mqtt": {"port": free_port()},
+                "http": {"host": host, "port": port},
+                "storage": {"path": str(tmp_path / "data")},
+                "cameras": {"front_door": {"source": "demo://"}},
+            }
+        )
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "doorstep_bridge", "run", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert f"Cannot listen on {host}:{port} (http.host): {reason}\n" in result.stderr
     assert "Traceback" not in result.stderr
