@@ -22,6 +22,7 @@ import yaml
 
 from doorstep_bridge.detect.settings import PERSON_SCHEMA, PersonSettings, person_settings
 from doorstep_bridge.exceptions import ConfigError
+from doorstep_bridge.identity import MIN_TOKEN_LENGTH
 from doorstep_bridge.live.settings import LIVE_SCHEMA, LiveSettings, live_settings
 from doorstep_bridge.motion.settings import MOTION_SCHEMA, MotionSettings, motion_settings
 from doorstep_bridge.mqtt.topics import Topics
@@ -158,7 +159,56 @@ def _source(value: Any) -> str:
         problem = address_problem(source)
         if problem is not None:
             raise vol.Invalid(problem)
+    if scheme == "file":
+        _check_file_url(source)
+    if not scheme:
+        _expanded_path(source)
     return source
+
+
+def _expanded_path(value: str) -> Path:
+    """``value`` as a path, a leading ``~`` or ``~user`` made that home folder.
+
+    Raises:
+        vol.Invalid: The user does not exist, ``~`` has no home folder to stand for,
+            or the path holds a NUL (no file can have it, and Python raises on it).
+    """
+    if "\0" in value:
+        raise vol.Invalid("must not contain a NUL character")
+    try:
+        return Path(value).expanduser()
+    except RuntimeError:  # pathlib's "Could not determine home directory."
+        head = value.split("/", 1)[0]
+        if head == "~":
+            raise vol.Invalid(
+                "cannot tell the home folder for ~ (HOME is not set): write the path in full"
+            ) from None
+        raise vol.Invalid(f"no such user {head[1:]!r} for {head}") from None
+
+
+def _path_setting(value: Any) -> str:
+    """A file or folder path: a ``~user`` in it must name a user of this machine."""
+    path: str = text(value)
+    _expanded_path(path)
+    return path
+
+
+def _check_file_url(source: str) -> None:
+    """Refuse a file:// URL whose path is not the one the user meant."""
+    parts = urlsplit(source)
+    # file://front.mp4 reads front.mp4 as a host and opened the path "" (the working
+    # directory); RFC 8089 allows no host but localhost.
+    if parts.netloc.lower() not in {"", "localhost"} or not parts.path:
+        raise vol.Invalid(
+            "expected file:///absolute/path (three slashes) or a plain file path,"
+            " relative to this config file"
+        )
+    # A ? or # as itself ends the path: file:///srv/a#1.mp4 would open /srv/a.
+    if "?" in source or "#" in source:
+        raise vol.Invalid(
+            "write ? and # in a file:// URL percent-encoded (? as %3F, # as %23),"
+            " or use a plain file path"
+        )
 
 
 def _topic_encoding_problem(topic: str, limit: int) -> str | None:
@@ -280,9 +330,9 @@ def _doorbell_payload(value: Any) -> Any:
 
 _TLS_SCHEMA = vol.Schema(
     {
-        vol.Optional("ca_certs"): text,
-        vol.Optional("certfile"): text,
-        vol.Optional("keyfile"): text,
+        vol.Optional("ca_certs"): _path_setting,
+        vol.Optional("certfile"): _path_setting,
+        vol.Optional("keyfile"): _path_setting,
         vol.Optional("insecure"): boolean,
     }
 )
@@ -315,14 +365,17 @@ _HTTP_SCHEMA = vol.Schema(
         vol.Optional("port"): _port,
         vol.Optional("public_url"): _http_url,
         vol.Optional("token"): vol.All(
-            text, vol.Length(min=16, msg="expected at least 16 characters")
+            text,
+            vol.Length(
+                min=MIN_TOKEN_LENGTH, msg=f"expected at least {MIN_TOKEN_LENGTH} characters"
+            ),
         ),
     }
 )
 
 _STORAGE_SCHEMA = vol.Schema(
     {
-        vol.Optional("path"): text,
+        vol.Optional("path"): _path_setting,
         vol.Optional("retention_days"): number(0.0, MAX_RETENTION_DAYS),
         vol.Optional("retention"): RETENTION_SCHEMA,
         vol.Optional("max_size_gb"): number(0.01),
@@ -431,7 +484,7 @@ def _local_path(value: str, base_dir: Path) -> Path:
     Not to the working directory, which is ``/`` under systemd and another folder
     than the config's in the container.
     """
-    path = Path(value).expanduser()
+    path = _expanded_path(value)  # validated by the schema: a ~user named exists
     return path if path.is_absolute() else base_dir / path
 
 

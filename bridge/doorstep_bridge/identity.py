@@ -24,6 +24,8 @@ BRIDGE_ID_FILE = "bridge_id"
 #: Permission bits other users must not have on anything in the storage folder.
 _OTHERS = stat.S_IRWXG | stat.S_IRWXO
 API_TOKEN_FILE = "api_token"  # noqa: S105 - a file name, not a secret
+#: The shortest API token accepted, in the config (http.token) and in the file alike.
+MIN_TOKEN_LENGTH = 16
 #: The random part of the MQTT client id. No camera can have this name (a hyphen):
 #: cameras get a folder each in the storage folder.
 MQTT_CLIENT_KEY_FILE = "mqtt-client-key"
@@ -78,12 +80,34 @@ def lock_storage(path: Path) -> int | None:
     return fd
 
 
+#: What to do about each file when it is not UTF-8 text, and what deleting it costs.
+_NOT_TEXT_ADVICE = {
+    BRIDGE_ID_FILE: (
+        "save it again as UTF-8; deleting it gives the bridge a new id: Home Assistant then"
+        " makes new devices and entities for it, and share links already sent stop working"
+    ),
+    API_TOKEN_FILE: (
+        "save it again as UTF-8, or delete it to have a new token made"
+        " (Home Assistant then asks for it)"
+    ),
+    MQTT_CLIENT_KEY_FILE: (
+        "delete it to have a new one made (the bridge then has a new MQTT client id; presses"
+        " the broker kept for the old one while the bridge was stopped are not delivered)"
+    ),
+}
+
+
 def _read_or_create(path: Path, make: str, mode: int) -> tuple[str, bool]:
     """The value kept in ``path``, or ``make`` written there; and whether it was written."""
     try:
-        value = path.read_text(encoding="utf-8").strip()
+        # utf-8-sig: Notepad's "UTF-8 with BOM" would otherwise put U+FEFF in the value.
+        value = path.read_text(encoding="utf-8-sig").strip()
     except FileNotFoundError:
         value = ""
+    except UnicodeDecodeError:
+        # Saved as UTF-16 by a Windows editor over a share, say.
+        advice = _NOT_TEXT_ADVICE.get(path.name, "delete it to have a new one made")
+        raise StorageError(f"{path} is not UTF-8 text: {advice}") from None
     except OSError as err:
         raise StorageError(f"cannot read {path}: {err}") from err
     if value:
@@ -181,6 +205,15 @@ def api_token(storage: Path, configured: str | None) -> str:
         return configured
     path = storage / API_TOKEN_FILE
     token, created = _read_or_create(path, secrets.token_urlsafe(32), 0o600)
+    if len(token) < MIN_TOKEN_LENGTH:
+        # A hand-written token: refused, not replaced, as Home Assistant has it. The
+        # message never holds the token itself.
+        raise StorageError(
+            f"{path} holds an API token of {len(token)} characters; it needs at least"
+            f" {MIN_TOKEN_LENGTH}, as http.token does: write a longer one there (and give it"
+            " to Home Assistant), or delete the file to have a new one made"
+            " (Home Assistant then asks for it)"
+        )
     if created:
         # Never the token itself: logs travel further than the storage folder.
         _LOGGER.info(

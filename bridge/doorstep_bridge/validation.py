@@ -14,6 +14,11 @@ import voluptuous as vol
 Point = tuple[int, int]
 Polygon = tuple[Point, ...]
 
+#: The largest mask or zone coordinate, in pixels: far beyond any camera's picture
+#: (8K is 7680 wide), yet small enough that scaling and OpenCV's 32-bit point arrays
+#: never overflow (a point of 3000000000 stopped every recording).
+MAX_COORDINATE = 100_000
+
 
 def number(minimum: float | None = None, maximum: float | None = None) -> Any:
     """A real number (not a bool), optionally bounded."""
@@ -81,6 +86,9 @@ def polygon(value: Any) -> Polygon:
             raise vol.Invalid(f"point {index}: expected [x, y] with two numbers")
         if point[0] < 0 or point[1] < 0:
             raise vol.Invalid(f"point {index}: coordinates must be >= 0")
+        # Not math.isfinite: it cannot take an integer too large for a float.
+        if not all(c <= MAX_COORDINATE for c in point):  # False for NaN too
+            raise vol.Invalid(f"point {index}: expected finite coordinates <= {MAX_COORDINATE}")
         points.append((round(point[0]), round(point[1])))
     return tuple(points)
 

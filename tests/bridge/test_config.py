@@ -111,6 +111,19 @@ def test_relative_paths_are_relative_to_the_config_file(
     assert config.cameras["yard"].detect_source is None
 
 
+@pytest.mark.parametrize(
+    ("source", "path"),
+    [
+        ("file:///srv/front%20door.mp4", "/srv/front door.mp4"),
+        ("file://localhost/srv/gate.mp4", "/srv/gate.mp4"),
+        ("file:///srv/clip%231.mp4", "/srv/clip#1.mp4"),
+    ],
+)
+def test_file_urls_name_the_file_written(source: str, path: str) -> None:
+    config = parse_config(minimal(source=source))
+    assert file_path(config.cameras["front_door"].source) == Path(path)
+
+
 def test_a_key_given_twice_is_refused(tmp_path: Path) -> None:
     """YAML would keep the second silently: the first record block, or camera, lost."""
     path = tmp_path / "doorstep.yaml"
@@ -229,6 +242,23 @@ RINGS = (
         (
             minimal(privacy_masks=[[[0, 0], [10, "x"], [5, 5]]]),
             "cameras.front_door.privacy_masks.0: point 1: expected [x, y] with two numbers",
+        ),
+        # A point OpenCV cannot hold in 32 bits passed `check`, then stopped every clip;
+        # .inf and 1.0e+400 (also inf to YAML) stopped `check` itself with a traceback.
+        *(
+            (
+                minimal(privacy_masks=[[[0, 0], [300, 0], [huge, 200], [0, 200]]]),
+                "cameras.front_door.privacy_masks.0: point 2: expected finite coordinates <= 100000",
+            )
+            for huge in (3_000_000_000, math.inf, math.nan, 10**400, 100_001)
+        ),
+        (
+            minimal(motion={"masks": [[[0, 0], [640, 0], [640, math.inf]]]}),
+            "cameras.front_door.motion.masks.0: point 2: expected finite coordinates <= 100000",
+        ),
+        (
+            minimal(motion={"zones": {"path": [[0, 0], [3_000_000_000, 0], [640, 360]]}}),
+            "cameras.front_door.motion.zones.path: point 1: expected finite coordinates <= 100000",
         ),
         (
             minimal(source="ftp://cam/x"),
@@ -369,6 +399,52 @@ RINGS = (
             minimal(source="rtsp://192.0.2.10:55a4/stream"),
             "cameras.front_door.source: the port after the host is not a number from 0 to 65535",
         ),
+        # A host where the path should be: file://front.mp4 opened the working directory.
+        *(
+            (
+                minimal(source=source),
+                (
+                    "cameras.front_door.source: expected file:///absolute/path (three slashes)"
+                    " or a plain file path, relative to this config file"
+                ),
+            )
+            for source in (
+                "file://front.mp4",
+                "file://nas/srv/front.mp4",
+                "file://",
+                "file://localhost",
+            )
+        ),
+        *(
+            (
+                minimal(detect_source=source),
+                (
+                    "cameras.front_door.detect_source: write ? and # in a file:// URL percent-encoded"
+                    " (? as %3F, # as %23), or use a plain file path"
+                ),
+            )
+            for source in ("file:///srv/clip#1.mp4", "file:///srv/clip?.mp4")
+        ),
+        # ~user for a user this machine does not have: a RuntimeError traceback before.
+        (
+            {**minimal(), "storage": {"path": "~nosuchdoorstepuser/data"}},
+            "storage.path: no such user 'nosuchdoorstepuser' for ~nosuchdoorstepuser",
+        ),
+        (
+            {**minimal(), "mqtt": {"tls": {"ca_certs": "~nosuchdoorstepuser"}}},
+            "mqtt.tls.ca_certs: no such user 'nosuchdoorstepuser' for ~nosuchdoorstepuser",
+        ),
+        (
+            minimal(detect_source="~nosuchdoorstepuser/low.mp4"),
+            (
+                "cameras.front_door.detect_source: no such user 'nosuchdoorstepuser'"
+                " for ~nosuchdoorstepuser"
+            ),
+        ),
+        (
+            {**minimal(), "storage": {"path": "~door\0step/data"}},
+            "storage.path: must not contain a NUL character",
+        ),
         (
             minimal(source="rtsp:///stream"),
             "cameras.front_door.source: expected a host after :// (such as rtsp://192.168.1.30/stream)",
@@ -388,6 +464,48 @@ def test_every_problem_is_reported_at_once() -> None:
         "cameras.front_door.record.post_roll: expected a number >= 0",
         "mqtt.extra: unknown key",
         "mqtt.port: expected a whole number",
+    ]
+
+
+def test_mask_coordinates_up_to_the_documented_bound_are_valid() -> None:
+    corner = [[0, 0], [100_000, 0], [100_000, 100_000.0]]
+    camera = parse_config(minimal(privacy_masks=[corner])).cameras["front_door"]
+    assert camera.privacy_masks == (((0, 0), (100_000, 0), (100_000, 100_000)),)
+
+
+def test_check_refuses_an_infinite_mask_point_without_a_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "doorstep.yaml"
+    path.write_text(PRODUCT_EXAMPLE.replace("[300, 200], [0, 200]", "[.inf, 200], [0, 200]"))
+    result = run_check(path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "cameras.front_door.privacy_masks.0: point 2: expected finite coordinates <= 100000"
+    ]
+
+
+def test_check_names_a_home_folder_of_no_user_without_a_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "doorstep.yaml"
+    path.write_text(PRODUCT_EXAMPLE.replace("./doorstep-data", "~nosuchdoorstepuser/data"))
+    result = run_check(path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "storage.path: no such user 'nosuchdoorstepuser' for ~nosuchdoorstepuser"
+    ]
+
+
+def test_a_home_folder_is_used_and_a_missing_one_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", "/home/doorstep")
+    config = parse_config({**minimal(), "storage": {"path": "~/data"}})
+    assert config.storage.path == Path("/home/doorstep/data")
+
+    # No HOME, and no entry for the user either (a container run under a bare uid).
+    def no_entry(uid: int) -> Any:
+        raise KeyError(uid)
+
+    monkeypatch.delenv("HOME")
+    monkeypatch.setattr("pwd.getpwuid", no_entry)
+    assert problems({**minimal(), "storage": {"path": "~/data"}}) == [
+        "storage.path: cannot tell the home folder for ~ (HOME is not set): write the path in full"
     ]
 
 
@@ -719,5 +837,44 @@ def test_run_names_the_http_address_it_cannot_listen_on(tmp_path: Path) -> None:
             check=False,
         )
     assert result.returncode == 1
-    assert f"Cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
+    assert f"Cannot listen on 127.0.0.1:{port} (http.port): Address already in use" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("host", "reason"),
+    [
+        # Before: "Unknown error -2" (the resolver's code read as an errno).
+        ("192.168.1.300", "the host name does not resolve"),
+        ("nosuchhost.invalid", "the host name does not resolve"),
+        # Before: asyncio's "could not bind on any address out of [...]", no reason.
+        ("192.0.2.55", "not an address of this machine"),  # TEST-NET-1: nobody's
+    ],
+)
+def test_run_says_why_http_host_cannot_be_listened_on(
+    tmp_path: Path, host: str, reason: str
+) -> None:
+    from tests.bridge.conftest import free_port
+
+    port = free_port()
+    config = tmp_path / "doorstep.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "mqtt": {"port": free_port()},
+                "http": {"host": host, "port": port},
+                "storage": {"path": str(tmp_path / "data")},
+                "cameras": {"front_door": {"source": "demo://"}},
+            }
+        )
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "doorstep_bridge", "run", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert f"Cannot listen on {host}:{port} (http.host): {reason}\n" in result.stderr
     assert "Traceback" not in result.stderr

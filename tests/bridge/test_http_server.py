@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+import errno
 import socket
 import time
 
@@ -11,7 +12,12 @@ from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector, web
 import pytest
 
 from doorstep_bridge.http import server
-from doorstep_bridge.http.server import GuardedRequestHandler, GuardedSite, ServerLimits
+from doorstep_bridge.http.server import (
+    GuardedRequestHandler,
+    GuardedSite,
+    ServerLimits,
+    listen_error,
+)
 from tests.bridge.conftest import free_port
 
 HEALTH = b"GET /api/health HTTP/1.1\r\nHost: bridge\r\n\r\n"
@@ -161,3 +167,28 @@ async def test_pipelined_requests_are_all_answered_in_order(small_server: Server
         assert answers == expected
     finally:
         writer.close()
+
+
+@pytest.mark.parametrize(
+    ("error", "host", "message"),
+    [
+        (
+            socket.gaierror(socket.EAI_NONAME, "Name or service not known"),
+            "door.lan",
+            "Cannot listen on door.lan:5080 (http.host): the host name does not resolve",
+        ),
+        # Python 3.11's asyncio passes the system's refusal on as it is.
+        (
+            OSError(errno.EADDRNOTAVAIL, "error while attempting to bind on address"),
+            "2001:db8::7",
+            "Cannot listen on [2001:db8::7]:5080 (http.host): not an address of this machine",
+        ),
+        (
+            OSError(errno.EACCES, "error while attempting to bind on address"),
+            "0.0.0.0",
+            "Cannot listen on 0.0.0.0:5080 (http.port): Permission denied",
+        ),
+    ],
+)
+def test_listen_errors_name_the_setting_to_change(error: OSError, host: str, message: str) -> None:
+    assert str(listen_error(error, host, 5080)) == message

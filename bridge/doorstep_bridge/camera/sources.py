@@ -22,7 +22,7 @@ import socket
 import threading
 import time
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import av
 
@@ -160,9 +160,13 @@ def source_kind(url: str) -> str:
 
 
 def file_path(url: str) -> Path:
-    """The local path of a ``file://`` URL or a plain path."""
+    """The local path of a ``file://`` URL or a plain path.
+
+    The URL's path is percent-decoded: ``file:///srv/front%20door.mp4`` is
+    ``/srv/front door.mp4``. The config refuses a URL with a host or no path.
+    """
     if url.lower().startswith("file://"):
-        return Path(urlsplit(url).path)
+        return Path(unquote(urlsplit(url).path))
     return Path(url)
 
 

@@ -28,10 +28,12 @@ from collections import deque
 from collections.abc import Callable
 import contextlib
 from dataclasses import dataclass
+import errno
 import logging
 import os
 import resource
 import signal
+import socket
 from typing import Any
 
 from aiohttp import http_exceptions, web
@@ -524,6 +526,27 @@ def accept_error_handler(
     return handle
 
 
+def listen_error(err: OSError, host: str, port: int) -> ListenError:
+    """Why ``host:port`` cannot be listened on, naming the setting to change.
+
+    Worded as the MQTT client words a broker it cannot reach.
+    """
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    if isinstance(err, socket.gaierror):
+        # Its errno is a resolver code: os.strerror(-2) says "Unknown error -2".
+        return ListenError(f"Cannot listen on {where} (http.host): the host name does not resolve")
+    # asyncio skips each address the system refuses as not its own (EADDRNOTAVAIL) and,
+    # when none is left, says "could not bind on any address out of [...]", no reason.
+    if err.errno == errno.EADDRNOTAVAIL or (
+        err.errno is None and str(err).startswith("could not bind on any address")
+    ):
+        return ListenError(f"Cannot listen on {where} (http.host): not an address of this machine")
+    # asyncio's message repeats the address; the system's reason alone is enough.
+    reason = os.strerror(err.errno) if err.errno else str(err)
+    key = " (http.port)" if err.errno in {errno.EADDRINUSE, errno.EACCES} else ""
+    return ListenError(f"Cannot listen on {where}{key}: {reason}")
+
+
 async def serve(app: web.Application, config: Config) -> None:
     """Start `app`, serve HTTP on the configured address until SIGTERM or SIGINT, stop.
 
@@ -555,10 +578,7 @@ async def serve(app: web.Application, config: Config) -> None:
         try:
             await site.start()
         except OSError as err:
-            # asyncio's message repeats the address; the system's reason alone is enough.
-            reason = os.strerror(err.errno) if err.errno else str(err)
-            where = f"{config.http.host}:{config.http.port}"
-            raise ListenError(f"Cannot listen on {where}: {reason}") from None
+            raise listen_error(err, config.http.host, config.http.port) from None
         _LOGGER.info(
             "HTTP API on %s:%d (at most %d connections)",
             config.http.host,

@@ -183,6 +183,14 @@ def test_file_source_loops_like_a_camera(footage_file: Footage) -> None:
     assert packets[0].stream.width == 320
 
 
+def test_a_percent_encoded_file_url_opens_the_file(footage_file: Footage, tmp_path: Path) -> None:
+    spaced = tmp_path / "front door.mp4"
+    spaced.write_bytes(footage_file.path.read_bytes())
+    packets = take(AvSource(spaced.as_uri(), realtime=False), 3)  # file:///.../front%20door.mp4
+    assert packets[0].keyframe
+    assert packets[0].stream.width == 320
+
+
 def test_missing_file_is_a_camera_error(tmp_path: Path) -> None:
     with pytest.raises(CameraError, match="no such file"):
         take(AvSource(str(tmp_path / "nope.mp4")), 1)
