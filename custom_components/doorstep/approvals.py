@@ -440,6 +440,12 @@ class ApprovalManager:
         else:
             reason = "bridge_refused" if refused else "bridge_unavailable"
             restored = self.prompts.restore(prompt)
+            if not restored:
+                # Decided elsewhere while this tap was on its way: that state found the
+                # nonce spent, so nothing cleared this prompt's phones. It goes now.
+                self.entry.async_create_background_task(
+                    self.hass, self._async_clear(prompt), f"{DOMAIN} clear {prompt.share_id}"
+                )
         LOGGER.warning(
             "The bridge did not take the decision on %s from a notification (%s), user %s: %s",
             prompt.share_id, reason, event.context.user_id, cause or err,

@@ -1048,6 +1048,36 @@ async def test_a_refusal_the_bridge_missed_is_audited_once_decided_elsewhere(
     ]  # fmt: skip
 
 
+async def test_a_tap_that_loses_to_the_panel_still_clears_every_phone(
+    *, hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry,
+    phone: list[ServiceCall], hass_admin_user: MockUser, hass_owner_user: MockUser,
+) -> None:  # fmt: skip
+    """Alice taps while Bob denies in the panel: his decision wins, her tap is refused."""
+    bob = async_mock_service(hass, "notify", "mobile_app_bob_phone")
+    hass.config_entries.async_update_entry(
+        approvers,
+        options={
+            **approvers.options,
+            CONF_APPROVERS: [hass_admin_user.id, hass_owner_user.id],
+            CONF_NOTIFY_SERVICES: ["notify.mobile_app_alice_phone", "notify.mobile_app_bob_phone"],
+        },
+    )
+    await hass.async_block_till_done()
+    rejected = async_capture_events(hass, "doorstep_share_decision_rejected")
+    publish_share(hass, bridge, share_state("s_1"))
+    await hass.async_block_till_done(wait_background_tasks=True)
+    deny = hass.services.async_call(
+        DOMAIN, "deny_share", {"share_id": "s_1"}, blocking=True,
+        context=Context(user_id=hass_owner_user.id),
+    )  # fmt: skip
+    hass.async_create_task(deny)
+    tap(hass, action_of(phone[0], "APPROVE"), hass_admin_user)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert bridge.shares["s_1"]["state"] == "denied"
+    assert [e.data["reason"] for e in rejected] == ["bridge_refused"]
+    assert phone[-1].data["message"] == bob[-1].data["message"] == "clear_notification"
+
+
 async def test_two_taps_at_once_make_one_decision(
     *, hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry,
     phone: list[ServiceCall], hass_admin_user: MockUser, hass_owner_user: MockUser,
