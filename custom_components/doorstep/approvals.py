@@ -274,6 +274,10 @@ class ApprovalManager:
         payload = self.notification(share, prompt.nonce, again=again is not None)
         delivered: list[str] = []
         for service in services:
+            if self._settled(share.id):
+                # Decided while a push before this one was slow: its clear is sent once
+                # this round ends, and this phone must not get the buttons after it.
+                break
             domain, _, name = service.partition(".")
             try:
                 await self.hass.services.async_call(domain, name, payload, blocking=True)
@@ -336,7 +340,25 @@ class ApprovalManager:
         self.backlog.save()
         return True
 
+    def _settled(self, share_id: str) -> bool:
+        """Whether the request is known here to have left pending."""
+        share = self.coordinator.data.shares.get(share_id)
+        return share is not None and share.state != "pending"
+
     async def _async_clear(self, prompt: PendingPrompt) -> None:
+        """Clear the prompt's phones, after the round still notifying them, if any.
+
+        A clear sent first would be overtaken by the prompt, leaving a decided request
+        on a phone. The wait is bounded, so a hanging push holds no phone's clear back;
+        the phones are cleared again once that round ends, for the push that hung.
+        """
+        await self._async_notified(prompt.share_id)
+        await self._async_send_clear(prompt)
+        if notifying := self._notifying.get(prompt.share_id):
+            await notifying.wait()
+            await self._async_send_clear(prompt)
+
+    async def _async_send_clear(self, prompt: PendingPrompt) -> None:
         data = clear_notification(prompt.share_id)
         for service in prompt.services:
             domain, _, name = service.partition(".")

@@ -682,7 +682,7 @@ async def test_tap_after_expiry_is_rejected(
     await hass.async_block_till_done()
     approve = action_of(phone[0], "APPROVE")
     publish_share(hass, bridge, share_state("s_1", "expired"))
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)  # the clear follows the round
     assert [e.data["state"] for e in updated] == ["expired"]
     assert phone[-1].data["message"] == "clear_notification"
     tap(hass, approve, hass_admin_user)
@@ -831,6 +831,42 @@ async def test_a_hanging_push_holds_a_tap_back_for_a_bounded_time(
     assert bridge.shares["s_1"]["state"] == "approved"
     never.set()
     await hass.async_block_till_done(wait_background_tasks=True)
+
+
+@pytest.mark.parametrize("bound", [30.0, 0.1], ids=["slow push", "push past the bound"])
+async def test_a_decision_during_a_round_clears_the_phones_after_it(
+    hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry,
+    hass_admin_user: MockUser, bound: float,
+) -> None:  # fmt: skip
+    """Alice's push is slow and the owner denies in the panel meanwhile: no phone is left
+    showing the request, not even one the round had not reached yet (Bob's)."""
+    pushed = asyncio.Event()
+    alice: list[ServiceCall] = []
+    bob: list[ServiceCall] = []
+
+    async def slow_alice(call: ServiceCall) -> None:
+        if call.data["message"] != "clear_notification":
+            await pushed.wait()
+        alice.append(call)  # as the phone shows them: once delivered
+
+    async def bob_push(call: ServiceCall) -> None:
+        bob.append(call)
+
+    hass.services.async_register("notify", "mobile_app_alice_phone", slow_alice)
+    await _add_bob_phone(hass, approvers, bob_push)
+    with patch("custom_components.doorstep.approvals.NOTIFIED_WAIT", bound):
+        publish_share(hass, bridge, share_state("s_1"))
+        await hass.async_block_till_done()
+        await hass.services.async_call(
+            DOMAIN, "deny_share", {"share_id": "s_1"}, blocking=True,
+            context=Context(user_id=hass_admin_user.id),
+        )  # fmt: skip
+        await asyncio.sleep(0.2)
+        pushed.set()
+        await hass.async_block_till_done(wait_background_tasks=True)
+    assert bridge.shares["s_1"]["state"] == "denied"
+    assert alice[-1].data["message"] == "clear_notification"
+    assert [c.data["message"] for c in bob][-1:] in ([], ["clear_notification"])
 
 
 async def test_audit_failure_is_logged(
