@@ -558,6 +558,42 @@ async def test_unredacted_only_when_offered(
     assert bridge.bodies[-1]["redact"] is False
 
 
+async def test_unredacted_by_action_only_when_offered_to_people(
+    hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry,
+    hass_admin_user: MockUser,
+) -> None:  # fmt: skip
+    """The owner did not offer it: an approver gets no unredacted footage through the
+    action either (Developer Tools, the REST API); the owner's automations still do."""
+    publish_share(hass, bridge, share_state("s_1"))
+    publish_share(hass, bridge, share_state("s_2"))
+    await hass.async_block_till_done()
+    data = {"share_id": "s_1", "redact": False}
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN, "approve_share", data, blocking=True,
+            context=Context(user_id=hass_admin_user.id),
+        )  # fmt: skip
+    assert err.value.translation_key == "unredacted_not_offered"
+    assert bridge.shares["s_1"]["state"] == "pending"
+    assert bridge.bodies == []
+
+    await hass.services.async_call(
+        DOMAIN, "approve_share", {**data, "share_id": "s_2"}, blocking=True
+    )
+    assert bridge.bodies[-1]["redact"] is False
+    assert bridge.bodies[-1]["via"] == "automation"
+
+    hass.config_entries.async_update_entry(
+        approvers, options={**approvers.options, CONF_OFFER_UNREDACTED: True}
+    )
+    await hass.async_block_till_done()
+    await hass.services.async_call(
+        DOMAIN, "approve_share", data, blocking=True,
+        context=Context(user_id=hass_admin_user.id),
+    )  # fmt: skip
+    assert (bridge.bodies[-1]["redact"], bridge.bodies[-1]["via"]) == (False, "ui")
+
+
 async def test_taps_from_others_are_rejected(
     *, hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry,
     phone: list[ServiceCall], hass_admin_user: MockUser, hass_read_only_user: MockUser,
