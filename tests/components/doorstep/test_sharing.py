@@ -11,6 +11,7 @@ from typing import Any
 from unittest.mock import MagicMock, patch
 
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import Context, HomeAssistant, ServiceCall
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import area_registry as ar
@@ -735,13 +736,14 @@ async def test_pending_share_seen_without_nonce_state(
     publish_share(hass, bridge, share_state("s_1"))
     await hass.async_block_till_done()
     approve = action_of(phone[0], "APPROVE")
+    del bridge.shares["s_1"]  # forgotten: the bridge clears its retained state
     async_fire_mqtt_message(hass, TOPICS.share("s_1"), "", retain=True)
     async_fire_mqtt_message(hass, TOPICS.share("s_9"), "", retain=True)
     async_fire_mqtt_message(hass, TOPICS.share("s_8"), "{not json")
     async_fire_mqtt_message(hass, TOPICS.share_request, json.dumps({"requester": "x"}))
     await hass.async_block_till_done()
     tap(hass, approve, hass_admin_user)
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
     assert [e.data["reason"] for e in rejected] == ["not_pending"]
 
 
@@ -1259,6 +1261,111 @@ async def test_prompts_survive_a_restart(
     await hass.async_block_till_done()
     assert [e.data["reason"] for e in rejected] == ["already_used"]
     assert bridge.shares["s_1"]["state"] == "approved"
+
+
+async def _restarted_with_a_prompt(
+    hass: HomeAssistant, entry: MockConfigEntry, hass_storage: dict[str, Any], approver: MockUser
+) -> None:
+    """Home Assistant starts again; the previous run left a prompt for s_1 on Alice's phone."""
+    hass_storage[f"doorstep.{entry.entry_id}.approvals"] = {
+        "version": 1,
+        "key": f"doorstep.{entry.entry_id}.approvals",
+        "data": {
+            "prompts": {"n0nce-from-before": {"share_id": "s_1", "services": [
+                "notify.mobile_app_alice_phone"]}},
+            "used": {},
+            "announced": ["s_1"],
+        },
+    }  # fmt: skip
+    entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        entry,
+        options={CONF_APPROVERS: [approver.id],
+                 CONF_NOTIFY_SERVICES: ["notify.mobile_app_alice_phone"]},
+    )  # fmt: skip
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+async def test_a_tap_before_the_retained_states_after_a_restart_counts(
+    *,
+    hass: HomeAssistant,
+    mqtt: MagicMock,
+    config_entry: MockConfigEntry,
+    bridge: FakeBridge,
+    hass_storage: dict[str, Any],
+    hass_admin_user: MockUser,
+    phone: list[ServiceCall],
+) -> None:
+    """Alice denies before the bridge's retained share states arrive: the bridge is asked."""
+    bridge.shares["s_1"] = share_state("s_1")
+    await _restarted_with_a_prompt(hass, config_entry, hass_storage, hass_admin_user)
+    rejected = async_capture_events(hass, "doorstep_share_decision_rejected")
+    tap(hass, "DOORSTEP_DENY_n0nce-from-before", hass_admin_user)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert rejected == []
+    assert bridge.shares["s_1"]["state"] == "denied"
+    assert phone[-1].data["message"] == "clear_notification"
+
+
+async def test_a_tap_while_doorstep_is_not_set_up_yet_counts_once_it_is(
+    *,
+    hass: HomeAssistant,
+    mqtt: MagicMock,
+    config_entry: MockConfigEntry,
+    bridge: FakeBridge,
+    hass_storage: dict[str, Any],
+    hass_admin_user: MockUser,
+    phone: list[ServiceCall],
+    doorstep_log: LogRecords,
+) -> None:
+    """The host rebooted: the bridge answers after Home Assistant started, and Alice
+    denied from her phone meanwhile."""
+    bridge.shares["s_1"] = share_state("s_1")
+    bridge.broken = True
+    await _restarted_with_a_prompt(hass, config_entry, hass_storage, hass_admin_user)
+    assert config_entry.state is ConfigEntryState.SETUP_RETRY
+    rejected = async_capture_events(hass, "doorstep_share_decision_rejected")
+    tap(hass, "DOORSTEP_DENY_n0nce-from-before", hass_admin_user)
+    tap(hass, "DOORSTEP_DENY_forged", hass_admin_user)
+    await hass.async_block_till_done()
+    assert rejected == []
+    assert "unknown nonce" not in doorstep_log.text
+
+    bridge.broken = False
+    assert await hass.config_entries.async_reload(config_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert bridge.shares["s_1"]["state"] == "denied"
+    assert bridge.bodies[-1]["via"] == "phone"
+    # Once every bridge is set up, a tap no bridge sent is what it looked like.
+    assert [(e.data["reason"], e.data["share_id"]) for e in rejected] == [("unknown_nonce", None)]
+
+
+async def test_a_tap_kept_too_long_decides_nothing(
+    *,
+    hass: HomeAssistant,
+    mqtt: MagicMock,
+    config_entry: MockConfigEntry,
+    bridge: FakeBridge,
+    hass_storage: dict[str, Any],
+    hass_admin_user: MockUser,
+    phone: list[ServiceCall],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    bridge.shares["s_1"] = share_state("s_1")
+    bridge.broken = True
+    await _restarted_with_a_prompt(hass, config_entry, hass_storage, hass_admin_user)
+    rejected = async_capture_events(hass, "doorstep_share_decision_rejected")
+    tap(hass, "DOORSTEP_DENY_n0nce-from-before", hass_admin_user)
+    await hass.async_block_till_done()
+    freezer.tick(timedelta(minutes=11))
+    bridge.broken = False
+    assert await hass.config_entries.async_reload(config_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert bridge.shares["s_1"]["state"] == "pending"
+    assert [(e.data["reason"], e.data["share_id"]) for e in rejected] == [
+        ("bridge_unavailable", "s_1")
+    ]
 
 
 async def test_owner_wording_for_the_title(
