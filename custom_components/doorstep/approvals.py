@@ -17,9 +17,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from homeassistant.config_entries import ConfigEntry
+from homeassistant.config_entries import ConfigEntry, ConfigEntryState
 from homeassistant.core import Context, Event, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.util import dt as dt_util
@@ -64,6 +66,28 @@ NOTIFIED_WAIT = 30.0
 MANAGERS: HassKey[dict[str, ApprovalManager]] = HassKey(f"{DOMAIN}_approvals")
 #: Characters of an error passed on to the audit log (the bridge takes 300 at most).
 MAX_AUDIT_ERROR = 300
+#: Taps kept while a bridge's entry is not set up yet (after a restart), and for how long.
+MAX_HELD_TAPS = 5
+HELD_TAP_TIME = timedelta(minutes=10)
+#: Entry states that may still end in a manager taking the taps on its nonces.
+STARTING = (
+    ConfigEntryState.NOT_LOADED,
+    ConfigEntryState.SETUP_IN_PROGRESS,
+    ConfigEntryState.SETUP_RETRY,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class HeldTap:
+    """A tap no manager owns while a Doorstep entry is not set up: maybe its nonce."""
+
+    event: Event[Any]
+    verb: str
+    nonce: str
+    at: datetime
+
+
+HELD_TAPS: HassKey[list[HeldTap]] = HassKey(f"{DOMAIN}_held_taps")
 
 
 def _unanswered(err: DoorstepError) -> bool:
@@ -133,6 +157,33 @@ class ApprovalManager:
         # The bridge has just answered (setup asks it first): what waited for it before
         # Home Assistant stopped goes now.
         self._write_backlog()
+        self._take_held_taps()
+
+    @callback
+    def _take_held_taps(self) -> None:
+        """Decide the taps on this bridge's nonces kept while it was not set up."""
+        held = self.hass.data.get(HELD_TAPS, [])
+        mine = [t for t in held if self.owns(t.nonce)]
+        held[:] = [t for t in held if t not in mine]
+        for kept in mine:
+            if dt_util.utcnow() - kept.at > HELD_TAP_TIME:
+                # Too old to act on: the approver has long moved on.
+                self._reject("bridge_unavailable", kept.event, self._share_of(kept.nonce))
+                continue
+            self.entry.async_create_background_task(
+                self.hass,
+                self.async_handle_action(kept.event, kept.verb, kept.nonce),
+                f"{DOMAIN} held tap",
+            )
+        if not _starting(self.hass, but=self.entry):
+            # Every bridge is set up: a tap none of them sent was never a decision.
+            for kept in held:
+                _reject_unknown(self.hass, kept.event)
+            held.clear()
+
+    def _share_of(self, nonce: str) -> str | None:
+        prompt = self.prompts.live(nonce)
+        return prompt.share_id if prompt else self.prompts.spent_on(nonce)
 
     @callback
     def _on_bridge(self) -> None:
@@ -274,6 +325,10 @@ class ApprovalManager:
         payload = self.notification(share, prompt.nonce, again=again is not None)
         delivered: list[str] = []
         for service in services:
+            if self._settled(share.id):
+                # Decided while a push before this one was slow: its clear is sent once
+                # this round ends, and this phone must not get the buttons after it.
+                break
             domain, _, name = service.partition(".")
             try:
                 await self.hass.services.async_call(domain, name, payload, blocking=True)
@@ -336,7 +391,25 @@ class ApprovalManager:
         self.backlog.save()
         return True
 
+    def _settled(self, share_id: str) -> bool:
+        """Whether the request is known here to have left pending."""
+        share = self.coordinator.data.shares.get(share_id)
+        return share is not None and share.state != "pending"
+
     async def _async_clear(self, prompt: PendingPrompt) -> None:
+        """Clear the prompt's phones, after the round still notifying them, if any.
+
+        A clear sent first would be overtaken by the prompt, leaving a decided request
+        on a phone. The wait is bounded, so a hanging push holds no phone's clear back;
+        the phones are cleared again once that round ends, for the push that hung.
+        """
+        await self._async_notified(prompt.share_id)
+        await self._async_send_clear(prompt)
+        if notifying := self._notifying.get(prompt.share_id):
+            await notifying.wait()
+            await self._async_send_clear(prompt)
+
+    async def _async_send_clear(self, prompt: PendingPrompt) -> None:
         data = clear_notification(prompt.share_id)
         for service in prompt.services:
             domain, _, name = service.partition(".")
@@ -347,12 +420,31 @@ class ApprovalManager:
 
     # Phone decisions -----------------------------------------------------------
 
+    async def _async_ask_bridge(self, share_id: str) -> Share | str:
+        """A request not heard of since Home Assistant started, as the bridge has it.
+
+        Its retained state is on its way; a tap right after a restart may come first. A
+        refusal reason when the bridge does not know it or does not answer.
+        """
+        try:
+            share = await self.client.share(share_id)
+        except DoorstepNotFoundError:
+            return "not_pending"
+        except DoorstepError:
+            return "bridge_unavailable"
+        self.coordinator.async_share_update(share)
+        return share
+
     async def _refusal(self, prompt: PendingPrompt, user_id: str | None, verb: str) -> str | None:
         """Why a tap on a live prompt does not count, or None when it does."""
-        share = self.coordinator.data.shares.get(prompt.share_id)
         if user_id is None or user_id not in self.approvers:
             return "not_an_approver"
-        if share is None or share.state != "pending":
+        share = self.coordinator.data.shares.get(prompt.share_id) or await self._async_ask_bridge(
+            prompt.share_id
+        )
+        if isinstance(share, str):
+            return share
+        if share.state != "pending":
             return "not_pending"
         # No deadline check here: it is on the bridge's clock, and the bridge refuses a
         # decision past it (``too_late``, see ``_async_not_taken``).
@@ -440,6 +532,12 @@ class ApprovalManager:
         else:
             reason = "bridge_refused" if refused else "bridge_unavailable"
             restored = self.prompts.restore(prompt)
+            if not restored:
+                # Decided elsewhere while this tap was on its way: that state found the
+                # nonce spent, so nothing cleared this prompt's phones. It goes now.
+                self.entry.async_create_background_task(
+                    self.hass, self._async_clear(prompt), f"{DOMAIN} clear {prompt.share_id}"
+                )
         LOGGER.warning(
             "The bridge did not take the decision on %s from a notification (%s), user %s: %s",
             prompt.share_id, reason, event.context.user_id, cause or err,
@@ -517,6 +615,49 @@ class ApprovalManager:
             await self._async_clear(prompt)
 
 
+def _starting(hass: HomeAssistant, *, but: ConfigEntry | None = None) -> bool:
+    """Whether a Doorstep entry (other than ``but``) is not set up yet, but may be."""
+    return any(
+        entry.state in STARTING and not entry.disabled_by and entry is not but
+        for entry in hass.config_entries.async_entries(DOMAIN)
+    )
+
+
+@callback
+def _reject_unknown(hass: HomeAssistant, event: Event[Any]) -> None:
+    LOGGER.warning(
+        "Rejected a share decision with an unknown nonce from user %s", event.context.user_id
+    )
+    hass.bus.async_fire(
+        EVENT_DECISION_REJECTED,
+        {"bridge_id": None, "share_id": None, "reason": "unknown_nonce",
+         "user_id": event.context.user_id, "action": str(event.data.get("action", ""))[:64]},
+    )  # fmt: skip
+
+
+@callback
+def _hold(hass: HomeAssistant, tap: HeldTap) -> None:
+    """Keep a tap until its bridge's entry is set up (after a restart, the bridge late)."""
+    held = hass.data.setdefault(HELD_TAPS, [])
+    held.append(tap)
+    for dropped in held[:-MAX_HELD_TAPS]:
+        LOGGER.warning(
+            "A share decision from a notification waited for Doorstep to be set up and was "
+            "dropped for newer ones; user %s", dropped.event.context.user_id,
+        )  # fmt: skip
+        hass.bus.async_fire(
+            EVENT_DECISION_REJECTED,
+            {"bridge_id": None, "share_id": None, "reason": "bridge_unavailable",
+             "user_id": dropped.event.context.user_id,
+             "action": str(dropped.event.data.get("action", ""))[:64]},
+        )  # fmt: skip
+    del held[:-MAX_HELD_TAPS]
+    LOGGER.info(
+        "A share decision from a notification waits for Doorstep to be set up (at most %s)",
+        HELD_TAP_TIME,
+    )
+
+
 @callback
 def async_setup_action_listener(hass: HomeAssistant) -> None:
     """One listener for taps on Doorstep notifications, whatever the bridge."""
@@ -528,16 +669,14 @@ def async_setup_action_listener(hass: HomeAssistant) -> None:
         verb, _, nonce = action[len(ACTION_PREFIX) :].partition("_")
         managers = list(hass.data.get(MANAGERS, {}).values())
         owner = next((m for m in managers if m.owns(nonce)), None)
-        if verb not in (ACTION_APPROVE, ACTION_APPROVE_UNREDACTED, ACTION_DENY) or owner is None:
-            LOGGER.warning(
-                "Rejected a share decision with an unknown nonce from user %s",
-                event.context.user_id,
-            )
-            hass.bus.async_fire(
-                EVENT_DECISION_REJECTED,
-                {"bridge_id": None, "share_id": None, "reason": "unknown_nonce",
-                 "user_id": event.context.user_id, "action": action[:64]},
-            )  # fmt: skip
+        known = verb in (ACTION_APPROVE, ACTION_APPROVE_UNREDACTED, ACTION_DENY)
+        if known and owner is None and _starting(hass):
+            # Maybe the nonce of a bridge whose entry is not set up yet (Home Assistant
+            # just started, the bridge is late): its stored prompts are not loaded.
+            _hold(hass, HeldTap(event, verb, nonce, dt_util.utcnow()))
+            return
+        if not known or owner is None:
+            _reject_unknown(hass, event)
             return
         await owner.async_handle_action(event, verb, nonce)
 

@@ -44,6 +44,7 @@ import voluptuous as vol
 from .api import DoorstepError, DoorstepNotFoundError
 from .approvals import async_setup_action_listener
 from .const import (
+    CONF_OFFER_UNREDACTED,
     DOMAIN,
     SERVICE_APPROVE_SHARE,
     SERVICE_DENY_SHARE,
@@ -313,10 +314,14 @@ def async_setup_services(hass: HomeAssistant) -> None:
             share_id = call.data[ATTR_SHARE_ID]
             entry = _entry_for_share(hass, share_id)
             via = await _check_decider(entry, call)
+            redact = call.data.get(ATTR_REDACT, True)
+            if not redact and via == "ui" and not entry.options.get(CONF_OFFER_UNREDACTED, False):
+                # The owner's choice binds a person as on the phone and in the panel; the
+                # owner's own automations (no user) decide as they were written.
+                raise _invalid("unredacted_not_offered")
             share = await entry.runtime_data.decisions.async_decide(
-                share_id, verb, user_id=call.context.user_id, via=via,
-                redact=call.data.get(ATTR_REDACT, True),
-            )  # fmt: skip
+                share_id, verb, user_id=call.context.user_id, via=via, redact=redact
+            )
             return {"share_id": share.id, "state": share.state}
 
         return handle

@@ -11,6 +11,7 @@ from typing import Any
 from unittest.mock import MagicMock, patch
 
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import Context, HomeAssistant, ServiceCall
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import area_registry as ar
@@ -558,6 +559,42 @@ async def test_unredacted_only_when_offered(
     assert bridge.bodies[-1]["redact"] is False
 
 
+async def test_unredacted_by_action_only_when_offered_to_people(
+    hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry,
+    hass_admin_user: MockUser,
+) -> None:  # fmt: skip
+    """The owner did not offer it: an approver gets no unredacted footage through the
+    action either (Developer Tools, the REST API); the owner's automations still do."""
+    publish_share(hass, bridge, share_state("s_1"))
+    publish_share(hass, bridge, share_state("s_2"))
+    await hass.async_block_till_done()
+    data = {"share_id": "s_1", "redact": False}
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            DOMAIN, "approve_share", data, blocking=True,
+            context=Context(user_id=hass_admin_user.id),
+        )  # fmt: skip
+    assert err.value.translation_key == "unredacted_not_offered"
+    assert bridge.shares["s_1"]["state"] == "pending"
+    assert bridge.bodies == []
+
+    await hass.services.async_call(
+        DOMAIN, "approve_share", {**data, "share_id": "s_2"}, blocking=True
+    )
+    assert bridge.bodies[-1]["redact"] is False
+    assert bridge.bodies[-1]["via"] == "automation"
+
+    hass.config_entries.async_update_entry(
+        approvers, options={**approvers.options, CONF_OFFER_UNREDACTED: True}
+    )
+    await hass.async_block_till_done()
+    await hass.services.async_call(
+        DOMAIN, "approve_share", data, blocking=True,
+        context=Context(user_id=hass_admin_user.id),
+    )  # fmt: skip
+    assert (bridge.bodies[-1]["redact"], bridge.bodies[-1]["via"]) == (False, "ui")
+
+
 async def test_taps_from_others_are_rejected(
     *, hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry,
     phone: list[ServiceCall], hass_admin_user: MockUser, hass_read_only_user: MockUser,
@@ -682,7 +719,7 @@ async def test_tap_after_expiry_is_rejected(
     await hass.async_block_till_done()
     approve = action_of(phone[0], "APPROVE")
     publish_share(hass, bridge, share_state("s_1", "expired"))
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)  # the clear follows the round
     assert [e.data["state"] for e in updated] == ["expired"]
     assert phone[-1].data["message"] == "clear_notification"
     tap(hass, approve, hass_admin_user)
@@ -699,13 +736,14 @@ async def test_pending_share_seen_without_nonce_state(
     publish_share(hass, bridge, share_state("s_1"))
     await hass.async_block_till_done()
     approve = action_of(phone[0], "APPROVE")
+    del bridge.shares["s_1"]  # forgotten: the bridge clears its retained state
     async_fire_mqtt_message(hass, TOPICS.share("s_1"), "", retain=True)
     async_fire_mqtt_message(hass, TOPICS.share("s_9"), "", retain=True)
     async_fire_mqtt_message(hass, TOPICS.share("s_8"), "{not json")
     async_fire_mqtt_message(hass, TOPICS.share_request, json.dumps({"requester": "x"}))
     await hass.async_block_till_done()
     tap(hass, approve, hass_admin_user)
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
     assert [e.data["reason"] for e in rejected] == ["not_pending"]
 
 
@@ -865,6 +903,42 @@ async def test_a_share_state_someone_else_publishes_shows_what_the_bridge_has(
     )
     assert [e.data["share_id"] for e in requested] == ["s_1"]
     assert len(phone) == 1  # one prompt, for the real request
+
+
+@pytest.mark.parametrize("bound", [30.0, 0.1], ids=["slow push", "push past the bound"])
+async def test_a_decision_during_a_round_clears_the_phones_after_it(
+    hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry,
+    hass_admin_user: MockUser, bound: float,
+) -> None:  # fmt: skip
+    """Alice's push is slow and the owner denies in the panel meanwhile: no phone is left
+    showing the request, not even one the round had not reached yet (Bob's)."""
+    pushed = asyncio.Event()
+    alice: list[ServiceCall] = []
+    bob: list[ServiceCall] = []
+
+    async def slow_alice(call: ServiceCall) -> None:
+        if call.data["message"] != "clear_notification":
+            await pushed.wait()
+        alice.append(call)  # as the phone shows them: once delivered
+
+    async def bob_push(call: ServiceCall) -> None:
+        bob.append(call)
+
+    hass.services.async_register("notify", "mobile_app_alice_phone", slow_alice)
+    await _add_bob_phone(hass, approvers, bob_push)
+    with patch("custom_components.doorstep.approvals.NOTIFIED_WAIT", bound):
+        publish_share(hass, bridge, share_state("s_1"))
+        await hass.async_block_till_done()
+        await hass.services.async_call(
+            DOMAIN, "deny_share", {"share_id": "s_1"}, blocking=True,
+            context=Context(user_id=hass_admin_user.id),
+        )  # fmt: skip
+        await asyncio.sleep(0.2)
+        pushed.set()
+        await hass.async_block_till_done(wait_background_tasks=True)
+    assert bridge.shares["s_1"]["state"] == "denied"
+    assert alice[-1].data["message"] == "clear_notification"
+    assert [c.data["message"] for c in bob][-1:] in ([], ["clear_notification"])
 
 
 async def test_audit_failure_is_logged(
@@ -1082,6 +1156,36 @@ async def test_a_refusal_the_bridge_missed_is_audited_once_decided_elsewhere(
     ]  # fmt: skip
 
 
+async def test_a_tap_that_loses_to_the_panel_still_clears_every_phone(
+    *, hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry,
+    phone: list[ServiceCall], hass_admin_user: MockUser, hass_owner_user: MockUser,
+) -> None:  # fmt: skip
+    """Alice taps while Bob denies in the panel: his decision wins, her tap is refused."""
+    bob = async_mock_service(hass, "notify", "mobile_app_bob_phone")
+    hass.config_entries.async_update_entry(
+        approvers,
+        options={
+            **approvers.options,
+            CONF_APPROVERS: [hass_admin_user.id, hass_owner_user.id],
+            CONF_NOTIFY_SERVICES: ["notify.mobile_app_alice_phone", "notify.mobile_app_bob_phone"],
+        },
+    )
+    await hass.async_block_till_done()
+    rejected = async_capture_events(hass, "doorstep_share_decision_rejected")
+    publish_share(hass, bridge, share_state("s_1"))
+    await hass.async_block_till_done(wait_background_tasks=True)
+    deny = hass.services.async_call(
+        DOMAIN, "deny_share", {"share_id": "s_1"}, blocking=True,
+        context=Context(user_id=hass_owner_user.id),
+    )  # fmt: skip
+    hass.async_create_task(deny)
+    tap(hass, action_of(phone[0], "APPROVE"), hass_admin_user)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert bridge.shares["s_1"]["state"] == "denied"
+    assert [e.data["reason"] for e in rejected] == ["bridge_refused"]
+    assert phone[-1].data["message"] == bob[-1].data["message"] == "clear_notification"
+
+
 async def test_two_taps_at_once_make_one_decision(
     *, hass: HomeAssistant, bridge: FakeBridge, approvers: MockConfigEntry,
     phone: list[ServiceCall], hass_admin_user: MockUser, hass_owner_user: MockUser,
@@ -1191,6 +1295,111 @@ async def test_prompts_survive_a_restart(
     await hass.async_block_till_done()
     assert [e.data["reason"] for e in rejected] == ["already_used"]
     assert bridge.shares["s_1"]["state"] == "approved"
+
+
+async def _restarted_with_a_prompt(
+    hass: HomeAssistant, entry: MockConfigEntry, hass_storage: dict[str, Any], approver: MockUser
+) -> None:
+    """Home Assistant starts again; the previous run left a prompt for s_1 on Alice's phone."""
+    hass_storage[f"doorstep.{entry.entry_id}.approvals"] = {
+        "version": 1,
+        "key": f"doorstep.{entry.entry_id}.approvals",
+        "data": {
+            "prompts": {"n0nce-from-before": {"share_id": "s_1", "services": [
+                "notify.mobile_app_alice_phone"]}},
+            "used": {},
+            "announced": ["s_1"],
+        },
+    }  # fmt: skip
+    entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        entry,
+        options={CONF_APPROVERS: [approver.id],
+                 CONF_NOTIFY_SERVICES: ["notify.mobile_app_alice_phone"]},
+    )  # fmt: skip
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+async def test_a_tap_before_the_retained_states_after_a_restart_counts(
+    *,
+    hass: HomeAssistant,
+    mqtt: MagicMock,
+    config_entry: MockConfigEntry,
+    bridge: FakeBridge,
+    hass_storage: dict[str, Any],
+    hass_admin_user: MockUser,
+    phone: list[ServiceCall],
+) -> None:
+    """Alice denies before the bridge's retained share states arrive: the bridge is asked."""
+    bridge.shares["s_1"] = share_state("s_1")
+    await _restarted_with_a_prompt(hass, config_entry, hass_storage, hass_admin_user)
+    rejected = async_capture_events(hass, "doorstep_share_decision_rejected")
+    tap(hass, "DOORSTEP_DENY_n0nce-from-before", hass_admin_user)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert rejected == []
+    assert bridge.shares["s_1"]["state"] == "denied"
+    assert phone[-1].data["message"] == "clear_notification"
+
+
+async def test_a_tap_while_doorstep_is_not_set_up_yet_counts_once_it_is(
+    *,
+    hass: HomeAssistant,
+    mqtt: MagicMock,
+    config_entry: MockConfigEntry,
+    bridge: FakeBridge,
+    hass_storage: dict[str, Any],
+    hass_admin_user: MockUser,
+    phone: list[ServiceCall],
+    doorstep_log: LogRecords,
+) -> None:
+    """The host rebooted: the bridge answers after Home Assistant started, and Alice
+    denied from her phone meanwhile."""
+    bridge.shares["s_1"] = share_state("s_1")
+    bridge.broken = True
+    await _restarted_with_a_prompt(hass, config_entry, hass_storage, hass_admin_user)
+    assert config_entry.state is ConfigEntryState.SETUP_RETRY
+    rejected = async_capture_events(hass, "doorstep_share_decision_rejected")
+    tap(hass, "DOORSTEP_DENY_n0nce-from-before", hass_admin_user)
+    tap(hass, "DOORSTEP_DENY_forged", hass_admin_user)
+    await hass.async_block_till_done()
+    assert rejected == []
+    assert "unknown nonce" not in doorstep_log.text
+
+    bridge.broken = False
+    assert await hass.config_entries.async_reload(config_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert bridge.shares["s_1"]["state"] == "denied"
+    assert bridge.bodies[-1]["via"] == "phone"
+    # Once every bridge is set up, a tap no bridge sent is what it looked like.
+    assert [(e.data["reason"], e.data["share_id"]) for e in rejected] == [("unknown_nonce", None)]
+
+
+async def test_a_tap_kept_too_long_decides_nothing(
+    *,
+    hass: HomeAssistant,
+    mqtt: MagicMock,
+    config_entry: MockConfigEntry,
+    bridge: FakeBridge,
+    hass_storage: dict[str, Any],
+    hass_admin_user: MockUser,
+    phone: list[ServiceCall],
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    bridge.shares["s_1"] = share_state("s_1")
+    bridge.broken = True
+    await _restarted_with_a_prompt(hass, config_entry, hass_storage, hass_admin_user)
+    rejected = async_capture_events(hass, "doorstep_share_decision_rejected")
+    tap(hass, "DOORSTEP_DENY_n0nce-from-before", hass_admin_user)
+    await hass.async_block_till_done()
+    freezer.tick(timedelta(minutes=11))
+    bridge.broken = False
+    assert await hass.config_entries.async_reload(config_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert bridge.shares["s_1"]["state"] == "pending"
+    assert [(e.data["reason"], e.data["share_id"]) for e in rejected] == [
+        ("bridge_unavailable", "s_1")
+    ]
 
 
 async def test_owner_wording_for_the_title(
