@@ -218,7 +218,7 @@ def api_token(storage: Path, configured: str | None) -> str:
         # Never the token itself: logs travel further than the storage folder.
         _LOGGER.info(
             "Generated the API token in %s: Home Assistant asks for it once (or set "
-            "http.token in the config)",
+            "http.token in the config; in the add-on, its api_token option)",
             path,
         )
     # An older or hand-made file may be too open: the token guards the footage.
