@@ -145,13 +145,20 @@ class CnnTracker:
         #: Full-resolution pixels searched by the last call's small-face pass.
         self.searched = 0
 
-    def find(self, luma: Plane) -> list[Box]:
-        """Faces in this frame's luma plane, in its pixel coordinates."""
+    def find(self, luma: Plane, *, remember: bool = True) -> list[Box]:
+        """Faces in this frame's luma plane, in its pixel coordinates.
+
+        With `remember` false (a frame between two searches, looked at afterwards) the
+        small-face pass compares with the last remembered call, which stays the
+        reference for the next one.
+        """
         height, width = luma.shape
         faces = self._finder.find(luma)
         small, scale = shrink(luma, self._finder.width)
         blurred = cv2.GaussianBlur(small, (5, 5), 0)
-        previous, self._previous = self._previous, blurred
+        previous = self._previous
+        if remember:
+            self._previous = blurred
         self.searched = 0
         if scale == 1.0 or previous is None or previous.shape != blurred.shape:
             return faces

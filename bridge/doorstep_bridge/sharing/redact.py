@@ -221,16 +221,19 @@ class FaceTracker:
         self._faces: list[Box] = []
         self.full_searches = 0
 
-    def find(self, luma: Plane) -> list[Box]:
-        """Faces in this frame's luma plane, in its pixel coordinates."""
+    def find(self, luma: Plane, *, remember: bool = True) -> list[Box]:
+        """Faces in this frame's luma plane, in its pixel coordinates.
+
+        With `remember` false (a frame between two searches, looked at afterwards) the
+        search is around what changed since the last remembered call, which stays the
+        reference for the next one, and it does not count toward `full_every`.
+        """
         small, scale = shrink(luma, self._finder.width)
         blurred = cv2.GaussianBlur(small, (5, 5), 0)
         regions = None
-        due = self._calls % self._full_every == 0
+        due = remember and self._calls % self._full_every == 0
         if not due and self._previous is not None and self._previous.shape == blurred.shape:
             regions = self._regions(blurred)
-        self._calls += 1
-        self._previous = blurred
         if regions is None:
             self.full_searches += 1
             faces = self._finder.find_in(small)
@@ -242,7 +245,10 @@ class FaceTracker:
                     Box(f.x + region.x, f.y + region.y, f.w, f.h)
                     for f in self._finder.find_in(crop)
                 )
-        self._faces = faces
+        if remember:
+            self._calls += 1
+            self._previous = blurred
+            self._faces = faces
         return [scaled(face, 1 / scale) for face in faces]
 
     def _regions(self, blurred: Any) -> list[Box] | None:
@@ -287,6 +293,16 @@ def sweep(before: Sequence[Box], after: Sequence[Box]) -> list[Box]:
             )
             swept.append(_union(nearest, b))
     return swept
+
+
+def links(before: Sequence[Box], after: Sequence[Box]) -> bool:
+    """Whether every face of each detection is within `sweep`'s reach of one in the other.
+
+    When they are not (a face came or went, or moved further than `sweep` reaches), the
+    boxes at the two detections and the path between them do not account for the frames
+    in between: those need looking at.
+    """
+    return len(sweep(before, after)) == len(after) and len(sweep(after, before)) == len(before)
 
 
 def pad(box: Box, width: int, height: int, padding: float = FACE_PADDING) -> Box:

@@ -7,12 +7,14 @@ a small watermark at the top (the share id, camera and time, the recipient and t
 link's expiry) added, and encoded with libx264 into ``<file>.part``, renamed to the
 final name only when complete.
 
-Faces are looked for on every ``detect_every``-th frame: once a second with the
-CNN detector (the whole frame, then small faces at full resolution where the
+Faces are looked for about once a second of video (by the frames' timestamps) with
+the CNN detector (the whole frame, then small faces at full resolution where the
 picture changed), 5 times a second (mostly near what changed) with the Haar
-fallback. The frames in between are covered by the boxes of the detections just
-before *and* just after them, and by the path a face swept from one to the next
-(a few frames are buffered), so a face moving between two detections stays
+fallback. The frames in between wait for the next search and are covered by the
+boxes of the searches just before *and* just after them, and by the path a face
+swept from one to the next. When the faces of two searches do not link up (one
+came, went, or moved beyond the sweep's reach), the frames between are searched
+too, by halves, down to single frames, so a face moving between two searches stays
 covered. Blocking: call from a worker thread.
 """
 
@@ -39,6 +41,7 @@ from doorstep_bridge.sharing.redact import (
     Plane,
     YuvFrame,
     blur_faces,
+    links,
     pad,
     sweep,
     watermark,
@@ -55,6 +58,9 @@ DETECTIONS_PER_SECOND = 5.0
 #: ... and with the CNN, which searches the whole frame each time: the share export's
 #: budget (1 CPU-s per second of 1080p video, decoding and encoding included) allows this.
 CNN_DETECTIONS_PER_SECOND = 1.0
+#: At most this many frames wait for the search after them (a second at 60 fps: 190 MB
+#: of 1080p yuv420p frames); with odd timestamps, the search comes earlier.
+MAX_HELD = 60
 
 
 class RenderCancelledError(Exception):
@@ -297,7 +303,6 @@ def _redact_segment(
             emit(item, ())
         return 0
     faces = 0
-    every = 1
     tracker: FaceTracker | CnnTracker
     if isinstance(finder, CnnFaceFinder):
         # The whole frame, then small faces at full resolution where things changed.
@@ -307,36 +312,70 @@ def _redact_segment(
         # Whole-frame searches about once a second, in between only where things changed.
         rate = DETECTIONS_PER_SECOND
         tracker = FaceTracker(finder, full_every=round(DETECTIONS_PER_SECOND))
+    # Milliseconds of video between searches, by the frames' own timestamps: a camera's
+    # first frames can come a few ms apart, so the first gap says nothing of the rate.
+    # One ms less for timestamps rounded to the ms.
+    interval = 1000 / rate - 1
+    last_search: int | None = None
     waiting: list[_Decoded] = []
     # Boxes of the two detections before the frames in `waiting`: a face the detector
     # misses once is still covered by where it was a moment ago.
     recent: list[list[Box]] = [[], []]
 
+    def search(on: _Decoded, *, remember: bool = True) -> list[Box]:
+        luma = YuvFrame.of(on.array, on.width, on.height).y
+        return [pad(box, on.width, on.height) for box in tracker.find(luma, remember=remember)]
+
     def release(on: _Decoded) -> list[Box]:
         """Detect faces on `on`, then emit the waiting frames covered on both sides."""
         nonlocal faces, waiting
-        luma = YuvFrame.of(on.array, on.width, on.height).y
-        found = [pad(box, on.width, on.height) for box in tracker.find(luma)]
+        found = search(on)
         faces += len(found)
         covering = recent[0] + recent[1] + found + sweep(recent[1], found)
-        for held in waiting:
-            emit(held, covering)
+        # Boxes at the searched frames, by position in `waiting` (-1: the previous search).
+        searched = {-1: recent[1], len(waiting) - 1: found}
+
+        def look_between(before: int, after: int) -> None:
+            # A face that came, went or jumped between two searches was somewhere in the
+            # frames between them: search the middle one, then each half that still
+            # does not link up, down to single frames.
+            if after - before < 2 or links(searched[before], searched[after]):
+                return
+            middle = (before + after) // 2
+            searched[middle] = search(waiting[middle], remember=False)
+            look_between(before, middle)
+            look_between(middle, after)
+
+        look_between(-1, len(waiting) - 1)
+        positions = sorted(searched)
+        for index, held in enumerate(waiting):
+            after = next(p for p in positions if p >= index)
+            before = positions[positions.index(after) - 1]
+            extra = _boxes_around(searched[before], searched[after], covering)
+            emit(held, covering + extra if extra else covering)
         waiting = []
         return found
 
-    first_pts = 0
-    for index, item in enumerate(_frames(segment, cancel)):
-        if index == 0:
-            first_pts = item.pts_ms
-        elif index == 1:
-            # The frame rate is known after two frames.
-            interval = max(1, item.pts_ms - first_pts)
-            every = max(1, round(1000 / interval / rate))
+    for item in _frames(segment, cancel):
         waiting.append(item)
-        if index % every == 0:
+        if (
+            last_search is None
+            or item.pts_ms - last_search >= interval
+            # Bounds memory whatever the timestamps (a camera clock stepping back).
+            or len(waiting) >= MAX_HELD
+        ):
+            last_search = item.pts_ms
             recent = [recent[1], release(item)]
     if waiting:
         # The frames after the last detection: one more on the segment's last frame, so
         # they are covered on both sides like the others.
         release(waiting[-1])
     return faces
+
+
+def _boxes_around(before: list[Box], after: list[Box], covering: list[Box]) -> list[Box]:
+    """The boxes of the searched frames on either side of a frame, not yet in `covering`."""
+    known = set(covering)
+    extra = dict.fromkeys(before + after + sweep(before, after))
+    # Blurring a box twice would change its pixels: each box once.
+    return [box for box in extra if box not in known]

@@ -12,7 +12,7 @@ import pytest
 
 from doorstep_bridge.sharing import faces
 from doorstep_bridge.sharing.faces import SURE, UNCERTAIN, CnnFaceFinder, CnnTracker, export_finder
-from doorstep_bridge.sharing.redact import Box, FaceFinder, pad, sweep
+from doorstep_bridge.sharing.redact import Box, FaceFinder, links, pad, sweep
 
 
 def _skimage_picture(name: str) -> np.ndarray:
@@ -127,6 +127,18 @@ def test_sweep_covers_the_path_between_two_detections() -> None:
     # too far from anything before to be the same face.
     assert sweep(before, after) == [Box(100, 100, 150, 70)]
     assert sweep([], after) == []
+
+
+def test_detections_link_up_only_when_every_face_has_a_partner_within_reach() -> None:
+    face, moved = Box(100, 100, 50, 50), Box(200, 120, 50, 50)
+    assert links([face], [moved])
+    assert links([], [])
+    # A face that came or went, or jumped beyond the sweep's reach: the frames between
+    # the two detections are searched as well.
+    assert not links([], [moved])
+    assert not links([face], [])
+    assert not links([face], [Box(900, 100, 50, 50)])
+    assert not links([face], [moved, Box(1500, 900, 40, 40)])
 
 
 def test_a_small_face_that_arrived_is_found_at_full_resolution() -> None:

@@ -4,6 +4,7 @@ detection, the watermark drawn, the window respected."""
 from __future__ import annotations
 
 from datetime import timedelta
+from fractions import Fraction
 import importlib.util
 from pathlib import Path
 import threading
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 
 from doorstep_bridge.sharing import render as render_module
+from doorstep_bridge.sharing.faces import SURE, CnnFaceFinder, CnnTracker
 from doorstep_bridge.sharing.redact import Box, FaceFinder, FaceTracker
 from doorstep_bridge.sharing.render import RenderCancelledError, RenderJob, Segment, render
 
@@ -274,3 +276,134 @@ def test_progress_rises_through_a_single_clip(tmp_path: Path) -> None:
     assert reports == sorted(reports)
     assert len([r for r in reports if 0 < r < 1]) >= 5
     assert reports[-1] == 1.0
+
+
+# A person at a 1280x720 door camera at 15 fps: the CNN searches once a second, so
+# 14 frames lie between two searches.
+WIDE, HIGH, SPRITE, HEAD_TOP = 1280, 720, 200, 200
+
+
+def _head() -> tuple[np.ndarray, Box]:
+    """A face photograph cropped to the head (SPRITE px square), and the face in it."""
+    photo = _face_image()
+    sure = CnnFaceFinder(uncertain=SURE)
+    face = sure.find(cv2.cvtColor(photo, cv2.COLOR_BGR2GRAY))[0]
+    half = max(face.w, face.h) // 2 + face.w // 2
+    cy, cx = face.y + face.h // 2, face.x + face.w // 2
+    crop = photo[max(0, cy - half) : cy + half, max(0, cx - half) : cx + half]
+    head = cv2.resize(crop, (SPRITE, SPRITE), interpolation=cv2.INTER_AREA)
+    return head, sure.find(cv2.cvtColor(head, cv2.COLOR_BGR2GRAY))[0]
+
+
+def _paint_head(image: np.ndarray, scene: np.ndarray, head: np.ndarray, left: int | None) -> None:
+    image[:] = scene
+    if left is None:
+        return
+    x0, x1 = max(0, left), min(WIDE, left + SPRITE)
+    if x1 > x0:
+        image[HEAD_TOP : HEAD_TOP + SPRITE, x0:x1] = head[:, x0 - left : x1 - left]
+
+
+def _readable_frames(path: Path, head: np.ndarray, face: Box, lefts: list[int | None]) -> list[int]:
+    """Frames where the face can still be read: its pixels still correlate with the
+    photograph's (fine detail, above 0.5), or the detector is sure of a face there."""
+    sure = CnnFaceFinder(uncertain=SURE)
+    original = cv2.cvtColor(head, cv2.COLOR_BGR2GRAY).astype(float)
+
+    def detail(patch: np.ndarray) -> np.ndarray:
+        return patch - cv2.GaussianBlur(patch, (0, 0), 3)  # type: ignore[no-any-return]
+
+    readable = []
+    for index, frame in enumerate(_decode(path)):
+        left = lefts[index]
+        if left is None:
+            continue
+        x0, x1 = max(0, left + face.x), min(WIDE, left + face.x + face.w)
+        if x1 - x0 < 30:  # hardly any face in the picture
+            continue
+        luma = np.ascontiguousarray(_planes(frame)[0])
+        top = HEAD_TOP + face.y
+        shown = luma[top : top + face.h, x0:x1].astype(float)
+        source = original[face.y : face.y + face.h, x0 - left : x1 - left]
+        alike = np.corrcoef(detail(shown).ravel(), detail(source).ravel())[0, 1]
+        found = any(
+            abs(b.x + b.w / 2 - (left + SPRITE / 2)) < SPRITE / 2
+            and abs(b.y + b.h / 2 - (HEAD_TOP + SPRITE / 2)) < SPRITE / 2
+            for b in sure.find(luma)
+        )
+        if found or alike > 0.5:
+            readable.append(index)
+    return readable
+
+
+@pytest.mark.parametrize(
+    ("speed", "start", "arrives"),
+    [(15, -40, 3), (40, 0, 0)],
+    ids=["entering after a search", "crossing fast (600 px/s)"],
+)
+def test_a_face_between_two_searches_is_blurred_in_every_frame(
+    tmp_path: Path, speed: int, start: int, arrives: int
+) -> None:
+    head, face = _head()
+    scene = _scene(WIDE, HIGH)
+    lefts: list[int | None] = [
+        None if index < arrives else start + (index - arrives) * speed for index in range(30)
+    ]
+
+    def paint(image: np.ndarray, index: int) -> None:
+        _paint_head(image, scene, head, lefts[index])
+
+    clip = write_clip(tmp_path / "clip.mp4", seconds=2.0, fps=15, size=(WIDE, HIGH), paint=paint)
+    redacted = tmp_path / "redacted.mp4"
+    result = render(
+        RenderJob("s_TESTTESTAA", (_segment(clip),), redacted, True),
+        lambda _p: None,
+        threading.Event(),
+    )
+    assert result.frames == 30
+    assert result.faces > 0
+    assert _readable_frames(redacted, head, face, lefts) == []
+
+
+def test_searches_follow_the_timestamps_not_the_first_gap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A camera whose second frame comes 5 ms after the first (then every 66 ms): the
+    # export still searches about once a second, and the walking face never shows.
+    head, face = _head()
+    scene = _scene(WIDE, HIGH)
+    lefts: list[int | None] = [100 + index * 10 for index in range(60)]
+    clip = tmp_path / "clip.mp4"
+    with av.open(str(clip), "w") as container:
+        stream = container.add_stream("libx264", rate=15, options={"preset": "ultrafast"})
+        stream.width, stream.height, stream.pix_fmt = WIDE, HIGH, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        for index in range(60):
+            image = np.empty((HIGH, WIDE, 3), np.uint8)
+            _paint_head(image, scene, head, lefts[index])
+            frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+            frame.pts = 0 if index == 0 else 5 + 66 * (index - 1)
+            frame.time_base = Fraction(1, 1000)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    searches: list[bool] = []
+    find = CnnTracker.find
+
+    def counted(self: CnnTracker, luma: np.ndarray, **options: bool) -> list[Box]:
+        searches.append(options.get("remember", True))  # False: a frame between two
+        return find(self, luma, **options)
+
+    monkeypatch.setattr(CnnTracker, "find", counted)
+    redacted = tmp_path / "redacted.mp4"
+    result = render(
+        RenderJob("s_TESTTESTAA", (_segment(clip, seconds=5.0),), redacted, True),
+        lambda _p: None,
+        threading.Event(),
+    )
+    assert result.frames == 60
+    monkeypatch.undo()
+    assert _readable_frames(redacted, head, face, lefts) == []
+    # 3.8 s of video: at 0 s, just after 1, 2 and 3 s, and on the last frame.
+    assert searches.count(True) == 5
