@@ -10,11 +10,13 @@ import asyncio
 import contextlib
 from datetime import UTC, datetime, timedelta
 import json
+from pathlib import Path
 import re
 from typing import Any
 
 import aiohttp
 import pytest
+import yaml
 
 from tests.e2e.conftest import log_in, shot
 from tests.e2e.ha_client import HaClient, HaError, wait_entry_loaded, wait_http
@@ -81,36 +83,41 @@ async def test_panel_says_why_a_share_failed(stack: Stack, page: Any) -> None:
     """A share the bridge could not prepare shows the bridge's reason, not only "Failed"."""
     from playwright.async_api import expect
 
-    share_id = "s_E2EFAILED01"
-    now = datetime.now(UTC)
-    failed = {
-        "id": share_id, "state": "failed", "requester": "Neighbour Carol",
-        "cameras": [CAMERA], "reason": "Bike stolen",
-        "start": (now - timedelta(minutes=30)).isoformat(),
-        "end": (now - timedelta(minutes=20)).isoformat(),
-        "created": now.isoformat(), "deadline": (now + timedelta(hours=1)).isoformat(),
-        "decision": {"decision": "approve", "by": "Owner", "via": "ui", "redact": True},
-        "link": None, "link_expires": None,
-        "error": "the export cannot be signed: [Errno 28] No space left on device",
-    }  # fmt: skip
-    # The share's state as the bridge publishes it (docs/mqtt.md), retained.
-    mqtt = Mqtt(stack.mqtt_port)
-    try:
-        mqtt.publish(f"doorstep/share/{share_id}", json.dumps(failed), retain=True)
-        await log_in(page, stack)
-        await page.goto(f"{stack.ha.url}/doorstep")
-        card = page.locator(f'doorstep-panel .share[data-share="{share_id}"]')
-        await expect(card).to_have_attribute("data-state", "failed")
-        await expect(card.locator(".state")).to_have_text("Failed")
-        await expect(card.locator("dt", has_text="Problem")).to_have_count(1)
-        await expect(card).to_contain_text(
-            "the export cannot be signed: [Errno 28] No space left on device"
+    # A real failure, as a disk problem would make it: the export's place in the shares
+    # folder is taken by a folder, so the finished render cannot be put there. (A state
+    # published on MQTT would not do: Home Assistant takes share states from the bridge.)
+    config = yaml.safe_load(stack.bridge.config_path.read_text())
+    shares = Path(config["storage"]["path"]) / "shares"  # exports: shares/<id>.mp4
+    async with aiohttp.ClientSession() as session:
+        owner = HaClient(session, stack.ha.url, stack.owner_token)
+        answer = await owner.call_service(
+            "doorstep",
+            "request_share",
+            {
+                "entity_id": f"event.{CAMERA}_doorbell",
+                "requester": "Neighbour Carol",
+                "reason": "Bike stolen",
+                "last_minutes": 10,
+            },
+            response=True,
         )
-        await card.scroll_into_view_if_needed()
-        await shot(page, "08-panel-failed.png")
-    finally:
-        mqtt.publish(f"doorstep/share/{share_id}", b"", retain=True)
-        mqtt.close()
+        share_id = answer["service_response"]["share_id"]
+        taken = shares / f"{share_id}.mp4"
+        taken.mkdir()
+        try:
+            await owner.call_service("doorstep", "approve_share", {"share_id": share_id})
+            await log_in(page, stack)
+            await page.goto(f"{stack.ha.url}/doorstep")
+            card = page.locator(f'doorstep-panel .share[data-share="{share_id}"]')
+            await expect(card).to_have_attribute("data-state", "failed", timeout=60_000)
+            await expect(card.locator(".state")).to_have_text("Failed")
+            await expect(card.locator("dt", has_text="Problem")).to_have_count(1)
+            await expect(card).to_contain_text("rendering failed: ")
+            await expect(card).to_contain_text("Is a directory")
+            await card.scroll_into_view_if_needed()
+            await shot(page, "08-panel-failed.png")
+        finally:
+            taken.rmdir()
 
 
 async def _porch_dashboard(owner: HaClient) -> None:
