@@ -112,6 +112,23 @@ async def _add_bob_phone(
     await hass.async_block_till_done()
 
 
+async def _add_bob_as_approver(
+    hass: HomeAssistant, entry: MockConfigEntry, alice: MockUser, bob: MockUser
+) -> list[ServiceCall]:
+    """Bob approves too, on a phone of his own beside Alice's; what his phone gets."""
+    calls = async_mock_service(hass, "notify", "mobile_app_bob_phone")
+    hass.config_entries.async_update_entry(
+        entry,
+        options={
+            **entry.options,
+            CONF_APPROVERS: [alice.id, bob.id],
+            CONF_NOTIFY_SERVICES: ["notify.mobile_app_alice_phone", "notify.mobile_app_bob_phone"],
+        },
+    )
+    await hass.async_block_till_done()
+    return calls
+
+
 # request_share -------------------------------------------------------------------
 
 
@@ -1036,16 +1053,7 @@ async def test_a_failed_tap_leaves_every_phone_able_to_decide(
     phone: list[ServiceCall], hass_admin_user: MockUser, hass_owner_user: MockUser,
 ) -> None:  # fmt: skip
     """The bridge fails one tap (a restart, a 500): another approver's tap is taken after."""
-    bob = async_mock_service(hass, "notify", "mobile_app_bob_phone")
-    hass.config_entries.async_update_entry(
-        approvers,
-        options={
-            **approvers.options,
-            CONF_APPROVERS: [hass_admin_user.id, hass_owner_user.id],
-            CONF_NOTIFY_SERVICES: ["notify.mobile_app_alice_phone", "notify.mobile_app_bob_phone"],
-        },
-    )
-    await hass.async_block_till_done()
+    bob = await _add_bob_as_approver(hass, approvers, hass_admin_user, hass_owner_user)
     rejected = async_capture_events(hass, "doorstep_share_decision_rejected")
     updated = async_capture_events(hass, "doorstep_share_updated")
     publish_share(hass, bridge, share_state("s_1"))
@@ -1161,16 +1169,7 @@ async def test_a_tap_that_loses_to_the_panel_still_clears_every_phone(
     phone: list[ServiceCall], hass_admin_user: MockUser, hass_owner_user: MockUser,
 ) -> None:  # fmt: skip
     """Alice taps while Bob denies in the panel: his decision wins, her tap is refused."""
-    bob = async_mock_service(hass, "notify", "mobile_app_bob_phone")
-    hass.config_entries.async_update_entry(
-        approvers,
-        options={
-            **approvers.options,
-            CONF_APPROVERS: [hass_admin_user.id, hass_owner_user.id],
-            CONF_NOTIFY_SERVICES: ["notify.mobile_app_alice_phone", "notify.mobile_app_bob_phone"],
-        },
-    )
-    await hass.async_block_till_done()
+    bob = await _add_bob_as_approver(hass, approvers, hass_admin_user, hass_owner_user)
     rejected = async_capture_events(hass, "doorstep_share_decision_rejected")
     publish_share(hass, bridge, share_state("s_1"))
     await hass.async_block_till_done(wait_background_tasks=True)
