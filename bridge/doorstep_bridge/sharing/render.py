@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from fractions import Fraction
+import itertools
 import logging
 from pathlib import Path
 import threading
@@ -348,11 +349,11 @@ def _redact_segment(
 
         look_between(-1, len(waiting) - 1)
         positions = sorted(searched)
-        for index, held in enumerate(waiting):
-            after = next(p for p in positions if p >= index)
-            before = positions[positions.index(after) - 1]
-            extra = _boxes_around(searched[before], searched[after], covering)
-            emit(held, covering + extra if extra else covering)
+        for before, after in itertools.pairwise(positions):
+            # The frames after one searched frame, up to and including the next.
+            covered = covering + _boxes_around(searched[before], searched[after], covering)
+            for held in waiting[before + 1 : after + 1]:
+                emit(held, covered)
         waiting = []
         return found
 
