@@ -474,16 +474,7 @@ class ApprovalManager:
 
     @callback
     def _fire_rejected(self, reason: str, event: Event[Any], share_id: str | None) -> None:
-        self.hass.bus.async_fire(
-            EVENT_DECISION_REJECTED,
-            {
-                "bridge_id": self.coordinator.bridge_id,
-                "share_id": share_id,
-                "reason": reason,
-                "user_id": event.context.user_id,
-                "action": str(event.data.get("action", ""))[:64],
-            },
-        )
+        _fire_rejected(self.hass, reason, event, self.coordinator.bridge_id, share_id)
 
     async def _async_notified(self, share_id: str) -> None:
         """Until the notification round on `share_id` is audited, if one is under way."""
@@ -615,6 +606,27 @@ class ApprovalManager:
             await self._async_clear(prompt)
 
 
+@callback
+def _fire_rejected(
+    hass: HomeAssistant,
+    reason: str,
+    event: Event[Any],
+    bridge_id: str | None = None,
+    share_id: str | None = None,
+) -> None:
+    """Tell automations a tap decided nothing (``doorstep_share_decision_rejected``)."""
+    hass.bus.async_fire(
+        EVENT_DECISION_REJECTED,
+        {
+            "bridge_id": bridge_id,
+            "share_id": share_id,
+            "reason": reason,
+            "user_id": event.context.user_id,
+            "action": str(event.data.get("action", ""))[:64],
+        },
+    )
+
+
 def _starting(hass: HomeAssistant, *, but: ConfigEntry | None = None) -> bool:
     """Whether a Doorstep entry (other than ``but``) is not set up yet, but may be."""
     return any(
@@ -628,11 +640,7 @@ def _reject_unknown(hass: HomeAssistant, event: Event[Any]) -> None:
     LOGGER.warning(
         "Rejected a share decision with an unknown nonce from user %s", event.context.user_id
     )
-    hass.bus.async_fire(
-        EVENT_DECISION_REJECTED,
-        {"bridge_id": None, "share_id": None, "reason": "unknown_nonce",
-         "user_id": event.context.user_id, "action": str(event.data.get("action", ""))[:64]},
-    )  # fmt: skip
+    _fire_rejected(hass, "unknown_nonce", event)
 
 
 @callback
@@ -645,12 +653,7 @@ def _hold(hass: HomeAssistant, tap: HeldTap) -> None:
             "A share decision from a notification waited for Doorstep to be set up and was "
             "dropped for newer ones; user %s", dropped.event.context.user_id,
         )  # fmt: skip
-        hass.bus.async_fire(
-            EVENT_DECISION_REJECTED,
-            {"bridge_id": None, "share_id": None, "reason": "bridge_unavailable",
-             "user_id": dropped.event.context.user_id,
-             "action": str(dropped.event.data.get("action", ""))[:64]},
-        )  # fmt: skip
+        _fire_rejected(hass, "bridge_unavailable", dropped.event)
     del held[:-MAX_HELD_TAPS]
     LOGGER.info(
         "A share decision from a notification waits for Doorstep to be set up (at most %s)",
