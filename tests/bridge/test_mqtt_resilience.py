@@ -736,6 +736,48 @@ def _serve_tls(broker: Broker, folder: Path) -> Path:
     return cert
 
 
+async def test_a_refusal_whose_answer_is_lost_is_not_taken_for_a_hang_up(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A broker that refuses the bridge, whose first refusal does not reach it.
+
+    paho writes the messages it queued right behind the CONNECT; a broker that refuses
+    closes with them unread, and the reset that follows can end the connection before
+    paho reads the refusal. The owner must read the refusal, not "is it a TLS port?".
+    """
+    caplog.set_level(logging.DEBUG, logger="doorstep_bridge.mqtt.client")
+    attempts = 0
+
+    async def refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal attempts
+        attempts += 1
+        await reader.read(1024)  # the CONNECT
+        if attempts > 1:
+            writer.write(bytes([0x20, 2, 0, 5]))  # CONNACK: not authorised
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(refuse, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    broker = Broker(port=port, config_path=tmp_path / "unused.conf")
+
+    def lines(level: int) -> list[str]:
+        return client_log(caplog, level, "Cannot connect to the MQTT broker")
+
+    async with server, run_bridge(bridge_config(broker, tmp_path / "bridge")):
+        async with asyncio.timeout(30):
+            while not lines(logging.DEBUG):  # noqa: ASYNC110 - a third attempt, polled
+                await asyncio.sleep(0.05)
+    assert lines(logging.ERROR) == [
+        (
+            f"Cannot connect to the MQTT broker at 127.0.0.1:{port}: the broker refused the"
+            " connection (Not authorized); retrying with backoff (rings and clips are queued"
+            " meanwhile)"
+        )
+    ]
+    assert lines(logging.WARNING) == []
+
+
 async def test_a_tls_port_spoken_to_in_plain_text_is_logged(
     mqtt_broker: Broker, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -224,6 +224,9 @@ class MqttClient:
         # Written under _lock from paho's thread: the broker answered the last CONNECT
         # with a refusal (already reported; the disconnect that follows says no more).
         self._refused = False
+        # Written under _lock from paho's thread: attempts in a row the broker closed
+        # before any CONNACK (see _on_disconnect).
+        self._hangups = 0
         self._subscribed = asyncio.Event()
         # Set on the loop before its SUBSCRIBE is sent; read in paho's thread.
         self._lookup: _RetainedLookup | None = None
@@ -519,6 +522,8 @@ class MqttClient:
         reason_code: ReasonCode,
         _properties: object,
     ) -> None:
+        with self._lock:
+            self._hangups = 0
         if reason_code.is_failure:
             # A refused CONNACK is not a connection (bad credentials, not authorised):
             # an error once per outage (a setting to fix), and paho retries with backoff.
@@ -571,6 +576,8 @@ class MqttClient:
         # paho calls this from inside its ``except OSError`` around the connection
         # attempt, without the error: the error being handled is that one.
         error = sys.exc_info()[1]
+        with self._lock:
+            self._hangups = 0
         why = connect_error_reason(error)
         if self._settings.tls is not None and isinstance(error, ConnectionResetError):
             # A plain-text listener drops the TLS handshake's first message.
@@ -633,12 +640,27 @@ class MqttClient:
             was_up, self._link_up = self._link_up, False
             refused, self._refused = self._refused, False
             self._pending_subacks.clear()
+            hung_up = not was_up and not refused
+            self._hangups = self._hangups + 1 if hung_up else 0
+            hangups = self._hangups
         if self._flushing:
             self._call_soon(self._release_held, self._connection)
-        if not was_up and not refused:
+        if hung_up:
             # The TCP (and TLS) connection was made, but the broker hung up without a
             # CONNACK: paho calls neither on_connect nor on_connect_fail, and retries.
-            self._call_soon(self._connect_failed_on_loop, self._hung_up_reason())
+            # paho writes the messages queued meanwhile right behind the CONNECT, and a
+            # broker that refuses the bridge closes with them unread: the reset that
+            # follows can end the connection before paho reads the refusal. So one
+            # hang-up may be a refusal whose answer was lost; the next attempt tells.
+            if hangups == 1:
+                self._call_soon(
+                    _LOGGER.debug,
+                    "The MQTT broker at %s closed the connection without answering;"
+                    " trying again before saying so",
+                    self._address,
+                )
+            else:
+                self._call_soon(self._connect_failed_on_loop, self._hung_up_reason())
         self._call_soon(self._disconnected_on_loop, str(reason_code))
 
     def _hung_up_reason(self) -> str:
