@@ -110,7 +110,8 @@ async def test_the_live_streams_need_credentials(stack: Stack) -> None:
         # With the bridge's token (only Home Assistant has it) the stream plays, masked.
         auth = {"Authorization": f"Bearer {stack.bridge.token}"}
         async with session.get(bridge_stream, headers=auth) as response:
-            assert response.status == 200
+            # A refusal says why (the camera offline, its live source failing): keep it.
+            assert response.status == 200, await response.text()
             async for jpeg in mjpeg_parts(response):
                 image = decode_jpeg(jpeg)
                 assert image.shape[:2] == (HEIGHT, WIDTH)
