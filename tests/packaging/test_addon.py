@@ -252,6 +252,44 @@ def test_the_supervisor_refuses_a_bad_retention_option(
     ]
 
 
+_RANGE = re.compile(r"^(int|float)\(([^,]*),([^)]*)\)\??$")
+
+
+def _ranged_options(addon_config: dict[str, Any]) -> list[tuple[str, bool, str, str, str]]:
+    """(option, per camera, type, low, high) of every option the Supervisor keeps in a range."""
+    schema = addon_config["schema"]
+    ranged = [(name, False, typ) for name, typ in schema.items() if isinstance(typ, str)]
+    ranged += [(name, True, typ) for name, typ in schema["cameras"][0].items()]
+    return [
+        (name, per_camera, *match.groups())
+        for name, per_camera, typ in ranged
+        if (match := _RANGE.match(str(typ)))
+    ]
+
+
+def test_every_value_the_supervisor_takes_starts_the_bridge(addon_config: dict[str, Any]) -> None:
+    """The ranges in the add-on's schema are written by hand: none may be wider than the
+    bridge's own. A value past the bridge's range would be saved, then stop the add-on."""
+    ranged = _ranged_options(addon_config)
+    assert {name for name, *_ in ranged} >= {"link_ttl_hours", "pre_roll", "retention_days"}
+    refused = []
+    for name, per_camera, typ, low, high in ranged:
+        number = int if typ == "int" else float
+        # An open end: a value far out, which the Supervisor takes as it stands.
+        for value in (number(low or -(10**9)), number(high or 10**9)):
+            options = copy.deepcopy(addon_config["options"])
+            if per_camera:
+                options["cameras"][0][name] = value
+            else:
+                options[name] = value
+            assert rules.check_options(addon_config["schema"], options) == [], (name, value)
+            try:
+                parse_config(addon_config_data(options, BROKER, ENV))
+            except ConfigError as err:
+                refused += err.problems
+    assert refused == []
+
+
 def test_one_camera_with_the_mosquitto_add_on() -> None:
     data = addon_config_data(
         {"cameras": [{"name": "porch", "source": "demo://"}], "storage": "media"}, BROKER, ENV
