@@ -17,6 +17,8 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any, TypeVarTuple
 
+from doorstep_bridge.camera import mask_sizes
+from doorstep_bridge.camera.mask_sizes import MaskSizes
 from doorstep_bridge.camera.pipeline import (
     CameraPipeline,
     DetectorFactory,
@@ -159,6 +161,7 @@ class CameraManager:
         self._unsubscribe: list[Callable[[], None]] = []
         self._background: set[asyncio.Future[Any]] = set()
         self._switch_file = storage.path / FILE_NAME
+        self._mask_sizes = MaskSizes(storage.path / mask_sizes.FILE_NAME)
         self._save_lock = threading.Lock()
         # Recorder threads make room one at a time, so each reads its own check's problem.
         self._room_lock = threading.Lock()
@@ -220,6 +223,10 @@ class CameraManager:
                     on_status=self._threadsafe(functools.partial(self._status_changed, name)),
                     on_person=self._threadsafe(functools.partial(self._person, name)),
                     on_package=self._threadsafe(functools.partial(self._package, name)),
+                    # In the reader thread: a small file, read and written only here.
+                    on_main_size=functools.partial(
+                        self._mask_sizes.seen, name, settings.privacy_masks
+                    ),
                 ),
                 on_ring=self._threadsafe(functools.partial(self._demo_ring, name)),
                 source_factory=self._source_factory,

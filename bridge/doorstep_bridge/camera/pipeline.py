@@ -169,6 +169,8 @@ class PipelineHooks:
             cameras with person detection on (``cameras.<cam>.person``).
         on_package: A parcel was left in or taken from the camera's ``doorstep``
             motion zone; only for cameras that have one.
+        on_main_size: The main stream delivers frames of a new (width, height): at
+            its first frame, and when the camera changes its resolution.
     """
 
     on_motion: Callable[[bool], None]
@@ -176,6 +178,7 @@ class PipelineHooks:
     on_status: Callable[[StreamStatus, str | None], None] | None = None
     on_person: Callable[[bool], None] | None = None
     on_package: Callable[[PackageChange], None] | None = None
+    on_main_size: Callable[[tuple[int, int]], None] | None = None
 
 
 class Detection:
@@ -522,7 +525,10 @@ class CameraPipeline:
                     # A camera may change its size within a connection (the owner
                     # changed its resolution): masks on other streams follow it.
                     stream = packet.stream
-                    self.main_size = (stream.width, stream.height)
+                    size = (stream.width, stream.height)
+                    if size != self.main_size and self._hooks.on_main_size is not None:
+                        self._hooks.on_main_size(size)
+                    self.main_size = size
                 if not delivered:
                     delivered = True
                     if role == "main":
