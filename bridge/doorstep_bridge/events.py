@@ -74,6 +74,15 @@ class RecordingProblem:
 
 
 @dataclass(frozen=True, slots=True)
+class MaskProblem:
+    """A camera's privacy masks do not fit the frames it sends, or they do (None)."""
+
+    camera: str
+    problem: str | None
+    since: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class ClipFinished:
     """A clip was written, indexed and is playable."""
 
@@ -173,6 +182,7 @@ Event: TypeAlias = (
     | CameraAvailability
     | CameraStatusChanged
     | RecordingProblem
+    | MaskProblem
     | ClipFinished
     | ClipDeleted
     | ClipsHeld

@@ -42,6 +42,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     | frozenset({"recording.snapshots", "recording.store", "recording.recorder"})
     | frozenset({"recording.retention"})
     | frozenset({"camera.sources", "camera.rtsp", "camera.demo", "camera.switches"})
+    | frozenset({"camera.mask_sizes"})
     | frozenset({"mqtt.ignored", "mqtt.client"})
     | frozenset({"sharing.audit", "sharing.state", "sharing.database", "sharing.links"})
     | frozenset({"sharing.clips", "sharing.repeats", "sharing.fields", "sharing.redact"})

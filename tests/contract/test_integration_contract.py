@@ -22,7 +22,7 @@ import pytest
 from doorstep_bridge import PROTOCOL_VERSION, keys
 from doorstep_bridge.camera.manager import CameraManager
 from doorstep_bridge.config import RESERVED_CAMERA_NAMES, parse_config
-from doorstep_bridge.events import CameraSwitchChanged, EventBus, RecordingProblem
+from doorstep_bridge.events import CameraSwitchChanged, EventBus, MaskProblem, RecordingProblem
 from doorstep_bridge.http import routes as bridge_routes
 from doorstep_bridge.http import switches as switch_routes
 from doorstep_bridge.http.auth import token_middleware
@@ -81,7 +81,7 @@ def test_topics_match(protocol: Any, base: str) -> None:
     assert ours.bridge_stats == theirs.bridge_stats
     for camera in CAMERAS:
         for name in ("camera_available", "camera_status", "motion", "ring", "clip", "snapshot",
-                     "record_set", "recording_problem"):  # fmt: skip
+                     "record_set", "recording_problem", "mask_problem"):  # fmt: skip
             assert getattr(ours, name)(camera) == getattr(theirs, name)(camera), name
         for switch in bridge_topics.SWITCHES:
             assert ours.switch(camera, switch) == theirs.switch(camera, switch)
@@ -92,6 +92,7 @@ def test_topics_match(protocol: Any, base: str) -> None:
             theirs.camera_available(camera),
             theirs.camera_status(camera),
             theirs.recording_problem(camera),
+            theirs.mask_problem(camera),
             theirs.motion(camera),
             theirs.ring(camera),
             theirs.clip(camera),
@@ -192,6 +193,14 @@ def test_recording_problem(protocol: Any) -> None:
     bus.publish(RecordingProblem("front_door", message, NOW))
     problem = protocol.parse_recording_problem(sent[-1][1])
     assert (problem.problem, problem.since) == (message, NOW)
+    # The privacy masks' problem has the same form.
+    message = "privacy mask(s) 2 lie wholly outside the 1280x720 frames"
+    bus.publish(MaskProblem("front_door", message, NOW))
+    assert sent[-1][0] == "doorstep/front_door/mask_problem"
+    problem = protocol.parse_recording_problem(sent[-1][1])
+    assert (problem.problem, problem.since) == (message, NOW)
+    bus.publish(MaskProblem("front_door", None, NOW))
+    assert sent[-1] == ("doorstep/front_door/mask_problem", "")
 
 
 def test_clip(protocol: Any, tmp_path: Path) -> None:

@@ -44,6 +44,7 @@ from doorstep_bridge.events import (
     ClipsHeld,
     Event,
     EventBus,
+    MaskProblem,
     MotionChanged,
     NoClips,
     PackageChanged,
@@ -162,6 +163,8 @@ class CameraManager:
         self._background: set[asyncio.Future[Any]] = set()
         self._switch_file = storage.path / FILE_NAME
         self._mask_sizes = MaskSizes(storage.path / mask_sizes.FILE_NAME)
+        #: The mask problem last published per camera (None: the masks fit).
+        self._mask_problems: dict[str, str | None] = {}
         self._save_lock = threading.Lock()
         # Recorder threads make room one at a time, so each reads its own check's problem.
         self._room_lock = threading.Lock()
@@ -223,10 +226,7 @@ class CameraManager:
                     on_status=self._threadsafe(functools.partial(self._status_changed, name)),
                     on_person=self._threadsafe(functools.partial(self._person, name)),
                     on_package=self._threadsafe(functools.partial(self._package, name)),
-                    # In the reader thread: a small file, read and written only here.
-                    on_main_size=functools.partial(
-                        self._mask_sizes.seen, name, settings.privacy_masks
-                    ),
+                    on_main_size=functools.partial(self._main_size_seen, name),
                 ),
                 on_ring=self._threadsafe(functools.partial(self._demo_ring, name)),
                 source_factory=self._source_factory,
@@ -461,6 +461,19 @@ class CameraManager:
 
     def _recording_problem(self, camera: str, problem: str | None) -> None:
         self._publish(RecordingProblem(camera, problem, utcnow()))
+
+    def _main_size_seen(self, camera: str, size: tuple[int, int]) -> None:
+        """In the camera's reader thread: do its privacy masks fit frames of ``size``?"""
+        # A small file, read and written only here: off the event loop.
+        problem = self._mask_sizes.seen(camera, self._cameras[camera].privacy_masks, size)
+        self._threadsafe(self._mask_problem)(camera, problem)
+
+    def _mask_problem(self, camera: str, problem: str | None) -> None:
+        # The first answer of a run is always sent: it clears what an earlier run left.
+        if camera in self._mask_problems and self._mask_problems[camera] == problem:
+            return
+        self._mask_problems[camera] = problem
+        self._publish(MaskProblem(camera, problem, utcnow()))
 
     def _clip_finished(self, clip: ClipInfo) -> None:
         latest = self._latest.get(clip.camera)

@@ -91,17 +91,33 @@ class MaskSizes:
             _LOGGER.warning("Cannot write %s: %s", self._path, err)
         return size
 
-    def seen(self, camera: str, polygons: Sequence[Polygon], size: tuple[int, int]) -> None:
-        """The camera's main stream delivers ``size`` frames: warn if its masks do not fit."""
+    def seen(self, camera: str, polygons: Sequence[Polygon], size: tuple[int, int]) -> str | None:
+        """The camera's main stream delivers ``size`` frames: warn if its masks do not fit.
+
+        Returns:
+            The problem in a line (for Home Assistant's repair), or None when they fit.
+        """
         if not polygons or not all(size):
-            return
+            return None
         with self._lock:
             drawn = self._drawn_for(camera, masks_digest(polygons), size)
-            if (camera, size) in self._warned:
-                return
+            outside = outside_the_frame(polygons, size) if drawn == size else []
+            first = (camera, size) not in self._warned
             self._warned.add((camera, size))
         width, height = size
         key = f"cameras.{camera}.privacy_masks"
+        if drawn != size:
+            problem = (
+                f"the privacy masks were drawn while the camera sent {drawn[0]}x{drawn[1]}"
+                f" frames; it now sends {width}x{height}"
+            )
+        elif outside:
+            numbers = ", ".join(str(number) for number in outside)
+            problem = f"privacy mask(s) {numbers} lie wholly outside the {width}x{height} frames"
+        else:
+            return None
+        if not first:
+            return problem
         if drawn != size:
             _LOGGER.warning(
                 "Camera %s now sends %dx%d frames, but its privacy masks were drawn while it"
@@ -120,8 +136,7 @@ class MaskSizes:
                 drawn[0],
                 drawn[1],
             )
-        elif outside := outside_the_frame(polygons, size):
-            numbers = ", ".join(str(number) for number in outside)
+        else:
             _LOGGER.warning(
                 "Camera %s sends %dx%d frames, but its privacy mask(s) %s lie wholly outside"
                 " them and hide nothing: masks are in the main stream's pixels. Redraw %s on"
@@ -132,3 +147,4 @@ class MaskSizes:
                 numbers,
                 key,
             )
+        return problem

@@ -22,6 +22,7 @@ from doorstep_bridge.events import (
     ClipDeleted,
     ClipFinished,
     EventBus,
+    MaskProblem,
     MotionChanged,
     NoClips,
     PackageChanged,
@@ -265,6 +266,7 @@ class Publisher:
             bus.subscribe(CameraAvailability, self._on_availability),
             bus.subscribe(CameraStatusChanged, self._on_status),
             bus.subscribe(RecordingProblem, self._on_recording_problem),
+            bus.subscribe(MaskProblem, self._on_mask_problem),
             bus.subscribe(ClipFinished, self._on_clip),
             bus.subscribe(ClipDeleted, self._on_clip_deleted),
             bus.subscribe(NoClips, self._on_no_clips),
@@ -310,7 +312,13 @@ class Publisher:
         self._mqtt.publish(topic, _json(event.health.payload()), qos=1, retain=True)
 
     def _on_recording_problem(self, event: RecordingProblem) -> None:
-        topic = self._topics.recording_problem(event.camera)
+        self._publish_problem(self._topics.recording_problem(event.camera), event)
+
+    def _on_mask_problem(self, event: MaskProblem) -> None:
+        self._publish_problem(self._topics.mask_problem(event.camera), event)
+
+    def _publish_problem(self, topic: str, event: RecordingProblem | MaskProblem) -> None:
+        """``{"problem", "since"}``, retained; empty (clearing the topic) without a problem."""
         payload = (
             ""
             if event.problem is None

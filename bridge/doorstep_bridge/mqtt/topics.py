@@ -66,6 +66,10 @@ class Topics:
         """Retained JSON: why recording fails or is at risk; empty while it works."""
         return f"{self.base}/{camera}/recording_problem"
 
+    def mask_problem(self, camera: str) -> str:
+        """Retained JSON: why the privacy masks do not fit the frames; empty when they do."""
+        return f"{self.base}/{camera}/mask_problem"
+
     def motion(self, camera: str) -> str:
         """Retained ``ON``/``OFF``."""
         return f"{self.base}/{camera}/motion"
@@ -112,6 +116,7 @@ class Topics:
             self.camera_available(camera),
             self.camera_status(camera),
             self.recording_problem(camera),
+            self.mask_problem(camera),
             self.motion(camera),
             self.person(camera),
             self.clip(camera),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 import pytest
 
 from doorstep_bridge.camera.mask_sizes import FILE_NAME, MaskSizes, outside_the_frame
+from doorstep_bridge.events import MaskProblem
 from tests.bridge.camera.test_manager import running
 from tests.support.media import write_h264
 
@@ -76,7 +76,8 @@ def test_a_mask_wholly_outside_the_frame_hides_nothing(
     beyond = ((1400, 100), (1900, 100), (1900, 500))  # drawn on a 1080p snapshot
     generous = ((1100, 0), (1400, 0), (1400, 300), (1100, 300))  # past the edge: fine
     assert outside_the_frame([WINDOW, beyond, generous], (1280, 720)) == [2]
-    MaskSizes(tmp_path / FILE_NAME).seen("porch", [WINDOW, beyond, generous], (1280, 720))
+    problem = MaskSizes(tmp_path / FILE_NAME).seen("porch", [WINDOW, beyond, generous], (1280, 720))
+    assert problem == "privacy mask(s) 2 lie wholly outside the 1280x720 frames"
     assert warnings(caplog) == [
         (
             "Camera porch sends 1280x720 frames, but its privacy mask(s) 2 lie wholly outside them"
@@ -111,18 +112,24 @@ async def test_a_camera_set_to_another_resolution_is_said(
     large = write_h264(tmp_path / "large.mp4", width=1280, height=720, seconds=2)
     mask = [list(point) for point in WINDOW]
 
-    async def run(footage: Path, masks: list[Any]) -> None:
+    async def run(footage: Path, masks: list[Any]) -> str | None:
+        """The problem the bridge announces (for Home Assistant) once the camera is up."""
         camera = {"source": str(footage), "privacy_masks": masks}
-        async with running(storage, {"front_door": camera}) as (manager, _, _):
-            async with asyncio.timeout(30):
-                while manager.main_size("front_door") is None:  # noqa: ASYNC110 - polled
-                    await asyncio.sleep(0.05)
+        async with running(storage, {"front_door": camera}) as (_, recorded, _):
+            event = await recorded.wait(MaskProblem)
+        assert event.camera == "front_door"
+        problem: str | None = event.problem
+        return problem
 
-    await run(small.path, [mask])
+    assert await run(small.path, [mask]) is None
     assert warnings(caplog) == []
-    await run(large.path, [mask])
+    drawn_for_small = (
+        "the privacy masks were drawn while the camera sent 640x360 frames; it now sends 1280x720"
+    )
+    assert await run(large.path, [mask]) == drawn_for_small
     assert len(warnings(caplog)) == 1
     assert "now sends 1280x720 frames" in warnings(caplog)[0]
     assert "were drawn while it sent 640x360" in warnings(caplog)[0]
-    await run(large.path, [[[2 * x, 2 * y] for x, y in mask]])
+    # Redrawn for the new size: the problem is cleared, and nothing more is said.
+    assert await run(large.path, [[[2 * x, 2 * y] for x, y in mask]]) is None
     assert len(warnings(caplog)) == 1
