@@ -58,6 +58,7 @@ ISSUE_ANNOUNCEMENT_NOT_PROVEN: Final = "announcement_not_proven"
 ISSUE_EGRESS: Final = "egress_blocked"
 #: Recording fails or is at risk on a camera (a full disk), per camera.
 ISSUE_RECORDING: Final = "recording_problem"
+ISSUE_MASKS: Final = "privacy_masks_misplaced"
 #: A camera down, per camera; its translation key is ``camera_<status>``.
 ISSUE_CAMERA_DOWN: Final = "camera_down"
 #: A camera down for this long (refused, unreachable, no video...) raises a repair issue.

@@ -24,6 +24,7 @@ from .const import (
     DOMAIN,
     ISSUE_CAMERA_DOWN,
     ISSUE_EGRESS,
+    ISSUE_MASKS,
     ISSUE_NOT_HEARD,
     ISSUE_PROTOCOL,
     ISSUE_RECORDING,
@@ -43,6 +44,7 @@ from .protocol import (
     Clip,
     EgressReport,
     Package,
+    Payload,
     ProtocolError,
     RecordingProblem,
     Ring,
@@ -97,6 +99,8 @@ class CameraState:
     health: CameraHealth | None = None
     #: Why recording fails or is at risk (a full disk); None while it works.
     recording_problem: RecordingProblem | None = None
+    #: Why the privacy masks do not fit the camera's frames; None while they do.
+    mask_problem: RecordingProblem | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -690,6 +694,7 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
             self._built_cameras.pop(camera, None)
             self._clear_camera_issue(camera)
             ir.async_delete_issue(self.hass, DOMAIN, self._recording_issue_id(camera))
+            ir.async_delete_issue(self.hass, DOMAIN, self._mask_issue_id(camera))
         if added:
             for listener in list(self._add_listeners):
                 listener(added)
@@ -784,12 +789,19 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
             elif leaf == "status" and msg.payload:
                 # Not marked retained: the bridge has just published a change.
                 self._camera_health(camera, parse_camera_health(msg.payload), live=not msg.retain)
-            elif leaf == "recording_problem":
-                # Empty: recording works (again).
-                problem = parse_recording_problem(msg.payload) if msg.payload else None
-                self._recording_problem(camera, problem)
+            elif leaf in ("recording_problem", "mask_problem"):
+                self._camera_problem(camera, leaf, msg.payload)
         except ProtocolError as err:
             LOGGER.warning("Ignoring malformed message on %s: %s", msg.topic, err)
+
+    @callback
+    def _camera_problem(self, camera: str, leaf: str, payload: Payload) -> None:
+        """``recording_problem`` or ``mask_problem``: one form; empty while all is well."""
+        problem = parse_recording_problem(payload) if payload else None
+        if leaf == "recording_problem":
+            self._recording_problem(camera, problem)
+        else:
+            self._mask_problem(camera, problem)
 
     @callback
     def _camera_online(self, camera: str, online: bool) -> None:
@@ -842,6 +854,39 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
 
     def _recording_issue_id(self, camera: str) -> str:
         return f"{ISSUE_RECORDING}_{self.bridge_id}_{camera}"
+
+    @callback
+    def _mask_problem(self, camera: str, problem: RecordingProblem | None) -> None:
+        """A repair while the privacy masks do not fit the camera's frames.
+
+        Masks are pixels: after the camera's resolution changed they cover another part
+        of the picture, and what they hid may be recorded.
+        """
+        if problem == self.data.camera(camera).mask_problem:
+            return  # a retained repeat
+        self._update_camera(camera, mask_problem=problem)
+        issue_id = self._mask_issue_id(camera)
+        if problem is None:
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
+            return
+        LOGGER.warning("Doorstep camera %s: %s", camera, problem.problem)
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key=ISSUE_MASKS,
+            translation_placeholders={
+                "camera": self.data.camera_name(camera),
+                "camera_key": camera,
+                "bridge": self.config_entry.title,
+                "problem": problem.problem,
+            },
+        )
+
+    def _mask_issue_id(self, camera: str) -> str:
+        return f"{ISSUE_MASKS}_{self.bridge_id}_{camera}"
 
     # Camera repair issues ----------------------------------------------------
 

@@ -102,6 +102,10 @@ class Topics:
         """Why recording fails or is at risk (JSON); no message while it works."""
         return f"{self.base}/{camera}/recording_problem"
 
+    def mask_problem(self, camera: str) -> str:
+        """Why the privacy masks do not fit the camera's frames (JSON); none while they do."""
+        return f"{self.base}/{camera}/mask_problem"
+
     def motion(self, camera: str) -> str:
         """Motion ``ON``/``OFF``."""
         return f"{self.base}/{camera}/motion"
@@ -154,7 +158,7 @@ class Topics:
                 f"{self.base}/+/clip", f"{self.base}/+/motion_detection",
                 f"{self.base}/+/recording", f"{self.base}/+/status",
                 f"{self.base}/+/person", f"{self.base}/+/package",
-                f"{self.base}/+/recording_problem")  # fmt: skip
+                f"{self.base}/+/recording_problem", f"{self.base}/+/mask_problem")  # fmt: skip
 
     def split_camera_topic(self, topic: str) -> tuple[str, str] | None:
         """``(camera, leaf)`` for ``<b>/<cam>/<leaf>``, else None."""
@@ -229,7 +233,11 @@ class CameraHealth:
 
 @dataclass(frozen=True, slots=True)
 class RecordingProblem:
-    """``<b>/<cam>/recording_problem``: why recording fails or is at risk, since when."""
+    """``<b>/<cam>/recording_problem``: why recording fails or is at risk, since when.
+
+    ``<b>/<cam>/mask_problem`` (why the privacy masks do not fit the camera's frames)
+    has the same form.
+    """
 
     problem: str
     since: datetime | None
