@@ -63,6 +63,10 @@ from .protocol import (
     parse_stats,
 )
 
+#: A camera's problem topics (``<b>/<cam>/<leaf>``, one form): the repair each raises. The
+#: leaf is also the :class:`CameraState` field that holds the problem.
+PROBLEM_ISSUES = {"recording_problem": ISSUE_RECORDING, "mask_problem": ISSUE_MASKS}
+
 #: Presses made this long before Home Assistant lost the broker still count as missed
 #: (it notices the loss a little late).
 MISSED_RINGS_MARGIN = timedelta(seconds=5)
@@ -693,8 +697,8 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
         for camera in removed:
             self._built_cameras.pop(camera, None)
             self._clear_camera_issue(camera)
-            ir.async_delete_issue(self.hass, DOMAIN, self._recording_issue_id(camera))
-            ir.async_delete_issue(self.hass, DOMAIN, self._mask_issue_id(camera))
+            for leaf in PROBLEM_ISSUES:
+                ir.async_delete_issue(self.hass, DOMAIN, self._problem_issue_id(leaf, camera))
         if added:
             for listener in list(self._add_listeners):
                 listener(added)
@@ -789,19 +793,10 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
             elif leaf == "status" and msg.payload:
                 # Not marked retained: the bridge has just published a change.
                 self._camera_health(camera, parse_camera_health(msg.payload), live=not msg.retain)
-            elif leaf in ("recording_problem", "mask_problem"):
+            elif leaf in PROBLEM_ISSUES:
                 self._camera_problem(camera, leaf, msg.payload)
         except ProtocolError as err:
             LOGGER.warning("Ignoring malformed message on %s: %s", msg.topic, err)
-
-    @callback
-    def _camera_problem(self, camera: str, leaf: str, payload: Payload) -> None:
-        """``recording_problem`` or ``mask_problem``: one form; empty while all is well."""
-        problem = parse_recording_problem(payload) if payload else None
-        if leaf == "recording_problem":
-            self._recording_problem(camera, problem)
-        else:
-            self._mask_problem(camera, problem)
 
     @callback
     def _camera_online(self, camera: str, online: bool) -> None:
@@ -824,59 +819,32 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
         self._check_camera_issue(camera, health, live=live)
 
     @callback
-    def _recording_problem(self, camera: str, problem: RecordingProblem | None) -> None:
-        """A repair naming the problem while recording fails or is at risk (a full disk).
+    def _camera_problem(self, camera: str, leaf: str, payload: Payload) -> None:
+        """A repair naming the problem while there is one (empty ``payload``: none).
 
-        The coordinator's, not the binary sensor's: an owner who disables the sensor
-        must still learn that clips are not being kept.
+        ``recording_problem``: recording fails or is at risk (a full disk).
+        ``mask_problem``: the privacy masks were drawn for another picture size, so they
+        cover another part of the picture. The coordinator's, not an entity's: an owner
+        who disables the recording problem sensor must still learn of it.
         """
-        if problem == self.data.camera(camera).recording_problem:
+        problem = parse_recording_problem(payload) if payload else None
+        if problem == getattr(self.data.camera(camera), leaf):
             return  # a retained repeat
-        self._update_camera(camera, recording_problem=problem)
-        issue_id = self._recording_issue_id(camera)
+        self._update_camera(camera, **{leaf: problem})
+        issue_id = self._problem_issue_id(leaf, camera)
         if problem is None:
             ir.async_delete_issue(self.hass, DOMAIN, issue_id)
             return
-        LOGGER.warning("Doorstep camera %s: recording problem: %s", camera, problem.problem)
-        ir.async_create_issue(
-            self.hass,
-            DOMAIN,
-            issue_id,
-            is_fixable=False,
-            severity=ir.IssueSeverity.ERROR,
-            translation_key=ISSUE_RECORDING,
-            translation_placeholders={
-                "camera": self.data.camera_name(camera),
-                "bridge": self.config_entry.title,
-                "problem": problem.problem,
-            },
+        LOGGER.warning(
+            "Doorstep camera %s: %s: %s", camera, leaf.replace("_", " "), problem.problem
         )
-
-    def _recording_issue_id(self, camera: str) -> str:
-        return f"{ISSUE_RECORDING}_{self.bridge_id}_{camera}"
-
-    @callback
-    def _mask_problem(self, camera: str, problem: RecordingProblem | None) -> None:
-        """A repair while the privacy masks do not fit the camera's frames.
-
-        Masks are pixels: after the camera's resolution changed they cover another part
-        of the picture, and what they hid may be recorded.
-        """
-        if problem == self.data.camera(camera).mask_problem:
-            return  # a retained repeat
-        self._update_camera(camera, mask_problem=problem)
-        issue_id = self._mask_issue_id(camera)
-        if problem is None:
-            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
-            return
-        LOGGER.warning("Doorstep camera %s: %s", camera, problem.problem)
         ir.async_create_issue(
             self.hass,
             DOMAIN,
             issue_id,
             is_fixable=False,
             severity=ir.IssueSeverity.ERROR,
-            translation_key=ISSUE_MASKS,
+            translation_key=PROBLEM_ISSUES[leaf],
             translation_placeholders={
                 "camera": self.data.camera_name(camera),
                 "camera_key": camera,
@@ -885,8 +853,8 @@ class DoorstepCoordinator(DataUpdateCoordinator[BridgeState]):
             },
         )
 
-    def _mask_issue_id(self, camera: str) -> str:
-        return f"{ISSUE_MASKS}_{self.bridge_id}_{camera}"
+    def _problem_issue_id(self, leaf: str, camera: str) -> str:
+        return f"{PROBLEM_ISSUES[leaf]}_{self.bridge_id}_{camera}"
 
     # Camera repair issues ----------------------------------------------------
 

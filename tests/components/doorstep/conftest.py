@@ -31,8 +31,10 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 from custom_components.doorstep.const import CONF_BASE_TOPIC, DOMAIN
+from doorstep_bridge.events import Event, EventBus
 from doorstep_bridge.http.routes import announcement_proof
 from doorstep_bridge.models import ClipInfo, RingEvent
+from doorstep_bridge.mqtt.publisher import Publisher
 from doorstep_bridge.mqtt.topics import Topics
 
 BRIDGE_ID = "3f9c2a7be1d04c55"
@@ -555,6 +557,27 @@ def children(item: BrowseMedia) -> list[BrowseMediaSource]:
     """Children of a media browser node (always media-source nodes here)."""
     assert item.children is not None
     return [cast("BrowseMediaSource", child) for child in item.children]
+
+
+def publish_as_the_bridge(hass: HomeAssistant, event: Event, *, retain: bool = False) -> str:
+    """Send ``event``'s one MQTT message as the bridge does (its own publisher); its payload.
+
+    As a broker forwards it to a client already subscribed: not marked retained.
+    """
+    sent: list[tuple[str, str]] = []
+
+    class Mqtt:
+        topics = Topics(TOPICS.base)
+
+        def publish(self, topic: str, payload: str, **_kwargs: object) -> None:
+            sent.append((topic, payload))
+
+    bus = EventBus()
+    Publisher(Mqtt(), bus)  # type: ignore[arg-type]
+    bus.publish(event)
+    [(topic, payload)] = sent
+    async_fire_mqtt_message(hass, topic, payload, retain=retain)
+    return payload
 
 
 def publish_retained(hass: HomeAssistant, bridge: FakeBridge) -> None:

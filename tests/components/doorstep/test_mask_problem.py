@@ -11,11 +11,9 @@ import pytest
 from pytest_homeassistant_custom_component.common import async_fire_mqtt_message
 
 from custom_components.doorstep.const import DOMAIN
-from doorstep_bridge.events import EventBus, MaskProblem
-from doorstep_bridge.mqtt.publisher import Publisher
-from doorstep_bridge.mqtt.topics import Topics
+from doorstep_bridge.events import MaskProblem
 
-from .conftest import BRIDGE_ID, TOPICS, FakeBridge
+from .conftest import BRIDGE_ID, TOPICS, FakeBridge, publish_as_the_bridge
 
 ISSUE = f"privacy_masks_misplaced_{BRIDGE_ID}_front_door"
 MOVED = (
@@ -24,21 +22,9 @@ MOVED = (
 
 
 def publish(hass: HomeAssistant, problem: str | None, *, retain: bool = False) -> str:
-    """Send the camera's mask problem as the bridge does (its own publisher); its payload."""
-    sent: list[tuple[str, str]] = []
-
-    class Mqtt:
-        topics = Topics(TOPICS.base)
-
-        def publish(self, topic: str, payload: str, **_kwargs: object) -> None:
-            sent.append((topic, payload))
-
-    bus = EventBus()
-    Publisher(Mqtt(), bus)  # type: ignore[arg-type]
-    bus.publish(MaskProblem("front_door", problem, dt_util.utcnow()))
-    [(topic, payload)] = sent
-    async_fire_mqtt_message(hass, topic, payload, retain=retain)
-    return payload
+    """Send the camera's mask problem as the bridge does; its payload."""
+    event = MaskProblem("front_door", problem, dt_util.utcnow())
+    return publish_as_the_bridge(hass, event, retain=retain)
 
 
 def said(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -71,11 +57,11 @@ async def test_masks_drawn_for_another_resolution_raise_a_repair(
         "bridge": "Doorstep",
         "problem": MOVED,
     }
-    assert said(caplog) == [f"Doorstep camera front_door: {MOVED}"]
+    assert said(caplog) == [f"Doorstep camera front_door: mask problem: {MOVED}"]
     # A retained repeat (the integration subscribes again): said once.
     async_fire_mqtt_message(hass, TOPICS.mask_problem("front_door"), payload, retain=True)
     await hass.async_block_till_done()
-    assert said(caplog) == [f"Doorstep camera front_door: {MOVED}"]
+    assert said(caplog) == [f"Doorstep camera front_door: mask problem: {MOVED}"]
 
     publish(hass, None)  # redrawn: the bridge runs with masks that fit
     await hass.async_block_till_done()

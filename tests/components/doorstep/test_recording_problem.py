@@ -13,11 +13,9 @@ import pytest
 from pytest_homeassistant_custom_component.common import async_fire_mqtt_message
 
 from custom_components.doorstep.const import DOMAIN
-from doorstep_bridge.events import EventBus, RecordingProblem
-from doorstep_bridge.mqtt.publisher import Publisher
-from doorstep_bridge.mqtt.topics import Topics
+from doorstep_bridge.events import RecordingProblem
 
-from .conftest import BRIDGE_ID, TOPICS, FakeBridge, get_state
+from .conftest import BRIDGE_ID, TOPICS, FakeBridge, get_state, publish_as_the_bridge
 
 SENSOR = "binary_sensor.front_door_recording_problem"
 ISSUE = f"recording_problem_{BRIDGE_ID}_front_door"
@@ -25,23 +23,10 @@ FULL = "cannot write c_20261204T190316_front_door_b687.partial.mp4: No space lef
 
 
 def publish(hass: HomeAssistant, problem: str | None, *, retain: bool = False) -> None:
-    """Send the camera's recording problem as the bridge does (its own publisher).
-
-    As a broker forwards it to a client already subscribed: not marked retained.
-    """
-    sent: list[tuple[str, str]] = []
-
-    class Mqtt:
-        topics = Topics(TOPICS.base)
-
-        def publish(self, topic: str, payload: str, **_kwargs: object) -> None:
-            sent.append((topic, payload))
-
-    bus = EventBus()
-    Publisher(Mqtt(), bus)  # type: ignore[arg-type]
-    bus.publish(RecordingProblem("front_door", problem, dt_util.utcnow()))
-    [(topic, payload)] = sent
-    async_fire_mqtt_message(hass, topic, payload, retain=retain)
+    """Send the camera's recording problem as the bridge does."""
+    publish_as_the_bridge(
+        hass, RecordingProblem("front_door", problem, dt_util.utcnow()), retain=retain
+    )
 
 
 def issue(issue_registry: ir.IssueRegistry) -> ir.IssueEntry | None:
@@ -74,6 +59,7 @@ async def test_a_full_disk_turns_the_problem_on_and_raises_a_repair_naming_it(
     assert found.is_fixable is False
     assert found.translation_placeholders == {
         "camera": "Front door",
+        "camera_key": "front_door",
         "bridge": "Doorstep",
         "problem": FULL,
     }
