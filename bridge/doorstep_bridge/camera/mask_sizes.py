@@ -101,50 +101,45 @@ class MaskSizes:
             return None
         with self._lock:
             drawn = self._drawn_for(camera, masks_digest(polygons), size)
-            outside = outside_the_frame(polygons, size) if drawn == size else []
             first = (camera, size) not in self._warned
             self._warned.add((camera, size))
         width, height = size
         key = f"cameras.{camera}.privacy_masks"
         if drawn != size:
-            problem = (
+            if first:
+                _LOGGER.warning(
+                    "Camera %s now sends %dx%d frames, but its privacy masks were drawn while"
+                    " it sent %dx%d: masks are in pixels, so they now cover another part of the"
+                    " picture and what they hid may be recorded. Look at a snapshot, then redraw"
+                    " %s in %dx%d pixels (the bridge then takes them as drawn for that size)"
+                    " or set the camera back to %dx%d",
+                    camera,
+                    width,
+                    height,
+                    drawn[0],
+                    drawn[1],
+                    key,
+                    width,
+                    height,
+                    drawn[0],
+                    drawn[1],
+                )
+            return (
                 f"the privacy masks were drawn while the camera sent {drawn[0]}x{drawn[1]}"
                 f" frames; it now sends {width}x{height}"
             )
-        elif outside:
+        if outside := outside_the_frame(polygons, size):
             numbers = ", ".join(str(number) for number in outside)
-            problem = f"privacy mask(s) {numbers} lie wholly outside the {width}x{height} frames"
-        else:
-            return None
-        if not first:
-            return problem
-        if drawn != size:
-            _LOGGER.warning(
-                "Camera %s now sends %dx%d frames, but its privacy masks were drawn while it"
-                " sent %dx%d: masks are in pixels, so they now cover another part of the"
-                " picture and what they hid may be recorded. Look at a snapshot, then redraw"
-                " %s in %dx%d pixels (the bridge then takes them as drawn for that size)"
-                " or set the camera back to %dx%d",
-                camera,
-                width,
-                height,
-                drawn[0],
-                drawn[1],
-                key,
-                width,
-                height,
-                drawn[0],
-                drawn[1],
-            )
-        else:
-            _LOGGER.warning(
-                "Camera %s sends %dx%d frames, but its privacy mask(s) %s lie wholly outside"
-                " them and hide nothing: masks are in the main stream's pixels. Redraw %s on"
-                " a snapshot of this camera",
-                camera,
-                width,
-                height,
-                numbers,
-                key,
-            )
-        return problem
+            if first:
+                _LOGGER.warning(
+                    "Camera %s sends %dx%d frames, but its privacy mask(s) %s lie wholly"
+                    " outside them and hide nothing: masks are in the main stream's pixels."
+                    " Redraw %s on a snapshot of this camera",
+                    camera,
+                    width,
+                    height,
+                    numbers,
+                    key,
+                )
+            return f"privacy mask(s) {numbers} lie wholly outside the {width}x{height} frames"
+        return None
