@@ -298,6 +298,123 @@ async def test_panel_older_clips_while_new_clips_are_recorded(stack: Stack, page
         assert ids.index(first) >= 2, (first, ids)
 
 
+class _ListHeldBack:
+    """Between the panel and Home Assistant's websocket: the answer to the first list of
+    ``limit`` clips asked once armed is held back until :meth:`release`, as a slow bridge
+    would; every other message passes. It notes when Home Assistant tells the panel of
+    another newest clip, and when the panel asks for clips while the list is held."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.armed = False
+        self.list_id: int | None = None
+        self.held: dict[str, Any] | None = None
+        self.released = False
+        self.subscription: int | None = None
+        self.newest: Any = None
+        self.clip_told = asyncio.Event()  # another newest clip, told while the list is held
+        self.asked_meanwhile = asyncio.Event()
+        self._page: Any = None
+
+    async def route(self, page_side: Any) -> None:
+        """Playwright's websocket route handler: pass messages on both ways."""
+        server = page_side.connect_to_server()
+        page_side.on_message(lambda message: self._to_server(server, message))
+        server.on_message(lambda message: self._to_page(page_side, message))
+
+    def release(self) -> None:
+        """Let the held answer through (now, or as soon as it comes)."""
+        self.released = True
+        if self.held is not None and self._page is not None:
+            self._page.send(json.dumps(self.held))
+
+    def _to_server(self, server: Any, message: str | bytes) -> None:
+        server.send(message)
+        for item in _ws_messages(message):
+            if item.get("type") == "doorstep/subscribe":
+                self.subscription = item["id"]
+            if item.get("type") != "doorstep/clips" or "until" in item:
+                continue
+            if self.armed and self.list_id is None and item.get("limit") == self.limit:
+                self.list_id = item["id"]
+            elif self.list_id is not None and not self.released:
+                self.asked_meanwhile.set()
+
+    def _to_page(self, page_side: Any, message: str | bytes) -> None:
+        items = _ws_messages(message)
+        passing = []
+        for item in items:
+            if (
+                item.get("id") == self.list_id
+                and item.get("type") == "result"
+                and not self.released
+            ):
+                self.held, self._page = item, page_side
+                continue
+            passing.append(item)
+            if item.get("type") == "event" and item.get("id") == self.subscription:
+                newest = item["event"].get("last_clips")
+                if self.list_id is not None and self.newest is not None and newest != self.newest:
+                    self.clip_told.set()
+                self.newest = newest
+        if not items:
+            page_side.send(message)  # not JSON (never seen; passed as it came)
+        elif passing:
+            page_side.send(json.dumps(passing if len(passing) > 1 else passing[0]))
+
+
+def _ws_messages(message: str | bytes) -> list[dict[str, Any]]:
+    """The messages in one websocket frame (Home Assistant may send several as a list)."""
+    try:
+        data = json.loads(message)
+    except ValueError:
+        return []
+    return [item for item in (data if isinstance(data, list) else [data]) if isinstance(item, dict)]
+
+
+async def test_panel_list_asked_again_while_a_clip_is_recorded(stack: Stack, page: Any) -> None:
+    """The owner asks for the clip list again (a reason chip) and a clip is recorded before
+    the bridge's answer reaches the panel: the panel shows the page asked for with the new
+    clip on top, not the longer list it had before (it asked for the newest clips as many as
+    it then showed, and that answer, come after, replaced the page)."""
+    from playwright.async_api import expect
+
+    page_size = 2
+    between = _ListHeldBack(limit=page_size)
+    await page.route_web_socket(re.compile(r"/api/websocket$"), between.route)
+    async with aiohttp.ClientSession() as session:
+        owner = HaClient(session, stack.ha.url, stack.owner_token)
+        await _clip_total(owner, 5)
+        await log_in(page, stack)
+        await page.goto(f"{stack.ha.url}/doorstep")
+        panel = page.locator("doorstep-panel")
+        clips = panel.locator("li.clip")
+        await expect(clips.first).to_be_attached()
+        await panel.evaluate(f"panel => {{ panel.clipPage = {page_size}; }}")
+        before = len(await bridge_clips(session, stack))
+        between.armed = True
+        await panel.locator(".chip", has_text="All").click()
+        # The camera records a clip every 12 s; Home Assistant tells the panel of it.
+        await asyncio.wait_for(between.clip_told.wait(), timeout=60)
+        # The panel asks for the newest clips at once when it does (none is asked for while
+        # the list is on its way, as the panel waits for it first).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(between.asked_meanwhile.wait(), timeout=3)
+        between.release()
+        told = (await bridge_clips(session, stack))[0]["id"]
+        await expect(panel.locator(f'li.clip[data-clip="{told}"]')).to_be_attached(timeout=15_000)
+        for _ in range(20):  # whatever else is on its way settles
+            ids = await clips.evaluate_all("items => items.map(i => i.dataset.clip)")
+            on_bridge = [clip["id"] for clip in await bridge_clips(session, stack)]
+            recorded = len(on_bridge) - before
+            if len(ids) <= page_size + recorded:
+                break
+            await asyncio.sleep(0.5)
+        assert len(ids) <= page_size + recorded, (len(ids), recorded, ids)
+        top = on_bridge.index(ids[0])
+        assert ids == on_bridge[top : top + len(ids)], (ids, on_bridge)
+
+
 async def test_panel_older_clips_again_after_a_failed_load(stack: Stack, page: Any) -> None:
     """The bridge down as "Older clips" is clicked: the panel says so, and the button can be
     clicked again (it stayed greyed); once the bridge is back, the next page comes."""

@@ -895,7 +895,10 @@ class DoorstepPanel extends HTMLElement {
     }
     // A quicker answer to a later click wins: an older one is dropped.
     const asked = (this._clipsAsked = (this._clipsAsked || 0) + 1);
-    if (!older) this._listAsked = (this._listAsked || 0) + 1; // a list following it is dropped
+    if (!older) {
+      this._listAsked = (this._listAsked || 0) + 1; // a list following it is dropped
+      this._listOnItsWay = asked;
+    }
     let clips = [];
     let total = 0;
     let failed = null;
@@ -904,7 +907,18 @@ class DoorstepPanel extends HTMLElement {
     } catch (err) {
       failed = this._message(err);
     }
-    if (asked !== this._clipsAsked) return;
+    if (asked === this._clipsAsked) this._showClips(older, reason, clips, total, failed);
+    if (this._listOnItsWay !== asked) return;
+    this._listOnItsWay = null;
+    // Clips recorded or forgotten while this list was on its way: it follows them now.
+    if (this._followWanted) {
+      this._followWanted = false;
+      this._followClips();
+    }
+  }
+
+  /** Show a page of clips (the newest, or with `older` the next ones), or why it failed. */
+  _showClips(older, reason, clips, total, failed) {
     if (older && failed) {
       // The clips shown stay, and are redrawn: "Older clips" can be clicked again.
       this._error(failed);
@@ -944,7 +958,14 @@ class DoorstepPanel extends HTMLElement {
    * clips forgotten since (among the newest) leave; older pages shown stay; the clip played
    * and the place the owner scrolled to stay too. */
   async _followClips() {
-    if (!this._camera || this._clips === null) return;
+    if (!this._camera) return;
+    if (this._listOnItsWay) {
+      // Asked now, the newest clips would be as many as the list being replaced, and would
+      // come back over the new one when answered after it: they are asked once it is here.
+      this._followWanted = true;
+      return;
+    }
+    if (this._clips === null) return;
     if (this._clipsError) {
       this._loadClips(); // the whole list, as the refresh would ask
       return;
