@@ -213,6 +213,30 @@ async def _clip_total(owner: HaClient, at_least: int) -> int:
     raise AssertionError(f"fewer than {at_least} clips after 3 minutes")
 
 
+async def _open_clip_list(page: Any, stack: Stack, owner: HaClient) -> tuple[int, Any, Any]:
+    """The panel open once the camera has at least 5 clips: how many it has, the panel and
+    its clip items (the first page listed)."""
+    from playwright.async_api import expect
+
+    total = await _clip_total(owner, 5)
+    await log_in(page, stack)
+    await page.goto(f"{stack.ha.url}/doorstep")
+    panel = page.locator("doorstep-panel")
+    clips = panel.locator("li.clip")
+    await expect(clips.first).to_be_attached()
+    return total, panel, clips
+
+
+async def _list_pages_of_two(panel: Any, clips: Any) -> None:
+    """Ask for the list again in pages of two clips (as pages of 50 are after a few weeks of
+    visits): its first page is listed."""
+    from playwright.async_api import expect
+
+    await panel.evaluate("panel => { panel.clipPage = 2; }")
+    await panel.locator(".chip", has_text="All").click()
+    await expect(clips).to_have_count(2)
+
+
 async def test_panel_reaches_clips_older_than_its_first_page(stack: Stack, page: Any) -> None:
     """More clips than a page: "Older clips (N more)" lists the next ones, none twice and
     none skipped when another user forgets a clip shown meanwhile."""
@@ -220,16 +244,8 @@ async def test_panel_reaches_clips_older_than_its_first_page(stack: Stack, page:
 
     async with aiohttp.ClientSession() as session:
         owner = HaClient(session, stack.ha.url, stack.owner_token)
-        total = await _clip_total(owner, 5)
-        await log_in(page, stack)
-        await page.goto(f"{stack.ha.url}/doorstep")
-        panel = page.locator("doorstep-panel")
-        clips = panel.locator("li.clip")
-        await expect(clips.first).to_be_attached()
-        # Pages of two clips, as pages of 50 are with a few weeks of visits.
-        await panel.evaluate("panel => { panel.clipPage = 2; }")
-        await panel.locator(".chip", has_text="All").click()
-        await expect(clips).to_have_count(2)
+        total, panel, clips = await _open_clip_list(page, stack, owner)
+        await _list_pages_of_two(panel, clips)
         more = panel.locator("li.more button")
         await expect(more).to_have_text(re.compile(r"^Older clips \(\d+ more\)$"))
         left = int(re.findall(r"\d+", await more.inner_text())[0])
@@ -265,15 +281,8 @@ async def test_panel_older_clips_while_new_clips_are_recorded(stack: Stack, page
 
     async with aiohttp.ClientSession() as session:
         owner = HaClient(session, stack.ha.url, stack.owner_token)
-        await _clip_total(owner, 5)
-        await log_in(page, stack)
-        await page.goto(f"{stack.ha.url}/doorstep")
-        panel = page.locator("doorstep-panel")
-        clips = panel.locator("li.clip")
-        await expect(clips.first).to_be_attached()
-        await panel.evaluate("panel => { panel.clipPage = 2; }")
-        await panel.locator(".chip", has_text="All").click()
-        await expect(clips).to_have_count(2)
+        _, panel, clips = await _open_clip_list(page, stack, owner)
+        await _list_pages_of_two(panel, clips)
         first = await clips.first.get_attribute("data-clip")
         # The camera records a clip every 12 s: two more while the panel is open.
         await _clip_total(owner, await _clip_total(owner, 0) + 2)
@@ -385,12 +394,7 @@ async def test_panel_list_asked_again_while_a_clip_is_recorded(stack: Stack, pag
     await page.route_web_socket(re.compile(r"/api/websocket$"), between.route)
     async with aiohttp.ClientSession() as session:
         owner = HaClient(session, stack.ha.url, stack.owner_token)
-        await _clip_total(owner, 5)
-        await log_in(page, stack)
-        await page.goto(f"{stack.ha.url}/doorstep")
-        panel = page.locator("doorstep-panel")
-        clips = panel.locator("li.clip")
-        await expect(clips.first).to_be_attached()
+        _, panel, clips = await _open_clip_list(page, stack, owner)
         await panel.evaluate(f"panel => {{ panel.clipPage = {page_size}; }}")
         before = len(await bridge_clips(session, stack))
         between.armed = True
@@ -423,15 +427,8 @@ async def test_panel_older_clips_again_after_a_failed_load(stack: Stack, page: A
 
     async with aiohttp.ClientSession() as session:
         owner = HaClient(session, stack.ha.url, stack.owner_token)
-        await _clip_total(owner, 5)
-        await log_in(page, stack)
-        await page.goto(f"{stack.ha.url}/doorstep")
-        panel = page.locator("doorstep-panel")
-        clips = panel.locator("li.clip")
-        await expect(clips.first).to_be_attached()
-        await panel.evaluate("panel => { panel.clipPage = 2; }")
-        await panel.locator(".chip", has_text="All").click()
-        await expect(clips).to_have_count(2)
+        _, panel, clips = await _open_clip_list(page, stack, owner)
+        await _list_pages_of_two(panel, clips)
         more = panel.locator("li.more button")
 
         stack.bridge.stop()
