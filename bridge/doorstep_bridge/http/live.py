@@ -7,12 +7,14 @@ Both are under ``/api/``, so the token middleware admits only the API token
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any
 
 from aiohttp import web
 
+from doorstep_bridge.camera.pipeline import Detection
 from doorstep_bridge.exceptions import CameraError
 from doorstep_bridge.http.auth import shown
 from doorstep_bridge.keys import CAMERAS, CONFIG, LIVE
@@ -38,6 +40,13 @@ WRITE_TIMEOUT = 10.0
 #: A still is refused when the pipeline's newest frame is older than this (seconds): motion
 #: detection is off (nothing is decoded) or the detect stream stalled.
 STILL_MAX_AGE = 3.0
+#: A camera is online from its first packet, but its pipeline decodes nothing before a
+#: keyframe (and a detect stream may come up after the main one): a still asked then waits
+#: this long for the first analysed frame, so a dashboard opened just after the bridge or
+#: the camera came up gets a picture, not an error.
+FIRST_STILL_WAIT = 3.0
+#: How often that wait looks for the first frame (the pipeline decodes on its own thread).
+FIRST_STILL_POLL = 0.05
 #: Frames are never cached by a browser or a proxy: each request is "now".
 _NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 
@@ -123,6 +132,20 @@ async def _next_while_connected(request: web.Request, viewer: Viewer) -> LiveFra
             continue
 
 
+async def _first_decoded(detection: Detection) -> tuple[Any, float] | None:
+    """The pipeline's newest analysed frame, waiting for its first while detection is on.
+
+    With motion detection off nothing is decoded, so there is nothing to wait for.
+    """
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(FIRST_STILL_WAIT):
+            # The frame comes on the camera's reader thread and a switch may turn detection
+            # off meanwhile: polling is simpler than an event both would have to set.
+            while detection.latest is None and detection.enabled:  # noqa: ASYNC110
+                await asyncio.sleep(FIRST_STILL_POLL)
+    return detection.latest
+
+
 @routes.get("/api/cameras/{camera}/live.jpg", allow_head=False)
 async def live_jpeg(request: web.Request) -> web.Response:
     """The latest masked frame as a JPEG, made from a frame the bridge decoded already.
@@ -140,7 +163,7 @@ async def live_jpeg(request: web.Request) -> web.Response:
     if frame is None:
         manager = request.app.get(CAMERAS)
         pipeline = manager.pipeline(camera) if manager is not None else None
-        decoded = pipeline.detection.latest if pipeline is not None else None
+        decoded = await _first_decoded(pipeline.detection) if pipeline is not None else None
         if pipeline is None or decoded is None or time.time() - decoded[1] > STILL_MAX_AGE:
             return _unavailable("no_recent_frame", f"camera {camera} has no recent picture")
         try:

@@ -16,10 +16,12 @@ import numpy as np
 import pytest
 
 from doorstep_bridge.camera.demo import clock_age_ms, read_clock
+from doorstep_bridge.camera.pipeline import Detection
 from doorstep_bridge.http import live as live_routes
-from doorstep_bridge.http.live import STILL_MAX_AGE
+from doorstep_bridge.http.live import FIRST_STILL_WAIT, STILL_MAX_AGE
 from doorstep_bridge.keys import CAMERAS, LIVE
 from doorstep_bridge.live.stream import MJPEG_CONTENT_TYPE, VIEWER_QUEUE
+from doorstep_bridge.packets import EncodedPacket
 from tests.bridge.bridge_runner import RunningBridge, bridge_config, run_bridge
 from tests.bridge.conftest import Broker
 from tests.bridge.live.test_stream import until
@@ -95,6 +97,43 @@ async def test_the_still_is_the_latest_masked_frame(mqtt_broker: Broker, tmp_pat
         assert drawn is not None
         assert clock_age_ms(drawn, time.time()) < STILL_MAX_AGE * 1000, "a picture of now"
         assert time.time() - captured < STILL_MAX_AGE
+
+
+async def test_a_still_asked_as_the_camera_comes_online_waits_for_its_first_frame(
+    mqtt_broker: Broker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A camera is online from its first packet; its first frame is analysed after that (it
+    waits for a keyframe; a busy machine lags). A still asked in between waits for that frame,
+    up to FIRST_STILL_WAIT, rather than failing a dashboard opened as the bridge starts."""
+    feed = Detection.feed
+    lagged: set[int] = set()
+
+    def first_frame_lags(detection: Detection, packet: EncodedPacket) -> None:
+        if id(detection) not in lagged:
+            lagged.add(id(detection))
+            time.sleep(1.5)  # on the camera's reader thread, after it reported online
+        feed(detection, packet)
+
+    monkeypatch.setattr(Detection, "feed", first_frame_lags)
+    async with run_bridge(bridge_config(mqtt_broker, tmp_path, **cameras())) as bridge:
+        await online(bridge)
+        detection = bridge.app[CAMERAS].pipeline("front_door").detection
+        assert detection.latest is None, "asked before the first frame was analysed"
+        url = f"{bridge.url}/api/cameras/front_door/live.jpg"
+        # A wait shorter than the lag ends in the refusal, with its reason.
+        monkeypatch.setattr(live_routes, "FIRST_STILL_WAIT", 0.2)
+        async with bridge.session.get(url, headers=bridge.auth) as response:
+            assert response.status == 503
+            assert (await response.json())["reason"] == "no_recent_frame"
+        monkeypatch.setattr(live_routes, "FIRST_STILL_WAIT", FIRST_STILL_WAIT)
+        assert detection.latest is None, "still asked before the first frame was analysed"
+        async with bridge.session.get(url, headers=bridge.auth) as response:
+            assert response.status == 200, await response.text()
+            image = decode_jpeg(await response.read())
+        assert detection.latest is not None
+        assert int(image[2:58, 2:78].max()) <= 24, "masked"
+        assert read_clock(image) is not None
+        assert bridge.app[LIVE].stream("front_door").sources_opened == 0
 
 
 async def test_a_still_opens_no_camera_and_starts_no_live_session(
