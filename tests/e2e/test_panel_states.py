@@ -213,6 +213,11 @@ async def _clip_total(owner: HaClient, at_least: int) -> int:
     raise AssertionError(f"fewer than {at_least} clips after 3 minutes")
 
 
+async def _listed(clips: Any) -> list[str]:
+    """The ids of the clips listed, top first."""
+    return list(await clips.evaluate_all("items => items.map(i => i.dataset.clip)"))
+
+
 async def _open_clip_list(page: Any, stack: Stack, owner: HaClient) -> tuple[int, Any, Any]:
     """The panel open once the camera has at least 5 clips: how many it has, the panel and
     its clip items (the first page listed)."""
@@ -256,16 +261,16 @@ async def test_panel_reaches_clips_older_than_its_first_page(stack: Stack, page:
         # Someone else forgets the last clip shown: the open list follows (the clip goes,
         # the next older one moves up a place), and the next page begins right after it.
         # (The camera records a clip every 12 s, which comes on top: the list is read.)
-        shown = await clips.evaluate_all("items => items.map(i => i.dataset.clip)")
+        shown = await _listed(clips)
         forget = panel.locator(f'li.clip[data-clip="{shown[-1]}"] [data-action="forget"]')
         media_id = await forget.get_attribute("data-media")
         await owner.call_service("doorstep", "forget_clip", {"clip_id": media_id})
         await expect(panel.locator(f'li.clip[data-clip="{shown[-1]}"]')).to_have_count(0)
         await expect(clips.last).not_to_have_attribute("data-clip", shown[-2])
-        before = await clips.evaluate_all("items => items.map(i => i.dataset.clip)")
+        before = await _listed(clips)
         await more.click()
         await expect(clips.last).not_to_have_attribute("data-clip", before[-1])
-        ids = await clips.evaluate_all("items => items.map(i => i.dataset.clip)")
+        ids = await _listed(clips)
         on_bridge = [clip["id"] for clip in await bridge_clips(session, stack)]
         assert len(set(ids)) == len(ids), ids
         assert ids == sorted(ids, reverse=True), ids  # newest first (ids carry the start)
@@ -296,7 +301,7 @@ async def test_panel_older_clips_while_new_clips_are_recorded(stack: Stack, page
         # clips too (the panel asks for the newest clips, at least a page of them).
         more = panel.locator("li.more button")
         for _ in range(len(await bridge_clips(session, stack))):  # each page adds a clip
-            ids = await clips.evaluate_all("items => items.map(i => i.dataset.clip)")
+            ids = await _listed(clips)
             on_bridge = [clip["id"] for clip in await bridge_clips(session, stack)]
             # One run of the bridge's clips, newest first, with no gap: from the newest the
             # panel was told of (a clip finished a moment ago may still be on its way).
@@ -416,7 +421,7 @@ async def test_panel_list_asked_again_while_a_clip_is_recorded(stack: Stack, pag
         told = (await bridge_clips(session, stack))[0]["id"]
         await expect(panel.locator(f'li.clip[data-clip="{told}"]')).to_be_attached(timeout=15_000)
         for _ in range(20):  # whatever else is on its way settles
-            ids = await clips.evaluate_all("items => items.map(i => i.dataset.clip)")
+            ids = await _listed(clips)
             on_bridge = [clip["id"] for clip in await bridge_clips(session, stack)]
             recorded = len(on_bridge) - before
             if len(ids) <= page_size + recorded:
@@ -437,7 +442,7 @@ async def test_panel_older_clips_again_after_a_failed_load(stack: Stack, page: A
         _, panel, clips = await _open_clip_list(page, stack, owner)
         await _list_pages_of_two(panel, clips)
         more = panel.locator("li.more button")
-        shown = await clips.evaluate_all("items => items.map(i => i.dataset.clip)")
+        shown = await _listed(clips)
 
         stack.bridge.stop()
         try:
@@ -447,13 +452,13 @@ async def test_panel_older_clips_again_after_a_failed_load(stack: Stack, page: A
             )
             await expect(more).to_be_enabled()
             # The clips shown stay (a clip the bridge ended as it stopped may come on top).
-            now = await clips.evaluate_all("items => items.map(i => i.dataset.clip)")
+            now = await _listed(clips)
             assert now[now.index(shown[0]) :] == shown, (shown, now)
         finally:
             stack.bridge.start()
         await more.click()
         await expect(clips.last).not_to_have_attribute("data-clip", shown[-1])
-        ids = await clips.evaluate_all("items => items.map(i => i.dataset.clip)")
+        ids = await _listed(clips)
         assert len(ids[ids.index(shown[-1]) + 1 :]) == 2, (shown, ids)  # the next page of two
         await expect(panel.locator(".error")).to_have_text("")
         await owner.wait_state(f"camera.{CAMERA}", lambda s: s["state"] != "unavailable")
